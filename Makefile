@@ -1,0 +1,123 @@
+# dealpush: build, run, test and benchmark.
+#
+#   make          build everything under build/ (objects out of tree)
+#   make run      install what is missing, start a private redis-server and the gateway
+#                 simulator on 127.0.0.1, load the examples, run the notifier, show pushes
+#   make test     the same setup, then every test; last line "N passed, M failed"
+#   make asan     ASan + UBSan build (under build/asan/) running the same tests
+#   make bench    the benchmarks; each ends with one "BENCH name=..." line
+#   make fuzz     the libFuzzer targets, a bounded time each
+#   make clean
+
+BUILD   ?= build
+CC      ?= cc
+PKGS     = libevent hiredis libcjson libcurl libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+           -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+           -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) $(SAN) -MMD -MP
+LDFLAGS += $(SAN)
+LDLIBS  += $(PKG_LIBS) -lm
+
+RULES_SRC    := $(wildcard rules/*.c)
+LIB_SRC      := $(filter-out notifier/main.c notifier/dealpushctl.c,$(wildcard notifier/*.c))
+LUA_SRC      := $(wildcard notifier/lua/*.lua)
+GWSIM_SRC    := $(wildcard tests/gwsim/*.c)
+UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+ITEST_SRC    := $(wildcard tests/integration/test_*.c)
+ITEST_SUPPORT:= $(filter-out $(ITEST_SRC),$(wildcard tests/integration/*.c))
+BENCH_SRC    := $(wildcard tests/bench/bench_*.c)
+BENCH_SUPPORT:= $(filter-out $(BENCH_SRC),$(wildcard tests/bench/*.c))
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+RULES_LIB    := $(BUILD)/librules.a
+NOTIFIER_LIB := $(BUILD)/libnotifier.a
+LUA_GEN      := $(BUILD)/gen/lua_scripts.c
+BINS         := $(BUILD)/notifier $(BUILD)/dealpushctl $(BUILD)/gwsim
+UNIT_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+ITEST_BINS   := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
+BENCH_BINS   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all run test asan bench fuzz clean deps
+all: $(BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS)
+
+deps:
+	@./deploy/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Lua scripts are kept as readable files and embedded as C strings.
+$(LUA_GEN): $(LUA_SRC) deploy/embed-lua.sh
+	@mkdir -p $(dir $@)
+	./deploy/embed-lua.sh $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/lua_scripts.o: $(LUA_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(RULES_LIB): $(call obj,$(RULES_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(NOTIFIER_LIB): $(call obj,$(LIB_SRC)) $(BUILD)/obj/gen/lua_scripts.o
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/notifier: $(call obj,notifier/main.c) $(NOTIFIER_LIB) $(RULES_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/dealpushctl: $(call obj,notifier/dealpushctl.c) $(NOTIFIER_LIB) $(RULES_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gwsim: $(call obj,$(GWSIM_SRC)) $(NOTIFIER_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(NOTIFIER_LIB) $(RULES_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(call obj,$(ITEST_SUPPORT)) $(NOTIFIER_LIB) $(RULES_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(call obj,$(BENCH_SUPPORT) $(ITEST_SUPPORT)) $(NOTIFIER_LIB) $(RULES_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@./deploy/run.sh $(BUILD)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@./tests/run.sh $(BUILD)
+
+# The same tests on a sanitizer build; leaks are reported by LeakSanitizer.
+asan: deps
+	@$(MAKE) --no-print-directory all BUILD=build/asan OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	    ./tests/run.sh build/asan
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@./tests/bench/run.sh $(BUILD)
+
+FUZZ_SECONDS ?= 30
+fuzz: deps
+	@./tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build run
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

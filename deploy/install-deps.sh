@@ -1,0 +1,47 @@
+#!/bin/sh
+# Install what dealpush needs to build, run and test, and nothing it already has.
+# Debian bookworm packages only; runs as root or through sudo; idempotent.
+# It never starts or relies on the system redis service: the project starts its own
+# redis-server on a private port (see tests/harness.sh).
+set -eu
+
+PKGS="gcc make pkg-config libc6-dev ca-certificates
+libevent-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
+redis-server redis-tools tzdata
+libcmocka-dev valgrind wrk clang libclang-rt-14-dev procps"
+
+missing=""
+for p in $PKGS; do
+	status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	case "$status" in
+	*"install ok installed"*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+
+if [ -z "$missing" ]; then
+	echo "install-deps: everything is installed"
+	exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "install-deps: missing:$missing; run as root or install sudo" >&2
+	exit 1
+fi
+
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+$SUDO apt-get install -y -q --no-install-recommends $missing
+
+# The package starts a system redis on 6379; we never use it, and a fresh CI machine
+# does not need it running. Stopping it is best effort (no systemd in containers).
+if [ -x /usr/sbin/policy-rc.d ] || command -v systemctl >/dev/null 2>&1; then
+	$SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+fi
+echo "install-deps: done"

@@ -1,0 +1,94 @@
+/*
+ * model.h: the data every stage shares, a validated deal and a validated subscriber.
+ *
+ * Plain structs with no behaviour: notifier/deal.c and notifier/subscriber.c build them
+ * from untrusted JSON (and are the only places that may), rules/ reads them, nobody
+ * else writes them. Every string is NUL-terminated and owned by the struct; free with
+ * deal_free() / subscriber_free().
+ */
+#ifndef DEALPUSH_MODEL_H
+#define DEALPUSH_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Channels a subscriber can be reached on. ORDER CHANNEL: keep model_channel_names[]
+ * in notifier/subscriber.c in this order. */
+enum channel {
+	CH_SMS = 0,
+	CH_DM = 1,
+	CH_COUNT
+};
+#define CH_BIT(c) (1u << (c))
+
+/* Size limits for untrusted input; anything larger is refused with a reason. */
+#define MODEL_ID_MAX 128           /* deal and subscriber ids */
+#define MODEL_TEXT_MAX 512         /* title, category, brand, region, campaign ... */
+#define MODEL_URL_MAX 2048
+#define MODEL_LIST_MAX 64          /* tags, categories, brands, keywords */
+#define MODEL_DEAL_JSON_MAX 16384  /* one stream entry's JSON */
+#define MODEL_SUB_JSON_MAX 16384
+
+/* A list of owned strings. */
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+/*
+ * A deal as published on stream "deals" (contract: docs/contracts.md).
+ * Optional strings are NULL when absent; optional numbers use the has_ flags.
+ * Times are Unix epoch seconds (UTC).
+ */
+struct deal {
+	char *id;
+	int cancel;               /* {"id":..., "cancel": true}: only id is set */
+	char *title;
+	char *category;           /* lower-cased on parse */
+	char *brand;              /* lower-cased on parse */
+	struct strlist tags;      /* lower-cased on parse */
+	char *region;             /* upper-cased on parse, e.g. "US" */
+	int has_price;
+	double price;
+	int has_list_price;
+	double list_price;
+	double discount_pct;      /* derived: 100*(list-price)/list, 0 when unknown */
+	char currency[4];         /* ISO 4217, "" when absent */
+	char *url;                /* http or https */
+	char *code;               /* one shared code */
+	char *code_pool;          /* Redis set of per-recipient codes */
+	long quantity;            /* 0 = unlimited */
+	int64_t starts_at;        /* 0 when absent */
+	int64_t expires_at;
+	char *campaign;
+};
+
+struct interests {
+	struct strlist categories; /* lower-cased */
+	struct strlist brands;     /* lower-cased */
+	struct strlist keywords;   /* lower-cased; matched as substrings of the title */
+	int has_max_price;
+	double max_price;
+	int has_min_discount_pct;
+	double min_discount_pct;
+};
+
+/* A subscriber (contract: docs/contracts.md). */
+struct subscriber {
+	char *id;
+	char *phone;               /* E.164, NULL when absent */
+	char *dm_x;                /* X user id for DMs, NULL when absent */
+	unsigned channels;         /* CH_BIT(CH_SMS) | CH_BIT(CH_DM) */
+	int64_t consent[CH_COUNT]; /* epoch seconds consent was given; 0 = no consent */
+	char *timezone;            /* IANA name that exists in tzdata */
+	int quiet_start_min;       /* minutes after local midnight; -1 when no quiet hours */
+	int quiet_end_min;
+	int max_per_day;           /* 0 = no limit of the subscriber's own */
+	char *locale;
+	char *region;              /* upper-cased */
+	struct strlist tags;       /* lower-cased */
+	struct interests interests;
+	double engagement;         /* 0..1 */
+};
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * subscriber.h: parse, validate and serialise a subscriber (stage: match, admin).
+ *
+ * The only way to build a struct subscriber. Input is hostile: E.164 phone, IANA
+ * timezone that exists in tzdata, known channels, RFC 3339 consent timestamps, sizes.
+ * The canonical JSON written by subscriber_to_json() is what is stored in Redis.
+ */
+#ifndef DEALPUSH_SUBSCRIBER_H
+#define DEALPUSH_SUBSCRIBER_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "model.h"
+
+/*
+ * Parses len bytes of JSON into a new subscriber owned by the caller, or returns NULL
+ * with *err filled: code one of too_large, binary, not_json, not_object,
+ * missing_field, bad_type, bad_value, too_long, no_memory; field names the offending
+ * field with its path ("interests.max_price", "consent.sms").
+ * The timezone is checked against the tzdata files under TZDIR (default
+ * /usr/share/zoneinfo); each distinct name is looked up once and remembered.
+ */
+struct subscriber *subscriber_parse(const char *json, size_t len, struct err *err);
+
+/* Returns the canonical JSON of s as a new string the caller frees, or NULL on OOM. */
+char *subscriber_to_json(const struct subscriber *s);
+
+/* Frees s and everything it owns; subscriber_free(NULL) does nothing. */
+void subscriber_free(struct subscriber *s);
+
+/* "sms", "dm"; NULL for an unknown channel. */
+const char *channel_name(enum channel c);
+
+/* The channel named name, or -1 when there is none. */
+int channel_from_name(const char *name);
+
+/* 1 when phone is E.164 (+ then 8..15 digits, first digit not 0), else 0. */
+int phone_is_e164(const char *phone);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * timefmt.h: wall-time parsing and formatting for the contracts (RFC 3339, epoch).
+ * Pure functions, no global state, no locale.
+ */
+#ifndef DEALPUSH_TIMEFMT_H
+#define DEALPUSH_TIMEFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parses an RFC 3339 date-time ("2026-11-22T19:00:00Z", "...T19:00:00.250+02:00";
+ * 'T' or 't', 'Z' or 'z' or a numeric offset; fractions are truncated). The whole
+ * string must be consumed. Returns 0 and *out = epoch seconds, or -1. */
+int time_parse_rfc3339(const char *s, int64_t *out);
+
+/* Formats t as "YYYY-MM-DDTHH:MM:SSZ" into buf (at least 21 bytes). Returns buf. */
+char *time_format_rfc3339(int64_t t, char *buf, size_t size);
+
+#endif
