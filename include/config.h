@@ -1,0 +1,59 @@
+/*
+ * config.h: the notifier's configuration file (stage: start-up and reload).
+ *
+ * An INI-style file: "[section]" or "[gateway NAME]" headers, "key = value" lines,
+ * '#' comments. Every key is documented in docs/operations.md. Secrets are never in
+ * the file itself: "<key>_env = VAR" names an environment variable and
+ * "<key>_file = PATH" a file whose first line is the secret.
+ */
+#ifndef DEALPUSH_CONFIG_H
+#define DEALPUSH_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "gw.h"
+
+#define CONFIG_GATEWAYS_MAX 16
+
+struct config {
+	char *consumer;              /* consumer name in both groups; stable across restarts */
+	int log_level;
+	long shutdown_grace_ms;
+	long clock_offset_s;         /* for tests: moves the wall clock */
+
+	char *redis_host;            /* an IP address: connecting never resolves names */
+	int redis_port;
+	char *redis_password;        /* secret, may be NULL */
+	long redis_connect_timeout_ms;
+	long redis_command_timeout_ms;
+	long redis_reconnect_max_ms;
+
+	long ingest_batch;           /* entries per XREADGROUP on "deals" */
+	long block_ms;               /* XREADGROUP BLOCK for both streams */
+	long plan_chunk;             /* recipients per atomic plan step */
+	long job_size;               /* recipients per job on "pushes" */
+
+	long deliver_batch;          /* jobs per XREADGROUP on "pushes" */
+	long retry_base_ms;
+	long retry_max_ms;
+	long max_in_flight;          /* HTTP requests in flight, all gateways */
+
+	char *rules_dir;             /* NULL: the built-in default rule */
+	double overbook;
+
+	struct gw_config gateways[CONFIG_GATEWAYS_MAX];
+	size_t ngateways;
+};
+
+/*
+ * Reads and validates path. Every problem is written to errout (when not NULL) as
+ * "path:line: key: message", all of them, not just the first. Returns the config,
+ * or NULL when the file cannot be read or any key is bad. The caller frees it.
+ */
+struct config *config_load(const char *path, FILE *errout);
+
+/* Frees c and every string it owns (secrets are wiped first). NULL does nothing. */
+void config_free(struct config *c);
+
+#endif

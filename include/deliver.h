@@ -1,0 +1,40 @@
+/*
+ * deliver.h: jobs from "pushes" to the gateways and back to a record (stages: admit,
+ * send, record).
+ *
+ * Reads "pushes" in consumer group "deliver"; each job's recipients pass one atomic
+ * admit step (admit.lua), go out earliest-expiry-first through the gateway of their
+ * channel, and each outcome is recorded (record.lua) before the job is acked.
+ */
+#ifndef DEALPUSH_DELIVER_H
+#define DEALPUSH_DELIVER_H
+
+#include <stddef.h>
+
+struct event_base;
+struct config;
+struct rconn;
+struct rconn_config;
+struct httpc;
+struct deliver;
+
+/*
+ * Returns a deliverer reading through its own connection to rcfg, writing through
+ * cmd, sending through http; all borrowed and outliving it. Builds one gateway per
+ * configured [gateway]; NULL (with the reason logged) when one is invalid or on OOM.
+ */
+struct deliver *deliver_new(struct event_base *base, const struct config *cfg,
+    const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http);
+
+/* Stops reading jobs. Recipients admitted but not yet handed to a gateway are put
+ * back (state "retry") so that the job, redelivered, sends them; pending retries are
+ * dropped the same way. Requests in flight complete and are recorded. */
+void deliver_stop(struct deliver *dl);
+
+/* 1 when stopped and no request, admit or record is outstanding. */
+int deliver_idle(const struct deliver *dl);
+
+/* Frees everything; call after httpc_free() so no gateway callback can follow. */
+void deliver_free(struct deliver *dl);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * ingest.h: read deals from the stream, validate, match and plan them (stages:
+ * ingest, match, plan).
+ *
+ * Reads "deals" in consumer group "notifier"; a bad entry is dead-lettered to
+ * "deals:dead" and acked in one atomic step; a good one is matched and its jobs are
+ * written to "pushes" in atomic chunks, the last of which acks the deal and sets its
+ * planned-marker. Own pending entries are read again after every (re)connect or
+ * failure, so nothing is lost; the marker makes re-reading harmless.
+ */
+#ifndef DEALPUSH_INGEST_H
+#define DEALPUSH_INGEST_H
+
+struct event_base;
+struct config;
+struct rconn;
+struct rconn_config;
+struct substore;
+struct ingest;
+
+/*
+ * Returns an ingester reading through its own connection to rcfg and writing through
+ * cmd (borrowed, shared). cfg and ss are borrowed and must outlive it. NULL on OOM.
+ */
+struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
+    const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss);
+
+/* Stops reading new entries; work already read completes. */
+void ingest_stop(struct ingest *in);
+
+/* 1 when stopped and nothing is outstanding. */
+int ingest_idle(const struct ingest *in);
+
+/* Frees it (outstanding replies are dropped by the connections). NULL does nothing. */
+void ingest_free(struct ingest *in);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * rconn.h: one asynchronous Redis connection with deadlines (stage: all Redis I/O).
+ *
+ * hiredis 0.14 async on the libevent adapter has no connect or command timeouts: every
+ * connect and every command here gets its own evtimer. A missed deadline fails the
+ * command (callback with NULL) and drops the connection, which then reconnects with
+ * exponential backoff. Every command's callback runs exactly once. Note: hiredis 0.14
+ * aborts the process on out-of-memory inside its own allocations.
+ */
+#ifndef DEALPUSH_RCONN_H
+#define DEALPUSH_RCONN_H
+
+#include <stddef.h>
+
+struct event_base;
+struct redisReply;
+struct rconn;
+
+struct rconn_config {
+	const char *host;              /* an IP address (never resolved on the loop) */
+	int port;
+	const char *password;          /* AUTH on every connect when non-NULL */
+	long connect_timeout_ms;
+	long command_timeout_ms;       /* default deadline of a command */
+	long reconnect_max_ms;         /* backoff cap; starts at 50 ms */
+};
+
+/* Called when the connection is up (after AUTH), after every reconnect too. Use it
+ * to (re)create consumer groups, load scripts and restart reads. */
+typedef void rconn_ready_fn(struct rconn *rc, void *arg);
+
+/*
+ * Called exactly once per command: reply is the server's reply (borrowed: valid only
+ * during the call; an error reply has type REDIS_REPLY_ERROR), or NULL when the
+ * command timed out, the connection dropped or the rconn is being freed.
+ */
+typedef void rconn_reply_fn(struct rconn *rc, struct redisReply *reply, void *arg);
+
+/* Returns a new connection that starts connecting at once, or NULL on OOM.
+ * name appears in logs ("ingest", "deliver"). cfg strings are copied. */
+struct rconn *rconn_new(struct event_base *base, const struct rconn_config *cfg,
+    const char *name, rconn_ready_fn *ready, void *arg);
+
+/* Closes the connection; pending commands get their callback with NULL first.
+ * Must not be called from inside one of this rconn's callbacks. NULL does nothing. */
+void rconn_free(struct rconn *rc);
+
+/* 1 when connected and ready for commands, else 0. */
+int rconn_is_ready(const struct rconn *rc);
+
+/* The connection's generation: incremented at every successful (re)connect. */
+unsigned long rconn_generation(const struct rconn *rc);
+
+/*
+ * Sends a command given as argc strings (argvlen may be NULL for NUL-terminated ones).
+ * timeout_ms 0 means the configured command timeout; a blocking command passes its
+ * BLOCK time plus a margin. cb may be NULL when nobody waits for the reply. Returns 0
+ * (cb will run exactly once) or -1 when not connected or out of memory (cb never runs).
+ */
+int rconn_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
+    int argc, const char **argv, const size_t *argvlen);
+
+/* printf-style hiredis command format (%s, %b, %d ...), otherwise like rconn_argv. */
+int rconn_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
+    const char *fmt, ...);
+
+/* Drops the connection now (as after a timeout) and reconnects with backoff. */
+void rconn_reset(struct rconn *rc, const char *why);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * redisutil.h: checked access to stream replies (stage: all Redis I/O).
+ *
+ * Redis replies are input like any other: these helpers check every type and size
+ * before a caller looks inside, so a malformed or unexpected reply is skipped,
+ * never dereferenced.
+ */
+#ifndef DEALPUSH_REDISUTIL_H
+#define DEALPUSH_REDISUTIL_H
+
+#include <stddef.h>
+
+struct redisReply;
+
+/*
+ * For an XREADGROUP/XREAD reply naming one stream, returns its entries array
+ * (each entry checked with ru_entry), or NULL when the reply is nil/empty or not of
+ * that shape.
+ */
+const struct redisReply *ru_stream_entries(const struct redisReply *r);
+
+/* Checks entry i of entries: sets *id and *fields (a flat array of field/value
+ * strings, possibly NULL when the entry was deleted). Returns 0, or -1 when malformed. */
+int ru_entry(const struct redisReply *entries, size_t i, const char **id,
+    const struct redisReply **fields);
+
+/* The value of field name in a flat field/value array, with its length; NULL when
+ * absent or not a string. */
+const char *ru_field(const struct redisReply *fields, const char *name, size_t *len);
+
+/* 1 when r is an error reply whose text starts with prefix. */
+int ru_is_error(const struct redisReply *r, const char *prefix);
+
+#endif

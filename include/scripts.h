@@ -1,0 +1,45 @@
+/*
+ * scripts.h: the Lua scripts that make each pipeline step atomic in Redis (stage:
+ * plan, admit, record).
+ *
+ * The scripts live in notifier/lua/ and are embedded at build time. Their SHA1 is
+ * computed locally; scripts_load() sends SCRIPT LOAD for all of them (call it from
+ * every connection's ready callback: a restarted Redis has forgotten them), and
+ * script_call() runs one by EVALSHA.
+ */
+#ifndef DEALPUSH_SCRIPTS_H
+#define DEALPUSH_SCRIPTS_H
+
+#include <stddef.h>
+
+#include "rconn.h"
+
+/* ORDER SCRIPT: keep script_table[] in scripts.c in this order. */
+enum script_id {
+	SCRIPT_PLAN = 0,
+	SCRIPT_DEAD,
+	SCRIPT_CANCEL,
+	SCRIPT_ADMIT,
+	SCRIPT_RECORD,
+	SCRIPT_COUNT
+};
+
+/* Computes the SHA1 of every script. Returns 0, or -1 if OpenSSL fails. */
+int scripts_init(void);
+
+/* Sends SCRIPT LOAD for every script on rc (replies are checked and logged). */
+void scripts_load(struct rconn *rc);
+
+/*
+ * EVALSHA id with nkeys keys followed by the other arguments: args[0..nargs) where the
+ * first nkeys are keys; lens may be NULL for NUL-terminated strings. The callback runs
+ * exactly once as for rconn_argv. A NOSCRIPT reply makes this connection load the
+ * scripts again (the callback still sees the error). Returns 0 or -1 as rconn_argv.
+ */
+int script_call(struct rconn *rc, enum script_id id, int nkeys, int nargs,
+    const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg);
+
+/* The script's name, for logs. */
+const char *script_name(enum script_id id);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * substore.h: the in-memory mirror of the subscribers kept in Redis (stage: match).
+ *
+ * Loads the hash "subscribers" at start (HSCAN, in bounded batches) and then tails
+ * the stream "subscribers:changes", so that a change reaches matching within about
+ * one block interval. After a reconnect it reloads everything and drops what is gone.
+ * A stored subscriber that no longer validates is logged and the old copy is kept.
+ */
+#ifndef DEALPUSH_SUBSTORE_H
+#define DEALPUSH_SUBSTORE_H
+
+#include <stddef.h>
+
+#include "model.h"
+#include "rconn.h"
+
+struct event_base;
+struct substore;
+
+/*
+ * Told of every change before the old subscriber is freed: old is NULL for an
+ * addition, new NULL for a removal. Both are borrowed.
+ */
+typedef void substore_change_fn(void *arg, const struct subscriber *old_sub,
+    const struct subscriber *new_sub);
+
+/* Returns a store that loads through its own connection to cfg, or NULL on OOM.
+ * block_ms is the XREAD BLOCK time of the change feed. */
+struct substore *substore_new(struct event_base *base, const struct rconn_config *cfg,
+    long block_ms, substore_change_fn *on_change, void *arg);
+
+/* Frees the store, its connection and every subscriber. NULL does nothing. */
+void substore_free(struct substore *ss);
+
+/* 1 once the first full load has finished, else 0. */
+int substore_ready(const struct substore *ss);
+
+/* The subscriber with this id, borrowed until the next change, or NULL. */
+const struct subscriber *substore_get(const struct substore *ss, const char *id);
+
+/* Number of subscribers, and the i-th (0 <= i < count) in no particular order. */
+size_t substore_count(const struct substore *ss);
+const struct subscriber *substore_at(const struct substore *ss, size_t i);
+
+/* Stops reading changes (shutdown); the data stays readable. */
+void substore_stop(struct substore *ss);
+
+#endif

@@ -1,0 +1,512 @@
+/*
+ * config.c: read and validate the notifier's configuration file (stage: start-up).
+ *
+ * Table-driven: each known key has a type, a range and a place in struct config, so
+ * validation, defaults and the documentation stay in step. Reports every bad key, not
+ * only the first. Must never print a secret, even one given in the wrong place.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "subscriber.h"
+
+#define CONFIG_LINE_MAX 4096
+
+enum ckind { CK_STR, CK_LONG, CK_INT, CK_DBL, CK_LEVEL, CK_SECRET, CK_GWKIND, CK_CHANNEL };
+
+struct ckey {
+	const char *key;
+	enum ckind kind;
+	size_t off;
+	double min, max;
+};
+
+#define C(k, kind, field, lo, hi) { k, kind, offsetof(struct config, field), lo, hi }
+static const struct ckey config_keys[] = {
+	C("notifier.consumer", CK_STR, consumer, 1, 64),
+	C("notifier.log_level", CK_LEVEL, log_level, 0, 0),
+	C("notifier.shutdown_grace_ms", CK_LONG, shutdown_grace_ms, 0, 60000),
+	C("notifier.clock_offset_s", CK_LONG, clock_offset_s, -1e9, 1e9),
+	C("redis.host", CK_STR, redis_host, 1, 255),
+	C("redis.port", CK_INT, redis_port, 1, 65535),
+	C("redis.password", CK_SECRET, redis_password, 0, 0),
+	C("redis.connect_timeout_ms", CK_LONG, redis_connect_timeout_ms, 10, 60000),
+	C("redis.command_timeout_ms", CK_LONG, redis_command_timeout_ms, 10, 60000),
+	C("redis.reconnect_max_ms", CK_LONG, redis_reconnect_max_ms, 10, 600000),
+	C("ingest.batch", CK_LONG, ingest_batch, 1, 10000),
+	C("ingest.block_ms", CK_LONG, block_ms, 1, 60000),
+	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 100000),
+	C("ingest.job_size", CK_LONG, job_size, 1, 1000),
+	C("deliver.batch", CK_LONG, deliver_batch, 1, 10000),
+	C("deliver.retry_base_ms", CK_LONG, retry_base_ms, 1, 600000),
+	C("deliver.retry_max_ms", CK_LONG, retry_max_ms, 1, 3600000),
+	C("deliver.max_in_flight", CK_LONG, max_in_flight, 1, 100000),
+	C("rules.dir", CK_STR, rules_dir, 1, 4096),
+	C("rules.overbook", CK_DBL, overbook, 1, 100),
+};
+#undef C
+
+#define G(k, kind, field, lo, hi) { k, kind, offsetof(struct gw_config, field), lo, hi }
+static const struct ckey gateway_keys[] = {
+	G("kind", CK_GWKIND, kind, 0, 0),
+	G("channel", CK_CHANNEL, channel, 0, 0),
+	G("priority", CK_INT, priority, 0, 1000),
+	G("base_url", CK_STR, base_url, 1, 2048),
+	G("url", CK_STR, url, 1, 2048),
+	G("account_sid", CK_STR, account_sid, 1, 64),
+	G("from", CK_STR, from, 1, 32),
+	G("messaging_service_sid", CK_STR, messaging_service_sid, 1, 64),
+	G("status_callback_base", CK_STR, status_callback_base, 1, 2048),
+	G("secret", CK_SECRET, secret, 0, 0),
+	G("timeout_ms", CK_LONG, timeout_ms, 10, 600000),
+	G("connect_timeout_ms", CK_LONG, connect_timeout_ms, 10, 600000),
+	G("rate_per_s", CK_DBL, rate_per_s, 0, 1e6),
+	G("burst", CK_DBL, burst, 0, 1e6),
+	G("max_in_flight", CK_LONG, max_in_flight, 1, 100000),
+};
+#undef G
+
+struct cparse {
+	const char *path;
+	FILE *errout;
+	int nerr;
+	int line;
+	struct config *cfg;
+	struct gw_config *gw;       /* the [gateway NAME] being read, or NULL */
+	char section[64];
+	unsigned char seen_gw_kind[CONFIG_GATEWAYS_MAX];
+	unsigned char seen_gw_channel[CONFIG_GATEWAYS_MAX];
+};
+
+static void config_error(struct cparse *p, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+config_error(struct cparse *p, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->nerr++;
+	if (p->errout == NULL)
+		return;
+	if (p->line > 0)
+		fprintf(p->errout, "%s:%d: ", p->path, p->line);
+	else
+		fprintf(p->errout, "%s: ", p->path);
+	if (key != NULL)
+		fprintf(p->errout, "%s: ", key);
+	va_start(ap, fmt);
+	vfprintf(p->errout, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->errout);
+}
+
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Reads the first line of path as a secret. Returns a new string or NULL. */
+static char *
+config_read_secret_file(struct cparse *p, const char *key, const char *path)
+{
+	FILE *f;
+	char buf[1024];
+	char *s = NULL;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		config_error(p, key, "cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL) {
+		config_error(p, key, "%s is empty", path);
+		goto out;
+	}
+	s = strdup(trim(buf));
+	if (s == NULL)
+		config_error(p, key, "out of memory");
+	else if (*s == '\0') {
+		config_error(p, key, "%s is empty", path);
+		free(s);
+		s = NULL;
+	}
+out:
+	explicit_bzero(buf, sizeof(buf));
+	fclose(f);
+	return s;
+}
+
+static int
+config_parse_number(const char *v, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(v, &end);
+	return (errno != 0 || end == v || *end != '\0' || !isfinite(*out)) ? -1 : 0;
+}
+
+static void
+config_set(struct cparse *p, const struct ckey *k, void *base, const char *fullkey,
+    const char *suffix, const char *v)
+{
+	char **sp = (char **)((char *)base + k->off);
+	double d;
+	int n;
+
+	switch (k->kind) {
+	case CK_STR:
+		if (strlen(v) < (size_t)k->min || strlen(v) > (size_t)k->max) {
+			config_error(p, fullkey, "length must be %.0f..%.0f", k->min, k->max);
+			return;
+		}
+		free(*sp);
+		if ((*sp = strdup(v)) == NULL)
+			config_error(p, fullkey, "out of memory");
+		return;
+	case CK_SECRET:
+		if (suffix == NULL) {
+			config_error(p, fullkey, "secrets are not written in the config: use "
+			    "%s_env = VARIABLE or %s_file = PATH", k->key, k->key);
+			return;
+		}
+		if (*sp != NULL) {
+			explicit_bzero(*sp, strlen(*sp));
+			free(*sp);
+			*sp = NULL;
+		}
+		if (strcmp(suffix, "_env") == 0) {
+			const char *e = getenv(v);
+			if (e == NULL || *e == '\0')
+				config_error(p, fullkey, "environment variable %s is not set", v);
+			else if ((*sp = strdup(e)) == NULL)
+				config_error(p, fullkey, "out of memory");
+		} else {
+			*sp = config_read_secret_file(p, fullkey, v);
+		}
+		return;
+	case CK_LONG:
+	case CK_INT:
+	case CK_DBL:
+		if (config_parse_number(v, &d) < 0) {
+			config_error(p, fullkey, "'%s' is not a number", v);
+			return;
+		}
+		if (d < k->min || d > k->max) {
+			config_error(p, fullkey, "%s is out of range %g..%g", v, k->min, k->max);
+			return;
+		}
+		if (k->kind != CK_DBL && d != floor(d)) {
+			config_error(p, fullkey, "'%s' is not a whole number", v);
+			return;
+		}
+		if (k->kind == CK_LONG)
+			*(long *)((char *)base + k->off) = (long)d;
+		else if (k->kind == CK_INT)
+			*(int *)((char *)base + k->off) = (int)d;
+		else
+			*(double *)((char *)base + k->off) = d;
+		return;
+	case CK_LEVEL:
+		if ((n = log_level_from_name(v)) < 0)
+			config_error(p, fullkey, "'%s' is not one of debug, info, warn, error", v);
+		else
+			*(int *)((char *)base + k->off) = n;
+		return;
+	case CK_GWKIND:
+		if ((n = gw_kind_from_name(v)) < 0)
+			config_error(p, fullkey, "'%s' is not one of twilio, x-dm, webhook", v);
+		else {
+			*(enum gw_kind *)((char *)base + k->off) = (enum gw_kind)n;
+			p->seen_gw_kind[p->gw - p->cfg->gateways] = 1;
+		}
+		return;
+	case CK_CHANNEL:
+		if ((n = channel_from_name(v)) < 0)
+			config_error(p, fullkey, "'%s' is not one of sms, dm", v);
+		else {
+			*(enum channel *)((char *)base + k->off) = (enum channel)n;
+			p->seen_gw_channel[p->gw - p->cfg->gateways] = 1;
+		}
+		return;
+	}
+}
+
+/* Finds key in table, also as "<secret key>_env" / "_file". */
+static const struct ckey *
+config_find(const struct ckey *tab, size_t n, const char *key, const char **suffix)
+{
+	size_t i, kl;
+
+	*suffix = NULL;
+	for (i = 0; i < n; i++) {
+		if (strcmp(tab[i].key, key) == 0)
+			return &tab[i];
+		kl = strlen(tab[i].key);
+		if (tab[i].kind == CK_SECRET && strncmp(tab[i].key, key, kl) == 0 &&
+		    (strcmp(key + kl, "_env") == 0 || strcmp(key + kl, "_file") == 0)) {
+			*suffix = key + kl;
+			return &tab[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+config_section(struct cparse *p, char *hdr)
+{
+	char *name, *end = strchr(hdr, ']');
+	struct gw_config *g;
+	size_t i;
+
+	p->gw = NULL;
+	p->section[0] = '\0';
+	if (end == NULL || trim(end + 1)[0] != '\0') {
+		config_error(p, NULL, "malformed section header");
+		return;
+	}
+	*end = '\0';
+	hdr = trim(hdr + 1);
+	if (strncmp(hdr, "gateway", 7) != 0 || !isspace((unsigned char)hdr[7])) {
+		if (strcmp(hdr, "notifier") && strcmp(hdr, "redis") && strcmp(hdr, "ingest") &&
+		    strcmp(hdr, "deliver") && strcmp(hdr, "rules")) {
+			config_error(p, NULL, "unknown section [%s]", hdr);
+			snprintf(p->section, sizeof(p->section), "?");
+			return;
+		}
+		snprintf(p->section, sizeof(p->section), "%s", hdr);
+		return;
+	}
+	name = trim(hdr + 7);
+	for (i = 0; name[i] != '\0'; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '-' && name[i] != '_')
+			break;
+	if (i == 0 || name[i] != '\0' || i > 32) {
+		config_error(p, NULL, "gateway name '%s' must be 1..32 of [A-Za-z0-9_-]", name);
+		snprintf(p->section, sizeof(p->section), "?");
+		return;
+	}
+	for (i = 0; i < p->cfg->ngateways; i++)
+		if (strcmp(p->cfg->gateways[i].name, name) == 0) {
+			config_error(p, NULL, "gateway '%s' is defined twice", name);
+			snprintf(p->section, sizeof(p->section), "?");
+			return;
+		}
+	if (p->cfg->ngateways == CONFIG_GATEWAYS_MAX) {
+		config_error(p, NULL, "more than %d gateways", CONFIG_GATEWAYS_MAX);
+		snprintf(p->section, sizeof(p->section), "?");
+		return;
+	}
+	g = &p->cfg->gateways[p->cfg->ngateways];
+	memset(g, 0, sizeof(*g));
+	if ((g->name = strdup(name)) == NULL) {
+		config_error(p, NULL, "out of memory");
+		return;
+	}
+	g->timeout_ms = 10000;
+	g->connect_timeout_ms = 2000;
+	g->max_in_flight = 64;
+	p->cfg->ngateways++;
+	p->gw = g;
+	snprintf(p->section, sizeof(p->section), "gateway.%s", name);
+}
+
+static void
+config_line(struct cparse *p, char *line)
+{
+	char *eq, *key, *val, full[160];
+	const struct ckey *k;
+	const char *suffix;
+
+	line = trim(line);
+	if (*line == '\0' || *line == '#' || *line == ';')
+		return;
+	if (*line == '[') {
+		config_section(p, line);
+		return;
+	}
+	if ((eq = strchr(line, '=')) == NULL) {
+		config_error(p, NULL, "expected 'key = value'");
+		return;
+	}
+	*eq = '\0';
+	key = trim(line);
+	val = trim(eq + 1);
+	if (p->section[0] == '\0') {
+		config_error(p, key, "key outside of any section");
+		return;
+	}
+	if (strcmp(p->section, "?") == 0)
+		return; /* already reported at the header */
+	snprintf(full, sizeof(full), "%s.%s", p->section, key);
+	if (p->gw != NULL) {
+		k = config_find(gateway_keys, sizeof(gateway_keys) / sizeof(gateway_keys[0]),
+		    key, &suffix);
+		if (k == NULL)
+			config_error(p, full, "unknown key");
+		else
+			config_set(p, k, p->gw, full, suffix, val);
+		return;
+	}
+	k = config_find(config_keys, sizeof(config_keys) / sizeof(config_keys[0]), full,
+	    &suffix);
+	if (k == NULL)
+		config_error(p, full, "unknown key");
+	else
+		config_set(p, k, p->cfg, full, suffix, val);
+}
+
+static int
+config_defaults(struct config *c)
+{
+	char host[64];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "local");
+	host[sizeof(host) - 1] = '\0';
+	c->log_level = LOG_INFO;
+	c->shutdown_grace_ms = 4000;
+	c->redis_port = 6379;
+	c->redis_connect_timeout_ms = 1000;
+	c->redis_command_timeout_ms = 2000;
+	c->redis_reconnect_max_ms = 5000;
+	c->ingest_batch = 64;
+	c->block_ms = 1000;
+	c->plan_chunk = 500;
+	c->job_size = 50;
+	c->deliver_batch = 16;
+	c->retry_base_ms = 200;
+	c->retry_max_ms = 30000;
+	c->max_in_flight = 256;
+	c->overbook = 1.5;
+	if ((c->redis_host = strdup("127.0.0.1")) == NULL)
+		return -1;
+	if ((c->consumer = malloc(80)) == NULL)
+		return -1;
+	snprintf(c->consumer, 80, "notifier-%s", host);
+	return 0;
+}
+
+/* Cross-key checks once the whole file is read. */
+static void
+config_check(struct cparse *p)
+{
+	struct config *c = p->cfg;
+	size_t i;
+	char key[160];
+
+	p->line = 0;
+	if (c->retry_base_ms > c->retry_max_ms)
+		config_error(p, "deliver.retry_base_ms", "is larger than deliver.retry_max_ms");
+	for (i = 0; i < c->ngateways; i++) {
+		struct gw_config *g = &c->gateways[i];
+
+		snprintf(key, sizeof(key), "gateway.%s.kind", g->name);
+		if (!p->seen_gw_kind[i])
+			config_error(p, key, "missing (twilio, x-dm or webhook)");
+		snprintf(key, sizeof(key), "gateway.%s.channel", g->name);
+		if (!p->seen_gw_channel[i])
+			config_error(p, key, "missing (sms or dm)");
+	}
+}
+
+struct config *
+config_load(const char *path, FILE *errout)
+{
+	struct cparse p;
+	FILE *f = NULL;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	memset(&p, 0, sizeof(p));
+	p.path = path;
+	p.errout = errout;
+	if ((p.cfg = calloc(1, sizeof(*p.cfg))) == NULL || config_defaults(p.cfg) < 0) {
+		config_error(&p, NULL, "out of memory");
+		goto err;
+	}
+	if ((f = fopen(path, "r")) == NULL) {
+		config_error(&p, NULL, "cannot open: %s", strerror(errno));
+		goto err;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		p.line++;
+		if (n > CONFIG_LINE_MAX) {
+			config_error(&p, NULL, "line longer than %d bytes", CONFIG_LINE_MAX);
+			continue;
+		}
+		if (memchr(line, '\0', (size_t)n) != NULL) {
+			config_error(&p, NULL, "NUL byte in line");
+			continue;
+		}
+		config_line(&p, line);
+	}
+	if (ferror(f))
+		config_error(&p, NULL, "read error: %s", strerror(errno));
+	config_check(&p);
+	if (p.nerr > 0)
+		goto err;
+	free(line);
+	fclose(f);
+	return p.cfg;
+err:
+	free(line);
+	if (f != NULL)
+		fclose(f);
+	config_free(p.cfg);
+	return NULL;
+}
+
+static void
+free_secret(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->ngateways; i++) {
+		struct gw_config *g = &c->gateways[i];
+
+		free(g->name);
+		free(g->base_url);
+		free(g->url);
+		free(g->account_sid);
+		free(g->from);
+		free(g->messaging_service_sid);
+		free(g->status_callback_base);
+		free_secret(g->secret);
+	}
+	free(c->consumer);
+	free(c->redis_host);
+	free_secret(c->redis_password);
+	free(c->rules_dir);
+	free(c);
+}

@@ -1,0 +1,958 @@
+/*
+ * deliver.c: admit, send and record every push of every job (stages: admit, send,
+ * record).
+ *
+ * A job (one "pushes" entry) holds up to job_size recipients. Life of a recipient:
+ * admit.lua says admit (state "sending") or a final verdict; an admitted one waits in
+ * an earliest-expiry-first heap for a slot, goes to its channel's gateway, and its
+ * outcome is recorded by record.lua; 5xx, resets and timeouts come back after
+ * exponential backoff with full jitter (state "retry") until the deal expires. A job
+ * is acked only when every recipient's outcome is recorded. Must never send a
+ * recipient that admit did not admit, and never send after expiry.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "config.h"
+#include "deliver.h"
+#include "gw.h"
+#include "httpc.h"
+#include "log.h"
+#include "rconn.h"
+#include "redisutil.h"
+#include "scripts.h"
+#include "subscriber.h"
+
+#define DELIVER_GROUP "deliver"
+#define DELIVER_STREAM "pushes"
+#define DELIVER_TICK_MS 100
+#define DELIVER_RETRY_MS 1000     /* pause after a failed step */
+#define DELIVER_KEEP_S (7 * 86400)
+#define DELIVER_RECORD_RETRY_MS 500
+#define DELIVER_RECORD_TRIES 120     /* a minute of Redis outage */
+
+enum rstate {
+	RS_ADMITTING = 0,   /* waiting for admit.lua */
+	RS_QUEUED,          /* admitted, waiting for a send slot */
+	RS_SENDING,         /* request in flight */
+	RS_WAITING,         /* backoff timer before a retry */
+	RS_RECORDING,       /* outcome being written */
+	RS_DONE             /* outcome recorded (or final verdict at admit) */
+};
+
+struct job;
+
+struct rcpt {
+	struct job *job;
+	enum channel ch;
+	char *sub, *to, *text;     /* point into line, owned by the rcpt */
+	char *line;
+	char push_id[256];
+	enum rstate state;
+	int attempts;
+	size_t gw_index;           /* index into dl->gws of the gateway in use */
+	struct event *timer;       /* retry backoff, or record retry */
+	int record_tries;
+	int64_t sent_ms;
+	/* the outcome being recorded */
+	char outcome[16];
+	char provider_id[64];
+	char detail[256];
+	int http_status;
+	int revoke;
+};
+
+struct job {
+	struct deliver *dl;
+	struct job *prev, *next;
+	char entry[64];
+	char deal[MODEL_ID_MAX + 1];
+	char deal_entry[64];
+	int64_t landed_ms;
+	int64_t exp;
+	size_t n;
+	size_t open;               /* recipients not yet RS_DONE */
+	struct rcpt *r;
+	int acking;
+	int unrecorded;            /* an outcome could not be recorded: do not ack */
+};
+
+struct deliver {
+	struct event_base *base;
+	const struct config *cfg;
+	struct rconn *rd, *cmd;
+	struct httpc *http;
+	struct gw *gws[CONFIG_GATEWAYS_MAX];
+	size_t ngws;
+	struct event *tick;
+	int stopping, reading, pending_mode, group_ok, group_creating;
+	char pending_from[64];     /* pending entries after this id are read next */
+	int64_t failed_at_ms;
+	struct job *jobs;          /* every job held in memory */
+	size_t njobs;
+	struct rcpt **heap;        /* queued recipients, earliest expiry first */
+	size_t heap_n, heap_cap;
+	size_t in_flight, admits_out, records_out, acks_out;
+};
+
+static void deliver_read(struct deliver *dl);
+
+/* Reads the pending list again from its start; after a failure, not before the retry
+ * interval, so that an entry that keeps failing cannot spin the loop. */
+static void
+deliver_reread(struct deliver *dl, int failed)
+{
+	dl->pending_mode = 1;
+	snprintf(dl->pending_from, sizeof(dl->pending_from), "0");
+	if (failed)
+		dl->failed_at_ms = clock_mono_ms();
+}
+static void deliver_pump(struct deliver *dl);
+static void rcpt_record(struct rcpt *r, const char *outcome);
+
+/* ---- the send queue: a binary min-heap on the deal's expiry ---- */
+
+static int
+heap_less(const struct rcpt *a, const struct rcpt *b)
+{
+	return a->job->exp < b->job->exp;
+}
+
+static int
+heap_push(struct deliver *dl, struct rcpt *r)
+{
+	size_t i;
+
+	if (dl->heap_n == dl->heap_cap) {
+		size_t c = dl->heap_cap ? dl->heap_cap * 2 : 256;
+		struct rcpt **h = realloc(dl->heap, c * sizeof(*h));
+		if (h == NULL)
+			return -1;
+		dl->heap = h;
+		dl->heap_cap = c;
+	}
+	i = dl->heap_n++;
+	while (i > 0 && heap_less(r, dl->heap[(i - 1) / 2])) {
+		dl->heap[i] = dl->heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	dl->heap[i] = r;
+	return 0;
+}
+
+static struct rcpt *
+heap_pop(struct deliver *dl)
+{
+	struct rcpt *top, *last;
+	size_t i = 0, c;
+
+	if (dl->heap_n == 0)
+		return NULL;
+	top = dl->heap[0];
+	last = dl->heap[--dl->heap_n];
+	for (;;) {
+		c = 2 * i + 1;
+		if (c >= dl->heap_n)
+			break;
+		if (c + 1 < dl->heap_n && heap_less(dl->heap[c + 1], dl->heap[c]))
+			c++;
+		if (!heap_less(dl->heap[c], last))
+			break;
+		dl->heap[i] = dl->heap[c];
+		i = c;
+	}
+	if (dl->heap_n > 0)
+		dl->heap[i] = last;
+	return top;
+}
+
+/* ---- jobs ---- */
+
+static void
+job_free(struct job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++) {
+		if (j->r[i].timer != NULL)
+			event_free(j->r[i].timer);
+		free(j->r[i].line);
+	}
+	free(j->r);
+	free(j);
+}
+
+static void
+job_unlink(struct job *j)
+{
+	struct deliver *dl = j->dl;
+
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		dl->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	dl->njobs--;
+}
+
+static int
+job_held(const struct deliver *dl, const char *entry)
+{
+	const struct job *j;
+
+	for (j = dl->jobs; j != NULL; j = j->next)
+		if (strcmp(j->entry, entry) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+job_on_ack(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct job *j = arg;
+	struct deliver *dl = j->dl;
+
+	(void)rc;
+	dl->acks_out--;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		log_warnx("event=ack_failed job=%s err=\"%s\"", j->entry,
+		    r ? r->str : "no reply");
+	/* Either way the job leaves memory: every outcome is recorded, so a redelivery
+	 * only finds final states and acks it then. */
+	job_unlink(j);
+	job_free(j);
+	deliver_read(dl);
+}
+
+/* Called whenever a recipient reaches RS_DONE. */
+static void
+job_maybe_done(struct job *j)
+{
+	struct deliver *dl = j->dl;
+
+	if (j->open > 0 || j->acking)
+		return;
+	if (j->unrecorded) {
+		/* Left pending: a redelivery settles what could not be recorded. */
+		job_unlink(j);
+		job_free(j);
+		deliver_reread(dl, 1);
+		return;
+	}
+	j->acking = 1;
+	if (rconn_cmd(dl->cmd, job_on_ack, j, 0, "XACK " DELIVER_STREAM " " DELIVER_GROUP
+	    " %s", j->entry) < 0) {
+		log_warnx("event=ack_failed job=%s err=\"not connected\"", j->entry);
+		job_unlink(j);
+		job_free(j);
+		return;
+	}
+	dl->acks_out++;
+}
+
+static void
+rcpt_done(struct rcpt *r)
+{
+	if (r->state == RS_DONE)
+		return;
+	r->state = RS_DONE;
+	r->job->open--;
+	job_maybe_done(r->job);
+}
+
+/* Parses "<ch>\t<sub>\t<to>\t<text>"; takes ownership of line. */
+static int
+rcpt_init(struct rcpt *r, struct job *j, char *line)
+{
+	char *p[4], *s = line;
+	int i, ch;
+
+	r->job = j;
+	r->line = line;
+	for (i = 0; i < 3; i++) {
+		p[i] = s;
+		if ((s = strchr(s, '\t')) == NULL)
+			return -1;
+		*s++ = '\0';
+	}
+	p[3] = s;
+	if ((ch = channel_from_name(p[0])) < 0 || *p[1] == '\0' || *p[2] == '\0' ||
+	    *p[3] == '\0')
+		return -1;
+	r->ch = (enum channel)ch;
+	r->sub = p[1];
+	r->to = p[2];
+	r->text = p[3];
+	snprintf(r->push_id, sizeof(r->push_id), "%s:%s:%s", j->deal_entry, r->sub, p[0]);
+	return 0;
+}
+
+/* Builds a job from a stream entry, or NULL (logged) when malformed. */
+static struct job *
+job_new(struct deliver *dl, const char *entry, const struct redisReply *f)
+{
+	struct job *j;
+	const char *deal, *dentry, *exp;
+	char *end;
+	size_t i, n = 0;
+
+	deal = ru_field(f, "deal", NULL);
+	dentry = ru_field(f, "entry", NULL);
+	exp = ru_field(f, "exp", NULL);
+	if (deal == NULL || dentry == NULL || exp == NULL || strlen(deal) > MODEL_ID_MAX ||
+	    strlen(dentry) >= 64)
+		return NULL;
+	for (i = 0; i + 1 < f->elements; i += 2)
+		if (f->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[i]->str, "r") == 0)
+			n++;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->dl = dl;
+	snprintf(j->entry, sizeof(j->entry), "%s", entry);
+	snprintf(j->deal, sizeof(j->deal), "%s", deal);
+	snprintf(j->deal_entry, sizeof(j->deal_entry), "%s", dentry);
+	j->landed_ms = strtoll(dentry, NULL, 10);
+	j->exp = strtoll(exp, &end, 10);
+	if (*end != '\0' || n == 0 || (j->r = calloc(n, sizeof(*j->r))) == NULL)
+		goto err;
+	for (i = 0; i + 1 < f->elements; i += 2) {
+		const struct redisReply *k = f->element[i], *v = f->element[i + 1];
+		char *line;
+
+		if (k->type != REDIS_REPLY_STRING || strcmp(k->str, "r") != 0 ||
+		    v->type != REDIS_REPLY_STRING)
+			continue;
+		if ((line = strndup(v->str, v->len)) == NULL)
+			goto err;
+		if (rcpt_init(&j->r[j->n], j, line) < 0) {
+			free(line);
+			goto err;
+		}
+		j->r[j->n].state = RS_ADMITTING;
+		j->n++;
+	}
+	j->open = j->n;
+	return j;
+err:
+	job_free(j);
+	return NULL;
+}
+
+/* ---- record ---- */
+
+static void rcpt_on_record_timer(evutil_socket_t fd, short what, void *arg);
+static void rcpt_send_record(struct rcpt *r);
+
+/* A record did not reach Redis: try again shortly, for about a minute. */
+static void
+rcpt_record_later(struct rcpt *r)
+{
+	struct deliver *dl = r->job->dl;
+	struct timeval tv = { 0, DELIVER_RECORD_RETRY_MS * 1000 };
+
+	if (++r->record_tries >= DELIVER_RECORD_TRIES) {
+		/* The job stays pending; its redelivery finds "sending" and records
+		 * "unknown", or "retry" and sends again. */
+		log_errorx("event=record_failed push=%s outcome=%s action=give_up",
+		    r->push_id, r->outcome);
+		r->job->unrecorded = 1;
+		rcpt_done(r);
+		return;
+	}
+	if (r->timer != NULL)
+		event_free(r->timer);
+	if ((r->timer = evtimer_new(dl->base, rcpt_on_record_timer, r)) == NULL) {
+		log_errorx("event=record_failed push=%s err=\"out of memory\"", r->push_id);
+		r->job->unrecorded = 1;
+		rcpt_done(r);
+		return;
+	}
+	evtimer_add(r->timer, &tv);
+}
+
+static void
+rcpt_on_record(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct rcpt *r = arg;
+
+	(void)rc;
+	r->job->dl->records_out--;
+	/* "retry" only marks the state for a redelivery after a crash; the backoff
+	 * timer is already running and its admit passes own_retry, so a lost
+	 * "retry" record costs nothing. */
+	if (strcmp(r->outcome, "retry") == 0)
+		return;
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		rcpt_record_later(r);
+		return;
+	}
+	rcpt_done(r);
+}
+
+static void
+rcpt_send_record(struct rcpt *r)
+{
+	struct job *j = r->job;
+	struct deliver *dl = j->dl;
+	char k_states[MODEL_ID_MAX + 8], k_consent[32], now[32], lat[32], http[16];
+	const char *gwname = r->gw_index < dl->ngws ?
+	    gw_config_of(dl->gws[r->gw_index])->name : "-";
+	const char *args[19];
+
+	snprintf(k_states, sizeof(k_states), "push:%s", j->deal);
+	snprintf(k_consent, sizeof(k_consent), "consent:%s", channel_name(r->ch));
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	snprintf(lat, sizeof(lat), "%lld", (long long)(r->sent_ms - j->landed_ms));
+	snprintf(http, sizeof(http), "%d", r->http_status);
+	args[0] = k_states;
+	args[1] = "pushes:log";
+	args[2] = DELIVER_STREAM;
+	args[3] = "stats";
+	args[4] = k_consent;
+	args[5] = r->sub;
+	args[6] = channel_name(r->ch);
+	args[7] = r->push_id;
+	args[8] = j->deal;
+	args[9] = r->outcome;
+	args[10] = gwname;
+	args[11] = r->provider_id;
+	args[12] = http;
+	args[13] = r->detail;
+	args[14] = now;
+	args[15] = lat;
+	args[16] = "";       /* the job is acked separately, once all are recorded */
+	args[17] = DELIVER_GROUP;
+	args[18] = r->revoke ? "1" : "0";
+	if (script_call(dl->cmd, SCRIPT_RECORD, 5, 19, args, NULL, rcpt_on_record, r) < 0) {
+		if (strcmp(r->outcome, "retry") != 0)
+			rcpt_record_later(r);
+		return;
+	}
+	dl->records_out++;
+}
+
+static void
+rcpt_on_record_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rcpt_send_record(arg);
+}
+
+static void
+rcpt_record(struct rcpt *r, const char *outcome)
+{
+	char to[48], detail[300];
+
+	snprintf(r->outcome, sizeof(r->outcome), "%s", outcome);
+	r->record_tries = 0;
+	if (strcmp(outcome, "retry") != 0) {
+		r->state = RS_RECORDING;
+		log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s to=%s http=%d "
+		    "attempts=%d ms_since_landed=%lld%s%s", outcome, r->push_id, r->job->deal,
+		    r->sub, channel_name(r->ch),
+		    r->ch == CH_SMS ? log_mask_phone(r->to, to, sizeof(to)) : r->to,
+		    r->http_status, r->attempts,
+		    (long long)(r->sent_ms - r->job->landed_ms),
+		    r->detail[0] ? " detail=" : "",
+		    r->detail[0] ? log_quote(r->detail, detail, sizeof(detail)) : "");
+	}
+	rcpt_send_record(r);
+}
+
+/* ---- admit ---- */
+
+struct admit_call {
+	struct job *job;
+	struct rcpt *only;         /* a retry of one recipient, or NULL for the job */
+};
+
+static void rcpt_retry_or_expire(struct rcpt *r, long retry_after_s);
+
+static void
+deliver_on_admit(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admit_call ac = *(struct admit_call *)arg;
+	struct job *j = ac.job;
+	struct deliver *dl = j->dl;
+	size_t i, k = 0;
+
+	(void)rc;
+	free(arg);
+	dl->admits_out--;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != (ac.only ? 1 : j->n)) {
+		log_warnx("event=admit_failed job=%s deal=%s err=\"%s\"", j->entry, j->deal,
+		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+		if (ac.only != NULL) {
+			rcpt_retry_or_expire(ac.only, -1);
+			return;
+		}
+		/* Dropped from memory unacked; read again from the pending list. */
+		deliver_reread(dl, 1);
+		job_unlink(j);
+		job_free(j);
+		return;
+	}
+	for (i = 0; i < j->n; i++) {
+		struct rcpt *r = &j->r[i];
+		const struct redisReply *v;
+
+		if (ac.only != NULL && r != ac.only)
+			continue;
+		v = reply->element[k++];
+		if (v->type != REDIS_REPLY_STRING) {
+			rcpt_done(r);
+			continue;
+		}
+		if (strcmp(v->str, "admit") == 0) {
+			r->state = RS_QUEUED;
+			if (heap_push(dl, r) < 0) {
+				snprintf(r->detail, sizeof(r->detail), "out of memory");
+				rcpt_record(r, "retry");
+				rcpt_done(r);
+			}
+			continue;
+		}
+		/* Final verdicts are logged to pushes:log by admit.lua itself. */
+		log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str,
+		    r->push_id, j->deal, r->sub, channel_name(r->ch));
+		rcpt_done(r);
+	}
+	deliver_pump(dl);
+}
+
+/* Runs admit.lua for the whole job, or for one recipient's retry. */
+static int
+deliver_admit(struct deliver *dl, struct job *j, struct rcpt *only)
+{
+	char k_deal[MODEL_ID_MAX + 8], k_push[MODEL_ID_MAX + 8];
+	char now[32], exp[32], keep[32], n[32];
+	size_t nr = only ? 1 : j->n, i, a = 0;
+	const char **args = calloc(11 + 4 * nr, sizeof(*args));
+	struct admit_call *ac = calloc(1, sizeof(*ac));
+	int rv = -1;
+
+	if (args == NULL || ac == NULL)
+		goto out;
+	ac->job = j;
+	ac->only = only;
+	snprintf(k_deal, sizeof(k_deal), "deal:%s", j->deal);
+	snprintf(k_push, sizeof(k_push), "push:%s", j->deal);
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	snprintf(exp, sizeof(exp), "%lld", (long long)j->exp);
+	snprintf(keep, sizeof(keep), "%lld", (long long)(j->exp + DELIVER_KEEP_S));
+	snprintf(n, sizeof(n), "%zu", nr);
+	args[a++] = k_deal;
+	args[a++] = k_push;
+	args[a++] = "consent:sms";
+	args[a++] = "consent:dm";
+	args[a++] = "pushes:log";
+	args[a++] = "stats";
+	args[a++] = now;
+	args[a++] = exp;
+	args[a++] = keep;
+	args[a++] = j->deal;
+	args[a++] = n;
+	for (i = 0; i < j->n; i++) {
+		if (only != NULL && &j->r[i] != only)
+			continue;
+		args[a++] = j->r[i].sub;
+		args[a++] = channel_name(j->r[i].ch);
+		args[a++] = j->r[i].push_id;
+		args[a++] = only != NULL ? "1" : "0";
+	}
+	if (script_call(dl->cmd, SCRIPT_ADMIT, 6, (int)a, args, NULL, deliver_on_admit,
+	    ac) < 0)
+		goto out;
+	ac = NULL;
+	dl->admits_out++;
+	rv = 0;
+out:
+	free(ac);
+	free(args);
+	return rv;
+}
+
+/* ---- send ---- */
+
+static void
+rcpt_on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rcpt *r = arg;
+	struct deliver *dl = r->job->dl;
+
+	(void)fd;
+	(void)what;
+	if (dl->stopping)
+		return; /* state "retry" in Redis: the redelivered job sends it */
+	r->state = RS_ADMITTING;
+	if (deliver_admit(dl, r->job, r) < 0)
+		rcpt_retry_or_expire(r, -1);
+}
+
+/* Backoff with full jitter: uniform in [0, min(max, base * 2^attempts)). A retry
+ * that could only happen after the deal expires is recorded as expired instead. */
+static void
+rcpt_retry_or_expire(struct rcpt *r, long retry_after_s)
+{
+	struct deliver *dl = r->job->dl;
+	long long cap = dl->cfg->retry_base_ms, delay;
+	struct timeval tv;
+	int i;
+
+	for (i = 0; i < r->attempts && cap < dl->cfg->retry_max_ms; i++)
+		cap *= 2;
+	if (cap > dl->cfg->retry_max_ms)
+		cap = dl->cfg->retry_max_ms;
+	delay = retry_after_s >= 0 ? retry_after_s * 1000LL : random() % (cap + 1);
+	if (clock_now_ms() + delay >= r->job->exp * 1000LL) {
+		rcpt_record(r, "expired");
+		return;
+	}
+	if (r->timer != NULL)
+		event_free(r->timer);
+	if ((r->timer = evtimer_new(dl->base, rcpt_on_retry_timer, r)) == NULL) {
+		rcpt_record(r, "failed");
+		return;
+	}
+	r->state = RS_WAITING;
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(r->timer, &tv);
+	rcpt_record(r, "retry");
+}
+
+static void
+rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
+{
+	struct rcpt *r = arg;
+	struct deliver *dl = r->job->dl;
+
+	dl->in_flight--;
+	if (cancelled) {
+		/* Shutting down with the request in flight: its state stays "sending",
+		 * and a redelivery records it as unknown rather than risk a duplicate. */
+		r->state = RS_DONE;
+		return;
+	}
+	r->http_status = res->http_status;
+	snprintf(r->provider_id, sizeof(r->provider_id), "%s", res->provider_id);
+	snprintf(r->detail, sizeof(r->detail), "%s", res->detail);
+	switch (res->outcome) {
+	case GW_SENT:
+		rcpt_record(r, "sent");
+		break;
+	case GW_OPTED_OUT:
+		r->revoke = 1;
+		rcpt_record(r, "opted_out");
+		break;
+	case GW_PERMANENT:
+		rcpt_record(r, "failed");
+		break;
+	case GW_RATE_LIMITED:
+		rcpt_retry_or_expire(r, res->retry_after_s >= 0 ? res->retry_after_s : 1);
+		break;
+	case GW_RETRY:
+		log_info("event=push_retry push=%s http=%d attempts=%d detail=\"%s\"",
+		    r->push_id, res->http_status, r->attempts, res->detail);
+		rcpt_retry_or_expire(r, -1);
+		break;
+	}
+	deliver_pump(dl);
+}
+
+/* The gateway for a channel: the first configured, by priority. */
+static int
+deliver_pick_gw(const struct deliver *dl, enum channel ch, size_t *out)
+{
+	size_t i, best = dl->ngws;
+
+	for (i = 0; i < dl->ngws; i++) {
+		const struct gw_config *g = gw_config_of(dl->gws[i]);
+		if (g->channel != ch)
+			continue;
+		if (best == dl->ngws || g->priority < gw_config_of(dl->gws[best])->priority)
+			best = i;
+	}
+	if (best == dl->ngws)
+		return -1;
+	*out = best;
+	return 0;
+}
+
+static void
+rcpt_send(struct deliver *dl, struct rcpt *r)
+{
+	struct gw_message msg;
+	struct err err;
+
+	err_clear(&err);
+	if (deliver_pick_gw(dl, r->ch, &r->gw_index) < 0) {
+		snprintf(r->detail, sizeof(r->detail), "no gateway for channel %s",
+		    channel_name(r->ch));
+		rcpt_record(r, "failed");
+		return;
+	}
+	msg.push_id = r->push_id;
+	msg.to = r->to;
+	msg.text = r->text;
+	msg.expires_at = r->job->exp;
+	msg.now = clock_now();
+	if (msg.now >= msg.expires_at) {
+		rcpt_record(r, "expired");
+		return;
+	}
+	r->attempts++;
+	r->sent_ms = clock_now_ms();
+	r->state = RS_SENDING;
+	if (gw_send(dl->gws[r->gw_index], &msg, rcpt_on_sent, r, &err) < 0) {
+		snprintf(r->detail, sizeof(r->detail), "%s", err.msg);
+		rcpt_record(r, strcmp(err.code, "expired") == 0 ? "expired" : "failed");
+		return;
+	}
+	dl->in_flight++;
+}
+
+/* Starts sends while there are slots and queued recipients. */
+static void
+deliver_pump(struct deliver *dl)
+{
+	struct rcpt *r;
+
+	while (!dl->stopping && dl->in_flight < (size_t)dl->cfg->max_in_flight &&
+	    (r = heap_pop(dl)) != NULL)
+		rcpt_send(dl, r);
+	deliver_read(dl);
+}
+
+/* ---- reading jobs ---- */
+
+/* In pending mode, the next read starts after the last entry of this batch. */
+static void
+deliver_advance_pending(struct deliver *dl, const struct redisReply *entries)
+{
+	const struct redisReply *f;
+	const char *last;
+
+	if (dl->pending_mode && entries->elements > 0 &&
+	    ru_entry(entries, entries->elements - 1, &last, &f) == 0)
+		snprintf(dl->pending_from, sizeof(dl->pending_from), "%s", last);
+}
+
+static void
+deliver_on_read(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct deliver *dl = arg;
+	const struct redisReply *entries, *fields;
+	const char *id;
+	size_t i;
+
+	(void)rc;
+	dl->reading = 0;
+	if (reply == NULL)
+		return;
+	if (reply->type == REDIS_REPLY_ERROR) {
+		log_warnx("event=read_failed stream=pushes err=\"%s\"", reply->str);
+		if (ru_is_error(reply, "NOGROUP"))
+			dl->group_ok = 0;
+		return;
+	}
+	entries = ru_stream_entries(reply);
+	if (entries == NULL || entries->elements == 0) {
+		dl->pending_mode = 0;
+		deliver_read(dl);
+		return;
+	}
+	deliver_advance_pending(dl, entries);
+	for (i = 0; i < entries->elements; i++) {
+		struct job *j;
+
+		if (ru_entry(entries, i, &id, &fields) < 0 || job_held(dl, id))
+			continue;
+		if (fields == NULL || (j = job_new(dl, id, fields)) == NULL) {
+			log_errorx("event=bad_job job=%s action=ack", id);
+			if (rconn_cmd(dl->cmd, NULL, NULL, 0, "XACK " DELIVER_STREAM " "
+			    DELIVER_GROUP " %s", id) < 0)
+				deliver_reread(dl, 1);
+			continue;
+		}
+		j->next = dl->jobs;
+		if (dl->jobs)
+			dl->jobs->prev = j;
+		dl->jobs = j;
+		dl->njobs++;
+		if (deliver_admit(dl, j, NULL) < 0) {
+			deliver_reread(dl, 1);
+			job_unlink(j);
+			job_free(j);
+		}
+	}
+	deliver_read(dl);
+}
+
+static void
+deliver_read(struct deliver *dl)
+{
+	char count[32], block[32];
+	const char *argv[11];
+
+	if (dl->stopping || dl->reading || !dl->group_ok || !rconn_is_ready(dl->rd) ||
+	    !rconn_is_ready(dl->cmd))
+		return;
+	/* Backpressure: hold at most a few batches of jobs in memory. */
+	if (dl->njobs >= (size_t)dl->cfg->deliver_batch * 4 ||
+	    dl->heap_n >= (size_t)dl->cfg->max_in_flight * 4)
+		return;
+	if (dl->failed_at_ms != 0 && clock_mono_ms() - dl->failed_at_ms < DELIVER_RETRY_MS)
+		return;
+	snprintf(count, sizeof(count), "%ld", dl->cfg->deliver_batch);
+	snprintf(block, sizeof(block), "%ld", dl->cfg->block_ms);
+	argv[0] = "XREADGROUP";
+	argv[1] = "GROUP";
+	argv[2] = DELIVER_GROUP;
+	argv[3] = dl->cfg->consumer;
+	argv[4] = "COUNT";
+	argv[5] = count;
+	argv[6] = "BLOCK";
+	argv[7] = block;
+	argv[8] = "STREAMS";
+	argv[9] = DELIVER_STREAM;
+	argv[10] = dl->pending_mode ? dl->pending_from : ">";
+	if (rconn_argv(dl->rd, deliver_on_read, dl, dl->cfg->block_ms +
+	    dl->cfg->redis_command_timeout_ms, 11, argv, NULL) == 0)
+		dl->reading = 1;
+}
+
+static void
+deliver_on_group(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct deliver *dl = arg;
+
+	(void)rc;
+	dl->group_creating = 0;
+	if (r == NULL)
+		return;
+	if (r->type == REDIS_REPLY_ERROR && !ru_is_error(r, "BUSYGROUP")) {
+		log_errorx("event=group_create_failed stream=pushes err=\"%s\"", r->str);
+		return;
+	}
+	dl->group_ok = 1;
+	deliver_read(dl);
+}
+
+static void
+deliver_on_ready(struct rconn *rc, void *arg)
+{
+	struct deliver *dl = arg;
+
+	dl->reading = 0;
+	deliver_reread(dl, 0);
+	dl->group_ok = 0;
+	if (dl->group_creating || dl->stopping)
+		return;
+	if (rconn_cmd(rc, deliver_on_group, dl, 0,
+	    "XGROUP CREATE " DELIVER_STREAM " " DELIVER_GROUP " 0 MKSTREAM") == 0)
+		dl->group_creating = 1;
+}
+
+static void
+deliver_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+
+	(void)fd;
+	(void)what;
+	if (!dl->group_ok && rconn_is_ready(dl->rd))
+		deliver_on_ready(dl->rd, dl);
+	deliver_pump(dl);
+}
+
+struct deliver *
+deliver_new(struct event_base *base, const struct config *cfg,
+    const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http)
+{
+	struct deliver *dl;
+	struct timeval tv = { 0, DELIVER_TICK_MS * 1000 };
+	struct err err;
+	size_t i;
+
+	if ((dl = calloc(1, sizeof(*dl))) == NULL)
+		return NULL;
+	dl->base = base;
+	dl->cfg = cfg;
+	dl->cmd = cmd;
+	dl->http = http;
+	deliver_reread(dl, 0);
+	for (i = 0; i < cfg->ngateways; i++) {
+		err_clear(&err);
+		if ((dl->gws[i] = gw_new(http, &cfg->gateways[i], &err)) == NULL) {
+			log_errorx("event=gateway_invalid gw=%s err=\"%s\"",
+			    cfg->gateways[i].name, err.msg);
+			goto err;
+		}
+		dl->ngws++;
+	}
+	if ((dl->tick = event_new(base, -1, EV_PERSIST, deliver_on_tick, dl)) == NULL)
+		goto err;
+	event_add(dl->tick, &tv);
+	if ((dl->rd = rconn_new(base, rcfg, "deliver", deliver_on_ready, dl)) == NULL)
+		goto err;
+	return dl;
+err:
+	deliver_free(dl);
+	return NULL;
+}
+
+void
+deliver_stop(struct deliver *dl)
+{
+	struct rcpt *r;
+	struct job *j;
+	size_t i;
+
+	dl->stopping = 1;
+	/* Admitted but never handed to a gateway: certainly not sent. */
+	while ((r = heap_pop(dl)) != NULL) {
+		rcpt_record(r, "retry");
+		r->state = RS_DONE;
+	}
+	for (j = dl->jobs; j != NULL; j = j->next)
+		for (i = 0; i < j->n; i++)
+			if (j->r[i].state == RS_WAITING && j->r[i].timer != NULL)
+				evtimer_del(j->r[i].timer);
+}
+
+int
+deliver_idle(const struct deliver *dl)
+{
+	return dl->in_flight == 0 && dl->admits_out == 0 && dl->records_out == 0 &&
+	    dl->acks_out == 0;
+}
+
+void
+deliver_free(struct deliver *dl)
+{
+	struct job *j, *next;
+	size_t i;
+
+	if (dl == NULL)
+		return;
+	rconn_free(dl->rd);
+	for (j = dl->jobs; j != NULL; j = next) {
+		next = j->next;
+		job_free(j);
+	}
+	for (i = 0; i < dl->ngws; i++)
+		gw_free(dl->gws[i]);
+	if (dl->tick != NULL)
+		event_free(dl->tick);
+	free(dl->heap);
+	free(dl);
+}

@@ -1,0 +1,489 @@
+/*
+ * ingest.c: deals from the stream to planned jobs (stages: ingest, match, plan).
+ *
+ * One XREADGROUP at a time on "deals"; the next read waits until every script call
+ * of the batch has answered (backpressure, and no entry is ever held twice). Bad
+ * entries are dead-lettered and acked atomically (dead.lua); good ones are planned
+ * in chunks (plan.lua). Must never ack a deal whose jobs are not written, and never
+ * crash or stall on any entry: a failed step leaves the entry pending, to be read
+ * again from the group's pending list.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "config.h"
+#include "deal.h"
+#include "ingest.h"
+#include "log.h"
+#include "match.h"
+#include "rconn.h"
+#include "redisutil.h"
+#include "scripts.h"
+#include "subscriber.h"
+#include "substore.h"
+
+#define INGEST_GROUP "notifier"
+#define INGEST_STREAM "deals"
+#define INGEST_DEAD_PAYLOAD_MAX 16384
+#define INGEST_KEEP_S (7 * 86400)  /* markers outlive the deal by a week */
+#define INGEST_TICK_MS 100
+#define INGEST_RETRY_MS 1000     /* pause after a failed step */
+
+struct ingest {
+	struct event_base *base;
+	const struct config *cfg;
+	struct rconn *rd;          /* blocking reads */
+	struct rconn *cmd;         /* scripts, shared */
+	struct substore *ss;
+	struct event *tick;
+	int stopping;
+	int reading;               /* an XREADGROUP is out */
+	int pending_mode;          /* read our own pending list before ">" */
+	char pending_from[64];     /* pending entries after this id are read next */
+	int group_ok;              /* the group exists on this connection's server */
+	int group_creating;        /* an XGROUP CREATE is out */
+	int64_t failed_at_ms;      /* monotonic time of the last failed step */
+	size_t outstanding;        /* script calls of the current batch */
+};
+
+/* Per script call: what to log when it answers. */
+struct ingest_call {
+	struct ingest *in;
+	char entry[64];
+	char deal[MODEL_ID_MAX + 1];
+	enum script_id script;
+	size_t chunk, nchunks, recipients;
+	int64_t landed_ms;
+};
+
+static void ingest_read(struct ingest *in);
+
+/* Reads the pending list again from its start; after a failure, not before the retry
+ * interval, so that an entry that keeps failing cannot spin the loop. */
+static void
+ingest_reread(struct ingest *in, int failed)
+{
+	in->pending_mode = 1;
+	snprintf(in->pending_from, sizeof(in->pending_from), "0");
+	if (failed)
+		in->failed_at_ms = clock_mono_ms();
+}
+
+static void
+ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct ingest_call *c = arg;
+	struct ingest *in = c->in;
+
+	(void)rc;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		/* Left pending: read again from the pending list. */
+		log_warnx("event=%s_failed deal=%s entry=%s err=\"%s\"",
+		    script_name(c->script), c->deal, c->entry, r ? r->str : "no reply");
+		ingest_reread(in, 1);
+	} else if (c->script == SCRIPT_PLAN && r->type == REDIS_REPLY_ARRAY &&
+	    r->elements >= 1 && r->element[0]->type == REDIS_REPLY_STRING) {
+		const char *st = r->element[0]->str;
+
+		if (strcmp(st, "duplicate") == 0 && c->chunk == 0)
+			log_info("event=deal_duplicate deal=%s entry=%s planned_by=%s", c->deal,
+			    c->entry, r->elements > 1 && r->element[1]->type ==
+			    REDIS_REPLY_STRING ? r->element[1]->str : "?");
+		else if (strcmp(st, "ok") == 0 && c->chunk + 1 == c->nchunks)
+			log_info("event=deal_planned deal=%s entry=%s recipients=%zu chunks=%zu "
+			    "ms_since_landed=%lld", c->deal, c->entry, c->recipients,
+			    c->nchunks, (long long)(clock_now_ms() - c->landed_ms));
+	}
+	free(c);
+	if (--in->outstanding == 0)
+		ingest_read(in);
+}
+
+/* Sends one script call for entry; counts it outstanding. */
+static void
+ingest_call(struct ingest *in, enum script_id id, const char *entry, const char *deal,
+    int nkeys, int nargs, const char **args, const size_t *lens, size_t chunk,
+    size_t nchunks, size_t recipients)
+{
+	struct ingest_call *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_errorx("event=%s_failed entry=%s err=\"out of memory\"", script_name(id),
+		    entry);
+		ingest_reread(in, 1);
+		return;
+	}
+	c->in = in;
+	c->script = id;
+	c->chunk = chunk;
+	c->nchunks = nchunks;
+	c->recipients = recipients;
+	c->landed_ms = strtoll(entry, NULL, 10);
+	snprintf(c->entry, sizeof(c->entry), "%s", entry);
+	snprintf(c->deal, sizeof(c->deal), "%s", deal ? deal : "-");
+	if (script_call(in->cmd, id, nkeys, nargs, args, lens, ingest_on_script, c) < 0) {
+		log_warnx("event=%s_failed deal=%s entry=%s err=\"redis not ready\"",
+		    script_name(id), c->deal, entry);
+		ingest_reread(in, 1);
+		free(c);
+		return;
+	}
+	in->outstanding++;
+}
+
+static void
+ingest_dead(struct ingest *in, const char *entry, const struct err *e,
+    const char *payload, size_t len)
+{
+	const char *args[8] = { "deals:dead", INGEST_STREAM, entry, INGEST_GROUP, e->code,
+		e->field, e->msg, payload ? payload : "" };
+	size_t lens[8];
+	int i;
+
+	for (i = 0; i < 7; i++)
+		lens[i] = strlen(args[i]);
+	lens[7] = payload ? (len > INGEST_DEAD_PAYLOAD_MAX ? INGEST_DEAD_PAYLOAD_MAX : len) : 0;
+	log_warnx("event=deal_dead entry=%s reason=%s field=%s err=\"%s\"", entry, e->code,
+	    e->field[0] ? e->field : "-", e->msg);
+	ingest_call(in, SCRIPT_DEAD, entry, NULL, 2, 8, args, lens, 0, 1, 0);
+}
+
+static void
+ingest_cancel(struct ingest *in, const char *entry, const struct deal *d)
+{
+	char key[MODEL_ID_MAX + 8], now[32], keep[32];
+	const char *args[6] = { key, INGEST_STREAM, entry, INGEST_GROUP, now, keep };
+
+	snprintf(key, sizeof(key), "deal:%s", d->id);
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	snprintf(keep, sizeof(keep), "%lld", (long long)(clock_now() + INGEST_KEEP_S));
+	log_info("event=deal_cancel deal=%s entry=%s", d->id, entry);
+	ingest_call(in, SCRIPT_CANCEL, entry, d->id, 2, 6, args, NULL, 0, 1, 0);
+}
+
+/* "<ch>\t<sub>\t<to>\t<text>": the recipient line of a job (see docs/architecture.md). */
+static char *
+ingest_rcpt_line(const struct match_rcpt *r)
+{
+	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
+	size_t n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") + 16;
+	char *s = malloc(n);
+
+	if (s != NULL)
+		snprintf(s, n, "%s\t%s\t%s\t%s", channel_name(r->ch), r->sub->id, to ? to : "",
+		    r->text);
+	return s;
+}
+
+/* Writes recipients [from, to) as one plan chunk of jobs. */
+static int
+ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
+    const struct match_list *ml, size_t chunk, size_t nchunks, size_t from, size_t to)
+{
+	size_t jobsz = (size_t)in->cfg->job_size, n = to - from;
+	size_t njobs = (n + jobsz - 1) / jobsz;
+	size_t nargs = 10 + njobs * 7 + n * 2, i, a = 0, r;
+	const char **args = calloc(nargs, sizeof(*args));
+	char **lines = calloc(n + 1, sizeof(*lines));
+	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
+	char key[MODEL_ID_MAX + 8], sc[32], snc[32], sexp[32], skeep[32], srec[32], snj[32];
+	int rv = -1;
+
+	if (args == NULL || lines == NULL || nfields == NULL)
+		goto out;
+	for (i = 0; i < n; i++)
+		if ((lines[i] = ingest_rcpt_line(&ml->v[from + i])) == NULL)
+			goto out;
+	snprintf(key, sizeof(key), "deal:%s", d->id);
+	snprintf(sc, sizeof(sc), "%zu", chunk);
+	snprintf(snc, sizeof(snc), "%zu", nchunks);
+	snprintf(sexp, sizeof(sexp), "%lld", (long long)d->expires_at);
+	snprintf(skeep, sizeof(skeep), "%lld", (long long)(d->expires_at + INGEST_KEEP_S));
+	snprintf(srec, sizeof(srec), "%zu", n);
+	snprintf(snj, sizeof(snj), "%zu", njobs);
+	args[a++] = key;
+	args[a++] = INGEST_STREAM;
+	args[a++] = "pushes";
+	args[a++] = entry;
+	args[a++] = sc;
+	args[a++] = snc;
+	args[a++] = skeep;
+	args[a++] = INGEST_GROUP;
+	args[a++] = srec;
+	args[a++] = snj;
+	for (r = 0; r < n; r += jobsz) {
+		size_t end = r + jobsz < n ? r + jobsz : n, j = r / jobsz;
+
+		/* deal, entry, exp, then one "r" field per recipient */
+		snprintf(nfields[j], sizeof(nfields[j]), "%zu", 3 + (end - r));
+		args[a++] = nfields[j];
+		args[a++] = "deal";
+		args[a++] = d->id;
+		args[a++] = "entry";
+		args[a++] = entry;
+		args[a++] = "exp";
+		args[a++] = sexp;
+		for (i = r; i < end; i++) {
+			args[a++] = "r";
+			args[a++] = lines[i];
+		}
+	}
+	ingest_call(in, SCRIPT_PLAN, entry, d->id, 3, (int)a, args, NULL, chunk, nchunks,
+	    ml->n);
+	rv = 0;
+out:
+	if (lines != NULL)
+		for (i = 0; i < n; i++)
+			free(lines[i]);
+	free(lines);
+	free(nfields);
+	free(args);
+	return rv;
+}
+
+static void
+ingest_plan(struct ingest *in, const char *entry, const struct deal *d)
+{
+	struct match_list ml = { 0 };
+	struct err err;
+	size_t chunk = (size_t)in->cfg->plan_chunk, nchunks, c;
+
+	err_clear(&err);
+	if (match_deal(in->ss, d, clock_now(), &ml, &err) < 0) {
+		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, entry,
+		    err.msg);
+		ingest_reread(in, 1);
+		return;
+	}
+	/* Zero recipients is still one (empty) chunk: it sets the marker and acks. */
+	nchunks = ml.n == 0 ? 1 : (ml.n + chunk - 1) / chunk;
+	for (c = 0; c < nchunks; c++) {
+		size_t from = c * chunk, to = from + chunk < ml.n ? from + chunk : ml.n;
+
+		if (ingest_plan_chunk(in, entry, d, &ml, c, nchunks, from, to) < 0) {
+			log_errorx("event=plan_failed deal=%s entry=%s err=\"out of memory\"",
+			    d->id, entry);
+			ingest_reread(in, 1);
+			break;
+		}
+	}
+	match_list_free(&ml);
+}
+
+static void
+ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fields)
+{
+	const char *payload;
+	size_t len = 0;
+	struct deal *d;
+	struct err err;
+
+	err_clear(&err);
+	payload = ru_field(fields, "deal", &len);
+	if (payload == NULL) {
+		err_set(&err, ERR_INPUT, "missing_field", "deal",
+		    "deal: the entry has no field 'deal'");
+		ingest_dead(in, entry, &err, NULL, 0);
+		return;
+	}
+	if ((d = deal_parse(payload, len, clock_now(), &err)) == NULL) {
+		if (err.kind == ERR_NOMEM) {
+			ingest_reread(in, 1);
+			return;
+		}
+		ingest_dead(in, entry, &err, payload, len);
+		return;
+	}
+	if (d->cancel)
+		ingest_cancel(in, entry, d);
+	else
+		ingest_plan(in, entry, d);
+	deal_free(d);
+}
+
+/* In pending mode, the next read starts after the last entry of this batch. */
+static void
+ingest_advance_pending(struct ingest *in, const struct redisReply *entries)
+{
+	const struct redisReply *f;
+	const char *last;
+
+	if (in->pending_mode && entries->elements > 0 &&
+	    ru_entry(entries, entries->elements - 1, &last, &f) == 0)
+		snprintf(in->pending_from, sizeof(in->pending_from), "%s", last);
+}
+
+static void
+ingest_on_read(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct ingest *in = arg;
+	const struct redisReply *entries, *fields;
+	const char *id;
+	size_t i;
+
+	(void)rc;
+	in->reading = 0;
+	if (r == NULL)
+		return; /* timeout or disconnect: the ready callback restarts */
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_warnx("event=read_failed stream=deals err=\"%s\"", r->str);
+		if (ru_is_error(r, "NOGROUP"))
+			in->group_ok = 0;
+		return; /* the tick retries */
+	}
+	entries = ru_stream_entries(r);
+	if (entries == NULL || entries->elements == 0) {
+		in->pending_mode = 0; /* pending list drained (or nothing new) */
+		ingest_read(in);
+		return;
+	}
+	ingest_advance_pending(in, entries);
+	in->outstanding++; /* hold the next read until this batch is sent */
+	for (i = 0; i < entries->elements; i++) {
+		if (ru_entry(entries, i, &id, &fields) < 0) {
+			log_warnx("event=read_failed stream=deals err=\"malformed entry\"");
+			continue;
+		}
+		if (fields == NULL) {
+			/* Deleted while pending (XDEL/trim): nothing to plan, just ack. */
+			struct err err;
+			err_set(&err, ERR_INPUT, "deleted", "", "entry was deleted");
+			ingest_dead(in, id, &err, NULL, 0);
+			continue;
+		}
+		ingest_entry(in, id, fields);
+	}
+	if (--in->outstanding == 0)
+		ingest_read(in);
+}
+
+static void
+ingest_read(struct ingest *in)
+{
+	char count[32], block[32];
+	const char *argv[11];
+
+	if (in->stopping || in->reading || in->outstanding > 0 || !in->group_ok ||
+	    !rconn_is_ready(in->rd) || !rconn_is_ready(in->cmd) || !substore_ready(in->ss))
+		return;
+	/* After a failure, let the tick retry: a poison entry must not spin the loop. */
+	if (in->failed_at_ms != 0 && clock_mono_ms() - in->failed_at_ms < INGEST_RETRY_MS)
+		return;
+	snprintf(count, sizeof(count), "%ld", in->cfg->ingest_batch);
+	/* In pending mode, do not block: the list is read and drained at once. */
+	snprintf(block, sizeof(block), "%ld", in->cfg->block_ms);
+	argv[0] = "XREADGROUP";
+	argv[1] = "GROUP";
+	argv[2] = INGEST_GROUP;
+	argv[3] = in->cfg->consumer;
+	argv[4] = "COUNT";
+	argv[5] = count;
+	argv[6] = "BLOCK";
+	argv[7] = block;
+	argv[8] = "STREAMS";
+	argv[9] = INGEST_STREAM;
+	argv[10] = in->pending_mode ? in->pending_from : ">";
+	if (rconn_argv(in->rd, ingest_on_read, in, in->cfg->block_ms +
+	    in->cfg->redis_command_timeout_ms, 11, argv, NULL) == 0)
+		in->reading = 1;
+}
+
+static void
+ingest_on_group(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct ingest *in = arg;
+
+	(void)rc;
+	in->group_creating = 0;
+	if (r == NULL)
+		return;
+	if (r->type == REDIS_REPLY_ERROR && !ru_is_error(r, "BUSYGROUP")) {
+		log_errorx("event=group_create_failed stream=deals err=\"%s\"", r->str);
+		return;
+	}
+	in->group_ok = 1;
+	ingest_read(in);
+}
+
+static void
+ingest_on_ready(struct rconn *rc, void *arg)
+{
+	struct ingest *in = arg;
+
+	in->reading = 0;
+	ingest_reread(in, 0);
+	in->group_ok = 0;
+	if (in->group_creating)
+		return;
+	/* From "0": deals published before the first notifier started are not lost. */
+	if (rconn_cmd(rc, ingest_on_group, in, 0,
+	    "XGROUP CREATE " INGEST_STREAM " " INGEST_GROUP " 0 MKSTREAM") < 0)
+		log_warnx("event=group_create_failed stream=deals err=\"not connected\"");
+	else
+		in->group_creating = 1;
+}
+
+/* Retries whatever is waiting: the first load, a failed group create, a failed read. */
+static void
+ingest_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ingest *in = arg;
+
+	(void)fd;
+	(void)what;
+	if (!in->group_ok && rconn_is_ready(in->rd) && !in->stopping)
+		ingest_on_ready(in->rd, in);
+	ingest_read(in);
+}
+
+struct ingest *
+ingest_new(struct event_base *base, const struct config *cfg,
+    const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss)
+{
+	struct ingest *in;
+	struct timeval tv = { 0, INGEST_TICK_MS * 1000 };
+
+	if ((in = calloc(1, sizeof(*in))) == NULL)
+		return NULL;
+	in->base = base;
+	in->cfg = cfg;
+	in->cmd = cmd;
+	in->ss = ss;
+	ingest_reread(in, 0);
+	if ((in->tick = event_new(base, -1, EV_PERSIST, ingest_on_tick, in)) == NULL)
+		goto err;
+	event_add(in->tick, &tv);
+	if ((in->rd = rconn_new(base, rcfg, "ingest", ingest_on_ready, in)) == NULL)
+		goto err;
+	return in;
+err:
+	ingest_free(in);
+	return NULL;
+}
+
+void
+ingest_stop(struct ingest *in)
+{
+	in->stopping = 1;
+}
+
+int
+ingest_idle(const struct ingest *in)
+{
+	return in->outstanding == 0;
+}
+
+void
+ingest_free(struct ingest *in)
+{
+	if (in == NULL)
+		return;
+	rconn_free(in->rd);
+	if (in->tick != NULL)
+		event_free(in->tick);
+	free(in);
+}

@@ -1,0 +1,45 @@
+-- plan.lua: write one chunk of a deal's jobs, atomically (stage: plan).
+-- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] pushes
+-- ARGV: entry, chunk, nchunks, expire_at, group, recipients, njobs,
+--       then per job: nfields, field, value, ...
+-- The deal hash is the planned-marker and the plan cursor: a chunk below the cursor
+-- was written before a crash and is skipped; the last chunk sets "planned" and XACKs
+-- the deal entry in the same step, so a deal is planned once however often it is read.
+local deal, stream, pushes = KEYS[1], KEYS[2], KEYS[3]
+local entry, chunk, nchunks = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local expire_at, group = ARGV[4], ARGV[5]
+local recipients, njobs = tonumber(ARGV[6]), tonumber(ARGV[7])
+
+local planned = redis.call('HGET', deal, 'planned')
+if planned then
+  redis.call('XACK', stream, group, entry)
+  return {'duplicate', planned}
+end
+local owner = redis.call('HGET', deal, 'planning')
+if owner and owner ~= entry then
+  redis.call('XACK', stream, group, entry)
+  return {'duplicate', owner}
+end
+local cursor = tonumber(redis.call('HGET', deal, 'cursor') or '0')
+if chunk < cursor then
+  return {'skipped', tostring(cursor)}
+end
+if chunk > cursor then
+  return redis.error_reply('ERR plan cursor is at ' .. cursor .. ', got chunk ' .. chunk)
+end
+
+local i = 8
+for _ = 1, njobs do
+  local n = tonumber(ARGV[i])
+  redis.call('XADD', pushes, '*', unpack(ARGV, i + 1, i + 2 * n))
+  i = i + 1 + 2 * n
+end
+redis.call('HSET', deal, 'planning', entry, 'cursor', chunk + 1)
+redis.call('HINCRBY', deal, 'jobs', njobs)
+redis.call('HINCRBY', deal, 'recipients', recipients)
+if chunk == nchunks - 1 then
+  redis.call('HSET', deal, 'planned', entry)
+  redis.call('XACK', stream, group, entry)
+end
+redis.call('EXPIREAT', deal, expire_at)
+return {'ok', tostring(chunk + 1)}

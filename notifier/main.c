@@ -1,0 +1,229 @@
+/*
+ * main.c: the notifier daemon's start-up, signals and orderly shutdown.
+ *
+ * Setup reads top to bottom: config, logging, clock, one event loop, the shared
+ * Redis command connection, the subscriber mirror, the HTTP client, ingest and
+ * deliver. SIGTERM/SIGINT stop reading, let in-flight work finish for up to
+ * notifier.shutdown_grace_ms, then exit 0. Nothing after start-up calls exit().
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+
+#include "clock.h"
+#include "config.h"
+#include "deliver.h"
+#include "httpc.h"
+#include "ingest.h"
+#include "log.h"
+#include "rconn.h"
+#include "scripts.h"
+#include "substore.h"
+
+#define MAIN_DRAIN_POLL_MS 20
+
+struct notifier {
+	struct event_base *base;
+	struct config *cfg;
+	struct rconn_config rcfg;
+	struct rconn *cmd;
+	struct substore *ss;
+	struct httpc *http;
+	struct ingest *ingest;
+	struct deliver *deliver;
+	struct event *sigint, *sigterm, *sighup, *drain;
+	int64_t stop_deadline_ms;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: notifier -c FILE            run the daemon\n"
+	    "       notifier --check-config -c FILE\n"
+	    "                                   validate FILE, report every bad key, exit 1 on any\n"
+	    "       notifier -h | --help\n");
+}
+
+static void
+on_cmd_ready(struct rconn *rc, void *arg)
+{
+	(void)arg;
+	scripts_load(rc);
+}
+
+static void
+on_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct notifier *n = arg;
+	struct timeval tv = { 0, MAIN_DRAIN_POLL_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	if ((ingest_idle(n->ingest) && deliver_idle(n->deliver)) ||
+	    clock_mono_ms() >= n->stop_deadline_ms) {
+		if (!deliver_idle(n->deliver))
+			log_warnx("event=shutdown_grace_over action=leave_pending");
+		event_base_loopbreak(n->base);
+		return;
+	}
+	evtimer_add(n->drain, &tv);
+}
+
+static void
+on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct notifier *n = arg;
+	struct timeval now = { 0, 0 };
+
+	(void)what;
+	if (n->stop_deadline_ms != 0) {
+		log_warnx("event=signal sig=%d action=stop_now", (int)sig);
+		event_base_loopbreak(n->base);
+		return;
+	}
+	log_info("event=signal sig=%d action=drain grace_ms=%ld", (int)sig,
+	    n->cfg->shutdown_grace_ms);
+	n->stop_deadline_ms = clock_mono_ms() + n->cfg->shutdown_grace_ms;
+	ingest_stop(n->ingest);
+	deliver_stop(n->deliver);
+	substore_stop(n->ss);
+	evtimer_add(n->drain, &now);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	log_info("event=signal sig=HUP action=none reason=\"no rule files configured\"");
+}
+
+static int
+notifier_start(struct notifier *n)
+{
+	struct httpc_config hc = { 10000, 2000, 0 };
+	struct err err;
+
+	n->rcfg.host = n->cfg->redis_host;
+	n->rcfg.port = n->cfg->redis_port;
+	n->rcfg.password = n->cfg->redis_password;
+	n->rcfg.connect_timeout_ms = n->cfg->redis_connect_timeout_ms;
+	n->rcfg.command_timeout_ms = n->cfg->redis_command_timeout_ms;
+	n->rcfg.reconnect_max_ms = n->cfg->redis_reconnect_max_ms;
+
+	if ((n->base = event_base_new()) == NULL)
+		return -1;
+	n->sigint = evsignal_new(n->base, SIGINT, on_stop_signal, n);
+	n->sigterm = evsignal_new(n->base, SIGTERM, on_stop_signal, n);
+	n->sighup = evsignal_new(n->base, SIGHUP, on_hup, n);
+	n->drain = evtimer_new(n->base, on_drain, n);
+	if (!n->sigint || !n->sigterm || !n->sighup || !n->drain)
+		return -1;
+	event_add(n->sigint, NULL);
+	event_add(n->sigterm, NULL);
+	event_add(n->sighup, NULL);
+
+	if ((n->cmd = rconn_new(n->base, &n->rcfg, "cmd", on_cmd_ready, NULL)) == NULL)
+		return -1;
+	if ((n->ss = substore_new(n->base, &n->rcfg, n->cfg->block_ms, NULL, NULL)) == NULL)
+		return -1;
+	err_clear(&err);
+	if ((n->http = httpc_new(n->base, &hc, &err)) == NULL) {
+		log_errorx("event=start_failed err=\"%s\"", err.msg);
+		return -1;
+	}
+	if ((n->ingest = ingest_new(n->base, n->cfg, &n->rcfg, n->cmd, n->ss)) == NULL)
+		return -1;
+	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http)) == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+notifier_free(struct notifier *n)
+{
+	ingest_free(n->ingest);
+	/* Cancels requests still in flight; deliver sees each callback once. */
+	httpc_free(n->http);
+	deliver_free(n->deliver);
+	substore_free(n->ss);
+	rconn_free(n->cmd);
+	if (n->sigint)
+		event_free(n->sigint);
+	if (n->sigterm)
+		event_free(n->sigterm);
+	if (n->sighup)
+		event_free(n->sighup);
+	if (n->drain)
+		event_free(n->drain);
+	if (n->base)
+		event_base_free(n->base);
+	config_free(n->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct notifier n;
+	const char *path = NULL;
+	int check = 0, i, rv = 1;
+
+	memset(&n, 0, sizeof(n));
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--check-config") == 0)
+			check = 1;
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "notifier: unknown argument '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	if ((n.cfg = config_load(path, stderr)) == NULL) {
+		fprintf(stderr, "notifier: %s is not valid\n", path);
+		return 1;
+	}
+	if (check) {
+		printf("notifier: %s is valid (%zu gateways)\n", path, n.cfg->ngateways);
+		config_free(n.cfg);
+		return 0;
+	}
+	log_set_level((enum log_level)n.cfg->log_level);
+	clock_set_offset(n.cfg->clock_offset_s);
+	signal(SIGPIPE, SIG_IGN);
+	srandom((unsigned)clock_mono_ms() ^ (unsigned)getpid());
+	if (scripts_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_errorx("event=start_failed err=\"library init\"");
+		config_free(n.cfg);
+		return 1;
+	}
+	if (notifier_start(&n) < 0) {
+		log_errorx("event=start_failed err=\"out of memory or bad gateway config\"");
+		goto out;
+	}
+	log_info("event=started consumer=%s redis=%s:%d gateways=%zu", n.cfg->consumer,
+	    n.cfg->redis_host, n.cfg->redis_port, n.cfg->ngateways);
+	event_base_dispatch(n.base);
+	log_info("event=stopped");
+	rv = 0;
+out:
+	notifier_free(&n);
+	curl_global_cleanup();
+	libevent_global_shutdown();
+	return rv;
+}

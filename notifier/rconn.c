@@ -1,0 +1,403 @@
+/*
+ * rconn.c: an asynchronous Redis connection with deadlines and reconnects (stage: all
+ * Redis I/O).
+ *
+ * Every command carries a struct rconn_cmd that owns its evtimer. Whichever comes
+ * first, the reply or the deadline, runs the user callback; the other only frees.
+ * A deadline drops the whole connection (a stuck connection answers nothing in
+ * order), and hiredis then runs every pending callback with NULL. Never blocks the
+ * loop; never calls redisAsyncFree from inside a hiredis callback.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "log.h"
+#include "rconn.h"
+
+#define RCONN_BACKOFF_MIN_MS 50
+
+struct rconn {
+	struct event_base *base;
+	redisAsyncContext *ac;     /* NULL while disconnected */
+	int ready;                 /* connected (and authenticated) */
+	unsigned long generation;
+	char *host;
+	char *password;
+	int port;
+	long connect_timeout_ms;
+	long command_timeout_ms;
+	long reconnect_max_ms;
+	long backoff_ms;
+	char name[32];
+	struct event *connect_timer;   /* connect deadline */
+	struct event *retry_timer;     /* reconnect after backoff */
+	struct event *drop_timer;      /* drop the connection outside hiredis callbacks */
+	char drop_why[64];
+	rconn_ready_fn *on_ready;
+	void *arg;
+};
+
+struct rconn_cmd {
+	struct rconn *rc;
+	rconn_reply_fn *cb;
+	void *arg;
+	struct event *timer;
+	int done;                  /* cb has run */
+	int hiredis_owns;          /* hiredis will still call rconn_on_reply */
+};
+
+static void rconn_connect(struct rconn *rc);
+
+static void
+rconn_tv(struct timeval *tv, long ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+static void
+rconn_schedule_reconnect(struct rconn *rc)
+{
+	struct timeval tv;
+	long jitter;
+
+	rc->ready = 0;
+	/* Backoff with jitter so that many notifiers do not reconnect in step. */
+	jitter = rc->backoff_ms / 2 > 0 ? random() % (rc->backoff_ms / 2 + 1) : 0;
+	rconn_tv(&tv, rc->backoff_ms / 2 + jitter + 1);
+	evtimer_add(rc->retry_timer, &tv);
+	rc->backoff_ms *= 2;
+	if (rc->backoff_ms > rc->reconnect_max_ms)
+		rc->backoff_ms = rc->reconnect_max_ms;
+}
+
+/* Frees the hiredis context now; pending callbacks run with NULL. */
+static void
+rconn_drop(struct rconn *rc)
+{
+	redisAsyncContext *ac = rc->ac;
+
+	evtimer_del(rc->connect_timer);
+	if (ac == NULL)
+		return;
+	rc->ac = NULL;
+	rc->ready = 0;
+	ac->data = NULL;           /* the disconnect callback must not touch rc */
+	redisAsyncFree(ac);
+}
+
+static void
+rconn_on_drop_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn *rc = arg;
+
+	(void)fd;
+	(void)what;
+	if (rc->ac == NULL)
+		return;
+	log_warnx("redis=%s event=drop reason=\"%s\"", rc->name, rc->drop_why);
+	rconn_drop(rc);
+	rconn_schedule_reconnect(rc);
+}
+
+void
+rconn_reset(struct rconn *rc, const char *why)
+{
+	struct timeval tv = { 0, 0 };
+
+	snprintf(rc->drop_why, sizeof(rc->drop_why), "%s", why);
+	rc->ready = 0;
+	/* Deferred: we may be inside a hiredis callback. */
+	evtimer_add(rc->drop_timer, &tv);
+}
+
+static void
+rconn_on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rconn_connect(arg);
+}
+
+static void
+rconn_on_connect_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn *rc = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("redis=%s event=connect_timeout addr=%s:%d after_ms=%ld", rc->name,
+	    rc->host, rc->port, rc->connect_timeout_ms);
+	rconn_drop(rc);
+	rconn_schedule_reconnect(rc);
+}
+
+static void
+rconn_became_ready(struct rconn *rc)
+{
+	rc->ready = 1;
+	rc->generation++;
+	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+	log_info("redis=%s event=connected addr=%s:%d generation=%lu", rc->name, rc->host,
+	    rc->port, rc->generation);
+	if (rc->on_ready != NULL)
+		rc->on_ready(rc, rc->arg);
+}
+
+static void
+rconn_on_auth(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	(void)arg;
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		log_warnx("redis=%s event=auth_failed err=\"%s\"", rc->name,
+		    reply ? reply->str : "no reply");
+		rconn_reset(rc, "auth failed");
+		return;
+	}
+	rconn_became_ready(rc);
+}
+
+static void
+rconn_on_connect(const redisAsyncContext *ac, int status)
+{
+	struct rconn *rc = ac->data;
+
+	if (rc == NULL)
+		return;
+	evtimer_del(rc->connect_timer);
+	if (status != REDIS_OK) {
+		log_warnx("redis=%s event=connect_failed addr=%s:%d err=\"%s\"", rc->name,
+		    rc->host, rc->port, ac->errstr);
+		/* hiredis frees the context itself after a failed connect. */
+		rc->ac = NULL;
+		rconn_schedule_reconnect(rc);
+		return;
+	}
+	if (rc->password != NULL) {
+		/* The connection is usable for AUTH before it is "ready". */
+		rc->ready = 1;
+		if (rconn_cmd(rc, rconn_on_auth, NULL, 0, "AUTH %s", rc->password) < 0)
+			rconn_reset(rc, "auth send failed");
+		rc->ready = 0;
+		return;
+	}
+	rconn_became_ready(rc);
+}
+
+static void
+rconn_on_disconnect(const redisAsyncContext *ac, int status)
+{
+	struct rconn *rc = ac->data;
+
+	if (rc == NULL)
+		return;       /* we freed it ourselves */
+	rc->ac = NULL;     /* hiredis frees the context after this callback */
+	rc->ready = 0;
+	log_warnx("redis=%s event=disconnected err=\"%s\"", rc->name,
+	    status == REDIS_OK ? "closed" : ac->errstr);
+	rconn_schedule_reconnect(rc);
+}
+
+static void
+rconn_connect(struct rconn *rc)
+{
+	struct timeval tv;
+	redisAsyncContext *ac;
+
+	ac = redisAsyncConnect(rc->host, rc->port);
+	if (ac == NULL || ac->err) {
+		log_warnx("redis=%s event=connect_failed addr=%s:%d err=\"%s\"", rc->name,
+		    rc->host, rc->port, ac ? ac->errstr : "out of memory");
+		if (ac != NULL)
+			redisAsyncFree(ac);
+		rconn_schedule_reconnect(rc);
+		return;
+	}
+	ac->data = rc;
+	if (redisLibeventAttach(ac, rc->base) != REDIS_OK) {
+		redisAsyncFree(ac);
+		rconn_schedule_reconnect(rc);
+		return;
+	}
+	redisAsyncSetConnectCallback(ac, rconn_on_connect);
+	redisAsyncSetDisconnectCallback(ac, rconn_on_disconnect);
+	rc->ac = ac;
+	rconn_tv(&tv, rc->connect_timeout_ms);
+	evtimer_add(rc->connect_timer, &tv);
+}
+
+struct rconn *
+rconn_new(struct event_base *base, const struct rconn_config *cfg, const char *name,
+    rconn_ready_fn *ready, void *arg)
+{
+	struct rconn *rc;
+
+	if ((rc = calloc(1, sizeof(*rc))) == NULL)
+		return NULL;
+	rc->base = base;
+	rc->port = cfg->port;
+	rc->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000;
+	rc->command_timeout_ms = cfg->command_timeout_ms > 0 ? cfg->command_timeout_ms : 2000;
+	rc->reconnect_max_ms = cfg->reconnect_max_ms > 0 ? cfg->reconnect_max_ms : 5000;
+	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
+	rc->on_ready = ready;
+	rc->arg = arg;
+	snprintf(rc->name, sizeof(rc->name), "%s", name);
+	if ((rc->host = strdup(cfg->host)) == NULL)
+		goto err;
+	if (cfg->password != NULL && (rc->password = strdup(cfg->password)) == NULL)
+		goto err;
+	rc->connect_timer = evtimer_new(base, rconn_on_connect_timer, rc);
+	rc->retry_timer = evtimer_new(base, rconn_on_retry_timer, rc);
+	rc->drop_timer = evtimer_new(base, rconn_on_drop_timer, rc);
+	if (!rc->connect_timer || !rc->retry_timer || !rc->drop_timer)
+		goto err;
+	rconn_connect(rc);
+	return rc;
+err:
+	rconn_free(rc);
+	return NULL;
+}
+
+void
+rconn_free(struct rconn *rc)
+{
+	if (rc == NULL)
+		return;
+	rconn_drop(rc);
+	if (rc->connect_timer)
+		event_free(rc->connect_timer);
+	if (rc->retry_timer)
+		event_free(rc->retry_timer);
+	if (rc->drop_timer)
+		event_free(rc->drop_timer);
+	free(rc->host);
+	if (rc->password != NULL) {
+		explicit_bzero(rc->password, strlen(rc->password));
+		free(rc->password);
+	}
+	free(rc);
+}
+
+int
+rconn_is_ready(const struct rconn *rc)
+{
+	return rc != NULL && rc->ready && rc->ac != NULL;
+}
+
+unsigned long
+rconn_generation(const struct rconn *rc)
+{
+	return rc->generation;
+}
+
+static void
+rconn_cmd_free(struct rconn_cmd *c)
+{
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c);
+}
+
+/* hiredis' reply callback: runs once per command, with NULL on disconnect/free. */
+static void
+rconn_on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct rconn_cmd *c = privdata;
+
+	(void)ac;
+	c->hiredis_owns = 0;
+	if (!c->done) {
+		c->done = 1;
+		evtimer_del(c->timer);
+		if (c->cb != NULL)
+			c->cb(c->rc, r, c->arg);
+	}
+	rconn_cmd_free(c);
+}
+
+static void
+rconn_on_cmd_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rconn_cmd *c = arg;
+	struct rconn *rc = c->rc;
+
+	(void)fd;
+	(void)what;
+	c->done = 1;
+	log_warnx("redis=%s event=command_timeout", rc->name);
+	/* Reset first, so that a command the callback sends waits for the reconnect.
+	 * hiredis still holds c; it is freed when the dropped connection flushes it. */
+	rconn_reset(rc, "command timeout");
+	if (c->cb != NULL)
+		c->cb(rc, NULL, c->arg);
+}
+
+static struct rconn_cmd *
+rconn_cmd_new(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms)
+{
+	struct rconn_cmd *c;
+	struct timeval tv;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->rc = rc;
+	c->cb = cb;
+	c->arg = arg;
+	if ((c->timer = evtimer_new(rc->base, rconn_on_cmd_timer, c)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	rconn_tv(&tv, timeout_ms > 0 ? timeout_ms : rc->command_timeout_ms);
+	evtimer_add(c->timer, &tv);
+	return c;
+}
+
+int
+rconn_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms, int argc,
+    const char **argv, const size_t *argvlen)
+{
+	struct rconn_cmd *c;
+
+	if (!rconn_is_ready(rc))
+		return -1;
+	if ((c = rconn_cmd_new(rc, cb, arg, timeout_ms)) == NULL)
+		return -1;
+	c->hiredis_owns = 1;
+	if (redisAsyncCommandArgv(rc->ac, rconn_on_reply, c, argc, argv, argvlen) !=
+	    REDIS_OK) {
+		rconn_cmd_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+int
+rconn_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
+    const char *fmt, ...)
+{
+	struct rconn_cmd *c;
+	va_list ap;
+	int r;
+
+	if (!rconn_is_ready(rc))
+		return -1;
+	if ((c = rconn_cmd_new(rc, cb, arg, timeout_ms)) == NULL)
+		return -1;
+	c->hiredis_owns = 1;
+	va_start(ap, fmt);
+	r = redisvAsyncCommand(rc->ac, rconn_on_reply, c, fmt, ap);
+	va_end(ap);
+	if (r != REDIS_OK) {
+		rconn_cmd_free(c);
+		return -1;
+	}
+	return 0;
+}

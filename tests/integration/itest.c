@@ -1,0 +1,430 @@
+/*
+ * itest.c: the integration-test harness (see itest.h).
+ * Test code only: it may block, sleep and exit on harness failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static int it_seq;
+
+static const char *
+env_or_die(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (v == NULL || *v == '\0') {
+		fprintf(stderr, "itest: %s is not set: run through tests/run.sh\n", name);
+		exit(2);
+	}
+	return v;
+}
+
+const char *
+it_run_dir(void)
+{
+	return env_or_die("DP_RUN_DIR");
+}
+
+const char *
+it_build(void)
+{
+	return env_or_die("DP_BUILD");
+}
+
+int
+it_redis_port(void)
+{
+	return (int)strtol(env_or_die("DP_REDIS_PORT"), NULL, 10);
+}
+
+void
+it_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void
+it_path(char *buf, size_t size, const char *prefix, const char *suffix)
+{
+	snprintf(buf, size, "%s/%s-%d-%d%s", it_run_dir(), prefix, (int)getpid(), ++it_seq,
+	    suffix);
+}
+
+static void
+it_register_pid(pid_t pid)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pids", it_run_dir());
+	if ((f = fopen(path, "a")) != NULL) {
+		fprintf(f, "%d\n", (int)pid);
+		fclose(f);
+	}
+}
+
+int
+it_spawn(struct it_proc *p, const char *const *argv, const char *const *env)
+{
+	const char *base = strrchr(argv[0], '/');
+	pid_t parent = getpid(), pid;
+	int fd;
+
+	it_path(p->log, sizeof(p->log), base ? base + 1 : argv[0], ".log");
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		for (; env != NULL && *env != NULL; env++)
+			putenv((char *)*env);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	p->pid = pid;
+	it_register_pid(pid);
+	return 0;
+}
+
+int
+it_stop(struct it_proc *p, int sig, long wait_ms)
+{
+	int status = -1;
+	long waited = 0;
+
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, sig);
+	for (;;) {
+		pid_t r = waitpid(p->pid, &status, WNOHANG);
+		if (r == p->pid)
+			break;
+		if (r < 0)
+			return -1;
+		if (wait_ms > 0 && waited >= wait_ms) {
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, &status, 0);
+			status = -1;
+			break;
+		}
+		it_sleep_ms(10);
+		waited += 10;
+	}
+	p->pid = 0;
+	return status;
+}
+
+int
+it_run(const char *const *argv, char *out, size_t outsize)
+{
+	int pipefd[2], status;
+	pid_t pid;
+	size_t n = 0;
+	ssize_t r;
+
+	if (pipe(pipefd) < 0)
+		return -1;
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	for (;;) {
+		char tmp[4096];
+		r = read(pipefd[0], tmp, sizeof(tmp));
+		if (r <= 0)
+			break;
+		if (out != NULL && n + 1 < outsize) {
+			size_t c = (size_t)r < outsize - 1 - n ? (size_t)r : outsize - 1 - n;
+			memcpy(out + n, tmp, c);
+			n += c;
+		}
+	}
+	if (out != NULL && outsize > 0)
+		out[n] = '\0';
+	close(pipefd[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+redisContext *
+it_redis_connect(int port)
+{
+	struct timeval tv = { 2, 0 };
+	redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
+
+	if (rc == NULL || rc->err) {
+		fprintf(stderr, "itest: cannot connect to redis on %d\n", port);
+		exit(2);
+	}
+	redisSetTimeout(rc, tv);
+	return rc;
+}
+
+void
+it_flush(redisContext *rc)
+{
+	redisReply *r = redisCommand(rc, "FLUSHALL");
+
+	freeReplyObject(r);
+}
+
+int
+it_redis_start(struct it_proc *p, const char *dir, int port, int appendonly)
+{
+	char portbuf[16];
+	const char *argv[] = { "/usr/bin/redis-server", "--port", portbuf, "--bind",
+		"127.0.0.1", "--save", "", "--appendonly", appendonly ? "yes" : "no",
+		"--appendfsync", "always", "--dir", dir, NULL };
+	int i;
+
+	mkdir(dir, 0755);
+	if (port == 0)
+		port = 20000 + (int)(getpid() * 7 + it_seq * 13) % 40000;
+	snprintf(portbuf, sizeof(portbuf), "%d", port);
+	if (it_spawn(p, argv, NULL) < 0)
+		return -1;
+	for (i = 0; i < 200; i++) {
+		struct timeval tv = { 0, 200000 };
+		redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
+		if (rc != NULL && !rc->err) {
+			redisReply *r = redisCommand(rc, "PING");
+			int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+			freeReplyObject(r);
+			redisFree(rc);
+			if (ok)
+				return port;
+		} else if (rc != NULL) {
+			redisFree(rc);
+		}
+		it_sleep_ms(25);
+	}
+	return -1;
+}
+
+int
+it_gwsim_start(struct it_gwsim *g, const char *const *extra)
+{
+	char bin[512], portfile[512];
+	const char *argv[64];
+	int n = 0, i;
+	FILE *f;
+
+	snprintf(bin, sizeof(bin), "%s/gwsim", it_build());
+	it_path(portfile, sizeof(portfile), "gwsim", ".port");
+	it_path(g->logfile, sizeof(g->logfile), "gwsim", ".jsonl");
+	argv[n++] = bin;
+	argv[n++] = "--port";
+	argv[n++] = "0";
+	argv[n++] = "--port-file";
+	argv[n++] = portfile;
+	argv[n++] = "--log";
+	argv[n++] = g->logfile;
+	argv[n++] = "--quiet";
+	for (; extra != NULL && *extra != NULL && n < 62; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+	if (it_spawn(&g->proc, argv, NULL) < 0)
+		return -1;
+	for (i = 0; i < 400; i++) {
+		if ((f = fopen(portfile, "r")) != NULL) {
+			int ok = fscanf(f, "%d", &g->port) == 1;
+			fclose(f);
+			if (ok)
+				return 0;
+		}
+		it_sleep_ms(10);
+	}
+	return -1;
+}
+
+cJSON *
+it_gwsim_requests(const struct it_gwsim *g)
+{
+	cJSON *arr = cJSON_CreateArray();
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f = fopen(g->logfile, "r");
+
+	if (f == NULL)
+		return arr;
+	while (getline(&line, &cap, f) > 0) {
+		cJSON *o = cJSON_Parse(line);
+		if (o != NULL)
+			cJSON_AddItemToArray(arr, o);
+	}
+	free(line);
+	fclose(f);
+	return arr;
+}
+
+int
+it_gwsim_count(const struct it_gwsim *g, int status)
+{
+	cJSON *arr = it_gwsim_requests(g), *o;
+	int n = 0;
+
+	cJSON_ArrayForEach(o, arr) {
+		cJSON *st = cJSON_GetObjectItem(o, "status");
+		if (status == 0 || (cJSON_IsNumber(st) && st->valueint == status))
+			n++;
+	}
+	cJSON_Delete(arr);
+	return n;
+}
+
+int
+it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
+    const char *consumer, const char *extra)
+{
+	char bin[512];
+	static const char *const env[] = { "DP_TEST_TWILIO_TOKEN=" IT_AUTH_TOKEN, NULL };
+	const char *argv[] = { bin, "-c", n->config, NULL };
+	FILE *f;
+
+	snprintf(bin, sizeof(bin), "%s/notifier", it_build());
+	it_path(n->config, sizeof(n->config), "notifier", ".conf");
+	if ((f = fopen(n->config, "w")) == NULL)
+		return -1;
+	fprintf(f,
+	    "[notifier]\nconsumer = %s\nlog_level = debug\nshutdown_grace_ms = 3000\n"
+	    "[redis]\nhost = 127.0.0.1\nport = %d\nconnect_timeout_ms = 500\n"
+	    "command_timeout_ms = 2000\nreconnect_max_ms = 500\n"
+	    "[ingest]\nblock_ms = 200\n"
+	    "[deliver]\nretry_base_ms = 50\nretry_max_ms = 400\n"
+	    "[gateway twilio]\nkind = twilio\nchannel = sms\n"
+	    "base_url = http://127.0.0.1:%d\naccount_sid = " IT_ACCOUNT_SID "\n"
+	    "from = " IT_FROM "\nsecret_env = DP_TEST_TWILIO_TOKEN\n"
+	    "status_callback_base = http://127.0.0.1:1/hooks\n"
+	    "timeout_ms = 2000\nconnect_timeout_ms = 500\n%s",
+	    consumer, redis_port, gw_port, extra ? extra : "");
+	fclose(f);
+	return it_spawn(&n->proc, argv, env);
+}
+
+int
+it_import(int redis_port, const char *jsonl)
+{
+	char bin[512], file[512], addr[64], out[8192];
+	const char *argv[] = { bin, "--redis", addr, "subscribers", "import", file, NULL };
+	FILE *f;
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", redis_port);
+	it_path(file, sizeof(file), "subs", ".jsonl");
+	if ((f = fopen(file, "w")) == NULL)
+		return -1;
+	fputs(jsonl, f);
+	fclose(f);
+	rc = it_run(argv, out, sizeof(out));
+	if (rc != 0)
+		fprintf(stderr, "itest: import exited %d: %s\n", rc, out);
+	return rc;
+}
+
+int
+it_publish(redisContext *rc, const char *json)
+{
+	redisReply *r = redisCommand(rc, "XADD deals * deal %b", json, strlen(json));
+	int ok = r != NULL && r->type == REDIS_REPLY_STRING;
+
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+const char *
+it_deal(const char *id, const char *category, int secs)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+	    "{\"id\": \"%s\", \"title\": \"Deal %s\", \"category\": \"%s\", "
+	    "\"brand\": \"dell\", \"region\": \"US\", \"price\": 649.0, "
+	    "\"list_price\": 1099.0, \"currency\": \"USD\", "
+	    "\"url\": \"https://shop.example/d/%s\", \"code\": \"SAVE20\", "
+	    "\"expires_at\": %lld}", id, id, category, id,
+	    (long long)time(NULL) + secs);
+	return buf;
+}
+
+int
+it_wait(int (*cond)(void *arg), void *arg, long timeout_ms)
+{
+	long waited = 0;
+
+	for (;;) {
+		if (cond(arg))
+			return 1;
+		if (waited >= timeout_ms)
+			return 0;
+		it_sleep_ms(20);
+		waited += 20;
+	}
+}
+
+long long
+it_int(redisContext *rc, const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+	long long v = -1;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rc, fmt, ap);
+	va_end(ap);
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+long long
+it_outcomes(redisContext *rc, const char *outcome)
+{
+	redisReply *r = redisCommand(rc, "XRANGE pushes:log - +");
+	long long n = 0;
+	size_t i, j;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return -1;
+	}
+	for (i = 0; i < r->elements; i++) {
+		redisReply *f = r->element[i]->element[1];
+		for (j = 0; j + 1 < f->elements; j += 2)
+			if (strcmp(f->element[j]->str, "outcome") == 0 &&
+			    (*outcome == '\0' || strcmp(f->element[j + 1]->str, outcome) == 0))
+				n++;
+	}
+	freeReplyObject(r);
+	return n;
+}

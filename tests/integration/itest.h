@@ -1,0 +1,101 @@
+/*
+ * itest.h: the integration-test harness: real redis-server, real gwsim, the real
+ * notifier, all on 127.0.0.1, under the run folder tests/run.sh made.
+ *
+ * Processes started here die with the test (PR_SET_PDEATHSIG) and are also listed
+ * in $DP_RUN_DIR/pids so that the runner can stop them after a crash.
+ */
+#ifndef DEALPUSH_ITEST_H
+#define DEALPUSH_ITEST_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+
+struct it_proc {
+	pid_t pid;
+	char log[512];
+};
+
+/* The Twilio account the tests configure on both sides. */
+#define IT_ACCOUNT_SID "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define IT_AUTH_TOKEN "test-auth-token"
+#define IT_FROM "+15005550006"
+
+/* $DP_RUN_DIR, $DP_BUILD (absolute paths) and the shared redis port. */
+const char *it_run_dir(void);
+const char *it_build(void);
+int it_redis_port(void);
+
+/* A path under the run dir, unique per call: "<run>/<prefix>-<n><suffix>". */
+void it_path(char *buf, size_t size, const char *prefix, const char *suffix);
+
+/* Starts argv[0] with stdout+stderr appended to a log named after it; extra
+ * environment "K=V" strings in env (NULL-ended, may be NULL). 0 or -1. */
+int it_spawn(struct it_proc *p, const char *const *argv, const char *const *env);
+
+/* Sends sig; with wait_ms > 0 waits that long for exit (then SIGKILL). Returns the
+ * exit status as from waitpid, or -1. */
+int it_stop(struct it_proc *p, int sig, long wait_ms);
+
+/* Runs a command to completion, stdout+stderr into out (may be NULL). Exit status. */
+int it_run(const char *const *argv, char *out, size_t outsize);
+
+/* A connection to the shared redis (or port); aborts the test on failure. */
+redisContext *it_redis_connect(int port);
+
+/* FLUSHALL on the shared redis. */
+void it_flush(redisContext *rc);
+
+/* Starts a private redis-server (for restart tests); returns its port. dir is its
+ * data folder; appendonly chooses AOF. */
+int it_redis_start(struct it_proc *p, const char *dir, int port, int appendonly);
+
+struct it_gwsim {
+	struct it_proc proc;
+	int port;
+	char logfile[512];
+};
+
+/* Starts gwsim with extra flags (NULL-ended, may be NULL); waits for its port. */
+int it_gwsim_start(struct it_gwsim *g, const char *const *extra);
+
+/* Every JSON line gwsim has logged so far, as a cJSON array (caller deletes). */
+cJSON *it_gwsim_requests(const struct it_gwsim *g);
+
+/* Number of logged requests with this HTTP status (0 = any). */
+int it_gwsim_count(const struct it_gwsim *g, int status);
+
+struct it_notifier {
+	struct it_proc proc;
+	char config[512];
+};
+
+/* Writes a config for redis port and gwsim port (extra lines appended verbatim,
+ * may be NULL) and starts the notifier with consumer name consumer. */
+int it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
+    const char *consumer, const char *extra);
+
+/* Imports JSON lines of subscribers through dealpushctl; returns its exit status. */
+int it_import(int redis_port, const char *jsonl);
+
+/* XADD deals * deal <json>; returns 0 or -1. */
+int it_publish(redisContext *rc, const char *json);
+
+/* A deal JSON with this id and category expiring in secs seconds (static buffer). */
+const char *it_deal(const char *id, const char *category, int secs);
+
+/* Polls until cond(arg) is true or timeout_ms passes; returns 1 when true. */
+int it_wait(int (*cond)(void *arg), void *arg, long timeout_ms);
+
+/* Integer reply of a formatted command (XLEN, HLEN ...), -1 on error. */
+long long it_int(redisContext *rc, const char *fmt, ...);
+
+/* Number of pushes:log entries with this outcome ("" = all). */
+long long it_outcomes(redisContext *rc, const char *outcome);
+
+void it_sleep_ms(long ms);
+
+#endif

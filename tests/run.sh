@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/run.sh BUILD: run every test against a private redis-server on 127.0.0.1.
+#
+# Unit and integration binaries are cmocka programs run with TAP output; shell tests
+# print "<name>: N passed, M failed". Every process started is stopped at the end,
+# also when a test fails or the run is interrupted. The last line is exactly
+# "N passed, M failed"; the exit status is non-zero when M > 0.
+set -u
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+. tests/lib.sh
+
+DP_RUN_DIR="$ROOT/run/test-$$"
+export DP_RUN_DIR DP_BUILD="$ROOT/$BUILD" DP_ROOT="$ROOT"
+rm -rf "$DP_RUN_DIR"
+mkdir -p "$DP_RUN_DIR"
+trap 'dp_cleanup' EXIT
+trap 'echo "interrupted"; exit 130' INT TERM
+
+passed=0
+failed=0
+failures=""
+
+dp_start_redis "$DP_RUN_DIR/redis" || { echo "0 passed, 1 failed"; exit 1; }
+
+run_tap() {
+	local bin=$1 name log rc p f
+	name=$(basename "$bin")
+	log="$DP_RUN_DIR/$name.log"
+	CMOCKA_MESSAGE_OUTPUT=TAP timeout 600 "$bin" >"$log" 2>&1
+	rc=$?
+	p=$(grep -c '^ok ' "$log")
+	f=$(grep -c '^not ok ' "$log")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+		failures="$failures\n  $name: exited with status $rc (see $log)"
+	fi
+	grep '^not ok ' "$log" | sed "s/^/  $name: /" > "$DP_RUN_DIR/.nok"
+	[ -s "$DP_RUN_DIR/.nok" ] && failures="$failures\n$(cat "$DP_RUN_DIR/.nok")"
+	printf '%-28s %3d passed, %d failed\n' "$name" "$p" "$f"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+run_sh() {
+	local script=$1 name log rc line p f
+	name=$(basename "$(dirname "$script")")-$(basename "$script" .sh)
+	log="$DP_RUN_DIR/$name.log"
+	timeout 600 bash "$script" "$BUILD" >"$log" 2>&1
+	rc=$?
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+	p=$(echo "$line" | sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+	[ -n "$line" ] || { p=0; f=1; }
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+	[ "$f" -gt 0 ] && failures="$failures\n  $name: see $log"
+	printf '%-28s %3d passed, %d failed\n' "$name" "$p" "$f"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] && run_tap "$t"
+done
+for s in tests/gwsim/selftest.sh; do
+	[ -f "$s" ] && run_sh "$s"
+done
+
+if [ "$failed" -gt 0 ]; then
+	printf 'failures:%b\n' "$failures"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
