@@ -3,8 +3,9 @@
  * record).
  *
  * A job (one "pushes" entry) holds up to job_size recipients. Life of a recipient:
- * admit.lua says admit (state "sending") or a final verdict; an admitted one waits in
- * an earliest-expiry-first heap for a slot, goes to its channel's gateway, and its
+ * admit.lua says admit (state "admitted") or a final verdict; an admitted one waits
+ * in an earliest-expiry-first heap for a slot, is claimed by send.lua (state
+ * "sending", in a batch per dispatch), goes to its channel's gateway, and its
  * outcome is recorded by record.lua; 5xx, resets and timeouts come back after
  * exponential backoff with full jitter (state "retry") until the deal expires. A job
  * is acked only when every recipient's outcome is recorded. Must never send a
@@ -38,6 +39,7 @@
 enum rstate {
 	RS_ADMITTING = 0,   /* waiting for admit.lua */
 	RS_QUEUED,          /* admitted, waiting for a send slot */
+	RS_CLAIMING,        /* waiting for send.lua to mark it "sending" */
 	RS_SENDING,         /* request in flight */
 	RS_WAITING,         /* backoff timer before a retry */
 	RS_RECORDING,       /* outcome being written */
@@ -96,7 +98,7 @@ struct deliver {
 	size_t njobs;
 	struct rcpt **heap;        /* queued recipients, earliest expiry first */
 	size_t heap_n, heap_cap;
-	size_t in_flight, admits_out, records_out, acks_out;
+	size_t in_flight, claiming, admits_out, records_out, acks_out;
 };
 
 static void deliver_read(struct deliver *dl);
@@ -687,6 +689,7 @@ deliver_pick_gw(const struct deliver *dl, enum channel ch, size_t *out)
 	return 0;
 }
 
+/* Hands a claimed recipient (state "sending") to its gateway. */
 static void
 rcpt_send(struct deliver *dl, struct rcpt *r)
 {
@@ -705,10 +708,6 @@ rcpt_send(struct deliver *dl, struct rcpt *r)
 	msg.text = r->text;
 	msg.expires_at = r->job->exp;
 	msg.now = clock_now();
-	if (msg.now >= msg.expires_at) {
-		rcpt_record(r, "expired");
-		return;
-	}
 	r->attempts++;
 	r->sent_ms = clock_now_ms();
 	r->state = RS_SENDING;
@@ -720,16 +719,124 @@ rcpt_send(struct deliver *dl, struct rcpt *r)
 	dl->in_flight++;
 }
 
-/* Starts sends while there are slots and queued recipients. */
+struct claim {
+	struct deliver *dl;
+	size_t n;
+	struct rcpt *r[];
+};
+
+static void
+deliver_on_claim(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct claim *c = arg;
+	struct deliver *dl = c->dl;
+	size_t i;
+
+	(void)rc;
+	dl->claiming -= c->n;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != c->n) {
+		log_warnx("event=claim_failed recipients=%zu err=\"%s\"", c->n,
+		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+		/* The claim may or may not have run: retry each as our own. */
+		for (i = 0; i < c->n; i++)
+			rcpt_retry_or_expire(c->r[i], -1);
+		free(c);
+		return;
+	}
+	for (i = 0; i < c->n; i++) {
+		struct rcpt *r = c->r[i];
+		const struct redisReply *v = reply->element[i];
+
+		if (v->type == REDIS_REPLY_STRING && strcmp(v->str, "send") == 0) {
+			rcpt_send(dl, r);
+			continue;
+		}
+		/* cancelled/expired were recorded by send.lua; skip belongs to
+		 * whichever process claimed it first, which records it. */
+		if (v->type == REDIS_REPLY_STRING)
+			log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str,
+			    r->push_id, r->job->deal, r->sub, channel_name(r->ch));
+		rcpt_done(r);
+	}
+	free(c);
+	deliver_pump(dl);
+}
+
+/*
+ * Claims up to the free send slots of queued recipients with one send.lua call and
+ * sends them when it answers: the "sending" mark reaches Redis before any request
+ * leaves, so a crash never leaves a sent text looking unsent.
+ */
 static void
 deliver_pump(struct deliver *dl)
 {
-	struct rcpt *r;
+	size_t slots, n = 0, i, a = 0, k = 2;
+	struct claim *c = NULL;
+	const char **keys = NULL, **args = NULL;
+	char (*kbuf)[2][MODEL_ID_MAX + 8] = NULL;
+	char (*expbuf)[24] = NULL;
+	char now[32], sn[32];
 
-	while (!dl->stopping && dl->in_flight < (size_t)dl->cfg->max_in_flight &&
-	    (r = heap_pop(dl)) != NULL)
-		rcpt_send(dl, r);
 	deliver_read(dl);
+	if (dl->stopping || dl->heap_n == 0 || !rconn_is_ready(dl->cmd))
+		return;
+	slots = (size_t)dl->cfg->max_in_flight;
+	if (dl->in_flight + dl->claiming >= slots)
+		return;
+	slots -= dl->in_flight + dl->claiming;
+	if (slots > dl->heap_n)
+		slots = dl->heap_n;
+	c = malloc(sizeof(*c) + slots * sizeof(c->r[0]));
+	args = calloc(2 + 2 * slots + 2 + 5 * slots, sizeof(*args));
+	kbuf = calloc(slots, sizeof(*kbuf));
+	expbuf = calloc(slots, sizeof(*expbuf));
+	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL)
+		goto out;
+	c->dl = dl;
+	while (n < slots)
+		c->r[n++] = heap_pop(dl);
+	c->n = n;
+	keys = args;
+	keys[0] = "pushes:log";
+	keys[1] = "stats";
+	for (i = 0; i < n; i++) {
+		snprintf(kbuf[i][0], sizeof(kbuf[i][0]), "push:%s", c->r[i]->job->deal);
+		snprintf(kbuf[i][1], sizeof(kbuf[i][1]), "deal:%s", c->r[i]->job->deal);
+		keys[k++] = kbuf[i][0];
+		keys[k++] = kbuf[i][1];
+	}
+	a = k;
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	snprintf(sn, sizeof(sn), "%zu", n);
+	args[a++] = now;
+	args[a++] = sn;
+	for (i = 0; i < n; i++) {
+		struct rcpt *r = c->r[i];
+
+		snprintf(expbuf[i], sizeof(expbuf[i]), "%lld", (long long)r->job->exp);
+		args[a++] = r->sub;
+		args[a++] = channel_name(r->ch);
+		args[a++] = r->push_id;
+		args[a++] = r->job->deal;
+		args[a++] = expbuf[i];
+		r->state = RS_CLAIMING;
+	}
+	if (script_call(dl->cmd, SCRIPT_SEND, (int)k, (int)a, args, NULL, deliver_on_claim,
+	    c) < 0) {
+		/* Not sent: back to the queue for the next tick. */
+		for (i = 0; i < n; i++) {
+			c->r[i]->state = RS_QUEUED;
+			heap_push(dl, c->r[i]);
+		}
+		goto out;
+	}
+	dl->claiming += n;
+	c = NULL;
+out:
+	free(c);
+	free(args);
+	free(kbuf);
+	free(expbuf);
 }
 
 /* ---- reading jobs ---- */
@@ -918,11 +1025,10 @@ deliver_stop(struct deliver *dl)
 	size_t i;
 
 	dl->stopping = 1;
-	/* Admitted but never handed to a gateway: certainly not sent. */
-	while ((r = heap_pop(dl)) != NULL) {
-		rcpt_record(r, "retry");
+	/* Admitted but never claimed: "admitted" in Redis, so the redelivered job
+	 * admits and sends them again. */
+	while ((r = heap_pop(dl)) != NULL)
 		r->state = RS_DONE;
-	}
 	for (j = dl->jobs; j != NULL; j = j->next)
 		for (i = 0; i < j->n; i++)
 			if (j->r[i].state == RS_WAITING && j->r[i].timer != NULL)
@@ -932,8 +1038,8 @@ deliver_stop(struct deliver *dl)
 int
 deliver_idle(const struct deliver *dl)
 {
-	return dl->in_flight == 0 && dl->admits_out == 0 && dl->records_out == 0 &&
-	    dl->acks_out == 0;
+	return dl->in_flight == 0 && dl->claiming == 0 && dl->admits_out == 0 &&
+	    dl->records_out == 0 && dl->acks_out == 0;
 }
 
 void

@@ -14,7 +14,8 @@
 #include "log.h"
 #include "scripts.h"
 
-extern const char lua_plan[], lua_dead[], lua_cancel[], lua_admit[], lua_record[];
+extern const char lua_plan[], lua_dead[], lua_cancel[], lua_admit[], lua_send[],
+    lua_record[];
 
 struct script {
 	const char *name;
@@ -28,6 +29,7 @@ static struct script script_table[SCRIPT_COUNT] = {
 	{ "dead", lua_dead, "" },
 	{ "cancel", lua_cancel, "" },
 	{ "admit", lua_admit, "" },
+	{ "send", lua_send, "" },
 	{ "record", lua_record, "" },
 };
 

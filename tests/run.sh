@@ -50,8 +50,8 @@ run_sh() {
 	timeout 600 bash "$script" "$BUILD" >"$log" 2>&1
 	rc=$?
 	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
-	p=$(echo "$line" | sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/')
-	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+	p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+	f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
 	[ -n "$line" ] || { p=0; f=1; }
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	[ "$f" -gt 0 ] && failures="$failures\n  $name: see $log"

@@ -4,11 +4,12 @@
 -- KEYS[5] pushes:log  KEYS[6] stats
 -- ARGV: now, expires_at, keep_until, deal_id, n, then per recipient: sub, channel,
 --       push_id, own_retry
--- States per (subscriber, channel) in push:<deal>: absent or "retry" (the gateway
--- certainly did not take it) admit; "sending" admits only as own_retry = "1", sent
--- by the process that holds the definite failure of the last attempt; otherwise a
--- crash left it unknown whether the gateway took it, and a text is never sent twice.
--- Anything else is final.
+-- States per (subscriber, channel) in push:<deal>: absent, "admitted" or "retry"
+-- (the gateway certainly does not have it) admit again; "sending" (send.lua set it
+-- just before the request) admits only as own_retry = "1", from the process that
+-- holds the definite failure of that request; otherwise a crash left it unknown
+-- whether the gateway took it, and a text is never sent twice. Anything else is
+-- final. Admitted recipients become "sending" only in send.lua.
 -- Returns one verdict per recipient: admit, expired, cancelled, no_consent,
 -- duplicate, unknown. Every verdict but admit is final and logged here.
 local deal, states, logk, stats = KEYS[1], KEYS[2], KEYS[5], KEYS[6]
@@ -38,7 +39,7 @@ for i = 0, n - 1 do
   local verdict
   if state == 'sending' and own ~= '1' then
     verdict = 'unknown'
-  elseif state and state ~= 'retry' and state ~= 'sending' then
+  elseif state and state ~= 'retry' and state ~= 'sending' and state ~= 'admitted' then
     verdict = 'duplicate'
   elseif global then
     verdict = global
@@ -48,7 +49,7 @@ for i = 0, n - 1 do
     verdict = 'admit'
   end
   if verdict == 'admit' then
-    redis.call('HSET', states, field, 'sending')
+    redis.call('HSET', states, field, 'admitted')
   elseif verdict == 'duplicate' then
     redis.call('HINCRBY', stats, 'skip:duplicate', 1)
   else
