@@ -1,0 +1,484 @@
+#!/usr/bin/env bash
+# selftest.sh: checks the gateway simulator (gwsim) from the outside with curl.
+#
+# Starts gwsim on an ephemeral 127.0.0.1 port (--port 0 / --port-file), exercises every
+# validation rule, auth, the faults, the control endpoint and the log lines, and ends
+# with "gwsim selftest: N passed, M failed" (exit 1 when M > 0). It never leaves a
+# gwsim running: the processes it starts are stopped by pid on exit.
+#
+# usage: tests/gwsim/selftest.sh [BUILD-DIR | path/to/gwsim]     (default: build)
+# JSON validity of log lines is checked with python3 when it is installed.
+set -u
+
+GWSIM=${1:-${DP_BUILD:-build}}
+[ -d "$GWSIM" ] && GWSIM=$GWSIM/gwsim
+[ -x "$GWSIM" ] || { echo "gwsim selftest: no executable $GWSIM"; echo "gwsim selftest: 0 passed, 1 failed"; exit 1; }
+HAVE_PY=0
+command -v python3 >/dev/null 2>&1 && HAVE_PY=1
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gwsim-selftest.XXXXXX")
+PIDS=()
+PASS=0
+FAIL=0
+
+SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+OTHER_SID=ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+MG=MGcccccccccccccccccccccccccccccccc
+TOKEN=test-auth-token
+BEARER=test-bearer-token
+SECRET=test-webhook-secret
+LOG=$WORK/gw.log
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+ok() { PASS=$((PASS + 1)); }
+bad() { FAIL=$((FAIL + 1)); echo "FAIL: $*" >&2; }
+check() { # name expected actual
+	if [ "$2" == "$3" ]; then ok; else bad "$1: want [$2] got [$3]"; fi
+}
+contains() { # name haystack needle
+	case "$2" in *"$3"*) ok ;; *) bad "$1: [$3] not in [${2:0:400}]" ;; esac
+}
+lacks() { # name haystack needle
+	case "$2" in *"$3"*) bad "$1: [$3] unexpectedly in [${2:0:400}]" ;; *) ok ;; esac
+}
+
+# start_gwsim <portfile> <log> [flags...]: starts one gwsim, sets GPID and GPORT.
+start_gwsim() {
+	local pf=$1 log=$2 i
+	shift 2
+	"$GWSIM" --port 0 --port-file "$pf" --log "$log" "$@" >"$pf.out" 2>"$pf.err" &
+	GPID=$!
+	PIDS+=("$GPID")
+	for i in $(seq 1 100); do
+		[ -s "$pf" ] && break
+		sleep 0.05
+	done
+	GPORT=$(cat "$pf" 2>/dev/null)
+	[ -n "$GPORT" ] || { echo "gwsim did not start: $(cat "$pf.err")" >&2; exit 1; }
+}
+
+stop_gwsim() { # pid: SIGTERM, expect exit 0
+	local rc
+	kill -TERM "$1"
+	wait "$1"
+	rc=$?
+	check "clean exit on SIGTERM" 0 "$rc"
+}
+
+# req <curl args...>: one request; sets CODE, BODY, HDRS and LAST (its log line).
+NREQ=0
+req() {
+	local before
+	before=$(wc -l <"$LOG" 2>/dev/null || echo 0)
+	CODE=$(curl -s -o "$WORK/body" -D "$WORK/hdrs" -w '%{http_code}' --max-time 5 "$@")
+	CURLRC=$?
+	NREQ=$((NREQ + 1))
+	BODY=$(cat "$WORK/body" 2>/dev/null)
+	HDRS=$(tr -d '\r' <"$WORK/hdrs" 2>/dev/null)
+	LAST=$(sed -n "$((before + 1))p" "$LOG")
+}
+
+tw_url() { echo "http://127.0.0.1:$PORT/2010-04-01/Accounts/${1:-$SID}/Messages.json"; }
+# tw <form fields...>: authenticated Twilio send, each field "Key=value" (url-encoded by curl)
+tw() {
+	local a=() f
+	for f in "$@"; do a+=(--data-urlencode "$f"); done
+	req -u "$SID:$TOKEN" "${a[@]}" "$(tw_url)"
+}
+tw_err() { # name status code [fields...]
+	local name=$1 st=$2 cd=$3
+	shift 3
+	tw "$@"
+	check "$name: status" "$st" "$CODE"
+	contains "$name: code" "$BODY" "\"code\":$cd,"
+	contains "$name: log code" "$LAST" "\"code\":$cd,"
+	contains "$name: log status" "$LAST" "\"status\":$st,"
+}
+dm() { # participant json [extra curl args]
+	local p=$1 j=$2
+	shift 2
+	req -H "Authorization: Bearer $BEARER" -H 'Content-Type: application/json' \
+	    --data-binary "$j" "$@" "http://127.0.0.1:$PORT/2/dm_conversations/with/$p/messages"
+}
+faults() { req -H 'Content-Type: application/json' --data-binary "$1" "http://127.0.0.1:$PORT/_sim/faults"; }
+hook() { # key ts body [sig]
+	local sig=${4:-}
+	[ -n "$sig" ] || sig="v1=$(printf '%s.%s' "$2" "$3" | openssl dgst -sha256 -hmac "$SECRET" -r | cut -d' ' -f1)"
+	req -H "Idempotency-Key: $1" -H "X-Dealpush-Timestamp: $2" -H "X-Dealpush-Signature: $sig" \
+	    -H 'Content-Type: application/json' --data-binary "$3" "http://127.0.0.1:$PORT/webhook"
+}
+
+# ---------------------------------------------------------------------------------
+# command line
+"$GWSIM" --log "$WORK/x.log" >/dev/null 2>"$WORK/err"; rc=$?
+check "missing --port exits 2" 2 "$rc"; contains "missing --port named" "$(cat "$WORK/err")" "--port"
+for bad_args in "--port 70000" "--port x" "--fail-rate 2" "--fail-rate nan" "--latency-ms -1" \
+    "--account-sid ACxyz" "--answer +1512" "--answer +1512=7" "--seed -3" "--bogus 1"; do
+	set -- $bad_args
+	"$GWSIM" --port 0 --log "$WORK/x.log" "$@" >/dev/null 2>"$WORK/err"; rc=$?
+	check "bad flag $bad_args exits 2" 2 "$rc"
+	contains "bad flag $bad_args named" "$(cat "$WORK/err")" "$1"
+done
+"$GWSIM" --port 0 --log "$WORK/x.log" --port >/dev/null 2>&1; check "flag without value exits 2" 2 "$?"
+
+start_gwsim "$WORK/port" "$LOG" --print --answer +15125550111=21610 --answer +15125550112=429 \
+    --answer +15125550113=500 --answer +15125550114=503 --answer +15125550115=21211 \
+    --answer 777=403 --answer 778=429 --answer s-gone=410
+PORT=$GPORT
+MAIN_PID=$GPID
+contains "listening line" "$(cat "$WORK/port.out")" "gwsim listening port=$PORT"
+check "port file has no tmp left" "no" "$([ -e "$WORK/port.tmp" ] && echo yes || echo no)"
+
+# ---------------------------------------------------------------------------------
+# twilio: success
+LANDED=$(( $(date +%s%3N) - 250 ))
+CB="http://127.0.0.1:9/hooks/twilio/status?push=$LANDED-0:s-1001:sms"
+tw To=+15125550100 From=+15125550199 "Body=Deal: 20% off & more" "StatusCallback=$CB" ValidityPeriod=600
+check "twilio 201" 201 "$CODE"
+contains "twilio content type" "$HDRS" "Content-Type: application/json"
+contains "twilio status queued" "$BODY" '"status":"queued"'
+contains "twilio direction" "$BODY" '"direction":"outbound-api"'
+contains "twilio api_version" "$BODY" '"api_version":"2010-04-01"'
+contains "twilio num_segments string" "$BODY" '"num_segments":"1"'
+contains "twilio account_sid" "$BODY" "\"account_sid\":\"$SID\""
+contains "twilio body echoed" "$BODY" '"body":"Deal: 20% off & more"'
+contains "twilio price null" "$BODY" '"price":null'
+contains "twilio error_code null" "$BODY" '"error_code":null'
+contains "twilio mss null" "$BODY" '"messaging_service_sid":null'
+SMSID=$(printf '%s' "$BODY" | grep -o '"sid":"SM[0-9a-f]*"' | cut -d'"' -f4)
+check "twilio sid shape" 34 "${#SMSID}"
+contains "twilio uri" "$BODY" "\"uri\":\"/2010-04-01/Accounts/$SID/Messages/$SMSID.json\""
+if printf '%s' "$BODY" | grep -Eq '"date_created":"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} \+0000"'; then ok; else bad "date_created RFC 2822: $BODY"; fi
+contains "log gateway" "$LAST" '"gateway":"twilio"'
+contains "log method" "$LAST" '"method":"POST"'
+contains "log to" "$LAST" '"to":"+15125550100"'
+contains "log from" "$LAST" '"from":"+15125550199"'
+contains "log body" "$LAST" '"body":"Deal: 20% off & more"'
+contains "log auth_ok" "$LAST" '"auth_ok":true'
+contains "log validity" "$LAST" '"validity_period":600'
+contains "log push" "$LAST" "\"push\":\"$LANDED-0:s-1001:sms\""
+contains "log landed_ms" "$LAST" "\"landed_ms\":$LANDED,"
+contains "log sid" "$LAST" "\"sid\":\"$SMSID\""
+contains "log status_callback" "$LAST" "\"status_callback\":\"$CB\""
+tw To=+15125550100 From=+15125550199 "Body=again"
+SMSID2=$(printf '%s' "$BODY" | grep -o '"sid":"SM[0-9a-f]*"' | cut -d'"' -f4)
+if [ -n "$SMSID2" ] && [ "$SMSID2" != "$SMSID" ]; then ok; else bad "sids unique"; fi
+contains "no push -> null" "$LAST" '"push":null,"landed_ms":null'
+tw To=+15125550100 "MessagingServiceSid=$MG" "Body=via service"
+check "mss only 201" 201 "$CODE"
+contains "mss echoed" "$BODY" "\"messaging_service_sid\":\"$MG\""
+contains "from null" "$BODY" '"from":null'
+req -u "$SID:$TOKEN" -d 'To=%2B15125550100&From=%2B15125550199&Body=a+b%20c%21' "$(tw_url)"
+check "raw form 201" 201 "$CODE"
+contains "plus is space, escapes decoded" "$LAST" '"body":"a b c!"'
+tw To=+15125550100 From=+15125550199 "Body=$(printf 'ж%.0s' $(seq 1 1600))"
+check "1600 code points (3200 bytes) accepted" 201 "$CODE"
+contains "ucs-2 segments" "$BODY" '"num_segments":"24"'
+tw To=+15125550100 From=+15125550199 "Body=$(printf 'é%.0s' $(seq 1 170))"
+contains "gsm-7 latin segments" "$BODY" '"num_segments":"2"'
+tw To=+15125550100 From=+15125550199 "Body=$(printf 'a%.0s' $(seq 1 161))"
+contains "gsm segments" "$BODY" '"num_segments":"2"'
+tw To=+15125550100 From=+15125550199 Body=x ValidityPeriod=36000
+check "validity 36000 ok" 201 "$CODE"
+
+# twilio: path and auth
+req -u "$SID:$TOKEN" -d 'To=%2B15125550100&From=%2B15125550199&Body=x' "$(tw_url "$OTHER_SID")"
+check "other sid 404" 404 "$CODE"; contains "other sid 20404" "$BODY" '"code":20404'
+req -u "$SID:$TOKEN" -d 'To=%2B15125550100&From=%2B15125550199&Body=x' "$(tw_url ACnothex)"
+check "bad sid pattern 404" 404 "$CODE"
+req -u "$SID:$TOKEN" -d 'To=%2B15125550100' "http://127.0.0.1:$PORT/2010-04-01/Accounts/$SID/Calls.json"
+check "other twilio resource 404" 404 "$CODE"
+req -d 'To=%2B15125550100&From=%2B15125550199&Body=x' "$(tw_url)"
+check "no auth 401" 401 "$CODE"
+check "no auth body" '{"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":401}' "$BODY"
+contains "www-authenticate" "$HDRS" 'WWW-Authenticate: Basic realm="Twilio API"'
+contains "log auth_ok false" "$LAST" '"auth_ok":false'
+contains "log 401 still has fields" "$LAST" '"to":"+15125550100"'
+req -u "$SID:wrong-token" -d 'To=%2B15125550100&From=%2B15125550199&Body=x' "$(tw_url)"
+check "wrong token 401" 401 "$CODE"
+req -H 'Authorization: Bearer test-auth-token' -d 'To=%2B15125550100&From=%2B15125550199&Body=x' "$(tw_url)"
+check "wrong scheme 401" 401 "$CODE"
+req -u "$SID:$TOKEN" "$(tw_url)"
+check "GET Messages 405" 405 "$CODE"
+
+# twilio: body format
+req -u "$SID:$TOKEN" -H 'Content-Type: application/json' --data-binary '{"To":"+15125550100"}' "$(tw_url)"
+check "json body 400" 400 "$CODE"
+req -u "$SID:$TOKEN" -d 'To=%2B15125550100&From=%2B15125550199&Body=bad%2' "$(tw_url)"
+check "truncated escape 400" 400 "$CODE"
+req -u "$SID:$TOKEN" -d 'To=%2B15125550100&From=%2B15125550199&Body=bad%zzx' "$(tw_url)"
+check "bad hex escape 400" 400 "$CODE"
+req -u "$SID:$TOKEN" -d 'To=%2B15125550100&From=%2B15125550199&Body=nul%00x' "$(tw_url)"
+check "%00 400" 400 "$CODE"
+head -c 70000 /dev/zero | tr '\0' 'a' >"$WORK/big"
+req -u "$SID:$TOKEN" --data-binary "@$WORK/big" "$(tw_url)"
+check "body over 64 KiB 413" 413 "$CODE"
+contains "413 logged" "$LAST" '"status":413'
+
+# twilio: field validation
+tw_err "To missing" 400 21211 From=+15125550199 Body=x
+tw_err "To no plus" 400 21211 To=15125550100 From=+15125550199 Body=x
+tw_err "To leading zero" 400 21211 To=+0125550100 From=+15125550199 Body=x
+tw_err "To 16 digits" 400 21211 To=+1234567890123456 From=+15125550199 Body=x
+tw_err "To letters" 400 21211 To=+1512555abcd From=+15125550199 Body=x
+tw To=123 From=+15125550199 Body=x
+check "21211 exact shape" '{"code":21211,"message":"The '"'"'To'"'"' number 123 is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}' "$BODY"
+tw_err "Body missing" 400 21602 To=+15125550100 From=+15125550199
+tw_err "Body empty" 400 21602 To=+15125550100 From=+15125550199 Body=
+contains "21602 message" "$BODY" '"message":"Message body is required."'
+tw_err "Body 1601" 400 21617 To=+15125550100 From=+15125550199 "Body=$(printf 'a%.0s' $(seq 1 1601))"
+tw_err "From and MSS missing" 400 21603 To=+15125550100 Body=x
+contains "21603 message" "$BODY" "The 'From' phone number is required."
+tw_err "MSS bad" 400 21701 To=+15125550100 Body=x MessagingServiceSid=MG123
+tw_err "From bad" 400 21212 To=+15125550100 From=abc Body=x
+tw_err "ValidityPeriod 0" 400 21609 To=+15125550100 From=+15125550199 Body=x ValidityPeriod=0
+contains "ValidityPeriod named" "$BODY" "ValidityPeriod"
+tw_err "ValidityPeriod 36001" 400 21609 To=+15125550100 From=+15125550199 Body=x ValidityPeriod=36001
+tw_err "ValidityPeriod text" 400 21609 To=+15125550100 From=+15125550199 Body=x ValidityPeriod=1h
+tw_err "StatusCallback ftp" 400 21609 To=+15125550100 From=+15125550199 Body=x StatusCallback=ftp://x/y
+contains "StatusCallback message" "$BODY" "Invalid StatusCallback"
+tw_err "StatusCallback no host" 400 21609 To=+15125550100 From=+15125550199 Body=x StatusCallback=http:///x
+tw To=+15125550100 From=+15125550199 Body=x "StatusCallback=http://h/s?push=abc"
+contains "non-numeric push: landed null" "$LAST" '"push":"abc","landed_ms":null'
+
+# twilio: --answer
+tw_err "answer 21610" 400 21610 To=+15125550111 From=+15125550199 Body=x
+contains "21610 message" "$BODY" "Attempt to send to unsubscribed recipient"
+contains "answer fault logged" "$LAST" '"fault":"answer"'
+tw_err "answer 429" 429 20429 To=+15125550112 From=+15125550199 Body=x
+contains "429 Retry-After" "$HDRS" "Retry-After: 1"
+tw_err "answer 500" 500 20500 To=+15125550113 From=+15125550199 Body=x
+tw_err "answer 503" 503 20503 To=+15125550114 From=+15125550199 Body=x
+tw_err "answer 21211" 400 21211 To=+15125550115 From=+15125550199 Body=x
+
+# ---------------------------------------------------------------------------------
+# x-dm
+dm 2244994945 '{"text":"hello dm"}'
+check "dm 201" 201 "$CODE"
+contains "dm conversation id" "$BODY" '"dm_conversation_id":"1000000001-2244994945"'
+if printf '%s' "$BODY" | grep -Eq '"dm_event_id":"[0-9]+"'; then ok; else bad "dm_event_id digits: $BODY"; fi
+contains "dm log" "$LAST" '"gateway":"x-dm"'
+contains "dm log to" "$LAST" '"to":"2244994945"'
+contains "dm log body" "$LAST" '"body":"hello dm"'
+EV1=$(printf '%s' "$BODY" | grep -o '"dm_event_id":"[0-9]*"')
+dm 2244994945 '{"text":"again"}'
+EV2=$(printf '%s' "$BODY" | grep -o '"dm_event_id":"[0-9]*"')
+if [ "$EV1" != "$EV2" ]; then ok; else bad "dm event ids unique"; fi
+req -H 'Content-Type: application/json' --data-binary '{"text":"x"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/1/messages"
+check "dm no auth 401" 401 "$CODE"
+check "dm 401 body" '{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}' "$BODY"
+req -H 'Authorization: Bearer nope' -H 'Content-Type: application/json' --data-binary '{"text":"x"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/1/messages"
+check "dm wrong token 401" 401 "$CODE"
+dm abc '{"text":"x"}'
+check "dm bad participant 400" 400 "$CODE"
+contains "dm problem type" "$BODY" '"type":"https://api.x.com/2/problems/invalid-request"'
+contains "dm errors array" "$BODY" '"errors":[{"parameters":{"participant_id":["abc"]}'
+dm 12345678901234567890 '{"text":"x"}'
+check "dm 20-digit participant 400" 400 "$CODE"
+dm 1 '{"text":'
+check "dm malformed json 400" 400 "$CODE"
+dm 1 '["text"]'
+check "dm non-object 400" 400 "$CODE"
+dm 1 '{"msg":"x"}'
+check "dm text missing 400" 400 "$CODE"
+dm 1 '{"text":""}'
+check "dm text empty 400" 400 "$CODE"
+dm 1 '{"text":42}'
+check "dm text not string 400" 400 "$CODE"
+dm 1 "{\"text\":\"$(printf 'b%.0s' $(seq 1 10001))\"}"
+check "dm text 10001 400" 400 "$CODE"
+dm 1 "{\"text\":\"$(printf 'b%.0s' $(seq 1 10000))\"}"
+check "dm text 10000 201" 201 "$CODE"
+req -H "Authorization: Bearer $BEARER" -H 'Content-Type: text/plain' --data-binary '{"text":"x"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/1/messages"
+check "dm non-json content type 400" 400 "$CODE"
+req -H "Authorization: Bearer $BEARER" "http://127.0.0.1:$PORT/2/dm_conversations/with/1/messages"
+check "dm GET 405" 405 "$CODE"
+req -H "Authorization: Bearer $BEARER" "http://127.0.0.1:$PORT/2/users/me"
+check "dm other path 404" 404 "$CODE"
+dm 777 '{"text":"x"}'
+check "dm answer 403" 403 "$CODE"
+contains "dm 403 detail" "$BODY" "You are not permitted to send messages to this user"
+dm 778 '{"text":"x"}'
+check "dm answer 429" 429 "$CODE"
+contains "dm 429 reset header" "$HDRS" "x-rate-limit-reset: "
+contains "dm 429 retry-after" "$HDRS" "Retry-After: 1"
+
+# ---------------------------------------------------------------------------------
+# webhook
+TS=$(date +%s)
+hook key-1 "$TS" '{"push_id":"1700000000000-0:s-1:hook","to":"s-1","text":"hi"}'
+check "webhook 200" 200 "$CODE"
+contains "webhook ok" "$BODY" '"ok":true'
+WHID=$(printf '%s' "$BODY" | grep -o '"id":"[^"]*"')
+contains "webhook log key" "$LAST" '"idempotency_key":"key-1"'
+contains "webhook log dup false" "$LAST" '"duplicate":false'
+contains "webhook log landed" "$LAST" '"landed_ms":1700000000000'
+hook key-1 "$TS" '{"push_id":"1700000000000-0:s-1:hook","to":"s-1","text":"hi"}'
+check "webhook repeat 200" 200 "$CODE"
+contains "webhook repeat same id" "$BODY" "$WHID"
+contains "webhook log dup true" "$LAST" '"duplicate":true'
+hook key-2 "$TS" '{"a":1}' "v1=0000000000000000000000000000000000000000000000000000000000000000"
+check "webhook bad sig 401" 401 "$CODE"
+hook key-2 "$TS" '{"a":1}' "sha256=abc"
+check "webhook bad sig scheme 401" 401 "$CODE"
+req -H "X-Dealpush-Timestamp: $TS" -H "X-Dealpush-Signature: v1=00" --data-binary '{}' "http://127.0.0.1:$PORT/webhook"
+check "webhook no key 401" 401 "$CODE"
+req -H "Idempotency-Key: k" --data-binary '{}' "http://127.0.0.1:$PORT/webhook"
+check "webhook no signature 401" 401 "$CODE"
+hook "" "$TS" '{"a":1}'
+check "webhook empty key 401" 401 "$CODE"
+hook key-3 "$TS" '[1,2]'
+check "webhook array body 400" 400 "$CODE"
+hook key-4 "$TS" 'not json'
+check "webhook not json 400" 400 "$CODE"
+req "http://127.0.0.1:$PORT/webhook"
+check "webhook GET 405" 405 "$CODE"
+hook key-6 "$TS" '{"to":"s-gone","text":"x"}'
+check "webhook answer 410" 410 "$CODE"
+contains "webhook answer logged" "$LAST" '"code":410,'
+hook key-6 "$TS" '{"to":"s-gone","text":"x"}'
+contains "refused key is not remembered" "$LAST" '"duplicate":false'
+
+# ---------------------------------------------------------------------------------
+# control and faults
+faults '{"down": true}'
+check "faults down 200" 200 "$CODE"
+contains "faults echo" "$BODY" '"down":true'
+tw To=+15125550100 From=+15125550199 Body=x
+check "down twilio 503" 503 "$CODE"
+contains "down logged" "$LAST" '"fault":"down"'
+dm 1 '{"text":"x"}'
+check "down dm 503" 503 "$CODE"
+hook key-5 "$TS" '{"a":1}'
+check "down webhook 503" 503 "$CODE"
+faults '{"down": false, "reset": true}'
+tw To=+15125550100 From=+15125550199 Body=x
+check "reset: no HTTP answer" 000 "$CODE"
+if [ "$CURLRC" = 52 ] || [ "$CURLRC" = 56 ]; then ok; else bad "reset curl rc $CURLRC"; fi
+contains "reset logged" "$LAST" '"status":0,'
+contains "reset fault logged" "$LAST" '"fault":"reset"'
+faults '{"reset": false, "latency_ms": 400}'
+T0=$(date +%s%3N)
+tw To=+15125550100 From=+15125550199 Body=slow
+T1=$(date +%s%3N)
+check "latency reply 201" 201 "$CODE"
+if [ $((T1 - T0)) -ge 380 ]; then ok; else bad "latency: took $((T1 - T0)) ms"; fi
+CODE=$(curl -s -o /dev/null -w '%{http_code}' --max-time 0.1 -u "$SID:$TOKEN" -d 'To=%2B15125550100&From=%2B15125550199&Body=gone' "$(tw_url)")
+NREQ=$((NREQ + 1))
+check "client gave up" 000 "$CODE"
+sleep 0.6
+faults '{"latency_ms": 0, "fail_rate": 1}'
+check "still alive after client left" 200 "$CODE"
+tw To=+15125550100 From=+15125550199 Body=x
+check "fail_rate 1 -> 500" 500 "$CODE"
+contains "fail_rate code" "$BODY" '"code":20500'
+contains "fail_rate logged" "$LAST" '"fault":"fail_rate"'
+faults '{"fail_rate": 0, "answers": {"+15125550177": 21610, "55": 429}}'
+tw To=+15125550177 From=+15125550199 Body=x
+check "control answer 21610" 400 "$CODE"
+tw To=+15125550111 From=+15125550199 Body=x
+check "answers replaced: old one gone" 201 "$CODE"
+dm 55 '{"text":"x"}'
+check "control answer dm 429" 429 "$CODE"
+faults '{"answers": {}}'
+tw To=+15125550177 From=+15125550199 Body=x
+check "answers cleared" 201 "$CODE"
+faults '{"latency_ms": "x"}'
+check "bad latency 400" 400 "$CODE"; contains "bad latency named" "$BODY" '"field":"latency_ms"'
+faults '{"latency_ms": -1}'
+check "negative latency 400" 400 "$CODE"
+faults '{"fail_rate": 2}'
+check "fail_rate 2 400" 400 "$CODE"; contains "fail_rate named" "$BODY" '"field":"fail_rate"'
+faults '{"down": "yes"}'
+check "down string 400" 400 "$CODE"; contains "down named" "$BODY" '"field":"down"'
+faults '{"bogus": 1}'
+check "unknown field 400" 400 "$CODE"; contains "unknown named" "$BODY" '"field":"bogus"'
+faults '{"answers": {"+1512": 7}}'
+check "bad answer code 400" 400 "$CODE"; contains "answer named" "$BODY" '"field":"answers.+1512"'
+faults '{"answers": [1]}'
+check "answers not object 400" 400 "$CODE"
+faults 'nope'
+check "not json 400" 400 "$CODE"
+faults '{"down": true, "bogus": 1}'
+check "bad request applies nothing (400)" 400 "$CODE"
+req "http://127.0.0.1:$PORT/_sim/faults"
+contains "bad request applied nothing" "$BODY" '"down":false'
+req "http://127.0.0.1:$PORT/_sim/stats"
+check "stats 200" 200 "$CODE"
+contains "stats received" "$BODY" '"received":'
+contains "stats by_status" "$BODY" '"201":'
+contains "stats reset counted as 0" "$BODY" '"0":1'
+req -X POST "http://127.0.0.1:$PORT/_sim/stats"
+check "stats POST 405" 405 "$CODE"
+req "http://127.0.0.1:$PORT/_sim/reset"
+check "reset GET 405" 405 "$CODE"
+req "http://127.0.0.1:$PORT/_sim/nothing"
+check "control unknown 404" 404 "$CODE"
+req "http://127.0.0.1:$PORT/nowhere"
+check "unknown path 404" 404 "$CODE"
+contains "unknown logged" "$LAST" '"gateway":"unknown"'
+faults '{"down": true}'
+req -X POST "http://127.0.0.1:$PORT/_sim/reset"
+check "reset 200" 200 "$CODE"
+req "http://127.0.0.1:$PORT/_sim/stats"
+check "stats zeroed" '{"received":0,"accepted":0,"refused":0,"by_status":{}}' "$BODY"
+tw To=+15125550100 From=+15125550199 Body=x
+check "reset cleared down" 201 "$CODE"
+tw To=+15125550111 From=+15125550199 Body=x
+check "reset restored command-line answers" 400 "$CODE"
+hook key-1 "$TS" '{"a":1}'
+contains "reset forgot idempotency keys" "$LAST" '"duplicate":false'
+
+# hostile input must not kill it
+req -u "$SID:$TOKEN" --data-binary $'To=%2B1512\xff\xfe&Body=\xc3(' "$(tw_url)"
+check "invalid utf-8 answered" 400 "$CODE"
+if [ "$HAVE_PY" = 0 ] || printf '%s\n' "$LAST" | python3 -c 'import json,sys; json.loads(sys.stdin.read())' 2>/dev/null; then ok; else bad "log line with bad utf-8 is not JSON"; fi
+req -u "$SID:$TOKEN" -d "$(printf 'a=%.0s&' $(seq 1 1200))" "$(tw_url)"
+check "too many fields 400" 400 "$CODE"
+
+# --print line, log lines, clean exit
+PRINTED=$(grep -E '^  \+[0-9]+ ms  sms  \+1512•••0100  Deal: 20% off & more$' "$WORK/port.out" | head -n1)
+MS=$(printf '%s' "$PRINTED" | sed -E 's/^  \+([0-9]+) ms.*/\1/')
+if [ -n "$MS" ] && [ "$MS" -ge 250 ] && [ "$MS" -lt 5000 ]; then ok; else bad "print line: [$PRINTED]"; fi
+contains "print dm masked" "$(cat "$WORK/port.out")" "  +? ms  dm  22449•••4945  hello dm"
+lacks "print never shows a full number" "$(cat "$WORK/port.out")" "+15125550100"
+check "one log line per request" "$NREQ" "$(wc -l <"$LOG")"
+if [ "$HAVE_PY" = 1 ]; then
+	BADJSON=$(python3 -c '
+import json,sys
+n=0
+for line in open(sys.argv[1], encoding="utf-8"):
+    try: json.loads(line)
+    except Exception: n+=1
+print(n)' "$LOG" 2>&1)
+	check "every log line is JSON" 0 "$BADJSON"
+fi
+stop_gwsim "$MAIN_PID"
+
+# fail rate is deterministic for a seed
+run_seeded() { # tag: sets SEEDOUT to the 20 statuses
+	local i
+	SEEDOUT=""
+	start_gwsim "$WORK/port$1" "$WORK/seed$1.log" --fail-rate 0.5 --seed 7 --quiet
+	PORT=$GPORT
+	for i in $(seq 1 20); do
+		SEEDOUT+=$(curl -s -o /dev/null -w '%{http_code} ' -u "$SID:$TOKEN" -d 'To=%2B15125550100&From=%2B15125550199&Body=x' "$(tw_url)")
+	done
+	stop_gwsim "$GPID"
+}
+run_seeded a; A=$SEEDOUT
+run_seeded b; B=$SEEDOUT
+check "same seed, same failures" "$A" "$B"
+contains "fail rate fails some" "$A" "500"
+contains "fail rate passes some" "$A" "201"
+
+echo "gwsim selftest: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
