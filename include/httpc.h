@@ -9,6 +9,7 @@
 #define DEALPUSH_HTTPC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -32,13 +33,16 @@ struct httpc_req {
 };
 
 struct httpc_resp {
-	int status;                     /* HTTP status; 0 when no response was received */
+	int status;                     /* HTTP status; 0 when no response was received
+	                                 * (set with transport_error when an answer was
+	                                 * cut off after its status line) */
 	int transport_error;            /* 1 on connect failure, reset, timeout ... */
 	int timed_out;                  /* 1 when a deadline passed */
 	int connected;                  /* 1 when the request may have reached the peer */
 	const char *body;               /* borrowed, NUL-terminated, valid in the callback */
 	size_t body_len;
 	long retry_after_s;             /* Retry-After (seconds or HTTP date) or -1 */
+	int64_t rate_limit_reset_at;    /* X-Rate-Limit-Reset (epoch seconds) or -1 */
 	double total_ms;                /* time from start to completion */
 	char error[256];                /* curl message on a transport error */
 };

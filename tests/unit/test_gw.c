@@ -1,0 +1,887 @@
+/*
+ * test_gw.c: each gateway's wire format and answer classification against an evhttp
+ * server on the same loop (stage: send).
+ *
+ * The server records the request it got and answers as the test says. Signatures are
+ * checked with an independent OpenSSL HMAC call. Tests never leave loopback and never
+ * wait without a guard timer that fails them.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "gw.h"
+#include "httpc.h"
+
+#define NOW 1700000000          /* 2023-11-14T22:13:20Z */
+#define GUARD_S 10
+#define SID "AC0123456789abcdef0123456789ABCDEF"
+#define MSID "MG0123456789abcdef0123456789abcdef"
+
+struct captured {
+	int n;
+	enum evhttp_cmd_type method;
+	char path[512];
+	char ctype[128];
+	char auth[256];
+	char idem[256];
+	char ts[64];
+	char sig[128];
+	char body[4096];
+};
+
+struct fx {
+	struct event_base *base;
+	struct evhttp *http;
+	unsigned short port;
+	struct httpc *h;
+	struct gw *g;
+	struct gw_config cfg;
+	char base_url[64];
+	char url[96];
+	char account_sid[40];
+	char from[20];
+	char msid[40];
+	char cb_base[64];
+	char secret[32];
+	struct captured cap;
+	/* the server's answer */
+	int status;
+	const char *resp_body;
+	const char *resp_hname;
+	char resp_hvalue[64];
+	int hold;
+	struct evhttp_request *held[8];
+	int nheld;
+	/* the gateway's answer */
+	int calls;
+	int cancelled;
+	struct gw_result res;
+	struct event *guard;
+	int guard_fired;
+};
+
+static void copy_header(struct evkeyvalq *in, const char *name, char *out, size_t size)
+{
+	const char *v = evhttp_find_header(in, name);
+
+	snprintf(out, size, "%s", v != NULL ? v : "");
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct fx *fx = arg;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evbuffer *body = evhttp_request_get_input_buffer(req);
+	struct evbuffer *out;
+	size_t n = evbuffer_get_length(body);
+
+	fx->cap.n++;
+	fx->cap.method = evhttp_request_get_command(req);
+	snprintf(fx->cap.path, sizeof(fx->cap.path), "%s", evhttp_request_get_uri(req));
+	copy_header(in, "Content-Type", fx->cap.ctype, sizeof(fx->cap.ctype));
+	copy_header(in, "Authorization", fx->cap.auth, sizeof(fx->cap.auth));
+	copy_header(in, "Idempotency-Key", fx->cap.idem, sizeof(fx->cap.idem));
+	copy_header(in, "X-Dealpush-Timestamp", fx->cap.ts, sizeof(fx->cap.ts));
+	copy_header(in, "X-Dealpush-Signature", fx->cap.sig, sizeof(fx->cap.sig));
+	assert_true(n < sizeof(fx->cap.body));
+	evbuffer_remove(body, fx->cap.body, n);
+	fx->cap.body[n] = '\0';
+	if (fx->hold) {
+		fx->held[fx->nheld++] = req;
+		return;
+	}
+	if (fx->resp_hname != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req), fx->resp_hname,
+		    fx->resp_hvalue);
+	out = evbuffer_new();
+	evbuffer_add_printf(out, "%s", fx->resp_body != NULL ? fx->resp_body : "");
+	evhttp_send_reply(req, fx->status, "X", out);
+	evbuffer_free(out);
+}
+
+static void on_guard(evutil_socket_t fd, short what, void *arg)
+{
+	struct fx *fx = arg;
+
+	(void)fd;
+	(void)what;
+	fx->guard_fired = 1;
+	event_base_loopbreak(fx->base);
+}
+
+static void on_gw_done(void *arg, const struct gw_result *res, int cancelled)
+{
+	struct fx *fx = arg;
+
+	fx->calls++;
+	fx->cancelled = cancelled;
+	fx->res = *res;
+	event_base_loopbreak(fx->base);
+}
+
+static void run(struct fx *fx)
+{
+	struct timeval tv = { GUARD_S, 0 };
+
+	evtimer_add(fx->guard, &tv);
+	event_base_loop(fx->base, 0);
+	evtimer_del(fx->guard);
+	assert_false(fx->guard_fired);
+}
+
+/* A valid twilio config; tests change what they need before gw_start. */
+static void twilio_config(struct fx *fx)
+{
+	memset(&fx->cfg, 0, sizeof(fx->cfg));
+	fx->cfg.name = "twilio";
+	fx->cfg.kind = GW_TWILIO;
+	fx->cfg.channel = CH_SMS;
+	fx->cfg.base_url = fx->base_url;
+	fx->cfg.account_sid = fx->account_sid;
+	fx->cfg.from = fx->from;
+	fx->cfg.status_callback_base = fx->cb_base;
+	fx->cfg.secret = fx->secret;
+	fx->cfg.timeout_ms = 5000;
+	fx->cfg.connect_timeout_ms = 1000;
+}
+
+static void xdm_config(struct fx *fx)
+{
+	memset(&fx->cfg, 0, sizeof(fx->cfg));
+	fx->cfg.name = "xdm";
+	fx->cfg.kind = GW_XDM;
+	fx->cfg.channel = CH_DM;
+	fx->cfg.base_url = fx->base_url;
+	fx->cfg.secret = fx->secret;
+	fx->cfg.timeout_ms = 5000;
+}
+
+static void webhook_config(struct fx *fx)
+{
+	memset(&fx->cfg, 0, sizeof(fx->cfg));
+	fx->cfg.name = "hook";
+	fx->cfg.kind = GW_WEBHOOK;
+	fx->cfg.channel = CH_SMS;
+	fx->cfg.url = fx->url;
+	fx->cfg.secret = fx->secret;
+	fx->cfg.timeout_ms = 5000;
+}
+
+static void gw_start(struct fx *fx)
+{
+	struct err err;
+
+	fx->g = gw_new(fx->h, &fx->cfg, &err);
+	if (fx->g == NULL)
+		fail_msg("gw_new: %s", err.msg);
+}
+
+static void answer(struct fx *fx, int status, const char *body, const char *hname,
+    const char *hvalue)
+{
+	fx->status = status;
+	fx->resp_body = body;
+	fx->resp_hname = hname;
+	snprintf(fx->resp_hvalue, sizeof(fx->resp_hvalue), "%s", hvalue ? hvalue : "");
+}
+
+static struct gw_message message(const char *to)
+{
+	struct gw_message m = {
+		.push_id = "1700000000000-0:sub-1:sms",
+		.to = to,
+		.text = "50% off & free: caf\xc3\xa9 now",
+		.expires_at = NOW + 600,
+		.now = NOW,
+	};
+
+	return m;
+}
+
+/* Sends m and runs the loop until the gateway's callback ran. */
+static void send_and_wait(struct fx *fx, const struct gw_message *m)
+{
+	struct err err;
+
+	fx->calls = 0;
+	if (gw_send(fx->g, m, on_gw_done, fx, &err) != 0)
+		fail_msg("gw_send: %s", err.msg);
+	run(fx);
+	assert_int_equal(fx->calls, 1);
+}
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct evhttp_bound_socket *bound;
+	struct httpc_config hcfg = { 5000, 1000, 0 };
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	struct err err;
+
+	assert_non_null(fx);
+	unsetenv("http_proxy");
+	unsetenv("HTTP_PROXY");
+	unsetenv("all_proxy");
+	unsetenv("ALL_PROXY");
+	fx->base = event_base_new();
+	fx->http = evhttp_new(fx->base);
+	evhttp_set_gencb(fx->http, on_request, fx);
+	bound = evhttp_bind_socket_with_handle(fx->http, "127.0.0.1", 0);
+	assert_non_null(bound);
+	assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bound),
+	    (struct sockaddr *)&sin, &len), 0);
+	fx->port = ntohs(sin.sin_port);
+	fx->guard = evtimer_new(fx->base, on_guard, fx);
+	fx->h = httpc_new(fx->base, &hcfg, &err);
+	assert_non_null(fx->h);
+	/* The trailing slash checks that paths are joined without a double slash. */
+	snprintf(fx->base_url, sizeof(fx->base_url), "http://127.0.0.1:%u/", fx->port);
+	snprintf(fx->url, sizeof(fx->url), "http://127.0.0.1:%u/hooks/deals", fx->port);
+	snprintf(fx->account_sid, sizeof(fx->account_sid), "%s", SID);
+	snprintf(fx->from, sizeof(fx->from), "+15550001111");
+	snprintf(fx->msid, sizeof(fx->msid), "%s", MSID);
+	snprintf(fx->cb_base, sizeof(fx->cb_base), "https://hooks.example.com/");
+	snprintf(fx->secret, sizeof(fx->secret), "s3cret-token");
+	answer(fx, 201, "{}", NULL, NULL);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+	int i;
+
+	for (i = 0; i < fx->nheld; i++)
+		evhttp_send_reply(fx->held[i], 503, "late", NULL);
+	gw_free(fx->g);
+	httpc_free(fx->h);
+	evhttp_free(fx->http);
+	event_free(fx->guard);
+	event_base_free(fx->base);
+	free(fx);
+	return 0;
+}
+
+/* Decodes the captured form body; returns the number of fields. */
+static int form_fields(struct fx *fx, struct evkeyvalq *kv)
+{
+	struct evkeyval *e;
+	int n = 0;
+
+	TAILQ_INIT(kv);
+	assert_int_equal(evhttp_parse_query_str(fx->cap.body, kv), 0);
+	TAILQ_FOREACH(e, kv, next)
+		n++;
+	return n;
+}
+
+static void assert_field(struct evkeyvalq *kv, const char *name, const char *want)
+{
+	const char *v = evhttp_find_header(kv, name);
+
+	if (v == NULL)
+		fail_msg("form field %s missing", name);
+	assert_string_equal(v, want);
+}
+
+static void basic_auth(const char *user, const char *pass, char *out, size_t size)
+{
+	char plain[128];
+	unsigned char b64[176];
+	int n;
+
+	n = snprintf(plain, sizeof(plain), "%s:%s", user, pass);
+	EVP_EncodeBlock(b64, (const unsigned char *)plain, n);
+	snprintf(out, size, "Basic %s", b64);
+}
+
+/* ---- twilio ---- */
+
+static void twilio_request_has_the_documented_wire_format(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	struct evkeyvalq kv;
+	char want[256];
+
+	twilio_config(fx);
+	gw_start(fx);
+	answer(fx, 201, "{\"sid\":\"SM0123456789abcdef0123456789abcdef\"}", NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->cap.method, EVHTTP_REQ_POST);
+	assert_string_equal(fx->cap.path, "/2010-04-01/Accounts/" SID "/Messages.json");
+	assert_string_equal(fx->cap.ctype, "application/x-www-form-urlencoded");
+	basic_auth(SID, "s3cret-token", want, sizeof(want));
+	assert_string_equal(fx->cap.auth, want);
+	/* RFC 3986 encoding on the wire: spaces as %20, never a raw & or %. */
+	assert_non_null(strstr(fx->cap.body,
+	    "&Body=50%25%20off%20%26%20free%3A%20caf%C3%A9%20now&"));
+	assert_int_equal(form_fields(fx, &kv), 5);
+	assert_field(&kv, "To", "+15551234567");
+	assert_field(&kv, "From", "+15550001111");
+	assert_field(&kv, "Body", "50% off & free: caf\xc3\xa9 now");
+	assert_field(&kv, "StatusCallback",
+	    "https://hooks.example.com/hooks/twilio/status?push=1700000000000-0%3Asub-1%3Asms");
+	assert_field(&kv, "ValidityPeriod", "600");
+	evhttp_clear_headers(&kv);
+}
+
+static void twilio_validity_period_is_capped_at_36000(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	struct evkeyvalq kv;
+
+	twilio_config(fx);
+	gw_start(fx);
+	m.expires_at = NOW + 100000;
+	send_and_wait(fx, &m);
+	form_fields(fx, &kv);
+	assert_field(&kv, "ValidityPeriod", "36000");
+	evhttp_clear_headers(&kv);
+}
+
+static void twilio_messaging_service_replaces_from_and_callback_is_optional(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	struct evkeyvalq kv;
+
+	twilio_config(fx);
+	fx->cfg.from = NULL;
+	fx->cfg.messaging_service_sid = fx->msid;
+	fx->cfg.status_callback_base = NULL;
+	gw_start(fx);
+	m.expires_at = NOW + 1;
+	send_and_wait(fx, &m);
+	assert_int_equal(form_fields(fx, &kv), 4);
+	assert_field(&kv, "MessagingServiceSid", MSID);
+	assert_null(evhttp_find_header(&kv, "From"));
+	assert_null(evhttp_find_header(&kv, "StatusCallback"));
+	assert_field(&kv, "ValidityPeriod", "1");
+	evhttp_clear_headers(&kv);
+}
+
+static void twilio_created_is_sent_with_the_message_sid(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+
+	twilio_config(fx);
+	gw_start(fx);
+	answer(fx, 201, "{\"sid\":\"SM0123456789abcdef0123456789abcdef\",\"status\":\"queued\"}",
+	    NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->cancelled, 0);
+	assert_int_equal(fx->res.outcome, GW_SENT);
+	assert_int_equal(fx->res.http_status, 201);
+	assert_int_equal(fx->res.maybe_delivered, 1);
+	assert_string_equal(fx->res.provider_id, "SM0123456789abcdef0123456789abcdef");
+}
+
+static void twilio_21610_is_opted_out(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+
+	twilio_config(fx);
+	gw_start(fx);
+	answer(fx, 400, "{\"code\":21610,\"message\":\"Attempt to send to unsubscribed "
+	    "recipient\",\"status\":400}", NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_OPTED_OUT);
+	assert_int_equal(fx->res.provider_code, 21610);
+	assert_string_equal(fx->res.provider_id, "");
+}
+
+static void twilio_21211_is_permanent_and_the_number_is_masked(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+
+	twilio_config(fx);
+	gw_start(fx);
+	answer(fx, 400, "{\"code\":21211,\"message\":\"The 'To' number +15551234567 is not "
+	    "a valid phone number.\",\"status\":400}", NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_PERMANENT);
+	assert_int_equal(fx->res.provider_code, 21211);
+	assert_int_equal(fx->res.maybe_delivered, 1);
+	assert_null(strstr(fx->res.detail, "5551234567"));
+	assert_string_equal(fx->res.detail,
+	    "twilio 400/21211: The 'To' number +*********67 is not a valid phone number.");
+}
+
+static void twilio_429_is_rate_limited_with_retry_after(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+
+	twilio_config(fx);
+	gw_start(fx);
+	answer(fx, 429, "{\"code\":20429,\"message\":\"Too Many Requests\"}", "Retry-After", "30");
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_RATE_LIMITED);
+	assert_int_equal(fx->res.retry_after_s, 30);
+}
+
+static void twilio_500_is_retry_and_may_have_been_delivered(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+
+	twilio_config(fx);
+	gw_start(fx);
+	answer(fx, 500, "oops", NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_RETRY);
+	assert_int_equal(fx->res.http_status, 500);
+	assert_int_equal(fx->res.maybe_delivered, 1);
+	assert_int_equal(fx->res.retry_after_s, -1);
+}
+
+static unsigned short closed_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
+static void refused_connection_is_retry_and_not_delivered(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+
+	snprintf(fx->base_url, sizeof(fx->base_url), "http://127.0.0.1:%u", closed_port());
+	twilio_config(fx);
+	gw_start(fx);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_RETRY);
+	assert_int_equal(fx->res.http_status, 0);
+	assert_int_equal(fx->res.maybe_delivered, 0);
+	assert_non_null(strstr(fx->res.detail, "transport: "));
+}
+
+static void unanswered_request_is_retry_and_may_have_been_delivered(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+
+	twilio_config(fx);
+	fx->cfg.timeout_ms = 300;
+	gw_start(fx);
+	fx->hold = 1;
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->cap.n, 1);
+	assert_int_equal(fx->res.outcome, GW_RETRY);
+	assert_int_equal(fx->res.http_status, 0);
+	assert_int_equal(fx->res.maybe_delivered, 1);
+	assert_true(strncmp(fx->res.detail, "timeout: ", 9) == 0);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void request_never_outlives_the_message(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	double t0, took;
+
+	twilio_config(fx);
+	fx->cfg.timeout_ms = 10000;
+	gw_start(fx);
+	fx->hold = 1;
+	m.expires_at = NOW + 1;
+	t0 = mono_s();
+	send_and_wait(fx, &m);
+	took = mono_s() - t0;
+	assert_int_equal(fx->res.outcome, GW_RETRY);
+	assert_true(took > 0.8 && took < 3.0);
+}
+
+static void expired_message_is_refused_without_a_request(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	struct err err;
+
+	twilio_config(fx);
+	gw_start(fx);
+	m.expires_at = NOW;
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), -1);
+	assert_string_equal(err.code, "expired");
+	assert_string_equal(err.field, "expires_at");
+	assert_int_equal(httpc_in_flight(fx->h), 0);
+	assert_int_equal(fx->calls, 0);
+	assert_int_equal(fx->cap.n, 0);
+}
+
+static void twilio_refuses_a_recipient_that_is_not_e164(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("5551234567");
+	struct err err;
+
+	twilio_config(fx);
+	gw_start(fx);
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), -1);
+	assert_string_equal(err.code, "bad_recipient");
+	assert_int_equal(httpc_in_flight(fx->h), 0);
+}
+
+/* ---- x-dm ---- */
+
+static void xdm_request_has_the_documented_wire_format(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	cJSON *j;
+
+	xdm_config(fx);
+	gw_start(fx);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->cap.method, EVHTTP_REQ_POST);
+	assert_string_equal(fx->cap.path, "/2/dm_conversations/with/1234567890/messages");
+	assert_string_equal(fx->cap.ctype, "application/json");
+	assert_string_equal(fx->cap.auth, "Bearer s3cret-token");
+	j = cJSON_Parse(fx->cap.body);
+	assert_non_null(j);
+	assert_int_equal(cJSON_GetArraySize(j), 1);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "text")->valuestring,
+	    "50% off & free: caf\xc3\xa9 now");
+	cJSON_Delete(j);
+}
+
+static void xdm_created_is_sent_with_the_event_id(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+
+	xdm_config(fx);
+	gw_start(fx);
+	answer(fx, 201, "{\"data\":{\"dm_conversation_id\":\"1-2\",\"dm_event_id\":\"158283\"}}",
+	    NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_SENT);
+	assert_string_equal(fx->res.provider_id, "158283");
+}
+
+static void xdm_answers_are_classified(void **state)
+{
+	static const struct {
+		int status;
+		const char *body;
+		enum gw_outcome want;
+	} cases[] = {
+		{ 200, "{\"data\":{\"dm_event_id\":\"1\"}}", GW_SENT },
+		{ 403, "{\"title\":\"Forbidden\",\"detail\":\"You cannot send messages to this user.\"}",
+		    GW_OPTED_OUT },
+		{ 400, "{\"errors\":[{\"message\":\"bad text\"}]}", GW_PERMANENT },
+		{ 401, "{\"title\":\"Unauthorized\"}", GW_PERMANENT },
+		{ 503, "", GW_RETRY },
+	};
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	size_t i;
+
+	xdm_config(fx);
+	gw_start(fx);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		answer(fx, cases[i].status, cases[i].body, NULL, NULL);
+		send_and_wait(fx, &m);
+		assert_int_equal(fx->res.http_status, cases[i].status);
+		assert_int_equal(fx->res.outcome, cases[i].want);
+	}
+	assert_string_equal(fx->res.detail, "x-dm 503: no message");
+}
+
+static void xdm_rate_limit_reset_becomes_retry_after(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	char reset[24];
+
+	xdm_config(fx);
+	gw_start(fx);
+	snprintf(reset, sizeof(reset), "%d", NOW + 45);
+	answer(fx, 429, "{\"title\":\"Too Many Requests\"}", "x-rate-limit-reset", reset);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_RATE_LIMITED);
+	assert_int_equal(fx->res.retry_after_s, 45);
+}
+
+static void xdm_refuses_a_recipient_that_is_not_digits(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("12ab/../x");
+	struct err err;
+
+	xdm_config(fx);
+	gw_start(fx);
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), -1);
+	assert_string_equal(err.code, "bad_recipient");
+	assert_string_equal(err.field, "to");
+	assert_int_equal(httpc_in_flight(fx->h), 0);
+}
+
+/* ---- webhook ---- */
+
+static void webhook_request_is_signed_and_carries_the_push(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0, i;
+	char signed_text[4200], want[80];
+	cJSON *j;
+
+	webhook_config(fx);
+	gw_start(fx);
+	answer(fx, 200, "ok", NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_SENT);
+	assert_int_equal(fx->cap.method, EVHTTP_REQ_POST);
+	assert_string_equal(fx->cap.path, "/hooks/deals");
+	assert_string_equal(fx->cap.ctype, "application/json");
+	assert_string_equal(fx->cap.auth, "");
+	assert_string_equal(fx->cap.idem, "1700000000000-0:sub-1:sms");
+	assert_string_equal(fx->cap.ts, "1700000000");
+
+	j = cJSON_Parse(fx->cap.body);
+	assert_non_null(j);
+	assert_int_equal(cJSON_GetArraySize(j), 4);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "push_id")->valuestring,
+	    "1700000000000-0:sub-1:sms");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "to")->valuestring,
+	    "+15551234567");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "text")->valuestring,
+	    "50% off & free: caf\xc3\xa9 now");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "expires_at")->valuestring,
+	    "2023-11-14T22:23:20Z");
+	cJSON_Delete(j);
+
+	/* What a receiver does: HMAC-SHA256(secret, timestamp "." raw body). */
+	snprintf(signed_text, sizeof(signed_text), "%s.%s", fx->cap.ts, fx->cap.body);
+	HMAC(EVP_sha256(), "s3cret-token", 12, (const unsigned char *)signed_text,
+	    strlen(signed_text), mac, &maclen);
+	assert_int_equal(maclen, 32);
+	snprintf(want, sizeof(want), "v1=");
+	for (i = 0; i < maclen; i++)
+		snprintf(want + 3 + 2 * i, 3, "%02x", mac[i]);
+	assert_string_equal(fx->cap.sig, want);
+}
+
+static void webhook_answers_are_classified(void **state)
+{
+	static const struct {
+		int status;
+		enum gw_outcome want;
+	} cases[] = {
+		{ 200, GW_SENT }, { 202, GW_SENT }, { 409, GW_SENT }, { 410, GW_OPTED_OUT },
+		{ 400, GW_PERMANENT }, { 404, GW_PERMANENT }, { 429, GW_RATE_LIMITED },
+		{ 500, GW_RETRY }, { 502, GW_RETRY },
+	};
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	size_t i;
+
+	webhook_config(fx);
+	fx->cfg.channel = CH_DM;    /* a webhook may carry either channel */
+	gw_start(fx);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		answer(fx, cases[i].status, "{\"error\":\"x\"}", NULL, NULL);
+		send_and_wait(fx, &m);
+		assert_int_equal(fx->res.outcome, cases[i].want);
+		assert_int_equal(fx->res.maybe_delivered, 1);
+	}
+}
+
+/* ---- lifetime ---- */
+
+static void gateway_freed_in_flight_still_reports_once(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	struct err err;
+
+	twilio_config(fx);
+	gw_start(fx);
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), 0);
+	gw_free(fx->g);
+	fx->g = NULL;
+	run(fx);
+	assert_int_equal(fx->calls, 1);
+	assert_int_equal(fx->res.outcome, GW_SENT);
+}
+
+static void client_shutdown_cancels_in_flight_sends(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	struct err err;
+
+	xdm_config(fx);
+	gw_start(fx);
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), 0);
+	httpc_free(fx->h);
+	fx->h = NULL;
+	assert_int_equal(fx->calls, 1);
+	assert_int_equal(fx->cancelled, 1);
+	assert_int_equal(fx->res.outcome, GW_RETRY);
+	assert_int_equal(fx->res.maybe_delivered, 0);
+}
+
+/* ---- config ---- */
+
+static void expect_config_error(struct fx *fx, const char *field, const char *msg)
+{
+	struct err err;
+
+	assert_null(gw_new(fx->h, &fx->cfg, &err));
+	assert_int_equal(err.kind, ERR_INPUT);
+	assert_string_equal(err.field, field);
+	assert_string_equal(err.msg, msg);
+}
+
+static void config_errors_name_the_key(void **state)
+{
+	struct fx *fx = *state;
+	char bad_sid[] = "AC123";
+	char bad_from[] = "5550001111";
+	char bad_msid[] = "MGnothex";
+	char ftp[] = "ftp://127.0.0.1/";
+	char empty[] = "";
+
+	twilio_config(fx);
+	fx->cfg.account_sid = bad_sid;
+	expect_config_error(fx, "gateway.twilio.account_sid",
+	    "gateway.twilio.account_sid: must match ^AC[0-9a-fA-F]{32}$");
+	twilio_config(fx);
+	fx->cfg.base_url = ftp;
+	expect_config_error(fx, "gateway.twilio.base_url",
+	    "gateway.twilio.base_url: must be an http(s) URL");
+	twilio_config(fx);
+	fx->cfg.secret = empty;
+	expect_config_error(fx, "gateway.twilio.secret",
+	    "gateway.twilio.secret: must not be empty");
+	twilio_config(fx);
+	fx->cfg.from = bad_from;
+	expect_config_error(fx, "gateway.twilio.from",
+	    "gateway.twilio.from: must be E.164 (+ and 2-15 digits)");
+	twilio_config(fx);
+	fx->cfg.from = NULL;
+	expect_config_error(fx, "gateway.twilio.from",
+	    "gateway.twilio.from: from or messaging_service_sid is required");
+	twilio_config(fx);
+	fx->cfg.messaging_service_sid = bad_msid;
+	expect_config_error(fx, "gateway.twilio.messaging_service_sid",
+	    "gateway.twilio.messaging_service_sid: must match ^MG[0-9a-fA-F]{32}$");
+	twilio_config(fx);
+	fx->cfg.channel = CH_DM;
+	expect_config_error(fx, "gateway.twilio.channel",
+	    "gateway.twilio.channel: a twilio gateway sends sms");
+	twilio_config(fx);
+	fx->cfg.timeout_ms = -1;
+	expect_config_error(fx, "gateway.twilio.timeout_ms",
+	    "gateway.twilio.timeout_ms: must be >= 0 (0 = default)");
+	xdm_config(fx);
+	fx->cfg.channel = CH_SMS;
+	expect_config_error(fx, "gateway.xdm.channel",
+	    "gateway.xdm.channel: an x-dm gateway sends dm");
+	xdm_config(fx);
+	fx->cfg.base_url = NULL;
+	expect_config_error(fx, "gateway.xdm.base_url",
+	    "gateway.xdm.base_url: must be an http(s) URL");
+	webhook_config(fx);
+	fx->cfg.url = NULL;
+	expect_config_error(fx, "gateway.hook.url", "gateway.hook.url: must be an http(s) URL");
+	webhook_config(fx);
+	fx->cfg.kind = (enum gw_kind)7;
+	expect_config_error(fx, "gateway.hook.kind",
+	    "gateway.hook.kind: must be twilio, x-dm or webhook");
+}
+
+static void kind_names_round_trip(void **state)
+{
+	(void)state;
+	assert_string_equal(gw_kind_name(GW_TWILIO), "twilio");
+	assert_string_equal(gw_kind_name(GW_XDM), "x-dm");
+	assert_string_equal(gw_kind_name(GW_WEBHOOK), "webhook");
+	assert_int_equal(gw_kind_from_name("twilio"), GW_TWILIO);
+	assert_int_equal(gw_kind_from_name("x-dm"), GW_XDM);
+	assert_int_equal(gw_kind_from_name("webhook"), GW_WEBHOOK);
+	assert_int_equal(gw_kind_from_name("smtp"), -1);
+	assert_int_equal(gw_kind_from_name(NULL), -1);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(twilio_request_has_the_documented_wire_format),
+		T(twilio_validity_period_is_capped_at_36000),
+		T(twilio_messaging_service_replaces_from_and_callback_is_optional),
+		T(twilio_created_is_sent_with_the_message_sid),
+		T(twilio_21610_is_opted_out),
+		T(twilio_21211_is_permanent_and_the_number_is_masked),
+		T(twilio_429_is_rate_limited_with_retry_after),
+		T(twilio_500_is_retry_and_may_have_been_delivered),
+		T(refused_connection_is_retry_and_not_delivered),
+		T(unanswered_request_is_retry_and_may_have_been_delivered),
+		T(request_never_outlives_the_message),
+		T(expired_message_is_refused_without_a_request),
+		T(twilio_refuses_a_recipient_that_is_not_e164),
+		T(xdm_request_has_the_documented_wire_format),
+		T(xdm_created_is_sent_with_the_event_id),
+		T(xdm_answers_are_classified),
+		T(xdm_rate_limit_reset_becomes_retry_after),
+		T(xdm_refuses_a_recipient_that_is_not_digits),
+		T(webhook_request_is_signed_and_carries_the_push),
+		T(webhook_answers_are_classified),
+		T(gateway_freed_in_flight_still_reports_once),
+		T(client_shutdown_cancels_in_flight_sends),
+		T(config_errors_name_the_key),
+		T(kind_names_round_trip),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
