@@ -28,4 +28,26 @@ struct deal *deal_parse(const char *json, size_t len, int64_t now, struct err *e
 /* Frees the deal and everything it owns; deal_free(NULL) does nothing. */
 void deal_free(struct deal *d);
 
+/*
+ * Checks shared by the deal and subscriber contracts (notifier/subscriber.c uses them
+ * so that both documents follow one convention).
+ */
+struct cJSON;
+
+/*
+ * Opens an untrusted JSON document of len bytes (need not be NUL-terminated). Refuses,
+ * in this order: more than max bytes (too_large); a NUL byte, an escaped NUL
+ * ("\u0000", which would silently cut a C string) or invalid UTF-8 (binary); what
+ * cJSON cannot parse, trailing garbage included (not_json, "<what>: not valid JSON
+ * near byte N"); anything but an object (not_object). what names the document in
+ * messages ("deal", "subscriber"). Returns the parsed object, owned by the caller
+ * (cJSON_Delete), or NULL with *err filled (kind ERR_INPUT, or ERR_NOMEM).
+ */
+struct cJSON *deal_json_open(const char *json, size_t len, size_t max, const char *what,
+    struct err *err);
+
+/* 1 when s is a valid deal or subscriber id (1..MODEL_ID_MAX bytes of printable ASCII,
+ * no space), else 0. */
+int deal_id_is_valid(const char *s);
+
 #endif

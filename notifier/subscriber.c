@@ -1,0 +1,781 @@
+/*
+ * subscriber.c: parse, validate and serialise one subscriber (contract:
+ * docs/contracts.md).
+ *
+ * Stage: match and admin (dealpushctl import, the admin API, the load at start-up).
+ * Input is hostile; the first problem found is reported with the field path at fault.
+ * subscriber_to_json() writes the canonical form kept in Redis, and parsing it gives
+ * back the same struct. Must never crash on any input, never accept a timezone that
+ * is not a TZif file under TZDIR, and never log (the caller decides).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "deal.h"
+#include "subscriber.h"
+#include "timefmt.h"
+
+#define SUB_TZ_NAME_MAX 64
+#define SUB_TZ_CACHE 256          /* distinct timezone names remembered */
+#define SUB_TAG_MAX 64
+#define SUB_INTEREST_MAX 128
+#define SUB_LOCALE_MAX 35
+#define SUB_REGION_MIN 2
+#define SUB_REGION_MAX 8
+#define SUB_DM_X_MAX 19
+#define SUB_MAX_PER_DAY 100
+#define SUB_PRICE_MAX 1e9
+#define SUB_DEFAULT_TZDIR "/usr/share/zoneinfo"
+
+/* ORDER CHANNEL: indexed by enum channel (model.h). */
+static const char *const model_channel_names[CH_COUNT] = { "sms", "dm" };
+
+/* Contract fields per object; a second occurrence of any of them is refused. */
+static const char *const top_fields[] = {
+	"id", "phone", "dm", "channels", "consent", "timezone", "quiet_hours",
+	"max_per_day", "locale", "region", "tags", "interests", "engagement",
+};
+static const char *const dm_fields[] = { "x" };
+static const char *const quiet_fields[] = { "start", "end" };
+static const char *const interest_fields[] = {
+	"categories", "brands", "keywords", "max_price", "min_discount_pct",
+};
+#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *channel_name(enum channel c)
+{
+	if ((int)c < 0 || c >= CH_COUNT)
+		return NULL;
+	return model_channel_names[c];
+}
+
+int channel_from_name(const char *name)
+{
+	int c;
+
+	if (name == NULL)
+		return -1;
+	for (c = 0; c < CH_COUNT; c++) {
+		if (strcmp(name, model_channel_names[c]) == 0)
+			return c;
+	}
+	return -1;
+}
+
+int phone_is_e164(const char *phone)
+{
+	size_t n;
+
+	if (phone == NULL || phone[0] != '+' || phone[1] < '1' || phone[1] > '9')
+		return 0;
+	n = strspn(phone + 1, "0123456789");
+	return phone[1 + n] == '\0' && n >= 8 && n <= 15;
+}
+
+/* ---- timezone names ---- */
+
+/*
+ * Known timezone names and whether TZDIR/name is a TZif file. A deliberate process-wide
+ * cache (the notifier is single-threaded): the tzdata set is small, and a bulk import
+ * must not open a file per subscriber. At most SUB_TZ_CACHE names are remembered; past
+ * that, names are checked on every parse. A zone installed later is seen after a
+ * restart. TZDIR is read when a name is first checked.
+ */
+struct tz_entry {
+	char name[SUB_TZ_NAME_MAX + 1];   /* "" = free slot */
+	int ok;
+};
+static struct tz_entry tz_cache[SUB_TZ_CACHE];
+
+/* [A-Za-z0-9_+-] segments joined by '/', 1..SUB_TZ_NAME_MAX bytes. No '.', so no
+ * "..", and no leading, trailing or doubled '/'. */
+static int tz_name_is_well_formed(const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (n == 0 || n > SUB_TZ_NAME_MAX || name[0] == '/' || name[n - 1] == '/')
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (c == '/' && name[i + 1] == '/')
+			return 0;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '+' || c == '-' || c == '/'))
+			return 0;
+	}
+	return 1;
+}
+
+/* 1 when TZDIR/name is a regular file starting with the TZif magic, else 0. */
+static int tz_file_is_tzif(const char *name)
+{
+	const char *dir = getenv("TZDIR");
+	char path[4096], magic[4];
+	struct stat st;
+	int fd, ok = 0;
+
+	if (dir == NULL || dir[0] == '\0')
+		dir = SUB_DEFAULT_TZDIR;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return 0;
+	/* O_NONBLOCK: a FIFO planted under TZDIR must not hang the caller. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
+	    memcmp(magic, "TZif", 4) == 0)
+		ok = 1;
+	close(fd);
+	return ok;
+}
+
+/* 1 when name is a well-formed zone that exists in tzdata, else 0. */
+static int tz_is_known(const char *name)
+{
+	uint32_t h = 2166136261u;
+	size_t i, slot = 0;
+	const char *p;
+	int ok;
+
+	if (!tz_name_is_well_formed(name))
+		return 0;
+	for (p = name; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	for (i = 0; i < SUB_TZ_CACHE; i++) {
+		slot = (h + i) % SUB_TZ_CACHE;
+		if (tz_cache[slot].name[0] == '\0')
+			break;
+		if (strcmp(tz_cache[slot].name, name) == 0)
+			return tz_cache[slot].ok;
+	}
+	ok = tz_file_is_tzif(name);
+	if (i < SUB_TZ_CACHE) {
+		snprintf(tz_cache[slot].name, sizeof(tz_cache[slot].name), "%s", name);
+		tz_cache[slot].ok = ok;
+	}
+	return ok;
+}
+
+/* ---- field helpers: each returns 0, or -1 with *err naming the field path ---- */
+
+static const char *json_type_name(const cJSON *v)
+{
+	if (cJSON_IsNull(v))
+		return "null";
+	if (cJSON_IsBool(v))
+		return "boolean";
+	if (cJSON_IsNumber(v))
+		return "number";
+	if (cJSON_IsString(v))
+		return "string";
+	if (cJSON_IsArray(v))
+		return "array";
+	if (cJSON_IsObject(v))
+		return "object";
+	return "nothing";
+}
+
+static int nomem(struct err *err, const char *field)
+{
+	return err_set(err, ERR_NOMEM, "no_memory", field, "%s: out of memory", field);
+}
+
+static int bad_type(struct err *err, const char *field, const char *want, const cJSON *v)
+{
+	return err_set(err, ERR_INPUT, "bad_type", field, "%s: expected %s, got %s", field,
+	    want, json_type_name(v));
+}
+
+static int bad_value(struct err *err, const char *field, const char *what)
+{
+	return err_set(err, ERR_INPUT, "bad_value", field, "%s: %s", field, what);
+}
+
+static int missing(struct err *err, const char *field)
+{
+	return err_set(err, ERR_INPUT, "missing_field", field, "%s: required field is missing",
+	    field);
+}
+
+/* Refuses a second occurrence in obj of any of names; prefix is the object's path
+ * ("" at the top). */
+static int check_unique(const cJSON *obj, const char *const *names, size_t n,
+    const char *prefix, struct err *err)
+{
+	char path[64];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const cJSON *c;
+		int seen = 0;
+
+		for (c = obj->child; c != NULL; c = c->next) {
+			if (c->string == NULL || strcmp(c->string, names[i]) != 0 || !seen++)
+				continue;
+			snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "",
+			    names[i]);
+			return err_set(err, ERR_INPUT, "bad_value", path,
+			    "%s: appears more than once", path);
+		}
+	}
+	return 0;
+}
+
+/* Member name of obj; NULL when absent or JSON null (optional null = absent). */
+static const cJSON *opt_field(const cJSON *obj, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	return cJSON_IsNull(v) ? NULL : v;
+}
+
+static int has_control(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
+static void ascii_lower(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
+	}
+}
+
+static void ascii_upper(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s >= 'a' && *s <= 'z')
+			*s = (char)(*s - 'a' + 'A');
+	}
+}
+
+/* Copies string v of 1..max bytes into *out. */
+static int take_string(const cJSON *v, const char *field, size_t max, char **out,
+    struct err *err)
+{
+	size_t n;
+
+	if (!cJSON_IsString(v) || v->valuestring == NULL)
+		return bad_type(err, field, "a string", v);
+	n = strlen(v->valuestring);
+	if (n == 0)
+		return bad_value(err, field, "empty");
+	if (n > max)
+		return err_set(err, ERR_INPUT, "too_long", field, "%s: %zu bytes, at most %zu",
+		    field, n, max);
+	*out = strdup(v->valuestring);
+	if (*out == NULL)
+		return nomem(err, field);
+	return 0;
+}
+
+/* A string of 1..max bytes whose every byte is in allowed (NULL: any but controls). */
+static int take_checked(const cJSON *v, const char *field, size_t max, const char *allowed,
+    const char *rule, char **out, struct err *err)
+{
+	if (take_string(v, field, max, out, err) < 0)
+		return -1;
+	if (allowed != NULL ? strspn(*out, allowed) != strlen(*out) : has_control(*out))
+		return bad_value(err, field, rule);
+	return 0;
+}
+
+/* An optional array of at most MODEL_LIST_MAX strings of 1..max bytes, lower-cased. */
+static int opt_strlist(const cJSON *obj, const char *name, const char *field, size_t max,
+    struct strlist *out, struct err *err)
+{
+	const cJSON *v = opt_field(obj, name), *c;
+	size_t n, i = 0;
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsArray(v))
+		return bad_type(err, field, "an array of strings", v);
+	n = (size_t)cJSON_GetArraySize(v);
+	if (n > MODEL_LIST_MAX)
+		return err_set(err, ERR_INPUT, "too_long", field, "%s: %zu items, at most %d",
+		    field, n, MODEL_LIST_MAX);
+	if (n == 0)
+		return 0;
+	out->v = calloc(n, sizeof(*out->v));
+	if (out->v == NULL)
+		return nomem(err, field);
+	for (c = v->child; c != NULL; c = c->next, i++) {
+		const char *s = cJSON_IsString(c) ? c->valuestring : NULL;
+		size_t len = s != NULL ? strlen(s) : 0;
+
+		if (s == NULL)
+			return err_set(err, ERR_INPUT, "bad_type", field,
+			    "%s[%zu]: expected a string, got %s", field, i, json_type_name(c));
+		if (len == 0 || has_control(s))
+			return err_set(err, ERR_INPUT, "bad_value", field,
+			    "%s[%zu]: empty or contains a control character", field, i);
+		if (len > max)
+			return err_set(err, ERR_INPUT, "too_long", field,
+			    "%s[%zu]: %zu bytes, at most %zu", field, i, len, max);
+		out->v[i] = strdup(s);
+		if (out->v[i] == NULL)
+			return nomem(err, field);
+		out->n = i + 1;
+		ascii_lower(out->v[i]);
+	}
+	return 0;
+}
+
+/* An optional finite number in [min, max]. */
+static int opt_number(const cJSON *obj, const char *name, const char *field, double min,
+    double max, int *has, double *out, struct err *err)
+{
+	const cJSON *v = opt_field(obj, name);
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsNumber(v))
+		return bad_type(err, field, "a number", v);
+	if (!isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max)
+		return err_set(err, ERR_INPUT, "bad_value", field, "%s: must be from %g to %g",
+		    field, min, max);
+	*has = 1;
+	*out = v->valuedouble;
+	return 0;
+}
+
+/* "HH:MM" (00:00..23:59) into minutes after midnight. */
+static int parse_hhmm(const cJSON *v, const char *field, int *out, struct err *err)
+{
+	const char *s;
+
+	if (!cJSON_IsString(v) || v->valuestring == NULL)
+		return bad_type(err, field, "a string \"HH:MM\"", v);
+	s = v->valuestring;
+	if (strlen(s) != 5 || s[2] != ':' || s[0] < '0' || s[0] > '2' || s[1] < '0' ||
+	    s[1] > '9' || s[3] < '0' || s[3] > '5' || s[4] < '0' || s[4] > '9' ||
+	    (s[0] - '0') * 10 + (s[1] - '0') > 23)
+		return bad_value(err, field, "expected \"HH:MM\" from 00:00 to 23:59");
+	*out = ((s[0] - '0') * 10 + (s[1] - '0')) * 60 + (s[3] - '0') * 10 + (s[4] - '0');
+	return 0;
+}
+
+/* ---- the fields of the contract ---- */
+
+static int parse_channels(const cJSON *root, struct subscriber *s, struct err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "channels"), *c;
+	size_t i = 0;
+
+	if (v == NULL)
+		return missing(err, "channels");
+	if (!cJSON_IsArray(v))
+		return bad_type(err, "channels", "an array of channel names", v);
+	if (v->child == NULL)
+		return bad_value(err, "channels", "at least one channel is needed");
+	for (c = v->child; c != NULL; c = c->next, i++) {
+		int ch;
+
+		if (!cJSON_IsString(c))
+			return err_set(err, ERR_INPUT, "bad_type", "channels",
+			    "channels[%zu]: expected a string, got %s", i, json_type_name(c));
+		ch = channel_from_name(c->valuestring);
+		if (ch < 0)
+			return err_set(err, ERR_INPUT, "bad_value", "channels",
+			    "channels[%zu]: unknown channel \"%.32s\"", i, c->valuestring);
+		if (s->channels & CH_BIT(ch))
+			return err_set(err, ERR_INPUT, "bad_value", "channels",
+			    "channels[%zu]: \"%s\" is listed twice", i, c->valuestring);
+		s->channels |= CH_BIT(ch);
+	}
+	return 0;
+}
+
+static int parse_timezone(const cJSON *root, struct subscriber *s, struct err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "timezone");
+
+	if (v == NULL)
+		return missing(err, "timezone");
+	if (take_string(v, "timezone", SUB_TZ_NAME_MAX, &s->timezone, err) < 0)
+		return -1;
+	if (!tz_name_is_well_formed(s->timezone))
+		return bad_value(err, "timezone", "not an IANA zone name");
+	if (!tz_is_known(s->timezone))
+		return err_set(err, ERR_INPUT, "bad_value", "timezone",
+		    "timezone: \"%s\" is not in tzdata", s->timezone);
+	return 0;
+}
+
+static int parse_dm(const cJSON *root, struct subscriber *s, struct err *err)
+{
+	const cJSON *v = opt_field(root, "dm"), *x;
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsObject(v))
+		return bad_type(err, "dm", "an object", v);
+	if (check_unique(v, dm_fields, NFIELDS(dm_fields), "dm", err) < 0)
+		return -1;
+	x = opt_field(v, "x");
+	if (x == NULL)
+		return 0;
+	return take_checked(x, "dm.x", SUB_DM_X_MAX, "0123456789", "an X user id is digits",
+	    &s->dm_x, err);
+}
+
+static int parse_consent(const cJSON *root, struct subscriber *s, struct err *err)
+{
+	const cJSON *v = opt_field(root, "consent"), *c;
+	char path[64];
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsObject(v))
+		return bad_type(err, "consent", "an object", v);
+	if (check_unique(v, model_channel_names, CH_COUNT, "consent", err) < 0)
+		return -1;
+	for (c = v->child; c != NULL; c = c->next) {
+		int ch = channel_from_name(c->string);
+
+		snprintf(path, sizeof(path), "consent.%.32s", c->string ? c->string : "");
+		if (ch < 0)
+			return bad_value(err, path, "unknown channel");
+		if (cJSON_IsNull(c))
+			continue;
+		if (!cJSON_IsString(c))
+			return bad_type(err, path, "an RFC 3339 string", c);
+		if (time_parse_rfc3339(c->valuestring, &s->consent[ch]) < 0)
+			return bad_value(err, path, "not an RFC 3339 time");
+		if (s->consent[ch] <= 0)
+			return bad_value(err, path, "must be after 1970-01-01T00:00:00Z");
+	}
+	return 0;
+}
+
+static int parse_quiet_hours(const cJSON *root, struct subscriber *s, struct err *err)
+{
+	const cJSON *v = opt_field(root, "quiet_hours"), *start, *end;
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsObject(v))
+		return bad_type(err, "quiet_hours", "an object", v);
+	if (check_unique(v, quiet_fields, NFIELDS(quiet_fields), "quiet_hours", err) < 0)
+		return -1;
+	start = cJSON_GetObjectItemCaseSensitive(v, "start");
+	end = cJSON_GetObjectItemCaseSensitive(v, "end");
+	if (start == NULL)
+		return missing(err, "quiet_hours.start");
+	if (end == NULL)
+		return missing(err, "quiet_hours.end");
+	if (parse_hhmm(start, "quiet_hours.start", &s->quiet_start_min, err) < 0 ||
+	    parse_hhmm(end, "quiet_hours.end", &s->quiet_end_min, err) < 0)
+		return -1;
+	if (s->quiet_start_min == s->quiet_end_min)
+		return bad_value(err, "quiet_hours", "start and end must differ");
+	return 0;
+}
+
+static int parse_interests(const cJSON *root, struct interests *in, struct err *err)
+{
+	const cJSON *v = opt_field(root, "interests");
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsObject(v))
+		return bad_type(err, "interests", "an object", v);
+	if (check_unique(v, interest_fields, NFIELDS(interest_fields), "interests", err) < 0)
+		return -1;
+	if (opt_strlist(v, "categories", "interests.categories", SUB_INTEREST_MAX,
+	    &in->categories, err) < 0 ||
+	    opt_strlist(v, "brands", "interests.brands", SUB_INTEREST_MAX, &in->brands,
+	    err) < 0 ||
+	    opt_strlist(v, "keywords", "interests.keywords", SUB_INTEREST_MAX, &in->keywords,
+	    err) < 0 ||
+	    opt_number(v, "max_price", "interests.max_price", 0, SUB_PRICE_MAX,
+	    &in->has_max_price, &in->max_price, err) < 0 ||
+	    opt_number(v, "min_discount_pct", "interests.min_discount_pct", 0, 100,
+	    &in->has_min_discount_pct, &in->min_discount_pct, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* Scalars and lists at the top level that have no structure of their own. */
+static int parse_plain(const cJSON *root, struct subscriber *s, struct err *err)
+{
+	const cJSON *v;
+	double d = 0;
+	int has = 0;
+
+	v = opt_field(root, "phone");
+	if (v != NULL) {
+		if (take_string(v, "phone", 16, &s->phone, err) < 0)
+			return -1;
+		if (!phone_is_e164(s->phone))
+			return bad_value(err, "phone", "not E.164 (+ and 8 to 15 digits)");
+	}
+	if (opt_number(root, "max_per_day", "max_per_day", 0, SUB_MAX_PER_DAY, &has, &d,
+	    err) < 0)
+		return -1;
+	if (has && d != (double)(int)d)
+		return bad_value(err, "max_per_day", "must be a whole number");
+	s->max_per_day = (int)d;
+	v = opt_field(root, "locale");
+	if (v != NULL && take_checked(v, "locale", SUB_LOCALE_MAX,
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-",
+	    "letters, digits and '-' only (BCP 47)", &s->locale, err) < 0)
+		return -1;
+	v = opt_field(root, "region");
+	if (v != NULL) {
+		if (take_checked(v, "region", SUB_REGION_MAX,
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-",
+		    "letters, digits and '-' only", &s->region, err) < 0)
+			return -1;
+		if (strlen(s->region) < SUB_REGION_MIN)
+			return bad_value(err, "region", "2 to 8 characters");
+		ascii_upper(s->region);
+	}
+	if (opt_strlist(root, "tags", "tags", SUB_TAG_MAX, &s->tags, err) < 0)
+		return -1;
+	if (opt_number(root, "engagement", "engagement", 0, 1, &has, &s->engagement, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int parse_id(const cJSON *root, struct subscriber *s, struct err *err)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "id");
+
+	if (v == NULL)
+		return missing(err, "id");
+	if (take_string(v, "id", MODEL_ID_MAX, &s->id, err) < 0)
+		return -1;
+	if (!deal_id_is_valid(s->id))
+		return bad_value(err, "id", "only printable ASCII without spaces is allowed");
+	return 0;
+}
+
+static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err *err)
+{
+	if (check_unique(root, top_fields, NFIELDS(top_fields), "", err) < 0 ||
+	    parse_id(root, s, err) < 0)
+		return -1;
+	if (parse_channels(root, s, err) < 0 || parse_timezone(root, s, err) < 0 ||
+	    parse_plain(root, s, err) < 0 || parse_dm(root, s, err) < 0 ||
+	    parse_consent(root, s, err) < 0 || parse_quiet_hours(root, s, err) < 0 ||
+	    parse_interests(root, &s->interests, err) < 0)
+		return -1;
+	if ((s->channels & CH_BIT(CH_SMS)) && s->phone == NULL)
+		return err_set(err, ERR_INPUT, "missing_field", "phone",
+		    "phone: required when channels has \"sms\"");
+	if ((s->channels & CH_BIT(CH_DM)) && s->dm_x == NULL)
+		return err_set(err, ERR_INPUT, "missing_field", "dm.x",
+		    "dm.x: required when channels has \"dm\"");
+	return 0;
+}
+
+struct subscriber *subscriber_parse(const char *json, size_t len, struct err *err)
+{
+	cJSON *root;
+	struct subscriber *s = NULL;
+	char *canon = NULL;
+	int ok = 0;
+
+	err_clear(err);
+	root = deal_json_open(json, len, MODEL_SUB_JSON_MAX, "subscriber", err);
+	if (root == NULL)
+		goto out;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		nomem(err, "subscriber");
+		goto out;
+	}
+	s->quiet_start_min = s->quiet_end_min = -1;
+	if (parse_subscriber(root, s, err) < 0)
+		goto out;
+	/* What is stored is the canonical form; it must fit the same limit so that the
+	 * daemon can always read back what was accepted. */
+	canon = subscriber_to_json(s);
+	if (canon == NULL) {
+		nomem(err, "subscriber");
+		goto out;
+	}
+	if (strlen(canon) > MODEL_SUB_JSON_MAX) {
+		err_set(err, ERR_INPUT, "too_large", NULL,
+		    "subscriber: canonical form is %zu bytes, over the limit of %d",
+		    strlen(canon), MODEL_SUB_JSON_MAX);
+		goto out;
+	}
+	ok = 1;
+out:
+	free(canon);
+	cJSON_Delete(root);
+	if (!ok) {
+		subscriber_free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/* ---- canonical JSON ---- */
+
+/* A number as the shortest decimal that reads back as exactly d (cJSON's own printer
+ * may drop the last bit, which would break the round trip). */
+static cJSON *exact_number(double d)
+{
+	char buf[40];
+	int prec;
+
+	if (!isfinite(d))
+		return cJSON_CreateNull();
+	if (d == trunc(d) && fabs(d) < 1e15) {
+		snprintf(buf, sizeof(buf), "%.0f", d);
+		return cJSON_CreateRaw(buf);
+	}
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	return cJSON_CreateRaw(buf);
+}
+
+static cJSON *string_or_null(const char *s)
+{
+	return s != NULL ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+static cJSON *string_array(const struct strlist *l)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	for (i = 0; a != NULL && i < l->n; i++) {
+		if (!cJSON_AddItemToArray(a, cJSON_CreateString(l->v[i]))) {
+			cJSON_Delete(a);
+			a = NULL;
+		}
+	}
+	return a;
+}
+
+/* Adds item to obj under name; deletes item and returns 0 when either is NULL or
+ * adding fails, else 1. */
+static int put(cJSON *obj, const char *name, cJSON *item)
+{
+	if (obj == NULL || item == NULL || !cJSON_AddItemToObject(obj, name, item)) {
+		cJSON_Delete(item);
+		return 0;
+	}
+	return 1;
+}
+
+static cJSON *hhmm(int min)
+{
+	char buf[8];
+
+	snprintf(buf, sizeof(buf), "%02d:%02d", (min / 60) % 24, min % 60);
+	return cJSON_CreateString(buf);
+}
+
+char *subscriber_to_json(const struct subscriber *s)
+{
+	cJSON *root = cJSON_CreateObject(), *o;
+	char *out = NULL, ts[32];
+	int ok = root != NULL, c;
+
+	if (s == NULL || !ok)
+		goto out;
+	ok &= put(root, "id", cJSON_CreateString(s->id ? s->id : ""));
+	ok &= put(root, "phone", string_or_null(s->phone));
+	if (s->dm_x != NULL) {
+		o = cJSON_CreateObject();
+		ok &= put(o, "x", cJSON_CreateString(s->dm_x));
+		ok &= put(root, "dm", o);
+	} else {
+		ok &= put(root, "dm", cJSON_CreateNull());
+	}
+	o = cJSON_CreateArray();
+	for (c = 0; c < CH_COUNT; c++) {
+		if ((s->channels & CH_BIT(c)) && o != NULL &&
+		    !cJSON_AddItemToArray(o, cJSON_CreateString(model_channel_names[c])))
+			ok = 0;
+	}
+	ok &= put(root, "channels", o);
+	o = cJSON_CreateObject();
+	for (c = 0; c < CH_COUNT; c++) {
+		ok &= put(o, model_channel_names[c], s->consent[c] != 0 ?
+		    cJSON_CreateString(time_format_rfc3339(s->consent[c], ts, sizeof(ts))) :
+		    cJSON_CreateNull());
+	}
+	ok &= put(root, "consent", o);
+	ok &= put(root, "timezone", string_or_null(s->timezone));
+	if (s->quiet_start_min >= 0 && s->quiet_end_min >= 0) {
+		o = cJSON_CreateObject();
+		ok &= put(o, "start", hhmm(s->quiet_start_min));
+		ok &= put(o, "end", hhmm(s->quiet_end_min));
+		ok &= put(root, "quiet_hours", o);
+	} else {
+		ok &= put(root, "quiet_hours", cJSON_CreateNull());
+	}
+	ok &= put(root, "max_per_day", cJSON_CreateNumber(s->max_per_day));
+	ok &= put(root, "locale", string_or_null(s->locale));
+	ok &= put(root, "region", string_or_null(s->region));
+	ok &= put(root, "tags", string_array(&s->tags));
+	o = cJSON_CreateObject();
+	ok &= put(o, "categories", string_array(&s->interests.categories));
+	ok &= put(o, "brands", string_array(&s->interests.brands));
+	ok &= put(o, "keywords", string_array(&s->interests.keywords));
+	ok &= put(o, "max_price", s->interests.has_max_price ?
+	    exact_number(s->interests.max_price) : cJSON_CreateNull());
+	ok &= put(o, "min_discount_pct", s->interests.has_min_discount_pct ?
+	    exact_number(s->interests.min_discount_pct) : cJSON_CreateNull());
+	ok &= put(root, "interests", o);
+	ok &= put(root, "engagement", exact_number(s->engagement));
+	if (ok)
+		out = cJSON_PrintUnformatted(root);
+out:
+	cJSON_Delete(root);
+	return out;
+}
+
+static void strlist_free(struct strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+void subscriber_free(struct subscriber *s)
+{
+	if (s == NULL)
+		return;
+	free(s->id);
+	free(s->phone);
+	free(s->dm_x);
+	free(s->timezone);
+	free(s->locale);
+	free(s->region);
+	strlist_free(&s->tags);
+	strlist_free(&s->interests.categories);
+	strlist_free(&s->interests.brands);
+	strlist_free(&s->interests.keywords);
+	free(s);
+}
