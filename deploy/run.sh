@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# deploy/run.sh BUILD: the demo behind `make run`.
+#
+# Starts a private redis-server and the gateway simulator on free 127.0.0.1 ports,
+# with all state under run/demo/, loads the example subscribers, starts the notifier,
+# publishes the example deals and shows each push as it arrives at the gateway.
+# Ctrl-C stops every process this script started.
+set -u
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 2
+. tests/lib.sh
+
+DP_RUN_DIR="$ROOT/run/demo"
+rm -rf "$DP_RUN_DIR"
+mkdir -p "$DP_RUN_DIR"
+trap 'dp_cleanup; echo; echo "stopped; logs are in run/demo/"' EXIT
+trap 'exit 0' INT TERM
+
+dp_start_redis "$DP_RUN_DIR/redis" || exit 1
+
+gwport=$(dp_pick_port)
+echo "gateway simulator (Twilio, X DM, webhook) on 127.0.0.1:$gwport"
+echo "redis-server on 127.0.0.1:$DP_REDIS_PORT"
+echo
+"$BUILD/gwsim" --port "$gwport" --port-file "$DP_RUN_DIR/gwsim.port" \
+	--log "$DP_RUN_DIR/gwsim.jsonl" --print --quiet &
+DP_PIDS="$DP_PIDS $!"
+for _ in $(seq 1 100); do
+	[ -s "$DP_RUN_DIR/gwsim.port" ] && break
+	sleep 0.05
+done
+
+cat > "$DP_RUN_DIR/notifier.conf" <<CONF
+# Written by deploy/run.sh; keys: docs/operations.md
+[notifier]
+consumer = demo
+log_level = info
+[redis]
+host = 127.0.0.1
+port = $DP_REDIS_PORT
+[gateway twilio]
+kind = twilio
+channel = sms
+base_url = http://127.0.0.1:$gwport
+account_sid = ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+from = +15005550006
+secret_env = DEMO_TWILIO_TOKEN
+status_callback_base = http://127.0.0.1:8080/hooks
+[gateway x]
+kind = x-dm
+channel = dm
+base_url = http://127.0.0.1:$gwport
+secret_env = DEMO_X_TOKEN
+CONF
+
+ctl="$BUILD/dealpushctl --redis 127.0.0.1:$DP_REDIS_PORT"
+$ctl subscribers import rules/examples/subscribers.jsonl
+
+DEMO_TWILIO_TOKEN=test-auth-token DEMO_X_TOKEN=test-bearer-token \
+	"$BUILD/notifier" -c "$DP_RUN_DIR/notifier.conf" 2>"$DP_RUN_DIR/notifier.log" &
+DP_PIDS="$DP_PIDS $!"
+sleep 0.5
+
+echo
+echo "publishing the example deals; each line below is one push as the gateway got it:"
+echo "  ms since the deal landed on the stream, channel, masked recipient, text"
+echo
+$ctl publish --expires-in 7200 rules/examples/deals.jsonl >"$DP_RUN_DIR/publish.log"
+sleep 2
+echo
+echo "pushes:log: $(redis-cli -p "$DP_REDIS_PORT" XLEN pushes:log) outcomes," \
+	"deals:dead: $(redis-cli -p "$DP_REDIS_PORT" XLEN deals:dead) dead letters." \
+	"The notifier's log is run/demo/notifier.log."
+echo "Publish more with: $ctl publish --expires-in 3600 FILE.jsonl"
+echo "Press Ctrl-C to stop everything."
+while :; do sleep 1; done
