@@ -349,6 +349,12 @@ config_line(struct cparse *p, char *line)
 	}
 	*eq = '\0';
 	key = trim(line);
+	/* A '#' after whitespace starts a comment; values never need one there. */
+	for (val = eq + 1; *val != '\0'; val++)
+		if (*val == '#' && val > eq + 1 && isspace((unsigned char)val[-1])) {
+			*val = '\0';
+			break;
+		}
 	val = trim(eq + 1);
 	if (p->section[0] == '\0') {
 		config_error(p, key, "key outside of any section");

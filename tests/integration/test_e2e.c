@@ -461,6 +461,15 @@ bad_config_reports_every_bad_key(void **state)
 	fputs("[redis]\nport = 6380\n", fp);
 	fclose(fp);
 	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
+
+	/* The documented example is valid once its secrets are in the environment. */
+	assert_non_null(getenv("DP_ROOT"));
+	snprintf(conf, sizeof(conf), "%s/deploy/notifier.conf.example", getenv("DP_ROOT"));
+	assert_int_equal(it_run(argv, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "TWILIO_AUTH_TOKEN is not set"));
+	setenv("TWILIO_AUTH_TOKEN", "t", 1);
+	setenv("X_BEARER_TOKEN", "x", 1);
+	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
 }
 
 static void
