@@ -106,8 +106,8 @@ test: deps
 asan: deps
 	@$(MAKE) --no-print-directory all BUILD=build/asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	    ./tests/run.sh build/asan
+	@DP_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1 ./tests/run.sh build/asan
 
 bench: deps
 	@$(MAKE) --no-print-directory all

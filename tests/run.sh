@@ -63,12 +63,14 @@ run_sh() {
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] && run_tap "$t"
 done
-for s in tests/gwsim/selftest.sh; do
+for s in tests/gwsim/selftest.sh tests/integration/valgrind.sh; do
 	[ -f "$s" ] && run_sh "$s"
 done
 
 if [ "$failed" -gt 0 ]; then
-	printf 'failures:%b\n' "$failures"
+	printf 'failures:%b\nlogs: %s\n' "$failures" "$DP_RUN_DIR"
+else
+	rm -rf "$DP_RUN_DIR"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
