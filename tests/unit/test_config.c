@@ -1,0 +1,200 @@
+/*
+ * test_config.c: the config file parser: defaults, every kind of key, secrets from
+ * the environment or a file, and an error naming every bad key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+
+static char tmpdir[] = "/tmp/dp-test-config-XXXXXX";
+
+/* Loads text as a config; errors go into errbuf. */
+static struct config *
+load(const char *text, char *errbuf, size_t size)
+{
+	char path[256];
+	FILE *f, *err;
+	struct config *c;
+
+	snprintf(path, sizeof(path), "%s/c.conf", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	err = fmemopen(errbuf, size, "w");
+	assert_non_null(err);
+	c = config_load(path, err);
+	fclose(err);
+	return c;
+}
+
+static void
+empty_file_gives_documented_defaults(void **state)
+{
+	char errs[1024] = "";
+	struct config *c = load("# nothing\n", errs, sizeof(errs));
+
+	(void)state;
+	assert_non_null(c);
+	assert_string_equal(c->redis_host, "127.0.0.1");
+	assert_int_equal(c->redis_port, 6379);
+	assert_int_equal(c->redis_command_timeout_ms, 2000);
+	assert_int_equal(c->job_size, 50);
+	assert_int_equal(c->max_in_flight, 256);
+	assert_int_equal(c->log_level, LOG_INFO);
+	assert_int_equal(c->ngateways, 0);
+	assert_non_null(strstr(c->consumer, "notifier-"));
+	config_free(c);
+}
+
+static void
+values_and_trailing_comments_are_read(void **state)
+{
+	char errs[1024] = "";
+	struct config *c;
+
+	(void)state;
+	setenv("DP_TEST_SECRET", "s3cret", 1);
+	c = load("[notifier]\nconsumer = n-7   # stable\nlog_level = debug\n"
+	    "[redis]\nport=6380\n[deliver]\nmax_in_flight = 9\n"
+	    "[gateway tw]\nkind = twilio\nchannel = sms\npriority = 2\n"
+	    "base_url = http://127.0.0.1:9/x#frag\nsecret_env = DP_TEST_SECRET\n",
+	    errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->consumer, "n-7");
+	assert_int_equal(c->log_level, LOG_DEBUG);
+	assert_int_equal(c->redis_port, 6380);
+	assert_int_equal(c->max_in_flight, 9);
+	assert_int_equal(c->ngateways, 1);
+	assert_string_equal(c->gateways[0].name, "tw");
+	assert_int_equal(c->gateways[0].kind, GW_TWILIO);
+	assert_int_equal(c->gateways[0].priority, 2);
+	/* '#' without whitespace before it is part of the value. */
+	assert_string_equal(c->gateways[0].base_url, "http://127.0.0.1:9/x#frag");
+	assert_string_equal(c->gateways[0].secret, "s3cret");
+	config_free(c);
+}
+
+static void
+secret_file_first_line_is_the_secret(void **state)
+{
+	char errs[1024] = "", path[256], text[512];
+	struct config *c;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/token", tmpdir);
+	f = fopen(path, "w");
+	fputs("  tok-123  \nignored\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "[redis]\npassword_file = %s\n", path);
+	c = load(text, errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->redis_password, "tok-123");
+	config_free(c);
+}
+
+static void
+every_bad_key_is_reported_by_name(void **state)
+{
+	char errs[4096] = "";
+	struct config *c;
+
+	(void)state;
+	unsetenv("DP_TEST_NOPE");
+	c = load("[redis]\nport = 0\nhots = x\ncommand_timeout_ms = 2500.5\n"
+	    "[notifier]\nlog_level = loud\n"
+	    "[gateway g]\nkind = pigeon\nsecret = inline\nsecret_env = DP_TEST_NOPE\n"
+	    "[gateway g]\n[weird]\nno equals sign\n[gateway bad name]\n",
+	    errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, ":2: redis.port: 0 is out of range"));
+	assert_non_null(strstr(errs, ":3: redis.hots: unknown key"));
+	assert_non_null(strstr(errs, ":4: redis.command_timeout_ms: '2500.5' is not a whole"));
+	assert_non_null(strstr(errs, ":6: notifier.log_level: 'loud'"));
+	assert_non_null(strstr(errs, ":8: gateway.g.kind: 'pigeon'"));
+	assert_non_null(strstr(errs, ":9: gateway.g.secret: secrets are not written"));
+	assert_non_null(strstr(errs, ":10: gateway.g.secret_env: environment variable "
+	    "DP_TEST_NOPE is not set"));
+	assert_non_null(strstr(errs, ":11: gateway 'g' is defined twice"));
+	assert_non_null(strstr(errs, ":12: unknown section [weird]"));
+	assert_non_null(strstr(errs, "gateway name 'bad name'"));
+	assert_non_null(strstr(errs, "gateway.g.channel: missing"));
+	assert_null(strstr(errs, "inline"));
+}
+
+static void
+missing_file_is_an_error_not_a_crash(void **state)
+{
+	char errs[512] = "";
+	FILE *err = fmemopen(errs, sizeof(errs), "w");
+
+	(void)state;
+	assert_null(config_load("/nonexistent/dealpush.conf", err));
+	fclose(err);
+	assert_non_null(strstr(errs, "cannot open"));
+}
+
+static void
+nul_byte_and_overlong_line_are_refused(void **state)
+{
+	char errs[1024] = "", path[256], *big;
+	FILE *f, *err;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/nul.conf", tmpdir);
+	f = fopen(path, "w");
+	fwrite("[redis]\nport = 1\0 2\n", 1, 20, f);
+	big = malloc(10000);
+	memset(big, 'x', 9999);
+	big[9999] = '\0';
+	fprintf(f, "[redis]\nhost = %s\n", big);
+	free(big);
+	fclose(f);
+	err = fmemopen(errs, sizeof(errs), "w");
+	assert_null(config_load(path, err));
+	fclose(err);
+	assert_non_null(strstr(errs, "NUL byte"));
+	assert_non_null(strstr(errs, "longer than"));
+}
+
+static int
+mk(void **state)
+{
+	(void)state;
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+rm(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(empty_file_gives_documented_defaults),
+		cmocka_unit_test(values_and_trailing_comments_are_read),
+		cmocka_unit_test(secret_file_first_line_is_the_secret),
+		cmocka_unit_test(every_bad_key_is_reported_by_name),
+		cmocka_unit_test(missing_file_is_an_error_not_a_crash),
+		cmocka_unit_test(nul_byte_and_overlong_line_are_refused),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, mk, rm);
+}
