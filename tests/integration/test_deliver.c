@@ -1,0 +1,238 @@
+/*
+ * test_deliver.c: delivery promises under load and faults, end to end: two notifiers
+ * sharing the groups, a cancel in the middle of a fan-out, a deal expiring while its
+ * pushes are being retried.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+struct fx {
+	redisContext *rc;
+	int port;
+	struct it_gwsim gw;
+	struct it_notifier nt[2];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->port = it_redis_port();
+	f->rc = it_redis_connect(f->port);
+	it_flush(f->rc);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int i, rv = 0;
+
+	for (i = 0; i < 2; i++) {
+		int running = f->nt[i].proc.pid > 0;
+		int status = it_stop(&f->nt[i].proc, SIGTERM, 5000);
+		if (running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			rv = -1;
+	}
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	redisFree(f->rc);
+	free(f);
+	return rv;
+}
+
+static void
+import_n(struct fx *f, int n)
+{
+	size_t cap = (size_t)n * 256 + 1, len = 0;
+	char *s = malloc(cap);
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(s + len, cap - len,
+		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
+		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+		    "\"timezone\":\"America/Chicago\","
+		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, 1000 + i);
+		len += strlen(s + len);
+	}
+	assert_int_equal(it_import(f->port, s), 0);
+	free(s);
+}
+
+struct want {
+	struct fx *f;
+	const char *outcome;
+	long long n;
+};
+
+static int
+outcomes_reach(void *arg)
+{
+	struct want *w = arg;
+
+	return it_outcomes(w->f->rc, w->outcome) >= w->n;
+}
+
+static int
+gw_reach(void *arg)
+{
+	struct want *w = arg;
+
+	return it_gwsim_count(&w->f->gw, 201) >= w->n;
+}
+
+/* Number of 201s per number must be at most max; returns the total of 201s. */
+static int
+check_no_duplicates(struct fx *f, int n, int max)
+{
+	cJSON *reqs = it_gwsim_requests(&f->gw), *o;
+	int *per = calloc((size_t)n, sizeof(*per)), i, total = 0;
+
+	cJSON_ArrayForEach(o, reqs) {
+		cJSON *to = cJSON_GetObjectItem(o, "to"), *st = cJSON_GetObjectItem(o, "status");
+		if (!cJSON_IsString(to) || !cJSON_IsNumber(st) || st->valueint != 201)
+			continue;
+		i = (int)strtol(to->valuestring + 8, NULL, 10) - 1000;
+		assert_true(i >= 0 && i < n);
+		per[i]++;
+		total++;
+	}
+	for (i = 0; i < n; i++)
+		assert_true(per[i] <= max);
+	free(per);
+	cJSON_Delete(reqs);
+	return total;
+}
+
+static int
+log_mentions(const char *path, const char *what)
+{
+	FILE *fp = fopen(path, "r");
+	char line[4096];
+	int found = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = strstr(line, what) != NULL;
+	fclose(fp);
+	return found;
+}
+
+static void
+two_notifiers_share_the_work_and_send_nothing_twice(void **state)
+{
+	struct fx *f = *state;
+	const int n = 200;
+	const char *flags[] = { "--latency-ms", "5", NULL };
+	const char *extra = "[ingest]\njob_size = 10\n[deliver]\nbatch = 2\n";
+	struct want w = { f, "", 2 * n };
+
+	import_n(f, n);
+	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-a", extra), 0);
+	assert_int_equal(it_notifier_start(&f->nt[1], f->port, f->gw.port, "it-b", extra), 0);
+	it_sleep_ms(300);
+	assert_int_equal(it_publish(f->rc, it_deal("both-1", "laptop", 600)), 0);
+	assert_int_equal(it_publish(f->rc, it_deal("both-2", "laptop", 600)), 0);
+	assert_true(it_wait(outcomes_reach, &w, 20000));
+	it_sleep_ms(300);
+	assert_int_equal(it_outcomes(f->rc, "sent"), 2 * n);
+	assert_int_equal(it_outcomes(f->rc, ""), 2 * n);
+	/* One text per number per deal, never more. */
+	assert_int_equal(check_no_duplicates(f, n, 2), 2 * n);
+	/* Both processes did part of the work. */
+	assert_true(log_mentions(f->nt[0].proc.log, "outcome=sent"));
+	assert_true(log_mentions(f->nt[1].proc.log, "outcome=sent"));
+}
+
+static void
+cancel_mid_fanout_stops_every_push_not_yet_sent(void **state)
+{
+	struct fx *f = *state;
+	const int n = 200;
+	const char *flags[] = { "--latency-ms", "20", NULL };
+	const char *extra = "[deliver]\nmax_in_flight = 4\n[ingest]\njob_size = 20\n";
+	struct want some = { f, NULL, 20 }, all = { f, "", n };
+	long long sent, cancelled;
+	int at_gateway;
+	redisReply *r;
+
+	import_n(f, n);
+	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-a", extra), 0);
+	assert_int_equal(it_publish(f->rc, it_deal("cancel-me", "laptop", 600)), 0);
+	assert_true(it_wait(gw_reach, &some, 10000));
+	assert_int_equal(it_publish(f->rc, "{\"id\": \"cancel-me\", \"cancel\": true}"), 0);
+	assert_true(it_wait(outcomes_reach, &all, 10000));
+	it_sleep_ms(300);
+	sent = it_outcomes(f->rc, "sent");
+	cancelled = it_outcomes(f->rc, "cancelled");
+	at_gateway = check_no_duplicates(f, n, 1);
+	assert_true(cancelled > n / 2);
+	assert_int_equal(sent + cancelled, n);
+	/* Nothing reached the gateway that is not recorded as sent. */
+	assert_int_equal(at_gateway, sent);
+	r = redisCommand(f->rc, "HGET deal:cancel-me cancelled");
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	freeReplyObject(r);
+}
+
+static void
+deal_expiring_mid_retry_is_never_sent_after_expiry(void **state)
+{
+	struct fx *f = *state;
+	const int n = 5;
+	const char *flags[] = { "--fail-rate", "1", NULL };
+	struct want all = { f, "expired", n };
+	cJSON *reqs, *o;
+	long long expires_ms;
+	char deal[1024];
+
+	import_n(f, n);
+	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-a", NULL), 0);
+	snprintf(deal, sizeof(deal), "%s", it_deal("short", "laptop", 3));
+	expires_ms = (long long)(time(NULL) + 3) * 1000;
+	assert_int_equal(it_publish(f->rc, deal), 0);
+	assert_true(it_wait(outcomes_reach, &all, 10000));
+	assert_int_equal(it_outcomes(f->rc, ""), n);
+	/* Retried (more requests than recipients), all answered 500, none after expiry. */
+	assert_true(it_gwsim_count(&f->gw, 500) > n);
+	reqs = it_gwsim_requests(&f->gw);
+	cJSON_ArrayForEach(o, reqs) {
+		cJSON *ts = cJSON_GetObjectItem(o, "ts_ms");
+		assert_true(cJSON_IsNumber(ts));
+		assert_true((long long)ts->valuedouble < expires_ms);
+	}
+	cJSON_Delete(reqs);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    two_notifiers_share_the_work_and_send_nothing_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    cancel_mid_fanout_stops_every_push_not_yet_sent, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    deal_expiring_mid_retry_is_never_sent_after_expiry, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("deliver", tests, NULL, NULL);
+}
