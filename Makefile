@@ -21,7 +21,7 @@ SAN     ?=
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
            -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
-           -Iinclude -I$(BUILD)/gen $(PKG_CFLAGS) $(SAN) -MMD -MP
+           -Iinclude -Itests/integration -I$(BUILD)/gen $(PKG_CFLAGS) $(SAN) -MMD -MP
 LDFLAGS += $(SAN)
 LDLIBS  += $(PKG_LIBS) -lm
 
@@ -47,6 +47,8 @@ ITEST_BINS   := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 BENCH_BINS   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all run test asan bench fuzz clean deps
+# Keep every object: none is an intermediate to be deleted after linking.
+.SECONDARY:
 all: $(BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS)
 
 deps:

@@ -410,7 +410,8 @@ rcpt_send_record(struct rcpt *r)
 	snprintf(k_states, sizeof(k_states), "push:%s", j->deal);
 	snprintf(k_consent, sizeof(k_consent), "consent:%s", channel_name(r->ch));
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	snprintf(lat, sizeof(lat), "%lld", (long long)(r->sent_ms - j->landed_ms));
+	snprintf(lat, sizeof(lat), "%lld", r->sent_ms ? (long long)(r->sent_ms -
+	    j->landed_ms) : -1LL);
 	snprintf(http, sizeof(http), "%d", r->http_status);
 	args[0] = k_states;
 	args[1] = "pushes:log";
@@ -461,7 +462,7 @@ rcpt_record(struct rcpt *r, const char *outcome)
 		    r->sub, channel_name(r->ch),
 		    r->ch == CH_SMS ? log_mask_phone(r->to, to, sizeof(to)) : r->to,
 		    r->http_status, r->attempts,
-		    (long long)(r->sent_ms - r->job->landed_ms),
+		    (long long)((r->sent_ms ? r->sent_ms : clock_now_ms()) - r->job->landed_ms),
 		    r->detail[0] ? " detail=" : "",
 		    r->detail[0] ? log_quote(r->detail, detail, sizeof(detail)) : "");
 	}

@@ -127,8 +127,10 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 	(void)multi;
 	if (timeout_ms < 0)
 		return evtimer_del(h->timer) == 0 ? 0 : -1;
-	if (timeout_ms == 0)
-		timeout_ms = 1;
+	/* 0 ("act now") arms a zero timeout: it fires on the next pass of the loop,
+	 * after the events already pending, without sleeping a millisecond in
+	 * epoll_wait as the hiperfifo habit of 1 ms would (twice per new request:
+	 * measured by the e2e_first_push bench, docs/performance.md). */
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
 	return evtimer_add(h->timer, &tv) == 0 ? 0 : -1;

@@ -22,6 +22,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "rconn.h"
+#include "rulesload.h"
 #include "scripts.h"
 #include "substore.h"
 
@@ -47,7 +48,42 @@ usage(FILE *f)
 	    "usage: notifier -c FILE            run the daemon\n"
 	    "       notifier --check-config -c FILE\n"
 	    "                                   validate FILE, report every bad key, exit 1 on any\n"
+	    "       notifier --check-rules DIR  compile DIR/*.rules, print errors like a\n"
+	    "                                   compiler, exit 1 on any\n"
 	    "       notifier -h | --help\n");
+}
+
+/* `notifier --check-rules DIR`: exit status 0 when the folder compiles, else 1. */
+static int
+check_rules(const char *dir)
+{
+	struct rule_diags diags;
+	struct rule_set *rs;
+	struct err err;
+	char *text;
+	size_t need;
+
+	rule_diags_init(&diags);
+	err_clear(&err);
+	rs = rulesload_dir(dir, &diags, &err);
+	if (rs != NULL) {
+		printf("%s: %zu rules, no errors\n", dir, rule_set_count(rs));
+		rule_set_free(rs);
+		return 0;
+	}
+	if (diags.n == 0) {
+		fprintf(stderr, "notifier: %s\n", err.msg);
+		return 1;
+	}
+	need = rule_diags_format(&diags, NULL, 0) + 1;
+	if ((text = malloc(need)) != NULL) {
+		rule_diags_format(&diags, text, need);
+		fputs(text, stderr);
+		free(text);
+	}
+	fprintf(stderr, "%zu error%s\n", diags.n, diags.n == 1 ? "" : "s");
+	rule_diags_free(&diags);
+	return 1;
 }
 
 static void
@@ -181,6 +217,8 @@ main(int argc, char **argv)
 			path = argv[++i];
 		else if (strcmp(argv[i], "--check-config") == 0)
 			check = 1;
+		else if (strcmp(argv[i], "--check-rules") == 0 && i + 1 < argc)
+			return check_rules(argv[i + 1]);
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;

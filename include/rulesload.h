@@ -1,0 +1,24 @@
+/*
+ * rulesload.h: read a folder of rule files and compile it (stage: start-up, reload).
+ *
+ * The only place rule files are read. Used at start, on SIGHUP and by
+ * `notifier --check-rules DIR`. A set that fails to compile never replaces a working
+ * one: the caller keeps its old set when this returns NULL.
+ */
+#ifndef DEALPUSH_RULESLOAD_H
+#define DEALPUSH_RULESLOAD_H
+
+#include "err.h"
+#include "rules.h"
+
+/*
+ * Compiles every "*.rules" file directly in dir, in name order (dir NULL: no files,
+ * the built-in default rule). Returns the new set, or NULL with *err filled and, for
+ * compile errors, every error appended to diags (file names are "dir/name").
+ * A folder that cannot be read, a file that cannot be read or is larger than
+ * RULE_SOURCE_MAX is an error too (ERR_INPUT, naming the path).
+ */
+struct rule_set *rulesload_dir(const char *dir, struct rule_diags *diags,
+    struct err *err);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * rulesload.c: read a folder of rule files and compile it (stage: start-up, reload).
+ *
+ * Blocking file I/O, allowed only at start-up and reload. Must never hand back a
+ * half-compiled set: it is all files or nothing.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rulesload.h"
+
+struct rfile {
+	char *path;
+	char *text;
+	size_t len;
+};
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct rfile *)a)->path, ((const struct rfile *)b)->path);
+}
+
+static int
+has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Reads the whole of path (at most RULE_SOURCE_MAX bytes) into f. */
+static int
+read_file(struct rfile *f, struct err *err)
+{
+	FILE *fp = fopen(f->path, "rb");
+	size_t cap = 4096, n = 0, r;
+	char *buf = NULL, *nb;
+
+	if (fp == NULL)
+		return err_set(err, ERR_INPUT, "unreadable", f->path, "%s: %s", f->path,
+		    strerror(errno));
+	for (;;) {
+		if ((nb = realloc(buf, cap)) == NULL) {
+			fclose(fp);
+			free(buf);
+			return err_set(err, ERR_NOMEM, "no_memory", f->path, "out of memory");
+		}
+		buf = nb;
+		r = fread(buf + n, 1, cap - n, fp);
+		n += r;
+		if (n > RULE_SOURCE_MAX) {
+			fclose(fp);
+			free(buf);
+			return err_set(err, ERR_INPUT, "too_large", f->path,
+			    "%s: larger than %d bytes", f->path, RULE_SOURCE_MAX);
+		}
+		if (r == 0)
+			break;
+		if (n == cap)
+			cap *= 2;
+	}
+	if (ferror(fp)) {
+		fclose(fp);
+		free(buf);
+		return err_set(err, ERR_INPUT, "unreadable", f->path, "%s: read error",
+		    f->path);
+	}
+	fclose(fp);
+	f->text = buf;
+	f->len = n;
+	return 0;
+}
+
+struct rule_set *
+rulesload_dir(const char *dir, struct rule_diags *diags, struct err *err)
+{
+	struct rfile *files = NULL, *nf;
+	struct rule_source *src = NULL;
+	struct rule_set *rs = NULL;
+	struct dirent *de;
+	size_t n = 0, cap = 0, i, plen;
+	DIR *d = NULL;
+
+	if (dir == NULL)
+		return rule_compile(NULL, 0, diags, err);
+	if ((d = opendir(dir)) == NULL) {
+		err_set(err, ERR_INPUT, "unreadable", dir, "%s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !has_suffix(de->d_name, ".rules"))
+			continue;
+		if (n == RULE_RULES_MAX) {
+			err_set(err, ERR_INPUT, "too_many", dir, "%s: more than %d rule files",
+			    dir, RULE_RULES_MAX);
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nf = realloc(files, cap * sizeof(*files))) == NULL)
+				goto oom;
+			files = nf;
+		}
+		plen = strlen(dir) + strlen(de->d_name) + 2;
+		memset(&files[n], 0, sizeof(files[n]));
+		if ((files[n].path = malloc(plen)) == NULL)
+			goto oom;
+		snprintf(files[n].path, plen, "%s/%s", dir, de->d_name);
+		n++;
+	}
+	if (n > 0)
+		qsort(files, n, sizeof(*files), name_cmp);
+	if ((src = calloc(n + 1, sizeof(*src))) == NULL)
+		goto oom;
+	for (i = 0; i < n; i++) {
+		if (read_file(&files[i], err) < 0)
+			goto out;
+		src[i].name = files[i].path;
+		src[i].text = files[i].text;
+		src[i].len = files[i].len;
+	}
+	rs = rule_compile(src, n, diags, err);
+	goto out;
+oom:
+	err_set(err, ERR_NOMEM, "no_memory", dir, "out of memory");
+out:
+	if (d != NULL)
+		closedir(d);
+	for (i = 0; i < n; i++) {
+		free(files[i].path);
+		free(files[i].text);
+	}
+	free(files);
+	free(src);
+	return rs;
+}
