@@ -1,0 +1,356 @@
+/*
+ * rules.h: targeting rules for deals (stage: match). Compiles rule files into a rule
+ * set, matches a deal against one subscriber, finds every recipient of a deal through
+ * the interest index, ranks and overbooks them, and renders message templates.
+ *
+ * Pure C: no I/O, no clock (time comes in as arguments), no globals, never aborts.
+ * A compiled struct rule_set is immutable and may be shared between threads. A struct
+ * ridx has one writer; ridx_query() only reads it, so several queries (each with its
+ * own struct rule_recipients) may run at once while no writer runs.
+ * The language, the matching semantics and the index design: docs/rules.md.
+ */
+#ifndef DEALPUSH_RULES_H
+#define DEALPUSH_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "model.h"
+
+/* ---- compiling ------------------------------------------------------------------ */
+
+/* One rule file: a name used in diagnostics ("rules/vip.rules") and its text, which
+ * need not be NUL-terminated. Borrowed for the duration of rule_compile() only. */
+struct rule_source {
+	const char *name;
+	const char *text;
+	size_t len;
+};
+
+/* One compile error. All strings are owned by the enclosing struct rule_diags.
+ * line and col are 1-based; col counts characters (UTF-8 code points), a tab is one.
+ * line 0 means the error has no position (out of memory, too many errors). */
+struct rule_diag {
+	char *file;
+	int line;
+	int col;
+	char *msg;       /* "unknown field 'deal.colour'" */
+	char *src_line;  /* the source line without its newline, "" when line is 0 */
+};
+
+/* The errors of one compilation, in the order found; at most RULE_DIAGS_MAX of them
+ * (the last then says "too many errors"). */
+struct rule_diags {
+	struct rule_diag *v;
+	size_t n;
+	size_t cap;
+};
+
+#define RULE_DIAGS_MAX 50
+
+/* Limits on hostile or mistaken input; exceeding one is a compile error. */
+#define RULE_SOURCE_MAX (1024 * 1024)  /* bytes per file */
+#define RULE_STRING_MAX 2048           /* bytes in one string literal */
+#define RULE_NAME_MAX 64               /* bytes in a rule name or field name */
+#define RULE_DEPTH_MAX 64              /* nesting of parentheses and 'not' */
+#define RULE_LIST_MAX 256              /* items in an 'in (...)' list */
+#define RULE_RULES_MAX 1000            /* rules in one set */
+
+/* Makes d an empty list. */
+void rule_diags_init(struct rule_diags *d);
+
+/* Frees every error in d and leaves it empty; d may be NULL. */
+void rule_diags_free(struct rule_diags *d);
+
+/*
+ * Formats one error like a compiler into buf (always NUL-terminated when size > 0):
+ *   rules/vip.rules:3:26: error: unknown field 'deal.colour'
+ *     when deal.colour = "red"
+ *          ^
+ * (the source line as written and a caret under the column; tabs are kept so the caret
+ * lines up). Returns the length the full text needs, like snprintf.
+ */
+size_t rule_diag_format(const struct rule_diag *dg, char *buf, size_t size);
+
+/* Formats every error of d, one after another, as rule_diag_format() does; this is what
+ * `notifier --check-rules` prints. Returns the length the full text needs. */
+size_t rule_diags_format(const struct rule_diags *d, char *buf, size_t size);
+
+struct rule_set;
+struct rule;
+
+/*
+ * Compiles nsrc rule files (nsrc may be 0) into a new rule set the caller frees with
+ * rule_set_free(). Files with no rules at all give the built-in default rule (see
+ * docs/rules.md): send to interested subscribers on every channel they consented to.
+ * On any error returns NULL, appends every error found to diags (when diags is not
+ * NULL; it may already hold errors) and fills *err: kind ERR_INPUT code "rules_invalid"
+ * with the first error as message, or ERR_NOMEM code "no_memory".
+ * Nothing of src is kept: the set owns copies of what it needs.
+ */
+struct rule_set *rule_compile(const struct rule_source *src, size_t nsrc,
+    struct rule_diags *diags, struct err *err);
+
+/* Frees the set, its rules and their templates; rule_set_free(NULL) does nothing.
+ * Every struct rule, struct rule_template and result that points into the set is
+ * invalid afterwards. */
+void rule_set_free(struct rule_set *rs);
+
+/* Number of rules in the set (1 for the built-in default). */
+size_t rule_set_count(const struct rule_set *rs);
+
+/* The i-th rule in evaluation order: priority descending, then file order, then
+ * position in the file. NULL when i is out of range. Owned by the set. */
+const struct rule *rule_set_get(const struct rule_set *rs, size_t i);
+
+/* The rule named name (case-sensitive), or NULL. Owned by the set. */
+const struct rule *rule_set_find(const struct rule_set *rs, const char *name);
+
+/* 1 when the set is the built-in default (no rules were loaded), else 0. */
+int rule_set_is_default(const struct rule_set *rs);
+
+/* Accessors of a compiled rule; every string is owned by the set. */
+const char *rule_name(const struct rule *r);          /* "default" for the default */
+const char *rule_file(const struct rule *r);          /* "" for the default */
+int rule_line(const struct rule *r);                  /* line of `rule`, 0 default */
+int rule_priority(const struct rule *r);              /* 0..RULE_PRIORITY_MAX */
+unsigned rule_channels(const struct rule *r);         /* CH_BIT() mask of `send` */
+int rule_audience_all(const struct rule *r);          /* 1 all, 0 interested */
+unsigned rule_holdout_bp(const struct rule *r);       /* holdout in 1/100 percent */
+unsigned rule_max_segments(const struct rule *r);     /* SMS segment cap, 1..10 */
+
+#define RULE_PRIORITY_MAX 1000000
+#define RULE_SEGMENTS_DEFAULT 3
+#define RULE_SEGMENTS_MAX 10
+
+/* ---- matching one subscriber ------------------------------------------------------ */
+
+/* What rule_match() decided for one (deal, subscriber). */
+struct rule_match {
+	const struct rule *rule;  /* the highest-priority rule that matched, or NULL */
+	unsigned channels;        /* rule's `send` ∩ subscriber's channels ∩ consented */
+	int held_out;             /* 1: matched but kept back by the rule's holdout */
+};
+
+/*
+ * Decides whether deal d reaches subscriber s at wall time now (epoch seconds): the
+ * first rule in evaluation order whose `when` holds, whose audience holds and that
+ * leaves at least one channel (see struct rule_match). A cancel deal matches nobody.
+ * Returns 1 and fills *m when a rule matched, 0 (with *m zeroed) when none did.
+ * This is the reference semantics; ridx_query() returns exactly what calling it for
+ * every subscriber and ranking returns.
+ */
+int rule_match(const struct rule_set *rs, const struct deal *d,
+    const struct subscriber *s, int64_t now, struct rule_match *m);
+
+/* The interest predicate of `audience interested` and of the default rule: deal
+ * category in the subscriber's categories, or brand in the brands, or a keyword found
+ * in the title (all ASCII case-insensitive); and the price at most max_price (when
+ * both are known); and discount_pct at least min_discount_pct (when set).
+ * Returns 1 or 0. */
+int rule_interested(const struct deal *d, const struct subscriber *s);
+
+/* Channels s can be reached on now: its channels, with consent given (consent > 0)
+ * and an address (phone for sms, dm_x for dm). A CH_BIT() mask. */
+unsigned rule_reachable(const struct subscriber *s);
+
+/* The stable holdout hash of (rule name, subscriber id):
+ *   fmix64(FNV-1a-64(rule_name) XOR FNV-1a-64(sub_id))
+ * (fmix64 is MurmurHash3's 64-bit finaliser). A subscriber is held out by a rule with
+ * holdout bp basis points when hash % 10000 < bp. */
+uint64_t rule_holdout_hash(const char *rule_name, const char *sub_id);
+
+/* 1 when rule r keeps subscriber s back (its holdout clause), else 0. */
+int rule_held_out(const struct rule *r, const struct subscriber *s);
+
+/*
+ * Explains rule_match() for one (deal, subscriber): one line per rule in evaluation
+ * order saying "matched", or which condition failed with its file:line:col and source
+ * text, or that the audience or the channels failed. Written into buf (NUL-terminated
+ * when size > 0); returns the length the full text needs, like snprintf.
+ */
+size_t rule_explain(const struct rule_set *rs, const struct deal *d,
+    const struct subscriber *s, int64_t now, char *buf, size_t size);
+
+/* ---- recipients of a deal ----------------------------------------------------------- */
+
+struct rule_recipient {
+	const struct subscriber *sub;  /* borrowed from the caller / the index */
+	const struct rule *rule;       /* owned by the rule set */
+	unsigned channels;
+	int held_out;
+};
+
+/*
+ * The ranked recipients of one deal: rule priority descending, then engagement
+ * descending, then subscriber id ascending (bytewise), so the order is a total order
+ * and identical between ridx_query() and rule_scan(). For a deal with quantity > 0
+ * only the first ceil(quantity * overbook) are kept in v; matched counts them all.
+ * Held-out recipients are ranked and kept like the others, flagged held_out.
+ * Reuse one struct across queries to keep its buffers.
+ */
+struct rule_recipients {
+	struct rule_recipient *v;
+	size_t n;        /* recipients in v */
+	size_t matched;  /* recipients before the quantity cut */
+	size_t cap;
+	void *scratch;   /* private buffers of ridx_query() */
+};
+
+#define RULE_OVERBOOK_DEFAULT 1.5
+
+/* Makes out empty. */
+void rule_recipients_init(struct rule_recipients *out);
+
+/* Frees what out holds and leaves it empty; out may be NULL. */
+void rule_recipients_free(struct rule_recipients *out);
+
+/*
+ * The reference: calls rule_match() for each of the n subscribers, ranks and cuts as
+ * described above. overbook must be >= 1 (RULE_OVERBOOK_DEFAULT is 1.5).
+ * Returns 0 with out filled, or -1 with *err filled (ERR_INPUT bad overbook,
+ * ERR_NOMEM) and out empty (n = 0).
+ */
+int rule_scan(const struct rule_set *rs, const struct subscriber *const *subs, size_t n,
+    const struct deal *d, int64_t now, double overbook, struct rule_recipients *out,
+    struct err *err);
+
+/* ---- interest index ----------------------------------------------------------------- */
+
+struct ridx;
+
+/* A new empty index owned by the caller, or NULL with *err filled (ERR_NOMEM). */
+struct ridx *ridx_new(struct err *err);
+
+/* Frees the index (never the subscribers it points to); ridx_free(NULL) does nothing. */
+void ridx_free(struct ridx *ix);
+
+/*
+ * Adds s, or replaces the subscriber with the same id in place (no rebuild). The index
+ * borrows s: it must stay valid and unchanged until it is replaced or removed, and when
+ * replacing, the old subscriber must still be valid during this call (free it after).
+ * Returns 0, or -1 with *err filled (ERR_NOMEM; ERR_INPUT when s or s->id is NULL);
+ * on error the index is unchanged (the old subscriber stays indexed).
+ */
+int ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err);
+
+/* Removes the subscriber with this id. Returns 1 when it was there, 0 when not.
+ * Never allocates, never fails. */
+int ridx_remove(struct ridx *ix, const char *id);
+
+/* The indexed subscriber with this id, or NULL. */
+const struct subscriber *ridx_get(const struct ridx *ix, const char *id);
+
+/* Number of subscribers in the index. */
+size_t ridx_count(const struct ridx *ix);
+
+/* Bytes the index owns (tables, posting lists, keys), excluding the subscribers. */
+size_t ridx_memory(const struct ridx *ix);
+
+/* Checks every invariant of the index (posting lists sorted and consistent with the
+ * subscribers, id table complete). Returns 0, or -1 with *err naming the first broken
+ * invariant. Slow: for tests. */
+int ridx_check(const struct ridx *ix, struct err *err);
+
+/*
+ * The recipients of deal d under rule set rs at wall time now: exactly what
+ * rule_scan() over every indexed subscriber returns (same members, same order, same
+ * cut), computed from posting lists (category, brand, keyword, tag, region) and
+ * per-subscriber bounds (engagement, max_price, min_discount_pct, channels) before any
+ * rule is evaluated per subscriber. Returns 0 with out filled, or -1 with *err filled
+ * (ERR_INPUT bad overbook, ERR_NOMEM) and out empty.
+ */
+int ridx_query(const struct ridx *ix, const struct rule_set *rs, const struct deal *d,
+    int64_t now, double overbook, struct rule_recipients *out, struct err *err);
+
+/* ---- templates -------------------------------------------------------------------- */
+
+struct rule_template;
+
+/* Placeholders a template may use: {title} {price} {list_price} {discount_pct} {code}
+ * {expires_local} {link} {brand}; "{{" and "}}" are literal braces. */
+
+/* The template of rule r for channel ch: the rule's own or the built-in default for
+ * that channel; NULL only when ch is out of range. Owned by the set. */
+const struct rule_template *rule_template(const struct rule *r, enum channel ch);
+
+/* Compiles a standalone template from len bytes of UTF-8. Returns a new template the
+ * caller frees with rule_template_free(), or NULL with *err filled (ERR_INPUT with the
+ * 0-based byte offset of the problem in err->field, or ERR_NOMEM). */
+struct rule_template *rule_template_new(const char *text, size_t len, struct err *err);
+
+/* Frees a template from rule_template_new(); does nothing for NULL or for a template
+ * owned by a rule set. */
+void rule_template_free(struct rule_template *t);
+
+/* The template's source text (escapes resolved), NUL-terminated. */
+const char *rule_template_text(const struct rule_template *t);
+
+/*
+ * Formats the expiry time t in IANA zone tz (NULL or "" = UTC) into buf of size bytes,
+ * NUL-terminated; returns the length written, 0 on failure (the renderer then falls
+ * back to UTC). Supplied by the caller because time zones need tzdata (I/O).
+ */
+typedef size_t (*rule_fmt_local_fn)(void *arg, const char *tz, int64_t t, char *buf,
+    size_t size);
+
+/* The inputs of one rendering; all borrowed for the call only. */
+struct rule_render_in {
+	const struct deal *deal;
+	const struct subscriber *sub;   /* may be NULL: {expires_local} is then UTC */
+	const char *link;               /* click link for {link}; NULL = deal->url */
+	const char *code;               /* per-recipient code for {code}; NULL = deal->code */
+	int64_t now;                    /* picks the UTC fallback's form */
+	rule_fmt_local_fn fmt_local;    /* may be NULL: UTC */
+	void *fmt_arg;
+	enum channel channel;           /* CH_SMS counts segments and applies the cap */
+	unsigned max_segments;          /* SMS only; 0 = no cap */
+};
+
+enum rule_encoding {
+	RULE_ENC_GSM7 = 0,
+	RULE_ENC_UCS2 = 1
+};
+
+/* A rendered message; s is owned, free with rule_text_free(). */
+struct rule_text {
+	char *s;                   /* valid UTF-8, NUL-terminated */
+	size_t len;
+	enum rule_encoding enc;    /* for SMS: GSM-7 when every character has a septet */
+	unsigned units;            /* septets (extension characters count 2) or UTF-16 units */
+	unsigned segments;         /* 1 up to 160/70 units, else parts of 153/67 */
+	int shortened;             /* 1 when the title was cut to meet max_segments */
+};
+
+/*
+ * Renders t for in into *out (which it overwrites without freeing). For SMS over
+ * in->max_segments the title alone is shortened (at a word boundary when one is near,
+ * ending "..." in GSM-7 or "…" in UCS-2); code, link and the template's own words (the
+ * opt-out words) are never cut. Invalid UTF-8 in deal fields becomes U+FFFD.
+ * Returns 0, or -1 with *err filled and *out empty: ERR_INPUT code "too_long" when the
+ * message needs more than max_segments even without its title, ERR_NOMEM.
+ */
+int rule_render(const struct rule_template *t, const struct rule_render_in *in,
+    struct rule_text *out, struct err *err);
+
+/* Frees out->s and zeroes *out; out may be NULL. */
+void rule_text_free(struct rule_text *out);
+
+/*
+ * Counts len bytes of UTF-8 as one SMS: *enc GSM-7 when every character is in the
+ * GSM 03.38 basic or extension table (extension characters are 2 septets, never split
+ * between parts), else UCS-2 (UTF-16 units; a surrogate pair is never split).
+ * Fills *units and returns the number of segments (0 for empty text).
+ */
+unsigned rule_sms_count(const char *s, size_t len, enum rule_encoding *enc,
+    unsigned *units);
+
+/*
+ * Formats amount in currency (ISO 4217, upper case) into buf, NUL-terminated:
+ * USD "$1,099.00", GBP "£649.00", EUR "€649.00", JPY "¥649" (no decimals), any other
+ * "649.00 CHF", "" currency "649.00". Returns the length needed, like snprintf.
+ */
+size_t rule_money_format(double amount, const char *currency, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,546 @@
+/*
+ * ridx.c: the interest index (stage: match): per-subscriber compact records, an id
+ * table, and posting lists by category, brand, keyword, tag and region, all updated in
+ * place when one subscriber is added, changed or removed (never a rebuild).
+ * Every update reserves what it needs first, so out of memory leaves the index exactly
+ * as it was. Borrows subscribers, never frees or writes them; no I/O, no globals.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ridx_int.h"
+
+uint64_t
+ridx_key_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)rule_lower((unsigned char)*s);
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* ---- dictionaries ---- */
+
+const struct ridx_dent *
+ridx_dict_find(const struct ridx_dict *d, const char *key)
+{
+	uint64_t h;
+	size_t i;
+
+	if (d->cap == 0)
+		return NULL;
+	h = ridx_key_hash(key);
+	for (i = h & (d->cap - 1); d->t[i].key != NULL; i = (i + 1) & (d->cap - 1))
+		if (d->t[i].hash == h && rule_ci_eq(d->t[i].key, key))
+			return &d->t[i];
+	return NULL;
+}
+
+static struct ridx_dent *
+dict_find_mut(struct ridx_dict *d, const char *key)
+{
+	return (struct ridx_dent *)ridx_dict_find(d, key);
+}
+
+static int
+dict_grow(struct ridx_dict *d)
+{
+	size_t ncap = d->cap ? d->cap * 2 : 16, i, j;
+	struct ridx_dent *nt = calloc(ncap, sizeof(*nt));
+
+	if (nt == NULL)
+		return -1;
+	for (i = 0; i < d->cap; i++) {
+		if (d->t[i].key == NULL)
+			continue;
+		for (j = d->t[i].hash & (ncap - 1); nt[j].key != NULL; j = (j + 1) & (ncap - 1))
+			;
+		nt[j] = d->t[i];
+	}
+	free(d->t);
+	d->t = nt;
+	d->cap = ncap;
+	return 0;
+}
+
+/* The entry for key, created empty when missing; NULL on OOM (d unchanged but for
+ * a possible growth, which changes no content). */
+static struct ridx_dent *
+dict_get(struct ridx_dict *d, const char *key)
+{
+	struct ridx_dent *e = dict_find_mut(d, key);
+	size_t i, len;
+	uint64_t h;
+
+	if (e != NULL)
+		return e;
+	if ((d->n + 1) * 4 > d->cap * 3 && dict_grow(d) == -1)
+		return NULL;
+	len = strlen(key);
+	h = ridx_key_hash(key);
+	for (i = h & (d->cap - 1); d->t[i].key != NULL; i = (i + 1) & (d->cap - 1))
+		;
+	if ((d->t[i].key = malloc(len + 1)) == NULL)
+		return NULL;
+	for (size_t k = 0; k <= len; k++)
+		d->t[i].key[k] = (char)rule_lower((unsigned char)key[k]);
+	d->t[i].hash = h;
+	d->t[i].id = (uint32_t)d->n;
+	d->n++;
+	d->keybytes += len + 1;
+	return &d->t[i];
+}
+
+static void
+dict_free(struct ridx_dict *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->cap; i++) {
+		free(d->t[i].key);
+		free(d->t[i].list.v);
+	}
+	free(d->t);
+	memset(d, 0, sizeof(*d));
+}
+
+/* ---- posting lists ---- */
+
+static int
+list_reserve(struct ridx_list *l, uint32_t extra)
+{
+	uint32_t ncap;
+	uint32_t *nv;
+
+	if (l->n + extra <= l->cap)
+		return 0;
+	ncap = l->cap ? l->cap : 4;
+	while (ncap < l->n + extra) {
+		if (ncap > UINT32_MAX / 2)
+			return -1;
+		ncap = ncap < 1024 ? ncap * 2 : ncap + ncap / 2;
+	}
+	if ((nv = realloc(l->v, (size_t)ncap * sizeof(*nv))) == NULL)
+		return -1;
+	l->v = nv;
+	l->cap = ncap;
+	return 0;
+}
+
+/* Index of the first element >= x. */
+static uint32_t
+lower_bound(const struct ridx_list *l, uint32_t x)
+{
+	uint32_t lo = 0, hi = l->n, mid;
+
+	if (l->n > 0 && l->v[l->n - 1] < x)
+		return l->n;  /* appending: the bulk-load case */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (l->v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Inserts x; capacity must have been reserved. */
+static void
+list_add(struct ridx_list *l, uint32_t x)
+{
+	uint32_t i = lower_bound(l, x);
+
+	if (i < l->n && l->v[i] == x)
+		return;
+	memmove(l->v + i + 1, l->v + i, (size_t)(l->n - i) * sizeof(*l->v));
+	l->v[i] = x;
+	l->n++;
+}
+
+static void
+list_del(struct ridx_list *l, uint32_t x)
+{
+	uint32_t i = lower_bound(l, x);
+
+	if (i >= l->n || l->v[i] != x)
+		return;
+	memmove(l->v + i, l->v + i + 1, (size_t)(l->n - i - 1) * sizeof(*l->v));
+	l->n--;
+}
+
+/* ---- the keys of a subscriber ---- */
+
+static const struct strlist *
+keys_of(const struct subscriber *s, int dk)
+{
+	switch (dk) {
+	case DK_CAT: return &s->interests.categories;
+	case DK_BRAND: return &s->interests.brands;
+	case DK_KW: return &s->interests.keywords;
+	case DK_TAG: return &s->tags;
+	default: return NULL;
+	}
+}
+
+/* Calls fn for every key s has in dictionary dk; stops at the first -1. */
+static int
+each_key(struct ridx *ix, const struct subscriber *s, int dk,
+    int (*fn)(struct ridx *, struct ridx_dict *, const char *, uint32_t), uint32_t x)
+{
+	const struct strlist *l = keys_of(s, dk);
+	size_t i;
+
+	if (l == NULL)
+		return fn(ix, &ix->dict[dk], s->region != NULL ? s->region : "", x);
+	for (i = 0; i < l->n; i++)
+		if (l->v[i] != NULL && fn(ix, &ix->dict[dk], l->v[i], x) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+key_reserve(struct ridx *ix, struct ridx_dict *d, const char *key, uint32_t x)
+{
+	struct ridx_dent *e = dict_get(d, key);
+
+	(void)ix;
+	(void)x;
+	return e == NULL ? -1 : list_reserve(&e->list, 1);
+}
+
+static int
+key_add(struct ridx *ix, struct ridx_dict *d, const char *key, uint32_t x)
+{
+	struct ridx_dent *e = dict_find_mut(d, key);
+
+	(void)ix;
+	if (e != NULL)  /* always, after key_reserve */
+		list_add(&e->list, x);
+	return 0;
+}
+
+static int
+key_del(struct ridx *ix, struct ridx_dict *d, const char *key, uint32_t x)
+{
+	struct ridx_dent *e = dict_find_mut(d, key);
+
+	(void)ix;
+	if (e != NULL)
+		list_del(&e->list, x);
+	return 0;
+}
+
+/* ---- the id table ---- */
+
+static uint32_t
+id_lookup(const struct ridx *ix, const char *id, uint64_t h, size_t *cell)
+{
+	size_t i;
+	uint32_t x;
+
+	if (ix->idcap == 0)
+		return UINT32_MAX;
+	for (i = h & (ix->idcap - 1); ix->idtab[i] != 0; i = (i + 1) & (ix->idcap - 1)) {
+		x = ix->idtab[i] - 1;
+		if (ix->slots[x].idhash == h && strcmp(ix->slots[x].sub->id, id) == 0) {
+			if (cell != NULL)
+				*cell = i;
+			return x;
+		}
+	}
+	if (cell != NULL)
+		*cell = i;
+	return UINT32_MAX;
+}
+
+static int
+id_grow(struct ridx *ix)
+{
+	size_t ncap = ix->idcap ? ix->idcap * 2 : 64, i, j;
+	uint32_t *nt = calloc(ncap, sizeof(*nt));
+
+	if (nt == NULL)
+		return -1;
+	for (i = 0; i < ix->idcap; i++) {
+		if (ix->idtab[i] == 0)
+			continue;
+		j = ix->slots[ix->idtab[i] - 1].idhash & (ncap - 1);
+		while (nt[j] != 0)
+			j = (j + 1) & (ncap - 1);
+		nt[j] = ix->idtab[i];
+	}
+	free(ix->idtab);
+	ix->idtab = nt;
+	ix->idcap = ncap;
+	return 0;
+}
+
+/* Removes the cell, shifting later cells of the run back (no tombstones). */
+static void
+id_delete_cell(struct ridx *ix, size_t i)
+{
+	size_t mask = ix->idcap - 1, j = i, k;
+
+	ix->idtab[i] = 0;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (ix->idtab[j] == 0)
+			return;
+		k = ix->slots[ix->idtab[j] - 1].idhash & mask;
+		/* move j to i unless its home k lies cyclically in (i, j] */
+		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+			ix->idtab[i] = ix->idtab[j];
+			ix->idtab[j] = 0;
+			i = j;
+		}
+	}
+}
+
+/* ---- public ---- */
+
+struct ridx *
+ridx_new(struct err *err)
+{
+	struct ridx *ix = calloc(1, sizeof(*ix));
+
+	if (ix == NULL)
+		err_set(err, ERR_NOMEM, "no_memory", NULL, "out of memory for the index");
+	return ix;
+}
+
+void
+ridx_free(struct ridx *ix)
+{
+	int dk;
+
+	if (ix == NULL)
+		return;
+	for (dk = 0; dk < DK_COUNT; dk++)
+		dict_free(&ix->dict[dk]);
+	free(ix->slots);
+	free(ix->freev);
+	free(ix->idtab);
+	free(ix);
+}
+
+static int
+reserve_slot(struct ridx *ix)
+{
+	uint32_t ncap;
+	struct ridx_slot *ns;
+	uint32_t *nf;
+
+	if ((ix->count + 1) * 2 > ix->idcap && id_grow(ix) == -1)
+		return -1;
+	if (ix->nfree > 0 || ix->nslots < ix->capslots)
+		return 0;
+	if (ix->capslots > UINT32_MAX / 2 - 1)
+		return -1;
+	ncap = ix->capslots ? ix->capslots * 2 : 64;
+	if ((nf = realloc(ix->freev, (size_t)ncap * sizeof(*nf))) == NULL)
+		return -1;
+	ix->freev = nf;
+	if ((ns = realloc(ix->slots, (size_t)ncap * sizeof(*ns))) == NULL)
+		return -1;
+	ix->slots = ns;
+	ix->capslots = ncap;
+	return 0;
+}
+
+static uint64_t
+id_key(const char *id)
+{
+	uint64_t k = 0;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		k = (k << 8) | (unsigned char)*id;
+		if (*id != '\0')
+			id++;
+	}
+	return k;
+}
+
+int
+ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
+{
+	struct ridx_slot *sl;
+	uint64_t h;
+	uint32_t x;
+	size_t cell;
+	int dk;
+
+	if (s == NULL || s->id == NULL)
+		return err_set(err, ERR_INPUT, "bad_value", "id", "subscriber without id");
+	h = rule_fnv1a(s->id);
+	/* reserve everything first: after this nothing can fail */
+	for (dk = 0; dk < DK_COUNT; dk++)
+		if (each_key(ix, s, dk, key_reserve, 0) == -1)
+			goto nomem;
+	x = id_lookup(ix, s->id, h, NULL);
+	if (x == UINT32_MAX && reserve_slot(ix) == -1)
+		goto nomem;
+	if (x != UINT32_MAX) {
+		for (dk = 0; dk < DK_COUNT; dk++)
+			each_key(ix, ix->slots[x].sub, dk, key_del, x);
+	} else {
+		x = ix->nfree > 0 ? ix->freev[--ix->nfree] : ix->nslots++;
+		ix->slots[x].sub = s;
+		ix->slots[x].idhash = h;
+		id_lookup(ix, s->id, h, &cell);
+		ix->idtab[cell] = x + 1;
+		ix->count++;
+	}
+	for (dk = 0; dk < DK_COUNT; dk++)
+		each_key(ix, s, dk, key_add, x);
+	sl = &ix->slots[x];
+	sl->sub = s;
+	sl->engagement = s->engagement;
+	sl->max_price = s->interests.max_price;
+	sl->min_disc = s->interests.min_discount_pct;
+	sl->idhash = h;
+	sl->idkey = id_key(s->id);
+	sl->region = ridx_dict_find(&ix->dict[DK_REGION],
+	    s->region != NULL ? s->region : "")->id;
+	sl->reach = (uint8_t)rule_reachable(s);
+	sl->chans = (uint8_t)s->channels;
+	sl->flags = (uint8_t)((s->interests.has_max_price ? SLOT_HAS_MAX : 0) |
+	    (s->interests.has_min_discount_pct ? SLOT_HAS_MIN : 0));
+	return 0;
+nomem:
+	return err_set(err, ERR_NOMEM, "no_memory", NULL, "out of memory indexing "
+	    "subscriber");
+}
+
+int
+ridx_remove(struct ridx *ix, const char *id)
+{
+	size_t cell;
+	uint32_t x;
+	int dk;
+
+	if (id == NULL || (x = id_lookup(ix, id, rule_fnv1a(id), &cell)) == UINT32_MAX)
+		return 0;
+	for (dk = 0; dk < DK_COUNT; dk++)
+		each_key(ix, ix->slots[x].sub, dk, key_del, x);
+	id_delete_cell(ix, cell);
+	memset(&ix->slots[x], 0, sizeof(ix->slots[x]));
+	ix->freev[ix->nfree++] = x;
+	ix->count--;
+	return 1;
+}
+
+const struct subscriber *
+ridx_get(const struct ridx *ix, const char *id)
+{
+	uint32_t x = id != NULL ? id_lookup(ix, id, rule_fnv1a(id), NULL) : UINT32_MAX;
+
+	return x == UINT32_MAX ? NULL : ix->slots[x].sub;
+}
+
+size_t
+ridx_count(const struct ridx *ix)
+{
+	return ix->count;
+}
+
+size_t
+ridx_memory(const struct ridx *ix)
+{
+	size_t bytes = sizeof(*ix), i;
+	int dk;
+
+	bytes += (size_t)ix->capslots * (sizeof(struct ridx_slot) + sizeof(uint32_t));
+	bytes += ix->idcap * sizeof(uint32_t);
+	for (dk = 0; dk < DK_COUNT; dk++) {
+		const struct ridx_dict *d = &ix->dict[dk];
+
+		bytes += d->cap * sizeof(*d->t) + d->keybytes;
+		for (i = 0; i < d->cap; i++)
+			bytes += (size_t)d->t[i].list.cap * sizeof(uint32_t);
+	}
+	return bytes;
+}
+
+/* ---- invariants (tests) ---- */
+
+static int
+check_key(struct ridx *ix, struct ridx_dict *d, const char *key, uint32_t x)
+{
+	const struct ridx_dent *e = ridx_dict_find(d, key);
+	uint32_t i;
+
+	(void)ix;
+	if (e == NULL)
+		return -1;
+	i = lower_bound(&e->list, x);
+	return i < e->list.n && e->list.v[i] == x ? 0 : -1;
+}
+
+int
+ridx_check(const struct ridx *ix, struct err *err)
+{
+	struct ridx *mix = (struct ridx *)ix;  /* each_key takes it; check_key only reads */
+	size_t live = 0, i, total = 0;
+	uint32_t x, j;
+	int dk;
+
+	for (x = 0; x < ix->nslots; x++) {
+		const struct ridx_slot *sl = &ix->slots[x];
+
+		if (sl->sub == NULL)
+			continue;
+		live++;
+		if (id_lookup(ix, sl->sub->id, sl->idhash, NULL) != x)
+			return err_set(err, ERR_PERM, "invariant", "idtab", "subscriber %s not "
+			    "found at its slot %u", sl->sub->id, x);
+		if (sl->idhash != rule_fnv1a(sl->sub->id) || sl->reach !=
+		    rule_reachable(sl->sub) || sl->engagement != sl->sub->engagement)
+			return err_set(err, ERR_PERM, "invariant", "slot", "slot %u stale", x);
+		for (dk = 0; dk < DK_COUNT; dk++) {
+			if (each_key(mix, sl->sub, dk, check_key, x) == -1)
+				return err_set(err, ERR_PERM, "invariant", "posting", "subscriber "
+				    "%s missing from a posting list of kind %d", sl->sub->id, dk);
+		}
+	}
+	if (live != ix->count || live + ix->nfree != ix->nslots)
+		return err_set(err, ERR_PERM, "invariant", "count", "count %zu, live %zu, "
+		    "free %u, slots %u", ix->count, live, ix->nfree, ix->nslots);
+	for (i = 0; i < ix->idcap; i++)
+		total += ix->idtab[i] != 0;
+	if (total != live)
+		return err_set(err, ERR_PERM, "invariant", "idtab", "id table holds %zu of "
+		    "%zu", total, live);
+	/* every posting is sorted, unique and points at a live subscriber holding it */
+	for (dk = 0; dk < DK_COUNT; dk++) {
+		const struct ridx_dict *d = &ix->dict[dk];
+
+		for (i = 0; i < d->cap; i++) {
+			const struct ridx_list *l = &d->t[i].list;
+
+			for (j = 0; j < l->n; j++) {
+				const struct subscriber *s;
+				const struct strlist *sl;
+
+				if (j > 0 && l->v[j - 1] >= l->v[j])
+					return err_set(err, ERR_PERM, "invariant", "posting",
+					    "list '%s' unsorted", d->t[i].key);
+				if (l->v[j] >= ix->nslots || ix->slots[l->v[j]].sub == NULL)
+					return err_set(err, ERR_PERM, "invariant", "posting",
+					    "list '%s' holds a free slot", d->t[i].key);
+				s = ix->slots[l->v[j]].sub;
+				sl = keys_of(s, dk);
+				if (sl == NULL ? !rule_ci_eq(s->region ? s->region : "",
+				    d->t[i].key) : !rule_list_has(sl, d->t[i].key))
+					return err_set(err, ERR_PERM, "invariant", "posting",
+					    "list '%s' holds %s, who lacks the key", d->t[i].key,
+					    s->id);
+			}
+		}
+	}
+	return 0;
+}
