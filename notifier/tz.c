@@ -1,0 +1,956 @@
+/*
+ * tz.c: IANA time zones read from TZif files (RFC 8536, versions 1-4) and their POSIX
+ * TZ footers, for local wall time without the process-global TZ / tzset().
+ *
+ * Stage: plan and admit (quiet hours, per-local-day caps) and send ({expires_local}).
+ * Zone files are untrusted input: every count is checked against the bytes read before
+ * anything is indexed, and a file that is not entirely valid is refused. Must never
+ * read out of bounds, touch TZ or localtime(), keep global state, or read a file for
+ * a zone that is already loaded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "tz.h"
+
+#define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
+#define TZ_FILE_MAX (256 * 1024)  /* real TZif files are under 4 KiB */
+#define TZ_FOOTER_MAX 256
+#define TZ_UTOFF_MIN (-89999)     /* RFC 8536 3.2: -24:59:59 .. +25:59:59 */
+#define TZ_UTOFF_MAX 93599
+#define TZ_DAY 86400LL
+#define TZ_WINDOW (27 * 3600LL)   /* more than any |utoff| */
+#define TZ_YEAR_LIMIT 100000
+
+struct tz_type {
+	int32_t utoff;
+	int isdst;
+	char abbr[16];
+};
+
+enum tz_date_kind { TZ_DATE_JULIAN1, TZ_DATE_ZERO, TZ_DATE_MWD };
+
+/* One end of a POSIX DST rule: Jn, n or Mm.w.d, and the local time of day it
+ * happens at (seconds, -167h..167h per RFC 8536 v3). */
+struct tz_date {
+	enum tz_date_kind kind;
+	int n, m, w, d;
+	int32_t time;
+};
+
+struct tz_rule {
+	struct tz_type std, dst;
+	int has_dst;
+	struct tz_date start, end;  /* start in standard time, end in DST */
+};
+
+struct tz {
+	char name[TZ_NAME_MAX + 1];
+	int64_t *trans;        /* ntrans instants, strictly ascending */
+	uint8_t *trans_type;   /* index into types for each transition */
+	size_t ntrans;
+	struct tz_type *types; /* ntypes >= 1; type 0 applies before trans[0] */
+	size_t ntypes;
+	int has_rule;          /* footer: applies from trans[ntrans - 1] on */
+	struct tz_rule rule;
+};
+
+struct tzcache {
+	char *dir;
+	size_t max, n, cap;
+	struct tz **zones;
+};
+
+/* ---- calendar arithmetic (proleptic Gregorian, H. Hinnant's algorithms) ---- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	if (a % b != 0 && ((a < 0) != (b < 0)))
+		q--;
+	return q;
+}
+
+static int is_leap(int64_t y)
+{
+	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+static int days_in_month(int64_t y, int m)
+{
+	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+
+	return m == 2 && is_leap(y) ? 29 : mdays[m - 1];
+}
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = floor_div(y, 400);
+	yoe = y - era * 400;
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t days, int64_t *y, int *m, int *d)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	days += 719468;
+	era = floor_div(days, 146097);
+	doe = days - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+/* ---- POSIX rule evaluation ---- */
+
+/* Local seconds since 1970-01-01T00:00 (in the rule's own local time) at which
+ * date r happens in year y. */
+static int64_t rule_local(const struct tz_date *r, int64_t y)
+{
+	int64_t day = days_from_civil(y, 1, 1);
+
+	switch (r->kind) {
+	case TZ_DATE_JULIAN1:  /* 1..365, February 29 never counted */
+		day += r->n - 1 + (is_leap(y) && r->n >= 60);
+		break;
+	case TZ_DATE_ZERO:     /* 0..365, February 29 counted */
+		day += r->n;
+		break;
+	case TZ_DATE_MWD: {
+		int64_t first = days_from_civil(y, r->m, 1);
+		int wd1 = (int)(first - floor_div(first + 4, 7) * 7 + 4) % 7;
+		int md = (r->d - wd1 + 7) % 7 + 1 + 7 * (r->w - 1);
+
+		while (md > days_in_month(y, r->m))
+			md -= 7;
+		day = first + md - 1;
+		break;
+	}
+	}
+	return day * TZ_DAY + r->time;
+}
+
+static int64_t rule_year_of(const struct tz_rule *r, int64_t t)
+{
+	int64_t y;
+	int m, d;
+
+	civil_from_days(floor_div(t + r->std.utoff, TZ_DAY), &y, &m, &d);
+	return y;
+}
+
+/* The type in effect at t: the one set by the latest rule change at or before t.
+ * Looking at the changes of several years (not the usual "start < end" test within
+ * one year) keeps rules whose times cross a year boundary right; at equal instants
+ * DST wins, so "0/0,J365/25" is DST all year as RFC 8536 3.3.1 says. */
+static const struct tz_type *rule_type(const struct tz_rule *r, int64_t t)
+{
+	int64_t y, yy, best = INT64_MIN, s, e;
+	int dst = 0;
+
+	if (!r->has_dst)
+		return &r->std;
+	y = rule_year_of(r, t);
+	for (yy = y - 2; yy <= y + 1; yy++) {
+		s = rule_local(&r->start, yy) - r->std.utoff;
+		e = rule_local(&r->end, yy) - r->dst.utoff;
+		if (e <= t && e > best) {
+			best = e;
+			dst = 0;
+		}
+		if (s <= t && s >= best) {
+			best = s;
+			dst = 1;
+		}
+	}
+	return dst ? &r->dst : &r->std;
+}
+
+/* The first rule change strictly after t (the type may stay the same). */
+static int64_t rule_next(const struct tz_rule *r, int64_t t)
+{
+	int64_t y, yy, best = INT64_MAX, s, e;
+
+	y = rule_year_of(r, t);
+	for (yy = y - 1; yy <= y + 2; yy++) {
+		s = rule_local(&r->start, yy) - r->std.utoff;
+		e = rule_local(&r->end, yy) - r->dst.utoff;
+		if (s > t && s < best)
+			best = s;
+		if (e > t && e < best)
+			best = e;
+	}
+	return best;
+}
+
+/* ---- zone lookups ---- */
+
+/* The type in effect at t (|t| <= TZ_TIME_LIMIT + TZ_WINDOW). */
+static const struct tz_type *type_at(const struct tz *z, int64_t t)
+{
+	size_t lo, hi, mid;
+
+	if (z->ntrans == 0 || t >= z->trans[z->ntrans - 1]) {
+		if (z->has_rule)
+			return rule_type(&z->rule, t);
+		if (z->ntrans == 0)
+			return &z->types[0];
+		return &z->types[z->trans_type[z->ntrans - 1]];
+	}
+	if (t < z->trans[0])
+		return &z->types[0];
+	lo = 0;                 /* trans[lo] <= t < trans[hi] */
+	hi = z->ntrans - 1;
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		if (z->trans[mid] <= t)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return &z->types[z->trans_type[lo]];
+}
+
+/* The first instant after t at which the type may change, or INT64_MAX. */
+static int64_t next_change(const struct tz *z, int64_t t)
+{
+	size_t lo, hi, mid;
+
+	if (z->ntrans > 0 && t < z->trans[z->ntrans - 1]) {
+		if (t < z->trans[0])
+			return z->trans[0];
+		lo = 0;
+		hi = z->ntrans - 1;
+		while (hi - lo > 1) {
+			mid = lo + (hi - lo) / 2;
+			if (z->trans[mid] <= t)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		return z->trans[hi];
+	}
+	if (z->has_rule && z->rule.has_dst)
+		return rule_next(&z->rule, t);
+	return INT64_MAX;
+}
+
+/* The first instant u > after at which the wall clock shows local seconds L, or jumps
+ * forward past L (then u is the end of the gap). Walks the constant-offset segments
+ * of a window wide enough to hold every u with u + utoff(u) == L. */
+static int64_t resolve_local(const struct tz *z, int64_t L, int64_t after)
+{
+	int64_t a = L - TZ_WINDOW, last = L + TZ_WINDOW, b, cand;
+	const struct tz_type *ty = type_at(z, a), *next;
+
+	while (a <= last) {
+		b = next_change(z, a);
+		cand = L - ty->utoff;
+		if (cand >= a && cand < b && cand > after)
+			return cand;
+		if (b > last)
+			break;
+		next = type_at(z, b);
+		if (cand >= b && L - next->utoff < b && b > after)
+			return b;
+		a = b;
+		ty = next;
+	}
+	return TZ_TIME_ERROR;
+}
+
+static void fill_local(int64_t t, const struct tz_type *ty, struct tz_local *out)
+{
+	int64_t lt = t + ty->utoff, days = floor_div(lt, TZ_DAY), secs = lt - days * TZ_DAY;
+	int64_t y;
+
+	civil_from_days(days, &y, &out->month, &out->day);
+	out->year = (int)y;
+	out->hour = (int)(secs / 3600);
+	out->min = (int)(secs / 60 % 60);
+	out->sec = (int)(secs % 60);
+	out->wday = (int)(days - floor_div(days + 4, 7) * 7 + 4) % 7;
+	out->utoff = ty->utoff;
+	out->isdst = ty->isdst;
+	memcpy(out->abbr, ty->abbr, sizeof(out->abbr));
+}
+
+int tz_local(const struct tz *z, int64_t t, struct tz_local *out)
+{
+	if (z == NULL || out == NULL || t < -TZ_TIME_LIMIT || t > TZ_TIME_LIMIT)
+		return -1;
+	fill_local(t, type_at(z, t), out);
+	return 0;
+}
+
+int64_t tz_from_local(const struct tz *z, int year, int month, int day, int hour,
+    int min, int sec)
+{
+	int64_t L;
+
+	if (z == NULL || year < -TZ_YEAR_LIMIT || year > TZ_YEAR_LIMIT || month < 1 ||
+	    month > 12 || day < 1 || day > days_in_month(year, month) || hour < 0 ||
+	    hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 59)
+		return TZ_TIME_ERROR;
+	L = days_from_civil(year, month, day) * TZ_DAY + hour * 3600 + min * 60 + sec;
+	return resolve_local(z, L, INT64_MIN);
+}
+
+int64_t tz_local_midnight_after(const struct tz *z, int64_t t)
+{
+	const struct tz_type *ty;
+	int64_t lt, u;
+
+	if (z == NULL || t < -TZ_TIME_LIMIT || t > TZ_TIME_LIMIT)
+		return TZ_TIME_ERROR;
+	ty = type_at(z, t);
+	lt = t + ty->utoff;
+	u = resolve_local(z, (floor_div(lt, TZ_DAY) + 1) * TZ_DAY, t);
+	/* Unreachable with offsets within +-26 h: the wall clock must reach the next
+	 * midnight inside the window. Keep the "always > t" promise regardless. */
+	return u == TZ_TIME_ERROR ? t + TZ_DAY : u;
+}
+
+const char *tz_name(const struct tz *z)
+{
+	return z == NULL ? "" : z->name;
+}
+
+/* ---- tz_format ---- */
+
+struct tz_out {
+	char *buf;
+	size_t size, len;
+	int overflow;
+};
+
+static void out_str(struct tz_out *o, const char *s, size_t n)
+{
+	if (o->overflow || n >= o->size - o->len) {
+		o->overflow = 1;
+		return;
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+static void out_num(struct tz_out *o, const char *fmt, int v)
+{
+	char tmp[16];
+	int n = snprintf(tmp, sizeof(tmp), fmt, v);
+
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		o->overflow = 1;
+	else
+		out_str(o, tmp, (size_t)n);
+}
+
+size_t tz_format(const struct tz *z, int64_t t, const char *fmt, char *buf, size_t size)
+{
+	static const char *const wdays[7] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char *const months[12] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+		"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+	};
+	struct tz_out o = { buf, size, 0, 0 };
+	struct tz_local lt;
+	const char *p;
+	int off;
+
+	if (buf == NULL || size == 0)
+		return 0;
+	buf[0] = '\0';
+	if (fmt == NULL || tz_local(z, t, &lt) != 0)
+		return 0;
+	for (p = fmt; !o.overflow && *p != '\0'; p++) {
+		if (*p != '%') {
+			out_str(&o, p, 1);
+			continue;
+		}
+		switch (*++p) {
+		case 'Y': out_num(&o, "%d", lt.year); break;
+		case 'm': out_num(&o, "%02d", lt.month); break;
+		case 'd': out_num(&o, "%02d", lt.day); break;
+		case 'H': out_num(&o, "%02d", lt.hour); break;
+		case 'M': out_num(&o, "%02d", lt.min); break;
+		case 'S': out_num(&o, "%02d", lt.sec); break;
+		case 'I': out_num(&o, "%02d", lt.hour % 12 == 0 ? 12 : lt.hour % 12); break;
+		case 'p': out_str(&o, lt.hour < 12 ? "AM" : "PM", 2); break;
+		case 'a': out_str(&o, wdays[lt.wday], 3); break;
+		case 'b': out_str(&o, months[lt.month - 1], 3); break;
+		case 'Z': out_str(&o, lt.abbr, strlen(lt.abbr)); break;
+		case 'z':
+			off = (lt.utoff < 0 ? -lt.utoff : lt.utoff) / 60;
+			out_str(&o, lt.utoff < 0 ? "-" : "+", 1);
+			out_num(&o, "%04d", off / 60 * 100 + off % 60);
+			break;
+		case '%': out_str(&o, "%", 1); break;
+		default:  /* unknown conversion or a lone '%' at the end */
+			o.overflow = 1;
+			break;
+		}
+	}
+	if (o.overflow) {
+		buf[0] = '\0';
+		return 0;
+	}
+	return o.len;
+}
+
+/* ---- POSIX TZ string (TZif footer) parser ---- */
+
+struct tz_fp {
+	const char *s, *end;
+};
+
+static int fp_peek(const struct tz_fp *f)
+{
+	return f->s < f->end ? (unsigned char)*f->s : -1;
+}
+
+static int fp_is(const struct tz_fp *f, int c)
+{
+	return fp_peek(f) == c;
+}
+
+static int is_alpha(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static int is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* number := digit{1,maxdigits}, value <= max */
+static int fp_num(struct tz_fp *f, int maxdigits, int max, int *out)
+{
+	int v = 0, n = 0;
+
+	while (n < maxdigits && is_digit(fp_peek(f))) {
+		v = v * 10 + (*f->s++ - '0');
+		n++;
+	}
+	if (n == 0 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* name := alpha{3,} | '<' [A-Za-z0-9+-]{3,} '>'; longer than 15 is truncated */
+static int fp_name(struct tz_fp *f, char out[16])
+{
+	const char *start;
+	size_t n;
+	int c;
+
+	if (fp_is(f, '<')) {
+		start = ++f->s;
+		while ((c = fp_peek(f)) != -1 && (is_alpha(c) || is_digit(c) || c == '+' ||
+		    c == '-'))
+			f->s++;
+		n = (size_t)(f->s - start);
+		if (!fp_is(f, '>'))
+			return -1;
+		f->s++;
+	} else {
+		start = f->s;
+		while (is_alpha(fp_peek(f)))
+			f->s++;
+		n = (size_t)(f->s - start);
+	}
+	if (n < 3)
+		return -1;
+	if (n > 15)
+		n = 15;
+	memcpy(out, start, n);
+	out[n] = '\0';
+	return 0;
+}
+
+/* hms := ['+'|'-'] hh [':' mm [':' ss]], hh <= maxh; returns seconds, signed */
+static int fp_hms(struct tz_fp *f, int maxh, int32_t *out)
+{
+	int neg = 0, h, m = 0, s = 0;
+
+	if (fp_is(f, '+') || fp_is(f, '-'))
+		neg = *f->s++ == '-';
+	if (fp_num(f, 3, maxh, &h) != 0)
+		return -1;
+	if (fp_is(f, ':')) {
+		f->s++;
+		if (fp_num(f, 2, 59, &m) != 0)
+			return -1;
+		if (fp_is(f, ':')) {
+			f->s++;
+			if (fp_num(f, 2, 59, &s) != 0)
+				return -1;
+		}
+	}
+	*out = (int32_t)(h * 3600 + m * 60 + s) * (neg ? -1 : 1);
+	return 0;
+}
+
+/* offset := hms with hh <= 24, west positive; stored as seconds east */
+static int fp_offset(struct tz_fp *f, int32_t *utoff)
+{
+	int32_t west;
+
+	if (fp_hms(f, 24, &west) != 0 || -west < TZ_UTOFF_MIN || -west > TZ_UTOFF_MAX)
+		return -1;
+	*utoff = -west;
+	return 0;
+}
+
+/* date := 'J' n (1..365) | n (0..365) | 'M' m '.' w '.' d;  then ['/' time] with
+ * time := hms, hh <= 167 (RFC 8536 v3 allows negative and > 24 h) */
+static int fp_date(struct tz_fp *f, struct tz_date *r)
+{
+	r->time = 7200;
+	if (fp_is(f, 'J')) {
+		f->s++;
+		r->kind = TZ_DATE_JULIAN1;
+		if (fp_num(f, 3, 365, &r->n) != 0 || r->n < 1)
+			return -1;
+	} else if (fp_is(f, 'M')) {
+		f->s++;
+		r->kind = TZ_DATE_MWD;
+		if (fp_num(f, 2, 12, &r->m) != 0 || r->m < 1 || !fp_is(f, '.'))
+			return -1;
+		f->s++;
+		if (fp_num(f, 1, 5, &r->w) != 0 || r->w < 1 || !fp_is(f, '.'))
+			return -1;
+		f->s++;
+		if (fp_num(f, 1, 6, &r->d) != 0)
+			return -1;
+	} else {
+		r->kind = TZ_DATE_ZERO;
+		if (fp_num(f, 3, 365, &r->n) != 0)
+			return -1;
+	}
+	if (fp_is(f, '/')) {
+		f->s++;
+		return fp_hms(f, 167, &r->time);
+	}
+	return 0;
+}
+
+/* tz := std offset [dst [offset] [',' date ',' date]]; the whole string must match.
+ * DST without an offset is one hour ahead; DST without dates uses the US rules
+ * (M3.2.0,M11.1.0), as glibc does when no posixrules file says otherwise. */
+static int tz_parse_posix(const char *s, size_t n, struct tz_rule *r)
+{
+	struct tz_fp f = { s, s + n };
+	int c;
+
+	memset(r, 0, sizeof(*r));
+	if (fp_name(&f, r->std.abbr) != 0 || fp_offset(&f, &r->std.utoff) != 0)
+		return -1;
+	if (f.s == f.end)
+		return 0;
+	r->has_dst = 1;
+	r->dst.isdst = 1;
+	if (fp_name(&f, r->dst.abbr) != 0)
+		return -1;
+	c = fp_peek(&f);
+	if (c == '+' || c == '-' || is_digit(c)) {
+		if (fp_offset(&f, &r->dst.utoff) != 0)
+			return -1;
+	} else {
+		r->dst.utoff = r->std.utoff + 3600;
+		if (r->dst.utoff > TZ_UTOFF_MAX)
+			return -1;
+	}
+	if (f.s == f.end) {
+		r->start = (struct tz_date){ TZ_DATE_MWD, 0, 3, 2, 0, 7200 };
+		r->end = (struct tz_date){ TZ_DATE_MWD, 0, 11, 1, 0, 7200 };
+		return 0;
+	}
+	if (!fp_is(&f, ','))
+		return -1;
+	f.s++;
+	if (fp_date(&f, &r->start) != 0 || !fp_is(&f, ','))
+		return -1;
+	f.s++;
+	if (fp_date(&f, &r->end) != 0)
+		return -1;
+	return f.s == f.end ? 0 : -1;
+}
+
+/* ---- TZif parser ---- */
+
+struct tzif_hdr {
+	int version;
+	uint32_t isutcnt, isstdcnt, leapcnt, timecnt, typecnt, charcnt;
+};
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int64_t be64(const unsigned char *p)
+{
+	return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
+}
+
+/* header := "TZif" version(1) unused(15) six 32-bit big-endian counts (44 bytes) */
+static int tzif_header(const unsigned char *p, size_t n, size_t off, struct tzif_hdr *h)
+{
+	const unsigned char *q = p + off;
+
+	if (off > n || n - off < 44 || memcmp(q, "TZif", 4) != 0)
+		return -1;
+	if (q[4] == 0)
+		h->version = 1;
+	else if (q[4] >= '2' && q[4] <= '4')
+		h->version = q[4] - '0';
+	else
+		return -1;
+	h->isutcnt = be32(q + 20);
+	h->isstdcnt = be32(q + 24);
+	h->leapcnt = be32(q + 28);
+	h->timecnt = be32(q + 32);
+	h->typecnt = be32(q + 36);
+	h->charcnt = be32(q + 40);
+	return 0;
+}
+
+/* Bytes of the data block after a header; tsize is 4 (v1) or 8 (v2+). */
+static uint64_t tzif_block_size(const struct tzif_hdr *h, unsigned tsize)
+{
+	return (uint64_t)h->timecnt * (tsize + 1) + (uint64_t)h->typecnt * 6 + h->charcnt +
+	    (uint64_t)h->leapcnt * (tsize + 4) + h->isstdcnt + h->isutcnt;
+}
+
+/* Fills z's transitions and types from the data block at p + off (already checked to
+ * hold tzif_block_size bytes). Leap-second records are skipped: the instants are
+ * POSIX time, as in the zoneinfo (not "right/") files. */
+static int tzif_block(const unsigned char *p, size_t off, const struct tzif_hdr *h,
+    unsigned tsize, struct tz *z, struct err *err)
+{
+	const unsigned char *tt = p + off, *ti = tt + (size_t)h->timecnt * tsize;
+	const unsigned char *ty = ti + h->timecnt, *ch = ty + (size_t)h->typecnt * 6;
+	size_t i, k;
+
+	if (h->typecnt == 0 || h->typecnt > 256 || h->charcnt == 0 ||
+	    (h->isstdcnt != 0 && h->isstdcnt != h->typecnt) ||
+	    (h->isutcnt != 0 && h->isutcnt != h->typecnt))
+		return err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: bad counts", z->name);
+	z->ntrans = h->timecnt;
+	z->ntypes = h->typecnt;
+	z->trans = calloc(z->ntrans ? z->ntrans : 1, sizeof(*z->trans));
+	z->trans_type = calloc(z->ntrans ? z->ntrans : 1, 1);
+	z->types = calloc(z->ntypes, sizeof(*z->types));
+	if (z->trans == NULL || z->trans_type == NULL || z->types == NULL)
+		return err_set(err, ERR_NOMEM, "nomem", "tz", "%s: out of memory", z->name);
+	for (i = 0; i < z->ntrans; i++) {
+		z->trans[i] = tsize == 8 ? be64(tt + i * 8) : (int32_t)be32(tt + i * 4);
+		z->trans_type[i] = ti[i];
+		if (ti[i] >= h->typecnt || (i > 0 && z->trans[i] <= z->trans[i - 1]))
+			return err_set(err, ERR_INPUT, "bad_tzif", "tz",
+			    "%s: bad transition %zu", z->name, i);
+	}
+	for (i = 0; i < z->ntypes; i++) {
+		const unsigned char *r = ty + i * 6;
+		int32_t utoff = (int32_t)be32(r);
+		size_t idx = r[5];
+
+		if (utoff < TZ_UTOFF_MIN || utoff > TZ_UTOFF_MAX || r[4] > 1 ||
+		    idx >= h->charcnt)
+			return err_set(err, ERR_INPUT, "bad_tzif", "tz",
+			    "%s: bad local time type %zu", z->name, i);
+		for (k = idx; k < h->charcnt && ch[k] != '\0'; k++)
+			;
+		if (k == h->charcnt)
+			return err_set(err, ERR_INPUT, "bad_tzif", "tz",
+			    "%s: unterminated abbreviation", z->name);
+		k -= idx;
+		if (k > sizeof(z->types[i].abbr) - 1)
+			k = sizeof(z->types[i].abbr) - 1;
+		memcpy(z->types[i].abbr, ch + idx, k);
+		z->types[i].abbr[k] = '\0';
+		z->types[i].utoff = utoff;
+		z->types[i].isdst = r[4];
+	}
+	return 0;
+}
+
+/* file := header block [header block '\n' footer '\n'] (the second pair in v2+) */
+static int tzif_parse(const unsigned char *p, size_t n, struct tz *z, struct err *err)
+{
+	struct tzif_hdr h;
+	uint64_t bs;
+	size_t off = 0, nl;
+
+	if (tzif_header(p, n, 0, &h) != 0)
+		return err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: not a TZif file",
+		    z->name);
+	bs = tzif_block_size(&h, 4);
+	if (bs > n - 44)
+		return err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: truncated", z->name);
+	off = 44 + (size_t)bs;
+	if (h.version == 1) {
+		if (off != n)
+			return err_set(err, ERR_INPUT, "bad_tzif", "tz",
+			    "%s: trailing bytes", z->name);
+		return tzif_block(p, 44, &h, 4, z, err);
+	}
+	if (tzif_header(p, n, off, &h) != 0 || h.version < 2)
+		return err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: bad v2 header",
+		    z->name);
+	off += 44;
+	bs = tzif_block_size(&h, 8);
+	if (bs > n - off)
+		return err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: truncated", z->name);
+	if (tzif_block(p, off, &h, 8, z, err) != 0)
+		return -1;
+	off += (size_t)bs;
+	if (off >= n || p[off] != '\n')
+		return err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: no footer", z->name);
+	off++;
+	for (nl = off; nl < n && p[nl] != '\n'; nl++)
+		;
+	if (nl == n || nl + 1 != n || nl - off > TZ_FOOTER_MAX)
+		return err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: bad footer", z->name);
+	if (nl == off)
+		return 0;  /* empty footer: the last type holds forever */
+	if (tz_parse_posix((const char *)p + off, nl - off, &z->rule) != 0)
+		return err_set(err, ERR_INPUT, "bad_tzif", "tz",
+		    "%s: bad TZ string in footer", z->name);
+	z->has_rule = 1;
+	return 0;
+}
+
+/* ---- cache ---- */
+
+static void tz_free(struct tz *z)
+{
+	if (z == NULL)
+		return;
+	free(z->trans);
+	free(z->trans_type);
+	free(z->types);
+	free(z);
+}
+
+/* name := segment ('/' segment)*, segment := [A-Za-z0-9_+-]+, at most TZ_NAME_MAX.
+ * '.' is not allowed at all, so "." and ".." cannot appear. */
+static int tz_name_ok(const char *name)
+{
+	size_t i, seg = 0;
+	int c;
+
+	for (i = 0; name[i] != '\0'; i++) {
+		if (i >= TZ_NAME_MAX)
+			return 0;
+		c = (unsigned char)name[i];
+		if (c == '/') {
+			if (seg == 0)
+				return 0;
+			seg = 0;
+		} else if (is_alpha(c) || is_digit(c) || c == '_' || c == '+' || c == '-') {
+			seg++;
+		} else {
+			return 0;
+		}
+	}
+	return seg > 0;
+}
+
+/* Reads the whole of path into *out (caller frees). */
+static int tz_read_file(const char *path, const char *name, unsigned char **out,
+    size_t *len, struct err *err)
+{
+	struct stat st;
+	unsigned char *buf = NULL;
+	size_t got = 0;
+	ssize_t r;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			return err_set(err, ERR_INPUT, "not_found", "tz",
+			    "%s: unknown time zone", name);
+		return err_set(err, ERR_TEMP, "not_found", "tz", "%s: %s", name,
+		    strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		err_set(err, ERR_INPUT, "not_found", "tz", "%s: not a zone file", name);
+		goto end;
+	}
+	if (st.st_size > TZ_FILE_MAX) {
+		err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: file too large", name);
+		goto end;
+	}
+	buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+	if (buf == NULL) {
+		err_set(err, ERR_NOMEM, "nomem", "tz", "%s: out of memory", name);
+		goto end;
+	}
+	while (got < (size_t)st.st_size) {
+		r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err_set(err, ERR_TEMP, "not_found", "tz", "%s: %s", name,
+			    strerror(errno));
+			goto end;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	*out = buf;
+	*len = got;
+	buf = NULL;
+	rc = 0;
+end:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* Loads one zone from the cache's directory; UTC is built in when the file is absent. */
+static struct tz *tz_load(const struct tzcache *c, const char *name, struct err *err)
+{
+	struct tz *z;
+	struct err e;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char path[4096];
+	int n;
+
+	err_clear(&e);
+	z = calloc(1, sizeof(*z));
+	if (z == NULL) {
+		err_set(err, ERR_NOMEM, "nomem", "tz", "%s: out of memory", name);
+		return NULL;
+	}
+	memcpy(z->name, name, strlen(name) + 1);
+	n = snprintf(path, sizeof(path), "%s/%s", c->dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		err_set(&e, ERR_INPUT, "not_found", "tz", "%s: path too long", name);
+		goto fail;
+	}
+	if (tz_read_file(path, name, &data, &len, &e) != 0) {
+		if (e.kind == ERR_INPUT && strcmp(e.code, "not_found") == 0 &&
+		    (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)) {
+			z->types = calloc(1, sizeof(*z->types));
+			if (z->types == NULL) {
+				err_set(&e, ERR_NOMEM, "nomem", "tz", "%s: out of memory",
+				    name);
+				goto fail;
+			}
+			z->ntypes = 1;
+			memcpy(z->types[0].abbr, "UTC", 4);
+			return z;
+		}
+		goto fail;
+	}
+	if (tzif_parse(data, len, z, &e) != 0)
+		goto fail;
+	free(data);
+	return z;
+fail:
+	if (err != NULL)
+		*err = e;
+	free(data);
+	tz_free(z);
+	return NULL;
+}
+
+struct tzcache *tzcache_new(const char *tzdir, size_t max_zones)
+{
+	struct tzcache *c;
+	const char *env;
+
+	if (max_zones == 0)
+		return NULL;
+	if (tzdir == NULL) {
+		env = getenv("TZDIR");
+		tzdir = env != NULL && env[0] != '\0' ? env : TZ_DEFAULT_DIR;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->dir = strdup(tzdir);
+	if (c->dir == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->max = max_zones;
+	return c;
+}
+
+void tzcache_free(struct tzcache *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n; i++)
+		tz_free(c->zones[i]);
+	free(c->zones);
+	free(c->dir);
+	free(c);
+}
+
+const struct tz *tz_get(struct tzcache *c, const char *name, struct err *err)
+{
+	struct tz *z, **grown;
+	size_t i, cap;
+
+	if (c == NULL || name == NULL || !tz_name_ok(name)) {
+		err_set(err, ERR_INPUT, "bad_value", "tz", "not a time zone name");
+		return NULL;
+	}
+	for (i = 0; i < c->n; i++)
+		if (strcmp(c->zones[i]->name, name) == 0)
+			return c->zones[i];
+	if (c->n == c->max) {
+		err_set(err, ERR_PERM, "cache_full", "tz", "%s: %zu zones already loaded",
+		    name, c->max);
+		return NULL;
+	}
+	if (c->n == c->cap) {
+		cap = c->cap ? c->cap * 2 : 8;
+		if (cap > c->max || cap < c->cap)
+			cap = c->max;
+		grown = cap > SIZE_MAX / sizeof(*grown) ? NULL :
+		    realloc(c->zones, cap * sizeof(*grown));
+		if (grown == NULL) {
+			err_set(err, ERR_NOMEM, "nomem", "tz", "%s: out of memory", name);
+			return NULL;
+		}
+		c->zones = grown;
+		c->cap = cap;
+	}
+	z = tz_load(c, name, err);
+	if (z == NULL)
+		return NULL;
+	c->zones[c->n++] = z;
+	return z;
+}
