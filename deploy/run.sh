@@ -22,6 +22,8 @@ dp_start_redis "$DP_RUN_DIR/redis" || exit 1
 gwport=$(dp_pick_port)
 echo "gateway simulator (Twilio, X DM, webhook) on 127.0.0.1:$gwport"
 echo "redis-server on 127.0.0.1:$DP_REDIS_PORT"
+echo "the notifier's clock reads 17:00 UTC (offset $(dp_clock_offset) s), inside every"
+echo "example subscriber's sending window; quiet hours and caps apply as in production"
 echo
 "$BUILD/gwsim" --port "$gwport" --port-file "$DP_RUN_DIR/gwsim.port" \
 	--log "$DP_RUN_DIR/gwsim.jsonl" --print --quiet &
@@ -36,6 +38,9 @@ cat > "$DP_RUN_DIR/notifier.conf" <<CONF
 [notifier]
 consumer = demo
 log_level = info
+# The demo runs its clock at 17:00 UTC, when every example subscriber is inside
+# the legal sending window (8:00-21:00 local); remove this line to use real time.
+clock_offset_s = $(dp_clock_offset)
 [redis]
 host = 127.0.0.1
 port = $DP_REDIS_PORT
@@ -66,7 +71,7 @@ echo
 echo "publishing the example deals; each line below is one push as the gateway got it:"
 echo "  ms since the deal landed on the stream, channel, masked recipient, text"
 echo
-$ctl publish --expires-in 7200 rules/examples/deals.jsonl >"$DP_RUN_DIR/publish.log"
+$ctl publish --expires-in 86400 rules/examples/deals.jsonl >"$DP_RUN_DIR/publish.log"
 sleep 2
 echo
 echo "pushes:log: $(redis-cli -p "$DP_REDIS_PORT" XLEN pushes:log) outcomes," \

@@ -14,6 +14,10 @@
 int64_t clock_now(void);
 int64_t clock_now_ms(void);
 
+/* The real wall clock in epoch milliseconds, without the offset: only for comparing
+ * with Redis stream entry ids (latency since a deal landed), never for policy. */
+int64_t clock_real_ms(void);
+
 /* Monotonic milliseconds since an arbitrary start. */
 int64_t clock_mono_ms(void);
 

@@ -38,6 +38,8 @@ struct config {
 	long retry_base_ms;
 	long retry_max_ms;
 	long max_in_flight;          /* HTTP requests in flight, all gateways */
+	long campaign_cap;           /* pushes per subscriber per rolling 24 h on one
+	                              * campaign; 0 = none (US-FL, US-OK: at most 3) */
 
 	char *rules_dir;             /* NULL: the built-in default rule */
 	double overbook;

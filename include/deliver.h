@@ -16,15 +16,18 @@ struct config;
 struct rconn;
 struct rconn_config;
 struct httpc;
+struct substore;
 struct deliver;
 
 /*
  * Returns a deliverer reading through its own connection to rcfg, writing through
- * cmd, sending through http; all borrowed and outliving it. Builds one gateway per
- * configured [gateway]; NULL (with the reason logged) when one is invalid or on OOM.
+ * cmd, sending through http, reading subscribers (time zone, quiet hours, caps) from
+ * ss; all borrowed and outliving it. Builds one gateway per configured [gateway];
+ * NULL (with the reason logged) when one is invalid or on OOM.
  */
 struct deliver *deliver_new(struct event_base *base, const struct config *cfg,
-    const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http);
+    const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http,
+    const struct substore *ss);
 
 /* Stops reading jobs. Recipients admitted but not yet handed to a gateway are put
  * back (state "retry") so that the job, redelivered, sends them; pending retries are

@@ -11,12 +11,18 @@
 static int64_t clock_offset_ms;
 
 int64_t
-clock_now_ms(void)
+clock_real_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + clock_offset_ms;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+clock_now_ms(void)
+{
+	return clock_real_ms() + clock_offset_ms;
 }
 
 int64_t

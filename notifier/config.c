@@ -51,6 +51,7 @@ static const struct ckey config_keys[] = {
 	C("deliver.retry_base_ms", CK_LONG, retry_base_ms, 1, 600000),
 	C("deliver.retry_max_ms", CK_LONG, retry_max_ms, 1, 3600000),
 	C("deliver.max_in_flight", CK_LONG, max_in_flight, 1, 100000),
+	C("deliver.campaign_cap", CK_LONG, campaign_cap, 0, 1000),
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
 };

@@ -23,10 +23,13 @@
 #include "gw.h"
 #include "httpc.h"
 #include "log.h"
+#include "quiet.h"
 #include "rconn.h"
 #include "redisutil.h"
 #include "scripts.h"
 #include "subscriber.h"
+#include "substore.h"
+#include "tz.h"
 
 #define DELIVER_GROUP "deliver"
 #define DELIVER_STREAM "pushes"
@@ -35,6 +38,10 @@
 #define DELIVER_KEEP_S (7 * 86400)
 #define DELIVER_RECORD_RETRY_MS 500
 #define DELIVER_RECORD_TRIES 120     /* a minute of Redis outage */
+#define DELIVER_DELAY_MS 1000        /* how often deferred recipients are looked at */
+#define DELIVER_DELAY_BATCH "200"
+#define DELIVER_ZONES_MAX 1024
+#define DELIVER_STRICT_CAMPAIGN_CAP 3  /* Florida and Oklahoma: 3 per 24 h */
 
 enum rstate {
 	RS_ADMITTING = 0,   /* waiting for admit.lua */
@@ -74,6 +81,7 @@ struct job {
 	char entry[64];
 	char deal[MODEL_ID_MAX + 1];
 	char deal_entry[64];
+	char camp[MODEL_TEXT_MAX + 1];
 	int64_t landed_ms;
 	int64_t exp;
 	size_t n;
@@ -88,6 +96,10 @@ struct deliver {
 	const struct config *cfg;
 	struct rconn *rd, *cmd;
 	struct httpc *http;
+	const struct substore *ss;
+	struct tzcache *zones;
+	struct quiet_rules quiet;
+	struct event *delay_timer;
 	struct gw *gws[CONFIG_GATEWAYS_MAX];
 	size_t ngws;
 	struct event *tick;
@@ -299,7 +311,7 @@ static struct job *
 job_new(struct deliver *dl, const char *entry, const struct redisReply *f)
 {
 	struct job *j;
-	const char *deal, *dentry, *exp;
+	const char *deal, *dentry, *exp, *camp;
 	char *end;
 	size_t i, n = 0;
 
@@ -319,6 +331,8 @@ job_new(struct deliver *dl, const char *entry, const struct redisReply *f)
 	snprintf(j->entry, sizeof(j->entry), "%s", entry);
 	snprintf(j->deal, sizeof(j->deal), "%s", deal);
 	snprintf(j->deal_entry, sizeof(j->deal_entry), "%s", dentry);
+	camp = ru_field(f, "camp", NULL);
+	snprintf(j->camp, sizeof(j->camp), "%s", camp ? camp : "");
 	j->landed_ms = strtoll(dentry, NULL, 10);
 	j->exp = strtoll(exp, &end, 10);
 	if (*end != '\0' || n == 0 || (j->r = calloc(n, sizeof(*j->r))) == NULL)
@@ -462,7 +476,7 @@ rcpt_record(struct rcpt *r, const char *outcome)
 		    r->sub, channel_name(r->ch),
 		    r->ch == CH_SMS ? log_mask_phone(r->to, to, sizeof(to)) : r->to,
 		    r->http_status, r->attempts,
-		    (long long)((r->sent_ms ? r->sent_ms : clock_now_ms()) - r->job->landed_ms),
+		    (long long)((r->sent_ms ? r->sent_ms : clock_real_ms()) - r->job->landed_ms),
 		    r->detail[0] ? " detail=" : "",
 		    r->detail[0] ? log_quote(r->detail, detail, sizeof(detail)) : "");
 	}
@@ -523,12 +537,68 @@ deliver_on_admit(struct rconn *rc, struct redisReply *reply, void *arg)
 			}
 			continue;
 		}
-		/* Final verdicts are logged to pushes:log by admit.lua itself. */
+		/* Final verdicts are logged to pushes:log by admit.lua itself; a delayed
+		 * recipient comes back as a job of its own when its quiet hours end. */
 		log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str,
 		    r->push_id, j->deal, r->sub, channel_name(r->ch));
 		rcpt_done(r);
 	}
 	deliver_pump(dl);
+}
+
+/* Per-recipient admit inputs the notifier computes, because they need the
+ * subscriber's time zone: see admit.lua. */
+struct admit_in {
+	char not_before[24];
+	char day[16];
+	char day_cap[16];
+	char camp_cap[16];
+	char *line;                /* the recipient line, rebuilt for a deferral */
+};
+
+static void
+admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now,
+    struct admit_in *in)
+{
+	const struct subscriber *s = substore_get(dl->ss, r->sub);
+	const struct tz *z = NULL;
+	struct err err;
+	char region[16];
+	int64_t nb;
+	long camp_cap = dl->cfg->campaign_cap;
+	size_t len;
+
+	snprintf(in->day, sizeof(in->day), "0");
+	snprintf(in->day_cap, sizeof(in->day_cap), "0");
+	snprintf(in->camp_cap, sizeof(in->camp_cap), "0");
+	len = strlen(r->sub) + strlen(r->to) + strlen(r->text) + 16;
+	if ((in->line = malloc(len)) != NULL)
+		snprintf(in->line, len, "%s\t%s\t%s\t%s", channel_name(r->ch), r->sub, r->to,
+		    r->text);
+	if (s == NULL) {
+		snprintf(in->not_before, sizeof(in->not_before), "-2");
+		return;
+	}
+	err_clear(&err);
+	if ((z = tz_get(dl->zones, s->timezone, &err)) == NULL) {
+		log_warnx("event=timezone_unavailable sub=%s tz=%s err=\"%s\" action=use_utc",
+		    s->id, s->timezone, err.msg);
+		z = tz_get(dl->zones, "UTC", NULL);
+	}
+	nb = z != NULL ? quiet_next_allowed(&dl->quiet, z, s, now) : TZ_TIME_ERROR;
+	if (nb == TZ_TIME_ERROR || nb == QUIET_NEVER)
+		snprintf(in->not_before, sizeof(in->not_before), "-1");
+	else
+		snprintf(in->not_before, sizeof(in->not_before), "%lld",
+		    nb <= now ? 0LL : (long long)nb);
+	if (z != NULL && s->max_per_day > 0 && quiet_local_day(z, now, in->day,
+	    sizeof(in->day)) == 0)
+		snprintf(in->day_cap, sizeof(in->day_cap), "%d", s->max_per_day);
+	quiet_region_of(&dl->quiet, s, region, sizeof(region));
+	if (strcmp(region, "US-FL") == 0 || strcmp(region, "US-OK") == 0)
+		camp_cap = camp_cap > 0 && camp_cap < DELIVER_STRICT_CAMPAIGN_CAP ? camp_cap :
+		    DELIVER_STRICT_CAMPAIGN_CAP;
+	snprintf(in->camp_cap, sizeof(in->camp_cap), "%ld", camp_cap);
 }
 
 /* Runs admit.lua for the whole job, or for one recipient's retry. */
@@ -537,18 +607,20 @@ deliver_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 {
 	char k_deal[MODEL_ID_MAX + 8], k_push[MODEL_ID_MAX + 8];
 	char now[32], exp[32], keep[32], n[32];
-	size_t nr = only ? 1 : j->n, i, a = 0;
-	const char **args = calloc(11 + 4 * nr, sizeof(*args));
+	size_t nr = only ? 1 : j->n, i, a = 0, k = 0;
+	const char **args = calloc(14 + 9 * nr, sizeof(*args));
+	struct admit_in *in = calloc(nr, sizeof(*in));
 	struct admit_call *ac = calloc(1, sizeof(*ac));
+	int64_t t = clock_now();
 	int rv = -1;
 
-	if (args == NULL || ac == NULL)
+	if (args == NULL || ac == NULL || in == NULL)
 		goto out;
 	ac->job = j;
 	ac->only = only;
 	snprintf(k_deal, sizeof(k_deal), "deal:%s", j->deal);
 	snprintf(k_push, sizeof(k_push), "push:%s", j->deal);
-	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	snprintf(now, sizeof(now), "%lld", (long long)t);
 	snprintf(exp, sizeof(exp), "%lld", (long long)j->exp);
 	snprintf(keep, sizeof(keep), "%lld", (long long)(j->exp + DELIVER_KEEP_S));
 	snprintf(n, sizeof(n), "%zu", nr);
@@ -558,29 +630,73 @@ deliver_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	args[a++] = "consent:dm";
 	args[a++] = "pushes:log";
 	args[a++] = "stats";
+	args[a++] = "delayed";
 	args[a++] = now;
 	args[a++] = exp;
 	args[a++] = keep;
 	args[a++] = j->deal;
+	args[a++] = j->deal_entry;
+	args[a++] = j->camp;
 	args[a++] = n;
 	for (i = 0; i < j->n; i++) {
 		if (only != NULL && &j->r[i] != only)
 			continue;
+		admit_in_fill(dl, &j->r[i], t, &in[k]);
+		if (in[k].line == NULL)
+			goto out;
 		args[a++] = j->r[i].sub;
 		args[a++] = channel_name(j->r[i].ch);
 		args[a++] = j->r[i].push_id;
 		args[a++] = only != NULL ? "1" : "0";
+		args[a++] = in[k].not_before;
+		args[a++] = in[k].day;
+		args[a++] = in[k].day_cap;
+		args[a++] = in[k].camp_cap;
+		args[a++] = in[k].line;
+		k++;
 	}
-	if (script_call(dl->cmd, SCRIPT_ADMIT, 6, (int)a, args, NULL, deliver_on_admit,
+	if (script_call(dl->cmd, SCRIPT_ADMIT, 7, (int)a, args, NULL, deliver_on_admit,
 	    ac) < 0)
 		goto out;
 	ac = NULL;
 	dl->admits_out++;
 	rv = 0;
 out:
+	for (i = 0; in != NULL && i < nr; i++)
+		free(in[i].line);
+	free(in);
 	free(ac);
 	free(args);
 	return rv;
+}
+
+/* ---- deferred recipients ---- */
+
+static void
+deliver_on_delay(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		log_warnx("event=delay_failed err=\"%s\"", r ? r->str : "no reply");
+	else if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+		log_info("event=delayed_released recipients=%lld", r->integer);
+}
+
+/* Moves recipients whose quiet hours ended back onto "pushes" (delay.lua). */
+static void
+deliver_on_delay_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+	char now[32];
+	const char *args[4] = { "delayed", DELIVER_STREAM, now, DELIVER_DELAY_BATCH };
+
+	(void)fd;
+	(void)what;
+	if (dl->stopping || !rconn_is_ready(dl->cmd))
+		return;
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	script_call(dl->cmd, SCRIPT_DELAY, 2, 4, args, NULL, deliver_on_delay, NULL);
 }
 
 /* ---- send ---- */
@@ -710,7 +826,7 @@ rcpt_send(struct deliver *dl, struct rcpt *r)
 	msg.expires_at = r->job->exp;
 	msg.now = clock_now();
 	r->attempts++;
-	r->sent_ms = clock_now_ms();
+	r->sent_ms = clock_real_ms();
 	r->state = RS_SENDING;
 	if (gw_send(dl->gws[r->gw_index], &msg, rcpt_on_sent, r, &err) < 0) {
 		snprintf(r->detail, sizeof(r->detail), "%s", err.msg);
@@ -911,8 +1027,9 @@ deliver_read(struct deliver *dl)
 	char count[32], block[32];
 	const char *argv[11];
 
+	/* Admit needs every subscriber's zone and caps: wait for the first full load. */
 	if (dl->stopping || dl->reading || !dl->group_ok || !rconn_is_ready(dl->rd) ||
-	    !rconn_is_ready(dl->cmd))
+	    !rconn_is_ready(dl->cmd) || !substore_ready(dl->ss))
 		return;
 	/* Backpressure: hold at most a few batches of jobs in memory. */
 	if (dl->njobs >= (size_t)dl->cfg->deliver_batch * 4 ||
@@ -984,10 +1101,12 @@ deliver_on_tick(evutil_socket_t fd, short what, void *arg)
 
 struct deliver *
 deliver_new(struct event_base *base, const struct config *cfg,
-    const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http)
+    const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http,
+    const struct substore *ss)
 {
 	struct deliver *dl;
 	struct timeval tv = { 0, DELIVER_TICK_MS * 1000 };
+	struct timeval dtv = { DELIVER_DELAY_MS / 1000, (DELIVER_DELAY_MS % 1000) * 1000 };
 	struct err err;
 	size_t i;
 
@@ -997,6 +1116,10 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	dl->cfg = cfg;
 	dl->cmd = cmd;
 	dl->http = http;
+	dl->ss = ss;
+	quiet_rules_default(&dl->quiet);
+	if ((dl->zones = tzcache_new(NULL, DELIVER_ZONES_MAX)) == NULL)
+		goto err;
 	deliver_reread(dl, 0);
 	for (i = 0; i < cfg->ngateways; i++) {
 		err_clear(&err);
@@ -1010,6 +1133,10 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	if ((dl->tick = event_new(base, -1, EV_PERSIST, deliver_on_tick, dl)) == NULL)
 		goto err;
 	event_add(dl->tick, &tv);
+	dl->delay_timer = event_new(base, -1, EV_PERSIST, deliver_on_delay_timer, dl);
+	if (dl->delay_timer == NULL)
+		goto err;
+	event_add(dl->delay_timer, &dtv);
 	if ((dl->rd = rconn_new(base, rcfg, "deliver", deliver_on_ready, dl)) == NULL)
 		goto err;
 	return dl;
@@ -1060,6 +1187,9 @@ deliver_free(struct deliver *dl)
 		gw_free(dl->gws[i]);
 	if (dl->tick != NULL)
 		event_free(dl->tick);
+	if (dl->delay_timer != NULL)
+		event_free(dl->delay_timer);
+	tzcache_free(dl->zones);
 	free(dl->heap);
 	free(dl);
 }

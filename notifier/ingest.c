@@ -96,7 +96,7 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 		else if (strcmp(st, "ok") == 0 && c->chunk + 1 == c->nchunks)
 			log_info("event=deal_planned deal=%s entry=%s recipients=%zu chunks=%zu "
 			    "ms_since_landed=%lld", c->deal, c->entry, c->recipients,
-			    c->nchunks, (long long)(clock_now_ms() - c->landed_ms));
+			    c->nchunks, (long long)(clock_real_ms() - c->landed_ms));
 	}
 	free(c);
 	if (--in->outstanding == 0)
@@ -186,7 +186,7 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 {
 	size_t jobsz = (size_t)in->cfg->job_size, n = to - from;
 	size_t njobs = (n + jobsz - 1) / jobsz;
-	size_t nargs = 10 + njobs * 7 + n * 2, i, a = 0, r;
+	size_t nargs = 10 + njobs * 9 + n * 2, i, a = 0, r;
 	const char **args = calloc(nargs, sizeof(*args));
 	char **lines = calloc(n + 1, sizeof(*lines));
 	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
@@ -218,8 +218,8 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 	for (r = 0; r < n; r += jobsz) {
 		size_t end = r + jobsz < n ? r + jobsz : n, j = r / jobsz;
 
-		/* deal, entry, exp, then one "r" field per recipient */
-		snprintf(nfields[j], sizeof(nfields[j]), "%zu", 3 + (end - r));
+		/* deal, entry, exp, camp, then one "r" field per recipient */
+		snprintf(nfields[j], sizeof(nfields[j]), "%zu", 4 + (end - r));
 		args[a++] = nfields[j];
 		args[a++] = "deal";
 		args[a++] = d->id;
@@ -227,6 +227,8 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 		args[a++] = entry;
 		args[a++] = "exp";
 		args[a++] = sexp;
+		args[a++] = "camp";
+		args[a++] = d->campaign ? d->campaign : "";
 		for (i = r; i < end; i++) {
 			args[a++] = "r";
 			args[a++] = lines[i];

@@ -177,7 +177,8 @@ notifier_start(struct notifier *n)
 	}
 	if ((n->ingest = ingest_new(n->base, n->cfg, &n->rcfg, n->cmd, n->ss)) == NULL)
 		return -1;
-	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http)) == NULL)
+	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http,
+	    n->ss)) == NULL)
 		return -1;
 	return 0;
 }

@@ -15,7 +15,7 @@
 #include "scripts.h"
 
 extern const char lua_plan[], lua_dead[], lua_cancel[], lua_admit[], lua_send[],
-    lua_record[];
+    lua_delay[], lua_record[];
 
 struct script {
 	const char *name;
@@ -30,6 +30,7 @@ static struct script script_table[SCRIPT_COUNT] = {
 	{ "cancel", lua_cancel, "" },
 	{ "admit", lua_admit, "" },
 	{ "send", lua_send, "" },
+	{ "delay", lua_delay, "" },
 	{ "record", lua_record, "" },
 };
 

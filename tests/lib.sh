@@ -63,3 +63,18 @@ dp_start_redis() {
 	echo "could not start redis-server (see $dir/redis.log)" >&2
 	return 1
 }
+
+# dp_clock_offset: seconds from now to the nearest 17:00 UTC. The demo and the tests
+# run the notifier at that hour (notifier.clock_offset_s), when every example
+# subscriber (America/*, Europe/Berlin) is inside the legal sending window.
+dp_clock_offset() {
+	local now target
+	now=$(date +%s)
+	target=$((now - now % 86400 + 17 * 3600))
+	if [ $((target - now)) -gt 43200 ]; then
+		target=$((target - 86400))
+	elif [ $((now - target)) -gt 43200 ]; then
+		target=$((target + 86400))
+	fi
+	echo $((target - now))
+}

@@ -1,21 +1,33 @@
 -- admit.lua: decide, atomically, which recipients of one job may be sent now
 -- (stage: admit). One call per job, so Redis round trips per push stay far below one.
 -- KEYS[1] deal:<id>   KEYS[2] push:<deal id>   KEYS[3] consent:sms   KEYS[4] consent:dm
--- KEYS[5] pushes:log  KEYS[6] stats
--- ARGV: now, expires_at, keep_until, deal_id, n, then per recipient: sub, channel,
---       push_id, own_retry
--- States per (subscriber, channel) in push:<deal>: absent, "admitted" or "retry"
--- (the gateway certainly does not have it) admit again; "sending" (send.lua set it
--- just before the request) admits only as own_retry = "1", from the process that
--- holds the definite failure of that request; otherwise a crash left it unknown
+-- KEYS[5] pushes:log  KEYS[6] stats   KEYS[7] delayed (zset of deferred recipients)
+-- ARGV: now, expires_at, keep_until, deal_id, deal_entry, campaign ("" = none), n,
+--       then per recipient (8 each): sub, channel, push_id, own_retry, not_before,
+--       day, day_cap, campaign_cap, line
+--   not_before: 0 = may be sent now; -1 = never (quiet hours cover the whole legal
+--     window); -2 = the subscriber no longer exists; else the epoch second when the
+--     recipient's quiet hours / legal window end (the notifier computes it in the
+--     subscriber's time zone, which Lua cannot).
+--   day: the subscriber's local date YYYYMMDD; day_cap: max pushes that local day
+--     (0 = none); campaign_cap: max pushes per rolling 24 h on this campaign (0 =
+--     none); line: the job's recipient line, kept for a deferred recipient.
+-- States per (subscriber, channel) in push:<deal>: absent, "admitted", "retry" and
+-- "delayed" (the gateway certainly does not have it) admit again; "sending" (send.lua
+-- set it just before the request) admits only as own_retry = "1", from the process
+-- that holds the definite failure of that request; otherwise a crash left it unknown
 -- whether the gateway took it, and a text is never sent twice. Anything else is
 -- final. Admitted recipients become "sending" only in send.lua.
--- Returns one verdict per recipient: admit, expired, cancelled, no_consent,
--- duplicate, unknown. Every verdict but admit is final and logged here.
-local deal, states, logk, stats = KEYS[1], KEYS[2], KEYS[5], KEYS[6]
+-- Caps count a push when it is admitted.
+-- Returns one verdict per recipient: admit, delayed, or a final one (expired,
+-- cancelled, no_consent, no_subscriber, quiet_hours, daily_cap, campaign_cap,
+-- duplicate, unknown), each final one logged here.
+local deal, states, logk, stats, delayed = KEYS[1], KEYS[2], KEYS[5], KEYS[6], KEYS[7]
 local consent = { sms = KEYS[3], dm = KEYS[4] }
 local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local deal_id, n = ARGV[4], tonumber(ARGV[5])
+local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
+local n = tonumber(ARGV[7])
+local W = 9
 
 local global = nil
 if now >= exp then
@@ -24,37 +36,73 @@ elseif redis.call('HEXISTS', deal, 'cancelled') == 1 then
   global = 'cancelled'
 end
 
-local function final(field, push, sub, ch, outcome)
+local function final(push, sub, ch, outcome)
   redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push,
     'deal', deal_id, 'sub', sub, 'channel', ch, 'outcome', outcome, 'at', ARGV[1])
   redis.call('HINCRBY', stats, 'outcome:' .. outcome, 1)
 end
 
+local reopen = { admitted = true, retry = true, delayed = true }
+
+-- Pushes in the rolling 24 hours before now recorded in a campaign zset.
+local function pushes_last_day(key)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 86400)
+  return redis.call('ZCARD', key)
+end
+
 local out = {}
 for i = 0, n - 1 do
-  local sub, ch = ARGV[6 + 4 * i], ARGV[7 + 4 * i]
-  local push, own = ARGV[8 + 4 * i], ARGV[9 + 4 * i]
+  local b = 8 + W * i
+  local sub, ch, push, own = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
+  local not_before, day = tonumber(ARGV[b + 4]), ARGV[b + 5]
+  local day_cap, camp_cap, line = tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), ARGV[b + 8]
   local field = sub .. ':' .. ch
   local state = redis.call('HGET', states, field)
+  local daykey = 'cap:' .. sub .. ':' .. day
+  local campkey = 'camp:' .. campaign .. ':' .. sub
   local verdict
   if state == 'sending' and own ~= '1' then
     verdict = 'unknown'
-  elseif state and state ~= 'retry' and state ~= 'sending' and state ~= 'admitted' then
+  elseif state and state ~= 'sending' and not reopen[state] then
     verdict = 'duplicate'
   elseif global then
     verdict = global
+  elseif not_before == -2 then
+    verdict = 'no_subscriber'
   elseif not consent[ch] or redis.call('HEXISTS', consent[ch], sub) == 0 then
     verdict = 'no_consent'
+  elseif not_before == -1 or (not_before > now and not_before >= exp) then
+    verdict = 'quiet_hours'
+  elseif not_before > now then
+    verdict = 'delayed'
+  elseif day_cap > 0 and tonumber(redis.call('GET', daykey) or '0') >= day_cap then
+    verdict = 'daily_cap'
+  elseif camp_cap > 0 and campaign ~= '' and pushes_last_day(campkey) >= camp_cap then
+    verdict = 'campaign_cap'
   else
     verdict = 'admit'
   end
   if verdict == 'admit' then
     redis.call('HSET', states, field, 'admitted')
+    if day_cap > 0 then
+      redis.call('INCR', daykey)
+      redis.call('EXPIRE', daykey, 172800)
+    end
+    if camp_cap > 0 and campaign ~= '' then
+      redis.call('ZADD', campkey, now, push)
+      redis.call('EXPIRE', campkey, 86400)
+    end
+  elseif verdict == 'delayed' then
+    -- Back on "pushes" when quiet hours end (delay.lua moves it), as a job of one.
+    redis.call('HSET', states, field, 'delayed')
+    redis.call('ZADD', delayed, not_before,
+      deal_id .. '\t' .. deal_entry .. '\t' .. exp .. '\t' .. campaign .. '\t' .. line)
+    redis.call('HINCRBY', stats, 'delayed', 1)
   elseif verdict == 'duplicate' then
     redis.call('HINCRBY', stats, 'skip:duplicate', 1)
   else
     redis.call('HSET', states, field, verdict)
-    final(field, push, sub, ch, verdict)
+    final(push, sub, ch, verdict)
   end
   out[#out + 1] = verdict
 end

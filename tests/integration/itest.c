@@ -19,6 +19,31 @@
 
 static int it_seq;
 
+long long
+it_clock_offset(void)
+{
+	static long long offset = -1;
+	long long now, day, target;
+
+	if (offset == -1) {
+		now = (long long)time(NULL);
+		day = now - now % 86400;
+		target = day + 17 * 3600;
+		if (target - now > 12 * 3600)
+			target -= 86400;
+		else if (now - target > 12 * 3600)
+			target += 86400;
+		offset = target - now;
+	}
+	return offset;
+}
+
+long long
+it_now(void)
+{
+	return (long long)time(NULL) + it_clock_offset();
+}
+
 static const char *
 env_or_die(const char *name)
 {
@@ -197,35 +222,58 @@ it_flush(redisContext *rc)
 	freeReplyObject(r);
 }
 
-int
-it_redis_start(struct it_proc *p, const char *dir, int port, int appendonly)
+/* Starts redis-server on port and waits until it answers PING; 0 or -1 (the process
+ * is stopped on failure, e.g. when the port was taken). */
+static int
+it_redis_try(struct it_proc *p, const char *dir, int port, int appendonly)
 {
 	char portbuf[16];
 	const char *argv[] = { "/usr/bin/redis-server", "--port", portbuf, "--bind",
 		"127.0.0.1", "--save", "", "--appendonly", appendonly ? "yes" : "no",
 		"--appendfsync", "always", "--dir", dir, NULL };
-	int i;
+	int i, status;
 
-	mkdir(dir, 0755);
-	if (port == 0)
-		port = 20000 + (int)(getpid() * 7 + it_seq * 13) % 40000;
 	snprintf(portbuf, sizeof(portbuf), "%d", port);
 	if (it_spawn(p, argv, NULL) < 0)
 		return -1;
 	for (i = 0; i < 200; i++) {
 		struct timeval tv = { 0, 200000 };
-		redisContext *rc = redisConnectWithTimeout("127.0.0.1", port, tv);
+		redisContext *rc;
+
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			p->pid = 0;   /* exited: the port was probably taken */
+			return -1;
+		}
+		rc = redisConnectWithTimeout("127.0.0.1", port, tv);
 		if (rc != NULL && !rc->err) {
 			redisReply *r = redisCommand(rc, "PING");
 			int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
 			freeReplyObject(r);
 			redisFree(rc);
 			if (ok)
-				return port;
+				return 0;
 		} else if (rc != NULL) {
 			redisFree(rc);
 		}
 		it_sleep_ms(25);
+	}
+	it_stop(p, SIGKILL, 1000);
+	return -1;
+}
+
+int
+it_redis_start(struct it_proc *p, const char *dir, int port, int appendonly)
+{
+	int attempt;
+
+	mkdir(dir, 0755);
+	if (port != 0)
+		return it_redis_try(p, dir, port, appendonly) == 0 ? port : -1;
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	for (attempt = 0; attempt < 10; attempt++) {
+		port = 20000 + (int)(random() % 40000);
+		if (it_redis_try(p, dir, port, appendonly) == 0)
+			return port;
 	}
 	return -1;
 }
@@ -316,6 +364,7 @@ it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
 		return -1;
 	fprintf(f,
 	    "[notifier]\nconsumer = %s\nlog_level = debug\nshutdown_grace_ms = 3000\n"
+	    "clock_offset_s = %lld\n"
 	    "[redis]\nhost = 127.0.0.1\nport = %d\nconnect_timeout_ms = 500\n"
 	    "command_timeout_ms = 2000\nreconnect_max_ms = 500\n"
 	    "[ingest]\nblock_ms = 200\n"
@@ -325,7 +374,7 @@ it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
 	    "from = " IT_FROM "\nsecret_env = DP_TEST_TWILIO_TOKEN\n"
 	    "status_callback_base = http://127.0.0.1:1/hooks\n"
 	    "timeout_ms = 2000\nconnect_timeout_ms = 500\n%s",
-	    consumer, redis_port, gw_port, extra ? extra : "");
+	    consumer, it_clock_offset(), redis_port, gw_port, extra ? extra : "");
 	fclose(f);
 	return it_spawn(&n->proc, argv, env);
 }
@@ -371,8 +420,7 @@ it_deal(const char *id, const char *category, int secs)
 	    "\"brand\": \"dell\", \"region\": \"US\", \"price\": 649.0, "
 	    "\"list_price\": 1099.0, \"currency\": \"USD\", "
 	    "\"url\": \"https://shop.example/d/%s\", \"code\": \"SAVE20\", "
-	    "\"expires_at\": %lld}", id, id, category, id,
-	    (long long)time(NULL) + secs);
+	    "\"expires_at\": %lld}", id, id, category, id, it_now() + secs);
 	return buf;
 }
 

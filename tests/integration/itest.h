@@ -84,7 +84,17 @@ int it_import(int redis_port, const char *jsonl);
 /* XADD deals * deal <json>; returns 0 or -1. */
 int it_publish(redisContext *rc, const char *json);
 
-/* A deal JSON with this id and category expiring in secs seconds (static buffer). */
+/*
+ * The tests' wall clock: real time moved to the nearest 17:00 UTC, when every test
+ * subscriber (America/Chicago, America/New_York, Europe/Berlin) is inside the legal
+ * sending window whatever the hour the suite runs at. Every notifier the harness
+ * starts gets the same offset (notifier.clock_offset_s).
+ */
+long long it_clock_offset(void);
+long long it_now(void);
+
+/* A deal JSON with this id and category expiring secs seconds after it_now()
+ * (static buffer). */
 const char *it_deal(const char *id, const char *category, int secs);
 
 /* Polls until cond(arg) is true or timeout_ms passes; returns 1 when true. */

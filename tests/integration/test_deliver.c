@@ -207,7 +207,8 @@ deal_expiring_mid_retry_is_never_sent_after_expiry(void **state)
 	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
 	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-a", NULL), 0);
 	snprintf(deal, sizeof(deal), "%s", it_deal("short", "laptop", 3));
-	expires_ms = (long long)(time(NULL) + 3) * 1000;
+	/* gwsim stamps requests with the real clock: expiry in real time. */
+	expires_ms = (it_now() + 3 - it_clock_offset()) * 1000;
 	assert_int_equal(it_publish(f->rc, deal), 0);
 	assert_true(it_wait(outcomes_reach, &all, 10000));
 	assert_int_equal(it_outcomes(f->rc, ""), n);
@@ -222,6 +223,103 @@ deal_expiring_mid_retry_is_never_sent_after_expiry(void **state)
 	cJSON_Delete(reqs);
 }
 
+
+/* A deal JSON expiring at the given epoch second. */
+static const char *
+deal_until(const char *id, long long expires_at)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "{\"id\": \"%s\", \"title\": \"Deal %s\", "
+	    "\"category\": \"laptop\", \"price\": 10, \"url\": \"https://x.example/%s\", "
+	    "\"expires_at\": %lld}", id, id, id, expires_at);
+	return buf;
+}
+
+/* The notifier's clock at a given UTC instant (notifier.clock_offset_s). */
+static void
+start_at(struct fx *f, int k, long long wall, const char *extra)
+{
+	char conf[512];
+
+	snprintf(conf, sizeof(conf), "[notifier]\nclock_offset_s = %lld\n%s",
+	    wall - (long long)time(NULL), extra ? extra : "");
+	assert_int_equal(it_notifier_start(&f->nt[k], f->port, f->gw.port, "it-q", conf), 0);
+}
+
+static long long
+zcard(redisContext *rc, const char *key)
+{
+	return it_int(rc, "ZCARD %s", key);
+}
+
+static void
+quiet_hours_defer_until_morning_even_across_a_restart(void **state)
+{
+	struct fx *f = *state;
+	/* 22:30 CST on a Monday; 08:00 CST next morning is 14:00Z. */
+	long long night = it_now() - it_now() % 86400 + 86400 + 4 * 3600 + 1800;
+	long long morning = night - 1800 + 10 * 3600;
+	struct want sent = { f, "sent", 1 }, skipped = { f, "quiet_hours", 1 };
+	redisReply *r;
+
+	import_n(f, 2);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_at(f, 0, night, NULL);
+	/* s-0's deal outlives the night; the second one ends before 08:00. */
+	assert_int_equal(it_publish(f->rc, deal_until("overnight", morning + 3600)), 0);
+	assert_int_equal(it_publish(f->rc, deal_until("too-short", morning - 3600)), 0);
+	assert_true(it_wait(outcomes_reach, &skipped, 10000));
+	it_sleep_ms(500);
+	assert_int_equal(zcard(f->rc, "delayed"), 2);  /* s-0 and s-1 of "overnight" */
+	assert_int_equal(it_outcomes(f->rc, "quiet_hours"), 2);
+	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
+	r = redisCommand(f->rc, "HGET push:overnight s-0:sms");
+	assert_string_equal(r->str, "delayed");
+	freeReplyObject(r);
+
+	/* Restart in the morning: the deferred pushes go out, once each. */
+	assert_int_equal(it_stop(&f->nt[0].proc, SIGTERM, 5000), 0);
+	start_at(f, 0, morning + 60, NULL);
+	sent.n = 2;
+	assert_true(it_wait(outcomes_reach, &sent, 10000));
+	it_sleep_ms(1500);
+	assert_int_equal(zcard(f->rc, "delayed"), 0);
+	assert_int_equal(it_gwsim_count(&f->gw, 201), 2);
+	assert_int_equal(check_no_duplicates(f, 2, 1), 2);
+}
+
+static void
+daily_cap_counts_per_local_day_across_deals(void **state)
+{
+	struct fx *f = *state;
+	long long noon = it_now(); /* 11:00 CST */
+	char line[512];
+	struct want capped = { f, "daily_cap", 1 }, sent = { f, "sent", 3 };
+
+	snprintf(line, sizeof(line),
+	    "{\"id\":\"capped\",\"phone\":\"+15125551000\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
+	    "\"max_per_day\":2,\"interests\":{\"categories\":[\"laptop\"]}}\n");
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_at(f, 0, noon, NULL);
+	assert_int_equal(it_publish(f->rc, deal_until("cap-1", noon + 2 * 86400)), 0);
+	assert_int_equal(it_publish(f->rc, deal_until("cap-2", noon + 2 * 86400)), 0);
+	assert_int_equal(it_publish(f->rc, deal_until("cap-3", noon + 2 * 86400)), 0);
+	assert_true(it_wait(outcomes_reach, &capped, 10000));
+	it_sleep_ms(300);
+	assert_int_equal(it_outcomes(f->rc, "sent"), 2);
+	assert_int_equal(it_outcomes(f->rc, "daily_cap"), 1);
+
+	/* The next local day the cap starts again. */
+	assert_int_equal(it_stop(&f->nt[0].proc, SIGTERM, 5000), 0);
+	start_at(f, 0, noon + 86400, NULL);
+	assert_int_equal(it_publish(f->rc, deal_until("cap-4", noon + 2 * 86400)), 0);
+	assert_true(it_wait(outcomes_reach, &sent, 10000));
+	assert_int_equal(it_gwsim_count(&f->gw, 201), 3);
+}
+
 int
 main(void)
 {
@@ -232,6 +330,10 @@ main(void)
 		    cancel_mid_fanout_stops_every_push_not_yet_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    deal_expiring_mid_retry_is_never_sent_after_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    quiet_hours_defer_until_morning_even_across_a_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    daily_cap_counts_per_local_day_across_deals, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("deliver", tests, NULL, NULL);

@@ -33,6 +33,7 @@ for _ in $(seq 1 100); do [ -s "$dir/gw.port" ] && break; sleep 0.05; done
 cat > "$dir/n.conf" <<CONF
 [notifier]
 consumer = vg
+clock_offset_s = $(dp_clock_offset)
 [redis]
 port = $DP_REDIS_PORT
 [ingest]
@@ -52,7 +53,7 @@ VG_TOKEN=test-auth-token valgrind --leak-check=full --show-leak-kinds=definite,i
 	--log-file="$dir/valgrind.log" "$BUILD/notifier" -c "$dir/n.conf" 2>"$dir/notifier.log" &
 vg=$!
 for _ in $(seq 1 200); do grep -q subscribers_loaded "$dir/notifier.log" && break; sleep 0.05; done
-"$BUILD/dealpushctl" --redis "127.0.0.1:$DP_REDIS_PORT" publish --expires-in 600 \
+"$BUILD/dealpushctl" --redis "127.0.0.1:$DP_REDIS_PORT" publish --expires-in 86400 \
 	rules/examples/deals.jsonl >/dev/null
 $rc XADD deals '*' deal 'not json' >/dev/null
 for _ in $(seq 1 200); do
