@@ -41,6 +41,8 @@ struct gw_config {
 	double rate_per_s;            /* token bucket; 0 = unlimited */
 	double burst;
 	long max_in_flight;
+	long daily_budget;            /* requests per UTC day, whole app; 0 = none */
+	long recipient_daily_budget;  /* per recipient per UTC day; 0 = none */
 };
 
 /* One message to one recipient. Strings are borrowed for the duration of gw_send. */

@@ -52,6 +52,8 @@ static const struct ckey config_keys[] = {
 	C("deliver.retry_max_ms", CK_LONG, retry_max_ms, 1, 3600000),
 	C("deliver.max_in_flight", CK_LONG, max_in_flight, 1, 100000),
 	C("deliver.campaign_cap", CK_LONG, campaign_cap, 0, 1000),
+	C("deliver.breaker_failures", CK_LONG, breaker_failures, 1, 1000),
+	C("deliver.breaker_open_ms", CK_LONG, breaker_open_ms, 10, 600000),
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
 };
@@ -74,6 +76,8 @@ static const struct ckey gateway_keys[] = {
 	G("rate_per_s", CK_DBL, rate_per_s, 0, 1e6),
 	G("burst", CK_DBL, burst, 0, 1e6),
 	G("max_in_flight", CK_LONG, max_in_flight, 1, 100000),
+	G("daily_budget", CK_LONG, daily_budget, 0, 1e9),
+	G("recipient_daily_budget", CK_LONG, recipient_daily_budget, 0, 1e9),
 };
 #undef G
 
@@ -403,6 +407,8 @@ config_defaults(struct config *c)
 	c->retry_base_ms = 200;
 	c->retry_max_ms = 30000;
 	c->max_in_flight = 256;
+	c->breaker_failures = 5;
+	c->breaker_open_ms = 5000;
 	c->overbook = 1.5;
 	if ((c->redis_host = strdup("127.0.0.1")) == NULL)
 		return -1;

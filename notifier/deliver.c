@@ -21,6 +21,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "gw.h"
+#include "gwpool.h"
 #include "httpc.h"
 #include "log.h"
 #include "quiet.h"
@@ -42,6 +43,7 @@
 #define DELIVER_DELAY_BATCH "200"
 #define DELIVER_ZONES_MAX 1024
 #define DELIVER_STRICT_CAMPAIGN_CAP 3  /* Florida and Oklahoma: 3 per 24 h */
+#define DELIVER_ASIDE_MAX 64         /* recipients set aside per pump (gateway busy) */
 
 enum rstate {
 	RS_ADMITTING = 0,   /* waiting for admit.lua */
@@ -64,6 +66,7 @@ struct rcpt {
 	enum rstate state;
 	int attempts;
 	size_t gw_index;           /* index into dl->gws of the gateway in use */
+	int reserved;              /* gwpool_started() taken for gw_index */
 	struct event *timer;       /* retry backoff, or record retry */
 	int record_tries;
 	int64_t sent_ms;
@@ -102,6 +105,8 @@ struct deliver {
 	struct event *delay_timer;
 	struct gw *gws[CONFIG_GATEWAYS_MAX];
 	size_t ngws;
+	struct gwpool *pool;       /* which gateway may take a push now */
+	struct event *wake;        /* pump again when a gateway becomes usable */
 	struct event *tick;
 	int stopping, reading, pending_mode, group_ok, group_creating;
 	char pending_from[64];     /* pending entries after this id are read next */
@@ -748,6 +753,16 @@ rcpt_retry_or_expire(struct rcpt *r, long retry_after_s)
 	rcpt_record(r, "retry");
 }
 
+/* Gives back the gateway slot reserved for r without an outcome. */
+static void
+rcpt_release(struct rcpt *r)
+{
+	if (r->reserved) {
+		gwpool_cancelled(r->job->dl->pool, r->gw_index);
+		r->reserved = 0;
+	}
+}
+
 static void
 rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
 {
@@ -755,6 +770,14 @@ rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
 	struct deliver *dl = r->job->dl;
 
 	dl->in_flight--;
+	if (r->reserved) {
+		if (cancelled)
+			gwpool_cancelled(dl->pool, r->gw_index);
+		else
+			gwpool_finished(dl->pool, r->gw_index, res->outcome, res->retry_after_s,
+			    clock_mono_ms());
+		r->reserved = 0;
+	}
 	if (cancelled) {
 		/* Shutting down with the request in flight: its state stays "sending",
 		 * and a redelivery records it as unknown rather than risk a duplicate. */
@@ -776,7 +799,9 @@ rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
 		rcpt_record(r, "failed");
 		break;
 	case GW_RATE_LIMITED:
-		rcpt_retry_or_expire(r, res->retry_after_s >= 0 ? res->retry_after_s : 1);
+		/* The pool pauses that gateway; try again at once, on another gateway
+		 * of the channel or when the pause ends. */
+		rcpt_retry_or_expire(r, 0);
 		break;
 	case GW_RETRY:
 		log_info("event=push_retry push=%s http=%d attempts=%d detail=\"%s\"",
@@ -787,25 +812,6 @@ rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
 	deliver_pump(dl);
 }
 
-/* The gateway for a channel: the first configured, by priority. */
-static int
-deliver_pick_gw(const struct deliver *dl, enum channel ch, size_t *out)
-{
-	size_t i, best = dl->ngws;
-
-	for (i = 0; i < dl->ngws; i++) {
-		const struct gw_config *g = gw_config_of(dl->gws[i]);
-		if (g->channel != ch)
-			continue;
-		if (best == dl->ngws || g->priority < gw_config_of(dl->gws[best])->priority)
-			best = i;
-	}
-	if (best == dl->ngws)
-		return -1;
-	*out = best;
-	return 0;
-}
-
 /* Hands a claimed recipient (state "sending") to its gateway. */
 static void
 rcpt_send(struct deliver *dl, struct rcpt *r)
@@ -814,12 +820,6 @@ rcpt_send(struct deliver *dl, struct rcpt *r)
 	struct err err;
 
 	err_clear(&err);
-	if (deliver_pick_gw(dl, r->ch, &r->gw_index) < 0) {
-		snprintf(r->detail, sizeof(r->detail), "no gateway for channel %s",
-		    channel_name(r->ch));
-		rcpt_record(r, "failed");
-		return;
-	}
 	msg.push_id = r->push_id;
 	msg.to = r->to;
 	msg.text = r->text;
@@ -829,6 +829,7 @@ rcpt_send(struct deliver *dl, struct rcpt *r)
 	r->sent_ms = clock_real_ms();
 	r->state = RS_SENDING;
 	if (gw_send(dl->gws[r->gw_index], &msg, rcpt_on_sent, r, &err) < 0) {
+		rcpt_release(r);
 		snprintf(r->detail, sizeof(r->detail), "%s", err.msg);
 		rcpt_record(r, strcmp(err.code, "expired") == 0 ? "expired" : "failed");
 		return;
@@ -855,8 +856,10 @@ deliver_on_claim(struct rconn *rc, struct redisReply *reply, void *arg)
 		log_warnx("event=claim_failed recipients=%zu err=\"%s\"", c->n,
 		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
 		/* The claim may or may not have run: retry each as our own. */
-		for (i = 0; i < c->n; i++)
+		for (i = 0; i < c->n; i++) {
+			rcpt_release(c->r[i]);
 			rcpt_retry_or_expire(c->r[i], -1);
+		}
 		free(c);
 		return;
 	}
@@ -870,6 +873,7 @@ deliver_on_claim(struct rconn *rc, struct redisReply *reply, void *arg)
 		}
 		/* cancelled/expired were recorded by send.lua; skip belongs to
 		 * whichever process claimed it first, which records it. */
+		rcpt_release(r);
 		if (v->type == REDIS_REPLY_STRING)
 			log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str,
 			    r->push_id, r->job->deal, r->sub, channel_name(r->ch));
@@ -877,6 +881,57 @@ deliver_on_claim(struct rconn *rc, struct redisReply *reply, void *arg)
 	}
 	free(c);
 	deliver_pump(dl);
+}
+
+static void
+deliver_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	deliver_pump(arg);
+}
+
+/*
+ * Takes up to max queued recipients, earliest expiry first, that a gateway of their
+ * channel can take now, reserving that gateway (gwpool_started). Recipients whose
+ * gateways are all busy stay queued and the wake timer is armed for the moment one
+ * frees up; a channel without any gateway fails its recipient. Returns how many.
+ */
+static size_t
+deliver_reserve(struct deliver *dl, struct rcpt **out, size_t max)
+{
+	struct rcpt *aside[DELIVER_ASIDE_MAX], *r;
+	size_t n = 0, k = 0, i, gi;
+	int64_t mono = clock_mono_ms(), wall = clock_now(), retry_at, wake = GWPOOL_NEVER;
+	int rc;
+
+	while (n < max && k < DELIVER_ASIDE_MAX && (r = heap_pop(dl)) != NULL) {
+		rc = gwpool_pick(dl->pool, r->ch, mono, wall, r->to, &gi, &retry_at);
+		if (rc < 0) {
+			snprintf(r->detail, sizeof(r->detail), "no gateway for channel %s",
+			    channel_name(r->ch));
+			rcpt_record(r, "failed");
+			continue;
+		}
+		if (rc == 0 || gwpool_started(dl->pool, gi, mono, wall, r->to) < 0) {
+			aside[k++] = r;
+			if (rc == 0 && retry_at < wake)
+				wake = retry_at;
+			continue;
+		}
+		r->gw_index = gi;
+		r->reserved = 1;
+		out[n++] = r;
+	}
+	for (i = 0; i < k; i++)
+		heap_push(dl, aside[i]);   /* cannot fail: the heap held them a moment ago */
+	if (wake != GWPOOL_NEVER) {
+		int64_t ms = wake > mono ? wake - mono : 0;
+		struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+		evtimer_add(dl->wake, &tv);
+	}
+	return n;
 }
 
 /*
@@ -910,9 +965,10 @@ deliver_pump(struct deliver *dl)
 	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL)
 		goto out;
 	c->dl = dl;
-	while (n < slots)
-		c->r[n++] = heap_pop(dl);
+	n = deliver_reserve(dl, c->r, slots);
 	c->n = n;
+	if (n == 0)
+		goto out;
 	keys = args;
 	keys[0] = "pushes:log";
 	keys[1] = "stats";
@@ -942,6 +998,7 @@ deliver_pump(struct deliver *dl)
 	    c) < 0) {
 		/* Not sent: back to the queue for the next tick. */
 		for (i = 0; i < n; i++) {
+			rcpt_release(c->r[i]);
 			c->r[i]->state = RS_QUEUED;
 			heap_push(dl, c->r[i]);
 		}
@@ -1130,6 +1187,27 @@ deliver_new(struct event_base *base, const struct config *cfg,
 		}
 		dl->ngws++;
 	}
+	{
+		long budget[CONFIG_GATEWAYS_MAX], rbudget[CONFIG_GATEWAYS_MAX];
+		struct gwpool_limits lim;
+
+		memset(&lim, 0, sizeof(lim));
+		for (i = 0; i < cfg->ngateways; i++) {
+			budget[i] = cfg->gateways[i].daily_budget;
+			rbudget[i] = cfg->gateways[i].recipient_daily_budget;
+		}
+		lim.breaker_failures = cfg->breaker_failures;
+		lim.open_ms = cfg->breaker_open_ms;
+		lim.daily_budget = budget;
+		lim.recipient_daily_budget = rbudget;
+		err_clear(&err);
+		if ((dl->pool = gwpool_new(cfg->gateways, cfg->ngateways, &lim, &err)) == NULL) {
+			log_errorx("event=gateway_invalid err=\"%s\"", err.msg);
+			goto err;
+		}
+	}
+	if ((dl->wake = evtimer_new(base, deliver_on_wake, dl)) == NULL)
+		goto err;
 	if ((dl->tick = event_new(base, -1, EV_PERSIST, deliver_on_tick, dl)) == NULL)
 		goto err;
 	event_add(dl->tick, &tv);
@@ -1189,6 +1267,9 @@ deliver_free(struct deliver *dl)
 		event_free(dl->tick);
 	if (dl->delay_timer != NULL)
 		event_free(dl->delay_timer);
+	if (dl->wake != NULL)
+		event_free(dl->wake);
+	gwpool_free(dl->pool);
 	tzcache_free(dl->zones);
 	free(dl->heap);
 	free(dl);

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -373,7 +376,7 @@ it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
 	    "base_url = http://127.0.0.1:%d\naccount_sid = " IT_ACCOUNT_SID "\n"
 	    "from = " IT_FROM "\nsecret_env = DP_TEST_TWILIO_TOKEN\n"
 	    "status_callback_base = http://127.0.0.1:1/hooks\n"
-	    "timeout_ms = 2000\nconnect_timeout_ms = 500\n%s",
+	    "timeout_ms = 10000\nconnect_timeout_ms = 500\n%s",
 	    consumer, it_clock_offset(), redis_port, gw_port, extra ? extra : "");
 	fclose(f);
 	return it_spawn(&n->proc, argv, env);
@@ -475,4 +478,36 @@ it_outcomes(redisContext *rc, const char *outcome)
 	}
 	freeReplyObject(r);
 	return n;
+}
+
+int
+it_http_post(int port, const char *path, const char *body)
+{
+	struct sockaddr_in sa;
+	char req[4096], resp[1024];
+	int fd, n, status = -1;
+	size_t got = 0;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	n = snprintf(req, sizeof(req), "POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", path,
+	    strlen(body), body);
+	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
+		goto out;
+	while (got + 1 < sizeof(resp) && (n = (int)read(fd, resp + got,
+	    sizeof(resp) - 1 - got)) > 0)
+		got += (size_t)n;
+	resp[got] = '\0';
+	if (sscanf(resp, "HTTP/%*s %d", &status) != 1)
+		status = -1;
+out:
+	close(fd);
+	return status;
 }

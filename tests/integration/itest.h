@@ -65,6 +65,9 @@ int it_gwsim_start(struct it_gwsim *g, const char *const *extra);
 /* Every JSON line gwsim has logged so far, as a cJSON array (caller deletes). */
 cJSON *it_gwsim_requests(const struct it_gwsim *g);
 
+/* POSTs body (JSON) to http://127.0.0.1:port/path; returns the status or -1. */
+int it_http_post(int port, const char *path, const char *body);
+
 /* Number of logged requests with this HTTP status (0 = any). */
 int it_gwsim_count(const struct it_gwsim *g, int status);
 
