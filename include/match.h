@@ -17,6 +17,11 @@
 
 struct substore;
 
+/* Stands in the planned text for a per-recipient code from the deal's pool; deliver
+ * puts the code popped at admit in its place. Never valid in deal text (control
+ * characters are refused at ingest). */
+#define MATCH_CODE_MARK '\x1a'
+
 struct match_rcpt {
 	const struct subscriber *sub;  /* borrowed from the store */
 	enum channel ch;

@@ -526,6 +526,14 @@ static int parse_optional(const cJSON *obj, struct deal *d, struct err *err)
 	if (opt_token(obj, "code", DEAL_CODE_MAX, &d->code, err) < 0 ||
 	    opt_token(obj, "code_pool", DEAL_POOL_MAX, &d->code_pool, err) < 0)
 		goto out;
+	/* The pool is a Redis key the notifier pops from: keep publishers to their own
+	 * namespace so a deal can never name (and drain) one of ours. */
+	if (d->code_pool != NULL && (strncmp(d->code_pool, "codes:", 6) != 0 ||
+	    d->code_pool[6] == '\0')) {
+		err_set(err, ERR_INPUT, "bad_value", "code_pool",
+		    "code_pool: must be a key named codes:<something>");
+		goto out;
+	}
 	v = opt_field(obj, "quantity");
 	if (v != NULL) {
 		if (!cJSON_IsNumber(v)) {

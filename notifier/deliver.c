@@ -24,6 +24,7 @@
 #include "gwpool.h"
 #include "httpc.h"
 #include "log.h"
+#include "match.h"
 #include "quiet.h"
 #include "rconn.h"
 #include "redisutil.h"
@@ -67,6 +68,7 @@ struct rcpt {
 	int attempts;
 	size_t gw_index;           /* index into dl->gws of the gateway in use */
 	int reserved;              /* gwpool_started() taken for gw_index */
+	char code[128];            /* per-recipient code from the pool, "" when none */
 	struct event *timer;       /* retry backoff, or record retry */
 	int record_tries;
 	int64_t sent_ms;
@@ -85,6 +87,7 @@ struct job {
 	char deal[MODEL_ID_MAX + 1];
 	char deal_entry[64];
 	char camp[MODEL_TEXT_MAX + 1];
+	char pool[MODEL_TEXT_MAX + 1];   /* the deal's code pool key, "" when none */
 	int64_t landed_ms;
 	int64_t exp;
 	size_t n;
@@ -316,7 +319,7 @@ static struct job *
 job_new(struct deliver *dl, const char *entry, const struct redisReply *f)
 {
 	struct job *j;
-	const char *deal, *dentry, *exp, *camp;
+	const char *deal, *dentry, *exp, *camp, *pool;
 	char *end;
 	size_t i, n = 0;
 
@@ -338,6 +341,8 @@ job_new(struct deliver *dl, const char *entry, const struct redisReply *f)
 	snprintf(j->deal_entry, sizeof(j->deal_entry), "%s", dentry);
 	camp = ru_field(f, "camp", NULL);
 	snprintf(j->camp, sizeof(j->camp), "%s", camp ? camp : "");
+	pool = ru_field(f, "pool", NULL);
+	snprintf(j->pool, sizeof(j->pool), "%s", pool ? pool : "");
 	j->landed_ms = strtoll(dentry, NULL, 10);
 	j->exp = strtoll(exp, &end, 10);
 	if (*end != '\0' || n == 0 || (j->r = calloc(n, sizeof(*j->r))) == NULL)
@@ -422,11 +427,14 @@ rcpt_send_record(struct rcpt *r)
 	struct job *j = r->job;
 	struct deliver *dl = j->dl;
 	char k_states[MODEL_ID_MAX + 8], k_consent[32], now[32], lat[32], http[16];
+	char k_deal[MODEL_ID_MAX + 8], k_codes[MODEL_ID_MAX + 8];
 	const char *gwname = r->gw_index < dl->ngws ?
 	    gw_config_of(dl->gws[r->gw_index])->name : "-";
-	const char *args[19];
+	const char *args[21];
 
 	snprintf(k_states, sizeof(k_states), "push:%s", j->deal);
+	snprintf(k_deal, sizeof(k_deal), "deal:%s", j->deal);
+	snprintf(k_codes, sizeof(k_codes), "code:%s", j->deal);
 	snprintf(k_consent, sizeof(k_consent), "consent:%s", channel_name(r->ch));
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	snprintf(lat, sizeof(lat), "%lld", r->sent_ms ? (long long)(r->sent_ms -
@@ -437,21 +445,23 @@ rcpt_send_record(struct rcpt *r)
 	args[2] = DELIVER_STREAM;
 	args[3] = "stats";
 	args[4] = k_consent;
-	args[5] = r->sub;
-	args[6] = channel_name(r->ch);
-	args[7] = r->push_id;
-	args[8] = j->deal;
-	args[9] = r->outcome;
-	args[10] = gwname;
-	args[11] = r->provider_id;
-	args[12] = http;
-	args[13] = r->detail;
-	args[14] = now;
-	args[15] = lat;
-	args[16] = "";       /* the job is acked separately, once all are recorded */
-	args[17] = DELIVER_GROUP;
-	args[18] = r->revoke ? "1" : "0";
-	if (script_call(dl->cmd, SCRIPT_RECORD, 5, 19, args, NULL, rcpt_on_record, r) < 0) {
+	args[5] = k_deal;
+	args[6] = k_codes;
+	args[7] = r->sub;
+	args[8] = channel_name(r->ch);
+	args[9] = r->push_id;
+	args[10] = j->deal;
+	args[11] = r->outcome;
+	args[12] = gwname;
+	args[13] = r->provider_id;
+	args[14] = http;
+	args[15] = r->detail;
+	args[16] = now;
+	args[17] = lat;
+	args[18] = "";       /* the job is acked separately, once all are recorded */
+	args[19] = DELIVER_GROUP;
+	args[20] = r->revoke ? "1" : "0";
+	if (script_call(dl->cmd, SCRIPT_RECORD, 7, 21, args, NULL, rcpt_on_record, r) < 0) {
 		if (strcmp(r->outcome, "retry") != 0)
 			rcpt_record_later(r);
 		return;
@@ -533,7 +543,9 @@ deliver_on_admit(struct rconn *rc, struct redisReply *reply, void *arg)
 			rcpt_done(r);
 			continue;
 		}
-		if (strcmp(v->str, "admit") == 0) {
+		if (strncmp(v->str, "admit", 5) == 0 && (v->str[5] == '\0' ||
+		    v->str[5] == '\t')) {
+			snprintf(r->code, sizeof(r->code), "%s", v->str[5] ? v->str + 6 : "");
 			r->state = RS_QUEUED;
 			if (heap_push(dl, r) < 0) {
 				snprintf(r->detail, sizeof(r->detail), "out of memory");
@@ -613,7 +625,7 @@ deliver_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	char k_deal[MODEL_ID_MAX + 8], k_push[MODEL_ID_MAX + 8];
 	char now[32], exp[32], keep[32], n[32];
 	size_t nr = only ? 1 : j->n, i, a = 0, k = 0;
-	const char **args = calloc(14 + 9 * nr, sizeof(*args));
+	const char **args = calloc(16 + 9 * nr, sizeof(*args));
 	struct admit_in *in = calloc(nr, sizeof(*in));
 	struct admit_call *ac = calloc(1, sizeof(*ac));
 	int64_t t = clock_now();
@@ -642,6 +654,8 @@ deliver_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	args[a++] = j->deal;
 	args[a++] = j->deal_entry;
 	args[a++] = j->camp;
+	args[a++] = j->pool;
+	args[a++] = dl->cfg->consumer;
 	args[a++] = n;
 	for (i = 0; i < j->n; i++) {
 		if (only != NULL && &j->r[i] != only)
@@ -812,23 +826,56 @@ rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
 	deliver_pump(dl);
 }
 
+/* The text to send: the planned text with the recipient's own code in place of
+ * MATCH_CODE_MARK. Returns a new string, or NULL on OOM. */
+static char *
+rcpt_text(const struct rcpt *r)
+{
+	size_t n = strlen(r->text) + 1, marks = 0, cl = strlen(r->code), i, o = 0;
+	char *t;
+
+	for (i = 0; r->text[i] != '\0'; i++)
+		marks += r->text[i] == MATCH_CODE_MARK;
+	if ((t = malloc(n + marks * cl)) == NULL)
+		return NULL;
+	for (i = 0; r->text[i] != '\0'; i++) {
+		if (r->text[i] == MATCH_CODE_MARK) {
+			memcpy(t + o, r->code, cl);
+			o += cl;
+		} else {
+			t[o++] = r->text[i];
+		}
+	}
+	t[o] = '\0';
+	return t;
+}
+
 /* Hands a claimed recipient (state "sending") to its gateway. */
 static void
 rcpt_send(struct deliver *dl, struct rcpt *r)
 {
 	struct gw_message msg;
 	struct err err;
+	char *text;
+	int rc;
 
 	err_clear(&err);
+	if ((text = rcpt_text(r)) == NULL) {
+		rcpt_release(r);
+		rcpt_retry_or_expire(r, -1);
+		return;
+	}
 	msg.push_id = r->push_id;
 	msg.to = r->to;
-	msg.text = r->text;
+	msg.text = text;
 	msg.expires_at = r->job->exp;
 	msg.now = clock_now();
 	r->attempts++;
 	r->sent_ms = clock_real_ms();
 	r->state = RS_SENDING;
-	if (gw_send(dl->gws[r->gw_index], &msg, rcpt_on_sent, r, &err) < 0) {
+	rc = gw_send(dl->gws[r->gw_index], &msg, rcpt_on_sent, r, &err);
+	free(text);
+	if (rc < 0) {
 		rcpt_release(r);
 		snprintf(r->detail, sizeof(r->detail), "%s", err.msg);
 		rcpt_record(r, strcmp(err.code, "expired") == 0 ? "expired" : "failed");
@@ -959,7 +1006,7 @@ deliver_pump(struct deliver *dl)
 	if (slots > dl->heap_n)
 		slots = dl->heap_n;
 	c = malloc(sizeof(*c) + slots * sizeof(c->r[0]));
-	args = calloc(2 + 2 * slots + 2 + 5 * slots, sizeof(*args));
+	args = calloc(2 + 2 * slots + 3 + 6 * slots, sizeof(*args));
 	kbuf = calloc(slots, sizeof(*kbuf));
 	expbuf = calloc(slots, sizeof(*expbuf));
 	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL)
@@ -982,6 +1029,7 @@ deliver_pump(struct deliver *dl)
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	snprintf(sn, sizeof(sn), "%zu", n);
 	args[a++] = now;
+	args[a++] = dl->cfg->consumer;
 	args[a++] = sn;
 	for (i = 0; i < n; i++) {
 		struct rcpt *r = c->r[i];
@@ -992,6 +1040,8 @@ deliver_pump(struct deliver *dl)
 		args[a++] = r->push_id;
 		args[a++] = r->job->deal;
 		args[a++] = expbuf[i];
+		/* A webhook takes the push id as Idempotency-Key: resending is safe. */
+		args[a++] = gw_config_of(dl->gws[r->gw_index])->kind == GW_WEBHOOK ? "1" : "0";
 		r->state = RS_CLAIMING;
 	}
 	if (script_call(dl->cmd, SCRIPT_SEND, (int)k, (int)a, args, NULL, deliver_on_claim,

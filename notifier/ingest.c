@@ -186,7 +186,7 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 {
 	size_t jobsz = (size_t)in->cfg->job_size, n = to - from;
 	size_t njobs = (n + jobsz - 1) / jobsz;
-	size_t nargs = 10 + njobs * 9 + n * 2, i, a = 0, r;
+	size_t nargs = 11 + njobs * 11 + n * 2, i, a = 0, r;
 	const char **args = calloc(nargs, sizeof(*args));
 	char **lines = calloc(n + 1, sizeof(*lines));
 	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
@@ -215,11 +215,12 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 	args[a++] = INGEST_GROUP;
 	args[a++] = srec;
 	args[a++] = snj;
+	args[a++] = d->code_pool ? d->code_pool : "";
 	for (r = 0; r < n; r += jobsz) {
 		size_t end = r + jobsz < n ? r + jobsz : n, j = r / jobsz;
 
-		/* deal, entry, exp, camp, then one "r" field per recipient */
-		snprintf(nfields[j], sizeof(nfields[j]), "%zu", 4 + (end - r));
+		/* deal, entry, exp, camp, pool, then one "r" field per recipient */
+		snprintf(nfields[j], sizeof(nfields[j]), "%zu", 5 + (end - r));
 		args[a++] = nfields[j];
 		args[a++] = "deal";
 		args[a++] = d->id;
@@ -229,6 +230,8 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 		args[a++] = sexp;
 		args[a++] = "camp";
 		args[a++] = d->campaign ? d->campaign : "";
+		args[a++] = "pool";
+		args[a++] = d->code_pool ? d->code_pool : "";
 		for (i = r; i < end; i++) {
 			args[a++] = "r";
 			args[a++] = lines[i];

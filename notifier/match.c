@@ -85,7 +85,9 @@ match_render_default(const struct deal *d)
 	else if (d->has_price)
 		snprintf(price, sizeof(price), " %.2f %s", d->price,
 		    d->currency[0] ? d->currency : "");
-	if (d->code != NULL)
+	if (d->code_pool != NULL)
+		snprintf(code, sizeof(code), ", your code %c", MATCH_CODE_MARK);
+	else if (d->code != NULL)
 		snprintf(code, sizeof(code), ", code %s", d->code);
 	gmtime_r(&t, &tm);
 	strftime(ends, sizeof(ends), "%H:%M UTC", &tm);

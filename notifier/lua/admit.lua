@@ -2,8 +2,9 @@
 -- (stage: admit). One call per job, so Redis round trips per push stay far below one.
 -- KEYS[1] deal:<id>   KEYS[2] push:<deal id>   KEYS[3] consent:sms   KEYS[4] consent:dm
 -- KEYS[5] pushes:log  KEYS[6] stats   KEYS[7] delayed (zset of deferred recipients)
--- ARGV: now, expires_at, keep_until, deal_id, deal_entry, campaign ("" = none), n,
---       then per recipient (8 each): sub, channel, push_id, own_retry, not_before,
+-- ARGV: now, expires_at, keep_until, deal_id, deal_entry, campaign ("" = none),
+--       code_pool ("" = none), consumer, n,
+--       then per recipient (9 each): sub, channel, push_id, own_retry, not_before,
 --       day, day_cap, campaign_cap, line
 --   not_before: 0 = may be sent now; -1 = never (quiet hours cover the whole legal
 --     window); -2 = the subscriber no longer exists; else the epoch second when the
@@ -13,27 +14,36 @@
 --     (0 = none); campaign_cap: max pushes per rolling 24 h on this campaign (0 =
 --     none); line: the job's recipient line, kept for a deferred recipient.
 -- States per (subscriber, channel) in push:<deal>: absent, "admitted", "retry" and
--- "delayed" (the gateway certainly does not have it) admit again; "sending" (send.lua
--- set it just before the request) admits only as own_retry = "1", from the process
--- that holds the definite failure of that request; otherwise a crash left it unknown
--- whether the gateway took it, and a text is never sent twice. Anything else is
--- final. Admitted recipients become "sending" only in send.lua.
+-- "delayed" (the gateway certainly does not have it) admit again.
+-- "sending:<consumer>" (send.lua set it just before the request) admits only as
+-- own_retry = "1" from that same consumer, which holds the definite failure of the
+-- request; otherwise a crash left it unknown whether the gateway took it, and a text
+-- is never sent twice: "unknown". "sendingw:<consumer>" is the same through an
+-- idempotent gateway (webhook): it is simply sent again, with the same
+-- Idempotency-Key (the push id). Anything else is final.
+-- A deal with a code pool takes one code per admitted push (SPOP) and keeps it in
+-- code:<deal> so a re-admitted push reuses it; an empty pool marks the deal sold out
+-- and stops its remaining pushes.
 -- Caps count a push when it is admitted.
--- Returns one verdict per recipient: admit, delayed, or a final one (expired,
--- cancelled, no_consent, no_subscriber, quiet_hours, daily_cap, campaign_cap,
--- duplicate, unknown), each final one logged here.
+-- Returns one verdict per recipient: "admit" or "admit\t<code>", "delayed", or a
+-- final one (expired, cancelled, sold_out, no_consent, no_subscriber, quiet_hours,
+-- daily_cap, campaign_cap, duplicate, unknown), each final one logged here.
 local deal, states, logk, stats, delayed = KEYS[1], KEYS[2], KEYS[5], KEYS[6], KEYS[7]
 local consent = { sms = KEYS[3], dm = KEYS[4] }
 local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
-local n = tonumber(ARGV[7])
+local pool, consumer = ARGV[7], ARGV[8]
+local n = tonumber(ARGV[9])
 local W = 9
+local codes = 'code:' .. deal_id
 
 local global = nil
 if now >= exp then
   global = 'expired'
 elseif redis.call('HEXISTS', deal, 'cancelled') == 1 then
   global = 'cancelled'
+elseif redis.call('HEXISTS', deal, 'sold_out') == 1 then
+  global = 'sold_out'
 end
 
 local function final(push, sub, ch, outcome)
@@ -52,7 +62,7 @@ end
 
 local out = {}
 for i = 0, n - 1 do
-  local b = 8 + W * i
+  local b = 10 + W * i
   local sub, ch, push, own = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local not_before, day = tonumber(ARGV[b + 4]), ARGV[b + 5]
   local day_cap, camp_cap, line = tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), ARGV[b + 8]
@@ -61,9 +71,13 @@ for i = 0, n - 1 do
   local daykey = 'cap:' .. sub .. ':' .. day
   local campkey = 'camp:' .. campaign .. ':' .. sub
   local verdict
-  if state == 'sending' and own ~= '1' then
+  local sending, who = nil, nil
+  if state then
+    sending, who = state:match('^(sendingw?):(.*)$')
+  end
+  if sending == 'sending' and not (own == '1' and who == consumer) then
     verdict = 'unknown'
-  elseif state and state ~= 'sending' and not reopen[state] then
+  elseif state and not sending and not reopen[state] then
     verdict = 'duplicate'
   elseif global then
     verdict = global
@@ -81,6 +95,23 @@ for i = 0, n - 1 do
     verdict = 'campaign_cap'
   else
     verdict = 'admit'
+  end
+  local code = nil
+  if verdict == 'admit' and pool ~= '' then
+    code = redis.call('HGET', codes, field)
+    if not code then
+      code = redis.call('SPOP', pool)
+      if code then
+        redis.call('HSET', codes, field, code)
+        if redis.call('TTL', codes) < 0 then
+          redis.call('EXPIREAT', codes, keep)
+        end
+      else
+        redis.call('HSET', deal, 'sold_out', ARGV[1])
+        global = 'sold_out'
+        verdict = 'sold_out'
+      end
+    end
   end
   if verdict == 'admit' then
     redis.call('HSET', states, field, 'admitted')
@@ -104,7 +135,11 @@ for i = 0, n - 1 do
     redis.call('HSET', states, field, verdict)
     final(push, sub, ch, verdict)
   end
-  out[#out + 1] = verdict
+  if code then
+    out[#out + 1] = 'admit\t' .. code
+  else
+    out[#out + 1] = verdict
+  end
 end
 if redis.call('TTL', states) < 0 then
   redis.call('EXPIREAT', states, keep)

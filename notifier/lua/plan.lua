@@ -1,6 +1,6 @@
 -- plan.lua: write one chunk of a deal's jobs, atomically (stage: plan).
 -- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] pushes
--- ARGV: entry, chunk, nchunks, expire_at, group, recipients, njobs,
+-- ARGV: entry, chunk, nchunks, expire_at, group, recipients, njobs, code_pool,
 --       then per job: nfields, field, value, ...
 -- The deal hash is the planned-marker and the plan cursor: a chunk below the cursor
 -- was written before a crash and is skipped; the last chunk sets "planned" and XACKs
@@ -28,7 +28,10 @@ if chunk > cursor then
   return redis.error_reply('ERR plan cursor is at ' .. cursor .. ', got chunk ' .. chunk)
 end
 
-local i = 8
+local i = 9
+if ARGV[8] ~= '' then
+  redis.call('HSET', deal, 'pool', ARGV[8])
+end
 for _ = 1, njobs do
   local n = tonumber(ARGV[i])
   redis.call('XADD', pushes, '*', unpack(ARGV, i + 1, i + 2 * n))

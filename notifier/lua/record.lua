@@ -1,7 +1,7 @@
 -- record.lua: record one push's outcome, ack its job when it was the last
 -- (stage: record).
 -- KEYS[1] push:<deal id>   KEYS[2] pushes:log   KEYS[3] pushes   KEYS[4] stats
--- KEYS[5] consent:<channel>
+-- KEYS[5] consent:<channel>   KEYS[6] deal:<id>   KEYS[7] code:<deal id>
 -- ARGV: sub, channel, push_id, deal_id, outcome, gateway, provider_id, http_status,
 --       detail, now, latency_ms, ack_entry ("" = none), group, revoke ("1" = the
 --       provider says the recipient opted out: consent for the channel ends now)
@@ -18,6 +18,17 @@ if outcome ~= 'retry' then
 end
 if ARGV[14] == '1' then
   redis.call('HDEL', consent, sub)
+end
+-- A per-recipient code that was never delivered goes back to its pool, so "first N
+-- buyers" deals reach N people. KEYS[6] deal:<id>, KEYS[7] code:<deal id>.
+if outcome ~= 'sent' and outcome ~= 'unknown' and outcome ~= 'retry' then
+  local field = sub .. ':' .. ch
+  local code = redis.call('HGET', KEYS[7], field)
+  local pool = redis.call('HGET', KEYS[6], 'pool')
+  if code and pool then
+    redis.call('SADD', pool, code)
+    redis.call('HDEL', KEYS[7], field)
+  end
 end
 if ARGV[12] ~= '' then
   redis.call('XACK', pushes, ARGV[13], ARGV[12])

@@ -1,17 +1,22 @@
 -- send.lua: claim admitted recipients for sending, right before the requests go out
 -- (stage: send). One call per dispatch batch.
 -- KEYS[1] pushes:log   KEYS[2] stats   then per recipient: push:<deal>, deal:<deal>
--- ARGV: now, n, then per recipient: sub, channel, push_id, deal_id, expires_at
--- "admitted" becomes "sending" (compare-and-set: of two holders, one wins). A deal
--- cancelled or expired since admit stops here, the last moment before the gateway.
+-- ARGV: now, consumer, n, then per recipient: sub, channel, push_id, deal_id,
+--       expires_at, idempotent ("1" when the reserved gateway takes an
+--       Idempotency-Key, so a crash mid-request may simply send again)
+-- "admitted" becomes "sending:<consumer>" or "sendingw:<consumer>" (compare-and-set:
+-- of two holders, one wins). A deal cancelled or expired since admit stops here,
+-- the last moment before the gateway; its code, if it took one, goes back to the
+-- pool.
 -- Returns per recipient: send, cancelled, expired, or skip (not ours to send).
 local logk, stats = KEYS[1], KEYS[2]
-local now, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, consumer, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local out = {}
 for i = 0, n - 1 do
   local states, deal = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
-  local sub, ch, push = ARGV[3 + 5 * i], ARGV[4 + 5 * i], ARGV[5 + 5 * i]
-  local deal_id, exp = ARGV[6 + 5 * i], tonumber(ARGV[7 + 5 * i])
+  local b = 4 + 6 * i
+  local sub, ch, push = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+  local deal_id, exp, idem = ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
   local field = sub .. ':' .. ch
   local verdict
   if redis.call('HGET', states, field) ~= 'admitted' then
@@ -24,8 +29,19 @@ for i = 0, n - 1 do
     verdict = 'send'
   end
   if verdict == 'send' then
-    redis.call('HSET', states, field, 'sending')
+    local mark = 'sending:'
+    if idem == '1' then
+      mark = 'sendingw:'
+    end
+    redis.call('HSET', states, field, mark .. consumer)
   elseif verdict ~= 'skip' then
+    local codes = 'code:' .. deal_id
+    local code = redis.call('HGET', codes, field)
+    local pool = redis.call('HGET', deal, 'pool')
+    if code and pool then
+      redis.call('SADD', pool, code)
+      redis.call('HDEL', codes, field)
+    end
     redis.call('HSET', states, field, verdict)
     redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push,
       'deal', deal_id, 'sub', sub, 'channel', ch, 'outcome', verdict, 'at', ARGV[1])

@@ -322,6 +322,78 @@ daily_cap_counts_per_local_day_across_deals(void **state)
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 3);
 }
 
+static void
+code_pool_of_ten_reaches_ten_and_the_rest_are_sold_out(void **state)
+{
+	struct fx *f = *state;
+	const int n = 50;
+	struct want done = { f, "", n };
+	char deal[512];
+	cJSON *reqs, *o;
+	int seen[10] = { 0 }, i, got = 0;
+	redisReply *r;
+
+	import_n(f, n);
+	for (i = 0; i < 10; i++)
+		freeReplyObject(redisCommand(f->rc, "SADD codes:first10 CODE-%02d", i));
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-a", NULL), 0);
+	snprintf(deal, sizeof(deal), "{\"id\": \"first10\", \"title\": \"First ten\", "
+	    "\"category\": \"laptop\", \"url\": \"https://x.example/f\", "
+	    "\"code_pool\": \"codes:first10\", \"expires_at\": %lld}", it_now() + 600);
+	assert_int_equal(it_publish(f->rc, deal), 0);
+	assert_true(it_wait(outcomes_reach, &done, 10000));
+	assert_int_equal(it_outcomes(f->rc, "sent"), 10);
+	assert_int_equal(it_outcomes(f->rc, "sold_out"), n - 10);
+	assert_int_equal(it_int(f->rc, "SCARD codes:first10"), 0);
+	r = redisCommand(f->rc, "HEXISTS deal:first10 sold_out");
+	assert_int_equal(r->integer, 1);
+	freeReplyObject(r);
+	/* Each of the ten got a different code, in its text. */
+	reqs = it_gwsim_requests(&f->gw);
+	cJSON_ArrayForEach(o, reqs) {
+		const char *body = cJSON_GetObjectItem(o, "body")->valuestring;
+		const char *c = strstr(body, "CODE-");
+
+		assert_non_null(c);
+		i = (int)strtol(c + 5, NULL, 10);
+		assert_true(i >= 0 && i < 10);
+		assert_int_equal(seen[i], 0);
+		seen[i] = 1;
+		got++;
+	}
+	cJSON_Delete(reqs);
+	assert_int_equal(got, 10);
+}
+
+static void
+campaign_cap_stops_the_fourth_push_for_a_florida_number(void **state)
+{
+	struct fx *f = *state;
+	char line[512], deal[512];
+	struct want capped = { f, "campaign_cap", 1 };
+	int i;
+
+	snprintf(line, sizeof(line),
+	    "{\"id\":\"fl\",\"phone\":\"+13055551000\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/New_York\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}\n");
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-a", NULL), 0);
+	for (i = 0; i < 4; i++) {
+		snprintf(deal, sizeof(deal), "{\"id\": \"bf-%d\", \"title\": \"BF %d\", "
+		    "\"category\": \"laptop\", \"url\": \"https://x.example/%d\", "
+		    "\"campaign\": \"black-friday\", \"expires_at\": %lld}", i, i, i,
+		    it_now() + 600);
+		assert_int_equal(it_publish(f->rc, deal), 0);
+	}
+	assert_true(it_wait(outcomes_reach, &capped, 10000));
+	it_sleep_ms(300);
+	assert_int_equal(it_outcomes(f->rc, "sent"), 3);
+	assert_int_equal(it_gwsim_count(&f->gw, 201), 3);
+}
+
 int
 main(void)
 {
@@ -336,6 +408,10 @@ main(void)
 		    quiet_hours_defer_until_morning_even_across_a_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    daily_cap_counts_per_local_day_across_deals, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    code_pool_of_ten_reaches_ten_and_the_rest_are_sold_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    campaign_cap_stops_the_fourth_push_for_a_florida_number, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("deliver", tests, NULL, NULL);

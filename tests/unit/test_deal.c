@@ -553,7 +553,7 @@ static void code_is_a_printable_token_of_at_most_64(void **state)
 	accepted_with(extra);
 }
 
-static void code_pool_is_a_redis_key_of_at_most_200(void **state)
+static void code_pool_is_a_codes_key_of_at_most_200(void **state)
 {
 	char extra[512];
 
@@ -563,8 +563,11 @@ static void code_pool_is_a_redis_key_of_at_most_200(void **state)
 	refused_with("\"code_pool\": 1", "bad_type", "code_pool");
 	snprintf(extra, sizeof(extra), "\"code_pool\": \"%s\"", rep('k', 201));
 	refused_with(extra, "too_long", "code_pool");
-	snprintf(extra, sizeof(extra), "\"code_pool\": \"%s\"", rep('k', 200));
+	snprintf(extra, sizeof(extra), "\"code_pool\": \"codes:%s\"", rep('k', 194));
 	accepted_with(extra);
+	/* Only the publishers' own namespace: a deal must never name one of our keys. */
+	refused_with("\"code_pool\": \"subscribers\"", "bad_value", "code_pool");
+	refused_with("\"code_pool\": \"codes:\"", "bad_value", "code_pool");
 }
 
 static void quantity_is_a_whole_number_from_1_to_a_million(void **state)
@@ -858,7 +861,7 @@ int main(void)
 		cmocka_unit_test(discount_is_derived_from_price_and_list_price),
 		cmocka_unit_test(currency_is_three_upper_case_letters),
 		cmocka_unit_test(code_is_a_printable_token_of_at_most_64),
-		cmocka_unit_test(code_pool_is_a_redis_key_of_at_most_200),
+		cmocka_unit_test(code_pool_is_a_codes_key_of_at_most_200),
 		cmocka_unit_test(quantity_is_a_whole_number_from_1_to_a_million),
 		cmocka_unit_test(starts_at_must_come_before_expires_at),
 		cmocka_unit_test(campaign_is_at_most_128_bytes),
