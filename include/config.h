@@ -38,6 +38,8 @@ struct config {
 	long retry_base_ms;
 	long retry_max_ms;
 	long max_in_flight;          /* HTTP requests in flight, all gateways */
+	long claim_idle_ms;          /* a pending entry idle this long belongs to a dead
+	                              * consumer and is claimed (XAUTOCLAIM) */
 	long breaker_failures;       /* consecutive failures that open a breaker */
 	long breaker_open_ms;        /* first cool-down of an open breaker */
 	long campaign_cap;           /* pushes per subscriber per rolling 24 h on one

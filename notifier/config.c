@@ -53,6 +53,7 @@ static const struct ckey config_keys[] = {
 	C("deliver.max_in_flight", CK_LONG, max_in_flight, 1, 100000),
 	C("deliver.campaign_cap", CK_LONG, campaign_cap, 0, 1000),
 	C("deliver.breaker_failures", CK_LONG, breaker_failures, 1, 1000),
+	C("deliver.claim_idle_ms", CK_LONG, claim_idle_ms, 300, 86400000),
 	C("deliver.breaker_open_ms", CK_LONG, breaker_open_ms, 10, 600000),
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
@@ -408,6 +409,7 @@ config_defaults(struct config *c)
 	c->retry_max_ms = 30000;
 	c->max_in_flight = 256;
 	c->breaker_failures = 5;
+	c->claim_idle_ms = 60000;
 	c->breaker_open_ms = 5000;
 	c->overbook = 1.5;
 	if ((c->redis_host = strdup("127.0.0.1")) == NULL)

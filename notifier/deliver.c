@@ -106,12 +106,15 @@ struct deliver {
 	struct tzcache *zones;
 	struct quiet_rules quiet;
 	struct event *delay_timer;
+	struct event *claim_timer;     /* heartbeat our jobs, claim dead consumers' */
+	char claim_cursor[64];
 	struct gw *gws[CONFIG_GATEWAYS_MAX];
 	size_t ngws;
 	struct gwpool *pool;       /* which gateway may take a push now */
 	struct event *wake;        /* pump again when a gateway becomes usable */
 	struct event *tick;
 	int stopping, reading, pending_mode, group_ok, group_creating;
+	int reading_pending;       /* the read out reads the pending list */
 	char pending_from[64];     /* pending entries after this id are read next */
 	int64_t failed_at_ms;
 	struct job *jobs;          /* every job held in memory */
@@ -1063,6 +1066,69 @@ out:
 	free(expbuf);
 }
 
+/* ---- jobs of dead consumers ---- */
+
+static void
+deliver_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct deliver *dl = arg;
+
+	(void)rc;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY) {
+		if (r != NULL && r->type == REDIS_REPLY_ERROR)
+			log_warnx("event=autoclaim_failed err=\"%s\"", r->str);
+		return;
+	}
+	snprintf(dl->claim_cursor, sizeof(dl->claim_cursor), "%s", r->element[0]->str);
+	if (r->element[1]->elements > 0) {
+		log_info("event=jobs_claimed count=%zu min_idle_ms=%ld",
+		    r->element[1]->elements, dl->cfg->claim_idle_ms);
+		deliver_reread(dl, 0); /* they are ours now: read them as pending */
+	}
+}
+
+/*
+ * Every claim_idle_ms / 3: XCLAIM every job we hold to ourselves (JUSTID, min idle
+ * 0), which resets its idle time: a job waiting on a retry backoff is not dead.
+ * Then XAUTOCLAIM jobs idle longer than claim_idle_ms: their consumer is gone (a
+ * killed process whose name is never reused). Their pushes that were "sending" on
+ * the dead consumer are recorded "unknown" at admit; nothing is sent twice.
+ */
+static void
+deliver_on_claim_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+	const char *argv[6 + DELIVER_ASIDE_MAX];
+	char idle[32];
+	struct job *j;
+	int n = 0;
+
+	(void)fd;
+	(void)what;
+	if (dl->stopping || !rconn_is_ready(dl->cmd))
+		return;
+	argv[n++] = "XCLAIM";
+	argv[n++] = DELIVER_STREAM;
+	argv[n++] = DELIVER_GROUP;
+	argv[n++] = dl->cfg->consumer;
+	argv[n++] = "0";
+	for (j = dl->jobs; j != NULL; j = j->next) {
+		argv[n++] = j->entry;
+		if (n == 5 + DELIVER_ASIDE_MAX || j->next == NULL) {
+			argv[n++] = "JUSTID";
+			rconn_argv(dl->cmd, NULL, NULL, 0, n, argv, NULL);
+			n = 5;
+		}
+	}
+	snprintf(idle, sizeof(idle), "%ld", dl->cfg->claim_idle_ms);
+	if (rconn_cmd(dl->cmd, deliver_on_autoclaim, dl, 0, "XAUTOCLAIM " DELIVER_STREAM
+	    " " DELIVER_GROUP " %s %s %s COUNT 100 JUSTID", dl->cfg->consumer, idle,
+	    dl->claim_cursor) < 0)
+		log_warnx("event=autoclaim_failed err=\"not connected\"");
+}
+
 /* ---- reading jobs ---- */
 
 /* In pending mode, the next read starts after the last entry of this batch. */
@@ -1072,7 +1138,7 @@ deliver_advance_pending(struct deliver *dl, const struct redisReply *entries)
 	const struct redisReply *f;
 	const char *last;
 
-	if (dl->pending_mode && entries->elements > 0 &&
+	if (dl->reading_pending && entries->elements > 0 &&
 	    ru_entry(entries, entries->elements - 1, &last, &f) == 0)
 		snprintf(dl->pending_from, sizeof(dl->pending_from), "%s", last);
 }
@@ -1097,7 +1163,10 @@ deliver_on_read(struct rconn *rc, struct redisReply *reply, void *arg)
 	}
 	entries = ru_stream_entries(reply);
 	if (entries == NULL || entries->elements == 0) {
-		dl->pending_mode = 0;
+		/* Only an empty answer to a pending read means the list is drained; a
+		 * new-entries read may have been out while claims refilled it. */
+		if (dl->reading_pending)
+			dl->pending_mode = 0;
 		deliver_read(dl);
 		return;
 	}
@@ -1158,8 +1227,10 @@ deliver_read(struct deliver *dl)
 	argv[9] = DELIVER_STREAM;
 	argv[10] = dl->pending_mode ? dl->pending_from : ">";
 	if (rconn_argv(dl->rd, deliver_on_read, dl, dl->cfg->block_ms +
-	    dl->cfg->redis_command_timeout_ms, 11, argv, NULL) == 0)
+	    dl->cfg->redis_command_timeout_ms, 11, argv, NULL) == 0) {
 		dl->reading = 1;
+		dl->reading_pending = dl->pending_mode;
+	}
 }
 
 static void
@@ -1265,6 +1336,16 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	if (dl->delay_timer == NULL)
 		goto err;
 	event_add(dl->delay_timer, &dtv);
+	snprintf(dl->claim_cursor, sizeof(dl->claim_cursor), "0-0");
+	dl->claim_timer = event_new(base, -1, EV_PERSIST, deliver_on_claim_timer, dl);
+	if (dl->claim_timer == NULL)
+		goto err;
+	{
+		long ms = cfg->claim_idle_ms / 3;
+		struct timeval ctv = { ms / 1000, (ms % 1000) * 1000 };
+
+		event_add(dl->claim_timer, &ctv);
+	}
 	if ((dl->rd = rconn_new(base, rcfg, "deliver", deliver_on_ready, dl)) == NULL)
 		goto err;
 	return dl;
@@ -1319,6 +1400,8 @@ deliver_free(struct deliver *dl)
 		event_free(dl->delay_timer);
 	if (dl->wake != NULL)
 		event_free(dl->wake);
+	if (dl->claim_timer != NULL)
+		event_free(dl->claim_timer);
 	gwpool_free(dl->pool);
 	tzcache_free(dl->zones);
 	free(dl->heap);

@@ -42,11 +42,14 @@ struct ingest {
 	struct event *tick;
 	int stopping;
 	int reading;               /* an XREADGROUP is out */
+	int reading_pending;       /* ... and it reads the pending list */
 	int pending_mode;          /* read our own pending list before ">" */
 	char pending_from[64];     /* pending entries after this id are read next */
 	int group_ok;              /* the group exists on this connection's server */
 	int group_creating;        /* an XGROUP CREATE is out */
 	int64_t failed_at_ms;      /* monotonic time of the last failed step */
+	int64_t claimed_at_ms;     /* monotonic time of the last XAUTOCLAIM */
+	char claim_cursor[64];
 	size_t outstanding;        /* script calls of the current batch */
 };
 
@@ -317,7 +320,7 @@ ingest_advance_pending(struct ingest *in, const struct redisReply *entries)
 	const struct redisReply *f;
 	const char *last;
 
-	if (in->pending_mode && entries->elements > 0 &&
+	if (in->reading_pending && entries->elements > 0 &&
 	    ru_entry(entries, entries->elements - 1, &last, &f) == 0)
 		snprintf(in->pending_from, sizeof(in->pending_from), "%s", last);
 }
@@ -342,7 +345,10 @@ ingest_on_read(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	entries = ru_stream_entries(r);
 	if (entries == NULL || entries->elements == 0) {
-		in->pending_mode = 0; /* pending list drained (or nothing new) */
+		/* Only an empty answer to a pending read means the list is drained; a
+		 * new-entries read may have been out while the list was refilled. */
+		if (in->reading_pending)
+			in->pending_mode = 0;
 		ingest_read(in);
 		return;
 	}
@@ -393,8 +399,10 @@ ingest_read(struct ingest *in)
 	argv[9] = INGEST_STREAM;
 	argv[10] = in->pending_mode ? in->pending_from : ">";
 	if (rconn_argv(in->rd, ingest_on_read, in, in->cfg->block_ms +
-	    in->cfg->redis_command_timeout_ms, 11, argv, NULL) == 0)
+	    in->cfg->redis_command_timeout_ms, 11, argv, NULL) == 0) {
 		in->reading = 1;
+		in->reading_pending = in->pending_mode;
+	}
 }
 
 static void
@@ -432,6 +440,42 @@ ingest_on_ready(struct rconn *rc, void *arg)
 		in->group_creating = 1;
 }
 
+static void
+ingest_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct ingest *in = arg;
+
+	(void)rc;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_ARRAY)
+		return;
+	snprintf(in->claim_cursor, sizeof(in->claim_cursor), "%s", r->element[0]->str);
+	if (r->element[1]->elements > 0) {
+		log_info("event=deals_claimed count=%zu", r->element[1]->elements);
+		ingest_reread(in, 0);
+	}
+}
+
+/* Deals idle in another consumer's pending list for claim_idle_ms belong to a dead
+ * process: claim them (the planned-marker makes finishing its plan safe). */
+static void
+ingest_autoclaim(struct ingest *in)
+{
+	char idle[32];
+
+	if (in->stopping || !rconn_is_ready(in->cmd) ||
+	    clock_mono_ms() - in->claimed_at_ms < in->cfg->claim_idle_ms / 3)
+		return;
+	in->claimed_at_ms = clock_mono_ms();
+	if (in->claim_cursor[0] == '\0')
+		snprintf(in->claim_cursor, sizeof(in->claim_cursor), "0-0");
+	snprintf(idle, sizeof(idle), "%ld", in->cfg->claim_idle_ms);
+	rconn_cmd(in->cmd, ingest_on_autoclaim, in, 0, "XAUTOCLAIM " INGEST_STREAM " "
+	    INGEST_GROUP " %s %s %s COUNT 100 JUSTID", in->cfg->consumer, idle,
+	    in->claim_cursor);
+}
+
 /* Retries whatever is waiting: the first load, a failed group create, a failed read. */
 static void
 ingest_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -442,6 +486,8 @@ ingest_on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!in->group_ok && rconn_is_ready(in->rd) && !in->stopping)
 		ingest_on_ready(in->rd, in);
+	if (in->group_ok)
+		ingest_autoclaim(in);
 	ingest_read(in);
 }
 

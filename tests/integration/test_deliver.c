@@ -394,6 +394,38 @@ campaign_cap_stops_the_fourth_push_for_a_florida_number(void **state)
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 3);
 }
 
+static void
+jobs_of_a_dead_consumer_are_claimed_and_finished_by_another(void **state)
+{
+	struct fx *f = *state;
+	const int n = 200;
+	const char *flags[] = { "--latency-ms", "20", NULL };
+	const char *extra = "[deliver]\nmax_in_flight = 4\nclaim_idle_ms = 600\n"
+	    "[ingest]\njob_size = 20\n";
+	struct want some = { f, NULL, 30 }, all = { f, "", n };
+	long long sent, unknown;
+
+	import_n(f, n);
+	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-dead", extra),
+	    0);
+	assert_int_equal(it_publish(f->rc, it_deal("orphan", "laptop", 600)), 0);
+	assert_true(it_wait(gw_reach, &some, 10000));
+	it_stop(&f->nt[0].proc, SIGKILL, 2000);   /* it-dead never comes back */
+	assert_int_equal(it_notifier_start(&f->nt[1], f->port, f->gw.port, "it-heir", extra),
+	    0);
+	assert_true(it_wait(outcomes_reach, &all, 20000));
+	it_sleep_ms(300);
+	sent = it_outcomes(f->rc, "sent");
+	unknown = it_outcomes(f->rc, "unknown");
+	assert_int_equal(it_outcomes(f->rc, ""), n);
+	assert_int_equal(sent + unknown, n);
+	assert_true(unknown <= 4);   /* at most what was in flight at the kill */
+	assert_true(check_no_duplicates(f, n, 1) >= sent);
+	assert_int_equal(it_int(f->rc, "XLEN pushes") > 0, 1);
+	assert_true(log_mentions(f->nt[1].proc.log, "event=jobs_claimed"));
+}
+
 int
 main(void)
 {
@@ -412,6 +444,9 @@ main(void)
 		    code_pool_of_ten_reaches_ten_and_the_rest_are_sold_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    campaign_cap_stops_the_fourth_push_for_a_florida_number, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    jobs_of_a_dead_consumer_are_claimed_and_finished_by_another, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests_name("deliver", tests, NULL, NULL);
