@@ -16,14 +16,17 @@ struct config;
 struct rconn;
 struct rconn_config;
 struct substore;
+struct matcher;
 struct ingest;
 
 /*
  * Returns an ingester reading through its own connection to rcfg and writing through
- * cmd (borrowed, shared). cfg and ss are borrowed and must outlive it. NULL on OOM.
+ * cmd (borrowed, shared), matching with matcher once ss has loaded. cfg, ss and
+ * matcher are borrowed and must outlive it. NULL on OOM.
  */
 struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
-    const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss);
+    const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss,
+    struct matcher *matcher);
 
 /* Stops reading new entries; work already read completes. */
 void ingest_stop(struct ingest *in);

@@ -2,9 +2,10 @@
  * match.h: who should hear about a deal, on which channel, with which text (stage:
  * match).
  *
- * The seam between the daemon and the targeting rules: today the built-in default
- * rule (the subscriber's interests, channel chosen by the subscriber, consent held);
- * the rule language plugs in here without the planner changing.
+ * A matcher owns the compiled targeting rules (replaced whole on reload) and the
+ * interest index over the subscriber mirror, kept current one subscriber at a time.
+ * It answers "who gets this deal" with ridx_query() and renders each recipient's
+ * text with the matching rule's template, in the subscriber's time zone.
  */
 #ifndef DEALPUSH_MATCH_H
 #define DEALPUSH_MATCH_H
@@ -15,33 +16,57 @@
 #include "err.h"
 #include "model.h"
 
-struct substore;
+struct rule_set;
+struct matcher;
 
-/* Stands in the planned text for a per-recipient code from the deal's pool; deliver
- * puts the code popped at admit in its place. Never valid in deal text (control
- * characters are refused at ingest). */
-#define MATCH_CODE_MARK '\x1a'
+/* A run of MATCH_CODE_WIDTH of these stands in the planned text for a per-recipient
+ * code from the deal's pool (the segment count reserves that many characters);
+ * deliver puts the code popped at admit in its place. CR is a GSM-7 character, and
+ * never valid in deal text (control characters are refused at ingest). */
+#define MATCH_CODE_MARK '\r'
+#define MATCH_CODE_WIDTH 16
 
 struct match_rcpt {
 	const struct subscriber *sub;  /* borrowed from the store */
 	enum channel ch;
 	char *text;                    /* owned by the match_list */
+	const char *rule;              /* the rule's name, owned by the rule set */
 };
 
 struct match_list {
 	struct match_rcpt *v;
 	size_t n, cap;
+	size_t matched;                /* before the quantity cut */
+	size_t held_out;               /* matched but kept back by a holdout */
+	size_t unrenderable;           /* too long for the rule's segment cap */
 };
 
-/* 1 when the subscriber's interests match the deal, else 0 (the default rule). */
-int match_interested(const struct deal *d, const struct subscriber *s);
+/* A new matcher using the built-in default rule, or NULL with *err (ERR_NOMEM).
+ * overbook (>= 1) is the share of a limited deal's quantity that is planned. */
+struct matcher *matcher_new(double overbook, struct err *err);
+
+/* Frees the matcher, its rules and index (never the subscribers). NULL: nothing. */
+void matcher_free(struct matcher *m);
+
+/* Replaces the rules; takes ownership of rs and frees the old set. rs must not be
+ * NULL: a rule set that failed to compile never reaches here. */
+void matcher_set_rules(struct matcher *m, struct rule_set *rs);
+
+/* The rules in use, borrowed. */
+const struct rule_set *matcher_rules(const struct matcher *m);
+
+/* substore_change_fn: keeps the interest index in step with the mirror (arg is the
+ * matcher). Logs and drops a subscriber the index cannot take (out of memory). */
+void matcher_on_change(void *arg, const struct subscriber *old_sub,
+    const struct subscriber *new_sub);
 
 /*
- * Fills out (which must be zeroed or freed before) with every (subscriber, channel)
- * the deal should go to, in a deterministic order (subscriber id, then channel).
- * Returns 0, or -1 with *err on OOM (out is then freed).
+ * Fills out (zeroed) with every (subscriber, channel) the deal should go to, ranked
+ * by rule priority, engagement and id, cut to ceil(quantity x overbook) for a limited
+ * deal, held-out recipients only counted. Returns 0, or -1 with *err on OOM (out is
+ * then freed).
  */
-int match_deal(const struct substore *ss, const struct deal *d, int64_t now,
+int match_deal(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *out, struct err *err);
 
 /* Frees what match_deal put into l and zeroes it. */

@@ -830,23 +830,25 @@ rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
 }
 
 /* The text to send: the planned text with the recipient's own code in place of
- * MATCH_CODE_MARK. Returns a new string, or NULL on OOM. */
+ * each run of MATCH_CODE_MARK. Returns a new string, or NULL on OOM. */
 static char *
 rcpt_text(const struct rcpt *r)
 {
-	size_t n = strlen(r->text) + 1, marks = 0, cl = strlen(r->code), i, o = 0;
+	size_t n = strlen(r->text) + 1, cl = strlen(r->code), i, o = 0;
 	char *t;
 
-	for (i = 0; r->text[i] != '\0'; i++)
-		marks += r->text[i] == MATCH_CODE_MARK;
-	if ((t = malloc(n + marks * cl)) == NULL)
+	if ((t = malloc(n + cl)) == NULL)
 		return NULL;
-	for (i = 0; r->text[i] != '\0'; i++) {
-		if (r->text[i] == MATCH_CODE_MARK) {
+	for (i = 0; r->text[i] != '\0'; ) {
+		if (r->text[i] != MATCH_CODE_MARK) {
+			t[o++] = r->text[i++];
+			continue;
+		}
+		while (r->text[i] == MATCH_CODE_MARK)
+			i++;
+		if (o + cl < n + cl) {
 			memcpy(t + o, r->code, cl);
 			o += cl;
-		} else {
-			t[o++] = r->text[i];
 		}
 	}
 	t[o] = '\0';

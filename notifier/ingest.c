@@ -39,6 +39,7 @@ struct ingest {
 	struct rconn *rd;          /* blocking reads */
 	struct rconn *cmd;         /* scripts, shared */
 	struct substore *ss;
+	struct matcher *matcher;
 	struct event *tick;
 	int stopping;
 	int reading;               /* an XREADGROUP is out */
@@ -59,7 +60,7 @@ struct ingest_call {
 	char entry[64];
 	char deal[MODEL_ID_MAX + 1];
 	enum script_id script;
-	size_t chunk, nchunks, recipients;
+	size_t chunk, nchunks, recipients, matched, held_out;
 	int64_t landed_ms;
 };
 
@@ -97,9 +98,10 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 			    c->entry, r->elements > 1 && r->element[1]->type ==
 			    REDIS_REPLY_STRING ? r->element[1]->str : "?");
 		else if (strcmp(st, "ok") == 0 && c->chunk + 1 == c->nchunks)
-			log_info("event=deal_planned deal=%s entry=%s recipients=%zu chunks=%zu "
-			    "ms_since_landed=%lld", c->deal, c->entry, c->recipients,
-			    c->nchunks, (long long)(clock_real_ms() - c->landed_ms));
+			log_info("event=deal_planned deal=%s entry=%s recipients=%zu "
+			    "matched=%zu held_out=%zu chunks=%zu ms_since_landed=%lld", c->deal,
+			    c->entry, c->recipients, c->matched, c->held_out, c->nchunks,
+			    (long long)(clock_real_ms() - c->landed_ms));
 	}
 	free(c);
 	if (--in->outstanding == 0)
@@ -110,7 +112,7 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 static void
 ingest_call(struct ingest *in, enum script_id id, const char *entry, const char *deal,
     int nkeys, int nargs, const char **args, const size_t *lens, size_t chunk,
-    size_t nchunks, size_t recipients)
+    size_t nchunks, const struct match_list *ml)
 {
 	struct ingest_call *c;
 
@@ -124,7 +126,11 @@ ingest_call(struct ingest *in, enum script_id id, const char *entry, const char 
 	c->script = id;
 	c->chunk = chunk;
 	c->nchunks = nchunks;
-	c->recipients = recipients;
+	if (ml != NULL) {
+		c->recipients = ml->n;
+		c->matched = ml->matched;
+		c->held_out = ml->held_out;
+	}
 	c->landed_ms = strtoll(entry, NULL, 10);
 	snprintf(c->entry, sizeof(c->entry), "%s", entry);
 	snprintf(c->deal, sizeof(c->deal), "%s", deal ? deal : "-");
@@ -152,7 +158,7 @@ ingest_dead(struct ingest *in, const char *entry, const struct err *e,
 	lens[7] = payload ? (len > INGEST_DEAD_PAYLOAD_MAX ? INGEST_DEAD_PAYLOAD_MAX : len) : 0;
 	log_warnx("event=deal_dead entry=%s reason=%s field=%s err=\"%s\"", entry, e->code,
 	    e->field[0] ? e->field : "-", e->msg);
-	ingest_call(in, SCRIPT_DEAD, entry, NULL, 2, 8, args, lens, 0, 1, 0);
+	ingest_call(in, SCRIPT_DEAD, entry, NULL, 2, 8, args, lens, 0, 1, NULL);
 }
 
 static void
@@ -165,7 +171,7 @@ ingest_cancel(struct ingest *in, const char *entry, const struct deal *d)
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	snprintf(keep, sizeof(keep), "%lld", (long long)(clock_now() + INGEST_KEEP_S));
 	log_info("event=deal_cancel deal=%s entry=%s", d->id, entry);
-	ingest_call(in, SCRIPT_CANCEL, entry, d->id, 2, 6, args, NULL, 0, 1, 0);
+	ingest_call(in, SCRIPT_CANCEL, entry, d->id, 2, 6, args, NULL, 0, 1, NULL);
 }
 
 /* "<ch>\t<sub>\t<to>\t<text>": the recipient line of a job (see docs/architecture.md). */
@@ -241,7 +247,7 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 		}
 	}
 	ingest_call(in, SCRIPT_PLAN, entry, d->id, 3, (int)a, args, NULL, chunk, nchunks,
-	    ml->n);
+	    ml);
 	rv = 0;
 out:
 	if (lines != NULL)
@@ -261,7 +267,7 @@ ingest_plan(struct ingest *in, const char *entry, const struct deal *d)
 	size_t chunk = (size_t)in->cfg->plan_chunk, nchunks, c;
 
 	err_clear(&err);
-	if (match_deal(in->ss, d, clock_now(), &ml, &err) < 0) {
+	if (match_deal(in->matcher, d, clock_now(), &ml, &err) < 0) {
 		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, entry,
 		    err.msg);
 		ingest_reread(in, 1);
@@ -493,7 +499,8 @@ ingest_on_tick(evutil_socket_t fd, short what, void *arg)
 
 struct ingest *
 ingest_new(struct event_base *base, const struct config *cfg,
-    const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss)
+    const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss,
+    struct matcher *matcher)
 {
 	struct ingest *in;
 	struct timeval tv = { 0, INGEST_TICK_MS * 1000 };
@@ -504,6 +511,7 @@ ingest_new(struct event_base *base, const struct config *cfg,
 	in->cfg = cfg;
 	in->cmd = cmd;
 	in->ss = ss;
+	in->matcher = matcher;
 	ingest_reread(in, 0);
 	if ((in->tick = event_new(base, -1, EV_PERSIST, ingest_on_tick, in)) == NULL)
 		goto err;

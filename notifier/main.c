@@ -21,6 +21,7 @@
 #include "httpc.h"
 #include "ingest.h"
 #include "log.h"
+#include "match.h"
 #include "rconn.h"
 #include "rulesload.h"
 #include "scripts.h"
@@ -34,6 +35,7 @@ struct notifier {
 	struct rconn_config rcfg;
 	struct rconn *cmd;
 	struct substore *ss;
+	struct matcher *matcher;
 	struct httpc *http;
 	struct ingest *ingest;
 	struct deliver *deliver;
@@ -132,13 +134,42 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(n->drain, &now);
 }
 
+/* Compiles the rule folder; on success swaps the new set in whole, on failure logs
+ * every error (file, line, column) and keeps the rules in use. 0 or -1. */
+static int
+load_rules(struct notifier *n)
+{
+	struct rule_diags diags;
+	struct rule_set *rs;
+	struct err err;
+	size_t i;
+
+	rule_diags_init(&diags);
+	err_clear(&err);
+	if ((rs = rulesload_dir(n->cfg->rules_dir, &diags, &err)) == NULL) {
+		for (i = 0; i < diags.n; i++)
+			log_errorx("event=rules_invalid file=%s line=%d col=%d err=\"%s\"",
+			    diags.v[i].file, diags.v[i].line, diags.v[i].col, diags.v[i].msg);
+		if (diags.n == 0)
+			log_errorx("event=rules_invalid err=\"%s\"", err.msg);
+		log_warnx("event=rules_kept rules=%zu", rule_set_count(matcher_rules(n->matcher)));
+		rule_diags_free(&diags);
+		return -1;
+	}
+	matcher_set_rules(n->matcher, rs);
+	log_info("event=rules_loaded dir=%s rules=%zu default=%d",
+	    n->cfg->rules_dir ? n->cfg->rules_dir : "-", rule_set_count(rs),
+	    rule_set_is_default(rs));
+	return 0;
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
-	(void)arg;
-	log_info("event=signal sig=HUP action=none reason=\"no rule files configured\"");
+	log_info("event=signal sig=HUP action=reload_rules");
+	load_rules(arg);
 }
 
 static int
@@ -166,16 +197,26 @@ notifier_start(struct notifier *n)
 	event_add(n->sigterm, NULL);
 	event_add(n->sighup, NULL);
 
+	err_clear(&err);
+	if ((n->matcher = matcher_new(n->cfg->overbook, &err)) == NULL) {
+		log_errorx("event=start_failed err=\"%s\"", err.msg);
+		return -1;
+	}
+	if (load_rules(n) < 0)
+		return -1;   /* at start-up there is no working set to keep */
 	if ((n->cmd = rconn_new(n->base, &n->rcfg, "cmd", on_cmd_ready, NULL)) == NULL)
 		return -1;
-	if ((n->ss = substore_new(n->base, &n->rcfg, n->cfg->block_ms, NULL, NULL)) == NULL)
+	n->ss = substore_new(n->base, &n->rcfg, n->cfg->block_ms, matcher_on_change,
+	    n->matcher);
+	if (n->ss == NULL)
 		return -1;
 	err_clear(&err);
 	if ((n->http = httpc_new(n->base, &hc, &err)) == NULL) {
 		log_errorx("event=start_failed err=\"%s\"", err.msg);
 		return -1;
 	}
-	if ((n->ingest = ingest_new(n->base, n->cfg, &n->rcfg, n->cmd, n->ss)) == NULL)
+	n->ingest = ingest_new(n->base, n->cfg, &n->rcfg, n->cmd, n->ss, n->matcher);
+	if (n->ingest == NULL)
 		return -1;
 	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http,
 	    n->ss)) == NULL)
@@ -190,6 +231,8 @@ notifier_free(struct notifier *n)
 	/* Cancels requests still in flight; deliver sees each callback once. */
 	httpc_free(n->http);
 	deliver_free(n->deliver);
+	/* The index borrows the mirror's subscribers: free it first. */
+	matcher_free(n->matcher);
 	substore_free(n->ss);
 	rconn_free(n->cmd);
 	if (n->sigint)

@@ -1,104 +1,177 @@
 /*
- * match.c: the built-in default rule and the default message text (stage: match).
+ * match.c: targeting rules and the interest index, applied to one deal (stage:
+ * match).
  *
- * Pure over its inputs: reads the deal and the subscriber mirror, writes only the
- * list it returns. Must never send, never touch Redis, never decide admit-time
- * questions (caps, quiet hours): those belong to admit, which sees the shared state.
+ * Wraps the pure rules/ library for the daemon: owns the rule set and the index,
+ * renders templates with a time-zone formatter backed by tz.c. Must never send,
+ * never touch Redis, never decide admit-time questions (caps, quiet hours): those
+ * belong to admit, which sees the shared state.
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "log.h"
 #include "match.h"
-#include "substore.h"
+#include "rules.h"
+#include "tz.h"
 
-#define MATCH_TEXT_MAX 1600
+#define MATCH_ZONES_MAX 1024
 
+/* The built-in default text, in the variant the deal's fields allow: a template
+ * language without conditionals would print "code ," or "(0% off)" otherwise.
+ * Index: [has price][has discount][has code][channel]. */
+#define MATCH_VARIANTS 8
+
+struct matcher {
+	struct rule_set *rules;
+	struct rule_template *variants[MATCH_VARIANTS][CH_COUNT];
+	char *default_text[CH_COUNT];   /* the library's own default, to recognise it */
+	struct ridx *index;
+	struct tzcache *zones;
+	struct rule_recipients found;   /* reused across deals */
+	double overbook;
+};
+
+/* Builds the eight variants of the default text per channel. */
 static int
-list_has(const struct strlist *l, const char *s)
+match_variants_init(struct matcher *m, struct err *err)
 {
-	size_t i;
+	const struct rule *def = rule_set_get(m->rules, 0);
+	char text[256];
+	int v, c;
 
-	if (s == NULL)
-		return 0;
-	for (i = 0; i < l->n; i++)
-		if (strcmp(l->v[i], s) == 0)
-			return 1;
-	return 0;
-}
+	for (c = 0; c < CH_COUNT; c++)
+		if ((m->default_text[c] = strdup(rule_template_text(rule_template(def,
+		    (enum channel)c)))) == NULL)
+			return err_set(err, ERR_NOMEM, "no_memory", NULL, "out of memory");
+	for (v = 0; v < MATCH_VARIANTS; v++) {
+		int price = v & 4, discount = v & 2, code = v & 1;
 
-/* Case-insensitive substring search; needle is lower case. */
-static int
-contains_ci(const char *hay, const char *needle)
-{
-	size_t i, j, nl = strlen(needle);
-
-	if (nl == 0)
-		return 1;
-	for (i = 0; hay[i] != '\0'; i++) {
-		for (j = 0; j < nl && hay[i + j] != '\0'; j++)
-			if (tolower((unsigned char)hay[i + j]) != needle[j])
-				break;
-		if (j == nl)
-			return 1;
+		for (c = 0; c < CH_COUNT; c++) {
+			snprintf(text, sizeof(text), "{title}%s%s%s, ends {expires_local}. "
+			    "{link}%s", price ? ": {price}" : "",
+			    price && discount ? " ({discount_pct}% off)" : "",
+			    code ? ", code {code}" : "",
+			    c == CH_SMS ? " Reply STOP to end" : "");
+			m->variants[v][c] = rule_template_new(text, strlen(text), err);
+			if (m->variants[v][c] == NULL)
+				return -1;
+		}
 	}
 	return 0;
 }
 
-int
-match_interested(const struct deal *d, const struct subscriber *s)
+/* The template for a recipient: the rule's own, or the default in the variant the
+ * deal's fields allow. */
+static const struct rule_template *
+match_template(const struct matcher *m, const struct rule *r, const struct deal *d,
+    enum channel ch)
 {
-	const struct interests *in = &s->interests;
-	int topical = 0;
-	size_t i;
+	const struct rule_template *t = rule_template(r, ch);
+	int v;
 
-	if (list_has(&in->categories, d->category) || list_has(&in->brands, d->brand))
-		topical = 1;
-	for (i = 0; !topical && i < in->keywords.n; i++)
-		if (contains_ci(d->title, in->keywords.v[i]))
-			topical = 1;
-	if (!topical)
-		return 0;
-	if (in->has_max_price && (!d->has_price || d->price > in->max_price))
-		return 0;
-	if (in->has_min_discount_pct && d->discount_pct < in->min_discount_pct)
-		return 0;
-	if (s->region != NULL && d->region != NULL && strcmp(s->region, d->region) != 0)
-		return 0;
-	return 1;
+	if (strcmp(rule_template_text(t), m->default_text[ch]) != 0)
+		return t;
+	v = (d->has_price ? 4 : 0) | (d->discount_pct > 0 ? 2 : 0) |
+	    (d->code != NULL || d->code_pool != NULL ? 1 : 0);
+	return m->variants[v][ch];
 }
 
-static char *
-match_render_default(const struct deal *d)
+struct matcher *
+matcher_new(double overbook, struct err *err)
 {
-	char price[64] = "", code[96] = "", ends[32];
-	char *text;
-	struct tm tm;
-	time_t t = (time_t)d->expires_at;
+	struct matcher *m = calloc(1, sizeof(*m));
 
-	if ((text = malloc(MATCH_TEXT_MAX + 1)) == NULL)
-		return NULL;
-	if (d->has_price && d->discount_pct > 0)
-		snprintf(price, sizeof(price), " %.2f %s (%.0f%% off)", d->price,
-		    d->currency[0] ? d->currency : "", d->discount_pct);
-	else if (d->has_price)
-		snprintf(price, sizeof(price), " %.2f %s", d->price,
-		    d->currency[0] ? d->currency : "");
-	if (d->code_pool != NULL)
-		snprintf(code, sizeof(code), ", your code %c", MATCH_CODE_MARK);
-	else if (d->code != NULL)
-		snprintf(code, sizeof(code), ", code %s", d->code);
-	gmtime_r(&t, &tm);
-	strftime(ends, sizeof(ends), "%H:%M UTC", &tm);
-	snprintf(text, MATCH_TEXT_MAX + 1, "%.400s:%s%s. Ends %s. %s Reply STOP to end",
-	    d->title, price, code, ends, d->url);
-	return text;
+	if (m == NULL)
+		goto oom;
+	m->overbook = overbook >= 1 ? overbook : RULE_OVERBOOK_DEFAULT;
+	rule_recipients_init(&m->found);
+	if ((m->index = ridx_new(err)) == NULL)
+		goto fail;
+	if ((m->zones = tzcache_new(NULL, MATCH_ZONES_MAX)) == NULL)
+		goto oom;
+	if ((m->rules = rule_compile(NULL, 0, NULL, err)) == NULL)
+		goto fail;
+	if (match_variants_init(m, err) < 0)
+		goto fail;
+	return m;
+oom:
+	err_set(err, ERR_NOMEM, "no_memory", NULL, "matcher: out of memory");
+fail:
+	matcher_free(m);
+	return NULL;
+}
+
+void
+matcher_free(struct matcher *m)
+{
+	int v, c;
+
+	if (m == NULL)
+		return;
+	rule_recipients_free(&m->found);
+	for (v = 0; v < MATCH_VARIANTS; v++)
+		for (c = 0; c < CH_COUNT; c++)
+			rule_template_free(m->variants[v][c]);
+	for (c = 0; c < CH_COUNT; c++)
+		free(m->default_text[c]);
+	ridx_free(m->index);
+	tzcache_free(m->zones);
+	rule_set_free(m->rules);
+	free(m);
+}
+
+void
+matcher_set_rules(struct matcher *m, struct rule_set *rs)
+{
+	struct rule_set *old = m->rules;
+
+	m->rules = rs;
+	rule_set_free(old);
+}
+
+const struct rule_set *
+matcher_rules(const struct matcher *m)
+{
+	return m->rules;
+}
+
+void
+matcher_on_change(void *arg, const struct subscriber *old_sub,
+    const struct subscriber *new_sub)
+{
+	struct matcher *m = arg;
+	struct err err;
+
+	err_clear(&err);
+	if (new_sub == NULL) {
+		ridx_remove(m->index, old_sub->id);
+		return;
+	}
+	if (ridx_put(m->index, new_sub, &err) < 0) {
+		/* The old version (if any) must not stay indexed: it is about to be
+		 * freed. The subscriber misses deals until its next change. */
+		ridx_remove(m->index, new_sub->id);
+		log_errorx("event=index_failed sub=%s err=\"%s\"", new_sub->id, err.msg);
+	}
+}
+
+/* rule_fmt_local_fn: "Mon 19:00 CST" in the subscriber's zone. */
+static size_t
+match_fmt_local(void *arg, const char *tzname, int64_t t, char *buf, size_t size)
+{
+	struct matcher *m = arg;
+	const struct tz *z;
+
+	if (tzname == NULL || *tzname == '\0' ||
+	    (z = tz_get(m->zones, tzname, NULL)) == NULL)
+		return 0;
+	return tz_format(z, t, "%a %H:%M %Z", buf, size);
 }
 
 static int
-match_push(struct match_list *l, const struct subscriber *s, enum channel ch,
-    const char *text)
+match_push(struct match_list *l, const struct rule_recipient *rc, enum channel ch,
+    char *text)
 {
 	if (l->n == l->cap) {
 		size_t c = l->cap ? l->cap * 2 : 64;
@@ -108,53 +181,85 @@ match_push(struct match_list *l, const struct subscriber *s, enum channel ch,
 		l->v = v;
 		l->cap = c;
 	}
-	if ((l->v[l->n].text = strdup(text)) == NULL)
-		return -1;
-	l->v[l->n].sub = s;
+	l->v[l->n].sub = rc->sub;
 	l->v[l->n].ch = ch;
+	l->v[l->n].text = text;
+	l->v[l->n].rule = rule_name(rc->rule);
 	l->n++;
 	return 0;
 }
 
-static int
-match_cmp(const void *a, const void *b)
+/* Renders one recipient's text on one channel; NULL (counted) when it cannot fit. */
+static char *
+match_render(struct matcher *m, const struct deal *d, const struct rule_recipient *rc,
+    enum channel ch, int64_t now, struct match_list *out, struct err *err)
 {
-	const struct match_rcpt *x = a, *y = b;
-	int c = strcmp(x->sub->id, y->sub->id);
+	char code[MATCH_CODE_WIDTH + 1];
+	struct rule_render_in in;
+	struct rule_text text;
 
-	return c != 0 ? c : (int)x->ch - (int)y->ch;
+	memset(&in, 0, sizeof(in));
+	memset(code, MATCH_CODE_MARK, MATCH_CODE_WIDTH);
+	code[MATCH_CODE_WIDTH] = '\0';
+	in.deal = d;
+	in.sub = rc->sub;
+	in.code = d->code_pool != NULL ? code : NULL;
+	in.now = now;
+	in.fmt_local = match_fmt_local;
+	in.fmt_arg = m;
+	in.channel = ch;
+	in.max_segments = ch == CH_SMS ? rule_max_segments(rc->rule) : 0;
+	if (rule_render(match_template(m, rc->rule, d, ch), &in, &text, err) < 0) {
+		if (err->kind != ERR_NOMEM) {
+			out->unrenderable++;
+			log_warnx("event=render_failed deal=%s sub=%s rule=%s err=\"%s\"", d->id,
+			    rc->sub->id, rule_name(rc->rule), err->msg);
+			err_clear(err);
+		}
+		return NULL;
+	}
+	return text.s; /* ownership moves to the list */
 }
 
 int
-match_deal(const struct substore *ss, const struct deal *d, int64_t now,
+match_deal(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *out, struct err *err)
 {
-	char *text = NULL;
-	size_t i, n = substore_count(ss);
+	size_t i;
 	int c;
 
-	(void)now;
-	if ((text = match_render_default(d)) == NULL)
-		goto oom;
-	for (i = 0; i < n; i++) {
-		const struct subscriber *s = substore_at(ss, i);
+	if (ridx_query(m->index, m->rules, d, now, m->overbook, &m->found, err) < 0)
+		goto fail;
+	out->matched = m->found.matched;
+	for (i = 0; i < m->found.n; i++) {
+		const struct rule_recipient *rc = &m->found.v[i];
 
-		if (!match_interested(d, s))
+		if (rc->held_out) {
+			out->held_out++;
 			continue;
+		}
 		for (c = 0; c < CH_COUNT; c++) {
-			if (!(s->channels & CH_BIT(c)) || s->consent[c] == 0)
+			char *text;
+
+			if (!(rc->channels & CH_BIT(c)))
 				continue;
-			if (match_push(out, s, (enum channel)c, text) < 0)
-				goto oom;
+			if ((text = match_render(m, d, rc, (enum channel)c, now, out,
+			    err)) == NULL) {
+				if (err->kind == ERR_NOMEM)
+					goto fail;
+				continue;
+			}
+			if (match_push(out, rc, (enum channel)c, text) < 0) {
+				free(text);
+				err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
+				goto fail;
+			}
 		}
 	}
-	free(text);
-	qsort(out->v, out->n, sizeof(*out->v), match_cmp);
 	return 0;
-oom:
-	free(text);
+fail:
 	match_list_free(out);
-	return err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
+	return -1;
 }
 
 void
