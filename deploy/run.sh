@@ -44,6 +44,8 @@ clock_offset_s = $(dp_clock_offset)
 [redis]
 host = 127.0.0.1
 port = $DP_REDIS_PORT
+[rules]
+dir = $ROOT/rules/examples
 [gateway twilio]
 kind = twilio
 channel = sms
