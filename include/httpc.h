@@ -55,6 +55,7 @@ struct httpc_config {
 	long default_timeout_ms;        /* e.g. 10000 */
 	long default_connect_timeout_ms;/* e.g. 2000 */
 	long max_host_connections;      /* 0 = unlimited */
+	long max_connects;              /* connection cache size; 0 = libcurl's default */
 };
 
 /* Returns a new client on base, or NULL with *err (kind ERR_NOMEM or ERR_PERM). */

@@ -45,7 +45,7 @@ static const struct ckey config_keys[] = {
 	C("redis.reconnect_max_ms", CK_LONG, redis_reconnect_max_ms, 10, 600000),
 	C("ingest.batch", CK_LONG, ingest_batch, 1, 10000),
 	C("ingest.block_ms", CK_LONG, block_ms, 1, 60000),
-	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 100000),
+	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 20000),
 	C("ingest.job_size", CK_LONG, job_size, 1, 1000),
 	C("deliver.batch", CK_LONG, deliver_batch, 1, 10000),
 	C("deliver.retry_base_ms", CK_LONG, retry_base_ms, 1, 600000),

@@ -122,6 +122,10 @@ struct deliver {
 	struct rcpt **heap;        /* queued recipients, earliest expiry first */
 	size_t heap_n, heap_cap;
 	size_t in_flight, claiming, admits_out, records_out, acks_out;
+	struct rec *recq;          /* outcomes to record in the next loop pass */
+	size_t recq_n, recq_cap;
+	struct event *flush;       /* writes recq, once per loop pass */
+	struct event *pump_ev;     /* runs the send queue, once per loop pass */
 };
 
 static void deliver_read(struct deliver *dl);
@@ -137,6 +141,7 @@ deliver_reread(struct deliver *dl, int failed)
 		dl->failed_at_ms = clock_mono_ms();
 }
 static void deliver_pump(struct deliver *dl);
+static void deliver_kick(struct deliver *dl);
 static void rcpt_record(struct rcpt *r, const char *outcome);
 
 /* ---- the send queue: a binary min-heap on the deal's expiry ---- */
@@ -375,8 +380,23 @@ err:
 
 /* ---- record ---- */
 
+#define DELIVER_RECORD_BATCH 128
+
+/* One outcome waiting to be recorded; the outcome is copied because a recipient
+ * may queue "retry" and, after its backoff, its final outcome in the same pass. */
+struct rec {
+	struct rcpt *r;
+	char outcome[16];
+};
+
+struct rec_batch {
+	struct deliver *dl;
+	size_t n;
+	struct rec v[];
+};
+
 static void rcpt_on_record_timer(evutil_socket_t fd, short what, void *arg);
-static void rcpt_send_record(struct rcpt *r);
+static void rcpt_enqueue_record(struct rcpt *r, const char *outcome);
 
 /* A record did not reach Redis: try again shortly, for about a minute. */
 static void
@@ -405,79 +425,162 @@ rcpt_record_later(struct rcpt *r)
 	evtimer_add(r->timer, &tv);
 }
 
+/* What happens to one recorded (or not) outcome. */
 static void
-rcpt_on_record(struct rconn *rc, struct redisReply *reply, void *arg)
+rec_settle(const struct rec *e, int ok)
 {
-	struct rcpt *r = arg;
-
-	(void)rc;
-	r->job->dl->records_out--;
 	/* "retry" only marks the state for a redelivery after a crash; the backoff
-	 * timer is already running and its admit passes own_retry, so a lost
-	 * "retry" record costs nothing. */
-	if (strcmp(r->outcome, "retry") == 0)
+	 * timer is already running and its admit passes own_retry, so a lost "retry"
+	 * record costs nothing. */
+	if (strcmp(e->outcome, "retry") == 0)
 		return;
-	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-		rcpt_record_later(r);
-		return;
-	}
-	rcpt_done(r);
+	if (!ok)
+		rcpt_record_later(e->r);
+	else
+		rcpt_done(e->r);
 }
 
 static void
-rcpt_send_record(struct rcpt *r)
+deliver_on_record(struct rconn *rc, struct redisReply *reply, void *arg)
 {
-	struct job *j = r->job;
-	struct deliver *dl = j->dl;
-	char k_states[MODEL_ID_MAX + 8], k_consent[32], now[32], lat[32], http[16];
-	char k_deal[MODEL_ID_MAX + 8], k_codes[MODEL_ID_MAX + 8];
-	const char *gwname = r->gw_index < dl->ngws ?
-	    gw_config_of(dl->gws[r->gw_index])->name : "-";
-	const char *args[21];
+	struct rec_batch *b = arg;
+	int ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
+	size_t i;
 
-	snprintf(k_states, sizeof(k_states), "push:%s", j->deal);
-	snprintf(k_deal, sizeof(k_deal), "deal:%s", j->deal);
-	snprintf(k_codes, sizeof(k_codes), "code:%s", j->deal);
-	snprintf(k_consent, sizeof(k_consent), "consent:%s", channel_name(r->ch));
-	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	snprintf(lat, sizeof(lat), "%lld", r->sent_ms ? (long long)(r->sent_ms -
-	    j->landed_ms) : -1LL);
-	snprintf(http, sizeof(http), "%d", r->http_status);
-	args[0] = k_states;
-	args[1] = "pushes:log";
-	args[2] = DELIVER_STREAM;
-	args[3] = "stats";
-	args[4] = k_consent;
-	args[5] = k_deal;
-	args[6] = k_codes;
-	args[7] = r->sub;
-	args[8] = channel_name(r->ch);
-	args[9] = r->push_id;
-	args[10] = j->deal;
-	args[11] = r->outcome;
-	args[12] = gwname;
-	args[13] = r->provider_id;
-	args[14] = http;
-	args[15] = r->detail;
-	args[16] = now;
-	args[17] = lat;
-	args[18] = "";       /* the job is acked separately, once all are recorded */
-	args[19] = DELIVER_GROUP;
-	args[20] = r->revoke ? "1" : "0";
-	if (script_call(dl->cmd, SCRIPT_RECORD, 7, 21, args, NULL, rcpt_on_record, r) < 0) {
-		if (strcmp(r->outcome, "retry") != 0)
-			rcpt_record_later(r);
-		return;
+	(void)rc;
+	b->dl->records_out -= b->n;
+	if (!ok)
+		log_warnx("event=record_failed outcomes=%zu err=\"%s\" action=retry", b->n,
+		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+	for (i = 0; i < b->n; i++)
+		rec_settle(&b->v[i], ok);
+	free(b);
+}
+
+/* Writes up to DELIVER_RECORD_BATCH queued outcomes with one record.lua call. */
+static void
+deliver_flush_records(struct deliver *dl)
+{
+	size_t n = dl->recq_n < DELIVER_RECORD_BATCH ? dl->recq_n : DELIVER_RECORD_BATCH;
+	size_t i, k = 0, a = 0;
+	struct rec_batch *b = malloc(sizeof(*b) + n * sizeof(b->v[0]));
+	const char **args = calloc(3 + 4 * n + 12 * n, sizeof(*args));
+	char (*keys)[4][MODEL_ID_MAX + 16] = calloc(n, sizeof(*keys));
+	char (*nums)[3][32] = calloc(n, sizeof(*nums));
+	const char **argv;
+	char sn[32];
+
+	if (n == 0 || b == NULL || args == NULL || keys == NULL || nums == NULL)
+		goto out;
+	b->dl = dl;
+	b->n = n;
+	memcpy(b->v, dl->recq, n * sizeof(b->v[0]));
+	memmove(dl->recq, dl->recq + n, (dl->recq_n - n) * sizeof(dl->recq[0]));
+	dl->recq_n -= n;
+	args[k++] = "pushes:log";
+	args[k++] = "stats";
+	for (i = 0; i < n; i++) {
+		const struct rcpt *r = b->v[i].r;
+
+		snprintf(keys[i][0], sizeof(keys[i][0]), "push:%s", r->job->deal);
+		snprintf(keys[i][1], sizeof(keys[i][1]), "consent:%s", channel_name(r->ch));
+		snprintf(keys[i][2], sizeof(keys[i][2]), "deal:%s", r->job->deal);
+		snprintf(keys[i][3], sizeof(keys[i][3]), "code:%s", r->job->deal);
+		args[k++] = keys[i][0];
+		args[k++] = keys[i][1];
+		args[k++] = keys[i][2];
+		args[k++] = keys[i][3];
 	}
+	argv = args + k;
+	snprintf(sn, sizeof(sn), "%zu", n);
+	argv[a++] = sn;
+	for (i = 0; i < n; i++) {
+		const struct rcpt *r = b->v[i].r;
+
+		snprintf(nums[i][0], sizeof(nums[i][0]), "%d", r->http_status);
+		snprintf(nums[i][1], sizeof(nums[i][1]), "%lld", (long long)clock_now());
+		snprintf(nums[i][2], sizeof(nums[i][2]), "%lld", r->sent_ms ?
+		    (long long)(r->sent_ms - r->job->landed_ms) : -1LL);
+		argv[a++] = r->sub;
+		argv[a++] = channel_name(r->ch);
+		argv[a++] = r->push_id;
+		argv[a++] = r->job->deal;
+		argv[a++] = b->v[i].outcome;
+		argv[a++] = r->gw_index < dl->ngws ?
+		    gw_config_of(dl->gws[r->gw_index])->name : "-";
+		argv[a++] = r->provider_id;
+		argv[a++] = nums[i][0];
+		argv[a++] = r->detail;
+		argv[a++] = nums[i][1];
+		argv[a++] = nums[i][2];
+		argv[a++] = r->revoke ? "1" : "0";
+	}
+	if (script_call(dl->cmd, SCRIPT_RECORD, (int)k, (int)(k + a), args, NULL,
+	    deliver_on_record, b) < 0) {
+		dl->records_out -= n;
+		for (i = 0; i < n; i++)
+			rec_settle(&b->v[i], 0);
+		goto out;
+	}
+	b = NULL;
+out:
+	free(b);
+	free(args);
+	free(keys);
+	free(nums);
+}
+
+static void
+deliver_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+
+	(void)fd;
+	(void)what;
+	while (dl->recq_n > 0) {
+		size_t before = dl->recq_n;
+
+		deliver_flush_records(dl);
+		if (dl->recq_n == before)
+			break;   /* out of memory: the next kick tries again */
+	}
+}
+
+/* Queues one outcome; the queue is written once per loop pass. */
+static void
+rcpt_enqueue_record(struct rcpt *r, const char *outcome)
+{
+	struct deliver *dl = r->job->dl;
+	struct timeval zero = { 0, 0 };
+
+	if (dl->recq_n == dl->recq_cap) {
+		size_t c = dl->recq_cap ? dl->recq_cap * 2 : 256;
+		struct rec *q = realloc(dl->recq, c * sizeof(*q));
+
+		if (q == NULL) {
+			if (strcmp(outcome, "retry") != 0)
+				rcpt_record_later(r);
+			return;
+		}
+		dl->recq = q;
+		dl->recq_cap = c;
+	}
+	dl->recq[dl->recq_n].r = r;
+	snprintf(dl->recq[dl->recq_n].outcome, sizeof(dl->recq[0].outcome), "%s", outcome);
+	dl->recq_n++;
 	dl->records_out++;
+	if (!evtimer_pending(dl->flush, NULL))
+		evtimer_add(dl->flush, &zero);
 }
 
 static void
 rcpt_on_record_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct rcpt *r = arg;
+
 	(void)fd;
 	(void)what;
-	rcpt_send_record(arg);
+	rcpt_enqueue_record(r, r->outcome);
 }
 
 static void
@@ -498,7 +601,7 @@ rcpt_record(struct rcpt *r, const char *outcome)
 		    r->detail[0] ? " detail=" : "",
 		    r->detail[0] ? log_quote(r->detail, detail, sizeof(detail)) : "");
 	}
-	rcpt_send_record(r);
+	rcpt_enqueue_record(r, outcome);
 }
 
 /* ---- admit ---- */
@@ -563,7 +666,7 @@ deliver_on_admit(struct rconn *rc, struct redisReply *reply, void *arg)
 		    r->push_id, j->deal, r->sub, channel_name(r->ch));
 		rcpt_done(r);
 	}
-	deliver_pump(dl);
+	deliver_kick(dl);
 }
 
 /* Per-recipient admit inputs the notifier computes, because they need the
@@ -826,7 +929,7 @@ rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
 		rcpt_retry_or_expire(r, -1);
 		break;
 	}
-	deliver_pump(dl);
+	deliver_kick(dl);
 }
 
 /* The text to send: the planned text with the recipient's own code in place of
@@ -932,7 +1035,7 @@ deliver_on_claim(struct rconn *rc, struct redisReply *reply, void *arg)
 		rcpt_done(r);
 	}
 	free(c);
-	deliver_pump(dl);
+	deliver_kick(dl);
 }
 
 static void
@@ -941,6 +1044,17 @@ deliver_on_wake(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	deliver_pump(arg);
+}
+
+/* Runs the send queue once in the next loop pass, however many answers, admits and
+ * claims arrive in this one: one claim round trip for all the slots they freed. */
+static void
+deliver_kick(struct deliver *dl)
+{
+	struct timeval zero = { 0, 0 };
+
+	if (!evtimer_pending(dl->pump_ev, NULL))
+		evtimer_add(dl->pump_ev, &zero);
 }
 
 /*
@@ -1331,6 +1445,10 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	}
 	if ((dl->wake = evtimer_new(base, deliver_on_wake, dl)) == NULL)
 		goto err;
+	if ((dl->flush = evtimer_new(base, deliver_on_flush, dl)) == NULL)
+		goto err;
+	if ((dl->pump_ev = evtimer_new(base, deliver_on_wake, dl)) == NULL)
+		goto err;
 	if ((dl->tick = event_new(base, -1, EV_PERSIST, deliver_on_tick, dl)) == NULL)
 		goto err;
 	event_add(dl->tick, &tv);
@@ -1404,6 +1522,11 @@ deliver_free(struct deliver *dl)
 		event_free(dl->wake);
 	if (dl->claim_timer != NULL)
 		event_free(dl->claim_timer);
+	if (dl->flush != NULL)
+		event_free(dl->flush);
+	if (dl->pump_ev != NULL)
+		event_free(dl->pump_ev);
+	free(dl->recq);
 	gwpool_free(dl->pool);
 	tzcache_free(dl->zones);
 	free(dl->heap);

@@ -586,6 +586,11 @@ struct httpc *httpc_new(struct event_base *base, const struct httpc_config *cfg,
 	bad |= curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) != CURLM_OK;
 	bad |= curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 	    cfg->max_host_connections) != CURLM_OK;
+	/* Keep every connection a full send window needs: a smaller cache closes
+	 * idle ones and the next burst pays for new connections. */
+	if (cfg->max_connects > 0)
+		bad |= curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS,
+		    cfg->max_connects) != CURLM_OK;
 	if (bad) {
 		err_set(err, ERR_PERM, "curl_multi", NULL, "httpc: libcurl refused a multi option");
 		goto fail;

@@ -175,9 +175,10 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 static int
 notifier_start(struct notifier *n)
 {
-	struct httpc_config hc = { 10000, 2000, 0 };
+	struct httpc_config hc = { 10000, 2000, 0, 0 };
 	struct err err;
 
+	hc.max_connects = n->cfg->max_in_flight * 2;
 	n->rcfg.host = n->cfg->redis_host;
 	n->rcfg.port = n->cfg->redis_port;
 	n->rcfg.password = n->cfg->redis_password;

@@ -34,7 +34,9 @@ static struct script script_table[SCRIPT_COUNT] = {
 	{ "record", lua_record, "" },
 };
 
-#define SCRIPT_ARGS_MAX 4096
+/* Arguments of one call: a plan chunk of ingest.plan_chunk recipients needs about
+ * 2 per recipient and 11 per job (config.c keeps plan_chunk within this). */
+#define SCRIPT_ARGS_MAX 65536
 
 int
 scripts_init(void)

@@ -235,7 +235,7 @@ static int setup(void **state)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
 	struct evhttp_bound_socket *bound;
-	struct httpc_config hcfg = { 5000, 1000, 0 };
+	struct httpc_config hcfg = { 5000, 1000, 0, 0 };
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 	struct err err;

@@ -159,7 +159,7 @@ static void run(struct fx *fx)
 
 static struct httpc *client_new(struct fx *fx, long max_host_connections)
 {
-	struct httpc_config cfg = { 5000, 1000, max_host_connections };
+	struct httpc_config cfg = { 5000, 1000, max_host_connections, 0 };
 	struct err err;
 	struct httpc *h = httpc_new(fx->base, &cfg, &err);
 
@@ -575,7 +575,7 @@ static void header_with_a_line_break_is_refused(void **state)
 static void client_with_a_bad_config_is_refused(void **state)
 {
 	struct fx *fx = *state;
-	struct httpc_config zero = { 0, 1000, 0 }, neg = { 1000, 1000, -1 };
+	struct httpc_config zero = { 0, 1000, 0, 0 }, neg = { 1000, 1000, -1, 0 };
 	struct err err;
 
 	assert_null(httpc_new(fx->base, &zero, &err));
