@@ -1,0 +1,704 @@
+/*
+ * bench_deliver.c: deliver throughput (admit + send + record) to gwsim beside wrk on
+ * the same endpoint, and Redis commands per push (issue 6 item 8, `make bench`).
+ *
+ * One deal matching N subscribers (BENCH_DELIVER_SUBS, default 20,000) is published
+ * with the gateway limits lifted; the time from XADD to the N-th pushes:log entry
+ * gives pushes/s. INFO commandstats before and after gives Redis commands per push,
+ * our own polling subtracted exactly. In the same run wrk sends the same Twilio
+ * request to the same gwsim. Test code: it blocks, sleeps and forks. Ends with one
+ * BENCH line; exits non-zero when the setup fails or not all N pushes are sent and
+ * recorded within 60 s.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+
+#include "itest.h"
+
+#define BENCH_SUBS_DEFAULT 20000
+#define BENCH_SUBS_MIN 100
+#define BENCH_SUBS_MAX 200000
+#define BENCH_WARM_SUBS 200         /* a warm-up deal: mirror loaded, connections open */
+#define BENCH_CATEGORY "laptop"
+#define BENCH_WARM_CATEGORY "phone"
+#define BENCH_POLL_MS 5
+#define BENCH_DEADLINE_MS 60000     /* all N recorded within this, or the bench fails */
+#define BENCH_WRK_SECONDS "5"
+#define BENCH_WRK_THREADS "2"
+#define BENCH_WRK_CONNS "64"
+#define BENCH_CMDS_MAX 256          /* distinct command names in INFO commandstats */
+#define BENCH_GOAL_RATIO 0.5
+#define BENCH_GOAL_CMDS 0.2
+
+/*
+ * The notifier's limits lifted. The harness's config ends inside its
+ * "[gateway twilio]" section and a gateway may not be defined twice, so the first
+ * line, before any section header, raises that gateway's own in-flight limit (64 by
+ * default). Should the harness ever end in another section, the notifier refuses the
+ * key and the bench fails at start-up rather than measuring the default.
+ * plan_chunk is 1000, not 2000: a chunk of 2000 recipients in jobs of 100 makes a
+ * plan.lua call of 4231 arguments, over the 4096 that scripts.c accepts (see
+ * docs/performance.md).
+ */
+static const char bench_config[] =
+    "max_in_flight = 256\n"
+    "[deliver]\nmax_in_flight = 256\nbatch = 64\n"
+    "[ingest]\njob_size = 100\nplan_chunk = 1000\n"
+    "[notifier]\nlog_level = warn\n";
+
+/*
+ * The commands our Lua scripts (the .lua files in notifier/lua/) call with redis.call. Redis
+ * counts those under their own names in INFO commandstats, next to the EVALSHA that
+ * ran them. Of these, the notifier itself sends only XACK (one per job, once all its
+ * outcomes are recorded) and HGET (substore, on a subscriber change: none here), so
+ * every other name in this list is script-internal and every name not in it is a
+ * top-level command. Keep in step with the scripts.
+ */
+static const char *const bench_script_cmds[] = {
+	"expire", "expireat", "get", "hdel", "hexists", "hget", "hincrby", "hset", "incr",
+	"sadd", "spop", "ttl", "xack", "xadd", "zadd", "zcard", "zrangebyscore", "zrem",
+	"zremrangebyscore",
+};
+
+struct cmdstat {
+	char name[48];
+	long long calls;
+};
+
+struct cmdstats {
+	struct cmdstat v[BENCH_CMDS_MAX];
+	size_t n;
+};
+
+/* What this bench itself sends between the two commandstats snapshots. */
+struct own {
+	long long info, xadd, xlen, xpending;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* BENCH_DELIVER_SUBS, or the default; -1 when it is not a number in range. */
+static long
+subs_wanted(void)
+{
+	const char *v = getenv("BENCH_DELIVER_SUBS");
+	char *end;
+	long n;
+
+	if (v == NULL || *v == '\0')
+		return BENCH_SUBS_DEFAULT;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < BENCH_SUBS_MIN ||
+	    n > BENCH_SUBS_MAX)
+		return -1;
+	return n;
+}
+
+/* n subscribers "<prefix>-<i>" with sms consent, all interested in category only,
+ * phones +1512 2xx xxxx from first on (Austin: legal window 8:00-21:00 Central).
+ * Caller frees; NULL when out of memory. */
+static char *
+subscribers_jsonl(const char *prefix, long n, long first, const char *category)
+{
+	size_t cap = (size_t)n * 256 + 1, off = 0;
+	char *buf = malloc(cap);
+	long i;
+	int w;
+
+	if (buf == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		w = snprintf(buf + off, cap - off,
+		    "{\"id\":\"%s-%ld\",\"phone\":\"+1512%07ld\",\"channels\":[\"sms\"],"
+		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+		    "\"timezone\":\"America/Chicago\","
+		    "\"interests\":{\"categories\":[\"%s\"]}}\n",
+		    prefix, i + 1, 2000000 + first + i, category);
+		if (w < 0 || (size_t)w >= cap - off) {
+			free(buf);
+			return NULL;
+		}
+		off += (size_t)w;
+	}
+	return buf;
+}
+
+/* Parses INFO commandstats ("cmdstat_<name>:calls=<n>,usec=..." lines) into cs.
+ * Sends one INFO. 0 or -1. */
+static int
+cmdstats_get(redisContext *rc, struct cmdstats *cs)
+{
+	redisReply *r = redisCommand(rc, "INFO commandstats");
+	const char *p, *colon, *eol;
+	char *end;
+	size_t len;
+
+	cs->n = 0;
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		freeReplyObject(r);
+		return -1;
+	}
+	for (p = r->str; (p = strstr(p, "cmdstat_")) != NULL; p = eol) {
+		p += strlen("cmdstat_");
+		if ((eol = strchr(p, '\n')) == NULL)
+			eol = p + strlen(p);
+		colon = strchr(p, ':');
+		if (colon == NULL || colon > eol || strncmp(colon, ":calls=", 7) != 0)
+			continue;
+		len = (size_t)(colon - p);
+		if (len >= sizeof(cs->v[0].name) || cs->n == BENCH_CMDS_MAX)
+			continue;
+		memcpy(cs->v[cs->n].name, p, len);
+		cs->v[cs->n].name[len] = '\0';
+		errno = 0;
+		cs->v[cs->n].calls = strtoll(colon + 7, &end, 10);
+		if (errno != 0 || end == colon + 7)
+			continue;
+		cs->n++;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+static long long
+cmdstats_calls(const struct cmdstats *cs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cs->n; i++)
+		if (strcmp(cs->v[i].name, name) == 0)
+			return cs->v[i].calls;
+	return 0;
+}
+
+static int
+is_script_cmd(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(bench_script_cmds) / sizeof(bench_script_cmds[0]); i++)
+		if (strcmp(bench_script_cmds[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Our own calls of name between the snapshots (the first INFO is counted in the
+ * second snapshot, the second INFO in none). */
+static long long
+own_calls(const struct own *o, const char *name)
+{
+	if (strcmp(name, "info") == 0)
+		return o->info;
+	if (strcmp(name, "xadd") == 0)
+		return o->xadd;
+	if (strcmp(name, "xlen") == 0)
+		return o->xlen;
+	if (strcmp(name, "xpending") == 0)
+		return o->xpending;
+	return 0;
+}
+
+static int
+cmp_delta(const void *a, const void *b)
+{
+	const struct cmdstat *x = a, *y = b;
+
+	if (x->calls != y->calls)
+		return x->calls < y->calls ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * The notifier's commands between the snapshots, per name, largest first (ours
+ * subtracted) into d; the totals of all calls and of top-level calls (everything
+ * except what the scripts ran; of XACK, acked_jobs are the notifier's own).
+ */
+static size_t
+cmdstats_delta(const struct cmdstats *before, const struct cmdstats *after,
+    const struct own *o, long long acked_jobs, struct cmdstat *d, long long *total,
+    long long *top)
+{
+	size_t i, n = 0;
+
+	*total = *top = 0;
+	for (i = 0; i < after->n; i++) {
+		long long c = after->v[i].calls - cmdstats_calls(before, after->v[i].name) -
+		    own_calls(o, after->v[i].name);
+
+		if (c == 0)
+			continue;
+		d[n] = after->v[i];
+		d[n].calls = c;
+		n++;
+		*total += c;
+		if (strcmp(after->v[i].name, "xack") == 0)
+			*top += c < acked_jobs ? c : acked_jobs;
+		else if (!is_script_cmd(after->v[i].name))
+			*top += c;
+	}
+	qsort(d, n, sizeof(*d), cmp_delta);
+	return n;
+}
+
+/* Parses a stream entry id "<ms>-<seq>" for its ms; -1 when it is not one. */
+static long long
+entry_ms(const char *s)
+{
+	char *end;
+	long long ms;
+
+	errno = 0;
+	ms = strtoll(s, &end, 10);
+	return errno != 0 || end == s || *end != '-' ? -1 : ms;
+}
+
+/* The ms part of the id of the newest pushes:log entry, or -1. */
+static long long
+log_last_ms(redisContext *rc)
+{
+	redisReply *r = redisCommand(rc, "XREVRANGE pushes:log + - COUNT 1");
+	long long ms = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	    r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
+	    r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+		ms = entry_ms(r->element[0]->element[0]->str);
+	freeReplyObject(r);
+	return ms;
+}
+
+/* An integer field of a hash (0 when absent), or -1. */
+static long long
+hash_int(redisContext *rc, const char *key, const char *field)
+{
+	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
+	long long v = -1;
+	char *end;
+
+	if (r != NULL && r->type == REDIS_REPLY_NIL)
+		v = 0;
+	else if (r != NULL && r->type == REDIS_REPLY_STRING) {
+		errno = 0;
+		v = strtoll(r->str, &end, 10);
+		if (errno != 0 || end == r->str || *end != '\0')
+			v = -1;
+	}
+	freeReplyObject(r);
+	return v;
+}
+
+/* Polls XLEN pushes:log every 5 ms until it reaches want or deadline_ms (monotonic)
+ * passes; counts the calls in o. The last length seen, or -1 on error. */
+static long long
+wait_log(redisContext *rc, long long want, long long deadline_ms, struct own *o)
+{
+	long long len;
+
+	for (;;) {
+		o->xlen++;
+		if ((len = it_int(rc, "XLEN pushes:log")) < 0 || len >= want ||
+		    now_ms() >= deadline_ms)
+			return len;
+		it_sleep_ms(BENCH_POLL_MS);
+	}
+}
+
+/* Waits until the deliver group has no pending job (the last acks follow the last
+ * records); counts the calls in o. 0, or -1 when it did not within 2 s. */
+static int
+wait_acked(redisContext *rc, struct own *o)
+{
+	long long deadline = now_ms() + 2000;
+
+	for (;;) {
+		redisReply *r = redisCommand(rc, "XPENDING pushes deliver");
+		int idle;
+
+		o->xpending++;
+		idle = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+		    r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0;
+		freeReplyObject(r);
+		if (idle)
+			return 0;
+		if (now_ms() >= deadline)
+			return -1;
+		it_sleep_ms(BENCH_POLL_MS);
+	}
+}
+
+/* Appends s percent-encoded as the notifier's gateway client does (notifier/gw.c:
+ * unreserved characters as they are, everything else %XX). 0 or -1 (no room). */
+static int
+form_put(char *buf, size_t size, size_t *off, const char *key, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+	int w = snprintf(buf + *off, size - *off, "%s%s=", *off ? "&" : "", key);
+
+	if (w < 0 || (size_t)w >= size - *off)
+		return -1;
+	*off += (size_t)w;
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*off + 4 > size)
+			return -1;
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+		    *p == '~') {
+			buf[(*off)++] = (char)*p;
+		} else {
+			buf[(*off)++] = '%';
+			buf[(*off)++] = hex[*p >> 4];
+			buf[(*off)++] = hex[*p & 15];
+		}
+	}
+	buf[*off] = '\0';
+	return 0;
+}
+
+/*
+ * The form body of the last request gwsim logged (one the notifier sent for the
+ * measured deal), rebuilt field by field in the notifier's order: To, From, Body,
+ * StatusCallback, ValidityPeriod. gwsim logs the decoded values and the encoding is
+ * the notifier's, so the bytes are the ones the notifier sent. 0 or -1.
+ */
+static int
+last_request_body(const struct it_gwsim *g, char *body, size_t size)
+{
+	FILE *f = fopen(g->logfile, "r");
+	char tail[16384], *line, *nl, validity[24];
+	const cJSON *to, *from, *text, *cb, *vp;
+	cJSON *o = NULL;
+	size_t n, off = 0;
+	long pos;
+	int rc = -1;
+
+	if (f == NULL)
+		return -1;
+	if (fseek(f, 0, SEEK_END) != 0 || (pos = ftell(f)) < 0)
+		goto end;
+	pos = pos > (long)sizeof(tail) - 1 ? pos - (long)sizeof(tail) + 1 : 0;
+	if (fseek(f, pos, SEEK_SET) != 0)
+		goto end;
+	n = fread(tail, 1, sizeof(tail) - 1, f);
+	tail[n] = '\0';
+	while (n > 0 && tail[n - 1] == '\n')
+		tail[--n] = '\0';
+	if ((nl = strrchr(tail, '\n')) == NULL)
+		goto end;
+	line = nl + 1;
+	if ((o = cJSON_Parse(line)) == NULL)
+		goto end;
+	to = cJSON_GetObjectItemCaseSensitive(o, "to");
+	from = cJSON_GetObjectItemCaseSensitive(o, "from");
+	text = cJSON_GetObjectItemCaseSensitive(o, "body");
+	cb = cJSON_GetObjectItemCaseSensitive(o, "status_callback");
+	vp = cJSON_GetObjectItemCaseSensitive(o, "validity_period");
+	if (!cJSON_IsString(to) || !cJSON_IsString(from) || !cJSON_IsString(text) ||
+	    !cJSON_IsString(cb) || !cJSON_IsNumber(vp))
+		goto end;
+	snprintf(validity, sizeof(validity), "%d", vp->valueint);
+	body[0] = '\0';
+	if (form_put(body, size, &off, "To", to->valuestring) < 0 ||
+	    form_put(body, size, &off, "From", from->valuestring) < 0 ||
+	    form_put(body, size, &off, "Body", text->valuestring) < 0 ||
+	    form_put(body, size, &off, "StatusCallback", cb->valuestring) < 0 ||
+	    form_put(body, size, &off, "ValidityPeriod", validity) < 0)
+		goto end;
+	rc = 0;
+end:
+	cJSON_Delete(o);
+	fclose(f);
+	return rc;
+}
+
+/* The full path of an executable found on $PATH, into out. 0 or -1. */
+static int
+find_exe(const char *name, char *out, size_t size)
+{
+	const char *path = getenv("PATH"), *p, *colon;
+
+	for (p = path != NULL ? path : "/usr/bin:/bin"; *p != '\0'; p = colon + 1) {
+		int w;
+
+		colon = strchr(p, ':');
+		if (colon == NULL)
+			colon = p + strlen(p);
+		w = snprintf(out, size, "%.*s/%s", (int)(colon - p), p, name);
+		if (w > 0 && (size_t)w < size && colon > p && access(out, X_OK) == 0)
+			return 0;
+		if (*colon == '\0')
+			break;
+	}
+	return -1;
+}
+
+/* Writes the wrk script sending body with the notifier's headers into path. 0 or -1. */
+static int
+wrk_script(const char *path, const char *body)
+{
+	static const char creds[] = IT_ACCOUNT_SID ":" IT_AUTH_TOKEN;
+	unsigned char b64[4 * ((sizeof(creds) - 1 + 2) / 3) + 1];
+	FILE *f = fopen(path, "w");
+	const char *p;
+
+	if (f == NULL)
+		return -1;
+	EVP_EncodeBlock(b64, (const unsigned char *)creds, (int)sizeof(creds) - 1);
+	fputs("-- written by bench_deliver: the notifier's Twilio request\n"
+	    "wrk.method = \"POST\"\nwrk.body = \"", f);
+	for (p = body; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			fputc('\\', f);
+		fputc(*p, f);
+	}
+	fprintf(f, "\"\n"
+	    "wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n"
+	    "wrk.headers[\"Authorization\"] = \"Basic %s\"\n"
+	    "wrk.headers[\"User-Agent\"] = \"dealpush\"\n"
+	    "wrk.headers[\"Accept\"] = \"*/*\"\n", b64);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* Runs wrk against gwsim's Messages.json; its Requests/sec, or -1 (printed why). */
+static double
+run_wrk(const struct it_gwsim *g, const char *body)
+{
+	char exe[512], script[512], url[256], out[8192];
+	const char *argv[] = { exe, "-t", BENCH_WRK_THREADS, "-c", BENCH_WRK_CONNS, "-d",
+	    BENCH_WRK_SECONDS "s", "--timeout", "2s", "-s", script, url, NULL };
+	const char *rps;
+	char *end;
+	double v;
+	int rc;
+
+	if (find_exe("wrk", exe, sizeof(exe)) < 0) {
+		fprintf(stderr, "bench_deliver: wrk not found on PATH (Debian package wrk)\n");
+		return -1;
+	}
+	it_path(script, sizeof(script), "wrk", ".lua");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/2010-04-01/Accounts/"
+	    IT_ACCOUNT_SID "/Messages.json", g->port);
+	if (wrk_script(script, body) < 0) {
+		fprintf(stderr, "bench_deliver: cannot write %s\n", script);
+		return -1;
+	}
+	rc = it_run(argv, out, sizeof(out));
+	if (rc != 0 || (rps = strstr(out, "Requests/sec:")) == NULL) {
+		fprintf(stderr, "bench_deliver: wrk exited %d:\n%s\n", rc, out);
+		return -1;
+	}
+	if (strstr(out, "Non-2xx") != NULL || strstr(out, "Socket errors") != NULL) {
+		fprintf(stderr, "bench_deliver: wrk saw errors (is the request right?):\n%s\n",
+		    out);
+		return -1;
+	}
+	rps += strlen("Requests/sec:");
+	errno = 0;
+	v = strtod(rps, &end);
+	if (errno != 0 || end == rps || v <= 0) {
+		fprintf(stderr, "bench_deliver: cannot read wrk's rate:\n%s\n", out);
+		return -1;
+	}
+	return v;
+}
+
+int
+main(void)
+{
+	static struct cmdstats before, after;
+	static struct cmdstat delta[BENCH_CMDS_MAX];
+	struct it_gwsim gw;
+	struct it_notifier nt;
+	struct own own = { 0, 0, 0, 0 };
+	redisContext *rc = NULL;
+	redisReply *r = NULL;
+	char *subs = NULL, *warm = NULL, deal_id[64], body[4096];
+	long n = subs_wanted();
+	long long t0, t1, deal_ms = -1, last_ms, len, base, sent0, sent, jobs, total, top;
+	size_t i, nd;
+	int port = it_redis_port(), gw_up = 0, nt_up = 0, rv = 2;
+	double elapsed_s, pps, wrk_rps, cmds, top_cmds;
+
+	memset(&gw, 0, sizeof(gw));
+	memset(&nt, 0, sizeof(nt));
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (n < 0) {
+		fprintf(stderr, "bench_deliver: BENCH_DELIVER_SUBS must be %d..%d\n",
+		    BENCH_SUBS_MIN, BENCH_SUBS_MAX);
+		return 2;
+	}
+	if ((subs = subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
+	    (warm = subscribers_jsonl("w", BENCH_WARM_SUBS, n, BENCH_WARM_CATEGORY)) ==
+	    NULL) {
+		fprintf(stderr, "bench_deliver: out of memory\n");
+		goto end;
+	}
+
+	/* Setup: empty redis, gwsim without faults, the audience, the notifier. */
+	rc = it_redis_connect(port);
+	it_flush(rc);
+	if (it_gwsim_start(&gw, NULL) < 0) {
+		fprintf(stderr, "bench_deliver: gwsim did not start (see %s)\n", gw.proc.log);
+		goto end;
+	}
+	gw_up = 1;
+	if (it_import(port, subs) != 0 || it_import(port, warm) != 0) {
+		fprintf(stderr, "bench_deliver: importing subscribers failed\n");
+		goto end;
+	}
+	if (it_notifier_start(&nt, port, gw.port, "bench", bench_config) < 0) {
+		fprintf(stderr, "bench_deliver: notifier did not start\n");
+		goto end;
+	}
+	nt_up = 1;
+
+	/* Warm-up: a deal for the other BENCH_WARM_SUBS subscribers proves the mirror
+	 * loaded and the groups made, and opens the gateway connections. */
+	snprintf(deal_id, sizeof(deal_id), "warm-%d", (int)getpid());
+	if (it_publish(rc, it_deal(deal_id, BENCH_WARM_CATEGORY, 600)) < 0 ||
+	    wait_log(rc, BENCH_WARM_SUBS, now_ms() + 20000, &own) < BENCH_WARM_SUBS) {
+		fprintf(stderr, "bench_deliver: the warm-up deal was not delivered within "
+		    "20 s (see %s and %s)\n", nt.proc.log, gw.proc.log);
+		goto end;
+	}
+	if (wait_acked(rc, &own) < 0) {
+		fprintf(stderr, "bench_deliver: the warm-up jobs were not acked\n");
+		goto end;
+	}
+	it_sleep_ms(300);
+	if ((base = it_int(rc, "XLEN pushes:log")) < 0 ||
+	    (sent0 = hash_int(rc, "stats", "outcome:sent")) < 0) {
+		fprintf(stderr, "bench_deliver: cannot read pushes:log or stats\n");
+		goto end;
+	}
+
+	/* The measurement: every command from here to the second snapshot is counted
+	 * in own, by name. */
+	memset(&own, 0, sizeof(own));
+	if (cmdstats_get(rc, &before) < 0) {
+		fprintf(stderr, "bench_deliver: INFO commandstats failed\n");
+		goto end;
+	}
+	own.info++;
+	snprintf(deal_id, sizeof(deal_id), "bench-%d", (int)getpid());
+	t0 = now_ms();
+	r = redisCommand(rc, "XADD deals * deal %s", it_deal(deal_id, BENCH_CATEGORY, 600));
+	own.xadd++;
+	if (r == NULL || r->type != REDIS_REPLY_STRING || (deal_ms = entry_ms(r->str)) < 0) {
+		fprintf(stderr, "bench_deliver: XADD deals failed\n");
+		goto end;
+	}
+	freeReplyObject(r);
+	r = NULL;
+	len = wait_log(rc, base + n, t0 + BENCH_DEADLINE_MS, &own);
+	t1 = now_ms();
+	if (len < base + n) {
+		fprintf(stderr, "bench_deliver: %lld of %ld pushes recorded within %d s "
+		    "(see %s)\n", len < 0 ? -1 : len - base, n, BENCH_DEADLINE_MS / 1000,
+		    nt.proc.log);
+		rv = 1;
+		goto end;
+	}
+	if (wait_acked(rc, &own) < 0) {
+		fprintf(stderr, "bench_deliver: jobs still pending 2 s after the last "
+		    "record\n");
+		rv = 1;
+		goto end;
+	}
+	if (cmdstats_get(rc, &after) < 0) {
+		fprintf(stderr, "bench_deliver: INFO commandstats failed\n");
+		goto end;
+	}
+
+	/* Not counted: after the second snapshot. */
+	last_ms = log_last_ms(rc);
+	sent = hash_int(rc, "stats", "outcome:sent") - sent0;
+	{
+		char key[96];
+
+		snprintf(key, sizeof(key), "deal:%s", deal_id);
+		jobs = hash_int(rc, key, "jobs");
+	}
+	if (sent != n || jobs <= 0) {
+		fprintf(stderr, "bench_deliver: %lld of %ld pushes were sent (%lld jobs); "
+		    "see the pushes:log outcomes and %s\n", sent, n, jobs, nt.proc.log);
+		rv = 1;
+		goto end;
+	}
+	nd = cmdstats_delta(&before, &after, &own, jobs, delta, &total, &top);
+
+	/* The baseline: the notifier stopped, wrk with one of its requests. */
+	nt_up = 0;
+	if (it_stop(&nt.proc, SIGTERM, 5000) != 0)
+		fprintf(stderr, "bench_deliver: the notifier did not exit cleanly (see %s)\n",
+		    nt.proc.log);
+	if (last_request_body(&gw, body, sizeof(body)) < 0) {
+		fprintf(stderr, "bench_deliver: cannot read the last request from %s\n",
+		    gw.logfile);
+		goto end;
+	}
+	if ((wrk_rps = run_wrk(&gw, body)) < 0)
+		goto end;
+
+	elapsed_s = (double)(t1 - t0) / 1000.0;
+	pps = (double)n / elapsed_s;
+	cmds = (double)total / (double)n;
+	top_cmds = (double)top / (double)n;
+	printf("deliver_throughput: one deal to %ld subscribers (sms, job_size 100, "
+	    "deliver.batch 64, max_in_flight 256), gwsim without faults\n", n);
+	printf("  ours: XADD -> %ld entries on pushes:log (XLEN every %d ms): %.3f s, "
+	    "%.0f pushes/s\n", n, BENCH_POLL_MS, elapsed_s, pps);
+	if (last_ms >= deal_ms)
+		printf("  (Redis clock: deal entry id -> last pushes:log entry id: %lld ms)\n",
+		    last_ms - deal_ms);
+	printf("  wrk: -t%s -c%s -d%ss, the same request (%zu-byte form body): "
+	    "%.0f requests/s\n", BENCH_WRK_THREADS, BENCH_WRK_CONNS, BENCH_WRK_SECONDS,
+	    strlen(body), wrk_rps);
+	printf("  Redis calls by the notifier (INFO commandstats, ours subtracted: "
+	    "info %lld, xadd %lld, xlen %lld, xpending %lld):\n", own.info, own.xadd,
+	    own.xlen, own.xpending);
+	printf("    %-18s %9s %9s  %s\n", "command", "calls", "per push", "from");
+	for (i = 0; i < nd; i++)
+		printf("    %-18s %9lld %9.4f  %s\n", delta[i].name, delta[i].calls,
+		    (double)delta[i].calls / (double)n,
+		    strcmp(delta[i].name, "xack") == 0 ? "notifier (1 per job) + scripts" :
+		    is_script_cmd(delta[i].name) ? "scripts" : "notifier");
+	printf("    all calls %lld = %.4f per push; top-level (round trips) %lld = %.4f "
+	    "per push; inside scripts %lld\n", total, cmds, top, top_cmds, total - top);
+	printf("ratio = ours/wrk, higher is better (goal >= %.1f); redis_cmds_per_push = "
+	    "all calls incl. inside scripts per push (goal < %.1f)\n", BENCH_GOAL_RATIO,
+	    BENCH_GOAL_CMDS);
+	printf("BENCH name=deliver_throughput pushes_per_s=%.0f wrk_rps=%.0f "
+	    "redis_cmds_per_push=%.3f ratio=%.3f\n", pps, wrk_rps, cmds, pps / wrk_rps);
+	rv = 0;
+
+end:
+	freeReplyObject(r);
+	if (nt_up)
+		it_stop(&nt.proc, SIGTERM, 5000);
+	if (gw_up)
+		it_stop(&gw.proc, SIGTERM, 2000);
+	if (rc != NULL)
+		redisFree(rc);
+	free(warm);
+	free(subs);
+	return rv;
+}
