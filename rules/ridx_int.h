@@ -87,4 +87,85 @@ const struct ridx_dent *ridx_dict_find(const struct ridx_dict *d, const char *ke
 /* Case-folded FNV-1a-64. */
 uint64_t ridx_key_hash(const char *s);
 
+/* ---- plans (ridx_plan.c), used by ridx_query.c ---- */
+
+#define FILT_MAX 8
+
+enum { P_EMPTY, P_ALL, P_LIST };
+enum { FT_NUM, FT_REGION_NE, FT_REGION_IN, FT_PRICE, FT_DISC, FT_CHAN };
+enum { NUM_ENG, NUM_MAX_PRICE, NUM_MIN_DISC };  /* FT_NUM: which slot number (id) */
+
+struct filt {
+	uint8_t kind;
+	uint8_t op;
+	uint8_t sub_left;
+	uint8_t neg;
+	uint32_t id;
+	double x;
+	const uint32_t *ids;  /* FT_REGION_IN: region ids, nids of them */
+	size_t nids;
+};
+
+struct plan {
+	int kind;
+	int exact;           /* candidates ∩ filters == the rule's match set */
+	const uint32_t *v;   /* P_LIST: ascending slots */
+	size_t n;
+	size_t nf;
+	struct filt f[FILT_MAX];
+};
+
+
+struct active {
+	size_t rix;
+	size_t cur;          /* cursor into plan.v, which only moves forward */
+	struct plan plan;
+};
+
+struct qvec {
+	uint32_t *v;
+	size_t cap;
+};
+
+struct ridx_scratch {
+	int8_t *dv;
+	size_t dvcap;
+	struct active *act;     /* rules with a non-empty plan, in evaluation order */
+	size_t actcap;
+	size_t *count;          /* per rule, for grouping the matches */
+	size_t countcap;
+	struct qvec *pool;      /* temporary lists of one query, reused by the next */
+	size_t npool;
+	size_t poolcap;
+	struct ridx_item *items;
+	struct ridx_item *tmp;
+	size_t icap;
+	size_t ni;
+};
+
+/* One query in progress. */
+struct query {
+	const struct ridx *ix;
+	const struct rule_set *rs;
+	struct rule_dctx dc;
+	struct ridx_scratch *sc;
+	int nomem;
+};
+
+/* A temporary array of at least n uint32_t for this query, or NULL (q->nomem set). */
+uint32_t *ridx_pool_get(struct query *q, size_t n);
+/* Sets p to every slot, exact or not. */
+void ridx_plan_all(struct plan *p, int exact);
+/* p = union of the k sorted lists vs[i] of ns[i] slots (vs and ns are overwritten). */
+int ridx_lists_union(struct query *q, const uint32_t **vs, size_t *ns, size_t k,
+    struct plan *p);
+/* a = a AND b. Returns 0, or -1 out of memory. */
+int ridx_plan_and(struct query *q, struct plan *a, const struct plan *b);
+/* The plan of condition n for the query's deal. Returns 0, or -1 out of memory. */
+int ridx_plan_node(struct query *q, const struct rule_node *n, struct plan *p);
+/* The plan of `audience interested` for the query's deal. */
+int ridx_plan_interested(struct query *q, struct plan *p);
+/* 1 when slot record sl passes every filter of p. */
+int ridx_filters_ok(const struct plan *p, const struct ridx_slot *sl);
+
 #endif

@@ -74,20 +74,24 @@ qsort_items(const struct ridx *ix, struct ridx_item *v, size_t n)
 			swap_items(&v[j], &v[j - 1]);
 }
 
-/* LSD radix sort by eng descending (stable), 11-bit digits, trivial passes skipped;
- * then runs of equal eng are ordered by id. */
+/*
+ * LSD radix sort by the top 32 bits of eng, descending and stable (11-bit digits,
+ * passes where every item has the same digit skipped); then each run of equal top bits
+ * (equal engagement, or nearly) is finished with the full comparison.
+ */
 static void
 sort_group(const struct ridx *ix, struct ridx_item *v, struct ridx_item *tmp, size_t n)
 {
-	size_t cnt[2048], i, j, pos, sum;
+	uint32_t cnt[2048], pos, sum;
+	size_t i, j;
 	unsigned shift;
 	struct ridx_item *src = v, *dst = tmp, *t;
 
-	if (n < 2048) {
+	if (n < 256) {
 		qsort_items(ix, v, n);
 		return;
 	}
-	for (shift = 0; shift < 64; shift += 11) {
+	for (shift = 32; shift < 64; shift += 11) {
 		memset(cnt, 0, sizeof(cnt));
 		for (i = 0; i < n; i++)
 			cnt[(~src[i].eng >> shift) & 2047]++;
@@ -105,7 +109,7 @@ sort_group(const struct ridx *ix, struct ridx_item *v, struct ridx_item *tmp, si
 	if (src != v)
 		memcpy(v, src, n * sizeof(*v));
 	for (i = 0; i < n; i = j) {
-		for (j = i + 1; j < n && v[j].eng == v[i].eng; j++)
+		for (j = i + 1; j < n && (v[j].eng >> 32) == (v[i].eng >> 32); j++)
 			;
 		if (j - i > 1)
 			qsort_items(ix, v + i, j - i);

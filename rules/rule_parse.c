@@ -679,19 +679,14 @@ rule_block(struct parser *p)
 		if (clause(p, r, &cl) == -1)
 			return -1;
 	}
-	if (!cl.send) {
+	if (!cl.send)
 		error_at(p, &nt, "rule '%s' has no 'send' clause; add e.g. 'send sms'",
 		    r->name);
-		bad = 1;
-	}
 	for (c = 0; c < CH_COUNT; c++)
-		if (cl.has_tmpl[c] && cl.send && !(r->channels & CH_BIT(c))) {
+		if (cl.has_tmpl[c] && cl.send && !(r->channels & CH_BIT(c)))
 			error_at(p, &cl.tmpl[c], "template for '%s' but rule '%s' does not send "
 			    "%s", rule_channel_name(c), r->name, rule_channel_name(c));
-			bad = 1;
-		}
 	next(p);  /* 'end' */
-	(void)bad;
 	return 0;
 }
 
