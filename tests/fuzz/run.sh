@@ -1,6 +1,7 @@
 #!/bin/sh
 # tests/fuzz/run.sh SECONDS: builds every tests/fuzz/fuzz_*.c libFuzzer target with
-# clang (ASan + UBSan) over rules/*.c into build/fuzz/, then runs each for SECONDS
+# clang (ASan + UBSan) over the code it tests (rules/*.c, or the deal, subscriber or
+# inbound-keyword parser) into build/fuzz/, then runs each for SECONDS
 # seconds on a working copy of its checked-in seed corpus (tests/fuzz/corpus/<target>/,
 # never written to). Exits non-zero when a target fails to build or finds a crash, a
 # leak or a broken promise; the input that did it is left in build/fuzz/.
@@ -21,8 +22,17 @@ for src in "$root"/tests/fuzz/fuzz_*.c; do
 	seeds=$root/tests/fuzz/corpus/$name
 	work=$out/corpus-$name
 	echo "fuzz: building $name"
-	# shellcheck disable=SC2086 # CFLAGS is a list of flags
-	if ! $CC $CFLAGS -I"$root/include" "$root"/rules/*.c "$src" -lm -o "$out/$name"; then
+	# The code each target exercises: the rule library, or one of the daemon's pure
+	# parsers of hostile input.
+	case $name in
+	fuzz_deal) srcs="$root/notifier/deal.c $root/notifier/timefmt.c" ;;
+	fuzz_subscriber) srcs="$root/notifier/subscriber.c $root/notifier/deal.c $root/notifier/timefmt.c" ;;
+	fuzz_keywords) srcs="$root/notifier/keywords.c" ;;
+	*) srcs=$(echo "$root"/rules/*.c) ;;
+	esac
+	# shellcheck disable=SC2086 # CFLAGS, srcs and the pkg-config output are lists
+	if ! $CC $CFLAGS -I"$root/include" $(pkg-config --cflags libcjson) $srcs "$src" \
+	    $(pkg-config --libs libcjson) -lm -o "$out/$name"; then
 		status=1
 		continue
 	fi
