@@ -745,7 +745,9 @@ deliver_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	snprintf(k_push, sizeof(k_push), "push:%s", j->deal);
 	snprintf(now, sizeof(now), "%lld", (long long)t);
 	snprintf(exp, sizeof(exp), "%lld", (long long)j->exp);
-	snprintf(keep, sizeof(keep), "%lld", (long long)(j->exp + DELIVER_KEEP_S));
+	/* Relative: Redis' clock need not agree with ours. */
+	snprintf(keep, sizeof(keep), "%lld", (long long)(j->exp - t > 0 ? j->exp - t : 0) +
+	    DELIVER_KEEP_S);
 	snprintf(n, sizeof(n), "%zu", nr);
 	args[a++] = k_deal;
 	args[a++] = k_push;
@@ -1116,6 +1118,10 @@ deliver_pump(struct deliver *dl)
 	char now[32], sn[32];
 
 	deliver_read(dl);
+	/* Outcomes first: on the wire (and so in Redis) every finished request is
+	 * recorded before a new one is claimed, so at most max_in_flight pushes are
+	 * ever "sending" and a crash leaves at most that many unknown. */
+	deliver_on_flush(-1, 0, dl);
 	if (dl->stopping || dl->heap_n == 0 || !rconn_is_ready(dl->cmd))
 		return;
 	slots = (size_t)dl->cfg->max_in_flight;

@@ -169,7 +169,7 @@ ingest_cancel(struct ingest *in, const char *entry, const struct deal *d)
 
 	snprintf(key, sizeof(key), "deal:%s", d->id);
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	snprintf(keep, sizeof(keep), "%lld", (long long)(clock_now() + INGEST_KEEP_S));
+	snprintf(keep, sizeof(keep), "%d", INGEST_KEEP_S);
 	log_info("event=deal_cancel deal=%s entry=%s", d->id, entry);
 	ingest_call(in, SCRIPT_CANCEL, entry, d->id, 2, 6, args, NULL, 0, 1, NULL);
 }
@@ -211,7 +211,8 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 	snprintf(sc, sizeof(sc), "%zu", chunk);
 	snprintf(snc, sizeof(snc), "%zu", nchunks);
 	snprintf(sexp, sizeof(sexp), "%lld", (long long)d->expires_at);
-	snprintf(skeep, sizeof(skeep), "%lld", (long long)(d->expires_at + INGEST_KEEP_S));
+	snprintf(skeep, sizeof(skeep), "%lld", (long long)(d->expires_at - clock_now() +
+	    INGEST_KEEP_S));
 	snprintf(srec, sizeof(srec), "%zu", n);
 	snprintf(snj, sizeof(snj), "%zu", njobs);
 	args[a++] = key;

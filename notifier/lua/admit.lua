@@ -2,7 +2,7 @@
 -- (stage: admit). One call per job, so Redis round trips per push stay far below one.
 -- KEYS[1] deal:<id>   KEYS[2] push:<deal id>   KEYS[3] consent:sms   KEYS[4] consent:dm
 -- KEYS[5] pushes:log  KEYS[6] stats   KEYS[7] delayed (zset of deferred recipients)
--- ARGV: now, expires_at, keep_until, deal_id, deal_entry, campaign ("" = none),
+-- ARGV: now, expires_at, keep_s (seconds to keep the state), deal_id, deal_entry, campaign ("" = none),
 --       code_pool ("" = none), consumer, n,
 --       then per recipient (9 each): sub, channel, push_id, own_retry, not_before,
 --       day, day_cap, campaign_cap, line
@@ -104,7 +104,7 @@ for i = 0, n - 1 do
       if code then
         redis.call('HSET', codes, field, code)
         if redis.call('TTL', codes) < 0 then
-          redis.call('EXPIREAT', codes, keep)
+          redis.call('EXPIRE', codes, keep)
         end
       else
         redis.call('HSET', deal, 'sold_out', ARGV[1])
@@ -142,6 +142,6 @@ for i = 0, n - 1 do
   end
 end
 if redis.call('TTL', states) < 0 then
-  redis.call('EXPIREAT', states, keep)
+  redis.call('EXPIRE', states, keep)
 end
 return out

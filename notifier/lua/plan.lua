@@ -1,13 +1,13 @@
 -- plan.lua: write one chunk of a deal's jobs, atomically (stage: plan).
 -- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] pushes
--- ARGV: entry, chunk, nchunks, expire_at, group, recipients, njobs, code_pool,
+-- ARGV: entry, chunk, nchunks, keep_s, group, recipients, njobs, code_pool,
 --       then per job: nfields, field, value, ...
 -- The deal hash is the planned-marker and the plan cursor: a chunk below the cursor
 -- was written before a crash and is skipped; the last chunk sets "planned" and XACKs
 -- the deal entry in the same step, so a deal is planned once however often it is read.
 local deal, stream, pushes = KEYS[1], KEYS[2], KEYS[3]
 local entry, chunk, nchunks = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local expire_at, group = ARGV[4], ARGV[5]
+local keep_s, group = ARGV[4], ARGV[5]
 local recipients, njobs = tonumber(ARGV[6]), tonumber(ARGV[7])
 
 local planned = redis.call('HGET', deal, 'planned')
@@ -44,5 +44,6 @@ if chunk == nchunks - 1 then
   redis.call('HSET', deal, 'planned', entry)
   redis.call('XACK', stream, group, entry)
 end
-redis.call('EXPIREAT', deal, expire_at)
+-- TTLs are relative: Redis' clock need not agree with the notifier's.
+redis.call('EXPIRE', deal, keep_s)
 return {'ok', tostring(chunk + 1)}

@@ -9,6 +9,8 @@
 --   revoke = "1": the provider says the recipient opted out, so consent for the
 --   channel ends now.
 -- Outcome "retry" only moves the state so that a redelivered job may try again.
+-- Idempotent: an outcome for a push already in a final state changes nothing, so
+-- a batch retried after a lost reply is not logged twice.
 -- A per-recipient code that was never delivered goes back to its pool, so "first N
 -- buyers" deals reach N people. The jobs are acked separately, once every outcome
 -- of a job is recorded.
@@ -21,27 +23,30 @@ for i = 0, n - 1 do
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome = ARGV[b + 4]
   local field = sub .. ':' .. ch
-  if outcome ~= 'retry' then
+  local state = redis.call('HGET', states, field)
+  local open = state == false or state == 'admitted' or state == 'retry' or
+    state == 'delayed' or (state and state:match('^sending'))
+  if not open then
+    -- Already final: this batch ran once before and only its reply was lost
+    -- (Redis restarted); writing it again would log the push twice.
+  elseif outcome ~= 'retry' then
     redis.call('HSET', states, field, outcome)
-  else
+  elseif state and state:match('^sending') then
     -- "retry" only replaces the in-flight mark: the backoff may already have
     -- re-admitted the push (records are batched), and that newer state stands.
-    local state = redis.call('HGET', states, field)
-    if state and state:match('^sending') then
-      redis.call('HSET', states, field, outcome)
-    end
+    redis.call('HSET', states, field, outcome)
   end
-  if outcome ~= 'retry' then
+  if open and outcome ~= 'retry' then
     redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push,
       'deal', deal_id, 'sub', sub, 'channel', ch, 'outcome', outcome,
       'gateway', ARGV[b + 5], 'provider_id', ARGV[b + 6], 'http_status', ARGV[b + 7],
       'detail', ARGV[b + 8], 'at', ARGV[b + 9], 'latency_ms', ARGV[b + 10])
     redis.call('HINCRBY', stats, 'outcome:' .. outcome, 1)
   end
-  if ARGV[b + 11] == '1' then
+  if open and ARGV[b + 11] == '1' then
     redis.call('HDEL', consent, sub)
   end
-  if outcome ~= 'sent' and outcome ~= 'unknown' and outcome ~= 'retry' then
+  if open and outcome ~= 'sent' and outcome ~= 'unknown' and outcome ~= 'retry' then
     local code = redis.call('HGET', codes, field)
     if code then
       local pool = redis.call('HGET', deal, 'pool')

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "timefmt.h"
 
 struct fx {
 	redisContext *rc;
@@ -426,6 +427,41 @@ jobs_of_a_dead_consumer_are_claimed_and_finished_by_another(void **state)
 	assert_true(log_mentions(f->nt[1].proc.log, "event=jobs_claimed"));
 }
 
+static void
+dst_fall_back_night_defers_to_eight_standard_time(void **state)
+{
+	struct fx *f = *state;
+	int64_t night = 0, eight = 0, until = 0;
+	struct want sent = { f, "sent", 1 };
+	redisReply *r;
+
+	/* 01:30 CDT, the first of the two 01:30s of 2026-11-01 in Chicago. */
+	assert_int_equal(time_parse_rfc3339("2026-11-01T06:30:00Z", &night), 0);
+	/* 08:00 CST: 14:00Z, an hour later in UTC than the morning before. */
+	assert_int_equal(time_parse_rfc3339("2026-11-01T14:00:00Z", &eight), 0);
+	assert_int_equal(time_parse_rfc3339("2026-11-01T20:00:00Z", &until), 0);
+	import_n(f, 1);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_at(f, 0, night, NULL);
+	assert_int_equal(it_publish(f->rc, deal_until("dst", until)), 0);
+	it_sleep_ms(1500);
+	r = redisCommand(f->rc, "ZRANGE delayed 0 -1 WITHSCORES");
+	assert_int_equal(r->elements, 2);
+	assert_int_equal(strtoll(r->element[1]->str, NULL, 10), eight);
+	freeReplyObject(r);
+	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
+
+	/* One minute before 08:00 CST nothing moves; at 08:00 it goes. */
+	assert_int_equal(it_stop(&f->nt[0].proc, SIGTERM, 5000), 0);
+	start_at(f, 0, eight - 60, NULL);
+	it_sleep_ms(1500);
+	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
+	assert_int_equal(it_stop(&f->nt[0].proc, SIGTERM, 5000), 0);
+	start_at(f, 0, eight, NULL);
+	assert_true(it_wait(outcomes_reach, &sent, 10000));
+	assert_int_equal(it_gwsim_count(&f->gw, 201), 1);
+}
+
 int
 main(void)
 {
@@ -441,6 +477,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    daily_cap_counts_per_local_day_across_deals, setup, teardown),
 		cmocka_unit_test_setup_teardown(
+		    dst_fall_back_night_defers_to_eight_standard_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(
 		    code_pool_of_ten_reaches_ten_and_the_rest_are_sold_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    campaign_cap_stops_the_fourth_push_for_a_florida_number, setup, teardown),
@@ -449,5 +487,7 @@ main(void)
 		    teardown),
 	};
 
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
 	return cmocka_run_group_tests_name("deliver", tests, NULL, NULL);
 }

@@ -258,5 +258,7 @@ main(void)
 		    setup, teardown),
 	};
 
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
 	return cmocka_run_group_tests_name("failover", tests, NULL, NULL);
 }

@@ -215,5 +215,7 @@ main(void)
 		    setup, teardown),
 	};
 
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
 	return cmocka_run_group_tests_name("rules_live", tests, NULL, NULL);
 }
