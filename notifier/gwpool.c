@@ -38,6 +38,11 @@ struct gwpool_rslot {
 	uint32_t n;
 };
 
+/* Rates up to this keep a one-second window of request starts; the margin covers
+ * the jitter between a request leaving and its arrival being stamped. */
+#define GWPOOL_WINDOW_RATE_MAX 10000.0
+#define GWPOOL_WINDOW_MARGIN_MS 5
+
 struct gwpool_gw {
 	const struct gw_config *cfg;    /* borrowed: name and channel */
 	/* limits, copied */
@@ -51,6 +56,12 @@ struct gwpool_gw {
 	double tokens;
 	int64_t refill_ms;
 	int refill_set;
+	/* The starts of the last floor(rate) requests: none may start while the
+	 * oldest of them is less than a second (plus a margin) old, so no 1-second
+	 * window, even as the receiver sees it with arrival jitter, holds more than
+	 * rate requests, whatever the bucket's burst. */
+	int64_t *starts;
+	size_t starts_n, starts_head, starts_used;
 	/* flow */
 	long in_flight;
 	int64_t pause_until;            /* INT64_MIN: no pause */
@@ -388,6 +399,11 @@ gw_usable(const struct gwpool_gw *g, int64_t now_ms, int64_t now_wall_s, int has
 		at = max64(at, add_sat(now_ms, ms_ceil((1.0 - GWPOOL_TOKEN_EPS / 2 - t) *
 		    1000.0 / g->rate)));
 	}
+	if (g->starts_n > 0 && g->starts_used == g->starts_n &&
+	    now_ms < g->starts[g->starts_head] + 1000 + GWPOOL_WINDOW_MARGIN_MS) {
+		ok = 0;
+		at = max64(at, g->starts[g->starts_head] + 1000 + GWPOOL_WINDOW_MARGIN_MS);
+	}
 	if ((g->budget > 0 && sent_on(g, now_wall_s) >= g->budget) ||
 	    (has_key && g->rbudget > 0 &&
 	    recipient_sent_on(g, now_wall_s, key) >= (uint64_t)g->rbudget)) {
@@ -489,6 +505,11 @@ gw_init(struct gwpool *p, struct gwpool_gw *g, const struct gw_config *c, size_t
 	g->rate = c->rate_per_s;
 	g->cap = c->burst >= 1 ? c->burst : 1;
 	g->tokens = g->cap;
+	if (g->rate > 0 && g->rate <= GWPOOL_WINDOW_RATE_MAX) {
+		g->starts_n = (size_t)g->rate >= 1 ? (size_t)g->rate : 1;
+		if ((g->starts = calloc(g->starts_n, sizeof(*g->starts))) == NULL)
+			return err_set(err, ERR_NOMEM, "no_memory", NULL, "out of memory");
+	}
 	g->max_in_flight = c->max_in_flight > 0 ? c->max_in_flight : 0;
 	g->budget = b;
 	g->rbudget = rb;
@@ -570,8 +591,10 @@ gwpool_free(struct gwpool *p)
 
 	if (p == NULL)
 		return;
-	for (i = 0; i < p->n && p->g != NULL; i++)
+	for (i = 0; i < p->n && p->g != NULL; i++) {
 		free(p->g[i].rmap);
+		free(p->g[i].starts);
+	}
 	free(p->g);
 	free(p->order);
 	free(p);
@@ -636,6 +659,12 @@ gwpool_started(struct gwpool *p, size_t i, int64_t now_ms, int64_t now_wall_s,
 		if (!g->refill_set || now_ms > g->refill_ms)
 			g->refill_ms = now_ms;
 		g->refill_set = 1;
+	}
+	if (g->starts_n > 0) {
+		g->starts[g->starts_head] = now_ms;
+		g->starts_head = (g->starts_head + 1) % g->starts_n;
+		if (g->starts_used < g->starts_n)
+			g->starts_used++;
 	}
 	g->in_flight++;
 	if (g->open)
