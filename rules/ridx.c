@@ -10,6 +10,8 @@
 
 #include "ridx_int.h"
 
+_Static_assert(sizeof(struct ridx_slot) == RIDX_SLOT_ALIGN, "a slot record is one line");
+
 uint64_t
 ridx_key_hash(const char *s)
 {
@@ -300,6 +302,148 @@ id_delete_cell(struct ridx *ix, size_t i)
 	}
 }
 
+/* ---- the rank order ---- */
+
+int
+ridx_slot_cmp(const struct ridx *ix, uint64_t ka, uint32_t a, uint64_t kb, uint32_t b)
+{
+	const struct ridx_slot *sa, *sb;
+
+	if (ka != kb)
+		return ka > kb ? -1 : 1;
+	if (a == b)
+		return 0;
+	sa = &ix->slots[a];
+	sb = &ix->slots[b];
+	if (sa->idkey != sb->idkey)
+		return sa->idkey < sb->idkey ? -1 : 1;
+	return strcmp(sa->sub->id, sb->sub->id);
+}
+
+/* Room for one more block, and a spare block for a split: after this, neither an
+ * insertion nor a removal can fail. */
+static int
+ord_reserve(struct ridx_ord *o)
+{
+	if (o->spare == NULL && (o->spare = malloc(sizeof(*o->spare))) == NULL)
+		return -1;
+	if (o->nb + 1 > o->capb) {
+		uint32_t ncap = o->capb ? o->capb * 2 : 16;
+		struct ridx_oblk **nb = realloc(o->b, (size_t)ncap * sizeof(*nb));
+
+		if (nb == NULL)
+			return -1;
+		o->b = nb;
+		o->capb = ncap;
+	}
+	return 0;
+}
+
+/* The first block whose last entry does not rank before (k, x), or the last block. */
+static uint32_t
+ord_block(const struct ridx *ix, uint64_t k, uint32_t x)
+{
+	const struct ridx_ord *o = &ix->ord;
+	uint32_t lo = 0, hi = o->nb - 1, mid;
+
+	while (lo < hi) {
+		const struct ridx_oblk *b;
+
+		mid = lo + (hi - lo) / 2;
+		b = o->b[mid];
+		if (ridx_slot_cmp(ix, b->k[b->n - 1], b->s[b->n - 1], k, x) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Index in block b of the first entry not ranking before (k, x). */
+static uint32_t
+oblk_pos(const struct ridx *ix, const struct ridx_oblk *b, uint64_t k, uint32_t x)
+{
+	uint32_t lo = 0, hi = b->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ridx_slot_cmp(ix, b->k[mid], b->s[mid], k, x) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Inserts live slot x, whose record is filled; ord_reserve() must have succeeded. */
+static void
+ord_insert(struct ridx *ix, uint32_t x)
+{
+	struct ridx_ord *o = &ix->ord;
+	uint64_t k = rule_eng_key(ix->slots[x].engagement);
+	struct ridx_oblk *b;
+	uint32_t bi, pos;
+
+	if (o->nb == 0) {
+		o->b[0] = o->spare;
+		o->spare = NULL;
+		o->b[0]->n = 0;
+		o->nb = 1;
+	}
+	bi = ord_block(ix, k, x);
+	b = o->b[bi];
+	if (b->n == RIDX_OBLK) {  /* split: the upper half goes to the spare block */
+		struct ridx_oblk *nb = o->spare;
+		uint32_t half = RIDX_OBLK / 2;
+
+		o->spare = NULL;
+		nb->n = RIDX_OBLK - half;
+		memcpy(nb->s, b->s + half, nb->n * sizeof(*b->s));
+		memcpy(nb->k, b->k + half, nb->n * sizeof(*b->k));
+		b->n = half;
+		memmove(o->b + bi + 2, o->b + bi + 1, (o->nb - bi - 1) * sizeof(*o->b));
+		o->b[bi + 1] = nb;
+		o->nb++;
+		if (ridx_slot_cmp(ix, b->k[b->n - 1], b->s[b->n - 1], k, x) < 0)
+			b = nb;
+	}
+	pos = oblk_pos(ix, b, k, x);
+	memmove(b->s + pos + 1, b->s + pos, (b->n - pos) * sizeof(*b->s));
+	memmove(b->k + pos + 1, b->k + pos, (b->n - pos) * sizeof(*b->k));
+	b->s[pos] = x;
+	b->k[pos] = k;
+	b->n++;
+}
+
+/* Removes live slot x while its record (engagement, id) is still the indexed one. */
+static void
+ord_remove(struct ridx *ix, uint32_t x)
+{
+	struct ridx_ord *o = &ix->ord;
+	uint64_t k = rule_eng_key(ix->slots[x].engagement);
+	struct ridx_oblk *b;
+	uint32_t bi, pos;
+
+	if (o->nb == 0)
+		return;
+	bi = ord_block(ix, k, x);
+	b = o->b[bi];
+	pos = oblk_pos(ix, b, k, x);
+	if (pos == b->n || b->s[pos] != x)
+		return;  /* not there: cannot happen while the invariants hold */
+	b->n--;
+	memmove(b->s + pos, b->s + pos + 1, (b->n - pos) * sizeof(*b->s));
+	memmove(b->k + pos, b->k + pos + 1, (b->n - pos) * sizeof(*b->k));
+	if (b->n > 0)
+		return;
+	if (o->spare == NULL)
+		o->spare = b;
+	else
+		free(b);
+	memmove(o->b + bi, o->b + bi + 1, (o->nb - bi - 1) * sizeof(*o->b));
+	o->nb--;
+}
+
 /* ---- public ---- */
 
 struct ridx *
@@ -315,12 +459,17 @@ ridx_new(struct err *err)
 void
 ridx_free(struct ridx *ix)
 {
+	uint32_t i;
 	int dk;
 
 	if (ix == NULL)
 		return;
 	for (dk = 0; dk < DK_COUNT; dk++)
 		dict_free(&ix->dict[dk]);
+	for (i = 0; i < ix->ord.nb; i++)
+		free(ix->ord.b[i]);
+	free(ix->ord.b);
+	free(ix->ord.spare);
 	free(ix->slots);
 	free(ix->freev);
 	free(ix->idtab);
@@ -344,8 +493,12 @@ reserve_slot(struct ridx *ix)
 	if ((nf = realloc(ix->freev, (size_t)ncap * sizeof(*nf))) == NULL)
 		return -1;
 	ix->freev = nf;
-	if ((ns = realloc(ix->slots, (size_t)ncap * sizeof(*ns))) == NULL)
+	/* aligned, so that a record is one cache line; realloc would not keep that */
+	if ((ns = aligned_alloc(RIDX_SLOT_ALIGN, (size_t)ncap * sizeof(*ns))) == NULL)
 		return -1;
+	if (ix->nslots > 0)
+		memcpy(ns, ix->slots, (size_t)ix->nslots * sizeof(*ns));
+	free(ix->slots);
 	ix->slots = ns;
 	ix->capslots = ncap;
 	return 0;
@@ -372,7 +525,7 @@ ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
 	uint64_t h;
 	uint32_t x;
 	size_t cell;
-	int dk;
+	int dk, reorder = 1;
 
 	if (s == NULL || s->id == NULL)
 		return err_set(err, ERR_INPUT, "bad_value", "id", "subscriber without id");
@@ -381,12 +534,17 @@ ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
 	for (dk = 0; dk < DK_COUNT; dk++)
 		if (each_key(ix, s, dk, key_reserve, 0) == -1)
 			goto nomem;
+	if (ord_reserve(&ix->ord) == -1)
+		goto nomem;
 	x = id_lookup(ix, s->id, h, NULL);
 	if (x == UINT32_MAX && reserve_slot(ix) == -1)
 		goto nomem;
 	if (x != UINT32_MAX) {
 		for (dk = 0; dk < DK_COUNT; dk++)
 			each_key(ix, ix->slots[x].sub, dk, key_del, x);
+		reorder = rule_eng_key(ix->slots[x].engagement) != rule_eng_key(s->engagement);
+		if (reorder)
+			ord_remove(ix, x);
 	} else {
 		x = ix->nfree > 0 ? ix->freev[--ix->nfree] : ix->nslots++;
 		ix->slots[x].sub = s;
@@ -410,6 +568,8 @@ ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
 	sl->chans = (uint8_t)s->channels;
 	sl->flags = (uint8_t)((s->interests.has_max_price ? SLOT_HAS_MAX : 0) |
 	    (s->interests.has_min_discount_pct ? SLOT_HAS_MIN : 0));
+	if (reorder)
+		ord_insert(ix, x);
 	return 0;
 nomem:
 	return err_set(err, ERR_NOMEM, "no_memory", NULL, "out of memory indexing "
@@ -427,6 +587,7 @@ ridx_remove(struct ridx *ix, const char *id)
 		return 0;
 	for (dk = 0; dk < DK_COUNT; dk++)
 		each_key(ix, ix->slots[x].sub, dk, key_del, x);
+	ord_remove(ix, x);
 	id_delete_cell(ix, cell);
 	memset(&ix->slots[x], 0, sizeof(ix->slots[x]));
 	ix->freev[ix->nfree++] = x;
@@ -456,6 +617,8 @@ ridx_memory(const struct ridx *ix)
 
 	bytes += (size_t)ix->capslots * (sizeof(struct ridx_slot) + sizeof(uint32_t));
 	bytes += ix->idcap * sizeof(uint32_t);
+	bytes += (size_t)ix->ord.capb * sizeof(*ix->ord.b) +
+	    ((size_t)ix->ord.nb + (ix->ord.spare != NULL)) * sizeof(struct ridx_oblk);
 	for (dk = 0; dk < DK_COUNT; dk++) {
 		const struct ridx_dict *d = &ix->dict[dk];
 
@@ -486,7 +649,8 @@ ridx_check(const struct ridx *ix, struct err *err)
 {
 	struct ridx *mix = (struct ridx *)ix;  /* each_key takes it; check_key only reads */
 	size_t live = 0, i, total = 0;
-	uint32_t x, j;
+	uint64_t pk = 0;
+	uint32_t x, j, px = 0;
 	int dk;
 
 	for (x = 0; x < ix->nslots; x++) {
@@ -515,6 +679,30 @@ ridx_check(const struct ridx *ix, struct err *err)
 	if (total != live)
 		return err_set(err, ERR_PERM, "invariant", "idtab", "id table holds %zu of "
 		    "%zu", total, live);
+	/* the rank order holds every live slot once, strictly ranked, keys current */
+	for (i = 0, total = 0; i < ix->ord.nb; i++) {
+		const struct ridx_oblk *b = ix->ord.b[i];
+
+		if (b->n == 0 || b->n > RIDX_OBLK)
+			return err_set(err, ERR_PERM, "invariant", "order", "block %zu holds "
+			    "%u", i, b->n);
+		for (j = 0; j < b->n; j++, total++) {
+			const struct ridx_slot *sl = &ix->slots[b->s[j]];
+
+			if (b->s[j] >= ix->nslots || sl->sub == NULL ||
+			    b->k[j] != rule_eng_key(sl->engagement))
+				return err_set(err, ERR_PERM, "invariant", "order", "block %zu "
+				    "entry %u: free slot or stale key", i, j);
+			if (total > 0 && ridx_slot_cmp(ix, pk, px, b->k[j], b->s[j]) >= 0)
+				return err_set(err, ERR_PERM, "invariant", "order", "block %zu "
+				    "entry %u out of order", i, j);
+			pk = b->k[j];
+			px = b->s[j];
+		}
+	}
+	if (total != live)
+		return err_set(err, ERR_PERM, "invariant", "order", "rank order holds %zu "
+		    "of %zu", total, live);
 	/* every posting is sorted, unique and points at a live subscriber holding it */
 	for (dk = 0; dk < DK_COUNT; dk++) {
 		const struct ridx_dict *d = &ix->dict[dk];

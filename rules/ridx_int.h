@@ -39,7 +39,8 @@ enum ridx_dk { DK_CAT, DK_BRAND, DK_KW, DK_TAG, DK_REGION, DK_COUNT };
 #define SLOT_HAS_MAX 0x01u
 #define SLOT_HAS_MIN 0x02u
 
-/* Per subscriber: what the filters read without touching the subscriber. */
+/* Per subscriber: what the filters read without touching the subscriber. Exactly one
+ * cache line: the array is 64-byte aligned, so a record never straddles two lines. */
 struct ridx_slot {
 	const struct subscriber *sub;  /* NULL: free slot */
 	double engagement;
@@ -51,6 +52,30 @@ struct ridx_slot {
 	uint8_t reach;         /* rule_reachable() */
 	uint8_t chans;         /* subscriber->channels */
 	uint8_t flags;         /* SLOT_ */
+	uint8_t pad_[9];
+};
+
+#define RIDX_SLOT_ALIGN 64
+
+/*
+ * The rank order: every live slot, ordered as the recipients of one rule are ranked
+ * (engagement descending, then id ascending), in blocks of at most RIDX_OBLK entries
+ * so that an update moves at most one block. A query that must visit every subscriber
+ * walks this order, so its matches come out already ranked.
+ */
+#define RIDX_OBLK 1024
+
+struct ridx_oblk {
+	uint32_t n;
+	uint32_t s[RIDX_OBLK];  /* slots, in rank order */
+	uint64_t k[RIDX_OBLK];  /* rule_eng_key() of each, for the searches */
+};
+
+struct ridx_ord {
+	struct ridx_oblk **b;   /* blocks in rank order, none empty */
+	uint32_t nb;
+	uint32_t capb;
+	struct ridx_oblk *spare; /* reserved for the next split */
 };
 
 struct ridx {
@@ -63,12 +88,13 @@ struct ridx {
 	size_t idcap;          /* power of two */
 	size_t count;          /* live subscribers */
 	struct ridx_dict dict[DK_COUNT];
+	struct ridx_ord ord;
 };
 
 /* One matched subscriber while a query ranks them. */
 struct ridx_item {
 	uint64_t eng;        /* rule_eng_key(engagement) */
-	uint64_t idk;        /* first 8 bytes of the id */
+	const struct subscriber *sub;
 	uint32_t slot;
 	uint16_t rix;        /* rule index in evaluation order */
 	uint8_t ch;
@@ -80,6 +106,10 @@ struct ridx_item {
  * tmp has room for n items. */
 void ridx_rank(const struct ridx *ix, const struct rule_set *rs, struct ridx_item *items,
     struct ridx_item *tmp, size_t n, size_t cut);
+
+/* The rank order of two live slots a and b whose engagement keys are ka and kb:
+ * < 0 when a ranks first (higher engagement, then smaller id), 0 for the same slot. */
+int ridx_slot_cmp(const struct ridx *ix, uint64_t ka, uint32_t a, uint64_t kb, uint32_t b);
 
 /* The entry for key (case-insensitive) or NULL. */
 const struct ridx_dent *ridx_dict_find(const struct ridx_dict *d, const char *key);
@@ -119,6 +149,7 @@ struct plan {
 struct active {
 	size_t rix;
 	size_t cur;          /* cursor into plan.v, which only moves forward */
+	const uint32_t *bits; /* P_LIST in a walk in rank order: plan.v as a bitset */
 	struct plan plan;
 };
 
@@ -134,9 +165,13 @@ struct ridx_scratch {
 	size_t actcap;
 	size_t *count;          /* per rule, for grouping the matches */
 	size_t countcap;
+	uint16_t *grp;          /* per rule: its priority group (0 = highest) */
+	size_t grpcap;
 	struct qvec *pool;      /* temporary lists of one query, reused by the next */
 	size_t npool;
 	size_t poolcap;
+	struct rule_recipient *side; /* the matches outside the largest group, placed last */
+	size_t sidecap;
 	struct ridx_item *items;
 	struct ridx_item *tmp;
 	size_t icap;

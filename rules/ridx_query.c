@@ -5,7 +5,9 @@
  * per-subscriber record, exact when it is the rule's match set, else a superset whose
  * members are evaluated one by one with the reference evaluator. One pass over the
  * union of the candidates then gives each subscriber the first rule that matches, as
- * rule_match() decides. Then rank and cut as rule_scan() does.
+ * rule_match() decides. Then rank and cut as rule_scan() does. When some rule takes
+ * every subscriber, the walk follows the index's rank order instead (run_ordered), so
+ * the matches need no ranking.
  * Reads the index and the rule set only; all scratch is in the caller's result struct.
  */
 #include <math.h>
@@ -49,6 +51,8 @@ rule_recipients_free(struct rule_recipients *out)
 		free(sc->dv);
 		free(sc->act);
 		free(sc->count);
+		free(sc->grp);
+		free(sc->side);
 		for (i = 0; i < sc->poolcap; i++)
 			free(sc->pool[i].v);
 		free(sc->pool);
@@ -71,7 +75,10 @@ first_match(struct query *q, struct active *act, size_t nact, uint32_t x,
 		struct active *a = &act[i];
 		const struct rule *r = q->rs->v[a->rix];
 
-		if (a->plan.kind == P_LIST) {
+		if (a->plan.kind == P_LIST && a->bits != NULL) {
+			if (!((a->bits[x >> 5] >> (x & 31)) & 1))
+				continue;
+		} else if (a->plan.kind == P_LIST) {
 			while (a->cur < a->plan.n && a->plan.v[a->cur] < x)
 				a->cur++;
 			if (a->cur == a->plan.n || a->plan.v[a->cur] != x)
@@ -139,7 +146,7 @@ run_rules(struct query *q, struct active *act, size_t nact)
 			continue;
 		it = &sc->items[sc->ni++];
 		it->eng = rule_eng_key(sl->engagement);
-		it->idk = sl->idkey;
+		it->sub = sl->sub;
 		it->slot = x;
 		it->rix = (uint16_t)act[w].rix;
 		it->ch = (uint8_t)ch;
@@ -154,6 +161,180 @@ run_rules(struct query *q, struct active *act, size_t nact)
 	for (k = 0; k < sc->ni; k++)
 		sc->tmp[sc->count[sc->items[k].rix]++] = sc->items[k];
 	memcpy(sc->items, sc->tmp, sc->ni * sizeof(*sc->items));
+	return 0;
+}
+
+/* The sorted list v of n slots as a bitset over the slots, from the query's pool. */
+static const uint32_t *
+list_bits(struct query *q, const uint32_t *v, size_t n)
+{
+	size_t words = ((size_t)q->ix->nslots + 31) / 32 + 1, i;
+	uint32_t *b = ridx_pool_get(q, words);
+
+	if (b == NULL)
+		return NULL;
+	memset(b, 0, words * sizeof(*b));
+	for (i = 0; i < n; i++)
+		b[v[i] >> 5] |= 1u << (v[i] & 31);
+	return b;
+}
+
+/* Puts out->v[0, n), in rank order and tagged by group gv, in group order (stably):
+ * the largest group is compacted in place and moved once, the others go through the
+ * side buffer. count[g] holds each group's size. */
+static int
+group_in_place(struct ridx_scratch *sc, struct rule_recipients *out, uint16_t *gv,
+    size_t n, size_t ngrp)
+{
+	size_t g, big = 0, i, j, ns, sum;
+
+	for (g = 1; g < ngrp; g++)
+		if (sc->count[g] > sc->count[big])
+			big = g;
+	if (sc->count[big] == n)
+		return 0;  /* one group: already in order */
+	if (sc->sidecap < n - sc->count[big]) {
+		struct rule_recipient *nsd = realloc(sc->side, (n - sc->count[big]) *
+		    sizeof(*nsd));
+
+		if (nsd == NULL)
+			return -1;
+		sc->side = nsd;
+		sc->sidecap = n - sc->count[big];
+	}
+	for (i = 0, j = 0, ns = 0; i < n; i++) {
+		if (gv[i] == big) {
+			out->v[j++] = out->v[i];
+		} else {
+			gv[ns] = gv[i];  /* ns <= i: not yet read */
+			sc->side[ns++] = out->v[i];
+		}
+	}
+	for (g = 0, sum = 0; g < ngrp; g++) {  /* counts become each group's start */
+		size_t c = sc->count[g];
+
+		sc->count[g] = sum;
+		sum += c;
+	}
+	memmove(out->v + sc->count[big], out->v, j * sizeof(*out->v));
+	for (i = 0; i < ns; i++)
+		out->v[sc->count[gv[i]]++] = sc->side[i];
+	return 0;
+}
+
+/*
+ * When some rule takes every subscriber: one pass over the rank order, so that each
+ * priority group's matches come out already ranked; the list plans become bitsets.
+ * Without a quantity the matches are written straight into out and then grouped in
+ * place. With one, each group keeps only its first `limit` matches (no later one can
+ * make the cut) but counts them all, and the kept ones are placed by group.
+ * Fills out (n, matched).
+ */
+static int
+run_ordered(struct query *q, struct active *act, size_t nact, size_t limit,
+    double overbook, struct rule_recipients *out)
+{
+	const struct ridx *ix = q->ix;
+	const struct ridx_ord *o = &ix->ord;
+	struct ridx_scratch *sc = q->sc;
+	size_t i, k, ngrp = 0, matched, cut, sum, g, nd = 0;
+	int direct = limit >= ix->count, w;
+	uint16_t *gv = NULL;
+	unsigned ch;
+
+	for (i = 0; i < nact; i++) {
+		act[i].bits = NULL;
+		if (act[i].plan.kind != P_LIST)
+			continue;
+		if (i > 0 && act[i - 1].bits != NULL && act[i - 1].plan.v == act[i].plan.v &&
+		    act[i - 1].plan.n == act[i].plan.n)
+			act[i].bits = act[i - 1].bits;  /* rules often share one list */
+		else if ((act[i].bits = list_bits(q, act[i].plan.v, act[i].plan.n)) == NULL)
+			return -1;
+	}
+	for (i = 0; i < q->rs->n; i++) {
+		if (i > 0 && q->rs->v[i]->priority != q->rs->v[i - 1]->priority)
+			ngrp++;
+		sc->grp[i] = (uint16_t)ngrp;
+	}
+	ngrp++;
+	memset(sc->count, 0, ngrp * sizeof(*sc->count));
+	if (direct) {
+		if (rule_recipients_reserve(out, ix->count) == -1 ||
+		    (gv = (uint16_t *)(void *)ridx_pool_get(q, ix->count / 2 + 1)) == NULL)
+			return -1;
+	} else if (items_reserve(sc, limit < ix->count / ngrp ? limit * ngrp :
+	    ix->count) == -1) {
+		return -1;
+	}
+	for (i = 0; i < o->nb; i++) {
+		const struct ridx_oblk *b = o->b[i];
+		const struct ridx_oblk *nb = i + 1 < o->nb ? o->b[i + 1] : NULL;
+
+		for (k = 0; k < b->n; k++) {
+			uint32_t x = b->s[k];
+			const struct ridx_slot *sl = &ix->slots[x];
+			const struct rule *r;
+			struct ridx_item *it;
+
+			if (k + PREFETCH < b->n)  /* rank order is random in slots */
+				__builtin_prefetch(&ix->slots[b->s[k + PREFETCH]]);
+			else if (nb != NULL && k + PREFETCH - b->n < nb->n)
+				__builtin_prefetch(&ix->slots[nb->s[k + PREFETCH - b->n]]);
+			if (sl->reach == 0)
+				continue;
+			if ((w = first_match(q, act, nact, x, sl, &ch)) < 0)
+				continue;
+			r = q->rs->v[act[w].rix];
+			g = sc->grp[act[w].rix];
+			if (direct) {
+				sc->count[g]++;
+				gv[nd] = (uint16_t)g;
+				out->v[nd].sub = sl->sub;
+				out->v[nd].rule = r;
+				out->v[nd].channels = ch;
+				out->v[nd++].held_out = rule_held_out_h(r, sl->idhash);
+				continue;
+			}
+			if (sc->count[g]++ >= limit)
+				continue;
+			it = &sc->items[sc->ni++];
+			it->sub = sl->sub;
+			it->slot = x;
+			it->rix = (uint16_t)act[w].rix;
+			it->ch = (uint8_t)ch;
+			it->held = (uint8_t)rule_held_out_h(r, sl->idhash);
+		}
+	}
+	if (direct) {
+		if (group_in_place(sc, out, gv, nd, ngrp) == -1)
+			return -1;
+		out->matched = out->n = nd;
+		return 0;
+	}
+	for (g = 0, sum = 0; g < ngrp; g++) {  /* counts become each group's start */
+		size_t c = sc->count[g];
+
+		sc->count[g] = sum;
+		sum += c;
+	}
+	matched = sum;
+	cut = rule_cut(q->dc.d, overbook, matched);
+	if (rule_recipients_reserve(out, cut) == -1)
+		return -1;
+	for (k = 0; k < sc->ni; k++) {
+		const struct ridx_item *it = &sc->items[k];
+		size_t pos = sc->count[sc->grp[it->rix]]++;
+
+		if (pos >= cut)
+			continue;
+		out->v[pos].sub = it->sub;
+		out->v[pos].rule = q->rs->v[it->rix];
+		out->v[pos].channels = it->ch;
+		out->v[pos].held_out = it->held;
+	}
+	out->matched = matched;
+	out->n = cut;
 	return 0;
 }
 
@@ -192,6 +373,14 @@ scratch_ready(struct rule_recipients *out, const struct rule_set *rs)
 		sc->count = nc;
 		sc->countcap = rs->n + 1;
 	}
+	if (sc->grpcap < rs->n + 1) {
+		uint16_t *ng = realloc(sc->grp, (rs->n + 1) * sizeof(*ng));
+
+		if (ng == NULL)
+			return -1;
+		sc->grp = ng;
+		sc->grpcap = rs->n + 1;
+	}
 	return 0;
 }
 
@@ -203,7 +392,7 @@ ridx_query(const struct ridx *ix, const struct rule_set *rs, const struct deal *
 	struct ridx_scratch *sc;
 	struct plan interested;
 	size_t i, cut, nact;
-	int have_int = 0;
+	int have_int = 0, all = 0;
 
 	out->n = out->matched = 0;
 	if (!(overbook >= 1.0 && overbook <= 1e6))
@@ -240,7 +429,15 @@ ridx_query(const struct ridx *ix, const struct rule_set *rs, const struct deal *
 		if (p->kind == P_EMPTY)
 			continue;
 		sc->act[nact].rix = i;
+		sc->act[nact].bits = NULL;
 		sc->act[nact++].cur = 0;
+		all |= p->kind == P_ALL;
+	}
+	if (all) {  /* every subscriber is visited anyway: in rank order */
+		if (run_ordered(&q, sc->act, nact, rule_cut(d, overbook, ix->count), overbook,
+		    out) == -1)
+			goto nomem;
+		return 0;
 	}
 	if (nact > 0 && run_rules(&q, sc->act, nact) == -1)
 		goto nomem;
@@ -252,7 +449,7 @@ ridx_query(const struct ridx *ix, const struct rule_set *rs, const struct deal *
 	for (i = 0; i < cut; i++) {
 		const struct ridx_item *it = &sc->items[i];
 
-		out->v[i].sub = ix->slots[it->slot].sub;
+		out->v[i].sub = it->sub;
 		out->v[i].rule = rs->v[it->rix];
 		out->v[i].channels = it->ch;
 		out->v[i].held_out = it->held;

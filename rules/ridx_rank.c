@@ -16,9 +16,7 @@ before(const struct ridx *ix, const struct ridx_item *a, const struct ridx_item 
 {
 	if (a->eng != b->eng)
 		return a->eng > b->eng;
-	if (a->idk != b->idk)
-		return a->idk < b->idk;
-	return strcmp(ix->slots[a->slot].sub->id, ix->slots[b->slot].sub->id) < 0;
+	return ridx_slot_cmp(ix, a->eng, a->slot, b->eng, b->slot) < 0;
 }
 
 static void

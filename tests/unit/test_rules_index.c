@@ -372,6 +372,80 @@ index_agrees_with_the_scan_on_large_answers(void **state)
 	differential(6000, 300, 10);
 }
 
+/*
+ * A rule for everyone below rules for some: the index walks its rank order (kept in
+ * place while engagements change and blocks split), groups the matches by priority,
+ * and keeps only what the quantity can use; always what the scan says.
+ */
+static void
+walk_in_rank_order_agrees_with_the_scan(void **state)
+{
+	static const char text[] =
+	    "rule vip\n  when \"vip\" in subscriber.tags\n  audience all\n  send sms, dm\n"
+	    "  priority 9\n  holdout 30%\nend\n"
+	    "rule engaged\n  when subscriber.engagement >= 0.5\n  audience interested\n"
+	    "  send sms\n  priority 5\nend\n"
+	    "rule laptops\n  when \"laptop\" in subscriber.interests.categories\n"
+	    "  audience all\n  send dm\n  priority 5\nend\n"
+	    "rule everyone\n  audience all\n  send sms, dm\n  priority 1\nend\n";
+	struct rule_source src = { "walk.rules", text, sizeof(text) - 1 };
+	enum { POP = 5000 };
+	struct subscriber **subs = calloc(POP, sizeof(*subs));
+	const struct subscriber **live = calloc(POP, sizeof(*live));
+	struct rule_recipients ri, rr;
+	struct rule_set *rs;
+	struct ridx *ix = ridx_new(NULL);
+	uint64_t st = 4242;
+	struct err e;
+	unsigned i, round;
+	long q;
+
+	(void)state;
+	assert_non_null(subs);
+	assert_non_null(live);
+	rs = rule_compile(&src, 1, NULL, &e);
+	assert_non_null(rs);
+	rule_recipients_init(&ri);
+	rule_recipients_init(&rr);
+	for (i = 0; i < POP; i++) {
+		subs[i] = sub_rand(&st, i);
+		assert_int_equal(ridx_put(ix, subs[i], &e), 0);
+	}
+	for (round = 0; round < 4; round++) {
+		for (i = 0; i < POP / 5; i++) {  /* new engagements, in place */
+			unsigned k = rn(&st, POP);
+			struct subscriber *n = sub_rand(&st, k);
+
+			assert_int_equal(ridx_put(ix, n, &e), 0);
+			sub_free(subs[k]);
+			subs[k] = n;
+		}
+		assert_int_equal(ridx_check(ix, &e), 0);
+		for (i = 0; i < POP; i++)
+			live[i] = subs[i];
+		for (q = 0; q < 3; q++) {
+			struct deal d;
+			char *tags[2];
+
+			deal_rand(&st, &d, tags);
+			d.cancel = 0;
+			d.quantity = q == 0 ? 0 : q == 1 ? 7 : 100000;
+			assert_int_equal(ridx_query(ix, rs, &d, NOW, 1.5, &ri, &e), 0);
+			assert_int_equal(rule_scan(rs, live, POP, &d, NOW, 1.5, &rr, &e), 0);
+			assert_true(rr.matched > POP / 2);
+			compare(&ri, &rr, 4242, (long)round * 3 + q, text);
+		}
+	}
+	for (i = 0; i < POP; i++)
+		sub_free(subs[i]);
+	free(subs);
+	free(live);
+	rule_recipients_free(&ri);
+	rule_recipients_free(&rr);
+	rule_set_free(rs);
+	ridx_free(ix);
+}
+
 /* ---- in-place updates ---- */
 
 static void
@@ -481,6 +555,7 @@ main(void)
 		cmocka_unit_test(many_subscribers_reuse_slots_and_keep_invariants),
 		cmocka_unit_test(index_returns_exactly_what_the_reference_scan_returns),
 		cmocka_unit_test(index_agrees_with_the_scan_on_large_answers),
+		cmocka_unit_test(walk_in_rank_order_agrees_with_the_scan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
