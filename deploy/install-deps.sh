@@ -8,7 +8,10 @@ set -eu
 PKGS="gcc make pkg-config libc6-dev ca-certificates
 libevent-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
 redis-server redis-tools tzdata
-libcmocka-dev valgrind wrk clang libclang-rt-14-dev procps"
+libcmocka-dev valgrind wrk clang libclang-rt-14-dev procps
+prometheus"
+# prometheus is here for its promtool (the /metrics test checks the exposition
+# format with it); its server is never used.
 
 missing=""
 for p in $PKGS; do
@@ -39,9 +42,10 @@ $SUDO apt-get update -q
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 $SUDO apt-get install -y -q --no-install-recommends $missing
 
-# The package starts a system redis on 6379; we never use it, and a fresh CI machine
-# does not need it running. Stopping it is best effort (no systemd in containers).
-if [ -x /usr/sbin/policy-rc.d ] || command -v systemctl >/dev/null 2>&1; then
-	$SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+# The packages start a system redis on 6379 and a prometheus server on all
+# interfaces; we use neither (tests start their own servers on 127.0.0.1), so they
+# are stopped and disabled. Best effort: containers have no systemd.
+if command -v systemctl >/dev/null 2>&1; then
+	$SUDO systemctl disable --now redis-server prometheus >/dev/null 2>&1 || true
 fi
 echo "install-deps: done"

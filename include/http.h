@@ -1,0 +1,134 @@
+/*
+ * http.h: the notifier's HTTP server on the daemon's event_base (stage: http).
+ *
+ * One evhttp listener (127.0.0.1 by default) with request size and time limits, a
+ * routing table (method bitmask + path prefix, optional bearer auth), JSON replies and
+ * errors that name the field, and two built-in routes: GET /healthz and GET /metrics.
+ * Handlers run on the loop and must never block it; each request is answered exactly
+ * once through http_reply, http_reply_json or http_error, at once or later.
+ */
+#ifndef DEALPUSH_HTTP_H
+#define DEALPUSH_HTTP_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+struct cJSON;
+struct event_base;
+struct evhttp_request;
+struct metrics;
+struct http;
+struct http_req;
+
+#define HTTP_LISTEN_DEFAULT "127.0.0.1"
+#define HTTP_MAX_BODY_DEFAULT (64 * 1024)
+#define HTTP_MAX_HEADERS_DEFAULT (8 * 1024)     /* request line + headers */
+#define HTTP_TIMEOUT_MS_DEFAULT 10000
+#define HTTP_MAX_CONNECTIONS_DEFAULT 256
+#define HTTP_PATH_MAX 1024                      /* longer paths get 400 */
+#define HTTP_ADMIN_PREFIX "/v1/"                /* every path under it needs the token */
+
+/* Route flags. */
+#define HTTP_AUTH 0x1u          /* needs "Authorization: Bearer <admin token>" */
+#define HTTP_EXACT 0x2u         /* the path must equal the prefix (no rest) */
+
+/* What GET /healthz reports; filled by the daemon's health callback. */
+struct http_health {
+	int redis_ok;                   /* 1 when Redis answers */
+	long long stream_lag;           /* entries waiting on the streams */
+	size_t rules_loaded;            /* rules in use */
+	const char *detail;             /* NULL or a short reason; copied at once */
+};
+
+/* Fills *out and returns 1 when healthy, 0 when not (answered 503). Runs on the loop:
+ * it must answer from state it already has, never wait. */
+typedef int http_health_fn(void *arg, struct http_health *out);
+
+/* Runs for a routed request; r stays valid until one reply function is called on it
+ * (at once, or later from another callback), or until http_free. */
+typedef void http_handler_fn(struct http_req *r, void *arg);
+
+struct http_config {
+	const char *listen_addr;        /* an IP address; NULL: HTTP_LISTEN_DEFAULT */
+	unsigned short port;            /* 0: a kernel-chosen port, see http_port() */
+	size_t max_body;                /* request body bytes; 0: 64 KiB; over it: 413 */
+	size_t max_headers;             /* request line + header bytes; 0: 8 KiB */
+	long timeout_ms;                /* read deadline of one request from its first
+	                                 * byte awaited to its dispatch, and the idle
+	                                 * timeout while writing; 0: 10 s */
+	size_t max_connections;         /* open client connections; 0: 256; more are
+	                                 * closed at once */
+	const char *admin_token;        /* copied; NULL or "": HTTP_ADMIN_PREFIX and
+	                                 * HTTP_AUTH routes answer 503 */
+	http_health_fn *health;         /* NULL: /healthz answers 503 */
+	void *health_arg;
+	struct metrics *metrics;        /* borrowed; NULL: /metrics answers 503 */
+};
+
+/* Binds cfg->listen_addr:cfg->port on base and registers GET /healthz and GET /metrics.
+ * Returns the server, or NULL with *err (ERR_INPUT for a bad setting, ERR_PERM when the
+ * address cannot be bound, ERR_NOMEM). cfg is copied; metrics and health_arg are
+ * borrowed and must outlive the server. */
+struct http *http_new(struct event_base *base, const struct http_config *cfg,
+    struct err *err);
+
+/* Answers every request still held by a handler with 503 (so every http_req is gone:
+ * handlers must drop theirs), closes every connection and the listener, frees h.
+ * http_free(NULL) does nothing. */
+void http_free(struct http *h);
+
+/* The bound port (the kernel's choice when cfg->port was 0). */
+unsigned short http_port(const struct http *h);
+
+/* Routes requests whose method is in methods (EVHTTP_REQ_* bits; a GET route also takes
+ * HEAD) and whose decoded path is prefix, or starts with it followed by '/' (or prefix
+ * ends with '/'); HTTP_EXACT allows only the prefix itself. The longest matching prefix
+ * wins; when it has no route for the method the answer is 405 with Allow. prefix is
+ * copied. Returns 0, or -1 when prefix does not start with '/' or out of memory. */
+int http_route(struct http *h, int methods, const char *prefix, http_handler_fn *fn,
+    void *arg, unsigned flags);
+
+/* The libevent request (borrowed; for what the helpers below do not cover). */
+struct evhttp_request *http_req_evhttp(struct http_req *r);
+
+/* The request method (EVHTTP_REQ_*). */
+int http_req_method(const struct http_req *r);
+
+/* The percent-decoded path ("/v1/rules/a b"), and the part after the route's prefix
+ * without its leading '/' ("a b"; "" when none). Both live as long as r. */
+const char *http_req_path(const struct http_req *r);
+const char *http_req_rest(const struct http_req *r);
+
+/* The first value of query parameter name, decoded, or NULL. Lives as long as r. */
+const char *http_query(const struct http_req *r, const char *name);
+
+/* The first value of request header name (case-insensitive), or NULL. */
+const char *http_header(const struct http_req *r, const char *name);
+
+/* The request body, copied out of libevent and NUL-terminated (so a JSON body can be
+ * parsed in place; it may hold other NULs, *len says how long it is); at most
+ * max_body bytes, larger bodies were answered 413 before the handler. Lives as long
+ * as r; never NULL ("" when there is no body). */
+const char *http_body(const struct http_req *r, size_t *len);
+
+/* Adds a response header for the coming reply (copied). Returns 0 or -1 (a line break
+ * in name or value, or out of memory). */
+int http_add_header(struct http_req *r, const char *name, const char *value);
+
+/* Answers r with status and body (len bytes, copied; content_type NULL means
+ * "text/plain; charset=utf-8") and frees r. Returns 0, or -1 when out of memory, in
+ * which case a bare 500 was attempted; r is freed either way. */
+int http_reply(struct http_req *r, int status, const char *content_type,
+    const void *body, size_t len);
+
+/* Answers r with json (takes ownership of it and frees it) as application/json and
+ * frees r. Returns 0 or -1 as http_reply. */
+int http_reply_json(struct http_req *r, int status, struct cJSON *json);
+
+/* Answers r with {"error": "<message>", "field": "<field>"} (no "field" when field is
+ * NULL) and frees r. Returns 0 or -1 as http_reply. */
+int http_error(struct http_req *r, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,815 @@
+/*
+ * http.c: the HTTP server: limits, routing, bearer auth, JSON replies, /healthz and
+ * /metrics (stage: http).
+ *
+ * evhttp parses on the daemon's loop and enforces the header and body caps (413 with a
+ * lingering close, so the client reads the answer). evhttp's own timeouts only catch
+ * idle clients, so every connection also gets a read deadline of its own: a client that
+ * trickles a byte at a time is dropped when the deadline passes, and the number of open
+ * connections is capped. It must never block the loop, never log a token, and never
+ * hand a handler a path with "..", "//", a NUL or an encoded slash.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+
+#define HTTP_ROUTES_MAX 128
+#define HTTP_REFUSED_LOG_EVERY 1000     /* refused connections: one log line per this */
+#define HTTP_CT_JSON "application/json"
+#define HTTP_CT_TEXT "text/plain; charset=utf-8"
+#define HTTP_CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+#define HTTP_METHODS_ALL (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | \
+    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH)
+
+struct http_route {
+	int methods;
+	char *prefix;
+	size_t len;
+	http_handler_fn *fn;
+	void *arg;
+	unsigned flags;
+};
+
+/*
+ * One client connection, tracked from the bufferevent evhttp asks us for (bevcb) to
+ * evhttp's close callback. Until the close callback is set ("attached", one loop turn
+ * after the accept) we hold a reference on the bufferevent so that it cannot vanish
+ * under us.
+ */
+struct http_conn {
+	struct http *h;
+	struct bufferevent *bev;
+	struct evhttp_connection *evcon;        /* NULL until attached */
+	struct event *timer;                    /* attach (0 s), then the read deadline */
+	int dispatched;                         /* a request is with a handler */
+	int over_cap;                           /* opened past max_connections */
+	LIST_ENTRY(http_conn) link;
+};
+
+struct http_req {
+	struct http *h;
+	struct evhttp_request *req;
+	int method;
+	char *path;                             /* decoded; libevent allocates it */
+	const char *rest;
+	struct evkeyvalq query;
+	char *body;
+	size_t body_len;
+	LIST_ENTRY(http_req) link;
+};
+
+struct http {
+	struct event_base *base;
+	struct evhttp *evh;
+	unsigned short port;
+	size_t max_body;
+	size_t max_connections;
+	struct timeval timeout;
+	char *token;                            /* NULL: admin API disabled */
+	size_t token_len;
+	http_health_fn *health;
+	void *health_arg;
+	struct metrics *metrics;
+	struct http_route routes[HTTP_ROUTES_MAX];
+	size_t nroutes;
+	LIST_HEAD(, http_conn) conns;
+	size_t nconns;
+	unsigned long refused;
+	LIST_HEAD(, http_req) pending;          /* dispatched, not yet answered */
+};
+
+static void http_healthz(struct http_req *r, void *arg);
+static void http_metrics(struct http_req *r, void *arg);
+
+/* --- connections and their deadlines --- */
+
+static void http_conn_free(struct http_conn *c)
+{
+	LIST_REMOVE(c, link);
+	c->h->nconns--;
+	event_free(c->timer);
+	free(c);
+}
+
+static struct http_conn *http_conn_find(struct http *h, struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev;
+	struct http_conn *c;
+
+	if (evcon == NULL)
+		return NULL;
+	bev = evhttp_connection_get_bufferevent(evcon);
+	LIST_FOREACH(c, &h->conns, link)
+		if (c->bev == bev)
+			return c;
+	return NULL;
+}
+
+/* evhttp frees the connection: forget it. */
+static void http_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_conn *c = arg;
+
+	(void)evcon;
+	http_conn_free(c);
+}
+
+static void http_conn_arm(struct http_conn *c)
+{
+
+	if (c->evcon != NULL && !c->dispatched)
+		evtimer_add(c->timer, &c->h->timeout);
+}
+
+static void http_refused_log(struct http *h)
+{
+	if (h->refused++ % HTTP_REFUSED_LOG_EVERY == 0)
+		log_warnx("event=http_refused reason=max_connections max=%zu refused=%lu",
+		    h->max_connections, h->refused);
+}
+
+/*
+ * First run (one loop turn after the accept): evhttp has built its connection around
+ * our bufferevent and passes the connection as the bufferevent's callback argument
+ * (libevent 2.1 http.c; its event callback is set while the connection lives and
+ * cleared by bufferevent_free). Check that, take evhttp's close callback, drop our
+ * reference and start the deadline. Later runs: the deadline passed before the request was read.
+ */
+static void http_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_conn *c = arg;
+	struct http *h = c->h;
+	struct evhttp_connection *evcon;
+	bufferevent_event_cb eventcb;
+	void *cbarg = NULL;
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	(void)fd;
+	(void)what;
+	if (c->evcon == NULL) {
+		bufferevent_getcb(c->bev, NULL, NULL, &eventcb, &cbarg);
+		evcon = cbarg;
+		if (eventcb == NULL || evcon == NULL ||
+		    evhttp_connection_get_bufferevent(evcon) != c->bev ||
+		    evhttp_connection_get_server(evcon) != h->evh) {
+			/* Closed by evhttp already (or not its connection): forget it. */
+			bufferevent_decref(c->bev);
+			http_conn_free(c);
+			return;
+		}
+		c->evcon = evcon;
+		evhttp_connection_set_closecb(evcon, http_conn_closed, c);
+		bufferevent_decref(c->bev);     /* evhttp still holds its own reference */
+		if (c->over_cap && !c->dispatched) {
+			http_refused_log(h);
+			evhttp_connection_free(evcon);  /* runs http_conn_closed */
+			return;
+		}
+		http_conn_arm(c);
+		return;
+	}
+	if (c->dispatched)
+		return;
+	evhttp_connection_get_peer(c->evcon, &addr, &port);
+	log_info("event=http_timeout peer=%s port=%u timeout_ms=%ld",
+	    addr ? addr : "?", (unsigned)port,
+	    (long)(h->timeout.tv_sec * 1000 + h->timeout.tv_usec / 1000));
+	evhttp_connection_free(c->evcon);       /* runs http_conn_closed: c is gone */
+}
+
+/* evhttp asks for the bufferevent of a new connection: make it as evhttp would, and
+ * start tracking it. NULL (evhttp then makes its own, untracked) only when out of
+ * memory. */
+static struct bufferevent *http_bevcb(struct event_base *base, void *arg)
+{
+	static const struct timeval now = { 0, 0 };
+	struct http *h = arg;
+	struct http_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->h = h;
+	c->over_cap = h->nconns >= h->max_connections;
+	if ((c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto err;
+	if ((c->timer = evtimer_new(base, http_conn_timer, c)) == NULL)
+		goto err;
+	bufferevent_incref(c->bev);
+	evtimer_add(c->timer, &now);
+	LIST_INSERT_HEAD(&h->conns, c, link);
+	h->nconns++;
+	return c->bev;
+err:
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	free(c);
+	return NULL;
+}
+
+/* A reply was written out: the connection waits for its next request, on a deadline. */
+static void http_on_complete(struct evhttp_request *req, void *arg)
+{
+	struct http *h = arg;
+	struct http_conn *c = http_conn_find(h, evhttp_request_get_connection(req));
+
+	if (c != NULL) {
+		c->dispatched = 0;
+		http_conn_arm(c);
+	}
+}
+
+/* --- requests --- */
+
+static void http_req_free(struct http_req *r)
+{
+	if (r == NULL)
+		return;
+	LIST_REMOVE(r, link);
+	evhttp_clear_headers(&r->query);
+	free(r->path);
+	free(r->body);
+	free(r);
+}
+
+static const char *http_method_name(int m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	default: return "OTHER";
+	}
+}
+
+/* Sends buf (moved out, not freed) with status and frees r. */
+static void http_send(struct http_req *r, int status, const char *ctype,
+    struct evbuffer *buf)
+{
+	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+	char qpath[128];
+
+	evhttp_remove_header(out, "Content-Type");
+	evhttp_add_header(out, "Content-Type", ctype);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	log_debug("event=http method=%s path=%s status=%d", http_method_name(r->method),
+	    log_quote(r->path ? r->path : "", qpath, sizeof(qpath)), status);
+	evhttp_send_reply(r->req, status, NULL, buf);
+	http_req_free(r);
+}
+
+/* Last resort when a reply cannot be built: no body. */
+static void http_send_bare(struct http_req *r, int status)
+{
+	evhttp_send_reply(r->req, status, NULL, NULL);
+	http_req_free(r);
+}
+
+int http_reply(struct http_req *r, int status, const char *content_type,
+    const void *body, size_t len)
+{
+	struct evbuffer *buf;
+
+	if ((buf = evbuffer_new()) == NULL || evbuffer_add(buf, body, len) < 0) {
+		if (buf != NULL)
+			evbuffer_free(buf);
+		http_send_bare(r, 500);
+		return -1;
+	}
+	http_send(r, status, content_type ? content_type : HTTP_CT_TEXT, buf);
+	evbuffer_free(buf);
+	return 0;
+}
+
+int http_reply_json(struct http_req *r, int status, struct cJSON *json)
+{
+	char *text = json ? cJSON_PrintUnformatted(json) : NULL;
+	int rc;
+
+	cJSON_Delete(json);
+	if (text == NULL) {
+		http_send_bare(r, 500);
+		return -1;
+	}
+	rc = http_reply(r, status, HTTP_CT_JSON, text, strlen(text));
+	cJSON_free(text);
+	return rc;
+}
+
+static int http_verror(struct http_req *r, int status, const char *field,
+    const char *fmt, va_list ap)
+{
+	char msg[512];
+	cJSON *j;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if ((j = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(j, "error", msg) == NULL ||
+	    (field != NULL && cJSON_AddStringToObject(j, "field", field) == NULL)) {
+		cJSON_Delete(j);
+		http_send_bare(r, 500);
+		return -1;
+	}
+	return http_reply_json(r, status, j);
+}
+
+int http_error(struct http_req *r, int status, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = http_verror(r, status, field, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int http_add_header(struct http_req *r, const char *name, const char *value)
+{
+	if (strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)
+		return -1;
+	return evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+}
+
+struct evhttp_request *http_req_evhttp(struct http_req *r)
+{
+	return r->req;
+}
+
+int http_req_method(const struct http_req *r)
+{
+	return r->method;
+}
+
+const char *http_req_path(const struct http_req *r)
+{
+	return r->path;
+}
+
+const char *http_req_rest(const struct http_req *r)
+{
+	return r->rest;
+}
+
+const char *http_query(const struct http_req *r, const char *name)
+{
+	return evhttp_find_header(&r->query, name);
+}
+
+const char *http_header(const struct http_req *r, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(r->req), name);
+}
+
+const char *http_body(const struct http_req *r, size_t *len)
+{
+	if (len != NULL)
+		*len = r->body_len;
+	return r->body;
+}
+
+/* --- dispatch --- */
+
+/* Splits the request target into its raw path and query (both copied into *path and
+ * *query, free() them). The path is taken from the target as sent, not from libevent's
+ * URI parse, which reads "//x" as a host. Returns NULL, or what is wrong. */
+static const char *http_target_split(struct evhttp_request *req, char **path,
+    char **query)
+{
+	const char *target = evhttp_request_get_uri(req), *q, *end;
+	const struct evhttp_uri *uri;
+
+	*path = *query = NULL;
+	if (target == NULL)
+		return "no request target";
+	if (target[0] != '/') {
+		/* Absolute form ("GET http://host/p HTTP/1.1"): libevent parsed it. */
+		uri = evhttp_request_get_evhttp_uri(req);
+		if (uri == NULL || evhttp_uri_get_scheme(uri) == NULL)
+			return "path must start with /";
+		target = evhttp_uri_get_path(uri);
+		if (target == NULL || target[0] == '\0')
+			target = "/";
+		q = evhttp_uri_get_query(uri);
+		if ((*path = strdup(target)) == NULL ||
+		    (q != NULL && (*query = strdup(q)) == NULL))
+			return "out of memory";
+		return NULL;
+	}
+	end = target + strcspn(target, "?#");
+	if ((*path = strndup(target, (size_t)(end - target))) == NULL)
+		return "out of memory";
+	if (*end == '?') {
+		q = end + 1;
+		if ((*query = strndup(q, strcspn(q, "#"))) == NULL)
+			return "out of memory";
+	}
+	return NULL;
+}
+
+/* Checks the raw path and decodes it into *out (free() it). Returns NULL, or what is
+ * wrong with the path. */
+static const char *http_path_decode(const char *raw, char **out)
+{
+	size_t len, i;
+	char *p;
+
+	*out = NULL;
+	if (strlen(raw) > HTTP_PATH_MAX)
+		return "path longer than 1024 bytes";
+	if (raw[0] != '/')
+		return "path must start with /";
+	for (i = 0; raw[i] != '\0'; i++) {
+		const char *e = raw + i + 1;
+
+		if (raw[i] == '%' && (strncmp(e, "00", 2) == 0 ||
+		    strncasecmp(e, "2f", 2) == 0 || strncasecmp(e, "5c", 2) == 0))
+			return "encoded NUL, slash or backslash in path";
+	}
+	if ((p = evhttp_uridecode(raw, 0, &len)) == NULL)
+		return "path cannot be decoded";
+	*out = p;
+	if (strlen(p) != len)
+		return "NUL in path";
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return "control character in path";
+	if (strstr(p, "..") != NULL)
+		return "\"..\" in path";
+	if (strstr(p, "//") != NULL)
+		return "\"//\" in path";
+	return NULL;
+}
+
+/* 1 when path matches rt as http_route() documents, else 0. */
+static int http_route_matches(const struct http_route *rt, const char *path)
+{
+	if (strncmp(path, rt->prefix, rt->len) != 0)
+		return 0;
+	if (path[rt->len] == '\0')
+		return 1;
+	if (rt->flags & HTTP_EXACT)
+		return 0;
+	return rt->prefix[rt->len - 1] == '/' || path[rt->len] == '/';
+}
+
+/* 1 when the request carries "Authorization: Bearer <token>" with our token. */
+static int http_authorized(const struct http *h, struct evhttp_request *req)
+{
+	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Authorization");
+	size_t len;
+
+	if (v == NULL || h->token == NULL)
+		return 0;
+	v += strspn(v, " \t");
+	if (strncasecmp(v, "Bearer", 6) != 0 || (v[6] != ' ' && v[6] != '\t'))
+		return 0;
+	v += 6;
+	v += strspn(v, " \t");
+	len = strlen(v);
+	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	/* The length is not secret; the bytes are compared in constant time. */
+	if (len != h->token_len)
+		return 0;
+	return CRYPTO_memcmp(v, h->token, len) == 0;
+}
+
+static void http_set_allow(struct http_req *r, int methods)
+{
+	static const int order[] = { EVHTTP_REQ_GET, EVHTTP_REQ_HEAD, EVHTTP_REQ_POST,
+	    EVHTTP_REQ_PUT, EVHTTP_REQ_PATCH, EVHTTP_REQ_DELETE, EVHTTP_REQ_OPTIONS };
+	char allow[80] = "";
+	size_t i, o = 0;
+
+	if (methods & EVHTTP_REQ_GET)
+		methods |= EVHTTP_REQ_HEAD;
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (!(methods & order[i]))
+			continue;
+		o += (size_t)snprintf(allow + o, sizeof(allow) - o, "%s%s", o ? ", " : "",
+		    http_method_name(order[i]));
+		if (o >= sizeof(allow))
+			break;
+	}
+	http_add_header(r, "Allow", allow);
+}
+
+/* Runs the request past the path, auth and route checks, then its handler. */
+static void http_route_request(struct http_req *r)
+{
+	struct http *h = r->h;
+	const struct http_route *best = NULL, *hit = NULL;
+	int allowed = 0, need_auth, m = r->method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : 0;
+	size_t i;
+
+	for (i = 0; i < h->nroutes; i++)
+		if (http_route_matches(&h->routes[i], r->path) &&
+		    (best == NULL || h->routes[i].len > best->len))
+			best = &h->routes[i];
+	need_auth = strcmp(r->path, "/v1") == 0 ||
+	    strncmp(r->path, HTTP_ADMIN_PREFIX, strlen(HTTP_ADMIN_PREFIX)) == 0;
+	for (i = 0; best != NULL && i < h->nroutes; i++) {
+		const struct http_route *rt = &h->routes[i];
+
+		if (rt->len != best->len || !http_route_matches(rt, r->path))
+			continue;
+		if (rt->flags & HTTP_AUTH)
+			need_auth = 1;
+		allowed |= rt->methods;
+		if (hit == NULL && (rt->methods & (r->method | m)))
+			hit = rt;
+	}
+	if (need_auth && h->token == NULL) {
+		http_error(r, 503, NULL, "admin API disabled");
+		return;
+	}
+	if (need_auth && !http_authorized(h, r->req)) {
+		http_add_header(r, "WWW-Authenticate", "Bearer realm=\"dealpush\"");
+		http_error(r, 401, NULL, "unauthorized");
+		return;
+	}
+	if (best == NULL) {
+		http_error(r, 404, "path", "no such resource");
+		return;
+	}
+	if (hit == NULL) {
+		http_set_allow(r, allowed);
+		http_error(r, 405, "method", "method %s not allowed here",
+		    http_method_name(r->method));
+		return;
+	}
+	r->rest = r->path + hit->len;
+	if (*r->rest == '/')
+		r->rest++;
+	hit->fn(r, hit->arg);
+}
+
+/* evhttp's callback for every complete request. */
+static void http_dispatch(struct evhttp_request *req, void *arg)
+{
+	struct http *h = arg;
+	struct http_conn *c = http_conn_find(h, evhttp_request_get_connection(req));
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	char *raw = NULL, *query = NULL;
+	const char *why;
+	struct http_req *r;
+
+	/* From here the handler owns the time; the deadline returns with the next
+	 * request on this connection. Not yet attached: the attach timer stays. */
+	if (c != NULL) {
+		c->dispatched = 1;
+		if (c->evcon != NULL)
+			evtimer_del(c->timer);
+	}
+	evhttp_request_set_on_complete_cb(req, http_on_complete, h);
+	if (c != NULL && c->over_cap) {
+		/* It sent its request before we could close it: say why, then close. */
+		http_refused_log(h);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
+		    "close");
+		evhttp_send_error(req, 503, "Too Many Connections");
+		return;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		evhttp_send_error(req, 500, NULL);
+		return;
+	}
+	r->h = h;
+	r->req = req;
+	r->method = (int)evhttp_request_get_command(req);
+	TAILQ_INIT(&r->query);
+	LIST_INSERT_HEAD(&h->pending, r, link);
+	if ((why = http_target_split(req, &raw, &query)) != NULL ||
+	    (why = http_path_decode(raw, &r->path)) != NULL) {
+		free(raw);
+		free(query);
+		http_error(r, 400, "path", "%s", why);
+		return;
+	}
+	free(raw);
+	if (query != NULL && *query != '\0' &&
+	    evhttp_parse_query_str(query, &r->query) < 0) {
+		free(query);
+		http_error(r, 400, "query", "malformed query string");
+		return;
+	}
+	free(query);
+	r->body_len = evbuffer_get_length(in);
+	if (r->body_len > h->max_body) {
+		http_error(r, 413, "body", "body larger than %zu bytes", h->max_body);
+		return;
+	}
+	if ((r->body = malloc(r->body_len + 1)) == NULL) {
+		http_send_bare(r, 500);
+		return;
+	}
+	if (evbuffer_copyout(in, r->body, r->body_len) != (ev_ssize_t)r->body_len) {
+		http_send_bare(r, 500);
+		return;
+	}
+	r->body[r->body_len] = '\0';
+	http_route_request(r);
+}
+
+/* --- set-up --- */
+
+int http_route(struct http *h, int methods, const char *prefix, http_handler_fn *fn,
+    void *arg, unsigned flags)
+{
+	struct http_route *rt;
+
+	if (h == NULL || prefix == NULL || prefix[0] != '/' || fn == NULL ||
+	    (methods & HTTP_METHODS_ALL) == 0 || h->nroutes == HTTP_ROUTES_MAX)
+		return -1;
+	rt = &h->routes[h->nroutes];
+	if ((rt->prefix = strdup(prefix)) == NULL)
+		return -1;
+	rt->len = strlen(prefix);
+	rt->methods = methods & HTTP_METHODS_ALL;
+	rt->fn = fn;
+	rt->arg = arg;
+	rt->flags = flags;
+	h->nroutes++;
+	return 0;
+}
+
+unsigned short http_port(const struct http *h)
+{
+	return h->port;
+}
+
+struct http *http_new(struct event_base *base, const struct http_config *cfg,
+    struct err *err)
+{
+	struct evhttp_bound_socket *bound;
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	const char *addr;
+	struct http *h;
+	long ms;
+
+	if (base == NULL || cfg == NULL) {
+		err_set(err, ERR_INPUT, "bad_config", NULL,
+		    "http: no event base or config");
+		return NULL;
+	}
+	ms = cfg->timeout_ms ? cfg->timeout_ms : HTTP_TIMEOUT_MS_DEFAULT;
+	if (ms < 0) {
+		err_set(err, ERR_INPUT, "bad_config", "timeout_ms",
+		    "http: timeout_ms must not be negative");
+		return NULL;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		goto nomem;
+	h->base = base;
+	LIST_INIT(&h->conns);
+	LIST_INIT(&h->pending);
+	h->max_body = cfg->max_body ? cfg->max_body : HTTP_MAX_BODY_DEFAULT;
+	h->max_connections = cfg->max_connections ? cfg->max_connections :
+	    HTTP_MAX_CONNECTIONS_DEFAULT;
+	h->timeout.tv_sec = ms / 1000;
+	h->timeout.tv_usec = (ms % 1000) * 1000;
+	h->health = cfg->health;
+	h->health_arg = cfg->health_arg;
+	h->metrics = cfg->metrics;
+	if (cfg->admin_token != NULL && cfg->admin_token[0] != '\0') {
+		if ((h->token = strdup(cfg->admin_token)) == NULL)
+			goto nomem;
+		h->token_len = strlen(h->token);
+	}
+	if ((h->evh = evhttp_new(base)) == NULL)
+		goto nomem;
+	evhttp_set_max_body_size(h->evh, (ev_ssize_t)h->max_body);
+	evhttp_set_max_headers_size(h->evh, (ev_ssize_t)(cfg->max_headers ?
+	    cfg->max_headers : HTTP_MAX_HEADERS_DEFAULT));
+	evhttp_set_timeout_tv(h->evh, &h->timeout);
+	evhttp_set_allowed_methods(h->evh, HTTP_METHODS_ALL);
+	evhttp_set_flags(h->evh, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_bevcb(h->evh, http_bevcb, h);
+	evhttp_set_gencb(h->evh, http_dispatch, h);
+	if (http_route(h, EVHTTP_REQ_GET, "/healthz", http_healthz, h, HTTP_EXACT) < 0 ||
+	    http_route(h, EVHTTP_REQ_GET, "/metrics", http_metrics, h, HTTP_EXACT) < 0)
+		goto nomem;
+	addr = cfg->listen_addr ? cfg->listen_addr : HTTP_LISTEN_DEFAULT;
+	if ((bound = evhttp_bind_socket_with_handle(h->evh, addr, cfg->port)) == NULL) {
+		err_set(err, ERR_PERM, "bind_failed", "listen",
+		    "http: cannot listen on %s port %u", addr, (unsigned)cfg->port);
+		http_free(h);
+		return NULL;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&ss,
+	    &sslen) < 0) {
+		err_set(err, ERR_PERM, "bind_failed", "listen",
+		    "http: cannot read the bound port");
+		http_free(h);
+		return NULL;
+	}
+	h->port = ss.ss_family == AF_INET6 ?
+	    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
+	    ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return h;
+nomem:
+	err_set(err, ERR_NOMEM, "nomem", NULL, "http: out of memory");
+	http_free(h);
+	return NULL;
+}
+
+void http_free(struct http *h)
+{
+	struct http_conn *c;
+	size_t i;
+
+	if (h == NULL)
+		return;
+	while (!LIST_EMPTY(&h->pending))
+		http_error(LIST_FIRST(&h->pending), 503, NULL, "shutting down");
+	if (h->evh != NULL)
+		evhttp_free(h->evh);    /* closes every connection: http_conn_closed */
+	/* Connections accepted but never attached still hold our reference. */
+	while ((c = LIST_FIRST(&h->conns)) != NULL) {
+		bufferevent_decref(c->bev);
+		http_conn_free(c);
+	}
+	for (i = 0; i < h->nroutes; i++)
+		free(h->routes[i].prefix);
+	if (h->token != NULL) {
+		OPENSSL_cleanse(h->token, h->token_len);
+		free(h->token);
+	}
+	free(h);
+}
+
+/* --- built-in routes --- */
+
+/* GET /healthz: 200 {"status":"ok",...} or 503 {"status":"unhealthy",...}. */
+static void http_healthz(struct http_req *r, void *arg)
+{
+	struct http *h = arg;
+	struct http_health hh;
+	int ok = 0;
+	cJSON *j;
+
+	memset(&hh, 0, sizeof(hh));
+	if (h->health != NULL)
+		ok = h->health(h->health_arg, &hh) == 1;
+	else
+		hh.detail = "no health check configured";
+	if ((j = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(j, "status", ok ? "ok" : "unhealthy") == NULL ||
+	    cJSON_AddBoolToObject(j, "redis_ok", hh.redis_ok != 0) == NULL ||
+	    cJSON_AddNumberToObject(j, "stream_lag", (double)hh.stream_lag) == NULL ||
+	    cJSON_AddNumberToObject(j, "rules_loaded", (double)hh.rules_loaded) == NULL ||
+	    (hh.detail != NULL &&
+	    cJSON_AddStringToObject(j, "detail", hh.detail) == NULL)) {
+		cJSON_Delete(j);
+		http_send_bare(r, 500);
+		return;
+	}
+	http_reply_json(r, ok ? 200 : 503, j);
+}
+
+/* GET /metrics: the Prometheus text exposition. */
+static void http_metrics(struct http_req *r, void *arg)
+{
+	struct http *h = arg;
+	struct evbuffer *buf;
+
+	if (h->metrics == NULL) {
+		http_error(r, 503, NULL, "metrics not available");
+		return;
+	}
+	if ((buf = evbuffer_new()) == NULL || metrics_render(h->metrics, buf) < 0) {
+		if (buf != NULL)
+			evbuffer_free(buf);
+		http_send_bare(r, 500);
+		return;
+	}
+	http_send(r, 200, HTTP_CT_METRICS, buf);
+	evbuffer_free(buf);
+}
