@@ -45,6 +45,12 @@ struct config {
 	long campaign_cap;           /* pushes per subscriber per rolling 24 h on one
 	                              * campaign; 0 = none (US-FL, US-OK: at most 3) */
 
+	int http_port;               /* -1: no HTTP surface; 0: a kernel-chosen port */
+	char *http_listen;           /* an IP address */
+	char *http_port_file;        /* the bound port is written here (tests, tools) */
+	char *admin_token;           /* secret; NULL: the admin API answers 503 */
+	long http_timeout_ms;
+
 	char *rules_dir;             /* NULL: the built-in default rule */
 	double overbook;
 

@@ -29,6 +29,14 @@ struct deliver *deliver_new(struct event_base *base, const struct config *cfg,
     const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http,
     const struct substore *ss);
 
+struct metrics;
+
+/* Counts outcomes, skips and send latency in m (borrowed; NULL: none). */
+void deliver_set_metrics(struct deliver *dl, struct metrics *m);
+
+/* Writes each gateway's breaker state and requests in flight into the metrics. */
+void deliver_export_gateways(struct deliver *dl);
+
 /* Stops reading jobs. Recipients admitted but not yet handed to a gateway are put
  * back (state "retry") so that the job, redelivered, sends them; pending retries are
  * dropped the same way. Requests in flight complete and are recorded. */

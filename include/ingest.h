@@ -28,6 +28,11 @@ struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
     const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss,
     struct matcher *matcher);
 
+struct metrics;
+
+/* Counts ingested and dead-lettered deals in m (borrowed; NULL: none). */
+void ingest_set_metrics(struct ingest *in, struct metrics *m);
+
 /* Stops reading new entries; work already read completes. */
 void ingest_stop(struct ingest *in);
 

@@ -55,6 +55,11 @@ static const struct ckey config_keys[] = {
 	C("deliver.breaker_failures", CK_LONG, breaker_failures, 1, 1000),
 	C("deliver.claim_idle_ms", CK_LONG, claim_idle_ms, 300, 86400000),
 	C("deliver.breaker_open_ms", CK_LONG, breaker_open_ms, 10, 600000),
+	C("http.port", CK_INT, http_port, 0, 65535),
+	C("http.listen", CK_STR, http_listen, 1, 64),
+	C("http.port_file", CK_STR, http_port_file, 1, 4096),
+	C("http.admin_token", CK_SECRET, admin_token, 0, 0),
+	C("http.timeout_ms", CK_LONG, http_timeout_ms, 100, 600000),
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
 };
@@ -293,7 +298,7 @@ config_section(struct cparse *p, char *hdr)
 	hdr = trim(hdr + 1);
 	if (strncmp(hdr, "gateway", 7) != 0 || !isspace((unsigned char)hdr[7])) {
 		if (strcmp(hdr, "notifier") && strcmp(hdr, "redis") && strcmp(hdr, "ingest") &&
-		    strcmp(hdr, "deliver") && strcmp(hdr, "rules")) {
+		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;
@@ -412,6 +417,8 @@ config_defaults(struct config *c)
 	c->claim_idle_ms = 60000;
 	c->breaker_open_ms = 5000;
 	c->overbook = 1.5;
+	c->http_port = -1;
+	c->http_timeout_ms = 10000;
 	if ((c->redis_host = strdup("127.0.0.1")) == NULL)
 		return -1;
 	if ((c->consumer = malloc(80)) == NULL)
@@ -523,5 +530,8 @@ config_free(struct config *c)
 	free(c->redis_host);
 	free_secret(c->redis_password);
 	free(c->rules_dir);
+	free(c->http_listen);
+	free(c->http_port_file);
+	free_secret(c->admin_token);
 	free(c);
 }

@@ -25,6 +25,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "match.h"
+#include "metrics.h"
 #include "quiet.h"
 #include "rconn.h"
 #include "redisutil.h"
@@ -111,6 +112,7 @@ struct deliver {
 	struct gw *gws[CONFIG_GATEWAYS_MAX];
 	size_t ngws;
 	struct gwpool *pool;       /* which gateway may take a push now */
+	struct metrics *metrics;   /* borrowed, may be NULL */
 	struct event *wake;        /* pump again when a gateway becomes usable */
 	struct event *tick;
 	int stopping, reading, pending_mode, group_ok, group_creating;
@@ -591,6 +593,12 @@ rcpt_record(struct rcpt *r, const char *outcome)
 	snprintf(r->outcome, sizeof(r->outcome), "%s", outcome);
 	r->record_tries = 0;
 	if (strcmp(outcome, "retry") != 0) {
+		struct deliver *dl = r->job->dl;
+
+		if (dl->metrics != NULL)
+			metrics_inc(dl->metrics, METRIC_PUSHES, METRICS_L(outcome,
+			    channel_name(r->ch), r->gw_index < dl->ngws ?
+			    gw_config_of(dl->gws[r->gw_index])->name : "-"), 1);
 		r->state = RS_RECORDING;
 		log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s to=%s http=%d "
 		    "attempts=%d ms_since_landed=%lld%s%s", outcome, r->push_id, r->job->deal,
@@ -664,6 +672,8 @@ deliver_on_admit(struct rconn *rc, struct redisReply *reply, void *arg)
 		 * recipient comes back as a job of its own when its quiet hours end. */
 		log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str,
 		    r->push_id, j->deal, r->sub, channel_name(r->ch));
+		if (dl->metrics != NULL)
+			metrics_inc(dl->metrics, METRIC_SKIPS, METRICS_L(v->str), 1);
 		rcpt_done(r);
 	}
 	deliver_kick(dl);
@@ -906,6 +916,10 @@ rcpt_on_sent(void *arg, const struct gw_result *res, int cancelled)
 		r->state = RS_DONE;
 		return;
 	}
+	if (dl->metrics != NULL)
+		metrics_observe(dl->metrics, METRIC_SEND_LATENCY,
+		    METRICS_L(gw_config_of(dl->gws[r->gw_index])->name),
+		    (double)(clock_real_ms() - r->sent_ms) / 1000.0);
 	r->http_status = res->http_status;
 	snprintf(r->provider_id, sizeof(r->provider_id), "%s", res->provider_id);
 	snprintf(r->detail, sizeof(r->detail), "%s", res->detail);
@@ -1031,9 +1045,12 @@ deliver_on_claim(struct rconn *rc, struct redisReply *reply, void *arg)
 		/* cancelled/expired were recorded by send.lua; skip belongs to
 		 * whichever process claimed it first, which records it. */
 		rcpt_release(r);
-		if (v->type == REDIS_REPLY_STRING)
+		if (v->type == REDIS_REPLY_STRING) {
 			log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str,
 			    r->push_id, r->job->deal, r->sub, channel_name(r->ch));
+			if (dl->metrics != NULL)
+				metrics_inc(dl->metrics, METRIC_SKIPS, METRICS_L(v->str), 1);
+		}
 		rcpt_done(r);
 	}
 	free(c);
@@ -1478,6 +1495,30 @@ deliver_new(struct event_base *base, const struct config *cfg,
 err:
 	deliver_free(dl);
 	return NULL;
+}
+
+void
+deliver_set_metrics(struct deliver *dl, struct metrics *m)
+{
+	dl->metrics = m;
+}
+
+void
+deliver_export_gateways(struct deliver *dl)
+{
+	struct gwpool_stats st;
+	size_t i;
+
+	if (dl->metrics == NULL)
+		return;
+	for (i = 0; i < dl->ngws; i++) {
+		if (gwpool_state(dl->pool, i, clock_mono_ms(), clock_now(), &st) < 0)
+			continue;
+		metrics_set(dl->metrics, METRIC_GATEWAY_BREAKER_STATE, METRICS_L(st.name),
+		    (double)st.breaker);
+		metrics_set(dl->metrics, METRIC_GATEWAY_IN_FLIGHT, METRICS_L(st.name),
+		    (double)st.in_flight);
+	}
 }
 
 void

@@ -20,6 +20,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "match.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "redisutil.h"
 #include "scripts.h"
@@ -40,6 +41,7 @@ struct ingest {
 	struct rconn *cmd;         /* scripts, shared */
 	struct substore *ss;
 	struct matcher *matcher;
+	struct metrics *metrics;   /* borrowed, may be NULL */
 	struct event *tick;
 	int stopping;
 	int reading;               /* an XREADGROUP is out */
@@ -158,6 +160,8 @@ ingest_dead(struct ingest *in, const char *entry, const struct err *e,
 	lens[7] = payload ? (len > INGEST_DEAD_PAYLOAD_MAX ? INGEST_DEAD_PAYLOAD_MAX : len) : 0;
 	log_warnx("event=deal_dead entry=%s reason=%s field=%s err=\"%s\"", entry, e->code,
 	    e->field[0] ? e->field : "-", e->msg);
+	if (in->metrics != NULL)
+		metrics_inc(in->metrics, METRIC_DEALS_DEAD, METRICS_L(e->code), 1);
 	ingest_call(in, SCRIPT_DEAD, entry, NULL, 2, 8, args, lens, 0, 1, NULL);
 }
 
@@ -313,6 +317,8 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 		ingest_dead(in, entry, &err, payload, len);
 		return;
 	}
+	if (in->metrics != NULL)
+		metrics_inc(in->metrics, METRIC_DEALS_INGESTED, NULL, 1);
 	if (d->cancel)
 		ingest_cancel(in, entry, d);
 	else
@@ -523,6 +529,12 @@ ingest_new(struct event_base *base, const struct config *cfg,
 err:
 	ingest_free(in);
 	return NULL;
+}
+
+void
+ingest_set_metrics(struct ingest *in, struct metrics *m)
+{
+	in->metrics = m;
 }
 
 void

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
 
 #include "clock.h"
 #include "config.h"
@@ -21,13 +22,22 @@
 #include "httpc.h"
 #include "ingest.h"
 #include "log.h"
+#include "http.h"
 #include "match.h"
+#include "metrics.h"
 #include "rconn.h"
 #include "rulesload.h"
 #include "scripts.h"
 #include "substore.h"
 
 #define MAIN_DRAIN_POLL_MS 20
+#define MAIN_STATS_MS 1000        /* stream lag and gateway gauges */
+
+/* ORDER STREAMS: the streams whose consumer-group lag is watched. */
+static const char *const main_streams[2][2] = {
+	{ "deals", "notifier" },
+	{ "pushes", "deliver" },
+};
 
 struct notifier {
 	struct event_base *base;
@@ -39,7 +49,10 @@ struct notifier {
 	struct httpc *http;
 	struct ingest *ingest;
 	struct deliver *deliver;
-	struct event *sigint, *sigterm, *sighup, *drain;
+	struct event *sigint, *sigterm, *sighup, *drain, *stats;
+	struct metrics *metrics;
+	struct http *http_srv;
+	long long lag[2];             /* ORDER STREAMS; -1 unknown */
 	int64_t stop_deadline_ms;
 };
 
@@ -134,6 +147,137 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(n->drain, &now);
 }
 
+/* XINFO GROUPS reply: the group's lag (not yet read) plus pending (read, not acked). */
+struct lag_call {
+	struct notifier *n;
+	int i;
+};
+
+static void
+on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct lag_call *c = arg;
+	struct notifier *n = c->n;
+	long long lag = -1, pending = 0;
+	size_t g, k;
+
+	(void)rc;
+	for (g = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
+		const struct redisReply *e = r->element[g];
+		int mine = 0;
+		long long gl = 0, gp = 0;
+
+		if (e->type != REDIS_REPLY_ARRAY)
+			continue;
+		for (k = 0; k + 1 < e->elements; k += 2) {
+			const struct redisReply *key = e->element[k], *v = e->element[k + 1];
+
+			if (key->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(key->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
+				mine = strcmp(v->str, main_streams[c->i][1]) == 0;
+			else if (strcmp(key->str, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
+				gl = v->integer;
+			else if (strcmp(key->str, "pending") == 0 &&
+			    v->type == REDIS_REPLY_INTEGER)
+				gp = v->integer;
+		}
+		if (mine) {
+			lag = gl;
+			pending = gp;
+		}
+	}
+	n->lag[c->i] = lag < 0 ? -1 : lag + pending;
+	if (n->metrics != NULL && lag >= 0)
+		metrics_set(n->metrics, METRIC_STREAM_LAG, METRICS_L(main_streams[c->i][0]),
+		    (double)(lag + pending));
+	free(c);
+}
+
+static void
+on_stats(evutil_socket_t fd, short what, void *arg)
+{
+	struct notifier *n = arg;
+	int i;
+
+	(void)fd;
+	(void)what;
+	deliver_export_gateways(n->deliver);
+	for (i = 0; i < 2; i++) {
+		struct lag_call *c = malloc(sizeof(*c));
+
+		if (c == NULL)
+			return;
+		c->n = n;
+		c->i = i;
+		if (rconn_cmd(n->cmd, on_xinfo, c, 0, "XINFO GROUPS %s",
+		    main_streams[i][0]) < 0) {
+			n->lag[i] = -1;
+			free(c);
+		}
+	}
+}
+
+/* /healthz: Redis reachable and the subscribers loaded; lag and rules as facts. */
+static int
+on_health(void *arg, struct http_health *out)
+{
+	struct notifier *n = arg;
+
+	out->redis_ok = rconn_is_ready(n->cmd);
+	out->stream_lag = (n->lag[0] > 0 ? n->lag[0] : 0) + (n->lag[1] > 0 ? n->lag[1] : 0);
+	out->rules_loaded = rule_set_count(matcher_rules(n->matcher));
+	if (!out->redis_ok) {
+		out->detail = "redis unreachable";
+		return 0;
+	}
+	if (!substore_ready(n->ss)) {
+		out->detail = "subscribers loading";
+		return 0;
+	}
+	if (n->stop_deadline_ms != 0) {
+		out->detail = "shutting down";
+		return 0;
+	}
+	out->detail = NULL;
+	return 1;
+}
+
+static int
+start_http(struct notifier *n)
+{
+	struct http_config hc;
+	struct err err;
+	FILE *f;
+
+	if (n->cfg->http_port < 0)
+		return 0;
+	memset(&hc, 0, sizeof(hc));
+	hc.listen_addr = n->cfg->http_listen;
+	hc.port = (unsigned short)n->cfg->http_port;
+	hc.timeout_ms = n->cfg->http_timeout_ms;
+	hc.admin_token = n->cfg->admin_token;
+	hc.health = on_health;
+	hc.health_arg = n;
+	hc.metrics = n->metrics;
+	err_clear(&err);
+	if ((n->http_srv = http_new(n->base, &hc, &err)) == NULL) {
+		log_errorx("event=start_failed component=http err=\"%s\"", err.msg);
+		return -1;
+	}
+	log_info("event=http_listening addr=%s port=%u", n->cfg->http_listen ?
+	    n->cfg->http_listen : "127.0.0.1", http_port(n->http_srv));
+	if (n->cfg->http_port_file != NULL) {
+		if ((f = fopen(n->cfg->http_port_file, "w")) == NULL) {
+			log_warn("event=port_file_failed path=%s", n->cfg->http_port_file);
+			return -1;
+		}
+		fprintf(f, "%u\n", http_port(n->http_srv));
+		fclose(f);
+	}
+	return 0;
+}
+
 /* Compiles the rule folder; on success swaps the new set in whole, on failure logs
  * every error (file, line, column) and keeps the rules in use. 0 or -1. */
 static int
@@ -154,8 +298,12 @@ load_rules(struct notifier *n)
 			log_errorx("event=rules_invalid err=\"%s\"", err.msg);
 		log_warnx("event=rules_kept rules=%zu", rule_set_count(matcher_rules(n->matcher)));
 		rule_diags_free(&diags);
+		if (n->metrics != NULL)
+			metrics_inc(n->metrics, METRIC_RULE_RELOADS, METRICS_L("failed"), 1);
 		return -1;
 	}
+	if (n->metrics != NULL)
+		metrics_inc(n->metrics, METRIC_RULE_RELOADS, METRICS_L("ok"), 1);
 	matcher_set_rules(n->matcher, rs);
 	log_info("event=rules_loaded dir=%s rules=%zu default=%d",
 	    n->cfg->rules_dir ? n->cfg->rules_dir : "-", rule_set_count(rs),
@@ -210,6 +358,12 @@ notifier_start(struct notifier *n)
 	event_add(n->sigterm, NULL);
 	event_add(n->sighup, NULL);
 
+	n->lag[0] = n->lag[1] = -1;
+	err_clear(&err);
+	if ((n->metrics = metrics_new(0, &err)) == NULL) {
+		log_errorx("event=start_failed err=\"%s\"", err.msg);
+		return -1;
+	}
 	err_clear(&err);
 	if ((n->matcher = matcher_new(n->cfg->overbook, &err)) == NULL) {
 		log_errorx("event=start_failed err=\"%s\"", err.msg);
@@ -234,12 +388,24 @@ notifier_start(struct notifier *n)
 	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http,
 	    n->ss)) == NULL)
 		return -1;
-	return 0;
+	ingest_set_metrics(n->ingest, n->metrics);
+	deliver_set_metrics(n->deliver, n->metrics);
+	{
+		struct timeval tv = { MAIN_STATS_MS / 1000, (MAIN_STATS_MS % 1000) * 1000 };
+
+		if ((n->stats = event_new(n->base, -1, EV_PERSIST, on_stats, n)) == NULL)
+			return -1;
+		event_add(n->stats, &tv);
+	}
+	return start_http(n);
 }
 
 static void
 notifier_free(struct notifier *n)
 {
+	http_free(n->http_srv);
+	if (n->stats)
+		event_free(n->stats);
 	ingest_free(n->ingest);
 	/* Cancels requests still in flight; deliver sees each callback once. */
 	httpc_free(n->http);
@@ -258,6 +424,7 @@ notifier_free(struct notifier *n)
 		event_free(n->drain);
 	if (n->base)
 		event_base_free(n->base);
+	metrics_free(n->metrics);
 	config_free(n->cfg);
 }
 

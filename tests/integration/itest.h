@@ -68,6 +68,10 @@ cJSON *it_gwsim_requests(const struct it_gwsim *g);
 /* POSTs body (JSON) to http://127.0.0.1:port/path; returns the status or -1. */
 int it_http_post(int port, const char *path, const char *body);
 
+/* GETs http://127.0.0.1:port/path; the body goes into body (NUL-terminated, cut to
+ * size). Returns the status or -1. */
+int it_http_get(int port, const char *path, char *body, size_t size);
+
 /* Number of logged requests with this HTTP status (0 = any). */
 int it_gwsim_count(const struct it_gwsim *g, int status);
 

@@ -38,6 +38,10 @@ clock_offset_s = $(dp_clock_offset)
 port = $DP_REDIS_PORT
 [ingest]
 block_ms = 200
+[http]
+port = 0
+[rules]
+dir = $ROOT/rules/examples
 [gateway twilio]
 kind = twilio
 channel = sms
