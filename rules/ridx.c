@@ -41,6 +41,26 @@ ridx_dict_find(const struct ridx_dict *d, const char *key)
 	return NULL;
 }
 
+const struct ridx_dent *
+ridx_dict_find_n(const struct ridx_dict *d, const char *s, size_t len, uint64_t h)
+{
+	size_t i, k;
+
+	if (d->cap == 0)
+		return NULL;
+	for (i = h & (d->cap - 1); d->t[i].key != NULL; i = (i + 1) & (d->cap - 1)) {
+		const char *key = d->t[i].key;  /* stored lower-cased */
+
+		if (d->t[i].hash != h)
+			continue;
+		for (k = 0; k < len && key[k] == rule_lower((unsigned char)s[k]); k++)
+			;
+		if (k == len && key[len] == '\0')
+			return &d->t[i];
+	}
+	return NULL;
+}
+
 static struct ridx_dent *
 dict_find_mut(struct ridx_dict *d, const char *key)
 {
@@ -93,6 +113,8 @@ dict_get(struct ridx_dict *d, const char *key)
 	d->t[i].id = (uint32_t)d->n;
 	d->n++;
 	d->keybytes += len + 1;
+	if (len > d->maxkey)
+		d->maxkey = len;
 	return &d->t[i];
 }
 
@@ -219,9 +241,19 @@ key_add(struct ridx *ix, struct ridx_dict *d, const char *key, uint32_t x)
 {
 	struct ridx_dent *e = dict_find_mut(d, key);
 
-	(void)ix;
-	if (e != NULL)  /* always, after key_reserve */
-		list_add(&e->list, x);
+	uint32_t i;
+
+	if (e == NULL)  /* never, after key_reserve */
+		return 0;
+	list_add(&e->list, x);
+	if (e->hot != 0) {
+		ix->slots[x].hot |= e->hot;
+	} else if (d != &ix->dict[DK_REGION] && ix->nhot < RIDX_HOT_BITS &&
+	    e->list.n >= RIDX_HOT_MIN && e->list.n >= ix->count / RIDX_HOT_DIV) {
+		e->hot = 1ULL << ix->nhot++;  /* once: mark every slot of the list */
+		for (i = 0; i < e->list.n; i++)
+			ix->slots[e->list.v[i]].hot |= e->hot;
+	}
 	return 0;
 }
 
@@ -230,9 +262,10 @@ key_del(struct ridx *ix, struct ridx_dict *d, const char *key, uint32_t x)
 {
 	struct ridx_dent *e = dict_find_mut(d, key);
 
-	(void)ix;
-	if (e != NULL)
+	if (e != NULL) {
 		list_del(&e->list, x);
+		ix->slots[x].hot &= ~e->hot;
+	}
 	return 0;
 }
 
@@ -547,6 +580,7 @@ ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
 			ord_remove(ix, x);
 	} else {
 		x = ix->nfree > 0 ? ix->freev[--ix->nfree] : ix->nslots++;
+		ix->slots[x].hot = 0;
 		ix->slots[x].sub = s;
 		ix->slots[x].idhash = h;
 		id_lookup(ix, s->id, h, &cell);
@@ -703,6 +737,27 @@ ridx_check(const struct ridx *ix, struct err *err)
 	if (total != live)
 		return err_set(err, ERR_PERM, "invariant", "order", "rank order holds %zu "
 		    "of %zu", total, live);
+	/* a hot bit is set in exactly the records of its list */
+	for (dk = 0; dk < DK_COUNT; dk++) {
+		const struct ridx_dict *d = &ix->dict[dk];
+
+		for (i = 0; i < d->cap; i++) {
+			const struct ridx_dent *e = &d->t[i];
+			size_t set = 0;
+
+			if (e->key == NULL || e->hot == 0)
+				continue;
+			for (j = 0; j < e->list.n; j++)
+				if (!(ix->slots[e->list.v[j]].hot & e->hot))
+					return err_set(err, ERR_PERM, "invariant", "hot", "list '%s': "
+					    "hot bit missing in slot %u", e->key, e->list.v[j]);
+			for (x = 0; x < ix->nslots; x++)
+				set += (ix->slots[x].hot & e->hot) != 0;
+			if (set != e->list.n)
+				return err_set(err, ERR_PERM, "invariant", "hot", "list '%s': hot "
+				    "bit in %zu records for %u postings", e->key, set, e->list.n);
+		}
+	}
 	/* every posting is sorted, unique and points at a live subscriber holding it */
 	for (dk = 0; dk < DK_COUNT; dk++) {
 		const struct ridx_dict *d = &ix->dict[dk];

@@ -23,6 +23,7 @@ struct ridx_dent {
 	char *key;             /* lower-cased copy; NULL = empty table cell */
 	uint64_t hash;         /* of the lower-cased key */
 	uint32_t id;           /* dense, stable */
+	uint64_t hot;          /* its bit in ridx_slot.hot, or 0 (see RIDX_HOT_MIN) */
 	struct ridx_list list;
 };
 
@@ -31,6 +32,7 @@ struct ridx_dict {
 	size_t cap;            /* power of two, or 0 */
 	size_t n;
 	size_t keybytes;
+	size_t maxkey;         /* longest key in bytes (entries are never deleted) */
 };
 
 /* ORDER DICT: which posting lists a subscriber is in. */
@@ -52,8 +54,20 @@ struct ridx_slot {
 	uint8_t reach;         /* rule_reachable() */
 	uint8_t chans;         /* subscriber->channels */
 	uint8_t flags;         /* SLOT_ */
-	uint8_t pad_[9];
+	uint8_t pad_;
+	uint64_t hot;          /* bit b set: in the posting list whose hot bit is b */
 };
+
+/*
+ * Hot keys: a posting list (of any kind but region) that holds at least RIDX_HOT_MIN
+ * slots and 1/RIDX_HOT_DIV of the subscribers gets one of 64 bits, set in the record
+ * of every slot in the list and kept in step by every update. A query then tests
+ * membership of such a list by one bit of a record it reads anyway instead of
+ * intersecting the list. Bits are handed out once and kept.
+ */
+#define RIDX_HOT_MIN 256
+#define RIDX_HOT_DIV 32
+#define RIDX_HOT_BITS 64
 
 #define RIDX_SLOT_ALIGN 64
 
@@ -89,6 +103,7 @@ struct ridx {
 	size_t count;          /* live subscribers */
 	struct ridx_dict dict[DK_COUNT];
 	struct ridx_ord ord;
+	unsigned nhot;         /* hot bits handed out */
 };
 
 /* One matched subscriber while a query ranks them. */
@@ -114,8 +129,15 @@ int ridx_slot_cmp(const struct ridx *ix, uint64_t ka, uint32_t a, uint64_t kb, u
 /* The entry for key (case-insensitive) or NULL. */
 const struct ridx_dent *ridx_dict_find(const struct ridx_dict *d, const char *key);
 
-/* Case-folded FNV-1a-64. */
+/* The entry whose key equals s[0, len) (case-insensitive; s need not be terminated
+ * there) given h, the case-folded FNV-1a-64 of those bytes, or NULL. */
+const struct ridx_dent *ridx_dict_find_n(const struct ridx_dict *d, const char *s,
+    size_t len, uint64_t h);
+
+/* Case-folded FNV-1a-64, and its steps (for hashing every substring of a title). */
 uint64_t ridx_key_hash(const char *s);
+#define RIDX_FNV_BASIS 0xcbf29ce484222325ULL
+#define RIDX_FNV_STEP(h, c) (((h) ^ (uint64_t)(unsigned char)rule_lower(c)) * 0x100000001b3ULL)
 
 /* ---- plans (ridx_plan.c), used by ridx_query.c ---- */
 
@@ -141,6 +163,9 @@ struct plan {
 	int exact;           /* candidates ∩ filters == the rule's match set */
 	const uint32_t *v;   /* P_LIST: ascending slots */
 	size_t n;
+	uint64_t hot;        /* P_LIST that is exactly one hot key's list: its bit */
+	uint64_t need;       /* a filter: every one of these hot bits set in the record */
+	int intf;            /* a filter: the query's `audience interested` bounds (ifp) */
 	size_t nf;
 	struct filt f[FILT_MAX];
 };
@@ -148,6 +173,8 @@ struct plan {
 
 struct active {
 	size_t rix;
+	const struct rule *r;
+	unsigned chans;      /* r->channels */
 	size_t cur;          /* cursor into plan.v, which only moves forward */
 	const uint32_t *bits; /* P_LIST in a walk in rank order: plan.v as a bitset */
 	struct plan plan;
@@ -184,6 +211,8 @@ struct query {
 	const struct rule_set *rs;
 	struct rule_dctx dc;
 	struct ridx_scratch *sc;
+	struct plan ifp;     /* the price and discount bounds of `audience interested`,
+	                      * tested once per candidate for every plan with intf set */
 	int nomem;
 };
 
@@ -200,7 +229,66 @@ int ridx_plan_and(struct query *q, struct plan *a, const struct plan *b);
 int ridx_plan_node(struct query *q, const struct rule_node *n, struct plan *p);
 /* The plan of `audience interested` for the query's deal. */
 int ridx_plan_interested(struct query *q, struct plan *p);
-/* 1 when slot record sl passes every filter of p. */
-int ridx_filters_ok(const struct plan *p, const struct ridx_slot *sl);
+/* rule_cmp_num(), inline for the walk */
+static inline int
+ridx_cmp_num(int op, double a, double b)
+{
+	switch (op) {
+	case RC_EQ: return a == b;
+	case RC_NE: return a != b;
+	case RC_LT: return a < b;
+	case RC_LE: return a <= b;
+	case RC_GT: return a > b;
+	default: return a >= b;
+	}
+}
+
+/* 1 when slot record sl passes every filter of p (inline: once per candidate). */
+static inline int
+ridx_filters_ok(const struct plan *p, const struct ridx_slot *sl)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < p->nf; i++) {
+		const struct filt *f = &p->f[i];
+		double v;
+		unsigned present = 1;
+		size_t k;
+
+		switch (f->kind) {
+		case FT_NUM:
+			if (f->id == NUM_ENG)
+				v = sl->engagement;
+			else if (f->id == NUM_MAX_PRICE)
+				v = sl->max_price, present = sl->flags & SLOT_HAS_MAX;
+			else
+				v = sl->min_disc, present = sl->flags & SLOT_HAS_MIN;
+			r = present && (f->sub_left ? ridx_cmp_num(f->op, v, f->x) :
+			    ridx_cmp_num(f->op, f->x, v));
+			break;
+		case FT_REGION_NE:
+			r = sl->region != f->id;
+			break;
+		case FT_REGION_IN:
+			for (k = 0, r = 0; k < f->nids && !r; k++)
+				r = sl->region == f->ids[k];
+			break;
+		case FT_PRICE:
+			r = !(sl->flags & SLOT_HAS_MAX) || f->x <= sl->max_price;
+			break;
+		case FT_DISC:
+			r = !(sl->flags & SLOT_HAS_MIN) || f->x >= sl->min_disc;
+			break;
+		default:
+			r = (sl->chans & f->id) != 0;
+			break;
+		}
+		if (r == (int)f->neg)
+			return 0;
+	}
+	return 1;
+}
+
 
 #endif

@@ -83,13 +83,12 @@ merge_union(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, uint32_t
 {
 	size_t i = 0, j = 0, k = 0;
 
-	while (i < na && j < nb) {
-		if (a[i] < b[j])
-			o[k++] = a[i++];
-		else if (b[j] < a[i])
-			o[k++] = b[j++];
-		else
-			o[k++] = a[i++], j++;
+	while (i < na && j < nb) {  /* branch-free: the order is unpredictable */
+		uint32_t x = a[i], y = b[j];
+
+		o[k++] = x < y ? x : y;
+		i += x <= y;
+		j += y <= x;
 	}
 	while (i < na)
 		o[k++] = a[i++];
@@ -132,13 +131,13 @@ merge_inter(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, uint32_t
 		}
 		return k;
 	}
-	while (i < na && j < nb) {
-		if (a[i] < b[j])
-			i++;
-		else if (b[j] < a[i])
-			j++;
-		else
-			o[k++] = a[i++], j++;
+	while (i < na && j < nb) {  /* branch-free; k <= min(i, j), so o[k] is in range */
+		uint32_t x = a[i], y = b[j];
+
+		o[k] = x;
+		k += x == y;
+		i += x <= y;
+		j += y <= x;
 	}
 	return k;
 }
@@ -187,7 +186,22 @@ ridx_plan_and(struct query *q, struct plan *a, const struct plan *b)
 		a->kind = P_LIST;
 		a->v = b->v;
 		a->n = b->n;
+		a->hot = b->hot;
+	} else if (a->kind == P_LIST && b->kind == P_LIST &&
+	    ((a->hot != 0 && a->n * 4 >= b->n) || (b->hot != 0 && b->n * 4 >= a->n))) {
+		/* a big hot list: keep the other as candidates, test the hot bit */
+		int ca = a->hot != 0 && a->n * 4 >= b->n, cb = b->hot != 0 && b->n * 4 >= a->n;
+
+		if (ca && (!cb || a->n >= b->n)) {
+			a->need |= a->hot;
+			a->v = b->v;
+			a->n = b->n;
+			a->hot = b->hot;
+		} else {
+			a->need |= b->hot;
+		}
 	} else if (a->kind == P_LIST && b->kind == P_LIST) {
+		a->hot = 0;
 		if ((o = ridx_pool_get(q, a->n < b->n ? a->n : b->n)) == NULL)
 			return -1;
 		a->n = merge_inter(a->v, a->n, b->v, b->n, o);
@@ -198,6 +212,7 @@ ridx_plan_and(struct query *q, struct plan *a, const struct plan *b)
 		}
 	}
 	a->exact = a->exact && b->exact;
+	a->need |= b->need;
 	for (i = 0; i < b->nf; i++) {
 		if (a->nf == FILT_MAX) {
 			a->exact = 0;  /* a dropped filter only widens the candidates */
@@ -221,7 +236,8 @@ plan_or(struct query *q, struct plan *a, const struct plan *b)
 		*a = *b;
 		return 0;
 	}
-	exact = a->exact && b->exact && a->nf == 0 && b->nf == 0;
+	exact = a->exact && b->exact && a->nf == 0 && b->nf == 0 && a->need == 0 &&
+	    b->need == 0;
 	if ((a->kind == P_ALL && a->exact && a->nf == 0) ||
 	    (b->kind == P_ALL && b->exact && b->nf == 0)) {
 		ridx_plan_all(a, 1);  /* everyone, exactly */
@@ -258,10 +274,13 @@ p_key(const struct query *q, int dk, const char *key, struct plan *p)
 {
 	const struct ridx_dent *e = ridx_dict_find(&q->ix->dict[dk], key);
 
-	if (e == NULL)
+	if (e == NULL) {
 		p_empty(p);
-	else
+	} else {
 		p_list(p, e->list.v, e->list.n);
+		if (p->kind == P_LIST)
+			p->hot = e->hot;
+	}
 }
 
 static void
@@ -442,6 +461,46 @@ ridx_plan_node(struct query *q, const struct rule_node *n, struct plan *p)
 	}
 }
 
+/* Appends to vs/ns (k used) the posting lists of the keywords found in title: each
+ * substring of the title no longer than the longest keyword is looked up by its hash
+ * (one probe per substring, the title read once), unless the dictionary is so small
+ * that testing each keyword is cheaper. A keyword is listed once. Returns the new k. */
+static size_t
+title_keywords(const struct ridx_dict *kw, const char *title, const uint32_t **vs,
+    size_t *ns, size_t k)
+{
+	size_t i, j, len = strlen(title), k0 = k, m;
+	const struct ridx_dent *e;
+	uint64_t h;
+
+	if (kw->n == 0)
+		return k;
+	if (kw->maxkey * 2 > kw->n) {
+		for (i = 0; i < kw->cap; i++)
+			if (kw->t[i].key != NULL && kw->t[i].list.n > 0 &&
+			    rule_ci_find(title, kw->t[i].key))
+				vs[k] = kw->t[i].list.v, ns[k++] = kw->t[i].list.n;
+		return k;
+	}
+	/* the empty keyword is in every title */
+	if ((e = ridx_dict_find_n(kw, title, 0, RIDX_FNV_BASIS)) != NULL && e->list.n > 0)
+		vs[k] = e->list.v, ns[k++] = e->list.n;
+	for (i = 0; i < len; i++) {
+		h = RIDX_FNV_BASIS;
+		for (j = i; j < len && j - i < kw->maxkey; j++) {
+			h = RIDX_FNV_STEP(h, (unsigned char)title[j]);
+			if ((e = ridx_dict_find_n(kw, title + i, j - i + 1, h)) == NULL ||
+			    e->list.n == 0)
+				continue;
+			for (m = k0; m < k && vs[m] != e->list.v; m++)
+				;
+			if (m == k)
+				vs[k] = e->list.v, ns[k++] = e->list.n;
+		}
+	}
+	return k;
+}
+
 /* audience interested: category ∪ brand ∪ keywords in the title, then the bounds */
 int
 ridx_plan_interested(struct query *q, struct plan *p)
@@ -449,7 +508,7 @@ ridx_plan_interested(struct query *q, struct plan *p)
 	const struct deal *d = q->dc.d;
 	const struct ridx_dict *kw = &q->ix->dict[DK_KW];
 	const uint32_t **vs;
-	size_t *ns, k = 0, i;
+	size_t *ns, k = 0;
 	const struct ridx_dent *e;
 	const char *title = d->title != NULL ? d->title : "";
 
@@ -464,10 +523,7 @@ ridx_plan_interested(struct query *q, struct plan *p)
 	if ((e = ridx_dict_find(&q->ix->dict[DK_BRAND], d->brand ? d->brand : "")) &&
 	    e->list.n > 0)
 		vs[k] = e->list.v, ns[k++] = e->list.n;
-	for (i = 0; i < kw->cap; i++)
-		if (kw->t[i].key != NULL && kw->t[i].list.n > 0 &&
-		    rule_ci_find(title, kw->t[i].key))
-			vs[k] = kw->t[i].list.v, ns[k++] = kw->t[i].list.n;
+	k = title_keywords(kw, title, vs, ns, k);
 	if (ridx_lists_union(q, vs, ns, k, p) == -1)
 		return -1;
 	if (p->kind == P_EMPTY)
@@ -479,52 +535,6 @@ ridx_plan_interested(struct query *q, struct plan *p)
 	p->f[p->nf].kind = FT_DISC;
 	p->f[p->nf++].x = d->discount_pct;
 	return 0;
-}
-
-int
-ridx_filters_ok(const struct plan *p, const struct ridx_slot *sl)
-{
-	size_t i;
-	int r;
-
-	for (i = 0; i < p->nf; i++) {
-		const struct filt *f = &p->f[i];
-		double v;
-		unsigned present = 1;
-		size_t k;
-
-		switch (f->kind) {
-		case FT_NUM:
-			if (f->id == NUM_ENG)
-				v = sl->engagement;
-			else if (f->id == NUM_MAX_PRICE)
-				v = sl->max_price, present = sl->flags & SLOT_HAS_MAX;
-			else
-				v = sl->min_disc, present = sl->flags & SLOT_HAS_MIN;
-			r = present && (f->sub_left ? rule_cmp_num(f->op, v, f->x) :
-			    rule_cmp_num(f->op, f->x, v));
-			break;
-		case FT_REGION_NE:
-			r = sl->region != f->id;
-			break;
-		case FT_REGION_IN:
-			for (k = 0, r = 0; k < f->nids && !r; k++)
-				r = sl->region == f->ids[k];
-			break;
-		case FT_PRICE:
-			r = !(sl->flags & SLOT_HAS_MAX) || f->x <= sl->max_price;
-			break;
-		case FT_DISC:
-			r = !(sl->flags & SLOT_HAS_MIN) || f->x >= sl->min_disc;
-			break;
-		default:
-			r = (sl->chans & f->id) != 0;
-			break;
-		}
-		if (r == (int)f->neg)
-			return 0;
-	}
-	return 1;
 }
 
 /* The first active rule that matches slot x, or -1; *ch its channels. */

@@ -70,11 +70,15 @@ first_match(struct query *q, struct active *act, size_t nact, uint32_t x,
 {
 	struct rule_match m;
 	size_t i;
+	int iok = -1;  /* the interested bounds: tested once, when first needed */
 
 	for (i = 0; i < nact; i++) {
 		struct active *a = &act[i];
-		const struct rule *r = q->rs->v[a->rix];
 
+		if ((*ch = a->chans & sl->reach) == 0)
+			continue;
+		if ((sl->hot & a->plan.need) != a->plan.need)
+			continue;
 		if (a->plan.kind == P_LIST && a->bits != NULL) {
 			if (!((a->bits[x >> 5] >> (x & 31)) & 1))
 				continue;
@@ -84,11 +88,15 @@ first_match(struct query *q, struct active *act, size_t nact, uint32_t x,
 			if (a->cur == a->plan.n || a->plan.v[a->cur] != x)
 				continue;
 		}
-		if ((*ch = r->channels & sl->reach) == 0)
-			continue;
+		if (a->plan.intf) {
+			if (iok < 0)
+				iok = ridx_filters_ok(&q->ifp, sl);
+			if (!iok)
+				continue;
+		}
 		if (a->plan.nf > 0 && !ridx_filters_ok(&a->plan, sl))
 			continue;
-		if (!a->plan.exact && !rule_match_one(r, &q->dc, sl->sub, sl->reach, &m))
+		if (!a->plan.exact && !rule_match_one(a->r, &q->dc, sl->sub, sl->reach, &m))
 			continue;
 		return (int)i;
 	}
@@ -108,6 +116,7 @@ run_rules(struct query *q, struct active *act, size_t nact)
 	const uint32_t **vs, *u = NULL;
 	size_t *ns, nu, i, k, sum, all = 0;
 	struct plan up;
+	struct ridx_item *it;
 	unsigned ch;
 	int w;
 
@@ -121,7 +130,12 @@ run_rules(struct query *q, struct active *act, size_t nact)
 		if (vs == NULL || ns == NULL)
 			return -1;
 		for (i = 0, k = 0; i < nact; i++) {  /* rules often share one list */
-			if (k > 0 && vs[k - 1] == act[i].plan.v && ns[k - 1] == act[i].plan.n)
+			size_t m;
+
+			for (m = 0; m < k && !(vs[m] == act[i].plan.v && ns[m] == act[i].plan.n);
+			    m++)
+				;
+			if (m < k)
 				continue;
 			vs[k] = act[i].plan.v;
 			ns[k++] = act[i].plan.n;
@@ -130,13 +144,16 @@ run_rules(struct query *q, struct active *act, size_t nact)
 			return -1;
 		u = up.v;
 		nu = up.n;
+		for (i = 0; i < nact; i++)  /* a list that is the whole walk: no test */
+			if (act[i].plan.kind == P_LIST && act[i].plan.v == u &&
+			    act[i].plan.n == nu)
+				act[i].plan.kind = P_ALL;
 	}
 	if (items_reserve(sc, nu) == -1)
 		return -1;
 	for (k = 0; k < nu; k++) {
 		uint32_t x = all ? (uint32_t)k : u[k];
 		const struct ridx_slot *sl = &ix->slots[x];
-		struct ridx_item *it;
 
 		if (!all && k + PREFETCH < nu)  /* sorted but sparse: fetch ahead */
 			__builtin_prefetch(&ix->slots[u[k + PREFETCH]]);
@@ -150,17 +167,23 @@ run_rules(struct query *q, struct active *act, size_t nact)
 		it->slot = x;
 		it->rix = (uint16_t)act[w].rix;
 		it->ch = (uint8_t)ch;
-		it->held = (uint8_t)rule_held_out_h(q->rs->v[act[w].rix], sl->idhash);
+		it->held = (uint8_t)(act[w].r->holdout_bp > 0 &&
+		    rule_held_out_h(act[w].r, sl->idhash));
 	}
 	/* group by rule, stably: a counting sort on the rule index */
 	memset(sc->count, 0, (q->rs->n + 1) * sizeof(*sc->count));
 	for (k = 0; k < sc->ni; k++)
 		sc->count[sc->items[k].rix + 1]++;
-	for (i = 0, sum = 0; i <= q->rs->n; i++)
+	for (i = 0, sum = 0; i <= q->rs->n; i++) {
+		if (sc->count[i] == sc->ni)
+			return 0;  /* one rule took every match: already grouped */
 		sum = sc->count[i] += sum;
+	}
 	for (k = 0; k < sc->ni; k++)
 		sc->tmp[sc->count[sc->items[k].rix]++] = sc->items[k];
-	memcpy(sc->items, sc->tmp, sc->ni * sizeof(*sc->items));
+	it = sc->items;  /* both have room for icap items: swap, no copy */
+	sc->items = sc->tmp;
+	sc->tmp = it;
 	return 0;
 }
 
@@ -244,6 +267,10 @@ run_ordered(struct query *q, struct active *act, size_t nact, size_t limit,
 
 	for (i = 0; i < nact; i++) {
 		act[i].bits = NULL;
+		if (act[i].plan.kind == P_LIST && act[i].plan.hot != 0) {
+			act[i].plan.kind = P_ALL;  /* the hot bit is the list */
+			act[i].plan.need |= act[i].plan.hot;
+		}
 		if (act[i].plan.kind != P_LIST)
 			continue;
 		if (i > 0 && act[i - 1].bits != NULL && act[i - 1].plan.v == act[i].plan.v &&
@@ -285,7 +312,7 @@ run_ordered(struct query *q, struct active *act, size_t nact, size_t limit,
 				continue;
 			if ((w = first_match(q, act, nact, x, sl, &ch)) < 0)
 				continue;
-			r = q->rs->v[act[w].rix];
+			r = act[w].r;
 			g = sc->grp[act[w].rix];
 			if (direct) {
 				sc->count[g]++;
@@ -420,15 +447,24 @@ ridx_query(const struct ridx *ix, const struct rule_set *rs, const struct deal *
 		else if (ridx_plan_node(&q, r->when, p) == -1)
 			goto nomem;
 		if (!r->audience_all && p->kind != P_EMPTY) {
-			if (!have_int && ridx_plan_interested(&q, &interested) == -1)
-				goto nomem;
+			if (!have_int) {
+				if (ridx_plan_interested(&q, &interested) == -1)
+					goto nomem;
+				/* its bounds are tested once per candidate, not per rule */
+				q.ifp.nf = interested.nf;
+				memcpy(q.ifp.f, interested.f, sizeof(q.ifp.f));
+				interested.nf = 0;
+			}
 			have_int = 1;
 			if (ridx_plan_and(&q, p, &interested) == -1)
 				goto nomem;
+			p->intf = p->kind != P_EMPTY && q.ifp.nf > 0;
 		}
 		if (p->kind == P_EMPTY)
 			continue;
 		sc->act[nact].rix = i;
+		sc->act[nact].r = r;
+		sc->act[nact].chans = r->channels;
 		sc->act[nact].bits = NULL;
 		sc->act[nact++].cur = 0;
 		all |= p->kind == P_ALL;
