@@ -26,7 +26,8 @@ enum script_id {
 	SCRIPT_COUNT
 };
 
-/* Computes the SHA1 of every script. Returns 0, or -1 if OpenSSL fails. */
+/* Computes the SHA1 of every embedded script. Returns 0, or -1 if OpenSSL fails or
+ * a script of enum script_id is missing. */
 int scripts_init(void);
 
 /* Sends SCRIPT LOAD for every script on rc (replies are checked and logged). */
@@ -39,6 +40,11 @@ void scripts_load(struct rconn *rc);
  * scripts again (the callback still sees the error). Returns 0 or -1 as rconn_argv.
  */
 int script_call(struct rconn *rc, enum script_id id, int nkeys, int nargs,
+    const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg);
+
+/* Like script_call for the script in notifier/lua/<name>.lua (any embedded script,
+ * not only those in enum script_id). Returns -1 for an unknown name. */
+int script_call_named(struct rconn *rc, const char *name, int nkeys, int nargs,
     const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg);
 
 /* The script's name, for logs. */

@@ -62,7 +62,7 @@ struct job;
 struct rcpt {
 	struct job *job;
 	enum channel ch;
-	char *sub, *to, *text;     /* point into line, owned by the rcpt */
+	char *sub, *to, *rule, *text; /* point into line, owned by the rcpt */
 	char *line;
 	char push_id[256];
 	enum rstate state;
@@ -297,29 +297,30 @@ rcpt_done(struct rcpt *r)
 	job_maybe_done(r->job);
 }
 
-/* Parses "<ch>\t<sub>\t<to>\t<text>"; takes ownership of line. */
+/* Parses "<ch>\t<sub>\t<to>\t<rule>\t<text>"; takes ownership of line. */
 static int
 rcpt_init(struct rcpt *r, struct job *j, char *line)
 {
-	char *p[4], *s = line;
+	char *p[5], *s = line;
 	int i, ch;
 
 	r->job = j;
 	r->line = line;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		p[i] = s;
 		if ((s = strchr(s, '\t')) == NULL)
 			return -1;
 		*s++ = '\0';
 	}
-	p[3] = s;
+	p[4] = s;
 	if ((ch = channel_from_name(p[0])) < 0 || *p[1] == '\0' || *p[2] == '\0' ||
-	    *p[3] == '\0')
+	    *p[3] == '\0' || *p[4] == '\0')
 		return -1;
 	r->ch = (enum channel)ch;
 	r->sub = p[1];
 	r->to = p[2];
-	r->text = p[3];
+	r->rule = p[3];
+	r->text = p[4];
 	snprintf(r->push_id, sizeof(r->push_id), "%s:%s:%s", j->deal_entry, r->sub, p[0]);
 	return 0;
 }
@@ -704,10 +705,10 @@ admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now,
 	snprintf(in->day, sizeof(in->day), "0");
 	snprintf(in->day_cap, sizeof(in->day_cap), "0");
 	snprintf(in->camp_cap, sizeof(in->camp_cap), "0");
-	len = strlen(r->sub) + strlen(r->to) + strlen(r->text) + 16;
+	len = strlen(r->sub) + strlen(r->to) + strlen(r->rule) + strlen(r->text) + 16;
 	if ((in->line = malloc(len)) != NULL)
-		snprintf(in->line, len, "%s\t%s\t%s\t%s", channel_name(r->ch), r->sub, r->to,
-		    r->text);
+		snprintf(in->line, len, "%s\t%s\t%s\t%s\t%s", channel_name(r->ch), r->sub,
+		    r->to, r->rule, r->text);
 	if (s == NULL) {
 		snprintf(in->not_before, sizeof(in->not_before), "-2");
 		return;

@@ -178,17 +178,20 @@ ingest_cancel(struct ingest *in, const char *entry, const struct deal *d)
 	ingest_call(in, SCRIPT_CANCEL, entry, d->id, 2, 6, args, NULL, 0, 1, NULL);
 }
 
-/* "<ch>\t<sub>\t<to>\t<text>": the recipient line of a job (see docs/architecture.md). */
+/* "<ch>\t<sub>\t<to>\t<rule>\t<text>": the recipient line of a job (see
+ * docs/architecture.md). */
 static char *
 ingest_rcpt_line(const struct match_rcpt *r)
 {
 	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
-	size_t n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") + 16;
+	const char *rule = r->rule != NULL ? r->rule : "default";
+	size_t n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") +
+	    strlen(rule) + 16;
 	char *s = malloc(n);
 
 	if (s != NULL)
-		snprintf(s, n, "%s\t%s\t%s\t%s", channel_name(r->ch), r->sub->id, to ? to : "",
-		    r->text);
+		snprintf(s, n, "%s\t%s\t%s\t%s\t%s", channel_name(r->ch), r->sub->id,
+		    to ? to : "", rule, r->text);
 	return s;
 }
 
@@ -199,7 +202,7 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 {
 	size_t jobsz = (size_t)in->cfg->job_size, n = to - from;
 	size_t njobs = (n + jobsz - 1) / jobsz;
-	size_t nargs = 11 + njobs * 11 + n * 2, i, a = 0, r;
+	size_t nargs = 14 + njobs * 11 + n * 2, i, a = 0, r;
 	const char **args = calloc(nargs, sizeof(*args));
 	char **lines = calloc(n + 1, sizeof(*lines));
 	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
@@ -230,6 +233,9 @@ ingest_plan_chunk(struct ingest *in, const char *entry, const struct deal *d,
 	args[a++] = srec;
 	args[a++] = snj;
 	args[a++] = d->code_pool ? d->code_pool : "";
+	args[a++] = d->url;
+	args[a++] = d->title;
+	args[a++] = d->campaign ? d->campaign : "";
 	for (r = 0; r < n; r += jobsz) {
 		size_t end = r + jobsz < n ? r + jobsz : n, j = r / jobsz;
 

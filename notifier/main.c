@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "app.h"
 #include "clock.h"
 #include "config.h"
 #include "deliver.h"
@@ -52,6 +53,8 @@ struct notifier {
 	struct event *sigint, *sigterm, *sighup, *drain, *stats;
 	struct metrics *metrics;
 	struct http *http_srv;
+	struct app app;               /* what the HTTP-facing modules are given */
+	/* HTTP-facing modules: one handle each. */
 	long long lag[2];             /* ORDER STREAMS; -1 unknown */
 	int64_t stop_deadline_ms;
 };
@@ -267,6 +270,16 @@ start_http(struct notifier *n)
 	}
 	log_info("event=http_listening addr=%s port=%u", n->cfg->http_listen ?
 	    n->cfg->http_listen : "127.0.0.1", http_port(n->http_srv));
+	n->app.base = n->base;
+	n->app.cfg = n->cfg;
+	n->app.rcfg = &n->rcfg;
+	n->app.cmd = n->cmd;
+	n->app.ss = n->ss;
+	n->app.matcher = n->matcher;
+	n->app.metrics = n->metrics;
+	n->app.http = n->http_srv;
+	n->app.httpc = n->http;
+	/* HTTP-facing modules: start here (each returns its handle or NULL). */
 	if (n->cfg->http_port_file != NULL) {
 		if ((f = fopen(n->cfg->http_port_file, "w")) == NULL) {
 			log_warn("event=port_file_failed path=%s", n->cfg->http_port_file);
@@ -403,6 +416,7 @@ notifier_start(struct notifier *n)
 static void
 notifier_free(struct notifier *n)
 {
+	/* HTTP-facing modules: free here, before the server. */
 	http_free(n->http_srv);
 	if (n->stats)
 		event_free(n->stats);

@@ -14,8 +14,8 @@
 #include "log.h"
 #include "scripts.h"
 
-extern const char lua_plan[], lua_dead[], lua_cancel[], lua_admit[], lua_send[],
-    lua_delay[], lua_record[];
+/* Generated from the scripts in notifier/lua by deploy/embed-lua.sh; ends with NULL. */
+extern const struct { const char *name; const char *body; } lua_sources[];
 
 struct script {
 	const char *name;
@@ -23,28 +23,58 @@ struct script {
 	char sha[41];
 };
 
-/* ORDER SCRIPT */
-static struct script script_table[SCRIPT_COUNT] = {
-	{ "plan", lua_plan, "" },
-	{ "dead", lua_dead, "" },
-	{ "cancel", lua_cancel, "" },
-	{ "admit", lua_admit, "" },
-	{ "send", lua_send, "" },
-	{ "delay", lua_delay, "" },
-	{ "record", lua_record, "" },
+#define SCRIPTS_MAX 64
+
+/* Every embedded script by name; the enum's names come first, in its order.
+ * ORDER SCRIPT: keep script_enum_names in enum script_id's order. */
+static const char *const script_enum_names[SCRIPT_COUNT] = {
+	"plan", "dead", "cancel", "admit", "send", "delay", "record",
 };
+static struct script script_table[SCRIPTS_MAX];
+static size_t script_count;
 
 /* Arguments of one call: a plan chunk of ingest.plan_chunk recipients needs about
  * 2 per recipient and 11 per job (config.c keeps plan_chunk within this). */
 #define SCRIPT_ARGS_MAX 65536
 
+/* The embedded script named name, or -1. */
+static int
+script_index(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < script_count; i++)
+		if (strcmp(script_table[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
 int
 scripts_init(void)
 {
 	unsigned char md[SHA_DIGEST_LENGTH];
-	size_t i, j;
+	size_t i, j, k;
 
+	script_count = 0;
+	/* The enum's scripts first, at their enum index. */
 	for (i = 0; i < SCRIPT_COUNT; i++) {
+		for (k = 0; lua_sources[k].name != NULL; k++)
+			if (strcmp(lua_sources[k].name, script_enum_names[i]) == 0)
+				break;
+		if (lua_sources[k].name == NULL)
+			return -1;
+		script_table[script_count].name = lua_sources[k].name;
+		script_table[script_count++].body = lua_sources[k].body;
+	}
+	for (k = 0; lua_sources[k].name != NULL; k++) {
+		if (script_index(lua_sources[k].name) >= 0)
+			continue;
+		if (script_count == SCRIPTS_MAX)
+			return -1;
+		script_table[script_count].name = lua_sources[k].name;
+		script_table[script_count++].body = lua_sources[k].body;
+	}
+	for (i = 0; i < script_count; i++) {
 		const char *b = script_table[i].body;
 
 		if (SHA1((const unsigned char *)b, strlen(b), md) == NULL)
@@ -58,7 +88,7 @@ scripts_init(void)
 const char *
 script_name(enum script_id id)
 {
-	return (unsigned)id < SCRIPT_COUNT ? script_table[id].name : "?";
+	return (unsigned)id < script_count ? script_table[id].name : "?";
 }
 
 static void
@@ -80,7 +110,7 @@ scripts_load(struct rconn *rc)
 {
 	size_t i;
 
-	for (i = 0; i < SCRIPT_COUNT; i++) {
+	for (i = 0; i < script_count; i++) {
 		const char *argv[3] = { "SCRIPT", "LOAD", script_table[i].body };
 
 		if (rconn_argv(rc, scripts_on_load, &script_table[i], 0, 3, argv, NULL) < 0)
@@ -118,7 +148,7 @@ script_call(struct rconn *rc, enum script_id id, int nkeys, int nargs,
 	char nk[16];
 	int i, r = -1;
 
-	if ((unsigned)id >= SCRIPT_COUNT || nargs < nkeys || nargs > SCRIPT_ARGS_MAX)
+	if ((unsigned)id >= script_count || nargs < nkeys || nargs > SCRIPT_ARGS_MAX)
 		return -1;
 	argv = malloc(sizeof(*argv) * (size_t)(nargs + 3));
 	argvlen = malloc(sizeof(*argvlen) * (size_t)(nargs + 3));
@@ -145,4 +175,15 @@ out:
 	free(argv);
 	free(argvlen);
 	return r;
+}
+
+int
+script_call_named(struct rconn *rc, const char *name, int nkeys, int nargs,
+    const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg)
+{
+	int i = script_index(name);
+
+	if (i < 0)
+		return -1;
+	return script_call(rc, (enum script_id)i, nkeys, nargs, args, lens, cb, arg);
 }

@@ -1,7 +1,9 @@
 -- plan.lua: write one chunk of a deal's jobs, atomically (stage: plan).
 -- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] pushes
--- ARGV: entry, chunk, nchunks, keep_s, group, recipients, njobs, code_pool,
---       then per job: nfields, field, value, ...
+-- ARGV: entry, chunk, nchunks, keep_s, group, recipients, njobs, code_pool, url,
+--       title, campaign, then per job: nfields, field, value, ...
+-- The deal hash also keeps the deal's url, title and campaign (click links and
+-- reports read them), and dealentry:<entry> names the deal of a push id.
 -- The deal hash is the planned-marker and the plan cursor: a chunk below the cursor
 -- was written before a crash and is skipped; the last chunk sets "planned" and XACKs
 -- the deal entry in the same step, so a deal is planned once however often it is read.
@@ -28,9 +30,14 @@ if chunk > cursor then
   return redis.error_reply('ERR plan cursor is at ' .. cursor .. ', got chunk ' .. chunk)
 end
 
-local i = 9
+local i = 12
 if ARGV[8] ~= '' then
   redis.call('HSET', deal, 'pool', ARGV[8])
+end
+if chunk == 0 then
+  redis.call('HSET', deal, 'url', ARGV[9], 'title', ARGV[10], 'campaign', ARGV[11],
+    'entry', entry)
+  redis.call('SET', 'dealentry:' .. entry, string.sub(deal, 6), 'EX', keep_s)
 end
 for _ = 1, njobs do
   local n = tonumber(ARGV[i])
@@ -42,6 +49,8 @@ redis.call('HINCRBY', deal, 'jobs', njobs)
 redis.call('HINCRBY', deal, 'recipients', recipients)
 if chunk == nchunks - 1 then
   redis.call('HSET', deal, 'planned', entry)
+  redis.call('HINCRBY', 'report:deal:' .. string.sub(deal, 6), 'planned',
+    tonumber(redis.call('HGET', deal, 'recipients') or '0'))
   redis.call('XACK', stream, group, entry)
 end
 -- TTLs are relative: Redis' clock need not agree with the notifier's.
