@@ -29,6 +29,7 @@
 #include "quiet.h"
 #include "rconn.h"
 #include "redisutil.h"
+#include "rules.h"
 #include "scripts.h"
 #include "subscriber.h"
 #include "substore.h"
@@ -467,11 +468,13 @@ deliver_flush_records(struct deliver *dl)
 	size_t n = dl->recq_n < DELIVER_RECORD_BATCH ? dl->recq_n : DELIVER_RECORD_BATCH;
 	size_t i, k = 0, a = 0;
 	struct rec_batch *b = malloc(sizeof(*b) + n * sizeof(b->v[0]));
-	const char **args = calloc(3 + 4 * n + 12 * n, sizeof(*args));
+	const char **args = calloc(3 + 4 * n + 15 * n, sizeof(*args));
 	char (*keys)[4][MODEL_ID_MAX + 16] = calloc(n, sizeof(*keys));
-	char (*nums)[3][32] = calloc(n, sizeof(*nums));
+	char (*nums)[4][32] = calloc(n, sizeof(*nums));
 	const char **argv;
 	char sn[32];
+	enum rule_encoding enc;
+	unsigned units;
 
 	if (n == 0 || b == NULL || args == NULL || keys == NULL || nums == NULL)
 		goto out;
@@ -517,6 +520,11 @@ deliver_flush_records(struct deliver *dl)
 		argv[a++] = nums[i][1];
 		argv[a++] = nums[i][2];
 		argv[a++] = r->revoke ? "1" : "0";
+		argv[a++] = r->rule;
+		argv[a++] = r->job->camp;
+		snprintf(nums[i][3], sizeof(nums[i][3]), "%u", r->ch == CH_SMS ?
+		    rule_sms_count(r->text, strlen(r->text), &enc, &units) : 0u);
+		argv[a++] = nums[i][3];
 	}
 	if (script_call(dl->cmd, SCRIPT_RECORD, (int)k, (int)(k + a), args, NULL,
 	    deliver_on_record, b) < 0) {
@@ -742,7 +750,7 @@ deliver_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	char k_deal[MODEL_ID_MAX + 8], k_push[MODEL_ID_MAX + 8];
 	char now[32], exp[32], keep[32], n[32];
 	size_t nr = only ? 1 : j->n, i, a = 0, k = 0;
-	const char **args = calloc(16 + 9 * nr, sizeof(*args));
+	const char **args = calloc(16 + 10 * nr, sizeof(*args));
 	struct admit_in *in = calloc(nr, sizeof(*in));
 	struct admit_call *ac = calloc(1, sizeof(*ac));
 	int64_t t = clock_now();
@@ -791,6 +799,7 @@ deliver_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 		args[a++] = in[k].day_cap;
 		args[a++] = in[k].camp_cap;
 		args[a++] = in[k].line;
+		args[a++] = j->r[i].rule;
 		k++;
 	}
 	if (script_call(dl->cmd, SCRIPT_ADMIT, 7, (int)a, args, NULL, deliver_on_admit,

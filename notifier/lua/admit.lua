@@ -4,8 +4,8 @@
 -- KEYS[5] pushes:log  KEYS[6] stats   KEYS[7] delayed (zset of deferred recipients)
 -- ARGV: now, expires_at, keep_s (seconds to keep the state), deal_id, deal_entry, campaign ("" = none),
 --       code_pool ("" = none), consumer, n,
---       then per recipient (9 each): sub, channel, push_id, own_retry, not_before,
---       day, day_cap, campaign_cap, line
+--       then per recipient (10 each): sub, channel, push_id, own_retry, not_before,
+--       day, day_cap, campaign_cap, line, rule
 --   not_before: 0 = may be sent now; -1 = never (quiet hours cover the whole legal
 --     window); -2 = the subscriber no longer exists; else the epoch second when the
 --     recipient's quiet hours / legal window end (the notifier computes it in the
@@ -34,7 +34,7 @@ local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
 local pool, consumer = ARGV[7], ARGV[8]
 local n = tonumber(ARGV[9])
-local W = 9
+local W = 10
 local codes = 'code:' .. deal_id
 
 local global = nil
@@ -66,6 +66,7 @@ for i = 0, n - 1 do
   local sub, ch, push, own = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local not_before, day = tonumber(ARGV[b + 4]), ARGV[b + 5]
   local day_cap, camp_cap, line = tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), ARGV[b + 8]
+  local rule = ARGV[b + 9]
   local field = sub .. ':' .. ch
   local state = redis.call('HGET', states, field)
   local daykey = 'cap:' .. sub .. ':' .. day
@@ -103,6 +104,8 @@ for i = 0, n - 1 do
       code = redis.call('SPOP', pool)
       if code then
         redis.call('HSET', codes, field, code)
+        -- A redemption by this code is attributed to this push.
+        redis.call('SET', 'codepush:' .. code, push, 'EX', keep)
         if redis.call('TTL', codes) < 0 then
           redis.call('EXPIRE', codes, keep)
         end
@@ -114,6 +117,14 @@ for i = 0, n - 1 do
     end
   end
   if verdict == 'admit' then
+    if state ~= 'admitted' then
+      -- Reports (docs/reports): counted once per push, not per redelivery.
+      redis.call('HINCRBY', 'report:deal:' .. deal_id, 'admitted', 1)
+      redis.call('HINCRBY', 'report:rule:' .. rule, 'admitted', 1)
+      if campaign ~= '' then
+        redis.call('HINCRBY', 'report:campaign:' .. campaign, 'admitted', 1)
+      end
+    end
     redis.call('HSET', states, field, 'admitted')
     if day_cap > 0 then
       redis.call('INCR', daykey)

@@ -4,8 +4,12 @@
 -- KEYS[1] pushes:log   KEYS[2] stats
 --   then per outcome (4 each): push:<deal id>, consent:<channel>, deal:<id>,
 --   code:<deal id>
--- ARGV: n, then per outcome (12 each): sub, channel, push_id, deal_id, outcome,
---       gateway, provider_id, http_status, detail, now, latency_ms, revoke
+-- ARGV: n, then per outcome (15 each): sub, channel, push_id, deal_id, outcome,
+--       gateway, provider_id, http_status, detail, now, latency_ms, revoke, rule,
+--       campaign, segments (SMS parts of the text sent; 0 for other channels)
+-- Counts each final outcome in report:deal:<id>, report:rule:<name> and
+-- report:campaign:<name>, and for a sent push keeps pushinfo:<deal id> field
+-- <sub>:<ch> = "<rule>\t<campaign>" for click and conversion attribution.
 --   revoke = "1": the provider says the recipient opted out, so consent for the
 --   channel ends now.
 -- Outcome "retry" only moves the state so that a redelivered job may try again.
@@ -19,7 +23,7 @@ local n = tonumber(ARGV[1])
 for i = 0, n - 1 do
   local states, consent = KEYS[3 + 4 * i], KEYS[4 + 4 * i]
   local deal, codes = KEYS[5 + 4 * i], KEYS[6 + 4 * i]
-  local b = 2 + 12 * i
+  local b = 2 + 15 * i
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome = ARGV[b + 4]
   local field = sub .. ':' .. ch
@@ -42,6 +46,25 @@ for i = 0, n - 1 do
       'gateway', ARGV[b + 5], 'provider_id', ARGV[b + 6], 'http_status', ARGV[b + 7],
       'detail', ARGV[b + 8], 'at', ARGV[b + 9], 'latency_ms', ARGV[b + 10])
     redis.call('HINCRBY', stats, 'outcome:' .. outcome, 1)
+  end
+  if open and outcome ~= 'retry' then
+    local rule, camp, segs = ARGV[b + 12], ARGV[b + 13], tonumber(ARGV[b + 14]) or 0
+    local reports = { 'report:deal:' .. deal_id, 'report:rule:' .. rule }
+    if camp ~= '' then
+      reports[#reports + 1] = 'report:campaign:' .. camp
+    end
+    for _, r in ipairs(reports) do
+      redis.call('HINCRBY', r, outcome, 1)
+      if outcome == 'sent' and segs > 0 then
+        redis.call('HINCRBY', r, 'sms_segments', segs)
+      end
+    end
+    if outcome == 'sent' then
+      redis.call('HSET', 'pushinfo:' .. deal_id, field, rule .. '\t' .. camp)
+      if redis.call('TTL', 'pushinfo:' .. deal_id) < 0 then
+        redis.call('EXPIRE', 'pushinfo:' .. deal_id, 30 * 86400)
+      end
+    end
   end
   if open and ARGV[b + 11] == '1' then
     redis.call('HDEL', consent, sub)
