@@ -49,6 +49,12 @@ struct config {
 	char *http_listen;           /* an IP address */
 	char *http_port_file;        /* the bound port is written here (tests, tools) */
 	char *admin_token;           /* secret; NULL: the admin API answers 503 */
+	char *public_url;            /* how the internet reaches our HTTP surface, e.g.
+	                              * "https://notify.example.com": click links and
+	                              * the URL Twilio signs; NULL: links are the deal's */
+	char *click_secret;          /* secret: HMAC key of click tokens */
+	char *inbound_secret;        /* secret: HMAC key of the x-dm and webhook inbound
+	                              * opt-out endpoint */
 	long http_timeout_ms;
 
 	char *rules_dir;             /* NULL: the built-in default rule */

@@ -60,6 +60,9 @@ static const struct ckey config_keys[] = {
 	C("http.port_file", CK_STR, http_port_file, 1, 4096),
 	C("http.admin_token", CK_SECRET, admin_token, 0, 0),
 	C("http.timeout_ms", CK_LONG, http_timeout_ms, 100, 600000),
+	C("http.public_url", CK_STR, public_url, 1, 1024),
+	C("http.click_secret", CK_SECRET, click_secret, 0, 0),
+	C("http.inbound_secret", CK_SECRET, inbound_secret, 0, 0),
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
 };
@@ -533,5 +536,8 @@ config_free(struct config *c)
 	free(c->http_listen);
 	free(c->http_port_file);
 	free_secret(c->admin_token);
+	free(c->public_url);
+	free_secret(c->click_secret);
+	free_secret(c->inbound_secret);
 	free(c);
 }
