@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "deal.h"
+#include "jsonv.h"
 #include "timefmt.h"
 
 #define DEAL_SHORT_MAX 128                  /* category, brand, campaign */
@@ -107,23 +108,6 @@ static size_t escaped_nul_at(const char *s, size_t len)
 	return len;
 }
 
-static const char *json_type_name(const cJSON *v)
-{
-	if (cJSON_IsNull(v))
-		return "null";
-	if (cJSON_IsBool(v))
-		return "boolean";
-	if (cJSON_IsNumber(v))
-		return "number";
-	if (cJSON_IsString(v))
-		return "string";
-	if (cJSON_IsArray(v))
-		return "array";
-	if (cJSON_IsObject(v))
-		return "object";
-	return "nothing";
-}
-
 struct cJSON *deal_json_open(const char *json, size_t len, size_t max, const char *what,
     struct err *err)
 {
@@ -171,7 +155,7 @@ struct cJSON *deal_json_open(const char *json, size_t len, size_t max, const cha
 	}
 	if (!cJSON_IsObject(root)) {
 		err_set(err, ERR_INPUT, "not_object", NULL, "%s: expected a JSON object, got %s",
-		    what, json_type_name(root));
+		    what, jv_type_name(root));
 		cJSON_Delete(root);
 		root = NULL;
 		goto out;
@@ -196,59 +180,6 @@ int deal_id_is_valid(const char *s)
 
 /* ---- field helpers: each returns 0, or -1 with *err naming the field ---- */
 
-static int nomem(struct err *err, const char *field)
-{
-	return err_set(err, ERR_NOMEM, "no_memory", field, "%s: out of memory", field);
-}
-
-static int bad_type(struct err *err, const char *field, const char *want, const cJSON *v)
-{
-	return err_set(err, ERR_INPUT, "bad_type", field, "%s: expected %s, got %s", field,
-	    want, json_type_name(v));
-}
-
-static int missing(struct err *err, const char *field)
-{
-	return err_set(err, ERR_INPUT, "missing_field", field, "%s: required field is missing",
-	    field);
-}
-
-/* Refuses a second occurrence of any contract field in obj. */
-static int check_unique(const cJSON *obj, struct err *err)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(deal_fields) / sizeof(deal_fields[0]); i++) {
-		const cJSON *c;
-		int seen = 0;
-
-		for (c = obj->child; c != NULL; c = c->next) {
-			if (c->string != NULL && strcmp(c->string, deal_fields[i]) == 0 && seen++)
-				return err_set(err, ERR_INPUT, "bad_value", deal_fields[i],
-				    "%s: appears more than once", deal_fields[i]);
-		}
-	}
-	return 0;
-}
-
-/* The member name of obj; NULL when absent or JSON null (an optional field set to null
- * counts as absent). */
-static const cJSON *opt_field(const cJSON *obj, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-	return cJSON_IsNull(v) ? NULL : v;
-}
-
-static int has_control(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return 1;
-	}
-	return 0;
-}
-
 static int is_printable_token(const char *s)
 {
 	for (; *s != '\0'; s++) {
@@ -258,42 +189,6 @@ static int is_printable_token(const char *s)
 	return 1;
 }
 
-static void ascii_lower(char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-	}
-}
-
-static void ascii_upper(char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s >= 'a' && *s <= 'z')
-			*s = (char)(*s - 'a' + 'A');
-	}
-}
-
-/* Copies string member v (already looked up) of length 1..max into *out. */
-static int take_string(const cJSON *v, const char *field, size_t max, char **out,
-    struct err *err)
-{
-	size_t n;
-
-	if (!cJSON_IsString(v) || v->valuestring == NULL)
-		return bad_type(err, field, "a string", v);
-	n = strlen(v->valuestring);
-	if (n == 0)
-		return err_set(err, ERR_INPUT, "bad_value", field, "%s: empty", field);
-	if (n > max)
-		return err_set(err, ERR_INPUT, "too_long", field,
-		    "%s: %zu bytes, at most %zu", field, n, max);
-	*out = strdup(v->valuestring);
-	if (*out == NULL)
-		return nomem(err, field);
-	return 0;
-}
-
 /* A required string: absent -> missing_field. */
 static int req_string(const cJSON *obj, const char *field, size_t max, char **out,
     struct err *err)
@@ -301,21 +196,21 @@ static int req_string(const cJSON *obj, const char *field, size_t max, char **ou
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
 
 	if (v == NULL)
-		return missing(err, field);
-	return take_string(v, field, max, out, err);
+		return jv_missing(err, field);
+	return jv_take_string(v, field, max, out, err);
 }
 
 /* An optional free-text string (no control characters), left NULL when absent. */
 static int opt_text(const cJSON *obj, const char *field, size_t max, char **out,
     struct err *err)
 {
-	const cJSON *v = opt_field(obj, field);
+	const cJSON *v = jv_field(obj, field);
 
 	if (v == NULL)
 		return 0;
-	if (take_string(v, field, max, out, err) < 0)
+	if (jv_take_string(v, field, max, out, err) < 0)
 		return -1;
-	if (has_control(*out))
+	if (jv_has_control(*out))
 		return err_set(err, ERR_INPUT, "bad_value", field,
 		    "%s: contains a control character", field);
 	return 0;
@@ -325,11 +220,11 @@ static int opt_text(const cJSON *obj, const char *field, size_t max, char **out,
 static int opt_token(const cJSON *obj, const char *field, size_t max, char **out,
     struct err *err)
 {
-	const cJSON *v = opt_field(obj, field);
+	const cJSON *v = jv_field(obj, field);
 
 	if (v == NULL)
 		return 0;
-	if (take_string(v, field, max, out, err) < 0)
+	if (jv_take_string(v, field, max, out, err) < 0)
 		return -1;
 	if (!is_printable_token(*out))
 		return err_set(err, ERR_INPUT, "bad_value", field,
@@ -337,59 +232,16 @@ static int opt_token(const cJSON *obj, const char *field, size_t max, char **out
 	return 0;
 }
 
-/* An optional array of at most MODEL_LIST_MAX strings of 1..DEAL_TAG_MAX bytes,
- * lower-cased. */
-static int opt_tags(const cJSON *obj, const char *field, struct strlist *out,
-    struct err *err)
-{
-	const cJSON *v = opt_field(obj, field), *c;
-	size_t n, i = 0;
-
-	if (v == NULL)
-		return 0;
-	if (!cJSON_IsArray(v))
-		return bad_type(err, field, "an array of strings", v);
-	n = (size_t)cJSON_GetArraySize(v);
-	if (n > MODEL_LIST_MAX)
-		return err_set(err, ERR_INPUT, "too_long", field, "%s: %zu items, at most %d",
-		    field, n, MODEL_LIST_MAX);
-	if (n == 0)
-		return 0;
-	out->v = calloc(n, sizeof(*out->v));
-	if (out->v == NULL)
-		return nomem(err, field);
-	for (c = v->child; c != NULL; c = c->next, i++) {
-		const char *s = cJSON_IsString(c) ? c->valuestring : NULL;
-		size_t len = s != NULL ? strlen(s) : 0;
-
-		if (s == NULL)
-			return err_set(err, ERR_INPUT, "bad_type", field,
-			    "%s[%zu]: expected a string, got %s", field, i, json_type_name(c));
-		if (len == 0 || has_control(s))
-			return err_set(err, ERR_INPUT, "bad_value", field,
-			    "%s[%zu]: empty or contains a control character", field, i);
-		if (len > DEAL_TAG_MAX)
-			return err_set(err, ERR_INPUT, "too_long", field,
-			    "%s[%zu]: %zu bytes, at most %d", field, i, len, DEAL_TAG_MAX);
-		out->v[i] = strdup(s);
-		if (out->v[i] == NULL)
-			return nomem(err, field);
-		out->n = i + 1;
-		ascii_lower(out->v[i]);
-	}
-	return 0;
-}
-
 /* An optional finite number in [0, DEAL_PRICE_MAX]. */
 static int opt_price(const cJSON *obj, const char *field, int *has, double *out,
     struct err *err)
 {
-	const cJSON *v = opt_field(obj, field);
+	const cJSON *v = jv_field(obj, field);
 
 	if (v == NULL)
 		return 0;
 	if (!cJSON_IsNumber(v))
-		return bad_type(err, field, "a number", v);
+		return jv_bad_type(err, field, "a number", v);
 	if (!isfinite(v->valuedouble) || v->valuedouble < 0 || v->valuedouble > DEAL_PRICE_MAX)
 		return err_set(err, ERR_INPUT, "bad_value", field,
 		    "%s: must be between 0 and 1000000000", field);
@@ -416,7 +268,7 @@ static int take_time(const cJSON *v, const char *field, int64_t *out, struct err
 		return 0;
 	}
 	if (!cJSON_IsString(v) || v->valuestring == NULL)
-		return bad_type(err, field, "an RFC 3339 string or epoch seconds", v);
+		return jv_bad_type(err, field, "an RFC 3339 string or epoch seconds", v);
 	s = v->valuestring;
 	n = strspn(s, "0123456789");
 	if (n > 0 && s[n] == '\0') {
@@ -484,7 +336,7 @@ static int check_region(const char *field, char *s, struct err *err)
 	    "0123456789-") != n)
 		return err_set(err, ERR_INPUT, "bad_value", field,
 		    "%s: 2..8 letters, digits or '-'", field);
-	ascii_upper(s);
+	jv_upper(s);
 	return 0;
 }
 
@@ -497,13 +349,13 @@ static int parse_optional(const cJSON *obj, struct deal *d, struct err *err)
 
 	if (opt_text(obj, "category", DEAL_SHORT_MAX, &d->category, err) < 0 ||
 	    opt_text(obj, "brand", DEAL_SHORT_MAX, &d->brand, err) < 0 ||
-	    opt_tags(obj, "tags", &d->tags, err) < 0 ||
+	    jv_strlist(obj, "tags", "tags", DEAL_TAG_MAX, &d->tags, err) < 0 ||
 	    opt_token(obj, "region", DEAL_REGION_MAX, &d->region, err) < 0)
 		goto out;
 	if (d->category != NULL)
-		ascii_lower(d->category);
+		jv_lower(d->category);
 	if (d->brand != NULL)
-		ascii_lower(d->brand);
+		jv_lower(d->brand);
 	if (d->region != NULL && check_region("region", d->region, err) < 0)
 		goto out;
 	if (opt_price(obj, "price", &d->has_price, &d->price, err) < 0 ||
@@ -534,10 +386,10 @@ static int parse_optional(const cJSON *obj, struct deal *d, struct err *err)
 		    "code_pool: must be a key named codes:<something>");
 		goto out;
 	}
-	v = opt_field(obj, "quantity");
+	v = jv_field(obj, "quantity");
 	if (v != NULL) {
 		if (!cJSON_IsNumber(v)) {
-			bad_type(err, "quantity", "an integer", v);
+			jv_bad_type(err, "quantity", "an integer", v);
 			goto out;
 		}
 		if (!(v->valuedouble >= 1 && v->valuedouble <= DEAL_QUANTITY_MAX) ||
@@ -548,7 +400,7 @@ static int parse_optional(const cJSON *obj, struct deal *d, struct err *err)
 		}
 		d->quantity = (long)v->valuedouble;
 	}
-	v = opt_field(obj, "starts_at");
+	v = jv_field(obj, "starts_at");
 	if (v != NULL && take_time(v, "starts_at", &d->starts_at, err) < 0)
 		goto out;
 	if (opt_text(obj, "campaign", DEAL_SHORT_MAX, &d->campaign, err) < 0)
@@ -568,7 +420,7 @@ static int parse_deal_fields(const cJSON *obj, struct deal *d, int64_t now,
 
 	if (req_string(obj, "title", MODEL_TEXT_MAX, &d->title, err) < 0)
 		return -1;
-	if (has_control(d->title) ||
+	if (jv_has_control(d->title) ||
 	    utf8_valid_prefix((const unsigned char *)d->title, strlen(d->title)) !=
 	    strlen(d->title))
 		return err_set(err, ERR_INPUT, "bad_value", "title",
@@ -578,7 +430,7 @@ static int parse_deal_fields(const cJSON *obj, struct deal *d, int64_t now,
 		return -1;
 	v = cJSON_GetObjectItemCaseSensitive(obj, "expires_at");
 	if (v == NULL)
-		return missing(err, "expires_at");
+		return jv_missing(err, "expires_at");
 	if (take_time(v, "expires_at", &d->expires_at, err) < 0)
 		return -1;
 	if (parse_optional(obj, d, err) < 0)
@@ -613,11 +465,12 @@ struct deal *deal_parse(const char *json, size_t len, int64_t now, struct err *e
 	root = deal_json_open(json, len, MODEL_DEAL_JSON_MAX, "deal", err);
 	if (root == NULL)
 		goto out;
-	if (check_unique(root, err) < 0)
+	if (jv_check_unique(root, deal_fields, sizeof(deal_fields) / sizeof(deal_fields[0]),
+	    "", err) < 0)
 		goto out;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
-		nomem(err, "deal");
+		jv_nomem(err, "deal");
 		goto out;
 	}
 	if (req_string(root, "id", MODEL_ID_MAX, &d->id, err) < 0)
@@ -627,11 +480,11 @@ struct deal *deal_parse(const char *json, size_t len, int64_t now, struct err *e
 		    "id: only printable ASCII without spaces is allowed");
 		goto out;
 	}
-	v = opt_field(root, "cancel");
+	v = jv_field(root, "cancel");
 	if (v != NULL) {
 		/* The cancel form: nothing else is required or read. */
 		if (!cJSON_IsBool(v)) {
-			bad_type(err, "cancel", "true", v);
+			jv_bad_type(err, "cancel", "true", v);
 			goto out;
 		}
 		if (!cJSON_IsTrue(v)) {
@@ -653,17 +506,6 @@ out:
 	return d;
 }
 
-static void strlist_free(struct strlist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
 void deal_free(struct deal *d)
 {
 	if (d == NULL)
@@ -672,7 +514,7 @@ void deal_free(struct deal *d)
 	free(d->title);
 	free(d->category);
 	free(d->brand);
-	strlist_free(&d->tags);
+	jv_strlist_free(&d->tags);
 	free(d->region);
 	free(d->url);
 	free(d->code);

@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "deal.h"
+#include "jsonv.h"
 #include "subscriber.h"
 #include "timefmt.h"
 
@@ -169,172 +170,14 @@ static int tz_is_known(const char *name)
 
 /* ---- field helpers: each returns 0, or -1 with *err naming the field path ---- */
 
-static const char *json_type_name(const cJSON *v)
-{
-	if (cJSON_IsNull(v))
-		return "null";
-	if (cJSON_IsBool(v))
-		return "boolean";
-	if (cJSON_IsNumber(v))
-		return "number";
-	if (cJSON_IsString(v))
-		return "string";
-	if (cJSON_IsArray(v))
-		return "array";
-	if (cJSON_IsObject(v))
-		return "object";
-	return "nothing";
-}
-
-static int nomem(struct err *err, const char *field)
-{
-	return err_set(err, ERR_NOMEM, "no_memory", field, "%s: out of memory", field);
-}
-
-static int bad_type(struct err *err, const char *field, const char *want, const cJSON *v)
-{
-	return err_set(err, ERR_INPUT, "bad_type", field, "%s: expected %s, got %s", field,
-	    want, json_type_name(v));
-}
-
-static int bad_value(struct err *err, const char *field, const char *what)
-{
-	return err_set(err, ERR_INPUT, "bad_value", field, "%s: %s", field, what);
-}
-
-static int missing(struct err *err, const char *field)
-{
-	return err_set(err, ERR_INPUT, "missing_field", field, "%s: required field is missing",
-	    field);
-}
-
-/* Refuses a second occurrence in obj of any of names; prefix is the object's path
- * ("" at the top). */
-static int check_unique(const cJSON *obj, const char *const *names, size_t n,
-    const char *prefix, struct err *err)
-{
-	char path[64];
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		const cJSON *c;
-		int seen = 0;
-
-		for (c = obj->child; c != NULL; c = c->next) {
-			if (c->string == NULL || strcmp(c->string, names[i]) != 0 || !seen++)
-				continue;
-			snprintf(path, sizeof(path), "%s%s%s", prefix, prefix[0] ? "." : "",
-			    names[i]);
-			return err_set(err, ERR_INPUT, "bad_value", path,
-			    "%s: appears more than once", path);
-		}
-	}
-	return 0;
-}
-
-/* Member name of obj; NULL when absent or JSON null (optional null = absent). */
-static const cJSON *opt_field(const cJSON *obj, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-
-	return cJSON_IsNull(v) ? NULL : v;
-}
-
-static int has_control(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-			return 1;
-	}
-	return 0;
-}
-
-static void ascii_lower(char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-	}
-}
-
-static void ascii_upper(char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s >= 'a' && *s <= 'z')
-			*s = (char)(*s - 'a' + 'A');
-	}
-}
-
-/* Copies string v of 1..max bytes into *out. */
-static int take_string(const cJSON *v, const char *field, size_t max, char **out,
-    struct err *err)
-{
-	size_t n;
-
-	if (!cJSON_IsString(v) || v->valuestring == NULL)
-		return bad_type(err, field, "a string", v);
-	n = strlen(v->valuestring);
-	if (n == 0)
-		return bad_value(err, field, "empty");
-	if (n > max)
-		return err_set(err, ERR_INPUT, "too_long", field, "%s: %zu bytes, at most %zu",
-		    field, n, max);
-	*out = strdup(v->valuestring);
-	if (*out == NULL)
-		return nomem(err, field);
-	return 0;
-}
-
 /* A string of 1..max bytes whose every byte is in allowed (NULL: any but controls). */
 static int take_checked(const cJSON *v, const char *field, size_t max, const char *allowed,
     const char *rule, char **out, struct err *err)
 {
-	if (take_string(v, field, max, out, err) < 0)
+	if (jv_take_string(v, field, max, out, err) < 0)
 		return -1;
-	if (allowed != NULL ? strspn(*out, allowed) != strlen(*out) : has_control(*out))
-		return bad_value(err, field, rule);
-	return 0;
-}
-
-/* An optional array of at most MODEL_LIST_MAX strings of 1..max bytes, lower-cased. */
-static int opt_strlist(const cJSON *obj, const char *name, const char *field, size_t max,
-    struct strlist *out, struct err *err)
-{
-	const cJSON *v = opt_field(obj, name), *c;
-	size_t n, i = 0;
-
-	if (v == NULL)
-		return 0;
-	if (!cJSON_IsArray(v))
-		return bad_type(err, field, "an array of strings", v);
-	n = (size_t)cJSON_GetArraySize(v);
-	if (n > MODEL_LIST_MAX)
-		return err_set(err, ERR_INPUT, "too_long", field, "%s: %zu items, at most %d",
-		    field, n, MODEL_LIST_MAX);
-	if (n == 0)
-		return 0;
-	out->v = calloc(n, sizeof(*out->v));
-	if (out->v == NULL)
-		return nomem(err, field);
-	for (c = v->child; c != NULL; c = c->next, i++) {
-		const char *s = cJSON_IsString(c) ? c->valuestring : NULL;
-		size_t len = s != NULL ? strlen(s) : 0;
-
-		if (s == NULL)
-			return err_set(err, ERR_INPUT, "bad_type", field,
-			    "%s[%zu]: expected a string, got %s", field, i, json_type_name(c));
-		if (len == 0 || has_control(s))
-			return err_set(err, ERR_INPUT, "bad_value", field,
-			    "%s[%zu]: empty or contains a control character", field, i);
-		if (len > max)
-			return err_set(err, ERR_INPUT, "too_long", field,
-			    "%s[%zu]: %zu bytes, at most %zu", field, i, len, max);
-		out->v[i] = strdup(s);
-		if (out->v[i] == NULL)
-			return nomem(err, field);
-		out->n = i + 1;
-		ascii_lower(out->v[i]);
-	}
+	if (allowed != NULL ? strspn(*out, allowed) != strlen(*out) : jv_has_control(*out))
+		return jv_bad_value(err, field, rule);
 	return 0;
 }
 
@@ -342,12 +185,12 @@ static int opt_strlist(const cJSON *obj, const char *name, const char *field, si
 static int opt_number(const cJSON *obj, const char *name, const char *field, double min,
     double max, int *has, double *out, struct err *err)
 {
-	const cJSON *v = opt_field(obj, name);
+	const cJSON *v = jv_field(obj, name);
 
 	if (v == NULL)
 		return 0;
 	if (!cJSON_IsNumber(v))
-		return bad_type(err, field, "a number", v);
+		return jv_bad_type(err, field, "a number", v);
 	if (!isfinite(v->valuedouble) || v->valuedouble < min || v->valuedouble > max)
 		return err_set(err, ERR_INPUT, "bad_value", field, "%s: must be from %g to %g",
 		    field, min, max);
@@ -362,12 +205,12 @@ static int parse_hhmm(const cJSON *v, const char *field, int *out, struct err *e
 	const char *s;
 
 	if (!cJSON_IsString(v) || v->valuestring == NULL)
-		return bad_type(err, field, "a string \"HH:MM\"", v);
+		return jv_bad_type(err, field, "a string \"HH:MM\"", v);
 	s = v->valuestring;
 	if (strlen(s) != 5 || s[2] != ':' || s[0] < '0' || s[0] > '2' || s[1] < '0' ||
 	    s[1] > '9' || s[3] < '0' || s[3] > '5' || s[4] < '0' || s[4] > '9' ||
 	    (s[0] - '0') * 10 + (s[1] - '0') > 23)
-		return bad_value(err, field, "expected \"HH:MM\" from 00:00 to 23:59");
+		return jv_bad_value(err, field, "expected \"HH:MM\" from 00:00 to 23:59");
 	*out = ((s[0] - '0') * 10 + (s[1] - '0')) * 60 + (s[3] - '0') * 10 + (s[4] - '0');
 	return 0;
 }
@@ -380,17 +223,17 @@ static int parse_channels(const cJSON *root, struct subscriber *s, struct err *e
 	size_t i = 0;
 
 	if (v == NULL)
-		return missing(err, "channels");
+		return jv_missing(err, "channels");
 	if (!cJSON_IsArray(v))
-		return bad_type(err, "channels", "an array of channel names", v);
+		return jv_bad_type(err, "channels", "an array of channel names", v);
 	if (v->child == NULL)
-		return bad_value(err, "channels", "at least one channel is needed");
+		return jv_bad_value(err, "channels", "at least one channel is needed");
 	for (c = v->child; c != NULL; c = c->next, i++) {
 		int ch;
 
 		if (!cJSON_IsString(c))
 			return err_set(err, ERR_INPUT, "bad_type", "channels",
-			    "channels[%zu]: expected a string, got %s", i, json_type_name(c));
+			    "channels[%zu]: expected a string, got %s", i, jv_type_name(c));
 		ch = channel_from_name(c->valuestring);
 		if (ch < 0)
 			return err_set(err, ERR_INPUT, "bad_value", "channels",
@@ -408,11 +251,11 @@ static int parse_timezone(const cJSON *root, struct subscriber *s, struct err *e
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "timezone");
 
 	if (v == NULL)
-		return missing(err, "timezone");
-	if (take_string(v, "timezone", SUB_TZ_NAME_MAX, &s->timezone, err) < 0)
+		return jv_missing(err, "timezone");
+	if (jv_take_string(v, "timezone", SUB_TZ_NAME_MAX, &s->timezone, err) < 0)
 		return -1;
 	if (!tz_name_is_well_formed(s->timezone))
-		return bad_value(err, "timezone", "not an IANA zone name");
+		return jv_bad_value(err, "timezone", "not an IANA zone name");
 	if (!tz_is_known(s->timezone))
 		return err_set(err, ERR_INPUT, "bad_value", "timezone",
 		    "timezone: \"%s\" is not in tzdata", s->timezone);
@@ -421,15 +264,15 @@ static int parse_timezone(const cJSON *root, struct subscriber *s, struct err *e
 
 static int parse_dm(const cJSON *root, struct subscriber *s, struct err *err)
 {
-	const cJSON *v = opt_field(root, "dm"), *x;
+	const cJSON *v = jv_field(root, "dm"), *x;
 
 	if (v == NULL)
 		return 0;
 	if (!cJSON_IsObject(v))
-		return bad_type(err, "dm", "an object", v);
-	if (check_unique(v, dm_fields, NFIELDS(dm_fields), "dm", err) < 0)
+		return jv_bad_type(err, "dm", "an object", v);
+	if (jv_check_unique(v, dm_fields, NFIELDS(dm_fields), "dm", err) < 0)
 		return -1;
-	x = opt_field(v, "x");
+	x = jv_field(v, "x");
 	if (x == NULL)
 		return 0;
 	return take_checked(x, "dm.x", SUB_DM_X_MAX, "0123456789", "an X user id is digits",
@@ -438,72 +281,72 @@ static int parse_dm(const cJSON *root, struct subscriber *s, struct err *err)
 
 static int parse_consent(const cJSON *root, struct subscriber *s, struct err *err)
 {
-	const cJSON *v = opt_field(root, "consent"), *c;
+	const cJSON *v = jv_field(root, "consent"), *c;
 	char path[64];
 
 	if (v == NULL)
 		return 0;
 	if (!cJSON_IsObject(v))
-		return bad_type(err, "consent", "an object", v);
-	if (check_unique(v, model_channel_names, CH_COUNT, "consent", err) < 0)
+		return jv_bad_type(err, "consent", "an object", v);
+	if (jv_check_unique(v, model_channel_names, CH_COUNT, "consent", err) < 0)
 		return -1;
 	for (c = v->child; c != NULL; c = c->next) {
 		int ch = channel_from_name(c->string);
 
 		snprintf(path, sizeof(path), "consent.%.32s", c->string ? c->string : "");
 		if (ch < 0)
-			return bad_value(err, path, "unknown channel");
+			return jv_bad_value(err, path, "unknown channel");
 		if (cJSON_IsNull(c))
 			continue;
 		if (!cJSON_IsString(c))
-			return bad_type(err, path, "an RFC 3339 string", c);
+			return jv_bad_type(err, path, "an RFC 3339 string", c);
 		if (time_parse_rfc3339(c->valuestring, &s->consent[ch]) < 0)
-			return bad_value(err, path, "not an RFC 3339 time");
+			return jv_bad_value(err, path, "not an RFC 3339 time");
 		if (s->consent[ch] <= 0)
-			return bad_value(err, path, "must be after 1970-01-01T00:00:00Z");
+			return jv_bad_value(err, path, "must be after 1970-01-01T00:00:00Z");
 	}
 	return 0;
 }
 
 static int parse_quiet_hours(const cJSON *root, struct subscriber *s, struct err *err)
 {
-	const cJSON *v = opt_field(root, "quiet_hours"), *start, *end;
+	const cJSON *v = jv_field(root, "quiet_hours"), *start, *end;
 
 	if (v == NULL)
 		return 0;
 	if (!cJSON_IsObject(v))
-		return bad_type(err, "quiet_hours", "an object", v);
-	if (check_unique(v, quiet_fields, NFIELDS(quiet_fields), "quiet_hours", err) < 0)
+		return jv_bad_type(err, "quiet_hours", "an object", v);
+	if (jv_check_unique(v, quiet_fields, NFIELDS(quiet_fields), "quiet_hours", err) < 0)
 		return -1;
 	start = cJSON_GetObjectItemCaseSensitive(v, "start");
 	end = cJSON_GetObjectItemCaseSensitive(v, "end");
 	if (start == NULL)
-		return missing(err, "quiet_hours.start");
+		return jv_missing(err, "quiet_hours.start");
 	if (end == NULL)
-		return missing(err, "quiet_hours.end");
+		return jv_missing(err, "quiet_hours.end");
 	if (parse_hhmm(start, "quiet_hours.start", &s->quiet_start_min, err) < 0 ||
 	    parse_hhmm(end, "quiet_hours.end", &s->quiet_end_min, err) < 0)
 		return -1;
 	if (s->quiet_start_min == s->quiet_end_min)
-		return bad_value(err, "quiet_hours", "start and end must differ");
+		return jv_bad_value(err, "quiet_hours", "start and end must differ");
 	return 0;
 }
 
 static int parse_interests(const cJSON *root, struct interests *in, struct err *err)
 {
-	const cJSON *v = opt_field(root, "interests");
+	const cJSON *v = jv_field(root, "interests");
 
 	if (v == NULL)
 		return 0;
 	if (!cJSON_IsObject(v))
-		return bad_type(err, "interests", "an object", v);
-	if (check_unique(v, interest_fields, NFIELDS(interest_fields), "interests", err) < 0)
+		return jv_bad_type(err, "interests", "an object", v);
+	if (jv_check_unique(v, interest_fields, NFIELDS(interest_fields), "interests", err) < 0)
 		return -1;
-	if (opt_strlist(v, "categories", "interests.categories", SUB_INTEREST_MAX,
+	if (jv_strlist(v, "categories", "interests.categories", SUB_INTEREST_MAX,
 	    &in->categories, err) < 0 ||
-	    opt_strlist(v, "brands", "interests.brands", SUB_INTEREST_MAX, &in->brands,
+	    jv_strlist(v, "brands", "interests.brands", SUB_INTEREST_MAX, &in->brands,
 	    err) < 0 ||
-	    opt_strlist(v, "keywords", "interests.keywords", SUB_INTEREST_MAX, &in->keywords,
+	    jv_strlist(v, "keywords", "interests.keywords", SUB_INTEREST_MAX, &in->keywords,
 	    err) < 0 ||
 	    opt_number(v, "max_price", "interests.max_price", 0, SUB_PRICE_MAX,
 	    &in->has_max_price, &in->max_price, err) < 0 ||
@@ -520,35 +363,35 @@ static int parse_plain(const cJSON *root, struct subscriber *s, struct err *err)
 	double d = 0;
 	int has = 0;
 
-	v = opt_field(root, "phone");
+	v = jv_field(root, "phone");
 	if (v != NULL) {
-		if (take_string(v, "phone", 16, &s->phone, err) < 0)
+		if (jv_take_string(v, "phone", 16, &s->phone, err) < 0)
 			return -1;
 		if (!phone_is_e164(s->phone))
-			return bad_value(err, "phone", "not E.164 (+ and 8 to 15 digits)");
+			return jv_bad_value(err, "phone", "not E.164 (+ and 8 to 15 digits)");
 	}
 	if (opt_number(root, "max_per_day", "max_per_day", 0, SUB_MAX_PER_DAY, &has, &d,
 	    err) < 0)
 		return -1;
 	if (has && d != (double)(int)d)
-		return bad_value(err, "max_per_day", "must be a whole number");
+		return jv_bad_value(err, "max_per_day", "must be a whole number");
 	s->max_per_day = (int)d;
-	v = opt_field(root, "locale");
+	v = jv_field(root, "locale");
 	if (v != NULL && take_checked(v, "locale", SUB_LOCALE_MAX,
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-",
 	    "letters, digits and '-' only (BCP 47)", &s->locale, err) < 0)
 		return -1;
-	v = opt_field(root, "region");
+	v = jv_field(root, "region");
 	if (v != NULL) {
 		if (take_checked(v, "region", SUB_REGION_MAX,
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-",
 		    "letters, digits and '-' only", &s->region, err) < 0)
 			return -1;
 		if (strlen(s->region) < SUB_REGION_MIN)
-			return bad_value(err, "region", "2 to 8 characters");
-		ascii_upper(s->region);
+			return jv_bad_value(err, "region", "2 to 8 characters");
+		jv_upper(s->region);
 	}
-	if (opt_strlist(root, "tags", "tags", SUB_TAG_MAX, &s->tags, err) < 0)
+	if (jv_strlist(root, "tags", "tags", SUB_TAG_MAX, &s->tags, err) < 0)
 		return -1;
 	if (opt_number(root, "engagement", "engagement", 0, 1, &has, &s->engagement, err) < 0)
 		return -1;
@@ -560,17 +403,17 @@ static int parse_id(const cJSON *root, struct subscriber *s, struct err *err)
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "id");
 
 	if (v == NULL)
-		return missing(err, "id");
-	if (take_string(v, "id", MODEL_ID_MAX, &s->id, err) < 0)
+		return jv_missing(err, "id");
+	if (jv_take_string(v, "id", MODEL_ID_MAX, &s->id, err) < 0)
 		return -1;
 	if (!deal_id_is_valid(s->id))
-		return bad_value(err, "id", "only printable ASCII without spaces is allowed");
+		return jv_bad_value(err, "id", "only printable ASCII without spaces is allowed");
 	return 0;
 }
 
 static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err *err)
 {
-	if (check_unique(root, top_fields, NFIELDS(top_fields), "", err) < 0 ||
+	if (jv_check_unique(root, top_fields, NFIELDS(top_fields), "", err) < 0 ||
 	    parse_id(root, s, err) < 0)
 		return -1;
 	if (parse_channels(root, s, err) < 0 || parse_timezone(root, s, err) < 0 ||
@@ -600,7 +443,7 @@ struct subscriber *subscriber_parse(const char *json, size_t len, struct err *er
 		goto out;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		nomem(err, "subscriber");
+		jv_nomem(err, "subscriber");
 		goto out;
 	}
 	s->quiet_start_min = s->quiet_end_min = -1;
@@ -610,7 +453,7 @@ struct subscriber *subscriber_parse(const char *json, size_t len, struct err *er
 	 * daemon can always read back what was accepted. */
 	canon = subscriber_to_json(s);
 	if (canon == NULL) {
-		nomem(err, "subscriber");
+		jv_nomem(err, "subscriber");
 		goto out;
 	}
 	if (strlen(canon) > MODEL_SUB_JSON_MAX) {
@@ -752,17 +595,6 @@ out:
 	return out;
 }
 
-static void strlist_free(struct strlist *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	l->v = NULL;
-	l->n = 0;
-}
-
 void subscriber_free(struct subscriber *s)
 {
 	if (s == NULL)
@@ -773,9 +605,9 @@ void subscriber_free(struct subscriber *s)
 	free(s->timezone);
 	free(s->locale);
 	free(s->region);
-	strlist_free(&s->tags);
-	strlist_free(&s->interests.categories);
-	strlist_free(&s->interests.brands);
-	strlist_free(&s->interests.keywords);
+	jv_strlist_free(&s->tags);
+	jv_strlist_free(&s->interests.categories);
+	jv_strlist_free(&s->interests.brands);
+	jv_strlist_free(&s->interests.keywords);
 	free(s);
 }

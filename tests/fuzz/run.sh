@@ -25,8 +25,8 @@ for src in "$root"/tests/fuzz/fuzz_*.c; do
 	# The code each target exercises: the rule library, or one of the daemon's pure
 	# parsers of hostile input.
 	case $name in
-	fuzz_deal) srcs="$root/notifier/deal.c $root/notifier/timefmt.c" ;;
-	fuzz_subscriber) srcs="$root/notifier/subscriber.c $root/notifier/deal.c $root/notifier/timefmt.c" ;;
+	fuzz_deal) srcs="$root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
+	fuzz_subscriber) srcs="$root/notifier/subscriber.c $root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
 	fuzz_keywords) srcs="$root/notifier/keywords.c" ;;
 	*) srcs=$(echo "$root"/rules/*.c) ;;
 	esac
