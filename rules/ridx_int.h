@@ -166,6 +166,8 @@ struct plan {
 	uint64_t hot;        /* P_LIST that is exactly one hot key's list: its bit */
 	uint64_t need;       /* a filter: every one of these hot bits set in the record */
 	int intf;            /* a filter: the query's `audience interested` bounds (ifp) */
+	const uint32_t *rids; /* P_LIST that is exactly the slots of these regions (nrids) */
+	size_t nrids;
 	size_t nf;
 	struct filt f[FILT_MAX];
 };
@@ -203,6 +205,10 @@ struct ridx_scratch {
 	struct ridx_item *tmp;
 	size_t icap;
 	size_t ni;
+	/* how often a plan tested a hot bit instead of intersecting a list (tests read
+	 * these to check that the differential test exercises that path) */
+	unsigned long hot_ands;
+	unsigned long region_ands;  /* likewise, a region tested on the record */
 };
 
 /* One query in progress. */
@@ -211,10 +217,24 @@ struct query {
 	const struct rule_set *rs;
 	struct rule_dctx dc;
 	struct ridx_scratch *sc;
+	const uint32_t *iv;  /* the list of `audience interested` (in slots), or NULL */
 	struct plan ifp;     /* the price and discount bounds of `audience interested`,
 	                      * tested once per candidate for every plan with intf set */
+	int ihas_price;      /* ifp as numbers: the deal has a price, */
+	double iprice;       /* the price */
+	double idisc;        /* and its discount */
 	int nomem;
 };
+
+/* 1 when slot record sl passes the interested bounds of q (ifp): the deal's price at
+ * most the subscriber's max_price, its discount at least the min_discount_pct. */
+static inline int
+ridx_int_ok(const struct query *q, const struct ridx_slot *sl)
+{
+	return (!q->ihas_price || !(sl->flags & SLOT_HAS_MAX) ||
+	    q->iprice <= sl->max_price) &&
+	    (!(sl->flags & SLOT_HAS_MIN) || q->idisc >= sl->min_disc);
+}
 
 /* A temporary array of at least n uint32_t for this query, or NULL (q->nomem set). */
 uint32_t *ridx_pool_get(struct query *q, size_t n);

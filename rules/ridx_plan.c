@@ -142,13 +142,51 @@ merge_inter(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, uint32_t
 	return k;
 }
 
-/* Union of k lists, merged in rounds of pairs. */
+/* Union of the k lists vs[i] (ns[i] slots each, all below nslots) into o, through a
+ * bitset of the slots (bits, nslots / 32 + 1 words): for many long lists, cheaper
+ * than merging them in rounds. Returns the length of the union. */
+static size_t
+bits_union(const uint32_t *const *vs, const size_t *ns, size_t k, uint32_t nslots,
+    uint32_t *bits, uint32_t *o)
+{
+	size_t words = (size_t)nslots / 32 + 1, i, j, n = 0;
+
+	memset(bits, 0, words * sizeof(*bits));
+	for (i = 0; i < k; i++)
+		for (j = 0; j < ns[i]; j++)
+			bits[vs[i][j] >> 5] |= 1u << (vs[i][j] & 31);
+	for (i = 0; i < words; i++) {
+		uint32_t w = bits[i];
+
+		while (w != 0) {
+			o[n++] = (uint32_t)(i * 32 + (size_t)__builtin_ctz(w));
+			w &= w - 1;
+		}
+	}
+	return n;
+}
+
+/* Union of k lists: merged in rounds of pairs, or through a bitset when that costs
+ * less (the rounds read and write every slot about log2(k) times, the bitset costs a
+ * pass over nslots / 32 words). */
 int
 ridx_lists_union(struct query *q, const uint32_t **vs, size_t *ns, size_t k, struct plan *p)
 {
-	size_t i, m;
-	uint32_t *o;
+	size_t i, m, total = 0, rounds = 0;
+	uint32_t *o, *bits;
 
+	for (i = 0; i < k; i++)
+		total += ns[i];
+	for (m = 1; m < k; m *= 2)
+		rounds++;
+	if (k >= 3 && total * rounds >= (size_t)q->ix->nslots / 16) {
+		if ((bits = ridx_pool_get(q, (size_t)q->ix->nslots / 32 + 1)) == NULL ||
+		    (o = ridx_pool_get(q, total)) == NULL)
+			return -1;
+		ns[0] = bits_union(vs, ns, k, q->ix->nslots, bits, o);
+		vs[0] = o;
+		k = 1;
+	}
 	while (k > 1) {
 		for (i = 0, m = 0; i + 1 < k; i += 2, m++) {
 			if ((o = ridx_pool_get(q, ns[i] + ns[i + 1])) == NULL)
@@ -170,11 +208,31 @@ ridx_lists_union(struct query *q, const uint32_t **vs, size_t *ns, size_t k, str
 	return 0;
 }
 
+/* A plan whose list is exactly the slots of some regions (rids) as the same set by a
+ * filter on the region of the record; its other filters stay. */
+static void
+region_as_filter(struct plan *p)
+{
+	struct filt *f = &p->f[p->nf++];
+
+	memset(f, 0, sizeof(*f));
+	f->kind = FT_REGION_IN;
+	f->ids = p->rids;
+	f->nids = p->nrids;
+	p->kind = P_ALL;
+	p->v = NULL;
+	p->n = 0;
+	p->hot = 0;
+	p->rids = NULL;
+	p->nrids = 0;
+}
+
 int
 ridx_plan_and(struct query *q, struct plan *a, const struct plan *b)
 {
 	size_t i;
 	uint32_t *o;
+	struct plan bf;
 
 	if (a->kind == P_EMPTY)
 		return 0;
@@ -182,26 +240,45 @@ ridx_plan_and(struct query *q, struct plan *a, const struct plan *b)
 		p_empty(a);
 		return 0;
 	}
+	/* a region's list that is not much shorter than the other list: test the region
+	 * on the record (which the walk reads anyway) instead of intersecting */
+	if (a->kind == P_LIST && a->rids != NULL && b->kind == P_LIST && a->n * 4 >= b->n &&
+	    a->nf < FILT_MAX) {
+		region_as_filter(a);
+		q->sc->region_ands++;
+	} else if (b->kind == P_LIST && b->rids != NULL && a->kind == P_LIST &&
+	    b->n * 4 >= a->n && b->nf < FILT_MAX) {
+		bf = *b;
+		region_as_filter(&bf);
+		b = &bf;
+		q->sc->region_ands++;
+	}
 	if (a->kind == P_ALL && b->kind == P_LIST) {
 		a->kind = P_LIST;
 		a->v = b->v;
 		a->n = b->n;
 		a->hot = b->hot;
+		a->rids = b->rids;
+		a->nrids = b->nrids;
 	} else if (a->kind == P_LIST && b->kind == P_LIST &&
 	    ((a->hot != 0 && a->n * 4 >= b->n) || (b->hot != 0 && b->n * 4 >= a->n))) {
 		/* a big hot list: keep the other as candidates, test the hot bit */
 		int ca = a->hot != 0 && a->n * 4 >= b->n, cb = b->hot != 0 && b->n * 4 >= a->n;
 
+		q->sc->hot_ands++;
 		if (ca && (!cb || a->n >= b->n)) {
 			a->need |= a->hot;
 			a->v = b->v;
 			a->n = b->n;
 			a->hot = b->hot;
+			a->rids = b->rids;
+			a->nrids = b->nrids;
 		} else {
 			a->need |= b->hot;
 		}
 	} else if (a->kind == P_LIST && b->kind == P_LIST) {
 		a->hot = 0;
+		a->rids = NULL;
 		if ((o = ridx_pool_get(q, a->n < b->n ? a->n : b->n)) == NULL)
 			return -1;
 		a->n = merge_inter(a->v, a->n, b->v, b->n, o);
@@ -312,7 +389,19 @@ p_region_in(struct query *q, const char *const *keys, size_t nkeys, struct plan 
 			ns[k++] = e->list.n;
 			total += e->list.n;
 		}
-	if (k == 0 || total <= q->ix->count / 8)
+	if (k > 0 && total <= q->ix->count / 8) {
+		if ((ids = ridx_pool_get(q, nkeys)) == NULL ||
+		    ridx_lists_union(q, vs, ns, k, p) == -1)
+			return -1;
+		/* the same set as a filter, for ridx_plan_and() */
+		for (i = 0, k = 0; i < nkeys; i++)
+			if ((e = ridx_dict_find(d, keys[i])) != NULL)
+				ids[k++] = e->id;
+		p->rids = ids;
+		p->nrids = k;
+		return 0;
+	}
+	if (k == 0)
 		return ridx_lists_union(q, vs, ns, k, p);
 	if ((ids = ridx_pool_get(q, nkeys)) == NULL)
 		return -1;

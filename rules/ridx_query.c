@@ -90,7 +90,7 @@ first_match(struct query *q, struct active *act, size_t nact, uint32_t x,
 		}
 		if (a->plan.intf) {
 			if (iok < 0)
-				iok = ridx_filters_ok(&q->ifp, sl);
+				iok = ridx_int_ok(q, sl);
 			if (!iok)
 				continue;
 		}
@@ -118,7 +118,7 @@ run_rules(struct query *q, struct active *act, size_t nact)
 	struct plan up;
 	struct ridx_item *it;
 	unsigned ch;
-	int w;
+	int w, have_iv;
 
 	for (i = 0; i < nact; i++)
 		all |= act[i].plan.kind == P_ALL;
@@ -129,8 +129,15 @@ run_rules(struct query *q, struct active *act, size_t nact)
 		ns = (size_t *)(void *)ridx_pool_get(q, 2 * nact + 2);
 		if (vs == NULL || ns == NULL)
 			return -1;
+		for (i = 0, have_iv = 0; i < nact; i++)
+			have_iv |= act[i].plan.kind == P_LIST && act[i].plan.v == q->iv;
 		for (i = 0, k = 0; i < nact; i++) {  /* rules often share one list */
 			size_t m;
+
+			/* the matches of a rule with the interested bounds are in the
+			 * interested list: when that is walked, its own list adds none */
+			if (have_iv && act[i].plan.intf && act[i].plan.v != q->iv)
+				continue;
 
 			for (m = 0; m < k && !(vs[m] == act[i].plan.v && ns[m] == act[i].plan.n);
 			    m++)
@@ -270,6 +277,7 @@ run_ordered(struct query *q, struct active *act, size_t nact, size_t limit,
 		if (act[i].plan.kind == P_LIST && act[i].plan.hot != 0) {
 			act[i].plan.kind = P_ALL;  /* the hot bit is the list */
 			act[i].plan.need |= act[i].plan.hot;
+			sc->hot_ands++;
 		}
 		if (act[i].plan.kind != P_LIST)
 			continue;
@@ -451,9 +459,13 @@ ridx_query(const struct ridx *ix, const struct rule_set *rs, const struct deal *
 				if (ridx_plan_interested(&q, &interested) == -1)
 					goto nomem;
 				/* its bounds are tested once per candidate, not per rule */
+				q.iv = interested.kind == P_LIST ? interested.v : NULL;
 				q.ifp.nf = interested.nf;
 				memcpy(q.ifp.f, interested.f, sizeof(q.ifp.f));
 				interested.nf = 0;
+				q.ihas_price = d->has_price != 0;
+				q.iprice = d->price;
+				q.idisc = d->discount_pct;
 			}
 			have_int = 1;
 			if (ridx_plan_and(&q, p, &interested) == -1)
