@@ -69,6 +69,24 @@ void matcher_on_change(void *arg, const struct subscriber *old_sub,
 int match_deal(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *out, struct err *err);
 
+/* Where {link} points. With public_url and key set, each recipient's link is
+ * "<public_url>/c/<token>", token = clicktok_make(key, "<entry>:<sub id>:<channel>")
+ * (the push id deliver uses, docs/attribution.md); otherwise it is the deal's URL.
+ * All borrowed for the duration of one call. */
+struct match_links {
+	const char *public_url;        /* NULL or "": no click links; a trailing '/' is
+	                                * ignored */
+	const unsigned char *key;      /* click secret; NULL: no click links */
+	size_t keylen;                 /* CLICKTOK_KEY_MIN..CLICKTOK_KEY_MAX, else none */
+	const char *entry;             /* the deal's stream entry id; NULL: none */
+};
+
+/* match_deal with click links: links may be NULL (then exactly match_deal). A
+ * recipient whose token cannot be made (push id too long) gets the deal's URL and a
+ * warning. Returns 0, or -1 with *err on OOM (out is then freed). */
+int match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
+    const struct match_links *links, struct match_list *out, struct err *err);
+
 /* Frees what match_deal put into l and zeroes it. */
 void match_list_free(struct match_list *l);
 

@@ -9,6 +9,7 @@
  * dead-letter path), never write one subscriber in more than one MULTI/EXEC, and never
  * crash or allocate without bound on a hostile input file.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,10 +19,13 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
 #include "deal.h"
 #include "err.h"
+#include "rules.h"
+#include "rulesload.h"
 #include "subscriber.h"
 
 #define CTL_DEFAULT_REDIS "127.0.0.1:6379"
@@ -31,6 +35,10 @@
 #define CTL_COMMAND_TIMEOUT_S 5
 #define CTL_CHANGES_MAXLEN "100000"
 #define CTL_EXPIRES_IN_MAX (366L * 86400 - 1)
+#define CTL_API_CONNECT_TIMEOUT_MS 2000L
+#define CTL_API_TIMEOUT_MS 30000L
+#define CTL_API_REPLY_MAX (8L * 1024 * 1024)  /* answer bytes kept; more fails the call */
+#define CTL_API_BODY_MAX (64 * 1024)          /* the server's default body cap */
 
 /* Exit codes (documented in usage and docs/contracts.md). */
 #define CTL_OK 0
@@ -50,11 +58,18 @@ struct ctl_input {
 static void usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: dealpushctl [--redis HOST:PORT] COMMAND ...\n"
+	    "usage: dealpushctl [--redis HOST:PORT] [--api URL [--token T]] [--json]\n"
+	    "                   COMMAND ...\n"
 	    "\n"
 	    "  subscribers import FILE.jsonl|-   validate and store subscribers (one JSON\n"
 	    "                                    object a line; blank and # lines skipped)\n"
 	    "  subscribers delete ID             remove one subscriber and its consent\n"
+	    "  rules check DIR                   compile DIR/*.rules locally; errors as\n"
+	    "                                    FILE:LINE:COL, exit 1 on any\n"
+	    "  rules apply DIR                   put each DIR/NAME.rules as API rule NAME (API)\n"
+	    "  simulate DEAL.json                who would receive the deal (API)\n"
+	    "  report deal|rule|campaign NAME [--segment-price P]\n"
+	    "                                    the funnel as a table, or --json (API)\n"
 	    "  publish [--raw] [--expires-in SECONDS] FILE.jsonl|-\n"
 	    "                                    validate deals and add them to stream deals;\n"
 	    "                                    --expires-in sets expires_at to now+SECONDS\n"
@@ -62,6 +77,9 @@ static void usage(FILE *out)
 	    "  cancel DEAL_ID                    publish {\"id\": DEAL_ID, \"cancel\": true}\n"
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS ".\n"
+	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
+	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
+	    "through it; publish and cancel always write to Redis.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error.\n");
 }
@@ -556,6 +574,543 @@ out:
 	return rc;
 }
 
+/* ---- the admin API (libcurl easy: synchronous is fine in a CLI) ---- */
+
+struct ctl_api {
+	const char *url;                  /* base URL, no trailing slash needed */
+	const char *token;                /* never printed */
+	int json;                         /* --json: print answers as they come */
+	CURL *curl;
+};
+
+struct ctl_buf {
+	char *p;
+	size_t len;
+	int over;                         /* the answer passed CTL_API_REPLY_MAX */
+};
+
+static size_t api_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct ctl_buf *b = arg;
+	size_t add = size * n;
+	char *np;
+
+	if (b->len + add > (size_t)CTL_API_REPLY_MAX) {
+		b->over = 1;
+		return 0;
+	}
+	if ((np = realloc(b->p, b->len + add + 1)) == NULL)
+		return 0;
+	b->p = np;
+	memcpy(b->p + b->len, data, add);
+	b->len += add;
+	b->p[b->len] = '\0';
+	return add;
+}
+
+/* One request: method on base URL + path (already escaped), with body (may be NULL).
+ * Returns the HTTP status with the answer in *out (caller frees out->p; never NULL
+ * on success), or -1 after printing why (connection, timeout, too large). */
+static long api_call(struct ctl_api *api, const char *method, const char *path,
+    const char *body, size_t len, const char *ctype, struct ctl_buf *out)
+{
+	struct curl_slist *h = NULL, *nh;
+	char url[4096], auth[1024], ct[128];
+	size_t ul = strlen(api->url);
+	long status = -1;
+	CURLcode rc;
+
+	memset(out, 0, sizeof(*out));
+	while (ul > 0 && api->url[ul - 1] == '/')
+		ul--;
+	if (snprintf(url, sizeof(url), "%.*s%s", (int)ul, api->url, path) >= (int)sizeof(url) ||
+	    snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+	    api->token ? api->token : "") >= (int)sizeof(auth)) {
+		fprintf(stderr, "dealpushctl: API URL or token too long\n");
+		return -1;
+	}
+	snprintf(ct, sizeof(ct), "Content-Type: %s", ctype ? ctype : "application/json");
+	if ((nh = curl_slist_append(h, auth)) == NULL)
+		goto oom;
+	h = nh;
+	if ((nh = curl_slist_append(h, ct)) == NULL)
+		goto oom;
+	h = nh;
+	if ((nh = curl_slist_append(h, "Expect:")) == NULL)
+		goto oom;
+	h = nh;
+	curl_easy_reset(api->curl);
+	curl_easy_setopt(api->curl, CURLOPT_URL, url);
+	curl_easy_setopt(api->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(api->curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(api->curl, CURLOPT_CONNECTTIMEOUT_MS, CTL_API_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(api->curl, CURLOPT_TIMEOUT_MS, CTL_API_TIMEOUT_MS);
+	curl_easy_setopt(api->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(api->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(api->curl, CURLOPT_WRITEFUNCTION, api_write);
+	curl_easy_setopt(api->curl, CURLOPT_WRITEDATA, out);
+	if (body != NULL) {
+		curl_easy_setopt(api->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(api->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	rc = curl_easy_perform(api->curl);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "dealpushctl: %s %s: %s\n", method, path, out->over ?
+		    "answer too large" : curl_easy_strerror(rc));
+		free(out->p);
+		out->p = NULL;
+		goto out;
+	}
+	curl_easy_getinfo(api->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (out->p == NULL && (out->p = calloc(1, 1)) == NULL)
+		goto oom;
+	goto out;
+oom:
+	fprintf(stderr, "dealpushctl: out of memory\n");
+	status = -1;
+out:
+	curl_slist_free_all(h);
+	return status;
+}
+
+/* "/prefix/<escaped name>" into buf. 0, or -1 (printed). */
+static int api_path(struct ctl_api *api, char *buf, size_t size, const char *prefix,
+    const char *name)
+{
+	char *e = curl_easy_escape(api->curl, name, 0);
+	int n;
+
+	if (e == NULL) {
+		fprintf(stderr, "dealpushctl: out of memory\n");
+		return -1;
+	}
+	n = snprintf(buf, size, "%s%s", prefix, e);
+	curl_free(e);
+	if (n < 0 || (size_t)n >= size) {
+		fprintf(stderr, "dealpushctl: name too long\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The server's error text "<error> (field <field>)" of an answer, into buf. */
+static const char *api_error_text(const struct ctl_buf *b, char *buf, size_t size)
+{
+	cJSON *j = cJSON_Parse(b->p ? b->p : "");
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "field");
+
+	if (cJSON_IsString(e) && cJSON_IsString(f))
+		snprintf(buf, size, "%s (field %s)", e->valuestring, f->valuestring);
+	else if (cJSON_IsString(e))
+		snprintf(buf, size, "%s", e->valuestring);
+	else
+		snprintf(buf, size, "%.200s", b->p ? b->p : "");
+	cJSON_Delete(j);
+	return buf;
+}
+
+/* A status the command cannot go on after: 401, 403, 5xx. */
+static int api_fatal(long status, const struct ctl_buf *b)
+{
+	char msg[512];
+
+	if (status == 401 || status == 403 || status >= 500) {
+		fprintf(stderr, "dealpushctl: API answered %ld: %s\n", status,
+		    api_error_text(b, msg, sizeof(msg)));
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_api_import(struct ctl_api *api, const char *path)
+{
+	struct ctl_input in;
+	unsigned long imported = 0, bad = 0;
+	int rc = CTL_FAIL, r;
+
+	if (input_open(&in, path) < 0)
+		return CTL_FAIL;
+	while ((r = input_next(&in)) == 1) {
+		char p[1024], msg[512];
+		struct ctl_buf b;
+		const cJSON *id;
+		cJSON *j;
+		long st;
+
+		if (input_skippable(&in))
+			continue;
+		if (in.too_long) {
+			report_bad_line(&in, "line longer than 65536 bytes");
+			bad++;
+			continue;
+		}
+		/* Only the id is read here, for the path: the server is the judge. */
+		j = memchr(in.buf, '\0', in.len) ? NULL :
+		    cJSON_ParseWithLength(in.buf, in.len);
+		id = cJSON_GetObjectItemCaseSensitive(j, "id");
+		if (!cJSON_IsString(id) || !deal_id_is_valid(id->valuestring)) {
+			report_bad_line(&in, j == NULL ? "subscriber: not valid JSON" :
+			    "id: missing or not a valid id");
+			cJSON_Delete(j);
+			bad++;
+			continue;
+		}
+		r = api_path(api, p, sizeof(p), "/v1/subscribers/", id->valuestring);
+		cJSON_Delete(j);
+		if (r < 0)
+			goto out;
+		if ((st = api_call(api, "PUT", p, in.buf, in.len, NULL, &b)) < 0)
+			goto out;
+		if (st == 200 || st == 201) {
+			imported++;
+		} else if (api_fatal(st, &b)) {
+			free(b.p);
+			goto out;
+		} else {
+			report_bad_line(&in, api_error_text(&b, msg, sizeof(msg)));
+			bad++;
+		}
+		free(b.p);
+	}
+	if (r < 0)
+		goto out;
+	printf("imported %lu subscribers, %lu bad lines\n", imported, bad);
+	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
+out:
+	if (rc == CTL_FAIL)
+		fprintf(stderr, "dealpushctl: stopped; %lu subscribers were stored before the"
+		    " error\n", imported);
+	input_close(&in);
+	return rc;
+}
+
+static int cmd_api_delete(struct ctl_api *api, const char *id)
+{
+	struct ctl_buf b;
+	char p[1024], msg[512];
+	long st;
+
+	if (!deal_id_is_valid(id)) {
+		fprintf(stderr, "dealpushctl: \"%s\" is not a valid subscriber id\n", id);
+		return CTL_BAD_INPUT;
+	}
+	if (api_path(api, p, sizeof(p), "/v1/subscribers/", id) < 0 ||
+	    (st = api_call(api, "DELETE", p, NULL, 0, NULL, &b)) < 0)
+		return CTL_FAIL;
+	if (st == 200)
+		printf("deleted %s\n", id);
+	else if (st == 404)
+		printf("deleted %s (it was not stored)\n", id);
+	else
+		fprintf(stderr, "dealpushctl: %s\n", api_error_text(&b, msg, sizeof(msg)));
+	free(b.p);
+	return st == 200 || st == 404 ? CTL_OK : CTL_FAIL;
+}
+
+/* Prints compile errors like a compiler; returns the set or NULL. */
+static struct rule_set *rules_compile_dir(const char *dir)
+{
+	struct rule_diags diags;
+	struct rule_set *rs;
+	struct err err;
+	char *text;
+	size_t need;
+
+	rule_diags_init(&diags);
+	err_clear(&err);
+	if ((rs = rulesload_dir(dir, &diags, &err)) != NULL)
+		return rs;
+	if (diags.n == 0) {
+		fprintf(stderr, "dealpushctl: %s\n", err.msg);
+		return NULL;
+	}
+	need = rule_diags_format(&diags, NULL, 0) + 1;
+	if ((text = malloc(need)) != NULL) {
+		rule_diags_format(&diags, text, need);
+		fputs(text, stderr);
+		free(text);
+	}
+	fprintf(stderr, "%zu error%s\n", diags.n, diags.n == 1 ? "" : "s");
+	rule_diags_free(&diags);
+	return NULL;
+}
+
+static int cmd_rules_check(const char *dir)
+{
+	struct rule_set *rs = rules_compile_dir(dir);
+
+	if (rs == NULL)
+		return CTL_BAD_INPUT;
+	printf("%s: %zu rules, no errors\n", dir, rule_set_count(rs));
+	rule_set_free(rs);
+	return CTL_OK;
+}
+
+/* Reads a whole file of at most max bytes. Returns it (caller frees) or NULL. */
+static char *read_small_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "dealpushctl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		fprintf(stderr, "dealpushctl: out of memory\n");
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f) || n > max) {
+		fprintf(stderr, "dealpushctl: %s: %s\n", path, ferror(f) ? "read error" :
+		    "larger than the API takes (64 KiB)");
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Prints the API's compile errors as FILE:LINE:COL: error: MESSAGE. */
+static void print_api_diags(const struct ctl_buf *b)
+{
+	cJSON *j = cJSON_Parse(b->p ? b->p : "");
+	const cJSON *errs = cJSON_GetObjectItemCaseSensitive(j, "errors"), *e;
+	char msg[512];
+
+	if (!cJSON_IsArray(errs) || cJSON_GetArraySize(errs) == 0) {
+		fprintf(stderr, "dealpushctl: %s\n", api_error_text(b, msg, sizeof(msg)));
+	} else {
+		cJSON_ArrayForEach(e, errs) {
+			const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "file");
+			const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, "line");
+			const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "column");
+			const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+
+			fprintf(stderr, "%s:%d:%d: error: %s\n", cJSON_IsString(f) ?
+			    f->valuestring : "?", cJSON_IsNumber(l) ? l->valueint : 0,
+			    cJSON_IsNumber(c) ? c->valueint : 0, cJSON_IsString(m) ?
+			    m->valuestring : "?");
+		}
+	}
+	cJSON_Delete(j);
+}
+
+static int cmd_rules_apply(struct ctl_api *api, const char *dir)
+{
+	struct rule_set *rs;
+	struct dirent **ents = NULL;
+	int n, i, rc = CTL_OK;
+
+	/* Checked locally first, so a broken folder changes nothing on the server. */
+	if ((rs = rules_compile_dir(dir)) == NULL)
+		return CTL_BAD_INPUT;
+	rule_set_free(rs);
+	if ((n = scandir(dir, &ents, NULL, alphasort)) < 0) {
+		fprintf(stderr, "dealpushctl: %s: %s\n", dir, strerror(errno));
+		return CTL_FAIL;
+	}
+	for (i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		size_t nl = strlen(name), len = 0;
+		char path[4096], base[256], p[1024];
+		struct ctl_buf b;
+		char *text;
+		long st;
+
+		if (rc == CTL_FAIL || name[0] == '.' || nl <= 6 ||
+		    strcmp(name + nl - 6, ".rules") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		snprintf(base, sizeof(base), "%.*s", (int)(nl - 6), name);
+		if ((text = read_small_file(path, CTL_API_BODY_MAX, &len)) == NULL) {
+			rc = CTL_FAIL;
+			continue;
+		}
+		if (api_path(api, p, sizeof(p), "/v1/rules/", base) < 0 ||
+		    (st = api_call(api, "PUT", p, text, len, "text/plain; charset=utf-8",
+		    &b)) < 0) {
+			free(text);
+			rc = CTL_FAIL;
+			continue;
+		}
+		free(text);
+		if (st == 200 || st == 201) {
+			printf("applied %s as rule source %s\n", path, base);
+		} else if (api_fatal(st, &b)) {
+			rc = CTL_FAIL;
+		} else {
+			fprintf(stderr, "%s: refused (%ld):\n", path, st);
+			print_api_diags(&b);
+			rc = CTL_BAD_INPUT;
+		}
+		free(b.p);
+	}
+	for (i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	return rc;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static int cmd_simulate(struct ctl_api *api, const char *path)
+{
+	struct ctl_buf b;
+	char *body, msg[512];
+	size_t len = 0;
+	cJSON *j = NULL;
+	const cJSON *s, *e;
+	long st;
+	int rc = CTL_FAIL;
+
+	if ((body = read_small_file(path, CTL_API_BODY_MAX, &len)) == NULL)
+		return CTL_FAIL;
+	st = api_call(api, "POST", "/v1/deals/simulate", body, len, NULL, &b);
+	free(body);
+	if (st < 0)
+		return CTL_FAIL;
+	if (st != 200) {
+		fprintf(stderr, "dealpushctl: %s: %s\n", path, api_error_text(&b, msg,
+		    sizeof(msg)));
+		rc = st >= 400 && st < 500 && st != 401 && st != 403 ? CTL_BAD_INPUT : CTL_FAIL;
+		goto out;
+	}
+	if (api->json) {
+		printf("%s\n", b.p);
+		rc = CTL_OK;
+		goto out;
+	}
+	if ((j = cJSON_Parse(b.p)) == NULL) {
+		fprintf(stderr, "dealpushctl: the API answered something that is not JSON\n");
+		goto out;
+	}
+	printf("matched %.0f, held out %.0f, recipients %.0f, pushes %.0f, unrenderable"
+	    " %.0f\n", jnum(j, "matched"), jnum(j, "held_out"), jnum(j, "recipients"),
+	    jnum(j, "pushes"), jnum(j, "unrenderable"));
+	e = cJSON_GetObjectItemCaseSensitive(j, "excluded");
+	printf("excluded: no consent %.0f, no channel %.0f (of %.0f subscribers)\n",
+	    jnum(e, "no_consent"), jnum(e, "no_channel"), jnum(j, "subscribers"));
+	printf("%-24s %-4s %-20s %4s  %s\n", "SUBSCRIBER", "CH", "RULE", "SEGS", "TEXT");
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "sample")) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(s, "subscriber");
+		const cJSON *ch = cJSON_GetObjectItemCaseSensitive(s, "channel");
+		const cJSON *ru = cJSON_GetObjectItemCaseSensitive(s, "rule");
+		const cJSON *tx = cJSON_GetObjectItemCaseSensitive(s, "text");
+		const cJSON *sg = cJSON_GetObjectItemCaseSensitive(s, "segments");
+		char segs[16] = "-";
+
+		if (cJSON_IsNumber(sg))
+			snprintf(segs, sizeof(segs), "%d", sg->valueint);
+		printf("%-24s %-4s %-20s %4s  %s\n", cJSON_IsString(id) ? id->valuestring : "?",
+		    cJSON_IsString(ch) ? ch->valuestring : "?", cJSON_IsString(ru) ?
+		    ru->valuestring : "?", segs, cJSON_IsString(tx) ? tx->valuestring : "");
+	}
+	rc = CTL_OK;
+out:
+	cJSON_Delete(j);
+	free(b.p);
+	return rc;
+}
+
+static void print_row(const char *label, const cJSON *v)
+{
+	if (cJSON_IsNumber(v)) {
+		if (v->valuedouble == (double)(long long)v->valuedouble)
+			printf("%-26s %15lld\n", label, (long long)v->valuedouble);
+		else
+			printf("%-26s %15.2f\n", label, v->valuedouble);
+	} else {
+		printf("%-26s %15s\n", label, "-");
+	}
+}
+
+static int cmd_report(struct ctl_api *api, const char *kind, const char *name,
+    const char *price)
+{
+	static const char *const rows[] = { "matched", "admitted", "sent", "failed",
+	    "delivered", "clicked", "redeemed", "revenue", "sms_segments", "sms_cost",
+	    "revenue_per_1000_pushes", NULL };
+	char p[1024], pre[64], msg[512];
+	struct ctl_buf b;
+	cJSON *j = NULL;
+	const cJSON *o, *h;
+	long st;
+	int i, rc = CTL_FAIL, n;
+
+	if (strcmp(kind, "deal") != 0 && strcmp(kind, "rule") != 0 &&
+	    strcmp(kind, "campaign") != 0) {
+		fprintf(stderr, "dealpushctl: report deal|rule|campaign NAME\n");
+		return CTL_FAIL;
+	}
+	snprintf(pre, sizeof(pre), "/v1/reports/%s/", kind);
+	if (api_path(api, p, sizeof(p), pre, name) < 0)
+		return CTL_FAIL;
+	if (price != NULL) {
+		char *e = curl_easy_escape(api->curl, price, 0);
+
+		n = (int)strlen(p);
+		if (e == NULL)
+			return CTL_FAIL;
+		snprintf(p + n, sizeof(p) - (size_t)n, "?segment_price=%s", e);
+		curl_free(e);
+	}
+	if ((st = api_call(api, "GET", p, NULL, 0, NULL, &b)) < 0)
+		return CTL_FAIL;
+	if (st != 200) {
+		fprintf(stderr, "dealpushctl: %s\n", api_error_text(&b, msg, sizeof(msg)));
+		rc = st == 404 || st == 400 ? CTL_BAD_INPUT : CTL_FAIL;
+		goto out;
+	}
+	if (api->json) {
+		printf("%s\n", b.p);
+		rc = CTL_OK;
+		goto out;
+	}
+	if ((j = cJSON_Parse(b.p)) == NULL) {
+		fprintf(stderr, "dealpushctl: the API answered something that is not JSON\n");
+		goto out;
+	}
+	printf("report %s %s\n", kind, name);
+	printf("%-26s %15s\n", "METRIC", "VALUE");
+	for (i = 0; rows[i] != NULL; i++)
+		print_row(rows[i], cJSON_GetObjectItemCaseSensitive(j, rows[i]));
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j, "skipped")) {
+		char label[128];
+
+		snprintf(label, sizeof(label), "skipped %s", o->string);
+		print_row(label, o);
+	}
+	h = cJSON_GetObjectItemCaseSensitive(j, "holdout");
+	if (cJSON_IsObject(h)) {
+		cJSON_ArrayForEach(o, h) {
+			char label[128];
+
+			snprintf(label, sizeof(label), "holdout %s", o->string);
+			print_row(label, o);
+		}
+	}
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j, "notes"))
+		if (cJSON_IsString(o))
+			printf("note: %s\n", o->valuestring);
+	rc = CTL_OK;
+out:
+	cJSON_Delete(j);
+	free(b.p);
+	return rc;
+}
+
 /* ---- command line ---- */
 
 /* Parses "publish [--raw] [--expires-in N] FILE" from argv[0]. Returns 0, or -1 on a
@@ -596,8 +1151,40 @@ static int parse_publish_args(int argc, char **argv, int *raw, long *expires_in,
 	return 0;
 }
 
-/* Runs argv[0..argc) (the command and its arguments) against Redis at addr. */
-static int run_command(const char *addr, int argc, char **argv)
+/* Runs an API command (api->url set); NULL when argv is not one. */
+static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
+{
+	int is_sub = argc == 3 && strcmp(argv[0], "subscribers") == 0;
+
+	if (is_sub && strcmp(argv[1], "import") == 0)
+		*rc = cmd_api_import(api, argv[2]);
+	else if (is_sub && strcmp(argv[1], "delete") == 0)
+		*rc = cmd_api_delete(api, argv[2]);
+	else if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "apply") == 0)
+		*rc = cmd_rules_apply(api, argv[2]);
+	else if (argc == 2 && strcmp(argv[0], "simulate") == 0)
+		*rc = cmd_simulate(api, argv[1]);
+	else if (argc == 3 && strcmp(argv[0], "report") == 0)
+		*rc = cmd_report(api, argv[1], argv[2], NULL);
+	else if (argc == 5 && strcmp(argv[0], "report") == 0 &&
+	    strcmp(argv[3], "--segment-price") == 0)
+		*rc = cmd_report(api, argv[1], argv[2], argv[4]);
+	else
+		return 0;
+	return 1;
+}
+
+/* 1 when argv is a command that needs the admin API. */
+static int needs_api(int argc, char **argv)
+{
+	return argc >= 1 && (strcmp(argv[0], "simulate") == 0 ||
+	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
+	    strcmp(argv[1], "apply") == 0));
+}
+
+/* Runs argv[0..argc) (the command and its arguments) against Redis at addr, or
+ * through the admin API when api->url is set and the command has an API form. */
+static int run_command(const char *addr, struct ctl_api *api, int argc, char **argv)
 {
 	redisContext *c = NULL;
 	const char *path = NULL;
@@ -605,6 +1192,27 @@ static int run_command(const char *addr, int argc, char **argv)
 	int raw = 0, rc = CTL_FAIL;
 	enum { IMPORT, DELETE, PUBLISH, CANCEL } cmd;
 
+	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
+		return cmd_rules_check(argv[2]);
+	if (api->url != NULL && !(argc >= 1 && (strcmp(argv[0], "publish") == 0 ||
+	    strcmp(argv[0], "cancel") == 0))) {
+		if ((api->curl = curl_easy_init()) == NULL) {
+			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
+			return CTL_FAIL;
+		}
+		if (!run_api_command(api, argc, argv, &rc)) {
+			usage(stderr);
+			rc = CTL_FAIL;
+		}
+		curl_easy_cleanup(api->curl);
+		api->curl = NULL;
+		return rc;
+	}
+	if (needs_api(argc, argv)) {
+		fprintf(stderr, "dealpushctl: %s needs the admin API: --api URL or"
+		    " $DEALPUSH_API\n", argv[0]);
+		return CTL_FAIL;
+	}
 	if (argc == 3 && strcmp(argv[0], "subscribers") == 0 &&
 	    strcmp(argv[1], "import") == 0) {
 		cmd = IMPORT;
@@ -646,7 +1254,14 @@ out:
 int main(int argc, char **argv)
 {
 	const char *addr = getenv("DEALPUSH_REDIS");
+	struct ctl_api api;
 	int i = 1, rc;
+
+	memset(&api, 0, sizeof(api));
+	api.url = getenv("DEALPUSH_API");
+	api.token = getenv("DEALPUSH_TOKEN");
+	if (api.url != NULL && api.url[0] == '\0')
+		api.url = NULL;
 
 	if (addr == NULL || addr[0] == '\0')
 		addr = CTL_DEFAULT_REDIS;
@@ -660,6 +1275,15 @@ int main(int argc, char **argv)
 		} else if (strncmp(argv[i], "--redis=", 8) == 0) {
 			addr = argv[i] + 8;
 			i++;
+		} else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
+			api.url = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
+			api.token = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			api.json = 1;
+			i++;
 		} else {
 			usage(stderr);
 			return CTL_FAIL;
@@ -669,7 +1293,12 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	rc = run_command(addr, argc - i, argv + i);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "dealpushctl: cannot start libcurl\n");
+		return CTL_FAIL;
+	}
+	rc = run_command(addr, &api, argc - i, argv + i);
+	curl_global_cleanup();
 	if (fflush(stdout) != 0 && rc == CTL_OK)
 		rc = CTL_FAIL;
 	return rc;

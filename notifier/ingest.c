@@ -274,11 +274,17 @@ static void
 ingest_plan(struct ingest *in, const char *entry, const struct deal *d)
 {
 	struct match_list ml = { 0 };
+	struct match_links links;
 	struct err err;
 	size_t chunk = (size_t)in->cfg->plan_chunk, nchunks, c;
 
+	/* Click links name the push: the entry id is the push id's first part. */
+	links.public_url = in->cfg->public_url;
+	links.key = (const unsigned char *)in->cfg->click_secret;
+	links.keylen = in->cfg->click_secret ? strlen(in->cfg->click_secret) : 0;
+	links.entry = entry;
 	err_clear(&err);
-	if (match_deal(in->matcher, d, clock_now(), &ml, &err) < 0) {
+	if (match_deal_links(in->matcher, d, clock_now(), &links, &ml, &err) < 0) {
 		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, entry,
 		    err.msg);
 		ingest_reread(in, 1);

@@ -16,10 +16,14 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "admin.h"
 #include "app.h"
+#include "clicks.h"
 #include "clock.h"
 #include "config.h"
+#include "convert.h"
 #include "deliver.h"
+#include "hooks.h"
 #include "httpc.h"
 #include "ingest.h"
 #include "log.h"
@@ -55,6 +59,10 @@ struct notifier {
 	struct http *http_srv;
 	struct app app;               /* what the HTTP-facing modules are given */
 	/* HTTP-facing modules: one handle each. */
+	struct clicks *clicks;        /* /c/<token>: click links (NULL: not configured) */
+	struct convert *convert;      /* the "conversions" stream: attribution */
+	struct hooks *hooks;          /* /hooks/: Twilio callbacks, STOP/START */
+	struct admin *admin;          /* the /v1/ admin API and the rules in use */
 	long long lag[2];             /* ORDER STREAMS; -1 unknown */
 	int64_t stop_deadline_ms;
 };
@@ -280,6 +288,15 @@ start_http(struct notifier *n)
 	n->app.http = n->http_srv;
 	n->app.httpc = n->http;
 	/* HTTP-facing modules: start here (each returns its handle or NULL). */
+	n->clicks = clicks_new(&n->app);   /* NULL when links are not configured */
+	if ((n->convert = convert_new(&n->app)) == NULL)
+		return -1;
+	if ((n->hooks = hooks_start(&n->app, &err)) == NULL) {
+		log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
+		return -1;
+	}
+	if ((n->admin = admin_new(&n->app)) == NULL)
+		return -1;
 	if (n->cfg->http_port_file != NULL) {
 		if ((f = fopen(n->cfg->http_port_file, "w")) == NULL) {
 			log_warn("event=port_file_failed path=%s", n->cfg->http_port_file);
@@ -417,6 +434,10 @@ static void
 notifier_free(struct notifier *n)
 {
 	/* HTTP-facing modules: free here, before the server. */
+	clicks_free(n->clicks);
+	convert_free(n->convert);
+	hooks_free(n->hooks);
+	admin_free(n->admin);
 	http_free(n->http_srv);
 	if (n->stats)
 		event_free(n->stats);

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clicktok.h"
 #include "log.h"
 #include "match.h"
 #include "rules.h"
+#include "subscriber.h"
 #include "tz.h"
 
 #define MATCH_ZONES_MAX 1024
@@ -189,16 +191,61 @@ match_push(struct match_list *l, const struct rule_recipient *rc, enum channel c
 	return 0;
 }
 
+/* 1 when links asks for click links (both URL and a usable key). */
+static int
+match_links_on(const struct match_links *links)
+{
+	return links != NULL && links->public_url != NULL && links->public_url[0] != '\0' &&
+	    links->key != NULL && links->keylen >= CLICKTOK_KEY_MIN &&
+	    links->keylen <= CLICKTOK_KEY_MAX && links->entry != NULL &&
+	    links->entry[0] != '\0';
+}
+
+/* Writes "<public_url>/c/<token>" for the push (entry, sub, ch) into buf. Returns 0,
+ * or -1 (buf "") when the push id is too long for a token or buf too small. */
+static int
+match_click_link(const struct match_links *links, const char *sub_id, enum channel ch,
+    char *buf, size_t size)
+{
+	char push_id[CLICKTOK_ID_MAX + 2], token[CLICKTOK_MAX + 1];
+	size_t ul = strlen(links->public_url);
+	int n;
+
+	buf[0] = '\0';
+	n = snprintf(push_id, sizeof(push_id), "%s:%s:%s", links->entry, sub_id,
+	    channel_name(ch));
+	if (n < 0 || (size_t)n > CLICKTOK_ID_MAX)
+		return -1;
+	if (clicktok_make(links->key, links->keylen, push_id, token, sizeof(token)) < 0)
+		return -1;
+	while (ul > 0 && links->public_url[ul - 1] == '/')
+		ul--;
+	n = snprintf(buf, size, "%.*s/c/%s", (int)ul, links->public_url, token);
+	if (n < 0 || (size_t)n >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
 /* Renders one recipient's text on one channel; NULL (counted) when it cannot fit. */
 static char *
 match_render(struct matcher *m, const struct deal *d, const struct rule_recipient *rc,
-    enum channel ch, int64_t now, struct match_list *out, struct err *err)
+    enum channel ch, int64_t now, const struct match_links *links,
+    struct match_list *out, struct err *err)
 {
-	char code[MATCH_CODE_WIDTH + 1];
+	char code[MATCH_CODE_WIDTH + 1], link[1024 + CLICKTOK_MAX + 8];
 	struct rule_render_in in;
 	struct rule_text text;
 
 	memset(&in, 0, sizeof(in));
+	if (match_links_on(links)) {
+		if (match_click_link(links, rc->sub->id, ch, link, sizeof(link)) == 0)
+			in.link = link;
+		else
+			log_warnx("event=click_link_failed deal=%s sub=%s err=\"push id too "
+			    "long\"", d->id, rc->sub->id);
+	}
 	memset(code, MATCH_CODE_MARK, MATCH_CODE_WIDTH);
 	code[MATCH_CODE_WIDTH] = '\0';
 	in.deal = d;
@@ -225,6 +272,13 @@ int
 match_deal(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *out, struct err *err)
 {
+	return match_deal_links(m, d, now, NULL, out, err);
+}
+
+int
+match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
+    const struct match_links *links, struct match_list *out, struct err *err)
+{
 	size_t i;
 	int c;
 
@@ -243,8 +297,8 @@ match_deal(struct matcher *m, const struct deal *d, int64_t now,
 
 			if (!(rc->channels & CH_BIT(c)))
 				continue;
-			if ((text = match_render(m, d, rc, (enum channel)c, now, out,
-			    err)) == NULL) {
+			if ((text = match_render(m, d, rc, (enum channel)c, now, links,
+			    out, err)) == NULL) {
 				if (err->kind == ERR_NOMEM)
 					goto fail;
 				continue;

@@ -1,0 +1,27 @@
+/*
+ * admin.h: the admin API under /v1/ (stage: http): subscribers, rules, deal
+ * simulation and reports. Routes: docs/admin.md.
+ *
+ * Also owns the rules in use: the configured folder's files compiled together with
+ * the rules put over the API (Redis hash "rules"), reloaded when any notifier changes
+ * them (polled "rules:version") and on SIGHUP.
+ */
+#ifndef DEALPUSH_ADMIN_H
+#define DEALPUSH_ADMIN_H
+
+struct app;
+struct admin;
+
+/* Registers the /v1/ routes on app->http, reads the rule folder and starts loading
+ * the API rules from Redis (the set in use is swapped once they compile with the
+ * folder). app is borrowed and must outlive the module. Returns the module, or NULL
+ * (logged) when app has no HTTP server, the folder cannot be read, or out of memory. */
+struct admin *admin_new(const struct app *app);
+
+/* Stops the reload timers and forgets every request still waiting on Redis (the HTTP
+ * server answers those 503 when it is freed next). Call before http_free; the Redis
+ * callbacks still to come find the module gone and only free their own state.
+ * admin_free(NULL) does nothing. */
+void admin_free(struct admin *a);
+
+#endif

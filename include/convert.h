@@ -1,0 +1,52 @@
+/*
+ * convert.h: conversions from the "conversions" stream, attributed to the push that
+ * caused them (stage: record).
+ *
+ * A consumer of its own (group "attribution") validates each entry, then one script
+ * (convert.lua) dedupes the order, attributes it (code, click token, push id or
+ * subscriber), counts it in the funnel reports, raises engagement and acks; a bad
+ * entry is dead-lettered to conversions:dead and acked in one step. A tick also
+ * lets engagement decay for pushes nobody clicked within 72 h (decay.lua). Contract
+ * and counters: docs/attribution.md.
+ */
+#ifndef DEALPUSH_CONVERT_H
+#define DEALPUSH_CONVERT_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+struct app;
+struct convert;
+
+/* A conversion that passed validation; strings borrowed from the parsed JSON or, for
+ * a click token, push_id filled from it. */
+struct convert_in {
+	char deal_id[129];
+	char order_id[129];
+	double revenue;
+	char currency[4];
+	const char *kind;        /* "code", "click_token", "push_id", "subscriber_id" */
+	char value[257];         /* the code, push id (also from a token) or subscriber */
+};
+
+/* Starts the consumer on a connection of its own (app->rcfg) and the decay tick.
+ * Returns the handle, or NULL (logged) when out of memory. app is borrowed and must
+ * outlive the handle. */
+struct convert *convert_new(const struct app *app);
+
+/* Stops reading and frees c; replies still due are dropped and their entries stay
+ * pending (read again after a restart). NULL does nothing. */
+void convert_free(struct convert *c);
+
+/*
+ * Validates one conversion (len bytes of untrusted JSON) into *out. key/keylen is the
+ * click secret (NULL: a click_token cannot be checked and is refused). Returns 0, or
+ * -1 with *err: code "not_json", "too_large", "bad_type", "bad_value",
+ * "missing_field", "ambiguous" or "bad_token" (ERR_INPUT), or "no_memory"
+ * (ERR_NOMEM), field naming the member at fault. Pure; exposed for tests.
+ */
+int convert_parse(const char *json, size_t len, const unsigned char *key,
+    size_t keylen, struct convert_in *out, struct err *err);
+
+#endif

@@ -1,0 +1,1380 @@
+/*
+ * admin.c: the admin API under /v1/ (stage: http): subscribers, rules, deal
+ * simulation and reports (docs/admin.md), and the rules in use (folder + API).
+ *
+ * Every write is one Lua script (notifier/lua/admin_*.lua), so a request either
+ * changes all it should or nothing. A rule change is compiled with the whole set
+ * before anything is written: a set that does not compile never reaches Redis or the
+ * matcher. Handlers never block the loop: Redis answers come back through callbacks,
+ * and the rule folder is read only at start-up and on SIGHUP.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+
+#include "admin.h"
+#include "app.h"
+#include "clock.h"
+#include "config.h"
+#include "deal.h"
+#include "http.h"
+#include "log.h"
+#include "match.h"
+#include "rules.h"
+#include "scripts.h"
+#include "subscriber.h"
+#include "substore.h"
+
+#define ADMIN_POLL_MS 500             /* how often rules:version is looked at */
+#define ADMIN_SAMPLE_MAX 100          /* recipients shown by simulate */
+#define ADMIN_SRC_NAME_MAX 64         /* an API rule source name */
+#define ADMIN_API_PREFIX "api/"
+#define ADMIN_FILE_MAX (MODEL_ID_MAX + 16) /* "api/<name>.rules" */
+
+/* One rule source: a folder file ("dir/x.rules") or an API rule ("x"). */
+struct admin_src {
+	char *name;
+	char *text;
+	size_t len;
+};
+
+struct admin_srcs {
+	struct admin_src *v;
+	size_t n;
+};
+
+enum admin_op_kind {
+	OP_SUB_PUT, OP_SUB_GET, OP_SUB_DEL, OP_RULE_PUT, OP_RULE_DEL, OP_REPORT, OP_LOAD
+};
+
+/* One request waiting on Redis. Owned by its callback, which frees it. */
+struct admin_op {
+	struct admin *a;              /* NULL once admin_free ran */
+	struct http_req *r;           /* NULL for the rules poll */
+	struct admin_op *prev, *next;
+	enum admin_op_kind kind;
+	char name[MODEL_ID_MAX + 1];  /* subscriber id, rule source or report name */
+	char kindname[16];            /* report kind */
+	char *text;                   /* rule text or subscriber JSON (owned) */
+	size_t len;
+	struct rule_set *rs;          /* the set compiled for a rule change (owned) */
+	unsigned long epoch;          /* a->epoch when rs was compiled */
+};
+
+struct admin {
+	const struct app *app;
+	struct admin_srcs folder;     /* the folder's files, read at start and SIGHUP */
+	struct admin_srcs api;        /* the API rules as last loaded or written */
+	char version[32];             /* rules:version of api; "" before the first load */
+	unsigned long epoch;          /* bumped at every change of folder or api */
+	int loading;                  /* a rules poll is in flight */
+	struct event *poll, *hup;
+	struct admin_op *ops;
+};
+
+/* ---- rule sources ---- */
+
+static void
+srcs_free(struct admin_srcs *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		free(s->v[i].name);
+		free(s->v[i].text);
+	}
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+/* Appends copies of name and text. 0 or -1 (out of memory, s unchanged). */
+static int
+srcs_add(struct admin_srcs *s, const char *name, const char *text, size_t len)
+{
+	struct admin_src *v = realloc(s->v, (s->n + 1) * sizeof(*v));
+	char *n, *t;
+
+	if (v == NULL)
+		return -1;
+	s->v = v;
+	n = strdup(name);
+	t = malloc(len + 1);
+	if (n == NULL || t == NULL) {
+		free(n);
+		free(t);
+		return -1;
+	}
+	memcpy(t, text, len);
+	t[len] = '\0';
+	s->v[s->n].name = n;
+	s->v[s->n].text = t;
+	s->v[s->n].len = len;
+	s->n++;
+	return 0;
+}
+
+static const struct admin_src *
+srcs_find(const struct admin_srcs *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].name, name) == 0)
+			return &s->v[i];
+	return NULL;
+}
+
+static int
+src_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct admin_src *)x)->name,
+	    ((const struct admin_src *)y)->name);
+}
+
+/* Reads every "*.rules" file directly in dir, in name order, as rulesload_dir does
+ * (dir NULL: none). Blocking file I/O: start-up and SIGHUP only. 0, or -1 with *err
+ * and out empty. */
+static int
+folder_read(const char *dir, struct admin_srcs *out, struct err *err)
+{
+	struct dirent *de;
+	DIR *d;
+	char path[4096];
+
+	out->v = NULL;
+	out->n = 0;
+	if (dir == NULL)
+		return 0;
+	if ((d = opendir(dir)) == NULL)
+		return err_set(err, ERR_INPUT, "unreadable", dir, "%s: %s", dir,
+		    strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		size_t nl = strlen(de->d_name), cap = 4096, len = 0, got;
+		char *buf = NULL, *nb;
+		FILE *f;
+
+		if (de->d_name[0] == '.' || nl <= 6 || strcmp(de->d_name + nl - 6, ".rules"))
+			continue;
+		if (out->n == RULE_RULES_MAX) {
+			err_set(err, ERR_INPUT, "too_many", dir, "%s: too many rule files", dir);
+			goto fail;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if ((f = fopen(path, "rb")) == NULL) {
+			err_set(err, ERR_INPUT, "unreadable", path, "%s: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		for (;;) {
+			if ((nb = realloc(buf, cap + 1)) == NULL)
+				break;
+			buf = nb;
+			got = fread(buf + len, 1, cap - len, f);
+			len += got;
+			if (got == 0 || len > RULE_SOURCE_MAX)
+				break;
+			if (len == cap)
+				cap *= 2;
+		}
+		if (nb == NULL || ferror(f) || len > RULE_SOURCE_MAX ||
+		    srcs_add(out, path, buf, len) < 0) {
+			err_set(err, ERR_INPUT, "unreadable", path, "%s: unreadable, larger than"
+			    " %d bytes, or out of memory", path, RULE_SOURCE_MAX);
+			fclose(f);
+			free(buf);
+			goto fail;
+		}
+		fclose(f);
+		free(buf);
+	}
+	closedir(d);
+	if (out->n > 1)
+		qsort(out->v, out->n, sizeof(*out->v), src_cmp);
+	return 0;
+fail:
+	closedir(d);
+	srcs_free(out);
+	return -1;
+}
+
+/* "api/<name>.rules" into buf. */
+static void
+api_file_name(const char *name, char *buf, size_t size)
+{
+	snprintf(buf, size, ADMIN_API_PREFIX "%s.rules", name);
+}
+
+/* 1 when name may name an API rule source: 1..64 of [A-Za-z0-9_-]. */
+static int
+api_name_is_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > ADMIN_SRC_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Compiles the folder with the API rules, where put_name (when not NULL) has the text
+ * put_text instead of its own (or is added), and del_name (when not NULL) is left out.
+ * Returns the new set, or NULL with every error in diags and *err.
+ */
+static struct rule_set *
+admin_compile(const struct admin *a, const char *put_name, const char *put_text,
+    size_t put_len, const char *del_name, struct rule_diags *diags, struct err *err)
+{
+	size_t max = a->folder.n + a->api.n + 1, n = 0, i;
+	struct rule_source *src = calloc(max, sizeof(*src));
+	char (*names)[ADMIN_FILE_MAX] = calloc(max, sizeof(*names));
+	struct rule_set *rs = NULL;
+	int put_done = 0;
+
+	if (src == NULL || names == NULL) {
+		err_set(err, ERR_NOMEM, "no_memory", NULL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < a->folder.n; i++, n++) {
+		src[n].name = a->folder.v[i].name;
+		src[n].text = a->folder.v[i].text;
+		src[n].len = a->folder.v[i].len;
+	}
+	for (i = 0; i < a->api.n; i++) {
+		const struct admin_src *s = &a->api.v[i];
+
+		if (del_name != NULL && strcmp(s->name, del_name) == 0)
+			continue;
+		api_file_name(s->name, names[n], sizeof(names[n]));
+		src[n].name = names[n];
+		if (put_name != NULL && strcmp(s->name, put_name) == 0) {
+			src[n].text = put_text;
+			src[n].len = put_len;
+			put_done = 1;
+		} else {
+			src[n].text = s->text;
+			src[n].len = s->len;
+		}
+		n++;
+	}
+	if (put_name != NULL && !put_done) {
+		api_file_name(put_name, names[n], sizeof(names[n]));
+		src[n].name = names[n];
+		src[n].text = put_text;
+		src[n].len = put_len;
+		n++;
+	}
+	rs = rule_compile(src, n, diags, err);
+out:
+	free(src);
+	free(names);
+	return rs;
+}
+
+/* Compiles folder + API rules as they are and swaps the set in; on failure logs every
+ * error and keeps the set in use. 0 or -1. */
+static int
+admin_swap_rules(struct admin *a, const char *why)
+{
+	struct rule_diags diags;
+	struct rule_set *rs;
+	struct err err;
+	size_t i;
+
+	rule_diags_init(&diags);
+	err_clear(&err);
+	if ((rs = admin_compile(a, NULL, NULL, 0, NULL, &diags, &err)) == NULL) {
+		for (i = 0; i < diags.n; i++)
+			log_errorx("event=rules_invalid why=%s file=%s line=%d col=%d err=\"%s\"",
+			    why, diags.v[i].file, diags.v[i].line, diags.v[i].col,
+			    diags.v[i].msg);
+		if (diags.n == 0)
+			log_errorx("event=rules_invalid why=%s err=\"%s\"", why, err.msg);
+		log_warnx("event=rules_kept why=%s rules=%zu", why,
+		    rule_set_count(matcher_rules(a->app->matcher)));
+		rule_diags_free(&diags);
+		return -1;
+	}
+	matcher_set_rules(a->app->matcher, rs);
+	log_info("event=rules_loaded why=%s files=%zu api=%zu rules=%zu version=%s", why,
+	    a->folder.n, a->api.n, rule_set_count(rs), a->version[0] ? a->version : "-");
+	return 0;
+}
+
+/* ---- requests waiting on Redis ---- */
+
+static struct admin_op *
+op_new(struct admin *a, struct http_req *r, enum admin_op_kind kind)
+{
+	struct admin_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->a = a;
+	op->r = r;
+	op->kind = kind;
+	op->next = a->ops;
+	if (a->ops != NULL)
+		a->ops->prev = op;
+	a->ops = op;
+	return op;
+}
+
+/* Unlinks op (when its module still lives) and frees it. */
+static void
+op_free(struct admin_op *op)
+{
+	if (op->a != NULL) {
+		if (op->prev != NULL)
+			op->prev->next = op->next;
+		else
+			op->a->ops = op->next;
+		if (op->next != NULL)
+			op->next->prev = op->prev;
+	}
+	rule_set_free(op->rs);
+	free(op->text);
+	free(op);
+}
+
+/* The answer to a request whose Redis command failed or timed out. */
+static void
+op_redis_failed(struct admin_op *op, const struct redisReply *reply)
+{
+	if (op->r == NULL)
+		return;
+	if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+		log_errorx("event=admin_redis_error op=%d err=\"%.200s\"", (int)op->kind,
+		    reply->str);
+	http_error(op->r, 503, NULL, "storage unavailable; try again");
+	op->r = NULL;
+}
+
+/* ---- rules: loading ---- */
+
+static void on_load(struct rconn *rc, struct redisReply *reply, void *arg);
+
+/* evtimer: asks Redis for the API rules when their version moved. */
+static void
+on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct admin *a = arg;
+	struct timeval tv = { ADMIN_POLL_MS / 1000, (ADMIN_POLL_MS % 1000) * 1000 };
+	struct admin_op *op;
+	const char *args[3];
+
+	(void)fd;
+	(void)what;
+	evtimer_add(a->poll, &tv);
+	if (a->loading || !rconn_is_ready(a->app->cmd))
+		return;
+	if ((op = op_new(a, NULL, OP_LOAD)) == NULL)
+		return;
+	args[0] = "rules";
+	args[1] = "rules:version";
+	args[2] = a->version;
+	if (script_call_named(a->app->cmd, "admin_rules_load", 2, 3, args, NULL, on_load,
+	    op) < 0) {
+		op_free(op);
+		return;
+	}
+	a->loading = 1;
+}
+
+static void
+on_load(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admin_op *op = arg;
+	struct admin *a = op->a;
+	struct admin_srcs api = { NULL, 0 };
+	size_t i;
+
+	(void)rc;
+	if (a == NULL)
+		goto out;
+	a->loading = 0;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING) {
+		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+			log_errorx("event=rules_load_failed err=\"%.200s\"", reply->str);
+		goto out;
+	}
+	if (reply->elements == 1)
+		goto out;   /* unchanged */
+	for (i = 2; i + 1 < reply->elements; i += 2) {
+		const struct redisReply *k = reply->element[i], *v = reply->element[i + 1];
+
+		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		if (!api_name_is_valid(k->str)) {
+			log_warnx("event=rules_load_skipped name=\"%.64s\" err=\"bad name\"",
+			    k->str);
+			continue;
+		}
+		if (srcs_add(&api, k->str, v->str, v->len) < 0) {
+			log_errorx("event=rules_load_failed err=\"out of memory\"");
+			srcs_free(&api);
+			goto out;
+		}
+	}
+	if (api.n > 1)
+		qsort(api.v, api.n, sizeof(*api.v), src_cmp);
+	srcs_free(&a->api);
+	a->api = api;
+	snprintf(a->version, sizeof(a->version), "%s", reply->element[0]->str);
+	a->epoch++;
+	admin_swap_rules(a, "api");
+out:
+	op_free(op);
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct admin *a = arg;
+	struct admin_srcs folder;
+	struct err err;
+
+	(void)sig;
+	(void)what;
+	err_clear(&err);
+	if (folder_read(a->app->cfg->rules_dir, &folder, &err) < 0) {
+		log_errorx("event=rules_invalid why=hup err=\"%s\"", err.msg);
+		return;
+	}
+	/* main.c's own SIGHUP handler has swapped in the folder alone just before (its
+	 * event was added first); this puts the API rules back with it, in the same
+	 * loop pass, so no deal is matched in between. */
+	srcs_free(&a->folder);
+	a->folder = folder;
+	a->epoch++;
+	admin_swap_rules(a, "hup");
+}
+
+/* ---- JSON helpers ---- */
+
+/* Answers a bad subscriber or deal document with the parser's error. */
+static void
+reply_parse_error(struct http_req *r, const struct err *e)
+{
+	if (e->kind == ERR_NOMEM) {
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	http_error(r, strcmp(e->code, "too_large") == 0 ? 413 : 400,
+	    e->field[0] ? e->field : "body", "%s", e->msg);
+}
+
+static cJSON *
+channels_json(unsigned mask)
+{
+	cJSON *a = cJSON_CreateArray();
+	int c;
+
+	for (c = 0; a != NULL && c < CH_COUNT; c++)
+		if (mask & CH_BIT(c))
+			cJSON_AddItemToArray(a, cJSON_CreateString(channel_name((enum channel)c)));
+	return a;
+}
+
+/* ---- subscribers ---- */
+
+static void
+on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admin_op *op = arg;
+	cJSON *j;
+
+	(void)rc;
+	if (op->r == NULL)
+		goto out;
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		op_redis_failed(op, reply);
+		goto out;
+	}
+	switch (op->kind) {
+	case OP_SUB_GET:
+		if (reply->type != REDIS_REPLY_STRING) {
+			http_error(op->r, 404, "id", "no subscriber '%s'", op->name);
+			break;
+		}
+		if ((j = cJSON_ParseWithLength(reply->str, reply->len)) == NULL) {
+			http_error(op->r, 500, NULL, "stored subscriber is not JSON");
+			break;
+		}
+		http_reply_json(op->r, 200, j);
+		break;
+	case OP_SUB_PUT:
+		if (reply->type != REDIS_REPLY_INTEGER) {
+			op_redis_failed(op, NULL);
+			break;
+		}
+		if (reply->integer == 0) {
+			http_error(op->r, 409, "id", "subscriber '%s' already exists", op->name);
+			break;
+		}
+		if ((j = cJSON_ParseWithLength(op->text, op->len)) == NULL) {
+			http_error(op->r, 500, NULL, "out of memory");
+			break;
+		}
+		log_info("event=admin_sub_put sub=%s created=%d", op->name,
+		    reply->integer == 1);
+		http_reply_json(op->r, reply->integer == 1 ? 201 : 200, j);
+		break;
+	default: /* OP_SUB_DEL */
+		if (reply->type != REDIS_REPLY_INTEGER) {
+			op_redis_failed(op, NULL);
+			break;
+		}
+		if (reply->integer == 0) {
+			http_error(op->r, 404, "id", "no subscriber '%s'", op->name);
+			break;
+		}
+		log_info("event=admin_sub_del sub=%s", op->name);
+		j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "id", op->name);
+		cJSON_AddTrueToObject(j, "deleted");
+		http_reply_json(op->r, 200, j);
+		break;
+	}
+	op->r = NULL;
+out:
+	op_free(op);
+}
+
+/* Sends script name with the subscriber keys; answers 503 itself when it cannot. */
+static void
+sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
+    const size_t *extra_len, int nextra)
+{
+	char consent_keys[CH_COUNT][32];
+	const char *args[2 + CH_COUNT + 3 + CH_COUNT];
+	size_t lens[2 + CH_COUNT + 3 + CH_COUNT];
+	int nargs = 0, c, i;
+
+	args[nargs] = "subscribers";
+	lens[nargs++] = strlen("subscribers");
+	args[nargs] = "subscribers:changes";
+	lens[nargs++] = strlen("subscribers:changes");
+	for (c = 0; c < CH_COUNT; c++) {
+		snprintf(consent_keys[c], sizeof(consent_keys[c]), "consent:%s",
+		    channel_name((enum channel)c));
+		args[nargs] = consent_keys[c];
+		lens[nargs++] = strlen(consent_keys[c]);
+	}
+	for (i = 0; i < nextra; i++) {
+		args[nargs] = extra[i];
+		lens[nargs++] = extra_len[i];
+	}
+	if (script_call_named(a->app->cmd, script, 2 + CH_COUNT, nargs, args, lens,
+	    on_sub_reply, op) < 0) {
+		op_redis_failed(op, NULL);
+		op_free(op);
+	}
+}
+
+static void
+sub_put(struct admin *a, struct http_req *r, const char *id, int create)
+{
+	const char *extra[3 + CH_COUNT];
+	size_t elen[3 + CH_COUNT], blen;
+	char consent[CH_COUNT][24];
+	const char *body = http_body(r, &blen);
+	struct subscriber *s;
+	struct admin_op *op;
+	struct err e;
+	int c;
+
+	err_clear(&e);
+	if ((s = subscriber_parse(body, blen, &e)) == NULL) {
+		reply_parse_error(r, &e);
+		return;
+	}
+	if (id != NULL && strcmp(id, s->id) != 0) {
+		http_error(r, 400, "id", "id: '%s' does not match the path's '%s'", s->id, id);
+		subscriber_free(s);
+		return;
+	}
+	if ((op = op_new(a, r, OP_SUB_PUT)) == NULL ||
+	    (op->text = subscriber_to_json(s)) == NULL) {
+		if (op != NULL)
+			op_free(op);
+		subscriber_free(s);
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	op->len = strlen(op->text);
+	snprintf(op->name, sizeof(op->name), "%s", s->id);
+	extra[0] = op->name;
+	extra[1] = op->text;
+	extra[2] = create ? "1" : "0";
+	for (c = 0; c < CH_COUNT; c++) {
+		consent[c][0] = '\0';
+		if (s->consent[c] != 0 && (s->channels & CH_BIT(c)))
+			snprintf(consent[c], sizeof(consent[c]), "%lld",
+			    (long long)s->consent[c]);
+		extra[3 + c] = consent[c];
+	}
+	for (c = 0; c < 3 + CH_COUNT; c++)
+		elen[c] = strlen(extra[c]);
+	subscriber_free(s);
+	sub_script(a, op, "admin_sub_put", extra, elen, 3 + CH_COUNT);
+}
+
+/* /v1/subscribers[/<id>] */
+static void
+on_subscribers(struct http_req *r, void *arg)
+{
+	struct admin *a = arg;
+	const char *id = http_req_rest(r);
+	int m = http_req_method(r);
+	struct admin_op *op;
+
+	if (*id == '\0') {
+		if (m != EVHTTP_REQ_POST) {
+			http_error(r, 405, "method", "use POST /v1/subscribers to create, or"
+			    " /v1/subscribers/<id>");
+			return;
+		}
+		sub_put(a, r, NULL, 1);
+		return;
+	}
+	if (!deal_id_is_valid(id)) {
+		http_error(r, 400, "path", "not a subscriber id: 1 to %d printable"
+		    " characters, no space", MODEL_ID_MAX);
+		return;
+	}
+	if (m == EVHTTP_REQ_POST) {
+		http_error(r, 405, "method", "POST goes to /v1/subscribers; use PUT here");
+		return;
+	}
+	if (m == EVHTTP_REQ_PUT) {
+		sub_put(a, r, id, 0);
+		return;
+	}
+	if ((op = op_new(a, r, m == EVHTTP_REQ_DELETE ? OP_SUB_DEL : OP_SUB_GET)) == NULL) {
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	snprintf(op->name, sizeof(op->name), "%s", id);
+	if (op->kind == OP_SUB_DEL) {
+		const char *extra[1] = { op->name };
+		size_t elen[1] = { strlen(op->name) };
+
+		sub_script(a, op, "admin_sub_del", extra, elen, 1);
+		return;
+	}
+	if (rconn_cmd(a->app->cmd, on_sub_reply, op, 0, "HGET subscribers %s",
+	    op->name) < 0) {
+		op_redis_failed(op, NULL);
+		op_free(op);
+	}
+}
+
+/* ---- rules ---- */
+
+static cJSON *
+rule_json(const struct rule *ru)
+{
+	cJSON *j = cJSON_CreateObject();
+	const char *file = rule_file(ru);
+
+	cJSON_AddStringToObject(j, "name", rule_name(ru));
+	cJSON_AddNumberToObject(j, "priority", rule_priority(ru));
+	cJSON_AddItemToObject(j, "channels", channels_json(rule_channels(ru)));
+	cJSON_AddStringToObject(j, "audience", rule_audience_all(ru) ? "all" : "interested");
+	cJSON_AddNumberToObject(j, "holdout_pct", rule_holdout_bp(ru) / 100.0);
+	cJSON_AddStringToObject(j, "file", file);
+	cJSON_AddNumberToObject(j, "line", rule_line(ru));
+	cJSON_AddStringToObject(j, "source", *file == '\0' ? "default" :
+	    strncmp(file, ADMIN_API_PREFIX, strlen(ADMIN_API_PREFIX)) == 0 ? "api" :
+	    "folder");
+	return j;
+}
+
+static void
+rules_list(struct admin *a, struct http_req *r)
+{
+	const struct rule_set *rs = matcher_rules(a->app->matcher);
+	cJSON *j = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(j, "rules");
+	size_t i;
+
+	for (i = 0; i < rule_set_count(rs); i++)
+		cJSON_AddItemToArray(arr, rule_json(rule_set_get(rs, i)));
+	cJSON_AddStringToObject(j, "api_version", a->version);
+	http_reply_json(r, 200, j);
+}
+
+/* GET /v1/rules/<name>: an API source, a folder file (<name>.rules) or the file of
+ * the rule named <name>. */
+static void
+rules_get(struct admin *a, struct http_req *r, const char *name)
+{
+	const struct rule_set *rs = matcher_rules(a->app->matcher);
+	const struct admin_src *src = srcs_find(&a->api, name);
+	const struct rule *ru;
+	char file[ADMIN_FILE_MAX];
+	cJSON *j, *arr;
+	size_t i;
+
+	if (src != NULL) {
+		api_file_name(name, file, sizeof(file));
+	} else {
+		for (i = 0; i < a->folder.n && src == NULL; i++) {
+			const char *base = strrchr(a->folder.v[i].name, '/');
+			size_t bl;
+
+			base = base ? base + 1 : a->folder.v[i].name;
+			bl = strlen(base) - strlen(".rules");
+			if (strlen(name) == bl && strncmp(base, name, bl) == 0)
+				src = &a->folder.v[i];
+		}
+		if (src == NULL && (ru = rule_set_find(rs, name)) != NULL)
+			src = srcs_find(&a->folder, rule_file(ru));
+		if (src == NULL) {
+			http_error(r, 404, "path", "no rule or rule file '%s'", name);
+			return;
+		}
+		snprintf(file, sizeof(file), "%s", src->name);
+	}
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "name", name);
+	cJSON_AddStringToObject(j, "file", file);
+	cJSON_AddStringToObject(j, "source", src == srcs_find(&a->api, name) ? "api" :
+	    "folder");
+	cJSON_AddStringToObject(j, "text", src->text);
+	arr = cJSON_AddArrayToObject(j, "rules");
+	for (i = 0; i < rule_set_count(rs); i++) {
+		ru = rule_set_get(rs, i);
+		if (strcmp(rule_file(ru), file) == 0)
+			cJSON_AddItemToArray(arr, rule_json(ru));
+	}
+	http_reply_json(r, 200, j);
+}
+
+static void
+reply_diags(struct http_req *r, const struct rule_diags *d, const struct err *e)
+{
+	cJSON *j, *arr;
+	size_t i;
+
+	if (e->kind == ERR_NOMEM) {
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "error", d->n > 0 ? "the rules do not compile; nothing"
+	    " was changed" : e->msg);
+	cJSON_AddStringToObject(j, "field", "body");
+	arr = cJSON_AddArrayToObject(j, "errors");
+	for (i = 0; i < d->n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "file", d->v[i].file);
+		cJSON_AddNumberToObject(o, "line", d->v[i].line);
+		cJSON_AddNumberToObject(o, "column", d->v[i].col);
+		cJSON_AddStringToObject(o, "message", d->v[i].msg);
+		cJSON_AddStringToObject(o, "source_line", d->v[i].src_line ?
+		    d->v[i].src_line : "");
+		cJSON_AddItemToArray(arr, o);
+	}
+	http_reply_json(r, 400, j);
+}
+
+static void
+on_rule_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admin_op *op = arg;
+	struct admin *a = op->a;
+	struct admin_srcs api = { NULL, 0 };
+	long long existed, version;
+	size_t i;
+	cJSON *j;
+
+	(void)rc;
+	if (op->r == NULL || a == NULL)
+		goto out;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+	    reply->element[0]->type != REDIS_REPLY_INTEGER ||
+	    reply->element[1]->type != REDIS_REPLY_INTEGER) {
+		op_redis_failed(op, reply);
+		goto out;
+	}
+	existed = reply->element[0]->integer;
+	version = reply->element[1]->integer;
+	if (op->kind == OP_RULE_DEL && !existed) {
+		http_error(op->r, 404, "path", "no API rule '%s'", op->name);
+		op->r = NULL;
+		goto out;
+	}
+	/* The cache takes the change; a version one past ours means nobody else wrote
+	 * in between, so the cache is what Redis holds. */
+	for (i = 0; i < a->api.n; i++) {
+		const struct admin_src *s = &a->api.v[i];
+
+		if (strcmp(s->name, op->name) != 0 && srcs_add(&api, s->name, s->text,
+		    s->len) < 0)
+			goto oom;
+	}
+	if (op->kind == OP_RULE_PUT && srcs_add(&api, op->name, op->text, op->len) < 0)
+		goto oom;
+	if (api.n > 1)
+		qsort(api.v, api.n, sizeof(*api.v), src_cmp);
+	srcs_free(&a->api);
+	a->api = api;
+	{
+		char *end = NULL;
+		long long mine = strtoll(a->version, &end, 10);
+
+		if (a->version[0] != '\0' && *end == '\0' && mine + 1 == version)
+			snprintf(a->version, sizeof(a->version), "%lld", version);
+	}
+	if (op->epoch == a->epoch && op->rs != NULL) {
+		matcher_set_rules(a->app->matcher, op->rs);
+		op->rs = NULL;
+		log_info("event=rules_loaded why=api_%s name=%s rules=%zu version=%lld",
+		    op->kind == OP_RULE_PUT ? "put" : "del", op->name,
+		    rule_set_count(matcher_rules(a->app->matcher)), version);
+	} else {
+		admin_swap_rules(a, op->kind == OP_RULE_PUT ? "api_put" : "api_del");
+	}
+	a->epoch++;
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "name", op->name);
+	if (op->kind == OP_RULE_PUT) {
+		char file[ADMIN_FILE_MAX];
+
+		api_file_name(op->name, file, sizeof(file));
+		cJSON_AddStringToObject(j, "file", file);
+		cJSON_AddBoolToObject(j, "created", !existed);
+	} else {
+		cJSON_AddTrueToObject(j, "deleted");
+	}
+	cJSON_AddNumberToObject(j, "rules_in_use",
+	    (double)rule_set_count(matcher_rules(a->app->matcher)));
+	cJSON_AddNumberToObject(j, "version", (double)version);
+	http_reply_json(op->r, op->kind == OP_RULE_PUT && !existed ? 201 : 200, j);
+	op->r = NULL;
+	goto out;
+oom:
+	srcs_free(&api);
+	http_error(op->r, 500, NULL, "out of memory (the change is stored; it is loaded"
+	    " with the next reload)");
+	op->r = NULL;
+out:
+	op_free(op);
+}
+
+static void
+rules_change(struct admin *a, struct http_req *r, const char *name, int put)
+{
+	struct rule_diags diags;
+	struct admin_op *op;
+	const char *args[5];
+	size_t lens[5], blen = 0;
+	const char *body = put ? http_body(r, &blen) : NULL;
+	char file[ADMIN_FILE_MAX];
+	struct err err;
+	size_t i, mine = 0;
+
+	if (!put && srcs_find(&a->api, name) == NULL) {
+		const struct rule *ru = rule_set_find(matcher_rules(a->app->matcher), name);
+
+		for (i = 0; i < a->folder.n; i++) {
+			const char *base = strrchr(a->folder.v[i].name, '/');
+
+			base = base ? base + 1 : a->folder.v[i].name;
+			if (strncmp(base, name, strlen(name)) == 0 &&
+			    strcmp(base + strlen(name), ".rules") == 0)
+				ru = NULL, mine = 1;
+		}
+		if (mine || (ru != NULL && strncmp(rule_file(ru), ADMIN_API_PREFIX,
+		    strlen(ADMIN_API_PREFIX)) != 0 && rule_file(ru)[0] != '\0')) {
+			http_error(r, 409, "path", "'%s' comes from the rule folder; only rules"
+			    " put over the API can be deleted", name);
+			return;
+		}
+	}
+	if ((op = op_new(a, r, put ? OP_RULE_PUT : OP_RULE_DEL)) == NULL) {
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	snprintf(op->name, sizeof(op->name), "%s", name);
+	rule_diags_init(&diags);
+	err_clear(&err);
+	op->rs = admin_compile(a, put ? name : NULL, body, blen, put ? NULL : name,
+	    &diags, &err);
+	if (op->rs == NULL) {
+		reply_diags(r, &diags, &err);
+		rule_diags_free(&diags);
+		op->r = NULL;
+		op_free(op);
+		return;
+	}
+	if (put) {
+		const struct rule_set *rs = op->rs;
+
+		api_file_name(name, file, sizeof(file));
+		for (i = 0, mine = 0; i < rule_set_count(rs); i++)
+			mine += strcmp(rule_file(rule_set_get(rs, i)), file) == 0;
+		if (mine == 0) {
+			http_error(r, 400, "body", "%s: defines no rule; write at least one"
+			    " 'rule NAME ... end'", file);
+			op->r = NULL;
+			op_free(op);
+			return;
+		}
+		if ((op->text = malloc(blen + 1)) == NULL) {
+			http_error(r, 500, NULL, "out of memory");
+			op->r = NULL;
+			op_free(op);
+			return;
+		}
+		memcpy(op->text, body, blen);
+		op->text[blen] = '\0';
+		op->len = blen;
+	}
+	op->epoch = a->epoch;
+	args[0] = "rules";
+	args[1] = "rules:version";
+	args[2] = put ? "put" : "del";
+	args[3] = op->name;
+	args[4] = put ? op->text : "";
+	for (i = 0; i < 5; i++)
+		lens[i] = strlen(args[i]);
+	lens[4] = put ? op->len : 0;
+	if (script_call_named(a->app->cmd, "admin_rule", 2, 5, args, lens, on_rule_reply,
+	    op) < 0) {
+		op_redis_failed(op, NULL);
+		op_free(op);
+	}
+}
+
+/* /v1/rules[/<name>] */
+static void
+on_rules(struct http_req *r, void *arg)
+{
+	struct admin *a = arg;
+	const char *name = http_req_rest(r);
+	int m = http_req_method(r);
+
+	if (*name == '\0') {
+		if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+			rules_list(a, r);
+		else
+			http_error(r, 405, "method", "use GET /v1/rules, or /v1/rules/<name>");
+		return;
+	}
+	if (!api_name_is_valid(name)) {
+		http_error(r, 400, "path", "a rule name is 1 to %d letters, digits, '_' or"
+		    " '-'", ADMIN_SRC_NAME_MAX);
+		return;
+	}
+	if (m == EVHTTP_REQ_PUT)
+		rules_change(a, r, name, 1);
+	else if (m == EVHTTP_REQ_DELETE)
+		rules_change(a, r, name, 0);
+	else if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+		rules_get(a, r, name);
+	else
+		http_error(r, 405, "method", "use GET, PUT or DELETE on /v1/rules/<name>");
+}
+
+/* ---- simulate ---- */
+
+/* The text with each run of per-recipient code marks shown as "{code}". */
+static char *
+sample_text(const char *s)
+{
+	size_t n = strlen(s), i, o = 0;
+	char *out = malloc(n + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; ) {
+		if (s[i] == MATCH_CODE_MARK) {
+			while (i < n && s[i] == MATCH_CODE_MARK)
+				i++;
+			memcpy(out + o, "{code}", 6);   /* 6 <= MATCH_CODE_WIDTH */
+			o += 6;
+			continue;
+		}
+		out[o++] = s[i++];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void
+on_simulate(struct http_req *r, void *arg)
+{
+	struct admin *a = arg;
+	struct substore *ss = a->app->ss;
+	struct match_list l;
+	struct deal *d;
+	struct err e;
+	size_t blen, i, subs, by_ch[CH_COUNT] = { 0 }, recipients = 0;
+	size_t no_consent = 0, no_channel = 0;
+	const char *body = http_body(r, &blen);
+	const struct subscriber *prev = NULL;
+	int64_t now = clock_now();
+	cJSON *j, *sample, *ex, *bc;
+	int c;
+
+	err_clear(&e);
+	if ((d = deal_parse(body, blen, now, &e)) == NULL) {
+		reply_parse_error(r, &e);
+		return;
+	}
+	if (d->cancel) {
+		http_error(r, 400, "cancel", "cancel: a cancel has no recipients to simulate");
+		deal_free(d);
+		return;
+	}
+	memset(&l, 0, sizeof(l));
+	if (match_deal(a->app->matcher, d, now, &l, &e) < 0) {
+		http_error(r, 500, NULL, "%s", e.msg);
+		deal_free(d);
+		return;
+	}
+	/* Who could never be reached, whatever the rules say: one pass over the mirror,
+	 * no rule evaluated (docs/admin.md). */
+	subs = substore_count(ss);
+	for (i = 0; i < subs; i++) {
+		const struct subscriber *s = substore_at(ss, i);
+		int consented = 0;
+
+		if (rule_reachable(s) != 0)
+			continue;
+		for (c = 0; c < CH_COUNT; c++)
+			consented |= (s->channels & CH_BIT(c)) && s->consent[c] != 0;
+		if (s->channels != 0 && !consented)
+			no_consent++;
+		else
+			no_channel++;
+	}
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "deal", d->id);
+	cJSON_AddNumberToObject(j, "subscribers", (double)subs);
+	cJSON_AddNumberToObject(j, "matched", (double)l.matched);
+	cJSON_AddNumberToObject(j, "held_out", (double)l.held_out);
+	cJSON_AddNumberToObject(j, "unrenderable", (double)l.unrenderable);
+	sample = cJSON_CreateArray();
+	for (i = 0; i < l.n; i++) {
+		const struct match_rcpt *rc = &l.v[i];
+
+		by_ch[rc->ch]++;
+		if (rc->sub != prev)
+			recipients++;
+		prev = rc->sub;
+		if (i < ADMIN_SAMPLE_MAX) {
+			cJSON *o = cJSON_CreateObject();
+			char *t = sample_text(rc->text);
+
+			cJSON_AddStringToObject(o, "subscriber", rc->sub->id);
+			cJSON_AddStringToObject(o, "channel", channel_name(rc->ch));
+			cJSON_AddStringToObject(o, "rule", rc->rule);
+			cJSON_AddStringToObject(o, "text", t ? t : "");
+			free(t);
+			if (rc->ch == CH_SMS) {
+				enum rule_encoding enc;
+				unsigned units, segs = rule_sms_count(rc->text,
+				    strlen(rc->text), &enc, &units);
+
+				cJSON_AddNumberToObject(o, "segments", segs);
+				cJSON_AddStringToObject(o, "encoding", enc == RULE_ENC_GSM7 ?
+				    "gsm7" : "ucs2");
+			} else {
+				cJSON_AddNullToObject(o, "segments");
+				cJSON_AddNullToObject(o, "encoding");
+			}
+			cJSON_AddItemToArray(sample, o);
+		}
+	}
+	cJSON_AddNumberToObject(j, "recipients", (double)recipients);
+	cJSON_AddNumberToObject(j, "pushes", (double)l.n);
+	bc = cJSON_AddObjectToObject(j, "by_channel");
+	for (c = 0; c < CH_COUNT; c++)
+		cJSON_AddNumberToObject(bc, channel_name((enum channel)c), (double)by_ch[c]);
+	ex = cJSON_AddObjectToObject(j, "excluded");
+	cJSON_AddNumberToObject(ex, "no_consent", (double)no_consent);
+	cJSON_AddNumberToObject(ex, "no_channel", (double)no_channel);
+	cJSON_AddItemToObject(j, "sample", sample);
+	match_list_free(&l);
+	deal_free(d);
+	http_reply_json(r, 200, j);
+}
+
+/* ---- reports ---- */
+
+/* Report hash fields that are not skip outcomes. */
+static const char *const report_known[] = {
+	"planned", "admitted", "sent", "failed", "delivered", "clicked", "redeemed",
+	"revenue", "sms_segments", "holdout_audience", "holdout_redeemed",
+	"treated_audience", NULL
+};
+
+static int
+report_is_known(const char *f)
+{
+	size_t i;
+
+	for (i = 0; report_known[i] != NULL; i++)
+		if (strcmp(report_known[i], f) == 0)
+			return 1;
+	return 0;
+}
+
+/* A number from a hash value, or NAN when it is none. */
+static double
+report_num(const struct redisReply *v)
+{
+	char *end = NULL;
+	double x;
+
+	if (v == NULL || v->type != REDIS_REPLY_STRING || v->len == 0)
+		return NAN;
+	errno = 0;
+	x = strtod(v->str, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(x))
+		return NAN;
+	return x;
+}
+
+static const struct redisReply *
+report_get(const struct redisReply *h, const char *f)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < h->elements; i += 2)
+		if (h->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(h->element[i]->str, f) == 0)
+			return h->element[i + 1];
+	return NULL;
+}
+
+static double
+report_val(const struct redisReply *h, const char *f)
+{
+	double x = report_num(report_get(h, f));
+
+	return isnan(x) ? 0 : x;
+}
+
+static void
+add_num_or_null(cJSON *j, const char *k, double x)
+{
+	if (isnan(x))
+		cJSON_AddNullToObject(j, k);
+	else
+		cJSON_AddNumberToObject(j, k, x);
+}
+
+static void
+on_report(struct rconn *rc, struct redisReply *h, void *arg)
+{
+	struct admin_op *op = arg;
+	static const char *const counters[] = { "admitted", "sent", "failed", "delivered",
+	    "clicked", "redeemed", "revenue", "sms_segments", NULL };
+	double sent, revenue, redeemed, price, ha, hr, ta;
+	cJSON *j, *skips, *hold, *notes;
+	const char *p;
+	size_t i;
+
+	(void)rc;
+	if (op->r == NULL)
+		goto out;
+	if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
+		op_redis_failed(op, h);
+		goto out;
+	}
+	if (h->elements == 0) {
+		http_error(op->r, 404, "path", "no report for %s '%s'", op->kindname,
+		    op->name);
+		op->r = NULL;
+		goto out;
+	}
+	j = cJSON_CreateObject();
+	notes = cJSON_CreateArray();
+	cJSON_AddStringToObject(j, "kind", op->kindname);
+	cJSON_AddStringToObject(j, "name", op->name);
+	cJSON_AddNumberToObject(j, "matched", report_val(h, "planned"));
+	for (i = 0; counters[i] != NULL; i++)
+		cJSON_AddNumberToObject(j, counters[i], report_val(h, counters[i]));
+	sent = report_val(h, "sent");
+	revenue = report_val(h, "revenue");
+	redeemed = report_val(h, "redeemed");
+	price = NAN;
+	if ((p = op->text) != NULL) {
+		char *end = NULL;
+
+		price = strtod(p, &end);
+		if (*end != '\0' || !isfinite(price) || price < 0)
+			price = NAN;
+	}
+	if (!isnan(price))
+		cJSON_AddNumberToObject(j, "sms_cost", report_val(h, "sms_segments") * price);
+	else
+		cJSON_AddItemToArray(notes, cJSON_CreateString("sms_cost omitted: no"
+		    " per-segment price given (?segment_price=)"));
+	add_num_or_null(j, "revenue_per_1000_pushes", sent > 0 ? revenue * 1000 / sent :
+	    NAN);
+	skips = cJSON_AddObjectToObject(j, "skipped");
+	for (i = 0; i + 1 < h->elements; i += 2) {
+		const struct redisReply *k = h->element[i];
+		double x = report_num(h->element[i + 1]);
+
+		if (k->type == REDIS_REPLY_STRING && !report_is_known(k->str) && !isnan(x))
+			cJSON_AddNumberToObject(skips, k->str, x);
+	}
+	ha = report_num(report_get(h, "holdout_audience"));
+	hr = report_num(report_get(h, "holdout_redeemed"));
+	ta = report_num(report_get(h, "treated_audience"));
+	if (isnan(ta))
+		ta = sent;
+	if (isnan(ha) || isnan(hr) || ha <= 0 || ta <= 0) {
+		cJSON_AddNullToObject(j, "holdout");
+		cJSON_AddItemToArray(notes, cJSON_CreateString("holdout: null, the report has"
+		    " no holdout_audience/holdout_redeemed"));
+	} else {
+		double tr = redeemed / ta, hrate = hr / ha, inc = (tr - hrate) * ta;
+
+		hold = cJSON_AddObjectToObject(j, "holdout");
+		cJSON_AddNumberToObject(hold, "audience", ha);
+		cJSON_AddNumberToObject(hold, "redeemed", hr);
+		cJSON_AddNumberToObject(hold, "treated_audience", ta);
+		cJSON_AddNumberToObject(hold, "treated_conversion_rate", tr);
+		cJSON_AddNumberToObject(hold, "holdout_conversion_rate", hrate);
+		cJSON_AddNumberToObject(hold, "incremental_redemptions", inc);
+		add_num_or_null(hold, "incremental_revenue", redeemed > 0 ?
+		    inc * revenue / redeemed : NAN);
+	}
+	cJSON_AddItemToObject(j, "notes", notes);
+	http_reply_json(op->r, 200, j);
+	op->r = NULL;
+out:
+	op_free(op);
+}
+
+/* /v1/reports/<deal|rule|campaign>/<name> */
+static void
+on_reports(struct http_req *r, void *arg)
+{
+	struct admin *a = arg;
+	const char *rest = http_req_rest(r), *slash = strchr(rest, '/'), *price;
+	struct admin_op *op;
+	size_t kl = slash ? (size_t)(slash - rest) : 0;
+
+	if (slash == NULL || !((kl == 4 && strncmp(rest, "deal", 4) == 0) ||
+	    (kl == 4 && strncmp(rest, "rule", 4) == 0) ||
+	    (kl == 8 && strncmp(rest, "campaign", 8) == 0))) {
+		http_error(r, 404, "path", "reports are /v1/reports/deal|rule|campaign/<name>");
+		return;
+	}
+	if (!deal_id_is_valid(slash + 1)) {
+		http_error(r, 400, "path", "not a name: 1 to %d printable characters, no"
+		    " space", MODEL_ID_MAX);
+		return;
+	}
+	if ((op = op_new(a, r, OP_REPORT)) == NULL) {
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	snprintf(op->kindname, sizeof(op->kindname), "%.*s", (int)kl, rest);
+	snprintf(op->name, sizeof(op->name), "%s", slash + 1);
+	if ((price = http_query(r, "segment_price")) != NULL) {
+		char *end = NULL;
+		double x = strtod(price, &end);
+
+		if (*price == '\0' || *end != '\0' || !isfinite(x) || x < 0) {
+			http_error(r, 400, "segment_price", "segment_price: not a price");
+			op->r = NULL;
+			op_free(op);
+			return;
+		}
+		op->text = strdup(price);
+	}
+	if (rconn_cmd(a->app->cmd, on_report, op, 0, "HGETALL report:%s:%s", op->kindname,
+	    op->name) < 0) {
+		op_redis_failed(op, NULL);
+		op_free(op);
+	}
+}
+
+/* ---- the module ---- */
+
+struct admin *
+admin_new(const struct app *app)
+{
+	struct admin *a;
+	struct err err;
+	struct timeval now = { 0, 0 };
+	int all = EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE;
+
+	if (app == NULL || app->http == NULL)
+		return NULL;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		goto oom;
+	a->app = app;
+	err_clear(&err);
+	if (folder_read(app->cfg->rules_dir, &a->folder, &err) < 0) {
+		log_errorx("event=start_failed component=admin err=\"%s\"", err.msg);
+		goto fail;
+	}
+	if ((a->poll = evtimer_new(app->base, on_poll, a)) == NULL ||
+	    (a->hup = evsignal_new(app->base, SIGHUP, on_hup, a)) == NULL)
+		goto oom;
+	if (http_route(app->http, all, "/v1/subscribers", on_subscribers, a, HTTP_AUTH) < 0 ||
+	    http_route(app->http, all, "/v1/rules", on_rules, a, HTTP_AUTH) < 0 ||
+	    http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate", on_simulate, a,
+	    HTTP_AUTH | HTTP_EXACT) < 0 ||
+	    http_route(app->http, EVHTTP_REQ_GET, "/v1/reports", on_reports, a,
+	    HTTP_AUTH) < 0)
+		goto oom;
+	event_add(a->hup, NULL);
+	evtimer_add(a->poll, &now);
+	return a;
+oom:
+	log_errorx("event=start_failed component=admin err=\"out of memory\"");
+fail:
+	admin_free(a);
+	return NULL;
+}
+
+void
+admin_free(struct admin *a)
+{
+	struct admin_op *op, *next;
+
+	if (a == NULL)
+		return;
+	for (op = a->ops; op != NULL; op = next) {
+		next = op->next;
+		op->a = NULL;       /* its callback only frees it */
+		op->r = NULL;       /* http_free answers it 503 */
+		op->prev = op->next = NULL;
+	}
+	if (a->poll)
+		event_free(a->poll);
+	if (a->hup)
+		event_free(a->hup);
+	srcs_free(&a->folder);
+	srcs_free(&a->api);
+	free(a);
+}

@@ -1,0 +1,343 @@
+/*
+ * clicks.c: GET /c/<token>, the click links in pushes (stage: http).
+ *
+ * The token is checked here (clicktok, constant-time MAC); everything else is one
+ * atomic script, click.lua: the deal's URL, the click counted once per push in the
+ * funnel reports, the subscriber's engagement raised. The redirect waits on that one
+ * script only. Must never redirect anywhere but the deal's own http(s) URL, never say
+ * why a token was refused, and never log a token.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+
+#include "app.h"
+#include "clicks.h"
+#include "clicktok.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "rconn.h"
+#include "scripts.h"
+
+#define CLICKS_PREFIX "/c"
+#define CLICKS_SCRIPT "click"
+#define CLICKS_TTL_S "2592000"   /* clicked:<push id>: 30 days, past the decay window */
+#define CLICKS_GAIN "0.1"        /* engagement: e' = e + (1 - e) x 0.1 per first click */
+#define CLICKS_URL_MAX 8192
+
+struct click_call;
+
+struct clicks {
+	const struct app *app;          /* borrowed */
+	const unsigned char *key;       /* borrowed from the config */
+	size_t keylen;
+	struct click_call *calls;       /* waiting on Redis */
+};
+
+/* One click waiting on click.lua. Detached (k NULL, r NULL) when the module is freed
+ * first: the reply then only frees it. */
+struct click_call {
+	struct clicks *k;
+	struct http_req *r;
+	struct click_call *prev, *next;
+	char push_id[CLICKTOK_ID_MAX + 1];
+	char ch[16];
+};
+
+static void
+clicks_unlink(struct click_call *c)
+{
+	if (c->k == NULL)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		c->k->calls = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+int
+clicks_split_push_id(const char *push_id, char *entry, size_t esize, char *sub,
+    size_t ssize, char *ch, size_t csize)
+{
+	const char *a, *b;
+	size_t el, sl, cl;
+
+	if (push_id == NULL || (a = strchr(push_id, ':')) == NULL ||
+	    (b = strrchr(push_id, ':')) == a)
+		return -1;
+	el = (size_t)(a - push_id);
+	sl = (size_t)(b - a - 1);
+	cl = strlen(b + 1);
+	if (el == 0 || sl == 0 || cl == 0 || el >= esize || sl >= ssize || cl >= csize)
+		return -1;
+	memcpy(entry, push_id, el);
+	entry[el] = '\0';
+	memcpy(sub, a + 1, sl);
+	sub[sl] = '\0';
+	memcpy(ch, b + 1, cl);
+	ch[cl] = '\0';
+	return 0;
+}
+
+/* Appends s[0..n) to buf at *len; -1 when it does not fit. */
+static int
+clicks_put(char *buf, size_t size, size_t *len, const char *s, size_t n)
+{
+	if (*len + n + 1 > size)
+		return -1;
+	memcpy(buf + *len, s, n);
+	*len += n;
+	buf[*len] = '\0';
+	return 0;
+}
+
+/* Appends s percent-encoded (RFC 3986 unreserved bytes kept). */
+static int
+clicks_put_encoded(char *buf, size_t size, size_t *len, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char e[3];
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+			if (clicks_put(buf, size, len, (const char *)s, 1) < 0)
+				return -1;
+			continue;
+		}
+		e[0] = '%';
+		e[1] = hex[c >> 4];
+		e[2] = hex[c & 15];
+		if (clicks_put(buf, size, len, e, 3) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* 1 when the query parameter p[0..n) is one of ours (replaced, not repeated). */
+static int
+clicks_is_utm(const char *p, size_t n)
+{
+	static const char *const names[] = { "utm_source", "utm_medium", "utm_campaign" };
+	size_t i, nl;
+
+	for (i = 0; i < 3; i++) {
+		nl = strlen(names[i]);
+		if (n >= nl && strncmp(p, names[i], nl) == 0 && (n == nl || p[nl] == '='))
+			return 1;
+	}
+	return 0;
+}
+
+int
+clicks_utm_url(const char *url, const char *medium, const char *campaign,
+    char *buf, size_t size)
+{
+	const char *frag = strchr(url, '#'), *q, *end, *p;
+	size_t len = 0;
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	end = frag != NULL ? frag : url + strlen(url);
+	q = memchr(url, '?', (size_t)(end - url));
+	if (clicks_put(buf, size, &len, url, (size_t)((q != NULL ? q : end) - url)) < 0)
+		goto small;
+	if (clicks_put(buf, size, &len, "?", 1) < 0)
+		goto small;
+	/* The existing parameters, in order, less empty ones and our three. */
+	for (p = q != NULL ? q + 1 : end; p < end; ) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		size_t n = (size_t)((amp != NULL ? amp : end) - p);
+
+		if (n > 0 && !clicks_is_utm(p, n)) {
+			if (clicks_put(buf, size, &len, p, n) < 0 ||
+			    clicks_put(buf, size, &len, "&", 1) < 0)
+				goto small;
+		}
+		p += n + (amp != NULL ? 1 : 0);
+	}
+	if (clicks_put(buf, size, &len, "utm_source=dealpush&utm_medium=", 31) < 0 ||
+	    clicks_put_encoded(buf, size, &len, medium) < 0 ||
+	    clicks_put(buf, size, &len, "&utm_campaign=", 14) < 0 ||
+	    clicks_put_encoded(buf, size, &len, campaign) < 0)
+		goto small;
+	if (frag != NULL && clicks_put(buf, size, &len, frag, strlen(frag)) < 0)
+		goto small;
+	return (int)len;
+small:
+	buf[0] = '\0';
+	return -1;
+}
+
+/* The one answer to every refused link: no hint of why. */
+static void
+clicks_not_found(struct http_req *r)
+{
+	http_error(r, 404, NULL, "no such link");
+}
+
+/* The string element i of a script reply, or NULL. */
+static const char *
+clicks_elem(const struct redisReply *r, size_t i)
+{
+	if (r->type != REDIS_REPLY_ARRAY || i >= r->elements ||
+	    r->element[i]->type != REDIS_REPLY_STRING)
+		return NULL;
+	return r->element[i]->str;
+}
+
+/* click.lua answered: {"gone"} or {"ok", url, campaign, deal id, first}. */
+static void
+clicks_on_script(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct click_call *c = arg;
+	const char *st, *url, *camp, *deal, *first;
+	char *loc = NULL;
+
+	(void)rc;
+	if (c->k == NULL)
+		goto out;                      /* the module was freed: r is gone */
+	clicks_unlink(c);
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		log_warnx("event=click_failed push=%s err=\"%s\"", c->push_id,
+		    reply != NULL ? reply->str : "no reply");
+		http_add_header(c->r, "Retry-After", "5");
+		http_error(c->r, 503, NULL, "try again later");
+		goto out;
+	}
+	st = clicks_elem(reply, 0);
+	url = clicks_elem(reply, 1);
+	camp = clicks_elem(reply, 2);
+	deal = clicks_elem(reply, 3);
+	first = clicks_elem(reply, 4);
+	if (st == NULL || strcmp(st, "ok") != 0 || url == NULL || camp == NULL ||
+	    deal == NULL || first == NULL) {
+		log_info("event=click_gone push=%s", c->push_id);
+		clicks_not_found(c->r);
+		goto out;
+	}
+	/* Only the deal's own http(s) URL, as ingest accepted it. */
+	if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+	    (loc = malloc(CLICKS_URL_MAX)) == NULL ||
+	    clicks_utm_url(url, c->ch, camp[0] != '\0' ? camp : deal, loc,
+	    CLICKS_URL_MAX) < 0 || http_add_header(c->r, "Location", loc) < 0) {
+		log_warnx("event=click_failed push=%s deal=%s err=\"unusable deal url\"",
+		    c->push_id, deal);
+		clicks_not_found(c->r);
+		goto out;
+	}
+	log_info("event=click push=%s deal=%s first=%s", c->push_id, deal, first);
+	http_reply(c->r, 302, NULL, "", 0);
+out:
+	free(loc);
+	free(c);
+}
+
+/* GET /c/<token> (also HEAD, which redirects without counting: link previews). */
+static void
+clicks_on_request(struct http_req *r, void *arg)
+{
+	struct clicks *k = arg;
+	char entry[64], sub[CLICKTOK_ID_MAX + 1], dealentry[80], clicked[CLICKTOK_ID_MAX + 16];
+	const char *args[10];
+	struct click_call *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		http_error(r, 503, NULL, "try again later");
+		return;
+	}
+	if (clicktok_parse(k->key, k->keylen, http_req_rest(r), c->push_id,
+	    sizeof(c->push_id)) < 0 || clicks_split_push_id(c->push_id, entry,
+	    sizeof(entry), sub, sizeof(sub), c->ch, sizeof(c->ch)) < 0) {
+		free(c);
+		clicks_not_found(r);
+		return;
+	}
+	snprintf(dealentry, sizeof(dealentry), "dealentry:%s", entry);
+	snprintf(clicked, sizeof(clicked), "clicked:%s", c->push_id);
+	args[0] = dealentry;
+	args[1] = clicked;
+	args[2] = "subscribers";
+	args[3] = "subscribers:changes";
+	args[4] = c->push_id;
+	args[5] = sub;
+	args[6] = c->ch;
+	args[7] = http_req_method(r) == EVHTTP_REQ_HEAD ? "0" : "1";
+	args[8] = CLICKS_TTL_S;
+	args[9] = CLICKS_GAIN;
+	if (script_call_named(k->app->cmd, CLICKS_SCRIPT, 4, 10, args, NULL,
+	    clicks_on_script, c) < 0) {
+		/* Redis is down: the URL lives only there, so no redirect is possible. */
+		log_warnx("event=click_failed push=%s err=\"redis not ready\"", c->push_id);
+		free(c);
+		http_add_header(r, "Retry-After", "5");
+		http_error(r, 503, NULL, "try again later");
+		return;
+	}
+	c->k = k;
+	c->r = r;
+	c->next = k->calls;
+	if (k->calls != NULL)
+		k->calls->prev = c;
+	k->calls = c;
+}
+
+struct clicks *
+clicks_new(const struct app *app)
+{
+	const struct config *cfg = app->cfg;
+	struct clicks *k;
+	size_t keylen;
+
+	if (app->http == NULL)
+		return NULL;
+	if (cfg->public_url == NULL || cfg->click_secret == NULL) {
+		log_info("event=clicks_off reason=\"no http.public_url or http.click_secret\"");
+		return NULL;
+	}
+	keylen = strlen(cfg->click_secret);
+	if (keylen < CLICKTOK_KEY_MIN || keylen > CLICKTOK_KEY_MAX) {
+		log_errorx("event=clicks_off reason=\"http.click_secret must be %d..%d bytes\"",
+		    CLICKTOK_KEY_MIN, CLICKTOK_KEY_MAX);
+		return NULL;
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return NULL;
+	k->app = app;
+	k->key = (const unsigned char *)cfg->click_secret;
+	k->keylen = keylen;
+	if (http_route(app->http, EVHTTP_REQ_GET, CLICKS_PREFIX, clicks_on_request, k,
+	    0) < 0) {
+		log_errorx("event=clicks_off reason=\"route: out of memory\"");
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+void
+clicks_free(struct clicks *k)
+{
+	struct click_call *c, *next;
+
+	if (k == NULL)
+		return;
+	for (c = k->calls; c != NULL; c = next) {
+		next = c->next;
+		http_add_header(c->r, "Retry-After", "5");
+		http_error(c->r, 503, NULL, "shutting down");
+		c->k = NULL;
+		c->r = NULL;
+		c->prev = c->next = NULL;
+	}
+	free(k);
+}

@@ -1,0 +1,1058 @@
+/*
+ * hooks.c: inbound webhooks (stage: http). Twilio status callbacks update the push's
+ * delivery record and act on error codes; inbound SMS and signed DM-channel messages
+ * opt subscribers out or in (keywords.c decides what a text asks for); an SMS opt-out
+ * gets one confirmation text. Every state change is one Lua script (hook_*.lua).
+ * It must never change anything for a request whose signature did not verify, and
+ * never answer an opt-out before the script that revoked consent succeeded.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "app.h"
+#include "clock.h"
+#include "config.h"
+#include "gw.h"
+#include "hooks.h"
+#include "http.h"
+#include "keywords.h"
+#include "log.h"
+#include "model.h"
+#include "rconn.h"
+#include "scripts.h"
+#include "subscriber.h"
+#include "substore.h"
+#include "timefmt.h"
+#include "twsig.h"
+
+#define HOOKS_INDEX_MAX_AGE_MS 1000   /* the phone / DM index is rebuilt when older */
+#define HOOKS_PUSH_MAX 256            /* bytes of a push id in a status callback */
+#define HOOKS_CONFIRM_PREFIX "optout-" /* push id of a confirmation text */
+#define HOOKS_TWIML_EMPTY "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
+#define HOOKS_TWIML_CT "text/xml; charset=utf-8"
+
+enum hooks_ix_kind {
+	HOOKS_IX_PHONE = 0,
+	HOOKS_IX_DM,
+	HOOKS_IX_COUNT
+};
+
+enum hooks_op_kind {
+	HOOKS_OP_STATUS,
+	HOOKS_OP_SMS,
+	HOOKS_OP_DM
+};
+
+/* Open addressing; a slot holds the key's hash and a copy of the subscriber id. The
+ * key itself is checked against the mirror on lookup, so it is not kept. */
+struct hooks_ix_slot {
+	uint64_t hash;
+	char *id;                       /* NULL: empty slot */
+};
+
+struct hooks_ix {
+	struct hooks_ix_slot *slots;
+	size_t cap;                     /* a power of two; 0 before the first build */
+	int64_t built_ms;               /* monotonic */
+};
+
+/* One request waiting for a script's reply. h and r are NULL once hooks_free has
+ * detached it: the reply then only frees the op. */
+struct hooks_op {
+	struct hooks *h;
+	struct http_req *r;
+	struct hooks_op *prev, *next;
+	enum hooks_op_kind kind;
+	enum kw_kind kw;
+	char from[24];                  /* E.164 of an SMS sender */
+};
+
+struct hooks {
+	const struct app *app;
+	const char *tokens[CONFIG_GATEWAYS_MAX]; /* Twilio auth tokens (borrowed) */
+	size_t ntokens;
+	struct gw *confirm_gw;          /* NULL: no Twilio SMS gateway, no confirmation */
+	struct hooks_op *ops;
+	struct hooks_ix ix[HOOKS_IX_COUNT];
+};
+
+/* Decoded form fields; names and values point into buf. */
+struct hooks_form {
+	char *buf;
+	struct twsig_param p[TWSIG_PARAMS_MAX];
+	size_t n;
+};
+
+/* ---- small helpers ------------------------------------------------------------- */
+
+static void
+hooks_count(struct hooks *h, const char *what)
+{
+	/* Best effort: a lost counter is not worth failing a webhook for. */
+	if (h->app->cmd != NULL)
+		(void)rconn_cmd(h->app->cmd, NULL, NULL, 0, "HINCRBY stats hook:%s 1", what);
+}
+
+static int
+all_digits(const char *s, size_t min, size_t max)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (s[n] < '0' || s[n] > '9' || n >= max)
+			return 0;
+	return n >= min;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* ---- the phone / DM handle index ----------------------------------------------- */
+
+static uint64_t
+ix_hash(const char *s)
+{
+	uint64_t v = 1469598103934665603ULL;
+
+	for (; *s != '\0'; s++) {
+		v ^= (unsigned char)*s;
+		v *= 1099511628211ULL;
+	}
+	return v;
+}
+
+static void
+ix_clear(struct hooks_ix *ix)
+{
+	size_t i;
+
+	for (i = 0; i < ix->cap; i++)
+		free(ix->slots[i].id);
+	free(ix->slots);
+	ix->slots = NULL;
+	ix->cap = 0;
+}
+
+static const char *
+ix_key(const struct subscriber *s, enum hooks_ix_kind kind)
+{
+	return kind == HOOKS_IX_PHONE ? s->phone : s->dm_x;
+}
+
+/* Rebuilds ix from the whole mirror: one pass, O(subscribers). Returns 0, or -1 when
+ * out of memory (the old index is kept). */
+static int
+ix_build(struct hooks_ix *ix, const struct substore *ss, enum hooks_ix_kind kind)
+{
+	struct hooks_ix fresh;
+	size_t n = substore_count(ss), i, j;
+	const struct subscriber *s;
+	const char *key;
+
+	memset(&fresh, 0, sizeof(fresh));
+	if (n > SIZE_MAX / 8)
+		return -1;
+	for (fresh.cap = 16; fresh.cap < 2 * n + 1; fresh.cap <<= 1)
+		;
+	if ((fresh.slots = calloc(fresh.cap, sizeof(*fresh.slots))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if ((s = substore_at(ss, i)) == NULL || (key = ix_key(s, kind)) == NULL)
+			continue;
+		j = (size_t)ix_hash(key) & (fresh.cap - 1);
+		while (fresh.slots[j].id != NULL)
+			j = (j + 1) & (fresh.cap - 1);
+		if ((fresh.slots[j].id = strdup(s->id)) == NULL) {
+			ix_clear(&fresh);
+			return -1;
+		}
+		fresh.slots[j].hash = ix_hash(key);
+	}
+	ix_clear(ix);
+	*ix = fresh;
+	ix->built_ms = clock_mono_ms();
+	return 0;
+}
+
+/*
+ * Puts into ids (at most max, borrowed from the index until its next rebuild) the
+ * subscribers whose phone (or DM handle) is key in the mirror. Returns how many, or
+ * -1 when the index could not be built (out of memory).
+ */
+static int
+ix_lookup(struct hooks *h, enum hooks_ix_kind kind, const char *key, const char **ids,
+    size_t max)
+{
+	struct hooks_ix *ix = &h->ix[kind];
+	const struct subscriber *s;
+	const char *k;
+	uint64_t hv = ix_hash(key);
+	size_t j, n = 0;
+
+	if ((ix->cap == 0 || clock_mono_ms() - ix->built_ms > HOOKS_INDEX_MAX_AGE_MS) &&
+	    ix_build(ix, h->app->ss, kind) < 0 && ix->cap == 0)
+		return -1;
+	for (j = (size_t)hv & (ix->cap - 1); ix->slots[j].id != NULL && n < max;
+	    j = (j + 1) & (ix->cap - 1)) {
+		if (ix->slots[j].hash != hv ||
+		    (s = substore_get(h->app->ss, ix->slots[j].id)) == NULL ||
+		    (k = ix_key(s, kind)) == NULL || strcmp(k, key) != 0)
+			continue;
+		ids[n++] = ix->slots[j].id;
+	}
+	return (int)n;
+}
+
+/* ---- requests waiting for Redis ----------------------------------------------- */
+
+static struct hooks_op *
+op_new(struct hooks *h, struct http_req *r, enum hooks_op_kind kind)
+{
+	struct hooks_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->h = h;
+	op->r = r;
+	op->kind = kind;
+	op->next = h->ops;
+	if (h->ops != NULL)
+		h->ops->prev = op;
+	h->ops = op;
+	return op;
+}
+
+/* Unlinks op (if still attached) and frees it. */
+static void
+op_free(struct hooks_op *op)
+{
+	if (op->h != NULL) {
+		if (op->prev != NULL)
+			op->prev->next = op->next;
+		else
+			op->h->ops = op->next;
+		if (op->next != NULL)
+			op->next->prev = op->prev;
+	}
+	free(op);
+}
+
+/* ---- form bodies and signatures ------------------------------------------------ */
+
+/* Percent-decodes s in place ('+' is a space). Returns 0, or -1 for a bad escape or
+ * an encoded NUL. */
+static int
+pct_decode(char *s)
+{
+	char *w = s;
+	int hi, lo;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '+') {
+			*w++ = ' ';
+		} else if (*s == '%') {
+			if ((hi = hexval((unsigned char)s[1])) < 0 ||
+			    (lo = hexval((unsigned char)s[2])) < 0 || (hi | lo) == 0)
+				return -1;
+			*w++ = (char)(hi << 4 | lo);
+			s += 2;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+	return 0;
+}
+
+/* Parses an application/x-www-form-urlencoded body into f (f->buf is the caller's to
+ * free, also on failure). Returns 0, or -1 for anything but name=value pairs joined
+ * by '&' with valid escapes, at most TWSIG_PARAMS_MAX of them. */
+static int
+form_parse(struct hooks_form *f, const char *body, size_t len)
+{
+	char *p, *end, *amp, *eq;
+
+	f->n = 0;
+	if (memchr(body, '\0', len) != NULL || (f->buf = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(f->buf, body, len);
+	f->buf[len] = '\0';
+	if (len == 0)
+		return 0;
+	for (p = f->buf, end = f->buf + len; ; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		*amp = '\0';
+		if ((eq = strchr(p, '=')) == NULL || eq == p || f->n == TWSIG_PARAMS_MAX)
+			return -1;
+		*eq = '\0';
+		if (pct_decode(p) < 0 || pct_decode(eq + 1) < 0)
+			return -1;
+		f->p[f->n].name = p;
+		f->p[f->n++].value = eq + 1;
+		if (amp == end)
+			return 0;
+	}
+}
+
+static const char *
+form_get(const struct hooks_form *f, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->p[i].name, name) == 0)
+			return f->p[i].value;
+	return NULL;
+}
+
+/* The URL Twilio called: public_url (without a trailing '/') and the request target as
+ * received, still encoded. Returns 0, or -1 when it does not fit. */
+static int
+twilio_url(const char *public_url, struct http_req *r, char *out, size_t size)
+{
+	const char *uri = evhttp_request_get_uri(http_req_evhttp(r)), *p;
+	size_t blen = strlen(public_url);
+	int n;
+
+	if (uri == NULL)
+		return -1;
+	if (uri[0] != '/') {
+		/* Absolute form: keep the path and query only. */
+		if ((p = strstr(uri, "://")) == NULL || (uri = strchr(p + 3, '/')) == NULL)
+			return -1;
+	}
+	if (blen > 0 && public_url[blen - 1] == '/')
+		blen--;
+	n = snprintf(out, size, "%.*s%s", (int)blen, public_url, uri);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* The same URL with the scheme's default port added (when absent) or removed (when
+ * present), as Twilio's own libraries also accept. Returns 0, or -1 when no such form
+ * exists (another port) or it does not fit. */
+static int
+twilio_url_alt(const char *url, char *out, size_t size)
+{
+	const char *host, *end, *colon, *port;
+	int n;
+
+	if (strncmp(url, "https://", 8) == 0)
+		port = "443";
+	else if (strncmp(url, "http://", 7) == 0)
+		port = "80";
+	else
+		return -1;
+	host = strstr(url, "://") + 3;
+	if ((end = strchr(host, '/')) == NULL)
+		end = host + strlen(host);
+	colon = memchr(host, ':', (size_t)(end - host));
+	if (colon == NULL)
+		n = snprintf(out, size, "%.*s:%s%s", (int)(end - url), url, port, end);
+	else if ((size_t)(end - colon - 1) == strlen(port) &&
+	    memcmp(colon + 1, port, strlen(port)) == 0)
+		n = snprintf(out, size, "%.*s%s", (int)(colon - url), url, end);
+	else
+		return -1;
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/*
+ * Parses the form body and checks X-Twilio-Signature against every Twilio auth token.
+ * Returns 0 with *f filled, or -1 after answering r (400 bad form, 403 unverified,
+ * 503 not configured); f->buf is the caller's to free either way.
+ */
+static int
+twilio_check(struct hooks *h, struct http_req *r, struct hooks_form *f, const char *what)
+{
+	const struct config *cfg = h->app->cfg;
+	const char *sig = http_header(r, "X-Twilio-Signature"), *body;
+	char url[TWSIG_URL_MAX + 1], alt[TWSIG_URL_MAX + 1];
+	size_t len, i;
+	int ok = 0, has_alt;
+
+	if (cfg->public_url == NULL || h->ntokens == 0) {
+		log_warnx("event=hook_refused hook=%s reason=not_configured", what);
+		http_error(r, 503, NULL, "webhook not configured");
+		return -1;
+	}
+	body = http_body(r, &len);
+	if (form_parse(f, body, len) < 0) {
+		hooks_count(h, "bad_form");
+		http_error(r, 400, "body", "not a valid form-encoded body");
+		return -1;
+	}
+	if (sig != NULL && twilio_url(cfg->public_url, r, url, sizeof(url)) == 0) {
+		has_alt = twilio_url_alt(url, alt, sizeof(alt)) == 0;
+		for (i = 0; i < h->ntokens && ok != 1; i++) {
+			ok = twsig_verify(h->tokens[i], url, f->p, f->n, sig);
+			if (ok != 1 && has_alt)
+				ok = twsig_verify(h->tokens[i], alt, f->p, f->n, sig);
+		}
+	}
+	if (ok != 1) {
+		log_warnx("event=hook_refused hook=%s reason=%s", what,
+		    sig == NULL ? "no_signature" : ok < 0 ? "crypto" : "bad_signature");
+		hooks_count(h, "bad_signature");
+		http_error(r, 403, NULL, "signature does not verify");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- POST /hooks/twilio/status ------------------------------------------------- */
+
+static int
+status_known(const char *s)
+{
+	static const char *const known[] = { "queued", "accepted", "sending", "sent",
+	    "delivered", "undelivered", "failed", NULL };
+	size_t i;
+
+	for (i = 0; known[i] != NULL; i++)
+		if (strcmp(s, known[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Splits "<ms>-<seq>:<sub>:<channel>" into buf; returns 0 or -1 when malformed. */
+static int
+push_split(const char *push, char *buf, size_t size, const char **entry,
+    const char **sub, const char **ch)
+{
+	char *c1, *c2, *dash;
+	size_t len = strlen(push);
+
+	if (len == 0 || len >= size || len > HOOKS_PUSH_MAX)
+		return -1;
+	memcpy(buf, push, len + 1);
+	if ((c1 = strchr(buf, ':')) == NULL || (c2 = strrchr(buf, ':')) == c1)
+		return -1;
+	*c1 = *c2 = '\0';
+	if ((dash = strchr(buf, '-')) == NULL)
+		return -1;
+	*dash = '\0';
+	if (!all_digits(buf, 1, 20) || !all_digits(dash + 1, 1, 20))
+		return -1;
+	*dash = '-';
+	*entry = buf;
+	*sub = c1 + 1;
+	*ch = c2 + 1;
+	if (**sub == '\0' || strlen(*sub) > MODEL_ID_MAX || channel_from_name(*ch) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+on_status_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct hooks_op *op = arg;
+	struct http_req *r = op->r;
+
+	(void)rc;
+	op_free(op);
+	if (r == NULL)
+		return;
+	if (reply == NULL || (reply->type != REDIS_REPLY_STATUS &&
+	    reply->type != REDIS_REPLY_STRING)) {
+		log_warnx("event=hook_status_failed err=\"%s\"", reply == NULL ?
+		    "no reply" : reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+		http_error(r, 503, NULL, "try again later");
+		return;
+	}
+	log_info("event=hook_status result=%s", reply->str);
+	http_reply(r, 204, NULL, "", 0);
+}
+
+static void
+on_status(struct http_req *r, void *arg)
+{
+	struct hooks *h = arg;
+	struct hooks_form f;
+	struct hooks_op *op;
+	char pbuf[HOOKS_PUSH_MAX + 1], key[HOOKS_PUSH_MAX + 32], now[24], sidq[80];
+	const char *push, *status, *code, *to, *sid, *entry, *sub, *ch, *args[9];
+
+	memset(&f, 0, sizeof(f));
+	if (twilio_check(h, r, &f, "twilio_status") < 0)
+		goto done;
+	push = http_query(r, "push");
+	status = form_get(&f, "MessageStatus");
+	code = form_get(&f, "ErrorCode");
+	to = form_get(&f, "To");
+	sid = form_get(&f, "MessageSid");
+	if (push == NULL) {
+		http_error(r, 400, "push", "the push query parameter is missing");
+		goto done;
+	}
+	if (status == NULL) {
+		http_error(r, 400, "MessageStatus", "MessageStatus is missing");
+		goto done;
+	}
+	if (code == NULL)
+		code = "";
+	if (*code != '\0' && !all_digits(code, 1, 6)) {
+		http_error(r, 400, "ErrorCode", "ErrorCode is not a number");
+		goto done;
+	}
+	if (to == NULL || !phone_is_e164(to))
+		to = "";
+	log_quote(sid ? sid : "", sidq, sizeof(sidq));
+	if (strncmp(push, HOOKS_CONFIRM_PREFIX, strlen(HOOKS_CONFIRM_PREFIX)) == 0) {
+		/* One of our confirmation texts: nothing to record. */
+		hooks_count(h, "status:confirmation");
+		http_reply(r, 204, NULL, "", 0);
+		goto done;
+	}
+	if (push_split(push, pbuf, sizeof(pbuf), &entry, &sub, &ch) < 0 ||
+	    !status_known(status)) {
+		/* 2xx all the same: Twilio would only retry the same callback. */
+		log_warnx("event=hook_status_ignored reason=%s sid=%s",
+		    status_known(status) ? "bad_push" : "unknown_status", sidq);
+		hooks_count(h, status_known(status) ? "status:bad_push" :
+		    "status:unknown_status");
+		http_reply(r, 204, NULL, "", 0);
+		goto done;
+	}
+	snprintf(key, sizeof(key), "dealentry:%s", entry);
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	args[0] = key;
+	args[1] = "stats";
+	args[2] = entry;
+	args[3] = sub;
+	args[4] = ch;
+	args[5] = status;
+	args[6] = code;
+	args[7] = to;
+	args[8] = now;
+	if ((op = op_new(h, r, HOOKS_OP_STATUS)) == NULL) {
+		http_error(r, 503, NULL, "out of memory");
+		goto done;
+	}
+	if (script_call_named(h->app->cmd, "hook_status", 2, 9, args, NULL,
+	    on_status_reply, op) < 0) {
+		op_free(op);
+		log_warnx("event=hook_status_failed err=\"redis not connected\" sid=%s", sidq);
+		http_error(r, 503, NULL, "try again later");
+	}
+done:
+	free(f.buf);
+}
+
+/* ---- opt-out / opt-in scripts -------------------------------------------------- */
+
+/*
+ * Runs hook_consent.lua for ids on channel ch and keeps op until it answers (cb).
+ * match is "phone", "dm" or "id" and value what the stored subscriber must still hold;
+ * label is the keyword label for the consent record; ack the confirmation dedupe key
+ * ("" for none). Returns 0, or -1 when Redis is not connected (op untouched).
+ */
+static int
+consent_call(struct hooks *h, struct hooks_op *op, const char *ch, const char *label,
+    const char *match, const char *value, const char *ack, const char **ids,
+    size_t nids, rconn_reply_fn *cb)
+{
+	const char *args[13 + HOOKS_IDS_MAX];
+	char how[64], now[24], rfc[32], ttl[16], consent[32];
+	int64_t t = clock_now();
+	size_t i;
+
+	snprintf(consent, sizeof(consent), "consent:%s", ch);
+	snprintf(how, sizeof(how), "%s:%s", op->kind == HOOKS_OP_SMS ? "sms" : "dm",
+	    op->kw == KW_OPT_OUT ? "STOP" : "START");
+	snprintf(now, sizeof(now), "%lld", (long long)t);
+	time_format_rfc3339(t, rfc, sizeof(rfc));
+	snprintf(ttl, sizeof(ttl), "%d", HOOKS_CONFIRM_DEDUPE_S);
+	args[0] = "subscribers";
+	args[1] = "subscribers:changes";
+	args[2] = consent;
+	args[3] = op->kw == KW_OPT_OUT ? "out" : "in";
+	args[4] = ch;
+	args[5] = how;
+	args[6] = label;
+	args[7] = now;
+	args[8] = rfc;
+	args[9] = match;
+	args[10] = value;
+	args[11] = ack;
+	args[12] = ttl;
+	for (i = 0; i < nids && i < HOOKS_IDS_MAX; i++)
+		args[13 + i] = ids[i];
+	return script_call_named(h->app->cmd, "hook_consent", 3, (int)(13 + i), args, NULL,
+	    cb, op);
+}
+
+/* Reads hook_consent.lua's { found, changed, confirm }. Returns 0 or -1. */
+static int
+consent_result(const redisReply *reply, long long out[3])
+{
+	size_t i;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+		return -1;
+	for (i = 0; i < 3; i++) {
+		if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+			return -1;
+		out[i] = reply->element[i]->integer;
+	}
+	return 0;
+}
+
+static const char *
+reply_error(const redisReply *reply)
+{
+	if (reply == NULL)
+		return "no reply";
+	return reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply";
+}
+
+/* ---- POST /hooks/twilio/inbound ------------------------------------------------ */
+
+static void
+on_confirm_sent(void *arg, const struct gw_result *res, int cancelled)
+{
+	(void)arg;
+	if (cancelled)
+		log_warnx("event=optout_confirm_failed err=cancelled");
+	else if (res->outcome != GW_SENT)
+		log_warnx("event=optout_confirm_failed http_status=%d code=%d err=\"%s\"",
+		    res->http_status, res->provider_code, res->detail);
+	else
+		log_info("event=optout_confirm_sent provider_id=%s", res->provider_id);
+}
+
+/* Sends the one confirmation text of an opt-out to phone (best effort, logged). */
+static void
+confirm_send(struct hooks *h, const char *phone)
+{
+	struct gw_message m;
+	struct err err;
+	char push[48], masked[32];
+	int64_t now = clock_now();
+
+	log_mask_phone(phone, masked, sizeof(masked));
+	if (h->confirm_gw == NULL) {
+		log_warnx("event=optout_confirm_failed to=%s err=\"no twilio sms gateway\"",
+		    masked);
+		return;
+	}
+	snprintf(push, sizeof(push), HOOKS_CONFIRM_PREFIX "%lld", (long long)clock_now_ms());
+	memset(&m, 0, sizeof(m));
+	m.push_id = push;
+	m.to = phone;
+	m.text = HOOKS_CONFIRM_TEXT;
+	m.now = now;
+	m.expires_at = now + 3600;
+	err_clear(&err);
+	if (gw_send(h->confirm_gw, &m, on_confirm_sent, NULL, &err) < 0)
+		log_warnx("event=optout_confirm_failed to=%s err=\"%s\"", masked, err.msg);
+}
+
+static void
+twiml_reply(struct http_req *r, const char *message)
+{
+	char buf[512];
+	int n;
+
+	if (message == NULL) {
+		http_reply(r, 200, HOOKS_TWIML_CT, HOOKS_TWIML_EMPTY,
+		    strlen(HOOKS_TWIML_EMPTY));
+		return;
+	}
+	/* message is one of our constants: no XML escaping needed. */
+	n = snprintf(buf, sizeof(buf), "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+	    "<Response><Message>%s</Message></Response>", message);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		n = 0;
+	http_reply(r, 200, HOOKS_TWIML_CT, buf, (size_t)n);
+}
+
+static void
+on_sms_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct hooks_op *op = arg;
+	struct hooks *h = op->h;
+	struct http_req *r = op->r;
+	char masked[32], from[sizeof(op->from)];
+	enum kw_kind kw = op->kw;
+	long long res[3];
+
+	(void)rc;
+	memcpy(from, op->from, sizeof(from));
+	op_free(op);
+	if (r == NULL)
+		return;
+	log_mask_phone(from, masked, sizeof(masked));
+	if (consent_result(reply, res) < 0) {
+		/* Not answered 2xx: Twilio tries again, and the script is idempotent. */
+		log_warnx("event=hook_inbound_failed channel=sms from=%s err=\"%s\"", masked,
+		    reply_error(reply));
+		http_error(r, 503, NULL, "try again later");
+		return;
+	}
+	log_info("event=hook_inbound channel=sms from=%s kind=%s found=%lld changed=%lld "
+	    "confirm=%lld", masked, kw_kind_name(kw), res[0], res[1], res[2]);
+	twiml_reply(r, NULL);
+	if (res[2] == 1)
+		confirm_send(h, from);
+}
+
+static void
+on_sms_inbound(struct http_req *r, void *arg)
+{
+	struct hooks *h = arg;
+	struct hooks_form f;
+	struct hooks_op *op;
+	const char *from, *body, *ids[HOOKS_IDS_MAX];
+	char matched[KW_MATCHED_MAX], masked[32], ack[64];
+	enum kw_kind kw;
+	int n;
+
+	memset(&f, 0, sizeof(f));
+	if (twilio_check(h, r, &f, "twilio_inbound") < 0)
+		goto done;
+	from = form_get(&f, "From");
+	body = form_get(&f, "Body");
+	if (from == NULL || body == NULL) {
+		http_error(r, 400, from == NULL ? "From" : "Body", "%s is missing",
+		    from == NULL ? "From" : "Body");
+		goto done;
+	}
+	kw = kw_classify(body, strlen(body), matched, sizeof(matched));
+	log_mask_phone(from, masked, sizeof(masked));
+	if (kw == KW_NONE) {
+		twiml_reply(r, NULL);
+		goto done;
+	}
+	if (kw == KW_HELP) {
+		log_info("event=hook_inbound channel=sms from=%s kind=help", masked);
+		twiml_reply(r, HOOKS_HELP_TEXT);
+		goto done;
+	}
+	if (!phone_is_e164(from)) {
+		log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s", masked,
+		    kw_kind_name(kw));
+		hooks_count(h, "inbound:unknown_sender");
+		twiml_reply(r, NULL);
+		goto done;
+	}
+	if (h->app->ss == NULL || !substore_ready(h->app->ss)) {
+		/* A miss here would be a missed opt-out: let Twilio try again. */
+		http_error(r, 503, NULL, "subscribers not loaded yet");
+		goto done;
+	}
+	if ((n = ix_lookup(h, HOOKS_IX_PHONE, from, ids, HOOKS_IDS_MAX)) < 0) {
+		http_error(r, 503, NULL, "out of memory");
+		goto done;
+	}
+	if (n == 0) {
+		log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s", masked,
+		    kw_kind_name(kw));
+		hooks_count(h, "inbound:unknown_sender");
+		twiml_reply(r, NULL);
+		goto done;
+	}
+	if ((op = op_new(h, r, HOOKS_OP_SMS)) == NULL) {
+		http_error(r, 503, NULL, "out of memory");
+		goto done;
+	}
+	op->kw = kw;
+	snprintf(op->from, sizeof(op->from), "%s", from);
+	snprintf(ack, sizeof(ack), "optout_ack:%s", from);
+	if (consent_call(h, op, "sms", matched, "phone", from, ack, ids, (size_t)n,
+	    on_sms_reply) < 0) {
+		op_free(op);
+		log_warnx("event=hook_inbound_failed channel=sms from=%s "
+		    "err=\"redis not connected\"", masked);
+		http_error(r, 503, NULL, "try again later");
+	}
+done:
+	free(f.buf);
+}
+
+/* ---- POST /hooks/inbound/<channel> --------------------------------------------- */
+
+/* Checks X-Dealpush-Timestamp (within HOOKS_SKEW_MAX_S of our clock) and
+ * X-Dealpush-Signature "v1=<hex HMAC-SHA256(secret, ts "." body)>" in constant time.
+ * Returns 1 verified, 0 not (why says which), -1 crypto failure. */
+static int
+dm_verify(const char *secret, struct http_req *r, const char *body, size_t len,
+    const char **why)
+{
+	static const char digits[] = "0123456789abcdef";
+	const char *ts = http_header(r, "X-Dealpush-Timestamp");
+	const char *sig = http_header(r, "X-Dealpush-Signature");
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	char hex[65], given[65], *msg;
+	size_t maclen = 0, tlen, i;
+	long long t, now = (long long)clock_now();
+	int rc = -1;
+
+	*why = "no_signature";
+	if (ts == NULL || sig == NULL)
+		return 0;
+	*why = "bad_timestamp";
+	if (!all_digits(ts, 1, 12))
+		return 0;
+	t = strtoll(ts, NULL, 10);
+	if (t < now - HOOKS_SKEW_MAX_S || t > now + HOOKS_SKEW_MAX_S)
+		return 0;
+	*why = "bad_signature";
+	if (strncmp(sig, "v1=", 3) != 0 || strlen(sig + 3) != 64)
+		return 0;
+	for (i = 0; i < 64; i++) {
+		int c = (unsigned char)sig[3 + i];
+
+		if (hexval(c) < 0)
+			return 0;
+		given[i] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+	}
+	given[64] = '\0';
+	tlen = strlen(ts);
+	if ((msg = malloc(tlen + 1 + len + 1)) == NULL)
+		return -1;
+	memcpy(msg, ts, tlen);
+	msg[tlen] = '.';
+	memcpy(msg + tlen + 1, body, len);
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, strlen(secret),
+	    (const unsigned char *)msg, tlen + 1 + len, mac, sizeof(mac), &maclen) == NULL ||
+	    maclen != 32)
+		goto done;
+	for (i = 0; i < 32; i++) {
+		hex[2 * i] = digits[mac[i] >> 4];
+		hex[2 * i + 1] = digits[mac[i] & 15];
+	}
+	hex[64] = '\0';
+	rc = CRYPTO_memcmp(hex, given, 64) == 0 ? 1 : 0;
+done:
+	free(msg);
+	return rc;
+}
+
+static void
+on_dm_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct hooks_op *op = arg;
+	struct http_req *r = op->r;
+	enum kw_kind kw = op->kw;
+	long long res[3];
+	cJSON *o;
+
+	(void)rc;
+	op_free(op);
+	if (r == NULL)
+		return;
+	if (consent_result(reply, res) < 0) {
+		log_warnx("event=hook_inbound_failed channel=dm err=\"%s\"", reply_error(reply));
+		http_error(r, 503, NULL, "try again later");
+		return;
+	}
+	log_info("event=hook_inbound channel=dm kind=%s found=%lld changed=%lld",
+	    kw_kind_name(kw), res[0], res[1]);
+	if ((o = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddStringToObject(o, "result", res[0] == 0 ? "unknown_subscriber" :
+	    kw == KW_OPT_OUT ? "opted_out" : "opted_in") == NULL ||
+	    cJSON_AddNumberToObject(o, "subscribers", (double)res[0]) == NULL) {
+		cJSON_Delete(o);
+		http_error(r, 503, NULL, "out of memory");
+		return;
+	}
+	http_reply_json(r, 200, o);
+}
+
+static void
+dm_answer(struct http_req *r, const char *result, const char *reply)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL || cJSON_AddStringToObject(o, "result", result) == NULL ||
+	    (reply != NULL && cJSON_AddStringToObject(o, "reply", reply) == NULL)) {
+		cJSON_Delete(o);
+		http_error(r, 503, NULL, "out of memory");
+		return;
+	}
+	http_reply_json(r, 200, o);
+}
+
+static void
+on_dm_inbound(struct http_req *r, void *arg)
+{
+	struct hooks *h = arg;
+	const char *rest = http_req_rest(r), *body, *why, *ids[HOOKS_IDS_MAX];
+	const char *match, *value;
+	char matched[KW_MATCHED_MAX];
+	cJSON *root = NULL, *sid, *uid, *text;
+	struct hooks_op *op;
+	enum kw_kind kw;
+	size_t len;
+	int n, v;
+
+	if (strcmp(rest, "x-dm") != 0 && strcmp(rest, "webhook") != 0) {
+		http_error(r, 404, "path", "no inbound endpoint for this channel");
+		return;
+	}
+	if (h->app->cfg->inbound_secret == NULL || h->app->cfg->inbound_secret[0] == '\0') {
+		log_warnx("event=hook_refused hook=inbound reason=not_configured");
+		http_error(r, 503, NULL, "inbound endpoint not configured");
+		return;
+	}
+	body = http_body(r, &len);
+	if ((v = dm_verify(h->app->cfg->inbound_secret, r, body, len, &why)) != 1) {
+		log_warnx("event=hook_refused hook=inbound channel=%s reason=%s", rest,
+		    v < 0 ? "crypto" : why);
+		hooks_count(h, "bad_signature");
+		http_error(r, 403, NULL, "signature does not verify");
+		return;
+	}
+	if ((root = cJSON_ParseWithLength(body, len)) == NULL || !cJSON_IsObject(root)) {
+		http_error(r, 400, "body", "not a JSON object");
+		goto done;
+	}
+	sid = cJSON_GetObjectItemCaseSensitive(root, "subscriber_id");
+	uid = cJSON_GetObjectItemCaseSensitive(root, "dm_user_id");
+	text = cJSON_GetObjectItemCaseSensitive(root, "text");
+	if (!cJSON_IsString(text)) {
+		http_error(r, 400, "text", "text must be a string");
+		goto done;
+	}
+	if ((sid != NULL) == (uid != NULL)) {
+		http_error(r, 400, "subscriber_id", "give exactly one of subscriber_id and "
+		    "dm_user_id");
+		goto done;
+	}
+	value = cJSON_IsString(sid) ? sid->valuestring : cJSON_IsString(uid) ?
+	    uid->valuestring : NULL;
+	if (value == NULL || value[0] == '\0' || strlen(value) > MODEL_ID_MAX) {
+		http_error(r, 400, sid != NULL ? "subscriber_id" : "dm_user_id",
+		    "must be a string of 1 to %d bytes", MODEL_ID_MAX);
+		goto done;
+	}
+	kw = kw_classify(text->valuestring, strlen(text->valuestring), matched,
+	    sizeof(matched));
+	if (kw == KW_NONE || kw == KW_HELP) {
+		dm_answer(r, kw == KW_NONE ? "none" : "help",
+		    kw == KW_HELP ? HOOKS_HELP_TEXT : NULL);
+		goto done;
+	}
+	if (sid != NULL) {
+		match = "id";
+		ids[0] = value;
+		n = 1;
+	} else {
+		match = "dm";
+		if (h->app->ss == NULL || !substore_ready(h->app->ss)) {
+			http_error(r, 503, NULL, "subscribers not loaded yet");
+			goto done;
+		}
+		if ((n = ix_lookup(h, HOOKS_IX_DM, value, ids, HOOKS_IDS_MAX)) < 0) {
+			http_error(r, 503, NULL, "out of memory");
+			goto done;
+		}
+		if (n == 0) {
+			log_warnx("event=hook_inbound_unknown channel=dm kind=%s",
+			    kw_kind_name(kw));
+			hooks_count(h, "inbound:unknown_sender");
+			dm_answer(r, "unknown_subscriber", NULL);
+			goto done;
+		}
+	}
+	if ((op = op_new(h, r, HOOKS_OP_DM)) == NULL) {
+		http_error(r, 503, NULL, "out of memory");
+		goto done;
+	}
+	op->kw = kw;
+	if (consent_call(h, op, "dm", matched, match, value, "", ids, (size_t)n,
+	    on_dm_reply) < 0) {
+		op_free(op);
+		log_warnx("event=hook_inbound_failed channel=dm err=\"redis not connected\"");
+		http_error(r, 503, NULL, "try again later");
+	}
+done:
+	cJSON_Delete(root);
+}
+
+/* ---- start and stop ------------------------------------------------------------ */
+
+struct hooks *
+hooks_start(const struct app *app, struct err *err)
+{
+	struct hooks *h = calloc(1, sizeof(*h));
+	const struct config *cfg = app->cfg;
+	size_t i;
+
+	if (h == NULL) {
+		err_set(err, ERR_NOMEM, "no_memory", NULL, "hooks: out of memory");
+		log_errorx("event=start_failed component=hooks err=\"%s\"", err ? err->msg : "");
+		return NULL;
+	}
+	h->app = app;
+	if (app->http == NULL)
+		return h;
+	for (i = 0; i < cfg->ngateways; i++) {
+		const struct gw_config *g = &cfg->gateways[i];
+
+		if (g->kind != GW_TWILIO)
+			continue;
+		if (g->secret != NULL && g->secret[0] != '\0')
+			h->tokens[h->ntokens++] = g->secret;
+		if (h->confirm_gw == NULL && g->channel == CH_SMS &&
+		    (h->confirm_gw = gw_new(app->httpc, g, err)) == NULL)
+			goto fail;
+	}
+	if (cfg->public_url == NULL)
+		log_warnx("event=hooks_degraded reason=\"http.public_url not set: Twilio "
+		    "webhooks answer 503\"");
+	if (http_route(app->http, EVHTTP_REQ_POST, "/hooks/twilio/status", on_status, h,
+	    HTTP_EXACT) < 0 ||
+	    http_route(app->http, EVHTTP_REQ_POST, "/hooks/twilio/inbound", on_sms_inbound,
+	    h, HTTP_EXACT) < 0 ||
+	    http_route(app->http, EVHTTP_REQ_POST, "/hooks/inbound", on_dm_inbound, h, 0) < 0) {
+		err_set(err, ERR_NOMEM, "no_memory", NULL, "hooks: cannot add routes");
+		goto fail;
+	}
+	return h;
+fail:
+	log_errorx("event=start_failed component=hooks err=\"%s\"", err ? err->msg : "");
+	gw_free(h->confirm_gw);
+	free(h);
+	return NULL;
+}
+
+void
+hooks_free(struct hooks *h)
+{
+	struct hooks_op *op, *next;
+	size_t i;
+
+	if (h == NULL)
+		return;
+	/* Each op is freed when its reply comes (rconn_free runs every pending callback
+	 * with NULL); its request belongs to the server, which answers it 503. */
+	for (op = h->ops; op != NULL; op = next) {
+		next = op->next;
+		op->h = NULL;
+		op->r = NULL;
+		op->prev = op->next = NULL;
+	}
+	for (i = 0; i < HOOKS_IX_COUNT; i++)
+		ix_clear(&h->ix[i]);
+	gw_free(h->confirm_gw);
+	free(h);
+}

@@ -1,0 +1,100 @@
+-- hook_status.lua: one Twilio status callback (stage: http).
+-- KEYS[1] dealentry:<entry>   KEYS[2] stats
+-- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
+--   undelivered failed), error code ("" = none), To (E.164, "" = unknown), now (epoch s)
+-- Keeps delivery:<deal id> field <sub>:<ch> = the latest status (never moved back:
+-- callbacks can arrive out of order, and a final status stays). On the first final
+-- status counts delivered / undelivered / delivery_failed and error:<code> in
+-- report:deal:<id>, report:rule:<r>, report:campaign:<c> (rule and campaign from
+-- pushinfo:<deal>), and acts on the error code:
+--   30005, 30006 (unknown number, landline): consent:sms of the subscriber goes (only
+--     while the stored subscriber still has that number), with consent_log:<sub>;
+--   30007 (carrier filtered): paused_templates <rule> = now, report:rule:<r> filtered.
+-- Returns the status recorded, or unknown_push / stale / duplicate (nothing changed).
+local function set_consent(json, ch, val)
+  -- As in hook_consent.lua: canonical JSON only, never re-encoded.
+  local s, e = string.find(json, '"consent":{', 1, true)
+  if not s then return nil end
+  local pos, out, found = e + 1, {}, false
+  while true do
+    local k, ke = string.match(json, '^"(%a+)":()', pos)
+    if not k then return nil end
+    local v, ve = string.match(json, '^(null)()', ke)
+    if not v then v, ve = string.match(json, '^("[^"\\]*")()', ke) end
+    if not v then return nil end
+    if k == ch then v = val; found = true end
+    out[#out + 1] = '"' .. k .. '":' .. v
+    local c = string.sub(json, ve, ve)
+    pos = ve + 1
+    if c == '}' then break elseif c ~= ',' then return nil end
+  end
+  if not found then return nil end
+  return string.sub(json, 1, e) .. table.concat(out, ',') .. '}' .. string.sub(json, pos)
+end
+
+local stats = KEYS[2]
+local sub, ch, status, code, to = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now = ARGV[7]
+local deal = redis.call('GET', KEYS[1])
+if not deal then
+  redis.call('HINCRBY', stats, 'hook:status:unknown_push', 1)
+  return 'unknown_push'
+end
+local rank = { queued = 1, accepted = 1, sending = 2, sent = 2, delivered = 3,
+  undelivered = 3, failed = 3 }
+local field = sub .. ':' .. ch
+local dk = 'delivery:' .. deal
+local old = redis.call('HGET', dk, field)
+if old and rank[old] == 3 then
+  return 'duplicate'
+end
+if old and rank[old] and rank[old] > rank[status] then
+  return 'stale'
+end
+redis.call('HSET', dk, field, status)
+if redis.call('TTL', dk) < 0 then
+  redis.call('EXPIRE', dk, 30 * 86400)
+end
+redis.call('HINCRBY', stats, 'hook:status:' .. status, 1)
+if rank[status] < 3 then
+  return status
+end
+local rule, camp = nil, nil
+local info = redis.call('HGET', 'pushinfo:' .. deal, field)
+if info then
+  rule, camp = string.match(info, '^([^\t]*)\t(.*)$')
+end
+local reports = { 'report:deal:' .. deal }
+if rule and rule ~= '' then reports[#reports + 1] = 'report:rule:' .. rule end
+if camp and camp ~= '' then reports[#reports + 1] = 'report:campaign:' .. camp end
+local counter = status
+if status == 'failed' then counter = 'delivery_failed' end
+for _, r in ipairs(reports) do
+  redis.call('HINCRBY', r, counter, 1)
+  if code ~= '' and status ~= 'delivered' then
+    redis.call('HINCRBY', r, 'error:' .. code, 1)
+  end
+end
+if status == 'delivered' or code == '' then
+  return status
+end
+if (code == '30005' or code == '30006') and ch == 'sms' then
+  local json = redis.call('HGET', 'subscribers', sub)
+  local ok, s = false, nil
+  if json then ok, s = pcall(cjson.decode, json) end
+  if ok and type(s) == 'table' and to ~= '' and s.phone == to then
+    redis.call('HDEL', 'consent:sms', sub)
+    local newjson = set_consent(json, 'sms', 'null')
+    if newjson and newjson ~= json then
+      redis.call('HSET', 'subscribers', sub, newjson)
+      redis.call('XADD', 'subscribers:changes', 'MAXLEN', '~', '100000', '*', 'id', sub,
+        'op', 'put')
+    end
+    redis.call('HSET', 'consent_log:' .. sub, 'sms:state', 'revoked', 'sms:when', now,
+      'sms:how', 'twilio:' .. code, 'sms:detail', 'error ' .. code)
+  end
+elseif code == '30007' and rule and rule ~= '' then
+  redis.call('HSET', 'paused_templates', rule, now)
+  redis.call('HINCRBY', 'report:rule:' .. rule, 'filtered', 1)
+end
+return status

@@ -1,0 +1,389 @@
+/*
+ * test_clicks.c: click links and conversions on the running notifier: texts carry
+ * /c/<token> links that redirect once-counted with utm parameters and raise
+ * engagement; conversions are attributed by code, click token and push id, deduped
+ * by order id, and bad ones are dead-lettered with their reason, counting nothing.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef"
+
+struct fx {
+	redisContext *rc;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+	struct it_proc redis;
+	int port, http;
+};
+
+static int
+setup(void **state)
+{
+	*state = calloc(1, sizeof(struct fx));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int running = f->nt.proc.pid > 0, status, rv = 0;
+
+	status = it_stop(&f->nt.proc, SIGTERM, 5000);
+	if (running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rv = -1;
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	it_stop(&f->redis, SIGKILL, 2000);
+	if (f->rc != NULL)
+		redisFree(f->rc);
+	free(f);
+	return rv;
+}
+
+/* GET path; returns the status and copies the Location header (or ""). */
+static int
+get_location(int port, const char *path, char *loc, size_t size)
+{
+	struct sockaddr_in sa;
+	static char resp[1 << 16];
+	char req[2048], *l, *e;
+	size_t got = 0;
+	int fd, n, status = -1;
+
+	loc[0] = '\0';
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
+		goto out;
+	while (got + 1 < sizeof(resp) &&
+	    (n = (int)read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
+		got += (size_t)n;
+	resp[got] = '\0';
+	if (sscanf(resp, "HTTP/%*s %d", &status) != 1)
+		status = -1;
+	if ((l = strstr(resp, "\r\nLocation: ")) != NULL) {
+		l += strlen("\r\nLocation: ");
+		if ((e = strstr(l, "\r\n")) != NULL)
+			snprintf(loc, size, "%.*s", (int)(e - l), l);
+	}
+out:
+	close(fd);
+	return status;
+}
+
+static void
+start(struct fx *f, const char *dir)
+{
+	char extra[1024], portfile[512], lines[1024];
+	FILE *fp;
+	int i;
+
+	f->port = it_redis_start(&f->redis, dir, 0, 1);
+	assert_true(f->port > 0);
+	f->rc = it_redis_connect(f->port);
+	snprintf(lines, sizeof(lines),
+	    "{\"id\":\"s-1\",\"phone\":\"+15125550100\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}\n"
+	    "{\"id\":\"s-2\",\"phone\":\"+15125550101\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}\n");
+	assert_int_equal(it_import(f->port, lines), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	it_path(portfile, sizeof(portfile), "clicks", ".port");
+	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
+	snprintf(extra, sizeof(extra), "[http]\nport = 0\nport_file = %s\n"
+	    "public_url = https://click.example/\nclick_secret_env = DP_TEST_CLICK_SECRET\n",
+	    portfile);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-c", extra), 0);
+	for (i = 0; i < 300 && f->http == 0; i++) {
+		if ((fp = fopen(portfile, "r")) != NULL) {
+			if (fscanf(fp, "%d", &f->http) != 1)
+				f->http = 0;
+			fclose(fp);
+		}
+		it_sleep_ms(10);
+	}
+	assert_true(f->http > 0);
+}
+
+struct sent {
+	struct fx *f;
+	long long n;
+};
+
+static int
+sent_reach(void *arg)
+{
+	struct sent *s = arg;
+
+	return it_outcomes(s->f->rc, "sent") >= s->n;
+}
+
+/* The click token in the text gwsim got for phone (whose text has url_part when not
+ * NULL), and the number of texts that carried one. */
+static int
+token_for(const struct it_gwsim *g, const char *phone, const char *url_part,
+    char *tok, size_t size)
+{
+	cJSON *reqs = it_gwsim_requests(g), *o;
+	int links = 0;
+
+	tok[0] = '\0';
+	cJSON_ArrayForEach(o, reqs) {
+		const char *body = cJSON_GetObjectItem(o, "body")->valuestring;
+		const char *to = cJSON_GetObjectItem(o, "to")->valuestring;
+		const char *c = strstr(body, "https://click.example/c/");
+		size_t n;
+
+		if (c == NULL)
+			continue;
+		links++;
+		if (to == NULL || strcmp(to, phone) != 0 ||
+		    (url_part != NULL && strstr(body, url_part) == NULL))
+			continue;
+		c += strlen("https://click.example/c/");
+		n = strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+		snprintf(tok, size, "%.*s", (int)n, c);
+	}
+	cJSON_Delete(reqs);
+	return links;
+}
+
+static long long
+hget_int(redisContext *rc, const char *key, const char *field)
+{
+	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
+	long long v = r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) :
+	    -1;
+
+	freeReplyObject(r);
+	return v;
+}
+
+static double
+hget_double(redisContext *rc, const char *key, const char *field)
+{
+	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
+	double v = r != NULL && r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : -1;
+
+	freeReplyObject(r);
+	return v;
+}
+
+static void
+click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
+{
+	struct fx *f = *state;
+	struct sent s = { f, 2 };
+	char dir[512], tok[512], path[600], loc[2048], deal[512];
+	cJSON *sub;
+	redisReply *r;
+
+	it_path(dir, sizeof(dir), "redis-clicks", "");
+	start(f, dir);
+	snprintf(deal, sizeof(deal), "{\"id\": \"c-1\", \"title\": \"Click me\", "
+	    "\"category\": \"laptop\", \"url\": \"https://shop.example/d/c-1?ref=x#top\", "
+	    "\"campaign\": \"spring sale\", \"expires_at\": %lld}", it_now() + 600);
+	assert_int_equal(it_publish(f->rc, deal), 0);
+	assert_true(it_wait(sent_reach, &s, 10000));
+
+	/* Both texts carry a /c/<token> link, not the deal URL. */
+	assert_int_equal(token_for(&f->gw, "+15125550100", NULL, tok, sizeof(tok)), 2);
+	assert_true(strlen(tok) > 20);
+
+	snprintf(path, sizeof(path), "/c/%s", tok);
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 302);
+	assert_string_equal(loc, "https://shop.example/d/c-1?ref=x&utm_source=dealpush&"
+	    "utm_medium=sms&utm_campaign=spring%20sale#top");
+	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 1);
+	assert_int_equal(hget_int(f->rc, "report:campaign:spring sale", "clicked"), 1);
+	assert_int_equal(hget_int(f->rc, "report:rule:default", "clicked"), 1);
+
+	/* A second click redirects again and is not counted again. */
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 302);
+	assert_non_null(strstr(loc, "https://shop.example/d/c-1?ref=x&utm_source="));
+	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 1);
+
+	/* Engagement rose in the stored subscriber: 0 + (1 - 0) x 0.1. */
+	r = redisCommand(f->rc, "HGET subscribers s-1");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	sub = cJSON_Parse(r->str);
+	freeReplyObject(r);
+	assert_non_null(sub);
+	assert_true(cJSON_GetObjectItem(sub, "engagement")->valuedouble > 0.099);
+	assert_true(cJSON_GetObjectItem(sub, "engagement")->valuedouble < 0.101);
+	cJSON_Delete(sub);
+
+	/* Tampered, truncated, garbage: 404 and no redirect. */
+	path[strlen(path) - 3] = path[strlen(path) - 3] == 'A' ? 'B' : 'A';
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 404);
+	assert_string_equal(loc, "");
+	path[strlen(path) - 5] = '\0';
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 404);
+	assert_int_equal(get_location(f->http, "/c/not-a-token", loc, sizeof(loc)), 404);
+	assert_int_equal(get_location(f->http, "/c", loc, sizeof(loc)), 404);
+	assert_string_equal(loc, "");
+	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 1);
+}
+
+static int
+xadd_conversion(redisContext *rc, const char *json)
+{
+	redisReply *r = redisCommand(rc, "XADD conversions * conversion %s", json);
+	int ok = r != NULL && r->type == REDIS_REPLY_STRING;
+
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+struct settled {
+	struct fx *f;
+};
+
+static int
+conversions_settled(void *arg)
+{
+	struct settled *s = arg;
+	redisReply *r = redisCommand(s->f->rc, "XPENDING conversions attribution");
+	int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0 &&
+	    it_int(s->f->rc, "XLEN conversions:dead") == 6;
+
+	freeReplyObject(r);
+	return ok;
+}
+
+/* The dead letter i (0-based, oldest first) has reason and field. */
+static void
+assert_dead(redisContext *rc, size_t i, const char *reason, const char *field)
+{
+	redisReply *r = redisCommand(rc, "XRANGE conversions:dead - +");
+	redisReply *e;
+	const char *got_reason = NULL, *got_field = NULL;
+	size_t k;
+
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements);
+	e = r->element[i]->element[1];
+	for (k = 0; k + 1 < e->elements; k += 2) {
+		if (strcmp(e->element[k]->str, "reason") == 0)
+			got_reason = e->element[k + 1]->str;
+		if (strcmp(e->element[k]->str, "field") == 0)
+			got_field = e->element[k + 1]->str;
+	}
+	assert_non_null(got_reason);
+	assert_string_equal(got_reason, reason);
+	assert_string_equal(got_field, field);
+	freeReplyObject(r);
+}
+
+static void
+conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
+{
+	struct fx *f = *state;
+	struct sent s = { f, 4 };
+	struct settled st = { f };
+	char dir[512], tok[512], deal[512], conv[1024], entry[64];
+	redisReply *r;
+
+	it_path(dir, sizeof(dir), "redis-conv", "");
+	start(f, dir);
+	freeReplyObject(redisCommand(f->rc, "SADD codes:p1 P1-A P1-B"));
+	snprintf(deal, sizeof(deal), "{\"id\": \"p-1\", \"title\": \"Pool\", "
+	    "\"category\": \"laptop\", \"url\": \"https://shop.example/p\", "
+	    "\"code_pool\": \"codes:p1\", \"campaign\": \"pool\", \"expires_at\": %lld}",
+	    it_now() + 600);
+	assert_int_equal(it_publish(f->rc, deal), 0);
+	snprintf(deal, sizeof(deal), "{\"id\": \"c-1\", \"title\": \"Click\", "
+	    "\"category\": \"laptop\", \"url\": \"https://shop.example/c\", "
+	    "\"expires_at\": %lld}", it_now() + 600);
+	assert_int_equal(it_publish(f->rc, deal), 0);
+	assert_true(it_wait(sent_reach, &s, 10000));
+	token_for(&f->gw, "+15125550100", "Click", tok, sizeof(tok));
+	assert_true(tok[0] != '\0');
+	r = redisCommand(f->rc, "HGET deal:c-1 entry");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	snprintf(entry, sizeof(entry), "%s", r->str);
+	freeReplyObject(r);
+
+	/* By code (pool deal), by click token, by push id; o-1 twice. */
+	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-1\","
+	    "\"revenue\":10.5,\"currency\":\"USD\",\"code\":\"P1-A\"}"), 0);
+	snprintf(conv, sizeof(conv), "{\"deal_id\":\"c-1\",\"order_id\":\"o-2\","
+	    "\"revenue\":20,\"currency\":\"USD\",\"click_token\":\"%s\"}", tok);
+	assert_int_equal(xadd_conversion(f->rc, conv), 0);
+	snprintf(conv, sizeof(conv), "{\"deal_id\":\"c-1\",\"order_id\":\"o-3\","
+	    "\"revenue\":5,\"currency\":\"USD\",\"push_id\":\"%s:s-2:sms\"}", entry);
+	assert_int_equal(xadd_conversion(f->rc, conv), 0);
+	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-1\","
+	    "\"revenue\":10.5,\"currency\":\"USD\",\"code\":\"P1-A\"}"), 0);
+
+	/* Bad ones. */
+	assert_int_equal(xadd_conversion(f->rc, "not json"), 0);
+	assert_int_equal(xadd_conversion(f->rc, "{\"order_id\":\"o-9\",\"revenue\":1,"
+	    "\"currency\":\"USD\",\"code\":\"P1-B\"}"), 0);
+	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-9\","
+	    "\"revenue\":-1,\"currency\":\"USD\",\"code\":\"P1-B\"}"), 0);
+	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-9\","
+	    "\"revenue\":1,\"currency\":\"USD\",\"code\":\"P1-B\",\"subscriber_id\":\"s-1\"}"),
+	    0);
+	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-9\","
+	    "\"revenue\":1,\"currency\":\"USD\",\"code\":\"NOPE\"}"), 0);
+	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-9\","
+	    "\"revenue\":1,\"currency\":\"usd\",\"code\":\"P1-B\"}"), 0);
+	assert_true(it_wait(conversions_settled, &st, 10000));
+
+	assert_int_equal(hget_int(f->rc, "report:deal:p-1", "redeemed"), 1);
+	assert_true(hget_double(f->rc, "report:deal:p-1", "revenue") == 10.5);
+	assert_int_equal(hget_int(f->rc, "report:campaign:pool", "redeemed"), 1);
+	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "redeemed"), 2);
+	assert_true(hget_double(f->rc, "report:deal:c-1", "revenue") == 25);
+	assert_int_equal(hget_int(f->rc, "report:rule:default", "redeemed"), 3);
+	assert_int_equal(it_int(f->rc, "EXISTS order:o-9"), 0);
+
+	assert_dead(f->rc, 0, "not_json", "conversion");
+	assert_dead(f->rc, 1, "missing_field", "deal_id");
+	assert_dead(f->rc, 2, "bad_value", "revenue");
+	assert_dead(f->rc, 3, "ambiguous", "subscriber_id");
+	assert_dead(f->rc, 4, "unknown_code", "code");
+	assert_dead(f->rc, 5, "bad_value", "currency");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    click_redirects_with_utm_counts_once_and_raises_engagement, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    conversions_are_attributed_deduped_and_bad_ones_dead_lettered, setup,
+		    teardown),
+	};
+
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
+	return cmocka_run_group_tests_name("clicks", tests, NULL, NULL);
+}

@@ -1,0 +1,633 @@
+/*
+ * test_hooks.c: the inbound webhooks on a running notifier: Twilio signatures are
+ * required, every keyword variant has its effect on consent, a STOP stops the next
+ * deal and START brings it back, one confirmation text per opt-out, status callbacks
+ * count deliveries and act on error codes, the signed DM endpoint, hostile input.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "itest.h"
+#include "twsig.h"
+
+#define PUBLIC_URL "https://hooks.example.test"
+#define INBOUND_SECRET "inbound-test-secret"
+#define PHONE1 "+15125550101"
+#define PHONE2 "+15125550102"
+#define PHONE3 "+15125550103"
+
+struct fx {
+	redisContext *rc;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+	struct it_proc redis;
+	int port, http;
+};
+
+static int
+setup(void **state)
+{
+	*state = calloc(1, sizeof(struct fx));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int running = f->nt.proc.pid > 0, status, rv = 0;
+
+	status = it_stop(&f->nt.proc, SIGTERM, 5000);
+	if (running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		rv = -1;
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	it_stop(&f->redis, SIGKILL, 2000);
+	if (f->rc != NULL)
+		redisFree(f->rc);
+	free(f);
+	return rv;
+}
+
+static void
+start(struct fx *f)
+{
+	char extra[2048], portfile[512], secret[512], dir[512];
+	static const char subs[] =
+	    "{\"id\":\"s-1\",\"phone\":\"" PHONE1 "\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}\n"
+	    "{\"id\":\"s-2\",\"phone\":\"" PHONE2 "\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}\n"
+	    "{\"id\":\"s-3\",\"phone\":\"" PHONE3 "\",\"dm\":{\"x\":\"4242\"},"
+	    "\"channels\":[\"sms\",\"dm\"],\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\","
+	    "\"dm\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}\n";
+	FILE *fp;
+	int i;
+
+	it_path(dir, sizeof(dir), "redis-hooks", "");
+	f->port = it_redis_start(&f->redis, dir, 0, 1);
+	assert_true(f->port > 0);
+	f->rc = it_redis_connect(f->port);
+	assert_int_equal(it_import(f->port, subs), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	it_path(portfile, sizeof(portfile), "http", ".port");
+	it_path(secret, sizeof(secret), "inbound", ".secret");
+	assert_non_null(fp = fopen(secret, "w"));
+	fputs(INBOUND_SECRET "\n", fp);
+	fclose(fp);
+	snprintf(extra, sizeof(extra), "[http]\nport = 0\nport_file = %s\n"
+	    "public_url = " PUBLIC_URL "\ninbound_secret_file = %s\n", portfile, secret);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-hooks", extra),
+	    0);
+	for (i = 0; i < 500 && f->http == 0; i++) {
+		if ((fp = fopen(portfile, "r")) != NULL) {
+			if (fscanf(fp, "%d", &f->http) != 1)
+				f->http = 0;
+			fclose(fp);
+		}
+		it_sleep_ms(10);
+	}
+	assert_true(f->http > 0);
+	/* The mirror is loaded once /healthz is fine and a moment has passed. */
+	it_sleep_ms(300);
+}
+
+/* One HTTP/1.0 POST with extra header lines (each ending "\r\n"); the whole answer
+ * goes into resp. Returns the status or -1. */
+static int
+raw_post(int port, const char *path, const char *ctype, const char *hdrs,
+    const char *body, size_t len, char *resp, size_t rsize)
+{
+	struct sockaddr_in sa;
+	char head[4096];
+	size_t got = 0, off;
+	ssize_t n;
+	int fd, hn, status = -1;
+
+	if (rsize > 0)
+		resp[0] = '\0';
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	hn = snprintf(head, sizeof(head), "POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+	    "Content-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", path, ctype, len,
+	    hdrs ? hdrs : "");
+	if (hn < 0 || (size_t)hn >= sizeof(head) || write(fd, head, (size_t)hn) != hn)
+		goto out;
+	for (off = 0; off < len; off += (size_t)n)
+		if ((n = write(fd, body + off, len - off)) <= 0)
+			break;
+	while (got + 1 < rsize && (n = read(fd, resp + got, rsize - 1 - got)) > 0)
+		got += (size_t)n;
+	if (rsize > 0)
+		resp[got] = '\0';
+	if (sscanf(resp, "HTTP/%*s %d", &status) != 1)
+		status = -1;
+out:
+	close(fd);
+	return status;
+}
+
+/* Appends s to out (cut to size). */
+static void
+append(char *out, size_t size, const char *s)
+{
+	size_t o = strlen(out);
+
+	snprintf(out + o, size - o, "%s", s);
+}
+
+static void
+pct_encode(char *out, size_t size, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = strlen(out);
+
+	for (; *s != '\0' && o + 4 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+/*
+ * POSTs the form kv (name, value, ..., NULL) to path, signed for sign_url (NULL: the
+ * public URL + path) with token (NULL: no signature header). Returns the status.
+ */
+static int
+tw_post(struct fx *f, const char *path, const char *const *kv, const char *sign_url,
+    const char *token, char *resp, size_t rsize)
+{
+	struct twsig_param p[32];
+	char body[8192] = "", url[1024], sig[64], hdr[128] = "";
+	size_t n = 0;
+
+	for (; kv[0] != NULL; kv += 2) {
+		if (n > 0)
+			append(body, sizeof(body), "&");
+		pct_encode(body, sizeof(body), kv[0]);
+		append(body, sizeof(body), "=");
+		pct_encode(body, sizeof(body), kv[1]);
+		p[n].name = kv[0];
+		p[n++].value = kv[1];
+	}
+	snprintf(url, sizeof(url), "%s", sign_url ? sign_url : PUBLIC_URL);
+	if (sign_url == NULL)
+		append(url, sizeof(url), path);
+	if (token != NULL) {
+		assert_int_equal(twsig_compute(token, url, p, n, sig, sizeof(sig)), 0);
+		snprintf(hdr, sizeof(hdr), "X-Twilio-Signature: %s\r\n", sig);
+	}
+	return raw_post(f->http, path, "application/x-www-form-urlencoded", hdr, body,
+	    strlen(body), resp, rsize);
+}
+
+static int
+sms_in(struct fx *f, const char *from, const char *text, char *resp, size_t rsize)
+{
+	const char *kv[] = { "MessageSid", "SM0001", "From", from, "To", IT_FROM,
+	    "Body", text, NULL };
+
+	return tw_post(f, "/hooks/twilio/inbound", kv, NULL, IT_AUTH_TOKEN, resp, rsize);
+}
+
+/* A status callback for push (raw, unencoded in the query as Twilio hands it back). */
+static int
+status_cb(struct fx *f, const char *push, const char *status, const char *code,
+    const char *to)
+{
+	char path[512], resp[2048];
+	const char *kv[] = { "MessageSid", "SM0002", "MessageStatus", status, "To", to,
+	    "ErrorCode", code, NULL };
+
+	snprintf(path, sizeof(path), "/hooks/twilio/status?push=");
+	pct_encode(path, sizeof(path), push);
+	if (code == NULL)
+		kv[6] = NULL;
+	return tw_post(f, path, kv, NULL, IT_AUTH_TOKEN, resp, sizeof(resp));
+}
+
+/* A signed POST to /hooks/inbound/<ch> with timestamp ts. */
+static int
+dm_post(struct fx *f, const char *ch, const char *json, long long ts, const char *secret,
+    char *resp, size_t rsize)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char mac[64];
+	char msg[4096], hex[65], hdr[256], path[128];
+	size_t maclen = 0, i;
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "%lld.%s", ts, json);
+	assert_true(n > 0 && (size_t)n < sizeof(msg));
+	assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, strlen(secret),
+	    (const unsigned char *)msg, (size_t)n, mac, sizeof(mac), &maclen));
+	for (i = 0; i < 32; i++) {
+		hex[2 * i] = digits[mac[i] >> 4];
+		hex[2 * i + 1] = digits[mac[i] & 15];
+	}
+	hex[64] = '\0';
+	snprintf(hdr, sizeof(hdr), "X-Dealpush-Timestamp: %lld\r\n"
+	    "X-Dealpush-Signature: v1=%s\r\n", ts, hex);
+	snprintf(path, sizeof(path), "/hooks/inbound/%s", ch);
+	return raw_post(f->http, path, "application/json", hdr, json, strlen(json), resp,
+	    rsize);
+}
+
+static long long
+hexists(struct fx *f, const char *key, const char *field)
+{
+	return it_int(f->rc, "HEXISTS %s %s", key, field);
+}
+
+/* The string value of HGET key field into out ("" when absent). */
+static const char *
+hget(struct fx *f, const char *key, const char *field, char *out, size_t size)
+{
+	redisReply *r = redisCommand(f->rc, "HGET %s %s", key, field);
+
+	out[0] = '\0';
+	if (r != NULL && r->type == REDIS_REPLY_STRING)
+		snprintf(out, size, "%s", r->str);
+	freeReplyObject(r);
+	return out;
+}
+
+/* Requests gwsim logged to phone whose body contains needle (NULL: any). */
+static int
+gw_count_to(struct fx *f, const char *phone, const char *needle)
+{
+	cJSON *reqs = it_gwsim_requests(&f->gw), *o;
+	int n = 0;
+
+	cJSON_ArrayForEach(o, reqs) {
+		cJSON *to = cJSON_GetObjectItem(o, "to"), *b = cJSON_GetObjectItem(o, "body");
+
+		if (!cJSON_IsString(to) || strcmp(to->valuestring, phone) != 0)
+			continue;
+		if (needle == NULL || (cJSON_IsString(b) && strstr(b->valuestring, needle)))
+			n++;
+	}
+	cJSON_Delete(reqs);
+	return n;
+}
+
+struct want_count {
+	struct fx *f;
+	const char *phone, *needle;
+	int n;
+};
+
+static int
+count_reached(void *arg)
+{
+	struct want_count *w = arg;
+
+	return gw_count_to(w->f, w->phone, w->needle) >= w->n;
+}
+
+struct want_outcome {
+	redisContext *rc;
+	const char *outcome;
+	long long n;
+};
+
+static int
+outcomes_reached(void *arg)
+{
+	struct want_outcome *w = arg;
+
+	return it_outcomes(w->rc, w->outcome) >= w->n;
+}
+
+static void
+signatures_and_hostile_input_change_nothing(void **state)
+{
+	struct fx *f = *state;
+	static char big[100 * 1024];
+	char resp[4096], url[512];
+	const char *stop[] = { "From", PHONE1, "To", IT_FROM, "Body", "STOP", NULL };
+	const char *nobody[] = { "From", PHONE1, "To", IT_FROM, NULL };
+	const char *path = "/hooks/twilio/inbound";
+
+	start(f);
+	/* Missing, forged (another token), signed for another path or host. */
+	assert_int_equal(tw_post(f, path, stop, NULL, NULL, resp, sizeof(resp)), 403);
+	assert_int_equal(tw_post(f, path, stop, NULL, "not-the-token", resp, sizeof(resp)),
+	    403);
+	assert_int_equal(tw_post(f, path, stop, PUBLIC_URL "/hooks/twilio/status",
+	    IT_AUTH_TOKEN, resp, sizeof(resp)), 403);
+	assert_int_equal(tw_post(f, path, stop, "https://evil.example.test/hooks/twilio/"
+	    "inbound", IT_AUTH_TOKEN, resp, sizeof(resp)), 403);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", f->http, path);
+	assert_int_equal(tw_post(f, path, stop, url, IT_AUTH_TOKEN, resp, sizeof(resp)), 403);
+	assert_int_equal(raw_post(f->http, path, "application/x-www-form-urlencoded",
+	    "X-Twilio-Signature: GvWf1cFY/Q7PnoempGyD5oXAezc=\r\n", "From=%2B15125550101"
+	    "&Body=STOP", 29, resp, sizeof(resp)), 403);
+	/* Bad form encoding, missing field, huge body. */
+	assert_int_equal(raw_post(f->http, path, "application/x-www-form-urlencoded", NULL,
+	    "From=%zz&Body=STOP", 18, resp, sizeof(resp)), 400);
+	assert_int_equal(raw_post(f->http, path, "application/x-www-form-urlencoded", NULL,
+	    "From=%2B1&&Body=STOP", 20, resp, sizeof(resp)), 400);
+	assert_int_equal(raw_post(f->http, path, "application/x-www-form-urlencoded", NULL,
+	    "Body=STOP%00", 12, resp, sizeof(resp)), 400);
+	assert_int_equal(tw_post(f, path, nobody, NULL, IT_AUTH_TOKEN, resp, sizeof(resp)),
+	    400);
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(raw_post(f->http, path, "application/x-www-form-urlencoded", NULL,
+	    big, sizeof(big), resp, sizeof(resp)), 413);
+	/* The same on the status callback. */
+	assert_int_equal(status_cb(f, "1-0:s-1:sms", "delivered", NULL, PHONE1), 204);
+	{
+		const char *kv[] = { "MessageStatus", "failed", "To", PHONE1, "ErrorCode",
+		    "30006", NULL };
+
+		assert_int_equal(tw_post(f, "/hooks/twilio/status?push=1-0%3As-1%3Asms", kv,
+		    NULL, "forged", resp, sizeof(resp)), 403);
+		assert_int_equal(tw_post(f, "/hooks/twilio/status?push=1-0%3As-1%3Asms", kv,
+		    PUBLIC_URL "/hooks/twilio/status?push=2-0%3As-1%3Asms", IT_AUTH_TOKEN,
+		    resp, sizeof(resp)), 403);
+		assert_int_equal(tw_post(f, "/hooks/twilio/status", kv, NULL, IT_AUTH_TOKEN,
+		    resp, sizeof(resp)), 400);
+	}
+	/* The DM endpoint: no or bad signature, stale timestamp, bad JSON, wrong types. */
+	assert_int_equal(raw_post(f->http, "/hooks/inbound/x-dm", "application/json", NULL,
+	    "{\"dm_user_id\":\"4242\",\"text\":\"STOP\"}", 35, resp, sizeof(resp)), 403);
+	assert_int_equal(dm_post(f, "x-dm", "{\"dm_user_id\":\"4242\",\"text\":\"STOP\"}",
+	    it_now(), "wrong-secret", resp, sizeof(resp)), 403);
+	assert_int_equal(dm_post(f, "x-dm", "{\"dm_user_id\":\"4242\",\"text\":\"STOP\"}",
+	    it_now() - 600, INBOUND_SECRET, resp, sizeof(resp)), 403);
+	assert_int_equal(dm_post(f, "x-dm", "{\"dm_user_id\":", it_now(), INBOUND_SECRET,
+	    resp, sizeof(resp)), 400);
+	assert_int_equal(dm_post(f, "x-dm", "{\"dm_user_id\":4242,\"text\":\"STOP\"}",
+	    it_now(), INBOUND_SECRET, resp, sizeof(resp)), 400);
+	assert_int_equal(dm_post(f, "x-dm", "{\"dm_user_id\":\"4242\"}", it_now(),
+	    INBOUND_SECRET, resp, sizeof(resp)), 400);
+	assert_int_equal(dm_post(f, "fax", "{\"dm_user_id\":\"4242\",\"text\":\"STOP\"}",
+	    it_now(), INBOUND_SECRET, resp, sizeof(resp)), 404);
+	/* Nothing changed anywhere. */
+	it_sleep_ms(200);
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
+	assert_int_equal(hexists(f, "consent:dm", "s-3"), 1);
+	assert_int_equal(it_int(f->rc, "EXISTS consent_log:s-1"), 0);
+	assert_int_equal(it_int(f->rc, "EXISTS consent_log:s-3"), 0);
+	assert_int_equal(it_int(f->rc, "XLEN subscribers:changes"), 3);
+	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
+}
+
+struct kw_row {
+	const char *text;
+	int effect;             /* 0 none, 1 opt-out, 2 opt-in, 3 help */
+};
+
+static void
+every_keyword_variant_has_its_effect(void **state)
+{
+	struct fx *f = *state;
+	static const struct kw_row rows[] = {
+		{ "STOP", 1 }, { "stop", 1 }, { " Stop. ", 1 }, { "STOP ALL", 1 },
+		{ "unsubscribe me", 1 }, { "please stop texting me", 1 }, { "START", 2 },
+		{ "UNSTOP", 2 }, { "YES", 2 }, { "HELP", 3 }, { "stop by the store", 0 },
+	};
+	char resp[4096], v[256];
+	size_t i;
+	int optouts = 0;
+	struct want_count w;
+
+	start(f);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rows[i].effect == 2)
+			it_int(f->rc, "HDEL consent:sms s-1");
+		else
+			it_int(f->rc, "HSET consent:sms s-1 1767348000");
+		/* A new opt-out episode each row: its confirmation is due again. */
+		it_int(f->rc, "DEL optout_ack:" PHONE1);
+		assert_int_equal(sms_in(f, PHONE1, rows[i].text, resp, sizeof(resp)), 200);
+		assert_non_null(strstr(resp, "<Response"));
+		switch (rows[i].effect) {
+		case 1:
+			optouts++;
+			assert_int_equal(hexists(f, "consent:sms", "s-1"), 0);
+			assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v,
+			    sizeof(v)), "opted_out");
+			assert_string_equal(hget(f, "consent_log:s-1", "sms:how", v, sizeof(v)),
+			    "sms:STOP");
+			assert_non_null(strstr(hget(f, "subscribers", "s-1", v, sizeof(v)),
+			    "\"consent\":{\"sms\":null"));
+			break;
+		case 2:
+			assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
+			assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v,
+			    sizeof(v)), "opted_in");
+			assert_null(strstr(hget(f, "subscribers", "s-1", v, sizeof(v)),
+			    "\"sms\":null"));
+			break;
+		case 3:
+			assert_non_null(strstr(resp, "<Message>"));
+			assert_non_null(strstr(resp, "STOP"));
+			assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
+			break;
+		default:
+			assert_null(strstr(resp, "<Message>"));
+			assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
+			break;
+		}
+	}
+	/* One confirmation per opt-out, none for the rest. */
+	w.f = f;
+	w.phone = PHONE1;
+	w.needle = "unsubscribed";
+	w.n = optouts;
+	assert_true(it_wait(count_reached, &w, 5000));
+	/* Consent was restored since (the last rows): a STOP is a new opt-out with its
+	 * confirmation, a repeated STOP right after it gets none. */
+	assert_int_equal(sms_in(f, PHONE1, "STOP", resp, sizeof(resp)), 200);
+	w.n = optouts + 1;
+	assert_true(it_wait(count_reached, &w, 5000));
+	assert_int_equal(sms_in(f, PHONE1, "Stop!", resp, sizeof(resp)), 200);
+	assert_int_equal(sms_in(f, PHONE1, "unsubscribe", resp, sizeof(resp)), 200);
+	it_sleep_ms(500);
+	assert_int_equal(gw_count_to(f, PHONE1, NULL), optouts + 1);
+	assert_int_equal(gw_count_to(f, PHONE1, "unsubscribed"), optouts + 1);
+	/* An unknown sender is answered and nothing changes. */
+	assert_int_equal(sms_in(f, "+15125559999", "STOP", resp, sizeof(resp)), 200);
+	assert_int_equal(gw_count_to(f, "+15125559999", NULL), 0);
+	/* The mirrors were told: one change per JSON update. */
+	assert_true(it_int(f->rc, "XLEN subscribers:changes") > 3);
+}
+
+static void
+stop_then_deal_sends_nothing_and_start_sends_again(void **state)
+{
+	struct fx *f = *state;
+	char resp[4096], v[64];
+	struct want_outcome w;
+	struct want_count c;
+
+	start(f);
+	assert_int_equal(sms_in(f, PHONE1, "STOP", resp, sizeof(resp)), 200);
+	/* The webhook answered: the next deal must not reach the number. */
+	assert_int_equal(it_publish(f->rc, it_deal("d-1", "laptop", 600)), 0);
+	w.rc = f->rc;
+	w.outcome = "sent";
+	w.n = 2;
+	assert_true(it_wait(outcomes_reached, &w, 10000));
+	it_sleep_ms(300);
+	assert_int_equal(it_outcomes(f->rc, "sent"), 2);
+	/* Planned before the mirror saw the STOP: refused at admit; after: not planned. */
+	hget(f, "push:d-1", "s-1:sms", v, sizeof(v));
+	assert_true(v[0] == '\0' || strcmp(v, "no_consent") == 0);
+	assert_int_equal(gw_count_to(f, PHONE1, NULL), gw_count_to(f, PHONE1,
+	    "unsubscribed"));
+	assert_int_equal(gw_count_to(f, PHONE1, "unsubscribed"), 1);
+
+	/* START: consent is back at once; the mirror follows within a block interval. */
+	assert_int_equal(sms_in(f, PHONE1, "START", resp, sizeof(resp)), 200);
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
+	it_sleep_ms(1000);
+	assert_int_equal(it_publish(f->rc, it_deal("d-2", "laptop", 600)), 0);
+	c.f = f;
+	c.phone = PHONE1;
+	c.needle = NULL;
+	c.n = 2;
+	assert_true(it_wait(count_reached, &c, 10000));
+	assert_string_equal(hget(f, "push:d-2", "s-1:sms", v, sizeof(v)), "sent");
+}
+
+static void
+status_callbacks_count_deliveries_and_act_on_error_codes(void **state)
+{
+	struct fx *f = *state;
+	char entry[64], push[128], info[256], rule[128], v[128], *tab;
+	struct want_outcome w;
+	redisReply *r;
+
+	start(f);
+	assert_int_equal(it_publish(f->rc, it_deal("d-1", "laptop", 600)), 0);
+	w.rc = f->rc;
+	w.outcome = "sent";
+	w.n = 3;
+	assert_true(it_wait(outcomes_reached, &w, 10000));
+	r = redisCommand(f->rc, "XRANGE deals - + COUNT 1");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+	snprintf(entry, sizeof(entry), "%s", r->element[0]->element[0]->str);
+	freeReplyObject(r);
+	/* Wait for pushinfo (written in the same script as "sent"). */
+	hget(f, "pushinfo:d-1", "s-3:sms", info, sizeof(info));
+	assert_non_null(tab = strchr(info, '\t'));
+	*tab = '\0';
+	snprintf(rule, sizeof(rule), "report:rule:%s", info);
+
+	/* delivered: counted once, however often Twilio calls. */
+	snprintf(push, sizeof(push), "%s:s-1:sms", entry);
+	assert_int_equal(status_cb(f, push, "sent", NULL, PHONE1), 204);
+	assert_string_equal(hget(f, "delivery:d-1", "s-1:sms", v, sizeof(v)), "sent");
+	assert_int_equal(status_cb(f, push, "delivered", NULL, PHONE1), 204);
+	assert_int_equal(status_cb(f, push, "delivered", NULL, PHONE1), 204);
+	assert_int_equal(status_cb(f, push, "sent", NULL, PHONE1), 204);
+	assert_string_equal(hget(f, "delivery:d-1", "s-1:sms", v, sizeof(v)), "delivered");
+	assert_string_equal(hget(f, "report:deal:d-1", "delivered", v, sizeof(v)), "1");
+	assert_string_equal(hget(f, rule, "delivered", v, sizeof(v)), "1");
+
+	/* 30006 (landline): no more texts to that number. */
+	snprintf(push, sizeof(push), "%s:s-2:sms", entry);
+	assert_int_equal(status_cb(f, push, "undelivered", "30006", PHONE2), 204);
+	assert_int_equal(hexists(f, "consent:sms", "s-2"), 0);
+	assert_string_equal(hget(f, "consent_log:s-2", "sms:how", v, sizeof(v)),
+	    "twilio:30006");
+	assert_string_equal(hget(f, "report:deal:d-1", "undelivered", v, sizeof(v)), "1");
+	assert_string_equal(hget(f, "report:deal:d-1", "error:30006", v, sizeof(v)), "1");
+
+	/* 30007 (carrier filtered): the rule's template is paused, the report says so. */
+	snprintf(push, sizeof(push), "%s:s-3:sms", entry);
+	assert_int_equal(status_cb(f, push, "undelivered", "30007", PHONE3), 204);
+	assert_int_equal(hexists(f, "paused_templates", info), 1);
+	assert_string_equal(hget(f, rule, "filtered", v, sizeof(v)), "1");
+	assert_int_equal(hexists(f, "consent:sms", "s-3"), 1);
+
+	/* Unknown push or status: 2xx, counted, nothing changed. */
+	assert_int_equal(status_cb(f, "999-0:s-9:sms", "delivered", NULL, PHONE1), 204);
+	assert_int_equal(status_cb(f, "not a push", "delivered", NULL, PHONE1), 204);
+	snprintf(push, sizeof(push), "%s:s-1:sms", entry);
+	assert_int_equal(status_cb(f, push, "exploded", NULL, PHONE1), 204);
+	assert_string_equal(hget(f, "stats", "hook:status:unknown_push", v, sizeof(v)), "1");
+	assert_string_equal(hget(f, "delivery:d-1", "s-1:sms", v, sizeof(v)), "delivered");
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
+}
+
+static void
+signed_dm_endpoint_opts_out_and_in(void **state)
+{
+	struct fx *f = *state;
+	char resp[4096], v[128];
+
+	start(f);
+	assert_int_equal(dm_post(f, "x-dm", "{\"dm_user_id\":\"4242\",\"text\":\"Stop!\"}",
+	    it_now(), INBOUND_SECRET, resp, sizeof(resp)), 200);
+	assert_non_null(strstr(resp, "opted_out"));
+	assert_int_equal(hexists(f, "consent:dm", "s-3"), 0);
+	assert_int_equal(hexists(f, "consent:sms", "s-3"), 1);
+	assert_string_equal(hget(f, "consent_log:s-3", "dm:how", v, sizeof(v)), "dm:STOP");
+	assert_non_null(strstr(hget(f, "subscribers", "s-3", v, sizeof(v)), "\"dm\":null"));
+	assert_int_equal(dm_post(f, "webhook", "{\"subscriber_id\":\"s-3\",\"text\":\"START\"}",
+	    it_now(), INBOUND_SECRET, resp, sizeof(resp)), 200);
+	assert_non_null(strstr(resp, "opted_in"));
+	assert_int_equal(hexists(f, "consent:dm", "s-3"), 1);
+	assert_int_equal(dm_post(f, "x-dm", "{\"dm_user_id\":\"777\",\"text\":\"STOP\"}",
+	    it_now(), INBOUND_SECRET, resp, sizeof(resp)), 200);
+	assert_non_null(strstr(resp, "unknown_subscriber"));
+	assert_int_equal(dm_post(f, "x-dm", "{\"dm_user_id\":\"4242\",\"text\":\"help\"}",
+	    it_now(), INBOUND_SECRET, resp, sizeof(resp)), 200);
+	assert_non_null(strstr(resp, "\"help\""));
+	assert_int_equal(hexists(f, "consent:dm", "s-3"), 1);
+	/* No confirmation text on the DM path. */
+	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(signatures_and_hostile_input_change_nothing,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(every_keyword_variant_has_its_effect, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    stop_then_deal_sends_nothing_and_start_sends_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    status_callbacks_count_deliveries_and_act_on_error_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(signed_dm_endpoint_opts_out_and_in, setup,
+		    teardown),
+	};
+
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
+	return cmocka_run_group_tests_name("hooks", tests, NULL, NULL);
+}
