@@ -38,6 +38,7 @@ struct match_list {
 	size_t n, cap;
 	size_t matched;                /* before the quantity cut */
 	size_t held_out;               /* matched but kept back by a holdout */
+	const struct subscriber **held; /* those subscribers (borrowed), held_out of them */
 	size_t unrenderable;           /* too long for the rule's segment cap */
 };
 

@@ -270,6 +270,34 @@ out:
 	return rv;
 }
 
+/* Remembers who was held out (holdout:<deal>) and how many, so that conversions by
+ * those subscribers count as the holdout's and reports can compare the two groups.
+ * Idempotent (a set and a plain count), so a re-plan after a crash changes nothing. */
+static void
+ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list *ml)
+{
+	const char *argv[2 + 1000];
+	char key[MODEL_ID_MAX + 16], rkey[MODEL_ID_MAX + 16];
+	size_t i = 0, n;
+
+	if (ml->held_out == 0)
+		return;
+	snprintf(key, sizeof(key), "holdout:%s", d->id);
+	snprintf(rkey, sizeof(rkey), "report:deal:%s", d->id);
+	while (i < ml->held_out) {
+		argv[0] = "SADD";
+		argv[1] = key;
+		for (n = 0; n < 1000 && i < ml->held_out; n++, i++)
+			argv[2 + n] = ml->held[i]->id;
+		rconn_argv(in->cmd, NULL, NULL, 0, (int)(2 + n), argv, NULL);
+	}
+	rconn_cmd(in->cmd, NULL, NULL, 0, "EXPIRE %s %lld", key,
+	    (long long)(d->expires_at - clock_now() + 30 * 86400));
+	/* hiredis' format knows no %zu. */
+	rconn_cmd(in->cmd, NULL, NULL, 0, "HSET %s holdout_audience %lld", rkey,
+	    (long long)ml->held_out);
+}
+
 static void
 ingest_plan(struct ingest *in, const char *entry, const struct deal *d)
 {
@@ -290,6 +318,7 @@ ingest_plan(struct ingest *in, const char *entry, const struct deal *d)
 		ingest_reread(in, 1);
 		return;
 	}
+	ingest_holdout(in, d, &ml);
 	/* Zero recipients is still one (empty) chunk: it sets the marker and acks. */
 	nchunks = ml.n == 0 ? 1 : (ml.n + chunk - 1) / chunk;
 	for (c = 0; c < nchunks; c++) {

@@ -289,7 +289,15 @@ match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
 		const struct rule_recipient *rc = &m->found.v[i];
 
 		if (rc->held_out) {
-			out->held_out++;
+			const struct subscriber **h = realloc(out->held,
+			    (out->held_out + 1) * sizeof(*h));
+
+			if (h == NULL) {
+				err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
+				goto fail;
+			}
+			out->held = h;
+			out->held[out->held_out++] = rc->sub;
 			continue;
 		}
 		for (c = 0; c < CH_COUNT; c++) {
@@ -324,5 +332,6 @@ match_list_free(struct match_list *l)
 	for (i = 0; i < l->n; i++)
 		free(l->v[i].text);
 	free(l->v);
+	free(l->held);
 	memset(l, 0, sizeof(*l));
 }

@@ -525,7 +525,7 @@ static void
 status_callbacks_count_deliveries_and_act_on_error_codes(void **state)
 {
 	struct fx *f = *state;
-	char entry[64], push[128], info[256], rule[128], v[128], *tab;
+	char entry[64], push[128], info[256], rule[300], v[128], *tab;
 	struct want_outcome w;
 	redisReply *r;
 
