@@ -20,6 +20,7 @@ trap 'exit 0' INT TERM
 dp_start_redis "$DP_RUN_DIR/redis" || exit 1
 
 gwport=$(dp_pick_port)
+httpport=$(dp_pick_port)
 echo "gateway simulator (Twilio, X DM, webhook) on 127.0.0.1:$gwport"
 echo "redis-server on 127.0.0.1:$DP_REDIS_PORT"
 echo "the notifier's clock reads 17:00 UTC (offset $(dp_clock_offset) s), inside every"
@@ -46,6 +47,11 @@ host = 127.0.0.1
 port = $DP_REDIS_PORT
 [rules]
 dir = $ROOT/rules/examples
+[http]
+port = $httpport
+public_url = http://127.0.0.1:$httpport
+admin_token_env = DEMO_ADMIN_TOKEN
+click_secret_env = DEMO_CLICK_SECRET
 [gateway twilio]
 kind = twilio
 channel = sms
@@ -62,12 +68,22 @@ secret_env = DEMO_X_TOKEN
 CONF
 
 ctl="$BUILD/dealpushctl --redis 127.0.0.1:$DP_REDIS_PORT"
-$ctl subscribers import rules/examples/subscribers.jsonl
+DEMO_ADMIN_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+DEMO_CLICK_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+export DEMO_ADMIN_TOKEN DEMO_CLICK_SECRET
+(umask 077 && printf '%s\n' "$DEMO_ADMIN_TOKEN" > "$DP_RUN_DIR/admin.token")
 
 DEMO_TWILIO_TOKEN=test-auth-token DEMO_X_TOKEN=test-bearer-token \
 	"$BUILD/notifier" -c "$DP_RUN_DIR/notifier.conf" 2>"$DP_RUN_DIR/notifier.log" &
 DP_PIDS="$DP_PIDS $!"
-sleep 0.5
+for _ in $(seq 1 100); do
+	grep -q "event=http_listening" "$DP_RUN_DIR/notifier.log" 2>/dev/null && break
+	sleep 0.05
+done
+# Subscribers go in through the admin API, as an operator would.
+$ctl --api "http://127.0.0.1:$httpport" --token "$DEMO_ADMIN_TOKEN" \
+	subscribers import rules/examples/subscribers.jsonl
+sleep 1.2   # every notifier's mirror follows within a second
 
 echo
 echo "publishing the example deals; each line below is one push as the gateway got it:"
@@ -80,5 +96,8 @@ echo "pushes:log: $(redis-cli -p "$DP_REDIS_PORT" XLEN pushes:log) outcomes," \
 	"deals:dead: $(redis-cli -p "$DP_REDIS_PORT" XLEN deals:dead) dead letters." \
 	"The notifier's log is run/demo/notifier.log."
 echo "Publish more with: $ctl publish --expires-in 3600 FILE.jsonl"
+echo "Health and metrics: http://127.0.0.1:$httpport/healthz and /metrics"
+echo "Reports: $BUILD/dealpushctl --api http://127.0.0.1:$httpport \\"
+echo "           --token \$(cat run/demo/admin.token) report rule outlet_vip"
 echo "Press Ctrl-C to stop everything."
 while :; do sleep 1; done
