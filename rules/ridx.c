@@ -7,6 +7,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "ridx_int.h"
 
@@ -509,6 +512,34 @@ ridx_free(struct ridx *ix)
 	free(ix);
 }
 
+/*
+ * Room for ncap slot records, 64-byte aligned. A large array (RIDX_HUGE_MIN bytes or
+ * more) is aligned to RIDX_HUGE_ALIGN instead and, where the system has them, marked
+ * for transparent huge pages: a selective query reads 15,000-25,000 records spread
+ * over the whole array, each on its own 4 KB page, so with small pages nearly every
+ * record costs a TLB miss (a page walk) on top of the cache miss. A hint only: no
+ * effect on the contents; without it (or if refused) the pages are ordinary ones.
+ */
+#define RIDX_HUGE_ALIGN ((size_t)2 << 20)
+#define RIDX_HUGE_MIN ((size_t)4 << 20)
+
+static struct ridx_slot *
+slots_alloc(uint32_t ncap)
+{
+	size_t bytes = (size_t)ncap * sizeof(struct ridx_slot);
+	struct ridx_slot *ns;
+
+	if (bytes < RIDX_HUGE_MIN)
+		return aligned_alloc(RIDX_SLOT_ALIGN, bytes);
+	bytes = (bytes + RIDX_HUGE_ALIGN - 1) & ~(RIDX_HUGE_ALIGN - 1);
+	if ((ns = aligned_alloc(RIDX_HUGE_ALIGN, bytes)) == NULL)
+		return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+	(void)madvise(ns, bytes, MADV_HUGEPAGE);
+#endif
+	return ns;
+}
+
 static int
 reserve_slot(struct ridx *ix)
 {
@@ -527,7 +558,7 @@ reserve_slot(struct ridx *ix)
 		return -1;
 	ix->freev = nf;
 	/* aligned, so that a record is one cache line; realloc would not keep that */
-	if ((ns = aligned_alloc(RIDX_SLOT_ALIGN, (size_t)ncap * sizeof(*ns))) == NULL)
+	if ((ns = slots_alloc(ncap)) == NULL)
 		return -1;
 	if (ix->nslots > 0)
 		memcpy(ns, ix->slots, (size_t)ix->nslots * sizeof(*ns));

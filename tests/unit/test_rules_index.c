@@ -388,6 +388,15 @@ index_agrees_with_the_scan_on_large_answers(void **state)
 	assert_true(hot_ands > 0);
 }
 
+/* Tens of thousands of subscribers: the slot array is large enough (4 MB and more) to
+ * be allocated for huge pages, and grows (copied) while the answers are compared. */
+static void
+index_agrees_with_the_scan_on_a_large_slot_array(void **state)
+{
+	(void)state;
+	differential(80000, 24, 6);
+}
+
 /*
  * A rule for everyone below rules for some: the index walks its rank order (kept in
  * place while engagements change and blocks split), groups the matches by priority,
@@ -571,6 +580,7 @@ main(void)
 		cmocka_unit_test(many_subscribers_reuse_slots_and_keep_invariants),
 		cmocka_unit_test(index_returns_exactly_what_the_reference_scan_returns),
 		cmocka_unit_test(index_agrees_with_the_scan_on_large_answers),
+		cmocka_unit_test(index_agrees_with_the_scan_on_a_large_slot_array),
 		cmocka_unit_test(walk_in_rank_order_agrees_with_the_scan),
 	};
 
