@@ -165,6 +165,19 @@ it_stop(struct it_proc *p, int sig, long wait_ms)
 }
 
 int
+it_stop_clean(struct it_proc *p)
+{
+	int running = p->pid > 0, status;
+
+	status = it_stop(p, SIGTERM, 5000);
+	if (running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		fprintf(stderr, "notifier did not stop cleanly: status %d\n", status);
+		return -1;
+	}
+	return 0;
+}
+
+int
 it_run(const char *const *argv, char *out, size_t outsize)
 {
 	int pipefd[2], status;

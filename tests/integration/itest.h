@@ -40,6 +40,11 @@ int it_spawn(struct it_proc *p, const char *const *argv, const char *const *env)
  * exit status as from waitpid, or -1. */
 int it_stop(struct it_proc *p, int sig, long wait_ms);
 
+/* Stops a notifier at the end of a test: SIGTERM, then it must exit 0 within the
+ * grace time (under the sanitizer build that also means no leak was found).
+ * Returns 0 when it did or was not running, -1 otherwise (reason on stderr). */
+int it_stop_clean(struct it_proc *p);
+
 /* Runs a command to completion, stdout+stderr into out (may be NULL). Exit status. */
 int it_run(const char *const *argv, char *out, size_t outsize);
 

@@ -46,11 +46,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int running = f->nt.proc.pid > 0, status, rv = 0;
+	int rv = it_stop_clean(&f->nt.proc);
 
-	status = it_stop(&f->nt.proc, SIGTERM, 5000);
-	if (running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		rv = -1;
 	it_stop(&f->gw.proc, SIGTERM, 2000);
 	if (f->rc != NULL)
 		redisFree(f->rc);

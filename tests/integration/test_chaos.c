@@ -126,16 +126,9 @@ teardown(void **state)
 
 	/* Every notifier still running must stop cleanly (under the sanitizer build
 	 * that also means no leak was found). */
-	for (i = 0; i < NOTIFIERS; i++) {
-		int running = f->nt[i].proc.pid > 0;
-		int status = it_stop(&f->nt[i].proc, SIGTERM, 5000);
-
-		if (running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-			fprintf(stderr, "notifier %d did not stop cleanly: status %d\n", i,
-			    status);
+	for (i = 0; i < NOTIFIERS; i++)
+		if (it_stop_clean(&f->nt[i].proc) < 0)
 			rv = -1;
-		}
-	}
 	it_stop(&f->gw.proc, SIGTERM, 2000);
 	it_stop(&f->redis, SIGKILL, 2000);
 	if (f->rc != NULL)

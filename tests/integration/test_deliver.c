@@ -43,12 +43,9 @@ teardown(void **state)
 	struct fx *f = *state;
 	int i, rv = 0;
 
-	for (i = 0; i < 2; i++) {
-		int running = f->nt[i].proc.pid > 0;
-		int status = it_stop(&f->nt[i].proc, SIGTERM, 5000);
-		if (running && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+	for (i = 0; i < 2; i++)
+		if (it_stop_clean(&f->nt[i].proc) < 0)
 			rv = -1;
-	}
 	it_stop(&f->gw.proc, SIGTERM, 2000);
 	redisFree(f->rc);
 	free(f);
