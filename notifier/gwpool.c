@@ -41,7 +41,7 @@ struct gwpool_rslot {
 /* Rates up to this keep a one-second window of request starts; the margin covers
  * the jitter between a request leaving and its arrival being stamped. */
 #define GWPOOL_WINDOW_RATE_MAX 10000.0
-#define GWPOOL_WINDOW_MARGIN_MS 5
+#define GWPOOL_WINDOW_MARGIN_MS 20
 
 struct gwpool_gw {
 	const struct gw_config *cfg;    /* borrowed: name and channel */
