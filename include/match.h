@@ -56,6 +56,11 @@ void matcher_set_rules(struct matcher *m, struct rule_set *rs);
 /* The rules in use, borrowed. */
 const struct rule_set *matcher_rules(const struct matcher *m);
 
+/* Sizes the matcher's answer buffers for the whole index (ridx_warm), once the
+ * subscribers have loaded, so the first broad deal does not pay for it. Logs and
+ * carries on when out of memory. */
+void matcher_warm(struct matcher *m);
+
 /* substore_change_fn: keeps the interest index in step with the mirror (arg is the
  * matcher). Logs and drops a subscriber the index cannot take (out of memory). */
 void matcher_on_change(void *arg, const struct subscriber *old_sub,

@@ -50,6 +50,7 @@ struct ingest {
 	char pending_from[64];     /* pending entries after this id are read next */
 	int group_ok;              /* the group exists on this connection's server */
 	int group_creating;        /* an XGROUP CREATE is out */
+	int warmed;                /* the matcher's buffers are sized for the index */
 	int64_t failed_at_ms;      /* monotonic time of the last failed step */
 	int64_t claimed_at_ms;     /* monotonic time of the last XAUTOCLAIM */
 	char claim_cursor[64];
@@ -435,6 +436,10 @@ ingest_read(struct ingest *in)
 	if (in->stopping || in->reading || in->outstanding > 0 || !in->group_ok ||
 	    !rconn_is_ready(in->rd) || !rconn_is_ready(in->cmd) || !substore_ready(in->ss))
 		return;
+	if (!in->warmed) {
+		matcher_warm(in->matcher);
+		in->warmed = 1;
+	}
 	/* After a failure, let the tick retry: a poison entry must not spin the loop. */
 	if (in->failed_at_ms != 0 && clock_mono_ms() - in->failed_at_ms < INGEST_RETRY_MS)
 		return;

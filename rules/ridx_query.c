@@ -373,6 +373,34 @@ run_ordered(struct query *q, struct active *act, size_t nact, size_t limit,
 	return 0;
 }
 
+int
+ridx_warm(const struct ridx *ix, struct rule_recipients *out, struct err *err)
+{
+	struct ridx_scratch *sc = out->scratch;
+	size_t n = ix->count ? ix->count : 1;
+
+	if (sc == NULL && (sc = out->scratch = calloc(1, sizeof(*sc))) == NULL)
+		goto oom;
+	if (rule_recipients_reserve(out, n) == -1 || items_reserve(sc, n) == -1)
+		goto oom;
+	if (sc->sidecap < n) {
+		struct rule_recipient *nsd = realloc(sc->side, n * sizeof(*nsd));
+
+		if (nsd == NULL)
+			goto oom;
+		sc->side = nsd;
+		sc->sidecap = n;
+	}
+	/* Fault the pages in now rather than in the first large answer. */
+	memset(out->v, 0, out->cap * sizeof(*out->v));
+	memset(sc->items, 0, sc->icap * sizeof(*sc->items));
+	memset(sc->tmp, 0, sc->icap * sizeof(*sc->tmp));
+	memset(sc->side, 0, sc->sidecap * sizeof(*sc->side));
+	return 0;
+oom:
+	return err_set(err, ERR_NOMEM, "no_memory", NULL, "ridx_warm: out of memory");
+}
+
 /* ---- the query ---- */
 
 static int

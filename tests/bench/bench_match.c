@@ -336,6 +336,15 @@ main(int argc, char **argv)
 		return 1;
 	rule_recipients_init(&out);
 	rule_recipients_init(&ref);
+	/* As the daemon does once its subscriber mirror has loaded (matcher_warm): the
+	 * answer and scratch buffers are sized for the whole index before any deal, so
+	 * no deal pays for growing them. Printed, not hidden in a deal's time. */
+	t0 = now_ms();
+	if (ridx_warm(ix, &out, &e) != 0) {
+		fprintf(stderr, "ridx_warm: %s\n", e.msg);
+		return 1;
+	}
+	printf("warm-up of the answer buffers (once, at start-up): %.1f ms\n", now_ms() - t0);
 	t0 = now_ms();
 	for (i = 0; i < ndeal; i++) {
 		double t = now_ms();

@@ -319,6 +319,10 @@ differential(unsigned pop, long cases, long period)
 			if (rs == NULL)
 				fail_msg("RULES_SEED=%llu: generated rules did not compile: %s\n%s",
 				    seed, e.msg, rules.s);
+			/* Warming the reused buffers (as the daemon does at start-up) must
+			 * change no answer, whatever the queries before it left in them. */
+			assert_int_equal(ridx_warm(ix, &ri, &e), 0);
+			assert_true(ri.cap >= ridx_count(ix));
 		}
 		for (k = rn(&st, 4) * (pop / 64 + 1); k > 0; k--) {
 			i = rn(&st, pop);
