@@ -40,6 +40,7 @@ struct match_list {
 	size_t held_out;               /* matched but kept back by a holdout */
 	const struct subscriber **held; /* those subscribers (borrowed), held_out of them */
 	size_t unrenderable;           /* too long for the rule's segment cap */
+	size_t paused;                 /* SMS whose rule's template a carrier filtered */
 };
 
 /* A new matcher using the built-in default rule, or NULL with *err (ERR_NOMEM).
@@ -55,6 +56,11 @@ void matcher_set_rules(struct matcher *m, struct rule_set *rs);
 
 /* The rules in use, borrowed. */
 const struct rule_set *matcher_rules(const struct matcher *m);
+
+/* Replaces the rules whose SMS template is paused (a carrier filtered it, error
+ * 30007; docs/hooks.md): their SMS recipients are counted in paused, not planned.
+ * names (n of them) are copied; on out of memory the old set stays. */
+void matcher_set_paused(struct matcher *m, const char *const *names, size_t n);
 
 /* Sizes the matcher's answer buffers for the whole index (ridx_warm), once the
  * subscribers have loaded, so the first broad deal does not pay for it. Logs and

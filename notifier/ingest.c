@@ -63,7 +63,7 @@ struct ingest_call {
 	char entry[64];
 	char deal[MODEL_ID_MAX + 1];
 	enum script_id script;
-	size_t chunk, nchunks, recipients, matched, held_out;
+	size_t chunk, nchunks, recipients, matched, held_out, paused;
 	int64_t landed_ms;
 };
 
@@ -102,9 +102,9 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 			    REDIS_REPLY_STRING ? r->element[1]->str : "?");
 		else if (strcmp(st, "ok") == 0 && c->chunk + 1 == c->nchunks)
 			log_info("event=deal_planned deal=%s entry=%s recipients=%zu "
-			    "matched=%zu held_out=%zu chunks=%zu ms_since_landed=%lld", c->deal,
-			    c->entry, c->recipients, c->matched, c->held_out, c->nchunks,
-			    (long long)(clock_real_ms() - c->landed_ms));
+			    "matched=%zu held_out=%zu paused=%zu chunks=%zu ms_since_landed=%lld",
+			    c->deal, c->entry, c->recipients, c->matched, c->held_out, c->paused,
+			    c->nchunks, (long long)(clock_real_ms() - c->landed_ms));
 	}
 	free(c);
 	if (--in->outstanding == 0)
@@ -133,6 +133,7 @@ ingest_call(struct ingest *in, enum script_id id, const char *entry, const char 
 		c->recipients = ml->n;
 		c->matched = ml->matched;
 		c->held_out = ml->held_out;
+		c->paused = ml->paused;
 	}
 	c->landed_ms = strtoll(entry, NULL, 10);
 	snprintf(c->entry, sizeof(c->entry), "%s", entry);

@@ -205,6 +205,23 @@ on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
 	free(c);
 }
 
+/* HKEYS paused_templates: the rules whose SMS template a carrier filtered. */
+static void
+on_paused(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct notifier *n = arg;
+	const char *names[256];
+	size_t i, k = 0;
+
+	(void)rc;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return;   /* keep what we have */
+	for (i = 0; i < r->elements && k < sizeof(names) / sizeof(names[0]); i++)
+		if (r->element[i]->type == REDIS_REPLY_STRING)
+			names[k++] = r->element[i]->str;
+	matcher_set_paused(n->matcher, names, k);
+}
+
 static void
 on_stats(evutil_socket_t fd, short what, void *arg)
 {
@@ -214,6 +231,7 @@ on_stats(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	deliver_export_gateways(n->deliver);
+	rconn_cmd(n->cmd, on_paused, n, 0, "HKEYS paused_templates");
 	for (i = 0; i < 2; i++) {
 		struct lag_call *c = malloc(sizeof(*c));
 

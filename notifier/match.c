@@ -31,6 +31,8 @@ struct matcher {
 	struct ridx *index;
 	struct tzcache *zones;
 	struct rule_recipients found;   /* reused across deals */
+	char **paused;                  /* rules whose SMS template is paused */
+	size_t npaused;
 	double overbook;
 };
 
@@ -79,6 +81,16 @@ match_template(const struct matcher *m, const struct rule *r, const struct deal 
 	return m->variants[v][ch];
 }
 
+static void
+paused_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 struct matcher *
 matcher_new(double overbook, struct err *err)
 {
@@ -112,6 +124,7 @@ matcher_free(struct matcher *m)
 	if (m == NULL)
 		return;
 	rule_recipients_free(&m->found);
+	paused_free(m->paused, m->npaused);
 	for (v = 0; v < MATCH_VARIANTS; v++)
 		for (c = 0; c < CH_COUNT; c++)
 			rule_template_free(m->variants[v][c]);
@@ -136,6 +149,35 @@ const struct rule_set *
 matcher_rules(const struct matcher *m)
 {
 	return m->rules;
+}
+
+void
+matcher_set_paused(struct matcher *m, const char *const *names, size_t n)
+{
+	char **v = n ? calloc(n, sizeof(*v)) : NULL;
+	size_t i;
+
+	if (n > 0 && v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		if ((v[i] = strdup(names[i])) == NULL) {
+			paused_free(v, i);
+			return;
+		}
+	paused_free(m->paused, m->npaused);
+	m->paused = v;
+	m->npaused = n;
+}
+
+static int
+match_paused(const struct matcher *m, const char *rule)
+{
+	size_t i;
+
+	for (i = 0; i < m->npaused; i++)
+		if (strcmp(m->paused[i], rule) == 0)
+			return 1;
+	return 0;
 }
 
 void
@@ -315,6 +357,10 @@ match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
 
 			if (!(rc->channels & CH_BIT(c)))
 				continue;
+			if (c == CH_SMS && m->npaused > 0 && match_paused(m, rule_name(rc->rule))) {
+				out->paused++;
+				continue;
+			}
 			if ((text = match_render(m, d, rc, (enum channel)c, now, links,
 			    out, err)) == NULL) {
 				if (err->kind == ERR_NOMEM)

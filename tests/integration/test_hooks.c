@@ -518,6 +518,23 @@ stop_then_deal_sends_nothing_and_start_sends_again(void **state)
 	assert_string_equal(hget(f, "push:d-2", "s-1:sms", v, sizeof(v)), "sent");
 }
 
+/* The notifier logged a plan that held SMS back for a paused template. */
+static int
+log_has_paused(struct fx *f)
+{
+	FILE *fp = fopen(f->nt.proc.log, "r");
+	char line[4096];
+	int found = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = strstr(line, "deal=d-2") != NULL && strstr(line, "paused=") != NULL &&
+		    strstr(line, "paused=0 ") == NULL;
+	fclose(fp);
+	return found;
+}
+
 static void
 status_callbacks_count_deliveries_and_act_on_error_codes(void **state)
 {
@@ -568,6 +585,14 @@ status_callbacks_count_deliveries_and_act_on_error_codes(void **state)
 	assert_int_equal(hexists(f, "paused_templates", info), 1);
 	assert_string_equal(hget(f, rule, "filtered", v, sizeof(v)), "1");
 	assert_int_equal(hexists(f, "consent:sms", "s-3"), 1);
+	/* The pause reaches every notifier within a second: that rule sends no more
+	 * texts, and the plan says how many it held back. */
+	it_sleep_ms(1500);
+	w.n = it_outcomes(f->rc, "sent");
+	assert_int_equal(it_publish(f->rc, it_deal("d-2", "laptop", 600)), 0);
+	it_sleep_ms(1000);
+	assert_int_equal(it_outcomes(f->rc, "sent"), w.n);
+	assert_true(log_has_paused(f));
 
 	/* Unknown push or status: 2xx, counted, nothing changed. */
 	assert_int_equal(status_cb(f, "999-0:s-9:sms", "delivered", NULL, PHONE1), 204);
