@@ -12,10 +12,11 @@
 struct app;
 struct admin;
 
-/* Registers the /v1/ routes on app->http, reads the rule folder and starts loading
- * the API rules from Redis (the set in use is swapped once they compile with the
- * folder). app is borrowed and must outlive the module. Returns the module, or NULL
- * (logged) when app has no HTTP server, the folder cannot be read, or out of memory. */
+/* Registers the /v1/ routes on app->http (when there is one), reads the rule folder
+ * and starts loading the API rules from Redis (the set in use is swapped once they
+ * compile with the folder), also on a notifier without the HTTP surface. app is
+ * borrowed and must outlive the module. Returns the module, or NULL (logged) when
+ * the folder cannot be read or out of memory. */
 struct admin *admin_new(const struct app *app);
 
 /* Stops the reload timers and forgets every request still waiting on Redis (the HTTP

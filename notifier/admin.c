@@ -1327,7 +1327,7 @@ admin_new(const struct app *app)
 	struct timeval now = { 0, 0 };
 	int all = EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE;
 
-	if (app == NULL || app->http == NULL)
+	if (app == NULL)
 		return NULL;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		goto oom;
@@ -1340,12 +1340,14 @@ admin_new(const struct app *app)
 	if ((a->poll = evtimer_new(app->base, on_poll, a)) == NULL ||
 	    (a->hup = evsignal_new(app->base, SIGHUP, on_hup, a)) == NULL)
 		goto oom;
-	if (http_route(app->http, all, "/v1/subscribers", on_subscribers, a, HTTP_AUTH) < 0 ||
+	/* Without the HTTP surface the module still keeps the API rules in use. */
+	if (app->http != NULL && (
+	    http_route(app->http, all, "/v1/subscribers", on_subscribers, a, HTTP_AUTH) < 0 ||
 	    http_route(app->http, all, "/v1/rules", on_rules, a, HTTP_AUTH) < 0 ||
 	    http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate", on_simulate, a,
 	    HTTP_AUTH | HTTP_EXACT) < 0 ||
 	    http_route(app->http, EVHTTP_REQ_GET, "/v1/reports", on_reports, a,
-	    HTTP_AUTH) < 0)
+	    HTTP_AUTH) < 0))
 		goto oom;
 	event_add(a->hup, NULL);
 	evtimer_add(a->poll, &now);

@@ -296,25 +296,13 @@ start_http(struct notifier *n)
 	}
 	log_info("event=http_listening addr=%s port=%u", n->cfg->http_listen ?
 	    n->cfg->http_listen : "127.0.0.1", http_port(n->http_srv));
-	n->app.base = n->base;
-	n->app.cfg = n->cfg;
-	n->app.rcfg = &n->rcfg;
-	n->app.cmd = n->cmd;
-	n->app.ss = n->ss;
-	n->app.matcher = n->matcher;
-	n->app.metrics = n->metrics;
 	n->app.http = n->http_srv;
-	n->app.httpc = n->http;
 	/* HTTP-facing modules: start here (each returns its handle or NULL). */
 	n->clicks = clicks_new(&n->app);   /* NULL when links are not configured */
-	if ((n->convert = convert_new(&n->app)) == NULL)
-		return -1;
 	if ((n->hooks = hooks_start(&n->app, &err)) == NULL) {
 		log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
 		return -1;
 	}
-	if ((n->admin = admin_new(&n->app)) == NULL)
-		return -1;
 	if (n->cfg->http_port_file != NULL) {
 		if ((f = fopen(n->cfg->http_port_file, "w")) == NULL) {
 			log_warn("event=port_file_failed path=%s", n->cfg->http_port_file);
@@ -445,7 +433,23 @@ notifier_start(struct notifier *n)
 			return -1;
 		event_add(n->stats, &tv);
 	}
-	return start_http(n);
+	n->app.base = n->base;
+	n->app.cfg = n->cfg;
+	n->app.rcfg = &n->rcfg;
+	n->app.cmd = n->cmd;
+	n->app.ss = n->ss;
+	n->app.matcher = n->matcher;
+	n->app.metrics = n->metrics;
+	n->app.httpc = n->http;
+	if (start_http(n) < 0)
+		return -1;
+	/* With or without the HTTP surface: conversions are attributed, and the rules
+	 * put over the admin API (on any notifier) are part of the set in use here. */
+	if ((n->convert = convert_new(&n->app)) == NULL)
+		return -1;
+	if ((n->admin = admin_new(&n->app)) == NULL)
+		return -1;
+	return 0;
 }
 
 static void

@@ -161,11 +161,33 @@ snapshot(redisContext *rc, char *buf, size_t size)
 }
 
 /* Starts gwsim and a notifier with the admin API on and a rule folder. */
+/* Starts the notifier with its HTTP surface and admin API; waits for its port. */
 static void
-start(struct fx *f, const char *const subs)
+start_notifier(struct fx *f)
 {
 	char extra[2048], portfile[512];
 	FILE *fp;
+	int i;
+
+	it_path(portfile, sizeof(portfile), "http", ".port");
+	snprintf(extra, sizeof(extra), "[http]\nport = 0\nport_file = %s\n"
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n[rules]\ndir = %s\n", portfile, f->dir);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-adm", extra), 0);
+	f->http = 0;
+	for (i = 0; i < 300 && f->http == 0; i++) {
+		if ((fp = fopen(portfile, "r")) != NULL) {
+			if (fscanf(fp, "%d", &f->http) != 1)
+				f->http = 0;
+			fclose(fp);
+		}
+		it_sleep_ms(10);
+	}
+}
+
+static void
+start(struct fx *f, const char *const subs)
+{
 	int i;
 
 	f->port = it_redis_port();
@@ -176,19 +198,7 @@ start(struct fx *f, const char *const subs)
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	it_path(f->dir, sizeof(f->dir), "admin-rules", "");
 	assert_int_equal(mkdir(f->dir, 0700), 0);
-	it_path(portfile, sizeof(portfile), "http", ".port");
-	snprintf(extra, sizeof(extra), "[http]\nport = 0\nport_file = %s\n"
-	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n[rules]\ndir = %s\n", portfile, f->dir);
-	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-adm", extra), 0);
-	for (i = 0; i < 300 && f->http == 0; i++) {
-		if ((fp = fopen(portfile, "r")) != NULL) {
-			if (fscanf(fp, "%d", &f->http) != 1)
-				f->http = 0;
-			fclose(fp);
-		}
-		it_sleep_ms(10);
-	}
+	start_notifier(f);
 	assert_true(f->http > 0);
 	/* Ready: Redis connected and the API rules loaded once. */
 	for (i = 0; i < 300; i++) {
@@ -332,6 +342,27 @@ api_subscribers_and_rules_reach_the_pipeline_and_simulate_sends_nothing(void **s
 	assert_true(it_wait(gw_count, &c, 10000));
 	assert_true(gw_saw(&f->gw, "PROMO Deal d3 https://shop.example/d/d3"));
 
+	/* A notifier without the HTTP surface uses the API rules too. */
+	{
+		struct it_notifier plain;
+
+		char extra[700];
+
+		snprintf(extra, sizeof(extra), "[rules]\ndir = %s\n", f->dir);
+		assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+		assert_int_equal(it_notifier_start(&plain, f->port, f->gw.port, "it-plain",
+		    extra), 0);
+		it_sleep_ms(800);
+		assert_int_equal(it_publish(f->rc, it_deal("d3b", "laptop", 600)), 0);
+		c.n = 4;
+		assert_true(it_wait(gw_count, &c, 10000));
+		assert_true(gw_saw(&f->gw, "PROMO Deal d3b"));
+		assert_int_equal(it_stop_clean(&plain.proc), 0);
+		start_notifier(f);
+		assert_true(f->http > 0);
+		it_sleep_ms(800);
+	}
+
 	/* Simulate: the recipients and their texts, and gwsim sees nothing new. */
 	assert_int_equal(api(f, "PUT", "/v1/subscribers/s2",
 	    "{\"id\":\"s2\",\"phone\":\"+15125550102\",\"channels\":[\"sms\"],"
@@ -357,7 +388,7 @@ api_subscribers_and_rules_reach_the_pipeline_and_simulate_sends_nothing(void **s
 	assert_int_equal(api(f, "DELETE", "/v1/rules/promo", NULL), 200);
 	assert_int_equal(it_int(f->rc, "HLEN rules"), 0);
 	assert_int_equal(it_publish(f->rc, it_deal("d4", "laptop", 600)), 0);
-	c.n = 4;
+	c.n = 5;
 	assert_true(it_wait(gw_count, &c, 10000));
 	assert_true(gw_saw(&f->gw, "Deal d4: $649.00"));
 }
