@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "config.h"
 #include "deal.h"
+#include "greader.h"
 #include "ingest.h"
 #include "log.h"
 #include "match.h"
@@ -31,29 +32,18 @@
 #define INGEST_STREAM "deals"
 #define INGEST_DEAD_PAYLOAD_MAX 16384
 #define INGEST_KEEP_S (7 * 86400)  /* markers outlive the deal by a week */
-#define INGEST_TICK_MS 100
 #define INGEST_RETRY_MS 1000     /* pause after a failed step */
 
 struct ingest {
 	struct event_base *base;
 	const struct config *cfg;
-	struct rconn *rd;          /* blocking reads */
+	struct greader *rd;        /* "deals" in group "notifier", its own connection */
 	struct rconn *cmd;         /* scripts, shared */
 	struct substore *ss;
 	struct matcher *matcher;
 	struct metrics *metrics;   /* borrowed, may be NULL */
-	struct event *tick;
 	int stopping;
-	int reading;               /* an XREADGROUP is out */
-	int reading_pending;       /* ... and it reads the pending list */
-	int pending_mode;          /* read our own pending list before ">" */
-	char pending_from[64];     /* pending entries after this id are read next */
-	int group_ok;              /* the group exists on this connection's server */
-	int group_creating;        /* an XGROUP CREATE is out */
 	int warmed;                /* the matcher's buffers are sized for the index */
-	int64_t failed_at_ms;      /* monotonic time of the last failed step */
-	int64_t claimed_at_ms;     /* monotonic time of the last XAUTOCLAIM */
-	char claim_cursor[64];
 	size_t outstanding;        /* script calls of the current batch */
 };
 
@@ -67,17 +57,17 @@ struct ingest_call {
 	int64_t landed_ms;
 };
 
-static void ingest_read(struct ingest *in);
-
-/* Reads the pending list again from its start; after a failure, not before the retry
- * interval, so that an entry that keeps failing cannot spin the loop. */
+/* Reads the pending list again (see greader_reread). */
 static void
 ingest_reread(struct ingest *in, int failed)
 {
-	in->pending_mode = 1;
-	snprintf(in->pending_from, sizeof(in->pending_from), "0");
-	if (failed)
-		in->failed_at_ms = clock_mono_ms();
+	greader_reread(in->rd, failed);
+}
+
+static void
+ingest_read(struct ingest *in)
+{
+	greader_read(in->rd);
 }
 
 static void
@@ -369,46 +359,15 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 	deal_free(d);
 }
 
-/* In pending mode, the next read starts after the last entry of this batch. */
+/* greader_batch_fn: every entry of a batch, then the next read once all answered. */
 static void
-ingest_advance_pending(struct ingest *in, const struct redisReply *entries)
-{
-	const struct redisReply *f;
-	const char *last;
-
-	if (in->reading_pending && entries->elements > 0 &&
-	    ru_entry(entries, entries->elements - 1, &last, &f) == 0)
-		snprintf(in->pending_from, sizeof(in->pending_from), "%s", last);
-}
-
-static void
-ingest_on_read(struct rconn *rc, struct redisReply *r, void *arg)
+ingest_on_batch(void *arg, const struct redisReply *entries)
 {
 	struct ingest *in = arg;
-	const struct redisReply *entries, *fields;
+	const struct redisReply *fields;
 	const char *id;
 	size_t i;
 
-	(void)rc;
-	in->reading = 0;
-	if (r == NULL)
-		return; /* timeout or disconnect: the ready callback restarts */
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("event=read_failed stream=deals err=\"%s\"", r->str);
-		if (ru_is_error(r, "NOGROUP"))
-			in->group_ok = 0;
-		return; /* the tick retries */
-	}
-	entries = ru_stream_entries(r);
-	if (entries == NULL || entries->elements == 0) {
-		/* Only an empty answer to a pending read means the list is drained; a
-		 * new-entries read may have been out while the list was refilled. */
-		if (in->reading_pending)
-			in->pending_mode = 0;
-		ingest_read(in);
-		return;
-	}
-	ingest_advance_pending(in, entries);
 	in->outstanding++; /* hold the next read until this batch is sent */
 	for (i = 0; i < entries->elements; i++) {
 		if (ru_entry(entries, i, &id, &fields) < 0) {
@@ -424,131 +383,24 @@ ingest_on_read(struct rconn *rc, struct redisReply *r, void *arg)
 		}
 		ingest_entry(in, id, fields);
 	}
-	if (--in->outstanding == 0)
-		ingest_read(in);
+	--in->outstanding;
 }
 
-static void
-ingest_read(struct ingest *in)
+/* greader_gate_fn: a batch only once the last one is written and the subscribers
+ * have loaded (the first time, the matcher's buffers are sized then). */
+static int
+ingest_gate(void *arg)
 {
-	char count[32], block[32];
-	const char *argv[11];
+	struct ingest *in = arg;
 
-	if (in->stopping || in->reading || in->outstanding > 0 || !in->group_ok ||
-	    !rconn_is_ready(in->rd) || !rconn_is_ready(in->cmd) || !substore_ready(in->ss))
-		return;
+	if (in->stopping || in->outstanding > 0 || !rconn_is_ready(in->cmd) ||
+	    !substore_ready(in->ss))
+		return 0;
 	if (!in->warmed) {
 		matcher_warm(in->matcher);
 		in->warmed = 1;
 	}
-	/* After a failure, let the tick retry: a poison entry must not spin the loop. */
-	if (in->failed_at_ms != 0 && clock_mono_ms() - in->failed_at_ms < INGEST_RETRY_MS)
-		return;
-	snprintf(count, sizeof(count), "%ld", in->cfg->ingest_batch);
-	/* In pending mode, do not block: the list is read and drained at once. */
-	snprintf(block, sizeof(block), "%ld", in->cfg->block_ms);
-	argv[0] = "XREADGROUP";
-	argv[1] = "GROUP";
-	argv[2] = INGEST_GROUP;
-	argv[3] = in->cfg->consumer;
-	argv[4] = "COUNT";
-	argv[5] = count;
-	argv[6] = "BLOCK";
-	argv[7] = block;
-	argv[8] = "STREAMS";
-	argv[9] = INGEST_STREAM;
-	argv[10] = in->pending_mode ? in->pending_from : ">";
-	if (rconn_argv(in->rd, ingest_on_read, in, in->cfg->block_ms +
-	    in->cfg->redis_command_timeout_ms, 11, argv, NULL) == 0) {
-		in->reading = 1;
-		in->reading_pending = in->pending_mode;
-	}
-}
-
-static void
-ingest_on_group(struct rconn *rc, struct redisReply *r, void *arg)
-{
-	struct ingest *in = arg;
-
-	(void)rc;
-	in->group_creating = 0;
-	if (r == NULL)
-		return;
-	if (r->type == REDIS_REPLY_ERROR && !ru_is_error(r, "BUSYGROUP")) {
-		log_errorx("event=group_create_failed stream=deals err=\"%s\"", r->str);
-		return;
-	}
-	in->group_ok = 1;
-	ingest_read(in);
-}
-
-static void
-ingest_on_ready(struct rconn *rc, void *arg)
-{
-	struct ingest *in = arg;
-
-	in->reading = 0;
-	ingest_reread(in, 0);
-	in->group_ok = 0;
-	if (in->group_creating)
-		return;
-	/* From "0": deals published before the first notifier started are not lost. */
-	if (rconn_cmd(rc, ingest_on_group, in, 0,
-	    "XGROUP CREATE " INGEST_STREAM " " INGEST_GROUP " 0 MKSTREAM") < 0)
-		log_warnx("event=group_create_failed stream=deals err=\"not connected\"");
-	else
-		in->group_creating = 1;
-}
-
-static void
-ingest_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
-{
-	struct ingest *in = arg;
-
-	(void)rc;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_ARRAY)
-		return;
-	snprintf(in->claim_cursor, sizeof(in->claim_cursor), "%s", r->element[0]->str);
-	if (r->element[1]->elements > 0) {
-		log_info("event=deals_claimed count=%zu", r->element[1]->elements);
-		ingest_reread(in, 0);
-	}
-}
-
-/* Deals idle in another consumer's pending list for claim_idle_ms belong to a dead
- * process: claim them (the planned-marker makes finishing its plan safe). */
-static void
-ingest_autoclaim(struct ingest *in)
-{
-	char idle[32];
-
-	if (in->stopping || !rconn_is_ready(in->cmd) ||
-	    clock_mono_ms() - in->claimed_at_ms < in->cfg->claim_idle_ms / 3)
-		return;
-	in->claimed_at_ms = clock_mono_ms();
-	if (in->claim_cursor[0] == '\0')
-		snprintf(in->claim_cursor, sizeof(in->claim_cursor), "0-0");
-	snprintf(idle, sizeof(idle), "%ld", in->cfg->claim_idle_ms);
-	rconn_cmd(in->cmd, ingest_on_autoclaim, in, 0, "XAUTOCLAIM " INGEST_STREAM " "
-	    INGEST_GROUP " %s %s %s COUNT 100 JUSTID", in->cfg->consumer, idle,
-	    in->claim_cursor);
-}
-
-/* Retries whatever is waiting: the first load, a failed group create, a failed read. */
-static void
-ingest_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct ingest *in = arg;
-
-	(void)fd;
-	(void)what;
-	if (!in->group_ok && rconn_is_ready(in->rd) && !in->stopping)
-		ingest_on_ready(in->rd, in);
-	if (in->group_ok)
-		ingest_autoclaim(in);
-	ingest_read(in);
+	return 1;
 }
 
 struct ingest *
@@ -556,8 +408,10 @@ ingest_new(struct event_base *base, const struct config *cfg,
     const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss,
     struct matcher *matcher)
 {
+	struct greader_config gc = { "ingest", INGEST_STREAM, INGEST_GROUP,
+		cfg->consumer, cfg->ingest_batch, cfg->block_ms,
+		cfg->redis_command_timeout_ms, INGEST_RETRY_MS, cfg->claim_idle_ms };
 	struct ingest *in;
-	struct timeval tv = { 0, INGEST_TICK_MS * 1000 };
 
 	if ((in = calloc(1, sizeof(*in))) == NULL)
 		return NULL;
@@ -566,16 +420,13 @@ ingest_new(struct event_base *base, const struct config *cfg,
 	in->cmd = cmd;
 	in->ss = ss;
 	in->matcher = matcher;
-	ingest_reread(in, 0);
-	if ((in->tick = event_new(base, -1, EV_PERSIST, ingest_on_tick, in)) == NULL)
-		goto err;
-	event_add(in->tick, &tv);
-	if ((in->rd = rconn_new(base, rcfg, "ingest", ingest_on_ready, in)) == NULL)
-		goto err;
+	if ((in->rd = greader_new(base, rcfg, &gc, ingest_on_batch, ingest_gate, in)) ==
+	    NULL) {
+		free(in);
+		return NULL;
+	}
+	greader_set_cmd(in->rd, cmd);
 	return in;
-err:
-	ingest_free(in);
-	return NULL;
 }
 
 void
@@ -588,6 +439,7 @@ void
 ingest_stop(struct ingest *in)
 {
 	in->stopping = 1;
+	greader_stop(in->rd);
 }
 
 int
@@ -601,8 +453,6 @@ ingest_free(struct ingest *in)
 {
 	if (in == NULL)
 		return;
-	rconn_free(in->rd);
-	if (in->tick != NULL)
-		event_free(in->tick);
+	greader_free(in->rd);
 	free(in);
 }

@@ -1,0 +1,64 @@
+/*
+ * greader.h: one consumer of one Redis stream in a consumer group, on its own
+ * connection (stage: ingest, deliver, attribution).
+ *
+ * Creates the group when missing (from "0", MKSTREAM), reads the consumer's own
+ * pending list first after every (re)connect or failure (walked by id, so an entry
+ * that keeps failing cannot starve new ones), then new entries with BLOCK; claims
+ * the entries of consumers idle for claim_idle_ms (XAUTOCLAIM). One read is out at a
+ * time and the next waits until the owner's gate says it may go (backpressure).
+ */
+#ifndef DEALPUSH_GREADER_H
+#define DEALPUSH_GREADER_H
+
+#include <stdint.h>
+
+struct event_base;
+struct redisReply;
+struct rconn;
+struct rconn_config;
+struct greader;
+
+struct greader_config {
+	const char *name;          /* for logs and the connection: "ingest" */
+	const char *stream;
+	const char *group;
+	const char *consumer;
+	long count;                /* entries per read */
+	long block_ms;
+	long command_timeout_ms;   /* added to block_ms for the read's deadline */
+	long retry_ms;             /* pause after a failure before the next read */
+	long claim_idle_ms;        /* 0: never claim other consumers' entries */
+};
+
+/* Runs for every non-empty batch: entries is the stream's entries array (check each
+ * with ru_entry). The reply is borrowed for the call. */
+typedef void greader_batch_fn(void *arg, const struct redisReply *entries);
+
+/* 1 when the owner can take a batch now (its connections ready, its work done). */
+typedef int greader_gate_fn(void *arg);
+
+/* Returns a reader on its own connection to rcfg (strings of cfg are copied), or
+ * NULL on OOM. Reading starts once connected and gate allows it. */
+struct greader *greader_new(struct event_base *base, const struct rconn_config *rcfg,
+    const struct greader_config *cfg, greader_batch_fn *batch, greader_gate_fn *gate,
+    void *arg);
+
+/* Frees it and its connection. NULL does nothing. */
+void greader_free(struct greader *g);
+
+/* Reads now if nothing is out and the gate allows; otherwise the tick retries. */
+void greader_read(struct greader *g);
+
+/* Reads the pending list again from its start; after a failure (failed = 1) not
+ * before retry_ms, so an entry that keeps failing cannot spin the loop. */
+void greader_reread(struct greader *g, int failed);
+
+/* Stops reading (a read already out still delivers its batch). */
+void greader_stop(struct greader *g);
+
+/* The shared command connection to claim with (XAUTOCLAIM): the reader's own is
+ * blocked in reads. Set once; claiming is off until it is. */
+void greader_set_cmd(struct greader *g, struct rconn *cmd);
+
+#endif
