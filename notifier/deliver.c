@@ -21,6 +21,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "gw.h"
+#include "greader.h"
 #include "gwpool.h"
 #include "httpc.h"
 #include "log.h"
@@ -102,24 +103,21 @@ struct job {
 struct deliver {
 	struct event_base *base;
 	const struct config *cfg;
-	struct rconn *rd, *cmd;
+	struct greader *rd;        /* "pushes" in group "deliver", its own connection */
+	struct rconn *cmd;
 	struct httpc *http;
 	const struct substore *ss;
 	struct tzcache *zones;
 	struct quiet_rules quiet;
 	struct event *delay_timer;
-	struct event *claim_timer;     /* heartbeat our jobs, claim dead consumers' */
-	char claim_cursor[64];
+	struct event *claim_timer;     /* keeps our held jobs from looking dead */
 	struct gw *gws[CONFIG_GATEWAYS_MAX];
 	size_t ngws;
 	struct gwpool *pool;       /* which gateway may take a push now */
 	struct metrics *metrics;   /* borrowed, may be NULL */
 	struct event *wake;        /* pump again when a gateway becomes usable */
 	struct event *tick;
-	int stopping, reading, pending_mode, group_ok, group_creating;
-	int reading_pending;       /* the read out reads the pending list */
-	char pending_from[64];     /* pending entries after this id are read next */
-	int64_t failed_at_ms;
+	int stopping;
 	struct job *jobs;          /* every job held in memory */
 	size_t njobs;
 	struct rcpt **heap;        /* queued recipients, earliest expiry first */
@@ -131,17 +129,17 @@ struct deliver {
 	struct event *pump_ev;     /* runs the send queue, once per loop pass */
 };
 
-static void deliver_read(struct deliver *dl);
-
-/* Reads the pending list again from its start; after a failure, not before the retry
- * interval, so that an entry that keeps failing cannot spin the loop. */
+/* Reads the pending list again (see greader_reread). */
 static void
 deliver_reread(struct deliver *dl, int failed)
 {
-	dl->pending_mode = 1;
-	snprintf(dl->pending_from, sizeof(dl->pending_from), "0");
-	if (failed)
-		dl->failed_at_ms = clock_mono_ms();
+	greader_reread(dl->rd, failed);
+}
+
+static void
+deliver_read(struct deliver *dl)
+{
+	greader_read(dl->rd);
 }
 static void deliver_pump(struct deliver *dl);
 static void deliver_kick(struct deliver *dl);
@@ -1217,40 +1215,18 @@ out:
 
 /* ---- jobs of dead consumers ---- */
 
-static void
-deliver_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
-{
-	struct deliver *dl = arg;
-
-	(void)rc;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_ARRAY) {
-		if (r != NULL && r->type == REDIS_REPLY_ERROR)
-			log_warnx("event=autoclaim_failed err=\"%s\"", r->str);
-		return;
-	}
-	snprintf(dl->claim_cursor, sizeof(dl->claim_cursor), "%s", r->element[0]->str);
-	if (r->element[1]->elements > 0) {
-		log_info("event=jobs_claimed count=%zu min_idle_ms=%ld",
-		    r->element[1]->elements, dl->cfg->claim_idle_ms);
-		deliver_reread(dl, 0); /* they are ours now: read them as pending */
-	}
-}
-
 /*
  * Every claim_idle_ms / 3: XCLAIM every job we hold to ourselves (JUSTID, min idle
- * 0), which resets its idle time: a job waiting on a retry backoff is not dead.
- * Then XAUTOCLAIM jobs idle longer than claim_idle_ms: their consumer is gone (a
- * killed process whose name is never reused). Their pushes that were "sending" on
- * the dead consumer are recorded "unknown" at admit; nothing is sent twice.
+ * 0), which resets its idle time: a job waiting on a retry backoff is not dead. The
+ * reader claims jobs idle longer than claim_idle_ms (their consumer is gone); their
+ * pushes that were "sending" on the dead consumer are recorded "unknown" at admit,
+ * nothing is sent twice.
  */
 static void
 deliver_on_claim_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct deliver *dl = arg;
 	const char *argv[6 + DELIVER_ASIDE_MAX];
-	char idle[32];
 	struct job *j;
 	int n = 0;
 
@@ -1271,55 +1247,19 @@ deliver_on_claim_timer(evutil_socket_t fd, short what, void *arg)
 			n = 5;
 		}
 	}
-	snprintf(idle, sizeof(idle), "%ld", dl->cfg->claim_idle_ms);
-	if (rconn_cmd(dl->cmd, deliver_on_autoclaim, dl, 0, "XAUTOCLAIM " DELIVER_STREAM
-	    " " DELIVER_GROUP " %s %s %s COUNT 100 JUSTID", dl->cfg->consumer, idle,
-	    dl->claim_cursor) < 0)
-		log_warnx("event=autoclaim_failed err=\"not connected\"");
 }
 
 /* ---- reading jobs ---- */
 
-/* In pending mode, the next read starts after the last entry of this batch. */
+/* greader_batch_fn: every job of a batch goes to admit. */
 static void
-deliver_advance_pending(struct deliver *dl, const struct redisReply *entries)
-{
-	const struct redisReply *f;
-	const char *last;
-
-	if (dl->reading_pending && entries->elements > 0 &&
-	    ru_entry(entries, entries->elements - 1, &last, &f) == 0)
-		snprintf(dl->pending_from, sizeof(dl->pending_from), "%s", last);
-}
-
-static void
-deliver_on_read(struct rconn *rc, struct redisReply *reply, void *arg)
+deliver_on_batch(void *arg, const struct redisReply *entries)
 {
 	struct deliver *dl = arg;
-	const struct redisReply *entries, *fields;
+	const struct redisReply *fields;
 	const char *id;
 	size_t i;
 
-	(void)rc;
-	dl->reading = 0;
-	if (reply == NULL)
-		return;
-	if (reply->type == REDIS_REPLY_ERROR) {
-		log_warnx("event=read_failed stream=pushes err=\"%s\"", reply->str);
-		if (ru_is_error(reply, "NOGROUP"))
-			dl->group_ok = 0;
-		return;
-	}
-	entries = ru_stream_entries(reply);
-	if (entries == NULL || entries->elements == 0) {
-		/* Only an empty answer to a pending read means the list is drained; a
-		 * new-entries read may have been out while claims refilled it. */
-		if (dl->reading_pending)
-			dl->pending_mode = 0;
-		deliver_read(dl);
-		return;
-	}
-	deliver_advance_pending(dl, entries);
 	for (i = 0; i < entries->elements; i++) {
 		struct job *j;
 
@@ -1343,87 +1283,26 @@ deliver_on_read(struct rconn *rc, struct redisReply *reply, void *arg)
 			job_free(j);
 		}
 	}
-	deliver_read(dl);
 }
 
-static void
-deliver_read(struct deliver *dl)
-{
-	char count[32], block[32];
-	const char *argv[11];
-
-	/* Admit needs every subscriber's zone and caps: wait for the first full load. */
-	if (dl->stopping || dl->reading || !dl->group_ok || !rconn_is_ready(dl->rd) ||
-	    !rconn_is_ready(dl->cmd) || !substore_ready(dl->ss))
-		return;
-	/* Backpressure: hold at most a few batches of jobs in memory. */
-	if (dl->njobs >= (size_t)dl->cfg->deliver_batch * 4 ||
-	    dl->heap_n >= (size_t)dl->cfg->max_in_flight * 4)
-		return;
-	if (dl->failed_at_ms != 0 && clock_mono_ms() - dl->failed_at_ms < DELIVER_RETRY_MS)
-		return;
-	snprintf(count, sizeof(count), "%ld", dl->cfg->deliver_batch);
-	snprintf(block, sizeof(block), "%ld", dl->cfg->block_ms);
-	argv[0] = "XREADGROUP";
-	argv[1] = "GROUP";
-	argv[2] = DELIVER_GROUP;
-	argv[3] = dl->cfg->consumer;
-	argv[4] = "COUNT";
-	argv[5] = count;
-	argv[6] = "BLOCK";
-	argv[7] = block;
-	argv[8] = "STREAMS";
-	argv[9] = DELIVER_STREAM;
-	argv[10] = dl->pending_mode ? dl->pending_from : ">";
-	if (rconn_argv(dl->rd, deliver_on_read, dl, dl->cfg->block_ms +
-	    dl->cfg->redis_command_timeout_ms, 11, argv, NULL) == 0) {
-		dl->reading = 1;
-		dl->reading_pending = dl->pending_mode;
-	}
-}
-
-static void
-deliver_on_group(struct rconn *rc, struct redisReply *r, void *arg)
+/* greader_gate_fn: admit needs every subscriber's zone and caps (the first full
+ * load), and at most a few batches of jobs are held in memory (backpressure). */
+static int
+deliver_gate(void *arg)
 {
 	struct deliver *dl = arg;
 
-	(void)rc;
-	dl->group_creating = 0;
-	if (r == NULL)
-		return;
-	if (r->type == REDIS_REPLY_ERROR && !ru_is_error(r, "BUSYGROUP")) {
-		log_errorx("event=group_create_failed stream=pushes err=\"%s\"", r->str);
-		return;
-	}
-	dl->group_ok = 1;
-	deliver_read(dl);
-}
-
-static void
-deliver_on_ready(struct rconn *rc, void *arg)
-{
-	struct deliver *dl = arg;
-
-	dl->reading = 0;
-	deliver_reread(dl, 0);
-	dl->group_ok = 0;
-	if (dl->group_creating || dl->stopping)
-		return;
-	if (rconn_cmd(rc, deliver_on_group, dl, 0,
-	    "XGROUP CREATE " DELIVER_STREAM " " DELIVER_GROUP " 0 MKSTREAM") == 0)
-		dl->group_creating = 1;
+	return !dl->stopping && rconn_is_ready(dl->cmd) && substore_ready(dl->ss) &&
+	    dl->njobs < (size_t)dl->cfg->deliver_batch * 4 &&
+	    dl->heap_n < (size_t)dl->cfg->max_in_flight * 4;
 }
 
 static void
 deliver_on_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct deliver *dl = arg;
-
 	(void)fd;
 	(void)what;
-	if (!dl->group_ok && rconn_is_ready(dl->rd))
-		deliver_on_ready(dl->rd, dl);
-	deliver_pump(dl);
+	deliver_pump(arg);
 }
 
 struct deliver *
@@ -1447,7 +1326,6 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	quiet_rules_default(&dl->quiet);
 	if ((dl->zones = tzcache_new(NULL, DELIVER_ZONES_MAX)) == NULL)
 		goto err;
-	deliver_reread(dl, 0);
 	for (i = 0; i < cfg->ngateways; i++) {
 		err_clear(&err);
 		if ((dl->gws[i] = gw_new(http, &cfg->gateways[i], &err)) == NULL) {
@@ -1489,7 +1367,6 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	if (dl->delay_timer == NULL)
 		goto err;
 	event_add(dl->delay_timer, &dtv);
-	snprintf(dl->claim_cursor, sizeof(dl->claim_cursor), "0-0");
 	dl->claim_timer = event_new(base, -1, EV_PERSIST, deliver_on_claim_timer, dl);
 	if (dl->claim_timer == NULL)
 		goto err;
@@ -1499,8 +1376,16 @@ deliver_new(struct event_base *base, const struct config *cfg,
 
 		event_add(dl->claim_timer, &ctv);
 	}
-	if ((dl->rd = rconn_new(base, rcfg, "deliver", deliver_on_ready, dl)) == NULL)
-		goto err;
+	{
+		struct greader_config gc = { "deliver", DELIVER_STREAM, DELIVER_GROUP,
+			cfg->consumer, cfg->deliver_batch, cfg->block_ms,
+			cfg->redis_command_timeout_ms, DELIVER_RETRY_MS, cfg->claim_idle_ms };
+
+		dl->rd = greader_new(base, rcfg, &gc, deliver_on_batch, deliver_gate, dl);
+		if (dl->rd == NULL)
+			goto err;
+		greader_set_cmd(dl->rd, cmd);
+	}
 	return dl;
 err:
 	deliver_free(dl);
@@ -1539,6 +1424,7 @@ deliver_stop(struct deliver *dl)
 	size_t i;
 
 	dl->stopping = 1;
+	greader_stop(dl->rd);
 	/* Admitted but never claimed: "admitted" in Redis, so the redelivered job
 	 * admits and sends them again. */
 	while ((r = heap_pop(dl)) != NULL)
@@ -1564,7 +1450,7 @@ deliver_free(struct deliver *dl)
 
 	if (dl == NULL)
 		return;
-	rconn_free(dl->rd);
+	greader_free(dl->rd);
 	for (j = dl->jobs; j != NULL; j = next) {
 		next = j->next;
 		job_free(j);

@@ -421,7 +421,7 @@ jobs_of_a_dead_consumer_are_claimed_and_finished_by_another(void **state)
 	assert_true(unknown <= 4);   /* at most what was in flight at the kill */
 	assert_true(check_no_duplicates(f, n, 1) >= sent);
 	assert_int_equal(it_int(f->rc, "XLEN pushes") > 0, 1);
-	assert_true(log_mentions(f->nt[1].proc.log, "event=jobs_claimed"));
+	assert_true(log_mentions(f->nt[1].proc.log, "event=entries_claimed stream=pushes"));
 }
 
 static void
