@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "config.h"
 #include "convert.h"
+#include "greader.h"
 #include "deal.h"
 #include "jsonv.h"
 #include "log.h"
@@ -46,13 +47,10 @@ struct convert_call;
 
 struct convert {
 	const struct app *app;
-	struct rconn *rd;              /* blocking reads, our own */
-	struct event *tick;
+	struct greader *rd;            /* "conversions" in group "attribution" */
+	struct event *tick;            /* the decay step */
 	const unsigned char *key;      /* click secret, borrowed; NULL: none */
 	size_t keylen;
-	int reading, reading_pending, pending_mode, group_ok, group_creating;
-	char pending_from[64];
-	int64_t failed_at_ms;
 	size_t outstanding;            /* scripts of the current batch, + 1 while sending */
 	int decaying;                  /* a decay.lua call is out */
 	struct convert_call *calls;    /* scripts waiting on app->cmd */
@@ -68,7 +66,11 @@ struct convert_call {
 	char order[129];
 };
 
-static void convert_read(struct convert *c);
+static void
+convert_read(struct convert *c)
+{
+	greader_read(c->rd);
+}
 
 /* ---- validation ---- */
 
@@ -220,10 +222,7 @@ out:
 static void
 convert_reread(struct convert *c, int failed)
 {
-	c->pending_mode = 1;
-	snprintf(c->pending_from, sizeof(c->pending_from), "0");
-	if (failed)
-		c->failed_at_ms = clock_mono_ms();
+	greader_reread(c->rd, failed);
 }
 
 static void
@@ -380,33 +379,15 @@ convert_entry(struct convert *c, const char *entry, const struct redisReply *fie
 	}
 }
 
+/* greader_batch_fn: every entry of a batch; the next read once all answered. */
 static void
-convert_on_read(struct rconn *rc, struct redisReply *r, void *arg)
+convert_on_batch(void *arg, const struct redisReply *entries)
 {
 	struct convert *c = arg;
-	const struct redisReply *entries, *fields, *f;
-	const char *id, *last;
+	const struct redisReply *fields;
+	const char *id;
 	size_t i;
 
-	(void)rc;
-	c->reading = 0;
-	if (r == NULL)
-		return; /* timeout, disconnect or free: the ready callback restarts */
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("event=read_failed stream=" CONVERT_STREAM " err=\"%s\"", r->str);
-		if (ru_is_error(r, "NOGROUP"))
-			c->group_ok = 0;
-		return;
-	}
-	entries = ru_stream_entries(r);
-	if (entries == NULL || entries->elements == 0) {
-		if (c->reading_pending)
-			c->pending_mode = 0;
-		convert_read(c);
-		return;
-	}
-	if (c->reading_pending && ru_entry(entries, entries->elements - 1, &last, &f) == 0)
-		snprintf(c->pending_from, sizeof(c->pending_from), "%s", last);
 	c->outstanding++; /* hold the next read until the batch is sent */
 	for (i = 0; i < entries->elements; i++) {
 		if (ru_entry(entries, i, &id, &fields) < 0) {
@@ -416,77 +397,19 @@ convert_on_read(struct rconn *rc, struct redisReply *r, void *arg)
 		}
 		convert_entry(c, id, fields);
 	}
-	if (--c->outstanding == 0)
-		convert_read(c);
+	c->outstanding--;
 }
 
-static void
-convert_read(struct convert *c)
-{
-	const struct config *cfg = c->app->cfg;
-	char count[32], block[32];
-	const char *argv[11];
-
-	if (c->reading || c->outstanding > 0 || !c->group_ok || !rconn_is_ready(c->rd) ||
-	    !rconn_is_ready(c->app->cmd))
-		return;
-	if (c->failed_at_ms != 0 && clock_mono_ms() - c->failed_at_ms < CONVERT_RETRY_MS)
-		return;
-	snprintf(count, sizeof(count), "%ld", cfg->ingest_batch);
-	snprintf(block, sizeof(block), "%ld", cfg->block_ms);
-	argv[0] = "XREADGROUP";
-	argv[1] = "GROUP";
-	argv[2] = CONVERT_GROUP;
-	argv[3] = cfg->consumer;
-	argv[4] = "COUNT";
-	argv[5] = count;
-	argv[6] = "BLOCK";
-	argv[7] = block;
-	argv[8] = "STREAMS";
-	argv[9] = CONVERT_STREAM;
-	argv[10] = c->pending_mode ? c->pending_from : ">";
-	if (rconn_argv(c->rd, convert_on_read, c, cfg->block_ms +
-	    cfg->redis_command_timeout_ms, 11, argv, NULL) == 0) {
-		c->reading = 1;
-		c->reading_pending = c->pending_mode;
-	}
-}
-
-static void
-convert_on_group(struct rconn *rc, struct redisReply *r, void *arg)
+/* greader_gate_fn: one batch at a time, through the shared connection. */
+static int
+convert_gate(void *arg)
 {
 	struct convert *c = arg;
 
-	(void)rc;
-	c->group_creating = 0;
-	if (r == NULL)
-		return;
-	if (r->type == REDIS_REPLY_ERROR && !ru_is_error(r, "BUSYGROUP")) {
-		log_errorx("event=group_create_failed stream=" CONVERT_STREAM " err=\"%s\"",
-		    r->str);
-		return;
-	}
-	c->group_ok = 1;
-	convert_read(c);
+	return c->outstanding == 0 && rconn_is_ready(c->app->cmd);
 }
 
-static void
-convert_on_ready(struct rconn *rc, void *arg)
-{
-	struct convert *c = arg;
-
-	c->reading = 0;
-	convert_reread(c, 0);
-	c->group_ok = 0;
-	if (c->group_creating)
-		return;
-	/* From "0": conversions posted before the first notifier started count too. */
-	if (rconn_cmd(rc, convert_on_group, c, 0, "XGROUP CREATE " CONVERT_STREAM " "
-	    CONVERT_GROUP " 0 MKSTREAM") == 0)
-		c->group_creating = 1;
-}
-
-/* Retries what is waiting (group, read) and runs one decay step. */
+/* Runs one decay step. */
 static void
 convert_on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -497,9 +420,6 @@ convert_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!c->group_ok && !c->group_creating && rconn_is_ready(c->rd))
-		convert_on_ready(c->rd, c);
-	convert_read(c);
 	if (!c->decaying && rconn_is_ready(c->app->cmd) &&
 	    convert_call(c, 1, NULL, NULL, 7, args, NULL) == 0)
 		c->decaying = 1;
@@ -520,13 +440,21 @@ convert_new(const struct app *app)
 		c->key = (const unsigned char *)app->cfg->click_secret;
 		c->keylen = strlen(app->cfg->click_secret);
 	}
-	convert_reread(c, 0);
 	if ((c->tick = event_new(app->base, -1, EV_PERSIST, convert_on_tick, c)) == NULL)
 		goto oom;
 	event_add(c->tick, &tv);
-	if ((c->rd = rconn_new(app->base, app->rcfg, "convert", convert_on_ready, c)) ==
-	    NULL)
-		goto oom;
+	{
+		/* From "0": conversions posted before the first notifier count too. */
+		struct greader_config gc = { "convert", CONVERT_STREAM, CONVERT_GROUP,
+			app->cfg->consumer, app->cfg->ingest_batch, app->cfg->block_ms,
+			app->cfg->redis_command_timeout_ms, CONVERT_RETRY_MS,
+			app->cfg->claim_idle_ms };
+
+		if ((c->rd = greader_new(app->base, app->rcfg, &gc, convert_on_batch,
+		    convert_gate, c)) == NULL)
+			goto oom;
+		greader_set_cmd(c->rd, app->cmd);
+	}
 	return c;
 oom:
 	log_errorx("event=start_failed component=convert err=\"out of memory\"");
@@ -547,8 +475,9 @@ convert_free(struct convert *c)
 		k->prev = k->next = NULL;
 	}
 	c->calls = NULL;
-	c->group_ok = 0;            /* the read callback (NULL) must not read again */
-	rconn_free(c->rd);
+	if (c->rd != NULL)
+		greader_stop(c->rd);    /* the read callback (NULL) must not read again */
+	greader_free(c->rd);
 	if (c->tick != NULL)
 		event_free(c->tick);
 	free(c);
