@@ -459,6 +459,29 @@ deliver_on_record(struct rconn *rc, struct redisReply *reply, void *arg)
 	free(b);
 }
 
+/*
+ * What a later "undelivered, 30003" status callback needs to send a sent SMS again
+ * (docs/hooks.md): "<exp>\t<deal entry>\t<campaign>\t<pool>\t<recipient line>", or
+ * NULL (nothing kept) for other outcomes and channels, or on OOM.
+ */
+static char *
+rcpt_resend_spec(const struct rcpt *r, const char *outcome)
+{
+	const struct job *j = r->job;
+	size_t len;
+	char *s;
+
+	if (r->ch != CH_SMS || strcmp(outcome, "sent") != 0)
+		return NULL;
+	len = strlen(j->deal_entry) + strlen(j->camp) + strlen(j->pool) + strlen(r->sub) +
+	    strlen(r->to) + strlen(r->rule) + strlen(r->text) + 64;
+	if ((s = malloc(len)) != NULL)
+		snprintf(s, len, "%lld\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", (long long)j->exp,
+		    j->deal_entry, j->camp, j->pool, channel_name(r->ch), r->sub, r->to,
+		    r->rule, r->text);
+	return s;
+}
+
 /* Writes up to DELIVER_RECORD_BATCH queued outcomes with one record.lua call. */
 static void
 deliver_flush_records(struct deliver *dl)
@@ -466,15 +489,17 @@ deliver_flush_records(struct deliver *dl)
 	size_t n = dl->recq_n < DELIVER_RECORD_BATCH ? dl->recq_n : DELIVER_RECORD_BATCH;
 	size_t i, k = 0, a = 0;
 	struct rec_batch *b = malloc(sizeof(*b) + n * sizeof(b->v[0]));
-	const char **args = calloc(3 + 4 * n + 15 * n, sizeof(*args));
+	const char **args = calloc(3 + 4 * n + 16 * n, sizeof(*args));
 	char (*keys)[4][MODEL_ID_MAX + 16] = calloc(n, sizeof(*keys));
 	char (*nums)[4][32] = calloc(n, sizeof(*nums));
+	char **resend = calloc(n + 1, sizeof(*resend));
 	const char **argv;
 	char sn[32];
 	enum rule_encoding enc;
 	unsigned units;
 
-	if (n == 0 || b == NULL || args == NULL || keys == NULL || nums == NULL)
+	if (n == 0 || b == NULL || args == NULL || keys == NULL || nums == NULL ||
+	    resend == NULL)
 		goto out;
 	b->dl = dl;
 	b->n = n;
@@ -523,6 +548,8 @@ deliver_flush_records(struct deliver *dl)
 		snprintf(nums[i][3], sizeof(nums[i][3]), "%u", r->ch == CH_SMS ?
 		    rule_sms_count(r->text, strlen(r->text), &enc, &units) : 0u);
 		argv[a++] = nums[i][3];
+		argv[a++] = (resend[i] = rcpt_resend_spec(r, b->v[i].outcome)) != NULL ?
+		    resend[i] : "";
 	}
 	if (script_call(dl->cmd, SCRIPT_RECORD, (int)k, (int)(k + a), args, NULL,
 	    deliver_on_record, b) < 0) {
@@ -533,6 +560,9 @@ deliver_flush_records(struct deliver *dl)
 	}
 	b = NULL;
 out:
+	for (i = 0; resend != NULL && i < n; i++)
+		free(resend[i]);
+	free(resend);
 	free(b);
 	free(args);
 	free(keys);

@@ -9,7 +9,11 @@
 -- pushinfo:<deal>), and acts on the error code:
 --   30005, 30006 (unknown number, landline): consent:sms of the subscriber goes (only
 --     while the stored subscriber still has that number), with consent_log:<sub>;
---   30007 (carrier filtered): paused_templates <rule> = now, report:rule:<r> filtered.
+--   30007 (carrier filtered): paused_templates <rule> = now, report:rule:<r> filtered;
+--   30003 (handset unreachable): the SMS is sent once more while the deal lasts: the
+--     push goes back to "retry" and a job of one is added to "pushes" from what
+--     record.lua kept in pushline:<deal>; redelivered:<deal> makes it one retry per
+--     push at most; report counters get "redelivery".
 -- Returns the status recorded, or unknown_push / stale / duplicate (nothing changed).
 local function set_consent(json, ch, val)
   -- As in hook_consent.lua: canonical JSON only, never re-encoded.
@@ -96,5 +100,26 @@ if (code == '30005' or code == '30006') and ch == 'sms' then
 elseif code == '30007' and rule and rule ~= '' then
   redis.call('HSET', 'paused_templates', rule, now)
   redis.call('HINCRBY', 'report:rule:' .. rule, 'filtered', 1)
+elseif code == '30003' and ch == 'sms' then
+  local spec = redis.call('HGET', 'pushline:' .. deal, field)
+  local states = 'push:' .. deal
+  if spec and redis.call('HGET', states, field) == 'sent' then
+    local exp, entry, camp, pool, line =
+      string.match(spec, '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
+    -- One retry per push at most, whatever the later attempts report.
+    if exp and tonumber(exp) > tonumber(now) and
+        redis.call('HSETNX', 'redelivered:' .. deal, field, now) == 1 then
+      redis.call('EXPIRE', 'redelivered:' .. deal, tonumber(exp) - tonumber(now) + 60)
+      redis.call('HDEL', 'pushline:' .. deal, field)
+      redis.call('HDEL', dk, field)   -- the new attempt reports its own status
+      redis.call('HSET', states, field, 'retry')
+      redis.call('XADD', 'pushes', '*', 'deal', deal, 'entry', entry, 'exp', exp,
+        'camp', camp, 'pool', pool, 'r', line)
+      for _, r in ipairs(reports) do
+        redis.call('HINCRBY', r, 'redelivery', 1)
+      end
+      return 'retried'
+    end
+  end
 end
 return status

@@ -4,9 +4,11 @@
 -- KEYS[1] pushes:log   KEYS[2] stats
 --   then per outcome (4 each): push:<deal id>, consent:<channel>, deal:<id>,
 --   code:<deal id>
--- ARGV: n, then per outcome (15 each): sub, channel, push_id, deal_id, outcome,
+-- ARGV: n, then per outcome (16 each): sub, channel, push_id, deal_id, outcome,
 --       gateway, provider_id, http_status, detail, now, latency_ms, revoke, rule,
---       campaign, segments (SMS parts of the text sent; 0 for other channels)
+--       campaign, segments (SMS parts of the text sent; 0 for other channels),
+--       resend ("" or, for a sent SMS, what sending it again needs: kept in
+--       pushline:<deal> until the deal expires, for a 30003 status callback)
 -- Counts each final outcome in report:deal:<id>, report:rule:<name> and
 -- report:campaign:<name>, and for a sent push keeps pushinfo:<deal id> field
 -- <sub>:<ch> = "<rule>\t<campaign>" for click and conversion attribution.
@@ -23,7 +25,7 @@ local n = tonumber(ARGV[1])
 for i = 0, n - 1 do
   local states, consent = KEYS[3 + 4 * i], KEYS[4 + 4 * i]
   local deal, codes = KEYS[5 + 4 * i], KEYS[6 + 4 * i]
-  local b = 2 + 15 * i
+  local b = 2 + 16 * i
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome = ARGV[b + 4]
   local field = sub .. ':' .. ch
@@ -57,6 +59,15 @@ for i = 0, n - 1 do
       redis.call('HINCRBY', r, outcome, 1)
       if outcome == 'sent' and segs > 0 then
         redis.call('HINCRBY', r, 'sms_segments', segs)
+      end
+    end
+    local resend = ARGV[b + 15]
+    if outcome == 'sent' and resend ~= '' then
+      local exp = tonumber(string.match(resend, '^(%d+)\t')) or 0
+      local ttl = exp - tonumber(ARGV[b + 9])
+      if ttl > 0 then
+        redis.call('HSET', 'pushline:' .. deal_id, field, resend)
+        redis.call('EXPIRE', 'pushline:' .. deal_id, ttl + 60)
       end
     end
     if outcome == 'sent' then

@@ -633,6 +633,71 @@ signed_dm_endpoint_opts_out_and_in(void **state)
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
 }
 
+/* Requests gwsim accepted (201) for this number. */
+static int
+accepted_to(struct fx *f, const char *to)
+{
+	cJSON *reqs = it_gwsim_requests(&f->gw), *o;
+	int n = 0;
+
+	cJSON_ArrayForEach(o, reqs) {
+		cJSON *t = cJSON_GetObjectItem(o, "to"), *st = cJSON_GetObjectItem(o, "status");
+		if (cJSON_IsString(t) && strcmp(t->valuestring, to) == 0 &&
+		    cJSON_IsNumber(st) && st->valueint == 201)
+			n++;
+	}
+	cJSON_Delete(reqs);
+	return n;
+}
+
+struct resent {
+	struct fx *f;
+	const char *to;
+	int n;
+};
+
+static int
+resent_reached(void *arg)
+{
+	struct resent *r = arg;
+
+	return accepted_to(r->f, r->to) >= r->n;
+}
+
+static void
+unreachable_handset_30003_is_sent_once_more(void **state)
+{
+	struct fx *f = *state;
+	char entry[64], push[128], v[128];
+	struct want_outcome w;
+	struct resent rs = { f, PHONE1, 2 };
+	redisReply *r;
+
+	start(f);
+	assert_int_equal(it_publish(f->rc, it_deal("d-9", "laptop", 600)), 0);
+	w.rc = f->rc;
+	w.outcome = "sent";
+	w.n = 3;
+	assert_true(it_wait(outcomes_reached, &w, 10000));
+	r = redisCommand(f->rc, "XRANGE deals - + COUNT 1");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+	snprintf(entry, sizeof(entry), "%s", r->element[0]->element[0]->str);
+	freeReplyObject(r);
+	snprintf(push, sizeof(push), "%s:s-1:sms", entry);
+	assert_int_equal(accepted_to(f, PHONE1), 1);
+
+	/* 30003: the handset was off; the same text goes once more, same push id. */
+	assert_int_equal(status_cb(f, push, "undelivered", "30003", PHONE1), 204);
+	assert_true(it_wait(resent_reached, &rs, 10000));
+	assert_string_equal(hget(f, "report:deal:d-9", "redelivery", v, sizeof(v)), "1");
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
+	/* Its own callback counts; a second 30003 sends nothing more. */
+	assert_int_equal(status_cb(f, push, "undelivered", "30003", PHONE1), 204);
+	it_sleep_ms(1500);
+	assert_int_equal(accepted_to(f, PHONE1), 2);
+	assert_string_equal(hget(f, "report:deal:d-9", "redelivery", v, sizeof(v)), "1");
+}
+
 int
 main(void)
 {
@@ -645,6 +710,8 @@ main(void)
 		    stop_then_deal_sends_nothing_and_start_sends_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    status_callbacks_count_deliveries_and_act_on_error_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(unreachable_handset_30003_is_sent_once_more,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(signed_dm_endpoint_opts_out_and_in, setup,
 		    teardown),
 	};
