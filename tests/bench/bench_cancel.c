@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
+#include "benchlib.h"
 #include "itest.h"
 
 #define BENCH_SUBS_DEFAULT 50000
@@ -64,74 +65,6 @@ static const long bench_offsets[] = { 0, 50, 100, 150, 190, 195, 200, 205, 210 }
 static const char bench_config[] =
     "[deliver]\nmax_in_flight = 64\n"
     "[notifier]\nlog_level = warn\n";
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* BENCH_CANCEL_SUBS, or the default; -1 when it is not a number in range. */
-static long
-subs_wanted(void)
-{
-	const char *v = getenv("BENCH_CANCEL_SUBS");
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return BENCH_SUBS_DEFAULT;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < BENCH_SUBS_MIN ||
-	    n > BENCH_SUBS_MAX)
-		return -1;
-	return n;
-}
-
-/* n subscribers "<prefix>-<i>" (i from 1) with sms consent, all interested in
- * category only, phones +1512 2xx xxxx from first on (Austin: legal window
- * 8:00-21:00 Central). Caller frees; NULL when out of memory. */
-static char *
-subscribers_jsonl(const char *prefix, long n, long first, const char *category)
-{
-	size_t cap = (size_t)n * 256 + 1, off = 0;
-	char *buf = malloc(cap);
-	long i;
-	int w;
-
-	if (buf == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		w = snprintf(buf + off, cap - off,
-		    "{\"id\":\"%s-%ld\",\"phone\":\"+1512%07ld\",\"channels\":[\"sms\"],"
-		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"%s\"]}}\n",
-		    prefix, i + 1, 2000000 + first + i, category);
-		if (w < 0 || (size_t)w >= cap - off) {
-			free(buf);
-			return NULL;
-		}
-		off += (size_t)w;
-	}
-	return buf;
-}
-
-/* The ms of a stream entry id "<ms>-<seq>"; -1 when it is not one. */
-static long long
-entry_ms(const char *s)
-{
-	char *end;
-	long long ms;
-
-	errno = 0;
-	ms = strtoll(s, &end, 10);
-	return errno != 0 || end == s || *end != '-' ? -1 : ms;
-}
 
 /* The id of the newest entry of a stream into out ("0-0" when empty). 0 or -1. */
 static int
@@ -347,7 +280,7 @@ log_scan(redisContext *rc, const char *from_id, const char *deal_id, long n,
 			    en->element[1]->type != REDIS_REPLY_ARRAY)
 				continue;
 			snprintf(start, sizeof(start), "(%s", en->element[0]->str);
-			t->last_ms = entry_ms(en->element[0]->str);
+			t->last_ms = bench_entry_ms(en->element[0]->str);
 			f = en->element[1];
 			for (k = 0; k + 1 < f->elements; k += 2) {
 				const redisReply *key = f->element[k], *v = f->element[k + 1];
@@ -450,16 +383,16 @@ trial_run(struct bench *b, int k, long offset_ms, struct trial *t)
 	snprintf(deal_key, sizeof(deal_key), "deal:%s", deal_id);
 	r = redisCommand(rc, "XADD deals * deal %s", it_deal(deal_id, BENCH_CATEGORY, 600));
 	if (r == NULL || r->type != REDIS_REPLY_STRING ||
-	    (t->deal_ms = entry_ms(r->str)) < 0) {
+	    (t->deal_ms = bench_entry_ms(r->str)) < 0) {
 		fprintf(stderr, "bench_cancel: XADD deals failed\n");
 		freeReplyObject(r);
 		return -1;
 	}
 	snprintf(deal_entry, sizeof(deal_entry), "%s", r->str);
 	freeReplyObject(r);
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	while (!planned || t->received_at_cancel < BENCH_CANCEL_AFTER) {
-		if (now_ms() - t0 > BENCH_START_MS) {
+		if (bench_now_ms() - t0 > BENCH_START_MS) {
 			fprintf(stderr, "bench_cancel: after %d s the deal is %splanned and "
 			    "gwsim received %ld of its requests (see %s)\n", BENCH_START_MS / 1000,
 			    planned ? "" : "not ", t->received_at_cancel, b->nt_log);
@@ -482,9 +415,9 @@ trial_run(struct bench *b, int k, long offset_ms, struct trial *t)
 	snprintf(cancel_json, sizeof(cancel_json), "{\"id\": \"%s\", \"cancel\": true}",
 	    deal_id);
 	r = redisCommand(rc, "XADD deals * deal %s", cancel_json);
-	t_cancel = now_ms();
+	t_cancel = bench_now_ms();
 	if (r == NULL || r->type != REDIS_REPLY_STRING ||
-	    (t->cancel_ms = entry_ms(r->str)) < 0) {
+	    (t->cancel_ms = bench_entry_ms(r->str)) < 0) {
 		fprintf(stderr, "bench_cancel: XADD of the cancel failed\n");
 		freeReplyObject(r);
 		return -1;
@@ -493,7 +426,7 @@ trial_run(struct bench *b, int k, long offset_ms, struct trial *t)
 
 	/* Every subscriber gets an outcome: sent, or cancelled (at admit or claim). */
 	while ((len = log_len(rc)) >= 0 && len - base < b->n &&
-	    now_ms() - t_cancel < BENCH_SETTLE_MS)
+	    bench_now_ms() - t_cancel < BENCH_SETTLE_MS)
 		it_sleep_ms(20);
 	if (len < 0 || len - base < b->n) {
 		fprintf(stderr, "bench_cancel: %lld of %ld outcomes on pushes:log %d s after "
@@ -502,8 +435,8 @@ trial_run(struct bench *b, int k, long offset_ms, struct trial *t)
 		return -1;
 	}
 	/* Jobs are acked after their last record; none may stay pending. */
-	for (t0 = now_ms(); jobs_state(rc, &pending, &unread), pending != 0 &&
-	    now_ms() - t0 < 5000; )
+	for (t0 = bench_now_ms(); jobs_state(rc, &pending, &unread), pending != 0 &&
+	    bench_now_ms() - t0 < 5000; )
 		it_sleep_ms(20);
 	t->pending_after = pending;
 	it_sleep_ms(300);    /* a late request would still show at gwsim */
@@ -551,7 +484,8 @@ main(void)
 	struct trial t;
 	struct bench b;
 	char *subs = NULL, *warm = NULL, deal_id[64];
-	long n = subs_wanted(), sent = 0, cancelled = 0, after = 0;
+	long n = bench_env_long("BENCH_CANCEL_SUBS", BENCH_SUBS_DEFAULT, BENCH_SUBS_MIN,
+	    BENCH_SUBS_MAX), sent = 0, cancelled = 0, after = 0;
 	long long t0, len, queued_min = -1;
 	int port = it_redis_port(), gw_up = 0, nt_up = 0, rv = 2, k, failed = 0;
 	double worst = 0;
@@ -568,8 +502,8 @@ main(void)
 	b.n = n;
 	b.gw = &gw;
 	b.nt_log = nt.proc.log;
-	if ((subs = subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
-	    (warm = subscribers_jsonl("w", BENCH_WARM_SUBS, n, BENCH_WARM_CATEGORY)) ==
+	if ((subs = bench_subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
+	    (warm = bench_subscribers_jsonl("w", BENCH_WARM_SUBS, n, BENCH_WARM_CATEGORY)) ==
 	    NULL || (b.seen = calloc((size_t)n + 1, 1)) == NULL ||
 	    (b.count = calloc((size_t)n + 1, 1)) == NULL) {
 		fprintf(stderr, "bench_cancel: out of memory\n");
@@ -584,14 +518,14 @@ main(void)
 		goto end;
 	}
 	gw_up = 1;
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	if (it_import(port, subs) != 0 || it_import(port, warm) != 0) {
 		fprintf(stderr, "bench_cancel: importing subscribers failed\n");
 		goto end;
 	}
 	printf("cancel_stop: one deal to %ld subscribers (imported in %.1f s), gwsim "
 	    "--latency-ms %s, max_in_flight %d (at most %d pushes/s), %d trials\n", n,
-	    (double)(now_ms() - t0) / 1000.0, BENCH_LATENCY_MS, BENCH_IN_FLIGHT,
+	    (double)(bench_now_ms() - t0) / 1000.0, BENCH_LATENCY_MS, BENCH_IN_FLIGHT,
 	    BENCH_IN_FLIGHT * 1000 / BENCH_LATENCY, BENCH_TRIALS);
 	if (it_notifier_start(&nt, port, gw.port, "bench", bench_config) < 0) {
 		fprintf(stderr, "bench_cancel: notifier did not start\n");
@@ -605,8 +539,8 @@ main(void)
 		fprintf(stderr, "bench_cancel: XADD deals failed\n");
 		goto end;
 	}
-	for (t0 = now_ms(); (len = log_len(b.rc)) >= 0 && len < BENCH_WARM_SUBS &&
-	    now_ms() - t0 < 30000; )
+	for (t0 = bench_now_ms(); (len = log_len(b.rc)) >= 0 && len < BENCH_WARM_SUBS &&
+	    bench_now_ms() - t0 < 30000; )
 		it_sleep_ms(20);
 	if (len < BENCH_WARM_SUBS) {
 		fprintf(stderr, "bench_cancel: the warm-up deal was not delivered within 30 s "

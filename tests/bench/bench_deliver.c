@@ -25,6 +25,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
+#include "benchlib.h"
 #include "itest.h"
 
 #define BENCH_SUBS_DEFAULT 20000
@@ -86,62 +87,6 @@ struct cmdstats {
 struct own {
 	long long info, xadd, xlen, xpending;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* BENCH_DELIVER_SUBS, or the default; -1 when it is not a number in range. */
-static long
-subs_wanted(void)
-{
-	const char *v = getenv("BENCH_DELIVER_SUBS");
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return BENCH_SUBS_DEFAULT;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < BENCH_SUBS_MIN ||
-	    n > BENCH_SUBS_MAX)
-		return -1;
-	return n;
-}
-
-/* n subscribers "<prefix>-<i>" with sms consent, all interested in category only,
- * phones +1512 2xx xxxx from first on (Austin: legal window 8:00-21:00 Central).
- * Caller frees; NULL when out of memory. */
-static char *
-subscribers_jsonl(const char *prefix, long n, long first, const char *category)
-{
-	size_t cap = (size_t)n * 256 + 1, off = 0;
-	char *buf = malloc(cap);
-	long i;
-	int w;
-
-	if (buf == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		w = snprintf(buf + off, cap - off,
-		    "{\"id\":\"%s-%ld\",\"phone\":\"+1512%07ld\",\"channels\":[\"sms\"],"
-		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"%s\"]}}\n",
-		    prefix, i + 1, 2000000 + first + i, category);
-		if (w < 0 || (size_t)w >= cap - off) {
-			free(buf);
-			return NULL;
-		}
-		off += (size_t)w;
-	}
-	return buf;
-}
 
 /* Parses INFO commandstats ("cmdstat_<name>:calls=<n>,usec=..." lines) into cs.
  * Sends one INFO. 0 or -1. */
@@ -260,18 +205,6 @@ cmdstats_delta(const struct cmdstats *before, const struct cmdstats *after,
 	return n;
 }
 
-/* Parses a stream entry id "<ms>-<seq>" for its ms; -1 when it is not one. */
-static long long
-entry_ms(const char *s)
-{
-	char *end;
-	long long ms;
-
-	errno = 0;
-	ms = strtoll(s, &end, 10);
-	return errno != 0 || end == s || *end != '-' ? -1 : ms;
-}
-
 /* The ms part of the id of the newest pushes:log entry, or -1. */
 static long long
 log_last_ms(redisContext *rc)
@@ -282,7 +215,7 @@ log_last_ms(redisContext *rc)
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements == 2 &&
 	    r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-		ms = entry_ms(r->element[0]->element[0]->str);
+		ms = bench_entry_ms(r->element[0]->element[0]->str);
 	freeReplyObject(r);
 	return ms;
 }
@@ -317,7 +250,7 @@ wait_log(redisContext *rc, long long want, long long deadline_ms, struct own *o)
 	for (;;) {
 		o->xlen++;
 		if ((len = it_int(rc, "XLEN pushes:log")) < 0 || len >= want ||
-		    now_ms() >= deadline_ms)
+		    bench_now_ms() >= deadline_ms)
 			return len;
 		it_sleep_ms(BENCH_POLL_MS);
 	}
@@ -328,7 +261,7 @@ wait_log(redisContext *rc, long long want, long long deadline_ms, struct own *o)
 static int
 wait_acked(redisContext *rc, struct own *o)
 {
-	long long deadline = now_ms() + 2000;
+	long long deadline = bench_now_ms() + 2000;
 
 	for (;;) {
 		redisReply *r = redisCommand(rc, "XPENDING pushes deliver");
@@ -340,7 +273,7 @@ wait_acked(redisContext *rc, struct own *o)
 		freeReplyObject(r);
 		if (idle)
 			return 0;
-		if (now_ms() >= deadline)
+		if (bench_now_ms() >= deadline)
 			return -1;
 		it_sleep_ms(BENCH_POLL_MS);
 	}
@@ -533,7 +466,8 @@ main(void)
 	redisContext *rc = NULL;
 	redisReply *r = NULL;
 	char *subs = NULL, *warm = NULL, deal_id[64], body[4096];
-	long n = subs_wanted();
+	long n = bench_env_long("BENCH_DELIVER_SUBS", BENCH_SUBS_DEFAULT, BENCH_SUBS_MIN,
+	    BENCH_SUBS_MAX);
 	long long t0, t1, deal_ms = -1, last_ms, len, base, sent0, sent, jobs, total, top;
 	size_t i, nd;
 	int port = it_redis_port(), gw_up = 0, nt_up = 0, rv = 2;
@@ -547,8 +481,8 @@ main(void)
 		    BENCH_SUBS_MIN, BENCH_SUBS_MAX);
 		return 2;
 	}
-	if ((subs = subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
-	    (warm = subscribers_jsonl("w", BENCH_WARM_SUBS, n, BENCH_WARM_CATEGORY)) ==
+	if ((subs = bench_subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
+	    (warm = bench_subscribers_jsonl("w", BENCH_WARM_SUBS, n, BENCH_WARM_CATEGORY)) ==
 	    NULL) {
 		fprintf(stderr, "bench_deliver: out of memory\n");
 		goto end;
@@ -576,7 +510,7 @@ main(void)
 	 * loaded and the groups made, and opens the gateway connections. */
 	snprintf(deal_id, sizeof(deal_id), "warm-%d", (int)getpid());
 	if (it_publish(rc, it_deal(deal_id, BENCH_WARM_CATEGORY, 600)) < 0 ||
-	    wait_log(rc, BENCH_WARM_SUBS, now_ms() + 20000, &own) < BENCH_WARM_SUBS) {
+	    wait_log(rc, BENCH_WARM_SUBS, bench_now_ms() + 20000, &own) < BENCH_WARM_SUBS) {
 		fprintf(stderr, "bench_deliver: the warm-up deal was not delivered within "
 		    "20 s (see %s and %s)\n", nt.proc.log, gw.proc.log);
 		goto end;
@@ -601,17 +535,17 @@ main(void)
 	}
 	own.info++;
 	snprintf(deal_id, sizeof(deal_id), "bench-%d", (int)getpid());
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	r = redisCommand(rc, "XADD deals * deal %s", it_deal(deal_id, BENCH_CATEGORY, 600));
 	own.xadd++;
-	if (r == NULL || r->type != REDIS_REPLY_STRING || (deal_ms = entry_ms(r->str)) < 0) {
+	if (r == NULL || r->type != REDIS_REPLY_STRING || (deal_ms = bench_entry_ms(r->str)) < 0) {
 		fprintf(stderr, "bench_deliver: XADD deals failed\n");
 		goto end;
 	}
 	freeReplyObject(r);
 	r = NULL;
 	len = wait_log(rc, base + n, t0 + BENCH_DEADLINE_MS, &own);
-	t1 = now_ms();
+	t1 = bench_now_ms();
 	if (len < base + n) {
 		fprintf(stderr, "bench_deliver: %lld of %ld pushes recorded within %d s "
 		    "(see %s)\n", len < 0 ? -1 : len - base, n, BENCH_DEADLINE_MS / 1000,

@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
+#include "benchlib.h"
 #include "itest.h"
 
 #define BENCH_SUBS_DEFAULT 2000
@@ -52,71 +53,15 @@ static const char bench_config[] =
     "rate_per_s = 100\nburst = 1\n"
     "[notifier]\nlog_level = warn\n";
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-/* n subscribers "<prefix>-<i>" (i from 1) with sms consent, all interested in
- * category only, phones +1512 2xx xxxx from first on (Austin: legal window
- * 8:00-21:00 Central). Caller frees; NULL when out of memory. */
-static char *
-subscribers_jsonl(const char *prefix, long n, long first, const char *category)
-{
-	size_t cap = (size_t)n * 256 + 1, off = 0;
-	char *buf = malloc(cap);
-	long i;
-	int w;
-
-	if (buf == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		w = snprintf(buf + off, cap - off,
-		    "{\"id\":\"%s-%ld\",\"phone\":\"+1512%07ld\",\"channels\":[\"sms\"],"
-		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"%s\"]}}\n",
-		    prefix, i + 1, 2000000 + first + i, category);
-		if (w < 0 || (size_t)w >= cap - off) {
-			free(buf);
-			return NULL;
-		}
-		off += (size_t)w;
-	}
-	return buf;
-}
-
-/* BENCH_RATE_SUBS, or the default; -1 when it is not a number in range. */
-static long
-subs_wanted(void)
-{
-	const char *v = getenv("BENCH_RATE_SUBS");
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return BENCH_SUBS_DEFAULT;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < BENCH_SUBS_MIN ||
-	    n > BENCH_SUBS_MAX)
-		return -1;
-	return n;
-}
-
 /* Waits until pushes:log holds want entries or timeout_ms passes; the last length
  * seen, or -1. */
 static long long
 wait_log(redisContext *rc, long long want, long timeout_ms)
 {
-	long long t0 = now_ms(), len;
+	long long t0 = bench_now_ms(), len;
 
 	while ((len = it_int(rc, "XLEN pushes:log")) >= 0 && len < want &&
-	    now_ms() - t0 < timeout_ms)
+	    bench_now_ms() - t0 < timeout_ms)
 		it_sleep_ms(20);
 	return len;
 }
@@ -180,7 +125,8 @@ main(void)
 	redisReply *r = NULL;
 	char *subs = NULL, *warm = NULL, deal_id[64], deal_entry[64];
 	long long *ts = NULL, base, len, sent0, sent, span;
-	long n = subs_wanted(), reqs, bad, i, j, over = 0, worst = 0, gap_min = -1;
+	long n = bench_env_long("BENCH_RATE_SUBS", BENCH_SUBS_DEFAULT, BENCH_SUBS_MIN,
+	    BENCH_SUBS_MAX), reqs, bad, i, j, over = 0, worst = 0, gap_min = -1;
 	long gap_max = 0, gaps_short = 0;
 	int port = it_redis_port(), gw_up = 0, nt_up = 0, rv = 2;
 	double ratio;
@@ -193,8 +139,8 @@ main(void)
 		    BENCH_SUBS_MIN, BENCH_SUBS_MAX);
 		return 2;
 	}
-	if ((subs = subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
-	    (warm = subscribers_jsonl("w", BENCH_WARM_SUBS, n, BENCH_WARM_CATEGORY)) ==
+	if ((subs = bench_subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
+	    (warm = bench_subscribers_jsonl("w", BENCH_WARM_SUBS, n, BENCH_WARM_CATEGORY)) ==
 	    NULL) {
 		fprintf(stderr, "bench_rate: out of memory\n");
 		goto end;
