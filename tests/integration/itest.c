@@ -396,6 +396,36 @@ it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
 }
 
 int
+it_notifier_start_http(struct it_notifier *n, int redis_port, int gw_port,
+    const char *consumer, const char *extra)
+{
+	char portfile[512], *conf;
+	size_t len = (extra ? strlen(extra) : 0) + sizeof(portfile) + 64;
+	FILE *fp;
+	int port = 0, i, rc;
+
+	it_path(portfile, sizeof(portfile), "http", ".port");
+	if ((conf = malloc(len)) == NULL)
+		return -1;
+	snprintf(conf, len, "[http]\nport = 0\nport_file = %s\n%s", portfile,
+	    extra ? extra : "");
+	rc = it_notifier_start(n, redis_port, gw_port, consumer, conf);
+	free(conf);
+	if (rc < 0)
+		return -1;
+	for (i = 0; i < 500 && port == 0; i++) {
+		if ((fp = fopen(portfile, "r")) != NULL) {
+			if (fscanf(fp, "%d", &port) != 1)
+				port = 0;
+			fclose(fp);
+		}
+		if (port == 0)
+			it_sleep_ms(10);
+	}
+	return port > 0 ? port : -1;
+}
+
+int
 it_import(int redis_port, const char *jsonl)
 {
 	char bin[512], file[512], addr[64], out[8192];

@@ -90,6 +90,12 @@ struct it_notifier {
 int it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
     const char *consumer, const char *extra);
 
+/* it_notifier_start with the HTTP surface on a kernel-chosen loopback port
+ * ("[http] port = 0", extra appended after it, so it may add [http] keys); waits
+ * for the port the notifier writes and returns it, or -1. */
+int it_notifier_start_http(struct it_notifier *n, int redis_port, int gw_port,
+    const char *consumer, const char *extra);
+
 /* Imports JSON lines of subscribers through dealpushctl; returns its exit status. */
 int it_import(int redis_port, const char *jsonl);
 

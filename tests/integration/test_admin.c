@@ -165,24 +165,12 @@ snapshot(redisContext *rc, char *buf, size_t size)
 static void
 start_notifier(struct fx *f)
 {
-	char extra[2048], portfile[512];
-	FILE *fp;
-	int i;
+	char extra[2048];
 
-	it_path(portfile, sizeof(portfile), "http", ".port");
-	snprintf(extra, sizeof(extra), "[http]\nport = 0\nport_file = %s\n"
-	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n[rules]\ndir = %s\n", portfile, f->dir);
+	snprintf(extra, sizeof(extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n[rules]\n"
+	    "dir = %s\n", f->dir);
 	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-adm", extra), 0);
-	f->http = 0;
-	for (i = 0; i < 300 && f->http == 0; i++) {
-		if ((fp = fopen(portfile, "r")) != NULL) {
-			if (fscanf(fp, "%d", &f->http) != 1)
-				f->http = 0;
-			fclose(fp);
-		}
-		it_sleep_ms(10);
-	}
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-adm", extra);
 }
 
 static void

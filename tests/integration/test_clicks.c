@@ -93,9 +93,7 @@ out:
 static void
 start(struct fx *f, const char *dir)
 {
-	char extra[1024], portfile[512], lines[1024];
-	FILE *fp;
-	int i;
+	char lines[1024];
 
 	f->port = it_redis_start(&f->redis, dir, 0, 1);
 	assert_true(f->port > 0);
@@ -109,20 +107,9 @@ start(struct fx *f, const char *dir)
 	    "\"interests\":{\"categories\":[\"laptop\"]}}\n");
 	assert_int_equal(it_import(f->port, lines), 0);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
-	it_path(portfile, sizeof(portfile), "clicks", ".port");
 	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
-	snprintf(extra, sizeof(extra), "[http]\nport = 0\nport_file = %s\n"
-	    "public_url = https://click.example/\nclick_secret_env = DP_TEST_CLICK_SECRET\n",
-	    portfile);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-c", extra), 0);
-	for (i = 0; i < 300 && f->http == 0; i++) {
-		if ((fp = fopen(portfile, "r")) != NULL) {
-			if (fscanf(fp, "%d", &f->http) != 1)
-				f->http = 0;
-			fclose(fp);
-		}
-		it_sleep_ms(10);
-	}
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-c",
+	    "public_url = https://click.example/\nclick_secret_env = DP_TEST_CLICK_SECRET\n");
 	assert_true(f->http > 0);
 }
 

@@ -61,7 +61,7 @@ teardown(void **state)
 static void
 start(struct fx *f)
 {
-	char extra[2048], portfile[512], secret[512], dir[512];
+	char extra[2048], secret[512], dir[512];
 	static const char subs[] =
 	    "{\"id\":\"s-1\",\"phone\":\"" PHONE1 "\",\"channels\":[\"sms\"],"
 	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
@@ -74,7 +74,6 @@ start(struct fx *f)
 	    "\"dm\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
 	    "\"interests\":{\"categories\":[\"laptop\"]}}\n";
 	FILE *fp;
-	int i;
 
 	it_path(dir, sizeof(dir), "redis-hooks", "");
 	f->port = it_redis_start(&f->redis, dir, 0, 1);
@@ -82,23 +81,13 @@ start(struct fx *f)
 	f->rc = it_redis_connect(f->port);
 	assert_int_equal(it_import(f->port, subs), 0);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
-	it_path(portfile, sizeof(portfile), "http", ".port");
 	it_path(secret, sizeof(secret), "inbound", ".secret");
 	assert_non_null(fp = fopen(secret, "w"));
 	fputs(INBOUND_SECRET "\n", fp);
 	fclose(fp);
-	snprintf(extra, sizeof(extra), "[http]\nport = 0\nport_file = %s\n"
-	    "public_url = " PUBLIC_URL "\ninbound_secret_file = %s\n", portfile, secret);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-hooks", extra),
-	    0);
-	for (i = 0; i < 500 && f->http == 0; i++) {
-		if ((fp = fopen(portfile, "r")) != NULL) {
-			if (fscanf(fp, "%d", &f->http) != 1)
-				f->http = 0;
-			fclose(fp);
-		}
-		it_sleep_ms(10);
-	}
+	snprintf(extra, sizeof(extra), "public_url = " PUBLIC_URL "\ninbound_secret_file = %s\n",
+	    secret);
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-hooks", extra);
 	assert_true(f->http > 0);
 	/* The mirror is loaded once /healthz is fine and a moment has passed. */
 	it_sleep_ms(300);

@@ -64,9 +64,7 @@ get_has(void *arg)
 static void
 start(struct fx *f, const char *dir)
 {
-	char extra[1024], portfile[512], line[512];
-	FILE *fp;
-	int i;
+	char line[512];
 
 	f->port = it_redis_start(&f->redis, dir, 0, 1);
 	assert_true(f->port > 0);
@@ -77,17 +75,7 @@ start(struct fx *f, const char *dir)
 	    "\"interests\":{\"categories\":[\"laptop\"]}}\n");
 	assert_int_equal(it_import(f->port, line), 0);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
-	it_path(portfile, sizeof(portfile), "http", ".port");
-	snprintf(extra, sizeof(extra), "[http]\nport = 0\nport_file = %s\n", portfile);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-h", extra), 0);
-	for (i = 0; i < 300 && f->http == 0; i++) {
-		if ((fp = fopen(portfile, "r")) != NULL) {
-			if (fscanf(fp, "%d", &f->http) != 1)
-				f->http = 0;
-			fclose(fp);
-		}
-		it_sleep_ms(10);
-	}
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-h", NULL);
 	assert_true(f->http > 0);
 }
 
