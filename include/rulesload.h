@@ -8,8 +8,29 @@
 #ifndef DEALPUSH_RULESLOAD_H
 #define DEALPUSH_RULESLOAD_H
 
+#include <stddef.h>
+
 #include "err.h"
 #include "rules.h"
+
+/* One rule file as read: "dir/name.rules" and its bytes (not NUL-terminated). */
+struct rulesload_file {
+	char *path;
+	char *text;
+	size_t len;
+};
+
+/*
+ * Reads every "*.rules" file directly in dir, in name order, into a new array the
+ * caller frees with rulesload_files_free (dir NULL: none). A folder or file that
+ * cannot be read, or a file larger than RULE_SOURCE_MAX, is an error (ERR_INPUT,
+ * naming the path); *files is then NULL. Returns 0 or -1.
+ */
+int rulesload_read(const char *dir, struct rulesload_file **files, size_t *n,
+    struct err *err);
+
+/* Frees what rulesload_read returned. */
+void rulesload_files_free(struct rulesload_file *files, size_t n);
 
 /*
  * Compiles every "*.rules" file directly in dir, in name order (dir NULL: no files,

@@ -29,7 +29,9 @@
 #include "http.h"
 #include "log.h"
 #include "match.h"
+#include "metrics.h"
 #include "rules.h"
+#include "rulesload.h"
 #include "scripts.h"
 #include "subscriber.h"
 #include "substore.h"
@@ -141,70 +143,26 @@ src_cmp(const void *x, const void *y)
 	    ((const struct admin_src *)y)->name);
 }
 
-/* Reads every "*.rules" file directly in dir, in name order, as rulesload_dir does
- * (dir NULL: none). Blocking file I/O: start-up and SIGHUP only. 0, or -1 with *err
- * and out empty. */
+/* Reads the rule folder (rulesload_read) into out. Blocking file I/O: start-up and
+ * SIGHUP only. 0, or -1 with *err and out empty. */
 static int
 folder_read(const char *dir, struct admin_srcs *out, struct err *err)
 {
-	struct dirent *de;
-	DIR *d;
-	char path[4096];
+	struct rulesload_file *files;
+	size_t n, i;
+	int rv = 0;
 
 	out->v = NULL;
 	out->n = 0;
-	if (dir == NULL)
-		return 0;
-	if ((d = opendir(dir)) == NULL)
-		return err_set(err, ERR_INPUT, "unreadable", dir, "%s: %s", dir,
-		    strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		size_t nl = strlen(de->d_name), cap = 4096, len = 0, got;
-		char *buf = NULL, *nb;
-		FILE *f;
-
-		if (de->d_name[0] == '.' || nl <= 6 || strcmp(de->d_name + nl - 6, ".rules"))
-			continue;
-		if (out->n == RULE_RULES_MAX) {
-			err_set(err, ERR_INPUT, "too_many", dir, "%s: too many rule files", dir);
-			goto fail;
+	if (rulesload_read(dir, &files, &n, err) < 0)
+		return -1;
+	for (i = 0; i < n && rv == 0; i++)
+		if (srcs_add(out, files[i].path, files[i].text, files[i].len) < 0) {
+			srcs_free(out);
+			rv = err_set(err, ERR_NOMEM, "no_memory", dir, "out of memory");
 		}
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if ((f = fopen(path, "rb")) == NULL) {
-			err_set(err, ERR_INPUT, "unreadable", path, "%s: %s", path,
-			    strerror(errno));
-			goto fail;
-		}
-		for (;;) {
-			if ((nb = realloc(buf, cap + 1)) == NULL)
-				break;
-			buf = nb;
-			got = fread(buf + len, 1, cap - len, f);
-			len += got;
-			if (got == 0 || len > RULE_SOURCE_MAX)
-				break;
-			if (len == cap)
-				cap *= 2;
-		}
-		if (nb == NULL || ferror(f) || len > RULE_SOURCE_MAX ||
-		    srcs_add(out, path, buf, len) < 0) {
-			err_set(err, ERR_INPUT, "unreadable", path, "%s: unreadable, larger than"
-			    " %d bytes, or out of memory", path, RULE_SOURCE_MAX);
-			fclose(f);
-			free(buf);
-			goto fail;
-		}
-		fclose(f);
-		free(buf);
-	}
-	closedir(d);
-	if (out->n > 1)
-		qsort(out->v, out->n, sizeof(*out->v), src_cmp);
-	return 0;
-fail:
-	closedir(d);
-	srcs_free(out);
-	return -1;
+	rulesload_files_free(files, n);
+	return rv;
 }
 
 /* "api/<name>.rules" into buf. */
@@ -309,8 +267,12 @@ admin_swap_rules(struct admin *a, const char *why)
 		log_warnx("event=rules_kept why=%s rules=%zu", why,
 		    rule_set_count(matcher_rules(a->app->matcher)));
 		rule_diags_free(&diags);
+		if (a->app->metrics != NULL && strcmp(why, "hup") == 0)
+			metrics_inc(a->app->metrics, METRIC_RULE_RELOADS, METRICS_L("failed"), 1);
 		return -1;
 	}
+	if (a->app->metrics != NULL && strcmp(why, "hup") == 0)
+		metrics_inc(a->app->metrics, METRIC_RULE_RELOADS, METRICS_L("ok"), 1);
 	matcher_set_rules(a->app->matcher, rs);
 	log_info("event=rules_loaded why=%s files=%zu api=%zu rules=%zu version=%s", why,
 	    a->folder.n, a->api.n, rule_set_count(rs), a->version[0] ? a->version : "-");
@@ -453,14 +415,18 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 	(void)sig;
 	(void)what;
+	log_info("event=signal sig=HUP action=reload_rules");
 	err_clear(&err);
 	if (folder_read(a->app->cfg->rules_dir, &folder, &err) < 0) {
 		log_errorx("event=rules_invalid why=hup err=\"%s\"", err.msg);
+		log_warnx("event=rules_kept why=hup rules=%zu",
+		    rule_set_count(matcher_rules(a->app->matcher)));
+		if (a->app->metrics != NULL)
+			metrics_inc(a->app->metrics, METRIC_RULE_RELOADS, METRICS_L("failed"), 1);
 		return;
 	}
-	/* main.c's own SIGHUP handler has swapped in the folder alone just before (its
-	 * event was added first); this puts the API rules back with it, in the same
-	 * loop pass, so no deal is matched in between. */
+	/* The folder and the API rules are compiled together and swapped in whole:
+	 * SIGHUP is this module's alone, so no partial set is ever in use. */
 	srcs_free(&a->folder);
 	a->folder = folder;
 	a->epoch++;

@@ -276,18 +276,24 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 		return;
 	snprintf(key, sizeof(key), "holdout:%s", d->id);
 	snprintf(rkey, sizeof(rkey), "report:deal:%s", d->id);
+	int failed = 0;
+
 	while (i < ml->held_out) {
 		argv[0] = "SADD";
 		argv[1] = key;
 		for (n = 0; n < 1000 && i < ml->held_out; n++, i++)
 			argv[2 + n] = ml->held[i]->id;
-		rconn_argv(in->cmd, NULL, NULL, 0, (int)(2 + n), argv, NULL);
+		failed |= rconn_argv(in->cmd, NULL, NULL, 0, (int)(2 + n), argv, NULL) < 0;
 	}
-	rconn_cmd(in->cmd, NULL, NULL, 0, "EXPIRE %s %lld", key,
-	    (long long)(d->expires_at - clock_now() + 30 * 86400));
+	failed |= rconn_cmd(in->cmd, NULL, NULL, 0, "EXPIRE %s %lld", key,
+	    (long long)(d->expires_at - clock_now() + 30 * 86400)) < 0;
 	/* hiredis' format knows no %zu. */
-	rconn_cmd(in->cmd, NULL, NULL, 0, "HSET %s holdout_audience %lld", rkey,
-	    (long long)ml->held_out);
+	failed |= rconn_cmd(in->cmd, NULL, NULL, 0, "HSET %s holdout_audience %lld", rkey,
+	    (long long)ml->held_out) < 0;
+	/* Reporting only: the deal goes out regardless, but say the holdout is short. */
+	if (failed)
+		log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"redis not "
+		    "ready\"", d->id, ml->held_out);
 }
 
 static void

@@ -54,7 +54,7 @@ struct notifier {
 	struct httpc *http;
 	struct ingest *ingest;
 	struct deliver *deliver;
-	struct event *sigint, *sigterm, *sighup, *drain, *stats;
+	struct event *sigint, *sigterm, *drain, *stats;
 	struct metrics *metrics;
 	struct http *http_srv;
 	struct app app;               /* what the HTTP-facing modules are given */
@@ -314,8 +314,10 @@ start_http(struct notifier *n)
 	return 0;
 }
 
-/* Compiles the rule folder; on success swaps the new set in whole, on failure logs
- * every error (file, line, column) and keeps the rules in use. 0 or -1. */
+/* Compiles the rule folder at start-up; on success swaps the new set in whole, on
+ * failure logs every error (file, line, column). 0 or -1. Later reloads (SIGHUP,
+ * rules put over the API) belong to admin.c, which compiles the folder together
+ * with the API rules. */
 static int
 load_rules(struct notifier *n)
 {
@@ -345,15 +347,6 @@ load_rules(struct notifier *n)
 	    n->cfg->rules_dir ? n->cfg->rules_dir : "-", rule_set_count(rs),
 	    rule_set_is_default(rs));
 	return 0;
-}
-
-static void
-on_hup(evutil_socket_t sig, short what, void *arg)
-{
-	(void)sig;
-	(void)what;
-	log_info("event=signal sig=HUP action=reload_rules");
-	load_rules(arg);
 }
 
 static int
@@ -386,13 +379,11 @@ notifier_start(struct notifier *n)
 	}
 	n->sigint = evsignal_new(n->base, SIGINT, on_stop_signal, n);
 	n->sigterm = evsignal_new(n->base, SIGTERM, on_stop_signal, n);
-	n->sighup = evsignal_new(n->base, SIGHUP, on_hup, n);
 	n->drain = evtimer_new(n->base, on_drain, n);
-	if (!n->sigint || !n->sigterm || !n->sighup || !n->drain)
+	if (!n->sigint || !n->sigterm || !n->drain)
 		return -1;
 	event_add(n->sigint, NULL);
 	event_add(n->sigterm, NULL);
-	event_add(n->sighup, NULL);
 
 	n->lag[0] = n->lag[1] = -1;
 	err_clear(&err);
@@ -475,8 +466,6 @@ notifier_free(struct notifier *n)
 		event_free(n->sigint);
 	if (n->sigterm)
 		event_free(n->sigterm);
-	if (n->sighup)
-		event_free(n->sighup);
 	if (n->drain)
 		event_free(n->drain);
 	if (n->base)

@@ -12,16 +12,11 @@
 
 #include "rulesload.h"
 
-struct rfile {
-	char *path;
-	char *text;
-	size_t len;
-};
 
 static int
 name_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct rfile *)a)->path, ((const struct rfile *)b)->path);
+	return strcmp(((const struct rulesload_file *)a)->path, ((const struct rulesload_file *)b)->path);
 }
 
 static int
@@ -34,7 +29,7 @@ has_suffix(const char *s, const char *suffix)
 
 /* Reads the whole of path (at most RULE_SOURCE_MAX bytes) into f. */
 static int
-read_file(struct rfile *f, struct err *err)
+read_file(struct rulesload_file *f, struct err *err)
 {
 	FILE *fp = fopen(f->path, "rb");
 	size_t cap = 4096, n = 0, r;
@@ -75,29 +70,29 @@ read_file(struct rfile *f, struct err *err)
 	return 0;
 }
 
-struct rule_set *
-rulesload_dir(const char *dir, struct rule_diags *diags, struct err *err)
+int
+rulesload_read(const char *dir, struct rulesload_file **filesp, size_t *np,
+    struct err *err)
 {
-	struct rfile *files = NULL, *nf;
-	struct rule_source *src = NULL;
-	struct rule_set *rs = NULL;
+	struct rulesload_file *files = NULL, *nf;
 	struct dirent *de;
 	size_t n = 0, cap = 0, i, plen;
 	DIR *d = NULL;
 
+	*filesp = NULL;
+	*np = 0;
 	if (dir == NULL)
-		return rule_compile(NULL, 0, diags, err);
-	if ((d = opendir(dir)) == NULL) {
-		err_set(err, ERR_INPUT, "unreadable", dir, "%s: %s", dir, strerror(errno));
-		return NULL;
-	}
+		return 0;
+	if ((d = opendir(dir)) == NULL)
+		return err_set(err, ERR_INPUT, "unreadable", dir, "%s: %s", dir,
+		    strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || !has_suffix(de->d_name, ".rules"))
 			continue;
 		if (n == RULE_RULES_MAX) {
 			err_set(err, ERR_INPUT, "too_many", dir, "%s: more than %d rule files",
 			    dir, RULE_RULES_MAX);
-			goto out;
+			goto fail;
 		}
 		if (n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -112,29 +107,59 @@ rulesload_dir(const char *dir, struct rule_diags *diags, struct err *err)
 		snprintf(files[n].path, plen, "%s/%s", dir, de->d_name);
 		n++;
 	}
+	closedir(d);
+	d = NULL;
 	if (n > 0)
 		qsort(files, n, sizeof(*files), name_cmp);
-	if ((src = calloc(n + 1, sizeof(*src))) == NULL)
-		goto oom;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if (read_file(&files[i], err) < 0)
-			goto out;
+			goto fail;
+	*filesp = files;
+	*np = n;
+	return 0;
+oom:
+	err_set(err, ERR_NOMEM, "no_memory", dir, "out of memory");
+fail:
+	if (d != NULL)
+		closedir(d);
+	rulesload_files_free(files, n);
+	return -1;
+}
+
+void
+rulesload_files_free(struct rulesload_file *files, size_t n)
+{
+	size_t i;
+
+	for (i = 0; files != NULL && i < n; i++) {
+		free(files[i].path);
+		free(files[i].text);
+	}
+	free(files);
+}
+
+struct rule_set *
+rulesload_dir(const char *dir, struct rule_diags *diags, struct err *err)
+{
+	struct rulesload_file *files;
+	struct rule_source *src;
+	struct rule_set *rs = NULL;
+	size_t n, i;
+
+	if (rulesload_read(dir, &files, &n, err) < 0)
+		return NULL;
+	if ((src = calloc(n + 1, sizeof(*src))) == NULL) {
+		err_set(err, ERR_NOMEM, "no_memory", dir, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
 		src[i].name = files[i].path;
 		src[i].text = files[i].text;
 		src[i].len = files[i].len;
 	}
 	rs = rule_compile(src, n, diags, err);
-	goto out;
-oom:
-	err_set(err, ERR_NOMEM, "no_memory", dir, "out of memory");
 out:
-	if (d != NULL)
-		closedir(d);
-	for (i = 0; i < n; i++) {
-		free(files[i].path);
-		free(files[i].text);
-	}
-	free(files);
 	free(src);
+	rulesload_files_free(files, n);
 	return rs;
 }
