@@ -60,6 +60,8 @@ struct config {
 	char *rules_dir;             /* NULL: the built-in default rule */
 	double overbook;
 
+	double sms_segment_price;    /* reports' SMS cost per segment; < 0: not set */
+
 	struct gw_config gateways[CONFIG_GATEWAYS_MAX];
 	size_t ngateways;
 };

@@ -33,12 +33,19 @@ struct match_rcpt {
 	const char *rule;              /* the rule's name, owned by the rule set */
 };
 
+/* A recipient a rule's holdout kept back: counted, remembered, never sent. */
+struct match_held {
+	const struct subscriber *sub;  /* borrowed from the store */
+	const char *rule;              /* the rule that held it out, owned by the rule set */
+};
+
 struct match_list {
 	struct match_rcpt *v;
 	size_t n, cap;
 	size_t matched;                /* before the quantity cut */
 	size_t held_out;               /* matched but kept back by a holdout */
-	const struct subscriber **held; /* those subscribers (borrowed), held_out of them */
+	struct match_held *held;       /* held_out of them */
+	size_t held_cap;
 	size_t unrenderable;           /* too long for the rule's segment cap */
 	size_t paused;                 /* SMS whose rule's template a carrier filtered */
 };

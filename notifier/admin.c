@@ -70,6 +70,7 @@ struct admin_op {
 	size_t len;
 	struct rule_set *rs;          /* the set compiled for a rule change (owned) */
 	unsigned long epoch;          /* a->epoch when rs was compiled */
+	double price;                 /* report: per-SMS-segment price, NAN: none */
 };
 
 struct admin {
@@ -1089,20 +1090,26 @@ on_simulate(struct http_req *r, void *arg)
 
 /* ---- reports ---- */
 
-/* Report hash fields that are not skip outcomes. */
-static const char *const report_known[] = {
-	"planned", "admitted", "sent", "failed", "delivered", "clicked", "redeemed",
-	"revenue", "sms_segments", "holdout_audience", "holdout_redeemed",
+/* The counters a report shows by name, in this order (docs/admin.md#reports); the
+ * holdout ones go into "holdout", error:<code> into "errors", every other number is
+ * a skip outcome and goes into "skipped". */
+static const char *const report_counters[] = {
+	"admitted", "sent", "failed", "unknown", "delivered", "undelivered",
+	"delivery_failed", "clicked", "redeemed", "revenue", "sms_segments",
+	"unattributed", "unattributed_revenue", "filtered", "redelivery", NULL
+};
+static const char *const report_holdout[] = {
+	"planned", "holdout_audience", "holdout_redeemed", "holdout_revenue",
 	"treated_audience", NULL
 };
 
 static int
-report_is_known(const char *f)
+report_in(const char *const *list, const char *f)
 {
 	size_t i;
 
-	for (i = 0; report_known[i] != NULL; i++)
-		if (strcmp(report_known[i], f) == 0)
+	for (i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], f) == 0)
 			return 1;
 	return 0;
 }
@@ -1135,6 +1142,7 @@ report_get(const struct redisReply *h, const char *f)
 	return NULL;
 }
 
+/* The counter f, 0 when absent or not a number. */
 static double
 report_val(const struct redisReply *h, const char *f)
 {
@@ -1152,15 +1160,63 @@ add_num_or_null(cJSON *j, const char *k, double x)
 		cJSON_AddNumberToObject(j, k, x);
 }
 
+/* a / b, or NAN when b is 0. */
+static double
+report_rate(double a, double b)
+{
+	return b > 0 ? a / b : NAN;
+}
+
+/*
+ * The holdout comparison (docs/attribution.md §5): the treated audience (subscribers
+ * sent at least one push) against the held-out audience (matched, never sent). Each
+ * conversion rate is orders per audience member; the incremental redemptions are
+ * (treated rate - holdout rate) x treated audience, and the incremental revenue those
+ * redemptions at the treated average order value. NULL when nobody was held out.
+ */
+static cJSON *
+report_holdout_json(const struct redisReply *h, cJSON *notes)
+{
+	double ha = report_val(h, "holdout_audience"), hr = report_val(h,
+	    "holdout_redeemed"), ta = report_num(report_get(h, "treated_audience"));
+	double redeemed = report_val(h, "redeemed"), revenue = report_val(h, "revenue");
+	double tr, hrate, inc;
+	cJSON *o;
+
+	if (isnan(ta))                  /* counted since treated_audience existed */
+		ta = report_val(h, "sent");
+	if (ha <= 0 || ta <= 0) {
+		cJSON_AddItemToArray(notes, cJSON_CreateString(ha <= 0 ?
+		    "holdout: null, nobody was held out" :
+		    "holdout: null, nobody was sent a push to compare with"));
+		return NULL;
+	}
+	tr = redeemed / ta;
+	hrate = hr / ha;
+	inc = (tr - hrate) * ta;
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "audience", ha);
+	cJSON_AddNumberToObject(o, "redeemed", hr);
+	cJSON_AddNumberToObject(o, "revenue", report_val(h, "holdout_revenue"));
+	cJSON_AddNumberToObject(o, "treated_audience", ta);
+	cJSON_AddNumberToObject(o, "treated_conversion_rate", tr);
+	cJSON_AddNumberToObject(o, "holdout_conversion_rate", hrate);
+	cJSON_AddNumberToObject(o, "incremental_redemptions", inc);
+	add_num_or_null(o, "incremental_revenue", redeemed > 0 ?
+	    inc * revenue / redeemed : NAN);
+	if (redeemed <= 0)
+		cJSON_AddItemToArray(notes, cJSON_CreateString("holdout: incremental_revenue"
+		    " is null, no treated order gives an average order value"));
+	return o;
+}
+
 static void
 on_report(struct rconn *rc, struct redisReply *h, void *arg)
 {
 	struct admin_op *op = arg;
-	static const char *const counters[] = { "admitted", "sent", "failed", "delivered",
-	    "clicked", "redeemed", "revenue", "sms_segments", NULL };
-	double sent, revenue, redeemed, price, ha, hr, ta;
-	cJSON *j, *skips, *hold, *notes;
-	const char *p;
+	double sent, revenue, price = op->price;
+	cJSON *j, *skips, *errors, *hold, *notes;
 	size_t i;
 
 	(void)rc;
@@ -1181,56 +1237,39 @@ on_report(struct rconn *rc, struct redisReply *h, void *arg)
 	cJSON_AddStringToObject(j, "kind", op->kindname);
 	cJSON_AddStringToObject(j, "name", op->name);
 	cJSON_AddNumberToObject(j, "matched", report_val(h, "planned"));
-	for (i = 0; counters[i] != NULL; i++)
-		cJSON_AddNumberToObject(j, counters[i], report_val(h, counters[i]));
+	for (i = 0; report_counters[i] != NULL; i++)
+		cJSON_AddNumberToObject(j, report_counters[i],
+		    report_val(h, report_counters[i]));
 	sent = report_val(h, "sent");
 	revenue = report_val(h, "revenue");
-	redeemed = report_val(h, "redeemed");
-	price = NAN;
-	if ((p = op->text) != NULL) {
-		char *end = NULL;
-
-		price = strtod(p, &end);
-		if (*end != '\0' || !isfinite(price) || price < 0)
-			price = NAN;
-	}
-	if (!isnan(price))
+	if (!isnan(price)) {
 		cJSON_AddNumberToObject(j, "sms_cost", report_val(h, "sms_segments") * price);
-	else
-		cJSON_AddItemToArray(notes, cJSON_CreateString("sms_cost omitted: no"
-		    " per-segment price given (?segment_price=)"));
+	} else {
+		cJSON_AddNullToObject(j, "sms_cost");
+		cJSON_AddItemToArray(notes, cJSON_CreateString("sms_cost is null: no"
+		    " per-segment price (report.sms_segment_price, or ?segment_price=)"));
+	}
+	add_num_or_null(j, "click_rate", report_rate(report_val(h, "clicked"), sent));
 	add_num_or_null(j, "revenue_per_1000_pushes", sent > 0 ? revenue * 1000 / sent :
 	    NAN);
 	skips = cJSON_AddObjectToObject(j, "skipped");
+	errors = cJSON_AddObjectToObject(j, "errors");
 	for (i = 0; i + 1 < h->elements; i += 2) {
 		const struct redisReply *k = h->element[i];
 		double x = report_num(h->element[i + 1]);
 
-		if (k->type == REDIS_REPLY_STRING && !report_is_known(k->str) && !isnan(x))
+		if (k->type != REDIS_REPLY_STRING || isnan(x) ||
+		    report_in(report_counters, k->str) || report_in(report_holdout, k->str))
+			continue;
+		if (strncmp(k->str, "error:", 6) == 0 && k->str[6] != '\0')
+			cJSON_AddNumberToObject(errors, k->str + 6, x);
+		else
 			cJSON_AddNumberToObject(skips, k->str, x);
 	}
-	ha = report_num(report_get(h, "holdout_audience"));
-	hr = report_num(report_get(h, "holdout_redeemed"));
-	ta = report_num(report_get(h, "treated_audience"));
-	if (isnan(ta))
-		ta = sent;
-	if (isnan(ha) || isnan(hr) || ha <= 0 || ta <= 0) {
+	if ((hold = report_holdout_json(h, notes)) != NULL)
+		cJSON_AddItemToObject(j, "holdout", hold);
+	else
 		cJSON_AddNullToObject(j, "holdout");
-		cJSON_AddItemToArray(notes, cJSON_CreateString("holdout: null, the report has"
-		    " no holdout_audience/holdout_redeemed"));
-	} else {
-		double tr = redeemed / ta, hrate = hr / ha, inc = (tr - hrate) * ta;
-
-		hold = cJSON_AddObjectToObject(j, "holdout");
-		cJSON_AddNumberToObject(hold, "audience", ha);
-		cJSON_AddNumberToObject(hold, "redeemed", hr);
-		cJSON_AddNumberToObject(hold, "treated_audience", ta);
-		cJSON_AddNumberToObject(hold, "treated_conversion_rate", tr);
-		cJSON_AddNumberToObject(hold, "holdout_conversion_rate", hrate);
-		cJSON_AddNumberToObject(hold, "incremental_redemptions", inc);
-		add_num_or_null(hold, "incremental_revenue", redeemed > 0 ?
-		    inc * revenue / redeemed : NAN);
-	}
 	cJSON_AddItemToObject(j, "notes", notes);
 	http_reply_json(op->r, 200, j);
 	op->r = NULL;
@@ -1264,17 +1303,23 @@ on_reports(struct http_req *r, void *arg)
 	}
 	snprintf(op->kindname, sizeof(op->kindname), "%.*s", (int)kl, rest);
 	snprintf(op->name, sizeof(op->name), "%s", slash + 1);
+	op->price = a->app->cfg->sms_segment_price >= 0 ? a->app->cfg->sms_segment_price :
+	    NAN;
 	if ((price = http_query(r, "segment_price")) != NULL) {
 		char *end = NULL;
-		double x = strtod(price, &end);
+		double x;
 
-		if (*price == '\0' || *end != '\0' || !isfinite(x) || x < 0) {
-			http_error(r, 400, "segment_price", "segment_price: not a price");
+		errno = 0;
+		x = strtod(price, &end);
+		if (*price == '\0' || *end != '\0' || errno != 0 || !isfinite(x) || x < 0 ||
+		    x > 100) {
+			http_error(r, 400, "segment_price", "segment_price: not a price"
+			    " (a number from 0 to 100)");
 			op->r = NULL;
 			op_free(op);
 			return;
 		}
-		op->text = strdup(price);
+		op->price = x;
 	}
 	if (rconn_cmd(a->app->cmd, on_report, op, 0, "HGETALL report:%s:%s", op->kindname,
 	    op->name) < 0) {

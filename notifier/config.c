@@ -65,6 +65,7 @@ static const struct ckey config_keys[] = {
 	C("http.inbound_secret", CK_SECRET, inbound_secret, 0, 0),
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
+	C("report.sms_segment_price", CK_DBL, sms_segment_price, 0, 100),
 };
 #undef C
 
@@ -301,7 +302,8 @@ config_section(struct cparse *p, char *hdr)
 	hdr = trim(hdr + 1);
 	if (strncmp(hdr, "gateway", 7) != 0 || !isspace((unsigned char)hdr[7])) {
 		if (strcmp(hdr, "notifier") && strcmp(hdr, "redis") && strcmp(hdr, "ingest") &&
-		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http")) {
+		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http") &&
+		    strcmp(hdr, "report")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;
@@ -420,6 +422,7 @@ config_defaults(struct config *c)
 	c->claim_idle_ms = 60000;
 	c->breaker_open_ms = 5000;
 	c->overbook = 1.5;
+	c->sms_segment_price = -1;
 	c->http_port = -1;
 	c->http_timeout_ms = 10000;
 	if ((c->redis_host = strdup("127.0.0.1")) == NULL)

@@ -1040,8 +1040,10 @@ static int cmd_report(struct ctl_api *api, const char *kind, const char *name,
     const char *price)
 {
 	static const char *const rows[] = { "matched", "admitted", "sent", "failed",
-	    "delivered", "clicked", "redeemed", "revenue", "sms_segments", "sms_cost",
-	    "revenue_per_1000_pushes", NULL };
+	    "unknown", "delivered", "undelivered", "delivery_failed", "clicked", "redeemed",
+	    "revenue", "unattributed", "unattributed_revenue", "sms_segments", "sms_cost",
+	    "click_rate", "revenue_per_1000_pushes", NULL };
+	static const char *const groups[] = { "skipped", "errors", "holdout", NULL };
 	char p[1024], pre[64], msg[512];
 	struct ctl_buf b;
 	cJSON *j = NULL;
@@ -1086,18 +1088,15 @@ static int cmd_report(struct ctl_api *api, const char *kind, const char *name,
 	printf("%-26s %15s\n", "METRIC", "VALUE");
 	for (i = 0; rows[i] != NULL; i++)
 		print_row(rows[i], cJSON_GetObjectItemCaseSensitive(j, rows[i]));
-	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j, "skipped")) {
-		char label[128];
-
-		snprintf(label, sizeof(label), "skipped %s", o->string);
-		print_row(label, o);
-	}
-	h = cJSON_GetObjectItemCaseSensitive(j, "holdout");
-	if (cJSON_IsObject(h)) {
+	for (i = 0; groups[i] != NULL; i++) {
+		h = cJSON_GetObjectItemCaseSensitive(j, groups[i]);
+		if (!cJSON_IsObject(h))
+			continue;
 		cJSON_ArrayForEach(o, h) {
 			char label[128];
 
-			snprintf(label, sizeof(label), "holdout %s", o->string);
+			snprintf(label, sizeof(label), "%s %s", strcmp(groups[i], "errors") == 0 ?
+			    "error" : groups[i], o->string);
 			print_row(label, o);
 		}
 	}

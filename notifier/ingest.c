@@ -262,38 +262,57 @@ out:
 	return rv;
 }
 
-/* Remembers who was held out (holdout:<deal>) and how many, so that conversions by
+#define INGEST_HOLDOUT_PAIRS 500   /* (subscriber, rule) pairs per holdout.lua call */
+
+static void
+ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	char *deal = arg;
+
+	(void)rc;
+	/* Reporting only: the deal goes out regardless, but say the holdout is short. */
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		log_warnx("event=holdout_not_stored deal=%s err=\"%s\"", deal,
+		    r != NULL ? r->str : "no reply");
+	free(deal);
+}
+
+/* Remembers who was held out and by which rule (holdout.lua), so that conversions by
  * those subscribers count as the holdout's and reports can compare the two groups.
- * Idempotent (a set and a plain count), so a re-plan after a crash changes nothing. */
+ * Idempotent, so a re-plan after a crash changes nothing. Sent on the script
+ * connection before the plan chunks, so Redis runs it first. */
 static void
 ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list *ml)
 {
-	const char *argv[2 + 1000];
-	char key[MODEL_ID_MAX + 16], rkey[MODEL_ID_MAX + 16];
+	const char *argv[4 + 2 * INGEST_HOLDOUT_PAIRS];
+	char key[MODEL_ID_MAX + 16], ttl[32];
 	size_t i = 0, n;
 
 	if (ml->held_out == 0)
 		return;
 	snprintf(key, sizeof(key), "holdout:%s", d->id);
-	snprintf(rkey, sizeof(rkey), "report:deal:%s", d->id);
-	int failed = 0;
-
+	/* Conversions arrive after the deal: keep the audience as long as orders count. */
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)(d->expires_at - clock_now() +
+	    30 * 86400));
+	argv[0] = key;
+	argv[1] = d->id;
+	argv[2] = d->campaign != NULL ? d->campaign : "";
+	argv[3] = ttl;
 	while (i < ml->held_out) {
-		argv[0] = "SADD";
-		argv[1] = key;
-		for (n = 0; n < 1000 && i < ml->held_out; n++, i++)
-			argv[2 + n] = ml->held[i]->id;
-		failed |= rconn_argv(in->cmd, NULL, NULL, 0, (int)(2 + n), argv, NULL) < 0;
+		char *tag = strdup(d->id);
+
+		for (n = 0; n < INGEST_HOLDOUT_PAIRS && i < ml->held_out; n++, i++) {
+			argv[4 + 2 * n] = ml->held[i].sub->id;
+			argv[5 + 2 * n] = ml->held[i].rule;
+		}
+		if (tag == NULL || script_call_named(in->cmd, "holdout", 1, (int)(4 + 2 * n),
+		    argv, NULL, ingest_on_holdout, tag) < 0) {
+			log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"%s\"",
+			    d->id, ml->held_out, tag ? "redis not ready" : "out of memory");
+			free(tag);
+			return;
+		}
 	}
-	failed |= rconn_cmd(in->cmd, NULL, NULL, 0, "EXPIRE %s %lld", key,
-	    (long long)(d->expires_at - clock_now() + 30 * 86400)) < 0;
-	/* hiredis' format knows no %zu. */
-	failed |= rconn_cmd(in->cmd, NULL, NULL, 0, "HSET %s holdout_audience %lld", rkey,
-	    (long long)ml->held_out) < 0;
-	/* Reporting only: the deal goes out regardless, but say the holdout is short. */
-	if (failed)
-		log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"redis not "
-		    "ready\"", d->id, ml->held_out);
 }
 
 static void

@@ -320,6 +320,25 @@ match_render(struct matcher *m, const struct deal *d, const struct rule_recipien
 	return text.s; /* ownership moves to the list */
 }
 
+/* Remembers a held-out recipient; the array doubles. Returns 0, or -1 on OOM. */
+static int
+match_hold(struct match_list *out, const struct rule_recipient *rc)
+{
+	if (out->held_out == out->held_cap) {
+		size_t cap = out->held_cap ? 2 * out->held_cap : 64;
+		struct match_held *h = realloc(out->held, cap * sizeof(*h));
+
+		if (h == NULL)
+			return -1;
+		out->held = h;
+		out->held_cap = cap;
+	}
+	out->held[out->held_out].sub = rc->sub;
+	out->held[out->held_out].rule = rule_name(rc->rule);
+	out->held_out++;
+	return 0;
+}
+
 int
 match_deal(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *out, struct err *err)
@@ -341,15 +360,10 @@ match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
 		const struct rule_recipient *rc = &m->found.v[i];
 
 		if (rc->held_out) {
-			const struct subscriber **h = realloc(out->held,
-			    (out->held_out + 1) * sizeof(*h));
-
-			if (h == NULL) {
+			if (match_hold(out, rc) < 0) {
 				err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
 				goto fail;
 			}
-			out->held = h;
-			out->held[out->held_out++] = rc->sub;
 			continue;
 		}
 		for (c = 0; c < CH_COUNT; c++) {

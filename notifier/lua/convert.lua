@@ -10,13 +10,14 @@
 --   "push_id" / "click_token": value is the push id (the token was checked in C);
 --   "subscriber_id": value is the subscriber; its sent push of the deal
 --   (pushinfo:<deal> field <sub>:sms, then <sub>:dm), else the holdout audience
---   (SISMEMBER holdout:<deal> sub), else unattributed.
+--   (holdout:<deal> field <sub>: the rule that held it out), else unattributed.
 -- An order id counts once (SET order:<id> NX EX order_ttl_s). An attributed
 -- conversion adds 1 to "redeemed" and the revenue to "revenue" in report:deal:<id>,
 -- report:rule:<rule> and report:campaign:<campaign> of the push (pushinfo) and raises
 -- the subscriber's engagement: e' = e + (1 - e) x gain. A held-out one adds to
--- "holdout_redeemed"/"holdout_revenue", an unattributed one to
--- "unattributed"/"unattributed_revenue", both in report:deal:<id> only.
+-- "holdout_redeemed"/"holdout_revenue" in the reports of the deal, of the rule that
+-- held the buyer out and of the deal's campaign; an unattributed one to
+-- "unattributed"/"unattributed_revenue" in report:deal:<id> only.
 -- Returns {"dead", reason, field} | {"duplicate"} | {"attributed", push id} |
 -- {"holdout"} | {"unattributed"}.
 local stream, deadk, subs, changes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -122,9 +123,17 @@ if info then
   redis.call('XACK', stream, group, entry)
   return {'attributed', push}
 end
-if kind == 'subscriber_id' and redis.call('SISMEMBER', 'holdout:' .. deal_id, sub) == 1 then
-  redis.call('HINCRBY', dk, 'holdout_redeemed', 1)
-  redis.call('HINCRBYFLOAT', dk, 'holdout_revenue', revenue)
+local hrule = kind == 'subscriber_id' and redis.call('HGET', 'holdout:' .. deal_id, sub)
+if hrule then
+  local reports = { dk, 'report:rule:' .. hrule }
+  local camp = redis.call('HGET', 'deal:' .. deal_id, 'campaign')
+  if camp and camp ~= '' then
+    reports[#reports + 1] = 'report:campaign:' .. camp
+  end
+  for _, r in ipairs(reports) do
+    redis.call('HINCRBY', r, 'holdout_redeemed', 1)
+    redis.call('HINCRBYFLOAT', r, 'holdout_revenue', revenue)
+  end
   redis.call('XACK', stream, group, entry)
   return {'holdout'}
 end

@@ -4,6 +4,8 @@
 --       title, campaign, then per job: nfields, field, value, ...
 -- The deal hash also keeps the deal's url, title and campaign (click links and
 -- reports read them), and dealentry:<entry> names the deal of a push id.
+-- "planned" counts recipients in report:deal:<id> (with the last chunk),
+-- report:rule:<rule> and report:campaign:<campaign> (with each chunk).
 -- The deal hash is the planned-marker and the plan cursor: a chunk below the cursor
 -- was written before a crash and is skipped; the last chunk sets "planned" and XACKs
 -- the deal entry in the same step, so a deal is planned once however often it is read.
@@ -39,10 +41,26 @@ if chunk == 0 then
     'entry', entry)
   redis.call('SET', 'dealentry:' .. entry, string.sub(deal, 6), 'EX', keep_s)
 end
+-- Rule reports count what each rule planned, chunk by chunk (a chunk runs once).
+local by_rule = {}
 for _ = 1, njobs do
   local n = tonumber(ARGV[i])
   redis.call('XADD', pushes, '*', unpack(ARGV, i + 1, i + 2 * n))
+  for f = i + 1, i + 2 * n - 1, 2 do
+    if ARGV[f] == 'r' then
+      local rule = string.match(ARGV[f + 1], '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t')
+      if rule then
+        by_rule[rule] = (by_rule[rule] or 0) + 1
+      end
+    end
+  end
   i = i + 1 + 2 * n
+end
+for rule, n in pairs(by_rule) do
+  redis.call('HINCRBY', 'report:rule:' .. rule, 'planned', n)
+end
+if ARGV[11] ~= '' and recipients > 0 then
+  redis.call('HINCRBY', 'report:campaign:' .. ARGV[11], 'planned', recipients)
 end
 redis.call('HSET', deal, 'planning', entry, 'cursor', chunk + 1)
 redis.call('HINCRBY', deal, 'jobs', njobs)

@@ -11,7 +11,8 @@
 --       pushline:<deal> until the deal expires, for a 30003 status callback)
 -- Counts each final outcome in report:deal:<id>, report:rule:<name> and
 -- report:campaign:<name>, and for a sent push keeps pushinfo:<deal id> field
--- <sub>:<ch> = "<rule>\t<campaign>" for click and conversion attribution.
+-- <sub>:<ch> = "<rule>\t<campaign>" for click and conversion attribution; a
+-- subscriber's first sent push of a deal counts "treated_audience" once.
 --   revoke = "1": the provider says the recipient opted out, so consent for the
 --   channel ends now.
 -- Outcome "retry" only moves the state so that a redelivered job may try again.
@@ -71,9 +72,17 @@ for i = 0, n - 1 do
       end
     end
     if outcome == 'sent' then
-      redis.call('HSET', 'pushinfo:' .. deal_id, field, rule .. '\t' .. camp)
-      if redis.call('TTL', 'pushinfo:' .. deal_id) < 0 then
-        redis.call('EXPIRE', 'pushinfo:' .. deal_id, 30 * 86400)
+      local info = 'pushinfo:' .. deal_id
+      -- The first sent push of a subscriber (on any channel) adds one to the treated
+      -- audience that reports set against the holdout audience.
+      if redis.call('HSET', info, field, rule .. '\t' .. camp) == 1 and
+          redis.call('HEXISTS', info, sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0 then
+        for _, r in ipairs(reports) do
+          redis.call('HINCRBY', r, 'treated_audience', 1)
+        end
+      end
+      if redis.call('TTL', info) < 0 then
+        redis.call('EXPIRE', info, 30 * 86400)
       end
     end
   end

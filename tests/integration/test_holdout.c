@@ -107,7 +107,7 @@ holdout_share_is_kept_back_remembered_and_credited(void **state)
 
 	/* Held-out subscribers are remembered; everyone else is texted. */
 	it_sleep_ms(1000);
-	nheld = it_int(f->rc, "SCARD holdout:hd");
+	nheld = it_int(f->rc, "HLEN holdout:hd");
 	assert_true(nheld > n / 4 && nheld < 3 * n / 4);   /* about half */
 	w.n = n - nheld;
 	assert_true(it_wait(all_recorded, &w, 10000));
@@ -120,13 +120,13 @@ holdout_share_is_kept_back_remembered_and_credited(void **state)
 	freeReplyObject(r);
 
 	/* Stable: the same subscribers are held out for this rule whatever the deal. */
-	r = redisCommand(f->rc, "SRANDMEMBER holdout:hd");
+	r = redisCommand(f->rc, "HRANDFIELD holdout:hd");
 	snprintf(held, sizeof(held), "%s", r->str);
 	freeReplyObject(r);
 	assert_int_equal(it_publish(f->rc, it_deal("hd2", "laptop", 600)), 0);
 	it_sleep_ms(1000);
-	assert_int_equal(it_int(f->rc, "SISMEMBER holdout:hd2 %s", held), 1);
-	assert_int_equal(it_int(f->rc, "SCARD holdout:hd2"), nheld);
+	assert_int_equal(it_int(f->rc, "HEXISTS holdout:hd2 %s", held), 1);
+	assert_int_equal(it_int(f->rc, "HLEN holdout:hd2"), nheld);
 
 	/* A purchase by a held-out subscriber is the holdout's, not the pushes'. */
 	r = redisCommand(f->rc, "XADD conversions * conversion "

@@ -52,6 +52,7 @@ empty_file_gives_documented_defaults(void **state)
 	assert_int_equal(c->max_in_flight, 256);
 	assert_int_equal(c->log_level, LOG_INFO);
 	assert_int_equal(c->ngateways, 0);
+	assert_true(c->sms_segment_price < 0);          /* no price: reports say so */
 	assert_non_null(strstr(c->consumer, "notifier-"));
 	config_free(c);
 }
@@ -66,6 +67,7 @@ values_and_trailing_comments_are_read(void **state)
 	setenv("DP_TEST_SECRET", "s3cret", 1);
 	c = load("[notifier]\nconsumer = n-7   # stable\nlog_level = debug\n"
 	    "[redis]\nport=6380\n[deliver]\nmax_in_flight = 9\n"
+	    "[report]\nsms_segment_price = 0.0079\n"
 	    "[gateway tw]\nkind = twilio\nchannel = sms\npriority = 2\n"
 	    "base_url = http://127.0.0.1:9/x#frag\nsecret_env = DP_TEST_SECRET\n",
 	    errs, sizeof(errs));
@@ -74,6 +76,7 @@ values_and_trailing_comments_are_read(void **state)
 	assert_int_equal(c->log_level, LOG_DEBUG);
 	assert_int_equal(c->redis_port, 6380);
 	assert_int_equal(c->max_in_flight, 9);
+	assert_true(c->sms_segment_price > 0.00789 && c->sms_segment_price < 0.00791);
 	assert_int_equal(c->ngateways, 1);
 	assert_string_equal(c->gateways[0].name, "tw");
 	assert_int_equal(c->gateways[0].kind, GW_TWILIO);
@@ -114,8 +117,8 @@ every_bad_key_is_reported_by_name(void **state)
 	c = load("[redis]\nport = 0\nhots = x\ncommand_timeout_ms = 2500.5\n"
 	    "[notifier]\nlog_level = loud\n"
 	    "[gateway g]\nkind = pigeon\nsecret = inline\nsecret_env = DP_TEST_NOPE\n"
-	    "[gateway g]\n[weird]\nno equals sign\n[gateway bad name]\n",
-	    errs, sizeof(errs));
+	    "[gateway g]\n[weird]\nno equals sign\n[gateway bad name]\n"
+	    "[report]\nsms_segment_price = -0.5\n", errs, sizeof(errs));
 	assert_null(c);
 	assert_non_null(strstr(errs, ":2: redis.port: 0 is out of range"));
 	assert_non_null(strstr(errs, ":3: redis.hots: unknown key"));
@@ -129,6 +132,7 @@ every_bad_key_is_reported_by_name(void **state)
 	assert_non_null(strstr(errs, ":12: unknown section [weird]"));
 	assert_non_null(strstr(errs, "gateway name 'bad name'"));
 	assert_non_null(strstr(errs, "gateway.g.channel: missing"));
+	assert_non_null(strstr(errs, ":16: report.sms_segment_price: -0.5 is out of range"));
 	assert_null(strstr(errs, "inline"));
 }
 

@@ -1,0 +1,100 @@
+/*
+ * ithttp.c: the integration tests' raw HTTP/1.0 client (see ithttp.h). Blocking
+ * sockets with a receive timeout: a test must never hang on a server that does not
+ * answer.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "ithttp.h"
+
+#define ITHTTP_TIMEOUT_S 10
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+it_http(int port, const char *method, const char *path, const char *hdrs,
+    const char *body, size_t len, struct it_resp *resp)
+{
+	struct timeval tv = { ITHTTP_TIMEOUT_S, 0 };
+	struct sockaddr_in sa;
+	char head[8192];
+	size_t got = 0;
+	ssize_t n;
+	char *b;
+	int fd, hn;
+
+	resp->status = -1;
+	resp->raw[0] = '\0';
+	resp->body = resp->raw;
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((unsigned short)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	hn = snprintf(head, sizeof(head), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s"
+	    "Content-Length: %zu\r\n\r\n", method, path, hdrs ? hdrs : "", body ? len : 0);
+	if (hn < 0 || (size_t)hn >= sizeof(head) || write_all(fd, head, (size_t)hn) < 0)
+		goto out;
+	/* A server may answer (413, 401) before it has read the whole body. */
+	if (body != NULL)
+		(void)write_all(fd, body, len);
+	while (got + 1 < sizeof(resp->raw) &&
+	    (n = read(fd, resp->raw + got, sizeof(resp->raw) - 1 - got)) > 0)
+		got += (size_t)n;
+	resp->raw[got] = '\0';
+	if (sscanf(resp->raw, "HTTP/%*s %d", &resp->status) != 1)
+		resp->status = -1;
+	if ((b = strstr(resp->raw, "\r\n\r\n")) != NULL)
+		resp->body = b + 4;
+	else
+		resp->body = resp->raw + got;
+out:
+	close(fd);
+	return resp->status;
+}
+
+const char *
+it_http_header(const struct it_resp *resp, const char *name, char *out, size_t size)
+{
+	const char *p = strstr(resp->raw, "\r\n"), *end = resp->body;
+	size_t nl = strlen(name);
+
+	out[0] = '\0';
+	while (p != NULL && p < end) {
+		p += 2;
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1, *e = strstr(v, "\r\n");
+
+			while (*v == ' ')
+				v++;
+			if (e != NULL)
+				snprintf(out, size, "%.*s", (int)(e - v), v);
+			break;
+		}
+		p = strstr(p, "\r\n");
+	}
+	return out;
+}

@@ -1,0 +1,31 @@
+/*
+ * ithttp.h: a raw HTTP/1.0 client for the integration tests, so that a test can send
+ * exactly the bytes it means (hostile paths, forged headers, odd bodies) to the
+ * notifier on 127.0.0.1, and read the whole answer back.
+ */
+#ifndef DEALPUSH_ITHTTP_H
+#define DEALPUSH_ITHTTP_H
+
+#include <stddef.h>
+
+/* One answer: the status line's code, the raw head and the body (NUL-terminated,
+ * cut to the buffer). */
+struct it_resp {
+	int status;                    /* -1: no answer */
+	char raw[1 << 17];
+	const char *body;              /* into raw; "" when there is none */
+};
+
+/*
+ * Sends "METHOD path HTTP/1.0" to 127.0.0.1:port with hdrs (each line ending
+ * "\r\n", may be NULL), a Content-Length and body (len bytes, may be NULL), and reads
+ * the answer until the server closes. Returns resp->status.
+ */
+int it_http(int port, const char *method, const char *path, const char *hdrs,
+    const char *body, size_t len, struct it_resp *resp);
+
+/* The value of header name in resp (copied into out, "" when absent). */
+const char *it_http_header(const struct it_resp *resp, const char *name, char *out,
+    size_t size);
+
+#endif

@@ -1,0 +1,370 @@
+/*
+ * test_funnel.c: the marketer's funnel end to end. A rule with a holdout sends a
+ * deal; the test injects known events (clicks, a repeated click, a HEAD preview,
+ * conversions by click token, push id and subscriber, a repeated order, a held-out
+ * buyer, an unknown buyer, a bad entry) and checks that every number of the deal,
+ * rule and campaign reports equals what it injected, incremental revenue included.
+ * Then the notifier restarts and the same subscribers are held out again.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "ithttp.h"
+#include "itest.h"
+
+#define N_SUBS 200
+#define TOKEN "funnel-admin-token-0123456789"
+#define SECRET "0123456789abcdef0123456789abcdef"
+#define LINK "https://click.example/c/"
+#define PRICE 0.0079
+
+struct fx {
+	redisContext *rc;
+	int port, http;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+	char extra[2048];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->port = it_redis_port();
+	f->rc = it_redis_connect(f->port);
+	it_flush(f->rc);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int rv = it_stop_clean(&f->nt.proc);
+
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	redisFree(f->rc);
+	free(f);
+	return rv;
+}
+
+static const char *
+deal_json(const char *id)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), "{\"id\":\"%s\",\"title\":\"Dell 14\",\"category\":"
+	    "\"laptop\",\"url\":\"https://shop.example/d/%s\",\"campaign\":\"cmp\","
+	    "\"expires_at\":%lld}", id, id, it_now() + 3600);
+	return buf;
+}
+
+static void
+start(struct fx *f)
+{
+	char dir[512], path[600], *subs;
+	size_t cap = (size_t)N_SUBS * 256 + 1, len = 0;
+	FILE *fp;
+	int i;
+
+	it_path(dir, sizeof(dir), "rules-funnel", "");
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/fun.rules", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("rule fun\n  when deal.category = \"laptop\"\n  audience all\n  send sms\n"
+	    "  holdout 20%\n  template sms \"{title} {link} Reply STOP to end\"\nend\n", fp);
+	fclose(fp);
+	assert_non_null(subs = malloc(cap));
+	for (i = 0; i < N_SUBS; i++) {
+		snprintf(subs + len, cap - len,
+		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
+		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+		    "\"timezone\":\"America/Chicago\"}\n", i, 1000 + i);
+		len += strlen(subs + len);
+	}
+	assert_int_equal(it_import(f->port, subs), 0);
+	free(subs);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
+	snprintf(f->extra, sizeof(f->extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "public_url = https://click.example\nclick_secret_env = DP_TEST_CLICK_SECRET\n"
+	    "[rules]\ndir = %s\n[report]\nsms_segment_price = %g\n", dir, PRICE);
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-fun", f->extra);
+	assert_true(f->http > 0);
+}
+
+struct want {
+	struct fx *f;
+	long long n;
+	const char *key, *field;
+};
+
+static int
+sent_reach(void *arg)
+{
+	struct want *w = arg;
+
+	return it_outcomes(w->f->rc, "sent") >= w->n;
+}
+
+static int
+field_reach(void *arg)
+{
+	struct want *w = arg;
+	redisReply *r = redisCommand(w->f->rc, "HGET %s %s", w->key, w->field);
+	long long v = r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) :
+	    -1;
+
+	freeReplyObject(r);
+	return v >= w->n;
+}
+
+/* The click token of the text gwsim got for phone ("" when none). */
+static void
+token_for(const struct it_gwsim *g, const char *phone, char *tok, size_t size)
+{
+	cJSON *reqs = it_gwsim_requests(g), *o;
+
+	tok[0] = '\0';
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *to = cJSON_GetObjectItem(o, "to"), *b = cJSON_GetObjectItem(o, "body");
+		const char *c;
+
+		if (!cJSON_IsString(to) || !cJSON_IsString(b) || strcmp(to->valuestring, phone) != 0 ||
+		    (c = strstr(b->valuestring, LINK)) == NULL)
+			continue;
+		c += strlen(LINK);
+		snprintf(tok, size, "%.*s", (int)strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789_-"), c);
+	}
+	cJSON_Delete(reqs);
+}
+
+/* Subscriber ids: the held-out ones (HKEYS holdout:<deal>) and some treated ones. */
+static int
+is_held(struct fx *f, const char *deal, int i)
+{
+	return it_int(f->rc, "HEXISTS holdout:%s s-%d", deal, i) == 1;
+}
+
+static void
+conversion(struct fx *f, const char *order, double revenue, const char *key,
+    const char *val)
+{
+	redisReply *r = redisCommand(f->rc, "XADD conversions * conversion "
+	    "{\"deal_id\":\"fd\",\"order_id\":\"%s\",\"revenue\":%g,\"currency\":\"USD\","
+	    "\"%s\":\"%s\"}", order, revenue, key, val);
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	freeReplyObject(r);
+}
+
+/* GET a report over the admin API; the caller deletes the JSON. */
+static cJSON *
+report(struct fx *f, const char *kind, const char *name)
+{
+	static struct it_resp resp;
+	char path[256];
+	cJSON *j;
+
+	snprintf(path, sizeof(path), "/v1/reports/%s/%s", kind, name);
+	assert_int_equal(it_http(f->http, "GET", path, "Authorization: Bearer " TOKEN "\r\n",
+	    NULL, 0, &resp), 200);
+	assert_non_null(j = cJSON_Parse(resp.body));
+	return j;
+}
+
+static double
+num(const cJSON *j, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+
+	if (!cJSON_IsNumber(v))
+		fail_msg("report member %s is not a number", name);
+	return v->valuedouble;
+}
+
+/* The report member name of j equals want (to rounding). */
+static void
+expect(const char *kind, const cJSON *j, const char *name, double want)
+{
+	double got = num(j, name);
+
+	if (fabs(got - want) > 1e-9 * (1 + fabs(want)))
+		fail_msg("%s report: %s is %.10g, the injected events make it %.10g", kind,
+		    name, got, want);
+}
+
+/* What every report of this deal must say; unattributed orders are the deal's. */
+static void
+check_report(struct fx *f, const char *kind, const char *name, double treated,
+    double held, int is_deal)
+{
+	cJSON *j = report(f, kind, name);
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "holdout");
+	double inc = (3 / treated - 1 / held) * treated;
+
+	expect(kind, j, "matched", treated);
+	expect(kind, j, "admitted", treated);
+	expect(kind, j, "sent", treated);
+	expect(kind, j, "failed", 0);
+	expect(kind, j, "clicked", 3);
+	expect(kind, j, "redeemed", 3);
+	expect(kind, j, "revenue", 60);
+	expect(kind, j, "sms_segments", treated);           /* one segment each */
+	expect(kind, j, "sms_cost", treated * PRICE);
+	expect(kind, j, "click_rate", 3 / treated);
+	expect(kind, j, "revenue_per_1000_pushes", 60 * 1000 / treated);
+	expect(kind, j, "unattributed", is_deal ? 1 : 0);
+	expect(kind, j, "unattributed_revenue", is_deal ? 7 : 0);
+	assert_true(cJSON_IsObject(h));
+	expect(kind, h, "audience", held);
+	expect(kind, h, "redeemed", 1);
+	expect(kind, h, "revenue", 15);
+	expect(kind, h, "treated_audience", treated);
+	expect(kind, h, "treated_conversion_rate", 3 / treated);
+	expect(kind, h, "holdout_conversion_rate", 1 / held);
+	expect(kind, h, "incremental_redemptions", inc);
+	expect(kind, h, "incremental_revenue", inc * 20);   /* 60 / 3 a treated order */
+	cJSON_Delete(j);
+}
+
+static void
+funnel_reports_equal_the_injected_events(void **state)
+{
+	struct fx *f = *state;
+	char tok[4][128], phone[32], entry[64], pid[160], held_id[32] = "", path[256];
+	char out[16384], url[64], bin[600];
+	int treated_ids[5], nt = 0, i;
+	long long held, treated;
+	struct want w = { f, 0, NULL, NULL };
+	struct it_resp resp;
+	redisReply *r;
+
+	start(f);
+	assert_int_equal(it_publish(f->rc, deal_json("fd")), 0);
+	w.key = "report:deal:fd";
+	w.field = "planned";
+	w.n = 1;
+	assert_true(it_wait(field_reach, &w, 10000));
+	held = it_int(f->rc, "HLEN holdout:fd");
+	treated = N_SUBS - held;
+	/* 20% of 200, within four standard deviations (the hash is fixed, so this is
+	 * about the hash being fair, not about luck). */
+	assert_true(held >= 40 - 23 && held <= 40 + 23);
+	w.n = treated;
+	assert_true(it_wait(sent_reach, &w, 20000));
+	assert_int_equal(it_gwsim_count(&f->gw, 201), treated);
+
+	for (i = 0; i < N_SUBS && (nt < 5 || held_id[0] == '\0'); i++) {
+		if (is_held(f, "fd", i)) {
+			if (held_id[0] == '\0')
+				snprintf(held_id, sizeof(held_id), "s-%d", i);
+		} else if (nt < 5) {
+			treated_ids[nt++] = i;
+		}
+	}
+	assert_int_equal(nt, 5);
+	assert_true(held_id[0] != '\0');
+	/* Held-out subscribers were never texted. */
+	snprintf(phone, sizeof(phone), "+1512555%04d", 1000 + atoi(held_id + 2));
+	token_for(&f->gw, phone, tok[0], sizeof(tok[0]));
+	assert_string_equal(tok[0], "");
+
+	/* Clicks: A twice, B and C once; D is only previewed (HEAD): clicked = 3. */
+	for (i = 0; i < 4; i++) {
+		snprintf(phone, sizeof(phone), "+1512555%04d", 1000 + treated_ids[i]);
+		token_for(&f->gw, phone, tok[i], sizeof(tok[i]));
+		assert_true(strlen(tok[i]) > 20);
+		snprintf(path, sizeof(path), "/c/%s", tok[i]);
+		assert_int_equal(it_http(f->http, i < 3 ? "GET" : "HEAD", path, NULL, NULL, 0,
+		    &resp), 302);
+		if (i == 0)
+			assert_int_equal(it_http(f->http, "GET", path, NULL, NULL, 0, &resp), 302);
+	}
+	/* A tampered token is not counted and redirects nowhere. */
+	snprintf(path, sizeof(path), "/c/%s", tok[1]);
+	path[strlen(path) - 3] ^= 1;
+	assert_int_equal(it_http(f->http, "GET", path, NULL, NULL, 0, &resp), 404);
+
+	/* Conversions: by click token (A), push id (B), a repeated order, the buyer's id
+	 * (E, never clicked), a held-out buyer, an unknown buyer, a bad entry. */
+	r = redisCommand(f->rc, "HGET deal:fd entry");
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	snprintf(entry, sizeof(entry), "%s", r->str);
+	freeReplyObject(r);
+	snprintf(pid, sizeof(pid), "%s:s-%d:sms", entry, treated_ids[1]);
+	conversion(f, "o-1", 30, "click_token", tok[0]);
+	conversion(f, "o-2", 20, "push_id", pid);
+	conversion(f, "o-2", 999, "push_id", pid);
+	snprintf(phone, sizeof(phone), "s-%d", treated_ids[4]);
+	conversion(f, "o-3", 10, "subscriber_id", phone);
+	conversion(f, "o-4", 15, "subscriber_id", held_id);
+	conversion(f, "o-5", 7, "subscriber_id", "s-nobody");
+	conversion(f, "o-6", -1, "subscriber_id", phone);
+	w.field = "unattributed";
+	w.n = 1;
+	assert_true(it_wait(field_reach, &w, 10000));
+	assert_int_equal(it_int(f->rc, "XLEN conversions:dead"), 1);
+
+	check_report(f, "deal", "fd", (double)treated, (double)held, 1);
+	check_report(f, "rule", "fun", (double)treated, (double)held, 0);
+	check_report(f, "campaign", "cmp", (double)treated, (double)held, 0);
+
+	/* dealpushctl reads the same report as a table. */
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->http);
+	{
+		const char *argv[] = { bin, "--api", url, "--token", TOKEN, "report", "deal", "fd",
+		    NULL };
+
+		assert_int_equal(it_run(argv, out, sizeof(out)), 0);
+	}
+	assert_non_null(strstr(out, "redeemed"));
+	assert_non_null(strstr(out, "holdout incremental_revenue"));
+
+	/* A restarted notifier holds out exactly the same subscribers. */
+	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-fun", f->extra);
+	assert_true(f->http > 0);
+	assert_int_equal(it_publish(f->rc, deal_json("fd2")), 0);
+	w.key = "report:deal:fd2";
+	w.field = "planned";
+	w.n = 1;
+	assert_true(it_wait(field_reach, &w, 10000));
+	assert_int_equal(it_int(f->rc, "HLEN holdout:fd2"), held);
+	for (i = 0; i < N_SUBS; i++)
+		assert_int_equal(is_held(f, "fd2", i), is_held(f, "fd", i));
+	/* The rule's report counts both deals' holdouts. */
+	w.key = "report:rule:fun";
+	w.field = "holdout_audience";
+	w.n = 2 * held;
+	assert_true(it_wait(field_reach, &w, 5000));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(funnel_reports_equal_the_injected_events, setup,
+		    teardown),
+	};
+
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
+	return cmocka_run_group_tests_name("funnel", tests, NULL, NULL);
+}
