@@ -2,19 +2,20 @@
 # deploy/run.sh BUILD: the demo behind `make run`.
 #
 # Starts a private redis-server and the gateway simulator on free 127.0.0.1 ports,
-# with all state under run/demo/, loads the example subscribers, starts the notifier,
-# publishes the example deals and shows each push as it arrives at the gateway.
-# Ctrl-C stops every process this script started.
+# with all state under run/demo/ (or $DP_DEMO_DIR), loads the example subscribers,
+# starts the notifier, publishes the example deals and shows each push as it arrives
+# at the gateway. run/demo/env then sets what dealpushctl needs in another shell
+# (the README's walkthrough). Ctrl-C stops every process this script started.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 . tests/lib.sh
 
-DP_RUN_DIR="$ROOT/run/demo"
+DP_RUN_DIR=${DP_DEMO_DIR:-$ROOT/run/demo}
 rm -rf "$DP_RUN_DIR"
 mkdir -p "$DP_RUN_DIR"
-trap 'dp_cleanup; echo; echo "stopped; logs are in run/demo/"' EXIT
+trap 'dp_cleanup; echo; echo "stopped; logs are in $DP_RUN_DIR/"' EXIT
 trap 'exit 0' INT TERM
 
 dp_start_redis "$DP_RUN_DIR/redis" || exit 1
@@ -52,6 +53,9 @@ port = $httpport
 public_url = http://127.0.0.1:$httpport
 admin_token_env = DEMO_ADMIN_TOKEN
 click_secret_env = DEMO_CLICK_SECRET
+[report]
+# what one SMS segment costs, for the reports' sms_cost
+sms_segment_price = 0.0079
 [gateway twilio]
 kind = twilio
 channel = sms
@@ -59,7 +63,7 @@ base_url = http://127.0.0.1:$gwport
 account_sid = ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 from = +15005550006
 secret_env = DEMO_TWILIO_TOKEN
-status_callback_base = http://127.0.0.1:8080/hooks
+status_callback_base = http://127.0.0.1:$httpport/hooks
 [gateway x]
 kind = x-dm
 channel = dm
@@ -94,10 +98,16 @@ sleep 2
 echo
 echo "pushes:log: $(redis-cli -p "$DP_REDIS_PORT" XLEN pushes:log) outcomes," \
 	"deals:dead: $(redis-cli -p "$DP_REDIS_PORT" XLEN deals:dead) dead letters." \
-	"The notifier's log is run/demo/notifier.log."
-echo "Publish more with: $ctl publish --expires-in 3600 FILE.jsonl"
+	"The notifier's log is ${DP_RUN_DIR#"$ROOT/"}/notifier.log."
+# The token is a secret: the file is the user's alone.
+(umask 077 && cat > "$DP_RUN_DIR/env") <<ENV
+# . this file: dealpushctl then reaches this demo's Redis and admin API.
+export DEALPUSH_REDIS=127.0.0.1:$DP_REDIS_PORT
+export DEALPUSH_API=http://127.0.0.1:$httpport
+export DEALPUSH_TOKEN=$DEMO_ADMIN_TOKEN
+ENV
+echo "In another shell: . ${DP_RUN_DIR#"$ROOT/"}/env, then $BUILD/dealpushctl ... (README: walkthrough)"
 echo "Health and metrics: http://127.0.0.1:$httpport/healthz and /metrics"
-echo "Reports: $BUILD/dealpushctl --api http://127.0.0.1:$httpport \\"
-echo "           --token \$(cat run/demo/admin.token) report rule outlet_vip"
+echo "Reports: $BUILD/dealpushctl report rule outlet_vip"
 echo "Press Ctrl-C to stop everything."
 while :; do sleep 1; done

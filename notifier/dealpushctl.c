@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
+#include "convert.h"
 #include "deal.h"
 #include "err.h"
 #include "rules.h"
@@ -75,6 +76,10 @@ static void usage(FILE *out)
 	    "                                    --expires-in sets expires_at to now+SECONDS\n"
 	    "                                    and drops starts_at; --raw skips validation\n"
 	    "  cancel DEAL_ID                    publish {\"id\": DEAL_ID, \"cancel\": true}\n"
+	    "  convert FILE.jsonl|-              validate conversions (deal_id, order_id,\n"
+	    "                                    revenue, currency and one of code,\n"
+	    "                                    click_token, push_id, subscriber_id) and add\n"
+	    "                                    them to stream conversions\n"
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS ".\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
@@ -423,23 +428,24 @@ out:
 	return rc;
 }
 
-/* XADD deals * deal <json>; prints "published <id> entry=<stream id>". */
-static int xadd_deal(redisContext *c, const char *json, size_t len, const char *id)
+/* XADD stream * field <json>; prints "<verb> <id> entry=<stream id>". */
+static int xadd_json(redisContext *c, const char *stream, const char *field,
+    const char *json, size_t len, const char *verb, const char *id)
 {
 	redisReply *r = NULL;
 	int rc = -1;
 
-	r = redisCommand(c, "XADD deals * deal %b", json, len);
+	r = redisCommand(c, "XADD %s * %s %b", stream, field, json, len);
 	if (r == NULL) {
-		fprintf(stderr, "dealpushctl: redis: XADD deals: %s\n", c->errstr);
+		fprintf(stderr, "dealpushctl: redis: XADD %s: %s\n", stream, c->errstr);
 		goto out;
 	}
 	if (r->type != REDIS_REPLY_STRING) {
-		fprintf(stderr, "dealpushctl: redis: XADD deals: %s\n",
+		fprintf(stderr, "dealpushctl: redis: XADD %s: %s\n", stream,
 		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		goto out;
 	}
-	printf("published %s entry=%s\n", id, r->str);
+	printf("%s %s entry=%s\n", verb, id, r->str);
 	rc = 0;
 out:
 	freeReplyObject(r);
@@ -528,7 +534,7 @@ static int cmd_publish(redisContext *c, const char *path, int raw, long expires_
 			snprintf(id, sizeof(id), "%s", d->id);
 			deal_free(d);
 		}
-		sent = xadd_deal(c, json, len, id);
+		sent = xadd_json(c, "deals", "deal", json, len, "published", id);
 		free(rewritten);
 		if (sent < 0)
 			goto out;
@@ -537,6 +543,52 @@ static int cmd_publish(redisContext *c, const char *path, int raw, long expires_
 	if (r < 0)
 		goto out;
 	printf("published %lu deals, %lu bad lines\n", published, bad);
+	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
+out:
+	input_close(&in);
+	return rc;
+}
+
+/*
+ * Checks each line of path as a conversion with the daemon's own parser and adds it
+ * to stream "conversions". A click token's signature is checked by the notifier (the
+ * CLI has no click secret): a token that does not verify is dead-lettered there.
+ */
+static int cmd_convert(redisContext *c, const char *path)
+{
+	struct ctl_input in;
+	unsigned long posted = 0, bad = 0;
+	int rc = CTL_FAIL, r;
+
+	if (input_open(&in, path) < 0)
+		return CTL_FAIL;
+	while ((r = input_next(&in)) == 1) {
+		struct convert_in conv;
+		struct err e;
+
+		if (input_skippable(&in))
+			continue;
+		if (in.too_long) {
+			report_bad_line(&in, "line longer than 65536 bytes");
+			bad++;
+			continue;
+		}
+		err_clear(&e);
+		memset(&conv, 0, sizeof(conv));
+		if (convert_parse(in.buf, in.len, NULL, 0, &conv, &e) < 0 &&
+		    strcmp(e.code, "bad_token") != 0) {
+			report_bad_line(&in, e.msg);
+			bad++;
+			continue;
+		}
+		if (xadd_json(c, "conversions", "conversion", in.buf, in.len, "posted order",
+		    conv.order_id[0] != '\0' ? conv.order_id : "-") < 0)
+			goto out;
+		posted++;
+	}
+	if (r < 0)
+		goto out;
+	printf("posted %lu conversions, %lu bad lines\n", posted, bad);
 	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
 out:
 	input_close(&in);
@@ -564,7 +616,7 @@ static int cmd_cancel(redisContext *c, const char *id)
 		rc = CTL_BAD_INPUT;
 		goto out;
 	}
-	if (xadd_deal(c, json, strlen(json), d->id) < 0)
+	if (xadd_json(c, "deals", "deal", json, strlen(json), "published", d->id) < 0)
 		goto out;
 	rc = CTL_OK;
 out:
@@ -1189,12 +1241,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	const char *path = NULL;
 	long expires_in = 0;
 	int raw = 0, rc = CTL_FAIL;
-	enum { IMPORT, DELETE, PUBLISH, CANCEL } cmd;
+	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return cmd_rules_check(argv[2]);
 	if (api->url != NULL && !(argc >= 1 && (strcmp(argv[0], "publish") == 0 ||
-	    strcmp(argv[0], "cancel") == 0))) {
+	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -1224,6 +1276,8 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		cmd = PUBLISH;
 	} else if (argc == 2 && strcmp(argv[0], "cancel") == 0) {
 		cmd = CANCEL;
+	} else if (argc == 2 && strcmp(argv[0], "convert") == 0) {
+		cmd = CONVERT;
 	} else {
 		usage(stderr);
 		goto out;
@@ -1243,6 +1297,9 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case CANCEL:
 		rc = cmd_cancel(c, argv[1]);
+		break;
+	case CONVERT:
+		rc = cmd_convert(c, argv[1]);
 		break;
 	}
 out:

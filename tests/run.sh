@@ -63,7 +63,7 @@ run_sh() {
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] && run_tap "$t"
 done
-for s in tests/gwsim/selftest.sh tests/integration/valgrind.sh; do
+for s in tests/gwsim/selftest.sh tests/integration/valgrind.sh tests/integration/walkthrough.sh; do
 	[ -f "$s" ] && run_sh "$s"
 done
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# tests/integration/walkthrough.sh BUILD: the README's walkthrough, step by step, on
+# the `make run` setup (deploy/run.sh, in the background): create a subscriber, apply
+# a rule, simulate and publish a deal, click the link, post a conversion and read the
+# funnel, all with dealpushctl. Each step checks what the README says it shows.
+# Prints "walkthrough: N passed, M failed".
+set -u
+BUILD=${1:-build}
+ROOT=${DP_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+cd "$ROOT" || exit 2
+RUN=${DP_RUN_DIR:-$ROOT/run/walkthrough-$$}/walkthrough
+rm -rf "$RUN"
+mkdir -p "$RUN"
+
+passed=0
+failed=0
+check() {      # check NAME COMMAND...: one step, counted
+	local name=$1
+	shift
+	if "$@" >>"$RUN/steps.log" 2>&1; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		echo "FAIL: $name" | tee -a "$RUN/steps.log"
+	fi
+}
+has() { grep -q -- "$2" "$1"; }
+
+DP_DEMO_DIR="$RUN/demo" setsid ./deploy/run.sh "$BUILD" >"$RUN/run.out" 2>&1 &
+demo=$!
+trap 'kill -TERM -- -$demo 2>/dev/null; wait $demo 2>/dev/null' EXIT
+for _ in $(seq 1 300); do
+	grep -q "Press Ctrl-C" "$RUN/run.out" 2>/dev/null && break
+	sleep 0.1
+done
+check "make run's setup comes up and writes its env file" test -s "$RUN/demo/env"
+# shellcheck disable=SC1091 # written by deploy/run.sh
+. "$RUN/demo/env"
+ctl="$BUILD/dealpushctl"
+
+# 1. A subscriber, through the admin API.
+echo '{"id":"me","phone":"+15125550199","channels":["sms"],"consent":{"sms":"2026-12-01T10:00:00Z"},"timezone":"America/Chicago","interests":{"categories":["headphones"]}}' \
+	| $ctl subscribers import - >"$RUN/import.out" 2>&1
+check "subscribers import - creates the subscriber" has "$RUN/import.out" "imported 1"
+
+# 2. A rule: checked locally, then applied.
+mkdir -p "$RUN/myrules"
+cat >"$RUN/myrules/audio.rules" <<'EOF'
+rule audio
+  when deal.category = "headphones" and deal.discount_pct >= 10
+  audience interested
+  send sms
+  priority 50
+  template sms "Audio deal: {title} {price} ({discount_pct}% off) {link} Reply STOP to end"
+end
+EOF
+check "rules check passes" $ctl rules check "$RUN/myrules"
+$ctl rules apply "$RUN/myrules" >"$RUN/apply.out" 2>&1
+check "rules apply puts the rule" has "$RUN/apply.out" "audio"
+echo 'rule broken
+  when deal.colour = "red"
+end' >"$RUN/myrules/broken.rules"
+$ctl rules apply "$RUN/myrules" >"$RUN/broken.out" 2>&1
+check "a rule that does not compile is refused with its line and column" \
+	has "$RUN/broken.out" "broken.rules:2:"
+rm "$RUN/myrules/broken.rules"
+
+# 3. Simulate: who would get it, sending nothing.
+cat >"$RUN/deal.json" <<EOF
+{"id":"wh-1000","title":"WH-1000XM5","category":"headphones","brand":"sony","price":279,"list_price":399,"currency":"USD","url":"https://shop.example/d/wh-1000","campaign":"winter","expires_at":$(($(date +%s) + 86400))}
+EOF
+before=$(grep -c '"status":201' "$RUN/demo/gwsim.jsonl")
+$ctl simulate "$RUN/deal.json" >"$RUN/simulate.out" 2>&1
+check "simulate names the subscriber, the rule and the text" \
+	has "$RUN/simulate.out" "me .*audio.*Audio deal: WH-1000XM5"
+check "simulate sends nothing" test "$(grep -c '"status":201' "$RUN/demo/gwsim.jsonl")" -eq "$before"
+
+# 4. Publish: the text arrives at the gateway with a click link.
+$ctl publish --expires-in 86400 "$RUN/deal.json" >"$RUN/publish.out" 2>&1
+check "publish adds the deal to the stream" has "$RUN/publish.out" "published wh-1000"
+link=""
+for _ in $(seq 1 100); do
+	link=$(grep '+15125550199' "$RUN/demo/gwsim.jsonl" | grep -o 'http://127.0.0.1:[0-9]*/c/[A-Za-z0-9_-]*' | tail -1)
+	[ -n "$link" ] && break
+	sleep 0.1
+done
+check "the push reaches the gateway with a click link" test -n "$link"
+
+# 5. Click: 302 to the deal with utm parameters.
+curl -s -o /dev/null -D "$RUN/click.out" "$link"
+check "the link redirects to the deal" has "$RUN/click.out" "Location: https://shop.example/d/wh-1000?utm_source=dealpush"
+
+# 6. A conversion by the click token.
+echo "{\"deal_id\":\"wh-1000\",\"order_id\":\"A-1\",\"revenue\":279,\"currency\":\"USD\",\"click_token\":\"${link##*/c/}\"}" \
+	| $ctl convert - >"$RUN/convert.out" 2>&1
+check "convert posts the order" has "$RUN/convert.out" "posted order A-1"
+echo '{"deal_id":"wh-1000","order_id":"A-2","revenue":"lots","currency":"USD","subscriber_id":"me"}' \
+	| $ctl convert - >"$RUN/convert-bad.out" 2>&1
+check "a bad conversion is refused by line and field" has "$RUN/convert-bad.out" "<stdin>:1: error: revenue"
+
+# 7. The funnel.
+for _ in $(seq 1 100); do
+	$ctl --json report deal wh-1000 >"$RUN/report.json" 2>&1
+	grep -q '"redeemed":1' "$RUN/report.json" && break
+	sleep 0.1
+done
+$ctl report deal wh-1000 >"$RUN/report.out" 2>&1
+check "the report counts the click" grep -Eq '^clicked +1$' "$RUN/report.out"
+check "the report counts the order and its revenue" grep -Eq '^revenue +279$' "$RUN/report.out"
+check "the report prices the segments" grep -Eq '^sms_cost ' "$RUN/report.out"
+$ctl report rule audio >"$RUN/report-rule.out" 2>&1
+check "the rule's report counts the same order" grep -Eq '^redeemed +1$' "$RUN/report-rule.out"
+
+echo "walkthrough: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
