@@ -131,4 +131,9 @@ int http_reply_json(struct http_req *r, int status, struct cJSON *json);
 int http_error(struct http_req *r, int status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Answers r with the refusal of a parser of its body: 500 when e is out of memory,
+ * 413 for "too_large", else 400 naming e->field ("body" when none), e->msg as the
+ * message; frees r. Returns 0 or -1 as http_reply. */
+int http_error_input(struct http_req *r, const struct err *e);
+
 #endif

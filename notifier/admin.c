@@ -436,18 +436,6 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 
 /* ---- JSON helpers ---- */
 
-/* Answers a bad subscriber or deal document with the parser's error. */
-static void
-reply_parse_error(struct http_req *r, const struct err *e)
-{
-	if (e->kind == ERR_NOMEM) {
-		http_error(r, 500, NULL, "out of memory");
-		return;
-	}
-	http_error(r, strcmp(e->code, "too_large") == 0 ? 413 : 400,
-	    e->field[0] ? e->field : "body", "%s", e->msg);
-}
-
 static cJSON *
 channels_json(unsigned mask)
 {
@@ -570,7 +558,7 @@ sub_put(struct admin *a, struct http_req *r, const char *id, int create)
 
 	err_clear(&e);
 	if ((s = subscriber_parse(body, blen, &e)) == NULL) {
-		reply_parse_error(r, &e);
+		http_error_input(r, &e);
 		return;
 	}
 	if (id != NULL && strcmp(id, s->id) != 0) {
@@ -963,131 +951,6 @@ on_rules(struct http_req *r, void *arg)
 		http_error(r, 405, "method", "use GET, PUT or DELETE on /v1/rules/<name>");
 }
 
-/* ---- simulate ---- */
-
-/* The text with each run of per-recipient code marks shown as "{code}". */
-static char *
-sample_text(const char *s)
-{
-	size_t n = strlen(s), i, o = 0;
-	char *out = malloc(n + 1);
-
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i < n; ) {
-		if (s[i] == MATCH_CODE_MARK) {
-			while (i < n && s[i] == MATCH_CODE_MARK)
-				i++;
-			memcpy(out + o, "{code}", 6);   /* 6 <= MATCH_CODE_WIDTH */
-			o += 6;
-			continue;
-		}
-		out[o++] = s[i++];
-	}
-	out[o] = '\0';
-	return out;
-}
-
-static void
-on_simulate(struct http_req *r, void *arg)
-{
-	struct admin *a = arg;
-	struct substore *ss = a->app->ss;
-	struct match_list l;
-	struct deal *d;
-	struct err e;
-	size_t blen, i, subs, by_ch[CH_COUNT] = { 0 }, recipients = 0;
-	size_t no_consent = 0, no_channel = 0;
-	const char *body = http_body(r, &blen);
-	const struct subscriber *prev = NULL;
-	int64_t now = clock_now();
-	cJSON *j, *sample, *ex, *bc;
-	int c;
-
-	err_clear(&e);
-	if ((d = deal_parse(body, blen, now, &e)) == NULL) {
-		reply_parse_error(r, &e);
-		return;
-	}
-	if (d->cancel) {
-		http_error(r, 400, "cancel", "cancel: a cancel has no recipients to simulate");
-		deal_free(d);
-		return;
-	}
-	memset(&l, 0, sizeof(l));
-	if (match_deal(a->app->matcher, d, now, &l, &e) < 0) {
-		http_error(r, 500, NULL, "%s", e.msg);
-		deal_free(d);
-		return;
-	}
-	/* Who could never be reached, whatever the rules say: one pass over the mirror,
-	 * no rule evaluated (docs/admin.md). */
-	subs = substore_count(ss);
-	for (i = 0; i < subs; i++) {
-		const struct subscriber *s = substore_at(ss, i);
-		int consented = 0;
-
-		if (rule_reachable(s) != 0)
-			continue;
-		for (c = 0; c < CH_COUNT; c++)
-			consented |= (s->channels & CH_BIT(c)) && s->consent[c] != 0;
-		if (s->channels != 0 && !consented)
-			no_consent++;
-		else
-			no_channel++;
-	}
-	j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "deal", d->id);
-	cJSON_AddNumberToObject(j, "subscribers", (double)subs);
-	cJSON_AddNumberToObject(j, "matched", (double)l.matched);
-	cJSON_AddNumberToObject(j, "held_out", (double)l.held_out);
-	cJSON_AddNumberToObject(j, "unrenderable", (double)l.unrenderable);
-	sample = cJSON_CreateArray();
-	for (i = 0; i < l.n; i++) {
-		const struct match_rcpt *rc = &l.v[i];
-
-		by_ch[rc->ch]++;
-		if (rc->sub != prev)
-			recipients++;
-		prev = rc->sub;
-		if (i < ADMIN_SAMPLE_MAX) {
-			cJSON *o = cJSON_CreateObject();
-			char *t = sample_text(rc->text);
-
-			cJSON_AddStringToObject(o, "subscriber", rc->sub->id);
-			cJSON_AddStringToObject(o, "channel", channel_name(rc->ch));
-			cJSON_AddStringToObject(o, "rule", rc->rule);
-			cJSON_AddStringToObject(o, "text", t ? t : "");
-			free(t);
-			if (rc->ch == CH_SMS) {
-				enum rule_encoding enc;
-				unsigned units, segs = rule_sms_count(rc->text,
-				    strlen(rc->text), &enc, &units);
-
-				cJSON_AddNumberToObject(o, "segments", segs);
-				cJSON_AddStringToObject(o, "encoding", enc == RULE_ENC_GSM7 ?
-				    "gsm7" : "ucs2");
-			} else {
-				cJSON_AddNullToObject(o, "segments");
-				cJSON_AddNullToObject(o, "encoding");
-			}
-			cJSON_AddItemToArray(sample, o);
-		}
-	}
-	cJSON_AddNumberToObject(j, "recipients", (double)recipients);
-	cJSON_AddNumberToObject(j, "pushes", (double)l.n);
-	bc = cJSON_AddObjectToObject(j, "by_channel");
-	for (c = 0; c < CH_COUNT; c++)
-		cJSON_AddNumberToObject(bc, channel_name((enum channel)c), (double)by_ch[c]);
-	ex = cJSON_AddObjectToObject(j, "excluded");
-	cJSON_AddNumberToObject(ex, "no_consent", (double)no_consent);
-	cJSON_AddNumberToObject(ex, "no_channel", (double)no_channel);
-	cJSON_AddItemToObject(j, "sample", sample);
-	match_list_free(&l);
-	deal_free(d);
-	http_reply_json(r, 200, j);
-}
-
 /* ---- reports ---- */
 
 /* The counters a report shows by name, in this order (docs/admin.md#reports); the
@@ -1355,8 +1218,6 @@ admin_new(const struct app *app)
 	if (app->http != NULL && (
 	    http_route(app->http, all, "/v1/subscribers", on_subscribers, a, HTTP_AUTH) < 0 ||
 	    http_route(app->http, all, "/v1/rules", on_rules, a, HTTP_AUTH) < 0 ||
-	    http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate", on_simulate, a,
-	    HTTP_AUTH | HTTP_EXACT) < 0 ||
 	    http_route(app->http, EVHTTP_REQ_GET, "/v1/reports", on_reports, a,
 	    HTTP_AUTH) < 0))
 		goto oom;

@@ -1049,25 +1049,33 @@ static int cmd_simulate(struct ctl_api *api, const char *path)
 		goto out;
 	}
 	printf("matched %.0f, held out %.0f, recipients %.0f, pushes %.0f, unrenderable"
-	    " %.0f\n", jnum(j, "matched"), jnum(j, "held_out"), jnum(j, "recipients"),
-	    jnum(j, "pushes"), jnum(j, "unrenderable"));
+	    " %.0f, paused %.0f\n", jnum(j, "matched"), jnum(j, "held_out"),
+	    jnum(j, "recipients"), jnum(j, "pushes"), jnum(j, "unrenderable"),
+	    jnum(j, "paused"));
 	e = cJSON_GetObjectItemCaseSensitive(j, "excluded");
-	printf("excluded: no consent %.0f, no channel %.0f (of %.0f subscribers)\n",
-	    jnum(e, "no_consent"), jnum(e, "no_channel"), jnum(j, "subscribers"));
-	printf("%-24s %-4s %-20s %4s  %s\n", "SUBSCRIBER", "CH", "RULE", "SEGS", "TEXT");
+	printf("excluded (of %.0f subscribers):", jnum(j, "subscribers"));
+	cJSON_ArrayForEach(s, e)
+		printf(" %s %.0f%s", s->string, cJSON_IsNumber(s) ? s->valuedouble : 0,
+		    s->next != NULL ? "," : "");
+	printf("\ndeferred by quiet hours: %.0f\n", jnum(cJSON_GetObjectItemCaseSensitive(j,
+	    "deferred"), "quiet_hours"));
+	printf("%-24s %-4s %-20s %4s %-20s  %s\n", "SUBSCRIBER", "CH", "RULE", "SEGS",
+	    "SEND AT", "TEXT");
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "sample")) {
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(s, "subscriber");
 		const cJSON *ch = cJSON_GetObjectItemCaseSensitive(s, "channel");
 		const cJSON *ru = cJSON_GetObjectItemCaseSensitive(s, "rule");
 		const cJSON *tx = cJSON_GetObjectItemCaseSensitive(s, "text");
 		const cJSON *sg = cJSON_GetObjectItemCaseSensitive(s, "segments");
+		const cJSON *at = cJSON_GetObjectItemCaseSensitive(s, "send_at");
 		char segs[16] = "-";
 
 		if (cJSON_IsNumber(sg))
 			snprintf(segs, sizeof(segs), "%d", sg->valueint);
-		printf("%-24s %-4s %-20s %4s  %s\n", cJSON_IsString(id) ? id->valuestring : "?",
-		    cJSON_IsString(ch) ? ch->valuestring : "?", cJSON_IsString(ru) ?
-		    ru->valuestring : "?", segs, cJSON_IsString(tx) ? tx->valuestring : "");
+		printf("%-24s %-4s %-20s %4s %-20s  %s\n", cJSON_IsString(id) ?
+		    id->valuestring : "?", cJSON_IsString(ch) ? ch->valuestring : "?",
+		    cJSON_IsString(ru) ? ru->valuestring : "?", segs, cJSON_IsString(at) ?
+		    at->valuestring : "now", cJSON_IsString(tx) ? tx->valuestring : "");
 	}
 	rc = CTL_OK;
 out:
@@ -1082,7 +1090,7 @@ static void print_row(const char *label, const cJSON *v)
 		if (v->valuedouble == (double)(long long)v->valuedouble)
 			printf("%-26s %15lld\n", label, (long long)v->valuedouble);
 		else
-			printf("%-26s %15.2f\n", label, v->valuedouble);
+			printf("%-26s %15.6g\n", label, v->valuedouble);
 	} else {
 		printf("%-26s %15s\n", label, "-");
 	}

@@ -348,6 +348,14 @@ int http_error(struct http_req *r, int status, const char *field, const char *fm
 	return rc;
 }
 
+int http_error_input(struct http_req *r, const struct err *e)
+{
+	if (e->kind == ERR_NOMEM)
+		return http_error(r, 500, NULL, "out of memory");
+	return http_error(r, strcmp(e->code, "too_large") == 0 ? 413 : 400,
+	    e->field[0] ? e->field : "body", "%s", e->msg);
+}
+
 int http_add_header(struct http_req *r, const char *name, const char *value)
 {
 	if (strpbrk(name, "\r\n:") != NULL || strpbrk(value, "\r\n") != NULL)

@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "rconn.h"
 #include "rulesload.h"
+#include "simulate.h"
 #include "scripts.h"
 #include "substore.h"
 
@@ -63,6 +64,7 @@ struct notifier {
 	struct convert *convert;      /* the "conversions" stream: attribution */
 	struct hooks *hooks;          /* /hooks/: Twilio callbacks, STOP/START */
 	struct admin *admin;          /* the /v1/ admin API and the rules in use */
+	struct simulate *simulate;    /* POST /v1/deals/simulate (NULL without HTTP) */
 	long long lag[2];             /* ORDER STREAMS; -1 unknown */
 	int64_t stop_deadline_ms;
 };
@@ -299,6 +301,8 @@ start_http(struct notifier *n)
 	n->app.http = n->http_srv;
 	/* HTTP-facing modules: start here (each returns its handle or NULL). */
 	n->clicks = clicks_new(&n->app);   /* NULL when links are not configured */
+	if ((n->simulate = simulate_new(&n->app)) == NULL)
+		return -1;
 	if ((n->hooks = hooks_start(&n->app, &err)) == NULL) {
 		log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
 		return -1;
@@ -448,6 +452,7 @@ notifier_free(struct notifier *n)
 {
 	/* HTTP-facing modules: free here, before the server. */
 	clicks_free(n->clicks);
+	simulate_free(n->simulate);
 	convert_free(n->convert);
 	hooks_free(n->hooks);
 	admin_free(n->admin);

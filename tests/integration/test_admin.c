@@ -371,6 +371,28 @@ api_subscribers_and_rules_reach_the_pipeline_and_simulate_sends_nothing(void **s
 	assert_int_equal(it_gwsim_count(&f->gw, 0), i);
 	assert_int_equal(it_int(f->rc, "EXISTS deal:sim"), 0);
 
+	/* Quiet hours as deliver applies them: at 17:00 UTC it is 02:00 in Tokyo. A
+	 * deal that outlasts the night waits for 08:00 there (23:00 UTC); one that ends
+	 * first is counted as excluded by quiet hours. */
+	assert_int_equal(api(f, "PUT", "/v1/subscribers/s3",
+	    "{\"id\":\"s3\",\"phone\":\"+81312345678\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"Asia/Tokyo\","
+	    "\"quiet_hours\":{\"start\":\"21:00\",\"end\":\"08:00\"},"
+	    "\"interests\":{\"categories\":[\"laptop\"]}}"), 201);
+	it_sleep_ms(1000);
+	assert_int_equal(api(f, "POST", "/v1/deals/simulate", it_deal("sim2", "laptop",
+	    86400)), 200);
+	assert_non_null(strstr(body, "\"deferred\":{\"quiet_hours\":1}"));
+	assert_non_null(strstr(body, "\"quiet_hours_until_expiry\":0"));
+	assert_non_null(strstr(body, "T23:00:00Z"));
+	assert_non_null(strstr(body, "\"send_at\":null"));       /* s1, in Chicago */
+	assert_int_equal(api(f, "POST", "/v1/deals/simulate", it_deal("sim3", "laptop",
+	    600)), 200);
+	assert_non_null(strstr(body, "\"deferred\":{\"quiet_hours\":0}"));
+	assert_non_null(strstr(body, "\"quiet_hours_until_expiry\":1"));
+	assert_int_equal(it_gwsim_count(&f->gw, 0), i);
+	assert_int_equal(api(f, "DELETE", "/v1/subscribers/s3", NULL), 200);
+
 	/* Only API rules can be deleted; deleting one puts the default text back. */
 	assert_int_equal(api(f, "DELETE", "/v1/rules/nope", NULL), 404);
 	assert_int_equal(api(f, "DELETE", "/v1/rules/promo", NULL), 200);
