@@ -69,6 +69,9 @@ const struct rule_set *matcher_rules(const struct matcher *m);
  * names (n of them) are copied; on out of memory the old set stays. */
 void matcher_set_paused(struct matcher *m, const char *const *names, size_t n);
 
+/* 1 when rule's SMS template is paused (matcher_set_paused), else 0. */
+int matcher_is_paused(const struct matcher *m, const char *rule);
+
 /* Sizes the matcher's answer buffers for the whole index (ridx_warm), once the
  * subscribers have loaded, so the first broad deal does not pay for it. Logs and
  * carries on when out of memory. */

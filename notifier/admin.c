@@ -1129,6 +1129,16 @@ on_report(struct rconn *rc, struct redisReply *h, void *arg)
 		else
 			cJSON_AddNumberToObject(skips, k->str, x);
 	}
+	if (strcmp(op->kindname, "rule") == 0) {
+		int paused = matcher_is_paused(op->a->app->matcher, op->name);
+
+		cJSON_AddBoolToObject(j, "template_paused", paused);
+		if (paused)
+			cJSON_AddItemToArray(notes, cJSON_CreateString("template_paused: a carrier"
+			    " filtered this rule's SMS (Twilio 30007, counted in filtered); no SMS"
+			    " is planned for it until its template is fixed and the pause lifted"
+			    " (HDEL paused_templates <rule>)"));
+	}
 	if ((hold = report_holdout_json(h, notes)) != NULL)
 		cJSON_AddItemToObject(j, "holdout", hold);
 	else

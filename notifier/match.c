@@ -169,8 +169,8 @@ matcher_set_paused(struct matcher *m, const char *const *names, size_t n)
 	m->npaused = n;
 }
 
-static int
-match_paused(const struct matcher *m, const char *rule)
+int
+matcher_is_paused(const struct matcher *m, const char *rule)
 {
 	size_t i;
 
@@ -371,7 +371,7 @@ match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
 
 			if (!(rc->channels & CH_BIT(c)))
 				continue;
-			if (c == CH_SMS && m->npaused > 0 && match_paused(m, rule_name(rc->rule))) {
+			if (c == CH_SMS && m->npaused > 0 && matcher_is_paused(m, rule_name(rc->rule))) {
 				out->paused++;
 				continue;
 			}

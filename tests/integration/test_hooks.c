@@ -20,10 +20,12 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "ithttp.h"
 #include "itest.h"
 #include "twsig.h"
 
 #define PUBLIC_URL "https://hooks.example.test"
+#define ADMIN_TOKEN "hooks-admin-token-0123456789"
 #define INBOUND_SECRET "inbound-test-secret"
 #define PHONE1 "+15125550101"
 #define PHONE2 "+15125550102"
@@ -85,8 +87,9 @@ start(struct fx *f)
 	assert_non_null(fp = fopen(secret, "w"));
 	fputs(INBOUND_SECRET "\n", fp);
 	fclose(fp);
-	snprintf(extra, sizeof(extra), "public_url = " PUBLIC_URL "\ninbound_secret_file = %s\n",
-	    secret);
+	setenv("DP_TEST_ADMIN_TOKEN", ADMIN_TOKEN, 1);
+	snprintf(extra, sizeof(extra), "public_url = " PUBLIC_URL "\ninbound_secret_file = %s\n"
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n", secret);
 	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-hooks", extra);
 	assert_true(f->http > 0);
 	/* The mirror is loaded once /healthz is fine and a moment has passed. */
@@ -528,7 +531,8 @@ static void
 status_callbacks_count_deliveries_and_act_on_error_codes(void **state)
 {
 	struct fx *f = *state;
-	char entry[64], push[128], info[256], rule[300], v[128], *tab;
+	char entry[64], push[128], info[256], rule[300], v[128], path[320], *tab;
+	static struct it_resp rep;
 	struct want_outcome w;
 	redisReply *r;
 
@@ -582,6 +586,12 @@ status_callbacks_count_deliveries_and_act_on_error_codes(void **state)
 	it_sleep_ms(1000);
 	assert_int_equal(it_outcomes(f->rc, "sent"), w.n);
 	assert_true(log_has_paused(f));
+	/* ... and the rule's report says its template is paused. */
+	snprintf(path, sizeof(path), "/v1/reports/rule/%s", info);
+	assert_int_equal(it_http(f->http, "GET", path, "Authorization: Bearer " ADMIN_TOKEN
+	    "\r\n", NULL, 0, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"template_paused\":true"));
+	assert_non_null(strstr(rep.body, "\"filtered\":1"));
 
 	/* Unknown push or status: 2xx, counted, nothing changed. */
 	assert_int_equal(status_cb(f, "999-0:s-9:sms", "delivered", NULL, PHONE1), 204);
