@@ -5,8 +5,6 @@
  * next deal), simulate without sending, reports equal to what the pipeline did,
  * dealpushctl over the API, and hostile input on every endpoint.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,13 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "ithttp.h"
 #include "itest.h"
 
 #define TOKEN "admin-test-token-0123456789"
@@ -55,50 +53,20 @@ teardown(void **state)
 	return rv;
 }
 
-/* One HTTP/1.0 request; the answer's body goes into body. Returns the status or -1.
- * token NULL: no Authorization header. */
+/* One request with the bearer token (NULL: none); the answer's body goes into body.
+ * Returns the status or -1. */
 static int
 req(int port, const char *method, const char *path, const char *token,
     const char *data, size_t len)
 {
-	struct sockaddr_in sa;
-	static char head[2048], resp[1 << 17];
-	int fd, n, status = -1;
-	size_t got = 0, off;
-	char *b;
+	static struct it_resp resp;
+	char hdr[256] = "";
 
-	body[0] = '\0';
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
-	n = snprintf(head, sizeof(head), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s%s%s"
-	    "Content-Length: %zu\r\n\r\n", method, path, token ? "Authorization: Bearer " : "",
-	    token ? token : "", token ? "\r\n" : "", data ? len : 0);
-	if (write(fd, head, (size_t)n) != n)
-		goto out;
-	for (off = 0; data != NULL && off < len; ) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	while (got + 1 < sizeof(resp) && (n = (int)read(fd, resp + got,
-	    sizeof(resp) - 1 - got)) > 0)
-		got += (size_t)n;
-	resp[got] = '\0';
-	if (sscanf(resp, "HTTP/%*s %d", &status) != 1)
-		status = -1;
-	if ((b = strstr(resp, "\r\n\r\n")) != NULL)
-		snprintf(body, sizeof(body), "%s", b + 4);
-out:
-	close(fd);
-	return status;
+	if (token != NULL)
+		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
+	it_http(port, method, path, hdr, data, len, &resp);
+	snprintf(body, sizeof(body), "%s", resp.body);
+	return resp.status;
 }
 
 static int

@@ -12,13 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
 
+#include "ithttp.h"
 #include "itest.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
@@ -56,38 +54,11 @@ teardown(void **state)
 static int
 get_location(int port, const char *path, char *loc, size_t size)
 {
-	struct sockaddr_in sa;
-	static char resp[1 << 16];
-	char req[2048], *l, *e;
-	size_t got = 0;
-	int fd, n, status = -1;
+	static struct it_resp resp;
 
-	loc[0] = '\0';
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
-		goto out;
-	while (got + 1 < sizeof(resp) &&
-	    (n = (int)read(fd, resp + got, sizeof(resp) - 1 - got)) > 0)
-		got += (size_t)n;
-	resp[got] = '\0';
-	if (sscanf(resp, "HTTP/%*s %d", &status) != 1)
-		status = -1;
-	if ((l = strstr(resp, "\r\nLocation: ")) != NULL) {
-		l += strlen("\r\nLocation: ");
-		if ((e = strstr(l, "\r\n")) != NULL)
-			snprintf(loc, size, "%.*s", (int)(e - l), l);
-	}
-out:
-	close(fd);
-	return status;
+	it_http(port, "GET", path, NULL, NULL, 0, &resp);
+	it_http_header(&resp, "Location", loc, size);
+	return resp.status;
 }
 
 static void
