@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -102,39 +99,18 @@ static int
 raw_post(int port, const char *path, const char *ctype, const char *hdrs,
     const char *body, size_t len, char *resp, size_t rsize)
 {
-	struct sockaddr_in sa;
+	static struct it_resp r;
 	char head[4096];
-	size_t got = 0, off;
-	ssize_t n;
-	int fd, hn, status = -1;
 
-	if (rsize > 0)
-		resp[0] = '\0';
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
-	hn = snprintf(head, sizeof(head), "POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-	    "Content-Type: %s\r\nContent-Length: %zu\r\n%s\r\n", path, ctype, len,
-	    hdrs ? hdrs : "");
-	if (hn < 0 || (size_t)hn >= sizeof(head) || write(fd, head, (size_t)hn) != hn)
-		goto out;
-	for (off = 0; off < len; off += (size_t)n)
-		if ((n = write(fd, body + off, len - off)) <= 0)
-			break;
-	while (got + 1 < rsize && (n = read(fd, resp + got, rsize - 1 - got)) > 0)
-		got += (size_t)n;
-	if (rsize > 0)
-		resp[got] = '\0';
-	if (sscanf(resp, "HTTP/%*s %d", &status) != 1)
-		status = -1;
-out:
-	close(fd);
-	return status;
+	snprintf(head, sizeof(head), "Content-Type: %s\r\n%s", ctype, hdrs ? hdrs : "");
+	it_http(port, "POST", path, head, body, len, &r);
+	if (rsize > 0) {
+		size_t n = strnlen(r.raw, rsize - 1);   /* cut to the caller's buffer */
+
+		memcpy(resp, r.raw, n);
+		resp[n] = '\0';
+	}
+	return r.status;
 }
 
 /* Appends s to out (cut to size). */
