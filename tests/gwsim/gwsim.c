@@ -31,7 +31,9 @@ static void gwsim_usage(FILE *f)
 	fprintf(f, "usage: gwsim --port N [--port-file F] --log FILE [--account-sid AC...]\n"
 	    "             [--auth-token T] [--bearer-token T] [--webhook-secret S]\n"
 	    "             [--latency-ms N] [--fail-rate R] [--answer NUMBER=CODE ...]\n"
-	    "             [--seed N] [--print] [--quiet]\n");
+	    "             [--seed N] [--print] [--quiet]\n"
+	    "             [--status-callbacks [--callback-delay-ms N]\n"
+	    "              [--deliver NUMBER=STATUS[:ERRORCODE] ...]]\n");
 }
 
 static int gwsim_bad(const char *flag, const char *why, const char *val)
@@ -107,6 +109,14 @@ static int gwsim_set_opt(struct gwsim *sim, const char *name, const char *val)
 			free(a.key);
 			return gwsim_bad(name, "too many answers", NULL);
 		}
+	} else if (strcmp(name, "--callback-delay-ms") == 0) {
+		if (gwsim_parse_long(val, 0, GWSIM_LATENCY_MAX_MS, &sim->callback_delay_ms) != 0)
+			return gwsim_bad(name, "want 0..60000, got", val);
+	} else if (strcmp(name, "--deliver") == 0) {
+		if (gwsim_deliver_parse(sim, val) != 0)
+			return gwsim_bad(name, "want NUMBER=STATUS[:ERRORCODE] (E.164 number; "
+			    "delivered, sent, or undelivered/failed with an optional 5-digit "
+			    "code), got", val);
 	} else if (strcmp(name, "--seed") == 0) {
 		if (gwsim_parse_u64(val, &sim->seed) != 0)
 			return gwsim_bad(name, "want a non-negative integer, got", val);
@@ -119,6 +129,7 @@ static int gwsim_set_opt(struct gwsim *sim, const char *name, const char *val)
 /* Parses argv into sim. Returns 0, 1 for --help, -1 on a bad command line. */
 static int gwsim_parse_args(struct gwsim *sim, int argc, char **argv)
 {
+	const char *needs_callbacks = NULL;   /* a flag that means nothing without them */
 	int i, have_port = 0;
 
 	for (i = 1; i < argc; i++) {
@@ -131,6 +142,10 @@ static int gwsim_parse_args(struct gwsim *sim, int argc, char **argv)
 		}
 		if (strcmp(arg, "--quiet") == 0) {
 			sim->quiet = 1;
+			continue;
+		}
+		if (strcmp(arg, "--status-callbacks") == 0) {
+			sim->status_callbacks = 1;
 			continue;
 		}
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
@@ -147,7 +162,13 @@ static int gwsim_parse_args(struct gwsim *sim, int argc, char **argv)
 		if (gwsim_set_opt(sim, name, val) != 0)
 			return -1;
 		have_port |= strcmp(name, "--port") == 0;
+		if (strcmp(name, "--deliver") == 0)
+			needs_callbacks = "--deliver";
+		else if (strcmp(name, "--callback-delay-ms") == 0)
+			needs_callbacks = "--callback-delay-ms";
 	}
+	if (needs_callbacks != NULL && !sim->status_callbacks)
+		return gwsim_bad(needs_callbacks, "needs --status-callbacks", NULL);
 	if (!have_port)
 		return gwsim_bad("--port", "required", NULL);
 	if (sim->log_path == NULL)
@@ -306,6 +327,7 @@ static void gwsim_stop(struct gwsim *sim)
 		gwsim_pending_flush(sim);   /* before evhttp_free frees their requests */
 		evhttp_free(sim->http);
 	}
+	gwsim_callback_free_all(sim);   /* their connections and timers need the base */
 	if (sim->sigint_ev != NULL)
 		event_free(sim->sigint_ev);
 	if (sim->sigterm_ev != NULL)
@@ -315,6 +337,7 @@ static void gwsim_stop(struct gwsim *sim)
 	gwsim_idem_free(sim->idem);
 	gwsim_faults_clear(&sim->faults);
 	gwsim_faults_clear(&sim->initial);
+	gwsim_deliver_clear(sim);
 	if (sim->log_fd >= 0)
 		close(sim->log_fd);
 	libevent_global_shutdown();
@@ -332,10 +355,12 @@ int main(int argc, char **argv)
 	sim.bearer_token = "test-bearer-token";
 	sim.webhook_secret = "test-webhook-secret";
 	sim.seed = 1;
+	sim.callback_delay_ms = 50;
 	rc = gwsim_parse_args(&sim, argc, argv);
 	if (rc != 0) {
 		gwsim_usage(rc > 0 ? stdout : stderr);
 		gwsim_faults_clear(&sim.initial);
+		gwsim_deliver_clear(&sim);
 		return rc > 0 ? 0 : 2;
 	}
 	rc = gwsim_start(&sim) == 0 ? 0 : 1;

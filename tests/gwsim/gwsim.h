@@ -4,8 +4,9 @@
  * gwsim stands in for Twilio, X DMs and a webhook receiver on 127.0.0.1: it checks each
  * request against the provider's published contract, answers like the provider, logs
  * every request as one JSON line and injects faults (latency, errors, down, reset).
- * Everything runs on one libevent loop. It must never sleep, never bind anything but
- * loopback and never crash on hostile input: bad input is answered with a 4xx.
+ * Everything runs on one libevent loop. It must never sleep, never bind or connect to
+ * anything but loopback (the opt-in status callbacks included) and never crash on
+ * hostile input: bad input is answered with a 4xx.
  * This header is private to tests/gwsim/; nothing outside includes it.
  */
 #ifndef DEALPUSH_GWSIM_H
@@ -28,6 +29,8 @@ struct event;
 #define GWSIM_IDEM_KEY_MAX    255
 #define GWSIM_IDEM_MAX        200000         /* remembered keys; the store is emptied when full */
 #define GWSIM_STATUS_MAX      600
+#define GWSIM_CALLBACKS_MAX   10000          /* messages with callbacks still to send */
+#define GWSIM_CALLBACK_TIMEOUT_MS 5000L      /* deadline of one status callback POST */
 
 /* One --answer / "answers" entry: every message to key gets code. */
 struct gwsim_answer {
@@ -52,8 +55,16 @@ struct gwsim_stats {
 	uint64_t by_status[GWSIM_STATUS_MAX];   /* 0 = connection reset, no answer */
 };
 
+/* One --deliver entry: the final status callback of every message to key. */
+struct gwsim_deliver {
+	char *key;              /* E.164 number; owned */
+	const char *status;     /* "delivered", "undelivered", "failed" or "sent"; static */
+	long error_code;        /* Twilio ErrorCode of the final callback; 0 = none */
+};
+
 struct gwsim_idem;     /* webhook Idempotency-Key store (gwsim_webhook.c) */
 struct gwsim_pending;  /* a reply waiting on an evtimer (gwsim_reply.c) */
+struct gwsim_cb;       /* one message's status callbacks (gwsim_callback.c) */
 
 struct gwsim {
 	/* configuration: strings borrowed from argv */
@@ -67,6 +78,10 @@ struct gwsim {
 	uint64_t seed;
 	int print;
 	int quiet;
+	int status_callbacks;           /* --status-callbacks */
+	long callback_delay_ms;         /* --callback-delay-ms */
+	struct gwsim_deliver *deliver;  /* --deliver entries; owned array */
+	size_t ndeliver;
 	struct gwsim_faults initial;    /* from the command line; /_sim/reset restores it */
 
 	/* state */
@@ -82,6 +97,8 @@ struct gwsim {
 	struct event *sigterm_ev;
 	struct gwsim_pending *pending;  /* list of delayed replies and deferred resets */
 	struct gwsim_idem *idem;
+	struct gwsim_cb *callbacks;     /* messages whose status callbacks are not all sent */
+	size_t ncallbacks;
 };
 
 /* One request being answered. Lives on the handler's stack; the log line is written
@@ -187,8 +204,9 @@ void gwsim_log_bool(struct gwsim_call *c, const char *key, int val);
 void gwsim_header(struct gwsim_call *c, const char *key, const char *val);
 
 /* Answers status with the JSON in body (takes ownership; NULL = out of memory → 500)
- * as content_type (NULL = application/json). delay: 1 to apply the latency fault. */
-void gwsim_reply_json(struct gwsim_call *c, int status, cJSON *body,
+ * as content_type (NULL = application/json). delay: 1 to apply the latency fault.
+ * Returns the status answered (500 when the body could not be built). */
+int gwsim_reply_json(struct gwsim_call *c, int status, cJSON *body,
     const char *content_type, int delay);
 
 /* Closes the connection without an answer (the "reset" fault); logs status 0. */
@@ -207,6 +225,10 @@ long gwsim_answer_for(const struct gwsim *sim, const char *key);
 /* Maps an answer code to the HTTP status and Twilio code it stands for. Returns 0, or
  * -1 when code is not an accepted answer code. */
 int gwsim_answer_map(long code, int *http_status, long *twilio_code);
+
+/* Appends line as one JSON line to the log (one write); a failure is reported on
+ * stderr, never fatal. NULL writes an out-of-memory line. line stays the caller's. */
+void gwsim_log_json(struct gwsim *sim, const cJSON *line);
 
 /* Releases the call's owned data (the log line if it was not written). */
 void gwsim_call_done(struct gwsim_call *c);
@@ -230,6 +252,27 @@ void gwsim_control_handle(struct gwsim *sim, struct evhttp_request *req, const c
 /* The request body as a NUL-terminated copy in *out (caller frees) with its length.
  * Returns 0, 1 when over GWSIM_BODY_MAX (nothing allocated), -1 when out of memory. */
 int gwsim_body(struct evhttp_request *req, char **out, size_t *len);
+
+/* ---- gwsim_callback.c: Twilio status callbacks (--status-callbacks) ---- */
+
+/* Parses "NUMBER=STATUS[:ERRORCODE]" and adds it to sim->deliver, replacing an entry
+ * for the same number. Returns 0, or -1 when malformed, full or out of memory (nothing
+ * added). */
+int gwsim_deliver_parse(struct gwsim *sim, const char *arg);
+
+/* Frees sim->deliver. */
+void gwsim_deliver_clear(struct gwsim *sim);
+
+/* After a 201 for the message sid described by form f: when --status-callbacks is on
+ * and f has a StatusCallback, schedules its callbacks, the first after_ms plus the
+ * callback delay from now. A URL that is not http:// on loopback is refused and logged;
+ * so is anything that cannot be scheduled. Copies what it needs from f. */
+void gwsim_callback_schedule(struct gwsim *sim, const struct form *f, const char *sid,
+    long after_ms);
+
+/* Drops every callback not yet sent or still in flight, with its connection and timer
+ * (shutdown; before the event base is freed). Unsent callbacks are not logged. */
+void gwsim_callback_free_all(struct gwsim *sim);
 
 /* ---- gwsim_webhook.c: idempotency store ---- */
 struct gwsim_idem *gwsim_idem_new(void);

@@ -196,28 +196,26 @@ void gwsim_header(struct gwsim_call *c, const char *key, const char *val)
 	evhttp_add_header(evhttp_request_get_output_headers(c->req), key, val);
 }
 
-/* Appends the finished log line; a failed write is reported, never fatal. */
-static void gwsim_log_write(struct gwsim_call *c)
+void gwsim_log_json(struct gwsim *sim, const cJSON *json)
 {
 	char *line;
 	size_t len, off = 0;
 
-	if (c->log == NULL) {
+	if (json == NULL)
 		line = strdup("{\"error\": \"gwsim: out of memory building this log line\"}");
-	} else {
-		line = cJSON_PrintUnformatted(c->log);
-	}
+	else
+		line = cJSON_PrintUnformatted(json);
 	if (line == NULL)
 		return;
 	len = strlen(line);
 	line[len] = '\n';   /* replaces the NUL: written by length below */
 	while (off < len + 1) {
-		ssize_t n = write(c->sim->log_fd, line + off, len + 1 - off);
+		ssize_t n = write(sim->log_fd, line + off, len + 1 - off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			if (!c->sim->quiet)
+			if (!sim->quiet)
 				fprintf(stderr, "gwsim: log write failed: %s\n", strerror(errno));
 			break;
 		}
@@ -374,13 +372,13 @@ static void gwsim_finish(struct gwsim_call *c, int status)
 	gwsim_log_int(c, "code", c->code, c->code == 0);
 	gwsim_log_bool(c, "auth_ok", c->auth_ok);
 	gwsim_log_str(c, "fault", c->fault);
-	gwsim_log_write(c);
+	gwsim_log_json(c->sim, c->log);
 	gwsim_count(c, status);
 	if (status >= 200 && status < 300)
 		gwsim_print(c);
 }
 
-void gwsim_reply_json(struct gwsim_call *c, int status, cJSON *body,
+int gwsim_reply_json(struct gwsim_call *c, int status, cJSON *body,
     const char *content_type, int delay)
 {
 	struct evbuffer *out = evhttp_request_get_output_buffer(c->req);
@@ -401,6 +399,7 @@ void gwsim_reply_json(struct gwsim_call *c, int status, cJSON *body,
 	else
 		evhttp_send_reply(c->req, status, gwsim_reason(status), NULL);
 	gwsim_call_done(c);
+	return status;
 }
 
 void gwsim_reply_reset(struct gwsim_call *c)

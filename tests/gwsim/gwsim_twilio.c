@@ -262,11 +262,12 @@ static cJSON *twilio_message_json(struct gwsim_call *c, const struct form *f,
 	return o;
 }
 
-/* After auth and validation: an injected answer, the fail rate, or 201. */
+/* After auth and validation: an injected answer, the fail rate, or 201 (and then the
+ * status callbacks, when they are on). */
 static void twilio_answer(struct gwsim_call *c, const struct form *f)
 {
 	const char *to = form_get(f, "To");
-	long answer = gwsim_answer_for(c->sim, to), code;
+	long answer = gwsim_answer_for(c->sim, to), code, latency;
 	char sid[40];
 	int status;
 
@@ -286,7 +287,9 @@ static void twilio_answer(struct gwsim_call *c, const struct form *f)
 	gwsim_log_str(c, "sid", sid);
 	c->print_to = strdup(to);
 	c->print_text = strdup(form_get(f, "Body"));
-	gwsim_reply_json(c, 201, twilio_message_json(c, f, sid), NULL, 1);
+	latency = c->sim->faults.latency_ms;   /* what this reply waits */
+	if (gwsim_reply_json(c, 201, twilio_message_json(c, f, sid), NULL, 1) == 201)
+		gwsim_callback_schedule(c->sim, f, sid, latency);
 }
 
 /* Parses the form (when it is one) and logs its fields. Returns 0, or the refusal

@@ -121,7 +121,12 @@ hook() { # key ts body [sig]
 "$GWSIM" --log "$WORK/x.log" >/dev/null 2>"$WORK/err"; rc=$?
 check "missing --port exits 2" 2 "$rc"; contains "missing --port named" "$(cat "$WORK/err")" "--port"
 for bad_args in "--port 70000" "--port x" "--fail-rate 2" "--fail-rate nan" "--latency-ms -1" \
-    "--account-sid ACxyz" "--answer +1512" "--answer +1512=7" "--seed -3" "--bogus 1"; do
+    "--account-sid ACxyz" "--answer +1512" "--answer +1512=7" "--seed -3" "--bogus 1" \
+    "--deliver +15125550100=failed" "--callback-delay-ms 10" \
+    "--deliver +15125550100=bogus --status-callbacks" "--deliver 5125550100=sent --status-callbacks" \
+    "--deliver +15125550100=delivered:30003 --status-callbacks" \
+    "--deliver +15125550100=undelivered:3003 --status-callbacks" \
+    "--callback-delay-ms -1 --status-callbacks" "--callback-delay-ms 60001 --status-callbacks"; do
 	set -- $bad_args
 	"$GWSIM" --port 0 --log "$WORK/x.log" "$@" >/dev/null 2>"$WORK/err"; rc=$?
 	check "bad flag $bad_args exits 2" 2 "$rc"
@@ -461,6 +466,7 @@ for line in open(sys.argv[1], encoding="utf-8"):
 print(n)' "$LOG" 2>&1)
 	check "every log line is JSON" 0 "$BADJSON"
 fi
+lacks "no status callbacks without --status-callbacks" "$(cat "$LOG")" '"gateway":"callback"'
 stop_gwsim "$MAIN_PID"
 
 # fail rate is deterministic for a seed
@@ -479,6 +485,166 @@ run_seeded b; B=$SEEDOUT
 check "same seed, same failures" "$A" "$B"
 contains "fail rate fails some" "$A" "500"
 contains "fail rate passes some" "$A" "201"
+
+# ---------------------------------------------------------------------------------
+# status callbacks (--status-callbacks): a python3 receiver records every POST it gets
+# (written before it answers); cbcheck.py checks order, fields and each signature,
+# recomputed here with python's hmac, and gwsim's "callback" log records.
+if [ "$HAVE_PY" = 1 ]; then
+	cat >"$WORK/sink.py" <<'PYEOF'
+import http.server, json, os, sys, time
+out, portfile = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        rec = {"t_ms": time.monotonic() * 1000, "path": self.path,
+               "host": self.headers.get("Host"), "ct": self.headers.get("Content-Type"),
+               "sig": self.headers.get("X-Twilio-Signature"),
+               "body": self.rfile.read(n).decode("utf-8", "replace")}
+        with open(out, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        self.send_response(500 if "fail=1" in self.path else 204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+with open(portfile + ".tmp", "w") as f:
+    f.write("%d\n" % s.server_port)
+os.rename(portfile + ".tmp", portfile)
+s.serve_forever()
+PYEOF
+	cat >"$WORK/cbcheck.py" <<'PYEOF'
+import base64, hashlib, hmac, json, os, sys, urllib.parse
+E = os.environ
+sink = [json.loads(l) for l in open(sys.argv[1])]
+log = [json.loads(l) for l in open(sys.argv[2])]
+delay = int(E["DELAY"])
+def out(good, name, detail=""):
+    print(("ok " if good else "bad ") + name + ("" if good else ": " + detail))
+def fields(r):
+    return urllib.parse.parse_qsl(r["body"], keep_blank_values=True, strict_parsing=True)
+def sign(url, params):
+    s = url + "".join(k + v for k, v in sorted(params))
+    mac = hmac.new(E["TOKEN"].encode(), s.encode(), hashlib.sha1).digest()
+    return base64.b64encode(mac).decode()
+def posts(sid):
+    return [r for r in sink if dict(fields(r)).get("MessageSid") == sid]
+def records(sid):
+    return [r for r in log if r.get("gateway") == "callback" and r.get("sid") == sid]
+def seq(name, sid, to, statuses, code=None, frm="+15125550199", host=None, mss=None):
+    ps, recs = posts(sid), records(sid)
+    got = [dict(fields(p)).get("MessageStatus") for p in ps]
+    out(got == statuses, name + ": callbacks in order", "%s" % got)
+    for i, p in enumerate(ps[:len(statuses)]):
+        n, f = "%s %s" % (name, statuses[i]), dict(fields(p))
+        url = "http://" + p["host"] + p["path"]   # what the receiver rebuilds and checks
+        out(p["sig"] == sign(url, fields(p)), n + ": signature verifies", "%s" % p["sig"])
+        bad = [(k, v + "x") if k == "MessageStatus" else (k, v) for k, v in fields(p)]
+        out(p["sig"] != sign(url, bad), n + ": a changed field does not verify")
+        out(p["ct"] == "application/x-www-form-urlencoded", n + ": content type", "%s" % p["ct"])
+        want = {"MessageSid": sid, "SmsSid": sid, "AccountSid": E["SID"], "To": to,
+                "ApiVersion": "2010-04-01", "MessageStatus": statuses[i],
+                "SmsStatus": statuses[i]}
+        if frm: want["From"] = frm
+        if mss: want["MessagingServiceSid"] = mss
+        if code and i == len(statuses) - 1: want["ErrorCode"] = code
+        out(f == want and len(fields(p)) == len(f), n + ": fields", "%s" % f)
+        if host: out(p["host"] == host, n + ": Host header", "%s" % p["host"])
+    if len(ps) == 2:
+        gap = ps[1]["t_ms"] - ps[0]["t_ms"]
+        out(gap >= 0.9 * delay, name + ": final status after the delay", "%.1f ms" % gap)
+    out([r["message_status"] for r in recs] == statuses, name + ": one log record each",
+        "%s" % [r["message_status"] for r in recs])
+    out(all(r["result"] == "ok" and r["http_status"] == 204 and r["to"] == to
+            for r in recs), name + ": logged ok/204", "%s" % recs)
+    if recs:
+        out(recs[-1]["error_code"] == (int(code) if code else None),
+            name + ": logged error_code", "%s" % recs[-1]["error_code"])
+def failed(name, sid, statuses, result, nposts, http_status=None, detail=None):
+    recs = records(sid)
+    out([r["message_status"] for r in recs] == statuses, name + ": records",
+        "%s" % [r["message_status"] for r in recs])
+    out(all(r["result"] == result and r["http_status"] == http_status for r in recs),
+        name + ": result " + result, "%s" % recs)
+    if detail:
+        out(all(detail in (r["detail"] or "") for r in recs), name + ": detail", "%s" % recs)
+    out(len(posts(sid)) == nposts, name + ": %d POSTs reached the receiver" % nposts,
+        "%d" % len(posts(sid)))
+seq("delivered", E["S_OK"], "+15125550300", ["sent", "delivered"])
+out(records(E["S_OK"])[:1] != [] and
+    records(E["S_OK"])[0]["push"] == "1795456293791-0:s-1:sms", "log record has the push id")
+seq("undelivered 30003", E["S_30003"], "+15125550301", ["sent", "undelivered"], "30003")
+seq("failed 30007", E["S_30007"], "+15125550302", ["failed"], "30007")
+seq("sent only", E["S_SENT"], "+15125550303", ["sent"])
+seq("localhost, service", E["S_LOCAL"], "+15125550300", ["sent", "delivered"], frm=None,
+    host="localhost:" + E["SPORT"], mss=E["MG"])
+failed("not loopback", E["S_REMOTE"], [None], "refused", 0, detail="not 127.0.0.1")
+failed("https", E["S_TLS"], [None], "refused", 0, detail="http://")
+failed("nobody listening", E["S_DEAD"], ["sent", "delivered"], "connect_failed", 0)
+failed("receiver answers 500", E["S_500"], ["sent", "delivered"], "http_error", 2, 500)
+out(records(E["S_NONE"]) == [] and posts(E["S_NONE"]) == [], "no StatusCallback: none sent")
+print("done")
+PYEOF
+	python3 "$WORK/sink.py" "$WORK/sink.jsonl" "$WORK/sinkport" 2>"$WORK/sink.err" &
+	PIDS+=($!)
+	for i in $(seq 1 100); do
+		[ -s "$WORK/sinkport" ] && break
+		sleep 0.05
+	done
+	SPORT=$(cat "$WORK/sinkport" 2>/dev/null)
+	DEAD=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	LOG=$WORK/cb.log
+	start_gwsim "$WORK/cbport" "$LOG" --quiet --status-callbacks --callback-delay-ms 100 \
+	    --deliver +15125550301=undelivered:30003 --deliver +15125550302=failed:30007 \
+	    --deliver +15125550303=sent
+	PORT=$GPORT
+	CB_PID=$GPID
+	SINK="http://127.0.0.1:$SPORT/hooks/twilio/status"
+	sid_of() { printf '%s' "$BODY" | grep -o '"sid":"SM[0-9a-f]*"' | cut -d'"' -f4; }
+	cb_send() { # to callback-url [sender field]: sets CBSID
+		local to=$1 url=$2
+		shift 2
+		tw "To=$to" "Body=cb" "StatusCallback=$url" "${@:-From=+15125550199}"
+		check "callback message to $to ($url) 201" 201 "$CODE"
+		CBSID=$(sid_of)
+	}
+	cb_send +15125550300 "$SINK?push=1795456293791-0:s-1:sms"; S_OK=$CBSID
+	cb_send +15125550301 "$SINK?push=1795456293791-0:s-2:sms"; S_30003=$CBSID
+	cb_send +15125550302 "$SINK?push=1795456293791-0:s-3:sms"; S_30007=$CBSID
+	cb_send +15125550303 "$SINK?push=1795456293791-0:s-4:sms"; S_SENT=$CBSID
+	cb_send +15125550300 "http://localhost:$SPORT/hooks/twilio/status?push=5-0:s-5:sms" \
+	    "MessagingServiceSid=$MG"; S_LOCAL=$CBSID
+	cb_send +15125550300 "http://example.com/hooks/twilio/status?push=6-0:s-6:sms"; S_REMOTE=$CBSID
+	cb_send +15125550300 "https://127.0.0.1:$SPORT/hooks/twilio/status"; S_TLS=$CBSID
+	cb_send +15125550300 "http://127.0.0.1:$DEAD/hooks/twilio/status"; S_DEAD=$CBSID
+	cb_send +15125550300 "$SINK?fail=1"; S_500=$CBSID
+	tw To=+15125550300 From=+15125550199 Body=none
+	S_NONE=$(sid_of)
+	# delivered 2, undelivered 2, failed 1, sent 1, localhost 2, refused 1 + 1,
+	# nobody listening 2, answered 500 2: 14 records
+	for i in $(seq 1 100); do
+		[ "$(grep -c '"gateway":"callback"' "$LOG")" -ge 14 ] && break
+		sleep 0.05
+	done
+	sleep 0.3   # a retry, if there were one, would show up now
+	check "callback records" 14 "$(grep -c '"gateway":"callback"' "$LOG")"
+	CBOUT=$(S_OK=$S_OK S_30003=$S_30003 S_30007=$S_30007 S_SENT=$S_SENT S_LOCAL=$S_LOCAL \
+	    S_REMOTE=$S_REMOTE S_TLS=$S_TLS S_DEAD=$S_DEAD S_500=$S_500 S_NONE=$S_NONE \
+	    SPORT=$SPORT TOKEN=$TOKEN SID=$SID MG=$MG DELAY=100 \
+	    python3 "$WORK/cbcheck.py" "$WORK/sink.jsonl" "$LOG" 2>&1)
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) ok ;;
+		done) ;;
+		*) bad "callback: ${line#bad }" ;;
+		esac
+	done <<<"$CBOUT"
+	check "callback checks ran to the end" done "$(printf '%s\n' "$CBOUT" | tail -n1)"
+	stop_gwsim "$CB_PID"
+else
+	echo "gwsim selftest: status callback checks skipped (no python3)"
+fi
 
 echo "gwsim selftest: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
