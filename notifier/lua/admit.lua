@@ -12,7 +12,9 @@
 --     subscriber's time zone, which Lua cannot).
 --   day: the subscriber's local date YYYYMMDD; day_cap: max pushes that local day
 --     (0 = none); campaign_cap: max pushes per rolling 24 h on this campaign (0 =
---     none); line: the job's recipient line, kept for a deferred recipient.
+--     none); line: the job's recipient line, kept for a deferred recipient. Only
+--     a push's first admission (state absent or "delayed") is checked against and
+--     counted under the caps, and counted "admitted" in the reports.
 -- States per (subscriber, channel) in push:<deal>: absent, "admitted", "retry" and
 -- "delayed" (the gateway certainly does not have it) admit again.
 -- "sending:<consumer>" (send.lua set it just before the request) admits only as
@@ -72,6 +74,10 @@ for i = 0, n - 1 do
   local daykey = 'cap:' .. sub .. ':' .. day
   local campkey = 'camp:' .. campaign .. ':' .. sub
   local verdict
+  -- A push not admitted before (new, or waiting out quiet hours) takes a place
+  -- under the caps and counts in the reports; a retry, a 30003 resend or a
+  -- redelivered job is the same push again and does neither.
+  local first = state == false or state == 'delayed'
   local sending, who = nil, nil
   if state then
     sending, who = state:match('^(sendingw?):(.*)$')
@@ -90,9 +96,10 @@ for i = 0, n - 1 do
     verdict = 'quiet_hours'
   elseif not_before > now then
     verdict = 'delayed'
-  elseif day_cap > 0 and tonumber(redis.call('GET', daykey) or '0') >= day_cap then
+  elseif first and day_cap > 0 and tonumber(redis.call('GET', daykey) or '0') >= day_cap then
     verdict = 'daily_cap'
-  elseif camp_cap > 0 and campaign ~= '' and pushes_last_day(campkey) >= camp_cap then
+  elseif first and camp_cap > 0 and campaign ~= '' and
+      pushes_last_day(campkey) >= camp_cap then
     verdict = 'campaign_cap'
   else
     verdict = 'admit'
@@ -117,20 +124,19 @@ for i = 0, n - 1 do
     end
   end
   if verdict == 'admit' then
-    if state ~= 'admitted' then
-      -- Reports (docs/reports): counted once per push, not per redelivery.
+    if first then
       redis.call('HINCRBY', 'report:deal:' .. deal_id, 'admitted', 1)
       redis.call('HINCRBY', 'report:rule:' .. rule, 'admitted', 1)
       if campaign ~= '' then
         redis.call('HINCRBY', 'report:campaign:' .. campaign, 'admitted', 1)
       end
+      if day_cap > 0 then
+        redis.call('INCR', daykey)
+        redis.call('EXPIRE', daykey, 172800)
+      end
     end
     redis.call('HSET', states, field, 'admitted')
-    if day_cap > 0 then
-      redis.call('INCR', daykey)
-      redis.call('EXPIRE', daykey, 172800)
-    end
-    if camp_cap > 0 and campaign ~= '' then
+    if first and camp_cap > 0 and campaign ~= '' then
       redis.call('ZADD', campkey, now, push)
       redis.call('EXPIRE', campkey, 86400)
     end

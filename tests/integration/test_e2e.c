@@ -305,6 +305,47 @@ gateway_500s_are_retried_and_delivered(void **state)
 	assert_int_equal(it_outcomes(f->rc, ""), 20);
 }
 
+/* A push retried after a 5xx is the same push: it must not count twice against
+ * the subscriber's daily cap (and be refused by it), nor be admitted twice in the
+ * reports. */
+static void
+retried_push_counts_once_against_the_daily_cap(void **state)
+{
+	struct fx *f = *state;
+	const char *flags[] = { "--fail-rate", "0.5", "--seed", "11", NULL };
+	struct count_arg c = { f, 0, 10, "sent" };
+	char subs[4096] = "", line[512];
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(line, sizeof(line), "{\"id\":\"c-%d\",\"phone\":\"+1512555%04d\","
+		    "\"channels\":[\"sms\"],\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+		    "\"timezone\":\"America/Chicago\",\"max_per_day\":1,"
+		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, 1200 + i);
+		snprintf(subs + len, sizeof(subs) - len, "%s", line);
+		len += strlen(line);
+	}
+	assert_int_equal(it_import(f->port, subs), 0);
+	start_all(f, flags, "[deliver]\nbreaker_failures = 1000\nbreaker_open_ms = 100\n");
+	assert_int_equal(it_publish(f->rc, it_deal("capped", "laptop", 600)), 0);
+	assert_true(it_wait(log_has, &c, WAIT_MS));
+	assert_true(it_gwsim_count(&f->gw, 500) > 0);
+	assert_int_equal(it_gwsim_count(&f->gw, 201), 10);
+	assert_int_equal(it_outcomes(f->rc, "daily_cap"), 0);
+	{
+		redisReply *r = redisCommand(f->rc, "HGET report:deal:capped admitted");
+
+		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+		assert_string_equal(r->str, "10");
+		freeReplyObject(r);
+	}
+	/* The cap is spent, once: the next deal today is refused for each of them. */
+	assert_int_equal(it_publish(f->rc, it_deal("capped2", "laptop", 600)), 0);
+	c.outcome = "daily_cap";
+	assert_true(it_wait(log_has, &c, WAIT_MS));
+}
+
 static void
 opt_out_answer_revokes_consent_and_is_not_retried(void **state)
 {
@@ -500,6 +541,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(gateway_500s_are_retried_and_delivered, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(retried_push_counts_once_against_the_daily_cap,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    opt_out_answer_revokes_consent_and_is_not_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(
