@@ -1080,7 +1080,7 @@ deliver_on_claim(struct rconn *rc, struct redisReply *reply, void *arg)
 			rcpt_send(dl, r);
 			continue;
 		}
-		/* cancelled/expired were recorded by send.lua; skip belongs to
+		/* cancelled/expired/no_consent were recorded by send.lua; skip belongs to
 		 * whichever process claimed it first, which records it. */
 		rcpt_release(r);
 		if (v->type == REDIS_REPLY_STRING) {
@@ -1186,7 +1186,7 @@ deliver_pump(struct deliver *dl)
 	if (slots > dl->heap_n)
 		slots = dl->heap_n;
 	c = malloc(sizeof(*c) + slots * sizeof(c->r[0]));
-	args = calloc(2 + 2 * slots + 3 + 6 * slots, sizeof(*args));
+	args = calloc(2 + 2 * slots + 3 + 8 * slots, sizeof(*args));
 	kbuf = calloc(slots, sizeof(*kbuf));
 	expbuf = calloc(slots, sizeof(*expbuf));
 	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL)
@@ -1222,6 +1222,8 @@ deliver_pump(struct deliver *dl)
 		args[a++] = expbuf[i];
 		/* A webhook takes the push id as Idempotency-Key: resending is safe. */
 		args[a++] = gw_config_of(dl->gws[r->gw_index])->kind == GW_WEBHOOK ? "1" : "0";
+		args[a++] = r->rule;
+		args[a++] = r->job->camp;
 		r->state = RS_CLAIMING;
 	}
 	if (script_call(dl->cmd, SCRIPT_SEND, (int)k, (int)a, args, NULL, deliver_on_claim,

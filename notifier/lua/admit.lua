@@ -48,10 +48,17 @@ elseif redis.call('HEXISTS', deal, 'sold_out') == 1 then
   global = 'sold_out'
 end
 
-local function final(push, sub, ch, outcome)
+-- A push that ends here: logged, and counted in the deal's, rule's and campaign's
+-- reports, so that every planned push shows up in the funnel.
+local function final(push, sub, ch, outcome, rule)
   redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push,
     'deal', deal_id, 'sub', sub, 'channel', ch, 'outcome', outcome, 'at', ARGV[1])
   redis.call('HINCRBY', stats, 'outcome:' .. outcome, 1)
+  redis.call('HINCRBY', 'report:deal:' .. deal_id, outcome, 1)
+  redis.call('HINCRBY', 'report:rule:' .. rule, outcome, 1)
+  if campaign ~= '' then
+    redis.call('HINCRBY', 'report:campaign:' .. campaign, outcome, 1)
+  end
 end
 
 local reopen = { admitted = true, retry = true, delayed = true }
@@ -150,7 +157,7 @@ for i = 0, n - 1 do
     redis.call('HINCRBY', stats, 'skip:duplicate', 1)
   else
     redis.call('HSET', states, field, verdict)
-    final(push, sub, ch, verdict)
+    final(push, sub, ch, verdict, rule)
   end
   if code then
     out[#out + 1] = 'admit\t' .. code

@@ -57,8 +57,10 @@ teardown(void **state)
 	return rv;
 }
 
+/* Starts redis, gwsim (with gwflags, NULL-ended, may be NULL) and the notifier
+ * (more config lines in more, may be NULL). */
 static void
-start(struct fx *f)
+start_with(struct fx *f, const char *const *gwflags, const char *more)
 {
 	char extra[2048], secret[512], dir[512];
 	static const char subs[] =
@@ -79,18 +81,24 @@ start(struct fx *f)
 	assert_true(f->port > 0);
 	f->rc = it_redis_connect(f->port);
 	assert_int_equal(it_import(f->port, subs), 0);
-	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, gwflags), 0);
 	it_path(secret, sizeof(secret), "inbound", ".secret");
 	assert_non_null(fp = fopen(secret, "w"));
 	fputs(INBOUND_SECRET "\n", fp);
 	fclose(fp);
 	setenv("DP_TEST_ADMIN_TOKEN", ADMIN_TOKEN, 1);
 	snprintf(extra, sizeof(extra), "public_url = " PUBLIC_URL "\ninbound_secret_file = %s\n"
-	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n", secret);
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n%s", secret, more ? more : "");
 	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-hooks", extra);
 	assert_true(f->http > 0);
 	/* The mirror is loaded once /healthz is fine and a moment has passed. */
 	it_sleep_ms(300);
+}
+
+static void
+start(struct fx *f)
+{
+	start_with(f, NULL, NULL);
 }
 
 /* One HTTP/1.0 POST with extra header lines (each ending "\r\n"); the whole answer
@@ -486,6 +494,48 @@ stop_then_deal_sends_nothing_and_start_sends_again(void **state)
 	assert_string_equal(hget(f, "push:d-2", "s-1:sms", v, sizeof(v)), "sent");
 }
 
+/*
+ * A STOP that arrives while the number's push is admitted but waiting for a gateway
+ * slot (one request at a time, each answered after 1.5 s) stops that push too: no
+ * text to the number after the webhook answered.
+ */
+static void
+stop_while_a_push_waits_for_the_gateway_stops_it(void **state)
+{
+	static const char *const phones[] = { PHONE1, PHONE2, PHONE3 };
+	const char *flags[] = { "--latency-ms", "1500", NULL };
+	struct fx *f = *state;
+	char resp[4096], v[64], field[32];
+	struct want_outcome w;
+	int i, target = -1, tries;
+
+	start_with(f, flags, "[deliver]\nmax_in_flight = 1\n");
+	assert_int_equal(it_publish(f->rc, it_deal("d-w", "laptop", 600)), 0);
+	/* One push is with the gateway; find one that is admitted and waiting. */
+	for (tries = 0; tries < 200 && target < 0; tries++) {
+		for (i = 0; i < 3 && target < 0; i++) {
+			snprintf(field, sizeof(field), "s-%d:sms", i + 1);
+			if (strcmp(hget(f, "push:d-w", field, v, sizeof(v)), "admitted") == 0)
+				target = i;
+		}
+		if (target < 0)
+			it_sleep_ms(10);
+	}
+	assert_true(target >= 0);
+	assert_int_equal(sms_in(f, phones[target], "STOP", resp, sizeof(resp)), 200);
+	w.rc = f->rc;
+	w.outcome = "no_consent";
+	w.n = 1;
+	assert_true(it_wait(outcomes_reached, &w, 15000));
+	snprintf(field, sizeof(field), "s-%d:sms", target + 1);
+	assert_string_equal(hget(f, "push:d-w", field, v, sizeof(v)), "no_consent");
+	it_sleep_ms(2000);
+	/* Only the confirmation reached that number. */
+	assert_int_equal(gw_count_to(f, phones[target], NULL), gw_count_to(f,
+	    phones[target], "unsubscribed"));
+	assert_string_equal(hget(f, "report:deal:d-w", "no_consent", v, sizeof(v)), "1");
+}
+
 /* The notifier logged a plan that held SMS back for a paused template. */
 static int
 log_has_paused(struct fx *f)
@@ -683,6 +733,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    stop_then_deal_sends_nothing_and_start_sends_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    stop_while_a_push_waits_for_the_gateway_stops_it, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    status_callbacks_count_deliveries_and_act_on_error_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(unreachable_handset_30003_is_sent_once_more,
