@@ -27,8 +27,10 @@ echo "redis-server on 127.0.0.1:$DP_REDIS_PORT"
 echo "the notifier's clock reads 17:00 UTC (offset $(dp_clock_offset) s), inside every"
 echo "example subscriber's sending window; quiet hours and caps apply as in production"
 echo
+# --status-callbacks: like Twilio, the simulator reports each text sent, then
+# delivered, to the notifier's signed status callback.
 "$BUILD/gwsim" --port "$gwport" --port-file "$DP_RUN_DIR/gwsim.port" \
-	--log "$DP_RUN_DIR/gwsim.jsonl" --print --quiet &
+	--log "$DP_RUN_DIR/gwsim.jsonl" --print --quiet --status-callbacks &
 DP_PIDS="$DP_PIDS $!"
 for _ in $(seq 1 100); do
 	[ -s "$DP_RUN_DIR/gwsim.port" ] && break
@@ -63,7 +65,7 @@ base_url = http://127.0.0.1:$gwport
 account_sid = ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 from = +15005550006
 secret_env = DEMO_TWILIO_TOKEN
-status_callback_base = http://127.0.0.1:$httpport/hooks
+status_callback_base = http://127.0.0.1:$httpport
 [gateway x]
 kind = x-dm
 channel = dm

@@ -388,7 +388,7 @@ it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
 	    "[gateway twilio]\nkind = twilio\nchannel = sms\n"
 	    "base_url = http://127.0.0.1:%d\naccount_sid = " IT_ACCOUNT_SID "\n"
 	    "from = " IT_FROM "\nsecret_env = DP_TEST_TWILIO_TOKEN\n"
-	    "status_callback_base = http://127.0.0.1:1/hooks\n"
+	    "status_callback_base = http://127.0.0.1:1\n"
 	    "timeout_ms = 10000\nconnect_timeout_ms = 500\n%s",
 	    consumer, it_clock_offset(), redis_port, gw_port, extra ? extra : "");
 	fclose(f);

@@ -106,6 +106,8 @@ for _ in $(seq 1 100); do
 done
 $ctl report deal wh-1000 >"$RUN/report.out" 2>&1
 check "the report counts the click" grep -Eq '^clicked +1$' "$RUN/report.out"
+check "the report counts deliveries from Twilio's status callbacks" \
+	grep -Eq '^delivered +[1-9]' "$RUN/report.out"
 check "the report counts the order and its revenue" grep -Eq '^revenue +279$' "$RUN/report.out"
 check "the report prices the segments" grep -Eq '^sms_cost ' "$RUN/report.out"
 $ctl report rule audio >"$RUN/report-rule.out" 2>&1
