@@ -28,4 +28,8 @@ int it_http(int port, const char *method, const char *path, const char *hdrs,
 const char *it_http_header(const struct it_resp *resp, const char *name, char *out,
     size_t size);
 
+/* A TCP port free on 127.0.0.1 right now (for a server the test must name in its
+ * config before it starts), or -1. */
+int it_free_port(void);
+
 #endif

@@ -4,7 +4,9 @@
  * conversions by click token, push id and subscriber, a repeated order, a held-out
  * buyer, an unknown buyer, a bad entry) and checks that every number of the deal,
  * rule and campaign reports equals what it injected, incremental revenue included.
- * Then the notifier restarts and the same subscribers are held out again.
+ * Deliveries come from gwsim's signed Twilio status callbacks (two numbers end
+ * undelivered and failed). Then the notifier restarts and the same subscribers are
+ * held out again.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -25,7 +27,7 @@
 #define N_SUBS 200
 #define TOKEN "funnel-admin-token-0123456789"
 #define SECRET "0123456789abcdef0123456789abcdef"
-#define LINK "https://click.example/c/"
+#define LINK "/c/"
 #define PRICE 0.0079
 
 struct fx {
@@ -71,9 +73,27 @@ deal_json(const char *id)
 	return buf;
 }
 
+/* Starts the notifier with f->extra and waits until its HTTP port answers. */
+static void
+start_notifier(struct fx *f)
+{
+	struct it_resp resp;
+	int i;
+
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-fun", f->extra),
+	    0);
+	for (i = 0; i < 200 && it_http(f->http, "GET", "/healthz", NULL, NULL, 0, &resp) < 0;
+	    i++)
+		it_sleep_ms(25);
+	assert_true(resp.status > 0);
+}
+
 static void
 start(struct fx *f)
 {
+	static const char *const gwflags[] = { "--status-callbacks", "--callback-delay-ms",
+	    "10", "--deliver", "+15125551005=undelivered:30005", "--deliver",
+	    "+15125551006=failed:30008", NULL };
 	char dir[512], path[600], *subs;
 	size_t cap = (size_t)N_SUBS * 256 + 1, len = 0;
 	FILE *fp;
@@ -96,14 +116,20 @@ start(struct fx *f)
 	}
 	assert_int_equal(it_import(f->port, subs), 0);
 	free(subs);
-	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	/* Twilio's status callbacks, from gwsim: two numbers are not delivered. */
+	assert_int_equal(it_gwsim_start(&f->gw, gwflags), 0);
 	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
 	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
-	snprintf(f->extra, sizeof(f->extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n"
-	    "public_url = https://click.example\nclick_secret_env = DP_TEST_CLICK_SECRET\n"
-	    "[rules]\ndir = %s\n[report]\nsms_segment_price = %g\n", dir, PRICE);
-	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-fun", f->extra);
+	/* The callbacks need the notifier's port in its config: the first line still
+	 * belongs to the [gateway twilio] section the harness writes. */
+	f->http = it_free_port();
 	assert_true(f->http > 0);
+	snprintf(f->extra, sizeof(f->extra), "status_callback_base = http://127.0.0.1:%d\n"
+	    "[http]\nport = %d\nadmin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "public_url = http://127.0.0.1:%d\nclick_secret_env = DP_TEST_CLICK_SECRET\n"
+	    "[rules]\ndir = %s\n[report]\nsms_segment_price = %g\n", f->http, f->http,
+	    f->http, dir, PRICE);
+	start_notifier(f);
 }
 
 struct want {
@@ -210,18 +236,35 @@ expect(const char *kind, const cJSON *j, const char *name, double want)
 }
 
 /* What every report of this deal must say; unattributed orders are the deal's. */
+/* What the test did: the audiences and the status callbacks gwsim sent. */
+struct injected {
+	double treated, held;
+	double undelivered, failed;      /* 0 or 1: the --deliver numbers were treated */
+};
+
 static void
-check_report(struct fx *f, const char *kind, const char *name, double treated,
-    double held, int is_deal)
+check_report(struct fx *f, const char *kind, const char *name, const struct injected *w,
+    int is_deal)
 {
 	cJSON *j = report(f, kind, name);
 	const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "holdout");
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "errors");
+	double treated = w->treated, held = w->held;
 	double inc = (3 / treated - 1 / held) * treated;
 
 	expect(kind, j, "matched", treated);
 	expect(kind, j, "admitted", treated);
 	expect(kind, j, "sent", treated);
 	expect(kind, j, "failed", 0);
+	expect(kind, j, "delivered", treated - w->undelivered - w->failed);
+	expect(kind, j, "undelivered", w->undelivered);
+	expect(kind, j, "delivery_failed", w->failed);
+	assert_true(cJSON_IsObject(e));
+	assert_int_equal(cJSON_GetArraySize(e), (int)(w->undelivered + w->failed));
+	if (w->undelivered > 0)
+		expect(kind, e, "30005", 1);
+	if (w->failed > 0)
+		expect(kind, e, "30008", 1);
 	expect(kind, j, "clicked", 3);
 	expect(kind, j, "redeemed", 3);
 	expect(kind, j, "revenue", 60);
@@ -252,6 +295,7 @@ funnel_reports_equal_the_injected_events(void **state)
 	int treated_ids[5], nt = 0, i;
 	long long held, treated;
 	struct want w = { f, 0, NULL, NULL };
+	struct injected inj;
 	struct it_resp resp;
 	redisReply *r;
 
@@ -321,9 +365,21 @@ funnel_reports_equal_the_injected_events(void **state)
 	assert_true(it_wait(field_reach, &w, 10000));
 	assert_int_equal(it_int(f->rc, "XLEN conversions:dead"), 1);
 
-	check_report(f, "deal", "fd", (double)treated, (double)held, 1);
-	check_report(f, "rule", "fun", (double)treated, (double)held, 0);
-	check_report(f, "campaign", "cmp", (double)treated, (double)held, 0);
+	/* Every sent text has its final status callback. */
+	inj.treated = (double)treated;
+	inj.held = (double)held;
+	inj.undelivered = !is_held(f, "fd", 5);
+	inj.failed = !is_held(f, "fd", 6);
+	w.field = "delivered";
+	w.n = treated - (long long)inj.undelivered - (long long)inj.failed;
+	assert_true(it_wait(field_reach, &w, 20000));
+	it_sleep_ms(300);
+
+	check_report(f, "deal", "fd", &inj, 1);
+	check_report(f, "rule", "fun", &inj, 0);
+	check_report(f, "campaign", "cmp", &inj, 0);
+	/* 30005 (unknown number) ended consent for that number. */
+	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-5"), inj.undelivered ? 0 : 1);
 
 	/* dealpushctl reads the same report as a table. */
 	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
@@ -339,8 +395,7 @@ funnel_reports_equal_the_injected_events(void **state)
 
 	/* A restarted notifier holds out exactly the same subscribers. */
 	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
-	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-fun", f->extra);
-	assert_true(f->http > 0);
+	start_notifier(f);
 	assert_int_equal(it_publish(f->rc, deal_json("fd2")), 0);
 	w.key = "report:deal:fd2";
 	w.field = "planned";
