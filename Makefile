@@ -28,6 +28,7 @@ LDLIBS  += $(PKG_LIBS) -lm
 RULES_SRC    := $(wildcard rules/*.c)
 LIB_SRC      := $(filter-out notifier/main.c notifier/dealpushctl.c,$(wildcard notifier/*.c))
 LUA_SRC      := $(wildcard notifier/lua/*.lua)
+LUA_LIB      := $(wildcard notifier/lua/lib/*.lua)
 GWSIM_SRC    := $(wildcard tests/gwsim/*.c)
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 ITEST_SRC    := $(wildcard tests/integration/test_*.c)
@@ -59,7 +60,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Lua scripts are kept as readable files and embedded as C strings.
-$(LUA_GEN): $(LUA_SRC) deploy/embed-lua.sh
+$(LUA_GEN): $(LUA_SRC) $(LUA_LIB) deploy/embed-lua.sh
 	@mkdir -p $(dir $@)
 	./deploy/embed-lua.sh $(LUA_SRC) > $@.tmp && mv $@.tmp $@
 

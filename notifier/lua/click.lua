@@ -21,29 +21,7 @@ if not url then
 end
 local push, sub, ch = ARGV[1], ARGV[2], ARGV[3]
 
--- The stored subscriber's engagement, moved by f; nothing when the subscriber is gone
--- or its JSON is not in the canonical form (engagement last).
-local function engage(f)
-  local js = redis.call('HGET', KEYS[3], sub)
-  if not js then
-    return
-  end
-  local ok, obj = pcall(cjson.decode, js)
-  if not ok or type(obj) ~= 'table' then
-    return
-  end
-  local e = tonumber(obj.engagement) or 0
-  if e < 0 then e = 0 elseif e > 1 then e = 1 end
-  local ne = math.floor(f(e) * 1e6 + 0.5) / 1e6
-  if ne > 1 then ne = 1 end
-  local s = string.format('%.6f', ne):gsub('0+$', ''):gsub('%.$', '')
-  local out, n = string.gsub(js, '"engagement":[-+%d.eE]+}$', '"engagement":' .. s .. '}')
-  if n ~= 1 or out == js then
-    return
-  end
-  redis.call('HSET', KEYS[3], sub, out)
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
-end
+--#include subjson
 
 local first = '0'
 if ARGV[4] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then
@@ -64,6 +42,6 @@ if ARGV[4] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then
     redis.call('HINCRBY', r, 'clicked', 1)
   end
   local gain = tonumber(ARGV[6])
-  engage(function(e) return e + (1 - e) * gain end)
+  subjson_engage(KEYS[3], KEYS[4], sub, function(e) return e + (1 - e) * gain end)
 end
 return {'ok', url, camp, deal_id, first}

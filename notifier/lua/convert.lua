@@ -38,28 +38,7 @@ local deal_id, order_id, revenue = ARGV[4], ARGV[5], ARGV[6]
 local kind, value, payload = ARGV[8], ARGV[9], ARGV[10]
 local order_ttl, gain = ARGV[11], tonumber(ARGV[12])
 
--- The stored subscriber's engagement, moved by f (see click.lua).
-local function engage(sub, f)
-  local js = redis.call('HGET', subs, sub)
-  if not js then
-    return
-  end
-  local ok, obj = pcall(cjson.decode, js)
-  if not ok or type(obj) ~= 'table' then
-    return
-  end
-  local e = tonumber(obj.engagement) or 0
-  if e < 0 then e = 0 elseif e > 1 then e = 1 end
-  local ne = math.floor(f(e) * 1e6 + 0.5) / 1e6
-  if ne > 1 then ne = 1 end
-  local s = string.format('%.6f', ne):gsub('0+$', ''):gsub('%.$', '')
-  local out, n = string.gsub(js, '"engagement":[-+%d.eE]+}$', '"engagement":' .. s .. '}')
-  if n ~= 1 or out == js then
-    return
-  end
-  redis.call('HSET', subs, sub, out)
-  redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
-end
+--#include subjson
 
 local push, sub, ch, info
 if kind == 'code' then
@@ -119,7 +98,7 @@ if info then
     redis.call('HINCRBY', r, 'redeemed', 1)
     redis.call('HINCRBYFLOAT', r, 'revenue', revenue)
   end
-  engage(sub, function(e) return e + (1 - e) * gain end)
+  subjson_engage(subs, changes, sub, function(e) return e + (1 - e) * gain end)
   redis.call('XACK', stream, group, entry)
   return {'attributed', push}
 end

@@ -15,26 +15,7 @@ local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) -
   tonumber(ARGV[1])
 local factor = tonumber(ARGV[3])
 
-local function engage(sub, f)
-  local js = redis.call('HGET', KEYS[3], sub)
-  if not js then
-    return
-  end
-  local ok, obj = pcall(cjson.decode, js)
-  if not ok or type(obj) ~= 'table' then
-    return
-  end
-  local e = tonumber(obj.engagement) or 0
-  if e < 0 then e = 0 elseif e > 1 then e = 1 end
-  local ne = math.floor(f(e) * 1e6 + 0.5) / 1e6
-  local s = string.format('%.6f', ne):gsub('0+$', ''):gsub('%.$', '')
-  local out, n = string.gsub(js, '"engagement":[-+%d.eE]+}$', '"engagement":' .. s .. '}')
-  if n ~= 1 or out == js then
-    return
-  end
-  redis.call('HSET', KEYS[3], sub, out)
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
-end
+--#include subjson
 
 local entries = redis.call('XRANGE', KEYS[1], '(' .. cursor, '+', 'COUNT', ARGV[2])
 local n, last = 0, nil
@@ -49,7 +30,7 @@ for _, e in ipairs(entries) do
   end
   if kv.outcome == 'sent' and kv.push and kv.sub and
       redis.call('EXISTS', 'clicked:' .. kv.push) == 0 then
-    engage(kv.sub, function(x) return x * factor end)
+    subjson_engage(KEYS[3], KEYS[4], kv.sub, function(x) return x * factor end)
     n = n + 1
   end
   last = e[1]

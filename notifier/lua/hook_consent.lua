@@ -12,29 +12,7 @@
 -- The ack key (SET NX EX) makes one confirmation per opt-out: the first opt-out
 -- sets it and is told to confirm; a repeat within the TTL is not; an opt-in clears it.
 -- Returns { found, changed, confirm }.
-local function set_consent(json, ch, val)
-  -- Canonical JSON only (subscriber_to_json): "consent":{"sms":<v>,"dm":<v>} with
-  -- each <v> null or a quoted timestamp. A quote inside a JSON string is always
-  -- escaped, so the search below can only hit the real member. Anything else is
-  -- left alone (nil) rather than re-encoded: cjson would turn [] into {}.
-  local s, e = string.find(json, '"consent":{', 1, true)
-  if not s then return nil end
-  local pos, out, found = e + 1, {}, false
-  while true do
-    local k, ke = string.match(json, '^"(%a+)":()', pos)
-    if not k then return nil end
-    local v, ve = string.match(json, '^(null)()', ke)
-    if not v then v, ve = string.match(json, '^("[^"\\]*")()', ke) end
-    if not v then return nil end
-    if k == ch then v = val; found = true end
-    out[#out + 1] = '"' .. k .. '":' .. v
-    local c = string.sub(json, ve, ve)
-    pos = ve + 1
-    if c == '}' then break elseif c ~= ',' then return nil end
-  end
-  if not found then return nil end
-  return string.sub(json, 1, e) .. table.concat(out, ',') .. '}' .. string.sub(json, pos)
-end
+--#include subjson
 
 local subs, changes, consent = KEYS[1], KEYS[2], KEYS[3]
 local op, ch, how, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -64,7 +42,7 @@ for i = 11, #ARGV do
     if op == 'out' then
       state = 'opted_out'
       if redis.call('HDEL', consent, id) == 1 then changed = changed + 1 end
-      newjson = set_consent(json, ch, 'null')
+      newjson = subjson_set_consent(json, ch, 'null')
     else
       state = 'opted_in'
       if has_ch and redis.call('HEXISTS', consent, id) == 0 then
@@ -73,7 +51,7 @@ for i = 11, #ARGV do
       end
       local cur = type(s.consent) == 'table' and s.consent[ch]
       if type(cur) ~= 'string' then
-        newjson = set_consent(json, ch, '"' .. now_rfc .. '"')
+        newjson = subjson_set_consent(json, ch, '"' .. now_rfc .. '"')
       end
     end
     if newjson and newjson ~= json then
