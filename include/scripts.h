@@ -47,6 +47,11 @@ int script_call(struct rconn *rc, enum script_id id, int nkeys, int nargs,
 int script_call_named(struct rconn *rc, const char *name, int nkeys, int nargs,
     const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg);
 
+/* The text of the embedded script notifier/lua/<name>.lua (with its --#include
+ * libraries inlined), or NULL: for a synchronous client (dealpushctl) that runs the
+ * daemon's own scripts. */
+const char *script_source(const char *name);
+
 /* The script's name, for logs. */
 const char *script_name(enum script_id id);
 

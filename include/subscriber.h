@@ -26,6 +26,12 @@ struct subscriber *subscriber_parse(const char *json, size_t len, struct err *er
 /* Returns the canonical JSON of s as a new string the caller frees, or NULL on OOM. */
 char *subscriber_to_json(const struct subscriber *s);
 
+/* The consent the store keeps for channel c, as the admin_sub_put.lua argument:
+ * epoch seconds in buf, or "" when s has not consented to c or did not choose it.
+ * Returns buf. */
+const char *subscriber_consent_arg(const struct subscriber *s, enum channel c, char *buf,
+    size_t size);
+
 /* Frees s and everything it owns; subscriber_free(NULL) does nothing. */
 void subscriber_free(struct subscriber *s);
 

@@ -450,6 +450,26 @@ channels_json(unsigned mask)
 
 /* ---- subscribers ---- */
 
+/* Adds "consent_kept_out": ["sms", ...] to the answer for the channels whose consent
+ * the subscriber's own opt-out outranked (csv from admin_sub_put.lua; "" = none). */
+static void
+sub_kept_out(cJSON *j, const char *csv)
+{
+	cJSON *arr;
+	const char *p = csv;
+
+	if (*csv == '\0' || (arr = cJSON_AddArrayToObject(j, "consent_kept_out")) == NULL)
+		return;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		char ch[16];
+
+		snprintf(ch, sizeof(ch), "%.*s", (int)n, p);
+		cJSON_AddItemToArray(arr, cJSON_CreateString(ch));
+		p += n + (p[n] == ',');
+	}
+}
+
 static void
 on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
@@ -476,21 +496,28 @@ on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		http_reply_json(op->r, 200, j);
 		break;
 	case OP_SUB_PUT:
-		if (reply->type != REDIS_REPLY_INTEGER) {
+		/* {0} | {1 created | 2 replaced, JSON as stored, channels kept out} */
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+		    reply->element[0]->type != REDIS_REPLY_INTEGER || (reply->element[0]->integer
+		    != 0 && (reply->elements != 3 || reply->element[1]->type !=
+		    REDIS_REPLY_STRING || reply->element[2]->type != REDIS_REPLY_STRING))) {
 			op_redis_failed(op, NULL);
 			break;
 		}
-		if (reply->integer == 0) {
+		if (reply->element[0]->integer == 0) {
 			http_error(op->r, 409, "id", "subscriber '%s' already exists", op->name);
 			break;
 		}
-		if ((j = cJSON_ParseWithLength(op->text, op->len)) == NULL) {
-			http_error(op->r, 500, NULL, "out of memory");
+		if ((j = cJSON_ParseWithLength(reply->element[1]->str,
+		    reply->element[1]->len)) == NULL) {
+			http_error(op->r, 500, NULL, "stored subscriber is not JSON");
 			break;
 		}
-		log_info("event=admin_sub_put sub=%s created=%d", op->name,
-		    reply->integer == 1);
-		http_reply_json(op->r, reply->integer == 1 ? 201 : 200, j);
+		sub_kept_out(j, reply->element[2]->str);
+		log_info("event=admin_sub_put sub=%s created=%d kept_out=%s", op->name,
+		    reply->element[0]->integer == 1, reply->element[2]->len > 0 ?
+		    reply->element[2]->str : "-");
+		http_reply_json(op->r, reply->element[0]->integer == 1 ? 201 : 200, j);
 		break;
 	default: /* OP_SUB_DEL */
 		if (reply->type != REDIS_REPLY_INTEGER) {
@@ -519,8 +546,8 @@ sub_script(struct admin *a, struct admin_op *op, const char *script, const char 
     const size_t *extra_len, int nextra)
 {
 	char consent_keys[CH_COUNT][32];
-	const char *args[2 + CH_COUNT + 3 + CH_COUNT];
-	size_t lens[2 + CH_COUNT + 3 + CH_COUNT];
+	const char *args[2 + CH_COUNT + 5 + CH_COUNT];
+	size_t lens[2 + CH_COUNT + 5 + CH_COUNT];
 	int nargs = 0, c, i;
 
 	args[nargs] = "subscribers";
@@ -547,9 +574,9 @@ sub_script(struct admin *a, struct admin_op *op, const char *script, const char 
 static void
 sub_put(struct admin *a, struct http_req *r, const char *id, int create)
 {
-	const char *extra[3 + CH_COUNT];
-	size_t elen[3 + CH_COUNT], blen;
-	char consent[CH_COUNT][24];
+	const char *extra[5 + CH_COUNT];
+	size_t elen[5 + CH_COUNT], blen;
+	char consent[CH_COUNT][24], now[24];
 	const char *body = http_body(r, &blen);
 	struct subscriber *s;
 	struct admin_op *op;
@@ -579,17 +606,16 @@ sub_put(struct admin *a, struct http_req *r, const char *id, int create)
 	extra[0] = op->name;
 	extra[1] = op->text;
 	extra[2] = create ? "1" : "0";
-	for (c = 0; c < CH_COUNT; c++) {
-		consent[c][0] = '\0';
-		if (s->consent[c] != 0 && (s->channels & CH_BIT(c)))
-			snprintf(consent[c], sizeof(consent[c]), "%lld",
-			    (long long)s->consent[c]);
-		extra[3 + c] = consent[c];
-	}
-	for (c = 0; c < 3 + CH_COUNT; c++)
+	for (c = 0; c < CH_COUNT; c++)
+		extra[3 + c] = subscriber_consent_arg(s, (enum channel)c, consent[c],
+		    sizeof(consent[c]));
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	extra[3 + CH_COUNT] = now;
+	extra[4 + CH_COUNT] = "api";
+	for (c = 0; c < 5 + CH_COUNT; c++)
 		elen[c] = strlen(extra[c]);
 	subscriber_free(s);
-	sub_script(a, op, "admin_sub_put", extra, elen, 3 + CH_COUNT);
+	sub_script(a, op, "admin_sub_put", extra, elen, 5 + CH_COUNT);
 }
 
 /* /v1/subscribers[/<id>] */

@@ -27,6 +27,7 @@
 #include "err.h"
 #include "rules.h"
 #include "rulesload.h"
+#include "scripts.h"
 #include "subscriber.h"
 
 #define CTL_DEFAULT_REDIS "127.0.0.1:6379"
@@ -35,6 +36,7 @@
 #define CTL_CONNECT_TIMEOUT_S 2
 #define CTL_COMMAND_TIMEOUT_S 5
 #define CTL_CHANGES_MAXLEN "100000"
+#define CTL_PUT_NKEYS "4"                 /* admin_sub_put.lua: 2 + one per channel */
 #define CTL_EXPIRES_IN_MAX (366L * 86400 - 1)
 #define CTL_API_CONNECT_TIMEOUT_MS 2000L
 #define CTL_API_TIMEOUT_MS 30000L
@@ -210,30 +212,61 @@ out:
 	return rc;
 }
 
-/* Appends (does not send) the one transaction that stores s; returns the number of
- * queued commands between MULTI and EXEC. The keys: docs/contracts.md. */
-static size_t append_subscriber_put(redisContext *c, const struct subscriber *s,
-    const char *json)
+/* Loads admin_sub_put.lua, the script the admin API stores subscribers with, so the
+ * CLI writes exactly what the API writes (consent record included). Fills sha (41
+ * bytes). Returns 0, or -1 after printing. */
+static int load_put_script(redisContext *c, char *sha)
 {
-	size_t n = 0;
-	int ch;
+	const char *src = script_source("admin_sub_put");
+	redisReply *r;
+	int rc = -1;
 
-	redisAppendCommand(c, "MULTI");
-	redisAppendCommand(c, "HSET subscribers %s %s", s->id, json);
-	n++;
-	for (ch = 0; ch < CH_COUNT; ch++) {
-		if (s->consent[ch] != 0 && (s->channels & CH_BIT(ch)))
-			redisAppendCommand(c, "HSET consent:%s %s %lld", channel_name(ch), s->id,
-			    (long long)s->consent[ch]);
-		else
-			redisAppendCommand(c, "HDEL consent:%s %s", channel_name(ch), s->id);
-		n++;
+	if (src == NULL) {
+		fprintf(stderr, "dealpushctl: admin_sub_put.lua is not built in\n");
+		return -1;
 	}
-	redisAppendCommand(c, "XADD subscribers:changes MAXLEN ~ " CTL_CHANGES_MAXLEN
-	    " * id %s op put", s->id);
-	n++;
-	redisAppendCommand(c, "EXEC");
-	return n;
+	redisAppendCommand(c, "SCRIPT LOAD %s", src);
+	if (expect_reply(c, REDIS_REPLY_STRING, NULL, "SCRIPT LOAD", &r) < 0)
+		return -1;
+	if (r->len == 40) {
+		memcpy(sha, r->str, 41);
+		rc = 0;
+	} else {
+		fprintf(stderr, "dealpushctl: redis: SCRIPT LOAD: unexpected reply\n");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+/* Appends (does not send) the one script call that stores s as json. The keys:
+ * docs/contracts.md. */
+static void append_subscriber_put(redisContext *c, const char *sha,
+    const struct subscriber *s, const char *json)
+{
+	char consent_keys[CH_COUNT][32], consent[CH_COUNT][24], now[24];
+	const char *argv[3 + 2 + CH_COUNT + 5 + CH_COUNT];
+	int argc = 0, ch;
+
+	argv[argc++] = "EVALSHA";
+	argv[argc++] = sha;
+	argv[argc++] = CTL_PUT_NKEYS;
+	argv[argc++] = "subscribers";
+	argv[argc++] = "subscribers:changes";
+	for (ch = 0; ch < CH_COUNT; ch++) {
+		snprintf(consent_keys[ch], sizeof(consent_keys[ch]), "consent:%s",
+		    channel_name((enum channel)ch));
+		argv[argc++] = consent_keys[ch];
+	}
+	argv[argc++] = s->id;
+	argv[argc++] = json;
+	argv[argc++] = "0";
+	for (ch = 0; ch < CH_COUNT; ch++)
+		argv[argc++] = subscriber_consent_arg(s, (enum channel)ch, consent[ch],
+		    sizeof(consent[ch]));
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	argv[argc++] = now;
+	argv[argc++] = "import";
+	redisAppendCommandArgv(c, argc, argv, NULL);
 }
 
 /* ---- input files ---- */
@@ -323,24 +356,45 @@ static void report_bad_line(const struct ctl_input *in, const char *msg)
 /* ---- commands ---- */
 
 /* Sends the pipelined batch and checks every reply. Returns 0 or -1 (printed). */
-static int flush_batch(redisContext *c, const size_t *queued, size_t n)
+/* Reads the answers of n queued subscriber puts; a consent the subscriber's own
+ * opt-out outranked is reported with the line it came from (lines[i]). */
+static int flush_batch(redisContext *c, const char *file, const unsigned long *lines,
+    size_t n)
 {
+	redisReply *r;
 	size_t i;
+	int rc = 0;
 
 	for (i = 0; i < n; i++) {
-		if (expect_transaction(c, queued[i], NULL) < 0)
+		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
+			fprintf(stderr, "dealpushctl: redis: %s\n", c->errstr);
 			return -1;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+		    r->element[2]->type != REDIS_REPLY_STRING) {
+			fprintf(stderr, "dealpushctl: redis: storing a subscriber: %s\n",
+			    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+			rc = -1;
+		} else if (r->element[2]->len > 0) {
+			printf("%s:%lu: note: consent for %s not restored: the subscriber opted"
+			    " out after the consent time given\n", file, lines[i],
+			    r->element[2]->str);
+		}
+		freeReplyObject(r);
 	}
-	return 0;
+	return rc;
 }
 
 static int cmd_subscribers_import(redisContext *c, const char *path)
 {
 	struct ctl_input in;
-	size_t queued[CTL_BATCH], nbatch = 0;
-	unsigned long imported = 0, bad = 0;
+	unsigned long lines[CTL_BATCH], imported = 0, bad = 0;
+	size_t nbatch = 0;
+	char sha[41];
 	int rc = CTL_FAIL, r;
 
+	if (load_put_script(c, sha) < 0)
+		return CTL_FAIL;
 	if (input_open(&in, path) < 0)
 		return CTL_FAIL;
 	while ((r = input_next(&in)) == 1) {
@@ -371,11 +425,12 @@ static int cmd_subscribers_import(redisContext *c, const char *path)
 			fprintf(stderr, "dealpushctl: out of memory\n");
 			goto out;
 		}
-		queued[nbatch++] = append_subscriber_put(c, s, json);
+		append_subscriber_put(c, sha, s, json);
+		lines[nbatch++] = in.lineno;
 		free(json);
 		subscriber_free(s);
 		if (nbatch == CTL_BATCH) {
-			if (flush_batch(c, queued, nbatch) < 0)
+			if (flush_batch(c, in.name, lines, nbatch) < 0)
 				goto out;
 			imported += nbatch;
 			nbatch = 0;
@@ -383,7 +438,7 @@ static int cmd_subscribers_import(redisContext *c, const char *path)
 	}
 	if (r < 0)
 		goto out;
-	if (flush_batch(c, queued, nbatch) < 0)
+	if (flush_batch(c, in.name, lines, nbatch) < 0)
 		goto out;
 	imported += nbatch;
 	nbatch = 0;

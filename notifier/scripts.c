@@ -86,6 +86,17 @@ scripts_init(void)
 }
 
 const char *
+script_source(const char *name)
+{
+	size_t k;
+
+	for (k = 0; lua_sources[k].name != NULL; k++)
+		if (strcmp(lua_sources[k].name, name) == 0)
+			return lua_sources[k].body;
+	return NULL;
+}
+
+const char *
 script_name(enum script_id id)
 {
 	return (unsigned)id < script_count ? script_table[id].name : "?";

@@ -534,6 +534,15 @@ static cJSON *hhmm(int min)
 	return cJSON_CreateString(buf);
 }
 
+const char *
+subscriber_consent_arg(const struct subscriber *s, enum channel c, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (s->consent[c] != 0 && (s->channels & CH_BIT(c)))
+		snprintf(buf, size, "%lld", (long long)s->consent[c]);
+	return buf;
+}
+
 char *subscriber_to_json(const struct subscriber *s)
 {
 	cJSON *root = cJSON_CreateObject(), *o;

@@ -58,8 +58,7 @@ for i = 11, #ARGV do
       redis.call('HSET', subs, id, newjson)
       redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put')
     end
-    redis.call('HSET', 'consent_log:' .. id, ch .. ':state', state, ch .. ':when', now,
-      ch .. ':how', how, ch .. ':detail', detail)
+    subjson_consent_event(id, ch, state, now, how, detail)
   end
 end
 if ack ~= '' and found > 0 then

@@ -15,26 +15,7 @@
 --     record.lua kept in pushline:<deal>; redelivered:<deal> makes it one retry per
 --     push at most; report counters get "redelivery".
 -- Returns the status recorded, or unknown_push / stale / duplicate (nothing changed).
-local function set_consent(json, ch, val)
-  -- As in hook_consent.lua: canonical JSON only, never re-encoded.
-  local s, e = string.find(json, '"consent":{', 1, true)
-  if not s then return nil end
-  local pos, out, found = e + 1, {}, false
-  while true do
-    local k, ke = string.match(json, '^"(%a+)":()', pos)
-    if not k then return nil end
-    local v, ve = string.match(json, '^(null)()', ke)
-    if not v then v, ve = string.match(json, '^("[^"\\]*")()', ke) end
-    if not v then return nil end
-    if k == ch then v = val; found = true end
-    out[#out + 1] = '"' .. k .. '":' .. v
-    local c = string.sub(json, ve, ve)
-    pos = ve + 1
-    if c == '}' then break elseif c ~= ',' then return nil end
-  end
-  if not found then return nil end
-  return string.sub(json, 1, e) .. table.concat(out, ',') .. '}' .. string.sub(json, pos)
-end
+--#include subjson
 
 local stats = KEYS[2]
 local sub, ch, status, code, to = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -88,14 +69,13 @@ if (code == '30005' or code == '30006') and ch == 'sms' then
   if json then ok, s = pcall(cjson.decode, json) end
   if ok and type(s) == 'table' and to ~= '' and s.phone == to then
     redis.call('HDEL', 'consent:sms', sub)
-    local newjson = set_consent(json, 'sms', 'null')
+    local newjson = subjson_set_consent(json, 'sms', 'null')
     if newjson and newjson ~= json then
       redis.call('HSET', 'subscribers', sub, newjson)
       redis.call('XADD', 'subscribers:changes', 'MAXLEN', '~', '100000', '*', 'id', sub,
         'op', 'put')
     end
-    redis.call('HSET', 'consent_log:' .. sub, 'sms:state', 'revoked', 'sms:when', now,
-      'sms:how', 'twilio:' .. code, 'sms:detail', 'error ' .. code)
+    subjson_consent_event(sub, 'sms', 'revoked', now, 'twilio:' .. code, 'error ' .. code)
   end
 elseif code == '30007' and rule and rule ~= '' then
   redis.call('HSET', 'paused_templates', rule, now)

@@ -14,13 +14,15 @@
 -- <sub>:<ch> = "<rule>\t<campaign>" for click and conversion attribution; a
 -- subscriber's first sent push of a deal counts "treated_audience" once.
 --   revoke = "1": the provider says the recipient opted out, so consent for the
---   channel ends now.
+--   channel ends now: consent:<channel>, the stored JSON's consent (null) and the
+--   consent record (consent_log, consent_history) change as for a STOP.
 -- Outcome "retry" only moves the state so that a redelivered job may try again.
 -- Idempotent: an outcome for a push already in a final state changes nothing, so
 -- a batch retried after a lost reply is not logged twice.
 -- A per-recipient code that was never delivered goes back to its pool, so "first N
 -- buyers" deals reach N people. The jobs are acked separately, once every outcome
 -- of a job is recorded.
+--#include subjson
 local logk, stats = KEYS[1], KEYS[2]
 local n = tonumber(ARGV[1])
 for i = 0, n - 1 do
@@ -87,7 +89,17 @@ for i = 0, n - 1 do
     end
   end
   if open and ARGV[b + 11] == '1' then
+    -- The gateway says the recipient opted out: the same record as a STOP.
     redis.call('HDEL', consent, sub)
+    local json = redis.call('HGET', 'subscribers', sub)
+    local newjson = json and subjson_set_consent(json, ch, 'null')
+    if newjson and newjson ~= json then
+      redis.call('HSET', 'subscribers', sub, newjson)
+      redis.call('XADD', 'subscribers:changes', 'MAXLEN', '~', '100000', '*', 'id', sub,
+        'op', 'put')
+    end
+    subjson_consent_event(sub, ch, 'opted_out', ARGV[b + 9], 'gateway:' .. ARGV[b + 5],
+      'http ' .. ARGV[b + 7] .. ' ' .. ARGV[b + 8])
   end
   if open and outcome ~= 'sent' and outcome ~= 'unknown' and outcome ~= 'retry' then
     local code = redis.call('HGET', codes, field)

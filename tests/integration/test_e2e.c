@@ -346,6 +346,26 @@ retried_push_counts_once_against_the_daily_cap(void **state)
 	assert_true(it_wait(log_has, &c, WAIT_MS));
 }
 
+static int
+consent_nulled(void *arg)
+{
+	struct fx *f = arg;
+	redisReply *r = redisCommand(f->rc, "HGET subscribers s-1");
+	int yes = r != NULL && r->type == REDIS_REPLY_STRING &&
+	    strstr(r->str, "\"consent\":{\"sms\":null") != NULL;
+
+	freeReplyObject(r);
+	return yes;
+}
+
+static int
+after_stop_planned(void *arg)
+{
+	struct fx *f = arg;
+
+	return it_int(f->rc, "HEXISTS deal:after-stop planned") == 1;
+}
+
 static void
 opt_out_answer_revokes_consent_and_is_not_retried(void **state)
 {
@@ -363,11 +383,22 @@ opt_out_answer_revokes_consent_and_is_not_retried(void **state)
 	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 0);
 	it_sleep_ms(300);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 1);
-	/* The next deal is not even tried. */
+	/* As after a STOP: the stored subscriber says no consent, and the record says
+	 * who and when. */
+	assert_int_equal(it_wait(consent_nulled, f, WAIT_MS), 1);
+	{
+		redisReply *r = redisCommand(f->rc, "HGET consent_log:s-1 sms:how");
+
+		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+		assert_string_equal(r->str, "gateway:twilio");
+		freeReplyObject(r);
+	}
+	/* The next deal is not even tried: not planned for s-1, or refused at admit. */
 	assert_int_equal(it_publish(f->rc, it_deal("after-stop", "laptop", 600)), 0);
-	c.outcome = "no_consent";
-	assert_true(it_wait(log_has, &c, WAIT_MS));
+	assert_int_equal(it_wait(after_stop_planned, f, WAIT_MS), 1);
+	it_sleep_ms(500);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 1);
+	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 0);
 }
 
 static void

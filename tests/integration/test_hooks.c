@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "ithttp.h"
+#include "timefmt.h"
 #include "itest.h"
 #include "twsig.h"
 
@@ -305,7 +306,7 @@ signatures_and_hostile_input_change_nothing(void **state)
 {
 	struct fx *f = *state;
 	static char big[100 * 1024];
-	char resp[4096], url[512];
+	char resp[4096], url[512], v[64];
 	const char *stop[] = { "From", PHONE1, "To", IT_FROM, "Body", "STOP", NULL };
 	const char *nobody[] = { "From", PHONE1, "To", IT_FROM, NULL };
 	const char *path = "/hooks/twilio/inbound";
@@ -369,8 +370,11 @@ signatures_and_hostile_input_change_nothing(void **state)
 	it_sleep_ms(200);
 	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
 	assert_int_equal(hexists(f, "consent:dm", "s-3"), 1);
-	assert_int_equal(it_int(f->rc, "EXISTS consent_log:s-1"), 0);
-	assert_int_equal(it_int(f->rc, "EXISTS consent_log:s-3"), 0);
+	/* The consent record holds the import's grants only. */
+	assert_int_equal(it_int(f->rc, "LLEN consent_history:s-1"), 1);
+	assert_int_equal(it_int(f->rc, "LLEN consent_history:s-3"), 2);
+	assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v, sizeof(v)), "granted");
+	assert_string_equal(hget(f, "consent_log:s-3", "dm:state", v, sizeof(v)), "granted");
 	assert_int_equal(it_int(f->rc, "XLEN subscribers:changes"), 3);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
 }
@@ -492,6 +496,71 @@ stop_then_deal_sends_nothing_and_start_sends_again(void **state)
 	c.n = 2;
 	assert_true(it_wait(count_reached, &c, 10000));
 	assert_string_equal(hget(f, "push:d-2", "s-1:sms", v, sizeof(v)), "sent");
+}
+
+/* A subscriber document in the form start() imports, with consent time t. */
+static const char *
+sub1_json(const char *t)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), "{\"id\":\"s-1\",\"phone\":\"" PHONE1 "\","
+	    "\"channels\":[\"sms\"],\"consent\":{\"sms\":\"%s\"},"
+	    "\"timezone\":\"America/Chicago\",\"interests\":{\"categories\":"
+	    "[\"laptop\"]}}", t);
+	return buf;
+}
+
+/*
+ * The consent record outranks an older consent time: writing back a document (an
+ * old import file, what GET returned before) never restores consent the subscriber
+ * revoked since, through dealpushctl or the admin API; a consent time given after
+ * the STOP does. Every change is in consent_history.
+ */
+static void
+reimport_after_stop_keeps_the_opt_out_until_consent_is_given_again(void **state)
+{
+	struct fx *f = *state;
+	static struct it_resp rep;
+	char resp[4096], v[64], line[600], when[40];
+	struct want_outcome w;
+
+	start(f);
+	assert_int_equal(sms_in(f, PHONE1, "STOP", resp, sizeof(resp)), 200);
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 0);
+
+	snprintf(line, sizeof(line), "%s\n", sub1_json("2026-01-02T10:00:00Z"));
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 0);
+	assert_non_null(strstr(hget(f, "subscribers", "s-1", resp, sizeof(resp)),
+	    "\"consent\":{\"sms\":null"));
+	assert_int_equal(it_http(f->http, "PUT", "/v1/subscribers/s-1", "Authorization: Bearer "
+	    ADMIN_TOKEN "\r\n", sub1_json("2026-01-02T10:00:00Z"),
+	    strlen(sub1_json("2026-01-02T10:00:00Z")), &rep), 200);
+	assert_non_null(strstr(rep.body, "\"consent_kept_out\":[\"sms\"]"));
+	assert_non_null(strstr(rep.body, "\"sms\":null"));
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 0);
+
+	/* The next deal reaches the other two only. */
+	it_sleep_ms(800);
+	assert_int_equal(it_publish(f->rc, it_deal("d-r", "laptop", 600)), 0);
+	w.rc = f->rc;
+	w.outcome = "sent";
+	w.n = 2;
+	assert_true(it_wait(outcomes_reached, &w, 10000));
+	it_sleep_ms(500);
+	assert_int_equal(gw_count_to(f, PHONE1, NULL), gw_count_to(f, PHONE1,
+	    "unsubscribed"));
+
+	/* Consent given after the STOP (a new opt-in on the shop's site) restores it. */
+	time_format_rfc3339(it_now() + 60, when, sizeof(when));
+	snprintf(line, sizeof(line), "%s\n", sub1_json(when));
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
+	assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v, sizeof(v)), "granted");
+	assert_string_equal(hget(f, "consent_log:s-1", "sms:how", v, sizeof(v)), "import");
+	/* granted (start), opted_out (STOP), granted (now): the refused writes add none. */
+	assert_int_equal(it_int(f->rc, "LLEN consent_history:s-1"), 3);
 }
 
 /*
@@ -735,6 +804,9 @@ main(void)
 		    stop_then_deal_sends_nothing_and_start_sends_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    stop_while_a_push_waits_for_the_gateway_stops_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    reimport_after_stop_keeps_the_opt_out_until_consent_is_given_again, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    status_callbacks_count_deliveries_and_act_on_error_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(unreachable_handset_30003_is_sent_once_more,
