@@ -1210,8 +1210,9 @@ on_reports(struct http_req *r, void *arg)
 
 		errno = 0;
 		x = strtod(price, &end);
-		if (*price == '\0' || *end != '\0' || errno != 0 || !isfinite(x) || x < 0 ||
-		    x > 100) {
+		/* Plain decimals only: strtod would also take " 1", "0x10" and "1e2". */
+		if (*price == '\0' || strspn(price, "0123456789.") != strlen(price) ||
+		    *end != '\0' || errno != 0 || !isfinite(x) || x < 0 || x > 100) {
 			http_error(r, 400, "segment_price", "segment_price: not a price"
 			    " (a number from 0 to 100)");
 			op->r = NULL;

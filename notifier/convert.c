@@ -111,17 +111,17 @@ convert_parse(const char *json, size_t len, const unsigned char *key, size_t key
 	size_t i, n = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (len > CONVERT_PAYLOAD_MAX) {
-		err_set(err, ERR_INPUT, "too_large", "conversion",
-		    "conversion: %zu bytes, over the limit of %d", len, CONVERT_PAYLOAD_MAX);
-		goto out;
-	}
-	if ((root = cJSON_ParseWithLength(json, len)) == NULL) {
-		err_set(err, ERR_INPUT, "not_json", "conversion", "conversion: not JSON");
-		goto out;
-	}
-	if (!cJSON_IsObject(root)) {
-		jv_bad_type(err, "conversion", "object", root);
+	/* The deal parser's strict reading: no NUL or \u0000 to cut a C string short, no
+	 * invalid UTF-8, nothing after the object. */
+	if ((root = deal_json_open(json, len, CONVERT_PAYLOAD_MAX, "conversion",
+	    err)) == NULL) {
+		if (err->kind != ERR_NOMEM) {
+			if (strcmp(err->code, "not_object") == 0)
+				snprintf(err->code, sizeof(err->code), "bad_type");
+			else if (strcmp(err->code, "binary") == 0)
+				snprintf(err->code, sizeof(err->code), "not_json");
+			snprintf(err->field, sizeof(err->field), "conversion");
+		}
 		goto out;
 	}
 	if (jv_check_unique(root, names, sizeof(names) / sizeof(names[0]), "", err) < 0)

@@ -20,9 +20,11 @@
 #include "app.h"
 #include "clock.h"
 #include "config.h"
+#include "deal.h"
 #include "gw.h"
 #include "hooks.h"
 #include "http.h"
+#include "jsonv.h"
 #include "keywords.h"
 #include "log.h"
 #include "model.h"
@@ -898,9 +900,11 @@ on_dm_inbound(struct http_req *r, void *arg)
 	const char *rest = http_req_rest(r), *body, *why, *ids[HOOKS_IDS_MAX];
 	const char *match, *value;
 	char matched[KW_MATCHED_MAX];
+	static const char *const dm_fields[] = { "subscriber_id", "dm_user_id", "text" };
 	cJSON *root = NULL, *sid, *uid, *text;
 	struct hooks_op *op;
 	enum kw_kind kw;
+	struct err jerr;
 	size_t len;
 	int n, v;
 
@@ -921,8 +925,16 @@ on_dm_inbound(struct http_req *r, void *arg)
 		http_error(r, 403, NULL, "signature does not verify");
 		return;
 	}
-	if ((root = cJSON_ParseWithLength(body, len)) == NULL || !cJSON_IsObject(root)) {
-		http_error(r, 400, "body", "not a JSON object");
+	/* The deal parser's strict reading: a NUL or \u0000 would cut an id short, and a
+	 * member given twice is read one way here and maybe another by the relay. */
+	err_clear(&jerr);
+	if ((root = deal_json_open(body, len, len, "body", &jerr)) == NULL) {
+		http_error_input(r, &jerr);
+		goto done;
+	}
+	if (jv_check_unique(root, dm_fields, sizeof(dm_fields) / sizeof(dm_fields[0]), "",
+	    &jerr) < 0) {
+		http_error_input(r, &jerr);
 		goto done;
 	}
 	sid = cJSON_GetObjectItemCaseSensitive(root, "subscriber_id");

@@ -402,6 +402,24 @@ const char *http_body(const struct http_req *r, size_t *len)
 
 /* --- dispatch --- */
 
+/* The name of the query parameter of query that at (a position in it) falls in,
+ * into name; "query" when it has no plain name (empty, encoded or over size). */
+static void
+http_query_param_name(const char *query, const char *at, char *name, size_t size)
+{
+	const char *p = at, *eq;
+	size_t n;
+
+	while (p > query && p[-1] != '&')
+		p--;
+	eq = p + strcspn(p, "=&");
+	n = (size_t)(eq - p);
+	if (n == 0 || n >= size || eq > at || memchr(p, '%', n) != NULL)
+		snprintf(name, size, "query");
+	else
+		snprintf(name, size, "%.*s", (int)n, p);
+}
+
 /* Splits the request target into its raw path and query (both copied into *path and
  * *query, free() them). The path is taken from the target as sent, not from libevent's
  * URI parse, which reads "//x" as a host. Returns NULL, or what is wrong. */
@@ -621,6 +639,15 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	free(raw);
+	/* A %00 would cut a decoded value short, as it would a path (see above). */
+	if (query != NULL && (why = strstr(query, "%00")) != NULL) {
+		char name[64];
+
+		http_query_param_name(query, why, name, sizeof(name));
+		free(query);
+		http_error(r, 400, name, "%s: %%00 is not allowed in a query value", name);
+		return;
+	}
 	if (query != NULL && *query != '\0' &&
 	    evhttp_parse_query_str(query, &r->query) < 0) {
 		free(query);

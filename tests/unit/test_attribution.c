@@ -79,6 +79,13 @@ conversions_are_validated_with_the_field_named(void **state)
 		    "\"code\":\"C\",\"push_id\":\"1-0:s:sms\"}", "ambiguous", NULL },
 		{ "{\"deal_id\":\"d\",\"order_id\":\"o\",\"revenue\":1,\"currency\":\"USD\","
 		    "\"click_token\":\"AAAA\"}", "bad_token", NULL },
+		/* Read as strictly as a deal: a \u0000 would cut the subscriber id short,
+		 * and what follows the object is not ignored. */
+		{ "{\"deal_id\":\"d\",\"order_id\":\"o\",\"revenue\":1,\"currency\":\"USD\","
+		    "\"subscriber_id\":\"s-1\\u0000x\"}", "not_json", "conversion" },
+		{ "{\"deal_id\":\"d\",\"order_id\":\"o\",\"revenue\":1,\"currency\":\"USD\","
+		    "\"subscriber_id\":\"s-1\"} {}", "not_json", "conversion" },
+		{ "[1]", "bad_type", "conversion" },
 	};
 	size_t i;
 
