@@ -32,6 +32,8 @@ struct http_req;
 /* Route flags. */
 #define HTTP_AUTH 0x1u          /* needs "Authorization: Bearer <admin token>" */
 #define HTTP_EXACT 0x2u         /* the path must equal the prefix (no rest) */
+#define HTTP_SECRET_REST 0x4u   /* the rest of the path is a credential (a click
+                                 * token): logs show the prefix and "/..." only */
 
 /* What GET /healthz reports; filled by the daemon's health callback. */
 struct http_health {

@@ -316,7 +316,7 @@ clicks_new(const struct app *app)
 	k->key = (const unsigned char *)cfg->click_secret;
 	k->keylen = keylen;
 	if (http_route(app->http, EVHTTP_REQ_GET, CLICKS_PREFIX, clicks_on_request, k,
-	    0) < 0) {
+	    HTTP_SECRET_REST) < 0) {
 		log_errorx("event=clicks_off reason=\"route: out of memory\"");
 		free(k);
 		return NULL;

@@ -71,6 +71,7 @@ struct http_req {
 	int method;
 	char *path;                             /* decoded; libevent allocates it */
 	const char *rest;
+	size_t log_len;                 /* > 0: log only this much of path (a secret) */
 	struct evkeyvalq query;
 	char *body;
 	size_t body_len;
@@ -270,14 +271,17 @@ static void http_send(struct http_req *r, int status, const char *ctype,
     struct evbuffer *buf)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
-	char qpath[128];
+	char qpath[128], shown[128];
 
 	evhttp_remove_header(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", ctype);
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	if (r->log_len > 0)
+		snprintf(shown, sizeof(shown), "%.*s/...", (int)r->log_len, r->path);
 	log_debug("event=http method=%s path=%s status=%d", http_method_name(r->method),
-	    log_quote(r->path ? r->path : "", qpath, sizeof(qpath)), status);
+	    log_quote(r->log_len > 0 ? shown : r->path ? r->path : "", qpath, sizeof(qpath)),
+	    status);
 	evhttp_send_reply(r->req, status, NULL, buf);
 	http_req_free(r);
 }
@@ -593,6 +597,8 @@ static void http_route_request(struct http_req *r)
 	r->rest = r->path + hit->len;
 	if (*r->rest == '/')
 		r->rest++;
+	if ((hit->flags & HTTP_SECRET_REST) && *r->rest != '\0')
+		r->log_len = hit->len;
 	hit->fn(r, hit->arg);
 }
 

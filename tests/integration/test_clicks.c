@@ -148,6 +148,22 @@ hget_double(redisContext *rc, const char *key, const char *field)
 	return v;
 }
 
+/* 1 when the file at path contains s. */
+static int
+log_contains(const char *path, const char *s)
+{
+	static char buf[1 << 20];
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return strstr(buf, s) != NULL;
+}
+
 static void
 click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 {
@@ -181,6 +197,10 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 302);
 	assert_non_null(strstr(loc, "https://shop.example/d/c-1?ref=x&utm_source="));
 	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 1);
+
+	/* The token is a credential: the notifier's log (at debug) never shows it. */
+	assert_int_equal(log_contains(f->nt.proc.log, tok), 0);
+	assert_int_equal(log_contains(f->nt.proc.log, "path=/c/..."), 1);
 
 	/* Engagement rose in the stored subscriber: 0 + (1 - 0) x 0.1. */
 	r = redisCommand(f->rc, "HGET subscribers s-1");
