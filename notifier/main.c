@@ -526,7 +526,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (notifier_start(&n) < 0) {
-		log_errorx("event=start_failed err=\"a component could not start (the line above says which)\"");
+		log_errorx("event=start_failed err=\"a component could not start (the line"
+		    " above says which)\"");
 		goto out;
 	}
 	log_info("event=started consumer=%s redis=%s:%d gateways=%zu", n.cfg->consumer,
