@@ -353,9 +353,26 @@ static void report_bad_line(const struct ctl_input *in, const char *msg)
 	fprintf(stderr, "%s:%lu: error: %s\n", in->name, in->lineno, msg);
 }
 
+/* input_next, past blank and comment lines; a line over CTL_LINE_MAX is reported,
+ * counted in *bad and passed over. Returns 1 with a line to use, 0 at the end, -1 on
+ * a read error (printed). */
+static int input_next_entry(struct ctl_input *in, unsigned long *bad)
+{
+	int r;
+
+	while ((r = input_next(in)) == 1) {
+		if (input_skippable(in))
+			continue;
+		if (!in->too_long)
+			return 1;
+		report_bad_line(in, "line longer than 65536 bytes");
+		(*bad)++;
+	}
+	return r;
+}
+
 /* ---- commands ---- */
 
-/* Sends the pipelined batch and checks every reply. Returns 0 or -1 (printed). */
 /* Reads the answers of n queued subscriber puts; a consent the subscriber's own
  * opt-out outranked is reported with the line it came from (lines[i]). */
 static int flush_batch(redisContext *c, const char *file, const unsigned long *lines,
@@ -397,18 +414,11 @@ static int cmd_subscribers_import(redisContext *c, const char *path)
 		return CTL_FAIL;
 	if (input_open(&in, path) < 0)
 		return CTL_FAIL;
-	while ((r = input_next(&in)) == 1) {
+	while ((r = input_next_entry(&in, &bad)) == 1) {
 		struct subscriber *s;
 		struct err e;
 		char *json;
 
-		if (input_skippable(&in))
-			continue;
-		if (in.too_long) {
-			report_bad_line(&in, "line longer than 65536 bytes");
-			bad++;
-			continue;
-		}
 		s = subscriber_parse(in.buf, in.len, &e);
 		if (s == NULL) {
 			if (e.kind == ERR_NOMEM) {
@@ -553,7 +563,7 @@ static int cmd_publish(redisContext *c, const char *path, int raw, long expires_
 
 	if (input_open(&in, path) < 0)
 		return CTL_FAIL;
-	while ((r = input_next(&in)) == 1) {
+	while ((r = input_next_entry(&in, &bad)) == 1) {
 		int64_t now = (int64_t)time(NULL);
 		char *rewritten = NULL, id[MODEL_ID_MAX + 1];
 		const char *json = in.buf;
@@ -562,13 +572,6 @@ static int cmd_publish(redisContext *c, const char *path, int raw, long expires_
 		struct err e;
 		int sent;
 
-		if (input_skippable(&in))
-			continue;
-		if (in.too_long) {
-			report_bad_line(&in, "line longer than 65536 bytes");
-			bad++;
-			continue;
-		}
 		if (expires_in > 0) {
 			rewritten = rewrite_expiry(in.buf, in.len, now + expires_in);
 			if (rewritten != NULL) {
@@ -617,17 +620,10 @@ static int cmd_convert(redisContext *c, const char *path)
 
 	if (input_open(&in, path) < 0)
 		return CTL_FAIL;
-	while ((r = input_next(&in)) == 1) {
+	while ((r = input_next_entry(&in, &bad)) == 1) {
 		struct convert_in conv;
 		struct err e;
 
-		if (input_skippable(&in))
-			continue;
-		if (in.too_long) {
-			report_bad_line(&in, "line longer than 65536 bytes");
-			bad++;
-			continue;
-		}
 		err_clear(&e);
 		memset(&conv, 0, sizeof(conv));
 		if (convert_parse(in.buf, in.len, NULL, 0, &conv, &e) < 0 &&
@@ -838,20 +834,13 @@ static int cmd_api_import(struct ctl_api *api, const char *path)
 
 	if (input_open(&in, path) < 0)
 		return CTL_FAIL;
-	while ((r = input_next(&in)) == 1) {
+	while ((r = input_next_entry(&in, &bad)) == 1) {
 		char p[1024], msg[512];
 		struct ctl_buf b;
 		const cJSON *id;
 		cJSON *j;
 		long st;
 
-		if (input_skippable(&in))
-			continue;
-		if (in.too_long) {
-			report_bad_line(&in, "line longer than 65536 bytes");
-			bad++;
-			continue;
-		}
 		/* Only the id is read here, for the path: the server is the judge. */
 		j = memchr(in.buf, '\0', in.len) ? NULL :
 		    cJSON_ParseWithLength(in.buf, in.len);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ithttp.h"
 #include "itest.h"
 
 static int it_seq;
@@ -526,66 +527,30 @@ it_outcomes(redisContext *rc, const char *outcome)
 int
 it_http_post(int port, const char *path, const char *body)
 {
-	struct sockaddr_in sa;
-	char req[4096], resp[1024];
-	int fd, n, status = -1;
-	size_t got = 0;
+	struct it_resp *r = malloc(sizeof(*r));
+	int status;
 
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+	if (r == NULL)
 		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
-	n = snprintf(req, sizeof(req), "POST %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", path,
-	    strlen(body), body);
-	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
-		goto out;
-	while (got + 1 < sizeof(resp) && (n = (int)read(fd, resp + got,
-	    sizeof(resp) - 1 - got)) > 0)
-		got += (size_t)n;
-	resp[got] = '\0';
-	if (sscanf(resp, "HTTP/%*s %d", &status) != 1)
-		status = -1;
-out:
-	close(fd);
+	status = it_http(port, "POST", path, "Content-Type: application/json\r\n", body,
+	    strlen(body), r);
+	free(r);
 	return status;
 }
 
 int
 it_http_get(int port, const char *path, char *body, size_t size)
 {
-	struct sockaddr_in sa;
-	char req[2048], *resp = NULL, *b;
-	size_t got = 0, cap = 1 << 20;
-	int fd, n, status = -1;
+	struct it_resp *r = malloc(sizeof(*r));
+	int status;
 
 	if (size > 0)
 		body[0] = '\0';
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+	if (r == NULL)
 		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((unsigned short)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    (resp = malloc(cap)) == NULL)
-		goto out;
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
-	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
-		goto out;
-	while (got + 1 < cap && (n = (int)read(fd, resp + got, cap - 1 - got)) > 0)
-		got += (size_t)n;
-	resp[got] = '\0';
-	if (sscanf(resp, "HTTP/%*s %d", &status) != 1)
-		status = -1;
-	if ((b = strstr(resp, "\r\n\r\n")) != NULL && size > 0)
-		snprintf(body, size, "%s", b + 4);
-out:
-	free(resp);
-	close(fd);
+	status = it_http(port, "GET", path, NULL, NULL, 0, r);
+	if (size > 0)
+		snprintf(body, size, "%s", r->body);
+	free(r);
 	return status;
 }
