@@ -1,6 +1,7 @@
 /*
- * admin.c: the admin API under /v1/ (stage: http): subscribers, rules, deal
- * simulation and reports (docs/admin.md), and the rules in use (folder + API).
+ * admin.c: the admin API under /v1/ (stage: http): subscribers, rules and reports
+ * (docs/admin.md), and the rules in use (folder + API). Deal simulation is
+ * simulate.c.
  *
  * Every write is one Lua script (notifier/lua/admin_*.lua), so a request either
  * changes all it should or nothing. A rule change is compiled with the whole set

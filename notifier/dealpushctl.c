@@ -826,6 +826,25 @@ static int api_fatal(long status, const struct ctl_buf *b)
 	return 0;
 }
 
+/* Prints a note for the channels the server did not restore consent for, because
+ * the subscriber opted out after the consent time given (consent_kept_out). */
+static void print_kept_out(const struct ctl_input *in, const struct ctl_buf *b)
+{
+	cJSON *j = cJSON_Parse(b->p), *o;
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "consent_kept_out");
+
+	if (!cJSON_IsArray(k)) {
+		cJSON_Delete(j);
+		return;
+	}
+	cJSON_ArrayForEach(o, k)
+		if (cJSON_IsString(o))
+			printf("%s:%lu: note: consent for %s not restored: the subscriber opted"
+			    " out after the consent time given\n", in->name, in->lineno,
+			    o->valuestring);
+	cJSON_Delete(j);
+}
+
 static int cmd_api_import(struct ctl_api *api, const char *path)
 {
 	struct ctl_input in;
@@ -860,6 +879,7 @@ static int cmd_api_import(struct ctl_api *api, const char *path)
 			goto out;
 		if (st == 200 || st == 201) {
 			imported++;
+			print_kept_out(&in, &b);
 		} else if (api_fatal(st, &b)) {
 			free(b.p);
 			goto out;
@@ -1144,9 +1164,10 @@ static int cmd_report(struct ctl_api *api, const char *kind, const char *name,
     const char *price)
 {
 	static const char *const rows[] = { "matched", "admitted", "sent", "failed",
-	    "unknown", "delivered", "undelivered", "delivery_failed", "clicked", "redeemed",
-	    "revenue", "unattributed", "unattributed_revenue", "sms_segments", "sms_cost",
-	    "click_rate", "revenue_per_1000_pushes", NULL };
+	    "unknown", "delivered", "undelivered", "delivery_failed", "filtered",
+	    "redelivery", "clicked", "redeemed", "revenue", "unattributed",
+	    "unattributed_revenue", "sms_segments", "sms_cost", "click_rate",
+	    "revenue_per_1000_pushes", NULL };
 	static const char *const groups[] = { "skipped", "errors", "holdout", NULL };
 	char p[1024], pre[64], msg[512];
 	struct ctl_buf b;
@@ -1192,6 +1213,9 @@ static int cmd_report(struct ctl_api *api, const char *kind, const char *name,
 	printf("%-26s %15s\n", "METRIC", "VALUE");
 	for (i = 0; rows[i] != NULL; i++)
 		print_row(rows[i], cJSON_GetObjectItemCaseSensitive(j, rows[i]));
+	if (cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(j, "template_paused")))
+		printf("%-26s %15s\n", "template_paused", cJSON_IsTrue(
+		    cJSON_GetObjectItemCaseSensitive(j, "template_paused")) ? "yes" : "no");
 	for (i = 0; groups[i] != NULL; i++) {
 		h = cJSON_GetObjectItemCaseSensitive(j, groups[i]);
 		if (!cJSON_IsObject(h))

@@ -519,6 +519,9 @@ main(int argc, char **argv)
 	log_set_level((enum log_level)n.cfg->log_level);
 	clock_set_offset(n.cfg->clock_offset_s);
 	signal(SIGPIPE, SIG_IGN);
+	/* Until admin.c's handler is in place a SIGHUP (a rules reload) would end the
+	 * process; one that early has nothing to reload. */
+	signal(SIGHUP, SIG_IGN);
 	srandom((unsigned)clock_mono_ms() ^ (unsigned)getpid());
 	if (scripts_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_errorx("event=start_failed err=\"library init\"");

@@ -53,7 +53,8 @@ static const struct metrics_def metrics_defs[METRIC_COUNT] = {
 	  "Pushes with a final outcome, by outcome, channel and gateway.",
 	  3, { "outcome", "channel", "gateway" }, NULL, 0 },
 	{ "dealpush_skips_total", METRICS_COUNTER,
-	  "Recipients not sent to at admission, by reason.",
+	  "Recipients not sent to, by reason: at admission, at the claim just before"
+	  " the request (cancelled, expired, no_consent), and deferred for quiet hours.",
 	  1, { "reason" }, NULL, 0 },
 	{ "dealpush_send_latency_seconds", METRICS_HISTOGRAM,
 	  "Time from a gateway request's start to its answer, by gateway.",

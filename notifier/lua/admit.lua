@@ -35,6 +35,11 @@ local consent = { sms = KEYS[3], dm = KEYS[4] }
 local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
 local pool, consumer = ARGV[7], ARGV[8]
+-- A job re-queued for quiet hours (delay.lua) or a retry may not name the pool;
+-- plan.lua kept it in the deal hash.
+if pool == '' then
+  pool = redis.call('HGET', deal, 'pool') or ''
+end
 local n = tonumber(ARGV[9])
 local W = 10
 local codes = 'code:' .. deal_id

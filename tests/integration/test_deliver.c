@@ -364,6 +364,47 @@ code_pool_of_ten_reaches_ten_and_the_rest_are_sold_out(void **state)
 	assert_int_equal(got, 10);
 }
 
+/* A push deferred for quiet hours on a "first N" deal takes its code from the pool
+ * when its window opens, as an undeferred one would: its text carries a code, the
+ * pool shrinks, and an empty pool still means sold out. */
+static void
+deferred_push_of_a_code_pool_deal_takes_its_code_in_the_morning(void **state)
+{
+	struct fx *f = *state;
+	long long night = it_now() - it_now() % 86400 + 86400 + 4 * 3600 + 1800;
+	long long morning = night - 1800 + 10 * 3600;
+	struct want sent = { f, "sent", 1 }, sold = { f, "sold_out", 1 };
+	char deal[512];
+	cJSON *reqs, *o;
+	int coded = 0;
+
+	import_n(f, 2);
+	freeReplyObject(redisCommand(f->rc, "SADD codes:night NIGHT-1"));
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_at(f, 0, night, NULL);
+	snprintf(deal, sizeof(deal), "{\"id\": \"night\", \"title\": \"Night\", "
+	    "\"category\": \"laptop\", \"url\": \"https://x.example/n\", "
+	    "\"code_pool\": \"codes:night\", \"expires_at\": %lld}", morning + 3600);
+	assert_int_equal(it_publish(f->rc, deal), 0);
+	for (int i = 0; i < 200 && zcard(f->rc, "delayed") < 2; i++)
+		it_sleep_ms(50);
+	assert_int_equal(zcard(f->rc, "delayed"), 2);
+	assert_int_equal(it_int(f->rc, "SCARD codes:night"), 1);
+
+	assert_int_equal(it_stop(&f->nt[0].proc, SIGTERM, 5000), 0);
+	start_at(f, 0, morning + 60, NULL);
+	assert_true(it_wait(outcomes_reach, &sent, 10000));
+	assert_true(it_wait(outcomes_reach, &sold, 10000));
+	it_sleep_ms(500);
+	assert_int_equal(it_outcomes(f->rc, "sent"), 1);
+	assert_int_equal(it_int(f->rc, "SCARD codes:night"), 0);
+	reqs = it_gwsim_requests(&f->gw);
+	cJSON_ArrayForEach(o, reqs)
+		coded += strstr(cJSON_GetObjectItem(o, "body")->valuestring, "NIGHT-1") != NULL;
+	cJSON_Delete(reqs);
+	assert_int_equal(coded, 1);
+}
+
 static void
 campaign_cap_stops_the_fourth_push_for_a_florida_number(void **state)
 {
@@ -567,6 +608,9 @@ main(void)
 		    dst_fall_back_night_defers_to_eight_standard_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    code_pool_of_ten_reaches_ten_and_the_rest_are_sold_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    deferred_push_of_a_code_pool_deal_takes_its_code_in_the_morning, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    campaign_cap_stops_the_fourth_push_for_a_florida_number, setup, teardown),
 		cmocka_unit_test_setup_teardown(

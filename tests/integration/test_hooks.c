@@ -540,6 +540,23 @@ reimport_after_stop_keeps_the_opt_out_until_consent_is_given_again(void **state)
 	assert_non_null(strstr(rep.body, "\"consent_kept_out\":[\"sms\"]"));
 	assert_non_null(strstr(rep.body, "\"sms\":null"));
 	assert_int_equal(hexists(f, "consent:sms", "s-1"), 0);
+	/* dealpushctl over the API says so, by line. */
+	{
+		char bin[600], url[64], file[512], out[4096];
+		const char *argv[] = { bin, "--api", url, "--token", ADMIN_TOKEN, "subscribers",
+		    "import", file, NULL };
+		FILE *fp;
+
+		snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->http);
+		it_path(file, sizeof(file), "reimport", ".jsonl");
+		assert_non_null(fp = fopen(file, "w"));
+		fprintf(fp, "# old export\n%s\n", sub1_json("2026-01-02T10:00:00Z"));
+		fclose(fp);
+		assert_int_equal(it_run(argv, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, ":2: note: consent for sms not restored"));
+	}
+	assert_int_equal(hexists(f, "consent:sms", "s-1"), 0);
 
 	/* The next deal reaches the other two only. */
 	it_sleep_ms(800);
