@@ -412,7 +412,7 @@ static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
 	struct admin *a = arg;
-	struct admin_srcs folder;
+	struct admin_srcs folder, old;
 	struct err err;
 
 	(void)sig;
@@ -428,11 +428,18 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	/* The folder and the API rules are compiled together and swapped in whole:
-	 * SIGHUP is this module's alone, so no partial set is ever in use. */
-	srcs_free(&a->folder);
+	 * SIGHUP is this module's alone, so no partial set is ever in use. A folder
+	 * that does not compile is dropped with the set it would have made: the folder
+	 * in use stays the one every later rule change is compiled with. */
+	old = a->folder;
 	a->folder = folder;
+	if (admin_swap_rules(a, "hup") < 0) {
+		a->folder = old;
+		srcs_free(&folder);
+		return;
+	}
+	srcs_free(&old);
 	a->epoch++;
-	admin_swap_rules(a, "hup");
 }
 
 /* ---- JSON helpers ---- */

@@ -182,6 +182,24 @@ rule_folder_decides_and_sighup_swaps_only_a_folder_that_compiles(void **state)
 	bodies_for(&f->gw, "+15125550101", bodies, sizeof(bodies));
 	assert_string_equal(bodies, "NEW Deal d3 https://shop.example/d/d3 Reply STOP to end|");
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 3);
+
+	/* A broken folder once more, then a rule put over the API (as another notifier
+	 * would): it applies, compiled with the folder in use, not the broken one. */
+	write_rules(f, "vip.rules", "rule vip\n  when deal.colour = \"red\"\n  send sms\nend\n");
+	kill(f->nt.proc.pid, SIGHUP);
+	it_sleep_ms(500);
+	freeReplyObject(redisCommand(f->rc, "HSET rules promo %s", "rule promo\n"
+	    "  audience all\n  send sms\n  priority 99\n"
+	    "  template sms \"API {title} {link} Reply STOP to end\"\nend\n"));
+	freeReplyObject(redisCommand(f->rc, "INCR rules:version"));
+	lw.what = "api=1 rules=";
+	assert_true(it_wait(log_wait, &lw, 5000));
+	assert_int_equal(it_publish(f->rc, it_deal("d4", "laptop", 600)), 0);
+	c.n = 4;
+	assert_true(it_wait(gw_count, &c, 10000));
+	it_sleep_ms(300);
+	bodies_for(&f->gw, "+15125550101", bodies, sizeof(bodies));
+	assert_non_null(strstr(bodies, "API Deal d4"));
 }
 
 static void
