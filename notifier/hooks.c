@@ -490,7 +490,7 @@ on_status(struct http_req *r, void *arg)
 	struct hooks_form f;
 	struct hooks_op *op;
 	char pbuf[HOOKS_PUSH_MAX + 1], key[HOOKS_PUSH_MAX + 32], now[24], sidq[80];
-	const char *push, *status, *code, *to, *sid, *entry, *sub, *ch, *args[9];
+	const char *push, *status, *code, *to, *sid, *entry, *sub, *ch, *args[10];
 
 	memset(&f, 0, sizeof(f));
 	if (twilio_check(h, r, &f, "twilio_status") < 0)
@@ -544,11 +544,15 @@ on_status(struct http_req *r, void *arg)
 	args[6] = code;
 	args[7] = to;
 	args[8] = now;
+	/* A Twilio message SID is "SM" or "MM" and 32 hex digits; anything else is
+	 * passed as "" and only loses the stale-attempt check. */
+	args[9] = sid != NULL && strlen(sid) <= 64 && strspn(sid, "0123456789abcdefABCDEF"
+	    "SMm") == strlen(sid) ? sid : "";
 	if ((op = op_new(h, r, HOOKS_OP_STATUS)) == NULL) {
 		http_error(r, 503, NULL, "out of memory");
 		goto done;
 	}
-	if (script_call_named(h->app->cmd, "hook_status", 2, 9, args, NULL,
+	if (script_call_named(h->app->cmd, "hook_status", 2, 10, args, NULL,
 	    on_status_reply, op) < 0) {
 		op_free(op);
 		log_warnx("event=hook_status_failed err=\"redis not connected\" sid=%s", sidq);

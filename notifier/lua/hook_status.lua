@@ -1,7 +1,8 @@
 -- hook_status.lua: one Twilio status callback (stage: http).
 -- KEYS[1] dealentry:<entry>   KEYS[2] stats
 -- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
---   undelivered failed), error code ("" = none), To (E.164, "" = unknown), now (epoch s)
+--   undelivered failed), error code ("" = none), To (E.164, "" = unknown), now (epoch s),
+--   MessageSid ("" = unknown)
 -- Keeps delivery:<deal id> field <sub>:<ch> = the latest status (never moved back:
 -- callbacks can arrive out of order, and a final status stays). On the first final
 -- status counts delivered / undelivered / delivery_failed and error:<code> in
@@ -19,7 +20,7 @@
 
 local stats = KEYS[2]
 local sub, ch, status, code, to = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local now = ARGV[7]
+local now, sid = ARGV[7], ARGV[8]
 local deal = redis.call('GET', KEYS[1])
 if not deal then
   redis.call('HINCRBY', stats, 'hook:status:unknown_push', 1)
@@ -29,6 +30,11 @@ local rank = { queued = 1, accepted = 1, sending = 2, sent = 2, delivered = 3,
   undelivered = 3, failed = 3 }
 local field = sub .. ':' .. ch
 local dk = 'delivery:' .. deal
+-- A callback about an attempt a 30003 resend replaced (Twilio retrying it, or a
+-- replay) must not be taken for the new attempt's.
+if sid ~= '' and redis.call('HGET', dk, field .. ':retired') == sid then
+  return 'stale'
+end
 local old = redis.call('HGET', dk, field)
 if old and rank[old] == 3 then
   return 'duplicate'
@@ -92,6 +98,9 @@ elseif code == '30003' and ch == 'sms' then
       redis.call('EXPIRE', 'redelivered:' .. deal, tonumber(exp) - tonumber(now) + 60)
       redis.call('HDEL', 'pushline:' .. deal, field)
       redis.call('HDEL', dk, field)   -- the new attempt reports its own status
+      if sid ~= '' then
+        redis.call('HSET', dk, field .. ':retired', sid)
+      end
       redis.call('HSET', states, field, 'retry')
       redis.call('XADD', 'pushes', '*', 'deal', deal, 'entry', entry, 'exp', exp,
         'camp', camp, 'pool', pool, 'r', line)

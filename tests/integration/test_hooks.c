@@ -192,13 +192,14 @@ sms_in(struct fx *f, const char *from, const char *text, char *resp, size_t rsiz
 	return tw_post(f, "/hooks/twilio/inbound", kv, NULL, IT_AUTH_TOKEN, resp, rsize);
 }
 
-/* A status callback for push (raw, unencoded in the query as Twilio hands it back). */
+/* A status callback for push (raw, unencoded in the query as Twilio hands it back)
+ * about the message sid. */
 static int
-status_cb(struct fx *f, const char *push, const char *status, const char *code,
-    const char *to)
+status_cb_sid(struct fx *f, const char *push, const char *status, const char *code,
+    const char *to, const char *sid)
 {
 	char path[512], resp[2048];
-	const char *kv[] = { "MessageSid", "SM0002", "MessageStatus", status, "To", to,
+	const char *kv[] = { "MessageSid", sid, "MessageStatus", status, "To", to,
 	    "ErrorCode", code, NULL };
 
 	snprintf(path, sizeof(path), "/hooks/twilio/status?push=");
@@ -206,6 +207,13 @@ status_cb(struct fx *f, const char *push, const char *status, const char *code,
 	if (code == NULL)
 		kv[6] = NULL;
 	return tw_post(f, path, kv, NULL, IT_AUTH_TOKEN, resp, sizeof(resp));
+}
+
+static int
+status_cb(struct fx *f, const char *push, const char *status, const char *code,
+    const char *to)
+{
+	return status_cb_sid(f, push, status, code, to, "SM0002");
 }
 
 /* A signed POST to /hooks/inbound/<ch> with timestamp ts. */
@@ -802,11 +810,20 @@ unreachable_handset_30003_is_sent_once_more(void **state)
 	assert_true(it_wait(resent_reached, &rs, 10000));
 	assert_string_equal(hget(f, "report:deal:d-9", "redelivery", v, sizeof(v)), "1");
 	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
-	/* Its own callback counts; a second 30003 sends nothing more. */
+	/* The first attempt's callbacks again (Twilio retrying, a replay): stale, they
+	 * say nothing about the new attempt. */
 	assert_int_equal(status_cb(f, push, "undelivered", "30003", PHONE1), 204);
+	assert_int_equal(status_cb(f, push, "delivered", NULL, PHONE1), 204);
+	assert_string_equal(hget(f, "delivery:d-9", "s-1:sms", v, sizeof(v)), "");
+	assert_string_equal(hget(f, "report:deal:d-9", "delivered", v, sizeof(v)), "");
+	/* The new attempt's own callback counts; its 30003 sends nothing more. */
+	assert_int_equal(status_cb_sid(f, push, "undelivered", "30003", PHONE1, "SM0003"),
+	    204);
+	assert_string_equal(hget(f, "delivery:d-9", "s-1:sms", v, sizeof(v)), "undelivered");
 	it_sleep_ms(1500);
 	assert_int_equal(accepted_to(f, PHONE1), 2);
 	assert_string_equal(hget(f, "report:deal:d-9", "redelivery", v, sizeof(v)), "1");
+	assert_string_equal(hget(f, "report:deal:d-9", "undelivered", v, sizeof(v)), "2");
 }
 
 int
