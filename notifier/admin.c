@@ -38,7 +38,6 @@
 #include "substore.h"
 
 #define ADMIN_POLL_MS 500             /* how often rules:version is looked at */
-#define ADMIN_SAMPLE_MAX 100          /* recipients shown by simulate */
 #define ADMIN_SRC_NAME_MAX 64         /* an API rule source name */
 #define ADMIN_API_PREFIX "api/"
 #define ADMIN_FILE_MAX (MODEL_ID_MAX + 16) /* "api/<name>.rules" */

@@ -1,12 +1,14 @@
 /*
  * dealpushctl.c: the operator CLI: import and delete subscribers, publish and cancel
- * deals, straight against Redis (usage: dealpushctl --help; docs/contracts.md).
+ * deals, post conversions, straight against Redis, or through the admin API (usage:
+ * dealpushctl --help; docs/contracts.md, docs/admin.md).
  *
  * Stage: outside the pipeline; it feeds ingest (stream "deals") and the subscriber
  * keys the notifier loads and tails. Synchronous hiredis is fine here: this is a CLI,
  * not the event loop. It must never write a subscriber or a deal that the daemon's
  * own parsers would refuse (except with publish --raw, which exists to test the
- * dead-letter path), never write one subscriber in more than one MULTI/EXEC, and never
+ * dead-letter path), never store a subscriber other than through the admin API's own
+ * script (admin_sub_put.lua: one atomic step, the consent record honoured), and never
  * crash or allocate without bound on a hostile input file.
  */
 #include <dirent.h>
@@ -36,7 +38,6 @@
 #define CTL_CONNECT_TIMEOUT_S 2
 #define CTL_COMMAND_TIMEOUT_S 5
 #define CTL_CHANGES_MAXLEN "100000"
-#define CTL_PUT_NKEYS "4"                 /* admin_sub_put.lua: 2 + one per channel */
 #define CTL_EXPIRES_IN_MAX (366L * 86400 - 1)
 #define CTL_API_CONNECT_TIMEOUT_MS 2000L
 #define CTL_API_TIMEOUT_MS 30000L
@@ -243,13 +244,15 @@ static int load_put_script(redisContext *c, char *sha)
 static void append_subscriber_put(redisContext *c, const char *sha,
     const struct subscriber *s, const char *json)
 {
-	char consent_keys[CH_COUNT][32], consent[CH_COUNT][24], now[24];
+	char consent_keys[CH_COUNT][32], consent[CH_COUNT][24], now[24], nkeys[8];
 	const char *argv[3 + 2 + CH_COUNT + 5 + CH_COUNT];
 	int argc = 0, ch;
 
+	/* Keys: subscribers, subscribers:changes, then consent:<channel> per channel. */
+	snprintf(nkeys, sizeof(nkeys), "%d", 2 + CH_COUNT);
 	argv[argc++] = "EVALSHA";
 	argv[argc++] = sha;
-	argv[argc++] = CTL_PUT_NKEYS;
+	argv[argc++] = nkeys;
 	argv[argc++] = "subscribers";
 	argv[argc++] = "subscribers:changes";
 	for (ch = 0; ch < CH_COUNT; ch++) {

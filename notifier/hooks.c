@@ -544,10 +544,9 @@ on_status(struct http_req *r, void *arg)
 	args[6] = code;
 	args[7] = to;
 	args[8] = now;
-	/* A Twilio message SID is "SM" or "MM" and 32 hex digits; anything else is
-	 * passed as "" and only loses the stale-attempt check. */
-	args[9] = sid != NULL && strlen(sid) <= 64 && strspn(sid, "0123456789abcdefABCDEF"
-	    "SMm") == strlen(sid) ? sid : "";
+	/* A Twilio message SID ("SM" and 32 hex digits) is an id like a deal's; one that
+	 * is not is passed as "" and only loses the stale-attempt check. */
+	args[9] = deal_id_is_valid(sid) ? sid : "";
 	if ((op = op_new(h, r, HOOKS_OP_STATUS)) == NULL) {
 		http_error(r, 503, NULL, "out of memory");
 		goto done;

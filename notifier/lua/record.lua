@@ -78,6 +78,7 @@ for i = 0, n - 1 do
       -- The first sent push of a subscriber (on any channel) adds one to the treated
       -- audience that reports set against the holdout audience.
       if redis.call('HSET', info, field, rule .. '\t' .. camp) == 1 and
+          -- ORDER CHANNEL: the other of the two channels, sms and dm.
           redis.call('HEXISTS', info, sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0 then
         for _, r in ipairs(reports) do
           redis.call('HINCRBY', r, 'treated_audience', 1)
