@@ -1,5 +1,6 @@
 /*
- * timefmt.c: RFC 3339 <-> epoch seconds for the deal and subscriber contracts.
+ * timefmt.c: RFC 3339 <-> epoch seconds for the deal and subscriber contracts, and
+ * RFC 2822 -> epoch seconds for Twilio's message dates.
  *
  * Stage: ingest and admin (used while validating untrusted JSON).
  * Civil dates are converted with hand-written days-from-civil arithmetic, so the result
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "timefmt.h"
 
@@ -134,6 +136,97 @@ int time_parse_rfc3339(const char *s, int64_t *out)
 	t = days_from_civil(year, mon, day) * 86400 +
 	    (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
 	t -= sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
+	if (t < TIME_MIN || t > TIME_MAX)
+		return -1;
+	*out = t;
+	return 0;
+}
+
+/* The value of the 3-letter English name at p among names (case-insensitive), 0-based,
+ * or -1. */
+static int name3(const char *p, const char *const *names, int n)
+{
+	int i, k;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < 3; k++) {
+			char c = p[k];
+
+			if (c >= 'A' && c <= 'Z')
+				c = (char)(c - 'A' + 'a');
+			if (c != names[i][k])
+				break;
+		}
+		if (k == 3)
+			return i;
+	}
+	return -1;
+}
+
+/* date-time = [ day-name "," ] SP* day SP month SP year SP hh ":" mm [ ":" ss ] SP zone
+ * zone = ("+" / "-") 4DIGIT / "GMT" / "UT" / "UTC" / "Z"                 (RFC 2822 3.3) */
+int time_parse_rfc2822(const char *s, int64_t *out)
+{
+	static const char *const days[] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
+	static const char *const months[] = { "jan", "feb", "mar", "apr", "may", "jun", "jul",
+	    "aug", "sep", "oct", "nov", "dec" };
+	const char *p = s;
+	unsigned day, year, hour, min, sec = 0, zh, zm;
+	int mon, sign = 0;
+	int64_t t;
+
+	if (s == NULL || out == NULL)
+		return -1;
+	while (*p == ' ')
+		p++;
+	if (p[0] != '\0' && p[1] != '\0' && p[2] != '\0' && name3(p, days, 7) >= 0 &&
+	    p[3] == ',') {
+		p += 4;
+		while (*p == ' ')
+			p++;
+	}
+	if (digits(&p, 2, &day) < 0 && digits(&p, 1, &day) < 0)
+		return -1;
+	if (*p++ != ' ' || p[0] == '\0' || p[1] == '\0' || p[2] == '\0' ||
+	    (mon = name3(p, months, 12)) < 0)
+		return -1;
+	p += 3;
+	if (*p++ != ' ' || digits(&p, 4, &year) < 0 || *p++ != ' ')
+		return -1;
+	if (digits(&p, 2, &hour) < 0 || *p++ != ':' || digits(&p, 2, &min) < 0)
+		return -1;
+	if (*p == ':') {
+		p++;
+		if (digits(&p, 2, &sec) < 0)
+			return -1;
+	}
+	if (*p++ != ' ')
+		return -1;
+	zh = zm = 0;
+	if (*p == '+' || *p == '-') {
+		sign = *p == '+' ? 1 : -1;
+		p++;
+		if (digits(&p, 2, &zh) < 0 || digits(&p, 2, &zm) < 0)
+			return -1;
+	} else if (strcmp(p, "GMT") == 0 || strcmp(p, "UTC") == 0) {
+		p += 3;
+	} else if (strcmp(p, "UT") == 0) {
+		p += 2;
+	} else if (strcmp(p, "Z") == 0) {
+		p += 1;
+	} else {
+		return -1;
+	}
+	if (*p != '\0')
+		return -1;
+	if (day < 1 || day > days_in_month(year, (unsigned)mon + 1) || hour > 23 ||
+	    min > 59 || sec > 60 || zh > 23 || zm > 59)
+		return -1;
+	if (sec == 60)
+		sec = 59;
+	t = days_from_civil(year, (unsigned)mon + 1, day) * 86400 +
+	    (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
+	t -= sign * ((int64_t)zh * 3600 + (int64_t)zm * 60);
 	if (t < TIME_MIN || t > TIME_MAX)
 		return -1;
 	*out = t;

@@ -335,6 +335,7 @@ static void gwsim_stop(struct gwsim *sim)
 	if (sim->base != NULL)
 		event_base_free(sim->base);
 	gwsim_idem_free(sim->idem);
+	gwsim_store_free(sim);
 	gwsim_faults_clear(&sim->faults);
 	gwsim_faults_clear(&sim->initial);
 	gwsim_deliver_clear(sim);

@@ -31,6 +31,9 @@ struct event;
 #define GWSIM_STATUS_MAX      600
 #define GWSIM_CALLBACKS_MAX   10000          /* messages with callbacks still to send */
 #define GWSIM_CALLBACK_TIMEOUT_MS 5000L      /* deadline of one status callback POST */
+#define GWSIM_MESSAGES_MAX    1000000        /* remembered messages; the oldest half goes when full */
+#define GWSIM_PAGE_SIZE_MAX   1000           /* the list's PageSize cap (Twilio's) */
+#define GWSIM_PAGE_SIZE_DEFAULT 50
 
 /* One --answer / "answers" entry: every message to key gets code. */
 struct gwsim_answer {
@@ -60,6 +63,19 @@ struct gwsim_deliver {
 	char *key;              /* E.164 number; owned */
 	const char *status;     /* "delivered", "undelivered", "failed" or "sent"; static */
 	long error_code;        /* Twilio ErrorCode of the final callback; 0 = none */
+};
+
+/* One message answered 201, kept for GET .../Messages.json (gwsim_list.c). */
+struct gwsim_msg {
+	char sid[40];
+	char *to;               /* owned, as sent (validated E.164) */
+	char *from;             /* owned; NULL when the request had none */
+	char *mss;              /* owned MessagingServiceSid; NULL when none */
+	char *body;             /* owned, cleaned to UTF-8 */
+	int64_t created_ms;     /* arrival of the POST, epoch ms */
+	int64_t sent_ms;        /* the "sent" status callback, epoch ms; -1 = not sent */
+	const char *status;     /* "queued", or the last status callback's; static */
+	int segments;
 };
 
 struct gwsim_idem;     /* webhook Idempotency-Key store (gwsim_webhook.c) */
@@ -99,6 +115,9 @@ struct gwsim {
 	struct gwsim_idem *idem;
 	struct gwsim_cb *callbacks;     /* messages whose status callbacks are not all sent */
 	size_t ncallbacks;
+	struct gwsim_msg *msgs;         /* every accepted Twilio message, oldest first */
+	size_t nmsgs;
+	size_t capmsgs;
 };
 
 /* One request being answered. Lives on the handler's stack; the log line is written
@@ -273,6 +292,40 @@ void gwsim_callback_schedule(struct gwsim *sim, const struct form *f, const char
 /* Drops every callback not yet sent or still in flight, with its connection and timer
  * (shutdown; before the event base is freed). Unsent callbacks are not logged. */
 void gwsim_callback_free_all(struct gwsim *sim);
+
+/* ---- gwsim_twilio.c / gwsim_list.c: the Twilio message log ---- */
+
+/* Answers status with Twilio's error JSON {code, message, more_info, status}; delay: 1
+ * to apply the latency fault. */
+void gwsim_twilio_fail(struct gwsim_call *c, int status, long code, const char *msg,
+    int delay);
+
+/* 1 when Authorization is Basic base64(account_sid ":" auth_token) (constant time). */
+int gwsim_twilio_auth_ok(struct gwsim *sim, struct evhttp_request *req);
+
+/* Twilio's 503 body for the down fault (sets c->code). */
+cJSON *gwsim_twilio_down_json(struct gwsim_call *c);
+
+/* Remembers a message answered 201 (the valid form f, sid, arrival ts_ms). Returns
+ * the stored record (valid until the next add), or NULL when out of memory. When the
+ * log holds GWSIM_MESSAGES_MAX messages the oldest half is forgotten first. */
+const struct gwsim_msg *gwsim_store_add(struct gwsim *sim, const struct form *f,
+    const char *sid, int64_t ts_ms);
+
+/* Records a status callback about to be sent for sid ("sent" also sets date_sent).
+ * Unknown sids are ignored. */
+void gwsim_store_status(struct gwsim *sim, const char *sid, const char *status,
+    int64_t now_ms);
+
+/* Frees every stored message (shutdown). */
+void gwsim_store_free(struct gwsim *sim);
+
+/* The message resource of m (spec: api.v2010.account.message), or NULL (OOM). */
+cJSON *gwsim_message_json(const struct gwsim *sim, const struct gwsim_msg *m);
+
+/* GET /2010-04-01/Accounts/{AccountSid}/Messages.json once the path is known to name
+ * our account: faults, auth, the query, then one page of messages, newest first. */
+void gwsim_twilio_list(struct gwsim_call *c);
 
 /* ---- gwsim_webhook.c: idempotency store ---- */
 struct gwsim_idem *gwsim_idem_new(void);

@@ -349,6 +349,8 @@ static int cb_start(struct gwsim_cb *cb, const char **why)
 	cb->err = -1;
 	cb->inflight = 1;
 	cb->started_ms = cb_mono_ms();
+	/* The list shows the status Twilio reports from now on. */
+	gwsim_store_status(cb->sim, cb->sid, cb->steps[cb->step], gwsim_now_ms());
 	(void)evtimer_add(cb->timer, &tv);
 	if (evhttp_make_request(cb->conn, req, EVHTTP_REQ_POST, cb->target) != 0 &&
 	    cb->inflight) {

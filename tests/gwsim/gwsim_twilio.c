@@ -1,10 +1,11 @@
 /*
  * gwsim_twilio.c: POST /2010-04-01/Accounts/{AccountSid}/Messages.json, to the
- * published Twilio contract (tests' stand-in for the SMS provider).
+ * published Twilio contract (tests' stand-in for the SMS provider); GET on the same
+ * path (the message list) is answered by gwsim_list.c.
  *
  * Checks path, Basic auth, the form body and each field like Twilio does, then answers
- * 201 with a message resource or Twilio's error JSON. Every field that reached us is
- * logged, refused or not. It must never trust a field's length or bytes: every string
+ * 201 with a message resource or Twilio's error JSON, and remembers every message it
+ * accepted. Every field that reached us is logged, refused or not. It must never trust a field's length or bytes: every string
  * in an answer or a log line is cleaned to UTF-8 and bounded.
  */
 #include <stdio.h>
@@ -48,14 +49,14 @@ static cJSON *twilio_error_json(long code, const char *msg, int status)
 	return o;
 }
 
-static void twilio_fail(struct gwsim_call *c, int status, long code, const char *msg,
+void gwsim_twilio_fail(struct gwsim_call *c, int status, long code, const char *msg,
     int delay)
 {
 	c->code = code;
 	gwsim_reply_json(c, status, twilio_error_json(code, msg, status), NULL, delay);
 }
 
-static cJSON *twilio_down_json(struct gwsim_call *c)
+cJSON *gwsim_twilio_down_json(struct gwsim_call *c)
 {
 	c->code = 20503;
 	return twilio_error_json(20503, "Service Unavailable", 503);
@@ -102,7 +103,7 @@ static int twilio_path_sid(const char *path, char *sid, size_t sidlen)
 
 /* 1 when Authorization is Basic base64(account_sid ":" auth_token), compared in
  * constant time. */
-static int twilio_auth_ok(struct gwsim *sim, struct evhttp_request *req)
+int gwsim_twilio_auth_ok(struct gwsim *sim, struct evhttp_request *req)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "Authorization");
@@ -204,69 +205,12 @@ static int twilio_validate(const struct form *f, struct twilio_refusal *r)
 	return 0;
 }
 
-static int twilio_add_str_or_null(cJSON *o, const char *key, const char *val)
-{
-	if (val == NULL || val[0] == '\0')
-		return cJSON_AddNullToObject(o, key) != NULL;
-	return cJSON_AddStringToObject(o, key, val) != NULL;
-}
-
-/* The 201 message resource (spec: api.v2010.account.message). */
-static cJSON *twilio_message_json(struct gwsim_call *c, const struct form *f,
-    const char *sid)
-{
-	struct gwsim *sim = c->sim;
-	cJSON *o = cJSON_CreateObject(), *sub = NULL;
-	const char *body = form_get(f, "Body");
-	char *clean = gwsim_utf8_clean(body, strlen(body));
-	char date[64], uri[160], media[160], segs[16];
-	time_t t = (time_t)(c->ts_ms / 1000);
-	struct tm tm;
-	int ok;
-
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-	snprintf(uri, sizeof(uri), "/2010-04-01/Accounts/%s/Messages/%s.json",
-	    sim->account_sid, sid);
-	snprintf(media, sizeof(media), "/2010-04-01/Accounts/%s/Messages/%s/Media.json",
-	    sim->account_sid, sid);
-	snprintf(segs, sizeof(segs), "%d", gwsim_segments(body));
-	ok = o != NULL && clean != NULL &&
-	    cJSON_AddStringToObject(o, "account_sid", sim->account_sid) &&
-	    cJSON_AddStringToObject(o, "api_version", "2010-04-01") &&
-	    cJSON_AddStringToObject(o, "body", clean) &&
-	    cJSON_AddStringToObject(o, "date_created", date) &&
-	    cJSON_AddNullToObject(o, "date_sent") &&
-	    cJSON_AddStringToObject(o, "date_updated", date) &&
-	    cJSON_AddStringToObject(o, "direction", "outbound-api") &&
-	    cJSON_AddNullToObject(o, "error_code") &&
-	    cJSON_AddNullToObject(o, "error_message") &&
-	    twilio_add_str_or_null(o, "from", form_get(f, "From")) &&
-	    twilio_add_str_or_null(o, "messaging_service_sid",
-	    form_get(f, "MessagingServiceSid")) &&
-	    cJSON_AddStringToObject(o, "num_media", "0") &&
-	    cJSON_AddStringToObject(o, "num_segments", segs) &&
-	    cJSON_AddNullToObject(o, "price") &&
-	    cJSON_AddNullToObject(o, "price_unit") &&
-	    cJSON_AddStringToObject(o, "sid", sid) &&
-	    cJSON_AddStringToObject(o, "status", "queued") &&
-	    (sub = cJSON_AddObjectToObject(o, "subresource_uris")) != NULL &&
-	    cJSON_AddStringToObject(sub, "media", media) &&
-	    cJSON_AddStringToObject(o, "to", form_get(f, "To")) &&
-	    cJSON_AddStringToObject(o, "uri", uri);
-	free(clean);
-	if (!ok) {
-		cJSON_Delete(o);
-		return NULL;
-	}
-	return o;
-}
-
 /* After auth and validation: an injected answer, the fail rate, or 201 (and then the
  * status callbacks, when they are on). */
 static void twilio_answer(struct gwsim_call *c, const struct form *f)
 {
 	const char *to = form_get(f, "To");
+	const struct gwsim_msg *m;
 	long answer = gwsim_answer_for(c->sim, to), code, latency;
 	char sid[40];
 	int status;
@@ -275,20 +219,27 @@ static void twilio_answer(struct gwsim_call *c, const struct form *f)
 		c->fault = "answer";
 		if (status == 429)
 			gwsim_header(c, "Retry-After", "1");
-		twilio_fail(c, status, code, twilio_code_message(code), 1);
+		gwsim_twilio_fail(c, status, code, twilio_code_message(code), 1);
 		return;
 	}
 	if (gwsim_fault_fail(c->sim)) {
 		c->fault = "fail_rate";
-		twilio_fail(c, 500, 20500, "Internal Server Error", 1);
+		gwsim_twilio_fail(c, 500, 20500, "Internal Server Error", 1);
 		return;
 	}
 	gwsim_new_sid(c->sim, "SM", sid, sizeof(sid));
+	/* Remembered before the answer leaves: a client that gives up waiting for it
+	 * (latency over its timeout) finds the message in the list all the same. */
+	if ((m = gwsim_store_add(c->sim, f, sid, c->ts_ms)) == NULL) {
+		c->fault = "oom";
+		gwsim_twilio_fail(c, 500, 20500, "Internal Server Error", 1);
+		return;
+	}
 	gwsim_log_str(c, "sid", sid);
 	c->print_to = strdup(to);
 	c->print_text = strdup(form_get(f, "Body"));
 	latency = c->sim->faults.latency_ms;   /* what this reply waits */
-	if (gwsim_reply_json(c, 201, twilio_message_json(c, f, sid), NULL, 1) == 201)
+	if (gwsim_reply_json(c, 201, gwsim_message_json(c->sim, m), NULL, 1) == 201)
 		gwsim_callback_schedule(c->sim, f, sid, latency);
 }
 
@@ -336,24 +287,28 @@ void gwsim_twilio_handle(struct gwsim *sim, struct evhttp_request *req, const ch
 	if (twilio_path_sid(path, sid, sizeof(sid)) != 0 ||
 	    !gwsim_is_sid(sid, "AC") || strcmp(sid, sim->account_sid) != 0) {
 		snprintf(nf, sizeof(nf), "The requested resource %.100s was not found", path);
-		twilio_fail(&c, 404, 20404, nf, 1);
+		gwsim_twilio_fail(&c, 404, 20404, nf, 1);
+		return;
+	}
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+		gwsim_twilio_list(&c);
 		return;
 	}
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		twilio_fail(&c, 405, 20004, "Method not allowed", 1);
+		gwsim_twilio_fail(&c, 405, 20004, "Method not allowed", 1);
 		return;
 	}
 	status = twilio_read_form(&c, &f, &msg);
-	if (gwsim_fault_gate(&c, twilio_down_json))
+	if (gwsim_fault_gate(&c, gwsim_twilio_down_json))
 		goto out;
-	c.auth_ok = twilio_auth_ok(sim, req);
+	c.auth_ok = gwsim_twilio_auth_ok(sim, req);
 	if (!c.auth_ok) {
 		gwsim_header(&c, "WWW-Authenticate", "Basic realm=\"Twilio API\"");
-		twilio_fail(&c, 401, 20003, "Authenticate", 1);
+		gwsim_twilio_fail(&c, 401, 20003, "Authenticate", 1);
 	} else if (status != 0) {
-		twilio_fail(&c, status, 20000 + status, msg, 1);
+		gwsim_twilio_fail(&c, status, 20000 + status, msg, 1);
 	} else if (twilio_validate(&f, &r) != 0) {
-		twilio_fail(&c, r.status, r.code, r.msg, 1);
+		gwsim_twilio_fail(&c, r.status, r.code, r.msg, 1);
 	} else {
 		twilio_answer(&c, &f);
 	}

@@ -211,8 +211,75 @@ req -u "$SID:wrong-token" -d 'To=%2B15125550100&From=%2B15125550199&Body=x' "$(t
 check "wrong token 401" 401 "$CODE"
 req -H 'Authorization: Bearer test-auth-token' -d 'To=%2B15125550100&From=%2B15125550199&Body=x' "$(tw_url)"
 check "wrong scheme 401" 401 "$CODE"
-req -u "$SID:$TOKEN" "$(tw_url)"
-check "GET Messages 405" 405 "$CODE"
+req -u "$SID:$TOKEN" -X PUT "$(tw_url)"
+check "PUT Messages 405" 405 "$CODE"
+
+# twilio: the message list (GET), newest first
+tl() { # query (already encoded) [curl args]: an authenticated list request
+	local q=$1
+	shift
+	req -u "$SID:$TOKEN" "$@" "$(tw_url)?$q"
+}
+bodies() { printf '%s' "$BODY" | grep -o '"body":"[^"]*"' | cut -d'"' -f4 | tr '\n' ','; }
+uri_of() { printf '%s' "$BODY" | grep -o "\"$1\":\"[^\"]*\"" | cut -d'"' -f4; }
+L1=+15125550401
+for i in 1 2 3 4 5; do tw "To=$L1" From=+15125550199 "Body=list $i"; done
+L1SID5=$(printf '%s' "$BODY" | grep -o '"sid":"SM[0-9a-f]*"' | cut -d'"' -f4)
+tw To=+15125550402 From=+15125550199 "Body=list other"
+tw "To=$L1" "MessagingServiceSid=$MG" "Body=list svc"
+tl "To=%2B15125550401"
+check "list 200" 200 "$CODE"
+contains "list content type" "$HDRS" "Content-Type: application/json"
+check "list filters by To, newest first" "list svc,list 5,list 4,list 3,list 2,list 1," "$(bodies)"
+contains "list page" "$BODY" '"page":0,'
+contains "list page_size default" "$BODY" '"page_size":50,'
+contains "list start" "$BODY" '"start":0,'
+contains "list end" "$BODY" '"end":5,'
+contains "list next null" "$BODY" '"next_page_uri":null'
+contains "list previous null" "$BODY" '"previous_page_uri":null'
+check "list first_page_uri" "/2010-04-01/Accounts/$SID/Messages.json?To=%2B15125550401&PageSize=50&Page=0" "$(uri_of first_page_uri)"
+contains "list message queued" "$BODY" '"status":"queued"'
+contains "list date_sent null while queued" "$BODY" '"date_sent":null'
+contains "list resource like the 201" "$BODY" "\"sid\":\"$L1SID5\""
+contains "list log method" "$LAST" '"method":"GET"'
+contains "list log status" "$LAST" '"status":200,'
+contains "list log gateway" "$LAST" '"gateway":"twilio"'
+contains "list log To" "$LAST" '"to":"+15125550401"'
+tl "To=%2B15125550401&From=%2B15125550199"
+check "list filters by From" "list 5,list 4,list 3,list 2,list 1," "$(bodies)"
+tl "From=%2B15125550199&To=%2B15125550409"
+check "list nobody: empty" "" "$(bodies)"
+contains "list empty end" "$BODY" '"end":0,'
+tl "To=%2B15125550401&PageSize=2"
+check "page 0" "list svc,list 5," "$(bodies)"
+contains "page 0 next has a token" "$(uri_of next_page_uri)" "PageSize=2&Page=1&PageToken=PA$L1SID5"
+req -u "$SID:$TOKEN" "http://127.0.0.1:$PORT$(uri_of next_page_uri)"
+check "page 1 via next_page_uri" "list 4,list 3," "$(bodies)"
+contains "page 1 number" "$BODY" '"page":1,'
+contains "page 1 start" "$BODY" '"start":2,'
+contains "page 1 end" "$BODY" '"end":3,'
+req -u "$SID:$TOKEN" "http://127.0.0.1:$PORT$(uri_of next_page_uri)"
+check "page 2 via next_page_uri" "list 2,list 1," "$(bodies)"
+contains "last page: next null" "$BODY" '"next_page_uri":null'
+req -u "$SID:$TOKEN" "http://127.0.0.1:$PORT$(uri_of previous_page_uri)"
+check "previous_page_uri goes back" "list 4,list 3," "$(bodies)"
+tl "To=%2B15125550401&PageSize=2&Page=2"
+check "Page without a token" "list 2,list 1," "$(bodies)"
+tl "To=%2B15125550401&DateSent%3E=2000-01-01"
+check "DateSent> excludes messages not sent yet" "" "$(bodies)"
+req "$(tw_url)?To=%2B15125550401"
+check "list without auth 401" 401 "$CODE"
+contains "list 401 code" "$BODY" '"code":20003'
+lacks "list 401 lists nothing" "$BODY" '"messages"'
+req -u "$SID:wrong-token" "$(tw_url)?To=%2B15125550401"
+check "list wrong token 401" 401 "$CODE"
+req -u "$SID:$TOKEN" "$(tw_url "$OTHER_SID")?To=%2B15125550401"
+check "list other account 404" 404 "$CODE"
+for q in PageSize=0 PageSize=1001 PageSize=x Page=-1 PageToken=PAnope PageToken=SMx \
+    DateSent=yesterday "DateSent%3C=2026-13-01" "To=%00"; do
+	tl "$q"
+	check "list bad query $q 400" 400 "$CODE"
+done
 
 # twilio: body format
 req -u "$SID:$TOKEN" -H 'Content-Type: application/json' --data-binary '{"To":"+15125550100"}' "$(tw_url)"
@@ -382,6 +449,10 @@ check "client gave up" 000 "$CODE"
 sleep 0.6
 faults '{"latency_ms": 0, "fail_rate": 1}'
 check "still alive after client left" 200 "$CODE"
+faults '{"fail_rate": 0}'
+tl "To=%2B15125550100&PageSize=1"
+check "a message whose answer was never read is listed" "gone," "$(bodies)"
+faults '{"fail_rate": 1}'
 tw To=+15125550100 From=+15125550199 Body=x
 check "fail_rate 1 -> 500" 500 "$CODE"
 contains "fail_rate code" "$BODY" '"code":20500'
@@ -641,6 +712,15 @@ PYEOF
 		esac
 	done <<<"$CBOUT"
 	check "callback checks ran to the end" done "$(printf '%s\n' "$CBOUT" | tail -n1)"
+	tl "To=%2B15125550303"
+	contains "list shows the status called back" "$BODY" '"status":"sent"'
+	lacks "list: date_sent once sent" "$BODY" '"date_sent":null'
+	tl "To=%2B15125550303&DateSent%3E=2000-01-01"
+	check "DateSent> matches a sent message" "cb," "$(bodies)"
+	tl "To=%2B15125550303&DateSent%3C=2000-01-01"
+	check "DateSent< excludes it" "" "$(bodies)"
+	tl "To=%2B15125550301"
+	contains "list shows the final status" "$BODY" '"status":"undelivered"'
 	stop_gwsim "$CB_PID"
 else
 	echo "gwsim selftest: status callback checks skipped (no python3)"
