@@ -44,6 +44,9 @@ struct config {
 	long breaker_open_ms;        /* first cool-down of an open breaker */
 	long campaign_cap;           /* pushes per subscriber per rolling 24 h on one
 	                              * campaign; 0 = none (US-FL, US-OK: at most 3) */
+	long resolve_after_s;        /* an unknown SMS is first looked up at Twilio this
+	                              * long after it was recorded (resolve.c) */
+	long resolve_tries;          /* lookups before an unknown push is given up */
 
 	int http_port;               /* -1: no HTTP surface; 0: a kernel-chosen port */
 	char *http_listen;           /* an IP address */

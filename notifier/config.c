@@ -55,6 +55,8 @@ static const struct ckey config_keys[] = {
 	C("deliver.breaker_failures", CK_LONG, breaker_failures, 1, 1000),
 	C("deliver.claim_idle_ms", CK_LONG, claim_idle_ms, 300, 86400000),
 	C("deliver.breaker_open_ms", CK_LONG, breaker_open_ms, 10, 600000),
+	C("deliver.resolve_after_s", CK_LONG, resolve_after_s, 1, 86400),
+	C("deliver.resolve_tries", CK_LONG, resolve_tries, 1, 100),
 	C("http.port", CK_INT, http_port, 0, 65535),
 	C("http.listen", CK_STR, http_listen, 1, 64),
 	C("http.port_file", CK_STR, http_port_file, 1, 4096),
@@ -421,6 +423,8 @@ config_defaults(struct config *c)
 	c->breaker_failures = 5;
 	c->claim_idle_ms = 60000;
 	c->breaker_open_ms = 5000;
+	c->resolve_after_s = 30;
+	c->resolve_tries = 4;
 	c->overbook = 1.5;
 	c->sms_segment_price = -1;
 	c->http_port = -1;
