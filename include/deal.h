@@ -18,7 +18,8 @@
 /*
  * Parses len bytes of JSON (need not be NUL-terminated; may contain NUL bytes, which
  * are refused as "binary"). now is the current wall time in epoch seconds: a deal whose
- * expires_at <= now is refused as "expired" (a cancel is never expired).
+ * expires_at <= now is refused as "expired" (a cancel is never expired, nor is an
+ * update, "update": true, which sets d->update: its new expiry may be past).
  * Returns a new deal owned by the caller, or NULL with *err filled. Error codes:
  *   too_large, binary, not_json, not_object, missing_field, bad_type, bad_value,
  *   too_long, expired, no_memory.

@@ -43,6 +43,8 @@ struct strlist {
 struct deal {
 	char *id;
 	int cancel;               /* {"id":..., "cancel": true}: only id is set */
+	int update;               /* "update": true: a new expiry for a deal already
+	                           * published (docs/contracts.md); may be expired */
 	char *title;
 	char *category;           /* lower-cased on parse */
 	char *brand;              /* lower-cased on parse */

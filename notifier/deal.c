@@ -37,7 +37,7 @@
 static const char *const deal_fields[] = {
 	"id", "cancel", "title", "url", "expires_at", "category", "brand", "tags",
 	"region", "price", "list_price", "currency", "code", "code_pool", "quantity",
-	"starts_at", "campaign",
+	"starts_at", "campaign", "update",
 };
 
 /* ---- document level (shared with subscriber.c through deal.h) ---- */
@@ -411,7 +411,8 @@ out:
 	return rc;
 }
 
-/* Everything but id and cancel, then the checks across fields and against now. */
+/* Everything but id and cancel, then the checks across fields and against now (an
+ * update may already be expired: it then stops the deal's pending pushes). */
 static int parse_deal_fields(const cJSON *obj, struct deal *d, int64_t now,
     struct err *err)
 {
@@ -443,7 +444,7 @@ static int parse_deal_fields(const cJSON *obj, struct deal *d, int64_t now,
 	    d->starts_at >= d->expires_at)
 		return err_set(err, ERR_INPUT, "bad_value", "starts_at",
 		    "starts_at: must be before expires_at");
-	if (d->expires_at <= now)
+	if (d->expires_at <= now && !d->update)
 		return err_set(err, ERR_INPUT, "expired", "expires_at",
 		    "expires_at: expired at %s", time_format_rfc3339(d->expires_at, buf,
 		    sizeof(buf)));
@@ -493,9 +494,25 @@ struct deal *deal_parse(const char *json, size_t len, int64_t now, struct err *e
 			goto out;
 		}
 		d->cancel = 1;
-	} else if (parse_deal_fields(root, d, now, err) < 0) {
+		ok = 1;
 		goto out;
 	}
+	v = jv_field(root, "update");
+	if (v != NULL) {
+		/* The update form: a whole deal, read like a new one. */
+		if (!cJSON_IsBool(v)) {
+			jv_bad_type(err, "update", "true", v);
+			goto out;
+		}
+		if (!cJSON_IsTrue(v)) {
+			err_set(err, ERR_INPUT, "bad_value", "update",
+			    "update: must be true when present");
+			goto out;
+		}
+		d->update = 1;
+	}
+	if (parse_deal_fields(root, d, now, err) < 0)
+		goto out;
 	ok = 1;
 out:
 	cJSON_Delete(root);

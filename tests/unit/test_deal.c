@@ -667,6 +667,83 @@ static void cancel_must_be_true(void **state)
 	refused("{\"id\": \"a b\", \"cancel\": true}", "bad_value", "id");
 }
 
+static void starts_at_is_kept_for_the_jobs(void **state)
+{
+	struct err e;
+	struct deal *d = parse_with("\"starts_at\": \"2026-11-22T18:00:00Z\"", &e);
+
+	(void)state;
+	assert_non_null(d);
+	assert_int_equal(d->starts_at, 1795370400LL);
+	deal_free(d);
+	d = parse_with("", &e);
+	assert_non_null(d);
+	assert_int_equal(d->starts_at, 0);          /* absent: now */
+	deal_free(d);
+}
+
+static void update_form_is_a_whole_deal(void **state)
+{
+	struct err e;
+	struct deal *d = parse_with("\"update\": true, \"price\": 599", &e);
+
+	(void)state;
+	assert_non_null(d);
+	assert_int_equal(d->update, 1);
+	assert_int_equal(d->cancel, 0);
+	assert_int_equal(d->expires_at, 1795374000LL);
+	assert_string_equal(d->title, "Monitor");
+	deal_free(d);
+	/* Validated like a new deal: the required fields too. */
+	refused("{\"id\": \"a\", \"update\": true}", "missing_field", "title");
+	refused("{\"id\": \"a\", \"update\": true, \"title\": \"t\", \"url\": "
+	    "\"https://x.example/\"}", "missing_field", "expires_at");
+	refused_with("\"update\": true, \"price\": -1", "bad_value", "price");
+	refused_with("\"update\": true, \"starts_at\": \"2026-11-22T20:00:00Z\"",
+	    "bad_value", "starts_at");
+}
+
+static void update_may_already_be_expired(void **state)
+{
+	struct err e;
+	struct deal *d = parse("{\"id\": \"a\", \"title\": \"t\", \"url\": "
+	    "\"https://x.example/\", \"expires_at\": 1795369000, \"update\": true}", &e);
+
+	(void)state;
+	assert_non_null(d);                         /* it stops the pushes still queued */
+	assert_int_equal(d->update, 1);
+	assert_int_equal(d->expires_at, 1795369000LL);
+	deal_free(d);
+	/* The horizon still holds. */
+	refused("{\"id\": \"a\", \"title\": \"t\", \"url\": \"https://x.example/\", "
+	    "\"expires_at\": 1900000000, \"update\": true}", "bad_value", "expires_at");
+	/* Without "update" the same deal is expired. */
+	refused("{\"id\": \"a\", \"title\": \"t\", \"url\": \"https://x.example/\", "
+	    "\"expires_at\": 1795369000}", "expired", "expires_at");
+}
+
+static void update_must_be_true(void **state)
+{
+	struct err e;
+	struct deal *d;
+
+	(void)state;
+	refused_with("\"update\": false", "bad_value", "update");
+	refused_with("\"update\": \"true\"", "bad_type", "update");
+	refused_with("\"update\": 1", "bad_type", "update");
+	refused_with("\"update\": true, \"update\": true", "bad_value", "update");
+	d = parse_with("\"update\": null", &e);   /* null: an ordinary deal */
+	assert_non_null(d);
+	assert_int_equal(d->update, 0);
+	deal_free(d);
+	/* A cancel reads nothing else, "update" included. */
+	d = parse("{\"id\": \"a\", \"cancel\": true, \"update\": 7}", &e);
+	assert_non_null(d);
+	assert_int_equal(d->cancel, 1);
+	assert_int_equal(d->update, 0);
+	deal_free(d);
+}
+
 static void oversized_payload_is_too_large(void **state)
 {
 	char *json = malloc(MODEL_DEAL_JSON_MAX + 2);
@@ -871,6 +948,10 @@ int main(void)
 		cmocka_unit_test(cancel_form_needs_only_the_id),
 		cmocka_unit_test(cancel_is_never_expired),
 		cmocka_unit_test(cancel_must_be_true),
+		cmocka_unit_test(starts_at_is_kept_for_the_jobs),
+		cmocka_unit_test(update_form_is_a_whole_deal),
+		cmocka_unit_test(update_may_already_be_expired),
+		cmocka_unit_test(update_must_be_true),
 		cmocka_unit_test(oversized_payload_is_too_large),
 		cmocka_unit_test(binary_payload_is_refused),
 		cmocka_unit_test(escaped_backslash_before_u0000_is_not_a_nul),
