@@ -50,8 +50,11 @@ void greader_free(struct greader *g);
 /* Reads now if nothing is out and the gate allows; otherwise the tick retries. */
 void greader_read(struct greader *g);
 
-/* Reads the pending list again from its start; after a failure (failed = 1) not
- * before retry_ms, so an entry that keeps failing cannot spin the loop. */
+/* Asks for the pending list to be read again from its start: once the walk in
+ * progress (if any) has ended and new entries have been read once, so an entry that
+ * keeps failing cannot starve new ones; a request made while a read is out is kept.
+ * After a failure (failed = 1) no read goes out before retry_ms, so an entry that
+ * keeps failing cannot spin the loop. */
 void greader_reread(struct greader *g, int failed);
 
 /* Stops reading (a read already out still delivers its batch). */

@@ -34,16 +34,34 @@ struct greader {
 	int stopping, reading, reading_pending, pending_mode;
 	int group_ok, group_creating;
 	char pending_from[64];         /* pending entries after this id are read next */
+	int rewalk;                    /* a walk of the pending list from its start is
+	                                * due once the current one has ended */
+	int new_read;                  /* new entries were read since the last walk */
 	int64_t failed_at_ms;
 	int64_t claimed_at_ms;
 	char claim_cursor[64];
 };
 
+/* Starts a walk of our pending list from its start. */
+static void
+greader_walk(struct greader *g)
+{
+	g->pending_mode = 1;
+	g->rewalk = 0;
+	g->new_read = 0;
+	snprintf(g->pending_from, sizeof(g->pending_from), "0");
+}
+
+/*
+ * A request never restarts a walk in progress (one entry that always fails would
+ * then be read again and again and no new entry ever) and is never lost (a read in
+ * flight cannot overwrite it): the walk goes on from where it is, new entries are
+ * read at least once, and then a new walk starts from the beginning.
+ */
 void
 greader_reread(struct greader *g, int failed)
 {
-	g->pending_mode = 1;
-	snprintf(g->pending_from, sizeof(g->pending_from), "0");
+	g->rewalk = 1;
 	if (failed)
 		g->failed_at_ms = clock_mono_ms();
 }
@@ -71,14 +89,18 @@ greader_on_read(struct rconn *rc, struct redisReply *r, void *arg)
 	if (r == NULL)
 		return; /* timeout or disconnect: the ready callback restarts */
 	if (r->type == REDIS_REPLY_ERROR) {
-		log_warnx("event=read_failed stream=%s err=\"%s\"", g->stream, r->str);
+		log_warnx("event=read_failed stream=%s err=\"%s\" retry_ms=%ld", g->stream,
+		    r->str, g->cfg.retry_ms);
 		if (ru_is_error(r, "NOGROUP"))
 			g->group_ok = 0;
-		return; /* the tick retries */
+		g->failed_at_ms = clock_mono_ms();
+		return; /* the tick retries the same read */
 	}
+	if (!g->reading_pending)
+		g->new_read = 1;
 	entries = ru_stream_entries(r);
 	if (entries == NULL || entries->elements == 0) {
-		/* Only an empty answer to a pending read means the list is drained; a
+		/* Only an empty answer to a pending read means the walk is over; a
 		 * new-entries read may have been out while the list was refilled. */
 		if (g->reading_pending)
 			g->pending_mode = 0;
@@ -95,27 +117,34 @@ greader_read(struct greader *g)
 {
 	char count[32], block[32];
 	const char *argv[11];
+	int argc = 0, peek;
 
 	if (g->stopping || g->reading || !g->group_ok || !rconn_is_ready(g->rd) ||
 	    !g->gate(g->arg))
 		return;
 	if (g->failed_at_ms != 0 && clock_mono_ms() - g->failed_at_ms < g->cfg.retry_ms)
 		return;
+	if (!g->pending_mode && g->rewalk && g->new_read)
+		greader_walk(g);
+	/* Before a new walk, new entries once, without waiting for them. */
+	peek = !g->pending_mode && g->rewalk;
 	snprintf(count, sizeof(count), "%ld", g->cfg.count);
 	snprintf(block, sizeof(block), "%ld", g->cfg.block_ms);
-	argv[0] = "XREADGROUP";
-	argv[1] = "GROUP";
-	argv[2] = g->group;
-	argv[3] = g->consumer;
-	argv[4] = "COUNT";
-	argv[5] = count;
-	argv[6] = "BLOCK";
-	argv[7] = block;
-	argv[8] = "STREAMS";
-	argv[9] = g->stream;
-	argv[10] = g->pending_mode ? g->pending_from : ">";
+	argv[argc++] = "XREADGROUP";
+	argv[argc++] = "GROUP";
+	argv[argc++] = g->group;
+	argv[argc++] = g->consumer;
+	argv[argc++] = "COUNT";
+	argv[argc++] = count;
+	if (!g->pending_mode && !peek) {
+		argv[argc++] = "BLOCK";
+		argv[argc++] = block;
+	}
+	argv[argc++] = "STREAMS";
+	argv[argc++] = g->stream;
+	argv[argc++] = g->pending_mode ? g->pending_from : ">";
 	if (rconn_argv(g->rd, greader_on_read, g, g->cfg.block_ms +
-	    g->cfg.command_timeout_ms, 11, argv, NULL) == 0) {
+	    g->cfg.command_timeout_ms, argc, argv, NULL) == 0) {
 		g->reading = 1;
 		g->reading_pending = g->pending_mode;
 	}
@@ -131,7 +160,9 @@ greader_on_group(struct rconn *rc, struct redisReply *r, void *arg)
 	if (r == NULL)
 		return;
 	if (r->type == REDIS_REPLY_ERROR && !ru_is_error(r, "BUSYGROUP")) {
-		log_errorx("event=group_create_failed stream=%s err=\"%s\"", g->stream, r->str);
+		log_errorx("event=group_create_failed stream=%s err=\"%s\" retry_ms=%ld",
+		    g->stream, r->str, g->cfg.retry_ms);
+		g->failed_at_ms = clock_mono_ms();   /* LOADING: not every tick */
 		return;
 	}
 	g->group_ok = 1;
@@ -144,7 +175,7 @@ greader_on_ready(struct rconn *rc, void *arg)
 	struct greader *g = arg;
 
 	g->reading = 0;
-	greader_reread(g, 0);
+	greader_walk(g);
 	g->group_ok = 0;
 	if (g->group_creating || g->stopping)
 		return;
@@ -206,7 +237,8 @@ greader_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!g->group_ok && rconn_is_ready(g->rd) && !g->stopping)
+	if (!g->group_ok && !g->group_creating && rconn_is_ready(g->rd) && !g->stopping &&
+	    (g->failed_at_ms == 0 || clock_mono_ms() - g->failed_at_ms >= g->cfg.retry_ms))
 		greader_on_ready(g->rd, g);
 	if (g->group_ok)
 		greader_autoclaim(g);
@@ -236,7 +268,7 @@ greader_new(struct event_base *base, const struct rconn_config *rcfg,
 	g->gate = gate;
 	g->arg = arg;
 	snprintf(g->claim_cursor, sizeof(g->claim_cursor), "0-0");
-	greader_reread(g, 0);
+	greader_walk(g);
 	if ((g->tick = event_new(base, -1, EV_PERSIST, greader_on_tick, g)) == NULL)
 		goto err;
 	event_add(g->tick, &tv);
