@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
 
 #include "log.h"
@@ -24,8 +25,21 @@ struct slot {
 	unsigned long gen;         /* load generation that last saw it */
 };
 
+/* What the store does next on its connection; a failed step is retried. */
+enum substore_step {
+	SUBSTORE_TAIL,             /* XREVRANGE: where the change feed starts */
+	SUBSTORE_SCAN,             /* HSCAN from cursor */
+	SUBSTORE_FEED              /* XREAD the change feed after last_id */
+};
+
 struct substore {
 	struct rconn *rc;
+	struct event *retry;       /* runs the current step again after a failure */
+	long retry_ms;             /* backoff: doubles per failure, reset on success */
+	long retry_max_ms;
+	enum substore_step step;
+	char cursor[64];           /* HSCAN cursor of the load in progress */
+	int busy;                  /* a command of the current step is out */
 	long block_ms;
 	substore_change_fn *on_change;
 	void *arg;
@@ -38,11 +52,12 @@ struct substore {
 	int loading;
 	unsigned long gen;
 	char last_id[64];          /* last change feed entry applied */
+	char batch_id[64];         /* last entry of the batch whose HGETs are out */
 	size_t pending_gets;       /* HGETs of one change batch still out */
+	int gets_failed;           /* one of them failed: the batch is read again */
 };
 
-static void substore_read_changes(struct substore *ss);
-static void substore_scan(struct substore *ss, const char *cursor);
+static void substore_run(struct substore *ss);
 
 static size_t
 hash_str(const char *s)
@@ -189,6 +204,50 @@ substore_apply(struct substore *ss, const char *id, const char *json, size_t len
 		log_errorx("event=subscriber_dropped sub=%s reason=no_memory", id);
 }
 
+#define SUBSTORE_RETRY_MIN_MS 100
+
+static const char *const substore_step_names[] = { "tail", "scan", "feed" };
+
+/* Success: the backoff starts small again. */
+static void
+substore_ok(struct substore *ss)
+{
+	ss->retry_ms = SUBSTORE_RETRY_MIN_MS;
+}
+
+/*
+ * The current step failed (an error reply such as LOADING after a Redis restart, or
+ * no reply): run it again after a backoff, on this connection or, when it dropped,
+ * from the reload that follows the reconnect. Never gives up: until the first load
+ * has finished, ingest and deliver wait for the store.
+ */
+static void
+substore_retry(struct substore *ss, const struct redisReply *r)
+{
+	struct timeval tv;
+
+	ss->busy = 0;
+	log_warnx("event=%s step=%s err=\"%s\" retry_ms=%ld",
+	    ss->step == SUBSTORE_FEED ? "subscriber_feed_failed" : "subscriber_load_failed",
+	    substore_step_names[ss->step], r == NULL ? "no reply" :
+	    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply", ss->retry_ms);
+	if (ss->stopped)
+		return;
+	tv.tv_sec = ss->retry_ms / 1000;
+	tv.tv_usec = (ss->retry_ms % 1000) * 1000;
+	evtimer_add(ss->retry, &tv);
+	ss->retry_ms = ss->retry_ms * 2 < ss->retry_max_ms ? ss->retry_ms * 2 :
+	    ss->retry_max_ms;
+}
+
+static void
+substore_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	substore_run(arg);
+}
+
 struct substore_get {
 	struct substore *ss;
 	char id[MODEL_ID_MAX + 1];
@@ -200,20 +259,32 @@ substore_on_change_get(struct rconn *rc, struct redisReply *r, void *arg)
 	struct substore_get *g = arg;
 	struct substore *ss = g->ss;
 
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		/* The feed restarts from last_id after the reconnect: nothing lost. */
-		log_warnx("event=subscriber_get_failed sub=%s", g->id);
+	(void)rc;
+	if (r == NULL || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING)) {
+		log_warnx("event=subscriber_get_failed sub=%s err=\"%s\"", g->id,
+		    r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+		ss->gets_failed = 1;
 	} else if (r->type == REDIS_REPLY_NIL) {
 		substore_remove(ss, g->id);
-	} else if (r->type == REDIS_REPLY_STRING) {
+	} else {
 		substore_apply(ss, g->id, r->str, r->len);
 	}
 	free(g);
-	(void)rc;
 	if (ss->pending_gets > 0)
 		ss->pending_gets--;
-	if (ss->pending_gets == 0 && r != NULL)
-		substore_read_changes(ss);
+	if (ss->pending_gets > 0)
+		return;
+	if (ss->gets_failed) {
+		/* The batch is read again from last_id: an HGET gives the subscriber as it
+		 * is now, so applying one twice is harmless. */
+		substore_retry(ss, r);
+		return;
+	}
+	snprintf(ss->last_id, sizeof(ss->last_id), "%s", ss->batch_id);
+	ss->busy = 0;
+	substore_ok(ss);
+	substore_run(ss);
 }
 
 static void
@@ -224,20 +295,24 @@ substore_on_changes(struct rconn *rc, struct redisReply *r, void *arg)
 	size_t i, j;
 
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		if (r != NULL)
-			log_warnx("event=subscriber_feed_failed err=\"%s\"", r->str);
-		return; /* the reconnect reloads */
+		substore_retry(ss, r);
+		return;
 	}
 	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-		substore_read_changes(ss);
+		ss->busy = 0;   /* nothing new within the block time */
+		substore_ok(ss);
+		substore_run(ss);
 		return;
 	}
 	if (r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
 	    r->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
-		log_warnx("event=subscriber_feed_failed err=\"unexpected reply\"");
+		substore_retry(ss, r);
 		return;
 	}
 	entries = r->element[0]->element[1];
+	ss->gets_failed = 0;
+	ss->pending_gets = 0;
+	snprintf(ss->batch_id, sizeof(ss->batch_id), "%s", ss->last_id);
 	for (i = 0; i < entries->elements; i++) {
 		struct redisReply *e = entries->element[i], *f;
 		struct substore_get *g;
@@ -247,41 +322,38 @@ substore_on_changes(struct rconn *rc, struct redisReply *r, void *arg)
 		    e->element[1]->type != REDIS_REPLY_ARRAY)
 			continue;
 		f = e->element[1];
-		snprintf(ss->last_id, sizeof(ss->last_id), "%s", e->element[0]->str);
+		snprintf(ss->batch_id, sizeof(ss->batch_id), "%s", e->element[0]->str);
 		for (j = 0; j + 1 < f->elements; j += 2) {
 			if (f->element[j]->type != REDIS_REPLY_STRING ||
 			    f->element[j + 1]->type != REDIS_REPLY_STRING ||
 			    strcmp(f->element[j]->str, "id") != 0 ||
 			    f->element[j + 1]->len > MODEL_ID_MAX)
 				continue;
-			if ((g = calloc(1, sizeof(*g))) == NULL)
+			if ((g = calloc(1, sizeof(*g))) == NULL) {
+				ss->gets_failed = 1;
 				continue;
+			}
 			g->ss = ss;
 			snprintf(g->id, sizeof(g->id), "%s", f->element[j + 1]->str);
 			if (rconn_cmd(rc, substore_on_change_get, g, 0, "HGET subscribers %s",
 			    g->id) < 0) {
 				free(g);
+				ss->gets_failed = 1;
 				continue;
 			}
 			ss->pending_gets++;
 		}
 	}
-	if (ss->pending_gets == 0)
-		substore_read_changes(ss);
-}
-
-static void
-substore_read_changes(struct substore *ss)
-{
-	char block[32];
-
-	if (ss->stopped || !rconn_is_ready(ss->rc))
+	if (ss->pending_gets > 0)
 		return;
-	snprintf(block, sizeof(block), "%ld", ss->block_ms);
-	if (rconn_cmd(ss->rc, substore_on_changes, ss, ss->block_ms + 2000,
-	    "XREAD COUNT " SUBSTORE_CHANGES_BATCH " BLOCK %s STREAMS subscribers:changes %s",
-	    block, ss->last_id) < 0)
-		log_warnx("event=subscriber_feed_failed err=\"send\"");
+	if (ss->gets_failed) {
+		substore_retry(ss, NULL);
+		return;
+	}
+	snprintf(ss->last_id, sizeof(ss->last_id), "%s", ss->batch_id);
+	ss->busy = 0;
+	substore_ok(ss);
+	substore_run(ss);
 }
 
 /* Drops every subscriber a finished reload did not see. */
@@ -312,10 +384,9 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_ARRAY) {
-		log_warnx("event=subscriber_load_failed err=\"%s\"",
-		    r && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
-		ss->loading = 0;
-		return; /* retried at the reconnect */
+		/* Resumed at the same cursor: a page applied twice sets the same values. */
+		substore_retry(ss, r);
+		return;
 	}
 	items = r->element[1];
 	for (i = 0; i + 1 < items->elements; i += 2)
@@ -323,8 +394,11 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 		    items->element[i + 1]->type == REDIS_REPLY_STRING)
 			substore_apply(ss, items->element[i]->str, items->element[i + 1]->str,
 		    items->element[i + 1]->len);
+	ss->busy = 0;
+	substore_ok(ss);
 	if (strcmp(r->element[0]->str, "0") != 0) {
-		substore_scan(ss, r->element[0]->str);
+		snprintf(ss->cursor, sizeof(ss->cursor), "%s", r->element[0]->str);
+		substore_run(ss);
 		return;
 	}
 	substore_sweep(ss);
@@ -332,15 +406,8 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 	if (!ss->ready)
 		log_info("event=subscribers_loaded count=%zu", ss->n);
 	ss->ready = 1;
-	substore_read_changes(ss);
-}
-
-static void
-substore_scan(struct substore *ss, const char *cursor)
-{
-	if (rconn_cmd(ss->rc, substore_on_scan, ss, 0,
-	    "HSCAN subscribers %s COUNT " SUBSTORE_PAGE, cursor) < 0)
-		ss->loading = 0;
+	ss->step = SUBSTORE_FEED;
+	substore_run(ss);
 }
 
 static void
@@ -349,35 +416,78 @@ substore_on_feed_tail(struct rconn *rc, struct redisReply *r, void *arg)
 	struct substore *ss = arg;
 
 	(void)rc;
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		ss->loading = 0;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		substore_retry(ss, r);
 		return;
 	}
 	/* Start the feed at its current end: the full load that follows covers all
 	 * earlier changes, and changes during the load are applied twice, harmlessly. */
-	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	if (r->elements > 0 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0 &&
 	    r->element[0]->element[0]->type == REDIS_REPLY_STRING)
 		snprintf(ss->last_id, sizeof(ss->last_id), "%s",
 		    r->element[0]->element[0]->str);
 	else
 		snprintf(ss->last_id, sizeof(ss->last_id), "0-0");
+	ss->busy = 0;
+	substore_ok(ss);
 	ss->gen++;
-	substore_scan(ss, "0");
+	snprintf(ss->cursor, sizeof(ss->cursor), "0");
+	ss->step = SUBSTORE_SCAN;
+	substore_run(ss);
 }
 
+/* Sends the current step's command unless one is out, the connection is down (the
+ * reconnect restarts the load) or a retry is waiting. */
+static void
+substore_run(struct substore *ss)
+{
+	char block[32];
+	int rv = -1;
+
+	if (ss->stopped || ss->busy || !rconn_is_ready(ss->rc) ||
+	    evtimer_pending(ss->retry, NULL))
+		return;
+	switch (ss->step) {
+	case SUBSTORE_TAIL:
+		rv = rconn_cmd(ss->rc, substore_on_feed_tail, ss, 0,
+		    "XREVRANGE subscribers:changes + - COUNT 1");
+		break;
+	case SUBSTORE_SCAN:
+		rv = rconn_cmd(ss->rc, substore_on_scan, ss, 0,
+		    "HSCAN subscribers %s COUNT " SUBSTORE_PAGE, ss->cursor);
+		break;
+	case SUBSTORE_FEED:
+		snprintf(block, sizeof(block), "%ld", ss->block_ms);
+		rv = rconn_cmd(ss->rc, substore_on_changes, ss, ss->block_ms + 2000,
+		    "XREAD COUNT " SUBSTORE_CHANGES_BATCH " BLOCK %s STREAMS "
+		    "subscribers:changes %s", block, ss->last_id);
+		break;
+	}
+	if (rv == 0)
+		ss->busy = 1;
+	else
+		substore_retry(ss, NULL);
+}
+
+/* Every (re)connect reloads everything: what changed while we were away may have
+ * been trimmed from the feed. */
 static void
 substore_on_ready(struct rconn *rc, void *arg)
 {
 	struct substore *ss = arg;
 
+	(void)rc;
 	if (ss->stopped)
 		return;
+	/* Every reply of the old connection has run (with NULL) before this. */
+	ss->busy = 0;
 	ss->loading = 1;
 	ss->pending_gets = 0;
-	if (rconn_cmd(rc, substore_on_feed_tail, ss, 0,
-	    "XREVRANGE subscribers:changes + - COUNT 1") < 0)
-		ss->loading = 0;
+	ss->step = SUBSTORE_TAIL;
+	evtimer_del(ss->retry);
+	substore_ok(ss);
+	substore_run(ss);
 }
 
 struct substore *
@@ -391,8 +501,16 @@ substore_new(struct event_base *base, const struct rconn_config *cfg, long block
 	ss->block_ms = block_ms;
 	ss->on_change = on_change;
 	ss->arg = arg;
+	ss->retry_ms = SUBSTORE_RETRY_MIN_MS;
+	ss->retry_max_ms = cfg->reconnect_max_ms > SUBSTORE_RETRY_MIN_MS ?
+	    cfg->reconnect_max_ms : 5000;
 	snprintf(ss->last_id, sizeof(ss->last_id), "0-0");
+	if ((ss->retry = evtimer_new(base, substore_on_retry, ss)) == NULL) {
+		free(ss);
+		return NULL;
+	}
 	if ((ss->rc = rconn_new(base, cfg, "subscribers", substore_on_ready, ss)) == NULL) {
+		event_free(ss->retry);
 		free(ss);
 		return NULL;
 	}
@@ -414,6 +532,8 @@ substore_free(struct substore *ss)
 		return;
 	ss->stopped = 1;
 	rconn_free(ss->rc);
+	if (ss->retry != NULL)
+		event_free(ss->retry);
 	for (i = 0; i < ss->n; i++)
 		subscriber_free(ss->all[i].sub);
 	free(ss->all);
