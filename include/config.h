@@ -15,6 +15,7 @@
 #include "gw.h"
 
 #define CONFIG_GATEWAYS_MAX 16
+#define CONFIG_GW_TIMEOUT_DEFAULT_MS 10000  /* a gateway's timeout_ms when not set */
 
 struct config {
 	char *consumer;              /* consumer name in both groups; stable across restarts */
@@ -33,6 +34,8 @@ struct config {
 	long block_ms;               /* XREADGROUP BLOCK for both streams */
 	long plan_chunk;             /* recipients per atomic plan step */
 	long job_size;               /* recipients per job on "pushes" */
+	long max_tries;              /* failures of one deal entry before it is
+	                              * dead-lettered (reason max_tries) */
 
 	long deliver_batch;          /* jobs per XREADGROUP on "pushes" */
 	long retry_base_ms;

@@ -30,6 +30,11 @@ struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
 
 struct metrics;
 
+/* The most script arguments (keys included) one plan chunk of plan_chunk
+ * recipients in jobs of job_size can need: config.c refuses pairs over
+ * SCRIPT_ARGS_MAX. */
+long ingest_plan_args_max(long plan_chunk, long job_size);
+
 /* Counts ingested and dead-lettered deals in m (borrowed; NULL: none). */
 void ingest_set_metrics(struct ingest *in, struct metrics *m);
 

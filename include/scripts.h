@@ -14,6 +14,11 @@
 
 #include "rconn.h"
 
+/* Arguments (keys included) of one script call; script_call refuses more. A plan
+ * chunk is the largest call: config.c keeps ingest.plan_chunk and ingest.job_size
+ * within this (ingest_plan_args_max). */
+#define SCRIPT_ARGS_MAX 65536
+
 /* ORDER SCRIPT: keep script_table[] in scripts.c in this order. */
 enum script_id {
 	SCRIPT_PLAN = 0,

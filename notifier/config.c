@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ingest.h"
 #include "log.h"
+#include "scripts.h"
 #include "subscriber.h"
 
 #define CONFIG_LINE_MAX 4096
@@ -47,6 +49,7 @@ static const struct ckey config_keys[] = {
 	C("ingest.block_ms", CK_LONG, block_ms, 1, 60000),
 	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 20000),
 	C("ingest.job_size", CK_LONG, job_size, 1, 1000),
+	C("ingest.max_tries", CK_LONG, max_tries, 1, 1000),
 	C("deliver.batch", CK_LONG, deliver_batch, 1, 10000),
 	C("deliver.retry_base_ms", CK_LONG, retry_base_ms, 1, 600000),
 	C("deliver.retry_max_ms", CK_LONG, retry_max_ms, 1, 3600000),
@@ -339,7 +342,7 @@ config_section(struct cparse *p, char *hdr)
 		config_error(p, NULL, "out of memory");
 		return;
 	}
-	g->timeout_ms = 10000;
+	g->timeout_ms = CONFIG_GW_TIMEOUT_DEFAULT_MS;
 	g->connect_timeout_ms = 2000;
 	g->max_in_flight = 64;
 	p->cfg->ngateways++;
@@ -416,6 +419,7 @@ config_defaults(struct config *c)
 	c->block_ms = 1000;
 	c->plan_chunk = 500;
 	c->job_size = 50;
+	c->max_tries = 5;
 	c->deliver_batch = 16;
 	c->retry_base_ms = 200;
 	c->retry_max_ms = 30000;
@@ -445,9 +449,18 @@ config_check(struct cparse *p)
 	size_t i;
 	char key[160];
 
+	long gw_timeout_max = 0;
+
 	p->line = 0;
 	if (c->retry_base_ms > c->retry_max_ms)
 		config_error(p, "deliver.retry_base_ms", "is larger than deliver.retry_max_ms");
+	/* A plan chunk is one script call: its arguments must fit what script_call
+	 * sends, or every deal fails at the first chunk. */
+	if (ingest_plan_args_max(c->plan_chunk, c->job_size) > SCRIPT_ARGS_MAX)
+		config_error(p, "ingest.plan_chunk", "plan_chunk = %ld with job_size = %ld "
+		    "needs %ld script arguments, over the limit of %d: lower ingest.plan_chunk "
+		    "or raise ingest.job_size", c->plan_chunk, c->job_size,
+		    ingest_plan_args_max(c->plan_chunk, c->job_size), SCRIPT_ARGS_MAX);
 	for (i = 0; i < c->ngateways; i++) {
 		struct gw_config *g = &c->gateways[i];
 
@@ -457,7 +470,19 @@ config_check(struct cparse *p)
 		snprintf(key, sizeof(key), "gateway.%s.channel", g->name);
 		if (!p->seen_gw_channel[i])
 			config_error(p, key, "missing (sms or dm)");
+		if ((g->timeout_ms > 0 ? g->timeout_ms : CONFIG_GW_TIMEOUT_DEFAULT_MS) >
+		    gw_timeout_max)
+			gw_timeout_max = g->timeout_ms > 0 ? g->timeout_ms :
+			    CONFIG_GW_TIMEOUT_DEFAULT_MS;
 	}
+	/* A push is sent under a lease refreshed every claim_idle_ms / 3: a request must
+	 * fit in what is left of it, or another notifier may take the push over while
+	 * the request is still out (a second text). */
+	if (c->ngateways > 0 && c->claim_idle_ms < 3 * gw_timeout_max)
+		config_error(p, "deliver.claim_idle_ms", "%ld: claim_idle_ms must be "
+		    "\xe2\x89\xa5 3 \xc3\x97 the largest gateway timeout_ms (%ld), because a push is "
+		    "sent under a lease refreshed every claim_idle_ms/3 and a request must fit "
+		    "in what is left", c->claim_idle_ms, gw_timeout_max);
 }
 
 struct config *

@@ -33,10 +33,6 @@ static const char *const script_enum_names[SCRIPT_COUNT] = {
 static struct script script_table[SCRIPTS_MAX];
 static size_t script_count;
 
-/* Arguments of one call: a plan chunk of ingest.plan_chunk recipients needs about
- * 2 per recipient and 11 per job (config.c keeps plan_chunk within this). */
-#define SCRIPT_ARGS_MAX 65536
-
 /* The embedded script named name, or -1. */
 static int
 script_index(const char *name)

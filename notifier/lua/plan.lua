@@ -1,18 +1,30 @@
 -- plan.lua: write one chunk of a deal's jobs, atomically (stage: plan).
--- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] pushes
--- ARGV: entry, chunk, nchunks, keep_s, group, recipients, njobs, code_pool, url,
---       title, campaign, then per job: nfields, field, value, ...
+-- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] pushes   KEYS[4] dealentry:<entry>
+-- KEYS[5] planset:<id>   KEYS[6] report:deal:<id>   KEYS[7] report:campaign:<c>
+-- (not touched when the campaign is "")   KEYS[8] deals:tries
+-- KEYS[9..] report:rule:<rule> for every rule named in this chunk's recipients
+-- ARGV: entry, chunk, nchunks, keep_s, group, njobs, code_pool, url, title, campaign,
+--       limit (recipients in all, 0 = none), attempt, then per job: npairs, field,
+--       value, ... (the job's own fields, then one "r" per recipient)
 -- The deal hash also keeps the deal's url, title and campaign (click links and
 -- reports read them), and dealentry:<entry> names the deal of a push id.
 -- "planned" counts recipients in report:deal:<id> (with the last chunk),
 -- report:rule:<rule> and report:campaign:<campaign> (with each chunk).
--- The deal hash is the planned-marker and the plan cursor: a chunk below the cursor
--- was written before a crash and is skipped; the last chunk sets "planned" and XACKs
--- the deal entry in the same step, so a deal is planned once however often it is read.
-local deal, stream, pushes = KEYS[1], KEYS[2], KEYS[3]
+--
+-- Exactly once per recipient, whatever the ranking: planset:<id> holds every
+-- "<sub>:<ch>" written so far and a recipient already in it is skipped, so a re-plan
+-- after a crash (whose ranking, recomputed, may differ) writes only who is missing,
+-- and never more than limit in all. An attempt's chunks must arrive in order
+-- (cursor of that attempt); a chunk out of order answers {'retry'} and writes
+-- nothing, so the last chunk cannot mark the deal planned over a failed one. The
+-- last chunk sets "planned", drops the set and XACKs the deal in the same step.
+local deal, stream, pushes, dealentry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local planset, rdeal, rcamp, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local entry, chunk, nchunks = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local keep_s, group = ARGV[4], ARGV[5]
-local recipients, njobs = tonumber(ARGV[6]), tonumber(ARGV[7])
+local njobs, pool, campaign = tonumber(ARGV[6]), ARGV[7], ARGV[10]
+local limit, attempt = tonumber(ARGV[11]), ARGV[12]
+local first = 13
 
 local planned = redis.call('HGET', deal, 'planned')
 if planned then
@@ -24,53 +36,91 @@ if owner and owner ~= entry then
   redis.call('XACK', stream, group, entry)
   return {'duplicate', owner}
 end
-local cursor = tonumber(redis.call('HGET', deal, 'cursor') or '0')
-if chunk < cursor then
-  return {'skipped', tostring(cursor)}
-end
-if chunk > cursor then
-  return redis.error_reply('ERR plan cursor is at ' .. cursor .. ', got chunk ' .. chunk)
+if chunk > 0 then
+  local a = redis.call('HMGET', deal, 'attempt', 'cursor')
+  if a[1] ~= attempt or tonumber(a[2] or '-1') ~= chunk then
+    return {'retry', 'chunk ' .. chunk .. ' of an attempt that is not in progress'}
+  end
 end
 
-local i = 12
-if ARGV[8] ~= '' then
-  redis.call('HSET', deal, 'pool', ARGV[8])
+-- Check every recipient line before writing anything: a script that fails half-way
+-- keeps what it wrote.
+local rule_key = {}
+for k = 9, #KEYS do
+  rule_key[string.sub(KEYS[k], 13)] = KEYS[k]
 end
-if chunk == 0 then
-  redis.call('HSET', deal, 'url', ARGV[9], 'title', ARGV[10], 'campaign', ARGV[11],
-    'entry', entry)
-  redis.call('SET', 'dealentry:' .. entry, string.sub(deal, 6), 'EX', keep_s)
-end
--- Rule reports count what each rule planned, chunk by chunk (a chunk runs once).
-local by_rule = {}
+local i = first
 for _ = 1, njobs do
   local n = tonumber(ARGV[i])
-  redis.call('XADD', pushes, '*', unpack(ARGV, i + 1, i + 2 * n))
   for f = i + 1, i + 2 * n - 1, 2 do
     if ARGV[f] == 'r' then
-      local rule = string.match(ARGV[f + 1], '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t')
-      if rule then
-        by_rule[rule] = (by_rule[rule] or 0) + 1
+      local rule = string.match(ARGV[f + 1], '^[^\t]+\t[^\t]+\t[^\t]*\t([^\t]*)\t')
+      if not rule or not rule_key[rule] then
+        return redis.error_reply('ERR plan: malformed recipient line or rule not in KEYS')
       end
     end
   end
   i = i + 1 + 2 * n
 end
+
+if pool ~= '' then
+  redis.call('HSET', deal, 'pool', pool)
+end
+if chunk == 0 then
+  redis.call('HSET', deal, 'url', ARGV[8], 'title', ARGV[9], 'campaign', campaign,
+    'entry', entry)
+  redis.call('SET', dealentry, string.sub(deal, 6), 'EX', keep_s)
+end
+local count = 0
+if limit > 0 then
+  count = redis.call('SCARD', planset)
+end
+local by_rule, written, jobs = {}, 0, 0
+i = first
+for _ = 1, njobs do
+  local n = tonumber(ARGV[i])
+  local out, nr = {}, 0
+  for f = i + 1, i + 2 * n - 1, 2 do
+    local v = ARGV[f + 1]
+    if ARGV[f] ~= 'r' then
+      out[#out + 1] = ARGV[f]
+      out[#out + 1] = v
+    elseif limit == 0 or count < limit then
+      local ch, sub, rule = string.match(v, '^([^\t]+)\t([^\t]+)\t[^\t]*\t([^\t]*)\t')
+      if redis.call('SADD', planset, sub .. ':' .. ch) == 1 then
+        out[#out + 1] = 'r'
+        out[#out + 1] = v
+        nr = nr + 1
+        count = count + 1
+        by_rule[rule] = (by_rule[rule] or 0) + 1
+      end
+    end
+  end
+  if nr > 0 then
+    redis.call('XADD', pushes, '*', unpack(out))
+    written = written + nr
+    jobs = jobs + 1
+  end
+  i = i + 1 + 2 * n
+end
 for rule, n in pairs(by_rule) do
-  redis.call('HINCRBY', 'report:rule:' .. rule, 'planned', n)
+  redis.call('HINCRBY', rule_key[rule], 'planned', n)
 end
-if ARGV[11] ~= '' and recipients > 0 then
-  redis.call('HINCRBY', 'report:campaign:' .. ARGV[11], 'planned', recipients)
+if campaign ~= '' and written > 0 then
+  redis.call('HINCRBY', rcamp, 'planned', written)
 end
-redis.call('HSET', deal, 'planning', entry, 'cursor', chunk + 1)
-redis.call('HINCRBY', deal, 'jobs', njobs)
-redis.call('HINCRBY', deal, 'recipients', recipients)
+redis.call('HSET', deal, 'planning', entry, 'attempt', attempt, 'cursor', chunk + 1)
+redis.call('HINCRBY', deal, 'jobs', jobs)
+local total = redis.call('HINCRBY', deal, 'recipients', written)
 if chunk == nchunks - 1 then
   redis.call('HSET', deal, 'planned', entry)
-  redis.call('HINCRBY', 'report:deal:' .. string.sub(deal, 6), 'planned',
-    tonumber(redis.call('HGET', deal, 'recipients') or '0'))
+  redis.call('HINCRBY', rdeal, 'planned', total)
+  redis.call('DEL', planset)
+  redis.call('HDEL', tries, entry)
   redis.call('XACK', stream, group, entry)
+else
+  redis.call('EXPIRE', planset, keep_s)
 end
 -- TTLs are relative: Redis' clock need not agree with the notifier's.
 redis.call('EXPIRE', deal, keep_s)
-return {'ok', tostring(chunk + 1)}
+return {'ok', tostring(written), tostring(total)}

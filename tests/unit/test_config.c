@@ -13,7 +13,9 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "ingest.h"
 #include "log.h"
+#include "scripts.h"
 
 static char tmpdir[] = "/tmp/dp-test-config-XXXXXX";
 
@@ -137,6 +139,87 @@ every_bad_key_is_reported_by_name(void **state)
 }
 
 static void
+plan_chunk_whose_script_arguments_exceed_the_limit_is_refused(void **state)
+{
+	char errs[2048] = "";
+	struct config *c;
+
+	(void)state;
+	/* 20000 recipients in jobs of 1: about 320000 arguments, over 65536. */
+	c = load("[ingest]\nplan_chunk = 20000\njob_size = 1\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "ingest.plan_chunk"));
+	assert_non_null(strstr(errs, "ingest.job_size"));
+	assert_non_null(strstr(errs, "script arguments"));
+	assert_null(strstr(errs, "redis"));
+	/* The largest chunk fits when its jobs are large enough. */
+	errs[0] = '\0';
+	c = load("[ingest]\nplan_chunk = 20000\njob_size = 1000\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_true(ingest_plan_args_max(c->plan_chunk, c->job_size) <= SCRIPT_ARGS_MAX);
+	config_free(c);
+	/* And the defaults, of course. */
+	assert_true(ingest_plan_args_max(500, 50) <= SCRIPT_ARGS_MAX);
+}
+
+static void
+claim_idle_below_three_gateway_timeouts_is_refused(void **state)
+{
+	char errs[2048] = "";
+	struct config *c;
+
+	(void)state;
+	/* Default timeout_ms is 10000: 29999 is too short, 30000 is enough. */
+	c = load("[deliver]\nclaim_idle_ms = 29999\n"
+	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n",
+	    errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "deliver.claim_idle_ms: 29999: claim_idle_ms must be "
+	    "\xe2\x89\xa5 3 \xc3\x97 the largest gateway timeout_ms (10000)"));
+	errs[0] = '\0';
+	c = load("[deliver]\nclaim_idle_ms = 30000\n"
+	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n",
+	    errs, sizeof(errs));
+	assert_non_null(c);
+	config_free(c);
+	/* The largest of several gateways counts. */
+	errs[0] = '\0';
+	c = load("[deliver]\nclaim_idle_ms = 45000\n"
+	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n"
+	    "timeout_ms = 1000\n"
+	    "[gateway b]\nkind = webhook\nchannel = dm\nurl = http://127.0.0.1:9/\n"
+	    "timeout_ms = 20000\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "timeout_ms (20000)"));
+	/* Short timeouts allow a short claim time (the tests use that). */
+	errs[0] = '\0';
+	c = load("[deliver]\nclaim_idle_ms = 600\n"
+	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n"
+	    "timeout_ms = 200\n", errs, sizeof(errs));
+	assert_non_null(c);
+	config_free(c);
+}
+
+static void
+max_tries_defaults_to_five(void **state)
+{
+	char errs[1024] = "";
+	struct config *c = load("# nothing\n", errs, sizeof(errs));
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(c->max_tries, 5);
+	config_free(c);
+	c = load("[ingest]\nmax_tries = 2\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_int_equal(c->max_tries, 2);
+	config_free(c);
+	c = load("[ingest]\nmax_tries = 0\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "ingest.max_tries: 0 is out of range"));
+}
+
+static void
 missing_file_is_an_error_not_a_crash(void **state)
 {
 	char errs[512] = "";
@@ -196,6 +279,9 @@ main(void)
 		cmocka_unit_test(values_and_trailing_comments_are_read),
 		cmocka_unit_test(secret_file_first_line_is_the_secret),
 		cmocka_unit_test(every_bad_key_is_reported_by_name),
+		cmocka_unit_test(plan_chunk_whose_script_arguments_exceed_the_limit_is_refused),
+		cmocka_unit_test(claim_idle_below_three_gateway_timeouts_is_refused),
+		cmocka_unit_test(max_tries_defaults_to_five),
 		cmocka_unit_test(missing_file_is_an_error_not_a_crash),
 		cmocka_unit_test(nul_byte_and_overlong_line_are_refused),
 	};
