@@ -52,6 +52,8 @@ struct gw_message {
 	const char *text;
 	int64_t expires_at;           /* epoch seconds */
 	int64_t now;                  /* epoch seconds */
+	long timeout_cap_ms;          /* > 0: the request's deadline never exceeds this
+	                               * (the sender's lease left); 0 = none */
 };
 
 enum gw_outcome {

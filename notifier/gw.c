@@ -361,6 +361,8 @@ static void request_deadlines(const struct gw_config *cfg, const struct gw_messa
 	long t = cfg->timeout_ms > 0 ? cfg->timeout_ms : GW_TIMEOUT_DEFAULT_MS;
 
 	req->timeout_ms = t < left_ms ? t : left_ms;
+	if (m->timeout_cap_ms > 0 && m->timeout_cap_ms < req->timeout_ms)
+		req->timeout_ms = m->timeout_cap_ms;
 	req->connect_timeout_ms = cfg->connect_timeout_ms < req->timeout_ms ?
 	    cfg->connect_timeout_ms : req->timeout_ms;
 }

@@ -5,6 +5,7 @@
 # print "<name>: N passed, M failed". Every process started is stopped at the end,
 # also when a test fails or the run is interrupted. The last line is exactly
 # "N passed, M failed"; the exit status is non-zero when M > 0.
+# DP_TESTS="test_deliver test_config" runs only those (names of binaries or scripts).
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,11 +61,17 @@ run_sh() {
 	failed=$((failed + f))
 }
 
+selected() {
+	[ -z "${DP_TESTS:-}" ] && return 0
+	case " $DP_TESTS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
 for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] && run_tap "$t"
+	[ -x "$t" ] && selected "$(basename "$t")" && run_tap "$t"
 done
 for s in tests/gwsim/selftest.sh tests/integration/valgrind.sh tests/integration/walkthrough.sh; do
-	[ -f "$s" ] && run_sh "$s"
+	[ -f "$s" ] && selected "$(basename "$s" .sh)" && run_sh "$s"
 done
 
 if [ "$failed" -gt 0 ]; then

@@ -1,21 +1,35 @@
 -- record.lua: record the outcomes of a batch of pushes (stage: record).
 -- One call per loop pass for every outcome decided in it, so Redis round trips per
 -- push stay far below one.
--- KEYS[1] pushes:log   KEYS[2] stats
---   then per outcome (4 each): push:<deal id>, consent:<channel>, deal:<id>,
---   code:<deal id>
--- ARGV: n, then per outcome (16 each): sub, channel, push_id, deal_id, outcome,
---       gateway, provider_id, http_status, detail, now, latency_ms, revoke, rule,
---       campaign, segments (SMS parts of the text sent; 0 for other channels),
---       resend ("" or, for a sent SMS, what sending it again needs: kept in
---       pushline:<deal> until the deal expires, for a 30003 status callback)
--- Counts each final outcome in report:deal:<id>, report:rule:<name> and
--- report:campaign:<name>, and for a sent push keeps pushinfo:<deal id> field
--- <sub>:<ch> = "<rule>\t<campaign>" for click and conversion attribution; a
--- subscriber's first sent push of a deal counts "treated_audience" once.
+-- ORDER RECORD_KEYS (include/pushline.h):
+-- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] resolve:due   KEYS[4] resolve:info
+-- KEYS[5] subscribers   KEYS[6] subscribers:changes
+--   then per outcome (ORDER RECORD_RKEYS, 14 each): push:<deal>, consent:<channel>,
+--   deal:<id>, code:<deal>, the code pool ("" = the one the deal hash keeps),
+--   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
+--   pushline:<deal>, pushinfo:<deal>, delivery:<deal>, consent_log:<sub>,
+--   consent_history:<sub>, codepush:<code> ("" = no code)
+-- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
+--   (ORDER RECORD_RARGS, 21 each): sub, channel, push_id, deal_id, outcome, gateway,
+--   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
+--   the text sent; 0 for other channels), resend ("" or, for a sent SMS, what sending
+--   it again needs: kept in pushline:<deal> until the deal expires, for a 30003 status
+--   callback), rule, campaign, to, started (epoch s the attempt began), text (the
+--   body sent), expires_at, code_bad ("1": the pool's code for this push cannot be
+--   sent, so it is dropped, not given back)
+-- Counts each final outcome in stats and the reports (lib/outcome.lua), and for a sent
+-- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" for click and
+-- conversion attribution, and codepush:<code> = push id; a subscriber's first sent
+-- push of a deal counts "treated_audience" once.
 --   revoke = "1": the provider says the recipient opted out, so consent for the
 --   channel ends now: consent:<channel>, the stored JSON's consent (null) and the
 --   consent record (consent_log, consent_history) change as for a STOP.
+-- "unknown" (the request may have reached the provider): when a status callback for
+-- the push already came (delivery:<deal> <sub>:<ch>:sid), it is "sent" with that
+-- sid; otherwise it stays "unknown" and an SMS is queued for resolution (resolve.c).
+-- A "sent" for a push already "unknown" (another notifier took the job over while
+-- this one's request was in flight) resolves it: the reports move it from unknown
+-- to sent.
 -- Outcome "retry" only moves the state so that a redelivered job may try again.
 -- Idempotent: an outcome for a push already in a final state changes nothing, so
 -- a batch retried after a lost reply is not logged twice.
@@ -23,94 +37,128 @@
 -- buyers" deals reach N people. The jobs are acked separately, once every outcome
 -- of a job is recorded.
 --#include subjson
-local logk, stats = KEYS[1], KEYS[2]
-local n = tonumber(ARGV[1])
+--#include outcome
+local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local subs, changes = KEYS[5], KEYS[6]
+local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
+local RK, RA = 14, 21
+local expiring = {}   -- keys given a TTL in this call
+
+local function expire_once(key, ttl)
+  if not expiring[key] then
+    expiring[key] = true
+    if redis.call('TTL', key) < 0 then
+      redis.call('EXPIRE', key, ttl)
+    end
+  end
+end
+
 for i = 0, n - 1 do
-  local states, consent = KEYS[3 + 4 * i], KEYS[4 + 4 * i]
-  local deal, codes = KEYS[5 + 4 * i], KEYS[6 + 4 * i]
-  local b = 2 + 16 * i
+  local kb, b = 7 + RK * i, 3 + RA * i
+  local states, consent, deal, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
+  local pool = KEYS[kb + 4]
+  local reports = { KEYS[kb + 5], KEYS[kb + 6], KEYS[kb + 7] }
+  local pushline, pushinfo, delivery = KEYS[kb + 8], KEYS[kb + 9], KEYS[kb + 10]
+  local clog, chist, codepush = KEYS[kb + 11], KEYS[kb + 12], KEYS[kb + 13]
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local outcome = ARGV[b + 4]
+  local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
+  local at = ARGV[b + 9]
+  local rule, camp = ARGV[b + 14], ARGV[b + 15]
   local field = sub .. ':' .. ch
   local state = redis.call('HGET', states, field)
   local open = state == false or state == 'admitted' or state == 'retry' or
     state == 'delayed' or (state and state:match('^sending'))
-  if not open then
-    -- Already final: this batch ran once before and only its reply was lost
-    -- (Redis restarted); writing it again would log the push twice.
-  elseif outcome ~= 'retry' then
-    redis.call('HSET', states, field, outcome)
-  elseif state and state:match('^sending') then
+  local resolving = state == 'unknown' and outcome == 'sent'
+  local resolved = nil
+  if open and outcome == 'unknown' then
+    local sid = redis.call('HGET', delivery, field .. ':sid')
+    if sid then
+      outcome, provider_id, resolved = 'sent', sid, 'callback'
+    end
+  end
+  if resolving then
+    resolved = 'answer'
+  end
+  if outcome == 'retry' then
     -- "retry" only replaces the in-flight mark: the backoff may already have
     -- re-admitted the push (records are batched), and that newer state stands.
-    redis.call('HSET', states, field, outcome)
-  end
-  if open and outcome ~= 'retry' then
-    redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push,
-      'deal', deal_id, 'sub', sub, 'channel', ch, 'outcome', outcome,
-      'gateway', ARGV[b + 5], 'provider_id', ARGV[b + 6], 'http_status', ARGV[b + 7],
-      'detail', ARGV[b + 8], 'at', ARGV[b + 9], 'latency_ms', ARGV[b + 10])
-    redis.call('HINCRBY', stats, 'outcome:' .. outcome, 1)
-  end
-  if open and outcome ~= 'retry' then
-    local rule, camp, segs = ARGV[b + 12], ARGV[b + 13], tonumber(ARGV[b + 14]) or 0
-    local reports = { 'report:deal:' .. deal_id, 'report:rule:' .. rule }
-    if camp ~= '' then
-      reports[#reports + 1] = 'report:campaign:' .. camp
+    if state and state:match('^sending') then
+      redis.call('HSET', states, field, 'retry')
     end
-    for _, r in ipairs(reports) do
-      redis.call('HINCRBY', r, outcome, 1)
-      if outcome == 'sent' and segs > 0 then
-        redis.call('HINCRBY', r, 'sms_segments', segs)
-      end
+  elseif open or resolving then
+    local extra = { 'gateway', gw, 'provider_id', provider_id, 'http_status',
+      ARGV[b + 7], 'detail', ARGV[b + 8], 'latency_ms', ARGV[b + 10] }
+    if resolved then
+      extra[#extra + 1] = 'resolved'
+      extra[#extra + 1] = resolved
     end
-    local resend = ARGV[b + 15]
-    if outcome == 'sent' and resend ~= '' then
-      local exp = tonumber(string.match(resend, '^(%d+)\t')) or 0
-      local ttl = exp - tonumber(ARGV[b + 9])
-      if ttl > 0 then
-        redis.call('HSET', 'pushline:' .. deal_id, field, resend)
-        redis.call('EXPIRE', 'pushline:' .. deal_id, ttl + 60)
+    oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, outcome, at,
+      extra)
+    if resolving then
+      oc_add(stats, 'outcome:unknown', -1)
+      for _, r in ipairs(reports) do
+        oc_add(r, 'unknown', -1)
       end
+      oc_add(stats, 'resolved:' .. resolved, 1)
+      redis.call('ZREM', due, push)
+      redis.call('HDEL', info, push)
+    elseif resolved then
+      oc_add(stats, 'resolved:' .. resolved, 1)
+    end
+    if outcome == 'unknown' and ch == 'sms' then
+      oc_queue_unknown(due, info, push, resolve_at, deal_id, sub, ch, gw, ARGV[b + 16],
+        ARGV[b + 17], rule, camp, ARGV[b + 18])
     end
     if outcome == 'sent' then
-      local info = 'pushinfo:' .. deal_id
-      -- The first sent push of a subscriber (on any channel) adds one to the treated
-      -- audience that reports set against the holdout audience.
-      if redis.call('HSET', info, field, rule .. '\t' .. camp) == 1 and
-          -- ORDER CHANNEL: the other of the two channels, sms and dm.
-          redis.call('HEXISTS', info, sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0 then
+      local segs = tonumber(ARGV[b + 12]) or 0
+      local ttl = (tonumber(ARGV[b + 19]) or 0) - tonumber(at)
+      if segs > 0 then
         for _, r in ipairs(reports) do
-          redis.call('HINCRBY', r, 'treated_audience', 1)
+          oc_add(r, 'sms_segments', segs)
         end
       end
-      if redis.call('TTL', info) < 0 then
-        redis.call('EXPIRE', info, 30 * 86400)
+      local resend = ARGV[b + 13]
+      if resend ~= '' and ttl > 0 then
+        redis.call('HSET', pushline, field, resend)
+        expire_once(pushline, ttl + 60)
       end
-    end
-  end
-  if open and ARGV[b + 11] == '1' then
-    -- The gateway says the recipient opted out: the same record as a STOP.
-    redis.call('HDEL', consent, sub)
-    local json = redis.call('HGET', 'subscribers', sub)
-    local newjson = json and subjson_set_consent(json, ch, 'null')
-    if newjson and newjson ~= json then
-      redis.call('HSET', 'subscribers', sub, newjson)
-      redis.call('XADD', 'subscribers:changes', 'MAXLEN', '~', '100000', '*', 'id', sub,
-        'op', 'put')
-    end
-    subjson_consent_event(sub, ch, 'opted_out', ARGV[b + 9], 'gateway:' .. ARGV[b + 5],
-      'http ' .. ARGV[b + 7] .. ' ' .. ARGV[b + 8])
-  end
-  if open and outcome ~= 'sent' and outcome ~= 'unknown' and outcome ~= 'retry' then
-    local code = redis.call('HGET', codes, field)
-    if code then
-      local pool = redis.call('HGET', deal, 'pool')
-      if pool then
-        redis.call('SADD', pool, code)
+      if codepush ~= '' then
+        -- A redemption by this code is attributed to this push.
+        redis.call('SET', codepush, push, 'EX', math.max(ttl, 0) + 7 * 86400)
       end
+      -- The first sent push of a subscriber (on any channel) adds one to the treated
+      -- audience that reports set against the holdout audience.
+      if redis.call('HSET', pushinfo, field, rule .. '\t' .. camp) == 1 and
+          -- ORDER CHANNEL: the other of the two channels, sms and dm.
+          redis.call('HEXISTS', pushinfo, sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0 then
+        for _, r in ipairs(reports) do
+          oc_add(r, 'treated_audience', 1)
+        end
+      end
+      expire_once(pushinfo, 30 * 86400)
+    elseif outcome ~= 'unknown' and ARGV[b + 20] == '1' then
+      -- The pool gave a code that cannot be sent: it leaves the pool for good.
       redis.call('HDEL', codes, field)
+      oc_add(stats, 'code:refused', 1)
+    elseif outcome ~= 'unknown' then
+      if pool == '' then
+        pool = redis.call('HGET', deal, 'pool') or ''
+      end
+      oc_return_code(codes, pool, deal, field)
+    end
+    if ARGV[b + 11] == '1' then
+      -- The gateway says the recipient opted out: the same record as a STOP.
+      redis.call('HDEL', consent, sub)
+      local json = redis.call('HGET', subs, sub)
+      local newjson = json and subjson_set_consent(json, ch, 'null')
+      if newjson and newjson ~= json then
+        redis.call('HSET', subs, sub, newjson)
+        redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
+      end
+      subjson_consent_event_keys(clog, chist, ch, 'opted_out', at, 'gateway:' .. gw,
+        'http ' .. ARGV[b + 7] .. ' ' .. ARGV[b + 8])
     end
   end
 end
+oc_flush()
 return n

@@ -1,63 +1,116 @@
--- send.lua: claim admitted recipients for sending, right before the requests go out
--- (stage: send). One call per dispatch batch.
--- KEYS[1] pushes:log   KEYS[2] stats   then per recipient: push:<deal>, deal:<deal>
--- ARGV: now, consumer, n, then per recipient: sub, channel, push_id, deal_id,
---       expires_at, idempotent ("1" when the reserved gateway takes an
---       Idempotency-Key, so a crash mid-request may simply send again), rule,
---       campaign
--- "admitted" becomes "sending:<consumer>" or "sendingw:<consumer>" (compare-and-set:
--- of two holders, one wins). A deal cancelled or expired since admit, or a consent
--- revoked since admit (a STOP that came while the push waited for a gateway slot),
--- stops here, the last moment before the gateway: its code, if it took one, goes
--- back to the pool, and the outcome is logged and counted in the reports.
--- Returns per recipient: send, cancelled, expired, no_consent, or skip (not ours to
--- send).
-local logk, stats = KEYS[1], KEYS[2]
-local now, consumer, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+-- send.lua: claim admitted recipients for sending, or renew the lease of claimed ones,
+-- right before the requests go out (stage: send). One call per dispatch batch.
+-- ORDER SEND_KEYS (include/pushline.h):
+-- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] pushes (the job stream)
+--   then per recipient (ORDER SEND_RKEYS, 8 each): push:<deal>, deal:<deal>,
+--   consent:<channel>, code:<deal>, report:deal:<id>, report:rule:<rule>,
+--   report:campaign:<c> ("" = none), the deal's code pool ("" = the job does not name
+--   one: the pool the deal hash keeps, if any)
+-- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 8 each): sub,
+--       channel, push_id, deal_id, expires_at, idempotent ("1" when the reserved
+--       gateway takes an Idempotency-Key, so a crash mid-request may simply send
+--       again), mode, job (the recipient's entry on the job stream)
+--   mode "claim": "admitted" becomes "sending:<consumer>" or "sendingw:<consumer>"
+--     (compare-and-set: of two holders, one wins); anything else is "skip".
+--   mode "renew": the sender's lease ran out before the request left (the process
+--     was stalled): the push must still be "sending(w):<consumer>" and its job still
+--     pending for this consumer, else "lost" (the job was taken over: the push goes
+--     back to "admitted", since this consumer never sent it, and the new owner sends
+--     it). When it holds, the job's idle time is reset (XCLAIM JUSTID), which gives
+--     the sender a fresh lease.
+-- In both modes a deal cancelled or expired since admit (the deal hash's "exp" from an
+-- update overrides expires_at), or a consent revoked since admit (a STOP that came
+-- while the push waited for a gateway slot), stops here, the last moment before the
+-- gateway: its code, if it took one, goes back to the pool, and the outcome is logged
+-- and counted in the reports.
+-- Returns per recipient: "send\t<expires_at>" (the deal's current expiry),
+-- cancelled, expired, no_consent, skip (not ours to send) or lost.
+--#include outcome
+local logk, stats, jobs = KEYS[1], KEYS[2], KEYS[3]
+local now, consumer, group, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
+local RK, RA = 8, 8
+local deals = {}     -- deal key -> { cancelled, exp override, pool }
+local owned = {}     -- job entry -> true / false, looked up once per call
+
+local function deal_of(key)
+  local d = deals[key]
+  if not d then
+    d = redis.call('HMGET', key, 'cancelled', 'exp', 'pool')
+    deals[key] = d
+  end
+  return d
+end
+
+local function job_owned(entry)
+  local o = owned[entry]
+  if o == nil then
+    local p = redis.call('XPENDING', jobs, group, entry, entry, 1)
+    o = p[1] ~= nil and p[1][2] == consumer
+    if o then
+      redis.call('XCLAIM', jobs, group, consumer, 0, entry, 'JUSTID')
+    end
+    owned[entry] = o
+  end
+  return o
+end
+
 local out = {}
 for i = 0, n - 1 do
-  local states, deal = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
-  local b = 4 + 8 * i
+  local kb, b = 4 + RK * i, 5 + RA * i
+  local states, deal, consent, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
+  local reports = { KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6] }
+  local pool = KEYS[kb + 7]
   local sub, ch, push = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local deal_id, exp, idem = ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
-  local rule, camp = ARGV[b + 6], ARGV[b + 7]
+  local mode, entry = ARGV[b + 6], ARGV[b + 7]
   local field = sub .. ':' .. ch
+  local mark = 'sending:'
+  if idem == '1' then
+    mark = 'sendingw:'
+  end
+  local d = deal_of(deal)
+  if pool == '' then
+    pool = d[3] or ''
+  end
+  if d[2] then
+    exp = tonumber(d[2]) or exp
+  end
+  local state = redis.call('HGET', states, field)
   local verdict
-  if redis.call('HGET', states, field) ~= 'admitted' then
+  if mode == 'renew' then
+    if state ~= mark .. consumer then
+      verdict = 'lost'
+    elseif not job_owned(entry) then
+      redis.call('HSET', states, field, 'admitted')
+      verdict = 'lost'
+    end
+  elseif state ~= 'admitted' then
     verdict = 'skip'
-  elseif redis.call('HEXISTS', deal, 'cancelled') == 1 then
+  end
+  if verdict then
+    -- not ours
+  elseif d[1] then
     verdict = 'cancelled'
   elseif now >= exp then
     verdict = 'expired'
-  elseif redis.call('HEXISTS', 'consent:' .. ch, sub) == 0 then
+  elseif redis.call('HEXISTS', consent, sub) == 0 then
     verdict = 'no_consent'
   else
     verdict = 'send'
   end
   if verdict == 'send' then
-    local mark = 'sending:'
-    if idem == '1' then
-      mark = 'sendingw:'
+    if mode == 'claim' then
+      redis.call('HSET', states, field, mark .. consumer)
     end
-    redis.call('HSET', states, field, mark .. consumer)
-  elseif verdict ~= 'skip' then
-    local codes = 'code:' .. deal_id
-    local code = redis.call('HGET', codes, field)
-    local pool = redis.call('HGET', deal, 'pool')
-    if code and pool then
-      redis.call('SADD', pool, code)
-      redis.call('HDEL', codes, field)
+    out[#out + 1] = 'send\t' .. exp
+  else
+    if verdict ~= 'skip' and verdict ~= 'lost' then
+      oc_return_code(codes, pool, deal, field)
+      oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, verdict,
+        ARGV[1])
     end
-    redis.call('HSET', states, field, verdict)
-    redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push,
-      'deal', deal_id, 'sub', sub, 'channel', ch, 'outcome', verdict, 'at', ARGV[1])
-    redis.call('HINCRBY', stats, 'outcome:' .. verdict, 1)
-    redis.call('HINCRBY', 'report:deal:' .. deal_id, verdict, 1)
-    redis.call('HINCRBY', 'report:rule:' .. rule, verdict, 1)
-    if camp ~= '' then
-      redis.call('HINCRBY', 'report:campaign:' .. camp, verdict, 1)
-    end
+    out[#out + 1] = verdict
   end
-  out[#out + 1] = verdict
 end
+oc_flush()
 return out

@@ -439,7 +439,10 @@ jobs_of_a_dead_consumer_are_claimed_and_finished_by_another(void **state)
 	struct fx *f = *state;
 	const int n = 200;
 	const char *flags[] = { "--latency-ms", "20", NULL };
-	const char *extra = "[deliver]\nmax_in_flight = 4\nclaim_idle_ms = 600\n"
+	/* The gateway's timeout first (still in its section): claim_idle_ms must be at
+	 * least three of them. */
+	const char *extra = "timeout_ms = 200\n[deliver]\nmax_in_flight = 4\n"
+	    "claim_idle_ms = 600\n"
 	    "[ingest]\njob_size = 20\n";
 	struct want some = { f, NULL, 30 }, all = { f, "", n };
 	long long sent, unknown;

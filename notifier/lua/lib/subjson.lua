@@ -52,12 +52,18 @@ local function subjson_engage(subs, changes, sub, f)
   redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
 end
 
--- Appends one consent change to consent_history:<id> (newest first, the last 100)
--- and makes it the channel's current record in consent_log:<id>.
-local function subjson_consent_event(id, ch, state, now, how, detail)
-  redis.call('HSET', 'consent_log:' .. id, ch .. ':state', state, ch .. ':when', now,
+-- Appends one consent change to history (consent_history:<id>, newest first, the
+-- last 100) and makes it the channel's current record in log (consent_log:<id>);
+-- both keys are the caller's, from KEYS.
+local function subjson_consent_event_keys(log, history, ch, state, now, how, detail)
+  redis.call('HSET', log, ch .. ':state', state, ch .. ':when', now,
     ch .. ':how', how, ch .. ':detail', detail)
-  redis.call('LPUSH', 'consent_history:' .. id, table.concat({ now, ch, state, how,
-    detail }, '\t'))
-  redis.call('LTRIM', 'consent_history:' .. id, 0, 99)
+  redis.call('LPUSH', history, table.concat({ now, ch, state, how, detail }, '\t'))
+  redis.call('LTRIM', history, 0, 99)
+end
+
+-- subjson_consent_event_keys for subscriber id's own keys.
+local function subjson_consent_event(id, ch, state, now, how, detail)
+  subjson_consent_event_keys('consent_log:' .. id, 'consent_history:' .. id, ch, state,
+    now, how, detail)
 end

@@ -1,0 +1,292 @@
+/*
+ * deliver_admit.c: admit.lua for each job, or for one recipient's retry, and the
+ * release of deferred recipients (stage: admit).
+ *
+ * The notifier computes what needs the subscriber's time zone (the legal window and
+ * quiet hours, the local day of the daily cap, the deal's starts_at) and admit.lua
+ * decides atomically. Must never queue a recipient admit.lua did not admit, nor ack
+ * work it could not admit (a failed call leaves the job pending).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "deliver_int.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "scripts.h"
+#include "subscriber.h"
+#include "substore.h"
+#include "tz.h"
+
+#define DELIVER_KEEP_S (7 * 86400)
+#define DELIVER_DELAY_BATCH "200"
+#define DELIVER_STRICT_CAMPAIGN_CAP 3  /* Florida and Oklahoma: 3 per 24 h */
+#define DELIVER_KEY_MAX (MODEL_TEXT_MAX + MODEL_ID_MAX + 32)
+
+struct admit_call {
+	struct job *job;
+	struct rcpt *only;         /* a retry of one recipient, or NULL for the job */
+};
+
+/* Per-recipient admit inputs the notifier computes (ORDER ADMIT_RKEYS, ADMIT_RARGS). */
+struct admit_in {
+	char daykey[DELIVER_KEY_MAX];
+	char campkey[DELIVER_KEY_MAX];
+	char rulekey[DELIVER_KEY_MAX];
+	char not_before[24];
+	char day_cap[16];
+	char camp_cap[16];
+	char *line;                /* the recipient line, for a deferral */
+};
+
+/* One recipient's verdict: admitted with its code, or a final one (logged and
+ * counted by admit.lua) or a deferral. */
+static void
+admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v)
+{
+	const struct job *j = r->job;
+
+	if (v->type != REDIS_REPLY_STRING) {
+		dl_rcpt_done(r);
+		return;
+	}
+	if (strncmp(v->str, "admit", 5) == 0 && (v->str[5] == '\0' || v->str[5] == '\t')) {
+		snprintf(r->code, sizeof(r->code), "%s", v->str[5] ? v->str + 6 : "");
+		if (r->code[0] != '\0' && !pushline_code_ok(r->code)) {
+			/* A code the plan kept no room for (or one that would change the
+			 * text's shape): this push fails, the code leaves the pool. */
+			r->code_bad = 1;
+			snprintf(r->detail, sizeof(r->detail), "pool code is not 1-%d printable "
+			    "characters", PUSHLINE_CODE_MAX);
+			dl_record(r, "failed");
+			return;
+		}
+		r->state = RS_QUEUED;
+		if (dl_heap_push(dl, r) < 0) {
+			/* Out of memory: admitted in Redis, so a later admit takes it again. */
+			snprintf(r->detail, sizeof(r->detail), "out of memory");
+			dl_retry_or_expire(r, -1);
+		}
+		return;
+	}
+	/* Final verdicts are logged to pushes:log by admit.lua itself; a delayed
+	 * recipient comes back as a job of its own when its window opens. */
+	log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str, r->push_id,
+	    j->deal, r->pl.sub, channel_name(r->pl.ch));
+	if (dl->metrics != NULL)
+		metrics_inc(dl->metrics, METRIC_SKIPS, METRICS_L(v->str), 1);
+	dl_rcpt_done(r);
+}
+
+static void
+admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admit_call ac = *(struct admit_call *)arg;
+	struct job *j = ac.job;
+	struct deliver *dl = j->dl;
+	size_t i, k = 0;
+
+	(void)rc;
+	free(arg);
+	dl->admits_out--;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements != (ac.only ? 1 : j->n)) {
+		log_warnx("event=admit_failed job=%s deal=%s err=\"%s\"", j->entry, j->deal,
+		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+		if (ac.only != NULL) {
+			dl_retry_or_expire(ac.only, -1);
+			return;
+		}
+		/* Dropped from memory unacked; read again from the pending list. */
+		j->unrecorded = 1;
+		for (i = 0; i < j->n; i++)
+			dl_rcpt_done(&j->r[i]);
+		return;
+	}
+	for (i = 0; i < j->n; i++) {
+		if (ac.only != NULL && &j->r[i] != ac.only)
+			continue;
+		admit_settle(dl, &j->r[i], reply->element[k++]);
+	}
+	dl_kick(dl);
+}
+
+/* Fills in for r: its window (not_before), caps and their keys, at wall time now. */
+static void
+admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admit_in *in)
+{
+	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
+	const struct job *j = r->job;
+	const struct tz *z = NULL;
+	struct err err;
+	char region[16], day[16];
+	int64_t nb;
+	long camp_cap = dl->cfg->campaign_cap;
+
+	snprintf(in->day_cap, sizeof(in->day_cap), "0");
+	snprintf(in->camp_cap, sizeof(in->camp_cap), "0");
+	in->daykey[0] = in->campkey[0] = '\0';
+	snprintf(in->rulekey, sizeof(in->rulekey), "report:rule:%s", r->pl.rule);
+	in->line = pushline_format(&r->pl);
+	if (s == NULL) {
+		snprintf(in->not_before, sizeof(in->not_before), "-2");
+		return;
+	}
+	err_clear(&err);
+	if ((z = tz_get(dl->zones, s->timezone, &err)) == NULL) {
+		log_warnx("event=timezone_unavailable sub=%s tz=%s err=\"%s\" action=use_utc",
+		    s->id, s->timezone, err.msg);
+		z = tz_get(dl->zones, "UTC", NULL);
+	}
+	/* Nothing leaves before the deal starts: the window is looked at from then. */
+	nb = z != NULL ? quiet_next_allowed(&dl->quiet, z, s, j->start > now ? j->start :
+	    now) : TZ_TIME_ERROR;
+	if (nb == TZ_TIME_ERROR || nb == QUIET_NEVER)
+		snprintf(in->not_before, sizeof(in->not_before), "-1");
+	else
+		snprintf(in->not_before, sizeof(in->not_before), "%lld",
+		    nb <= now ? 0LL : (long long)nb);
+	if (z != NULL && s->max_per_day > 0 && quiet_local_day(z, now, day,
+	    sizeof(day)) == 0) {
+		snprintf(in->day_cap, sizeof(in->day_cap), "%d", s->max_per_day);
+		snprintf(in->daykey, sizeof(in->daykey), "cap:%s:%s", r->pl.sub, day);
+	}
+	quiet_region_of(&dl->quiet, s, region, sizeof(region));
+	if (strcmp(region, "US-FL") == 0 || strcmp(region, "US-OK") == 0)
+		camp_cap = camp_cap > 0 && camp_cap < DELIVER_STRICT_CAMPAIGN_CAP ? camp_cap :
+		    DELIVER_STRICT_CAMPAIGN_CAP;
+	snprintf(in->camp_cap, sizeof(in->camp_cap), "%ld", camp_cap);
+	if (camp_cap > 0 && j->camp[0] != '\0')
+		snprintf(in->campkey, sizeof(in->campkey), "camp:%s:%s", j->camp, r->pl.sub);
+}
+
+int
+dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
+{
+	char k_deal[DELIVER_KEY_MAX], k_push[DELIVER_KEY_MAX], k_code[DELIVER_KEY_MAX];
+	char k_rdeal[DELIVER_KEY_MAX], k_rcamp[DELIVER_KEY_MAX];
+	char now[32], exp[32], keep[32], n[32], resolve_at[32];
+	size_t nr = only ? 1 : j->n, i, k = 0, nk, a;
+	const char **args = calloc(PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_ARGS +
+	    (PUSHLINE_ADMIT_RKEYS + PUSHLINE_ADMIT_RARGS) * nr, sizeof(*args));
+	struct admit_in *in = calloc(nr, sizeof(*in));
+	struct admit_call *ac = calloc(1, sizeof(*ac));
+	int64_t t = clock_now();
+	int rv = -1;
+
+	if (args == NULL || ac == NULL || in == NULL)
+		goto out;
+	ac->job = j;
+	ac->only = only;
+	snprintf(k_deal, sizeof(k_deal), "deal:%s", j->deal);
+	snprintf(k_push, sizeof(k_push), "push:%s", j->deal);
+	snprintf(k_code, sizeof(k_code), "code:%s", j->deal);
+	snprintf(k_rdeal, sizeof(k_rdeal), "report:deal:%s", j->deal);
+	if (j->camp[0] != '\0')
+		snprintf(k_rcamp, sizeof(k_rcamp), "report:campaign:%s", j->camp);
+	else
+		k_rcamp[0] = '\0';
+	/* ORDER ADMIT_KEYS */
+	args[0] = k_deal;
+	args[1] = k_push;
+	args[2] = "consent:sms";
+	args[3] = "consent:dm";
+	args[4] = "pushes:log";
+	args[5] = "stats";
+	args[6] = "delayed";
+	args[7] = k_code;
+	args[8] = j->pool;
+	args[9] = k_rdeal;
+	args[10] = k_rcamp;
+	args[11] = "resolve:due";
+	args[12] = "resolve:info";
+	nk = PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_RKEYS * nr;
+	a = nk;
+	snprintf(now, sizeof(now), "%lld", (long long)t);
+	snprintf(exp, sizeof(exp), "%lld", (long long)j->exp);
+	/* Relative: Redis' clock need not agree with ours. */
+	snprintf(keep, sizeof(keep), "%lld", (long long)(j->exp - t > 0 ? j->exp - t : 0) +
+	    DELIVER_KEEP_S);
+	snprintf(n, sizeof(n), "%zu", nr);
+	snprintf(resolve_at, sizeof(resolve_at), "%lld",
+	    (long long)(t + dl->cfg->resolve_after_s));
+	/* ORDER ADMIT_ARGS */
+	args[a++] = now;
+	args[a++] = exp;
+	args[a++] = keep;
+	args[a++] = j->deal;
+	args[a++] = j->deal_entry;
+	args[a++] = j->camp;
+	args[a++] = dl->cfg->consumer;
+	args[a++] = n;
+	args[a++] = resolve_at;
+	for (i = 0; i < j->n; i++) {
+		const struct rcpt *r = &j->r[i];
+		size_t kb = PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_RKEYS * k;
+
+		if (only != NULL && r != only)
+			continue;
+		admit_in_fill(dl, r, t, &in[k]);
+		if (in[k].line == NULL)
+			goto out;
+		/* ORDER ADMIT_RKEYS */
+		args[kb] = in[k].daykey;
+		args[kb + 1] = in[k].campkey;
+		args[kb + 2] = in[k].rulekey;
+		/* ORDER ADMIT_RARGS */
+		args[a++] = r->pl.sub;
+		args[a++] = channel_name(r->pl.ch);
+		args[a++] = r->push_id;
+		args[a++] = only != NULL ? "1" : "0";
+		args[a++] = in[k].not_before;
+		args[a++] = in[k].day_cap;
+		args[a++] = in[k].camp_cap;
+		args[a++] = in[k].line;
+		args[a++] = r->pl.rule;
+		k++;
+	}
+	if (script_call(dl->cmd, SCRIPT_ADMIT, (int)nk, (int)a, args, NULL, admit_on_reply,
+	    ac) < 0)
+		goto out;
+	ac = NULL;
+	dl->admits_out++;
+	rv = 0;
+out:
+	for (i = 0; in != NULL && i < nr; i++)
+		free(in[i].line);
+	free(in);
+	free(ac);
+	free(args);
+	return rv;
+}
+
+static void
+delay_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		log_warnx("event=delay_failed err=\"%s\"", r ? r->str : "no reply");
+	else if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+		log_info("event=delayed_released recipients=%lld", r->integer);
+}
+
+/* Moves recipients whose window opened back onto "pushes" (delay.lua). */
+void
+dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+	char now[32];
+	const char *args[4] = { "delayed", DELIVER_STREAM, now, DELIVER_DELAY_BATCH };
+
+	(void)fd;
+	(void)what;
+	if (dl->stopping || !rconn_is_ready(dl->cmd))
+		return;
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	script_call(dl->cmd, SCRIPT_DELAY, 2, 4, args, NULL, delay_on_reply, NULL);
+}

@@ -1,0 +1,151 @@
+/*
+ * deliver_int.h: what the delivery stages share inside the deliverer (stages: admit,
+ * send, record): a job and its recipients, the deliverer's state, and each stage's
+ * entry points. Private to deliver.c, deliver_admit.c, deliver_send.c and
+ * deliver_record.c; the public face is include/deliver.h.
+ *
+ * Life of a recipient: RS_ADMITTING (admit.lua) → RS_QUEUED (in the earliest-expiry
+ * heap) → RS_CLAIMING (send.lua marks it "sending") → RS_SENDING (request in flight)
+ * → RS_RECORDING (record.lua) → RS_DONE; RS_WAITING is a backoff before admitting
+ * again; RS_RENEWING waits for a lease renewal before the request may leave.
+ */
+#ifndef DEALPUSH_DELIVER_INT_H
+#define DEALPUSH_DELIVER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "gw.h"
+#include "model.h"
+#include "pushline.h"
+#include "quiet.h"
+
+#define DELIVER_GROUP "deliver"
+#define DELIVER_STREAM "pushes"
+
+struct greader;
+struct rconn;
+struct httpc;
+struct substore;
+struct tzcache;
+struct gwpool;
+struct metrics;
+
+enum rstate {
+	RS_ADMITTING = 0,
+	RS_QUEUED,
+	RS_CLAIMING,
+	RS_RENEWING,
+	RS_SENDING,
+	RS_WAITING,
+	RS_RECORDING,
+	RS_DONE
+};
+
+struct job;
+
+struct rcpt {
+	struct job *job;
+	struct pushline pl;        /* points into line, owned by the rcpt */
+	char *line;
+	char push_id[256];
+	enum rstate state;
+	int attempts;
+	size_t gw_index;           /* index into dl->gws of the gateway in use */
+	int reserved;              /* gwpool_started() taken for gw_index */
+	int renewed;               /* the lease was renewed for this claim */
+	int code_bad;              /* the pool gave a code that cannot be sent */
+	char code[128];            /* per-recipient code from the pool, "" when none */
+	struct event *timer;       /* retry backoff, or record retry */
+	int record_tries;
+	int64_t sent_ms;           /* wall ms the last request left */
+	int64_t started;           /* epoch s the last attempt began (for resolution) */
+	char *sent_text;           /* the body of the last request, for an unknown one */
+	/* the outcome being recorded */
+	char outcome[16];
+	char provider_id[64];
+	char detail[256];
+	int http_status;
+	int revoke;
+};
+
+struct job {
+	struct deliver *dl;
+	struct job *prev, *next;
+	char entry[64];
+	char deal[MODEL_ID_MAX + 1];
+	char deal_entry[64];
+	char camp[MODEL_TEXT_MAX + 1];
+	char pool[MODEL_TEXT_MAX + 1];   /* the deal's code pool key, "" when not named */
+	int64_t landed_ms;
+	int64_t exp;                     /* the deal's expiry; send.lua says when it moves */
+	int64_t start;                   /* starts_at, epoch s; 0 = at once */
+	int64_t lease_until;             /* monotonic ms: we may send until then */
+	int lost;                        /* another notifier took the job over */
+	size_t n;
+	size_t open;               /* recipients not yet RS_DONE */
+	struct rcpt *r;
+	int acking;
+	int unrecorded;            /* an outcome could not be recorded: do not ack */
+};
+
+struct rec;
+
+struct deliver {
+	struct event_base *base;
+	const struct config *cfg;
+	struct greader *rd;        /* "pushes" in group "deliver", its own connection */
+	struct rconn *cmd;
+	struct httpc *http;
+	const struct substore *ss;
+	struct tzcache *zones;
+	struct quiet_rules quiet;
+	struct event *delay_timer;
+	struct event *lease_timer;     /* renews the leases of the jobs we hold */
+	struct gw *gws[CONFIG_GATEWAYS_MAX];
+	size_t ngws;
+	struct gwpool *pool;       /* which gateway may take a push now */
+	struct metrics *metrics;   /* borrowed, may be NULL */
+	struct event *wake;        /* pump again when a gateway becomes usable */
+	struct event *tick;
+	int stopping;
+	struct job *jobs;          /* every job held in memory */
+	size_t njobs;
+	struct rcpt **heap;        /* queued recipients, earliest expiry first */
+	size_t heap_n, heap_cap;
+	size_t in_flight, claiming, admits_out, records_out, acks_out, leases_out;
+	struct rec *recq;          /* outcomes to record in the next loop pass */
+	size_t recq_n, recq_cap;
+	struct event *flush;       /* writes recq, once per loop pass */
+	struct event *pump_ev;     /* runs the send queue, once per loop pass */
+};
+
+/* deliver.c: jobs, the queue, reading. */
+int dl_heap_push(struct deliver *dl, struct rcpt *r);
+struct rcpt *dl_heap_pop(struct deliver *dl);
+void dl_rcpt_done(struct rcpt *r);
+void dl_reread(struct deliver *dl, int failed);
+void dl_read(struct deliver *dl);
+const char *dl_gw_name(const struct deliver *dl, const struct rcpt *r);
+
+/* deliver_admit.c: admit.lua for a whole job, or for one recipient's retry (only).
+ * Returns 0, or -1 when the call could not be made (nothing changed). */
+int dl_admit(struct deliver *dl, struct job *j, struct rcpt *only);
+void dl_on_delay_timer(evutil_socket_t fd, short what, void *arg);
+
+/* deliver_send.c: the send queue, claims, leases, requests and their answers. */
+void dl_kick(struct deliver *dl);
+void dl_on_wake(evutil_socket_t fd, short what, void *arg);
+void dl_pump(struct deliver *dl);
+void dl_retry_or_expire(struct rcpt *r, long retry_after_s);
+void dl_release(struct rcpt *r);
+void dl_on_lease_timer(evutil_socket_t fd, short what, void *arg);
+
+/* deliver_record.c: outcomes, written in batches once per loop pass. */
+void dl_record(struct rcpt *r, const char *outcome);
+void dl_flush(evutil_socket_t fd, short what, void *arg);
+
+#endif

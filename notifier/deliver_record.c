@@ -1,0 +1,331 @@
+/*
+ * deliver_record.c: write every push's outcome with record.lua, in batches of up to
+ * DELIVER_RECORD_BATCH, once per loop pass (stage: record).
+ *
+ * An outcome that does not reach Redis is tried again for about a minute; after that
+ * its job stays pending, so a redelivery settles it. Must never let a job be acked
+ * before each of its outcomes is recorded.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "deliver_int.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "rules.h"
+#include "scripts.h"
+#include "subscriber.h"
+
+#define DELIVER_RECORD_BATCH 128
+#define DELIVER_RECORD_RETRY_MS 500
+#define DELIVER_RECORD_TRIES 120     /* a minute of Redis outage */
+#define DELIVER_KEY_MAX (MODEL_TEXT_MAX + 32)
+
+/* One outcome waiting to be recorded; the outcome is copied because a recipient
+ * may queue "retry" and, after its backoff, its final outcome in the same pass. */
+struct rec {
+	struct rcpt *r;
+	char outcome[16];
+};
+
+struct rec_batch {
+	struct deliver *dl;
+	size_t n;
+	struct rec v[];
+};
+
+/* Per outcome: the keys and numbers record.lua takes (ORDER RECORD_RKEYS). */
+struct rec_buf {
+	char keys[PUSHLINE_RECORD_RKEYS][DELIVER_KEY_MAX];
+	char num[6][32];
+	char *resend;
+};
+
+static void rec_enqueue(struct rcpt *r, const char *outcome);
+
+static void
+rec_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rcpt *r = arg;
+
+	(void)fd;
+	(void)what;
+	rec_enqueue(r, r->outcome);
+}
+
+/* A record did not reach Redis: try again shortly, for about a minute. */
+static void
+rec_later(struct rcpt *r)
+{
+	struct deliver *dl = r->job->dl;
+	struct timeval tv = { 0, DELIVER_RECORD_RETRY_MS * 1000 };
+
+	if (++r->record_tries >= DELIVER_RECORD_TRIES) {
+		/* The job stays pending; its redelivery finds "sending" and records
+		 * "unknown", or "retry" and sends again. */
+		log_errorx("event=record_failed push=%s outcome=%s action=give_up",
+		    r->push_id, r->outcome);
+		r->job->unrecorded = 1;
+		dl_rcpt_done(r);
+		return;
+	}
+	if (r->timer != NULL)
+		event_free(r->timer);
+	if ((r->timer = evtimer_new(dl->base, rec_on_timer, r)) == NULL) {
+		log_errorx("event=record_failed push=%s err=\"out of memory\"", r->push_id);
+		r->job->unrecorded = 1;
+		dl_rcpt_done(r);
+		return;
+	}
+	evtimer_add(r->timer, &tv);
+}
+
+/* What happens to one recorded (or not) outcome. */
+static void
+rec_settle(const struct rec *e, int ok)
+{
+	/* "retry" only marks the state for a redelivery after a crash; the backoff
+	 * timer is already running and its admit passes own_retry, so a lost "retry"
+	 * record costs nothing. */
+	if (strcmp(e->outcome, "retry") == 0)
+		return;
+	if (!ok)
+		rec_later(e->r);
+	else
+		dl_rcpt_done(e->r);
+}
+
+static void
+rec_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct rec_batch *b = arg;
+	int ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
+	size_t i;
+
+	(void)rc;
+	b->dl->records_out -= b->n;
+	if (!ok)
+		log_warnx("event=record_failed outcomes=%zu err=\"%s\" action=retry", b->n,
+		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+	for (i = 0; i < b->n; i++)
+		rec_settle(&b->v[i], ok);
+	free(b);
+}
+
+/*
+ * What a later "undelivered, 30003" status callback needs to send a sent SMS again
+ * (docs/hooks.md): "<exp>\t<deal entry>\t<campaign>\t<pool>\t<recipient line>", or
+ * NULL (nothing kept) for other outcomes and channels, or on OOM.
+ */
+static char *
+rec_resend_spec(const struct rcpt *r, const char *outcome)
+{
+	const struct job *j = r->job;
+	char *line, *s;
+	size_t len;
+
+	if (r->pl.ch != CH_SMS || strcmp(outcome, "sent") != 0)
+		return NULL;
+	if ((line = pushline_format(&r->pl)) == NULL)
+		return NULL;
+	len = strlen(j->deal_entry) + strlen(j->camp) + strlen(j->pool) + strlen(line) + 32;
+	if ((s = malloc(len)) != NULL)
+		snprintf(s, len, "%lld\t%s\t%s\t%s\t%s", (long long)j->exp, j->deal_entry,
+		    j->camp, j->pool, line);
+	free(line);
+	return s;
+}
+
+/* Fills the keys of one outcome, ORDER RECORD_RKEYS. */
+static void
+rec_keys(const struct rcpt *r, struct rec_buf *k)
+{
+	const struct job *j = r->job;
+	const char *ch = channel_name(r->pl.ch);
+
+	snprintf(k->keys[0], DELIVER_KEY_MAX, "push:%s", j->deal);
+	snprintf(k->keys[1], DELIVER_KEY_MAX, "consent:%s", ch);
+	snprintf(k->keys[2], DELIVER_KEY_MAX, "deal:%s", j->deal);
+	snprintf(k->keys[3], DELIVER_KEY_MAX, "code:%s", j->deal);
+	snprintf(k->keys[4], DELIVER_KEY_MAX, "%s", j->pool);
+	snprintf(k->keys[5], DELIVER_KEY_MAX, "report:deal:%s", j->deal);
+	snprintf(k->keys[6], DELIVER_KEY_MAX, "report:rule:%s", r->pl.rule);
+	if (j->camp[0] != '\0')
+		snprintf(k->keys[7], DELIVER_KEY_MAX, "report:campaign:%s", j->camp);
+	else
+		k->keys[7][0] = '\0';
+	snprintf(k->keys[8], DELIVER_KEY_MAX, "pushline:%s", j->deal);
+	snprintf(k->keys[9], DELIVER_KEY_MAX, "pushinfo:%s", j->deal);
+	snprintf(k->keys[10], DELIVER_KEY_MAX, "delivery:%s", j->deal);
+	snprintf(k->keys[11], DELIVER_KEY_MAX, "consent_log:%s", r->pl.sub);
+	snprintf(k->keys[12], DELIVER_KEY_MAX, "consent_history:%s", r->pl.sub);
+	if (r->code[0] != '\0' && !r->code_bad)
+		snprintf(k->keys[13], DELIVER_KEY_MAX, "codepush:%s", r->code);
+	else
+		k->keys[13][0] = '\0';
+}
+
+/* Writes up to DELIVER_RECORD_BATCH queued outcomes with one record.lua call. */
+static void
+rec_flush_batch(struct deliver *dl)
+{
+	size_t n = dl->recq_n < DELIVER_RECORD_BATCH ? dl->recq_n : DELIVER_RECORD_BATCH;
+	size_t nk = PUSHLINE_RECORD_KEYS + PUSHLINE_RECORD_RKEYS * n;
+	size_t i, j, k = 0, a;
+	struct rec_batch *b = malloc(sizeof(*b) + n * sizeof(b->v[0]));
+	const char **args = calloc(nk + PUSHLINE_RECORD_ARGS + PUSHLINE_RECORD_RARGS * n,
+	    sizeof(*args));
+	struct rec_buf *buf = calloc(n, sizeof(*buf));
+	char sn[32], resolve_at[32];
+	enum rule_encoding enc;
+	unsigned units;
+
+	if (n == 0 || b == NULL || args == NULL || buf == NULL)
+		goto out;
+	b->dl = dl;
+	b->n = n;
+	memcpy(b->v, dl->recq, n * sizeof(b->v[0]));
+	memmove(dl->recq, dl->recq + n, (dl->recq_n - n) * sizeof(dl->recq[0]));
+	dl->recq_n -= n;
+	/* ORDER RECORD_KEYS */
+	args[k++] = "pushes:log";
+	args[k++] = "stats";
+	args[k++] = "resolve:due";
+	args[k++] = "resolve:info";
+	args[k++] = "subscribers";
+	args[k++] = "subscribers:changes";
+	for (i = 0; i < n; i++) {
+		rec_keys(b->v[i].r, &buf[i]);
+		for (j = 0; j < PUSHLINE_RECORD_RKEYS; j++)
+			args[k++] = buf[i].keys[j];
+	}
+	a = k;
+	snprintf(sn, sizeof(sn), "%zu", n);
+	snprintf(resolve_at, sizeof(resolve_at), "%lld",
+	    (long long)(clock_now() + dl->cfg->resolve_after_s));
+	args[a++] = sn;
+	args[a++] = resolve_at;
+	for (i = 0; i < n; i++) {
+		const struct rcpt *r = b->v[i].r;
+		char (*num)[32] = buf[i].num;
+
+		snprintf(num[0], sizeof(num[0]), "%d", r->http_status);
+		snprintf(num[1], sizeof(num[1]), "%lld", (long long)clock_now());
+		snprintf(num[2], sizeof(num[2]), "%lld", r->sent_ms ?
+		    (long long)(r->sent_ms - r->job->landed_ms) : -1LL);
+		snprintf(num[3], sizeof(num[3]), "%u", r->pl.ch == CH_SMS ?
+		    rule_sms_count(r->pl.text, strlen(r->pl.text), &enc, &units) : 0u);
+		snprintf(num[4], sizeof(num[4]), "%lld", (long long)r->started);
+		snprintf(num[5], sizeof(num[5]), "%lld", (long long)r->job->exp);
+		buf[i].resend = rec_resend_spec(r, b->v[i].outcome);
+		/* ORDER RECORD_RARGS */
+		args[a++] = r->pl.sub;
+		args[a++] = channel_name(r->pl.ch);
+		args[a++] = r->push_id;
+		args[a++] = r->job->deal;
+		args[a++] = b->v[i].outcome;
+		args[a++] = dl_gw_name(dl, r);
+		args[a++] = r->provider_id;
+		args[a++] = num[0];
+		args[a++] = r->detail;
+		args[a++] = num[1];
+		args[a++] = num[2];
+		args[a++] = r->revoke ? "1" : "0";
+		args[a++] = num[3];
+		args[a++] = buf[i].resend != NULL ? buf[i].resend : "";
+		args[a++] = r->pl.rule;
+		args[a++] = r->job->camp;
+		args[a++] = r->pl.to;
+		args[a++] = num[4];
+		args[a++] = r->sent_text != NULL ? r->sent_text : "";
+		args[a++] = num[5];
+		args[a++] = r->code_bad ? "1" : "0";
+	}
+	if (script_call(dl->cmd, SCRIPT_RECORD, (int)k, (int)a, args, NULL, rec_on_reply,
+	    b) < 0) {
+		dl->records_out -= n;
+		for (i = 0; i < n; i++)
+			rec_settle(&b->v[i], 0);
+		goto out;
+	}
+	b = NULL;
+out:
+	for (i = 0; buf != NULL && i < n; i++)
+		free(buf[i].resend);
+	free(buf);
+	free(b);
+	free(args);
+}
+
+void
+dl_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+
+	(void)fd;
+	(void)what;
+	while (dl->recq_n > 0) {
+		size_t before = dl->recq_n;
+
+		rec_flush_batch(dl);
+		if (dl->recq_n == before)
+			break;   /* out of memory: the next kick tries again */
+	}
+}
+
+/* Queues one outcome; the queue is written once per loop pass. */
+static void
+rec_enqueue(struct rcpt *r, const char *outcome)
+{
+	struct deliver *dl = r->job->dl;
+	struct timeval zero = { 0, 0 };
+
+	if (dl->recq_n == dl->recq_cap) {
+		size_t c = dl->recq_cap ? dl->recq_cap * 2 : 256;
+		struct rec *q = realloc(dl->recq, c * sizeof(*q));
+
+		if (q == NULL) {
+			if (strcmp(outcome, "retry") != 0)
+				rec_later(r);
+			return;
+		}
+		dl->recq = q;
+		dl->recq_cap = c;
+	}
+	dl->recq[dl->recq_n].r = r;
+	snprintf(dl->recq[dl->recq_n].outcome, sizeof(dl->recq[0].outcome), "%s", outcome);
+	dl->recq_n++;
+	dl->records_out++;
+	if (!evtimer_pending(dl->flush, NULL))
+		evtimer_add(dl->flush, &zero);
+}
+
+void
+dl_record(struct rcpt *r, const char *outcome)
+{
+	char to[48], detail[300];
+
+	snprintf(r->outcome, sizeof(r->outcome), "%s", outcome);
+	r->record_tries = 0;
+	if (strcmp(outcome, "retry") != 0) {
+		struct deliver *dl = r->job->dl;
+
+		if (dl->metrics != NULL)
+			metrics_inc(dl->metrics, METRIC_PUSHES, METRICS_L(outcome,
+			    channel_name(r->pl.ch), dl_gw_name(dl, r)), 1);
+		r->state = RS_RECORDING;
+		log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s to=%s http=%d "
+		    "attempts=%d ms_since_landed=%lld%s%s", outcome, r->push_id, r->job->deal,
+		    r->pl.sub, channel_name(r->pl.ch),
+		    r->pl.ch == CH_SMS ? log_mask_phone(r->pl.to, to, sizeof(to)) : r->pl.to,
+		    r->http_status, r->attempts,
+		    (long long)((r->sent_ms ? r->sent_ms : clock_real_ms()) - r->job->landed_ms),
+		    r->detail[0] ? " detail=" : "",
+		    r->detail[0] ? log_quote(r->detail, detail, sizeof(detail)) : "");
+	}
+	rec_enqueue(r, outcome);
+}

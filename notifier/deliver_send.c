@@ -1,0 +1,610 @@
+/*
+ * deliver_send.c: the send queue, claims, leases, requests and their answers (stage:
+ * send).
+ *
+ * Queued recipients go out earliest expiry first, through a gateway of their channel
+ * that can take them now (gwpool). send.lua marks them "sending" in Redis before any
+ * request leaves; in the same loop turn that hands a request to libcurl the sender
+ * checks its lease on the job (monotonic clock), and when too little is left renews
+ * it through send.lua, which also checks the push again. Must never resend a request
+ * that may have reached an SMS or DM provider (sendpolicy.c), never send a push whose
+ * job another notifier took over, and never let a request outlive the lease.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "deliver_int.h"
+#include "gw.h"
+#include "gwpool.h"
+#include "log.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "scripts.h"
+#include "sendpolicy.h"
+#include "subscriber.h"
+
+#define DELIVER_ASIDE_MAX 64         /* recipients set aside per pump (gateway busy) */
+#define DELIVER_LEASE_BATCH 64       /* jobs per lease.lua call */
+#define DELIVER_KEY_MAX (MODEL_TEXT_MAX + 32)
+#define DELIVER_TIMEOUT_DEFAULT_MS 10000   /* as gw.c's default */
+
+/* One send.lua call: claims, or lease renewals, of n recipients. */
+struct claim {
+	struct deliver *dl;
+	int renew;
+	int64_t issued_ms;         /* monotonic, when the call was made */
+	size_t n;
+	struct rcpt *r[];
+};
+
+static void send_request(struct deliver *dl, struct rcpt *r, long timeout_ms);
+static int send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew);
+
+void
+dl_release(struct rcpt *r)
+{
+	if (r->reserved) {
+		gwpool_cancelled(r->job->dl->pool, r->gw_index);
+		r->reserved = 0;
+	}
+}
+
+static void
+retry_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct rcpt *r = arg;
+	struct deliver *dl = r->job->dl;
+
+	(void)fd;
+	(void)what;
+	if (dl->stopping)
+		return; /* state "retry" in Redis: the redelivered job sends it */
+	if (r->job->lost) {
+		dl_rcpt_done(r);   /* its new owner settles it */
+		return;
+	}
+	r->state = RS_ADMITTING;
+	if (dl_admit(dl, r->job, r) < 0)
+		dl_retry_or_expire(r, -1);
+}
+
+/* Backoff with full jitter (sendpolicy_backoff_ms), or the gateway's Retry-After. A
+ * retry that could only happen after the deal expires is recorded expired instead. */
+void
+dl_retry_or_expire(struct rcpt *r, long retry_after_s)
+{
+	struct deliver *dl = r->job->dl;
+	long long delay;
+	struct timeval tv;
+
+	delay = retry_after_s >= 0 ? retry_after_s * 1000LL : sendpolicy_backoff_ms(
+	    r->attempts > 0 ? r->attempts : 1, dl->cfg->retry_base_ms, dl->cfg->retry_max_ms,
+	    (uint64_t)random());
+	if (clock_now_ms() + delay >= r->job->exp * 1000LL) {
+		dl_record(r, "expired");
+		return;
+	}
+	if (r->timer != NULL)
+		event_free(r->timer);
+	if ((r->timer = evtimer_new(dl->base, retry_on_timer, r)) == NULL) {
+		snprintf(r->detail, sizeof(r->detail), "out of memory for a retry timer");
+		dl_record(r, "failed");
+		return;
+	}
+	r->state = RS_WAITING;
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(r->timer, &tv);
+	dl_record(r, "retry");
+}
+
+static void
+send_on_answer(void *arg, const struct gw_result *res, int cancelled)
+{
+	struct rcpt *r = arg;
+	struct deliver *dl = r->job->dl;
+	const struct gw_config *gc = gw_config_of(dl->gws[r->gw_index]);
+	enum send_answer a;
+
+	dl->in_flight--;
+	if (r->reserved) {
+		if (cancelled)
+			gwpool_cancelled(dl->pool, r->gw_index);
+		else
+			gwpool_finished(dl->pool, r->gw_index, res->outcome, res->retry_after_s,
+			    clock_mono_ms());
+		r->reserved = 0;
+	}
+	if (cancelled) {
+		/* Shutting down with the request in flight: its state stays "sending",
+		 * and a redelivery records it as unknown rather than risk a duplicate. */
+		r->state = RS_DONE;
+		return;
+	}
+	if (dl->metrics != NULL)
+		metrics_observe(dl->metrics, METRIC_SEND_LATENCY, METRICS_L(gc->name),
+		    (double)(clock_real_ms() - r->sent_ms) / 1000.0);
+	r->http_status = res->http_status;
+	snprintf(r->provider_id, sizeof(r->provider_id), "%s", res->provider_id);
+	snprintf(r->detail, sizeof(r->detail), "%s", res->detail);
+	a = sendpolicy_classify(res, gc->kind == GW_WEBHOOK);
+	switch (a) {
+	case SEND_SENT:
+		dl_record(r, "sent");
+		break;
+	case SEND_OPTED_OUT:
+		r->revoke = 1;
+		dl_record(r, "opted_out");
+		break;
+	case SEND_FAILED:
+		dl_record(r, "failed");
+		break;
+	case SEND_UNKNOWN:
+		/* The request may have reached the provider: never sent again. */
+		dl_record(r, "unknown");
+		break;
+	case SEND_RATE_LIMITED:
+	case SEND_RETRY:
+		log_info("event=push_retry push=%s gw=%s http=%d attempts=%d reason=%s "
+		    "retry_after_s=%ld detail=\"%s\"", r->push_id, gc->name, res->http_status,
+		    r->attempts, sendpolicy_answer_name(a), res->retry_after_s, res->detail);
+		/* A 429 pauses that gateway in the pool: try again at once, on another
+		 * gateway of the channel or when the pause ends. */
+		dl_retry_or_expire(r, a == SEND_RATE_LIMITED ? 0 : -1);
+		break;
+	}
+	dl_kick(dl);
+}
+
+/* Hands a claimed recipient (state "sending") to its gateway with deadline
+ * timeout_ms: the lease was checked in this same loop turn. */
+static void
+send_request(struct deliver *dl, struct rcpt *r, long timeout_ms)
+{
+	struct gw_message msg;
+	struct err err;
+	char *text;
+
+	err_clear(&err);
+	if ((text = pushline_render(r->pl.text, r->code)) == NULL) {
+		dl_release(r);
+		dl_retry_or_expire(r, -1);   /* never sent: its own retry admits it */
+		return;
+	}
+	memset(&msg, 0, sizeof(msg));
+	msg.push_id = r->push_id;
+	msg.to = r->pl.to;
+	msg.text = text;
+	msg.expires_at = r->job->exp;
+	msg.now = clock_now();
+	msg.timeout_cap_ms = timeout_ms;
+	r->attempts++;
+	r->sent_ms = clock_real_ms();
+	r->started = msg.now;
+	free(r->sent_text);
+	r->sent_text = text;
+	r->state = RS_SENDING;
+	if (gw_send(dl->gws[r->gw_index], &msg, send_on_answer, r, &err) < 0) {
+		dl_release(r);
+		snprintf(r->detail, sizeof(r->detail), "%s", err.msg);
+		dl_record(r, strcmp(err.code, "expired") == 0 ? "expired" : "failed");
+		return;
+	}
+	dl->in_flight++;
+}
+
+/* Sends r now if its lease allows (returns 1), else returns 0: it needs a renewal. */
+static int
+send_under_lease(struct deliver *dl, struct rcpt *r)
+{
+	const struct gw_config *gc = gw_config_of(dl->gws[r->gw_index]);
+	long t = gc->timeout_ms > 0 ? gc->timeout_ms : DELIVER_TIMEOUT_DEFAULT_MS, req;
+
+	if (sendpolicy_lease_check(r->job->lease_until, clock_mono_ms(), t, r->renewed,
+	    &req) != SEND_LEASE_OK)
+		return 0;
+	send_request(dl, r, req);
+	return 1;
+}
+
+/* A verdict that ends the push here (cancelled, expired, no_consent: recorded by
+ * send.lua; skip and lost: not ours to record). */
+static void
+claim_end(struct deliver *dl, struct rcpt *r, const struct redisReply *v)
+{
+	dl_release(r);
+	if (v->type == REDIS_REPLY_STRING && strcmp(v->str, "lost") == 0) {
+		log_warnx("event=lease_lost push=%s job=%s action=leave_to_new_owner",
+		    r->push_id, r->job->entry);
+		r->job->lost = 1;
+		r->job->unrecorded = 1;   /* not ours to ack any more */
+	} else if (v->type == REDIS_REPLY_STRING) {
+		log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str,
+		    r->push_id, r->job->deal, r->pl.sub, channel_name(r->pl.ch));
+		if (dl->metrics != NULL)
+			metrics_inc(dl->metrics, METRIC_SKIPS, METRICS_L(v->str), 1);
+	}
+	dl_rcpt_done(r);
+}
+
+static void
+claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct claim *c = arg;
+	struct deliver *dl = c->dl;
+	struct rcpt **renew = NULL;
+	size_t i, nr = 0;
+
+	(void)rc;
+	dl->claiming -= c->n;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != c->n) {
+		log_warnx("event=claim_failed recipients=%zu renew=%d err=\"%s\"", c->n,
+		    c->renew, reply && reply->type == REDIS_REPLY_ERROR ? reply->str :
+		    "no reply");
+		/* The call may or may not have run; nothing was sent: each is retried as
+		 * our own (admit lets our own "sending" mark through). */
+		for (i = 0; i < c->n; i++) {
+			dl_release(c->r[i]);
+			dl_retry_or_expire(c->r[i], -1);
+		}
+		free(c);
+		return;
+	}
+	for (i = 0; i < c->n; i++) {
+		struct rcpt *r = c->r[i];
+		const struct redisReply *v = reply->element[i];
+		char *end;
+		long long exp;
+
+		if (v->type != REDIS_REPLY_STRING || strncmp(v->str, "send\t", 5) != 0) {
+			claim_end(dl, r, v);
+			continue;
+		}
+		exp = strtoll(v->str + 5, &end, 10);
+		if (*end == '\0' && end != v->str + 5)
+			r->job->exp = exp;     /* a deal update moved it */
+		if (c->renew) {
+			/* send.lua reset the job's idle time: a fresh lease from the moment
+			 * the call was made. */
+			int64_t until = sendpolicy_lease_until(c->issued_ms,
+			    dl->cfg->claim_idle_ms);
+
+			if (until > r->job->lease_until)
+				r->job->lease_until = until;
+			r->renewed = 1;
+		}
+		if (r->job->lost && !c->renew) {
+			/* Claimed after the job was lost: renewing tells whether it is
+			 * still ours (it is not) and hands it back. */
+			r->renewed = 0;
+		} else if (send_under_lease(dl, r)) {
+			continue;
+		}
+		if (renew == NULL && (renew = calloc(c->n, sizeof(*renew))) == NULL) {
+			dl_release(r);
+			dl_retry_or_expire(r, -1);
+			continue;
+		}
+		r->state = RS_RENEWING;
+		renew[nr++] = r;
+	}
+	if (nr > 0 && send_call(dl, renew, nr, 1) < 0)
+		for (i = 0; i < nr; i++) {
+			dl_release(renew[i]);
+			dl_retry_or_expire(renew[i], -1);
+		}
+	free(renew);
+	free(c);
+	dl_kick(dl);
+}
+
+/* Fills the keys of one recipient for send.lua (ORDER SEND_RKEYS). */
+static void
+send_keys(const struct rcpt *r, char (*k)[DELIVER_KEY_MAX])
+{
+	const struct job *j = r->job;
+
+	snprintf(k[0], DELIVER_KEY_MAX, "push:%s", j->deal);
+	snprintf(k[1], DELIVER_KEY_MAX, "deal:%s", j->deal);
+	snprintf(k[2], DELIVER_KEY_MAX, "consent:%s", channel_name(r->pl.ch));
+	snprintf(k[3], DELIVER_KEY_MAX, "code:%s", j->deal);
+	snprintf(k[4], DELIVER_KEY_MAX, "report:deal:%s", j->deal);
+	snprintf(k[5], DELIVER_KEY_MAX, "report:rule:%s", r->pl.rule);
+	if (j->camp[0] != '\0')
+		snprintf(k[6], DELIVER_KEY_MAX, "report:campaign:%s", j->camp);
+	else
+		k[6][0] = '\0';
+	snprintf(k[7], DELIVER_KEY_MAX, "%s", j->pool);
+}
+
+/*
+ * One send.lua call for rs[0..n): claims (renew = 0) or lease renewals (renew = 1).
+ * The recipients keep their gateway reservations. Returns 0 (claim_on_reply runs), or
+ * -1 when the call could not be made (nothing changed).
+ */
+static int
+send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
+{
+	size_t nk = PUSHLINE_SEND_KEYS + PUSHLINE_SEND_RKEYS * n, i, j, k = 0, a;
+	struct claim *c = malloc(sizeof(*c) + n * sizeof(c->r[0]));
+	const char **args = calloc(nk + PUSHLINE_SEND_ARGS + PUSHLINE_SEND_RARGS * n,
+	    sizeof(*args));
+	char (*kbuf)[PUSHLINE_SEND_RKEYS][DELIVER_KEY_MAX] = calloc(n, sizeof(*kbuf));
+	char (*expbuf)[24] = calloc(n, sizeof(*expbuf));
+	char now[32], sn[32];
+	int rv = -1;
+
+	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL)
+		goto out;
+	c->dl = dl;
+	c->renew = renew;
+	c->n = n;
+	c->issued_ms = clock_mono_ms();
+	memcpy(c->r, rs, n * sizeof(c->r[0]));
+	/* ORDER SEND_KEYS */
+	args[k++] = "pushes:log";
+	args[k++] = "stats";
+	args[k++] = DELIVER_STREAM;
+	for (i = 0; i < n; i++) {
+		send_keys(rs[i], kbuf[i]);
+		for (j = 0; j < PUSHLINE_SEND_RKEYS; j++)
+			args[k++] = kbuf[i][j];
+	}
+	a = k;
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	snprintf(sn, sizeof(sn), "%zu", n);
+	/* ORDER SEND_ARGS */
+	args[a++] = now;
+	args[a++] = dl->cfg->consumer;
+	args[a++] = DELIVER_GROUP;
+	args[a++] = sn;
+	for (i = 0; i < n; i++) {
+		struct rcpt *r = rs[i];
+
+		snprintf(expbuf[i], sizeof(expbuf[i]), "%lld", (long long)r->job->exp);
+		/* ORDER SEND_RARGS */
+		args[a++] = r->pl.sub;
+		args[a++] = channel_name(r->pl.ch);
+		args[a++] = r->push_id;
+		args[a++] = r->job->deal;
+		args[a++] = expbuf[i];
+		/* A webhook takes the push id as Idempotency-Key: resending is safe. */
+		args[a++] = gw_config_of(dl->gws[r->gw_index])->kind == GW_WEBHOOK ? "1" : "0";
+		args[a++] = renew ? "renew" : "claim";
+		args[a++] = r->job->entry;
+		if (!renew)
+			r->state = RS_CLAIMING;
+	}
+	if (script_call(dl->cmd, SCRIPT_SEND, (int)k, (int)a, args, NULL, claim_on_reply,
+	    c) < 0)
+		goto out;
+	c = NULL;
+	dl->claiming += n;
+	rv = 0;
+out:
+	free(c);
+	free(args);
+	free(kbuf);
+	free(expbuf);
+	return rv;
+}
+
+void
+dl_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dl_pump(arg);
+}
+
+/* Runs the send queue once in the next loop pass, however many answers, admits and
+ * claims arrive in this one: one claim round trip for all the slots they freed. */
+void
+dl_kick(struct deliver *dl)
+{
+	struct timeval zero = { 0, 0 };
+
+	if (!evtimer_pending(dl->pump_ev, NULL))
+		evtimer_add(dl->pump_ev, &zero);
+}
+
+/*
+ * Takes up to max queued recipients, earliest expiry first, that a gateway of their
+ * channel can take now, reserving that gateway (gwpool_started). Recipients whose
+ * gateways are all busy stay queued and the wake timer is armed for the moment one
+ * frees up; a channel without any gateway fails its recipient; a recipient of a job
+ * another notifier took over is left to it. Returns how many.
+ */
+static size_t
+send_reserve(struct deliver *dl, struct rcpt **out, size_t max)
+{
+	struct rcpt *aside[DELIVER_ASIDE_MAX], *r;
+	size_t n = 0, k = 0, i, gi;
+	int64_t mono = clock_mono_ms(), wall = clock_now(), retry_at, wake = GWPOOL_NEVER;
+	int rc;
+
+	while (n < max && k < DELIVER_ASIDE_MAX && (r = dl_heap_pop(dl)) != NULL) {
+		if (r->job->lost) {
+			dl_rcpt_done(r);   /* "admitted" in Redis: its new owner sends it */
+			continue;
+		}
+		rc = gwpool_pick(dl->pool, r->pl.ch, mono, wall, r->pl.to, &gi, &retry_at);
+		if (rc < 0) {
+			snprintf(r->detail, sizeof(r->detail), "no gateway for channel %s",
+			    channel_name(r->pl.ch));
+			dl_record(r, "failed");
+			continue;
+		}
+		if (rc == 0 || gwpool_started(dl->pool, gi, mono, wall, r->pl.to) < 0) {
+			aside[k++] = r;
+			if (rc == 0 && retry_at < wake)
+				wake = retry_at;
+			continue;
+		}
+		r->gw_index = gi;
+		r->reserved = 1;
+		r->renewed = 0;
+		out[n++] = r;
+	}
+	for (i = 0; i < k; i++)
+		dl_heap_push(dl, aside[i]);   /* cannot fail: the heap held them a moment ago */
+	if (wake != GWPOOL_NEVER) {
+		int64_t ms = wake > mono ? wake - mono : 0;
+		struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+		evtimer_add(dl->wake, &tv);
+	}
+	return n;
+}
+
+/*
+ * Claims up to the free send slots of queued recipients with one send.lua call and
+ * sends them when it answers: the "sending" mark reaches Redis before any request
+ * leaves, so a crash never leaves a sent text looking unsent.
+ */
+void
+dl_pump(struct deliver *dl)
+{
+	struct rcpt **rs;
+	size_t slots, n, i;
+
+	dl_read(dl);
+	/* Outcomes first: on the wire (and so in Redis) every finished request is
+	 * recorded before a new one is claimed, so at most max_in_flight pushes are
+	 * ever "sending" and a crash leaves at most that many unknown. */
+	dl_flush(-1, 0, dl);
+	if (dl->stopping || dl->heap_n == 0 || !rconn_is_ready(dl->cmd))
+		return;
+	slots = (size_t)dl->cfg->max_in_flight;
+	if (dl->in_flight + dl->claiming >= slots)
+		return;
+	slots -= dl->in_flight + dl->claiming;
+	if (slots > dl->heap_n)
+		slots = dl->heap_n;
+	if ((rs = calloc(slots, sizeof(*rs))) == NULL)
+		return;
+	n = send_reserve(dl, rs, slots);
+	if (n > 0 && send_call(dl, rs, n, 0) < 0) {
+		/* Not claimed: back to the queue for the next tick. */
+		for (i = 0; i < n; i++) {
+			dl_release(rs[i]);
+			rs[i]->state = RS_QUEUED;
+			dl_heap_push(dl, rs[i]);
+		}
+	}
+	free(rs);
+}
+
+/* ---- leases ---- */
+
+struct lease_call {
+	struct deliver *dl;
+	int64_t issued_ms;
+	size_t n;
+	char entry[DELIVER_LEASE_BATCH][64];
+};
+
+static struct job *
+lease_job(struct deliver *dl, const char *entry)
+{
+	struct job *j;
+
+	for (j = dl->jobs; j != NULL; j = j->next)
+		if (strcmp(j->entry, entry) == 0)
+			return j;
+	return NULL;
+}
+
+static void
+lease_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct lease_call *lc = arg;
+	struct deliver *dl = lc->dl;
+	int64_t until = sendpolicy_lease_until(lc->issued_ms, dl->cfg->claim_idle_ms);
+	size_t i;
+
+	(void)rc;
+	dl->leases_out--;
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != lc->n) {
+		/* The leases run down; a send past them renews first. */
+		log_warnx("event=lease_failed jobs=%zu err=\"%s\"", lc->n,
+		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+		free(lc);
+		return;
+	}
+	for (i = 0; i < lc->n; i++) {
+		struct job *j = lease_job(dl, lc->entry[i]);
+		const struct redisReply *v = reply->element[i];
+
+		if (j == NULL || j->lost)
+			continue;
+		if (v->type == REDIS_REPLY_INTEGER && v->integer == 1) {
+			if (until > j->lease_until)
+				j->lease_until = until;
+		} else if (v->type == REDIS_REPLY_INTEGER) {
+			log_warnx("event=lease_lost job=%s deal=%s action=leave_to_new_owner",
+			    j->entry, j->deal);
+			j->lost = 1;
+			j->unrecorded = 1;
+		}
+	}
+	free(lc);
+	dl_kick(dl);
+}
+
+/*
+ * Every claim_idle_ms / 3: renew the lease on every job we hold (lease.lua), which
+ * also keeps the job from looking dead to the other notifiers: one waiting on a retry
+ * backoff is still ours. A job found pending for another consumer is lost: what of it
+ * has not left is left to the new owner.
+ */
+/* One lease.lua call for the jobs named in lc (takes ownership of lc). */
+static void
+lease_call(struct deliver *dl, struct lease_call *lc)
+{
+	const char *args[3 + DELIVER_LEASE_BATCH];
+	size_t i;
+
+	lc->dl = dl;
+	lc->issued_ms = clock_mono_ms();
+	args[0] = DELIVER_STREAM;
+	args[1] = DELIVER_GROUP;
+	args[2] = dl->cfg->consumer;
+	for (i = 0; i < lc->n; i++)
+		args[3 + i] = lc->entry[i];
+	if (script_call_named(dl->cmd, "lease", 1, (int)(3 + lc->n), args, NULL,
+	    lease_on_reply, lc) < 0) {
+		free(lc);
+		return;
+	}
+	dl->leases_out++;
+}
+
+void
+dl_on_lease_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+	struct lease_call *lc = NULL;
+	struct job *j;
+
+	(void)fd;
+	(void)what;
+	if (dl->stopping || !rconn_is_ready(dl->cmd))
+		return;
+	for (j = dl->jobs; j != NULL; j = j->next) {
+		if (j->lost)
+			continue;
+		if (lc == NULL && (lc = calloc(1, sizeof(*lc))) == NULL)
+			return;
+		snprintf(lc->entry[lc->n++], sizeof(lc->entry[0]), "%s", j->entry);
+		if (lc->n == DELIVER_LEASE_BATCH) {
+			lease_call(dl, lc);
+			lc = NULL;
+		}
+	}
+	if (lc != NULL)
+		lease_call(dl, lc);
+}
