@@ -1,5 +1,6 @@
 /*
- * httpc.h: HTTP client requests on the libevent loop through libcurl multi (stage: send).
+ * httpc.h: HTTP client requests (POST, GET) on the libevent loop through libcurl multi
+ * (stage: send).
  *
  * One curl multi handle driven by curl_multi_socket_action from libevent socket and
  * timer events; the loop never blocks. Connections are kept alive and reused. Every
@@ -22,7 +23,7 @@ struct httpc;
 struct httpc_req {
 	const char *url;
 	const char *content_type;       /* e.g. "application/x-www-form-urlencoded" */
-	const char *body;
+	const char *body;               /* POST only; a GET sends no body */
 	size_t body_len;
 	const char *basic_user;         /* HTTP Basic auth when non-NULL */
 	const char *basic_pass;
@@ -69,6 +70,12 @@ void httpc_free(struct httpc *h);
 /* Starts req (all strings are copied). Returns 0, or -1 with *err, in which case done
  * is never called. */
 int httpc_post(struct httpc *h, const struct httpc_req *req, httpc_done_fn *done,
+    void *arg, struct err *err);
+
+/* Starts req as a GET: the same deadlines, headers, auth, body cap and callback
+ * contract as httpc_post; req->body is ignored. Returns 0, or -1 with *err, in which
+ * case done is never called. */
+int httpc_get(struct httpc *h, const struct httpc_req *req, httpc_done_fn *done,
     void *arg, struct err *err);
 
 /* Number of requests started and not yet completed. */

@@ -1,5 +1,6 @@
 /*
- * httpc.c: HTTP POSTs on the libevent loop through one libcurl multi handle (stage: send).
+ * httpc.c: HTTP POSTs and GETs on the libevent loop through one libcurl multi handle
+ * (stage: send).
  *
  * libcurl says which sockets to watch (socket callback; our state hangs on each socket
  * through curl_multi_assign) and when to wake it (timer callback; one evtimer); libevent
@@ -450,8 +451,9 @@ static int xfer_build_headers(struct httpc_xfer *x, const struct httpc_req *req,
 	return 0;
 }
 
-/* Sets every option of x->easy from req and h's defaults. Returns 0 or -1 with *err. */
-static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req,
+/* Sets every option of x->easy from req and h's defaults; a POST sends req's body, a
+ * GET none. Returns 0 or -1 with *err. */
+static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req, int post,
     struct err *err)
 {
 	const struct httpc_config *cfg = &x->h->cfg;
@@ -477,12 +479,17 @@ static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req,
 	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "dealpush") != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK;
-	/* The size first: COPYPOSTFIELDS copies that many bytes (the body may hold NULs). */
-	bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)(req->body != NULL ? req->body_len : 0)) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS,
-	    req->body != NULL ? req->body : "") != CURLE_OK;
+	if (post) {
+		bad |= curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK;
+		/* The size first: COPYPOSTFIELDS copies that many bytes (the body may hold
+		 * NULs). */
+		bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)(req->body != NULL ? req->body_len : 0)) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS,
+		    req->body != NULL ? req->body : "") != CURLE_OK;
+	} else {
+		bad |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+	}
 	if (req->basic_user != NULL) {
 		bad |= curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) != CURLE_OK;
 		bad |= curl_easy_setopt(e, CURLOPT_USERNAME, req->basic_user) != CURLE_OK;
@@ -495,8 +502,9 @@ static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req,
 	return 0;
 }
 
-int httpc_post(struct httpc *h, const struct httpc_req *req, httpc_done_fn *done,
-    void *arg, struct err *err)
+/* Starts req as a POST (post = 1) or a GET. Returns 0, or -1 with *err. */
+static int httpc_start(struct httpc *h, const struct httpc_req *req, int post,
+    httpc_done_fn *done, void *arg, struct err *err)
 {
 	struct httpc_xfer *x = NULL;
 	CURLMcode mrc;
@@ -525,7 +533,7 @@ int httpc_post(struct httpc *h, const struct httpc_req *req, httpc_done_fn *done
 	x->retry_after_at = -1;
 	x->date = -1;
 	x->rate_limit_reset_at = -1;
-	if (xfer_build_headers(x, req, err) < 0 || xfer_setopts(x, req, err) < 0)
+	if (xfer_build_headers(x, req, err) < 0 || xfer_setopts(x, req, post, err) < 0)
 		goto fail;
 	/* Arms the timer through on_curl_timer; the transfer starts from the loop. */
 	mrc = curl_multi_add_handle(h->multi, x->easy);
@@ -540,6 +548,18 @@ int httpc_post(struct httpc *h, const struct httpc_req *req, httpc_done_fn *done
 fail:
 	xfer_free(x);
 	return -1;
+}
+
+int httpc_post(struct httpc *h, const struct httpc_req *req, httpc_done_fn *done,
+    void *arg, struct err *err)
+{
+	return httpc_start(h, req, 1, done, arg, err);
+}
+
+int httpc_get(struct httpc *h, const struct httpc_req *req, httpc_done_fn *done,
+    void *arg, struct err *err)
+{
+	return httpc_start(h, req, 0, done, arg, err);
 }
 
 struct httpc *httpc_new(struct event_base *base, const struct httpc_config *cfg,

@@ -82,7 +82,8 @@ static void http_date(time_t t, char *buf, size_t size)
 	strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Routes on the path: /201 /500 /429s /429d /429past /reset /never /big /auth /echo. */
+/* Routes on the path: /201 /500 /429s /429d /429past /reset /never /big /auth /echo,
+ * and /method?... (answers "<method> <uri> <body bytes>"). */
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct fx *fx = arg;
@@ -126,6 +127,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 		snprintf(fx->auth, sizeof(fx->auth), "%s", v ? v : "");
 		v = evhttp_find_header(in, "X-Extra");
 		snprintf(fx->extra, sizeof(fx->extra), "%s", v ? v : "");
+	} else if (strncmp(path, "/method", 7) == 0) {
+		evbuffer_add_printf(buf, "%s %s %zu",
+		    evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "GET" :
+		    evhttp_request_get_command(req) == EVHTTP_REQ_POST ? "POST" : "OTHER", path,
+		    evbuffer_get_length(evhttp_request_get_input_buffer(req)));
+		v = evhttp_find_header(in, "Authorization");
+		snprintf(fx->auth, sizeof(fx->auth), "%s", v ? v : "");
 	} else if (strcmp(path, "/echo") == 0) {
 		evbuffer_add_buffer(buf, evhttp_request_get_input_buffer(req));
 	}
@@ -383,6 +391,80 @@ static void unanswered_request_times_out_and_may_have_been_sent(void **state)
 	assert_true(c.resp.total_ms >= 150);
 }
 
+/* Starts a GET of path (a body given is not sent) and runs the loop until its
+ * callback ran. */
+static void get_one(struct fx *fx, const char *path, long timeout_ms, struct call *c)
+{
+	struct httpc_req req;
+	struct err err;
+	char url[128];
+
+	memset(&req, 0, sizeof(req));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", fx->port, path);
+	req.url = url;
+	req.body = "ignored";
+	req.body_len = 7;
+	req.basic_user = "ACuser";
+	req.basic_pass = "s3cret";
+	req.timeout_ms = timeout_ms;
+	c->fx = fx;
+	assert_int_equal(httpc_get(fx->h, &req, on_done, c, &err), 0);
+	fx->done_target = fx->done_count + 1;
+	run(fx);
+	assert_int_equal(c->calls, 1);
+	assert_int_equal(c->cancelled, 0);
+}
+
+static void get_sends_no_body_and_reads_the_answer(void **state)
+{
+	struct fx *fx = *state;
+	struct call c = { 0 }, p = { 0 };
+
+	get_one(fx, "/method?To=%2B15125550100&PageSize=20", 0, &c);
+	assert_int_equal(c.resp.status, 200);
+	assert_int_equal(c.resp.transport_error, 0);
+	assert_string_equal(c.body, "GET /method?To=%2B15125550100&PageSize=20 0");
+	assert_string_equal(fx->auth, "Basic QUN1c2VyOnMzY3JldA==");
+	/* The same client still POSTs afterwards, on the reused connection. */
+	post_one(fx, "/method", 0, &p);
+	assert_string_equal(p.body, "POST /method 5");
+	assert_int_equal(httpc_in_flight(fx->h), 0);
+}
+
+static void get_has_the_same_deadline_and_body_cap(void **state)
+{
+	struct fx *fx = *state;
+	struct call slow = { 0 }, big = { 0 };
+
+	get_one(fx, "/never", 200, &slow);
+	assert_int_equal(slow.resp.status, 0);
+	assert_int_equal(slow.resp.transport_error, 1);
+	assert_int_equal(slow.resp.timed_out, 1);
+	get_one(fx, "/big", 0, &big);
+	assert_int_equal(big.resp.status, 200);
+	assert_int_equal(big.resp.body_len, HTTPC_BODY_MAX);
+}
+
+static void get_in_flight_is_cancelled_once_by_free(void **state)
+{
+	struct fx *fx = *state;
+	struct call c = { .fx = fx };
+	struct httpc_req req;
+	struct err err;
+	char url[64];
+
+	memset(&req, 0, sizeof(req));
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/never", fx->port);
+	req.url = url;
+	assert_int_equal(httpc_get(fx->h, &req, on_done, &c, &err), 0);
+	fx->server_target = 1;
+	run(fx);
+	httpc_free(fx->h);
+	fx->h = NULL;
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.cancelled, 1);
+}
+
 static void body_over_the_cap_is_truncated(void **state)
 {
 	struct fx *fx = *state;
@@ -595,6 +677,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(refused_connection_is_a_transport_error_never_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(unanswered_request_times_out_and_may_have_been_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(body_over_the_cap_is_truncated, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_sends_no_body_and_reads_the_answer, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_has_the_same_deadline_and_body_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(get_in_flight_is_cancelled_once_by_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_concurrent_requests_each_complete_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(sequential_requests_reuse_one_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_host_connections_bounds_parallel_connections, setup, teardown),
