@@ -1,6 +1,7 @@
 /*
  * deliver.h: jobs from "pushes" to the gateways and back to a record (stages: admit,
- * send, record).
+ * send, record). Implemented in deliver.c, deliver_admit.c, deliver_send.c and
+ * deliver_record.c (notifier/deliver_int.h draws how they fit).
  *
  * Reads "pushes" in consumer group "deliver"; each job's recipients pass one atomic
  * admit step (admit.lua), go out earliest-expiry-first through the gateway of their
@@ -37,9 +38,11 @@ void deliver_set_metrics(struct deliver *dl, struct metrics *m);
 /* Writes each gateway's breaker state and requests in flight into the metrics. */
 void deliver_export_gateways(struct deliver *dl);
 
-/* Stops reading jobs. Recipients admitted but not yet handed to a gateway are put
- * back (state "retry") so that the job, redelivered, sends them; pending retries are
- * dropped the same way. Requests in flight complete and are recorded. */
+/* Stops reading jobs. Recipients admitted but not yet handed to a gateway are dropped
+ * from memory: their state stays "admitted" (or "retry" for those waiting out a
+ * backoff), which admit.lua admits again, and their job stays pending, so that the job,
+ * redelivered to this consumer after a restart or claimed by another after
+ * claim_idle_ms, sends them. Requests in flight complete and are recorded. */
 void deliver_stop(struct deliver *dl);
 
 /* 1 when stopped and no request, admit or record is outstanding. */
