@@ -92,8 +92,75 @@ int gw_send(struct gw *g, const struct gw_message *msg, gw_done_fn *done, void *
 
 const struct gw_config *gw_config_of(const struct gw *g);
 
+/* The HTTP client g sends through (borrowed, as given to gw_new). */
+struct httpc *gw_client_of(const struct gw *g);
+
 /* "twilio", "x-dm", "webhook"; -1 from gw_kind_from_name for an unknown name. */
 const char *gw_kind_name(enum gw_kind k);
 int gw_kind_from_name(const char *name);
+
+/* ---- Twilio lookups (notifier/gwfind.c): did a message reach Twilio? ----
+ * GET .../Messages.json?To=<to>&From=<from> (or To alone, matching the messaging
+ * service, when the gateway has no From), newest first, a few pages at most. A message
+ * matches when it is outbound, to exactly q.to, from the gateway's From (or its
+ * messaging service), has exactly the body q.text and was created at or after
+ * q.not_before. The answer is hostile input: parsed with cJSON, every type checked,
+ * pages and items capped, next_page_uri followed only under our own account's path. */
+
+#define GW_FIND_PAGE_SIZE 20          /* messages per page (keeps a page under the cap
+                                       * of an httpc answer) */
+#define GW_FIND_PAGES_MAX 3
+#define GW_FIND_ITEMS_MAX 1000        /* items looked at on one page */
+#define GW_FIND_URI_MAX 1024
+
+struct gw_find_query {
+	const char *to;               /* E.164 */
+	const char *text;             /* the body exactly as sent; not empty */
+	int64_t not_before;           /* epoch s, the provider's clock: when the attempt
+	                               * started, less the clock skew allowed */
+	long timeout_ms;              /* deadline of each page's request; 0 = the
+	                               * gateway's timeout_ms */
+};
+
+enum gw_find_outcome {
+	GW_FIND_FOUND = 0,            /* exactly one message matches: sid */
+	GW_FIND_NOT_FOUND,            /* none on the pages looked at (never proof) */
+	GW_FIND_AMBIGUOUS,            /* two or more match: which one is ours is unknown */
+	GW_FIND_ERROR                 /* no usable answer: look again later */
+};
+
+struct gw_find_result {
+	enum gw_find_outcome outcome;
+	int matches;
+	int pages;                    /* pages read */
+	char sid[64];                 /* the first match (newest); "" when none */
+	char detail[256];             /* why, for an error; never a number or a token */
+};
+
+/* What the pages read so far say; zero it before the first page. */
+struct gw_find_scan {
+	int matches;                  /* distinct sids matching */
+	char sid[64];                 /* the first match seen (the newest) */
+	int older_seen;               /* a message created before not_before was seen:
+	                               * the pages after it are older still */
+	char next[GW_FIND_URI_MAX];   /* next_page_uri to follow; "" = none */
+};
+
+/* Pure: reads one list page (body[0..len)) for q against the gateway cfg (its
+ * account_sid, from, messaging_service_sid) and adds to *st. Items that are not
+ * objects, lack a field or have a date that does not parse are skipped. Returns 0, or
+ * -1 with *err when the page is not a JSON object with a "messages" array. */
+int gw_twilio_scan_page(const struct gw_config *cfg, const struct gw_find_query *q,
+    const char *body, size_t len, struct gw_find_scan *st, struct err *err);
+
+/* Called exactly once per successful gw_twilio_find; cancelled = 1 when the client
+ * shuts down first (res->outcome is then GW_FIND_ERROR). res is borrowed. */
+typedef void gw_find_fn(void *arg, const struct gw_find_result *res, int cancelled);
+
+/* Looks q up through the Twilio gateway g (strings are copied). Returns 0 (done will
+ * be called) or -1 with *err (done never called): not a Twilio gateway, bad query,
+ * out of memory. g may be freed while the lookup runs. */
+int gw_twilio_find(struct gw *g, const struct gw_find_query *q, gw_find_fn *done,
+    void *arg, struct err *err);
 
 #endif

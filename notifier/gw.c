@@ -301,6 +301,11 @@ const struct gw_config *gw_config_of(const struct gw *g)
 	return g->cfg;
 }
 
+struct httpc *gw_client_of(const struct gw *g)
+{
+	return g->h;
+}
+
 const char *gw_kind_name(enum gw_kind k)
 {
 	if ((int)k < GW_TWILIO || k > GW_WEBHOOK)

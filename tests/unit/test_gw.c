@@ -32,6 +32,7 @@
 
 #include "gw.h"
 #include "httpc.h"
+#include "timefmt.h"
 
 #define NOW 1700000000          /* 2023-11-14T22:13:20Z */
 #define GUARD_S 10
@@ -769,6 +770,286 @@ static void client_shutdown_cancels_in_flight_sends(void **state)
 	assert_int_equal(fx->res.maybe_delivered, 0);
 }
 
+/* ---- twilio lookups: the message list ---- */
+
+#define TO "+15125550100"
+#define TEXT "Deal: 50% off \"now\""
+#define LIST_PATH "/2010-04-01/Accounts/" SID "/Messages.json"
+
+/* One list item as Twilio writes it. */
+#define ITEM(sid, to, from, body, created) \
+	"{\"sid\":\"" sid "\",\"to\":\"" to "\",\"from\":" from ",\"body\":" body \
+	",\"date_created\":\"" created "\",\"direction\":\"outbound-api\"," \
+	"\"messaging_service_sid\":null,\"status\":\"queued\",\"date_sent\":null}"
+#define OURS_BODY "\"Deal: 50% off \\\"now\\\"\""
+#define FROM_J "\"+15550001111\""
+#define SID_A "SM00000000000000000000000000000001"
+#define SID_B "SM00000000000000000000000000000002"
+#define AT_START "Tue, 14 Nov 2023 22:13:20 +0000"      /* NOW */
+#define AFTER "Tue, 14 Nov 2023 22:13:30 +0000"         /* NOW + 10 */
+#define SKEWED "Tue, 14 Nov 2023 22:13:17 +0000"        /* NOW - 3 */
+#define BEFORE "Tue, 14 Nov 2023 22:12:20 +0000"        /* NOW - 60 */
+
+static struct gw_find_query find_query(void)
+{
+	struct gw_find_query q = { .to = TO, .text = TEXT, .not_before = NOW - 5 };
+
+	return q;
+}
+
+/* Scans one page; returns what gw_twilio_scan_page returned. */
+static int scan(struct fx *fx, const char *page, struct gw_find_scan *st)
+{
+	struct gw_find_query q = find_query();
+	struct err err;
+
+	twilio_config(fx);
+	memset(st, 0, sizeof(*st));
+	return gw_twilio_scan_page(&fx->cfg, &q, page, strlen(page), st, &err);
+}
+
+static void rfc2822_dates_parse_to_epoch_seconds(void **state)
+{
+	int64_t t = 0;
+
+	(void)state;
+	assert_int_equal(time_parse_rfc2822(AT_START, &t), 0);
+	assert_int_equal(t, NOW);
+	assert_int_equal(time_parse_rfc2822("Fri, 24 May 2019 17:44:46 +0000", &t), 0);
+	assert_int_equal(t, 1558719886);
+	assert_int_equal(time_parse_rfc2822("Wed, 19 Jun 2019 22:04:00 -0000", &t), 0);
+	assert_int_equal(t, 1560981840);
+	assert_int_equal(time_parse_rfc2822("14 Nov 2023 17:13:20 -0500", &t), 0);
+	assert_int_equal(t, NOW);
+	assert_int_equal(time_parse_rfc2822("Tue, 14 nov 2023 22:13 GMT", &t), 0);
+	assert_int_equal(t, NOW - 20);
+	assert_int_equal(time_parse_rfc2822("Sun, 1 Mar 2026 00:00:00 UT", &t), 0);
+	assert_int_equal(t, 1772323200);
+	assert_int_equal(time_parse_rfc2822("Mon, 29 Feb 2027 00:00:00 +0000", &t), -1);
+	assert_int_equal(time_parse_rfc2822("Mon, 31 Nov 2023 00:00:00 +0000", &t), -1);
+	assert_int_equal(time_parse_rfc2822("Tue, 14 Nox 2023 22:13:20 +0000", &t), -1);
+	assert_int_equal(time_parse_rfc2822("Tue, 14 Nov 2023 24:13:20 +0000", &t), -1);
+	assert_int_equal(time_parse_rfc2822("Tue, 14 Nov 2023 22:13:20 +0000 x", &t), -1);
+	assert_int_equal(time_parse_rfc2822("Tue, 14 Nov 2023 22:13:20", &t), -1);
+	assert_int_equal(time_parse_rfc2822("Tue, 14 Nov 23 22:13:20 +0000", &t), -1);
+	assert_int_equal(time_parse_rfc2822("2023-11-14T22:13:20Z", &t), -1);
+	assert_int_equal(time_parse_rfc2822("", &t), -1);
+	assert_int_equal(time_parse_rfc2822("Tu", &t), -1);
+}
+
+static void twilio_list_finds_our_message_among_others(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_find_scan st;
+	const char *page = "{\"messages\":["
+	    ITEM("SM00000000000000000000000000000009", "+15125550199", FROM_J, OURS_BODY, AFTER) ","
+	    ITEM("SM00000000000000000000000000000008", TO, FROM_J, "\"another text\"", AFTER) ","
+	    ITEM("SM00000000000000000000000000000007", TO, "\"+15550009999\"", OURS_BODY, AFTER) ","
+	    ITEM(SID_A, TO, FROM_J, OURS_BODY, SKEWED) ","
+	    ITEM(SID_B, TO, FROM_J, OURS_BODY, BEFORE) "],"
+	    "\"next_page_uri\":\"" LIST_PATH "?To=%2B15125550100&Page=1&PageToken=PAx\"}";
+
+	assert_int_equal(scan(fx, page, &st), 0);
+	/* Another number, another body, another sender, and one from before the attempt
+	 * (less the skew) are not ours. */
+	assert_int_equal(st.matches, 1);
+	assert_string_equal(st.sid, SID_A);
+	assert_int_equal(st.older_seen, 1);
+	assert_string_equal(st.next, LIST_PATH "?To=%2B15125550100&Page=1&PageToken=PAx");
+}
+
+static void twilio_list_two_matches_are_ambiguous_one_sid_twice_is_not(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_find_scan st;
+	const char *two = "{\"messages\":[" ITEM(SID_B, TO, FROM_J, OURS_BODY, AFTER) ","
+	    ITEM(SID_A, TO, FROM_J, OURS_BODY, AT_START) "],\"next_page_uri\":null}";
+	const char *twice = "{\"messages\":[" ITEM(SID_A, TO, FROM_J, OURS_BODY, AFTER) ","
+	    ITEM(SID_A, TO, FROM_J, OURS_BODY, AFTER) "]}";
+
+	assert_int_equal(scan(fx, two, &st), 0);
+	assert_int_equal(st.matches, 2);
+	assert_string_equal(st.sid, SID_B);   /* the newest */
+	assert_string_equal(st.next, "");
+	assert_int_equal(scan(fx, twice, &st), 0);
+	assert_int_equal(st.matches, 1);
+}
+
+static void twilio_list_body_differs_or_created_before_start_is_not_found(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_find_scan st;
+	const char *page = "{\"messages\":["
+	    ITEM(SID_A, TO, FROM_J, "\"Deal: 50% off \\\"now\\\" \"", AFTER) ","
+	    ITEM(SID_B, TO, FROM_J, "\"deal: 50% off \\\"now\\\"\"", AFTER) ","
+	    ITEM("SM00000000000000000000000000000003", TO, FROM_J, OURS_BODY, BEFORE) "]}";
+
+	assert_int_equal(scan(fx, page, &st), 0);
+	assert_int_equal(st.matches, 0);
+	assert_int_equal(st.older_seen, 1);
+}
+
+static void twilio_list_messaging_service_matches_without_a_from(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_find_query q = find_query();
+	struct gw_find_scan st;
+	struct err err;
+	const char *page = "{\"messages\":[{\"sid\":\"" SID_A "\",\"to\":\"" TO "\","
+	    "\"from\":\"+15550002222\",\"body\":" OURS_BODY ",\"date_created\":\"" AFTER "\","
+	    "\"messaging_service_sid\":\"" MSID "\"},{\"sid\":\"" SID_B "\",\"to\":\"" TO "\","
+	    "\"body\":" OURS_BODY ",\"date_created\":\"" AFTER "\","
+	    "\"messaging_service_sid\":\"MGffffffffffffffffffffffffffffffff\"}]}";
+
+	twilio_config(fx);
+	fx->cfg.from = NULL;
+	fx->cfg.messaging_service_sid = fx->msid;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(gw_twilio_scan_page(&fx->cfg, &q, page, strlen(page), &st, &err), 0);
+	assert_int_equal(st.matches, 1);
+	assert_string_equal(st.sid, SID_A);
+}
+
+static void twilio_list_hostile_answers_are_refused_or_skipped(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_find_scan st;
+	const char *skipped = "{\"messages\":[1,\"x\",null,[],"
+	    "{\"sid\":7,\"to\":\"" TO "\",\"from\":" FROM_J ",\"body\":" OURS_BODY ","
+	    "\"date_created\":\"" AFTER "\"},"
+	    "{\"sid\":\"SM has blanks\",\"to\":\"" TO "\",\"from\":" FROM_J ",\"body\":"
+	    OURS_BODY ",\"date_created\":\"" AFTER "\"},"
+	    "{\"sid\":\"" SID_A "\",\"to\":\"" TO "\",\"from\":" FROM_J ",\"body\":" OURS_BODY
+	    ",\"date_created\":\"yesterday\"},"
+	    "{\"sid\":\"" SID_A "\",\"to\":null,\"from\":" FROM_J ",\"body\":" OURS_BODY
+	    ",\"date_created\":\"" AFTER "\"},"
+	    "{\"sid\":\"" SID_A "\",\"to\":\"" TO "\",\"from\":" FROM_J ",\"body\":" OURS_BODY
+	    ",\"date_created\":\"" AFTER "\",\"direction\":\"inbound\"}],"
+	    "\"next_page_uri\":\"http://evil.example/" LIST_PATH "?x=1\"}";
+	const char *other_account = "{\"messages\":[],\"next_page_uri\":"
+	    "\"/2010-04-01/Accounts/ACffffffffffffffffffffffffffffffff/Messages.json?a=1\"}";
+	const char *blank_next = "{\"messages\":[],\"next_page_uri\":\"" LIST_PATH "?a= 1\"}";
+
+	assert_int_equal(scan(fx, skipped, &st), 0);
+	assert_int_equal(st.matches, 0);
+	assert_string_equal(st.next, "");
+	assert_int_equal(scan(fx, other_account, &st), 0);
+	assert_string_equal(st.next, "");
+	assert_int_equal(scan(fx, blank_next, &st), 0);
+	assert_string_equal(st.next, "");
+	assert_int_equal(scan(fx, "{\"messages\":[", &st), -1);
+	assert_int_equal(scan(fx, "not json", &st), -1);
+	assert_int_equal(scan(fx, "[]", &st), -1);
+	assert_int_equal(scan(fx, "{\"messages\":{}}", &st), -1);
+	assert_int_equal(scan(fx, "{\"code\":20003,\"message\":\"Authenticate\"}", &st), -1);
+	assert_int_equal(scan(fx, "", &st), -1);
+}
+
+static void on_find_done(void *arg, const struct gw_find_result *res, int cancelled)
+{
+	struct fx *fx = arg;
+
+	fx->calls++;
+	fx->cancelled = cancelled;
+	fx->res.outcome = (enum gw_outcome)res->outcome;
+	fx->res.provider_code = res->pages;
+	snprintf(fx->res.provider_id, sizeof(fx->res.provider_id), "%s", res->sid);
+	snprintf(fx->res.detail, sizeof(fx->res.detail), "%s", res->detail);
+	event_base_loopbreak(fx->base);
+}
+
+/* Looks the query up through a twilio gateway and runs the loop until done. */
+static void find_and_wait(struct fx *fx)
+{
+	struct gw_find_query q = find_query();
+	struct err err;
+
+	twilio_config(fx);
+	gw_start(fx);
+	fx->calls = 0;
+	if (gw_twilio_find(fx->g, &q, on_find_done, fx, &err) != 0)
+		fail_msg("gw_twilio_find: %s", err.msg);
+	run(fx);
+	assert_int_equal(fx->calls, 1);
+}
+
+static void twilio_find_reads_pages_until_the_cap(void **state)
+{
+	struct fx *fx = *state;
+	static const char page[] = "{\"messages\":[" ITEM(SID_A, TO, FROM_J, OURS_BODY, AFTER)
+	    "],\"next_page_uri\":\"" LIST_PATH "?To=%2B15125550100&Page=1&PageToken=PA1\"}";
+
+	answer(fx, 200, page, NULL, NULL);
+	find_and_wait(fx);
+	/* The same sid on every page counts once; never past GW_FIND_PAGES_MAX pages. */
+	assert_int_equal(fx->res.outcome, (enum gw_outcome)GW_FIND_FOUND);
+	assert_string_equal(fx->res.provider_id, SID_A);
+	assert_int_equal(fx->res.provider_code, GW_FIND_PAGES_MAX);
+	assert_int_equal(fx->cap.n, GW_FIND_PAGES_MAX);
+	assert_int_equal(fx->cap.method, EVHTTP_REQ_GET);
+	assert_string_equal(fx->cap.path, LIST_PATH "?To=%2B15125550100&Page=1&PageToken=PA1");
+	assert_string_equal(fx->cap.body, "");
+	/* base64("AC0123456789abcdef0123456789ABCDEF:s3cret-token") */
+	assert_string_equal(fx->cap.auth, "Basic QUMwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OUFCQ0RF"
+	    "RjpzM2NyZXQtdG9rZW4=");
+}
+
+static void twilio_find_stops_at_a_message_older_than_the_attempt(void **state)
+{
+	struct fx *fx = *state;
+	static const char page[] = "{\"messages\":[" ITEM(SID_A, TO, FROM_J,
+	    "\"other\"", BEFORE) "],\"next_page_uri\":\"" LIST_PATH "?Page=1&PageToken=PA1\"}";
+
+	answer(fx, 200, page, NULL, NULL);
+	find_and_wait(fx);
+	assert_int_equal(fx->res.outcome, (enum gw_outcome)GW_FIND_NOT_FOUND);
+	assert_int_equal(fx->cap.n, 1);
+	assert_string_equal(fx->cap.path, LIST_PATH "?To=%2B15125550100&From=%2B15550001111"
+	    "&PageSize=20");
+}
+
+static void twilio_find_answers_ambiguous_or_error(void **state)
+{
+	struct fx *fx = *state;
+	static const char two[] = "{\"messages\":[" ITEM(SID_B, TO, FROM_J, OURS_BODY, AFTER)
+	    "," ITEM(SID_A, TO, FROM_J, OURS_BODY, AFTER) "]}";
+
+	answer(fx, 200, two, NULL, NULL);
+	find_and_wait(fx);
+	assert_int_equal(fx->res.outcome, (enum gw_outcome)GW_FIND_AMBIGUOUS);
+	gw_free(fx->g);
+	answer(fx, 503, "{\"code\":20503}", NULL, NULL);
+	find_and_wait(fx);
+	assert_int_equal(fx->res.outcome, (enum gw_outcome)GW_FIND_ERROR);
+	assert_string_equal(fx->res.detail, "twilio list: http 503");
+	gw_free(fx->g);
+	answer(fx, 200, "{\"messages\":", NULL, NULL);
+	find_and_wait(fx);
+	assert_int_equal(fx->res.outcome, (enum gw_outcome)GW_FIND_ERROR);
+}
+
+static void twilio_find_is_cancelled_once_by_client_shutdown(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_find_query q = find_query();
+	struct err err;
+
+	twilio_config(fx);
+	gw_start(fx);
+	q.text = "";
+	assert_int_equal(gw_twilio_find(fx->g, &q, on_find_done, fx, &err), -1);
+	assert_int_equal(err.kind, ERR_INPUT);
+	q = find_query();
+	assert_int_equal(gw_twilio_find(fx->g, &q, on_find_done, fx, &err), 0);
+	gw_free(fx->g);   /* allowed while the lookup runs */
+	fx->g = NULL;
+	httpc_free(fx->h);
+	fx->h = NULL;
+	assert_int_equal(fx->calls, 1);
+	assert_int_equal(fx->cancelled, 1);
+	assert_int_equal(fx->res.outcome, (enum gw_outcome)GW_FIND_ERROR);
+}
+
 /* ---- config ---- */
 
 static void expect_config_error(struct fx *fx, const char *field, const char *msg)
@@ -879,6 +1160,16 @@ int main(void)
 		T(webhook_answers_are_classified),
 		T(gateway_freed_in_flight_still_reports_once),
 		T(client_shutdown_cancels_in_flight_sends),
+		T(rfc2822_dates_parse_to_epoch_seconds),
+		T(twilio_list_finds_our_message_among_others),
+		T(twilio_list_two_matches_are_ambiguous_one_sid_twice_is_not),
+		T(twilio_list_body_differs_or_created_before_start_is_not_found),
+		T(twilio_list_messaging_service_matches_without_a_from),
+		T(twilio_list_hostile_answers_are_refused_or_skipped),
+		T(twilio_find_reads_pages_until_the_cap),
+		T(twilio_find_stops_at_a_message_older_than_the_attempt),
+		T(twilio_find_answers_ambiguous_or_error),
+		T(twilio_find_is_cancelled_once_by_client_shutdown),
 		T(config_errors_name_the_key),
 		T(kind_names_round_trip),
 	};
