@@ -105,7 +105,9 @@ int gwpool_pick(const struct gwpool *p, enum channel ch, int64_t now_ms,
 /*
  * A request to recipient_key (may be NULL) is leaving through gateway i: takes a
  * token, counts it in flight and against today's budgets, and makes it the probe of a
- * half-open breaker. Returns 0, or -1 changing nothing when i is out of range or
+ * half-open breaker. With a rate, it holds one of floor(rate_per_s) places of the
+ * one-second window until a second after gwpool_finished (gwpool_cancelled frees it
+ * at once: the request never left). Returns 0, or -1 changing nothing when i is out of range or
  * gwpool_pick would not choose i for it now. Budgets are not given back on failure or
  * cancel: a provider may count a request whose answer we never saw.
  */

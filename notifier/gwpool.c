@@ -38,10 +38,12 @@ struct gwpool_rslot {
 	uint32_t n;
 };
 
-/* Rates up to this keep a one-second window of request starts; the margin covers
- * the jitter between a request leaving and its arrival being stamped. */
+/* Rates up to this keep a one-second window (below). The margin covers only the
+ * rounding of both clocks to whole ms and their drift over a second: the arrival of
+ * a request is bounded by its answer, not guessed from its start. */
 #define GWPOOL_WINDOW_RATE_MAX 10000.0
-#define GWPOOL_WINDOW_MARGIN_MS 20
+#define GWPOOL_WINDOW_MS 1000
+#define GWPOOL_WINDOW_MARGIN_MS 5
 
 struct gwpool_gw {
 	const struct gw_config *cfg;    /* borrowed: name and channel */
@@ -56,12 +58,16 @@ struct gwpool_gw {
 	double tokens;
 	int64_t refill_ms;
 	int refill_set;
-	/* The starts of the last floor(rate) requests: none may start while the
-	 * oldest of them is less than a second (plus a margin) old, so no 1-second
-	 * window, even as the receiver sees it with arrival jitter, holds more than
-	 * rate requests, whatever the bucket's burst. */
-	int64_t *starts;
-	size_t starts_n, starts_head, starts_used;
+	/* The one-second window: a request holds one of wlimit = floor(rate) places
+	 * from gwpool_started until a second after its answer (gwpool_finished), so
+	 * no 1-second window at the receiver holds more than wlimit requests,
+	 * whatever the burst and however late a request leaves after it was
+	 * reserved (the claim round trip comes between) or travels: it arrives after
+	 * its start and before its answer. Held places = in_flight + the ends in the
+	 * last second; ends[] keeps the last wlimit answer times, oldest at
+	 * ends_head, never decreasing. */
+	int64_t *ends;
+	size_t wlimit, ends_head, ends_used;
 	/* flow */
 	long in_flight;
 	int64_t pause_until;            /* INT64_MIN: no pause */
@@ -357,6 +363,62 @@ recipient_sent_on(const struct gwpool_gw *g, int64_t now_wall_s, uint64_t key)
 	return utc_day(now_wall_s) == g->day ? rmap_get(g, key) : 0;
 }
 
+/* The end of the place an answer at end_ms holds. */
+static int64_t
+window_until(int64_t end_ms)
+{
+	return add_sat(end_ms, GWPOOL_WINDOW_MS + GWPOOL_WINDOW_MARGIN_MS);
+}
+
+/*
+ * 1 when one more request fits the one-second window now. Else 0, and either
+ * *never = 1 (the requests in flight hold every place: only an answer helps) or *at
+ * raised to when enough of the recent answers are a second old.
+ */
+static int
+window_has_place(const struct gwpool_gw *g, int64_t now_ms, int *never, int64_t *at)
+{
+	size_t first = 0, recent, held, drop;
+
+	while (first < g->ends_used &&
+	    now_ms >= window_until(g->ends[(g->ends_head + first) % g->wlimit]))
+		first++;
+	recent = g->ends_used - first;
+	held = (size_t)g->in_flight + recent;
+	if (held < g->wlimit)
+		return 1;
+	if ((size_t)g->in_flight >= g->wlimit) {
+		*never = 1;
+		return 0;
+	}
+	drop = held - g->wlimit + 1;    /* 1..recent */
+	*at = max64(*at, window_until(g->ends[(g->ends_head + first + drop - 1) %
+	    g->wlimit]));
+	return 0;
+}
+
+/* A request of g was answered at now_ms: its place is held a second longer. */
+static void
+window_answered(struct gwpool_gw *g, int64_t now_ms)
+{
+	int64_t e = now_ms, last;
+
+	if (g->wlimit == 0)
+		return;
+	if (g->ends_used > 0) {
+		last = g->ends[(g->ends_head + g->ends_used - 1) % g->wlimit];
+		if (e < last)
+			e = last;       /* the clock went back: hold longer, never shorter */
+	}
+	if (g->ends_used < g->wlimit) {
+		g->ends[(g->ends_head + g->ends_used) % g->wlimit] = e;
+		g->ends_used++;
+	} else {
+		g->ends[g->ends_head] = e;
+		g->ends_head = (g->ends_head + 1) % g->wlimit;
+	}
+}
+
 /*
  * 1 when gateway g may take one request (to `key` when has_key) now; else 0 with
  * *ready = the earliest now_ms at which it could, GWPOOL_NEVER when only a request
@@ -399,11 +461,8 @@ gw_usable(const struct gwpool_gw *g, int64_t now_ms, int64_t now_wall_s, int has
 		at = max64(at, add_sat(now_ms, ms_ceil((1.0 - GWPOOL_TOKEN_EPS / 2 - t) *
 		    1000.0 / g->rate)));
 	}
-	if (g->starts_n > 0 && g->starts_used == g->starts_n &&
-	    now_ms < g->starts[g->starts_head] + 1000 + GWPOOL_WINDOW_MARGIN_MS) {
+	if (g->wlimit > 0 && !window_has_place(g, now_ms, &never, &at))
 		ok = 0;
-		at = max64(at, g->starts[g->starts_head] + 1000 + GWPOOL_WINDOW_MARGIN_MS);
-	}
 	if ((g->budget > 0 && sent_on(g, now_wall_s) >= g->budget) ||
 	    (has_key && g->rbudget > 0 &&
 	    recipient_sent_on(g, now_wall_s, key) >= (uint64_t)g->rbudget)) {
@@ -506,8 +565,8 @@ gw_init(struct gwpool *p, struct gwpool_gw *g, const struct gw_config *c, size_t
 	g->cap = c->burst >= 1 ? c->burst : 1;
 	g->tokens = g->cap;
 	if (g->rate > 0 && g->rate <= GWPOOL_WINDOW_RATE_MAX) {
-		g->starts_n = (size_t)g->rate >= 1 ? (size_t)g->rate : 1;
-		if ((g->starts = calloc(g->starts_n, sizeof(*g->starts))) == NULL)
+		g->wlimit = (size_t)g->rate >= 1 ? (size_t)g->rate : 1;
+		if ((g->ends = calloc(g->wlimit, sizeof(*g->ends))) == NULL)
 			return err_set(err, ERR_NOMEM, "no_memory", NULL, "out of memory");
 	}
 	g->max_in_flight = c->max_in_flight > 0 ? c->max_in_flight : 0;
@@ -593,7 +652,7 @@ gwpool_free(struct gwpool *p)
 		return;
 	for (i = 0; i < p->n && p->g != NULL; i++) {
 		free(p->g[i].rmap);
-		free(p->g[i].starts);
+		free(p->g[i].ends);
 	}
 	free(p->g);
 	free(p->order);
@@ -660,12 +719,6 @@ gwpool_started(struct gwpool *p, size_t i, int64_t now_ms, int64_t now_wall_s,
 			g->refill_ms = now_ms;
 		g->refill_set = 1;
 	}
-	if (g->starts_n > 0) {
-		g->starts[g->starts_head] = now_ms;
-		g->starts_head = (g->starts_head + 1) % g->starts_n;
-		if (g->starts_used < g->starts_n)
-			g->starts_used++;
-	}
 	g->in_flight++;
 	if (g->open)
 		g->probe_out = 1;       /* usable while open: the half-open probe */
@@ -697,6 +750,7 @@ gwpool_finished(struct gwpool *p, size_t i, enum gw_outcome outcome,
 	}
 	g = &p->g[i];
 	g->in_flight--;
+	window_answered(g, now_ms);
 	if (outcome == GW_RATE_LIMITED) {
 		int64_t pause = retry_after_s < 0 ? p->lim.pause_default_ms :
 		    mul_sat(retry_after_s, 1000);
@@ -736,6 +790,8 @@ gwpool_cancelled(struct gwpool *p, size_t i)
 {
 	if (p == NULL || i >= p->n || p->g[i].in_flight <= 0)
 		return -1;
+	/* It never reached the gateway (or we are stopping): its window place is
+	 * free at once. */
 	p->g[i].in_flight--;
 	p->g[i].probe_out = 0;  /* only ever set while it is the one request in flight */
 	return 0;
@@ -812,6 +868,11 @@ gw_check(const struct gwpool *p, const struct gwpool_gw *g, struct err *err)
 		CHECK(g->win[k].failures >= 0 && g->win[k].failures <= g->win[k].outcomes,
 		    "window slice %zu: %ld failures of %ld", k, g->win[k].failures,
 		    g->win[k].outcomes);
+	CHECK(g->ends_used <= g->wlimit && (g->wlimit == 0 || g->ends_head < g->wlimit),
+	    "window ring: %zu used of %zu", g->ends_used, g->wlimit);
+	for (k = 1; k < g->ends_used; k++)
+		CHECK(g->ends[(g->ends_head + k - 1) % g->wlimit] <=
+		    g->ends[(g->ends_head + k) % g->wlimit], "window answers out of order");
 	CHECK(g->sent_today >= 0, "sent_today %lld < 0", (long long)g->sent_today);
 	CHECK(g->budget == 0 || g->sent_today <= g->budget,
 	    "sent_today %lld over budget %ld", (long long)g->sent_today, g->budget);
