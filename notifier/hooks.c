@@ -490,7 +490,7 @@ on_status(struct http_req *r, void *arg)
 	struct hooks_form f;
 	struct hooks_op *op;
 	char pbuf[HOOKS_PUSH_MAX + 1], key[HOOKS_PUSH_MAX + 32], now[24], sidq[80];
-	const char *push, *status, *code, *to, *sid, *entry, *sub, *ch, *args[10];
+	const char *push, *status, *code, *to, *sid, *entry, *sub, *ch, *args[14];
 
 	memset(&f, 0, sizeof(f));
 	if (twilio_check(h, r, &f, "twilio_status") < 0)
@@ -537,21 +537,26 @@ on_status(struct http_req *r, void *arg)
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	args[0] = key;
 	args[1] = "stats";
-	args[2] = entry;
-	args[3] = sub;
-	args[4] = ch;
-	args[5] = status;
-	args[6] = code;
-	args[7] = to;
-	args[8] = now;
+	args[2] = "resolve:due";
+	args[3] = "resolve:info";
+	args[4] = "resolve:tries";
+	args[5] = "pushes:log";
+	args[6] = entry;
+	args[7] = sub;
+	args[8] = ch;
+	args[9] = status;
+	args[10] = code;
+	args[11] = to;
+	args[12] = now;
 	/* A Twilio message SID ("SM" and 32 hex digits) is an id like a deal's; one that
-	 * is not is passed as "" and only loses the stale-attempt check. */
-	args[9] = deal_id_is_valid(sid) ? sid : "";
+	 * is not is passed as "" and only loses the stale-attempt check (and resolves
+	 * no unknown push). */
+	args[13] = deal_id_is_valid(sid) ? sid : "";
 	if ((op = op_new(h, r, HOOKS_OP_STATUS)) == NULL) {
 		http_error(r, 503, NULL, "out of memory");
 		goto done;
 	}
-	if (script_call_named(h->app->cmd, "hook_status", 2, 10, args, NULL,
+	if (script_call_named(h->app->cmd, "hook_status", 6, 14, args, NULL,
 	    on_status_reply, op) < 0) {
 		op_free(op);
 		log_warnx("event=hook_status_failed err=\"redis not connected\" sid=%s", sidq);

@@ -1,5 +1,6 @@
 -- hook_status.lua: one Twilio status callback (stage: http).
--- KEYS[1] dealentry:<entry>   KEYS[2] stats
+-- KEYS[1] dealentry:<entry>   KEYS[2] stats   KEYS[3] resolve:due   KEYS[4] resolve:info
+-- KEYS[5] resolve:tries   KEYS[6] pushes:log
 -- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
 --   undelivered failed), error code ("" = none), To (E.164, "" = unknown), now (epoch s),
 --   MessageSid ("" = unknown)
@@ -15,6 +16,13 @@
 --     push goes back to "retry" and a job of one is added to "pushes" from what
 --     record.lua kept in pushline:<deal>; redelivered:<deal> makes it one retry per
 --     push at most; report counters get "redelivery".
+-- A callback that carries a MessageSid keeps it as delivery:<deal> <sub>:<ch>:sid, so
+-- that record.lua can tell the attempt reached Twilio when the callback came before
+-- the outcome was recorded. For an SMS push already "unknown", any such callback
+-- settles it: the push becomes "sent" (provider_id = MessageSid, resolved=callback),
+-- counted as record.lua counts a sent push (stats and reports move one from unknown
+-- to sent; rule and campaign from resolve:info), and its resolve:due / resolve:info /
+-- resolve:tries entry goes. The status is then recorded as for any sent push.
 -- Returns the status recorded, or unknown_push / stale / duplicate (nothing changed).
 --#include subjson
 
@@ -34,6 +42,51 @@ local dk = 'delivery:' .. deal
 -- replay) must not be taken for the new attempt's.
 if sid ~= '' and redis.call('HGET', dk, field .. ':retired') == sid then
   return 'stale'
+end
+if sid ~= '' then
+  redis.call('HSET', dk, field .. ':sid', sid)
+  if redis.call('TTL', dk) < 0 then
+    redis.call('EXPIRE', dk, 30 * 86400)
+  end
+end
+local states = 'push:' .. deal
+if sid ~= '' and ch == 'sms' and redis.call('HGET', states, field) == 'unknown' then
+  local due, rinfo, rtries, logk = KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+  local push = ARGV[1] .. ':' .. field
+  -- ORDER RESOLVE_INFO: deal, sub, channel, gateway, to, started, rule, campaign, text
+  local inf = redis.call('HGET', rinfo, push) or ''
+  local igw, irule, icamp = string.match(inf, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
+  redis.call('HSET', states, field, 'sent')
+  redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push, 'deal', deal,
+    'sub', sub, 'channel', ch, 'outcome', 'sent', 'gateway', igw or '', 'provider_id', sid,
+    'resolved', 'callback', 'at', now)
+  redis.call('HINCRBY', stats, 'outcome:sent', 1)
+  redis.call('HINCRBY', stats, 'outcome:unknown', -1)
+  redis.call('HINCRBY', stats, 'resolved:callback', 1)
+  local rr = { 'report:deal:' .. deal }
+  if irule and irule ~= '' then rr[#rr + 1] = 'report:rule:' .. irule end
+  if icamp and icamp ~= '' then rr[#rr + 1] = 'report:campaign:' .. icamp end
+  for _, r in ipairs(rr) do
+    redis.call('HINCRBY', r, 'unknown', -1)
+    redis.call('HINCRBY', r, 'sent', 1)
+  end
+  if irule then
+    local pinfo = 'pushinfo:' .. deal
+    -- As record.lua: attribution, and the treated audience once per subscriber.
+    -- ORDER CHANNEL: the other of the two channels.
+    if redis.call('HSET', pinfo, field, irule .. '\t' .. icamp) == 1 and
+        redis.call('HEXISTS', pinfo, sub .. ':dm') == 0 then
+      for _, r in ipairs(rr) do
+        redis.call('HINCRBY', r, 'treated_audience', 1)
+      end
+    end
+    if redis.call('TTL', pinfo) < 0 then
+      redis.call('EXPIRE', pinfo, 30 * 86400)
+    end
+  end
+  redis.call('ZREM', due, push)
+  redis.call('HDEL', rinfo, push)
+  redis.call('HDEL', rtries, push)
 end
 local old = redis.call('HGET', dk, field)
 if old and rank[old] == 3 then
@@ -88,7 +141,6 @@ elseif code == '30007' and rule and rule ~= '' then
   redis.call('HINCRBY', 'report:rule:' .. rule, 'filtered', 1)
 elseif code == '30003' and ch == 'sms' then
   local spec = redis.call('HGET', 'pushline:' .. deal, field)
-  local states = 'push:' .. deal
   if spec and redis.call('HGET', states, field) == 'sent' then
     local exp, entry, camp, pool, line =
       string.match(spec, '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
@@ -98,6 +150,7 @@ elseif code == '30003' and ch == 'sms' then
       redis.call('EXPIRE', 'redelivered:' .. deal, tonumber(exp) - tonumber(now) + 60)
       redis.call('HDEL', 'pushline:' .. deal, field)
       redis.call('HDEL', dk, field)   -- the new attempt reports its own status
+      redis.call('HDEL', dk, field .. ':sid')   -- and its own sid
       if sid ~= '' then
         redis.call('HSET', dk, field .. ':retired', sid)
       end
