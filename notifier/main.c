@@ -2,8 +2,8 @@
  * main.c: the notifier daemon's start-up, signals and orderly shutdown.
  *
  * Setup reads top to bottom: config, logging, clock, one event loop, the shared
- * Redis command connection, the subscriber mirror, the HTTP client, ingest and
- * deliver. SIGTERM/SIGINT stop reading, let in-flight work finish for up to
+ * Redis command connection, the subscriber mirror, the HTTP client, ingest,
+ * deliver and the resolver of unknown pushes. SIGTERM/SIGINT stop reading, let in-flight work finish for up to
  * notifier.shutdown_grace_ms, then exit 0. Nothing after start-up calls exit().
  */
 #include <signal.h>
@@ -31,6 +31,7 @@
 #include "match.h"
 #include "metrics.h"
 #include "rconn.h"
+#include "resolve.h"
 #include "rulesload.h"
 #include "simulate.h"
 #include "scripts.h"
@@ -55,6 +56,7 @@ struct notifier {
 	struct httpc *http;
 	struct ingest *ingest;
 	struct deliver *deliver;
+	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
 	struct event *sigint, *sigterm, *drain, *stats;
 	struct metrics *metrics;
 	struct http *http_srv;
@@ -156,6 +158,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	n->stop_deadline_ms = clock_mono_ms() + n->cfg->shutdown_grace_ms;
 	ingest_stop(n->ingest);
 	deliver_stop(n->deliver);
+	resolve_stop(n->resolve);
 	substore_stop(n->ss);
 	evtimer_add(n->drain, &now);
 }
@@ -419,6 +422,8 @@ notifier_start(struct notifier *n)
 	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http,
 	    n->ss)) == NULL)
 		return -1;
+	if ((n->resolve = resolve_new(n->base, n->cfg, &n->rcfg, n->http)) == NULL)
+		return -1;
 	ingest_set_metrics(n->ingest, n->metrics);
 	deliver_set_metrics(n->deliver, n->metrics);
 	{
@@ -463,6 +468,7 @@ notifier_free(struct notifier *n)
 	/* Cancels requests still in flight; deliver sees each callback once. */
 	httpc_free(n->http);
 	deliver_free(n->deliver);
+	resolve_free(n->resolve);     /* after httpc_free: no lookup is left in flight */
 	/* The index borrows the mirror's subscribers: free it first. */
 	matcher_free(n->matcher);
 	substore_free(n->ss);
