@@ -41,7 +41,7 @@ struct pushline {
 #define PUSHLINE_RECORD_KEYS 6
 #define PUSHLINE_RECORD_RKEYS 14
 #define PUSHLINE_RECORD_ARGS 2
-#define PUSHLINE_RECORD_RARGS 21
+#define PUSHLINE_RECORD_RARGS 22
 
 /* A pool code longer than this would not fit the place the plan kept for it. */
 #define PUSHLINE_CODE_MAX MATCH_CODE_WIDTH

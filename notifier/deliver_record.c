@@ -19,6 +19,7 @@
 #include "rules.h"
 #include "scripts.h"
 #include "subscriber.h"
+#include "substore.h"
 
 #define DELIVER_RECORD_BATCH 128
 #define DELIVER_RECORD_RETRY_MS 500
@@ -140,6 +141,16 @@ rec_resend_spec(const struct rcpt *r, const char *outcome)
 	return s;
 }
 
+/* 1 unless the subscriber is known to have one channel only (then no push on
+ * another channel can have counted it in the treated audience). */
+static int
+rec_multi_channel(const struct deliver *dl, const struct rcpt *r)
+{
+	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
+
+	return s == NULL || (s->channels & (s->channels - 1)) != 0;
+}
+
 /* Fills the keys of one outcome, ORDER RECORD_RKEYS. */
 static void
 rec_keys(const struct rcpt *r, struct rec_buf *k)
@@ -244,6 +255,7 @@ rec_flush_batch(struct deliver *dl)
 		args[a++] = r->sent_text != NULL ? r->sent_text : "";
 		args[a++] = num[5];
 		args[a++] = r->code_bad ? "1" : "0";
+		args[a++] = rec_multi_channel(dl, r) ? "1" : "0";
 	}
 	if (script_call(dl->cmd, SCRIPT_RECORD, (int)k, (int)a, args, NULL, rec_on_reply,
 	    b) < 0) {

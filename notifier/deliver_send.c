@@ -110,12 +110,16 @@ send_on_answer(void *arg, const struct gw_result *res, int cancelled)
 	enum send_answer a;
 
 	dl->in_flight--;
+	a = sendpolicy_classify(res, gc->kind == GW_WEBHOOK);
 	if (r->reserved) {
+		/* The breaker learns from answers that prove the gateway did not take a
+		 * request; an ambiguous one (a slow gateway's timeout) is not such proof:
+		 * the gateway took it, as far as anyone can tell, and it is resolved. */
 		if (cancelled)
 			gwpool_cancelled(dl->pool, r->gw_index);
 		else
-			gwpool_finished(dl->pool, r->gw_index, res->outcome, res->retry_after_s,
-			    clock_mono_ms());
+			gwpool_finished(dl->pool, r->gw_index, a == SEND_UNKNOWN ? GW_SENT :
+			    res->outcome, res->retry_after_s, clock_mono_ms());
 		r->reserved = 0;
 	}
 	if (cancelled) {
@@ -130,7 +134,6 @@ send_on_answer(void *arg, const struct gw_result *res, int cancelled)
 	r->http_status = res->http_status;
 	snprintf(r->provider_id, sizeof(r->provider_id), "%s", res->provider_id);
 	snprintf(r->detail, sizeof(r->detail), "%s", res->detail);
-	a = sendpolicy_classify(res, gc->kind == GW_WEBHOOK);
 	switch (a) {
 	case SEND_SENT:
 		dl_record(r, "sent");

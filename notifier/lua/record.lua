@@ -10,13 +10,14 @@
 --   pushline:<deal>, pushinfo:<deal>, delivery:<deal>, consent_log:<sub>,
 --   consent_history:<sub>, codepush:<code> ("" = no code)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
---   (ORDER RECORD_RARGS, 21 each): sub, channel, push_id, deal_id, outcome, gateway,
+--   (ORDER RECORD_RARGS, 22 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
 --   the text sent; 0 for other channels), resend ("" or, for a sent SMS, what sending
 --   it again needs: kept in pushline:<deal> until the deal expires, for a 30003 status
 --   callback), rule, campaign, to, started (epoch s the attempt began), text (the
 --   body sent), expires_at, code_bad ("1": the pool's code for this push cannot be
---   sent, so it is dropped, not given back)
+--   sent, so it is dropped, not given back), multi ("1": the subscriber has more
+--   than one channel, so another channel's push may have counted it treated already)
 -- Counts each final outcome in stats and the reports (lib/outcome.lua), and for a sent
 -- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" for click and
 -- conversion attribution, and codepush:<code> = push id; a subscriber's first sent
@@ -41,7 +42,7 @@
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes = KEYS[5], KEYS[6]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
-local RK, RA = 14, 21
+local RK, RA = 14, 22
 local expiring = {}   -- keys given a TTL in this call
 
 local function expire_once(key, ttl)
@@ -128,9 +129,11 @@ for i = 0, n - 1 do
       end
       -- The first sent push of a subscriber (on any channel) adds one to the treated
       -- audience that reports set against the holdout audience.
+      -- Only a subscriber with both channels can have been counted already.
       if redis.call('HSET', pushinfo, field, rule .. '\t' .. camp) == 1 and
+          (ARGV[b + 21] ~= '1' or
           -- ORDER CHANNEL: the other of the two channels, sms and dm.
-          redis.call('HEXISTS', pushinfo, sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0 then
+          redis.call('HEXISTS', pushinfo, sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0) then
         for _, r in ipairs(reports) do
           oc_add(r, 'treated_audience', 1)
         end
