@@ -425,6 +425,7 @@ void gwsim_twilio_list(struct gwsim_call *c)
 	char msg[128];
 	int rc = form_parse(&f, query ? query : "", query ? strlen(query) : 0);
 
+	c->channel = NULL;   /* a read, not a message: never on --print */
 	if (rc == 0) {
 		gwsim_log_str(c, "to", form_get(&f, "To"));
 		gwsim_log_str(c, "from", form_get(&f, "From"));

@@ -526,6 +526,7 @@ MS=$(printf '%s' "$PRINTED" | sed -E 's/^  \+([0-9]+) ms.*/\1/')
 if [ -n "$MS" ] && [ "$MS" -ge 250 ] && [ "$MS" -lt 5000 ]; then ok; else bad "print line: [$PRINTED]"; fi
 contains "print dm masked" "$(cat "$WORK/port.out")" "  +? ms  dm  22449•••4945  hello dm"
 lacks "print never shows a full number" "$(cat "$WORK/port.out")" "+15125550100"
+lacks "list reads are not printed" "$(cat "$WORK/port.out")" "sms  -"
 check "one log line per request" "$NREQ" "$(wc -l <"$LOG")"
 if [ "$HAVE_PY" = 1 ]; then
 	BADJSON=$(python3 -c '
