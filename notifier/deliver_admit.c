@@ -46,7 +46,8 @@ struct admit_in {
 /* One recipient's verdict: admitted with its code, or a final one (logged and
  * counted by admit.lua) or a deferral. */
 static void
-admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v)
+admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v,
+    const char *epoch)
 {
 	const struct job *j = r->job;
 
@@ -56,6 +57,7 @@ admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v)
 	}
 	if (strncmp(v->str, "admit", 5) == 0 && (v->str[5] == '\0' || v->str[5] == '\t')) {
 		snprintf(r->code, sizeof(r->code), "%s", v->str[5] ? v->str + 6 : "");
+		snprintf(r->consent_epoch, sizeof(r->consent_epoch), "%s", epoch);
 		if (r->code[0] != '\0' && !pushline_code_ok(r->code)) {
 			/* A code the plan kept no room for (or one that would change the
 			 * text's shape): this push fails, the code leaves the pool. */
@@ -88,13 +90,16 @@ admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	struct admit_call ac = *(struct admit_call *)arg;
 	struct job *j = ac.job;
 	struct deliver *dl = j->dl;
-	size_t i, k = 0;
+	size_t i, k = 0, n = ac.only ? 1 : j->n;
+	const char *epoch;
 
 	(void)rc;
 	free(arg);
 	dl->admits_out--;
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-	    reply->elements != (ac.only ? 1 : j->n)) {
+	/* One verdict per recipient, then the consent epoch. */
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != n + 1 ||
+	    reply->element[n]->type != REDIS_REPLY_STRING ||
+	    reply->element[n]->len >= sizeof(j->r[0].consent_epoch)) {
 		log_warnx("event=admit_failed job=%s deal=%s err=\"%s\"", j->entry, j->deal,
 		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
 		if (ac.only != NULL) {
@@ -107,10 +112,11 @@ admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 			dl_rcpt_done(&j->r[i]);
 		return;
 	}
+	epoch = reply->element[n]->str;
 	for (i = 0; i < j->n; i++) {
 		if (ac.only != NULL && &j->r[i] != ac.only)
 			continue;
-		admit_settle(dl, &j->r[i], reply->element[k++]);
+		admit_settle(dl, &j->r[i], reply->element[k++], epoch);
 	}
 	dl_kick(dl);
 }
@@ -204,6 +210,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	args[10] = k_rcamp;
 	args[11] = "resolve:due";
 	args[12] = "resolve:info";
+	args[13] = "consent:epoch";
 	nk = PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_RKEYS * nr;
 	a = nk;
 	snprintf(now, sizeof(now), "%lld", (long long)t);

@@ -59,6 +59,7 @@ struct rcpt {
 	int renewed;               /* the lease was renewed for this claim */
 	int code_bad;              /* the pool gave a code that cannot be sent */
 	char code[128];            /* per-recipient code from the pool, "" when none */
+	char consent_epoch[24];    /* consent:epoch when admit.lua checked consent */
 	struct event *timer;       /* retry backoff, or record retry */
 	int record_tries;
 	int64_t sent_ms;           /* wall ms the last request left */

@@ -209,6 +209,8 @@ rec_flush_batch(struct deliver *dl)
 	args[k++] = "resolve:info";
 	args[k++] = "subscribers";
 	args[k++] = "subscribers:changes";
+	args[k++] = "consent:epoch";
+	args[k++] = "resolve:tries";
 	for (i = 0; i < n; i++) {
 		rec_keys(b->v[i].r, &buf[i]);
 		for (j = 0; j < PUSHLINE_RECORD_RKEYS; j++)

@@ -351,6 +351,7 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	args[k++] = "pushes:log";
 	args[k++] = "stats";
 	args[k++] = DELIVER_STREAM;
+	args[k++] = "consent:epoch";
 	for (i = 0; i < n; i++) {
 		send_keys(rs[i], kbuf[i]);
 		for (j = 0; j < PUSHLINE_SEND_RKEYS; j++)
@@ -378,6 +379,7 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 		args[a++] = gw_config_of(dl->gws[r->gw_index])->kind == GW_WEBHOOK ? "1" : "0";
 		args[a++] = renew ? "renew" : "claim";
 		args[a++] = r->job->entry;
+		args[a++] = r->consent_epoch;
 		if (!renew)
 			r->state = RS_CLAIMING;
 	}

@@ -37,6 +37,7 @@ for i = 3, #KEYS do
       json = subjson_set_consent(json, ch, 'null') or json
       if had then
         redis.call('HDEL', KEYS[i], id)
+        subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
       end
     else
       redis.call('HSET', KEYS[i], id, ARGV[i + 1])
@@ -45,6 +46,7 @@ for i = 3, #KEYS do
       end
     end
   elseif redis.call('HDEL', KEYS[i], id) == 1 then
+    subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
     subjson_consent_event(id, ch, 'removed', now, how, '')
   end
 end

@@ -6,7 +6,7 @@
 -- KEYS[8] code:<deal id>   KEYS[9] the deal's code pool ("" = the job does not name
 --   one: then the pool the deal hash keeps, for jobs re-queued before pools were named)
 -- KEYS[10] report:deal:<id>   KEYS[11] report:campaign:<c> ("" = none)
--- KEYS[12] resolve:due   KEYS[13] resolve:info
+-- KEYS[12] resolve:due   KEYS[13] resolve:info   KEYS[14] consent:epoch
 --   then per recipient (ORDER ADMIT_RKEYS, 3 each): cap:<sub>:<local day> ("" = no
 --   daily cap), camp:<campaign>:<sub> ("" = no campaign cap), report:rule:<rule>
 -- ARGV: now, expires_at, keep_s (seconds to keep the state), deal_id, deal_entry,
@@ -39,12 +39,15 @@
 -- gives its code back.
 -- Returns one verdict per recipient: "admit" or "admit\t<code>", "delayed", or a
 -- final one (expired, cancelled, sold_out, no_consent, no_subscriber, quiet_hours,
--- daily_cap, campaign_cap, duplicate, unknown), each final one logged here.
+-- daily_cap, campaign_cap, duplicate, unknown), each final one logged here; then,
+-- last, consent:epoch as it was when consent was checked (send.lua checks again only
+-- when it has moved since).
 --#include outcome
 local deal, states, logk, stats, delayed = KEYS[1], KEYS[2], KEYS[5], KEYS[6], KEYS[7]
 local consent = { sms = KEYS[3], dm = KEYS[4] }
 local codes, pool = KEYS[8], KEYS[9]
 local rdeal, rcamp, due, info = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local epoch = redis.call('GET', KEYS[14]) or '0'
 local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
 local consumer, n, resolve_at = ARGV[7], tonumber(ARGV[8]), ARGV[9]
@@ -76,7 +79,7 @@ end
 
 local out = {}
 for i = 0, n - 1 do
-  local b, kb = 10 + RA * i, 14 + RK * i
+  local b, kb = 10 + RA * i, 15 + RK * i
   local daykey, campkey, rrule = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2]
   local sub, ch, push, own = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local not_before = tonumber(ARGV[b + 4])
@@ -185,4 +188,5 @@ if redis.call('TTL', states) < 0 then
   redis.call('EXPIRE', states, keep)
 end
 oc_flush()
+out[#out + 1] = epoch
 return out

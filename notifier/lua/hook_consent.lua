@@ -41,7 +41,10 @@ for i = 11, #ARGV do
     local newjson, state
     if op == 'out' then
       state = 'opted_out'
-      if redis.call('HDEL', consent, id) == 1 then changed = changed + 1 end
+      if redis.call('HDEL', consent, id) == 1 then
+        changed = changed + 1
+        subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
+      end
       newjson = subjson_set_consent(json, ch, 'null')
     else
       state = 'opted_in'

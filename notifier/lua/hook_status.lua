@@ -127,7 +127,9 @@ if (code == '30005' or code == '30006') and ch == 'sms' then
   local ok, s = false, nil
   if json then ok, s = pcall(cjson.decode, json) end
   if ok and type(s) == 'table' and to ~= '' and s.phone == to then
-    redis.call('HDEL', 'consent:sms', sub)
+    if redis.call('HDEL', 'consent:sms', sub) == 1 then
+      subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
+    end
     local newjson = subjson_set_consent(json, 'sms', 'null')
     if newjson and newjson ~= json then
       redis.call('HSET', 'subscribers', sub, newjson)

@@ -3,7 +3,8 @@
 -- push stay far below one.
 -- ORDER RECORD_KEYS (include/pushline.h):
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] resolve:due   KEYS[4] resolve:info
--- KEYS[5] subscribers   KEYS[6] subscribers:changes
+-- KEYS[5] subscribers   KEYS[6] subscribers:changes   KEYS[7] consent:epoch
+-- KEYS[8] resolve:tries
 --   then per outcome (ORDER RECORD_RKEYS, 14 each): push:<deal>, consent:<channel>,
 --   deal:<id>, code:<deal>, the code pool ("" = the one the deal hash keeps),
 --   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
@@ -40,7 +41,7 @@
 --#include subjson
 --#include outcome
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local subs, changes = KEYS[5], KEYS[6]
+local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
 local RK, RA = 14, 22
 local expiring = {}   -- keys given a TTL in this call
@@ -55,7 +56,7 @@ local function expire_once(key, ttl)
 end
 
 for i = 0, n - 1 do
-  local kb, b = 7 + RK * i, 3 + RA * i
+  local kb, b = 9 + RK * i, 3 + RA * i
   local states, consent, deal, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
   local pool = KEYS[kb + 4]
   local reports = { KEYS[kb + 5], KEYS[kb + 6], KEYS[kb + 7] }
@@ -103,6 +104,7 @@ for i = 0, n - 1 do
       oc_add(stats, 'resolved:' .. resolved, 1)
       redis.call('ZREM', due, push)
       redis.call('HDEL', info, push)
+      redis.call('HDEL', tries, push)
     elseif resolved then
       oc_add(stats, 'resolved:' .. resolved, 1)
     end
@@ -151,7 +153,9 @@ for i = 0, n - 1 do
     end
     if ARGV[b + 11] == '1' then
       -- The gateway says the recipient opted out: the same record as a STOP.
-      redis.call('HDEL', consent, sub)
+      if redis.call('HDEL', consent, sub) == 1 then
+        subjson_consent_revoked(epoch)
+      end
       local json = redis.call('HGET', subs, sub)
       local newjson = json and subjson_set_consent(json, ch, 'null')
       if newjson and newjson ~= json then

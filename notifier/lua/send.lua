@@ -2,14 +2,17 @@
 -- right before the requests go out (stage: send). One call per dispatch batch.
 -- ORDER SEND_KEYS (include/pushline.h):
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] pushes (the job stream)
+-- KEYS[4] consent:epoch (moves whenever a consent is taken away)
 --   then per recipient (ORDER SEND_RKEYS, 8 each): push:<deal>, deal:<deal>,
 --   consent:<channel>, code:<deal>, report:deal:<id>, report:rule:<rule>,
 --   report:campaign:<c> ("" = none), the deal's code pool ("" = the job does not name
 --   one: the pool the deal hash keeps, if any)
--- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 8 each): sub,
+-- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 9 each): sub,
 --       channel, push_id, deal_id, expires_at, idempotent ("1" when the reserved
 --       gateway takes an Idempotency-Key, so a crash mid-request may simply send
---       again), mode, job (the recipient's entry on the job stream)
+--       again), mode, job (the recipient's entry on the job stream), epoch
+--       (consent:epoch when admit.lua checked the consent: unchanged since, no
+--       consent was taken away, and the check is not repeated)
 --   mode "claim": "admitted" becomes "sending:<consumer>" or "sendingw:<consumer>"
 --     (compare-and-set: of two holders, one wins); anything else is "skip".
 --   mode "renew": the sender's lease ran out before the request left (the process
@@ -27,8 +30,9 @@
 -- cancelled, expired, no_consent, skip (not ours to send) or lost.
 --#include outcome
 local logk, stats, jobs = KEYS[1], KEYS[2], KEYS[3]
+local epoch = redis.call('GET', KEYS[4]) or '0'
 local now, consumer, group, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
-local RK, RA = 8, 8
+local RK, RA = 8, 9
 local deals = {}     -- deal key -> { cancelled, exp override, pool }
 local owned = {}     -- job entry -> true / false, looked up once per call
 
@@ -56,13 +60,13 @@ end
 
 local out = {}
 for i = 0, n - 1 do
-  local kb, b = 4 + RK * i, 5 + RA * i
+  local kb, b = 5 + RK * i, 5 + RA * i
   local states, deal, consent, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
   local reports = { KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6] }
   local pool = KEYS[kb + 7]
   local sub, ch, push = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local deal_id, exp, idem = ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
-  local mode, entry = ARGV[b + 6], ARGV[b + 7]
+  local mode, entry, admitted_epoch = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
   local field = sub .. ':' .. ch
   local mark = 'sending:'
   if idem == '1' then
@@ -93,7 +97,7 @@ for i = 0, n - 1 do
     verdict = 'cancelled'
   elseif now >= exp then
     verdict = 'expired'
-  elseif redis.call('HEXISTS', consent, sub) == 0 then
+  elseif admitted_epoch ~= epoch and redis.call('HEXISTS', consent, sub) == 0 then
     verdict = 'no_consent'
   else
     verdict = 'send'

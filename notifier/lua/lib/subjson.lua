@@ -62,6 +62,16 @@ local function subjson_consent_event_keys(log, history, ch, state, now, how, det
   redis.call('LTRIM', history, 0, 99)
 end
 
+-- Every consent taken away bumps this counter: send.lua checks a push's consent again
+-- only when it moved since the push was admitted (admit.lua checked it then).
+local SUBJSON_CONSENT_EPOCH = 'consent:epoch'
+
+-- Records that a consent was taken away; key is SUBJSON_CONSENT_EPOCH (from KEYS
+-- where the caller has it).
+local function subjson_consent_revoked(key)
+  redis.call('INCR', key)
+end
+
 -- subjson_consent_event_keys for subscriber id's own keys.
 local function subjson_consent_event(id, ch, state, now, how, detail)
   subjson_consent_event_keys('consent_log:' .. id, 'consent_history:' .. id, ch, state,
