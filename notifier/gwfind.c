@@ -309,9 +309,11 @@ int gw_twilio_find(struct gw *g, const struct gw_find_query *q, gw_find_fn *done
 	c->q = *q;
 	c->q.to = c->to;
 	c->q.text = c->text;
-	t = cfg->timeout_ms > 0 ? cfg->timeout_ms : FIND_TIMEOUT_DEFAULT_MS;
-	if (q->timeout_ms > 0 && q->timeout_ms < t)
-		t = q->timeout_ms;
+	/* A read may take longer than a send is given: it is safe to wait for, and the
+	 * gateway that was too slow for a send is the one being asked. The caller's
+	 * deadline (its lease share) stands when it gives one. */
+	t = q->timeout_ms > 0 ? q->timeout_ms : cfg->timeout_ms > 0 ? cfg->timeout_ms :
+	    FIND_TIMEOUT_DEFAULT_MS;
 	c->q.timeout_ms = t;
 	c->connect_timeout_ms = cfg->connect_timeout_ms > 0 && cfg->connect_timeout_ms < t ?
 	    cfg->connect_timeout_ms : t;

@@ -94,10 +94,27 @@ assert_no_duplicate_and_all_final(const struct pt_tally *t)
  * timeout is a second text (Twilio has no idempotency key), so the attempt must end
  * "unknown" (resolved to "sent" later, from the provider's records), never resent.
  */
+struct resolved_want {
+	redisContext *rc;
+	const char *deal;
+	long long n;
+};
+
+/* Every push of the deal resolved: n "sent" in the deal's report, none unknown. */
+static int
+all_resolved(void *arg)
+{
+	struct resolved_want *w = arg;
+
+	return it_int(w->rc, "HINCRBY report:deal:%s sent 0", w->deal) == w->n &&
+	    it_int(w->rc, "HINCRBY report:deal:%s unknown 0", w->deal) == 0;
+}
+
 static void
 gateway_slower_than_the_timeout_never_texts_a_phone_twice(void **state)
 {
 	struct fx *f = *state;
+	struct resolved_want want;
 	static const char *const slow[] = { "--latency-ms", "1500", NULL };
 	const int n = 200;
 	char entry[64];
@@ -107,9 +124,15 @@ gateway_slower_than_the_timeout_never_texts_a_phone_twice(void **state)
 	assert_int_equal(it_gwsim_start(&f->gw, slow), 0);
 	/* Before any section header: the harness's [gateway twilio] section. */
 	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "slow-1",
-	    "timeout_ms = 1000\n"), 0);
+	    "timeout_ms = 1000\n[deliver]\nresolve_after_s = 1\n"), 0);
 	pt_publish(f->rc, it_deal("slow-1", "laptop", 600), entry, sizeof(entry));
 	pt_wait_settled(f->rc, &f->gw, "slow-1", entry, n, 30000);
+	/* Every request reached gwsim, so the resolver finds each in its message list:
+	 * every unknown push ends sent, with the provider's sid. */
+	want.rc = f->rc;
+	want.deal = "slow-1";
+	want.n = n;
+	assert_true(it_wait(all_resolved, &want, 60000));
 
 	pt_tally(&t, f->rc, &f->gw, "slow-1", entry, n, 0);
 	pt_tally_print("slow gateway", &t);
@@ -117,6 +140,8 @@ gateway_slower_than_the_timeout_never_texts_a_phone_twice(void **state)
 	/* Each push ends sent or unknown (sent once the provider's records resolve it). */
 	assert_no_duplicate_and_all_final(&t);
 	assert_int_equal(t.sent + t.unknown, n);
+	assert_int_equal(t.sent, n);
+	assert_int_equal(it_int(f->rc, "HINCRBY stats resolved:list 0"), n);
 	/* The gateway accepted every request it got: each phone it texted is accounted
 	 * for, and a "sent" without a text there is impossible. */
 	assert_true(t.accepted <= n);
@@ -137,13 +162,14 @@ notifier_stalled_past_the_timeout_never_texts_a_phone_twice(void **state)
 	const int n = 2000;
 	char entry[64];
 	struct gw_want some = { &f->gw, entry, 400 };
+	struct resolved_want want;
 	struct pt_tally t;
 	long long log_at;
 
 	pt_import(f->port, n, "laptop");
 	assert_int_equal(it_gwsim_start(&f->gw, gw_100ms), 0);
 	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "stall-1",
-	    "timeout_ms = 1000\n[deliver]\nmax_in_flight = 64\n"), 0);
+	    "timeout_ms = 1000\n[deliver]\nmax_in_flight = 64\nresolve_after_s = 1\n"), 0);
 	pt_publish(f->rc, it_deal("stall-1", "laptop", 600), entry, sizeof(entry));
 
 	/* Mid fan-out, with a full window of requests waiting for their answers. */
@@ -160,8 +186,13 @@ notifier_stalled_past_the_timeout_never_texts_a_phone_twice(void **state)
 	pt_tally_print("stalled notifier", &t);
 	assert_no_duplicate_and_all_final(&t);
 	assert_int_equal(t.sent + t.unknown, n);
-	/* Only the requests in flight at the freeze can be unknown. */
+	/* Only the requests in flight at the freeze can be unknown, and gwsim took each:
+	 * the resolver finds every one in its message list. */
 	assert_true(t.unknown <= 64);
+	want.rc = f->rc;
+	want.deal = "stall-1";
+	want.n = n;
+	assert_true(it_wait(all_resolved, &want, 60000));
 	pt_tally_free(&t);
 }
 
