@@ -1,0 +1,310 @@
+/*
+ * test_schedule.c: deals that start later and deals that are updated, end to end
+ * (real redis-server, gwsim and notifier), and the log line of a rate-limited retry.
+ *
+ * Counts, never timings: a push held for starts_at is looked at in Redis and at the
+ * gateway before the start; every "sent" entry on pushes:log carries the notifier's
+ * clock, which must not be before starts_at.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+#define PHONE_BASE 3000
+
+struct fx {
+	redisContext *rc;
+	int port;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->port = it_redis_port();
+	f->rc = it_redis_connect(f->port);
+	it_flush(f->rc);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int rv = it_stop_clean(&f->nt.proc);
+
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	redisFree(f->rc);
+	free(f);
+	return rv;
+}
+
+static void
+import_n(struct fx *f, int n)
+{
+	size_t cap = (size_t)n * 256 + 1, len = 0;
+	char *s = malloc(cap);
+	int i;
+
+	assert_non_null(s);
+	s[0] = '\0';
+	for (i = 0; i < n; i++) {
+		snprintf(s + len, cap - len,
+		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
+		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+		    "\"timezone\":\"America/Chicago\","
+		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, PHONE_BASE + i);
+		len += strlen(s + len);
+	}
+	assert_int_equal(it_import(f->port, s), 0);
+	free(s);
+}
+
+/* A laptop deal; update = 1 gives the update form. Static buffer. */
+static const char *
+deal(const char *id, long long starts_at, long long expires_at, int update)
+{
+	static char buf[1024];
+	char start[64] = "";
+
+	if (starts_at > 0)
+		snprintf(start, sizeof(start), "\"starts_at\": %lld, ", starts_at);
+	snprintf(buf, sizeof(buf),
+	    "{\"id\": \"%s\", %s\"title\": \"Deal %s\", \"category\": \"laptop\", "
+	    "\"price\": 649.0, \"list_price\": 1099.0, \"currency\": \"USD\", "
+	    "\"url\": \"https://shop.example/d/%s\", \"code\": \"SAVE20\", "
+	    "%s\"expires_at\": %lld}", id, start, id, id, update ? "\"update\": true, " : "",
+	    expires_at);
+	return buf;
+}
+
+/* Requests gwsim logged for Twilio messages (any status). */
+static long
+gw_messages(const struct it_gwsim *g)
+{
+	cJSON *all = it_gwsim_requests(g), *e;
+	long n = 0;
+
+	assert_non_null(all);
+	cJSON_ArrayForEach(e, all) {
+		const cJSON *to = cJSON_GetObjectItem(e, "to");
+
+		n += cJSON_IsString(to) && strncmp(to->valuestring, "+1512555", 8) == 0;
+	}
+	cJSON_Delete(all);
+	return n;
+}
+
+/* Fields of push:<deal> whose state is st. */
+static long long
+states(struct fx *f, const char *deal_id, const char *st)
+{
+	redisReply *r = redisCommand(f->rc, "HGETALL push:%s", deal_id);
+	long long n = 0;
+	size_t i;
+
+	assert_non_null(r);
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+		n += strcmp(r->element[i + 1]->str, st) == 0;
+	freeReplyObject(r);
+	return n;
+}
+
+struct want {
+	struct fx *f;
+	const char *deal, *state;
+	long long n;
+};
+
+static int
+states_reach(void *arg)
+{
+	struct want *w = arg;
+
+	return states(w->f, w->deal, w->state) >= w->n;
+}
+
+/* The smallest "at" among pushes:log's sent entries of deal_id, and their number. */
+static long long
+earliest_sent(struct fx *f, const char *deal_id, long long *count)
+{
+	redisReply *r = redisCommand(f->rc, "XRANGE pushes:log - +");
+	long long min = -1;
+	size_t i, j;
+
+	assert_non_null(r);
+	*count = 0;
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		redisReply *fl = r->element[i]->element[1];
+		const char *d = NULL, *o = NULL, *at = NULL;
+
+		for (j = 0; j + 1 < fl->elements; j += 2) {
+			if (strcmp(fl->element[j]->str, "deal") == 0)
+				d = fl->element[j + 1]->str;
+			else if (strcmp(fl->element[j]->str, "outcome") == 0)
+				o = fl->element[j + 1]->str;
+			else if (strcmp(fl->element[j]->str, "at") == 0)
+				at = fl->element[j + 1]->str;
+		}
+		if (d == NULL || o == NULL || at == NULL || strcmp(d, deal_id) != 0 ||
+		    strcmp(o, "sent") != 0)
+			continue;
+		(*count)++;
+		if (min < 0 || atoll(at) < min)
+			min = atoll(at);
+	}
+	freeReplyObject(r);
+	return min;
+}
+
+static void
+start(struct fx *f, const char *const *gwflags, const char *extra)
+{
+	assert_int_equal(it_gwsim_start(&f->gw, gwflags), 0);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "sched", extra), 0);
+}
+
+static void
+deal_starting_later_is_held_until_it_starts(void **state)
+{
+	struct fx *f = *state;
+	const int n = 20;
+	long long starts = it_now() + 4, first, sent;
+	struct want held = { f, "later", "delayed", n }, done = { f, "later", "sent", n };
+
+	import_n(f, n);
+	start(f, NULL, NULL);
+	assert_int_equal(it_publish(f->rc, deal("later", starts, it_now() + 600, 0)), 0);
+	/* Planned at once, every push held. */
+	assert_true(it_wait(states_reach, &held, 10000));
+	assert_true(it_now() < starts);
+	assert_int_equal(gw_messages(&f->gw), 0);
+	/* After the start every push goes, and none went before it. */
+	assert_true(it_wait(states_reach, &done, 20000));
+	first = earliest_sent(f, "later", &sent);
+	assert_int_equal(sent, n);
+	assert_true(first >= starts);
+	assert_int_equal(gw_messages(&f->gw), n);
+}
+
+static void
+update_shortening_the_expiry_ends_held_pushes_expired(void **state)
+{
+	struct fx *f = *state;
+	const int n = 10;
+	long long starts = it_now() + 3;
+	struct want held = { f, "shrink", "delayed", n }, done = { f, "shrink", "expired", n };
+	char v[32];
+	redisReply *r;
+
+	import_n(f, n);
+	start(f, NULL, NULL);
+	assert_int_equal(it_publish(f->rc, deal("shrink", starts, it_now() + 600, 0)), 0);
+	assert_true(it_wait(states_reach, &held, 10000));
+	/* Now it ends before it was to start (the update leaves starts_at out: one at or
+	 * after the expiry is refused): nothing may go. */
+	assert_int_equal(it_publish(f->rc, deal("shrink", 0, it_now() + 2, 1)), 0);
+	assert_true(it_wait(states_reach, &done, 20000));
+	assert_int_equal(gw_messages(&f->gw), 0);
+	r = redisCommand(f->rc, "HGET deal:shrink exp");
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	snprintf(v, sizeof(v), "%s", r->str);
+	freeReplyObject(r);
+	assert_true(atoll(v) < starts);
+}
+
+/*
+ * A deal that would have ended a second after it starts, extended: gwsim answers
+ * after 1.5 s, so a request bounded by the old expiry would time out (unknown); under
+ * the new one every push is sent.
+ */
+static void
+update_extending_the_expiry_is_followed_by_queued_pushes(void **state)
+{
+	struct fx *f = *state;
+	static const char *const slow[] = { "--latency-ms", "1500", NULL };
+	const int n = 10;
+	long long starts = it_now() + 3, sent;
+	struct want held = { f, "grow", "delayed", n }, done = { f, "grow", "sent", n };
+
+	import_n(f, n);
+	start(f, slow, NULL);
+	assert_int_equal(it_publish(f->rc, deal("grow", starts, starts + 1, 0)), 0);
+	assert_true(it_wait(states_reach, &held, 10000));
+	assert_int_equal(it_publish(f->rc, deal("grow", starts, it_now() + 600, 1)), 0);
+	assert_true(it_wait(states_reach, &done, 20000));
+	earliest_sent(f, "grow", &sent);
+	assert_int_equal(sent, n);
+	assert_int_equal(states(f, "grow", "unknown"), 0);
+	assert_int_equal(states(f, "grow", "expired"), 0);
+}
+
+static int
+log_mentions(const char *path, const char *what, const char *also)
+{
+	FILE *fp = fopen(path, "r");
+	char line[4096];
+	int found = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = strstr(line, what) != NULL && strstr(line, also) != NULL;
+	fclose(fp);
+	return found;
+}
+
+static int
+logged_rate_limited(void *arg)
+{
+	struct fx *f = arg;
+
+	return log_mentions(f->nt.proc.log, "event=push_retry", "reason=rate_limited");
+}
+
+static void
+rate_limited_answer_is_logged_and_retried(void **state)
+{
+	struct fx *f = *state;
+	static const char *const limited[] = { "--answer", "+15125553000=429", NULL };
+
+	import_n(f, 1);
+	start(f, limited, NULL);
+	assert_int_equal(it_publish(f->rc, it_deal("limited", "laptop", 600)), 0);
+	assert_true(it_wait(logged_rate_limited, f, 15000));
+	/* Retried: gwsim is asked again after the Retry-After it gave. */
+	assert_true(it_gwsim_count(&f->gw, 429) >= 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(deal_starting_later_is_held_until_it_starts,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    update_shortening_the_expiry_ends_held_pushes_expired, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    update_extending_the_expiry_is_followed_by_queued_pushes, setup, teardown),
+		cmocka_unit_test_setup_teardown(rate_limited_answer_is_logged_and_retried,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
