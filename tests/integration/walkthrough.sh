@@ -101,7 +101,9 @@ check "a bad conversion is refused by line and field" has "$RUN/convert-bad.out"
 # 7. The funnel.
 for _ in $(seq 1 100); do
 	$ctl --json report deal wh-1000 >"$RUN/report.json" 2>&1
-	grep -q '"redeemed":1' "$RUN/report.json" && break
+	# The order, and Twilio's "delivered" callback, which comes a moment after the text.
+	grep -q '"redeemed":1' "$RUN/report.json" && grep -Eq '"delivered":[1-9]' "$RUN/report.json" &&
+		break
 	sleep 0.1
 done
 $ctl report deal wh-1000 >"$RUN/report.out" 2>&1
