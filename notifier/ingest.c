@@ -565,35 +565,59 @@ ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
 static void
 ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list *ml)
 {
-	const char *argv[4 + 2 * INGEST_HOLDOUT_PAIRS];
-	char key[MODEL_ID_MAX + 16], ttl[32];
-	size_t i = 0, n;
+	/* ORDER HOLDOUT_KEYS: notifier/lua/holdout.lua. */
+	const char **argv = calloc(4 + 3 * INGEST_HOLDOUT_PAIRS, sizeof(*argv));
+	char (*rkey)[MODEL_TEXT_MAX + 16] = calloc(INGEST_HOLDOUT_PAIRS, sizeof(*rkey));
+	char key[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + 16], rcamp[MODEL_TEXT_MAX + 24];
+	char ttl[32];
+	size_t i = 0, n, k, a;
 
 	if (ml->held_out == 0)
-		return;
+		goto out;
+	if (argv == NULL || rkey == NULL) {
+		log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"out of memory\"",
+		    d->id, ml->held_out);
+		goto out;
+	}
 	snprintf(key, sizeof(key), "holdout:%s", d->id);
+	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", d->id);
+	if (d->campaign != NULL && d->campaign[0] != '\0')
+		snprintf(rcamp, sizeof(rcamp), "report:campaign:%s", d->campaign);
+	else
+		rcamp[0] = '\0';
 	/* Conversions arrive after the deal: keep the audience as long as orders count. */
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)(d->expires_at - clock_now() +
 	    30 * 86400));
-	argv[0] = key;
-	argv[1] = d->id;
-	argv[2] = d->campaign != NULL ? d->campaign : "";
-	argv[3] = ttl;
 	while (i < ml->held_out) {
 		char *tag = strdup(d->id);
 
-		for (n = 0; n < INGEST_HOLDOUT_PAIRS && i < ml->held_out; n++, i++) {
-			argv[4 + 2 * n] = ml->held[i].sub->id;
-			argv[5 + 2 * n] = ml->held[i].rule;
+		n = ml->held_out - i < INGEST_HOLDOUT_PAIRS ? ml->held_out - i :
+		    INGEST_HOLDOUT_PAIRS;
+		argv[0] = key;
+		argv[1] = rdeal;
+		argv[2] = rcamp;
+		for (k = 0; k < n; k++) {
+			snprintf(rkey[k], sizeof(rkey[k]), "report:rule:%s", ml->held[i + k].rule);
+			argv[3 + k] = rkey[k];
 		}
-		if (tag == NULL || script_call_named(in->cmd, "holdout", 1, (int)(4 + 2 * n),
+		a = 3 + n;
+		argv[a++] = ttl;
+		for (k = 0; k < n; k++) {
+			argv[a++] = ml->held[i + k].sub->id;
+			argv[a++] = ml->held[i + k].rule;
+		}
+		i += n;
+		if (tag == NULL || script_call_named(in->cmd, "holdout", (int)(3 + n), (int)a,
 		    argv, NULL, ingest_on_holdout, tag) < 0) {
 			log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"%s\"",
 			    d->id, ml->held_out, tag ? "redis not ready" : "out of memory");
 			free(tag);
-			return;
+			goto out;
 		}
 	}
+out:
+	free(argv);
+	free(rkey);
 }
 
 static void

@@ -1,27 +1,29 @@
 -- holdout.lua: remember who a deal's holdouts kept back (stage: plan).
--- KEYS[1] holdout:<deal id>
--- ARGV: deal_id, campaign ("" for none), ttl_s, then pairs: subscriber id, rule
+-- ORDER HOLDOUT_KEYS (notifier/ingest.c, ingest_holdout):
+-- KEYS[1] holdout:<deal id>   KEYS[2] report:deal:<id>   KEYS[3] report:campaign:<c>
+--   ("" for none), then one report:rule:<rule> per pair, in the pairs' order
+-- ARGV: ttl_s, then pairs: subscriber id, rule
 -- holdout:<deal> maps each held-out subscriber to the rule that held it out; a
 -- conversion by one of them counts as the holdout's (convert.lua). holdout_audience
--- grows in report:deal:<id>, report:rule:<rule> and report:campaign:<campaign> by the
--- subscribers this call added, so a deal re-planned after a crash, or published
--- twice, counts nobody twice. Returns the number added.
-local key, deal_id, camp, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+-- grows in the deal's, each rule's and the campaign's report by the subscribers this
+-- call added, so a deal re-planned after a crash, or published twice, counts nobody
+-- twice. Returns the number added.
+local key, rdeal, rcamp, ttl = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 local added, by_rule = 0, {}
-for i = 4, #ARGV - 1, 2 do
-  local rule = ARGV[i + 1]
-  if redis.call('HSETNX', key, ARGV[i], rule) == 1 then
+for i = 2, #ARGV - 1, 2 do
+  local rkey = KEYS[3 + i / 2]
+  if redis.call('HSETNX', key, ARGV[i], ARGV[i + 1]) == 1 then
     added = added + 1
-    by_rule[rule] = (by_rule[rule] or 0) + 1
+    by_rule[rkey] = (by_rule[rkey] or 0) + 1
   end
 end
 if added > 0 then
-  redis.call('HINCRBY', 'report:deal:' .. deal_id, 'holdout_audience', added)
-  if camp ~= '' then
-    redis.call('HINCRBY', 'report:campaign:' .. camp, 'holdout_audience', added)
+  redis.call('HINCRBY', rdeal, 'holdout_audience', added)
+  if rcamp ~= '' then
+    redis.call('HINCRBY', rcamp, 'holdout_audience', added)
   end
-  for rule, n in pairs(by_rule) do
-    redis.call('HINCRBY', 'report:rule:' .. rule, 'holdout_audience', n)
+  for rkey, n in pairs(by_rule) do
+    redis.call('HINCRBY', rkey, 'holdout_audience', n)
   end
 end
 redis.call('EXPIRE', key, ttl)
