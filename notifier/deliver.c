@@ -19,6 +19,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "deliver_int.h"
+#include "fault.h"
 #include "greader.h"
 #include "gwpool.h"
 #include "httpc.h"
@@ -234,7 +235,7 @@ job_time_field(const struct redisReply *f, const char *name, int64_t *out)
 static struct job *
 job_new(struct deliver *dl, const char *entry, const struct redisReply *f, int *oom)
 {
-	struct job *j;
+	struct job *j = NULL;
 	const char *deal, *dentry, *camp, *pool;
 	size_t i, n = 0;
 
@@ -255,7 +256,8 @@ job_new(struct deliver *dl, const char *entry, const struct redisReply *f, int *
 			n++;
 	if (n == 0)
 		return NULL;
-	if ((j = calloc(1, sizeof(*j))) == NULL || (j->r = calloc(n, sizeof(*j->r))) == NULL) {
+	if (fault_hit("deliver.job") || (j = calloc(1, sizeof(*j))) == NULL ||
+	    (j->r = calloc(n, sizeof(*j->r))) == NULL) {
 		free(j);
 		*oom = 1;
 		return NULL;

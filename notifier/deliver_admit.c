@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "deliver_int.h"
+#include "fault.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -68,7 +69,7 @@ admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v,
 			return;
 		}
 		r->state = RS_QUEUED;
-		if (dl_heap_push(dl, r) < 0) {
+		if (fault_hit("deliver.heap") || dl_heap_push(dl, r) < 0) {
 			/* Out of memory: admitted in Redis, so a later admit takes it again. */
 			snprintf(r->detail, sizeof(r->detail), "out of memory");
 			dl_retry_or_expire(r, -1);

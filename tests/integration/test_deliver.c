@@ -593,6 +593,35 @@ webhook_pushes_in_flight_at_a_kill_are_resent_with_the_same_key(void **state)
 	cJSON_Delete(reqs);
 }
 
+/*
+ * Out of memory where a job is built and where an admitted push is queued (fault
+ * points, DP_FAULTS): the job is left pending and read again, the push is admitted
+ * again after a backoff. Every push is sent exactly once; none is acked unsent.
+ */
+static void
+out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent(void **state)
+{
+	struct fx *f = *state;
+	const int n = 200;
+	const char *extra = "[ingest]\njob_size = 10\n";
+	struct want all = { f, "sent", n };
+
+	import_n(f, n);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_FAULTS", "deliver.job%3,deliver.heap%7", 1);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-oom", extra),
+	    0);
+	unsetenv("DP_FAULTS");
+	assert_int_equal(it_publish(f->rc, it_deal("oom", "laptop", 600)), 0);
+	assert_true(it_wait(outcomes_reach, &all, 30000));
+	it_sleep_ms(300);
+	assert_int_equal(it_outcomes(f->rc, ""), n);
+	assert_int_equal(check_no_duplicates(f, n, 1), n);
+	assert_true(log_mentions(f->nt[0].proc.log, "event=job_failed"));
+	assert_true(log_mentions(f->nt[0].proc.log, "err=\"out of memory\""));
+	assert_int_equal(it_int(f->rc, "XLEN pushes"), n / 10);
+}
+
 int
 main(void)
 {
@@ -624,6 +653,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    webhook_pushes_in_flight_at_a_kill_are_resent_with_the_same_key, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent, setup,
 		    teardown),
 	};
 
