@@ -25,6 +25,7 @@
 -- resolve:tries entry goes. The status is then recorded as for any sent push.
 -- Returns the status recorded, or unknown_push / stale / duplicate (nothing changed).
 --#include subjson
+--#include outcome
 
 local stats = KEYS[2]
 local sub, ch, status, code, to = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -56,37 +57,20 @@ if sid ~= '' and ch == 'sms' and redis.call('HGET', states, field) == 'unknown' 
   -- ORDER RESOLVE_INFO: deal, sub, channel, gateway, to, started, rule, campaign, text
   local inf = redis.call('HGET', rinfo, push) or ''
   local igw, irule, icamp = string.match(inf, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
-  redis.call('HSET', states, field, 'sent')
-  redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push, 'deal', deal,
-    'sub', sub, 'channel', ch, 'outcome', 'sent', 'gateway', igw or '', 'provider_id', sid,
-    'resolved', 'callback', 'at', now)
-  redis.call('HINCRBY', stats, 'outcome:sent', 1)
-  redis.call('HINCRBY', stats, 'outcome:unknown', -1)
-  redis.call('HINCRBY', stats, 'resolved:callback', 1)
   local rr = { 'report:deal:' .. deal }
   if irule and irule ~= '' then rr[#rr + 1] = 'report:rule:' .. irule end
   if icamp and icamp ~= '' then rr[#rr + 1] = 'report:campaign:' .. icamp end
-  for _, r in ipairs(rr) do
-    redis.call('HINCRBY', r, 'unknown', -1)
-    redis.call('HINCRBY', r, 'sent', 1)
-  end
+  oc_resolved(states, logk, stats, rr, field, push, deal, sub, ch, now, 'callback',
+    { 'gateway', igw or '', 'provider_id', sid }, due, rinfo, rtries)
   if irule then
     local pinfo = 'pushinfo:' .. deal
     -- As record.lua: attribution, and the treated audience once per subscriber.
-    -- ORDER CHANNEL: the other of the two channels.
-    if redis.call('HSET', pinfo, field, irule .. '\t' .. icamp) == 1 and
-        redis.call('HEXISTS', pinfo, sub .. ':dm') == 0 then
-      for _, r in ipairs(rr) do
-        redis.call('HINCRBY', r, 'treated_audience', 1)
-      end
-    end
+    oc_attribute(pinfo, field, sub, ch, irule, icamp, rr, true)
     if redis.call('TTL', pinfo) < 0 then
       redis.call('EXPIRE', pinfo, 30 * 86400)
     end
   end
-  redis.call('ZREM', due, push)
-  redis.call('HDEL', rinfo, push)
-  redis.call('HDEL', rtries, push)
+  oc_flush()
 end
 local old = redis.call('HGET', dk, field)
 if old and rank[old] == 3 then

@@ -90,23 +90,17 @@ for i = 0, n - 1 do
   elseif open or resolving then
     local extra = { 'gateway', gw, 'provider_id', provider_id, 'http_status',
       ARGV[b + 7], 'detail', ARGV[b + 8], 'latency_ms', ARGV[b + 10] }
-    if resolved then
-      extra[#extra + 1] = 'resolved'
-      extra[#extra + 1] = resolved
-    end
-    oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, outcome, at,
-      extra)
     if resolving then
-      oc_add(stats, 'outcome:unknown', -1)
-      for _, r in ipairs(reports) do
-        oc_add(r, 'unknown', -1)
+      oc_resolved(states, logk, stats, reports, field, push, deal_id, sub, ch, at,
+        resolved, extra, due, info, tries)
+    else
+      if resolved then
+        extra[#extra + 1] = 'resolved'
+        extra[#extra + 1] = resolved
+        oc_add(stats, 'resolved:' .. resolved, 1)
       end
-      oc_add(stats, 'resolved:' .. resolved, 1)
-      redis.call('ZREM', due, push)
-      redis.call('HDEL', info, push)
-      redis.call('HDEL', tries, push)
-    elseif resolved then
-      oc_add(stats, 'resolved:' .. resolved, 1)
+      oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, outcome, at,
+        extra)
     end
     if outcome == 'unknown' and ch == 'sms' then
       oc_queue_unknown(due, info, push, resolve_at, deal_id, sub, ch, gw, ARGV[b + 16],
@@ -131,15 +125,7 @@ for i = 0, n - 1 do
       end
       -- The first sent push of a subscriber (on any channel) adds one to the treated
       -- audience that reports set against the holdout audience.
-      -- Only a subscriber with both channels can have been counted already.
-      if redis.call('HSET', pushinfo, field, rule .. '\t' .. camp) == 1 and
-          (ARGV[b + 21] ~= '1' or
-          -- ORDER CHANNEL: the other of the two channels, sms and dm.
-          redis.call('HEXISTS', pushinfo, sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0) then
-        for _, r in ipairs(reports) do
-          oc_add(r, 'treated_audience', 1)
-        end
-      end
+      oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, ARGV[b + 21] == '1')
       expire_once(pushinfo, 30 * 86400)
     elseif outcome ~= 'unknown' and ARGV[b + 20] == '1' then
       -- The pool gave a code that cannot be sent: it leaves the pool for good.

@@ -17,6 +17,7 @@
 -- ("sent:list", "sent:callback"). Any other verdict counts a try: before the last, the entry comes due
 -- again after that try's delay ("later"); after it, the entry is dropped and the push
 -- stays unknown ("gave_up": absence is never proof).
+--#include outcome
 local states, due, info, tries = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local logk, stats, pushinfo, delivery = KEYS[5], KEYS[6], KEYS[10], KEYS[11]
 local reports = {}
@@ -45,28 +46,17 @@ if kept then
   verdict, sid, by = 'found', kept, 'callback'
 end
 if verdict == 'found' and sid ~= '' then
-  redis.call('HSET', states, field, 'sent')
-  redis.call('XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push, 'deal', deal,
-    'sub', sub, 'channel', ch, 'outcome', 'sent', 'gateway', gw, 'provider_id', sid,
-    'resolved', by, 'at', now)
-  redis.call('HINCRBY', stats, 'outcome:sent', 1)
-  redis.call('HINCRBY', stats, 'outcome:unknown', -1)
-  redis.call('HINCRBY', stats, 'resolved:' .. by, 1)
+  oc_resolved(states, logk, stats, reports, field, push, deal, sub, ch, now, by,
+    { 'gateway', gw, 'provider_id', sid }, due, info, tries)
   for _, r in ipairs(reports) do
-    redis.call('HINCRBY', r, 'unknown', -1)
-    redis.call('HINCRBY', r, 'sent', 1)
     if segs > 0 then
-      redis.call('HINCRBY', r, 'sms_segments', segs)
+      oc_add(r, 'sms_segments', segs)
     end
   end
   -- As record.lua for a sent push: attribution, and the treated audience once per
-  -- subscriber and deal. ORDER CHANNEL: the other of the two channels.
-  if redis.call('HSET', pushinfo, field, rule .. '\t' .. camp) == 1 and
-      redis.call('HEXISTS', pushinfo, sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0 then
-    for _, r in ipairs(reports) do
-      redis.call('HINCRBY', r, 'treated_audience', 1)
-    end
-  end
+  -- subscriber and deal.
+  oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, true)
+  oc_flush()
   if redis.call('TTL', pushinfo) < 0 then
     redis.call('EXPIRE', pushinfo, 30 * 86400)
   end
@@ -74,7 +64,6 @@ if verdict == 'found' and sid ~= '' then
   if redis.call('TTL', delivery) < 0 then
     redis.call('EXPIRE', delivery, 30 * 86400)
   end
-  forget()
   return 'sent:' .. by
 end
 redis.call('HINCRBY', stats, 'resolve:' .. verdict, 1)

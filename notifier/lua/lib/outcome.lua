@@ -55,6 +55,42 @@ local function oc_final(states, logk, stats, reports, field, push, deal_id, sub,
   end
 end
 
+-- A sent push's attribution (pushinfo, a hash: field = "<rule>\t<campaign>") and, for a
+-- subscriber's first sent push of the deal on any channel, one "treated_audience" in
+-- each report. multi = false when the subscriber has one channel only: then no other
+-- channel's mark can be there.
+local function oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, multi)
+  if redis.call('HSET', pushinfo, field, rule .. '\t' .. camp) == 1 and
+      -- ORDER CHANNEL: the other of the two channels, sms and dm.
+      (not multi or redis.call('HEXISTS', pushinfo,
+      sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0) then
+    for _, r in ipairs(reports) do
+      oc_add(r, 'treated_audience', 1)
+    end
+  end
+end
+
+-- An "unknown" push shown to have reached the provider, by "answer" (its own late
+-- 201), "callback" (a status callback) or "list" (the provider's message list): a
+-- second pushes:log entry, outcome sent with resolved=by (extra: more field/value
+-- pairs), one count moved from unknown to sent in stats and in each report, and its
+-- resolver entry (zset due, hashes info and tries) dropped.
+local function oc_resolved(states, logk, stats, reports, field, push, deal_id, sub, ch,
+    at, by, extra, due, info, tries)
+  local e = extra or {}
+  e[#e + 1] = 'resolved'
+  e[#e + 1] = by
+  oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, 'sent', at, e)
+  oc_add(stats, 'outcome:unknown', -1)
+  for _, r in ipairs(reports) do
+    oc_add(r, 'unknown', -1)
+  end
+  oc_add(stats, 'resolved:' .. by, 1)
+  redis.call('ZREM', due, push)
+  redis.call('HDEL', info, push)
+  redis.call('HDEL', tries, push)
+end
+
 -- The per-recipient code field of code hash codes goes back to pool (a set key;
 -- "" = the deal has none), so that a "first N" deal still reaches N people: a deal
 -- marked sold out is open again (its hash, deal, loses "sold_out").
