@@ -122,6 +122,45 @@ admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	dl_kick(dl);
 }
 
+/* The subscriber's zone (UTC, logged, when its own cannot be read), or NULL. */
+static const struct tz *
+admit_zone(struct deliver *dl, const struct subscriber *s)
+{
+	const struct tz *z;
+	struct err err;
+
+	err_clear(&err);
+	if ((z = tz_get(dl->zones, s->timezone, &err)) == NULL) {
+		log_warnx("event=timezone_unavailable sub=%s tz=%s err=\"%s\" action=use_utc",
+		    s->id, s->timezone, err.msg);
+		z = tz_get(dl->zones, "UTC", NULL);
+	}
+	return z;
+}
+
+int64_t
+dl_window_open_at(struct deliver *dl, const struct rcpt *r, int64_t from, long margin_s)
+{
+	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
+	const struct tz *z;
+	int64_t nb, again;
+
+	if (s == NULL)
+		return DL_WINDOW_NO_SUBSCRIBER;
+	if ((z = admit_zone(dl, s)) == NULL)
+		return DL_WINDOW_NEVER;
+	nb = quiet_next_allowed(&dl->quiet, z, s, from);
+	if (nb == TZ_TIME_ERROR || nb == QUIET_NEVER)
+		return DL_WINDOW_NEVER;
+	if (nb > from || margin_s <= 0)
+		return nb;
+	/* Open now, but closing before the margin is out: the next stretch. */
+	again = quiet_next_allowed(&dl->quiet, z, s, from + margin_s);
+	if (again == TZ_TIME_ERROR || again == QUIET_NEVER)
+		return DL_WINDOW_NEVER;
+	return again > from + margin_s ? again : nb;
+}
+
 /* Fills in for r: its window (not_before), caps and their keys, at wall time now. */
 static void
 admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admit_in *in)
@@ -129,7 +168,6 @@ admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admi
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
 	const struct tz *z = NULL;
-	struct err err;
 	char region[16], day[16];
 	int64_t nb;
 	long camp_cap = dl->cfg->campaign_cap;
@@ -143,16 +181,10 @@ admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admi
 		snprintf(in->not_before, sizeof(in->not_before), "-2");
 		return;
 	}
-	err_clear(&err);
-	if ((z = tz_get(dl->zones, s->timezone, &err)) == NULL) {
-		log_warnx("event=timezone_unavailable sub=%s tz=%s err=\"%s\" action=use_utc",
-		    s->id, s->timezone, err.msg);
-		z = tz_get(dl->zones, "UTC", NULL);
-	}
+	z = admit_zone(dl, s);
 	/* Nothing leaves before the deal starts: the window is looked at from then. */
-	nb = z != NULL ? quiet_next_allowed(&dl->quiet, z, s, j->start > now ? j->start :
-	    now) : TZ_TIME_ERROR;
-	if (nb == TZ_TIME_ERROR || nb == QUIET_NEVER)
+	nb = dl_window_open_at(dl, r, j->start > now ? j->start : now, 0);
+	if (nb == DL_WINDOW_NEVER)
 		snprintf(in->not_before, sizeof(in->not_before), "-1");
 	else
 		snprintf(in->not_before, sizeof(in->not_before), "%lld",

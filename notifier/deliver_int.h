@@ -64,6 +64,10 @@ struct rcpt {
 	int record_tries;
 	int64_t sent_ms;           /* wall ms the last request left */
 	int64_t started;           /* epoch s the last attempt began (for resolution) */
+	int64_t window;            /* when its window opens, as of its last reservation
+	                            * (dl_window_open_at): the reservation's time itself
+	                            * when open */
+	int64_t reserved_at;       /* epoch s of that reservation */
 	char *sent_text;           /* the body of the last request, for an unknown one */
 	/* the outcome being recorded */
 	char outcome[16];
@@ -131,6 +135,17 @@ void dl_rcpt_done(struct rcpt *r);
 void dl_reread(struct deliver *dl, int failed);
 void dl_read(struct deliver *dl);
 const char *dl_gw_name(const struct deliver *dl, const struct rcpt *r);
+
+/*
+ * deliver_admit.c: the first instant at or after from (epoch s) when r may be texted
+ * and stay allowed for margin_s more (the legal window of its place joined with its
+ * quiet hours): from itself, a later instant, DL_WINDOW_NEVER (the windows never
+ * overlap) or DL_WINDOW_NO_SUBSCRIBER.
+ */
+#define DL_WINDOW_NEVER (-1)
+#define DL_WINDOW_NO_SUBSCRIBER (-2)
+int64_t dl_window_open_at(struct deliver *dl, const struct rcpt *r, int64_t from,
+    long margin_s);
 
 /* deliver_admit.c: admit.lua for a whole job, or for one recipient's retry (only).
  * Returns 0, or -1 when the call could not be made (nothing changed). */

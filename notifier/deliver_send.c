@@ -30,6 +30,7 @@
 #define DELIVER_LEASE_BATCH 64       /* jobs per lease.lua call */
 #define DELIVER_KEY_MAX (MODEL_TEXT_MAX + 32)
 #define DELIVER_TIMEOUT_DEFAULT_MS 10000   /* as gw.c's default */
+#define DELIVER_WINDOW_MARGIN_S 2     /* a push leaves only with this much window left */
 
 /* One send.lua call: claims, or lease renewals, of n recipients. */
 struct claim {
@@ -304,6 +305,36 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	dl_kick(dl);
 }
 
+/*
+ * send.lua's not_before for r at now (0: open now and for DELIVER_WINDOW_MARGIN_S
+ * more; the window's end is a deadline, as the deal's expiry is) into nb, and for a push that must wait its delayed member ("deal\tentry\texp\t
+ * camp\tline", new, into *member; NULL otherwise). -1 on OOM.
+ */
+static int
+send_window(struct deliver *dl, const struct rcpt *r, int64_t now, char *nb,
+    size_t size, char **member)
+{
+	const struct job *j = r->job;
+	/* Known from the reservation in this loop pass; a renewal comes later. */
+	int64_t at = r->reserved_at == now ? r->window : dl_window_open_at(dl, r, now,
+	    DELIVER_WINDOW_MARGIN_S);
+	char *line;
+	size_t len;
+
+	*member = NULL;
+	snprintf(nb, size, "%lld", at == now ? 0LL : (long long)at);
+	if (at <= now)
+		return 0;
+	if ((line = pushline_format(&r->pl)) == NULL)
+		return -1;
+	len = strlen(j->deal) + strlen(j->deal_entry) + strlen(j->camp) + strlen(line) + 32;
+	if ((*member = malloc(len)) != NULL)
+		snprintf(*member, len, "%s\t%s\t%lld\t%s\t%s", j->deal, j->deal_entry,
+		    (long long)j->exp, j->camp, line);
+	free(line);
+	return *member != NULL ? 0 : -1;
+}
+
 /* Fills the keys of one recipient for send.lua (ORDER SEND_RKEYS). */
 static void
 send_keys(const struct rcpt *r, char (*k)[DELIVER_KEY_MAX])
@@ -337,10 +368,14 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	    sizeof(*args));
 	char (*kbuf)[PUSHLINE_SEND_RKEYS][DELIVER_KEY_MAX] = calloc(n, sizeof(*kbuf));
 	char (*expbuf)[24] = calloc(n, sizeof(*expbuf));
+	char (*nbbuf)[24] = calloc(n, sizeof(*nbbuf));
+	char **member = calloc(n, sizeof(*member));
 	char now[32], sn[32];
+	int64_t t = clock_now();
 	int rv = -1;
 
-	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL)
+	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL || nbbuf == NULL ||
+	    member == NULL)
 		goto out;
 	c->dl = dl;
 	c->renew = renew;
@@ -352,13 +387,14 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	args[k++] = "stats";
 	args[k++] = DELIVER_STREAM;
 	args[k++] = "consent:epoch";
+	args[k++] = "delayed";
 	for (i = 0; i < n; i++) {
 		send_keys(rs[i], kbuf[i]);
 		for (j = 0; j < PUSHLINE_SEND_RKEYS; j++)
 			args[k++] = kbuf[i][j];
 	}
 	a = k;
-	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	snprintf(now, sizeof(now), "%lld", (long long)t);
 	snprintf(sn, sizeof(sn), "%zu", n);
 	/* ORDER SEND_ARGS */
 	args[a++] = now;
@@ -380,6 +416,12 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 		args[a++] = renew ? "renew" : "claim";
 		args[a++] = r->job->entry;
 		args[a++] = r->consent_epoch;
+		/* The law again, at the last step: a window that closed while the push
+		 * waited for a gateway holds it back. */
+		if (send_window(dl, r, t, nbbuf[i], sizeof(nbbuf[i]), &member[i]) < 0)
+			goto out;
+		args[a++] = nbbuf[i];
+		args[a++] = member[i] != NULL ? member[i] : "";
 		if (!renew)
 			r->state = RS_CLAIMING;
 	}
@@ -390,10 +432,14 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	dl->claiming += n;
 	rv = 0;
 out:
+	for (i = 0; member != NULL && i < n; i++)
+		free(member[i]);
+	free(member);
 	free(c);
 	free(args);
 	free(kbuf);
 	free(expbuf);
+	free(nbbuf);
 	return rv;
 }
 
@@ -434,6 +480,17 @@ send_reserve(struct deliver *dl, struct rcpt **out, size_t max)
 	while (n < max && k < DELIVER_ASIDE_MAX && (r = dl_heap_pop(dl)) != NULL) {
 		if (r->job->lost) {
 			dl_rcpt_done(r);   /* "admitted" in Redis: its new owner sends it */
+			continue;
+		}
+		/* The law first: a push whose window has closed while it waited takes no
+		 * gateway slot; send.lua defers it (or ends it) in the same call. */
+		r->reserved_at = wall;
+		r->window = dl_window_open_at(dl, r, wall, DELIVER_WINDOW_MARGIN_S);
+		if (r->window != wall && dl->ngws > 0) {
+			r->gw_index = 0;
+			r->reserved = 0;
+			r->renewed = 0;
+			out[n++] = r;
 			continue;
 		}
 		rc = gwpool_pick(dl->pool, r->pl.ch, mono, wall, r->pl.to, &gi, &retry_at);

@@ -24,8 +24,8 @@
 --     "delayed") is checked against and counted under the caps, and counted
 --     "admitted" in the reports.
 -- The deal hash's "exp" (set by a deal update) overrides expires_at.
--- States per (subscriber, channel) in push:<deal>: absent, "admitted", "retry" and
--- "delayed" (the gateway certainly does not have it) admit again.
+-- States per (subscriber, channel) in push:<deal>: absent, "admitted", "retry",
+-- "delayed" and "deferred" (the gateway certainly does not have it) admit again.
 -- "sending:<consumer>" (send.lua set it just before the request) admits only as
 -- own_retry = "1" from that same consumer, which holds the definite failure of the
 -- request; otherwise a crash left it unknown whether the gateway took it, and a text
@@ -69,7 +69,8 @@ elseif d[2] then
   global = 'sold_out'
 end
 
-local reopen = { admitted = true, retry = true, delayed = true }
+-- "deferred": admitted once, then held back at send for its window (send.lua).
+local reopen = { admitted = true, retry = true, delayed = true, deferred = true }
 
 -- Pushes in the rolling 24 hours before now recorded in a campaign zset.
 local function pushes_last_day(key)

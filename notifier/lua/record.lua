@@ -69,7 +69,7 @@ for i = 0, n - 1 do
   local field = sub .. ':' .. ch
   local state = redis.call('HGET', states, field)
   local open = state == false or state == 'admitted' or state == 'retry' or
-    state == 'delayed' or (state and state:match('^sending'))
+    state == 'delayed' or state == 'deferred' or (state and state:match('^sending'))
   local resolving = state == 'unknown' and outcome == 'sent'
   local resolved = nil
   if open and outcome == 'unknown' then

@@ -3,16 +3,25 @@
 -- ORDER SEND_KEYS (include/pushline.h):
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] pushes (the job stream)
 -- KEYS[4] consent:epoch (moves whenever a consent is taken away)
+-- KEYS[5] delayed (zset of pushes waiting for their window)
 --   then per recipient (ORDER SEND_RKEYS, 8 each): push:<deal>, deal:<deal>,
 --   consent:<channel>, code:<deal>, report:deal:<id>, report:rule:<rule>,
 --   report:campaign:<c> ("" = none), the deal's code pool ("" = the job does not name
 --   one: the pool the deal hash keeps, if any)
--- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 9 each): sub,
+-- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 11 each): sub,
 --       channel, push_id, deal_id, expires_at, idempotent ("1" when the reserved
 --       gateway takes an Idempotency-Key, so a crash mid-request may simply send
 --       again), mode, job (the recipient's entry on the job stream), epoch
 --       (consent:epoch when admit.lua checked the consent: unchanged since, no
---       consent was taken away, and the check is not repeated)
+--       consent was taken away, and the check is not repeated), not_before (the
+--       legal window and quiet hours again, on the notifier's clock right now: 0 = open
+--       now and for the next seconds; -1 = never; -2 = the subscriber is gone; else
+--       when it opens), member (for a push that must wait: "deal\tentry\texp\tcamp\t
+--       line", as admit.lua keeps it in delayed; "" otherwise)
+-- A push whose window closed while it waited for a gateway (a rate limit, a full
+-- queue) does not leave: it waits in delayed for the next window as "deferred" (it
+-- was admitted, counted and holds its code: admit.lua lets it through again without
+-- counting it twice), or ends "quiet_hours" when the deal expires first.
 --   mode "claim": "admitted" becomes "sending:<consumer>" or "sendingw:<consumer>"
 --     (compare-and-set: of two holders, one wins); anything else is "skip".
 --   mode "renew": the sender's lease ran out before the request left (the process
@@ -29,10 +38,10 @@
 -- Returns per recipient: "send\t<expires_at>" (the deal's current expiry),
 -- cancelled, expired, no_consent, skip (not ours to send) or lost.
 --#include outcome
-local logk, stats, jobs = KEYS[1], KEYS[2], KEYS[3]
+local logk, stats, jobs, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[5]
 local epoch = redis.call('GET', KEYS[4]) or '0'
 local now, consumer, group, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
-local RK, RA = 8, 9
+local RK, RA = 8, 11
 local deals = {}     -- deal key -> { cancelled, exp override, pool }
 local owned = {}     -- job entry -> true / false, looked up once per call
 
@@ -60,13 +69,14 @@ end
 
 local out = {}
 for i = 0, n - 1 do
-  local kb, b = 5 + RK * i, 5 + RA * i
+  local kb, b = 6 + RK * i, 5 + RA * i
   local states, deal, consent, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
   local reports = { KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6] }
   local pool = KEYS[kb + 7]
   local sub, ch, push = ARGV[b], ARGV[b + 1], ARGV[b + 2]
   local deal_id, exp, idem = ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
   local mode, entry, admitted_epoch = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
+  local not_before, member = tonumber(ARGV[b + 9]) or -1, ARGV[b + 10]
   local field = sub .. ':' .. ch
   local mark = 'sending:'
   if idem == '1' then
@@ -99,6 +109,12 @@ for i = 0, n - 1 do
     verdict = 'expired'
   elseif admitted_epoch ~= epoch and redis.call('HEXISTS', consent, sub) == 0 then
     verdict = 'no_consent'
+  elseif not_before == -2 then
+    verdict = 'no_subscriber'
+  elseif not_before == -1 or (not_before > 0 and not_before >= exp) then
+    verdict = 'quiet_hours'
+  elseif not_before > 0 then
+    verdict = 'deferred'
   else
     verdict = 'send'
   end
@@ -107,6 +123,11 @@ for i = 0, n - 1 do
       redis.call('HSET', states, field, mark .. consumer)
     end
     out[#out + 1] = 'send\t' .. exp
+  elseif verdict == 'deferred' then
+    redis.call('HSET', states, field, 'deferred')
+    redis.call('ZADD', delayed, not_before, member)
+    oc_add(stats, 'delayed', 1)
+    out[#out + 1] = verdict
   else
     if verdict ~= 'skip' and verdict ~= 'lost' then
       oc_return_code(codes, pool, deal, field)

@@ -184,7 +184,7 @@ deal_starting_later_is_held_until_it_starts(void **state)
 {
 	struct fx *f = *state;
 	const int n = 20;
-	long long starts = it_now() + 4, first, sent;
+	long long starts = it_now() + 6, first, sent;
 	struct want held = { f, "later", "delayed", n }, done = { f, "later", "sent", n };
 
 	import_n(f, n);
@@ -207,7 +207,7 @@ update_shortening_the_expiry_ends_held_pushes_expired(void **state)
 {
 	struct fx *f = *state;
 	const int n = 10;
-	long long starts = it_now() + 3;
+	long long starts = it_now() + 8;
 	struct want held = { f, "shrink", "delayed", n }, done = { f, "shrink", "expired", n };
 	char v[32];
 	redisReply *r;
@@ -240,7 +240,7 @@ update_extending_the_expiry_is_followed_by_queued_pushes(void **state)
 	struct fx *f = *state;
 	static const char *const slow[] = { "--latency-ms", "1500", NULL };
 	const int n = 10;
-	long long starts = it_now() + 3, sent;
+	long long starts = it_now() + 5, sent;
 	struct want held = { f, "grow", "delayed", n }, done = { f, "grow", "sent", n };
 
 	import_n(f, n);
