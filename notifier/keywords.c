@@ -1,12 +1,14 @@
 /*
  * keywords.c: decide whether an inbound message revokes consent, restores it or asks
- * for help.
+ * for help, in English, Spanish and the languages an operator adds in config.
  *
  * Stage: http (inbound Twilio messages and signed DM/webhook replies), before the
- * consent record is written. The body is normalized into lowercase ASCII words, then
- * tested in a fixed order: bare opt-out keyword, bare opt-in keyword, bare help
- * keyword, plain-language opt-out phrase. Each test is a small table; docs/inbound.md
- * explains every entry. Must never allocate, read global state, or read past len.
+ * consent record is written. The body is normalized into lowercase ASCII words
+ * (accents folded, letters spelled apart joined, clause and sentence breaks kept),
+ * then tested in a fixed order: bare opt-out keyword, bare opt-in keyword, bare help
+ * keyword, a clause that is a bare opt-out keyword, plain-language opt-out phrase.
+ * Each test is a small table; docs/inbound.md explains every entry. Must never
+ * allocate, read global state, or read past len.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,18 +20,25 @@
 /* Words kept from one body; later words are ignored like bytes past KW_BODY_MAX. */
 #define KW_WORDS_MAX 1024
 
-/* A message with more words than this is never a bare keyword ("stop" plus fillers
- * such as "please stop it now thank you"). */
+/* A message (or clause) with more words than this is never a bare keyword ("stop"
+ * plus fillers such as "please stop it now thank you"). */
 #define KW_BARE_WORDS_MAX 8
 
 /* Phrase patterns have at most this many slots (plus the NULL ending the list). */
 #define KW_SLOTS_MAX 6
+
+/* A run of at least this many one-letter words is one word spelled apart: "S T O P". */
+#define KW_SPELLED_MIN 3
+
+/* Breaks before a word: none, a clause (',' ':'), a sentence ('.' '!' '?' ';' EOL). */
+enum { KW_BRK_NONE, KW_BRK_CLAUSE, KW_BRK_SENTENCE };
 
 /* A normalized body: lowercase ASCII words, each at buf + off[i], len[i] bytes. */
 struct kw_text {
 	char buf[KW_BODY_MAX + 1];
 	uint16_t off[KW_WORDS_MAX];
 	uint16_t len[KW_WORDS_MAX];
+	uint8_t brk[KW_WORDS_MAX];   /* the break before word i */
 	size_t n;
 	int truncated;     /* the body was longer than we looked at */
 };
@@ -42,9 +51,10 @@ struct kw_bare {
 
 /*
  * A plain-language opt-out pattern: consecutive slots, each a '|'-separated list of
- * alternatives, each alternative one or more space-separated words. A slot starting
- * with '?' is optional. The pattern must match whole words, consecutively, anywhere in
- * the message, and not right after a negation (KW_NEGATIONS).
+ * alternatives, each alternative one or more space-separated words, or "$": the end of
+ * the clause (only fillers left before a break or the end). A slot starting with '?'
+ * is optional. The pattern must match whole words, consecutively, anywhere in the
+ * message, and not right after a negation (KW_NEGATIONS).
  */
 struct kw_phrase {
 	const char *name;
@@ -52,17 +62,40 @@ struct kw_phrase {
 };
 
 static const struct kw_bare kw_opt_out[] = {
-	/* multi-word entries first: the matcher is greedy, first entry wins */
+	/* the longest entry that matches wins; among equals, the first */
 	{ "stop all", "STOP ALL" },
 	{ "opt out", "OPTOUT" },
+	{ "no more", "NO MORE" },
+	{ "no mas", "NO MAS" },
+	{ "dar de baja", "BAJA" },
+	{ "darme de baja", "BAJA" },
+	{ "dame de baja", "BAJA" },
+	{ "denme de baja", "BAJA" },
 	{ "stop", "STOP" },
 	{ "stopall", "STOPALL" },
 	{ "unsubscribe", "UNSUBSCRIBE" },
+	{ "unsub", "UNSUBSCRIBE" },
 	{ "cancel", "CANCEL" },
 	{ "end", "END" },
 	{ "quit", "QUIT" },
 	{ "revoke", "REVOKE" },
 	{ "optout", "OPTOUT" },
+	/* Spanish */
+	{ "alto", "ALTO" },
+	{ "parar", "PARAR" },
+	{ "pare", "PARE" },
+	{ "paren", "PARE" },
+	{ "pares", "PARE" },
+	{ "para", "PARA" },
+	{ "cancelar", "CANCELAR" },
+	{ "cancela", "CANCELAR" },
+	{ "detener", "DETENER" },
+	{ "detente", "DETENER" },
+	{ "baja", "BAJA" },
+	{ "fin", "FIN" },
+	{ "basta", "BASTA" },
+	{ "desuscribir", "DESUSCRIBIR" },
+	{ "desuscribirme", "DESUSCRIBIR" },
 };
 
 static const struct kw_bare kw_opt_in[] = {
@@ -74,57 +107,128 @@ static const struct kw_bare kw_opt_in[] = {
 static const struct kw_bare kw_help[] = {
 	{ "help", "HELP" },
 	{ "info", "INFO" },
+	{ "ayuda", "AYUDA" },
 };
 
-/* Words that may surround a bare opt-out or help keyword without changing it. Opt-in
- * takes no fillers: consent must be given plainly ("yes please" is not a START). */
-#define KW_FILLERS "please|pls|plz|just|now|it|ok|okay|thanks|thank|you|thx|ty|sorry"
+/* Words that may surround a bare opt-out or help keyword without changing it, in
+ * English and Spanish. Opt-in takes no fillers: consent must be given plainly ("yes
+ * please" is not a START). */
+#define KW_FILLERS "please|pls|plz|plez|just|now|it|ok|okay|thanks|thank|you|u|thx|ty|" \
+	"sorry|i|said|say|told|to|already|again|right|asap|immediately|seriously|hey|hi|" \
+	"hello|por favor|porfa|porfavor|favor|xfa|plis|gracias|muchas|ya|ahora|vale|" \
+	"bueno|te dije|les dije|dije|de una vez|inmediatamente"
 
 /* A phrase right after one of these words does not count ("don't stop texting me"). */
 #define KW_NEGATIONS "dont|not|never"
 
-#define KW_MSGS "texts|text|txts|txt|messages|message|msgs|msg|sms|spam|alerts|notifications"
+#define KW_MSGS "texts|text|txts|txt|messages|message|msgs|msg|sms|spam|alerts|" \
+	"notifications"
+#define KW_ES_MSGS "mensajes|mensaje|msjs|msj|sms|textos|texto|promociones|" \
+	"notificaciones|alertas|ofertas|correos|spam|publicidad"
 
 static const struct kw_phrase kw_phrases[] = {
 	/* "please stop texting me", "stop sending me these", "quit messaging me" */
 	{ "stop_verb", { "stop|quit|cease",
 	    "texting|txting|messaging|msging|sending|contacting|spamming|emailing|calling|"
-	    "bothering|harassing|pinging", NULL } },
+	    "bothering|harassing|pinging|receiving|getting", NULL } },
 	/* "stop these texts", "stop all the messages", "stop the spam" */
 	{ "stop_texts", { "stop|quit",
 	    "?all these|all the|all|these|this|the|those|your|ur|them", KW_MSGS, NULL } },
 	/* "unsubscribe me", "how do I unsubscribe" (and its common misspellings) */
-	{ "unsubscribe", { "unsubscribe|unsub|unsuscribe|unsubcribe|unsubscibe", NULL } },
+	{ "unsubscribe", { "unsubscribe|unsub|unsuscribe|unsubcribe|unsubscibe|unsubscrib|"
+	    "unsubsribe|unsubscribed|unsubscribing|unscribe|unsusbcribe", NULL } },
 	/* "remove me", "remove me from this list", "delete me" */
-	{ "remove_me", { "remove|delete|erase", "me", NULL } },
-	/* "take me off your list", "take me out of this list" */
-	{ "take_me_off", { "take", "me", "off|out of", NULL } },
-	/* "please remove my number", "delete my data" */
-	{ "remove_number", { "remove|delete|erase", "my",
+	{ "remove_me", { "remove|delete|erase|drop", "me|us", NULL } },
+	/* "take me off your list", "take me out of this list", "get me off this list" */
+	{ "take_me_off", { "take|get", "me|us", "off|out of", NULL } },
+	/* "please remove my number", "delete my data", "lose my number" */
+	{ "remove_number", { "remove|delete|erase|lose|forget", "my|this",
 	    "number|phone|info|information|details|contact|data", NULL } },
 	/* "opt me out", "I want to opt out", "opting out", "optout" */
 	{ "opt_out", { "opt|opting", "?me|us", "out", NULL } },
 	{ "opt_out", { "optout", NULL } },
 	/* "don't text me", "do not contact me", "never message me again" */
 	{ "dont_contact", { "dont|do not|never",
-	    "text|txt|message|msg|contact|email|sms|call|bother|spam|ping", "me|us", NULL } },
+	    "text|txt|message|msg|contact|email|sms|call|bother|spam|ping",
+	    "me|us|this number|my number", NULL } },
 	/* "I don't want these texts", "I no longer want to receive your messages" */
 	{ "dont_want", { "dont|do not|no longer", "want|need",
 	    "?to receive|to get", "?any more|anymore|any|more|these|this|the|those|your|ur",
 	    KW_MSGS, NULL } },
-	/* "no more texts", "no further messages" */
+	/* "no more texts", "no further messages", "no texts please" */
 	{ "no_more", { "no more|no further", KW_MSGS "|texting|messaging", NULL } },
+	{ "no_more", { "no", KW_MSGS, "$", NULL } },
 	/* "cancel my subscription", "end this subscription" */
 	{ "cancel_subscription", { "cancel|end|stop|terminate", "?my|the|this|your",
 	    "subscription|sub", NULL } },
 	/* "leave me alone" */
-	{ "leave_me_alone", { "leave", "me", "alone", NULL } },
+	{ "leave_me_alone", { "leave", "me|us", "alone", NULL } },
 	/* "wrong number": whoever has this number now never consented */
-	{ "wrong_number", { "wrong", "number|person", NULL } },
+	{ "wrong_number", { "wrong", "number|person|phone", NULL } },
+	/* "I never signed up for this": no consent, so no texts */
+	{ "never_signed_up", { "never|didnt|did not",
+	    "sign up|signed up|signup|subscribe|subscribed|opt in|opted in|consent|"
+	    "consented|agreed to|asked for this|asked for these|asked for them", NULL } },
+	/* "how do I stop these?", "how to unsubscribe" */
+	{ "how_stop", { "how", "do i|can i|to|do we|can we|do you",
+	    "stop|quit|opt out|cancel",
+	    "?this|these|them|it|these texts|this thing|getting these|receiving these", "$",
+	    NULL } },
+	/* "I want out" */
+	{ "want_out", { "want|wants", "out", "$", NULL } },
+	/* Spanish: "no me envíen más mensajes", "no me vuelvan a escribir" */
+	{ "es_no_enviar", { "no", "?me|nos|le|les", "?vuelvan a|vuelvas a|vuelva a",
+	    "envien|envies|envie|enviar|manden|mandes|mande|mandar|escriban|escribas|"
+	    "escriba|escribir|contacten|contactes|contacte|llamen|molesten|molestes|"
+	    "moleste|texteen|textees", NULL } },
+	/* "dejen de enviarme mensajes", "para ya de escribirme", "dejar de recibir" */
+	{ "es_dejen_de", { "dejen|deja|dejad|deje|dejar|paren|para|pare|parar", "?ya", "de",
+	    "enviar|enviarme|enviarnos|mandar|mandarme|escribir|escribirme|molestar|"
+	    "molestarme|contactar|contactarme|textear|textearme|llamar|llamarme|recibir|"
+	    "spamear", NULL } },
+	/* "no quiero recibir más mensajes", "ya no quiero sus promociones" */
+	{ "es_no_quiero", { "no", "quiero|deseo|necesito", "?recibir",
+	    "?mas|ningun|ninguna|ningunos|estos|estas|sus|tus|los|las|mas de sus", KW_ES_MSGS,
+	    NULL } },
+	{ "es_no_quiero", { "no", "quiero|deseo", "mas", "$", NULL } },
+	/* "no más mensajes", "basta de mensajes" */
+	{ "es_no_mas", { "no mas|basta de|nada mas de", KW_ES_MSGS, NULL } },
+	/* "quiero darme de baja", "me doy de baja", "denme de baja" */
+	{ "es_baja", { "dar|darme|dame|denme|deme|doy|darnos|darse|den",
+	    "de baja", NULL } },
+	/* "bórrenme de la lista", "sáquenme de aquí", "quítame" */
+	{ "es_quitar", { "saquenme|sacame|sacarme|saqueme|quitenme|quitame|quitarme|"
+	    "quiteme|borrenme|borrame|borrarme|borreme|eliminenme|eliminame|eliminarme|"
+	    "elimineme|remuevanme|removerme", "de|del|$", NULL } },
+	/* "quiero desuscribirme", "cancelar mi suscripción" */
+	{ "es_desuscribir", { "desuscribir|desuscribirme|desuscribanme|desuscribeme|"
+	    "desinscribir|desinscribirme|desubscribir|desubscribirme", NULL } },
+	{ "es_desuscribir", { "cancelar|cancela|cancelen|anular|anula",
+	    "?mi|la|esta|su|tu", "suscripcion|subscripcion", NULL } },
+	/* "número equivocado", "se equivocaron de número" */
+	{ "es_numero_equivocado", { "numero", "equivocado|incorrecto|errado", NULL } },
+	{ "es_numero_equivocado", { "equivocado|equivocada|equivocados|equivocaron",
+	    "de numero", NULL } },
 };
 
-/* Appends one ASCII byte of a word to t; opens a word when none is open. */
-static void text_put(struct kw_text *t, size_t *pos, int *inword, unsigned char c)
+/* ---- normalization ------------------------------------------------------------- */
+
+/*
+ * ASCII for U+00C0..U+00FF and U+0100..U+017F, the Latin letters of the languages we
+ * expect (NFD-style: the base letter without its accent). '.' is not a letter (×, ÷);
+ * 'A' stands for "ae", 'S' for "ss", 'O' for "oe", 'J' for "ij".
+ */
+static const char kw_latin1[64 + 1] =
+	"aaaaaaAceeeeiiiidnooooo.ouuuuytS"
+	"aaaaaaAceeeeiiiidnooooo.ouuuuyty";
+static const char kw_latin_ext_a[128 + 1] =
+	"aaaaaaccccccccddddeeeeeeeeeegggggggghhhhiiiiiiiiiiJJjjkkkllllllllll"
+	"nnnnnnnnnooooooOOrrrrrrsssssssstttttt" "uuuuuuuuuuuuwwyyyzzzzzzs";
+
+/* Appends one ASCII byte of a word to t; opens a word when none is open. *brk is the
+ * break seen since the last word; it is given to a new word and reset. */
+static void text_put(struct kw_text *t, size_t *pos, int *inword, int *brk,
+    unsigned char c)
 {
 	if (!*inword) {
 		if (t->n == KW_WORDS_MAX) {
@@ -135,52 +239,182 @@ static void text_put(struct kw_text *t, size_t *pos, int *inword, unsigned char 
 			t->buf[(*pos)++] = ' ';
 		t->off[t->n] = (uint16_t)*pos;
 		t->len[t->n] = 0;
+		t->brk[t->n] = (uint8_t)*brk;
 		t->n++;
 		*inword = 1;
+		*brk = KW_BRK_NONE;
 	}
 	t->buf[(*pos)++] = (char)c;
 	t->len[t->n - 1]++;
 }
 
+/* The break a separator byte makes (ASCII only; other bytes make none). */
+static int sep_break(unsigned c)
+{
+	if (c == '.' || c == '!' || c == '?' || c == ';' || c == '\n' || c == '\r')
+		return KW_BRK_SENTENCE;
+	if (c == ',' || c == ':')
+		return KW_BRK_CLAUSE;
+	return KW_BRK_NONE;
+}
+
+/*
+ * Decodes one character at s[i..n) that is not plain ASCII into out (up to 2 ASCII
+ * letters, "'" for an apostrophe, "" for a mark to drop inside a word) and returns
+ * the bytes it took, or 0 when it is a separator (every other non-ASCII byte).
+ */
+static size_t decode_special(const unsigned char *s, size_t i, size_t n, char out[3])
+{
+	unsigned c = s[i], cp;
+	char m;
+
+	out[0] = out[1] = out[2] = '\0';
+	if (c == 0xE2 && i + 2 < n && s[i + 1] == 0x80 &&
+	    (s[i + 2] == 0x98 || s[i + 2] == 0x99)) {
+		out[0] = '\'';                  /* U+2018, U+2019 */
+		return 3;
+	}
+	if (c == 0xEF && i + 2 < n &&
+	    ((s[i + 1] == 0xBC && s[i + 2] >= 0x81 && s[i + 2] <= 0xBF) ||
+	    (s[i + 1] == 0xBD && s[i + 2] >= 0x80 && s[i + 2] <= 0x9E))) {
+		/* U+FF01..U+FF3F are EF BC 81..BF, U+FF40..U+FF5E are EF BD 80..9E */
+		out[0] = (char)(s[i + 1] == 0xBC ? 0x21 + (s[i + 2] - 0x81u) :
+		    0x60 + (s[i + 2] - 0x80u));
+		return 3;
+	}
+	if (c < 0xC2 || c > 0xCD || i + 1 >= n || (s[i + 1] & 0xC0) != 0x80)
+		return 0;
+	cp = ((c & 0x1Fu) << 6) | (s[i + 1] & 0x3Fu);
+	if (cp == 0x2BC) {
+		out[0] = '\'';                  /* U+02BC modifier apostrophe */
+		return 2;
+	}
+	if (cp >= 0x300 && cp <= 0x36F)
+		return 2;                       /* combining mark (NFD input): dropped */
+	if (cp >= 0xC0 && cp <= 0xFF)
+		m = kw_latin1[cp - 0xC0];
+	else if (cp >= 0x100 && cp <= 0x17F)
+		m = kw_latin_ext_a[cp - 0x100];
+	else
+		return 0;
+	switch (m) {
+	case '.':
+		return 0;
+	case 'A':
+		memcpy(out, "ae", 2);
+		break;
+	case 'S':
+		memcpy(out, "ss", 2);
+		break;
+	case 'O':
+		memcpy(out, "oe", 2);
+		break;
+	case 'J':
+		memcpy(out, "ij", 2);
+		break;
+	default:
+		out[0] = m;
+	}
+	return 2;
+}
+
+/*
+ * Joins every run of KW_SPELLED_MIN or more one-letter words into one word ("s t o p",
+ * "S.T.O.P" read "stop"); the run keeps the break of its first letter. In place: the
+ * output is never longer than the input.
+ */
+static void text_join_spelled(struct kw_text *t)
+{
+	size_t i = 0, j, k, w = 0, pos = 0;
+
+	while (i < t->n) {
+		/* letters after the first must all have the same break before them: none
+		 * ("s t o p") or each a dot ("s.t.o.p") */
+		for (j = i + 1; t->len[i] == 1 && j < t->n && t->len[j] == 1 &&
+		    t->brk[j] == t->brk[i + 1]; j++)
+			;
+		if (j - i < KW_SPELLED_MIN)
+			j = i + 1;
+		if (w > 0)
+			t->buf[pos++] = ' ';
+		t->brk[w] = t->brk[i];
+		/* the run's own breaks are gone; the first word's length is read before
+		 * anything is moved over it */
+		{
+			size_t total = 0;
+
+			for (k = i; k < j; k++) {
+				memmove(t->buf + pos + total, t->buf + t->off[k], t->len[k]);
+				total += t->len[k];
+			}
+			t->off[w] = (uint16_t)pos;
+			t->len[w] = (uint16_t)total;
+			pos += total;
+		}
+		w++;
+		i = j;
+	}
+	t->n = w;
+	t->buf[pos] = '\0';
+}
+
 /*
  * Normalizes body into t. ASCII letters and digits make words (letters lowercased);
- * apostrophes (' U+2018 U+2019 U+02BC U+FF07) are dropped inside words so that "don't"
- * and "don’t" read "dont"; full-width ASCII (U+FF01..U+FF5E) counts as its ASCII twin;
- * every other byte, including all other non-ASCII bytes, NUL and invalid UTF-8,
- * separates words. Output never exceeds the input length, so buf cannot overflow.
+ * Latin-1 and Latin Extended-A letters count as their base letter ("ñ" is "n", "ß" is
+ * "ss"); combining marks and apostrophes (' U+2018 U+2019 U+02BC U+FF07) are dropped
+ * inside words so that "don't" reads "dont"; full-width ASCII (U+FF01..U+FF5E) counts
+ * as its ASCII twin; every other byte, including NUL and invalid UTF-8, separates
+ * words, and . ! ? ; EOL (sentence) or , : (clause) are remembered as breaks. Output
+ * never exceeds the input length, so buf cannot overflow.
  */
 static void text_normalize(struct kw_text *t, const unsigned char *s, size_t len)
 {
-	size_t i = 0, n, pos = 0;
-	int inword = 0, cut = len > KW_BODY_MAX;
+	size_t i = 0, n, pos = 0, step;
+	int inword = 0, brk = KW_BRK_NONE, cut = len > KW_BODY_MAX, b;
+	char out[3];
 
 	t->n = 0;
 	t->truncated = cut;
 	n = cut ? KW_BODY_MAX : len;
 	while (i < n) {
-		unsigned c = s[i], step = 1;
+		unsigned c = s[i];
 
-		if (c == 0xE2 && i + 2 < n && s[i + 1] == 0x80 &&
-		    (s[i + 2] == 0x98 || s[i + 2] == 0x99)) {
-			c = '\'';
-			step = 3;
-		} else if (c == 0xCA && i + 1 < n && s[i + 1] == 0xBC) {
-			c = '\'';
-			step = 2;
-		} else if (c == 0xEF && i + 2 < n &&
-		    ((s[i + 1] == 0xBC && s[i + 2] >= 0x81 && s[i + 2] <= 0xBF) ||
-		    (s[i + 1] == 0xBD && s[i + 2] >= 0x80 && s[i + 2] <= 0x9E))) {
-			/* U+FF01..U+FF3F are EF BC 81..BF, U+FF40..U+FF5E are EF BD 80..9E */
-			c = s[i + 1] == 0xBC ? 0x21 + (s[i + 2] - 0x81u) : 0x60 + (s[i + 2] - 0x80u);
-			step = 3;
+		if (c >= 0x80) {
+			if ((step = decode_special(s, i, n, out)) == 0) {
+				inword = 0;
+				i++;
+				continue;
+			}
+			i += step;
+			if (out[0] == '\0' || out[0] == '\'')
+				continue;   /* a mark or an apostrophe: the word goes on */
+			if (out[0] >= 'A' && out[0] <= 'Z')
+				out[0] = (char)(out[0] + 'a' - 'A');
+			c = (unsigned char)out[0];
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+				/* full-width punctuation: a separator, with its break */
+				if (c != '\'') {
+					inword = 0;
+					if ((b = sep_break(c)) > brk)
+						brk = b;
+				}
+				continue;
+			}
+			text_put(t, &pos, &inword, &brk, (unsigned char)c);
+			if (out[1] != '\0')
+				text_put(t, &pos, &inword, &brk, (unsigned char)out[1]);
+			continue;
 		}
-		i += step;
+		i++;
 		if (c >= 'A' && c <= 'Z')
 			c += 'a' - 'A';
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
-			text_put(t, &pos, &inword, (unsigned char)c);
-		else if (c != '\'')
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			text_put(t, &pos, &inword, &brk, (unsigned char)c);
+		} else if (c != '\'') {
 			inword = 0;
+			if ((b = sep_break(c)) > brk)
+				brk = b;
+		}
 	}
 	/* a word cut by the byte limit is not the word that was sent */
 	if (cut && inword && t->n > 0) {
@@ -188,50 +422,120 @@ static void text_normalize(struct kw_text *t, const unsigned char *s, size_t len
 		pos = t->off[t->n] > 0 ? t->off[t->n] - 1u : 0;
 	}
 	t->buf[pos] = '\0';
+	text_join_spelled(t);
 }
 
-/* Word i equals w[0..wlen). */
-static int word_eq(const struct kw_text *t, size_t i, const char *w, size_t wlen)
+/* ---- matching ------------------------------------------------------------------ */
+
+/* a and b are equal once runs of one letter are read as one ("stooop" = "stop"). */
+static int squeeze_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
-	return i < t->n && t->len[i] == wlen && memcmp(t->buf + t->off[i], w, wlen) == 0;
+	size_t i = 0, j = 0;
+
+	while (i < alen && j < blen) {
+		char c = a[i];
+
+		if (b[j] != c)
+			return 0;
+		while (i < alen && a[i] == c)
+			i++;
+		while (j < blen && b[j] == c)
+			j++;
+	}
+	return i == alen && j == blen;
 }
 
-/* Matches one alternative alt[0..alen) (space-separated words) at word i. Returns the
- * number of words consumed, 0 when it does not match. */
-static size_t alt_match(const struct kw_text *t, size_t i, const char *alt, size_t alen)
+/* Word i equals w[0..wlen); loosely: repeated letters count once. */
+static int word_eq(const struct kw_text *t, size_t i, const char *w, size_t wlen,
+    int loose)
+{
+	if (i >= t->n)
+		return 0;
+	if (t->len[i] == wlen && memcmp(t->buf + t->off[i], w, wlen) == 0)
+		return 1;
+	return loose && squeeze_eq(t->buf + t->off[i], t->len[i], w, wlen);
+}
+
+/* Words i..end are fillers only, built in or extra. */
+static size_t fillers_at(const struct kw_text *t, size_t i, const struct kw_extra *x);
+
+/* The clause ends at word i: i is past the end, starts a new clause, or only fillers
+ * are left before that. */
+static int clause_end(const struct kw_text *t, size_t i, const struct kw_extra *x)
+{
+	size_t used;
+
+	while (i < t->n && t->brk[i] == KW_BRK_NONE) {
+		if ((used = fillers_at(t, i, x)) == 0)
+			return 0;
+		i += used;
+	}
+	return 1;
+}
+
+/* Matches one alternative alt[0..alen) (space-separated words, or "$") at word i.
+ * Returns the number of words consumed, or -1 when it does not match. */
+static long alt_match(const struct kw_text *t, size_t i, const char *alt, size_t alen,
+    int loose, const struct kw_extra *x)
 {
 	size_t k = 0, used = 0;
 
+	if (alen == 1 && alt[0] == '$')
+		return clause_end(t, i, x) ? 0 : -1;
 	while (k < alen) {
 		const char *sp = memchr(alt + k, ' ', alen - k);
 		size_t wlen = sp ? (size_t)(sp - (alt + k)) : alen - k;
 
-		if (!word_eq(t, i + used, alt + k, wlen))
-			return 0;
+		if (!word_eq(t, i + used, alt + k, wlen, loose))
+			return -1;
 		used++;
 		k += wlen + (sp ? 1 : 0);
 	}
-	return used;
+	return (long)used;
 }
 
-/* Matches the first matching alternative of "a|b c|d" at word i; returns words used. */
-static size_t alts_match_first(const struct kw_text *t, size_t i, const char *alts)
+/* Matches the first matching alternative of "a|b c|d" at word i; returns words used
+ * (0 when none matches: alternatives here are never "$"). */
+static size_t alts_match_first(const struct kw_text *t, size_t i, const char *alts,
+    int loose)
 {
 	while (*alts != '\0') {
 		const char *bar = strchr(alts, '|');
 		size_t alen = bar ? (size_t)(bar - alts) : strlen(alts);
-		size_t used = alt_match(t, i, alts, alen);
+		long used = alt_match(t, i, alts, alen, loose, NULL);
 
 		if (used > 0)
-			return used;
+			return (size_t)used;
 		alts += alen + (bar ? 1 : 0);
 	}
 	return 0;
 }
 
+/* The extra entry e of list l matches at word i: returns words used, or 0. */
+static size_t extra_match(const struct kw_text *t, size_t i, const struct kw_extra *x,
+    enum kw_list l, size_t e)
+{
+	long used = alt_match(t, i, x->buf + x->off[l][e], x->len[l][e], 1, NULL);
+
+	return used > 0 ? (size_t)used : 0;
+}
+
+static size_t fillers_at(const struct kw_text *t, size_t i, const struct kw_extra *x)
+{
+	size_t used = alts_match_first(t, i, KW_FILLERS, 1), e;
+
+	if (used > 0 || x == NULL)
+		return used;
+	for (e = 0; e < x->n[KW_LIST_FILLER]; e++)
+		if ((used = extra_match(t, i, x, KW_LIST_FILLER, e)) > 0)
+			return used;
+	return 0;
+}
+
 /* Slots k.. of a phrase match from word i (backtracking over alternatives and
  * optional slots; depth is at most KW_SLOTS_MAX). */
-static int slots_match(const struct kw_text *t, size_t i, const char *const *slot, size_t k)
+static int slots_match(const struct kw_text *t, size_t i, const char *const *slot,
+    size_t k, const struct kw_extra *x)
 {
 	const char *alts;
 	int optional;
@@ -245,61 +549,120 @@ static int slots_match(const struct kw_text *t, size_t i, const char *const *slo
 	while (*alts != '\0') {
 		const char *bar = strchr(alts, '|');
 		size_t alen = bar ? (size_t)(bar - alts) : strlen(alts);
-		size_t used = alt_match(t, i, alts, alen);
+		long used = alt_match(t, i, alts, alen, 1, x);
 
-		if (used > 0 && slots_match(t, i + used, slot, k + 1))
+		if (used >= 0 && slots_match(t, i + (size_t)used, slot, k + 1, x))
 			return 1;
 		alts += alen + (bar ? 1 : 0);
 	}
-	return optional && slots_match(t, i, slot, k + 1);
+	return optional && slots_match(t, i, slot, k + 1, x);
 }
 
-/*
- * The whole message is keywords from table kw (at least one) and, when fillers is set,
- * KW_FILLERS; without fillers it is exactly one keyword. Returns 1 and sets *label to the first keyword's label, or 0 and leaves
- * *label alone.
- */
-static int bare_match(const struct kw_text *t, const struct kw_bare *kw, size_t nkw,
-    int fillers, const char **label)
+/* The longest keyword of table kw, or (when x is given) extra opt-out word, at word i
+ * ("cancelar inscricao" over "cancelar"). Returns words used and sets *label (a table
+ * label, or "" for an extra word with *xe set to its entry), or returns 0. */
+static size_t keyword_at(const struct kw_text *t, size_t i, const struct kw_bare *kw,
+    size_t nkw, int loose, const struct kw_extra *x, const char **label, size_t *xe)
 {
-	const char *first = NULL;
-	size_t i = 0, j, used;
+	size_t j, used, best = 0;
+	long u;
 
-	if (t->truncated || t->n == 0 || t->n > KW_BARE_WORDS_MAX)
-		return 0;
-	while (i < t->n) {
-		for (j = 0; j < nkw; j++) {
-			used = alt_match(t, i, kw[j].words, strlen(kw[j].words));
-			if (used > 0)
-				break;
+	for (j = 0; j < nkw; j++) {
+		u = alt_match(t, i, kw[j].words, strlen(kw[j].words), loose, NULL);
+		if (u > 0 && (size_t)u > best) {
+			best = (size_t)u;
+			*label = kw[j].label;
 		}
-		if (j < nkw && (first == NULL || fillers)) {
-			if (first == NULL)
-				first = kw[j].label;
+	}
+	for (j = 0; x != NULL && j < x->n[KW_LIST_OPT_OUT]; j++) {
+		if ((used = extra_match(t, i, x, KW_LIST_OPT_OUT, j)) > best) {
+			best = used;
+			*label = "";
+			*xe = j;
+		}
+	}
+	return best;
+}
+
+/* What decided a match: a label, or an extra entry to print upper-cased. */
+struct kw_hit {
+	const char *label;
+	const char *prefix;
+	const struct kw_extra *x;
+	size_t xe;
+};
+
+/*
+ * Words [from, to) are keywords from table kw (and x's opt-out words when x is given;
+ * at least one) and, when fillers is set, fillers; without fillers they are exactly
+ * one keyword. Returns 1 and fills *hit with the first keyword, or 0.
+ */
+static int bare_match(const struct kw_text *t, size_t from, size_t to,
+    const struct kw_bare *kw, size_t nkw, int fillers, int loose,
+    const struct kw_extra *x, struct kw_hit *hit)
+{
+	const char *label = NULL, *first = NULL;
+	size_t i = from, used, xe = 0, first_xe = 0;
+
+	if (t->truncated || to <= from || to - from > KW_BARE_WORDS_MAX)
+		return 0;
+	while (i < to) {
+		used = keyword_at(t, i, kw, nkw, loose, x, &label, &xe);
+		if (used > 0 && i + used <= to && (first == NULL || fillers)) {
+			if (first == NULL) {
+				first = label;
+				first_xe = xe;
+			}
 			i += used;
-		} else if (fillers && alts_match_first(t, i, KW_FILLERS) == 1) {
-			i++;
+		} else if (fillers && (used = fillers_at(t, i, x)) > 0 && i + used <= to) {
+			i += used;
 		} else {
 			return 0;
 		}
 	}
 	if (first == NULL)
 		return 0;
-	*label = first;
+	hit->label = first;
+	hit->prefix = "";
+	hit->x = *first == '\0' ? x : NULL;
+	hit->xe = first_xe;
 	return 1;
 }
 
+#define NKW(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Some clause of the message (words between breaks) is a bare opt-out keyword with
+ * fillers: "Not interested, STOP", "who is this? stop". */
+static int clause_match(const struct kw_text *t, const struct kw_extra *x,
+    struct kw_hit *hit)
+{
+	size_t from = 0, to;
+
+	while (from < t->n) {
+		for (to = from + 1; to < t->n && t->brk[to] == KW_BRK_NONE; to++)
+			;
+		if (bare_match(t, from, to, kw_opt_out, NKW(kw_opt_out), 1, 1, x, hit))
+			return 1;
+		from = to;
+	}
+	return 0;
+}
+
 /* Some phrase of kw_phrases matches somewhere in t, not right after a negation. */
-static int phrase_match(const struct kw_text *t, const char **name)
+static int phrase_match(const struct kw_text *t, const struct kw_extra *x,
+    struct kw_hit *hit)
 {
 	size_t i, p;
 
 	for (i = 0; i < t->n; i++) {
-		if (i > 0 && alts_match_first(t, i - 1, KW_NEGATIONS) > 0)
+		if (i > 0 && t->brk[i] == KW_BRK_NONE &&
+		    alts_match_first(t, i - 1, KW_NEGATIONS, 1) > 0)
 			continue;
-		for (p = 0; p < sizeof(kw_phrases) / sizeof(kw_phrases[0]); p++) {
-			if (slots_match(t, i, kw_phrases[p].slot, 0)) {
-				*name = kw_phrases[p].name;
+		for (p = 0; p < NKW(kw_phrases); p++) {
+			if (slots_match(t, i, kw_phrases[p].slot, 0, x)) {
+				hit->label = kw_phrases[p].name;
+				hit->prefix = "phrase:";
+				hit->x = NULL;
 				return 1;
 			}
 		}
@@ -307,29 +670,146 @@ static int phrase_match(const struct kw_text *t, const char **name)
 	return 0;
 }
 
-enum kw_kind kw_classify(const char *body, size_t len, char *matched, size_t msize)
+/* A word of the message is an opt-out keyword although the message is not an
+ * opt-out ("stop by the store"): the hit names that word. */
+static int unclear_match(const struct kw_text *t, const struct kw_extra *x,
+    struct kw_hit *hit)
+{
+	const char *label = NULL;
+	size_t i, xe = 0;
+
+	for (i = 0; i < t->n; i++) {
+		if (keyword_at(t, i, kw_opt_out, NKW(kw_opt_out), 1, x, &label, &xe) == 0)
+			continue;
+		hit->label = "";
+		hit->prefix = KW_UNCLEAR_PREFIX;
+		hit->x = NULL;
+		hit->xe = i;            /* the word itself is printed */
+		return 1;
+	}
+	return 0;
+}
+
+/* Writes prefix and the label (or the extra entry upper-cased) into matched. */
+static void hit_write(const struct kw_text *t, const struct kw_hit *hit, char *matched,
+    size_t msize)
+{
+	const char *src = hit->label;
+	size_t slen, o, k;
+	int upper = 0;
+
+	if (matched == NULL || msize == 0)
+		return;
+	if (hit->x != NULL) {
+		src = hit->x->buf + hit->x->off[KW_LIST_OPT_OUT][hit->xe];
+		slen = hit->x->len[KW_LIST_OPT_OUT][hit->xe];
+		upper = 1;
+	} else if (*hit->prefix != '\0' && strcmp(hit->prefix, KW_UNCLEAR_PREFIX) == 0) {
+		src = t->buf + t->off[hit->xe];
+		slen = t->len[hit->xe];
+	} else {
+		slen = strlen(src);
+	}
+	o = (size_t)snprintf(matched, msize, "%s", hit->prefix);
+	if (o >= msize)
+		return;
+	for (k = 0; k < slen && o + 1 < msize; k++) {
+		char c = src[k];
+
+		if (upper && c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		matched[o++] = c;
+	}
+	matched[o] = '\0';
+}
+
+enum kw_kind kw_classify_with(const struct kw_extra *extra, const char *body,
+    size_t len, char *matched, size_t msize)
 {
 	struct kw_text t;
-	const char *label = "";
-	const char *prefix = "";
+	struct kw_hit hit = { "", "", NULL, 0 };
 	enum kw_kind kind = KW_NONE;
 
 	if (body == NULL)
 		len = 0;
 	text_normalize(&t, (const unsigned char *)body, len);
-	if (bare_match(&t, kw_opt_out, sizeof(kw_opt_out) / sizeof(kw_opt_out[0]), 1, &label))
+	if (bare_match(&t, 0, t.n, kw_opt_out, NKW(kw_opt_out), 1, 1, extra, &hit))
 		kind = KW_OPT_OUT;
-	else if (bare_match(&t, kw_opt_in, sizeof(kw_opt_in) / sizeof(kw_opt_in[0]), 0, &label))
+	else if (bare_match(&t, 0, t.n, kw_opt_in, NKW(kw_opt_in), 0, 0, NULL, &hit))
 		kind = KW_OPT_IN;
-	else if (bare_match(&t, kw_help, sizeof(kw_help) / sizeof(kw_help[0]), 1, &label))
+	else if (bare_match(&t, 0, t.n, kw_help, NKW(kw_help), 1, 1, NULL, &hit))
 		kind = KW_HELP;
-	else if (phrase_match(&t, &label)) {
+	else if (clause_match(&t, extra, &hit) || phrase_match(&t, extra, &hit))
 		kind = KW_OPT_OUT;
-		prefix = "phrase:";
-	}
-	if (matched != NULL && msize > 0)
-		snprintf(matched, msize, "%s%s", prefix, label);
+	else if (!unclear_match(&t, extra, &hit))
+		hit.label = "";
+	hit_write(&t, &hit, matched, msize);
 	return kind;
+}
+
+enum kw_kind kw_classify(const char *body, size_t len, char *matched, size_t msize)
+{
+	return kw_classify_with(NULL, body, len, matched, msize);
+}
+
+/* ---- words from config --------------------------------------------------------- */
+
+int kw_extra_add(struct kw_extra *x, enum kw_list which, const char *csv, char *err,
+    size_t esize)
+{
+	struct kw_text one;
+	struct kw_hit hit;
+	const char *p = csv, *entry, *comma;
+	size_t n, k, need;
+
+	if ((unsigned)which >= KW_LIST_COUNT) {
+		snprintf(err, esize, "unknown word list");
+		return -1;
+	}
+	while (*p != '\0') {
+		entry = p;
+		comma = strchr(p, ',');
+		n = comma ? (size_t)(comma - p) : strlen(p);
+		p += n + (comma ? 1 : 0);
+		text_normalize(&one, (const unsigned char *)entry, n);
+		if (one.n == 0) {
+			if (strspn(entry, " \t") < n) {
+				snprintf(err, esize, "'%.*s' has no letters or digits", (int)n,
+				    entry);
+				return -1;
+			}
+			continue;   /* an empty entry: ",," or a trailing comma */
+		}
+		if (one.n > 3 || strlen(one.buf) > KW_EXTRA_ENTRY_MAX) {
+			snprintf(err, esize, "'%.*s': an entry is 1 to 3 words of at most %d "
+			    "letters", (int)n, entry, KW_EXTRA_ENTRY_MAX);
+			return -1;
+		}
+		if (which == KW_LIST_OPT_OUT) {
+			if (bare_match(&one, 0, one.n, kw_opt_in, NKW(kw_opt_in), 0, 0, NULL,
+			    &hit) || bare_match(&one, 0, one.n, kw_help, NKW(kw_help), 0, 1,
+			    NULL, &hit)) {
+				snprintf(err, esize, "'%s' is an opt-in or help keyword", one.buf);
+				return -1;
+			}
+			if (fillers_at(&one, 0, x) == one.n) {
+				snprintf(err, esize, "'%s' is a filler word", one.buf);
+				return -1;
+			}
+		}
+		need = strlen(one.buf);
+		if (x->n[which] == KW_EXTRA_MAX || x->used + need > KW_EXTRA_BYTES) {
+			snprintf(err, esize, "more than %d entries or %d bytes of words",
+			    KW_EXTRA_MAX, KW_EXTRA_BYTES);
+			return -1;
+		}
+		k = x->n[which]++;
+		x->off[which][k] = (uint16_t)x->used;
+		x->len[which][k] = (uint8_t)need;
+		memcpy(x->buf + x->used, one.buf, need);
+		x->used += need;
+	}
+	return 0;
 }
 
 const char *kw_kind_name(enum kw_kind kind)
