@@ -547,20 +547,29 @@ out:
 	op_free(op);
 }
 
-/* Sends script name with the subscriber keys; answers 503 itself when it cannot. */
+/* Sends script name with the subscriber keys of op->name (ORDER SUB_KEYS, the header
+ * of admin_sub_put.lua); answers 503 itself when it cannot. */
 static void
 sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
     const size_t *extra_len, int nextra)
 {
-	char consent_keys[CH_COUNT][32];
-	const char *args[2 + CH_COUNT + 5 + CH_COUNT];
-	size_t lens[2 + CH_COUNT + 5 + CH_COUNT];
+	char consent_keys[CH_COUNT][32], clog[MODEL_ID_MAX + 32], chist[MODEL_ID_MAX + 32];
+	const char *args[5 + CH_COUNT + 5 + CH_COUNT];
+	size_t lens[5 + CH_COUNT + 5 + CH_COUNT];
 	int nargs = 0, c, i;
 
+	snprintf(clog, sizeof(clog), "consent_log:%s", op->name);
+	snprintf(chist, sizeof(chist), "consent_history:%s", op->name);
 	args[nargs] = "subscribers";
 	lens[nargs++] = strlen("subscribers");
 	args[nargs] = "subscribers:changes";
 	lens[nargs++] = strlen("subscribers:changes");
+	args[nargs] = "consent:epoch";
+	lens[nargs++] = strlen("consent:epoch");
+	args[nargs] = clog;
+	lens[nargs++] = strlen(clog);
+	args[nargs] = chist;
+	lens[nargs++] = strlen(chist);
 	for (c = 0; c < CH_COUNT; c++) {
 		snprintf(consent_keys[c], sizeof(consent_keys[c]), "consent:%s",
 		    channel_name((enum channel)c));
@@ -571,7 +580,7 @@ sub_script(struct admin *a, struct admin_op *op, const char *script, const char 
 		args[nargs] = extra[i];
 		lens[nargs++] = extra_len[i];
 	}
-	if (script_call_named(a->app->cmd, script, 2 + CH_COUNT, nargs, args, lens,
+	if (script_call_named(a->app->cmd, script, 5 + CH_COUNT, nargs, args, lens,
 	    on_sub_reply, op) < 0) {
 		op_redis_failed(op, NULL);
 		op_free(op);

@@ -245,16 +245,24 @@ static void append_subscriber_put(redisContext *c, const char *sha,
     const struct subscriber *s, const char *json)
 {
 	char consent_keys[CH_COUNT][32], consent[CH_COUNT][24], now[24], nkeys[8];
-	const char *argv[3 + 2 + CH_COUNT + 5 + CH_COUNT];
+	char clog[MODEL_ID_MAX + 32], chist[MODEL_ID_MAX + 32];
+	const char *argv[3 + 5 + CH_COUNT + 5 + CH_COUNT];
 	int argc = 0, ch;
 
-	/* Keys: subscribers, subscribers:changes, then consent:<channel> per channel. */
-	snprintf(nkeys, sizeof(nkeys), "%d", 2 + CH_COUNT);
+	/* ORDER SUB_KEYS (admin_sub_put.lua): subscribers, subscribers:changes,
+	 * consent:epoch, consent_log:<id>, consent_history:<id>, then consent:<channel>
+	 * per channel. */
+	snprintf(nkeys, sizeof(nkeys), "%d", 5 + CH_COUNT);
+	snprintf(clog, sizeof(clog), "consent_log:%s", s->id);
+	snprintf(chist, sizeof(chist), "consent_history:%s", s->id);
 	argv[argc++] = "EVALSHA";
 	argv[argc++] = sha;
 	argv[argc++] = nkeys;
 	argv[argc++] = "subscribers";
 	argv[argc++] = "subscribers:changes";
+	argv[argc++] = "consent:epoch";
+	argv[argc++] = clog;
+	argv[argc++] = chist;
 	for (ch = 0; ch < CH_COUNT; ch++) {
 		snprintf(consent_keys[ch], sizeof(consent_keys[ch]), "consent:%s",
 		    channel_name((enum channel)ch));

@@ -1,16 +1,19 @@
 -- admin_sub_del.lua: delete one subscriber from the admin API (stage: http).
--- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3..] consent:<channel>
+-- ORDER SUB_KEYS (as admin_sub_put.lua; notifier/admin.c sub_script):
+-- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
+-- KEYS[4] consent_log:<id>   KEYS[5] consent_history:<id> (not touched here)
+-- KEYS[6..] consent:<channel>, one per channel (ORDER CHANNEL)
 -- ARGV: id
 -- Returns 0 when it was not stored (nothing written, no change entry), else 1.
--- A consent it removes bumps consent:epoch (lib/subjson.lua).
+-- A consent it removes bumps consent:epoch (KEYS[3], lib/subjson.lua).
 --#include subjson
 local id = ARGV[1]
 if redis.call('HDEL', KEYS[1], id) == 0 then
   return 0
 end
-for i = 3, #KEYS do
+for i = 6, #KEYS do
   if redis.call('HDEL', KEYS[i], id) == 1 then
-    subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
+    subjson_consent_revoked(KEYS[3])
   end
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'del')

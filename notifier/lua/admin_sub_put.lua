@@ -1,7 +1,10 @@
 -- admin_sub_put.lua: store one subscriber from the admin API or dealpushctl (stage:
 -- http).
--- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3..] consent:<channel>,
---   one per channel in channel order (ORDER CHANNEL)
+-- ORDER SUB_KEYS (notifier/admin.c sub_script, notifier/dealpushctl.c
+-- append_subscriber_put):
+-- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
+-- KEYS[4] consent_log:<id>   KEYS[5] consent_history:<id>
+-- KEYS[6..] consent:<channel>, one per channel in channel order (ORDER CHANNEL)
 -- ARGV: id, canonical JSON, create ("1": refuse when it exists), then one consent
 --   time per channel (epoch seconds; "" = no consent: the field is removed), then
 --   now (the notifier's clock) and how ("api", "import": for the consent record)
@@ -17,37 +20,41 @@
 -- as stored, the channels kept out separated by ","}.
 --#include subjson
 local id, json = ARGV[1], ARGV[2]
-local nch = #KEYS - 2
+local epoch, clog, chist = KEYS[3], KEYS[4], KEYS[5]
+local CK = 6                     -- the first consent:<channel> key
+local nch = #KEYS - CK + 1
 local now, how = ARGV[4 + nch], ARGV[5 + nch]
 local existed = redis.call('HEXISTS', KEYS[1], id)
 if ARGV[3] == '1' and existed == 1 then
   return {0}
 end
 local kept = {}
-for i = 3, #KEYS do
+for i = CK, #KEYS do
   local ch = string.match(KEYS[i], '^consent:(.*)$')
-  local t = tonumber(ARGV[i + 1])
+  local given = ARGV[4 + i - CK]   -- the consent time for KEYS[i]
+  local t = tonumber(given)
   local had = redis.call('HEXISTS', KEYS[i], id) == 1
   if t then
-    local log = redis.call('HMGET', 'consent_log:' .. id, ch .. ':state', ch .. ':when',
+    local rec = redis.call('HMGET', clog, ch .. ':state', ch .. ':when',
       ch .. ':how')
-    local out = log[1] == 'opted_out' or log[1] == 'revoked'
-    if out and (tonumber(log[2]) or 0) >= t then
+    local out = rec[1] == 'opted_out' or rec[1] == 'revoked'
+    if out and (tonumber(rec[2]) or 0) >= t then
       kept[#kept + 1] = ch
       json = subjson_set_consent(json, ch, 'null') or json
       if had then
         redis.call('HDEL', KEYS[i], id)
-        subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
+        subjson_consent_revoked(epoch)
       end
     else
-      redis.call('HSET', KEYS[i], id, ARGV[i + 1])
+      redis.call('HSET', KEYS[i], id, given)
       if not had then
-        subjson_consent_event(id, ch, 'granted', now, how, 'consent time ' .. ARGV[i + 1])
+        subjson_consent_event_keys(clog, chist, ch, 'granted', now, how,
+          'consent time ' .. given)
       end
     end
   elseif redis.call('HDEL', KEYS[i], id) == 1 then
-    subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
-    subjson_consent_event(id, ch, 'removed', now, how, '')
+    subjson_consent_revoked(epoch)
+    subjson_consent_event_keys(clog, chist, ch, 'removed', now, how, '')
   end
 end
 redis.call('HSET', KEYS[1], id, json)
