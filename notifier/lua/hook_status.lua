@@ -1,9 +1,25 @@
 -- hook_status.lua: one Twilio status callback (stage: http).
+-- ORDER HOOK_STATUS_KEYS (notifier/hooks.c, status_call):
 -- KEYS[1] dealentry:<entry>   KEYS[2] stats   KEYS[3] resolve:due   KEYS[4] resolve:info
--- KEYS[5] resolve:tries   KEYS[6] pushes:log
+-- KEYS[5] resolve:tries   KEYS[6] pushes:log   KEYS[7] delivery:<deal>
+-- KEYS[8] push:<deal>   KEYS[9] pushinfo:<deal>   KEYS[10] pushline:<deal>
+-- KEYS[11] redelivered:<deal>   KEYS[12] report:deal:<deal>
+-- KEYS[13] report:rule:<r>, KEYS[14] report:campaign:<c> of the push's resolve:info
+--   entry ("" = none)
+-- KEYS[15] report:rule:<r>, KEYS[16] report:campaign:<c> of its pushinfo:<deal> field
+--   ("" = none)
+-- KEYS[17] subscribers   KEYS[18] subscribers:changes   KEYS[19] consent:sms
+-- KEYS[20] consent:epoch   KEYS[21] consent_log:<sub>   KEYS[22] consent_history:<sub>
+-- KEYS[23] paused_templates   KEYS[24] pushes
+--   (KEYS[7..16] are "" when the caller found no deal for the entry)
 -- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
 --   undelivered failed), error code ("" = none), To (E.164, "" = unknown), now (epoch s),
---   MessageSid ("" = unknown)
+--   MessageSid ("" = unknown), then what the caller read to name the keys: the deal id
+--   (GET dealentry:<entry>; "" = none), the push's resolve:info value and its
+--   pushinfo:<deal> value ("" = none each).
+-- Those reads come before the script because a script may only touch keys it is
+-- given: when any of them no longer holds (a deal planned, a push recorded or settled
+-- in between), nothing is written and the answer is "retry": the caller reads again.
 -- Keeps delivery:<deal id> field <sub>:<ch> = the latest status (never moved back:
 -- callbacks can arrive out of order, and a final status stays). On the first final
 -- status counts delivered / undelivered / delivery_failed and error:<code> in
@@ -23,22 +39,34 @@
 -- counted as record.lua counts a sent push (stats and reports move one from unknown
 -- to sent; rule and campaign from resolve:info), and its resolve:due / resolve:info /
 -- resolve:tries entry goes. The status is then recorded as for any sent push.
--- Returns the status recorded, or unknown_push / stale / duplicate (nothing changed).
+-- Returns the status recorded, or unknown_push / stale / duplicate (nothing changed),
+-- or retry (the keys named are not this push's any more; nothing changed).
 --#include subjson
 --#include outcome
 
-local stats = KEYS[2]
+local stats, due, rinfo, rtries, logk = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local dk, states, pinfo, pline = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local redelivered, rdeal = KEYS[11], KEYS[12]
+local subs, changes, consent, epoch = KEYS[17], KEYS[18], KEYS[19], KEYS[20]
+local clog, chist, paused, pushes = KEYS[21], KEYS[22], KEYS[23], KEYS[24]
 local sub, ch, status, code, to = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local now, sid = ARGV[7], ARGV[8]
-local deal = redis.call('GET', KEYS[1])
-if not deal then
+local field = sub .. ':' .. ch
+local push = ARGV[1] .. ':' .. field
+local deal_id = redis.call('GET', KEYS[1])
+if not deal_id then
   redis.call('HINCRBY', stats, 'hook:status:unknown_push', 1)
   return 'unknown_push'
 end
+if deal_id ~= ARGV[9] or (redis.call('HGET', rinfo, push) or '') ~= ARGV[10] or
+    (redis.call('HGET', pinfo, field) or '') ~= ARGV[11] then
+  return 'retry'
+end
 local rank = { queued = 1, accepted = 1, sending = 2, sent = 2, delivered = 3,
   undelivered = 3, failed = 3 }
-local field = sub .. ':' .. ch
-local dk = 'delivery:' .. deal
+-- The push's rule and campaign (pushinfo), and their report keys.
+local rule, camp = string.match(ARGV[11], '^([^\t]*)\t(.*)$')
+local rkey, ckey = KEYS[15], KEYS[16]
 -- A callback about an attempt a 30003 resend replaced (Twilio retrying it, or a
 -- replay) must not be taken for the new attempt's.
 if sid ~= '' and redis.call('HGET', dk, field .. ':retired') == sid then
@@ -50,25 +78,23 @@ if sid ~= '' then
     redis.call('EXPIRE', dk, 30 * 86400)
   end
 end
-local states = 'push:' .. deal
 if sid ~= '' and ch == 'sms' and redis.call('HGET', states, field) == 'unknown' then
-  local due, rinfo, rtries, logk = KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-  local push = ARGV[1] .. ':' .. field
   -- ORDER RESOLVE_INFO: deal, sub, channel, gateway, to, started, rule, campaign, text
-  local inf = redis.call('HGET', rinfo, push) or ''
+  local inf = ARGV[10]
   local igw, irule, icamp = string.match(inf, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
-  local rr = { 'report:deal:' .. deal }
-  if irule and irule ~= '' then rr[#rr + 1] = 'report:rule:' .. irule end
-  if icamp and icamp ~= '' then rr[#rr + 1] = 'report:campaign:' .. icamp end
-  oc_resolved(states, logk, stats, rr, field, push, deal, sub, ch, now, 'callback',
+  local rr = { rdeal }
+  if KEYS[13] ~= '' then rr[#rr + 1] = KEYS[13] end
+  if KEYS[14] ~= '' then rr[#rr + 1] = KEYS[14] end
+  oc_resolved(states, logk, stats, rr, field, push, deal_id, sub, ch, now, 'callback',
     { 'gateway', igw or '', 'provider_id', sid }, due, rinfo, rtries)
   if irule then
-    local pinfo = 'pushinfo:' .. deal
     -- As record.lua: attribution, and the treated audience once per subscriber.
     oc_attribute(pinfo, field, sub, ch, irule, icamp, rr, true)
     if redis.call('TTL', pinfo) < 0 then
       redis.call('EXPIRE', pinfo, 30 * 86400)
     end
+    -- pushinfo now names resolve:info's rule and campaign.
+    rule, camp, rkey, ckey = irule, icamp, KEYS[13], KEYS[14]
   end
   oc_flush()
 end
@@ -87,14 +113,9 @@ redis.call('HINCRBY', stats, 'hook:status:' .. status, 1)
 if rank[status] < 3 then
   return status
 end
-local rule, camp = nil, nil
-local info = redis.call('HGET', 'pushinfo:' .. deal, field)
-if info then
-  rule, camp = string.match(info, '^([^\t]*)\t(.*)$')
-end
-local reports = { 'report:deal:' .. deal }
-if rule and rule ~= '' then reports[#reports + 1] = 'report:rule:' .. rule end
-if camp and camp ~= '' then reports[#reports + 1] = 'report:campaign:' .. camp end
+local reports = { rdeal }
+if rkey ~= '' then reports[#reports + 1] = rkey end
+if ckey ~= '' then reports[#reports + 1] = ckey end
 local counter = status
 if status == 'failed' then counter = 'delivery_failed' end
 for _, r in ipairs(reports) do
@@ -107,42 +128,42 @@ if status == 'delivered' or code == '' then
   return status
 end
 if (code == '30005' or code == '30006') and ch == 'sms' then
-  local json = redis.call('HGET', 'subscribers', sub)
+  local json = redis.call('HGET', subs, sub)
   local ok, s = false, nil
   if json then ok, s = pcall(cjson.decode, json) end
   if ok and type(s) == 'table' and to ~= '' and s.phone == to then
-    if redis.call('HDEL', 'consent:sms', sub) == 1 then
-      subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
+    if redis.call('HDEL', consent, sub) == 1 then
+      subjson_consent_revoked(epoch)
     end
     local newjson = subjson_set_consent(json, 'sms', 'null')
     if newjson and newjson ~= json then
-      redis.call('HSET', 'subscribers', sub, newjson)
-      redis.call('XADD', 'subscribers:changes', 'MAXLEN', '~', '100000', '*', 'id', sub,
-        'op', 'put')
+      redis.call('HSET', subs, sub, newjson)
+      redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
     end
-    subjson_consent_event(sub, 'sms', 'revoked', now, 'twilio:' .. code, 'error ' .. code)
+    subjson_consent_event_keys(clog, chist, 'sms', 'revoked', now, 'twilio:' .. code,
+      'error ' .. code)
   end
 elseif code == '30007' and rule and rule ~= '' then
-  redis.call('HSET', 'paused_templates', rule, now)
-  redis.call('HINCRBY', 'report:rule:' .. rule, 'filtered', 1)
+  redis.call('HSET', paused, rule, now)
+  redis.call('HINCRBY', rkey, 'filtered', 1)
 elseif code == '30003' and ch == 'sms' then
-  local spec = redis.call('HGET', 'pushline:' .. deal, field)
+  local spec = redis.call('HGET', pline, field)
   if spec and redis.call('HGET', states, field) == 'sent' then
-    local exp, entry, camp, pool, line =
+    local exp, entry, jcamp, pool, line =
       string.match(spec, '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
     -- One retry per push at most, whatever the later attempts report.
     if exp and tonumber(exp) > tonumber(now) and
-        redis.call('HSETNX', 'redelivered:' .. deal, field, now) == 1 then
-      redis.call('EXPIRE', 'redelivered:' .. deal, tonumber(exp) - tonumber(now) + 60)
-      redis.call('HDEL', 'pushline:' .. deal, field)
+        redis.call('HSETNX', redelivered, field, now) == 1 then
+      redis.call('EXPIRE', redelivered, tonumber(exp) - tonumber(now) + 60)
+      redis.call('HDEL', pline, field)
       redis.call('HDEL', dk, field)   -- the new attempt reports its own status
       redis.call('HDEL', dk, field .. ':sid')   -- and its own sid
       if sid ~= '' then
         redis.call('HSET', dk, field .. ':retired', sid)
       end
       redis.call('HSET', states, field, 'retry')
-      redis.call('XADD', 'pushes', '*', 'deal', deal, 'entry', entry, 'exp', exp,
-        'camp', camp, 'pool', pool, 'r', line)
+      redis.call('XADD', pushes, '*', 'deal', deal_id, 'entry', entry, 'exp', exp,
+        'camp', jcamp, 'pool', pool, 'r', line)
       for _, r in ipairs(reports) do
         redis.call('HINCRBY', r, 'redelivery', 1)
       end

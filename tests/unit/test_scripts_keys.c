@@ -959,12 +959,9 @@ static const struct { const char *name, *why; } lk_pending[] = {
 	{ "send", "the code pool's name read from deal:<id>" },
 	{ "record", "the code pool's name read from deal:<id>" },
 	/* Converted one by one (issue 11 item 6). */
-	{ "hook_status", "delivery:<deal>, push:<deal>, reports ... built in the script" },
 	{ "click", "deal:<id>, pushinfo:<id>, reports built in the script" },
 	{ "convert", "codepush:, dealentry:, pushinfo:, holdout:, order:, reports" },
 	{ "decay", "clicked:<push id> built from pushes:log entries" },
-	{ "admin_sub_put", "consent_log:<id>, consent_history:<id>, consent:epoch" },
-	{ "admin_sub_del", "consent:epoch" },
 };
 
 static void
