@@ -3,8 +3,10 @@
  *
  * The token is checked here (clicktok, constant-time MAC); everything else is one
  * atomic script, click.lua: the deal's URL, the click counted once per push in the
- * funnel reports, the subscriber's engagement raised. The redirect waits on that one
- * script only. Must never redirect anywhere but the deal's own http(s) URL, never say
+ * funnel reports, the subscriber's engagement raised. The script is given every key
+ * it touches, so the deal of the push's entry and the push's rule and campaign are
+ * read first (click.lua re-checks them and answers "retry" when one moved). The
+ * redirect waits on those reads and that one script only. Must never redirect anywhere but the deal's own http(s) URL, never say
  * why a token was refused, and never log a token.
  */
 #include <stdlib.h>
@@ -27,6 +29,9 @@
 #define CLICKS_TTL_S "2592000"   /* clicked:<push id>: 30 days, past the decay window */
 #define CLICKS_GAIN "0.1"        /* engagement: e' = e + (1 - e) x 0.1 per first click */
 #define CLICKS_URL_MAX 8192
+#define CLICKS_TRIES 3           /* reads and script, when click.lua answers "retry" */
+#define CLICKS_KEY_MAX 512       /* a key named from a push's data */
+#define CLICKS_ARGS 9
 
 struct click_call;
 
@@ -37,15 +42,38 @@ struct clicks {
 	struct click_call *calls;       /* waiting on Redis */
 };
 
-/* One click waiting on click.lua. Detached (k NULL, r NULL) when the module is freed
+/* What a click waits on: the reads that name click.lua's keys, then the script. */
+enum click_step {
+	CLICK_DEAL,                     /* GET dealentry:<entry> */
+	CLICK_PINFO,                    /* HGET pushinfo:<deal> <sub>:<ch> */
+	CLICK_CAMP,                     /* HGET deal:<deal> campaign */
+	CLICK_SCRIPT
+};
+
+/* One click waiting on Redis. Detached (k NULL, r NULL) when the module is freed
  * first: the reply then only frees it. */
 struct click_call {
 	struct clicks *k;
 	struct http_req *r;
 	struct click_call *prev, *next;
 	char push_id[CLICKTOK_ID_MAX + 1];
+	char entry[64];
+	char sub[CLICKTOK_ID_MAX + 1];
 	char ch[16];
+	const char *count;              /* "1", "0" for HEAD (look up only) */
+	enum click_step step;
+	int tries;
+	char deal[CLICKTOK_ID_MAX + 1]; /* "" = the entry names no deal */
+	char *pinfo, *camp;             /* what was read; NULL = nothing */
 };
+
+static void
+click_call_free(struct click_call *c)
+{
+	free(c->pinfo);
+	free(c->camp);
+	free(c);
+}
 
 static void
 clicks_unlink(struct click_call *c)
@@ -195,25 +223,26 @@ clicks_elem(const struct redisReply *r, size_t i)
 	return r->element[i]->str;
 }
 
-/* click.lua answered: {"gone"} or {"ok", url, campaign, deal id, first}. */
+/* Answers 503 (Retry-After) for a click that failed on Redis, and frees it. */
 static void
-clicks_on_script(struct rconn *rc, struct redisReply *reply, void *arg)
+clicks_fail(struct click_call *c, const char *err)
 {
-	struct click_call *c = arg;
+	clicks_unlink(c);
+	log_warnx("event=click_failed push=%s err=\"%s\"", c->push_id, err);
+	http_add_header(c->r, "Retry-After", "5");
+	http_error(c->r, 503, NULL, "try again later");
+	click_call_free(c);
+}
+
+/* click.lua answered: {"gone"} or {"ok", url, campaign, deal id, first}. Answers the
+ * request and frees c. */
+static void
+clicks_answer(struct click_call *c, const struct redisReply *reply)
+{
 	const char *st, *url, *camp, *deal, *first;
 	char *loc = NULL;
 
-	(void)rc;
-	if (c->k == NULL)
-		goto out;                      /* the module was freed: r is gone */
 	clicks_unlink(c);
-	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-		log_warnx("event=click_failed push=%s err=\"%s\"", c->push_id,
-		    reply != NULL ? reply->str : "no reply");
-		http_add_header(c->r, "Retry-After", "5");
-		http_error(c->r, 503, NULL, "try again later");
-		goto out;
-	}
 	st = clicks_elem(reply, 0);
 	url = clicks_elem(reply, 1);
 	camp = clicks_elem(reply, 2);
@@ -239,7 +268,191 @@ clicks_on_script(struct rconn *rc, struct redisReply *reply, void *arg)
 	http_reply(c->r, 302, NULL, "", 0);
 out:
 	free(loc);
-	free(c);
+	click_call_free(c);
+}
+
+/* Formats "<prefix><v[0..n)>" into buf (CLICKS_KEY_MAX), or "" when v is NULL or n
+ * is 0. Returns 0, or -1 when it does not fit. */
+static int
+clicks_key(char *buf, const char *prefix, const char *v, size_t n)
+{
+	size_t p = strlen(prefix);
+
+	buf[0] = '\0';
+	if (v == NULL || n == 0)
+		return 0;
+	if (p + n >= CLICKS_KEY_MAX)
+		return -1;
+	memcpy(buf, prefix, p);
+	memcpy(buf + p, v, n);
+	buf[p + n] = '\0';
+	return 0;
+}
+
+static void clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg);
+
+/* Sends c's current step: a read, or click.lua with every key. Returns 0, 1 when a
+ * key would not fit (nothing sent), or -1 when Redis is not ready. */
+static int
+click_send(struct click_call *c)
+{
+	struct rconn *rc = c->k->app->cmd;
+	char k[9][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32];
+	const char *args[9 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
+	size_t rlen = 0, clen = 0, dlen = strlen(c->deal);
+	int bad = 0;
+
+	snprintf(field, sizeof(field), "%s:%s", c->sub, c->ch);
+	bad |= clicks_key(k[0], "dealentry:", c->entry, strlen(c->entry));
+	bad |= clicks_key(k[4], "deal:", c->deal, dlen);
+	bad |= clicks_key(k[5], "pushinfo:", c->deal, dlen);
+	if (bad)
+		return 1;
+	switch (c->step) {
+	case CLICK_DEAL:
+		args[0] = "GET";
+		args[1] = k[0];
+		return rconn_argv(rc, clicks_on_reply, c, 0, 2, args, NULL);
+	case CLICK_PINFO:
+		args[0] = "HGET";
+		args[1] = k[5];
+		args[2] = field;
+		return rconn_argv(rc, clicks_on_reply, c, 0, 3, args, NULL);
+	case CLICK_CAMP:
+		args[0] = "HGET";
+		args[1] = k[4];
+		args[2] = "campaign";
+		return rconn_argv(rc, clicks_on_reply, c, 0, 3, args, NULL);
+	case CLICK_SCRIPT:
+		break;
+	}
+	/* The reports' rule and campaign: the sent push's ("<rule>\t<campaign>"), else
+	 * the deal's campaign; as click.lua names them. */
+	if (c->pinfo != NULL) {
+		if ((t = strchr(c->pinfo, '\t')) != NULL) {
+			rule = c->pinfo;
+			rlen = (size_t)(t - c->pinfo);
+			camp = t + 1;
+			clen = strlen(camp);
+		}
+	} else if (c->camp != NULL) {
+		camp = c->camp;
+		clen = strlen(camp);
+	}
+	/* ORDER CLICK_KEYS: the header of click.lua. */
+	snprintf(k[1], sizeof(k[1]), "clicked:%s", c->push_id);
+	bad |= clicks_key(k[6], "report:deal:", c->deal, dlen);
+	bad |= clicks_key(k[7], "report:rule:", rule, dlen > 0 ? rlen : 0);
+	bad |= clicks_key(k[8], "report:campaign:", camp, dlen > 0 ? clen : 0);
+	if (bad)
+		return 1;
+	args[0] = k[0];
+	args[1] = k[1];
+	args[2] = "subscribers";
+	args[3] = "subscribers:changes";
+	args[4] = k[4];
+	args[5] = k[5];
+	args[6] = k[6];
+	args[7] = k[7];
+	args[8] = k[8];
+	args[9] = c->push_id;
+	args[10] = c->sub;
+	args[11] = c->ch;
+	args[12] = c->count;
+	args[13] = CLICKS_TTL_S;
+	args[14] = CLICKS_GAIN;
+	args[15] = c->deal;
+	args[16] = c->pinfo != NULL ? c->pinfo : "";
+	args[17] = c->camp != NULL ? c->camp : "";
+	return script_call_named(rc, CLICKS_SCRIPT, 9, 9 + CLICKS_ARGS, args, NULL,
+	    clicks_on_reply, c);
+}
+
+/* Sends c's current step; answers 503 and frees c when it cannot. */
+static void
+click_next(struct click_call *c)
+{
+	int sent = click_send(c);
+
+	if (sent != 0)
+		clicks_fail(c, sent < 0 ? "redis not ready" : "key too long");
+}
+
+/* Copies a bulk string reply (NULL for nil) into *out. Returns 0, or -1 for another
+ * reply or out of memory. */
+static int
+clicks_copy(const struct redisReply *reply, char **out)
+{
+	free(*out);
+	*out = NULL;
+	if (reply->type == REDIS_REPLY_NIL)
+		return 0;
+	if (reply->type != REDIS_REPLY_STRING || reply->len > 65536)
+		return -1;
+	return (*out = strndup(reply->str, reply->len)) != NULL ? 0 : -1;
+}
+
+/* One step's reply: the next step, the answer, or the reads again after "retry". */
+static void
+clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct click_call *c = arg;
+	const char *st;
+	char *deal = NULL;
+
+	(void)rc;
+	if (c->k == NULL) {             /* the module was freed: r is gone */
+		click_call_free(c);
+		return;
+	}
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		clicks_fail(c, reply != NULL ? reply->str : "no reply");
+		return;
+	}
+	switch (c->step) {
+	case CLICK_DEAL:
+		if (clicks_copy(reply, &deal) < 0 ||
+		    (deal != NULL && strlen(deal) >= sizeof(c->deal))) {
+			free(deal);
+			clicks_fail(c, "bad reply");
+			return;
+		}
+		snprintf(c->deal, sizeof(c->deal), "%s", deal != NULL ? deal : "");
+		free(deal);
+		free(c->pinfo);
+		free(c->camp);
+		c->pinfo = c->camp = NULL;
+		/* No deal: the script answers "gone" (or asks again). */
+		c->step = c->deal[0] != '\0' ? CLICK_PINFO : CLICK_SCRIPT;
+		break;
+	case CLICK_PINFO:
+		if (clicks_copy(reply, &c->pinfo) < 0) {
+			clicks_fail(c, "bad reply");
+			return;
+		}
+		c->step = CLICK_CAMP;
+		break;
+	case CLICK_CAMP:
+		if (clicks_copy(reply, &c->camp) < 0) {
+			clicks_fail(c, "bad reply");
+			return;
+		}
+		c->step = CLICK_SCRIPT;
+		break;
+	case CLICK_SCRIPT:
+		st = clicks_elem(reply, 0);
+		if (st == NULL || strcmp(st, "retry") != 0) {
+			clicks_answer(c, reply);
+			return;
+		}
+		if (++c->tries >= CLICKS_TRIES) {
+			clicks_fail(c, "the push's keys kept changing");
+			return;
+		}
+		c->step = CLICK_DEAL;
+		break;
+	}
+	click_next(c);
 }
 
 /* GET /c/<token> (also HEAD, which redirects without counting: link previews). */
@@ -247,8 +460,6 @@ static void
 clicks_on_request(struct http_req *r, void *arg)
 {
 	struct clicks *k = arg;
-	char entry[64], sub[CLICKTOK_ID_MAX + 1], dealentry[80], clicked[CLICKTOK_ID_MAX + 16];
-	const char *args[10];
 	struct click_call *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -256,39 +467,22 @@ clicks_on_request(struct http_req *r, void *arg)
 		return;
 	}
 	if (clicktok_parse(k->key, k->keylen, http_req_rest(r), c->push_id,
-	    sizeof(c->push_id)) < 0 || clicks_split_push_id(c->push_id, entry,
-	    sizeof(entry), sub, sizeof(sub), c->ch, sizeof(c->ch)) < 0) {
-		free(c);
+	    sizeof(c->push_id)) < 0 || clicks_split_push_id(c->push_id, c->entry,
+	    sizeof(c->entry), c->sub, sizeof(c->sub), c->ch, sizeof(c->ch)) < 0) {
+		click_call_free(c);
 		clicks_not_found(r);
 		return;
 	}
-	snprintf(dealentry, sizeof(dealentry), "dealentry:%s", entry);
-	snprintf(clicked, sizeof(clicked), "clicked:%s", c->push_id);
-	args[0] = dealentry;
-	args[1] = clicked;
-	args[2] = "subscribers";
-	args[3] = "subscribers:changes";
-	args[4] = c->push_id;
-	args[5] = sub;
-	args[6] = c->ch;
-	args[7] = http_req_method(r) == EVHTTP_REQ_HEAD ? "0" : "1";
-	args[8] = CLICKS_TTL_S;
-	args[9] = CLICKS_GAIN;
-	if (script_call_named(k->app->cmd, CLICKS_SCRIPT, 4, 10, args, NULL,
-	    clicks_on_script, c) < 0) {
-		/* Redis is down: the URL lives only there, so no redirect is possible. */
-		log_warnx("event=click_failed push=%s err=\"redis not ready\"", c->push_id);
-		free(c);
-		http_add_header(r, "Retry-After", "5");
-		http_error(r, 503, NULL, "try again later");
-		return;
-	}
+	c->count = http_req_method(r) == EVHTTP_REQ_HEAD ? "0" : "1";
+	c->step = CLICK_DEAL;
 	c->k = k;
 	c->r = r;
 	c->next = k->calls;
 	if (k->calls != NULL)
 		k->calls->prev = c;
 	k->calls = c;
+	/* Redis down: the URL lives only there, so no redirect is possible. */
+	click_next(c);
 }
 
 struct clicks *

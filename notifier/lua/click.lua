@@ -1,43 +1,50 @@
 -- click.lua: one click on a push's /c/<token> link, atomically (stage: http).
+-- ORDER CLICK_KEYS (notifier/clicks.c, click_send):
 -- KEYS[1] dealentry:<entry>   KEYS[2] clicked:<push id>   KEYS[3] subscribers
--- KEYS[4] subscribers:changes
--- ARGV: push_id, sub, channel, count ("1"; "0" for HEAD: look up only), ttl_s, gain
--- Returns {"gone"} when the deal (or its URL) has expired, else
+-- KEYS[4] subscribers:changes   KEYS[5] deal:<deal>   KEYS[6] pushinfo:<deal>
+-- KEYS[7] report:deal:<deal>   KEYS[8] report:rule:<rule> ("" = none)
+-- KEYS[9] report:campaign:<campaign> ("" = none)
+--   (KEYS[5..9] are "" when the caller found no deal for the entry)
+-- ARGV: push_id, sub, channel, count ("1"; "0" for HEAD: look up only), ttl_s, gain,
+--   then what the caller read to name the keys: the deal id (GET dealentry:<entry>;
+--   "" = none), the push's pushinfo:<deal> value and the deal hash's campaign ("" =
+--   none each). The rule and campaign of the reports are the sent push's (pushinfo:
+--   "<rule>\t<campaign>"), else the deal's campaign.
+-- Those reads come before the script because a script may only touch keys it is
+-- given: when one no longer holds, nothing is written and the answer is {"retry"}.
+-- Returns {"gone"} when the deal (or its URL) has expired, {"retry"}, else
 -- {"ok", url, campaign, deal_id, first ("1" when this click was counted)}.
 -- A push's clicks count once: the first sets clicked:<push id> (NX, ttl_s), adds 1 to
--- "clicked" in report:deal:<id>, report:rule:<rule> and report:campaign:<campaign>
--- (rule and campaign of the sent push from pushinfo:<deal id>), and raises the
--- subscriber's engagement: e' = e + (1 - e) x gain, rounded to 6 decimals, written
--- into the stored JSON and announced on subscribers:changes so every mirror reloads it.
+-- "clicked" in report:deal:<id>, report:rule:<rule> and report:campaign:<campaign>,
+-- and raises the subscriber's engagement: e' = e + (1 - e) x gain, rounded to 6
+-- decimals, written into the stored JSON and announced on subscribers:changes so every
+-- mirror reloads it.
 local deal_id = redis.call('GET', KEYS[1])
 if not deal_id then
   return {'gone'}
 end
-local dk = 'deal:' .. deal_id
+if deal_id ~= ARGV[7] then
+  return {'retry'}
+end
+local dk, pinfo = KEYS[5], KEYS[6]
 local h = redis.call('HMGET', dk, 'url', 'campaign')
 local url, camp = h[1], h[2] or ''
 if not url then
   return {'gone'}
 end
-local push, sub, ch = ARGV[1], ARGV[2], ARGV[3]
+local sub, ch = ARGV[2], ARGV[3]
+if camp ~= ARGV[9] or (redis.call('HGET', pinfo, sub .. ':' .. ch) or '') ~= ARGV[8] then
+  return {'retry'}
+end
 
 --#include subjson
 
 local first = '0'
 if ARGV[4] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then
   first = '1'
-  local reports = { 'report:deal:' .. deal_id }
-  local info = redis.call('HGET', 'pushinfo:' .. deal_id, sub .. ':' .. ch)
-  local rule, pcamp = nil, camp
-  if info then
-    rule, pcamp = string.match(info, '^([^\t]*)\t(.*)$')
-  end
-  if rule and rule ~= '' then
-    reports[#reports + 1] = 'report:rule:' .. rule
-  end
-  if pcamp and pcamp ~= '' then
-    reports[#reports + 1] = 'report:campaign:' .. pcamp
-  end
+  local reports = { KEYS[7] }
+  if KEYS[8] ~= '' then reports[#reports + 1] = KEYS[8] end
+  if KEYS[9] ~= '' then reports[#reports + 1] = KEYS[9] end
   for _, r in ipairs(reports) do
     redis.call('HINCRBY', r, 'clicked', 1)
   end
