@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "gw.h"
+#include "quiet.h"
 
 #define CONFIG_GATEWAYS_MAX 16
 #define CONFIG_GW_TIMEOUT_DEFAULT_MS 10000  /* a gateway's timeout_ms when not set */
@@ -46,7 +47,8 @@ struct config {
 	long breaker_failures;       /* consecutive failures that open a breaker */
 	long breaker_open_ms;        /* first cool-down of an open breaker */
 	long campaign_cap;           /* pushes per subscriber per rolling 24 h on one
-	                              * campaign; 0 = none (US-FL, US-OK: at most 3) */
+	                              * campaign; 0 = none (the law's caps by place are
+	                              * in quiet, below) */
 	long resolve_after_s;        /* an unknown SMS is first looked up at Twilio this
 	                              * long after it was recorded (resolve.c) */
 	long resolve_tries;          /* lookups before an unknown push is given up */
@@ -67,6 +69,9 @@ struct config {
 	double overbook;
 
 	double sms_segment_price;    /* reports' SMS cost per segment; < 0: not set */
+
+	struct quiet_rules quiet;    /* [compliance]: the built-in rows of windows and caps
+	                              * by place, and the operator's rows (quiet.h) */
 
 	struct gw_config gateways[CONFIG_GATEWAYS_MAX];
 	size_t ngateways;

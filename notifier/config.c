@@ -308,7 +308,7 @@ config_section(struct cparse *p, char *hdr)
 	if (strncmp(hdr, "gateway", 7) != 0 || !isspace((unsigned char)hdr[7])) {
 		if (strcmp(hdr, "notifier") && strcmp(hdr, "redis") && strcmp(hdr, "ingest") &&
 		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http") &&
-		    strcmp(hdr, "report")) {
+		    strcmp(hdr, "report") && strcmp(hdr, "compliance")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;
@@ -350,6 +350,104 @@ config_section(struct cparse *p, char *hdr)
 	snprintf(p->section, sizeof(p->section), "gateway.%s", name);
 }
 
+/* "HH:MM" (00:00..24:00) into minutes; -1 when malformed. */
+static int
+config_hhmm(const char *s, const char **end)
+{
+	int h, m;
+
+	if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || s[2] != ':' ||
+	    !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+		return -1;
+	h = (s[0] - '0') * 10 + (s[1] - '0');
+	m = (s[3] - '0') * 10 + (s[4] - '0');
+	*end = s + 5;
+	if (m > 59 || h > 24 || (h == 24 && m != 0))
+		return -1;
+	return h * 60 + m;
+}
+
+/*
+ * [compliance]: cap_scope = all | campaign; window.<PLACE>[.<day>] = HH:MM-HH:MM;
+ * cap.<PLACE> = N/Hh. Rows are added to the built-in ones (quiet_rules_default) and
+ * only ever tighten them: one that would loosen a statutory row is refused.
+ */
+static void
+config_compliance(struct cparse *p, const char *full, const char *key, const char *val)
+{
+	static const char *const days[] = { "sun", "mon", "tue", "wed", "thu", "fri", "sat" };
+	char place[QUIET_PLACE_MAX], why[200], *end;
+	const char *rest, *dot, *e;
+	int wday = QUIET_ANY_DAY, start, stop, rc;
+	long n, h;
+	size_t len, i;
+
+	if (strcmp(key, "cap_scope") == 0) {
+		if (strcmp(val, "all") == 0)
+			p->cfg->quiet.cap_per_campaign = 0;
+		else if (strcmp(val, "campaign") == 0)
+			p->cfg->quiet.cap_per_campaign = 1;
+		else
+			config_error(p, full, "'%s' is not one of all, campaign", val);
+		return;
+	}
+	if (strncmp(key, "window.", 7) == 0)
+		rest = key + 7;
+	else if (strncmp(key, "cap.", 4) == 0)
+		rest = key + 4;
+	else {
+		config_error(p, full, "unknown key");
+		return;
+	}
+	dot = strchr(rest, '.');
+	len = dot != NULL ? (size_t)(dot - rest) : strlen(rest);
+	if (len == 0 || len >= sizeof(place)) {
+		config_error(p, full, "no place: window.US-XX or cap.US-XX");
+		return;
+	}
+	memcpy(place, rest, len);
+	place[len] = '\0';
+	for (i = 0; i < len; i++)
+		place[i] = (char)toupper((unsigned char)place[i]);
+	if (dot != NULL) {
+		for (i = 0; i < 7 && strcmp(dot + 1, days[i]) != 0; i++)
+			;
+		if (i == 7 || key[0] == 'c') {
+			config_error(p, full, "'%s' is not a weekday (sun, mon, ... sat; windows "
+			    "only)", dot + 1);
+			return;
+		}
+		wday = (int)i;
+	}
+	if (key[0] == 'w') {
+		if ((start = config_hhmm(val, &e)) < 0 || *e != '-' ||
+		    (stop = config_hhmm(e + 1, &e)) < 0 || *e != '\0') {
+			config_error(p, full, "'%s' is not HH:MM-HH:MM", val);
+			return;
+		}
+		/* 24:00 as a start is midnight; 00:00 as an end, the end of the day. */
+		rc = quiet_rules_add_window(&p->cfg->quiet, place, wday, start % 1440,
+		    stop == 0 ? 1440 : stop, 0, why, sizeof(why));
+	} else {
+		errno = 0;
+		n = strtol(val, &end, 10);
+		if (errno != 0 || end == val || *end != '/') {
+			config_error(p, full, "'%s' is not N/Hh (e.g. 3/24h)", val);
+			return;
+		}
+		e = end + 1;
+		h = strtol(e, &end, 10);
+		if (errno != 0 || end == e || strcmp(end, "h") != 0 || n > 1000 || h > 168) {
+			config_error(p, full, "'%s' is not N/Hh (e.g. 3/24h)", val);
+			return;
+		}
+		rc = quiet_rules_add_cap(&p->cfg->quiet, place, (int)n, h * 3600, 0, why,
+		    sizeof(why));
+	}
+	if (rc < 0)
+		config_error(p, full, "%s", why);
+}
+
 static void
 config_line(struct cparse *p, char *line)
 {
@@ -384,6 +482,10 @@ config_line(struct cparse *p, char *line)
 	if (strcmp(p->section, "?") == 0)
 		return; /* already reported at the header */
 	snprintf(full, sizeof(full), "%s.%s", p->section, key);
+	if (strcmp(p->section, "compliance") == 0) {
+		config_compliance(p, full, key, val);
+		return;
+	}
 	if (p->gw != NULL) {
 		k = config_find(gateway_keys, sizeof(gateway_keys) / sizeof(gateway_keys[0]),
 		    key, &suffix);
@@ -433,6 +535,7 @@ config_defaults(struct config *c)
 	c->sms_segment_price = -1;
 	c->http_port = -1;
 	c->http_timeout_ms = 10000;
+	quiet_rules_default(&c->quiet);
 	if ((c->redis_host = strdup("127.0.0.1")) == NULL)
 		return -1;
 	if ((c->consumer = malloc(80)) == NULL)

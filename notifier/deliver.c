@@ -377,9 +377,18 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	dl->cmd = cmd;
 	dl->http = http;
 	dl->ss = ss;
-	quiet_rules_default(&dl->quiet);
+	dl->quiet = cfg->quiet;
 	if ((dl->zones = tzcache_new(NULL, DELIVER_ZONES_MAX)) == NULL)
 		goto err;
+	{
+		char why[160];
+
+		/* The area codes' zones now, not in the loop: tz_get reads files. A zone
+		 * that cannot be read keeps its numbers' pushes waiting, never sent. */
+		if (quiet_zones_load(dl->zones, why, sizeof(why)) < 0)
+			log_warnx("event=timezone_unavailable tz=\"%s\" action=hold_its_area_codes",
+			    why);
+	}
 	for (i = 0; i < cfg->ngateways; i++) {
 		err_clear(&err);
 		if ((dl->gws[i] = gw_new(http, &cfg->gateways[i], &err)) == NULL) {

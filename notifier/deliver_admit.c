@@ -25,7 +25,6 @@
 
 #define DELIVER_KEEP_S (7 * 86400)
 #define DELIVER_DELAY_BATCH "200"
-#define DELIVER_STRICT_CAMPAIGN_CAP 3  /* Florida and Oklahoma: 3 per 24 h */
 #define DELIVER_KEY_MAX (MODEL_TEXT_MAX + MODEL_ID_MAX + 32)
 
 struct admit_call {
@@ -35,12 +34,9 @@ struct admit_call {
 
 /* Per-recipient admit inputs the notifier computes (ORDER ADMIT_RKEYS, ADMIT_RARGS). */
 struct admit_in {
-	char daykey[DELIVER_KEY_MAX];
-	char campkey[DELIVER_KEY_MAX];
+	struct dl_caps caps;
 	char rulekey[DELIVER_KEY_MAX];
 	char not_before[24];
-	char day_cap[16];
-	char camp_cap[16];
 	char *line;                /* the recipient line, for a deferral */
 };
 
@@ -149,16 +145,66 @@ dl_window_open_at(struct deliver *dl, const struct rcpt *r, int64_t from, long m
 		return DL_WINDOW_NO_SUBSCRIBER;
 	if ((z = admit_zone(dl, s)) == NULL)
 		return DL_WINDOW_NEVER;
-	nb = quiet_next_allowed(&dl->quiet, z, s, from);
+	nb = quiet_next_allowed(&dl->quiet, dl->zones, z, s, from);
+	if (nb == QUIET_NO_WINDOW)
+		return DL_WINDOW_NO_WINDOW;
 	if (nb == TZ_TIME_ERROR || nb == QUIET_NEVER)
 		return DL_WINDOW_NEVER;
 	if (nb > from || margin_s <= 0)
 		return nb;
 	/* Open now, but closing before the margin is out: the next stretch. */
-	again = quiet_next_allowed(&dl->quiet, z, s, from + margin_s);
+	again = quiet_next_allowed(&dl->quiet, dl->zones, z, s, from + margin_s);
+	if (again == QUIET_NO_WINDOW)
+		return DL_WINDOW_NO_WINDOW;
 	if (again == TZ_TIME_ERROR || again == QUIET_NEVER)
 		return DL_WINDOW_NEVER;
 	return again > from + margin_s ? again : nb;
+}
+
+void
+dl_caps_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct dl_caps *c)
+{
+	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
+	const struct job *j = r->job;
+	const struct tz *z;
+	struct quiet_place place;
+	struct quiet_limit law;
+	int64_t day0;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->day_cap, sizeof(c->day_cap), "0");
+	snprintf(c->day_start, sizeof(c->day_start), "0");
+	snprintf(c->camp_cap, sizeof(c->camp_cap), "0");
+	snprintf(c->law_cap, sizeof(c->law_cap), "0");
+	snprintf(c->law_window, sizeof(c->law_window), "0");
+	if (s == NULL)
+		return;
+	/* The daily cap counts the subscriber's local day of the moment given: at send,
+	 * the day the text leaves, not the day it was admitted. */
+	if (s->max_per_day > 0 && (z = admit_zone(dl, s)) != NULL &&
+	    (day0 = quiet_day_start(z, now)) != TZ_TIME_ERROR) {
+		snprintf(c->day_cap, sizeof(c->day_cap), "%d", s->max_per_day);
+		snprintf(c->day_start, sizeof(c->day_start), "%lld", (long long)day0);
+		snprintf(c->daykey, sizeof(c->daykey), "texts:%s", r->pl.sub);
+	}
+	if (dl->cfg->campaign_cap > 0 && j->camp[0] != '\0') {
+		snprintf(c->camp_cap, sizeof(c->camp_cap), "%ld", dl->cfg->campaign_cap);
+		snprintf(c->campkey, sizeof(c->campkey), "camp:%s:%s", j->camp, r->pl.sub);
+	}
+	quiet_place_of(s, &place);
+	law = quiet_limit_of(&dl->quiet, &place);
+	if (law.max > 0) {
+		snprintf(c->law_cap, sizeof(c->law_cap), "%d", law.max);
+		snprintf(c->law_window, sizeof(c->law_window), "%ld", law.window_s);
+		if (!dl->quiet.cap_per_campaign)
+			snprintf(c->lawkey, sizeof(c->lawkey), "texts:%s", r->pl.sub);
+		else if (j->camp[0] != '\0')
+			snprintf(c->lawkey, sizeof(c->lawkey), "capcamp:%s:%s", j->camp,
+			    r->pl.sub);
+		else
+			snprintf(c->lawkey, sizeof(c->lawkey), "capdeal:%s:%s", j->deal,
+			    r->pl.sub);
+	}
 }
 
 /* Fills in for r: its window (not_before), caps and their keys, at wall time now. */
@@ -167,40 +213,22 @@ admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admi
 {
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
-	const struct tz *z = NULL;
-	char region[16], day[16];
 	int64_t nb;
-	long camp_cap = dl->cfg->campaign_cap;
 
-	snprintf(in->day_cap, sizeof(in->day_cap), "0");
-	snprintf(in->camp_cap, sizeof(in->camp_cap), "0");
-	in->daykey[0] = in->campkey[0] = '\0';
 	snprintf(in->rulekey, sizeof(in->rulekey), "report:rule:%s", r->pl.rule);
 	in->line = pushline_format(&r->pl);
+	dl_caps_fill(dl, r, now, &in->caps);
 	if (s == NULL) {
 		snprintf(in->not_before, sizeof(in->not_before), "-2");
 		return;
 	}
-	z = admit_zone(dl, s);
 	/* Nothing leaves before the deal starts: the window is looked at from then. */
 	nb = dl_window_open_at(dl, r, j->start > now ? j->start : now, 0);
-	if (nb == DL_WINDOW_NEVER)
-		snprintf(in->not_before, sizeof(in->not_before), "-1");
+	if (nb == DL_WINDOW_NEVER || nb == DL_WINDOW_NO_WINDOW)
+		snprintf(in->not_before, sizeof(in->not_before), "%lld", (long long)nb);
 	else
 		snprintf(in->not_before, sizeof(in->not_before), "%lld",
 		    nb <= now ? 0LL : (long long)nb);
-	if (z != NULL && s->max_per_day > 0 && quiet_local_day(z, now, day,
-	    sizeof(day)) == 0) {
-		snprintf(in->day_cap, sizeof(in->day_cap), "%d", s->max_per_day);
-		snprintf(in->daykey, sizeof(in->daykey), "cap:%s:%s", r->pl.sub, day);
-	}
-	quiet_region_of(&dl->quiet, s, region, sizeof(region));
-	if (strcmp(region, "US-FL") == 0 || strcmp(region, "US-OK") == 0)
-		camp_cap = camp_cap > 0 && camp_cap < DELIVER_STRICT_CAMPAIGN_CAP ? camp_cap :
-		    DELIVER_STRICT_CAMPAIGN_CAP;
-	snprintf(in->camp_cap, sizeof(in->camp_cap), "%ld", camp_cap);
-	if (camp_cap > 0 && j->camp[0] != '\0')
-		snprintf(in->campkey, sizeof(in->campkey), "camp:%s:%s", j->camp, r->pl.sub);
 }
 
 int
@@ -274,19 +302,23 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 		if (in[k].line == NULL)
 			goto out;
 		/* ORDER ADMIT_RKEYS */
-		args[kb] = in[k].daykey;
-		args[kb + 1] = in[k].campkey;
+		args[kb] = in[k].caps.daykey;
+		args[kb + 1] = in[k].caps.campkey;
 		args[kb + 2] = in[k].rulekey;
+		args[kb + 3] = in[k].caps.lawkey;
 		/* ORDER ADMIT_RARGS */
 		args[a++] = r->pl.sub;
 		args[a++] = channel_name(r->pl.ch);
 		args[a++] = r->push_id;
 		args[a++] = only != NULL ? "1" : "0";
 		args[a++] = in[k].not_before;
-		args[a++] = in[k].day_cap;
-		args[a++] = in[k].camp_cap;
+		args[a++] = in[k].caps.day_cap;
+		args[a++] = in[k].caps.camp_cap;
 		args[a++] = in[k].line;
 		args[a++] = r->pl.rule;
+		args[a++] = in[k].caps.day_start;
+		args[a++] = in[k].caps.law_cap;
+		args[a++] = in[k].caps.law_window;
 		k++;
 	}
 	if (script_call(dl->cmd, SCRIPT_ADMIT, (int)nk, (int)a, args, NULL, admit_on_reply,

@@ -144,8 +144,31 @@ const char *dl_gw_name(const struct deliver *dl, const struct rcpt *r);
  */
 #define DL_WINDOW_NEVER (-1)
 #define DL_WINDOW_NO_SUBSCRIBER (-2)
+#define DL_WINDOW_NO_WINDOW (-3)   /* the windows of its places never meet */
 int64_t dl_window_open_at(struct deliver *dl, const struct rcpt *r, int64_t from,
     long margin_s);
+
+#define DL_CAPKEY_MAX (MODEL_TEXT_MAX + MODEL_ID_MAX + 32)
+
+/*
+ * The caps of one push at wall time now, as admit.lua (a pre-filter) and send.lua
+ * (the check that holds, and the count) take them. Each cap counts the push ids of
+ * texts that left, in a zset scored by when: texts:<sub> (every deal), camp:<c>:<sub>
+ * (one campaign), and for cap_scope = campaign capcamp:<c>:<sub> or
+ * capdeal:<deal>:<sub>. "" = that cap does not apply.
+ */
+struct dl_caps {
+	char daykey[DL_CAPKEY_MAX];    /* texts:<sub>, for the daily cap */
+	char campkey[DL_CAPKEY_MAX];   /* camp:<campaign>:<sub> */
+	char lawkey[DL_CAPKEY_MAX];    /* the caps of the law of the place */
+	char day_cap[16];              /* max_per_day; "0" = none */
+	char day_start[24];            /* epoch s the local day of now began */
+	char camp_cap[24];             /* deliver.campaign_cap; "0" = none */
+	char law_cap[16];              /* the strictest cap of the places; "0" = none */
+	char law_window[24];           /* its period, seconds */
+};
+void dl_caps_fill(struct deliver *dl, const struct rcpt *r, int64_t now,
+    struct dl_caps *c);
 
 /* deliver_admit.c: admit.lua for a whole job, or for one recipient's retry (only).
  * Returns 0, or -1 when the call could not be made (nothing changed). */

@@ -40,8 +40,10 @@ struct rec_batch {
 };
 
 /* Per outcome: the keys and numbers record.lua takes (ORDER RECORD_RKEYS). */
+#define REC_KEYS_OWN 14   /* then the caps' keys, from struct dl_caps */
 struct rec_buf {
-	char keys[PUSHLINE_RECORD_RKEYS][DELIVER_KEY_MAX];
+	char keys[REC_KEYS_OWN][DELIVER_KEY_MAX];
+	struct dl_caps caps;
 	char num[6][32];
 	char *resend;
 };
@@ -212,9 +214,19 @@ rec_flush_batch(struct deliver *dl)
 	args[k++] = "consent:epoch";
 	args[k++] = "resolve:tries";
 	for (i = 0; i < n; i++) {
+		const char *o = b->v[i].outcome;
+
 		rec_keys(b->v[i].r, &buf[i]);
-		for (j = 0; j < PUSHLINE_RECORD_RKEYS; j++)
+		for (j = 0; j < REC_KEYS_OWN; j++)
 			args[k++] = buf[i].keys[j];
+		/* A final outcome without a text gives the push's places under the caps
+		 * back (record.lua); the others need no cap keys. */
+		if (strcmp(o, "sent") != 0 && strcmp(o, "unknown") != 0 &&
+		    strcmp(o, "retry") != 0)
+			dl_caps_fill(dl, b->v[i].r, clock_now(), &buf[i].caps);
+		args[k++] = buf[i].caps.daykey;
+		args[k++] = buf[i].caps.campkey;
+		args[k++] = buf[i].caps.lawkey;
 	}
 	a = k;
 	snprintf(sn, sizeof(sn), "%zu", n);

@@ -214,8 +214,9 @@ send_under_lease(struct deliver *dl, struct rcpt *r)
 	return 1;
 }
 
-/* A verdict that ends the push here (cancelled, expired, no_consent: recorded by
- * send.lua; skip and lost: not ours to record). */
+/* A verdict that ends the push here (cancelled, expired, no_consent, quiet_hours,
+ * daily_cap, campaign_cap, legal_cap, ...: recorded by send.lua; skip and lost: not
+ * ours to record). */
 static void
 claim_end(struct deliver *dl, struct rcpt *r, const struct redisReply *v)
 {
@@ -335,7 +336,9 @@ send_window(struct deliver *dl, const struct rcpt *r, int64_t now, char *nb,
 	return *member != NULL ? 0 : -1;
 }
 
-/* Fills the keys of one recipient for send.lua (ORDER SEND_RKEYS). */
+/* Fills the first SEND_KEYS_OWN keys of one recipient for send.lua (ORDER
+ * SEND_RKEYS); its caps' keys follow, from struct dl_caps. */
+#define SEND_KEYS_OWN 8
 static void
 send_keys(const struct rcpt *r, char (*k)[DELIVER_KEY_MAX])
 {
@@ -366,16 +369,17 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	struct claim *c = malloc(sizeof(*c) + n * sizeof(c->r[0]));
 	const char **args = calloc(nk + PUSHLINE_SEND_ARGS + PUSHLINE_SEND_RARGS * n,
 	    sizeof(*args));
-	char (*kbuf)[PUSHLINE_SEND_RKEYS][DELIVER_KEY_MAX] = calloc(n, sizeof(*kbuf));
+	char (*kbuf)[SEND_KEYS_OWN][DELIVER_KEY_MAX] = calloc(n, sizeof(*kbuf));
 	char (*expbuf)[24] = calloc(n, sizeof(*expbuf));
 	char (*nbbuf)[24] = calloc(n, sizeof(*nbbuf));
 	char **member = calloc(n, sizeof(*member));
+	struct dl_caps *caps = calloc(n, sizeof(*caps));
 	char now[32], sn[32];
 	int64_t t = clock_now();
 	int rv = -1;
 
 	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL || nbbuf == NULL ||
-	    member == NULL)
+	    member == NULL || caps == NULL)
 		goto out;
 	c->dl = dl;
 	c->renew = renew;
@@ -389,9 +393,14 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	args[k++] = "consent:epoch";
 	args[k++] = "delayed";
 	for (i = 0; i < n; i++) {
+		/* The caps of the moment the text leaves: its local day now. */
+		dl_caps_fill(dl, rs[i], t, &caps[i]);
 		send_keys(rs[i], kbuf[i]);
-		for (j = 0; j < PUSHLINE_SEND_RKEYS; j++)
+		for (j = 0; j < SEND_KEYS_OWN; j++)
 			args[k++] = kbuf[i][j];
+		args[k++] = caps[i].daykey;
+		args[k++] = caps[i].campkey;
+		args[k++] = caps[i].lawkey;
 	}
 	a = k;
 	snprintf(now, sizeof(now), "%lld", (long long)t);
@@ -422,6 +431,11 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 			goto out;
 		args[a++] = nbbuf[i];
 		args[a++] = member[i] != NULL ? member[i] : "";
+		args[a++] = caps[i].day_cap;
+		args[a++] = caps[i].day_start;
+		args[a++] = caps[i].camp_cap;
+		args[a++] = caps[i].law_cap;
+		args[a++] = caps[i].law_window;
 		if (!renew)
 			r->state = RS_CLAIMING;
 	}
@@ -435,6 +449,7 @@ out:
 	for (i = 0; member != NULL && i < n; i++)
 		free(member[i]);
 	free(member);
+	free(caps);
 	free(c);
 	free(args);
 	free(kbuf);

@@ -15,6 +15,7 @@
 
 #include "app.h"
 #include "clock.h"
+#include "config.h"
 #include "deal.h"
 #include "http.h"
 #include "log.h"
@@ -102,8 +103,9 @@ send_at(struct simulate *sim, const struct subscriber *s, int64_t now)
 
 	if (z == NULL)
 		z = tz_get(sim->zones, "UTC", NULL);
-	nb = z != NULL ? quiet_next_allowed(&sim->quiet, z, s, now) : TZ_TIME_ERROR;
-	return nb == TZ_TIME_ERROR ? QUIET_NEVER : nb;
+	nb = z != NULL ? quiet_next_allowed(&sim->quiet, sim->zones, z, s, now) :
+	    TZ_TIME_ERROR;
+	return nb == TZ_TIME_ERROR || nb == QUIET_NO_WINDOW ? QUIET_NEVER : nb;
 }
 
 static cJSON *
@@ -228,7 +230,7 @@ simulate_new(const struct app *app)
 	if ((sim = calloc(1, sizeof(*sim))) == NULL)
 		goto oom;
 	sim->app = app;
-	quiet_rules_default(&sim->quiet);
+	sim->quiet = app->cfg->quiet;
 	if ((sim->zones = tzcache_new(NULL, SIMULATE_ZONES_MAX)) == NULL ||
 	    http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate", on_simulate, sim,
 	    HTTP_AUTH | HTTP_EXACT) < 0)

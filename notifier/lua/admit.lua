@@ -7,21 +7,28 @@
 --   one: then the pool the deal hash keeps, for jobs re-queued before pools were named)
 -- KEYS[10] report:deal:<id>   KEYS[11] report:campaign:<c> ("" = none)
 -- KEYS[12] resolve:due   KEYS[13] resolve:info   KEYS[14] consent:epoch
---   then per recipient (ORDER ADMIT_RKEYS, 3 each): cap:<sub>:<local day> ("" = no
---   daily cap), camp:<campaign>:<sub> ("" = no campaign cap), report:rule:<rule>
+--   then per recipient (ORDER ADMIT_RKEYS, 4 each): texts:<sub> ("" = no daily cap),
+--   camp:<campaign>:<sub> ("" = no campaign cap), report:rule:<rule>, the key of the
+--   law's cap of the recipient's place ("" = none; texts:<sub>, or capcamp:/capdeal:
+--   for cap_scope = campaign)
 -- ARGV: now, expires_at, keep_s (seconds to keep the state), deal_id, deal_entry,
 --       campaign ("" = none), consumer, n, resolve_at (when an unknown push is first
 --       looked up),
---       then per recipient (ORDER ADMIT_RARGS, 9 each): sub, channel, push_id,
---       own_retry, not_before, day_cap, campaign_cap, line, rule
+--       then per recipient (ORDER ADMIT_RARGS, 12 each): sub, channel, push_id,
+--       own_retry, not_before, day_cap, campaign_cap, line, rule, day_start, law_cap,
+--       law_window
 --   not_before: 0 = may be sent now; -1 = never (quiet hours cover the whole legal
---     window); -2 = the subscriber no longer exists; else the epoch second when the
+--     window); -2 = the subscriber no longer exists; -3 = never (the legal windows of
+--     the recipient's places never meet); else the epoch second when the
 --     recipient's quiet hours / legal window / the deal's starts_at end (the notifier
 --     computes it in the subscriber's time zone, which Lua cannot).
---   day_cap: max pushes that local day (0 = none); campaign_cap: max pushes per
---     rolling 24 h on this campaign (0 = none); line: the job's recipient line, kept
---     for a deferred recipient. Only a push's first admission (state absent or
---     "delayed") is checked against and counted under the caps, and counted
+--   day_cap: max texts that local day (0 = none), day_start: when that day began;
+--     campaign_cap: max texts per rolling 24 h on this campaign (0 = none); law_cap:
+--     max texts per law_window seconds by the law of the place (0 = none); line: the
+--     job's recipient line, kept for a deferred recipient. The caps count texts when
+--     they leave (send.lua, lib/outcome.lua oc_caps): here they are only a
+--     pre-filter, on a push's first admission (state absent or "delayed"), against
+--     the texts already gone; nothing is counted here. A first admission is counted
 --     "admitted" in the reports.
 -- The deal hash's "exp" (set by a deal update) overrides expires_at.
 -- States per (subscriber, channel) in push:<deal>: absent, "admitted", "retry",
@@ -39,7 +46,8 @@
 -- gives its code back.
 -- Returns one verdict per recipient: "admit" or "admit\t<code>", "delayed", or a
 -- final one (expired, cancelled, sold_out, no_consent, no_subscriber, quiet_hours,
--- daily_cap, campaign_cap, duplicate, unknown), each final one logged here; then,
+-- daily_cap, campaign_cap, legal_cap, duplicate, unknown), each final one logged here
+-- (quiet_hours for -3 with detail no_common_window); then,
 -- last, consent:epoch as it was when consent was checked (send.lua checks again only
 -- when it has moved since).
 --#include outcome
@@ -51,7 +59,7 @@ local epoch = redis.call('GET', KEYS[14]) or '0'
 local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
 local consumer, n, resolve_at = ARGV[7], tonumber(ARGV[8]), ARGV[9]
-local RK, RA = 3, 9
+local RK, RA = 4, 12
 
 local d = redis.call('HMGET', deal, 'cancelled', 'sold_out', 'exp', 'pool')
 if d[3] then
@@ -72,19 +80,17 @@ end
 -- "deferred": admitted once, then held back at send for its window (send.lua).
 local reopen = { admitted = true, retry = true, delayed = true, deferred = true }
 
--- Pushes in the rolling 24 hours before now recorded in a campaign zset.
-local function pushes_last_day(key)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 86400)
-  return redis.call('ZCARD', key)
-end
-
 local out = {}
 for i = 0, n - 1 do
   local b, kb = 10 + RA * i, 15 + RK * i
-  local daykey, campkey, rrule = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2]
+  local rrule = KEYS[kb + 2]
+  local caps = { day = KEYS[kb], camp = KEYS[kb + 1], law = KEYS[kb + 3],
+    day_cap = tonumber(ARGV[b + 5]), day_start = tonumber(ARGV[b + 9]),
+    camp_cap = tonumber(ARGV[b + 6]), law_cap = tonumber(ARGV[b + 10]),
+    law_window = tonumber(ARGV[b + 11]) }
   local sub, ch, push, own = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local not_before = tonumber(ARGV[b + 4])
-  local day_cap, camp_cap, line = tonumber(ARGV[b + 5]), tonumber(ARGV[b + 6]), ARGV[b + 7]
+  local line = ARGV[b + 7]
   local rule = ARGV[b + 8]
   local field = sub .. ':' .. ch
   local state = redis.call('HGET', states, field)
@@ -113,17 +119,12 @@ for i = 0, n - 1 do
     verdict = 'no_subscriber'
   elseif not consent[ch] or redis.call('HEXISTS', consent[ch], sub) == 0 then
     verdict = 'no_consent'
-  elseif not_before == -1 or (not_before > now and not_before >= exp) then
+  elseif not_before == -1 or not_before == -3 or (not_before > now and not_before >= exp) then
     verdict = 'quiet_hours'
   elseif not_before > now then
     verdict = 'delayed'
-  elseif first and day_cap > 0 and tonumber(redis.call('GET', daykey) or '0') >= day_cap then
-    verdict = 'daily_cap'
-  elseif first and camp_cap > 0 and campkey ~= '' and
-      pushes_last_day(campkey) >= camp_cap then
-    verdict = 'campaign_cap'
   else
-    verdict = 'admit'
+    verdict = first and oc_caps(caps, push, now, false) or 'admit'
   end
   local code = held
   if verdict == 'admit' and pool ~= '' and not code then
@@ -144,14 +145,6 @@ for i = 0, n - 1 do
       oc_add(rdeal, 'admitted', 1)
       oc_add(rrule, 'admitted', 1)
       oc_add(rcamp, 'admitted', 1)
-      if day_cap > 0 then
-        redis.call('INCR', daykey)
-        redis.call('EXPIRE', daykey, 172800)
-      end
-      if camp_cap > 0 and campkey ~= '' then
-        redis.call('ZADD', campkey, now, push)
-        redis.call('EXPIRE', campkey, 86400)
-      end
     end
     redis.call('HSET', states, field, 'admitted')
     if code then
@@ -170,7 +163,8 @@ for i = 0, n - 1 do
     oc_add(stats, 'skip:duplicate', 1)
     out[#out + 1] = verdict
   else
-    oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, verdict, ARGV[1])
+    oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, verdict, ARGV[1],
+      not_before == -3 and verdict == 'quiet_hours' and { 'detail', 'no_common_window' } or nil)
     if verdict == 'unknown' then
       -- Another notifier claimed it and is gone: the provider may have it. The
       -- body is not known here (the code was put in at send), so only a status
@@ -181,6 +175,10 @@ for i = 0, n - 1 do
         rule, campaign, '')
     else
       oc_return_code(codes, pool, deal, field)
+      if not first then
+        -- Claimed before (a retry): the place it may hold under the caps is free.
+        oc_cap_give_back({ caps.day, caps.camp, caps.law }, push)
+      end
     end
     out[#out + 1] = verdict
   end

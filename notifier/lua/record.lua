@@ -9,7 +9,9 @@
 --   deal:<id>, code:<deal>, the code pool ("" = the one the deal hash keeps),
 --   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
 --   pushline:<deal>, pushinfo:<deal>, delivery:<deal>, consent_log:<sub>,
---   consent_history:<sub>, codepush:<code> ("" = no code)
+--   consent_history:<sub>, codepush:<code> ("" = no code), then the caps' keys of
+--   the push as send.lua counted it (texts:<sub>, camp:<campaign>:<sub>, the law's;
+--   "" = none; the notifier passes them only for an outcome that gives a place back)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
 --   (ORDER RECORD_RARGS, 22 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
@@ -35,6 +37,9 @@
 -- Outcome "retry" only moves the state so that a redelivered job may try again.
 -- Idempotent: an outcome for a push already in a final state changes nothing, so
 -- a batch retried after a lost reply is not logged twice.
+-- A final outcome other than sent or unknown proves that no text was made: the
+-- push's places under the caps (taken when send.lua claimed it) are given back. A
+-- "retry" keeps its place: the push is claimed again and keeps it (lib/outcome.lua).
 -- A per-recipient code that was never delivered goes back to its pool, so "first N
 -- buyers" deals reach N people. The jobs are acked separately, once every outcome
 -- of a job is recorded.
@@ -43,7 +48,7 @@
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
-local RK, RA = 14, 22
+local RK, RA = 17, 22
 local expiring = {}   -- keys given a TTL in this call
 
 local function expire_once(key, ttl)
@@ -62,6 +67,7 @@ for i = 0, n - 1 do
   local reports = { KEYS[kb + 5], KEYS[kb + 6], KEYS[kb + 7] }
   local pushline, pushinfo, delivery = KEYS[kb + 8], KEYS[kb + 9], KEYS[kb + 10]
   local clog, chist, codepush = KEYS[kb + 11], KEYS[kb + 12], KEYS[kb + 13]
+  local capkeys = { KEYS[kb + 14], KEYS[kb + 15], KEYS[kb + 16] }
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local at = ARGV[b + 9]
@@ -101,6 +107,9 @@ for i = 0, n - 1 do
       end
       oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, outcome, at,
         extra)
+    end
+    if outcome ~= 'sent' and outcome ~= 'unknown' then
+      oc_cap_give_back(capkeys, push)
     end
     if outcome == 'unknown' and ch == 'sms' then
       oc_queue_unknown(due, info, push, resolve_at, deal_id, sub, ch, gw, ARGV[b + 16],

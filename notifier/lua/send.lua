@@ -4,10 +4,12 @@
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] pushes (the job stream)
 -- KEYS[4] consent:epoch (moves whenever a consent is taken away)
 -- KEYS[5] delayed (zset of pushes waiting for their window)
---   then per recipient (ORDER SEND_RKEYS, 8 each): push:<deal>, deal:<deal>,
+--   then per recipient (ORDER SEND_RKEYS, 11 each): push:<deal>, deal:<deal>,
 --   consent:<channel>, code:<deal>, report:deal:<id>, report:rule:<rule>,
 --   report:campaign:<c> ("" = none), the deal's code pool ("" = the job does not name
---   one: the pool the deal hash keeps, if any)
+--   one: the pool the deal hash keeps, if any), then the caps' keys as admit.lua
+--   takes them: texts:<sub> (daily cap), camp:<campaign>:<sub>, the law's cap key
+--   ("" = that cap does not apply)
 -- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 11 each): sub,
 --       channel, push_id, deal_id, expires_at, idempotent ("1" when the reserved
 --       gateway takes an Idempotency-Key, so a crash mid-request may simply send
@@ -17,7 +19,9 @@
 --       legal window and quiet hours again, on the notifier's clock right now: 0 = open
 --       now and for the next seconds; -1 = never; -2 = the subscriber is gone; else
 --       when it opens), member (for a push that must wait: "deal\tentry\texp\tcamp\t
---       line", as admit.lua keeps it in delayed; "" otherwise)
+--       line", as admit.lua keeps it in delayed; "" otherwise), day_cap, day_start (when
+--       the recipient's local day of now began), campaign_cap, law_cap, law_window:
+--       the caps as admit.lua takes them, computed for the moment of sending
 -- A push whose window closed while it waited for a gateway (a rate limit, a full
 -- queue) does not leave: it waits in delayed for the next window as "deferred" (it
 -- was admitted, counted and holds its code: admit.lua lets it through again without
@@ -35,13 +39,20 @@
 -- while the push waited for a gateway slot), stops here, the last moment before the
 -- gateway: its code, if it took one, goes back to the pool, and the outcome is logged
 -- and counted in the reports.
+-- The caps hold here, at the moment a text leaves (lib/outcome.lua oc_caps): a claim
+-- over a cap ends daily_cap, campaign_cap or legal_cap (its code back to the pool);
+-- one within them is counted, in the same atomic step as its "sending" mark. A push
+-- that ends here, is deferred, or is handed back (lost) gives back any place it
+-- holds: it did not leave. A push claimed again (after a retry) keeps the place it
+-- took.
 -- Returns per recipient: "send\t<expires_at>" (the deal's current expiry),
--- cancelled, expired, no_consent, skip (not ours to send) or lost.
+-- cancelled, expired, no_consent, no_subscriber, quiet_hours, deferred, daily_cap,
+-- campaign_cap, legal_cap, skip (not ours to send) or lost.
 --#include outcome
 local logk, stats, jobs, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[5]
 local epoch = redis.call('GET', KEYS[4]) or '0'
 local now, consumer, group, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
-local RK, RA = 8, 11
+local RK, RA = 11, 16
 local deals = {}     -- deal key -> { cancelled, exp override, pool }
 local owned = {}     -- job entry -> true / false, looked up once per call
 
@@ -77,6 +88,10 @@ for i = 0, n - 1 do
   local deal_id, exp, idem = ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
   local mode, entry, admitted_epoch = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
   local not_before, member = tonumber(ARGV[b + 9]) or -1, ARGV[b + 10]
+  local caps = { day = KEYS[kb + 8], camp = KEYS[kb + 9], law = KEYS[kb + 10],
+    day_cap = tonumber(ARGV[b + 11]), day_start = tonumber(ARGV[b + 12]),
+    camp_cap = tonumber(ARGV[b + 13]), law_cap = tonumber(ARGV[b + 14]),
+    law_window = tonumber(ARGV[b + 15]) }
   local field = sub .. ':' .. ch
   local mark = 'sending:'
   if idem == '1' then
@@ -91,8 +106,9 @@ for i = 0, n - 1 do
   end
   local state = redis.call('HGET', states, field)
   local verdict
+  local held = mode == 'renew' and state == mark .. consumer
   if mode == 'renew' then
-    if state ~= mark .. consumer then
+    if not held then
       verdict = 'lost'
     elseif not job_owned(entry) then
       redis.call('HSET', states, field, 'admitted')
@@ -111,12 +127,18 @@ for i = 0, n - 1 do
     verdict = 'no_consent'
   elseif not_before == -2 then
     verdict = 'no_subscriber'
-  elseif not_before == -1 or (not_before > 0 and not_before >= exp) then
+  elseif not_before == -1 or not_before == -3 or (not_before > 0 and not_before >= exp) then
     verdict = 'quiet_hours'
   elseif not_before > 0 then
     verdict = 'deferred'
+  elseif mode == 'claim' then
+    verdict = oc_caps(caps, push, now, true) or 'send'
   else
     verdict = 'send'
+  end
+  if verdict ~= 'send' and verdict ~= 'skip' and (verdict ~= 'lost' or held) then
+    -- It does not leave now: a place it took at an earlier claim is free again.
+    oc_cap_give_back({ caps.day, caps.camp, caps.law }, push)
   end
   if verdict == 'send' then
     if mode == 'claim' then
@@ -132,7 +154,8 @@ for i = 0, n - 1 do
     if verdict ~= 'skip' and verdict ~= 'lost' then
       oc_return_code(codes, pool, deal, field)
       oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, verdict,
-        ARGV[1])
+        ARGV[1], not_before == -3 and verdict == 'quiet_hours' and
+        { 'detail', 'no_common_window' } or nil)
     end
     out[#out + 1] = verdict
   end

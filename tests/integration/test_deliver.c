@@ -405,12 +405,14 @@ deferred_push_of_a_code_pool_deal_takes_its_code_in_the_morning(void **state)
 	assert_int_equal(coded, 1);
 }
 
+/* Florida's 3 texts in 24 h hold across every deal of the campaign (and beyond it:
+ * tests/integration/test_law.c): the fourth ends legal_cap. */
 static void
 campaign_cap_stops_the_fourth_push_for_a_florida_number(void **state)
 {
 	struct fx *f = *state;
 	char line[512], deal[512];
-	struct want capped = { f, "campaign_cap", 1 };
+	struct want capped = { f, "legal_cap", 1 };
 	int i;
 
 	snprintf(line, sizeof(line),

@@ -117,3 +117,66 @@ local function oc_queue_unknown(due, info, push, at, deal_id, sub, ch, gw, to, s
   redis.call('HSET', info, push, table.concat({ deal_id, sub, ch, gw, to, started, rule,
     camp, text }, '\t'))
 end
+
+-- Caps count texts that left: a zset per cap (key, from the caller's KEYS) whose
+-- members are push ids scored by when the push was claimed for sending (send.lua).
+-- 1 when push may not take a place under cap (> 0) in key counting the members scored
+-- from `from` on: cap places are taken, and none of them is push's own (a push
+-- claimed again after a retry, or a takeover, keeps the place it took).
+local function oc_cap_over(key, from, cap, push)
+  if cap <= 0 or key == '' then
+    return false
+  end
+  if redis.call('ZCOUNT', key, from, '+inf') < cap then
+    return false
+  end
+  local own = redis.call('ZSCORE', key, push)
+  return not (own and tonumber(own) >= from)
+end
+
+-- Counts push in key at now (idempotent: a push is one member), keeping keep_s.
+local function oc_cap_take(key, push, now, keep_s)
+  redis.call('ZADD', key, now, push)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - keep_s)
+  redis.call('EXPIRE', key, keep_s)
+end
+
+-- The caps of one push, checked (and counted when take) at now: "daily_cap",
+-- "campaign_cap", "legal_cap", or nil when every cap has room. c holds the keys and
+-- numbers admit.lua and send.lua take (ORDER ADMIT_RKEYS, SEND_RKEYS): day, camp,
+-- law (keys, "" = none), day_cap, day_start, camp_cap, law_cap, law_window. The daily
+-- and the law's caps may share one key (texts:<sub>); it is counted once.
+local function oc_caps(c, push, now, take)
+  if oc_cap_over(c.day, c.day_start, c.day_cap, push) then
+    return 'daily_cap'
+  end
+  if oc_cap_over(c.camp, now - 86400 + 1, c.camp_cap, push) then
+    return 'campaign_cap'
+  end
+  if oc_cap_over(c.law, now - c.law_window + 1, c.law_cap, push) then
+    return 'legal_cap'
+  end
+  if take then
+    -- texts:<sub> serves a local day (up to 25 h) and the law's period at once.
+    if c.day_cap > 0 and c.day ~= '' and not (c.law_cap > 0 and c.day == c.law) then
+      oc_cap_take(c.day, push, now, 93600)
+    end
+    if c.camp_cap > 0 and c.camp ~= '' then
+      oc_cap_take(c.camp, push, now, 86400)
+    end
+    if c.law_cap > 0 and c.law ~= '' then
+      oc_cap_take(c.law, push, now, math.max(c.law_window, 93600))
+    end
+  end
+  return nil
+end
+
+-- Gives push's place back under every cap key of keys ("" = none): its send ended
+-- with proof that no text was made.
+local function oc_cap_give_back(keys, push)
+  for _, k in ipairs(keys) do
+    if k ~= '' then
+      redis.call('ZREM', k, push)
+    end
+  end
+end
