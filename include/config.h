@@ -70,6 +70,10 @@ struct config {
 
 	double sms_segment_price;    /* reports' SMS cost per segment; < 0: not set */
 
+	char *optout_words;          /* [inbound] more opt-out keywords, comma-separated
+	                              * (kw_extra_add); NULL: the built-in ones only */
+	char *optout_fillers;        /* [inbound] more words allowed around them */
+
 	struct quiet_rules quiet;    /* [compliance]: the built-in rows of windows and caps
 	                              * by place, and the operator's rows (quiet.h) */
 

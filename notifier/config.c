@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "ingest.h"
+#include "keywords.h"
 #include "log.h"
 #include "scripts.h"
 #include "subscriber.h"
@@ -71,6 +72,8 @@ static const struct ckey config_keys[] = {
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
 	C("report.sms_segment_price", CK_DBL, sms_segment_price, 0, 100),
+	C("inbound.optout_words", CK_STR, optout_words, 1, CONFIG_LINE_MAX),
+	C("inbound.optout_fillers", CK_STR, optout_fillers, 1, CONFIG_LINE_MAX),
 };
 #undef C
 
@@ -308,7 +311,8 @@ config_section(struct cparse *p, char *hdr)
 	if (strncmp(hdr, "gateway", 7) != 0 || !isspace((unsigned char)hdr[7])) {
 		if (strcmp(hdr, "notifier") && strcmp(hdr, "redis") && strcmp(hdr, "ingest") &&
 		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http") &&
-		    strcmp(hdr, "report") && strcmp(hdr, "compliance")) {
+		    strcmp(hdr, "report") && strcmp(hdr, "compliance") &&
+		    strcmp(hdr, "inbound")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;
@@ -553,8 +557,22 @@ config_check(struct cparse *p)
 	char key[160];
 
 	long gw_timeout_max = 0;
+	struct kw_extra *kwx;
+	char kwerr[256];
 
 	p->line = 0;
+	/* The inbound words are compiled once here so that --check-config names a bad
+	 * entry; hooks.c compiles them again the same way at start-up. */
+	if ((c->optout_words != NULL || c->optout_fillers != NULL) &&
+	    (kwx = calloc(1, sizeof(*kwx))) != NULL) {
+		if (c->optout_fillers != NULL && kw_extra_add(kwx, KW_LIST_FILLER,
+		    c->optout_fillers, kwerr, sizeof(kwerr)) < 0)
+			config_error(p, "inbound.optout_fillers", "%s", kwerr);
+		else if (c->optout_words != NULL && kw_extra_add(kwx, KW_LIST_OPT_OUT,
+		    c->optout_words, kwerr, sizeof(kwerr)) < 0)
+			config_error(p, "inbound.optout_words", "%s", kwerr);
+		free(kwx);
+	}
 	if (c->retry_base_ms > c->retry_max_ms)
 		config_error(p, "deliver.retry_base_ms", "is larger than deliver.retry_max_ms");
 	/* A plan chunk is one script call: its arguments must fit what script_call
@@ -668,6 +686,8 @@ config_free(struct config *c)
 	free(c->redis_host);
 	free_secret(c->redis_password);
 	free(c->rules_dir);
+	free(c->optout_words);
+	free(c->optout_fillers);
 	free(c->http_listen);
 	free(c->http_port_file);
 	free_secret(c->admin_token);
