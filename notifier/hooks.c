@@ -40,6 +40,7 @@
 #define HOOKS_CONFIRM_PREFIX "optout-" /* push id of a confirmation text */
 #define HOOKS_TWIML_EMPTY "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"
 #define HOOKS_TWIML_CT "text/xml; charset=utf-8"
+#define HOOKS_SID_MAX 64              /* bytes of a MessageSid kept for replays */
 
 enum hooks_ix_kind {
 	HOOKS_IX_PHONE = 0,
@@ -84,6 +85,7 @@ struct hooks {
 	struct gw *confirm_gw;          /* NULL: no Twilio SMS gateway, no confirmation */
 	struct hooks_op *ops;
 	struct hooks_ix ix[HOOKS_IX_COUNT];
+	struct kw_extra words;          /* [inbound] optout_words and optout_fillers */
 };
 
 /* Decoded form fields; names and values point into buf. */
@@ -474,6 +476,7 @@ push_split(const char *push, char *buf, size_t size, const char **entry,
 #define HOOKS_STATUS_ARGS 11
 
 enum hooks_status_step {
+	HOOKS_ST_SEEN,                  /* hook_status_seen.lua claim: a replay? */
 	HOOKS_ST_DEAL,                  /* GET dealentry:<entry> */
 	HOOKS_ST_RINFO,                 /* HGET resolve:info <push id> */
 	HOOKS_ST_PINFO,                 /* HGET pushinfo:<deal> <sub>:<ch> */
@@ -490,13 +493,56 @@ struct hooks_status {
 	char status[16], code[8], to[24], now[24], sid[MODEL_ID_MAX + 1], sidq[80];
 	char deal[MODEL_ID_MAX + 1];    /* "" = the entry names no deal */
 	char *rinfo, *pinfo;            /* what was read; NULL = nothing */
+	int claimed;                    /* (sid, status) claimed: done or release it */
 };
+
+/* (MessageSid, MessageStatus) is counted once: a claim is held this long while
+ * hook_status.lua runs, and a counted pair is remembered as long as delivery:<deal>. */
+#define HOOKS_SEEN_CLAIM_S 60
+#define HOOKS_SEEN_DONE_S (30 * 86400)
+
+static void
+on_seen_mark(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	/* Best effort: a lost "done" leaves a claim that expires, a lost "release" a
+	 * claim that answers 503 to Twilio's retries until it expires. */
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+		log_warnx("event=hook_status_seen_failed err=\"%s\"", reply == NULL ?
+		    "no reply" : reply->str);
+}
+
+/* Runs hook_status_seen.lua op ("claim", "done", "release") for st's (sid, status);
+ * cb NULL: nobody waits. Returns 0, 1 when the key would not fit, -1 when Redis is not
+ * connected. */
+static int
+status_seen(struct hooks_status *st, const char *op, rconn_reply_fn *cb)
+{
+	char key[MODEL_ID_MAX + 64], claim[16], done[16];
+	const char *args[4];
+	int n;
+
+	n = snprintf(key, sizeof(key), "status_seen:%s:%s", st->sid, st->status);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return 1;
+	snprintf(claim, sizeof(claim), "%d", HOOKS_SEEN_CLAIM_S);
+	snprintf(done, sizeof(done), "%d", HOOKS_SEEN_DONE_S);
+	args[0] = key;
+	args[1] = op;
+	args[2] = claim;
+	args[3] = done;
+	return script_call_named(st->op->h->app->cmd, "hook_status_seen", 1, 4, args, NULL,
+	    cb != NULL ? cb : on_seen_mark, st);
+}
 
 static void
 status_free(struct hooks_status *st)
 {
 	if (st == NULL)
 		return;
+	if (st->claimed && st->op != NULL && st->op->h != NULL)
+		(void)status_seen(st, "release", NULL);
 	if (st->op != NULL)
 		op_free(st->op);
 	free(st->rinfo);
@@ -590,6 +636,8 @@ status_send(struct hooks_status *st)
 	snprintf(field, sizeof(field), "%s:%s", st->sub, st->ch);
 	bad |= status_key(k[0], "dealentry:", st->entry, strlen(st->entry));
 	switch (st->step) {
+	case HOOKS_ST_SEEN:
+		return status_seen(st, "claim", on_status_step);
 	case HOOKS_ST_DEAL:
 		args[0] = "GET";
 		args[1] = k[0];
@@ -712,6 +760,28 @@ on_status_step(struct rconn *rc, struct redisReply *reply, void *arg)
 		return;
 	}
 	switch (st->step) {
+	case HOOKS_ST_SEEN:
+		if (reply->type != REDIS_REPLY_STATUS && reply->type != REDIS_REPLY_STRING) {
+			status_fail(st, reply->type == REDIS_REPLY_ERROR ? reply->str :
+			    "bad reply");
+			return;
+		}
+		if (strcmp(reply->str, "duplicate") == 0) {
+			/* Counted before: a replay or Twilio's retry. */
+			log_info("event=hook_status result=duplicate_callback sid=%s",
+			    st->sidq);
+			hooks_count(st->op->h, "status:duplicate_callback");
+			http_reply(st->op->r, 204, NULL, "", 0);
+			status_free(st);
+			return;
+		}
+		if (strcmp(reply->str, "new") != 0) {
+			status_fail(st, "the same callback is being counted");
+			return;
+		}
+		st->claimed = 1;
+		st->step = HOOKS_ST_DEAL;
+		break;
 	case HOOKS_ST_DEAL:
 		if (status_copy(reply, &deal, &err) < 0) {
 			status_fail(st, err);
@@ -759,6 +829,10 @@ on_status_step(struct rconn *rc, struct redisReply *reply, void *arg)
 			break;
 		}
 		log_info("event=hook_status result=%s", reply->str);
+		if (st->claimed) {
+			(void)status_seen(st, "done", NULL);
+			st->claimed = 0;
+		}
 		http_reply(st->op->r, 204, NULL, "", 0);
 		status_free(st);
 		return;
@@ -838,7 +912,8 @@ on_status(struct http_req *r, void *arg)
 	snprintf(st->sid, sizeof(st->sid), "%s",
 	    deal_id_is_valid(sid) && strlen(sid) < sizeof(st->sid) ? sid : "");
 	snprintf(st->sidq, sizeof(st->sidq), "%s", sidq);
-	st->step = HOOKS_ST_DEAL;
+	/* Counted once per (MessageSid, MessageStatus); without a sid, no replay check. */
+	st->step = st->sid[0] != '\0' ? HOOKS_ST_SEEN : HOOKS_ST_DEAL;
 	status_next(st);
 done:
 	free(f.buf);
@@ -846,56 +921,92 @@ done:
 
 /* ---- opt-out / opt-in scripts -------------------------------------------------- */
 
+/* One inbound message for hook_consent.lua (ORDER HOOK_CONSENT_KEYS). */
+struct hooks_msg {
+	const char *ch;                 /* "sms" | "dm" */
+	const char *label;              /* the keyword label, or a reply's reason */
+	const char *match, *value;      /* "phone" | "dm" | "id", what it must still be */
+	const char *ack;                /* the confirmation dedupe key, "" for none */
+	const char *sid;                /* MessageSid, "" for none */
+	const char *text;               /* the body, for a reply kept for review */
+	size_t text_len;
+};
+
 /*
- * Runs hook_consent.lua for ids on channel ch and keeps op until it answers (cb).
- * match is "phone", "dm" or "id" and value what the stored subscriber must still hold;
- * label is the keyword label for the consent record; ack the confirmation dedupe key
- * ("" for none). Returns 0, or -1 when Redis is not connected (op untouched).
+ * Runs hook_consent.lua for ids and keeps op until it answers (cb): an opt-out or
+ * opt-in (op->kw), or, for KW_NONE, the message put on the replies stream. Every key
+ * the script touches is passed in KEYS, the consent record's two per id. Returns 0,
+ * or -1 when Redis is not connected or out of memory (op untouched).
  */
 static int
-consent_call(struct hooks *h, struct hooks_op *op, const char *ch, const char *label,
-    const char *match, const char *value, const char *ack, const char **ids,
-    size_t nids, rconn_reply_fn *cb)
+consent_call(struct hooks *h, struct hooks_op *op, const struct hooks_msg *m,
+    const char **ids, size_t nids, rconn_reply_fn *cb)
 {
-	const char *args[13 + HOOKS_IDS_MAX];
-	char how[64], now[24], rfc[32], ttl[16], consent[32];
+	const char *args[9 + 2 * HOOKS_IDS_MAX + 11 + HOOKS_IDS_MAX];
+	size_t lens[9 + 2 * HOOKS_IDS_MAX + 11 + HOOKS_IDS_MAX];
+	char how[64], now[24], rfc[32], ttl[16], consent[32], seen[HOOKS_SID_MAX + 16];
+	char keys[2 * HOOKS_IDS_MAX][MODEL_ID_MAX + 24];
 	int64_t t = clock_now();
-	size_t i;
+	size_t i, n = 0, nkeys;
 
-	snprintf(consent, sizeof(consent), "consent:%s", ch);
+	if (nids > HOOKS_IDS_MAX)
+		nids = HOOKS_IDS_MAX;
+	snprintf(consent, sizeof(consent), "consent:%s", m->ch);
 	snprintf(how, sizeof(how), "%s:%s", op->kind == HOOKS_OP_SMS ? "sms" : "dm",
 	    op->kw == KW_OPT_OUT ? "STOP" : "START");
 	snprintf(now, sizeof(now), "%lld", (long long)t);
 	time_format_rfc3339(t, rfc, sizeof(rfc));
 	snprintf(ttl, sizeof(ttl), "%d", HOOKS_CONFIRM_DEDUPE_S);
-	args[0] = "subscribers";
-	args[1] = "subscribers:changes";
-	args[2] = consent;
-	args[3] = op->kw == KW_OPT_OUT ? "out" : "in";
-	args[4] = ch;
-	args[5] = how;
-	args[6] = label;
-	args[7] = now;
-	args[8] = rfc;
-	args[9] = match;
-	args[10] = value;
-	args[11] = ack;
-	args[12] = ttl;
-	for (i = 0; i < nids && i < HOOKS_IDS_MAX; i++)
-		args[13 + i] = ids[i];
-	return script_call_named(h->app->cmd, "hook_consent", 3, (int)(13 + i), args, NULL,
+	snprintf(seen, sizeof(seen), "inbound:seen:%s", m->sid);
+	/* ORDER HOOK_CONSENT_KEYS: the header of hook_consent.lua. */
+	args[n++] = "subscribers";
+	args[n++] = "subscribers:changes";
+	args[n++] = consent;
+	args[n++] = "consent:epoch";
+	args[n++] = m->ack[0] != '\0' ? m->ack : "optout_ack:";
+	args[n++] = "inbound:sids";
+	args[n++] = "suppressed:sms";
+	args[n++] = "replies";
+	args[n++] = seen;
+	for (i = 0; i < nids; i++) {
+		snprintf(keys[2 * i], sizeof(keys[0]), "consent_log:%s", ids[i]);
+		snprintf(keys[2 * i + 1], sizeof(keys[0]), "consent_history:%s", ids[i]);
+		args[n++] = keys[2 * i];
+		args[n++] = keys[2 * i + 1];
+	}
+	nkeys = n;
+	args[n++] = op->kw == KW_OPT_OUT ? "out" : op->kw == KW_OPT_IN ? "in" : "reply";
+	args[n++] = m->ch;
+	args[n++] = how;
+	args[n++] = m->label;
+	args[n++] = now;
+	args[n++] = rfc;
+	args[n++] = m->match;
+	args[n++] = m->value;
+	args[n++] = m->ack[0] != '\0' ? ttl : "";
+	args[n++] = m->sid;
+	args[n++] = m->text != NULL ? m->text : "";
+	for (i = 0; i < n; i++)
+		lens[i] = strlen(args[i]);
+	if (m->text != NULL)
+		lens[n - 1] = m->text_len;
+	for (i = 0; i < nids; i++) {
+		lens[n] = strlen(ids[i]);
+		args[n++] = ids[i];
+	}
+	return script_call_named(h->app->cmd, "hook_consent", (int)nkeys, (int)n, args, lens,
 	    cb, op);
 }
 
-/* Reads hook_consent.lua's { found, changed, confirm }. Returns 0 or -1. */
+/* Reads hook_consent.lua's { found, changed, confirm, duplicate }. Returns 0 or -1. */
 static int
-consent_result(const redisReply *reply, long long out[3])
+consent_result(const redisReply *reply, long long out[4])
 {
 	size_t i;
 
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4)
 		return -1;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		if (reply->element[i]->type != REDIS_REPLY_INTEGER)
 			return -1;
 		out[i] = reply->element[i]->integer;
@@ -980,7 +1091,7 @@ on_sms_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	struct http_req *r = op->r;
 	char masked[32], from[sizeof(op->from)];
 	enum kw_kind kw = op->kw;
-	long long res[3];
+	long long res[4];
 
 	(void)rc;
 	memcpy(from, op->from, sizeof(from));
@@ -995,11 +1106,22 @@ on_sms_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		http_error(r, 503, NULL, "try again later");
 		return;
 	}
+	if (res[3] == 1)
+		hooks_count(h, "inbound:duplicate");
 	log_info("event=hook_inbound channel=sms from=%s kind=%s found=%lld changed=%lld "
-	    "confirm=%lld", masked, kw_kind_name(kw), res[0], res[1], res[2]);
+	    "confirm=%lld duplicate=%lld", masked, kw_kind_name(kw), res[0], res[1], res[2],
+	    res[3]);
 	twiml_reply(r, NULL);
 	if (res[2] == 1)
 		confirm_send(h, from);
+}
+
+/* A Twilio MessageSid we can keep as a key and a field: an id ("SM" and 32 hex
+ * digits), else "" (no replay check for that message). */
+static const char *
+sid_or_empty(const char *sid)
+{
+	return deal_id_is_valid(sid) && strlen(sid) <= HOOKS_SID_MAX ? sid : "";
 }
 
 static void
@@ -1008,10 +1130,12 @@ on_sms_inbound(struct http_req *r, void *arg)
 	struct hooks *h = arg;
 	struct hooks_form f;
 	struct hooks_op *op;
+	struct hooks_msg m;
 	const char *from, *body, *ids[HOOKS_IDS_MAX];
 	char matched[KW_MATCHED_MAX], masked[32], ack[64];
 	enum kw_kind kw;
-	int n;
+	size_t blen;
+	int n = 0;
 
 	memset(&f, 0, sizeof(f));
 	if (twilio_check(h, r, &f, "twilio_inbound") < 0)
@@ -1023,39 +1147,51 @@ on_sms_inbound(struct http_req *r, void *arg)
 		    from == NULL ? "From" : "Body");
 		goto done;
 	}
-	kw = kw_classify(body, strlen(body), matched, sizeof(matched));
+	blen = strlen(body);
+	kw = kw_classify_with(&h->words, body, blen, matched, sizeof(matched));
 	log_mask_phone(from, masked, sizeof(masked));
-	if (kw == KW_NONE) {
-		twiml_reply(r, NULL);
-		goto done;
-	}
+	memset(&m, 0, sizeof(m));
+	m.ch = "sms";
+	m.label = matched;
+	m.match = "phone";
+	m.value = from;
+	m.ack = "";
+	m.sid = sid_or_empty(form_get(&f, "MessageSid"));
 	if (kw == KW_HELP) {
 		log_info("event=hook_inbound channel=sms from=%s kind=help", masked);
 		twiml_reply(r, HOOKS_HELP_TEXT);
 		goto done;
 	}
-	if (!phone_is_e164(from)) {
+	if (kw == KW_NONE) {
+		/* Kept for review, never dropped: answered once it is on the stream. */
+		m.label = matched[0] != '\0' ? matched : "no_keyword";
+		m.text = body;
+		m.text_len = blen > KW_BODY_MAX ? KW_BODY_MAX : blen;
+	} else if (!phone_is_e164(from)) {
 		log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s", masked,
 		    kw_kind_name(kw));
 		hooks_count(h, "inbound:unknown_sender");
 		twiml_reply(r, NULL);
 		goto done;
-	}
-	if (h->app->ss == NULL || !substore_ready(h->app->ss)) {
-		/* A miss here would be a missed opt-out: let Twilio try again. */
-		http_error(r, 503, NULL, "subscribers not loaded yet");
-		goto done;
-	}
-	if ((n = ix_lookup(h, HOOKS_IX_PHONE, from, ids, HOOKS_IDS_MAX)) < 0) {
-		http_error(r, 503, NULL, "out of memory");
-		goto done;
-	}
-	if (n == 0) {
-		log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s", masked,
-		    kw_kind_name(kw));
-		hooks_count(h, "inbound:unknown_sender");
-		twiml_reply(r, NULL);
-		goto done;
+	} else {
+		if (h->app->ss == NULL || !substore_ready(h->app->ss)) {
+			/* A miss here would be a missed opt-out: let Twilio try again. */
+			http_error(r, 503, NULL, "subscribers not loaded yet");
+			goto done;
+		}
+		if ((n = ix_lookup(h, HOOKS_IX_PHONE, from, ids, HOOKS_IDS_MAX)) < 0) {
+			http_error(r, 503, NULL, "out of memory");
+			goto done;
+		}
+		if (n == 0) {
+			/* Still run: an opt-out puts the number on the suppression list,
+			 * an opt-in takes it off, and the sid is remembered. */
+			log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s",
+			    masked, kw_kind_name(kw));
+			hooks_count(h, "inbound:unknown_sender");
+		}
+		snprintf(ack, sizeof(ack), "optout_ack:%s", from);
+		m.ack = ack;
 	}
 	if ((op = op_new(h, r, HOOKS_OP_SMS)) == NULL) {
 		http_error(r, 503, NULL, "out of memory");
@@ -1063,9 +1199,7 @@ on_sms_inbound(struct http_req *r, void *arg)
 	}
 	op->kw = kw;
 	snprintf(op->from, sizeof(op->from), "%s", from);
-	snprintf(ack, sizeof(ack), "optout_ack:%s", from);
-	if (consent_call(h, op, "sms", matched, "phone", from, ack, ids, (size_t)n,
-	    on_sms_reply) < 0) {
+	if (consent_call(h, op, &m, ids, (size_t)n, on_sms_reply) < 0) {
 		op_free(op);
 		log_warnx("event=hook_inbound_failed channel=sms from=%s "
 		    "err=\"redis not connected\"", masked);
@@ -1135,12 +1269,26 @@ done:
 }
 
 static void
+dm_answer(struct http_req *r, const char *result, const char *reply)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL || cJSON_AddStringToObject(o, "result", result) == NULL ||
+	    (reply != NULL && cJSON_AddStringToObject(o, "reply", reply) == NULL)) {
+		cJSON_Delete(o);
+		http_error(r, 503, NULL, "out of memory");
+		return;
+	}
+	http_reply_json(r, 200, o);
+}
+
+static void
 on_dm_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct hooks_op *op = arg;
 	struct http_req *r = op->r;
 	enum kw_kind kw = op->kw;
-	long long res[3];
+	long long res[4];
 	cJSON *o;
 
 	(void)rc;
@@ -1154,24 +1302,15 @@ on_dm_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	}
 	log_info("event=hook_inbound channel=dm kind=%s found=%lld changed=%lld",
 	    kw_kind_name(kw), res[0], res[1]);
+	if (kw == KW_NONE) {
+		/* kept on the replies stream for review */
+		dm_answer(r, "none", NULL);
+		return;
+	}
 	if ((o = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddStringToObject(o, "result", res[0] == 0 ? "unknown_subscriber" :
 	    kw == KW_OPT_OUT ? "opted_out" : "opted_in") == NULL ||
 	    cJSON_AddNumberToObject(o, "subscribers", (double)res[0]) == NULL) {
-		cJSON_Delete(o);
-		http_error(r, 503, NULL, "out of memory");
-		return;
-	}
-	http_reply_json(r, 200, o);
-}
-
-static void
-dm_answer(struct http_req *r, const char *result, const char *reply)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	if (o == NULL || cJSON_AddStringToObject(o, "result", result) == NULL ||
-	    (reply != NULL && cJSON_AddStringToObject(o, "reply", reply) == NULL)) {
 		cJSON_Delete(o);
 		http_error(r, 503, NULL, "out of memory");
 		return;
@@ -1189,6 +1328,7 @@ on_dm_inbound(struct http_req *r, void *arg)
 	static const char *const dm_fields[] = { "subscriber_id", "dm_user_id", "text" };
 	cJSON *root = NULL, *sid, *uid, *text;
 	struct hooks_op *op;
+	struct hooks_msg m;
 	enum kw_kind kw;
 	struct err jerr;
 	size_t len;
@@ -1242,14 +1382,29 @@ on_dm_inbound(struct http_req *r, void *arg)
 		    "must be a string of 1 to %d bytes", MODEL_ID_MAX);
 		goto done;
 	}
-	kw = kw_classify(text->valuestring, strlen(text->valuestring), matched,
-	    sizeof(matched));
-	if (kw == KW_NONE || kw == KW_HELP) {
-		dm_answer(r, kw == KW_NONE ? "none" : "help",
-		    kw == KW_HELP ? HOOKS_HELP_TEXT : NULL);
+	kw = kw_classify_with(&h->words, text->valuestring, strlen(text->valuestring),
+	    matched, sizeof(matched));
+	if (kw == KW_HELP) {
+		dm_answer(r, "help", HOOKS_HELP_TEXT);
 		goto done;
 	}
-	if (sid != NULL) {
+	memset(&m, 0, sizeof(m));
+	m.ch = "dm";
+	m.label = matched;
+	m.ack = "";
+	m.sid = "";
+	m.value = value;
+	if (kw == KW_NONE) {
+		/* Kept for review on the replies stream, then answered "none". */
+		m.match = sid != NULL ? "id" : "dm";
+		m.label = matched[0] != '\0' ? matched : "no_keyword";
+		m.text = text->valuestring;
+		m.text_len = strlen(text->valuestring);
+		if (m.text_len > KW_BODY_MAX)
+			m.text_len = KW_BODY_MAX;
+		n = 0;
+		match = m.match;
+	} else if (sid != NULL) {
 		match = "id";
 		ids[0] = value;
 		n = 1;
@@ -1276,8 +1431,8 @@ on_dm_inbound(struct http_req *r, void *arg)
 		goto done;
 	}
 	op->kw = kw;
-	if (consent_call(h, op, "dm", matched, match, value, "", ids, (size_t)n,
-	    on_dm_reply) < 0) {
+	m.match = match;
+	if (consent_call(h, op, &m, ids, (size_t)n, on_dm_reply) < 0) {
 		op_free(op);
 		log_warnx("event=hook_inbound_failed channel=dm err=\"redis not connected\"");
 		http_error(r, 503, NULL, "try again later");
@@ -1293,6 +1448,7 @@ hooks_start(const struct app *app, struct err *err)
 {
 	struct hooks *h = calloc(1, sizeof(*h));
 	const struct config *cfg = app->cfg;
+	char kwerr[256];
 	size_t i;
 
 	if (h == NULL) {
@@ -1303,6 +1459,14 @@ hooks_start(const struct app *app, struct err *err)
 	h->app = app;
 	if (app->http == NULL)
 		return h;
+	/* config_load checked both lists the same way, so this cannot fail here. */
+	if ((cfg->optout_fillers != NULL && kw_extra_add(&h->words, KW_LIST_FILLER,
+	    cfg->optout_fillers, kwerr, sizeof(kwerr)) < 0) ||
+	    (cfg->optout_words != NULL && kw_extra_add(&h->words, KW_LIST_OPT_OUT,
+	    cfg->optout_words, kwerr, sizeof(kwerr)) < 0)) {
+		err_set(err, ERR_INPUT, "bad_value", "inbound.optout_words", "%s", kwerr);
+		goto fail;
+	}
 	for (i = 0; i < cfg->ngateways; i++) {
 		const struct gw_config *g = &cfg->gateways[i];
 

@@ -1,26 +1,59 @@
--- hook_consent.lua: an opt-out or opt-in from an inbound message (stage: http).
+-- hook_consent.lua: an opt-out, an opt-in or a reply kept for review, from an inbound
+-- message (stage: http).
+-- ORDER HOOK_CONSENT_KEYS (notifier/hooks.c consent_call):
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:<channel>
--- ARGV: op ("out" | "in"), channel, how ("sms:STOP", "dm:START" ...), detail (the
---   keyword label), now (epoch s), now (RFC 3339), match ("phone" | "dm" | "id"),
---   match value, ack key ("" = none), ack TTL (s), then the subscriber ids.
--- For each id whose stored subscriber still has that phone number (or DM handle):
--- the consent field goes (opt-out) or comes back (opt-in, only for a channel the
--- subscriber has), the stored JSON's consent.<channel> follows, a change is put on
+-- KEYS[4] consent:epoch   KEYS[5] the ack key (optout_ack:<number>)
+-- KEYS[6] inbound:sids   KEYS[7] suppressed:sms   KEYS[8] replies
+-- KEYS[9] inbound:seen:<MessageSid>
+-- KEYS[10..] consent_log:<id>, consent_history:<id> for each id, in ARGV's order
+-- ARGV: op ("out" | "in" | "reply"), channel, how ("sms:STOP", "dm:START" ...), detail
+--   (the keyword label; for "reply" the reason), now (epoch s), now (RFC 3339), match
+--   ("phone" | "dm" | "id"), match value, ack TTL (s; "" = no ack), MessageSid ("" =
+--   none), text (for "reply"), then the subscriber ids.
+-- Replays: an opt-out or opt-in whose MessageSid is in inbound:sids was applied already
+-- and changes nothing, however late (a replayed START after a STOP stays opted out);
+-- the sid is kept there with no TTL, as long as the consent record. A reply's sid is
+-- kept 30 days (KEYS[9]) so that Twilio's retries add it once.
+-- "reply": the message goes on the replies stream (MAXLEN ~ 10000) for review: from
+--   (the full number or handle: the stream is internal, never logged), text,
+--   received_at, reason, channel, sid.
+-- "out"/"in": for each id whose stored subscriber still has that phone number (or DM
+-- handle): the consent field goes (opt-out) or comes back (opt-in, only for a channel
+-- the subscriber has), the stored JSON's consent.<channel> follows, a change is put on
 -- subscribers:changes so every notifier's mirror follows, and consent_log:<id> keeps
--- <channel>:state, :when, :how and :detail. admit.lua reads KEYS[3], so once this
--- ran no push on the channel can be admitted.
--- The ack key (SET NX EX) makes one confirmation per opt-out: the first opt-out
--- sets it and is told to confirm; a repeat within the TTL is not; an opt-in clears it.
--- Returns { found, changed, confirm }.
+-- <channel>:state, :when, :how and :detail. admit.lua reads KEYS[3], so once this ran
+-- no push on the channel can be admitted. An SMS opt-out also puts the number on
+-- suppressed:sms (number -> "<when>\t<how>\t<detail>"), subscriber or not, which
+-- imports and the admin API honour (sub_suppress.lua); an SMS opt-in takes it off.
+-- The ack key (SET NX EX) makes one confirmation per opt-out: the first opt-out of a
+-- known number sets it and is told to confirm; a repeat within the TTL is not; an
+-- opt-in clears it.
+-- Returns { found, changed, confirm, duplicate }.
 --#include subjson
 
-local subs, changes, consent = KEYS[1], KEYS[2], KEYS[3]
+local subs, changes, consent, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ack, sids, suppressed, replies, seen = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local op, ch, how, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_rfc, match, value = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local ack, ack_ttl = ARGV[9], ARGV[10]
+local ack_ttl, sid, text = ARGV[9], ARGV[10], ARGV[11]
+local FIRST_ID = 12
 local found, changed, confirm = 0, 0, 0
-for i = 11, #ARGV do
+
+if op == 'reply' then
+  if sid ~= '' and not redis.call('SET', seen, now, 'NX', 'EX', 30 * 86400) then
+    return { 0, 0, 0, 1 }
+  end
+  redis.call('XADD', replies, 'MAXLEN', '~', '10000', '*', 'from', value, 'text', text,
+    'received_at', now, 'reason', detail, 'channel', ch, 'sid', sid)
+  return { 0, 0, 0, 0 }
+end
+if sid ~= '' and redis.call('HEXISTS', sids, sid) == 1 then
+  return { 0, 0, 0, 1 }
+end
+
+for i = FIRST_ID, #ARGV do
   local id = ARGV[i]
+  local clog, chist = KEYS[10 + 2 * (i - FIRST_ID)], KEYS[11 + 2 * (i - FIRST_ID)]
   local json = redis.call('HGET', subs, id)
   local ok, s = false, nil
   if json then ok, s = pcall(cjson.decode, json) end
@@ -43,7 +76,7 @@ for i = 11, #ARGV do
       state = 'opted_out'
       if redis.call('HDEL', consent, id) == 1 then
         changed = changed + 1
-        subjson_consent_revoked(SUBJSON_CONSENT_EPOCH)
+        subjson_consent_revoked(epoch)
       end
       newjson = subjson_set_consent(json, ch, 'null')
     else
@@ -61,14 +94,24 @@ for i = 11, #ARGV do
       redis.call('HSET', subs, id, newjson)
       redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put')
     end
-    subjson_consent_event(id, ch, state, now, how, detail)
+    subjson_consent_event_keys(clog, chist, ch, state, now, how, detail)
   end
 end
-if ack ~= '' and found > 0 then
+if ch == 'sms' and match == 'phone' then
+  if op == 'out' then
+    redis.call('HSET', suppressed, value, now .. '\t' .. how .. '\t' .. detail)
+  else
+    redis.call('HDEL', suppressed, value)
+  end
+end
+if sid ~= '' then
+  redis.call('HSET', sids, sid, now .. '\t' .. op .. '\t' .. ch)
+end
+if ack_ttl ~= '' and found > 0 then
   if op == 'out' then
     if redis.call('SET', ack, '1', 'NX', 'EX', ack_ttl) then confirm = 1 end
   else
     redis.call('DEL', ack)
   end
 end
-return { found, changed, confirm }
+return { found, changed, confirm, 0 }

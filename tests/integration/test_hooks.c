@@ -183,12 +183,17 @@ tw_post(struct fx *f, const char *path, const char *const *kv, const char *sign_
 	    strlen(body), resp, rsize);
 }
 
+/* An inbound SMS with a MessageSid of its own, as Twilio gives every message (a
+ * repeated sid is a replay, and changes nothing). */
 static int
 sms_in(struct fx *f, const char *from, const char *text, char *resp, size_t rsize)
 {
-	const char *kv[] = { "MessageSid", "SM0001", "From", from, "To", IT_FROM,
+	static unsigned seq;
+	char sid[40];
+	const char *kv[] = { "MessageSid", sid, "From", from, "To", IT_FROM,
 	    "Body", text, NULL };
 
+	snprintf(sid, sizeof(sid), "SM%08x%08x", (unsigned)getpid(), ++seq);
 	return tw_post(f, "/hooks/twilio/inbound", kv, NULL, IT_AUTH_TOKEN, resp, rsize);
 }
 
@@ -209,11 +214,20 @@ status_cb_sid(struct fx *f, const char *push, const char *status, const char *co
 	return tw_post(f, path, kv, NULL, IT_AUTH_TOKEN, resp, sizeof(resp));
 }
 
+/* A status callback whose MessageSid is the push's own (one message per push, as at
+ * Twilio; callbacks are counted once per sid and status). */
 static int
 status_cb(struct fx *f, const char *push, const char *status, const char *code,
     const char *to)
 {
-	return status_cb_sid(f, push, status, code, to, "SM0002");
+	unsigned long long h = 1469598103934665603ULL;
+	char sid[40];
+	const char *p;
+
+	for (p = push; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	snprintf(sid, sizeof(sid), "SM%016llx", h);
+	return status_cb_sid(f, push, status, code, to, sid);
 }
 
 /* A signed POST to /hooks/inbound/<ch> with timestamp ts. */

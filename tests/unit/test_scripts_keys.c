@@ -950,10 +950,6 @@ keys_built_or_read_in_the_script_fail(void **state)
  * fails the test too (unless its entry says it may pass any time), so the list only
  * shrinks. */
 static const struct { const char *name, *why; int may_pass; } lk_pending[] = {
-	/* Being rewritten (issue 11): its opt-outs used subjson_consent_event(id, ...)
-	 * and SUBJSON_CONSENT_EPOCH, which build consent_log:<id>, consent_history:<id>
-	 * and consent:epoch inside the script; the new version takes them in KEYS. */
-	{ "hook_consent", "consent_log:<id> and consent:epoch built in the script", 1 },
 	/* A job that does not name its code pool (queued before pools were named) takes
 	 * the pool's name from the deal hash (HGET deal:<id> pool). */
 	{ "admit", "the code pool's name read from deal:<id>", 0 },
