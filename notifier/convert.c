@@ -5,8 +5,11 @@
  * XREADGROUP at a time (the next waits until every script of the batch answered),
  * its own pending list first after every (re)connect and failure. Each entry is
  * validated here and then settled by one script, convert.lua: dead-lettered and
- * acked, or deduped, attributed, counted and acked. Must never ack an entry whose
- * effects are not written, never count an order twice, never stall on an entry.
+ * acked, or deduped, attributed, counted and acked. The script is given every key it
+ * touches, so what names some of them (the push a code went to, the push's rule and
+ * campaign, the holdout rule) is read first; the script re-checks it and answers
+ * "retry" when it moved. Must never ack an entry whose effects are not written,
+ * never count an order twice, never stall on an entry.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -42,6 +45,10 @@
 #define CONVERT_DECAY_WINDOW_MS "259200000" /* 72 h without a click */
 #define CONVERT_DECAY_COUNT "200"           /* log entries per decay step */
 #define CONVERT_DECAY_FACTOR "0.98"         /* e' = e x 0.98 per ignored push */
+#define CONVERT_TRIES 3                     /* reads and script, on "retry" */
+#define CONVERT_KEY_MAX 512                 /* a key named from a conversion's data */
+#define CONVERT_KEYS 13                     /* ORDER CONVERT_KEYS: convert.lua */
+#define CONVERT_ARGS 16
 
 struct convert_call;
 
@@ -51,20 +58,79 @@ struct convert {
 	struct event *tick;            /* the decay step */
 	const unsigned char *key;      /* click secret, borrowed; NULL: none */
 	size_t keylen;
-	size_t outstanding;            /* scripts of the current batch, + 1 while sending */
+	size_t outstanding;            /* conversions of the current batch, + 1 while
+	                                  queueing them */
+	struct convert_call *qhead, *qtail; /* the batch's conversions not started yet */
+	struct convert_call *running;  /* the one in flight: one at a time, in stream
+	                                  order, so dead letters keep the entries' order */
+	int pumping;
 	int decaying;                  /* a decay.lua call is out */
 	struct convert_call *calls;    /* scripts waiting on app->cmd */
 };
 
-/* One script call on the shared connection; detached (c NULL) when the module is
- * freed before the reply. */
+/* What an "attr" conversion reads before convert.lua, in this order; each only when
+ * it applies (convert_next_read). */
+enum convert_rd {
+	CONVERT_RD_CODEPUSH,            /* GET codepush:<code> */
+	CONVERT_RD_PINFO,               /* HGET pushinfo:<deal> <sub>:<ch> (or <sub>:sms) */
+	CONVERT_RD_PINFO_DM,            /* HGET pushinfo:<deal> <sub>:dm */
+	CONVERT_RD_HOLDOUT,             /* HGET holdout:<deal> <sub> */
+	CONVERT_RD_CAMP,                /* HGET deal:<deal> campaign */
+	CONVERT_RD_COUNT                /* none left: the script */
+};
+
+/* What a decay step waits on. */
+enum convert_dstep {
+	CONVERT_D_CURSOR,               /* GET engagement:decay */
+	CONVERT_D_LOG,                  /* XRANGE pushes:log (<cursor> + COUNT n */
+	CONVERT_D_SCRIPT
+};
+
+/* One conversion (or decay step) on the shared connection: its reads, then its
+ * script; detached (c NULL) when the module is freed before a reply. */
 struct convert_call {
 	struct convert *c;
 	struct convert_call *prev, *next;
+	struct convert_call *qnext;     /* in the queue */
 	int decay;
+	int started;                    /* its first command was sent (or it failed) */
+	int oom;                        /* could not be built whole: fails when its turn
+	                                   comes */
 	char entry[64];
 	char order[129];
+	int attr;                       /* an "attr" call (else "dead"), with: */
+	struct convert_in in;
+	char revenue[64];
+	char *payload;                  /* copied: the stream reply is gone by then */
+	size_t plen;
+	char *dead[3];                  /* a "dead" call: reason, field, error */
+	int tries;
+	enum convert_rd rd;             /* the read in flight */
+	char *val[CONVERT_RD_COUNT];    /* what each read gave; NULL = nil */
+	enum convert_dstep dstep;       /* decay only, with: */
+	char *cursor;                   /* as read ("" = none) */
+	char **log;                     /* 3 per entry: id, push ("" = not sent), sub */
+	size_t nlog;
 };
+
+static void
+convert_call_free(struct convert_call *k)
+{
+	size_t i;
+
+	if (k == NULL)
+		return;
+	for (i = 0; i < CONVERT_RD_COUNT; i++)
+		free(k->val[i]);
+	for (i = 0; i < 3 * k->nlog; i++)
+		free(k->log[i]);
+	free(k->log);
+	free(k->cursor);
+	free(k->payload);
+	for (i = 0; i < 3; i++)
+		free(k->dead[i]);
+	free(k);
+}
 
 static void
 convert_read(struct convert *c)
@@ -238,34 +304,448 @@ convert_unlink(struct convert_call *k)
 		k->next->prev = k->prev;
 }
 
-static void
-convert_on_script(struct rconn *rc, struct redisReply *r, void *arg)
+/* Formats "<prefix><v[0..n)>" into buf (CONVERT_KEY_MAX), or "" when v is NULL or
+ * n is 0. Returns 0, or -1 when it does not fit. */
+static int
+convert_key(char *buf, const char *prefix, const char *v, size_t n)
 {
-	struct convert_call *k = arg;
+	size_t p = strlen(prefix);
+
+	buf[0] = '\0';
+	if (v == NULL || n == 0)
+		return 0;
+	if (p + n >= CONVERT_KEY_MAX)
+		return -1;
+	memcpy(buf, prefix, p);
+	memcpy(buf + p, v, n);
+	buf[p + n] = '\0';
+	return 0;
+}
+
+/* Splits a push id as convert.lua does ('^([^:]+):(.+):([^:]+)$'): the entry is up
+ * to the first ':', the channel after the last. Returns 0, or -1 when it is not one. */
+static int
+convert_split_push(const char *push, size_t *elen, const char **sub, size_t *slen)
+{
+	const char *a, *b;
+
+	if (push == NULL || (a = strchr(push, ':')) == NULL || a == push ||
+	    (b = strrchr(push, ':')) == NULL || b <= a + 1 || b[1] == '\0')
+		return -1;
+	*elen = (size_t)(a - push);
+	*sub = a + 1;
+	*slen = (size_t)(b - a - 1);
+	return 0;
+}
+
+/* The push the conversion names: its value, or what codepush:<code> held. */
+static const char *
+convert_push(const struct convert_call *k)
+{
+	if (strcmp(k->in.kind, "code") == 0)
+		return k->val[CONVERT_RD_CODEPUSH];
+	if (strcmp(k->in.kind, "subscriber_id") == 0)
+		return NULL;
+	return k->in.value;
+}
+
+/* The pushinfo value the script will find first ("" = none). */
+static const char *
+convert_info(const struct convert_call *k)
+{
+	if (k->val[CONVERT_RD_PINFO] != NULL)
+		return k->val[CONVERT_RD_PINFO];
+	if (strcmp(k->in.kind, "subscriber_id") == 0 && k->val[CONVERT_RD_PINFO_DM] != NULL)
+		return k->val[CONVERT_RD_PINFO_DM];
+	return "";
+}
+
+/* The first read after from that applies to k, or CONVERT_RD_COUNT. */
+static enum convert_rd
+convert_next_read(const struct convert_call *k, int from)
+{
+	const char *sub;
+	size_t elen, slen;
+	int subscriber = strcmp(k->in.kind, "subscriber_id") == 0;
+	int i;
+
+	for (i = from; i < CONVERT_RD_COUNT; i++) {
+		switch ((enum convert_rd)i) {
+		case CONVERT_RD_CODEPUSH:
+			if (strcmp(k->in.kind, "code") == 0)
+				return CONVERT_RD_CODEPUSH;
+			break;
+		case CONVERT_RD_PINFO:
+			if (subscriber || convert_split_push(convert_push(k), &elen, &sub,
+			    &slen) == 0)
+				return CONVERT_RD_PINFO;
+			break;
+		case CONVERT_RD_PINFO_DM:
+		case CONVERT_RD_HOLDOUT:
+		case CONVERT_RD_CAMP:
+			if (subscriber)
+				return (enum convert_rd)i;
+			break;
+		case CONVERT_RD_COUNT:
+			break;
+		}
+	}
+	return CONVERT_RD_COUNT;
+}
+
+static void convert_on_reply(struct rconn *rc, struct redisReply *r, void *arg);
+
+/* Sends k's read in flight (k->rd). Returns 0, 1 when a key would not fit, or -1
+ * when Redis is not ready. */
+static int
+convert_send_read(struct convert_call *k)
+{
+	char key[CONVERT_KEY_MAX], field[CONVERT_KEY_MAX];
+	const char *args[3], *push = convert_push(k), *sub;
+	size_t elen, slen;
+	int bad = 0;
+
+	args[0] = "HGET";
+	args[1] = key;
+	args[2] = field;
+	switch (k->rd) {
+	case CONVERT_RD_CODEPUSH:
+		bad |= convert_key(key, "codepush:", k->in.value, strlen(k->in.value));
+		args[0] = "GET";
+		return bad ? 1 : rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 2, args,
+		    NULL);
+	case CONVERT_RD_PINFO:
+	case CONVERT_RD_PINFO_DM:
+		bad |= convert_key(key, "pushinfo:", k->in.deal_id, strlen(k->in.deal_id));
+		if (strcmp(k->in.kind, "subscriber_id") == 0) {
+			if (snprintf(field, sizeof(field), "%s:%s", k->in.value,
+			    k->rd == CONVERT_RD_PINFO ? "sms" : "dm") >= (int)sizeof(field))
+				bad = 1;
+		} else if (convert_split_push(push, &elen, &sub, &slen) < 0 ||
+		    snprintf(field, sizeof(field), "%s", sub) >= (int)sizeof(field)) {
+			bad = 1;        /* convert_next_read checked it */
+		}
+		break;
+	case CONVERT_RD_HOLDOUT:
+		bad |= convert_key(key, "holdout:", k->in.deal_id, strlen(k->in.deal_id));
+		args[2] = k->in.value;
+		break;
+	case CONVERT_RD_CAMP:
+		bad |= convert_key(key, "deal:", k->in.deal_id, strlen(k->in.deal_id));
+		args[2] = "campaign";
+		break;
+	case CONVERT_RD_COUNT:
+		return 1;
+	}
+	return bad ? 1 : rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 3, args, NULL);
+}
+
+/* Sends convert.lua for k with every key (ORDER CONVERT_KEYS). Returns as
+ * convert_send_read. */
+static int
+convert_script(struct convert_call *k)
+{
+	char key[CONVERT_KEYS][CONVERT_KEY_MAX];
+	const char *args[CONVERT_KEYS + CONVERT_ARGS], *push, *sub, *info, *t;
+	const char *rule = NULL, *camp = NULL;
+	const char *deal = k->in.deal_id;
+	size_t lens[CONVERT_KEYS + CONVERT_ARGS], elen, slen, rlen = 0, clen = 0;
+	int bad = 0, i, n;
+
+	for (i = 0; i < CONVERT_KEYS; i++)
+		key[i][0] = '\0';
+	if (!k->attr) {
+		/* "dead": the payload's length is kept apart (it may be cut). */
+		args[0] = CONVERT_STREAM;
+		args[1] = CONVERT_DEAD;
+		for (i = 2; i < CONVERT_KEYS; i++)
+			args[i] = "";
+		args[13] = "dead";
+		args[14] = k->entry;
+		args[15] = CONVERT_GROUP;
+		args[16] = k->dead[0];
+		args[17] = k->dead[1];
+		args[18] = k->dead[2];
+		args[19] = k->payload != NULL ? k->payload : "";
+		for (i = 0; i < 19; i++)
+			lens[i] = strlen(args[i]);
+		lens[19] = k->payload != NULL ? k->plen : 0;
+		return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS, 20, args,
+		    lens, convert_on_reply, k);
+	}
+	push = convert_push(k);
+	info = convert_info(k);
+	if (strcmp(k->in.kind, "code") == 0)
+		bad |= convert_key(key[4], "codepush:", k->in.value, strlen(k->in.value));
+	if (push != NULL && convert_split_push(push, &elen, &sub, &slen) == 0)
+		bad |= convert_key(key[5], "dealentry:", push, elen);
+	bad |= convert_key(key[6], "pushinfo:", deal, strlen(deal));
+	bad |= convert_key(key[7], "deal:", deal, strlen(deal));
+	bad |= convert_key(key[8], "holdout:", deal, strlen(deal));
+	bad |= convert_key(key[9], "order:", k->in.order_id, strlen(k->in.order_id));
+	bad |= convert_key(key[10], "report:deal:", deal, strlen(deal));
+	/* The conversion's own reports, as convert.lua picks them. */
+	if (*info != '\0') {
+		if ((t = strchr(info, '\t')) != NULL) {
+			rule = info;
+			rlen = (size_t)(t - info);
+			camp = t + 1;
+			clen = strlen(camp);
+		}
+	} else if (strcmp(k->in.kind, "subscriber_id") == 0 &&
+	    k->val[CONVERT_RD_HOLDOUT] != NULL) {
+		rule = k->val[CONVERT_RD_HOLDOUT];
+		rlen = strlen(rule);
+		if ((camp = k->val[CONVERT_RD_CAMP]) != NULL)
+			clen = strlen(camp);
+	}
+	bad |= convert_key(key[11], "report:rule:", rule, rlen);
+	bad |= convert_key(key[12], "report:campaign:", camp, clen);
+	if (bad)
+		return 1;
+	args[0] = CONVERT_STREAM;
+	args[1] = CONVERT_DEAD;
+	args[2] = "subscribers";
+	args[3] = "subscribers:changes";
+	for (i = 4; i < CONVERT_KEYS; i++)
+		args[i] = key[i];
+	n = CONVERT_KEYS;
+	args[n++] = "attr";
+	args[n++] = k->entry;
+	args[n++] = CONVERT_GROUP;
+	args[n++] = k->in.deal_id;
+	args[n++] = k->in.order_id;
+	args[n++] = k->revenue;
+	args[n++] = k->in.currency;
+	args[n++] = k->in.kind;
+	args[n++] = k->in.value;
+	args[n++] = k->payload != NULL ? k->payload : "";
+	args[n++] = CONVERT_ORDER_TTL_S;
+	args[n++] = CONVERT_GAIN;
+	args[n++] = k->val[CONVERT_RD_CODEPUSH] != NULL ? k->val[CONVERT_RD_CODEPUSH] : "";
+	args[n++] = info;
+	args[n++] = k->val[CONVERT_RD_HOLDOUT] != NULL ? k->val[CONVERT_RD_HOLDOUT] : "";
+	args[n++] = k->val[CONVERT_RD_CAMP] != NULL ? k->val[CONVERT_RD_CAMP] : "";
+	return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS, n, args, NULL,
+	    convert_on_reply, k);
+}
+
+/* Sends decay.lua for k with the log entries read (ORDER DECAY_KEYS, DECAY_ARGS).
+ * Returns as convert_send_read. */
+static int
+decay_script(struct convert_call *k)
+{
+	const char **args = NULL;
+	char **keys = NULL;
+	size_t i, nk = 0, na = 0;
+	int rv = -1;
+
+	if ((args = calloc(3 + 3 + 4 * k->nlog, sizeof(*args))) == NULL ||
+	    (keys = calloc(k->nlog + 1, sizeof(*keys))) == NULL)
+		goto out;
+	args[na++] = "engagement:decay";
+	args[na++] = "subscribers";
+	args[na++] = "subscribers:changes";
+	for (i = 0; i < k->nlog; i++) {
+		const char *push = k->log[3 * i + 1];
+		size_t n = strlen(push);
+
+		if (*push == '\0')
+			continue;
+		if ((keys[nk] = malloc(n + 9)) == NULL)
+			goto out;
+		memcpy(keys[nk], "clicked:", 8);
+		memcpy(keys[nk] + 8, push, n + 1);
+		args[na++] = keys[nk++];
+	}
+	args[na++] = CONVERT_DECAY_WINDOW_MS;
+	args[na++] = CONVERT_DECAY_FACTOR;
+	args[na++] = k->cursor;
+	for (i = 0; i < 3 * k->nlog; i++)
+		args[na++] = k->log[i];
+	rv = script_call_named(k->c->app->cmd, "decay", (int)(3 + nk), (int)na, args, NULL,
+	    convert_on_reply, k);
+out:
+	for (i = 0; keys != NULL && i < nk; i++)
+		free(keys[i]);
+	free(keys);
+	free(args);
+	return rv;
+}
+
+/* Keeps the entries of an XRANGE reply in k->log. Returns 0, or -1 (malformed or out
+ * of memory). */
+static int
+decay_keep_log(struct convert_call *k, const struct redisReply *r)
+{
+	const struct redisReply *fields;
+	const char *id, *v[3];
+	size_t i, j, len;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	if (r->elements == 0)
+		return 0;
+	if ((k->log = calloc(3 * r->elements, sizeof(*k->log))) == NULL)
+		return -1;
+	for (i = 0; i < r->elements; i++) {
+		if (ru_entry(r, i, &id, &fields) < 0)
+			return -1;
+		v[0] = id;
+		v[1] = v[2] = "";
+		if (fields != NULL) {
+			const char *outcome = ru_field(fields, "outcome", &len);
+			const char *push = ru_field(fields, "push", &len);
+			const char *sub = ru_field(fields, "sub", &len);
+
+			if (outcome != NULL && strcmp(outcome, "sent") == 0 && push != NULL &&
+			    sub != NULL) {
+				v[1] = push;
+				v[2] = sub;
+			}
+		}
+		for (j = 0; j < 3; j++)
+			if ((k->log[3 * i + j] = strdup(v[j])) == NULL) {
+				k->nlog = i + 1;        /* frees what was copied */
+				return -1;
+			}
+		k->nlog = i + 1;
+	}
+	return 0;
+}
+
+/* Sends k's next command: a read, or its script. Returns as convert_send_read. */
+static int
+convert_send(struct convert_call *k)
+{
+	char from[80];
+	const char *args[6];
+
+	if (k->decay) {
+		switch (k->dstep) {
+		case CONVERT_D_CURSOR:
+			args[0] = "GET";
+			args[1] = "engagement:decay";
+			return rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 2, args, NULL);
+		case CONVERT_D_LOG:
+			snprintf(from, sizeof(from), "(%s", *k->cursor != '\0' ? k->cursor :
+			    "0-0");
+			args[0] = "XRANGE";
+			args[1] = "pushes:log";
+			args[2] = from;
+			args[3] = "+";
+			args[4] = "COUNT";
+			args[5] = CONVERT_DECAY_COUNT;
+			return rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 6, args, NULL);
+		case CONVERT_D_SCRIPT:
+			return decay_script(k);
+		}
+	}
+	if (k->attr && k->rd < CONVERT_RD_COUNT)
+		return convert_send_read(k);
+	return convert_script(k);
+}
+
+static void convert_pump(struct convert *c);
+
+/* Ends conversion k: the next one starts; the next batch may be read once all
+ * answered. */
+static void
+convert_done(struct convert_call *k)
+{
 	struct convert *c = k->c;
+
+	int decay = k->decay;
+
+	convert_unlink(k);
+	if (k == c->running)
+		c->running = NULL;
+	convert_call_free(k);
+	if (decay) {
+		c->decaying = 0;
+		return;
+	}
+	if (--c->outstanding == 0)
+		convert_read(c);
+	convert_pump(c);
+}
+
+/* A conversion that could not be settled now: left pending, read again. */
+static void
+convert_failed(struct convert_call *k, const char *err)
+{
+	if (k->decay) {
+		log_warnx("event=decay_failed err=\"%s\"", err);
+	} else {
+		log_warnx("event=conversion_failed entry=%s err=\"%s\"", k->entry, err);
+		convert_reread(k->c, 1);
+	}
+	convert_done(k);
+}
+
+/* Sends k's next command; on failure ends k as convert_failed. */
+static void
+convert_next(struct convert_call *k)
+{
+	int sent = convert_send(k);
+
+	if (sent < 0)
+		convert_failed(k, "redis not ready");
+	else if (sent > 0)
+		convert_failed(k, "key too long");
+}
+
+/* Starts the batch's conversions one after the other, in stream order. */
+static void
+convert_pump(struct convert *c)
+{
+	struct convert_call *k;
+
+	if (c->pumping)
+		return;
+	c->pumping = 1;
+	while (c->running == NULL && (k = c->qhead) != NULL) {
+		if ((c->qhead = k->qnext) == NULL)
+			c->qtail = NULL;
+		k->qnext = NULL;
+		k->started = 1;
+		c->running = k;
+		if (k->oom)
+			convert_failed(k, "out of memory");
+		else
+			convert_next(k);
+	}
+	c->pumping = 0;
+}
+
+/* Copies a bulk string reply (NULL for nil) into *out. Returns 0, or -1. */
+static int
+convert_copy(const struct redisReply *r, char **out)
+{
+	free(*out);
+	*out = NULL;
+	if (r->type == REDIS_REPLY_NIL)
+		return 0;
+	if (r->type != REDIS_REPLY_STRING || r->len > 65536)
+		return -1;
+	return (*out = strndup(r->str, r->len)) != NULL ? 0 : -1;
+}
+
+/* The script answered: logs the result and ends k. */
+static void
+convert_settled(struct convert_call *k, const struct redisReply *r)
+{
 	const char *st = NULL;
 
-	(void)rc;
-	if (c == NULL)
-		goto out;
-	convert_unlink(k);
-	if (k->decay) {
-		c->decaying = 0;
-		if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0)
-			log_info("event=engagement_decay pushes=%lld", (long long)r->integer);
-		else if (r == NULL || r->type == REDIS_REPLY_ERROR)
-			log_warnx("event=decay_failed err=\"%s\"", r ? r->str : "no reply");
-		goto out;
-	}
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
 	    r->element[0]->type == REDIS_REPLY_STRING)
 		st = r->element[0]->str;
 	if (st == NULL) {
 		/* Left pending: read again from the pending list. */
-		log_warnx("event=conversion_failed entry=%s err=\"%s\"", k->entry,
-		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
-		convert_reread(c, 1);
-	} else if (strcmp(st, "dead") == 0) {
+		convert_failed(k, r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+		return;
+	}
+	if (strcmp(st, "dead") == 0) {
 		log_warnx("event=conversion_dead entry=%s reason=%s field=%s", k->entry,
 		    r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING ?
 		    r->element[1]->str : "-", r->elements > 2 &&
@@ -275,65 +755,147 @@ convert_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 		    k->order, st, r->elements > 1 ? " push=" : "", r->elements > 1 &&
 		    r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "");
 	}
-	if (--c->outstanding == 0)
-		convert_read(c);
-out:
-	free(k);
+	convert_done(k);
 }
 
-/* Sends convert.lua (or decay.lua when decay) with args; counts it outstanding. */
-static int
-convert_call(struct convert *c, int decay, const char *entry, const char *order,
-    int nargs, const char **args, const size_t *lens)
+/* One reply of k's: the next read, its script, or the end. */
+static void
+convert_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct convert_call *k = arg;
+	size_t i;
+
+	(void)rc;
+	if (k->c == NULL) {             /* the module was freed */
+		convert_call_free(k);
+		return;
+	}
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		convert_failed(k, r != NULL ? r->str : "no reply");
+		return;
+	}
+	if (k->decay) {
+		switch (k->dstep) {
+		case CONVERT_D_CURSOR:
+			if (convert_copy(r, &k->cursor) < 0 ||
+			    (k->cursor == NULL && (k->cursor = strdup("")) == NULL)) {
+				convert_failed(k, "bad reply");
+				return;
+			}
+			k->dstep = CONVERT_D_LOG;
+			break;
+		case CONVERT_D_LOG:
+			if (decay_keep_log(k, r) < 0) {
+				convert_failed(k, "bad reply");
+				return;
+			}
+			if (k->nlog == 0) {     /* nothing new */
+				convert_done(k);
+				return;
+			}
+			k->dstep = CONVERT_D_SCRIPT;
+			break;
+		case CONVERT_D_SCRIPT:
+			/* -1: another notifier moved the cursor; the next tick reads again. */
+			if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+				log_info("event=engagement_decay pushes=%lld",
+				    (long long)r->integer);
+			convert_done(k);
+			return;
+		}
+		convert_next(k);
+		return;
+	}
+	if (k->attr && k->rd < CONVERT_RD_COUNT) {
+		if (convert_copy(r, &k->val[k->rd]) < 0) {
+			convert_failed(k, "bad reply");
+			return;
+		}
+		k->rd = convert_next_read(k, (int)k->rd + 1);
+		convert_next(k);
+		return;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "retry") == 0) {
+		if (++k->tries >= CONVERT_TRIES) {
+			convert_failed(k, "the conversion's keys kept changing");
+			return;
+		}
+		for (i = 0; i < CONVERT_RD_COUNT; i++) {
+			free(k->val[i]);
+			k->val[i] = NULL;
+		}
+		k->rd = convert_next_read(k, 0);
+		convert_next(k);
+		return;
+	}
+	convert_settled(k, r);
+}
+
+/* A new call of the module, linked; NULL when out of memory. */
+static struct convert_call *
+convert_call_new(struct convert *c, int decay, const char *entry, const char *order)
 {
 	struct convert_call *k = calloc(1, sizeof(*k));
 
 	if (k == NULL)
-		return -1;
+		return NULL;
 	k->decay = decay;
 	snprintf(k->entry, sizeof(k->entry), "%s", entry ? entry : "-");
 	snprintf(k->order, sizeof(k->order), "%s", order ? order : "-");
-	if (script_call_named(c->app->cmd, decay ? "decay" : "convert", 4, nargs, args,
-	    lens, convert_on_script, k) < 0) {
-		free(k);
-		return -1;
-	}
 	k->c = c;
 	k->next = c->calls;
 	if (c->calls != NULL)
 		c->calls->prev = k;
 	c->calls = k;
-	if (!decay)
+	if (!decay) {
 		c->outstanding++;
-	return 0;
+		if (c->qtail != NULL)
+			c->qtail->qnext = k;
+		else
+			c->qhead = k;
+		c->qtail = k;
+	} else {
+		k->started = 1;
+	}
+	return k;
 }
 
 static void
 convert_dead(struct convert *c, const char *entry, const struct err *e,
     const char *payload, size_t len)
 {
-	const char *args[11] = { CONVERT_STREAM, CONVERT_DEAD, "subscribers",
-		"subscribers:changes", "dead", entry, CONVERT_GROUP, e->code, e->field, e->msg,
-		payload ? payload : "" };
-	size_t lens[11];
-	int i;
+	struct convert_call *k = convert_call_new(c, 0, entry, NULL);
 
-	for (i = 0; i < 10; i++)
-		lens[i] = strlen(args[i]);
-	lens[10] = payload ? (len > CONVERT_PAYLOAD_MAX ? CONVERT_PAYLOAD_MAX : len) : 0;
-	if (convert_call(c, 0, entry, NULL, 11, args, lens) < 0) {
-		log_warnx("event=conversion_failed entry=%s err=\"redis not ready\"", entry);
+	if (k == NULL) {
+		log_warnx("event=conversion_failed entry=%s err=\"out of memory\"", entry);
 		convert_reread(c, 1);
+		return;
+	}
+	if ((k->dead[0] = strdup(e->code)) == NULL || (k->dead[1] = strdup(e->field)) == NULL ||
+	    (k->dead[2] = strdup(e->msg)) == NULL) {
+		k->oom = 1;
+		return;
+	}
+	if (payload != NULL) {
+		k->plen = len > CONVERT_PAYLOAD_MAX ? CONVERT_PAYLOAD_MAX : len;
+		if ((k->payload = malloc(k->plen + 1)) == NULL) {
+			k->oom = 1;
+			return;
+		}
+		memcpy(k->payload, payload, k->plen);
+		k->payload[k->plen] = '\0';
 	}
 }
 
 static void
 convert_entry(struct convert *c, const char *entry, const struct redisReply *fields)
 {
+	struct convert_call *k;
 	struct convert_in in;
 	struct err err;
-	const char *payload, *args[16];
-	char revenue[64];
+	const char *payload;
 	size_t len = 0;
 
 	err_clear(&err);
@@ -356,27 +918,19 @@ convert_entry(struct convert *c, const char *entry, const struct redisReply *fie
 		convert_dead(c, entry, &err, payload, len);
 		return;
 	}
-	snprintf(revenue, sizeof(revenue), "%.17g", in.revenue);
-	args[0] = CONVERT_STREAM;
-	args[1] = CONVERT_DEAD;
-	args[2] = "subscribers";
-	args[3] = "subscribers:changes";
-	args[4] = "attr";
-	args[5] = entry;
-	args[6] = CONVERT_GROUP;
-	args[7] = in.deal_id;
-	args[8] = in.order_id;
-	args[9] = revenue;
-	args[10] = in.currency;
-	args[11] = in.kind;
-	args[12] = in.value;
-	args[13] = len > CONVERT_PAYLOAD_MAX ? "" : payload;
-	args[14] = CONVERT_ORDER_TTL_S;
-	args[15] = CONVERT_GAIN;
-	if (convert_call(c, 0, entry, in.order_id, 16, args, NULL) < 0) {
-		log_warnx("event=conversion_failed entry=%s err=\"redis not ready\"", entry);
+	if ((k = convert_call_new(c, 0, entry, in.order_id)) == NULL) {
+		log_warnx("event=conversion_failed entry=%s err=\"out of memory\"", entry);
 		convert_reread(c, 1);
+		return;
 	}
+	k->attr = 1;
+	k->in = in;
+	snprintf(k->revenue, sizeof(k->revenue), "%.17g", in.revenue);
+	if ((k->payload = strndup(len > CONVERT_PAYLOAD_MAX ? "" : payload, len)) == NULL) {
+		k->oom = 1;
+		return;
+	}
+	k->rd = convert_next_read(k, 0);
 }
 
 /* greader_batch_fn: every entry of a batch; the next read once all answered. */
@@ -388,7 +942,7 @@ convert_on_batch(void *arg, const struct redisReply *entries)
 	const char *id;
 	size_t i;
 
-	c->outstanding++; /* hold the next read until the batch is sent */
+	c->outstanding++; /* hold the next read until the batch is queued and started */
 	for (i = 0; i < entries->elements; i++) {
 		if (ru_entry(entries, i, &id, &fields) < 0) {
 			log_warnx("event=read_failed stream=" CONVERT_STREAM
@@ -397,6 +951,7 @@ convert_on_batch(void *arg, const struct redisReply *entries)
 		}
 		convert_entry(c, id, fields);
 	}
+	convert_pump(c);
 	c->outstanding--;
 }
 
@@ -409,20 +964,22 @@ convert_gate(void *arg)
 	return c->outstanding == 0 && rconn_is_ready(c->app->cmd);
 }
 
-/* Runs one decay step. */
+/* Runs one decay step: the cursor and the log entries after it, then decay.lua. */
 static void
 convert_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct convert *c = arg;
-	const char *args[7] = { "pushes:log", "engagement:decay", "subscribers",
-		"subscribers:changes", CONVERT_DECAY_WINDOW_MS, CONVERT_DECAY_COUNT,
-		CONVERT_DECAY_FACTOR };
+	struct convert_call *k;
 
 	(void)fd;
 	(void)what;
-	if (!c->decaying && rconn_is_ready(c->app->cmd) &&
-	    convert_call(c, 1, NULL, NULL, 7, args, NULL) == 0)
-		c->decaying = 1;
+	if (c->decaying || !rconn_is_ready(c->app->cmd) ||
+	    (k = convert_call_new(c, 1, NULL, NULL)) == NULL)
+		return;
+	c->decaying = 1;
+	k->dstep = CONVERT_D_CURSOR;
+	if (convert_send(k) != 0)
+		convert_done(k);        /* the next tick tries again */
 }
 
 struct convert *
@@ -471,6 +1028,10 @@ convert_free(struct convert *c)
 		return;
 	for (k = c->calls; k != NULL; k = next) {
 		next = k->next;
+		if (!k->started) {      /* queued: no reply will come */
+			convert_call_free(k);
+			continue;
+		}
 		k->c = NULL;
 		k->prev = k->next = NULL;
 	}

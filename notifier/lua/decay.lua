@@ -1,41 +1,50 @@
 -- decay.lua: engagement decay for pushes nobody clicked, a batch at a time (stage:
 -- record).
--- KEYS[1] pushes:log   KEYS[2] engagement:decay (the cursor: last log id seen)
--- KEYS[3] subscribers   KEYS[4] subscribers:changes
--- ARGV: window_ms, count, factor
--- Walks pushes:log after the cursor, oldest first, at most count entries, and stops at
--- the first entry younger than window_ms on Redis' own clock (the log ids are Redis
--- time too). For every "sent" push without clicked:<push id>, the subscriber's
--- engagement becomes e' = e x factor. The cursor moves in the same step, so each push
--- decays a subscriber at most once, whichever notifier runs the batch.
--- Returns the number of pushes that decayed an engagement.
-local cursor = redis.call('GET', KEYS[2]) or '0-0'
+-- ORDER DECAY_KEYS (notifier/convert.c, decay_script):
+-- KEYS[1] engagement:decay (the cursor: last pushes:log id seen)   KEYS[2] subscribers
+-- KEYS[3] subscribers:changes   KEYS[4..] clicked:<push id>, one per entry below that
+--   names a push, in their order
+-- ARGV: window_ms, factor, the cursor the caller read ("" = none), then per pushes:log
+--   entry after that cursor, oldest first (ORDER DECAY_ARGS, 3 each): id, push id
+--   ("" = not a "sent" outcome), subscriber
+-- The caller reads the cursor and the entries (XRANGE, at most a batch) because a
+-- script may only touch keys it is given, and clicked:<push id> comes from the log.
+-- The entries of a stream never change, so only the cursor is checked: when it moved
+-- (another notifier ran a batch), nothing is written and the answer is -1.
+-- Walks the entries and stops at the first one younger than window_ms on Redis' own
+-- clock (the log ids are Redis time too). For every "sent" push without
+-- clicked:<push id>, the subscriber's engagement becomes e' = e x factor. The cursor
+-- moves in the same step, so each push decays a subscriber at most once, whichever
+-- notifier runs the batch.
+-- Returns the number of pushes that decayed an engagement, or -1.
+local cursor = redis.call('GET', KEYS[1]) or ''
+if cursor ~= ARGV[3] then
+  return -1
+end
 local t = redis.call('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) -
   tonumber(ARGV[1])
-local factor = tonumber(ARGV[3])
+local factor = tonumber(ARGV[2])
 
 --#include subjson
 
-local entries = redis.call('XRANGE', KEYS[1], '(' .. cursor, '+', 'COUNT', ARGV[2])
-local n, last = 0, nil
-for _, e in ipairs(entries) do
-  local ms = tonumber(string.match(e[1], '^(%d+)'))
+local n, last, k = 0, nil, 4
+for i = 4, #ARGV - 2, 3 do
+  local id, push, sub = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local ms = tonumber(string.match(id, '^(%d+)'))
   if ms == nil or ms > cutoff then
     break
   end
-  local f, kv = e[2], {}
-  for i = 1, #f, 2 do
-    kv[f[i]] = f[i + 1]
+  if push ~= '' then
+    if redis.call('EXISTS', KEYS[k]) == 0 then
+      subjson_engage(KEYS[2], KEYS[3], sub, function(x) return x * factor end)
+      n = n + 1
+    end
+    k = k + 1
   end
-  if kv.outcome == 'sent' and kv.push and kv.sub and
-      redis.call('EXISTS', 'clicked:' .. kv.push) == 0 then
-    subjson_engage(KEYS[3], KEYS[4], kv.sub, function(x) return x * factor end)
-    n = n + 1
-  end
-  last = e[1]
+  last = id
 end
 if last then
-  redis.call('SET', KEYS[2], last)
+  redis.call('SET', KEYS[1], last)
 end
 return n

@@ -955,9 +955,6 @@ static const struct { const char *name, *why; int may_pass; } lk_pending[] = {
 	{ "admit", "the code pool's name read from deal:<id>", 0 },
 	{ "send", "the code pool's name read from deal:<id>", 0 },
 	{ "record", "the code pool's name read from deal:<id>", 0 },
-	/* Converted one by one (issue 11 item 6). */
-	{ "convert", "codepush:, dealentry:, pushinfo:, holdout:, order:, reports", 0 },
-	{ "decay", "clicked:<push id> built from pushes:log entries", 0 },
 };
 
 static void
