@@ -271,6 +271,48 @@ rm(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* [compliance] rows add to the statutory ones and may only tighten them; every bad
+ * row is named (what --check-config prints). */
+static void
+compliance_rows_tighten_and_bad_ones_are_named(void **state)
+{
+	char errs[2048] = "";
+	struct config *c;
+	size_t n0;
+
+	(void)state;
+	c = load("# nothing\n", errs, sizeof(errs));
+	assert_non_null(c);
+	n0 = c->quiet.nwindows;
+	assert_int_equal(c->quiet.ncaps, 3);
+	assert_int_equal(c->quiet.cap_per_campaign, 0);
+	config_free(c);
+	c = load("[compliance]\nwindow.US-TX = 09:00-20:00\nwindow.us-tx.sun = 12:00-18:00\n"
+	    "cap.US-TX = 2/24h\ncap_scope = campaign\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_int_equal(c->quiet.nwindows, n0 + 2);
+	assert_string_equal(c->quiet.windows[n0 + 1].region, "US-TX");
+	assert_int_equal(c->quiet.windows[n0 + 1].wday, 0);
+	assert_int_equal(c->quiet.windows[n0 + 1].start_min, 12 * 60);
+	assert_int_equal(c->quiet.caps[3].max, 2);
+	assert_int_equal(c->quiet.caps[3].window_s, 86400);
+	assert_int_equal(c->quiet.cap_per_campaign, 1);
+	config_free(c);
+	c = load("[compliance]\nwindow.US-FL = 08:00-21:00\nwindow.US-XX = 09:00-20:00\n"
+	    "window.US-TX = 9-20\nwindow.US-TX.someday = 09:00-20:00\n"
+	    "window.US-TX = 25:00-20:00\ncap.US-MD = 5/24h\ncap.US-TX = three\n"
+	    "cap_scope = each\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, ":2: compliance.window.US-FL: opens 20:00"));
+	assert_non_null(strstr(errs, ":3: compliance.window.US-XX: unknown place"));
+	assert_non_null(strstr(errs, ":4: compliance.window.US-TX: '9-20' is not HH:MM-HH:MM"));
+	assert_non_null(strstr(errs, ":5: compliance.window.US-TX.someday: 'someday' is not"));
+	assert_non_null(strstr(errs, ":6: compliance.window.US-TX: '25:00-20:00'"));
+	assert_non_null(strstr(errs, ":7: compliance.cap.US-MD: the law allows at most 3"));
+	assert_non_null(strstr(errs, ":8: compliance.cap.US-TX: 'three' is not N/Hh"));
+	assert_non_null(strstr(errs, ":9: compliance.cap_scope: 'each'"));
+}
+
 int
 main(void)
 {
@@ -284,6 +326,7 @@ main(void)
 		cmocka_unit_test(max_tries_defaults_to_five),
 		cmocka_unit_test(missing_file_is_an_error_not_a_crash),
 		cmocka_unit_test(nul_byte_and_overlong_line_are_refused),
+		cmocka_unit_test(compliance_rows_tighten_and_bad_ones_are_named),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, mk, rm);
