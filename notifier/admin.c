@@ -587,15 +587,91 @@ sub_script(struct admin *a, struct admin_op *op, const char *script, const char 
 	}
 }
 
+/* A subscriber put waiting for the suppression check (sub_suppress.lua), with the
+ * put's own arguments: the put is sent from the check's reply, on the same
+ * connection. */
+struct sub_gate {
+	struct admin_op *op;
+	int create;
+	char consent[CH_COUNT][24];
+	char now[24];
+};
+
+static void
+on_sub_gate(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct sub_gate *g = arg;
+	struct admin_op *op = g->op;
+	const char *extra[5 + CH_COUNT];
+	size_t elen[5 + CH_COUNT];
+	int c;
+
+	(void)rc;
+	if (op->r == NULL || op->a == NULL) {
+		op_free(op);
+		goto out;
+	}
+	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+		/* Not written unchecked: the list might hold this number. */
+		op_redis_failed(op, reply);
+		op_free(op);
+		goto out;
+	}
+	if (reply->integer == 1)
+		log_info("event=admin_sub_suppressed sub=%s channel=sms", op->name);
+	extra[0] = op->name;
+	extra[1] = op->text;
+	extra[2] = g->create ? "1" : "0";
+	for (c = 0; c < CH_COUNT; c++)
+		extra[3 + c] = g->consent[c];
+	extra[3 + CH_COUNT] = g->now;
+	extra[4 + CH_COUNT] = "api";
+	for (c = 0; c < 5 + CH_COUNT; c++)
+		elen[c] = strlen(extra[c]);
+	sub_script(op->a, op, "admin_sub_put", extra, elen, 5 + CH_COUNT);
+out:
+	free(g);
+}
+
+/*
+ * Sends sub_suppress.lua for op's subscriber (phone may be NULL), then the put from
+ * its reply: a number on the suppression list (an SMS STOP before it was this
+ * subscriber's) gets no sms consent older than the STOP, and the answer lists sms in
+ * consent_kept_out. Takes ownership of g; answers 503 itself when it cannot.
+ */
+static void
+sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone)
+{
+	struct admin_op *op = g->op;
+	char clog[MODEL_ID_MAX + 32], chist[MODEL_ID_MAX + 32];
+	const char *args[8];
+
+	snprintf(clog, sizeof(clog), "consent_log:%s", op->name);
+	snprintf(chist, sizeof(chist), "consent_history:%s", op->name);
+	args[0] = "suppressed:sms";
+	args[1] = "subscribers";
+	args[2] = clog;
+	args[3] = chist;
+	args[4] = op->name;
+	args[5] = phone != NULL ? phone : "";
+	args[6] = g->consent[CH_SMS];
+	args[7] = g->create ? "1" : "0";
+	if (script_call_named(a->app->cmd, "sub_suppress", 4, 8, args, NULL, on_sub_gate,
+	    g) < 0) {
+		op_redis_failed(op, NULL);
+		op_free(op);
+		free(g);
+	}
+}
+
 static void
 sub_put(struct admin *a, struct http_req *r, const char *id, int create)
 {
-	const char *extra[5 + CH_COUNT];
-	size_t elen[5 + CH_COUNT], blen;
-	char consent[CH_COUNT][24], now[24];
+	size_t blen;
 	const char *body = http_body(r, &blen);
 	struct subscriber *s;
-	struct admin_op *op;
+	struct admin_op *op = NULL;
+	struct sub_gate *g;
 	struct err e;
 	int c;
 
@@ -609,29 +685,26 @@ sub_put(struct admin *a, struct http_req *r, const char *id, int create)
 		subscriber_free(s);
 		return;
 	}
-	if ((op = op_new(a, r, OP_SUB_PUT)) == NULL ||
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (op = op_new(a, r, OP_SUB_PUT)) == NULL ||
 	    (op->text = subscriber_to_json(s)) == NULL) {
 		if (op != NULL)
 			op_free(op);
+		free(g);
 		subscriber_free(s);
 		http_error(r, 500, NULL, "out of memory");
 		return;
 	}
 	op->len = strlen(op->text);
 	snprintf(op->name, sizeof(op->name), "%s", s->id);
-	extra[0] = op->name;
-	extra[1] = op->text;
-	extra[2] = create ? "1" : "0";
+	g->op = op;
+	g->create = create;
 	for (c = 0; c < CH_COUNT; c++)
-		extra[3 + c] = subscriber_consent_arg(s, (enum channel)c, consent[c],
-		    sizeof(consent[c]));
-	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	extra[3 + CH_COUNT] = now;
-	extra[4 + CH_COUNT] = "api";
-	for (c = 0; c < 5 + CH_COUNT; c++)
-		elen[c] = strlen(extra[c]);
+		(void)subscriber_consent_arg(s, (enum channel)c, g->consent[c],
+		    sizeof(g->consent[c]));
+	snprintf(g->now, sizeof(g->now), "%lld", (long long)clock_now());
+	sub_gate_send(a, g, s->phone);
 	subscriber_free(s);
-	sub_script(a, op, "admin_sub_put", extra, elen, 5 + CH_COUNT);
 }
 
 /* /v1/subscribers[/<id>] */

@@ -213,17 +213,18 @@ out:
 	return rc;
 }
 
-/* Loads admin_sub_put.lua, the script the admin API stores subscribers with, so the
- * CLI writes exactly what the API writes (consent record included). Fills sha (41
- * bytes). Returns 0, or -1 after printing. */
-static int load_put_script(redisContext *c, char *sha)
+/* Loads the daemon's script name (admin_sub_put, the script the admin API stores
+ * subscribers with, and sub_suppress, its suppression-list check), so the CLI writes
+ * exactly what the API writes (consent record included). Fills sha (41 bytes).
+ * Returns 0, or -1 after printing. */
+static int load_script(redisContext *c, const char *name, char *sha)
 {
-	const char *src = script_source("admin_sub_put");
+	const char *src = script_source(name);
 	redisReply *r;
 	int rc = -1;
 
 	if (src == NULL) {
-		fprintf(stderr, "dealpushctl: admin_sub_put.lua is not built in\n");
+		fprintf(stderr, "dealpushctl: %s.lua is not built in\n", name);
 		return -1;
 	}
 	redisAppendCommand(c, "SCRIPT LOAD %s", src);
@@ -237,6 +238,30 @@ static int load_put_script(redisContext *c, char *sha)
 	}
 	freeReplyObject(r);
 	return rc;
+}
+
+/* Appends (does not send) sub_suppress.lua for s, to run right before its put: an
+ * SMS STOP from its number before the consent time given keeps sms consent out. */
+static void append_subscriber_gate(redisContext *c, const char *sha,
+    const struct subscriber *s)
+{
+	char clog[MODEL_ID_MAX + 32], chist[MODEL_ID_MAX + 32], consent[24];
+	const char *argv[11];
+
+	snprintf(clog, sizeof(clog), "consent_log:%s", s->id);
+	snprintf(chist, sizeof(chist), "consent_history:%s", s->id);
+	argv[0] = "EVALSHA";
+	argv[1] = sha;
+	argv[2] = "4";
+	argv[3] = "suppressed:sms";
+	argv[4] = "subscribers";
+	argv[5] = clog;
+	argv[6] = chist;
+	argv[7] = s->id;
+	argv[8] = s->phone != NULL ? s->phone : "";
+	argv[9] = subscriber_consent_arg(s, CH_SMS, consent, sizeof(consent));
+	argv[10] = "0";
+	redisAppendCommandArgv(c, 11, argv, NULL);
 }
 
 /* Appends (does not send) the one script call that stores s as json. The keys:
@@ -394,6 +419,17 @@ static int flush_batch(redisContext *c, const char *file, const unsigned long *l
 	int rc = 0;
 
 	for (i = 0; i < n; i++) {
+		/* the suppression check's answer first (append_subscriber_gate) */
+		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
+			fprintf(stderr, "dealpushctl: redis: %s\n", c->errstr);
+			return -1;
+		}
+		if (r->type != REDIS_REPLY_INTEGER) {
+			fprintf(stderr, "dealpushctl: redis: checking the suppression list: %s\n",
+			    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+			rc = -1;
+		}
+		freeReplyObject(r);
 		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
 			fprintf(stderr, "dealpushctl: redis: %s\n", c->errstr);
 			return -1;
@@ -418,10 +454,11 @@ static int cmd_subscribers_import(redisContext *c, const char *path)
 	struct ctl_input in;
 	unsigned long lines[CTL_BATCH], imported = 0, bad = 0;
 	size_t nbatch = 0;
-	char sha[41];
+	char sha[41], gate_sha[41];
 	int rc = CTL_FAIL, r;
 
-	if (load_put_script(c, sha) < 0)
+	if (load_script(c, "admin_sub_put", sha) < 0 ||
+	    load_script(c, "sub_suppress", gate_sha) < 0)
 		return CTL_FAIL;
 	if (input_open(&in, path) < 0)
 		return CTL_FAIL;
@@ -446,6 +483,7 @@ static int cmd_subscribers_import(redisContext *c, const char *path)
 			fprintf(stderr, "dealpushctl: out of memory\n");
 			goto out;
 		}
+		append_subscriber_gate(c, gate_sha, s);
 		append_subscriber_put(c, sha, s, json);
 		lines[nbatch++] = in.lineno;
 		free(json);
