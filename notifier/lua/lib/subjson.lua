@@ -1,5 +1,7 @@
 -- lib/subjson.lua: edits of a stored subscriber's canonical JSON (subscriber_to_json),
 -- inlined into the scripts that say "--#include subjson" (deploy/embed-lua.sh).
+-- Every key is an argument, from the calling script's KEYS: a script may only touch
+-- the keys it is given (docs/architecture.md).
 -- The JSON is edited as text, never decoded and re-encoded: Redis' cjson would turn
 -- [] into {} and reorder members. A document not in the canonical form is left
 -- alone (the functions return nil), never rewritten.
@@ -62,18 +64,9 @@ local function subjson_consent_event_keys(log, history, ch, state, now, how, det
   redis.call('LTRIM', history, 0, 99)
 end
 
+-- Records that a consent was taken away: key is consent:epoch, from the caller's KEYS.
 -- Every consent taken away bumps this counter: send.lua checks a push's consent again
 -- only when it moved since the push was admitted (admit.lua checked it then).
-local SUBJSON_CONSENT_EPOCH = 'consent:epoch'
-
--- Records that a consent was taken away; key is SUBJSON_CONSENT_EPOCH (from KEYS
--- where the caller has it).
 local function subjson_consent_revoked(key)
   redis.call('INCR', key)
-end
-
--- subjson_consent_event_keys for subscriber id's own keys.
-local function subjson_consent_event(id, ch, state, now, how, detail)
-  subjson_consent_event_keys('consent_log:' .. id, 'consent_history:' .. id, ch, state,
-    now, how, detail)
 end
