@@ -349,7 +349,7 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 		return;
 	if ((op = op_new(a, NULL, OP_LOAD)) == NULL)
 		return;
-	args[0] = "rules";
+	args[0] = "rules";              /* ORDER RULES_KEYS: admin_rules_load.lua */
 	args[1] = "rules:version";
 	args[2] = a->version;
 	if (script_call_named(a->app->cmd, "admin_rules_load", 2, 3, args, NULL, on_load,
@@ -1021,7 +1021,7 @@ rules_change(struct admin *a, struct http_req *r, const char *name, int put)
 		op->len = blen;
 	}
 	op->epoch = a->epoch;
-	args[0] = "rules";
+	args[0] = "rules";              /* ORDER RULES_KEYS: admin_rule.lua */
 	args[1] = "rules:version";
 	args[2] = put ? "put" : "del";
 	args[3] = op->name;

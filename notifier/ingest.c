@@ -310,6 +310,7 @@ static void
 ingest_dead(struct ingest *in, const char *entry, const struct err *e,
     const char *payload, size_t len)
 {
+	/* ORDER DEAD_KEYS: the header of dead.lua. */
 	const char *args[8] = { INGEST_DEAD_STREAM, INGEST_STREAM, entry, INGEST_GROUP,
 		e->code, e->field, e->msg, payload ? payload : "" };
 	size_t lens[8];
@@ -339,6 +340,7 @@ static void
 ingest_cancel(struct ingest *in, const char *entry, const struct deal *d)
 {
 	char key[MODEL_ID_MAX + 8], now[32], keep[32];
+	/* ORDER CANCEL_KEYS: the header of cancel.lua. */
 	const char *args[6] = { key, INGEST_STREAM, entry, INGEST_GROUP, now, keep };
 	struct ingest_job *j;
 

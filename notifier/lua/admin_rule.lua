@@ -1,4 +1,5 @@
 -- admin_rule.lua: put or delete one API rule source (stage: http).
+-- ORDER RULES_KEYS (notifier/admin.c, the rule put/delete):
 -- KEYS[1] rules (hash name -> text)   KEYS[2] rules:version (counter)
 -- ARGV: op ("put" or "del"), name, text (put only)
 -- Every change bumps rules:version, which every notifier polls to reload.

@@ -1,4 +1,5 @@
 -- admin_rules_load.lua: the API rules, when they changed (stage: http, reload).
+-- ORDER RULES_KEYS (notifier/admin.c, the reload poll):
 -- KEYS[1] rules   KEYS[2] rules:version
 -- ARGV: the version the caller has ("" = none)
 -- Returns {version} when it is the caller's, else {version, n, name1, text1, ...}

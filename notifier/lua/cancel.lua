@@ -1,4 +1,5 @@
 -- cancel.lua: mark a deal cancelled and ack the cancel entry (stage: ingest).
+-- ORDER CANCEL_KEYS (notifier/ingest.c, ingest_cancel):
 -- KEYS[1] deal:<id>   KEYS[2] deals
 -- ARGV: entry, group, now, keep_s (seconds to keep the mark)
 -- Admit reads "cancelled" before every send, so every push not yet handed to a

@@ -1,4 +1,5 @@
 -- dead.lua: dead-letter a bad deal entry and ack it, atomically (stage: ingest).
+-- ORDER DEAD_KEYS (notifier/ingest.c, ingest_dead):
 -- KEYS[1] deals:dead   KEYS[2] deals
 -- ARGV: entry, group, reason, field, error, payload
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', '100000', '*',

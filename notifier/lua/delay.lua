@@ -1,5 +1,6 @@
 -- delay.lua: move recipients whose quiet hours have ended back onto "pushes"
 -- (stage: admit). Atomic, so of several notifiers exactly one moves each member.
+-- ORDER DELAY_KEYS (notifier/deliver_admit.c, the delay timer):
 -- KEYS[1] delayed   KEYS[2] pushes
 -- ARGV: now, max (members per call)
 -- A member is "deal\tdeal_entry\texp\tcampaign\tline"; it becomes a job of one.
