@@ -1,0 +1,264 @@
+/*
+ * test_script_races.c: the scripts whose keys their caller names from a read
+ * (hook_status.lua, click.lua, convert.lua, decay.lua; docs/architecture.md, "every
+ * key a script touches is in its KEYS") write nothing and answer "retry" when what
+ * the caller read has moved since, and do their work when it still holds.
+ *
+ * Each script is run here as the notifier runs it (the embedded text, EVAL on the
+ * shared redis), with the keys and the read values a caller would pass: once as if
+ * the read were stale (the deal of the entry, the push's pushinfo, the push a code
+ * went to, the decay cursor moved in between), then with what Redis holds. "Nothing
+ * written" is checked on the whole database (key count) and on the keys the script
+ * would have written.
+ *
+ * Checked to fail without the behaviour: in a scratch copy whose hook_status.lua did
+ * not compare the pushinfo it was told with what Redis holds, and whose decay.lua did
+ * not compare the cursor, the first and the last test failed; the real tree passes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+#include "scripts.h"
+
+#define SUB_JSON "{\"id\":\"s-1\",\"phone\":\"+15005550001\",\"channels\":[\"sms\"]," \
+	"\"consent\":{\"sms\":\"2026-01-01T00:00:00Z\"},\"engagement\":0.5}"
+
+static redisContext *rc;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	rc = it_redis_connect(it_redis_port());
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	redisFree(rc);
+	return 0;
+}
+
+/* EVAL of the embedded script name with keys then args (NULL-terminated lists). The
+ * reply is the caller's. */
+static redisReply *
+eval(const char *name, const char *const *keys, const char *const *args)
+{
+	const char *argv[64];
+	char nk[8];
+	int argc = 0, n = 0;
+	redisReply *r;
+
+	argv[argc++] = "EVAL";
+	argv[argc++] = script_source(name);
+	assert_non_null(argv[1]);
+	argv[argc++] = nk;
+	for (; keys[n] != NULL; n++)
+		argv[argc++] = keys[n];
+	snprintf(nk, sizeof(nk), "%d", n);
+	for (; *args != NULL; args++)
+		argv[argc++] = *args;
+	r = redisCommandArgv(rc, argc, argv, NULL);
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_ERROR)
+		fail_msg("%s.lua: %s", name, r->str);
+	return r;
+}
+
+/* Field of hash key as a number; -1 when absent. */
+static long long
+hget_int(const char *key, const char *field)
+{
+	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
+	long long v = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING)
+		v = strtoll(r->str, NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
+/* The first string of an array reply, or the string of a string/status reply. */
+static const char *
+first(const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING)
+		return r->element[0]->str;
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS)
+		return r->str;
+	return "";
+}
+
+static void
+status_callback_retries_when_the_push_moved(void **state)
+{
+	/* ORDER HOOK_STATUS_KEYS */
+	const char *keys[] = { "dealentry:100-0", "stats", "resolve:due", "resolve:info",
+		"resolve:tries", "pushes:log", "delivery:d1", "push:d1", "pushinfo:d1",
+		"pushline:d1", "redelivered:d1", "report:deal:d1", "", "",
+		"report:rule:r1", "report:campaign:c1", "subscribers", "subscribers:changes",
+		"consent:sms", "consent:epoch", "consent_log:s-1", "consent_history:s-1",
+		"paused_templates", "pushes", NULL };
+	const char *stale_deal[] = { "100-0", "s-1", "sms", "delivered", "", "", "1000",
+		"", "d0", "", "", NULL };
+	const char *stale_info[] = { "100-0", "s-1", "sms", "delivered", "", "", "1000",
+		"", "d1", "", "", NULL };
+	const char *fresh[] = { "100-0", "s-1", "sms", "delivered", "", "", "1000", "",
+		"d1", "", "r1\tc1", NULL };
+	redisReply *r;
+	long long n;
+
+	(void)state;
+	it_flush(rc);
+	freeReplyObject(redisCommand(rc, "SET dealentry:100-0 d1"));
+	freeReplyObject(redisCommand(rc, "HSET pushinfo:d1 s-1:sms %s", "r1\tc1"));
+	n = it_int(rc, "DBSIZE");
+	r = eval("hook_status", keys, stale_deal);
+	assert_string_equal(first(r), "retry");
+	freeReplyObject(r);
+	r = eval("hook_status", keys, stale_info);
+	assert_string_equal(first(r), "retry");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "DBSIZE"), n);
+	r = eval("hook_status", keys, fresh);
+	assert_string_equal(first(r), "delivered");
+	freeReplyObject(r);
+	assert_int_equal(hget_int("report:rule:r1", "delivered"), 1);
+	assert_int_equal(hget_int("report:campaign:c1", "delivered"), 1);
+	assert_int_equal(hget_int("report:deal:d1", "delivered"), 1);
+}
+
+static void
+click_retries_when_the_push_moved(void **state)
+{
+	/* ORDER CLICK_KEYS */
+	const char *keys[] = { "dealentry:100-0", "clicked:100-0:s-1:sms", "subscribers",
+		"subscribers:changes", "deal:d1", "pushinfo:d1", "report:deal:d1",
+		"report:rule:r1", "report:campaign:c1", NULL };
+	const char *no_deal[] = { "100-0:s-1:sms", "s-1", "sms", "1", "60", "0.1", "",
+		"", "", NULL };
+	const char *no_info[] = { "100-0:s-1:sms", "s-1", "sms", "1", "60", "0.1", "d1",
+		"", "c0", NULL };
+	const char *fresh[] = { "100-0:s-1:sms", "s-1", "sms", "1", "60", "0.1", "d1",
+		"r1\tc1", "c0", NULL };
+	redisReply *r;
+	long long n;
+
+	(void)state;
+	it_flush(rc);
+	freeReplyObject(redisCommand(rc, "SET dealentry:100-0 d1"));
+	freeReplyObject(redisCommand(rc, "HSET deal:d1 url https://example.com/d campaign c0"));
+	freeReplyObject(redisCommand(rc, "HSET pushinfo:d1 s-1:sms %s", "r1\tc1"));
+	freeReplyObject(redisCommand(rc, "HSET subscribers s-1 %s", SUB_JSON));
+	n = it_int(rc, "DBSIZE");
+	r = eval("click", keys, no_deal);
+	assert_string_equal(first(r), "retry");
+	freeReplyObject(r);
+	r = eval("click", keys, no_info);
+	assert_string_equal(first(r), "retry");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "DBSIZE"), n);
+	r = eval("click", keys, fresh);
+	assert_string_equal(first(r), "ok");
+	assert_true(r->elements == 5 && strcmp(r->element[4]->str, "1") == 0);
+	freeReplyObject(r);
+	assert_int_equal(hget_int("report:rule:r1", "clicked"), 1);
+	assert_int_equal(hget_int("report:campaign:c1", "clicked"), 1);
+	assert_int_equal(it_int(rc, "EXISTS clicked:100-0:s-1:sms"), 1);
+}
+
+static void
+conversion_retries_when_the_code_or_push_moved(void **state)
+{
+	/* ORDER CONVERT_KEYS */
+	const char *keys[] = { "conversions", "conversions:dead", "subscribers",
+		"subscribers:changes", "codepush:K1", "dealentry:100-0", "pushinfo:d1",
+		"deal:d1", "holdout:d1", "order:o1", "report:deal:d1", "report:rule:r1",
+		"report:campaign:c1", NULL };
+	const char *no_push[] = { "attr", "1-0", "attribution", "d1", "o1", "5", "USD",
+		"code", "K1", "{}", "60", "0.3", "", "", "", "", NULL };
+	const char *no_info[] = { "attr", "1-0", "attribution", "d1", "o1", "5", "USD",
+		"code", "K1", "{}", "60", "0.3", "100-0:s-1:sms", "", "", "", NULL };
+	const char *fresh[] = { "attr", "1-0", "attribution", "d1", "o1", "5", "USD",
+		"code", "K1", "{}", "60", "0.3", "100-0:s-1:sms", "r1\tc1", "", "", NULL };
+	redisReply *r;
+	long long n;
+
+	(void)state;
+	it_flush(rc);
+	freeReplyObject(redisCommand(rc, "SET codepush:K1 100-0:s-1:sms"));
+	freeReplyObject(redisCommand(rc, "SET dealentry:100-0 d1"));
+	freeReplyObject(redisCommand(rc, "HSET pushinfo:d1 s-1:sms %s", "r1\tc1"));
+	freeReplyObject(redisCommand(rc, "HSET subscribers s-1 %s", SUB_JSON));
+	n = it_int(rc, "DBSIZE");
+	r = eval("convert", keys, no_push);
+	assert_string_equal(first(r), "retry");
+	freeReplyObject(r);
+	r = eval("convert", keys, no_info);
+	assert_string_equal(first(r), "retry");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "DBSIZE"), n);
+	assert_int_equal(it_int(rc, "EXISTS order:o1"), 0);
+	r = eval("convert", keys, fresh);
+	assert_string_equal(first(r), "attributed");
+	freeReplyObject(r);
+	assert_int_equal(hget_int("report:rule:r1", "redeemed"), 1);
+	assert_int_equal(hget_int("report:campaign:c1", "redeemed"), 1);
+	assert_int_equal(it_int(rc, "EXISTS order:o1"), 1);
+}
+
+static void
+decay_does_nothing_when_the_cursor_moved(void **state)
+{
+	/* ORDER DECAY_KEYS */
+	const char *keys[] = { "engagement:decay", "subscribers", "subscribers:changes",
+		"clicked:100-0:s-1:sms", NULL };
+	const char *stale[] = { "0", "0.5", "", "1-0", "100-0:s-1:sms", "s-1", NULL };
+	const char *fresh[] = { "0", "0.5", "0-5", "1-0", "100-0:s-1:sms", "s-1", NULL };
+	redisReply *r, *js;
+
+	(void)state;
+	it_flush(rc);
+	freeReplyObject(redisCommand(rc, "SET engagement:decay 0-5"));
+	freeReplyObject(redisCommand(rc, "HSET subscribers s-1 %s", SUB_JSON));
+	r = eval("decay", keys, stale);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	assert_int_equal(r->integer, -1);
+	freeReplyObject(r);
+	js = redisCommand(rc, "GET engagement:decay");
+	assert_string_equal(js->str, "0-5");
+	freeReplyObject(js);
+	assert_int_equal(it_int(rc, "XLEN subscribers:changes"), 0);
+	r = eval("decay", keys, fresh);
+	assert_int_equal(r->integer, 1);
+	freeReplyObject(r);
+	js = redisCommand(rc, "HGET subscribers s-1");
+	assert_non_null(strstr(js->str, "\"engagement\":0.25}"));
+	freeReplyObject(js);
+	js = redisCommand(rc, "GET engagement:decay");
+	assert_string_equal(js->str, "1-0");
+	freeReplyObject(js);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(status_callback_retries_when_the_push_moved),
+		cmocka_unit_test(click_retries_when_the_push_moved),
+		cmocka_unit_test(conversion_retries_when_the_code_or_push_moved),
+		cmocka_unit_test(decay_does_nothing_when_the_cursor_moved),
+	};
+
+	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);
+}
