@@ -313,6 +313,34 @@ compliance_rows_tighten_and_bad_ones_are_named(void **state)
 	assert_non_null(strstr(errs, ":9: compliance.cap_scope: 'each'"));
 }
 
+/* [inbound] words: read as given, and a bad entry named by key and line. */
+static void
+inbound_words_are_read_and_bad_ones_are_named(void **state)
+{
+	char errs[1024] = "";
+	struct config *c;
+
+	(void)state;
+	c = load("[inbound]\noptout_words = arr\xC3\xAAt, stopp, abmelden\n"
+	    "optout_fillers = bitte, s'il vous pla\xC3\xAEt\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->optout_words, "arr\xC3\xAAt, stopp, abmelden");
+	assert_string_equal(c->optout_fillers, "bitte, s'il vous pla\xC3\xAEt");
+	config_free(c);
+	c = load("[inbound]\noptout_words = arret, start\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "inbound.optout_words: 'start' is an opt-in or help "
+	    "keyword"));
+	errs[0] = '\0';
+	c = load("[inbound]\noptout_words = please\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "inbound.optout_words: 'please' is a filler word"));
+	errs[0] = '\0';
+	c = load("[inbound]\noptout_fillers = !!!\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "inbound.optout_fillers"));
+}
+
 int
 main(void)
 {
@@ -327,6 +355,7 @@ main(void)
 		cmocka_unit_test(missing_file_is_an_error_not_a_crash),
 		cmocka_unit_test(nul_byte_and_overlong_line_are_refused),
 		cmocka_unit_test(compliance_rows_tighten_and_bad_ones_are_named),
+		cmocka_unit_test(inbound_words_are_read_and_bad_ones_are_named),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, mk, rm);
