@@ -6,7 +6,7 @@
  * (convert.lua) dedupes the order, attributes it (code, click token, push id or
  * subscriber), counts it in the funnel reports, raises engagement and acks; a bad
  * entry is dead-lettered to conversions:dead and acked in one step. A tick also
- * lets engagement decay for pushes nobody clicked within 72 h (decay.lua). Contract
+ * lets engagement decay for pushes nobody clicked within 72 h (decay.c). Contract
  * and counters: docs/attribution.md.
  */
 #ifndef DEALPUSH_CONVERT_H

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "rconn.h"
+#include "redisutil.h"
 #include "scripts.h"
 
 #define CLICKS_PREFIX "/c"
@@ -271,24 +272,6 @@ out:
 	click_call_free(c);
 }
 
-/* Formats "<prefix><v[0..n)>" into buf (CLICKS_KEY_MAX), or "" when v is NULL or n
- * is 0. Returns 0, or -1 when it does not fit. */
-static int
-clicks_key(char *buf, const char *prefix, const char *v, size_t n)
-{
-	size_t p = strlen(prefix);
-
-	buf[0] = '\0';
-	if (v == NULL || n == 0)
-		return 0;
-	if (p + n >= CLICKS_KEY_MAX)
-		return -1;
-	memcpy(buf, prefix, p);
-	memcpy(buf + p, v, n);
-	buf[p + n] = '\0';
-	return 0;
-}
-
 static void clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg);
 
 /* Sends c's current step: a read, or click.lua with every key. Returns 0, 1 when a
@@ -303,9 +286,9 @@ click_send(struct click_call *c)
 	int bad = 0;
 
 	snprintf(field, sizeof(field), "%s:%s", c->sub, c->ch);
-	bad |= clicks_key(k[0], "dealentry:", c->entry, strlen(c->entry));
-	bad |= clicks_key(k[4], "deal:", c->deal, dlen);
-	bad |= clicks_key(k[5], "pushinfo:", c->deal, dlen);
+	bad |= ru_key(k[0], CLICKS_KEY_MAX, "dealentry:", c->entry, strlen(c->entry));
+	bad |= ru_key(k[4], CLICKS_KEY_MAX, "deal:", c->deal, dlen);
+	bad |= ru_key(k[5], CLICKS_KEY_MAX, "pushinfo:", c->deal, dlen);
 	if (bad)
 		return 1;
 	switch (c->step) {
@@ -341,9 +324,9 @@ click_send(struct click_call *c)
 	}
 	/* ORDER CLICK_KEYS: the header of click.lua. */
 	snprintf(k[1], sizeof(k[1]), "clicked:%s", c->push_id);
-	bad |= clicks_key(k[6], "report:deal:", c->deal, dlen);
-	bad |= clicks_key(k[7], "report:rule:", rule, dlen > 0 ? rlen : 0);
-	bad |= clicks_key(k[8], "report:campaign:", camp, dlen > 0 ? clen : 0);
+	bad |= ru_key(k[6], CLICKS_KEY_MAX, "report:deal:", c->deal, dlen);
+	bad |= ru_key(k[7], CLICKS_KEY_MAX, "report:rule:", rule, dlen > 0 ? rlen : 0);
+	bad |= ru_key(k[8], CLICKS_KEY_MAX, "report:campaign:", camp, dlen > 0 ? clen : 0);
 	if (bad)
 		return 1;
 	args[0] = k[0];
@@ -378,20 +361,6 @@ click_next(struct click_call *c)
 		clicks_fail(c, sent < 0 ? "redis not ready" : "key too long");
 }
 
-/* Copies a bulk string reply (NULL for nil) into *out. Returns 0, or -1 for another
- * reply or out of memory. */
-static int
-clicks_copy(const struct redisReply *reply, char **out)
-{
-	free(*out);
-	*out = NULL;
-	if (reply->type == REDIS_REPLY_NIL)
-		return 0;
-	if (reply->type != REDIS_REPLY_STRING || reply->len > 65536)
-		return -1;
-	return (*out = strndup(reply->str, reply->len)) != NULL ? 0 : -1;
-}
-
 /* One step's reply: the next step, the answer, or the reads again after "retry". */
 static void
 clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
@@ -411,7 +380,7 @@ clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	}
 	switch (c->step) {
 	case CLICK_DEAL:
-		if (clicks_copy(reply, &deal) < 0 ||
+		if (ru_copy(reply, 65536, &deal) < 0 ||
 		    (deal != NULL && strlen(deal) >= sizeof(c->deal))) {
 			free(deal);
 			clicks_fail(c, "bad reply");
@@ -426,14 +395,14 @@ clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		c->step = c->deal[0] != '\0' ? CLICK_PINFO : CLICK_SCRIPT;
 		break;
 	case CLICK_PINFO:
-		if (clicks_copy(reply, &c->pinfo) < 0) {
+		if (ru_copy(reply, 65536, &c->pinfo) < 0) {
 			clicks_fail(c, "bad reply");
 			return;
 		}
 		c->step = CLICK_CAMP;
 		break;
 	case CLICK_CAMP:
-		if (clicks_copy(reply, &c->camp) < 0) {
+		if (ru_copy(reply, 65536, &c->camp) < 0) {
 			clicks_fail(c, "bad reply");
 			return;
 		}

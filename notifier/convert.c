@@ -27,6 +27,7 @@
 #include "convert.h"
 #include "greader.h"
 #include "deal.h"
+#include "decay.h"
 #include "jsonv.h"
 #include "log.h"
 #include "rconn.h"
@@ -40,11 +41,7 @@
 #define CONVERT_ORDER_TTL_S "7776000"      /* order:<id>: 90 days */
 #define CONVERT_GAIN "0.3"                 /* e' = e + (1 - e) x 0.3 per redemption */
 #define CONVERT_REVENUE_MAX 1e9
-#define CONVERT_TICK_MS 1000
 #define CONVERT_RETRY_MS 1000
-#define CONVERT_DECAY_WINDOW_MS "259200000" /* 72 h without a click */
-#define CONVERT_DECAY_COUNT "200"           /* log entries per decay step */
-#define CONVERT_DECAY_FACTOR "0.98"         /* e' = e x 0.98 per ignored push */
 #define CONVERT_TRIES 3                     /* reads and script, on "retry" */
 #define CONVERT_KEY_MAX 512                 /* a key named from a conversion's data */
 #define CONVERT_KEYS 13                     /* ORDER CONVERT_KEYS: convert.lua */
@@ -55,7 +52,7 @@ struct convert_call;
 struct convert {
 	const struct app *app;
 	struct greader *rd;            /* "conversions" in group "attribution" */
-	struct event *tick;            /* the decay step */
+	struct decay *decay;           /* engagement decay, started with the consumer */
 	const unsigned char *key;      /* click secret, borrowed; NULL: none */
 	size_t keylen;
 	size_t outstanding;            /* conversions of the current batch, + 1 while
@@ -64,7 +61,6 @@ struct convert {
 	struct convert_call *running;  /* the one in flight: one at a time, in stream
 	                                  order, so dead letters keep the entries' order */
 	int pumping;
-	int decaying;                  /* a decay.lua call is out */
 	struct convert_call *calls;    /* scripts waiting on app->cmd */
 };
 
@@ -79,20 +75,12 @@ enum convert_rd {
 	CONVERT_RD_COUNT                /* none left: the script */
 };
 
-/* What a decay step waits on. */
-enum convert_dstep {
-	CONVERT_D_CURSOR,               /* GET engagement:decay */
-	CONVERT_D_LOG,                  /* XRANGE pushes:log (<cursor> + COUNT n */
-	CONVERT_D_SCRIPT
-};
-
-/* One conversion (or decay step) on the shared connection: its reads, then its
- * script; detached (c NULL) when the module is freed before a reply. */
+/* One conversion on the shared connection: its reads, then its script; detached (c
+ * NULL) when the module is freed before a reply. */
 struct convert_call {
 	struct convert *c;
 	struct convert_call *prev, *next;
 	struct convert_call *qnext;     /* in the queue */
-	int decay;
 	int started;                    /* its first command was sent (or it failed) */
 	int oom;                        /* could not be built whole: fails when its turn
 	                                   comes */
@@ -107,10 +95,6 @@ struct convert_call {
 	int tries;
 	enum convert_rd rd;             /* the read in flight */
 	char *val[CONVERT_RD_COUNT];    /* what each read gave; NULL = nil */
-	enum convert_dstep dstep;       /* decay only, with: */
-	char *cursor;                   /* as read ("" = none) */
-	char **log;                     /* 3 per entry: id, push ("" = not sent), sub */
-	size_t nlog;
 };
 
 static void
@@ -122,10 +106,6 @@ convert_call_free(struct convert_call *k)
 		return;
 	for (i = 0; i < CONVERT_RD_COUNT; i++)
 		free(k->val[i]);
-	for (i = 0; i < 3 * k->nlog; i++)
-		free(k->log[i]);
-	free(k->log);
-	free(k->cursor);
 	free(k->payload);
 	for (i = 0; i < 3; i++)
 		free(k->dead[i]);
@@ -304,24 +284,6 @@ convert_unlink(struct convert_call *k)
 		k->next->prev = k->prev;
 }
 
-/* Formats "<prefix><v[0..n)>" into buf (CONVERT_KEY_MAX), or "" when v is NULL or
- * n is 0. Returns 0, or -1 when it does not fit. */
-static int
-convert_key(char *buf, const char *prefix, const char *v, size_t n)
-{
-	size_t p = strlen(prefix);
-
-	buf[0] = '\0';
-	if (v == NULL || n == 0)
-		return 0;
-	if (p + n >= CONVERT_KEY_MAX)
-		return -1;
-	memcpy(buf, prefix, p);
-	memcpy(buf + p, v, n);
-	buf[p + n] = '\0';
-	return 0;
-}
-
 /* Splits a push id as convert.lua does ('^([^:]+):(.+):([^:]+)$'): the entry is up
  * to the first ':', the channel after the last. Returns 0, or -1 when it is not one. */
 static int
@@ -410,13 +372,13 @@ convert_send_read(struct convert_call *k)
 	args[2] = field;
 	switch (k->rd) {
 	case CONVERT_RD_CODEPUSH:
-		bad |= convert_key(key, "codepush:", k->in.value, strlen(k->in.value));
+		bad |= ru_key(key, CONVERT_KEY_MAX, "codepush:", k->in.value, strlen(k->in.value));
 		args[0] = "GET";
 		return bad ? 1 : rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 2, args,
 		    NULL);
 	case CONVERT_RD_PINFO:
 	case CONVERT_RD_PINFO_DM:
-		bad |= convert_key(key, "pushinfo:", k->in.deal_id, strlen(k->in.deal_id));
+		bad |= ru_key(key, CONVERT_KEY_MAX, "pushinfo:", k->in.deal_id, strlen(k->in.deal_id));
 		if (strcmp(k->in.kind, "subscriber_id") == 0) {
 			if (snprintf(field, sizeof(field), "%s:%s", k->in.value,
 			    k->rd == CONVERT_RD_PINFO ? "sms" : "dm") >= (int)sizeof(field))
@@ -427,11 +389,11 @@ convert_send_read(struct convert_call *k)
 		}
 		break;
 	case CONVERT_RD_HOLDOUT:
-		bad |= convert_key(key, "holdout:", k->in.deal_id, strlen(k->in.deal_id));
+		bad |= ru_key(key, CONVERT_KEY_MAX, "holdout:", k->in.deal_id, strlen(k->in.deal_id));
 		args[2] = k->in.value;
 		break;
 	case CONVERT_RD_CAMP:
-		bad |= convert_key(key, "deal:", k->in.deal_id, strlen(k->in.deal_id));
+		bad |= ru_key(key, CONVERT_KEY_MAX, "deal:", k->in.deal_id, strlen(k->in.deal_id));
 		args[2] = "campaign";
 		break;
 	case CONVERT_RD_COUNT:
@@ -476,14 +438,14 @@ convert_script(struct convert_call *k)
 	push = convert_push(k);
 	info = convert_info(k);
 	if (strcmp(k->in.kind, "code") == 0)
-		bad |= convert_key(key[4], "codepush:", k->in.value, strlen(k->in.value));
+		bad |= ru_key(key[4], CONVERT_KEY_MAX, "codepush:", k->in.value, strlen(k->in.value));
 	if (push != NULL && convert_split_push(push, &elen, &sub, &slen) == 0)
-		bad |= convert_key(key[5], "dealentry:", push, elen);
-	bad |= convert_key(key[6], "pushinfo:", deal, strlen(deal));
-	bad |= convert_key(key[7], "deal:", deal, strlen(deal));
-	bad |= convert_key(key[8], "holdout:", deal, strlen(deal));
-	bad |= convert_key(key[9], "order:", k->in.order_id, strlen(k->in.order_id));
-	bad |= convert_key(key[10], "report:deal:", deal, strlen(deal));
+		bad |= ru_key(key[5], CONVERT_KEY_MAX, "dealentry:", push, elen);
+	bad |= ru_key(key[6], CONVERT_KEY_MAX, "pushinfo:", deal, strlen(deal));
+	bad |= ru_key(key[7], CONVERT_KEY_MAX, "deal:", deal, strlen(deal));
+	bad |= ru_key(key[8], CONVERT_KEY_MAX, "holdout:", deal, strlen(deal));
+	bad |= ru_key(key[9], CONVERT_KEY_MAX, "order:", k->in.order_id, strlen(k->in.order_id));
+	bad |= ru_key(key[10], CONVERT_KEY_MAX, "report:deal:", deal, strlen(deal));
 	/* The conversion's own reports, as convert.lua picks them. */
 	if (*info != '\0') {
 		if ((t = strchr(info, '\t')) != NULL) {
@@ -499,8 +461,8 @@ convert_script(struct convert_call *k)
 		if ((camp = k->val[CONVERT_RD_CAMP]) != NULL)
 			clen = strlen(camp);
 	}
-	bad |= convert_key(key[11], "report:rule:", rule, rlen);
-	bad |= convert_key(key[12], "report:campaign:", camp, clen);
+	bad |= ru_key(key[11], CONVERT_KEY_MAX, "report:rule:", rule, rlen);
+	bad |= ru_key(key[12], CONVERT_KEY_MAX, "report:campaign:", camp, clen);
 	if (bad)
 		return 1;
 	args[0] = CONVERT_STREAM;
@@ -530,117 +492,10 @@ convert_script(struct convert_call *k)
 	    convert_on_reply, k);
 }
 
-/* Sends decay.lua for k with the log entries read (ORDER DECAY_KEYS, DECAY_ARGS).
- * Returns as convert_send_read. */
-static int
-decay_script(struct convert_call *k)
-{
-	const char **args = NULL;
-	char **keys = NULL;
-	size_t i, nk = 0, na = 0;
-	int rv = -1;
-
-	if ((args = calloc(3 + 3 + 4 * k->nlog, sizeof(*args))) == NULL ||
-	    (keys = calloc(k->nlog + 1, sizeof(*keys))) == NULL)
-		goto out;
-	args[na++] = "engagement:decay";
-	args[na++] = "subscribers";
-	args[na++] = "subscribers:changes";
-	for (i = 0; i < k->nlog; i++) {
-		const char *push = k->log[3 * i + 1];
-		size_t n = strlen(push);
-
-		if (*push == '\0')
-			continue;
-		if ((keys[nk] = malloc(n + 9)) == NULL)
-			goto out;
-		memcpy(keys[nk], "clicked:", 8);
-		memcpy(keys[nk] + 8, push, n + 1);
-		args[na++] = keys[nk++];
-	}
-	args[na++] = CONVERT_DECAY_WINDOW_MS;
-	args[na++] = CONVERT_DECAY_FACTOR;
-	args[na++] = k->cursor;
-	for (i = 0; i < 3 * k->nlog; i++)
-		args[na++] = k->log[i];
-	rv = script_call_named(k->c->app->cmd, "decay", (int)(3 + nk), (int)na, args, NULL,
-	    convert_on_reply, k);
-out:
-	for (i = 0; keys != NULL && i < nk; i++)
-		free(keys[i]);
-	free(keys);
-	free(args);
-	return rv;
-}
-
-/* Keeps the entries of an XRANGE reply in k->log. Returns 0, or -1 (malformed or out
- * of memory). */
-static int
-decay_keep_log(struct convert_call *k, const struct redisReply *r)
-{
-	const struct redisReply *fields;
-	const char *id, *v[3];
-	size_t i, j, len;
-
-	if (r->type != REDIS_REPLY_ARRAY)
-		return -1;
-	if (r->elements == 0)
-		return 0;
-	if ((k->log = calloc(3 * r->elements, sizeof(*k->log))) == NULL)
-		return -1;
-	for (i = 0; i < r->elements; i++) {
-		if (ru_entry(r, i, &id, &fields) < 0)
-			return -1;
-		v[0] = id;
-		v[1] = v[2] = "";
-		if (fields != NULL) {
-			const char *outcome = ru_field(fields, "outcome", &len);
-			const char *push = ru_field(fields, "push", &len);
-			const char *sub = ru_field(fields, "sub", &len);
-
-			if (outcome != NULL && strcmp(outcome, "sent") == 0 && push != NULL &&
-			    sub != NULL) {
-				v[1] = push;
-				v[2] = sub;
-			}
-		}
-		for (j = 0; j < 3; j++)
-			if ((k->log[3 * i + j] = strdup(v[j])) == NULL) {
-				k->nlog = i + 1;        /* frees what was copied */
-				return -1;
-			}
-		k->nlog = i + 1;
-	}
-	return 0;
-}
-
 /* Sends k's next command: a read, or its script. Returns as convert_send_read. */
 static int
 convert_send(struct convert_call *k)
 {
-	char from[80];
-	const char *args[6];
-
-	if (k->decay) {
-		switch (k->dstep) {
-		case CONVERT_D_CURSOR:
-			args[0] = "GET";
-			args[1] = "engagement:decay";
-			return rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 2, args, NULL);
-		case CONVERT_D_LOG:
-			snprintf(from, sizeof(from), "(%s", *k->cursor != '\0' ? k->cursor :
-			    "0-0");
-			args[0] = "XRANGE";
-			args[1] = "pushes:log";
-			args[2] = from;
-			args[3] = "+";
-			args[4] = "COUNT";
-			args[5] = CONVERT_DECAY_COUNT;
-			return rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 6, args, NULL);
-		case CONVERT_D_SCRIPT:
-			return decay_script(k);
-		}
-	}
 	if (k->attr && k->rd < CONVERT_RD_COUNT)
 		return convert_send_read(k);
 	return convert_script(k);
@@ -655,16 +510,10 @@ convert_done(struct convert_call *k)
 {
 	struct convert *c = k->c;
 
-	int decay = k->decay;
-
 	convert_unlink(k);
 	if (k == c->running)
 		c->running = NULL;
 	convert_call_free(k);
-	if (decay) {
-		c->decaying = 0;
-		return;
-	}
 	if (--c->outstanding == 0)
 		convert_read(c);
 	convert_pump(c);
@@ -674,12 +523,8 @@ convert_done(struct convert_call *k)
 static void
 convert_failed(struct convert_call *k, const char *err)
 {
-	if (k->decay) {
-		log_warnx("event=decay_failed err=\"%s\"", err);
-	} else {
-		log_warnx("event=conversion_failed entry=%s err=\"%s\"", k->entry, err);
-		convert_reread(k->c, 1);
-	}
+	log_warnx("event=conversion_failed entry=%s err=\"%s\"", k->entry, err);
+	convert_reread(k->c, 1);
 	convert_done(k);
 }
 
@@ -716,19 +561,6 @@ convert_pump(struct convert *c)
 			convert_next(k);
 	}
 	c->pumping = 0;
-}
-
-/* Copies a bulk string reply (NULL for nil) into *out. Returns 0, or -1. */
-static int
-convert_copy(const struct redisReply *r, char **out)
-{
-	free(*out);
-	*out = NULL;
-	if (r->type == REDIS_REPLY_NIL)
-		return 0;
-	if (r->type != REDIS_REPLY_STRING || r->len > 65536)
-		return -1;
-	return (*out = strndup(r->str, r->len)) != NULL ? 0 : -1;
 }
 
 /* The script answered: logs the result and ends k. */
@@ -774,40 +606,8 @@ convert_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 		convert_failed(k, r != NULL ? r->str : "no reply");
 		return;
 	}
-	if (k->decay) {
-		switch (k->dstep) {
-		case CONVERT_D_CURSOR:
-			if (convert_copy(r, &k->cursor) < 0 ||
-			    (k->cursor == NULL && (k->cursor = strdup("")) == NULL)) {
-				convert_failed(k, "bad reply");
-				return;
-			}
-			k->dstep = CONVERT_D_LOG;
-			break;
-		case CONVERT_D_LOG:
-			if (decay_keep_log(k, r) < 0) {
-				convert_failed(k, "bad reply");
-				return;
-			}
-			if (k->nlog == 0) {     /* nothing new */
-				convert_done(k);
-				return;
-			}
-			k->dstep = CONVERT_D_SCRIPT;
-			break;
-		case CONVERT_D_SCRIPT:
-			/* -1: another notifier moved the cursor; the next tick reads again. */
-			if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
-				log_info("event=engagement_decay pushes=%lld",
-				    (long long)r->integer);
-			convert_done(k);
-			return;
-		}
-		convert_next(k);
-		return;
-	}
 	if (k->attr && k->rd < CONVERT_RD_COUNT) {
-		if (convert_copy(r, &k->val[k->rd]) < 0) {
+		if (ru_copy(r, 65536, &k->val[k->rd]) < 0) {
 			convert_failed(k, "bad reply");
 			return;
 		}
@@ -835,13 +635,12 @@ convert_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 
 /* A new call of the module, linked; NULL when out of memory. */
 static struct convert_call *
-convert_call_new(struct convert *c, int decay, const char *entry, const char *order)
+convert_call_new(struct convert *c, const char *entry, const char *order)
 {
 	struct convert_call *k = calloc(1, sizeof(*k));
 
 	if (k == NULL)
 		return NULL;
-	k->decay = decay;
 	snprintf(k->entry, sizeof(k->entry), "%s", entry ? entry : "-");
 	snprintf(k->order, sizeof(k->order), "%s", order ? order : "-");
 	k->c = c;
@@ -849,16 +648,12 @@ convert_call_new(struct convert *c, int decay, const char *entry, const char *or
 	if (c->calls != NULL)
 		c->calls->prev = k;
 	c->calls = k;
-	if (!decay) {
-		c->outstanding++;
-		if (c->qtail != NULL)
-			c->qtail->qnext = k;
-		else
-			c->qhead = k;
-		c->qtail = k;
-	} else {
-		k->started = 1;
-	}
+	c->outstanding++;
+	if (c->qtail != NULL)
+		c->qtail->qnext = k;
+	else
+		c->qhead = k;
+	c->qtail = k;
 	return k;
 }
 
@@ -866,7 +661,7 @@ static void
 convert_dead(struct convert *c, const char *entry, const struct err *e,
     const char *payload, size_t len)
 {
-	struct convert_call *k = convert_call_new(c, 0, entry, NULL);
+	struct convert_call *k = convert_call_new(c, entry, NULL);
 
 	if (k == NULL) {
 		log_warnx("event=conversion_failed entry=%s err=\"out of memory\"", entry);
@@ -918,7 +713,7 @@ convert_entry(struct convert *c, const char *entry, const struct redisReply *fie
 		convert_dead(c, entry, &err, payload, len);
 		return;
 	}
-	if ((k = convert_call_new(c, 0, entry, in.order_id)) == NULL) {
+	if ((k = convert_call_new(c, entry, in.order_id)) == NULL) {
 		log_warnx("event=conversion_failed entry=%s err=\"out of memory\"", entry);
 		convert_reread(c, 1);
 		return;
@@ -964,28 +759,9 @@ convert_gate(void *arg)
 	return c->outstanding == 0 && rconn_is_ready(c->app->cmd);
 }
 
-/* Runs one decay step: the cursor and the log entries after it, then decay.lua. */
-static void
-convert_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-	struct convert *c = arg;
-	struct convert_call *k;
-
-	(void)fd;
-	(void)what;
-	if (c->decaying || !rconn_is_ready(c->app->cmd) ||
-	    (k = convert_call_new(c, 1, NULL, NULL)) == NULL)
-		return;
-	c->decaying = 1;
-	k->dstep = CONVERT_D_CURSOR;
-	if (convert_send(k) != 0)
-		convert_done(k);        /* the next tick tries again */
-}
-
 struct convert *
 convert_new(const struct app *app)
 {
-	struct timeval tv = { CONVERT_TICK_MS / 1000, (CONVERT_TICK_MS % 1000) * 1000 };
 	struct convert *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -997,9 +773,8 @@ convert_new(const struct app *app)
 		c->key = (const unsigned char *)app->cfg->click_secret;
 		c->keylen = strlen(app->cfg->click_secret);
 	}
-	if ((c->tick = event_new(app->base, -1, EV_PERSIST, convert_on_tick, c)) == NULL)
+	if ((c->decay = decay_new(app)) == NULL)
 		goto oom;
-	event_add(c->tick, &tv);
 	{
 		/* From "0": conversions posted before the first notifier count too. */
 		struct greader_config gc = { "convert", CONVERT_STREAM, CONVERT_GROUP,
@@ -1039,7 +814,6 @@ convert_free(struct convert *c)
 	if (c->rd != NULL)
 		greader_stop(c->rd);    /* the read callback (NULL) must not read again */
 	greader_free(c->rd);
-	if (c->tick != NULL)
-		event_free(c->tick);
+	decay_free(c->decay);
 	free(c);
 }

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "model.h"
 #include "rconn.h"
+#include "redisutil.h"
 #include "scripts.h"
 #include "subscriber.h"
 #include "substore.h"
@@ -599,23 +600,11 @@ status_rule_camp(const char *v, int resolve, const char **rule, size_t *rlen,
 
 #define HOOKS_KEY_MAX 512               /* a key named from a push's data */
 
-/* Formats "<prefix><v[0..n)>" into buf (HOOKS_KEY_MAX), or "" when v is NULL or n 0.
- * Returns 0, or -1 when it does not fit. */
+/* ru_key into a buffer of HOOKS_KEY_MAX bytes. */
 static int
 status_key(char *buf, const char *prefix, const char *v, size_t n)
 {
-	size_t p = strlen(prefix);
-
-	buf[0] = '\0';
-	if (v == NULL || n == 0)
-		return 0;
-
-	if (p + n >= HOOKS_KEY_MAX)
-		return -1;
-	memcpy(buf, prefix, p);
-	memcpy(buf + p, v, n);
-	buf[p + n] = '\0';
-	return 0;
+	return ru_key(buf, HOOKS_KEY_MAX, prefix, v, n);
 }
 
 /* Sends the current step's command: a read, or hook_status.lua with every key.
@@ -711,19 +700,12 @@ status_send(struct hooks_status *st)
 static int
 status_copy(struct redisReply *reply, char **out, const char **err)
 {
-	free(*out);
-	*out = NULL;
-	if (reply->type == REDIS_REPLY_NIL)
+	if (ru_copy(reply, 65536, out) == 0)
 		return 0;
-	if (reply->type != REDIS_REPLY_STRING || reply->len > 65536) {
-		*err = reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply";
-		return -1;
-	}
-	if ((*out = strndup(reply->str, reply->len)) == NULL) {
-		*err = "out of memory";
-		return -1;
-	}
-	return 0;
+	*err = reply->type == REDIS_REPLY_ERROR ? reply->str :
+	    reply->type == REDIS_REPLY_STRING && reply->len <= 65536 ? "out of memory" :
+	    "bad reply";
+	return -1;
 }
 
 /* Sends st's current step; on failure answers 503 and frees st. */

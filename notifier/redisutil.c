@@ -2,6 +2,7 @@
  * redisutil.c: checked access to stream replies (stage: all Redis I/O).
  * Never dereferences an element before checking its type and count.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
@@ -69,4 +70,34 @@ ru_is_error(const struct redisReply *r, const char *prefix)
 {
 	return r != NULL && r->type == REDIS_REPLY_ERROR &&
 	    strncmp(r->str, prefix, strlen(prefix)) == 0;
+}
+
+int
+ru_key(char *buf, size_t size, const char *prefix, const char *v, size_t n)
+{
+	size_t p = strlen(prefix);
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (v == NULL || n == 0)
+		return 0;
+	if (p + n >= size)
+		return -1;
+	memcpy(buf, prefix, p);
+	memcpy(buf + p, v, n);
+	buf[p + n] = '\0';
+	return 0;
+}
+
+int
+ru_copy(const struct redisReply *r, size_t max, char **out)
+{
+	free(*out);
+	*out = NULL;
+	if (r->type == REDIS_REPLY_NIL)
+		return 0;
+	if (r->type != REDIS_REPLY_STRING || r->len > max)
+		return -1;
+	return (*out = strndup(r->str, r->len)) != NULL ? 0 : -1;
 }
