@@ -223,12 +223,27 @@ controls_done(void *arg)
 	return 1;
 }
 
+/* Every group has had all its texts. */
+static int
+all_sent(void *arg)
+{
+	struct controls *c = arg;
+	struct counts n = gw_counts(c->f, c->g, c->ng, 0);
+	size_t k;
+
+	for (k = 0; k < c->ng; k++)
+		if (n.texts[k] < PER_GROUP)
+			return 0;
+	return 1;
+}
+
 /*
  * A deal lands LEAD_S before hour:00 in zone; the gateway takes 5 requests a second,
  * so most pushes are still queued at the boundary. Closed groups get no text at or
  * after it, and each of their pushes not sent waits in delayed for its next
  * morning; controls get all their texts; nobody gets two; the caps count only what
  * left (texts:<sub> of a Florida or Maryland number holds its text, or nothing).
+ * The next morning every waiting push goes out once and is counted once.
  */
 static void
 cross_boundary(struct fx *f, const char *zone, int hour, const struct group *g, size_t ng)
@@ -302,6 +317,27 @@ cross_boundary(struct fx *f, const char *zone, int hour, const struct group *g, 
 	printf("# %lld sent before the boundary, %lld deferred\n", sent, deferred);
 	assert_true(deferred > 0);
 	assert_int_equal(it_int(f->rc, "ZCARD delayed"), deferred);
+
+	/* The next morning (09:00:30, when every group is open): the deferred pushes go
+	 * out, once each, each counted once under the caps. */
+	assert_int_equal(it_stop(&f->nt.proc, SIGTERM, 5000), 0);
+	offset = local_at(zone, b, 1, 9) + 30 - (long long)time(NULL);
+	snprintf(extra, sizeof(extra), "[notifier]\nclock_offset_s = %lld\n", offset);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "law", extra), 0);
+	assert_true(it_wait(all_sent, &ctl, 20000));
+	it_sleep_ms(500);
+	c = gw_counts(f, g, ng, 0);
+	assert_int_equal(c.dup, 0);
+	for (k = 0; k < ng; k++) {
+		assert_int_equal(c.texts[k], PER_GROUP);
+		for (i = 0; g[k].closed && (strcmp(g[k].name, "fl") == 0 ||
+		    strcmp(g[k].name, "md") == 0 || strcmp(g[k].name, "ok") == 0) &&
+		    i < PER_GROUP; i++) {
+			snprintf(sub, sizeof(sub), "%s-%d", g[k].name, i);
+			assert_int_equal(it_int(f->rc, "ZCARD texts:%s", sub), 1);
+		}
+	}
+	assert_int_equal(it_int(f->rc, "ZCARD delayed"), 0);
 }
 
 static void
