@@ -2,9 +2,10 @@
  * deliver_admit.c: admit.lua for each job, or for one recipient's retry, and the
  * release of deferred recipients (stage: admit).
  *
- * The notifier computes what needs the subscriber's time zone (the legal window and
- * quiet hours, the local day of the daily cap, the deal's starts_at) and admit.lua
- * decides atomically. Must never queue a recipient admit.lua did not admit, nor ack
+ * The notifier computes what needs the subscriber's time zones (the legal windows of
+ * the recipient's place and quiet hours, the start of the daily cap's local day, the
+ * deal's starts_at) and the caps' keys (dl_caps_fill, for send.lua and record.lua
+ * too), and admit.lua decides atomically. Must never queue a recipient admit.lua did not admit, nor ack
  * work it could not admit (a failed call leaves the job pending).
  */
 #include <stdlib.h>

@@ -3,8 +3,9 @@
  * send).
  *
  * Queued recipients go out earliest expiry first, through a gateway of their channel
- * that can take them now (gwpool). send.lua marks them "sending" in Redis before any
- * request leaves; in the same loop turn that hands a request to libcurl the sender
+ * that can take them now (gwpool). send.lua checks the law again (the windows of the
+ * recipient's place, its caps, counted there) and marks them "sending" in Redis
+ * before any request leaves; in the same loop turn that hands a request to libcurl the sender
  * checks its lease on the job (monotonic clock), and when too little is left renews
  * it through send.lua, which also checks the push again. Must never resend a request
  * that may have reached an SMS or DM provider (sendpolicy.c), never send a push whose

@@ -503,10 +503,10 @@ row_applies(const char *region, const struct quiet_place *p)
 	return 0;
 }
 
-/* 1 when a window row with statutory rows of the same place (and the federal ones)
- * keeps minute m of weekday wd open. */
-static int
-statutory_open(const struct quiet_rules *q, const char *region, int wd, int m)
+/* The statutory row of region (or the federal one) that keeps minute m of weekday
+ * wd closed, or NULL when none does. */
+static const struct quiet_window *
+statutory_closed(const struct quiet_rules *q, const char *region, int wd, int m)
 {
 	size_t i;
 
@@ -517,15 +517,16 @@ statutory_open(const struct quiet_rules *q, const char *region, int wd, int m)
 			continue;
 		if ((w->wday == QUIET_ANY_DAY || w->wday == wd) &&
 		    !in_span(m, w->start_min, w->end_min))
-			return 0;
+			return w;
 	}
-	return 1;
+	return NULL;
 }
 
 int
 quiet_rules_add_window(struct quiet_rules *q, const char *region, int wday,
     int start_min, int end_min, int statutory, char *why, size_t size)
 {
+	const struct quiet_window *sw;
 	struct quiet_window *w;
 	int wd, m;
 
@@ -550,11 +551,13 @@ quiet_rules_add_window(struct quiet_rules *q, const char *region, int wday,
 				continue;
 			for (m = 0; m < 1440; m++)
 				if (in_span(m, start_min, end_min) &&
-				    !statutory_open(q, region, wd, m)) {
-					snprintf(why, size, "opens %02d:%02d, which the law keeps "
-					    "closed for %s: rows only tighten, so it cannot loosen "
-					    "a statutory window", m / 60, m % 60,
-					    region[0] ? region : "every place");
+				    (sw = statutory_closed(q, region, wd, m)) != NULL) {
+					snprintf(why, size, "opens %02d:%02d, which the statutory "
+					    "window %02d:%02d-%02d:%02d of %s keeps closed: rows only "
+					    "tighten, so it cannot loosen it", m / 60, m % 60,
+					    sw->start_min / 60, sw->start_min % 60, sw->end_min / 60,
+					    sw->end_min % 60, sw->region[0] ? sw->region :
+					    "every place");
 					return -2;
 				}
 		}
