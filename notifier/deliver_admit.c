@@ -82,6 +82,41 @@ admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v,
 	dl_rcpt_done(r);
 }
 
+/*
+ * admit.lua answers {"!pool", <name>} for a job that does not name its deal's code pool
+ * (a job re-queued by delay.lua), having written nothing: the job takes the name and
+ * admit runs again with that key. Returns 1 when reply was that answer (handled).
+ */
+static int
+admit_pool_named(struct deliver *dl, struct job *j, struct rcpt *only,
+    const struct redisReply *reply)
+{
+	const struct redisReply *name;
+	size_t i;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    strcmp(reply->element[0]->str, "!pool") != 0)
+		return 0;
+	name = reply->element[1];
+	if (j->pool[0] == '\0' && name->type == REDIS_REPLY_STRING && name->len > 0 &&
+	    name->len < sizeof(j->pool)) {
+		snprintf(j->pool, sizeof(j->pool), "%s", name->str);
+		if (dl_admit(dl, j, only) == 0)
+			return 1;
+	}
+	log_warnx("event=admit_failed job=%s deal=%s err=\"code pool not named\"", j->entry,
+	    j->deal);
+	if (only != NULL) {
+		dl_retry_or_expire(only, -1);
+		return 1;
+	}
+	j->unrecorded = 1;   /* left pending: read again */
+	for (i = 0; i < j->n; i++)
+		dl_rcpt_done(&j->r[i]);
+	return 1;
+}
+
 static void
 admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
@@ -94,6 +129,8 @@ admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	(void)rc;
 	free(arg);
 	dl->admits_out--;
+	if (admit_pool_named(dl, j, ac.only, reply))
+		return;
 	/* One verdict per recipient, then the consent epoch. */
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != n + 1 ||
 	    reply->element[n]->type != REDIS_REPLY_STRING ||

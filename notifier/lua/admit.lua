@@ -3,8 +3,9 @@
 -- ORDER ADMIT_KEYS (include/pushline.h):
 -- KEYS[1] deal:<id>   KEYS[2] push:<deal id>   KEYS[3] consent:sms   KEYS[4] consent:dm
 -- KEYS[5] pushes:log  KEYS[6] stats   KEYS[7] delayed (zset of deferred recipients)
--- KEYS[8] code:<deal id>   KEYS[9] the deal's code pool ("" = the job does not name
---   one: then the pool the deal hash keeps, for jobs re-queued before pools were named)
+-- KEYS[8] code:<deal id>   KEYS[9] the deal's code pool ("" = the job names none; when
+--   the deal hash says the deal has one, nothing is written and the answer is
+--   {"!pool", <its name>}: the caller calls again with that key)
 -- KEYS[10] report:deal:<id>   KEYS[11] report:campaign:<c> ("" = none)
 -- KEYS[12] resolve:due   KEYS[13] resolve:info   KEYS[14] consent:epoch
 --   then per recipient (ORDER ADMIT_RKEYS, 4 each): texts:<sub> ("" = no daily cap),
@@ -65,8 +66,10 @@ local d = redis.call('HMGET', deal, 'cancelled', 'sold_out', 'exp', 'pool')
 if d[3] then
   exp = tonumber(d[3]) or exp
 end
-if pool == '' then
-  pool = d[4] or ''
+if pool == '' and d[4] and d[4] ~= '' then
+  -- A job re-queued without its pool's name (delay.lua): every key comes from KEYS,
+  -- so the caller is told the name and calls again.
+  return { '!pool', d[4] }
 end
 local global = nil
 if now >= exp then

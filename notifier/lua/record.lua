@@ -6,7 +6,8 @@
 -- KEYS[5] subscribers   KEYS[6] subscribers:changes   KEYS[7] consent:epoch
 -- KEYS[8] resolve:tries
 --   then per outcome (ORDER RECORD_RKEYS, 14 each): push:<deal>, consent:<channel>,
---   deal:<id>, code:<deal>, the code pool ("" = the one the deal hash keeps),
+--   deal:<id>, code:<deal>, the code pool ("" = none; admit.lua made sure the job
+--   names it),
 --   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
 --   pushline:<deal>, pushinfo:<deal>, delivery:<deal>, consent_log:<sub>,
 --   consent_history:<sub>, codepush:<code> ("" = no code), then the caps' keys of
@@ -141,9 +142,6 @@ for i = 0, n - 1 do
       redis.call('HDEL', codes, field)
       oc_add(stats, 'code:refused', 1)
     elseif outcome ~= 'unknown' then
-      if pool == '' then
-        pool = redis.call('HGET', deal, 'pool') or ''
-      end
       oc_return_code(codes, pool, deal, field)
     end
     if ARGV[b + 11] == '1' then

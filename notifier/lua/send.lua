@@ -6,8 +6,8 @@
 -- KEYS[5] delayed (zset of pushes waiting for their window)
 --   then per recipient (ORDER SEND_RKEYS, 11 each): push:<deal>, deal:<deal>,
 --   consent:<channel>, code:<deal>, report:deal:<id>, report:rule:<rule>,
---   report:campaign:<c> ("" = none), the deal's code pool ("" = the job does not name
---   one: the pool the deal hash keeps, if any), then the caps' keys as admit.lua
+--   report:campaign:<c> ("" = none), the deal's code pool ("" = none; admit.lua made
+--   sure the job names it), then the caps' keys as admit.lua
 --   takes them: texts:<sub> (daily cap), camp:<campaign>:<sub>, the law's cap key
 --   ("" = that cap does not apply)
 -- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 11 each): sub,
@@ -53,13 +53,13 @@ local logk, stats, jobs, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[5]
 local epoch = redis.call('GET', KEYS[4]) or '0'
 local now, consumer, group, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
 local RK, RA = 11, 16
-local deals = {}     -- deal key -> { cancelled, exp override, pool }
+local deals = {}     -- deal key -> { cancelled, exp override }
 local owned = {}     -- job entry -> true / false, looked up once per call
 
 local function deal_of(key)
   local d = deals[key]
   if not d then
-    d = redis.call('HMGET', key, 'cancelled', 'exp', 'pool')
+    d = redis.call('HMGET', key, 'cancelled', 'exp')
     deals[key] = d
   end
   return d
@@ -98,9 +98,6 @@ for i = 0, n - 1 do
     mark = 'sendingw:'
   end
   local d = deal_of(deal)
-  if pool == '' then
-    pool = d[3] or ''
-  end
   if d[2] then
     exp = tonumber(d[2]) or exp
   end
