@@ -236,6 +236,33 @@ claim_end(struct deliver *dl, struct rcpt *r, const struct redisReply *v)
 	dl_rcpt_done(r);
 }
 
+/*
+ * Makes text (a deal update rendered it again; send.lua hands it over) r's text: its
+ * recipient line is rebuilt around it, so the request, the resend spec and the
+ * segment count all use the text actually sent. Returns 0 (the old line is freed), or
+ * -1 on OOM (r unchanged).
+ */
+static int
+send_retext(struct rcpt *r, const char *text)
+{
+	struct pushline pl = r->pl;
+	char *line;
+
+	if (*text == '\0' || strcmp(text, r->pl.text) == 0)
+		return 0;
+	pl.text = (char *)text;   /* only read by pushline_format */
+	if ((line = pushline_format(&pl)) == NULL)
+		return -1;
+	if (pushline_parse(line, &pl) < 0) {
+		free(line);
+		return 0;   /* cannot happen: the fields parsed before; keep the planned */
+	}
+	free(r->line);
+	r->line = line;
+	r->pl = pl;
+	return 0;
+}
+
 static void
 claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
@@ -270,8 +297,17 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 			continue;
 		}
 		exp = strtoll(v->str + 5, &end, 10);
-		if (*end == '\0' && end != v->str + 5)
+		if ((*end == '\0' || *end == '\t') && end != v->str + 5)
 			r->job->exp = exp;     /* a deal update moved it */
+		if (*end == '\t' && send_retext(r, end + 1) < 0) {
+			/* Never the old text once an update replaced it: its own retry
+			 * claims it again. */
+			log_errorx("event=retext_failed push=%s err=\"out of memory\"",
+			    r->push_id);
+			dl_release(r);
+			dl_retry_or_expire(r, -1);
+			continue;
+		}
 		if (c->renew) {
 			/* send.lua reset the job's idle time: a fresh lease from the moment
 			 * the call was made. */
@@ -337,9 +373,9 @@ send_window(struct deliver *dl, const struct rcpt *r, int64_t now, char *nb,
 	return *member != NULL ? 0 : -1;
 }
 
-/* Fills the first SEND_KEYS_OWN keys of one recipient for send.lua (ORDER
- * SEND_RKEYS); its caps' keys follow, from struct dl_caps. */
-#define SEND_KEYS_OWN 8
+/* Fills the SEND_KEYS_OWN keys of one recipient for send.lua (ORDER SEND_RKEYS):
+ * its caps' keys, from struct dl_caps, go between the first 8 and retext:<deal>. */
+#define SEND_KEYS_OWN 9
 static void
 send_keys(const struct rcpt *r, char (*k)[DELIVER_KEY_MAX])
 {
@@ -356,6 +392,7 @@ send_keys(const struct rcpt *r, char (*k)[DELIVER_KEY_MAX])
 	else
 		k[6][0] = '\0';
 	snprintf(k[7], DELIVER_KEY_MAX, "%s", j->pool);
+	snprintf(k[8], DELIVER_KEY_MAX, "retext:%s", j->deal);
 }
 
 /*
@@ -397,11 +434,12 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 		/* The caps of the moment the text leaves: its local day now. */
 		dl_caps_fill(dl, rs[i], t, &caps[i]);
 		send_keys(rs[i], kbuf[i]);
-		for (j = 0; j < SEND_KEYS_OWN; j++)
+		for (j = 0; j < SEND_KEYS_OWN - 1; j++)
 			args[k++] = kbuf[i][j];
 		args[k++] = caps[i].daykey;
 		args[k++] = caps[i].campkey;
 		args[k++] = caps[i].lawkey;
+		args[k++] = kbuf[i][SEND_KEYS_OWN - 1];
 	}
 	a = k;
 	snprintf(now, sizeof(now), "%lld", (long long)t);

@@ -4,9 +4,10 @@
  * One XREADGROUP at a time on "deals"; the next read waits until every script call
  * of the batch has answered (backpressure, and no entry is ever held twice). Bad
  * entries are dead-lettered and acked atomically (dead.lua); good ones are planned
- * in chunks (plan.lua). Must never ack a deal whose jobs are not written, and never
- * crash or stall on any entry: a failed step leaves the entry pending, to be read
- * again from the group's pending list.
+ * in chunks (plan.lua); updates of a planned deal are ingest_update.c's. Must never
+ * ack a deal whose jobs are not written, and never crash or stall on any entry: a
+ * failed step leaves the entry pending, to be read again from the group's pending
+ * list.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "deal.h"
 #include "greader.h"
 #include "ingest.h"
+#include "ingest_int.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -29,49 +31,6 @@
 #include "scripts.h"
 #include "subscriber.h"
 #include "substore.h"
-
-#define INGEST_GROUP "notifier"
-#define INGEST_STREAM "deals"
-#define INGEST_DEAD_STREAM "deals:dead"
-#define INGEST_TRIES "deals:tries"   /* entry -> failed attempts (tries.lua) */
-#define INGEST_DEAD_PAYLOAD_MAX 16384
-#define INGEST_KEEP_S (7 * 86400)  /* markers outlive the deal by a week */
-#define INGEST_RETRY_MS 1000     /* pause after a failed step */
-#define INGEST_PLAN_KEYS 8       /* plan.lua's fixed keys; report:rule:<r> follow */
-#define INGEST_PLAN_ARGV 12      /* plan.lua's fixed arguments; jobs follow */
-#define INGEST_JOB_PAIRS 6       /* deal, entry, exp, camp, pool, start */
-
-struct ingest {
-	struct event_base *base;
-	const struct config *cfg;
-	struct greader *rd;        /* "deals" in group "notifier", its own connection */
-	struct rconn *cmd;         /* scripts, shared */
-	struct substore *ss;
-	struct matcher *matcher;
-	struct metrics *metrics;   /* borrowed, may be NULL */
-	int stopping;
-	int warmed;                /* the matcher's buffers are sized for the index */
-	size_t outstanding;        /* entries of the current batch still in progress */
-	unsigned long attempts;    /* plan attempts started (names each attempt) */
-};
-
-/*
- * One entry being handled: every script call sent for it holds a reference, and so
- * does the code sending them until it is done. When the last one is dropped, a
- * failure is counted against the entry (tries.lua) when it belongs to the entry, or
- * the pending list is simply read again later.
- */
-struct ingest_job {
-	struct ingest *in;
-	char entry[64];
-	char deal[MODEL_ID_MAX + 1];
-	int64_t landed_ms;
-	size_t refs;
-	int failed;                /* some step failed: the entry stays pending */
-	int counts;                /* ... and the failure belongs to the entry */
-	char err[256];             /* the first failure, for the log and dead letter */
-	size_t recipients, matched, held_out, paused, nchunks;
-};
 
 /* Per script call: what to log when it answers. */
 struct ingest_call {
@@ -91,7 +50,7 @@ ingest_read(struct ingest *in)
 
 /* A new job for entry; it holds the next read back until ingest_job_put drops its
  * last reference. NULL on OOM (then the pending list is read again later). */
-static struct ingest_job *
+struct ingest_job *
 ingest_job_new(struct ingest *in, const char *entry, const char *deal)
 {
 	struct ingest_job *j;
@@ -113,7 +72,7 @@ ingest_job_new(struct ingest *in, const char *entry, const char *deal)
 /* Records a failed step. The first failure decides: later ones of the same attempt
  * are mostly its consequences (a chunk after a failed one is out of order). counts:
  * it belongs to the entry (a script error about its data), not to Redis or to us. */
-static void
+void
 ingest_job_fail(struct ingest_job *j, int counts, const char *step, const char *why)
 {
 	if (j->failed)
@@ -123,7 +82,7 @@ ingest_job_fail(struct ingest_job *j, int counts, const char *step, const char *
 	snprintf(j->err, sizeof(j->err), "%s: %s", step, why);
 }
 
-static void
+void
 ingest_job_put(struct ingest_job *j)
 {
 	struct ingest *in = j->in;
@@ -141,7 +100,7 @@ ingest_job_put(struct ingest_job *j)
 
 /* 1 when an error reply is about the entry (its data, the script's checks), so that
  * trying it again will fail again; 0 for Redis refusing any work for now. */
-static int
+int
 ingest_error_counts(const struct redisReply *r)
 {
 	static const char *const transient[] = { "LOADING", "BUSY", "NOSCRIPT", "OOM",
@@ -260,20 +219,15 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 		    r ? r->str : "no reply");
 	} else if (strcmp(c->script, "plan") == 0) {
 		ingest_on_plan(c, r);
-	} else if (strcmp(c->script, "update") == 0 && r->type == REDIS_REPLY_STATUS &&
-	    strcmp(r->str, "unknown") == 0) {
-		log_warnx("event=deal_dead entry=%s deal=%s reason=unknown_deal field=id "
-		    "err=\"update of a deal that was never planned\"", j->entry, j->deal);
-		if (j->in->metrics != NULL)
-			metrics_inc(j->in->metrics, METRIC_DEALS_DEAD,
-			    METRICS_L("unknown_deal"), 1);
+	} else if (strcmp(c->script, "retext") == 0) {
+		ingest_update_on_retext(j, c->chunk, r);
 	}
 	free(c);
 	ingest_job_put(j);
 }
 
 /* Sends one script call for the job; it holds a reference until it answers. */
-static void
+void
 ingest_call(struct ingest_job *j, const char *script, int nkeys, int nargs,
     const char **args, const size_t *lens, size_t chunk)
 {
@@ -351,36 +305,6 @@ ingest_cancel(struct ingest *in, const char *entry, const struct deal *d)
 	if ((j = ingest_job_new(in, entry, d->id)) == NULL)
 		return;
 	ingest_call(j, "cancel", 2, 6, args, NULL, 0);
-	ingest_job_put(j);
-}
-
-/* An update of a deal already planned: its new expiry goes into deal:<id> as "exp"
- * (update.lua); nothing is planned or counted again. */
-static void
-ingest_update(struct ingest *in, const char *entry, const struct deal *d,
-    const char *payload, size_t len)
-{
-	char key[MODEL_ID_MAX + 8], exp[32], keep[32], msg[MODEL_ID_MAX + 64];
-	const char *args[9] = { key, INGEST_STREAM, INGEST_DEAD_STREAM, entry, INGEST_GROUP,
-		exp, keep, msg, payload };
-	size_t lens[9];
-	int64_t left = d->expires_at - clock_now();
-	struct ingest_job *j;
-	int i;
-
-	snprintf(key, sizeof(key), "deal:%s", d->id);
-	snprintf(exp, sizeof(exp), "%lld", (long long)d->expires_at);
-	snprintf(keep, sizeof(keep), "%lld", (long long)((left > 0 ? left : 0) +
-	    INGEST_KEEP_S));
-	snprintf(msg, sizeof(msg), "id: no deal %s was planned to update", d->id);
-	for (i = 0; i < 8; i++)
-		lens[i] = strlen(args[i]);
-	lens[8] = len > INGEST_DEAD_PAYLOAD_MAX ? INGEST_DEAD_PAYLOAD_MAX : len;
-	log_info("event=deal_update deal=%s entry=%s exp=%lld expired=%d", d->id, entry,
-	    (long long)d->expires_at, left <= 0);
-	if ((j = ingest_job_new(in, entry, d->id)) == NULL)
-		return;
-	ingest_call(j, "update", 3, 9, args, lens, 0);
 	ingest_job_put(j);
 }
 
@@ -728,10 +652,12 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 	}
 	if (in->metrics != NULL && !d->update)
 		metrics_inc(in->metrics, METRIC_DEALS_INGESTED, NULL, 1);
+	if (d->update && !d->cancel) {
+		ingest_update(in, entry, d, payload, len);   /* takes d */
+		return;
+	}
 	if (d->cancel)
 		ingest_cancel(in, entry, d);
-	else if (d->update)
-		ingest_update(in, entry, d, payload, len);
 	else
 		ingest_plan(in, entry, d);
 	deal_free(d);

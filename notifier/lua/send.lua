@@ -4,12 +4,13 @@
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] pushes (the job stream)
 -- KEYS[4] consent:epoch (moves whenever a consent is taken away)
 -- KEYS[5] delayed (zset of pushes waiting for their window)
---   then per recipient (ORDER SEND_RKEYS, 11 each): push:<deal>, deal:<deal>,
+--   then per recipient (ORDER SEND_RKEYS, 12 each): push:<deal>, deal:<deal>,
 --   consent:<channel>, code:<deal>, report:deal:<id>, report:rule:<rule>,
 --   report:campaign:<c> ("" = none), the deal's code pool ("" = none; admit.lua made
 --   sure the job names it), then the caps' keys as admit.lua
 --   takes them: texts:<sub> (daily cap), camp:<campaign>:<sub>, the law's cap key
---   ("" = that cap does not apply)
+--   ("" = that cap does not apply), then retext:<deal> (the texts an update rendered
+--   again, retext.lua; read only once the deal hash has a "version")
 -- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 11 each): sub,
 --       channel, push_id, deal_id, expires_at, idempotent ("1" when the reserved
 --       gateway takes an Idempotency-Key, so a crash mid-request may simply send
@@ -45,21 +46,23 @@
 -- that ends here, is deferred, or is handed back (lost) gives back any place it
 -- holds: it did not leave. A push claimed again (after a retry) keeps the place it
 -- took.
--- Returns per recipient: "send\t<expires_at>" (the deal's current expiry),
+-- Returns per recipient: "send\t<expires_at>" (the deal's current expiry), or
+-- "send\t<expires_at>\t<text>" when an update rendered the push's text again (the
+-- sender sends that text, with the code's place as planned, instead of its own),
 -- cancelled, expired, no_consent, no_subscriber, quiet_hours, deferred, daily_cap,
 -- campaign_cap, legal_cap, skip (not ours to send) or lost.
 --#include outcome
 local logk, stats, jobs, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[5]
 local epoch = redis.call('GET', KEYS[4]) or '0'
 local now, consumer, group, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
-local RK, RA = 11, 16
-local deals = {}     -- deal key -> { cancelled, exp override }
+local RK, RA = 12, 16
+local deals = {}     -- deal key -> { cancelled, exp override, version }
 local owned = {}     -- job entry -> true / false, looked up once per call
 
 local function deal_of(key)
   local d = deals[key]
   if not d then
-    d = redis.call('HMGET', key, 'cancelled', 'exp')
+    d = redis.call('HMGET', key, 'cancelled', 'exp', 'version')
     deals[key] = d
   end
   return d
@@ -92,6 +95,7 @@ for i = 0, n - 1 do
     day_cap = tonumber(ARGV[b + 11]), day_start = tonumber(ARGV[b + 12]),
     camp_cap = tonumber(ARGV[b + 13]), law_cap = tonumber(ARGV[b + 14]),
     law_window = tonumber(ARGV[b + 15]) }
+  local retext = KEYS[kb + 11]
   local field = sub .. ':' .. ch
   local mark = 'sending:'
   if idem == '1' then
@@ -141,7 +145,13 @@ for i = 0, n - 1 do
     if mode == 'claim' then
       redis.call('HSET', states, field, mark .. consumer)
     end
-    out[#out + 1] = 'send\t' .. exp
+    -- Never updated (no version): no further command for the push.
+    local text = d[3] and redis.call('HGET', retext, field)
+    if text then
+      out[#out + 1] = 'send\t' .. exp .. '\t' .. text
+    else
+      out[#out + 1] = 'send\t' .. exp
+    end
   elseif verdict == 'deferred' then
     redis.call('HSET', states, field, 'deferred')
     redis.call('ZADD', delayed, not_before, member)

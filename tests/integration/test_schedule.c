@@ -75,9 +75,10 @@ import_n(struct fx *f, int n)
 	free(s);
 }
 
-/* A laptop deal; update = 1 gives the update form. Static buffer. */
+/* A laptop deal at price; update = 1 gives the update form. Static buffer. */
 static const char *
-deal(const char *id, long long starts_at, long long expires_at, int update)
+deal_at(const char *id, long long starts_at, long long expires_at, int update,
+    const char *price)
 {
 	static char buf[1024];
 	char start[64] = "";
@@ -86,11 +87,17 @@ deal(const char *id, long long starts_at, long long expires_at, int update)
 		snprintf(start, sizeof(start), "\"starts_at\": %lld, ", starts_at);
 	snprintf(buf, sizeof(buf),
 	    "{\"id\": \"%s\", %s\"title\": \"Deal %s\", \"category\": \"laptop\", "
-	    "\"price\": 649.0, \"list_price\": 1099.0, \"currency\": \"USD\", "
+	    "\"price\": %s, \"list_price\": 1099.0, \"currency\": \"USD\", "
 	    "\"url\": \"https://shop.example/d/%s\", \"code\": \"SAVE20\", "
-	    "%s\"expires_at\": %lld}", id, start, id, id, update ? "\"update\": true, " : "",
-	    expires_at);
+	    "%s\"expires_at\": %lld}", id, start, id, price, id,
+	    update ? "\"update\": true, " : "", expires_at);
 	return buf;
+}
+
+static const char *
+deal(const char *id, long long starts_at, long long expires_at, int update)
+{
+	return deal_at(id, starts_at, expires_at, update, "649.0");
 }
 
 /* Requests gwsim logged for Twilio messages (any status). */
@@ -255,6 +262,118 @@ update_extending_the_expiry_is_followed_by_queued_pushes(void **state)
 	assert_int_equal(states(f, "grow", "expired"), 0);
 }
 
+/* Twilio message requests gwsim logged whose body holds what (any status). */
+static long
+gw_bodies_with(const struct it_gwsim *g, const char *what)
+{
+	cJSON *all = it_gwsim_requests(g), *e;
+	long n = 0;
+
+	assert_non_null(all);
+	cJSON_ArrayForEach(e, all) {
+		const cJSON *to = cJSON_GetObjectItem(e, "to");
+		const cJSON *body = cJSON_GetObjectItem(e, "body");
+
+		n += cJSON_IsString(to) && strncmp(to->valuestring, "+1512555", 8) == 0 &&
+		    cJSON_IsString(body) && strstr(body->valuestring, what) != NULL;
+	}
+	cJSON_Delete(all);
+	return n;
+}
+
+struct field_want {
+	struct fx *f;
+	const char *key, *field, *value;
+};
+
+static int
+field_is(void *arg)
+{
+	struct field_want *w = arg;
+	redisReply *r = redisCommand(w->f->rc, "HGET %s %s", w->key, w->field);
+	int ok;
+
+	assert_non_null(r);
+	ok = r->type == REDIS_REPLY_STRING && strcmp(r->str, w->value) == 0;
+	freeReplyObject(r);
+	return ok;
+}
+
+static long long
+hlen(struct fx *f, const char *key)
+{
+	redisReply *r = redisCommand(f->rc, "HLEN %s", key);
+	long long n;
+
+	assert_non_null(r);
+	n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+	freeReplyObject(r);
+	return n;
+}
+
+/*
+ * A held deal whose price changes before it starts: every text that reaches the
+ * gateway carries the new price, none the old, and the pushes keep their ids (one
+ * text per phone).
+ */
+static void
+update_new_price_reaches_held_pushes(void **state)
+{
+	struct fx *f = *state;
+	const int n = 10;
+	long long starts = it_now() + 8, sent;
+	struct want held = { f, "reprice", "delayed", n }, done = { f, "reprice", "sent", n };
+	struct field_want updated = { f, "deal:reprice", "version", "1" };
+
+	import_n(f, n);
+	start(f, NULL, NULL);
+	assert_int_equal(it_publish(f->rc, deal_at("reprice", starts, it_now() + 600, 0,
+	    "649.0")), 0);
+	assert_true(it_wait(states_reach, &held, 10000));
+	assert_int_equal(it_publish(f->rc, deal_at("reprice", starts, it_now() + 600, 1,
+	    "512.34")), 0);
+	assert_true(it_wait(field_is, &updated, 10000));
+	assert_int_equal(gw_messages(&f->gw), 0);
+	assert_int_equal(hlen(f, "retext:reprice"), n);
+	assert_true(it_wait(states_reach, &done, 20000));
+	earliest_sent(f, "reprice", &sent);
+	assert_int_equal(sent, n);
+	assert_int_equal(gw_messages(&f->gw), n);
+	assert_int_equal(gw_bodies_with(&f->gw, "512.34"), n);
+	assert_int_equal(gw_bodies_with(&f->gw, "649"), 0);
+}
+
+/* An update after every text went out re-sends nothing and keeps no new text. */
+static void
+update_after_texts_went_out_sends_nothing_more(void **state)
+{
+	struct fx *f = *state;
+	const int n = 10;
+	struct want done = { f, "gone", "sent", n };
+	struct field_want updated = { f, "deal:gone", "version", "1" };
+	struct want after = { f, "gone", "sent", n };
+
+	import_n(f, n);
+	start(f, NULL, NULL);
+	assert_int_equal(it_publish(f->rc, deal_at("gone", 0, it_now() + 600, 0, "649.0")),
+	    0);
+	assert_true(it_wait(states_reach, &done, 20000));
+	assert_int_equal(gw_messages(&f->gw), n);
+	assert_int_equal(it_publish(f->rc, deal_at("gone", 0, it_now() + 600, 1,
+	    "512.34")), 0);
+	assert_true(it_wait(field_is, &updated, 10000));
+	/* A later deal goes out after the update was handled: anything the update had
+	 * queued would have gone before or with it. */
+	assert_int_equal(it_publish(f->rc, deal_at("after", 0, it_now() + 600, 0, "700.0")),
+	    0);
+	after.deal = "after";
+	assert_true(it_wait(states_reach, &after, 20000));
+	assert_int_equal(hlen(f, "retext:gone"), 0);
+	assert_int_equal(gw_messages(&f->gw), 2 * n);
+	assert_int_equal(gw_bodies_with(&f->gw, "512.34"), 0);
+	assert_int_equal(states(f, "gone", "sent"), n);
+}
+
 static int
 log_mentions(const char *path, const char *what, const char *also)
 {
@@ -302,6 +421,10 @@ main(void)
 		    update_shortening_the_expiry_ends_held_pushes_expired, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    update_extending_the_expiry_is_followed_by_queued_pushes, setup, teardown),
+		cmocka_unit_test_setup_teardown(update_new_price_reaches_held_pushes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    update_after_texts_went_out_sends_nothing_more, setup, teardown),
 		cmocka_unit_test_setup_teardown(rate_limited_answer_is_logged_and_retried,
 		    setup, teardown),
 	};

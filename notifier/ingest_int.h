@@ -1,0 +1,100 @@
+/*
+ * ingest_int.h: what ingest.c shares with ingest_update.c (stages: ingest, match,
+ * plan): the ingester, one entry's job and its script calls. Private to those two
+ * files; the public face is include/ingest.h.
+ */
+#ifndef DEALPUSH_INGEST_INT_H
+#define DEALPUSH_INGEST_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+struct event_base;
+struct config;
+struct greader;
+struct rconn;
+struct substore;
+struct matcher;
+struct metrics;
+struct redisReply;
+struct deal;
+
+#define INGEST_GROUP "notifier"
+#define INGEST_STREAM "deals"
+#define INGEST_DEAD_STREAM "deals:dead"
+#define INGEST_TRIES "deals:tries"   /* entry -> failed attempts (tries.lua) */
+#define INGEST_DEAD_PAYLOAD_MAX 16384
+#define INGEST_KEEP_S (7 * 86400)  /* markers outlive the deal by a week */
+#define INGEST_RETRY_MS 1000     /* pause after a failed step */
+#define INGEST_PLAN_KEYS 8       /* plan.lua's fixed keys; report:rule:<r> follow */
+#define INGEST_PLAN_ARGV 12      /* plan.lua's fixed arguments; jobs follow */
+#define INGEST_JOB_PAIRS 6       /* deal, entry, exp, camp, pool, start */
+
+struct ingest {
+	struct event_base *base;
+	const struct config *cfg;
+	struct greader *rd;        /* "deals" in group "notifier", its own connection */
+	struct rconn *cmd;         /* scripts, shared */
+	struct substore *ss;
+	struct matcher *matcher;
+	struct metrics *metrics;   /* borrowed, may be NULL */
+	int stopping;
+	int warmed;                /* the matcher's buffers are sized for the index */
+	size_t outstanding;        /* entries of the current batch still in progress */
+	unsigned long attempts;    /* plan attempts started (names each attempt) */
+};
+
+/*
+ * One entry being handled: every script call sent for it holds a reference, and so
+ * does the code sending them until it is done. When the last one is dropped, a
+ * failure is counted against the entry (tries.lua) when it belongs to the entry, or
+ * the pending list is simply read again later.
+ */
+struct ingest_job {
+	struct ingest *in;
+	char entry[64];
+	char deal[MODEL_ID_MAX + 1];
+	int64_t landed_ms;
+	size_t refs;
+	int failed;                /* some step failed: the entry stays pending */
+	int counts;                /* ... and the failure belongs to the entry */
+	char err[256];             /* the first failure, for the log and dead letter */
+	size_t recipients, matched, held_out, paused, nchunks;
+};
+
+/* A new job for entry; it holds the next read back until ingest_job_put drops its
+ * last reference. NULL on OOM (then the pending list is read again later). */
+struct ingest_job *ingest_job_new(struct ingest *in, const char *entry,
+    const char *deal);
+
+/* Records a failed step (the first one decides); counts: it belongs to the entry. */
+void ingest_job_fail(struct ingest_job *j, int counts, const char *step,
+    const char *why);
+
+/* Drops a reference; the last one counts a failure or reads on. */
+void ingest_job_put(struct ingest_job *j);
+
+/* 1 when an error reply is about the entry, 0 for Redis refusing any work now. */
+int ingest_error_counts(const struct redisReply *r);
+
+/* Sends one script call for the job (notifier/lua/<script>.lua); it holds a
+ * reference until it answers. A failure to send is recorded on the job. */
+void ingest_call(struct ingest_job *j, const char *script, int nkeys, int nargs,
+    const char **args, const size_t *lens, size_t chunk);
+
+/*
+ * ingest_update.c: an update of a deal already planned (update.lua), and when it
+ * changes what a text renders, the texts of its pushes not yet final rendered again
+ * (retext.lua). Takes ownership of d and frees it; payload (len bytes) is borrowed
+ * for the call.
+ */
+void ingest_update(struct ingest *in, const char *entry, struct deal *d,
+    const char *payload, size_t len);
+
+/* A reply of retext.lua for chunk of job j (not an error reply). */
+void ingest_update_on_retext(struct ingest_job *j, size_t chunk,
+    const struct redisReply *r);
+
+#endif

@@ -1,0 +1,281 @@
+/*
+ * ingest_update.c: a deal published again with "update": true (stages: ingest,
+ * match).
+ *
+ * The new expiry goes into deal:<id> (update.lua). When the update may change what
+ * a text renders (a price, list price or currency, or a title or url other than the
+ * planned ones), the deal is matched again as planning does, with the click links of
+ * the ORIGINAL deal entry (push ids stay the same), and the new texts are written in
+ * chunks of plan_chunk for the pushes not yet final (retext.lua), whose last chunk
+ * bumps the deal's version and acks. Must never add a recipient (an update never
+ * texts new people) and never ack an update whose texts are not all written.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "config.h"
+#include "deal.h"
+#include "ingest_int.h"
+#include "log.h"
+#include "match.h"
+#include "metrics.h"
+#include "rconn.h"
+#include "scripts.h"
+#include "subscriber.h"
+
+/* ORDER UPDATE_KEYS: the header of notifier/lua/update.lua. */
+#define INGEST_UPD_KEYS 3
+#define INGEST_UPD_ARGS 12
+/* ORDER RETEXT_KEYS: the header of notifier/lua/retext.lua. */
+#define INGEST_RETEXT_KEYS 5
+#define INGEST_RETEXT_ARGV 6       /* fixed arguments; field, text pairs follow */
+
+/* One update.lua call: the deal it applies, kept for a re-render. */
+struct ingest_upd {
+	struct ingest_job *job;
+	struct deal *d;            /* owned */
+	char keep[32];
+};
+
+static void
+upd_free(struct ingest_upd *u)
+{
+	deal_free(u->d);
+	free(u);
+}
+
+/* Replaces *field with a copy of v when *field is NULL and v is not "". 0, or -1 on
+ * OOM. */
+static int
+upd_fill(char **field, const char *v)
+{
+	if (*field != NULL || v[0] == '\0')
+		return 0;
+	return (*field = strdup(v)) != NULL ? 0 : -1;
+}
+
+/* Writes recipients [from, to) of ml as one retext.lua chunk. 0, or -1 on OOM. */
+static int
+upd_retext_chunk(struct ingest_job *j, const struct deal *d,
+    const struct match_list *ml, const char *attempt, const char *keep, size_t chunk,
+    size_t from, size_t to)
+{
+	size_t n = to - from, i, a = 0;
+	const char **args = calloc(INGEST_RETEXT_KEYS + INGEST_RETEXT_ARGV + 2 * n,
+	    sizeof(*args));
+	char (*fields)[MODEL_ID_MAX + 16] = calloc(n + 1, sizeof(*fields));
+	char key[MODEL_ID_MAX + 8], pkey[MODEL_ID_MAX + 8], rkey[MODEL_ID_MAX + 16];
+	char sc[32], snc[32];
+	int rv = -1;
+
+	if (args == NULL || fields == NULL)
+		goto out;
+	snprintf(key, sizeof(key), "deal:%s", d->id);
+	snprintf(pkey, sizeof(pkey), "push:%s", d->id);
+	snprintf(rkey, sizeof(rkey), "retext:%s", d->id);
+	snprintf(sc, sizeof(sc), "%zu", chunk);
+	snprintf(snc, sizeof(snc), "%zu", j->nchunks);
+	/* KEYS (ORDER RETEXT_KEYS) */
+	args[a++] = key;
+	args[a++] = pkey;
+	args[a++] = rkey;
+	args[a++] = INGEST_STREAM;
+	args[a++] = INGEST_TRIES;
+	/* ARGV */
+	args[a++] = j->entry;
+	args[a++] = INGEST_GROUP;
+	args[a++] = sc;
+	args[a++] = snc;
+	args[a++] = attempt;
+	args[a++] = keep;
+	for (i = 0; i < n; i++) {
+		const struct match_rcpt *rc = &ml->v[from + i];
+
+		snprintf(fields[i], sizeof(fields[i]), "%s:%s", rc->sub->id,
+		    channel_name(rc->ch));
+		args[a++] = fields[i];
+		args[a++] = rc->text;
+	}
+	ingest_call(j, "retext", INGEST_RETEXT_KEYS, (int)a, args, NULL, chunk);
+	rv = 0;
+out:
+	free(args);
+	free(fields);
+	return rv;
+}
+
+/* Renders the updated deal's texts again, with the links of its planned entry, and
+ * writes them (retext.lua). A failure is recorded on the job. */
+static void
+upd_retext(struct ingest_upd *u, const char *planned_entry, const char *pool,
+    const char *campaign)
+{
+	struct ingest_job *j = u->job;
+	struct ingest *in = j->in;
+	struct deal *d = u->d;
+	struct match_list ml = { 0 };
+	struct match_links links;
+	struct err err;
+	size_t chunk = (size_t)in->cfg->plan_chunk, c;
+	char attempt[128];
+
+	/* The update need not repeat the pool or campaign: the planned ones hold, so
+	 * the code keeps its place and the same rules match. */
+	if (upd_fill(&d->code_pool, pool) < 0 || upd_fill(&d->campaign, campaign) < 0) {
+		ingest_job_fail(j, 0, "retext", "out of memory");
+		return;
+	}
+	links.public_url = in->cfg->public_url;
+	links.key = (const unsigned char *)in->cfg->click_secret;
+	links.keylen = in->cfg->click_secret ? strlen(in->cfg->click_secret) : 0;
+	links.entry = planned_entry;   /* push ids and click links stay the same */
+	err_clear(&err);
+	if (match_deal_links(in->matcher, d, clock_now(), &links, &ml, &err) < 0) {
+		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, j->entry,
+		    err.msg);
+		ingest_job_fail(j, 0, "match", err.msg);
+		return;
+	}
+	snprintf(attempt, sizeof(attempt), "%s:%ld:%lu", in->cfg->consumer, (long)getpid(),
+	    ++in->attempts);
+	/* Zero texts is still one (empty) chunk: it bumps the version and acks. */
+	j->nchunks = ml.n == 0 ? 1 : (ml.n + chunk - 1) / chunk;
+	j->recipients = ml.n;
+	log_info("event=deal_retext deal=%s entry=%s planned_entry=%s texts=%zu chunks=%zu",
+	    d->id, j->entry, planned_entry, ml.n, j->nchunks);
+	for (c = 0; c < j->nchunks && !j->failed; c++) {
+		size_t from = c * chunk, to = from + chunk < ml.n ? from + chunk : ml.n;
+
+		if (upd_retext_chunk(j, d, &ml, attempt, u->keep, c, from, to) < 0) {
+			log_errorx("event=retext_failed deal=%s entry=%s err=\"out of memory\"",
+			    d->id, j->entry);
+			ingest_job_fail(j, 0, "retext", "out of memory");
+		}
+	}
+	match_list_free(&ml);
+}
+
+static int
+upd_str(const struct redisReply *r, size_t i)
+{
+	return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING;
+}
+
+static void
+upd_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct ingest_upd *u = arg;
+	struct ingest_job *j = u->job;
+
+	(void)rc;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		/* Left pending: read again from the pending list. */
+		log_warnx("event=update_failed deal=%s entry=%s err=\"%s\"", j->deal, j->entry,
+		    r ? r->str : "no reply");
+		ingest_job_fail(j, r != NULL && ingest_error_counts(r), "update",
+		    r ? r->str : "no reply");
+	} else if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "unknown") == 0) {
+		log_warnx("event=deal_dead entry=%s deal=%s reason=unknown_deal field=id "
+		    "err=\"update of a deal that was never planned\"", j->entry, j->deal);
+		if (j->in->metrics != NULL)
+			metrics_inc(j->in->metrics, METRIC_DEALS_DEAD,
+			    METRICS_L("unknown_deal"), 1);
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 && upd_str(r, 0) &&
+	    strcmp(r->element[0]->str, "retext") == 0 && upd_str(r, 1) && upd_str(r, 2) &&
+	    upd_str(r, 3)) {
+		upd_retext(u, r->element[1]->str, r->element[2]->str, r->element[3]->str);
+	} else if (r->type != REDIS_REPLY_STATUS) {
+		ingest_job_fail(j, 0, "update", "unexpected reply");
+	}
+	upd_free(u);
+	ingest_job_put(j);
+}
+
+void
+ingest_update_on_retext(struct ingest_job *j, size_t chunk, const struct redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || !upd_str(r, 0) ||
+	    !upd_str(r, 1)) {
+		ingest_job_fail(j, 0, "retext", "unexpected reply");
+	} else if (strcmp(r->element[0]->str, "retry") == 0) {
+		ingest_job_fail(j, 0, "retext", r->element[1]->str);
+	} else if (chunk + 1 == j->nchunks) {
+		log_info("event=deal_updated deal=%s entry=%s texts=%zu", j->deal, j->entry,
+		    j->recipients);
+	}
+}
+
+/* 1 when the update carries a field that only a re-render would show beyond the
+ * title and url (update.lua compares those with the planned ones). */
+static int
+upd_renders(const struct deal *d)
+{
+	return d->has_price || d->has_list_price || d->currency[0] != '\0';
+}
+
+void
+ingest_update(struct ingest *in, const char *entry, struct deal *d,
+    const char *payload, size_t len)
+{
+	char key[MODEL_ID_MAX + 8], exp[32], msg[MODEL_ID_MAX + 64];
+	const char *args[INGEST_UPD_ARGS];
+	size_t lens[INGEST_UPD_ARGS];
+	int64_t left = d->expires_at - clock_now();
+	struct ingest_upd *u = NULL;
+	struct ingest_job *j;
+	int i;
+
+	log_info("event=deal_update deal=%s entry=%s exp=%lld expired=%d", d->id, entry,
+	    (long long)d->expires_at, left <= 0);
+	if ((j = ingest_job_new(in, entry, d->id)) == NULL)
+		goto out;
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		ingest_job_fail(j, 0, "update", "out of memory");
+		goto out;
+	}
+	u->job = j;
+	u->d = d;
+	d = NULL;
+	snprintf(key, sizeof(key), "deal:%s", u->d->id);
+	snprintf(exp, sizeof(exp), "%lld", (long long)u->d->expires_at);
+	snprintf(u->keep, sizeof(u->keep), "%lld", (long long)((left > 0 ? left : 0) +
+	    INGEST_KEEP_S));
+	snprintf(msg, sizeof(msg), "id: no deal %s was planned to update", u->d->id);
+	/* ORDER UPDATE_KEYS: the header of update.lua. A past expiry stops every push:
+	 * nothing to render. */
+	args[0] = key;
+	args[1] = INGEST_STREAM;
+	args[2] = INGEST_DEAD_STREAM;
+	args[3] = entry;
+	args[4] = INGEST_GROUP;
+	args[5] = exp;
+	args[6] = u->keep;
+	args[7] = msg;
+	args[8] = payload;
+	args[9] = left <= 0 ? "-" : upd_renders(u->d) ? "1" : "0";
+	args[10] = u->d->title;
+	args[11] = u->d->url;
+	for (i = 0; i < INGEST_UPD_ARGS; i++)
+		lens[i] = strlen(args[i]);
+	lens[8] = len > INGEST_DEAD_PAYLOAD_MAX ? INGEST_DEAD_PAYLOAD_MAX : len;
+	if (script_call_named(in->cmd, "update", INGEST_UPD_KEYS, INGEST_UPD_ARGS, args, lens,
+	    upd_on_reply, u) < 0) {
+		log_warnx("event=update_failed deal=%s entry=%s err=\"redis not ready\"",
+		    j->deal, entry);
+		ingest_job_fail(j, 0, "update", "redis not ready");
+		goto out;
+	}
+	u = NULL;
+	j->refs++;
+out:
+	if (u != NULL)
+		upd_free(u);
+	deal_free(d);
+	if (j != NULL)
+		ingest_job_put(j);
+}
