@@ -245,8 +245,12 @@ dl_caps_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct dl_ca
 	}
 }
 
-/* Fills in for r: its window (not_before), caps and their keys, at wall time now. */
-static void
+/*
+ * Fills in for r: its window (not_before), caps and their keys, at wall time now, and
+ * the recipient line only when the push may be deferred (the window opens later):
+ * admit.lua keeps it in delayed then, and needs it for nothing else. 0, or -1 on OOM.
+ */
+static int
 admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admit_in *in)
 {
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
@@ -254,11 +258,11 @@ admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admi
 	int64_t nb;
 
 	snprintf(in->rulekey, sizeof(in->rulekey), "report:rule:%s", r->pl.rule);
-	in->line = pushline_format(&r->pl);
+	in->line = NULL;
 	dl_caps_fill(dl, r, now, &in->caps);
 	if (s == NULL) {
 		snprintf(in->not_before, sizeof(in->not_before), "-2");
-		return;
+		return 0;
 	}
 	/* Nothing leaves before the deal starts: the window is looked at from then. */
 	nb = dl_window_open_at(dl, r, j->start > now ? j->start : now, 0);
@@ -267,6 +271,9 @@ admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admi
 	else
 		snprintf(in->not_before, sizeof(in->not_before), "%lld",
 		    nb <= now ? 0LL : (long long)nb);
+	if (nb > now && (in->line = pushline_format(&r->pl)) == NULL)
+		return -1;
+	return 0;
 }
 
 int
@@ -336,8 +343,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 
 		if (only != NULL && r != only)
 			continue;
-		admit_in_fill(dl, r, t, &in[k]);
-		if (in[k].line == NULL)
+		if (admit_in_fill(dl, r, t, &in[k]) < 0)
 			goto out;
 		/* ORDER ADMIT_RKEYS */
 		args[kb] = in[k].caps.daykey;
@@ -352,7 +358,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 		args[a++] = in[k].not_before;
 		args[a++] = in[k].caps.day_cap;
 		args[a++] = in[k].caps.camp_cap;
-		args[a++] = in[k].line;
+		args[a++] = in[k].line != NULL ? in[k].line : "";
 		args[a++] = r->pl.rule;
 		args[a++] = in[k].caps.day_start;
 		args[a++] = in[k].caps.law_cap;

@@ -26,7 +26,8 @@
 --   day_cap: max texts that local day (0 = none), day_start: when that day began;
 --     campaign_cap: max texts per rolling 24 h on this campaign (0 = none); law_cap:
 --     max texts per law_window seconds by the law of the place (0 = none); line: the
---     job's recipient line, kept for a deferred recipient. The caps count texts when
+--     job's recipient line, kept for a deferred recipient ("" when not_before is 0 or
+--     negative: the notifier knows then that it cannot be deferred). The caps count texts when
 --     they leave (send.lua, lib/outcome.lua oc_caps): here they are only a
 --     pre-filter, on a push's first admission (state absent or "delayed"), against
 --     the texts already gone; nothing is counted here. A first admission is counted
