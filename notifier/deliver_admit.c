@@ -156,24 +156,32 @@ admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	dl_kick(dl);
 }
 
-/* The subscriber's zone (UTC, logged, when its own cannot be read), or NULL. */
+/*
+ * The zone of r's subscriber s (UTC, logged, when its own cannot be read), or NULL.
+ * Looked up once per push: admit, the send-time window, the caps at send and at record
+ * all ask, and a zone that cannot be read would otherwise be read from disk and logged
+ * again each time. The cache never evicts, so the pointer stays valid.
+ */
 static const struct tz *
-admit_zone(struct deliver *dl, const struct subscriber *s)
+rcpt_zone(struct deliver *dl, struct rcpt *r, const struct subscriber *s)
 {
 	const struct tz *z;
 	struct err err;
 
+	if (r->zone_done)
+		return r->zone;
+	r->zone_done = 1;
 	err_clear(&err);
 	if ((z = tz_get(dl->zones, s->timezone, &err)) == NULL) {
 		log_warnx("event=timezone_unavailable sub=%s tz=%s err=\"%s\" action=use_utc",
 		    s->id, s->timezone, err.msg);
 		z = tz_get(dl->zones, "UTC", NULL);
 	}
-	return z;
+	return r->zone = z;
 }
 
 int64_t
-dl_window_open_at(struct deliver *dl, const struct rcpt *r, int64_t from, long margin_s)
+dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from, long margin_s)
 {
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct tz *z;
@@ -181,7 +189,7 @@ dl_window_open_at(struct deliver *dl, const struct rcpt *r, int64_t from, long m
 
 	if (s == NULL)
 		return DL_WINDOW_NO_SUBSCRIBER;
-	if ((z = admit_zone(dl, s)) == NULL)
+	if ((z = rcpt_zone(dl, r, s)) == NULL)
 		return DL_WINDOW_NEVER;
 	nb = quiet_next_allowed(&dl->quiet, dl->zones, z, s, from);
 	if (nb == QUIET_NO_WINDOW)
@@ -200,7 +208,7 @@ dl_window_open_at(struct deliver *dl, const struct rcpt *r, int64_t from, long m
 }
 
 void
-dl_caps_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct dl_caps *c)
+dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now, struct dl_caps *c)
 {
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
@@ -219,7 +227,7 @@ dl_caps_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct dl_ca
 		return;
 	/* The daily cap counts the subscriber's local day of the moment given: at send,
 	 * the day the text leaves, not the day it was admitted. */
-	if (s->max_per_day > 0 && (z = admit_zone(dl, s)) != NULL &&
+	if (s->max_per_day > 0 && (z = rcpt_zone(dl, r, s)) != NULL &&
 	    (day0 = quiet_day_start(z, now)) != TZ_TIME_ERROR) {
 		snprintf(c->day_cap, sizeof(c->day_cap), "%d", s->max_per_day);
 		snprintf(c->day_start, sizeof(c->day_start), "%lld", (long long)day0);
@@ -251,7 +259,7 @@ dl_caps_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct dl_ca
  * admit.lua keeps it in delayed then, and needs it for nothing else. 0, or -1 on OOM.
  */
 static int
-admit_in_fill(struct deliver *dl, const struct rcpt *r, int64_t now, struct admit_in *in)
+admit_in_fill(struct deliver *dl, struct rcpt *r, int64_t now, struct admit_in *in)
 {
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
@@ -338,7 +346,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	args[a++] = n;
 	args[a++] = resolve_at;
 	for (i = 0; i < j->n; i++) {
-		const struct rcpt *r = &j->r[i];
+		struct rcpt *r = &j->r[i];
 		size_t kb = PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_RKEYS * k;
 
 		if (only != NULL && r != only)

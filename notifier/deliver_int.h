@@ -68,6 +68,8 @@ struct rcpt {
 	                            * (dl_window_open_at): the reservation's time itself
 	                            * when open */
 	int64_t reserved_at;       /* epoch s of that reservation */
+	const struct tz *zone;     /* its subscriber's zone, looked up once (rcpt_zone) */
+	int zone_done;
 	char *sent_text;           /* the body of the last request, for an unknown one */
 	/* the outcome being recorded */
 	char outcome[16];
@@ -145,7 +147,7 @@ const char *dl_gw_name(const struct deliver *dl, const struct rcpt *r);
 #define DL_WINDOW_NEVER (-1)
 #define DL_WINDOW_NO_SUBSCRIBER (-2)
 #define DL_WINDOW_NO_WINDOW (-3)   /* the windows of its places never meet */
-int64_t dl_window_open_at(struct deliver *dl, const struct rcpt *r, int64_t from,
+int64_t dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from,
     long margin_s);
 
 #define DL_CAPKEY_MAX (MODEL_TEXT_MAX + MODEL_ID_MAX + 32)
@@ -167,7 +169,7 @@ struct dl_caps {
 	char law_cap[16];              /* the strictest cap of the places; "0" = none */
 	char law_window[24];           /* its period, seconds */
 };
-void dl_caps_fill(struct deliver *dl, const struct rcpt *r, int64_t now,
+void dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now,
     struct dl_caps *c);
 
 /* deliver_admit.c: admit.lua for a whole job, or for one recipient's retry (only).

@@ -349,7 +349,7 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
  * camp\tline", new, into *member; NULL otherwise). -1 on OOM.
  */
 static int
-send_window(struct deliver *dl, const struct rcpt *r, int64_t now, char *nb,
+send_window(struct deliver *dl, struct rcpt *r, int64_t now, char *nb,
     size_t size, char **member)
 {
 	const struct job *j = r->job;
