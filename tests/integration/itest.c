@@ -554,3 +554,29 @@ it_http_get(int port, const char *path, char *body, size_t size)
 	free(r);
 	return status;
 }
+
+int
+it_one_setup(void **state)
+{
+	struct it_one *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	f->port = it_redis_port();
+	f->rc = it_redis_connect(f->port);
+	it_flush(f->rc);
+	*state = f;
+	return 0;
+}
+
+int
+it_one_teardown(void **state)
+{
+	struct it_one *f = *state;
+	int rv = it_stop_clean(&f->nt.proc);
+
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	redisFree(f->rc);
+	free(f);
+	return rv;
+}

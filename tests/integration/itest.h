@@ -121,6 +121,21 @@ int it_wait(int (*cond)(void *arg), void *arg, long timeout_ms);
 /* Integer reply of a formatted command (XLEN, HLEN ...), -1 on error. */
 long long it_int(redisContext *rc, const char *fmt, ...);
 
+/* The fixture of a test with one notifier and one gwsim on the shared redis. */
+struct it_one {
+	redisContext *rc;
+	int port;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+};
+
+/* cmocka setup: a struct it_one in *state, connected to the shared redis, flushed. */
+int it_one_setup(void **state);
+
+/* cmocka teardown: the notifier must stop cleanly (it_stop_clean); gwsim is stopped;
+ * everything freed. -1 when the notifier did not stop cleanly. */
+int it_one_teardown(void **state);
+
 /* Number of pushes:log entries with this outcome ("" = all). */
 long long it_outcomes(redisContext *rc, const char *outcome);
 

@@ -29,38 +29,6 @@
 #define LEAD_S 5              /* the deal lands this long before the boundary */
 #define GROUPS_MAX 4
 
-struct fx {
-	redisContext *rc;
-	int port;
-	struct it_gwsim gw;
-	struct it_notifier nt;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->port = it_redis_port();
-	f->rc = it_redis_connect(f->port);
-	it_flush(f->rc);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	int rv = it_stop_clean(&f->nt.proc);
-
-	it_stop(&f->gw.proc, SIGTERM, 2000);
-	redisFree(f->rc);
-	free(f);
-	return rv;
-}
 
 /* The epoch second of local hour:00 in zone, days after the local date of t (days
  * = 0 and hour h: that day's h:00). */
@@ -110,7 +78,7 @@ struct group {
 };
 
 static void
-import_groups(struct fx *f, const struct group *g, size_t ng)
+import_groups(struct it_one *f, const struct group *g, size_t ng)
 {
 	size_t cap = ng * PER_GROUP * 256 + 1, len = 0, k;
 	char *s = malloc(cap);
@@ -138,7 +106,7 @@ struct counts {
 };
 
 static struct counts
-gw_counts(struct fx *f, const struct group *g, size_t ng, long long boundary_ms)
+gw_counts(struct it_one *f, const struct group *g, size_t ng, long long boundary_ms)
 {
 	cJSON *all = it_gwsim_requests(&f->gw), *e;
 	int per[GROUPS_MAX][PER_GROUP];
@@ -177,7 +145,7 @@ gw_counts(struct fx *f, const struct group *g, size_t ng, long long boundary_ms)
 
 /* The state of push (deal, sub) in Redis, into buf. */
 static const char *
-push_state(struct fx *f, const char *deal, const char *sub, char *buf, size_t size)
+push_state(struct it_one *f, const char *deal, const char *sub, char *buf, size_t size)
 {
 	redisReply *r = redisCommand(f->rc, "HGET push:%s %s:sms", deal, sub);
 
@@ -188,7 +156,7 @@ push_state(struct fx *f, const char *deal, const char *sub, char *buf, size_t si
 
 /* The delayed zset's score of sub's push (-1: none). */
 static long long
-delayed_at(struct fx *f, const char *sub)
+delayed_at(struct it_one *f, const char *sub)
 {
 	redisReply *r = redisCommand(f->rc, "ZRANGE delayed 0 -1 WITHSCORES");
 	char needle[96];
@@ -204,7 +172,7 @@ delayed_at(struct fx *f, const char *sub)
 }
 
 struct controls {
-	struct fx *f;
+	struct it_one *f;
 	const struct group *g;
 	size_t ng;
 };
@@ -246,7 +214,7 @@ all_sent(void *arg)
  * The next morning every waiting push goes out once and is counted once.
  */
 static void
-cross_boundary(struct fx *f, const char *zone, int hour, const struct group *g, size_t ng)
+cross_boundary(struct it_one *f, const char *zone, int hour, const struct group *g, size_t ng)
 {
 	long long b = next_local(zone, hour), offset, boundary_ms, wait_ms;
 	char extra[256], deal[1024], st[64], sub[64];
@@ -379,7 +347,7 @@ other_numbers_get_nothing_after_nine_pm_and_oklahoma_after_eight_central(void **
 static int
 outcomes_reach(void *arg)
 {
-	struct fx *f = ((void **)arg)[0];
+	struct it_one *f = ((void **)arg)[0];
 	const char *outcome = ((void **)arg)[1];
 	long long want = *(long long *)((void **)arg)[2];
 
@@ -392,7 +360,7 @@ outcomes_reach(void *arg)
 static void
 stated_zone_and_area_code_disagree_the_stricter_holds(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	long long three = next_local("America/New_York", 3), offset, one = 1;
 	char extra[128], st[64], deal[512];
 	void *want[3] = { f, "sent", &one };
@@ -430,7 +398,7 @@ stated_zone_and_area_code_disagree_the_stricter_holds(void **state)
 
 /* Field of report:deal:day-<d>, as a number (0 when absent). */
 static long long
-report_field(struct fx *f, int d, const char *field)
+report_field(struct it_one *f, int d, const char *field)
 {
 	redisReply *r = redisCommand(f->rc, "HGET report:deal:day-%d %s", d, field);
 	long long n = r != NULL && r->type == REDIS_REPLY_STRING ?
@@ -445,7 +413,7 @@ report_field(struct fx *f, int d, const char *field)
 static void
 fourth_text_in_a_day_to_florida_oklahoma_maryland_is_over_the_legal_cap(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	static const struct group g[] = {
 		{ "fl", "305", "America/New_York", 1, 8 },
 		{ "ok", "405", "America/Chicago", 1, 8 },
@@ -493,7 +461,7 @@ fourth_text_in_a_day_to_florida_oklahoma_maryland_is_over_the_legal_cap(void **s
 static void
 cap_scope_campaign_counts_per_campaign(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	long long one = 1;
 	void *want[3] = { f, "campaign_cap", &one };
 	char deal[512];
@@ -534,20 +502,20 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-		    florida_maryland_connecticut_numbers_get_nothing_after_eight_pm, setup,
-		    teardown),
+		    florida_maryland_connecticut_numbers_get_nothing_after_eight_pm, it_one_setup,
+		    it_one_teardown),
 		cmocka_unit_test_setup_teardown(
-		    washington_numbers_get_nothing_after_eight_pm_pacific, setup, teardown),
+		    washington_numbers_get_nothing_after_eight_pm_pacific, it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(
 		    other_numbers_get_nothing_after_nine_pm_and_oklahoma_after_eight_central,
-		    setup, teardown),
+		    it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(
-		    stated_zone_and_area_code_disagree_the_stricter_holds, setup, teardown),
+		    stated_zone_and_area_code_disagree_the_stricter_holds, it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(
 		    fourth_text_in_a_day_to_florida_oklahoma_maryland_is_over_the_legal_cap,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(cap_scope_campaign_counts_per_campaign, setup,
-		    teardown),
+		    it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(cap_scope_campaign_counts_per_campaign, it_one_setup,
+		    it_one_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,41 +21,9 @@
 
 #define PHONE_BASE 3000
 
-struct fx {
-	redisContext *rc;
-	int port;
-	struct it_gwsim gw;
-	struct it_notifier nt;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->port = it_redis_port();
-	f->rc = it_redis_connect(f->port);
-	it_flush(f->rc);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	int rv = it_stop_clean(&f->nt.proc);
-
-	it_stop(&f->gw.proc, SIGTERM, 2000);
-	redisFree(f->rc);
-	free(f);
-	return rv;
-}
 
 static void
-import_n(struct fx *f, int n)
+import_n(struct it_one *f, int n)
 {
 	size_t cap = (size_t)n * 256 + 1, len = 0;
 	char *s = malloc(cap);
@@ -119,7 +87,7 @@ gw_messages(const struct it_gwsim *g)
 
 /* Fields of push:<deal> whose state is st. */
 static long long
-states(struct fx *f, const char *deal_id, const char *st)
+states(struct it_one *f, const char *deal_id, const char *st)
 {
 	redisReply *r = redisCommand(f->rc, "HGETALL push:%s", deal_id);
 	long long n = 0;
@@ -133,7 +101,7 @@ states(struct fx *f, const char *deal_id, const char *st)
 }
 
 struct want {
-	struct fx *f;
+	struct it_one *f;
 	const char *deal, *state;
 	long long n;
 };
@@ -148,7 +116,7 @@ states_reach(void *arg)
 
 /* The smallest "at" among pushes:log's sent entries of deal_id, and their number. */
 static long long
-earliest_sent(struct fx *f, const char *deal_id, long long *count)
+earliest_sent(struct it_one *f, const char *deal_id, long long *count)
 {
 	redisReply *r = redisCommand(f->rc, "XRANGE pushes:log - +");
 	long long min = -1;
@@ -180,7 +148,7 @@ earliest_sent(struct fx *f, const char *deal_id, long long *count)
 }
 
 static void
-start(struct fx *f, const char *const *gwflags, const char *extra)
+start(struct it_one *f, const char *const *gwflags, const char *extra)
 {
 	assert_int_equal(it_gwsim_start(&f->gw, gwflags), 0);
 	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "sched", extra), 0);
@@ -189,7 +157,7 @@ start(struct fx *f, const char *const *gwflags, const char *extra)
 static void
 deal_starting_later_is_held_until_it_starts(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	const int n = 20;
 	long long starts = it_now() + 6, first, sent;
 	struct want held = { f, "later", "delayed", n }, done = { f, "later", "sent", n };
@@ -212,7 +180,7 @@ deal_starting_later_is_held_until_it_starts(void **state)
 static void
 update_shortening_the_expiry_ends_held_pushes_expired(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	const int n = 10;
 	long long starts = it_now() + 8;
 	struct want held = { f, "shrink", "delayed", n }, done = { f, "shrink", "expired", n };
@@ -244,7 +212,7 @@ update_shortening_the_expiry_ends_held_pushes_expired(void **state)
 static void
 update_extending_the_expiry_is_followed_by_queued_pushes(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	static const char *const slow[] = { "--latency-ms", "1500", NULL };
 	const int n = 10;
 	long long starts = it_now() + 5, sent;
@@ -282,7 +250,7 @@ gw_bodies_with(const struct it_gwsim *g, const char *what)
 }
 
 struct field_want {
-	struct fx *f;
+	struct it_one *f;
 	const char *key, *field, *value;
 };
 
@@ -300,7 +268,7 @@ field_is(void *arg)
 }
 
 static long long
-hlen(struct fx *f, const char *key)
+hlen(struct it_one *f, const char *key)
 {
 	redisReply *r = redisCommand(f->rc, "HLEN %s", key);
 	long long n;
@@ -319,7 +287,7 @@ hlen(struct fx *f, const char *key)
 static void
 update_new_price_reaches_held_pushes(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	const int n = 10;
 	long long starts = it_now() + 8, sent;
 	struct want held = { f, "reprice", "delayed", n }, done = { f, "reprice", "sent", n };
@@ -347,7 +315,7 @@ update_new_price_reaches_held_pushes(void **state)
 static void
 update_after_texts_went_out_sends_nothing_more(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	const int n = 10;
 	struct want done = { f, "gone", "sent", n };
 	struct field_want updated = { f, "deal:gone", "version", "1" };
@@ -392,7 +360,7 @@ log_mentions(const char *path, const char *what, const char *also)
 static int
 logged_rate_limited(void *arg)
 {
-	struct fx *f = arg;
+	struct it_one *f = arg;
 
 	return log_mentions(f->nt.proc.log, "event=push_retry", "reason=rate_limited");
 }
@@ -400,7 +368,7 @@ logged_rate_limited(void *arg)
 static void
 rate_limited_answer_is_logged_and_retried(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	static const char *const limited[] = { "--answer", "+15125553000=429", NULL };
 
 	import_n(f, 1);
@@ -416,17 +384,17 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(deal_starting_later_is_held_until_it_starts,
-		    setup, teardown),
+		    it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(
-		    update_shortening_the_expiry_ends_held_pushes_expired, setup, teardown),
+		    update_shortening_the_expiry_ends_held_pushes_expired, it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(
-		    update_extending_the_expiry_is_followed_by_queued_pushes, setup, teardown),
-		cmocka_unit_test_setup_teardown(update_new_price_reaches_held_pushes, setup,
-		    teardown),
+		    update_extending_the_expiry_is_followed_by_queued_pushes, it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(update_new_price_reaches_held_pushes, it_one_setup,
+		    it_one_teardown),
 		cmocka_unit_test_setup_teardown(
-		    update_after_texts_went_out_sends_nothing_more, setup, teardown),
+		    update_after_texts_went_out_sends_nothing_more, it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(rate_limited_answer_is_logged_and_retried,
-		    setup, teardown),
+		    it_one_setup, it_one_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,38 +26,6 @@
 #define N_SUBS 60
 #define LEAD_S 6              /* the deal lands this long before 20:00 local */
 
-struct fx {
-	redisContext *rc;
-	int port;
-	struct it_gwsim gw;
-	struct it_notifier nt;
-};
-
-static int
-setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	if (f == NULL)
-		return -1;
-	f->port = it_redis_port();
-	f->rc = it_redis_connect(f->port);
-	it_flush(f->rc);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fx *f = *state;
-	int rv = it_stop_clean(&f->nt.proc);
-
-	it_stop(&f->gw.proc, SIGTERM, 2000);
-	redisFree(f->rc);
-	free(f);
-	return rv;
-}
 
 /* The epoch second of the next 20:00:00 in America/New_York after real time now. */
 static long long
@@ -91,7 +59,7 @@ next_eight_pm_new_york(void)
 }
 
 static void
-import_florida(struct fx *f)
+import_florida(struct it_one *f)
 {
 	size_t cap = N_SUBS * 256 + 1, len = 0;
 	char *s = malloc(cap);
@@ -117,7 +85,7 @@ struct counts {
 /* Texts gwsim accepted for the Florida numbers, and how many arrived at or after
  * boundary_ms (real time, ms); dup = numbers texted twice. */
 static struct counts
-gw_counts(struct fx *f, long long boundary_ms)
+gw_counts(struct it_one *f, long long boundary_ms)
 {
 	cJSON *all = it_gwsim_requests(&f->gw), *e;
 	int per[N_SUBS] = { 0 };
@@ -147,7 +115,7 @@ gw_counts(struct fx *f, long long boundary_ms)
 }
 
 static long long
-states(struct fx *f, const char *st)
+states(struct it_one *f, const char *st)
 {
 	redisReply *r = redisCommand(f->rc, "HGETALL push:fl-window");
 	long long n = 0;
@@ -163,7 +131,7 @@ states(struct fx *f, const char *st)
 static void
 rate_limited_florida_pushes_never_leave_after_eight_pm(void **state)
 {
-	struct fx *f = *state;
+	struct it_one *f = *state;
 	long long eight = next_eight_pm_new_york(), offset, boundary_ms, wait_ms;
 	char extra[256], deal[1024];
 	struct counts c;
@@ -204,7 +172,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-		    rate_limited_florida_pushes_never_leave_after_eight_pm, setup, teardown),
+		    rate_limited_florida_pushes_never_leave_after_eight_pm, it_one_setup, it_one_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
