@@ -34,6 +34,8 @@ struct config {
 	long ingest_batch;           /* entries per XREADGROUP on "deals" */
 	long block_ms;               /* XREADGROUP BLOCK for both streams */
 	long plan_chunk;             /* recipients per atomic plan step */
+	long plan_stall_ms;          /* a deal planning without progress this long:
+	                              * /healthz unhealthy */
 	long job_size;               /* recipients per job on "pushes" */
 	long max_tries;              /* failures of one deal entry before it is
 	                              * dead-lettered (reason max_tries) */

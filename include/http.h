@@ -41,6 +41,15 @@ struct http_health {
 	long long stream_lag;           /* entries waiting on the streams */
 	size_t rules_loaded;            /* rules in use */
 	const char *detail;             /* NULL or a short reason; copied at once */
+	size_t planning;                /* deals being planned */
+	size_t plan_ranked, plan_done;  /* their ranked subscribers, sliced so far */
+	long long plan_stalled_ms;      /* longest time one went without progress */
+	const char *plan_stalled_deal;  /* its id, or NULL */
+	unsigned long plans_failed;     /* plan attempts failed since start */
+	int mirror_ready;               /* every subscriber loaded */
+	size_t mirror_subscribers;      /* subscribers in the mirror */
+	unsigned long redis_connects;   /* successful connects of the script connection */
+	unsigned long redis_timeouts;   /* its commands timed out (server silent) */
 };
 
 /* Fills *out and returns 1 when healthy, 0 when not (answered 503). Runs on the loop:

@@ -35,6 +35,19 @@ struct metrics;
  * SCRIPT_ARGS_MAX. */
 long ingest_plan_args_max(long plan_chunk, long job_size);
 
+/* Deals being planned now, for /healthz and /metrics. */
+struct ingest_progress {
+	size_t planning;             /* deals being planned */
+	size_t ranked, done;         /* their ranked subscribers, and those sliced so far */
+	long long stalled_ms;        /* the longest time one of them has gone without a
+	                              * chunk answered (0 when none is planning) */
+	char stalled_deal[129];      /* that deal's id, "" when none */
+	unsigned long plans_failed;  /* plan attempts that failed since start */
+};
+
+/* Fills *out from state already at hand (never waits). */
+void ingest_progress(const struct ingest *in, struct ingest_progress *out);
+
 /* Counts ingested and dead-lettered deals in m (borrowed; NULL: none). */
 void ingest_set_metrics(struct ingest *in, struct metrics *m);
 

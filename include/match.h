@@ -109,6 +109,40 @@ struct match_links {
 int match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
     const struct match_links *links, struct match_list *out, struct err *err);
 
+/*
+ * A deal planned in slices, so that a broad deal never holds the loop: the ranking is
+ * computed once (ridx_query) and kept as subscriber ids, and each slice looks them up
+ * in the index again and renders their texts. The mirror may change between slices:
+ * a subscriber removed since the ranking is skipped (counted in match_run_gone), a
+ * changed one is rendered as it is now, on the channels it still has. The rule set the
+ * ranking used stays alive until the run is freed, even across a rules reload.
+ */
+struct match_run;
+
+/* Ranks deal d (borrowed until match_run_free) and fills summary (zeroed first) with
+ * matched, held_out and held (pointers valid until the loop runs on); summary->v
+ * stays empty. Returns the run, or NULL with *err (ERR_NOMEM) and summary empty. */
+struct match_run *match_run_new(struct matcher *m, const struct deal *d, int64_t now,
+    struct match_list *summary, struct err *err);
+
+/* Ranked recipients (subscribers, held-out ones excluded) and how many of them the
+ * slices so far have consumed. */
+size_t match_run_total(const struct match_run *r);
+size_t match_run_done(const struct match_run *r);
+
+/* Ranked subscribers that had left the mirror when their slice came. */
+size_t match_run_gone(const struct match_run *r);
+
+/* Renders the next subscribers of the ranking into out (zeroed first) until out holds
+ * max (subscriber, channel) recipients or the ranking ends; at least one subscriber
+ * is consumed. links as for match_deal_links. Returns 1 while more remain, 0 when
+ * the ranking is done, -1 on OOM with *err (out then freed). */
+int match_run_next(struct match_run *r, const struct match_links *links, size_t max,
+    struct match_list *out, struct err *err);
+
+/* Frees the run and unpins its rule set. NULL does nothing. Before matcher_free. */
+void match_run_free(struct match_run *r);
+
 /* Frees what match_deal put into l and zeroes it. */
 void match_list_free(struct match_list *l);
 

@@ -30,6 +30,12 @@ enum metrics_id {
 	METRIC_RULE_RELOADS,            /* counter {result} */
 	METRIC_GATEWAY_BREAKER_STATE,   /* gauge {gateway}: 0 closed, 1 open, 2 half-open */
 	METRIC_GATEWAY_IN_FLIGHT,       /* gauge {gateway} */
+	METRIC_PLANNING_DEALS,          /* gauge */
+	METRIC_PLANNING_STALLED,        /* gauge, seconds */
+	METRIC_MIRROR_SUBSCRIBERS,      /* gauge */
+	METRIC_MIRROR_READY,            /* gauge, 0 or 1 */
+	METRIC_REDIS_CONNECTS,          /* gauge {conn} */
+	METRIC_REDIS_TIMEOUTS,          /* gauge {conn} */
 	METRIC_COUNT
 };
 

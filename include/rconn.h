@@ -2,9 +2,10 @@
  * rconn.h: one asynchronous Redis connection with deadlines (stage: all Redis I/O).
  *
  * hiredis 0.14 async on the libevent adapter has no connect or command timeouts: every
- * connect and every command here gets its own evtimer. A missed deadline fails the
- * command (callback with NULL) and drops the connection, which then reconnects with
- * exponential backoff. Every command's callback runs exactly once. Note: hiredis 0.14
+ * connect and every command here gets its own deadline, counted from when the command
+ * reaches the head of the queue awaiting replies (Redis answers in order). A missed
+ * deadline with nothing left to read fails the command (callback with NULL) and drops
+ * the connection, which then reconnects with exponential backoff. Every command's callback runs exactly once. Note: hiredis 0.14
  * aborts the process on out-of-memory inside its own allocations.
  */
 #ifndef DEALPUSH_RCONN_H
@@ -63,6 +64,17 @@ int rconn_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
 /* printf-style hiredis command format (%s, %b, %d ...), otherwise like rconn_argv. */
 int rconn_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
     const char *fmt, ...);
+
+/* What health and metrics show of a connection. */
+struct rconn_stat {
+	int ready;
+	unsigned long generation;      /* successful (re)connects */
+	unsigned long timeouts;        /* commands whose server stayed silent too long */
+	unsigned long drops;           /* connections dropped by us */
+	size_t waiting;                /* commands awaiting a reply now */
+};
+
+void rconn_stats(const struct rconn *rc, struct rconn_stat *st);
 
 /* Drops the connection now (as after a timeout) and reconnects with backoff. */
 void rconn_reset(struct rconn *rc, const char *why);

@@ -49,6 +49,7 @@ static const struct ckey config_keys[] = {
 	C("ingest.batch", CK_LONG, ingest_batch, 1, 10000),
 	C("ingest.block_ms", CK_LONG, block_ms, 1, 60000),
 	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 20000),
+	C("ingest.plan_stall_ms", CK_LONG, plan_stall_ms, 1000, 3600000),
 	C("ingest.job_size", CK_LONG, job_size, 1, 1000),
 	C("ingest.max_tries", CK_LONG, max_tries, 1, 1000),
 	C("deliver.batch", CK_LONG, deliver_batch, 1, 10000),
@@ -524,6 +525,7 @@ config_defaults(struct config *c)
 	c->ingest_batch = 64;
 	c->block_ms = 1000;
 	c->plan_chunk = 500;
+	c->plan_stall_ms = 30000;
 	c->job_size = 50;
 	c->max_tries = 5;
 	c->deliver_batch = 16;

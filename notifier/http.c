@@ -808,6 +808,32 @@ void http_free(struct http *h)
 
 /* --- built-in routes --- */
 
+/* The planning, mirror and redis objects of /healthz. 0, or -1 on OOM. */
+static int
+http_health_parts(cJSON *j, const struct http_health *hh)
+{
+	cJSON *p, *m, *r;
+
+	if ((p = cJSON_AddObjectToObject(j, "planning")) == NULL ||
+	    cJSON_AddNumberToObject(p, "deals", (double)hh->planning) == NULL ||
+	    cJSON_AddNumberToObject(p, "ranked", (double)hh->plan_ranked) == NULL ||
+	    cJSON_AddNumberToObject(p, "sliced", (double)hh->plan_done) == NULL ||
+	    cJSON_AddNumberToObject(p, "stalled_ms", (double)hh->plan_stalled_ms) == NULL ||
+	    (hh->plan_stalled_deal != NULL && hh->plan_stalled_deal[0] != '\0' &&
+	    cJSON_AddStringToObject(p, "stalled_deal", hh->plan_stalled_deal) == NULL) ||
+	    cJSON_AddNumberToObject(p, "failed", (double)hh->plans_failed) == NULL)
+		return -1;
+	if ((m = cJSON_AddObjectToObject(j, "mirror")) == NULL ||
+	    cJSON_AddBoolToObject(m, "ready", hh->mirror_ready != 0) == NULL ||
+	    cJSON_AddNumberToObject(m, "subscribers", (double)hh->mirror_subscribers) == NULL)
+		return -1;
+	if ((r = cJSON_AddObjectToObject(j, "redis")) == NULL ||
+	    cJSON_AddNumberToObject(r, "connects", (double)hh->redis_connects) == NULL ||
+	    cJSON_AddNumberToObject(r, "command_timeouts", (double)hh->redis_timeouts) == NULL)
+		return -1;
+	return 0;
+}
+
 /* GET /healthz: 200 {"status":"ok",...} or 503 {"status":"unhealthy",...}. */
 static void http_healthz(struct http_req *r, void *arg)
 {
@@ -827,7 +853,8 @@ static void http_healthz(struct http_req *r, void *arg)
 	    cJSON_AddNumberToObject(j, "stream_lag", (double)hh.stream_lag) == NULL ||
 	    cJSON_AddNumberToObject(j, "rules_loaded", (double)hh.rules_loaded) == NULL ||
 	    (hh.detail != NULL &&
-	    cJSON_AddStringToObject(j, "detail", hh.detail) == NULL)) {
+	    cJSON_AddStringToObject(j, "detail", hh.detail) == NULL) ||
+	    http_health_parts(j, &hh) < 0) {
 		cJSON_Delete(j);
 		http_send_bare(r, 500);
 		return;

@@ -48,6 +48,27 @@ ingest_read(struct ingest *in)
 	greader_read(in->rd);
 }
 
+/* The pending list is read again later (a failed step). */
+static void
+ingest_reread(struct ingest *in)
+{
+	if (!in->zombie)
+		greader_reread(in->rd, 1);
+}
+
+/* One piece of work of the batch ended: the last one reads on, or frees an ingester
+ * that was freed while work was still in flight. */
+static void
+ingest_done(struct ingest *in)
+{
+	if (--in->outstanding > 0)
+		return;
+	if (in->zombie)
+		free(in);
+	else
+		ingest_read(in);
+}
+
 /* A new job for entry; it holds the next read back until ingest_job_put drops its
  * last reference. NULL on OOM (then the pending list is read again later). */
 struct ingest_job *
@@ -57,7 +78,7 @@ ingest_job_new(struct ingest *in, const char *entry, const char *deal)
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		log_errorx("event=ingest_failed entry=%s err=\"out of memory\"", entry);
-		greader_reread(in->rd, 1);
+		ingest_reread(in);
 		return NULL;
 	}
 	j->in = in;
@@ -92,10 +113,9 @@ ingest_job_put(struct ingest_job *j)
 	if (j->failed && j->counts && in->cfg->max_tries > 0)
 		ingest_tries(in, j->entry, j->deal, j->err);
 	else if (j->failed)
-		greader_reread(in->rd, 1);
+		ingest_reread(in);
 	free(j);
-	if (--in->outstanding == 0)
-		ingest_read(in);
+	ingest_done(in);
 }
 
 /* 1 when an error reply is about the entry (its data, the script's checks), so that
@@ -133,18 +153,17 @@ ingest_on_tries(struct rconn *rc, struct redisReply *r, void *arg)
 			log_warnx("event=deal_failed entry=%s deal=%s tries=%lld max_tries=%ld "
 			    "err=\"%s\"", j->entry, j->deal, r->element[1]->integer,
 			    in->cfg->max_tries, j->err);
-			greader_reread(in->rd, 1);
+			ingest_reread(in);
 		}
 	} else {
 		log_warnx("event=deal_failed entry=%s deal=%s tries=? err=\"%s\" "
 		    "count_err=\"%s\"", j->entry, j->deal, j->err,
 		    r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
 		    "unexpected reply");
-		greader_reread(in->rd, 1);
+		ingest_reread(in);
 	}
 	free(j);
-	if (--in->outstanding == 0)
-		ingest_read(in);
+	ingest_done(in);
 }
 
 /* Counts one failed attempt at entry (tries.lua); the max_tries-th dead-letters it
@@ -160,7 +179,7 @@ ingest_tries(struct ingest *in, const char *entry, const char *deal, const char 
 	snprintf(max, sizeof(max), "%ld", in->cfg->max_tries);
 	snprintf(keep, sizeof(keep), "%d", INGEST_KEEP_S);
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
-		greader_reread(in->rd, 1);
+		ingest_reread(in);
 		return;
 	}
 	j->in = in;
@@ -170,7 +189,7 @@ ingest_tries(struct ingest *in, const char *entry, const char *deal, const char 
 	if (script_call_named(in->cmd, "tries", 3, 8, args, NULL, ingest_on_tries, j) < 0) {
 		log_warnx("event=deal_failed entry=%s deal=%s tries=? err=\"%s\"", entry, deal,
 		    why);
-		greader_reread(in->rd, 1);
+		ingest_reread(in);
 		free(j);
 		return;
 	}
@@ -198,10 +217,12 @@ ingest_on_plan(struct ingest_call *c, const struct redisReply *r)
 		ingest_job_fail(j, 0, "plan", r->element[1]->str);
 	else if (strcmp(st, "ok") == 0 && c->chunk + 1 == j->nchunks)
 		log_info("event=deal_planned deal=%s entry=%s recipients=%s "
-		    "matched=%zu held_out=%zu paused=%zu chunks=%zu ms_since_landed=%lld",
-		    j->deal, j->entry, r->elements > 2 && r->element[2]->type ==
-		    REDIS_REPLY_STRING ? r->element[2]->str : "?", j->matched, j->held_out,
-		    j->paused, j->nchunks, (long long)(clock_real_ms() - j->landed_ms));
+		    "matched=%zu held_out=%zu paused=%zu unrenderable=%zu gone=%zu "
+		    "chunks=%zu ms_since_landed=%lld", j->deal, j->entry, r->elements > 2 &&
+		    r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "?",
+		    j->matched, j->held_out, j->paused, j->unrenderable,
+		    j->plan != NULL ? match_run_gone(j->plan->run) : 0, j->nchunks,
+		    (long long)(clock_real_ms() - j->landed_ms));
 }
 
 static void
@@ -222,6 +243,8 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 	} else if (strcmp(c->script, "retext") == 0) {
 		ingest_update_on_retext(j, c->chunk, r);
 	}
+	if (j->plan != NULL && strcmp(c->script, "plan") == 0)
+		ingest_plan_on_reply(j->plan);
 	free(c);
 	ingest_job_put(j);
 }
@@ -308,295 +331,14 @@ ingest_cancel(struct ingest *in, const char *entry, const struct deal *d)
 	ingest_job_put(j);
 }
 
-/* "<ch>\t<sub>\t<to>\t<rule>\t<text>": the recipient line of a job (see
- * docs/architecture.md). */
-static char *
-ingest_rcpt_line(const struct match_rcpt *r)
-{
-	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
-	const char *rule = r->rule != NULL ? r->rule : "default";
-	size_t n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") +
-	    strlen(rule) + 16;
-	char *s = malloc(n);
-
-	if (s != NULL)
-		snprintf(s, n, "%s\t%s\t%s\t%s\t%s", channel_name(r->ch), r->sub->id,
-		    to ? to : "", rule, r->text);
-	return s;
-}
-
-long
-ingest_plan_args_max(long plan_chunk, long job_size)
-{
-	long njobs = (plan_chunk + job_size - 1) / job_size;
-
-	/* fixed keys and arguments, one report key per rule (at most one per
-	 * recipient), per job its field count and pairs, per recipient one pair */
-	return INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + plan_chunk +
-	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
-}
-
-static int
+/* The first field name given more than once in an entry's flat field/value array,
+ * or NULL. Sorted copy: an entry may carry many fields. */
+int
 ingest_strcmp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Writes recipients [from, to) as one plan chunk of jobs. 0, or -1 on OOM. */
-static int
-ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
-    const struct match_list *ml, const char *attempt, size_t chunk, size_t from,
-    size_t to)
-{
-	struct ingest *in = jb->in;
-	size_t jobsz = (size_t)in->cfg->job_size, n = to - from;
-	size_t njobs = (n + jobsz - 1) / jobsz;
-	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + n +
-	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, r, nrules = 0;
-	const char **args = calloc(nargs, sizeof(*args));
-	const char **rules = calloc(n + 1, sizeof(*rules));
-	char **lines = calloc(n + 1, sizeof(*lines));
-	char **rkeys = calloc(n + 1, sizeof(*rkeys));
-	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
-	char key[MODEL_ID_MAX + 8], sc[32], snc[32], sexp[32], skeep[32], snj[32];
-	char slimit[32], sstart[32];
-	char dentry[80], pset[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + 16], rcamp[160];
-	int rv = -1;
-
-	if (args == NULL || rules == NULL || lines == NULL || rkeys == NULL ||
-	    nfields == NULL)
-		goto out;
-	for (i = 0; i < n; i++) {
-		const struct match_rcpt *rc = &ml->v[from + i];
-
-		if ((lines[i] = ingest_rcpt_line(rc)) == NULL)
-			goto out;
-		rules[i] = rc->rule != NULL ? rc->rule : "default";
-	}
-	/* The distinct rules of the chunk: their report keys go in KEYS. */
-	qsort(rules, n, sizeof(*rules), ingest_strcmp);
-	for (i = 0; i < n; i++) {
-		size_t len;
-
-		if (i > 0 && strcmp(rules[i], rules[i - 1]) == 0)
-			continue;
-		len = strlen(rules[i]) + 16;
-		if ((rkeys[nrules] = malloc(len)) == NULL)
-			goto out;
-		snprintf(rkeys[nrules++], len, "report:rule:%s", rules[i]);
-	}
-	snprintf(key, sizeof(key), "deal:%s", d->id);
-	snprintf(dentry, sizeof(dentry), "dealentry:%s", jb->entry);
-	snprintf(pset, sizeof(pset), "planset:%s", d->id);
-	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", d->id);
-	snprintf(rcamp, sizeof(rcamp), "report:campaign:%s", d->campaign ? d->campaign :
-	    "");
-	snprintf(sc, sizeof(sc), "%zu", chunk);
-	snprintf(snc, sizeof(snc), "%zu", jb->nchunks);
-	snprintf(sexp, sizeof(sexp), "%lld", (long long)d->expires_at);
-	snprintf(skeep, sizeof(skeep), "%lld", (long long)(d->expires_at - clock_now() +
-	    INGEST_KEEP_S));
-	snprintf(snj, sizeof(snj), "%zu", njobs);
-	/* ORDER PLAN_LIMIT: the cut rule_cut() applies to one ranking, kept across
-	 * re-plans by plan.lua. */
-	snprintf(slimit, sizeof(slimit), "%.0f", d->quantity > 0 ?
-	    ceil((double)d->quantity * in->cfg->overbook) : 0.0);
-	snprintf(sstart, sizeof(sstart), "%lld", (long long)(d->starts_at > 0 ?
-	    d->starts_at : 0));
-	/* KEYS (plan.lua) */
-	args[a++] = key;
-	args[a++] = INGEST_STREAM;
-	args[a++] = "pushes";
-	args[a++] = dentry;
-	args[a++] = pset;
-	args[a++] = rdeal;
-	args[a++] = rcamp;
-	args[a++] = INGEST_TRIES;
-	for (i = 0; i < nrules; i++)
-		args[a++] = rkeys[i];
-	/* ARGV */
-	args[a++] = jb->entry;
-	args[a++] = sc;
-	args[a++] = snc;
-	args[a++] = skeep;
-	args[a++] = INGEST_GROUP;
-	args[a++] = snj;
-	args[a++] = d->code_pool ? d->code_pool : "";
-	args[a++] = d->url;
-	args[a++] = d->title;
-	args[a++] = d->campaign ? d->campaign : "";
-	args[a++] = slimit;
-	args[a++] = attempt;
-	for (r = 0; r < n; r += jobsz) {
-		size_t end = r + jobsz < n ? r + jobsz : n, j = r / jobsz;
-
-		/* ORDER JOB_PAIRS: deal, entry, exp, camp, pool, start, then one "r"
-		 * field per recipient */
-		snprintf(nfields[j], sizeof(nfields[j]), "%zu", INGEST_JOB_PAIRS + (end - r));
-		args[a++] = nfields[j];
-		args[a++] = "deal";
-		args[a++] = d->id;
-		args[a++] = "entry";
-		args[a++] = jb->entry;
-		args[a++] = "exp";
-		args[a++] = sexp;
-		args[a++] = "camp";
-		args[a++] = d->campaign ? d->campaign : "";
-		args[a++] = "pool";
-		args[a++] = d->code_pool ? d->code_pool : "";
-		args[a++] = "start";
-		args[a++] = sstart;
-		for (i = r; i < end; i++) {
-			args[a++] = "r";
-			args[a++] = lines[i];
-		}
-	}
-	ingest_call(jb, "plan", (int)(INGEST_PLAN_KEYS + nrules), (int)a, args, NULL,
-	    chunk);
-	rv = 0;
-out:
-	if (lines != NULL)
-		for (i = 0; i < n; i++)
-			free(lines[i]);
-	if (rkeys != NULL)
-		for (i = 0; i < nrules; i++)
-			free(rkeys[i]);
-	free(lines);
-	free(rkeys);
-	free(rules);
-	free(nfields);
-	free(args);
-	return rv;
-}
-
-#define INGEST_HOLDOUT_PAIRS 500   /* (subscriber, rule) pairs per holdout.lua call */
-
-static void
-ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
-{
-	char *deal = arg;
-
-	(void)rc;
-	/* Reporting only: the deal goes out regardless, but say the holdout is short. */
-	if (r == NULL || r->type == REDIS_REPLY_ERROR)
-		log_warnx("event=holdout_not_stored deal=%s err=\"%s\"", deal,
-		    r != NULL ? r->str : "no reply");
-	free(deal);
-}
-
-/* Remembers who was held out and by which rule (holdout.lua), so that conversions by
- * those subscribers count as the holdout's and reports can compare the two groups.
- * Idempotent, so a re-plan after a crash changes nothing. Sent on the script
- * connection before the plan chunks, so Redis runs it first. */
-static void
-ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list *ml)
-{
-	/* ORDER HOLDOUT_KEYS: notifier/lua/holdout.lua. */
-	const char **argv = calloc(4 + 3 * INGEST_HOLDOUT_PAIRS, sizeof(*argv));
-	char (*rkey)[MODEL_TEXT_MAX + 16] = calloc(INGEST_HOLDOUT_PAIRS, sizeof(*rkey));
-	char key[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + 16], rcamp[MODEL_TEXT_MAX + 24];
-	char ttl[32];
-	size_t i = 0, n, k, a;
-
-	if (ml->held_out == 0)
-		goto out;
-	if (argv == NULL || rkey == NULL) {
-		log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"out of memory\"",
-		    d->id, ml->held_out);
-		goto out;
-	}
-	snprintf(key, sizeof(key), "holdout:%s", d->id);
-	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", d->id);
-	if (d->campaign != NULL && d->campaign[0] != '\0')
-		snprintf(rcamp, sizeof(rcamp), "report:campaign:%s", d->campaign);
-	else
-		rcamp[0] = '\0';
-	/* Conversions arrive after the deal: keep the audience as long as orders count. */
-	snprintf(ttl, sizeof(ttl), "%lld", (long long)(d->expires_at - clock_now() +
-	    30 * 86400));
-	while (i < ml->held_out) {
-		char *tag = strdup(d->id);
-
-		n = ml->held_out - i < INGEST_HOLDOUT_PAIRS ? ml->held_out - i :
-		    INGEST_HOLDOUT_PAIRS;
-		argv[0] = key;
-		argv[1] = rdeal;
-		argv[2] = rcamp;
-		for (k = 0; k < n; k++) {
-			snprintf(rkey[k], sizeof(rkey[k]), "report:rule:%s", ml->held[i + k].rule);
-			argv[3 + k] = rkey[k];
-		}
-		a = 3 + n;
-		argv[a++] = ttl;
-		for (k = 0; k < n; k++) {
-			argv[a++] = ml->held[i + k].sub->id;
-			argv[a++] = ml->held[i + k].rule;
-		}
-		i += n;
-		if (tag == NULL || script_call_named(in->cmd, "holdout", (int)(3 + n), (int)a,
-		    argv, NULL, ingest_on_holdout, tag) < 0) {
-			log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"%s\"",
-			    d->id, ml->held_out, tag ? "redis not ready" : "out of memory");
-			free(tag);
-			goto out;
-		}
-	}
-out:
-	free(argv);
-	free(rkey);
-}
-
-static void
-ingest_plan(struct ingest *in, const char *entry, const struct deal *d)
-{
-	struct match_list ml = { 0 };
-	struct match_links links;
-	struct ingest_job *j;
-	struct err err;
-	size_t chunk = (size_t)in->cfg->plan_chunk, c;
-	char attempt[128];
-
-	if ((j = ingest_job_new(in, entry, d->id)) == NULL)
-		return;
-	/* Click links name the push: the entry id is the push id's first part. */
-	links.public_url = in->cfg->public_url;
-	links.key = (const unsigned char *)in->cfg->click_secret;
-	links.keylen = in->cfg->click_secret ? strlen(in->cfg->click_secret) : 0;
-	links.entry = entry;
-	err_clear(&err);
-	if (match_deal_links(in->matcher, d, clock_now(), &links, &ml, &err) < 0) {
-		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, entry,
-		    err.msg);
-		ingest_job_fail(j, 0, "match", err.msg);
-		ingest_job_put(j);
-		return;
-	}
-	j->recipients = ml.n;
-	j->matched = ml.matched;
-	j->held_out = ml.held_out;
-	j->paused = ml.paused;
-	ingest_holdout(in, d, &ml);
-	/* Each attempt at planning is named, so that plan.lua takes its chunks only in
-	 * order; a re-plan is a new attempt and starts at chunk 0. */
-	snprintf(attempt, sizeof(attempt), "%s:%ld:%lu", in->cfg->consumer, (long)getpid(),
-	    ++in->attempts);
-	/* Zero recipients is still one (empty) chunk: it sets the marker and acks. */
-	j->nchunks = ml.n == 0 ? 1 : (ml.n + chunk - 1) / chunk;
-	for (c = 0; c < j->nchunks && !j->failed; c++) {
-		size_t from = c * chunk, to = from + chunk < ml.n ? from + chunk : ml.n;
-
-		if (ingest_plan_chunk(j, d, &ml, attempt, c, from, to) < 0) {
-			log_errorx("event=plan_failed deal=%s entry=%s err=\"out of memory\"",
-			    d->id, entry);
-			ingest_job_fail(j, 0, "plan", "out of memory");
-		}
-	}
-	match_list_free(&ml);
-	ingest_job_put(j);
-}
-
-/* The first field name given more than once in an entry's flat field/value array,
- * or NULL. Sorted copy: an entry may carry many fields. */
 static const char *
 ingest_duplicate_field(const struct redisReply *fields)
 {
@@ -644,7 +386,7 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 	}
 	if ((d = deal_parse(payload, len, clock_now(), &err)) == NULL) {
 		if (err.kind == ERR_NOMEM) {
-			greader_reread(in->rd, 1);
+			ingest_reread(in);
 			return;
 		}
 		ingest_dead(in, entry, &err, payload, len);
@@ -656,10 +398,11 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 		ingest_update(in, entry, d, payload, len);   /* takes d */
 		return;
 	}
-	if (d->cancel)
-		ingest_cancel(in, entry, d);
-	else
-		ingest_plan(in, entry, d);
+	if (!d->cancel) {
+		ingest_plan(in, entry, d);         /* takes d */
+		return;
+	}
+	ingest_cancel(in, entry, d);
 	deal_free(d);
 }
 
@@ -687,8 +430,7 @@ ingest_on_batch(void *arg, const struct redisReply *entries)
 		}
 		ingest_entry(in, id, fields);
 	}
-	if (--in->outstanding == 0)
-		ingest_read(in);
+	ingest_done(in);
 }
 
 /* greader_gate_fn: a batch only once the last one is written and the subscribers
@@ -759,5 +501,12 @@ ingest_free(struct ingest *in)
 	if (in == NULL)
 		return;
 	greader_free(in->rd);
-	free(in);
+	in->rd = NULL;
+	/* Script calls still in flight end (with no reply) when the shared connection is
+	 * freed: the last of them frees the ingester. */
+	in->zombie = 1;
+	in->stopping = 1;
+	in->outstanding++;         /* the plans ended below must not free it yet */
+	ingest_plans_free(in);
+	ingest_done(in);
 }

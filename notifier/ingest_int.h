@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "match.h"
 #include "model.h"
 
 struct event_base;
@@ -31,6 +32,9 @@ struct deal;
 #define INGEST_PLAN_KEYS 8       /* plan.lua's fixed keys; report:rule:<r> follow */
 #define INGEST_PLAN_ARGV 12      /* plan.lua's fixed arguments; jobs follow */
 #define INGEST_JOB_PAIRS 6       /* deal, entry, exp, camp, pool, start */
+#define INGEST_PLAN_INFLIGHT 4   /* plan.lua calls of one deal unanswered at once */
+
+struct ingest_plan;
 
 struct ingest {
 	struct event_base *base;
@@ -44,6 +48,10 @@ struct ingest {
 	int warmed;                /* the matcher's buffers are sized for the index */
 	size_t outstanding;        /* entries of the current batch still in progress */
 	unsigned long attempts;    /* plan attempts started (names each attempt) */
+	struct ingest_plan *plans; /* deals being planned (ingest_plan.c) */
+	unsigned long plans_failed;
+	int zombie;                /* freed while calls were in flight: the last job
+	                            * to end frees it */
 };
 
 /*
@@ -62,6 +70,23 @@ struct ingest_job {
 	int counts;                /* ... and the failure belongs to the entry */
 	char err[256];             /* the first failure, for the log and dead letter */
 	size_t recipients, matched, held_out, paused, nchunks;
+	size_t ranked, unrenderable;
+	struct ingest_plan *plan;  /* while the deal is being planned, else NULL */
+};
+
+/* A deal being planned in slices (ingest_plan.c); holds a reference on its job. */
+struct ingest_plan {
+	struct ingest_job *job;
+	struct deal *d;            /* owned */
+	struct match_run *run;
+	struct match_links links;
+	struct event *ev;          /* the next turn, run from the loop */
+	char attempt[128];
+	size_t chunk;              /* chunks sent */
+	size_t inflight;           /* plan.lua calls sent and not answered */
+	int sent_last;
+	int64_t started_ms, progress_ms;   /* monotonic: start, last chunk answered */
+	struct ingest_plan *next, *prev;   /* ingest.plans */
 };
 
 /* A new job for entry; it holds the next read back until ingest_job_put drops its
@@ -83,6 +108,22 @@ int ingest_error_counts(const struct redisReply *r);
  * reference until it answers. A failure to send is recorded on the job. */
 void ingest_call(struct ingest_job *j, const char *script, int nkeys, int nargs,
     const char **args, const size_t *lens, size_t chunk);
+
+/* bsearch/qsort comparison of two C strings by pointer. */
+int ingest_strcmp(const void *a, const void *b);
+
+/* ingest_plan.c: ranks the entry's deal and plans it in slices; takes ownership of
+ * d. */
+void ingest_plan(struct ingest *in, const char *entry, struct deal *d);
+
+/* A plan.lua reply (any, failed too) for p has been handled: one less in flight. */
+void ingest_plan_on_reply(struct ingest_plan *p);
+
+/* Runs p's next turn from the loop, after what is already pending. */
+void ingest_plan_kick(struct ingest_plan *p);
+
+/* Ends every plan in progress, failed (shutdown): the entries stay pending. */
+void ingest_plans_free(struct ingest *in);
 
 /*
  * ingest_update.c: an update of a deal already planned (update.lua), and when it

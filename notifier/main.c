@@ -227,6 +227,28 @@ on_paused(struct rconn *rc, struct redisReply *r, void *arg)
 	matcher_set_paused(n->matcher, names, k);
 }
 
+/* The planning, mirror and connection gauges of /metrics. */
+static void
+main_export(struct notifier *n)
+{
+	struct ingest_progress ip;
+	struct rconn_stat rs;
+
+	if (n->metrics == NULL)
+		return;
+	ingest_progress(n->ingest, &ip);
+	rconn_stats(n->cmd, &rs);
+	metrics_set(n->metrics, METRIC_PLANNING_DEALS, NULL, (double)ip.planning);
+	metrics_set(n->metrics, METRIC_PLANNING_STALLED, NULL, (double)ip.stalled_ms / 1000);
+	metrics_set(n->metrics, METRIC_MIRROR_SUBSCRIBERS, NULL,
+	    (double)substore_count(n->ss));
+	metrics_set(n->metrics, METRIC_MIRROR_READY, NULL, substore_ready(n->ss) ? 1 : 0);
+	metrics_set(n->metrics, METRIC_REDIS_CONNECTS, METRICS_L("scripts"),
+	    (double)rs.generation);
+	metrics_set(n->metrics, METRIC_REDIS_TIMEOUTS, METRICS_L("scripts"),
+	    (double)rs.timeouts);
+}
+
 static void
 on_stats(evutil_socket_t fd, short what, void *arg)
 {
@@ -236,6 +258,7 @@ on_stats(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	deliver_export_gateways(n->deliver);
+	main_export(n);
 	rconn_cmd(n->cmd, on_paused, n, 0, "HKEYS paused_templates");
 	for (i = 0; i < 2; i++) {
 		struct lag_call *c = malloc(sizeof(*c));
@@ -252,15 +275,40 @@ on_stats(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* /healthz: Redis reachable and the subscribers loaded; lag and rules as facts. */
+/* Planning and mirror facts for /healthz; the stalled deal's id goes into buf. */
+static void
+main_progress(struct notifier *n, struct http_health *out, char *buf, size_t size)
+{
+	struct ingest_progress ip;
+
+	ingest_progress(n->ingest, &ip);
+	out->planning = ip.planning;
+	out->plan_ranked = ip.ranked;
+	out->plan_done = ip.done;
+	out->plan_stalled_ms = ip.stalled_ms;
+	snprintf(buf, size, "%s", ip.stalled_deal);
+	out->plan_stalled_deal = buf;
+	out->plans_failed = ip.plans_failed;
+	out->mirror_ready = substore_ready(n->ss);
+	out->mirror_subscribers = substore_count(n->ss);
+}
+
+/* /healthz: Redis reachable, the subscribers loaded, no deal's planning stalled; lag,
+ * rules, planning progress, the mirror and reconnects as facts. */
 static int
 on_health(void *arg, struct http_health *out)
 {
 	struct notifier *n = arg;
+	struct rconn_stat rs;
+	static char stalled[160];
 
 	out->redis_ok = rconn_is_ready(n->cmd);
 	out->stream_lag = (n->lag[0] > 0 ? n->lag[0] : 0) + (n->lag[1] > 0 ? n->lag[1] : 0);
 	out->rules_loaded = rule_set_count(matcher_rules(n->matcher));
+	main_progress(n, out, stalled, sizeof(stalled));
+	rconn_stats(n->cmd, &rs);
+	out->redis_connects = rs.generation;
+	out->redis_timeouts = rs.timeouts;
 	if (!out->redis_ok) {
 		out->detail = "redis unreachable";
 		return 0;
@@ -271,6 +319,10 @@ on_health(void *arg, struct http_health *out)
 	}
 	if (n->stop_deadline_ms != 0) {
 		out->detail = "shutting down";
+		return 0;
+	}
+	if (out->planning > 0 && out->plan_stalled_ms >= n->cfg->plan_stall_ms) {
+		out->detail = "planning stalled";
 		return 0;
 	}
 	out->detail = NULL;

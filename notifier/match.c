@@ -24,8 +24,16 @@
  * Index: [has price][has discount][has code][channel]. */
 #define MATCH_VARIANTS 8
 
+/* A rule set and the runs that still read it: a reload replaces the matcher's set,
+ * and the old one is freed when the last run that ranked with it ends. */
+struct match_rules {
+	struct rule_set *rs;
+	size_t refs;                    /* the matcher's own, plus one per run */
+};
+
 struct matcher {
-	struct rule_set *rules;
+	struct rule_set *rules;         /* == cur->rs */
+	struct match_rules *cur;
 	struct rule_template *variants[MATCH_VARIANTS][CH_COUNT];
 	char *default_text[CH_COUNT];   /* the library's own default, to recognise it */
 	struct ridx *index;
@@ -81,6 +89,16 @@ match_template(const struct matcher *m, const struct rule *r, const struct deal 
 	return m->variants[v][ch];
 }
 
+/* Drops a reference; the last one frees the set. NULL does nothing. */
+static void
+match_rules_put(struct match_rules *r)
+{
+	if (r == NULL || --r->refs > 0)
+		return;
+	rule_set_free(r->rs);
+	free(r);
+}
+
 static void
 paused_free(char **v, size_t n)
 {
@@ -104,7 +122,10 @@ matcher_new(double overbook, struct err *err)
 		goto fail;
 	if ((m->zones = tzcache_new(NULL, MATCH_ZONES_MAX)) == NULL)
 		goto oom;
-	if ((m->rules = rule_compile(NULL, 0, NULL, err)) == NULL)
+	if ((m->cur = calloc(1, sizeof(*m->cur))) == NULL)
+		goto oom;
+	m->cur->refs = 1;
+	if ((m->rules = m->cur->rs = rule_compile(NULL, 0, NULL, err)) == NULL)
 		goto fail;
 	if (match_variants_init(m, err) < 0)
 		goto fail;
@@ -132,17 +153,31 @@ matcher_free(struct matcher *m)
 		free(m->default_text[c]);
 	ridx_free(m->index);
 	tzcache_free(m->zones);
-	rule_set_free(m->rules);
+	match_rules_put(m->cur);
 	free(m);
 }
 
 void
 matcher_set_rules(struct matcher *m, struct rule_set *rs)
 {
-	struct rule_set *old = m->rules;
+	struct match_rules *r = calloc(1, sizeof(*r));
 
+	if (r == NULL) {
+		/* No run can pin this set: replace in place only when none reads it. */
+		if (m->cur->refs == 1) {
+			rule_set_free(m->cur->rs);
+			m->rules = m->cur->rs = rs;
+		} else {
+			log_errorx("event=rules_not_replaced err=\"out of memory\"");
+			rule_set_free(rs);
+		}
+		return;
+	}
+	r->rs = rs;
+	r->refs = 1;
+	match_rules_put(m->cur);
+	m->cur = r;
 	m->rules = rs;
-	rule_set_free(old);
 }
 
 const struct rule_set *
@@ -346,12 +381,43 @@ match_deal(struct matcher *m, const struct deal *d, int64_t now,
 	return match_deal_links(m, d, now, NULL, out, err);
 }
 
+/* Renders rc on each of its channels into out (paused and unrenderable ones only
+ * counted). 0, or -1 on OOM with *err set. */
+static int
+match_render_one(struct matcher *m, const struct deal *d, const struct rule_recipient *rc,
+    int64_t now, const struct match_links *links, struct match_list *out,
+    struct err *err)
+{
+	int c;
+
+	for (c = 0; c < CH_COUNT; c++) {
+		char *text;
+
+		if (!(rc->channels & CH_BIT(c)))
+			continue;
+		if (c == CH_SMS && m->npaused > 0 && matcher_is_paused(m, rule_name(rc->rule))) {
+			out->paused++;
+			continue;
+		}
+		if ((text = match_render(m, d, rc, (enum channel)c, now, links, out,
+		    err)) == NULL) {
+			if (err->kind == ERR_NOMEM)
+				return -1;
+			continue;
+		}
+		if (match_push(out, rc, (enum channel)c, text) < 0) {
+			free(text);
+			return err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
+		}
+	}
+	return 0;
+}
+
 int
 match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
     const struct match_links *links, struct match_list *out, struct err *err)
 {
 	size_t i;
-	int c;
 
 	if (ridx_query(m->index, m->rules, d, now, m->overbook, &m->found, err) < 0)
 		goto fail;
@@ -366,27 +432,8 @@ match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
 			}
 			continue;
 		}
-		for (c = 0; c < CH_COUNT; c++) {
-			char *text;
-
-			if (!(rc->channels & CH_BIT(c)))
-				continue;
-			if (c == CH_SMS && m->npaused > 0 && matcher_is_paused(m, rule_name(rc->rule))) {
-				out->paused++;
-				continue;
-			}
-			if ((text = match_render(m, d, rc, (enum channel)c, now, links,
-			    out, err)) == NULL) {
-				if (err->kind == ERR_NOMEM)
-					goto fail;
-				continue;
-			}
-			if (match_push(out, rc, (enum channel)c, text) < 0) {
-				free(text);
-				err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
-				goto fail;
-			}
-		}
+		if (match_render_one(m, d, rc, now, links, out, err) < 0)
+			goto fail;
 	}
 	return 0;
 fail:
@@ -404,4 +451,155 @@ match_list_free(struct match_list *l)
 	free(l->v);
 	free(l->held);
 	memset(l, 0, sizeof(*l));
+}
+
+/* --- a deal planned in slices ------------------------------------------------------ */
+
+/* One ranked recipient: its id is kept, not its struct, because the mirror may free
+ * the struct between two slices (a change, a removal). */
+struct match_entry {
+	const struct rule *rule;       /* owned by run->rules, pinned */
+	uint32_t id;                   /* offset of the id in run->ids */
+	unsigned char channels;
+};
+
+struct match_run {
+	struct matcher *m;
+	struct match_rules *rules;     /* pinned: the ranking's rule pointers stay valid */
+	const struct deal *d;          /* borrowed for the run's life */
+	int64_t now;
+	struct match_entry *v;
+	size_t n, next;
+	char *ids;                     /* every id, NUL-terminated, one after another */
+	size_t gone;                   /* ranked, then removed from the mirror */
+};
+
+/* Copies the not-held-out part of the ranking in m->found into r. 0, or -1 on OOM. */
+static int
+match_run_copy(struct match_run *r, const struct rule_recipients *found)
+{
+	size_t i, bytes = 0, off = 0;
+
+	for (i = 0; i < found->n; i++)
+		if (!found->v[i].held_out)
+			bytes += strlen(found->v[i].sub->id) + 1;
+	if (bytes > UINT32_MAX)
+		return -1;
+	if ((r->v = calloc(found->n + 1, sizeof(*r->v))) == NULL ||
+	    (r->ids = malloc(bytes + 1)) == NULL)
+		return -1;
+	for (i = 0; i < found->n; i++) {
+		const struct rule_recipient *rc = &found->v[i];
+		size_t len;
+
+		if (rc->held_out)
+			continue;
+		len = strlen(rc->sub->id) + 1;
+		memcpy(r->ids + off, rc->sub->id, len);
+		r->v[r->n].rule = rc->rule;
+		r->v[r->n].id = (uint32_t)off;
+		r->v[r->n].channels = (unsigned char)rc->channels;
+		r->n++;
+		off += len;
+	}
+	return 0;
+}
+
+struct match_run *
+match_run_new(struct matcher *m, const struct deal *d, int64_t now,
+    struct match_list *summary, struct err *err)
+{
+	struct match_run *r = calloc(1, sizeof(*r));
+	size_t i;
+
+	memset(summary, 0, sizeof(*summary));
+	if (r == NULL)
+		goto oom;
+	r->m = m;
+	r->d = d;
+	r->now = now;
+	r->rules = m->cur;
+	m->cur->refs++;
+	if (ridx_query(m->index, m->rules, d, now, m->overbook, &m->found, err) < 0)
+		goto fail;
+	summary->matched = m->found.matched;
+	for (i = 0; i < m->found.n; i++)
+		if (m->found.v[i].held_out && match_hold(summary, &m->found.v[i]) < 0)
+			goto oom;
+	if (match_run_copy(r, &m->found) < 0)
+		goto oom;
+	return r;
+oom:
+	err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
+fail:
+	match_list_free(summary);
+	match_run_free(r);
+	return NULL;
+}
+
+size_t
+match_run_total(const struct match_run *r)
+{
+	return r->n;
+}
+
+size_t
+match_run_done(const struct match_run *r)
+{
+	return r->next;
+}
+
+size_t
+match_run_gone(const struct match_run *r)
+{
+	return r->gone;
+}
+
+int
+match_run_next(struct match_run *r, const struct match_links *links, size_t max,
+    struct match_list *out, struct err *err)
+{
+	struct matcher *m = r->m;
+
+	memset(out, 0, sizeof(*out));
+	while (r->next < r->n) {
+		const struct match_entry *e = &r->v[r->next];
+		struct rule_recipient rc;
+		int c, nch = 0;
+
+		for (c = 0; c < CH_COUNT; c++)
+			nch += (e->channels & CH_BIT(c)) != 0;
+		if (out->n > 0 && out->n + (size_t)nch > max)
+			break;
+		r->next++;
+		/* The subscriber as the mirror holds it now; gone: not planned. */
+		if ((rc.sub = ridx_get(m->index, r->ids + e->id)) == NULL) {
+			r->gone++;
+			continue;
+		}
+		rc.rule = e->rule;
+		/* A channel the subscriber dropped since the ranking is not planned. */
+		rc.channels = e->channels & rc.sub->channels;
+		if (rc.sub->phone == NULL)
+			rc.channels &= ~CH_BIT(CH_SMS);
+		if (rc.sub->dm_x == NULL)
+			rc.channels &= ~CH_BIT(CH_DM);
+		rc.held_out = 0;
+		if (match_render_one(m, r->d, &rc, r->now, links, out, err) < 0) {
+			match_list_free(out);
+			return -1;
+		}
+	}
+	return r->next < r->n;
+}
+
+void
+match_run_free(struct match_run *r)
+{
+	if (r == NULL)
+		return;
+	match_rules_put(r->rules);
+	free(r->v);
+	free(r->ids);
+	free(r);
 }

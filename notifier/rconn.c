@@ -4,12 +4,20 @@
  *
  * Every command carries a struct rconn_cmd that owns its evtimer. Whichever comes
  * first, the reply or the deadline, runs the user callback; the other only frees.
- * A deadline drops the whole connection (a stuck connection answers nothing in
- * order), and hiredis then runs every pending callback with NULL. Never blocks the
- * loop; never calls redisAsyncFree from inside a hiredis callback.
+ *
+ * Redis answers in order, so a command's deadline counts from when it reaches the
+ * head of the queue of commands awaiting a reply (when the reply before it arrived),
+ * not from when it was queued: a long pipeline of plan chunks cannot time out just
+ * for being long, and only the head's timer is armed. When the head's deadline
+ * passes, the socket is looked at first: bytes waiting to be read mean Redis is
+ * answering and our own loop was busy, and the deadline starts again. Only a server
+ * silent for the whole deadline drops the connection (a stuck connection answers
+ * nothing in order), and hiredis then runs every pending callback with NULL. Never
+ * blocks the loop; never calls redisAsyncFree from inside a hiredis callback.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +50,8 @@ struct rconn {
 	char drop_why[64];
 	rconn_ready_fn *on_ready;
 	void *arg;
+	struct rconn_cmd *head, *tail; /* awaiting a reply, in the order sent */
+	unsigned long timeouts, drops; /* since start, for health and metrics */
 };
 
 struct rconn_cmd {
@@ -49,8 +59,10 @@ struct rconn_cmd {
 	rconn_reply_fn *cb;
 	void *arg;
 	struct event *timer;
+	long timeout_ms;
 	int done;                  /* cb has run */
 	int hiredis_owns;          /* hiredis will still call rconn_on_reply */
+	struct rconn_cmd *next, *prev;
 };
 
 static void rconn_connect(struct rconn *rc);
@@ -103,6 +115,7 @@ rconn_on_drop_timer(evutil_socket_t fd, short what, void *arg)
 	if (rc->ac == NULL)
 		return;
 	log_warnx("redis=%s event=drop reason=\"%s\"", rc->name, rc->drop_why);
+	rc->drops++;
 	rconn_drop(rc);
 	rconn_schedule_reconnect(rc);
 }
@@ -306,21 +319,66 @@ rconn_cmd_free(struct rconn_cmd *c)
 	free(c);
 }
 
+/* Starts the deadline of the command now at the head of the queue. */
+static void
+rconn_arm_head(struct rconn *rc)
+{
+	struct rconn_cmd *c = rc->head;
+	struct timeval tv;
+
+	if (c == NULL || c->done || rc->ac == NULL)
+		return;
+	rconn_tv(&tv, c->timeout_ms);
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+rconn_unlink(struct rconn_cmd *c)
+{
+	struct rconn *rc = c->rc;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (rc->head == c)
+		rc->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else if (rc->tail == c)
+		rc->tail = c->prev;
+	c->next = c->prev = NULL;
+}
+
 /* hiredis' reply callback: runs once per command, with NULL on disconnect/free. */
 static void
 rconn_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct rconn_cmd *c = privdata;
+	struct rconn *rc = c->rc;
+	int was_head = rc->head == c;
 
 	(void)ac;
 	c->hiredis_owns = 0;
+	rconn_unlink(c);
 	if (!c->done) {
 		c->done = 1;
 		evtimer_del(c->timer);
 		if (c->cb != NULL)
-			c->cb(c->rc, r, c->arg);
+			c->cb(rc, r, c->arg);
 	}
 	rconn_cmd_free(c);
+	if (was_head && r != NULL)
+		rconn_arm_head(rc);
+}
+
+/* Bytes the server has sent that the loop has not read yet; 0 when unknown. */
+static int
+rconn_unread(const struct rconn *rc)
+{
+	int n = 0;
+
+	if (rc->ac == NULL || rc->ac->c.fd < 0 || ioctl(rc->ac->c.fd, FIONREAD, &n) < 0)
+		return 0;
+	return n;
 }
 
 static void
@@ -331,8 +389,14 @@ rconn_on_cmd_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (rconn_unread(rc) > 0) {
+		/* The answer is there; the loop was busy elsewhere. */
+		rconn_arm_head(rc);
+		return;
+	}
 	c->done = 1;
-	log_warnx("redis=%s event=command_timeout", rc->name);
+	rc->timeouts++;
+	log_warnx("redis=%s event=command_timeout after_ms=%ld", rc->name, c->timeout_ms);
 	/* Reset first, so that a command the callback sends waits for the reconnect.
 	 * hiredis still holds c; it is freed when the dropped connection flushes it. */
 	rconn_reset(rc, "command timeout");
@@ -344,20 +408,47 @@ static struct rconn_cmd *
 rconn_cmd_new(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms)
 {
 	struct rconn_cmd *c;
-	struct timeval tv;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->rc = rc;
 	c->cb = cb;
 	c->arg = arg;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : rc->command_timeout_ms;
 	if ((c->timer = evtimer_new(rc->base, rconn_on_cmd_timer, c)) == NULL) {
 		free(c);
 		return NULL;
 	}
-	rconn_tv(&tv, timeout_ms > 0 ? timeout_ms : rc->command_timeout_ms);
-	evtimer_add(c->timer, &tv);
 	return c;
+}
+
+/* The command was handed to hiredis: it joins the queue, and is timed if first. */
+static void
+rconn_queued(struct rconn *rc, struct rconn_cmd *c)
+{
+	c->hiredis_owns = 1;
+	c->prev = rc->tail;
+	if (rc->tail != NULL)
+		rc->tail->next = c;
+	else
+		rc->head = c;
+	rc->tail = c;
+	if (rc->head == c)
+		rconn_arm_head(rc);
+}
+
+void
+rconn_stats(const struct rconn *rc, struct rconn_stat *st)
+{
+	const struct rconn_cmd *c;
+
+	memset(st, 0, sizeof(*st));
+	st->ready = rconn_is_ready(rc);
+	st->generation = rc->generation;
+	st->timeouts = rc->timeouts;
+	st->drops = rc->drops;
+	for (c = rc->head; c != NULL; c = c->next)
+		st->waiting++;
 }
 
 int
@@ -370,12 +461,12 @@ rconn_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms, int
 		return -1;
 	if ((c = rconn_cmd_new(rc, cb, arg, timeout_ms)) == NULL)
 		return -1;
-	c->hiredis_owns = 1;
 	if (redisAsyncCommandArgv(rc->ac, rconn_on_reply, c, argc, argv, argvlen) !=
 	    REDIS_OK) {
 		rconn_cmd_free(c);
 		return -1;
 	}
+	rconn_queued(rc, c);
 	return 0;
 }
 
@@ -391,7 +482,6 @@ rconn_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
 		return -1;
 	if ((c = rconn_cmd_new(rc, cb, arg, timeout_ms)) == NULL)
 		return -1;
-	c->hiredis_owns = 1;
 	va_start(ap, fmt);
 	r = redisvAsyncCommand(rc->ac, rconn_on_reply, c, fmt, ap);
 	va_end(ap);
@@ -399,5 +489,6 @@ rconn_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
 		rconn_cmd_free(c);
 		return -1;
 	}
+	rconn_queued(rc, c);
 	return 0;
 }

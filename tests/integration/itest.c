@@ -400,16 +400,24 @@ int
 it_notifier_start_http(struct it_notifier *n, int redis_port, int gw_port,
     const char *consumer, const char *extra)
 {
+	return it_notifier_start_http_gw(n, redis_port, gw_port, consumer, NULL, extra);
+}
+
+int
+it_notifier_start_http_gw(struct it_notifier *n, int redis_port, int gw_port,
+    const char *consumer, const char *gw_extra, const char *extra)
+{
 	char portfile[512], *conf;
-	size_t len = (extra ? strlen(extra) : 0) + sizeof(portfile) + 64;
+	size_t len = (extra ? strlen(extra) : 0) + (gw_extra ? strlen(gw_extra) : 0) +
+	    sizeof(portfile) + 64;
 	FILE *fp;
 	int port = 0, i, rc;
 
 	it_path(portfile, sizeof(portfile), "http", ".port");
 	if ((conf = malloc(len)) == NULL)
 		return -1;
-	snprintf(conf, len, "[http]\nport = 0\nport_file = %s\n%s", portfile,
-	    extra ? extra : "");
+	snprintf(conf, len, "%s[http]\nport = 0\nport_file = %s\n%s",
+	    gw_extra ? gw_extra : "", portfile, extra ? extra : "");
 	rc = it_notifier_start(n, redis_port, gw_port, consumer, conf);
 	free(conf);
 	if (rc < 0)

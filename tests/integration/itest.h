@@ -96,6 +96,10 @@ int it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
 int it_notifier_start_http(struct it_notifier *n, int redis_port, int gw_port,
     const char *consumer, const char *extra);
 
+/* it_notifier_start_http with gw_extra (may be NULL) written first, into the gateway's
+ * section (rate_per_s, max_in_flight ...). */
+int it_notifier_start_http_gw(struct it_notifier *n, int redis_port, int gw_port,
+    const char *consumer, const char *gw_extra, const char *extra);
 /* Imports JSON lines of subscribers through dealpushctl; returns its exit status. */
 int it_import(int redis_port, const char *jsonl);
 

@@ -212,7 +212,23 @@ static const char small_registry_text[] =
 "dealpush_gateway_breaker_state{gateway=\"twilio\"} 2\n"
 "# HELP dealpush_gateway_in_flight Requests in flight on a gateway.\n"
 "# TYPE dealpush_gateway_in_flight gauge\n"
-"dealpush_gateway_in_flight{gateway=\"twilio\"} 2\n";
+"dealpush_gateway_in_flight{gateway=\"twilio\"} 2\n"
+"# HELP dealpush_planning_deals Deals being planned now (ranked, their jobs still being written).\n"
+"# TYPE dealpush_planning_deals gauge\n"
+"dealpush_planning_deals 0\n"
+"# HELP dealpush_planning_stalled_seconds Longest time a deal being planned has gone without a chunk written.\n"
+"# TYPE dealpush_planning_stalled_seconds gauge\n"
+"dealpush_planning_stalled_seconds 0\n"
+"# HELP dealpush_mirror_subscribers Subscribers in this process's mirror.\n"
+"# TYPE dealpush_mirror_subscribers gauge\n"
+"dealpush_mirror_subscribers 0\n"
+"# HELP dealpush_mirror_ready 1 once the mirror has loaded every subscriber, else 0.\n"
+"# TYPE dealpush_mirror_ready gauge\n"
+"dealpush_mirror_ready 0\n"
+"# HELP dealpush_redis_connects Successful connects of a Redis connection since start (1 = never reconnected).\n"
+"# TYPE dealpush_redis_connects gauge\n"
+"# HELP dealpush_redis_command_timeouts Commands on a Redis connection whose server stayed silent past the deadline.\n"
+"# TYPE dealpush_redis_command_timeouts gauge\n";
 
 static void small_registry_renders_the_exact_text(void **state)
 {

@@ -1,0 +1,441 @@
+/*
+ * ingest_plan.c: a deal's recipients written as jobs, a slice at a time (stages:
+ * match, plan).
+ *
+ * A deal is ranked once (match_run_new); then each turn of the loop renders at most
+ * one slice of plan_chunk recipients and sends it as one plan.lua call, with at most
+ * INGEST_PLAN_INFLIGHT calls unanswered. So a deal to a third of a million
+ * subscribers neither holds the loop (HTTP, webhooks and the mirror are served between
+ * slices) nor floods the script connection with hundreds of calls whose deadlines run
+ * out together. Chunks of one attempt reach Redis in order on one connection, as
+ * plan.lua requires; a failed chunk stops the attempt and the entry is read again
+ * (plan.lua's planset makes the re-plan write only who is missing).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "clock.h"
+#include "config.h"
+#include "deal.h"
+#include "ingest.h"
+#include "ingest_int.h"
+#include "log.h"
+#include "match.h"
+#include "scripts.h"
+#include "subscriber.h"
+
+/* "<ch>\t<sub>\t<to>\t<rule>\t<text>": the recipient line of a job (see
+ * docs/architecture.md). */
+static char *
+ingest_rcpt_line(const struct match_rcpt *r)
+{
+	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
+	const char *rule = r->rule != NULL ? r->rule : "default";
+	size_t n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") +
+	    strlen(rule) + 16;
+	char *s = malloc(n);
+
+	if (s != NULL)
+		snprintf(s, n, "%s\t%s\t%s\t%s\t%s", channel_name(r->ch), r->sub->id,
+		    to ? to : "", rule, r->text);
+	return s;
+}
+
+long
+ingest_plan_args_max(long plan_chunk, long job_size)
+{
+	long njobs = (plan_chunk + job_size - 1) / job_size;
+
+	/* fixed keys and arguments, one report key per rule (at most one per
+	 * recipient), per job its field count and pairs, per recipient one pair */
+	return INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + plan_chunk +
+	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
+}
+
+/* Sends the recipients of one slice as plan chunk number chunk, in jobs of job_size;
+ * last: the deal's final chunk. 0, or -1 on OOM. */
+static int
+ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
+    const struct match_list *ml, const char *attempt, size_t chunk, int last)
+{
+	struct ingest *in = jb->in;
+	size_t jobsz = (size_t)in->cfg->job_size, n = ml->n, from = 0;
+	size_t njobs = (n + jobsz - 1) / jobsz;
+	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + n +
+	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, r, nrules = 0;
+	const char **args = calloc(nargs, sizeof(*args));
+	const char **rules = calloc(n + 1, sizeof(*rules));
+	char **lines = calloc(n + 1, sizeof(*lines));
+	char **rkeys = calloc(n + 1, sizeof(*rkeys));
+	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
+	char key[MODEL_ID_MAX + 8], sc[32], snc[32], sexp[32], skeep[32], snj[32];
+	char slimit[32], sstart[32];
+	char dentry[80], pset[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + 16], rcamp[160];
+	int rv = -1;
+
+	if (args == NULL || rules == NULL || lines == NULL || rkeys == NULL ||
+	    nfields == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct match_rcpt *rc = &ml->v[from + i];
+
+		if ((lines[i] = ingest_rcpt_line(rc)) == NULL)
+			goto out;
+		rules[i] = rc->rule != NULL ? rc->rule : "default";
+	}
+	/* The distinct rules of the chunk: their report keys go in KEYS. */
+	qsort(rules, n, sizeof(*rules), ingest_strcmp);
+	for (i = 0; i < n; i++) {
+		size_t len;
+
+		if (i > 0 && strcmp(rules[i], rules[i - 1]) == 0)
+			continue;
+		len = strlen(rules[i]) + 16;
+		if ((rkeys[nrules] = malloc(len)) == NULL)
+			goto out;
+		snprintf(rkeys[nrules++], len, "report:rule:%s", rules[i]);
+	}
+	snprintf(key, sizeof(key), "deal:%s", d->id);
+	snprintf(dentry, sizeof(dentry), "dealentry:%s", jb->entry);
+	snprintf(pset, sizeof(pset), "planset:%s", d->id);
+	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", d->id);
+	snprintf(rcamp, sizeof(rcamp), "report:campaign:%s", d->campaign ? d->campaign :
+	    "");
+	snprintf(sc, sizeof(sc), "%zu", chunk);
+	/* ORDER PLAN_LAST: plan.lua finishes the deal when chunk == nchunks - 1; the
+	 * count is known only with the last slice, so the others send 0. */
+	snprintf(snc, sizeof(snc), "%zu", last ? chunk + 1 : (size_t)0);
+	snprintf(sexp, sizeof(sexp), "%lld", (long long)d->expires_at);
+	snprintf(skeep, sizeof(skeep), "%lld", (long long)(d->expires_at - clock_now() +
+	    INGEST_KEEP_S));
+	snprintf(snj, sizeof(snj), "%zu", njobs);
+	/* ORDER PLAN_LIMIT: the cut rule_cut() applies to one ranking, kept across
+	 * re-plans by plan.lua. */
+	snprintf(slimit, sizeof(slimit), "%.0f", d->quantity > 0 ?
+	    ceil((double)d->quantity * in->cfg->overbook) : 0.0);
+	snprintf(sstart, sizeof(sstart), "%lld", (long long)(d->starts_at > 0 ?
+	    d->starts_at : 0));
+	/* KEYS (plan.lua) */
+	args[a++] = key;
+	args[a++] = INGEST_STREAM;
+	args[a++] = "pushes";
+	args[a++] = dentry;
+	args[a++] = pset;
+	args[a++] = rdeal;
+	args[a++] = rcamp;
+	args[a++] = INGEST_TRIES;
+	for (i = 0; i < nrules; i++)
+		args[a++] = rkeys[i];
+	/* ARGV */
+	args[a++] = jb->entry;
+	args[a++] = sc;
+	args[a++] = snc;
+	args[a++] = skeep;
+	args[a++] = INGEST_GROUP;
+	args[a++] = snj;
+	args[a++] = d->code_pool ? d->code_pool : "";
+	args[a++] = d->url;
+	args[a++] = d->title;
+	args[a++] = d->campaign ? d->campaign : "";
+	args[a++] = slimit;
+	args[a++] = attempt;
+	for (r = 0; r < n; r += jobsz) {
+		size_t end = r + jobsz < n ? r + jobsz : n, j = r / jobsz;
+
+		/* ORDER JOB_PAIRS: deal, entry, exp, camp, pool, start, then one "r"
+		 * field per recipient */
+		snprintf(nfields[j], sizeof(nfields[j]), "%zu", INGEST_JOB_PAIRS + (end - r));
+		args[a++] = nfields[j];
+		args[a++] = "deal";
+		args[a++] = d->id;
+		args[a++] = "entry";
+		args[a++] = jb->entry;
+		args[a++] = "exp";
+		args[a++] = sexp;
+		args[a++] = "camp";
+		args[a++] = d->campaign ? d->campaign : "";
+		args[a++] = "pool";
+		args[a++] = d->code_pool ? d->code_pool : "";
+		args[a++] = "start";
+		args[a++] = sstart;
+		for (i = r; i < end; i++) {
+			args[a++] = "r";
+			args[a++] = lines[i];
+		}
+	}
+	ingest_call(jb, "plan", (int)(INGEST_PLAN_KEYS + nrules), (int)a, args, NULL,
+	    chunk);
+	rv = 0;
+out:
+	if (lines != NULL)
+		for (i = 0; i < n; i++)
+			free(lines[i]);
+	if (rkeys != NULL)
+		for (i = 0; i < nrules; i++)
+			free(rkeys[i]);
+	free(lines);
+	free(rkeys);
+	free(rules);
+	free(nfields);
+	free(args);
+	return rv;
+}
+
+#define INGEST_HOLDOUT_PAIRS 500   /* (subscriber, rule) pairs per holdout.lua call */
+
+static void
+ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	char *deal = arg;
+
+	(void)rc;
+	/* Reporting only: the deal goes out regardless, but say the holdout is short. */
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		log_warnx("event=holdout_not_stored deal=%s err=\"%s\"", deal,
+		    r != NULL ? r->str : "no reply");
+	free(deal);
+}
+
+/* Remembers who was held out and by which rule (holdout.lua), so that conversions by
+ * those subscribers count as the holdout's and reports can compare the two groups.
+ * Idempotent, so a re-plan after a crash changes nothing. Sent on the script
+ * connection before the plan chunks, so Redis runs it first. */
+static void
+ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list *ml)
+{
+	/* ORDER HOLDOUT_KEYS: notifier/lua/holdout.lua. */
+	const char **argv = calloc(4 + 3 * INGEST_HOLDOUT_PAIRS, sizeof(*argv));
+	char (*rkey)[MODEL_TEXT_MAX + 16] = calloc(INGEST_HOLDOUT_PAIRS, sizeof(*rkey));
+	char key[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + 16], rcamp[MODEL_TEXT_MAX + 24];
+	char ttl[32];
+	size_t i = 0, n, k, a;
+
+	if (ml->held_out == 0)
+		goto out;
+	if (argv == NULL || rkey == NULL) {
+		log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"out of memory\"",
+		    d->id, ml->held_out);
+		goto out;
+	}
+	snprintf(key, sizeof(key), "holdout:%s", d->id);
+	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", d->id);
+	if (d->campaign != NULL && d->campaign[0] != '\0')
+		snprintf(rcamp, sizeof(rcamp), "report:campaign:%s", d->campaign);
+	else
+		rcamp[0] = '\0';
+	/* Conversions arrive after the deal: keep the audience as long as orders count. */
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)(d->expires_at - clock_now() +
+	    30 * 86400));
+	while (i < ml->held_out) {
+		char *tag = strdup(d->id);
+
+		n = ml->held_out - i < INGEST_HOLDOUT_PAIRS ? ml->held_out - i :
+		    INGEST_HOLDOUT_PAIRS;
+		argv[0] = key;
+		argv[1] = rdeal;
+		argv[2] = rcamp;
+		for (k = 0; k < n; k++) {
+			snprintf(rkey[k], sizeof(rkey[k]), "report:rule:%s", ml->held[i + k].rule);
+			argv[3 + k] = rkey[k];
+		}
+		a = 3 + n;
+		argv[a++] = ttl;
+		for (k = 0; k < n; k++) {
+			argv[a++] = ml->held[i + k].sub->id;
+			argv[a++] = ml->held[i + k].rule;
+		}
+		i += n;
+		if (tag == NULL || script_call_named(in->cmd, "holdout", (int)(3 + n), (int)a,
+		    argv, NULL, ingest_on_holdout, tag) < 0) {
+			log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"%s\"",
+			    d->id, ml->held_out, tag ? "redis not ready" : "out of memory");
+			free(tag);
+			goto out;
+		}
+	}
+out:
+	free(argv);
+	free(rkey);
+}
+
+/* Ends a plan: unlinks it and drops its reference on the job (the last one reads on
+ * or counts the failure). */
+static void
+ingest_plan_end(struct ingest_plan *p)
+{
+	struct ingest *in = p->job->in;
+	struct ingest_job *j = p->job;
+
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		in->plans = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	j->plan = NULL;
+	if (j->failed)
+		in->plans_failed++;
+	event_free(p->ev);
+	match_run_free(p->run);
+	deal_free(p->d);
+	free(p);
+	ingest_job_put(j);
+}
+
+/* One turn: renders and sends the next slice while there is room, else waits for a
+ * reply (ingest_plan_on_reply). */
+static void
+ingest_plan_turn(evutil_socket_t fd, short what, void *arg)
+{
+	struct ingest_plan *p = arg;
+	struct ingest_job *j = p->job;
+	struct ingest *in = j->in;
+	struct match_list ml;
+	struct err err;
+	int more;
+
+	(void)fd;
+	(void)what;
+	if (!j->failed && in->stopping)
+		ingest_job_fail(j, 0, "plan", "shutting down");
+	if (j->failed || p->sent_last) {
+		if (p->inflight == 0)
+			ingest_plan_end(p);
+		return;
+	}
+	if (p->inflight >= INGEST_PLAN_INFLIGHT)
+		return;
+	err_clear(&err);
+	if ((more = match_run_next(p->run, &p->links, (size_t)in->cfg->plan_chunk, &ml,
+	    &err)) < 0) {
+		log_errorx("event=plan_failed deal=%s entry=%s err=\"%s\"", j->deal, j->entry,
+		    err.msg);
+		ingest_job_fail(j, 0, "plan", err.msg);
+		ingest_plan_kick(p);
+		return;
+	}
+	j->recipients += ml.n;
+	j->paused += ml.paused;
+	j->unrenderable += ml.unrenderable;
+	if (!more)
+		j->nchunks = p->chunk + 1;
+	if (ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk, !more) < 0) {
+		log_errorx("event=plan_failed deal=%s entry=%s err=\"out of memory\"", j->deal,
+		    j->entry);
+		ingest_job_fail(j, 0, "plan", "out of memory");
+	} else if (!j->failed) {
+		p->inflight++;
+		p->chunk++;
+		p->sent_last = !more;
+	}
+	match_list_free(&ml);
+	ingest_plan_kick(p);
+}
+
+void
+ingest_plan_kick(struct ingest_plan *p)
+{
+	static const struct timeval now = { 0, 0 };
+
+	event_add(p->ev, &now);
+}
+
+void
+ingest_plan_on_reply(struct ingest_plan *p)
+{
+	p->inflight--;
+	p->progress_ms = clock_mono_ms();
+	ingest_plan_kick(p);
+}
+
+void
+ingest_plan(struct ingest *in, const char *entry, struct deal *d)
+{
+	struct match_list summary;
+	struct ingest_plan *p;
+	struct ingest_job *j;
+	struct err err;
+
+	if ((j = ingest_job_new(in, entry, d->id)) == NULL) {
+		deal_free(d);
+		return;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->ev = event_new(in->base, -1, 0, ingest_plan_turn, p)) == NULL) {
+		log_errorx("event=plan_failed deal=%s entry=%s err=\"out of memory\"", d->id,
+		    entry);
+		ingest_job_fail(j, 0, "plan", "out of memory");
+		free(p);
+		deal_free(d);
+		ingest_job_put(j);
+		return;
+	}
+	p->job = j;
+	p->d = d;
+	j->plan = p;
+	/* Click links name the push: the entry id is the push id's first part. */
+	p->links.public_url = in->cfg->public_url;
+	p->links.key = (const unsigned char *)in->cfg->click_secret;
+	p->links.keylen = in->cfg->click_secret ? strlen(in->cfg->click_secret) : 0;
+	p->links.entry = j->entry;
+	p->started_ms = p->progress_ms = clock_mono_ms();
+	if ((p->next = in->plans) != NULL)
+		p->next->prev = p;
+	in->plans = p;
+	err_clear(&err);
+	if ((p->run = match_run_new(in->matcher, d, clock_now(), &summary, &err)) == NULL) {
+		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, entry,
+		    err.msg);
+		ingest_job_fail(j, 0, "match", err.msg);
+		ingest_plan_end(p);
+		return;
+	}
+	j->ranked = match_run_total(p->run);
+	j->matched = summary.matched;
+	j->held_out = summary.held_out;
+	ingest_holdout(in, d, &summary);
+	match_list_free(&summary);
+	/* Each attempt at planning is named, so that plan.lua takes its chunks only in
+	 * order; a re-plan is a new attempt and starts at chunk 0. */
+	snprintf(p->attempt, sizeof(p->attempt), "%s:%ld:%lu", in->cfg->consumer,
+	    (long)getpid(), ++in->attempts);
+	ingest_plan_kick(p);
+}
+
+void
+ingest_plans_free(struct ingest *in)
+{
+	while (in->plans != NULL) {
+		ingest_job_fail(in->plans->job, 0, "plan", "shutting down");
+		ingest_plan_end(in->plans);
+	}
+}
+
+void
+ingest_progress(const struct ingest *in, struct ingest_progress *out)
+{
+	const struct ingest_plan *p;
+	int64_t now = clock_mono_ms();
+
+	memset(out, 0, sizeof(*out));
+	out->plans_failed = in->plans_failed;
+	for (p = in->plans; p != NULL; p = p->next) {
+		long long idle = (long long)(now - p->progress_ms);
+
+		out->planning++;
+		if (p->run != NULL) {
+			out->ranked += match_run_total(p->run);
+			out->done += match_run_done(p->run);
+		}
+		if (idle >= out->stalled_ms) {
+			out->stalled_ms = idle;
+			snprintf(out->stalled_deal, sizeof(out->stalled_deal), "%s", p->job->deal);
+		}
+	}
+}

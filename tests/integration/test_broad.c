@@ -1,0 +1,240 @@
+/*
+ * test_broad.c: a broad deal at scale, end to end (real redis-server, gwsim and
+ * notifier): 50,000 of 200,000 subscribers, with a 200 ms Redis command timeout.
+ *
+ * What it shows (counts, never timings):
+ * - the deal is planned completely, every recipient exactly once, with no command
+ *   timeout and no reconnect of the script connection (the planner slices the work and
+ *   keeps a few plan calls in flight; a deadline counts from the head of the queue);
+ * - the mirror keeps following changes while the deal is being planned and sent: a
+ *   subscriber imported meanwhile gets the next deal;
+ * - a consent revoked during the fan-out stops that subscriber's remaining pushes:
+ *   the last-ranked recipients revoke while the first texts are leaving and are never
+ *   texted.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+#define SUBS 200000
+#define BROAD 50000            /* every fourth subscriber is in "tv" */
+#define REVOKED 20             /* the last-ranked of them revoke during the fan-out */
+#define WAIT_MS 120000
+
+/* Subscriber i: +1512 2xxxxxx (Austin, America/Chicago); every fourth likes tv. The
+ * REVOKED tv subscribers with the highest i have the lowest engagement: they rank
+ * last. */
+static size_t
+sub_line(char *buf, size_t size, int i, int consent)
+{
+	int tv = i % 4 == 0;
+	int last = tv && i >= SUBS - 4 * REVOKED;
+
+	return (size_t)snprintf(buf, size,
+	    "{\"id\":\"b%06d\",\"phone\":\"+1512%07d\",\"channels\":[\"sms\"],"
+	    "%s\"timezone\":\"America/Chicago\",\"engagement\":%s,"
+	    "\"interests\":{\"categories\":[\"%s\"]}}\n", i, 2000000 + i,
+	    consent ? "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"}," : "",
+	    last ? "0.01" : "0.5", tv ? "tv" : (i % 4 == 1 ? "laptop" : "phone"));
+}
+
+static void
+import_all(int port)
+{
+	size_t cap = (size_t)SUBS * 256, len = 0;
+	char *s = malloc(cap);
+	int i;
+
+	assert_non_null(s);
+	for (i = 0; i < SUBS; i++)
+		len += sub_line(s + len, cap - len, i, 1);
+	assert_int_equal(it_import(port, s), 0);
+	free(s);
+}
+
+/* The same subscribers with their SMS consent taken away. */
+static void
+revoke_last(int port)
+{
+	char s[REVOKED * 256];
+	size_t len = 0;
+	int i;
+
+	for (i = SUBS - 4 * REVOKED; i < SUBS; i += 4)
+		len += sub_line(s + len, sizeof(s) - len, i, 0);
+	assert_int_equal(it_import(port, s), 0);
+}
+
+static int
+first_text(void *arg)
+{
+	struct it_one *f = arg;
+
+	return it_gwsim_count(&f->gw, 201) > 0;
+}
+
+struct outcome_arg {
+	struct it_one *f;
+	long long want;
+};
+
+static int
+all_final(void *arg)
+{
+	struct outcome_arg *a = arg;
+
+	return it_outcomes(a->f->rc, "") >= a->want;
+}
+
+static int
+deal_planned(void *arg)
+{
+	struct it_one *f = arg;
+	redisReply *r = redisCommand(f->rc, "HGET deal:broad planned");
+	int ok = r != NULL && r->type == REDIS_REPLY_STRING;
+
+	freeReplyObject(r);
+	return ok;
+}
+
+/* A hash field holding a number, -1 when missing. */
+static long long
+hget_ll(redisContext *rc, const char *key, const char *field)
+{
+	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
+	long long v = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING)
+		v = strtoll(r->str, NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
+/* Lines of the notifier's log containing needle. */
+static int
+log_count(const struct it_one *f, const char *needle)
+{
+	char line[4096];
+	FILE *fp = fopen(f->nt.proc.log, "r");
+	int n = 0;
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+/* Texts gwsim accepted for b<i> (its phone number), over every request logged. */
+static int
+texts_to(cJSON *reqs, int i)
+{
+	char to[32];
+	cJSON *o;
+	int n = 0;
+
+	snprintf(to, sizeof(to), "+1512%07d", 2000000 + i);
+	cJSON_ArrayForEach(o, reqs) {
+		cJSON *t = cJSON_GetObjectItem(o, "to"), *st = cJSON_GetObjectItem(o, "status");
+
+		if (cJSON_IsString(t) && strcmp(t->valuestring, to) == 0 &&
+		    cJSON_IsNumber(st) && st->valueint == 201)
+			n++;
+	}
+	return n;
+}
+
+static void
+test_broad_deal_plans_and_follows(void **state)
+{
+	struct it_one *f = *state;
+	struct outcome_arg oa = { f, 0 };
+	char line[512], health[4096];
+	long long recipients, sent, refused;
+	cJSON *reqs;
+	int http, i, texted_last = 0, status;
+
+	import_all(f->port);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	/* The gateway's own limit keeps the fan-out going for seconds. The harness's
+	 * config ends in the gateway's section; the sections below override it. */
+	http = it_notifier_start_http_gw(&f->nt, f->port, f->gw.port, "nb",
+	    "rate_per_s = 4000\nburst = 100\nmax_in_flight = 64\n",
+	    "[notifier]\nlog_level = info\n"
+	    "[redis]\ncommand_timeout_ms = 200\n");
+	assert_true(http > 0);
+	for (i = 0; i < 600; i++) {
+		status = it_http_get(http, "/healthz", health, sizeof(health));
+		if (status == 200)
+			break;
+		it_sleep_ms(100);
+	}
+	assert_int_equal(status, 200);
+
+	assert_int_equal(it_publish(f->rc, it_deal("broad", "tv", 3600)), 0);
+	/* While it is planned and sent: a new subscriber, and the last-ranked revoke. */
+	assert_true(it_wait(first_text, f, WAIT_MS));
+	snprintf(line, sizeof(line), "{\"id\":\"late\",\"phone\":\"+1512%07d\","
+	    "\"channels\":[\"sms\"],\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+	    "\"timezone\":\"America/Chicago\",\"interests\":{\"categories\":[\"lv\"]}}\n",
+	    2000000 + SUBS);
+	assert_int_equal(it_import(f->port, line), 0);
+	revoke_last(f->port);
+
+	assert_true(it_wait(deal_planned, f, WAIT_MS));
+	recipients = hget_ll(f->rc, "deal:broad", "recipients");
+	assert_int_equal(recipients, BROAD);
+	oa.want = BROAD;
+	assert_true(it_wait(all_final, &oa, WAIT_MS));
+
+	/* The mirror followed the import made during the fan-out. */
+	assert_int_equal(it_publish(f->rc, it_deal("late", "lv", 3600)), 0);
+	oa.want = BROAD + 1;
+	assert_true(it_wait(all_final, &oa, WAIT_MS));
+
+	reqs = it_gwsim_requests(&f->gw);
+	assert_non_null(reqs);
+	for (i = SUBS - 4 * REVOKED; i < SUBS; i += 4)
+		texted_last += texts_to(reqs, i);
+	assert_int_equal(texts_to(reqs, SUBS), 1);          /* the late subscriber */
+	cJSON_Delete(reqs);
+	assert_int_equal(texted_last, 0);
+	sent = it_outcomes(f->rc, "sent");
+	refused = it_outcomes(f->rc, "no_consent");
+	print_message("# broad: recipients %lld, sent %lld, no_consent %lld\n", recipients,
+	    sent, refused);
+	assert_int_equal(sent, BROAD - REVOKED + 1);
+	assert_int_equal(refused, REVOKED);
+	assert_int_equal(it_gwsim_count(&f->gw, 201), BROAD - REVOKED + 1);
+
+	/* No deadline missed, no reconnect, nothing planned twice. */
+	assert_int_equal(log_count(f, "event=command_timeout"), 0);
+	assert_int_equal(log_count(f, "event=drop"), 0);
+	assert_int_equal(log_count(f, "event=plan_failed"), 0);
+	assert_int_equal(it_http_get(http, "/healthz", health, sizeof(health)), 200);
+	assert_non_null(strstr(health, "\"command_timeouts\":0"));
+	assert_non_null(strstr(health, "\"connects\":1"));
+	assert_non_null(strstr(health, "\"subscribers\":200001"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_broad_deal_plans_and_follows,
+		    it_one_setup, it_one_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
