@@ -243,7 +243,8 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 	} else if (strcmp(c->script, "retext") == 0) {
 		ingest_update_on_retext(j, c->chunk, r);
 	}
-	if (j->plan != NULL && strcmp(c->script, "plan") == 0)
+	if (j->plan != NULL && (strcmp(c->script, "plan") == 0 ||
+	    strcmp(c->script, "retext") == 0))
 		ingest_plan_on_reply(j->plan);
 	free(c);
 	ingest_job_put(j);

@@ -76,6 +76,9 @@ struct ingest_job {
 
 /* A deal being planned in slices (ingest_plan.c); holds a reference on its job. */
 struct ingest_plan {
+	int retext;                /* an update's texts (retext.lua), not a new plan */
+	char link_entry[64];       /* the entry push ids and click links name */
+	char keep[32];             /* retext: keys' life, seconds */
 	struct ingest_job *job;
 	struct deal *d;            /* owned */
 	struct match_run *run;
@@ -133,6 +136,17 @@ void ingest_plans_free(struct ingest *in);
  */
 void ingest_update(struct ingest *in, const char *entry, struct deal *d,
     const char *payload, size_t len);
+
+/* Sends the texts of one slice as retext.lua chunk number chunk; last: the final one.
+ * 0, or -1 on OOM. */
+int ingest_retext_chunk(struct ingest_job *j, const struct deal *d,
+    const struct match_list *ml, const char *attempt, const char *keep, size_t chunk,
+    int last);
+
+/* ingest_plan.c: re-renders an updated deal's texts for job j in slices, with the
+ * click links of its planned entry; takes ownership of d. */
+void ingest_retext(struct ingest_job *j, struct deal *d, const char *planned_entry,
+    const char *keep);
 
 /* A reply of retext.lua for chunk of job j (not an error reply). */
 void ingest_update_on_retext(struct ingest_job *j, size_t chunk,

@@ -325,10 +325,11 @@ ingest_plan_turn(evutil_socket_t fd, short what, void *arg)
 	j->unrenderable += ml.unrenderable;
 	if (!more)
 		j->nchunks = p->chunk + 1;
-	if (ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk, !more) < 0) {
-		log_errorx("event=plan_failed deal=%s entry=%s err=\"out of memory\"", j->deal,
-		    j->entry);
-		ingest_job_fail(j, 0, "plan", "out of memory");
+	if ((p->retext ? ingest_retext_chunk(j, p->d, &ml, p->attempt, p->keep, p->chunk,
+	    !more) : ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk, !more)) < 0) {
+		log_errorx("event=%s_failed deal=%s entry=%s err=\"out of memory\"",
+		    p->retext ? "retext" : "plan", j->deal, j->entry);
+		ingest_job_fail(j, 0, p->retext ? "retext" : "plan", "out of memory");
 	} else if (!j->failed) {
 		p->inflight++;
 		p->chunk++;
@@ -354,57 +355,90 @@ ingest_plan_on_reply(struct ingest_plan *p)
 	ingest_plan_kick(p);
 }
 
+/* A plan of deal d (taken) for job j, linked and ranked; NULL when it could not
+ * start (the job's failure is recorded, d freed). */
+static struct ingest_plan *
+ingest_plan_new(struct ingest_job *j, struct deal *d, const char *link_entry,
+    struct match_list *summary)
+{
+	struct ingest *in = j->in;
+	struct ingest_plan *p;
+	struct err err;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->ev = event_new(in->base, -1, 0, ingest_plan_turn, p)) == NULL) {
+		log_errorx("event=plan_failed deal=%s entry=%s err=\"out of memory\"", d->id,
+		    j->entry);
+		ingest_job_fail(j, 0, "plan", "out of memory");
+		free(p);
+		deal_free(d);
+		return NULL;
+	}
+	p->job = j;
+	p->d = d;
+	j->plan = p;
+	j->refs++;
+	snprintf(p->link_entry, sizeof(p->link_entry), "%s", link_entry);
+	/* Click links name the push: the entry id is the push id's first part. */
+	p->links.public_url = in->cfg->public_url;
+	p->links.key = (const unsigned char *)in->cfg->click_secret;
+	p->links.keylen = in->cfg->click_secret ? strlen(in->cfg->click_secret) : 0;
+	p->links.entry = p->link_entry;
+	p->started_ms = p->progress_ms = clock_mono_ms();
+	if ((p->next = in->plans) != NULL)
+		p->next->prev = p;
+	in->plans = p;
+	err_clear(&err);
+	if ((p->run = match_run_new(in->matcher, d, clock_now(), summary, &err)) == NULL) {
+		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, j->entry,
+		    err.msg);
+		ingest_job_fail(j, 0, "match", err.msg);
+		ingest_plan_end(p);
+		return NULL;
+	}
+	j->ranked = match_run_total(p->run);
+	/* Each attempt is named, so that the scripts take its chunks only in order; a
+	 * re-plan is a new attempt and starts at chunk 0. */
+	snprintf(p->attempt, sizeof(p->attempt), "%s:%ld:%lu", in->cfg->consumer,
+	    (long)getpid(), ++in->attempts);
+	return p;
+}
+
 void
 ingest_plan(struct ingest *in, const char *entry, struct deal *d)
 {
 	struct match_list summary;
 	struct ingest_plan *p;
 	struct ingest_job *j;
-	struct err err;
 
 	if ((j = ingest_job_new(in, entry, d->id)) == NULL) {
 		deal_free(d);
 		return;
 	}
-	if ((p = calloc(1, sizeof(*p))) == NULL ||
-	    (p->ev = event_new(in->base, -1, 0, ingest_plan_turn, p)) == NULL) {
-		log_errorx("event=plan_failed deal=%s entry=%s err=\"out of memory\"", d->id,
-		    entry);
-		ingest_job_fail(j, 0, "plan", "out of memory");
-		free(p);
-		deal_free(d);
-		ingest_job_put(j);
-		return;
+	if ((p = ingest_plan_new(j, d, j->entry, &summary)) != NULL) {
+		j->matched = summary.matched;
+		j->held_out = summary.held_out;
+		ingest_holdout(in, p->d, &summary);
+		match_list_free(&summary);
+		ingest_plan_kick(p);
 	}
-	p->job = j;
-	p->d = d;
-	j->plan = p;
-	/* Click links name the push: the entry id is the push id's first part. */
-	p->links.public_url = in->cfg->public_url;
-	p->links.key = (const unsigned char *)in->cfg->click_secret;
-	p->links.keylen = in->cfg->click_secret ? strlen(in->cfg->click_secret) : 0;
-	p->links.entry = j->entry;
-	p->started_ms = p->progress_ms = clock_mono_ms();
-	if ((p->next = in->plans) != NULL)
-		p->next->prev = p;
-	in->plans = p;
-	err_clear(&err);
-	if ((p->run = match_run_new(in->matcher, d, clock_now(), &summary, &err)) == NULL) {
-		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, entry,
-		    err.msg);
-		ingest_job_fail(j, 0, "match", err.msg);
-		ingest_plan_end(p);
+	ingest_job_put(j);
+}
+
+void
+ingest_retext(struct ingest_job *j, struct deal *d, const char *planned_entry,
+    const char *keep)
+{
+	struct match_list summary;
+	struct ingest_plan *p;
+
+	if ((p = ingest_plan_new(j, d, planned_entry, &summary)) == NULL)
 		return;
-	}
-	j->ranked = match_run_total(p->run);
-	j->matched = summary.matched;
-	j->held_out = summary.held_out;
-	ingest_holdout(in, d, &summary);
-	match_list_free(&summary);
-	/* Each attempt at planning is named, so that plan.lua takes its chunks only in
-	 * order; a re-plan is a new attempt and starts at chunk 0. */
-	snprintf(p->attempt, sizeof(p->attempt), "%s:%ld:%lu", in->cfg->consumer,
-	    (long)getpid(), ++in->attempts);
+	match_list_free(&summary);    /* an update never changes who is held out */
+	p->retext = 1;
+	snprintf(p->keep, sizeof(p->keep), "%s", keep);
+	log_info("event=deal_retext deal=%s entry=%s planned_entry=%s ranked=%zu",
+	    j->deal, j->entry, planned_entry, j->ranked);
 	ingest_plan_kick(p);
 }
 

@@ -59,13 +59,12 @@ upd_fill(char **field, const char *v)
 	return (*field = strdup(v)) != NULL ? 0 : -1;
 }
 
-/* Writes recipients [from, to) of ml as one retext.lua chunk. 0, or -1 on OOM. */
-static int
-upd_retext_chunk(struct ingest_job *j, const struct deal *d,
+int
+ingest_retext_chunk(struct ingest_job *j, const struct deal *d,
     const struct match_list *ml, const char *attempt, const char *keep, size_t chunk,
-    size_t from, size_t to)
+    int last)
 {
-	size_t n = to - from, i, a = 0;
+	size_t n = ml->n, from = 0, i, a = 0;
 	const char **args = calloc(INGEST_RETEXT_KEYS + INGEST_RETEXT_ARGV + 2 * n,
 	    sizeof(*args));
 	char (*fields)[MODEL_ID_MAX + 16] = calloc(n + 1, sizeof(*fields));
@@ -79,7 +78,8 @@ upd_retext_chunk(struct ingest_job *j, const struct deal *d,
 	snprintf(pkey, sizeof(pkey), "push:%s", d->id);
 	snprintf(rkey, sizeof(rkey), "retext:%s", d->id);
 	snprintf(sc, sizeof(sc), "%zu", chunk);
-	snprintf(snc, sizeof(snc), "%zu", j->nchunks);
+	/* ORDER PLAN_LAST: as plan.lua, the count only with the last chunk. */
+	snprintf(snc, sizeof(snc), "%zu", last ? chunk + 1 : (size_t)0);
 	/* KEYS (ORDER RETEXT_KEYS) */
 	args[a++] = key;
 	args[a++] = pkey;
@@ -110,19 +110,14 @@ out:
 }
 
 /* Renders the updated deal's texts again, with the links of its planned entry, and
- * writes them (retext.lua). A failure is recorded on the job. */
+ * writes them (retext.lua), a slice at a time as planning does (ingest_plan.c). A
+ * failure is recorded on the job. */
 static void
 upd_retext(struct ingest_upd *u, const char *planned_entry, const char *pool,
     const char *campaign)
 {
 	struct ingest_job *j = u->job;
-	struct ingest *in = j->in;
 	struct deal *d = u->d;
-	struct match_list ml = { 0 };
-	struct match_links links;
-	struct err err;
-	size_t chunk = (size_t)in->cfg->plan_chunk, c;
-	char attempt[128];
 
 	/* The update need not repeat the pool or campaign: the planned ones hold, so
 	 * the code keeps its place and the same rules match. */
@@ -130,34 +125,8 @@ upd_retext(struct ingest_upd *u, const char *planned_entry, const char *pool,
 		ingest_job_fail(j, 0, "retext", "out of memory");
 		return;
 	}
-	links.public_url = in->cfg->public_url;
-	links.key = (const unsigned char *)in->cfg->click_secret;
-	links.keylen = in->cfg->click_secret ? strlen(in->cfg->click_secret) : 0;
-	links.entry = planned_entry;   /* push ids and click links stay the same */
-	err_clear(&err);
-	if (match_deal_links(in->matcher, d, clock_now(), &links, &ml, &err) < 0) {
-		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, j->entry,
-		    err.msg);
-		ingest_job_fail(j, 0, "match", err.msg);
-		return;
-	}
-	snprintf(attempt, sizeof(attempt), "%s:%ld:%lu", in->cfg->consumer, (long)getpid(),
-	    ++in->attempts);
-	/* Zero texts is still one (empty) chunk: it bumps the version and acks. */
-	j->nchunks = ml.n == 0 ? 1 : (ml.n + chunk - 1) / chunk;
-	j->recipients = ml.n;
-	log_info("event=deal_retext deal=%s entry=%s planned_entry=%s texts=%zu chunks=%zu",
-	    d->id, j->entry, planned_entry, ml.n, j->nchunks);
-	for (c = 0; c < j->nchunks && !j->failed; c++) {
-		size_t from = c * chunk, to = from + chunk < ml.n ? from + chunk : ml.n;
-
-		if (upd_retext_chunk(j, d, &ml, attempt, u->keep, c, from, to) < 0) {
-			log_errorx("event=retext_failed deal=%s entry=%s err=\"out of memory\"",
-			    d->id, j->entry);
-			ingest_job_fail(j, 0, "retext", "out of memory");
-		}
-	}
-	match_list_free(&ml);
+	u->d = NULL;
+	ingest_retext(j, d, planned_entry, u->keep);       /* takes d */
 }
 
 static int
