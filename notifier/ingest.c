@@ -63,10 +63,46 @@ ingest_done(struct ingest *in)
 {
 	if (--in->outstanding > 0)
 		return;
-	if (in->zombie)
-		free(in);
-	else
+	if (in->zombie) {
+		if (in->detached == 0)
+			free(in);
+	} else {
 		ingest_read(in);
+	}
+}
+
+/* A detached plan's job ended (ingest_plan_detach): it no longer held the batch. */
+static void
+ingest_detached_done(struct ingest *in)
+{
+	in->detached--;
+	if (in->zombie && in->outstanding == 0 && in->detached == 0)
+		free(in);
+}
+
+void
+ingest_plan_detach(struct ingest_job *j)
+{
+	struct ingest *in = j->in;
+
+	if (j->detached || in->detached >= INGEST_PLANS_MAX)
+		return;
+	/* Only from inside a batch (ingest_on_batch holds outstanding above zero). */
+	j->detached = 1;
+	in->detached++;
+	in->outstanding--;
+}
+
+/* 1 when the deal entry (by_deal 0) or deal id (by_deal 1) s is being planned. */
+static int
+ingest_planning(const struct ingest *in, const char *s, int by_deal)
+{
+	const struct ingest_plan *p;
+
+	for (p = in->plans; p != NULL; p = p->next)
+		if (strcmp(by_deal ? p->job->deal : p->job->entry, s) == 0)
+			return 1;
+	return 0;
 }
 
 /* A new job for entry; it holds the next read back until ingest_job_put drops its
@@ -110,12 +146,17 @@ ingest_job_put(struct ingest_job *j)
 
 	if (--j->refs > 0)
 		return;
+	int detached = j->detached;
+
 	if (j->failed && j->counts && in->cfg->max_tries > 0)
 		ingest_tries(in, j->entry, j->deal, j->err);
 	else if (j->failed)
 		ingest_reread(in);
 	free(j);
-	ingest_done(in);
+	if (detached)
+		ingest_detached_done(in);
+	else
+		ingest_done(in);
 }
 
 /* 1 when an error reply is about the entry (its data, the script's checks), so that
@@ -395,6 +436,15 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 	}
 	if (in->metrics != NULL && !d->update)
 		metrics_inc(in->metrics, METRIC_DEALS_INGESTED, NULL, 1);
+	if (d->update && !d->cancel && ingest_planning(in, d->id, 1)) {
+		/* Its texts are still being rendered from the deal as first published: the
+		 * update waits for the planning to end (read again from the pending list). */
+		log_info("event=deal_update_deferred deal=%s entry=%s reason=planning", d->id,
+		    entry);
+		deal_free(d);
+		ingest_reread(in);
+		return;
+	}
 	if (d->update && !d->cancel) {
 		ingest_update(in, entry, d, payload, len);   /* takes d */
 		return;
@@ -422,6 +472,8 @@ ingest_on_batch(void *arg, const struct redisReply *entries)
 			log_warnx("event=read_failed stream=deals err=\"malformed entry\"");
 			continue;
 		}
+		if (ingest_planning(in, id, 0))
+			continue;     /* a walk of the pending list met a deal being planned */
 		if (fields == NULL) {
 			/* Deleted while pending (XDEL/trim): nothing to plan, just ack. */
 			struct err err;
@@ -493,7 +545,7 @@ ingest_stop(struct ingest *in)
 int
 ingest_idle(const struct ingest *in)
 {
-	return in->outstanding == 0;
+	return in->outstanding == 0 && in->detached == 0;
 }
 
 void

@@ -33,6 +33,7 @@ struct deal;
 #define INGEST_PLAN_ARGV 12      /* plan.lua's fixed arguments; jobs follow */
 #define INGEST_JOB_PAIRS 6       /* deal, entry, exp, camp, pool, start */
 #define INGEST_PLAN_INFLIGHT 4   /* plan.lua calls of one deal unanswered at once */
+#define INGEST_PLANS_MAX 4       /* deals planned at once without holding the reads */
 
 struct ingest_plan;
 
@@ -47,6 +48,7 @@ struct ingest {
 	int stopping;
 	int warmed;                /* the matcher's buffers are sized for the index */
 	size_t outstanding;        /* entries of the current batch still in progress */
+	size_t detached;           /* plans in progress that no longer hold the batch */
 	unsigned long attempts;    /* plan attempts started (names each attempt) */
 	struct ingest_plan *plans; /* deals being planned (ingest_plan.c) */
 	unsigned long plans_failed;
@@ -72,6 +74,7 @@ struct ingest_job {
 	size_t recipients, matched, held_out, paused, nchunks;
 	size_t ranked, unrenderable;
 	struct ingest_plan *plan;  /* while the deal is being planned, else NULL */
+	int detached;              /* ingest_plan_detach: counted in ingest.detached */
 };
 
 /* A deal being planned in slices (ingest_plan.c); holds a reference on its job. */
@@ -118,6 +121,11 @@ int ingest_strcmp(const void *a, const void *b);
 /* ingest_plan.c: ranks the entry's deal and plans it in slices; takes ownership of
  * d. */
 void ingest_plan(struct ingest *in, const char *entry, struct deal *d);
+
+/* Lets the batch go on without waiting for j's plan (at most INGEST_PLANS_MAX at
+ * once): the next deals are read and planned while a broad one is. Call only from
+ * inside a batch. */
+void ingest_plan_detach(struct ingest_job *j);
 
 /* A plan.lua reply (any, failed too) for p has been handled: one less in flight. */
 void ingest_plan_on_reply(struct ingest_plan *p);

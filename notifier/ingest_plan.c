@@ -421,6 +421,7 @@ ingest_plan(struct ingest *in, const char *entry, struct deal *d)
 		ingest_holdout(in, p->d, &summary);
 		match_list_free(&summary);
 		ingest_plan_kick(p);
+		ingest_plan_detach(j);
 	}
 	ingest_job_put(j);
 }
