@@ -1,8 +1,9 @@
 /*
  * simulate.c: POST /v1/deals/simulate (stage: http; include/simulate.h).
  *
- * One pass of the real matcher over the subscriber mirror, answered at once from
- * memory: nothing is planned, written to Redis or sent. Admit's quiet hours and the
+ * The real matcher over the subscriber mirror, ranked at once and rendered a slice per
+ * loop turn as the planner does (a broad deal at a million subscribers never holds
+ * the loop), answered from memory when done: nothing is planned, written to Redis or sent. Admit's quiet hours and the
  * legal sending window are applied as deliver applies them (quiet.c, in each
  * subscriber's own zone); caps, consent changes since the mirror loaded and code
  * pools are Redis state and are not simulated. Must never touch Redis or send.
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 #include <event2/http.h>
 
 #include "app.h"
@@ -30,12 +32,16 @@
 #include "tz.h"
 
 #define SIMULATE_SAMPLE_MAX 100       /* pushes shown, in plan order */
+#define SIMULATE_SLICE 2000           /* pushes rendered per loop turn */
 #define SIMULATE_ZONES_MAX 1024
+
+struct sim_job;
 
 struct simulate {
 	const struct app *app;            /* borrowed */
 	struct tzcache *zones;
 	struct quiet_rules quiet;
+	struct sim_job *jobs;             /* simulations in progress */
 };
 
 /* What the answer counts, beside the matcher's own figures. */
@@ -140,23 +146,145 @@ out:
 	return o;
 }
 
+/* A simulation in progress: ranked at once, rendered a slice per loop turn (as the
+ * planner does), answered when the ranking is done. */
+struct sim_job {
+	struct simulate *sim;
+	struct http_req *r;
+	struct deal *d;                   /* owned */
+	struct match_run *run;
+	struct sim_counts k;
+	size_t matched, held_out, unrenderable, paused, pushes;
+	int64_t now;
+	cJSON *sample;
+	struct event *ev;
+	struct sim_job *next, *prev;      /* simulate.jobs */
+};
+
+static void
+sim_job_free(struct sim_job *sj)
+{
+	struct simulate *sim = sj->sim;
+
+	if (sj->prev != NULL)
+		sj->prev->next = sj->next;
+	else
+		sim->jobs = sj->next;
+	if (sj->next != NULL)
+		sj->next->prev = sj->prev;
+	if (sj->ev != NULL)
+		event_free(sj->ev);
+	match_run_free(sj->run);
+	deal_free(sj->d);
+	cJSON_Delete(sj->sample);
+	free(sj);
+}
+
+/* Counts one slice's pushes; the first SIMULATE_SAMPLE_MAX go into the sample. */
+static void
+sim_count(struct sim_job *sj, const struct match_list *l)
+{
+	const struct subscriber *prev = NULL;
+	int64_t at = 0;
+	size_t i;
+
+	sj->unrenderable += l->unrenderable;
+	sj->paused += l->paused;
+	for (i = 0; i < l->n; i++) {
+		const struct match_rcpt *rc = &l->v[i];
+
+		sj->k.by_ch[rc->ch]++;
+		if (rc->sub != prev) {
+			sj->k.recipients++;
+			at = send_at(sj->sim, rc->sub, sj->now);
+			if (at == QUIET_NEVER || at >= sj->d->expires_at)
+				sj->k.past_expiry++;
+			else if (at > sj->now)
+				sj->k.deferred++;
+		}
+		prev = rc->sub;
+		if (sj->pushes++ < SIMULATE_SAMPLE_MAX)
+			cJSON_AddItemToArray(sj->sample, sample_json(rc, at, sj->now));
+	}
+}
+
+/* The answer, once every slice is counted. */
+static void
+sim_answer(struct sim_job *sj)
+{
+	size_t subs = substore_count(sj->sim->app->ss), reachable, chosen;
+	const struct sim_counts *k = &sj->k;
+	cJSON *j, *ex, *bc, *df;
+	int c;
+
+	reachable = subs - k->no_consent - k->no_channel;
+	chosen = sj->matched < reachable ? sj->matched : reachable;
+	j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "deal", sj->d->id);
+	cJSON_AddNumberToObject(j, "subscribers", (double)subs);
+	cJSON_AddNumberToObject(j, "matched", (double)sj->matched);
+	cJSON_AddNumberToObject(j, "held_out", (double)sj->held_out);
+	cJSON_AddNumberToObject(j, "unrenderable", (double)sj->unrenderable);
+	cJSON_AddNumberToObject(j, "paused", (double)sj->paused);
+	cJSON_AddNumberToObject(j, "recipients", (double)k->recipients);
+	cJSON_AddNumberToObject(j, "pushes", (double)sj->pushes);
+	bc = cJSON_AddObjectToObject(j, "by_channel");
+	for (c = 0; c < CH_COUNT; c++)
+		cJSON_AddNumberToObject(bc, channel_name((enum channel)c), (double)k->by_ch[c]);
+	df = cJSON_AddObjectToObject(j, "deferred");
+	cJSON_AddNumberToObject(df, "quiet_hours", (double)(k->deferred));
+	ex = cJSON_AddObjectToObject(j, "excluded");
+	cJSON_AddNumberToObject(ex, "no_consent", (double)k->no_consent);
+	cJSON_AddNumberToObject(ex, "no_channel", (double)k->no_channel);
+	cJSON_AddNumberToObject(ex, "not_chosen", (double)(reachable - chosen));
+	cJSON_AddNumberToObject(ex, "held_out", (double)sj->held_out);
+	cJSON_AddNumberToObject(ex, "quiet_hours_until_expiry", (double)k->past_expiry);
+	cJSON_AddItemToObject(j, "sample", sj->sample);
+	sj->sample = NULL;
+	http_reply_json(sj->r, 200, j);
+}
+
+static void
+sim_turn(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval now = { 0, 0 };
+	struct sim_job *sj = arg;
+	struct match_list l;
+	struct err e;
+	int more;
+
+	(void)fd;
+	(void)what;
+	err_clear(&e);
+	if ((more = match_run_next(sj->run, NULL, SIMULATE_SLICE, &l, &e)) < 0) {
+		http_error(sj->r, 500, NULL, "%s", e.msg);
+		sim_job_free(sj);
+		return;
+	}
+	sim_count(sj, &l);
+	match_list_free(&l);
+	if (more) {
+		event_add(sj->ev, &now);
+		return;
+	}
+	sim_answer(sj);
+	sim_job_free(sj);
+}
+
 static void
 on_simulate(struct http_req *r, void *arg)
 {
+	static const struct timeval now = { 0, 0 };
 	struct simulate *sim = arg;
-	struct sim_counts k;
-	struct match_list l;
+	struct match_list summary;
+	struct sim_job *sj;
 	struct deal *d;
 	struct err e;
-	size_t blen, i, subs, reachable, chosen;
+	size_t blen;
 	const char *body = http_body(r, &blen);
-	const struct subscriber *prev = NULL;
-	int64_t now = clock_now(), at = 0;
-	cJSON *j, *sample, *ex, *bc, *df;
-	int c;
 
 	err_clear(&e);
-	if ((d = deal_parse(body, blen, now, &e)) == NULL) {
+	if ((d = deal_parse(body, blen, clock_now(), &e)) == NULL) {
 		http_error_input(r, &e);
 		return;
 	}
@@ -165,59 +293,34 @@ on_simulate(struct http_req *r, void *arg)
 		deal_free(d);
 		return;
 	}
-	memset(&l, 0, sizeof(l));
-	memset(&k, 0, sizeof(k));
-	if (match_deal(sim->app->matcher, d, now, &l, &e) < 0) {
-		http_error(r, 500, NULL, "%s", e.msg);
+	if ((sj = calloc(1, sizeof(*sj))) == NULL) {
 		deal_free(d);
+		http_error(r, 500, NULL, "out of memory");
 		return;
 	}
-	count_unreachable(sim->app->ss, &k);
-	sample = cJSON_CreateArray();
-	for (i = 0; i < l.n; i++) {
-		const struct match_rcpt *rc = &l.v[i];
-
-		k.by_ch[rc->ch]++;
-		if (rc->sub != prev) {
-			k.recipients++;
-			at = send_at(sim, rc->sub, now);
-			if (at == QUIET_NEVER || at >= d->expires_at)
-				k.past_expiry++;
-			else if (at > now)
-				k.deferred++;
-		}
-		prev = rc->sub;
-		if (i < SIMULATE_SAMPLE_MAX)
-			cJSON_AddItemToArray(sample, sample_json(rc, at, now));
+	sj->sim = sim;
+	sj->r = r;
+	sj->d = d;
+	sj->now = clock_now();
+	if ((sj->next = sim->jobs) != NULL)
+		sj->next->prev = sj;
+	sim->jobs = sj;
+	if ((sj->sample = cJSON_CreateArray()) == NULL ||
+	    (sj->ev = event_new(sim->app->base, -1, 0, sim_turn, sj)) == NULL) {
+		http_error(r, 500, NULL, "out of memory");
+		sim_job_free(sj);
+		return;
 	}
-	subs = substore_count(sim->app->ss);
-	reachable = subs - k.no_consent - k.no_channel;
-	chosen = l.matched < reachable ? l.matched : reachable;
-
-	j = cJSON_CreateObject();
-	cJSON_AddStringToObject(j, "deal", d->id);
-	cJSON_AddNumberToObject(j, "subscribers", (double)subs);
-	cJSON_AddNumberToObject(j, "matched", (double)l.matched);
-	cJSON_AddNumberToObject(j, "held_out", (double)l.held_out);
-	cJSON_AddNumberToObject(j, "unrenderable", (double)l.unrenderable);
-	cJSON_AddNumberToObject(j, "paused", (double)l.paused);
-	cJSON_AddNumberToObject(j, "recipients", (double)k.recipients);
-	cJSON_AddNumberToObject(j, "pushes", (double)l.n);
-	bc = cJSON_AddObjectToObject(j, "by_channel");
-	for (c = 0; c < CH_COUNT; c++)
-		cJSON_AddNumberToObject(bc, channel_name((enum channel)c), (double)k.by_ch[c]);
-	df = cJSON_AddObjectToObject(j, "deferred");
-	cJSON_AddNumberToObject(df, "quiet_hours", (double)(k.deferred));
-	ex = cJSON_AddObjectToObject(j, "excluded");
-	cJSON_AddNumberToObject(ex, "no_consent", (double)k.no_consent);
-	cJSON_AddNumberToObject(ex, "no_channel", (double)k.no_channel);
-	cJSON_AddNumberToObject(ex, "not_chosen", (double)(reachable - chosen));
-	cJSON_AddNumberToObject(ex, "held_out", (double)l.held_out);
-	cJSON_AddNumberToObject(ex, "quiet_hours_until_expiry", (double)k.past_expiry);
-	cJSON_AddItemToObject(j, "sample", sample);
-	match_list_free(&l);
-	deal_free(d);
-	http_reply_json(r, 200, j);
+	if ((sj->run = match_run_new(sim->app->matcher, d, sj->now, &summary, &e)) == NULL) {
+		http_error(r, 500, NULL, "%s", e.msg);
+		sim_job_free(sj);
+		return;
+	}
+	sj->matched = summary.matched;
+	sj->held_out = summary.held_out;
+	match_list_free(&summary);
+	count_unreachable(sim->app->ss, &sj->k);
+	event_add(sj->ev, &now);
 }
 
 struct simulate *
@@ -247,6 +350,9 @@ simulate_free(struct simulate *sim)
 {
 	if (sim == NULL)
 		return;
+	/* Their requests are answered 503 by http_free, which comes after. */
+	while (sim->jobs != NULL)
+		sim_job_free(sim->jobs);
 	tzcache_free(sim->zones);
 	free(sim);
 }

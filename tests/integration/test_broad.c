@@ -6,6 +6,7 @@
  * - the deal is planned completely, every recipient exactly once, with no command
  *   timeout and no reconnect of the script connection (the planner slices the work and
  *   keeps a few plan calls in flight; a deadline counts from the head of the queue);
+ * - simulate renders the same deal over many loop turns and counts it exactly;
  * - a small deal published right behind it is planned while the broad one still is;
  * - the mirror keeps following changes while the deal is being planned and sent: a
  *   subscriber imported meanwhile gets the next deal;
@@ -25,10 +26,12 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "ithttp.h"
 
 #define SUBS 200000
 #define BROAD 50000            /* every fourth subscriber is in "tv" */
 #define REVOKED 20             /* the last-ranked of them revoke during the fan-out */
+#define TOKEN "broad-test-token-0123456789"
 #define QUICK 3                /* subscribers of a small deal published right after */
 #define WAIT_MS 120000
 #define PLANNED_BROAD "event=deal_planned deal=broad "
@@ -194,10 +197,12 @@ test_broad_deal_plans_and_follows(void **state)
 
 	import_all(f->port);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
 	/* The gateway's own limit keeps the fan-out going for seconds. The harness's
 	 * config ends in the gateway's section; the sections below override it. */
 	http = it_notifier_start_http_gw(&f->nt, f->port, f->gw.port, "nb",
 	    "rate_per_s = 4000\nburst = 100\nmax_in_flight = 64\n",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n"
 	    "[notifier]\nlog_level = info\n"
 	    "[redis]\ncommand_timeout_ms = 200\n");
 	assert_true(http > 0);
@@ -208,6 +213,18 @@ test_broad_deal_plans_and_follows(void **state)
 		it_sleep_ms(100);
 	}
 	assert_int_equal(status, 200);
+
+	/* Simulated first: rendered over many loop turns, the counts still exact. */
+	{
+		static struct it_resp resp;
+		const char *d = it_deal("broad", "tv", 3600);
+
+		assert_int_equal(it_http(http, "POST", "/v1/deals/simulate",
+		    "Authorization: Bearer " TOKEN "\r\n", d, strlen(d), &resp), 200);
+		assert_non_null(strstr(resp.body, "\"pushes\":50000"));
+		assert_non_null(strstr(resp.body, "\"recipients\":50000"));
+		assert_int_equal(it_outcomes(f->rc, ""), 0);
+	}
 
 	assert_int_equal(it_publish(f->rc, it_deal("broad", "tv", 3600)), 0);
 	/* A small deal published once the broad one's first texts leave is planned
