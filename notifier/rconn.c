@@ -9,10 +9,11 @@
  * head of the queue of commands awaiting a reply (when the reply before it arrived),
  * not from when it was queued: a long pipeline of plan chunks cannot time out just
  * for being long, and only the head's timer is armed. When the head's deadline
- * passes, the socket is looked at first: bytes waiting to be read mean Redis is
- * answering and our own loop was busy, and the deadline starts again. Only a server
- * silent for the whole deadline drops the connection (a stuck connection answers
- * nothing in order), and hiredis then runs every pending callback with NULL. Never
+ * passes, our own part is ruled out first (rconn_excused): bytes waiting to be read,
+ * a command not yet written, or a timer that fired late because our loop was held,
+ * and the deadline starts again (a few times at most). Only a server silent for the
+ * deadline drops the connection (a stuck connection answers nothing in order), and
+ * hiredis then runs every pending callback with NULL. Never
  * blocks the loop; never calls redisAsyncFree from inside a hiredis callback.
  */
 #include <errno.h>
@@ -26,10 +27,13 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libevent.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rconn.h"
 
 #define RCONN_BACKOFF_MIN_MS 50
+#define RCONN_REARMS_MAX 4         /* deadlines a command may start again */
+#define RCONN_LATE_MS 20           /* a timer this late: our loop was held */
 
 struct rconn {
 	struct event_base *base;
@@ -60,6 +64,8 @@ struct rconn_cmd {
 	void *arg;
 	struct event *timer;
 	long timeout_ms;
+	int64_t armed_ms;          /* monotonic: when its deadline started */
+	int rearms;                /* deadlines started again (RCONN_REARMS_MAX) */
 	int done;                  /* cb has run */
 	int hiredis_owns;          /* hiredis will still call rconn_on_reply */
 	struct rconn_cmd *next, *prev;
@@ -328,6 +334,7 @@ rconn_arm_head(struct rconn *rc)
 
 	if (c == NULL || c->done || rc->ac == NULL)
 		return;
+	c->armed_ms = clock_mono_ms();
 	rconn_tv(&tv, c->timeout_ms);
 	evtimer_add(c->timer, &tv);
 }
@@ -381,6 +388,33 @@ rconn_unread(const struct rconn *rc)
 	return n;
 }
 
+/* 1 when commands are still in hiredis' output buffer, not yet written (an sds
+ * string, empty once written; a command never starts with a NUL byte). */
+static int
+rconn_unsent(const struct rconn *rc)
+{
+	return rc->ac != NULL && rc->ac->c.obuf != NULL && rc->ac->c.obuf[0] != '\0';
+}
+
+/*
+ * Whether a passed deadline is our fault rather than the server's: the answer is
+ * waiting to be read, the command was not even written yet, or the timer itself ran
+ * late because our loop was held (a long callback, the process descheduled), so the
+ * command may have been written late too. A few times per command at most: a server
+ * that never answers still times out.
+ */
+static int
+rconn_excused(const struct rconn_cmd *c)
+{
+	const struct rconn *rc = c->rc;
+	int64_t late = clock_mono_ms() - c->armed_ms - c->timeout_ms;
+
+	if (c->rearms >= RCONN_REARMS_MAX)
+		return 0;
+	return rconn_unread(rc) > 0 || rconn_unsent(rc) ||
+	    late > (c->timeout_ms / 4 > RCONN_LATE_MS ? c->timeout_ms / 4 : RCONN_LATE_MS);
+}
+
 static void
 rconn_on_cmd_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -389,8 +423,8 @@ rconn_on_cmd_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (rconn_unread(rc) > 0) {
-		/* The answer is there; the loop was busy elsewhere. */
+	if (rconn_excused(c)) {
+		c->rearms++;
 		rconn_arm_head(rc);
 		return;
 	}
