@@ -21,7 +21,7 @@
 
 #define QUIET_ROWS_MAX 64
 #define QUIET_PLACE_MAX 16       /* "US-FL" and its NUL, with room to spare */
-#define QUIET_ZONES_MAX 4        /* zones of one area code */
+#define QUIET_ZONES_MAX 6        /* zones of one area code (AREACODE_ZONES_MAX) */
 #define QUIET_ANY_DAY (-1)
 #define QUIET_NEVER INT64_MAX    /* the subscriber's quiet hours cover every window */
 #define QUIET_NO_WINDOW (INT64_MAX - 1)  /* the windows of the places never meet */
