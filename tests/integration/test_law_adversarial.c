@@ -562,7 +562,7 @@ static void
 phase3_inbound_and_caps(struct run *r)
 {
 	const long long noon = 1796922000;     /* 2026-12-10T17:00:00Z, 12:00 EST */
-	char line[320], id[16];
+	char line[320], id[40];
 	struct sub *s;
 	int i;
 
