@@ -82,12 +82,17 @@ static const struct group groups[] = {
 	{ "az", "602", "America/Phoenix", NULL, { "America/Phoenix" }, 8, 21, 0, "laptop", 2 },
 	{ "az928", "928", "America/Phoenix", NULL, { "America/Phoenix", "America/Denver" }, 8,
 	    21, 0, "laptop", 2 },
+	/* An Arizona number that says Denver: Phoenix's hours hold, DST or not. */
+	{ "azden", "602", "America/Denver", NULL, { "America/Phoenix" }, 8, 21, 0, "laptop",
+	    2 },
 	{ "hi", "808", "Pacific/Honolulu", NULL, { "Pacific/Honolulu" }, 8, 21, 0, "laptop",
 	    10 },
 	{ "hila", "808", "America/Los_Angeles", NULL, { "Pacific/Honolulu" }, 8, 21, 0,
 	    "laptop", 2 },
 	{ "ak", "907", "America/Anchorage", NULL, { "America/Anchorage", "America/Adak" }, 8,
 	    21, 0, "laptop", 2 },
+	{ "akla", "907", "America/Los_Angeles", NULL, { "America/Anchorage", "America/Adak" },
+	    8, 21, 0, "laptop", 2 },
 	/* Opted out at phase 3 (index = the form of stop_forms). */
 	{ "stop", "212", "America/New_York", NULL, { "America/New_York" }, 8, 21, 0, "laptop",
 	    6 },
