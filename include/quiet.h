@@ -21,7 +21,7 @@
 
 #define QUIET_ROWS_MAX 64
 #define QUIET_PLACE_MAX 16       /* "US-FL" and its NUL, with room to spare */
-#define QUIET_ZONES_MAX 4        /* zones of one area code */
+#define QUIET_ZONES_MAX 6        /* zones of one area code (AREACODE_ZONES_MAX) */
 #define QUIET_ANY_DAY (-1)
 #define QUIET_NEVER INT64_MAX    /* the subscriber's quiet hours cover every window */
 #define QUIET_NO_WINDOW (INT64_MAX - 1)  /* the windows of the places never meet */
@@ -85,12 +85,13 @@ int quiet_rules_add_window(struct quiet_rules *q, const char *region, int wday,
 int quiet_rules_add_cap(struct quiet_rules *q, const char *region, int max,
     long window_s, int statutory, char *why, size_t size);
 
-/* 1 when region names a place of the area-code table ("US-FL", "US-PR", "US-DC"),
- * else 0. */
+/* 1 when region names a place of the area-code table ("US-FL", "US-PR", "US-DC",
+ * "CA-ON", "JM"), else 0. */
 int quiet_place_known(const char *region);
 
-/* The places of s: its +1 area code's state and zones (none for another country, a
- * toll-free or unknown code) and its stated region. Fills *p. */
+/* The places of s: its +1 area code's state, province or Caribbean country and
+ * zones (none for another country code, a toll-free or unknown code) and its stated
+ * region. Fills *p. */
 void quiet_place_of(const struct subscriber *s, struct quiet_place *p);
 
 /* The strictest cap of p's places (the smallest max, over the longest period of the

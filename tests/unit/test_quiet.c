@@ -368,7 +368,8 @@ rows_only_tighten_and_bad_rows_are_refused(void **state)
 	assert_int_equal(quiet_rules_add_cap(&q, "US-TX", 0, 86400, 0, why, sizeof(why)), -1);
 	assert_true(quiet_place_known("US-PR") && quiet_place_known("US-DC") &&
 	    quiet_place_known("US-GU") && !quiet_place_known("US") &&
-	    !quiet_place_known("CA-ON"));
+	    quiet_place_known("CA-ON") &&
+	    quiet_place_known("JM") && !quiet_place_known("CA-XX"));
 }
 
 static void
