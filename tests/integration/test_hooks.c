@@ -600,6 +600,13 @@ reimport_after_stop_keeps_the_opt_out_until_consent_is_given_again(void **state)
 	assert_string_equal(it_consent_last(f->rc, "s-1", "sms", "how", v, sizeof(v)), "import");
 	/* granted (start), opted_out (STOP), granted (now): the refused writes add none. */
 	assert_int_equal(it_consent_events(f->rc, "s-1"), 3);
+	{
+		const char *rec = hget(f, "consent:records", "s-1", resp, sizeof(resp)), *p;
+
+		assert_non_null(p = strstr(rec, "\tsms\tgranted\timport\t1767348000\n"));
+		assert_non_null(p = strstr(p, "\tsms\topted_out\tsms:STOP\tSTOP\n"));
+		assert_non_null(strstr(p, "\tsms\tgranted\timport\t"));
+	}
 }
 
 /*
