@@ -65,7 +65,7 @@ end
 local SUBJSON_RECORD_MAX = 32
 local SUBJSON_DETAIL_MAX = 200
 
--- The events of record text rec (nil = none), oldest first.
+-- The events of record text rec (nil or false = none), oldest first.
 local function subjson_record_events(rec)
   local ev = {}
   if rec then
@@ -77,6 +77,9 @@ end
 -- The last event of channel ch in record text rec: its state, when (a number) and
 -- how; nil when the record has none for ch.
 local function subjson_record_last(rec, ch)
+  if not rec then
+    return nil
+  end
   local ev = subjson_record_events(rec)
   for i = #ev, 1, -1 do
     local w, c, st, how = string.match(ev[i], '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)')
@@ -85,13 +88,24 @@ local function subjson_record_last(rec, ch)
   return nil
 end
 
--- Record text rec (nil = none) with one event added, bounded (above). Tabs and
--- newlines in how and detail become spaces; detail is cut at SUBJSON_DETAIL_MAX bytes.
+-- s with its tabs and newlines made spaces: they separate fields and events.
+local function subjson_record_clean(s)
+  if string.find(s, '[\t\n]') then
+    s = string.gsub(s, '[\t\n]', ' ')
+  end
+  return s
+end
+
+-- Record text rec (nil or false = none) with one event added, bounded (above);
+-- detail is cut at SUBJSON_DETAIL_MAX bytes.
 local function subjson_record_add(rec, ch, state, now, how, detail)
+  local line = now .. '\t' .. ch .. '\t' .. state .. '\t' .. subjson_record_clean(how)
+    .. '\t' .. string.sub(subjson_record_clean(detail), 1, SUBJSON_DETAIL_MAX)
+  if not rec then
+    return line
+  end
   local ev = subjson_record_events(rec)
-  local function clean(s) return (string.gsub(s, '[\t\n]', ' ')) end
-  ev[#ev + 1] = table.concat({ now, ch, state, clean(how),
-    string.sub(clean(detail), 1, SUBJSON_DETAIL_MAX) }, '\t')
+  ev[#ev + 1] = line
   while #ev > SUBJSON_RECORD_MAX do
     local keep, first_given, last_given, last = {}, {}, {}, {}
     for i = 1, #ev do
