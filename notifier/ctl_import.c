@@ -90,10 +90,8 @@ note_kept_out(const char *file, unsigned long line, const char *channels)
 
 /* ---- straight to Redis ---- */
 
-/* Loads the daemon's script name, so the CLI stores exactly what the API stores
- * (lib/subput.lua). Fills sha (41 bytes). Returns 0, or -1 after printing. */
-static int
-load_script(redisContext *c, const char *name, char *sha)
+int
+ctl_load_script(redisContext *c, const char *name, char *sha)
 {
 	const char *src = script_source(name);
 	redisReply *r;
@@ -205,7 +203,7 @@ ctl_import_redis(redisContext *c, const char *path)
 
 	memset(&im, 0, sizeof(im));
 	im.c = c;
-	if (load_script(c, "admin_sub_bulk", im.sha) < 0)
+	if (ctl_load_script(c, "admin_sub_bulk", im.sha) < 0)
 		return CTL_FAIL;
 	if (ctl_input_open(&in, path) < 0)
 		return CTL_FAIL;

@@ -85,6 +85,11 @@ int ctl_api_fatal(long status, const struct ctl_buf *b);
 
 /* ---- ctl_import.c ---- */
 
+/* Loads the daemon's script name (notifier/lua/<name>.lua as built in), so the CLI
+ * writes exactly what the daemon writes. Fills sha (41 bytes). Returns 0, or -1
+ * after printing. */
+int ctl_load_script(redisContext *c, const char *name, char *sha);
+
 /* dealpushctl subscribers import FILE straight to Redis: every line validated
  * (subscriber_parse), stored by admin_sub_bulk.lua in batches with a bounded number
  * in flight. Returns CTL_OK, CTL_BAD_INPUT (some lines refused, the rest stored) or
@@ -93,6 +98,13 @@ int ctl_import_redis(redisContext *c, const char *path);
 
 /* The same through the admin API's bulk endpoint (POST /v1/subscribers/bulk). */
 int ctl_import_api(struct ctl_api *api, const char *path);
+
+/* ---- ctl_consent.c ---- */
+
+/* dealpushctl consent migrate: every consent_history:<id> / consent_log:<id> of
+ * earlier versions moved into consent:records. Returns CTL_OK or CTL_FAIL (printed;
+ * what was moved stays moved, and a new run goes on). */
+int ctl_consent_migrate(redisContext *c);
 
 /* Erases the progress line from the terminal, if one is shown, so that a message can
  * be printed on stderr. */

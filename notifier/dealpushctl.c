@@ -59,11 +59,14 @@ static void usage(FILE *out)
 	    "                                    revenue, currency and one of code,\n"
 	    "                                    click_token, push_id, subscriber_id) and add\n"
 	    "                                    them to stream conversions\n"
+	    "  consent migrate                   move consent records of earlier versions\n"
+	    "                                    (consent_log:, consent_history: keys) into\n"
+	    "                                    consent:records; once after an upgrade\n"
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS ".\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
-	    "through it; publish and cancel always write to Redis.\n"
+	    "through it; publish, cancel, convert and consent always use Redis.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error.\n");
 }
@@ -1061,12 +1064,13 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	const char *path = NULL;
 	long expires_in = 0;
 	int raw = 0, rc = CTL_FAIL;
-	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT } cmd;
+	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return cmd_rules_check(argv[2]);
 	if (api->url != NULL && !(argc >= 1 && (strcmp(argv[0], "publish") == 0 ||
-	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0))) {
+	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0 ||
+	    strcmp(argv[0], "consent") == 0))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -1098,6 +1102,9 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		cmd = CANCEL;
 	} else if (argc == 2 && strcmp(argv[0], "convert") == 0) {
 		cmd = CONVERT;
+	} else if (argc == 2 && strcmp(argv[0], "consent") == 0 &&
+	    strcmp(argv[1], "migrate") == 0) {
+		cmd = MIGRATE;
 	} else {
 		usage(stderr);
 		goto out;
@@ -1117,6 +1124,9 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case CANCEL:
 		rc = cmd_cancel(c, argv[1]);
+		break;
+	case MIGRATE:
+		rc = ctl_consent_migrate(c);
 		break;
 	case CONVERT:
 		rc = cmd_convert(c, argv[1]);

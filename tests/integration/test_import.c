@@ -376,6 +376,57 @@ consent_record_is_bounded_and_keeps_the_proofs(void **state)
 	assert_int_equal(it_int(f->rc, "EXISTS consent_log:s-1 consent_history:s-1"), 0);
 }
 
+/*
+ * An upgrade: records of earlier versions (consent_history:<id> newest first,
+ * consent_log:<id>) move into consent:records by dealpushctl consent migrate, oldest
+ * first and before what was recorded since, the old keys go, and the STOP they held
+ * still outranks an older consent time on the next import.
+ */
+static void
+consent_migrate_moves_old_records_and_keeps_the_opt_out(void **state)
+{
+	struct it_one *f = *state;
+	char bin[600], addr[64], out[4096], e[256], line[1100];
+	const char *argv[] = { bin, "--redis", addr, "consent", "migrate", NULL };
+
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+	freeReplyObject(redisCommand(f->rc, "LPUSH consent_history:s-1 %s %s",
+	    "1700000000\tsms\tgranted\timport\tconsent time 1690000000",
+	    "1700000100\tsms\topted_out\tsms:STOP\tSTOP"));
+	freeReplyObject(redisCommand(f->rc, "HSET consent_log:s-1 sms:state opted_out "
+	    "sms:when 1700000100 sms:how sms:STOP sms:detail STOP"));
+	freeReplyObject(redisCommand(f->rc, "HSET consent:records s-1 %s",
+	    "1700000200\tdm\tgranted\tapi\t1700000150"));
+	freeReplyObject(redisCommand(f->rc, "HSET consent_log:s-2 dm:state revoked "
+	    "dm:when 1700000300 dm:how twilio:30006 dm:detail x sms:state granted "
+	    "sms:when 1700000000 sms:how api sms:detail y"));
+	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "migrated 2 consent records, 4 events"));
+	assert_int_equal(it_int(f->rc, "EXISTS consent_history:s-1 consent_log:s-1 "
+	    "consent_log:s-2"), 0);
+	assert_int_equal(it_consent_events(f->rc, "s-1"), 3);
+	assert_string_equal(event(f->rc, "s-1", 0, e, sizeof(e)),
+	    "1700000000\tsms\tgranted\timport\tconsent time 1690000000");
+	assert_string_equal(event(f->rc, "s-1", 1, e, sizeof(e)),
+	    "1700000100\tsms\topted_out\tsms:STOP\tSTOP");
+	assert_string_equal(event(f->rc, "s-1", 2, e, sizeof(e)),
+	    "1700000200\tdm\tgranted\tapi\t1700000150");
+	assert_string_equal(event(f->rc, "s-2", 0, e, sizeof(e)),
+	    "1700000000\tsms\tgranted\tapi\ty");
+	assert_string_equal(event(f->rc, "s-2", 1, e, sizeof(e)),
+	    "1700000300\tdm\trevoked\ttwilio:30006\tx");
+	/* Run again: nothing left to move. */
+	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "migrated 0 consent records, 0 events"));
+	/* The STOP outranks a consent time before it (2023-11-14 22:13:00 UTC). */
+	snprintf(line, sizeof(line), "%s\n", sub_line("s-1", 1, 0, "2023-11-14T22:13:00Z"));
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 0);
+	assert_non_null(strstr(str(f->rc, out, sizeof(out), "HGET subscribers %s", "s-1",
+	    NULL), "\"consent\":{\"sms\":null"));
+}
+
 int
 main(void)
 {
@@ -387,6 +438,9 @@ main(void)
 		    api_bulk_reports_bad_lines_and_refuses_oversize_and_bad_auth,
 		    it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(consent_record_is_bounded_and_keeps_the_proofs,
+		    it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(
+		    consent_migrate_moves_old_records_and_keeps_the_opt_out,
 		    it_one_setup, it_one_teardown),
 	};
 
