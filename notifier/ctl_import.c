@@ -5,8 +5,8 @@
  *
  * Every line is validated here by the daemon's own parser (subscriber_parse), then
  * stored by admin_sub_bulk.lua, CTL_IMPORT_BATCH subscribers a call, at most
- * CTL_IMPORT_INFLIGHT calls in flight: the next batch is parsed while Redis stores the
- * last. It must never store what the daemon would refuse, never lose a line silently
+ * CTL_IMPORT_BATCHES - 1 calls in flight: the next batch is parsed while Redis stores
+ * the last. It must never store what the daemon would refuse, never lose a line silently
  * (each is stored, reported bad by number, or the run stops saying how many were
  * stored), and never hold more than the batches in flight in memory.
  */
@@ -27,7 +27,7 @@
 #include "ctl_int.h"
 
 #define CTL_IMPORT_BATCH 250          /* subscribers per admin_sub_bulk.lua call */
-#define CTL_IMPORT_INFLIGHT 4         /* calls sent and not yet answered, at most */
+#define CTL_IMPORT_BATCHES 4          /* one being filled, up to three in flight */
 #define CTL_PROGRESS_NS 250000000LL   /* the progress line is rewritten this often */
 
 /* The progress line on a terminal: one per process (this is a CLI). */
@@ -118,7 +118,7 @@ struct import {
 	redisContext *c;
 	const char *file;
 	char sha[41];
-	struct subbulk *b[CTL_IMPORT_INFLIGHT];
+	struct subbulk *b[CTL_IMPORT_BATCHES];
 	size_t cur;                   /* the batch being filled */
 	size_t oldest;                /* the oldest batch in flight */
 	size_t inflight;
@@ -142,7 +142,7 @@ batch_send(struct import *im)
 		if (redisBufferWrite(im->c, &done) != REDIS_OK)
 			goto fail;
 	im->inflight++;
-	im->cur = (im->cur + 1) % CTL_IMPORT_INFLIGHT;
+	im->cur = (im->cur + 1) % CTL_IMPORT_BATCHES;
 	return 0;
 fail:
 	ctl_progress_clear();
@@ -185,7 +185,7 @@ batch_answer(struct import *im)
 	im->stored += (unsigned long)counts[0];
 	subbulk_reset(b);
 	im->inflight--;
-	im->oldest = (im->oldest + 1) % CTL_IMPORT_INFLIGHT;
+	im->oldest = (im->oldest + 1) % CTL_IMPORT_BATCHES;
 	rc = 0;
 out:
 	freeReplyObject(r);
@@ -208,7 +208,7 @@ ctl_import_redis(redisContext *c, const char *path)
 	if (ctl_input_open(&in, path) < 0)
 		return CTL_FAIL;
 	im.file = in.name;
-	for (i = 0; i < CTL_IMPORT_INFLIGHT; i++)
+	for (i = 0; i < CTL_IMPORT_BATCHES; i++)
 		if ((im.b[i] = subbulk_new(CTL_IMPORT_BATCH, "import")) == NULL)
 			goto oom;
 	progress_start();
@@ -232,7 +232,7 @@ ctl_import_redis(redisContext *c, const char *path)
 		if (subbulk_count(im.b[im.cur]) < CTL_IMPORT_BATCH)
 			continue;
 		/* The next batch to fill must be answered first. */
-		if (im.inflight == CTL_IMPORT_INFLIGHT - 1 && batch_answer(&im) < 0)
+		if (im.inflight == CTL_IMPORT_BATCHES - 1 && batch_answer(&im) < 0)
 			goto out;
 		if (batch_send(&im) < 0)
 			goto out;
@@ -256,7 +256,7 @@ out:
 	if (rc == CTL_FAIL)
 		fprintf(stderr, "dealpushctl: stopped; at least %lu subscribers were stored"
 		    " before the error\n", im.stored);
-	for (i = 0; i < CTL_IMPORT_INFLIGHT; i++)
+	for (i = 0; i < CTL_IMPORT_BATCHES; i++)
 		subbulk_free(im.b[i]);
 	ctl_input_close(&in);
 	return rc;
@@ -264,7 +264,7 @@ out:
 
 /* ---- through the admin API ---- */
 
-#define CTL_API_BULK_LINES 500        /* the server's subscribers a request (ADMIN_BULK_MAX) */
+#define CTL_API_BULK_LINES 500        /* lines a request (admin_bulk.c ADMIN_BULK_MAX) */
 
 /* One request body being built: lines of the input file joined by "\n", at most
  * CTL_API_BODY_MAX bytes and CTL_API_BULK_LINES lines, and the file line of each. */
