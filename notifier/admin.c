@@ -24,6 +24,7 @@
 
 #include "admin.h"
 #include "admin_bulk.h"
+#include "admin_consent.h"
 #include "app.h"
 #include "clock.h"
 #include "config.h"
@@ -84,6 +85,7 @@ struct admin {
 	struct event *poll, *hup;
 	struct admin_op *ops;
 	struct admin_bulk *bulk;      /* POST /v1/bulk/subscribers (admin_bulk.c) */
+	struct admin_consent *consent; /* GET /v1/consent/<id> (admin_consent.c) */
 };
 
 /* ---- rule sources ---- */
@@ -1340,7 +1342,8 @@ admin_new(const struct app *app)
 	    http_route(app->http, all, "/v1/rules", on_rules, a, HTTP_AUTH) < 0 ||
 	    http_route(app->http, EVHTTP_REQ_GET, "/v1/reports", on_reports, a,
 	    HTTP_AUTH) < 0 ||
-	    (a->bulk = admin_bulk_new(app)) == NULL))
+	    (a->bulk = admin_bulk_new(app)) == NULL ||
+	    (a->consent = admin_consent_new(app)) == NULL))
 		goto oom;
 	event_add(a->hup, NULL);
 	evtimer_add(a->poll, &now);
@@ -1366,6 +1369,7 @@ admin_free(struct admin *a)
 		op->prev = op->next = NULL;
 	}
 	admin_bulk_free(a->bulk);
+	admin_consent_free(a->consent);
 	if (a->poll)
 		event_free(a->poll);
 	if (a->hup)

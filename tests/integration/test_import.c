@@ -372,6 +372,24 @@ consent_record_is_bounded_and_keeps_the_proofs(void **state)
 	    &resp), 200);
 	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 0);
 	assert_int_equal(it_consent_events(f->rc, "s-1"), 32);
+	/* The admin API reads it back: every event, and each channel's state now. */
+	assert_int_equal(it_http(http, "GET", "/v1/consent/s-1", AUTH, NULL, 0, &resp), 200);
+	assert_non_null(strstr(resp.body, "{\"id\":\"s-1\",\"events\":[{\"when\":"));
+	assert_non_null(strstr(resp.body, "\"channel\":\"sms\",\"state\":\"granted\","
+	    "\"how\":\"api\",\"detail\":\"1767348000\"}"));
+	assert_non_null(strstr(resp.body, "\"current\":{\"sms\":\"granted\"}}"));
+	assert_int_equal(it_http(http, "GET", "/v1/consent/s-1", NULL, NULL, 0, &resp), 401);
+	assert_int_equal(it_http(http, "GET", "/v1/consent/nobody", AUTH, NULL, 0, &resp),
+	    404);
+	assert_int_equal(it_http(http, "GET", "/v1/consent/a%20b", AUTH, NULL, 0, &resp),
+	    400);
+	/* A line not in the record's form (written by hand) is shown raw, not dropped. */
+	freeReplyObject(redisCommand(f->rc, "HSET consent:records s-x %s",
+	    "garbage\n1700000000\tdm\topted_out\tdm:STOP\tSTOP"));
+	assert_int_equal(it_http(http, "GET", "/v1/consent/s-x", AUTH, NULL, 0, &resp), 200);
+	assert_non_null(strstr(resp.body, "[{\"raw\":\"garbage\"},{\"when\":1700000000,"
+	    "\"at\":\"2023-11-14T22:13:20Z\",\"channel\":\"dm\",\"state\":\"opted_out\""));
+	assert_non_null(strstr(resp.body, "\"current\":{\"dm\":\"opted_out\"}"));
 	/* No key per subscriber: the whole consent state is in fixed keys. */
 	assert_int_equal(it_int(f->rc, "EXISTS consent_log:s-1 consent_history:s-1"), 0);
 }
