@@ -23,6 +23,12 @@
  */
 struct subscriber *subscriber_parse(const char *json, size_t len, struct err *err);
 
+/* subscriber_parse that also hands over the canonical JSON it built to check the size
+ * limit (*canon, the caller frees it; left untouched when NULL is returned), so that
+ * a bulk import does not build it twice. */
+struct subscriber *subscriber_parse_canon(const char *json, size_t len, char **canon,
+    struct err *err);
+
 /* Returns the canonical JSON of s as a new string the caller frees, or NULL on OOM. */
 char *subscriber_to_json(const struct subscriber *s);
 

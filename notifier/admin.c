@@ -23,6 +23,8 @@
 #include <hiredis/hiredis.h>
 
 #include "admin.h"
+#include "admin_bulk.h"
+#include "admin_consent.h"
 #include "app.h"
 #include "clock.h"
 #include "config.h"
@@ -82,6 +84,8 @@ struct admin {
 	int loading;                  /* a rules poll is in flight */
 	struct event *poll, *hup;
 	struct admin_op *ops;
+	struct admin_bulk *bulk;      /* POST /v1/bulk/subscribers (admin_bulk.c) */
+	struct admin_consent *consent; /* GET /v1/consent/<id> (admin_consent.c) */
 };
 
 /* ---- rule sources ---- */
@@ -553,23 +557,19 @@ static void
 sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
     const size_t *extra_len, int nextra)
 {
-	char consent_keys[CH_COUNT][32], clog[MODEL_ID_MAX + 32], chist[MODEL_ID_MAX + 32];
-	const char *args[5 + CH_COUNT + 5 + CH_COUNT];
-	size_t lens[5 + CH_COUNT + 5 + CH_COUNT];
+	char consent_keys[CH_COUNT][32];
+	const char *args[4 + CH_COUNT + 5 + CH_COUNT];
+	size_t lens[4 + CH_COUNT + 5 + CH_COUNT];
 	int nargs = 0, c, i;
 
-	snprintf(clog, sizeof(clog), "consent_log:%s", op->name);
-	snprintf(chist, sizeof(chist), "consent_history:%s", op->name);
 	args[nargs] = "subscribers";
 	lens[nargs++] = strlen("subscribers");
 	args[nargs] = "subscribers:changes";
 	lens[nargs++] = strlen("subscribers:changes");
 	args[nargs] = "consent:epoch";
 	lens[nargs++] = strlen("consent:epoch");
-	args[nargs] = clog;
-	lens[nargs++] = strlen(clog);
-	args[nargs] = chist;
-	lens[nargs++] = strlen(chist);
+	args[nargs] = "consent:records";
+	lens[nargs++] = strlen("consent:records");
 	for (c = 0; c < CH_COUNT; c++) {
 		snprintf(consent_keys[c], sizeof(consent_keys[c]), "consent:%s",
 		    channel_name((enum channel)c));
@@ -580,7 +580,7 @@ sub_script(struct admin *a, struct admin_op *op, const char *script, const char 
 		args[nargs] = extra[i];
 		lens[nargs++] = extra_len[i];
 	}
-	if (script_call_named(a->app->cmd, script, 5 + CH_COUNT, nargs, args, lens,
+	if (script_call_named(a->app->cmd, script, 4 + CH_COUNT, nargs, args, lens,
 	    on_sub_reply, op) < 0) {
 		op_redis_failed(op, NULL);
 		op_free(op);
@@ -643,20 +643,16 @@ static void
 sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone)
 {
 	struct admin_op *op = g->op;
-	char clog[MODEL_ID_MAX + 32], chist[MODEL_ID_MAX + 32];
-	const char *args[8];
+	const char *args[7];
 
-	snprintf(clog, sizeof(clog), "consent_log:%s", op->name);
-	snprintf(chist, sizeof(chist), "consent_history:%s", op->name);
 	args[0] = "suppressed:sms";
 	args[1] = "subscribers";
-	args[2] = clog;
-	args[3] = chist;
-	args[4] = op->name;
-	args[5] = phone != NULL ? phone : "";
-	args[6] = g->consent[CH_SMS];
-	args[7] = g->create ? "1" : "0";
-	if (script_call_named(a->app->cmd, "sub_suppress", 4, 8, args, NULL, on_sub_gate,
+	args[2] = "consent:records";
+	args[3] = op->name;
+	args[4] = phone != NULL ? phone : "";
+	args[5] = g->consent[CH_SMS];
+	args[6] = g->create ? "1" : "0";
+	if (script_call_named(a->app->cmd, "sub_suppress", 3, 7, args, NULL, on_sub_gate,
 	    g) < 0) {
 		op_redis_failed(op, NULL);
 		op_free(op);
@@ -1345,7 +1341,9 @@ admin_new(const struct app *app)
 	    http_route(app->http, all, "/v1/subscribers", on_subscribers, a, HTTP_AUTH) < 0 ||
 	    http_route(app->http, all, "/v1/rules", on_rules, a, HTTP_AUTH) < 0 ||
 	    http_route(app->http, EVHTTP_REQ_GET, "/v1/reports", on_reports, a,
-	    HTTP_AUTH) < 0))
+	    HTTP_AUTH) < 0 ||
+	    (a->bulk = admin_bulk_new(app)) == NULL ||
+	    (a->consent = admin_consent_new(app)) == NULL))
 		goto oom;
 	event_add(a->hup, NULL);
 	evtimer_add(a->poll, &now);
@@ -1370,6 +1368,8 @@ admin_free(struct admin *a)
 		op->r = NULL;       /* http_free answers it 503 */
 		op->prev = op->next = NULL;
 	}
+	admin_bulk_free(a->bulk);
+	admin_consent_free(a->consent);
 	if (a->poll)
 		event_free(a->poll);
 	if (a->hup)

@@ -7,9 +7,10 @@
  * keys the notifier loads and tails. Synchronous hiredis is fine here: this is a CLI,
  * not the event loop. It must never write a subscriber or a deal that the daemon's
  * own parsers would refuse (except with publish --raw, which exists to test the
- * dead-letter path), never store a subscriber other than through the admin API's own
- * script (admin_sub_put.lua: one atomic step, the consent record honoured), and never
- * crash or allocate without bound on a hostile input file.
+ * dead-letter path), never store a subscriber other than through the daemon's own
+ * scripts (lib/subput.lua, through admin_sub_bulk.lua: the consent record and the
+ * suppression list honoured; the import is ctl_import.c), and never crash or allocate
+ * without bound on a hostile input file.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,32 +33,7 @@
 #include "scripts.h"
 #include "subscriber.h"
 
-#define CTL_DEFAULT_REDIS "127.0.0.1:6379"
-#define CTL_LINE_MAX (64 * 1024)          /* longer lines are bad lines */
-#define CTL_BATCH 500                     /* subscribers per pipelined round trip */
-#define CTL_CONNECT_TIMEOUT_S 2
-#define CTL_COMMAND_TIMEOUT_S 5
-#define CTL_CHANGES_MAXLEN "100000"
-#define CTL_EXPIRES_IN_MAX (366L * 86400 - 1)
-#define CTL_API_CONNECT_TIMEOUT_MS 2000L
-#define CTL_API_TIMEOUT_MS 30000L
-#define CTL_API_REPLY_MAX (8L * 1024 * 1024)  /* answer bytes kept; more fails the call */
-#define CTL_API_BODY_MAX (64 * 1024)          /* the server's default body cap */
-
-/* Exit codes (documented in usage and docs/contracts.md). */
-#define CTL_OK 0
-#define CTL_BAD_INPUT 1                   /* some lines or arguments were refused */
-#define CTL_FAIL 2                        /* usage, file or Redis error */
-
-/* One input file read line by line into a fixed buffer. */
-struct ctl_input {
-	FILE *f;
-	const char *name;                 /* as shown in messages */
-	char *buf;                        /* CTL_LINE_MAX + 1 bytes */
-	size_t len;
-	unsigned long lineno;
-	int too_long;                     /* the current line was cut: a bad line */
-};
+#include "ctl_int.h"
 
 static void usage(FILE *out)
 {
@@ -83,11 +59,14 @@ static void usage(FILE *out)
 	    "                                    revenue, currency and one of code,\n"
 	    "                                    click_token, push_id, subscriber_id) and add\n"
 	    "                                    them to stream conversions\n"
+	    "  consent migrate                   move consent records of earlier versions\n"
+	    "                                    (consent_log:, consent_history: keys) into\n"
+	    "                                    consent:records; once after an upgrade\n"
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS ".\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
-	    "through it; publish and cancel always write to Redis.\n"
+	    "through it; publish, cancel, convert and consent always use Redis.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error.\n");
 }
@@ -151,7 +130,7 @@ static redisContext *redis_open(const char *addr)
 
 /* Reads one pipelined reply and checks its type (and, for a status, its text).
  * Returns 0, or -1 after printing why. what names the command in the message. */
-static int expect_reply(redisContext *c, int type, const char *status, const char *what,
+int ctl_expect_reply(redisContext *c, int type, const char *status, const char *what,
     redisReply **keep)
 {
 	redisReply *r = NULL;
@@ -189,13 +168,13 @@ static int expect_transaction(redisContext *c, size_t nqueued, redisReply **exec
 	size_t i;
 	int rc = -1;
 
-	if (expect_reply(c, REDIS_REPLY_STATUS, "OK", "MULTI", NULL) < 0)
+	if (ctl_expect_reply(c, REDIS_REPLY_STATUS, "OK", "MULTI", NULL) < 0)
 		goto out;
 	for (i = 0; i < nqueued; i++) {
-		if (expect_reply(c, REDIS_REPLY_STATUS, "QUEUED", "queued command", NULL) < 0)
+		if (ctl_expect_reply(c, REDIS_REPLY_STATUS, "QUEUED", "queued command", NULL) < 0)
 			goto out;
 	}
-	if (expect_reply(c, REDIS_REPLY_ARRAY, NULL, "EXEC", &r) < 0)
+	if (ctl_expect_reply(c, REDIS_REPLY_ARRAY, NULL, "EXEC", &r) < 0)
 		goto out;
 	for (i = 0; i < r->elements; i++) {
 		if (r->element[i]->type == REDIS_REPLY_ERROR) {
@@ -213,102 +192,10 @@ out:
 	return rc;
 }
 
-/* Loads the daemon's script name (admin_sub_put, the script the admin API stores
- * subscribers with, and sub_suppress, its suppression-list check), so the CLI writes
- * exactly what the API writes (consent record included). Fills sha (41 bytes).
- * Returns 0, or -1 after printing. */
-static int load_script(redisContext *c, const char *name, char *sha)
-{
-	const char *src = script_source(name);
-	redisReply *r;
-	int rc = -1;
-
-	if (src == NULL) {
-		fprintf(stderr, "dealpushctl: %s.lua is not built in\n", name);
-		return -1;
-	}
-	redisAppendCommand(c, "SCRIPT LOAD %s", src);
-	if (expect_reply(c, REDIS_REPLY_STRING, NULL, "SCRIPT LOAD", &r) < 0)
-		return -1;
-	if (r->len == 40) {
-		memcpy(sha, r->str, 41);
-		rc = 0;
-	} else {
-		fprintf(stderr, "dealpushctl: redis: SCRIPT LOAD: unexpected reply\n");
-	}
-	freeReplyObject(r);
-	return rc;
-}
-
-/* Appends (does not send) sub_suppress.lua for s, to run right before its put: an
- * SMS STOP from its number before the consent time given keeps sms consent out. */
-static void append_subscriber_gate(redisContext *c, const char *sha,
-    const struct subscriber *s)
-{
-	char clog[MODEL_ID_MAX + 32], chist[MODEL_ID_MAX + 32], consent[24];
-	const char *argv[11];
-
-	snprintf(clog, sizeof(clog), "consent_log:%s", s->id);
-	snprintf(chist, sizeof(chist), "consent_history:%s", s->id);
-	argv[0] = "EVALSHA";
-	argv[1] = sha;
-	argv[2] = "4";
-	argv[3] = "suppressed:sms";
-	argv[4] = "subscribers";
-	argv[5] = clog;
-	argv[6] = chist;
-	argv[7] = s->id;
-	argv[8] = s->phone != NULL ? s->phone : "";
-	argv[9] = subscriber_consent_arg(s, CH_SMS, consent, sizeof(consent));
-	argv[10] = "0";
-	redisAppendCommandArgv(c, 11, argv, NULL);
-}
-
-/* Appends (does not send) the one script call that stores s as json. The keys:
- * docs/contracts.md. */
-static void append_subscriber_put(redisContext *c, const char *sha,
-    const struct subscriber *s, const char *json)
-{
-	char consent_keys[CH_COUNT][32], consent[CH_COUNT][24], now[24], nkeys[8];
-	char clog[MODEL_ID_MAX + 32], chist[MODEL_ID_MAX + 32];
-	const char *argv[3 + 5 + CH_COUNT + 5 + CH_COUNT];
-	int argc = 0, ch;
-
-	/* ORDER SUB_KEYS (admin_sub_put.lua): subscribers, subscribers:changes,
-	 * consent:epoch, consent_log:<id>, consent_history:<id>, then consent:<channel>
-	 * per channel. */
-	snprintf(nkeys, sizeof(nkeys), "%d", 5 + CH_COUNT);
-	snprintf(clog, sizeof(clog), "consent_log:%s", s->id);
-	snprintf(chist, sizeof(chist), "consent_history:%s", s->id);
-	argv[argc++] = "EVALSHA";
-	argv[argc++] = sha;
-	argv[argc++] = nkeys;
-	argv[argc++] = "subscribers";
-	argv[argc++] = "subscribers:changes";
-	argv[argc++] = "consent:epoch";
-	argv[argc++] = clog;
-	argv[argc++] = chist;
-	for (ch = 0; ch < CH_COUNT; ch++) {
-		snprintf(consent_keys[ch], sizeof(consent_keys[ch]), "consent:%s",
-		    channel_name((enum channel)ch));
-		argv[argc++] = consent_keys[ch];
-	}
-	argv[argc++] = s->id;
-	argv[argc++] = json;
-	argv[argc++] = "0";
-	for (ch = 0; ch < CH_COUNT; ch++)
-		argv[argc++] = subscriber_consent_arg(s, (enum channel)ch, consent[ch],
-		    sizeof(consent[ch]));
-	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	argv[argc++] = now;
-	argv[argc++] = "import";
-	redisAppendCommandArgv(c, argc, argv, NULL);
-}
-
 /* ---- input files ---- */
 
 /* Opens path ("-" = stdin). Returns 0, or -1 after printing why. */
-static int input_open(struct ctl_input *in, const char *path)
+int ctl_input_open(struct ctl_input *in, const char *path)
 {
 	memset(in, 0, sizeof(*in));
 	in->buf = malloc(CTL_LINE_MAX + 1);
@@ -332,7 +219,7 @@ static int input_open(struct ctl_input *in, const char *path)
 	return 0;
 }
 
-static void input_close(struct ctl_input *in)
+void ctl_input_close(struct ctl_input *in)
 {
 	if (in->f != NULL && in->f != stdin)
 		fclose(in->f);
@@ -350,10 +237,10 @@ static int input_next(struct ctl_input *in)
 
 	in->len = 0;
 	in->too_long = 0;
-	ch = getc(in->f);
+	ch = getc_unlocked(in->f);
 	if (ch == EOF)
 		goto end;
-	for (; ch != EOF && ch != '\n'; ch = getc(in->f)) {
+	for (; ch != EOF && ch != '\n'; ch = getc_unlocked(in->f)) {
 		if (in->len < CTL_LINE_MAX)
 			in->buf[in->len++] = (char)ch;
 		else
@@ -384,15 +271,16 @@ static int input_skippable(const struct ctl_input *in)
 	return i == in->len || in->buf[i] == '#';
 }
 
-static void report_bad_line(const struct ctl_input *in, const char *msg)
+void ctl_report_bad_line(const struct ctl_input *in, const char *msg)
 {
+	ctl_progress_clear();
 	fprintf(stderr, "%s:%lu: error: %s\n", in->name, in->lineno, msg);
 }
 
 /* input_next, past blank and comment lines; a line over CTL_LINE_MAX is reported,
  * counted in *bad and passed over. Returns 1 with a line to use, 0 at the end, -1 on
  * a read error (printed). */
-static int input_next_entry(struct ctl_input *in, unsigned long *bad)
+int ctl_input_next_entry(struct ctl_input *in, unsigned long *bad)
 {
 	int r;
 
@@ -401,115 +289,13 @@ static int input_next_entry(struct ctl_input *in, unsigned long *bad)
 			continue;
 		if (!in->too_long)
 			return 1;
-		report_bad_line(in, "line longer than 65536 bytes");
+		ctl_report_bad_line(in, "line longer than 65536 bytes");
 		(*bad)++;
 	}
 	return r;
 }
 
 /* ---- commands ---- */
-
-/* Reads the answers of n queued subscriber puts; a consent the subscriber's own
- * opt-out outranked is reported with the line it came from (lines[i]). */
-static int flush_batch(redisContext *c, const char *file, const unsigned long *lines,
-    size_t n)
-{
-	redisReply *r;
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < n; i++) {
-		/* the suppression check's answer first (append_subscriber_gate) */
-		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
-			fprintf(stderr, "dealpushctl: redis: %s\n", c->errstr);
-			return -1;
-		}
-		if (r->type != REDIS_REPLY_INTEGER) {
-			fprintf(stderr, "dealpushctl: redis: checking the suppression list: %s\n",
-			    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-			rc = -1;
-		}
-		freeReplyObject(r);
-		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL) {
-			fprintf(stderr, "dealpushctl: redis: %s\n", c->errstr);
-			return -1;
-		}
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-		    r->element[2]->type != REDIS_REPLY_STRING) {
-			fprintf(stderr, "dealpushctl: redis: storing a subscriber: %s\n",
-			    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-			rc = -1;
-		} else if (r->element[2]->len > 0) {
-			printf("%s:%lu: note: consent for %s not restored: the subscriber opted"
-			    " out after the consent time given\n", file, lines[i],
-			    r->element[2]->str);
-		}
-		freeReplyObject(r);
-	}
-	return rc;
-}
-
-static int cmd_subscribers_import(redisContext *c, const char *path)
-{
-	struct ctl_input in;
-	unsigned long lines[CTL_BATCH], imported = 0, bad = 0;
-	size_t nbatch = 0;
-	char sha[41], gate_sha[41];
-	int rc = CTL_FAIL, r;
-
-	if (load_script(c, "admin_sub_put", sha) < 0 ||
-	    load_script(c, "sub_suppress", gate_sha) < 0)
-		return CTL_FAIL;
-	if (input_open(&in, path) < 0)
-		return CTL_FAIL;
-	while ((r = input_next_entry(&in, &bad)) == 1) {
-		struct subscriber *s;
-		struct err e;
-		char *json;
-
-		s = subscriber_parse(in.buf, in.len, &e);
-		if (s == NULL) {
-			if (e.kind == ERR_NOMEM) {
-				fprintf(stderr, "dealpushctl: out of memory\n");
-				goto out;
-			}
-			report_bad_line(&in, e.msg);
-			bad++;
-			continue;
-		}
-		json = subscriber_to_json(s);
-		if (json == NULL) {
-			subscriber_free(s);
-			fprintf(stderr, "dealpushctl: out of memory\n");
-			goto out;
-		}
-		append_subscriber_gate(c, gate_sha, s);
-		append_subscriber_put(c, sha, s, json);
-		lines[nbatch++] = in.lineno;
-		free(json);
-		subscriber_free(s);
-		if (nbatch == CTL_BATCH) {
-			if (flush_batch(c, in.name, lines, nbatch) < 0)
-				goto out;
-			imported += nbatch;
-			nbatch = 0;
-		}
-	}
-	if (r < 0)
-		goto out;
-	if (flush_batch(c, in.name, lines, nbatch) < 0)
-		goto out;
-	imported += nbatch;
-	nbatch = 0;
-	printf("imported %lu subscribers, %lu bad lines\n", imported, bad);
-	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
-out:
-	if (rc == CTL_FAIL)
-		fprintf(stderr, "dealpushctl: stopped; at least %lu subscribers were stored before the"
-		    " error\n", imported);
-	input_close(&in);
-	return rc;
-}
 
 static int cmd_subscribers_delete(redisContext *c, const char *id)
 {
@@ -610,9 +396,9 @@ static int cmd_publish(redisContext *c, const char *path, int raw, long expires_
 	unsigned long published = 0, bad = 0;
 	int rc = CTL_FAIL, r;
 
-	if (input_open(&in, path) < 0)
+	if (ctl_input_open(&in, path) < 0)
 		return CTL_FAIL;
-	while ((r = input_next_entry(&in, &bad)) == 1) {
+	while ((r = ctl_input_next_entry(&in, &bad)) == 1) {
 		int64_t now = (int64_t)time(NULL);
 		char *rewritten = NULL, id[MODEL_ID_MAX + 1];
 		const char *json = in.buf;
@@ -633,7 +419,7 @@ static int cmd_publish(redisContext *c, const char *path, int raw, long expires_
 		} else {
 			d = deal_parse(json, len, now, &e);
 			if (d == NULL) {
-				report_bad_line(&in, e.msg);
+				ctl_report_bad_line(&in, e.msg);
 				bad++;
 				free(rewritten);
 				continue;
@@ -652,7 +438,7 @@ static int cmd_publish(redisContext *c, const char *path, int raw, long expires_
 	printf("published %lu deals, %lu bad lines\n", published, bad);
 	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
 out:
-	input_close(&in);
+	ctl_input_close(&in);
 	return rc;
 }
 
@@ -667,9 +453,9 @@ static int cmd_convert(redisContext *c, const char *path)
 	unsigned long posted = 0, bad = 0;
 	int rc = CTL_FAIL, r;
 
-	if (input_open(&in, path) < 0)
+	if (ctl_input_open(&in, path) < 0)
 		return CTL_FAIL;
-	while ((r = input_next_entry(&in, &bad)) == 1) {
+	while ((r = ctl_input_next_entry(&in, &bad)) == 1) {
 		struct convert_in conv;
 		struct err e;
 
@@ -677,7 +463,7 @@ static int cmd_convert(redisContext *c, const char *path)
 		memset(&conv, 0, sizeof(conv));
 		if (convert_parse(in.buf, in.len, NULL, 0, &conv, &e) < 0 &&
 		    strcmp(e.code, "bad_token") != 0) {
-			report_bad_line(&in, e.msg);
+			ctl_report_bad_line(&in, e.msg);
 			bad++;
 			continue;
 		}
@@ -691,7 +477,7 @@ static int cmd_convert(redisContext *c, const char *path)
 	printf("posted %lu conversions, %lu bad lines\n", posted, bad);
 	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
 out:
-	input_close(&in);
+	ctl_input_close(&in);
 	return rc;
 }
 
@@ -728,19 +514,6 @@ out:
 
 /* ---- the admin API (libcurl easy: synchronous is fine in a CLI) ---- */
 
-struct ctl_api {
-	const char *url;                  /* base URL, no trailing slash needed */
-	const char *token;                /* never printed */
-	int json;                         /* --json: print answers as they come */
-	CURL *curl;
-};
-
-struct ctl_buf {
-	char *p;
-	size_t len;
-	int over;                         /* the answer passed CTL_API_REPLY_MAX */
-};
-
 static size_t api_write(char *data, size_t size, size_t n, void *arg)
 {
 	struct ctl_buf *b = arg;
@@ -763,7 +536,7 @@ static size_t api_write(char *data, size_t size, size_t n, void *arg)
 /* One request: method on base URL + path (already escaped), with body (may be NULL).
  * Returns the HTTP status with the answer in *out (caller frees out->p; never NULL
  * on success), or -1 after printing why (connection, timeout, too large). */
-static long api_call(struct ctl_api *api, const char *method, const char *path,
+long ctl_api_call(struct ctl_api *api, const char *method, const char *path,
     const char *body, size_t len, const char *ctype, struct ctl_buf *out)
 {
 	struct curl_slist *h = NULL, *nh;
@@ -846,7 +619,7 @@ static int api_path(struct ctl_api *api, char *buf, size_t size, const char *pre
 }
 
 /* The server's error text "<error> (field <field>)" of an answer, into buf. */
-static const char *api_error_text(const struct ctl_buf *b, char *buf, size_t size)
+const char *ctl_api_error_text(const struct ctl_buf *b, char *buf, size_t size)
 {
 	cJSON *j = cJSON_Parse(b->p ? b->p : "");
 	const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
@@ -863,91 +636,16 @@ static const char *api_error_text(const struct ctl_buf *b, char *buf, size_t siz
 }
 
 /* A status the command cannot go on after: 401, 403, 5xx. */
-static int api_fatal(long status, const struct ctl_buf *b)
+int ctl_api_fatal(long status, const struct ctl_buf *b)
 {
 	char msg[512];
 
 	if (status == 401 || status == 403 || status >= 500) {
 		fprintf(stderr, "dealpushctl: API answered %ld: %s\n", status,
-		    api_error_text(b, msg, sizeof(msg)));
+		    ctl_api_error_text(b, msg, sizeof(msg)));
 		return 1;
 	}
 	return 0;
-}
-
-/* Prints a note for the channels the server did not restore consent for, because
- * the subscriber opted out after the consent time given (consent_kept_out). */
-static void print_kept_out(const struct ctl_input *in, const struct ctl_buf *b)
-{
-	cJSON *j = cJSON_Parse(b->p), *o;
-	const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "consent_kept_out");
-
-	if (!cJSON_IsArray(k)) {
-		cJSON_Delete(j);
-		return;
-	}
-	cJSON_ArrayForEach(o, k)
-		if (cJSON_IsString(o))
-			printf("%s:%lu: note: consent for %s not restored: the subscriber opted"
-			    " out after the consent time given\n", in->name, in->lineno,
-			    o->valuestring);
-	cJSON_Delete(j);
-}
-
-static int cmd_api_import(struct ctl_api *api, const char *path)
-{
-	struct ctl_input in;
-	unsigned long imported = 0, bad = 0;
-	int rc = CTL_FAIL, r;
-
-	if (input_open(&in, path) < 0)
-		return CTL_FAIL;
-	while ((r = input_next_entry(&in, &bad)) == 1) {
-		char p[1024], msg[512];
-		struct ctl_buf b;
-		const cJSON *id;
-		cJSON *j;
-		long st;
-
-		/* Only the id is read here, for the path: the server is the judge. */
-		j = memchr(in.buf, '\0', in.len) ? NULL :
-		    cJSON_ParseWithLength(in.buf, in.len);
-		id = cJSON_GetObjectItemCaseSensitive(j, "id");
-		if (!cJSON_IsString(id) || !deal_id_is_valid(id->valuestring)) {
-			report_bad_line(&in, j == NULL ? "subscriber: not valid JSON" :
-			    "id: missing or not a valid id");
-			cJSON_Delete(j);
-			bad++;
-			continue;
-		}
-		r = api_path(api, p, sizeof(p), "/v1/subscribers/", id->valuestring);
-		cJSON_Delete(j);
-		if (r < 0)
-			goto out;
-		if ((st = api_call(api, "PUT", p, in.buf, in.len, NULL, &b)) < 0)
-			goto out;
-		if (st == 200 || st == 201) {
-			imported++;
-			print_kept_out(&in, &b);
-		} else if (api_fatal(st, &b)) {
-			free(b.p);
-			goto out;
-		} else {
-			report_bad_line(&in, api_error_text(&b, msg, sizeof(msg)));
-			bad++;
-		}
-		free(b.p);
-	}
-	if (r < 0)
-		goto out;
-	printf("imported %lu subscribers, %lu bad lines\n", imported, bad);
-	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
-out:
-	if (rc == CTL_FAIL)
-		fprintf(stderr, "dealpushctl: stopped; %lu subscribers were stored before the"
-		    " error\n", imported);
-	input_close(&in);
-	return rc;
 }
 
 static int cmd_api_delete(struct ctl_api *api, const char *id)
@@ -961,14 +659,14 @@ static int cmd_api_delete(struct ctl_api *api, const char *id)
 		return CTL_BAD_INPUT;
 	}
 	if (api_path(api, p, sizeof(p), "/v1/subscribers/", id) < 0 ||
-	    (st = api_call(api, "DELETE", p, NULL, 0, NULL, &b)) < 0)
+	    (st = ctl_api_call(api, "DELETE", p, NULL, 0, NULL, &b)) < 0)
 		return CTL_FAIL;
 	if (st == 200)
 		printf("deleted %s\n", id);
 	else if (st == 404)
 		printf("deleted %s (it was not stored)\n", id);
 	else
-		fprintf(stderr, "dealpushctl: %s\n", api_error_text(&b, msg, sizeof(msg)));
+		fprintf(stderr, "dealpushctl: %s\n", ctl_api_error_text(&b, msg, sizeof(msg)));
 	free(b.p);
 	return st == 200 || st == 404 ? CTL_OK : CTL_FAIL;
 }
@@ -1050,7 +748,7 @@ static void print_api_diags(const struct ctl_buf *b)
 	char msg[512];
 
 	if (!cJSON_IsArray(errs) || cJSON_GetArraySize(errs) == 0) {
-		fprintf(stderr, "dealpushctl: %s\n", api_error_text(b, msg, sizeof(msg)));
+		fprintf(stderr, "dealpushctl: %s\n", ctl_api_error_text(b, msg, sizeof(msg)));
 	} else {
 		cJSON_ArrayForEach(e, errs) {
 			const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "file");
@@ -1099,7 +797,7 @@ static int cmd_rules_apply(struct ctl_api *api, const char *dir)
 			continue;
 		}
 		if (api_path(api, p, sizeof(p), "/v1/rules/", base) < 0 ||
-		    (st = api_call(api, "PUT", p, text, len, "text/plain; charset=utf-8",
+		    (st = ctl_api_call(api, "PUT", p, text, len, "text/plain; charset=utf-8",
 		    &b)) < 0) {
 			free(text);
 			rc = CTL_FAIL;
@@ -1108,7 +806,7 @@ static int cmd_rules_apply(struct ctl_api *api, const char *dir)
 		free(text);
 		if (st == 200 || st == 201) {
 			printf("applied %s as rule source %s\n", path, base);
-		} else if (api_fatal(st, &b)) {
+		} else if (ctl_api_fatal(st, &b)) {
 			rc = CTL_FAIL;
 		} else {
 			fprintf(stderr, "%s: refused (%ld):\n", path, st);
@@ -1142,12 +840,12 @@ static int cmd_simulate(struct ctl_api *api, const char *path)
 
 	if ((body = read_small_file(path, CTL_API_BODY_MAX, &len)) == NULL)
 		return CTL_FAIL;
-	st = api_call(api, "POST", "/v1/deals/simulate", body, len, NULL, &b);
+	st = ctl_api_call(api, "POST", "/v1/deals/simulate", body, len, NULL, &b);
 	free(body);
 	if (st < 0)
 		return CTL_FAIL;
 	if (st != 200) {
-		fprintf(stderr, "dealpushctl: %s: %s\n", path, api_error_text(&b, msg,
+		fprintf(stderr, "dealpushctl: %s: %s\n", path, ctl_api_error_text(&b, msg,
 		    sizeof(msg)));
 		rc = st >= 400 && st < 500 && st != 401 && st != 403 ? CTL_BAD_INPUT : CTL_FAIL;
 		goto out;
@@ -1242,10 +940,10 @@ static int cmd_report(struct ctl_api *api, const char *kind, const char *name,
 		snprintf(p + n, sizeof(p) - (size_t)n, "?segment_price=%s", e);
 		curl_free(e);
 	}
-	if ((st = api_call(api, "GET", p, NULL, 0, NULL, &b)) < 0)
+	if ((st = ctl_api_call(api, "GET", p, NULL, 0, NULL, &b)) < 0)
 		return CTL_FAIL;
 	if (st != 200) {
-		fprintf(stderr, "dealpushctl: %s\n", api_error_text(&b, msg, sizeof(msg)));
+		fprintf(stderr, "dealpushctl: %s\n", ctl_api_error_text(&b, msg, sizeof(msg)));
 		rc = st == 404 || st == 400 ? CTL_BAD_INPUT : CTL_FAIL;
 		goto out;
 	}
@@ -1333,7 +1031,7 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 	int is_sub = argc == 3 && strcmp(argv[0], "subscribers") == 0;
 
 	if (is_sub && strcmp(argv[1], "import") == 0)
-		*rc = cmd_api_import(api, argv[2]);
+		*rc = ctl_import_api(api, argv[2]);
 	else if (is_sub && strcmp(argv[1], "delete") == 0)
 		*rc = cmd_api_delete(api, argv[2]);
 	else if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "apply") == 0)
@@ -1366,12 +1064,13 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	const char *path = NULL;
 	long expires_in = 0;
 	int raw = 0, rc = CTL_FAIL;
-	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT } cmd;
+	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return cmd_rules_check(argv[2]);
 	if (api->url != NULL && !(argc >= 1 && (strcmp(argv[0], "publish") == 0 ||
-	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0))) {
+	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0 ||
+	    strcmp(argv[0], "consent") == 0))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -1403,6 +1102,9 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		cmd = CANCEL;
 	} else if (argc == 2 && strcmp(argv[0], "convert") == 0) {
 		cmd = CONVERT;
+	} else if (argc == 2 && strcmp(argv[0], "consent") == 0 &&
+	    strcmp(argv[1], "migrate") == 0) {
+		cmd = MIGRATE;
 	} else {
 		usage(stderr);
 		goto out;
@@ -1412,7 +1114,7 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		goto out;
 	switch (cmd) {
 	case IMPORT:
-		rc = cmd_subscribers_import(c, argv[2]);
+		rc = ctl_import_redis(c, argv[2]);
 		break;
 	case DELETE:
 		rc = cmd_subscribers_delete(c, argv[2]);
@@ -1422,6 +1124,9 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case CANCEL:
 		rc = cmd_cancel(c, argv[1]);
+		break;
+	case MIGRATE:
+		rc = ctl_consent_migrate(c);
 		break;
 	case CONVERT:
 		rc = cmd_convert(c, argv[1]);

@@ -174,8 +174,8 @@ rec_keys(const struct rcpt *r, struct rec_buf *k)
 	snprintf(k->keys[8], DELIVER_KEY_MAX, "pushline:%s", j->deal);
 	snprintf(k->keys[9], DELIVER_KEY_MAX, "pushinfo:%s", j->deal);
 	snprintf(k->keys[10], DELIVER_KEY_MAX, "delivery:%s", j->deal);
-	snprintf(k->keys[11], DELIVER_KEY_MAX, "consent_log:%s", r->pl.sub);
-	snprintf(k->keys[12], DELIVER_KEY_MAX, "consent_history:%s", r->pl.sub);
+	snprintf(k->keys[11], DELIVER_KEY_MAX, "consent:records");
+	k->keys[12][0] = '\0';        /* not used */
 	if (r->code[0] != '\0' && !r->code_bad)
 		snprintf(k->keys[13], DELIVER_KEY_MAX, "codepush:%s", r->code);
 	else

@@ -672,10 +672,8 @@ status_send(struct hooks_status *st)
 	args[17] = "subscribers:changes";
 	args[18] = "consent:sms";
 	args[19] = "consent:epoch";
-	bad |= status_key(k[11], "consent_log:", st->sub, strlen(st->sub));
-	bad |= status_key(k[12], "consent_history:", st->sub, strlen(st->sub));
-	args[20] = k[11];
-	args[21] = k[12];
+	args[20] = "consent:records";
+	args[21] = "";                  /* not used */
 	args[22] = "paused_templates";
 	args[23] = "pushes";
 	args[24] = st->entry;
@@ -917,17 +915,16 @@ struct hooks_msg {
 /*
  * Runs hook_consent.lua for ids and keeps op until it answers (cb): an opt-out or
  * opt-in (op->kw), or, for KW_NONE, the message put on the replies stream. Every key
- * the script touches is passed in KEYS, the consent record's two per id. Returns 0,
- * or -1 when Redis is not connected or out of memory (op untouched).
+ * the script touches is passed in KEYS (consent:records holds every id's record).
+ * Returns 0, or -1 when Redis is not connected or out of memory (op untouched).
  */
 static int
 consent_call(struct hooks *h, struct hooks_op *op, const struct hooks_msg *m,
     const char **ids, size_t nids, rconn_reply_fn *cb)
 {
-	const char *args[9 + 2 * HOOKS_IDS_MAX + 11 + HOOKS_IDS_MAX];
-	size_t lens[9 + 2 * HOOKS_IDS_MAX + 11 + HOOKS_IDS_MAX];
+	const char *args[10 + 11 + HOOKS_IDS_MAX];
+	size_t lens[10 + 11 + HOOKS_IDS_MAX];
 	char how[64], now[24], rfc[32], ttl[16], consent[32], seen[HOOKS_SID_MAX + 16];
-	char keys[2 * HOOKS_IDS_MAX][MODEL_ID_MAX + 24];
 	int64_t t = clock_now();
 	size_t i, n = 0, nkeys;
 
@@ -950,12 +947,7 @@ consent_call(struct hooks *h, struct hooks_op *op, const struct hooks_msg *m,
 	args[n++] = "suppressed:sms";
 	args[n++] = "replies";
 	args[n++] = seen;
-	for (i = 0; i < nids; i++) {
-		snprintf(keys[2 * i], sizeof(keys[0]), "consent_log:%s", ids[i]);
-		snprintf(keys[2 * i + 1], sizeof(keys[0]), "consent_history:%s", ids[i]);
-		args[n++] = keys[2 * i];
-		args[n++] = keys[2 * i + 1];
-	}
+	args[n++] = "consent:records";
 	nkeys = n;
 	args[n++] = op->kw == KW_OPT_OUT ? "out" : op->kw == KW_OPT_IN ? "in" : "reply";
 	args[n++] = m->ch;

@@ -432,6 +432,12 @@ static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err 
 
 struct subscriber *subscriber_parse(const char *json, size_t len, struct err *err)
 {
+	return subscriber_parse_canon(json, len, NULL, err);
+}
+
+struct subscriber *subscriber_parse_canon(const char *json, size_t len, char **canon_out,
+    struct err *err)
+{
 	cJSON *root;
 	struct subscriber *s = NULL;
 	char *canon = NULL;
@@ -463,6 +469,10 @@ struct subscriber *subscriber_parse(const char *json, size_t len, struct err *er
 		goto out;
 	}
 	ok = 1;
+	if (canon_out != NULL) {
+		*canon_out = canon;
+		canon = NULL;
+	}
 out:
 	free(canon);
 	cJSON_Delete(root);
@@ -543,6 +553,19 @@ subscriber_consent_arg(const struct subscriber *s, enum channel c, char *buf, si
 	return buf;
 }
 
+/* Adds name: strings of l to obj unless l is empty (the canonical form leaves out
+ * what parses back to the default). Returns 1, or 0 when out of memory. */
+static int put_list(cJSON *obj, const char *name, const struct strlist *l)
+{
+	return l->n == 0 || put(obj, name, string_array(l));
+}
+
+/*
+ * The canonical form leaves out every member whose absence parses back to the same
+ * value (null, [], max_per_day 0, an empty interests), so that what Redis keeps per
+ * subscriber is small; "consent" (every channel, null included) and "engagement"
+ * (last) are always there: the Lua scripts edit them in place (lib/subjson.lua).
+ */
 char *subscriber_to_json(const struct subscriber *s)
 {
 	cJSON *root = cJSON_CreateObject(), *o;
@@ -552,13 +575,12 @@ char *subscriber_to_json(const struct subscriber *s)
 	if (s == NULL || !ok)
 		goto out;
 	ok &= put(root, "id", cJSON_CreateString(s->id ? s->id : ""));
-	ok &= put(root, "phone", string_or_null(s->phone));
+	if (s->phone != NULL)
+		ok &= put(root, "phone", cJSON_CreateString(s->phone));
 	if (s->dm_x != NULL) {
 		o = cJSON_CreateObject();
 		ok &= put(o, "x", cJSON_CreateString(s->dm_x));
 		ok &= put(root, "dm", o);
-	} else {
-		ok &= put(root, "dm", cJSON_CreateNull());
 	}
 	o = cJSON_CreateArray();
 	for (c = 0; c < CH_COUNT; c++) {
@@ -580,22 +602,29 @@ char *subscriber_to_json(const struct subscriber *s)
 		ok &= put(o, "start", hhmm(s->quiet_start_min));
 		ok &= put(o, "end", hhmm(s->quiet_end_min));
 		ok &= put(root, "quiet_hours", o);
-	} else {
-		ok &= put(root, "quiet_hours", cJSON_CreateNull());
 	}
-	ok &= put(root, "max_per_day", cJSON_CreateNumber(s->max_per_day));
-	ok &= put(root, "locale", string_or_null(s->locale));
-	ok &= put(root, "region", string_or_null(s->region));
-	ok &= put(root, "tags", string_array(&s->tags));
-	o = cJSON_CreateObject();
-	ok &= put(o, "categories", string_array(&s->interests.categories));
-	ok &= put(o, "brands", string_array(&s->interests.brands));
-	ok &= put(o, "keywords", string_array(&s->interests.keywords));
-	ok &= put(o, "max_price", s->interests.has_max_price ?
-	    exact_number(s->interests.max_price) : cJSON_CreateNull());
-	ok &= put(o, "min_discount_pct", s->interests.has_min_discount_pct ?
-	    exact_number(s->interests.min_discount_pct) : cJSON_CreateNull());
-	ok &= put(root, "interests", o);
+	if (s->max_per_day != 0)
+		ok &= put(root, "max_per_day", cJSON_CreateNumber(s->max_per_day));
+	if (s->locale != NULL)
+		ok &= put(root, "locale", cJSON_CreateString(s->locale));
+	if (s->region != NULL)
+		ok &= put(root, "region", cJSON_CreateString(s->region));
+	ok &= put_list(root, "tags", &s->tags);
+	if (s->interests.categories.n > 0 || s->interests.brands.n > 0 ||
+	    s->interests.keywords.n > 0 || s->interests.has_max_price ||
+	    s->interests.has_min_discount_pct) {
+		o = cJSON_CreateObject();
+		ok &= o != NULL;
+		ok &= put_list(o, "categories", &s->interests.categories);
+		ok &= put_list(o, "brands", &s->interests.brands);
+		ok &= put_list(o, "keywords", &s->interests.keywords);
+		if (s->interests.has_max_price)
+			ok &= put(o, "max_price", exact_number(s->interests.max_price));
+		if (s->interests.has_min_discount_pct)
+			ok &= put(o, "min_discount_pct",
+			    exact_number(s->interests.min_discount_pct));
+		ok &= put(root, "interests", o);
+	}
 	ok &= put(root, "engagement", exact_number(s->engagement));
 	if (ok)
 		out = cJSON_PrintUnformatted(root);

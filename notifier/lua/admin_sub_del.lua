@@ -1,8 +1,9 @@
 -- admin_sub_del.lua: delete one subscriber from the admin API (stage: http).
 -- ORDER SUB_KEYS (as admin_sub_put.lua; notifier/admin.c sub_script):
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
--- KEYS[4] consent_log:<id>   KEYS[5] consent_history:<id> (not touched here)
--- KEYS[6..] consent:<channel>, one per channel (ORDER CHANNEL)
+-- KEYS[4] consent:records (not touched here: the record is the proof of consent and
+--   outlives the subscriber; docs/compliance.md §4)
+-- KEYS[5..] consent:<channel>, one per channel (ORDER CHANNEL)
 -- ARGV: id
 -- Returns 0 when it was not stored (nothing written, no change entry), else 1.
 -- A consent it removes bumps consent:epoch (KEYS[3], lib/subjson.lua).
@@ -11,7 +12,7 @@ local id = ARGV[1]
 if redis.call('HDEL', KEYS[1], id) == 0 then
   return 0
 end
-for i = 6, #KEYS do
+for i = 5, #KEYS do
   if redis.call('HDEL', KEYS[i], id) == 1 then
     subjson_consent_revoked(KEYS[3])
   end

@@ -5,7 +5,7 @@
 -- KEYS[4] consent:epoch   KEYS[5] the ack key (optout_ack:<number>)
 -- KEYS[6] inbound:sids   KEYS[7] suppressed:sms   KEYS[8] replies
 -- KEYS[9] inbound:seen:<MessageSid>
--- KEYS[10..] consent_log:<id>, consent_history:<id> for each id, in ARGV's order
+-- KEYS[10] consent:records
 -- ARGV: op ("out" | "in" | "reply"), channel, how ("sms:STOP", "dm:START" ...), detail
 --   (the keyword label; for "reply" the reason), now (epoch s), now (RFC 3339), match
 --   ("phone" | "dm" | "id"), match value, ack TTL (s; "" = no ack), MessageSid ("" =
@@ -20,8 +20,9 @@
 -- "out"/"in": for each id whose stored subscriber still has that phone number (or DM
 -- handle): the consent field goes (opt-out) or comes back (opt-in, only for a channel
 -- the subscriber has), the stored JSON's consent.<channel> follows, a change is put on
--- subscribers:changes so every notifier's mirror follows, and consent_log:<id> keeps
--- <channel>:state, :when, :how and :detail. admit.lua reads KEYS[3], so once this ran
+-- subscribers:changes so every notifier's mirror follows, and the event (state, when,
+-- how, detail) is added to the subscriber's consent record (consent:records <id>).
+-- admit.lua reads KEYS[3], so once this ran
 -- no push on the channel can be admitted. An SMS opt-out also puts the number on
 -- suppressed:sms (number -> "<when>\t<how>\t<detail>"), subscriber or not, which
 -- imports and the admin API honour (sub_suppress.lua); an SMS opt-in takes it off.
@@ -33,6 +34,7 @@
 
 local subs, changes, consent, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ack, sids, suppressed, replies, seen = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local records = KEYS[10]
 local op, ch, how, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_rfc, match, value = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local ack_ttl, sid, text = ARGV[9], ARGV[10], ARGV[11]
@@ -53,7 +55,6 @@ end
 
 for i = FIRST_ID, #ARGV do
   local id = ARGV[i]
-  local clog, chist = KEYS[10 + 2 * (i - FIRST_ID)], KEYS[11 + 2 * (i - FIRST_ID)]
   local json = redis.call('HGET', subs, id)
   local ok, s = false, nil
   if json then ok, s = pcall(cjson.decode, json) end
@@ -94,7 +95,7 @@ for i = FIRST_ID, #ARGV do
       redis.call('HSET', subs, id, newjson)
       redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put')
     end
-    subjson_consent_event_keys(clog, chist, ch, state, now, how, detail)
+    subjson_consent_event(records, id, ch, state, now, how, detail)
   end
 end
 if ch == 'sms' and match == 'phone' then

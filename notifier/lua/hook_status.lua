@@ -9,7 +9,7 @@
 -- KEYS[15] report:rule:<r>, KEYS[16] report:campaign:<c> of its pushinfo:<deal> field
 --   ("" = none)
 -- KEYS[17] subscribers   KEYS[18] subscribers:changes   KEYS[19] consent:sms
--- KEYS[20] consent:epoch   KEYS[21] consent_log:<sub>   KEYS[22] consent_history:<sub>
+-- KEYS[20] consent:epoch   KEYS[21] consent:records   KEYS[22] "" (not used)
 -- KEYS[23] paused_templates   KEYS[24] pushes
 --   (KEYS[7..16] are "" when the caller found no deal for the entry)
 -- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
@@ -26,7 +26,7 @@
 -- report:deal:<id>, report:rule:<r>, report:campaign:<c> (rule and campaign from
 -- pushinfo:<deal>), and acts on the error code:
 --   30005, 30006 (unknown number, landline): consent:sms of the subscriber goes (only
---     while the stored subscriber still has that number), with consent_log:<sub>;
+--     while the stored subscriber still has that number), recorded in consent:records;
 --   30007 (carrier filtered): paused_templates <rule> = now, report:rule:<r> filtered;
 --   30003 (handset unreachable): the SMS is sent once more while the deal lasts: the
 --     push goes back to "retry" and a job of one is added to "pushes" from what
@@ -48,7 +48,7 @@ local stats, due, rinfo, rtries, logk = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS
 local dk, states, pinfo, pline = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local redelivered, rdeal = KEYS[11], KEYS[12]
 local subs, changes, consent, epoch = KEYS[17], KEYS[18], KEYS[19], KEYS[20]
-local clog, chist, paused, pushes = KEYS[21], KEYS[22], KEYS[23], KEYS[24]
+local records, paused, pushes = KEYS[21], KEYS[23], KEYS[24]
 local sub, ch, status, code, to = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local now, sid = ARGV[7], ARGV[8]
 local field = sub .. ':' .. ch
@@ -140,7 +140,7 @@ if (code == '30005' or code == '30006') and ch == 'sms' then
       redis.call('HSET', subs, sub, newjson)
       redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
     end
-    subjson_consent_event_keys(clog, chist, 'sms', 'revoked', now, 'twilio:' .. code,
+    subjson_consent_event(records, sub, 'sms', 'revoked', now, 'twilio:' .. code,
       'error ' .. code)
   end
 elseif code == '30007' and rule and rule ~= '' then

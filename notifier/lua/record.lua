@@ -9,8 +9,8 @@
 --   deal:<id>, code:<deal>, the code pool ("" = none; admit.lua made sure the job
 --   names it),
 --   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
---   pushline:<deal>, pushinfo:<deal>, delivery:<deal>, consent_log:<sub>,
---   consent_history:<sub>, codepush:<code> ("" = no code), then the caps' keys of
+--   pushline:<deal>, pushinfo:<deal>, delivery:<deal>, consent:records,
+--   "" (not used), codepush:<code> ("" = no code), then the caps' keys of
 --   the push as send.lua counted it (texts:<sub>, camp:<campaign>:<sub>, the law's;
 --   "" = none; the notifier passes them only for an outcome that gives a place back)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
@@ -28,7 +28,7 @@
 -- push of a deal counts "treated_audience" once.
 --   revoke = "1": the provider says the recipient opted out, so consent for the
 --   channel ends now: consent:<channel>, the stored JSON's consent (null) and the
---   consent record (consent_log, consent_history) change as for a STOP.
+--   consent record (consent:records) change as for a STOP.
 -- "unknown" (the request may have reached the provider): when a status callback for
 -- the push already came (delivery:<deal> <sub>:<ch>:sid), it is "sent" with that
 -- sid; otherwise it stays "unknown" and an SMS is queued for resolution (resolve.c).
@@ -67,7 +67,7 @@ for i = 0, n - 1 do
   local pool = KEYS[kb + 4]
   local reports = { KEYS[kb + 5], KEYS[kb + 6], KEYS[kb + 7] }
   local pushline, pushinfo, delivery = KEYS[kb + 8], KEYS[kb + 9], KEYS[kb + 10]
-  local clog, chist, codepush = KEYS[kb + 11], KEYS[kb + 12], KEYS[kb + 13]
+  local records, codepush = KEYS[kb + 11], KEYS[kb + 13]
   local capkeys = { KEYS[kb + 14], KEYS[kb + 15], KEYS[kb + 16] }
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
@@ -155,7 +155,7 @@ for i = 0, n - 1 do
         redis.call('HSET', subs, sub, newjson)
         redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
       end
-      subjson_consent_event_keys(clog, chist, ch, 'opted_out', at, 'gateway:' .. gw,
+      subjson_consent_event(records, sub, ch, 'opted_out', at, 'gateway:' .. gw,
         'http ' .. ARGV[b + 7] .. ' ' .. ARGV[b + 8])
     end
   end

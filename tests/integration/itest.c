@@ -588,3 +588,62 @@ it_one_teardown(void **state)
 	free(f);
 	return rv;
 }
+
+/* The record text of sub, or NULL (caller frees the reply *r). */
+static const char *
+consent_record(redisContext *rc, const char *sub, redisReply **r)
+{
+	*r = redisCommand(rc, "HGET consent:records %s", sub);
+	return *r != NULL && (*r)->type == REDIS_REPLY_STRING ? (*r)->str : NULL;
+}
+
+const char *
+it_consent_last(redisContext *rc, const char *sub, const char *ch, const char *what,
+    char *out, size_t size)
+{
+	static const char *const names[] = { "when", "channel", "state", "how", "detail" };
+	redisReply *r;
+	const char *rec = consent_record(rc, sub, &r), *line;
+	size_t i, col = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < 5; i++)
+		if (strcmp(what, names[i]) == 0)
+			col = i;
+	for (line = rec; line != NULL && *line != '\0'; ) {
+		const char *end = strchr(line, '\n'), *f = line;
+		size_t n = end != NULL ? (size_t)(end - line) : strlen(line);
+		const char *c = memchr(line, '\t', n);
+
+		/* "<when>\t<ch>\t<state>\t<how>\t<detail>" */
+		if (c != NULL && strncmp(c + 1, ch, strlen(ch)) == 0 &&
+		    c[1 + strlen(ch)] == '\t') {
+			for (i = 0; i < col && f != NULL; i++) {
+				f = memchr(f, '\t', n - (size_t)(f - line));
+				f = f != NULL ? f + 1 : NULL;
+			}
+			if (f != NULL) {
+				const char *t = memchr(f, '\t', n - (size_t)(f - line));
+				size_t fl = t != NULL ? (size_t)(t - f) : n - (size_t)(f - line);
+
+				snprintf(out, size, "%.*s", (int)fl, f);
+			}
+		}
+		line = end != NULL ? end + 1 : NULL;
+	}
+	freeReplyObject(r);
+	return out;
+}
+
+long long
+it_consent_events(redisContext *rc, const char *sub)
+{
+	redisReply *r;
+	const char *rec = consent_record(rc, sub, &r), *p;
+	long long n = rec != NULL && *rec != '\0';
+
+	for (p = rec; p != NULL && (p = strchr(p, '\n')) != NULL; p++)
+		n++;
+	freeReplyObject(r);
+	return n;
+}

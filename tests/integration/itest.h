@@ -125,6 +125,15 @@ int it_wait(int (*cond)(void *arg), void *arg, long timeout_ms);
 /* Integer reply of a formatted command (XLEN, HLEN ...), -1 on error. */
 long long it_int(redisContext *rc, const char *fmt, ...);
 
+/* From subscriber sub's consent record (consent:records, docs/compliance.md §4):
+ * field what ("when", "state", "how" or "detail") of its last event on channel ch,
+ * into out ("" when there is none). Returns out. */
+const char *it_consent_last(redisContext *rc, const char *sub, const char *ch,
+    const char *what, char *out, size_t size);
+
+/* The number of events in subscriber sub's consent record (0 when none). */
+long long it_consent_events(redisContext *rc, const char *sub);
+
 /* The fixture of a test with one notifier and one gwsim on the shared redis. */
 struct it_one {
 	redisContext *rc;

@@ -393,10 +393,10 @@ signatures_and_hostile_input_change_nothing(void **state)
 	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
 	assert_int_equal(hexists(f, "consent:dm", "s-3"), 1);
 	/* The consent record holds the import's grants only. */
-	assert_int_equal(it_int(f->rc, "LLEN consent_history:s-1"), 1);
-	assert_int_equal(it_int(f->rc, "LLEN consent_history:s-3"), 2);
-	assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v, sizeof(v)), "granted");
-	assert_string_equal(hget(f, "consent_log:s-3", "dm:state", v, sizeof(v)), "granted");
+	assert_int_equal(it_consent_events(f->rc, "s-1"), 1);
+	assert_int_equal(it_consent_events(f->rc, "s-3"), 2);
+	assert_string_equal(it_consent_last(f->rc, "s-1", "sms", "state", v, sizeof(v)), "granted");
+	assert_string_equal(it_consent_last(f->rc, "s-3", "dm", "state", v, sizeof(v)), "granted");
 	assert_int_equal(it_int(f->rc, "XLEN subscribers:changes"), 3);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
 }
@@ -434,16 +434,16 @@ every_keyword_variant_has_its_effect(void **state)
 		case 1:
 			optouts++;
 			assert_int_equal(hexists(f, "consent:sms", "s-1"), 0);
-			assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v,
+			assert_string_equal(it_consent_last(f->rc, "s-1", "sms", "state", v,
 			    sizeof(v)), "opted_out");
-			assert_string_equal(hget(f, "consent_log:s-1", "sms:how", v, sizeof(v)),
+			assert_string_equal(it_consent_last(f->rc, "s-1", "sms", "how", v, sizeof(v)),
 			    "sms:STOP");
 			assert_non_null(strstr(hget(f, "subscribers", "s-1", v, sizeof(v)),
 			    "\"consent\":{\"sms\":null"));
 			break;
 		case 2:
 			assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
-			assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v,
+			assert_string_equal(it_consent_last(f->rc, "s-1", "sms", "state", v,
 			    sizeof(v)), "opted_in");
 			assert_null(strstr(hget(f, "subscribers", "s-1", v, sizeof(v)),
 			    "\"sms\":null"));
@@ -537,7 +537,7 @@ sub1_json(const char *t)
  * The consent record outranks an older consent time: writing back a document (an
  * old import file, what GET returned before) never restores consent the subscriber
  * revoked since, through dealpushctl or the admin API; a consent time given after
- * the STOP does. Every change is in consent_history.
+ * the STOP does. Every change is in the consent record (consent:records).
  */
 static void
 reimport_after_stop_keeps_the_opt_out_until_consent_is_given_again(void **state)
@@ -596,10 +596,17 @@ reimport_after_stop_keeps_the_opt_out_until_consent_is_given_again(void **state)
 	snprintf(line, sizeof(line), "%s\n", sub1_json(when));
 	assert_int_equal(it_import(f->port, line), 0);
 	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
-	assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v, sizeof(v)), "granted");
-	assert_string_equal(hget(f, "consent_log:s-1", "sms:how", v, sizeof(v)), "import");
+	assert_string_equal(it_consent_last(f->rc, "s-1", "sms", "state", v, sizeof(v)), "granted");
+	assert_string_equal(it_consent_last(f->rc, "s-1", "sms", "how", v, sizeof(v)), "import");
 	/* granted (start), opted_out (STOP), granted (now): the refused writes add none. */
-	assert_int_equal(it_int(f->rc, "LLEN consent_history:s-1"), 3);
+	assert_int_equal(it_consent_events(f->rc, "s-1"), 3);
+	{
+		const char *rec = hget(f, "consent:records", "s-1", resp, sizeof(resp)), *p;
+
+		assert_non_null(p = strstr(rec, "\tsms\tgranted\timport\t1767348000\n"));
+		assert_non_null(p = strstr(p, "\tsms\topted_out\tsms:STOP\tSTOP\n"));
+		assert_non_null(strstr(p, "\tsms\tgranted\timport\t"));
+	}
 }
 
 /*
@@ -701,7 +708,7 @@ status_callbacks_count_deliveries_and_act_on_error_codes(void **state)
 	snprintf(push, sizeof(push), "%s:s-2:sms", entry);
 	assert_int_equal(status_cb(f, push, "undelivered", "30006", PHONE2), 204);
 	assert_int_equal(hexists(f, "consent:sms", "s-2"), 0);
-	assert_string_equal(hget(f, "consent_log:s-2", "sms:how", v, sizeof(v)),
+	assert_string_equal(it_consent_last(f->rc, "s-2", "sms", "how", v, sizeof(v)),
 	    "twilio:30006");
 	assert_string_equal(hget(f, "report:deal:d-1", "undelivered", v, sizeof(v)), "1");
 	assert_string_equal(hget(f, "report:deal:d-1", "error:30006", v, sizeof(v)), "1");
@@ -749,7 +756,7 @@ signed_dm_endpoint_opts_out_and_in(void **state)
 	assert_non_null(strstr(resp, "opted_out"));
 	assert_int_equal(hexists(f, "consent:dm", "s-3"), 0);
 	assert_int_equal(hexists(f, "consent:sms", "s-3"), 1);
-	assert_string_equal(hget(f, "consent_log:s-3", "dm:how", v, sizeof(v)), "dm:STOP");
+	assert_string_equal(it_consent_last(f->rc, "s-3", "dm", "how", v, sizeof(v)), "dm:STOP");
 	assert_non_null(strstr(hget(f, "subscribers", "s-3", v, sizeof(v)), "\"dm\":null"));
 	assert_int_equal(dm_post(f, "webhook", "{\"subscriber_id\":\"s-3\",\"text\":\"START\"}",
 	    it_now(), INBOUND_SECRET, resp, sizeof(resp)), 200);

@@ -282,7 +282,7 @@ corpus_opt_outs_through_the_webhook_revoke_consent_and_no_later_text(void **stat
 		assert_int_equal(sms_in_sid(f, PHONE1, optouts[i], NULL), 200);
 		if (hexists(f, "consent:sms", "s-1") != 0)
 			fail_msg("opt-out \"%s\" left consent in place", optouts[i]);
-		assert_string_equal(hget(f, "consent_log:s-1", "sms:state", v, sizeof(v)),
+		assert_string_equal(it_consent_last(f->rc, "s-1", "sms", "state", v, sizeof(v)),
 		    "opted_out");
 	}
 	/* No later text: the next deal reaches s-2 only; s-1 got confirmations only. */
@@ -316,9 +316,9 @@ stop_before_import_is_never_texted_after_import(void **state)
 	snprintf(line, sizeof(line), "%s\n", sub_json("s-4", PHONE4));
 	assert_int_equal(it_import(f->port, line), 0);
 	assert_int_equal(hexists(f, "consent:sms", "s-4"), 0);
-	assert_string_equal(hget(f, "consent_log:s-4", "sms:state", v, sizeof(v)),
+	assert_string_equal(it_consent_last(f->rc, "s-4", "sms", "state", v, sizeof(v)),
 	    "opted_out");
-	assert_string_equal(hget(f, "consent_log:s-4", "sms:how", v, sizeof(v)), "sms:STOP");
+	assert_string_equal(it_consent_last(f->rc, "s-4", "sms", "how", v, sizeof(v)), "sms:STOP");
 	/* The admin API says so in consent_kept_out. */
 	doc = sub_json("s-5", PHONE5);
 	assert_int_equal(it_http(f->http, "POST", "/v1/subscribers", "Authorization: Bearer "
@@ -361,7 +361,7 @@ replayed_start_after_stop_changes_nothing(void **state)
 	    200);
 	assert_string_equal(hget(f, "stats", "hook:inbound:duplicate", v, sizeof(v)), "2");
 	/* The record: the import's grant and three keywords, no replay. */
-	assert_int_equal(it_int(f->rc, "LLEN consent_history:s-1"), 4);
+	assert_int_equal(it_consent_events(f->rc, "s-1"), 4);
 	/* A reply kept for review is kept once, however often Twilio sends it. */
 	assert_int_equal(sms_in_sid(f, PHONE1, "stop by the store?",
 	    "SM00000000000000000000000000000a04"), 200);

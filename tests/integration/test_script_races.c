@@ -107,7 +107,7 @@ status_callback_retries_when_the_push_moved(void **state)
 		"resolve:tries", "pushes:log", "delivery:d1", "push:d1", "pushinfo:d1",
 		"pushline:d1", "redelivered:d1", "report:deal:d1", "", "",
 		"report:rule:r1", "report:campaign:c1", "subscribers", "subscribers:changes",
-		"consent:sms", "consent:epoch", "consent_log:s-1", "consent_history:s-1",
+		"consent:sms", "consent:epoch", "consent:records", "",
 		"paused_templates", "pushes", NULL };
 	const char *stale_deal[] = { "100-0", "s-1", "sms", "delivered", "", "", "1000",
 		"", "d0", "", "", NULL };

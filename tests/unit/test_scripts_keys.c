@@ -97,7 +97,7 @@ static const struct { const char *cmd; int first, all; } key_table[] = {
 	{ "SADD", 1, 0 }, { "SPOP", 1, 0 }, { "SCARD", 1, 0 }, { "SISMEMBER", 1, 0 },
 	{ "ZADD", 1, 0 }, { "ZREM", 1, 0 }, { "ZCARD", 1, 0 }, { "ZRANGEBYSCORE", 1, 0 },
 	{ "ZREMRANGEBYSCORE", 1, 0 }, { "ZSCORE", 1, 0 },
-	{ "LPUSH", 1, 0 }, { "LTRIM", 1, 0 },
+	{ "LPUSH", 1, 0 }, { "LTRIM", 1, 0 }, { "LRANGE", 1, 0 },
 	{ "XADD", 1, 0 }, { "XACK", 1, 0 }, { "XRANGE", 1, 0 }, { "XPENDING", 1, 0 },
 	{ "XCLAIM", 1, 0 },
 	{ "TIME", 0, 0 },

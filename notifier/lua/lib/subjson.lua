@@ -54,14 +54,85 @@ local function subjson_engage(subs, changes, sub, f)
   redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
 end
 
--- Appends one consent change to history (consent_history:<id>, newest first, the
--- last 100) and makes it the channel's current record in log (consent_log:<id>);
--- both keys are the caller's, from KEYS.
-local function subjson_consent_event_keys(log, history, ch, state, now, how, detail)
-  redis.call('HSET', log, ch .. ':state', state, ch .. ':when', now,
-    ch .. ':how', how, ch .. ':detail', detail)
-  redis.call('LPUSH', history, table.concat({ now, ch, state, how, detail }, '\t'))
-  redis.call('LTRIM', history, 0, 99)
+-- The consent record: hash consent:records (the caller's KEYS), field <subscriber id>,
+-- value the subscriber's consent events, oldest first, one a line ("\n"), each
+-- "<when>\t<channel>\t<state>\t<how>\t<detail>" (docs/compliance.md §4). One field a
+-- subscriber in one hash: no key per subscriber, and one key per shard once keys
+-- carry a shard's hash tag. At most SUBJSON_RECORD_MAX events; past it the oldest
+-- event goes that is none of, per channel: its first consent given (granted or
+-- opted_in), its last consent given, its last event (the state now). So the proof of
+-- the consent in force, the first proof and the channel's state always stay.
+local SUBJSON_RECORD_MAX = 32
+local SUBJSON_DETAIL_MAX = 200
+
+-- The events of record text rec (nil or false = none), oldest first.
+local function subjson_record_events(rec)
+  local ev = {}
+  if rec then
+    for line in string.gmatch(rec, '[^\n]+') do ev[#ev + 1] = line end
+  end
+  return ev
+end
+
+-- The last event of channel ch in record text rec: its state, when (a number) and
+-- how; nil when the record has none for ch.
+local function subjson_record_last(rec, ch)
+  if not rec then
+    return nil
+  end
+  local ev = subjson_record_events(rec)
+  for i = #ev, 1, -1 do
+    local w, c, st, how = string.match(ev[i], '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)')
+    if c == ch then return st, tonumber(w), how end
+  end
+  return nil
+end
+
+-- s with its tabs and newlines made spaces: they separate fields and events.
+local function subjson_record_clean(s)
+  if string.find(s, '[\t\n]') then
+    s = string.gsub(s, '[\t\n]', ' ')
+  end
+  return s
+end
+
+-- Record text rec (nil or false = none) with one event added, bounded (above);
+-- detail is cut at SUBJSON_DETAIL_MAX bytes.
+local function subjson_record_add(rec, ch, state, now, how, detail)
+  local line = now .. '\t' .. ch .. '\t' .. state .. '\t' .. subjson_record_clean(how)
+    .. '\t' .. string.sub(subjson_record_clean(detail), 1, SUBJSON_DETAIL_MAX)
+  if not rec then
+    return line
+  end
+  local ev = subjson_record_events(rec)
+  ev[#ev + 1] = line
+  while #ev > SUBJSON_RECORD_MAX do
+    local keep, first_given, last_given, last = {}, {}, {}, {}
+    for i = 1, #ev do
+      local c, st = string.match(ev[i], '^%d*\t([^\t]*)\t([^\t]*)')
+      c = c or ''
+      if st == 'granted' or st == 'opted_in' then
+        first_given[c] = first_given[c] or i
+        last_given[c] = i
+      end
+      last[c] = i
+    end
+    for _, t in ipairs({ first_given, last_given, last }) do
+      for _, i in pairs(t) do keep[i] = true end
+    end
+    local drop = 1
+    while keep[drop] do drop = drop + 1 end
+    table.remove(ev, drop)
+  end
+  return table.concat(ev, '\n')
+end
+
+-- Adds one consent change of subscriber id to the record in hash records (the
+-- caller's KEYS; subjson_record_add).
+local function subjson_consent_event(records, id, ch, state, now, how, detail)
+  local rec = redis.call('HGET', records, id)
+  redis.call('HSET', records, id,
+    subjson_record_add(rec, ch, state, now, how, detail))
 end
 
 -- Records that a consent was taken away: key is consent:epoch, from the caller's KEYS.

@@ -1,0 +1,62 @@
+/*
+ * subbulk.h: a batch of validated subscribers as the arguments of one
+ * admin_sub_bulk.lua call (docs/contracts.md, "Bulk import"), shared by dealpushctl's
+ * import and the admin API's bulk endpoint so both store exactly what single puts
+ * store.
+ */
+#ifndef DEALPUSH_SUBBULK_H
+#define DEALPUSH_SUBBULK_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#include "subscriber.h"
+
+#define SUBBULK_MAX 1000              /* subscribers per call, at most */
+#define SUBBULK_NKEYS (5 + CH_COUNT)  /* ORDER BULK_KEYS: admin_sub_bulk.lua */
+
+struct subbulk;
+
+/* An empty batch of at most max (1..SUBBULK_MAX) subscribers, recorded with how
+ * ("import", "api"; copied); NULL when out of memory or max is out of range. */
+struct subbulk *subbulk_new(size_t max, const char *how);
+
+/* Adds s (validated by subscriber_parse_canon) with canon, its canonical JSON (b takes
+ * ownership of it, also on failure), and the input line it came from. Returns 0, or
+ * -1 when the batch is full (nothing added). */
+int subbulk_add(struct subbulk *b, const struct subscriber *s, char *canon,
+    unsigned long line);
+
+/* The number of subscribers in b, and the input line of the i-th (0-based). */
+size_t subbulk_count(const struct subbulk *b);
+unsigned long subbulk_line(const struct subbulk *b, size_t i);
+
+/* The script's keys then arguments (SUBBULK_NKEYS keys first), with now (epoch s) as
+ * the time of the record: *args and *lens point into b, valid until its next change.
+ * Three slots before *args are free, for a caller that puts EVALSHA, the sha and the
+ * key count there (subbulk_evalsha). Returns the number of entries. */
+int subbulk_args(struct subbulk *b, long long now, const char ***args,
+    const size_t **lens);
+
+/* subbulk_args with "EVALSHA", sha (40 hex) and the key count in front, for
+ * redisAppendCommandArgv. Returns the number of entries. */
+int subbulk_evalsha(struct subbulk *b, const char *sha, long long now,
+    const char ***argv, const size_t **lens);
+
+/* Empties b for the next batch (its memory is kept). */
+void subbulk_reset(struct subbulk *b);
+
+void subbulk_free(struct subbulk *b);
+
+/* The counts of one admin_sub_bulk.lua reply: stored, created, suppressed.
+ * Returns the number of kept-out entries (subbulk_kept), or -1 when r is not such a
+ * reply (an error reply included). */
+int subbulk_reply(const redisReply *r, size_t n, long long counts[3]);
+
+/* The k-th kept-out entry of reply r (as counted by subbulk_reply): the position of
+ * the subscriber in the batch (0-based) and the channels kept out ("sms" or "sms,dm";
+ * borrowed from r). */
+void subbulk_kept(const redisReply *r, int k, size_t *pos, const char **channels);
+
+#endif

@@ -1,0 +1,284 @@
+/*
+ * admin_bulk.c: POST /v1/bulk/subscribers (stage: http): a body of JSON lines, one
+ * subscriber a line, as dealpushctl subscribers import reads a file (docs/admin.md).
+ *
+ * Each line is validated by subscriber_parse, as PUT /v1/subscribers/<id> validates
+ * its body; the good ones are stored by one admin_sub_bulk.lua call (the suppression
+ * list, the consent record and the change stream exactly as for single puts:
+ * lib/subput.lua); the answer reports the bad lines by number with the reason. A body
+ * is at most the server's body cap (http.max_body: 64 KiB; 413 past it) and
+ * ADMIN_BULK_MAX subscribers (400 past it: nothing stored). It never blocks the loop:
+ * the parse is bounded by the body cap, the store is one script call.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+
+#include "admin_bulk.h"
+#include "app.h"
+#include "clock.h"
+#include "err.h"
+#include "http.h"
+#include "log.h"
+#include "rconn.h"
+#include "scripts.h"
+#include "subbulk.h"
+#include "subscriber.h"
+
+#define ADMIN_BULK_MAX 500            /* subscribers a request, at most */
+#define ADMIN_BULK_BAD_MAX 1000       /* bad lines named in an answer, at most */
+
+/* One request waiting on Redis. Owned by its callback, which frees it. */
+struct bulk_op {
+	struct admin_bulk *ab;        /* NULL once admin_bulk_free ran */
+	struct http_req *r;           /* NULL once answered or forgotten */
+	struct bulk_op *prev, *next;
+	struct subbulk *b;
+	cJSON *answer;                /* {"bad": [...], "consent_kept_out": [...]} */
+	unsigned long nbad;           /* bad lines, also past ADMIN_BULK_BAD_MAX */
+};
+
+struct admin_bulk {
+	const struct app *app;
+	struct bulk_op *ops;
+};
+
+static void
+op_free(struct bulk_op *op)
+{
+	if (op->ab != NULL) {
+		if (op->prev != NULL)
+			op->prev->next = op->next;
+		else
+			op->ab->ops = op->next;
+		if (op->next != NULL)
+			op->next->prev = op->prev;
+	}
+	subbulk_free(op->b);
+	cJSON_Delete(op->answer);
+	free(op);
+}
+
+/* Adds {"line": n, "error": msg, "field": f} to the answer's "bad" (f omitted when
+ * ""), up to ADMIN_BULK_BAD_MAX; past it only "bad_lines" counts. */
+static void
+bad_line(cJSON *answer, unsigned long line, const char *msg, const char *field)
+{
+	cJSON *bad = cJSON_GetObjectItemCaseSensitive(answer, "bad");
+	cJSON *o;
+
+	if (cJSON_GetArraySize(bad) >= ADMIN_BULK_BAD_MAX ||
+	    (o = cJSON_CreateObject()) == NULL)
+		return;
+	cJSON_AddNumberToObject(o, "line", (double)line);
+	cJSON_AddStringToObject(o, "error", msg);
+	if (field != NULL && *field != '\0')
+		cJSON_AddStringToObject(o, "field", field);
+	cJSON_AddItemToArray(bad, o);
+}
+
+/* Adds {"line": n, "channels": ["sms", ...]} to the answer's "consent_kept_out". */
+static void
+kept_out(cJSON *answer, unsigned long line, const char *csv)
+{
+	cJSON *arr = cJSON_GetObjectItemCaseSensitive(answer, "consent_kept_out");
+	cJSON *o = cJSON_CreateObject(), *chs;
+	const char *p = csv;
+
+	if (o == NULL)
+		return;
+	cJSON_AddNumberToObject(o, "line", (double)line);
+	if ((chs = cJSON_AddArrayToObject(o, "channels")) != NULL) {
+		while (*p != '\0') {
+			size_t n = strcspn(p, ",");
+			char ch[16];
+
+			snprintf(ch, sizeof(ch), "%.*s", (int)n, p);
+			cJSON_AddItemToArray(chs, cJSON_CreateString(ch));
+			p += n + (p[n] == ',');
+		}
+	}
+	cJSON_AddItemToArray(arr, o);
+}
+
+/* Sends the answer: takes op->answer. */
+static void
+answer(struct bulk_op *op, long long stored, long long created, long long suppressed)
+{
+	cJSON *j = op->answer;
+
+	op->answer = NULL;
+	cJSON_AddNumberToObject(j, "stored", (double)stored);
+	cJSON_AddNumberToObject(j, "created", (double)created);
+	cJSON_AddNumberToObject(j, "suppressed", (double)suppressed);
+	cJSON_AddNumberToObject(j, "bad_lines", (double)op->nbad);
+	log_info("event=admin_sub_bulk stored=%lld created=%lld suppressed=%lld bad=%lu",
+	    stored, created, suppressed, op->nbad);
+	http_reply_json(op->r, 200, j);
+	op->r = NULL;
+}
+
+static void
+on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct bulk_op *op = arg;
+	long long counts[3];
+	int nkept, k;
+
+	(void)rc;
+	if (op->r == NULL)
+		goto out;
+	if ((nkept = subbulk_reply(reply, subbulk_count(op->b), counts)) < 0) {
+		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+			log_errorx("event=admin_redis_error op=sub_bulk err=\"%.200s\"",
+			    reply->str);
+		http_error(op->r, 503, NULL, "storage unavailable; try again");
+		op->r = NULL;
+		goto out;
+	}
+	for (k = 0; k < nkept; k++) {
+		const char *ch;
+		size_t pos;
+
+		subbulk_kept(reply, k, &pos, &ch);
+		kept_out(op->answer, subbulk_line(op->b, pos), ch);
+	}
+	answer(op, counts[0], counts[1], counts[2]);
+out:
+	op_free(op);
+}
+
+/* The next line of body[*pos..len) (without its "\n" or "\r\n") in *line, *n;
+ * moves *pos past it. Returns 0 at the end. */
+static int
+next_line(const char *body, size_t len, size_t *pos, const char **line, size_t *n)
+{
+	const char *nl;
+
+	if (*pos >= len)
+		return 0;
+	*line = body + *pos;
+	nl = memchr(*line, '\n', len - *pos);
+	*n = nl != NULL ? (size_t)(nl - *line) : len - *pos;
+	*pos += *n + (nl != NULL);
+	if (*n > 0 && (*line)[*n - 1] == '\r')
+		(*n)--;
+	return 1;
+}
+
+/* 1 when line is blank or a # comment (skipped, as dealpushctl skips them). */
+static int
+skippable(const char *line, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (line[i] == ' ' || line[i] == '\t'))
+		i++;
+	return i == n || line[i] == '#';
+}
+
+/* POST /v1/bulk/subscribers */
+static void
+on_bulk(struct http_req *r, void *arg)
+{
+	struct admin_bulk *ab = arg;
+	size_t len, pos = 0, n;
+	const char *body = http_body(r, &len), *line, **args;
+	const size_t *lens;
+	unsigned long lineno = 0;
+	struct bulk_op *op;
+	int nargs, added;
+
+	if ((op = calloc(1, sizeof(*op))) == NULL ||
+	    (op->b = subbulk_new(ADMIN_BULK_MAX, "api")) == NULL ||
+	    (op->answer = cJSON_CreateObject()) == NULL ||
+	    cJSON_AddArrayToObject(op->answer, "bad") == NULL ||
+	    cJSON_AddArrayToObject(op->answer, "consent_kept_out") == NULL)
+		goto oom;
+	while (next_line(body, len, &pos, &line, &n)) {
+		struct subscriber *s;
+		struct err e;
+		char *canon = NULL;
+
+		lineno++;
+		if (skippable(line, n))
+			continue;
+		err_clear(&e);
+		if ((s = subscriber_parse_canon(line, n, &canon, &e)) == NULL) {
+			if (e.kind == ERR_NOMEM)
+				goto oom;
+			bad_line(op->answer, lineno, e.msg, e.field);
+			op->nbad++;
+			continue;
+		}
+		if (subbulk_count(op->b) == ADMIN_BULK_MAX) {
+			free(canon);
+			subscriber_free(s);
+			http_error(r, 400, "body", "more than %d subscribers in one request"
+			    " (line %lu); nothing was stored", ADMIN_BULK_MAX, lineno);
+			op_free(op);
+			return;
+		}
+		added = subbulk_add(op->b, s, canon, lineno);
+		subscriber_free(s);
+		if (added < 0)
+			goto oom;
+	}
+	op->r = r;
+	if (subbulk_count(op->b) == 0) {
+		answer(op, 0, 0, 0);
+		op_free(op);
+		return;
+	}
+	op->ab = ab;
+	op->next = ab->ops;
+	if (ab->ops != NULL)
+		ab->ops->prev = op;
+	ab->ops = op;
+	nargs = subbulk_args(op->b, (long long)clock_now(), &args, &lens);
+	if (script_call_named(ab->app->cmd, "admin_sub_bulk", SUBBULK_NKEYS, nargs, args,
+	    lens, on_reply, op) < 0) {
+		http_error(r, 503, NULL, "storage unavailable; try again");
+		op_free(op);
+	}
+	return;
+oom:
+	if (op != NULL)
+		op_free(op);
+	http_error(r, 500, NULL, "out of memory");
+}
+
+struct admin_bulk *
+admin_bulk_new(const struct app *app)
+{
+	struct admin_bulk *ab = calloc(1, sizeof(*ab));
+
+	if (ab == NULL)
+		return NULL;
+	ab->app = app;
+	if (app->http != NULL && http_route(app->http, EVHTTP_REQ_POST,
+	    "/v1/bulk/subscribers", on_bulk, ab, HTTP_AUTH | HTTP_EXACT) < 0) {
+		free(ab);
+		return NULL;
+	}
+	return ab;
+}
+
+void
+admin_bulk_free(struct admin_bulk *ab)
+{
+	struct bulk_op *op, *next;
+
+	if (ab == NULL)
+		return;
+	for (op = ab->ops; op != NULL; op = next) {
+		next = op->next;
+		op->ab = NULL;      /* its callback only frees it */
+		op->r = NULL;       /* http_free answers it 503 */
+		op->prev = op->next = NULL;
+	}
+	free(ab);
+}

@@ -1,0 +1,398 @@
+/*
+ * ctl_import.c: dealpushctl subscribers import, straight to Redis or through the
+ * admin API's bulk endpoint (stage: outside the pipeline; it feeds the subscriber
+ * keys the notifier loads and tails).
+ *
+ * Every line is validated here by the daemon's own parser (subscriber_parse), then
+ * stored by admin_sub_bulk.lua, CTL_IMPORT_BATCH subscribers a call, at most
+ * CTL_IMPORT_BATCHES - 1 calls in flight: the next batch is parsed while Redis stores
+ * the last. It must never store what the daemon would refuse, never lose a line silently
+ * (each is stored, reported bad by number, or the run stops saying how many were
+ * stored), and never hold more than the batches in flight in memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "deal.h"
+#include "err.h"
+#include "scripts.h"
+#include "subbulk.h"
+#include "subscriber.h"
+
+#include "ctl_int.h"
+
+#define CTL_IMPORT_BATCH 250          /* subscribers per admin_sub_bulk.lua call */
+#define CTL_IMPORT_BATCHES 4          /* one being filled, up to three in flight */
+#define CTL_PROGRESS_NS 250000000LL   /* the progress line is rewritten this often */
+
+/* The progress line on a terminal: one per process (this is a CLI). */
+static struct {
+	int on;                       /* stderr is a terminal */
+	int shown;                    /* a line is on the screen */
+	long long start, last;        /* monotonic ns */
+} progress;
+
+static long long
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+progress_start(void)
+{
+	progress.on = isatty(STDERR_FILENO);
+	progress.shown = 0;
+	progress.start = progress.last = mono_ns();
+}
+
+/* Rewrites the progress line in place (at most every CTL_PROGRESS_NS). */
+static void
+progress_show(unsigned long done, unsigned long bad)
+{
+	long long now;
+	double s;
+
+	if (!progress.on || (now = mono_ns()) - progress.last < CTL_PROGRESS_NS)
+		return;
+	progress.last = now;
+	s = (double)(now - progress.start) / 1e9;
+	fprintf(stderr, "\r\033[Kimported %lu, %lu bad lines, %.0f subscribers/s", done, bad,
+	    s > 0 ? (double)done / s : 0.0);
+	fflush(stderr);
+	progress.shown = 1;
+}
+
+void
+ctl_progress_clear(void)
+{
+	if (!progress.shown)
+		return;
+	fputs("\r\033[K", stderr);
+	progress.shown = 0;
+}
+
+/* Prints the note for the channels a subscriber's own opt-out kept out. */
+static void
+note_kept_out(const char *file, unsigned long line, const char *channels)
+{
+	printf("%s:%lu: note: consent for %s not restored: the subscriber opted out after"
+	    " the consent time given\n", file, line, channels);
+}
+
+/* ---- straight to Redis ---- */
+
+int
+ctl_load_script(redisContext *c, const char *name, char *sha)
+{
+	const char *src = script_source(name);
+	redisReply *r;
+	int rc = -1;
+
+	if (src == NULL) {
+		fprintf(stderr, "dealpushctl: %s.lua is not built in\n", name);
+		return -1;
+	}
+	redisAppendCommand(c, "SCRIPT LOAD %s", src);
+	if (ctl_expect_reply(c, REDIS_REPLY_STRING, NULL, "SCRIPT LOAD", &r) < 0)
+		return -1;
+	if (r->len == 40) {
+		memcpy(sha, r->str, 41);
+		rc = 0;
+	} else {
+		fprintf(stderr, "dealpushctl: redis: SCRIPT LOAD: unexpected reply\n");
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+struct import {
+	redisContext *c;
+	const char *file;
+	char sha[41];
+	struct subbulk *b[CTL_IMPORT_BATCHES];
+	size_t cur;                   /* the batch being filled */
+	size_t oldest;                /* the oldest batch in flight */
+	size_t inflight;
+	unsigned long stored;         /* answered by Redis */
+};
+
+/* Sends batch cur (appended and written out at once, so Redis works on it while the
+ * next one is parsed). Returns 0, or -1 after printing. */
+static int
+batch_send(struct import *im)
+{
+	struct subbulk *b = im->b[im->cur];
+	const char **argv;
+	const size_t *lens;
+	int argc, done = 0;
+
+	argc = subbulk_evalsha(b, im->sha, (long long)time(NULL), &argv, &lens);
+	if (redisAppendCommandArgv(im->c, argc, argv, lens) != REDIS_OK)
+		goto fail;
+	while (!done)
+		if (redisBufferWrite(im->c, &done) != REDIS_OK)
+			goto fail;
+	im->inflight++;
+	im->cur = (im->cur + 1) % CTL_IMPORT_BATCHES;
+	return 0;
+fail:
+	ctl_progress_clear();
+	fprintf(stderr, "dealpushctl: redis: %s\n", im->c->errstr[0] ? im->c->errstr :
+	    "out of memory");
+	return -1;
+}
+
+/* Reads the answer of the oldest batch in flight and empties it. Returns 0, or -1
+ * after printing (its subscribers may or may not be stored). */
+static int
+batch_answer(struct import *im)
+{
+	struct subbulk *b = im->b[im->oldest];
+	redisReply *r = NULL;
+	long long counts[3];
+	int nkept, k, rc = -1;
+
+	if (redisGetReply(im->c, (void **)&r) != REDIS_OK || r == NULL) {
+		ctl_progress_clear();
+		fprintf(stderr, "dealpushctl: redis: %s\n", im->c->errstr[0] ?
+		    im->c->errstr : "no reply");
+		return -1;
+	}
+	if ((nkept = subbulk_reply(r, subbulk_count(b), counts)) < 0) {
+		ctl_progress_clear();
+		fprintf(stderr, "dealpushctl: redis: storing subscribers (lines %lu to %lu):"
+		    " %s\n", subbulk_line(b, 0), subbulk_line(b, subbulk_count(b) - 1),
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		goto out;
+	}
+	for (k = 0; k < nkept; k++) {
+		const char *ch;
+		size_t pos;
+
+		subbulk_kept(r, k, &pos, &ch);
+		ctl_progress_clear();
+		note_kept_out(im->file, subbulk_line(b, pos), ch);
+	}
+	im->stored += (unsigned long)counts[0];
+	subbulk_reset(b);
+	im->inflight--;
+	im->oldest = (im->oldest + 1) % CTL_IMPORT_BATCHES;
+	rc = 0;
+out:
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+ctl_import_redis(redisContext *c, const char *path)
+{
+	struct ctl_input in;
+	struct import im;
+	unsigned long bad = 0;
+	int rc = CTL_FAIL, r;
+	size_t i;
+
+	memset(&im, 0, sizeof(im));
+	im.c = c;
+	if (ctl_load_script(c, "admin_sub_bulk", im.sha) < 0)
+		return CTL_FAIL;
+	if (ctl_input_open(&in, path) < 0)
+		return CTL_FAIL;
+	im.file = in.name;
+	for (i = 0; i < CTL_IMPORT_BATCHES; i++)
+		if ((im.b[i] = subbulk_new(CTL_IMPORT_BATCH, "import")) == NULL)
+			goto oom;
+	progress_start();
+	while ((r = ctl_input_next_entry(&in, &bad)) == 1) {
+		struct subscriber *s;
+		struct err e;
+		char *canon = NULL;
+
+		err_clear(&e);
+		if ((s = subscriber_parse_canon(in.buf, in.len, &canon, &e)) == NULL) {
+			if (e.kind == ERR_NOMEM)
+				goto oom;
+			ctl_report_bad_line(&in, e.msg);
+			bad++;
+			continue;
+		}
+		r = subbulk_add(im.b[im.cur], s, canon, in.lineno);
+		subscriber_free(s);
+		if (r < 0)
+			goto oom;
+		if (subbulk_count(im.b[im.cur]) < CTL_IMPORT_BATCH)
+			continue;
+		/* The next batch to fill must be answered first. */
+		if (im.inflight == CTL_IMPORT_BATCHES - 1 && batch_answer(&im) < 0)
+			goto out;
+		if (batch_send(&im) < 0)
+			goto out;
+		progress_show(im.stored, bad);
+	}
+	if (r < 0)
+		goto out;
+	if (subbulk_count(im.b[im.cur]) > 0 && batch_send(&im) < 0)
+		goto out;
+	while (im.inflight > 0)
+		if (batch_answer(&im) < 0)
+			goto out;
+	ctl_progress_clear();
+	printf("imported %lu subscribers, %lu bad lines\n", im.stored, bad);
+	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
+	goto out;
+oom:
+	ctl_progress_clear();
+	fprintf(stderr, "dealpushctl: out of memory\n");
+out:
+	if (rc == CTL_FAIL)
+		fprintf(stderr, "dealpushctl: stopped; at least %lu subscribers were stored"
+		    " before the error\n", im.stored);
+	for (i = 0; i < CTL_IMPORT_BATCHES; i++)
+		subbulk_free(im.b[i]);
+	ctl_input_close(&in);
+	return rc;
+}
+
+/* ---- through the admin API ---- */
+
+#define CTL_API_BULK_LINES 500        /* lines a request (admin_bulk.c ADMIN_BULK_MAX) */
+
+/* One request body being built: lines of the input file joined by "\n", at most
+ * CTL_API_BODY_MAX bytes and CTL_API_BULK_LINES lines, and the file line of each. */
+struct api_body {
+	char *p;                      /* CTL_API_BODY_MAX bytes */
+	size_t len, n;
+	unsigned long lines[CTL_API_BULK_LINES];
+};
+
+/* Prints the bad lines and notes of one bulk answer, mapping its line numbers (of the
+ * body) back to the file's. Returns the number stored, or -1 when the answer is not
+ * a bulk report (printed). */
+static long
+api_report(const char *file, const struct api_body *body, const struct ctl_buf *b,
+    unsigned long *bad)
+{
+	cJSON *j = cJSON_Parse(b->p), *o;
+	const cJSON *stored = cJSON_GetObjectItemCaseSensitive(j, "stored");
+	const cJSON *nbad = cJSON_GetObjectItemCaseSensitive(j, "bad_lines");
+	long rc = -1;
+
+	if (!cJSON_IsNumber(stored) || !cJSON_IsNumber(nbad)) {
+		ctl_progress_clear();
+		fprintf(stderr, "dealpushctl: the API's answer is not a bulk report\n");
+		goto out;
+	}
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j, "bad")) {
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "line");
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "error");
+		size_t k = cJSON_IsNumber(l) && l->valuedouble >= 1 ? (size_t)l->valuedouble : 0;
+
+		ctl_progress_clear();
+		fprintf(stderr, "%s:%lu: error: %s\n", file, k >= 1 && k <= body->n ?
+		    body->lines[k - 1] : 0, cJSON_IsString(e) ? e->valuestring : "refused");
+	}
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j, "consent_kept_out")) {
+		const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "line"), *ch;
+		size_t k = cJSON_IsNumber(l) && l->valuedouble >= 1 ? (size_t)l->valuedouble : 0;
+
+		cJSON_ArrayForEach(ch, cJSON_GetObjectItemCaseSensitive(o, "channels"))
+			if (cJSON_IsString(ch) && k >= 1 && k <= body->n) {
+				ctl_progress_clear();
+				note_kept_out(file, body->lines[k - 1], ch->valuestring);
+			}
+	}
+	*bad += (unsigned long)nbad->valuedouble;
+	rc = (long)stored->valuedouble;
+out:
+	cJSON_Delete(j);
+	return rc;
+}
+
+/* Sends body (when it holds lines) and empties it. Returns the number stored, or -1
+ * after printing. */
+static long
+api_flush(struct ctl_api *api, const char *file, struct api_body *body,
+    unsigned long *bad)
+{
+	struct ctl_buf b;
+	char msg[512];
+	long st, stored = -1;
+
+	if (body->n == 0)
+		return 0;
+	if ((st = ctl_api_call(api, "POST", "/v1/bulk/subscribers", body->p, body->len,
+	    "application/x-ndjson", &b)) < 0)
+		return -1;
+	if (st == 200) {
+		stored = api_report(file, body, &b, bad);
+	} else if (!ctl_api_fatal(st, &b)) {
+		ctl_progress_clear();
+		fprintf(stderr, "dealpushctl: %s: lines %lu to %lu: API answered %ld: %s\n",
+		    file, body->lines[0], body->lines[body->n - 1], st,
+		    ctl_api_error_text(&b, msg, sizeof(msg)));
+	}
+	free(b.p);
+	body->len = body->n = 0;
+	return stored;
+}
+
+int
+ctl_import_api(struct ctl_api *api, const char *path)
+{
+	struct ctl_input in;
+	struct api_body body;
+	unsigned long imported = 0, bad = 0;
+	long got;
+	int rc = CTL_FAIL, r;
+
+	memset(&body, 0, sizeof(body));
+	if ((body.p = malloc(CTL_API_BODY_MAX)) == NULL) {
+		fprintf(stderr, "dealpushctl: out of memory\n");
+		return CTL_FAIL;
+	}
+	if (ctl_input_open(&in, path) < 0) {
+		free(body.p);
+		return CTL_FAIL;
+	}
+	progress_start();
+	while ((r = ctl_input_next_entry(&in, &bad)) == 1) {
+		/* Lines are joined by "\n", none after the last: a line of CTL_LINE_MAX
+		 * (= CTL_API_BODY_MAX) bytes still fits a body of its own. */
+		if (body.n == CTL_API_BULK_LINES ||
+		    body.len + (body.n > 0) + in.len > CTL_API_BODY_MAX) {
+			if ((got = api_flush(api, in.name, &body, &bad)) < 0)
+				goto out;
+			imported += (unsigned long)got;
+			progress_show(imported, bad);
+		}
+		if (body.n > 0)
+			body.p[body.len++] = '\n';
+		memcpy(body.p + body.len, in.buf, in.len);
+		body.len += in.len;
+		body.lines[body.n++] = in.lineno;
+	}
+	if (r < 0)
+		goto out;
+	if ((got = api_flush(api, in.name, &body, &bad)) < 0)
+		goto out;
+	imported += (unsigned long)got;
+	ctl_progress_clear();
+	printf("imported %lu subscribers, %lu bad lines\n", imported, bad);
+	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
+out:
+	if (rc == CTL_FAIL)
+		fprintf(stderr, "dealpushctl: stopped; %lu subscribers were stored before the"
+		    " error\n", imported);
+	free(body.p);
+	ctl_input_close(&in);
+	return rc;
+}

@@ -1,0 +1,113 @@
+/*
+ * ctl_int.h: what dealpushctl's files share (stage: outside the pipeline, the
+ * operator's CLI): exit codes, limits, the input reader and the admin API client of
+ * dealpushctl.c, the import of ctl_import.c. Private to the CLI.
+ */
+#ifndef DEALPUSH_CTL_INT_H
+#define DEALPUSH_CTL_INT_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+
+#define CTL_DEFAULT_REDIS "127.0.0.1:6379"
+#define CTL_LINE_MAX (64 * 1024)          /* longer lines are bad lines */
+#define CTL_CONNECT_TIMEOUT_S 2
+#define CTL_COMMAND_TIMEOUT_S 5
+#define CTL_CHANGES_MAXLEN "100000"
+#define CTL_EXPIRES_IN_MAX (366L * 86400 - 1)
+#define CTL_API_CONNECT_TIMEOUT_MS 2000L
+#define CTL_API_TIMEOUT_MS 30000L
+#define CTL_API_REPLY_MAX (8L * 1024 * 1024)  /* answer bytes kept; more fails the call */
+#define CTL_API_BODY_MAX (64 * 1024)          /* the server's default body cap */
+
+/* Exit codes (documented in usage and docs/contracts.md). */
+#define CTL_OK 0
+#define CTL_BAD_INPUT 1                   /* some lines or arguments were refused */
+#define CTL_FAIL 2                        /* usage, file or Redis error */
+
+/* One input file read line by line into a fixed buffer. */
+struct ctl_input {
+	FILE *f;
+	const char *name;                 /* as shown in messages */
+	char *buf;                        /* CTL_LINE_MAX + 1 bytes */
+	size_t len;
+	unsigned long lineno;
+	int too_long;                     /* the current line was cut: a bad line */
+};
+
+struct ctl_api {
+	const char *url;                  /* base URL, no trailing slash needed */
+	const char *token;                /* never printed */
+	int json;                         /* --json: print answers as they come */
+	CURL *curl;
+};
+
+struct ctl_buf {
+	char *p;
+	size_t len;
+	int over;                         /* the answer passed CTL_API_REPLY_MAX */
+};
+
+/* ---- dealpushctl.c ---- */
+
+/* Reads one pipelined reply and checks its type (and, for a status, its text).
+ * Returns 0 (*keep, when not NULL, is the reply: the caller frees it), or -1 after
+ * printing why. what names the command in the message. */
+int ctl_expect_reply(redisContext *c, int type, const char *status, const char *what,
+    redisReply **keep);
+
+/* Opens path ("-" = stdin). Returns 0, or -1 after printing why. */
+int ctl_input_open(struct ctl_input *in, const char *path);
+void ctl_input_close(struct ctl_input *in);
+
+/* The next line that is not blank or a # comment, in in->buf (in->lineno its number);
+ * a line over CTL_LINE_MAX is reported, counted in *bad and passed over. Returns 1
+ * with a line, 0 at the end, -1 on a read error (printed). */
+int ctl_input_next_entry(struct ctl_input *in, unsigned long *bad);
+
+/* Prints "FILE:LINE: error: msg" for the current line of in, on stderr. */
+void ctl_report_bad_line(const struct ctl_input *in, const char *msg);
+
+/* One request: method on the API's base URL + path, with body (may be NULL). Returns
+ * the HTTP status with the answer in *out (caller frees out->p; never NULL on
+ * success), or -1 after printing why (connection, timeout, too large). */
+long ctl_api_call(struct ctl_api *api, const char *method, const char *path,
+    const char *body, size_t len, const char *ctype, struct ctl_buf *out);
+
+/* The server's error text "<error> (field <field>)" of an answer, into buf. */
+const char *ctl_api_error_text(const struct ctl_buf *b, char *buf, size_t size);
+
+/* 1 (after printing) for a status the command cannot go on after: 401, 403, 5xx. */
+int ctl_api_fatal(long status, const struct ctl_buf *b);
+
+/* ---- ctl_import.c ---- */
+
+/* Loads the daemon's script name (notifier/lua/<name>.lua as built in), so the CLI
+ * writes exactly what the daemon writes. Fills sha (41 bytes). Returns 0, or -1
+ * after printing. */
+int ctl_load_script(redisContext *c, const char *name, char *sha);
+
+/* dealpushctl subscribers import FILE straight to Redis: every line validated
+ * (subscriber_parse), stored by admin_sub_bulk.lua in batches with a bounded number
+ * in flight. Returns CTL_OK, CTL_BAD_INPUT (some lines refused, the rest stored) or
+ * CTL_FAIL (printed; what was stored before stays). */
+int ctl_import_redis(redisContext *c, const char *path);
+
+/* The same through the admin API's bulk endpoint (POST /v1/subscribers/bulk). */
+int ctl_import_api(struct ctl_api *api, const char *path);
+
+/* ---- ctl_consent.c ---- */
+
+/* dealpushctl consent migrate: every consent_history:<id> / consent_log:<id> of
+ * earlier versions moved into consent:records. Returns CTL_OK or CTL_FAIL (printed;
+ * what was moved stays moved, and a new run goes on). */
+int ctl_consent_migrate(redisContext *c);
+
+/* Erases the progress line from the terminal, if one is shown, so that a message can
+ * be printed on stderr. */
+void ctl_progress_clear(void);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * subbulk.c: builds the arguments of one admin_sub_bulk.lua call from validated
+ * subscribers and reads its reply (stage: http and the CLI, before the store). It
+ * never validates: what it is given was accepted by subscriber_parse; it never
+ * decides what is stored either: the script (lib/subput.lua) does, as for one put.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "subbulk.h"
+
+#define SUBBULK_PER (3 + CH_COUNT)    /* ORDER BULK_ARGS: id, json, phone, times */
+#define SUBBULK_HEAD 3                /* EVALSHA, sha, key count */
+
+struct subbulk_sub {
+	char id[MODEL_ID_MAX + 1];
+	char *json;
+	char phone[24];
+	char consent[CH_COUNT][24];
+	unsigned long line;
+};
+
+struct subbulk {
+	size_t max, n;
+	struct subbulk_sub *v;
+	char how[16], now[24], nkeys[8], consent_keys[CH_COUNT][32];
+	const char **args;            /* SUBBULK_HEAD + keys + 2 + max * SUBBULK_PER */
+	size_t *lens;
+};
+
+struct subbulk *
+subbulk_new(size_t max, const char *how)
+{
+	struct subbulk *b;
+	size_t cap = SUBBULK_HEAD + SUBBULK_NKEYS + 2 + max * SUBBULK_PER;
+	int c;
+
+	if (max < 1 || max > SUBBULK_MAX || (b = calloc(1, sizeof(*b))) == NULL)
+		return NULL;
+	b->max = max;
+	b->v = calloc(max, sizeof(*b->v));
+	b->args = calloc(cap, sizeof(*b->args));
+	b->lens = calloc(cap, sizeof(*b->lens));
+	if (b->v == NULL || b->args == NULL || b->lens == NULL) {
+		subbulk_free(b);
+		return NULL;
+	}
+	snprintf(b->how, sizeof(b->how), "%s", how);
+	snprintf(b->nkeys, sizeof(b->nkeys), "%d", SUBBULK_NKEYS);
+	for (c = 0; c < CH_COUNT; c++)
+		snprintf(b->consent_keys[c], sizeof(b->consent_keys[c]), "consent:%s",
+		    channel_name((enum channel)c));
+	return b;
+}
+
+int
+subbulk_add(struct subbulk *b, const struct subscriber *s, char *canon,
+    unsigned long line)
+{
+	struct subbulk_sub *e;
+	int c;
+
+	if (b->n == b->max) {
+		free(canon);
+		return -1;
+	}
+	e = &b->v[b->n];
+	e->json = canon;
+	snprintf(e->id, sizeof(e->id), "%s", s->id);
+	snprintf(e->phone, sizeof(e->phone), "%s", s->phone != NULL ? s->phone : "");
+	for (c = 0; c < CH_COUNT; c++)
+		(void)subscriber_consent_arg(s, (enum channel)c, e->consent[c],
+		    sizeof(e->consent[c]));
+	e->line = line;
+	b->n++;
+	return 0;
+}
+
+size_t
+subbulk_count(const struct subbulk *b)
+{
+	return b->n;
+}
+
+unsigned long
+subbulk_line(const struct subbulk *b, size_t i)
+{
+	return i < b->n ? b->v[i].line : 0;
+}
+
+/* Puts s (a string b owns) at args[i]. */
+static void
+put(struct subbulk *b, int i, const char *s)
+{
+	b->args[i] = s;
+	b->lens[i] = strlen(s);
+}
+
+/* Fills b->args from slot SUBBULK_HEAD on; returns the index past the last. */
+static int
+fill(struct subbulk *b, long long now)
+{
+	int i = SUBBULK_HEAD, c;
+	size_t k;
+
+	/* ORDER BULK_KEYS (admin_sub_bulk.lua) */
+	put(b, i++, "subscribers");
+	put(b, i++, "subscribers:changes");
+	put(b, i++, "consent:epoch");
+	put(b, i++, "consent:records");
+	put(b, i++, "suppressed:sms");
+	for (c = 0; c < CH_COUNT; c++)
+		put(b, i++, b->consent_keys[c]);
+	snprintf(b->now, sizeof(b->now), "%lld", now);
+	put(b, i++, b->now);
+	put(b, i++, b->how);
+	for (k = 0; k < b->n; k++) {
+		struct subbulk_sub *e = &b->v[k];
+
+		/* ORDER BULK_ARGS */
+		put(b, i++, e->id);
+		put(b, i++, e->json);
+		put(b, i++, e->phone);
+		for (c = 0; c < CH_COUNT; c++)
+			put(b, i++, e->consent[c]);
+	}
+	return i;
+}
+
+int
+subbulk_args(struct subbulk *b, long long now, const char ***args, const size_t **lens)
+{
+	int end = fill(b, now);
+
+	*args = b->args + SUBBULK_HEAD;
+	*lens = b->lens + SUBBULK_HEAD;
+	return end - SUBBULK_HEAD;
+}
+
+int
+subbulk_evalsha(struct subbulk *b, const char *sha, long long now, const char ***argv,
+    const size_t **lens)
+{
+	int end = fill(b, now);
+
+	put(b, 0, "EVALSHA");
+	b->args[1] = sha;
+	b->lens[1] = strlen(sha);
+	put(b, 2, b->nkeys);
+	*argv = b->args;
+	*lens = b->lens;
+	return end;
+}
+
+void
+subbulk_reset(struct subbulk *b)
+{
+	size_t k;
+
+	for (k = 0; k < b->n; k++) {
+		free(b->v[k].json);
+		b->v[k].json = NULL;
+	}
+	b->n = 0;
+}
+
+void
+subbulk_free(struct subbulk *b)
+{
+	if (b == NULL)
+		return;
+	if (b->v != NULL)
+		subbulk_reset(b);
+	free(b->v);
+	free(b->args);
+	free(b->lens);
+	free(b);
+}
+
+int
+subbulk_reply(const redisReply *r, size_t n, long long counts[3])
+{
+	size_t i;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+	    (r->elements - 3) % 2 != 0)
+		return -1;
+	for (i = 0; i < 3; i++) {
+		if (r->element[i]->type != REDIS_REPLY_INTEGER)
+			return -1;
+		counts[i] = r->element[i]->integer;
+	}
+	if (counts[0] != (long long)n)
+		return -1;
+	for (i = 3; i < r->elements; i += 2) {
+		if (r->element[i]->type != REDIS_REPLY_INTEGER ||
+		    r->element[i]->integer < 1 || r->element[i]->integer > (long long)n ||
+		    r->element[i + 1]->type != REDIS_REPLY_STRING)
+			return -1;
+	}
+	return (int)((r->elements - 3) / 2);
+}
+
+void
+subbulk_kept(const redisReply *r, int k, size_t *pos, const char **channels)
+{
+	*pos = (size_t)r->element[3 + 2 * k]->integer - 1;
+	*channels = r->element[4 + 2 * k]->str;
+}

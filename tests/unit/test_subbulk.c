@@ -1,0 +1,162 @@
+/*
+ * test_subbulk.c: the arguments of one admin_sub_bulk.lua call (ORDER BULK_KEYS,
+ * ORDER BULK_ARGS) and the reading of its reply, refusing every malformed one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "subbulk.h"
+#include "subscriber.h"
+
+static struct subscriber *
+parse(const char *json, char **canon)
+{
+	struct err e;
+	struct subscriber *s = subscriber_parse_canon(json, strlen(json), canon, &e);
+
+	assert_non_null(s);
+	return s;
+}
+
+static void
+arguments_follow_the_script_order(void **state)
+{
+	struct subbulk *b = subbulk_new(2, "import");
+	struct subscriber *s1, *s2;
+	char *c1, *c2;
+	const char **args;
+	const size_t *lens;
+	int n, i;
+	static const char *const keys[] = { "subscribers", "subscribers:changes",
+	    "consent:epoch", "consent:records", "suppressed:sms", "consent:sms",
+	    "consent:dm" };
+
+	(void)state;
+	assert_non_null(b);
+	s1 = parse("{\"id\":\"a\",\"phone\":\"+15125550100\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"UTC\"}", &c1);
+	s2 = parse("{\"id\":\"b\",\"dm\":{\"x\":\"7\"},\"channels\":[\"dm\"],"
+	    "\"timezone\":\"UTC\"}", &c2);
+	assert_int_equal(subbulk_add(b, s1, c1, 3), 0);
+	assert_int_equal(subbulk_add(b, s2, c2, 9), 0);
+	/* Full: refused, and the canonical form it was given is freed (ASan checks). */
+	assert_int_equal(subbulk_add(b, s2, strdup("{}"), 10), -1);
+	assert_int_equal(subbulk_count(b), 2);
+	assert_int_equal(subbulk_line(b, 1), 9);
+	n = subbulk_args(b, 1767000000, &args, &lens);
+	assert_int_equal(n, SUBBULK_NKEYS + 2 + 2 * (3 + CH_COUNT));
+	for (i = 0; i < SUBBULK_NKEYS; i++)
+		assert_string_equal(args[i], keys[i]);
+	assert_string_equal(args[i++], "1767000000");
+	assert_string_equal(args[i++], "import");
+	assert_string_equal(args[i++], "a");
+	assert_string_equal(args[i], "{\"id\":\"a\",\"phone\":\"+15125550100\",\"channels\":"
+	    "[\"sms\"],\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\",\"dm\":null},"
+	    "\"timezone\":\"UTC\",\"engagement\":0}");
+	assert_int_equal(lens[i], strlen(args[i]));
+	i++;
+	assert_string_equal(args[i++], "+15125550100");
+	assert_string_equal(args[i++], "1767348000");
+	assert_string_equal(args[i++], "");
+	assert_string_equal(args[i++], "b");
+	i++;
+	assert_string_equal(args[i++], "");
+	assert_string_equal(args[i++], "");
+	assert_string_equal(args[i++], "");
+	n = subbulk_evalsha(b, "0123456789012345678901234567890123456789", 5, &args, &lens);
+	assert_string_equal(args[0], "EVALSHA");
+	assert_string_equal(args[2], "7");
+	assert_string_equal(args[3], "subscribers");
+	assert_int_equal(n, 3 + SUBBULK_NKEYS + 2 + 2 * (3 + CH_COUNT));
+	subbulk_reset(b);
+	assert_int_equal(subbulk_count(b), 0);
+	subscriber_free(s1);
+	subscriber_free(s2);
+	subbulk_free(b);
+	subbulk_free(NULL);
+	assert_null(subbulk_new(0, "x"));
+	assert_null(subbulk_new(SUBBULK_MAX + 1, "x"));
+}
+
+/* A reply of n integers and strings: "i:<n>" or "s:<text>". */
+static redisReply *
+reply(int n, ...)
+{
+	redisReply *r = calloc(1, sizeof(*r));
+	va_list ap;
+	int i;
+
+	r->type = REDIS_REPLY_ARRAY;
+	r->elements = (size_t)n;
+	r->element = calloc((size_t)n, sizeof(*r->element));
+	va_start(ap, n);
+	for (i = 0; i < n; i++) {
+		const char *v = va_arg(ap, const char *);
+		redisReply *e = calloc(1, sizeof(*e));
+
+		if (v[0] == 'i') {
+			e->type = REDIS_REPLY_INTEGER;
+			e->integer = strtoll(v + 2, NULL, 10);
+		} else {
+			e->type = REDIS_REPLY_STRING;
+			e->str = strdup(v + 2);
+			e->len = strlen(e->str);
+		}
+		r->element[i] = e;
+	}
+	va_end(ap);
+	return r;
+}
+
+static void
+replies_are_read_and_malformed_ones_refused(void **state)
+{
+	long long c[3];
+	redisReply *r;
+	const char *ch;
+	size_t pos;
+
+	(void)state;
+	r = reply(7, "i:3", "i:2", "i:1", "i:2", "s:sms", "i:3", "s:sms,dm");
+	assert_int_equal(subbulk_reply(r, 3, c), 2);
+	assert_int_equal(c[0], 3);
+	assert_int_equal(c[1], 2);
+	assert_int_equal(c[2], 1);
+	subbulk_kept(r, 1, &pos, &ch);
+	assert_int_equal(pos, 2);
+	assert_string_equal(ch, "sms,dm");
+	/* stored is not the batch's size */
+	assert_int_equal(subbulk_reply(r, 4, c), -1);
+	freeReplyObject(r);
+	/* a position out of the batch, a kept-out entry cut short, no counts */
+	r = reply(5, "i:3", "i:0", "i:0", "i:4", "s:sms");
+	assert_int_equal(subbulk_reply(r, 3, c), -1);
+	freeReplyObject(r);
+	r = reply(4, "i:3", "i:0", "i:0", "i:1");
+	assert_int_equal(subbulk_reply(r, 3, c), -1);
+	freeReplyObject(r);
+	r = reply(2, "i:3", "i:0");
+	assert_int_equal(subbulk_reply(r, 3, c), -1);
+	freeReplyObject(r);
+	r = reply(3, "s:3", "i:0", "i:0");
+	assert_int_equal(subbulk_reply(r, 3, c), -1);
+	freeReplyObject(r);
+	assert_int_equal(subbulk_reply(NULL, 3, c), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(arguments_follow_the_script_order),
+		cmocka_unit_test(replies_are_read_and_malformed_ones_refused),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
