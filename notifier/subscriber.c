@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "deal.h"
+#include "intern.h"
 #include "jsonv.h"
 #include "subscriber.h"
 #include "timefmt.h"
@@ -430,47 +431,177 @@ static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err 
 	return 0;
 }
 
-struct subscriber *subscriber_parse(const char *json, size_t len, struct err *err)
+/* ---- the compact record ---- */
+
+/* Frees a draft: a struct whose every string was allocated on its own by the field
+ * parsers above. */
+static void draft_free(struct subscriber *s)
+{
+	if (s == NULL)
+		return;
+	free(s->id);
+	free(s->phone);
+	free(s->dm_x);
+	free(s->timezone);
+	free(s->locale);
+	free(s->region);
+	jv_strlist_free(&s->tags);
+	jv_strlist_free(&s->interests.categories);
+	jv_strlist_free(&s->interests.brands);
+	jv_strlist_free(&s->interests.keywords);
+	free(s);
+}
+
+/* Drops the references a compact record holds on interned strings. */
+static void compact_release(struct subscriber *s)
+{
+	struct strlist *l[4] = { &s->tags, &s->interests.categories, &s->interests.brands,
+		&s->interests.keywords };
+	size_t i, j;
+
+	intern_put(s->timezone);
+	intern_put(s->locale);
+	intern_put(s->region);
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < l[i]->n; j++)
+			intern_put(l[i]->v[j]);
+}
+
+/* Interns every item of src into dst, whose pointer array starts at *next; advances
+ * *next. dst->n counts the items taken, also on failure (-1, out of memory). */
+static int compact_list(struct strlist *dst, const struct strlist *src, char ***next)
+{
+	size_t i;
+
+	dst->n = 0;
+	dst->v = src->n > 0 ? *next : NULL;
+	*next += src->n;
+	for (i = 0; i < src->n; i++) {
+		const char *p = intern_get(src->v[i], strlen(src->v[i]));
+
+		if (p == NULL)
+			return -1;
+		dst->v[i] = (char *)p;
+		dst->n = i + 1;
+	}
+	return 0;
+}
+
+static int compact_str(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (src == NULL)
+		return 0;
+	*dst = (char *)intern_get(src, strlen(src));
+	return *dst != NULL ? 0 : -1;
+}
+
+/* Copies d (a validated draft) into one allocation: the struct, the lists' pointer
+ * arrays, then id, phone and dm_x; the other strings interned. Returns the record,
+ * or NULL with *err "no_memory" (d is never changed). */
+static struct subscriber *compact_of(const struct subscriber *d, struct err *err)
+{
+	size_t nptr = d->tags.n + d->interests.categories.n + d->interests.brands.n +
+	    d->interests.keywords.n;
+	size_t idlen = strlen(d->id) + 1;
+	size_t plen = d->phone != NULL ? strlen(d->phone) + 1 : 0;
+	size_t xlen = d->dm_x != NULL ? strlen(d->dm_x) + 1 : 0;
+	struct subscriber *s;
+	char **next, *str;
+
+	/* sizeof(struct subscriber) is a multiple of the pointer size: the arrays that
+	 * follow it are aligned. */
+	s = malloc(sizeof(*s) + nptr * sizeof(char *) + idlen + plen + xlen);
+	if (s == NULL) {
+		jv_nomem(err, "subscriber");
+		return NULL;
+	}
+	*s = *d;
+	s->timezone = s->locale = s->region = NULL;
+	s->tags.n = s->interests.categories.n = s->interests.brands.n =
+	    s->interests.keywords.n = 0;
+	next = (char **)(void *)(s + 1);
+	str = (char *)(next + nptr);
+	s->id = str;
+	memcpy(str, d->id, idlen);
+	str += idlen;
+	if (d->phone != NULL) {
+		s->phone = str;
+		memcpy(str, d->phone, plen);
+		str += plen;
+	}
+	if (d->dm_x != NULL) {
+		s->dm_x = str;
+		memcpy(str, d->dm_x, xlen);
+	}
+	if (compact_str(&s->timezone, d->timezone) < 0 ||
+	    compact_str(&s->locale, d->locale) < 0 ||
+	    compact_str(&s->region, d->region) < 0 ||
+	    compact_list(&s->tags, &d->tags, &next) < 0 ||
+	    compact_list(&s->interests.categories, &d->interests.categories, &next) < 0 ||
+	    compact_list(&s->interests.brands, &d->interests.brands, &next) < 0 ||
+	    compact_list(&s->interests.keywords, &d->interests.keywords, &next) < 0) {
+		compact_release(s);
+		free(s);
+		jv_nomem(err, "subscriber");
+		return NULL;
+	}
+	return s;
+}
+
+/* Parses and validates; check_canon also refuses a subscriber whose canonical form
+ * would be over the limit (needed for new input, not for what the store holds, which
+ * is that canonical form already). */
+static struct subscriber *parse_common(const char *json, size_t len, int check_canon,
+    struct err *err)
 {
 	cJSON *root;
-	struct subscriber *s = NULL;
+	struct subscriber *d = NULL, *s = NULL;
 	char *canon = NULL;
-	int ok = 0;
 
 	err_clear(err);
 	root = deal_json_open(json, len, MODEL_SUB_JSON_MAX, "subscriber", err);
 	if (root == NULL)
 		goto out;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
 		jv_nomem(err, "subscriber");
 		goto out;
 	}
-	s->quiet_start_min = s->quiet_end_min = -1;
-	if (parse_subscriber(root, s, err) < 0)
+	d->quiet_start_min = d->quiet_end_min = -1;
+	if (parse_subscriber(root, d, err) < 0)
 		goto out;
-	/* What is stored is the canonical form; it must fit the same limit so that the
-	 * daemon can always read back what was accepted. */
-	canon = subscriber_to_json(s);
-	if (canon == NULL) {
-		jv_nomem(err, "subscriber");
-		goto out;
+	if (check_canon) {
+		/* What is stored is the canonical form; it must fit the same limit so that
+		 * the daemon can always read back what was accepted. */
+		canon = subscriber_to_json(d);
+		if (canon == NULL) {
+			jv_nomem(err, "subscriber");
+			goto out;
+		}
+		if (strlen(canon) > MODEL_SUB_JSON_MAX) {
+			err_set(err, ERR_INPUT, "too_large", NULL,
+			    "subscriber: canonical form is %zu bytes, over the limit of %d",
+			    strlen(canon), MODEL_SUB_JSON_MAX);
+			goto out;
+		}
 	}
-	if (strlen(canon) > MODEL_SUB_JSON_MAX) {
-		err_set(err, ERR_INPUT, "too_large", NULL,
-		    "subscriber: canonical form is %zu bytes, over the limit of %d",
-		    strlen(canon), MODEL_SUB_JSON_MAX);
-		goto out;
-	}
-	ok = 1;
+	s = compact_of(d, err);
 out:
 	free(canon);
 	cJSON_Delete(root);
-	if (!ok) {
-		subscriber_free(s);
-		s = NULL;
-	}
+	draft_free(d);
 	return s;
+}
+
+struct subscriber *subscriber_parse(const char *json, size_t len, struct err *err)
+{
+	return parse_common(json, len, 1, err);
+}
+
+struct subscriber *subscriber_parse_stored(const char *json, size_t len, struct err *err)
+{
+	return parse_common(json, len, 0, err);
 }
 
 /* ---- canonical JSON ---- */
@@ -608,15 +739,6 @@ void subscriber_free(struct subscriber *s)
 {
 	if (s == NULL)
 		return;
-	free(s->id);
-	free(s->phone);
-	free(s->dm_x);
-	free(s->timezone);
-	free(s->locale);
-	free(s->region);
-	jv_strlist_free(&s->tags);
-	jv_strlist_free(&s->interests.categories);
-	jv_strlist_free(&s->interests.brands);
-	jv_strlist_free(&s->interests.keywords);
+	compact_release(s);
 	free(s);
 }

@@ -190,7 +190,7 @@ substore_apply(struct substore *ss, const char *id, const char *json, size_t len
 	struct err err;
 
 	err_clear(&err);
-	if ((sub = subscriber_parse(json, len, &err)) == NULL) {
+	if ((sub = subscriber_parse_stored(json, len, &err)) == NULL) {
 		log_warnx("event=bad_stored_subscriber sub=%s reason=%s err=\"%s\"", id,
 		    err.code, err.msg);
 		return;
