@@ -65,6 +65,10 @@ struct substore {
 	                            * HGETs) */
 	int gets_failed;           /* one of them failed: the batch is read again */
 	int gap;                   /* XINFO showed entries past read_from deleted */
+	int counted;               /* Redis counts entries-added: added_seen is kept */
+	unsigned long long added_seen; /* entries-added at the load's start plus every
+	                            * entry read since */
+	unsigned long long batch_n; /* entries in the batch whose HGETs are out */
 	/* health (substore_stats) */
 	enum substore_reason reason;
 	unsigned long connects;
@@ -338,6 +342,24 @@ xinfo_field(const struct redisReply *r, const char *name, const struct redisRepl
 	return NULL;
 }
 
+/* The integer value of field name in an XINFO STREAM reply; -1 when absent. */
+static int
+xinfo_int(const struct redisReply *r, const char *name, long long *out)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		const struct redisReply *k = r->element[i], *v = r->element[i + 1];
+
+		if ((k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS) &&
+		    strcmp(k->str, name) == 0 && v->type == REDIS_REPLY_INTEGER) {
+			*out = v->integer;
+			return 0;
+		}
+	}
+	return -1;
+}
+
 static int
 is_no_such_key(const struct redisReply *r)
 {
@@ -404,6 +426,7 @@ substore_feed_reply_done(struct substore *ss)
 		return;
 	}
 	snprintf(ss->last_id, sizeof(ss->last_id), "%s", ss->batch_id);
+	ss->added_seen += ss->batch_n;
 	ss->busy = 0;
 	substore_ok(ss);
 	substore_run(ss);
@@ -436,48 +459,85 @@ substore_on_change_get(struct rconn *rc, struct redisReply *r, void *arg)
 }
 
 /*
- * XINFO STREAM, sent right after the XREAD and so run just after Redis answered it:
- * was any entry after read_from deleted? Then the XREAD may have skipped it. Redis 7
- * says so exactly ("max-deleted-entry-id"); before 7 a first entry past read_from is
- * taken as a gap (a needless reload at worst). A stream that is gone while we had
- * read from it counts as a gap too.
+ * Did this round's XREAD (after read_from, up to batch_id) or an earlier one miss
+ * an entry? Decided by counting, since a trim (XTRIM, XADD MAXLEN) leaves no mark of
+ * what it removed: Redis 7 counts every entry ever added (entries-added), and the
+ * mirror counts what it read since the full load, which started at entries-added.
+ * Every entry after batch_id still there (the stream's first entry is past batch_id)
+ * must then number entries-added minus what was read; when nothing came after the
+ * batch (last-generated-id is batch_id), the two counts must be equal. Otherwise
+ * the next round decides. An XDEL past read_from shows in max-deleted-entry-id.
+ * Before Redis 7 (no counts), a first entry past read_from is taken as a gap: a
+ * needless reload at worst. Returns 1 for a gap, 0 for none, -1 for a reply that
+ * does not say.
+ */
+static int
+substore_gap_in(struct substore *ss, const struct redisReply *r, char *why,
+    size_t size)
+{
+	const struct redisReply *first;
+	const char *maxdel, *last, *first_id = NULL;
+	long long len, added;
+	unsigned long long seen = ss->added_seen + ss->batch_n;
+
+	(void)xinfo_field(r, "first-entry", &first);
+	if (first != NULL && first->elements == 2 &&
+	    first->element[0]->type == REDIS_REPLY_STRING)
+		first_id = first->element[0]->str;
+	maxdel = xinfo_field(r, "max-deleted-entry-id", NULL);
+	if (maxdel != NULL && stream_id_cmp(maxdel, ss->read_from) > 0) {
+		snprintf(why, size, "max_deleted_id=%s", maxdel);
+		return 1;
+	}
+	if (!ss->counted || xinfo_int(r, "entries-added", &added) < 0) {
+		if (first_id != NULL && stream_id_cmp(first_id, ss->read_from) > 0) {
+			snprintf(why, size, "first_id=%s", first_id);
+			return 1;
+		}
+		return 0;
+	}
+	if (xinfo_int(r, "length", &len) < 0 ||
+	    (last = xinfo_field(r, "last-generated-id", NULL)) == NULL || added < 0 ||
+	    len < 0)
+		return -1;
+	if (len == 0 || (first_id != NULL && stream_id_cmp(first_id, ss->batch_id) > 0)) {
+		if ((unsigned long long)added != seen + (unsigned long long)len) {
+			snprintf(why, size, "entries_added=%lld read=%llu length=%lld", added,
+			    seen, len);
+			return 1;
+		}
+	} else if (stream_id_cmp(last, ss->batch_id) == 0 &&
+	    (unsigned long long)added != seen) {
+		snprintf(why, size, "entries_added=%lld read=%llu", added, seen);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * XINFO STREAM, pipelined after the XREAD and so run just after Redis answered it.
+ * A stream that is gone while we had read from it counts as a gap too.
  */
 static void
 substore_on_check(struct rconn *rc, struct redisReply *r, void *arg)
 {
 	struct substore *ss = arg;
-	const struct redisReply *first;
-	const char *maxdel, *first_id = NULL;
-	int c;
+	char why[160];
+	int g;
 
 	(void)rc;
-	if (r == NULL || (r->type == REDIS_REPLY_ERROR && !is_no_such_key(r)) ||
-	    (r->type != REDIS_REPLY_ERROR && r->type != REDIS_REPLY_ARRAY)) {
-		ss->gets_failed = 1;
-	} else if (r->type == REDIS_REPLY_ERROR) {
+	if (r != NULL && is_no_such_key(r)) {
 		if (strcmp(ss->read_from, "0-0") != 0) {
 			log_warnx("event=subscriber_feed_gap last_id=%s stream=missing",
 			    ss->read_from);
 			ss->gap = 1;
 		}
-	} else if ((maxdel = xinfo_field(r, "max-deleted-entry-id", NULL)) != NULL) {
-		if ((c = stream_id_cmp(maxdel, ss->read_from)) == -2) {
-			ss->gets_failed = 1;
-		} else if (c > 0) {
-			log_warnx("event=subscriber_feed_gap last_id=%s max_deleted_id=%s",
-			    ss->read_from, maxdel);
-			ss->gap = 1;
-		}
-	} else {
-		(void)xinfo_field(r, "first-entry", &first);
-		if (first != NULL && first->elements == 2 &&
-		    first->element[0]->type == REDIS_REPLY_STRING)
-			first_id = first->element[0]->str;
-		if (first_id != NULL && stream_id_cmp(first_id, ss->read_from) > 0) {
-			log_warnx("event=subscriber_feed_gap last_id=%s first_id=%s",
-			    ss->read_from, first_id);
-			ss->gap = 1;
-		}
+	} else if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+	    (g = substore_gap_in(ss, r, why, sizeof(why))) < 0) {
+		ss->gets_failed = 1;
+	} else if (g > 0) {
+		log_warnx("event=subscriber_feed_gap last_id=%s %s", ss->read_from, why);
+		ss->gap = 1;
 	}
 	substore_feed_reply_done(ss);
 }
@@ -507,6 +567,7 @@ substore_on_changes(struct rconn *rc, struct redisReply *r, void *arg)
 		return;
 	}
 	entries = r->element[0]->element[1];
+	ss->batch_n = entries->elements;
 	for (i = 0; i < entries->elements; i++) {
 		struct redisReply *e = entries->element[i], *f;
 		struct substore_get *g;
@@ -615,10 +676,15 @@ substore_on_feed_tail(struct rconn *rc, struct redisReply *r, void *arg)
 	struct substore *ss = arg;
 	const char *last;
 	unsigned long long ms, seq;
+	long long added;
 
 	(void)rc;
+	ss->counted = 0;
+	ss->added_seen = 0;
 	if (r != NULL && is_no_such_key(r)) {
+		/* An entry added later is the first ever (entries-added 1). */
 		snprintf(ss->last_id, sizeof(ss->last_id), "0-0");
+		ss->counted = 1;
 	} else if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
 	    (last = xinfo_field(r, "last-generated-id", NULL)) == NULL ||
 	    stream_id_parse(last, &ms, &seq) < 0 || strlen(last) >= sizeof(ss->last_id)) {
@@ -626,6 +692,10 @@ substore_on_feed_tail(struct rconn *rc, struct redisReply *r, void *arg)
 		return;
 	} else {
 		snprintf(ss->last_id, sizeof(ss->last_id), "%s", last);
+		if (xinfo_int(r, "entries-added", &added) == 0 && added >= 0) {
+			ss->counted = 1;
+			ss->added_seen = (unsigned long long)added;
+		}
 	}
 	ss->busy = 0;
 	substore_ok(ss);
@@ -661,6 +731,7 @@ substore_run(struct substore *ss)
 		snprintf(ss->batch_id, sizeof(ss->batch_id), "%s", ss->last_id);
 		ss->gets_failed = 0;
 		ss->gap = 0;
+		ss->batch_n = 0;
 		rv = rconn_cmd(ss->rc, substore_on_changes, ss, ss->block_ms + 2000,
 		    "XREAD COUNT " SUBSTORE_CHANGES_BATCH " BLOCK %s STREAMS "
 		    "subscribers:changes %s", block, ss->read_from);
