@@ -626,14 +626,25 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 	struct substore *ss = arg;
 	struct redisReply *items;
 	size_t i;
+	int more;
 
 	(void)rc;
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_ARRAY) {
+	    r->element[1]->type != REDIS_REPLY_ARRAY ||
+	    r->element[0]->len >= sizeof(ss->cursor)) {
 		/* Resumed at the same cursor: a page applied twice sets the same values. */
 		substore_retry(ss, r);
 		return;
+	}
+	ss->busy = 0;
+	substore_ok(ss);
+	/* Ask for the next page before parsing this one, so that Redis and the network
+	 * work while we parse. The reply is borrowed until we return; the next one
+	 * cannot arrive before. */
+	if ((more = strcmp(r->element[0]->str, "0") != 0)) {
+		snprintf(ss->cursor, sizeof(ss->cursor), "%s", r->element[0]->str);
+		substore_run(ss);
 	}
 	items = r->element[1];
 	for (i = 0; i + 1 < items->elements; i += 2) {
@@ -644,17 +655,8 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 			    items->element[i + 1]->len);
 		}
 	}
-	ss->busy = 0;
-	substore_ok(ss);
-	if (strcmp(r->element[0]->str, "0") != 0) {
-		if (r->element[0]->len >= sizeof(ss->cursor)) {
-			substore_retry(ss, r);
-			return;
-		}
-		snprintf(ss->cursor, sizeof(ss->cursor), "%s", r->element[0]->str);
-		substore_run(ss);
+	if (more)
 		return;
-	}
 	substore_sweep(ss);
 	ss->loading = 0;
 	ss->last_load_s = substore_elapsed_s(&ss->load_started);
