@@ -24,18 +24,10 @@
 #include "intern.h"
 #include "jsonv.h"
 #include "subscriber.h"
+#include "subscriber_int.h"
 #include "timefmt.h"
 
-#define SUB_TZ_NAME_MAX 64
 #define SUB_TZ_CACHE 256          /* distinct timezone names remembered */
-#define SUB_TAG_MAX 64
-#define SUB_INTEREST_MAX 128
-#define SUB_LOCALE_MAX 35
-#define SUB_REGION_MIN 2
-#define SUB_REGION_MAX 8
-#define SUB_DM_X_MAX 19
-#define SUB_MAX_PER_DAY 100
-#define SUB_PRICE_MAX 1e9
 #define SUB_DEFAULT_TZDIR "/usr/share/zoneinfo"
 
 /* ORDER CHANNEL: indexed by enum channel (model.h). */
@@ -120,7 +112,7 @@ static struct tz_entry tz_cache[SUB_TZ_CACHE];
 
 /* [A-Za-z0-9_+-] segments joined by '/', 1..SUB_TZ_NAME_MAX bytes. No '.', so no
  * "..", and no leading, trailing or doubled '/'. */
-static int tz_name_is_well_formed(const char *name)
+int sub_tz_name_is_well_formed(const char *name)
 {
 	size_t n = strlen(name), i;
 
@@ -163,14 +155,14 @@ static int tz_file_is_tzif(const char *name)
 }
 
 /* 1 when name is a well-formed zone that exists in tzdata, else 0. */
-static int tz_is_known(const char *name)
+int sub_tz_is_known(const char *name)
 {
 	uint32_t h = 2166136261u;
 	size_t i, slot = 0;
 	const char *p;
 	int ok;
 
-	if (!tz_name_is_well_formed(name))
+	if (!sub_tz_name_is_well_formed(name))
 		return 0;
 	for (p = name; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
@@ -275,9 +267,9 @@ static int parse_timezone(const cJSON *root, struct subscriber *s, struct err *e
 		return jv_missing(err, "timezone");
 	if (jv_take_string(v, "timezone", SUB_TZ_NAME_MAX, &s->timezone, err) < 0)
 		return -1;
-	if (!tz_name_is_well_formed(s->timezone))
+	if (!sub_tz_name_is_well_formed(s->timezone))
 		return jv_bad_value(err, "timezone", "not an IANA zone name");
-	if (!tz_is_known(s->timezone))
+	if (!sub_tz_is_known(s->timezone))
 		return err_set(err, ERR_INPUT, "bad_value", "timezone",
 		    "timezone: \"%s\" is not in tzdata", s->timezone);
 	return 0;
@@ -399,14 +391,12 @@ static int parse_plain(const cJSON *root, struct subscriber *s, struct err *err)
 	s->max_per_day = (int)d;
 	v = jv_field(root, "locale");
 	if (v != NULL && take_checked(v, "locale", SUB_LOCALE_MAX,
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-",
-	    "letters, digits and '-' only (BCP 47)", &s->locale, err) < 0)
+	    SUB_LOCALE_CHARS, "letters, digits and '-' only (BCP 47)", &s->locale, err) < 0)
 		return -1;
 	v = jv_field(root, "region");
 	if (v != NULL) {
 		if (take_checked(v, "region", SUB_REGION_MAX,
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-",
-		    "letters, digits and '-' only", &s->region, err) < 0)
+		    SUB_LOCALE_CHARS, "letters, digits and '-' only", &s->region, err) < 0)
 			return -1;
 		if (strlen(s->region) < SUB_REGION_MIN)
 			return jv_bad_value(err, "region", "2 to 8 characters");
@@ -519,7 +509,7 @@ static int compact_str(char **dst, const char *src)
 /* Copies d (a validated draft) into one allocation: the struct, the lists' pointer
  * arrays, then id, phone and dm_x; the other strings interned. Returns the record,
  * or NULL with *err "no_memory" (d is never changed). */
-static struct subscriber *compact_of(const struct subscriber *d, struct err *err)
+struct subscriber *sub_compact_of(const struct subscriber *d, struct err *err)
 {
 	size_t nptr = d->tags.n + d->interests.categories.n + d->interests.brands.n +
 	    d->interests.keywords.n;
@@ -606,7 +596,7 @@ static struct subscriber *parse_common(const char *json, size_t len, int check_c
 			goto out;
 		}
 	}
-	s = compact_of(d, err);
+	s = sub_compact_of(d, err);
 out:
 	free(canon);
 	cJSON_Delete(root);
@@ -621,6 +611,12 @@ struct subscriber *subscriber_parse(const char *json, size_t len, struct err *er
 
 struct subscriber *subscriber_parse_stored(const char *json, size_t len, struct err *err)
 {
+	struct subscriber *s = sub_parse_canonical(json, len);
+
+	if (s != NULL) {
+		err_clear(err);
+		return s;
+	}
 	return parse_common(json, len, 0, err);
 }
 

@@ -20,6 +20,7 @@
 
 #include "intern.h"
 #include "subscriber.h"
+#include "../../notifier/subscriber_int.h"  /* the canonical reader */
 
 static const char full_sub[] =
 	"{\"id\": \"s-1001\", \"phone\": \"+15125550100\", \"dm\": {\"x\": \"123456789\"},"
@@ -723,6 +724,108 @@ static void refused_subscribers_leave_no_interned_strings(void **state)
 	assert_string_equal(e.code, "bad_type");
 }
 
+/* A varied valid subscriber number i (deterministic), as input JSON. */
+static const char *varied_sub(unsigned i)
+{
+	static const char *const zones[] = { "America/Chicago", "Europe/Berlin", "UTC",
+		"Asia/Kolkata", "America/New_York" };
+	static const char *const nums[] = { "0", "1", "0.5", "0.30000000000000004", "1e-7",
+		"-0.0", "0.125", "1E-3" };
+	static char buf[2048];
+	unsigned r = i * 2654435761u;
+
+	snprintf(buf, sizeof(buf),
+	    "{\"id\":\"s-%u\",\"channels\":[%s],\"phone\":\"+1512555%04u\","
+	    "\"dm\":%s,\"consent\":{\"sms\":%s,\"dm\":%s},\"timezone\":\"%s\","
+	    "\"quiet_hours\":%s,\"max_per_day\":%u,\"locale\":%s,\"region\":%s,"
+	    "\"tags\":[%s],\"interests\":{\"categories\":[\"Cat%u\",\"cat%u\"],"
+	    "\"brands\":[%s],\"keywords\":[%s],\"max_price\":%s,"
+	    "\"min_discount_pct\":%s},\"engagement\":%s}",
+	    i, r % 3 == 0 ? "\"sms\",\"dm\"" : r % 3 == 1 ? "\"dm\"" : "\"sms\"", i % 10000,
+	    r % 3 != 2 ? "{\"x\":\"12345\"}" : "null",
+	    r % 5 ? "\"2026-01-02T10:00:00Z\"" : "null",
+	    r % 7 ? "\"2025-06-30T23:59:59.5+02:00\"" : "null", zones[r % 5],
+	    r % 4 ? "{\"start\":\"21:00\",\"end\":\"08:30\"}" : "null", r % 101,
+	    r % 6 ? "\"en-US\"" : "null", r % 8 ? "\"us-tx\"" : "null",
+	    r % 9 ? "\"VIP\",\"outlet\"" : "", r % 200, (r / 7) % 200,
+	    r % 11 ? "\"Dell\"" : "", r % 13 ? "\"xps 13\"" : "",
+	    r % 2 ? nums[r % 8] == nums[5] ? "0" : nums[r % 8] : "null",
+	    r % 3 ? "15" : "null", nums[(r / 3) % 8]);
+	return buf;
+}
+
+/* The canonical reader against the full parser: on the canonical form of valid
+ * subscribers it reads the same subscriber; on every one-byte change and every
+ * truncation of them it either leaves the input to the full parser (NULL) or reads
+ * exactly what the full parser reads. It never accepts what the full parser
+ * refuses. */
+static void canonical_reader_agrees_with_the_full_parser(void **state)
+{
+	static const char repl[] = "\"\\0 9aZ,:-}]{[.eE+\x01\x7f\xc3n";
+	struct err e;
+	unsigned i;
+	size_t pos, k, fast = 0, mutants = 0;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		const char *in = i == 0 ? full_sub : varied_sub(i);
+		struct subscriber *g = parse(in, &e), *f;
+		char *canon, *m, *jf, *jg;
+		size_t len;
+
+		if (g == NULL)
+			fail_msg("generator made an invalid subscriber %u: %s: %s", i, in, e.msg);
+		canon = subscriber_to_json(g);
+		subscriber_free(g);
+		len = strlen(canon);
+		f = sub_parse_canonical(canon, len);
+		if (f == NULL)
+			fail_msg("canonical form not read: %s", canon);
+		jf = subscriber_to_json(f);
+		assert_string_equal(jf, canon);
+		free(jf);
+		subscriber_free(f);
+		m = malloc(len + 1);
+		assert_non_null(m);
+		for (pos = 0; pos < len; pos += (i < 20 ? 1 : 7)) {
+			for (k = 0; k <= sizeof(repl) - 1; k++) {
+				size_t mlen = len;
+
+				memcpy(m, canon, len + 1);
+				if (k < sizeof(repl) - 1) {
+					if (m[pos] == repl[k])
+						continue;
+					m[pos] = repl[k];
+				} else {
+					mlen = pos;   /* truncated */
+				}
+				mutants++;
+				f = sub_parse_canonical(m, mlen);
+				if (f == NULL)
+					continue;
+				fast++;
+				g = subscriber_parse(m, mlen, &e);
+				if (g == NULL)
+					fail_msg("canonical reader took what the parser refuses "
+					    "(%s): %.*s", e.msg, (int)mlen, m);
+				jf = subscriber_to_json(f);
+				jg = subscriber_to_json(g);
+				if (strcmp(jf, jg) != 0)
+					fail_msg("read differently: %s\nvs %s", jf, jg);
+				free(jf);
+				free(jg);
+				subscriber_free(f);
+				subscriber_free(g);
+			}
+		}
+		free(m);
+		free(canon);
+	}
+	/* Some changes keep the input valid and canonical (a digit for a digit). */
+	assert_true(fast > 0);
+	assert_true(mutants > fast);
+}
+
 static void canonical_form_over_the_limit_is_too_large(void **state)
 {
 	char *json = malloc(MODEL_SUB_JSON_MAX + 1);
@@ -918,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(canonical_json_is_what_it_was_before_the_compact_record),
 		cmocka_unit_test(parsed_subscribers_share_repeated_strings_in_one_block_each),
 		cmocka_unit_test(refused_subscribers_leave_no_interned_strings),
+		cmocka_unit_test(canonical_reader_agrees_with_the_full_parser),
 		cmocka_unit_test(canonical_form_over_the_limit_is_too_large),
 		cmocka_unit_test(channel_names_follow_the_enum),
 		cmocka_unit_test(every_truncation_of_a_valid_subscriber_is_refused),
