@@ -52,7 +52,7 @@ struct substore_stats {
 	size_t loaded;             /* stored subscribers read by the load in progress,
 	                            * or by the last one when none is */
 	unsigned long reconnects;  /* connections after the first */
-	unsigned long reloads;     /* full loads after the first */
+	unsigned long reloads;     /* full loads started after the first */
 	const char *last_reload_reason; /* "reconnect", "gap"; "" before any reload;
 	                            * static */
 	double load_s;             /* seconds the load in progress has run, else 0 */
