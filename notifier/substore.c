@@ -10,7 +10,6 @@
  * Bounded work per callback (one page, one batch of changes). Never trusts what Redis
  * holds: every stored subscriber is parsed and validated again.
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 
 #include "intern.h"
 #include "log.h"
+#include "streampos.h"
 #include "substore.h"
 #include "subscriber.h"
 
@@ -282,90 +282,6 @@ substore_on_retry(evutil_socket_t fd, short what, void *arg)
 	substore_run(arg);
 }
 
-/* ---- stream ids ---- */
-
-/* Parses a stream id "<ms>-<seq>"; -1 when it is not one. */
-static int
-stream_id_parse(const char *s, unsigned long long *ms, unsigned long long *seq)
-{
-	char *end;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	*ms = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '-' || end[1] < '0' || end[1] > '9')
-		return -1;
-	*seq = strtoull(end + 1, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	return 0;
-}
-
-/* Compares two stream ids: <0, 0, >0; -2 when either is not an id. */
-static int
-stream_id_cmp(const char *a, const char *b)
-{
-	unsigned long long ams, aseq, bms, bseq;
-
-	if (stream_id_parse(a, &ams, &aseq) < 0 || stream_id_parse(b, &bms, &bseq) < 0)
-		return -2;
-	if (ams != bms)
-		return ams < bms ? -1 : 1;
-	if (aseq != bseq)
-		return aseq < bseq ? -1 : 1;
-	return 0;
-}
-
-/* The string value of field name in an XINFO STREAM reply (flat pairs), or NULL.
- * *entry gets the value when it is an entry ([id, fields]) instead. */
-static const char *
-xinfo_field(const struct redisReply *r, const char *name, const struct redisReply **entry)
-{
-	size_t i;
-
-	if (entry != NULL)
-		*entry = NULL;
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		const struct redisReply *k = r->element[i], *v = r->element[i + 1];
-
-		if (k->type != REDIS_REPLY_STRING && k->type != REDIS_REPLY_STATUS)
-			continue;
-		if (strcmp(k->str, name) != 0)
-			continue;
-		if (v->type == REDIS_REPLY_STRING || v->type == REDIS_REPLY_STATUS)
-			return v->str;
-		if (entry != NULL && v->type == REDIS_REPLY_ARRAY)
-			*entry = v;
-		return NULL;
-	}
-	return NULL;
-}
-
-/* The integer value of field name in an XINFO STREAM reply; -1 when absent. */
-static int
-xinfo_int(const struct redisReply *r, const char *name, long long *out)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		const struct redisReply *k = r->element[i], *v = r->element[i + 1];
-
-		if ((k->type == REDIS_REPLY_STRING || k->type == REDIS_REPLY_STATUS) &&
-		    strcmp(k->str, name) == 0 && v->type == REDIS_REPLY_INTEGER) {
-			*out = v->integer;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-static int
-is_no_such_key(const struct redisReply *r)
-{
-	return r->type == REDIS_REPLY_ERROR && strstr(r->str, "no such key") != NULL;
-}
-
 /* ---- full loads ---- */
 
 static const char *const substore_reason_names[] = { "start", "reconnect", "gap" };
@@ -480,33 +396,33 @@ substore_gap_in(struct substore *ss, const struct redisReply *r, char *why,
 	long long len, added;
 	unsigned long long seen = ss->added_seen + ss->batch_n;
 
-	(void)xinfo_field(r, "first-entry", &first);
+	(void)streampos_xinfo_str(r, "first-entry", &first);
 	if (first != NULL && first->elements == 2 &&
 	    first->element[0]->type == REDIS_REPLY_STRING)
 		first_id = first->element[0]->str;
-	maxdel = xinfo_field(r, "max-deleted-entry-id", NULL);
-	if (maxdel != NULL && stream_id_cmp(maxdel, ss->read_from) > 0) {
+	maxdel = streampos_xinfo_str(r, "max-deleted-entry-id", NULL);
+	if (maxdel != NULL && streampos_cmp(maxdel, ss->read_from) > 0) {
 		snprintf(why, size, "max_deleted_id=%s", maxdel);
 		return 1;
 	}
-	if (!ss->counted || xinfo_int(r, "entries-added", &added) < 0) {
-		if (first_id != NULL && stream_id_cmp(first_id, ss->read_from) > 0) {
+	if (!ss->counted || streampos_xinfo_int(r, "entries-added", &added) < 0) {
+		if (first_id != NULL && streampos_cmp(first_id, ss->read_from) > 0) {
 			snprintf(why, size, "first_id=%s", first_id);
 			return 1;
 		}
 		return 0;
 	}
-	if (xinfo_int(r, "length", &len) < 0 ||
-	    (last = xinfo_field(r, "last-generated-id", NULL)) == NULL || added < 0 ||
+	if (streampos_xinfo_int(r, "length", &len) < 0 ||
+	    (last = streampos_xinfo_str(r, "last-generated-id", NULL)) == NULL || added < 0 ||
 	    len < 0)
 		return -1;
-	if (len == 0 || (first_id != NULL && stream_id_cmp(first_id, ss->batch_id) > 0)) {
+	if (len == 0 || (first_id != NULL && streampos_cmp(first_id, ss->batch_id) > 0)) {
 		if ((unsigned long long)added != seen + (unsigned long long)len) {
 			snprintf(why, size, "entries_added=%lld read=%llu length=%lld", added,
 			    seen, len);
 			return 1;
 		}
-	} else if (stream_id_cmp(last, ss->batch_id) == 0 &&
+	} else if (streampos_cmp(last, ss->batch_id) == 0 &&
 	    (unsigned long long)added != seen) {
 		snprintf(why, size, "entries_added=%lld read=%llu", added, seen);
 		return 1;
@@ -526,7 +442,7 @@ substore_on_check(struct rconn *rc, struct redisReply *r, void *arg)
 	int g;
 
 	(void)rc;
-	if (r != NULL && is_no_such_key(r)) {
+	if (r != NULL && streampos_no_such_key(r)) {
 		if (strcmp(ss->read_from, "0-0") != 0) {
 			log_warnx("event=subscriber_feed_gap last_id=%s stream=missing",
 			    ss->read_from);
@@ -683,18 +599,18 @@ substore_on_feed_tail(struct rconn *rc, struct redisReply *r, void *arg)
 	(void)rc;
 	ss->counted = 0;
 	ss->added_seen = 0;
-	if (r != NULL && is_no_such_key(r)) {
+	if (r != NULL && streampos_no_such_key(r)) {
 		/* An entry added later is the first ever (entries-added 1). */
 		snprintf(ss->last_id, sizeof(ss->last_id), "0-0");
 		ss->counted = 1;
 	} else if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
-	    (last = xinfo_field(r, "last-generated-id", NULL)) == NULL ||
-	    stream_id_parse(last, &ms, &seq) < 0 || strlen(last) >= sizeof(ss->last_id)) {
+	    (last = streampos_xinfo_str(r, "last-generated-id", NULL)) == NULL ||
+	    streampos_parse(last, &ms, &seq) < 0 || strlen(last) >= sizeof(ss->last_id)) {
 		substore_retry(ss, r);
 		return;
 	} else {
 		snprintf(ss->last_id, sizeof(ss->last_id), "%s", last);
-		if (xinfo_int(r, "entries-added", &added) == 0 && added >= 0) {
+		if (streampos_xinfo_int(r, "entries-added", &added) == 0 && added >= 0) {
 			ss->counted = 1;
 			ss->added_seen = (unsigned long long)added;
 		}
