@@ -5,8 +5,9 @@
  * 32-bit positions. Reads through one dedicated connection: HSCAN pages at start and
  * after each reconnect, then XREAD BLOCK on "subscribers:changes" with HGETs for the
  * ids it names. After every XREAD it asks XINFO STREAM whether entries past its
- * position were deleted (a trim by MAXLEN or MINID, a bulk import) and reloads
- * everything when they were: a change it never read must not be missed silently.
+ * position were trimmed or deleted (MAXLEN, MINID, a bulk import; found by counting
+ * entries, since a trim leaves no mark) and reloads everything when they were: a
+ * change it never read must not be missed silently.
  * Bounded work per callback (one page, one batch of changes). Never trusts what Redis
  * holds: every stored subscriber is parsed and validated again.
  */
@@ -57,7 +58,7 @@ struct substore {
 	int ready;
 	int stopped;
 	int loading;
-	uint8_t gen;               /* a sweep leaves every record at gen: 8 bits do */
+	uint8_t gen;               /* of the load in progress or the last */
 	char last_id[64];          /* last change feed entry applied */
 	char batch_id[64];         /* last entry of the batch whose HGETs are out */
 	char read_from[64];        /* the id the XREAD out read after */
@@ -617,6 +618,11 @@ substore_on_feed_tail(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	ss->busy = 0;
 	substore_ok(ss);
+	/* Every record starts the load unseen, also after loads cut short by a
+	 * reconnect (which do not sweep), so that 8 bits of generation never wrap
+	 * onto a stale record. */
+	if (ss->n > 0)
+		memset(ss->seen, ss->gen, ss->n);
 	ss->gen++;
 	snprintf(ss->cursor, sizeof(ss->cursor), "0");
 	ss->step = SUBSTORE_SCAN;
