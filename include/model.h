@@ -3,8 +3,9 @@
  *
  * Plain structs with no behaviour: notifier/deal.c and notifier/subscriber.c build them
  * from untrusted JSON (and are the only places that may), rules/ reads them, nobody
- * else writes them. Every string is NUL-terminated and owned by the struct; free with
- * deal_free() / subscriber_free().
+ * else writes them. Every string is NUL-terminated and owned by the struct (for a
+ * subscriber: by its one allocation or the intern table); free with deal_free() /
+ * subscriber_free().
  */
 #ifndef DEALPUSH_MODEL_H
 #define DEALPUSH_MODEL_H
@@ -70,27 +71,33 @@ struct interests {
 	struct strlist brands;     /* lower-cased */
 	struct strlist keywords;   /* lower-cased; matched as substrings of the title */
 	int has_max_price;
-	double max_price;
 	int has_min_discount_pct;
+	double max_price;
 	double min_discount_pct;
 };
 
-/* A subscriber (contract: docs/contracts.md). */
+/*
+ * A subscriber (contract: docs/contracts.md). One built by subscriber_parse() is one
+ * allocation holding the struct, its id, phone and dm_x and the lists' pointer arrays;
+ * timezone, locale, region and every list item point into the shared table of
+ * include/intern.h. Read-only: nothing may write through these pointers. Fields are
+ * ordered to leave no padding (the mirror keeps a million of these).
+ */
 struct subscriber {
 	char *id;
 	char *phone;               /* E.164, NULL when absent */
 	char *dm_x;                /* X user id for DMs, NULL when absent */
-	unsigned channels;         /* CH_BIT(CH_SMS) | CH_BIT(CH_DM) */
-	int64_t consent[CH_COUNT]; /* epoch seconds consent was given; 0 = no consent */
 	char *timezone;            /* IANA name that exists in tzdata */
-	int quiet_start_min;       /* minutes after local midnight; -1 when no quiet hours */
-	int quiet_end_min;
-	int max_per_day;           /* 0 = no limit of the subscriber's own */
 	char *locale;
 	char *region;              /* upper-cased */
+	int64_t consent[CH_COUNT]; /* epoch seconds consent was given; 0 = no consent */
 	struct strlist tags;       /* lower-cased */
 	struct interests interests;
 	double engagement;         /* 0..1 */
+	unsigned channels;         /* CH_BIT(CH_SMS) | CH_BIT(CH_DM) */
+	int quiet_start_min;       /* minutes after local midnight; -1 when no quiet hours */
+	int quiet_end_min;
+	int max_per_day;           /* 0 = no limit of the subscriber's own */
 };
 
 #endif

@@ -4,6 +4,8 @@
  * The only way to build a struct subscriber. Input is hostile: E.164 phone, IANA
  * timezone that exists in tzdata, known channels, RFC 3339 consent timestamps, sizes.
  * The canonical JSON written by subscriber_to_json() is what is stored in Redis.
+ * A parsed subscriber is a compact record (model.h): one allocation plus references
+ * to interned strings (intern.h); parsing is therefore not thread-safe.
  */
 #ifndef DEALPUSH_SUBSCRIBER_H
 #define DEALPUSH_SUBSCRIBER_H
@@ -29,6 +31,14 @@ struct subscriber *subscriber_parse(const char *json, size_t len, struct err *er
 struct subscriber *subscriber_parse_canon(const char *json, size_t len, char **canon,
     struct err *err);
 
+/*
+ * subscriber_parse() for what the store holds (the canonical JSON another process
+ * accepted): every field is validated the same way, only the check that the
+ * canonical form fits MODEL_SUB_JSON_MAX is left out, since the input is that form.
+ */
+struct subscriber *subscriber_parse_stored(const char *json, size_t len,
+    struct err *err);
+
 /* Returns the canonical JSON of s as a new string the caller frees, or NULL on OOM. */
 char *subscriber_to_json(const struct subscriber *s);
 
@@ -38,7 +48,8 @@ char *subscriber_to_json(const struct subscriber *s);
 const char *subscriber_consent_arg(const struct subscriber *s, enum channel c, char *buf,
     size_t size);
 
-/* Frees s and everything it owns; subscriber_free(NULL) does nothing. */
+/* Frees s and drops its references on interned strings; subscriber_free(NULL) does
+ * nothing. Only for subscribers built by subscriber_parse*(). */
 void subscriber_free(struct subscriber *s);
 
 /* "sms", "dm"; NULL for an unknown channel. */

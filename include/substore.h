@@ -3,8 +3,10 @@
  *
  * Loads the hash "subscribers" at start (HSCAN, in bounded batches) and then tails
  * the stream "subscribers:changes", so that a change reaches matching within about
- * one block interval. After a reconnect it reloads everything and drops what is gone.
- * A stored subscriber that no longer validates is logged and the old copy is kept.
+ * one block interval. After a reconnect, and when the stream was trimmed past the
+ * last entry it read (a gap: changes it never saw), it reloads everything and drops
+ * what is gone; the data stays readable during a reload. A stored subscriber that no
+ * longer validates is logged and the old copy is kept.
  */
 #ifndef DEALPUSH_SUBSTORE_H
 #define DEALPUSH_SUBSTORE_H
@@ -34,6 +36,34 @@ void substore_free(struct substore *ss);
 
 /* 1 once the first full load has finished, else 0. */
 int substore_ready(const struct substore *ss);
+
+/* Why the last full load ran. ORDER REASON: substore_reason_names in substore.c. */
+enum substore_reason {
+	SUBSTORE_START,            /* the first connection */
+	SUBSTORE_RECONNECT,        /* a later connection: changes may have been missed */
+	SUBSTORE_GAP               /* the change stream was trimmed past our position */
+};
+
+/* The mirror's load state, for /healthz and /metrics. */
+struct substore_stats {
+	int ready;                 /* substore_ready() */
+	int loading;               /* a full load (first or reload) is in progress */
+	size_t subscribers;        /* in the mirror now (substore_count()) */
+	size_t loaded;             /* stored subscribers read by the load in progress,
+	                            * or by the last one when none is */
+	unsigned long reconnects;  /* connections after the first */
+	unsigned long reloads;     /* full loads started after the first */
+	const char *last_reload_reason; /* "reconnect", "gap"; "" before any reload;
+	                            * static */
+	double load_s;             /* seconds the load in progress has run, else 0 */
+	double last_load_s;        /* seconds the last finished load took; 0 while
+	                            * loading or before the first has finished */
+	size_t interned;           /* distinct interned strings (intern.h) */
+	size_t intern_bytes;       /* and the bytes they take */
+};
+
+/* Fills *out; never fails. */
+void substore_stats(const struct substore *ss, struct substore_stats *out);
 
 /* The subscriber with this id, borrowed until the next change, or NULL. */
 const struct subscriber *substore_get(const struct substore *ss, const char *id);

@@ -21,20 +21,13 @@
 #include <cjson/cJSON.h>
 
 #include "deal.h"
+#include "intern.h"
 #include "jsonv.h"
 #include "subscriber.h"
+#include "subscriber_int.h"
 #include "timefmt.h"
 
-#define SUB_TZ_NAME_MAX 64
 #define SUB_TZ_CACHE 256          /* distinct timezone names remembered */
-#define SUB_TAG_MAX 64
-#define SUB_INTEREST_MAX 128
-#define SUB_LOCALE_MAX 35
-#define SUB_REGION_MIN 2
-#define SUB_REGION_MAX 8
-#define SUB_DM_X_MAX 19
-#define SUB_MAX_PER_DAY 100
-#define SUB_PRICE_MAX 1e9
 #define SUB_DEFAULT_TZDIR "/usr/share/zoneinfo"
 
 /* ORDER CHANNEL: indexed by enum channel (model.h). */
@@ -51,6 +44,26 @@ static const char *const interest_fields[] = {
 	"categories", "brands", "keywords", "max_price", "min_discount_pct",
 };
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * jv_check_unique() for obj, with a fast path for what the store holds: when every
+ * member is a contract field and they come in the order of names (the canonical
+ * order), no field can appear twice, which takes one pass instead of one per name.
+ */
+static int check_unique(const cJSON *obj, const char *const *names, size_t n,
+    const char *prefix, struct err *err)
+{
+	const cJSON *c;
+	size_t j = 0;
+
+	for (c = obj->child; c != NULL; c = c->next, j++) {
+		while (j < n && c->string != NULL && strcmp(c->string, names[j]) != 0)
+			j++;
+		if (j >= n || c->string == NULL)
+			return jv_check_unique(obj, names, n, prefix, err);
+	}
+	return 0;
+}
 
 const char *channel_name(enum channel c)
 {
@@ -99,7 +112,7 @@ static struct tz_entry tz_cache[SUB_TZ_CACHE];
 
 /* [A-Za-z0-9_+-] segments joined by '/', 1..SUB_TZ_NAME_MAX bytes. No '.', so no
  * "..", and no leading, trailing or doubled '/'. */
-static int tz_name_is_well_formed(const char *name)
+int sub_tz_name_is_well_formed(const char *name)
 {
 	size_t n = strlen(name), i;
 
@@ -142,14 +155,14 @@ static int tz_file_is_tzif(const char *name)
 }
 
 /* 1 when name is a well-formed zone that exists in tzdata, else 0. */
-static int tz_is_known(const char *name)
+int sub_tz_is_known(const char *name)
 {
 	uint32_t h = 2166136261u;
 	size_t i, slot = 0;
 	const char *p;
 	int ok;
 
-	if (!tz_name_is_well_formed(name))
+	if (!sub_tz_name_is_well_formed(name))
 		return 0;
 	for (p = name; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
@@ -254,9 +267,9 @@ static int parse_timezone(const cJSON *root, struct subscriber *s, struct err *e
 		return jv_missing(err, "timezone");
 	if (jv_take_string(v, "timezone", SUB_TZ_NAME_MAX, &s->timezone, err) < 0)
 		return -1;
-	if (!tz_name_is_well_formed(s->timezone))
+	if (!sub_tz_name_is_well_formed(s->timezone))
 		return jv_bad_value(err, "timezone", "not an IANA zone name");
-	if (!tz_is_known(s->timezone))
+	if (!sub_tz_is_known(s->timezone))
 		return err_set(err, ERR_INPUT, "bad_value", "timezone",
 		    "timezone: \"%s\" is not in tzdata", s->timezone);
 	return 0;
@@ -270,7 +283,7 @@ static int parse_dm(const cJSON *root, struct subscriber *s, struct err *err)
 		return 0;
 	if (!cJSON_IsObject(v))
 		return jv_bad_type(err, "dm", "an object", v);
-	if (jv_check_unique(v, dm_fields, NFIELDS(dm_fields), "dm", err) < 0)
+	if (check_unique(v, dm_fields, NFIELDS(dm_fields), "dm", err) < 0)
 		return -1;
 	x = jv_field(v, "x");
 	if (x == NULL)
@@ -288,7 +301,7 @@ static int parse_consent(const cJSON *root, struct subscriber *s, struct err *er
 		return 0;
 	if (!cJSON_IsObject(v))
 		return jv_bad_type(err, "consent", "an object", v);
-	if (jv_check_unique(v, model_channel_names, CH_COUNT, "consent", err) < 0)
+	if (check_unique(v, model_channel_names, CH_COUNT, "consent", err) < 0)
 		return -1;
 	for (c = v->child; c != NULL; c = c->next) {
 		int ch = channel_from_name(c->string);
@@ -316,7 +329,7 @@ static int parse_quiet_hours(const cJSON *root, struct subscriber *s, struct err
 		return 0;
 	if (!cJSON_IsObject(v))
 		return jv_bad_type(err, "quiet_hours", "an object", v);
-	if (jv_check_unique(v, quiet_fields, NFIELDS(quiet_fields), "quiet_hours", err) < 0)
+	if (check_unique(v, quiet_fields, NFIELDS(quiet_fields), "quiet_hours", err) < 0)
 		return -1;
 	start = cJSON_GetObjectItemCaseSensitive(v, "start");
 	end = cJSON_GetObjectItemCaseSensitive(v, "end");
@@ -340,7 +353,7 @@ static int parse_interests(const cJSON *root, struct interests *in, struct err *
 		return 0;
 	if (!cJSON_IsObject(v))
 		return jv_bad_type(err, "interests", "an object", v);
-	if (jv_check_unique(v, interest_fields, NFIELDS(interest_fields), "interests", err) < 0)
+	if (check_unique(v, interest_fields, NFIELDS(interest_fields), "interests", err) < 0)
 		return -1;
 	if (jv_strlist(v, "categories", "interests.categories", SUB_INTEREST_MAX,
 	    &in->categories, err) < 0 ||
@@ -378,14 +391,12 @@ static int parse_plain(const cJSON *root, struct subscriber *s, struct err *err)
 	s->max_per_day = (int)d;
 	v = jv_field(root, "locale");
 	if (v != NULL && take_checked(v, "locale", SUB_LOCALE_MAX,
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-",
-	    "letters, digits and '-' only (BCP 47)", &s->locale, err) < 0)
+	    SUB_LOCALE_CHARS, "letters, digits and '-' only (BCP 47)", &s->locale, err) < 0)
 		return -1;
 	v = jv_field(root, "region");
 	if (v != NULL) {
 		if (take_checked(v, "region", SUB_REGION_MAX,
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-",
-		    "letters, digits and '-' only", &s->region, err) < 0)
+		    SUB_LOCALE_CHARS, "letters, digits and '-' only", &s->region, err) < 0)
 			return -1;
 		if (strlen(s->region) < SUB_REGION_MIN)
 			return jv_bad_value(err, "region", "2 to 8 characters");
@@ -413,7 +424,7 @@ static int parse_id(const cJSON *root, struct subscriber *s, struct err *err)
 
 static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err *err)
 {
-	if (jv_check_unique(root, top_fields, NFIELDS(top_fields), "", err) < 0 ||
+	if (check_unique(root, top_fields, NFIELDS(top_fields), "", err) < 0 ||
 	    parse_id(root, s, err) < 0)
 		return -1;
 	if (parse_channels(root, s, err) < 0 || parse_timezone(root, s, err) < 0 ||
@@ -430,57 +441,193 @@ static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err 
 	return 0;
 }
 
-struct subscriber *subscriber_parse(const char *json, size_t len, struct err *err)
+/* ---- the compact record ---- */
+
+/* Frees a draft: a struct whose every string was allocated on its own by the field
+ * parsers above. */
+static void draft_free(struct subscriber *s)
 {
-	return subscriber_parse_canon(json, len, NULL, err);
+	if (s == NULL)
+		return;
+	free(s->id);
+	free(s->phone);
+	free(s->dm_x);
+	free(s->timezone);
+	free(s->locale);
+	free(s->region);
+	jv_strlist_free(&s->tags);
+	jv_strlist_free(&s->interests.categories);
+	jv_strlist_free(&s->interests.brands);
+	jv_strlist_free(&s->interests.keywords);
+	free(s);
 }
 
-struct subscriber *subscriber_parse_canon(const char *json, size_t len, char **canon_out,
-    struct err *err)
+/* Drops the references a compact record holds on interned strings. */
+static void compact_release(struct subscriber *s)
+{
+	struct strlist *l[4] = { &s->tags, &s->interests.categories, &s->interests.brands,
+		&s->interests.keywords };
+	size_t i, j;
+
+	intern_put(s->timezone);
+	intern_put(s->locale);
+	intern_put(s->region);
+	for (i = 0; i < 4; i++)
+		for (j = 0; j < l[i]->n; j++)
+			intern_put(l[i]->v[j]);
+}
+
+/* Interns every item of src into dst, whose pointer array starts at *next; advances
+ * *next. dst->n counts the items taken, also on failure (-1, out of memory). */
+static int compact_list(struct strlist *dst, const struct strlist *src, char ***next)
+{
+	size_t i;
+
+	dst->n = 0;
+	dst->v = src->n > 0 ? *next : NULL;
+	*next += src->n;
+	for (i = 0; i < src->n; i++) {
+		const char *p = intern_get(src->v[i], strlen(src->v[i]));
+
+		if (p == NULL)
+			return -1;
+		dst->v[i] = (char *)p;
+		dst->n = i + 1;
+	}
+	return 0;
+}
+
+static int compact_str(char **dst, const char *src)
+{
+	*dst = NULL;
+	if (src == NULL)
+		return 0;
+	*dst = (char *)intern_get(src, strlen(src));
+	return *dst != NULL ? 0 : -1;
+}
+
+/* Copies d (a validated draft) into one allocation: the struct, the lists' pointer
+ * arrays, then id, phone and dm_x; the other strings interned. Returns the record,
+ * or NULL with *err "no_memory" (d is never changed). */
+struct subscriber *sub_compact_of(const struct subscriber *d, struct err *err)
+{
+	size_t nptr = d->tags.n + d->interests.categories.n + d->interests.brands.n +
+	    d->interests.keywords.n;
+	size_t idlen = strlen(d->id) + 1;
+	size_t plen = d->phone != NULL ? strlen(d->phone) + 1 : 0;
+	size_t xlen = d->dm_x != NULL ? strlen(d->dm_x) + 1 : 0;
+	struct subscriber *s;
+	char **next, *str;
+
+	/* sizeof(struct subscriber) is a multiple of the pointer size: the arrays that
+	 * follow it are aligned. */
+	s = malloc(sizeof(*s) + nptr * sizeof(char *) + idlen + plen + xlen);
+	if (s == NULL) {
+		jv_nomem(err, "subscriber");
+		return NULL;
+	}
+	*s = *d;
+	s->timezone = s->locale = s->region = NULL;
+	s->tags.n = s->interests.categories.n = s->interests.brands.n =
+	    s->interests.keywords.n = 0;
+	next = (char **)(void *)(s + 1);
+	str = (char *)(next + nptr);
+	s->id = str;
+	memcpy(str, d->id, idlen);
+	str += idlen;
+	if (d->phone != NULL) {
+		s->phone = str;
+		memcpy(str, d->phone, plen);
+		str += plen;
+	}
+	if (d->dm_x != NULL) {
+		s->dm_x = str;
+		memcpy(str, d->dm_x, xlen);
+	}
+	if (compact_str(&s->timezone, d->timezone) < 0 ||
+	    compact_str(&s->locale, d->locale) < 0 ||
+	    compact_str(&s->region, d->region) < 0 ||
+	    compact_list(&s->tags, &d->tags, &next) < 0 ||
+	    compact_list(&s->interests.categories, &d->interests.categories, &next) < 0 ||
+	    compact_list(&s->interests.brands, &d->interests.brands, &next) < 0 ||
+	    compact_list(&s->interests.keywords, &d->interests.keywords, &next) < 0) {
+		compact_release(s);
+		free(s);
+		jv_nomem(err, "subscriber");
+		return NULL;
+	}
+	return s;
+}
+
+/* Parses and validates; check_canon also refuses a subscriber whose canonical form
+ * would be over the limit (needed for new input, not for what the store holds, which
+ * is that canonical form already), and hands that form over in *canon_out when not
+ * NULL. */
+static struct subscriber *parse_common(const char *json, size_t len, int check_canon,
+    char **canon_out, struct err *err)
 {
 	cJSON *root;
-	struct subscriber *s = NULL;
+	struct subscriber *d = NULL, *s = NULL;
 	char *canon = NULL;
-	int ok = 0;
 
 	err_clear(err);
 	root = deal_json_open(json, len, MODEL_SUB_JSON_MAX, "subscriber", err);
 	if (root == NULL)
 		goto out;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
 		jv_nomem(err, "subscriber");
 		goto out;
 	}
-	s->quiet_start_min = s->quiet_end_min = -1;
-	if (parse_subscriber(root, s, err) < 0)
+	d->quiet_start_min = d->quiet_end_min = -1;
+	if (parse_subscriber(root, d, err) < 0)
 		goto out;
-	/* What is stored is the canonical form; it must fit the same limit so that the
-	 * daemon can always read back what was accepted. */
-	canon = subscriber_to_json(s);
-	if (canon == NULL) {
-		jv_nomem(err, "subscriber");
-		goto out;
+	if (check_canon) {
+		/* What is stored is the canonical form; it must fit the same limit so that
+		 * the daemon can always read back what was accepted. */
+		canon = subscriber_to_json(d);
+		if (canon == NULL) {
+			jv_nomem(err, "subscriber");
+			goto out;
+		}
+		if (strlen(canon) > MODEL_SUB_JSON_MAX) {
+			err_set(err, ERR_INPUT, "too_large", NULL,
+			    "subscriber: canonical form is %zu bytes, over the limit of %d",
+			    strlen(canon), MODEL_SUB_JSON_MAX);
+			goto out;
+		}
 	}
-	if (strlen(canon) > MODEL_SUB_JSON_MAX) {
-		err_set(err, ERR_INPUT, "too_large", NULL,
-		    "subscriber: canonical form is %zu bytes, over the limit of %d",
-		    strlen(canon), MODEL_SUB_JSON_MAX);
-		goto out;
-	}
-	ok = 1;
-	if (canon_out != NULL) {
+	if ((s = sub_compact_of(d, err)) != NULL && canon_out != NULL) {
 		*canon_out = canon;
 		canon = NULL;
 	}
 out:
 	free(canon);
 	cJSON_Delete(root);
-	if (!ok) {
-		subscriber_free(s);
-		s = NULL;
-	}
+	draft_free(d);
 	return s;
+}
+
+struct subscriber *subscriber_parse(const char *json, size_t len, struct err *err)
+{
+	return parse_common(json, len, 1, NULL, err);
+}
+
+struct subscriber *subscriber_parse_canon(const char *json, size_t len, char **canon_out,
+    struct err *err)
+{
+	return parse_common(json, len, 1, canon_out, err);
+}
+
+struct subscriber *subscriber_parse_stored(const char *json, size_t len, struct err *err)
+{
+	struct subscriber *s = sub_parse_canonical(json, len);
+
+	if (s != NULL) {
+		err_clear(err);
+		return s;
+	}
+	return parse_common(json, len, 0, NULL, err);
 }
 
 /* ---- canonical JSON ---- */
@@ -637,15 +784,6 @@ void subscriber_free(struct subscriber *s)
 {
 	if (s == NULL)
 		return;
-	free(s->id);
-	free(s->phone);
-	free(s->dm_x);
-	free(s->timezone);
-	free(s->locale);
-	free(s->region);
-	jv_strlist_free(&s->tags);
-	jv_strlist_free(&s->interests.categories);
-	jv_strlist_free(&s->interests.brands);
-	jv_strlist_free(&s->interests.keywords);
+	compact_release(s);
 	free(s);
 }

@@ -26,7 +26,7 @@ for src in "$root"/tests/fuzz/fuzz_*.c; do
 	# parsers of hostile input.
 	case $name in
 	fuzz_deal) srcs="$root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
-	fuzz_subscriber) srcs="$root/notifier/subscriber.c $root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
+	fuzz_subscriber) srcs="$root/notifier/subscriber.c $root/notifier/subscriber_canon.c $root/notifier/intern.c $root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
 	fuzz_keywords) srcs="$root/notifier/keywords.c $root/notifier/kwtext.c" ;;
 	*) srcs=$(echo "$root"/rules/*.c) ;;
 	esac

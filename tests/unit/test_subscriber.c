@@ -18,7 +18,9 @@
 
 #include <cmocka.h>
 
+#include "intern.h"
 #include "subscriber.h"
+#include "../../notifier/subscriber_int.h"  /* the canonical reader */
 
 static const char full_sub[] =
 	"{\"id\": \"s-1001\", \"phone\": \"+15125550100\", \"dm\": {\"x\": \"123456789\"},"
@@ -630,6 +632,213 @@ static void canonical_json_round_trips_exactly(void **state)
 	    "\"timezone\":\"UTC\",\"engagement\":-0.0,\"max_per_day\":0}");
 }
 
+/* The canonical form of two of the subscribers above, pinned: the compact record
+ * changed how a subscriber is kept, never what it says (members that parse back to
+ * the default are left out, docs/contracts.md). */
+static void canonical_json_is_what_it_was_before_the_compact_record(void **state)
+{
+	struct err e;
+	struct subscriber *s = parse(full_sub, &e);
+	char *json;
+
+	(void)state;
+	assert_non_null(s);
+	json = subscriber_to_json(s);
+	assert_string_equal(json, "{\"id\":\"s-1001\",\"phone\":\"+15125550100\","
+	    "\"dm\":{\"x\":\"123456789\"},\"channels\":[\"sms\",\"dm\"],\"consent\":"
+	    "{\"sms\":\"2026-01-02T10:00:00Z\",\"dm\":null},\"timezone\":"
+	    "\"America/Chicago\",\"quiet_hours\":{\"start\":\"21:00\",\"end\":\"08:00\"},"
+	    "\"max_per_day\":3,\"locale\":\"en-US\",\"region\":\"US\",\"tags\":"
+	    "[\"outlet-follower\"],\"interests\":{\"categories\":[\"laptop\",\"monitor\"],"
+	    "\"brands\":[\"dell\"],\"keywords\":[\"xps\"],\"max_price\":800,"
+	    "\"min_discount_pct\":15},\"engagement\":0.72}");
+	free(json);
+	subscriber_free(s);
+	s = parse("{\"id\":\"s-3\",\"channels\":[\"dm\",\"sms\"],\"phone\":\"+4915123456789\","
+	    "\"dm\":{\"x\":\"9\"},\"timezone\":\"Asia/Kolkata\",\"consent\":{\"dm\":"
+	    "\"2026-03-04T05:06:07.89+05:30\",\"sms\":\"2025-12-31T23:59:60Z\"},"
+	    "\"engagement\":0.30000000000000004,\"interests\":{\"max_price\":1e-7,"
+	    "\"min_discount_pct\":33.333333333333336,\"keywords\":[\"caf\\u00e9\","
+	    "\"quote\\\"d\",\"back\\\\slash\"]},\"quiet_hours\":{\"start\":\"00:00\","
+	    "\"end\":\"23:59\"},\"tags\":[\"\xe2\x82\xac-fan\"],\"region\":\"in\"}", &e);
+	assert_non_null(s);
+	json = subscriber_to_json(s);
+	assert_string_equal(json, "{\"id\":\"s-3\",\"phone\":\"+4915123456789\",\"dm\":"
+	    "{\"x\":\"9\"},\"channels\":[\"sms\",\"dm\"],\"consent\":{\"sms\":"
+	    "\"2025-12-31T23:59:59Z\",\"dm\":\"2026-03-03T23:36:07Z\"},\"timezone\":"
+	    "\"Asia/Kolkata\",\"quiet_hours\":{\"start\":\"00:00\",\"end\":\"23:59\"},"
+	    "\"region\":\"IN\",\"tags\":"
+	    "[\"\xe2\x82\xac-fan\"],\"interests\":{"
+	    "\"keywords\":[\"caf\xc3\xa9\",\"quote\\\"d\",\"back\\\\slash\"],"
+	    "\"max_price\":1e-07,\"min_discount_pct\":33.333333333333336},"
+	    "\"engagement\":0.30000000000000004}");
+	free(json);
+	subscriber_free(s);
+}
+
+/* The compact record: id, phone and dm id inside the one block, the repeated strings
+ * shared between subscribers, and every reference dropped by subscriber_free. */
+static void parsed_subscribers_share_repeated_strings_in_one_block_each(void **state)
+{
+	struct err e;
+	size_t base = intern_count();
+	struct subscriber *a, *b;
+	const char *p;
+
+	(void)state;
+	a = parse(full_sub, &e);
+	b = parse("{\"id\":\"s-2\",\"channels\":[\"sms\"],\"phone\":\"+15125550199\","
+	    "\"timezone\":\"America/Chicago\",\"locale\":\"en-US\",\"region\":\"US\","
+	    "\"tags\":[\"outlet-follower\",\"new\"],\"interests\":{\"categories\":"
+	    "[\"monitor\"],\"brands\":[\"Dell\"]}}", &e);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_equal(a->timezone, b->timezone);
+	assert_ptr_equal(a->locale, b->locale);
+	assert_ptr_equal(a->region, b->region);
+	assert_ptr_equal(a->tags.v[0], b->tags.v[0]);
+	assert_ptr_equal(a->interests.categories.v[1], b->interests.categories.v[0]);
+	assert_ptr_equal(a->interests.brands.v[0], b->interests.brands.v[0]);
+	assert_int_equal(intern_refs(a->timezone), 2);
+	/* One block: the struct, then the pointer arrays, then id, phone, dm id. */
+	for (p = (const char *)(a + 1); p != a->id; p++)
+		if (p > (const char *)(a + 1) + 64 * sizeof(char *))
+			fail_msg("id is not inside the subscriber's block");
+	assert_ptr_equal(a->tags.v, (char **)(void *)(a + 1));
+	assert_ptr_equal(a->phone, a->id + strlen(a->id) + 1);
+	assert_ptr_equal(a->dm_x, a->phone + strlen(a->phone) + 1);
+	assert_string_equal(a->dm_x, "123456789");
+	/* tz, locale, region, outlet-follower, laptop, monitor, dell, xps, new. */
+	assert_int_equal(intern_count(), base + 9);
+	subscriber_free(a);
+	assert_int_equal(intern_refs(b->timezone), 1);
+	assert_string_equal(b->interests.brands.v[0], "dell");
+	subscriber_free(b);
+	assert_int_equal(intern_count(), base);
+}
+
+/* A refused subscriber takes no reference: hostile input leaves the table as it was. */
+static void refused_subscribers_leave_no_interned_strings(void **state)
+{
+	struct err e;
+	size_t base = intern_count();
+	char buf[256];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		snprintf(buf, sizeof(buf), "{\"id\":\"s-%d\",\"channels\":[\"sms\"],"
+		    "\"timezone\":\"UTC\",\"tags\":[\"t-%d\"],\"interests\":{\"keywords\":"
+		    "[\"k-%d\"]}}", i, i, i);
+		assert_null(parse(buf, &e));   /* no phone for sms */
+	}
+	assert_int_equal(intern_count(), base);
+	assert_null(subscriber_parse_stored("{\"id\":1}", 8, &e));
+	assert_string_equal(e.code, "bad_type");
+}
+
+/* A varied valid subscriber number i (deterministic), as input JSON. */
+static const char *varied_sub(unsigned i)
+{
+	static const char *const zones[] = { "America/Chicago", "Europe/Berlin", "UTC",
+		"Asia/Kolkata", "America/New_York" };
+	static const char *const nums[] = { "0", "1", "0.5", "0.30000000000000004", "1e-7",
+		"-0.0", "0.125", "1E-3" };
+	static char buf[2048];
+	unsigned r = i * 2654435761u;
+
+	snprintf(buf, sizeof(buf),
+	    "{\"id\":\"s-%u\",\"channels\":[%s],\"phone\":\"+1512555%04u\","
+	    "\"dm\":%s,\"consent\":{\"sms\":%s,\"dm\":%s},\"timezone\":\"%s\","
+	    "\"quiet_hours\":%s,\"max_per_day\":%u,\"locale\":%s,\"region\":%s,"
+	    "\"tags\":[%s],\"interests\":{\"categories\":[\"Cat%u\",\"cat%u\"],"
+	    "\"brands\":[%s],\"keywords\":[%s],\"max_price\":%s,"
+	    "\"min_discount_pct\":%s},\"engagement\":%s}",
+	    i, r % 3 == 0 ? "\"sms\",\"dm\"" : r % 3 == 1 ? "\"dm\"" : "\"sms\"", i % 10000,
+	    r % 3 != 2 ? "{\"x\":\"12345\"}" : "null",
+	    r % 5 ? "\"2026-01-02T10:00:00Z\"" : "null",
+	    r % 7 ? "\"2025-06-30T23:59:59.5+02:00\"" : "null", zones[r % 5],
+	    r % 4 ? "{\"start\":\"21:00\",\"end\":\"08:30\"}" : "null", r % 101,
+	    r % 6 ? "\"en-US\"" : "null", r % 8 ? "\"us-tx\"" : "null",
+	    r % 9 ? "\"VIP\",\"outlet\"" : "", r % 200, (r / 7) % 200,
+	    r % 11 ? "\"Dell\"" : "", r % 13 ? "\"xps 13\"" : "",
+	    r % 2 ? nums[r % 8] == nums[5] ? "0" : nums[r % 8] : "null",
+	    r % 3 ? "15" : "null", nums[(r / 3) % 8]);
+	return buf;
+}
+
+/* The canonical reader against the full parser: on the canonical form of valid
+ * subscribers it reads the same subscriber; on every one-byte change and every
+ * truncation of them it either leaves the input to the full parser (NULL) or reads
+ * exactly what the full parser reads. It never accepts what the full parser
+ * refuses. */
+static void canonical_reader_agrees_with_the_full_parser(void **state)
+{
+	static const char repl[] = "\"\\0 9aZ,:-}]{[.eE+\x01\x7f\xc3n";
+	struct err e;
+	unsigned i;
+	size_t pos, k, fast = 0, mutants = 0;
+
+	(void)state;
+	for (i = 0; i < 300; i++) {
+		const char *in = i == 0 ? full_sub : varied_sub(i);
+		struct subscriber *g = parse(in, &e), *f;
+		char *canon, *m, *jf, *jg;
+		size_t len;
+
+		if (g == NULL)
+			fail_msg("generator made an invalid subscriber %u: %s: %s", i, in, e.msg);
+		canon = subscriber_to_json(g);
+		subscriber_free(g);
+		len = strlen(canon);
+		f = sub_parse_canonical(canon, len);
+		if (f == NULL)
+			fail_msg("canonical form not read: %s", canon);
+		jf = subscriber_to_json(f);
+		assert_string_equal(jf, canon);
+		free(jf);
+		subscriber_free(f);
+		m = malloc(len + 1);
+		assert_non_null(m);
+		for (pos = 0; pos < len; pos += (i < 20 ? 1 : 7)) {
+			for (k = 0; k <= sizeof(repl) - 1; k++) {
+				size_t mlen = len;
+
+				memcpy(m, canon, len + 1);
+				if (k < sizeof(repl) - 1) {
+					if (m[pos] == repl[k])
+						continue;
+					m[pos] = repl[k];
+				} else {
+					mlen = pos;   /* truncated */
+				}
+				mutants++;
+				f = sub_parse_canonical(m, mlen);
+				if (f == NULL)
+					continue;
+				fast++;
+				g = subscriber_parse(m, mlen, &e);
+				if (g == NULL)
+					fail_msg("canonical reader took what the parser refuses "
+					    "(%s): %.*s", e.msg, (int)mlen, m);
+				jf = subscriber_to_json(f);
+				jg = subscriber_to_json(g);
+				if (strcmp(jf, jg) != 0)
+					fail_msg("read differently: %s\nvs %s", jf, jg);
+				free(jf);
+				free(jg);
+				subscriber_free(f);
+				subscriber_free(g);
+			}
+		}
+		free(m);
+		free(canon);
+	}
+	/* Some changes keep the input valid and canonical (a digit for a digit). */
+	assert_true(fast > 0);
+	assert_true(mutants > fast);
+}
+
 static void canonical_form_over_the_limit_is_too_large(void **state)
 {
 	char *json = malloc(MODEL_SUB_JSON_MAX + 1);
@@ -652,6 +861,16 @@ static void canonical_form_over_the_limit_is_too_large(void **state)
 	n += (size_t)snprintf(json + n, MODEL_SUB_JSON_MAX - n, "]}}");
 	assert_true(n <= MODEL_SUB_JSON_MAX);
 	check_refused(subscriber_parse(json, n, &e), &e, "too_large", "");
+	/* The store's own reader validates the same fields but does not re-serialise:
+	 * what it reads is already the canonical form. */
+	{
+		struct subscriber *s = subscriber_parse_stored(json, n, &e);
+
+		assert_non_null(s);
+		assert_int_equal(s->interests.categories.n, 62);
+		assert_ptr_equal(s->interests.categories.v[0], s->interests.categories.v[61]);
+		subscriber_free(s);
+	}
 	free(json);
 }
 
@@ -812,6 +1031,10 @@ int main(void)
 		cmocka_unit_test(document_errors_name_the_subscriber),
 		cmocka_unit_test(canonical_json_leaves_out_defaults_in_a_fixed_order),
 		cmocka_unit_test(canonical_json_round_trips_exactly),
+		cmocka_unit_test(canonical_json_is_what_it_was_before_the_compact_record),
+		cmocka_unit_test(parsed_subscribers_share_repeated_strings_in_one_block_each),
+		cmocka_unit_test(refused_subscribers_leave_no_interned_strings),
+		cmocka_unit_test(canonical_reader_agrees_with_the_full_parser),
 		cmocka_unit_test(canonical_form_over_the_limit_is_too_large),
 		cmocka_unit_test(channel_names_follow_the_enum),
 		cmocka_unit_test(every_truncation_of_a_valid_subscriber_is_refused),

@@ -1,0 +1,257 @@
+/*
+ * test_mirror.c: the notifier's subscriber mirror (notifier/substore.c) against a real
+ * Redis, seen from outside through POST /v1/deals/simulate, which matches over the
+ * mirror and reports its size.
+ *
+ * A change stream trimmed past the mirror's position while the notifier is stopped
+ * (SIGSTOP) must be noticed and followed by a reload: a removed subscriber gone, a
+ * changed one changed, later changes still followed. A notifier killed with SIGKILL
+ * and started again on a warm store mirrors what changed while it was down.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ithttp.h"
+#include "itest.h"
+
+#define TOKEN "mirror-test-token-0123456789"
+#define WAIT_MS 15000
+
+/* The notifier's HTTP port in the test running. */
+static int http_port;
+
+/* A subscriber in Chicago interested in one category. */
+static const char *
+sub_json(const char *id, int n, const char *category)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+	    "{\"id\":\"%s\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+	    "\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"%s\"]}}", id, n, category);
+	return buf;
+}
+
+static void
+start_notifier(struct it_one *f)
+{
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	http_port = it_notifier_start_http(&f->nt, f->port, f->gw.port,
+	    "it-mirror", "admin_token_env = DP_TEST_ADMIN_TOKEN\n");
+	assert_true(http_port > 0);
+}
+
+/* What simulate says of a laptop deal: the mirror's size, how many match and the
+ * sampled ids (comma-joined). 0, or -1 when it did not answer 200 with those. */
+struct view {
+	long subscribers, matched;
+	char ids[512];
+};
+
+static int
+simulate(struct view *v)
+{
+	static struct it_resp resp;
+	char hdr[128];
+	const char *deal = it_deal("probe", "laptop", 600);
+	cJSON *o, *s, *it;
+	int rv = -1;
+
+	memset(v, 0, sizeof(*v));
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", TOKEN);
+	if (it_http(http_port, "POST", "/v1/deals/simulate", hdr, deal, strlen(deal),
+	    &resp) != 200 || (o = cJSON_Parse(resp.body)) == NULL)
+		return -1;
+	if (cJSON_IsNumber(cJSON_GetObjectItem(o, "subscribers")) &&
+	    cJSON_IsNumber(cJSON_GetObjectItem(o, "matched"))) {
+		v->subscribers = (long)cJSON_GetObjectItem(o, "subscribers")->valuedouble;
+		v->matched = (long)cJSON_GetObjectItem(o, "matched")->valuedouble;
+		rv = 0;
+	}
+	s = cJSON_GetObjectItem(o, "sample");
+	cJSON_ArrayForEach(it, s) {
+		cJSON *id = cJSON_GetObjectItem(it, "subscriber");
+		size_t n = strlen(v->ids);
+
+		if (cJSON_IsString(id))
+			snprintf(v->ids + n, sizeof(v->ids) - n, "%s,", id->valuestring);
+	}
+	cJSON_Delete(o);
+	return rv;
+}
+
+struct want {
+	long subscribers, matched;
+	const char *has, *lacks;   /* an id in, not in, the sample ("x," form) */
+	struct view last;
+};
+
+static int
+mirror_is(void *arg)
+{
+	struct want *w = arg;
+
+	return simulate(&w->last) == 0 && w->last.subscribers == w->subscribers &&
+	    w->last.matched == w->matched &&
+	    (w->has == NULL || strstr(w->last.ids, w->has) != NULL) &&
+	    (w->lacks == NULL || strstr(w->last.ids, w->lacks) == NULL);
+}
+
+static void
+wait_mirror(long subscribers, long matched, const char *has,
+    const char *lacks)
+{
+	struct want w = { subscribers, matched, has, lacks, { 0, 0, "" } };
+
+	if (!it_wait(mirror_is, &w, WAIT_MS))
+		fail_msg("mirror: want subscribers=%ld matched=%ld has=%s lacks=%s, last "
+		    "saw subscribers=%ld matched=%ld sample=%s", subscribers, matched,
+		    has ? has : "-", lacks ? lacks : "-", w.last.subscribers, w.last.matched,
+		    w.last.ids);
+}
+
+static void
+cmd_ok(redisContext *rc, const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rc, fmt, ap);
+	va_end(ap);
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_ERROR)
+		fail_msg("%s: %s", fmt, r->str);
+	freeReplyObject(r);
+}
+
+/* What another writer does while the notifier is away: s-b removed, s-c moved from
+ * tv to laptop, each with its change entry; then the stream trimmed to nothing (past
+ * the mirror's position), and s-d added after the trim. */
+static void
+change_and_trim(redisContext *rc)
+{
+	cmd_ok(rc, "HSET subscribers s-c %s", sub_json("s-c", 3, "laptop"));
+	cmd_ok(rc, "XADD subscribers:changes * id s-c op put");
+	cmd_ok(rc, "HDEL subscribers s-b");
+	cmd_ok(rc, "XADD subscribers:changes * id s-b op del");
+	cmd_ok(rc, "XTRIM subscribers:changes MAXLEN 0");
+	cmd_ok(rc, "HSET subscribers s-d %s", sub_json("s-d", 4, "laptop"));
+	cmd_ok(rc, "XADD subscribers:changes * id s-d op put");
+}
+
+static void
+import_three(struct it_one *f)
+{
+	char jsonl[4096];
+
+	snprintf(jsonl, sizeof(jsonl), "%s\n", sub_json("s-a", 1, "laptop"));
+	snprintf(jsonl + strlen(jsonl), sizeof(jsonl) - strlen(jsonl), "%s\n",
+	    sub_json("s-b", 2, "laptop"));
+	snprintf(jsonl + strlen(jsonl), sizeof(jsonl) - strlen(jsonl), "%s\n",
+	    sub_json("s-c", 3, "tv"));
+	assert_int_equal(it_import(f->port, jsonl), 0);
+}
+
+static int
+log_mentions(const char *path, const char *what)
+{
+	char cmd[1200];
+
+	snprintf(cmd, sizeof(cmd), "grep -q -- '%s' '%s'", what, path);
+	return system(cmd) == 0;
+}
+
+static void
+trimmed_stream_while_stopped_is_a_gap_and_the_mirror_reloads(void **state)
+{
+	struct it_one *f = *state;
+
+	import_three(f);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_notifier(f);
+	wait_mirror(3, 2, "s-b,", NULL);
+	/* The mirror follows a change in the ordinary way first. */
+	cmd_ok(f->rc, "HSET subscribers s-e %s", sub_json("s-e", 5, "tv"));
+	cmd_ok(f->rc, "XADD subscribers:changes * id s-e op put");
+	wait_mirror(4, 2, NULL, NULL);
+
+	assert_int_equal(kill(f->nt.proc.pid, SIGSTOP), 0);
+	change_and_trim(f->rc);
+	assert_int_equal(kill(f->nt.proc.pid, SIGCONT), 0);
+
+	/* s-a, s-c (now laptop), s-d (laptop), s-e (tv); s-b gone. Read only the
+	 * entries left after the trim, the mirror would still hold s-b. */
+	wait_mirror(4, 3, "s-c,", "s-b,");
+	assert_true(log_mentions(f->nt.proc.log, "event=subscriber_feed_gap"));
+	assert_true(log_mentions(f->nt.proc.log,
+	    "event=subscribers_reload reason=gap"));
+
+	/* And it still follows the stream after the reload. */
+	cmd_ok(f->rc, "HDEL subscribers s-a");
+	cmd_ok(f->rc, "XADD subscribers:changes * id s-a op del");
+	wait_mirror(3, 2, "s-d,", "s-a,");
+}
+
+static void
+stream_trimmed_to_nothing_does_not_reload_again_and_again(void **state)
+{
+	struct it_one *f = *state;
+	import_three(f);
+	/* Trimmed before the notifier starts: the load covers it, no gap follows. */
+	cmd_ok(f->rc, "XTRIM subscribers:changes MAXLEN 0");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_notifier(f);
+	wait_mirror(3, 2, NULL, NULL);
+	/* Several block intervals (200 ms) of an idle feed. */
+	cmd_ok(f->rc, "HSET subscribers s-d %s", sub_json("s-d", 4, "laptop"));
+	cmd_ok(f->rc, "XADD subscribers:changes * id s-d op put");
+	wait_mirror(4, 3, "s-d,", NULL);
+	it_sleep_ms(1000);
+	assert_false(log_mentions(f->nt.proc.log, "event=subscriber_feed_gap"));
+	assert_false(log_mentions(f->nt.proc.log, "event=subscribers_reload"));
+}
+
+static void
+killed_notifier_restarts_on_a_warm_store_with_what_changed_meanwhile(void **state)
+{
+	struct it_one *f = *state;
+
+	import_three(f);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_notifier(f);
+	wait_mirror(3, 2, "s-b,", NULL);
+	it_stop(&f->nt.proc, SIGKILL, 5000);
+
+	change_and_trim(f->rc);
+	start_notifier(f);
+	wait_mirror(3, 3, "s-c,", "s-b,");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    trimmed_stream_while_stopped_is_a_gap_and_the_mirror_reloads,
+		    it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(
+		    stream_trimmed_to_nothing_does_not_reload_again_and_again,
+		    it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(
+		    killed_notifier_restarts_on_a_warm_store_with_what_changed_meanwhile,
+		    it_one_setup, it_one_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
