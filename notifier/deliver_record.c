@@ -45,7 +45,6 @@ struct rec_buf {
 	char keys[REC_KEYS_OWN][DELIVER_KEY_MAX];
 	struct dl_caps caps;
 	char num[6][32];
-	char *resend;
 };
 
 static void rec_enqueue(struct rcpt *r, const char *outcome);
@@ -117,30 +116,6 @@ rec_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	for (i = 0; i < b->n; i++)
 		rec_settle(&b->v[i], ok);
 	free(b);
-}
-
-/*
- * What a later "undelivered, 30003" status callback needs to send a sent SMS again
- * (docs/hooks.md): "<exp>\t<deal entry>\t<campaign>\t<pool>\t<recipient line>", or
- * NULL (nothing kept) for other outcomes and channels, or on OOM.
- */
-static char *
-rec_resend_spec(const struct rcpt *r, const char *outcome)
-{
-	const struct job *j = r->job;
-	char *line, *s;
-	size_t len;
-
-	if (r->pl.ch != CH_SMS || strcmp(outcome, "sent") != 0)
-		return NULL;
-	if ((line = pushline_format(&r->pl)) == NULL)
-		return NULL;
-	len = strlen(j->deal_entry) + strlen(j->camp) + strlen(j->pool) + strlen(line) + 32;
-	if ((s = malloc(len)) != NULL)
-		snprintf(s, len, "%lld\t%s\t%s\t%s\t%s", (long long)j->exp, j->deal_entry,
-		    j->camp, j->pool, line);
-	free(line);
-	return s;
 }
 
 /* 1 unless the subscriber is known to have one channel only (then no push on
@@ -246,7 +221,6 @@ rec_flush_batch(struct deliver *dl)
 		    rule_sms_count(r->pl.text, strlen(r->pl.text), &enc, &units) : 0u);
 		snprintf(num[4], sizeof(num[4]), "%lld", (long long)r->started);
 		snprintf(num[5], sizeof(num[5]), "%lld", (long long)r->job->exp);
-		buf[i].resend = rec_resend_spec(r, b->v[i].outcome);
 		/* ORDER RECORD_RARGS */
 		args[a++] = r->pl.sub;
 		args[a++] = channel_name(r->pl.ch);
@@ -261,7 +235,9 @@ rec_flush_batch(struct deliver *dl)
 		args[a++] = num[2];
 		args[a++] = r->revoke ? "1" : "0";
 		args[a++] = num[3];
-		args[a++] = buf[i].resend != NULL ? buf[i].resend : "";
+		/* A sent SMS is kept for a 30003 resend (record.lua, from to and text). */
+		args[a++] = r->pl.ch == CH_SMS && strcmp(b->v[i].outcome, "sent") == 0 ?
+		    "1" : "";
 		args[a++] = r->pl.rule;
 		args[a++] = r->job->camp;
 		args[a++] = r->pl.to;
@@ -280,8 +256,6 @@ rec_flush_batch(struct deliver *dl)
 	}
 	b = NULL;
 out:
-	for (i = 0; buf != NULL && i < n; i++)
-		free(buf[i].resend);
 	free(buf);
 	free(b);
 	free(args);

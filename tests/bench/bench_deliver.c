@@ -68,8 +68,8 @@ static const char bench_config[] =
  * top-level command. Keep in step with the scripts.
  */
 static const char *const bench_script_cmds[] = {
-	"expire", "expireat", "get", "hdel", "hexists", "hget", "hincrby", "hset", "incr",
-	"sadd", "spop", "ttl", "xack", "xadd", "zadd", "zcard", "zrangebyscore", "zrem",
+	"exists", "expire", "expireat", "get", "hdel", "hexists", "hget", "hincrby", "hset", "incr",
+	"sadd", "spop", "ttl", "xack", "xadd", "xinfo", "xtrim", "zadd", "zcard", "zrangebyscore", "zrem",
 	"zremrangebyscore",
 };
 
@@ -279,6 +279,32 @@ wait_acked(redisContext *rc, struct own *o)
 	}
 }
 
+/* used_memory from INFO memory, or -1. */
+static long long
+mem_used(redisContext *rc)
+{
+	redisReply *r = redisCommand(rc, "INFO memory");
+	const char *p;
+	long long v = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    (p = strstr(r->str, "used_memory:")) != NULL)
+		v = strtoll(p + strlen("used_memory:"), NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
+/* MEMORY USAGE of key, every element counted (0 when it does not exist). */
+static long long
+key_mem(redisContext *rc, const char *prefix, const char *id)
+{
+	redisReply *r = redisCommand(rc, "MEMORY USAGE %s%s SAMPLES 0", prefix, id);
+	long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+
+	freeReplyObject(r);
+	return v;
+}
+
 /* Appends s percent-encoded as the notifier's gateway client does (notifier/gw.c:
  * unreserved characters as they are, everything else %XX). 0 or -1 (no room). */
 static int
@@ -469,6 +495,7 @@ main(void)
 	long n = bench_env_long("BENCH_DELIVER_SUBS", BENCH_SUBS_DEFAULT, BENCH_SUBS_MIN,
 	    BENCH_SUBS_MAX);
 	long long t0, t1, deal_ms = -1, last_ms, len, base, sent0, sent, jobs, total, top;
+	long long mem0, mem1, km[5];
 	size_t i, nd;
 	int port = it_redis_port(), gw_up = 0, nt_up = 0, rv = 2;
 	double elapsed_s, pps, wrk_rps, cmds, top_cmds;
@@ -526,6 +553,7 @@ main(void)
 		goto end;
 	}
 
+	mem0 = mem_used(rc);
 	/* The measurement: every command from here to the second snapshot is counted
 	 * in own, by name. */
 	memset(&own, 0, sizeof(own));
@@ -580,6 +608,15 @@ main(void)
 		goto end;
 	}
 	nd = cmdstats_delta(&before, &after, &own, jobs, delta, &total, &top);
+	/* What the deal left in Redis once delivered: after a pause longer than the
+	 * notifier's once-a-second trim of acked jobs from "pushes". */
+	it_sleep_ms(1500);
+	mem1 = mem_used(rc);
+	km[0] = key_mem(rc, "pushline:", deal_id);
+	km[1] = key_mem(rc, "pushes", "");
+	km[2] = key_mem(rc, "pushes:log", "");
+	km[3] = key_mem(rc, "push:", deal_id);
+	km[4] = key_mem(rc, "pushinfo:", deal_id);
 
 	/* The baseline: the notifier stopped, wrk with one of its requests. */
 	nt_up = 0;
@@ -630,6 +667,13 @@ main(void)
 	    "ratio = cmds/%.1f, lower is better\n", BENCH_GOAL_CMDS, BENCH_GOAL_CMDS);
 	printf("BENCH name=redis_cmds_per_push cmds=%.3f script_cmds=%.3f ratio=%.3f\n",
 	    top_cmds, (double)(total - top) / (double)n, top_cmds / BENCH_GOAL_CMDS);
+	printf("redis_bytes_per_push: used_memory after delivery (acked, 1.5 s later) "
+	    "minus before the deal, over %ld pushes; MEMORY USAGE per push of pushline:<deal> "
+	    "%.0f, pushes %.0f, pushes:log %.0f (whole streams), push:<deal> %.0f, "
+	    "pushinfo:<deal> %.0f\n", n, (double)km[0] / (double)n, (double)km[1] / (double)n,
+	    (double)km[2] / (double)n, (double)km[3] / (double)n, (double)km[4] / (double)n);
+	printf("BENCH name=redis_bytes_per_push delivered=%.0f\n",
+	    mem0 > 0 && mem1 > 0 ? (double)(mem1 - mem0) / (double)n : -1.0);
 	rv = 0;
 
 end:
