@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "deliver_int.h"
+#include "gw.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -116,6 +117,23 @@ rec_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	for (i = 0; i < b->n; i++)
 		rec_settle(&b->v[i], ok);
 	free(b);
+}
+
+/*
+ * 1 when what resending r needs is kept (record.lua, pushline:<deal>): a sent SMS
+ * through a Twilio gateway that asks for status callbacks, the only way a 30003
+ * ("unreachable handset: send it again") can come.
+ */
+static int
+rec_keep_for_resend(const struct deliver *dl, const struct rcpt *r, const char *outcome)
+{
+	const struct gw_config *gc;
+
+	if (r->pl.ch != CH_SMS || strcmp(outcome, "sent") != 0 || r->gw_index >= dl->ngws)
+		return 0;
+	gc = gw_config_of(dl->gws[r->gw_index]);
+	return gc->kind == GW_TWILIO && gc->status_callback_base != NULL &&
+	    gc->status_callback_base[0] != '\0';
 }
 
 /* 1 unless the subscriber is known to have one channel only (then no push on
@@ -235,9 +253,7 @@ rec_flush_batch(struct deliver *dl)
 		args[a++] = num[2];
 		args[a++] = r->revoke ? "1" : "0";
 		args[a++] = num[3];
-		/* A sent SMS is kept for a 30003 resend (record.lua, from to and text). */
-		args[a++] = r->pl.ch == CH_SMS && strcmp(b->v[i].outcome, "sent") == 0 ?
-		    "1" : "";
+		args[a++] = rec_keep_for_resend(dl, r, b->v[i].outcome) ? "1" : "";
 		args[a++] = r->pl.rule;
 		args[a++] = r->job->camp;
 		args[a++] = r->pl.to;

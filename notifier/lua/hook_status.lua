@@ -30,8 +30,8 @@
 --   30007 (carrier filtered): paused_templates <rule> = now, report:rule:<r> filtered;
 --   30003 (handset unreachable): the SMS is sent once more while the deal lasts: the
 --     push goes back to "retry" and a job of one is added to "pushes" from what
---     record.lua kept in pushline:<deal> (the number and the text sent; the rule from
---     pushinfo:<deal>); redelivered:<deal> makes it one retry per
+--     record.lua kept in pushline:<deal> (the text sent; the rule from pushinfo:<deal>,
+--     the number from the callback's To); redelivered:<deal> makes it one retry per
 --     push at most; report counters get "redelivery".
 -- A callback that carries a MessageSid keeps it as delivery:<deal> <sub>:<ch>:sid, so
 -- that record.lua can tell the attempt reached Twilio when the callback came before
@@ -152,16 +152,19 @@ elseif code == '30003' and ch == 'sms' then
   if spec and redis.call('HGET', states, field) == 'sent' then
     -- Kept before the compact form: "<exp>\t<entry>\t<campaign>\t<pool>\t<line>".
     local exp, entry, jcamp, pool, line =
-      string.match(spec, '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
+      string.match(spec, '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(sms\t.*)$')
+    if line and string.sub(line, 5, 4 + #sub + 1) ~= sub .. '\t' then
+      exp = nil   -- a text that only looks like the old form
+    end
     if not exp then
-      -- ORDER PUSHLINE_KEEP (record.lua): "<to>\t<text sent>", the job's fields in
-      -- field "job", the rule from pushinfo:<deal>, the deal entry from the push id.
-      local pto, ptext = string.match(spec, '^([^\t]+)\t(.+)$')
+      -- ORDER PUSHLINE_KEEP (record.lua): the text sent, the job's fields in field
+      -- "job", the rule from pushinfo:<deal>, the deal entry from the push id, the
+      -- number from this (signed) callback: the one the text went to.
       local job = redis.call('HGET', pline, 'job')
-      if pto and job and rule and rule ~= '' then
+      if job and rule and rule ~= '' and string.match(to, '^%+%d+$') then
         exp, jcamp, pool = string.match(job, '^(%d+)\t([^\t]*)\t(.*)$')
         entry = ARGV[1]
-        line = table.concat({ 'sms', sub, pto, rule, ptext }, '\t')
+        line = table.concat({ 'sms', sub, to, rule, spec }, '\t')
       end
     end
     -- One retry per push at most, whatever the later attempts report.

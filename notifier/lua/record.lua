@@ -16,9 +16,9 @@
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
 --   (ORDER RECORD_RARGS, 22 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
---   the text sent; 0 for other channels), resend ("1" for a sent SMS: what sending it
---   again needs is kept in pushline:<deal> until the deal expires, for a 30003 status
---   callback; "" otherwise), rule, campaign, to, started (epoch s the attempt began),
+--   the text sent; 0 for other channels), resend ("1" for a sent SMS that may get a
+--   30003 status callback: what sending it again needs is kept in pushline:<deal>
+--   until the deal expires; "" otherwise), rule, campaign, to, started (epoch s the attempt began),
 --   text (the body sent), expires_at, code_bad ("1": the pool's code for this push cannot be
 --   sent, so it is dropped, not given back), multi ("1": the subscriber has more
 --   than one channel, so another channel's push may have counted it treated already)
@@ -127,14 +127,15 @@ for i = 0, n - 1 do
       end
       local text = ARGV[b + 18]
       if ARGV[b + 13] == '1' and ttl > 0 and text ~= '' then
-        -- ORDER PUSHLINE_KEEP (hook_status.lua): per push "<to>\t<text sent>", and
-        -- once per deal field "job" = "<expires_at>\t<campaign>\t<code pool>"; the
-        -- rule is in pushinfo:<deal>, the deal entry in the push id.
+        -- ORDER PUSHLINE_KEEP (hook_status.lua): per push the text sent, and once
+        -- per deal field "job" = "<expires_at>\t<campaign>\t<code pool>"; the rule
+        -- is in pushinfo:<deal>, the deal entry in the push id, the number in the
+        -- callback.
         if not kept[pushline] then
           kept[pushline] = true
           redis.call('HSET', pushline, 'job', ARGV[b + 19] .. '\t' .. camp .. '\t' .. pool)
         end
-        redis.call('HSET', pushline, field, ARGV[b + 16] .. '\t' .. text)
+        redis.call('HSET', pushline, field, text)
         expire_once(pushline, ttl + 60)
       end
       if codepush ~= '' then
