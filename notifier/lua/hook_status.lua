@@ -44,6 +44,7 @@
 -- or retry (the keys named are not this push's any more; nothing changed).
 --#include subjson
 --#include outcome
+--#include textdiff
 
 local stats, due, rinfo, rtries, logk = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local dk, states, pinfo, pline = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
@@ -157,14 +158,17 @@ elseif code == '30003' and ch == 'sms' then
       exp = nil   -- a text that only looks like the old form
     end
     if not exp then
-      -- ORDER PUSHLINE_KEEP (record.lua): the text sent, the job's fields in field
+      -- ORDER PUSHLINE_KEEP (record.lua): the text sent (its difference from the
+      -- rule's reference text, field "ref\t<rule>"), the job's fields in field
       -- "job", the rule from pushinfo:<deal>, the deal entry from the push id, the
       -- number from this (signed) callback: the one the text went to.
       local job = redis.call('HGET', pline, 'job')
-      if job and rule and rule ~= '' and string.match(to, '^%+%d+$') then
+      local ref = rule and redis.call('HGET', pline, 'ref\t' .. rule)
+      local text = ref and td_decode(ref, spec)
+      if job and text and rule ~= '' and string.match(to, '^%+%d+$') then
         exp, jcamp, pool = string.match(job, '^(%d+)\t([^\t]*)\t(.*)$')
         entry = ARGV[1]
-        line = table.concat({ 'sms', sub, to, rule, spec }, '\t')
+        line = table.concat({ 'sms', sub, to, rule, text }, '\t')
       end
     end
     -- One retry per push at most, whatever the later attempts report.

@@ -46,12 +46,14 @@
 -- of a job is recorded.
 --#include subjson
 --#include outcome
+--#include textdiff
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
 local RK, RA = 17, 22
 local expiring = {}   -- keys given a TTL in this call
 local kept = {}       -- pushline keys given their "job" field in this call
+local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text
 
 local function expire_once(key, ttl)
   if not expiring[key] then
@@ -127,15 +129,27 @@ for i = 0, n - 1 do
       end
       local text = ARGV[b + 18]
       if ARGV[b + 13] == '1' and ttl > 0 and text ~= '' then
-        -- ORDER PUSHLINE_KEEP (hook_status.lua): per push the text sent, and once
-        -- per deal field "job" = "<expires_at>\t<campaign>\t<code pool>"; the rule
-        -- is in pushinfo:<deal>, the deal entry in the push id, the number in the
-        -- callback.
+        -- ORDER PUSHLINE_KEEP (hook_status.lua): per push the text sent, as its
+        -- difference from the deal's first text of the same rule (field
+        -- "ref\t<rule>"; lib/textdiff.lua), and once per deal field "job" =
+        -- "<expires_at>\t<campaign>\t<code pool>"; the rule is in pushinfo:<deal>,
+        -- the deal entry in the push id, the number in the callback. A tab cannot
+        -- be in a subscriber id, so these fields are never a push's "<sub>:sms".
         if not kept[pushline] then
           kept[pushline] = true
           redis.call('HSET', pushline, 'job', ARGV[b + 19] .. '\t' .. camp .. '\t' .. pool)
         end
-        redis.call('HSET', pushline, field, text)
+        local rk = pushline .. '\t' .. rule
+        local ref = refs[rk]
+        if not ref then
+          ref = redis.call('HGET', pushline, 'ref\t' .. rule)
+          if not ref then
+            ref = text
+            redis.call('HSET', pushline, 'ref\t' .. rule, ref)
+          end
+          refs[rk] = ref
+        end
+        redis.call('HSET', pushline, field, td_encode(ref, text))
         expire_once(pushline, ttl + 60)
       end
       if codepush ~= '' then
