@@ -28,7 +28,7 @@
 #define HTTPC_BODY_INITIAL 1024         /* first response buffer; doubles up to the cap */
 #define HTTPC_HEADER_VALUE_MAX 128      /* longer header values are ignored */
 #define HTTPC_RETRY_AFTER_MAX (7L * 86400)  /* a longer wait is clamped to a week */
-#define HTTPC_IDLE_MAX 256              /* finished transfers kept for reuse (easy handles) */
+#define HTTPC_IDLE_MAX 256              /* finished transfers kept for reuse */
 
 /* Per socket, hung on the socket with curl_multi_assign. */
 struct httpc_sock {

@@ -16,12 +16,13 @@
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
 --   (ORDER RECORD_RARGS, 22 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
---   the text sent; 0 for other channels), resend ("1" for a sent SMS that may get a
---   30003 status callback: what sending it again needs is kept in pushline:<deal>
---   until the deal expires; "" otherwise), rule, campaign, to, started (epoch s the attempt began),
---   text (the body sent), expires_at, code_bad ("1": the pool's code for this push cannot be
---   sent, so it is dropped, not given back), multi ("1": the subscriber has more
---   than one channel, so another channel's push may have counted it treated already)
+--   the text sent; 0 for other channels), resend ("1" for a sent SMS that may get
+--   a 30003 status callback: what sending it again needs is kept in pushline:<deal>
+--   until the deal expires; "" otherwise), rule, campaign, to, started (epoch s the
+--   attempt began), text (the body sent), expires_at, code_bad ("1": the pool's code
+--   for this push cannot be sent, so it is dropped, not given back), multi ("1": the
+--   subscriber has more than one channel, so another channel's push may have counted
+--   it treated already)
 -- Counts each final outcome in stats and the reports (lib/outcome.lua), and for a sent
 -- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" for click and
 -- conversion attribution, and codepush:<code> = push id; a subscriber's first sent
@@ -133,11 +134,13 @@ for i = 0, n - 1 do
         -- difference from the deal's first text of the same rule (field
         -- "ref\t<rule>"; lib/textdiff.lua), and once per deal field "job" =
         -- "<expires_at>\t<campaign>\t<code pool>"; the rule is in pushinfo:<deal>,
-        -- the deal entry in the push id, the number in the callback. A tab cannot
-        -- be in a subscriber id, so these fields are never a push's "<sub>:sms".
+        -- the deal entry in the push id, the number in the callback. Neither field
+        -- can be a push's "<sub>:sms": "job" has no colon, and a subscriber id
+        -- never holds the tab of "ref\t<rule>".
         if not kept[pushline] then
           kept[pushline] = true
-          redis.call('HSET', pushline, 'job', ARGV[b + 19] .. '\t' .. camp .. '\t' .. pool)
+          redis.call('HSET', pushline, 'job',
+            ARGV[b + 19] .. '\t' .. camp .. '\t' .. pool)
         end
         local rk = pushline .. '\t' .. rule
         local ref = refs[rk]
