@@ -728,6 +728,32 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 	freeReplyObject(r);
 }
 
+/*
+ * A group that has not read the jobs yet (a second service, or one catching up) keeps
+ * them all on "pushes", acked by "deliver" or not; once it is gone they go.
+ */
+static void
+pushes_keeps_what_another_group_has_not_read(void **state)
+{
+	struct fx *f = *state;
+	const int n = 30;
+	const char *extra = "[ingest]\njob_size = 10\n";
+	struct want all = { f, "sent", n };
+
+	import_n(f, n);
+	it_int(f->rc, "XGROUP CREATE pushes late $ MKSTREAM");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-late", extra),
+	    0);
+	assert_int_equal(it_publish(f->rc, it_deal("late", "laptop", 600)), 0);
+	assert_true(it_wait(outcomes_reach, &all, 20000));
+	assert_int_equal(pending_for(f, "it-late"), 0);
+	it_sleep_ms(2500);   /* two trims at least */
+	assert_int_equal(it_int(f->rc, "XLEN pushes"), n / 10);
+	assert_int_equal(it_int(f->rc, "XGROUP DESTROY pushes late"), 1);
+	assert_true(it_wait(pushes_empty, f, 5000));
+}
+
 int
 main(void)
 {
@@ -766,6 +792,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    pushes_keeps_what_another_group_has_not_read, setup, teardown),
 	};
 
 	if (getenv("DP_TEST_FILTER") != NULL)
