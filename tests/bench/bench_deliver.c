@@ -6,11 +6,13 @@
  * with the gateway limits lifted; the time from XADD to the N-th pushes:log entry
  * gives pushes/s. INFO commandstats before and after gives Redis commands per push,
  * our own polling subtracted exactly. In the same run wrk sends the same Twilio
- * request to the same gwsim. Test code: it blocks, sleeps and forks. Ends with two
- * BENCH lines, deliver_throughput and redis_cmds_per_push (cmds: top-level commands,
- * the round trips the notifier asks for, per push; script_cmds: commands run inside
- * the Lua scripts per push); exits non-zero when the setup fails or not all N pushes
- * are sent and recorded within 60 s.
+ * request to the same gwsim. It also reports the notifier's CPU time per push (/proc)
+ * and the Redis memory the deal leaves per push once delivered (issue 13 item 3).
+ * Test code: it blocks, sleeps and forks. Ends with three BENCH lines,
+ * deliver_throughput, redis_cmds_per_push (cmds: top-level commands, the round trips
+ * the notifier asks for, per push; script_cmds: commands run inside the Lua scripts
+ * per push) and redis_bytes_per_push; exits non-zero when the setup fails or not all
+ * N pushes are sent and recorded within 60 s.
  */
 #include <errno.h>
 #include <limits.h>
