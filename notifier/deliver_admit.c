@@ -399,13 +399,31 @@ delay_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 		log_info("event=delayed_released recipients=%lld", r->integer);
 }
 
-/* Moves recipients whose window opened back onto "pushes" (delay.lua). */
+static void
+trim_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	(void)rc;
+	(void)arg;
+	/* A failed trim only leaves acked jobs for the next second's. */
+	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+		log_warnx("event=trim_failed stream=" DELIVER_STREAM " err=\"%s\"",
+		    r ? r->str : "no reply");
+}
+
+/*
+ * Once a second: moves recipients whose window opened back onto "pushes" (delay.lua),
+ * then drops the jobs of "pushes" below the oldest one any group still needs
+ * (trim.lua): an acked job is never read again, so the stream holds only the work in
+ * progress.
+ */
 void
 dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct deliver *dl = arg;
 	char now[32];
 	const char *args[4] = { "delayed", DELIVER_STREAM, now, DELIVER_DELAY_BATCH };
+	/* ORDER TRIM_KEYS */
+	const char *targs[1] = { DELIVER_STREAM };
 
 	(void)fd;
 	(void)what;
@@ -413,4 +431,5 @@ dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	script_call(dl->cmd, SCRIPT_DELAY, 2, 4, args, NULL, delay_on_reply, NULL);
+	script_call_named(dl->cmd, "trim", 1, 1, targs, NULL, trim_on_reply, NULL);
 }

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "deliver_int.h"
+#include "gw.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -45,7 +46,6 @@ struct rec_buf {
 	char keys[REC_KEYS_OWN][DELIVER_KEY_MAX];
 	struct dl_caps caps;
 	char num[6][32];
-	char *resend;
 };
 
 static void rec_enqueue(struct rcpt *r, const char *outcome);
@@ -120,27 +120,20 @@ rec_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 }
 
 /*
- * What a later "undelivered, 30003" status callback needs to send a sent SMS again
- * (docs/hooks.md): "<exp>\t<deal entry>\t<campaign>\t<pool>\t<recipient line>", or
- * NULL (nothing kept) for other outcomes and channels, or on OOM.
+ * 1 when what resending r needs is kept (record.lua, pushline:<deal>): a sent SMS
+ * through a Twilio gateway that asks for status callbacks, the only way a 30003
+ * ("unreachable handset: send it again") can come.
  */
-static char *
-rec_resend_spec(const struct rcpt *r, const char *outcome)
+static int
+rec_keep_for_resend(const struct deliver *dl, const struct rcpt *r, const char *outcome)
 {
-	const struct job *j = r->job;
-	char *line, *s;
-	size_t len;
+	const struct gw_config *gc;
 
-	if (r->pl.ch != CH_SMS || strcmp(outcome, "sent") != 0)
-		return NULL;
-	if ((line = pushline_format(&r->pl)) == NULL)
-		return NULL;
-	len = strlen(j->deal_entry) + strlen(j->camp) + strlen(j->pool) + strlen(line) + 32;
-	if ((s = malloc(len)) != NULL)
-		snprintf(s, len, "%lld\t%s\t%s\t%s\t%s", (long long)j->exp, j->deal_entry,
-		    j->camp, j->pool, line);
-	free(line);
-	return s;
+	if (r->pl.ch != CH_SMS || strcmp(outcome, "sent") != 0 || r->gw_index >= dl->ngws)
+		return 0;
+	gc = gw_config_of(dl->gws[r->gw_index]);
+	return gc->kind == GW_TWILIO && gc->status_callback_base != NULL &&
+	    gc->status_callback_base[0] != '\0';
 }
 
 /* 1 unless the subscriber is known to have one channel only (then no push on
@@ -246,7 +239,6 @@ rec_flush_batch(struct deliver *dl)
 		    rule_sms_count(r->pl.text, strlen(r->pl.text), &enc, &units) : 0u);
 		snprintf(num[4], sizeof(num[4]), "%lld", (long long)r->started);
 		snprintf(num[5], sizeof(num[5]), "%lld", (long long)r->job->exp);
-		buf[i].resend = rec_resend_spec(r, b->v[i].outcome);
 		/* ORDER RECORD_RARGS */
 		args[a++] = r->pl.sub;
 		args[a++] = channel_name(r->pl.ch);
@@ -261,7 +253,7 @@ rec_flush_batch(struct deliver *dl)
 		args[a++] = num[2];
 		args[a++] = r->revoke ? "1" : "0";
 		args[a++] = num[3];
-		args[a++] = buf[i].resend != NULL ? buf[i].resend : "";
+		args[a++] = rec_keep_for_resend(dl, r, b->v[i].outcome) ? "1" : "";
 		args[a++] = r->pl.rule;
 		args[a++] = r->job->camp;
 		args[a++] = r->pl.to;
@@ -280,8 +272,6 @@ rec_flush_batch(struct deliver *dl)
 	}
 	b = NULL;
 out:
-	for (i = 0; buf != NULL && i < n; i++)
-		free(buf[i].resend);
 	free(buf);
 	free(b);
 	free(args);

@@ -28,11 +28,13 @@
 #define HTTPC_BODY_INITIAL 1024         /* first response buffer; doubles up to the cap */
 #define HTTPC_HEADER_VALUE_MAX 128      /* longer header values are ignored */
 #define HTTPC_RETRY_AFTER_MAX (7L * 86400)  /* a longer wait is clamped to a week */
+#define HTTPC_IDLE_MAX 256              /* finished transfers kept for reuse */
 
 /* Per socket, hung on the socket with curl_multi_assign. */
 struct httpc_sock {
 	struct httpc *h;
 	struct event *ev;
+	short kind;                     /* the events ev waits for */
 	LIST_ENTRY(httpc_sock) link;
 };
 
@@ -65,6 +67,8 @@ struct httpc {
 	struct httpc_config cfg;
 	struct httpc_xfer_queue running;   /* added to the multi handle */
 	struct httpc_xfer_queue finished;  /* removed from it; callback not yet run */
+	struct httpc_xfer_queue idle;      /* done, kept with their easy handles for reuse */
+	size_t nidle;
 	LIST_HEAD(, httpc_sock) socks;
 	size_t in_flight;
 	int depth;      /* done callbacks on the stack */
@@ -110,11 +114,15 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		}
 		LIST_INSERT_HEAD(&h->socks, sk, link);
 		curl_multi_assign(h->multi, s, sk);
+	} else if (sk->kind == kind && event_pending(sk->ev, EV_READ | EV_WRITE, NULL)) {
+		/* Already waiting for exactly that: no epoll_ctl for nothing. */
+		return 0;
 	} else {
 		/* event_assign may only touch an event that is not pending. */
 		event_del(sk->ev);
 		event_assign(sk->ev, h->base, s, kind, on_socket, sk);
 	}
+	sk->kind = kind;
 	return event_add(sk->ev, NULL) == 0 ? 0 : -1;
 }
 
@@ -197,6 +205,33 @@ static void xfer_free(struct httpc_xfer *x)
 	free(x);
 }
 
+/*
+ * x's transfer is over: x goes to h's idle list with its easy handle (options reset,
+ * connections stay in the multi handle's cache) and its body buffer, so the next
+ * request allocates neither; beyond HTTPC_IDLE_MAX, or when h is going, it is freed.
+ */
+static void xfer_recycle(struct httpc *h, struct httpc_xfer *x)
+{
+	char *body = x->body;
+	size_t cap = x->body_cap;
+	CURL *easy = x->easy;
+
+	if (h->dying || h->nidle >= HTTPC_IDLE_MAX || easy == NULL) {
+		xfer_free(x);
+		return;
+	}
+	curl_easy_reset(easy);
+	curl_slist_free_all(x->headers);
+	memset(x, 0, sizeof(*x));
+	x->easy = easy;
+	x->body = body;
+	x->body_cap = cap;
+	if (body != NULL)
+		body[0] = '\0';
+	TAILQ_INSERT_HEAD(&h->idle, x, link);
+	h->nidle++;
+}
+
 /* Runs x's callback once and frees x. x is on no queue and not in the multi handle.
  * The caller holds h->depth up, so h outlives the callback. */
 static void xfer_finish(struct httpc_xfer *x, int cancelled)
@@ -233,7 +268,7 @@ static void xfer_finish(struct httpc_xfer *x, int cancelled)
 	}
 	x->h->in_flight--;
 	x->done(x->arg, &resp, cancelled);
-	xfer_free(x);
+	xfer_recycle(x->h, x);
 }
 
 /* Moves every completed transfer out of the multi handle, then runs their callbacks.
@@ -521,7 +556,10 @@ static int httpc_start(struct httpc *h, const struct httpc_req *req, int post,
 		err_set(err, ERR_INPUT, "bad_timeout", "timeout_ms", "httpc: negative timeout");
 		goto fail;
 	}
-	if ((x = calloc(1, sizeof(*x))) == NULL ||
+	if ((x = TAILQ_FIRST(&h->idle)) != NULL) {
+		TAILQ_REMOVE(&h->idle, x, link);
+		h->nidle--;
+	} else if ((x = calloc(1, sizeof(*x))) == NULL ||
 	    (x->easy = curl_easy_init()) == NULL) {
 		err_set(err, ERR_NOMEM, "nomem", NULL, "httpc: out of memory");
 		goto fail;
@@ -594,6 +632,7 @@ struct httpc *httpc_new(struct event_base *base, const struct httpc_config *cfg,
 	h->cfg = *cfg;
 	TAILQ_INIT(&h->running);
 	TAILQ_INIT(&h->finished);
+	TAILQ_INIT(&h->idle);
 	LIST_INIT(&h->socks);
 	if ((h->timer = evtimer_new(base, on_timer, h)) == NULL ||
 	    (h->multi = curl_multi_init()) == NULL) {
@@ -629,9 +668,14 @@ fail:
 static void httpc_destroy(struct httpc *h)
 {
 	struct httpc_sock *sk;
+	struct httpc_xfer *x;
 
 	if (h == NULL)
 		return;
+	while ((x = TAILQ_FIRST(&h->idle)) != NULL) {
+		TAILQ_REMOVE(&h->idle, x, link);
+		xfer_free(x);
+	}
 	if (h->multi != NULL) {
 		/* Tell libcurl to stop calling us; the sockets are freed below. */
 		curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, NULL);

@@ -62,6 +62,7 @@ local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
 local consumer, n, resolve_at = ARGV[7], tonumber(ARGV[8]), ARGV[9]
 local RK, RA = 4, 12
+local REPORT_KEEP_S = 90 * 86400
 
 local d = redis.call('HMGET', deal, 'cancelled', 'sold_out', 'exp', 'pool')
 if d[3] then
@@ -88,8 +89,8 @@ local out = {}
 for i = 0, n - 1 do
   local b, kb = 10 + RA * i, 15 + RK * i
   local rrule = KEYS[kb + 2]
-  local caps = { day = KEYS[kb], camp = KEYS[kb + 1], law = KEYS[kb + 3],
-    day_cap = tonumber(ARGV[b + 5]), day_start = tonumber(ARGV[b + 9]),
+  local capk = { day = KEYS[kb], camp = KEYS[kb + 1], law = KEYS[kb + 3] }
+  local caps = { day_cap = tonumber(ARGV[b + 5]), day_start = tonumber(ARGV[b + 9]),
     camp_cap = tonumber(ARGV[b + 6]), law_cap = tonumber(ARGV[b + 10]),
     law_window = tonumber(ARGV[b + 11]) }
   local sub, ch, push, own = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
@@ -128,7 +129,7 @@ for i = 0, n - 1 do
   elseif not_before > now then
     verdict = 'delayed'
   else
-    verdict = first and oc_caps(caps, push, now, false) or 'admit'
+    verdict = first and oc_caps(capk, caps, push, now, false) or 'admit'
   end
   local code = held
   if verdict == 'admit' and pool ~= '' and not code then
@@ -181,7 +182,7 @@ for i = 0, n - 1 do
       oc_return_code(codes, pool, deal, field)
       if not first then
         -- Claimed before (a retry): the place it may hold under the caps is free.
-        oc_cap_give_back({ caps.day, caps.camp, caps.law }, push)
+        oc_cap_give_back({ capk.day, capk.camp, capk.law }, push)
       end
     end
     out[#out + 1] = verdict
@@ -191,5 +192,10 @@ if redis.call('TTL', states) < 0 then
   redis.call('EXPIRE', states, keep)
 end
 oc_flush()
+-- The deal's report outlives its pushes (attribution runs 30 days past a push) and
+-- then goes: REPORT_KEEP_S past the deal's expiry, set once.
+if redis.call('TTL', rdeal) == -1 then
+  redis.call('EXPIRE', rdeal, math.max(exp - now, 0) + REPORT_KEEP_S)
+end
 out[#out + 1] = epoch
 return out

@@ -30,7 +30,8 @@
 --   30007 (carrier filtered): paused_templates <rule> = now, report:rule:<r> filtered;
 --   30003 (handset unreachable): the SMS is sent once more while the deal lasts: the
 --     push goes back to "retry" and a job of one is added to "pushes" from what
---     record.lua kept in pushline:<deal>; redelivered:<deal> makes it one retry per
+--     record.lua kept in pushline:<deal> (the text sent; the rule from pushinfo:<deal>,
+--     the number from the callback's To); redelivered:<deal> makes it one retry per
 --     push at most; report counters get "redelivery".
 -- A callback that carries a MessageSid keeps it as delivery:<deal> <sub>:<ch>:sid, so
 -- that record.lua can tell the attempt reached Twilio when the callback came before
@@ -43,6 +44,7 @@
 -- or retry (the keys named are not this push's any more; nothing changed).
 --#include subjson
 --#include outcome
+--#include textdiff
 
 local stats, due, rinfo, rtries, logk = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local dk, states, pinfo, pline = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
@@ -149,8 +151,26 @@ elseif code == '30007' and rule and rule ~= '' then
 elseif code == '30003' and ch == 'sms' then
   local spec = redis.call('HGET', pline, field)
   if spec and redis.call('HGET', states, field) == 'sent' then
+    -- Kept before the compact form: "<exp>\t<entry>\t<campaign>\t<pool>\t<line>".
     local exp, entry, jcamp, pool, line =
-      string.match(spec, '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
+      string.match(spec, '^(%d+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(sms\t.*)$')
+    if line and string.sub(line, 5, 4 + #sub + 1) ~= sub .. '\t' then
+      exp = nil   -- a text that only looks like the old form
+    end
+    if not exp then
+      -- ORDER PUSHLINE_KEEP (record.lua): the text sent (its difference from the
+      -- rule's reference text, field "ref\t<rule>"), the job's fields in field
+      -- "job", the rule from pushinfo:<deal>, the deal entry from the push id, the
+      -- number from this (signed) callback: the one the text went to.
+      local job = redis.call('HGET', pline, 'job')
+      local ref = rule and redis.call('HGET', pline, 'ref\t' .. rule)
+      local text = ref and td_decode(ref, spec)
+      if job and text and rule ~= '' and string.match(to, '^%+%d+$') then
+        exp, jcamp, pool = string.match(job, '^(%d+)\t([^\t]*)\t(.*)$')
+        entry = ARGV[1]
+        line = table.concat({ 'sms', sub, to, rule, text }, '\t')
+      end
+    end
     -- One retry per push at most, whatever the later attempts report.
     if exp and tonumber(exp) > tonumber(now) and
         redis.call('HSETNX', redelivered, field, now) == 1 then

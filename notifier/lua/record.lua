@@ -16,12 +16,13 @@
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
 --   (ORDER RECORD_RARGS, 22 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
---   the text sent; 0 for other channels), resend ("" or, for a sent SMS, what sending
---   it again needs: kept in pushline:<deal> until the deal expires, for a 30003 status
---   callback), rule, campaign, to, started (epoch s the attempt began), text (the
---   body sent), expires_at, code_bad ("1": the pool's code for this push cannot be
---   sent, so it is dropped, not given back), multi ("1": the subscriber has more
---   than one channel, so another channel's push may have counted it treated already)
+--   the text sent; 0 for other channels), resend ("1" for a sent SMS that may get
+--   a 30003 status callback: what sending it again needs is kept in pushline:<deal>
+--   until the deal expires; "" otherwise), rule, campaign, to, started (epoch s the
+--   attempt began), text (the body sent), expires_at, code_bad ("1": the pool's code
+--   for this push cannot be sent, so it is dropped, not given back), multi ("1": the
+--   subscriber has more than one channel, so another channel's push may have counted
+--   it treated already)
 -- Counts each final outcome in stats and the reports (lib/outcome.lua), and for a sent
 -- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" for click and
 -- conversion attribution, and codepush:<code> = push id; a subscriber's first sent
@@ -46,11 +47,14 @@
 -- of a job is recorded.
 --#include subjson
 --#include outcome
+--#include textdiff
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
 local RK, RA = 17, 22
 local expiring = {}   -- keys given a TTL in this call
+local kept = {}       -- pushline keys given their "job" field in this call
+local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text
 
 local function expire_once(key, ttl)
   if not expiring[key] then
@@ -68,7 +72,7 @@ for i = 0, n - 1 do
   local reports = { KEYS[kb + 5], KEYS[kb + 6], KEYS[kb + 7] }
   local pushline, pushinfo, delivery = KEYS[kb + 8], KEYS[kb + 9], KEYS[kb + 10]
   local records, codepush = KEYS[kb + 11], KEYS[kb + 13]
-  local capkeys = { KEYS[kb + 14], KEYS[kb + 15], KEYS[kb + 16] }
+  local capk = { KEYS[kb + 14], KEYS[kb + 15], KEYS[kb + 16] }
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local at = ARGV[b + 9]
@@ -110,7 +114,7 @@ for i = 0, n - 1 do
         extra)
     end
     if outcome ~= 'sent' and outcome ~= 'unknown' then
-      oc_cap_give_back(capkeys, push)
+      oc_cap_give_back(capk, push)
     end
     if outcome == 'unknown' and ch == 'sms' then
       oc_queue_unknown(due, info, push, resolve_at, deal_id, sub, ch, gw, ARGV[b + 16],
@@ -124,9 +128,31 @@ for i = 0, n - 1 do
           oc_add(r, 'sms_segments', segs)
         end
       end
-      local resend = ARGV[b + 13]
-      if resend ~= '' and ttl > 0 then
-        redis.call('HSET', pushline, field, resend)
+      local text = ARGV[b + 18]
+      if ARGV[b + 13] == '1' and ttl > 0 and text ~= '' then
+        -- ORDER PUSHLINE_KEEP (hook_status.lua): per push the text sent, as its
+        -- difference from the deal's first text of the same rule (field
+        -- "ref\t<rule>"; lib/textdiff.lua), and once per deal field "job" =
+        -- "<expires_at>\t<campaign>\t<code pool>"; the rule is in pushinfo:<deal>,
+        -- the deal entry in the push id, the number in the callback. Neither field
+        -- can be a push's "<sub>:sms": "job" has no colon, and a subscriber id
+        -- never holds the tab of "ref\t<rule>".
+        if not kept[pushline] then
+          kept[pushline] = true
+          redis.call('HSET', pushline, 'job',
+            ARGV[b + 19] .. '\t' .. camp .. '\t' .. pool)
+        end
+        local rk = pushline .. '\t' .. rule
+        local ref = refs[rk]
+        if not ref then
+          ref = redis.call('HGET', pushline, 'ref\t' .. rule)
+          if not ref then
+            ref = text
+            redis.call('HSET', pushline, 'ref\t' .. rule, ref)
+          end
+          refs[rk] = ref
+        end
+        redis.call('HSET', pushline, field, td_encode(ref, text))
         expire_once(pushline, ttl + 60)
       end
       if codepush ~= '' then

@@ -91,8 +91,8 @@ for i = 0, n - 1 do
   local deal_id, exp, idem = ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
   local mode, entry, admitted_epoch = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
   local not_before, member = tonumber(ARGV[b + 9]) or -1, ARGV[b + 10]
-  local caps = { day = KEYS[kb + 8], camp = KEYS[kb + 9], law = KEYS[kb + 10],
-    day_cap = tonumber(ARGV[b + 11]), day_start = tonumber(ARGV[b + 12]),
+  local capk = { day = KEYS[kb + 8], camp = KEYS[kb + 9], law = KEYS[kb + 10] }
+  local caps = { day_cap = tonumber(ARGV[b + 11]), day_start = tonumber(ARGV[b + 12]),
     camp_cap = tonumber(ARGV[b + 13]), law_cap = tonumber(ARGV[b + 14]),
     law_window = tonumber(ARGV[b + 15]) }
   local retext = KEYS[kb + 11]
@@ -133,13 +133,13 @@ for i = 0, n - 1 do
   elseif not_before > 0 then
     verdict = 'deferred'
   elseif mode == 'claim' then
-    verdict = oc_caps(caps, push, now, true) or 'send'
+    verdict = oc_caps(capk, caps, push, now, true) or 'send'
   else
     verdict = 'send'
   end
   if verdict ~= 'send' and verdict ~= 'skip' and (verdict ~= 'lost' or held) then
     -- It does not leave now: a place it took at an earlier claim is free again.
-    oc_cap_give_back({ caps.day, caps.camp, caps.law }, push)
+    oc_cap_give_back({ capk.day, capk.camp, capk.law }, push)
   end
   if verdict == 'send' then
     if mode == 'claim' then

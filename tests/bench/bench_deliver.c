@@ -6,11 +6,13 @@
  * with the gateway limits lifted; the time from XADD to the N-th pushes:log entry
  * gives pushes/s. INFO commandstats before and after gives Redis commands per push,
  * our own polling subtracted exactly. In the same run wrk sends the same Twilio
- * request to the same gwsim. Test code: it blocks, sleeps and forks. Ends with two
- * BENCH lines, deliver_throughput and redis_cmds_per_push (cmds: top-level commands,
- * the round trips the notifier asks for, per push; script_cmds: commands run inside
- * the Lua scripts per push); exits non-zero when the setup fails or not all N pushes
- * are sent and recorded within 60 s.
+ * request to the same gwsim. It also reports the notifier's CPU time per push (/proc)
+ * and the Redis memory the deal leaves per push once delivered (issue 13 item 3).
+ * Test code: it blocks, sleeps and forks. Ends with three BENCH lines,
+ * deliver_throughput, redis_cmds_per_push (cmds: top-level commands, the round trips
+ * the notifier asks for, per push; script_cmds: commands run inside the Lua scripts
+ * per push) and redis_bytes_per_push; exits non-zero when the setup fails or not all
+ * N pushes are sent and recorded within 60 s.
  */
 #include <errno.h>
 #include <limits.h>
@@ -68,8 +70,8 @@ static const char bench_config[] =
  * top-level command. Keep in step with the scripts.
  */
 static const char *const bench_script_cmds[] = {
-	"expire", "expireat", "get", "hdel", "hexists", "hget", "hincrby", "hset", "incr",
-	"sadd", "spop", "ttl", "xack", "xadd", "zadd", "zcard", "zrangebyscore", "zrem",
+	"exists", "expire", "expireat", "get", "hdel", "hexists", "hget", "hincrby", "hset", "incr",
+	"sadd", "spop", "ttl", "xack", "xadd", "xinfo", "xtrim", "zadd", "zcard", "zrangebyscore", "zrem",
 	"zremrangebyscore",
 };
 
@@ -279,6 +281,55 @@ wait_acked(redisContext *rc, struct own *o)
 	}
 }
 
+/* CPU seconds (user + system) process pid has used, from /proc; -1 when unknown. */
+static double
+proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After "(comm)": state, then fields 4..13, then utime (14) and stime (15). */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+	    &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* used_memory from INFO memory, or -1. */
+static long long
+mem_used(redisContext *rc)
+{
+	redisReply *r = redisCommand(rc, "INFO memory");
+	const char *p;
+	long long v = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING &&
+	    (p = strstr(r->str, "used_memory:")) != NULL)
+		v = strtoll(p + strlen("used_memory:"), NULL, 10);
+	freeReplyObject(r);
+	return v;
+}
+
+/* MEMORY USAGE of key, every element counted (0 when it does not exist). */
+static long long
+key_mem(redisContext *rc, const char *prefix, const char *id)
+{
+	redisReply *r = redisCommand(rc, "MEMORY USAGE %s%s SAMPLES 0", prefix, id);
+	long long v = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+
+	freeReplyObject(r);
+	return v;
+}
+
 /* Appends s percent-encoded as the notifier's gateway client does (notifier/gw.c:
  * unreserved characters as they are, everything else %XX). 0 or -1 (no room). */
 static int
@@ -469,6 +520,8 @@ main(void)
 	long n = bench_env_long("BENCH_DELIVER_SUBS", BENCH_SUBS_DEFAULT, BENCH_SUBS_MIN,
 	    BENCH_SUBS_MAX);
 	long long t0, t1, deal_ms = -1, last_ms, len, base, sent0, sent, jobs, total, top;
+	long long mem0, mem1, km[5];
+	double cpu0, cpu1;
 	size_t i, nd;
 	int port = it_redis_port(), gw_up = 0, nt_up = 0, rv = 2;
 	double elapsed_s, pps, wrk_rps, cmds, top_cmds;
@@ -526,6 +579,8 @@ main(void)
 		goto end;
 	}
 
+	mem0 = mem_used(rc);
+	cpu0 = proc_cpu_s(nt.proc.pid);
 	/* The measurement: every command from here to the second snapshot is counted
 	 * in own, by name. */
 	memset(&own, 0, sizeof(own));
@@ -559,6 +614,7 @@ main(void)
 		rv = 1;
 		goto end;
 	}
+	cpu1 = proc_cpu_s(nt.proc.pid);
 	if (cmdstats_get(rc, &after) < 0) {
 		fprintf(stderr, "bench_deliver: INFO commandstats failed\n");
 		goto end;
@@ -580,6 +636,15 @@ main(void)
 		goto end;
 	}
 	nd = cmdstats_delta(&before, &after, &own, jobs, delta, &total, &top);
+	/* What the deal left in Redis once delivered: after a pause longer than the
+	 * notifier's once-a-second trim of acked jobs from "pushes". */
+	it_sleep_ms(1500);
+	mem1 = mem_used(rc);
+	km[0] = key_mem(rc, "pushline:", deal_id);
+	km[1] = key_mem(rc, "pushes", "");
+	km[2] = key_mem(rc, "pushes:log", "");
+	km[3] = key_mem(rc, "push:", deal_id);
+	km[4] = key_mem(rc, "pushinfo:", deal_id);
 
 	/* The baseline: the notifier stopped, wrk with one of its requests. */
 	nt_up = 0;
@@ -619,6 +684,10 @@ main(void)
 		    is_script_cmd(delta[i].name) ? "scripts" : "notifier");
 	printf("    all calls %lld = %.4f per push; top-level (round trips) %lld = %.4f "
 	    "per push; inside scripts %lld\n", total, cmds, top, top_cmds, total - top);
+	if (cpu0 >= 0 && cpu1 >= cpu0)
+		printf("  notifier CPU (user + system, /proc): %.1f us per push, %.2f s in all "
+		    "(less noisy than the rate on a shared machine)\n",
+		    (cpu1 - cpu0) * 1e6 / (double)n, cpu1 - cpu0);
 	printf("ratio = ours/wrk, higher is better (goal >= %.1f)\n", BENCH_GOAL_RATIO);
 	printf("BENCH name=deliver_throughput pushes_per_s=%.0f wrk_rps=%.0f ratio=%.3f\n",
 	    pps, wrk_rps, pps / wrk_rps);
@@ -630,6 +699,13 @@ main(void)
 	    "ratio = cmds/%.1f, lower is better\n", BENCH_GOAL_CMDS, BENCH_GOAL_CMDS);
 	printf("BENCH name=redis_cmds_per_push cmds=%.3f script_cmds=%.3f ratio=%.3f\n",
 	    top_cmds, (double)(total - top) / (double)n, top_cmds / BENCH_GOAL_CMDS);
+	printf("redis_bytes_per_push: used_memory after delivery (acked, 1.5 s later) "
+	    "minus before the deal, over %ld pushes; MEMORY USAGE per push of pushline:<deal> "
+	    "%.0f, pushes %.0f, pushes:log %.0f (whole streams), push:<deal> %.0f, "
+	    "pushinfo:<deal> %.0f\n", n, (double)km[0] / (double)n, (double)km[1] / (double)n,
+	    (double)km[2] / (double)n, (double)km[3] / (double)n, (double)km[4] / (double)n);
+	printf("BENCH name=redis_bytes_per_push delivered=%.0f\n",
+	    mem0 > 0 && mem1 > 0 ? (double)(mem1 - mem0) / (double)n : -1.0);
 	rv = 0;
 
 end:

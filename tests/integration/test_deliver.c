@@ -116,6 +116,18 @@ check_no_duplicates(struct fx *f, int n, int max)
 	return total;
 }
 
+/* An integer field of a hash (-1 when absent or not a number). */
+static long long
+hget_ll(struct fx *f, const char *key, const char *field)
+{
+	redisReply *r = redisCommand(f->rc, "HGET %s %s", key, field);
+	long long v = r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) :
+	    -1;
+
+	freeReplyObject(r);
+	return v;
+}
+
 static int
 log_mentions(const char *path, const char *what)
 {
@@ -466,7 +478,7 @@ jobs_of_a_dead_consumer_are_claimed_and_finished_by_another(void **state)
 	assert_int_equal(sent + unknown, n);
 	assert_true(unknown <= 4);   /* at most what was in flight at the kill */
 	assert_true(check_no_duplicates(f, n, 1) >= sent);
-	assert_int_equal(it_int(f->rc, "XLEN pushes") > 0, 1);
+	assert_true(hget_ll(f, "deal:orphan", "jobs") > 0);
 	assert_true(log_mentions(f->nt[1].proc.log, "event=entries_claimed stream=pushes"));
 }
 
@@ -621,7 +633,125 @@ out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent(void **state)
 	assert_int_equal(check_no_duplicates(f, n, 1), n);
 	assert_true(log_mentions(f->nt[0].proc.log, "event=job_failed"));
 	assert_true(log_mentions(f->nt[0].proc.log, "err=\"out of memory\""));
+	assert_int_equal(hget_ll(f, "deal:oom", "jobs"), n / 10);
+}
+
+/* Entries of "pushes" pending for consumer in group deliver. */
+static long long
+pending_for(struct fx *f, const char *consumer)
+{
+	redisReply *r = redisCommand(f->rc, "XPENDING pushes deliver - + 1000 %s", consumer);
+	long long n = r != NULL && r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
+
+	freeReplyObject(r);
+	return n;
+}
+
+static int
+pushes_empty(void *arg)
+{
+	struct fx *f = arg;
+
+	return it_int(f->rc, "XLEN pushes") == 0;
+}
+
+/* 1 when entry id is on stream pushes. */
+static int
+pushes_has(struct fx *f, const char *id)
+{
+	redisReply *r = redisCommand(f->rc, "XRANGE pushes %s %s", id, id);
+	int has = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+
+	freeReplyObject(r);
+	return has;
+}
+
+/*
+ * Bounded life: the notifier trims "pushes" below the oldest entry any group still
+ * needs, once a second. An entry another consumer holds pending survives, and so
+ * does everything after it; what is older and acked goes; once it is acked too the
+ * stream empties. Every key the delivered deal left behind expires.
+ */
+static void
+pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
+{
+	struct fx *f = *state;
+	const int n = 30;
+	const char *extra = "[ingest]\njob_size = 10\n[deliver]\nclaim_idle_ms = 600000\n";
+	struct want all = { f, "sent", n };
+	redisReply *r;
+	char held[64], old[64];
+	size_t i;
+
+	import_n(f, n);
+	/* Another consumer, "ghost", holds one entry pending; an older one it acked. */
+	it_int(f->rc, "XGROUP CREATE pushes deliver $ MKSTREAM");
+	r = redisCommand(f->rc, "XADD pushes * deal none entry 1-0 exp 1 r x");
+	snprintf(old, sizeof(old), "%s", r->str);
+	freeReplyObject(r);
+	r = redisCommand(f->rc, "XADD pushes * deal none entry 1-0 exp 1 r x");
+	snprintf(held, sizeof(held), "%s", r->str);
+	freeReplyObject(r);
+	r = redisCommand(f->rc, "XREADGROUP GROUP deliver ghost COUNT 10 STREAMS pushes >");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY);
+	freeReplyObject(r);
+	assert_int_equal(it_int(f->rc, "XACK pushes deliver %s", old), 1);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-trim", extra),
+	    0);
+	assert_int_equal(it_publish(f->rc, it_deal("trim", "laptop", 600)), 0);
+	assert_true(it_wait(outcomes_reach, &all, 20000));
+	assert_int_equal(pending_for(f, "it-trim"), 0);
+	it_sleep_ms(2500);   /* two trims at least */
+	assert_false(pushes_has(f, old));
+	assert_true(pushes_has(f, held));
+	/* The deal's jobs, newer than the held entry, are kept with it. */
+	assert_int_equal(it_int(f->rc, "XLEN pushes"), 1 + n / 10);
+	/* Once the ghost acks, nothing is needed any more. */
+	assert_int_equal(it_int(f->rc, "XACK pushes deliver %s", held), 1);
+	assert_true(it_wait(pushes_empty, f, 5000));
+
+	/* Every key named after the deal, and its push ids' deal entry, expires. */
+	r = redisCommand(f->rc, "KEYS *trim*");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 5);
+	for (i = 0; i < r->elements; i++) {
+		long long ttl = it_int(f->rc, "TTL %s", r->element[i]->str);
+
+		if (ttl <= 0)
+			print_message("%s has no TTL\n", r->element[i]->str);
+		assert_true(ttl > 0);
+	}
+	freeReplyObject(r);
+	r = redisCommand(f->rc, "HGET deal:trim entry");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	assert_true(it_int(f->rc, "TTL dealentry:%s", r->str) > 0);
+	freeReplyObject(r);
+}
+
+/*
+ * A group that has not read the jobs yet (a second service, or one catching up) keeps
+ * them all on "pushes", acked by "deliver" or not; once it is gone they go.
+ */
+static void
+pushes_keeps_what_another_group_has_not_read(void **state)
+{
+	struct fx *f = *state;
+	const int n = 30;
+	const char *extra = "[ingest]\njob_size = 10\n";
+	struct want all = { f, "sent", n };
+
+	import_n(f, n);
+	it_int(f->rc, "XGROUP CREATE pushes late $ MKSTREAM");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-late", extra),
+	    0);
+	assert_int_equal(it_publish(f->rc, it_deal("late", "laptop", 600)), 0);
+	assert_true(it_wait(outcomes_reach, &all, 20000));
+	assert_int_equal(pending_for(f, "it-late"), 0);
+	it_sleep_ms(2500);   /* two trims at least */
 	assert_int_equal(it_int(f->rc, "XLEN pushes"), n / 10);
+	assert_int_equal(it_int(f->rc, "XGROUP DESTROY pushes late"), 1);
+	assert_true(it_wait(pushes_empty, f, 5000));
 }
 
 int
@@ -659,6 +789,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    pushes_keeps_what_another_group_has_not_read, setup, teardown),
 	};
 
 	if (getenv("DP_TEST_FILTER") != NULL)

@@ -790,6 +790,30 @@ accepted_to(struct fx *f, const char *to)
 	return n;
 }
 
+/* 1 when every accepted request to number carried the same body (and there was one). */
+static int
+same_body_to(struct fx *f, const char *to)
+{
+	cJSON *reqs = it_gwsim_requests(&f->gw), *o;
+	char first[1024] = "";
+	int same = 1, n = 0;
+
+	cJSON_ArrayForEach(o, reqs) {
+		cJSON *t = cJSON_GetObjectItem(o, "to"), *st = cJSON_GetObjectItem(o, "status");
+		cJSON *b = cJSON_GetObjectItem(o, "body");
+
+		if (!cJSON_IsString(t) || strcmp(t->valuestring, to) != 0 ||
+		    !cJSON_IsNumber(st) || st->valueint != 201 || !cJSON_IsString(b))
+			continue;
+		if (n++ == 0)
+			snprintf(first, sizeof(first), "%s", b->valuestring);
+		else if (strcmp(first, b->valuestring) != 0)
+			same = 0;
+	}
+	cJSON_Delete(reqs);
+	return n > 0 && same;
+}
+
 struct resent {
 	struct fx *f;
 	const char *to;
@@ -829,6 +853,7 @@ unreachable_handset_30003_is_sent_once_more(void **state)
 	/* 30003: the handset was off; the same text goes once more, same push id. */
 	assert_int_equal(status_cb(f, push, "undelivered", "30003", PHONE1), 204);
 	assert_true(it_wait(resent_reached, &rs, 10000));
+	assert_true(same_body_to(f, PHONE1));
 	assert_string_equal(hget(f, "report:deal:d-9", "redelivery", v, sizeof(v)), "1");
 	assert_int_equal(hexists(f, "consent:sms", "s-1"), 1);
 	/* The first attempt's callbacks again (Twilio retrying, a replay): stale, they
@@ -845,6 +870,20 @@ unreachable_handset_30003_is_sent_once_more(void **state)
 	assert_int_equal(accepted_to(f, PHONE1), 2);
 	assert_string_equal(hget(f, "report:deal:d-9", "redelivery", v, sizeof(v)), "1");
 	assert_string_equal(hget(f, "report:deal:d-9", "undelivered", v, sizeof(v)), "2");
+
+	/* What a notifier before the compact form kept (the whole job spec and recipient
+	 * line) is still resent, once. */
+	snprintf(push, sizeof(push), "%s:s-2:sms", entry);
+	r = redisCommand(f->rc, "HSET pushline:d-9 s-2:sms %lld\t%s\t\t\tsms\ts-2\t"
+	    PHONE2 "\tdefault\tthe old form's text", it_now() + 600, entry);
+	freeReplyObject(r);
+	rs.to = PHONE2;
+	assert_int_equal(status_cb(f, push, "undelivered", "30003", PHONE2), 204);
+	assert_true(it_wait(resent_reached, &rs, 10000));
+	assert_int_equal(status_cb(f, push, "undelivered", "30003", PHONE2), 204);
+	it_sleep_ms(1000);
+	assert_int_equal(accepted_to(f, PHONE2), 2);
+	assert_string_equal(hget(f, "report:deal:d-9", "redelivery", v, sizeof(v)), "2");
 }
 
 int

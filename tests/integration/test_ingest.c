@@ -469,6 +469,8 @@ replan_after_a_crash_with_a_changed_ranking_plans_everyone_once(void **state)
 
 	assert_int_equal(it_import(f->port, s), 0);
 	free(s);
+	/* A group that never reads keeps every job on "pushes" (see below). */
+	freeReplyObject(redisCommand(f->rc, "XGROUP CREATE pushes watch 0 MKSTREAM"));
 	crashed_plan(f->rc, "all", it_deal("all", "laptop", 600), "it-replan", first, 5, 7);
 	/* A limited deal: quantity 8 x overbook 1.5 = 12 recipients in all. */
 	snprintf(json, sizeof(json), "%s", it_deal("cut", "laptop", 600));
@@ -535,6 +537,9 @@ scheduled_start_reaches_the_jobs_and_an_update_the_deal_hash(void **state)
 
 	assert_int_equal(it_import(f->port, s), 0);
 	free(s);
+	/* A group that never reads keeps every job on "pushes" (the deliverer trims only
+	 * what every group is done with), so the jobs can be read here. */
+	freeReplyObject(redisCommand(f->rc, "XGROUP CREATE pushes watch $ MKSTREAM"));
 	start_all(f, f->port, "it-sched", "[ingest]\njob_size = 2\n");
 	snprintf(start, sizeof(start), "%lld", t + 3600);
 	snprintf(json, sizeof(json), "{\"id\": \"later\", \"title\": \"Later\", "

@@ -131,13 +131,14 @@ both_reading(void *arg)
 }
 
 /* gwsim has n requests of the deal, and every job on pushes has been delivered to a
- * consumer (the group's last-delivered id is the stream's last id). */
+ * consumer (the group's last-delivered id is the stream's last id; acked jobs may be
+ * trimmed away, so the id is the stream's last-generated-id). */
 static int
 sent_n_and_all_jobs_read(void *arg)
 {
 	struct cond *c = arg;
 	redisReply *g = NULL, *last = NULL;
-	const char *delivered = NULL;
+	const char *delivered = NULL, *newest = NULL;
 	cJSON *lines;
 	int ok = 0, got;
 	size_t i, j;
@@ -146,9 +147,14 @@ sent_n_and_all_jobs_read(void *arg)
 	got = cJSON_GetArraySize(lines);
 	cJSON_Delete(lines);
 	g = redisCommand(c->f->rc, "XINFO GROUPS pushes");
-	last = redisCommand(c->f->rc, "XREVRANGE pushes + - COUNT 1");
-	if (got >= c->n && g != NULL && g->type == REDIS_REPLY_ARRAY && last != NULL &&
-	    last->type == REDIS_REPLY_ARRAY && last->elements == 1) {
+	last = redisCommand(c->f->rc, "XINFO STREAM pushes");
+	if (last != NULL && last->type == REDIS_REPLY_ARRAY)
+		for (i = 0; i + 1 < last->elements; i += 2)
+			if (last->element[i]->type == REDIS_REPLY_STRING &&
+			    strcmp(last->element[i]->str, "last-generated-id") == 0 &&
+			    last->element[i + 1]->type == REDIS_REPLY_STRING)
+				newest = last->element[i + 1]->str;
+	if (got >= c->n && g != NULL && g->type == REDIS_REPLY_ARRAY && newest != NULL) {
 		for (i = 0; i < g->elements; i++) {
 			redisReply *e = g->element[i];
 			int ours = 0;
@@ -161,8 +167,7 @@ sent_n_and_all_jobs_read(void *arg)
 					delivered = e->element[j + 1]->str;
 			}
 		}
-		ok = delivered != NULL &&
-		    strcmp(delivered, last->element[0]->element[0]->str) == 0;
+		ok = delivered != NULL && strcmp(delivered, newest) == 0;
 	}
 	freeReplyObject(g);
 	freeReplyObject(last);

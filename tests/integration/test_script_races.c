@@ -250,6 +250,61 @@ decay_does_nothing_when_the_cursor_moved(void **state)
 	freeReplyObject(js);
 }
 
+/*
+ * lib/textdiff.lua (pushline:<deal> keeps a sent SMS as its difference from the
+ * rule's first text): every text comes back byte for byte, whatever it shares with
+ * the reference, and the stored form is short when only a token differs. Run on
+ * Redis' own Lua, as record.lua and hook_status.lua run it.
+ */
+static void
+textdiff_gives_back_every_text_byte_for_byte(void **state)
+{
+	static const char *const pairs[][2] = {
+		{ "Deal: $649 https://s.example/c/AAAA1111 ends Fri",
+		  "Deal: $649 https://s.example/c/BBBB2222 ends Fri" },
+		{ "same", "same" },
+		{ "abc", "" },
+		{ "", "xyz" },
+		{ "prefix only", "prefix only, and more" },
+		{ "aaaa", "aa" },
+		{ "aXa", "aYYa" },
+		{ "nothing\tin\tcommon", "\t\tZ\xc3\xa9\t" },
+		{ "0\t0\tlooks encoded", "0\t0\tlooks encoded too" },
+	};
+	char path[1024], lib[8192], script[9000];
+	const char *root = getenv("DP_ROOT");
+	FILE *f;
+	size_t n, i;
+	redisReply *r;
+
+	(void)state;
+	assert_non_null(root);
+	snprintf(path, sizeof(path), "%s/notifier/lua/lib/textdiff.lua", root);
+	assert_non_null(f = fopen(path, "r"));
+	n = fread(lib, 1, sizeof(lib) - 1, f);
+	fclose(f);
+	lib[n] = '\0';
+	snprintf(script, sizeof(script), "%s\nlocal d = td_encode(ARGV[1], ARGV[2])\n"
+	    "return { d, td_decode(ARGV[1], d) or false }", lib);
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		r = redisCommand(rc, "EVAL %s 0 %s %s", script, pairs[i][0], pairs[i][1]);
+		assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+		assert_int_equal(r->element[1]->type, REDIS_REPLY_STRING);
+		assert_string_equal(r->element[1]->str, pairs[i][1]);
+		if (i == 0)   /* only the token is kept: "<p>\t<s>\tBBBB2222" */
+			assert_true(strlen(r->element[0]->str) < 20);
+		freeReplyObject(r);
+	}
+	/* Not a difference, or one that does not fit the reference: nothing. */
+	snprintf(script, sizeof(script), "%s\nreturn { td_decode('abc', 'x') or false, "
+	    "td_decode('abc', '2\\t2\\tx') or false }", lib);
+	r = redisCommand(rc, "EVAL %s 0", script);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	assert_int_equal(r->element[0]->type, REDIS_REPLY_NIL);
+	assert_int_equal(r->element[1]->type, REDIS_REPLY_NIL);
+	freeReplyObject(r);
+}
+
 int
 main(void)
 {
@@ -258,6 +313,7 @@ main(void)
 		cmocka_unit_test(click_retries_when_the_push_moved),
 		cmocka_unit_test(conversion_retries_when_the_code_or_push_moved),
 		cmocka_unit_test(decay_does_nothing_when_the_cursor_moved),
+		cmocka_unit_test(textdiff_gives_back_every_text_byte_for_byte),
 	};
 
 	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);
