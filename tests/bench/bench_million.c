@@ -9,7 +9,7 @@
  * import rate, Redis used_memory per subscriber, notifier RSS per subscriber (less
  * that of a notifier on an empty store), one broad deal (the category nearest 30% of
  * the pushes): XADD -> "planned" in deal:<id>, Redis memory per planned push, XADD ->
- * every push on pushes:log, then kill -9 and a restart: time to /healthz ready and to
+ * every push ended (on pushes:log), then kill -9 and a restart: time to /healthz ready and to
  * a new small deal's first request at gwsim; last, the wrk baseline of
  * deliver_throughput. Every phase has a cap: a phase that does not finish prints
  * "timeout" in its place and the bench exits 1. Goals are reported, never asserted.
@@ -126,6 +126,48 @@ proc_bytes(pid_t pid, const char *key)
 		}
 	fclose(f);
 	return v;
+}
+
+/*
+ * The pushes ended so far: the sum of the outcome:* counters in stats (each final
+ * outcome counts once; an unknown resolved as sent moves its count). Unlike XLEN
+ * pushes:log (MAXLEN ~ 1,000,000) it holds at any size. With summary, also the
+ * counters as "sent 1234, daily_cap 5". -1 on error.
+ */
+static long long
+outcomes_ended(redisContext *rc, char *summary, size_t size)
+{
+	redisReply *r = redisCommand(rc, "HGETALL stats");
+	long long sum = 0, v;
+	size_t i, off = 0;
+	char *end;
+
+	if (summary != NULL && size > 0)
+		summary[0] = '\0';
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		freeReplyObject(r);
+		return -1;
+	}
+	for (i = 0; i + 1 < r->elements; i += 2) {
+		const char *k = r->element[i]->str, *val = r->element[i + 1]->str;
+
+		if (k == NULL || val == NULL || strncmp(k, "outcome:", 8) != 0)
+			continue;
+		errno = 0;
+		v = strtoll(val, &end, 10);
+		if (errno != 0 || end == val || *end != '\0')
+			continue;
+		sum += v;
+		if (summary != NULL && v != 0 && off < size) {
+			int w = snprintf(summary + off, size - off, "%s%s %lld", off ? ", " : "",
+			    k + 8, v);
+
+			if (w > 0)
+				off += (size_t)w < size - off ? (size_t)w : size - off - 1;
+		}
+	}
+	freeReplyObject(r);
+	return sum;
 }
 
 /* 1 when the notifier still runs; 0 (and nt_up cleared) when it exited. */
@@ -292,6 +334,7 @@ struct figures {
 	double redis_per_sub, rss_per_sub, redis_per_push, redis_per_push_done;
 	double plan_rss_per_recipient, redis_cpu_us, restart_healthz_s, restart_push_s;
 	long long recorded;
+	char outcomes[256];   /* the stats outcome counters at the end of delivery */
 };
 
 static const char *
@@ -328,13 +371,14 @@ print_figures(const struct figures *m, const char *category)
 	    fmt(a, sizeof(a), "%.2f", m->plan_s), fmt(b, sizeof(b), "%.0f",
 	    m->redis_per_push), fmt(c, sizeof(c), "%.0f", m->redis_per_push_done),
 	    fmt(d, sizeof(d), "%.0f", m->plan_rss_per_recipient));
-	printf("  %lld of %ld%s pushes on pushes:log %s s after the XADD: %s pushes/s%s; "
+	printf("  %lld of %ld%s pushes ended (pushes:log) %s s after the XADD: %s pushes/s%s; "
 	    "Redis CPU %s us/push\n", m->recorded,
 	    m->recipients > 0 ? m->recipients : m->expected,
 	    m->recipients > 0 ? "" : " expected",
 	    fmt(a, sizeof(a), "%.1f", m->deliver_s), fmt(b, sizeof(b), "%.0f",
 	    m->pushes_per_s), m->deliver_s < 0 ? " (rate reached at the cap, not finished)"
 	    : "", fmt(c, sizeof(c), "%.1f", m->redis_cpu_us));
+	printf("  outcomes: %s\n", m->outcomes[0] ? m->outcomes : "none");
 	printf("  kill -9 -> /healthz ready %s s, -> first push of a new deal at gwsim %s s "
 	    "(goal < 10)\n", fmt(a, sizeof(a), "%.1f", m->restart_healthz_s),
 	    fmt(b, sizeof(b), "%.1f", m->restart_push_s));
@@ -399,7 +443,7 @@ broad_deal(struct bench *b, const char *category, long long rss_ready,
 	redisReply *r;
 
 	snprintf(id, sizeof(id), "broad-%d", (int)getpid());
-	if ((base = it_int(b->rc, "XLEN pushes:log")) < 0 ||
+	if ((base = outcomes_ended(b->rc, NULL, 0)) < 0 ||
 	    (mem0 = info_num(b->rc, "memory", "used_memory")) < 0 ||
 	    (cpu0 = redis_cpu_s(b->rc)) < 0)
 		return 1;
@@ -442,9 +486,9 @@ broad_deal(struct bench *b, const char *category, long long rss_ready,
 		    b->nt.proc.log);
 	}
 
-	/* Every push on pushes:log, or the rate reached at the cap. */
+	/* Every push ended (on pushes:log), or the rate reached at the cap. */
 	for (;;) {
-		len = it_int(b->rc, "XLEN pushes:log") - base;
+		len = outcomes_ended(b->rc, NULL, 0) - base;
 		now = bench_now_ms();
 		if ((m->recipients > 0 && len >= m->recipients) ||
 		    now - t0 >= M_DELIVER_CAP_MS || !notifier_alive(b))
@@ -452,6 +496,7 @@ broad_deal(struct bench *b, const char *category, long long rss_ready,
 		it_sleep_ms(M_POLL_MS);
 	}
 	m->recorded = len;
+	outcomes_ended(b->rc, m->outcomes, sizeof(m->outcomes));
 	if ((cpu1 = redis_cpu_s(b->rc)) >= 0 && len > 0)
 		m->redis_cpu_us = (cpu1 - cpu0) * 1e6 / (double)len;
 	if (len > 0)
