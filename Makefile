@@ -95,6 +95,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(call obj,$(ITEST_SUPPORT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
+# The generator's unit test links the generator too.
+$(BUILD)/tests/test_subgen: $(call obj,tests/bench/subgen.c)
+
 $(GENSUBS): $(call obj,tests/bench/gensubs.c tests/bench/subgen.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
