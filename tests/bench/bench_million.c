@@ -573,7 +573,7 @@ restart(struct bench *b, struct figures *m)
 {
 	char id[64], title[96];
 	long off;
-	long long t0, now, deadline;
+	long long t0, deadline;
 	int ready = 0, pushed = 0, r;
 
 	it_stop(&b->nt.proc, SIGKILL, 5000);
@@ -588,7 +588,7 @@ restart(struct bench *b, struct figures *m)
 	}
 	t0 = bench_now_ms();
 	deadline = t0 + M_RESTART_CAP_MS;
-	while ((!ready || !pushed) && (now = bench_now_ms()) < deadline) {
+	while ((!ready || !pushed) && bench_now_ms() < deadline) {
 		if (!ready && (r = notifier_ready(b)) != 0) {
 			if (r < 0)
 				break;
