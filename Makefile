@@ -34,7 +34,7 @@ UNIT_SRC     := $(wildcard tests/unit/test_*.c)
 ITEST_SRC    := $(wildcard tests/integration/test_*.c)
 ITEST_SUPPORT:= $(filter-out $(ITEST_SRC),$(wildcard tests/integration/*.c))
 BENCH_SRC    := $(wildcard tests/bench/bench_*.c)
-BENCH_SUPPORT:= $(filter-out $(BENCH_SRC),$(wildcard tests/bench/*.c))
+BENCH_SUPPORT:= $(filter-out $(BENCH_SRC) tests/bench/gensubs.c,$(wildcard tests/bench/*.c))
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -46,11 +46,13 @@ BINS         := $(BUILD)/notifier $(BUILD)/dealpushctl $(BUILD)/gwsim
 UNIT_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_BINS   := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 BENCH_BINS   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# Not a benchmark: the seeded subscriber generator (`gensubs --seed S --count N`).
+GENSUBS      := $(BUILD)/bench/gensubs
 
 .PHONY: all run test asan bench fuzz clean deps
 # Keep every object: none is an intermediate to be deleted after linking.
 .SECONDARY:
-all: $(BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS)
+all: $(BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS) $(GENSUBS)
 
 deps:
 	@./deploy/install-deps.sh
@@ -92,6 +94,13 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(NOTIFIER_LIB) $(RULES_LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(call obj,$(ITEST_SUPPORT)) $(NOTIFIER_LIB) $(RULES_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+# The generator's unit test links the generator too.
+$(BUILD)/tests/test_subgen: $(call obj,tests/bench/subgen.c)
+
+$(GENSUBS): $(call obj,tests/bench/gensubs.c tests/bench/subgen.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(call obj,$(BENCH_SUPPORT) $(ITEST_SUPPORT)) $(NOTIFIER_LIB) $(RULES_LIB)
 	@mkdir -p $(dir $@)

@@ -38,9 +38,6 @@
 #define BENCH_WARM_CATEGORY "phone"
 #define BENCH_POLL_MS 5
 #define BENCH_DEADLINE_MS 60000     /* all N recorded within this, or the bench fails */
-#define BENCH_WRK_SECONDS "5"
-#define BENCH_WRK_THREADS "2"
-#define BENCH_WRK_CONNS "64"
 #define BENCH_CMDS_MAX 256          /* distinct command names in INFO commandstats */
 #define BENCH_GOAL_RATIO 0.5
 #define BENCH_GOAL_CMDS 0.2
@@ -222,26 +219,6 @@ log_last_ms(redisContext *rc)
 	return ms;
 }
 
-/* An integer field of a hash (0 when absent), or -1. */
-static long long
-hash_int(redisContext *rc, const char *key, const char *field)
-{
-	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
-	long long v = -1;
-	char *end;
-
-	if (r != NULL && r->type == REDIS_REPLY_NIL)
-		v = 0;
-	else if (r != NULL && r->type == REDIS_REPLY_STRING) {
-		errno = 0;
-		v = strtoll(r->str, &end, 10);
-		if (errno != 0 || end == r->str || *end != '\0')
-			v = -1;
-	}
-	freeReplyObject(r);
-	return v;
-}
-
 /* Polls XLEN pushes:log every 5 ms until it reaches want or deadline_ms (monotonic)
  * passes; counts the calls in o. The last length seen, or -1 on error. */
 static long long
@@ -330,182 +307,6 @@ key_mem(redisContext *rc, const char *prefix, const char *id)
 	return v;
 }
 
-/* Appends s percent-encoded as the notifier's gateway client does (notifier/gw.c:
- * unreserved characters as they are, everything else %XX). 0 or -1 (no room). */
-static int
-form_put(char *buf, size_t size, size_t *off, const char *key, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-	int w = snprintf(buf + *off, size - *off, "%s%s=", *off ? "&" : "", key);
-
-	if (w < 0 || (size_t)w >= size - *off)
-		return -1;
-	*off += (size_t)w;
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*off + 4 > size)
-			return -1;
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
-		    *p == '~') {
-			buf[(*off)++] = (char)*p;
-		} else {
-			buf[(*off)++] = '%';
-			buf[(*off)++] = hex[*p >> 4];
-			buf[(*off)++] = hex[*p & 15];
-		}
-	}
-	buf[*off] = '\0';
-	return 0;
-}
-
-/*
- * The form body of the last request gwsim logged (one the notifier sent for the
- * measured deal), rebuilt field by field in the notifier's order: To, From, Body,
- * StatusCallback, ValidityPeriod. gwsim logs the decoded values and the encoding is
- * the notifier's, so the bytes are the ones the notifier sent. 0 or -1.
- */
-static int
-last_request_body(const struct it_gwsim *g, char *body, size_t size)
-{
-	FILE *f = fopen(g->logfile, "r");
-	char tail[16384], *line, *nl, validity[24];
-	const cJSON *to, *from, *text, *cb, *vp;
-	cJSON *o = NULL;
-	size_t n, off = 0;
-	long pos;
-	int rc = -1;
-
-	if (f == NULL)
-		return -1;
-	if (fseek(f, 0, SEEK_END) != 0 || (pos = ftell(f)) < 0)
-		goto end;
-	pos = pos > (long)sizeof(tail) - 1 ? pos - (long)sizeof(tail) + 1 : 0;
-	if (fseek(f, pos, SEEK_SET) != 0)
-		goto end;
-	n = fread(tail, 1, sizeof(tail) - 1, f);
-	tail[n] = '\0';
-	while (n > 0 && tail[n - 1] == '\n')
-		tail[--n] = '\0';
-	if ((nl = strrchr(tail, '\n')) == NULL)
-		goto end;
-	line = nl + 1;
-	if ((o = cJSON_Parse(line)) == NULL)
-		goto end;
-	to = cJSON_GetObjectItemCaseSensitive(o, "to");
-	from = cJSON_GetObjectItemCaseSensitive(o, "from");
-	text = cJSON_GetObjectItemCaseSensitive(o, "body");
-	cb = cJSON_GetObjectItemCaseSensitive(o, "status_callback");
-	vp = cJSON_GetObjectItemCaseSensitive(o, "validity_period");
-	if (!cJSON_IsString(to) || !cJSON_IsString(from) || !cJSON_IsString(text) ||
-	    !cJSON_IsString(cb) || !cJSON_IsNumber(vp))
-		goto end;
-	snprintf(validity, sizeof(validity), "%d", vp->valueint);
-	body[0] = '\0';
-	if (form_put(body, size, &off, "To", to->valuestring) < 0 ||
-	    form_put(body, size, &off, "From", from->valuestring) < 0 ||
-	    form_put(body, size, &off, "Body", text->valuestring) < 0 ||
-	    form_put(body, size, &off, "StatusCallback", cb->valuestring) < 0 ||
-	    form_put(body, size, &off, "ValidityPeriod", validity) < 0)
-		goto end;
-	rc = 0;
-end:
-	cJSON_Delete(o);
-	fclose(f);
-	return rc;
-}
-
-/* The full path of an executable found on $PATH, into out. 0 or -1. */
-static int
-find_exe(const char *name, char *out, size_t size)
-{
-	const char *path = getenv("PATH"), *p, *colon;
-
-	for (p = path != NULL ? path : "/usr/bin:/bin"; *p != '\0'; p = colon + 1) {
-		int w;
-
-		colon = strchr(p, ':');
-		if (colon == NULL)
-			colon = p + strlen(p);
-		w = snprintf(out, size, "%.*s/%s", (int)(colon - p), p, name);
-		if (w > 0 && (size_t)w < size && colon > p && access(out, X_OK) == 0)
-			return 0;
-		if (*colon == '\0')
-			break;
-	}
-	return -1;
-}
-
-/* Writes the wrk script sending body with the notifier's headers into path. 0 or -1. */
-static int
-wrk_script(const char *path, const char *body)
-{
-	static const char creds[] = IT_ACCOUNT_SID ":" IT_AUTH_TOKEN;
-	unsigned char b64[4 * ((sizeof(creds) - 1 + 2) / 3) + 1];
-	FILE *f = fopen(path, "w");
-	const char *p;
-
-	if (f == NULL)
-		return -1;
-	EVP_EncodeBlock(b64, (const unsigned char *)creds, (int)sizeof(creds) - 1);
-	fputs("-- written by bench_deliver: the notifier's Twilio request\n"
-	    "wrk.method = \"POST\"\nwrk.body = \"", f);
-	for (p = body; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			fputc('\\', f);
-		fputc(*p, f);
-	}
-	fprintf(f, "\"\n"
-	    "wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n"
-	    "wrk.headers[\"Authorization\"] = \"Basic %s\"\n"
-	    "wrk.headers[\"User-Agent\"] = \"dealpush\"\n"
-	    "wrk.headers[\"Accept\"] = \"*/*\"\n", b64);
-	return fclose(f) == 0 ? 0 : -1;
-}
-
-/* Runs wrk against gwsim's Messages.json; its Requests/sec, or -1 (printed why). */
-static double
-run_wrk(const struct it_gwsim *g, const char *body)
-{
-	char exe[512], script[512], url[256], out[8192];
-	const char *argv[] = { exe, "-t", BENCH_WRK_THREADS, "-c", BENCH_WRK_CONNS, "-d",
-	    BENCH_WRK_SECONDS "s", "--timeout", "2s", "-s", script, url, NULL };
-	const char *rps;
-	char *end;
-	double v;
-	int rc;
-
-	if (find_exe("wrk", exe, sizeof(exe)) < 0) {
-		fprintf(stderr, "bench_deliver: wrk not found on PATH (Debian package wrk)\n");
-		return -1;
-	}
-	it_path(script, sizeof(script), "wrk", ".lua");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/2010-04-01/Accounts/"
-	    IT_ACCOUNT_SID "/Messages.json", g->port);
-	if (wrk_script(script, body) < 0) {
-		fprintf(stderr, "bench_deliver: cannot write %s\n", script);
-		return -1;
-	}
-	rc = it_run(argv, out, sizeof(out));
-	if (rc != 0 || (rps = strstr(out, "Requests/sec:")) == NULL) {
-		fprintf(stderr, "bench_deliver: wrk exited %d:\n%s\n", rc, out);
-		return -1;
-	}
-	if (strstr(out, "Non-2xx") != NULL || strstr(out, "Socket errors") != NULL) {
-		fprintf(stderr, "bench_deliver: wrk saw errors (is the request right?):\n%s\n",
-		    out);
-		return -1;
-	}
-	rps += strlen("Requests/sec:");
-	errno = 0;
-	v = strtod(rps, &end);
-	if (errno != 0 || end == rps || v <= 0) {
-		fprintf(stderr, "bench_deliver: cannot read wrk's rate:\n%s\n", out);
-		return -1;
-	}
-	return v;
-}
-
 int
 main(void)
 {
@@ -516,13 +317,13 @@ main(void)
 	struct own own = { 0, 0, 0, 0 };
 	redisContext *rc = NULL;
 	redisReply *r = NULL;
-	char *subs = NULL, *warm = NULL, deal_id[64], body[4096];
+	char *subs = NULL, *warm = NULL, deal_id[64];
 	long n = bench_env_long("BENCH_DELIVER_SUBS", BENCH_SUBS_DEFAULT, BENCH_SUBS_MIN,
 	    BENCH_SUBS_MAX);
 	long long t0, t1, deal_ms = -1, last_ms, len, base, sent0, sent, jobs, total, top;
 	long long mem0, mem1, km[5];
 	double cpu0, cpu1;
-	size_t i, nd;
+	size_t i, nd, body_len = 0;
 	int port = it_redis_port(), gw_up = 0, nt_up = 0, rv = 2;
 	double elapsed_s, pps, wrk_rps, cmds, top_cmds;
 
@@ -574,7 +375,7 @@ main(void)
 	}
 	it_sleep_ms(300);
 	if ((base = it_int(rc, "XLEN pushes:log")) < 0 ||
-	    (sent0 = hash_int(rc, "stats", "outcome:sent")) < 0) {
+	    (sent0 = bench_hash_int(rc, "stats", "outcome:sent")) < 0) {
 		fprintf(stderr, "bench_deliver: cannot read pushes:log or stats\n");
 		goto end;
 	}
@@ -622,12 +423,12 @@ main(void)
 
 	/* Not counted: after the second snapshot. */
 	last_ms = log_last_ms(rc);
-	sent = hash_int(rc, "stats", "outcome:sent") - sent0;
+	sent = bench_hash_int(rc, "stats", "outcome:sent") - sent0;
 	{
 		char key[96];
 
 		snprintf(key, sizeof(key), "deal:%s", deal_id);
-		jobs = hash_int(rc, key, "jobs");
+		jobs = bench_hash_int(rc, key, "jobs");
 	}
 	if (sent != n || jobs <= 0) {
 		fprintf(stderr, "bench_deliver: %lld of %ld pushes were sent (%lld jobs); "
@@ -651,12 +452,7 @@ main(void)
 	if (it_stop(&nt.proc, SIGTERM, 5000) != 0)
 		fprintf(stderr, "bench_deliver: the notifier did not exit cleanly (see %s)\n",
 		    nt.proc.log);
-	if (last_request_body(&gw, body, sizeof(body)) < 0) {
-		fprintf(stderr, "bench_deliver: cannot read the last request from %s\n",
-		    gw.logfile);
-		goto end;
-	}
-	if ((wrk_rps = run_wrk(&gw, body)) < 0)
+	if ((wrk_rps = bench_wrk_gwsim(&gw, "bench_deliver", &body_len)) < 0)
 		goto end;
 
 	elapsed_s = (double)(t1 - t0) / 1000.0;
@@ -672,7 +468,7 @@ main(void)
 		    last_ms - deal_ms);
 	printf("  wrk: -t%s -c%s -d%ss, the same request (%zu-byte form body): "
 	    "%.0f requests/s\n", BENCH_WRK_THREADS, BENCH_WRK_CONNS, BENCH_WRK_SECONDS,
-	    strlen(body), wrk_rps);
+	    body_len, wrk_rps);
 	printf("  Redis calls by the notifier (INFO commandstats, ours subtracted: "
 	    "info %lld, xadd %lld, xlen %lld, xpending %lld):\n", own.info, own.xadd,
 	    own.xlen, own.xpending);

@@ -1,9 +1,12 @@
 /*
  * benchlib.h: what the benchmarks share: a monotonic clock, sizes from the
- * environment, synthetic subscribers, stream entry ids. Test code: it may block.
+ * environment, synthetic subscribers, stream entry ids, hash fields, and the wrk
+ * baseline of the gateway simulator. Test code: it may block.
  */
 #ifndef DEALPUSH_BENCHLIB_H
 #define DEALPUSH_BENCHLIB_H
+
+#include <stddef.h>
 
 /* Monotonic milliseconds. */
 long long bench_now_ms(void);
@@ -20,5 +23,22 @@ char *bench_subscribers_jsonl(const char *prefix, long n, long first,
 
 /* The ms of a stream entry id "<ms>-<seq>"; -1 when it is not one. */
 long long bench_entry_ms(const char *id);
+
+/* An integer field of a hash (0 when absent), or -1. */
+struct redisContext;
+long long bench_hash_int(struct redisContext *rc, const char *key, const char *field);
+
+/*
+ * The wrk baseline: the notifier's last Twilio request in gwsim's log, sent again by
+ * wrk (-t BENCH_WRK_THREADS -c BENCH_WRK_CONNS for BENCH_WRK_SECONDS) to the same
+ * gwsim. Stop the notifier first: its requests would share the gateway. Requests/s,
+ * or -1 (why on stderr, after "<who>: "); the form body's length into *body_len
+ * when not NULL.
+ */
+#define BENCH_WRK_SECONDS "5"
+#define BENCH_WRK_THREADS "2"
+#define BENCH_WRK_CONNS "64"
+struct it_gwsim;
+double bench_wrk_gwsim(const struct it_gwsim *g, const char *who, size_t *body_len);
 
 #endif
