@@ -115,6 +115,11 @@ local total = redis.call('HINCRBY', deal, 'recipients', written)
 if chunk == nchunks - 1 then
   redis.call('HSET', deal, 'planned', entry)
   redis.call('HINCRBY', rdeal, 'planned', total)
+  -- The funnel outlives the deal by 90 days, as admit.lua sets it; a deal planned
+  -- for nobody never reaches admit (keep_s is the deal's life plus 7 days).
+  if redis.call('TTL', rdeal) == -1 then
+    redis.call('EXPIRE', rdeal, tonumber(keep_s) + 83 * 86400)
+  end
   redis.call('DEL', planset)
   redis.call('HDEL', tries, entry)
   redis.call('XACK', stream, group, entry)

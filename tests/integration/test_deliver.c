@@ -726,6 +726,13 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
 	assert_true(it_int(f->rc, "TTL dealentry:%s", r->str) > 0);
 	freeReplyObject(r);
+
+	/* A deal planned for nobody never reaches admit: its funnel expires too. */
+	assert_int_equal(it_publish(f->rc, it_deal("nobody", "no-such-category", 600)), 0);
+	for (i = 0; i < 100 && it_int(f->rc, "EXISTS report:deal:nobody") != 1; i++)
+		it_sleep_ms(50);
+	assert_int_equal(it_int(f->rc, "EXISTS report:deal:nobody"), 1);
+	assert_true(it_int(f->rc, "TTL report:deal:nobody") > 0);
 }
 
 /*
