@@ -47,7 +47,11 @@ struct http_health {
 	const char *plan_stalled_deal;  /* its id, or NULL */
 	unsigned long plans_failed;     /* plan attempts failed since start */
 	int mirror_ready;               /* every subscriber loaded */
+	int mirror_loading;             /* a full load (first or reload) in progress */
 	size_t mirror_subscribers;      /* subscribers in the mirror */
+	unsigned long mirror_reconnects;/* its connection made again */
+	unsigned long mirror_reloads;   /* full loads after the first */
+	const char *mirror_reload_reason; /* the last one's: "reconnect", "gap", "" */
 	unsigned long redis_connects;   /* successful connects of the script connection */
 	unsigned long redis_timeouts;   /* its commands timed out (server silent) */
 };

@@ -34,6 +34,7 @@ enum metrics_id {
 	METRIC_PLANNING_STALLED,        /* gauge, seconds */
 	METRIC_MIRROR_SUBSCRIBERS,      /* gauge */
 	METRIC_MIRROR_READY,            /* gauge, 0 or 1 */
+	METRIC_MIRROR_RELOADS,          /* gauge: full loads after the first */
 	METRIC_REDIS_CONNECTS,          /* gauge {conn} */
 	METRIC_REDIS_TIMEOUTS,          /* gauge {conn} */
 	METRIC_COUNT

@@ -825,7 +825,12 @@ http_health_parts(cJSON *j, const struct http_health *hh)
 		return -1;
 	if ((m = cJSON_AddObjectToObject(j, "mirror")) == NULL ||
 	    cJSON_AddBoolToObject(m, "ready", hh->mirror_ready != 0) == NULL ||
-	    cJSON_AddNumberToObject(m, "subscribers", (double)hh->mirror_subscribers) == NULL)
+	    cJSON_AddNumberToObject(m, "subscribers", (double)hh->mirror_subscribers) == NULL ||
+	    cJSON_AddBoolToObject(m, "loading", hh->mirror_loading != 0) == NULL ||
+	    cJSON_AddNumberToObject(m, "reconnects", (double)hh->mirror_reconnects) == NULL ||
+	    cJSON_AddNumberToObject(m, "reloads", (double)hh->mirror_reloads) == NULL ||
+	    cJSON_AddStringToObject(m, "last_reload_reason", hh->mirror_reload_reason ?
+	    hh->mirror_reload_reason : "") == NULL)
 		return -1;
 	if ((r = cJSON_AddObjectToObject(j, "redis")) == NULL ||
 	    cJSON_AddNumberToObject(r, "connects", (double)hh->redis_connects) == NULL ||

@@ -232,6 +232,7 @@ static void
 main_export(struct notifier *n)
 {
 	struct ingest_progress ip;
+	struct substore_stats ms;
 	struct rconn_stat rs;
 
 	if (n->metrics == NULL)
@@ -240,9 +241,12 @@ main_export(struct notifier *n)
 	rconn_stats(n->cmd, &rs);
 	metrics_set(n->metrics, METRIC_PLANNING_DEALS, NULL, (double)ip.planning);
 	metrics_set(n->metrics, METRIC_PLANNING_STALLED, NULL, (double)ip.stalled_ms / 1000);
-	metrics_set(n->metrics, METRIC_MIRROR_SUBSCRIBERS, NULL,
-	    (double)substore_count(n->ss));
-	metrics_set(n->metrics, METRIC_MIRROR_READY, NULL, substore_ready(n->ss) ? 1 : 0);
+	substore_stats(n->ss, &ms);
+	metrics_set(n->metrics, METRIC_MIRROR_SUBSCRIBERS, NULL, (double)ms.subscribers);
+	metrics_set(n->metrics, METRIC_MIRROR_READY, NULL, ms.ready ? 1 : 0);
+	metrics_set(n->metrics, METRIC_MIRROR_RELOADS, NULL, (double)ms.reloads);
+	metrics_set(n->metrics, METRIC_REDIS_CONNECTS, METRICS_L("mirror"),
+	    (double)(ms.reconnects + 1));
 	metrics_set(n->metrics, METRIC_REDIS_CONNECTS, METRICS_L("scripts"),
 	    (double)rs.generation);
 	metrics_set(n->metrics, METRIC_REDIS_TIMEOUTS, METRICS_L("scripts"),
@@ -280,6 +284,7 @@ static void
 main_progress(struct notifier *n, struct http_health *out, char *buf, size_t size)
 {
 	struct ingest_progress ip;
+	struct substore_stats ms;
 
 	ingest_progress(n->ingest, &ip);
 	out->planning = ip.planning;
@@ -289,8 +294,13 @@ main_progress(struct notifier *n, struct http_health *out, char *buf, size_t siz
 	snprintf(buf, size, "%s", ip.stalled_deal);
 	out->plan_stalled_deal = buf;
 	out->plans_failed = ip.plans_failed;
-	out->mirror_ready = substore_ready(n->ss);
-	out->mirror_subscribers = substore_count(n->ss);
+	substore_stats(n->ss, &ms);
+	out->mirror_ready = ms.ready;
+	out->mirror_loading = ms.loading;
+	out->mirror_subscribers = ms.subscribers;
+	out->mirror_reconnects = ms.reconnects;
+	out->mirror_reloads = ms.reloads;
+	out->mirror_reload_reason = ms.last_reload_reason;
 }
 
 /* /healthz: Redis reachable, the subscribers loaded, no deal's planning stalled; lag,

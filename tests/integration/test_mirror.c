@@ -196,6 +196,14 @@ trimmed_stream_while_stopped_is_a_gap_and_the_mirror_reloads(void **state)
 	assert_true(log_mentions(f->nt.proc.log, "event=subscriber_feed_gap"));
 	assert_true(log_mentions(f->nt.proc.log,
 	    "event=subscribers_reload reason=gap"));
+	{
+		char health[4096];
+
+		/* /healthz says so too. */
+		assert_int_equal(it_http_get(http_port, "/healthz", health, sizeof(health)),
+		    200);
+		assert_non_null(strstr(health, "\"reloads\":1,\"last_reload_reason\":\"gap\""));
+	}
 
 	/* And it still follows the stream after the reload. */
 	cmd_ok(f->rc, "HDEL subscribers s-a");
