@@ -29,6 +29,14 @@ struct greader_config {
 	long command_timeout_ms;   /* added to block_ms for the read's deadline */
 	long retry_ms;             /* pause after a failure before the next read */
 	long claim_idle_ms;        /* 0: never claim other consumers' entries */
+	/* When set: a dead consumer's entries are not claimed while it still has entries
+	 * pending on guard_stream in guard_group (deliver: its deals, which may hold a
+	 * cancel, are taken over first). NULL: claimed by XAUTOCLAIM alone. */
+	const char *guard_stream;
+	const char *guard_group;
+	/* 1: claims count as deliveries (XAUTOCLAIM without JUSTID), so that a guarded
+	 * reader of another stream can tell an entry taken over and not yet done with. */
+	int claims_count;
 };
 
 /* Runs for every non-empty batch: entries is the stream's entries array (check each

@@ -780,7 +780,7 @@ convert_new(const struct app *app)
 		struct greader_config gc = { "convert", CONVERT_STREAM, CONVERT_GROUP,
 			app->cfg->consumer, app->cfg->ingest_batch, app->cfg->block_ms,
 			app->cfg->redis_command_timeout_ms, CONVERT_RETRY_MS,
-			app->cfg->claim_idle_ms };
+			app->cfg->claim_idle_ms, NULL, NULL, 0 };
 
 		if ((c->rd = greader_new(app->base, app->rcfg, &gc, convert_on_batch,
 		    convert_gate, c)) == NULL)

@@ -442,7 +442,10 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	{
 		struct greader_config gc = { "deliver", DELIVER_STREAM, DELIVER_GROUP,
 			cfg->consumer, cfg->deliver_batch, cfg->block_ms,
-			cfg->redis_command_timeout_ms, DELIVER_RETRY_MS, cfg->claim_idle_ms };
+			cfg->redis_command_timeout_ms, DELIVER_RETRY_MS, cfg->claim_idle_ms,
+			/* A dead notifier's deals (ingest's stream and group: one may be a
+			 * cancel not yet applied) are taken over before its jobs. */
+			"deals", "notifier", 0 };
 
 		dl->rd = greader_new(base, rcfg, &gc, deliver_on_batch, deliver_gate, dl);
 		if (dl->rd == NULL)

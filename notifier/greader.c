@@ -25,6 +25,7 @@
 struct greader {
 	struct greader_config cfg;     /* strings point into the copies below */
 	char name[32], stream[64], group[64], consumer[80];
+	char guard_stream[64], guard_group[64];
 	struct rconn *rd;
 	struct rconn *cmd;             /* for XAUTOCLAIM; may be NULL */
 	struct event *tick;
@@ -33,6 +34,7 @@ struct greader {
 	void *arg;
 	int stopping, reading, reading_pending, pending_mode;
 	int group_ok, group_creating;
+	int claiming;                  /* a guarded claim round is out */
 	char pending_from[64];         /* pending entries after this id are read next */
 	int rewalk;                    /* a walk of the pending list from its start is
 	                                * due once the current one has ended */
@@ -210,20 +212,202 @@ greader_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 }
 
+/*
+ * A guarded takeover, in three steps on the command connection: the entries idle past
+ * claim_idle_ms (XPENDING IDLE); then the guard stream's pending entries (its deals:
+ * one may be a cancel nobody has applied yet); then XCLAIM of the entries of the
+ * consumers that may be taken over. A consumer is held back while it still has guard
+ * entries pending, and every consumer while any guard entry delivered more than once
+ * is pending (taken over, or read again after a failure, and not yet done with). The
+ * others wait for a later round.
+ */
+#define GREADER_CLAIM_MAX 100
+#define GREADER_CLAIM_OWNERS 16
+#define GREADER_GUARD_MAX "1000"
+
+struct greader_claim {
+	struct greader *g;
+	size_t n, nowners;
+	char (*id)[64];               /* n entries, with their owner's index */
+	int *owner;
+	char owners[GREADER_CLAIM_OWNERS][80];
+	int held[GREADER_CLAIM_OWNERS];   /* not to be taken over this round */
+};
+
+static void
+greader_claim_free(struct greader_claim *c)
+{
+	c->g->claiming = 0;
+	free(c->id);
+	free(c->owner);
+	free(c);
+}
+
+static void
+greader_on_xclaim(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct greader_claim *c = arg;
+	struct greader *g = c->g;
+
+	(void)rc;
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+		log_info("event=entries_claimed stream=%s count=%zu min_idle_ms=%ld", g->stream,
+		    r->elements, g->cfg.claim_idle_ms);
+		greader_reread(g, 0);
+	} else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
+		log_warnx("event=autoclaim_failed stream=%s err=\"%s\"", g->stream, r->str);
+	}
+	greader_claim_free(c);
+}
+
+/* The guard's answer is in: claims what may be claimed. */
+static void
+greader_claim_send(struct greader_claim *c)
+{
+	struct greader *g = c->g;
+	const char *argv[6 + GREADER_CLAIM_MAX];
+	char idle[32];
+	size_t i, o;
+	int argc = 0;
+
+	snprintf(idle, sizeof(idle), "%ld", g->cfg.claim_idle_ms);
+	argv[argc++] = "XCLAIM";
+	argv[argc++] = g->stream;
+	argv[argc++] = g->group;
+	argv[argc++] = g->consumer;
+	argv[argc++] = idle;
+	for (i = 0; i < c->n; i++)
+		if (!c->held[c->owner[i]])
+			argv[argc++] = c->id[i];
+	for (o = 0; o < c->nowners; o++)
+		if (c->held[o])
+			log_info("event=claim_deferred stream=%s consumer=%s reason=\"%s "
+			    "entries are taken over first\"", g->stream, c->owners[o],
+			    g->guard_stream);
+	if (argc == 5) {
+		greader_claim_free(c);
+		return;
+	}
+	argv[argc++] = "JUSTID";
+	if (rconn_argv(g->cmd, greader_on_xclaim, c, 0, argc, argv, NULL) < 0)
+		greader_claim_free(c);
+}
+
+/* XPENDING of the guard stream, extended form: [id, consumer, idle, deliveries]. */
+static void
+greader_on_guard(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct greader_claim *c = arg;
+	size_t i, o;
+	int all = 0;
+
+	(void)rc;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		all = 1;                  /* no answer: hold, the next round asks again */
+	} else {
+		for (i = 0; i < r->elements && !all; i++) {
+			const redisReply *e = r->element[i];
+
+			if (e->type != REDIS_REPLY_ARRAY || e->elements < 4 ||
+			    e->element[1]->type != REDIS_REPLY_STRING ||
+			    e->element[3]->type != REDIS_REPLY_INTEGER) {
+				all = 1;
+				break;
+			}
+			if (e->element[3]->integer > 1)
+				all = 1;
+			for (o = 0; o < c->nowners; o++)
+				if (strcmp(c->owners[o], e->element[1]->str) == 0)
+					c->held[o] = 1;
+		}
+		/* A full page may hide more: hold everyone. */
+		if (r->elements >= (size_t)atoi(GREADER_GUARD_MAX))
+			all = 1;
+	}
+	for (o = 0; all && o < c->nowners; o++)
+		c->held[o] = 1;
+	greader_claim_send(c);
+}
+
+static void
+greader_on_idle(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct greader_claim *c = arg;
+	struct greader *g = c->g;
+	size_t i, o;
+
+	(void)rc;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+		goto done;
+	if ((c->id = calloc(r->elements, sizeof(*c->id))) == NULL ||
+	    (c->owner = calloc(r->elements, sizeof(*c->owner))) == NULL)
+		goto done;
+	for (i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    e->element[1]->type != REDIS_REPLY_STRING ||
+		    strcmp(e->element[1]->str, g->consumer) == 0)
+			continue;
+		for (o = 0; o < c->nowners; o++)
+			if (strcmp(c->owners[o], e->element[1]->str) == 0)
+				break;
+		if (o == c->nowners) {
+			if (c->nowners == GREADER_CLAIM_OWNERS)
+				continue;       /* the next round takes the others */
+			snprintf(c->owners[c->nowners++], sizeof(c->owners[0]), "%s",
+			    e->element[1]->str);
+		}
+		snprintf(c->id[c->n], sizeof(c->id[0]), "%s", e->element[0]->str);
+		c->owner[c->n++] = (int)o;
+	}
+	if (c->n == 0)
+		goto done;
+	if (rconn_cmd(g->cmd, greader_on_guard, c, 0, "XPENDING %s %s - + "
+	    GREADER_GUARD_MAX, g->guard_stream, g->guard_group) < 0)
+		goto done;
+	return;
+done:
+	greader_claim_free(c);
+}
+
+static void
+greader_guarded_claim(struct greader *g)
+{
+	struct greader_claim *c = calloc(1, sizeof(*c));
+	char idle[32], count[16];
+
+	if (c == NULL)
+		return;
+	c->g = g;
+	g->claiming = 1;
+	snprintf(idle, sizeof(idle), "%ld", g->cfg.claim_idle_ms);
+	snprintf(count, sizeof(count), "%d", GREADER_CLAIM_MAX);
+	if (rconn_cmd(g->cmd, greader_on_idle, c, 0, "XPENDING %s %s IDLE %s - + %s",
+	    g->stream, g->group, idle, count) < 0)
+		greader_claim_free(c);
+}
+
 /* Entries idle in another consumer's pending list for claim_idle_ms belong to a
- * dead process: claim them. */
+ * dead process: claim them (greader_guarded_claim when a guard stream is set). */
 static void
 greader_autoclaim(struct greader *g)
 {
 	char idle[32];
 
 	if (g->cfg.claim_idle_ms <= 0 || g->cmd == NULL || g->stopping ||
-	    !rconn_is_ready(g->cmd) ||
+	    !rconn_is_ready(g->cmd) || g->claiming ||
 	    clock_mono_ms() - g->claimed_at_ms < g->cfg.claim_idle_ms / 3)
 		return;
 	g->claimed_at_ms = clock_mono_ms();
+	if (g->cfg.guard_stream != NULL) {
+		greader_guarded_claim(g);
+		return;
+	}
 	snprintf(idle, sizeof(idle), "%ld", g->cfg.claim_idle_ms);
 	if (rconn_cmd(g->cmd, greader_on_autoclaim, g, 0,
+	    g->cfg.claims_count ? "XAUTOCLAIM %s %s %s %s %s COUNT 100" :
 	    "XAUTOCLAIM %s %s %s %s %s COUNT 100 JUSTID", g->stream, g->group,
 	    g->consumer, idle, g->claim_cursor) < 0)
 		log_warnx("event=autoclaim_failed stream=%s err=\"not connected\"", g->stream);
@@ -264,6 +448,14 @@ greader_new(struct event_base *base, const struct rconn_config *rcfg,
 	g->cfg.stream = g->stream;
 	g->cfg.group = g->group;
 	g->cfg.consumer = g->consumer;
+	if (cfg->guard_stream != NULL && cfg->guard_group != NULL) {
+		snprintf(g->guard_stream, sizeof(g->guard_stream), "%s", cfg->guard_stream);
+		snprintf(g->guard_group, sizeof(g->guard_group), "%s", cfg->guard_group);
+		g->cfg.guard_stream = g->guard_stream;
+		g->cfg.guard_group = g->guard_group;
+	} else {
+		g->cfg.guard_stream = g->cfg.guard_group = NULL;
+	}
 	g->batch = batch;
 	g->gate = gate;
 	g->arg = arg;

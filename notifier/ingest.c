@@ -510,7 +510,8 @@ ingest_new(struct event_base *base, const struct config *cfg,
 {
 	struct greader_config gc = { "ingest", INGEST_STREAM, INGEST_GROUP,
 		cfg->consumer, cfg->ingest_batch, cfg->block_ms,
-		cfg->redis_command_timeout_ms, INGEST_RETRY_MS, cfg->claim_idle_ms };
+		cfg->redis_command_timeout_ms, INGEST_RETRY_MS, cfg->claim_idle_ms, NULL, NULL,
+		1 /* deliver's takeover waits for deals taken over (greader.h) */ };
 	struct ingest *in;
 
 	if ((in = calloc(1, sizeof(*in))) == NULL)
