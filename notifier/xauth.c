@@ -55,6 +55,7 @@ struct xauth {
 	unsigned long gen;            /* generation of access */
 	long bad_gen;                 /* the generation X refused with 401; -1 = none */
 	int seeded;
+	int reload;                   /* a pair was stored: read it back (claim) */
 	int busy;                     /* a script call or the token request in flight */
 	long claimed_gen;             /* the generation our refresh replaces */
 	int failures;                 /* refreshes failed in a row */
@@ -200,7 +201,7 @@ static void on_store(struct rconn *rc, struct redisReply *r, void *arg)
 	x->busy = 0;
 	if (reply_is(r, "stored", 2) && r->element[1]->type == REDIS_REPLY_INTEGER) {
 		x->failures = 0;
-		x->bad_gen = -1;
+		x->reload = 1;
 		xauth_count(x, "refreshed");
 		log_info("event=xauth_refreshed gw=%s gen=%lld", x->cfg->name,
 		    (long long)r->element[1]->integer);
@@ -336,6 +337,7 @@ static void on_claim(struct rconn *rc, struct redisReply *r, void *arg)
 	(void)rc;
 	x->busy = 0;
 	if (reply_is(r, "fresh", 4)) {
+		x->reload = 0;
 		xauth_take_pair(x, r, 1);
 		return;
 	}
@@ -379,9 +381,10 @@ static void xauth_step(struct xauth *x)
 		xauth_script(x, 2, args, on_seed);
 		return;
 	}
-	if (x->access[0] != '\0' && x->expires_at - t > m && x->bad_gen < 0)
+	if (!x->reload && x->access[0] != '\0' && x->expires_at - t > m &&
+	    (x->bad_gen < 0 || (unsigned long)x->bad_gen != x->gen))
 		return;
-	if (clock_mono_ms() < x->next_try_ms)
+	if (!x->reload && clock_mono_ms() < x->next_try_ms)
 		return;
 	snprintf(lease, sizeof(lease), "%d", XAUTH_LEASE_MS);
 	snprintf(now, sizeof(now), "%lld", (long long)t);
