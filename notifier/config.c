@@ -600,6 +600,19 @@ config_check(struct cparse *p)
 		snprintf(key, sizeof(key), "gateway.%s.channel", g->name);
 		if (!p->seen_gw_channel[i])
 			config_error(p, key, "missing (sms or dm)");
+		snprintf(key, sizeof(key), "gateway.%s.auth", g->name);
+		if (g->auth != NULL && (g->kind != GW_XDM || (strcmp(g->auth, "static") != 0 &&
+		    strcmp(g->auth, "oauth2") != 0)))
+			config_error(p, key, "static or oauth2, for an x-dm gateway only");
+		if (g->kind == GW_XDM && g->auth != NULL && strcmp(g->auth, "oauth2") == 0) {
+			snprintf(key, sizeof(key), "gateway.%s.client_id", g->name);
+			if (g->client_id == NULL)
+				config_error(p, key, "missing (auth = oauth2)");
+			snprintf(key, sizeof(key), "gateway.%s.refresh_token", g->name);
+			if (g->refresh_token == NULL)
+				config_error(p, key, "missing (auth = oauth2): refresh_token_env or "
+				    "refresh_token_file");
+		}
 		if ((g->timeout_ms > 0 ? g->timeout_ms : CONFIG_GW_TIMEOUT_DEFAULT_MS) >
 		    gw_timeout_max)
 			gw_timeout_max = g->timeout_ms > 0 ? g->timeout_ms :
