@@ -285,7 +285,10 @@ void gwsim_xdm_handle(struct gwsim *sim, struct evhttp_request *req, const char 
  * control: 1 when path was one of /_sim/x, /_sim/x/expire and was answered. */
 int gwsim_xoauth_init(struct gwsim *sim);
 void gwsim_xoauth_free(struct gwsim *sim);
-enum gwsim_xauth gwsim_xoauth_check(struct gwsim *sim, struct evhttp_request *req);
+/* Classifies the request's Bearer token; who gets "app", "user-token-N" (N = 0 for
+ * --user-token, else the refresh that issued it) or "" (unknown): never the token. */
+enum gwsim_xauth gwsim_xoauth_check(struct gwsim *sim, struct evhttp_request *req,
+    char *who, size_t wholen);
 void gwsim_xoauth_token(struct gwsim *sim, struct evhttp_request *req);
 int gwsim_xoauth_control(struct gwsim_call *c, const char *path);
 void gwsim_webhook_handle(struct gwsim *sim, struct evhttp_request *req);

@@ -267,6 +267,7 @@ void gwsim_xdm_handle(struct gwsim *sim, struct evhttp_request *req, const char 
 	cJSON *json = NULL;
 	char pid[128];
 	enum gwsim_xauth auth;
+	char who[48];
 	int status;
 
 	gwsim_call_init(&c, sim, req, "x-dm");
@@ -284,7 +285,9 @@ void gwsim_xdm_handle(struct gwsim *sim, struct evhttp_request *req, const char 
 	status = xdm_read(&c, &json);
 	if (gwsim_fault_gate(&c, xdm_down_json))
 		goto out;
-	auth = gwsim_xoauth_check(sim, req);
+	auth = gwsim_xoauth_check(sim, req, who, sizeof(who));
+	if (who[0] != '\0')
+		gwsim_log_str(&c, "from", who);   /* which credentials sent it */
 	c.auth_ok = auth == GWSIM_XAUTH_OK;
 	if (!c.auth_ok) {
 		xdm_auth_refuse(&c, auth);

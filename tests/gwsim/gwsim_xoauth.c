@@ -25,6 +25,7 @@
 struct gwsim_xtoken {
 	char tok[XO_TOKEN_LEN];
 	int64_t expires_ms;       /* 0 = never (the --user-token) */
+	long serial;              /* 0 = the --user-token, n = the nth refresh's */
 };
 
 struct gwsim_xoauth {
@@ -43,6 +44,7 @@ static int xo_add(struct gwsim_xoauth *x, const char *tok, int64_t expires_ms)
 	}
 	snprintf(x->tokens[x->n].tok, XO_TOKEN_LEN, "%s", tok);
 	x->tokens[x->n].expires_ms = expires_ms;
+	x->tokens[x->n].serial = x->refreshes;
 	x->n++;
 	return 0;
 }
@@ -80,23 +82,28 @@ static int xo_eq(const char *a, const char *b)
 	return strlen(a) == n && CRYPTO_memcmp(a, b, n) == 0;
 }
 
-enum gwsim_xauth gwsim_xoauth_check(struct gwsim *sim, struct evhttp_request *req)
+enum gwsim_xauth gwsim_xoauth_check(struct gwsim *sim, struct evhttp_request *req,
+    char *who, size_t wholen)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
 	    "Authorization");
 	struct gwsim_xoauth *x = sim->xoauth;
 	size_t i;
 
+	who[0] = '\0';
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return GWSIM_XAUTH_NONE;
 	h += 7;
 	while (*h == ' ')
 		h++;
-	if (sim->bearer_token[0] != '\0' && xo_eq(h, sim->bearer_token))
+	if (sim->bearer_token[0] != '\0' && xo_eq(h, sim->bearer_token)) {
+		snprintf(who, wholen, "app");
 		return GWSIM_XAUTH_APP_ONLY;
+	}
 	for (i = 0; i < x->n; i++) {
 		if (!xo_eq(h, x->tokens[i].tok))
 			continue;
+		snprintf(who, wholen, "user-token-%ld", x->tokens[i].serial);
 		if (x->tokens[i].expires_ms != 0 && x->tokens[i].expires_ms <= gwsim_now_ms())
 			return GWSIM_XAUTH_EXPIRED;
 		return GWSIM_XAUTH_OK;
@@ -179,8 +186,8 @@ static void xo_grant(struct gwsim_call *c)
 	snprintf(access, sizeof(access), "xa-%s", digits);
 	gwsim_new_digits(sim, digits, sizeof(digits));
 	snprintf(x->refresh, sizeof(x->refresh), "xr-%s", digits);
-	xo_add(x, access, gwsim_now_ms() + sim->token_ttl_s * 1000);
 	x->refreshes++;
+	xo_add(x, access, gwsim_now_ms() + sim->token_ttl_s * 1000);
 	if (o != NULL && (!cJSON_AddStringToObject(o, "token_type", "bearer") ||
 	    !cJSON_AddNumberToObject(o, "expires_in", (double)sim->token_ttl_s) ||
 	    !cJSON_AddStringToObject(o, "access_token", access) ||

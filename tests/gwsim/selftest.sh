@@ -341,6 +341,7 @@ if printf '%s' "$BODY" | grep -Eq '"dm_event_id":"[0-9]+"'; then ok; else bad "d
 contains "dm log" "$LAST" '"gateway":"x-dm"'
 contains "dm log to" "$LAST" '"to":"2244994945"'
 contains "dm log body" "$LAST" '"body":"hello dm"'
+contains "dm log says which token sent it" "$LAST" '"from":"user-token-0"'
 EV1=$(printf '%s' "$BODY" | grep -o '"dm_event_id":"[0-9]*"')
 dm 2244994945 '{"text":"again"}'
 EV2=$(printf '%s' "$BODY" | grep -o '"dm_event_id":"[0-9]*"')
@@ -354,6 +355,7 @@ check "dm wrong token 401" 401 "$CODE"
 contains "dm wrong token log auth_ok false" "$LAST" '"auth_ok":false'
 req -H "Authorization: Bearer $APPBEARER" -H 'Content-Type: application/json' --data-binary '{"text":"x"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/1/messages"
 check "dm app-only bearer 403" 403 "$CODE"
+contains "dm app-only log from" "$LAST" '"from":"app"'
 contains "dm app-only Error code" "$BODY" '{"code":220,"message":"Authenticating with OAuth 2.0 Application-Only is forbidden'
 lacks "dm app-only is no recipient refusal" "$BODY" "not-authorized-for-resource"
 dm abc '{"text":"x"}'
@@ -421,6 +423,8 @@ check "token other grant 400" 400 "$CODE"
 contains "token other grant error" "$BODY" '"error":"unsupported_grant_type"'
 req -H "Authorization: Bearer $AT1" -H 'Content-Type: application/json' --data-binary '{"text":"with refreshed"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/5/messages"
 check "dm with refreshed token 201" 201 "$CODE"
+contains "dm log names the refreshed token" "$LAST" '"from":"user-token-1"'
+lacks "dm log has no token" "$LAST" "$AT1"
 req -X POST "http://127.0.0.1:$PORT/_sim/x/expire"
 check "expire tokens 200" 200 "$CODE"
 req -H "Authorization: Bearer $AT1" -H 'Content-Type: application/json' --data-binary '{"text":"stale"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/5/messages"

@@ -123,6 +123,26 @@ dm_count(const struct fx *f, int status, int *dups, int nsubs)
 	return n;
 }
 
+/* 201 DMs sent with the token that the nth refresh issued ("user-token-n"). */
+static int
+dm_sent_with(const struct fx *f, int nth)
+{
+	cJSON *arr = it_gwsim_requests(&f->gw), *o;
+	char want[32];
+	int n = 0;
+
+	snprintf(want, sizeof(want), "user-token-%d", nth);
+	cJSON_ArrayForEach(o, arr) {
+		cJSON *st = cJSON_GetObjectItem(o, "status");
+		cJSON *from = cJSON_GetObjectItem(o, "from");
+
+		n += cJSON_IsNumber(st) && st->valueint == 201 && cJSON_IsString(from) &&
+		    strcmp(from->valuestring, want) == 0;
+	}
+	cJSON_Delete(arr);
+	return n;
+}
+
 /* A number from gwsim's GET /_sim/x. */
 static long
 x_stat(const struct fx *f, const char *key)
@@ -214,6 +234,10 @@ dm_fan_out_runs_through_a_token_refresh(void **state)
 	assert_true(it_wait(dm_reach, &refused, 1000));
 
 	assert_int_equal(dm_count(f, 201, &dups, n), n);   /* every DM once */
+	/* ... with the first refreshed token before the expiry, the second after it */
+	assert_true(dm_sent_with(f, 1) >= n / 3);
+	assert_true(dm_sent_with(f, 2) >= 1);
+	assert_int_equal(dm_sent_with(f, 1) + dm_sent_with(f, 2), n);
 	/* The refreshed token is used as soon as it is stored: the expiry costs the
 	 * requests already in flight with the old token, a handful, not one per tick. */
 	assert_int_equal(dups, 0);
