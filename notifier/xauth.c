@@ -433,6 +433,10 @@ static int xauth_config_check(struct xauth *x, const struct gw_config *cfg,
 		return err_set(err, ERR_INPUT, "bad_config", field,
 		    "%s: required with auth = oauth2 (refresh_token_env or "
 		    "refresh_token_file), printable, no blanks", field);
+	snprintf(field, sizeof(field), "gateway.%s.base_url", cfg->name);
+	if (cfg->token_url == NULL && (cfg->base_url == NULL || *cfg->base_url == '\0'))
+		return err_set(err, ERR_INPUT, "bad_config", field,
+		    "%s: required (or token_url)", field);
 	if (cfg->token_url != NULL)
 		n = snprintf(x->token_url, sizeof(x->token_url), "%s", cfg->token_url);
 	else

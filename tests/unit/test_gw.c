@@ -734,6 +734,68 @@ static void xdm_refused_token_is_counted_by_its_credentials(void **state)
 	metrics_free(mt);
 }
 
+/* Credentials without a token store or with keys missing are refused by name, before
+ * any request. */
+static void xdm_oauth2_config_errors_name_the_key(void **state)
+{
+	struct fx *fx = *state;
+	struct xauth *xa;
+	struct err err;
+
+	xdm_config(fx);
+	fx->cfg.auth = "oauth2";
+	fx->cfg.secret = NULL;
+	fx->g = gw_new(fx->h, &fx->cfg, &err);
+	assert_null(fx->g);
+	assert_string_equal(err.field, "gateway.xdm.auth");
+	/* xauth_new: oauth2 without a client id, a refresh token, then with a bad URL */
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.client_id");
+	fx->cfg.client_id = "cid";
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.refresh_token");
+	fx->cfg.refresh_token = "rt";
+	fx->cfg.token_url = "ftp://x";
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.token_url");
+	fx->cfg.token_url = NULL;
+	fx->cfg.base_url = NULL;
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.base_url");
+	fx->cfg.auth = "basic";
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.auth");
+}
+
+/* With no usable token nothing is sent: ERR_TEMP auth_paused, the caller retries. */
+static void xdm_without_a_token_sends_nothing(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	struct xauth *xa;
+	struct err err;
+
+	xdm_config(fx);
+	fx->secret[0] = '\0';   /* a static token store with an empty token */
+	xa = xauth_new(fx->base, NULL, NULL, &fx->cfg, NULL, &err);
+	assert_non_null(xa);
+	fx->cfg.xauth = xa;
+	snprintf(fx->secret, sizeof(fx->secret), "s3cret-token");  /* gw_new wants one */
+	gw_start(fx);
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), -1);
+	assert_int_equal(err.kind, ERR_TEMP);
+	assert_string_equal(err.code, "auth_paused");
+	assert_int_equal(fx->cap.n, 0);
+	gw_free(fx->g);
+	fx->g = NULL;
+	xauth_free(xa);
+}
+
 static void xdm_rate_limit_reset_wins_over_retry_after(void **state)
 {
 	struct fx *fx = *state;
@@ -1278,6 +1340,8 @@ int main(void)
 		T(xdm_auth_errors_pause_and_never_opt_out),
 		T(xdm_refused_token_is_counted_by_its_credentials),
 		T(xdm_rate_limit_reset_wins_over_retry_after),
+		T(xdm_oauth2_config_errors_name_the_key),
+		T(xdm_without_a_token_sends_nothing),
 		T(xdm_refuses_a_recipient_that_is_not_digits),
 		T(webhook_request_is_signed_and_carries_the_push),
 		T(webhook_answers_are_classified),
