@@ -3,7 +3,8 @@
  * gwsim as X, the notifier): a DM fan-out runs through a token refresh forced in the
  * middle (every DM sent once, none refused); two notifiers refresh the rotating pair
  * once between them; only the recipient's own refusal revokes DM consent, while an
- * app-only token (X's 403) pauses the gateway and leaves every consent alone.
+ * app-only token (X's 403) pauses the gateway and leaves every consent alone; a
+ * refresh token X refuses is reported and nothing is sent without a token.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -380,6 +381,42 @@ app_only_token_pauses_the_gateway_and_keeps_every_consent(void **state)
 	assert_null(strstr(log, "test-bearer-token"));
 }
 
+/* The configured refresh token is not (or no longer) valid at X: the notifier says so,
+ * sends no DM without a token, and touches no consent. */
+static void
+refused_refresh_token_alerts_and_sends_nothing(void **state)
+{
+	struct fx *f = *state;
+	const int n = 4;
+	char extra[1024], log[65536];
+	const char *flags[] = { "--refresh-token", "another-refresh-token", NULL };
+	struct wait_stat refused = { f, "refused", 2 };
+	FILE *fp;
+	size_t len;
+
+	import_dm(f, n);
+	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
+	x_section(extra, sizeof(extra), f->gw.port, 1, NULL);
+	assert_int_equal(it_notifier_start(&f->a, f->port, f->gw.port, "it-xa", extra), 0);
+	assert_int_equal(it_publish(f->rc, it_deal("no-token", "laptop", 600)), 0);
+	/* two refused refreshes: the first, and one retry after its backoff */
+	assert_true(it_wait(stat_reach, &refused, 20000));
+	assert_int_equal(dm_count(f, 0, NULL, n), 0);
+	assert_int_equal(x_stat(f, "refreshes"), 0);
+	assert_int_equal(it_outcomes(f->rc, "opted_out"), 0);
+	assert_int_equal(it_outcomes(f->rc, "sent"), 0);
+	assert_int_equal(dm_consents(f, n), n);
+	fp = fopen(f->a.proc.log, "r");
+	assert_non_null(fp);
+	len = fread(log, 1, sizeof(log) - 1, fp);
+	fclose(fp);
+	log[len] = '\0';
+	assert_non_null(strstr(log, "event=xauth_refresh_failed gw=x http=400"));
+	assert_non_null(strstr(log, "err=\"invalid_request\""));
+	assert_null(strstr(log, "test-refresh-token"));
+	assert_null(strstr(log, "test-client-secret"));
+}
+
 int
 main(void)
 {
@@ -394,6 +431,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    app_only_token_pauses_the_gateway_and_keeps_every_consent, setup, teardown),
+		cmocka_unit_test_setup_teardown(refused_refresh_token_alerts_and_sends_nothing,
+		    setup, teardown),
 	};
 
 	if (getenv("DP_TEST_FILTER") != NULL)
