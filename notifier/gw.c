@@ -3,7 +3,8 @@
  * (twilio, x-dm, webhook), and the provider's answer becomes one gw_outcome (stage:
  * send).
  *
- * It never retries, queues or logs (details go into gw_result.detail and struct err),
+ * It never retries, queues or logs (details go into gw_result.detail and struct err;
+ * an x-dm credential refusal goes to xauth_rejected, which logs it),
  * never sends a message whose expiry has passed, never lets a request outlive that
  * expiry, and never puts a secret, a signature or a full phone number in a detail.
  */
