@@ -70,7 +70,10 @@ status_callback_base = http://127.0.0.1:$httpport
 kind = x-dm
 channel = dm
 base_url = http://127.0.0.1:$gwport
-secret_env = DEMO_X_TOKEN
+auth = oauth2
+client_id = test-client-id
+client_secret_env = DEMO_X_CLIENT_SECRET
+refresh_token_env = DEMO_X_REFRESH_TOKEN
 CONF
 
 ctl="$BUILD/dealpushctl --redis 127.0.0.1:$DP_REDIS_PORT"
@@ -79,7 +82,8 @@ DEMO_CLICK_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 export DEMO_ADMIN_TOKEN DEMO_CLICK_SECRET
 (umask 077 && printf '%s\n' "$DEMO_ADMIN_TOKEN" > "$DP_RUN_DIR/admin.token")
 
-DEMO_TWILIO_TOKEN=test-auth-token DEMO_X_TOKEN=test-bearer-token \
+DEMO_TWILIO_TOKEN=test-auth-token DEMO_X_CLIENT_SECRET=test-client-secret \
+DEMO_X_REFRESH_TOKEN=test-refresh-token \
 	"$BUILD/notifier" -c "$DP_RUN_DIR/notifier.conf" 2>"$DP_RUN_DIR/notifier.log" &
 DP_PIDS="$DP_PIDS $!"
 for _ in $(seq 1 100); do

@@ -16,6 +16,7 @@
 
 struct httpc;
 struct gw;
+struct xauth;
 
 enum gw_kind {
 	GW_TWILIO = 0,
@@ -43,6 +44,18 @@ struct gw_config {
 	long max_in_flight;
 	long daily_budget;            /* requests per UTC day, whole app; 0 = none */
 	long recipient_daily_budget;  /* per recipient per UTC day; 0 = none */
+	/* x-dm user-context auth (xauth.h). */
+	char *auth;                   /* "static" (NULL): secret is a user access token;
+	                               * "oauth2": a refreshed pair shared in Redis */
+	char *token_url;              /* oauth2; NULL = {base_url}/2/oauth2/token */
+	char *client_id;              /* oauth2 */
+	char *client_secret;          /* oauth2, secret; NULL = a public client */
+	char *refresh_token;          /* oauth2, secret: the first refresh token, used
+	                               * only while Redis holds no pair */
+	long refresh_margin_s;        /* oauth2: refresh this long before the expiry;
+	                               * 0 = XAUTH_MARGIN_DEFAULT_S */
+	struct xauth *xauth;          /* not from the file: set by the daemon before any
+	                               * gw_new; NULL = secret as the bearer */
 };
 
 /* One message to one recipient. Strings are borrowed for the duration of gw_send. */
@@ -59,9 +72,11 @@ struct gw_message {
 enum gw_outcome {
 	GW_SENT = 0,        /* 2xx: accepted by the provider */
 	GW_PERMANENT,       /* 4xx: will never succeed */
-	GW_OPTED_OUT,       /* the provider says the recipient opted out (twilio 21610) */
+	GW_OPTED_OUT,       /* the provider says the recipient opted out (twilio 21610;
+	                     * x-dm: the recipient does not take DMs from us) */
 	GW_RETRY,           /* 5xx, reset, timeout: may succeed later */
-	GW_RATE_LIMITED     /* 429: wait retry_after_s, then retry */
+	GW_RATE_LIMITED     /* 429, or x-dm credentials refused (auth_failed): the
+	                     * gateway pauses retry_after_s, the push is retried */
 };
 
 struct gw_result {
@@ -70,6 +85,9 @@ struct gw_result {
 	int provider_code;            /* twilio "code", 0 when none */
 	int maybe_delivered;          /* 1 when the request may have reached the provider */
 	long retry_after_s;           /* -1 when not given */
+	int auth_failed;              /* 1: the provider refused our credentials (x-dm
+	                               * 401, or a 403 that is not the recipient's);
+	                               * never a statement about the recipient */
 	char provider_id[64];         /* twilio sid, DM event id; "" when none */
 	char detail[256];             /* human-readable; never a secret or a full number */
 };
@@ -86,7 +104,9 @@ struct gw *gw_new(struct httpc *h, const struct gw_config *cfg, struct err *err)
  * gw_free(NULL) does nothing. */
 void gw_free(struct gw *g);
 
-/* Sends msg. Returns 0 (done will be called) or -1 with *err (done never called). */
+/* Sends msg. Returns 0 (done will be called) or -1 with *err (done never called);
+ * err kind ERR_TEMP (code "auth_paused") when an x-dm gateway has no usable token
+ * now: nothing was sent, try again later. */
 int gw_send(struct gw *g, const struct gw_message *msg, gw_done_fn *done, void *arg,
     struct err *err);
 

@@ -37,6 +37,7 @@ enum metrics_id {
 	METRIC_MIRROR_RELOADS,          /* gauge: full loads after the first */
 	METRIC_REDIS_CONNECTS,          /* gauge {conn} */
 	METRIC_REDIS_TIMEOUTS,          /* gauge {conn} */
+	METRIC_XAUTH_EVENTS,            /* counter {gateway,event}: x-dm credentials */
 	METRIC_COUNT
 };
 

@@ -97,6 +97,13 @@ static const struct ckey gateway_keys[] = {
 	G("max_in_flight", CK_LONG, max_in_flight, 1, 100000),
 	G("daily_budget", CK_LONG, daily_budget, 0, 1e9),
 	G("recipient_daily_budget", CK_LONG, recipient_daily_budget, 0, 1e9),
+	/* x-dm user-context auth (docs/gateways.md, include/xauth.h) */
+	G("auth", CK_STR, auth, 1, 16),
+	G("token_url", CK_STR, token_url, 1, 2048),
+	G("client_id", CK_STR, client_id, 1, 256),
+	G("client_secret", CK_SECRET, client_secret, 0, 0),
+	G("refresh_token", CK_SECRET, refresh_token, 0, 0),
+	G("refresh_margin_s", CK_LONG, refresh_margin_s, 10, 86400),
 };
 #undef G
 
@@ -593,6 +600,19 @@ config_check(struct cparse *p)
 		snprintf(key, sizeof(key), "gateway.%s.channel", g->name);
 		if (!p->seen_gw_channel[i])
 			config_error(p, key, "missing (sms or dm)");
+		snprintf(key, sizeof(key), "gateway.%s.auth", g->name);
+		if (g->auth != NULL && (g->kind != GW_XDM || (strcmp(g->auth, "static") != 0 &&
+		    strcmp(g->auth, "oauth2") != 0)))
+			config_error(p, key, "static or oauth2, for an x-dm gateway only");
+		if (g->kind == GW_XDM && g->auth != NULL && strcmp(g->auth, "oauth2") == 0) {
+			snprintf(key, sizeof(key), "gateway.%s.client_id", g->name);
+			if (g->client_id == NULL)
+				config_error(p, key, "missing (auth = oauth2)");
+			snprintf(key, sizeof(key), "gateway.%s.refresh_token", g->name);
+			if (g->refresh_token == NULL)
+				config_error(p, key, "missing (auth = oauth2): refresh_token_env or "
+				    "refresh_token_file");
+		}
 		if ((g->timeout_ms > 0 ? g->timeout_ms : CONFIG_GW_TIMEOUT_DEFAULT_MS) >
 		    gw_timeout_max)
 			gw_timeout_max = g->timeout_ms > 0 ? g->timeout_ms :
@@ -683,6 +703,11 @@ config_free(struct config *c)
 		free(g->messaging_service_sid);
 		free(g->status_callback_base);
 		free_secret(g->secret);
+		free(g->auth);
+		free(g->token_url);
+		free(g->client_id);
+		free_secret(g->client_secret);
+		free_secret(g->refresh_token);
 	}
 	free(c->consumer);
 	free(c->redis_host);

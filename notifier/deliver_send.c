@@ -194,6 +194,10 @@ send_request(struct deliver *dl, struct rcpt *r, long timeout_ms)
 	r->state = RS_SENDING;
 	if (gw_send(dl->gws[r->gw_index], &msg, send_on_answer, r, &err) < 0) {
 		dl_release(r);
+		if (err.kind == ERR_TEMP) {   /* nothing sent (x-dm without a token) */
+			dl_retry_or_expire(r, -1);
+			return;
+		}
 		snprintf(r->detail, sizeof(r->detail), "%s", err.msg);
 		dl_record(r, strcmp(err.code, "expired") == 0 ? "expired" : "failed");
 		return;

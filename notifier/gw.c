@@ -3,7 +3,8 @@
  * (twilio, x-dm, webhook), and the provider's answer becomes one gw_outcome (stage:
  * send).
  *
- * It never retries, queues or logs (details go into gw_result.detail and struct err),
+ * It never retries, queues or logs (details go into gw_result.detail and struct err;
+ * an x-dm credential refusal goes to xauth_rejected, which logs it),
  * never sends a message whose expiry has passed, never lets a request outlive that
  * expiry, and never puts a secret, a signature or a full phone number in a detail.
  */
@@ -23,6 +24,7 @@
 #include "gw.h"
 #include "httpc.h"
 #include "timefmt.h"
+#include "xauth.h"
 
 #define GW_TIMEOUT_DEFAULT_MS 10000
 #define GW_REQUEST_MAX 65536          /* cap of a built URL or request body */
@@ -32,6 +34,14 @@
 #define TWILIO_OPTED_OUT 21610        /* "Attempt to send to unsubscribed recipient" */
 #define XDM_ID_DIGITS_MAX 19          /* participant_id: ^[0-9]{1,19}$ */
 #define DETAIL_MASK_MIN_DIGITS 7      /* a digit run this long may be a phone number */
+#define XDM_AUTH_PAUSE_401_S 2        /* a refused token: pause while it is refreshed */
+#define XDM_AUTH_PAUSE_403_S 60       /* app or scopes not allowed: an operator acts */
+#define XDM_RESET_MAX_S 86400         /* x-rate-limit-reset further out is not trusted */
+/* The recipient-specific refusal (spec: NotAuthorizedForResourceProblem, the user
+ * as the resource). X has answered with both hosts in "type". */
+#define XDM_TYPE_NOT_AUTHORIZED "https://api.x.com/2/problems/not-authorized-for-resource"
+#define XDM_TYPE_NOT_AUTHORIZED_OLD \
+	"https://api.twitter.com/2/problems/not-authorized-for-resource"
 
 struct gw {
 	struct httpc *h;
@@ -43,6 +53,9 @@ struct gw {
 struct gw_call {
 	enum gw_kind kind;
 	int64_t now;
+	struct xauth *xauth;          /* x-dm: outlives every request (xauth.h) */
+	unsigned long auth_gen;       /* the token generation this request carried */
+	char to[XDM_ID_DIGITS_MAX + 1]; /* x-dm: the participant id */
 	gw_done_fn *done;
 	void *arg;
 };
@@ -219,9 +232,16 @@ static int cfg_check(const struct gw_config *cfg, struct err *err)
 		return cfg_fail(cfg, err, "channel", "a twilio gateway sends sms");
 	if (cfg->kind == GW_XDM && cfg->channel != CH_DM)
 		return cfg_fail(cfg, err, "channel", "an x-dm gateway sends dm");
-	if (is_blank(cfg->secret))
+	if (cfg->kind == GW_XDM && cfg->auth != NULL && strcmp(cfg->auth, "static") != 0 &&
+	    strcmp(cfg->auth, "oauth2") != 0)
+		return cfg_fail(cfg, err, "auth", "must be static or oauth2");
+	if (cfg->kind == GW_XDM && cfg->auth != NULL && strcmp(cfg->auth, "oauth2") == 0) {
+		if (cfg->xauth == NULL)
+			return cfg_fail(cfg, err, "auth", "oauth2 needs the daemon's token store");
+	} else if (is_blank(cfg->secret)) {
 		return cfg_fail(cfg, err, "secret", "must not be empty");
-	if (has_ctl_or_space(cfg->secret))
+	}
+	if (!is_blank(cfg->secret) && has_ctl_or_space(cfg->secret))
 		return cfg_fail(cfg, err, "secret", "must not contain blanks or control characters");
 	if (cfg->timeout_ms < 0)
 		return cfg_fail(cfg, err, "timeout_ms", "must be >= 0 (0 = default)");
@@ -436,12 +456,21 @@ static int json_put(struct sbuf *b, const cJSON *j, struct err *err)
 	return 0;
 }
 
-/* POST {base}/2/dm_conversations/with/{to}/messages, {"text": ...}, Bearer. */
+/* POST {base}/2/dm_conversations/with/{to}/messages, {"text": ...}, Bearer with the
+ * user's access token (xauth), or the secret when the gateway has no token store. */
 static int xdm_build(const struct gw *g, const struct gw_message *m, struct gw_wire *w,
-    struct httpc_req *req, struct err *err)
+    struct httpc_req *req, unsigned long *gen, struct err *err)
 {
-	cJSON *j = cJSON_CreateObject();
+	cJSON *j = NULL;
+	const char *token = g->cfg->secret;
 	int rc = -1;
+
+	*gen = 0;
+	if (g->cfg->xauth != NULL &&
+	    (token = xauth_token(g->cfg->xauth, m->now, gen)) == NULL)
+		return err_set(err, ERR_TEMP, "auth_paused", NULL,
+		    "gw: x-dm has no usable user token now (refreshing or refused)");
+	j = cJSON_CreateObject();
 
 	sb_put_base(&w->url, g->cfg->base_url);
 	sb_puts(&w->url, "/2/dm_conversations/with/");
@@ -454,7 +483,7 @@ static int xdm_build(const struct gw *g, const struct gw_message *m, struct gw_w
 	if (json_put(&w->body, j, err) < 0)
 		goto done;
 	req->content_type = "application/json";
-	req->bearer = g->cfg->secret;
+	req->bearer = token;
 	rc = 0;
 done:
 	cJSON_Delete(j);
@@ -613,31 +642,60 @@ static void twilio_classify(const cJSON *j, int status, struct gw_result *res)
 	detail_set(res, prefix, msg != NULL ? msg : "no message");
 }
 
-/* X: {"data": {"dm_event_id": ...}}; errors as a Problem {"title", "detail"} or
- * {"errors": [{"message"}]}. 403: the recipient does not take DMs from us. */
+/* 1 when p is the recipient-specific refusal: a NotAuthorizedForResourceProblem
+ * whose resource is a user (and, when it names one, the participant we wrote to). */
+static int xdm_recipient_refusal(const cJSON *p, const char *to)
+{
+	const char *type = json_str(p, "type"), *rt = json_str(p, "resource_type");
+	const char *id = json_str(p, "resource_id");
+
+	return type != NULL && (strcmp(type, XDM_TYPE_NOT_AUTHORIZED) == 0 ||
+	    strcmp(type, XDM_TYPE_NOT_AUTHORIZED_OLD) == 0) && rt != NULL &&
+	    strcmp(rt, "user") == 0 && (id == NULL || strcmp(id, to) == 0);
+}
+
+/* X: {"data": {"dm_event_id": ...}}; errors as a Problem {"type", "title",
+ * "detail"} (application/problem+json), the Error {"code", "message"}, or
+ * {"errors": [Problem]}. Only the recipient's refusal is an opt-out: a 401, and any
+ * other 403 (app-only bearer, missing scope, suspended app), says nothing about the
+ * recipient, so it pauses the gateway and retries the push, consent untouched. */
 static void xdm_classify(const cJSON *j, const struct gw_call *c,
     const struct httpc_resp *r, struct gw_result *res)
 {
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
 	const cJSON *errs = cJSON_GetObjectItemCaseSensitive(j, "errors");
 	const char *msg = json_str(j, "detail");
-	char prefix[32];
+	char prefix[40];
 
 	if (res->outcome == GW_SENT) {
 		provider_id_set(res, cJSON_GetObjectItemCaseSensitive(data, "dm_event_id"));
 		return;
 	}
-	if (r->status == 403)
+	if (r->status == 403 && (xdm_recipient_refusal(j, c->to) ||
+	    (cJSON_IsArray(errs) && xdm_recipient_refusal(cJSON_GetArrayItem(errs, 0),
+	    c->to)))) {
 		res->outcome = GW_OPTED_OUT;
-	if (res->outcome == GW_RATE_LIMITED && res->retry_after_s < 0 &&
-	    r->rate_limit_reset_at >= 0)
-		res->retry_after_s = r->rate_limit_reset_at > c->now ?
-		    (long)(r->rate_limit_reset_at - c->now) : 0;
+	} else if (r->status == 401 || r->status == 403) {
+		res->outcome = GW_RATE_LIMITED;
+		res->auth_failed = 1;
+		res->retry_after_s = r->status == 401 ? XDM_AUTH_PAUSE_401_S :
+		    XDM_AUTH_PAUSE_403_S;
+		if (c->xauth != NULL)
+			xauth_rejected(c->xauth, c->auth_gen, r->status);
+	}
+	/* X's window ends at x-rate-limit-reset: it wins over Retry-After. */
+	if (r->status == 429 && r->rate_limit_reset_at >= 0)
+		res->retry_after_s = r->rate_limit_reset_at <= c->now ? 0 :
+		    r->rate_limit_reset_at - c->now > XDM_RESET_MAX_S ? XDM_RESET_MAX_S :
+		    (long)(r->rate_limit_reset_at - c->now);
+	if (msg == NULL)
+		msg = json_str(j, "message");
 	if (msg == NULL)
 		msg = json_str(j, "title");
 	if (msg == NULL && cJSON_IsArray(errs))
 		msg = json_str(cJSON_GetArrayItem(errs, 0), "message");
-	snprintf(prefix, sizeof(prefix), "x-dm %d: ", r->status);
+	snprintf(prefix, sizeof(prefix), res->auth_failed ? "x-dm %d auth: " : "x-dm %d: ",
+	    r->status);
 	detail_set(res, prefix, msg != NULL ? msg : "no message");
 }
 
@@ -721,6 +779,7 @@ int gw_send(struct gw *g, const struct gw_message *msg, gw_done_fn *done, void *
 	struct gw_wire w;
 	struct httpc_req req;
 	struct gw_call *c = NULL;
+	unsigned long gen = 0;
 	int built = -1, rc = -1;
 
 	memset(&w, 0, sizeof(w));
@@ -736,7 +795,7 @@ int gw_send(struct gw *g, const struct gw_message *msg, gw_done_fn *done, void *
 		built = twilio_build(g, msg, &w, &req, err);
 		break;
 	case GW_XDM:
-		built = xdm_build(g, msg, &w, &req, err);
+		built = xdm_build(g, msg, &w, &req, &gen, err);
 		break;
 	case GW_WEBHOOK:
 		built = webhook_build(g, msg, &w, &req, err);
@@ -755,6 +814,11 @@ int gw_send(struct gw *g, const struct gw_message *msg, gw_done_fn *done, void *
 	}
 	c->kind = g->cfg->kind;
 	c->now = msg->now;
+	if (c->kind == GW_XDM) {
+		c->xauth = g->cfg->xauth;
+		c->auth_gen = gen;
+		snprintf(c->to, sizeof(c->to), "%s", msg->to);   /* 1-19 digits */
+	}
 	c->done = done;
 	c->arg = arg;
 	if (httpc_post(g->h, &req, on_http_done, c, err) < 0)

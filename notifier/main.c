@@ -36,6 +36,7 @@
 #include "simulate.h"
 #include "scripts.h"
 #include "substore.h"
+#include "xauth.h"
 
 #define MAIN_DRAIN_POLL_MS 20
 #define MAIN_STATS_MS 1000        /* stream lag and gateway gauges */
@@ -57,6 +58,7 @@ struct notifier {
 	struct ingest *ingest;
 	struct deliver *deliver;
 	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
+	struct xauth *xauth[CONFIG_GATEWAYS_MAX]; /* x-dm credentials, by gateway index */
 	struct event *sigint, *sigterm, *drain, *stats;
 	struct metrics *metrics;
 	struct http *http_srv;
@@ -418,6 +420,30 @@ load_rules(struct notifier *n)
 	return 0;
 }
 
+/* The credentials of every x-dm gateway, hung on its config before any gw_new: the
+ * deliverer's and the hooks' gateways then share one token store. 0 or -1. */
+static int
+start_xauth(struct notifier *n)
+{
+	struct err err;
+	size_t i;
+
+	for (i = 0; i < n->cfg->ngateways; i++) {
+		struct gw_config *g = &n->cfg->gateways[i];
+
+		if (g->kind != GW_XDM)
+			continue;
+		err_clear(&err);
+		if ((n->xauth[i] = xauth_new(n->base, n->cmd, n->http, g, n->metrics,
+		    &err)) == NULL) {
+			log_errorx("event=start_failed gw=%s err=\"%s\"", g->name, err.msg);
+			return -1;
+		}
+		g->xauth = n->xauth[i];
+	}
+	return 0;
+}
+
 static int
 notifier_start(struct notifier *n)
 {
@@ -478,6 +504,8 @@ notifier_start(struct notifier *n)
 		log_errorx("event=start_failed err=\"%s\"", err.msg);
 		return -1;
 	}
+	if (start_xauth(n) < 0)
+		return -1;
 	n->ingest = ingest_new(n->base, n->cfg, &n->rcfg, n->cmd, n->ss, n->matcher);
 	if (n->ingest == NULL)
 		return -1;
@@ -535,6 +563,12 @@ notifier_free(struct notifier *n)
 	matcher_free(n->matcher);
 	substore_free(n->ss);
 	rconn_free(n->cmd);
+	/* After the client and the connection: their last callbacks still reach it. */
+	for (size_t i = 0; i < CONFIG_GATEWAYS_MAX; i++) {
+		if (n->cfg != NULL && i < n->cfg->ngateways)
+			n->cfg->gateways[i].xauth = NULL;
+		xauth_free(n->xauth[i]);
+	}
 	if (n->sigint)
 		event_free(n->sigint);
 	if (n->sigterm)

@@ -93,6 +93,10 @@ static const struct metrics_def metrics_defs[METRIC_COUNT] = {
 	{ "dealpush_redis_command_timeouts", METRICS_GAUGE,
 	  "Commands on a Redis connection whose server stayed silent past the deadline.",
 	  1, { "conn" }, NULL, 0 },
+	{ "dealpush_xauth_events_total", METRICS_COUNTER,
+	  "x-dm credentials: refreshed, refresh_failed, store_failed, rejected_401,"
+	  " rejected_403 (the gateway is paused; DM consent is untouched).",
+	  2, { "gateway", "event" }, NULL, 0 },
 };
 
 /* One label series. Allocated in one block: the struct, the bucket counts, then the

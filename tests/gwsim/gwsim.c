@@ -30,6 +30,8 @@ static void gwsim_usage(FILE *f)
 {
 	fprintf(f, "usage: gwsim --port N [--port-file F] --log FILE [--account-sid AC...]\n"
 	    "             [--auth-token T] [--bearer-token T] [--webhook-secret S]\n"
+	    "             [--user-token T] [--client-id ID] [--client-secret S]\n"
+	    "             [--refresh-token T] [--token-ttl-s N]\n"
 	    "             [--latency-ms N] [--fail-rate R] [--answer NUMBER=CODE ...]\n"
 	    "             [--seed N] [--print] [--quiet]\n"
 	    "             [--status-callbacks [--callback-delay-ms N]\n"
@@ -93,6 +95,19 @@ static int gwsim_set_opt(struct gwsim *sim, const char *name, const char *val)
 		sim->auth_token = val;
 	} else if (strcmp(name, "--bearer-token") == 0) {
 		sim->bearer_token = val;
+	} else if (strcmp(name, "--user-token") == 0) {
+		sim->user_token = val;
+	} else if (strcmp(name, "--client-id") == 0) {
+		if (*val == '\0')
+			return gwsim_bad(name, "must not be empty", NULL);
+		sim->client_id = val;
+	} else if (strcmp(name, "--client-secret") == 0) {
+		sim->client_secret = val;
+	} else if (strcmp(name, "--refresh-token") == 0) {
+		sim->refresh_token = val;
+	} else if (strcmp(name, "--token-ttl-s") == 0) {
+		if (gwsim_parse_long(val, 1, 86400, &sim->token_ttl_s) != 0)
+			return gwsim_bad(name, "want 1..86400, got", val);
 	} else if (strcmp(name, "--webhook-secret") == 0) {
 		sim->webhook_secret = val;
 	} else if (strcmp(name, "--latency-ms") == 0) {
@@ -199,6 +214,8 @@ static void gwsim_route(struct evhttp_request *req, void *arg)
 		path = "";
 	if (strncmp(path, "/2010-04-01/", 12) == 0)
 		gwsim_twilio_handle(sim, req, path);
+	else if (strcmp(path, "/2/oauth2/token") == 0)
+		gwsim_xoauth_token(sim, req);
 	else if (strncmp(path, "/2/", 3) == 0)
 		gwsim_xdm_handle(sim, req, path);
 	else if (strcmp(path, "/webhook") == 0)
@@ -301,7 +318,7 @@ static int gwsim_start(struct gwsim *sim)
 		return -1;
 	}
 	if (gwsim_faults_copy(&sim->faults, &sim->initial) != 0 ||
-	    (sim->idem = gwsim_idem_new()) == NULL ||
+	    (sim->idem = gwsim_idem_new()) == NULL || gwsim_xoauth_init(sim) != 0 ||
 	    (sim->base = event_base_new()) == NULL || gwsim_start_http(sim) != 0 ||
 	    (sim->sigint_ev = evsignal_new(sim->base, SIGINT, gwsim_on_signal, sim)) == NULL ||
 	    (sim->sigterm_ev = evsignal_new(sim->base, SIGTERM, gwsim_on_signal, sim)) == NULL ||
@@ -335,6 +352,7 @@ static void gwsim_stop(struct gwsim *sim)
 	if (sim->base != NULL)
 		event_base_free(sim->base);
 	gwsim_idem_free(sim->idem);
+	gwsim_xoauth_free(sim);
 	gwsim_store_free(sim);
 	gwsim_faults_clear(&sim->faults);
 	gwsim_faults_clear(&sim->initial);
@@ -354,6 +372,11 @@ int main(int argc, char **argv)
 	sim.account_sid = GWSIM_DEFAULT_SID;
 	sim.auth_token = "test-auth-token";
 	sim.bearer_token = "test-bearer-token";
+	sim.user_token = "test-user-token";
+	sim.client_id = "test-client-id";
+	sim.client_secret = "test-client-secret";
+	sim.refresh_token = "test-refresh-token";
+	sim.token_ttl_s = 7200;
 	sim.webhook_secret = "test-webhook-secret";
 	sim.seed = 1;
 	sim.callback_delay_ms = 50;

@@ -81,6 +81,16 @@ struct gwsim_msg {
 struct gwsim_idem;     /* webhook Idempotency-Key store (gwsim_webhook.c) */
 struct gwsim_pending;  /* a reply waiting on an evtimer (gwsim_reply.c) */
 struct gwsim_cb;       /* one message's status callbacks (gwsim_callback.c) */
+struct gwsim_xoauth;   /* X user tokens and refresh (gwsim_xoauth.c) */
+
+/* What an X DM request's Authorization is. */
+enum gwsim_xauth {
+	GWSIM_XAUTH_OK = 0,     /* a user access token that has not expired */
+	GWSIM_XAUTH_NONE,       /* no Bearer header */
+	GWSIM_XAUTH_APP_ONLY,   /* the app-only bearer: X answers 403 */
+	GWSIM_XAUTH_EXPIRED,    /* a user token past its expiry: 401 */
+	GWSIM_XAUTH_UNKNOWN     /* anything else: 401 */
+};
 
 struct gwsim {
 	/* configuration: strings borrowed from argv */
@@ -89,7 +99,12 @@ struct gwsim {
 	const char *log_path;
 	const char *account_sid;
 	const char *auth_token;
-	const char *bearer_token;
+	const char *bearer_token;       /* X app-only bearer: refused for DMs (403) */
+	const char *user_token;         /* X OAuth 2.0 user token that never expires */
+	const char *client_id;          /* X OAuth 2.0 client (token endpoint) */
+	const char *client_secret;      /* "" = a public client */
+	const char *refresh_token;      /* the first valid refresh token */
+	long token_ttl_s;               /* expires_in of refreshed access tokens */
 	const char *webhook_secret;
 	uint64_t seed;
 	int print;
@@ -113,6 +128,7 @@ struct gwsim {
 	struct event *sigterm_ev;
 	struct gwsim_pending *pending;  /* list of delayed replies and deferred resets */
 	struct gwsim_idem *idem;
+	struct gwsim_xoauth *xoauth;
 	struct gwsim_cb *callbacks;     /* messages whose status callbacks are not all sent */
 	size_t ncallbacks;
 	struct gwsim_msg *msgs;         /* every accepted Twilio message, oldest first */
@@ -265,6 +281,16 @@ void gwsim_pending_flush(struct gwsim *sim);
 /* ---- the endpoints ---- */
 void gwsim_twilio_handle(struct gwsim *sim, struct evhttp_request *req, const char *path);
 void gwsim_xdm_handle(struct gwsim *sim, struct evhttp_request *req, const char *path);
+/* X OAuth 2.0 (gwsim_xoauth.c). init: 0 or -1 (OOM); free(NULL state) does nothing.
+ * control: 1 when path was one of /_sim/x, /_sim/x/expire and was answered. */
+int gwsim_xoauth_init(struct gwsim *sim);
+void gwsim_xoauth_free(struct gwsim *sim);
+/* Classifies the request's Bearer token; who gets "app", "user-token-N" (N = 0 for
+ * --user-token, else the refresh that issued it) or "" (unknown): never the token. */
+enum gwsim_xauth gwsim_xoauth_check(struct gwsim *sim, struct evhttp_request *req,
+    char *who, size_t wholen);
+void gwsim_xoauth_token(struct gwsim *sim, struct evhttp_request *req);
+int gwsim_xoauth_control(struct gwsim_call *c, const char *path);
 void gwsim_webhook_handle(struct gwsim *sim, struct evhttp_request *req);
 void gwsim_control_handle(struct gwsim *sim, struct evhttp_request *req, const char *path);
 

@@ -284,6 +284,8 @@ void gwsim_control_handle(struct gwsim *sim, struct evhttp_request *req, const c
 
 	gwsim_call_init(&c, sim, req, "control");
 	c.auth_ok = 1;
+	if (gwsim_xoauth_control(&c, path))
+		return;
 	if (strcmp(path, "/_sim/faults") == 0 && m == EVHTTP_REQ_POST)
 		control_faults_post(&c);
 	else if (strcmp(path, "/_sim/faults") == 0 && m == EVHTTP_REQ_GET)

@@ -2,8 +2,10 @@
  * gwsim_xdm.c: POST /2/dm_conversations/with/{participant_id}/messages, to the
  * published X API v2 contract (tests' stand-in for the DM provider).
  *
- * Checks Bearer auth, the participant id and the JSON body {"text": ...}, then answers
- * 201 {"data": {...}} or X's problem JSON. It must never echo unbounded or non-UTF-8
+ * Checks user-context auth (an OAuth 2.0 user token: the app-only bearer gets 403, an
+ * expired token 401), the participant id and the JSON body {"text": ...}, then answers
+ * 201 {"data": {...}} or an error in a shape of the spec: a Problem variant as
+ * application/problem+json, or the {code, message} Error as application/json. It must never echo unbounded or non-UTF-8
  * input into an answer or a log line, and never trust the body to be JSON.
  */
 #include <stdio.h>
@@ -23,6 +25,8 @@
 #define XDM_SENDER_ID "1000000001"   /* the simulated sending account */
 
 #define XDM_TYPE_INVALID "https://api.x.com/2/problems/invalid-request"
+#define XDM_TYPE_NOT_AUTHORIZED "https://api.x.com/2/problems/not-authorized-for-resource"
+#define XDM_PROBLEM_CT "application/problem+json"
 
 /* A problem object: {"title", "type", "status", "detail"}; NULL when out of memory. */
 static cJSON *xdm_problem(int status, const char *title, const char *type,
@@ -40,10 +44,23 @@ static cJSON *xdm_problem(int status, const char *title, const char *type,
 	return o;
 }
 
+/* The spec's Error: {"code": n, "message": "..."} (application/json). */
+static cJSON *xdm_error(long code, const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (o == NULL || !cJSON_AddNumberToObject(o, "code", (double)code) ||
+	    !cJSON_AddStringToObject(o, "message", message)) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
 static cJSON *xdm_down_json(struct gwsim_call *c)
 {
 	(void)c;
-	return xdm_problem(503, "Service Unavailable", "about:blank", "Service Unavailable");
+	return xdm_error(130, "Over capacity");
 }
 
 /* 400 invalid-request with X's "errors" array naming param and its value. */
@@ -66,7 +83,7 @@ static void xdm_invalid(struct gwsim_call *c, const char *param, const char *val
 		o = NULL;
 	}
 	free(clean);
-	gwsim_reply_json(c, 400, o, NULL, 1);
+	gwsim_reply_json(c, 400, o, XDM_PROBLEM_CT, 1);
 }
 
 /* Copies {participant_id} into pid (truncated to fit). Returns 0, -1 when path has
@@ -92,19 +109,19 @@ static int xdm_path_pid(const char *path, char *pid, size_t pidlen)
 	return 0;
 }
 
-/* 1 when Authorization is "Bearer <token>", compared in constant time. */
-static int xdm_auth_ok(struct gwsim *sim, struct evhttp_request *req)
+/* Answers a request whose Authorization is not a live user token. */
+static void xdm_auth_refuse(struct gwsim_call *c, enum gwsim_xauth a)
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
-	size_t n = strlen(sim->bearer_token);
-
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return 0;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return strlen(h) == n && CRYPTO_memcmp(h, sim->bearer_token, n) == 0;
+	if (a == GWSIM_XAUTH_APP_ONLY) {
+		gwsim_reply_json(c, 403, xdm_error(220, "Authenticating with OAuth 2.0 "
+		    "Application-Only is forbidden for this endpoint. Supported "
+		    "authentication types are [OAuth 1.0a User Context, OAuth 2.0 User "
+		    "Context]."), NULL, 1);
+		return;
+	}
+	gwsim_header(c, "WWW-Authenticate", "Bearer realm=\"api.x.com\"");
+	gwsim_reply_json(c, 401, xdm_error(89, a == GWSIM_XAUTH_EXPIRED ?
+	    "Invalid or expired token." : "Could not authenticate you."), NULL, 1);
 }
 
 static int xdm_is_json(struct evhttp_request *req)
@@ -140,7 +157,7 @@ static int xdm_read(struct gwsim_call *c, cJSON **json)
 }
 
 /* An injected answer for this participant: 403, 429 and the rest. */
-static void xdm_answer_code(struct gwsim_call *c, long answer)
+static void xdm_answer_code(struct gwsim_call *c, const char *pid, long answer)
 {
 	int status;
 	long code;
@@ -151,15 +168,19 @@ static void xdm_answer_code(struct gwsim_call *c, long answer)
 	c->fault = "answer";
 	c->code = answer;
 	if (status == 403) {
-		cJSON *o = xdm_problem(403, "Forbidden",
-		    "https://api.x.com/2/problems/not-authorized-for-resource",
+		/* The recipient-specific refusal: NotAuthorizedForResourceProblem naming
+		 * the participant as the resource. */
+		cJSON *o = xdm_problem(403, "Forbidden", XDM_TYPE_NOT_AUTHORIZED,
 		    "You are not permitted to send messages to this user");
 
-		if (o != NULL && !cJSON_AddStringToObject(o, "resource_type", "user")) {
+		if (o != NULL && (!cJSON_AddStringToObject(o, "resource_type", "user") ||
+		    !cJSON_AddStringToObject(o, "resource_id", pid) ||
+		    !cJSON_AddStringToObject(o, "parameter", "participant_id") ||
+		    !cJSON_AddStringToObject(o, "section", "data"))) {
 			cJSON_Delete(o);
 			o = NULL;
 		}
-		gwsim_reply_json(c, 403, o, NULL, 1);
+		gwsim_reply_json(c, 403, o, XDM_PROBLEM_CT, 1);
 		return;
 	}
 	if (status == 429) {
@@ -168,12 +189,16 @@ static void xdm_answer_code(struct gwsim_call *c, long answer)
 		gwsim_header(c, "x-rate-limit-remaining", "0");
 		gwsim_header(c, "x-rate-limit-reset", reset);
 		gwsim_header(c, "Retry-After", "1");
-		gwsim_reply_json(c, 429, xdm_problem(429, "Too Many Requests", "about:blank",
-		    "Too Many Requests"), NULL, 1);
+		gwsim_reply_json(c, 429, xdm_error(88, "Rate limit exceeded"), NULL, 1);
 		return;
 	}
-	gwsim_reply_json(c, status, xdm_problem(status, "Simulated Error", "about:blank",
-	    "Simulated error"), NULL, 1);
+	if (status == 500) {
+		gwsim_reply_json(c, 500, xdm_problem(500, "Internal Server Error",
+		    "https://api.x.com/2/problems/internal-error", "Internal error"),
+		    XDM_PROBLEM_CT, 1);
+		return;
+	}
+	gwsim_reply_json(c, status, xdm_error(status, "Simulated error"), NULL, 1);
 }
 
 /* 201 {"data": {"dm_conversation_id": "<sender>-<pid>", "dm_event_id": "<digits>"}} */
@@ -201,7 +226,8 @@ static void xdm_fail(struct gwsim_call *c)
 {
 	c->fault = "fail_rate";
 	gwsim_reply_json(c, 500, xdm_problem(500, "Internal Server Error",
-	    "https://api.x.com/2/problems/internal-error", "Internal error"), NULL, 1);
+	    "https://api.x.com/2/problems/internal-error", "Internal error"),
+	    XDM_PROBLEM_CT, 1);
 }
 
 /* The checks after auth, in order; answers the call. */
@@ -215,8 +241,8 @@ static void xdm_validate_and_answer(struct gwsim_call *c, const char *pid, int s
 		xdm_invalid(c, "participant_id", pid,
 		    "The `participant_id` path parameter value is not valid");
 	else if (status == 413)
-		gwsim_reply_json(c, 413, xdm_problem(413, "Payload Too Large", "about:blank",
-		    "Request body exceeds 64 KiB"), NULL, 1);
+		gwsim_reply_json(c, 413, xdm_error(413, "Request body exceeds 64 KiB"), NULL,
+		    1);
 	else if (status != 0)
 		gwsim_reply_json(c, 500, NULL, NULL, 0);
 	else if (!xdm_is_json(c->req))
@@ -228,7 +254,7 @@ static void xdm_validate_and_answer(struct gwsim_call *c, const char *pid, int s
 	else if (gwsim_utf8_len(text->valuestring) > XDM_TEXT_MAX_CHARS)
 		xdm_invalid(c, "text", "", "text exceeds 10000 characters");
 	else if ((answer = gwsim_answer_for(c->sim, pid)) != 0)
-		xdm_answer_code(c, answer);
+		xdm_answer_code(c, pid, answer);
 	else if (gwsim_fault_fail(c->sim))
 		xdm_fail(c);
 	else
@@ -240,28 +266,31 @@ void gwsim_xdm_handle(struct gwsim *sim, struct evhttp_request *req, const char 
 	struct gwsim_call c;
 	cJSON *json = NULL;
 	char pid[128];
+	enum gwsim_xauth auth;
+	char who[48];
 	int status;
 
 	gwsim_call_init(&c, sim, req, "x-dm");
 	c.channel = "dm";
 	if (xdm_path_pid(path, pid, sizeof(pid)) != 0) {
-		gwsim_reply_json(&c, 404, xdm_problem(404, "Not Found Error", "about:blank",
-		    "The requested resource was not found"), NULL, 1);
+		gwsim_reply_json(&c, 404, xdm_error(34, "Sorry, that page does not exist."),
+		    NULL, 1);
 		return;
 	}
 	gwsim_log_str(&c, "to", pid);
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		gwsim_reply_json(&c, 405, xdm_problem(405, "Method Not Allowed", "about:blank",
-		    "Method Not Allowed"), NULL, 1);
+		gwsim_reply_json(&c, 405, xdm_error(405, "Method Not Allowed"), NULL, 1);
 		return;
 	}
 	status = xdm_read(&c, &json);
 	if (gwsim_fault_gate(&c, xdm_down_json))
 		goto out;
-	c.auth_ok = xdm_auth_ok(sim, req);
+	auth = gwsim_xoauth_check(sim, req, who, sizeof(who));
+	if (who[0] != '\0')
+		gwsim_log_str(&c, "from", who);   /* which credentials sent it */
+	c.auth_ok = auth == GWSIM_XAUTH_OK;
 	if (!c.auth_ok) {
-		gwsim_reply_json(&c, 401, xdm_problem(401, "Unauthorized", "about:blank",
-		    "Unauthorized"), NULL, 1);
+		xdm_auth_refuse(&c, auth);
 		goto out;
 	}
 	xdm_validate_and_answer(&c, pid, status, json);

@@ -24,7 +24,8 @@ SID=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 OTHER_SID=ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 MG=MGcccccccccccccccccccccccccccccccc
 TOKEN=test-auth-token
-BEARER=test-bearer-token
+BEARER=test-user-token
+APPBEARER=test-bearer-token
 SECRET=test-webhook-secret
 LOG=$WORK/gw.log
 
@@ -340,17 +341,26 @@ if printf '%s' "$BODY" | grep -Eq '"dm_event_id":"[0-9]+"'; then ok; else bad "d
 contains "dm log" "$LAST" '"gateway":"x-dm"'
 contains "dm log to" "$LAST" '"to":"2244994945"'
 contains "dm log body" "$LAST" '"body":"hello dm"'
+contains "dm log says which token sent it" "$LAST" '"from":"user-token-0"'
 EV1=$(printf '%s' "$BODY" | grep -o '"dm_event_id":"[0-9]*"')
 dm 2244994945 '{"text":"again"}'
 EV2=$(printf '%s' "$BODY" | grep -o '"dm_event_id":"[0-9]*"')
 if [ "$EV1" != "$EV2" ]; then ok; else bad "dm event ids unique"; fi
 req -H 'Content-Type: application/json' --data-binary '{"text":"x"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/1/messages"
 check "dm no auth 401" 401 "$CODE"
-check "dm 401 body" '{"title":"Unauthorized","type":"about:blank","status":401,"detail":"Unauthorized"}' "$BODY"
+check "dm 401 body is the spec's Error" '{"code":89,"message":"Could not authenticate you."}' "$BODY"
+contains "dm 401 content type" "$HDRS" "Content-Type: application/json"
 req -H 'Authorization: Bearer nope' -H 'Content-Type: application/json' --data-binary '{"text":"x"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/1/messages"
 check "dm wrong token 401" 401 "$CODE"
+contains "dm wrong token log auth_ok false" "$LAST" '"auth_ok":false'
+req -H "Authorization: Bearer $APPBEARER" -H 'Content-Type: application/json' --data-binary '{"text":"x"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/1/messages"
+check "dm app-only bearer 403" 403 "$CODE"
+contains "dm app-only log from" "$LAST" '"from":"app"'
+contains "dm app-only Error code" "$BODY" '{"code":220,"message":"Authenticating with OAuth 2.0 Application-Only is forbidden'
+lacks "dm app-only is no recipient refusal" "$BODY" "not-authorized-for-resource"
 dm abc '{"text":"x"}'
 check "dm bad participant 400" 400 "$CODE"
+contains "dm 400 problem+json" "$HDRS" "Content-Type: application/problem+json"
 contains "dm problem type" "$BODY" '"type":"https://api.x.com/2/problems/invalid-request"'
 contains "dm errors array" "$BODY" '"errors":[{"parameters":{"participant_id":["abc"]}'
 dm 12345678901234567890 '{"text":"x"}'
@@ -378,10 +388,58 @@ check "dm other path 404" 404 "$CODE"
 dm 777 '{"text":"x"}'
 check "dm answer 403" 403 "$CODE"
 contains "dm 403 detail" "$BODY" "You are not permitted to send messages to this user"
+contains "dm 403 problem+json" "$HDRS" "Content-Type: application/problem+json"
+contains "dm 403 NotAuthorizedForResource" "$BODY" '"type":"https://api.x.com/2/problems/not-authorized-for-resource"'
+contains "dm 403 names the user" "$BODY" '"resource_type":"user","resource_id":"777","parameter":"participant_id"'
 dm 778 '{"text":"x"}'
 check "dm answer 429" 429 "$CODE"
+check "dm 429 body is the spec's Error" '{"code":88,"message":"Rate limit exceeded"}' "$BODY"
 contains "dm 429 reset header" "$HDRS" "x-rate-limit-reset: "
 contains "dm 429 retry-after" "$HDRS" "Retry-After: 1"
+
+# ---------------------------------------------------------------------------------
+# X OAuth 2.0: the token endpoint with rotating refresh tokens, and expiry on demand
+TOKURL="http://127.0.0.1:$PORT/2/oauth2/token"
+tok() { req "$@" "$TOKURL"; }
+jfield() { printf '%s' "$BODY" | grep -o "\"$1\":\"[^\"]*\"" | cut -d'"' -f4; }
+tok -u test-client-id:test-client-secret --data-urlencode grant_type=refresh_token --data-urlencode refresh_token=test-refresh-token
+check "token refresh 200" 200 "$CODE"
+contains "token type" "$BODY" '"token_type":"bearer"'
+contains "token expires_in" "$BODY" '"expires_in":7200'
+contains "token scope offline.access" "$BODY" 'offline.access'
+lacks "token not in the log" "$LAST" "$(jfield access_token)"
+contains "token log gateway" "$LAST" '"gateway":"x-oauth"'
+AT1=$(jfield access_token); RT1=$(jfield refresh_token)
+if [ -n "$AT1" ] && [ -n "$RT1" ] && [ "$RT1" != test-refresh-token ]; then ok; else bad "new pair: $BODY"; fi
+tok -u test-client-id:test-client-secret --data-urlencode grant_type=refresh_token --data-urlencode refresh_token=test-refresh-token
+check "rotated refresh token refused 400" 400 "$CODE"
+contains "rotated refresh token invalid_request" "$BODY" '"error":"invalid_request"'
+tok -u test-client-id:wrong --data-urlencode grant_type=refresh_token --data-urlencode "refresh_token=$RT1"
+check "token wrong client secret 401" 401 "$CODE"
+tok --data-urlencode grant_type=refresh_token --data-urlencode "refresh_token=$RT1"
+check "token no client auth 401" 401 "$CODE"
+tok -u test-client-id:test-client-secret --data-urlencode grant_type=password --data-urlencode "refresh_token=$RT1"
+check "token other grant 400" 400 "$CODE"
+contains "token other grant error" "$BODY" '"error":"unsupported_grant_type"'
+req -H "Authorization: Bearer $AT1" -H 'Content-Type: application/json' --data-binary '{"text":"with refreshed"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/5/messages"
+check "dm with refreshed token 201" 201 "$CODE"
+contains "dm log names the refreshed token" "$LAST" '"from":"user-token-1"'
+lacks "dm log has no token" "$LAST" "$AT1"
+req -X POST "http://127.0.0.1:$PORT/_sim/x/expire"
+check "expire tokens 200" 200 "$CODE"
+req -H "Authorization: Bearer $AT1" -H 'Content-Type: application/json' --data-binary '{"text":"stale"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/5/messages"
+check "dm with expired token 401" 401 "$CODE"
+check "dm expired body" '{"code":89,"message":"Invalid or expired token."}' "$BODY"
+dm 5 '{"text":"x"}'
+check "dm with the expired start token 401" 401 "$CODE"
+tok -u test-client-id:test-client-secret --data-urlencode grant_type=refresh_token --data-urlencode "refresh_token=$RT1"
+check "refresh after expiry 200" 200 "$CODE"
+AT2=$(jfield access_token)
+req -H "Authorization: Bearer $AT2" -H 'Content-Type: application/json' --data-binary '{"text":"fresh"}' "http://127.0.0.1:$PORT/2/dm_conversations/with/5/messages"
+check "dm with new token 201" 201 "$CODE"
+req "http://127.0.0.1:$PORT/_sim/x"
+contains "x stats count refreshes" "$BODY" '"refreshes":2'
+BEARER=$AT2
 
 # ---------------------------------------------------------------------------------
 # webhook

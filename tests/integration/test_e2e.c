@@ -548,7 +548,8 @@ bad_config_reports_every_bad_key(void **state)
 	assert_int_equal(it_run(argv, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "TWILIO_AUTH_TOKEN is not set"));
 	setenv("TWILIO_AUTH_TOKEN", "t", 1);
-	setenv("X_BEARER_TOKEN", "x", 1);
+	setenv("X_CLIENT_SECRET", "x", 1);
+	setenv("X_REFRESH_TOKEN", "x", 1);
 	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
 }
 

@@ -231,7 +231,7 @@ slow_sms_gateway_does_not_slow_direct_messages(void **state)
 	snprintf(extra, sizeof(extra),
 	    "[gateway x]\nkind = x-dm\nchannel = dm\nbase_url = http://127.0.0.1:%d\n"
 	    "secret_env = DP_TEST_X_TOKEN\n", f->b.port);
-	setenv("DP_TEST_X_TOKEN", "test-bearer-token", 1);
+	setenv("DP_TEST_X_TOKEN", "test-user-token", 1);
 	assert_int_equal(it_notifier_start(&f->nt, f->port, f->a.port, "it-f", extra), 0);
 	assert_int_equal(it_publish(f->rc, it_deal("two-speeds", "laptop", 600)), 0);
 	/* Every DM is out while every SMS still waits on the slow gateway (4 s). */

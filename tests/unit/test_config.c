@@ -90,6 +90,42 @@ values_and_trailing_comments_are_read(void **state)
 }
 
 static void
+xdm_oauth2_keys_are_read_and_missing_ones_named(void **state)
+{
+	char errs[2048] = "";
+	struct config *c;
+
+	(void)state;
+	setenv("DP_TEST_X_CS", "cs-1", 1);
+	setenv("DP_TEST_X_RT", "rt-1", 1);
+	c = load("[gateway x]\nkind = x-dm\nchannel = dm\nbase_url = http://127.0.0.1:9\n"
+	    "auth = oauth2\nclient_id = cid\nclient_secret_env = DP_TEST_X_CS\n"
+	    "refresh_token_env = DP_TEST_X_RT\nrefresh_margin_s = 120\n"
+	    "token_url = http://127.0.0.1:9/t\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->gateways[0].auth, "oauth2");
+	assert_string_equal(c->gateways[0].client_id, "cid");
+	assert_string_equal(c->gateways[0].client_secret, "cs-1");
+	assert_string_equal(c->gateways[0].refresh_token, "rt-1");
+	assert_string_equal(c->gateways[0].token_url, "http://127.0.0.1:9/t");
+	assert_int_equal(c->gateways[0].refresh_margin_s, 120);
+	assert_null(c->gateways[0].secret);
+	config_free(c);
+
+	c = load("[gateway x]\nkind = x-dm\nchannel = dm\nbase_url = http://127.0.0.1:9\n"
+	    "auth = oauth2\nrefresh_token = rt-inline\n"
+	    "[gateway t]\nkind = twilio\nchannel = sms\nauth = oauth2\n"
+	    "[gateway y]\nkind = x-dm\nchannel = dm\nauth = basic\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "gateway.x.refresh_token: secrets are not written"));
+	assert_non_null(strstr(errs, "gateway.x.client_id: missing (auth = oauth2)"));
+	assert_non_null(strstr(errs, "gateway.x.refresh_token: missing (auth = oauth2)"));
+	assert_non_null(strstr(errs, "gateway.t.auth: static or oauth2, for an x-dm"));
+	assert_non_null(strstr(errs, "gateway.y.auth: static or oauth2, for an x-dm"));
+	assert_null(strstr(errs, "rt-inline"));
+}
+
+static void
 secret_file_first_line_is_the_secret(void **state)
 {
 	char errs[1024] = "", path[256], text[512];
@@ -348,6 +384,7 @@ main(void)
 		cmocka_unit_test(empty_file_gives_documented_defaults),
 		cmocka_unit_test(values_and_trailing_comments_are_read),
 		cmocka_unit_test(secret_file_first_line_is_the_secret),
+		cmocka_unit_test(xdm_oauth2_keys_are_read_and_missing_ones_named),
 		cmocka_unit_test(every_bad_key_is_reported_by_name),
 		cmocka_unit_test(plan_chunk_whose_script_arguments_exceed_the_limit_is_refused),
 		cmocka_unit_test(claim_idle_below_three_gateway_timeouts_is_refused),

@@ -32,7 +32,9 @@
 
 #include "gw.h"
 #include "httpc.h"
+#include "metrics.h"
 #include "timefmt.h"
+#include "xauth.h"
 
 #define NOW 1700000000          /* 2023-11-14T22:13:20Z */
 #define GUARD_S 10
@@ -71,6 +73,8 @@ struct fx {
 	const char *resp_body;
 	const char *resp_hname;
 	char resp_hvalue[64];
+	const char *resp_hname2;      /* a second header, set after answer() */
+	char resp_hvalue2[64];
 	int hold;
 	struct evhttp_request *held[8];
 	int nheld;
@@ -115,6 +119,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (fx->resp_hname != NULL)
 		evhttp_add_header(evhttp_request_get_output_headers(req), fx->resp_hname,
 		    fx->resp_hvalue);
+	if (fx->resp_hname2 != NULL)
+		evhttp_add_header(evhttp_request_get_output_headers(req), fx->resp_hname2,
+		    fx->resp_hvalue2);
 	out = evbuffer_new();
 	evbuffer_add_printf(out, "%s", fx->resp_body != NULL ? fx->resp_body : "");
 	evhttp_send_reply(req, fx->status, "X", out);
@@ -613,10 +620,7 @@ static void xdm_answers_are_classified(void **state)
 		enum gw_outcome want;
 	} cases[] = {
 		{ 200, "{\"data\":{\"dm_event_id\":\"1\"}}", GW_SENT },
-		{ 403, "{\"title\":\"Forbidden\",\"detail\":\"You cannot send messages to this user.\"}",
-		    GW_OPTED_OUT },
 		{ 400, "{\"errors\":[{\"message\":\"bad text\"}]}", GW_PERMANENT },
-		{ 401, "{\"title\":\"Unauthorized\"}", GW_PERMANENT },
 		{ 503, "", GW_RETRY },
 	};
 	struct fx *fx = *state;
@@ -632,6 +636,183 @@ static void xdm_answers_are_classified(void **state)
 		assert_int_equal(fx->res.outcome, cases[i].want);
 	}
 	assert_string_equal(fx->res.detail, "x-dm 503: no message");
+}
+
+/* The recipient-specific refusal, as the spec shapes it (NotAuthorizedForResource
+ * with the user as the resource), is the only answer that revokes DM consent. */
+#define XDM_REFUSAL(id) "{\"title\":\"Forbidden\",\"type\":\"https://api.x.com/2/" \
+	"problems/not-authorized-for-resource\",\"status\":403,\"detail\":\"You are " \
+	"not permitted to send messages to this user\",\"resource_type\":\"user\"," \
+	"\"resource_id\":\"" id "\",\"parameter\":\"participant_id\",\"section\":\"data\"}"
+
+static void xdm_only_the_recipient_refusal_is_an_opt_out(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+
+	xdm_config(fx);
+	gw_start(fx);
+	answer(fx, 403, XDM_REFUSAL("1234567890"), "Content-Type", "application/problem+json");
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_OPTED_OUT);
+	assert_int_equal(fx->res.auth_failed, 0);
+	/* The same problem inside "errors" */
+	answer(fx, 403, "{\"errors\":[" XDM_REFUSAL("1234567890") "]}", NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_OPTED_OUT);
+}
+
+static void xdm_auth_errors_pause_and_never_opt_out(void **state)
+{
+	static const struct {
+		int status;
+		const char *body;
+		long pause_s;
+	} cases[] = {
+		/* the app-only bearer, as X (and gwsim) answer it */
+		{ 403, "{\"code\":220,\"message\":\"Authenticating with OAuth 2.0 "
+		    "Application-Only is forbidden for this endpoint.\"}", 60 },
+		/* a 403 Problem without the recipient as its resource */
+		{ 403, "{\"title\":\"Forbidden\",\"type\":\"about:blank\",\"status\":403,"
+		    "\"detail\":\"You cannot send messages to this user.\"}", 60 },
+		/* the refusal, but for another user than the one we wrote to */
+		{ 403, XDM_REFUSAL("999"), 60 },
+		{ 401, "{\"code\":89,\"message\":\"Invalid or expired token.\"}", 2 },
+		{ 401, "{\"title\":\"Unauthorized\",\"type\":\"about:blank\"}", 2 },
+	};
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	size_t i;
+
+	xdm_config(fx);
+	gw_start(fx);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		answer(fx, cases[i].status, cases[i].body, NULL, NULL);
+		send_and_wait(fx, &m);
+		assert_int_equal(fx->res.http_status, cases[i].status);
+		assert_int_equal(fx->res.outcome, GW_RATE_LIMITED);
+		assert_int_equal(fx->res.auth_failed, 1);
+		assert_int_equal(fx->res.retry_after_s, cases[i].pause_s);
+		assert_int_equal(fx->res.maybe_delivered, 1);
+	}
+	assert_string_equal(fx->res.detail, "x-dm 401 auth: Unauthorized");
+}
+
+/* A 401 reaches the gateway's credentials: logged and counted as an alert. */
+static void xdm_refused_token_is_counted_by_its_credentials(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	struct metrics *mt;
+	struct xauth *xa;
+	struct err err;
+	double v = 0;
+
+	mt = metrics_new(0, &err);
+	assert_non_null(mt);
+	xdm_config(fx);
+	xa = xauth_new(fx->base, NULL, NULL, &fx->cfg, mt, &err);
+	assert_non_null(xa);
+	fx->cfg.xauth = xa;
+	gw_start(fx);
+	answer(fx, 401, "{\"code\":89,\"message\":\"Invalid or expired token.\"}", NULL,
+	    NULL);
+	send_and_wait(fx, &m);
+	assert_string_equal(fx->cap.auth, "Bearer s3cret-token");
+	assert_int_equal(fx->res.auth_failed, 1);
+	assert_int_equal(metrics_value(mt, METRIC_XAUTH_EVENTS,
+	    METRICS_L("xdm", "rejected_401"), &v), 1);
+	assert_true(v == 1);
+	answer(fx, 403, "{\"code\":220,\"message\":\"no\"}", NULL, NULL);
+	send_and_wait(fx, &m);
+	assert_int_equal(metrics_value(mt, METRIC_XAUTH_EVENTS,
+	    METRICS_L("xdm", "rejected_403"), &v), 1);
+	assert_true(v == 1);
+	gw_free(fx->g);
+	fx->g = NULL;
+	xauth_free(xa);
+	metrics_free(mt);
+}
+
+/* Credentials without a token store or with keys missing are refused by name, before
+ * any request. */
+static void xdm_oauth2_config_errors_name_the_key(void **state)
+{
+	struct fx *fx = *state;
+	struct xauth *xa;
+	struct err err;
+
+	xdm_config(fx);
+	fx->cfg.auth = "oauth2";
+	fx->cfg.secret = NULL;
+	fx->g = gw_new(fx->h, &fx->cfg, &err);
+	assert_null(fx->g);
+	assert_string_equal(err.field, "gateway.xdm.auth");
+	/* xauth_new: oauth2 without a client id, a refresh token, then with a bad URL */
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.client_id");
+	fx->cfg.client_id = "cid";
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.refresh_token");
+	fx->cfg.refresh_token = "rt";
+	fx->cfg.token_url = "ftp://x";
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.token_url");
+	fx->cfg.token_url = NULL;
+	fx->cfg.base_url = NULL;
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.base_url");
+	fx->cfg.auth = "basic";
+	xa = xauth_new(fx->base, NULL, fx->h, &fx->cfg, NULL, &err);
+	assert_null(xa);
+	assert_string_equal(err.field, "gateway.xdm.auth");
+}
+
+/* With no usable token nothing is sent: ERR_TEMP auth_paused, the caller retries. */
+static void xdm_without_a_token_sends_nothing(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	struct xauth *xa;
+	struct err err;
+
+	xdm_config(fx);
+	fx->secret[0] = '\0';   /* a static token store with an empty token */
+	xa = xauth_new(fx->base, NULL, NULL, &fx->cfg, NULL, &err);
+	assert_non_null(xa);
+	fx->cfg.xauth = xa;
+	snprintf(fx->secret, sizeof(fx->secret), "s3cret-token");  /* gw_new wants one */
+	gw_start(fx);
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), -1);
+	assert_int_equal(err.kind, ERR_TEMP);
+	assert_string_equal(err.code, "auth_paused");
+	assert_int_equal(fx->cap.n, 0);
+	gw_free(fx->g);
+	fx->g = NULL;
+	xauth_free(xa);
+}
+
+static void xdm_rate_limit_reset_wins_over_retry_after(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("1234567890");
+	char reset[24];
+
+	xdm_config(fx);
+	gw_start(fx);
+	snprintf(reset, sizeof(reset), "%d", NOW + 900);
+	answer(fx, 429, "{\"code\":88,\"message\":\"Rate limit exceeded\"}", "Retry-After",
+	    "1");
+	fx->resp_hname2 = "x-rate-limit-reset";
+	snprintf(fx->resp_hvalue2, sizeof(fx->resp_hvalue2), "%s", reset);
+	send_and_wait(fx, &m);
+	assert_int_equal(fx->res.outcome, GW_RATE_LIMITED);
+	assert_int_equal(fx->res.auth_failed, 0);
+	assert_int_equal(fx->res.retry_after_s, 900);
 }
 
 static void xdm_rate_limit_reset_becomes_retry_after(void **state)
@@ -1155,6 +1336,12 @@ int main(void)
 		T(xdm_created_is_sent_with_the_event_id),
 		T(xdm_answers_are_classified),
 		T(xdm_rate_limit_reset_becomes_retry_after),
+		T(xdm_only_the_recipient_refusal_is_an_opt_out),
+		T(xdm_auth_errors_pause_and_never_opt_out),
+		T(xdm_refused_token_is_counted_by_its_credentials),
+		T(xdm_rate_limit_reset_wins_over_retry_after),
+		T(xdm_oauth2_config_errors_name_the_key),
+		T(xdm_without_a_token_sends_nothing),
 		T(xdm_refuses_a_recipient_that_is_not_digits),
 		T(webhook_request_is_signed_and_carries_the_push),
 		T(webhook_answers_are_classified),

@@ -231,7 +231,9 @@ static const char small_registry_text[] =
 "# HELP dealpush_redis_connects Successful connects of a Redis connection since start (1 = never reconnected).\n"
 "# TYPE dealpush_redis_connects gauge\n"
 "# HELP dealpush_redis_command_timeouts Commands on a Redis connection whose server stayed silent past the deadline.\n"
-"# TYPE dealpush_redis_command_timeouts gauge\n";
+"# TYPE dealpush_redis_command_timeouts gauge\n"
+"# HELP dealpush_xauth_events_total x-dm credentials: refreshed, refresh_failed, store_failed, rejected_401, rejected_403 (the gateway is paused; DM consent is untouched).\n"
+"# TYPE dealpush_xauth_events_total counter\n";
 
 static void small_registry_renders_the_exact_text(void **state)
 {
