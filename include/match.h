@@ -72,11 +72,6 @@ void matcher_set_paused(struct matcher *m, const char *const *names, size_t n);
 /* 1 when rule's SMS template is paused (matcher_set_paused), else 0. */
 int matcher_is_paused(const struct matcher *m, const char *rule);
 
-/* Sizes the matcher's answer buffers for the whole index (ridx_warm), once the
- * subscribers have loaded, so the first broad deal does not pay for it. Logs and
- * carries on when out of memory. */
-void matcher_warm(struct matcher *m);
-
 /* substore_change_fn: keeps the interest index in step with the mirror (arg is the
  * matcher). Logs and drops a subscriber the index cannot take (out of memory). */
 void matcher_on_change(void *arg, const struct subscriber *old_sub,

@@ -487,20 +487,14 @@ ingest_on_batch(void *arg, const struct redisReply *entries)
 }
 
 /* greader_gate_fn: a batch only once the last one is written and the subscribers
- * have loaded (the first time, the matcher's buffers are sized then). */
+ * have loaded. */
 static int
 ingest_gate(void *arg)
 {
 	struct ingest *in = arg;
 
-	if (in->stopping || in->outstanding > 0 || !rconn_is_ready(in->cmd) ||
-	    !substore_ready(in->ss))
-		return 0;
-	if (!in->warmed) {
-		matcher_warm(in->matcher);
-		in->warmed = 1;
-	}
-	return 1;
+	return !in->stopping && in->outstanding == 0 && rconn_is_ready(in->cmd) &&
+	    substore_ready(in->ss);
 }
 
 struct ingest *

@@ -46,7 +46,6 @@ struct ingest {
 	struct matcher *matcher;
 	struct metrics *metrics;   /* borrowed, may be NULL */
 	int stopping;
-	int warmed;                /* the matcher's buffers are sized for the index */
 	size_t outstanding;        /* entries of the current batch still in progress */
 	size_t detached;           /* plans in progress that no longer hold the batch */
 	unsigned long attempts;    /* plan attempts started (names each attempt) */

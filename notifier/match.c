@@ -216,16 +216,6 @@ matcher_is_paused(const struct matcher *m, const char *rule)
 }
 
 void
-matcher_warm(struct matcher *m)
-{
-	struct err err;
-
-	err_clear(&err);
-	if (ridx_warm(m->index, &m->found, &err) < 0)
-		log_warnx("event=matcher_warm_failed err=\"%s\"", err.msg);
-}
-
-void
 matcher_on_change(void *arg, const struct subscriber *old_sub,
     const struct subscriber *new_sub)
 {

@@ -336,7 +336,7 @@ main(int argc, char **argv)
 		return 1;
 	rule_recipients_init(&out);
 	rule_recipients_init(&ref);
-	/* As the daemon does once its subscriber mirror has loaded (matcher_warm): the
+	/* As the daemon's buffers are once a broad deal has been matched: the
 	 * answer and scratch buffers are sized for the whole index before any deal, so
 	 * no deal pays for growing them. Printed, not hidden in a deal's time. */
 	t0 = now_ms();
