@@ -36,6 +36,7 @@ enum metrics_id {
 	METRIC_MIRROR_READY,            /* gauge, 0 or 1 */
 	METRIC_REDIS_CONNECTS,          /* gauge {conn} */
 	METRIC_REDIS_TIMEOUTS,          /* gauge {conn} */
+	METRIC_HTTP_REFUSED,            /* counter {reason,addr} */
 	METRIC_COUNT
 };
 

@@ -90,6 +90,10 @@ static const struct metrics_def metrics_defs[METRIC_COUNT] = {
 	{ "dealpush_redis_command_timeouts", METRICS_GAUGE,
 	  "Commands on a Redis connection whose server stayed silent past the deadline.",
 	  1, { "conn" }, NULL, 0 },
+	{ "dealpush_http_refused_total", METRICS_COUNTER,
+	  "HTTP connections and requests refused before a handler answered, by reason "
+	  "and client address.",
+	  2, { "reason", "addr" }, NULL, 0 },
 };
 
 /* One label series. Allocated in one block: the struct, the bucket counts, then the
