@@ -41,7 +41,7 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
 
 void httpconn_refused(struct http *h, const char *addr, const char *reason)
 {
-	const char *labels[2] = { reason, addr != NULL && addr[0] ? addr : "unknown" };
+	const char *labels[3] = { reason, addr != NULL && addr[0] ? addr : "unknown", NULL };
 	long long now = clock_mono_ms();
 
 	h->refused++;
