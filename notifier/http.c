@@ -122,6 +122,21 @@ static const char *http_log_path(const struct http_req *r, char *out, size_t siz
 	return log_quote(shown, out, size);
 }
 
+/* A 4xx answer (a forged signature, a tampered click token, a path that does not
+ * exist) counts on /metrics by status and client address, never in a log. */
+static void http_count_refusal(const struct http_req *r, int status)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+	char *addr = NULL, reason[32];
+	ev_uint16_t port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &addr, &port);
+	snprintf(reason, sizeof(reason), "%s%d", r->log_len > 0 ? "secret_path_" :
+	    "status_", status);
+	httpconn_count(r->h, addr, reason);
+}
+
 /* Sends buf (moved out, not freed) with status and frees r. */
 static void http_send(struct http_req *r, int status, const char *ctype,
     struct evbuffer *buf)
@@ -135,6 +150,8 @@ static void http_send(struct http_req *r, int status, const char *ctype,
 	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
 	log_debug("event=http method=%s path=%s status=%d", http_method_name(r->method),
 	    http_log_path(r, qpath, sizeof(qpath)), status);
+	if (status >= 400 && status < 500)
+		http_count_refusal(r, status);
 	evhttp_send_reply(r->req, status, NULL, buf);
 	http_req_free(r);
 }

@@ -107,6 +107,9 @@ void httpconn_answered(struct http_conn *c);
  * one line a second with the count since the last. */
 void httpconn_refused(struct http *h, const char *addr, const char *reason);
 
+/* Counts one refusal of peer addr for reason on /metrics only (a 4xx answer). */
+void httpconn_count(struct http *h, const char *addr, const char *reason);
+
 /* Forgets connections accepted but never attached (after evhttp_free). */
 void httpconn_free_all(struct http *h);
 

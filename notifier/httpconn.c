@@ -39,14 +39,21 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
 
 /* --- refusals: counted, logged at most once a second --- */
 
+void httpconn_count(struct http *h, const char *addr, const char *reason)
+{
+	const char *labels[3] = { reason, addr != NULL && addr[0] ? addr : "unknown", NULL };
+
+	if (h->metrics != NULL)
+		(void)metrics_inc(h->metrics, METRIC_HTTP_REFUSED, labels, 1);
+}
+
 void httpconn_refused(struct http *h, const char *addr, const char *reason)
 {
 	const char *labels[3] = { reason, addr != NULL && addr[0] ? addr : "unknown", NULL };
 	long long now = clock_mono_ms();
 
 	h->refused++;
-	if (h->metrics != NULL)
-		(void)metrics_inc(h->metrics, METRIC_HTTP_REFUSED, labels, 1);
+	httpconn_count(h, addr, reason);
 	if (h->refused_logged != 0 && now - h->refused_log_ms < HTTPCONN_LOG_MS)
 		return;
 	log_warnx("event=http_refused reason=%s peer=%s refused=%lu since_last=%lu",
