@@ -473,6 +473,30 @@ static void http_route_request(struct http_req *r)
 	hit->fn(r, hit->arg);
 }
 
+/* Shutting down: requests already read are finished, this new one is not. */
+static void http_send_draining(struct http *h, struct evhttp_request *req)
+{
+	static const char body[] = "{\"error\":\"shutting down\"}\n";
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct evbuffer *buf = evbuffer_new();
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &addr, &port);
+	httpconn_refused(h, addr, "shutting_down");
+	evhttp_add_header(out, "Content-Type", HTTP_CT_JSON);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	evhttp_add_header(out, "Connection", "close");
+	evhttp_add_header(out, "Retry-After", "5");
+	if (buf != NULL)
+		evbuffer_add(buf, body, sizeof(body) - 1);
+	evhttp_send_reply(req, 503, "Service Unavailable", buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+}
+
 /* evhttp's callback for every complete request. */
 static void http_dispatch(struct evhttp_request *req, void *arg)
 {
@@ -489,12 +513,7 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 		httpconn_handled(c);
 	evhttp_request_set_on_complete_cb(req, http_on_complete, h);
 	if (h->draining) {
-		/* Shutting down: requests already read are finished, new ones are not. */
-		httpconn_refused(h, c != NULL ? c->addr : "", "shutting_down");
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
-		    "close");
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "5");
-		evhttp_send_error(req, 503, "Shutting Down");
+		http_send_draining(h, req);
 		return;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {

@@ -11,7 +11,8 @@
  *   - each ambiguous request head gets 400 and the connection is closed;
  *   - a declared body over the cap gets 413 and close while no byte of it was sent;
  *   - a click path in every refused form leaves no token in the debug log;
- *   - SIGTERM while a webhook waits: it is answered, the notifier exits 0.
+ *   - SIGTERM while a STOP waits on Redis: it is answered and applied, a new request
+ *     gets 503 with Retry-After, the notifier exits 0.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -197,14 +198,12 @@ cmd_calls(struct fx *f, const char *cmd)
 	return n;
 }
 
-/* A signed Twilio form POST from the honest client: its status. */
-static int
-signed_post(struct fx *f, const char *path, const char *const *kv, char *resp,
-    size_t rsize)
+/* The request text of a signed Twilio form POST to path (into out). */
+static void
+signed_request(const char *path, const char *const *kv, char *out, size_t size)
 {
 	struct twsig_param p[8];
-	char body[1024] = "", url[512], sig[64], hdr[256];
-	static struct it_resp r;
+	char body[1024] = "", url[512], sig[64];
 	size_t n = 0, o = 0;
 
 	for (; kv[0] != NULL; kv += 2) {
@@ -220,12 +219,24 @@ signed_post(struct fx *f, const char *path, const char *const *kv, char *resp,
 	}
 	snprintf(url, sizeof(url), PUBLIC_URL "%s", path);
 	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, url, p, n, sig, sizeof(sig)), 0);
-	snprintf(hdr, sizeof(hdr), "Content-Type: application/x-www-form-urlencoded\r\n"
-	    "X-Twilio-Signature: %s\r\n", sig);
-	it_http(f->http, "POST", path, hdr, body, strlen(body), &r);
-	memcpy(resp, r.raw, rsize - 1);
-	resp[rsize - 1] = '\0';
-	return r.status;
+	snprintf(out, size, "POST %s HTTP/1.0\r\nHost: x\r\n"
+	    "Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: %s\r\n"
+	    "Content-Length: %zu\r\n\r\n%s", path, sig, strlen(body), body);
+}
+
+/* A signed Twilio form POST from the honest client: its status. */
+static int
+signed_post(struct fx *f, const char *path, const char *const *kv, char *resp,
+    size_t rsize)
+{
+	char req[2048];
+	int fd, closed, status;
+
+	signed_request(path, kv, req, sizeof(req));
+	assert_true((fd = conn_from(f, "127.0.0.1")) >= 0);
+	status = exchange(fd, req, strlen(req), resp, rsize, &closed);
+	close(fd);
+	return status;
 }
 
 static void
@@ -434,6 +445,44 @@ refused_click_paths_leave_no_token_in_the_debug_log(void **state)
 	assert_int_equal(log_lines(f, from, TOKEN_MARK), 0);
 }
 
+/* SIGTERM while a STOP waits on Redis: the STOP is answered and applied (Twilio does
+ * not send it again), a request that comes after gets 503 with Retry-After, and the
+ * notifier exits 0. */
+static void
+shutdown_finishes_a_stop_already_read_and_refuses_new_requests(void **state)
+{
+	struct fx *f = *state;
+	const char *stop[] = { "MessageSid", "SMabuse0003", "From", PHONE1, "To", IT_FROM,
+	    "Body", "STOP", NULL };
+	static char req[2048], buf[1 << 14];
+	struct it_resp *late = malloc(sizeof(*late));
+	char v[64];
+	int fd, closed;
+	redisReply *r;
+
+	assert_non_null(late);
+	start(f, NULL);
+	signed_request("/hooks/twilio/inbound", stop, req, sizeof(req));
+	/* Scripts wait while Redis pauses writers; the STOP is read and then waits. */
+	r = redisCommand(f->rc, "CLIENT PAUSE 1500 WRITE");
+	assert_non_null(r);
+	freeReplyObject(r);
+	assert_true((fd = conn_from(f, "127.0.0.1")) >= 0);
+	f->socks[f->nsocks++] = fd;
+	assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	it_sleep_ms(300);
+	assert_int_equal(kill(f->nt.proc.pid, SIGTERM), 0);
+	it_sleep_ms(200);
+	assert_int_equal(it_http(f->http, "GET", "/healthz", NULL, NULL, 0, late), 503);
+	assert_string_equal(it_http_header(late, "Retry-After", v, sizeof(v)), "5");
+	free(late);
+	assert_int_equal(exchange(fd, "", 0, buf, sizeof(buf), &closed), 200);
+	r = redisCommand(f->rc, "HEXISTS consent:sms s-1");
+	assert_non_null(r);
+	assert_int_equal(r->integer, 0);
+	freeReplyObject(r);
+}
+
 int
 main(void)
 {
@@ -451,6 +500,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    refused_click_paths_leave_no_token_in_the_debug_log, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    shutdown_finishes_a_stop_already_read_and_refuses_new_requests, setup,
+		    teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
