@@ -30,6 +30,7 @@ static void gwsim_usage(FILE *f)
 {
 	fprintf(f, "usage: gwsim --port N [--port-file F] --log FILE [--account-sid AC...]\n"
 	    "             [--auth-token T] [--bearer-token T] [--webhook-secret S]\n"
+	    "             [--auth-token-env NAME] [--bearer-token-env NAME]\n"
 	    "             [--latency-ms N] [--fail-rate R] [--answer NUMBER=CODE ...]\n"
 	    "             [--seed N] [--print] [--quiet]\n"
 	    "             [--status-callbacks [--callback-delay-ms N]\n"
@@ -93,6 +94,18 @@ static int gwsim_set_opt(struct gwsim *sim, const char *name, const char *val)
 		sim->auth_token = val;
 	} else if (strcmp(name, "--bearer-token") == 0) {
 		sim->bearer_token = val;
+	} else if (strcmp(name, "--auth-token-env") == 0 ||
+	    strcmp(name, "--bearer-token-env") == 0) {
+		/* A secret on the command line is readable by every user of the machine
+		 * (ps); the environment is the owner's alone. */
+		const char *v = getenv(val);
+
+		if (v == NULL || v[0] == '\0')
+			return gwsim_bad(name, "environment variable not set or empty:", val);
+		if (name[2] == 'a')
+			sim->auth_token = v;
+		else
+			sim->bearer_token = v;
 	} else if (strcmp(name, "--webhook-secret") == 0) {
 		sim->webhook_secret = val;
 	} else if (strcmp(name, "--latency-ms") == 0) {
