@@ -147,7 +147,7 @@ int http_head_check(const char *buf, size_t len, struct http_head_info *info,
     const char **why)
 {
 	size_t i = head_skip_empty(buf, len), n;
-	int seen_cl = 0, seen_auth = 0, seen_sig = 0, first = 1;
+	int seen_cl = 0, seen_auth = 0, seen_sig = 0, first = 1, ended = 0;
 	const char *line, *nl;
 
 	info->content_length = -1;
@@ -170,8 +170,10 @@ int http_head_check(const char *buf, size_t len, struct http_head_info *info,
 			return -1;
 		}
 		i += n + 2;
-		if (n == 0)
-			break;          /* the empty line: end of the head */
+		if (n == 0) {
+			ended = 1;      /* the empty line: end of the head */
+			break;
+		}
 		if (first) {
 			/* The request line is libevent's to read; it may not hold controls. */
 			first = 0;
@@ -187,6 +189,10 @@ int http_head_check(const char *buf, size_t len, struct http_head_info *info,
 		}
 		if (head_field(line, n, info, &seen_cl, &seen_auth, &seen_sig, why) < 0)
 			return -1;
+	}
+	if (!ended) {
+		*why = "request head does not end with an empty line";
+		return -1;
 	}
 	if (seen_cl && info->chunked) {
 		*why = "both Transfer-Encoding and Content-Length";
