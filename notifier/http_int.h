@@ -52,7 +52,8 @@ struct http_conn {
 	struct event *timer;                    /* attach (0 s), then the deadline */
 	struct event *act;                      /* runs a refusal on the next turn */
 	enum http_conn_state state;
-	char addr[HTTP_ADDR_MAX];               /* "" until attached */
+	int admitted;                           /* checked against the caps */
+	char addr[HTTP_ADDR_MAX];               /* "" until admitted */
 	char *head;                             /* the raw head read so far */
 	size_t head_len;
 	int refuse_status;                      /* 0: close without an answer */

@@ -13,6 +13,8 @@
  * and logged at most once a second. It must never block, never log a path.
  */
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -191,22 +193,47 @@ static struct http_conn *conn_victim(struct http *h, const struct http_conn *c)
 	struct http_conn *o;
 
 	TAILQ_FOREACH(o, &h->conns, link)
-		if (o != c && o->evcon != NULL && (o->state == HTTP_CONN_HEAD ||
+		if (o != c && o->evcon != NULL && o->admitted && (o->state == HTTP_CONN_HEAD ||
 		    o->state == HTTP_CONN_IDLE))
 			return o;
 	return NULL;
 }
 
-/* 0: c may stay; -1: c is being refused. A request already with a handler is let
- * finish (it raced in before the attach). */
+/* c's peer address as text, from its socket (so that it is known before evhttp's
+ * connection is, at the first byte). */
+static void conn_peer(struct http_conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	c->addr[0] = '\0';
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, c->addr,
+		    sizeof(c->addr));
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, c->addr,
+		    sizeof(c->addr));
+}
+
+/*
+ * Admits c once, at its first byte or one loop turn after the accept, whichever is
+ * first (a client that sends at once must not slip past the caps). 0: c may stay;
+ * -1: c is being refused. Room in a full pool is made by refusing (closing, without
+ * an answer) the oldest connection that has no whole request head.
+ */
 static int conn_admit(struct http_conn *c)
 {
 	struct http *h = c->h;
 	struct http_conn *v;
 	size_t live = 0;
 
-	if (c->state == HTTP_CONN_REFUSING || c->state == HTTP_CONN_HANDLED)
+	if (c->admitted || c->state == HTTP_CONN_REFUSING)
 		return 0;
+	c->admitted = 1;
+	conn_peer(c);
 	if (conn_count_addr(h, c) >= h->max_per_address) {
 		conn_refuse(c, 503, "per_address", "too many connections from this address");
 		return -1;
@@ -220,8 +247,7 @@ static int conn_admit(struct http_conn *c)
 		conn_refuse(c, 503, "max_connections", "too many connections");
 		return -1;
 	}
-	httpconn_refused(h, v->addr, "evicted");
-	evhttp_connection_free(v->evcon);       /* runs conn_closed: v is gone */
+	conn_refuse(v, 0, "evicted", "evicted");
 	return 0;
 }
 
@@ -238,8 +264,6 @@ static int conn_attach(struct http_conn *c)
 	struct evhttp_connection *evcon;
 	bufferevent_event_cb eventcb;
 	void *cbarg = NULL;
-	char *addr = NULL;
-	ev_uint16_t port = 0;
 
 	bufferevent_getcb(c->bev, NULL, NULL, &eventcb, &cbarg);
 	evcon = cbarg;
@@ -252,8 +276,6 @@ static int conn_attach(struct http_conn *c)
 	c->evcon = evcon;
 	evhttp_connection_set_closecb(evcon, conn_closed, c);
 	bufferevent_decref(c->bev);     /* evhttp still holds its own reference */
-	evhttp_connection_get_peer(evcon, &addr, &port);
-	snprintf(c->addr, sizeof(c->addr), "%s", addr != NULL ? addr : "");
 	return 0;
 }
 
@@ -296,10 +318,12 @@ static void conn_act(evutil_socket_t fd, short what, void *arg)
 	if (c->evcon == NULL && conn_attach(c) < 0)
 		return;
 	httpconn_refused(c->h, c->addr, c->refuse_reason);
-	sock = bufferevent_getfd(c->bev);
-	if (sock >= 0) {
-		if (c->refuse_status != 0)
-			conn_write_refusal(c, sock);
+	if (c->refuse_status == 0) {
+		evhttp_connection_free(c->evcon);       /* runs conn_closed: c is gone */
+		return;
+	}
+	if ((sock = bufferevent_getfd(c->bev)) >= 0) {
+		conn_write_refusal(c, sock);
 		(void)shutdown(sock, SHUT_WR);
 	}
 	conn_arm_ms(c, HTTPCONN_LINGER_MS);
@@ -357,6 +381,8 @@ static void conn_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *i
 
 	if (info->n_added == 0)
 		return;
+	if (!c->admitted && conn_admit(c) < 0)
+		return;         /* refused: what it sent was dropped */
 	switch (c->state) {
 	case HTTP_CONN_REFUSING:
 		c->discarded += info->n_added;

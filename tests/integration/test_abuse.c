@@ -133,7 +133,7 @@ static int
 exchange(int fd, const char *req, size_t len, char *out, size_t size, int *closed)
 {
 	size_t got = 0;
-	ssize_t n;
+	ssize_t n = -1;
 	int status = -1;
 
 	if (len > 0 && send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
