@@ -1,13 +1,13 @@
 /*
- * http.c: the HTTP server: limits, routing, bearer auth, JSON replies, /healthz and
- * /metrics (stage: http).
+ * http.c: the HTTP server: set-up, routing, bearer auth, JSON replies (stage: http).
  *
- * evhttp parses on the daemon's loop and enforces the header and body caps (413 with a
- * lingering close, so the client reads the answer). evhttp's own timeouts only catch
- * idle clients, so every connection also gets a read deadline of its own: a client that
- * trickles a byte at a time is dropped when the deadline passes, and the number of open
- * connections is capped. It must never block the loop, never log a token, and never
- * hand a handler a path with "..", "//", a NUL or an encoded slash.
+ * evhttp parses on the daemon's loop; before it does, httpconn.c admits each
+ * connection, runs its deadlines and checks the raw request head (httphead.c), and
+ * httpstatus.c serves /healthz and /metrics. Here a complete request's target is
+ * split and decoded, checked, authorised and handed to its route. It must never
+ * block the loop, never log a token (http_log_path() alone decides how a path is
+ * logged), and never hand a handler a path with "..", "//", a NUL or an encoded
+ * slash.
  */
 #include <sys/queue.h>
 #include <sys/resource.h>
@@ -36,7 +36,6 @@
 
 #define HTTP_CT_JSON "application/json"
 #define HTTP_CT_TEXT "text/plain; charset=utf-8"
-#define HTTP_CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define HTTP_METHODS_ALL (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | \
     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH)
 #define HTTP_FD_RESERVE 256             /* descriptors kept for Redis, curl, files */
@@ -55,8 +54,6 @@ struct http_req {
 	LIST_ENTRY(http_req) link;
 };
 
-static void http_healthz(struct http_req *r, void *arg);
-static void http_metrics(struct http_req *r, void *arg);
 
 /* A reply was written out: the connection waits for its next request. */
 static void http_on_complete(struct evhttp_request *req, void *arg)
@@ -138,7 +135,7 @@ static void http_count_refusal(const struct http_req *r, int status)
 }
 
 /* Sends buf (moved out, not freed) with status and frees r. */
-static void http_send(struct http_req *r, int status, const char *ctype,
+void http_send(struct http_req *r, int status, const char *ctype,
     struct evbuffer *buf)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
@@ -157,7 +154,7 @@ static void http_send(struct http_req *r, int status, const char *ctype,
 }
 
 /* Last resort when a reply cannot be built: no body. */
-static void http_send_bare(struct http_req *r, int status)
+void http_send_bare(struct http_req *r, int status)
 {
 	evhttp_send_reply(r->req, status, NULL, NULL);
 	http_req_free(r);
@@ -732,80 +729,4 @@ void http_free(struct http *h)
 		free(h->token);
 	}
 	free(h);
-}
-
-/* --- built-in routes --- */
-
-/* The planning, mirror and redis objects of /healthz. 0, or -1 on OOM. */
-static int
-http_health_parts(cJSON *j, const struct http_health *hh)
-{
-	cJSON *p, *m, *r;
-
-	if ((p = cJSON_AddObjectToObject(j, "planning")) == NULL ||
-	    cJSON_AddNumberToObject(p, "deals", (double)hh->planning) == NULL ||
-	    cJSON_AddNumberToObject(p, "ranked", (double)hh->plan_ranked) == NULL ||
-	    cJSON_AddNumberToObject(p, "sliced", (double)hh->plan_done) == NULL ||
-	    cJSON_AddNumberToObject(p, "stalled_ms", (double)hh->plan_stalled_ms) == NULL ||
-	    (hh->plan_stalled_deal != NULL && hh->plan_stalled_deal[0] != '\0' &&
-	    cJSON_AddStringToObject(p, "stalled_deal", hh->plan_stalled_deal) == NULL) ||
-	    cJSON_AddNumberToObject(p, "failed", (double)hh->plans_failed) == NULL)
-		return -1;
-	if ((m = cJSON_AddObjectToObject(j, "mirror")) == NULL ||
-	    cJSON_AddBoolToObject(m, "ready", hh->mirror_ready != 0) == NULL ||
-	    cJSON_AddNumberToObject(m, "subscribers", (double)hh->mirror_subscribers) == NULL)
-		return -1;
-	if ((r = cJSON_AddObjectToObject(j, "redis")) == NULL ||
-	    cJSON_AddNumberToObject(r, "connects", (double)hh->redis_connects) == NULL ||
-	    cJSON_AddNumberToObject(r, "command_timeouts", (double)hh->redis_timeouts) == NULL)
-		return -1;
-	return 0;
-}
-
-/* GET /healthz: 200 {"status":"ok",...} or 503 {"status":"unhealthy",...}. */
-static void http_healthz(struct http_req *r, void *arg)
-{
-	struct http *h = arg;
-	struct http_health hh;
-	int ok = 0;
-	cJSON *j;
-
-	memset(&hh, 0, sizeof(hh));
-	if (h->health != NULL)
-		ok = h->health(h->health_arg, &hh) == 1;
-	else
-		hh.detail = "no health check configured";
-	if ((j = cJSON_CreateObject()) == NULL ||
-	    cJSON_AddStringToObject(j, "status", ok ? "ok" : "unhealthy") == NULL ||
-	    cJSON_AddBoolToObject(j, "redis_ok", hh.redis_ok != 0) == NULL ||
-	    cJSON_AddNumberToObject(j, "stream_lag", (double)hh.stream_lag) == NULL ||
-	    cJSON_AddNumberToObject(j, "rules_loaded", (double)hh.rules_loaded) == NULL ||
-	    (hh.detail != NULL &&
-	    cJSON_AddStringToObject(j, "detail", hh.detail) == NULL) ||
-	    http_health_parts(j, &hh) < 0) {
-		cJSON_Delete(j);
-		http_send_bare(r, 500);
-		return;
-	}
-	http_reply_json(r, ok ? 200 : 503, j);
-}
-
-/* GET /metrics: the Prometheus text exposition. */
-static void http_metrics(struct http_req *r, void *arg)
-{
-	struct http *h = arg;
-	struct evbuffer *buf;
-
-	if (h->metrics == NULL) {
-		http_error(r, 503, NULL, "metrics not available");
-		return;
-	}
-	if ((buf = evbuffer_new()) == NULL || metrics_render(h->metrics, buf) < 0) {
-		if (buf != NULL)
-			evbuffer_free(buf);
-		http_send_bare(r, 500);
-		return;
-	}
-	http_send(r, 200, HTTP_CT_METRICS, buf);
-	evbuffer_free(buf);
 }

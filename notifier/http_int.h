@@ -14,6 +14,7 @@
 
 struct bufferevent;
 struct event;
+struct evbuffer;
 struct evhttp;
 struct evhttp_connection;
 struct evhttp_request;
@@ -89,6 +90,18 @@ struct http {
 	long long refused_log_ms;               /* monotonic ms of the last log line */
 	LIST_HEAD(, http_req) pending;          /* dispatched, not yet answered */
 };
+
+/* Sends buf (its bytes moved out; the caller frees it) with status and content type
+ * ctype, and frees r (http.c). */
+void http_send(struct http_req *r, int status, const char *ctype, struct evbuffer *buf);
+
+/* Answers r with status and no body, and frees r: the last resort when an answer
+ * cannot be built (http.c). */
+void http_send_bare(struct http_req *r, int status);
+
+/* The built-in routes (httpstatus.c); arg is the struct http. */
+void http_healthz(struct http_req *r, void *arg);
+void http_metrics(struct http_req *r, void *arg);
 
 /* evhttp's bufferevent callback: a new connection, tracked from here. NULL only when
  * out of memory (evhttp then makes its own, untracked). */
