@@ -445,6 +445,54 @@ refused_click_paths_leave_no_token_in_the_debug_log(void **state)
 	assert_int_equal(log_lines(f, from, TOKEN_MARK), 0);
 }
 
+/* A kept-alive connection that sends nothing after its answer is closed by the idle
+ * timeout (300 ms), not the request deadline (10 s): the client waits 5 s for the
+ * close. One that trickles a request (a byte every 100 ms, 12 s for the whole head)
+ * is closed by that request's 2 s deadline however many bytes it sends. */
+static void
+idle_and_trickling_connections_are_closed_by_their_own_deadlines(void **state)
+{
+	struct fx *f = *state;
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char slow[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: "
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	static char buf[1 << 14];
+	int idle, trickle, closed, sent = 0;
+	size_t i;
+	ssize_t n;
+
+	/* The request deadline stays at its 10 s default, over the client's 5 s wait. */
+	start(f, "idle_ms = 300\n");
+	assert_true((idle = conn_from(f, "127.0.0.2")) >= 0);
+	f->socks[f->nsocks++] = idle;
+	assert_int_equal(send(idle, req, sizeof(req) - 1, MSG_NOSIGNAL),
+	    (ssize_t)sizeof(req) - 1);
+	n = recv(idle, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "HTTP/1.1 200"));
+	/* Nothing more is sent: the server closes (recv 0), not the 5 s timeout (-1). */
+	assert_int_equal(exchange(idle, "", 0, buf, sizeof(buf), &closed), -1);
+	assert_true(closed);
+
+	/* A request trickled a byte at a time never restarts its deadline. */
+	it_stop_clean(&f->nt.proc);
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-abuse2",
+	    "public_url = " PUBLIC_URL "\ntimeout_ms = 2000\nidle_ms = 60000\n");
+	assert_true(f->http > 0);
+	assert_true((trickle = conn_from(f, "127.0.0.3")) >= 0);
+	f->socks[f->nsocks++] = trickle;
+	for (i = 0; i < sizeof(slow) - 1; i++) {
+		if (send(trickle, slow + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		sent++;
+		it_sleep_ms(100);
+	}
+	/* Closed while it was still sending: fewer bytes went than the head has. */
+	assert_true(sent > 5);
+	assert_true((size_t)sent < sizeof(slow) - 1);
+}
+
 /* SIGTERM while a STOP waits on Redis: the STOP is answered and applied (Twilio does
  * not send it again), a request that comes after gets 503 with Retry-After, and the
  * notifier exits 0. */
@@ -502,6 +550,9 @@ main(void)
 		    refused_click_paths_leave_no_token_in_the_debug_log, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    shutdown_finishes_a_stop_already_read_and_refuses_new_requests, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    idle_and_trickling_connections_are_closed_by_their_own_deadlines, setup,
 		    teardown),
 	};
 
