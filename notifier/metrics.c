@@ -91,8 +91,8 @@ static const struct metrics_def metrics_defs[METRIC_COUNT] = {
 	  "Commands on a Redis connection whose server stayed silent past the deadline.",
 	  1, { "conn" }, NULL, 0 },
 	{ "dealpush_http_refused_total", METRICS_COUNTER,
-	  "HTTP connections and requests refused before a handler answered, by reason "
-	  "and client address.",
+	  "HTTP connections and requests refused (connection caps, deadlines, bad heads, "
+	  "4xx answers), by reason and client address.",
 	  2, { "reason", "addr" }, NULL, 0 },
 };
 

@@ -228,7 +228,9 @@ static const char small_registry_text[] =
 "# HELP dealpush_redis_connects Successful connects of a Redis connection since start (1 = never reconnected).\n"
 "# TYPE dealpush_redis_connects gauge\n"
 "# HELP dealpush_redis_command_timeouts Commands on a Redis connection whose server stayed silent past the deadline.\n"
-"# TYPE dealpush_redis_command_timeouts gauge\n";
+"# TYPE dealpush_redis_command_timeouts gauge\n"
+"# HELP dealpush_http_refused_total HTTP connections and requests refused (connection caps, deadlines, bad heads, 4xx answers), by reason and client address.\n"
+"# TYPE dealpush_http_refused_total counter\n";
 
 static void small_registry_renders_the_exact_text(void **state)
 {
