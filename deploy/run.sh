@@ -7,6 +7,9 @@
 # at the gateway. run/demo/env then sets what dealpushctl needs in another shell
 # (the README's walkthrough). Ctrl-C stops every process this script started.
 set -u
+# Everything written below holds phone numbers, tokens or both (logs, the Redis
+# dump, the gateway's request log, env): the user's alone, 0600 and 0700.
+umask 077
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -27,9 +30,16 @@ echo "redis-server on 127.0.0.1:$DP_REDIS_PORT"
 echo "the notifier's clock reads 17:00 UTC (offset $(dp_clock_offset) s), inside every"
 echo "example subscriber's sending window; quiet hours and caps apply as in production"
 echo
+# Random secrets per run: with a fixed Twilio auth token anyone on the machine could
+# sign a STOP or START. They go to the processes through the environment (a command
+# line is readable by every user).
+DEMO_TWILIO_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+DEMO_X_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+export DEMO_TWILIO_TOKEN DEMO_X_TOKEN
 # --status-callbacks: like Twilio, the simulator reports each text sent, then
 # delivered, to the notifier's signed status callback.
 "$BUILD/gwsim" --port "$gwport" --port-file "$DP_RUN_DIR/gwsim.port" \
+	--auth-token-env DEMO_TWILIO_TOKEN --bearer-token-env DEMO_X_TOKEN \
 	--log "$DP_RUN_DIR/gwsim.jsonl" --print --quiet --status-callbacks &
 DP_PIDS="$DP_PIDS $!"
 for _ in $(seq 1 100); do
@@ -80,10 +90,11 @@ ctl="$BUILD/dealpushctl --redis 127.0.0.1:$DP_REDIS_PORT"
 DEMO_ADMIN_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 DEMO_CLICK_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 export DEMO_ADMIN_TOKEN DEMO_CLICK_SECRET
-(umask 077 && printf '%s\n' "$DEMO_ADMIN_TOKEN" > "$DP_RUN_DIR/admin.token")
+printf '%s\n' "$DEMO_ADMIN_TOKEN" > "$DP_RUN_DIR/admin.token"
 
-DEMO_TWILIO_TOKEN=test-auth-token DEMO_X_CLIENT_SECRET=test-client-secret \
-DEMO_X_REFRESH_TOKEN=test-refresh-token \
+# The simulator's X OAuth 2.0 client (its defaults, docs/gwsim.md): a refresh
+# token it accepts, rotated on every refresh; nothing of it can sign a STOP.
+DEMO_X_CLIENT_SECRET=test-client-secret DEMO_X_REFRESH_TOKEN=test-refresh-token \
 	"$BUILD/notifier" -c "$DP_RUN_DIR/notifier.conf" 2>"$DP_RUN_DIR/notifier.log" &
 DP_PIDS="$DP_PIDS $!"
 for _ in $(seq 1 100); do
@@ -105,8 +116,8 @@ echo
 echo "pushes:log: $(redis-cli -p "$DP_REDIS_PORT" XLEN pushes:log) outcomes," \
 	"deals:dead: $(redis-cli -p "$DP_REDIS_PORT" XLEN deals:dead) dead letters." \
 	"The notifier's log is ${DP_RUN_DIR#"$ROOT/"}/notifier.log."
-# The token is a secret: the file is the user's alone.
-(umask 077 && cat > "$DP_RUN_DIR/env") <<ENV
+# The token is a secret: the file is the user's alone (umask above).
+cat > "$DP_RUN_DIR/env" <<ENV
 # . this file: dealpushctl then reaches this demo's Redis and admin API.
 export DEALPUSH_REDIS=127.0.0.1:$DP_REDIS_PORT
 export DEALPUSH_API=http://127.0.0.1:$httpport

@@ -51,4 +51,9 @@ struct cJSON *deal_json_open(const char *json, size_t len, size_t max, const cha
  * no space), else 0. */
 int deal_id_is_valid(const char *s);
 
+/* The length of url's scheme and "://" when it is http or https in any case (7 or 8),
+ * else 0. Ingest and the click redirect both ask this, so that a URL one accepts the
+ * other does too ("HTTPS://..." included). */
+int deal_url_scheme_len(const char *url);
+
 #endif

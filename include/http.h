@@ -25,7 +25,9 @@ struct http_req;
 #define HTTP_MAX_BODY_DEFAULT (64 * 1024)
 #define HTTP_MAX_HEADERS_DEFAULT (8 * 1024)     /* request line + headers */
 #define HTTP_TIMEOUT_MS_DEFAULT 10000
-#define HTTP_MAX_CONNECTIONS_DEFAULT 256
+#define HTTP_IDLE_MS_DEFAULT 5000
+#define HTTP_MAX_CONNECTIONS_DEFAULT 4096       /* and at most what the fd limit fits */
+#define HTTP_MAX_CONNECTIONS_MIN 16
 #define HTTP_PATH_MAX 1024                      /* longer paths get 400 */
 #define HTTP_ADMIN_PREFIX "/v1/"                /* every path under it needs the token */
 
@@ -69,11 +71,18 @@ struct http_config {
 	unsigned short port;            /* 0: a kernel-chosen port, see http_port() */
 	size_t max_body;                /* request body bytes; 0: 64 KiB; over it: 413 */
 	size_t max_headers;             /* request line + header bytes; 0: 8 KiB */
-	long timeout_ms;                /* read deadline of one request from its first
-	                                 * byte awaited to its dispatch, and the idle
-	                                 * timeout while writing; 0: 10 s */
-	size_t max_connections;         /* open client connections; 0: 256; more are
-	                                 * closed at once */
+	long timeout_ms;                /* absolute read deadline of one request, head
+	                                 * and body, from its first byte (from the
+	                                 * accept for the first) to its dispatch; also
+	                                 * libevent's idle timeout while writing; 0: 10 s */
+	long idle_ms;                   /* a kept-alive connection waiting for its next
+	                                 * request is closed after this; 0: 5 s */
+	size_t max_connections;         /* open client connections; 0: 4096; never more
+	                                 * than (fd limit - 256) / 2. Past it the oldest
+	                                 * connection without a complete request head is
+	                                 * closed, or else the new one (503) */
+	size_t max_per_address;         /* open connections of one client address; 0: an
+	                                 * eighth of max_connections; more: 503, closed */
 	const char *admin_token;        /* copied; NULL or "": HTTP_ADMIN_PREFIX and
 	                                 * HTTP_AUTH routes answer 503 */
 	http_health_fn *health;         /* NULL: /healthz answers 503 */
@@ -92,6 +101,14 @@ struct http *http_new(struct event_base *base, const struct http_config *cfg,
  * handlers must drop theirs), closes every connection and the listener, frees h.
  * http_free(NULL) does nothing. */
 void http_free(struct http *h);
+
+/* Shutting down: requests already read go on to their handlers' answers; every
+ * request read from now on is answered 503 with Retry-After and its connection
+ * closed. */
+void http_drain(struct http *h);
+
+/* Requests a handler holds, not answered yet. */
+size_t http_pending(const struct http *h);
 
 /* The bound port (the kernel's choice when cfg->port was 0). */
 unsigned short http_port(const struct http *h);

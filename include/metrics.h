@@ -38,6 +38,7 @@ enum metrics_id {
 	METRIC_REDIS_CONNECTS,          /* gauge {conn} */
 	METRIC_REDIS_TIMEOUTS,          /* gauge {conn} */
 	METRIC_XAUTH_EVENTS,            /* counter {gateway,event}: x-dm credentials */
+	METRIC_HTTP_REFUSED,            /* counter {reason,addr} */
 	METRIC_COUNT
 };
 

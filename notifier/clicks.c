@@ -19,6 +19,7 @@
 #include "clicks.h"
 #include "clicktok.h"
 #include "config.h"
+#include "deal.h"
 #include "http.h"
 #include "log.h"
 #include "rconn.h"
@@ -256,7 +257,7 @@ clicks_answer(struct click_call *c, const struct redisReply *reply)
 		goto out;
 	}
 	/* Only the deal's own http(s) URL, as ingest accepted it. */
-	if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+	if (deal_url_scheme_len(url) == 0 ||
 	    (loc = malloc(CLICKS_URL_MAX)) == NULL ||
 	    clicks_utm_url(url, c->ch, camp[0] != '\0' ? camp : deal, loc,
 	    CLICKS_URL_MAX) < 0 || http_add_header(c->r, "Location", loc) < 0) {

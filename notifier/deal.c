@@ -289,6 +289,15 @@ static int take_time(const cJSON *v, const char *field, int64_t *out, struct err
 	return 0;
 }
 
+int deal_url_scheme_len(const char *url)
+{
+	if (strncasecmp(url, "http://", 7) == 0)
+		return 7;
+	if (strncasecmp(url, "https://", 8) == 0)
+		return 8;
+	return 0;
+}
+
 /* url: http:// or https://, a non-empty host, optional port, no userinfo, printable
  * ASCII only. */
 static int check_url(const char *url, struct err *err)
@@ -299,10 +308,8 @@ static int check_url(const char *url, struct err *err)
 	if (!is_printable_token(url))
 		return err_set(err, ERR_INPUT, "bad_value", "url",
 		    "url: spaces, control characters and non-ASCII bytes are not allowed");
-	if (strncasecmp(url, "http://", 7) == 0)
-		host = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-		host = url + 8;
+	if (deal_url_scheme_len(url) > 0)
+		host = url + deal_url_scheme_len(url);
 	else
 		return err_set(err, ERR_INPUT, "bad_value", "url",
 		    "url: must start with http:// or https://");

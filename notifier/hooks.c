@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 #include <openssl/crypto.h>
@@ -87,6 +88,11 @@ struct hooks {
 	struct hooks_op *ops;
 	struct hooks_ix ix[HOOKS_IX_COUNT];
 	struct kw_extra words;          /* [inbound] optout_words and optout_fillers */
+	/* Refused webhooks: counted here, written and logged at most once a second. */
+	struct event *refused_flush;
+	unsigned long refused[2];       /* ORDER HOOKS_REFUSED: bad_signature, bad_form */
+	unsigned long refused_logged;   /* refusals not yet in a log line */
+	int64_t refused_log_ms;
 };
 
 /* Decoded form fields; names and values point into buf. */
@@ -104,6 +110,48 @@ hooks_count(struct hooks *h, const char *what)
 	/* Best effort: a lost counter is not worth failing a webhook for. */
 	if (h->app->cmd != NULL)
 		(void)rconn_cmd(h->app->cmd, NULL, NULL, 0, "HINCRBY stats hook:%s 1", what);
+}
+
+/* ORDER HOOKS_REFUSED */
+static const char *const hooks_refused_names[2] = { "bad_signature", "bad_form" };
+
+/* Writes the refusals counted since the last run, one HINCRBY per kind. */
+static void
+hooks_refused_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct hooks *h = arg;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < 2; i++) {
+		if (h->refused[i] != 0 && h->app->cmd != NULL)
+			(void)rconn_cmd(h->app->cmd, NULL, NULL, 0, "HINCRBY stats hook:%s %lu",
+			    hooks_refused_names[i], h->refused[i]);
+		h->refused[i] = 0;
+	}
+}
+
+/* A refused webhook (kind: 0 bad signature, 1 bad form): a flood of forgeries costs
+ * a counter here, one Redis write and one log line a second, not one per request. */
+static void
+hooks_refuse(struct hooks *h, int kind, const char *hook, const char *reason)
+{
+	static const struct timeval second = { 1, 0 };
+	int64_t now = clock_mono_ms();
+
+	h->refused[kind]++;
+	if (h->refused_flush != NULL && !evtimer_pending(h->refused_flush, NULL))
+		evtimer_add(h->refused_flush, &second);
+	else if (h->refused_flush == NULL)
+		hooks_refused_flush(-1, 0, h);
+	h->refused_logged++;
+	if (h->refused_log_ms != 0 && now - h->refused_log_ms < 1000)
+		return;
+	log_warnx("event=hook_refused hook=%s reason=%s refused=%lu", hook, reason,
+	    h->refused_logged);
+	h->refused_logged = 0;
+	h->refused_log_ms = now;
 }
 
 static int
@@ -400,7 +448,7 @@ twilio_check(struct hooks *h, struct http_req *r, struct hooks_form *f, const ch
 	}
 	body = http_body(r, &len);
 	if (form_parse(f, body, len) < 0) {
-		hooks_count(h, "bad_form");
+		hooks_refuse(h, 1, what, "bad_form");
 		http_error(r, 400, "body", "not a valid form-encoded body");
 		return -1;
 	}
@@ -413,9 +461,8 @@ twilio_check(struct hooks *h, struct http_req *r, struct hooks_form *f, const ch
 		}
 	}
 	if (ok != 1) {
-		log_warnx("event=hook_refused hook=%s reason=%s", what,
+		hooks_refuse(h, 0, what,
 		    sig == NULL ? "no_signature" : ok < 0 ? "crypto" : "bad_signature");
-		hooks_count(h, "bad_signature");
 		http_error(r, 403, NULL, "signature does not verify");
 		return -1;
 	}
@@ -1319,9 +1366,7 @@ on_dm_inbound(struct http_req *r, void *arg)
 	}
 	body = http_body(r, &len);
 	if ((v = dm_verify(h->app->cfg->inbound_secret, r, body, len, &why)) != 1) {
-		log_warnx("event=hook_refused hook=inbound channel=%s reason=%s", rest,
-		    v < 0 ? "crypto" : why);
-		hooks_count(h, "bad_signature");
+		hooks_refuse(h, 0, "inbound", v < 0 ? "crypto" : why);
 		http_error(r, 403, NULL, "signature does not verify");
 		return;
 	}
@@ -1433,6 +1478,10 @@ hooks_start(const struct app *app, struct err *err)
 	h->app = app;
 	if (app->http == NULL)
 		return h;
+	if ((h->refused_flush = evtimer_new(app->base, hooks_refused_flush, h)) == NULL) {
+		err_set(err, ERR_NOMEM, "no_memory", NULL, "hooks: out of memory");
+		goto fail;
+	}
 	/* config_load checked both lists the same way, so this cannot fail here. */
 	if ((cfg->optout_fillers != NULL && kw_extra_add(&h->words, KW_LIST_FILLER,
 	    cfg->optout_fillers, kwerr, sizeof(kwerr)) < 0) ||
@@ -1467,6 +1516,8 @@ hooks_start(const struct app *app, struct err *err)
 fail:
 	log_errorx("event=start_failed component=hooks err=\"%s\"", err ? err->msg : "");
 	gw_free(h->confirm_gw);
+	if (h->refused_flush != NULL)
+		event_free(h->refused_flush);
 	free(h);
 	return NULL;
 }
@@ -1489,6 +1540,9 @@ hooks_free(struct hooks *h)
 	}
 	for (i = 0; i < HOOKS_IX_COUNT; i++)
 		ix_clear(&h->ix[i]);
+	hooks_refused_flush(-1, 0, h);
+	if (h->refused_flush != NULL)
+		event_free(h->refused_flush);
 	gw_free(h->confirm_gw);
 	free(h);
 }

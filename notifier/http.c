@@ -1,15 +1,16 @@
 /*
- * http.c: the HTTP server: limits, routing, bearer auth, JSON replies, /healthz and
- * /metrics (stage: http).
+ * http.c: the HTTP server: set-up, routing, bearer auth, JSON replies (stage: http).
  *
- * evhttp parses on the daemon's loop and enforces the header and body caps (413 with a
- * lingering close, so the client reads the answer). evhttp's own timeouts only catch
- * idle clients, so every connection also gets a read deadline of its own: a client that
- * trickles a byte at a time is dropped when the deadline passes, and the number of open
- * connections is capped. It must never block the loop, never log a token, and never
- * hand a handler a path with "..", "//", a NUL or an encoded slash.
+ * evhttp parses on the daemon's loop; before it does, httpconn.c admits each
+ * connection, runs its deadlines and checks the raw request head (httphead.c), and
+ * httpstatus.c serves /healthz and /metrics. Here a complete request's target is
+ * split and decoded, checked, authorised and handed to its route. It must never
+ * block the loop, never log a token (http_log_path() alone decides how a path is
+ * logged), and never hand a handler a path with "..", "//", a NUL or an encoded
+ * slash.
  */
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
@@ -29,41 +30,15 @@
 #include <openssl/crypto.h>
 
 #include "http.h"
+#include "http_int.h"
 #include "log.h"
 #include "metrics.h"
 
-#define HTTP_ROUTES_MAX 128
-#define HTTP_REFUSED_LOG_EVERY 1000     /* refused connections: one log line per this */
 #define HTTP_CT_JSON "application/json"
 #define HTTP_CT_TEXT "text/plain; charset=utf-8"
-#define HTTP_CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define HTTP_METHODS_ALL (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | \
     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH)
-
-struct http_route {
-	int methods;
-	char *prefix;
-	size_t len;
-	http_handler_fn *fn;
-	void *arg;
-	unsigned flags;
-};
-
-/*
- * One client connection, tracked from the bufferevent evhttp asks us for (bevcb) to
- * evhttp's close callback. Until the close callback is set ("attached", one loop turn
- * after the accept) we hold a reference on the bufferevent so that it cannot vanish
- * under us.
- */
-struct http_conn {
-	struct http *h;
-	struct bufferevent *bev;
-	struct evhttp_connection *evcon;        /* NULL until attached */
-	struct event *timer;                    /* attach (0 s), then the read deadline */
-	int dispatched;                         /* a request is with a handler */
-	int over_cap;                           /* opened past max_connections */
-	LIST_ENTRY(http_conn) link;
-};
+#define HTTP_FD_RESERVE 256             /* descriptors kept for Redis, curl, files */
 
 struct http_req {
 	struct http *h;
@@ -72,171 +47,21 @@ struct http_req {
 	char *path;                             /* decoded; libevent allocates it */
 	const char *rest;
 	size_t log_len;                 /* > 0: log only this much of path (a secret) */
+	int routed;                     /* a route took it */
 	struct evkeyvalq query;
 	char *body;
 	size_t body_len;
 	LIST_ENTRY(http_req) link;
 };
 
-struct http {
-	struct event_base *base;
-	struct evhttp *evh;
-	unsigned short port;
-	size_t max_body;
-	size_t max_connections;
-	struct timeval timeout;
-	char *token;                            /* NULL: admin API disabled */
-	size_t token_len;
-	http_health_fn *health;
-	void *health_arg;
-	struct metrics *metrics;
-	struct http_route routes[HTTP_ROUTES_MAX];
-	size_t nroutes;
-	LIST_HEAD(, http_conn) conns;
-	size_t nconns;
-	unsigned long refused;
-	LIST_HEAD(, http_req) pending;          /* dispatched, not yet answered */
-};
 
-static void http_healthz(struct http_req *r, void *arg);
-static void http_metrics(struct http_req *r, void *arg);
-
-/* --- connections and their deadlines --- */
-
-static void http_conn_free(struct http_conn *c)
-{
-	LIST_REMOVE(c, link);
-	c->h->nconns--;
-	event_free(c->timer);
-	free(c);
-}
-
-static struct http_conn *http_conn_find(struct http *h, struct evhttp_connection *evcon)
-{
-	struct bufferevent *bev;
-	struct http_conn *c;
-
-	if (evcon == NULL)
-		return NULL;
-	bev = evhttp_connection_get_bufferevent(evcon);
-	LIST_FOREACH(c, &h->conns, link)
-		if (c->bev == bev)
-			return c;
-	return NULL;
-}
-
-/* evhttp frees the connection: forget it. */
-static void http_conn_closed(struct evhttp_connection *evcon, void *arg)
-{
-	struct http_conn *c = arg;
-
-	(void)evcon;
-	http_conn_free(c);
-}
-
-static void http_conn_arm(struct http_conn *c)
-{
-
-	if (c->evcon != NULL && !c->dispatched)
-		evtimer_add(c->timer, &c->h->timeout);
-}
-
-static void http_refused_log(struct http *h)
-{
-	if (h->refused++ % HTTP_REFUSED_LOG_EVERY == 0)
-		log_warnx("event=http_refused reason=max_connections max=%zu refused=%lu",
-		    h->max_connections, h->refused);
-}
-
-/*
- * First run (one loop turn after the accept): evhttp has built its connection around
- * our bufferevent and passes the connection as the bufferevent's callback argument
- * (libevent 2.1 http.c; its event callback is set while the connection lives and
- * cleared by bufferevent_free). Check that, take evhttp's close callback, drop our
- * reference and start the deadline. Later runs: the deadline passed before the request was read.
- */
-static void http_conn_timer(evutil_socket_t fd, short what, void *arg)
-{
-	struct http_conn *c = arg;
-	struct http *h = c->h;
-	struct evhttp_connection *evcon;
-	bufferevent_event_cb eventcb;
-	void *cbarg = NULL;
-	char *addr = NULL;
-	ev_uint16_t port = 0;
-
-	(void)fd;
-	(void)what;
-	if (c->evcon == NULL) {
-		bufferevent_getcb(c->bev, NULL, NULL, &eventcb, &cbarg);
-		evcon = cbarg;
-		if (eventcb == NULL || evcon == NULL ||
-		    evhttp_connection_get_bufferevent(evcon) != c->bev ||
-		    evhttp_connection_get_server(evcon) != h->evh) {
-			/* Closed by evhttp already (or not its connection): forget it. */
-			bufferevent_decref(c->bev);
-			http_conn_free(c);
-			return;
-		}
-		c->evcon = evcon;
-		evhttp_connection_set_closecb(evcon, http_conn_closed, c);
-		bufferevent_decref(c->bev);     /* evhttp still holds its own reference */
-		if (c->over_cap && !c->dispatched) {
-			http_refused_log(h);
-			evhttp_connection_free(evcon);  /* runs http_conn_closed */
-			return;
-		}
-		http_conn_arm(c);
-		return;
-	}
-	if (c->dispatched)
-		return;
-	evhttp_connection_get_peer(c->evcon, &addr, &port);
-	log_info("event=http_timeout peer=%s port=%u timeout_ms=%ld",
-	    addr ? addr : "?", (unsigned)port,
-	    (long)(h->timeout.tv_sec * 1000 + h->timeout.tv_usec / 1000));
-	evhttp_connection_free(c->evcon);       /* runs http_conn_closed: c is gone */
-}
-
-/* evhttp asks for the bufferevent of a new connection: make it as evhttp would, and
- * start tracking it. NULL (evhttp then makes its own, untracked) only when out of
- * memory. */
-static struct bufferevent *http_bevcb(struct event_base *base, void *arg)
-{
-	static const struct timeval now = { 0, 0 };
-	struct http *h = arg;
-	struct http_conn *c;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	c->h = h;
-	c->over_cap = h->nconns >= h->max_connections;
-	if ((c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
-		goto err;
-	if ((c->timer = evtimer_new(base, http_conn_timer, c)) == NULL)
-		goto err;
-	bufferevent_incref(c->bev);
-	evtimer_add(c->timer, &now);
-	LIST_INSERT_HEAD(&h->conns, c, link);
-	h->nconns++;
-	return c->bev;
-err:
-	if (c->bev != NULL)
-		bufferevent_free(c->bev);
-	free(c);
-	return NULL;
-}
-
-/* A reply was written out: the connection waits for its next request, on a deadline. */
+/* A reply was written out: the connection waits for its next request. */
 static void http_on_complete(struct evhttp_request *req, void *arg)
 {
-	struct http *h = arg;
-	struct http_conn *c = http_conn_find(h, evhttp_request_get_connection(req));
+	struct http_conn *c = httpconn_of(arg, req);
 
-	if (c != NULL) {
-		c->dispatched = 0;
-		http_conn_arm(c);
-	}
+	if (c != NULL)
+		httpconn_answered(c);
 }
 
 /* --- requests --- */
@@ -266,28 +91,70 @@ static const char *http_method_name(int m)
 	}
 }
 
+/*
+ * The one place that decides how a request's path is logged. A path is shown whole
+ * only when it was routed to a route whose rest is not a credential; anything else
+ * (refused before routing, a click token's route, a path that did not decode) shows
+ * its first segment and "/..." at most, so that no token or short-link code ever
+ * reaches a log, whatever the form it was sent in.
+ */
+static const char *http_log_path(const struct http_req *r, char *out, size_t size)
+{
+	char shown[HTTP_PATH_MAX + 8];
+	const char *p = r->path, *seg;
+
+	if (p == NULL || p[0] != '/')
+		return log_quote("-", out, size);
+	if (r->routed && r->log_len == 0)
+		return log_quote(p, out, size);
+	seg = strchr(p + 1, '/');
+	if (seg == NULL && !r->routed)
+		return log_quote(p, out, size);
+	if (r->log_len > 0)
+		snprintf(shown, sizeof(shown), "%.*s/...", (int)r->log_len, p);
+	else if (seg == NULL)
+		snprintf(shown, sizeof(shown), "%s", p);
+	else
+		snprintf(shown, sizeof(shown), "%.*s/...", (int)(seg - p), p);
+	return log_quote(shown, out, size);
+}
+
+/* A 4xx answer (a forged signature, a tampered click token, a path that does not
+ * exist) counts on /metrics by status and client address, never in a log. */
+static void http_count_refusal(const struct http_req *r, int status)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+	char *addr = NULL, reason[32];
+	ev_uint16_t port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &addr, &port);
+	snprintf(reason, sizeof(reason), "%s%d", r->log_len > 0 ? "secret_path_" :
+	    "status_", status);
+	httpconn_count(r->h, addr, reason);
+}
+
 /* Sends buf (moved out, not freed) with status and frees r. */
-static void http_send(struct http_req *r, int status, const char *ctype,
+void http_send(struct http_req *r, int status, const char *ctype,
     struct evbuffer *buf)
 {
 	struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
-	char qpath[128], shown[128];
+	char qpath[128];
 
 	evhttp_remove_header(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", ctype);
 	evhttp_add_header(out, "Cache-Control", "no-store");
 	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
-	if (r->log_len > 0)
-		snprintf(shown, sizeof(shown), "%.*s/...", (int)r->log_len, r->path);
 	log_debug("event=http method=%s path=%s status=%d", http_method_name(r->method),
-	    log_quote(r->log_len > 0 ? shown : r->path ? r->path : "", qpath, sizeof(qpath)),
-	    status);
+	    http_log_path(r, qpath, sizeof(qpath)), status);
+	if (status >= 400 && status < 500)
+		http_count_refusal(r, status);
 	evhttp_send_reply(r->req, status, NULL, buf);
 	http_req_free(r);
 }
 
 /* Last resort when a reply cannot be built: no body. */
-static void http_send_bare(struct http_req *r, int status)
+void http_send_bare(struct http_req *r, int status)
 {
 	evhttp_send_reply(r->req, status, NULL, NULL);
 	http_req_free(r);
@@ -594,6 +461,7 @@ static void http_route_request(struct http_req *r)
 		    http_method_name(r->method));
 		return;
 	}
+	r->routed = 1;
 	r->rest = r->path + hit->len;
 	if (*r->rest == '/')
 		r->rest++;
@@ -602,30 +470,47 @@ static void http_route_request(struct http_req *r)
 	hit->fn(r, hit->arg);
 }
 
+/* Shutting down: requests already read are finished, this new one is not. */
+static void http_send_draining(struct http *h, struct evhttp_request *req)
+{
+	static const char body[] = "{\"error\":\"shutting down\"}\n";
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct evbuffer *buf = evbuffer_new();
+	char *addr = NULL;
+	ev_uint16_t port = 0;
+
+	if (evcon != NULL)
+		evhttp_connection_get_peer(evcon, &addr, &port);
+	httpconn_refused(h, addr, "shutting_down");
+	evhttp_add_header(out, "Content-Type", HTTP_CT_JSON);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	evhttp_add_header(out, "Connection", "close");
+	evhttp_add_header(out, "Retry-After", "5");
+	if (buf != NULL)
+		evbuffer_add(buf, body, sizeof(body) - 1);
+	evhttp_send_reply(req, 503, "Service Unavailable", buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+}
+
 /* evhttp's callback for every complete request. */
 static void http_dispatch(struct evhttp_request *req, void *arg)
 {
 	struct http *h = arg;
-	struct http_conn *c = http_conn_find(h, evhttp_request_get_connection(req));
+	struct http_conn *c = httpconn_of(h, req);
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	char *raw = NULL, *query = NULL;
 	const char *why;
 	struct http_req *r;
 
 	/* From here the handler owns the time; the deadline returns with the next
-	 * request on this connection. Not yet attached: the attach timer stays. */
-	if (c != NULL) {
-		c->dispatched = 1;
-		if (c->evcon != NULL)
-			evtimer_del(c->timer);
-	}
+	 * request on this connection. */
+	if (c != NULL)
+		httpconn_handled(c);
 	evhttp_request_set_on_complete_cb(req, http_on_complete, h);
-	if (c != NULL && c->over_cap) {
-		/* It sent its request before we could close it: say why, then close. */
-		http_refused_log(h);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection",
-		    "close");
-		evhttp_send_error(req, 503, "Too Many Connections");
+	if (h->draining) {
+		http_send_draining(h, req);
 		return;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
@@ -705,6 +590,48 @@ unsigned short http_port(const struct http *h)
 	return h->port;
 }
 
+void http_drain(struct http *h)
+{
+	if (h != NULL)
+		h->draining = 1;
+}
+
+size_t http_pending(const struct http *h)
+{
+	const struct http_req *r;
+	size_t n = 0;
+
+	if (h != NULL)
+		LIST_FOREACH(r, &h->pending, link)
+			n++;
+	return n;
+}
+
+/*
+ * The connection caps. Each connection holds a descriptor: the total is kept to half
+ * of what the process may open after HTTP_FD_RESERVE for everything else, whatever
+ * was configured, and one address may hold an eighth of it by default.
+ */
+static void http_size_connections(struct http *h, const struct http_config *cfg)
+{
+	struct rlimit rl;
+	size_t fit = HTTP_MAX_CONNECTIONS_DEFAULT;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		fit = rl.rlim_cur > 2 * HTTP_FD_RESERVE ?
+		    (size_t)(rl.rlim_cur - HTTP_FD_RESERVE) / 2 : HTTP_MAX_CONNECTIONS_MIN;
+	if (fit < HTTP_MAX_CONNECTIONS_MIN)
+		fit = HTTP_MAX_CONNECTIONS_MIN;
+	h->max_connections = cfg->max_connections ? cfg->max_connections :
+	    HTTP_MAX_CONNECTIONS_DEFAULT;
+	if (h->max_connections > fit)
+		h->max_connections = fit;
+	h->max_per_address = cfg->max_per_address ? cfg->max_per_address :
+	    h->max_connections / 8;
+	if (h->max_per_address < 1)
+		h->max_per_address = 1;
+}
+
 struct http *http_new(struct event_base *base, const struct http_config *cfg,
     struct err *err)
 {
@@ -713,7 +640,7 @@ struct http *http_new(struct event_base *base, const struct http_config *cfg,
 	socklen_t sslen = sizeof(ss);
 	const char *addr;
 	struct http *h;
-	long ms;
+	long ms, idle;
 
 	if (base == NULL || cfg == NULL) {
 		err_set(err, ERR_INPUT, "bad_config", NULL,
@@ -721,21 +648,24 @@ struct http *http_new(struct event_base *base, const struct http_config *cfg,
 		return NULL;
 	}
 	ms = cfg->timeout_ms ? cfg->timeout_ms : HTTP_TIMEOUT_MS_DEFAULT;
-	if (ms < 0) {
-		err_set(err, ERR_INPUT, "bad_config", "timeout_ms",
-		    "http: timeout_ms must not be negative");
+	idle = cfg->idle_ms ? cfg->idle_ms : HTTP_IDLE_MS_DEFAULT;
+	if (ms < 0 || idle < 0) {
+		err_set(err, ERR_INPUT, "bad_config", ms < 0 ? "timeout_ms" : "idle_ms",
+		    "http: %s must not be negative", ms < 0 ? "timeout_ms" : "idle_ms");
 		return NULL;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		goto nomem;
 	h->base = base;
-	LIST_INIT(&h->conns);
+	TAILQ_INIT(&h->conns);
 	LIST_INIT(&h->pending);
 	h->max_body = cfg->max_body ? cfg->max_body : HTTP_MAX_BODY_DEFAULT;
-	h->max_connections = cfg->max_connections ? cfg->max_connections :
-	    HTTP_MAX_CONNECTIONS_DEFAULT;
+	h->max_headers = cfg->max_headers ? cfg->max_headers : HTTP_MAX_HEADERS_DEFAULT;
+	http_size_connections(h, cfg);
 	h->timeout.tv_sec = ms / 1000;
 	h->timeout.tv_usec = (ms % 1000) * 1000;
+	h->idle.tv_sec = idle / 1000;
+	h->idle.tv_usec = (idle % 1000) * 1000;
 	h->health = cfg->health;
 	h->health_arg = cfg->health_arg;
 	h->metrics = cfg->metrics;
@@ -747,12 +677,11 @@ struct http *http_new(struct event_base *base, const struct http_config *cfg,
 	if ((h->evh = evhttp_new(base)) == NULL)
 		goto nomem;
 	evhttp_set_max_body_size(h->evh, (ev_ssize_t)h->max_body);
-	evhttp_set_max_headers_size(h->evh, (ev_ssize_t)(cfg->max_headers ?
-	    cfg->max_headers : HTTP_MAX_HEADERS_DEFAULT));
+	evhttp_set_max_headers_size(h->evh, (ev_ssize_t)h->max_headers);
 	evhttp_set_timeout_tv(h->evh, &h->timeout);
 	evhttp_set_allowed_methods(h->evh, HTTP_METHODS_ALL);
 	evhttp_set_flags(h->evh, EVHTTP_SERVER_LINGERING_CLOSE);
-	evhttp_set_bevcb(h->evh, http_bevcb, h);
+	evhttp_set_bevcb(h->evh, httpconn_bevcb, h);
 	evhttp_set_gencb(h->evh, http_dispatch, h);
 	if (http_route(h, EVHTTP_REQ_GET, "/healthz", http_healthz, h, HTTP_EXACT) < 0 ||
 	    http_route(h, EVHTTP_REQ_GET, "/metrics", http_metrics, h, HTTP_EXACT) < 0)
@@ -783,7 +712,6 @@ nomem:
 
 void http_free(struct http *h)
 {
-	struct http_conn *c;
 	size_t i;
 
 	if (h == NULL)
@@ -791,12 +719,9 @@ void http_free(struct http *h)
 	while (!LIST_EMPTY(&h->pending))
 		http_error(LIST_FIRST(&h->pending), 503, NULL, "shutting down");
 	if (h->evh != NULL)
-		evhttp_free(h->evh);    /* closes every connection: http_conn_closed */
+		evhttp_free(h->evh);    /* closes every connection: conn_closed */
 	/* Connections accepted but never attached still hold our reference. */
-	while ((c = LIST_FIRST(&h->conns)) != NULL) {
-		bufferevent_decref(c->bev);
-		http_conn_free(c);
-	}
+	httpconn_free_all(h);
 	for (i = 0; i < h->nroutes; i++)
 		free(h->routes[i].prefix);
 	if (h->token != NULL) {
@@ -804,85 +729,4 @@ void http_free(struct http *h)
 		free(h->token);
 	}
 	free(h);
-}
-
-/* --- built-in routes --- */
-
-/* The planning, mirror and redis objects of /healthz. 0, or -1 on OOM. */
-static int
-http_health_parts(cJSON *j, const struct http_health *hh)
-{
-	cJSON *p, *m, *r;
-
-	if ((p = cJSON_AddObjectToObject(j, "planning")) == NULL ||
-	    cJSON_AddNumberToObject(p, "deals", (double)hh->planning) == NULL ||
-	    cJSON_AddNumberToObject(p, "ranked", (double)hh->plan_ranked) == NULL ||
-	    cJSON_AddNumberToObject(p, "sliced", (double)hh->plan_done) == NULL ||
-	    cJSON_AddNumberToObject(p, "stalled_ms", (double)hh->plan_stalled_ms) == NULL ||
-	    (hh->plan_stalled_deal != NULL && hh->plan_stalled_deal[0] != '\0' &&
-	    cJSON_AddStringToObject(p, "stalled_deal", hh->plan_stalled_deal) == NULL) ||
-	    cJSON_AddNumberToObject(p, "failed", (double)hh->plans_failed) == NULL)
-		return -1;
-	if ((m = cJSON_AddObjectToObject(j, "mirror")) == NULL ||
-	    cJSON_AddBoolToObject(m, "ready", hh->mirror_ready != 0) == NULL ||
-	    cJSON_AddNumberToObject(m, "subscribers", (double)hh->mirror_subscribers) == NULL ||
-	    cJSON_AddBoolToObject(m, "loading", hh->mirror_loading != 0) == NULL ||
-	    cJSON_AddNumberToObject(m, "reconnects", (double)hh->mirror_reconnects) == NULL ||
-	    cJSON_AddNumberToObject(m, "reloads", (double)hh->mirror_reloads) == NULL ||
-	    cJSON_AddStringToObject(m, "last_reload_reason", hh->mirror_reload_reason ?
-	    hh->mirror_reload_reason : "") == NULL)
-		return -1;
-	if ((r = cJSON_AddObjectToObject(j, "redis")) == NULL ||
-	    cJSON_AddNumberToObject(r, "connects", (double)hh->redis_connects) == NULL ||
-	    cJSON_AddNumberToObject(r, "command_timeouts", (double)hh->redis_timeouts) == NULL)
-		return -1;
-	return 0;
-}
-
-/* GET /healthz: 200 {"status":"ok",...} or 503 {"status":"unhealthy",...}. */
-static void http_healthz(struct http_req *r, void *arg)
-{
-	struct http *h = arg;
-	struct http_health hh;
-	int ok = 0;
-	cJSON *j;
-
-	memset(&hh, 0, sizeof(hh));
-	if (h->health != NULL)
-		ok = h->health(h->health_arg, &hh) == 1;
-	else
-		hh.detail = "no health check configured";
-	if ((j = cJSON_CreateObject()) == NULL ||
-	    cJSON_AddStringToObject(j, "status", ok ? "ok" : "unhealthy") == NULL ||
-	    cJSON_AddBoolToObject(j, "redis_ok", hh.redis_ok != 0) == NULL ||
-	    cJSON_AddNumberToObject(j, "stream_lag", (double)hh.stream_lag) == NULL ||
-	    cJSON_AddNumberToObject(j, "rules_loaded", (double)hh.rules_loaded) == NULL ||
-	    (hh.detail != NULL &&
-	    cJSON_AddStringToObject(j, "detail", hh.detail) == NULL) ||
-	    http_health_parts(j, &hh) < 0) {
-		cJSON_Delete(j);
-		http_send_bare(r, 500);
-		return;
-	}
-	http_reply_json(r, ok ? 200 : 503, j);
-}
-
-/* GET /metrics: the Prometheus text exposition. */
-static void http_metrics(struct http_req *r, void *arg)
-{
-	struct http *h = arg;
-	struct evbuffer *buf;
-
-	if (h->metrics == NULL) {
-		http_error(r, 503, NULL, "metrics not available");
-		return;
-	}
-	if ((buf = evbuffer_new()) == NULL || metrics_render(h->metrics, buf) < 0) {
-		if (buf != NULL)
-			evbuffer_free(buf);
-		http_send_bare(r, 500);
-		return;
-	}
-	http_send(r, 200, HTTP_CT_METRICS, buf);
-	evbuffer_free(buf);
 }

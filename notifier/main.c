@@ -133,8 +133,9 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((ingest_idle(n->ingest) && deliver_idle(n->deliver)) ||
-	    clock_mono_ms() >= n->stop_deadline_ms) {
+	/* Webhooks already read (a STOP waiting on Redis) are answered before exit. */
+	if ((ingest_idle(n->ingest) && deliver_idle(n->deliver) &&
+	    http_pending(n->http_srv) == 0) || clock_mono_ms() >= n->stop_deadline_ms) {
 		if (!deliver_idle(n->deliver))
 			log_warnx("event=shutdown_grace_over action=leave_pending");
 		event_base_loopbreak(n->base);
@@ -162,6 +163,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	deliver_stop(n->deliver);
 	resolve_stop(n->resolve);
 	substore_stop(n->ss);
+	http_drain(n->http_srv);
 	evtimer_add(n->drain, &now);
 }
 
@@ -354,6 +356,9 @@ start_http(struct notifier *n)
 	hc.listen_addr = n->cfg->http_listen;
 	hc.port = (unsigned short)n->cfg->http_port;
 	hc.timeout_ms = n->cfg->http_timeout_ms;
+	hc.idle_ms = n->cfg->http_idle_ms;
+	hc.max_connections = (size_t)n->cfg->http_max_connections;
+	hc.max_per_address = (size_t)n->cfg->http_max_per_address;
 	hc.admin_token = n->cfg->admin_token;
 	hc.health = on_health;
 	hc.health_arg = n;

@@ -97,6 +97,10 @@ static const struct metrics_def metrics_defs[METRIC_COUNT] = {
 	  "x-dm credentials: refreshed, refresh_failed, store_failed, rejected_401,"
 	  " rejected_403 (the gateway is paused; DM consent is untouched).",
 	  2, { "gateway", "event" }, NULL, 0 },
+	{ "dealpush_http_refused_total", METRICS_COUNTER,
+	  "HTTP connections and requests refused (connection caps, deadlines, bad heads, "
+	  "4xx answers), by reason and client address.",
+	  2, { "reason", "addr" }, NULL, 0 },
 };
 
 /* One label series. Allocated in one block: the struct, the bucket counts, then the

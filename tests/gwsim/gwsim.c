@@ -32,6 +32,7 @@ static void gwsim_usage(FILE *f)
 	    "             [--auth-token T] [--bearer-token T] [--webhook-secret S]\n"
 	    "             [--user-token T] [--client-id ID] [--client-secret S]\n"
 	    "             [--refresh-token T] [--token-ttl-s N]\n"
+	    "             [--auth-token-env NAME] [--bearer-token-env NAME]\n"
 	    "             [--latency-ms N] [--fail-rate R] [--answer NUMBER=CODE ...]\n"
 	    "             [--seed N] [--print] [--quiet]\n"
 	    "             [--status-callbacks [--callback-delay-ms N]\n"
@@ -108,6 +109,18 @@ static int gwsim_set_opt(struct gwsim *sim, const char *name, const char *val)
 	} else if (strcmp(name, "--token-ttl-s") == 0) {
 		if (gwsim_parse_long(val, 1, 86400, &sim->token_ttl_s) != 0)
 			return gwsim_bad(name, "want 1..86400, got", val);
+	} else if (strcmp(name, "--auth-token-env") == 0 ||
+	    strcmp(name, "--bearer-token-env") == 0) {
+		/* A secret on the command line is readable by every user of the machine
+		 * (ps); the environment is the owner's alone. */
+		const char *v = getenv(val);
+
+		if (v == NULL || v[0] == '\0')
+			return gwsim_bad(name, "environment variable not set or empty:", val);
+		if (name[2] == 'a')
+			sim->auth_token = v;
+		else
+			sim->bearer_token = v;
 	} else if (strcmp(name, "--webhook-secret") == 0) {
 		sim->webhook_secret = val;
 	} else if (strcmp(name, "--latency-ms") == 0) {

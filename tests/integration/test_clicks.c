@@ -224,6 +224,37 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 1);
 }
 
+/* Ingest takes "HTTPS://" in any case; so must the click that leads there. A refused
+ * click token is counted by client address on /metrics. */
+static void
+upper_case_scheme_redirects_and_refused_tokens_are_counted(void **state)
+{
+	struct fx *f = *state;
+	struct sent s = { f, 2 };
+	static char body[1 << 16];
+	char dir[512], tok[512], path[600], loc[2048], deal[512];
+
+	it_path(dir, sizeof(dir), "redis-clicks", "");
+	start(f, dir);
+	snprintf(deal, sizeof(deal), "{\"id\": \"c-2\", \"title\": \"Loud\", "
+	    "\"category\": \"laptop\", \"url\": \"HTTPS://shop.example/d/c-2\", "
+	    "\"expires_at\": %lld}", it_now() + 600);
+	assert_int_equal(it_publish(f->rc, deal), 0);
+	assert_true(it_wait(sent_reach, &s, 10000));
+	assert_int_equal(token_for(&f->gw, "+15125550100", NULL, tok, sizeof(tok)), 2);
+	snprintf(path, sizeof(path), "/c/%s", tok);
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 302);
+	assert_non_null(strstr(loc, "HTTPS://shop.example/d/c-2?utm_source=dealpush"));
+
+	path[strlen(path) - 3] = path[strlen(path) - 3] == 'A' ? 'B' : 'A';
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 404);
+	assert_int_equal(get_location(f->http, "/c/not-a-token", loc, sizeof(loc)), 404);
+	assert_int_equal(it_http_get(f->http, "/metrics", body, sizeof(body)), 200);
+	assert_non_null(strstr(body, "dealpush_http_refused_total{reason=\"secret_path_404\","
+	    "addr=\"127.0.0.1\"} 2"));
+	assert_int_equal(log_contains(f->nt.proc.log, tok), 0);
+}
+
 static int
 xadd_conversion(redisContext *rc, const char *json)
 {
@@ -350,6 +381,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    upper_case_scheme_redirects_and_refused_tokens_are_counted, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    click_redirects_with_utm_counts_once_and_raises_engagement, setup,
 		    teardown),

@@ -115,5 +115,20 @@ check "the report prices the segments" grep -Eq '^sms_cost ' "$RUN/report.out"
 $ctl report rule audio >"$RUN/report-rule.out" 2>&1
 check "the rule's report counts the same order" grep -Eq '^redeemed +1$' "$RUN/report-rule.out"
 
+# 7. The demo's secrets are its own. A STOP signed with the simulator's built-in
+# token (test-auth-token) is refused: the run's token is random. The files it
+# wrote (logs with numbers, the env file with the admin token) are the user's alone.
+stop_signed_with() {    # stop_signed_with TOKEN: the HTTP status of a signed STOP
+	local url="$DEALPUSH_API/hooks/twilio/inbound" sig
+	sig=$(printf '%s' "${url}BodySTOPFrom+15125550188" |
+		openssl dgst -sha1 -hmac "$1" -binary | base64)
+	curl -s -o /dev/null -w '%{http_code}' -H "X-Twilio-Signature: $sig" \
+		--data-urlencode 'From=+15125550188' --data-urlencode 'Body=STOP' "$url"
+}
+check "a STOP signed with the fixed test token is refused" \
+	test "$(stop_signed_with test-auth-token)" = 403
+check "no file of the demo is readable by group or others" \
+	test -z "$(find "$RUN/demo" -type f -perm /077 -print -quit)"
+
 echo "walkthrough: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
