@@ -171,6 +171,31 @@ job_on_ack(struct rconn *rc, struct redisReply *r, void *arg)
 	dl_read(dl);
 }
 
+static void
+dl_on_park_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct deliver *dl = arg;
+
+	(void)fd;
+	(void)what;
+	dl->park_due = 0;
+	if (!dl->stopping)
+		dl_reread(dl, 0);
+}
+
+/* Reads the pending list again at monotonic ms `at` (or earlier, for another). */
+static void
+dl_park_arm(struct deliver *dl, int64_t at)
+{
+	int64_t now = clock_mono_ms(), in = at > now ? at - now : 0;
+	struct timeval tv = { (time_t)(in / 1000), (suseconds_t)((in % 1000) * 1000) };
+
+	if (dl->park_timer == NULL || (dl->park_due != 0 && dl->park_due <= at))
+		return;
+	dl->park_due = at;
+	evtimer_add(dl->park_timer, &tv);
+}
+
 /* Called whenever a recipient reaches RS_DONE. */
 static void
 job_maybe_done(struct job *j)
@@ -187,6 +212,15 @@ job_maybe_done(struct job *j)
 		dl_reread(dl, 1);
 		return;
 	}
+	if (j->parked) {
+		/* Left pending, out of memory: read again when its earliest wait ends
+		 * (admit.lua takes a "retry" push again, and skips what is final). */
+		dl_park_arm(dl, j->park_until);
+		job_unlink(j);
+		job_free(j);
+		dl_read(dl);
+		return;
+	}
 	j->acking = 1;
 	if (rconn_cmd(dl->cmd, job_on_ack, j, 0, "XACK " DELIVER_STREAM " " DELIVER_GROUP
 	    " %s", j->entry) < 0) {
@@ -196,6 +230,21 @@ job_maybe_done(struct job *j)
 		return;
 	}
 	dl->acks_out++;
+}
+
+void
+dl_parked(struct rcpt *r)
+{
+	struct job *j = r->job;
+
+	if (r->state == RS_DONE)
+		return;
+	if (!j->parked || r->park_until < j->park_until)
+		j->park_until = r->park_until;
+	j->parked = 1;
+	log_debug("event=push_parked push=%s wait_ms=%lld", r->push_id,
+	    (long long)(r->park_until - clock_mono_ms()));
+	dl_rcpt_done(r);
 }
 
 void
@@ -423,6 +472,8 @@ deliver_new(struct event_base *base, const struct config *cfg,
 		goto err;
 	if ((dl->pump_ev = evtimer_new(base, dl_on_wake, dl)) == NULL)
 		goto err;
+	if ((dl->park_timer = evtimer_new(base, dl_on_park_timer, dl)) == NULL)
+		goto err;
 	if ((dl->tick = event_new(base, -1, EV_PERSIST, dl_on_wake, dl)) == NULL)
 		goto err;
 	event_add(dl->tick, &tv);
@@ -535,6 +586,8 @@ deliver_free(struct deliver *dl)
 		event_free(dl->flush);
 	if (dl->pump_ev != NULL)
 		event_free(dl->pump_ev);
+	if (dl->park_timer != NULL)
+		event_free(dl->park_timer);
 	free(dl->recq);
 	gwpool_free(dl->pool);
 	tzcache_free(dl->zones);

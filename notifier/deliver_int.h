@@ -77,6 +77,7 @@ struct rcpt {
 	char detail[256];
 	int http_status;
 	int revoke;
+	int64_t park_until;        /* monotonic ms: a long wait, kept in Redis (parked) */
 };
 
 struct job {
@@ -97,6 +98,9 @@ struct job {
 	struct rcpt *r;
 	int acking;
 	int unrecorded;            /* an outcome could not be recorded: do not ack */
+	int parked;                /* a recipient waits long in state "retry": the job
+	                            * leaves memory unacked and is read again then */
+	int64_t park_until;        /* monotonic ms: the earliest of them */
 };
 
 struct rec;
@@ -128,6 +132,9 @@ struct deliver {
 	size_t recq_n, recq_cap;
 	struct event *flush;       /* writes recq, once per loop pass */
 	struct event *pump_ev;     /* runs the send queue, once per loop pass */
+	struct event *park_timer;  /* reads the pending list again when a parked job's
+	                            * earliest wait ends */
+	int64_t park_due;          /* monotonic ms the park timer is armed for, 0: none */
 };
 
 /* deliver.c: jobs, the queue, reading. */
@@ -182,6 +189,14 @@ void dl_kick(struct deliver *dl);
 void dl_on_wake(evutil_socket_t fd, short what, void *arg);
 void dl_pump(struct deliver *dl);
 void dl_retry_or_expire(struct rcpt *r, long retry_after_s);
+
+/* A wait this long or longer is not held in memory: the push is recorded "retry" and
+ * its job, once nothing else of it is open, leaves memory unacked (a paused gateway
+ * must not hold every job, and with them the other gateways' pushes). */
+#define DELIVER_PARK_MS 5000
+
+/* r's "retry" is recorded: it waits in Redis, out of memory (dl_retry_or_expire). */
+void dl_parked(struct rcpt *r);
 void dl_release(struct rcpt *r);
 void dl_on_lease_timer(evutil_socket_t fd, short what, void *arg);
 

@@ -94,8 +94,16 @@ rec_settle(const struct rec *e, int ok)
 	/* "retry" only marks the state for a redelivery after a crash; the backoff
 	 * timer is already running and its admit passes own_retry, so a lost "retry"
 	 * record costs nothing. */
-	if (strcmp(e->outcome, "retry") == 0)
+	if (strcmp(e->outcome, "retry") == 0) {
+		/* A parked one is out of memory only once its "retry" is in Redis. */
+		if (e->r->park_until != 0) {
+			if (ok)
+				dl_parked(e->r);
+			else
+				rec_later(e->r);
+		}
 		return;
+	}
 	if (!ok)
 		rec_later(e->r);
 	else

@@ -89,6 +89,13 @@ dl_retry_or_expire(struct rcpt *r, long retry_after_s)
 		dl_record(r, "expired");
 		return;
 	}
+	if (delay >= DELIVER_PARK_MS) {
+		/* Waited out in Redis ("retry"), not in memory: dl_parked once recorded. */
+		r->state = RS_WAITING;
+		r->park_until = clock_mono_ms() + delay;
+		dl_record(r, "retry");
+		return;
+	}
 	if (r->timer != NULL)
 		event_free(r->timer);
 	if ((r->timer = evtimer_new(dl->base, retry_on_timer, r)) == NULL) {
@@ -556,6 +563,15 @@ send_reserve(struct deliver *dl, struct rcpt **out, size_t max)
 			snprintf(r->detail, sizeof(r->detail), "no gateway for channel %s",
 			    channel_name(r->pl.ch));
 			dl_record(r, "failed");
+			continue;
+		}
+		if (rc == 0 && retry_at != GWPOOL_NEVER && retry_at - mono >= DELIVER_PARK_MS) {
+			/* Every gateway of its channel is paused for a while (a refused token,
+			 * a long Retry-After): it waits in Redis, and its job does not hold a
+			 * place that other channels' pushes need. */
+			r->state = RS_WAITING;
+			r->park_until = retry_at;
+			dl_record(r, "retry");
 			continue;
 		}
 		if (rc == 0 || gwpool_started(dl->pool, gi, mono, wall, r->pl.to) < 0) {

@@ -712,7 +712,7 @@ main(void)
 		goto end;
 	}
 	b.gw_up = 1;
-	setenv("DP_TEST_X_TOKEN", "test-bearer-token", 1);
+	setenv("DP_TEST_X_TOKEN", "test-user-token", 1);
 	it_path(b.secret, sizeof(b.secret), "click", ".secret");
 	if ((f = fopen(b.secret, "w")) == NULL ||
 	    fputs("bench-million-click-secret-0123456789\n", f) < 0 || fclose(f) != 0) {

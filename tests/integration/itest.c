@@ -647,3 +647,64 @@ it_consent_events(redisContext *rc, const char *sub)
 	freeReplyObject(r);
 	return n;
 }
+
+long
+it_log_count(const char *path, const char *needle, const char *from, const char *until)
+{
+	FILE *fp = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	long n = 0;
+	int on = from == NULL;
+
+	if (fp == NULL)
+		return -1;
+	while (getline(&line, &cap, fp) > 0) {
+		if (!on && strstr(line, from) != NULL)
+			on = 1;
+		if (until != NULL && strstr(line, until) != NULL)
+			break;
+		if (on && strstr(line, needle) != NULL)
+			n++;
+	}
+	free(line);
+	fclose(fp);
+	return n;
+}
+
+long
+it_log_line(const char *path, const char *needle)
+{
+	FILE *fp = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	long n = 0, at = 0;
+
+	if (fp == NULL)
+		return -1;
+	while (at == 0 && getline(&line, &cap, fp) > 0) {
+		n++;
+		if (strstr(line, needle) != NULL)
+			at = n;
+	}
+	free(line);
+	fclose(fp);
+	return at;
+}
+
+int
+it_gwsim_accepted_to(const cJSON *reqs, const char *to)
+{
+	const cJSON *o;
+	int n = 0;
+
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "to");
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
+
+		if (cJSON_IsString(t) && strcmp(t->valuestring, to) == 0 &&
+		    cJSON_IsNumber(st) && st->valueint == 201)
+			n++;
+	}
+	return n;
+}

@@ -153,5 +153,15 @@ int it_one_teardown(void **state);
 long long it_outcomes(redisContext *rc, const char *outcome);
 
 void it_sleep_ms(long ms);
+/* The number (from 1) of the first line of the log at path containing needle; 0 when
+ * none does, -1 when the log cannot be read. */
+long it_log_line(const char *path, const char *needle);
+/* Lines of the log at path containing needle, from the first line containing from
+ * (NULL: the start) until the first containing until (NULL: the end); -1 when the log
+ * cannot be read. */
+long it_log_count(const char *path, const char *needle, const char *from,
+    const char *until);
+/* Requests in reqs (it_gwsim_requests) to number `to` that gwsim accepted (201). */
+int it_gwsim_accepted_to(const cJSON *reqs, const char *to);
 
 #endif

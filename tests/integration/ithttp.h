@@ -28,6 +28,10 @@ int it_http(int port, const char *method, const char *path, const char *hdrs,
 const char *it_http_header(const struct it_resp *resp, const char *name, char *out,
     size_t size);
 
+/* Appends s to the NUL-terminated out (size bytes in all) percent-encoded as a form
+ * value: letters and digits as they are, every other byte %XX; cut when out is full. */
+void it_pct_append(char *out, size_t size, const char *s);
+
 /* A TCP port free on 127.0.0.1 right now (for a server the test must name in its
  * config before it starts), or -1. */
 int it_free_port(void);

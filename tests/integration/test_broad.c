@@ -118,6 +118,16 @@ deal_planned(void *arg)
 	return ok;
 }
 
+/* Texts gwsim accepted for b<i> (its phone number). */
+static int
+texts_to(const cJSON *reqs, int i)
+{
+	char to[32];
+
+	snprintf(to, sizeof(to), "+1512%07d", 2000000 + i);
+	return it_gwsim_accepted_to(reqs, to);
+}
+
 static int
 quick_planned(void *arg)
 {
@@ -140,49 +150,6 @@ hget_ll(redisContext *rc, const char *key, const char *field)
 		v = strtoll(r->str, NULL, 10);
 	freeReplyObject(r);
 	return v;
-}
-
-/* Lines of the notifier's log containing needle, from the first line containing from
- * (NULL: the start) to the first containing until (NULL: the end). */
-static int
-log_count(const struct it_one *f, const char *needle, const char *from,
-    const char *until)
-{
-	char line[4096];
-	FILE *fp = fopen(f->nt.proc.log, "r");
-	int n = 0, on = from == NULL;
-
-	if (fp == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		if (!on && strstr(line, from) != NULL)
-			on = 1;
-		if (until != NULL && strstr(line, until) != NULL)
-			break;
-		if (on && strstr(line, needle) != NULL)
-			n++;
-	}
-	fclose(fp);
-	return n;
-}
-
-/* Texts gwsim accepted for b<i> (its phone number), over every request logged. */
-static int
-texts_to(cJSON *reqs, int i)
-{
-	char to[32];
-	cJSON *o;
-	int n = 0;
-
-	snprintf(to, sizeof(to), "+1512%07d", 2000000 + i);
-	cJSON_ArrayForEach(o, reqs) {
-		cJSON *t = cJSON_GetObjectItem(o, "to"), *st = cJSON_GetObjectItem(o, "status");
-
-		if (cJSON_IsString(t) && strcmp(t->valuestring, to) == 0 &&
-		    cJSON_IsNumber(st) && st->valueint == 201)
-			n++;
-	}
-	return n;
 }
 
 static void
@@ -270,10 +237,10 @@ test_broad_deal_plans_and_follows(void **state)
 	/* While it was planned: no deadline missed, no reconnect, no failed attempt
 	 * (planned once, recipients exactly BROAD). Before and after it (the mirror's
 	 * load, the fan-out), the machine is shared: deadlines there are not counted. */
-	assert_int_equal(log_count(f, "event=command_timeout", LOADED, PLANNED_BROAD), 0);
-	assert_int_equal(log_count(f, "event=drop", LOADED, PLANNED_BROAD), 0);
-	assert_int_equal(log_count(f, "event=plan_failed", NULL, NULL), 0);
-	assert_int_equal(log_count(f, PLANNED_BROAD, NULL, NULL), 1);
+	assert_int_equal(it_log_count(f->nt.proc.log, "event=command_timeout", LOADED, PLANNED_BROAD), 0);
+	assert_int_equal(it_log_count(f->nt.proc.log, "event=drop", LOADED, PLANNED_BROAD), 0);
+	assert_int_equal(it_log_count(f->nt.proc.log, "event=plan_failed", NULL, NULL), 0);
+	assert_int_equal(it_log_count(f->nt.proc.log, PLANNED_BROAD, NULL, NULL), 1);
 	assert_int_equal(it_http_get(http, "/healthz", health, sizeof(health)), 200);
 	assert_non_null(strstr(health, "\"mirror\":{\"ready\":true,\"subscribers\":200004,"));
 	assert_non_null(strstr(health, "\"planning\":{\"deals\":0,"));

@@ -128,21 +128,6 @@ hget_ll(struct fx *f, const char *key, const char *field)
 	return v;
 }
 
-static int
-log_mentions(const char *path, const char *what)
-{
-	FILE *fp = fopen(path, "r");
-	char line[4096];
-	int found = 0;
-
-	if (fp == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof(line), fp) != NULL)
-		found = strstr(line, what) != NULL;
-	fclose(fp);
-	return found;
-}
-
 static void
 two_notifiers_share_the_work_and_send_nothing_twice(void **state)
 {
@@ -166,8 +151,8 @@ two_notifiers_share_the_work_and_send_nothing_twice(void **state)
 	/* One text per number per deal, never more. */
 	assert_int_equal(check_no_duplicates(f, n, 2), 2 * n);
 	/* Both processes did part of the work. */
-	assert_true(log_mentions(f->nt[0].proc.log, "outcome=sent"));
-	assert_true(log_mentions(f->nt[1].proc.log, "outcome=sent"));
+	assert_true(it_log_line(f->nt[0].proc.log, "outcome=sent") > 0);
+	assert_true(it_log_line(f->nt[1].proc.log, "outcome=sent") > 0);
 }
 
 static void
@@ -479,7 +464,7 @@ jobs_of_a_dead_consumer_are_claimed_and_finished_by_another(void **state)
 	assert_true(unknown <= 4);   /* at most what was in flight at the kill */
 	assert_true(check_no_duplicates(f, n, 1) >= sent);
 	assert_true(hget_ll(f, "deal:orphan", "jobs") > 0);
-	assert_true(log_mentions(f->nt[1].proc.log, "event=entries_claimed stream=pushes"));
+	assert_true(it_log_line(f->nt[1].proc.log, "event=entries_claimed stream=pushes") > 0);
 }
 
 static void
@@ -631,8 +616,8 @@ out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent(void **state)
 	it_sleep_ms(300);
 	assert_int_equal(it_outcomes(f->rc, ""), n);
 	assert_int_equal(check_no_duplicates(f, n, 1), n);
-	assert_true(log_mentions(f->nt[0].proc.log, "event=job_failed"));
-	assert_true(log_mentions(f->nt[0].proc.log, "err=\"out of memory\""));
+	assert_true(it_log_line(f->nt[0].proc.log, "event=job_failed") > 0);
+	assert_true(it_log_line(f->nt[0].proc.log, "err=\"out of memory\"") > 0);
 	assert_int_equal(hget_ll(f, "deal:oom", "jobs"), n / 10);
 }
 

@@ -126,22 +126,6 @@ pending(redisContext *rc, const char *stream, const char *group)
 	return n;
 }
 
-/* Number of 201 answers gwsim gave for this number. */
-static int
-accepted_for(cJSON *reqs, const char *to)
-{
-	cJSON *o;
-	int n = 0;
-
-	cJSON_ArrayForEach(o, reqs) {
-		cJSON *t = cJSON_GetObjectItem(o, "to"), *st = cJSON_GetObjectItem(o, "status");
-		if (cJSON_IsString(t) && strcmp(t->valuestring, to) == 0 &&
-		    cJSON_IsNumber(st) && st->valueint == 201)
-			n++;
-	}
-	return n;
-}
-
 /* ---- tests ---- */
 
 static void
@@ -241,8 +225,8 @@ right_texts_reach_exactly_the_right_numbers(void **state)
 	assert_int_equal(it_outcomes(f->rc, ""), 3);
 	reqs = it_gwsim_requests(&f->gw);
 	assert_int_equal(cJSON_GetArraySize(reqs), 2);
-	assert_int_equal(accepted_for(reqs, "+15125550100"), 1);
-	assert_int_equal(accepted_for(reqs, "+15125550104"), 1);
+	assert_int_equal(it_gwsim_accepted_to(reqs, "+15125550100"), 1);
+	assert_int_equal(it_gwsim_accepted_to(reqs, "+15125550104"), 1);
 	i = 0;
 	cJSON_ArrayForEach(o, reqs) {
 		const char *body = cJSON_GetObjectItem(o, "body")->valuestring;
@@ -304,7 +288,7 @@ gateway_500s_are_retried_and_delivered(void **state)
 	for (i = 0; i < 20; i++) {
 		char to[32];
 		snprintf(to, sizeof(to), "+1512555%04d", 1000 + i);
-		assert_int_equal(accepted_for(reqs, to), 1);
+		assert_int_equal(it_gwsim_accepted_to(reqs, to), 1);
 	}
 	cJSON_Delete(reqs);
 	assert_true(it_gwsim_count(&f->gw, 500) > 0);
@@ -440,7 +424,7 @@ sigkill_mid_fanout_sends_nothing_twice_and_loses_nothing(void **state)
 		char to[32];
 		int a;
 		snprintf(to, sizeof(to), "+1512555%04d", 1000 + i);
-		a = accepted_for(reqs, to);
+		a = it_gwsim_accepted_to(reqs, to);
 		assert_true(a <= 1);     /* never a duplicate text */
 		distinct += a;
 	}
@@ -473,7 +457,7 @@ subscriber_added_while_running_receives_the_next_deal(void **state)
 	assert_int_equal(it_publish(f->rc, it_deal("for-both", "laptop", 600)), 0);
 	assert_true(it_wait(gw_has, &c, WAIT_MS));
 	reqs = it_gwsim_requests(&f->gw);
-	assert_int_equal(accepted_for(reqs, "+15125550101"), 1);
+	assert_int_equal(it_gwsim_accepted_to(reqs, "+15125550101"), 1);
 	cJSON_Delete(reqs);
 }
 

@@ -131,26 +131,6 @@ append(char *out, size_t size, const char *s)
 	snprintf(out + o, size - o, "%s", s);
 }
 
-static void
-pct_encode(char *out, size_t size, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = strlen(out);
-
-	for (; *s != '\0' && o + 4 < size; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 /*
  * POSTs the form kv (name, value, ..., NULL) to path, signed for sign_url (NULL: the
  * public URL + path) with token (NULL: no signature header). Returns the status.
@@ -166,9 +146,9 @@ tw_post(struct fx *f, const char *path, const char *const *kv, const char *sign_
 	for (; kv[0] != NULL; kv += 2) {
 		if (n > 0)
 			append(body, sizeof(body), "&");
-		pct_encode(body, sizeof(body), kv[0]);
+		it_pct_append(body, sizeof(body), kv[0]);
 		append(body, sizeof(body), "=");
-		pct_encode(body, sizeof(body), kv[1]);
+		it_pct_append(body, sizeof(body), kv[1]);
 		p[n].name = kv[0];
 		p[n++].value = kv[1];
 	}
@@ -208,7 +188,7 @@ status_cb_sid(struct fx *f, const char *push, const char *status, const char *co
 	    "ErrorCode", code, NULL };
 
 	snprintf(path, sizeof(path), "/hooks/twilio/status?push=");
-	pct_encode(path, sizeof(path), push);
+	it_pct_append(path, sizeof(path), push);
 	if (code == NULL)
 		kv[6] = NULL;
 	return tw_post(f, path, kv, NULL, IT_AUTH_TOKEN, resp, sizeof(resp));

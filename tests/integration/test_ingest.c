@@ -214,15 +214,6 @@ redis_state(void *arg)
 	return hit;
 }
 
-static int
-log_mentions(const char *path, const char *what)
-{
-	char cmd[1200];
-
-	snprintf(cmd, sizeof(cmd), "grep -q -- '%s' '%s'", what, path);
-	return system(cmd) == 0;
-}
-
 static void
 mirror_loads_after_redis_answered_loading_at_start(void **state)
 {
@@ -271,9 +262,9 @@ mirror_loads_after_redis_answered_loading_at_start(void **state)
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 1);
 	redisFree(rc);
 	/* It did meet LOADING, and retried. */
-	assert_true(log_mentions(f->nt.proc.log, "event=subscriber_load_failed step=tail "
-	    "err=\"LOADING"));
-	assert_true(log_mentions(f->nt.proc.log, "event=subscribers_loaded count=1"));
+	assert_true(it_log_line(f->nt.proc.log, "event=subscriber_load_failed step=tail "
+	    "err=\"LOADING") > 0);
+	assert_true(it_log_line(f->nt.proc.log, "event=subscribers_loaded count=1") > 0);
 }
 
 /* ---- poison entries ---- */
@@ -333,7 +324,7 @@ poison_entry_is_dead_lettered_after_max_tries_while_new_deals_go_out(void **stat
 	assert_int_equal(pending(f->rc), 0);
 	assert_int_equal(it_int(f->rc, "HEXISTS deals:tries %s", poison), 0);
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 1);
-	assert_true(log_mentions(f->nt.proc.log, "event=deal_dead entry="));
+	assert_true(it_log_line(f->nt.proc.log, "event=deal_dead entry=") > 0);
 }
 
 static void

@@ -366,26 +366,6 @@ publish(struct run *r, const char *id, const char *category, long long expires)
 
 /* ---- signed inbound -------------------------------------------------------------- */
 
-static void
-pct_append(char *out, size_t size, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = strlen(out);
-
-	for (; *s != '\0' && o + 4 < size; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 /* An inbound SMS, signed as Twilio signs it. Returns the status. */
 static int
 sms_in(struct run *r, const char *from, const char *text, const char *sid)
@@ -399,9 +379,9 @@ sms_in(struct run *r, const char *from, const char *text, const char *sid)
 	for (i = 0; i < 4; i++) {
 		if (i > 0)
 			snprintf(body + strlen(body), sizeof(body) - strlen(body), "&");
-		pct_append(body, sizeof(body), p[i].name);
+		it_pct_append(body, sizeof(body), p[i].name);
 		snprintf(body + strlen(body), sizeof(body) - strlen(body), "=");
-		pct_append(body, sizeof(body), p[i].value);
+		it_pct_append(body, sizeof(body), p[i].value);
 	}
 	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, PUBLIC_URL "/hooks/twilio/inbound", p,
 	    4, sig, sizeof(sig)), 0);

@@ -163,15 +163,6 @@ import_three(struct it_one *f)
 	assert_int_equal(it_import(f->port, jsonl), 0);
 }
 
-static int
-log_mentions(const char *path, const char *what)
-{
-	char cmd[1200];
-
-	snprintf(cmd, sizeof(cmd), "grep -q -- '%s' '%s'", what, path);
-	return system(cmd) == 0;
-}
-
 static void
 trimmed_stream_while_stopped_is_a_gap_and_the_mirror_reloads(void **state)
 {
@@ -193,9 +184,9 @@ trimmed_stream_while_stopped_is_a_gap_and_the_mirror_reloads(void **state)
 	/* s-a, s-c (now laptop), s-d (laptop), s-e (tv); s-b gone. Read only the
 	 * entries left after the trim, the mirror would still hold s-b. */
 	wait_mirror(4, 3, "s-c,", "s-b,");
-	assert_true(log_mentions(f->nt.proc.log, "event=subscriber_feed_gap"));
-	assert_true(log_mentions(f->nt.proc.log,
-	    "event=subscribers_reload reason=gap"));
+	assert_true(it_log_line(f->nt.proc.log, "event=subscriber_feed_gap") > 0);
+	assert_true(it_log_line(f->nt.proc.log,
+	    "event=subscribers_reload reason=gap") > 0);
 	{
 		char health[4096];
 
@@ -226,8 +217,8 @@ stream_trimmed_to_nothing_does_not_reload_again_and_again(void **state)
 	cmd_ok(f->rc, "XADD subscribers:changes * id s-d op put");
 	wait_mirror(4, 3, "s-d,", NULL);
 	it_sleep_ms(1000);
-	assert_false(log_mentions(f->nt.proc.log, "event=subscriber_feed_gap"));
-	assert_false(log_mentions(f->nt.proc.log, "event=subscribers_reload"));
+	assert_false(it_log_line(f->nt.proc.log, "event=subscriber_feed_gap") > 0);
+	assert_false(it_log_line(f->nt.proc.log, "event=subscribers_reload") > 0);
 }
 
 static void

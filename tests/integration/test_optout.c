@@ -108,26 +108,6 @@ start(struct fx *f)
 	it_sleep_ms(300);          /* the mirror loads once /healthz is fine */
 }
 
-static void
-pct_append(char *out, size_t size, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = strlen(out);
-
-	for (; *s != '\0' && o + 4 < size; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = '\0';
-}
-
 /* POSTs the form kv (name, value, ..., NULL) to path, signed as Twilio signs it.
  * Returns the status. */
 static int
@@ -145,9 +125,9 @@ tw_post(struct fx *f, const char *path, const char *const *kv)
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			snprintf(body + strlen(body), sizeof(body) - strlen(body), "&");
-		pct_append(body, sizeof(body), p[i].name);
+		it_pct_append(body, sizeof(body), p[i].name);
 		snprintf(body + strlen(body), sizeof(body) - strlen(body), "=");
-		pct_append(body, sizeof(body), p[i].value);
+		it_pct_append(body, sizeof(body), p[i].value);
 	}
 	snprintf(url, sizeof(url), PUBLIC_URL "%s", path);
 	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, url, p, n, sig, sizeof(sig)), 0);
@@ -393,7 +373,7 @@ replayed_status_callback_is_counted_once(void **state)
 	freeReplyObject(r);
 	snprintf(push, sizeof(push), "%s:s-1:sms", entry);
 	snprintf(path, sizeof(path), "/hooks/twilio/status?push=");
-	pct_append(path, sizeof(path), push);
+	it_pct_append(path, sizeof(path), push);
 	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
 		const char *kv[] = { "MessageSid", sid, "MessageStatus", statuses[i], "To",
 		    PHONE1, NULL };

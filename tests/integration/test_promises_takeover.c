@@ -242,26 +242,6 @@ enum cancel_path {
  * "sending" pushes become "unknown"). Then A wakes. Whoever sends: no phone texted
  * twice and no text of the deal reaches the gateway after the cancel landed.
  */
-/* The number (from 1) of the first line of the log at path containing needle; 0 when
- * none does, -1 when it cannot be read. */
-static long
-log_line_of(const char *path, const char *needle)
-{
-	char line[4096];
-	FILE *fp = fopen(path, "r");
-	long n = 0, at = 0;
-
-	if (fp == NULL)
-		return -1;
-	while (at == 0 && fgets(line, sizeof(line), fp) != NULL) {
-		n++;
-		if (strstr(line, needle) != NULL)
-			at = n;
-	}
-	fclose(fp);
-	return at;
-}
-
 static void
 run_takeover_cancel(struct fx *f, const char *deal, enum cancel_path path)
 {
@@ -331,8 +311,8 @@ run_takeover_cancel(struct fx *f, const char *deal, enum cancel_path path)
 	if (path == CANCEL_HELD_BY_FROZEN_A) {
 		/* B applied the cancel it took over from A before it took A's jobs: a
 		 * dead notifier's deals are taken over before its pushes (greader.h). */
-		long cancel_at = log_line_of(f->nt[NT_B].proc.log, "event=deal_cancel");
-		long jobs_at = log_line_of(f->nt[NT_B].proc.log,
+		long cancel_at = it_log_line(f->nt[NT_B].proc.log, "event=deal_cancel");
+		long jobs_at = it_log_line(f->nt[NT_B].proc.log,
 		    "event=entries_claimed stream=pushes");
 
 		assert_true(cancel_at > 0 && jobs_at > 0);

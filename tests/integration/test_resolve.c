@@ -310,24 +310,6 @@ assert_entry_gone(struct fx *f, const struct seed *s)
 	assert_int_equal(it_int(f->rc, "HEXISTS resolve:tries %s", s->push), 0);
 }
 
-/* 1 when a line of the notifier's log holds needle. */
-static int
-log_has(const struct it_notifier *n, const char *needle)
-{
-	FILE *fp = fopen(n->proc.log, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	int found = 0;
-
-	if (fp == NULL)
-		return 0;
-	while (!found && getline(&line, &cap, fp) > 0)
-		found = strstr(line, needle) != NULL;
-	free(line);
-	fclose(fp);
-	return found;
-}
-
 static void
 found_message_makes_the_push_sent_with_its_sid(void **state)
 {
@@ -374,9 +356,9 @@ found_message_makes_the_push_sent_with_its_sid(void **state)
 	/* The resolver only read: the two messages accepted are all gwsim ever got. */
 	assert_int_equal(gw_count(f, "POST", 0), 2);
 	assert_true(gw_count(f, "GET", 200) >= 3);
-	assert_true(log_has(&f->nt[0], "event=resolve_gave_up push=" "1795456293791-0:s-2:sms"));
-	assert_true(log_has(&f->nt[0], "to=+1512\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" "0102"));
-	assert_false(log_has(&f->nt[0], PHONE2));
+	assert_true(it_log_line(f->nt[0].proc.log, "event=resolve_gave_up push=" "1795456293791-0:s-2:sms") > 0);
+	assert_true(it_log_line(f->nt[0].proc.log, "to=+1512\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2" "0102") > 0);
+	assert_false(it_log_line(f->nt[0].proc.log, PHONE2) > 0);
 }
 
 static void

@@ -64,21 +64,6 @@ write_rules(const struct fx *f, const char *name, const char *text)
 	fclose(fp);
 }
 
-static int
-log_has(const char *path, const char *what)
-{
-	FILE *fp = fopen(path, "r");
-	char line[4096];
-	int found = 0;
-
-	if (fp == NULL)
-		return 0;
-	while (!found && fgets(line, sizeof(line), fp) != NULL)
-		found = strstr(line, what) != NULL;
-	fclose(fp);
-	return found;
-}
-
 struct logwait {
 	const char *path, *what;
 };
@@ -88,7 +73,7 @@ log_wait(void *arg)
 {
 	struct logwait *w = arg;
 
-	return log_has(w->path, w->what);
+	return (it_log_line(w->path, w->what) > 0);
 }
 
 struct count {
@@ -160,8 +145,8 @@ rule_folder_decides_and_sighup_swaps_only_a_folder_that_compiles(void **state)
 	lw.path = f->nt.proc.log;
 	lw.what = "event=rules_kept";
 	assert_true(it_wait(log_wait, &lw, 5000));
-	assert_true(log_has(f->nt.proc.log, "line=2 col=8"));
-	assert_true(log_has(f->nt.proc.log, "unknown field 'deal.colour'"));
+	assert_true(it_log_line(f->nt.proc.log, "line=2 col=8") > 0);
+	assert_true(it_log_line(f->nt.proc.log, "unknown field 'deal.colour'") > 0);
 	assert_int_equal(it_publish(f->rc, it_deal("d2", "laptop", 600)), 0);
 	c.n = 2;
 	assert_true(it_wait(gw_count, &c, 10000));

@@ -381,6 +381,57 @@ app_only_token_pauses_the_gateway_and_keeps_every_consent(void **state)
 	assert_null(strstr(log, "test-bearer-token"));
 }
 
+/* n subscribers s-0.. with an SMS number and an X id, both consented. */
+static void
+import_both(struct fx *f, int n)
+{
+	size_t cap = (size_t)n * 360 + 1, len = 0;
+	char *s = malloc(cap);
+	int i;
+
+	assert_non_null(s);
+	for (i = 0; i < n; i++) {
+		snprintf(s + len, cap - len,
+		    "{\"id\":\"s-%d\",\"phone\":\"+1512556%04d\",\"dm\":{\"x\":\"%d\"},"
+		    "\"channels\":[\"sms\",\"dm\"],\"consent\":{\"sms\":"
+		    "\"2026-01-02T10:00:00Z\",\"dm\":\"2026-01-02T10:00:00Z\"},"
+		    "\"timezone\":\"America/Chicago\","
+		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, i, DM_BASE + i);
+		len += strlen(s + len);
+	}
+	assert_int_equal(it_import(f->port, s), 0);
+	free(s);
+}
+
+/*
+ * The X gateway paused for a minute (its token refused) must not hold back the SMS:
+ * every job has DMs in it, and with few jobs held at once, jobs waiting on the paused
+ * gateway in memory stopped every other push. Its pushes wait in Redis instead.
+ */
+static void
+paused_dm_gateway_does_not_hold_back_sms(void **state)
+{
+	struct fx *f = *state;
+	const int n = 80;
+	char extra[1024], more[256];
+	struct wait_out sms = { f, "sent", n };
+	struct wait_dm refused = { f, 403, 1, n };
+
+	import_both(f, n);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	/* Two jobs of four recipients read at a time: eight held in memory at most. */
+	snprintf(more, sizeof(more), "[deliver]\nbatch = 2\n[ingest]\njob_size = 4\n");
+	x_section(extra, sizeof(extra), f->gw.port, 0, more);   /* the app-only bearer */
+	assert_int_equal(it_notifier_start(&f->a, f->port, f->gw.port, "it-xp", extra), 0);
+	assert_int_equal(it_publish(f->rc, it_deal("paused", "laptop", 600)), 0);
+	assert_true(it_wait(dm_reach, &refused, 20000));
+	assert_true(it_wait(outcomes_reach, &sms, 30000));
+	assert_int_equal(it_gwsim_count(&f->gw, 201), n);       /* every SMS, no DM */
+	assert_int_equal(dm_consents(f, n), n);
+	assert_true(it_log_line(f->a.proc.log, "event=push_parked") > 0 ||
+	    it_int(f->rc, "XLEN pushes") > 0);
+}
+
 /* The configured refresh token is not (or no longer) valid at X: the notifier says so,
  * sends no DM without a token, and touches no consent. */
 static void
@@ -431,6 +482,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    app_only_token_pauses_the_gateway_and_keeps_every_consent, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    paused_dm_gateway_does_not_hold_back_sms, setup, teardown),
 		cmocka_unit_test_setup_teardown(refused_refresh_token_alerts_and_sends_nothing,
 		    setup, teardown),
 	};
