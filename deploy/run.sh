@@ -23,9 +23,7 @@ trap 'exit 0' INT TERM
 
 dp_start_redis "$DP_RUN_DIR/redis" || exit 1
 
-gwport=$(dp_pick_port)
 httpport=$(dp_pick_port)
-echo "gateway simulator (Twilio, X DM, webhook) on 127.0.0.1:$gwport"
 echo "redis-server on 127.0.0.1:$DP_REDIS_PORT"
 echo "the notifier's clock reads 17:00 UTC (offset $(dp_clock_offset) s), inside every"
 echo "example subscriber's sending window; quiet hours and caps apply as in production"
@@ -38,7 +36,9 @@ DEMO_X_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 export DEMO_TWILIO_TOKEN DEMO_X_TOKEN
 # --status-callbacks: like Twilio, the simulator reports each text sent, then
 # delivered, to the notifier's signed status callback.
-"$BUILD/gwsim" --port "$gwport" --port-file "$DP_RUN_DIR/gwsim.port" \
+# Port 0: the kernel's choice, read back from the port file (a port picked first and
+# bound later can be taken in between).
+"$BUILD/gwsim" --port 0 --port-file "$DP_RUN_DIR/gwsim.port" \
 	--auth-token-env DEMO_TWILIO_TOKEN --bearer-token-env DEMO_X_TOKEN \
 	--log "$DP_RUN_DIR/gwsim.jsonl" --print --quiet --status-callbacks &
 DP_PIDS="$DP_PIDS $!"
@@ -46,6 +46,9 @@ for _ in $(seq 1 100); do
 	[ -s "$DP_RUN_DIR/gwsim.port" ] && break
 	sleep 0.05
 done
+gwport=$(cat "$DP_RUN_DIR/gwsim.port" 2>/dev/null)
+[ -n "$gwport" ] || { echo "the gateway simulator did not start" >&2; exit 1; }
+echo "gateway simulator (Twilio, X DM, webhook) on 127.0.0.1:$gwport"
 
 cat > "$DP_RUN_DIR/notifier.conf" <<CONF
 # Written by deploy/run.sh; keys: docs/operations.md

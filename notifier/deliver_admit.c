@@ -74,7 +74,14 @@ admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v,
 		return;
 	}
 	/* Final verdicts are logged to pushes:log by admit.lua itself; a delayed
-	 * recipient comes back as a job of its own when its window opens. */
+	 * recipient comes back as a job of its own when its window opens. "duplicate"
+	 * is no verdict on the push (it ended before): a job read again, routine once
+	 * parked jobs are (dl_parked), so neither an info line nor a skip. */
+	if (strcmp(v->str, "duplicate") == 0) {
+		log_debug("event=push outcome=duplicate push=%s deal=%s", r->push_id, j->deal);
+		dl_rcpt_done(r);
+		return;
+	}
 	log_info("event=push outcome=%s push=%s deal=%s sub=%s ch=%s", v->str, r->push_id,
 	    j->deal, r->pl.sub, channel_name(r->pl.ch));
 	if (dl->metrics != NULL)
