@@ -223,7 +223,7 @@ greader_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
  */
 #define GREADER_CLAIM_MAX 100
 #define GREADER_CLAIM_OWNERS 16
-#define GREADER_GUARD_MAX "1000"
+#define GREADER_GUARD_MAX 1000
 
 struct greader_claim {
 	struct greader *g;
@@ -321,7 +321,7 @@ greader_on_guard(struct rconn *rc, struct redisReply *r, void *arg)
 					c->held[o] = 1;
 		}
 		/* A full page may hide more: hold everyone. */
-		if (r->elements >= (size_t)atoi(GREADER_GUARD_MAX))
+		if (r->elements >= GREADER_GUARD_MAX)
 			all = 1;
 	}
 	for (o = 0; all && o < c->nowners; o++)
@@ -364,8 +364,8 @@ greader_on_idle(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	if (c->n == 0)
 		goto done;
-	if (rconn_cmd(g->cmd, greader_on_guard, c, 0, "XPENDING %s %s - + "
-	    GREADER_GUARD_MAX, g->guard_stream, g->guard_group) < 0)
+	if (rconn_cmd(g->cmd, greader_on_guard, c, 0, "XPENDING %s %s - + %d",
+	    g->guard_stream, g->guard_group, GREADER_GUARD_MAX) < 0)
 		goto done;
 	return;
 done:

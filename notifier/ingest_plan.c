@@ -65,7 +65,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
     const struct match_list *ml, const char *attempt, size_t chunk, int last)
 {
 	struct ingest *in = jb->in;
-	size_t jobsz = (size_t)in->cfg->job_size, n = ml->n, from = 0;
+	size_t jobsz = (size_t)in->cfg->job_size, n = ml->n;
 	size_t njobs = (n + jobsz - 1) / jobsz;
 	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + n +
 	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, r, nrules = 0;
@@ -83,7 +83,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	    nfields == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
-		const struct match_rcpt *rc = &ml->v[from + i];
+		const struct match_rcpt *rc = &ml->v[i];
 
 		if ((lines[i] = ingest_rcpt_line(rc)) == NULL)
 			goto out;

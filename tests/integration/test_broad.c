@@ -37,7 +37,7 @@
 #define PLANNED_BROAD "event=deal_planned deal=broad "
 #define LOADED "event=subscribers_loaded"
 
-/* Subscriber i: +1512 2xxxxxx (Austin, America/Chicago); every fourth likes tv. The
+/* Subscriber i: +1512 and 2000000 + i (Austin, America/Chicago); every fourth likes tv. The
  * REVOKED tv subscribers with the highest i have the lowest engagement: they rank
  * last. */
 static size_t
@@ -107,15 +107,21 @@ all_final(void *arg)
 	return it_outcomes(a->f->rc, "") >= a->want;
 }
 
+/* 1 when deal:<id> carries its planned-marker. */
 static int
-deal_planned(void *arg)
+planned(redisContext *rc, const char *id)
 {
-	struct it_one *f = arg;
-	redisReply *r = redisCommand(f->rc, "HGET deal:broad planned");
-	int ok = r != NULL && r->type == REDIS_REPLY_STRING;
+	redisReply *r = redisCommand(rc, "HEXISTS deal:%s planned", id);
+	int ok = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
 
 	freeReplyObject(r);
 	return ok;
+}
+
+static int
+deal_planned(void *arg)
+{
+	return planned(((struct it_one *)arg)->rc, "broad");
 }
 
 /* Texts gwsim accepted for b<i> (its phone number). */
@@ -131,12 +137,7 @@ texts_to(const cJSON *reqs, int i)
 static int
 quick_planned(void *arg)
 {
-	struct it_one *f = arg;
-	redisReply *r = redisCommand(f->rc, "HGET deal:quick planned");
-	int ok = r != NULL && r->type == REDIS_REPLY_STRING;
-
-	freeReplyObject(r);
-	return ok;
+	return planned(((struct it_one *)arg)->rc, "quick");
 }
 
 /* A hash field holding a number, -1 when missing. */

@@ -56,11 +56,12 @@ teardown(void **state)
 	return rv;
 }
 
-/* n DM-only subscribers s-0.. with X ids DM_BASE + i and DM consent. */
+/* n subscribers s-0.. with X ids DM_BASE + i and DM consent; with sms, also on SMS
+ * (their numbers consented too). */
 static void
-import_dm(struct fx *f, int n)
+import_subs(struct fx *f, int n, int sms)
 {
-	size_t cap = (size_t)n * 320 + 1, len = 0;
+	size_t cap = (size_t)n * 360 + 1, len = 0;
 	char *s = malloc(cap);
 	int i;
 
@@ -68,9 +69,10 @@ import_dm(struct fx *f, int n)
 	for (i = 0; i < n; i++) {
 		snprintf(s + len, cap - len,
 		    "{\"id\":\"s-%d\",\"phone\":\"+1512556%04d\",\"dm\":{\"x\":\"%d\"},"
-		    "\"channels\":[\"dm\"],\"consent\":{\"dm\":\"2026-01-02T10:00:00Z\"},"
+		    "\"channels\":[%s\"dm\"],\"consent\":{%s\"dm\":\"2026-01-02T10:00:00Z\"},"
 		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, i, DM_BASE + i);
+		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, i, DM_BASE + i,
+		    sms ? "\"sms\"," : "", sms ? "\"sms\":\"2026-01-02T10:00:00Z\"," : "");
 		len += strlen(s + len);
 	}
 	assert_int_equal(it_import(f->port, s), 0);
@@ -222,7 +224,7 @@ dm_fan_out_runs_through_a_token_refresh(void **state)
 	struct wait_out all = { f, "sent", n };
 	int dups = -1;
 
-	import_dm(f, n);
+	import_subs(f, n, 0);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	/* A rate that makes the fan-out last: the expiry lands in its middle. */
 	x_section(extra, sizeof(extra), f->gw.port, 1, "rate_per_s = 15\nburst = 1\n");
@@ -286,7 +288,7 @@ tokens_are_refreshed_before_they_expire(void **state)
 	struct wait_out all = { f, "sent", n };
 	int dups = -1;
 
-	import_dm(f, n);
+	import_subs(f, n, 0);
 	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
 	x_section(extra, sizeof(extra), f->gw.port, 1,
 	    "refresh_margin_s = 10\nrate_per_s = 10\nburst = 1\n");
@@ -310,7 +312,7 @@ two_notifiers_refresh_the_pair_once(void **state)
 	struct wait_out all = { f, "sent", n };
 	int dups = -1;
 
-	import_dm(f, n);
+	import_subs(f, n, 0);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	x_section(extra, sizeof(extra), f->gw.port, 1, "rate_per_s = 10\nburst = 1\n");
 	assert_int_equal(it_notifier_start(&f->a, f->port, f->gw.port, "it-xa", extra), 0);
@@ -339,7 +341,7 @@ only_the_recipient_refusal_revokes_dm_consent(void **state)
 	struct wait_out out = { f, "opted_out", 1 };
 
 	snprintf(answer, sizeof(answer), "%d=403", DM_BASE + 2);
-	import_dm(f, n);
+	import_subs(f, n, 0);
 	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
 	x_section(extra, sizeof(extra), f->gw.port, 1, NULL);
 	assert_int_equal(it_notifier_start(&f->a, f->port, f->gw.port, "it-xa", extra), 0);
@@ -361,7 +363,7 @@ app_only_token_pauses_the_gateway_and_keeps_every_consent(void **state)
 	FILE *fp;
 	size_t len;
 
-	import_dm(f, n);
+	import_subs(f, n, 0);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	x_section(extra, sizeof(extra), f->gw.port, 0, NULL);   /* the app-only bearer */
 	assert_int_equal(it_notifier_start(&f->a, f->port, f->gw.port, "it-xa", extra), 0);
@@ -381,28 +383,6 @@ app_only_token_pauses_the_gateway_and_keeps_every_consent(void **state)
 	assert_null(strstr(log, "test-bearer-token"));
 }
 
-/* n subscribers s-0.. with an SMS number and an X id, both consented. */
-static void
-import_both(struct fx *f, int n)
-{
-	size_t cap = (size_t)n * 360 + 1, len = 0;
-	char *s = malloc(cap);
-	int i;
-
-	assert_non_null(s);
-	for (i = 0; i < n; i++) {
-		snprintf(s + len, cap - len,
-		    "{\"id\":\"s-%d\",\"phone\":\"+1512556%04d\",\"dm\":{\"x\":\"%d\"},"
-		    "\"channels\":[\"sms\",\"dm\"],\"consent\":{\"sms\":"
-		    "\"2026-01-02T10:00:00Z\",\"dm\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, i, DM_BASE + i);
-		len += strlen(s + len);
-	}
-	assert_int_equal(it_import(f->port, s), 0);
-	free(s);
-}
-
 /*
  * The X gateway paused for a minute (its token refused) must not hold back the SMS:
  * every job has DMs in it, and with few jobs held at once, jobs waiting on the paused
@@ -417,7 +397,7 @@ paused_dm_gateway_does_not_hold_back_sms(void **state)
 	struct wait_out sms = { f, "sent", n };
 	struct wait_dm refused = { f, 403, 1, n };
 
-	import_both(f, n);
+	import_subs(f, n, 1);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	/* Two jobs of four recipients read at a time: eight held in memory at most. */
 	snprintf(more, sizeof(more), "[deliver]\nbatch = 2\n[ingest]\njob_size = 4\n");
@@ -445,7 +425,7 @@ refused_refresh_token_alerts_and_sends_nothing(void **state)
 	FILE *fp;
 	size_t len;
 
-	import_dm(f, n);
+	import_subs(f, n, 0);
 	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
 	x_section(extra, sizeof(extra), f->gw.port, 1, NULL);
 	assert_int_equal(it_notifier_start(&f->a, f->port, f->gw.port, "it-xa", extra), 0);
