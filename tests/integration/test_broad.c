@@ -12,7 +12,8 @@
  *   subscriber imported meanwhile gets the next deal;
  * - a consent revoked during the fan-out stops that subscriber's remaining pushes:
  *   the last-ranked recipients revoke while the first texts are leaving and are never
- *   texted.
+ *   texted;
+ * - a deal whose planning stops advancing makes /healthz unhealthy until it goes on.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -135,6 +136,12 @@ texts_to(const cJSON *reqs, int i)
 }
 
 static int
+deal_planned_stall(void *arg)
+{
+	return planned(((struct it_one *)arg)->rc, "stall");
+}
+
+static int
 quick_planned(void *arg)
 {
 	return planned(((struct it_one *)arg)->rc, "quick");
@@ -247,11 +254,68 @@ test_broad_deal_plans_and_follows(void **state)
 	assert_non_null(strstr(health, "\"planning\":{\"deals\":0,"));
 }
 
+/*
+ * A deal whose planning stops advancing (Redis paused for writes mid-way) makes
+ * /healthz unhealthy with "planning stalled" once ingest.plan_stall_ms has passed,
+ * and healthy again when planning goes on; the deal is planned exactly once.
+ */
+static void
+test_stalled_planning_is_unhealthy(void **state)
+{
+	struct it_one *f = *state;
+	const int n = 2000;
+	char health[4096], line[512];
+	size_t cap = (size_t)n * 256, len = 0;
+	char *subs = malloc(cap);
+	int http, i, stalled = 0, status = 0;
+
+	assert_non_null(subs);
+	for (i = 0; i < n; i++) {
+		sub_line(line, sizeof(line), i * 4, 1);          /* every one likes tv */
+		len += (size_t)snprintf(subs + len, cap - len, "%s", line);
+	}
+	assert_int_equal(it_import(f->port, subs), 0);
+	free(subs);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	/* One recipient per plan chunk: planning takes many round trips. */
+	http = it_notifier_start_http_gw(&f->nt, f->port, f->gw.port, "ns", NULL,
+	    "[ingest]\nplan_chunk = 1\njob_size = 1\nplan_stall_ms = 1000\n"
+	    "[redis]\ncommand_timeout_ms = 10000\n");
+	assert_true(http > 0);
+	for (i = 0; i < 600 && status != 200; i++) {
+		status = it_http_get(http, "/healthz", health, sizeof(health));
+		if (status != 200)
+			it_sleep_ms(100);
+	}
+	assert_int_equal(status, 200);
+	assert_int_equal(it_publish(f->rc, it_deal("stall", "tv", 3600)), 0);
+	for (i = 0; i < 500 && strstr(health, "\"planning\":{\"deals\":1") == NULL; i++) {
+		it_http_get(http, "/healthz", health, sizeof(health));
+		if (strstr(health, "\"planning\":{\"deals\":1") == NULL)
+			it_sleep_ms(2);
+	}
+	assert_non_null(strstr(health, "\"planning\":{\"deals\":1"));
+	freeReplyObject(redisCommand(f->rc, "CLIENT PAUSE 3000 WRITE"));
+	for (i = 0; i < 60 && !stalled; i++) {
+		it_sleep_ms(50);
+		stalled = it_http_get(http, "/healthz", health, sizeof(health)) == 503 &&
+		    strstr(health, "planning stalled") != NULL &&
+		    strstr(health, "\"stalled_deal\":\"stall\"") != NULL;
+	}
+	assert_true(stalled);
+	assert_true(it_wait(deal_planned_stall, f, 60000));
+	assert_int_equal(it_http_get(http, "/healthz", health, sizeof(health)), 200);
+	assert_int_equal(it_log_count(f->nt.proc.log, "event=deal_planned deal=stall ",
+	    NULL, NULL), 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_broad_deal_plans_and_follows,
+		    it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_planning_is_unhealthy,
 		    it_one_setup, it_one_teardown),
 	};
 
