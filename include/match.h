@@ -77,6 +77,10 @@ int matcher_is_paused(const struct matcher *m, const char *rule);
 void matcher_on_change(void *arg, const struct subscriber *old_sub,
     const struct subscriber *new_sub);
 
+/* substore_loaded_fn: a full load has finished; gives the interest index's growth
+ * room back (ridx_compact). */
+void matcher_on_loaded(void *arg);
+
 /*
  * Fills out (zeroed) with every (subscriber, channel) the deal should go to, ranked
  * by rule priority, engagement and id, cut to ceil(quantity x overbook) for a limited

@@ -66,12 +66,12 @@ struct deal {
 	char *campaign;
 };
 
+/* Whether max_price and min_discount_pct are set lives in struct subscriber's small
+ * fields (has_max_price, has_min_discount_pct), where it costs no padding. */
 struct interests {
 	struct strlist categories; /* lower-cased */
 	struct strlist brands;     /* lower-cased */
 	struct strlist keywords;   /* lower-cased; matched as substrings of the title */
-	int has_max_price;
-	int has_min_discount_pct;
 	double max_price;
 	double min_discount_pct;
 };
@@ -94,10 +94,13 @@ struct subscriber {
 	struct strlist tags;       /* lower-cased */
 	struct interests interests;
 	double engagement;         /* 0..1 */
-	unsigned channels;         /* CH_BIT(CH_SMS) | CH_BIT(CH_DM) */
-	int quiet_start_min;       /* minutes after local midnight; -1 when no quiet hours */
-	int quiet_end_min;
-	int max_per_day;           /* 0 = no limit of the subscriber's own */
+	/* Small fields last, in 8 bytes: the mirror keeps a million of these. */
+	uint8_t channels;          /* CH_BIT(CH_SMS) | CH_BIT(CH_DM) */
+	uint8_t has_max_price;     /* interests.max_price is set */
+	uint8_t has_min_discount_pct; /* interests.min_discount_pct is set */
+	int8_t max_per_day;        /* 0 = no limit of the subscriber's own; at most 100 */
+	int16_t quiet_start_min;   /* minutes after local midnight; -1 when no quiet hours */
+	int16_t quiet_end_min;
 };
 
 #endif

@@ -254,6 +254,14 @@ size_t ridx_count(const struct ridx *ix);
  */
 int ridx_warm(const struct ridx *ix, struct rule_recipients *out, struct err *err);
 
+/*
+ * Gives back the room kept for growth: every posting list shrinks to its length and
+ * the rank order is packed into full blocks. For after a bulk load (the mirror's
+ * full load); later changes grow them again as needed. Never fails: a list that
+ * cannot be shrunk keeps its room.
+ */
+void ridx_compact(struct ridx *ix);
+
 /* Bytes the index owns (tables, posting lists, keys), excluding the subscribers. */
 size_t ridx_memory(const struct ridx *ix);
 

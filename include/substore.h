@@ -26,10 +26,16 @@ struct substore;
 typedef void substore_change_fn(void *arg, const struct subscriber *old_sub,
     const struct subscriber *new_sub);
 
+/* Told when a full load has finished (every subscriber applied), before the store
+ * reports ready: a bulk load is over, growth room can be given back. */
+typedef void substore_loaded_fn(void *arg);
+
 /* Returns a store that loads through its own connection to cfg, or NULL on OOM.
- * block_ms is the XREAD BLOCK time of the change feed. */
+ * block_ms is the XREAD BLOCK time of the change feed; on_loaded may be NULL. Both
+ * callbacks get arg. */
 struct substore *substore_new(struct event_base *base, const struct rconn_config *cfg,
-    long block_ms, substore_change_fn *on_change, void *arg);
+    long block_ms, substore_change_fn *on_change, substore_loaded_fn *on_loaded,
+    void *arg);
 
 /* Frees the store, its connection and every subscriber. NULL does nothing. */
 void substore_free(struct substore *ss);

@@ -501,7 +501,7 @@ notifier_start(struct notifier *n)
 	if ((n->cmd = rconn_new(n->base, &n->rcfg, "cmd", on_cmd_ready, NULL)) == NULL)
 		return -1;
 	n->ss = substore_new(n->base, &n->rcfg, n->cfg->block_ms, matcher_on_change,
-	    n->matcher);
+	    matcher_on_loaded, n->matcher);
 	if (n->ss == NULL)
 		return -1;
 	err_clear(&err);

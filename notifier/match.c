@@ -235,6 +235,14 @@ matcher_on_change(void *arg, const struct subscriber *old_sub,
 	}
 }
 
+void
+matcher_on_loaded(void *arg)
+{
+	struct matcher *m = arg;
+
+	ridx_compact(m->index);
+}
+
 /* rule_fmt_local_fn: "Mon 19:00 CST" in the subscriber's zone. */
 static size_t
 match_fmt_local(void *arg, const char *tzname, int64_t t, char *buf, size_t size)

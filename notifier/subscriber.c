@@ -213,7 +213,7 @@ static int opt_number(const cJSON *obj, const char *name, const char *field, dou
 }
 
 /* "HH:MM" (00:00..23:59) into minutes after midnight. */
-static int parse_hhmm(const cJSON *v, const char *field, int *out, struct err *err)
+static int parse_hhmm(const cJSON *v, const char *field, int16_t *out, struct err *err)
 {
 	const char *s;
 
@@ -345,9 +345,11 @@ static int parse_quiet_hours(const cJSON *root, struct subscriber *s, struct err
 	return 0;
 }
 
-static int parse_interests(const cJSON *root, struct interests *in, struct err *err)
+static int parse_interests(const cJSON *root, struct subscriber *s, struct err *err)
 {
 	const cJSON *v = jv_field(root, "interests");
+	struct interests *in = &s->interests;
+	int has_max = 0, has_min = 0;
 
 	if (v == NULL)
 		return 0;
@@ -362,10 +364,12 @@ static int parse_interests(const cJSON *root, struct interests *in, struct err *
 	    jv_strlist(v, "keywords", "interests.keywords", SUB_INTEREST_MAX, &in->keywords,
 	    err) < 0 ||
 	    opt_number(v, "max_price", "interests.max_price", 0, SUB_PRICE_MAX,
-	    &in->has_max_price, &in->max_price, err) < 0 ||
+	    &has_max, &in->max_price, err) < 0 ||
 	    opt_number(v, "min_discount_pct", "interests.min_discount_pct", 0, 100,
-	    &in->has_min_discount_pct, &in->min_discount_pct, err) < 0)
+	    &has_min, &in->min_discount_pct, err) < 0)
 		return -1;
+	s->has_max_price = (uint8_t)has_max;
+	s->has_min_discount_pct = (uint8_t)has_min;
 	return 0;
 }
 
@@ -430,7 +434,7 @@ static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err 
 	if (parse_channels(root, s, err) < 0 || parse_timezone(root, s, err) < 0 ||
 	    parse_plain(root, s, err) < 0 || parse_dm(root, s, err) < 0 ||
 	    parse_consent(root, s, err) < 0 || parse_quiet_hours(root, s, err) < 0 ||
-	    parse_interests(root, &s->interests, err) < 0)
+	    parse_interests(root, s, err) < 0)
 		return -1;
 	if ((s->channels & CH_BIT(CH_SMS)) && s->phone == NULL)
 		return err_set(err, ERR_INPUT, "missing_field", "phone",
@@ -758,16 +762,16 @@ char *subscriber_to_json(const struct subscriber *s)
 		ok &= put(root, "region", cJSON_CreateString(s->region));
 	ok &= put_list(root, "tags", &s->tags);
 	if (s->interests.categories.n > 0 || s->interests.brands.n > 0 ||
-	    s->interests.keywords.n > 0 || s->interests.has_max_price ||
-	    s->interests.has_min_discount_pct) {
+	    s->interests.keywords.n > 0 || s->has_max_price ||
+	    s->has_min_discount_pct) {
 		o = cJSON_CreateObject();
 		ok &= o != NULL;
 		ok &= put_list(o, "categories", &s->interests.categories);
 		ok &= put_list(o, "brands", &s->interests.brands);
 		ok &= put_list(o, "keywords", &s->interests.keywords);
-		if (s->interests.has_max_price)
+		if (s->has_max_price)
 			ok &= put(o, "max_price", exact_number(s->interests.max_price));
-		if (s->interests.has_min_discount_pct)
+		if (s->has_min_discount_pct)
 			ok &= put(o, "min_discount_pct",
 			    exact_number(s->interests.min_discount_pct));
 		ok &= put(root, "interests", o);

@@ -158,7 +158,7 @@ static int list(struct rd *r, size_t max, struct strlist *l, char **slots)
 }
 
 /* "HH:MM" from 00:00 to 23:59 (the rule of parse_hhmm in subscriber.c). */
-static int hhmm(struct rd *r, int *out)
+static int hhmm(struct rd *r, int16_t *out)
 {
 	char *s;
 	size_t n;
@@ -249,12 +249,12 @@ static int interests(struct rd *r, struct subscriber *d, char **slots)
 	if (key(r, "max_price", &first) == 0 && lit(r, "null") < 0) {
 		if (num_in(r, 0, SUB_PRICE_MAX, &in->max_price) < 0)
 			return -1;
-		in->has_max_price = 1;
+		d->has_max_price = 1;
 	}
 	if (key(r, "min_discount_pct", &first) == 0 && lit(r, "null") < 0) {
 		if (num_in(r, 0, 100, &in->min_discount_pct) < 0)
 			return -1;
-		in->has_min_discount_pct = 1;
+		d->has_min_discount_pct = 1;
 	}
 	return lit(r, "}");
 }

@@ -19,6 +19,9 @@
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "intern.h"
 #include "log.h"
@@ -49,6 +52,7 @@ struct substore {
 	int busy;                  /* a command of the current step is out */
 	long block_ms;
 	substore_change_fn *on_change;
+	substore_loaded_fn *on_loaded;
 	void *arg;
 	struct subscriber **all;   /* dense */
 	uint8_t *seen;             /* parallel to all: load generation that last saw it */
@@ -577,6 +581,13 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 	substore_sweep(ss);
 	ss->loading = 0;
 	ss->last_load_s = substore_elapsed_s(&ss->load_started);
+	if (ss->on_loaded != NULL)
+		ss->on_loaded(ss->arg);
+#ifdef __GLIBC__
+	/* The load freed millions of reply buffers between the records it kept, and
+	 * on_loaded may have shrunk tables: hand free pages back to the kernel. */
+	(void)malloc_trim(0);
+#endif
 	log_info("event=subscribers_loaded count=%zu reason=%s load_ms=%.0f", ss->n,
 	    substore_reason_names[ss->reason], ss->last_load_s * 1000);
 	ss->ready = 1;
@@ -694,7 +705,7 @@ substore_on_ready(struct rconn *rc, void *arg)
 
 struct substore *
 substore_new(struct event_base *base, const struct rconn_config *cfg, long block_ms,
-    substore_change_fn *on_change, void *arg)
+    substore_change_fn *on_change, substore_loaded_fn *on_loaded, void *arg)
 {
 	struct substore *ss;
 
@@ -702,6 +713,7 @@ substore_new(struct event_base *base, const struct rconn_config *cfg, long block
 		return NULL;
 	ss->block_ms = block_ms;
 	ss->on_change = on_change;
+	ss->on_loaded = on_loaded;
 	ss->arg = arg;
 	ss->retry_ms = SUBSTORE_RETRY_MIN_MS;
 	ss->retry_max_ms = cfg->reconnect_max_ms > SUBSTORE_RETRY_MIN_MS ?

@@ -375,6 +375,14 @@ ord_reserve(struct ridx_ord *o)
 	return 0;
 }
 
+/* The rank key of entry j of block b, from its slot (the record stays indexed while
+ * the entry is in the order). */
+static uint64_t
+oblk_key(const struct ridx *ix, const struct ridx_oblk *b, uint32_t j)
+{
+	return rule_eng_key(ix->slots[b->s[j]].engagement);
+}
+
 /* The first block whose last entry does not rank before (k, x), or the last block. */
 static uint32_t
 ord_block(const struct ridx *ix, uint64_t k, uint32_t x)
@@ -387,7 +395,7 @@ ord_block(const struct ridx *ix, uint64_t k, uint32_t x)
 
 		mid = lo + (hi - lo) / 2;
 		b = o->b[mid];
-		if (ridx_slot_cmp(ix, b->k[b->n - 1], b->s[b->n - 1], k, x) < 0)
+		if (ridx_slot_cmp(ix, oblk_key(ix, b, b->n - 1), b->s[b->n - 1], k, x) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -403,7 +411,7 @@ oblk_pos(const struct ridx *ix, const struct ridx_oblk *b, uint64_t k, uint32_t 
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (ridx_slot_cmp(ix, b->k[mid], b->s[mid], k, x) < 0)
+		if (ridx_slot_cmp(ix, oblk_key(ix, b, mid), b->s[mid], k, x) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -435,19 +443,16 @@ ord_insert(struct ridx *ix, uint32_t x)
 		o->spare = NULL;
 		nb->n = RIDX_OBLK - half;
 		memcpy(nb->s, b->s + half, nb->n * sizeof(*b->s));
-		memcpy(nb->k, b->k + half, nb->n * sizeof(*b->k));
 		b->n = half;
 		memmove(o->b + bi + 2, o->b + bi + 1, (o->nb - bi - 1) * sizeof(*o->b));
 		o->b[bi + 1] = nb;
 		o->nb++;
-		if (ridx_slot_cmp(ix, b->k[b->n - 1], b->s[b->n - 1], k, x) < 0)
+		if (ridx_slot_cmp(ix, oblk_key(ix, b, b->n - 1), b->s[b->n - 1], k, x) < 0)
 			b = nb;
 	}
 	pos = oblk_pos(ix, b, k, x);
 	memmove(b->s + pos + 1, b->s + pos, (b->n - pos) * sizeof(*b->s));
-	memmove(b->k + pos + 1, b->k + pos, (b->n - pos) * sizeof(*b->k));
 	b->s[pos] = x;
-	b->k[pos] = k;
 	b->n++;
 }
 
@@ -469,7 +474,6 @@ ord_remove(struct ridx *ix, uint32_t x)
 		return;  /* not there: cannot happen while the invariants hold */
 	b->n--;
 	memmove(b->s + pos, b->s + pos + 1, (b->n - pos) * sizeof(*b->s));
-	memmove(b->k + pos, b->k + pos + 1, (b->n - pos) * sizeof(*b->k));
 	if (b->n > 0)
 		return;
 	if (o->spare == NULL)
@@ -507,7 +511,6 @@ ridx_free(struct ridx *ix)
 	free(ix->ord.b);
 	free(ix->ord.spare);
 	free(ix->slots);
-	free(ix->freev);
 	free(ix->idtab);
 	free(ix);
 }
@@ -545,7 +548,6 @@ reserve_slot(struct ridx *ix)
 {
 	uint32_t ncap;
 	struct ridx_slot *ns;
-	uint32_t *nf;
 
 	if ((ix->count + 1) * 2 > ix->idcap && id_grow(ix) == -1)
 		return -1;
@@ -554,9 +556,6 @@ reserve_slot(struct ridx *ix)
 	if (ix->capslots > UINT32_MAX / 2 - 1)
 		return -1;
 	ncap = ix->capslots ? ix->capslots * 2 : 64;
-	if ((nf = realloc(ix->freev, (size_t)ncap * sizeof(*nf))) == NULL)
-		return -1;
-	ix->freev = nf;
 	/* aligned, so that a record is one cache line; realloc would not keep that */
 	if ((ns = slots_alloc(ncap)) == NULL)
 		return -1;
@@ -610,7 +609,13 @@ ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
 		if (reorder)
 			ord_remove(ix, x);
 	} else {
-		x = ix->nfree > 0 ? ix->freev[--ix->nfree] : ix->nslots++;
+		if (ix->nfree > 0) {
+			x = ix->freetop - 1;
+			ix->freetop = ix->slots[x].region;
+			ix->nfree--;
+		} else {
+			x = ix->nslots++;
+		}
 		ix->slots[x].hot = 0;
 		ix->slots[x].sub = s;
 		ix->slots[x].idhash = h;
@@ -631,14 +636,74 @@ ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
 	    s->region != NULL ? s->region : "")->id;
 	sl->reach = (uint8_t)rule_reachable(s);
 	sl->chans = (uint8_t)s->channels;
-	sl->flags = (uint8_t)((s->interests.has_max_price ? SLOT_HAS_MAX : 0) |
-	    (s->interests.has_min_discount_pct ? SLOT_HAS_MIN : 0));
+	sl->flags = (uint8_t)((s->has_max_price ? SLOT_HAS_MAX : 0) |
+	    (s->has_min_discount_pct ? SLOT_HAS_MIN : 0));
 	if (reorder)
 		ord_insert(ix, x);
 	return 0;
 nomem:
 	return err_set(err, ERR_NOMEM, "no_memory", NULL, "out of memory indexing "
 	    "subscriber");
+}
+
+/* Packs the rank order into full blocks, in place: an entry only moves to a place at or
+ * before its own, so reading and writing in one pass is safe. */
+static void
+ord_pack(struct ridx_ord *o)
+{
+	uint32_t r, w = 0, wpos = 0, j;
+
+	for (r = 0; r < o->nb; r++) {
+		struct ridx_oblk *b = o->b[r];
+
+		for (j = 0; j < b->n; j++) {
+			struct ridx_oblk *wb = o->b[w];
+
+			wb->s[wpos] = b->s[j];
+			if (++wpos == RIDX_OBLK) {
+				wb->n = RIDX_OBLK;
+				w++;
+				wpos = 0;
+			}
+		}
+	}
+	if (wpos > 0)
+		o->b[w++]->n = wpos;
+	for (r = w; r < o->nb; r++) {
+		if (o->spare == NULL)
+			o->spare = o->b[r];
+		else
+			free(o->b[r]);
+	}
+	o->nb = w;
+}
+
+void
+ridx_compact(struct ridx *ix)
+{
+	size_t i;
+	int dk;
+
+	for (dk = 0; dk < DK_COUNT; dk++) {
+		struct ridx_dict *d = &ix->dict[dk];
+
+		for (i = 0; i < d->cap; i++) {
+			struct ridx_list *l = &d->t[i].list;
+			uint32_t *nv;
+
+			if (l->cap == l->n)
+				continue;
+			if (l->n == 0) {
+				free(l->v);
+				l->v = NULL;
+				l->cap = 0;
+			} else if ((nv = realloc(l->v, (size_t)l->n * sizeof(*nv))) != NULL) {
+				l->v = nv;
+				l->cap = l->n;
+			}
+		}
+	}
+	ord_pack(&ix->ord);
 }
 
 int
@@ -655,7 +720,9 @@ ridx_remove(struct ridx *ix, const char *id)
 	ord_remove(ix, x);
 	id_delete_cell(ix, cell);
 	memset(&ix->slots[x], 0, sizeof(ix->slots[x]));
-	ix->freev[ix->nfree++] = x;
+	ix->slots[x].region = ix->freetop;
+	ix->freetop = x + 1;
+	ix->nfree++;
 	ix->count--;
 	return 1;
 }
@@ -680,7 +747,7 @@ ridx_memory(const struct ridx *ix)
 	size_t bytes = sizeof(*ix), i;
 	int dk;
 
-	bytes += (size_t)ix->capslots * (sizeof(struct ridx_slot) + sizeof(uint32_t));
+	bytes += (size_t)ix->capslots * sizeof(struct ridx_slot);
 	bytes += ix->idcap * sizeof(uint32_t);
 	bytes += (size_t)ix->ord.capb * sizeof(*ix->ord.b) +
 	    ((size_t)ix->ord.nb + (ix->ord.spare != NULL)) * sizeof(struct ridx_oblk);
@@ -739,12 +806,20 @@ ridx_check(const struct ridx *ix, struct err *err)
 	if (live != ix->count || live + ix->nfree != ix->nslots)
 		return err_set(err, ERR_PERM, "invariant", "count", "count %zu, live %zu, "
 		    "free %u, slots %u", ix->count, live, ix->nfree, ix->nslots);
+	/* the free stack holds exactly the free slots */
+	for (x = ix->freetop, i = 0; x != 0 && i <= ix->nfree; x = ix->slots[x - 1].region, i++)
+		if (x > ix->nslots || ix->slots[x - 1].sub != NULL)
+			return err_set(err, ERR_PERM, "invariant", "free", "free stack holds "
+			    "slot %u, which is live or out of range", x - 1);
+	if (x != 0 || i != ix->nfree)
+		return err_set(err, ERR_PERM, "invariant", "free", "free stack holds %zu "
+		    "slots, %u free", i, ix->nfree);
 	for (i = 0; i < ix->idcap; i++)
 		total += ix->idtab[i] != 0;
 	if (total != live)
 		return err_set(err, ERR_PERM, "invariant", "idtab", "id table holds %zu of "
 		    "%zu", total, live);
-	/* the rank order holds every live slot once, strictly ranked, keys current */
+	/* the rank order holds every live slot once, strictly ranked */
 	for (i = 0, total = 0; i < ix->ord.nb; i++) {
 		const struct ridx_oblk *b = ix->ord.b[i];
 
@@ -752,16 +827,16 @@ ridx_check(const struct ridx *ix, struct err *err)
 			return err_set(err, ERR_PERM, "invariant", "order", "block %zu holds "
 			    "%u", i, b->n);
 		for (j = 0; j < b->n; j++, total++) {
-			const struct ridx_slot *sl = &ix->slots[b->s[j]];
+			uint64_t k;
 
-			if (b->s[j] >= ix->nslots || sl->sub == NULL ||
-			    b->k[j] != rule_eng_key(sl->engagement))
+			if (b->s[j] >= ix->nslots || ix->slots[b->s[j]].sub == NULL)
 				return err_set(err, ERR_PERM, "invariant", "order", "block %zu "
-				    "entry %u: free slot or stale key", i, j);
-			if (total > 0 && ridx_slot_cmp(ix, pk, px, b->k[j], b->s[j]) >= 0)
+				    "entry %u: free slot", i, j);
+			k = oblk_key(ix, b, j);
+			if (total > 0 && ridx_slot_cmp(ix, pk, px, k, b->s[j]) >= 0)
 				return err_set(err, ERR_PERM, "invariant", "order", "block %zu "
 				    "entry %u out of order", i, j);
-			pk = b->k[j];
+			pk = k;
 			px = b->s[j];
 		}
 	}

@@ -81,8 +81,8 @@ struct ridx_slot {
 
 struct ridx_oblk {
 	uint32_t n;
-	uint32_t s[RIDX_OBLK];  /* slots, in rank order */
-	uint64_t k[RIDX_OBLK];  /* rule_eng_key() of each, for the searches */
+	uint32_t s[RIDX_OBLK];  /* slots, in rank order; a search reads each one's key
+	                         * from its slot (4 bytes a subscriber, not 12) */
 };
 
 struct ridx_ord {
@@ -96,7 +96,9 @@ struct ridx {
 	struct ridx_slot *slots;
 	uint32_t nslots;       /* slots in use or free, all below this */
 	uint32_t capslots;
-	uint32_t *freev;       /* free slot stack, capacity capslots */
+	uint32_t freetop;      /* free slot stack: top slot + 1, 0 = empty; a free slot's
+	                        * region holds the next one down (+ 1), so the stack
+	                        * costs no memory and a removal never allocates */
 	uint32_t nfree;
 	uint32_t *idtab;       /* slot + 1, 0 empty; linear probing */
 	size_t idcap;          /* power of two */

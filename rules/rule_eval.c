@@ -63,11 +63,11 @@ rule_eval_val(const struct rule_node *n, const struct rule_dctx *dc,
 	case F_S_ENGAGEMENT: v.num = s->engagement; break;
 	case F_S_MAX_PER_DAY: v.num = s->max_per_day; break;
 	case F_S_MAX_PRICE:
-		v.present = s->interests.has_max_price;
+		v.present = s->has_max_price;
 		v.num = s->interests.max_price;
 		break;
 	case F_S_MIN_DISCOUNT:
-		v.present = s->interests.has_min_discount_pct;
+		v.present = s->has_min_discount_pct;
 		v.num = s->interests.min_discount_pct;
 		break;
 	default:
@@ -201,9 +201,9 @@ rule_interested(const struct deal *d, const struct subscriber *s)
 		pos = in->keywords.v[i] != NULL && rule_ci_find(title, in->keywords.v[i]);
 	if (!pos)
 		return 0;
-	if (in->has_max_price && d->has_price && !(d->price <= in->max_price))
+	if (s->has_max_price && d->has_price && !(d->price <= in->max_price))
 		return 0;
-	if (in->has_min_discount_pct && !(d->discount_pct >= in->min_discount_pct))
+	if (s->has_min_discount_pct && !(d->discount_pct >= in->min_discount_pct))
 		return 0;
 	return 1;
 }

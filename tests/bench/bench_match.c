@@ -266,9 +266,9 @@ main(int argc, char **argv)
 		for (k = 0; k < sizeof(special) / sizeof(special[0]); k++)
 			if (unif() < special_p[k])
 				*pool_end++ = special[k], s->tags.n++;
-		s->interests.has_max_price = unif() < 0.6;
+		s->has_max_price = unif() < 0.6;
 		s->interests.max_price = floor(50 + 3000 * pow(unif(), 2));
-		s->interests.has_min_discount_pct = unif() < 0.3;
+		s->has_min_discount_pct = unif() < 0.3;
 		s->interests.min_discount_pct = 10 + 5 * floor(unif() * 8);
 		s->engagement = pow(unif(), 2.5);
 		sp[i] = s;

@@ -55,7 +55,7 @@ fixtures(struct deal *d, struct subscriber *s, int k)
 	s->interests.brands.n = 1;
 	s->interests.keywords.v = kws;
 	s->interests.keywords.n = 1;
-	s->interests.has_max_price = k == 0;
+	s->has_max_price = k == 0;
 	s->interests.max_price = 700;
 	s->engagement = k == 2 ? 0.5 : 0.9;
 }

@@ -79,9 +79,9 @@ mk_sub(const char *id)
 	s.interests.brands.n = 1;
 	s.interests.keywords.v = sub_kws;
 	s.interests.keywords.n = 1;
-	s.interests.has_max_price = 1;
+	s.has_max_price = 1;
 	s.interests.max_price = 800;
-	s.interests.has_min_discount_pct = 1;
+	s.has_min_discount_pct = 1;
 	s.interests.min_discount_pct = 15;
 	s.engagement = 0.72;
 	return s;
@@ -296,7 +296,7 @@ default_rule_sends_to_interested_subscribers(void **state)
 	assert_non_null(match(rs, &d, &s, &m));  /* no price: no bound */
 	s.interests.min_discount_pct = 50;
 	assert_null(match(rs, &d, &s, &m));      /* 40.9% < 50% */
-	s.interests.has_min_discount_pct = 0;
+	s.has_min_discount_pct = 0;
 	assert_non_null(match(rs, &d, &s, &m));
 	assert_int_equal(rule_interested(&d, &s), 1);
 	rule_set_free(rs);

@@ -93,9 +93,9 @@ sub_rand(uint64_t *st, unsigned pos)
 	STRLIST_RAND(st, &s->interests.categories, v_cat, 3);
 	STRLIST_RAND(st, &s->interests.brands, v_brand, 2);
 	STRLIST_RAND(st, &s->interests.keywords, v_kw, 2);
-	s->interests.has_max_price = rn(st, 2);
+	s->has_max_price = rn(st, 2);
 	s->interests.max_price = 100.0 * rn(st, 12);
-	s->interests.has_min_discount_pct = rn(st, 3) == 0;
+	s->has_min_discount_pct = rn(st, 3) == 0;
 	s->interests.min_discount_pct = 10.0 * rn(st, 6);
 	s->engagement = rn(st, 3) ? PICK(st, v_eng) : (double)rn(st, 1000) / 1000.0;
 	return s;
@@ -323,6 +323,14 @@ differential(unsigned pop, long cases, long period)
 			 * change no answer, whatever the queries before it left in them. */
 			assert_int_equal(ridx_warm(ix, &ri, &e), 0);
 			assert_true(ri.cap >= ridx_count(ix));
+			/* Giving back growth room (as after the mirror's load) must change
+			 * no answer either, and later changes must grow it again. */
+			if (rn(&st, 2) == 0) {
+				ridx_compact(ix);
+				if (ridx_check(ix, &e) != 0)
+					fail_msg("RULES_SEED=%llu case %ld after compact: %s",
+					    seed, c, e.msg);
+			}
 		}
 		for (k = rn(&st, 4) * (pop / 64 + 1); k > 0; k--) {
 			i = rn(&st, pop);
@@ -504,8 +512,8 @@ put_replace_and_remove_update_the_index_in_place(void **state)
 	a2->interests.categories.v = calloc(1, sizeof(char *));
 	a2->interests.categories.v[0] = laptop[0];
 	a2->interests.categories.n = 1;
-	a2->interests.has_max_price = 0;
-	a2->interests.has_min_discount_pct = 0;
+	a2->has_max_price = 0;
+	a2->has_min_discount_pct = 0;
 	a2->channels = CH_BIT(CH_SMS);
 	a2->consent[CH_SMS] = 1;
 	a2->phone = "+15125550100";
@@ -539,6 +547,55 @@ put_replace_and_remove_update_the_index_in_place(void **state)
 	rule_set_free(rs);
 	ridx_free(ix);
 	ridx_free(NULL);
+}
+
+static void
+compact_gives_room_back_and_later_changes_grow_it_again(void **state)
+{
+	struct subscriber *s[4000] = { 0 };
+	struct ridx *ix = ridx_new(NULL);
+	uint64_t st = 7;
+	struct err e;
+	size_t before, after;
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < 4000; i++) {
+		s[i] = sub_rand(&st, i);
+		assert_int_equal(ridx_put(ix, s[i], &e), 0);
+	}
+	for (i = 0; i < 4000; i += 3) {  /* holes in the lists and the rank order */
+		assert_int_equal(ridx_remove(ix, s[i]->id), 1);
+		sub_free(s[i]);
+		s[i] = NULL;
+	}
+	before = ridx_memory(ix);
+	ridx_compact(ix);
+	after = ridx_memory(ix);
+	assert_true(after < before);
+	assert_int_equal(ridx_check(ix, &e), 0);
+	ridx_compact(ix);  /* twice changes nothing */
+	assert_int_equal(ridx_memory(ix), after);
+	/* full blocks and exact lists: every insertion now splits or grows */
+	for (i = 0; i < 4000; i++) {
+		struct subscriber *n = sub_rand(&st, i);
+
+		assert_int_equal(ridx_put(ix, n, &e), 0);
+		sub_free(s[i]);
+		s[i] = n;
+		if (i % 500 == 0)
+			assert_int_equal(ridx_check(ix, &e), 0);
+	}
+	assert_int_equal(ridx_count(ix), 4000);
+	assert_int_equal(ridx_check(ix, &e), 0);
+	for (i = 0; i < 4000; i++) {
+		assert_int_equal(ridx_remove(ix, s[i]->id), 1);
+		sub_free(s[i]);
+	}
+	ridx_compact(ix);  /* an empty index */
+	assert_int_equal(ridx_count(ix), 0);
+	assert_int_equal(ridx_check(ix, &e), 0);
+	ridx_free(ix);
 }
 
 static void
@@ -582,6 +639,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(put_replace_and_remove_update_the_index_in_place),
 		cmocka_unit_test(many_subscribers_reuse_slots_and_keep_invariants),
+		cmocka_unit_test(compact_gives_room_back_and_later_changes_grow_it_again),
 		cmocka_unit_test(index_returns_exactly_what_the_reference_scan_returns),
 		cmocka_unit_test(index_agrees_with_the_scan_on_large_answers),
 		cmocka_unit_test(index_agrees_with_the_scan_on_a_large_slot_array),

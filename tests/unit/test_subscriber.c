@@ -138,9 +138,9 @@ static void assert_same_subscriber(const struct subscriber *a, const struct subs
 	assert_true(list_eq(&a->interests.categories, &b->interests.categories));
 	assert_true(list_eq(&a->interests.brands, &b->interests.brands));
 	assert_true(list_eq(&a->interests.keywords, &b->interests.keywords));
-	assert_int_equal(a->interests.has_max_price, b->interests.has_max_price);
+	assert_int_equal(a->has_max_price, b->has_max_price);
 	assert_true(a->interests.max_price == b->interests.max_price);
-	assert_int_equal(a->interests.has_min_discount_pct, b->interests.has_min_discount_pct);
+	assert_int_equal(a->has_min_discount_pct, b->has_min_discount_pct);
 	assert_true(a->interests.min_discount_pct == b->interests.min_discount_pct);
 	assert_true(a->engagement == b->engagement);
 }
@@ -194,8 +194,8 @@ static void full_subscriber_is_parsed_with_every_field(void **state)
 	assert_string_equal(s->interests.categories.v[0], "laptop");
 	assert_string_equal(s->interests.brands.v[0], "dell");
 	assert_string_equal(s->interests.keywords.v[0], "xps");
-	assert_true(s->interests.has_max_price && s->interests.max_price == 800);
-	assert_true(s->interests.has_min_discount_pct && s->interests.min_discount_pct == 15);
+	assert_true(s->has_max_price && s->interests.max_price == 800);
+	assert_true(s->has_min_discount_pct && s->interests.min_discount_pct == 15);
 	assert_true(s->engagement == 0.72);
 	subscriber_free(s);
 }
@@ -218,7 +218,7 @@ static void minimal_dm_only_subscriber_gets_defaults(void **state)
 	assert_null(s->locale);
 	assert_null(s->region);
 	assert_int_equal(s->tags.n, 0);
-	assert_false(s->interests.has_max_price);
+	assert_false(s->has_max_price);
 	assert_true(s->engagement == 0);
 	subscriber_free(s);
 }
@@ -520,7 +520,7 @@ static void interests_are_checked_with_their_path(void **state)
 	s = accepted_with("\"interests\": {\"keywords\": [\"OLED\"], \"max_price\": 0,"
 	    " \"min_discount_pct\": 100, \"future\": 1}");
 	assert_string_equal(s->interests.keywords.v[0], "oled");
-	assert_true(s->interests.has_max_price && s->interests.max_price == 0);
+	assert_true(s->has_max_price && s->interests.max_price == 0);
 	subscriber_free(s);
 	refused_with("\"interests\": {\"max_price\": -1}", "bad_value", "interests.max_price");
 	refused_with("\"interests\": {\"max_price\": \"800\"}", "bad_type",
