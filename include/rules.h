@@ -155,6 +155,12 @@ int rule_interested(const struct deal *d, const struct subscriber *s);
  * and an address (phone for sms, dm_x for dm). A CH_BIT() mask. */
 unsigned rule_reachable(const struct subscriber *s);
 
+/* FNV-1a, 64 bits, over the bytes of s up to its NUL (no case folding). */
+uint64_t rule_fnv1a(const char *s);
+
+/* MurmurHash3's 64-bit finaliser: every input bit reaches every output bit. */
+uint64_t rule_fmix64(uint64_t h);
+
 /* The stable holdout hash of (rule name, subscriber id):
  *   fmix64(FNV-1a-64(rule_name) XOR FNV-1a-64(sub_id))
  * (fmix64 is MurmurHash3's 64-bit finaliser). A subscriber is held out by a rule with

@@ -260,8 +260,6 @@ int rule_recipients_reserve(struct rule_recipients *out, size_t n);
 
 /* ---- helpers ---- */
 
-uint64_t rule_fnv1a(const char *s);
-uint64_t rule_fmix64(uint64_t h);
 static inline int rule_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 /* ASCII case-insensitive equality, prefix and substring tests on NUL-terminated text. */
 int rule_ci_eq(const char *a, const char *b);
