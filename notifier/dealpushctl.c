@@ -160,38 +160,6 @@ out:
 	return rc;
 }
 
-/* Reads the replies of one MULTI ... EXEC of nqueued commands. On success *exec is the
- * EXEC reply (caller frees) when exec is not NULL. Returns 0, or -1 after printing. */
-static int expect_transaction(redisContext *c, size_t nqueued, redisReply **exec)
-{
-	redisReply *r = NULL;
-	size_t i;
-	int rc = -1;
-
-	if (ctl_expect_reply(c, REDIS_REPLY_STATUS, "OK", "MULTI", NULL) < 0)
-		goto out;
-	for (i = 0; i < nqueued; i++) {
-		if (ctl_expect_reply(c, REDIS_REPLY_STATUS, "QUEUED", "queued command", NULL) < 0)
-			goto out;
-	}
-	if (ctl_expect_reply(c, REDIS_REPLY_ARRAY, NULL, "EXEC", &r) < 0)
-		goto out;
-	for (i = 0; i < r->elements; i++) {
-		if (r->element[i]->type == REDIS_REPLY_ERROR) {
-			fprintf(stderr, "dealpushctl: redis: EXEC: %s\n", r->element[i]->str);
-			goto out;
-		}
-	}
-	rc = 0;
-	if (exec != NULL) {
-		*exec = r;
-		r = NULL;
-	}
-out:
-	freeReplyObject(r);
-	return rc;
-}
-
 /* ---- input files ---- */
 
 /* Opens path ("-" = stdin). Returns 0, or -1 after printing why. */
@@ -297,34 +265,46 @@ int ctl_input_next_entry(struct ctl_input *in, unsigned long *bad)
 
 /* ---- commands ---- */
 
+/*
+ * The same script as the API's delete (admin_sub_del.lua, keys in ORDER SUB_KEYS), so
+ * that a consent it removes moves consent:epoch and a push admitted before the delete
+ * is checked again before it is sent.
+ */
 static int cmd_subscribers_delete(redisContext *c, const char *id)
 {
-	redisReply *exec = NULL;
-	size_t n = 1;
-	int ch, rc = CTL_FAIL;
+	char sha[41], ckeys[CH_COUNT][32], nkeys[8];
+	const char *argv[3 + 4 + CH_COUNT + 1];
+	redisReply *r = NULL;
+	int argc = 0, ch, rc = CTL_FAIL;
 
 	if (!deal_id_is_valid(id)) {
 		fprintf(stderr, "dealpushctl: \"%s\" is not a valid subscriber id\n", id);
 		return CTL_BAD_INPUT;
 	}
-	redisAppendCommand(c, "MULTI");
-	redisAppendCommand(c, "HDEL subscribers %s", id);
-	for (ch = 0; ch < CH_COUNT; ch++, n++)
-		redisAppendCommand(c, "HDEL consent:%s %s", channel_name(ch), id);
-	redisAppendCommand(c, "XADD subscribers:changes MAXLEN ~ " CTL_CHANGES_MAXLEN
-	    " * id %s op del", id);
-	n++;
-	redisAppendCommand(c, "EXEC");
-	if (expect_transaction(c, n, &exec) < 0)
-		goto out;
-	if (exec->elements > 0 && exec->element[0]->type == REDIS_REPLY_INTEGER &&
-	    exec->element[0]->integer == 0)
+	if (ctl_load_script(c, "admin_sub_del", sha) < 0)
+		return CTL_FAIL;
+	argv[argc++] = "EVALSHA";
+	argv[argc++] = sha;
+	snprintf(nkeys, sizeof(nkeys), "%d", 4 + CH_COUNT);
+	argv[argc++] = nkeys;
+	argv[argc++] = "subscribers";
+	argv[argc++] = "subscribers:changes";
+	argv[argc++] = "consent:epoch";
+	argv[argc++] = "consent:records";
+	for (ch = 0; ch < CH_COUNT; ch++) {
+		snprintf(ckeys[ch], sizeof(ckeys[ch]), "consent:%s", channel_name(ch));
+		argv[argc++] = ckeys[ch];
+	}
+	argv[argc++] = id;
+	redisAppendCommandArgv(c, argc, argv, NULL);
+	if (ctl_expect_reply(c, REDIS_REPLY_INTEGER, NULL, "delete", &r) < 0)
+		return CTL_FAIL;
+	if (r->integer == 0)
 		printf("deleted %s (it was not stored)\n", id);
 	else
 		printf("deleted %s\n", id);
 	rc = CTL_OK;
-out:
-	freeReplyObject(exec);
+	freeReplyObject(r);
 	return rc;
 }
 

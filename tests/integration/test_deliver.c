@@ -511,6 +511,7 @@ deferred_pushes_end_cancelled_or_no_subscriber_when_released(void **state)
 	struct want done = { f, "", 3 };
 	char bin[512], addr[64], out[1024];
 	const char *argv[] = { bin, "--redis", addr, "subscribers", "delete", "s-1", NULL };
+	long long epoch;
 
 	import_n(f, 2);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
@@ -523,7 +524,13 @@ deferred_pushes_end_cancelled_or_no_subscriber_when_released(void **state)
 	assert_int_equal(it_publish(f->rc, "{\"id\": \"stop\", \"cancel\": true}"), 0);
 	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+	epoch = it_int(f->rc, "INCRBY consent:epoch 0");
 	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
+	/* The consent it removed moves the epoch, as the API's delete does: send.lua
+	 * then checks consent again for a push admitted before the delete. */
+	assert_true(it_int(f->rc, "INCRBY consent:epoch 0") > epoch);
+	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS subscribers s-1"), 0);
 	it_sleep_ms(500);
 	assert_int_equal(it_stop(&f->nt[0].proc, SIGTERM, 5000), 0);
 
