@@ -52,9 +52,10 @@ ingest_plan_args_max(long plan_chunk, long job_size)
 {
 	long njobs = (plan_chunk + job_size - 1) / job_size;
 
-	/* fixed keys and arguments, one report key per rule (at most one per
-	 * recipient), per job its field count and pairs, per recipient one pair */
-	return INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + plan_chunk +
+	/* fixed keys and arguments, one report key and one rule name per rule (at
+	 * most one rule per recipient), per job its field count and pairs, per
+	 * recipient one pair */
+	return INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * plan_chunk +
 	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
 }
 
@@ -67,10 +68,11 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	struct ingest *in = jb->in;
 	size_t jobsz = (size_t)in->cfg->job_size, n = ml->n;
 	size_t njobs = (n + jobsz - 1) / jobsz;
-	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + n +
+	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * n +
 	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, r, nrules = 0;
 	const char **args = calloc(nargs, sizeof(*args));
 	const char **rules = calloc(n + 1, sizeof(*rules));
+	const char **names = calloc(n + 1, sizeof(*names));  /* of rkeys, in order */
 	char **lines = calloc(n + 1, sizeof(*lines));
 	char **rkeys = calloc(n + 1, sizeof(*rkeys));
 	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
@@ -79,8 +81,8 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	char dentry[80], pset[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + 16], rcamp[160];
 	int rv = -1;
 
-	if (args == NULL || rules == NULL || lines == NULL || rkeys == NULL ||
-	    nfields == NULL)
+	if (args == NULL || rules == NULL || names == NULL || lines == NULL ||
+	    rkeys == NULL || nfields == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
 		const struct match_rcpt *rc = &ml->v[i];
@@ -99,6 +101,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 		len = strlen(rules[i]) + 16;
 		if ((rkeys[nrules] = malloc(len)) == NULL)
 			goto out;
+		names[nrules] = rules[i];
 		snprintf(rkeys[nrules++], len, "report:rule:%s", rules[i]);
 	}
 	snprintf(key, sizeof(key), "deal:%s", d->id);
@@ -145,6 +148,11 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	args[a++] = d->campaign ? d->campaign : "";
 	args[a++] = slimit;
 	args[a++] = attempt;
+	args[a++] = d->id;
+	/* ORDER PLAN_RULES: each report key's rule name, in the order of KEYS, so that
+	 * the script never reads data out of a key's name */
+	for (i = 0; i < nrules; i++)
+		args[a++] = names[i];
 	for (r = 0; r < n; r += jobsz) {
 		size_t end = r + jobsz < n ? r + jobsz : n, j = r / jobsz;
 
@@ -182,6 +190,7 @@ out:
 	free(lines);
 	free(rkeys);
 	free(rules);
+	free(names);
 	free(nfields);
 	free(args);
 	return rv;
