@@ -3,9 +3,10 @@
  * all Redis I/O).
  *
  * One rconn per primary (the map and the nodes: rcluster_map.c). The map is read
- * again after MOVED, a CLUSTERDOWN, or a primary's connection lost. A command is copied so it can be sent again; it is either in flight (rconn owns
- * the callback and gives it to rcl_on_reply) or waiting in our list with its own
- * timer (no map yet, node reconnecting, TRYAGAIN backoff). User callbacks never run
+ * again after MOVED, a CLUSTERDOWN, or a primary's connection lost. A command is
+ * copied so it can be sent again; it is either in flight (rconn owns the callback
+ * and gives it to rcl_on_reply) or waiting in our list with its own timer (no map
+ * yet, node reconnecting, TRYAGAIN backoff). User callbacks never run
  * inside the call that sent the command. Nodes that leave the map are unlinked at
  * once and freed from a zero timer, never inside their own rconn callback. Bounded:
  * redirects_max MOVED/ASK, retries_max TRYAGAIN/CLUSTERDOWN, one script reload.
@@ -148,10 +149,7 @@ rcl_kick(struct rcluster *rcl)
 		c->waiting = 0;
 		rcl->st.waiting--;
 		if (c->fail_now || c->hold_until_ms > now) {
-			struct timeval tv;
-
-			/* Keep its timer as armed. */
-			evtimer_pending(c->timer, &tv);
+			/* Back in the list, its timer left as armed. */
 			c->prev = rcl->wait_tail;
 			if (rcl->wait_tail != NULL)
 				rcl->wait_tail->next = c;
@@ -240,10 +238,12 @@ rcl_parse_redirect(const char *s, const struct rcl_node *from, int *slot, char *
 	return strchr(addr, ':') != NULL ? 0 : -1;
 }
 
+/* TRYAGAIN (a multi-key command mid-migration) clears fast; CLUSTERDOWN lasts about
+ * a node timeout (a failover), so its backoff starts higher. */
 static long
-rcl_backoff_ms(int retries)
+rcl_backoff_ms(int retries, int down)
 {
-	long ms = RCL_RETRY_MIN_MS;
+	long ms = down ? RCL_DOWN_MIN_MS : RCL_RETRY_MIN_MS;
 
 	while (--retries > 0 && ms < RCL_RETRY_MAX_MS)
 		ms *= 2;
@@ -360,8 +360,8 @@ rcl_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 			rcl_give_up(c, r, down ? "clusterdown" : "tryagain");
 			return;
 		}
-		c->hold_until_ms = clock_mono_ms() + rcl_backoff_ms(c->retries);
-		rcl_wait(c, rcl_backoff_ms(c->retries));
+		c->hold_until_ms = clock_mono_ms() + rcl_backoff_ms(c->retries, down);
+		rcl_wait(c, rcl_backoff_ms(c->retries, down));
 	} else if (strncmp(r->str, "NOSCRIPT", 8) == 0 && c->script != NULL &&
 	    !c->reloaded) {
 		rcl_on_noscript(c, n, r, asking);

@@ -24,7 +24,8 @@ struct rconn;
 #define RCL_ADDR_MAX 64
 #define RCL_KNOWN_MAX 64           /* seeds and every node seen in a map */
 #define RCL_WAIT_MS 100            /* a waiting command looks again this often */
-#define RCL_RETRY_MIN_MS 20        /* TRYAGAIN/CLUSTERDOWN backoff, doubling */
+#define RCL_RETRY_MIN_MS 20        /* TRYAGAIN backoff, doubling */
+#define RCL_DOWN_MIN_MS 100        /* CLUSTERDOWN backoff, doubling */
 #define RCL_RETRY_MAX_MS 1000
 #define RCL_WATCH_MS 500           /* primaries' connections checked this often */
 

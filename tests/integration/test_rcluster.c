@@ -5,8 +5,8 @@
  *
  * Keys land on the primary that owns their slot; a command reaches every primary;
  * an unknown script is loaded and answered; a slot migrated by hand mid-stream
- * (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) is followed through ASK then MOVED; a
- * frozen primary (SIGSTOP) fails a command at its deadline, once; a killed primary's
+ * (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) is followed through ASK, TRYAGAIN
+ * and MOVED; a slot nobody serves (CLUSTERDOWN) is waited out; a frozen primary (SIGSTOP) fails a command at its deadline, once; a killed primary's
  * replica takes over and commands succeed on it; freeing the client answers what was
  * pending. Every command's callback is counted: exactly once each. Counts, never
  * timing. The tests share one cluster and run in order (the last ones break it).
@@ -59,6 +59,14 @@ on_reply(struct rcluster *rcl, struct redisReply *r, void *arg)
 	rec->is_err = r != NULL && r->type == REDIS_REPLY_ERROR;
 	if (r != NULL && r->str != NULL)
 		snprintf(rec->str, sizeof(rec->str), "%s", r->str);
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+		size_t i, len = 0;
+
+		/* The elements, comma-separated. */
+		for (i = 0; i < r->elements && len < sizeof(rec->str); i++)
+			len += (size_t)snprintf(rec->str + len, sizeof(rec->str) - len, "%s%s",
+			    i > 0 ? "," : "", r->element[i]->str ? r->element[i]->str : "");
+	}
 }
 
 static void
@@ -377,6 +385,7 @@ migrated_slot_is_followed_through_ask_then_moved(void **state)
 {
 	static struct rec recs[40];
 	struct rcluster_stat st0, st1;
+	struct rec mget;
 	char ida[64], idb[64], key[32], val[32];
 	const char *owner;
 	int slot = slot_of("mig", 3), pa, pb, pc = 0, i;
@@ -434,6 +443,30 @@ migrated_slot_is_followed_through_ask_then_moved(void **state)
 	assert_int_equal(st1.moved - st0.moved, 0);
 	assert_int_equal(port_of(rcluster_slot_owner(fx->rcl, slot)), pa);
 
+	/* Keys on both sides: TRYAGAIN, retried until the rest has moved, then ASK. */
+	memset(&mget, 0, sizeof(mget));
+	{
+		const char *argv[] = { "MGET", "{mig}0", "{mig}15" };
+
+		assert_int_equal(rcluster_argv(fx->rcl, 1, on_reply, &mget, 0, 3, argv,
+		    NULL), 0);
+	}
+	for (i = 0; i < 300 && st1.tryagain == st0.tryagain; i++) {
+		loop_ms(5);
+		rcluster_stats(fx->rcl, &st1);
+	}
+	assert_int_equal(st1.tryagain - st0.tryagain, 1);
+	assert_int_equal(mget.calls, 0);
+	r = direct(pa, "MIGRATE 127.0.0.1 %d %s 0 5000 KEYS {mig}10 {mig}11 {mig}12 "
+	    "{mig}13 {mig}14 {mig}15 {mig}16 {mig}17 {mig}18 {mig}19", pb, "");
+	if (r->type == REDIS_REPLY_ERROR)
+		fail_msg("MIGRATE: %s", r->str);
+	freeReplyObject(r);
+	settle(&mget, 1, 5000);
+	assert_string_equal(mget.str, "v0,v15");
+	rcluster_stats(fx->rcl, &st1);
+	assert_int_equal(st1.ask - st0.ask, 11);
+
 	/* Commands queued, then the migration ends before they are written. */
 	memset(recs, 0, sizeof(recs));
 	for (i = 0; i < 20; i++) {
@@ -442,11 +475,6 @@ migrated_slot_is_followed_through_ask_then_moved(void **state)
 		snprintf(val, sizeof(val), "w%d", i);
 		send_cmd(&recs[20 + i], 0, "SET", key, val);
 	}
-	r = direct(pa, "MIGRATE 127.0.0.1 %d %s 0 5000 KEYS {mig}10 {mig}11 {mig}12 "
-	    "{mig}13 {mig}14 {mig}15 {mig}16 {mig}17 {mig}18 {mig}19", pb, "");
-	if (r->type == REDIS_REPLY_ERROR)
-		fail_msg("MIGRATE: %s", r->str);
-	freeReplyObject(r);
 	freeReplyObject(direct(pb, "CLUSTER SETSLOT %d NODE %s", slot, idb));
 	freeReplyObject(direct(pa, "CLUSTER SETSLOT %d NODE %s", slot, idb));
 	freeReplyObject(direct(pc, "CLUSTER SETSLOT %d NODE %s", slot, idb));
@@ -464,6 +492,58 @@ migrated_slot_is_followed_through_ask_then_moved(void **state)
 	rcluster_stats(fx->rcl, &st0);
 	assert_true(st0.moved - st1.moved >= 1);
 	assert_int_equal(port_of(rcluster_slot_owner(fx->rcl, slot)), pb);
+}
+
+static int cluster_ok(int port);
+
+/* Every live node says cluster_state:ok (waits a while for it); 1 or 0. */
+static int
+all_ok(void)
+{
+	int tries, i, ok = 0;
+
+	for (tries = 0; tries < 200 && !ok; tries++) {
+		ok = 1;
+		for (i = 0; i < IT_CLUSTER_NODES; i++)
+			if (fx->cl.pids[i] != 0 && !cluster_ok(fx->cl.ports[i]))
+				ok = 0;
+		if (!ok)
+			it_sleep_ms(50);
+	}
+	return ok;
+}
+
+static void
+cluster_down_is_retried_until_the_slot_is_served(void **state)
+{
+	struct rcluster_stat st0, st1;
+	struct rec rec;
+	int slot = slot_of("down", 4), po, i;
+
+	(void)state;
+	po = port_of(rcluster_slot_owner(fx->rcl, slot));
+	rcluster_stats(fx->rcl, &st0);
+	/* The owner stops serving the slot: with full coverage required, it answers
+	 * CLUSTERDOWN to everything. */
+	freeReplyObject(direct(po, "CLUSTER DELSLOTS %d", slot));
+	for (i = 0; i < 100 && cluster_ok(po); i++)
+		it_sleep_ms(20);
+	assert_false(cluster_ok(po));
+	memset(&rec, 0, sizeof(rec));
+	send_cmd(&rec, 10000, "SET", "{down}x", "1");
+	st1 = st0;
+	for (i = 0; i < 500 && st1.clusterdown == st0.clusterdown; i++) {
+		loop_ms(5);
+		rcluster_stats(fx->rcl, &st1);
+	}
+	assert_true(st1.clusterdown > st0.clusterdown);
+	assert_int_equal(rec.calls, 0);
+	freeReplyObject(direct(po, "CLUSTER ADDSLOTS %d", slot));
+	settle(&rec, 1, 15000);
+	assert_false(rec.is_null);
+	assert_string_equal(rec.str, "OK");
+	assert_int_equal(port_of(rcluster_slot_owner(fx->rcl, slot)), po);
+	assert_true(all_ok());
 }
 
 /* The pid of the primary that owns key. */
@@ -566,16 +646,7 @@ killed_primary_fails_over_and_commands_succeed(void **state)
 	assert_true(promoted(replica));
 	settle(during, 60, 25000);
 	/* After the promotion every command succeeds, on the new primary. */
-	for (tries = 0; tries < 100; tries++) {
-		int ok = 1;
-
-		for (i = 0; i < IT_CLUSTER_NODES; i++)
-			if (fx->cl.pids[i] != 0 && !cluster_ok(fx->cl.ports[i]))
-				ok = 0;
-		if (ok)
-			break;
-		it_sleep_ms(50);
-	}
+	assert_true(all_ok());
 	memset(after, 0, sizeof(after));
 	for (i = 0; i < 60; i++) {
 		snprintf(key, sizeof(key), "{fo}%d", i);
@@ -655,6 +726,7 @@ main(void)
 		cmocka_unit_test(each_reaches_every_primary_once),
 		cmocka_unit_test(unknown_script_is_loaded_and_answered),
 		cmocka_unit_test(migrated_slot_is_followed_through_ask_then_moved),
+		cmocka_unit_test(cluster_down_is_retried_until_the_slot_is_served),
 		cmocka_unit_test(frozen_primary_fails_a_command_at_its_deadline_once),
 		cmocka_unit_test(killed_primary_fails_over_and_commands_succeed),
 		cmocka_unit_test(freeing_answers_every_pending_command_once),
