@@ -34,6 +34,7 @@ struct rcl_node {
 	struct rconn *rc;
 	char addr[RCL_ADDR_MAX];       /* "ip:port" */
 	int primary;                   /* owns slots in the map */
+	int announced;                 /* the ready callback ran with it a primary */
 	struct rcl_node *next;         /* rcl->nodes, or rcl->reap once gone */
 };
 

@@ -379,22 +379,23 @@ rcl_map_apply(struct rcluster *rcl, const struct rcl_map *m)
 	memset(rcl->slots, 0, sizeof(rcl->slots));
 	for (i = 0; i < m->nranges; i++) {
 		const struct rcl_range *r = &m->ranges[i];
-		int known = rcl_node_find(rcl, r->addr) != NULL;
 
 		if ((n = rcl_node_get(rcl, r->addr)) == NULL)
 			continue;       /* logged; its slots wait for the next map */
-		if (!known || !n->primary)
-			added += !known;
 		n->primary = 1;
 		for (s = r->start; s <= r->end; s++)
 			rcl->slots[s] = n;
 	}
 	for (n = rcl->nodes; n != NULL; n = next) {
 		next = n->next;
-		if (n->primary)
-			primaries++;
-		else
+		if (!n->primary) {
 			rcl_node_retire(rcl, n);
+			continue;
+		}
+		primaries++;
+		/* New to the owner's ready callback (also when MOVED made it first). */
+		added += !n->announced;
+		n->announced = 1;
 	}
 	for (s = 0; s < SLOT_COUNT; s++)
 		covered += rcl->slots[s] != NULL;

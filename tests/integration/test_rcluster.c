@@ -662,6 +662,8 @@ killed_primary_fails_over_and_commands_succeed(void **state)
 	rcluster_stats(fx->rcl, &st1);
 	assert_true(st1.refreshes > st0.refreshes);
 	assert_int_equal(st1.primaries, 3);
+	/* The new primary was announced: the moment to load scripts on it. */
+	assert_int_equal(fx->ready_calls, 2);
 	r = direct(replica, "GET {fo}59");
 	assert_string_equal(r->str, "y");
 	freeReplyObject(r);
