@@ -293,6 +293,9 @@ rcl_on_moved_or_ask(struct rcl_cmd *c, struct rcl_node *from, redisReply *r, int
 			n->primary = 1;
 			rcl->slots[slot] = n;
 		}
+		/* A command routed by another slot (or none) follows the redirect itself. */
+		if (c->slot != slot)
+			snprintf(c->target, sizeof(c->target), "%s", addr);
 		rcluster_refresh(rcl);
 	}
 	rcl_dispatch(c);
@@ -305,7 +308,7 @@ rcl_on_noscript(struct rcl_cmd *c, struct rcl_node *n, redisReply *r, int asking
 {
 	c->rcl->st.noscript++;
 	c->reloaded = 1;
-	log_info("redis=%s event=cluster_noscript addr=%s", c->rcl->name, n->addr);
+	log_debug("redis=%s event=cluster_noscript addr=%s", c->rcl->name, n->addr);
 	if (rconn_cmd(n->rc, NULL, NULL, 0, "SCRIPT LOAD %s", c->script) < 0) {
 		rcl_finish(c, r);
 		return;

@@ -271,7 +271,9 @@ rcl_node_get(struct rcluster *rcl, const char *addr)
 
 	if ((n = rcl_node_find(rcl, addr)) != NULL)
 		return n;
-	if (rcl->freeing || strlen(addr) >= RCL_ADDR_MAX ||
+	if (rcl->freeing)
+		return NULL;
+	if (strlen(addr) >= RCL_ADDR_MAX ||
 	    rcl_split_addr(addr, host, sizeof(host), &port) < 0) {
 		log_warnx("redis=%s event=cluster_bad_addr addr=\"%.64s\"", rcl->name, addr);
 		return NULL;
