@@ -1,15 +1,12 @@
 /*
  * rcluster.c: the minimum Redis Cluster client: routing, redirects, retries (stage:
- * all Redis I/O).
+ * all Redis I/O; the map and its nodes are in rcluster_map.c).
  *
- * One rconn per primary (the map and the nodes: rcluster_map.c). The map is read
- * again after MOVED, a CLUSTERDOWN, or a primary's connection lost. A command is
- * copied so it can be sent again; it is either in flight (rconn owns the callback
- * and gives it to rcl_on_reply) or waiting in our list with its own timer (no map
- * yet, node reconnecting, TRYAGAIN backoff). User callbacks never run
- * inside the call that sent the command. Nodes that leave the map are unlinked at
- * once and freed from a zero timer, never inside their own rconn callback. Bounded:
- * redirects_max MOVED/ASK, retries_max TRYAGAIN/CLUSTERDOWN, one script reload.
+ * A command is copied so it can be sent again. It is in flight (rconn holds it and
+ * calls rcl_on_reply once) or waiting in our list on its own timer (no map yet, node
+ * reconnecting, a backoff). Bounded: redirects_max MOVED/ASK, retries_max
+ * TRYAGAIN/CLUSTERDOWN, one script load. Never runs a user callback inside the call
+ * that sent the command, and never frees a node inside its own rconn's callback.
  */
 #include <errno.h>
 #include <stdint.h>

@@ -1,15 +1,13 @@
 /*
- * test_rcluster.c: the cluster client (notifier/rcluster.c) on a real Redis Cluster
- * of six redis-server on 127.0.0.1 (tests/lib.sh dp_start_cluster), driven on a
- * libevent loop.
+ * test_rcluster.c: the cluster client (notifier/rcluster.c) on a real cluster of six
+ * redis-server (tests/lib.sh dp_start_cluster), driven on a libevent loop.
  *
- * Keys land on the primary that owns their slot; a command reaches every primary;
- * an unknown script is loaded and answered; a slot migrated by hand mid-stream
- * (MIGRATING/IMPORTING, MIGRATE, SETSLOT NODE) is followed through ASK, TRYAGAIN
- * and MOVED; a slot nobody serves (CLUSTERDOWN) is waited out; a frozen primary (SIGSTOP) fails a command at its deadline, once; a killed primary's
- * replica takes over and commands succeed on it; freeing the client answers what was
- * pending. Every command's callback is counted: exactly once each. Counts, never
- * timing. The tests share one cluster and run in order (the last ones break it).
+ * Keys land on their slot's primary; a command reaches every primary; an unknown
+ * script is loaded; a slot migrated by hand mid-stream is followed through ASK,
+ * TRYAGAIN and MOVED; CLUSTERDOWN is waited out; a SIGSTOPped primary fails a command
+ * at its deadline; a killed primary's replica takes over; freeing answers what was
+ * pending. Every callback is counted (exactly once), never timed. The tests share
+ * one cluster and run in order: the last ones break it.
  */
 #include <setjmp.h>
 #include <signal.h>
