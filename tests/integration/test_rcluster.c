@@ -291,6 +291,26 @@ keys_land_on_the_primary_of_their_slot(void **state)
 	assert_int_equal(st.ask, 0);
 }
 
+static void
+command_without_key_goes_to_a_primary(void **state)
+{
+	const char *ping[] = { "PING" };
+	struct rec recs[6];
+	int i;
+
+	(void)state;
+	memset(recs, 0, sizeof(recs));
+	for (i = 0; i < 6; i++)
+		assert_int_equal(rcluster_argv(fx->rcl, RCLUSTER_NOKEY, on_reply, &recs[i], 0,
+		    1, ping, NULL), 0);
+	/* A bad key index is refused, and its callback never runs. */
+	assert_int_equal(rcluster_argv(fx->rcl, 1, on_reply, &recs[0], 0, 1, ping, NULL),
+	    -1);
+	settle(recs, 6, 5000);
+	for (i = 0; i < 6; i++)
+		assert_string_equal(recs[i].str, "PONG");
+}
+
 struct each_count {
 	int nodes_seen, errors, done_calls, done_nodes, done_failed;
 };
@@ -723,6 +743,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_seeds_are_refused),
 		cmocka_unit_test(keys_land_on_the_primary_of_their_slot),
+		cmocka_unit_test(command_without_key_goes_to_a_primary),
 		cmocka_unit_test(each_reaches_every_primary_once),
 		cmocka_unit_test(unknown_script_is_loaded_and_answered),
 		cmocka_unit_test(migrated_slot_is_followed_through_ask_then_moved),
