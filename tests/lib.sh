@@ -78,3 +78,79 @@ dp_clock_offset() {
 	fi
 	echo $((target - now))
 }
+
+# dp_start_cluster DIR: a Redis Cluster on 127.0.0.1 for the tests that need one (it
+# is not started for every run): 6 redis-server on free ports (3 primaries, 3
+# replicas, cluster-node-timeout 1000 ms so that a killed primary fails over within
+# seconds), made with `redis-cli --cluster create`, ready when every node says
+# cluster_state:ok and every replica is in sync. State under DIR/<port>; "port pid" per node in DIR/nodes; prints
+# the ports on one line. Every pid is also written to $DP_RUN_DIR/pids, so
+# dp_cleanup stops them whatever way the run ends (also when this is run in a child
+# shell, as the integration tests do). Returns non-zero when the cluster did not form.
+dp_start_cluster() {
+	local dir=$1 n try port pid i ok ports="" addrs=""
+	mkdir -p "$dir"
+	: > "$dir/nodes"
+	for n in 1 2 3 4 5 6; do
+		ok=0
+		for try in 1 2 3 4 5 6 7 8; do
+			port=$(dp_pick_port)
+			# The cluster bus listens on port + 10000.
+			[ "$port" -lt 55000 ] && dp_port_free $((port + 10000)) || continue
+			mkdir -p "$dir/$port"
+			redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+				--cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
+				--cluster-node-timeout 1000 --repl-diskless-sync-delay 0 \
+				--dir "$dir/$port" \
+				--logfile "$dir/$port/redis.log" --daemonize no \
+				--protected-mode yes >/dev/null 2>&1 &
+			pid=$!
+			[ -n "${DP_RUN_DIR:-}" ] && echo "$pid" >> "$DP_RUN_DIR/pids"
+			DP_PIDS="$DP_PIDS $pid"
+			for i in $(seq 1 100); do
+				if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+					ok=1
+					break
+				fi
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.05
+			done
+			[ "$ok" -eq 1 ] && break
+			kill "$pid" 2>/dev/null
+		done
+		if [ "$ok" -ne 1 ]; then
+			echo "could not start cluster node $n (see $dir)" >&2
+			return 1
+		fi
+		echo "$port $pid" >> "$dir/nodes"
+		ports="$ports $port"
+		addrs="$addrs 127.0.0.1:$port"
+	done
+	# shellcheck disable=SC2086
+	if ! redis-cli --cluster create $addrs --cluster-replicas 1 --cluster-yes \
+			> "$dir/create.log" 2>&1; then
+		echo "redis-cli --cluster create failed (see $dir/create.log)" >&2
+		return 1
+	fi
+	# Ready: every node sees the cluster ok, and every replica has its data (a
+	# replica that never synced cannot take over from a killed primary).
+	for i in $(seq 1 200); do
+		ok=1
+		for port in $ports; do
+			redis-cli -p "$port" cluster info 2>/dev/null |
+				grep -q '^cluster_state:ok' || { ok=0; break; }
+			if redis-cli -p "$port" info replication 2>/dev/null |
+					grep -q '^role:slave'; then
+				redis-cli -p "$port" info replication |
+					grep -q '^master_link_status:up' || { ok=0; break; }
+			fi
+		done
+		if [ "$ok" -eq 1 ]; then
+			echo $ports
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "cluster did not reach cluster_state:ok (see $dir)" >&2
+	return 1
+}

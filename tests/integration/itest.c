@@ -296,6 +296,50 @@ it_redis_start(struct it_proc *p, const char *dir, int port, int appendonly)
 }
 
 int
+it_cluster_start(struct it_cluster *cl)
+{
+	char dir[512], script[1200], nodes[600], out[4096];
+	const char *argv[] = { "/bin/bash", "-c", script, NULL };
+	FILE *f;
+	int i, rc;
+
+	memset(cl, 0, sizeof(*cl));
+	it_path(dir, sizeof(dir), "cluster", "");
+	snprintf(script, sizeof(script), ". '%s/tests/lib.sh' && dp_start_cluster '%s'",
+	    env_or_die("DP_ROOT"), dir);
+	if ((rc = it_run(argv, out, sizeof(out))) != 0) {
+		fprintf(stderr, "itest: dp_start_cluster exited %d: %s\n", rc, out);
+		return -1;
+	}
+	snprintf(nodes, sizeof(nodes), "%s/nodes", dir);
+	if ((f = fopen(nodes, "r")) == NULL)
+		return -1;
+	for (i = 0; i < IT_CLUSTER_NODES; i++) {
+		int port, pid;
+
+		if (fscanf(f, "%d %d", &port, &pid) != 2)
+			break;
+		cl->ports[i] = port;
+		cl->pids[i] = (pid_t)pid;
+	}
+	fclose(f);
+	return i == IT_CLUSTER_NODES ? 0 : -1;
+}
+
+void
+it_cluster_stop(struct it_cluster *cl)
+{
+	int i;
+
+	for (i = 0; i < IT_CLUSTER_NODES; i++)
+		if (cl->pids[i] > 0) {
+			kill(cl->pids[i], SIGCONT);
+			kill(cl->pids[i], SIGKILL);
+			cl->pids[i] = 0;
+		}
+}
+
+int
 it_gwsim_start(struct it_gwsim *g, const char *const *extra)
 {
 	char bin[512], portfile[512];

@@ -58,6 +58,21 @@ void it_flush(redisContext *rc);
  * data folder; appendonly chooses AOF. */
 int it_redis_start(struct it_proc *p, const char *dir, int port, int appendonly);
 
+/* A Redis Cluster of IT_CLUSTER_NODES redis-server on 127.0.0.1 (3 primaries, 3
+ * replicas, cluster-node-timeout 1000 ms), made by dp_start_cluster in tests/lib.sh. */
+#define IT_CLUSTER_NODES 6
+struct it_cluster {
+	int ports[IT_CLUSTER_NODES];
+	pid_t pids[IT_CLUSTER_NODES];
+};
+
+/* Starts a fresh cluster under the run dir and waits for cluster_state:ok; 0 or -1
+ * (reason on stderr). Its pids are in $DP_RUN_DIR/pids as well, for the runner. */
+int it_cluster_start(struct it_cluster *cl);
+
+/* SIGKILLs every node still running (state is thrown away). */
+void it_cluster_stop(struct it_cluster *cl);
+
 struct it_gwsim {
 	struct it_proc proc;
 	int port;
