@@ -16,6 +16,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
+# The release, in one place: --version of both programs, the Debian changelog.
+VERSION := $(shell cat VERSION)
+
 OPT     ?= -O2
 SAN     ?=
 CFLAGS  ?= $(OPT) -g
@@ -69,6 +72,12 @@ $(LUA_GEN): $(LUA_SRC) $(LUA_LIB) deploy/embed-lua.sh
 $(BUILD)/obj/gen/lua_scripts.o: $(LUA_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/version.h: VERSION
+	@mkdir -p $(dir $@)
+	printf '#define DEALPUSH_VERSION "%s"\n' "$(VERSION)" > $@.tmp && mv $@.tmp $@
+
+$(call obj,notifier/main.c notifier/dealpushctl.c): $(BUILD)/gen/version.h
 
 $(RULES_LIB): $(call obj,$(RULES_SRC))
 	@mkdir -p $(dir $@)
