@@ -9,9 +9,14 @@ PKGS="gcc make pkg-config libc6-dev ca-certificates
 libevent-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
 redis-server redis-tools tzdata
 libcmocka-dev valgrind wrk clang libclang-rt-14-dev procps
-prometheus"
+prometheus
+dpkg-dev debhelper fakeroot lintian systemd man-db adduser curl"
 # prometheus is here for its promtool (the /metrics test checks the exposition
 # format with it); its server is never used.
+# dpkg-dev, debhelper, fakeroot and lintian build and check the Debian package
+# (make deb); systemd for systemd-analyze verify of its units (systemd need not
+# run); man-db checks the man pages; adduser is the package's own dependency, which
+# dpkg -i in the package test does not fetch.
 
 missing=""
 for p in $PKGS; do
