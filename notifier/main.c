@@ -182,6 +182,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 struct lag_call {
 	struct notifier *n;
 	int i;
+	int export;                   /* 1: into /metrics too (the stats tick's calls) */
 };
 
 static void
@@ -219,7 +220,7 @@ on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
 		}
 	}
 	n->lag[c->i] = lag < 0 ? -1 : lag + pending;
-	if (n->metrics != NULL && lag >= 0)
+	if (c->export && n->metrics != NULL && lag >= 0)
 		metrics_set(n->metrics, METRIC_STREAM_LAG, METRICS_L(main_streams[c->i][0]),
 		    (double)(lag + pending));
 	n->lag_calls--;
@@ -269,9 +270,11 @@ main_export(struct notifier *n)
 	    (double)rs.timeouts);
 }
 
-/* XINFO GROUPS of both streams: their lag, and whether our groups exist (lag >= 0). */
+/* XINFO GROUPS of both streams: their lag, and whether our groups exist (lag >= 0).
+ * export: the gauges of /metrics are set too; the ready poll leaves them to the
+ * stats tick, which sets them together with the gateway gauges. */
 static void
-main_query_lag(struct notifier *n)
+main_query_lag(struct notifier *n, int export)
 {
 	int i;
 
@@ -282,6 +285,7 @@ main_query_lag(struct notifier *n)
 			return;
 		c->n = n;
 		c->i = i;
+		c->export = export;
 		n->lag_calls++;
 		if (rconn_cmd(n->cmd, on_xinfo, c, 0, "XINFO GROUPS %s",
 		    main_streams[i][0]) < 0) {
@@ -302,7 +306,7 @@ on_stats(evutil_socket_t fd, short what, void *arg)
 	deliver_export_gateways(n->deliver);
 	main_export(n);
 	rconn_cmd(n->cmd, on_paused, n, 0, "HKEYS paused_templates");
-	main_query_lag(n);
+	main_query_lag(n, 1);
 }
 
 /* Planning and mirror facts for /healthz; the stalled deal's id goes into buf. */
@@ -388,7 +392,7 @@ on_ready_poll(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		if (n->lag_calls == 0)
-			main_query_lag(n);
+			main_query_lag(n, 0);
 	}
 	evtimer_add(n->ready_poll, &tv);
 }
