@@ -7,6 +7,9 @@
 #   make asan     ASan + UBSan build (under build/asan/) running the same tests
 #   make bench    the benchmarks; each ends with one "BENCH name=..." line
 #   make fuzz     the libFuzzer targets, a bounded time each
+#   make install  notifier, dealpushctl, man pages, systemd units and the example
+#                 config under PREFIX (/usr/local) into DESTDIR
+#   make deb      the Debian package from deploy/debian/ (under $(BUILD)/deb/)
 #   make clean
 
 BUILD   ?= build
@@ -15,6 +18,9 @@ PKGS     = libevent hiredis libcjson libcurl libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# The release, in one place: --version of both programs, the Debian changelog.
+VERSION := $(shell cat VERSION)
 
 OPT     ?= -O2
 SAN     ?=
@@ -49,7 +55,7 @@ BENCH_BINS   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # Not a benchmark: the seeded subscriber generator (`gensubs --seed S --count N`).
 GENSUBS      := $(BUILD)/bench/gensubs
 
-.PHONY: all run test asan bench fuzz clean deps
+.PHONY: all run test asan bench fuzz clean deps install deb
 # Keep every object: none is an intermediate to be deleted after linking.
 .SECONDARY:
 all: $(BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS) $(GENSUBS)
@@ -59,7 +65,7 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 # Lua scripts are kept as readable files and embedded as C strings.
 $(LUA_GEN): $(LUA_SRC) $(LUA_LIB) deploy/embed-lua.sh
@@ -69,6 +75,12 @@ $(LUA_GEN): $(LUA_SRC) $(LUA_LIB) deploy/embed-lua.sh
 $(BUILD)/obj/gen/lua_scripts.o: $(LUA_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/version.h: VERSION
+	@mkdir -p $(dir $@)
+	printf '#define DEALPUSH_VERSION "%s"\n' "$(VERSION)" > $@.tmp && mv $@.tmp $@
+
+$(call obj,notifier/main.c notifier/dealpushctl.c): $(BUILD)/gen/version.h
 
 $(RULES_LIB): $(call obj,$(RULES_SRC))
 	@mkdir -p $(dir $@)
@@ -128,6 +140,48 @@ bench: deps
 FUZZ_SECONDS ?= 30
 fuzz: deps
 	@./tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Install: PREFIX=/usr for a system package; DESTDIR stages it. The config is
+# installed only where none is (an edited one is never overwritten); the example
+# always goes with the docs.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/dealpush
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INSTALL    ?= install
+MANPAGES   := docs/man/dealpushctl.1 docs/man/notifier.conf.5 docs/man/notifier.8
+UNITS      := notifier.service notifier@.service
+
+install: $(BUILD)/notifier $(BUILD)/dealpushctl
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/dealpush $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	$(INSTALL) -m 0755 $(BUILD)/notifier $(BUILD)/dealpushctl $(DESTDIR)$(BINDIR)/
+	for m in $(MANPAGES); do \
+	    $(INSTALL) -m 0644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}/ || exit 1; done
+	for u in $(UNITS); do \
+	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	        deploy/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	$(INSTALL) -m 0644 deploy/notifier.conf.example $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/dealpush/credentials
+	test -e $(DESTDIR)$(SYSCONFDIR)/dealpush/notifier.conf || \
+	    $(INSTALL) -m 0644 deploy/notifier.conf.example \
+	        $(DESTDIR)$(SYSCONFDIR)/dealpush/notifier.conf
+
+# dpkg-buildpackage wants ./debian: a copy of the sources is staged with
+# deploy/debian as its debian/, built there; the .deb lands in $(BUILD)/deb/.
+DEB_STAGE := $(BUILD)/deb/dealpush-$(VERSION)
+deb:
+	@test "$$(dpkg-parsechangelog -l deploy/debian/changelog -S Version)" = "$(VERSION)" \
+	    || { echo "deploy/debian/changelog is not at VERSION $(VERSION)" >&2; exit 1; }
+	rm -rf $(BUILD)/deb && mkdir -p $(DEB_STAGE)
+	cp -a Makefile VERSION README.md include notifier rules docs deploy $(DEB_STAGE)/
+	cp -a deploy/debian $(DEB_STAGE)/debian
+	cd $(DEB_STAGE) && dpkg-buildpackage -us -uc -b
+	@ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf build run

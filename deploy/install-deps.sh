@@ -9,9 +9,16 @@ PKGS="gcc make pkg-config libc6-dev ca-certificates
 libevent-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
 redis-server redis-tools tzdata
 libcmocka-dev valgrind wrk clang libclang-rt-14-dev procps
-prometheus"
+prometheus
+dpkg-dev debhelper fakeroot lintian systemd man-db adduser curl
+nginx openssl"
 # prometheus is here for its promtool (the /metrics test checks the exposition
 # format with it); its server is never used.
+# dpkg-dev, debhelper, fakeroot and lintian build and check the Debian package
+# (make deb); systemd for systemd-analyze verify of its units (systemd need not
+# run); man-db checks the man pages; adduser is the package's own dependency, which
+# dpkg -i in the package test does not fetch. nginx and openssl check the TLS front
+# example (nginx -t with a throwaway certificate); its server is never used.
 
 missing=""
 for p in $PKGS; do
@@ -42,10 +49,14 @@ $SUDO apt-get update -q
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 $SUDO apt-get install -y -q --no-install-recommends $missing
 
-# The packages start a system redis on 6379 and a prometheus server on all
-# interfaces; we use neither (tests start their own servers on 127.0.0.1), so they
-# are stopped and disabled. Best effort: containers have no systemd.
+# The packages start a system redis on 6379, a prometheus server on all interfaces
+# and nginx on port 80; we use none of them (tests start their own servers on
+# 127.0.0.1), so they are stopped and disabled. Best effort: containers have no
+# systemd, and there the init script is asked instead.
 if command -v systemctl >/dev/null 2>&1; then
-	$SUDO systemctl disable --now redis-server prometheus >/dev/null 2>&1 || true
+	$SUDO systemctl disable --now redis-server prometheus nginx >/dev/null 2>&1 || true
+fi
+if [ ! -d /run/systemd/system ] && [ -x /etc/init.d/nginx ]; then
+	$SUDO /etc/init.d/nginx stop >/dev/null 2>&1 || true
 fi
 echo "install-deps: done"

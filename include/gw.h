@@ -96,6 +96,12 @@ struct gw_result {
  * down before an answer. res is borrowed. */
 typedef void gw_done_fn(void *arg, const struct gw_result *res, int cancelled);
 
+/* The checks of one gateway's keys that need no running daemon (kind and channel
+ * agree, URLs are http(s) URIs (uri.h), sids, sender, secret): config.c runs them for
+ * --check-config and start-up alike, gw_new again. 0, or -1 with *err naming the
+ * first bad key as "gateway.NAME.KEY". */
+int gw_config_check(const struct gw_config *cfg, struct err *err);
+
 /* Returns a gateway sending through h (borrowed; must outlive the gateway), or NULL
  * with *err naming the bad config key. cfg is borrowed too. */
 struct gw *gw_new(struct httpc *h, const struct gw_config *cfg, struct err *err);

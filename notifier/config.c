@@ -22,10 +22,14 @@
 #include "log.h"
 #include "scripts.h"
 #include "subscriber.h"
+#include "uri.h"
 
 #define CONFIG_LINE_MAX 4096
 
-enum ckind { CK_STR, CK_LONG, CK_INT, CK_DBL, CK_LEVEL, CK_SECRET, CK_GWKIND, CK_CHANNEL };
+/* CK_URL: an http(s) URI (uri.h); CK_URLBASE: one that paths are appended to (no
+ * query). Both are checked here, once, for --check-config and start-up alike. */
+enum ckind { CK_STR, CK_LONG, CK_INT, CK_DBL, CK_LEVEL, CK_SECRET, CK_GWKIND, CK_CHANNEL,
+	CK_URL, CK_URLBASE };
 
 struct ckey {
 	const char *key;
@@ -70,7 +74,7 @@ static const struct ckey config_keys[] = {
 	C("http.idle_ms", CK_LONG, http_idle_ms, 100, 600000),
 	C("http.max_connections", CK_LONG, http_max_connections, 16, 1000000),
 	C("http.max_per_address", CK_LONG, http_max_per_address, 1, 1000000),
-	C("http.public_url", CK_STR, public_url, 1, 1024),
+	C("http.public_url", CK_URLBASE, public_url, 1, 1024),
 	C("http.click_secret", CK_SECRET, click_secret, 0, 0),
 	C("http.inbound_secret", CK_SECRET, inbound_secret, 0, 0),
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
@@ -86,12 +90,12 @@ static const struct ckey gateway_keys[] = {
 	G("kind", CK_GWKIND, kind, 0, 0),
 	G("channel", CK_CHANNEL, channel, 0, 0),
 	G("priority", CK_INT, priority, 0, 1000),
-	G("base_url", CK_STR, base_url, 1, 2048),
-	G("url", CK_STR, url, 1, 2048),
+	G("base_url", CK_URLBASE, base_url, 1, 2048),
+	G("url", CK_URL, url, 1, 2048),
 	G("account_sid", CK_STR, account_sid, 1, 64),
 	G("from", CK_STR, from, 1, 32),
 	G("messaging_service_sid", CK_STR, messaging_service_sid, 1, 64),
-	G("status_callback_base", CK_STR, status_callback_base, 1, 2048),
+	G("status_callback_base", CK_URLBASE, status_callback_base, 1, 2048),
 	G("secret", CK_SECRET, secret, 0, 0),
 	G("timeout_ms", CK_LONG, timeout_ms, 10, 600000),
 	G("connect_timeout_ms", CK_LONG, connect_timeout_ms, 10, 600000),
@@ -102,7 +106,7 @@ static const struct ckey gateway_keys[] = {
 	G("recipient_daily_budget", CK_LONG, recipient_daily_budget, 0, 1e9),
 	/* x-dm user-context auth (docs/gateways.md, include/xauth.h) */
 	G("auth", CK_STR, auth, 1, 16),
-	G("token_url", CK_STR, token_url, 1, 2048),
+	G("token_url", CK_URL, token_url, 1, 2048),
 	G("client_id", CK_STR, client_id, 1, 256),
 	G("client_secret", CK_SECRET, client_secret, 0, 0),
 	G("refresh_token", CK_SECRET, refresh_token, 0, 0),
@@ -120,6 +124,7 @@ struct cparse {
 	char section[64];
 	unsigned char seen_gw_kind[CONFIG_GATEWAYS_MAX];
 	unsigned char seen_gw_channel[CONFIG_GATEWAYS_MAX];
+	unsigned char bad_gw[CONFIG_GATEWAYS_MAX];  /* a key of it was already reported */
 };
 
 static void config_error(struct cparse *p, const char *key, const char *fmt, ...)
@@ -188,6 +193,38 @@ out:
 	return s;
 }
 
+/*
+ * "<key>_credential = NAME": the first line of $CREDENTIALS_DIRECTORY/NAME, the
+ * folder where systemd puts what a unit's LoadCredential= names (readable by the
+ * service alone, never on disk in the clear under /etc). NAME is one path
+ * component. Returns a new string, or NULL with the error reported.
+ */
+static char *
+config_read_credential(struct cparse *p, const char *key, const char *name)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[4096];
+	int n;
+
+	if (*name == '\0' || strchr(name, '/') != NULL || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0) {
+		config_error(p, key, "'%s' is not a credential name (one file name, no '/')",
+		    name);
+		return NULL;
+	}
+	if (dir == NULL || *dir != '/') {
+		config_error(p, key, "credential %s: CREDENTIALS_DIRECTORY is not set (the "
+		    "unit needs LoadCredential=%s:PATH)", name, name);
+		return NULL;
+	}
+	n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		config_error(p, key, "credential path too long");
+		return NULL;
+	}
+	return config_read_secret_file(p, key, path);
+}
+
 static int
 config_parse_number(const char *v, double *out)
 {
@@ -203,10 +240,19 @@ config_set(struct cparse *p, const struct ckey *k, void *base, const char *fullk
     const char *suffix, const char *v)
 {
 	char **sp = (char **)((char *)base + k->off);
+	char why[160];
 	double d;
 	int n;
 
 	switch (k->kind) {
+	case CK_URL:
+	case CK_URLBASE:
+		if (uri_check_http(v, k->kind == CK_URLBASE ? URI_BASE : 0, why,
+		    sizeof(why)) < 0) {
+			config_error(p, fullkey, "not an http(s) URI: %s", why);
+			return;
+		}
+		/* FALLTHROUGH */
 	case CK_STR:
 		if (strlen(v) < (size_t)k->min || strlen(v) > (size_t)k->max) {
 			config_error(p, fullkey, "length must be %.0f..%.0f", k->min, k->max);
@@ -219,7 +265,8 @@ config_set(struct cparse *p, const struct ckey *k, void *base, const char *fullk
 	case CK_SECRET:
 		if (suffix == NULL) {
 			config_error(p, fullkey, "secrets are not written in the config: use "
-			    "%s_env = VARIABLE or %s_file = PATH", k->key, k->key);
+			    "%s_env = VARIABLE, %s_file = PATH or %s_credential = NAME", k->key,
+			    k->key, k->key);
 			return;
 		}
 		if (*sp != NULL) {
@@ -233,6 +280,8 @@ config_set(struct cparse *p, const struct ckey *k, void *base, const char *fullk
 				config_error(p, fullkey, "environment variable %s is not set", v);
 			else if ((*sp = strdup(e)) == NULL)
 				config_error(p, fullkey, "out of memory");
+		} else if (strcmp(suffix, "_credential") == 0) {
+			*sp = config_read_credential(p, fullkey, v);
 		} else {
 			*sp = config_read_secret_file(p, fullkey, v);
 		}
@@ -284,7 +333,7 @@ config_set(struct cparse *p, const struct ckey *k, void *base, const char *fullk
 	}
 }
 
-/* Finds key in table, also as "<secret key>_env" / "_file". */
+/* Finds key in table, also as "<secret key>_env" / "_file" / "_credential". */
 static const struct ckey *
 config_find(const struct ckey *tab, size_t n, const char *key, const char **suffix)
 {
@@ -296,7 +345,8 @@ config_find(const struct ckey *tab, size_t n, const char *key, const char **suff
 			return &tab[i];
 		kl = strlen(tab[i].key);
 		if (tab[i].kind == CK_SECRET && strncmp(tab[i].key, key, kl) == 0 &&
-		    (strcmp(key + kl, "_env") == 0 || strcmp(key + kl, "_file") == 0)) {
+		    (strcmp(key + kl, "_env") == 0 || strcmp(key + kl, "_file") == 0 ||
+		    strcmp(key + kl, "_credential") == 0)) {
 			*suffix = key + kl;
 			return &tab[i];
 		}
@@ -469,6 +519,7 @@ config_line(struct cparse *p, char *line)
 	char *eq, *key, *val, full[160];
 	const struct ckey *k;
 	const char *suffix;
+	int nerr;
 
 	line = trim(line);
 	if (*line == '\0' || *line == '#' || *line == ';')
@@ -504,10 +555,13 @@ config_line(struct cparse *p, char *line)
 	if (p->gw != NULL) {
 		k = config_find(gateway_keys, sizeof(gateway_keys) / sizeof(gateway_keys[0]),
 		    key, &suffix);
+		nerr = p->nerr;
 		if (k == NULL)
 			config_error(p, full, "unknown key");
 		else
 			config_set(p, k, p->gw, full, suffix, val);
+		if (p->nerr != nerr)
+			p->bad_gw[p->gw - p->cfg->gateways] = 1;
 		return;
 	}
 	k = config_find(config_keys, sizeof(config_keys) / sizeof(config_keys[0]), full,
@@ -570,6 +624,7 @@ config_check(struct cparse *p)
 
 	long gw_timeout_max = 0;
 	struct kw_extra *kwx;
+	struct err gerr;
 	char kwerr[256];
 
 	p->line = 0;
@@ -596,6 +651,7 @@ config_check(struct cparse *p)
 		    ingest_plan_args_max(c->plan_chunk, c->job_size), SCRIPT_ARGS_MAX);
 	for (i = 0; i < c->ngateways; i++) {
 		struct gw_config *g = &c->gateways[i];
+		int nerr0 = p->nerr;
 
 		snprintf(key, sizeof(key), "gateway.%s.kind", g->name);
 		if (!p->seen_gw_kind[i])
@@ -616,6 +672,11 @@ config_check(struct cparse *p)
 				config_error(p, key, "missing (auth = oauth2): refresh_token_env or "
 				    "refresh_token_file");
 		}
+		/* The gateway's own checks, the ones gw_new makes at start-up: what passes
+		 * here starts. Skipped when one of its keys was reported already. */
+		err_clear(&gerr);
+		if (!p->bad_gw[i] && p->nerr == nerr0 && gw_config_check(g, &gerr) < 0)
+			config_error(p, NULL, "%s", gerr.msg);
 		if ((g->timeout_ms > 0 ? g->timeout_ms : CONFIG_GW_TIMEOUT_DEFAULT_MS) >
 		    gw_timeout_max)
 			gw_timeout_max = g->timeout_ms > 0 ? g->timeout_ms :

@@ -32,6 +32,7 @@
 #include "rulesload.h"
 #include "scripts.h"
 #include "subscriber.h"
+#include "version.h"
 
 #include "ctl_int.h"
 
@@ -40,6 +41,7 @@ static void usage(FILE *out)
 	fprintf(out,
 	    "usage: dealpushctl [--redis HOST:PORT] [--api URL [--token T]] [--json]\n"
 	    "                   COMMAND ...\n"
+	    "       dealpushctl --version | --help\n"
 	    "\n"
 	    "  subscribers import FILE.jsonl|-   validate and store subscribers (one JSON\n"
 	    "                                    object a line; blank and # lines skipped)\n"
@@ -1134,6 +1136,9 @@ int main(int argc, char **argv)
 	while (i < argc && argv[i][0] == '-' && argv[i][1] == '-') {
 		if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
+			return CTL_OK;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("dealpushctl %s\n", DEALPUSH_VERSION);
 			return CTL_OK;
 		} else if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
 			addr = argv[i + 1];

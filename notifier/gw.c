@@ -24,6 +24,7 @@
 #include "gw.h"
 #include "httpc.h"
 #include "timefmt.h"
+#include "uri.h"
 #include "xauth.h"
 
 #define GW_TIMEOUT_DEFAULT_MS 10000
@@ -173,20 +174,12 @@ static int has_ctl_or_space(const char *s)
 	return 0;
 }
 
-/* http:// or https:// followed by a host, no blanks or control characters. */
-static int url_ok(const char *u)
+/* An http(s) URI (uri.c, the same check config.c makes); base: no query. */
+static int url_ok(const char *u, int flags)
 {
-	size_t skip;
+	char why[160];
 
-	if (is_blank(u) || has_ctl_or_space(u))
-		return 0;
-	if (strncasecmp(u, "http://", 7) == 0)
-		skip = 7;
-	else if (strncasecmp(u, "https://", 8) == 0)
-		skip = 8;
-	else
-		return 0;
-	return u[skip] != '\0' && u[skip] != '/';
+	return uri_check_http(u, flags, why, sizeof(why)) == 0;
 }
 
 /* prefix followed by exactly 32 hex digits: ^AC[0-9a-fA-F]{32}$ and the like. */
@@ -219,7 +212,7 @@ static int e164_ok(const char *s)
 	    digits_ok(s + 1, 2, 15);
 }
 
-static int cfg_check(const struct gw_config *cfg, struct err *err)
+int gw_config_check(const struct gw_config *cfg, struct err *err)
 {
 	if (is_blank(cfg->name) || has_ctl_or_space(cfg->name))
 		return err_set(err, ERR_INPUT, "bad_config", "gateway.name",
@@ -236,8 +229,7 @@ static int cfg_check(const struct gw_config *cfg, struct err *err)
 	    strcmp(cfg->auth, "oauth2") != 0)
 		return cfg_fail(cfg, err, "auth", "must be static or oauth2");
 	if (cfg->kind == GW_XDM && cfg->auth != NULL && strcmp(cfg->auth, "oauth2") == 0) {
-		if (cfg->xauth == NULL)
-			return cfg_fail(cfg, err, "auth", "oauth2 needs the daemon's token store");
+		/* the token store is the daemon's, checked by gw_new */
 	} else if (is_blank(cfg->secret)) {
 		return cfg_fail(cfg, err, "secret", "must not be empty");
 	}
@@ -254,7 +246,7 @@ static int cfg_check(const struct gw_config *cfg, struct err *err)
 		return cfg_fail(cfg, err, "max_in_flight", "must be >= 0");
 	switch (cfg->kind) {
 	case GW_TWILIO:
-		if (!url_ok(cfg->base_url))
+		if (!url_ok(cfg->base_url, URI_BASE))
 			return cfg_fail(cfg, err, "base_url", "must be an http(s) URL");
 		if (!sid_ok(cfg->account_sid, "AC"))
 			return cfg_fail(cfg, err, "account_sid", "must match ^AC[0-9a-fA-F]{32}$");
@@ -267,15 +259,15 @@ static int cfg_check(const struct gw_config *cfg, struct err *err)
 		    !sid_ok(cfg->messaging_service_sid, "MG"))
 			return cfg_fail(cfg, err, "messaging_service_sid",
 			    "must match ^MG[0-9a-fA-F]{32}$");
-		if (!is_blank(cfg->status_callback_base) && !url_ok(cfg->status_callback_base))
+		if (!is_blank(cfg->status_callback_base) && !url_ok(cfg->status_callback_base, URI_BASE))
 			return cfg_fail(cfg, err, "status_callback_base", "must be an http(s) URL");
 		break;
 	case GW_XDM:
-		if (!url_ok(cfg->base_url))
+		if (!url_ok(cfg->base_url, URI_BASE))
 			return cfg_fail(cfg, err, "base_url", "must be an http(s) URL");
 		break;
 	case GW_WEBHOOK:
-		if (!url_ok(cfg->url))
+		if (!url_ok(cfg->url, 0))
 			return cfg_fail(cfg, err, "url", "must be an http(s) URL");
 		break;
 	}
@@ -290,8 +282,13 @@ struct gw *gw_new(struct httpc *h, const struct gw_config *cfg, struct err *err)
 		err_set(err, ERR_INPUT, "bad_config", NULL, "gw_new: client and config required");
 		return NULL;
 	}
-	if (cfg_check(cfg, err) < 0)
+	if (gw_config_check(cfg, err) < 0)
 		return NULL;
+	if (cfg->kind == GW_XDM && cfg->auth != NULL && strcmp(cfg->auth, "oauth2") == 0 &&
+	    cfg->xauth == NULL) {
+		cfg_fail(cfg, err, "auth", "oauth2 needs the daemon's token store");
+		return NULL;
+	}
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
 		err_set(err, ERR_NOMEM, "nomem", NULL, "gw_new: out of memory");
 		goto fail;

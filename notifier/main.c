@@ -5,6 +5,8 @@
  * Redis command connection, the subscriber mirror, the HTTP client, ingest,
  * deliver and the resolver of unknown pushes. SIGTERM/SIGINT stop reading, let in-flight work finish for up to
  * notifier.shutdown_grace_ms, then exit 0. Nothing after start-up calls exit().
+ * Under systemd (Type=notify) READY=1 goes out once /healthz would say ok and both
+ * consumer groups exist, and WATCHDOG=1 from the loop itself (sdnotify.h).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -35,11 +37,14 @@
 #include "rulesload.h"
 #include "simulate.h"
 #include "scripts.h"
+#include "sdnotify.h"
 #include "substore.h"
+#include "version.h"
 #include "xauth.h"
 
 #define MAIN_DRAIN_POLL_MS 20
 #define MAIN_STATS_MS 1000        /* stream lag and gateway gauges */
+#define MAIN_READY_POLL_MS 100    /* until READY=1 has gone to the service manager */
 
 /* ORDER STREAMS: the streams whose consumer-group lag is watched. */
 static const char *const main_streams[2][2] = {
@@ -60,6 +65,10 @@ struct notifier {
 	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
 	struct xauth *xauth[CONFIG_GATEWAYS_MAX]; /* x-dm credentials, by gateway index */
 	struct event *sigint, *sigterm, *drain, *stats;
+	struct event *ready_poll;     /* until ready: then READY=1, and it is not re-armed */
+	struct event *watchdog;       /* WATCHDOG=1 every half WATCHDOG_USEC; NULL: none */
+	int lag_calls;                /* XINFO GROUPS out (the ready poll sends one pair
+	                               * at a time) */
 	struct metrics *metrics;
 	struct http *http_srv;
 	struct app app;               /* what the HTTP-facing modules are given */
@@ -82,6 +91,7 @@ usage(FILE *f)
 	    "                                   validate FILE, report every bad key, exit 1 on any\n"
 	    "       notifier --check-rules DIR  compile DIR/*.rules, print errors like a\n"
 	    "                                   compiler, exit 1 on any\n"
+	    "       notifier --version\n"
 	    "       notifier -h | --help\n");
 }
 
@@ -158,6 +168,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	log_info("event=signal sig=%d action=drain grace_ms=%ld", (int)sig,
 	    n->cfg->shutdown_grace_ms);
+	(void)sdnotify_send("STOPPING=1");
 	n->stop_deadline_ms = clock_mono_ms() + n->cfg->shutdown_grace_ms;
 	ingest_stop(n->ingest);
 	deliver_stop(n->deliver);
@@ -171,6 +182,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 struct lag_call {
 	struct notifier *n;
 	int i;
+	int export;                   /* 1: into /metrics too (the stats tick's calls) */
 };
 
 static void
@@ -208,9 +220,10 @@ on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
 		}
 	}
 	n->lag[c->i] = lag < 0 ? -1 : lag + pending;
-	if (n->metrics != NULL && lag >= 0)
+	if (c->export && n->metrics != NULL && lag >= 0)
 		metrics_set(n->metrics, METRIC_STREAM_LAG, METRICS_L(main_streams[c->i][0]),
 		    (double)(lag + pending));
+	n->lag_calls--;
 	free(c);
 }
 
@@ -257,17 +270,14 @@ main_export(struct notifier *n)
 	    (double)rs.timeouts);
 }
 
+/* XINFO GROUPS of both streams: their lag, and whether our groups exist (lag >= 0).
+ * export: the gauges of /metrics are set too; the ready poll leaves them to the
+ * stats tick, which sets them together with the gateway gauges. */
 static void
-on_stats(evutil_socket_t fd, short what, void *arg)
+main_query_lag(struct notifier *n, int export)
 {
-	struct notifier *n = arg;
 	int i;
 
-	(void)fd;
-	(void)what;
-	deliver_export_gateways(n->deliver);
-	main_export(n);
-	rconn_cmd(n->cmd, on_paused, n, 0, "HKEYS paused_templates");
 	for (i = 0; i < 2; i++) {
 		struct lag_call *c = malloc(sizeof(*c));
 
@@ -275,12 +285,28 @@ on_stats(evutil_socket_t fd, short what, void *arg)
 			return;
 		c->n = n;
 		c->i = i;
+		c->export = export;
+		n->lag_calls++;
 		if (rconn_cmd(n->cmd, on_xinfo, c, 0, "XINFO GROUPS %s",
 		    main_streams[i][0]) < 0) {
 			n->lag[i] = -1;
+			n->lag_calls--;
 			free(c);
 		}
 	}
+}
+
+static void
+on_stats(evutil_socket_t fd, short what, void *arg)
+{
+	struct notifier *n = arg;
+
+	(void)fd;
+	(void)what;
+	deliver_export_gateways(n->deliver);
+	main_export(n);
+	rconn_cmd(n->cmd, on_paused, n, 0, "HKEYS paused_templates");
+	main_query_lag(n, 1);
 }
 
 /* Planning and mirror facts for /healthz; the stalled deal's id goes into buf. */
@@ -341,6 +367,67 @@ on_health(void *arg, struct http_health *out)
 	}
 	out->detail = NULL;
 	return 1;
+}
+
+/* Until ready: READY=1 once /healthz would say ok and both groups exist (the
+ * subscribers are loaded, Redis answers, deals and pushes can be read). Sent once;
+ * a later loss of Redis shows in /healthz and the logs, not to the manager. */
+static void
+on_ready_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct notifier *n = arg;
+	struct http_health h;
+	struct timeval tv = { 0, MAIN_READY_POLL_MS * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (n->stop_deadline_ms != 0)
+		return;
+	memset(&h, 0, sizeof(h));
+	if (on_health(n, &h) == 1) {
+		if (n->lag[0] >= 0 && n->lag[1] >= 0) {
+			log_info("event=ready subscribers=%zu rules=%zu notify=%d",
+			    (size_t)h.mirror_subscribers, (size_t)h.rules_loaded,
+			    sdnotify_send("READY=1\nSTATUS=ready"));
+			return;
+		}
+		if (n->lag_calls == 0)
+			main_query_lag(n, 0);
+	}
+	evtimer_add(n->ready_poll, &tv);
+}
+
+/* WATCHDOG=1 from the loop: a loop stuck in one callback misses it and the
+ * manager restarts the service (Restart=on-failure). */
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	(void)sdnotify_send("WATCHDOG=1");
+}
+
+/* The ready poll, and the watchdog timer when the manager asked for one. 0 or -1. */
+static int
+start_notify(struct notifier *n)
+{
+	struct timeval now = { 0, 0 }, tv;
+	long long usec = sdnotify_watchdog_usec();
+
+	if ((n->ready_poll = evtimer_new(n->base, on_ready_poll, n)) == NULL)
+		return -1;
+	evtimer_add(n->ready_poll, &now);
+	if (usec <= 0)
+		return 0;
+	usec /= 2;
+	tv.tv_sec = (time_t)(usec / 1000000);
+	tv.tv_usec = (suseconds_t)(usec % 1000000);
+	if ((n->watchdog = event_new(n->base, -1, EV_PERSIST, on_watchdog, n)) == NULL)
+		return -1;
+	event_add(n->watchdog, &tv);
+	log_info("event=watchdog interval_us=%lld", usec);
+	return 0;
 }
 
 static int
@@ -544,7 +631,7 @@ notifier_start(struct notifier *n)
 		return -1;
 	if ((n->admin = admin_new(&n->app)) == NULL)
 		return -1;
-	return 0;
+	return start_notify(n);
 }
 
 static void
@@ -559,6 +646,10 @@ notifier_free(struct notifier *n)
 	http_free(n->http_srv);
 	if (n->stats)
 		event_free(n->stats);
+	if (n->ready_poll)
+		event_free(n->ready_poll);
+	if (n->watchdog)
+		event_free(n->watchdog);
 	ingest_free(n->ingest);
 	/* Cancels requests still in flight; deliver sees each callback once. */
 	httpc_free(n->http);
@@ -601,7 +692,10 @@ main(int argc, char **argv)
 			check = 1;
 		else if (strcmp(argv[i], "--check-rules") == 0 && i + 1 < argc)
 			return check_rules(argv[i + 1]);
-		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+		else if (strcmp(argv[i], "--version") == 0) {
+			printf("notifier %s\n", DEALPUSH_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
 		} else {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/fuzz/run.sh SECONDS: builds every tests/fuzz/fuzz_*.c libFuzzer target with
 # clang (ASan + UBSan) over the code it tests (rules/*.c, or the deal, subscriber or
-# inbound-keyword parser, or the raw HTTP head reader) into build/fuzz/, then runs each for SECONDS
+# inbound-keyword parser, the raw HTTP head reader, or the config's URL check) into build/fuzz/, then runs each for SECONDS
 # seconds on a working copy of its checked-in seed corpus (tests/fuzz/corpus/<target>/,
 # never written to). Exits non-zero when a target fails to build or finds a crash, a
 # leak or a broken promise; the input that did it is left in build/fuzz/.
@@ -29,6 +29,7 @@ for src in "$root"/tests/fuzz/fuzz_*.c; do
 	fuzz_subscriber) srcs="$root/notifier/subscriber.c $root/notifier/subscriber_canon.c $root/notifier/intern.c $root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
 	fuzz_keywords) srcs="$root/notifier/keywords.c $root/notifier/kwtext.c" ;;
 	fuzz_httphead) srcs="$root/notifier/httphead.c" ;;
+	fuzz_uri) srcs="$root/notifier/uri.c" ;;
 	*) srcs=$(echo "$root"/rules/*.c) ;;
 	esac
 	# shellcheck disable=SC2086 # CFLAGS, srcs and the pkg-config output are lists

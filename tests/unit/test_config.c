@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "config.h"
+#include "gw.h"
 #include "ingest.h"
 #include "log.h"
 #include "scripts.h"
@@ -69,9 +71,10 @@ values_and_trailing_comments_are_read(void **state)
 	setenv("DP_TEST_SECRET", "s3cret", 1);
 	c = load("[notifier]\nconsumer = n-7   # stable\nlog_level = debug\n"
 	    "[redis]\nport=6380\n[deliver]\nmax_in_flight = 9\n"
-	    "[report]\nsms_segment_price = 0.0079\n"
+	    "[report]\nsms_segment_price = 0.0079\n[rules]\ndir = /tmp/r#1\n"
 	    "[gateway tw]\nkind = twilio\nchannel = sms\npriority = 2\n"
-	    "base_url = http://127.0.0.1:9/x#frag\nsecret_env = DP_TEST_SECRET\n",
+	    "base_url = http://127.0.0.1:9/x\nsecret_env = DP_TEST_SECRET\n"
+	    "account_sid = ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nfrom = +15005550006\n",
 	    errs, sizeof(errs));
 	assert_non_null(c);
 	assert_string_equal(c->consumer, "n-7");
@@ -84,7 +87,8 @@ values_and_trailing_comments_are_read(void **state)
 	assert_int_equal(c->gateways[0].kind, GW_TWILIO);
 	assert_int_equal(c->gateways[0].priority, 2);
 	/* '#' without whitespace before it is part of the value. */
-	assert_string_equal(c->gateways[0].base_url, "http://127.0.0.1:9/x#frag");
+	assert_string_equal(c->rules_dir, "/tmp/r#1");
+	assert_string_equal(c->gateways[0].base_url, "http://127.0.0.1:9/x");
 	assert_string_equal(c->gateways[0].secret, "s3cret");
 	config_free(c);
 }
@@ -205,16 +209,19 @@ claim_idle_below_three_gateway_timeouts_is_refused(void **state)
 	struct config *c;
 
 	(void)state;
+	setenv("DP_TEST_SECRET", "s3cret", 1);
 	/* Default timeout_ms is 10000: 29999 is too short, 30000 is enough. */
 	c = load("[deliver]\nclaim_idle_ms = 29999\n"
-	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n",
+	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n"
+	    "secret_env = DP_TEST_SECRET\n",
 	    errs, sizeof(errs));
 	assert_null(c);
 	assert_non_null(strstr(errs, "deliver.claim_idle_ms: 29999: claim_idle_ms must be "
 	    "\xe2\x89\xa5 3 \xc3\x97 the largest gateway timeout_ms (10000)"));
 	errs[0] = '\0';
 	c = load("[deliver]\nclaim_idle_ms = 30000\n"
-	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n",
+	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n"
+	    "secret_env = DP_TEST_SECRET\n",
 	    errs, sizeof(errs));
 	assert_non_null(c);
 	config_free(c);
@@ -222,8 +229,10 @@ claim_idle_below_three_gateway_timeouts_is_refused(void **state)
 	errs[0] = '\0';
 	c = load("[deliver]\nclaim_idle_ms = 45000\n"
 	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n"
+	    "secret_env = DP_TEST_SECRET\n"
 	    "timeout_ms = 1000\n"
 	    "[gateway b]\nkind = webhook\nchannel = dm\nurl = http://127.0.0.1:9/\n"
+	    "secret_env = DP_TEST_SECRET\n"
 	    "timeout_ms = 20000\n", errs, sizeof(errs));
 	assert_null(c);
 	assert_non_null(strstr(errs, "timeout_ms (20000)"));
@@ -231,6 +240,7 @@ claim_idle_below_three_gateway_timeouts_is_refused(void **state)
 	errs[0] = '\0';
 	c = load("[deliver]\nclaim_idle_ms = 600\n"
 	    "[gateway a]\nkind = webhook\nchannel = sms\nurl = http://127.0.0.1:9/\n"
+	    "secret_env = DP_TEST_SECRET\n"
 	    "timeout_ms = 200\n", errs, sizeof(errs));
 	assert_non_null(c);
 	config_free(c);
@@ -288,6 +298,201 @@ nul_byte_and_overlong_line_are_refused(void **state)
 	fclose(err);
 	assert_non_null(strstr(errs, "NUL byte"));
 	assert_non_null(strstr(errs, "longer than"));
+}
+
+/* A whole twilio gateway with status_callback_base = cb (and public_url = cb). */
+static struct config *
+load_twilio_cb(const char *cb, char *errs, size_t size)
+{
+	char text[1024];
+
+	setenv("DP_TEST_SECRET", "s3cret", 1);
+	snprintf(text, sizeof(text), "[gateway tw]\nkind = twilio\nchannel = sms\n"
+	    "base_url = https://api.twilio.com\n"
+	    "account_sid = ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nfrom = +15005550006\n"
+	    "secret_env = DP_TEST_SECRET\nstatus_callback_base = %s\n", cb);
+	errs[0] = '\0';
+	return load(text, errs, size);
+}
+
+static void
+callback_bases_that_are_not_uris_fail_check_and_start_alike(void **state)
+{
+	/* Each once passed --check-config; the first then failed start-up, the others
+	 * put a StatusCallback that is not a URI on every SMS. */
+	static const char *const bad[] = {
+		"https://notify.example.com/a b",          /* a space */
+		"https://notify.example.com/a|b",          /* '|' */
+		"https://notify.example.com/{id}",         /* '{' */
+		"https://notify.example.com/%zz",          /* not a percent-encoding */
+		"https://notify.example.com/%4",           /* cut short */
+		"https://notify.example.com/caf\xc3\xa9",  /* not ASCII */
+		"https://notify.exa mple.com",             /* a space in the host */
+		"https://notify.example.com\x7f",          /* a control character */
+		"ftp://notify.example.com",                /* not http(s) */
+		"https://",                                /* no host */
+		"https://:8443/x",                         /* no host, a port */
+		"https://notify.example.com:0",            /* port 0 */
+		"https://notify.example.com:65536",        /* port too large */
+		"https://user:pw@notify.example.com",      /* a password in the config */
+		"https://notify.example.com/#frag",        /* a fragment */
+		"https://notify.example.com/?a=1",         /* a query on a base */
+		"https://[::zz]/",                          /* not an IPv6 address */
+	};
+	char errs[2048];
+	struct gw_config g;
+	struct err err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct config *c = load_twilio_cb(bad[i], errs, sizeof(errs));
+
+		if (c != NULL)
+			fail_msg("accepted status_callback_base '%s'", bad[i]);
+		if (strstr(errs, "gateway.tw.status_callback_base: not an http(s) URI") == NULL)
+			fail_msg("'%s': %s", bad[i], errs);
+		/* The value itself is never echoed (it could be a misplaced secret). */
+		assert_null(strstr(errs, "notify.example.com"));
+		/* The start-up path refuses it with the same check. */
+		memset(&g, 0, sizeof(g));
+		g.name = "tw";
+		g.kind = GW_TWILIO;
+		g.channel = CH_SMS;
+		g.base_url = "https://api.twilio.com";
+		g.account_sid = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+		g.from = "+15005550006";
+		g.secret = "s3cret";
+		g.status_callback_base = (char *)bad[i];
+		err_clear(&err);
+		if (gw_config_check(&g, &err) == 0)
+			fail_msg("gw_config_check accepted '%s'", bad[i]);
+		assert_string_equal(err.field, "gateway.tw.status_callback_base");
+	}
+}
+
+static void
+good_urls_pass_check_and_start_alike(void **state)
+{
+	static const char *const good[] = {
+		"https://notify.example.com",
+		"http://127.0.0.1:8025/",
+		"HTTPS://Notify.Example.COM:8443/hooks-base",
+		"https://[::1]:8443/base",
+		"https://notify.example.com/a%20b/~x;v=1/@team/it's+(1)*,!$&=:",
+	};
+	char errs[2048];
+	struct gw_config g;
+	struct err err;
+	struct config *c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if ((c = load_twilio_cb(good[i], errs, sizeof(errs))) == NULL)
+			fail_msg("refused '%s': %s", good[i], errs);
+		g = c->gateways[0];
+		err_clear(&err);
+		assert_int_equal(gw_config_check(&g, &err), 0);
+		config_free(c);
+	}
+	/* A full URL (a webhook's) may carry a query; a base may not. */
+	c = load("[gateway w]\nkind = webhook\nchannel = dm\nsecret_env = DP_TEST_SECRET\n"
+	    "url = https://hooks.example.com/in?team=7&k=a%2Fb\n", errs, sizeof(errs));
+	assert_non_null(c);
+	config_free(c);
+}
+
+static void
+every_url_key_is_checked_and_each_bad_one_named(void **state)
+{
+	char errs[4096] = "";
+	struct config *c;
+
+	(void)state;
+	setenv("DP_TEST_SECRET", "s3cret", 1);
+	c = load("[http]\npublic_url = https://n.example.com/a b\n"
+	    "[gateway tw]\nkind = twilio\nchannel = sms\nbase_url = https://api|twilio.com\n"
+	    "account_sid = ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nfrom = +15005550006\n"
+	    "secret_env = DP_TEST_SECRET\nstatus_callback_base = https://n.example.com/{x}\n"
+	    "[gateway x]\nkind = x-dm\nchannel = dm\nbase_url = https://api.x.com/%zz\n"
+	    "auth = oauth2\nclient_id = cid\nrefresh_token_env = DP_TEST_SECRET\n"
+	    "token_url = https://api.x.com/t#f\n"
+	    "[gateway w]\nkind = webhook\nchannel = dm\nsecret_env = DP_TEST_SECRET\n"
+	    "url = https://hooks.example.com/caf\xc3\xa9\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, ":2: http.public_url: not an http(s) URI: "
+	    "not allowed in a URI: a space at position 24"));
+	assert_non_null(strstr(errs, ":6: gateway.tw.base_url: not an http(s) URI"));
+	assert_non_null(strstr(errs, "gateway.tw.status_callback_base: not an http(s) URI: "
+	    "not allowed in a URI: '{' at position 23"));
+	assert_non_null(strstr(errs, "gateway.x.base_url: not an http(s) URI: '%' must be "
+	    "followed by two hex digits"));
+	assert_non_null(strstr(errs, "gateway.x.token_url: not an http(s) URI: no fragment"));
+	assert_non_null(strstr(errs, "gateway.w.url: not an http(s) URI: not allowed in a "
+	    "URI: byte 0xc3"));
+	/* Each bad key once: the gateway checks do not repeat what was said. */
+	assert_null(strstr(errs, "must be an http(s) URL"));
+}
+
+static void
+gateway_start_up_checks_run_at_check_config(void **state)
+{
+	char errs[2048] = "";
+	struct config *c;
+
+	(void)state;
+	/* Once --check-config said "valid" and only gw_new refused them. */
+	setenv("DP_TEST_SECRET", "s3cret", 1);
+	c = load("[gateway tw]\nkind = twilio\nchannel = sms\n"
+	    "base_url = https://api.twilio.com\naccount_sid = AC123\nfrom = +15005550006\n"
+	    "secret_env = DP_TEST_SECRET\n"
+	    "[gateway t2]\nkind = twilio\nchannel = dm\nbase_url = https://api.twilio.com\n"
+	    "account_sid = ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nfrom = +15005550006\n"
+	    "secret_env = DP_TEST_SECRET\n"
+	    "[gateway w]\nkind = webhook\nchannel = dm\nurl = https://h.example.com/\n",
+	    errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "gateway.tw.account_sid: must match ^AC[0-9a-fA-F]{32}$"));
+	assert_non_null(strstr(errs, "gateway.t2.channel: a twilio gateway sends sms"));
+	assert_non_null(strstr(errs, "gateway.w.secret: must not be empty"));
+}
+
+static void
+secret_from_a_systemd_credential(void **state)
+{
+	char errs[2048] = "", dir[256], path[300];
+	struct config *c;
+	FILE *f;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/creds", tmpdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/redis-password", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("pw-from-credential\n", f);
+	fclose(f);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	c = load("[redis]\npassword_credential = redis-password\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->redis_password, "pw-from-credential");
+	config_free(c);
+	/* A name is one file name: no way out of the folder. */
+	c = load("[redis]\npassword_credential = ../etc/shadow\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "redis.password_credential: '../etc/shadow' is not a credential "
+	    "name"));
+	c = load("[http]\nadmin_token_credential = absent\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "http.admin_token_credential: cannot read"));
+	/* Outside a unit with LoadCredential= there is no folder. */
+	unsetenv("CREDENTIALS_DIRECTORY");
+	c = load("[redis]\npassword_credential = redis-password\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "CREDENTIALS_DIRECTORY is not set"));
+	unlink(path);
+	rmdir(dir);
 }
 
 static int
@@ -393,6 +598,11 @@ main(void)
 		cmocka_unit_test(nul_byte_and_overlong_line_are_refused),
 		cmocka_unit_test(compliance_rows_tighten_and_bad_ones_are_named),
 		cmocka_unit_test(inbound_words_are_read_and_bad_ones_are_named),
+		cmocka_unit_test(callback_bases_that_are_not_uris_fail_check_and_start_alike),
+		cmocka_unit_test(good_urls_pass_check_and_start_alike),
+		cmocka_unit_test(every_url_key_is_checked_and_each_bad_one_named),
+		cmocka_unit_test(gateway_start_up_checks_run_at_check_config),
+		cmocka_unit_test(secret_from_a_systemd_credential),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, mk, rm);
