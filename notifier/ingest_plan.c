@@ -27,6 +27,7 @@
 #include "ingest_int.h"
 #include "log.h"
 #include "match.h"
+#include "rules.h"
 #include "scripts.h"
 #include "subscriber.h"
 
@@ -51,11 +52,13 @@ long
 ingest_plan_args_max(long plan_chunk, long job_size)
 {
 	long njobs = (plan_chunk + job_size - 1) / job_size;
+	/* distinct rules in a chunk: at most one per recipient, at most every rule of
+	 * the set and the built-in default */
+	long nrules = plan_chunk < RULE_RULES_MAX + 1 ? plan_chunk : RULE_RULES_MAX + 1;
 
-	/* fixed keys and arguments, one report key and one rule name per rule (at
-	 * most one rule per recipient), per job its field count and pairs, per
-	 * recipient one pair */
-	return INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * plan_chunk +
+	/* fixed keys and arguments, one report key and one rule name per rule, per
+	 * job its field count and pairs, per recipient one pair */
+	return INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * nrules +
 	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
 }
 
