@@ -155,6 +155,7 @@ struct sim_job {
 	struct match_run *run;
 	struct sim_counts k;
 	size_t matched, held_out, unrenderable, paused, pushes;
+	size_t turns;                     /* loop turns that rendered a slice */
 	int64_t now;
 	cJSON *sample;
 	struct event *ev;
@@ -263,10 +264,13 @@ sim_turn(evutil_socket_t fd, short what, void *arg)
 	}
 	sim_count(sj, &l);
 	match_list_free(&l);
+	sj->turns++;
 	if (more) {
 		event_add(sj->ev, &now);
 		return;
 	}
+	log_info("event=simulated deal=%s pushes=%zu turns=%zu", sj->d->id, sj->pushes,
+	    sj->turns);
 	sim_answer(sj);
 	sim_job_free(sj);
 }

@@ -199,6 +199,10 @@ test_broad_deal_plans_and_follows(void **state)
 		assert_non_null(strstr(resp.body, "\"pushes\":50000"));
 		assert_non_null(strstr(resp.body, "\"recipients\":50000"));
 		assert_int_equal(it_outcomes(f->rc, ""), 0);
+		/* 50,000 pushes rendered 2,000 a loop turn: 25 turns, so the loop served
+		 * everything else between them (one turn would have held it throughout). */
+		assert_int_equal(it_log_count(f->nt.proc.log,
+		    "event=simulated deal=broad pushes=50000 turns=25", NULL, NULL), 1);
 	}
 
 	assert_int_equal(it_publish(f->rc, it_deal("broad", "tv", 3600)), 0);
