@@ -1,0 +1,201 @@
+/*
+ * test_rconn.c: the deadlines of notifier/rconn.c against the real redis-server.
+ *
+ * A deadline that passes while our own loop was held (the reply sitting unread in
+ * the socket, or the command not yet written) is not the server's silence: the
+ * command starts its deadline again and gets its reply. A server that stays silent
+ * past the deadline (a blocked BLPOP on the same connection) fails the command once,
+ * with NULL, and the connection comes back. Counts, never timings: the loop is held
+ * three times longer than the deadline, the server silent ten times longer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "itest.h"
+#include "rconn.h"
+
+#define DEADLINE_MS 100
+
+struct run {
+	struct event_base *base;
+	struct rconn *rc;
+	int ready;                 /* ready callbacks */
+	int replies;               /* callbacks with a reply */
+	int nulls;                 /* callbacks with NULL */
+	char last[64];             /* the last reply's text */
+	int hold_ms;               /* how long the hold event blocks the loop */
+	struct event *hold;
+	struct event *stop;
+};
+
+static void
+on_reply(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct run *t = arg;
+
+	(void)rc;
+	if (r == NULL) {
+		t->nulls++;
+		return;
+	}
+	t->replies++;
+	snprintf(t->last, sizeof(t->last), "%s", r->type == REDIS_REPLY_STATUS ||
+	    r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	event_base_loopbreak(t->base);
+}
+
+static void
+on_hold(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *t = arg;
+
+	(void)fd;
+	(void)what;
+	usleep((useconds_t)t->hold_ms * 1000);   /* a long callback holds the loop */
+}
+
+static void
+on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *t = arg;
+
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(t->base);
+}
+
+static void
+on_ready(struct rconn *rc, void *arg)
+{
+	struct run *t = arg;
+
+	(void)rc;
+	t->ready++;
+	event_base_loopbreak(t->base);
+}
+
+static void
+run_open(struct run *t)
+{
+	struct rconn_config cfg = { 0 };
+	struct timeval limit = { 5, 0 };
+
+	memset(t, 0, sizeof(*t));
+	cfg.host = "127.0.0.1";
+	cfg.port = it_redis_port();
+	cfg.connect_timeout_ms = 1000;
+	cfg.command_timeout_ms = DEADLINE_MS;
+	cfg.reconnect_max_ms = 200;
+	assert_non_null(t->base = event_base_new());
+	assert_non_null(t->hold = event_new(t->base, -1, 0, on_hold, t));
+	assert_non_null(t->stop = evtimer_new(t->base, on_stop, t));
+	assert_non_null(t->rc = rconn_new(t->base, &cfg, "test", on_ready, t));
+	evtimer_add(t->stop, &limit);
+	event_base_dispatch(t->base);
+	assert_int_equal(t->ready, 1);
+}
+
+static void
+run_close(struct run *t)
+{
+	rconn_free(t->rc);
+	event_free(t->hold);
+	event_free(t->stop);
+	event_base_free(t->base);
+}
+
+/* Runs the loop until a reply arrives or limit_ms passes. */
+static void
+run_loop(struct run *t, long limit_ms)
+{
+	struct timeval limit = { limit_ms / 1000, (limit_ms % 1000) * 1000 };
+
+	evtimer_add(t->stop, &limit);
+	event_base_dispatch(t->base);
+}
+
+static void
+a_held_loop_is_not_a_silent_server(void **state)
+{
+	struct timeval t99 = { 0, (DEADLINE_MS - 1) * 1000 };
+	struct rconn_stat st;
+	struct event *hold2;
+	struct run t;
+
+	(void)state;
+	run_open(&t);
+	assert_non_null(hold2 = evtimer_new(t.base, on_hold, &t));
+	/*
+	 * The server answers after 150 ms (BLPOP's own timeout), past the 100 ms
+	 * deadline; but the loop is held from the start for longer than the deadline,
+	 * then once more by a timer due just before it, while the answer arrives. The
+	 * deadline's timer then runs late, in the same turn, with the answer unread in
+	 * the socket: that is our loop's delay, not the server's silence, and the
+	 * command must get its answer.
+	 */
+	t.hold_ms = DEADLINE_MS + DEADLINE_MS / 2;
+	evtimer_add(hold2, &t99);
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 0, "BLPOP rconn-test:never 0.15"),
+	    0);
+	event_active(t.hold, EV_TIMEOUT, 0);
+	run_loop(&t, 5000);
+	assert_int_equal(t.nulls, 0);
+	assert_int_equal(t.replies, 1);
+	rconn_stats(t.rc, &st);
+	assert_int_equal(st.timeouts, 0);
+	assert_int_equal(st.drops, 0);
+	assert_int_equal(st.generation, 1);
+	event_free(hold2);
+	run_close(&t);
+}
+
+static void
+a_silent_server_fails_the_command_once_and_the_connection_comes_back(void **state)
+{
+	struct rconn_stat st;
+	struct run t;
+	int i;
+
+	(void)state;
+	run_open(&t);
+	/* BLPOP on a key nobody pushes: the server answers nothing for 1 s. The
+	 * caller gives it the default deadline, ten times shorter. */
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 0, "BLPOP rconn-test:never 1"), 0);
+	for (i = 0; i < 100 && t.nulls == 0; i++)
+		run_loop(&t, 20);
+	assert_int_equal(t.nulls, 1);
+	assert_int_equal(t.replies, 0);
+	rconn_stats(t.rc, &st);
+	assert_int_equal(st.timeouts, 1);
+	/* it reconnects and works again */
+	for (i = 0; i < 250 && !rconn_is_ready(t.rc); i++)
+		run_loop(&t, 20);
+	assert_true(rconn_is_ready(t.rc));
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 0, "PING"), 0);
+	run_loop(&t, 5000);
+	assert_int_equal(t.replies, 1);
+	assert_int_equal(t.nulls, 1);   /* exactly once */
+	rconn_stats(t.rc, &st);
+	assert_int_equal(st.generation, 2);
+	run_close(&t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_held_loop_is_not_a_silent_server),
+		cmocka_unit_test(a_silent_server_fails_the_command_once_and_the_connection_comes_back),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
