@@ -17,55 +17,11 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "fake_reply.h"
+
 #include "../../notifier/rcluster_int.h"  /* the map readers */
 
-static redisReply *
-rep(int type)
-{
-	redisReply *r = calloc(1, sizeof(*r));
-
-	assert_non_null(r);
-	r->type = type;
-	return r;
-}
-
-static redisReply *
-str(const char *s)
-{
-	redisReply *r = rep(REDIS_REPLY_STRING);
-
-	r->str = strdup(s);
-	r->len = strlen(s);
-	return r;
-}
-
-static redisReply *
-num(long long v)
-{
-	redisReply *r = rep(REDIS_REPLY_INTEGER);
-
-	r->integer = v;
-	return r;
-}
-
 /* An array of n elements (taken over). */
-static redisReply *
-arr(size_t n, ...)
-{
-	redisReply *r = rep(REDIS_REPLY_ARRAY);
-	va_list ap;
-	size_t i;
-
-	r->elements = n;
-	r->element = calloc(n ? n : 1, sizeof(*r->element));
-	assert_non_null(r->element);
-	va_start(ap, n);
-	for (i = 0; i < n; i++)
-		r->element[i] = va_arg(ap, redisReply *);
-	va_end(ap);
-	return r;
-}
-
 /* One CLUSTER SHARDS node entry as Redis 7.0 writes it. */
 static redisReply *
 shard_node(const char *ip, long long port, const char *role, const char *health)

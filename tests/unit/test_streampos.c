@@ -14,6 +14,8 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "fake_reply.h"
+
 #include "streampos.h"
 
 static void
@@ -48,35 +50,6 @@ what_is_not_an_id_is_refused(void **state)
 	assert_int_equal(streampos_parse(NULL, &ms, &seq), -1);
 	assert_int_equal(streampos_cmp("1-0", "nope"), -2);
 	assert_int_equal(streampos_cmp("nope", "1-0"), -2);
-}
-
-static redisReply *
-rep(int type)
-{
-	redisReply *r = calloc(1, sizeof(*r));
-
-	assert_non_null(r);
-	r->type = type;
-	return r;
-}
-
-static redisReply *
-str(const char *s)
-{
-	redisReply *r = rep(REDIS_REPLY_STRING);
-
-	r->str = strdup(s);
-	r->len = strlen(s);
-	return r;
-}
-
-static redisReply *
-num(long long v)
-{
-	redisReply *r = rep(REDIS_REPLY_INTEGER);
-
-	r->integer = v;
-	return r;
 }
 
 /* length 2, entries-added "7" (a string, not an integer), last-generated-id,
