@@ -49,6 +49,21 @@ rcl_unwait(struct rcl_cmd *c)
 	evtimer_del(c->timer);
 }
 
+/* Appends c, not in the waiting list, to its tail. */
+static void
+rcl_wait_append(struct rcluster *rcl, struct rcl_cmd *c)
+{
+	c->prev = rcl->wait_tail;
+	c->next = NULL;
+	if (rcl->wait_tail != NULL)
+		rcl->wait_tail->next = c;
+	else
+		rcl->wait_head = c;
+	rcl->wait_tail = c;
+	c->waiting = 1;
+	rcl->st.waiting++;
+}
+
 /* Puts c in the waiting list; its timer looks again after delay_ms (or at its
  * deadline, whichever is first). */
 static void
@@ -58,16 +73,8 @@ rcl_wait(struct rcl_cmd *c, long delay_ms)
 	int64_t left = c->give_up_ms - clock_mono_ms();
 	struct timeval tv;
 
-	if (!c->waiting) {
-		c->prev = rcl->wait_tail;
-		if (rcl->wait_tail != NULL)
-			rcl->wait_tail->next = c;
-		else
-			rcl->wait_head = c;
-		rcl->wait_tail = c;
-		c->waiting = 1;
-		rcl->st.waiting++;
-	}
+	if (!c->waiting)
+		rcl_wait_append(rcl, c);
 	if (left < delay_ms)
 		delay_ms = left > 0 ? (long)left : 0;
 	rcl_tv(&tv, delay_ms);
@@ -146,15 +153,7 @@ rcl_kick(struct rcluster *rcl)
 		c->waiting = 0;
 		rcl->st.waiting--;
 		if (c->fail_now || c->hold_until_ms > now) {
-			/* Back in the list, its timer left as armed. */
-			c->prev = rcl->wait_tail;
-			if (rcl->wait_tail != NULL)
-				rcl->wait_tail->next = c;
-			else
-				rcl->wait_head = c;
-			rcl->wait_tail = c;
-			c->waiting = 1;
-			rcl->st.waiting++;
+			rcl_wait_append(rcl, c);   /* its timer left as armed */
 			continue;
 		}
 		evtimer_del(c->timer);
