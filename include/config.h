@@ -24,7 +24,9 @@ struct config {
 	long shutdown_grace_ms;
 	long clock_offset_s;         /* for tests: moves the wall clock */
 
-	char *redis_host;            /* an IP address: connecting never resolves names */
+	char *redis_host;            /* an IP address or a host name (resolved without
+	                              * blocking, again at every connect) */
+	char *redis_username;        /* Redis 6 ACL user, with redis_password; may be NULL */
 	int redis_port;
 	char *redis_password;        /* secret, may be NULL */
 	long redis_connect_timeout_ms;

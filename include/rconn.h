@@ -18,12 +18,18 @@ struct redisReply;
 struct rconn;
 
 struct rconn_config {
-	const char *host;              /* an IP address (never resolved on the loop) */
+	const char *host;              /* an IP address, or a host name resolved again at
+	                                * every connect without blocking the loop
+	                                * (libevent's evdns: /etc/hosts, then the
+	                                * nameservers of /etc/resolv.conf; the first IPv4
+	                                * address, else the first IPv6) */
 	int port;
 	const char *password;          /* AUTH on every connect when non-NULL */
 	long connect_timeout_ms;
 	long command_timeout_ms;       /* default deadline of a command */
 	long reconnect_max_ms;         /* backoff cap; starts at 50 ms */
+	const char *username;          /* Redis 6 ACL user: AUTH username password; NULL =
+	                                * the default user */
 };
 
 /* Called when the connection is up (after AUTH), after every reconnect too. Use it

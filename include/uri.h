@@ -22,4 +22,9 @@
  */
 int uri_check_http(const char *s, int flags, char *why, size_t size);
 
+/* 1 when host (a connection target, not a URL) is an IPv4 or IPv6 address or a host
+ * name (RFC 1123: labels of 1 to 63 letters, digits and '-', not beginning or ending
+ * with '-', 253 bytes in all), else 0. */
+int uri_host_ok(const char *host);
+
 #endif

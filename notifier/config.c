@@ -46,6 +46,7 @@ static const struct ckey config_keys[] = {
 	C("notifier.clock_offset_s", CK_LONG, clock_offset_s, -1e9, 1e9),
 	C("redis.host", CK_STR, redis_host, 1, 255),
 	C("redis.port", CK_INT, redis_port, 1, 65535),
+	C("redis.username", CK_STR, redis_username, 1, 128),
 	C("redis.password", CK_SECRET, redis_password, 0, 0),
 	C("redis.connect_timeout_ms", CK_LONG, redis_connect_timeout_ms, 10, 60000),
 	C("redis.command_timeout_ms", CK_LONG, redis_command_timeout_ms, 10, 60000),
@@ -615,6 +616,7 @@ config_defaults(struct config *c)
 }
 
 /* Cross-key checks once the whole file is read. */
+
 static void
 config_check(struct cparse *p)
 {
@@ -682,6 +684,14 @@ config_check(struct cparse *p)
 			gw_timeout_max = g->timeout_ms > 0 ? g->timeout_ms :
 			    CONFIG_GW_TIMEOUT_DEFAULT_MS;
 	}
+	if (c->redis_username != NULL && c->redis_password == NULL)
+		config_error(p, "redis.username", "needs redis.password (an ACL user logs in "
+		    "with both)");
+	if (c->redis_username != NULL && strpbrk(c->redis_username, " \t\r\n") != NULL)
+		config_error(p, "redis.username", "must not contain white space");
+	if (!uri_host_ok(c->redis_host))
+		config_error(p, "redis.host", "'%s' is neither an IP address nor a host name "
+		    "(letters, digits, '-' and '.', labels of 1 to 63)", c->redis_host);
 	/* A push is sent under a lease refreshed every claim_idle_ms / 3: a request must
 	 * fit in what is left of it, or another notifier may take the push over while
 	 * the request is still out (a second text). */
@@ -775,6 +785,7 @@ config_free(struct config *c)
 	}
 	free(c->consumer);
 	free(c->redis_host);
+	free(c->redis_username);
 	free_secret(c->redis_password);
 	free(c->rules_dir);
 	free(c->optout_words);

@@ -546,6 +546,7 @@ notifier_start(struct notifier *n)
 	n->rcfg.host = n->cfg->redis_host;
 	n->rcfg.port = n->cfg->redis_port;
 	n->rcfg.password = n->cfg->redis_password;
+	n->rcfg.username = n->cfg->redis_username;
 	n->rcfg.connect_timeout_ms = n->cfg->redis_connect_timeout_ms;
 	n->rcfg.command_timeout_ms = n->cfg->redis_command_timeout_ms;
 	n->rcfg.reconnect_max_ms = n->cfg->redis_reconnect_max_ms;

@@ -16,13 +16,17 @@
  * hiredis then runs every pending callback with NULL. Never
  * blocks the loop; never calls redisAsyncFree from inside a hiredis callback.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/util.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libevent.h>
@@ -40,9 +44,13 @@ struct rconn {
 	redisAsyncContext *ac;     /* NULL while disconnected */
 	int ready;                 /* connected (and authenticated) */
 	unsigned long generation;
-	char *host;
+	char *host;                /* as configured: an IP address or a host name */
+	char addr[INET6_ADDRSTRLEN]; /* what host resolved to at the last connect */
+	char *username;            /* Redis 6 ACL user, with the password; may be NULL */
 	char *password;
 	int port;
+	struct evdns_base *dns;    /* only when host is a name */
+	struct rconn_lookup *lookup; /* the name's resolution in progress, or NULL */
 	long connect_timeout_ms;
 	long command_timeout_ms;
 	long reconnect_max_ms;
@@ -71,7 +79,15 @@ struct rconn_cmd {
 	struct rconn_cmd *next, *prev;
 };
 
+/* One resolution of the host name; outlives the rconn when freed with it pending
+ * (the callback then only frees it). */
+struct rconn_lookup {
+	struct rconn *rc;          /* NULL once the rconn gave it up */
+	struct evdns_getaddrinfo_request *req;
+};
+
 static void rconn_connect(struct rconn *rc);
+static void rconn_connect_addr(struct rconn *rc);
 
 static void
 rconn_tv(struct timeval *tv, long ms)
@@ -103,6 +119,14 @@ rconn_drop(struct rconn *rc)
 	redisAsyncContext *ac = rc->ac;
 
 	evtimer_del(rc->connect_timer);
+	if (rc->lookup != NULL) {
+		struct rconn_lookup *lk = rc->lookup;
+
+		rc->lookup = NULL;
+		lk->rc = NULL;
+		if (lk->req != NULL)
+			evdns_getaddrinfo_cancel(lk->req);   /* its callback frees lk */
+	}
 	if (ac == NULL)
 		return;
 	rc->ac = NULL;
@@ -164,8 +188,8 @@ rconn_became_ready(struct rconn *rc)
 	rc->ready = 1;
 	rc->generation++;
 	rc->backoff_ms = RCONN_BACKOFF_MIN_MS;
-	log_info("redis=%s event=connected addr=%s:%d generation=%lu", rc->name, rc->host,
-	    rc->port, rc->generation);
+	log_info("redis=%s event=connected host=%s addr=%s:%d generation=%lu", rc->name,
+	    rc->host, rc->addr, rc->port, rc->generation);
 	if (rc->on_ready != NULL)
 		rc->on_ready(rc, rc->arg);
 }
@@ -193,16 +217,23 @@ rconn_on_connect(const redisAsyncContext *ac, int status)
 	evtimer_del(rc->connect_timer);
 	if (status != REDIS_OK) {
 		log_warnx("redis=%s event=connect_failed addr=%s:%d err=\"%s\"", rc->name,
-		    rc->host, rc->port, ac->errstr);
+		    rc->addr, rc->port, ac->errstr);
 		/* hiredis frees the context itself after a failed connect. */
 		rc->ac = NULL;
 		rconn_schedule_reconnect(rc);
 		return;
 	}
 	if (rc->password != NULL) {
+		int sent;
+
 		/* The connection is usable for AUTH before it is "ready". */
 		rc->ready = 1;
-		if (rconn_cmd(rc, rconn_on_auth, NULL, 0, "AUTH %s", rc->password) < 0)
+		if (rc->username != NULL)
+			sent = rconn_cmd(rc, rconn_on_auth, NULL, 0, "AUTH %s %s", rc->username,
+			    rc->password);
+		else
+			sent = rconn_cmd(rc, rconn_on_auth, NULL, 0, "AUTH %s", rc->password);
+		if (sent < 0)
 			rconn_reset(rc, "auth send failed");
 		rc->ready = 0;
 		return;
@@ -224,16 +255,91 @@ rconn_on_disconnect(const redisAsyncContext *ac, int status)
 	rconn_schedule_reconnect(rc);
 }
 
+/* evdns_getaddrinfo_cb: the first IPv4 address of the name, else the first IPv6. */
+static void
+rconn_on_lookup(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct rconn_lookup *lk = arg;
+	struct rconn *rc = lk->rc;
+	struct evutil_addrinfo *a, *pick = NULL;
+
+	if (rc == NULL) {          /* given up: dropped or freed meanwhile */
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		free(lk);
+		return;
+	}
+	rc->lookup = NULL;
+	free(lk);
+	for (a = res; result == 0 && a != NULL; a = a->ai_next) {
+		if (a->ai_family == AF_INET) {
+			pick = a;
+			break;
+		}
+		if (a->ai_family == AF_INET6 && pick == NULL)
+			pick = a;
+	}
+	if (pick == NULL || evutil_inet_ntop(pick->ai_family, pick->ai_family == AF_INET ?
+	    (const void *)&((struct sockaddr_in *)(void *)pick->ai_addr)->sin_addr :
+	    (const void *)&((struct sockaddr_in6 *)(void *)pick->ai_addr)->sin6_addr,
+	    rc->addr, sizeof(rc->addr)) == NULL) {
+		evtimer_del(rc->connect_timer);
+		log_warnx("redis=%s event=resolve_failed host=%s err=\"%s\"", rc->name,
+		    rc->host, result != 0 ? evutil_gai_strerror(result) : "no address");
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		rconn_schedule_reconnect(rc);
+		return;
+	}
+	evutil_freeaddrinfo(res);
+	rconn_connect_addr(rc);
+}
+
+/*
+ * Connects to host: at once when it is an IP address, else after resolving the name
+ * again (every reconnect), without blocking the loop. The connect deadline covers
+ * both.
+ */
 static void
 rconn_connect(struct rconn *rc)
+{
+	struct evdns_getaddrinfo_request *req;
+	struct evutil_addrinfo hints;
+	struct rconn_lookup *lk;
+	struct timeval tv;
+
+	if (rc->dns == NULL) {
+		rconn_connect_addr(rc);
+		return;
+	}
+	if ((lk = calloc(1, sizeof(*lk))) == NULL) {
+		rconn_schedule_reconnect(rc);
+		return;
+	}
+	lk->rc = rc;
+	rc->lookup = lk;
+	rconn_tv(&tv, rc->connect_timeout_ms);
+	evtimer_add(rc->connect_timer, &tv);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_protocol = IPPROTO_TCP;
+	/* NULL when it answered at once: the callback has run and freed lk. */
+	req = evdns_getaddrinfo(rc->dns, rc->host, NULL, &hints, rconn_on_lookup, lk);
+	if (req != NULL)
+		lk->req = req;
+}
+
+static void
+rconn_connect_addr(struct rconn *rc)
 {
 	struct timeval tv;
 	redisAsyncContext *ac;
 
-	ac = redisAsyncConnect(rc->host, rc->port);
+	ac = redisAsyncConnect(rc->addr, rc->port);
 	if (ac == NULL || ac->err) {
 		log_warnx("redis=%s event=connect_failed addr=%s:%d err=\"%s\"", rc->name,
-		    rc->host, rc->port, ac ? ac->errstr : "out of memory");
+		    rc->addr, rc->port, ac ? ac->errstr : "out of memory");
 		if (ac != NULL)
 			redisAsyncFree(ac);
 		rconn_schedule_reconnect(rc);
@@ -250,6 +356,15 @@ rconn_connect(struct rconn *rc)
 	rc->ac = ac;
 	rconn_tv(&tv, rc->connect_timeout_ms);
 	evtimer_add(rc->connect_timer, &tv);
+}
+
+/* 1 when host is an IPv4 or IPv6 address (nothing to resolve). */
+static int
+rconn_is_ip(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 struct rconn *
@@ -273,6 +388,16 @@ rconn_new(struct event_base *base, const struct rconn_config *cfg, const char *n
 		goto err;
 	if (cfg->password != NULL && (rc->password = strdup(cfg->password)) == NULL)
 		goto err;
+	if (cfg->username != NULL && (rc->username = strdup(cfg->username)) == NULL)
+		goto err;
+	if (rconn_is_ip(cfg->host)) {
+		snprintf(rc->addr, sizeof(rc->addr), "%s", cfg->host);
+	} else if ((rc->dns = evdns_base_new(base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
+		log_errorx("redis=%s event=resolver_failed host=%s err=\"cannot set up the "
+		    "resolver (/etc/resolv.conf)\"", name, cfg->host);
+		goto err;
+	}
 	rc->connect_timer = evtimer_new(base, rconn_on_connect_timer, rc);
 	rc->retry_timer = evtimer_new(base, rconn_on_retry_timer, rc);
 	rc->drop_timer = evtimer_new(base, rconn_on_drop_timer, rc);
@@ -297,7 +422,10 @@ rconn_free(struct rconn *rc)
 		event_free(rc->retry_timer);
 	if (rc->drop_timer)
 		event_free(rc->drop_timer);
+	if (rc->dns != NULL)
+		evdns_base_free(rc->dns, 1);
 	free(rc->host);
+	free(rc->username);
 	if (rc->password != NULL) {
 		explicit_bzero(rc->password, strlen(rc->password));
 		free(rc->password);

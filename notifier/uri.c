@@ -228,3 +228,32 @@ uri_check_http(const char *s, int flags, char *why, size_t size)
 		return -1;
 	return 0;
 }
+
+/* 1 when host is an IPv4 or IPv6 address or a host name (RFC 1123: labels of 1 to 63
+ * letters, digits and '-', not beginning or ending with '-', 253 bytes at most). */
+int
+uri_host_ok(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	size_t label = 0, n = strlen(host), i;
+
+	if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1)
+		return 1;
+	if (n == 0 || n > 253)
+		return 0;
+	for (i = 0; i <= n; i++) {
+		char ch = host[i];
+
+		if (ch == '.' || ch == '\0') {
+			if (label == 0 || label > 63 || host[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || (ch == '-' && label > 0)) {
+			label++;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}

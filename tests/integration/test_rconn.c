@@ -6,7 +6,9 @@
  * command starts its deadline again and gets its reply. A server that stays silent
  * past the deadline (a blocked BLPOP on the same connection) fails the command once,
  * with NULL, and the connection comes back. Counts, never timings: the loop is held
- * three times longer than the deadline, the server silent ten times longer.
+ * longer than the deadline, the server silent ten times longer. A host name is
+ * resolved (from /etc/hosts here) and an ACL user logs in; a refused login is retried
+ * until the operator fixes it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,14 +85,19 @@ on_ready(struct rconn *rc, void *arg)
 	event_base_loopbreak(t->base);
 }
 
+/* Opens an rconn to the shared redis under host (an address or a name), as user with
+ * password (both may be NULL); wait: run the loop until it is ready (at most 5 s). */
 static void
-run_open(struct run *t)
+run_open_as(struct run *t, const char *host, const char *user, const char *password,
+    int wait)
 {
 	struct rconn_config cfg = { 0 };
 	struct timeval limit = { 5, 0 };
 
 	memset(t, 0, sizeof(*t));
-	cfg.host = "127.0.0.1";
+	cfg.host = host;
+	cfg.username = user;
+	cfg.password = password;
 	cfg.port = it_redis_port();
 	cfg.connect_timeout_ms = 1000;
 	cfg.command_timeout_ms = DEADLINE_MS;
@@ -99,9 +106,17 @@ run_open(struct run *t)
 	assert_non_null(t->hold = event_new(t->base, -1, 0, on_hold, t));
 	assert_non_null(t->stop = evtimer_new(t->base, on_stop, t));
 	assert_non_null(t->rc = rconn_new(t->base, &cfg, "test", on_ready, t));
+	if (!wait)
+		return;
 	evtimer_add(t->stop, &limit);
 	event_base_dispatch(t->base);
 	assert_int_equal(t->ready, 1);
+}
+
+static void
+run_open(struct run *t)
+{
+	run_open_as(t, "127.0.0.1", NULL, NULL, 1);
 }
 
 static void
@@ -189,12 +204,62 @@ a_silent_server_fails_the_command_once_and_the_connection_comes_back(void **stat
 	run_close(&t);
 }
 
+static void
+a_host_name_is_resolved_without_blocking(void **state)
+{
+	struct run t;
+
+	(void)state;
+	/* /etc/hosts: no query leaves the machine */
+	run_open_as(&t, "localhost", NULL, NULL, 1);
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 0, "ECHO %s", "by-name"), 0);
+	run_loop(&t, 5000);
+	assert_int_equal(t.replies, 1);
+	assert_string_equal(t.last, "by-name");
+	run_close(&t);
+}
+
+static void
+an_acl_user_logs_in_and_a_refused_login_is_retried(void **state)
+{
+	redisContext *admin = it_redis_connect(it_redis_port());
+	struct rconn_stat st;
+	struct run t;
+	int i;
+
+	(void)state;
+	it_int(admin, "ACL DELUSER rconn-test");
+	freeReplyObject(redisCommand(admin, "ACL SETUSER rconn-test on >old-pass ~* &* +@all"));
+	/* The notifier's password is not the user's yet: refused, retried, no crash. */
+	run_open_as(&t, "127.0.0.1", "rconn-test", "new-pass", 0);
+	for (i = 0; i < 25; i++)
+		run_loop(&t, 20);
+	assert_int_equal(t.ready, 0);
+	assert_false(rconn_is_ready(t.rc));
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 0, "PING"), -1);
+	/* The operator sets the password: the next retry logs in. */
+	freeReplyObject(redisCommand(admin, "ACL SETUSER rconn-test resetpass >new-pass"));
+	for (i = 0; i < 300 && t.ready == 0; i++)
+		run_loop(&t, 20);
+	assert_int_equal(t.ready, 1);
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 0, "ACL WHOAMI"), 0);
+	run_loop(&t, 5000);
+	assert_string_equal(t.last, "rconn-test");
+	rconn_stats(t.rc, &st);
+	assert_int_equal(st.generation, 1);
+	run_close(&t);
+	it_int(admin, "ACL DELUSER rconn-test");
+	redisFree(admin);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_held_loop_is_not_a_silent_server),
 		cmocka_unit_test(a_silent_server_fails_the_command_once_and_the_connection_comes_back),
+		cmocka_unit_test(a_host_name_is_resolved_without_blocking),
+		cmocka_unit_test(an_acl_user_logs_in_and_a_refused_login_is_retried),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -582,10 +582,52 @@ inbound_words_are_read_and_bad_ones_are_named(void **state)
 	assert_non_null(strstr(errs, "inbound.optout_fillers"));
 }
 
+static void
+redis_host_names_and_acl_users(void **state)
+{
+	static const char *const bad_hosts[] = { "bad host", "-lead.example", "trail-.x",
+	    "a..b", "under_score.example", "x.", "{braces}" };
+	char errs[2048], text[512];
+	struct config *c;
+	size_t i;
+
+	(void)state;
+	setenv("DP_TEST_SECRET", "s3cret", 1);
+	errs[0] = '\0';
+	c = load("[redis]\nhost = redis-1.internal.example\nusername = dealpush\n"
+	    "password_env = DP_TEST_SECRET\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->redis_host, "redis-1.internal.example");
+	assert_string_equal(c->redis_username, "dealpush");
+	config_free(c);
+	errs[0] = '\0';
+	assert_non_null(c = load("[redis]\nhost = ::1\n", errs, sizeof(errs)));
+	assert_null(c->redis_username);
+	config_free(c);
+	/* a user without its password */
+	errs[0] = '\0';
+	assert_null(load("[redis]\nusername = dealpush\n", errs, sizeof(errs)));
+	assert_non_null(strstr(errs, "redis.username"));
+	assert_non_null(strstr(errs, "needs redis.password"));
+	for (i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+		snprintf(text, sizeof(text), "[redis]\nhost = %s\n", bad_hosts[i]);
+		errs[0] = '\0';
+		if ((c = load(text, errs, sizeof(errs))) != NULL)
+			fail_msg("host '%s' accepted", bad_hosts[i]);
+		assert_non_null(strstr(errs, "redis.host"));
+	}
+	/* a label of 64 */
+	snprintf(text, sizeof(text), "[redis]\nhost = %064d.example\n", 0);
+	errs[0] = '\0';
+	assert_null(load(text, errs, sizeof(errs)));
+	assert_non_null(strstr(errs, "redis.host"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(redis_host_names_and_acl_users),
 		cmocka_unit_test(empty_file_gives_documented_defaults),
 		cmocka_unit_test(values_and_trailing_comments_are_read),
 		cmocka_unit_test(secret_file_first_line_is_the_secret),
