@@ -359,7 +359,7 @@ run_fanout_with_redis_kill(struct fx *f, const char *fsync, int drop_ms,
 	static const char *const gw_50ms[] = { "--latency-ms", "50", NULL };
 	static const char extra[] = "[deliver]\nmax_in_flight = 32\n";
 	static long long at[MAX_SAMPLES], size[MAX_SAMPLES];
-	char deal[64], incr[700];
+	char deal[64], incr[1024];
 	char **before = calloc(N_SUBS, sizeof(char *));
 	char **after = calloc(N_SUBS, sizeof(char *));
 	int *got = calloc(N_SUBS, sizeof(int));
