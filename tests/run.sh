@@ -6,6 +6,8 @@
 # also when a test fails or the run is interrupted. The last line is exactly
 # "N passed, M failed"; the exit status is non-zero when M > 0.
 # DP_TESTS="test_deliver test_config" runs only those (names of binaries or scripts).
+# DP_KEEP_LOGS=1 keeps the logs of a run that passed (the measuring tests print their
+# counts there as "# " lines).
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -87,6 +89,8 @@ fi
 
 if [ "$failed" -gt 0 ] || [ "$sim_failed" -gt 0 ]; then
 	printf 'failures:%b\nlogs: %s\n' "$failures" "$DP_RUN_DIR"
+elif [ -n "${DP_KEEP_LOGS:-}" ]; then
+	echo "logs: $DP_RUN_DIR"
 else
 	rm -rf "$DP_RUN_DIR"
 fi
