@@ -37,6 +37,13 @@ dp_pick_port() {
 	done
 }
 
+# dp_redis_pid PORT: the process id of the redis-server answering on PORT, or "".
+# A server just started is ours only if it is the one answering: another run's
+# server may hold the port (ours then exits, unable to bind).
+dp_redis_pid() {
+	redis-cli -p "$1" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p'
+}
+
 # dp_start_redis DIR: starts redis-server on a free port, sets DP_REDIS_PORT.
 dp_start_redis() {
 	local dir=$1 try port pid i
@@ -48,7 +55,7 @@ dp_start_redis() {
 			--protected-mode yes >/dev/null 2>&1 &
 		pid=$!
 		for i in $(seq 1 100); do
-			if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+			if [ "$(dp_redis_pid "$port")" = "$pid" ]; then
 				DP_PIDS="$DP_PIDS $pid"
 				DP_REDIS_PORT=$port
 				export DP_REDIS_PORT
@@ -108,7 +115,7 @@ dp_start_cluster() {
 			[ -n "${DP_RUN_DIR:-}" ] && echo "$pid" >> "$DP_RUN_DIR/pids"
 			DP_PIDS="$DP_PIDS $pid"
 			for i in $(seq 1 100); do
-				if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+				if [ "$(dp_redis_pid "$port")" = "$pid" ]; then
 					ok=1
 					break
 				fi

@@ -263,8 +263,14 @@ it_redis_try(struct it_proc *p, const char *dir, int port, int appendonly)
 		}
 		rc = redisConnectWithTimeout("127.0.0.1", port, tv);
 		if (rc != NULL && !rc->err) {
-			redisReply *r = redisCommand(rc, "PING");
-			int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+			/* Ours only when the server answering is the child just started: a
+			 * server of another run on this machine may hold the port (our child
+			 * then exits, unable to bind), and must never be taken for ours. */
+			redisReply *r = redisCommand(rc, "INFO server");
+			const char *pid = r != NULL && r->type == REDIS_REPLY_STRING ?
+			    strstr(r->str, "process_id:") : NULL;
+			int ok = pid != NULL && strtol(pid + 11, NULL, 10) == (long)p->pid;
+
 			freeReplyObject(r);
 			redisFree(rc);
 			if (ok)
