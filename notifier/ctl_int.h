@@ -1,7 +1,9 @@
 /*
  * ctl_int.h: what dealpushctl's files share (stage: outside the pipeline, the
- * operator's CLI): exit codes, limits, the input reader and the admin API client of
- * dealpushctl.c, the import of ctl_import.c. Private to the CLI.
+ * operator's CLI): exit codes, limits, the Redis reply check and the input reader of
+ * dealpushctl.c, the admin API client of ctl_api.c, and each file's commands (the
+ * import of ctl_import.c, ctl_redis.c, ctl_rules.c, ctl_report.c, ctl_consent.c).
+ * Private to the CLI.
  */
 #ifndef DEALPUSH_CTL_INT_H
 #define DEALPUSH_CTL_INT_H
@@ -71,6 +73,8 @@ int ctl_input_next_entry(struct ctl_input *in, unsigned long *bad);
 /* Prints "FILE:LINE: error: msg" for the current line of in, on stderr. */
 void ctl_report_bad_line(const struct ctl_input *in, const char *msg);
 
+/* ---- ctl_api.c ---- */
+
 /* One request: method on the API's base URL + path, with body (may be NULL). Returns
  * the HTTP status with the answer in *out (caller frees out->p; never NULL on
  * success), or -1 after printing why (connection, timeout, too large). */
@@ -82,6 +86,56 @@ const char *ctl_api_error_text(const struct ctl_buf *b, char *buf, size_t size);
 
 /* 1 (after printing) for a status the command cannot go on after: 401, 403, 5xx. */
 int ctl_api_fatal(long status, const struct ctl_buf *b);
+
+/* "/prefix/<escaped name>" into buf. 0, or -1 (printed). */
+int ctl_api_path(struct ctl_api *api, char *buf, size_t size, const char *prefix,
+    const char *name);
+
+/* dealpushctl subscribers delete ID through the API. Returns CTL_OK (deleted, or it
+ * was not stored), CTL_BAD_INPUT (not a valid id) or CTL_FAIL (printed). */
+int ctl_cmd_api_delete(struct ctl_api *api, const char *id);
+
+/* ---- ctl_redis.c ---- */
+
+/* dealpushctl subscribers delete ID straight to Redis (admin_sub_del.lua, as the
+ * API's delete). Returns CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */
+int ctl_cmd_subscribers_delete(redisContext *c, const char *id);
+
+/* dealpushctl publish [--raw] [--expires-in N] FILE: each line a deal for stream
+ * "deals". Returns CTL_OK, CTL_BAD_INPUT (some lines refused) or CTL_FAIL (printed). */
+int ctl_cmd_publish(redisContext *c, const char *path, int raw, long expires_in);
+
+/* dealpushctl convert FILE: each line a conversion for stream "conversions".
+ * Returns CTL_OK, CTL_BAD_INPUT (some lines refused) or CTL_FAIL (printed). */
+int ctl_cmd_convert(redisContext *c, const char *path);
+
+/* dealpushctl cancel ID: a cancel for stream "deals". Returns CTL_OK,
+ * CTL_BAD_INPUT or CTL_FAIL (printed). */
+int ctl_cmd_cancel(redisContext *c, const char *id);
+
+/* ---- ctl_rules.c ---- */
+
+/* dealpushctl rules check DIR: compiles the folder, errors printed like a compiler's.
+ * Returns CTL_OK, CTL_BAD_INPUT (errors) or CTL_FAIL. */
+int ctl_cmd_rules_check(const char *dir);
+
+/* Reads a whole file of at most max bytes. Returns it (caller frees) or NULL. */
+char *ctl_read_small_file(const char *path, size_t max, size_t *len);
+
+/* dealpushctl rules apply DIR: checked locally, then each file put over the API.
+ * Returns CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */
+int ctl_cmd_rules_apply(struct ctl_api *api, const char *dir);
+
+/* ---- ctl_report.c ---- */
+
+/* dealpushctl simulate DEAL.json: the deal simulated by the API. Returns CTL_OK,
+ * CTL_BAD_INPUT or CTL_FAIL (printed). */
+int ctl_cmd_simulate(struct ctl_api *api, const char *path);
+
+/* dealpushctl report KIND NAME [--segment-price P]: the funnel as a table (price:
+ * P, or NULL). Returns CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */
+int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
+    const char *price);
 
 /* ---- ctl_import.c ---- */
 

@@ -1,7 +1,7 @@
 /*
  * gw.c: gateway clients: one message becomes one request in a provider's wire format
  * (twilio, x-dm, webhook), and the provider's answer becomes one gw_outcome (stage:
- * send).
+ * send). This file: config checks, requests and sending; the answers are gw_answer.c.
  *
  * It never retries, queues or logs (details go into gw_result.detail and struct err;
  * an x-dm credential refusal goes to xauth_rejected, which logs it),
@@ -9,7 +9,6 @@
  * expiry, and never puts a secret, a signature or a full phone number in a detail.
  */
 #include <ctype.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include <openssl/params.h>
 
 #include "gw.h"
+#include "gw_int.h"
 #include "httpc.h"
 #include "timefmt.h"
 #include "uri.h"
@@ -32,33 +32,11 @@
 #define GW_PUSH_ID_MAX 200            /* it travels in a header and a URL */
 #define GW_SECONDS_MAX (366L * 86400) /* keeps ms arithmetic far from overflow */
 #define TWILIO_VALIDITY_MAX 36000     /* Twilio accepts ValidityPeriod 1..36000 */
-#define TWILIO_OPTED_OUT 21610        /* "Attempt to send to unsubscribed recipient" */
-#define XDM_ID_DIGITS_MAX 19          /* participant_id: ^[0-9]{1,19}$ */
-#define DETAIL_MASK_MIN_DIGITS 7      /* a digit run this long may be a phone number */
-#define XDM_AUTH_PAUSE_401_S 2        /* a refused token: pause while it is refreshed */
-#define XDM_AUTH_PAUSE_403_S 60       /* app or scopes not allowed: an operator acts */
-#define XDM_RESET_MAX_S 86400         /* x-rate-limit-reset further out is not trusted */
-/* The recipient-specific refusal (spec: NotAuthorizedForResourceProblem, the user
- * as the resource). X has answered with both hosts in "type". */
-#define XDM_TYPE_NOT_AUTHORIZED "https://api.x.com/2/problems/not-authorized-for-resource"
-#define XDM_TYPE_NOT_AUTHORIZED_OLD \
-	"https://api.twitter.com/2/problems/not-authorized-for-resource"
 
 struct gw {
 	struct httpc *h;
 	const struct gw_config *cfg;
 	EVP_MAC *hmac;                /* webhook: HMAC, fetched once */
-};
-
-/* Per send; owns nothing of the gateway, so gw_free may run while it is in flight. */
-struct gw_call {
-	enum gw_kind kind;
-	int64_t now;
-	struct xauth *xauth;          /* x-dm: outlives every request (xauth.h) */
-	unsigned long auth_gen;       /* the token generation this request carried */
-	char to[XDM_ID_DIGITS_MAX + 1]; /* x-dm: the participant id */
-	gw_done_fn *done;
-	void *arg;
 };
 
 /* A growable string capped at GW_REQUEST_MAX; the first failure sticks. */
@@ -558,214 +536,12 @@ done:
 	return rc;
 }
 
-/* ---- answers ---- */
-
-/* Blanks control characters and masks every digit but the last two of any run of
- * digits (spaces, dashes and parentheses allowed between them) long enough to be a
- * phone number. */
-static void detail_scrub(char *s)
-{
-	size_t i, j, digits, seen;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (iscntrl((unsigned char)s[i]))
-			s[i] = ' ';
-	for (i = 0; s[i] != '\0'; i = j) {
-		if (!isdigit((unsigned char)s[i])) {
-			j = i + 1;
-			continue;
-		}
-		digits = 0;
-		for (j = i; s[j] != '\0' && (isdigit((unsigned char)s[j]) ||
-		    strchr(" -()", s[j]) != NULL); j++)
-			digits += isdigit((unsigned char)s[j]) != 0;
-		if (digits < DETAIL_MASK_MIN_DIGITS)
-			continue;
-		for (seen = 0; i < j; i++)
-			if (isdigit((unsigned char)s[i]) && ++seen <= digits - 2)
-				s[i] = '*';
-	}
-}
-
-/* detail = prefix text, cut to fit (truncation is expected), then scrubbed. */
-static void detail_set(struct gw_result *res, const char *prefix, const char *text)
-{
-	size_t max = sizeof(res->detail) - 1;
-	size_t n = strnlen(prefix, max);
-	size_t m = strnlen(text, max - n);
-
-	memcpy(res->detail, prefix, n);
-	memcpy(res->detail + n, text, m);
-	res->detail[n + m] = '\0';
-	detail_scrub(res->detail);
-}
-
-/* Copies a provider id if it is a short printable string; otherwise leaves "". */
-static void provider_id_set(struct gw_result *res, const cJSON *v)
-{
-	const char *p;
-
-	if (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof(res->provider_id))
-		return;
-	for (p = v->valuestring; *p != '\0'; p++)
-		if (*p <= ' ' || *p > '~')
-			return;
-	snprintf(res->provider_id, sizeof(res->provider_id), "%s", v->valuestring);
-}
-
-static const char *json_str(const cJSON *obj, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* Twilio: {"sid": ...} on success, {"code": 21610, "message": ...} on failure. */
-static void twilio_classify(const cJSON *j, int status, struct gw_result *res)
-{
-	const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "code");
-	const char *msg = json_str(j, "message");
-	char prefix[48];
-
-	if (res->outcome == GW_SENT) {
-		provider_id_set(res, cJSON_GetObjectItemCaseSensitive(j, "sid"));
-		return;
-	}
-	if (cJSON_IsNumber(code) && code->valuedouble > 0 && code->valuedouble < INT_MAX)
-		res->provider_code = (int)code->valuedouble;
-	if (res->outcome == GW_PERMANENT && res->provider_code == TWILIO_OPTED_OUT)
-		res->outcome = GW_OPTED_OUT;
-	snprintf(prefix, sizeof(prefix), "twilio %d/%d: ", status, res->provider_code);
-	detail_set(res, prefix, msg != NULL ? msg : "no message");
-}
-
-/* 1 when p is the recipient-specific refusal: a NotAuthorizedForResourceProblem
- * whose resource is a user (and, when it names one, the participant we wrote to). */
-static int xdm_recipient_refusal(const cJSON *p, const char *to)
-{
-	const char *type = json_str(p, "type"), *rt = json_str(p, "resource_type");
-	const char *id = json_str(p, "resource_id");
-
-	return type != NULL && (strcmp(type, XDM_TYPE_NOT_AUTHORIZED) == 0 ||
-	    strcmp(type, XDM_TYPE_NOT_AUTHORIZED_OLD) == 0) && rt != NULL &&
-	    strcmp(rt, "user") == 0 && (id == NULL || strcmp(id, to) == 0);
-}
-
-/* X: {"data": {"dm_event_id": ...}}; errors as a Problem {"type", "title",
- * "detail"} (application/problem+json), the Error {"code", "message"}, or
- * {"errors": [Problem]}. Only the recipient's refusal is an opt-out: a 401, and any
- * other 403 (app-only bearer, missing scope, suspended app), says nothing about the
- * recipient, so it pauses the gateway and retries the push, consent untouched. */
-static void xdm_classify(const cJSON *j, const struct gw_call *c,
-    const struct httpc_resp *r, struct gw_result *res)
-{
-	const cJSON *data = cJSON_GetObjectItemCaseSensitive(j, "data");
-	const cJSON *errs = cJSON_GetObjectItemCaseSensitive(j, "errors");
-	const char *msg = json_str(j, "detail");
-	char prefix[40];
-
-	if (res->outcome == GW_SENT) {
-		provider_id_set(res, cJSON_GetObjectItemCaseSensitive(data, "dm_event_id"));
-		return;
-	}
-	if (r->status == 403 && (xdm_recipient_refusal(j, c->to) ||
-	    (cJSON_IsArray(errs) && xdm_recipient_refusal(cJSON_GetArrayItem(errs, 0),
-	    c->to)))) {
-		res->outcome = GW_OPTED_OUT;
-	} else if (r->status == 401 || r->status == 403) {
-		res->outcome = GW_RATE_LIMITED;
-		res->auth_failed = 1;
-		res->retry_after_s = r->status == 401 ? XDM_AUTH_PAUSE_401_S :
-		    XDM_AUTH_PAUSE_403_S;
-		if (c->xauth != NULL)
-			xauth_rejected(c->xauth, c->auth_gen, r->status);
-	}
-	/* X's window ends at x-rate-limit-reset: it wins over Retry-After. */
-	if (r->status == 429 && r->rate_limit_reset_at >= 0)
-		res->retry_after_s = r->rate_limit_reset_at <= c->now ? 0 :
-		    r->rate_limit_reset_at - c->now > XDM_RESET_MAX_S ? XDM_RESET_MAX_S :
-		    (long)(r->rate_limit_reset_at - c->now);
-	if (msg == NULL)
-		msg = json_str(j, "message");
-	if (msg == NULL)
-		msg = json_str(j, "title");
-	if (msg == NULL && cJSON_IsArray(errs))
-		msg = json_str(cJSON_GetArrayItem(errs, 0), "message");
-	snprintf(prefix, sizeof(prefix), res->auth_failed ? "x-dm %d auth: " : "x-dm %d: ",
-	    r->status);
-	detail_set(res, prefix, msg != NULL ? msg : "no message");
-}
-
-/* Webhook: 409 = already accepted under this Idempotency-Key; 410 = opted out. */
-static void webhook_classify(const struct httpc_resp *r, struct gw_result *res)
-{
-	char prefix[32];
-
-	if (r->status == 409) {
-		res->outcome = GW_SENT;
-		detail_set(res, "", "duplicate: accepted before under this Idempotency-Key");
-		return;
-	}
-	if (r->status == 410)
-		res->outcome = GW_OPTED_OUT;
-	if (res->outcome != GW_SENT) {
-		snprintf(prefix, sizeof(prefix), "webhook %d: ", r->status);
-		detail_set(res, prefix, r->body);
-	}
-}
-
-/* The common part: 2xx sent, 429 rate limited, other 4xx permanent, everything else
- * (5xx, a redirect we do not follow, 1xx) worth another try later. */
-static enum gw_outcome outcome_of_status(int status)
-{
-	if (status >= 200 && status < 300)
-		return GW_SENT;
-	if (status == 429)
-		return GW_RATE_LIMITED;
-	if (status >= 400 && status < 500)
-		return GW_PERMANENT;
-	return GW_RETRY;
-}
-
-/* Classifies by the HTTP status when there is one, even if the answer was cut off
- * afterwards: a 201 whose body was lost is still accepted. */
-static void classify(const struct gw_call *c, const struct httpc_resp *r, int cancelled,
-    struct gw_result *res)
-{
-	cJSON *j;
-
-	memset(res, 0, sizeof(*res));
-	res->http_status = r->status;
-	res->retry_after_s = r->retry_after_s;
-	res->maybe_delivered = r->status != 0 || r->connected;
-	if (cancelled || r->status == 0) {
-		res->outcome = GW_RETRY;
-		detail_set(res, cancelled ? "" : r->timed_out ? "timeout: " : "transport: ",
-		    r->error);
-		return;
-	}
-	res->outcome = outcome_of_status(r->status);
-	j = cJSON_ParseWithLength(r->body, r->body_len);
-	switch (c->kind) {
-	case GW_TWILIO:
-		twilio_classify(j, r->status, res);
-		break;
-	case GW_XDM:
-		xdm_classify(j, c, r, res);
-		break;
-	case GW_WEBHOOK:
-		webhook_classify(r, res);
-		break;
-	}
-	cJSON_Delete(j);
-}
-
 static void on_http_done(void *arg, const struct httpc_resp *resp, int cancelled)
 {
 	struct gw_call *c = arg;
 	struct gw_result res;
 
-	classify(c, resp, cancelled, &res);
+	gw_classify(c, resp, cancelled, &res);
 	c->done(c->arg, &res, cancelled);
 	free(c);
 }

@@ -1,0 +1,274 @@
+/*
+ * admin_report.c: GET /v1/reports of the admin API (stage: report): a deal's, rule's
+ * or campaign's funnel read from its report hash (one HGETALL) and answered as JSON:
+ * counters, skips, errors, the holdout and the rates derived from them
+ * (docs/admin.md#reports). It only reads; it must never write to Redis.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+
+#include "admin_int.h"
+#include "app.h"
+#include "config.h"
+#include "deal.h"
+#include "http.h"
+#include "match.h"
+#include "rconn.h"
+#include "rules.h"
+
+/* ---- reports ---- */
+
+/* The counters a report shows by name, in this order (docs/admin.md#reports); the
+ * holdout ones go into "holdout", error:<code> into "errors", every other number is
+ * a skip outcome and goes into "skipped". */
+static const char *const report_counters[] = {
+	"admitted", "sent", "failed", "unknown", "delivered", "undelivered",
+	"delivery_failed", "clicked", "redeemed", "revenue", "sms_segments",
+	"unattributed", "unattributed_revenue", "filtered", "redelivery", NULL
+};
+static const char *const report_holdout[] = {
+	"planned", "holdout_audience", "holdout_redeemed", "holdout_revenue",
+	"treated_audience", NULL
+};
+
+static int
+report_in(const char *const *list, const char *f)
+{
+	size_t i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (strcmp(list[i], f) == 0)
+			return 1;
+	return 0;
+}
+
+/* A number from a hash value, or NAN when it is none. */
+static double
+report_num(const struct redisReply *v)
+{
+	char *end = NULL;
+	double x;
+
+	if (v == NULL || v->type != REDIS_REPLY_STRING || v->len == 0)
+		return NAN;
+	errno = 0;
+	x = strtod(v->str, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(x))
+		return NAN;
+	return x;
+}
+
+static const struct redisReply *
+report_get(const struct redisReply *h, const char *f)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < h->elements; i += 2)
+		if (h->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(h->element[i]->str, f) == 0)
+			return h->element[i + 1];
+	return NULL;
+}
+
+/* The counter f, 0 when absent or not a number. */
+static double
+report_val(const struct redisReply *h, const char *f)
+{
+	double x = report_num(report_get(h, f));
+
+	return isnan(x) ? 0 : x;
+}
+
+static void
+add_num_or_null(cJSON *j, const char *k, double x)
+{
+	if (isnan(x))
+		cJSON_AddNullToObject(j, k);
+	else
+		cJSON_AddNumberToObject(j, k, x);
+}
+
+/* a / b, or NAN when b is 0. */
+static double
+report_rate(double a, double b)
+{
+	return b > 0 ? a / b : NAN;
+}
+
+/*
+ * The holdout comparison (docs/attribution.md §5): the treated audience (subscribers
+ * sent at least one push) against the held-out audience (matched, never sent). Each
+ * conversion rate is orders per audience member; the incremental redemptions are
+ * (treated rate - holdout rate) x treated audience, and the incremental revenue those
+ * redemptions at the treated average order value. NULL when nobody was held out.
+ */
+static cJSON *
+report_holdout_json(const struct redisReply *h, cJSON *notes)
+{
+	double ha = report_val(h, "holdout_audience"), hr = report_val(h,
+	    "holdout_redeemed"), ta = report_num(report_get(h, "treated_audience"));
+	double redeemed = report_val(h, "redeemed"), revenue = report_val(h, "revenue");
+	double tr, hrate, inc;
+	cJSON *o;
+
+	if (isnan(ta))                  /* counted since treated_audience existed */
+		ta = report_val(h, "sent");
+	if (ha <= 0 || ta <= 0) {
+		cJSON_AddItemToArray(notes, cJSON_CreateString(ha <= 0 ?
+		    "holdout: null, nobody was held out" :
+		    "holdout: null, nobody was sent a push to compare with"));
+		return NULL;
+	}
+	tr = redeemed / ta;
+	hrate = hr / ha;
+	inc = (tr - hrate) * ta;
+	if ((o = cJSON_CreateObject()) == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "audience", ha);
+	cJSON_AddNumberToObject(o, "redeemed", hr);
+	cJSON_AddNumberToObject(o, "revenue", report_val(h, "holdout_revenue"));
+	cJSON_AddNumberToObject(o, "treated_audience", ta);
+	cJSON_AddNumberToObject(o, "treated_conversion_rate", tr);
+	cJSON_AddNumberToObject(o, "holdout_conversion_rate", hrate);
+	cJSON_AddNumberToObject(o, "incremental_redemptions", inc);
+	add_num_or_null(o, "incremental_revenue", redeemed > 0 ?
+	    inc * revenue / redeemed : NAN);
+	if (redeemed <= 0)
+		cJSON_AddItemToArray(notes, cJSON_CreateString("holdout: incremental_revenue"
+		    " is null, no treated order gives an average order value"));
+	return o;
+}
+
+static void
+on_report(struct rconn *rc, struct redisReply *h, void *arg)
+{
+	struct admin_op *op = arg;
+	double sent, revenue, price = op->price;
+	cJSON *j, *skips, *errors, *hold, *notes;
+	size_t i;
+
+	(void)rc;
+	if (op->r == NULL)
+		goto out;
+	if (h == NULL || h->type != REDIS_REPLY_ARRAY) {
+		admin_op_redis_failed(op, h);
+		goto out;
+	}
+	if (h->elements == 0) {
+		http_error(op->r, 404, "path", "no report for %s '%s'", op->kindname,
+		    op->name);
+		op->r = NULL;
+		goto out;
+	}
+	j = cJSON_CreateObject();
+	notes = cJSON_CreateArray();
+	cJSON_AddStringToObject(j, "kind", op->kindname);
+	cJSON_AddStringToObject(j, "name", op->name);
+	cJSON_AddNumberToObject(j, "matched", report_val(h, "planned"));
+	for (i = 0; report_counters[i] != NULL; i++)
+		cJSON_AddNumberToObject(j, report_counters[i],
+		    report_val(h, report_counters[i]));
+	sent = report_val(h, "sent");
+	revenue = report_val(h, "revenue");
+	if (!isnan(price)) {
+		cJSON_AddNumberToObject(j, "sms_cost", report_val(h, "sms_segments") * price);
+	} else {
+		cJSON_AddNullToObject(j, "sms_cost");
+		cJSON_AddItemToArray(notes, cJSON_CreateString("sms_cost is null: no"
+		    " per-segment price (report.sms_segment_price, or ?segment_price=)"));
+	}
+	add_num_or_null(j, "click_rate", report_rate(report_val(h, "clicked"), sent));
+	add_num_or_null(j, "revenue_per_1000_pushes", sent > 0 ? revenue * 1000 / sent :
+	    NAN);
+	skips = cJSON_AddObjectToObject(j, "skipped");
+	errors = cJSON_AddObjectToObject(j, "errors");
+	for (i = 0; i + 1 < h->elements; i += 2) {
+		const struct redisReply *k = h->element[i];
+		double x = report_num(h->element[i + 1]);
+
+		if (k->type != REDIS_REPLY_STRING || isnan(x) ||
+		    report_in(report_counters, k->str) || report_in(report_holdout, k->str))
+			continue;
+		if (strncmp(k->str, "error:", 6) == 0 && k->str[6] != '\0')
+			cJSON_AddNumberToObject(errors, k->str + 6, x);
+		else
+			cJSON_AddNumberToObject(skips, k->str, x);
+	}
+	if (strcmp(op->kindname, "rule") == 0) {
+		int paused = matcher_is_paused(op->a->app->matcher, op->name);
+
+		cJSON_AddBoolToObject(j, "template_paused", paused);
+		if (paused)
+			cJSON_AddItemToArray(notes, cJSON_CreateString("template_paused: a carrier"
+			    " filtered this rule's SMS (Twilio 30007, counted in filtered); no SMS"
+			    " is planned for it until its template is fixed and the pause lifted"
+			    " (HDEL paused_templates <rule>)"));
+	}
+	if ((hold = report_holdout_json(h, notes)) != NULL)
+		cJSON_AddItemToObject(j, "holdout", hold);
+	else
+		cJSON_AddNullToObject(j, "holdout");
+	cJSON_AddItemToObject(j, "notes", notes);
+	http_reply_json(op->r, 200, j);
+	op->r = NULL;
+out:
+	admin_op_free(op);
+}
+
+/* /v1/reports/<deal|rule|campaign>/<name> */
+void
+admin_on_reports(struct http_req *r, void *arg)
+{
+	struct admin *a = arg;
+	const char *rest = http_req_rest(r), *slash = strchr(rest, '/'), *price;
+	struct admin_op *op;
+	size_t kl = slash ? (size_t)(slash - rest) : 0;
+
+	if (slash == NULL || !((kl == 4 && strncmp(rest, "deal", 4) == 0) ||
+	    (kl == 4 && strncmp(rest, "rule", 4) == 0) ||
+	    (kl == 8 && strncmp(rest, "campaign", 8) == 0))) {
+		http_error(r, 404, "path", "reports are /v1/reports/deal|rule|campaign/<name>");
+		return;
+	}
+	if (!deal_id_is_valid(slash + 1)) {
+		http_error(r, 400, "path", "not a name: 1 to %d printable characters, no"
+		    " space", MODEL_ID_MAX);
+		return;
+	}
+	if ((op = admin_op_new(a, r, OP_REPORT)) == NULL) {
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	snprintf(op->kindname, sizeof(op->kindname), "%.*s", (int)kl, rest);
+	snprintf(op->name, sizeof(op->name), "%s", slash + 1);
+	op->price = a->app->cfg->sms_segment_price >= 0 ? a->app->cfg->sms_segment_price :
+	    NAN;
+	if ((price = http_query(r, "segment_price")) != NULL) {
+		char *end = NULL;
+		double x;
+
+		errno = 0;
+		x = strtod(price, &end);
+		/* Plain decimals only: strtod would also take " 1", "0x10" and "1e2". */
+		if (*price == '\0' || strspn(price, "0123456789.") != strlen(price) ||
+		    *end != '\0' || errno != 0 || !isfinite(x) || x < 0 || x > 100) {
+			http_error(r, 400, "segment_price", "segment_price: not a price"
+			    " (a number from 0 to 100)");
+			op->r = NULL;
+			admin_op_free(op);
+			return;
+		}
+		op->price = x;
+	}
+	if (rconn_cmd(a->app->cmd, on_report, op, 0, "HGETALL report:%s:%s", op->kindname,
+	    op->name) < 0) {
+		admin_op_redis_failed(op, NULL);
+		admin_op_free(op);
+	}
+}

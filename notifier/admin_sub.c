@@ -1,0 +1,318 @@
+/*
+ * admin_sub.c: /v1/subscribers of the admin API (stage: http): put, get and delete
+ * one subscriber (docs/admin.md). A put is validated by subscriber_parse, checked
+ * against the suppression list (sub_suppress.lua) and stored by admin_sub_put.lua on
+ * the same connection; a delete is admin_sub_del.lua. Every write is one script, so a
+ * request changes all it should or nothing; it must never block the loop.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <event2/http.h>
+#include <hiredis/hiredis.h>
+
+#include "admin_int.h"
+#include "app.h"
+#include "clock.h"
+#include "deal.h"
+#include "http.h"
+#include "log.h"
+#include "rules.h"
+#include "scripts.h"
+#include "subscriber.h"
+
+/* ---- subscribers ---- */
+
+/* Adds "consent_kept_out": ["sms", ...] to the answer for the channels whose consent
+ * the subscriber's own opt-out outranked (csv from admin_sub_put.lua; "" = none). */
+static void
+sub_kept_out(cJSON *j, const char *csv)
+{
+	cJSON *arr;
+	const char *p = csv;
+
+	if (*csv == '\0' || (arr = cJSON_AddArrayToObject(j, "consent_kept_out")) == NULL)
+		return;
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		char ch[16];
+
+		snprintf(ch, sizeof(ch), "%.*s", (int)n, p);
+		cJSON_AddItemToArray(arr, cJSON_CreateString(ch));
+		p += n + (p[n] == ',');
+	}
+}
+
+static void
+on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admin_op *op = arg;
+	cJSON *j;
+
+	(void)rc;
+	if (op->r == NULL)
+		goto out;
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		admin_op_redis_failed(op, reply);
+		goto out;
+	}
+	switch (op->kind) {
+	case OP_SUB_GET:
+		if (reply->type != REDIS_REPLY_STRING) {
+			http_error(op->r, 404, "id", "no subscriber '%s'", op->name);
+			break;
+		}
+		if ((j = cJSON_ParseWithLength(reply->str, reply->len)) == NULL) {
+			http_error(op->r, 500, NULL, "stored subscriber is not JSON");
+			break;
+		}
+		http_reply_json(op->r, 200, j);
+		break;
+	case OP_SUB_PUT:
+		/* {0} | {1 created | 2 replaced, JSON as stored, channels kept out} */
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+		    reply->element[0]->type != REDIS_REPLY_INTEGER || (reply->element[0]->integer
+		    != 0 && (reply->elements != 3 || reply->element[1]->type !=
+		    REDIS_REPLY_STRING || reply->element[2]->type != REDIS_REPLY_STRING))) {
+			admin_op_redis_failed(op, NULL);
+			break;
+		}
+		if (reply->element[0]->integer == 0) {
+			http_error(op->r, 409, "id", "subscriber '%s' already exists", op->name);
+			break;
+		}
+		if ((j = cJSON_ParseWithLength(reply->element[1]->str,
+		    reply->element[1]->len)) == NULL) {
+			http_error(op->r, 500, NULL, "stored subscriber is not JSON");
+			break;
+		}
+		sub_kept_out(j, reply->element[2]->str);
+		log_info("event=admin_sub_put sub=%s created=%d kept_out=%s", op->name,
+		    reply->element[0]->integer == 1, reply->element[2]->len > 0 ?
+		    reply->element[2]->str : "-");
+		http_reply_json(op->r, reply->element[0]->integer == 1 ? 201 : 200, j);
+		break;
+	default: /* OP_SUB_DEL */
+		if (reply->type != REDIS_REPLY_INTEGER) {
+			admin_op_redis_failed(op, NULL);
+			break;
+		}
+		if (reply->integer == 0) {
+			http_error(op->r, 404, "id", "no subscriber '%s'", op->name);
+			break;
+		}
+		log_info("event=admin_sub_del sub=%s", op->name);
+		j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "id", op->name);
+		cJSON_AddTrueToObject(j, "deleted");
+		http_reply_json(op->r, 200, j);
+		break;
+	}
+	op->r = NULL;
+out:
+	admin_op_free(op);
+}
+
+/* Sends script name with the subscriber keys of op->name (ORDER SUB_KEYS, the header
+ * of admin_sub_put.lua); answers 503 itself when it cannot. */
+static void
+sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
+    const size_t *extra_len, int nextra)
+{
+	char consent_keys[CH_COUNT][32];
+	const char *args[4 + CH_COUNT + 5 + CH_COUNT];
+	size_t lens[4 + CH_COUNT + 5 + CH_COUNT];
+	int nargs = 0, c, i;
+
+	args[nargs] = "subscribers";
+	lens[nargs++] = strlen("subscribers");
+	args[nargs] = "subscribers:changes";
+	lens[nargs++] = strlen("subscribers:changes");
+	args[nargs] = "consent:epoch";
+	lens[nargs++] = strlen("consent:epoch");
+	args[nargs] = "consent:records";
+	lens[nargs++] = strlen("consent:records");
+	for (c = 0; c < CH_COUNT; c++) {
+		snprintf(consent_keys[c], sizeof(consent_keys[c]), "consent:%s",
+		    channel_name((enum channel)c));
+		args[nargs] = consent_keys[c];
+		lens[nargs++] = strlen(consent_keys[c]);
+	}
+	for (i = 0; i < nextra; i++) {
+		args[nargs] = extra[i];
+		lens[nargs++] = extra_len[i];
+	}
+	if (script_call_named(a->app->cmd, script, 4 + CH_COUNT, nargs, args, lens,
+	    on_sub_reply, op) < 0) {
+		admin_op_redis_failed(op, NULL);
+		admin_op_free(op);
+	}
+}
+
+/* A subscriber put waiting for the suppression check (sub_suppress.lua), with the
+ * put's own arguments: the put is sent from the check's reply, on the same
+ * connection. */
+struct sub_gate {
+	struct admin_op *op;
+	int create;
+	char consent[CH_COUNT][24];
+	char now[24];
+};
+
+static void
+on_sub_gate(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct sub_gate *g = arg;
+	struct admin_op *op = g->op;
+	const char *extra[5 + CH_COUNT];
+	size_t elen[5 + CH_COUNT];
+	int c;
+
+	(void)rc;
+	if (op->r == NULL || op->a == NULL) {
+		admin_op_free(op);
+		goto out;
+	}
+	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+		/* Not written unchecked: the list might hold this number. */
+		admin_op_redis_failed(op, reply);
+		admin_op_free(op);
+		goto out;
+	}
+	if (reply->integer == 1)
+		log_info("event=admin_sub_suppressed sub=%s channel=sms", op->name);
+	extra[0] = op->name;
+	extra[1] = op->text;
+	extra[2] = g->create ? "1" : "0";
+	for (c = 0; c < CH_COUNT; c++)
+		extra[3 + c] = g->consent[c];
+	extra[3 + CH_COUNT] = g->now;
+	extra[4 + CH_COUNT] = "api";
+	for (c = 0; c < 5 + CH_COUNT; c++)
+		elen[c] = strlen(extra[c]);
+	sub_script(op->a, op, "admin_sub_put", extra, elen, 5 + CH_COUNT);
+out:
+	free(g);
+}
+
+/*
+ * Sends sub_suppress.lua for op's subscriber (phone may be NULL), then the put from
+ * its reply: a number on the suppression list (an SMS STOP before it was this
+ * subscriber's) gets no sms consent older than the STOP, and the answer lists sms in
+ * consent_kept_out. Takes ownership of g; answers 503 itself when it cannot.
+ */
+static void
+sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone)
+{
+	struct admin_op *op = g->op;
+	const char *args[7];
+
+	args[0] = "suppressed:sms";
+	args[1] = "subscribers";
+	args[2] = "consent:records";
+	args[3] = op->name;
+	args[4] = phone != NULL ? phone : "";
+	args[5] = g->consent[CH_SMS];
+	args[6] = g->create ? "1" : "0";
+	if (script_call_named(a->app->cmd, "sub_suppress", 3, 7, args, NULL, on_sub_gate,
+	    g) < 0) {
+		admin_op_redis_failed(op, NULL);
+		admin_op_free(op);
+		free(g);
+	}
+}
+
+static void
+sub_put(struct admin *a, struct http_req *r, const char *id, int create)
+{
+	size_t blen;
+	const char *body = http_body(r, &blen);
+	struct subscriber *s;
+	struct admin_op *op = NULL;
+	struct sub_gate *g;
+	struct err e;
+	int c;
+
+	err_clear(&e);
+	if ((s = subscriber_parse(body, blen, &e)) == NULL) {
+		http_error_input(r, &e);
+		return;
+	}
+	if (id != NULL && strcmp(id, s->id) != 0) {
+		http_error(r, 400, "id", "id: '%s' does not match the path's '%s'", s->id, id);
+		subscriber_free(s);
+		return;
+	}
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (op = admin_op_new(a, r, OP_SUB_PUT)) == NULL ||
+	    (op->text = subscriber_to_json(s)) == NULL) {
+		if (op != NULL)
+			admin_op_free(op);
+		free(g);
+		subscriber_free(s);
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	op->len = strlen(op->text);
+	snprintf(op->name, sizeof(op->name), "%s", s->id);
+	g->op = op;
+	g->create = create;
+	for (c = 0; c < CH_COUNT; c++)
+		(void)subscriber_consent_arg(s, (enum channel)c, g->consent[c],
+		    sizeof(g->consent[c]));
+	snprintf(g->now, sizeof(g->now), "%lld", (long long)clock_now());
+	sub_gate_send(a, g, s->phone);
+	subscriber_free(s);
+}
+
+/* /v1/subscribers[/<id>] */
+void
+admin_on_subscribers(struct http_req *r, void *arg)
+{
+	struct admin *a = arg;
+	const char *id = http_req_rest(r);
+	int m = http_req_method(r);
+	struct admin_op *op;
+
+	if (*id == '\0') {
+		if (m != EVHTTP_REQ_POST) {
+			http_error(r, 405, "method", "use POST /v1/subscribers to create, or"
+			    " /v1/subscribers/<id>");
+			return;
+		}
+		sub_put(a, r, NULL, 1);
+		return;
+	}
+	if (!deal_id_is_valid(id)) {
+		http_error(r, 400, "path", "not a subscriber id: 1 to %d printable"
+		    " characters, no space", MODEL_ID_MAX);
+		return;
+	}
+	if (m == EVHTTP_REQ_POST) {
+		http_error(r, 405, "method", "POST goes to /v1/subscribers; use PUT here");
+		return;
+	}
+	if (m == EVHTTP_REQ_PUT) {
+		sub_put(a, r, id, 0);
+		return;
+	}
+	if ((op = admin_op_new(a, r, m == EVHTTP_REQ_DELETE ? OP_SUB_DEL : OP_SUB_GET)) == NULL) {
+		http_error(r, 500, NULL, "out of memory");
+		return;
+	}
+	snprintf(op->name, sizeof(op->name), "%s", id);
+	if (op->kind == OP_SUB_DEL) {
+		const char *extra[1] = { op->name };
+		size_t elen[1] = { strlen(op->name) };
+
+		sub_script(a, op, "admin_sub_del", extra, elen, 1);
+		return;
+	}
+	if (rconn_cmd(a->app->cmd, on_sub_reply, op, 0, "HGET subscribers %s",
+	    op->name) < 0) {
+		admin_op_redis_failed(op, NULL);
+		admin_op_free(op);
+	}
+}

@@ -1,0 +1,169 @@
+/*
+ * ctl_rules.c: dealpushctl rules check and rules apply (stage: outside the pipeline,
+ * the operator's CLI). A folder is compiled locally first and its errors printed like
+ * a compiler's; apply then puts each file over the admin API, which compiles it again
+ * with the server's whole set. It must never send a folder that does not compile.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "err.h"
+#include "rules.h"
+#include "rulesload.h"
+
+#include "ctl_int.h"
+
+/* Prints compile errors like a compiler; returns the set or NULL. */
+static struct rule_set *rules_compile_dir(const char *dir)
+{
+	struct rule_diags diags;
+	struct rule_set *rs;
+	struct err err;
+	char *text;
+	size_t need;
+
+	rule_diags_init(&diags);
+	err_clear(&err);
+	if ((rs = rulesload_dir(dir, &diags, &err)) != NULL)
+		return rs;
+	if (diags.n == 0) {
+		fprintf(stderr, "dealpushctl: %s\n", err.msg);
+		return NULL;
+	}
+	need = rule_diags_format(&diags, NULL, 0) + 1;
+	if ((text = malloc(need)) != NULL) {
+		rule_diags_format(&diags, text, need);
+		fputs(text, stderr);
+		free(text);
+	}
+	fprintf(stderr, "%zu error%s\n", diags.n, diags.n == 1 ? "" : "s");
+	rule_diags_free(&diags);
+	return NULL;
+}
+
+int ctl_cmd_rules_check(const char *dir)
+{
+	struct rule_set *rs = rules_compile_dir(dir);
+
+	if (rs == NULL)
+		return CTL_BAD_INPUT;
+	printf("%s: %zu rules, no errors\n", dir, rule_set_count(rs));
+	rule_set_free(rs);
+	return CTL_OK;
+}
+
+/* Reads a whole file of at most max bytes. Returns it (caller frees) or NULL. */
+char *ctl_read_small_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "dealpushctl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if ((buf = malloc(max + 1)) == NULL) {
+		fprintf(stderr, "dealpushctl: out of memory\n");
+		fclose(f);
+		return NULL;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f) || n > max) {
+		fprintf(stderr, "dealpushctl: %s: %s\n", path, ferror(f) ? "read error" :
+		    "larger than the API takes (64 KiB)");
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Prints the API's compile errors as FILE:LINE:COL: error: MESSAGE. */
+static void print_api_diags(const struct ctl_buf *b)
+{
+	cJSON *j = cJSON_Parse(b->p ? b->p : "");
+	const cJSON *errs = cJSON_GetObjectItemCaseSensitive(j, "errors"), *e;
+	char msg[512];
+
+	if (!cJSON_IsArray(errs) || cJSON_GetArraySize(errs) == 0) {
+		fprintf(stderr, "dealpushctl: %s\n", ctl_api_error_text(b, msg, sizeof(msg)));
+	} else {
+		cJSON_ArrayForEach(e, errs) {
+			const cJSON *f = cJSON_GetObjectItemCaseSensitive(e, "file");
+			const cJSON *l = cJSON_GetObjectItemCaseSensitive(e, "line");
+			const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "column");
+			const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+
+			fprintf(stderr, "%s:%d:%d: error: %s\n", cJSON_IsString(f) ?
+			    f->valuestring : "?", cJSON_IsNumber(l) ? l->valueint : 0,
+			    cJSON_IsNumber(c) ? c->valueint : 0, cJSON_IsString(m) ?
+			    m->valuestring : "?");
+		}
+	}
+	cJSON_Delete(j);
+}
+
+int ctl_cmd_rules_apply(struct ctl_api *api, const char *dir)
+{
+	struct rule_set *rs;
+	struct dirent **ents = NULL;
+	int n, i, rc = CTL_OK;
+
+	/* Checked locally first, so a broken folder changes nothing on the server. */
+	if ((rs = rules_compile_dir(dir)) == NULL)
+		return CTL_BAD_INPUT;
+	rule_set_free(rs);
+	if ((n = scandir(dir, &ents, NULL, alphasort)) < 0) {
+		fprintf(stderr, "dealpushctl: %s: %s\n", dir, strerror(errno));
+		return CTL_FAIL;
+	}
+	for (i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+		size_t nl = strlen(name), len = 0;
+		char path[4096], base[256], p[1024];
+		struct ctl_buf b;
+		char *text;
+		long st;
+
+		if (rc == CTL_FAIL || name[0] == '.' || nl <= 6 ||
+		    strcmp(name + nl - 6, ".rules") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		snprintf(base, sizeof(base), "%.*s", (int)(nl - 6), name);
+		if ((text = ctl_read_small_file(path, CTL_API_BODY_MAX, &len)) == NULL) {
+			rc = CTL_FAIL;
+			continue;
+		}
+		if (ctl_api_path(api, p, sizeof(p), "/v1/rules/", base) < 0 ||
+		    (st = ctl_api_call(api, "PUT", p, text, len, "text/plain; charset=utf-8",
+		    &b)) < 0) {
+			free(text);
+			rc = CTL_FAIL;
+			continue;
+		}
+		free(text);
+		if (st == 200 || st == 201) {
+			printf("applied %s as rule source %s\n", path, base);
+		} else if (ctl_api_fatal(st, &b)) {
+			rc = CTL_FAIL;
+		} else {
+			fprintf(stderr, "%s: refused (%ld):\n", path, st);
+			print_api_diags(&b);
+			rc = CTL_BAD_INPUT;
+		}
+		free(b.p);
+	}
+	for (i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	return rc;
+}
