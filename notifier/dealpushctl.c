@@ -60,6 +60,8 @@ static void usage(FILE *out)
 	    "                                    consent:records; once after an upgrade\n"
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS ".\n"
+	    "Redis login: $DEALPUSH_REDIS_PASSWORD, with $DEALPUSH_REDIS_USER for an ACL\n"
+	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
 	    "through it; publish, cancel, convert and consent always use Redis.\n"
@@ -98,6 +100,38 @@ static int parse_addr(const char *addr, char *host, size_t hostsz, int *port)
 
 /* Connects with a 2 s connect timeout and a per-command timeout. Returns the context
  * owned by the caller (redisFree), or NULL after printing why. */
+/* AUTH with $DEALPUSH_REDIS_PASSWORD (and $DEALPUSH_REDIS_USER), as the notifier's
+ * redis.password and redis.username. Returns 0 (also when no password is set), or
+ * -1 after printing why (the password is never printed). */
+static int redis_auth(redisContext *c, const char *addr)
+{
+	const char *user = getenv("DEALPUSH_REDIS_USER");
+	const char *password = getenv("DEALPUSH_REDIS_PASSWORD");
+	redisReply *r;
+	int rc = -1;
+
+	if (password == NULL || *password == '\0') {
+		if (user != NULL && *user != '\0') {
+			fprintf(stderr, "dealpushctl: DEALPUSH_REDIS_USER needs "
+			    "DEALPUSH_REDIS_PASSWORD\n");
+			return -1;
+		}
+		return 0;
+	}
+	if (user != NULL && *user != '\0')
+		r = redisCommand(c, "AUTH %s %s", user, password);
+	else
+		r = redisCommand(c, "AUTH %s", password);
+	if (r == NULL)
+		fprintf(stderr, "dealpushctl: redis at %s: AUTH: %s\n", addr, c->errstr);
+	else if (r->type == REDIS_REPLY_ERROR)
+		fprintf(stderr, "dealpushctl: redis at %s: login refused: %s\n", addr, r->str);
+	else
+		rc = 0;
+	freeReplyObject(r);
+	return rc;
+}
+
 static redisContext *redis_open(const char *addr)
 {
 	struct timeval ctv = { CTL_CONNECT_TIMEOUT_S, 0 }, ttv = { CTL_COMMAND_TIMEOUT_S, 0 };
@@ -118,6 +152,10 @@ static redisContext *redis_open(const char *addr)
 	}
 	if (redisSetTimeout(c, ttv) != REDIS_OK) {
 		fprintf(stderr, "dealpushctl: cannot set the Redis timeout: %s\n", c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	if (redis_auth(c, addr) < 0) {
 		redisFree(c);
 		return NULL;
 	}

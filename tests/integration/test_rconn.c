@@ -219,6 +219,29 @@ a_host_name_is_resolved_without_blocking(void **state)
 	run_close(&t);
 }
 
+/* dealpushctl logs in as the same user from its environment, and says so when it is
+ * refused (exit status 2), never printing the password. */
+static void
+dealpushctl_logs_in_as(void)
+{
+	char bin[512], addr[64], out[2048];
+	const char *argv[] = { bin, "--redis", addr, "cancel", "rconn-test-deal", NULL };
+
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", it_redis_port());
+	setenv("DEALPUSH_REDIS_USER", "rconn-test", 1);
+	setenv("DEALPUSH_REDIS_PASSWORD", "new-pass", 1);
+	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
+	setenv("DEALPUSH_REDIS_PASSWORD", "wrong-pass", 1);
+	assert_int_equal(it_run(argv, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "login refused"));
+	assert_null(strstr(out, "wrong-pass"));
+	unsetenv("DEALPUSH_REDIS_PASSWORD");
+	assert_int_equal(it_run(argv, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "DEALPUSH_REDIS_USER needs DEALPUSH_REDIS_PASSWORD"));
+	unsetenv("DEALPUSH_REDIS_USER");
+}
+
 static void
 an_acl_user_logs_in_and_a_refused_login_is_retried(void **state)
 {
@@ -248,6 +271,7 @@ an_acl_user_logs_in_and_a_refused_login_is_retried(void **state)
 	rconn_stats(t.rc, &st);
 	assert_int_equal(st.generation, 1);
 	run_close(&t);
+	dealpushctl_logs_in_as();
 	it_int(admin, "ACL DELUSER rconn-test");
 	redisFree(admin);
 }
