@@ -505,6 +505,33 @@ it_import(int redis_port, const char *jsonl)
 	return rc;
 }
 
+void
+it_import_audience(int redis_port, int n, int phone_base, const char *category)
+{
+	size_t cap = (size_t)n * 256 + 1, len = 0;
+	char *s = malloc(cap);
+	int i;
+
+	if (s == NULL) {
+		fprintf(stderr, "itest: out of memory\n");
+		abort();
+	}
+	s[0] = '\0';
+	for (i = 0; i < n; i++) {
+		snprintf(s + len, cap - len,
+		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
+		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+		    "\"timezone\":\"America/Chicago\","
+		    "\"interests\":{\"categories\":[\"%s\"]}}\n", i, phone_base + i, category);
+		len += strlen(s + len);
+	}
+	if (it_import(redis_port, s) != 0) {
+		fprintf(stderr, "itest: importing %d subscribers failed\n", n);
+		abort();
+	}
+	free(s);
+}
+
 int
 it_publish(redisContext *rc, const char *json)
 {

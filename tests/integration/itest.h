@@ -118,6 +118,11 @@ int it_notifier_start_http_gw(struct it_notifier *n, int redis_port, int gw_port
 /* Imports JSON lines of subscribers through dealpushctl; returns its exit status. */
 int it_import(int redis_port, const char *jsonl);
 
+/* Imports the usual audience: s-0..s-(n-1), phone +1512555<phone_base + i> (4 digits),
+ * SMS only, consent given, America/Chicago, interested in category. Aborts the test
+ * when the import fails. */
+void it_import_audience(int redis_port, int n, int phone_base, const char *category);
+
 /* XADD deals * deal <json>; returns 0 or -1. */
 int it_publish(redisContext *rc, const char *json);
 

@@ -220,27 +220,6 @@ healthy(void *arg)
 	return it_http_get(f->http, "/healthz", body, sizeof(body)) == 200;
 }
 
-static void
-import_n(int port, int n)
-{
-	size_t cap = (size_t)n * 256 + 1, len = 0;
-	char *s = malloc(cap);
-	int i;
-
-	assert_non_null(s);
-	s[0] = '\0';
-	for (i = 0; i < n; i++) {
-		snprintf(s + len, cap - len,
-		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
-		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, PHONE_BASE + i);
-		len += strlen(s + len);
-	}
-	assert_int_equal(it_import(port, s), 0);
-	free(s);
-}
-
 /*
  * Texts (201 answers) of deal at gwsim, per number, into got[n] (may be NULL); the
  * index among the deal's texts of each number's first one into first[n] (may be
@@ -398,7 +377,7 @@ restored_backup_resumes_without_texting_a_delivered_deal_again(void **state)
 	assert_int_equal(mkdir(f->rules_dir, 0700), 0);
 	it_path(dir, sizeof(dir), "redis-live", "");
 	redis_start(f, dir);
-	import_n(f->port, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	start_notifier(f, "bk-1", NULL);
 	assert_true(it_wait(healthy, f, WAIT_MS));
@@ -465,7 +444,7 @@ backup_taken_mid_fanout_repeats_only_texts_sent_after_it(void **state)
 	assert_int_equal(mkdir(f->rules_dir, 0700), 0);
 	it_path(dir, sizeof(dir), "redis-live", "");
 	redis_start(f, dir);
-	import_n(f->port, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	/* 32 in flight at 50 ms: the fan-out lasts about 3 s. */
 	assert_int_equal(it_gwsim_start(&f->gw, gw_50ms), 0);
 	start_notifier(f, "bk-2", extra);

@@ -139,29 +139,6 @@ teardown(void **state)
 
 /* ---- helpers ---- */
 
-/* n subscribers s-0..s-(n-1), all interested in laptops, all consenting to SMS,
- * imported in one batch. */
-static void
-import_n(int port, int n)
-{
-	size_t cap = (size_t)n * 256 + 1, len = 0;
-	char *s = malloc(cap);
-	int i;
-
-	assert_non_null(s);
-	s[0] = '\0';
-	for (i = 0; i < n; i++) {
-		snprintf(s + len, cap - len,
-		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
-		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, PHONE_BASE + i);
-		len += strlen(s + len);
-	}
-	assert_int_equal(it_import(port, s), 0);
-	free(s);
-}
-
 static long long
 xlen_log(redisContext *rc)
 {
@@ -510,7 +487,7 @@ sigkill_at_random_points_during_a_5000_push_fanout_ten_times(void **state)
 	long unknown;
 
 	seed_test(f, __func__);
-	import_n(f->port, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	assert_int_equal(it_gwsim_start(&f->gw, gw_50ms), 0);
 	start_notifier(f, 0, "chaos-1", extra);
 	assert_int_equal(it_publish(f->rc, it_deal("chaos-1", "laptop", 3600)), 0);
@@ -553,7 +530,7 @@ redis_killed_and_restarted_with_aof_mid_fanout_loses_nothing(void **state)
 	redisFree(f->rc);
 	f->port = port;
 	f->rc = it_redis_connect(port);
-	import_n(port, n);
+	it_import_audience(port, n, PHONE_BASE, "laptop");
 	assert_int_equal(it_gwsim_start(&f->gw, gw_2ms), 0);
 	start_notifier(f, 0, "chaos-r", extra);
 	assert_int_equal(it_publish(f->rc, it_deal("chaos-r", "laptop", 3600)), 0);
@@ -596,7 +573,7 @@ two_notifiers_killed_alternately_never_duplicate(void **state)
 	long unknown;
 
 	seed_test(f, __func__);
-	import_n(f->port, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	/* Two notifiers: 64 in flight at 100 ms, four waits of at most 600 ms stay
 	 * under 1,600 of the 2,000 pushes. */
 	assert_int_equal(it_gwsim_start(&f->gw, gw_100ms), 0);

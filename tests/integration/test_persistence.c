@@ -164,29 +164,6 @@ file_size(const char *path)
 
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
-
-/* n subscribers s-0..s-(n-1), laptops, SMS consent, in one import. */
-static void
-import_n(int port, int n)
-{
-	size_t cap = (size_t)n * 256 + 1, len = 0;
-	char *s = malloc(cap);
-	int i;
-
-	assert_non_null(s);
-	s[0] = '\0';
-	for (i = 0; i < n; i++) {
-		snprintf(s + len, cap - len,
-		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
-		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, PHONE_BASE + i);
-		len += strlen(s + len);
-	}
-	assert_int_equal(it_import(port, s), 0);
-	free(s);
-}
-
 /* Texts (201 answers) per number at gwsim into got[n]; returns all 201s. Numbers
  * outside the list are counted in *strangers. */
 static long
@@ -378,7 +355,7 @@ run_fanout_with_redis_kill(struct fx *f, const char *fsync, int drop_ms,
 	assert_int_equal(mkdir(f->dir, 0755), 0);
 	assert_int_equal(redis_start(f), 0);
 	f->rc = it_redis_connect(f->port);
-	import_n(f->port, N_SUBS);
+	it_import_audience(f->port, N_SUBS, PHONE_BASE, "laptop");
 	/* 32 in flight at 50 ms: about 640 texts/s, so the fan-out lasts about 3 s and
 	 * the last second of the AOF holds about a third of it. */
 	assert_int_equal(it_gwsim_start(&f->gw, gw_50ms), 0);

@@ -49,23 +49,7 @@ pt_wall_ms(void)
 static inline void
 pt_import(int port, int n, const char *category)
 {
-	size_t cap = (size_t)n * 256 + 1, len = 0;
-	char *s = malloc(cap);
-	int i;
-
-	assert_non_null(s);
-	s[0] = '\0';
-	for (i = 0; i < n; i++) {
-		snprintf(s + len, cap - len,
-		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
-		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"%s\"]}}\n", i, PT_PHONE_BASE + i,
-		    category);
-		len += strlen(s + len);
-	}
-	assert_int_equal(it_import(port, s), 0);
-	free(s);
+	it_import_audience(port, n, PT_PHONE_BASE, category);
 }
 
 /* XADD deals * deal <json>; the entry id into entry. Aborts the test on failure. */

@@ -21,28 +21,6 @@
 
 #define PHONE_BASE 3000
 
-
-static void
-import_n(struct it_one *f, int n)
-{
-	size_t cap = (size_t)n * 256 + 1, len = 0;
-	char *s = malloc(cap);
-	int i;
-
-	assert_non_null(s);
-	s[0] = '\0';
-	for (i = 0; i < n; i++) {
-		snprintf(s + len, cap - len,
-		    "{\"id\":\"s-%d\",\"phone\":\"+1512555%04d\",\"channels\":[\"sms\"],"
-		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
-		    "\"timezone\":\"America/Chicago\","
-		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, PHONE_BASE + i);
-		len += strlen(s + len);
-	}
-	assert_int_equal(it_import(f->port, s), 0);
-	free(s);
-}
-
 /* A laptop deal at price; update = 1 gives the update form. Static buffer. */
 static const char *
 deal_at(const char *id, long long starts_at, long long expires_at, int update,
@@ -162,7 +140,7 @@ deal_starting_later_is_held_until_it_starts(void **state)
 	long long starts = it_now() + 6, first, sent;
 	struct want held = { f, "later", "delayed", n }, done = { f, "later", "sent", n };
 
-	import_n(f, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	start(f, NULL, NULL);
 	assert_int_equal(it_publish(f->rc, deal("later", starts, it_now() + 600, 0)), 0);
 	/* Planned at once, every push held. */
@@ -187,7 +165,7 @@ update_shortening_the_expiry_ends_held_pushes_expired(void **state)
 	char v[32];
 	redisReply *r;
 
-	import_n(f, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	start(f, NULL, NULL);
 	assert_int_equal(it_publish(f->rc, deal("shrink", starts, it_now() + 600, 0)), 0);
 	assert_true(it_wait(states_reach, &held, 10000));
@@ -218,7 +196,7 @@ update_extending_the_expiry_is_followed_by_queued_pushes(void **state)
 	long long starts = it_now() + 5, sent;
 	struct want held = { f, "grow", "delayed", n }, done = { f, "grow", "sent", n };
 
-	import_n(f, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	start(f, slow, NULL);
 	assert_int_equal(it_publish(f->rc, deal("grow", starts, starts + 1, 0)), 0);
 	assert_true(it_wait(states_reach, &held, 10000));
@@ -293,7 +271,7 @@ update_new_price_reaches_held_pushes(void **state)
 	struct want held = { f, "reprice", "delayed", n }, done = { f, "reprice", "sent", n };
 	struct field_want updated = { f, "deal:reprice", "version", "1" };
 
-	import_n(f, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	start(f, NULL, NULL);
 	assert_int_equal(it_publish(f->rc, deal_at("reprice", starts, it_now() + 600, 0,
 	    "649.0")), 0);
@@ -321,7 +299,7 @@ update_after_texts_went_out_sends_nothing_more(void **state)
 	struct field_want updated = { f, "deal:gone", "version", "1" };
 	struct want after = { f, "gone", "sent", n };
 
-	import_n(f, n);
+	it_import_audience(f->port, n, PHONE_BASE, "laptop");
 	start(f, NULL, NULL);
 	assert_int_equal(it_publish(f->rc, deal_at("gone", 0, it_now() + 600, 0, "649.0")),
 	    0);
@@ -371,7 +349,7 @@ rate_limited_answer_is_logged_and_retried(void **state)
 	struct it_one *f = *state;
 	static const char *const limited[] = { "--answer", "+15125553000=429", NULL };
 
-	import_n(f, 1);
+	it_import_audience(f->port, 1, PHONE_BASE, "laptop");
 	start(f, limited, NULL);
 	assert_int_equal(it_publish(f->rc, it_deal("limited", "laptop", 600)), 0);
 	assert_true(it_wait(logged_rate_limited, f, 15000));
