@@ -55,13 +55,17 @@ BENCH_BINS   := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # Not a benchmark: the seeded subscriber generator (`gensubs --seed S --count N`).
 GENSUBS      := $(BUILD)/bench/gensubs
 
-.PHONY: all run test asan bench fuzz clean deps install deb
+.PHONY: all run test asan bench fuzz clean deps deps-test install deb
 # Keep every object: none is an intermediate to be deleted after linking.
 .SECONDARY:
 all: $(BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS) $(GENSUBS)
 
+# What `make run` needs; the test, bench and packaging tools come with deps-test.
 deps:
 	@./deploy/install-deps.sh
+
+deps-test:
+	@./deploy/install-deps.sh --test
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -118,27 +122,28 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(call obj,$(BENCH_SUPPORT) $(ITE
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Only the three programs, on every core: the demo needs no test binary built first.
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$$(nproc) $(BINS)
 	@./deploy/run.sh $(BUILD)
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory all
 	@./tests/run.sh $(BUILD)
 
 # The same tests on a sanitizer build; leaks are reported by LeakSanitizer.
-asan: deps
+asan: deps-test
 	@$(MAKE) --no-print-directory all BUILD=build/asan OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 	@DP_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	    UBSAN_OPTIONS=print_stacktrace=1 ./tests/run.sh build/asan
 
-bench: deps
+bench: deps-test
 	@$(MAKE) --no-print-directory all
 	@./tests/bench/run.sh $(BUILD)
 
 FUZZ_SECONDS ?= 30
-fuzz: deps
+fuzz: deps-test
 	@./tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # Install: PREFIX=/usr for a system package; DESTDIR stages it. The config is
@@ -174,7 +179,7 @@ install: $(BUILD)/notifier $(BUILD)/dealpushctl
 # dpkg-buildpackage wants ./debian: a copy of the sources is staged with
 # deploy/debian as its debian/, built there; the .deb lands in $(BUILD)/deb/.
 DEB_STAGE := $(BUILD)/deb/dealpush-$(VERSION)
-deb:
+deb: deps-test
 	@test "$$(dpkg-parsechangelog -l deploy/debian/changelog -S Version)" = "$(VERSION)" \
 	    || { echo "deploy/debian/changelog is not at VERSION $(VERSION)" >&2; exit 1; }
 	rm -rf $(BUILD)/deb && mkdir -p $(DEB_STAGE)

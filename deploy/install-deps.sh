@@ -1,5 +1,7 @@
 #!/bin/sh
-# Install what dealpush needs to build, run and test, and nothing it already has.
+# Install what dealpush needs to build and run (no argument: `make run`), or also to
+# test, benchmark and package it (--test: `make test`, `make bench`, CI), and nothing
+# it already has. --list prints the packages it would check and exits.
 # Debian bookworm packages only; runs as root or through sudo; idempotent.
 # It never starts or relies on the system redis service: the project starts its own
 # redis-server on a private port (see tests/harness.sh).
@@ -7,8 +9,8 @@ set -eu
 
 PKGS="gcc make pkg-config libc6-dev ca-certificates
 libevent-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
-redis-server redis-tools tzdata
-libcmocka-dev valgrind wrk clang libclang-rt-14-dev procps
+redis-server redis-tools tzdata procps"
+TEST_PKGS="libcmocka-dev valgrind wrk clang libclang-rt-14-dev
 prometheus
 dpkg-dev debhelper fakeroot lintian systemd man-db adduser curl
 nginx openssl"
@@ -19,6 +21,14 @@ nginx openssl"
 # run); man-db checks the man pages; adduser is the package's own dependency, which
 # dpkg -i in the package test does not fetch. nginx and openssl check the TLS front
 # example (nginx -t with a throwaway certificate); its server is never used.
+
+case "${1:-}" in
+"") ;;
+--test) PKGS="$PKGS $TEST_PKGS" ;;
+--list) echo $PKGS; exit 0 ;;
+--list-test) echo $PKGS $TEST_PKGS; exit 0 ;;
+*) echo "usage: install-deps.sh [--test | --list | --list-test]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PKGS; do
