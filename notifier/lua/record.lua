@@ -55,6 +55,19 @@ local RK, RA = 17, 22
 local expiring = {}   -- keys given a TTL in this call
 local kept = {}       -- pushline keys given their "job" field in this call
 local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text
+local lines, line_keys = {}, {}  -- pushline key -> its push fields and values, in order
+
+-- One HSET per pushline key for every push of the call (written at the end, once per
+-- PUSHLINE_CHUNK fields): nothing in this call reads a push's field back.
+local PUSHLINE_CHUNK = 256
+local function pushline_flush()
+  for _, key in ipairs(line_keys) do
+    local fv = lines[key]
+    for i = 1, #fv, 2 * PUSHLINE_CHUNK do
+      redis.call('HSET', key, unpack(fv, i, math.min(i + 2 * PUSHLINE_CHUNK - 1, #fv)))
+    end
+  end
+end
 
 local function expire_once(key, ttl)
   if not expiring[key] then
@@ -152,7 +165,15 @@ for i = 0, n - 1 do
           end
           refs[rk] = ref
         end
-        redis.call('HSET', pushline, field, td_encode(ref, text))
+        local fv = lines[pushline]
+        if not fv then
+          fv = {}
+          lines[pushline] = fv
+          line_keys[#line_keys + 1] = pushline
+        end
+        fv[#fv + 1] = field
+        fv[#fv + 1] = td_encode(ref, text)
+        -- The key exists already: its "job" field was written above in this call.
         expire_once(pushline, ttl + 60)
       end
       if codepush ~= '' then
@@ -186,5 +207,6 @@ for i = 0, n - 1 do
     end
   end
 end
+pushline_flush()
 oc_flush()
 return n
