@@ -78,6 +78,8 @@ struct rconn_stat {
 	unsigned long timeouts;        /* commands whose server stayed silent too long */
 	unsigned long drops;           /* connections dropped by us */
 	size_t waiting;                /* commands awaiting a reply now */
+	char addr[46];                 /* the address host resolved to at the last connect
+	                                * (host itself when it is one); "" before */
 };
 
 void rconn_stats(const struct rconn *rc, struct rconn_stat *st);

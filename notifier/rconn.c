@@ -342,20 +342,26 @@ rconn_connect_addr(struct rconn *rc)
 		    rc->addr, rc->port, ac ? ac->errstr : "out of memory");
 		if (ac != NULL)
 			redisAsyncFree(ac);
+		evtimer_del(rc->connect_timer);
 		rconn_schedule_reconnect(rc);
 		return;
 	}
 	ac->data = rc;
 	if (redisLibeventAttach(ac, rc->base) != REDIS_OK) {
 		redisAsyncFree(ac);
+		evtimer_del(rc->connect_timer);
 		rconn_schedule_reconnect(rc);
 		return;
 	}
 	redisAsyncSetConnectCallback(ac, rconn_on_connect);
 	redisAsyncSetDisconnectCallback(ac, rconn_on_disconnect);
 	rc->ac = ac;
-	rconn_tv(&tv, rc->connect_timeout_ms);
-	evtimer_add(rc->connect_timer, &tv);
+	/* One deadline for the name's resolution and the connect together: armed by
+	 * rconn_connect when there was a name to resolve. */
+	if (!evtimer_pending(rc->connect_timer, NULL)) {
+		rconn_tv(&tv, rc->connect_timeout_ms);
+		evtimer_add(rc->connect_timer, &tv);
+	}
 }
 
 /* 1 when host is an IPv4 or IPv6 address (nothing to resolve). */
@@ -609,6 +615,7 @@ rconn_stats(const struct rconn *rc, struct rconn_stat *st)
 	st->generation = rc->generation;
 	st->timeouts = rc->timeouts;
 	st->drops = rc->drops;
+	snprintf(st->addr, sizeof(st->addr), "%s", rc->addr);
 	for (c = rc->head; c != NULL; c = c->next)
 		st->waiting++;
 }

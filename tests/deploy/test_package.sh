@@ -30,7 +30,9 @@ if [ "${DP_SANITIZED:-0}" = 1 ]; then
 	echo "test_package: 0 passed, 0 failed (skipped: sanitizer build)"
 	exit 0
 fi
-dir=$(mktemp -d /tmp/dealpush-pkgtest.XXXXXX)
+# Not under the run folder: the installed notifier runs as user dealpush, who must
+# be able to reach its config and state here ($TMPDIR, else /tmp).
+dir=$(mktemp -d -t dealpush-pkgtest.XXXXXX)
 npid=""
 cleanup() {
 	[ -n "$npid" ] && kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null

@@ -207,6 +207,7 @@ a_silent_server_fails_the_command_once_and_the_connection_comes_back(void **stat
 static void
 a_host_name_is_resolved_without_blocking(void **state)
 {
+	struct rconn_stat st;
 	struct run t;
 
 	(void)state;
@@ -216,6 +217,9 @@ a_host_name_is_resolved_without_blocking(void **state)
 	run_loop(&t, 5000);
 	assert_int_equal(t.replies, 1);
 	assert_string_equal(t.last, "by-name");
+	/* our resolver chose the address (the first IPv4 one), not hiredis */
+	rconn_stats(t.rc, &st);
+	assert_string_equal(st.addr, "127.0.0.1");
 	run_close(&t);
 }
 
