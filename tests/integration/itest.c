@@ -484,6 +484,53 @@ it_notifier_start_http_gw(struct it_notifier *n, int redis_port, int gw_port,
 	return port > 0 ? port : -1;
 }
 
+/* Sets TZ to zone (NULL: puts back what *saved holds and frees it). */
+static void
+it_tz_swap(const char *zone, char **saved)
+{
+	if (zone != NULL) {
+		*saved = getenv("TZ") != NULL ? strdup(getenv("TZ")) : NULL;
+		setenv("TZ", zone, 1);
+	} else if (*saved != NULL) {
+		setenv("TZ", *saved, 1);
+		free(*saved);
+		*saved = NULL;
+	} else {
+		unsetenv("TZ");
+	}
+	tzset();
+}
+
+void
+it_local_tm(const char *zone, long long t, struct tm *tm)
+{
+	time_t tt = (time_t)t;
+	char *saved = NULL;
+
+	it_tz_swap(zone, &saved);
+	localtime_r(&tt, tm);
+	it_tz_swap(NULL, &saved);
+}
+
+long long
+it_local_at(const char *zone, long long t, int days, int hour)
+{
+	char *saved = NULL;
+	time_t tt = (time_t)t, out;
+	struct tm tm;
+
+	it_tz_swap(zone, &saved);
+	localtime_r(&tt, &tm);
+	tm.tm_mday += days;
+	tm.tm_hour = hour;
+	tm.tm_min = 0;
+	tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	out = mktime(&tm);
+	it_tz_swap(NULL, &saved);
+	return (long long)out;
+}
+
 int
 it_import(int redis_port, const char *jsonl)
 {

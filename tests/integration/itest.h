@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
@@ -115,6 +116,13 @@ int it_notifier_start_http(struct it_notifier *n, int redis_port, int gw_port,
  * section (rate_per_s, max_in_flight ...). */
 int it_notifier_start_http_gw(struct it_notifier *n, int redis_port, int gw_port,
     const char *consumer, const char *gw_extra, const char *extra);
+/* The local time of epoch second t in zone (an IANA name), through the C library
+ * (TZ is set for the call and put back): an oracle apart from notifier/tz.c. */
+void it_local_tm(const char *zone, long long t, struct tm *tm);
+
+/* The epoch second of hour:00:00 local in zone, days after the local date of t. */
+long long it_local_at(const char *zone, long long t, int days, int hour);
+
 /* Imports JSON lines of subscribers through dealpushctl; returns its exit status. */
 int it_import(int redis_port, const char *jsonl);
 

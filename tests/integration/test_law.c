@@ -29,42 +29,13 @@
 #define LEAD_S 5              /* the deal lands this long before the boundary */
 #define GROUPS_MAX 4
 
-
-/* The epoch second of local hour:00 in zone, days after the local date of t (days
- * = 0 and hour h: that day's h:00). */
-static long long
-local_at(const char *zone, long long t, int days, int hour)
-{
-	time_t tt = (time_t)t, out;
-	struct tm tm;
-	char *old = getenv("TZ") != NULL ? strdup(getenv("TZ")) : NULL;
-
-	setenv("TZ", zone, 1);
-	tzset();
-	localtime_r(&tt, &tm);
-	tm.tm_mday += days;
-	tm.tm_hour = hour;
-	tm.tm_min = 0;
-	tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	out = mktime(&tm);
-	if (old != NULL) {
-		setenv("TZ", old, 1);
-		free(old);
-	} else {
-		unsetenv("TZ");
-	}
-	tzset();
-	return (long long)out;
-}
-
 /* The next local hour:00 in zone more than a minute after real time now. */
 static long long
 next_local(const char *zone, int hour)
 {
-	long long now = (long long)time(NULL), t = local_at(zone, now, 0, hour);
+	long long now = (long long)time(NULL), t = it_local_at(zone, now, 0, hour);
 
-	return t > now + 60 ? t : local_at(zone, now, 1, hour);
+	return t > now + 60 ? t : it_local_at(zone, now, 1, hour);
 }
 
 /* One group of numbers: area code npa, stated zone tz; closes at the boundary
@@ -265,7 +236,7 @@ cross_boundary(struct it_one *f, const char *zone, int hour, const struct group 
 				assert_true(strcmp(st, "deferred") == 0 ||
 				    strcmp(st, "delayed") == 0);
 				assert_int_equal(delayed_at(f, sub),
-				    local_at(g[k].tz, b, 1, g[k].opens_h));
+				    it_local_at(g[k].tz, b, 1, g[k].opens_h));
 				waiting++;
 			}
 			counted += it_int(f->rc, "ZCARD texts:%s", sub);
@@ -289,7 +260,7 @@ cross_boundary(struct it_one *f, const char *zone, int hour, const struct group 
 	/* The next morning (09:00:30, when every group is open): the deferred pushes go
 	 * out, once each, each counted once under the caps. */
 	assert_int_equal(it_stop(&f->nt.proc, SIGTERM, 5000), 0);
-	offset = local_at(zone, b, 1, 9) + 30 - (long long)time(NULL);
+	offset = it_local_at(zone, b, 1, 9) + 30 - (long long)time(NULL);
 	snprintf(extra, sizeof(extra), "[notifier]\nclock_offset_s = %lld\n", offset);
 	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "law", extra), 0);
 	assert_true(it_wait(all_sent, &ctl, 20000));
@@ -392,8 +363,8 @@ stated_zone_and_area_code_disagree_the_stricter_holds(void **state)
 	assert_string_equal(push_state(f, "night", "miami-tokyo", st, sizeof(st)), "delayed");
 	/* UTC: 08:00 in Miami (UTC's 08:00-21:00 is open then). Tokyo: the next instant
 	 * both 08:00-20:00 (Florida) windows are open, 08:00 in Tokyo. */
-	assert_int_equal(delayed_at(f, "miami-utc"), local_at("America/New_York", three, 0, 8));
-	assert_int_equal(delayed_at(f, "miami-tokyo"), local_at("Asia/Tokyo", three, 1, 8));
+	assert_int_equal(delayed_at(f, "miami-utc"), it_local_at("America/New_York", three, 0, 8));
+	assert_int_equal(delayed_at(f, "miami-tokyo"), it_local_at("Asia/Tokyo", three, 1, 8));
 }
 
 /* Field of report:deal:day-<d>, as a number (0 when absent). */

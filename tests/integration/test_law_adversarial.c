@@ -129,52 +129,6 @@ struct run {
 };
 
 /* ---- the oracle: local time, windows ------------------------------------------ */
-
-static void
-local_tm(const char *zone, long long t, struct tm *tm)
-{
-	time_t tt = (time_t)t;
-	char *old = getenv("TZ") != NULL ? strdup(getenv("TZ")) : NULL;
-
-	setenv("TZ", zone, 1);
-	tzset();
-	localtime_r(&tt, tm);
-	if (old != NULL) {
-		setenv("TZ", old, 1);
-		free(old);
-	} else {
-		unsetenv("TZ");
-	}
-	tzset();
-}
-
-/* The epoch second of hour:00 local in zone, days after the local date of t. */
-static long long
-local_at(const char *zone, long long t, int days, int hour)
-{
-	char *old = getenv("TZ") != NULL ? strdup(getenv("TZ")) : NULL;
-	time_t out;
-	struct tm tm;
-
-	local_tm(zone, t, &tm);
-	setenv("TZ", zone, 1);
-	tzset();
-	tm.tm_mday += days;
-	tm.tm_hour = hour;
-	tm.tm_min = 0;
-	tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	out = mktime(&tm);
-	if (old != NULL) {
-		setenv("TZ", old, 1);
-		free(old);
-	} else {
-		unsetenv("TZ");
-	}
-	tzset();
-	return (long long)out;
-}
-
 /* 1 when g may be texted at second t: inside [open_h, close_h) in its stated zone and
  * in every zone of its area code. */
 static int
@@ -186,7 +140,7 @@ allowed(const struct group *g, long long t)
 	int m;
 
 	for (k = 0; k < 4 && zs[k] != NULL; k++) {
-		local_tm(zs[k], t, &tm);
+		it_local_tm(zs[k], t, &tm);
 		m = tm.tm_hour * 60 + tm.tm_min;
 		if (m < g->open_h * 60 || m >= g->close_h * 60)
 			return 0;
@@ -206,7 +160,7 @@ next_open(const struct group *g, long long t)
 
 	for (k = 0; k < 4 && zs[k] != NULL; k++)
 		for (d = 0; d <= 3; d++) {
-			c = local_at(zs[k], t, d, g->open_h);
+			c = it_local_at(zs[k], t, d, g->open_h);
 			if (c > t && (best < 0 || c < best) && allowed(g, c))
 				best = c;
 		}
@@ -684,7 +638,7 @@ the_law_holds_for_every_text_the_gateway_received(void **state)
 		if (!allowed(x->s->g, x->v)) {
 			struct tm tm;
 
-			local_tm(x->s->g->zones[0], x->v, &tm);
+			it_local_tm(x->s->g->zones[0], x->v, &tm);
 			printf("# VIOLATION: %s (%s) got %s at %02d:%02d:%02d %s\n", x->s->id,
 			    x->s->g->name, x->deal, tm.tm_hour, tm.tm_min, tm.tm_sec,
 			    x->s->g->zones[0]);

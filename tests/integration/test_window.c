@@ -31,31 +31,10 @@
 static long long
 next_eight_pm_new_york(void)
 {
-	time_t now = time(NULL), t;
-	struct tm tm;
-	char *old = getenv("TZ") != NULL ? strdup(getenv("TZ")) : NULL;
+	long long now = (long long)time(NULL);
+	long long t = it_local_at("America/New_York", now, 0, 20);
 
-	setenv("TZ", "America/New_York", 1);
-	tzset();
-	localtime_r(&now, &tm);
-	tm.tm_hour = 20;
-	tm.tm_min = 0;
-	tm.tm_sec = 0;
-	tm.tm_isdst = -1;
-	t = mktime(&tm);
-	if (t <= now + 60) {
-		tm.tm_mday++;
-		tm.tm_isdst = -1;
-		t = mktime(&tm);
-	}
-	if (old != NULL) {
-		setenv("TZ", old, 1);
-		free(old);
-	} else {
-		unsetenv("TZ");
-	}
-	tzset();
-	return (long long)t;
+	return t > now + 60 ? t : it_local_at("America/New_York", now, 1, 20);
 }
 
 static void
