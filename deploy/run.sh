@@ -23,7 +23,6 @@ trap 'exit 0' INT TERM
 
 dp_start_redis "$DP_RUN_DIR/redis" || exit 1
 
-httpport=$(dp_pick_port)
 echo "redis-server on 127.0.0.1:$DP_REDIS_PORT"
 echo "the notifier's clock reads 17:00 UTC (offset $(dp_clock_offset) s), inside every"
 echo "example subscriber's sending window; quiet hours and caps apply as in production"
@@ -50,7 +49,10 @@ gwport=$(cat "$DP_RUN_DIR/gwsim.port" 2>/dev/null)
 [ -n "$gwport" ] || { echo "the gateway simulator did not start" >&2; exit 1; }
 echo "gateway simulator (Twilio, X DM, webhook) on 127.0.0.1:$gwport"
 
-cat > "$DP_RUN_DIR/notifier.conf" <<CONF
+# write_conf PORT: the notifier's configuration, its HTTP surface on PORT.
+write_conf() {
+	local httpport=$1
+	cat > "$DP_RUN_DIR/notifier.conf" <<CONF
 # Written by deploy/run.sh; keys: docs/operations.md
 [notifier]
 consumer = demo
@@ -88,6 +90,7 @@ client_id = test-client-id
 client_secret_env = DEMO_X_CLIENT_SECRET
 refresh_token_env = DEMO_X_REFRESH_TOKEN
 CONF
+}
 
 ctl="$BUILD/dealpushctl --redis 127.0.0.1:$DP_REDIS_PORT"
 DEMO_ADMIN_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
@@ -97,13 +100,35 @@ printf '%s\n' "$DEMO_ADMIN_TOKEN" > "$DP_RUN_DIR/admin.token"
 
 # The simulator's X OAuth 2.0 client (its defaults, docs/gwsim.md): a refresh
 # token it accepts, rotated on every refresh; nothing of it can sign a STOP.
-DEMO_X_CLIENT_SECRET=test-client-secret DEMO_X_REFRESH_TOKEN=test-refresh-token \
-	"$BUILD/notifier" -c "$DP_RUN_DIR/notifier.conf" 2>"$DP_RUN_DIR/notifier.log" &
-DP_PIDS="$DP_PIDS $!"
-for _ in $(seq 1 100); do
-	grep -q "event=http_listening" "$DP_RUN_DIR/notifier.log" 2>/dev/null && break
-	sleep 0.05
+# The public URL names the HTTP port, so the port is chosen before the notifier
+# binds it; another process can take it in between, and then the notifier stops
+# with "cannot listen": the start is tried again on another port.
+httpport=""
+for _ in 1 2 3 4 5; do
+	port=$(dp_pick_port)
+	write_conf "$port"
+	DEMO_X_CLIENT_SECRET=test-client-secret DEMO_X_REFRESH_TOKEN=test-refresh-token \
+		"$BUILD/notifier" -c "$DP_RUN_DIR/notifier.conf" 2>"$DP_RUN_DIR/notifier.log" &
+	pid=$!
+	for _ in $(seq 1 600); do
+		grep -q "event=http_listening" "$DP_RUN_DIR/notifier.log" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if grep -q "event=http_listening" "$DP_RUN_DIR/notifier.log"; then
+		DP_PIDS="$DP_PIDS $pid"
+		httpport=$port
+		break
+	fi
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	grep -q "cannot listen" "$DP_RUN_DIR/notifier.log" || break
 done
+if [ -z "$httpport" ]; then
+	echo "the notifier did not start; the end of its log:" >&2
+	tail -n 20 "$DP_RUN_DIR/notifier.log" >&2
+	exit 1
+fi
 # Subscribers go in through the admin API, as an operator would.
 $ctl --api "http://127.0.0.1:$httpport" --token "$DEMO_ADMIN_TOKEN" \
 	subscribers import rules/examples/subscribers.jsonl

@@ -57,7 +57,10 @@ run_sh() {
 	f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
 	[ -n "$line" ] || { p=0; f=1; }
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	[ "$f" -gt 0 ] && failures="$failures\n  $name: see $log"
+	# A script's last lines say why: shown here, where a CI log that keeps only the
+	# end of the output still has them.
+	[ "$f" -gt 0 ] && failures="$failures\n  $name: see $log\n$(tail -n 12 "$log" |
+		sed 's/^/    | /')"
 	printf '%-28s %3d passed, %d failed\n' "$name" "$p" "$f"
 	passed=$((passed + p))
 	failed=$((failed + f))

@@ -29,8 +29,9 @@ has() { grep -q -- "$2" "$1"; }
 DP_DEMO_DIR="$RUN/demo" setsid ./deploy/run.sh "$BUILD" >"$RUN/run.out" 2>&1 &
 demo=$!
 trap 'kill -TERM -- -$demo 2>/dev/null; wait $demo 2>/dev/null' EXIT
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
 	grep -q "Press Ctrl-C" "$RUN/run.out" 2>/dev/null && break
+	kill -0 "$demo" 2>/dev/null || break
 	sleep 0.1
 done
 check "make run's setup comes up and writes its env file" test -s "$RUN/demo/env"
@@ -130,5 +131,11 @@ check "a STOP signed with the fixed test token is refused" \
 check "no file of the demo is readable by group or others" \
 	test -z "$(find "$RUN/demo" -type f -perm /077 -print -quit)"
 
+if [ "$failed" -gt 0 ]; then    # what the run printed, and the notifier's last words
+	echo "--- make run's output:"
+	tail -n 15 "$RUN/run.out"
+	echo "--- the notifier's log:"
+	tail -n 15 "$RUN/demo/notifier.log" 2>/dev/null
+fi
 echo "walkthrough: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
