@@ -11,10 +11,18 @@
 
 #include "rule_int.h"
 
+/* What a number field counts in, so that "25%" can be compared with it. */
+enum rule_unit {
+	RU_PLAIN,            /* not a share: "25%" is refused */
+	RU_PERCENT,          /* 0 ... 100: "25%" is 25 */
+	RU_FRACTION          /* 0 ... 1: "25%" is 0.25 */
+};
+
 struct rule_field {
 	const char *name;
 	uint8_t type;
 	uint8_t uses;
+	uint8_t unit;        /* enum rule_unit */
 };
 
 /* ORDER FIELD: indexed by enum rule_fid. */
@@ -28,7 +36,7 @@ static const struct rule_field rule_fields[F_COUNT] = {
 	[F_D_REGION] = { "deal.region", RT_STR, RN_DEAL },
 	[F_D_PRICE] = { "deal.price", RT_NUM, RN_DEAL },
 	[F_D_LIST_PRICE] = { "deal.list_price", RT_NUM, RN_DEAL },
-	[F_D_DISCOUNT] = { "deal.discount_pct", RT_NUM, RN_DEAL },
+	[F_D_DISCOUNT] = { "deal.discount_pct", RT_NUM, RN_DEAL, RU_PERCENT },
 	[F_D_CURRENCY] = { "deal.currency", RT_STR, RN_DEAL },
 	[F_D_URL] = { "deal.url", RT_STR, RN_DEAL },
 	[F_D_CODE] = { "deal.code", RT_STR, RN_DEAL },
@@ -43,14 +51,15 @@ static const struct rule_field rule_fields[F_COUNT] = {
 	[F_S_LOCALE] = { "subscriber.locale", RT_STR, RN_SUB },
 	[F_S_TIMEZONE] = { "subscriber.timezone", RT_STR, RN_SUB },
 	[F_S_TAGS] = { "subscriber.tags", RT_LIST, RN_SUB },
-	[F_S_ENGAGEMENT] = { "subscriber.engagement", RT_NUM, RN_SUB },
+	[F_S_ENGAGEMENT] = { "subscriber.engagement", RT_NUM, RN_SUB, RU_FRACTION },
 	[F_S_MAX_PER_DAY] = { "subscriber.max_per_day", RT_NUM, RN_SUB },
 	[F_S_CHANNELS] = { "subscriber.channels", RT_LIST, RN_SUB },
 	[F_S_CATEGORIES] = { "subscriber.interests.categories", RT_LIST, RN_SUB },
 	[F_S_BRANDS] = { "subscriber.interests.brands", RT_LIST, RN_SUB },
 	[F_S_KEYWORDS] = { "subscriber.interests.keywords", RT_LIST, RN_SUB },
 	[F_S_MAX_PRICE] = { "subscriber.interests.max_price", RT_NUM, RN_SUB },
-	[F_S_MIN_DISCOUNT] = { "subscriber.interests.min_discount_pct", RT_NUM, RN_SUB },
+	[F_S_MIN_DISCOUNT] = { "subscriber.interests.min_discount_pct", RT_NUM, RN_SUB,
+	    RU_PERCENT },
 };
 
 static const char *const default_tmpl[CH_COUNT] = {
@@ -84,7 +93,7 @@ describe(const struct rule_node *n, char *buf, size_t size)
 		    strlen(n->str) > 40 ? "..." : "");
 		break;
 	case NK_NUM:
-		snprintf(buf, size, "%g (a number)", n->num);
+		snprintf(buf, size, n->pct ? "%g%% (a share)" : "%g (a number)", n->num);
 		break;
 	case NK_BOOL:
 		snprintf(buf, size, "%s (a condition)", n->num != 0 ? "true" : "false");
@@ -102,35 +111,11 @@ node_error(struct rule_cc *cc, const struct rule_node *n, const char *msg)
 	return rule_cc_error(cc, n->at, n->line, n->col, "%s", msg);
 }
 
-/* Edit distance, for "did you mean"; both strings at most RULE_NAME_MAX + 1 long. */
-static size_t
-distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, prev[RULE_NAME_MAX + 2],
-	    row[RULE_NAME_MAX + 2];
-
-	if (la > RULE_NAME_MAX || lb > RULE_NAME_MAX)
-		return (size_t)-1;
-	for (j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (i = 1; i <= la; i++) {
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-			size_t del = prev[j] + 1, ins = row[j - 1] + 1;
-
-			row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-		}
-		memcpy(prev, row, (lb + 1) * sizeof(size_t));
-	}
-	return prev[lb];
-}
-
 static int
 check_field(struct rule_cc *cc, struct rule_node *n)
 {
-	size_t i, best = 0, bestd = (size_t)-1, d;
-	char alt[RULE_NAME_MAX + 16];
+	const char *names[F_COUNT - 1], *alt;
+	size_t i;
 
 	for (i = 1; i < F_COUNT; i++)
 		if (strcmp(rule_fields[i].name, n->str) == 0) {
@@ -139,26 +124,37 @@ check_field(struct rule_cc *cc, struct rule_node *n)
 			n->uses = rule_fields[i].uses;
 			return 0;
 		}
-	for (i = 1; i < F_COUNT; i++) {
-		d = distance(n->str, rule_fields[i].name);
-		if (strchr(n->str, '.') == NULL) {
-			/* "price" may mean "deal.price" */
-			const char *dot = strrchr(rule_fields[i].name, '.');
-
-			if (dot != NULL && strcmp(dot + 1, n->str) == 0)
-				d = 1;
-		}
-		if (d < bestd) {
-			bestd = d;
-			best = i;
-		}
-	}
-	if (bestd <= 2) {
-		snprintf(alt, sizeof(alt), "%s", rule_fields[best].name);
+	for (i = 1; i < F_COUNT; i++)
+		names[i - 1] = rule_fields[i].name;
+	if ((alt = rule_suggest(n->str, names, F_COUNT - 1)) != NULL)
 		return rule_cc_error(cc, n->at, n->line, n->col,
 		    "unknown field '%s'; did you mean '%s'?", n->str, alt);
-	}
 	return rule_cc_error(cc, n->at, n->line, n->col, "unknown field '%s'", n->str);
+}
+
+/*
+ * A share written "25%" compared with field f: kept for a field in percent, made 0.25
+ * for one in fractions of 1, refused for any other value. Returns 0 or -1 after
+ * recording an error.
+ */
+static int
+check_share(struct rule_cc *cc, const struct rule_node *f, struct rule_node *num)
+{
+	char m[256];
+
+	if (num->kind != NK_NUM || !num->pct)
+		return 0;
+	if (f->kind == NK_FIELD && rule_fields[f->field].unit == RU_PERCENT)
+		return 0;
+	if (f->kind == NK_FIELD && rule_fields[f->field].unit == RU_FRACTION) {
+		num->num /= 100.0;
+		num->pct = 0;
+		return 0;
+	}
+	snprintf(m, sizeof(m), "'%g%%' is a share, and %s is not one; shares compare with "
+	    "deal.discount_pct, subscriber.interests.min_discount_pct and "
+	    "subscriber.engagement", num->num, f->kind == NK_FIELD ? f->str : "this value");
+	return node_error(cc, num, m);
 }
 
 static const char *const cmp_names[] = { "=", "!=", "<", "<=", ">", ">=" };
@@ -244,6 +240,8 @@ rule_check_node(struct rule_cc *cc, struct rule_node *n)
 			    describe(a, d1, sizeof(d1)), describe(b, d2, sizeof(d2)));
 			return node_error(cc, b, m);
 		}
+		if (check_share(cc, a, n->b) == -1 || check_share(cc, b, n->a) == -1)
+			return -1;
 		if (a->type == RT_STR && n->op != RC_EQ && n->op != RC_NE) {
 			snprintf(m, sizeof(m), "'%s' compares numbers, and %s cannot be "
 			    "ordered; use = or !=", cmp_names[n->op], describe(a, d1, sizeof(d1)));
@@ -264,6 +262,11 @@ rule_check_node(struct rule_cc *cc, struct rule_node *n)
 				    describe(a, d2, sizeof(d2)));
 				return node_error(cc, n->items[i], m);
 			}
+		for (i = 0; i < n->nitems; i++)
+			if (check_share(cc, a, n->items[i]) == -1)
+				return -1;
+		if (check_share(cc, n->items[0], n->a) == -1)
+			return -1;
 		n->type = RT_BOOL;
 		return 0;
 	case NK_INFIELD:

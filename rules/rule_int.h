@@ -133,6 +133,7 @@ struct rule_node {
 	uint32_t id;         /* dense number within the set, for per-deal caches */
 	int line;            /* position reported in errors: the operator, field, ... */
 	int col;
+	uint8_t pct;         /* NK_NUM written with '%' ("25%"): a percentage */
 	size_t at;           /* byte offset of that position */
 	size_t off;          /* source span [off, end) in the file */
 	size_t end;
@@ -267,6 +268,10 @@ int rule_ci_prefix(const char *s, const char *prefix);
 int rule_ci_find(const char *hay, const char *needle);
 /* 1 when list holds s (ASCII case-insensitive). */
 int rule_list_has(const struct strlist *l, const char *s);
+/* "Did you mean": the candidate closest to word (a typo of at most 2 edits, the same
+ * last word of a dotted name, or a name that word begins), or NULL when none is
+ * close or word is one of them. */
+const char *rule_suggest(const char *word, const char *const *cands, size_t n);
 /* Appends to buf at *pos (snprintf-like accumulation; *pos may exceed size). */
 void rule_buf_printf(char *buf, size_t size, size_t *pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

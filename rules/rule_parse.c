@@ -3,8 +3,9 @@
  * Lua's lparser.c: all state in struct parser, each function carries its grammar rule,
  * check/testnext helpers keep it close to the grammar. Nodes are type-checked as they
  * are built (rule_check.c); clause-level checks (channels, ranges, templates, duplicate
- * names) are made here where the tokens are. After an error the parser skips to the
- * rule's 'end' and goes on, so one run reports every broken rule.
+ * names) are made here where the tokens are. After an error in a clause the parser
+ * skips to the next clause and goes on, so one run reports every broken clause of
+ * every rule.
  * Never recurses deeper than RULE_DEPTH_MAX, never aborts, no I/O, no globals.
  */
 #include <stdarg.h>
@@ -18,6 +19,7 @@ struct parser {
 	struct rule_lexer lx;
 	struct rule_token t;    /* the current token */
 	size_t prev_end;        /* end offset of the last consumed token */
+	int prev_line;          /* line of the last consumed token */
 	int depth;
 	const char *src;        /* arena copy of the file, kept for explanations */
 	struct rule ***v;       /* every rule so far, all files */
@@ -49,6 +51,7 @@ static void
 next(struct parser *p)
 {
 	p->prev_end = p->t.off + p->t.len;
+	p->prev_line = p->t.line;
 	rule_lex_next(&p->lx, &p->t);
 }
 
@@ -154,7 +157,7 @@ static struct rule_node *binary(struct parser *p, enum rule_nk kind,
 
 static struct rule_node *expr(struct parser *p);
 
-/* literal = NUMBER | STRING */
+/* literal = NUMBER ['%'] | STRING */
 static struct rule_node *
 literal(struct parser *p)
 {
@@ -164,6 +167,13 @@ literal(struct parser *p)
 		if ((n = new_node(p, NK_NUM, &p->t)) == NULL)
 			return NULL;
 		n->num = p->t.num;
+		next(p);
+		if (p->t.kind == TK_PERCENT) {   /* a share: checked against its field */
+			n->pct = 1;
+			n->end = p->t.off + p->t.len;
+			next(p);
+		}
+		return finish(p, n);
 	} else if (p->t.kind == TK_STRING) {
 		if ((n = new_node(p, NK_STR, &p->t)) == NULL)
 			return NULL;
@@ -176,7 +186,7 @@ literal(struct parser *p)
 	return finish(p, n);
 }
 
-/* operand = NUMBER | STRING | 'true' | 'false' | NAME | '(' expr ')' */
+/* operand = NUMBER ['%'] | STRING | 'true' | 'false' | NAME | '(' expr ')' */
 static struct rule_node *
 operand(struct parser *p)
 {
@@ -408,7 +418,13 @@ channel(struct parser *p)
 		return -1;
 	}
 	if ((c = rule_channel_from_name(p->t.str)) < 0) {
-		error_at(p, &p->t, "unknown channel '%s' (channels: sms, dm)", p->t.str);
+		const char *alt = rule_suggest(p->t.str, rule_channel_names, CH_COUNT);
+
+		if (alt != NULL)
+			error_at(p, &p->t, "unknown channel '%s'; did you mean '%s'?", p->t.str,
+			    alt);
+		else
+			error_at(p, &p->t, "unknown channel '%s' (channels: sms, dm)", p->t.str);
 		return -1;
 	}
 	next(p);
@@ -507,7 +523,12 @@ template_string(struct parser *p, const struct rule_token *t, int ch)
 static int
 clause(struct parser *p, struct rule *r, struct clauses *cl)
 {
+	static const char *const audiences[2] = { "interested", "all" };
+	static const char *const clause_words[] = { "when", "audience", "send",
+	    "priority", "template", "holdout", "segments", "end" };
+	enum { CLAUSE_WORDS = sizeof(clause_words) / sizeof(clause_words[0]) };
 	struct rule_token kw = p->t;
+	const char *alt;
 	char buf[96];
 	long v;
 	int c;
@@ -535,6 +556,10 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 			r->audience_all = 0;
 		else if (p->t.kind == TK_NAME && strcmp(p->t.str, "all") == 0)
 			r->audience_all = 1;
+		else if (p->t.kind == TK_NAME &&
+		    (alt = rule_suggest(p->t.str, audiences, 2)) != NULL)
+			return error_at(p, &p->t, "audience must be 'interested' or 'all', "
+			    "not '%s'; did you mean '%s'?", p->t.str, alt);
 		else
 			return error_at(p, &p->t, "audience must be 'interested' or 'all', "
 			    "not %s", tok_desc(&p->t, buf, sizeof(buf)));
@@ -595,11 +620,49 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 		return 0;
 	}
 	default:
+		if (kw.kind == TK_NAME &&
+		    (alt = rule_suggest(kw.str, clause_words, CLAUSE_WORDS)) != NULL)
+			return error_at(p, &kw, "expected a clause or 'end', found '%s'; did "
+			    "you mean '%s'?", kw.str, alt);
 		return error_at(p, &kw, "expected a clause (when, audience, send, priority, "
 		    "template, holdout, segments) or 'end', found %s",
 		    tok_desc(&kw, buf, sizeof(buf)));
 	}
 #undef ONCE
+}
+
+/* 1 when k begins a clause. */
+static int
+clause_word(enum rule_tok k)
+{
+	switch (k) {
+	case TK_WHEN: case TK_AUDIENCE: case TK_SEND: case TK_PRIORITY:
+	case TK_TEMPLATE: case TK_HOLDOUT: case TK_SEGMENTS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* 1 when the current token may begin the next clause: a clause word, or a word that
+ * is not a field name first on its line (a misspelt clause word: "priorty 5"). */
+static int
+at_clause(const struct parser *p)
+{
+	return clause_word(p->t.kind) || (p->t.kind == TK_NAME &&
+	    p->t.line != p->prev_line && strchr(p->t.str, '.') == NULL);
+}
+
+/* After a broken clause: skips quietly to what may begin the next clause, 'end',
+ * 'rule' or the end of the file, so that the rule's other clauses are still checked. */
+static void
+sync_clause(struct parser *p)
+{
+	p->lx.quiet = 1;
+	while (!at_clause(p) && p->t.kind != TK_END && p->t.kind != TK_RULE &&
+	    p->t.kind != TK_EOF)
+		next(p);
+	p->lx.quiet = 0;
 }
 
 /* Checks the new rule's name against every rule so far, in all files. */
@@ -676,8 +739,11 @@ rule_block(struct parser *p)
 		if (p->t.kind == TK_EOF || p->t.kind == TK_RULE)
 			return error_at(p, &p->t, "expected 'end' to close rule '%s' (line %d), "
 			    "found %s", r->name, rt.line, tok_desc(&p->t, buf, sizeof(buf)));
-		if (clause(p, r, &cl) == -1)
-			return -1;
+		if (clause(p, r, &cl) == -1) {
+			if (p->cc->nomem || p->cc->nerr >= RULE_DIAGS_MAX)
+				return -1;
+			sync_clause(p);
+		}
 	}
 	if (!cl.send)
 		error_at(p, &nt, "rule '%s' has no 'send' clause; add e.g. 'send sms'",

@@ -22,6 +22,19 @@ static const char *const ph_names[PH_COUNT] = {
 #define PH_NAME_MAX 32
 #define REPLACEMENT "\xEF\xBF\xBD"  /* U+FFFD */
 
+/* The placeholder name closest to the len bytes at name ("titel" → "title"), or NULL. */
+static const char *
+suggest_ph(const char *name, size_t len)
+{
+	char word[PH_NAME_MAX + 1];
+
+	if (len > PH_NAME_MAX)
+		return NULL;
+	memcpy(word, name, len);
+	word[len] = '\0';
+	return rule_suggest(word, ph_names + PH_TITLE, PH_COUNT - PH_TITLE);
+}
+
 /* Decodes one character at p (n > 0 bytes left): returns its length and sets *cp;
  * an invalid sequence is one byte long and decodes as U+FFFD with *bad set. */
 static size_t
@@ -79,6 +92,7 @@ rule_tpl_compile(struct rule_arena *a, const char *text, size_t len, size_t *bad
 	struct rule_tpart *parts;
 	char *lit;
 	size_t i = 0, np = 0, nl = 0, start, k;
+	const char *alt;
 	uint32_t cp;
 	int bad;
 
@@ -122,6 +136,13 @@ rule_tpl_compile(struct rule_arena *a, const char *text, size_t len, size_t *bad
 				if (strlen(ph_names[k]) == i - start - 1 &&
 				    memcmp(ph_names[k], text + start + 1, i - start - 1) == 0)
 					break;
+			if (k == PH_COUNT &&
+			    (alt = suggest_ph(text + start + 1, i - start - 1)) != NULL) {
+				*bad_off = start;
+				snprintf(msg, msgsize, "unknown template placeholder '{%.*s}'; did "
+				    "you mean '{%s}'?", (int)(i - start - 1), text + start + 1, alt);
+				return NULL;
+			}
 			if (k == PH_COUNT) {
 				*bad_off = start;
 				snprintf(msg, msgsize, "unknown template placeholder '{%.*s}' "

@@ -334,3 +334,78 @@ rule_list_has(const struct strlist *l, const char *s)
 			return 1;
 	return 0;
 }
+
+/* Edit distance with ASCII case folded; SIZE_MAX when a string is longer than
+ * RULE_NAME_MAX. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, prev[RULE_NAME_MAX + 2],
+	    row[RULE_NAME_MAX + 2];
+
+	if (la > RULE_NAME_MAX || lb > RULE_NAME_MAX)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (i = 1; i <= la; i++) {
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t sub = prev[j - 1] +
+			    (rule_lower((unsigned char)a[i - 1]) != rule_lower((unsigned char)b[j - 1]));
+			size_t del = prev[j] + 1, ins = row[j - 1] + 1;
+
+			row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+		}
+		memcpy(prev, row, (lb + 1) * sizeof(size_t));
+	}
+	return prev[lb];
+}
+
+/* The part of a dotted name after its last dot (the whole name when it has none). */
+static const char *
+tail(const char *s)
+{
+	const char *dot = strrchr(s, '.');
+
+	return dot != NULL ? dot + 1 : s;
+}
+
+/* 1 when dotted names a and b begin with the same word ("subscriber.x", "subscriber.y"). */
+static int
+same_head(const char *a, const char *b)
+{
+	size_t la = strcspn(a, "."), lb = strcspn(b, ".");
+
+	return a[la] == '.' && b[lb] == '.' && la == lb && strncmp(a, b, la) == 0;
+}
+
+const char *
+rule_suggest(const char *word, const char *const *cands, size_t n)
+{
+	size_t i, d, best = 0, bestd = SIZE_MAX, wl = strlen(word);
+	const char *wt = tail(word);
+
+	for (i = 0; i < n; i++) {
+		const char *c = cands[i], *ct = tail(c);
+
+		d = distance(word, c);
+		/* "price" for "deal.price", "subscriber.categories" for
+		 * "subscriber.interests.categories": the same last word, the same first */
+		if (d > 1 && rule_ci_eq(wt, ct) && (wt == word || same_head(word, c)))
+			d = 1;
+		/* "deal.discount" for "deal.discount_pct", "discount" for it too */
+		else if (d > 1 && wl >= 4 &&
+		    (rule_ci_prefix(c, word) || (wt == word && rule_ci_prefix(ct, word))))
+			d = 1;
+		if (d < bestd) {
+			bestd = d;
+			best = i;
+		}
+	}
+	/* at most 2 edits, fewer than the last word has letters ("deal.x" is not
+	 * "deal.id") */
+	if (bestd > 2 || (bestd > 0 && bestd >= strlen(wt)) || (wl <= 3 && bestd > 1) ||
+	    strcmp(word, cands[best]) == 0)
+		return NULL;
+	return cands[best];
+}
