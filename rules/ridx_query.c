@@ -500,14 +500,19 @@ ridx_query(const struct ridx *ix, const struct rule_set *rs, const struct deal *
 				goto nomem;
 			p->intf = p->kind != P_EMPTY && q.ifp.nf > 0;
 		}
-		if (p->kind == P_EMPTY)
+		if (p->kind == P_EMPTY) {
+			if (rule_claims_deal(r, &q.dc))
+				break;
 			continue;
+		}
 		sc->act[nact].rix = i;
 		sc->act[nact].r = r;
 		sc->act[nact].chans = r->channels;
 		sc->act[nact].bits = NULL;
 		sc->act[nact++].cur = 0;
 		all |= p->kind == P_ALL;
+		if (rule_claims_deal(r, &q.dc))
+			break;   /* an exclusive rule keeps the deal from every lower rule */
 	}
 	if (all) {  /* every subscriber is visited anyway: in rank order */
 		if (run_ordered(&q, sc->act, nact, rule_cut(d, overbook, ix->count), overbook,

@@ -251,6 +251,25 @@ rule_match_one(const struct rule *r, const struct rule_dctx *dc,
 	return 1;
 }
 
+/* 1 unless a condition of n that reads only the deal is false. */
+static int
+deal_part_holds(const struct rule_node *n, const struct rule_dctx *dc)
+{
+	if (n == NULL)
+		return 1;
+	if (!(n->uses & RN_SUB))   /* whole: the deal's cache holds only whole parts */
+		return rule_eval_bool(n, dc, NULL);
+	if (n->kind == NK_AND)
+		return deal_part_holds(n->a, dc) && deal_part_holds(n->b, dc);
+	return 1;
+}
+
+int
+rule_claims_deal(const struct rule *r, const struct rule_dctx *dc)
+{
+	return r->exclusive && deal_part_holds(r->when, dc);
+}
+
 int
 rule_match(const struct rule_set *rs, const struct deal *d, const struct subscriber *s,
     int64_t now, struct rule_match *m)
@@ -266,6 +285,8 @@ rule_match(const struct rule_set *rs, const struct deal *d, const struct subscri
 	for (i = 0; i < rs->n; i++)
 		if (rule_match_one(rs->v[i], &dc, s, reach, m))
 			return 1;
+		else if (rule_claims_deal(rs->v[i], &dc))
+			return 0;
 	return 0;
 }
 
@@ -348,6 +369,11 @@ rule_explain(const struct rule_set *rs, const struct deal *d,
 			channel_list(buf, size, &pos, m.channels);
 			rule_buf_printf(buf, size, &pos, "%s\n", m.held_out ?
 			    ", held out (holdout)" : "");
+			break;
+		}
+		if (rule_claims_deal(r, &dc)) {
+			rule_buf_printf(buf, size, &pos, "rule %s is exclusive and applies to "
+			    "this deal: lower rules are not tried\n", r->name);
 			break;
 		}
 	}

@@ -56,7 +56,7 @@ enum rule_tok {
 	TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE,
 	/* reserved words; ORDER RESERVED: keep rule_reserved[] in rule_lex.c in order */
 	TK_RULE, TK_END, TK_WHEN, TK_AUDIENCE, TK_SEND, TK_PRIORITY, TK_TEMPLATE,
-	TK_HOLDOUT, TK_SEGMENTS, TK_AND, TK_OR, TK_NOT, TK_IN, TK_STARTS_WITH,
+	TK_HOLDOUT, TK_SEGMENTS, TK_EXCLUSIVE, TK_AND, TK_OR, TK_NOT, TK_IN, TK_STARTS_WITH,
 	TK_CONTAINS, TK_TRUE, TK_FALSE,
 	TK_COUNT
 };
@@ -194,6 +194,7 @@ struct rule {
 	int audience_all;
 	unsigned holdout_bp;
 	unsigned max_segments;
+	int exclusive;              /* when it applies to a deal, lower rules are not tried */
 	struct rule_node *when;     /* NULL: always */
 	const struct rule_template *tmpl[CH_COUNT];
 	const char *src;            /* the file text (arena copy), for explanations */
@@ -246,6 +247,10 @@ void rule_dctx_fill(const struct rule_set *rs, const struct deal *d, int64_t now
 /* 1 when rule r matches (when, audience, channels) and fills *m; else 0. */
 int rule_match_one(const struct rule *r, const struct rule_dctx *dc,
     const struct subscriber *s, unsigned reach, struct rule_match *m);
+/* 1 when r is exclusive and applies to the deal: every condition of its 'when' that
+ * reads only the deal (each side of a top-level 'and') holds. Lower rules are then
+ * not tried for the deal, whoever r itself matches. */
+int rule_claims_deal(const struct rule *r, const struct rule_dctx *dc);
 /* The holdout decision from the cached FNV-1a of the subscriber id. */
 int rule_held_out_h(const struct rule *r, uint64_t id_hash);
 

@@ -12,7 +12,7 @@
 /* ORDER RESERVED: the spelling of TK_RULE .. TK_FALSE. */
 static const char *const rule_reserved[] = {
 	"rule", "end", "when", "audience", "send", "priority", "template",
-	"holdout", "segments", "and", "or", "not", "in", "starts_with",
+	"holdout", "segments", "exclusive", "and", "or", "not", "in", "starts_with",
 	"contains", "true", "false"
 };
 

@@ -402,7 +402,7 @@ expr(struct parser *p)
 /* ---- clauses ---- */
 
 struct clauses {
-	int when, audience, send, priority, holdout, segments;
+	int when, audience, send, priority, holdout, segments, exclusive;
 	struct rule_token tmpl[CH_COUNT];
 	int has_tmpl[CH_COUNT];
 };
@@ -519,13 +519,14 @@ template_string(struct parser *p, const struct rule_token *t, int ch)
 
 /* clause = 'when' expr | 'audience' ('interested' | 'all')
  *        | 'send' CHANNEL {',' CHANNEL} | 'priority' NUMBER
- *        | 'template' CHANNEL STRING | 'holdout' NUMBER '%' | 'segments' NUMBER */
+ *        | 'template' CHANNEL STRING | 'holdout' NUMBER '%' | 'segments' NUMBER
+ *        | 'exclusive' */
 static int
 clause(struct parser *p, struct rule *r, struct clauses *cl)
 {
 	static const char *const audiences[2] = { "interested", "all" };
 	static const char *const clause_words[] = { "when", "audience", "send",
-	    "priority", "template", "holdout", "segments", "end" };
+	    "priority", "template", "holdout", "segments", "exclusive", "end" };
 	enum { CLAUSE_WORDS = sizeof(clause_words) / sizeof(clause_words[0]) };
 	struct rule_token kw = p->t;
 	const char *alt;
@@ -584,6 +585,10 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 			return -1;
 		r->priority = (int)v;
 		return 0;
+	case TK_EXCLUSIVE:
+		ONCE(exclusive, "exclusive");
+		r->exclusive = 1;
+		return 0;
 	case TK_SEGMENTS:
 		ONCE(segments, "segments");
 		if (whole(p, "segments", 1, RULE_SEGMENTS_MAX, &v) == -1)
@@ -625,7 +630,7 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 			return error_at(p, &kw, "expected a clause or 'end', found '%s'; did "
 			    "you mean '%s'?", kw.str, alt);
 		return error_at(p, &kw, "expected a clause (when, audience, send, priority, "
-		    "template, holdout, segments) or 'end', found %s",
+		    "template, holdout, segments, exclusive) or 'end', found %s",
 		    tok_desc(&kw, buf, sizeof(buf)));
 	}
 #undef ONCE
@@ -637,7 +642,7 @@ clause_word(enum rule_tok k)
 {
 	switch (k) {
 	case TK_WHEN: case TK_AUDIENCE: case TK_SEND: case TK_PRIORITY:
-	case TK_TEMPLATE: case TK_HOLDOUT: case TK_SEGMENTS:
+	case TK_TEMPLATE: case TK_HOLDOUT: case TK_SEGMENTS: case TK_EXCLUSIVE:
 		return 1;
 	default:
 		return 0;

@@ -2,7 +2,8 @@
  * test_rules_index.c: the interest index (rules/ridx*.c): in-place updates keep every
  * invariant, and the differential test: random rule sets (compiled from generated
  * text), random subscribers changed in place and random deals, where ridx_query() must
- * return exactly what the reference rule_scan() returns, member by member and in order.
+ * return exactly what the reference rule_scan() returns, member by member and in order
+ * (exclusive rules and shares written "25%" included).
  * RULES_SEED=<n> reproduces a run (the seed is printed on failure); RULES_CASES=<n>
  * changes the number of deal queries (default 100000).
  */
@@ -170,7 +171,8 @@ gen_leaf(uint64_t *st, struct sbuf *b)
 {
 	switch (rn(st, 24)) {
 	case 0: sb(b, "deal.price %s %u", PICK(st, ops), 50 * rn(st, 30)); break;
-	case 1: sb(b, "deal.discount_pct >= %u", 10 * rn(st, 5)); break;
+	case 1: sb(b, "deal.discount_pct >= %u%s", 10 * rn(st, 5), rn(st, 2) ? "%" : "");
+		break;
 	case 2: sb(b, "hours_until_expiry %s %u", PICK(st, ops), rn(st, 20)); break;
 	case 3: sb(b, "deal.quantity > 0"); break;
 	case 4: sb(b, "deal.category in (\"%s\", \"%s\")", PICK(st, v_cat), PICK(st, v_cat));
@@ -179,7 +181,8 @@ gen_leaf(uint64_t *st, struct sbuf *b)
 	case 6: sb(b, "\"%s\" in deal.tags", PICK(st, v_tag)); break;
 	case 7: sb(b, "deal.title contains \"%s\"", PICK(st, v_kw)); break;
 	case 8: sb(b, "subscriber.engagement %s %g", PICK(st, ops), PICK(st, v_eng)); break;
-	case 9: sb(b, "%g %s subscriber.engagement", PICK(st, v_eng), PICK(st, ops)); break;
+	case 9: sb(b, "%g%% %s subscriber.engagement", 100 * PICK(st, v_eng), PICK(st, ops));
+		break;
 	case 10: sb(b, "subscriber.region = \"%s\"", PICK(st, v_region)); break;
 	case 11: sb(b, "subscriber.region != \"%s\"", PICK(st, v_region)); break;
 	case 12: sb(b, "subscriber.region in (\"%s\", \"%s\")", PICK(st, v_region),
@@ -240,6 +243,8 @@ gen_rules(uint64_t *st, struct sbuf *b)
 		sb(b, "  priority %u\n", PICK(st, prios));
 		if (rn(st, 3) == 0)
 			sb(b, "  holdout %s\n", PICK(st, holdouts));
+		if (rn(st, 5) == 0)
+			sb(b, "  exclusive\n");
 		sb(b, "end\n");
 	}
 }
