@@ -23,8 +23,12 @@ trap 'exit 0' INT TERM
 
 dp_start_redis "$DP_RUN_DIR/redis" || exit 1
 
+# The demo's clock: 17:00 UTC for the notifier and for dealpushctl alike, so that a
+# deal published with --expires-in has the time left it was given.
+DEALPUSH_CLOCK_OFFSET_S=$(dp_clock_offset)
+export DEALPUSH_CLOCK_OFFSET_S
 echo "redis-server on 127.0.0.1:$DP_REDIS_PORT"
-echo "the notifier's clock reads 17:00 UTC (offset $(dp_clock_offset) s), inside every"
+echo "the notifier's clock reads 17:00 UTC (offset $DEALPUSH_CLOCK_OFFSET_S s), inside every"
 echo "example subscriber's sending window; quiet hours and caps apply as in production"
 echo
 # Random secrets per run: with a fixed Twilio auth token anyone on the machine could
@@ -59,7 +63,7 @@ consumer = demo
 log_level = info
 # The demo runs its clock at 17:00 UTC, when every example subscriber is inside
 # the legal sending window (8:00-21:00 local); remove this line to use real time.
-clock_offset_s = $(dp_clock_offset)
+clock_offset_s = $DEALPUSH_CLOCK_OFFSET_S
 [redis]
 host = 127.0.0.1
 port = $DP_REDIS_PORT
@@ -150,6 +154,7 @@ cat > "$DP_RUN_DIR/env" <<ENV
 export DEALPUSH_REDIS=127.0.0.1:$DP_REDIS_PORT
 export DEALPUSH_API=http://127.0.0.1:$httpport
 export DEALPUSH_TOKEN=$DEMO_ADMIN_TOKEN
+export DEALPUSH_CLOCK_OFFSET_S=$DEALPUSH_CLOCK_OFFSET_S
 ENV
 echo "In another shell: . ${DP_RUN_DIR#"$ROOT/"}/env, then $BUILD/dealpushctl ... (README: walkthrough)"
 echo "Health and metrics: http://127.0.0.1:$httpport/healthz and /metrics"

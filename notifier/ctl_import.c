@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "clock.h"
 #include "deal.h"
 #include "err.h"
 #include "scripts.h"
@@ -135,7 +136,7 @@ batch_send(struct import *im)
 	const size_t *lens;
 	int argc, done = 0;
 
-	argc = subbulk_evalsha(b, im->sha, (long long)time(NULL), &argv, &lens);
+	argc = subbulk_evalsha(b, im->sha, (long long)clock_now(), &argv, &lens);
 	if (redisAppendCommandArgv(im->c, argc, argv, lens) != REDIS_OK)
 		goto fail;
 	while (!done)

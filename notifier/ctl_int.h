@@ -20,6 +20,7 @@
 #define CTL_COMMAND_TIMEOUT_S 5
 #define CTL_CHANGES_MAXLEN "100000"
 #define CTL_EXPIRES_IN_MAX (366L * 86400 - 1)
+#define CTL_CLOCK_OFFSET_MAX 1000000000L     /* as notifier.clock_offset_s */
 #define CTL_API_CONNECT_TIMEOUT_MS 2000L
 #define CTL_API_TIMEOUT_MS 30000L
 #define CTL_API_REPLY_MAX (8L * 1024 * 1024)  /* answer bytes kept; more fails the call */

@@ -11,11 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "convert.h"
 #include "deal.h"
 #include "err.h"
@@ -139,7 +139,7 @@ int ctl_cmd_publish(redisContext *c, const char *path, int raw, long expires_in)
 	if (ctl_input_open(&in, path) < 0)
 		return CTL_FAIL;
 	while ((r = ctl_input_next_entry(&in, &bad)) == 1) {
-		int64_t now = (int64_t)time(NULL);
+		int64_t now = clock_now();
 		char *rewritten = NULL, id[MODEL_ID_MAX + 1];
 		const char *json = in.buf;
 		size_t len = in.len;
@@ -236,7 +236,7 @@ int ctl_cmd_cancel(redisContext *c, const char *id)
 		goto out;
 	}
 	/* The same parser as the daemon's, so the cancel is never dead-lettered. */
-	d = deal_parse(json, strlen(json), (int64_t)time(NULL), &e);
+	d = deal_parse(json, strlen(json), clock_now(), &e);
 	if (d == NULL) {
 		fprintf(stderr, "dealpushctl: %s\n", e.msg);
 		rc = CTL_BAD_INPUT;

@@ -26,6 +26,7 @@
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "version.h"
 
 #include "ctl_int.h"
@@ -449,12 +450,42 @@ out:
 	return rc;
 }
 
+/*
+ * $DEALPUSH_CLOCK_OFFSET_S: the seconds a deployment's clock is moved by, as the
+ * notifier's notifier.clock_offset_s (the demo runs at 17:00 UTC), so that --expires-in
+ * and the times dealpushctl stamps agree with the notifier's. Returns 0, or -1 after
+ * printing what is wrong.
+ */
+static int
+clock_from_env(void)
+{
+	const char *v = getenv("DEALPUSH_CLOCK_OFFSET_S");
+	char *end;
+	long long s;
+
+	if (v == NULL || v[0] == '\0')
+		return 0;
+	errno = 0;
+	s = strtoll(v, &end, 10);
+	if (errno != 0 || *end != '\0' || s < -CTL_CLOCK_OFFSET_MAX ||
+	    s > CTL_CLOCK_OFFSET_MAX) {
+		fprintf(stderr, "dealpushctl: DEALPUSH_CLOCK_OFFSET_S must be whole seconds "
+		    "from -%ld to %ld, not '%.40s'\n", CTL_CLOCK_OFFSET_MAX,
+		    CTL_CLOCK_OFFSET_MAX, v);
+		return -1;
+	}
+	clock_set_offset((int64_t)s);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *addr = getenv("DEALPUSH_REDIS");
 	struct ctl_api api;
 	int i = 1, rc;
 
+	if (clock_from_env() < 0)
+		return CTL_FAIL;
 	memset(&api, 0, sizeof(api));
 	api.url = getenv("DEALPUSH_API");
 	api.token = getenv("DEALPUSH_TOKEN");

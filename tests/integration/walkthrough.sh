@@ -76,8 +76,9 @@ check "simulate names the subscriber, the rule and the text" \
 	has "$RUN/simulate.out" "me .*audio.*Audio deal: WH-1000XM5"
 check "simulate sends nothing" test "$(grep -c '"status":201' "$RUN/demo/gwsim.jsonl")" -eq "$before"
 
-# 4. Publish: the text arrives at the gateway with a click link.
-$ctl publish --expires-in 86400 "$RUN/deal.json" >"$RUN/publish.out" 2>&1
+# 4. Publish: the text arrives at the gateway with a click link. An hour of life is
+# an hour on the demo's clock too (17:00 UTC, up to 12 hours from the real one).
+$ctl publish --expires-in 3600 "$RUN/deal.json" >"$RUN/publish.out" 2>&1
 check "publish adds the deal to the stream" has "$RUN/publish.out" "published wh-1000"
 link=""
 for _ in $(seq 1 100); do
@@ -86,6 +87,18 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 check "the push reaches the gateway with a click link" test -n "$link"
+expires_of_last_deal() {
+	redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" --raw \
+		XREVRANGE deals + - COUNT 1 | grep -o '"expires_at": *[0-9]*' | grep -o '[0-9]*$'
+}
+echo '{"id":"clock-1","title":"t","category":"none","price":1,"list_price":2,"currency":"USD","url":"https://shop.example/c","expires_at":1}' >"$RUN/clock.json"
+DEALPUSH_CLOCK_OFFSET_S=7200 $ctl publish --expires-in 3600 "$RUN/clock.json" >/dev/null 2>&1
+left=$(( $(expires_of_last_deal) - $(date +%s) ))
+check "dealpushctl stamps --expires-in on the clock it is given" \
+	test "$left" -ge 10700 -a "$left" -le 10900
+DEALPUSH_CLOCK_OFFSET_S=soon $ctl publish --expires-in 3600 "$RUN/clock.json" \
+	>"$RUN/clock-bad.out" 2>&1
+check "a bad clock offset is refused by name" has "$RUN/clock-bad.out" "DEALPUSH_CLOCK_OFFSET_S must be"
 
 # 5. Click: 302 to the deal with utm parameters.
 curl -s -o /dev/null -D "$RUN/click.out" "$link"
