@@ -139,9 +139,34 @@ $ctl --api "http://127.0.0.1:$httpport" --token "$DEMO_ADMIN_TOKEN" \
 sleep 1.2   # every notifier's mirror follows within a second
 
 echo
-echo "publishing the example deals; each line below is one push as the gateway got it:"
+echo "publishing the example deals; each line below is one push, as the gateway got it:"
 echo "  ms since the deal landed on the stream, channel, masked recipient, text"
+echo "or, for a push that was not sent, why not (a daily cap, sold out, ...), and each"
+echo "deal refused as a dead letter:"
 echo
+# The pushes that end without a text, and the dead letters, from the notifier's log
+# (the gateway prints the others); tail stops with this script. mawk (Debian's awk)
+# reads a pipe in blocks unless it is told the input is interactive.
+lines_awk=(awk)
+awk -W version 2>&1 | grep -q mawk && lines_awk+=(-W interactive)
+# shellcheck disable=SC2016 # the program is awk's, its $ are awk's
+tail -n +1 -F --pid=$$ "$DP_RUN_DIR/notifier.log" 2>/dev/null | "${lines_awk[@]}" '
+	function val(k,   m) {   # the value of k=... on this line ("" when absent)
+		if (match($0, " " k "=(\"[^\"]*\"|[^ ]*)")) {
+			m = substr($0, RSTART + length(k) + 2, RLENGTH - length(k) - 2)
+			gsub(/^"|"$/, "", m)
+			return m
+		}
+		return ""
+	}
+	/ event=push / && val("outcome") != "sent" {
+		printf "  not sent  %-3s  %-12s  %s (deal %s)\n", val("ch"), val("sub"),
+		    val("outcome"), val("deal"); fflush()
+	}
+	/ event=deal_dead / {
+		printf "  dead letter  entry %s: %s (%s)\n", val("entry"),
+		    val("err") != "" ? val("err") : val("field"), val("reason"); fflush()
+	}' &
 $ctl publish --expires-in 86400 rules/examples/deals.jsonl >"$DP_RUN_DIR/publish.log"
 sleep 2
 echo

@@ -35,6 +35,22 @@ for _ in $(seq 1 600); do
 	sleep 0.1
 done
 check "make run's setup comes up and writes its env file" test -s "$RUN/demo/env"
+# The README's sample lines are lines make run prints, once the clock, the port and
+# the link's token are set aside.
+demo_line() {
+	sed -E 's/^ *\+[0-9?]+ ms/+N ms/; s/Ends [A-Z][a-z]{2} [0-9]{2}:[0-9]{2} [A-Z]+/Ends DAY/
+		s#127\.0\.0\.1:[0-9]+/c/[A-Za-z0-9_-]+#LINK#; s/^ +//; s/ +$//'
+}
+readme_lines=$(grep -E '^  (\+[0-9?]+ ms|not sent)' README.md |
+	demo_line)
+check "the README shows two sample lines" test "$(printf '%s\n' "$readme_lines" | wc -l)" -eq 2
+printf '%s\n' "$readme_lines" >"$RUN/readme-lines"
+demo_line <"$RUN/run.out" >"$RUN/run-lines"
+# no line of the README's that is not a line of the run
+check "each sample line of the README is a line make run printed" \
+	test -z "$(grep -vxFf "$RUN/run-lines" "$RUN/readme-lines")"
+check "make run shows a push that ended without a text, and why" \
+	grep -Eq '^  not sent  sms  s-[0-9]+ +daily_cap \(deal [a-z0-9-]+\)$' "$RUN/run.out"
 # shellcheck disable=SC1091 # written by deploy/run.sh
 . "$RUN/demo/env"
 ctl="$BUILD/dealpushctl"
@@ -99,6 +115,14 @@ check "dealpushctl stamps --expires-in on the clock it is given" \
 DEALPUSH_CLOCK_OFFSET_S=soon $ctl publish --expires-in 3600 "$RUN/clock.json" \
 	>"$RUN/clock-bad.out" 2>&1
 check "a bad clock offset is refused by name" has "$RUN/clock-bad.out" "DEALPUSH_CLOCK_OFFSET_S must be"
+# A deal the notifier refuses shows on make run's screen as a dead letter.
+echo '{"id":"bad-1","title":"no url"}' | $ctl publish --raw - >/dev/null 2>&1
+for _ in $(seq 1 50); do
+	grep -q '^  dead letter  entry' "$RUN/run.out" && break
+	sleep 0.1
+done
+check "make run shows a dead letter and what is wrong with the deal" \
+	grep -Eq '^  dead letter  entry [0-9]+-[0-9]+: [a-z_]+: .+ \([a-z_]+\)$' "$RUN/run.out"
 
 # 5. Click: 302 to the deal with utm parameters.
 curl -s -o /dev/null -D "$RUN/click.out" "$link"
