@@ -28,6 +28,7 @@ struct app {
 	struct metrics *metrics;         /* may be NULL */
 	struct http *http;               /* NULL when the HTTP surface is off */
 	struct httpc *httpc;             /* outgoing HTTP (confirmation texts) */
+	struct tzcache *zones;           /* every zone, loaded at start-up (SIGHUP reloads) */
 };
 
 #endif

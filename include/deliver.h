@@ -19,16 +19,18 @@ struct rconn_config;
 struct httpc;
 struct substore;
 struct deliver;
+struct tzcache;
 
 /*
  * Returns a deliverer reading through its own connection to rcfg, writing through
  * cmd, sending through http, reading subscribers (time zone, quiet hours, caps) from
- * ss; all borrowed and outliving it. Builds one gateway per configured [gateway];
+ * ss, with the local times of zones; all borrowed and outliving it. Builds one
+ * gateway per configured [gateway];
  * NULL (with the reason logged) when one is invalid or on OOM.
  */
 struct deliver *deliver_new(struct event_base *base, const struct config *cfg,
     const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http,
-    const struct substore *ss);
+    const struct substore *ss, struct tzcache *zones);
 
 struct metrics;
 

@@ -50,9 +50,12 @@ struct match_list {
 	size_t paused;                 /* SMS whose rule's template a carrier filtered */
 };
 
+struct tzcache;
+
 /* A new matcher using the built-in default rule, or NULL with *err (ERR_NOMEM).
- * overbook (>= 1) is the share of a limited deal's quantity that is planned. */
-struct matcher *matcher_new(double overbook, struct err *err);
+ * overbook (>= 1) is the share of a limited deal's quantity that is planned; zones
+ * (borrowed, outliving it) gives the subscribers' local times. */
+struct matcher *matcher_new(double overbook, struct tzcache *zones, struct err *err);
 
 /* Frees the matcher, its rules and index (never the subscribers). NULL: nothing. */
 void matcher_free(struct matcher *m);

@@ -61,4 +61,10 @@ int channel_from_name(const char *name);
 /* 1 when phone is E.164 (+ then 8..15 digits, first digit not 0), else 0. */
 int phone_is_e164(const char *phone);
 
+struct tzcache;
+
+/* Subscriber time zones are checked against zones (borrowed, loaded by the caller with
+ * tzcache_load_all) instead of tzdata files; NULL goes back to the files. */
+void sub_tz_use(struct tzcache *zones);
+
 #endif

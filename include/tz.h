@@ -3,7 +3,8 @@
  * files read by this module, never through TZ, tzset() or localtime().
  *
  * A struct tzcache owns every zone it has loaded; a const struct tz * stays valid
- * until tzcache_free(). Zones are immutable once loaded, so lookups are pure.
+ * until tzcache_free(). A zone changes only in tzcache_reload (SIGHUP), between two
+ * callbacks of the loop, so lookups are pure within one.
  */
 #ifndef DEALPUSH_TZ_H
 #define DEALPUSH_TZ_H
@@ -39,6 +40,22 @@ struct tz_local {
  * arguments or out of memory. The caller owns the cache and frees it with
  * tzcache_free(). */
 struct tzcache *tzcache_new(const char *tzdir, size_t max_zones);
+
+/* Loads every zone under the cache's directory (regular TZif files; the posix/ and
+ * right/ copies and the tables are skipped), plus UTC and Etc/UTC, which are built in
+ * when absent, so that tz_get reads no file for them later. A blocking walk of some
+ * hundred small files: call it at start-up. Returns 0, or -1 with *err
+ * ("cache_full", "nomem"). */
+int tzcache_load_all(struct tzcache *c, struct err *err);
+
+/* The number of zones loaded. */
+size_t tzcache_count(const struct tzcache *c);
+
+/* Reads every loaded zone again and replaces its rules in place (a zone whose file is
+ * now gone or broken keeps the rules it had), then, after tzcache_load_all, loads the
+ * zones added since. Every pointer tz_get returned stays valid. For SIGHUP, after a
+ * tzdata update. Returns 0, or -1 with *err as tzcache_load_all. */
+int tzcache_reload(struct tzcache *c, struct err *err);
 
 /* Frees the cache and every zone in it; pointers from tz_get become invalid.
  * tzcache_free(NULL) does nothing. */

@@ -35,7 +35,6 @@
 #define DELIVER_TICK_MS 100
 #define DELIVER_RETRY_MS 1000     /* pause after a failed read */
 #define DELIVER_DELAY_MS 1000     /* how often deferred recipients are looked at */
-#define DELIVER_ZONES_MAX 1024
 
 void
 dl_reread(struct deliver *dl, int failed)
@@ -411,7 +410,7 @@ deliver_gate(void *arg)
 struct deliver *
 deliver_new(struct event_base *base, const struct config *cfg,
     const struct rconn_config *rcfg, struct rconn *cmd, struct httpc *http,
-    const struct substore *ss)
+    const struct substore *ss, struct tzcache *zones)
 {
 	struct deliver *dl;
 	struct timeval tv = { 0, DELIVER_TICK_MS * 1000 };
@@ -427,13 +426,12 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	dl->http = http;
 	dl->ss = ss;
 	dl->quiet = cfg->quiet;
-	if ((dl->zones = tzcache_new(NULL, DELIVER_ZONES_MAX)) == NULL)
-		goto err;
+	dl->zones = zones;
 	{
 		char why[160];
 
-		/* The area codes' zones now, not in the loop: tz_get reads files. A zone
-		 * that cannot be read keeps its numbers' pushes waiting, never sent. */
+		/* The area codes' zones: one that is not in tzdata keeps its numbers'
+		 * pushes waiting, never sent. */
 		if (quiet_zones_load(dl->zones, why, sizeof(why)) < 0)
 			log_warnx("event=timezone_unavailable tz=\"%s\" action=hold_its_area_codes",
 			    why);
@@ -590,7 +588,6 @@ deliver_free(struct deliver *dl)
 		event_free(dl->park_timer);
 	free(dl->recq);
 	gwpool_free(dl->pool);
-	tzcache_free(dl->zones);
 	free(dl->heap);
 	free(dl);
 }

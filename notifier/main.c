@@ -38,13 +38,16 @@
 #include "simulate.h"
 #include "scripts.h"
 #include "sdnotify.h"
+#include "subscriber.h"
 #include "substore.h"
+#include "tz.h"
 #include "version.h"
 #include "xauth.h"
 
 #define MAIN_DRAIN_POLL_MS 20
 #define MAIN_STATS_MS 1000        /* stream lag and gateway gauges */
 #define MAIN_READY_POLL_MS 100    /* until READY=1 has gone to the service manager */
+#define MAIN_ZONES_MAX 4096       /* tzdata holds about 600 zones and links */
 
 /* ORDER STREAMS: the streams whose consumer-group lag is watched. */
 static const char *const main_streams[2][2] = {
@@ -65,6 +68,8 @@ struct notifier {
 	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
 	struct xauth *xauth[CONFIG_GATEWAYS_MAX]; /* x-dm credentials, by gateway index */
 	struct event *sigint, *sigterm, *drain, *stats;
+	struct event *sighup;         /* reloads the zones (admin.c reloads the rules) */
+	struct tzcache *zones;        /* every zone of tzdata: one cache for the process */
 	struct event *ready_poll;     /* until ready: then READY=1, and it is not re-armed */
 	struct event *watchdog;       /* WATCHDOG=1 every half WATCHDOG_USEC; NULL: none */
 	int lag_calls;                /* XINFO GROUPS out (the ready poll sends one pair
@@ -477,6 +482,46 @@ start_http(struct notifier *n)
 	return 0;
 }
 
+/* Loads every zone of tzdata, once, before anything reads local time: no zone file is
+ * read inside the loop after this, and a subscriber's unknown zone is refused without
+ * a look at the disk. 0 or -1 (logged). */
+static int
+load_zones(struct notifier *n)
+{
+	int64_t t0 = clock_mono_ms();
+	struct err err;
+
+	err_clear(&err);
+	if ((n->zones = tzcache_new(NULL, MAIN_ZONES_MAX)) == NULL ||
+	    tzcache_load_all(n->zones, &err) < 0) {
+		log_errorx("event=start_failed component=zones err=\"%s\"",
+		    err.msg[0] ? err.msg : "out of memory");
+		return -1;
+	}
+	sub_tz_use(n->zones);
+	log_info("event=zones_loaded zones=%zu ms=%lld", tzcache_count(n->zones),
+	    (long long)(clock_mono_ms() - t0));
+	return 0;
+}
+
+/* SIGHUP: tzdata read again, each zone updated in place (its pointers stay valid). */
+static void
+on_hup_zones(evutil_socket_t fd, short what, void *arg)
+{
+	struct notifier *n = arg;
+	int64_t t0 = clock_mono_ms();
+	struct err err;
+
+	(void)fd;
+	(void)what;
+	err_clear(&err);
+	if (tzcache_reload(n->zones, &err) < 0)
+		log_warnx("event=zones_reload_failed err=\"%s\"", err.msg);
+	else
+		log_info("event=zones_reloaded zones=%zu ms=%lld", tzcache_count(n->zones),
+		    (long long)(clock_mono_ms() - t0));
+}
+
 /* Compiles the rule folder at start-up; on success swaps the new set in whole, on
  * failure logs every error (file, line, column). 0 or -1. Later reloads (SIGHUP,
  * rules put over the API) belong to admin.c, which compiles the folder together
@@ -567,11 +612,13 @@ notifier_start(struct notifier *n)
 	}
 	n->sigint = evsignal_new(n->base, SIGINT, on_stop_signal, n);
 	n->sigterm = evsignal_new(n->base, SIGTERM, on_stop_signal, n);
+	n->sighup = evsignal_new(n->base, SIGHUP, on_hup_zones, n);
 	n->drain = evtimer_new(n->base, on_drain, n);
-	if (!n->sigint || !n->sigterm || !n->drain)
+	if (!n->sigint || !n->sigterm || !n->sighup || !n->drain)
 		return -1;
 	event_add(n->sigint, NULL);
 	event_add(n->sigterm, NULL);
+	event_add(n->sighup, NULL);
 
 	n->lag[0] = n->lag[1] = -1;
 	err_clear(&err);
@@ -579,8 +626,10 @@ notifier_start(struct notifier *n)
 		log_errorx("event=start_failed err=\"%s\"", err.msg);
 		return -1;
 	}
+	if (load_zones(n) < 0)
+		return -1;
 	err_clear(&err);
-	if ((n->matcher = matcher_new(n->cfg->overbook, &err)) == NULL) {
+	if ((n->matcher = matcher_new(n->cfg->overbook, n->zones, &err)) == NULL) {
 		log_errorx("event=start_failed err=\"%s\"", err.msg);
 		return -1;
 	}
@@ -603,7 +652,7 @@ notifier_start(struct notifier *n)
 	if (n->ingest == NULL)
 		return -1;
 	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http,
-	    n->ss)) == NULL)
+	    n->ss, n->zones)) == NULL)
 		return -1;
 	if ((n->resolve = resolve_new(n->base, n->cfg, &n->rcfg, n->http)) == NULL)
 		return -1;
@@ -624,6 +673,7 @@ notifier_start(struct notifier *n)
 	n->app.matcher = n->matcher;
 	n->app.metrics = n->metrics;
 	n->app.httpc = n->http;
+	n->app.zones = n->zones;
 	if (start_http(n) < 0)
 		return -1;
 	/* With or without the HTTP surface: conversions are attributed, and the rules
@@ -670,11 +720,15 @@ notifier_free(struct notifier *n)
 		event_free(n->sigint);
 	if (n->sigterm)
 		event_free(n->sigterm);
+	if (n->sighup)
+		event_free(n->sighup);
 	if (n->drain)
 		event_free(n->drain);
 	if (n->base)
 		event_base_free(n->base);
 	metrics_free(n->metrics);
+	sub_tz_use(NULL);
+	tzcache_free(n->zones);
 	config_free(n->cfg);
 }
 

@@ -17,7 +17,6 @@
 #include "subscriber.h"
 #include "tz.h"
 
-#define MATCH_ZONES_MAX 1024
 
 /* The built-in default text, in the variant the deal's fields allow: a template
  * language without conditionals would print "code ," or "(0% off)" otherwise.
@@ -110,7 +109,7 @@ paused_free(char **v, size_t n)
 }
 
 struct matcher *
-matcher_new(double overbook, struct err *err)
+matcher_new(double overbook, struct tzcache *zones, struct err *err)
 {
 	struct matcher *m = calloc(1, sizeof(*m));
 
@@ -120,8 +119,7 @@ matcher_new(double overbook, struct err *err)
 	rule_recipients_init(&m->found);
 	if ((m->index = ridx_new(err)) == NULL)
 		goto fail;
-	if ((m->zones = tzcache_new(NULL, MATCH_ZONES_MAX)) == NULL)
-		goto oom;
+	m->zones = zones;
 	if ((m->cur = calloc(1, sizeof(*m->cur))) == NULL)
 		goto oom;
 	m->cur->refs = 1;
@@ -152,7 +150,6 @@ matcher_free(struct matcher *m)
 	for (c = 0; c < CH_COUNT; c++)
 		free(m->default_text[c]);
 	ridx_free(m->index);
-	tzcache_free(m->zones);
 	match_rules_put(m->cur);
 	free(m);
 }

@@ -33,7 +33,6 @@
 
 #define SIMULATE_SAMPLE_MAX 100       /* pushes shown, in plan order */
 #define SIMULATE_SLICE 2000           /* pushes rendered per loop turn */
-#define SIMULATE_ZONES_MAX 1024
 
 struct sim_job;
 
@@ -338,8 +337,8 @@ simulate_new(const struct app *app)
 		goto oom;
 	sim->app = app;
 	sim->quiet = app->cfg->quiet;
-	if ((sim->zones = tzcache_new(NULL, SIMULATE_ZONES_MAX)) == NULL ||
-	    http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate", on_simulate, sim,
+	sim->zones = app->zones;
+	if (http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate", on_simulate, sim,
 	    HTTP_AUTH | HTTP_EXACT) < 0)
 		goto oom;
 	return sim;
@@ -357,6 +356,5 @@ simulate_free(struct simulate *sim)
 	/* Their requests are answered 503 by http_free, which comes after. */
 	while (sim->jobs != NULL)
 		sim_job_free(sim->jobs);
-	tzcache_free(sim->zones);
 	free(sim);
 }

@@ -26,6 +26,7 @@
 #include "subscriber.h"
 #include "subscriber_int.h"
 #include "timefmt.h"
+#include "tz.h"
 
 #define SUB_TZ_CACHE 256          /* distinct timezone names remembered */
 #define SUB_DEFAULT_TZDIR "/usr/share/zoneinfo"
@@ -110,6 +111,15 @@ struct tz_entry {
 };
 static struct tz_entry tz_cache[SUB_TZ_CACHE];
 
+/* The process's zones when it has loaded them (the notifier): a zone is known when
+ * it is there, and nothing else is kept. NULL: the table above (dealpushctl). */
+static struct tzcache *sub_zones;
+
+void sub_tz_use(struct tzcache *zones)
+{
+	sub_zones = zones;
+}
+
 /* [A-Za-z0-9_+-] segments joined by '/', 1..SUB_TZ_NAME_MAX bytes. No '.', so no
  * "..", and no leading, trailing or doubled '/'. */
 int sub_tz_name_is_well_formed(const char *name)
@@ -164,6 +174,8 @@ int sub_tz_is_known(const char *name)
 
 	if (!sub_tz_name_is_well_formed(name))
 		return 0;
+	if (sub_zones != NULL)
+		return tz_get(sub_zones, name, NULL) != NULL;
 	for (p = name; *p != '\0'; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
 	for (i = 0; i < SUB_TZ_CACHE; i++) {

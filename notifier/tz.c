@@ -1,7 +1,8 @@
 /*
  * tz.c: IANA time zones read from TZif files (RFC 8536, versions 1-4) and their POSIX
  * TZ footers, for local wall time without the process-global TZ / tzset(): the
- * calendar, lookups, tz_format and the zone cache; the parsers are tz_parse.c.
+ * calendar, lookups and tz_format; the parsers are tz_parse.c, the zone cache
+ * tz_cache.c.
  *
  * Stage: plan and admit (quiet hours, per-local-day caps) and send ({expires_local}).
  * Zone files are untrusted input: every count is checked against the bytes read before
@@ -9,30 +10,18 @@
  * read out of bounds, touch TZ or localtime(), keep global state, or read a file for
  * a zone that is already loaded.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "err.h"
 #include "tz.h"
 #include "tz_int.h"
 
-#define TZ_DEFAULT_DIR "/usr/share/zoneinfo"
-#define TZ_FILE_MAX (256 * 1024)  /* real TZif files are under 4 KiB */
 #define TZ_DAY 86400LL
 #define TZ_WINDOW (27 * 3600LL)   /* more than any |utoff| */
 #define TZ_YEAR_LIMIT 100000
-
-struct tzcache {
-	char *dir;
-	size_t max, n, cap;
-	struct tz **zones;
-};
 
 /* ---- calendar arithmetic (proleptic Gregorian, H. Hinnant's algorithms) ---- */
 
@@ -381,216 +370,4 @@ size_t tz_format(const struct tz *z, int64_t t, const char *fmt, char *buf, size
 		return 0;
 	}
 	return o.len;
-}
-
-/* ---- cache ---- */
-
-static void tz_free(struct tz *z)
-{
-	if (z == NULL)
-		return;
-	free(z->trans);
-	free(z->trans_type);
-	free(z->types);
-	free(z);
-}
-
-/* name := segment ('/' segment)*, segment := [A-Za-z0-9_+-]+, at most TZ_NAME_MAX.
- * '.' is not allowed at all, so "." and ".." cannot appear. */
-static int tz_name_ok(const char *name)
-{
-	size_t i, seg = 0;
-	int c;
-
-	for (i = 0; name[i] != '\0'; i++) {
-		if (i >= TZ_NAME_MAX)
-			return 0;
-		c = (unsigned char)name[i];
-		if (c == '/') {
-			if (seg == 0)
-				return 0;
-			seg = 0;
-		} else if (tz_is_alpha(c) || tz_is_digit(c) || c == '_' || c == '+' || c == '-') {
-			seg++;
-		} else {
-			return 0;
-		}
-	}
-	return seg > 0;
-}
-
-/* Reads the whole of path into *out (caller frees). */
-static int tz_read_file(const char *path, const char *name, unsigned char **out,
-    size_t *len, struct err *err)
-{
-	struct stat st;
-	unsigned char *buf = NULL;
-	size_t got = 0;
-	ssize_t r;
-	int fd, rc = -1;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
-			return err_set(err, ERR_INPUT, "not_found", "tz",
-			    "%s: unknown time zone", name);
-		return err_set(err, ERR_TEMP, "not_found", "tz", "%s: %s", name,
-		    strerror(errno));
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		err_set(err, ERR_INPUT, "not_found", "tz", "%s: not a zone file", name);
-		goto end;
-	}
-	if (st.st_size > TZ_FILE_MAX) {
-		err_set(err, ERR_INPUT, "bad_tzif", "tz", "%s: file too large", name);
-		goto end;
-	}
-	buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
-	if (buf == NULL) {
-		err_set(err, ERR_NOMEM, "nomem", "tz", "%s: out of memory", name);
-		goto end;
-	}
-	while (got < (size_t)st.st_size) {
-		r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_set(err, ERR_TEMP, "not_found", "tz", "%s: %s", name,
-			    strerror(errno));
-			goto end;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	rc = 0;
-end:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
-/* Loads one zone from the cache's directory; UTC is built in when the file is absent. */
-static struct tz *tz_load(const struct tzcache *c, const char *name, struct err *err)
-{
-	struct tz *z;
-	struct err e;
-	unsigned char *data = NULL;
-	size_t len = 0;
-	char path[4096];
-	int n;
-
-	err_clear(&e);
-	z = calloc(1, sizeof(*z));
-	if (z == NULL) {
-		err_set(err, ERR_NOMEM, "nomem", "tz", "%s: out of memory", name);
-		return NULL;
-	}
-	memcpy(z->name, name, strlen(name) + 1);
-	n = snprintf(path, sizeof(path), "%s/%s", c->dir, name);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		err_set(&e, ERR_INPUT, "not_found", "tz", "%s: path too long", name);
-		goto fail;
-	}
-	if (tz_read_file(path, name, &data, &len, &e) != 0) {
-		if (e.kind == ERR_INPUT && strcmp(e.code, "not_found") == 0 &&
-		    (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)) {
-			z->types = calloc(1, sizeof(*z->types));
-			if (z->types == NULL) {
-				err_set(&e, ERR_NOMEM, "nomem", "tz", "%s: out of memory",
-				    name);
-				goto fail;
-			}
-			z->ntypes = 1;
-			memcpy(z->types[0].abbr, "UTC", 4);
-			return z;
-		}
-		goto fail;
-	}
-	if (tzif_parse(data, len, z, &e) != 0)
-		goto fail;
-	free(data);
-	return z;
-fail:
-	if (err != NULL)
-		*err = e;
-	free(data);
-	tz_free(z);
-	return NULL;
-}
-
-struct tzcache *tzcache_new(const char *tzdir, size_t max_zones)
-{
-	struct tzcache *c;
-	const char *env;
-
-	if (max_zones == 0)
-		return NULL;
-	if (tzdir == NULL) {
-		env = getenv("TZDIR");
-		tzdir = env != NULL && env[0] != '\0' ? env : TZ_DEFAULT_DIR;
-	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return NULL;
-	c->dir = strdup(tzdir);
-	if (c->dir == NULL) {
-		free(c);
-		return NULL;
-	}
-	c->max = max_zones;
-	return c;
-}
-
-void tzcache_free(struct tzcache *c)
-{
-	size_t i;
-
-	if (c == NULL)
-		return;
-	for (i = 0; i < c->n; i++)
-		tz_free(c->zones[i]);
-	free(c->zones);
-	free(c->dir);
-	free(c);
-}
-
-const struct tz *tz_get(struct tzcache *c, const char *name, struct err *err)
-{
-	struct tz *z, **grown;
-	size_t i, cap;
-
-	if (c == NULL || name == NULL || !tz_name_ok(name)) {
-		err_set(err, ERR_INPUT, "bad_value", "tz", "not a time zone name");
-		return NULL;
-	}
-	for (i = 0; i < c->n; i++)
-		if (strcmp(c->zones[i]->name, name) == 0)
-			return c->zones[i];
-	if (c->n == c->max) {
-		err_set(err, ERR_PERM, "cache_full", "tz", "%s: %zu zones already loaded",
-		    name, c->max);
-		return NULL;
-	}
-	if (c->n == c->cap) {
-		cap = c->cap ? c->cap * 2 : 8;
-		if (cap > c->max || cap < c->cap)
-			cap = c->max;
-		grown = cap > SIZE_MAX / sizeof(*grown) ? NULL :
-		    realloc(c->zones, cap * sizeof(*grown));
-		if (grown == NULL) {
-			err_set(err, ERR_NOMEM, "nomem", "tz", "%s: out of memory", name);
-			return NULL;
-		}
-		c->zones = grown;
-		c->cap = cap;
-	}
-	z = tz_load(c, name, err);
-	if (z == NULL)
-		return NULL;
-	c->zones[c->n++] = z;
-	return z;
 }

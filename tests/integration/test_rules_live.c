@@ -147,6 +147,10 @@ rule_folder_decides_and_sighup_swaps_only_a_folder_that_compiles(void **state)
 	assert_true(it_wait(log_wait, &lw, 5000));
 	assert_true(it_log_line(f->nt.proc.log, "line=2 col=8") > 0);
 	assert_true(it_log_line(f->nt.proc.log, "unknown field 'deal.colour'") > 0);
+	/* The same SIGHUP read tzdata again, every zone loaded at start-up. */
+	assert_true(it_log_line(f->nt.proc.log, "event=zones_loaded zones=") > 0);
+	lw.what = "event=zones_reloaded zones=";
+	assert_true(it_wait(log_wait, &lw, 5000));
 	assert_int_equal(it_publish(f->rc, it_deal("d2", "laptop", 600)), 0);
 	c.n = 2;
 	assert_true(it_wait(gw_count, &c, 10000));
