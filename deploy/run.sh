@@ -159,13 +159,15 @@ tail -n +1 -F --pid=$$ "$DP_RUN_DIR/notifier.log" 2>/dev/null | "${lines_awk[@]}
 		}
 		return ""
 	}
+	# one write a line, so that it never interleaves with the lines of the gateway
+	function say(line) { printf "%s", line "\n"; fflush() }
 	/ event=push / && val("outcome") != "sent" {
-		printf "  not sent  %-3s  %-12s  %s (deal %s)\n", val("ch"), val("sub"),
-		    val("outcome"), val("deal"); fflush()
+		say(sprintf("  not sent  %-3s  %-12s  %s (deal %s)", val("ch"), val("sub"),
+		    val("outcome"), val("deal")))
 	}
 	/ event=deal_dead / {
-		printf "  dead letter  entry %s: %s (%s)\n", val("entry"),
-		    val("err") != "" ? val("err") : val("field"), val("reason"); fflush()
+		say(sprintf("  dead letter  entry %s: %s (%s)", val("entry"),
+		    val("err") != "" ? val("err") : val("field"), val("reason")))
 	}' &
 $ctl publish --expires-in 86400 rules/examples/deals.jsonl >"$DP_RUN_DIR/publish.log"
 sleep 2
