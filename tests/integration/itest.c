@@ -382,6 +382,22 @@ it_sentinel_start(struct it_sentinel *st, const char *master, const char *user,
 	return st->primary > 0 && st->replica > 0 && ns == IT_SENTINELS ? 0 : -1;
 }
 
+int
+it_sentinel_add_replica(struct it_sentinel *st, int primary)
+{
+	char dir[512], script[1200], out[256];
+	const char *argv[] = { "/bin/bash", "-c", script, NULL };
+	int port, pid;
+
+	it_path(dir, sizeof(dir), "replica", "");
+	snprintf(script, sizeof(script), ". '%s/tests/lib.sh' && dp_start_one_redis '%s' "
+	    "--replicaof 127.0.0.1 %d", env_or_die("DP_ROOT"), dir, primary);
+	if (it_run(argv, out, sizeof(out)) != 0 || sscanf(out, "%d %d", &port, &pid) != 2)
+		return -1;
+	st->primary_pid = (pid_t)pid;
+	return port;
+}
+
 void
 it_sentinel_stop(struct it_sentinel *st)
 {

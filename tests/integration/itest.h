@@ -91,6 +91,11 @@ struct it_sentinel {
 int it_sentinel_start(struct it_sentinel *st, const char *master, const char *user,
     const char *password);
 
+/* Starts a new replica of the Redis on port primary (after a failover: the old
+ * primary's host back as a replica), in place of the dead primary_pid. Its port, or
+ * -1. */
+int it_sentinel_add_replica(struct it_sentinel *st, int primary);
+
 /* SIGKILLs every process of it still running. */
 void it_sentinel_stop(struct it_sentinel *st);
 

@@ -308,6 +308,228 @@ primary_killed_connection_follows_the_failover(void **state)
 	loop_close(&l);
 }
 
+/* ---- durability (redis.wait_replicas) and the fan-out ---- */
+
+struct log_want {
+	const char *path;
+	const char *needle;
+	long n;
+};
+
+static int
+log_has(void *arg)
+{
+	struct log_want *w = arg;
+
+	return it_log_count(w->path, w->needle, NULL, NULL) >= w->n;
+}
+
+struct xlen_want {
+	redisContext *rc;
+	long long n;
+};
+
+static int
+xlen_reaches(void *arg)
+{
+	struct xlen_want *w = arg;
+
+	return it_int(w->rc, "XLEN pushes:log") >= w->n;
+}
+
+static void
+claims_wait_for_a_replica_before_any_text_leaves(void **state)
+{
+	struct fx *f = *state;
+	const int n = 20;
+	char extra[256];
+	redisContext *rc = it_redis_connect(f->st.primary);
+	struct log_want held;
+	struct xlen_want all = { rc, n };
+
+	it_flush(rc);
+	it_import_audience(f->st.primary, n, PHONE_BASE, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	/* The replica stops acknowledging: every WAIT answers 0 after its timeout. */
+	assert_int_equal(kill(f->st.replica_pid, SIGSTOP), 0);
+	snprintf(extra, sizeof(extra), "[redis]\nwait_replicas = 1\nwait_timeout_ms = 100\n");
+	assert_int_equal(it_notifier_start(&f->nt, f->st.primary, f->gw.port, "sent-wait",
+	    extra), 0);
+	assert_int_equal(it_publish(rc, it_deal("wait-1", "laptop", 3600)), 0);
+	held.path = f->nt.proc.log;
+	held.needle = "event=claim_not_durable";
+	held.n = 3;
+	assert_true(it_wait(log_has, &held, 20000));
+	/* Claimed again and again, never sent. */
+	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
+	assert_int_equal(kill(f->st.replica_pid, SIGCONT), 0);
+	assert_true(it_wait(xlen_reaches, &all, 30000));
+	it_sleep_ms(300);
+	/* Then every one once. */
+	assert_int_equal(it_gwsim_count(&f->gw, 201), n);
+	assert_int_equal(it_gwsim_count(&f->gw, 0), n);
+	assert_int_equal(it_int(rc, "XLEN pushes:log"), n);
+	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	it_flush(rc);
+	redisFree(rc);
+}
+
+/* Texts per number at the gateway (201 answers), and the outcomes logged. */
+struct fanout_count {
+	long texts, numbers, dup_numbers, strangers;
+	long logged, sent, unknown, other, missing, doubled;
+};
+
+static void
+fanout_count(const struct it_gwsim *g, redisContext *rc, int n,
+    struct fanout_count *fc)
+{
+	int *got = calloc((size_t)n, sizeof(int)), *nlog = calloc((size_t)n, sizeof(int));
+	cJSON *reqs = it_gwsim_requests(g), *o;
+	redisReply *r;
+	size_t i, j;
+	int k;
+
+	assert_non_null(got);
+	assert_non_null(nlog);
+	assert_non_null(reqs);
+	memset(fc, 0, sizeof(*fc));
+	cJSON_ArrayForEach(o, reqs) {
+		cJSON *to = cJSON_GetObjectItem(o, "to"), *st = cJSON_GetObjectItem(o, "status");
+		long num = -1;
+
+		if (!cJSON_IsNumber(st) || st->valueint != 201)
+			continue;
+		fc->texts++;
+		if (cJSON_IsString(to) && strncmp(to->valuestring, "+1512555", 8) == 0)
+			num = strtol(to->valuestring + 8, NULL, 10) - PHONE_BASE;
+		if (num < 0 || num >= n)
+			fc->strangers++;
+		else
+			got[num]++;
+	}
+	cJSON_Delete(reqs);
+	for (k = 0; k < n; k++) {
+		fc->numbers += got[k] > 0;
+		fc->dup_numbers += got[k] > 1;
+	}
+	r = redisCommand(rc, "XRANGE pushes:log - +");
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	fc->logged = (long)r->elements;
+	for (i = 0; i < r->elements; i++) {
+		redisReply *fl = r->element[i]->element[1];
+		const char *sub = NULL, *outcome = NULL;
+
+		for (j = 0; j + 1 < fl->elements; j += 2) {
+			if (strcmp(fl->element[j]->str, "sub") == 0)
+				sub = fl->element[j + 1]->str;
+			else if (strcmp(fl->element[j]->str, "outcome") == 0)
+				outcome = fl->element[j + 1]->str;
+		}
+		if (sub == NULL || outcome == NULL || strncmp(sub, "s-", 2) != 0)
+			continue;
+		k = atoi(sub + 2);
+		if (k >= 0 && k < n)
+			nlog[k]++;
+		if (strcmp(outcome, "sent") == 0)
+			fc->sent++;
+		else if (strcmp(outcome, "unknown") == 0)
+			fc->unknown++;
+		else
+			fc->other++;
+	}
+	freeReplyObject(r);
+	for (k = 0; k < n; k++) {
+		fc->missing += nlog[k] == 0;
+		fc->doubled += nlog[k] > 1;
+	}
+	free(got);
+	free(nlog);
+}
+
+struct gw_want {
+	const struct it_gwsim *g;
+	int n;
+};
+
+static int
+gw_reaches(void *arg)
+{
+	struct gw_want *w = arg;
+
+	return it_gwsim_count(w->g, 0) >= w->n;
+}
+
+static void
+primary_killed_mid_fanout_no_number_texted_twice(void **state)
+{
+	struct fx *f = *state;
+	static const char *const gw_20ms[] = { "--latency-ms", "20", NULL };
+	struct it_sentinel st;
+	struct fanout_count fc;
+	struct gw_want some;
+	struct xlen_want all;
+	struct log_want moved;
+	char list[128], extra[512];
+	redisContext *rc;
+	long at_kill;
+
+	assert_int_equal(it_sentinel_start(&st, MASTER, NULL, NULL), 0);
+	sentinel_list(&st, list, sizeof(list));
+	rc = it_redis_connect(st.primary);
+	it_import_audience(st.primary, FANOUT, PHONE_BASE, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, gw_20ms), 0);
+	snprintf(extra, sizeof(extra), "[redis]\nsentinels = %s\nmaster_name = " MASTER
+	    "\nwait_replicas = 1\nwait_timeout_ms = 100\n[deliver]\nmax_in_flight = 32\n",
+	    list);
+	assert_int_equal(it_notifier_start(&f->nt, st.primary, f->gw.port, "sent-fan",
+	    extra), 0);
+	assert_int_equal(it_publish(rc, it_deal("fan-1", "laptop", 3600)), 0);
+	some.g = &f->gw;
+	some.n = FANOUT / 5;
+	assert_true(it_wait(gw_reaches, &some, 60000));
+	at_kill = it_gwsim_count(&f->gw, 0);
+	kill(st.primary_pid, SIGKILL);
+	waitpid(st.primary_pid, NULL, 0);
+	st.primary_pid = 0;
+	redisFree(rc);
+	/* The notifier moves to the promoted replica and finishes there. */
+	moved.path = f->nt.proc.log;
+	moved.needle = "event=primary_moved";
+	moved.n = 1;
+	assert_true(it_wait(log_has, &moved, FAILOVER_WAIT_MS));
+	/* The new primary has no replica yet: every claim waits (durability is not
+	 * given up) until the old primary's host is back, as a replica. */
+	assert_true(it_sentinel_add_replica(&st, st.replica) > 0);
+	rc = it_redis_connect(st.replica);
+	all.rc = rc;
+	all.n = FANOUT;
+	if (!it_wait(xlen_reaches, &all, 60000))
+		printf("# fan-out: pushes:log has %lld of %d\n", it_int(rc, "XLEN pushes:log"),
+		    FANOUT);
+	it_sleep_ms(1000);
+	assert_int_equal(waitpid(f->nt.proc.pid, NULL, WNOHANG), 0);
+	fanout_count(&f->gw, rc, FANOUT, &fc);
+	printf("# failover mid fan-out: killed at %ld requests; texts=%ld numbers=%ld "
+	    "dup_numbers=%ld strangers=%ld; log=%ld sent=%ld unknown=%ld other=%ld "
+	    "missing=%ld doubled=%ld; not_durable_claims=%ld\n", at_kill, fc.texts,
+	    fc.numbers, fc.dup_numbers, fc.strangers, fc.logged, fc.sent, fc.unknown,
+	    fc.other, fc.missing, fc.doubled, it_log_count(f->nt.proc.log,
+	    "event=claim_not_durable", NULL, NULL));
+	fflush(stdout);
+	/* The promise: no number got two texts. */
+	assert_int_equal(fc.dup_numbers, 0);
+	assert_int_equal(fc.strangers, 0);
+	/* Everything texted is logged sent or unknown; nothing was sent unlogged. */
+	assert_true(fc.sent <= fc.numbers && fc.numbers <= fc.sent + fc.unknown);
+	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	redisFree(rc);
+	it_sentinel_stop(&st);
+}
+
 int
 main(void)
 {
@@ -315,7 +537,9 @@ main(void)
 		cmocka_unit_test(wrong_master_name_is_a_clear_error_and_retried),
 		cmocka_unit_test(refused_acl_login_is_a_clear_error_and_retried),
 		cmocka_unit_test(first_sentinel_down_the_others_are_asked),
+		cmocka_unit_test(claims_wait_for_a_replica_before_any_text_leaves),
 		cmocka_unit_test(primary_killed_connection_follows_the_failover),
+		cmocka_unit_test(primary_killed_mid_fanout_no_number_texted_twice),
 	};
 
 	if (getenv("DP_TEST_FILTER") != NULL)
