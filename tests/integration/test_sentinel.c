@@ -5,7 +5,9 @@
  * A connection finds the primary through the sentinels, also with the first
  * sentinel of the list down, and follows a failover (the primary killed with
  * SIGKILL) to the promoted replica. A wrong master name and a refused ACL login are
- * clear errors that name what is wrong, retried without a crash. Then a 5,000-push
+ * clear errors that name what is wrong, retried without a crash; an address a
+ * sentinel names is used only when ROLE says master there; a claim waits for the
+ * replica (redis.wait_replicas) before its text leaves. Then a 5,000-push
  * fan-out with redis.wait_replicas = 1 while the primary is killed: the notifier
  * moves to the new primary; no number gets two texts at the gateway simulator; the
  * pushes left "unknown" or without an outcome by the failover are counted and
@@ -268,6 +270,47 @@ first_sentinel_down_the_others_are_asked(void **state)
 	assert_int_equal(port_get(f->st.primary, "sentinel:down", got, sizeof(got)), 0);
 	assert_string_equal(got, "found");
 	loop_close(&l);
+}
+
+/* Runs one command (fmt with one string argument) on each sentinel. */
+static void
+sentinels_all(const struct it_sentinel *st, const char *fmt, const char *arg)
+{
+	int i;
+
+	for (i = 0; i < IT_SENTINELS; i++) {
+		redisContext *c = it_redis_connect(st->sentinels[i]);
+		redisReply *r = redisCommand(c, fmt, arg);
+
+		assert_non_null(r);
+		assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+		freeReplyObject(r);
+		redisFree(c);
+	}
+}
+
+static void
+address_named_by_sentinels_is_used_only_if_role_says_master(void **state)
+{
+	struct fx *f = *state;
+	char list[128];
+	char port[16];
+	struct loop l;
+	struct sentinel_stat ss;
+
+	/* The sentinels are told that the replica is the primary of "fakemaster". */
+	snprintf(port, sizeof(port), "%d", f->st.replica);
+	sentinels_all(&f->st, "SENTINEL MONITOR fakemaster 127.0.0.1 %s 2", port);
+	sentinel_list(&f->st, list, sizeof(list));
+	loop_open(&l, list, "fakemaster");
+	loop_run(&l, 3000);
+	sentinel_stats(l.sn, &ss);
+	assert_int_equal(ss.known, 1);
+	/* Connected, asked ROLE, found a replica: never ready for commands. */
+	assert_int_equal(l.ready, 0);
+	assert_false(rconn_is_ready(l.rc));
+	loop_close(&l);
+	sentinels_all(&f->st, "SENTINEL REMOVE %s", "fakemaster");
 }
 
 static void
@@ -538,6 +581,7 @@ main(void)
 		cmocka_unit_test(refused_acl_login_is_a_clear_error_and_retried),
 		cmocka_unit_test(first_sentinel_down_the_others_are_asked),
 		cmocka_unit_test(claims_wait_for_a_replica_before_any_text_leaves),
+		cmocka_unit_test(address_named_by_sentinels_is_used_only_if_role_says_master),
 		cmocka_unit_test(primary_killed_connection_follows_the_failover),
 		cmocka_unit_test(primary_killed_mid_fanout_no_number_texted_twice),
 	};
