@@ -22,18 +22,22 @@
 static void
 rconn_on_role(struct rconn *rc, struct redisReply *reply, void *arg)
 {
+	const char *role = "unknown";
+
 	(void)arg;
-	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
-	    reply->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(reply->element[0]->str, "master") == 0) {
+	if (reply == NULL)
+		return;    /* dropped or freed: the reconnect asks again */
+	if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+	    reply->element[0]->type == REDIS_REPLY_STRING)
+		role = reply->element[0]->str;
+	else if (reply->type == REDIS_REPLY_ERROR)
+		role = reply->str;
+	if (strcmp(role, "master") == 0) {
 		rconn_became_ready(rc);
 		return;
 	}
-	log_warnx("redis=%s event=not_primary addr=%s:%d role=%s action=ask_sentinels",
-	    rc->name, rc->addr, rc->port, reply == NULL ? "no reply" :
-	    reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
-	    reply->element[0]->type == REDIS_REPLY_STRING ? reply->element[0]->str :
-	    reply->type == REDIS_REPLY_ERROR ? reply->str : "unknown");
+	log_warnx("redis=%s event=not_primary addr=%s:%d role=\"%s\" action=ask_sentinels",
+	    rc->name, rc->addr, rc->port, role);
 	sentinel_refresh(rc->sentinel);
 	rconn_reset(rc, "not the primary");
 }
