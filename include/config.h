@@ -104,8 +104,10 @@ struct config *config_load(const char *path, FILE *errout);
 /* Frees c and every string it owns (secrets are wiped first). NULL does nothing. */
 void config_free(struct config *c);
 
-/* The cross-checks of the [redis] keys (config_redis.c, called by config_load):
- * report(arg, key, message) for each problem found. */
+/* The defaults of the [redis] keys (0, or -1 on OOM), and their cross-checks:
+ * report(arg, key, message) for each problem found (config_redis.c, called by
+ * config_load). */
+int config_redis_defaults(struct config *c);
 void config_redis_check(const struct config *c, void (*report)(void *arg,
     const char *key, const char *msg), void *arg);
 

@@ -587,11 +587,8 @@ config_defaults(struct config *c)
 	host[sizeof(host) - 1] = '\0';
 	c->log_level = LOG_INFO;
 	c->shutdown_grace_ms = 4000;
-	c->redis_port = 6379;
-	c->redis_connect_timeout_ms = 1000;
-	c->redis_command_timeout_ms = 2000;
-	c->redis_reconnect_max_ms = 5000;
-	c->wait_timeout_ms = 100;
+	if (config_redis_defaults(c) < 0)
+		return -1;
 	c->ingest_batch = 64;
 	c->block_ms = 1000;
 	c->plan_chunk = 500;
@@ -612,8 +609,6 @@ config_defaults(struct config *c)
 	c->http_port = -1;
 	c->http_timeout_ms = 10000;
 	quiet_rules_default(&c->quiet);
-	if ((c->redis_host = strdup("127.0.0.1")) == NULL)
-		return -1;
 	if ((c->consumer = malloc(80)) == NULL)
 		return -1;
 	snprintf(c->consumer, 80, "notifier-%s", host);
@@ -627,7 +622,6 @@ config_report(void *p, const char *key, const char *msg)
 }
 
 /* Cross-key checks once the whole file is read. */
-
 static void
 config_check(struct cparse *p)
 {

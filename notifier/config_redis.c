@@ -1,15 +1,27 @@
 /*
- * config_redis.c: the cross-checks of the [redis] keys (stage: start-up).
+ * config_redis.c: the defaults and cross-checks of the [redis] keys (stage: start-up).
  *
  * What passes here connects: --check-config and start-up make the same checks, and
  * each problem names its key and what is wrong with it. Never prints a secret.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "sentinel.h"
 #include "uri.h"
+
+int
+config_redis_defaults(struct config *c)
+{
+	c->redis_port = 6379;
+	c->redis_connect_timeout_ms = 1000;
+	c->redis_command_timeout_ms = 2000;
+	c->redis_reconnect_max_ms = 5000;
+	c->wait_timeout_ms = 100;
+	return (c->redis_host = strdup("127.0.0.1")) != NULL ? 0 : -1;
+}
 
 void
 config_redis_check(const struct config *c, void (*report)(void *arg, const char *key,
