@@ -434,6 +434,9 @@ claims_wait_for_a_replica_before_any_text_leaves(void **state)
 	assert_true(it_wait(log_has, &held, 20000));
 	/* Claimed again and again, never sent. */
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
+	/* The plan's last step waited for the replica too, and said it did not come. */
+	assert_int_equal(it_log_count(f->nt.proc.log, "event=plan_not_durable deal=wait-1",
+	    NULL, NULL), 1);
 	assert_int_equal(kill(f->st.replica_pid, SIGCONT), 0);
 	assert_true(it_wait(xlen_reaches, &all, 30000));
 	it_sleep_ms(300);
