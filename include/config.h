@@ -32,6 +32,12 @@ struct config {
 	long redis_connect_timeout_ms;
 	long redis_command_timeout_ms;
 	long redis_reconnect_max_ms;
+	char *redis_sentinels;       /* "host:port,...": the primary is found through
+	                              * these (redis.host/port unused); may be NULL */
+	char *redis_master_name;     /* the Sentinel master name, with redis_sentinels */
+	long wait_replicas;          /* replicas a claim must reach before its request
+	                              * leaves (WAIT); 0 = no WAIT */
+	long wait_timeout_ms;        /* WAIT's timeout */
 
 	long ingest_batch;           /* entries per XREADGROUP on "deals" */
 	long block_ms;               /* XREADGROUP BLOCK for both streams */
@@ -97,5 +103,12 @@ struct config *config_load(const char *path, FILE *errout);
 
 /* Frees c and every string it owns (secrets are wiped first). NULL does nothing. */
 void config_free(struct config *c);
+
+/* The defaults of the [redis] keys (0, or -1 on OOM), and their cross-checks:
+ * report(arg, key, message) for each problem found (config_redis.c, called by
+ * config_load). */
+int config_redis_defaults(struct config *c);
+void config_redis_check(const struct config *c, void (*report)(void *arg,
+    const char *key, const char *msg), void *arg);
 
 #endif

@@ -16,6 +16,7 @@
 struct event_base;
 struct redisReply;
 struct rconn;
+struct sentinel;
 
 struct rconn_config {
 	const char *host;              /* an IP address, or a host name resolved again at
@@ -30,6 +31,12 @@ struct rconn_config {
 	long reconnect_max_ms;         /* backoff cap; starts at 50 ms */
 	const char *username;          /* Redis 6 ACL user: AUTH username password; NULL =
 	                                * the default user */
+	struct sentinel *sentinel;     /* non-NULL: host and port are not used; the
+	                                * primary's address is asked of it at every
+	                                * connect, confirmed with ROLE before the
+	                                * connection is ready, and the connection moves
+	                                * when the primary does (borrowed: it must
+	                                * outlive the rconn) */
 };
 
 /* Called when the connection is up (after AUTH), after every reconnect too. Use it
@@ -54,6 +61,9 @@ void rconn_free(struct rconn *rc);
 
 /* 1 when connected and ready for commands, else 0. */
 int rconn_is_ready(const struct rconn *rc);
+
+/* The default deadline of a command (rconn_config.command_timeout_ms). */
+long rconn_timeout_ms(const struct rconn *rc);
 
 /* The connection's generation: incremented at every successful (re)connect. */
 unsigned long rconn_generation(const struct rconn *rc);
@@ -86,5 +96,20 @@ void rconn_stats(const struct rconn *rc, struct rconn_stat *st);
 
 /* Drops the connection now (as after a timeout) and reconnects with backoff. */
 void rconn_reset(struct rconn *rc, const char *why);
+
+/* The primary's address changed (called by sentinel.c): a connection elsewhere, or
+ * one waiting to reconnect, goes to the new address at once; pending commands get
+ * their callback with NULL. Does nothing without a sentinel or when already there. */
+void rconn_moved(struct rconn *rc);
+
+/*
+ * Subscribes to channel (SUBSCRIBE): cb runs for every message (reply is the
+ * ["message", channel, payload] array, borrowed) and once with NULL when the
+ * connection drops or the rconn is freed; subscribe again from the ready callback.
+ * A subscribed connection takes no other command and has no deadline for messages.
+ * Returns 0, or -1 when not connected or out of memory (cb never runs).
+ */
+int rconn_subscribe(struct rconn *rc, const char *channel, rconn_reply_fn *cb,
+    void *arg);
 
 #endif

@@ -51,6 +51,10 @@ static const struct ckey config_keys[] = {
 	C("redis.connect_timeout_ms", CK_LONG, redis_connect_timeout_ms, 10, 60000),
 	C("redis.command_timeout_ms", CK_LONG, redis_command_timeout_ms, 10, 60000),
 	C("redis.reconnect_max_ms", CK_LONG, redis_reconnect_max_ms, 10, 600000),
+	C("redis.sentinels", CK_STR, redis_sentinels, 1, 4096),
+	C("redis.master_name", CK_STR, redis_master_name, 1, 128),
+	C("redis.wait_replicas", CK_LONG, wait_replicas, 0, 16),
+	C("redis.wait_timeout_ms", CK_LONG, wait_timeout_ms, 1, 60000),
 	C("ingest.batch", CK_LONG, ingest_batch, 1, 10000),
 	C("ingest.block_ms", CK_LONG, block_ms, 1, 60000),
 	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 20000),
@@ -583,10 +587,8 @@ config_defaults(struct config *c)
 	host[sizeof(host) - 1] = '\0';
 	c->log_level = LOG_INFO;
 	c->shutdown_grace_ms = 4000;
-	c->redis_port = 6379;
-	c->redis_connect_timeout_ms = 1000;
-	c->redis_command_timeout_ms = 2000;
-	c->redis_reconnect_max_ms = 5000;
+	if (config_redis_defaults(c) < 0)
+		return -1;
 	c->ingest_batch = 64;
 	c->block_ms = 1000;
 	c->plan_chunk = 500;
@@ -607,16 +609,19 @@ config_defaults(struct config *c)
 	c->http_port = -1;
 	c->http_timeout_ms = 10000;
 	quiet_rules_default(&c->quiet);
-	if ((c->redis_host = strdup("127.0.0.1")) == NULL)
-		return -1;
 	if ((c->consumer = malloc(80)) == NULL)
 		return -1;
 	snprintf(c->consumer, 80, "notifier-%s", host);
 	return 0;
 }
 
-/* Cross-key checks once the whole file is read. */
+static void
+config_report(void *p, const char *key, const char *msg)
+{
+	config_error(p, key, "%s", msg);
+}
 
+/* Cross-key checks once the whole file is read. */
 static void
 config_check(struct cparse *p)
 {
@@ -684,14 +689,7 @@ config_check(struct cparse *p)
 			gw_timeout_max = g->timeout_ms > 0 ? g->timeout_ms :
 			    CONFIG_GW_TIMEOUT_DEFAULT_MS;
 	}
-	if (c->redis_username != NULL && c->redis_password == NULL)
-		config_error(p, "redis.username", "needs redis.password (an ACL user logs in "
-		    "with both)");
-	if (c->redis_username != NULL && strpbrk(c->redis_username, " \t\r\n") != NULL)
-		config_error(p, "redis.username", "must not contain white space");
-	if (!uri_host_ok(c->redis_host))
-		config_error(p, "redis.host", "'%s' is neither an IP address nor a host name "
-		    "(letters, digits, '-' and '.', labels of 1 to 63)", c->redis_host);
+	config_redis_check(c, config_report, p);
 	/* A push is sent under a lease refreshed every claim_idle_ms / 3: a request must
 	 * fit in what is left of it, or another notifier may take the push over while
 	 * the request is still out (a second text). */
@@ -786,6 +784,8 @@ config_free(struct config *c)
 	free(c->consumer);
 	free(c->redis_host);
 	free(c->redis_username);
+	free(c->redis_sentinels);
+	free(c->redis_master_name);
 	free_secret(c->redis_password);
 	free(c->rules_dir);
 	free(c->optout_words);

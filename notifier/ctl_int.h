@@ -2,7 +2,8 @@
  * ctl_int.h: what dealpushctl's files share (stage: outside the pipeline, the
  * operator's CLI): exit codes, limits, the Redis reply check and the input reader of
  * dealpushctl.c, the admin API client of ctl_api.c, and each file's commands (the
- * import of ctl_import.c, ctl_redis.c, ctl_rules.c, ctl_report.c, ctl_consent.c).
+ * import of ctl_import.c, ctl_redis.c, ctl_rules.c, ctl_report.c, ctl_consent.c,
+ * ctl_sentinel.c).
  * Private to the CLI.
  */
 #ifndef DEALPUSH_CTL_INT_H
@@ -144,6 +145,12 @@ int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
  * writes exactly what the daemon writes. Fills sha (41 bytes). Returns 0, or -1
  * after printing. */
 int ctl_load_script(redisContext *c, const char *name, char *sha);
+
+/* ctl_sentinel.c: the primary's "host:port" of Sentinel master master, asked of the
+ * sentinels in list (host:port,...) in turn and confirmed with ROLE, into addr.
+ * Returns 0, or -1 after printing why. */
+int ctl_sentinel_primary(const char *list, const char *master, char *addr,
+    size_t size);
 
 /* dealpushctl subscribers import FILE straight to Redis: every line validated
  * (subscriber_parse), stored by admin_sub_bulk.lua in batches with a bounded number

@@ -60,7 +60,9 @@ static void usage(FILE *out)
 	    "                                    (consent_log:, consent_history: keys) into\n"
 	    "                                    consent:records; once after an upgrade\n"
 	    "\n"
-	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS ".\n"
+	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS "; or\n"
+	    "through Redis Sentinel: --sentinel HOST:PORT[,HOST:PORT...] --master NAME,\n"
+	    "else $DEALPUSH_SENTINELS and $DEALPUSH_MASTER (the primary, confirmed by ROLE).\n"
 	    "Redis login: $DEALPUSH_REDIS_PASSWORD, with $DEALPUSH_REDIS_USER for an ACL\n"
 	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
@@ -481,6 +483,9 @@ clock_from_env(void)
 int main(int argc, char **argv)
 {
 	const char *addr = getenv("DEALPUSH_REDIS");
+	const char *sentinels = getenv("DEALPUSH_SENTINELS");
+	const char *master = getenv("DEALPUSH_MASTER");
+	char primary[300];
 	struct ctl_api api;
 	int i = 1, rc;
 
@@ -507,6 +512,12 @@ int main(int argc, char **argv)
 		} else if (strncmp(argv[i], "--redis=", 8) == 0) {
 			addr = argv[i] + 8;
 			i++;
+		} else if (strcmp(argv[i], "--sentinel") == 0 && i + 1 < argc) {
+			sentinels = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--master") == 0 && i + 1 < argc) {
+			master = argv[i + 1];
+			i += 2;
 		} else if (strcmp(argv[i], "--api") == 0 && i + 1 < argc) {
 			api.url = argv[i + 1];
 			i += 2;
@@ -524,6 +535,11 @@ int main(int argc, char **argv)
 	if (i < argc && strcmp(argv[i], "-h") == 0) {
 		usage(stdout);
 		return CTL_OK;
+	}
+	if (sentinels != NULL && *sentinels != '\0') {
+		if (ctl_sentinel_primary(sentinels, master, primary, sizeof(primary)) < 0)
+			return CTL_FAIL;
+		addr = primary;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		fprintf(stderr, "dealpushctl: cannot start libcurl\n");

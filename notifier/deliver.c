@@ -423,6 +423,8 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	dl->base = base;
 	dl->cfg = cfg;
 	dl->cmd = cmd;
+	dl->durable.replicas = cfg->wait_replicas;
+	dl->durable.timeout_ms = cfg->wait_timeout_ms;
 	dl->http = http;
 	dl->ss = ss;
 	dl->quiet = cfg->quiet;

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "durable.h"
 #include "gw.h"
 #include "model.h"
 #include "pushline.h"
@@ -110,6 +111,7 @@ struct deliver {
 	const struct config *cfg;
 	struct greader *rd;        /* "pushes" in group "deliver", its own connection */
 	struct rconn *cmd;
+	struct durable_config durable;   /* WAIT after each send.lua call */
 	struct httpc *http;
 	const struct substore *ss;
 	struct tzcache *zones;

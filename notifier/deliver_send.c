@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "deliver_int.h"
+#include "durable.h"
 #include "gw.h"
 #include "gwpool.h"
 #include "log.h"
@@ -274,13 +275,19 @@ send_retext(struct rcpt *r, const char *text)
 	return 0;
 }
 
+/*
+ * send.lua's answer, once WAIT has said whether the claims reached a replica
+ * (durable; always 1 without redis.wait_replicas). A claim that is not durable may
+ * revert in a failover and be claimed again there: its request does not leave; it
+ * is retried as our own, as after a failed call, and claims again.
+ */
 static void
-claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+claim_on_reply(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 {
 	struct claim *c = arg;
 	struct deliver *dl = c->dl;
 	struct rcpt **renew = NULL;
-	size_t i, nr = 0;
+	size_t i, nr = 0, held = 0;
 
 	(void)rc;
 	dl->claiming -= c->n;
@@ -305,6 +312,12 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 
 		if (v->type != REDIS_REPLY_STRING || strncmp(v->str, "send\t", 5) != 0) {
 			claim_end(dl, r, v);
+			continue;
+		}
+		if (!durable) {
+			held++;
+			dl_release(r);
+			dl_retry_or_expire(r, -1);
 			continue;
 		}
 		exp = strtoll(v->str + 5, &end, 10);
@@ -343,6 +356,13 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		}
 		r->state = RS_RENEWING;
 		renew[nr++] = r;
+	}
+	if (held > 0) {
+		log_warnx("event=claim_not_durable recipients=%zu renew=%d replicas_wanted=%ld "
+		    "action=retry_without_sending", held, c->renew, dl->durable.replicas);
+		if (dl->metrics != NULL)
+			metrics_inc(dl->metrics, METRIC_SKIPS, METRICS_L("claim_not_durable"),
+			    (double)held);
 	}
 	if (nr > 0 && send_call(dl, renew, nr, 1) < 0)
 		for (i = 0; i < nr; i++) {
@@ -489,8 +509,8 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 		if (!renew)
 			r->state = RS_CLAIMING;
 	}
-	if (script_call(dl->cmd, SCRIPT_SEND, (int)k, (int)a, args, NULL, claim_on_reply,
-	    c) < 0)
+	if (durable_script_call(dl->cmd, &dl->durable, script_name(SCRIPT_SEND), (int)k,
+	    (int)a, args, NULL, claim_on_reply, c) < 0)
 		goto out;
 	c = NULL;
 	dl->claiming += n;

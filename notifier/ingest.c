@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "config.h"
 #include "deal.h"
+#include "durable.h"
 #include "greader.h"
 #include "ingest.h"
 #include "ingest_int.h"
@@ -291,11 +292,28 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 	ingest_job_put(j);
 }
 
-/* Sends one script call for the job; it holds a reference until it answers. */
+/* The last plan chunk's answer, after its WAIT: the marker and the ack it wrote have
+ * reached a replica, or the shortfall is said (the claims of its pushes WAIT for
+ * themselves, and a WAIT confirms every earlier write: no text leaves on a plan a
+ * failover could revert). */
+static void
+ingest_on_last_chunk(struct rconn *rc, struct redisReply *r, int durable, void *arg)
+{
+	struct ingest_call *c = arg;
+
+	if (r != NULL && r->type != REDIS_REPLY_ERROR && !durable)
+		log_warnx("event=plan_not_durable deal=%s entry=%s replicas_wanted=%ld",
+		    c->job->deal, c->job->entry, c->job->in->cfg->wait_replicas);
+	ingest_on_script(rc, r, c);
+}
+
+/* Sends one script call for the job; it holds a reference until it answers. The
+ * plan's last chunk (its marker) is made durable first (durable.h). */
 void
 ingest_call(struct ingest_job *j, const char *script, int nkeys, int nargs,
     const char **args, const size_t *lens, size_t chunk)
 {
+	struct durable_config wait;
 	struct ingest_call *c;
 
 	if (nargs > SCRIPT_ARGS_MAX) {
@@ -313,8 +331,12 @@ ingest_call(struct ingest_job *j, const char *script, int nkeys, int nargs,
 	c->job = j;
 	c->script = script;
 	c->chunk = chunk;
-	if (script_call_named(j->in->cmd, script, nkeys, nargs, args, lens,
-	    ingest_on_script, c) < 0) {
+	wait.replicas = j->in->cfg->wait_replicas;
+	wait.timeout_ms = j->in->cfg->wait_timeout_ms;
+	if ((strcmp(script, "plan") == 0 && chunk + 1 == j->nchunks ?
+	    durable_script_call(j->in->cmd, &wait, script, nkeys, nargs, args, lens,
+	    ingest_on_last_chunk, c) : script_call_named(j->in->cmd, script, nkeys, nargs,
+	    args, lens, ingest_on_script, c)) < 0) {
 		log_warnx("event=%s_failed deal=%s entry=%s err=\"redis not ready\"", script,
 		    j->deal, j->entry);
 		ingest_job_fail(j, 0, script, "redis not ready");

@@ -37,6 +37,7 @@
 #include "rulesload.h"
 #include "simulate.h"
 #include "scripts.h"
+#include "sentinel.h"
 #include "sdnotify.h"
 #include "subscriber.h"
 #include "substore.h"
@@ -60,6 +61,7 @@ struct notifier {
 	struct config *cfg;
 	struct rconn_config rcfg;
 	struct rconn *cmd;
+	struct sentinel *sentinel;  /* the primary found through Sentinel, or NULL */
 	struct substore *ss;
 	struct matcher *matcher;
 	struct httpc *http;
@@ -635,6 +637,12 @@ notifier_start(struct notifier *n)
 	}
 	if (load_rules(n) < 0)
 		return -1;   /* at start-up there is no working set to keep */
+	if (n->cfg->redis_sentinels != NULL) {
+		n->sentinel = sentinel_new(n->base, n->cfg->redis_sentinels,
+		    n->cfg->redis_master_name, &n->rcfg);
+		if ((n->rcfg.sentinel = n->sentinel) == NULL)
+			return -1;
+	}
 	if ((n->cmd = rconn_new(n->base, &n->rcfg, "cmd", on_cmd_ready, NULL)) == NULL)
 		return -1;
 	n->ss = substore_new(n->base, &n->rcfg, n->cfg->block_ms, matcher_on_change,
@@ -710,6 +718,7 @@ notifier_free(struct notifier *n)
 	matcher_free(n->matcher);
 	substore_free(n->ss);
 	rconn_free(n->cmd);
+	sentinel_free(n->sentinel);   /* after every connection that watches it */
 	/* After the client and the connection: their last callbacks still reach it. */
 	for (size_t i = 0; i < CONFIG_GATEWAYS_MAX; i++) {
 		if (n->cfg != NULL && i < n->cfg->ngateways)

@@ -34,37 +34,11 @@
 #include "clock.h"
 #include "log.h"
 #include "rconn.h"
+#include "rconn_int.h"
+#include "sentinel.h"
 
-#define RCONN_BACKOFF_MIN_MS 50
 #define RCONN_REARMS_MAX 4         /* deadlines a command may start again */
 #define RCONN_LATE_MS 20           /* a timer this late: our loop was held */
-
-struct rconn {
-	struct event_base *base;
-	redisAsyncContext *ac;     /* NULL while disconnected */
-	int ready;                 /* connected (and authenticated) */
-	unsigned long generation;
-	char *host;                /* as configured: an IP address or a host name */
-	char addr[INET6_ADDRSTRLEN]; /* what host resolved to at the last connect */
-	char *username;            /* Redis 6 ACL user, with the password; may be NULL */
-	char *password;
-	int port;
-	struct evdns_base *dns;    /* only when host is a name */
-	struct rconn_lookup *lookup; /* the name's resolution in progress, or NULL */
-	long connect_timeout_ms;
-	long command_timeout_ms;
-	long reconnect_max_ms;
-	long backoff_ms;
-	char name[32];
-	struct event *connect_timer;   /* connect deadline */
-	struct event *retry_timer;     /* reconnect after backoff */
-	struct event *drop_timer;      /* drop the connection outside hiredis callbacks */
-	char drop_why[64];
-	rconn_ready_fn *on_ready;
-	void *arg;
-	struct rconn_cmd *head, *tail; /* awaiting a reply, in the order sent */
-	unsigned long timeouts, drops; /* since start, for health and metrics */
-};
 
 struct rconn_cmd {
 	struct rconn *rc;
@@ -96,7 +70,7 @@ rconn_tv(struct timeval *tv, long ms)
 	tv->tv_usec = (ms % 1000) * 1000;
 }
 
-static void
+void
 rconn_schedule_reconnect(struct rconn *rc)
 {
 	struct timeval tv;
@@ -113,7 +87,7 @@ rconn_schedule_reconnect(struct rconn *rc)
 }
 
 /* Frees the hiredis context now; pending callbacks run with NULL. */
-static void
+void
 rconn_drop(struct rconn *rc)
 {
 	redisAsyncContext *ac = rc->ac;
@@ -182,7 +156,7 @@ rconn_on_connect_timer(evutil_socket_t fd, short what, void *arg)
 	rconn_schedule_reconnect(rc);
 }
 
-static void
+void
 rconn_became_ready(struct rconn *rc)
 {
 	rc->ready = 1;
@@ -199,12 +173,13 @@ rconn_on_auth(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	(void)arg;
 	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-		log_warnx("redis=%s event=auth_failed err=\"%s\"", rc->name,
+		log_warnx("redis=%s event=auth_failed addr=%s:%d user=%s err=\"%s\"",
+		    rc->name, rc->addr, rc->port, rc->username ? rc->username : "default",
 		    reply ? reply->str : "no reply");
 		rconn_reset(rc, "auth failed");
 		return;
 	}
-	rconn_became_ready(rc);
+	rconn_handshake(rc);
 }
 
 static void
@@ -238,7 +213,7 @@ rconn_on_connect(const redisAsyncContext *ac, int status)
 		rc->ready = 0;
 		return;
 	}
-	rconn_became_ready(rc);
+	rconn_handshake(rc);
 }
 
 static void
@@ -308,7 +283,11 @@ rconn_connect(struct rconn *rc)
 	struct rconn_lookup *lk;
 	struct timeval tv;
 
-	if (rc->dns == NULL) {
+	if (rc->sentinel != NULL && rconn_locate(rc) < 0) {
+		rconn_schedule_reconnect(rc);
+		return;
+	}
+	if (rc->dns == NULL || (rc->sentinel != NULL && rconn_is_ip(rc->host))) {
 		rconn_connect_addr(rc);
 		return;
 	}
@@ -365,7 +344,7 @@ rconn_connect_addr(struct rconn *rc)
 }
 
 /* 1 when host is an IPv4 or IPv6 address (nothing to resolve). */
-static int
+int
 rconn_is_ip(const char *host)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
@@ -390,13 +369,17 @@ rconn_new(struct event_base *base, const struct rconn_config *cfg, const char *n
 	rc->on_ready = ready;
 	rc->arg = arg;
 	snprintf(rc->name, sizeof(rc->name), "%s", name);
-	if ((rc->host = strdup(cfg->host)) == NULL)
+	rc->sentinel = cfg->sentinel;
+	if ((rc->host = strdup(cfg->sentinel != NULL ? "" : cfg->host)) == NULL)
 		goto err;
 	if (cfg->password != NULL && (rc->password = strdup(cfg->password)) == NULL)
 		goto err;
 	if (cfg->username != NULL && (rc->username = strdup(cfg->username)) == NULL)
 		goto err;
-	if (rconn_is_ip(cfg->host)) {
+	if (cfg->sentinel != NULL) {
+		if (sentinel_watch(cfg->sentinel, rc) < 0)
+			goto err;
+	} else if (rconn_is_ip(cfg->host)) {
 		snprintf(rc->addr, sizeof(rc->addr), "%s", cfg->host);
 	} else if ((rc->dns = evdns_base_new(base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
@@ -422,6 +405,8 @@ rconn_free(struct rconn *rc)
 	if (rc == NULL)
 		return;
 	rconn_drop(rc);
+	if (rc->sentinel != NULL)
+		sentinel_unwatch(rc->sentinel, rc);
 	if (rc->connect_timer)
 		event_free(rc->connect_timer);
 	if (rc->retry_timer)
@@ -443,6 +428,12 @@ int
 rconn_is_ready(const struct rconn *rc)
 {
 	return rc != NULL && rc->ready && rc->ac != NULL;
+}
+
+long
+rconn_timeout_ms(const struct rconn *rc)
+{
+	return rc->command_timeout_ms;
 }
 
 unsigned long

@@ -161,3 +161,81 @@ dp_start_cluster() {
 	echo "cluster did not reach cluster_state:ok (see $dir)" >&2
 	return 1
 }
+
+# dp_start_one_redis DIR ARGS...: one redis-server (or, with --sentinel among ARGS, a
+# sentinel) on a free port with state under DIR/<port>; prints "port pid". Its pid
+# goes to $DP_RUN_DIR/pids too. Returns non-zero when it did not start.
+dp_start_one_redis() {
+	local dir=$1 try port pid i conf
+	shift
+	for try in 1 2 3 4 5 6 7 8; do
+		port=$(dp_pick_port)
+		mkdir -p "$dir/$port"
+		conf="$dir/$port/redis.conf"
+		# A sentinel rewrites its own file: one per process.
+		printf 'port %s\nbind 127.0.0.1\ndir %s\nlogfile %s\n' "$port" \
+			"$dir/$port" "$dir/$port/redis.log" > "$conf"
+		redis-server "$conf" --save '' --appendonly no --daemonize no \
+			--protected-mode yes "$@" >/dev/null 2>&1 &
+		pid=$!
+		[ -n "${DP_RUN_DIR:-}" ] && echo "$pid" >> "$DP_RUN_DIR/pids"
+		DP_PIDS="$DP_PIDS $pid"
+		for i in $(seq 1 100); do
+			if [ "$(dp_redis_pid "$port")" = "$pid" ]; then
+				echo "$port $pid"
+				return 0
+			fi
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill "$pid" 2>/dev/null
+	done
+	return 1
+}
+
+# dp_start_sentinel DIR MASTER [USER PASSWORD]: a primary, its replica and three
+# sentinels (quorum 2, down-after 1000 ms, so that a killed primary fails over
+# within seconds) on free 127.0.0.1 ports, made the way an operator would. With USER
+# and PASSWORD, both Redis servers also have that ACL user (every key, channel and
+# command). DIR/nodes gets "primary port pid", "replica port pid" and three
+# "sentinel port pid" lines. Ready when every sentinel names the primary and knows
+# the replica and the two other sentinels, and the replica is in sync.
+dp_start_sentinel() {
+	local dir=$1 master=$2 user=${3:-} pass=${4:-} acl=() p r s i ok port line
+	mkdir -p "$dir"
+	: > "$dir/nodes"
+	[ -n "$user" ] && acl=(--user "$user" on ">$pass" '~*' '&*' '+@all')
+	p=$(dp_start_one_redis "$dir" "${acl[@]}" --repl-diskless-sync-delay 0) ||
+		{ echo "could not start the primary (see $dir)" >&2; return 1; }
+	echo "primary $p" >> "$dir/nodes"
+	r=$(dp_start_one_redis "$dir" "${acl[@]}" --replicaof 127.0.0.1 "${p%% *}") ||
+		{ echo "could not start the replica (see $dir)" >&2; return 1; }
+	echo "replica $r" >> "$dir/nodes"
+	for i in 1 2 3; do
+		s=$(dp_start_one_redis "$dir" --sentinel \
+			--sentinel monitor "$master" 127.0.0.1 "${p%% *}" 2 \
+			--sentinel down-after-milliseconds "$master" 1000 \
+			--sentinel failover-timeout "$master" 4000) ||
+			{ echo "could not start sentinel $i (see $dir)" >&2; return 1; }
+		echo "sentinel $s" >> "$dir/nodes"
+	done
+	for i in $(seq 1 300); do
+		ok=1
+		redis-cli -p "${r%% *}" info replication 2>/dev/null |
+			grep -q '^master_link_status:up' || ok=0
+		while read -r line; do
+			port=$(echo "$line" | cut -d' ' -f2)
+			case "$line" in sentinel*) ;; *) continue ;; esac
+			redis-cli -p "$port" sentinel master "$master" 2>/dev/null | tr -d '\r' |
+				tr '\n' ' ' | grep -Eq 'num-slaves 1 .*num-other-sentinels 2 ' ||
+				{ ok=0; break; }
+		done < "$dir/nodes"
+		if [ "$ok" -eq 1 ]; then
+			cat "$dir/nodes"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "the sentinels did not see the primary, its replica and each other (see $dir)" >&2
+	return 1
+}

@@ -12,7 +12,9 @@
  * deliver_throughput, redis_cmds_per_push (cmds: top-level commands, the round trips
  * the notifier asks for, per push; script_cmds: commands run inside the Lua scripts
  * per push) and redis_bytes_per_push; exits non-zero when the setup fails or not all
- * N pushes are sent and recorded within 60 s.
+ * N pushes are sent and recorded within 60 s. BENCH_DELIVER_WAIT_REPLICAS=1 gives
+ * the redis a replica and the notifier redis.wait_replicas = 1 (a WAIT behind every
+ * claim batch), to measure what durability costs per push.
  */
 #include <errno.h>
 #include <limits.h>
@@ -325,14 +327,22 @@ main(void)
 	double cpu0, cpu1;
 	size_t i, nd, body_len = 0;
 	int port = it_redis_port(), gw_up = 0, nt_up = 0, rv = 2;
+	long wait = bench_env_long("BENCH_DELIVER_WAIT_REPLICAS", 0, 0, 1);
+	struct it_sentinel replica;
+	char config[sizeof(bench_config) + 64];
 	double elapsed_s, pps, wrk_rps, cmds, top_cmds;
 
 	memset(&gw, 0, sizeof(gw));
 	memset(&nt, 0, sizeof(nt));
+	memset(&replica, 0, sizeof(replica));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (n < 0) {
 		fprintf(stderr, "bench_deliver: BENCH_DELIVER_SUBS must be %d..%d\n",
 		    BENCH_SUBS_MIN, BENCH_SUBS_MAX);
+		return 2;
+	}
+	if (wait < 0) {
+		fprintf(stderr, "bench_deliver: BENCH_DELIVER_WAIT_REPLICAS must be 0 or 1\n");
 		return 2;
 	}
 	if ((subs = bench_subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
@@ -354,7 +364,13 @@ main(void)
 		fprintf(stderr, "bench_deliver: importing subscribers failed\n");
 		goto end;
 	}
-	if (it_notifier_start(&nt, port, gw.port, "bench", bench_config) < 0) {
+	snprintf(config, sizeof(config), "%s[redis]\nwait_replicas = %ld\n", bench_config,
+	    wait);
+	if (wait > 0 && it_sentinel_add_replica(&replica, port) < 0) {
+		fprintf(stderr, "bench_deliver: the replica did not start\n");
+		goto end;
+	}
+	if (it_notifier_start(&nt, port, gw.port, "bench", config) < 0) {
 		fprintf(stderr, "bench_deliver: notifier did not start\n");
 		goto end;
 	}
@@ -460,7 +476,8 @@ main(void)
 	cmds = (double)total / (double)n;
 	top_cmds = (double)top / (double)n;
 	printf("deliver_throughput: one deal to %ld subscribers (sms, job_size 100, "
-	    "deliver.batch 64, max_in_flight 256), gwsim without faults\n", n);
+	    "deliver.batch 64, max_in_flight 256, wait_replicas %ld), gwsim without "
+	    "faults\n", n, wait);
 	printf("  ours: XADD -> %ld entries on pushes:log (XLEN every %d ms): %.3f s, "
 	    "%.0f pushes/s\n", n, BENCH_POLL_MS, elapsed_s, pps);
 	if (last_ms >= deal_ms)
@@ -510,6 +527,7 @@ end:
 		it_stop(&nt.proc, SIGTERM, 5000);
 	if (gw_up)
 		it_stop(&gw.proc, SIGTERM, 2000);
+	it_sentinel_stop(&replica);
 	if (rc != NULL)
 		redisFree(rc);
 	free(warm);

@@ -74,6 +74,31 @@ int it_cluster_start(struct it_cluster *cl);
 /* SIGKILLs every node still running (state is thrown away). */
 void it_cluster_stop(struct it_cluster *cl);
 
+/* A primary, its replica and three sentinels on 127.0.0.1 (quorum 2, down-after
+ * 1000 ms), made by dp_start_sentinel in tests/lib.sh. */
+#define IT_SENTINELS 3
+struct it_sentinel {
+	int primary, replica;
+	int sentinels[IT_SENTINELS];
+	pid_t primary_pid, replica_pid;
+	pid_t sentinel_pids[IT_SENTINELS];
+};
+
+/* Starts them under the run dir, the master named master; with user (and password)
+ * non-NULL both servers have that ACL user. Waits until every sentinel knows the
+ * primary, the replica and the others. 0 or -1 (reason on stderr). Their pids are
+ * in $DP_RUN_DIR/pids as well, for the runner. */
+int it_sentinel_start(struct it_sentinel *st, const char *master, const char *user,
+    const char *password);
+
+/* Starts a new replica of the Redis on port primary (after a failover: the old
+ * primary's host back as a replica), in place of the dead primary_pid. Its port, or
+ * -1. */
+int it_sentinel_add_replica(struct it_sentinel *st, int primary);
+
+/* SIGKILLs every process of it still running. */
+void it_sentinel_stop(struct it_sentinel *st);
+
 struct it_gwsim {
 	struct it_proc proc;
 	int port;

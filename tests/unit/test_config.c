@@ -623,10 +623,66 @@ redis_host_names_and_acl_users(void **state)
 	assert_non_null(strstr(errs, "redis.host"));
 }
 
+static void
+sentinels_master_name_and_wait_keys(void **state)
+{
+	/* ORDER BAD_SENTINELS: each value, then what its error must say. */
+	static const char *const bad[][2] = {
+		{ "sentinels = 10.0.0.1\nmaster_name = m", "'10.0.0.1' has no port" },
+		{ "sentinels = 10.0.0.1:0\nmaster_name = m", "port must be 1 to 65535" },
+		{ "sentinels = 10.0.0.1:65536\nmaster_name = m", "port must be 1 to 65535" },
+		{ "sentinels = 10.0.0.1:26x\nmaster_name = m", "port must be 1 to 65535" },
+		{ "sentinels = a:1,,b:2\nmaster_name = m", "entry 2 is empty" },
+		{ "sentinels = a:1,\nmaster_name = m", "entry 2 is empty" },
+		{ "sentinels = :26379\nmaster_name = m", "has no host" },
+		{ "sentinels = ::1:26379\nmaster_name = m", "[addr]:port" },
+		{ "sentinels = bad_host:26379\nmaster_name = m", "neither an IP address" },
+		{ "sentinels = a:1", "redis.master_name: missing" },
+		{ "master_name = m", "redis.master_name: needs redis.sentinels" },
+		{ "sentinels = a:1\nmaster_name = my master", "redis.master_name: must not contain white" },
+		{ "wait_replicas = -1", "redis.wait_replicas" },
+		{ "wait_replicas = 17", "redis.wait_replicas" },
+		{ "wait_timeout_ms = 0", "redis.wait_timeout_ms" },
+	};
+	char errs[2048], text[512];
+	struct config *c;
+	size_t i;
+
+	(void)state;
+	errs[0] = '\0';
+	c = load("[redis]\nsentinels = 10.0.0.1:26379, s2.example:26380,[::1]:26381\n"
+	    "master_name = dealpush\nwait_replicas = 1\nwait_timeout_ms = 250\n", errs,
+	    sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->redis_master_name, "dealpush");
+	assert_int_equal(c->wait_replicas, 1);
+	assert_int_equal(c->wait_timeout_ms, 250);
+	config_free(c);
+	/* Off by default: a single Redis has no replica to wait for. */
+	assert_non_null(c = load("", errs, sizeof(errs)));
+	assert_null(c->redis_sentinels);
+	assert_int_equal(c->wait_replicas, 0);
+	assert_int_equal(c->wait_timeout_ms, 100);
+	config_free(c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[redis]\n%s\n", bad[i][0]);
+		errs[0] = '\0';
+		if ((c = load(text, errs, sizeof(errs))) != NULL)
+			fail_msg("'%s' accepted", bad[i][0]);
+		if (strstr(errs, bad[i][1]) == NULL)
+			fail_msg("'%s': error \"%s\" does not say \"%s\"", bad[i][0], errs,
+			    bad[i][1]);
+		if (strstr(bad[i][0], "sentinels") != NULL && strstr(bad[i][1], "redis.") ==
+		    NULL && strstr(errs, "redis.sentinels: ") == NULL)
+			fail_msg("'%s': error \"%s\" does not name the key", bad[i][0], errs);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sentinels_master_name_and_wait_keys),
 		cmocka_unit_test(redis_host_names_and_acl_users),
 		cmocka_unit_test(empty_file_gives_documented_defaults),
 		cmocka_unit_test(values_and_trailing_comments_are_read),

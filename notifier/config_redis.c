@@ -1,0 +1,66 @@
+/*
+ * config_redis.c: the defaults and cross-checks of the [redis] keys (stage: start-up).
+ *
+ * What passes here connects: --check-config and start-up make the same checks, and
+ * each problem names its key and what is wrong with it. Never prints a secret.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "sentinel.h"
+#include "uri.h"
+
+int
+config_redis_defaults(struct config *c)
+{
+	c->redis_port = 6379;
+	c->redis_connect_timeout_ms = 1000;
+	c->redis_command_timeout_ms = 2000;
+	c->redis_reconnect_max_ms = 5000;
+	c->wait_timeout_ms = 100;
+	return (c->redis_host = strdup("127.0.0.1")) != NULL ? 0 : -1;
+}
+
+void
+config_redis_check(const struct config *c, void (*report)(void *arg, const char *key,
+    const char *msg), void *arg)
+{
+	struct sentinel_addr addrs[SENTINEL_MAX];
+	char err[400], msg[512];
+	int i, n;
+
+	if (c->redis_username != NULL && c->redis_password == NULL)
+		report(arg, "redis.username", "needs redis.password (an ACL user logs in "
+		    "with both)");
+	if (c->redis_username != NULL && strpbrk(c->redis_username, " \t\r\n") != NULL)
+		report(arg, "redis.username", "must not contain white space");
+	if (!uri_host_ok(c->redis_host)) {
+		snprintf(msg, sizeof(msg), "'%s' is neither an IP address nor a host name "
+		    "(letters, digits, '-' and '.', labels of 1 to 63)", c->redis_host);
+		report(arg, "redis.host", msg);
+	}
+	if (c->redis_sentinels == NULL) {
+		if (c->redis_master_name != NULL)
+			report(arg, "redis.master_name", "needs redis.sentinels (the sentinels "
+			    "that know this master)");
+		return;
+	}
+	if ((n = sentinel_parse(c->redis_sentinels, addrs, SENTINEL_MAX, err,
+	    sizeof(err))) < 0) {
+		snprintf(msg, sizeof(msg), "%.400s (expected host:port,host:port,...)", err);
+		report(arg, "redis.sentinels", msg);
+	}
+	for (i = 0; i < n; i++)
+		if (!uri_host_ok(addrs[i].host)) {
+			snprintf(msg, sizeof(msg), "'%.255s' (entry %d) is neither an IP address "
+			    "nor a host name", addrs[i].host, i + 1);
+			report(arg, "redis.sentinels", msg);
+		}
+	if (c->redis_master_name == NULL)
+		report(arg, "redis.master_name", "missing: redis.sentinels needs the name "
+		    "the sentinels monitor the primary under");
+	else if (strpbrk(c->redis_master_name, " \t\r\n") != NULL)
+		report(arg, "redis.master_name", "must not contain white space");
+}

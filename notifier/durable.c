@@ -1,0 +1,123 @@
+/*
+ * durable.c: a script, then WAIT, then the caller (stage: plan, send).
+ *
+ * The script's reply is copied (hiredis frees it when its callback returns) and
+ * handed over with WAIT's verdict once WAIT answers. Both commands go out in the
+ * same loop turn on the same connection, so Redis answers them in that order and no
+ * round trip of our own is added. Must never report durable for a WAIT that counted
+ * fewer replicas than configured, or that did not answer.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "durable.h"
+#include "log.h"
+#include "scripts.h"
+
+struct durable_call {
+	durable_fn *cb;
+	void *arg;
+	long replicas;
+	int waiting;               /* WAIT was sent: it delivers the result */
+	int script_done;
+	struct redisReply *reply;  /* the script's, copied; NULL: no reply */
+};
+
+struct redisReply *
+durable_reply_dup(const struct redisReply *r)
+{
+	struct redisReply *c;
+	size_t i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->type = r->type;
+	c->integer = r->integer;
+	if (r->str != NULL) {
+		if ((c->str = malloc(r->len + 1)) == NULL)
+			goto err;
+		memcpy(c->str, r->str, r->len);
+		c->str[r->len] = '\0';
+		c->len = r->len;
+	}
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+		if ((c->element = calloc(r->elements, sizeof(*c->element))) == NULL)
+			goto err;
+		c->elements = r->elements;
+		for (i = 0; i < r->elements; i++)
+			if ((c->element[i] = durable_reply_dup(r->element[i])) == NULL)
+				goto err;
+	}
+	return c;
+err:
+	freeReplyObject(c);
+	return NULL;
+}
+
+static void
+durable_finish(struct rconn *rc, struct durable_call *dc, int durable)
+{
+	dc->cb(rc, dc->reply, dc->reply != NULL && durable, dc->arg);
+	if (dc->reply != NULL)
+		freeReplyObject(dc->reply);
+	free(dc);
+}
+
+static void
+durable_on_wait(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct durable_call *dc = arg;
+	int ok = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= dc->replicas;
+
+	if (!ok)
+		log_warnx("event=wait_short replicas_wanted=%ld replicas=%lld err=\"%s\"",
+		    dc->replicas, r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer :
+		    -1LL, r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "too few replicas acknowledged within the timeout");
+	durable_finish(rc, dc, ok);
+}
+
+static void
+durable_on_script(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct durable_call *dc = arg;
+
+	dc->script_done = 1;
+	if (r != NULL && (dc->reply = durable_reply_dup(r)) == NULL)
+		log_errorx("event=durable_failed err=\"out of memory copying a reply\"");
+	if (!dc->waiting)
+		durable_finish(rc, dc, dc->replicas == 0);
+}
+
+int
+durable_script_call(struct rconn *rc, const struct durable_config *cfg,
+    const char *name, int nkeys, int nargs, const char **args, const size_t *lens,
+    durable_fn *cb, void *arg)
+{
+	struct durable_call *dc;
+	char n[24], t[24];
+
+	if ((dc = calloc(1, sizeof(*dc))) == NULL)
+		return -1;
+	dc->cb = cb;
+	dc->arg = arg;
+	dc->replicas = cfg != NULL ? cfg->replicas : 0;
+	if (script_call_named(rc, name, nkeys, nargs, args, lens, durable_on_script,
+	    dc) < 0) {
+		free(dc);
+		return -1;
+	}
+	if (dc->replicas == 0)
+		return 0;
+	snprintf(n, sizeof(n), "%ld", dc->replicas);
+	snprintf(t, sizeof(t), "%ld", cfg->timeout_ms);
+	/* Its deadline: WAIT's own timeout, plus the connection's usual margin. */
+	if (rconn_cmd(rc, durable_on_wait, dc, cfg->timeout_ms + rconn_timeout_ms(rc),
+	    "WAIT %s %s", n, t) == 0)
+		dc->waiting = 1;
+	/* Not sent (the connection dropped in between): the script's callback reports
+	 * "not durable" when it runs. */
+	return 0;
+}
