@@ -1,8 +1,9 @@
 /*
  * durable.c: a script, then WAIT, then the caller (stage: plan, send).
  *
- * The script's reply is copied (hiredis frees it when its callback returns) and
- * handed over with WAIT's verdict once WAIT answers. Both commands go out in the
+ * With a WAIT behind it, the script's reply is copied (hiredis frees it when its
+ * callback returns) and handed over with WAIT's verdict once WAIT answers; without
+ * one (redis.wait_replicas = 0, a single Redis) it is handed over at once, uncopied. Both commands go out in the
  * same loop turn on the same connection, so Redis answers them in that order and no
  * round trip of our own is added. Must never report durable for a WAIT that counted
  * fewer replicas than configured, or that did not answer.
@@ -21,7 +22,6 @@ struct durable_call {
 	void *arg;
 	long replicas;
 	int waiting;               /* WAIT was sent: it delivers the result */
-	int script_done;
 	struct redisReply *reply;  /* the script's, copied; NULL: no reply */
 };
 
@@ -84,11 +84,13 @@ durable_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 {
 	struct durable_call *dc = arg;
 
-	dc->script_done = 1;
+	if (!dc->waiting) {   /* no WAIT behind it: the reply as it is, not a copy */
+		dc->cb(rc, r, r != NULL && dc->replicas == 0, dc->arg);
+		free(dc);
+		return;
+	}
 	if (r != NULL && (dc->reply = durable_reply_dup(r)) == NULL)
 		log_errorx("event=durable_failed err=\"out of memory copying a reply\"");
-	if (!dc->waiting)
-		durable_finish(rc, dc, dc->replicas == 0);
 }
 
 int
