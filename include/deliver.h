@@ -37,6 +37,14 @@ struct metrics;
 /* Counts outcomes, skips and send latency in m (borrowed; NULL: none). */
 void deliver_set_metrics(struct deliver *dl, struct metrics *m);
 
+struct pause;
+
+/* While p (borrowed; NULL: never) says paused, no push is claimed for sending. */
+void deliver_set_pause(struct deliver *dl, const struct pause *p);
+
+/* Sending resumed: claims what waited, at once. */
+void deliver_resume(struct deliver *dl);
+
 /* Writes each gateway's breaker state and requests in flight into the metrics. */
 void deliver_export_gateways(struct deliver *dl);
 

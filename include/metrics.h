@@ -39,6 +39,7 @@ enum metrics_id {
 	METRIC_REDIS_TIMEOUTS,          /* gauge {conn} */
 	METRIC_XAUTH_EVENTS,            /* counter {gateway,event}: x-dm credentials */
 	METRIC_HTTP_REFUSED,            /* counter {reason,addr} */
+	METRIC_PAUSED,                  /* gauge, 0 or 1: sending paused */
 	METRIC_COUNT
 };
 

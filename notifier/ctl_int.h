@@ -115,6 +115,15 @@ int ctl_cmd_convert(redisContext *c, const char *path);
  * CTL_BAD_INPUT or CTL_FAIL (printed). */
 int ctl_cmd_cancel(redisContext *c, const char *id);
 
+/* dealpushctl pause [REASON] (on 1), resume (on 0): writes dealpush:pause, which
+ * every notifier reads within a fifth of a second. Returns CTL_OK, CTL_BAD_INPUT (a
+ * bad reason) or CTL_FAIL (printed). */
+int ctl_cmd_pause(redisContext *c, int on, const char *reason);
+
+/* dealpushctl pause status: "paused since ... (reason)" or "running". CTL_OK or
+ * CTL_FAIL. */
+int ctl_cmd_pause_status(redisContext *c);
+
 /* ---- ctl_rules.c ---- */
 
 /* dealpushctl rules check DIR: compiles the folder, errors printed like a compiler's.

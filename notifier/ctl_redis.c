@@ -19,7 +19,9 @@
 #include "convert.h"
 #include "deal.h"
 #include "err.h"
+#include "pause.h"
 #include "subscriber.h"
+#include "timefmt.h"
 
 #include "ctl_int.h"
 
@@ -249,5 +251,60 @@ out:
 	deal_free(d);
 	free(json);
 	cJSON_Delete(root);
+	return rc;
+}
+
+int ctl_cmd_pause(redisContext *c, int on, const char *reason)
+{
+	char since[24], at[40];
+	long long ms = (long long)clock_now_ms();
+	redisReply *r;
+
+	if (!pause_reason_ok(reason)) {
+		fprintf(stderr, "dealpushctl: the reason must be at most %d bytes of UTF-8 "
+		    "text without control characters\n", PAUSE_REASON_MAX);
+		return CTL_BAD_INPUT;
+	}
+	snprintf(since, sizeof(since), "%lld", ms);
+	r = redisCommand(c, "HSET %s state %s since %s reason %s", PAUSE_KEY,
+	    on ? "paused" : "running", since, reason);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "dealpushctl: redis: HSET %s: %s\n", PAUSE_KEY,
+		    r != NULL ? r->str : c->errstr);
+		freeReplyObject(r);
+		return CTL_FAIL;
+	}
+	freeReplyObject(r);
+	printf("%s at %s; every notifier follows within %d ms\n", on ? "paused" :
+	    "resumed", time_format_rfc3339(ms / 1000, at, sizeof(at)), PAUSE_POLL_MS);
+	return CTL_OK;
+}
+
+int ctl_cmd_pause_status(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "HMGET %s state since reason", PAUSE_KEY);
+	char at[40];
+	int rc = CTL_FAIL;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+		fprintf(stderr, "dealpushctl: redis: HMGET %s: %s\n", PAUSE_KEY,
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+		goto out;
+	}
+	if (r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "paused") == 0) {
+		long long ms = r->element[1]->type == REDIS_REPLY_STRING ?
+		    strtoll(r->element[1]->str, NULL, 10) : 0;
+
+		printf("paused since %s%s%s\n", time_format_rfc3339(ms / 1000, at,
+		    sizeof(at)), r->element[2]->type == REDIS_REPLY_STRING &&
+		    r->element[2]->len > 0 ? ": " : "", r->element[2]->type ==
+		    REDIS_REPLY_STRING ? r->element[2]->str : "");
+	} else {
+		printf("running\n");
+	}
+	rc = CTL_OK;
+out:
+	freeReplyObject(r);
 	return rc;
 }

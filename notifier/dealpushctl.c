@@ -56,6 +56,10 @@ static void usage(FILE *out)
 	    "                                    revenue, currency and one of code,\n"
 	    "                                    click_token, push_id, subscriber_id) and add\n"
 	    "                                    them to stream conversions\n"
+	    "  pause [REASON]                    stop sending on every notifier (queued\n"
+	    "                                    pushes wait; expiry still applies)\n"
+	    "  resume                            send again\n"
+	    "  pause status                      paused since when and why, or running\n"
 	    "  consent migrate                   move consent records of earlier versions\n"
 	    "                                    (consent_log:, consent_history: keys) into\n"
 	    "                                    consent:records; once after an upgrade\n"
@@ -67,7 +71,8 @@ static void usage(FILE *out)
 	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
-	    "through it; publish, cancel, convert and consent always use Redis.\n"
+	    "through it; publish, cancel, convert, pause, resume and consent always use\n"
+	    "Redis.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error.\n");
 }
@@ -379,13 +384,15 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	const char *path = NULL;
 	long expires_in = 0;
 	int raw = 0, rc = CTL_FAIL;
-	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE } cmd;
+	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
+	    PAUSE_STATUS } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
 	if (api->url != NULL && !(argc >= 1 && (strcmp(argv[0], "publish") == 0 ||
 	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0 ||
-	    strcmp(argv[0], "consent") == 0))) {
+	    strcmp(argv[0], "consent") == 0 || strcmp(argv[0], "pause") == 0 ||
+	    strcmp(argv[0], "resume") == 0))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -420,6 +427,13 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	} else if (argc == 2 && strcmp(argv[0], "consent") == 0 &&
 	    strcmp(argv[1], "migrate") == 0) {
 		cmd = MIGRATE;
+	} else if (argc == 2 && strcmp(argv[0], "pause") == 0 &&
+	    strcmp(argv[1], "status") == 0) {
+		cmd = PAUSE_STATUS;
+	} else if (argc <= 2 && strcmp(argv[0], "pause") == 0) {
+		cmd = PAUSE;
+	} else if (argc == 1 && strcmp(argv[0], "resume") == 0) {
+		cmd = RESUME;
 	} else {
 		usage(stderr);
 		goto out;
@@ -445,6 +459,15 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case CONVERT:
 		rc = ctl_cmd_convert(c, argv[1]);
+		break;
+	case PAUSE:
+		rc = ctl_cmd_pause(c, 1, argc == 2 ? argv[1] : "");
+		break;
+	case RESUME:
+		rc = ctl_cmd_pause(c, 0, "");
+		break;
+	case PAUSE_STATUS:
+		rc = ctl_cmd_pause_status(c);
 		break;
 	}
 out:

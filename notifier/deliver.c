@@ -516,6 +516,18 @@ deliver_set_metrics(struct deliver *dl, struct metrics *m)
 }
 
 void
+deliver_set_pause(struct deliver *dl, const struct pause *p)
+{
+	dl->pause = p;
+}
+
+void
+deliver_resume(struct deliver *dl)
+{
+	dl_kick(dl);
+}
+
+void
 deliver_export_gateways(struct deliver *dl)
 {
 	struct gwpool_stats st;

@@ -122,6 +122,7 @@ struct deliver {
 	size_t ngws;
 	struct gwpool *pool;       /* which gateway may take a push now */
 	struct metrics *metrics;   /* borrowed, may be NULL */
+	const struct pause *pause; /* borrowed, may be NULL: sending paused while on */
 	struct event *wake;        /* pump again when a gateway becomes usable */
 	struct event *tick;
 	int stopping;

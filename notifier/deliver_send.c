@@ -23,6 +23,7 @@
 #include "gwpool.h"
 #include "log.h"
 #include "metrics.h"
+#include "pause.h"
 #include "rconn.h"
 #include "scripts.h"
 #include "sendpolicy.h"
@@ -632,7 +633,9 @@ dl_pump(struct deliver *dl)
 	 * recorded before a new one is claimed, so at most max_in_flight pushes are
 	 * ever "sending" and a crash leaves at most that many unknown. */
 	dl_flush(-1, 0, dl);
-	if (dl->stopping || dl->heap_n == 0 || !rconn_is_ready(dl->cmd))
+	/* Paused: queued pushes wait in the queue, unclaimed (pause.h). */
+	if (dl->stopping || dl->heap_n == 0 || !rconn_is_ready(dl->cmd) ||
+	    pause_is_on(dl->pause))
 		return;
 	slots = (size_t)dl->cfg->max_in_flight;
 	if (dl->in_flight + dl->claiming >= slots)

@@ -32,6 +32,7 @@
 #include "http.h"
 #include "match.h"
 #include "metrics.h"
+#include "pause.h"
 #include "rconn.h"
 #include "resolve.h"
 #include "rulesload.h"
@@ -72,6 +73,7 @@ struct notifier {
 	struct event *sigint, *sigterm, *drain, *stats;
 	struct event *sighup;         /* reloads the zones (admin.c reloads the rules) */
 	struct tzcache *zones;        /* every zone of tzdata: one cache for the process */
+	struct pause *pause;          /* the global pause of sending (dealpush:pause) */
 	struct event *ready_poll;     /* until ready: then READY=1, and it is not re-armed */
 	struct event *watchdog;       /* WATCHDOG=1 every half WATCHDOG_USEC; NULL: none */
 	int lag_calls;                /* XINFO GROUPS out (the ready poll sends one pair
@@ -467,7 +469,8 @@ start_http(struct notifier *n)
 	n->app.http = n->http_srv;
 	/* HTTP-facing modules: start here (each returns its handle or NULL). */
 	n->clicks = clicks_new(&n->app);   /* NULL when links are not configured */
-	if ((n->simulate = simulate_new(&n->app)) == NULL)
+	if ((n->simulate = simulate_new(&n->app)) == NULL ||
+	    pause_routes(n->pause, n->http_srv) < 0)
 		return -1;
 	if ((n->hooks = hooks_start(&n->app, &err)) == NULL) {
 		log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
@@ -522,6 +525,16 @@ on_hup_zones(evutil_socket_t fd, short what, void *arg)
 	else
 		log_info("event=zones_reloaded zones=%zu ms=%lld", tzcache_count(n->zones),
 		    (long long)(clock_mono_ms() - t0));
+}
+
+/* Sending resumed (pause.h): the deliverer claims what waited. */
+static void
+on_pause_change(void *arg, int paused)
+{
+	struct notifier *n = arg;
+
+	if (!paused)
+		deliver_resume(n->deliver);
 }
 
 /* Compiles the rule folder at start-up; on success swaps the new set in whole, on
@@ -666,6 +679,10 @@ notifier_start(struct notifier *n)
 		return -1;
 	ingest_set_metrics(n->ingest, n->metrics);
 	deliver_set_metrics(n->deliver, n->metrics);
+	if ((n->pause = pause_new(n->base, n->cmd, on_pause_change, n)) == NULL)
+		return -1;
+	pause_set_metrics(n->pause, n->metrics);
+	deliver_set_pause(n->deliver, n->pause);
 	{
 		struct timeval tv = { MAIN_STATS_MS / 1000, (MAIN_STATS_MS % 1000) * 1000 };
 
@@ -696,7 +713,11 @@ notifier_start(struct notifier *n)
 static void
 notifier_free(struct notifier *n)
 {
-	/* HTTP-facing modules: free here, before the server. */
+	/* HTTP-facing modules: free here, before the server. The pause's POSTs still
+	 * waiting on Redis are detached: their callbacks only free them. */
+	if (n->deliver != NULL)
+		deliver_set_pause(n->deliver, NULL);
+	pause_free(n->pause);
 	clicks_free(n->clicks);
 	simulate_free(n->simulate);
 	convert_free(n->convert);

@@ -101,6 +101,9 @@ static const struct metrics_def metrics_defs[METRIC_COUNT] = {
 	  "HTTP connections and requests refused (connection caps, deadlines, bad heads, "
 	  "4xx answers), by reason and client address.",
 	  2, { "reason", "addr" }, NULL, 0 },
+	{ "dealpush_paused", METRICS_GAUGE,
+	  "1 while sending is paused (POST /v1/pause, dealpushctl pause), else 0.",
+	  0, { NULL }, NULL, 0 },
 };
 
 /* One label series. Allocated in one block: the struct, the bucket counts, then the

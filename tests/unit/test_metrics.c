@@ -235,7 +235,10 @@ static const char small_registry_text[] =
 "# HELP dealpush_xauth_events_total x-dm credentials: refreshed, refresh_failed, store_failed, rejected_401, rejected_403 (the gateway is paused; DM consent is untouched).\n"
 "# TYPE dealpush_xauth_events_total counter\n"
 "# HELP dealpush_http_refused_total HTTP connections and requests refused (connection caps, deadlines, bad heads, 4xx answers), by reason and client address.\n"
-"# TYPE dealpush_http_refused_total counter\n";
+"# TYPE dealpush_http_refused_total counter\n"
+"# HELP dealpush_paused 1 while sending is paused (POST /v1/pause, dealpushctl pause), else 0.\n"
+"# TYPE dealpush_paused gauge\n"
+"dealpush_paused 0\n";
 
 static void small_registry_renders_the_exact_text(void **state)
 {
