@@ -173,3 +173,17 @@ int ctl_cmd_api_delete(struct ctl_api *api, const char *id)
 	free(b.p);
 	return st == 200 || st == 404 ? CTL_OK : CTL_FAIL;
 }
+
+double ctl_jnum(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+const char *ctl_jstr(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <hiredis/hiredis.h>
 
@@ -89,9 +90,21 @@ const char *ctl_api_error_text(const struct ctl_buf *b, char *buf, size_t size);
 /* 1 (after printing) for a status the command cannot go on after: 401, 403, 5xx. */
 int ctl_api_fatal(long status, const struct ctl_buf *b);
 
+/* Member name of an API answer: its number (0 when absent or not a number), its
+ * string ("" likewise). */
+double ctl_jnum(const cJSON *o, const char *name);
+const char *ctl_jstr(const cJSON *o, const char *name);
+
 /* "/prefix/<escaped name>" into buf. 0, or -1 (printed). */
 int ctl_api_path(struct ctl_api *api, char *buf, size_t size, const char *prefix,
     const char *name);
+
+/* dealpushctl rules list | get NAME | delete NAME through the API: a table of the
+ * rules in use, one source's text, or a source deleted. --json prints the answer.
+ * CTL_OK, CTL_BAD_INPUT (no such source, a folder rule) or CTL_FAIL (printed). */
+int ctl_cmd_rules_list(struct ctl_api *api);
+int ctl_cmd_rules_get(struct ctl_api *api, const char *name);
+int ctl_cmd_rules_delete(struct ctl_api *api, const char *name);
 
 /* dealpushctl subscribers delete ID through the API. Returns CTL_OK (deleted, or it
  * was not stored), CTL_BAD_INPUT (not a valid id) or CTL_FAIL (printed). */

@@ -15,13 +15,6 @@
 
 #include "ctl_int.h"
 
-static double jnum(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-
 int ctl_cmd_simulate(struct ctl_api *api, const char *path)
 {
 	struct ctl_buf b;
@@ -54,15 +47,15 @@ int ctl_cmd_simulate(struct ctl_api *api, const char *path)
 		goto out;
 	}
 	printf("matched %.0f, held out %.0f, recipients %.0f, pushes %.0f, unrenderable"
-	    " %.0f, paused %.0f\n", jnum(j, "matched"), jnum(j, "held_out"),
-	    jnum(j, "recipients"), jnum(j, "pushes"), jnum(j, "unrenderable"),
-	    jnum(j, "paused"));
+	    " %.0f, paused %.0f\n", ctl_jnum(j, "matched"), ctl_jnum(j, "held_out"),
+	    ctl_jnum(j, "recipients"), ctl_jnum(j, "pushes"), ctl_jnum(j, "unrenderable"),
+	    ctl_jnum(j, "paused"));
 	e = cJSON_GetObjectItemCaseSensitive(j, "excluded");
-	printf("excluded (of %.0f subscribers):", jnum(j, "subscribers"));
+	printf("excluded (of %.0f subscribers):", ctl_jnum(j, "subscribers"));
 	cJSON_ArrayForEach(s, e)
 		printf(" %s %.0f%s", s->string, cJSON_IsNumber(s) ? s->valuedouble : 0,
 		    s->next != NULL ? "," : "");
-	printf("\ndeferred by quiet hours: %.0f\n", jnum(cJSON_GetObjectItemCaseSensitive(j,
+	printf("\ndeferred by quiet hours: %.0f\n", ctl_jnum(cJSON_GetObjectItemCaseSensitive(j,
 	    "deferred"), "quiet_hours"));
 	printf("%-24s %-4s %-20s %4s %-20s  %s\n", "SUBSCRIBER", "CH", "RULE", "SEGS",
 	    "SEND AT", "TEXT");

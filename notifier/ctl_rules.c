@@ -167,3 +167,92 @@ int ctl_cmd_rules_apply(struct ctl_api *api, const char *dir)
 	free(ents);
 	return rc;
 }
+
+/* A GET or DELETE on the rules API; the answer (status 200) parsed into *out unless
+ * --json printed it. CTL_OK, CTL_BAD_INPUT (404, a bad name) or CTL_FAIL (printed). */
+static int rules_call(struct ctl_api *api, const char *method, const char *name,
+    cJSON **out)
+{
+	char p[1024], msg[512];
+	struct ctl_buf b;
+	long st;
+	int rc = CTL_FAIL;
+
+	*out = NULL;
+	if (name != NULL ? ctl_api_path(api, p, sizeof(p), "/v1/rules/", name) < 0 :
+	    snprintf(p, sizeof(p), "/v1/rules") < 0)
+		return CTL_FAIL;
+	if ((st = ctl_api_call(api, method, p, NULL, 0, NULL, &b)) < 0)
+		return CTL_FAIL;
+	if (st != 200) {
+		if (!ctl_api_fatal(st, &b)) {
+			fprintf(stderr, "dealpushctl: rules %s: %s\n", name != NULL ? name : "",
+			    ctl_api_error_text(&b, msg, sizeof(msg)));
+			rc = CTL_BAD_INPUT;
+		}
+	} else if (api->json) {
+		printf("%s\n", b.p);
+		rc = CTL_OK;
+	} else if ((*out = cJSON_Parse(b.p)) == NULL) {
+		fprintf(stderr, "dealpushctl: the API answered something that is not JSON\n");
+	} else {
+		rc = CTL_OK;
+	}
+	free(b.p);
+	return rc;
+}
+
+int ctl_cmd_rules_list(struct ctl_api *api)
+{
+	const cJSON *rules, *r, *ch, *c;
+	cJSON *j;
+	int rc = rules_call(api, "GET", NULL, &j);
+
+	if (j == NULL)
+		return rc;
+	rules = cJSON_GetObjectItemCaseSensitive(j, "rules");
+	printf("%-24s %8s  %-7s %-10s %7s  %-6s  %s\n", "RULE", "PRIORITY", "SENDS",
+	    "AUDIENCE", "HOLDOUT", "SOURCE", "FILE");
+	cJSON_ArrayForEach(r, rules) {
+		char sends[32] = "";
+
+		ch = cJSON_GetObjectItemCaseSensitive(r, "channels");
+		cJSON_ArrayForEach(c, ch)
+			if (cJSON_IsString(c))
+				snprintf(sends + strlen(sends), sizeof(sends) - strlen(sends),
+				    "%s%s", sends[0] ? "," : "", c->valuestring);
+		printf("%-24s %8.0f  %-7s %-10s %6g%%  %-6s  %s:%.0f\n", ctl_jstr(r, "name"),
+		    ctl_jnum(r, "priority"), sends, ctl_jstr(r, "audience"), ctl_jnum(r, "holdout_pct"),
+		    ctl_jstr(r, "source"), ctl_jstr(r, "file"), ctl_jnum(r, "line"));
+	}
+	cJSON_Delete(j);
+	return CTL_OK;
+}
+
+int ctl_cmd_rules_get(struct ctl_api *api, const char *name)
+{
+	cJSON *j;
+	int rc = rules_call(api, "GET", name, &j);
+	const char *text;
+
+	if (j == NULL)
+		return rc;
+	text = ctl_jstr(j, "text");
+	printf("%s%s", text, text[0] != '\0' && text[strlen(text) - 1] != '\n' ? "\n" :
+	    "");
+	cJSON_Delete(j);
+	return CTL_OK;
+}
+
+int ctl_cmd_rules_delete(struct ctl_api *api, const char *name)
+{
+	cJSON *j;
+	int rc = rules_call(api, "DELETE", name, &j);
+
+	if (j == NULL)
+		return rc;
+	printf("deleted rule source %s; %.0f rules in use\n", name,
+	    ctl_jnum(j, "rules_in_use"));
+	cJSON_Delete(j);
+	return CTL_OK;
+}

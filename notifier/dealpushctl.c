@@ -44,6 +44,9 @@ static void usage(FILE *out)
 	    "  rules check DIR                   compile DIR/*.rules locally; errors as\n"
 	    "                                    FILE:LINE:COL, exit 1 on any\n"
 	    "  rules apply DIR                   put each DIR/NAME.rules as API rule NAME (API)\n"
+	    "  rules list                        the rules in use, highest priority first (API)\n"
+	    "  rules get NAME                    the text of rule source NAME (API)\n"
+	    "  rules delete NAME                 delete API rule source NAME (API)\n"
 	    "  simulate DEAL.json                who would receive the deal (API)\n"
 	    "  report deal|rule|campaign NAME [--segment-price P]\n"
 	    "                                    the funnel as a table, or --json (API)\n"
@@ -356,6 +359,13 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 		*rc = ctl_cmd_api_delete(api, argv[2]);
 	else if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "apply") == 0)
 		*rc = ctl_cmd_rules_apply(api, argv[2]);
+	else if (argc == 2 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "list") == 0)
+		*rc = ctl_cmd_rules_list(api);
+	else if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "get") == 0)
+		*rc = ctl_cmd_rules_get(api, argv[2]);
+	else if (argc == 3 && strcmp(argv[0], "rules") == 0 &&
+	    strcmp(argv[1], "delete") == 0)
+		*rc = ctl_cmd_rules_delete(api, argv[2]);
 	else if (argc == 2 && strcmp(argv[0], "simulate") == 0)
 		*rc = ctl_cmd_simulate(api, argv[1]);
 	else if (argc == 3 && strcmp(argv[0], "report") == 0)
@@ -373,7 +383,7 @@ static int needs_api(int argc, char **argv)
 {
 	return argc >= 1 && (strcmp(argv[0], "simulate") == 0 ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
-	    strcmp(argv[1], "apply") == 0));
+	    strcmp(argv[1], "check") != 0));
 }
 
 /* Runs argv[0..argc) (the command and its arguments) against Redis at addr, or

@@ -153,7 +153,22 @@ check "the report prices the segments" grep -Eq '^sms_cost ' "$RUN/report.out"
 $ctl report rule audio >"$RUN/report-rule.out" 2>&1
 check "the rule's report counts the same order" grep -Eq '^redeemed +1$' "$RUN/report-rule.out"
 
-# 7. The demo's secrets are its own. A STOP signed with the simulator's built-in
+# 8. The rules in use, one source's text, and deleting an API source.
+$ctl rules list >"$RUN/rules-list.out" 2>&1
+check "rules list shows the API rule and the folder's" \
+	grep -Eq '^audio +50  sms +interested +0%  api +api/audio.rules:1$' "$RUN/rules-list.out"
+check "rules list shows a folder rule too" grep -q ' folder ' "$RUN/rules-list.out"
+$ctl rules get audio >"$RUN/rules-get.out" 2>&1
+check "rules get prints the source as applied" cmp -s "$RUN/rules-get.out" "$RUN/myrules/audio.rules"
+$ctl rules delete outlet_vip >"$RUN/rules-del-folder.out" 2>&1
+check "a folder rule cannot be deleted over the API, and says why" \
+	has "$RUN/rules-del-folder.out" "comes from the rule folder"
+$ctl rules delete audio >"$RUN/rules-del.out" 2>&1
+check "rules delete removes the API source" has "$RUN/rules-del.out" "deleted rule source audio"
+$ctl rules get audio >"$RUN/rules-gone.out" 2>&1
+check "a deleted source is gone" test $? -eq 1
+
+# 9. The demo's secrets are its own. A STOP signed with the simulator's built-in
 # token (test-auth-token) is refused: the run's token is random. The files it
 # wrote (logs with numbers, the env file with the admin token) are the user's alone.
 stop_signed_with() {    # stop_signed_with TOKEN: the HTTP status of a signed STOP
