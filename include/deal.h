@@ -47,6 +47,8 @@ struct cJSON;
 struct cJSON *deal_json_open(const char *json, size_t len, size_t max, const char *what,
     struct err *err);
 
+#define DEAL_TEST_TO_MAX 20   /* subscribers of one test send ("test_to") */
+
 /* 1 when s is a valid deal or subscriber id (1..MODEL_ID_MAX bytes of printable ASCII,
  * no space), else 0. */
 int deal_id_is_valid(const char *s);

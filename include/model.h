@@ -64,6 +64,7 @@ struct deal {
 	int64_t starts_at;        /* 0 when absent */
 	int64_t expires_at;
 	char *campaign;
+	struct strlist test_to;   /* a test send's subscriber ids, as given; empty: none */
 };
 
 /* Whether max_price and min_discount_pct are set lives in struct subscriber's small

@@ -206,6 +206,20 @@ struct rule_recipients {
 
 #define RULE_OVERBOOK_DEFAULT 1.5
 
+struct ridx;
+
+/*
+ * A test send's recipients (docs/rules.md, "Test sends"): each subscriber of ids
+ * that the index holds, in the order given, with the rule rule_match() gives it or,
+ * when none does, the first rule whose conditions on the deal hold and that reaches
+ * one of its channels (the text a customer of that rule would get); never held out,
+ * never cut by quantity. An id the index does not hold, or that no rule reaches, is
+ * left out. 0, or -1 with *err (ERR_NOMEM).
+ */
+int rule_test_recipients(const struct ridx *ix, const struct rule_set *rs,
+    const struct deal *d, int64_t now, const struct strlist *ids,
+    struct rule_recipients *out, struct err *err);
+
 /* Makes out empty. */
 void rule_recipients_init(struct rule_recipients *out);
 

@@ -23,6 +23,7 @@
 #define CTL_CHANGES_MAXLEN "100000"
 #define CTL_EXPIRES_IN_MAX (366L * 86400 - 1)
 #define CTL_CLOCK_OFFSET_MAX 1000000000L     /* as notifier.clock_offset_s */
+#define CTL_TESTLISTS_KEY "testlists"         /* list name -> "id,id,..." */
 #define CTL_API_CONNECT_TIMEOUT_MS 2000L
 #define CTL_API_TIMEOUT_MS 30000L
 #define CTL_API_REPLY_MAX (8L * 1024 * 1024)  /* answer bytes kept; more fails the call */
@@ -132,6 +133,15 @@ int ctl_cmd_cancel(redisContext *c, const char *id);
  * every notifier reads within a fifth of a second. Returns CTL_OK, CTL_BAD_INPUT (a
  * bad reason) or CTL_FAIL (printed). */
 int ctl_cmd_pause(redisContext *c, int on, const char *reason);
+
+/* dealpushctl test-send DEAL.json --to ID,ID... | --to @LIST: the deal once more,
+ * as "<id>.test-<now>" in campaign "test", to those subscribers alone
+ * (docs/rules.md, "Test sends"). CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */
+int ctl_cmd_test_send(redisContext *c, const char *path, const char *to);
+
+/* dealpushctl testlist set NAME ID,ID...: a named list of test recipients in hash
+ * CTL_TESTLISTS_KEY. CTL_OK, CTL_BAD_INPUT or CTL_FAIL. */
+int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids);
 
 /* dealpushctl pause status: "paused since ... (reason)" or "running". CTL_OK or
  * CTL_FAIL. */

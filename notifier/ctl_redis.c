@@ -308,3 +308,134 @@ out:
 	freeReplyObject(r);
 	return rc;
 }
+
+/* The ids of a test send: a comma-separated list, or the list NAME stored with
+ * testlist set (@NAME). Into ids (each checked); CTL_OK, CTL_BAD_INPUT or CTL_FAIL. */
+static int test_ids(redisContext *c, const char *to, cJSON *ids)
+{
+	redisReply *r = NULL;
+	char *copy, *tok, *save = NULL;
+	int rc = CTL_BAD_INPUT, n = 0;
+
+	if (to[0] == '@') {
+		r = redisCommand(c, "HGET %s %s", CTL_TESTLISTS_KEY, to + 1);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			fprintf(stderr, "dealpushctl: redis: HGET %s: %s\n", CTL_TESTLISTS_KEY,
+			    r != NULL ? r->str : c->errstr);
+			freeReplyObject(r);
+			return CTL_FAIL;
+		}
+		if (r->type != REDIS_REPLY_STRING) {
+			fprintf(stderr, "dealpushctl: no test list '%s' (dealpushctl testlist "
+			    "set %s ID,ID...)\n", to + 1, to + 1);
+			freeReplyObject(r);
+			return CTL_BAD_INPUT;
+		}
+		to = r->str;
+	}
+	if ((copy = strdup(to)) == NULL) {
+		freeReplyObject(r);
+		return CTL_FAIL;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (!deal_id_is_valid(tok) || ++n > DEAL_TEST_TO_MAX) {
+			fprintf(stderr, "dealpushctl: test recipients: %s\n", n > DEAL_TEST_TO_MAX ?
+			    "more than 20 subscribers" : "not a subscriber id (printable, no "
+			    "space)");
+			goto out;
+		}
+		cJSON_AddItemToArray(ids, cJSON_CreateString(tok));
+	}
+	if (n == 0) {
+		fprintf(stderr, "dealpushctl: test recipients: none given\n");
+		goto out;
+	}
+	rc = CTL_OK;
+out:
+	free(copy);
+	freeReplyObject(r);
+	return rc;
+}
+
+int ctl_cmd_test_send(redisContext *c, const char *path, const char *to)
+{
+	char *text = NULL, id[MODEL_ID_MAX + 1], *json = NULL;
+	const cJSON *orig;
+	cJSON *j = NULL, *ids;
+	struct deal *d = NULL;
+	struct err e;
+	size_t len = 0;
+	int rc = CTL_FAIL;
+
+	if ((text = ctl_read_small_file(path, CTL_LINE_MAX, &len)) == NULL)
+		return CTL_FAIL;
+	if ((j = cJSON_ParseWithLength(text, len)) == NULL || !cJSON_IsObject(j) ||
+	    !cJSON_IsString(orig = cJSON_GetObjectItemCaseSensitive(j, "id"))) {
+		fprintf(stderr, "dealpushctl: %s: not a deal (one JSON object with an id)\n",
+		    path);
+		rc = CTL_BAD_INPUT;
+		goto out;
+	}
+	/* its own id, so that its pushes and report stay apart from the deal's */
+	snprintf(id, sizeof(id), "%.100s.test-%lld", orig->valuestring,
+	    (long long)clock_now());
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "update");
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "quantity");
+	cJSON_ReplaceItemInObjectCaseSensitive(j, "id", cJSON_CreateString(id));
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "campaign");
+	cJSON_AddStringToObject(j, "campaign", "test");
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "test_to");
+	if ((ids = cJSON_AddArrayToObject(j, "test_to")) == NULL)
+		goto out;
+	if ((rc = test_ids(c, to, ids)) != CTL_OK)
+		goto out;
+	rc = CTL_FAIL;
+	if ((json = cJSON_PrintUnformatted(j)) == NULL)
+		goto out;
+	/* The daemon's own parser: what it would dead-letter is refused here. */
+	if ((d = deal_parse(json, strlen(json), clock_now(), &e)) == NULL) {
+		fprintf(stderr, "dealpushctl: %s: %s\n", path, e.msg);
+		rc = CTL_BAD_INPUT;
+		goto out;
+	}
+	if (xadd_json(c, "deals", "deal", json, strlen(json), "test send", d->id) < 0)
+		goto out;
+	printf("to %zu subscribers; its report: dealpushctl report deal %s\n",
+	    d->test_to.n, d->id);
+	rc = CTL_OK;
+out:
+	deal_free(d);
+	free(json);
+	cJSON_Delete(j);
+	free(text);
+	return rc;
+}
+
+int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids)
+{
+	cJSON *check = cJSON_CreateArray();
+	redisReply *r;
+	int rc;
+
+	if (check == NULL)
+		return CTL_FAIL;
+	if (!deal_id_is_valid(name) || ids[0] == '@') {
+		fprintf(stderr, "dealpushctl: testlist: '%s' is not a list name\n", name);
+		cJSON_Delete(check);
+		return CTL_BAD_INPUT;
+	}
+	rc = test_ids(c, ids, check);
+	cJSON_Delete(check);
+	if (rc != CTL_OK)
+		return rc;
+	r = redisCommand(c, "HSET %s %s %s", CTL_TESTLISTS_KEY, name, ids);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "dealpushctl: redis: HSET %s: %s\n", CTL_TESTLISTS_KEY,
+		    r != NULL ? r->str : c->errstr);
+		freeReplyObject(r);
+		return CTL_FAIL;
+	}
+	freeReplyObject(r);
+	printf("test list %s: %s\n", name, ids);
+	return CTL_OK;
+}

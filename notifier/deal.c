@@ -37,8 +37,37 @@
 static const char *const deal_fields[] = {
 	"id", "cancel", "title", "url", "expires_at", "category", "brand", "tags",
 	"region", "price", "list_price", "currency", "code", "code_pool", "quantity",
-	"starts_at", "campaign", "update",
+	"starts_at", "campaign", "update", "test_to",
 };
+
+/* "test_to": the subscriber ids of a test send (docs/rules.md), 1..DEAL_TEST_TO_MAX
+ * of them, each a valid id, kept as given (ids are case-sensitive). */
+static int take_test_to(const cJSON *obj, struct strlist *out, struct err *err)
+{
+	const cJSON *v = jv_field(obj, "test_to"), *e;
+	size_t n;
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsArray(v))
+		return jv_bad_type(err, "test_to", "an array of subscriber ids", v);
+	n = (size_t)cJSON_GetArraySize(v);
+	if (n == 0 || n > DEAL_TEST_TO_MAX)
+		return err_set(err, ERR_INPUT, "bad_value", "test_to",
+		    "test_to: 1 to %d subscriber ids", DEAL_TEST_TO_MAX);
+	if ((out->v = calloc(n, sizeof(*out->v))) == NULL)
+		return jv_nomem(err, "test_to");
+	cJSON_ArrayForEach(e, v) {
+		if (!cJSON_IsString(e) || !deal_id_is_valid(e->valuestring))
+			return err_set(err, ERR_INPUT, "bad_value", "test_to",
+			    "test_to[%zu]: a subscriber id (1 to %d printable characters, no "
+			    "space)", out->n, MODEL_ID_MAX);
+		if ((out->v[out->n] = strdup(e->valuestring)) == NULL)
+			return jv_nomem(err, "test_to");
+		out->n++;
+	}
+	return 0;
+}
 
 /* ---- document level (shared with subscriber.c through deal.h) ---- */
 
@@ -410,7 +439,8 @@ static int parse_optional(const cJSON *obj, struct deal *d, struct err *err)
 	v = jv_field(obj, "starts_at");
 	if (v != NULL && take_time(v, "starts_at", &d->starts_at, err) < 0)
 		goto out;
-	if (opt_text(obj, "campaign", DEAL_SHORT_MAX, &d->campaign, err) < 0)
+	if (opt_text(obj, "campaign", DEAL_SHORT_MAX, &d->campaign, err) < 0 ||
+	    take_test_to(obj, &d->test_to, err) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -539,6 +569,7 @@ void deal_free(struct deal *d)
 	free(d->category);
 	free(d->brand);
 	jv_strlist_free(&d->tags);
+	jv_strlist_free(&d->test_to);
 	free(d->region);
 	free(d->url);
 	free(d->code);

@@ -55,6 +55,10 @@ static void usage(FILE *out)
 	    "                                    --expires-in sets expires_at to now+SECONDS\n"
 	    "                                    and drops starts_at; --raw skips validation\n"
 	    "  cancel DEAL_ID                    publish {\"id\": DEAL_ID, \"cancel\": true}\n"
+	    "  test-send DEAL.json --to ID,ID...|@LIST\n"
+	    "                                    the deal, as <id>.test-<time>, to those\n"
+	    "                                    subscribers alone, with their rule's text\n"
+	    "  testlist set NAME ID,ID...        a named list of test recipients (@NAME)\n"
 	    "  convert FILE.jsonl|-              validate conversions (deal_id, order_id,\n"
 	    "                                    revenue, currency and one of code,\n"
 	    "                                    click_token, push_id, subscriber_id) and add\n"
@@ -74,8 +78,8 @@ static void usage(FILE *out)
 	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
-	    "through it; publish, cancel, convert, pause, resume and consent always use\n"
-	    "Redis.\n"
+	    "through it; publish, cancel, test-send, testlist, convert, pause, resume and\n"
+	    "consent always use Redis.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error.\n");
 }
@@ -395,14 +399,15 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	long expires_in = 0;
 	int raw = 0, rc = CTL_FAIL;
 	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
-	    PAUSE_STATUS } cmd;
+	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
 	if (api->url != NULL && !(argc >= 1 && (strcmp(argv[0], "publish") == 0 ||
 	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0 ||
 	    strcmp(argv[0], "consent") == 0 || strcmp(argv[0], "pause") == 0 ||
-	    strcmp(argv[0], "resume") == 0))) {
+	    strcmp(argv[0], "resume") == 0 || strcmp(argv[0], "test-send") == 0 ||
+	    strcmp(argv[0], "testlist") == 0))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -444,6 +449,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		cmd = PAUSE;
 	} else if (argc == 1 && strcmp(argv[0], "resume") == 0) {
 		cmd = RESUME;
+	} else if (argc == 4 && strcmp(argv[0], "test-send") == 0 &&
+	    strcmp(argv[2], "--to") == 0) {
+		cmd = TEST_SEND;
+	} else if (argc == 4 && strcmp(argv[0], "testlist") == 0 &&
+	    strcmp(argv[1], "set") == 0) {
+		cmd = TESTLIST_SET;
 	} else {
 		usage(stderr);
 		goto out;
@@ -478,6 +489,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case PAUSE_STATUS:
 		rc = ctl_cmd_pause_status(c);
+		break;
+	case TEST_SEND:
+		rc = ctl_cmd_test_send(c, argv[1], argv[3]);
+		break;
+	case TESTLIST_SET:
+		rc = ctl_cmd_testlist_set(c, argv[2], argv[3]);
 		break;
 	}
 out:

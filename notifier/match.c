@@ -253,6 +253,17 @@ match_fmt_local(void *arg, const char *tzname, int64_t t, char *buf, size_t size
 	return tz_format(z, t, "%a %H:%M %Z", buf, size);
 }
 
+/* The deal's recipients into m->found: the index's answer, or for a test send
+ * (docs/rules.md) the named subscribers alone. */
+static int
+match_find(struct matcher *m, const struct deal *d, int64_t now, struct err *err)
+{
+	if (d->test_to.n > 0)
+		return rule_test_recipients(m->index, m->rules, d, now, &d->test_to,
+		    &m->found, err);
+	return ridx_query(m->index, m->rules, d, now, m->overbook, &m->found, err);
+}
+
 static int
 match_push(struct match_list *l, const struct rule_recipient *rc, enum channel ch,
     char *text)
@@ -414,7 +425,7 @@ match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
 {
 	size_t i;
 
-	if (ridx_query(m->index, m->rules, d, now, m->overbook, &m->found, err) < 0)
+	if (match_find(m, d, now, err) < 0)
 		goto fail;
 	out->matched = m->found.matched;
 	for (i = 0; i < m->found.n; i++) {
@@ -515,7 +526,7 @@ match_run_new(struct matcher *m, const struct deal *d, int64_t now,
 	r->now = now;
 	r->rules = m->cur;
 	m->cur->refs++;
-	if (ridx_query(m->index, m->rules, d, now, m->overbook, &m->found, err) < 0)
+	if (match_find(m, d, now, err) < 0)
 		goto fail;
 	summary->matched = m->found.matched;
 	for (i = 0; i < m->found.n; i++)

@@ -480,3 +480,50 @@ rule_scan(const struct rule_set *rs, const struct subscriber *const *subs, size_
 	out->n = rule_cut(d, overbook, out->n);
 	return 0;
 }
+
+int
+rule_test_recipients(const struct ridx *ix, const struct rule_set *rs,
+    const struct deal *d, int64_t now, const struct strlist *ids,
+    struct rule_recipients *out, struct err *err)
+{
+	struct rule_dctx dc = { d, now, NULL };
+	struct rule_match m;
+	size_t i, k;
+
+	out->n = out->matched = 0;
+	if (d->cancel)
+		return 0;
+	for (i = 0; i < ids->n; i++) {
+		const struct subscriber *s = ridx_get(ix, ids->v[i]);
+		unsigned reach;
+
+		if (s == NULL)
+			continue;
+		reach = rule_reachable(s);
+		if (!rule_match(rs, d, s, now, &m)) {
+			/* not one of the deal's audience: the text the first rule that
+			 * takes the deal would send, on a channel it can reach */
+			memset(&m, 0, sizeof(m));
+			for (k = 0; k < rs->n && m.rule == NULL; k++)
+				if ((rs->v[k]->channels & reach) != 0 &&
+				    deal_part_holds(rs->v[k]->when, &dc)) {
+					m.rule = rs->v[k];
+					m.channels = rs->v[k]->channels & reach;
+				}
+			if (m.rule == NULL)
+				continue;
+		}
+		if (rule_recipients_reserve(out, out->n + 1) == -1) {
+			out->n = 0;
+			return err_set(err, ERR_NOMEM, "no_memory", NULL,
+			    "out of memory listing recipients");
+		}
+		out->v[out->n].sub = s;
+		out->v[out->n].rule = m.rule;
+		out->v[out->n].channels = m.channels;
+		out->v[out->n].held_out = 0;
+		out->n++;
+	}
+	out->matched = out->n;
+	return 0;
+}

@@ -153,7 +153,35 @@ check "the report prices the segments" grep -Eq '^sms_cost ' "$RUN/report.out"
 $ctl report rule audio >"$RUN/report-rule.out" 2>&1
 check "the rule's report counts the same order" grep -Eq '^redeemed +1$' "$RUN/report-rule.out"
 
-# 8. The rules in use, one source's text, and deleting an API source.
+# 8. A test send: the same deal to a named list of two, nobody else.
+# staff-1 is interested in nothing the deal is: a test recipient gets the text the
+# first rule taking the deal would send.
+echo '{"id":"staff-1","phone":"+15125550177","channels":["sms"],"consent":{"sms":"2026-12-01T10:00:00Z"},"timezone":"America/Chicago","interests":{"categories":["garden"]}}' \
+	| $ctl subscribers import - >/dev/null 2>&1
+sleep 1.2   # the mirror follows within a second
+$ctl testlist set team me,staff-1 >"$RUN/testlist.out" 2>&1
+check "testlist set names its members" has "$RUN/testlist.out" "test list team: me,staff-1"
+before=$(wc -l <"$RUN/demo/gwsim.jsonl")
+$ctl test-send "$RUN/deal.json" --to @team >"$RUN/test-send.out" 2>&1
+check "test-send publishes the deal under a test id" \
+	grep -Eq '^test send wh-1000\.test-[0-9]+ entry=' "$RUN/test-send.out"
+for _ in $(seq 1 50); do
+	[ "$(tail -n +$((before + 1)) "$RUN/demo/gwsim.jsonl" | grep -c '"status":201')" -ge 2 ] &&
+		break
+	sleep 0.1
+done
+sleep 0.5
+tail -n +$((before + 1)) "$RUN/demo/gwsim.jsonl" | grep '"status":201' |
+	grep -o '"to":"[^"]*"' | sort -u >"$RUN/test-send.to"
+check "the test texts go to the list's two members and nobody else" \
+	test "$(tr '\n' ' ' <"$RUN/test-send.to")" = '"to":"+15125550177" "to":"+15125550199" '
+$ctl test-send "$RUN/deal.json" --to 'a b' >"$RUN/test-send-bad.out" 2>&1
+check "a test recipient that is not an id is refused" test $? -eq 1
+check "and says so" has "$RUN/test-send-bad.out" "not a subscriber id"
+$ctl test-send "$RUN/deal.json" --to @nobody >"$RUN/test-send-nolist.out" 2>&1
+check "an unknown test list is named" has "$RUN/test-send-nolist.out" "no test list 'nobody'"
+
+# 9. The rules in use, one source's text, and deleting an API source.
 $ctl rules list >"$RUN/rules-list.out" 2>&1
 check "rules list shows the API rule and the folder's" \
 	grep -Eq '^audio +50  sms +interested +0%  api +api/audio.rules:1$' "$RUN/rules-list.out"
@@ -168,7 +196,7 @@ check "rules delete removes the API source" has "$RUN/rules-del.out" "deleted ru
 $ctl rules get audio >"$RUN/rules-gone.out" 2>&1
 check "a deleted source is gone" test $? -eq 1
 
-# 9. The demo's secrets are its own. A STOP signed with the simulator's built-in
+# 10. The demo's secrets are its own. A STOP signed with the simulator's built-in
 # token (test-auth-token) is refused: the run's token is random. The files it
 # wrote (logs with numbers, the env file with the admin token) are the user's alone.
 stop_signed_with() {    # stop_signed_with TOKEN: the HTTP status of a signed STOP
