@@ -68,7 +68,7 @@ static void
 start(struct fx *f, int n)
 {
 	static const char *const slow[] = { "--latency-ms", "20", NULL };
-	char gw_extra[64], name[16];
+	char gw_extra[64], name[32];
 	int i;
 
 	assert_int_equal(it_gwsim_start(&f->gw, slow), 0);
@@ -155,7 +155,7 @@ a_pause_on_one_notifier_stops_the_fanout_of_both_and_resume_sends_the_rest_once(
 	assert_int_equal(it_outcomes(f->rc, "sent"), n);
 	reqs = it_gwsim_requests(&f->gw);
 	for (i = 0; i < n; i++) {
-		char to[16];
+		char to[32];
 
 		snprintf(to, sizeof(to), "+1512555%04d", PHONE_BASE + i);
 		twice += it_gwsim_accepted_to(reqs, to) != 1;
