@@ -82,6 +82,10 @@ struct config {
 	double overbook;
 
 	double sms_segment_price;    /* reports' SMS cost per segment; < 0: not set */
+	long guard_audience;         /* [guards] a deal for more recipients waits for a
+	                              * confirmation; 0: no limit */
+	double guard_cost;           /* [guards] likewise above this SMS cost (one segment
+	                              * a recipient at sms_segment_price); 0: no limit */
 
 	char *optout_words;          /* [inbound] more opt-out keywords, comma-separated
 	                              * (kw_extra_add); NULL: the built-in ones only */

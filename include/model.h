@@ -65,6 +65,8 @@ struct deal {
 	int64_t expires_at;
 	char *campaign;
 	struct strlist test_to;   /* a test send's subscriber ids, as given; empty: none */
+	int confirmed;            /* "confirmed": true: past the guards (a held deal
+	                           * published again after its confirmation) */
 };
 
 /* Whether max_price and min_discount_pct are set lives in struct subscriber's small

@@ -2,7 +2,8 @@
  * admin.c: the admin API under /v1/ (stage: http): its routes, its state, and the
  * rules in use (folder + API: read at start-up and SIGHUP, polled from Redis, compiled
  * and swapped in). The endpoints are admin_sub.c (subscribers), admin_rules.c (rules),
- * admin_report.c (reports), admin_bulk.c and admin_consent.c (docs/admin.md). Deal
+ * admin_report.c (reports), admin_bulk.c, admin_consent.c and admin_confirm.c
+ * (docs/admin.md). Deal
  * simulation is simulate.c.
  *
  * Every write is one Lua script (notifier/lua/admin_*.lua), so a request either
@@ -23,6 +24,7 @@
 
 #include "admin.h"
 #include "admin_bulk.h"
+#include "admin_confirm.h"
 #include "admin_consent.h"
 #include "admin_int.h"
 #include "app.h"
@@ -422,7 +424,8 @@ admin_new(const struct app *app)
 	    http_route(app->http, EVHTTP_REQ_GET, "/v1/reports", admin_on_reports, a,
 	    HTTP_AUTH) < 0 ||
 	    (a->bulk = admin_bulk_new(app)) == NULL ||
-	    (a->consent = admin_consent_new(app)) == NULL))
+	    (a->consent = admin_consent_new(app)) == NULL ||
+	    (a->confirm = admin_confirm_new(app)) == NULL))
 		goto oom;
 	event_add(a->hup, NULL);
 	evtimer_add(a->poll, &now);
@@ -449,6 +452,7 @@ admin_free(struct admin *a)
 	}
 	admin_bulk_free(a->bulk);
 	admin_consent_free(a->consent);
+	admin_confirm_free(a->confirm);
 	if (a->poll)
 		event_free(a->poll);
 	if (a->hup)

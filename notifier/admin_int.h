@@ -66,6 +66,7 @@ struct admin {
 	struct admin_op *ops;
 	struct admin_bulk *bulk;      /* POST /v1/bulk/subscribers (admin_bulk.c) */
 	struct admin_consent *consent; /* GET /v1/consent/<id> (admin_consent.c) */
+	struct admin_confirm *confirm; /* POST /v1/deals/<id>/confirm (admin_confirm.c) */
 };
 
 /* ---- admin.c ---- */

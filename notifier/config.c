@@ -85,6 +85,8 @@ static const struct ckey config_keys[] = {
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
 	C("report.sms_segment_price", CK_DBL, sms_segment_price, 0, 100),
+	C("guards.max_audience", CK_LONG, guard_audience, 0, 1e9),
+	C("guards.max_cost", CK_DBL, guard_cost, 0, 1e12),
 	C("inbound.optout_words", CK_STR, optout_words, 1, CONFIG_LINE_MAX),
 	C("inbound.optout_fillers", CK_STR, optout_fillers, 1, CONFIG_LINE_MAX),
 };
@@ -378,7 +380,7 @@ config_section(struct cparse *p, char *hdr)
 		if (strcmp(hdr, "notifier") && strcmp(hdr, "redis") && strcmp(hdr, "ingest") &&
 		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http") &&
 		    strcmp(hdr, "report") && strcmp(hdr, "compliance") &&
-		    strcmp(hdr, "inbound")) {
+		    strcmp(hdr, "inbound") && strcmp(hdr, "guards")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;

@@ -143,6 +143,11 @@ int ctl_cmd_test_send(redisContext *c, const char *path, const char *to);
  * CTL_TESTLISTS_KEY. CTL_OK, CTL_BAD_INPUT or CTL_FAIL. */
 int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids);
 
+/* dealpushctl deals confirm ID: a deal the guards held published again, confirmed
+ * (deal_confirm.lua, as POST /v1/deals/ID/confirm). CTL_OK, CTL_BAD_INPUT (none held)
+ * or CTL_FAIL. */
+int ctl_cmd_deal_confirm(redisContext *c, const char *id);
+
 /* dealpushctl pause status: "paused since ... (reason)" or "running". CTL_OK or
  * CTL_FAIL. */
 int ctl_cmd_pause_status(redisContext *c);

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "convert.h"
 #include "deal.h"
+#include "admin_confirm.h"
 #include "err.h"
 #include "pause.h"
 #include "subscriber.h"
@@ -438,4 +439,38 @@ int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids)
 	freeReplyObject(r);
 	printf("test list %s: %s\n", name, ids);
 	return CTL_OK;
+}
+
+int ctl_cmd_deal_confirm(redisContext *c, const char *id)
+{
+	char sha[41];
+	const char *argv[] = { "EVALSHA", sha, "3", "deals:dead", "deals", "deals:confirmed",
+		id, CONFIRM_SCAN_MAX };
+	redisReply *r;
+	int rc = CTL_FAIL;
+
+	if (!deal_id_is_valid(id)) {
+		fprintf(stderr, "dealpushctl: \"%s\" is not a valid deal id\n", id);
+		return CTL_BAD_INPUT;
+	}
+	if (ctl_load_script(c, "deal_confirm", sha) < 0)
+		return CTL_FAIL;
+	r = redisCommandArgv(c, 8, argv, NULL);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		fprintf(stderr, "dealpushctl: redis: deal_confirm: %s\n", r == NULL ?
+		    c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		goto out;
+	}
+	if (strcmp(r->element[0]->str, "none") == 0) {
+		fprintf(stderr, "dealpushctl: no deal '%s' held by the guards\n", id);
+		rc = CTL_BAD_INPUT;
+	} else if (r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
+		printf("%s %s entry=%s\n", strcmp(r->element[0]->str, "ok") == 0 ?
+		    "confirmed" : "confirmed before", id, r->element[1]->str);
+		rc = CTL_OK;
+	}
+out:
+	freeReplyObject(r);
+	return rc;
 }

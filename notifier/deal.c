@@ -37,7 +37,7 @@
 static const char *const deal_fields[] = {
 	"id", "cancel", "title", "url", "expires_at", "category", "brand", "tags",
 	"region", "price", "list_price", "currency", "code", "code_pool", "quantity",
-	"starts_at", "campaign", "update", "test_to",
+	"starts_at", "campaign", "update", "test_to", "confirmed",
 };
 
 /* "test_to": the subscriber ids of a test send (docs/rules.md), 1..DEAL_TEST_TO_MAX
@@ -442,6 +442,12 @@ static int parse_optional(const cJSON *obj, struct deal *d, struct err *err)
 	if (opt_text(obj, "campaign", DEAL_SHORT_MAX, &d->campaign, err) < 0 ||
 	    take_test_to(obj, &d->test_to, err) < 0)
 		goto out;
+	v = jv_field(obj, "confirmed");
+	if (v != NULL && !cJSON_IsBool(v)) {
+		jv_bad_type(err, "confirmed", "a boolean", v);
+		goto out;
+	}
+	d->confirmed = v != NULL && cJSON_IsTrue(v);
 	rc = 0;
 out:
 	free(s);

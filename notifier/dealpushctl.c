@@ -59,6 +59,8 @@ static void usage(FILE *out)
 	    "                                    the deal, as <id>.test-<time>, to those\n"
 	    "                                    subscribers alone, with their rule's text\n"
 	    "  testlist set NAME ID,ID...        a named list of test recipients (@NAME)\n"
+	    "  deals confirm DEAL_ID             send a deal the guards held (audience or\n"
+	    "                                    cost over [guards])\n"
 	    "  convert FILE.jsonl|-              validate conversions (deal_id, order_id,\n"
 	    "                                    revenue, currency and one of code,\n"
 	    "                                    click_token, push_id, subscriber_id) and add\n"
@@ -78,8 +80,8 @@ static void usage(FILE *out)
 	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
-	    "through it; publish, cancel, test-send, testlist, convert, pause, resume and\n"
-	    "consent always use Redis.\n"
+	    "through it; publish, cancel, test-send, testlist, deals, convert, pause,\n"
+	    "resume and consent always use Redis.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error.\n");
 }
@@ -399,7 +401,7 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	long expires_in = 0;
 	int raw = 0, rc = CTL_FAIL;
 	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
-	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET } cmd;
+	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
@@ -407,7 +409,7 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0 ||
 	    strcmp(argv[0], "consent") == 0 || strcmp(argv[0], "pause") == 0 ||
 	    strcmp(argv[0], "resume") == 0 || strcmp(argv[0], "test-send") == 0 ||
-	    strcmp(argv[0], "testlist") == 0))) {
+	    strcmp(argv[0], "testlist") == 0 || strcmp(argv[0], "deals") == 0))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -455,6 +457,9 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	} else if (argc == 4 && strcmp(argv[0], "testlist") == 0 &&
 	    strcmp(argv[1], "set") == 0) {
 		cmd = TESTLIST_SET;
+	} else if (argc == 3 && strcmp(argv[0], "deals") == 0 &&
+	    strcmp(argv[1], "confirm") == 0) {
+		cmd = CONFIRM;
 	} else {
 		usage(stderr);
 		goto out;
@@ -495,6 +500,9 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case TESTLIST_SET:
 		rc = ctl_cmd_testlist_set(c, argv[2], argv[3]);
+		break;
+	case CONFIRM:
+		rc = ctl_cmd_deal_confirm(c, argv[2]);
 		break;
 	}
 out:

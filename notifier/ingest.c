@@ -347,7 +347,7 @@ ingest_call(struct ingest_job *j, const char *script, int nkeys, int nargs,
 }
 
 /* Dead-letters the entry (dead.lua: XADD deals:dead + XACK). */
-static void
+void
 ingest_dead(struct ingest *in, const char *entry, const struct err *e,
     const char *payload, size_t len)
 {
@@ -472,7 +472,7 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 		return;
 	}
 	if (!d->cancel) {
-		ingest_plan(in, entry, d);         /* takes d */
+		ingest_plan(in, entry, d, payload, len);   /* takes d */
 		return;
 	}
 	ingest_cancel(in, entry, d);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "match.h"
 #include "model.h"
 
@@ -120,7 +121,13 @@ int ingest_strcmp(const void *a, const void *b);
 
 /* ingest_plan.c: ranks the entry's deal and plans it in slices; takes ownership of
  * d. */
-void ingest_plan(struct ingest *in, const char *entry, struct deal *d);
+void ingest_plan(struct ingest *in, const char *entry, struct deal *d,
+    const char *payload, size_t len);
+
+/* Dead-letters entry with e's reason, field and message and the entry's payload
+ * (may be NULL), and acks it (dead.lua). */
+void ingest_dead(struct ingest *in, const char *entry, const struct err *e,
+    const char *payload, size_t len);
 
 /* Lets the batch go on without waiting for j's plan (at most INGEST_PLANS_MAX at
  * once): the next deals are read and planned while a broad one is. Call only from

@@ -416,8 +416,42 @@ ingest_plan_new(struct ingest_job *j, struct deal *d, const char *link_entry,
 	return p;
 }
 
+/*
+ * The guards before a big send ([guards], docs/delivery.md): a deal not yet confirmed
+ * whose ranked audience, or its SMS cost at one segment a recipient, is over its
+ * limit is held: dead-lettered with reason "held" and its payload, nothing planned,
+ * until a confirmation publishes it again with "confirmed": true. 1 when held.
+ */
+static int
+ingest_guard(struct ingest *in, const char *entry, const struct deal *d, size_t ranked,
+    const char *payload, size_t len)
+{
+	const struct config *c = in->cfg;
+	double cost = c->sms_segment_price > 0 ? (double)ranked * c->sms_segment_price : 0;
+	struct err e;
+
+	if (d->confirmed || d->test_to.n > 0)
+		return 0;
+	err_clear(&e);
+	if (c->guard_audience > 0 && ranked > (size_t)c->guard_audience)
+		err_set(&e, ERR_INPUT, "held", "audience", "audience %zu over the guard of "
+		    "%ld: confirm with POST /v1/deals/%s/confirm or dealpushctl deals "
+		    "confirm %s", ranked, c->guard_audience, d->id, d->id);
+	else if (c->guard_cost > 0 && cost > c->guard_cost)
+		err_set(&e, ERR_INPUT, "held", "cost", "cost %.2f (%zu texts) over the guard "
+		    "of %.2f: confirm with POST /v1/deals/%s/confirm or dealpushctl deals "
+		    "confirm %s", cost, ranked, c->guard_cost, d->id, d->id);
+	else
+		return 0;
+	log_warnx("event=deal_held deal=%s entry=%s audience=%zu cost=%.2f", d->id, entry,
+	    ranked, cost);
+	ingest_dead(in, entry, &e, payload, len);
+	return 1;
+}
+
 void
-ingest_plan(struct ingest *in, const char *entry, struct deal *d)
+ingest_plan(struct ingest *in, const char *entry, struct deal *d, const char *payload,
+    size_t len)
 {
 	struct match_list summary;
 	struct ingest_plan *p;
@@ -427,7 +461,11 @@ ingest_plan(struct ingest *in, const char *entry, struct deal *d)
 		deal_free(d);
 		return;
 	}
-	if ((p = ingest_plan_new(j, d, j->entry, &summary)) != NULL) {
+	if ((p = ingest_plan_new(j, d, j->entry, &summary)) != NULL &&
+	    ingest_guard(in, entry, p->d, (size_t)j->ranked, payload, len)) {
+		match_list_free(&summary);
+		ingest_plan_end(p);
+	} else if (p != NULL) {
 		j->matched = summary.matched;
 		j->held_out = summary.held_out;
 		ingest_holdout(in, p->d, &summary);

@@ -1,10 +1,12 @@
 /*
- * test_pause.c: the global pause (issue 17 item 5), end to end through its entry
- * points: POST /v1/pause on one notifier stops a fan-out shared by two (nothing new
- * leaves, only what was already handed to the gateway), POST /v1/resume sends the
- * rest, each phone once; a deal that expires while sending is paused (through
- * dealpushctl) ends `expired`, never sent; bad bodies and reasons are refused by
- * name.
+ * test_safety.c: safety before and during a big send (issue 17 item 5), end to end
+ * through its entry points. The global pause: POST /v1/pause on one notifier stops a
+ * fan-out shared by two (nothing new leaves, only what was already handed to the
+ * gateway), POST /v1/resume sends the rest, each phone once; a deal that expires
+ * while sending is paused (through dealpushctl) ends `expired`, never sent; bad
+ * bodies and reasons are refused by name. The guards: a deal over [guards]
+ * max_audience is held, texting nobody, until a confirmation (API or dealpushctl)
+ * publishes it once; a smaller deal goes out as before.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -62,11 +64,13 @@ teardown(void **state)
 	return rc;
 }
 
-/* gwsim answering each text in 20 ms, and n notifiers with the admin API, each
- * sending at most IN_FLIGHT texts at a time. */
+/* gwsim answering each text in 20 ms, and n notifiers with the admin API (and the
+ * extra config lines, may be NULL), each sending at most IN_FLIGHT texts at a time. */
 static void
-start(struct fx *f, int n)
+start_with(struct fx *f, int n, const char *more)
 {
+	char extra[512];
+
 	static const char *const slow[] = { "--latency-ms", "20", NULL };
 	char gw_extra[64], name[32];
 	int i;
@@ -75,10 +79,18 @@ start(struct fx *f, int n)
 	snprintf(gw_extra, sizeof(gw_extra), "max_in_flight = %d\n", IN_FLIGHT);
 	for (i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "pause-%d", i);
+		snprintf(extra, sizeof(extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n%s",
+		    more != NULL ? more : "");
 		f->http[i] = it_notifier_start_http_gw(&f->nt[i], f->port, f->gw.port, name,
-		    gw_extra, "admin_token_env = DP_TEST_ADMIN_TOKEN\n");
+		    gw_extra, extra);
 		assert_true(f->http[i] > 0);
 	}
+}
+
+static void
+start(struct fx *f, int n)
+{
+	start_with(f, n, NULL);
 }
 
 static int
@@ -236,6 +248,74 @@ bad_pause_requests_are_refused_by_name(void **state)
 	free(resp);
 }
 
+struct dead_want {
+	struct fx *f;
+	long long n;
+};
+
+static int
+dead_reaches(void *arg)
+{
+	struct dead_want *w = arg;
+
+	return it_int(w->f->rc, "XLEN deals:dead") >= w->n;
+}
+
+static void
+a_deal_over_the_guard_waits_for_one_confirmation(void **state)
+{
+	struct fx *f = *state;
+	struct it_resp *resp = calloc(1, sizeof(*resp));
+	struct dead_want held = { f, 1 }, held2 = { f, 2 };
+	struct count_want small = { f, 10 }, all = { f, 100 }, last = { f, 190 };
+	char bin[512], addr[64], out[1024];
+	const char *confirm_argv[] = { bin, "--redis", addr, "deals", "confirm", "g-3",
+		NULL };
+	const char *none_argv[] = { bin, "--redis", addr, "deals", "confirm", "nope", NULL };
+
+	assert_non_null(resp);
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+	it_import_audience(f->port, 100, PHONE_BASE, "laptop");
+	/* the same ids s-0..s-9 again: 10 tv people, 90 laptop people left */
+	it_import_audience(f->port, 10, PHONE_BASE + 500, "tv");
+	start_with(f, 1, "[guards]\nmax_audience = 50\n");
+
+	assert_int_equal(it_publish(f->rc, it_deal("g-1", "laptop", 3600)), 0);
+	assert_true(it_wait(dead_reaches, &held, 10000));
+	assert_int_equal(it_publish(f->rc, it_deal("g-2", "tv", 3600)), 0);
+	assert_true(it_wait(outcomes_reach, &small, 10000));
+	it_sleep_ms(500);
+	/* the small deal went out; the big one (90 over a guard of 50) texted nobody */
+	assert_int_equal(it_gwsim_count(&f->gw, 201), 10);
+	assert_int_equal(it_outcomes(f->rc, ""), 10);
+	assert_true(it_log_line(f->nt[0].proc.log, "event=deal_held deal=g-1") > 0);
+
+	assert_int_equal(api(f, 0, "POST", "/v1/deals/g-1/confirm", NULL, resp), 201);
+	assert_non_null(strstr(resp->body, "\"published_now\":true"));
+	assert_true(it_wait(outcomes_reach, &all, 20000));
+	/* a second confirmation publishes nothing */
+	assert_int_equal(api(f, 0, "POST", "/v1/deals/g-1/confirm", NULL, resp), 200);
+	assert_non_null(strstr(resp->body, "\"published_now\":false"));
+	assert_int_equal(api(f, 0, "POST", "/v1/deals/g-9/confirm", NULL, resp), 404);
+	assert_int_equal(api(f, 0, "POST", "/v1/deals/a%20b/confirm", NULL, resp), 400);
+	assert_int_equal(api(f, 0, "POST", "/v1/deals/g-1/go", NULL, resp), 404);
+
+	/* through dealpushctl */
+	assert_int_equal(it_publish(f->rc, it_deal("g-3", "laptop", 3600)), 0);
+	assert_true(it_wait(dead_reaches, &held2, 10000));
+	assert_int_equal(it_run(confirm_argv, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "confirmed g-3 entry="));
+	assert_int_equal(it_run(none_argv, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "no deal 'nope' held by the guards"));
+	/* g-3's 90 pushes each end once, sent or over a daily cap; each text once */
+	assert_true(it_wait(outcomes_reach, &last, 20000));
+	it_sleep_ms(300);
+	assert_int_equal(it_outcomes(f->rc, ""), 190);
+	assert_int_equal(it_gwsim_count(&f->gw, 201), it_outcomes(f->rc, "sent"));
+	free(resp);
+}
+
 int
 main(void)
 {
@@ -247,6 +327,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_pause_requests_are_refused_by_name, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_deal_over_the_guard_waits_for_one_confirmation, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
