@@ -32,6 +32,8 @@ struct config {
 	long redis_connect_timeout_ms;
 	long redis_command_timeout_ms;
 	long redis_reconnect_max_ms;
+	long redis_shards;           /* the shard count the stored layout must have
+	                              * (docs/sharding.md); 0: not set, any layout */
 
 	long ingest_batch;           /* entries per XREADGROUP on "deals" */
 	long block_ms;               /* XREADGROUP BLOCK for both streams */

@@ -51,6 +51,7 @@ static const struct ckey config_keys[] = {
 	C("redis.connect_timeout_ms", CK_LONG, redis_connect_timeout_ms, 10, 60000),
 	C("redis.command_timeout_ms", CK_LONG, redis_command_timeout_ms, 10, 60000),
 	C("redis.reconnect_max_ms", CK_LONG, redis_reconnect_max_ms, 10, 600000),
+	C("redis.shards", CK_LONG, redis_shards, 1, 1024),
 	C("ingest.batch", CK_LONG, ingest_batch, 1, 10000),
 	C("ingest.block_ms", CK_LONG, block_ms, 1, 60000),
 	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 20000),
@@ -623,7 +624,6 @@ config_check(struct cparse *p)
 	struct config *c = p->cfg;
 	size_t i;
 	char key[160];
-
 	long gw_timeout_max = 0;
 	struct kw_extra *kwx;
 	struct err gerr;
