@@ -429,6 +429,7 @@ static void http_route_request(struct http_req *r)
 	struct http *h = r->h;
 	const struct http_route *best = NULL, *hit = NULL;
 	int allowed = 0, need_auth, m = r->method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : 0;
+	char shown[128];
 	size_t i;
 
 	for (i = 0; i < h->nroutes; i++)
@@ -458,6 +459,9 @@ static void http_route_request(struct http_req *r)
 		r->held = 1;
 		TAILQ_INSERT_TAIL(&h->held, r, held_link);
 		h->nheld++;
+		log_debug("event=http_held method=%s path=%s held=%zu",
+		    http_method_name(r->method), http_log_path(r, shown, sizeof(shown)),
+		    h->nheld);
 		return;
 	}
 	if (need_auth && h->token == NULL) {

@@ -158,8 +158,13 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (!n->started) {
+		struct timeval flush = { 0, MAIN_DRAIN_POLL_MS * 1000 };
+
+		/* Requests waiting for their route are answered 503; the loop runs a
+		 * moment more so that the answers go out. */
 		log_info("event=signal sig=%d action=stop_before_start", (int)sig);
-		event_base_loopbreak(n->base);
+		http_drain(n->http_srv);
+		event_base_loopexit(n->base, &flush);
 		return;
 	}
 	if (n->stop_deadline_ms != 0) {

@@ -232,6 +232,29 @@ a_request_during_start_up_is_answered_by_its_route(void **state)
 	it_stop(&redis, SIGTERM, 2000);
 }
 
+static void
+a_request_waiting_at_shutdown_is_answered_503(void **state)
+{
+	struct it_one *f = *state;
+	static struct admin_get g;
+	pthread_t t;
+	int port = it_free_port();
+
+	(void)f;
+	assert_true(port > 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	/* Redis never comes: the request waits for a route until the notifier stops. */
+	g.port = it_notifier_start_http(&f->nt, port, 1, "layout-t",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n");
+	assert_true(g.port > 0);
+	assert_int_equal(pthread_create(&t, NULL, admin_get, &g), 0);
+	assert_true(wait_log(&f->nt, "event=http_held method=GET path=/v1/"));
+	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(g.status, 503);
+	assert_non_null(strstr(g.resp.body, "shutting down"));
+}
+
 int
 main(void)
 {
@@ -249,6 +272,8 @@ main(void)
 		    it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_request_during_start_up_is_answered_by_its_route,
+		    it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(a_request_waiting_at_shutdown_is_answered_503,
 		    it_one_setup, it_one_teardown),
 	};
 
