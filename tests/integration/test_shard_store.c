@@ -1,0 +1,208 @@
+/*
+ * test_shard_store.c: the subscribers stored and mirrored in the sharded layout
+ * (docs/sharding.md sections 2 and 6, step 2), on the shared redis-server with a
+ * layout of 4 shards.
+ *
+ * Every way a subscriber is written outside delivery (dealpushctl import and delete,
+ * the admin API's put, bulk and delete) writes the keys of the subscriber's shard
+ * only, named by notifier/keys.c; the notifier's mirror loads every shard's hash and
+ * follows every shard's change stream; an id with '{' and '}' stays in its shard.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "ithttp.h"
+#include "itest.h"
+#include "keys.h"
+#include "layout.h"
+#include "shard.h"
+
+#define TOKEN "shard-store-token-0123456789"
+#define WAIT_MS 15000
+#define SHARDS 4
+#define AUDIENCE 40
+
+static int http_port;
+
+static const char *
+sub_json(const char *id, int n)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+	    "{\"id\":\"%s\",\"phone\":\"+1512556%04d\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+	    "\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}", id, n);
+	return buf;
+}
+
+static int
+api(const char *method, const char *path, const char *body, struct it_resp *resp)
+{
+	return it_http(http_port, method, path, "Authorization: Bearer " TOKEN "\r\n",
+	    body, body != NULL ? strlen(body) : 0, resp);
+}
+
+/* The mirror's size, from simulate; -1 when it does not answer. */
+static long
+mirror_size(void)
+{
+	static struct it_resp resp;
+	const char *deal = it_deal("probe", "laptop", 600);
+	cJSON *o, *n;
+	long v = -1;
+
+	if (api("POST", "/v1/deals/simulate", deal, &resp) != 200 ||
+	    (o = cJSON_Parse(resp.body)) == NULL)
+		return -1;
+	if (cJSON_IsNumber(n = cJSON_GetObjectItem(o, "subscribers")))
+		v = (long)n->valuedouble;
+	cJSON_Delete(o);
+	return v;
+}
+
+static int
+mirror_is(void *arg)
+{
+	return mirror_size() == *(long *)arg;
+}
+
+static void
+wait_mirror(long n)
+{
+	if (!it_wait(mirror_is, &n, WAIT_MS))
+		fail_msg("mirror: want %ld subscribers, last saw %ld", n, mirror_size());
+}
+
+/* 1 when id is stored in its shard's hash and in no other shard's. */
+static int
+stored_in_its_shard(redisContext *rc, const char *id)
+{
+	char key[KEYS_SHARD_MAX];
+	uint32_t k, own = keys_shard_of(id);
+	int ok = 1;
+
+	for (k = 0; k < SHARDS; k++) {
+		keys_shard_key(k, KEYS_SUBSCRIBERS, key, sizeof(key));
+		if (it_int(rc, "HEXISTS %s %s", key, id) != (k == own))
+			ok = 0;
+	}
+	return ok;
+}
+
+static int
+setup(void **state)
+{
+	struct err err;
+	struct shard_layout *l = shard_layout_new(SHARDS, &err);
+	char out[256], bin[512], addr[64];
+	const char *argv[] = { bin, "--redis", addr, "layout", "create", "--shards", "4",
+		NULL };
+
+	if (l == NULL || it_one_setup(state) < 0)
+		return -1;
+	/* The layout dealpushctl stores is this one: the tags are deterministic. */
+	layout_set(l);
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", it_redis_port());
+	return it_run(argv, out, sizeof(out)) == 0 ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	layout_clear();
+	return it_one_teardown(state);
+}
+
+static void
+every_writer_uses_the_subscribers_shard(void **state)
+{
+	struct it_one *f = *state;
+	static struct it_resp resp;
+	char id[32], key[KEYS_SHARD_MAX], *bulk, bin[512], addr[64], out[256];
+	const char *del[] = { bin, "--redis", addr, "subscribers", "delete", "a{b}c", NULL };
+	long long sum = 0;
+	size_t len = 0, cap = 16384;
+	uint32_t k;
+	int i;
+
+	it_import_audience(f->port, AUDIENCE, 1000, "laptop");
+	for (i = 0; i < AUDIENCE; i++) {
+		snprintf(id, sizeof(id), "s-%d", i);
+		assert_true(stored_in_its_shard(f->rc, id));
+	}
+	for (k = 0; k < SHARDS; k++) {
+		long long n;
+
+		keys_shard_key(k, KEYS_SUBSCRIBERS, key, sizeof(key));
+		n = it_int(f->rc, "HLEN %s", key);
+		assert_true(n > 0);   /* 40 ids spread over every shard */
+		sum += n;
+		keys_consent(k, CH_SMS, key, sizeof(key));
+		assert_true(it_int(f->rc, "HLEN %s", key) > 0);
+	}
+	assert_int_equal(sum, AUDIENCE);
+	/* No name of the single-instance layout was written. */
+	assert_int_equal(it_int(f->rc, "EXISTS subscribers subscribers:changes consent:sms "
+	    "consent:records consent:epoch"), 0);
+
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	http_port = it_notifier_start_http(&f->nt, f->port, 1, "it-shard-store",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n[redis]\nshards = 4\n");
+	assert_true(http_port > 0);
+	wait_mirror(AUDIENCE);
+
+	/* An id with braces: its tag comes first, so it stays in its shard. */
+	assert_int_equal(api("PUT", "/v1/subscribers/a%7Bb%7Dc", sub_json("a{b}c", 1),
+	    &resp), 201);
+	assert_true(stored_in_its_shard(f->rc, "a{b}c"));
+	assert_int_equal(api("GET", "/v1/subscribers/a%7Bb%7Dc", NULL, &resp), 200);
+	assert_int_equal(api("GET", "/v1/consent/a%7Bb%7Dc", NULL, &resp), 200);
+	wait_mirror(AUDIENCE + 1);
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+	assert_int_equal(it_run(del, out, sizeof(out)), 0);
+	keys_shard_key(keys_shard_of("a{b}c"), KEYS_SUBSCRIBERS, key, sizeof(key));
+	assert_int_equal(it_int(f->rc, "HEXISTS %s a{b}c", key), 0);
+	wait_mirror(AUDIENCE);
+
+	/* A bulk request of subscribers of every shard: one call per shard. */
+	assert_non_null(bulk = malloc(cap));
+	bulk[0] = '\0';
+	for (i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "b-%d", i);
+		len += (size_t)snprintf(bulk + len, cap - len, "%s\n", sub_json(id, 100 + i));
+	}
+	assert_int_equal(api("POST", "/v1/bulk/subscribers", bulk, &resp), 200);
+	free(bulk);
+	assert_non_null(strstr(resp.body, "\"stored\":10"));
+	for (i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "b-%d", i);
+		assert_true(stored_in_its_shard(f->rc, id));
+	}
+	wait_mirror(AUDIENCE + 10);
+	assert_int_equal(api("DELETE", "/v1/subscribers/b-3", NULL, &resp), 200);
+	wait_mirror(AUDIENCE + 9);
+	assert_int_equal(it_int(f->rc, "EXISTS subscribers subscribers:changes"), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(every_writer_uses_the_subscribers_shard, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
