@@ -24,11 +24,14 @@
 #include "keys.h"
 #include "layout.h"
 #include "shard.h"
+#include "twsig.h"
 
 #define TOKEN "shard-store-token-0123456789"
 #define WAIT_MS 15000
 #define SHARDS 4
 #define AUDIENCE 40
+#define PUBLIC_URL "https://notify.example.test"
+#define PHONE "+15125567001"
 
 static int http_port;
 
@@ -196,12 +199,139 @@ every_writer_uses_the_subscribers_shard(void **state)
 	assert_int_equal(it_int(f->rc, "EXISTS subscribers subscribers:changes"), 0);
 }
 
+struct gw_want {
+	struct it_gwsim *gw;
+	int n;
+};
+
+static int
+gw_reached(void *arg)
+{
+	struct gw_want *w = arg;
+
+	return it_gwsim_count(w->gw, 201) >= w->n;
+}
+
+/* A deal to every subscriber of 4 shards (planned in jobs of one shard each): every
+ * subscriber texted once, and no subscriber key of the single-instance layout. */
+static void
+a_deal_reaches_every_shard_once(void **state)
+{
+	struct it_one *f = *state;
+	struct gw_want w = { &f->gw, AUDIENCE };
+	char phone[32];
+	cJSON *reqs;
+	size_t i;
+
+	it_import_audience(f->port, AUDIENCE, 2000, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	http_port = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-shard-deal",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n[redis]\nshards = 4\n");
+	assert_true(http_port > 0);
+	wait_mirror(AUDIENCE);
+	assert_int_equal(it_publish(f->rc, it_deal("shard-d1", "laptop", 600)), 0);
+	assert_true(it_wait(gw_reached, &w, WAIT_MS));
+	reqs = it_gwsim_requests(&f->gw);
+	for (i = 0; i < AUDIENCE; i++) {
+		snprintf(phone, sizeof(phone), "+1512555%04zu", 2000 + i);
+		assert_int_equal(it_gwsim_accepted_to(reqs, phone), 1);
+	}
+	cJSON_Delete(reqs);
+	/* The consent epochs and caps are the shards'; no single-instance name. */
+	assert_int_equal(it_int(f->rc, "EXISTS subscribers subscribers:changes consent:sms "
+	    "consent:dm consent:epoch consent:records"), 0);
+}
+
+/* POSTs an inbound SMS, signed as Twilio signs it. Returns the status. */
+static int
+sms_in(const char *sid, const char *from, const char *text)
+{
+	static struct it_resp r;
+	struct twsig_param p[4] = { { "MessageSid", sid }, { "From", from },
+		{ "To", IT_FROM }, { "Body", text } };
+	char body[1024] = "", sig[64], hdr[256];
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			snprintf(body + strlen(body), sizeof(body) - strlen(body), "&");
+		it_pct_append(body, sizeof(body), p[i].name);
+		snprintf(body + strlen(body), sizeof(body) - strlen(body), "=");
+		it_pct_append(body, sizeof(body), p[i].value);
+	}
+	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, PUBLIC_URL "/hooks/twilio/inbound",
+	    p, 4, sig, sizeof(sig)), 0);
+	snprintf(hdr, sizeof(hdr), "Content-Type: application/x-www-form-urlencoded\r\n"
+	    "X-Twilio-Signature: %s\r\n", sig);
+	it_http(http_port, "POST", "/hooks/twilio/inbound", hdr, body, strlen(body), &r);
+	return r.status;
+}
+
+/* 1 when sub has sms consent in its shard. */
+static long long
+has_sms_consent(redisContext *rc, const char *sub)
+{
+	char key[KEYS_SHARD_MAX];
+
+	keys_consent(keys_shard_of(sub), CH_SMS, key, sizeof(key));
+	return it_int(rc, "HEXISTS %s %s", key, sub);
+}
+
+/* Two subscribers of one number in two shards: a STOP opts both out, each in its
+ * shard; the same message again changes nothing; a START replayed after a newer STOP
+ * leaves both opted out. */
+static void
+a_stop_reaches_every_shard_of_the_number(void **state)
+{
+	struct it_one *f = *state;
+	char a[16] = "", b[16] = "", line[2048];
+	int i;
+
+	for (i = 0; b[0] == '\0'; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "n-%d", i);
+		if (a[0] == '\0')
+			snprintf(a, sizeof(a), "%s", id);
+		else if (keys_shard_of(id) != keys_shard_of(a))
+			snprintf(b, sizeof(b), "%s", id);
+	}
+	snprintf(line, sizeof(line), "%s\n", sub_json(a, 7001));
+	snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s\n", sub_json(b, 7001));
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(has_sms_consent(f->rc, a), 1);
+	assert_int_equal(has_sms_consent(f->rc, b), 1);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	http_port = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-shard-stop",
+	    "public_url = " PUBLIC_URL "\nadmin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "[redis]\nshards = 4\n");
+	assert_true(http_port > 0);
+	wait_mirror(2);
+	assert_int_equal(sms_in("SM00000000000000000000000000000001", PHONE, "START"), 200);
+	assert_int_equal(sms_in("SM00000000000000000000000000000002", PHONE, "STOP"), 200);
+	assert_int_equal(has_sms_consent(f->rc, a), 0);
+	assert_int_equal(has_sms_consent(f->rc, b), 0);
+	/* Replays: the STOP again, then the older START again. */
+	assert_int_equal(sms_in("SM00000000000000000000000000000002", PHONE, "STOP"), 200);
+	assert_int_equal(sms_in("SM00000000000000000000000000000001", PHONE, "START"), 200);
+	assert_int_equal(has_sms_consent(f->rc, a), 0);
+	assert_int_equal(has_sms_consent(f->rc, b), 0);
+	assert_true(it_log_line(f->nt.proc.log, "duplicate=1") > 0);
+	assert_int_equal(it_int(f->rc, "EXISTS subscribers consent:sms consent:epoch"), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(every_writer_uses_the_subscribers_shard, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(a_deal_reaches_every_shard_once, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(a_stop_reaches_every_shard_of_the_number,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
