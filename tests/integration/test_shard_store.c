@@ -9,6 +9,7 @@
  * follows every shard's change stream; an id with '{' and '}' stays in its shard.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -243,6 +244,89 @@ a_deal_reaches_every_shard_once(void **state)
 	    "consent:dm consent:epoch consent:records"), 0);
 }
 
+/* A command that must succeed. */
+static void
+cmd_ok(redisContext *rc, const char *fmt, ...)
+{
+	va_list ap;
+	redisReply *r;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rc, fmt, ap);
+	va_end(ap);
+	assert_non_null(r);
+	assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+	freeReplyObject(r);
+}
+
+/* The first subscriber s-<i> of shard k. */
+static const char *
+sub_of_shard(uint32_t k)
+{
+	static char id[16];
+	int i;
+
+	for (i = 0; i < AUDIENCE; i++) {
+		snprintf(id, sizeof(id), "s-%d", i);
+		if (keys_shard_of(id) == k)
+			return id;
+	}
+	fail_msg("no subscriber in shard %u", k);
+	return NULL;
+}
+
+/* One shard's change stream trimmed past the mirror's position while the notifier
+ * is stopped: a gap, noticed in that stream, and everything is read again; the other
+ * shards' changes are followed as before. */
+static void
+a_gap_in_one_shards_feed_reloads_the_mirror(void **state)
+{
+	struct it_one *f = *state;
+	static struct it_resp resp;
+	char hash[KEYS_SHARD_MAX], feed[KEYS_SHARD_MAX], needle[128], gone[16];
+	const char *other;
+
+	it_import_audience(f->port, AUDIENCE, 3000, "laptop");
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	http_port = it_notifier_start_http(&f->nt, f->port, 1, "it-shard-gap",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n[redis]\nshards = 4\n");
+	assert_true(http_port > 0);
+	wait_mirror(AUDIENCE);
+
+	assert_int_equal(kill(f->nt.proc.pid, SIGSTOP), 0);
+	snprintf(gone, sizeof(gone), "%s", sub_of_shard(1));
+	keys_shard_key(1, KEYS_SUBSCRIBERS, hash, sizeof(hash));
+	keys_shard_key(1, KEYS_SUB_CHANGES, feed, sizeof(feed));
+	/* The first entry answers the read the notifier had blocked in (Redis writes the
+	 * reply while the process is stopped); the delete after it is then trimmed
+	 * before the notifier reads on. */
+	cmd_ok(f->rc, "XADD %s * id %s op put", feed, gone);
+	cmd_ok(f->rc, "HDEL %s %s", hash, gone);
+	cmd_ok(f->rc, "XADD %s * id %s op del", feed, gone);
+	cmd_ok(f->rc, "XTRIM %s MAXLEN 0", feed);
+	keys_shard_key(keys_shard_of("x-new"), KEYS_SUBSCRIBERS, hash, sizeof(hash));
+	keys_shard_key(keys_shard_of("x-new"), KEYS_SUB_CHANGES, feed, sizeof(feed));
+	cmd_ok(f->rc, "HSET %s x-new %s", hash, sub_json("x-new", 9));
+	cmd_ok(f->rc, "XADD %s * id x-new op put", feed);
+	assert_int_equal(kill(f->nt.proc.pid, SIGCONT), 0);
+
+	/* Read only from what is left, the mirror would still hold the one deleted. */
+	wait_mirror(AUDIENCE);
+	keys_shard_key(1, KEYS_SUB_CHANGES, feed, sizeof(feed));
+	snprintf(needle, sizeof(needle), "event=subscriber_feed_gap stream=%s", feed);
+	assert_true(it_log_line(f->nt.proc.log, needle) > 0);
+	assert_true(it_log_line(f->nt.proc.log, "event=subscribers_reload reason=gap") > 0);
+	assert_int_equal(api("GET", "/v1/subscribers/x-new", NULL, &resp), 200);
+
+	/* And it still follows every shard after the reload. */
+	other = sub_of_shard(2);
+	keys_shard_key(2, KEYS_SUBSCRIBERS, hash, sizeof(hash));
+	keys_shard_key(2, KEYS_SUB_CHANGES, feed, sizeof(feed));
+	cmd_ok(f->rc, "HDEL %s %s", hash, other);
+	cmd_ok(f->rc, "XADD %s * id %s op del", feed, other);
+	wait_mirror(AUDIENCE - 1);
+}
+
 /* POSTs an inbound SMS, signed as Twilio signs it. Returns the status. */
 static int
 sms_in(const char *sid, const char *from, const char *text)
@@ -331,6 +415,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(a_deal_reaches_every_shard_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(a_stop_reaches_every_shard_of_the_number,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(a_gap_in_one_shards_feed_reloads_the_mirror,
 		    setup, teardown),
 	};
 
