@@ -320,8 +320,9 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	/* ORDER ADMIT_KEYS */
 	args[0] = k_deal;
 	args[1] = k_push;
-	/* A job holds one shard's recipients (ingest_plan.c): its subscriber keys. */
-	(void)keys_sub_keys(keys_shard_of(j->r[0].pl.sub), k_sub);
+	/* A job holds one shard's recipients (ingest_plan.c; never none, deliver.c):
+	 * its subscriber keys. */
+	(void)keys_sub_keys(keys_shard_of((only != NULL ? only : &j->r[0])->pl.sub), k_sub);
 	args[2] = k_sub[4 + CH_SMS];
 	args[3] = k_sub[4 + CH_DM];
 	args[4] = "pushes:log";
