@@ -38,6 +38,8 @@ struct config {
 	long wait_replicas;          /* replicas a claim must reach before its request
 	                              * leaves (WAIT); 0 = no WAIT */
 	long wait_timeout_ms;        /* WAIT's timeout */
+	long redis_shards;           /* the shard count the stored layout must have
+	                              * (docs/sharding.md); 0: not set, any layout */
 
 	long ingest_batch;           /* entries per XREADGROUP on "deals" */
 	long block_ms;               /* XREADGROUP BLOCK for both streams */

@@ -107,6 +107,13 @@ void http_free(struct http *h);
  * closed. */
 void http_drain(struct http *h);
 
+/* While starting is 1, a request for a path no route matches waits (at most
+ * HTTP_HELD_MAX of them; more are answered 503 with Retry-After) and is routed when
+ * starting goes back to 0, or answered 503 by http_drain: the server is up before
+ * every module has added its routes (the notifier reads the key layout first). */
+#define HTTP_HELD_MAX 256
+void http_set_starting(struct http *h, int starting);
+
 /* Requests a handler holds, not answered yet. */
 size_t http_pending(const struct http *h);
 

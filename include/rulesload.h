@@ -42,4 +42,12 @@ void rulesload_files_free(struct rulesload_file *files, size_t n);
 struct rule_set *rulesload_dir(const char *dir, struct rule_diags *diags,
     struct err *err);
 
+/*
+ * `notifier --check-rules DIR` (start-up only: it prints): compiles dir, prints
+ * "DIR: N rules, no errors" on stdout, or every error (file, line, column) and their
+ * count on stderr, prog naming the program in other messages. Returns the exit
+ * status: 0 when the folder compiles, else 1.
+ */
+int rulesload_check(const char *dir, const char *prog);
+
 #endif

@@ -8,6 +8,7 @@
 #define DEALPUSH_SUBBULK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hiredis/hiredis.h>
 
@@ -22,9 +23,18 @@ struct subbulk;
  * ("import", "api"; copied); NULL when out of memory or max is out of range. */
 struct subbulk *subbulk_new(size_t max, const char *how);
 
+/* Makes the empty batch b one of shard shard (keys.h): its keys are that shard's,
+ * and only its subscribers may be added (a script call holds one shard). A new
+ * batch is of shard 0. Returns 0, or -1 when b is not empty or shard is out of
+ * range. */
+int subbulk_set_shard(struct subbulk *b, uint32_t shard);
+
+/* The shard of b's subscribers. */
+uint32_t subbulk_shard(const struct subbulk *b);
+
 /* Adds s (validated by subscriber_parse_canon) with canon, its canonical JSON (b takes
  * ownership of it, also on failure), and the input line it came from. Returns 0, or
- * -1 when the batch is full (nothing added). */
+ * -1 when the batch is full or s is of another shard (nothing added). */
 int subbulk_add(struct subbulk *b, const struct subscriber *s, char *canon,
     unsigned long line);
 

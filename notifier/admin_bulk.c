@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "err.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "rconn.h"
 #include "scripts.h"
@@ -36,7 +37,12 @@ struct bulk_op {
 	struct admin_bulk *ab;        /* NULL once admin_bulk_free ran */
 	struct http_req *r;           /* NULL once answered or forgotten */
 	struct bulk_op *prev, *next;
-	struct subbulk *b;
+	struct subbulk **b;           /* one batch per shard with subscribers (keys.h):
+	                               * a script call holds one shard */
+	uint32_t nb;
+	size_t out;                   /* script calls not answered yet */
+	long long counts[3];          /* their stored, created, suppressed summed */
+	int failed;                   /* one of them failed: 503 */
 	cJSON *answer;                /* {"bad": [...], "consent_kept_out": [...]} */
 	unsigned long nbad;           /* bad lines, also past ADMIN_BULK_BAD_MAX */
 };
@@ -57,7 +63,9 @@ op_free(struct bulk_op *op)
 		if (op->next != NULL)
 			op->next->prev = op->prev;
 	}
-	subbulk_free(op->b);
+	for (uint32_t k = 0; op->b != NULL && k < op->nb; k++)
+		subbulk_free(op->b[k]);
+	free(op->b);
 	cJSON_Delete(op->answer);
 	free(op);
 }
@@ -121,34 +129,104 @@ answer(struct bulk_op *op, long long stored, long long created, long long suppre
 	op->r = NULL;
 }
 
+/* One shard's call answered; the request is answered with the last of them. */
+struct bulk_call {
+	struct bulk_op *op;
+	struct subbulk *b;
+};
+
 static void
 on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
-	struct bulk_op *op = arg;
+	struct bulk_call *call = arg;
+	struct bulk_op *op = call->op;
 	long long counts[3];
 	int nkept, k;
 
 	(void)rc;
-	if (op->r == NULL)
-		goto out;
-	if ((nkept = subbulk_reply(reply, subbulk_count(op->b), counts)) < 0) {
+	if (op->r == NULL || op->failed)
+		goto done;
+	if ((nkept = subbulk_reply(reply, subbulk_count(call->b), counts)) < 0) {
 		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
 			log_errorx("event=admin_redis_error op=sub_bulk err=\"%.200s\"",
 			    reply->str);
-		http_error(op->r, 503, NULL, "storage unavailable; try again");
-		op->r = NULL;
-		goto out;
+		op->failed = 1;
+		goto done;
 	}
 	for (k = 0; k < nkept; k++) {
 		const char *ch;
 		size_t pos;
 
 		subbulk_kept(reply, k, &pos, &ch);
-		kept_out(op->answer, subbulk_line(op->b, pos), ch);
+		kept_out(op->answer, subbulk_line(call->b, pos), ch);
 	}
-	answer(op, counts[0], counts[1], counts[2]);
-out:
+	for (k = 0; k < 3; k++)
+		op->counts[k] += counts[k];
+done:
+	free(call);
+	if (--op->out > 0)
+		return;
+	if (op->r != NULL && op->failed) {
+		/* Other shards' subscribers may be stored: a bulk put is idempotent. */
+		http_error(op->r, 503, NULL, "storage unavailable; try again");
+		op->r = NULL;
+	} else if (op->r != NULL) {
+		answer(op, op->counts[0], op->counts[1], op->counts[2]);
+	}
 	op_free(op);
+}
+
+/* The batch of s's shard, made when it is the first of its shard. NULL on OOM. */
+static struct subbulk *
+op_batch(struct bulk_op *op, const char *id)
+{
+	uint32_t k = keys_shard_of(id);
+
+	if (op->b[k] == NULL && ((op->b[k] = subbulk_new(ADMIN_BULK_MAX, "api")) == NULL ||
+	    subbulk_set_shard(op->b[k], k) < 0))
+		return NULL;
+	return op->b[k];
+}
+
+/* Sends one call per shard batch. Returns the calls sent (the last reply answers
+ * and frees op); 0 when none could be sent (op is the caller's). */
+static size_t
+op_send(struct admin_bulk *ab, struct bulk_op *op)
+{
+	const char **args;
+	const size_t *lens;
+	uint32_t k;
+	int nargs;
+
+	op->out = 1;   /* held until every call is sent */
+	for (k = 0; k < op->nb; k++) {
+		struct bulk_call *call;
+
+		if (op->b[k] == NULL || subbulk_count(op->b[k]) == 0)
+			continue;
+		if ((call = calloc(1, sizeof(*call))) == NULL) {
+			op->failed = 1;
+			break;
+		}
+		call->op = op;
+		call->b = op->b[k];
+		nargs = subbulk_args(op->b[k], (long long)clock_now(), &args, &lens);
+		if (script_call_named(ab->app->cmd, "admin_sub_bulk", SUBBULK_NKEYS, nargs,
+		    args, lens, on_reply, call) < 0) {
+			free(call);
+			op->failed = 1;
+			break;
+		}
+		op->out++;
+	}
+	if (op->out == 1) {
+		op->out = 0;
+		return 0;
+	}
+	/* The hold goes: the answer goes with the last reply (never run before we
+	 * return to the loop). */
+	op->out--;
+	return 1;
 }
 
 /* The next line of body[*pos..len) (without its "\n" or "\r\n") in *line, *n;
@@ -186,14 +264,16 @@ on_bulk(struct http_req *r, void *arg)
 {
 	struct admin_bulk *ab = arg;
 	size_t len, pos = 0, n;
-	const char *body = http_body(r, &len), *line, **args;
-	const size_t *lens;
+	const char *body = http_body(r, &len), *line;
 	unsigned long lineno = 0;
 	struct bulk_op *op;
-	int nargs, added;
+	int added;
+
+	size_t count = 0;
+	struct subbulk *b;
 
 	if ((op = calloc(1, sizeof(*op))) == NULL ||
-	    (op->b = subbulk_new(ADMIN_BULK_MAX, "api")) == NULL ||
+	    (op->b = calloc(op->nb = keys_shards(), sizeof(*op->b))) == NULL ||
 	    (op->answer = cJSON_CreateObject()) == NULL ||
 	    cJSON_AddArrayToObject(op->answer, "bad") == NULL ||
 	    cJSON_AddArrayToObject(op->answer, "consent_kept_out") == NULL)
@@ -214,7 +294,7 @@ on_bulk(struct http_req *r, void *arg)
 			op->nbad++;
 			continue;
 		}
-		if (subbulk_count(op->b) == ADMIN_BULK_MAX) {
+		if (count == ADMIN_BULK_MAX) {
 			free(canon);
 			subscriber_free(s);
 			http_error(r, 400, "body", "more than %d subscribers in one request"
@@ -222,13 +302,19 @@ on_bulk(struct http_req *r, void *arg)
 			op_free(op);
 			return;
 		}
-		added = subbulk_add(op->b, s, canon, lineno);
+		if ((b = op_batch(op, s->id)) == NULL) {
+			free(canon);
+			subscriber_free(s);
+			goto oom;
+		}
+		added = subbulk_add(b, s, canon, lineno);
 		subscriber_free(s);
 		if (added < 0)
 			goto oom;
+		count++;
 	}
 	op->r = r;
-	if (subbulk_count(op->b) == 0) {
+	if (count == 0) {
 		answer(op, 0, 0, 0);
 		op_free(op);
 		return;
@@ -238,9 +324,7 @@ on_bulk(struct http_req *r, void *arg)
 	if (ab->ops != NULL)
 		ab->ops->prev = op;
 	ab->ops = op;
-	nargs = subbulk_args(op->b, (long long)clock_now(), &args, &lens);
-	if (script_call_named(ab->app->cmd, "admin_sub_bulk", SUBBULK_NKEYS, nargs, args,
-	    lens, on_reply, op) < 0) {
+	if (op_send(ab, op) == 0) {
 		http_error(r, 503, NULL, "storage unavailable; try again");
 		op_free(op);
 	}

@@ -16,6 +16,7 @@
 #include "app.h"
 #include "deal.h"
 #include "http.h"
+#include "keys.h"
 #include "rconn.h"
 #include "timefmt.h"
 
@@ -162,6 +163,7 @@ on_consent(struct http_req *r, void *arg)
 {
 	struct admin_consent *ac = arg;
 	const char *id = http_req_rest(r);
+	char key[KEYS_SHARD_MAX];
 	struct consent_op *op;
 
 	if (!deal_id_is_valid(id)) {
@@ -180,8 +182,8 @@ on_consent(struct http_req *r, void *arg)
 	if (ac->ops != NULL)
 		ac->ops->prev = op;
 	ac->ops = op;
-	if (rconn_cmd(ac->app->cmd, on_record, op, 0, "HGET consent:records %s",
-	    op->id) < 0) {
+	(void)keys_shard_key(keys_shard_of(op->id), KEYS_CONSENT_RECORDS, key, sizeof(key));
+	if (rconn_cmd(ac->app->cmd, on_record, op, 0, "HGET %s %s", key, op->id) < 0) {
 		http_error(r, 503, NULL, "storage unavailable; try again");
 		op_free(op);
 	}

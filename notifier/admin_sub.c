@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "deal.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "rules.h"
 #include "scripts.h"
@@ -121,30 +122,21 @@ static void
 sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
     const size_t *extra_len, int nextra)
 {
-	char consent_keys[CH_COUNT][32];
-	const char *args[4 + CH_COUNT + 5 + CH_COUNT];
-	size_t lens[4 + CH_COUNT + 5 + CH_COUNT];
-	int nargs = 0, c, i;
+	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
+	const char *args[KEYS_SUB_NKEYS + 5 + CH_COUNT];
+	size_t lens[KEYS_SUB_NKEYS + 5 + CH_COUNT];
+	int nargs = 0, i;
 
-	args[nargs] = "subscribers";
-	lens[nargs++] = strlen("subscribers");
-	args[nargs] = "subscribers:changes";
-	lens[nargs++] = strlen("subscribers:changes");
-	args[nargs] = "consent:epoch";
-	lens[nargs++] = strlen("consent:epoch");
-	args[nargs] = "consent:records";
-	lens[nargs++] = strlen("consent:records");
-	for (c = 0; c < CH_COUNT; c++) {
-		snprintf(consent_keys[c], sizeof(consent_keys[c]), "consent:%s",
-		    channel_name((enum channel)c));
-		args[nargs] = consent_keys[c];
-		lens[nargs++] = strlen(consent_keys[c]);
+	(void)keys_sub_keys(keys_shard_of(op->name), keys);
+	for (i = 0; i < KEYS_SUB_NKEYS; i++) {
+		args[nargs] = keys[i];
+		lens[nargs++] = strlen(keys[i]);
 	}
 	for (i = 0; i < nextra; i++) {
 		args[nargs] = extra[i];
 		lens[nargs++] = extra_len[i];
 	}
-	if (script_call_named(a->app->cmd, script, 4 + CH_COUNT, nargs, args, lens,
+	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS, nargs, args, lens,
 	    on_sub_reply, op) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);
@@ -207,11 +199,15 @@ static void
 sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone)
 {
 	struct admin_op *op = g->op;
+	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	const char *args[7];
 
+	/* The suppression list stays global until the phone shards (docs/sharding.md
+	 * section 6, step 5). */
+	(void)keys_sub_keys(keys_shard_of(op->name), keys);
 	args[0] = "suppressed:sms";
-	args[1] = "subscribers";
-	args[2] = "consent:records";
+	args[1] = keys[0];
+	args[2] = keys[3];
 	args[3] = op->name;
 	args[4] = phone != NULL ? phone : "";
 	args[5] = g->consent[CH_SMS];
@@ -274,6 +270,7 @@ admin_on_subscribers(struct http_req *r, void *arg)
 	struct admin *a = arg;
 	const char *id = http_req_rest(r);
 	int m = http_req_method(r);
+	char key[KEYS_SHARD_MAX];
 	struct admin_op *op;
 
 	if (*id == '\0') {
@@ -310,8 +307,8 @@ admin_on_subscribers(struct http_req *r, void *arg)
 		sub_script(a, op, "admin_sub_del", extra, elen, 1);
 		return;
 	}
-	if (rconn_cmd(a->app->cmd, on_sub_reply, op, 0, "HGET subscribers %s",
-	    op->name) < 0) {
+	(void)keys_shard_key(keys_shard_of(op->name), KEYS_SUBSCRIBERS, key, sizeof(key));
+	if (rconn_cmd(a->app->cmd, on_sub_reply, op, 0, "HGET %s %s", key, op->name) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);
 	}

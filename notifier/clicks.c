@@ -21,6 +21,7 @@
 #include "config.h"
 #include "deal.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "rconn.h"
 #include "redisutil.h"
@@ -324,7 +325,11 @@ click_send(struct click_call *c)
 		clen = strlen(camp);
 	}
 	/* ORDER CLICK_KEYS: the header of click.lua. */
-	snprintf(k[1], sizeof(k[1]), "clicked:%s", c->push_id);
+	bad |= keys_clicked(keys_shard_of(c->sub), c->push_id, k[1], sizeof(k[1])) < 0;
+	bad |= keys_shard_key(keys_shard_of(c->sub), KEYS_SUBSCRIBERS, k[2],
+	    sizeof(k[2])) < 0;
+	bad |= keys_shard_key(keys_shard_of(c->sub), KEYS_SUB_CHANGES, k[3],
+	    sizeof(k[3])) < 0;
 	bad |= ru_key(k[6], CLICKS_KEY_MAX, "report:deal:", c->deal, dlen);
 	bad |= ru_key(k[7], CLICKS_KEY_MAX, "report:rule:", rule, dlen > 0 ? rlen : 0);
 	bad |= ru_key(k[8], CLICKS_KEY_MAX, "report:campaign:", camp, dlen > 0 ? clen : 0);
@@ -332,8 +337,8 @@ click_send(struct click_call *c)
 		return 1;
 	args[0] = k[0];
 	args[1] = k[1];
-	args[2] = "subscribers";
-	args[3] = "subscribers:changes";
+	args[2] = k[2];
+	args[3] = k[3];
 	args[4] = k[4];
 	args[5] = k[5];
 	args[6] = k[6];

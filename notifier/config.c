@@ -55,6 +55,7 @@ static const struct ckey config_keys[] = {
 	C("redis.master_name", CK_STR, redis_master_name, 1, 128),
 	C("redis.wait_replicas", CK_LONG, wait_replicas, 0, 16),
 	C("redis.wait_timeout_ms", CK_LONG, wait_timeout_ms, 1, 60000),
+	C("redis.shards", CK_LONG, redis_shards, 1, 1024),
 	C("ingest.batch", CK_LONG, ingest_batch, 1, 10000),
 	C("ingest.block_ms", CK_LONG, block_ms, 1, 60000),
 	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 20000),
@@ -630,7 +631,6 @@ config_check(struct cparse *p)
 	struct config *c = p->cfg;
 	size_t i;
 	char key[160];
-
 	long gw_timeout_max = 0;
 	struct kw_extra *kwx;
 	struct err gerr;

@@ -29,6 +29,7 @@
 #include "deal.h"
 #include "decay.h"
 #include "jsonv.h"
+#include "keys.h"
 #include "log.h"
 #include "rconn.h"
 #include "redisutil.h"
@@ -407,7 +408,8 @@ convert_send_read(struct convert_call *k)
 static int
 convert_script(struct convert_call *k)
 {
-	char key[CONVERT_KEYS][CONVERT_KEY_MAX];
+	char key[CONVERT_KEYS][CONVERT_KEY_MAX], skey[2][KEYS_SHARD_MAX];
+	char subid[sizeof(k->in.value)] = "";
 	const char *args[CONVERT_KEYS + CONVERT_ARGS], *push, *sub, *info, *t;
 	const char *rule = NULL, *camp = NULL;
 	const char *deal = k->in.deal_id;
@@ -439,8 +441,17 @@ convert_script(struct convert_call *k)
 	info = convert_info(k);
 	if (strcmp(k->in.kind, "code") == 0)
 		bad |= ru_key(key[4], CONVERT_KEY_MAX, "codepush:", k->in.value, strlen(k->in.value));
-	if (push != NULL && convert_split_push(push, &elen, &sub, &slen) == 0)
+	if (push != NULL && convert_split_push(push, &elen, &sub, &slen) == 0) {
 		bad |= ru_key(key[5], CONVERT_KEY_MAX, "dealentry:", push, elen);
+		snprintf(subid, sizeof(subid), "%.*s", (int)slen, sub);
+	} else if (strcmp(k->in.kind, "subscriber_id") == 0) {
+		snprintf(subid, sizeof(subid), "%s", k->in.value);
+	}
+	/* The attributed subscriber's shard (keys.h); none: the keys are not used. */
+	bad |= keys_shard_key(keys_shard_of(subid), KEYS_SUBSCRIBERS, skey[0],
+	    sizeof(skey[0])) < 0;
+	bad |= keys_shard_key(keys_shard_of(subid), KEYS_SUB_CHANGES, skey[1],
+	    sizeof(skey[1])) < 0;
 	bad |= ru_key(key[6], CONVERT_KEY_MAX, "pushinfo:", deal, strlen(deal));
 	bad |= ru_key(key[7], CONVERT_KEY_MAX, "deal:", deal, strlen(deal));
 	bad |= ru_key(key[8], CONVERT_KEY_MAX, "holdout:", deal, strlen(deal));
@@ -467,8 +478,8 @@ convert_script(struct convert_call *k)
 		return 1;
 	args[0] = CONVERT_STREAM;
 	args[1] = CONVERT_DEAD;
-	args[2] = "subscribers";
-	args[3] = "subscribers:changes";
+	args[2] = skey[0];
+	args[3] = skey[1];
 	for (i = 4; i < CONVERT_KEYS; i++)
 		args[i] = key[i];
 	n = CONVERT_KEYS;

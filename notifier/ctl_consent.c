@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "deal.h"
+#include "layout.h"
 #include "scripts.h"
 
 #include "ctl_int.h"
@@ -47,6 +48,14 @@ ctl_consent_migrate(redisContext *c)
 	size_t i;
 	int p;
 
+	/* The records of earlier versions are moved before the data goes to the sharded
+	 * layout (docs/sharding.md 4g): there they would have nowhere to go. */
+	if (layout_current() != NULL) {
+		fprintf(stderr, "dealpushctl: consent migrate: refused: Redis holds the "
+		    "sharded layout; consent records of earlier versions are moved before "
+		    "dealpushctl migrate\n");
+		return CTL_BAD_INPUT;
+	}
 	if (ctl_load_script(c, "consent_migrate", sha) < 0)
 		return CTL_FAIL;
 	/* History keys first; a log key left after that had no history. */

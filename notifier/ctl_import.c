@@ -4,9 +4,10 @@
  * keys the notifier loads and tails).
  *
  * Every line is validated here by the daemon's own parser (subscriber_parse), then
- * stored by admin_sub_bulk.lua, CTL_IMPORT_BATCH subscribers a call, at most
- * CTL_IMPORT_BATCHES - 1 calls in flight: the next batch is parsed while Redis stores
- * the last. It must never store what the daemon would refuse, never lose a line silently
+ * stored by admin_sub_bulk.lua, a batch of one shard's subscribers a call (keys.h;
+ * CTL_IMPORT_BATCH subscribers in the single-instance layout), at most
+ * CTL_IMPORT_INFLIGHT calls in flight: the next batches are parsed while Redis stores
+ * the last. A subscriber's lines reach Redis in file order (one shard, one connection). It must never store what the daemon would refuse, never lose a line silently
  * (each is stored, reported bad by number, or the run stops saying how many were
  * stored), and never hold more than the batches in flight in memory.
  */
@@ -21,6 +22,7 @@
 #include "clock.h"
 #include "deal.h"
 #include "err.h"
+#include "keys.h"
 #include "scripts.h"
 #include "subbulk.h"
 #include "subscriber.h"
@@ -28,7 +30,8 @@
 #include "ctl_int.h"
 
 #define CTL_IMPORT_BATCH 250          /* subscribers per admin_sub_bulk.lua call */
-#define CTL_IMPORT_BATCHES 4          /* one being filled, up to three in flight */
+#define CTL_IMPORT_BATCH_MIN 16       /* ... and per shard, with many shards */
+#define CTL_IMPORT_INFLIGHT 3         /* calls in flight, at most */
 #define CTL_PROGRESS_NS 250000000LL   /* the progress line is rewritten this often */
 
 /* The progress line on a terminal: one per process (this is a CLI). */
@@ -119,19 +122,22 @@ struct import {
 	redisContext *c;
 	const char *file;
 	char sha[41];
-	struct subbulk *b[CTL_IMPORT_BATCHES];
-	size_t cur;                   /* the batch being filled */
-	size_t oldest;                /* the oldest batch in flight */
+	struct subbulk **open;        /* per shard: the batch being filled, or NULL */
+	uint32_t nshards;
+	size_t per;                   /* subscribers per batch */
+	struct subbulk *fly[CTL_IMPORT_INFLIGHT]; /* sent, oldest first from oldest */
+	size_t oldest;
 	size_t inflight;
+	struct subbulk *spare;        /* answered, empty, ready to be filled again */
 	unsigned long stored;         /* answered by Redis */
 };
 
-/* Sends batch cur (appended and written out at once, so Redis works on it while the
- * next one is parsed). Returns 0, or -1 after printing. */
+/* Sends shard k's batch (appended and written out at once, so Redis works on it
+ * while the next one is parsed). Returns 0, or -1 after printing. */
 static int
-batch_send(struct import *im)
+batch_send(struct import *im, uint32_t k)
 {
-	struct subbulk *b = im->b[im->cur];
+	struct subbulk *b = im->open[k];
 	const char **argv;
 	const size_t *lens;
 	int argc, done = 0;
@@ -142,8 +148,9 @@ batch_send(struct import *im)
 	while (!done)
 		if (redisBufferWrite(im->c, &done) != REDIS_OK)
 			goto fail;
+	im->fly[(im->oldest + im->inflight) % CTL_IMPORT_INFLIGHT] = b;
 	im->inflight++;
-	im->cur = (im->cur + 1) % CTL_IMPORT_BATCHES;
+	im->open[k] = NULL;
 	return 0;
 fail:
 	ctl_progress_clear();
@@ -157,7 +164,7 @@ fail:
 static int
 batch_answer(struct import *im)
 {
-	struct subbulk *b = im->b[im->oldest];
+	struct subbulk *b = im->fly[im->oldest];
 	redisReply *r = NULL;
 	long long counts[3];
 	int nkept, k, rc = -1;
@@ -185,12 +192,46 @@ batch_answer(struct import *im)
 	}
 	im->stored += (unsigned long)counts[0];
 	subbulk_reset(b);
+	im->fly[im->oldest] = NULL;
 	im->inflight--;
-	im->oldest = (im->oldest + 1) % CTL_IMPORT_BATCHES;
+	im->oldest = (im->oldest + 1) % CTL_IMPORT_INFLIGHT;
+	if (im->spare == NULL)
+		im->spare = b;
+	else
+		subbulk_free(b);
 	rc = 0;
 out:
 	freeReplyObject(r);
 	return rc;
+}
+
+/* The batch being filled for shard k (a spare, or a new one). NULL on OOM. */
+static struct subbulk *
+batch_open(struct import *im, uint32_t k)
+{
+	struct subbulk *b = im->open[k];
+
+	if (b != NULL)
+		return b;
+	if ((b = im->spare) != NULL)
+		im->spare = NULL;
+	else if ((b = subbulk_new(im->per, "import")) == NULL)
+		return NULL;
+	if (subbulk_set_shard(b, k) < 0) {
+		subbulk_free(b);
+		return NULL;
+	}
+	return im->open[k] = b;
+}
+
+/* Sends shard k's batch, first answering the oldest call when as many are in flight
+ * as allowed. Returns 0, or -1 after printing. */
+static int
+batch_flush(struct import *im, uint32_t k)
+{
+	if (im->inflight == CTL_IMPORT_INFLIGHT && batch_answer(im) < 0)
+		return -1;
+	return batch_send(im, k);
 }
 
 int
@@ -200,18 +241,23 @@ ctl_import_redis(redisContext *c, const char *path)
 	struct import im;
 	unsigned long bad = 0;
 	int rc = CTL_FAIL, r;
+	struct subbulk *b;
+	uint32_t k;
 	size_t i;
 
 	memset(&im, 0, sizeof(im));
 	im.c = c;
+	im.nshards = keys_shards();
+	im.per = CTL_IMPORT_BATCH / im.nshards;
+	if (im.per < CTL_IMPORT_BATCH_MIN)
+		im.per = CTL_IMPORT_BATCH_MIN;
 	if (ctl_load_script(c, "admin_sub_bulk", im.sha) < 0)
 		return CTL_FAIL;
 	if (ctl_input_open(&in, path) < 0)
 		return CTL_FAIL;
 	im.file = in.name;
-	for (i = 0; i < CTL_IMPORT_BATCHES; i++)
-		if ((im.b[i] = subbulk_new(CTL_IMPORT_BATCH, "import")) == NULL)
-			goto oom;
+	if ((im.open = calloc(im.nshards, sizeof(*im.open))) == NULL)
+		goto oom;
 	progress_start();
 	while ((r = ctl_input_next_entry(&in, &bad)) == 1) {
 		struct subscriber *s;
@@ -226,23 +272,28 @@ ctl_import_redis(redisContext *c, const char *path)
 			bad++;
 			continue;
 		}
-		r = subbulk_add(im.b[im.cur], s, canon, in.lineno);
+		k = keys_shard_of(s->id);
+		if ((b = batch_open(&im, k)) == NULL) {
+			free(canon);
+			subscriber_free(s);
+			goto oom;
+		}
+		r = subbulk_add(b, s, canon, in.lineno);
 		subscriber_free(s);
 		if (r < 0)
 			goto oom;
-		if (subbulk_count(im.b[im.cur]) < CTL_IMPORT_BATCH)
+		if (subbulk_count(b) < im.per)
 			continue;
-		/* The next batch to fill must be answered first. */
-		if (im.inflight == CTL_IMPORT_BATCHES - 1 && batch_answer(&im) < 0)
-			goto out;
-		if (batch_send(&im) < 0)
+		if (batch_flush(&im, k) < 0)
 			goto out;
 		progress_show(im.stored, bad);
 	}
 	if (r < 0)
 		goto out;
-	if (subbulk_count(im.b[im.cur]) > 0 && batch_send(&im) < 0)
-		goto out;
+	for (k = 0; k < im.nshards; k++)
+		if (im.open[k] != NULL && subbulk_count(im.open[k]) > 0 &&
+		    batch_flush(&im, k) < 0)
+			goto out;
 	while (im.inflight > 0)
 		if (batch_answer(&im) < 0)
 			goto out;
@@ -257,8 +308,12 @@ out:
 	if (rc == CTL_FAIL)
 		fprintf(stderr, "dealpushctl: stopped; at least %lu subscribers were stored"
 		    " before the error\n", im.stored);
-	for (i = 0; i < CTL_IMPORT_BATCHES; i++)
-		subbulk_free(im.b[i]);
+	for (k = 0; im.open != NULL && k < im.nshards; k++)
+		subbulk_free(im.open[k]);
+	free(im.open);
+	for (i = 0; i < CTL_IMPORT_INFLIGHT; i++)
+		subbulk_free(im.fly[i]);
+	subbulk_free(im.spare);
 	ctl_input_close(&in);
 	return rc;
 }

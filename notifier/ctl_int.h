@@ -205,6 +205,22 @@ int ctl_import_api(struct ctl_api *api, const char *path);
  * what was moved stays moved, and a new run goes on). */
 int ctl_consent_migrate(redisContext *c);
 
+/* ---- ctl_layout.c ---- */
+
+/* Reads and checks dealpush:layout and puts it in force (layout_set), before a
+ * command names a key. Returns CTL_OK, LAYOUT_EXIT_MISMATCH (a corrupted or half
+ * migrated layout, printed naming the field) or CTL_FAIL (printed). */
+int ctl_layout_check(redisContext *c);
+
+/* dealpushctl layout create --shards S (argv after "create"): writes the layout,
+ * refused (CTL_BAD_INPUT) when one exists or the single-instance layout holds data.
+ * Returns CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */
+int ctl_cmd_layout_create(redisContext *c, int argc, char **argv);
+
+/* dealpushctl layout show: the stored layout, every shard's tag and slot. Returns
+ * CTL_OK, LAYOUT_EXIT_MISMATCH (an invalid layout, printed) or CTL_FAIL. */
+int ctl_cmd_layout_show(redisContext *c);
+
 /* Erases the progress line from the terminal, if one is shown, so that a message can
  * be printed on stderr. */
 void ctl_progress_clear(void);

@@ -20,6 +20,7 @@
 #include "deal.h"
 #include "admin_confirm.h"
 #include "err.h"
+#include "keys.h"
 #include "pause.h"
 #include "subscriber.h"
 #include "timefmt.h"
@@ -35,10 +36,10 @@
  */
 int ctl_cmd_subscribers_delete(redisContext *c, const char *id)
 {
-	char sha[41], ckeys[CH_COUNT][32], nkeys[8];
-	const char *argv[3 + 4 + CH_COUNT + 1];
+	char sha[41], keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], nkeys[8];
+	const char *argv[3 + KEYS_SUB_NKEYS + 1];
 	redisReply *r = NULL;
-	int argc = 0, ch, rc = CTL_FAIL;
+	int argc = 0, k, rc = CTL_FAIL;
 
 	if (!deal_id_is_valid(id)) {
 		fprintf(stderr, "dealpushctl: \"%s\" is not a valid subscriber id\n", id);
@@ -48,16 +49,11 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id)
 		return CTL_FAIL;
 	argv[argc++] = "EVALSHA";
 	argv[argc++] = sha;
-	snprintf(nkeys, sizeof(nkeys), "%d", 4 + CH_COUNT);
+	snprintf(nkeys, sizeof(nkeys), "%d", KEYS_SUB_NKEYS);
 	argv[argc++] = nkeys;
-	argv[argc++] = "subscribers";
-	argv[argc++] = "subscribers:changes";
-	argv[argc++] = "consent:epoch";
-	argv[argc++] = "consent:records";
-	for (ch = 0; ch < CH_COUNT; ch++) {
-		snprintf(ckeys[ch], sizeof(ckeys[ch]), "consent:%s", channel_name(ch));
-		argv[argc++] = ckeys[ch];
-	}
+	(void)keys_sub_keys(keys_shard_of(id), keys);
+	for (k = 0; k < KEYS_SUB_NKEYS; k++)
+		argv[argc++] = keys[k];
 	argv[argc++] = id;
 	redisAppendCommandArgv(c, argc, argv, NULL);
 	if (ctl_expect_reply(c, REDIS_REPLY_INTEGER, NULL, "delete", &r) < 0)

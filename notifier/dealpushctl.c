@@ -27,6 +27,7 @@
 #include <hiredis/hiredis.h>
 
 #include "clock.h"
+#include "layout.h"
 #include "version.h"
 
 #include "ctl_int.h"
@@ -72,6 +73,9 @@ static void usage(FILE *out)
 	    "  consent migrate                   move consent records of earlier versions\n"
 	    "                                    (consent_log:, consent_history: keys) into\n"
 	    "                                    consent:records; once after an upgrade\n"
+	    "  layout create --shards S          store the sharded key layout with S shards\n"
+	    "                                    (1..1024) on a Redis that holds no data yet\n"
+	    "  layout show                       the stored layout, each shard's tag and slot\n"
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS "; or\n"
 	    "through Redis Sentinel: --sentinel HOST:PORT[,HOST:PORT...] --master NAME,\n"
@@ -81,9 +85,11 @@ static void usage(FILE *out)
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
 	    "through it; publish, cancel, test-send, testlist, deals, convert, pause,\n"
-	    "resume and consent always use Redis.\n"
+	    "resume, layout and consent always use Redis.\n"
+	    "Every command that uses Redis first checks the stored key layout.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
-	    "2 usage, file or Redis error.\n");
+	    "2 usage, file or Redis error, 78 the stored layout is invalid or a migration\n"
+	    "has not finished.\n");
 }
 
 /* ---- Redis ---- */
@@ -401,7 +407,8 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	long expires_in = 0;
 	int raw = 0, rc = CTL_FAIL;
 	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
-	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM } cmd;
+	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM, LAYOUT_CREATE,
+	    LAYOUT_SHOW } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
@@ -409,7 +416,8 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0 ||
 	    strcmp(argv[0], "consent") == 0 || strcmp(argv[0], "pause") == 0 ||
 	    strcmp(argv[0], "resume") == 0 || strcmp(argv[0], "test-send") == 0 ||
-	    strcmp(argv[0], "testlist") == 0 || strcmp(argv[0], "deals") == 0))) {
+	    strcmp(argv[0], "testlist") == 0 || strcmp(argv[0], "deals") == 0 ||
+	    strcmp(argv[0], "layout") == 0))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -460,6 +468,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	} else if (argc == 3 && strcmp(argv[0], "deals") == 0 &&
 	    strcmp(argv[1], "confirm") == 0) {
 		cmd = CONFIRM;
+	} else if (argc >= 2 && strcmp(argv[0], "layout") == 0 &&
+	    strcmp(argv[1], "create") == 0) {
+		cmd = LAYOUT_CREATE;
+	} else if (argc == 2 && strcmp(argv[0], "layout") == 0 &&
+	    strcmp(argv[1], "show") == 0) {
+		cmd = LAYOUT_SHOW;
 	} else {
 		usage(stderr);
 		goto out;
@@ -467,6 +481,11 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	c = redis_open(addr);
 	if (c == NULL)
 		goto out;
+	/* layout create and show judge the stored layout themselves. */
+	if (cmd != LAYOUT_CREATE && cmd != LAYOUT_SHOW &&
+	    (rc = ctl_layout_check(c)) != CTL_OK)
+		goto out;
+	rc = CTL_FAIL;
 	switch (cmd) {
 	case IMPORT:
 		rc = ctl_import_redis(c, argv[2]);
@@ -503,6 +522,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case CONFIRM:
 		rc = ctl_cmd_deal_confirm(c, argv[2]);
+		break;
+	case LAYOUT_CREATE:
+		rc = ctl_cmd_layout_create(c, argc - 2, argv + 2);
+		break;
+	case LAYOUT_SHOW:
+		rc = ctl_cmd_layout_show(c);
 		break;
 	}
 out:
@@ -604,6 +629,7 @@ int main(int argc, char **argv)
 		return CTL_FAIL;
 	}
 	rc = run_command(addr, &api, argc - i, argv + i);
+	layout_clear();
 	curl_global_cleanup();
 	if (fflush(stdout) != 0 && rc == CTL_OK)
 		rc = CTL_FAIL;

@@ -1,10 +1,11 @@
 /*
  * decay.c: engagement decay for pushes nobody clicked (stage: record).
  *
- * Once a second, when no step is out: GET engagement:decay (the cursor), XRANGE
- * pushes:log after it (a batch), then decay.lua with one clicked:<push id> key per
- * "sent" push of the batch (every key a script touches is in its KEYS,
- * docs/architecture.md). decay.lua writes nothing when another notifier moved the
+ * Once a second, when no step is out, for one shard after the other (keys.h): GET
+ * the shard's engagement:decay (its cursor), XRANGE pushes:log after it (a batch),
+ * then decay.lua with the shard's keys and one clicked:<push id> key per "sent" push
+ * of the shard's subscribers in the batch; the others' entries only move the cursor
+ * (every key a script touches is in its KEYS and of one shard). decay.lua writes nothing when another notifier moved the
  * cursor in between; the next tick reads again. Must never decay one push twice and
  * never block the loop.
  */
@@ -16,6 +17,7 @@
 
 #include "app.h"
 #include "decay.h"
+#include "keys.h"
 #include "log.h"
 #include "rconn.h"
 #include "redisutil.h"
@@ -32,10 +34,11 @@ struct decay {
 	const struct app *app;
 	struct event *tick;
 	struct decay_step *busy;        /* the step out, or NULL */
+	uint32_t next_shard;            /* of the next step */
 };
 
 enum decay_stage {
-	DECAY_CURSOR,                   /* GET engagement:decay */
+	DECAY_CURSOR,                   /* GET the shard's engagement:decay */
 	DECAY_LOG,                      /* XRANGE pushes:log (<cursor> + COUNT n */
 	DECAY_SCRIPT                    /* decay.lua */
 };
@@ -44,6 +47,8 @@ enum decay_stage {
 struct decay_step {
 	struct decay *d;
 	enum decay_stage stage;
+	uint32_t shard;
+	char cursor_key[KEYS_SHARD_MAX]; /* the shard's engagement:decay */
 	char *cursor;                   /* as read ("" = none) */
 	char **log;                     /* ORDER DECAY_ARGS: id, push ("" = not sent), sub */
 	size_t nlog;
@@ -97,7 +102,7 @@ decay_keep_log(struct decay_step *s, const struct redisReply *r)
 			push = ru_field(fields, "push", &len);
 			sub = ru_field(fields, "sub", &len);
 			if (outcome != NULL && strcmp(outcome, "sent") == 0 && push != NULL &&
-			    sub != NULL) {
+			    sub != NULL && keys_shard_of(sub) == s->shard) {
 				v[1] = push;
 				v[2] = sub;
 			}
@@ -118,26 +123,31 @@ static int
 decay_script(struct decay_step *s)
 {
 	const char **args = NULL;
-	char **keys = NULL;
+	char **keys = NULL, subs[KEYS_SHARD_MAX], changes[KEYS_SHARD_MAX];
 	size_t i, n, nk = 0, na = 0;
 	int rv = -1;
 
 	if ((args = calloc(6 + 4 * s->nlog, sizeof(*args))) == NULL ||
 	    (keys = calloc(s->nlog + 1, sizeof(*keys))) == NULL)
 		goto out;
-	args[na++] = "engagement:decay";
-	args[na++] = "subscribers";
-	args[na++] = "subscribers:changes";
+	if (keys_shard_key(s->shard, KEYS_SUBSCRIBERS, subs, sizeof(subs)) < 0 ||
+	    keys_shard_key(s->shard, KEYS_SUB_CHANGES, changes, sizeof(changes)) < 0)
+		goto out;
+	args[na++] = s->cursor_key;
+	args[na++] = subs;
+	args[na++] = changes;
 	for (i = 0; i < s->nlog; i++) {
 		const char *push = s->log[3 * i + 1];
 
 		if (*push == '\0')
 			continue;
-		n = strlen(push);
-		if ((keys[nk] = malloc(n + 9)) == NULL)
+		n = strlen(push) + KEYS_SHARD_MAX + 16;
+		if ((keys[nk] = malloc(n)) == NULL)
 			goto out;
-		memcpy(keys[nk], "clicked:", 8);
-		memcpy(keys[nk] + 8, push, n + 1);
+		if (keys_clicked(s->shard, push, keys[nk], n) < 0) {
+			free(keys[nk]);
+			goto out;
+		}
 		args[na++] = keys[nk++];
 	}
 	args[na++] = DECAY_WINDOW_MS;
@@ -165,7 +175,7 @@ decay_send(struct decay_step *s)
 	switch (s->stage) {
 	case DECAY_CURSOR:
 		args[0] = "GET";
-		args[1] = "engagement:decay";
+		args[1] = s->cursor_key;
 		return rconn_argv(s->d->app->cmd, decay_on_reply, s, 0, 2, args, NULL);
 	case DECAY_LOG:
 		snprintf(from, sizeof(from), "(%s", *s->cursor != '\0' ? s->cursor : "0-0");
@@ -248,6 +258,13 @@ decay_on_tick(evutil_socket_t fd, short what, void *arg)
 		return;
 	s->d = d;
 	s->stage = DECAY_CURSOR;
+	s->shard = d->next_shard;
+	d->next_shard = (d->next_shard + 1) % keys_shards();
+	if (keys_shard_key(s->shard, KEYS_ENGAGEMENT_DECAY, s->cursor_key,
+	    sizeof(s->cursor_key)) < 0) {
+		decay_step_free(s);
+		return;
+	}
 	d->busy = s;
 	if (decay_send(s) < 0)
 		decay_done(s);          /* the next tick tries again */

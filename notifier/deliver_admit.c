@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "deliver_int.h"
 #include "fault.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -238,11 +239,11 @@ dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now, struct dl_caps *c)
 	    (day0 = quiet_day_start(z, now)) != TZ_TIME_ERROR) {
 		snprintf(c->day_cap, sizeof(c->day_cap), "%d", s->max_per_day);
 		snprintf(c->day_start, sizeof(c->day_start), "%lld", (long long)day0);
-		snprintf(c->daykey, sizeof(c->daykey), "texts:%s", r->pl.sub);
+		(void)keys_texts(r->pl.sub, c->daykey, sizeof(c->daykey));
 	}
 	if (dl->cfg->campaign_cap > 0 && j->camp[0] != '\0') {
 		snprintf(c->camp_cap, sizeof(c->camp_cap), "%ld", dl->cfg->campaign_cap);
-		snprintf(c->campkey, sizeof(c->campkey), "camp:%s:%s", j->camp, r->pl.sub);
+		(void)keys_camp(j->camp, r->pl.sub, c->campkey, sizeof(c->campkey));
 	}
 	quiet_place_of(s, &place);
 	law = quiet_limit_of(&dl->quiet, &place);
@@ -250,13 +251,11 @@ dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now, struct dl_caps *c)
 		snprintf(c->law_cap, sizeof(c->law_cap), "%d", law.max);
 		snprintf(c->law_window, sizeof(c->law_window), "%ld", law.window_s);
 		if (!dl->quiet.cap_per_campaign)
-			snprintf(c->lawkey, sizeof(c->lawkey), "texts:%s", r->pl.sub);
+			(void)keys_texts(r->pl.sub, c->lawkey, sizeof(c->lawkey));
 		else if (j->camp[0] != '\0')
-			snprintf(c->lawkey, sizeof(c->lawkey), "capcamp:%s:%s", j->camp,
-			    r->pl.sub);
+			(void)keys_capcamp(j->camp, r->pl.sub, c->lawkey, sizeof(c->lawkey));
 		else
-			snprintf(c->lawkey, sizeof(c->lawkey), "capdeal:%s:%s", j->deal,
-			    r->pl.sub);
+			(void)keys_capdeal(j->deal, r->pl.sub, c->lawkey, sizeof(c->lawkey));
 	}
 }
 
@@ -296,6 +295,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 {
 	char k_deal[DELIVER_KEY_MAX], k_push[DELIVER_KEY_MAX], k_code[DELIVER_KEY_MAX];
 	char k_rdeal[DELIVER_KEY_MAX], k_rcamp[DELIVER_KEY_MAX];
+	char k_sub[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	char now[32], exp[32], keep[32], n[32], resolve_at[32];
 	size_t nr = only ? 1 : j->n, i, k = 0, nk, a;
 	const char **args = calloc(PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_ARGS +
@@ -320,8 +320,11 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	/* ORDER ADMIT_KEYS */
 	args[0] = k_deal;
 	args[1] = k_push;
-	args[2] = "consent:sms";
-	args[3] = "consent:dm";
+	/* A job holds one shard's recipients (ingest_plan.c; never none, deliver.c):
+	 * its subscriber keys. */
+	(void)keys_sub_keys(keys_shard_of((only != NULL ? only : &j->r[0])->pl.sub), k_sub);
+	args[2] = k_sub[4 + CH_SMS];
+	args[3] = k_sub[4 + CH_DM];
 	args[4] = "pushes:log";
 	args[5] = "stats";
 	args[6] = "delayed";
@@ -331,7 +334,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	args[10] = k_rcamp;
 	args[11] = "resolve:due";
 	args[12] = "resolve:info";
-	args[13] = "consent:epoch";
+	args[13] = k_sub[2];
 	nk = PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_RKEYS * nr;
 	a = nk;
 	snprintf(now, sizeof(now), "%lld", (long long)t);

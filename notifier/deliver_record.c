@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "deliver_int.h"
 #include "gw.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "rconn.h"
@@ -159,10 +160,9 @@ static void
 rec_keys(const struct rcpt *r, struct rec_buf *k)
 {
 	const struct job *j = r->job;
-	const char *ch = channel_name(r->pl.ch);
 
 	snprintf(k->keys[0], DELIVER_KEY_MAX, "push:%s", j->deal);
-	snprintf(k->keys[1], DELIVER_KEY_MAX, "consent:%s", ch);
+	(void)keys_consent(keys_shard_of(r->pl.sub), r->pl.ch, k->keys[1], DELIVER_KEY_MAX);
 	snprintf(k->keys[2], DELIVER_KEY_MAX, "deal:%s", j->deal);
 	snprintf(k->keys[3], DELIVER_KEY_MAX, "code:%s", j->deal);
 	snprintf(k->keys[4], DELIVER_KEY_MAX, "%s", j->pool);
@@ -175,7 +175,8 @@ rec_keys(const struct rcpt *r, struct rec_buf *k)
 	snprintf(k->keys[8], DELIVER_KEY_MAX, "pushline:%s", j->deal);
 	snprintf(k->keys[9], DELIVER_KEY_MAX, "pushinfo:%s", j->deal);
 	snprintf(k->keys[10], DELIVER_KEY_MAX, "delivery:%s", j->deal);
-	snprintf(k->keys[11], DELIVER_KEY_MAX, "consent:records");
+	(void)keys_shard_key(keys_shard_of(r->pl.sub), KEYS_CONSENT_RECORDS, k->keys[11],
+	    DELIVER_KEY_MAX);
 	k->keys[12][0] = '\0';        /* not used */
 	if (r->code[0] != '\0' && !r->code_bad)
 		snprintf(k->keys[13], DELIVER_KEY_MAX, "codepush:%s", r->code);
@@ -183,23 +184,53 @@ rec_keys(const struct rcpt *r, struct rec_buf *k)
 		k->keys[13][0] = '\0';
 }
 
-/* Writes up to DELIVER_RECORD_BATCH queued outcomes with one record.lua call. */
+/*
+ * Moves to the front of the queue the first DELIVER_RECORD_BATCH outcomes of the
+ * first outcome's shard (keys.h), each part keeping its order (a push's outcomes stay
+ * in the order they came: they are of one shard). Returns how many: one record.lua
+ * call holds one shard. 0 when out of memory.
+ */
+static size_t
+rec_front_shard(struct deliver *dl)
+{
+	uint32_t shard = keys_shard_of(dl->recq[0].r->pl.sub);
+	struct rec *rest;
+	size_t i, n = 0, m = 0;
+
+	if (keys_shards() == 1)
+		return dl->recq_n < DELIVER_RECORD_BATCH ? dl->recq_n : DELIVER_RECORD_BATCH;
+	if ((rest = calloc(dl->recq_n, sizeof(*rest))) == NULL)
+		return 0;
+	for (i = 0; i < dl->recq_n; i++) {
+		if (n < DELIVER_RECORD_BATCH && keys_shard_of(dl->recq[i].r->pl.sub) == shard)
+			dl->recq[n++] = dl->recq[i];
+		else
+			rest[m++] = dl->recq[i];
+	}
+	memcpy(dl->recq + n, rest, m * sizeof(*rest));
+	free(rest);
+	return n;
+}
+
+/* Writes up to DELIVER_RECORD_BATCH queued outcomes of one shard with one record.lua
+ * call. */
 static void
 rec_flush_batch(struct deliver *dl)
 {
-	size_t n = dl->recq_n < DELIVER_RECORD_BATCH ? dl->recq_n : DELIVER_RECORD_BATCH;
+	size_t n = dl->recq_n > 0 ? rec_front_shard(dl) : 0;
 	size_t nk = PUSHLINE_RECORD_KEYS + PUSHLINE_RECORD_RKEYS * n;
 	size_t i, j, k = 0, a;
 	struct rec_batch *b = malloc(sizeof(*b) + n * sizeof(b->v[0]));
 	const char **args = calloc(nk + PUSHLINE_RECORD_ARGS + PUSHLINE_RECORD_RARGS * n,
 	    sizeof(*args));
 	struct rec_buf *buf = calloc(n, sizeof(*buf));
-	char sn[32], resolve_at[32];
+	char sn[32], resolve_at[32], sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	enum rule_encoding enc;
 	unsigned units;
 
 	if (n == 0 || b == NULL || args == NULL || buf == NULL)
 		goto out;
+	(void)keys_sub_keys(keys_shard_of(dl->recq[0].r->pl.sub), sk);
 	b->dl = dl;
 	b->n = n;
 	memcpy(b->v, dl->recq, n * sizeof(b->v[0]));
@@ -210,9 +241,9 @@ rec_flush_batch(struct deliver *dl)
 	args[k++] = "stats";
 	args[k++] = "resolve:due";
 	args[k++] = "resolve:info";
-	args[k++] = "subscribers";
-	args[k++] = "subscribers:changes";
-	args[k++] = "consent:epoch";
+	args[k++] = sk[0];          /* ORDER SUB_KEYS: subscribers */
+	args[k++] = sk[1];          /* subscribers:changes */
+	args[k++] = sk[2];          /* consent:epoch */
 	args[k++] = "resolve:tries";
 	for (i = 0; i < n; i++) {
 		const char *o = b->v[i].outcome;

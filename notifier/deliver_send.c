@@ -21,6 +21,7 @@
 #include "durable.h"
 #include "gw.h"
 #include "gwpool.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "pause.h"
@@ -46,6 +47,7 @@ struct claim {
 
 static void send_request(struct deliver *dl, struct rcpt *r, long timeout_ms);
 static int send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew);
+static size_t send_front_shard(struct rcpt **rs, size_t n);
 
 void
 dl_release(struct rcpt *r)
@@ -288,7 +290,7 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, int durable, void *ar
 	struct claim *c = arg;
 	struct deliver *dl = c->dl;
 	struct rcpt **renew = NULL;
-	size_t i, nr = 0, held = 0;
+	size_t i, nr = 0, held = 0, g, m;
 
 	(void)rc;
 	dl->claiming -= c->n;
@@ -365,11 +367,15 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, int durable, void *ar
 			metrics_inc(dl->metrics, METRIC_SKIPS, METRICS_L("claim_not_durable"),
 			    (double)held);
 	}
-	if (nr > 0 && send_call(dl, renew, nr, 1) < 0)
-		for (i = 0; i < nr; i++) {
+	for (g = 0; g < nr; g += m) {
+		m = send_front_shard(renew + g, nr - g);
+		if (send_call(dl, renew + g, m, 1) == 0)
+			continue;
+		for (i = g; i < g + m; i++) {
 			dl_release(renew[i]);
 			dl_retry_or_expire(renew[i], -1);
 		}
+	}
 	free(renew);
 	free(c);
 	dl_kick(dl);
@@ -415,7 +421,7 @@ send_keys(const struct rcpt *r, char (*k)[DELIVER_KEY_MAX])
 
 	snprintf(k[0], DELIVER_KEY_MAX, "push:%s", j->deal);
 	snprintf(k[1], DELIVER_KEY_MAX, "deal:%s", j->deal);
-	snprintf(k[2], DELIVER_KEY_MAX, "consent:%s", channel_name(r->pl.ch));
+	(void)keys_consent(keys_shard_of(r->pl.sub), r->pl.ch, k[2], DELIVER_KEY_MAX);
 	snprintf(k[3], DELIVER_KEY_MAX, "code:%s", j->deal);
 	snprintf(k[4], DELIVER_KEY_MAX, "report:deal:%s", j->deal);
 	snprintf(k[5], DELIVER_KEY_MAX, "report:rule:%s", r->pl.rule);
@@ -428,7 +434,31 @@ send_keys(const struct rcpt *r, char (*k)[DELIVER_KEY_MAX])
 }
 
 /*
- * One send.lua call for rs[0..n): claims (renew = 0) or lease renewals (renew = 1).
+ * Moves the recipients of rs[0]'s shard (keys.h) to the front of rs[0..n), each part
+ * keeping its order, and returns how many they are: one send.lua call holds one
+ * shard's recipients. Cannot fail.
+ */
+static size_t
+send_front_shard(struct rcpt **rs, size_t n)
+{
+	uint32_t shard = keys_shard_of(rs[0]->pl.sub);
+	size_t i, j, m = 1;
+
+	for (i = 1; i < n; i++) {
+		struct rcpt *r = rs[i];
+
+		if (keys_shard_of(r->pl.sub) != shard)
+			continue;
+		for (j = i; j > m; j--)
+			rs[j] = rs[j - 1];
+		rs[m++] = r;
+	}
+	return m;
+}
+
+/*
+ * One send.lua call for rs[0..n) of one shard: claims (renew = 0) or lease renewals
+ * (renew = 1).
  * The recipients keep their gateway reservations. Returns 0 (claim_on_reply runs), or
  * -1 when the call could not be made (nothing changed).
  */
@@ -444,13 +474,16 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	char (*nbbuf)[24] = calloc(n, sizeof(*nbbuf));
 	char **member = calloc(n, sizeof(*member));
 	struct dl_caps *caps = calloc(n, sizeof(*caps));
-	char now[32], sn[32];
+	char now[32], sn[32], epoch[KEYS_SHARD_MAX];
 	int64_t t = clock_now();
 	int rv = -1;
 
 	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL || nbbuf == NULL ||
 	    member == NULL || caps == NULL)
 		goto out;
+	/* rs are of one shard (send_front_shard): its consent epoch. */
+	(void)keys_shard_key(keys_shard_of(rs[0]->pl.sub), KEYS_CONSENT_EPOCH, epoch,
+	    sizeof(epoch));
 	c->dl = dl;
 	c->renew = renew;
 	c->n = n;
@@ -460,7 +493,7 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	args[k++] = "pushes:log";
 	args[k++] = "stats";
 	args[k++] = DELIVER_STREAM;
-	args[k++] = "consent:epoch";
+	args[k++] = epoch;
 	args[k++] = "delayed";
 	for (i = 0; i < n; i++) {
 		/* The caps of the moment the text leaves: its local day now. */
@@ -626,7 +659,7 @@ void
 dl_pump(struct deliver *dl)
 {
 	struct rcpt **rs;
-	size_t slots, n, i;
+	size_t slots, n, i, g, m;
 
 	dl_read(dl);
 	/* Outcomes first: on the wire (and so in Redis) every finished request is
@@ -646,9 +679,12 @@ dl_pump(struct deliver *dl)
 	if ((rs = calloc(slots, sizeof(*rs))) == NULL)
 		return;
 	n = send_reserve(dl, rs, slots);
-	if (n > 0 && send_call(dl, rs, n, 0) < 0) {
+	for (g = 0; g < n; g += m) {
+		m = send_front_shard(rs + g, n - g);
+		if (send_call(dl, rs + g, m, 0) == 0)
+			continue;
 		/* Not claimed: back to the queue for the next tick. */
-		for (i = 0; i < n; i++) {
+		for (i = g; i < g + m; i++) {
 			dl_release(rs[i]);
 			rs[i]->state = RS_QUEUED;
 			dl_heap_push(dl, rs[i]);

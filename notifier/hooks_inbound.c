@@ -37,77 +37,6 @@
 
 /* ---- opt-out / opt-in scripts -------------------------------------------------- */
 
-/* One inbound message for hook_consent.lua (ORDER HOOK_CONSENT_KEYS). */
-struct hooks_msg {
-	const char *ch;                 /* "sms" | "dm" */
-	const char *label;              /* the keyword label, or a reply's reason */
-	const char *match, *value;      /* "phone" | "dm" | "id", what it must still be */
-	const char *ack;                /* the confirmation dedupe key, "" for none */
-	const char *sid;                /* MessageSid, "" for none */
-	const char *text;               /* the body, for a reply kept for review */
-	size_t text_len;
-};
-
-/*
- * Runs hook_consent.lua for ids and keeps op until it answers (cb): an opt-out or
- * opt-in (op->kw), or, for KW_NONE, the message put on the replies stream. Every key
- * the script touches is passed in KEYS (consent:records holds every id's record).
- * Returns 0, or -1 when Redis is not connected or out of memory (op untouched).
- */
-static int
-consent_call(struct hooks *h, struct hooks_op *op, const struct hooks_msg *m,
-    const char **ids, size_t nids, rconn_reply_fn *cb)
-{
-	const char *args[10 + 11 + HOOKS_IDS_MAX];
-	size_t lens[10 + 11 + HOOKS_IDS_MAX];
-	char how[64], now[24], rfc[32], ttl[16], consent[32], seen[HOOKS_SID_MAX + 16];
-	int64_t t = clock_now();
-	size_t i, n = 0, nkeys;
-
-	if (nids > HOOKS_IDS_MAX)
-		nids = HOOKS_IDS_MAX;
-	snprintf(consent, sizeof(consent), "consent:%s", m->ch);
-	snprintf(how, sizeof(how), "%s:%s", op->kind == HOOKS_OP_SMS ? "sms" : "dm",
-	    op->kw == KW_OPT_OUT ? "STOP" : "START");
-	snprintf(now, sizeof(now), "%lld", (long long)t);
-	time_format_rfc3339(t, rfc, sizeof(rfc));
-	snprintf(ttl, sizeof(ttl), "%d", HOOKS_CONFIRM_DEDUPE_S);
-	snprintf(seen, sizeof(seen), "inbound:seen:%s", m->sid);
-	/* ORDER HOOK_CONSENT_KEYS: the header of hook_consent.lua. */
-	args[n++] = "subscribers";
-	args[n++] = "subscribers:changes";
-	args[n++] = consent;
-	args[n++] = "consent:epoch";
-	args[n++] = m->ack[0] != '\0' ? m->ack : "optout_ack:";
-	args[n++] = "inbound:sids";
-	args[n++] = "suppressed:sms";
-	args[n++] = "replies";
-	args[n++] = seen;
-	args[n++] = "consent:records";
-	nkeys = n;
-	args[n++] = op->kw == KW_OPT_OUT ? "out" : op->kw == KW_OPT_IN ? "in" : "reply";
-	args[n++] = m->ch;
-	args[n++] = how;
-	args[n++] = m->label;
-	args[n++] = now;
-	args[n++] = rfc;
-	args[n++] = m->match;
-	args[n++] = m->value;
-	args[n++] = m->ack[0] != '\0' ? ttl : "";
-	args[n++] = m->sid;
-	args[n++] = m->text != NULL ? m->text : "";
-	for (i = 0; i < n; i++)
-		lens[i] = strlen(args[i]);
-	if (m->text != NULL)
-		lens[n - 1] = m->text_len;
-	for (i = 0; i < nids; i++) {
-		lens[n] = strlen(ids[i]);
-		args[n++] = ids[i];
-	}
-	return script_call_named(h->app->cmd, "hook_consent", (int)nkeys, (int)n, args, lens,
-	    cb, op);
-}
-
 /* Reads hook_consent.lua's { found, changed, confirm, duplicate }. Returns 0 or -1. */
 static int
 consent_result(const redisReply *reply, long long out[4])
@@ -309,7 +238,7 @@ hooks_on_sms_inbound(struct http_req *r, void *arg)
 	}
 	op->kw = kw;
 	snprintf(op->from, sizeof(op->from), "%s", from);
-	if (consent_call(h, op, &m, ids, (size_t)n, on_sms_reply) < 0) {
+	if (hooks_consent_call(op, &m, ids, (size_t)n, on_sms_reply) < 0) {
 		hooks_op_free(op);
 		log_warnx("event=hook_inbound_failed channel=sms from=%s "
 		    "err=\"redis not connected\"", masked);
@@ -540,7 +469,7 @@ hooks_on_dm_inbound(struct http_req *r, void *arg)
 	}
 	op->kw = kw;
 	m.match = match;
-	if (consent_call(h, op, &m, ids, (size_t)n, on_dm_reply) < 0) {
+	if (hooks_consent_call(op, &m, ids, (size_t)n, on_dm_reply) < 0) {
 		hooks_op_free(op);
 		log_warnx("event=hook_inbound_failed channel=dm err=\"redis not connected\"");
 		http_error(r, 503, NULL, "try again later");

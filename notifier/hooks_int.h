@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "keywords.h"
+#include "rconn.h"
 #include "twsig.h"
 
 struct app;
@@ -130,6 +131,31 @@ void hooks_on_status(struct http_req *r, void *arg);
 
 /* POST /hooks/twilio/inbound (arg: the hooks). */
 void hooks_on_sms_inbound(struct http_req *r, void *arg);
+
+/* One inbound message for hook_consent.lua (ORDER HOOK_CONSENT_KEYS). */
+struct hooks_msg {
+	const char *ch;                 /* "sms" | "dm" */
+	const char *label;              /* the keyword label, or a reply's reason */
+	const char *match, *value;      /* "phone" | "dm" | "id", what it must still be */
+	const char *ack;                /* the confirmation dedupe key, "" for none */
+	const char *sid;                /* MessageSid, "" for none */
+	const char *text;               /* the body, for a reply kept for review */
+	size_t text_len;
+};
+
+/*
+ * Runs hook_consent.lua for the ids of m's sender (hooks_consent.c, on op->h's
+ * connection) and keeps op until it answers: cb runs once, with the reply of the last
+ * call, its counts { found, changed, confirm, duplicate } taken over every call
+ * (found and changed summed, confirm when any, duplicate only when every call was
+ * one), or with the first failing reply (NULL when the hooks were freed between two
+ * calls). In the sharded layout one call per shard of the ids (keys.h), one after
+ * the other.
+ * Copies what it needs of m and ids. Returns 0, or -1 when Redis is not connected or
+ * out of memory (op untouched, cb never runs).
+ */
+int hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const char **ids,
+    size_t nids, rconn_reply_fn *cb);
 
 /* POST /hooks/inbound/<channel> (arg: the hooks). */
 void hooks_on_dm_inbound(struct http_req *r, void *arg);

@@ -17,6 +17,7 @@
 #include "deal.h"
 #include "hooks_int.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "model.h"
 #include "rconn.h"
@@ -220,6 +221,7 @@ status_send(struct hooks_status *st)
 	    "pushline:", "redelivered:", "report:deal:" };
 	struct rconn *rc = st->op->h->app->cmd;
 	char k[14][HOOKS_KEY_MAX], field[MODEL_ID_MAX + 32];
+	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	const char *args[24 + HOOKS_STATUS_ARGS], *rule, *camp;
 	size_t rlen = 0, clen = 0, dlen = strlen(st->deal);
 	int i, bad = 0;
@@ -270,11 +272,12 @@ status_send(struct hooks_status *st)
 	bad |= status_key(k[10], "report:campaign:", camp, clen);
 	for (i = 0; i < 4; i++)
 		args[12 + i] = k[7 + i];
-	args[16] = "subscribers";
-	args[17] = "subscribers:changes";
-	args[18] = "consent:sms";
-	args[19] = "consent:epoch";
-	args[20] = "consent:records";
+	(void)keys_sub_keys(keys_shard_of(st->sub), sk);
+	args[16] = sk[0];               /* ORDER SUB_KEYS: subscribers */
+	args[17] = sk[1];               /* subscribers:changes */
+	args[18] = sk[4 + CH_SMS];      /* consent:sms */
+	args[19] = sk[2];               /* consent:epoch */
+	args[20] = sk[3];               /* consent:records */
 	args[21] = "";                  /* not used */
 	args[22] = "paused_templates";
 	args[23] = "pushes";

@@ -48,10 +48,12 @@ struct http_req {
 	const char *rest;
 	size_t log_len;                 /* > 0: log only this much of path (a secret) */
 	int routed;                     /* a route took it */
+	int held;                       /* in h->held: waits for the routes to come */
 	struct evkeyvalq query;
 	char *body;
 	size_t body_len;
 	LIST_ENTRY(http_req) link;
+	TAILQ_ENTRY(http_req) held_link;
 };
 
 
@@ -71,6 +73,10 @@ static void http_req_free(struct http_req *r)
 	if (r == NULL)
 		return;
 	LIST_REMOVE(r, link);
+	if (r->held) {
+		TAILQ_REMOVE(&r->h->held, r, held_link);
+		r->h->nheld--;
+	}
 	evhttp_clear_headers(&r->query);
 	free(r->path);
 	free(r->body);
@@ -423,6 +429,7 @@ static void http_route_request(struct http_req *r)
 	struct http *h = r->h;
 	const struct http_route *best = NULL, *hit = NULL;
 	int allowed = 0, need_auth, m = r->method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : 0;
+	char shown[128];
 	size_t i;
 
 	for (i = 0; i < h->nroutes; i++)
@@ -441,6 +448,21 @@ static void http_route_request(struct http_req *r)
 		allowed |= rt->methods;
 		if (hit == NULL && (rt->methods & (r->method | m)))
 			hit = rt;
+	}
+	if (best == NULL && h->starting) {
+		/* Its route may come with the rest of start-up: routed then. */
+		if (h->nheld >= HTTP_HELD_MAX) {
+			http_add_header(r, "Retry-After", "1");
+			http_error(r, 503, NULL, "starting");
+			return;
+		}
+		r->held = 1;
+		TAILQ_INSERT_TAIL(&h->held, r, held_link);
+		h->nheld++;
+		log_debug("event=http_held method=%s path=%s held=%zu",
+		    http_method_name(r->method), http_log_path(r, shown, sizeof(shown)),
+		    h->nheld);
+		return;
 	}
 	if (need_auth && h->token == NULL) {
 		http_error(r, 503, NULL, "admin API disabled");
@@ -592,8 +614,27 @@ unsigned short http_port(const struct http *h)
 
 void http_drain(struct http *h)
 {
-	if (h != NULL)
-		h->draining = 1;
+	if (h == NULL)
+		return;
+	h->draining = 1;
+	h->starting = 0;
+	while (!TAILQ_EMPTY(&h->held))
+		http_error(TAILQ_FIRST(&h->held), 503, NULL, "shutting down");
+}
+
+void http_set_starting(struct http *h, int starting)
+{
+	struct http_req *r;
+
+	if (h == NULL)
+		return;
+	h->starting = starting;
+	while (!starting && (r = TAILQ_FIRST(&h->held)) != NULL) {
+		TAILQ_REMOVE(&h->held, r, held_link);
+		h->nheld--;
+		r->held = 0;
+		http_route_request(r);
+	}
 }
 
 size_t http_pending(const struct http *h)
@@ -658,6 +699,7 @@ struct http *http_new(struct event_base *base, const struct http_config *cfg,
 		goto nomem;
 	h->base = base;
 	TAILQ_INIT(&h->conns);
+	TAILQ_INIT(&h->held);
 	LIST_INIT(&h->pending);
 	h->max_body = cfg->max_body ? cfg->max_body : HTTP_MAX_BODY_DEFAULT;
 	h->max_headers = cfg->max_headers ? cfg->max_headers : HTTP_MAX_HEADERS_DEFAULT;

@@ -86,6 +86,10 @@ struct http {
 	TAILQ_HEAD(, http_conn) conns;
 	size_t nconns;
 	int draining;                           /* shutting down: new requests 503 */
+	int starting;                           /* routes still to come: a path with no
+	                                         * route yet waits in held */
+	TAILQ_HEAD(, http_req) held;            /* waiting for http_set_starting(h, 0) */
+	size_t nheld;
 	unsigned long refused, refused_logged;  /* refusals, and at the last log line */
 	long long refused_log_ms;               /* monotonic ms of the last log line */
 	LIST_HEAD(, http_req) pending;          /* dispatched, not yet answered */

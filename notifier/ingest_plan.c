@@ -25,6 +25,7 @@
 #include "deal.h"
 #include "ingest.h"
 #include "ingest_int.h"
+#include "keys.h"
 #include "log.h"
 #include "match.h"
 #include "rules.h"
@@ -62,17 +63,61 @@ ingest_plan_args_max(long plan_chunk, long job_size)
 	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
 }
 
-/* Sends the recipients of one slice as plan chunk number chunk, in jobs of job_size;
- * last: the deal's final chunk. 0, or -1 on OOM. */
+/* A recipient's position in its chunk and its shard, to group jobs by shard. */
+struct plan_pos {
+	uint32_t shard;
+	size_t i;
+};
+
+static int
+plan_pos_cmp(const void *a, const void *b)
+{
+	const struct plan_pos *x = a, *y = b;
+
+	if (x->shard != y->shard)
+		return x->shard < y->shard ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The chunk's recipients grouped by shard, each group in rank order, and the jobs
+ * they make: a job holds job_size recipients of one shard at most (keys.h: every
+ * key a job's scripts touch is then its shard's). Fills ord (n) and starts (the
+ * first position in ord of each job, then n). Returns the number of jobs. */
+static size_t
+plan_jobs(const struct match_list *ml, size_t jobsz, struct plan_pos *ord,
+    size_t *starts)
+{
+	size_t i, nj = 0, in_job = 0;
+
+	for (i = 0; i < ml->n; i++) {
+		ord[i].shard = keys_shard_of(ml->v[i].sub->id);
+		ord[i].i = i;
+	}
+	qsort(ord, ml->n, sizeof(*ord), plan_pos_cmp);
+	for (i = 0; i < ml->n; i++) {
+		if (in_job == 0 || in_job == jobsz || ord[i].shard != ord[i - 1].shard) {
+			starts[nj++] = i;
+			in_job = 0;
+		}
+		in_job++;
+	}
+	starts[nj] = ml->n;
+	return nj;
+}
+
+/* Sends the recipients of one slice as plan chunk number chunk, in jobs of job_size
+ * recipients of one shard; last: the deal's final chunk. 0, or -1 on OOM. */
 static int
 ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
     const struct match_list *ml, const char *attempt, size_t chunk, int last)
 {
 	struct ingest *in = jb->in;
 	size_t jobsz = (size_t)in->cfg->job_size, n = ml->n;
-	size_t njobs = (n + jobsz - 1) / jobsz;
+	struct plan_pos *ord = calloc(n + 1, sizeof(*ord));
+	size_t *starts = calloc(n + 2, sizeof(*starts));
+	size_t njobs = ord != NULL && starts != NULL ? plan_jobs(ml, jobsz, ord, starts) : 0;
 	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * n +
-	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, r, nrules = 0;
+	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, j, nrules = 0;
 	const char **args = calloc(nargs, sizeof(*args));
 	const char **rules = calloc(n + 1, sizeof(*rules));
 	const char **names = calloc(n + 1, sizeof(*names));  /* of rkeys, in order */
@@ -85,7 +130,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	int rv = -1;
 
 	if (args == NULL || rules == NULL || names == NULL || lines == NULL ||
-	    rkeys == NULL || nfields == NULL)
+	    rkeys == NULL || nfields == NULL || ord == NULL || starts == NULL)
 		goto out;
 	for (i = 0; i < n; i++) {
 		const struct match_rcpt *rc = &ml->v[i];
@@ -156,8 +201,8 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	 * the script never reads data out of a key's name */
 	for (i = 0; i < nrules; i++)
 		args[a++] = names[i];
-	for (r = 0; r < n; r += jobsz) {
-		size_t end = r + jobsz < n ? r + jobsz : n, j = r / jobsz;
+	for (j = 0; j < njobs; j++) {
+		size_t r = starts[j], end = starts[j + 1];
 
 		/* ORDER JOB_PAIRS: deal, entry, exp, camp, pool, start, then one "r"
 		 * field per recipient */
@@ -177,7 +222,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 		args[a++] = sstart;
 		for (i = r; i < end; i++) {
 			args[a++] = "r";
-			args[a++] = lines[i];
+			args[a++] = lines[ord[i].i];
 		}
 	}
 	ingest_call(jb, "plan", (int)(INGEST_PLAN_KEYS + nrules), (int)a, args, NULL,
@@ -195,6 +240,8 @@ out:
 	free(rules);
 	free(names);
 	free(nfields);
+	free(ord);
+	free(starts);
 	free(args);
 	return rv;
 }

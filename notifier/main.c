@@ -2,8 +2,10 @@
  * main.c: the notifier daemon's start-up, signals and orderly shutdown.
  *
  * Setup reads top to bottom: config, logging, clock, one event loop, the shared
- * Redis command connection, the subscriber mirror, the HTTP client, ingest,
- * deliver and the resolver of unknown pushes. SIGTERM/SIGINT stop reading, let in-flight work finish for up to
+ * Redis command connection; once it has read the key layout (layout.h; a layout that
+ * disagrees with the config ends the process with exit code 78 before any reader
+ * starts), the subscriber mirror, the HTTP client, ingest, deliver and the resolver
+ * of unknown pushes. SIGTERM/SIGINT stop reading, let in-flight work finish for up to
  * notifier.shutdown_grace_ms, then exit 0. Nothing after start-up calls exit().
  * Under systemd (Type=notify) READY=1 goes out once /healthz would say ok and both
  * consumer groups exist, and WATCHDOG=1 from the loop itself (sdnotify.h).
@@ -30,6 +32,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "http.h"
+#include "layout.h"
 #include "match.h"
 #include "metrics.h"
 #include "pause.h"
@@ -76,6 +79,9 @@ struct notifier {
 	struct pause *pause;          /* the global pause of sending (dealpush:pause) */
 	struct event *ready_poll;     /* until ready: then READY=1, and it is not re-armed */
 	struct event *watchdog;       /* WATCHDOG=1 every half WATCHDOG_USEC; NULL: none */
+	struct layout_reader *layout; /* until the layout is read */
+	int started;                  /* the layout was read: the readers started */
+	int exit_code;                /* main's exit status once the loop ends */
 	int lag_calls;                /* XINFO GROUPS out (the ready poll sends one pair
 	                               * at a time) */
 	struct metrics *metrics;
@@ -104,44 +110,34 @@ usage(FILE *f)
 	    "       notifier -h | --help\n");
 }
 
-/* `notifier --check-rules DIR`: exit status 0 when the folder compiles, else 1. */
-static int
-check_rules(const char *dir)
-{
-	struct rule_diags diags;
-	struct rule_set *rs;
-	struct err err;
-	char *text;
-	size_t need;
+static int notifier_start_readers(struct notifier *n);
 
-	rule_diags_init(&diags);
-	err_clear(&err);
-	rs = rulesload_dir(dir, &diags, &err);
-	if (rs != NULL) {
-		printf("%s: %zu rules, no errors\n", dir, rule_set_count(rs));
-		rule_set_free(rs);
-		return 0;
+/* The layout is read (and in force) or refused: the readers start, or the loop ends
+ * with exit code rv. */
+static void
+on_layout(void *arg, int rv)
+{
+	struct notifier *n = arg;
+
+	if (rv == 0) {
+		n->started = 1;
+		if (notifier_start_readers(n) == 0)
+			return;
+		log_errorx("event=start_failed err=\"a component could not start (the line"
+		    " above says which)\"");
+		rv = 1;
 	}
-	if (diags.n == 0) {
-		fprintf(stderr, "notifier: %s\n", err.msg);
-		return 1;
-	}
-	need = rule_diags_format(&diags, NULL, 0) + 1;
-	if ((text = malloc(need)) != NULL) {
-		rule_diags_format(&diags, text, need);
-		fputs(text, stderr);
-		free(text);
-	}
-	fprintf(stderr, "%zu error%s\n", diags.n, diags.n == 1 ? "" : "s");
-	rule_diags_free(&diags);
-	return 1;
+	n->exit_code = rv;
+	event_base_loopbreak(n->base);
 }
 
 static void
 on_cmd_ready(struct rconn *rc, void *arg)
 {
-	(void)arg;
+	struct notifier *n = arg;
+
 	scripts_load(rc);
+	layout_reader_connected(n->layout);
 }
 
 static void
@@ -170,6 +166,16 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	struct timeval now = { 0, 0 };
 
 	(void)what;
+	if (!n->started) {
+		struct timeval flush = { 0, MAIN_DRAIN_POLL_MS * 1000 };
+
+		/* Requests waiting for their route are answered 503; the loop runs a
+		 * moment more so that the answers go out. */
+		log_info("event=signal sig=%d action=stop_before_start", (int)sig);
+		http_drain(n->http_srv);
+		event_base_loopexit(n->base, &flush);
+		return;
+	}
 	if (n->stop_deadline_ms != 0) {
 		log_warnx("event=signal sig=%d action=stop_now", (int)sig);
 		event_base_loopbreak(n->base);
@@ -352,6 +358,10 @@ on_health(void *arg, struct http_health *out)
 	static char stalled[160];
 
 	out->redis_ok = rconn_is_ready(n->cmd);
+	if (!n->started) {
+		out->detail = out->redis_ok ? "reading the key layout" : "redis unreachable";
+		return 0;
+	}
 	out->stream_lag = (n->lag[0] > 0 ? n->lag[0] : 0) + (n->lag[1] > 0 ? n->lag[1] : 0);
 	out->rules_loaded = rule_set_count(matcher_rules(n->matcher));
 	main_progress(n, out, stalled, sizeof(stalled));
@@ -466,16 +476,9 @@ start_http(struct notifier *n)
 	}
 	log_info("event=http_listening addr=%s port=%u", n->cfg->http_listen ?
 	    n->cfg->http_listen : "127.0.0.1", http_port(n->http_srv));
+	/* /healthz answers from now on; the other routes come with the layout. */
+	http_set_starting(n->http_srv, 1);
 	n->app.http = n->http_srv;
-	/* HTTP-facing modules: start here (each returns its handle or NULL). */
-	n->clicks = clicks_new(&n->app);   /* NULL when links are not configured */
-	if ((n->simulate = simulate_new(&n->app)) == NULL ||
-	    pause_routes(n->pause, n->http_srv) < 0)
-		return -1;
-	if ((n->hooks = hooks_start(&n->app, &err)) == NULL) {
-		log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
-		return -1;
-	}
 	if (n->cfg->http_port_file != NULL) {
 		if ((f = fopen(n->cfg->http_port_file, "w")) == NULL) {
 			log_warn("event=port_file_failed path=%s", n->cfg->http_port_file);
@@ -599,10 +602,8 @@ start_xauth(struct notifier *n)
 static int
 notifier_start(struct notifier *n)
 {
-	struct httpc_config hc = { 10000, 2000, 0, 0 };
 	struct err err;
 
-	hc.max_connects = n->cfg->max_in_flight * 2;
 	n->rcfg.host = n->cfg->redis_host;
 	n->rcfg.port = n->cfg->redis_port;
 	n->rcfg.password = n->cfg->redis_password;
@@ -656,8 +657,27 @@ notifier_start(struct notifier *n)
 		if ((n->rcfg.sentinel = n->sentinel) == NULL)
 			return -1;
 	}
-	if ((n->cmd = rconn_new(n->base, &n->rcfg, "cmd", on_cmd_ready, NULL)) == NULL)
+	/* The rest starts once the layout is read (on_layout). */
+	if ((n->cmd = rconn_new(n->base, &n->rcfg, "cmd", on_cmd_ready, n)) == NULL)
 		return -1;
+	if ((n->layout = layout_reader_new(n->base, n->cmd, n->cfg->redis_shards,
+	    on_layout, n)) == NULL)
+		return -1;
+	/* /healthz and the service manager hear from us while the layout is read. */
+	if (start_http(n) < 0)
+		return -1;
+	return start_notify(n);
+}
+
+/* Everything that reads or names keys: the mirror, ingest, deliver, the resolver,
+ * the HTTP surface, conversions and the admin API, with the layout in force. */
+static int
+notifier_start_readers(struct notifier *n)
+{
+	struct httpc_config hc = { 10000, 2000, 0, 0 };
+	struct err err;
+
+	hc.max_connects = n->cfg->max_in_flight * 2;
 	n->ss = substore_new(n->base, &n->rcfg, n->cfg->block_ms, matcher_on_change,
 	    matcher_on_loaded, n->matcher);
 	if (n->ss == NULL)
@@ -699,15 +719,25 @@ notifier_start(struct notifier *n)
 	n->app.metrics = n->metrics;
 	n->app.httpc = n->http;
 	n->app.zones = n->zones;
-	if (start_http(n) < 0)
-		return -1;
+	/* HTTP-facing modules: start here (each returns its handle or NULL). */
+	if (n->http_srv != NULL) {
+		n->clicks = clicks_new(&n->app);   /* NULL when links are not configured */
+		if ((n->simulate = simulate_new(&n->app)) == NULL ||
+		    pause_routes(n->pause, n->http_srv) < 0)
+			return -1;
+		if ((n->hooks = hooks_start(&n->app, &err)) == NULL) {
+			log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
+			return -1;
+		}
+	}
 	/* With or without the HTTP surface: conversions are attributed, and the rules
 	 * put over the admin API (on any notifier) are part of the set in use here. */
 	if ((n->convert = convert_new(&n->app)) == NULL)
 		return -1;
 	if ((n->admin = admin_new(&n->app)) == NULL)
 		return -1;
-	return start_notify(n);
+	http_set_starting(n->http_srv, 0);
+	return 0;
 }
 
 static void
@@ -739,6 +769,7 @@ notifier_free(struct notifier *n)
 	matcher_free(n->matcher);
 	substore_free(n->ss);
 	rconn_free(n->cmd);
+	layout_reader_free(n->layout);   /* after the connection: its reply may be due */
 	sentinel_free(n->sentinel);   /* after every connection that watches it */
 	/* After the client and the connection: their last callbacks still reach it. */
 	for (size_t i = 0; i < CONFIG_GATEWAYS_MAX; i++) {
@@ -776,7 +807,7 @@ main(int argc, char **argv)
 		else if (strcmp(argv[i], "--check-config") == 0)
 			check = 1;
 		else if (strcmp(argv[i], "--check-rules") == 0 && i + 1 < argc)
-			return check_rules(argv[i + 1]);
+			return rulesload_check(argv[i + 1], "notifier");
 		else if (strcmp(argv[i], "--version") == 0) {
 			printf("notifier %s\n", DEALPUSH_VERSION);
 			return 0;
@@ -822,10 +853,12 @@ main(int argc, char **argv)
 	log_info("event=started consumer=%s redis=%s:%d gateways=%zu", n.cfg->consumer,
 	    n.cfg->redis_host, n.cfg->redis_port, n.cfg->ngateways);
 	event_base_dispatch(n.base);
-	log_info("event=stopped");
-	rv = 0;
+	rv = n.exit_code;
+	if (rv == 0)
+		log_info("event=stopped");
 out:
 	notifier_free(&n);
+	layout_clear();
 	curl_global_cleanup();
 	libevent_global_shutdown();
 	return rv;

@@ -163,3 +163,35 @@ out:
 	rulesload_files_free(files, n);
 	return rs;
 }
+
+int
+rulesload_check(const char *dir, const char *prog)
+{
+	struct rule_diags diags;
+	struct rule_set *rs;
+	struct err err;
+	char *text;
+	size_t need;
+
+	rule_diags_init(&diags);
+	err_clear(&err);
+	rs = rulesload_dir(dir, &diags, &err);
+	if (rs != NULL) {
+		printf("%s: %zu rules, no errors\n", dir, rule_set_count(rs));
+		rule_set_free(rs);
+		return 0;
+	}
+	if (diags.n == 0) {
+		fprintf(stderr, "%s: %s\n", prog, err.msg);
+		return 1;
+	}
+	need = rule_diags_format(&diags, NULL, 0) + 1;
+	if ((text = malloc(need)) != NULL) {
+		rule_diags_format(&diags, text, need);
+		fputs(text, stderr);
+		free(text);
+	}
+	fprintf(stderr, "%zu error%s\n", diags.n, diags.n == 1 ? "" : "s");
+	rule_diags_free(&diags);
+	return 1;
+}

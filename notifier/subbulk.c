@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "subbulk.h"
 
 #define SUBBULK_PER (3 + CH_COUNT)    /* ORDER BULK_ARGS: id, json, phone, times */
@@ -24,7 +25,9 @@ struct subbulk_sub {
 struct subbulk {
 	size_t max, n;
 	struct subbulk_sub *v;
-	char how[16], now[24], nkeys[8], consent_keys[CH_COUNT][32];
+	char how[16], now[24], nkeys[8];
+	uint32_t shard;               /* every subscriber of the batch is of this shard */
+	char keys[SUBBULK_NKEYS][KEYS_SHARD_MAX]; /* ORDER BULK_KEYS */
 	const char **args;            /* SUBBULK_HEAD + keys + 2 + max * SUBBULK_PER */
 	size_t *lens;
 };
@@ -34,7 +37,6 @@ subbulk_new(size_t max, const char *how)
 {
 	struct subbulk *b;
 	size_t cap = SUBBULK_HEAD + SUBBULK_NKEYS + 2 + max * SUBBULK_PER;
-	int c;
 
 	if (max < 1 || max > SUBBULK_MAX || (b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;
@@ -48,10 +50,34 @@ subbulk_new(size_t max, const char *how)
 	}
 	snprintf(b->how, sizeof(b->how), "%s", how);
 	snprintf(b->nkeys, sizeof(b->nkeys), "%d", SUBBULK_NKEYS);
-	for (c = 0; c < CH_COUNT; c++)
-		snprintf(b->consent_keys[c], sizeof(b->consent_keys[c]), "consent:%s",
-		    channel_name((enum channel)c));
+	subbulk_set_shard(b, 0);
 	return b;
+}
+
+int
+subbulk_set_shard(struct subbulk *b, uint32_t shard)
+{
+	int i = 0, c, bad = 0;
+
+	if (b->n > 0)
+		return -1;
+	b->shard = shard;
+	/* ORDER BULK_KEYS (admin_sub_bulk.lua). The suppression list is global until
+	 * the phone shards (docs/sharding.md section 6, step 5). */
+	bad |= keys_shard_key(shard, KEYS_SUBSCRIBERS, b->keys[i++], KEYS_SHARD_MAX) < 0;
+	bad |= keys_shard_key(shard, KEYS_SUB_CHANGES, b->keys[i++], KEYS_SHARD_MAX) < 0;
+	bad |= keys_shard_key(shard, KEYS_CONSENT_EPOCH, b->keys[i++], KEYS_SHARD_MAX) < 0;
+	bad |= keys_shard_key(shard, KEYS_CONSENT_RECORDS, b->keys[i++], KEYS_SHARD_MAX) < 0;
+	snprintf(b->keys[i++], KEYS_SHARD_MAX, "suppressed:sms");
+	for (c = 0; c < CH_COUNT; c++)
+		bad |= keys_consent(shard, (enum channel)c, b->keys[i++], KEYS_SHARD_MAX) < 0;
+	return bad ? -1 : 0;
+}
+
+uint32_t
+subbulk_shard(const struct subbulk *b)
+{
+	return b->shard;
 }
 
 int
@@ -61,7 +87,7 @@ subbulk_add(struct subbulk *b, const struct subscriber *s, char *canon,
 	struct subbulk_sub *e;
 	int c;
 
-	if (b->n == b->max) {
+	if (b->n == b->max || keys_shard_of(s->id) != b->shard) {
 		free(canon);
 		return -1;
 	}
@@ -104,14 +130,8 @@ fill(struct subbulk *b, long long now)
 	int i = SUBBULK_HEAD, c;
 	size_t k;
 
-	/* ORDER BULK_KEYS (admin_sub_bulk.lua) */
-	put(b, i++, "subscribers");
-	put(b, i++, "subscribers:changes");
-	put(b, i++, "consent:epoch");
-	put(b, i++, "consent:records");
-	put(b, i++, "suppressed:sms");
-	for (c = 0; c < CH_COUNT; c++)
-		put(b, i++, b->consent_keys[c]);
+	for (c = 0; c < SUBBULK_NKEYS; c++)
+		put(b, i++, b->keys[c]);
 	snprintf(b->now, sizeof(b->now), "%lld", now);
 	put(b, i++, b->now);
 	put(b, i++, b->how);

@@ -1,6 +1,6 @@
 /*
  * test_ingest.c: the ingest side under faults, on a real redis-server, gwsim and the
- * real notifier: Redis answering LOADING while the subscriber mirror starts, a poison
+ * real notifier: Redis answering LOADING while the notifier starts, a poison
  * deal entry that fails every time, an entry with a field given twice, a re-plan
  * after a crash with a changed ranking, and scheduled and updated deals. Counts
  * only: what reached the gateway, the stream, the dead letters, the deal hash.
@@ -261,9 +261,10 @@ mirror_loads_after_redis_answered_loading_at_start(void **state)
 	assert_true(it_wait(gw_has, &g, WAIT_MS));
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 1);
 	redisFree(rc);
-	/* It did meet LOADING, and retried. */
-	assert_true(it_log_line(f->nt.proc.log, "event=subscriber_load_failed step=tail "
-	    "err=\"LOADING") > 0);
+	/* It did meet LOADING, and retried: the key layout is the first thing it reads
+	 * (the mirror starts once the layout is known). */
+	assert_true(it_log_line(f->nt.proc.log, "event=layout_read_failed err=\"LOADING")
+	    > 0);
 	assert_true(it_log_line(f->nt.proc.log, "event=subscribers_loaded count=1") > 0);
 }
 

@@ -1,0 +1,142 @@
+/*
+ * keys.c: the names of shard-owned keys in the layout in force (stage: all Redis I/O).
+ *
+ * Built on the layout (layout.h) and the shard's tags (shard.h). Must never name a
+ * key any other way than "{tag}<name>" in the sharded layout and "<name>" in the
+ * single-instance one: the migration and the tests rely on that one rule.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "keys.h"
+#include "layout.h"
+#include "shard.h"
+
+/* ORDER KEYS_SHARD */
+static const char *const keys_shard_names[KEYS_NAMES] = {
+	"subscribers", "subscribers:changes", "consent:epoch", "consent:records",
+	"engagement:decay",
+};
+
+/* ORDER CHANNEL */
+static const char *const keys_consent_names[CH_COUNT] = { "consent:sms", "consent:dm" };
+
+/* "{tag of shard}" + the formatted name, or the name alone in the single-instance
+ * layout. */
+static int
+keys_format(uint32_t shard, char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+keys_format(uint32_t shard, char *buf, size_t size, const char *fmt, ...)
+{
+	const struct shard_layout *l = layout_current();
+	size_t pos = 0;
+	va_list ap;
+	int k;
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (l != NULL) {
+		const char *tag = shard_layout_tag(l, shard);
+
+		if (tag == NULL)
+			return -1;
+		k = snprintf(buf, size, "{%s}", tag);
+		if (k < 0 || (size_t)k >= size)
+			goto bad;
+		pos = (size_t)k;
+	} else if (shard != 0) {
+		return -1;
+	}
+	va_start(ap, fmt);
+	k = vsnprintf(buf + pos, size - pos, fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= size - pos)
+		goto bad;
+	return (int)(pos + (size_t)k);
+bad:
+	buf[0] = '\0';
+	return -1;
+}
+
+uint32_t
+keys_shards(void)
+{
+	const struct shard_layout *l = layout_current();
+
+	return l != NULL ? shard_layout_count(l) : 1;
+}
+
+uint32_t
+keys_shard_of(const char *sub)
+{
+	const struct shard_layout *l = layout_current();
+
+	return l != NULL ? shard_of(sub, shard_layout_count(l)) : 0;
+}
+
+int
+keys_shard_key(uint32_t shard, enum keys_name name, char *buf, size_t size)
+{
+	if ((unsigned)name >= KEYS_NAMES) {
+		if (size > 0)
+			buf[0] = '\0';
+		return -1;
+	}
+	return keys_format(shard, buf, size, "%s", keys_shard_names[name]);
+}
+
+int
+keys_consent(uint32_t shard, enum channel ch, char *buf, size_t size)
+{
+	if ((unsigned)ch >= CH_COUNT) {
+		if (size > 0)
+			buf[0] = '\0';
+		return -1;
+	}
+	return keys_format(shard, buf, size, "%s", keys_consent_names[ch]);
+}
+
+int
+keys_sub_keys(uint32_t shard, char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX])
+{
+	int i, bad = 0;
+
+	for (i = 0; i < 4; i++)
+		bad |= keys_shard_key(shard, (enum keys_name)i, keys[i], KEYS_SHARD_MAX) < 0;
+	for (i = 0; i < CH_COUNT; i++)
+		bad |= keys_consent(shard, (enum channel)i, keys[4 + i], KEYS_SHARD_MAX) < 0;
+	return bad ? -1 : 0;
+}
+
+int
+keys_texts(const char *sub, char *buf, size_t size)
+{
+	return keys_format(keys_shard_of(sub), buf, size, "texts:%s", sub);
+}
+
+int
+keys_camp(const char *camp, const char *sub, char *buf, size_t size)
+{
+	return keys_format(keys_shard_of(sub), buf, size, "camp:%s:%s", camp, sub);
+}
+
+int
+keys_capcamp(const char *camp, const char *sub, char *buf, size_t size)
+{
+	return keys_format(keys_shard_of(sub), buf, size, "capcamp:%s:%s", camp, sub);
+}
+
+int
+keys_capdeal(const char *deal, const char *sub, char *buf, size_t size)
+{
+	return keys_format(keys_shard_of(sub), buf, size, "capdeal:%s:%s", deal, sub);
+}
+
+int
+keys_clicked(uint32_t shard, const char *push_id, char *buf, size_t size)
+{
+	return keys_format(shard, buf, size, "clicked:%s", push_id);
+}

@@ -1,0 +1,306 @@
+/*
+ * substore_feed.c: the mirror's change feeds, one per shard (stage: match).
+ *
+ * One XREAD BLOCK over every shard's "subscribers:changes" (names from keys.h), an
+ * HGET in the shard's hash for each id an entry names, and an XINFO STREAM of each
+ * feed after every XREAD to find entries trimmed or deleted past the mirror's
+ * position, which reload everything: a change never read must not be missed
+ * silently. Bounded work per callback (one batch of changes per feed).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "streampos.h"
+#include "substore_int.h"
+
+/* ---- the change feed ---- */
+
+/*
+ * One reply of a feed round (the XREAD, the XINFO after it, or an HGET) has been
+ * handled. When the last is in: reload on a gap, read the batch again when any part
+ * failed, else move past the batch.
+ */
+static void
+substore_feed_reply_done(struct substore *ss)
+{
+	uint32_t k;
+
+	if (ss->pending > 0)
+		ss->pending--;
+	if (ss->pending > 0)
+		return;
+	if (ss->gap) {
+		ss->gap = 0;
+		substore_reload(ss, SUBSTORE_GAP);
+		return;
+	}
+	if (ss->gets_failed) {
+		/* The batch is read again from last_id: an HGET gives the subscriber as it
+		 * is now, so applying one twice is harmless. */
+		substore_retry(ss, NULL);
+		return;
+	}
+	for (k = 0; k < ss->nfeeds; k++) {
+		struct substore_feed *fd = &ss->feeds[k];
+
+		snprintf(fd->last_id, sizeof(fd->last_id), "%s", fd->batch_id);
+		fd->added_seen += fd->batch_n;
+	}
+	ss->busy = 0;
+	substore_ok(ss);
+	substore_run(ss);
+}
+
+struct substore_get {
+	struct substore *ss;
+	char id[MODEL_ID_MAX + 1];
+};
+
+/* The feed of stream name (a shard's change feed), or NULL. */
+static struct substore_feed *
+substore_feed_of(struct substore *ss, const char *name)
+{
+	uint32_t k;
+
+	for (k = 0; k < ss->nfeeds; k++)
+		if (strcmp(ss->feeds[k].stream, name) == 0)
+			return &ss->feeds[k];
+	return NULL;
+}
+
+static void
+substore_on_change_get(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct substore_get *g = arg;
+	struct substore *ss = g->ss;
+
+	(void)rc;
+	if (r == NULL || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING)) {
+		log_warnx("event=subscriber_get_failed sub=%s err=\"%s\"", g->id,
+		    r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+		ss->gets_failed = 1;
+	} else if (r->type == REDIS_REPLY_NIL) {
+		substore_remove(ss, g->id);
+	} else {
+		substore_apply(ss, g->id, r->str, r->len);
+	}
+	free(g);
+	substore_feed_reply_done(ss);
+}
+
+/*
+ * Did this round's XREAD (after read_from, up to batch_id) or an earlier one miss
+ * an entry? Decided by counting, since a trim (XTRIM, XADD MAXLEN) leaves no mark of
+ * what it removed: Redis 7 counts every entry ever added (entries-added), and the
+ * mirror counts what it read since the full load, which started at entries-added.
+ * Every entry after batch_id still there (the stream's first entry is past batch_id)
+ * must then number entries-added minus what was read; when nothing came after the
+ * batch (last-generated-id is batch_id), the two counts must be equal. Otherwise
+ * the next round decides. An XDEL past read_from shows in max-deleted-entry-id.
+ * Before Redis 7 (no counts), a first entry past read_from is taken as a gap: a
+ * needless reload at worst. Returns 1 for a gap, 0 for none, -1 for a reply that
+ * does not say.
+ */
+static int
+substore_gap_in(struct substore_feed *fd, const struct redisReply *r, char *why,
+    size_t size)
+{
+	const struct redisReply *first;
+	const char *maxdel, *last, *first_id = NULL;
+	long long len, added;
+	unsigned long long seen = fd->added_seen + fd->batch_n;
+
+	(void)streampos_xinfo_str(r, "first-entry", &first);
+	if (first != NULL && first->elements == 2 &&
+	    first->element[0]->type == REDIS_REPLY_STRING)
+		first_id = first->element[0]->str;
+	maxdel = streampos_xinfo_str(r, "max-deleted-entry-id", NULL);
+	if (maxdel != NULL && streampos_cmp(maxdel, fd->read_from) > 0) {
+		snprintf(why, size, "max_deleted_id=%s", maxdel);
+		return 1;
+	}
+	if (!fd->counted || streampos_xinfo_int(r, "entries-added", &added) < 0) {
+		if (first_id != NULL && streampos_cmp(first_id, fd->read_from) > 0) {
+			snprintf(why, size, "first_id=%s", first_id);
+			return 1;
+		}
+		return 0;
+	}
+	if (streampos_xinfo_int(r, "length", &len) < 0 ||
+	    (last = streampos_xinfo_str(r, "last-generated-id", NULL)) == NULL || added < 0 ||
+	    len < 0)
+		return -1;
+	if (len == 0 || (first_id != NULL && streampos_cmp(first_id, fd->batch_id) > 0)) {
+		if ((unsigned long long)added != seen + (unsigned long long)len) {
+			snprintf(why, size, "entries_added=%lld read=%llu length=%lld", added,
+			    seen, len);
+			return 1;
+		}
+	} else if (streampos_cmp(last, fd->batch_id) == 0 &&
+	    (unsigned long long)added != seen) {
+		snprintf(why, size, "entries_added=%lld read=%llu", added, seen);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * XINFO STREAM, pipelined after the XREAD and so run just after Redis answered it.
+ * A stream that is gone while we had read from it counts as a gap too.
+ */
+static void
+substore_on_check(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct substore_feed *fd = arg;
+	struct substore *ss = fd->ss;
+	char why[160];
+	int g;
+
+	(void)rc;
+	if (r != NULL && streampos_no_such_key(r)) {
+		if (strcmp(fd->read_from, "0-0") != 0) {
+			log_warnx("event=subscriber_feed_gap stream=%s last_id=%s missing",
+			    fd->stream, fd->read_from);
+			ss->gap = 1;
+		}
+	} else if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
+	    (g = substore_gap_in(fd, r, why, sizeof(why))) < 0) {
+		ss->gets_failed = 1;
+	} else if (g > 0) {
+		log_warnx("event=subscriber_feed_gap stream=%s last_id=%s %s", fd->stream,
+		    fd->read_from, why);
+		ss->gap = 1;
+	}
+	substore_feed_reply_done(ss);
+}
+
+/* The entries of one shard's feed in an XREAD reply: an HGET in the shard for each
+ * id named. */
+static void
+substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_feed *fd,
+    const struct redisReply *entries)
+{
+	size_t i, j;
+
+	fd->batch_n = entries->elements;
+	for (i = 0; i < entries->elements; i++) {
+		struct redisReply *e = entries->element[i], *f;
+		struct substore_get *g;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    e->element[1]->type != REDIS_REPLY_ARRAY ||
+		    e->element[0]->len >= sizeof(fd->batch_id))
+			continue;
+		f = e->element[1];
+		snprintf(fd->batch_id, sizeof(fd->batch_id), "%s", e->element[0]->str);
+		for (j = 0; j + 1 < f->elements; j += 2) {
+			if (f->element[j]->type != REDIS_REPLY_STRING ||
+			    f->element[j + 1]->type != REDIS_REPLY_STRING ||
+			    strcmp(f->element[j]->str, "id") != 0 ||
+			    f->element[j + 1]->len > MODEL_ID_MAX)
+				continue;
+			if ((g = calloc(1, sizeof(*g))) == NULL) {
+				ss->gets_failed = 1;
+				continue;
+			}
+			g->ss = ss;
+			snprintf(g->id, sizeof(g->id), "%s", f->element[j + 1]->str);
+			if (rconn_cmd(rc, substore_on_change_get, g, 0, "HGET %s %s", fd->hash,
+			    g->id) < 0) {
+				free(g);
+				ss->gets_failed = 1;
+				continue;
+			}
+			ss->pending++;
+		}
+	}
+}
+
+static void
+substore_on_changes(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct substore *ss = arg;
+	struct substore_feed *fd;
+	size_t i;
+
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		if (r != NULL)
+			log_warnx("event=subscriber_feed_failed step=feed err=\"%s\"", r->str);
+		ss->gets_failed = 1;
+		substore_feed_reply_done(ss);
+		return;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+		substore_feed_reply_done(ss);   /* nothing new within the block time */
+		return;
+	}
+	for (i = 0; i < r->elements; i++) {
+		const struct redisReply *st = r->element[i];
+
+		if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 ||
+		    st->element[0]->type != REDIS_REPLY_STRING ||
+		    st->element[1]->type != REDIS_REPLY_ARRAY ||
+		    (fd = substore_feed_of(ss, st->element[0]->str)) == NULL) {
+			ss->gets_failed = 1;   /* logged by substore_retry() */
+			continue;
+		}
+		substore_feed_entries(ss, rc, fd, st->element[1]);
+	}
+	substore_feed_reply_done(ss);
+}
+
+/* One XREAD over every shard's change feed, each after its last id, and an XINFO
+ * STREAM of each pipelined behind it (Redis runs them as soon as it has answered the
+ * XREAD). */
+void
+substore_feed_send(struct substore *ss)
+{
+	char block[32];
+	const char **argv;
+	uint32_t k;
+	int argc = 0;
+
+	if ((argv = calloc(6 + 2 * (size_t)ss->nfeeds, sizeof(*argv))) == NULL) {
+		substore_retry(ss, NULL);
+		return;
+	}
+	snprintf(block, sizeof(block), "%ld", ss->block_ms);
+	argv[argc++] = "XREAD";
+	argv[argc++] = "COUNT";
+	argv[argc++] = SUBSTORE_CHANGES_BATCH;
+	argv[argc++] = "BLOCK";
+	argv[argc++] = block;
+	argv[argc++] = "STREAMS";
+	for (k = 0; k < ss->nfeeds; k++) {
+		struct substore_feed *fd = &ss->feeds[k];
+
+		snprintf(fd->read_from, sizeof(fd->read_from), "%s", fd->last_id);
+		snprintf(fd->batch_id, sizeof(fd->batch_id), "%s", fd->last_id);
+		fd->batch_n = 0;
+		argv[argc++] = fd->stream;
+	}
+	for (k = 0; k < ss->nfeeds; k++)
+		argv[argc++] = ss->feeds[k].read_from;
+	ss->gets_failed = 0;
+	ss->gap = 0;
+	k = rconn_argv(ss->rc, substore_on_changes, ss, ss->block_ms + 2000, argc, argv,
+	    NULL) == 0;
+	free(argv);
+	if (!k) {
+		substore_retry(ss, NULL);
+		return;
+	}
+	ss->busy = 1;
+	ss->pending = 1;
+	for (k = 0; k < ss->nfeeds; k++) {
+		if (rconn_cmd(ss->rc, substore_on_check, &ss->feeds[k], ss->block_ms + 2000,
+		    "XINFO STREAM %s", ss->feeds[k].stream) == 0)
+			ss->pending++;
+		else
+			ss->gets_failed = 1;
+	}
+}
