@@ -213,6 +213,20 @@ rule_template_text(const struct rule_template *t)
 
 /* ---- SMS counting ---- */
 
+/* Septets of each ASCII character in GSM 03.38: 1 basic, 2 extension (form feed,
+ * [, backslash, ], ^, {, |, }, ~), 0 when it has none (the other control characters
+ * and the backtick). A text is mostly ASCII: one lookup per character, no decoding. */
+static const unsigned char gsm_ascii[128] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0,
+};
+
 /* Septets of cp in GSM 03.38 (1 basic, 2 extension), 0 when it has none. */
 static unsigned
 gsm_septets(uint32_t cp)
@@ -225,19 +239,27 @@ gsm_septets(uint32_t cp)
 	};
 	size_t i;
 
-	if (cp == '\n' || cp == '\r')
-		return 1;
-	if (cp >= 0x20 && cp < 0x7F) {
-		if (cp == '`')
-			return 0;
-		return strchr("[\\]^{|}~", (int)cp) != NULL ? 2 : 1;
-	}
-	if (cp == 0x0C || cp == 0x20AC)
+	if (cp < 0x80)
+		return gsm_ascii[cp];
+	if (cp == 0x20AC)
 		return 2;
 	for (i = 0; i < sizeof(basic) / sizeof(basic[0]); i++)
 		if (basic[i] == cp)
 			return 1;
 	return 0;
+}
+
+/* Decodes the character at p as decode() does, an ASCII byte without the call. */
+static size_t
+next_cp(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	int bad;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	return decode(p, n, cp, &bad);
 }
 
 unsigned
@@ -247,10 +269,10 @@ rule_sms_count(const char *s, size_t len, enum rule_encoding *enc, unsigned *uni
 	size_t i, l;
 	uint32_t cp;
 	unsigned total = 0, seg = 1, used = 0, w, single, part;
-	int bad, gsm = 1;
+	int gsm = 1;
 
 	for (i = 0; i < len && gsm; i += l) {
-		l = decode(p + i, len - i, &cp, &bad);
+		l = next_cp(p + i, len - i, &cp);
 		if (gsm_septets(cp) == 0)
 			gsm = 0;
 	}
@@ -258,7 +280,7 @@ rule_sms_count(const char *s, size_t len, enum rule_encoding *enc, unsigned *uni
 	single = gsm ? 160 : 70;
 	part = gsm ? 153 : 67;
 	for (i = 0; i < len; i += l) {
-		l = decode(p + i, len - i, &cp, &bad);
+		l = next_cp(p + i, len - i, &cp);
 		w = gsm ? gsm_septets(cp) : (cp > 0xFFFF ? 2 : 1);
 		total += w;
 		if (used + w > part) {  /* never split an escape or a surrogate pair */

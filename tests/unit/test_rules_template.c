@@ -270,6 +270,38 @@ gsm7_segments_are_160_then_153(void **state)
 	assert_int_equal(units, 20);
 }
 
+/* The ASCII table of rule_sms_count against GSM 03.38 as written: every character
+ * alone, and each between 'a's (a character without a septet makes the text UCS-2). */
+static void
+every_ascii_character_counts_as_gsm_03_38_says(void **state)
+{
+	enum rule_encoding enc;
+	unsigned units, want;
+	char one[1], three[3];
+	int c;
+
+	(void)state;
+	for (c = 0; c < 128; c++) {
+		if (c == '\n' || c == '\r')
+			want = 1;
+		else if (c == '\f' || (c != 0 && strchr("[\\]^{|}~", c) != NULL))
+			want = 2;
+		else if (c >= ' ' && c < 127 && c != '`')
+			want = 1;
+		else
+			want = 0;
+		one[0] = (char)c;
+		assert_int_equal(rule_sms_count(one, 1, &enc, &units), 1);
+		assert_int_equal(enc, want > 0 ? RULE_ENC_GSM7 : RULE_ENC_UCS2);
+		assert_int_equal(units, want > 0 ? want : 1);
+		memcpy(three, "a a", 3);
+		three[1] = (char)c;
+		rule_sms_count(three, 3, &enc, &units);
+		assert_int_equal(enc, want > 0 ? RULE_ENC_GSM7 : RULE_ENC_UCS2);
+		assert_int_equal(units, want > 0 ? want + 2 : 3);
+	}
+}
+
 static void
 ucs2_segments_are_70_then_67(void **state)
 {
@@ -490,6 +522,7 @@ main(void)
 		cmocka_unit_test(money_is_formatted_by_currency),
 		cmocka_unit_test(discount_is_rounded_down),
 		cmocka_unit_test(gsm7_segments_are_160_then_153),
+		cmocka_unit_test(every_ascii_character_counts_as_gsm_03_38_says),
 		cmocka_unit_test(ucs2_segments_are_70_then_67),
 		cmocka_unit_test(segment_cap_shortens_only_the_title),
 		cmocka_unit_test(shortening_prefers_a_word_boundary),
