@@ -22,6 +22,7 @@
 #include "model.h"
 #include "pushline.h"
 #include "quiet.h"
+#include "scripts.h"
 
 #define DELIVER_GROUP "deliver"
 #define DELIVER_STREAM "pushes"
@@ -135,6 +136,9 @@ struct deliver {
 	struct event *park_timer;  /* reads the pending list again when a parked job's
 	                            * earliest wait ends */
 	int64_t park_due;          /* monotonic ms the park timer is armed for, 0: none */
+	struct script_args sargs;  /* the script call being built (admit, send, record):
+	                            * filled and sent within one function, its memory
+	                            * kept for the next call */
 };
 
 /* deliver.c: jobs, the queue, reading. */
