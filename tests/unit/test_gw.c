@@ -830,6 +830,25 @@ static void xdm_rate_limit_reset_becomes_retry_after(void **state)
 	assert_int_equal(fx->res.retry_after_s, 45);
 }
 
+/* The body's cap counts encoded bytes: 22,000 spaces are 66,000 ("%20" each), over
+ * GW_REQUEST_MAX, and nothing leaves. */
+static void twilio_body_over_the_cap_once_encoded_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	static char text[22001];
+	struct err err;
+
+	twilio_config(fx);
+	gw_start(fx);
+	memset(text, ' ', 22000);
+	text[22000] = '\0';
+	m.text = text;
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), -1);
+	assert_string_equal(err.code, "too_long");
+	assert_int_equal(fx->cap.n, 0);
+}
+
 static void xdm_refuses_a_recipient_that_is_not_digits(void **state)
 {
 	struct fx *fx = *state;
@@ -1342,6 +1361,7 @@ int main(void)
 		T(xdm_rate_limit_reset_wins_over_retry_after),
 		T(xdm_oauth2_config_errors_name_the_key),
 		T(xdm_without_a_token_sends_nothing),
+		T(twilio_body_over_the_cap_once_encoded_is_refused),
 		T(xdm_refuses_a_recipient_that_is_not_digits),
 		T(webhook_request_is_signed_and_carries_the_push),
 		T(webhook_answers_are_classified),
