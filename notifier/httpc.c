@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include "httpc.h"
 
@@ -458,6 +459,42 @@ static int xfer_add_header(struct httpc_xfer *x, const char *prefix, const char 
 	return 0;
 }
 
+/*
+ * Appends "Authorization: Basic <base64(user:pass)>" to x->headers. Returns 0 or -1
+ * (out of memory, or absurd lengths). Built here rather than by libcurl
+ * (CURLOPT_USERNAME): its own printf formats the pair and then the header a byte at a
+ * time, on every request. The copies of the secret made here are wiped.
+ */
+static int xfer_add_basic(struct httpc_xfer *x, const char *user, const char *pass)
+{
+	static const char head[] = "Authorization: Basic ";
+	size_t lu = strlen(user), lp = strlen(pass), n = lu + 1 + lp;
+	size_t pre = sizeof(head) - 1, llen = pre + 4 * ((n + 2) / 3) + 1;
+	unsigned char *plain = NULL;
+	char *line = NULL;
+	struct curl_slist *l = NULL;
+
+	if (n > 65536 || (plain = malloc(n)) == NULL || (line = malloc(llen)) == NULL)
+		goto done;
+	memcpy(plain, user, lu);
+	plain[lu] = ':';
+	memcpy(plain + lu + 1, pass, lp);
+	memcpy(line, head, pre);
+	EVP_EncodeBlock((unsigned char *)line + pre, plain, (int)n);
+	l = curl_slist_append(x->headers, line);
+done:
+	if (plain != NULL)
+		explicit_bzero(plain, n);
+	if (line != NULL)
+		explicit_bzero(line, llen);
+	free(plain);
+	free(line);
+	if (l == NULL)
+		return -1;
+	x->headers = l;
+	return 0;
+}
+
 /* Builds x->headers from req. Returns 0 or -1 with *err. */
 static int xfer_build_headers(struct httpc_xfer *x, const struct httpc_req *req,
     struct err *err)
@@ -475,7 +512,9 @@ static int xfer_build_headers(struct httpc_xfer *x, const struct httpc_req *req,
 	if ((req->content_type != NULL &&
 	    xfer_add_header(x, "Content-Type: ", req->content_type) < 0) ||
 	    (req->bearer != NULL &&
-	    xfer_add_header(x, "Authorization: Bearer ", req->bearer) < 0))
+	    xfer_add_header(x, "Authorization: Bearer ", req->bearer) < 0) ||
+	    (req->basic_user != NULL && xfer_add_basic(x, req->basic_user,
+	    req->basic_pass != NULL ? req->basic_pass : "") < 0))
 		return err_set(err, ERR_NOMEM, "nomem", NULL, "httpc: out of memory");
 	for (i = 0; i < HTTPC_HEADERS_MAX && req->headers[i] != NULL; i++)
 		if (xfer_add_header(x, req->headers[i], "") < 0)
@@ -524,12 +563,6 @@ static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req, int p
 		    req->body != NULL ? req->body : "") != CURLE_OK;
 	} else {
 		bad |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK;
-	}
-	if (req->basic_user != NULL) {
-		bad |= curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) != CURLE_OK;
-		bad |= curl_easy_setopt(e, CURLOPT_USERNAME, req->basic_user) != CURLE_OK;
-		bad |= curl_easy_setopt(e, CURLOPT_PASSWORD,
-		    req->basic_pass != NULL ? req->basic_pass : "") != CURLE_OK;
 	}
 	if (bad)
 		return err_set(err, ERR_NOMEM, "curl_setopt", NULL,

@@ -597,6 +597,19 @@ static void free_before_the_loop_runs_cancels_as_never_sent(void **state)
 	}
 }
 
+/* Posts req and checks the Authorization header the server saw. */
+static void basic_auth_sent(struct fx *fx, const struct httpc_req *req, const char *want)
+{
+	struct call c = { .fx = fx };
+	struct err err;
+
+	fx->auth[0] = '\0';
+	assert_int_equal(httpc_post(fx->h, req, on_done, &c, &err), 0);
+	fx->done_target = fx->done_count + 1;
+	run(fx);
+	assert_string_equal(fx->auth, want);
+}
+
 static void basic_auth_reaches_the_server(void **state)
 {
 	struct fx *fx = *state;
@@ -615,6 +628,15 @@ static void basic_auth_reaches_the_server(void **state)
 	run(fx);
 	/* base64("ACuser:s3cret") */
 	assert_string_equal(fx->auth, "Basic QUN1c2VyOnMzY3JldA==");
+	/* The three paddings of base64: 6, 5 and 4 bytes. */
+	req.basic_user = "ab";
+	req.basic_pass = "cde";
+	basic_auth_sent(fx, &req, "Basic YWI6Y2Rl");
+	req.basic_pass = "cd";
+	basic_auth_sent(fx, &req, "Basic YWI6Y2Q=");
+	req.basic_pass = NULL;
+	req.basic_user = "abc";
+	basic_auth_sent(fx, &req, "Basic YWJjOg==");
 }
 
 static void bearer_and_extra_headers_reach_the_server(void **state)
