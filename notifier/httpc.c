@@ -52,7 +52,8 @@ struct httpc_xfer {
 	int body_oom;
 	long retry_after_s;             /* Retry-After as delta-seconds, or -1 */
 	time_t retry_after_at;          /* Retry-After as an HTTP-date, or -1 */
-	time_t date;                    /* the response's Date header, or -1 */
+	char date[HTTPC_HEADER_VALUE_MAX]; /* the response's Date header, "" when none:
+	                                * parsed only for a Retry-After HTTP-date */
 	int64_t rate_limit_reset_at;    /* X-Rate-Limit-Reset, or -1 */
 	CURLcode result;
 	char errbuf[CURL_ERROR_SIZE];
@@ -188,7 +189,9 @@ static long xfer_retry_after(const struct httpc_xfer *x)
 		return -1;
 	/* An HTTP-date is measured against the server's own Date when it sent one, so a
 	 * skewed clock on either side does not stretch or shrink the wait. */
-	now = x->date != -1 ? x->date : time(NULL);
+	now = x->date[0] != '\0' ? curl_getdate(x->date, NULL) : -1;
+	if (now == -1)
+		now = time(NULL);
 	d = difftime(x->retry_after_at, now);
 	if (d <= 0)
 		return 0;
@@ -417,7 +420,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 	if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
 		x->retry_after_s = -1;
 		x->retry_after_at = -1;
-		x->date = -1;
+		x->date[0] = '\0';
 		x->rate_limit_reset_at = -1;
 	} else if (header_value(line, n, "Retry-After", v, sizeof(v))) {
 		secs = parse_count(v);
@@ -427,8 +430,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 		} else {
 			x->retry_after_at = curl_getdate(v, NULL);
 		}
-	} else if (header_value(line, n, "Date", v, sizeof(v))) {
-		x->date = curl_getdate(v, NULL);
+	} else if (header_value(line, n, "Date", x->date, sizeof(x->date))) {
+		/* Kept as text: curl_getdate costs more than the rest of the answer's
+		 * headers, and only a Retry-After HTTP-date needs it (xfer_retry_after). */
 	} else if (header_value(line, n, "X-Rate-Limit-Reset", v, sizeof(v))) {
 		x->rate_limit_reset_at = parse_count(v);
 	}
@@ -602,7 +606,7 @@ static int httpc_start(struct httpc *h, const struct httpc_req *req, int post,
 	x->arg = arg;
 	x->retry_after_s = -1;
 	x->retry_after_at = -1;
-	x->date = -1;
+	x->date[0] = '\0';
 	x->rate_limit_reset_at = -1;
 	if (xfer_build_headers(x, req, err) < 0 || xfer_setopts(x, req, post, err) < 0)
 		goto fail;
