@@ -271,6 +271,23 @@ rule_sms_count(const char *s, size_t len, enum rule_encoding *enc, unsigned *uni
 	unsigned total = 0, seg = 1, used = 0, w, single, part;
 	int gsm = 1;
 
+	/* Most texts are ASCII with a septet for every character: one pass. */
+	for (i = 0; i < len && p[i] < 0x80 && (w = gsm_ascii[p[i]]) != 0; i++) {
+		total += w;
+		if (used + w > 153) {
+			seg++;
+			used = 0;
+		}
+		used += w;
+	}
+	if (i == len) {
+		*enc = RULE_ENC_GSM7;
+		*units = total;
+		return total == 0 ? 0 : total <= 160 ? 1 : seg;
+	}
+	total = 0;
+	seg = 1;
+	used = 0;
 	for (i = 0; i < len && gsm; i += l) {
 		l = next_cp(p + i, len - i, &cp);
 		if (gsm_septets(cp) == 0)
