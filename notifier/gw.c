@@ -97,11 +97,22 @@ static void sb_puts(struct sbuf *b, const char *s)
 	sb_add(b, s, strlen(s));
 }
 
-/* 1 for RFC 3986's unreserved characters: ALPHA, DIGIT, "-", ".", "_", "~". */
+/* 1 for RFC 3986's unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~"), by
+ * ASCII code; every byte from 128 up is encoded. */
+static const unsigned char gw_unreserved[128] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
+};
+
 static int unreserved(unsigned char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    c == '-' || c == '.' || c == '_' || c == '~';
+	return c < 128 && gw_unreserved[c];
 }
 
 /* Appends s percent-encoded per RFC 3986: only unreserved characters stay. The
