@@ -179,9 +179,9 @@ rcpt_zone(struct deliver *dl, struct rcpt *r, const struct subscriber *s)
 }
 
 int64_t
-dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from, long margin_s)
+dl_window_open_at(struct deliver *dl, struct rcpt *r, const struct subscriber *s,
+    int64_t from, long margin_s)
 {
-	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct tz *z;
 	int64_t nb, again;
 
@@ -206,16 +206,16 @@ dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from, long margin_
 }
 
 void
-dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now, struct dl_caps *c)
+dl_caps_fill(struct deliver *dl, struct rcpt *r, const struct subscriber *s,
+    int64_t now, struct dl_caps *c)
 {
-	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
 	const struct tz *z;
 	struct quiet_place place;
 	struct quiet_limit law;
 	int64_t day0;
 
-	/* Not a memset: the keys are 2 KB in all, and this runs three times a push. */
+	/* Not a memset: the keys are 2 KB in all, and this runs twice a push or more. */
 	c->daykey[0] = c->campkey[0] = c->lawkey[0] = '\0';
 	memcpy(c->day_cap, "0", 2);
 	memcpy(c->day_start, "0", 2);
@@ -268,11 +268,11 @@ admit_add(struct deliver *dl, struct script_args *sa, struct rcpt *r, int64_t no
 	char *line = NULL;
 	int64_t nb = -2;
 
-	dl_caps_fill(dl, r, now, &caps);
+	dl_caps_fill(dl, r, s, now, &caps);
 	if (s != NULL) {
 		/* Nothing leaves before the deal starts: the window is looked at from
 		 * then. */
-		nb = dl_window_open_at(dl, r, j->start > now ? j->start : now, 0);
+		nb = dl_window_open_at(dl, r, s, j->start > now ? j->start : now, 0);
 		if (nb > now && (line = pushline_format(&r->pl)) == NULL)
 			return -1;
 		if (nb != DL_WINDOW_NEVER && nb != DL_WINDOW_NO_WINDOW && nb <= now)

@@ -31,6 +31,7 @@ struct greader;
 struct rconn;
 struct httpc;
 struct substore;
+struct subscriber;
 struct tzcache;
 struct gwpool;
 struct metrics;
@@ -150,16 +151,17 @@ void dl_read(struct deliver *dl);
 const char *dl_gw_name(const struct deliver *dl, const struct rcpt *r);
 
 /*
- * deliver_admit.c: the first instant at or after from (epoch s) when r may be texted
- * and stay allowed for margin_s more (the legal window of its place joined with its
- * quiet hours): from itself, a later instant, DL_WINDOW_NEVER (the windows never
- * overlap) or DL_WINDOW_NO_SUBSCRIBER.
+ * deliver_admit.c: the first instant at or after from (epoch s) when r, whose
+ * subscriber is s (substore_get, in the same loop turn; NULL when unknown), may be
+ * texted and stay allowed for margin_s more (the legal window of its place joined
+ * with its quiet hours): from itself, a later instant, DL_WINDOW_NEVER (the windows
+ * never overlap) or DL_WINDOW_NO_SUBSCRIBER.
  */
 #define DL_WINDOW_NEVER (-1)
 #define DL_WINDOW_NO_SUBSCRIBER (-2)
 #define DL_WINDOW_NO_WINDOW (-3)   /* the windows of its places never meet */
-int64_t dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from,
-    long margin_s);
+int64_t dl_window_open_at(struct deliver *dl, struct rcpt *r,
+    const struct subscriber *s, int64_t from, long margin_s);
 
 #define DL_CAPKEY_MAX (MODEL_TEXT_MAX + MODEL_ID_MAX + 32)
 
@@ -168,7 +170,8 @@ int64_t dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from,
  * (the check that holds, and the count) take them. Each cap counts the push ids of
  * texts that left, in a zset scored by when: texts:<sub> (every deal), camp:<c>:<sub>
  * (one campaign), and for cap_scope = campaign capcamp:<c>:<sub> or
- * capdeal:<deal>:<sub>. "" = that cap does not apply.
+ * capdeal:<deal>:<sub>. "" = that cap does not apply. s is r's subscriber
+ * (substore_get, in the same loop turn; NULL when unknown: no cap applies).
  */
 struct dl_caps {
 	char daykey[DL_CAPKEY_MAX];    /* texts:<sub>, for the daily cap */
@@ -180,8 +183,8 @@ struct dl_caps {
 	char law_cap[16];              /* the strictest cap of the places; "0" = none */
 	char law_window[24];           /* its period, seconds */
 };
-void dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now,
-    struct dl_caps *c);
+void dl_caps_fill(struct deliver *dl, struct rcpt *r, const struct subscriber *s,
+    int64_t now, struct dl_caps *c);
 
 /* deliver_admit.c: admit.lua for a whole job, or for one recipient's retry (only).
  * Returns 0, or -1 when the call could not be made (nothing changed). */

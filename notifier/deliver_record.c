@@ -241,7 +241,8 @@ rec_flush_batch(struct deliver *dl)
 		 * back (record.lua); the others need no cap keys. */
 		if (strcmp(o, "sent") != 0 && strcmp(o, "unknown") != 0 &&
 		    strcmp(o, "retry") != 0)
-			dl_caps_fill(dl, b->v[i].r, now, &caps);
+			dl_caps_fill(dl, b->v[i].r, substore_get(dl->ss, b->v[i].r->pl.sub),
+			    now, &caps);
 		else
 			caps.daykey[0] = caps.campkey[0] = caps.lawkey[0] = '\0';
 		rec_keys(sa, b->v[i].r, &caps);

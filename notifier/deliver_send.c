@@ -26,6 +26,7 @@
 #include "scripts.h"
 #include "sendpolicy.h"
 #include "subscriber.h"
+#include "substore.h"
 
 #define DELIVER_ASIDE_MAX 64         /* recipients set aside per pump (gateway busy) */
 #define DELIVER_LEASE_BATCH 64       /* jobs per lease.lua call */
@@ -360,12 +361,12 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
  * line", new, into *member; NULL otherwise). -1 on OOM.
  */
 static int
-send_window(struct deliver *dl, struct rcpt *r, int64_t now, int64_t *nb,
-    char **member)
+send_window(struct deliver *dl, struct rcpt *r, const struct subscriber *s, int64_t now,
+    int64_t *nb, char **member)
 {
 	const struct job *j = r->job;
 	/* Known from the reservation in this loop pass; a renewal comes later. */
-	int64_t at = r->reserved_at == now ? r->window : dl_window_open_at(dl, r, now,
+	int64_t at = r->reserved_at == now ? r->window : dl_window_open_at(dl, r, s, now,
 	    DELIVER_WINDOW_MARGIN_S);
 	char *line;
 	size_t len;
@@ -440,16 +441,18 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	script_arg_ll(sa, (long long)n);
 	for (i = 0; i < n; i++) {
 		struct rcpt *r = rs[i];
+		/* Looked up once for the window and the caps: nothing runs in between. */
+		const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 
 		/* The law again, at the last step: a window that closed while the push
 		 * waited for a gateway holds it back. */
-		if (send_window(dl, r, t, &nb, &member) < 0) {
+		if (send_window(dl, r, s, t, &nb, &member) < 0) {
 			script_args_release(sa);
 			free(c);
 			return -1;
 		}
 		/* The caps of the moment the text leaves: its local day now. */
-		dl_caps_fill(dl, r, t, &caps);
+		dl_caps_fill(dl, r, s, t, &caps);
 		send_keys(sa, r, &caps);
 		/* ORDER SEND_RARGS */
 		script_arg(sa, r->pl.sub, NULL);
@@ -524,7 +527,8 @@ send_reserve(struct deliver *dl, struct rcpt **out, size_t max)
 		/* The law first: a push whose window has closed while it waited takes no
 		 * gateway slot; send.lua defers it (or ends it) in the same call. */
 		r->reserved_at = wall;
-		r->window = dl_window_open_at(dl, r, wall, DELIVER_WINDOW_MARGIN_S);
+		r->window = dl_window_open_at(dl, r, substore_get(dl->ss, r->pl.sub), wall,
+		    DELIVER_WINDOW_MARGIN_S);
 		if (r->window != wall && dl->ngws > 0) {
 			r->gw_index = 0;
 			r->reserved = 0;
