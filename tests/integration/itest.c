@@ -265,11 +265,14 @@ it_redis_try(struct it_proc *p, const char *dir, int port, int appendonly)
 		if (rc != NULL && !rc->err) {
 			/* Ours only when the server answering is the child just started: a
 			 * server of another run on this machine may hold the port (our child
-			 * then exits, unable to bind), and must never be taken for ours. */
-			redisReply *r = redisCommand(rc, "INFO server");
+			 * then exits, unable to bind), and must never be taken for ours. Ready
+			 * only once loaded: a restart on an AOF answers INFO while it loads
+			 * and -LOADING to everything else. */
+			redisReply *r = redisCommand(rc, "INFO");
 			const char *pid = r != NULL && r->type == REDIS_REPLY_STRING ?
 			    strstr(r->str, "process_id:") : NULL;
-			int ok = pid != NULL && strtol(pid + 11, NULL, 10) == (long)p->pid;
+			int ok = pid != NULL && strtol(pid + 11, NULL, 10) == (long)p->pid &&
+			    strstr(r->str, "loading:0") != NULL;
 
 			freeReplyObject(r);
 			redisFree(rc);
