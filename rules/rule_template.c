@@ -314,6 +314,21 @@ rule_sms_count(const char *s, size_t len, enum rule_encoding *enc, unsigned *uni
 
 /* ---- money ---- */
 
+/* Appends s at *pos as rule_buf_printf(buf, size, pos, "%s", s) does: cut to fit
+ * (NUL-terminated), *pos advanced by all of s. */
+static void
+money_put(char *buf, size_t size, size_t *pos, const char *s)
+{
+	size_t n = strlen(s), k;
+
+	if (*pos < size) {
+		k = n < size - *pos - 1 ? n : size - *pos - 1;
+		memcpy(buf + *pos, s, k);
+		buf[*pos + k] = '\0';
+	}
+	*pos += n;
+}
+
 size_t
 rule_money_format(double amount, const char *currency, char *buf, size_t size)
 {
@@ -340,19 +355,31 @@ rule_money_format(double amount, const char *currency, char *buf, size_t size)
 	}
 	units = (unsigned long long)llround(fabs(amount) * (dec ? 100.0 : 1.0));
 	whole = dec ? units / 100 : units;
-	n = snprintf(digits, sizeof(digits), "%llu", whole);
-	for (i = 0; i < n; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			grouped[g++] = ',';
+	n = 0;
+	do {
+		digits[n++] = (char)('0' + whole % 10);
+		whole /= 10;
+	} while (whole != 0);
+	for (i = n - 1; i >= 0; i--) {
 		grouped[g++] = digits[i];
+		if (i > 0 && i % 3 == 0)
+			grouped[g++] = ',';
 	}
 	grouped[g] = '\0';
-	rule_buf_printf(buf, size, &pos, "%s%s%s", amount < 0 && units > 0 ? "-" : "", pre,
-	    grouped);
-	if (dec)
-		rule_buf_printf(buf, size, &pos, ".%02llu", units % 100);
-	if (pre[0] == '\0' && cur[0] != '\0')
-		rule_buf_printf(buf, size, &pos, " %s", cur);
+	/* Two renderings a push: appended piece by piece, not through printf. */
+	money_put(buf, size, &pos, amount < 0 && units > 0 ? "-" : "");
+	money_put(buf, size, &pos, pre);
+	money_put(buf, size, &pos, grouped);
+	if (dec) {
+		char cents[4] = { '.', (char)('0' + units % 100 / 10), (char)('0' + units % 10),
+			'\0' };
+
+		money_put(buf, size, &pos, cents);
+	}
+	if (pre[0] == '\0' && cur[0] != '\0') {
+		money_put(buf, size, &pos, " ");
+		money_put(buf, size, &pos, cur);
+	}
 	return pos;
 }
 

@@ -191,6 +191,22 @@ money_is_formatted_by_currency(void **state)
 	assert_string_equal(buf, "20.00");
 	assert_int_equal(rule_money_format(1099, "USD", buf, 4), 9);
 	assert_string_equal(buf, "$1,");
+	assert_int_equal(rule_money_format(1099, "USD", buf, 8), 9);
+	assert_string_equal(buf, "$1,099.");
+	assert_int_equal(rule_money_format(649, "CHF", buf, 8), 10);
+	assert_string_equal(buf, "649.00 ");
+	rule_money_format(-5.5, "USD", buf, sizeof(buf));
+	assert_string_equal(buf, "-$5.50");
+	rule_money_format(-0.001, "USD", buf, sizeof(buf));
+	assert_string_equal(buf, "$0.00");
+	rule_money_format(999.995, "USD", buf, sizeof(buf));
+	assert_string_equal(buf, "$1,000.00");
+	rule_money_format(100000, "JPY", buf, sizeof(buf));
+	assert_string_equal(buf, "¥100,000");
+	rule_money_format(0, "JPY", buf, sizeof(buf));
+	assert_string_equal(buf, "¥0");
+	rule_money_format(123456789012.34, "EUR", buf, sizeof(buf));
+	assert_string_equal(buf, "€123,456,789,012.34");
 	rule_money_format(1e300, "USD", buf, sizeof(buf));
 	assert_true(strncmp(buf, "$1000000", 8) == 0);
 }
