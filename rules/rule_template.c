@@ -415,22 +415,25 @@ put(struct dbuf *b, const char *s, size_t n)
 	b->p[b->n] = '\0';
 }
 
-/* Appends up to maxcp characters of s, invalid sequences as U+FFFD. */
+/* Appends up to maxcp characters of s, invalid sequences as U+FFFD. Valid characters
+ * go out in runs, one put() per run rather than per character. */
 static void
 put_clean(struct dbuf *b, const char *s, size_t maxcp)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, l, k;
+	size_t n = strlen(s), i = 0, run = 0, l, k;
 	uint32_t cp;
 	int bad;
 
 	for (k = 0; i < n && k < maxcp; k++, i += l) {
-		l = decode(p + i, n - i, &cp, &bad);
-		if (bad)
+		l = p[i] < 0x80 ? 1 : decode(p + i, n - i, &cp, &bad);
+		if (p[i] >= 0x80 && bad) {
+			put(b, s + run, i - run);
 			put(b, REPLACEMENT, 3);
-		else
-			put(b, s + i, l);
+			run = i + l;
+		}
 	}
+	put(b, s + run, i - run);
 }
 
 static size_t
@@ -442,7 +445,7 @@ count_cp(const char *s)
 	int bad;
 
 	for (i = 0; i < n; k++)
-		i += decode(p + i, n - i, &cp, &bad);
+		i += p[i] < 0x80 ? 1 : decode(p + i, n - i, &cp, &bad);
 	return k;
 }
 

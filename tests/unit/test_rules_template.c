@@ -499,6 +499,16 @@ invalid_utf8_in_deal_fields_becomes_replacement_characters(void **state)
 	assert_string_equal(out.s, "bad\xEF\xBF\xBD\xEF\xBF\xBD title");
 	assert_int_equal(out.enc, RULE_ENC_UCS2);
 	rule_text_free(&out);
+	/* At the start and the end, between valid multi-byte characters, alone. */
+	d.title = "\x80" "caf\xc3\xa9\xe2\x82\xac\xed\xa0\x80\xc3\xa9\xf0";
+	out = render("{title}", &d, CH_DM, 0);
+	assert_string_equal(out.s, "\xEF\xBF\xBD" "caf\xc3\xa9\xe2\x82\xac\xEF\xBF\xBD"
+	    "\xEF\xBF\xBD\xEF\xBF\xBD\xc3\xa9\xEF\xBF\xBD");
+	rule_text_free(&out);
+	d.title = "\xff";
+	out = render("[{title}]", &d, CH_DM, 0);
+	assert_string_equal(out.s, "[\xEF\xBF\xBD]");
+	rule_text_free(&out);
 }
 
 static void
