@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "rconn.h"
+#include "scripts.h"
 
 struct redisReply;
 
@@ -44,6 +45,11 @@ typedef void durable_fn(struct rconn *rc, struct redisReply *reply, int durable,
 int durable_script_call(struct rconn *rc, const struct durable_config *cfg,
     const char *name, int nkeys, int nargs, const char **args, const size_t *lens,
     durable_fn *cb, void *arg);
+
+/* durable_script_call for a call built in sa (scripts.h: script_call_args), which
+ * it sends and empties. 0, or -1 (cb never runs). */
+int durable_script_call_args(struct rconn *rc, const struct durable_config *cfg,
+    enum script_id id, struct script_args *sa, durable_fn *cb, void *arg);
 
 /* A deep copy of a reply, freed with freeReplyObject; NULL on OOM. */
 struct redisReply *durable_reply_dup(const struct redisReply *r);

@@ -77,6 +77,11 @@ unsigned long rconn_generation(const struct rconn *rc);
 int rconn_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
     int argc, const char **argv, const size_t *argvlen);
 
+/* Sends a command already in Redis' wire format (an array of bulk strings: cmd[0..len),
+ * copied), otherwise like rconn_argv. */
+int rconn_formatted(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
+    const char *cmd, size_t len);
+
 /* printf-style hiredis command format (%s, %b, %d ...), otherwise like rconn_argv. */
 int rconn_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
     const char *fmt, ...);

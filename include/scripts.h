@@ -47,6 +47,39 @@ void scripts_load(struct rconn *rc);
 int script_call(struct rconn *rc, enum script_id id, int nkeys, int nargs,
     const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg);
 
+/*
+ * The arguments of one script call, built one by one straight into Redis' wire format:
+ * keys and the other arguments go to two buffers, so a caller adds each recipient's
+ * keys and arguments together and no argument needs a buffer of its own. Start from
+ * all zeros; script_call_args sends and empties it, keeping its memory for the next
+ * call; script_args_release frees it. The first failure (out of memory, more than
+ * SCRIPT_ARGS_MAX arguments) sticks until the next script_call_args, which refuses.
+ */
+struct script_buf {
+	char *p;
+	size_t len, cap;
+};
+struct script_args {
+	struct script_buf keys, args, cmd;
+	int nkeys, nargs;
+	int failed;
+};
+
+/* Appends a key: head followed by tail (tail may be NULL). */
+void script_key(struct script_args *a, const char *head, const char *tail);
+/* Appends an argument: head followed by tail (tail may be NULL). */
+void script_arg(struct script_args *a, const char *head, const char *tail);
+/* Appends an argument: v in decimal. */
+void script_arg_ll(struct script_args *a, long long v);
+
+/* EVALSHA id with a's keys and arguments, as script_call; a is emptied whatever the
+ * outcome. Returns 0 (cb runs exactly once), or -1 (cb never runs). */
+int script_call_args(struct rconn *rc, enum script_id id, struct script_args *a,
+    rconn_reply_fn *cb, void *arg);
+
+/* Frees a's memory and leaves it empty. */
+void script_args_release(struct script_args *a);
+
 /* Like script_call for the script in notifier/lua/<name>.lua (any embedded script,
  * not only those in enum script_id). Returns -1 for an unknown name. */
 int script_call_named(struct rconn *rc, const char *name, int nkeys, int nargs,

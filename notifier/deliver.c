@@ -601,6 +601,7 @@ deliver_free(struct deliver *dl)
 	if (dl->park_timer != NULL)
 		event_free(dl->park_timer);
 	free(dl->recq);
+	script_args_release(&dl->sargs);
 	gwpool_free(dl->pool);
 	free(dl->heap);
 	free(dl);

@@ -27,19 +27,10 @@
 
 #define DELIVER_KEEP_S (7 * 86400)
 #define DELIVER_DELAY_BATCH "200"
-#define DELIVER_KEY_MAX (MODEL_TEXT_MAX + MODEL_ID_MAX + 32)
 
 struct admit_call {
 	struct job *job;
 	struct rcpt *only;         /* a retry of one recipient, or NULL for the job */
-};
-
-/* Per-recipient admit inputs the notifier computes (ORDER ADMIT_RKEYS, ADMIT_RARGS). */
-struct admit_in {
-	struct dl_caps caps;
-	char rulekey[DELIVER_KEY_MAX];
-	char not_before[24];
-	char *line;                /* the recipient line, for a deferral */
 };
 
 /* One recipient's verdict: admitted with its code, or a final one (logged and
@@ -189,9 +180,9 @@ rcpt_zone(struct deliver *dl, struct rcpt *r, const struct subscriber *s)
 }
 
 int64_t
-dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from, long margin_s)
+dl_window_open_at(struct deliver *dl, struct rcpt *r, const struct subscriber *s,
+    int64_t from, long margin_s)
 {
-	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct tz *z;
 	int64_t nb, again;
 
@@ -216,21 +207,22 @@ dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from, long margin_
 }
 
 void
-dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now, struct dl_caps *c)
+dl_caps_fill(struct deliver *dl, struct rcpt *r, const struct subscriber *s,
+    int64_t now, struct dl_caps *c)
 {
-	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
 	const struct tz *z;
 	struct quiet_place place;
 	struct quiet_limit law;
 	int64_t day0;
 
-	memset(c, 0, sizeof(*c));
-	snprintf(c->day_cap, sizeof(c->day_cap), "0");
-	snprintf(c->day_start, sizeof(c->day_start), "0");
-	snprintf(c->camp_cap, sizeof(c->camp_cap), "0");
-	snprintf(c->law_cap, sizeof(c->law_cap), "0");
-	snprintf(c->law_window, sizeof(c->law_window), "0");
+	/* Not a memset: the keys are 2 KB in all, and this runs twice a push or more. */
+	c->daykey[0] = c->campkey[0] = c->lawkey[0] = '\0';
+	memcpy(c->day_cap, "0", 2);
+	memcpy(c->day_start, "0", 2);
+	memcpy(c->camp_cap, "0", 2);
+	memcpy(c->law_cap, "0", 2);
+	memcpy(c->law_window, "0", 2);
 	if (s == NULL)
 		return;
 	/* The daily cap counts the subscriber's local day of the moment given: at send,
@@ -260,142 +252,110 @@ dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now, struct dl_caps *c)
 }
 
 /*
- * Fills in for r: its window (not_before), caps and their keys, at wall time now, and
- * the recipient line only when the push may be deferred (the window opens later):
- * admit.lua keeps it in delayed then, and needs it for nothing else. 0, or -1 on OOM.
+ * Adds r's keys and arguments for admit.lua (ORDER ADMIT_RKEYS, ADMIT_RARGS): its
+ * window (not_before), caps and their keys, at wall time now, and the recipient line
+ * only when the push may be deferred (the window opens later): admit.lua keeps it in
+ * delayed then, and needs it for nothing else. 0, or -1 on OOM.
  */
 static int
-admit_in_fill(struct deliver *dl, struct rcpt *r, int64_t now, struct admit_in *in)
+admit_add(struct deliver *dl, struct script_args *sa, struct rcpt *r, int64_t now,
+    int retry)
 {
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
-	int64_t nb;
+	struct dl_caps caps;
+	char *line = NULL;
+	int64_t nb = -2;
 
-	snprintf(in->rulekey, sizeof(in->rulekey), "report:rule:%s", r->pl.rule);
-	in->line = NULL;
-	dl_caps_fill(dl, r, now, &in->caps);
-	if (s == NULL) {
-		snprintf(in->not_before, sizeof(in->not_before), "-2");
-		return 0;
+	dl_caps_fill(dl, r, s, now, &caps);
+	if (s != NULL) {
+		/* Nothing leaves before the deal starts: the window is looked at from
+		 * then. */
+		nb = dl_window_open_at(dl, r, s, j->start > now ? j->start : now, 0);
+		if (nb > now && (line = pushline_format(&r->pl)) == NULL)
+			return -1;
+		if (nb != DL_WINDOW_NEVER && nb != DL_WINDOW_NO_WINDOW && nb <= now)
+			nb = 0;
 	}
-	/* Nothing leaves before the deal starts: the window is looked at from then. */
-	nb = dl_window_open_at(dl, r, j->start > now ? j->start : now, 0);
-	if (nb == DL_WINDOW_NEVER || nb == DL_WINDOW_NO_WINDOW)
-		snprintf(in->not_before, sizeof(in->not_before), "%lld", (long long)nb);
-	else
-		snprintf(in->not_before, sizeof(in->not_before), "%lld",
-		    nb <= now ? 0LL : (long long)nb);
-	if (nb > now && (in->line = pushline_format(&r->pl)) == NULL)
-		return -1;
+	/* ORDER ADMIT_RKEYS */
+	script_key(sa, caps.daykey, NULL);
+	script_key(sa, caps.campkey, NULL);
+	script_key(sa, "report:rule:", r->pl.rule);
+	script_key(sa, caps.lawkey, NULL);
+	/* ORDER ADMIT_RARGS */
+	script_arg(sa, r->pl.sub, NULL);
+	script_arg(sa, channel_name(r->pl.ch), NULL);
+	script_arg(sa, r->push_id, NULL);
+	script_arg(sa, retry ? "1" : "0", NULL);
+	script_arg_ll(sa, nb);
+	script_arg(sa, caps.day_cap, NULL);
+	script_arg(sa, caps.camp_cap, NULL);
+	script_arg(sa, line != NULL ? line : "", NULL);
+	script_arg(sa, r->pl.rule, NULL);
+	script_arg(sa, caps.day_start, NULL);
+	script_arg(sa, caps.law_cap, NULL);
+	script_arg(sa, caps.law_window, NULL);
+	free(line);
 	return 0;
 }
 
 int
 dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 {
-	char k_deal[DELIVER_KEY_MAX], k_push[DELIVER_KEY_MAX], k_code[DELIVER_KEY_MAX];
-	char k_rdeal[DELIVER_KEY_MAX], k_rcamp[DELIVER_KEY_MAX];
+	struct script_args *sa = &dl->sargs;
 	char k_sub[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
-	char now[32], exp[32], keep[32], n[32], resolve_at[32];
-	size_t nr = only ? 1 : j->n, i, k = 0, nk, a;
-	const char **args = calloc(PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_ARGS +
-	    (PUSHLINE_ADMIT_RKEYS + PUSHLINE_ADMIT_RARGS) * nr, sizeof(*args));
-	struct admit_in *in = calloc(nr, sizeof(*in));
 	struct admit_call *ac = calloc(1, sizeof(*ac));
 	int64_t t = clock_now();
-	int rv = -1;
+	size_t i;
 
-	if (args == NULL || ac == NULL || in == NULL)
-		goto out;
+	if (ac == NULL)
+		return -1;
 	ac->job = j;
 	ac->only = only;
-	snprintf(k_deal, sizeof(k_deal), "deal:%s", j->deal);
-	snprintf(k_push, sizeof(k_push), "push:%s", j->deal);
-	snprintf(k_code, sizeof(k_code), "code:%s", j->deal);
-	snprintf(k_rdeal, sizeof(k_rdeal), "report:deal:%s", j->deal);
-	if (j->camp[0] != '\0')
-		snprintf(k_rcamp, sizeof(k_rcamp), "report:campaign:%s", j->camp);
-	else
-		k_rcamp[0] = '\0';
 	/* ORDER ADMIT_KEYS */
-	args[0] = k_deal;
-	args[1] = k_push;
 	/* A job holds one shard's recipients (ingest_plan.c; never none, deliver.c):
 	 * its subscriber keys. */
 	(void)keys_sub_keys(keys_shard_of((only != NULL ? only : &j->r[0])->pl.sub), k_sub);
-	args[2] = k_sub[4 + CH_SMS];
-	args[3] = k_sub[4 + CH_DM];
-	args[4] = "pushes:log";
-	args[5] = "stats";
-	args[6] = "delayed";
-	args[7] = k_code;
-	args[8] = j->pool;
-	args[9] = k_rdeal;
-	args[10] = k_rcamp;
-	args[11] = "resolve:due";
-	args[12] = "resolve:info";
-	args[13] = k_sub[2];
-	nk = PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_RKEYS * nr;
-	a = nk;
-	snprintf(now, sizeof(now), "%lld", (long long)t);
-	snprintf(exp, sizeof(exp), "%lld", (long long)j->exp);
-	/* Relative: Redis' clock need not agree with ours. */
-	snprintf(keep, sizeof(keep), "%lld", (long long)(j->exp - t > 0 ? j->exp - t : 0) +
-	    DELIVER_KEEP_S);
-	snprintf(n, sizeof(n), "%zu", nr);
-	snprintf(resolve_at, sizeof(resolve_at), "%lld",
-	    (long long)(t + dl->cfg->resolve_after_s));
+	script_key(sa, "deal:", j->deal);
+	script_key(sa, "push:", j->deal);
+	script_key(sa, k_sub[4 + CH_SMS], NULL);
+	script_key(sa, k_sub[4 + CH_DM], NULL);
+	script_key(sa, "pushes:log", NULL);
+	script_key(sa, "stats", NULL);
+	script_key(sa, "delayed", NULL);
+	script_key(sa, "code:", j->deal);
+	script_key(sa, j->pool, NULL);
+	script_key(sa, "report:deal:", j->deal);
+	script_key(sa, j->camp[0] != '\0' ? "report:campaign:" : "", j->camp);
+	script_key(sa, "resolve:due", NULL);
+	script_key(sa, "resolve:info", NULL);
+	script_key(sa, k_sub[2], NULL);
 	/* ORDER ADMIT_ARGS */
-	args[a++] = now;
-	args[a++] = exp;
-	args[a++] = keep;
-	args[a++] = j->deal;
-	args[a++] = j->deal_entry;
-	args[a++] = j->camp;
-	args[a++] = dl->cfg->consumer;
-	args[a++] = n;
-	args[a++] = resolve_at;
+	script_arg_ll(sa, t);
+	script_arg_ll(sa, j->exp);
+	/* Relative: Redis' clock need not agree with ours. */
+	script_arg_ll(sa, (j->exp - t > 0 ? j->exp - t : 0) + DELIVER_KEEP_S);
+	script_arg(sa, j->deal, NULL);
+	script_arg(sa, j->deal_entry, NULL);
+	script_arg(sa, j->camp, NULL);
+	script_arg(sa, dl->cfg->consumer, NULL);
+	script_arg_ll(sa, only != NULL ? 1 : (long long)j->n);
+	script_arg_ll(sa, t + dl->cfg->resolve_after_s);
 	for (i = 0; i < j->n; i++) {
-		struct rcpt *r = &j->r[i];
-		size_t kb = PUSHLINE_ADMIT_KEYS + PUSHLINE_ADMIT_RKEYS * k;
-
-		if (only != NULL && r != only)
+		if (only != NULL && &j->r[i] != only)
 			continue;
-		if (admit_in_fill(dl, r, t, &in[k]) < 0)
-			goto out;
-		/* ORDER ADMIT_RKEYS */
-		args[kb] = in[k].caps.daykey;
-		args[kb + 1] = in[k].caps.campkey;
-		args[kb + 2] = in[k].rulekey;
-		args[kb + 3] = in[k].caps.lawkey;
-		/* ORDER ADMIT_RARGS */
-		args[a++] = r->pl.sub;
-		args[a++] = channel_name(r->pl.ch);
-		args[a++] = r->push_id;
-		args[a++] = only != NULL ? "1" : "0";
-		args[a++] = in[k].not_before;
-		args[a++] = in[k].caps.day_cap;
-		args[a++] = in[k].caps.camp_cap;
-		args[a++] = in[k].line != NULL ? in[k].line : "";
-		args[a++] = r->pl.rule;
-		args[a++] = in[k].caps.day_start;
-		args[a++] = in[k].caps.law_cap;
-		args[a++] = in[k].caps.law_window;
-		k++;
+		if (admit_add(dl, sa, &j->r[i], t, only != NULL) < 0) {
+			script_args_release(sa);
+			free(ac);
+			return -1;
+		}
 	}
-	if (script_call(dl->cmd, SCRIPT_ADMIT, (int)nk, (int)a, args, NULL, admit_on_reply,
-	    ac) < 0)
-		goto out;
-	ac = NULL;
+	if (script_call_args(dl->cmd, SCRIPT_ADMIT, sa, admit_on_reply, ac) < 0) {
+		free(ac);
+		return -1;
+	}
 	dl->admits_out++;
-	rv = 0;
-out:
-	for (i = 0; in != NULL && i < nr; i++)
-		free(in[i].line);
-	free(in);
-	free(ac);
-	free(args);
-	return rv;
+	return 0;
 }
 
 static void

@@ -23,6 +23,7 @@
 #include "model.h"
 #include "pushline.h"
 #include "quiet.h"
+#include "scripts.h"
 
 #define DELIVER_GROUP "deliver"
 #define DELIVER_STREAM "pushes"
@@ -31,6 +32,7 @@ struct greader;
 struct rconn;
 struct httpc;
 struct substore;
+struct subscriber;
 struct tzcache;
 struct gwpool;
 struct metrics;
@@ -138,6 +140,9 @@ struct deliver {
 	struct event *park_timer;  /* reads the pending list again when a parked job's
 	                            * earliest wait ends */
 	int64_t park_due;          /* monotonic ms the park timer is armed for, 0: none */
+	struct script_args sargs;  /* the script call being built (admit, send, record):
+	                            * filled and sent within one function, its memory
+	                            * kept for the next call */
 };
 
 /* deliver.c: jobs, the queue, reading. */
@@ -149,16 +154,17 @@ void dl_read(struct deliver *dl);
 const char *dl_gw_name(const struct deliver *dl, const struct rcpt *r);
 
 /*
- * deliver_admit.c: the first instant at or after from (epoch s) when r may be texted
- * and stay allowed for margin_s more (the legal window of its place joined with its
- * quiet hours): from itself, a later instant, DL_WINDOW_NEVER (the windows never
- * overlap) or DL_WINDOW_NO_SUBSCRIBER.
+ * deliver_admit.c: the first instant at or after from (epoch s) when r, whose
+ * subscriber is s (substore_get, in the same loop turn; NULL when unknown), may be
+ * texted and stay allowed for margin_s more (the legal window of its place joined
+ * with its quiet hours): from itself, a later instant, DL_WINDOW_NEVER (the windows
+ * never overlap) or DL_WINDOW_NO_SUBSCRIBER.
  */
 #define DL_WINDOW_NEVER (-1)
 #define DL_WINDOW_NO_SUBSCRIBER (-2)
 #define DL_WINDOW_NO_WINDOW (-3)   /* the windows of its places never meet */
-int64_t dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from,
-    long margin_s);
+int64_t dl_window_open_at(struct deliver *dl, struct rcpt *r,
+    const struct subscriber *s, int64_t from, long margin_s);
 
 #define DL_CAPKEY_MAX (MODEL_TEXT_MAX + MODEL_ID_MAX + 32)
 
@@ -167,7 +173,8 @@ int64_t dl_window_open_at(struct deliver *dl, struct rcpt *r, int64_t from,
  * (the check that holds, and the count) take them. Each cap counts the push ids of
  * texts that left, in a zset scored by when: texts:<sub> (every deal), camp:<c>:<sub>
  * (one campaign), and for cap_scope = campaign capcamp:<c>:<sub> or
- * capdeal:<deal>:<sub>. "" = that cap does not apply.
+ * capdeal:<deal>:<sub>. "" = that cap does not apply. s is r's subscriber
+ * (substore_get, in the same loop turn; NULL when unknown: no cap applies).
  */
 struct dl_caps {
 	char daykey[DL_CAPKEY_MAX];    /* texts:<sub>, for the daily cap */
@@ -179,8 +186,8 @@ struct dl_caps {
 	char law_cap[16];              /* the strictest cap of the places; "0" = none */
 	char law_window[24];           /* its period, seconds */
 };
-void dl_caps_fill(struct deliver *dl, struct rcpt *r, int64_t now,
-    struct dl_caps *c);
+void dl_caps_fill(struct deliver *dl, struct rcpt *r, const struct subscriber *s,
+    int64_t now, struct dl_caps *c);
 
 /* deliver_admit.c: admit.lua for a whole job, or for one recipient's retry (only).
  * Returns 0, or -1 when the call could not be made (nothing changed). */

@@ -26,7 +26,6 @@
 #define DELIVER_RECORD_BATCH 128
 #define DELIVER_RECORD_RETRY_MS 500
 #define DELIVER_RECORD_TRIES 120     /* a minute of Redis outage */
-#define DELIVER_KEY_MAX (MODEL_TEXT_MAX + 32)
 
 /* One outcome waiting to be recorded; the outcome is copied because a recipient
  * may queue "retry" and, after its backoff, its final outcome in the same pass. */
@@ -39,14 +38,6 @@ struct rec_batch {
 	struct deliver *dl;
 	size_t n;
 	struct rec v[];
-};
-
-/* Per outcome: the keys and numbers record.lua takes (ORDER RECORD_RKEYS). */
-#define REC_KEYS_OWN 14   /* then the caps' keys, from struct dl_caps */
-struct rec_buf {
-	char keys[REC_KEYS_OWN][DELIVER_KEY_MAX];
-	struct dl_caps caps;
-	char num[6][32];
 };
 
 static void rec_enqueue(struct rcpt *r, const char *outcome);
@@ -155,33 +146,66 @@ rec_multi_channel(const struct deliver *dl, const struct rcpt *r)
 	return s == NULL || (s->channels & (s->channels - 1)) != 0;
 }
 
-/* Fills the keys of one outcome, ORDER RECORD_RKEYS. */
+/* Adds the keys of one outcome, ORDER RECORD_RKEYS: its own, then its caps'. */
 static void
-rec_keys(const struct rcpt *r, struct rec_buf *k)
+rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *caps)
 {
 	const struct job *j = r->job;
+	char ck[KEYS_SHARD_MAX], rk[KEYS_SHARD_MAX];   /* consent:<ch>, consent:records */
 
-	snprintf(k->keys[0], DELIVER_KEY_MAX, "push:%s", j->deal);
-	(void)keys_consent(keys_shard_of(r->pl.sub), r->pl.ch, k->keys[1], DELIVER_KEY_MAX);
-	snprintf(k->keys[2], DELIVER_KEY_MAX, "deal:%s", j->deal);
-	snprintf(k->keys[3], DELIVER_KEY_MAX, "code:%s", j->deal);
-	snprintf(k->keys[4], DELIVER_KEY_MAX, "%s", j->pool);
-	snprintf(k->keys[5], DELIVER_KEY_MAX, "report:deal:%s", j->deal);
-	snprintf(k->keys[6], DELIVER_KEY_MAX, "report:rule:%s", r->pl.rule);
-	if (j->camp[0] != '\0')
-		snprintf(k->keys[7], DELIVER_KEY_MAX, "report:campaign:%s", j->camp);
-	else
-		k->keys[7][0] = '\0';
-	snprintf(k->keys[8], DELIVER_KEY_MAX, "pushline:%s", j->deal);
-	snprintf(k->keys[9], DELIVER_KEY_MAX, "pushinfo:%s", j->deal);
-	snprintf(k->keys[10], DELIVER_KEY_MAX, "delivery:%s", j->deal);
-	(void)keys_shard_key(keys_shard_of(r->pl.sub), KEYS_CONSENT_RECORDS, k->keys[11],
-	    DELIVER_KEY_MAX);
-	k->keys[12][0] = '\0';        /* not used */
-	if (r->code[0] != '\0' && !r->code_bad)
-		snprintf(k->keys[13], DELIVER_KEY_MAX, "codepush:%s", r->code);
-	else
-		k->keys[13][0] = '\0';
+	(void)keys_consent(keys_shard_of(r->pl.sub), r->pl.ch, ck, sizeof(ck));
+	(void)keys_shard_key(keys_shard_of(r->pl.sub), KEYS_CONSENT_RECORDS, rk, sizeof(rk));
+	script_key(sa, "push:", j->deal);
+	script_key(sa, ck, NULL);
+	script_key(sa, "deal:", j->deal);
+	script_key(sa, "code:", j->deal);
+	script_key(sa, j->pool, NULL);
+	script_key(sa, "report:deal:", j->deal);
+	script_key(sa, "report:rule:", r->pl.rule);
+	script_key(sa, j->camp[0] != '\0' ? "report:campaign:" : "", j->camp);
+	script_key(sa, "pushline:", j->deal);
+	script_key(sa, "pushinfo:", j->deal);
+	script_key(sa, "delivery:", j->deal);
+	script_key(sa, rk, NULL);
+	script_key(sa, "", NULL);        /* not used */
+	script_key(sa, r->code[0] != '\0' && !r->code_bad ? "codepush:" : "",
+	    r->code[0] != '\0' && !r->code_bad ? r->code : NULL);
+	script_key(sa, caps->daykey, NULL);
+	script_key(sa, caps->campkey, NULL);
+	script_key(sa, caps->lawkey, NULL);
+}
+
+/* Adds the arguments of one outcome, ORDER RECORD_RARGS. */
+static void
+rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_t now)
+{
+	const struct rcpt *r = e->r;
+	enum rule_encoding enc;
+	unsigned units;
+
+	script_arg(sa, r->pl.sub, NULL);
+	script_arg(sa, channel_name(r->pl.ch), NULL);
+	script_arg(sa, r->push_id, NULL);
+	script_arg(sa, r->job->deal, NULL);
+	script_arg(sa, e->outcome, NULL);
+	script_arg(sa, dl_gw_name(dl, r), NULL);
+	script_arg(sa, r->provider_id, NULL);
+	script_arg_ll(sa, r->http_status);
+	script_arg(sa, r->detail, NULL);
+	script_arg_ll(sa, now);
+	script_arg_ll(sa, r->sent_ms ? r->sent_ms - r->job->landed_ms : -1LL);
+	script_arg(sa, r->revoke ? "1" : "0", NULL);
+	script_arg_ll(sa, r->pl.ch == CH_SMS ?
+	    rule_sms_count(r->pl.text, strlen(r->pl.text), &enc, &units) : 0u);
+	script_arg(sa, rec_keep_for_resend(dl, r, e->outcome) ? "1" : "", NULL);
+	script_arg(sa, r->pl.rule, NULL);
+	script_arg(sa, r->job->camp, NULL);
+	script_arg(sa, r->pl.to, NULL);
+	script_arg_ll(sa, r->started);
+	script_arg(sa, r->sent_text != NULL ? r->sent_text : "", NULL);
+	script_arg_ll(sa, r->job->exp);
+	script_arg(sa, r->code_bad ? "1" : "0", NULL);
+	script_arg(sa, rec_multi_channel(dl, r) ? "1" : "0", NULL);
 }
 
 /*
@@ -218,17 +242,14 @@ static void
 rec_flush_batch(struct deliver *dl)
 {
 	size_t n = dl->recq_n > 0 ? rec_front_shard(dl) : 0;
-	size_t nk = PUSHLINE_RECORD_KEYS + PUSHLINE_RECORD_RKEYS * n;
-	size_t i, j, k = 0, a;
 	struct rec_batch *b = malloc(sizeof(*b) + n * sizeof(b->v[0]));
-	const char **args = calloc(nk + PUSHLINE_RECORD_ARGS + PUSHLINE_RECORD_RARGS * n,
-	    sizeof(*args));
-	struct rec_buf *buf = calloc(n, sizeof(*buf));
-	char sn[32], resolve_at[32], sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
-	enum rule_encoding enc;
-	unsigned units;
+	struct script_args *sa = &dl->sargs;
+	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
+	struct dl_caps caps;
+	int64_t now = clock_now();
+	size_t i;
 
-	if (n == 0 || b == NULL || args == NULL || buf == NULL)
+	if (n == 0 || b == NULL)
 		goto out;
 	(void)keys_sub_keys(keys_shard_of(dl->recq[0].r->pl.sub), sk);
 	b->dl = dl;
@@ -237,73 +258,32 @@ rec_flush_batch(struct deliver *dl)
 	memmove(dl->recq, dl->recq + n, (dl->recq_n - n) * sizeof(dl->recq[0]));
 	dl->recq_n -= n;
 	/* ORDER RECORD_KEYS */
-	args[k++] = "pushes:log";
-	args[k++] = "stats";
-	args[k++] = "resolve:due";
-	args[k++] = "resolve:info";
-	args[k++] = sk[0];          /* ORDER SUB_KEYS: subscribers */
-	args[k++] = sk[1];          /* subscribers:changes */
-	args[k++] = sk[2];          /* consent:epoch */
-	args[k++] = "resolve:tries";
+	script_key(sa, "pushes:log", NULL);
+	script_key(sa, "stats", NULL);
+	script_key(sa, "resolve:due", NULL);
+	script_key(sa, "resolve:info", NULL);
+	script_key(sa, sk[0], NULL);          /* ORDER SUB_KEYS: subscribers */
+	script_key(sa, sk[1], NULL);          /* subscribers:changes */
+	script_key(sa, sk[2], NULL);          /* consent:epoch */
+	script_key(sa, "resolve:tries", NULL);
+	/* ORDER RECORD_ARGS */
+	script_arg_ll(sa, (long long)n);
+	script_arg_ll(sa, now + dl->cfg->resolve_after_s);
 	for (i = 0; i < n; i++) {
 		const char *o = b->v[i].outcome;
 
-		rec_keys(b->v[i].r, &buf[i]);
-		for (j = 0; j < REC_KEYS_OWN; j++)
-			args[k++] = buf[i].keys[j];
 		/* A final outcome without a text gives the push's places under the caps
 		 * back (record.lua); the others need no cap keys. */
 		if (strcmp(o, "sent") != 0 && strcmp(o, "unknown") != 0 &&
 		    strcmp(o, "retry") != 0)
-			dl_caps_fill(dl, b->v[i].r, clock_now(), &buf[i].caps);
-		args[k++] = buf[i].caps.daykey;
-		args[k++] = buf[i].caps.campkey;
-		args[k++] = buf[i].caps.lawkey;
+			dl_caps_fill(dl, b->v[i].r, substore_get(dl->ss, b->v[i].r->pl.sub),
+			    now, &caps);
+		else
+			caps.daykey[0] = caps.campkey[0] = caps.lawkey[0] = '\0';
+		rec_keys(sa, b->v[i].r, &caps);
+		rec_args(dl, sa, &b->v[i], now);
 	}
-	a = k;
-	snprintf(sn, sizeof(sn), "%zu", n);
-	snprintf(resolve_at, sizeof(resolve_at), "%lld",
-	    (long long)(clock_now() + dl->cfg->resolve_after_s));
-	args[a++] = sn;
-	args[a++] = resolve_at;
-	for (i = 0; i < n; i++) {
-		const struct rcpt *r = b->v[i].r;
-		char (*num)[32] = buf[i].num;
-
-		snprintf(num[0], sizeof(num[0]), "%d", r->http_status);
-		snprintf(num[1], sizeof(num[1]), "%lld", (long long)clock_now());
-		snprintf(num[2], sizeof(num[2]), "%lld", r->sent_ms ?
-		    (long long)(r->sent_ms - r->job->landed_ms) : -1LL);
-		snprintf(num[3], sizeof(num[3]), "%u", r->pl.ch == CH_SMS ?
-		    rule_sms_count(r->pl.text, strlen(r->pl.text), &enc, &units) : 0u);
-		snprintf(num[4], sizeof(num[4]), "%lld", (long long)r->started);
-		snprintf(num[5], sizeof(num[5]), "%lld", (long long)r->job->exp);
-		/* ORDER RECORD_RARGS */
-		args[a++] = r->pl.sub;
-		args[a++] = channel_name(r->pl.ch);
-		args[a++] = r->push_id;
-		args[a++] = r->job->deal;
-		args[a++] = b->v[i].outcome;
-		args[a++] = dl_gw_name(dl, r);
-		args[a++] = r->provider_id;
-		args[a++] = num[0];
-		args[a++] = r->detail;
-		args[a++] = num[1];
-		args[a++] = num[2];
-		args[a++] = r->revoke ? "1" : "0";
-		args[a++] = num[3];
-		args[a++] = rec_keep_for_resend(dl, r, b->v[i].outcome) ? "1" : "";
-		args[a++] = r->pl.rule;
-		args[a++] = r->job->camp;
-		args[a++] = r->pl.to;
-		args[a++] = num[4];
-		args[a++] = r->sent_text != NULL ? r->sent_text : "";
-		args[a++] = num[5];
-		args[a++] = r->code_bad ? "1" : "0";
-		args[a++] = rec_multi_channel(dl, r) ? "1" : "0";
-	}
-	if (script_call(dl->cmd, SCRIPT_RECORD, (int)k, (int)a, args, NULL, rec_on_reply,
-	    b) < 0) {
+	if (script_call_args(dl->cmd, SCRIPT_RECORD, sa, rec_on_reply, b) < 0) {
 		dl->records_out -= n;
 		for (i = 0; i < n; i++)
 			rec_settle(&b->v[i], 0);
@@ -311,9 +291,7 @@ rec_flush_batch(struct deliver *dl)
 	}
 	b = NULL;
 out:
-	free(buf);
 	free(b);
-	free(args);
 }
 
 void

@@ -29,10 +29,10 @@
 #include "scripts.h"
 #include "sendpolicy.h"
 #include "subscriber.h"
+#include "substore.h"
 
 #define DELIVER_ASIDE_MAX 64         /* recipients set aside per pump (gateway busy) */
 #define DELIVER_LEASE_BATCH 64       /* jobs per lease.lua call */
-#define DELIVER_KEY_MAX (MODEL_TEXT_MAX + 32)
 #define DELIVER_TIMEOUT_DEFAULT_MS 10000   /* as gw.c's default */
 #define DELIVER_WINDOW_MARGIN_S 2     /* a push leaves only with this much window left */
 
@@ -382,23 +382,24 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, int durable, void *ar
 }
 
 /*
- * send.lua's not_before for r at now (0: open now and for DELIVER_WINDOW_MARGIN_S
- * more; the window's end is a deadline, as the deal's expiry is) into nb, and for a push that must wait its delayed member ("deal\tentry\texp\t
- * camp\tline", new, into *member; NULL otherwise). -1 on OOM.
+ * send.lua's not_before for r at now into *nb (0: open now and for
+ * DELIVER_WINDOW_MARGIN_S more; the window's end is a deadline, as the deal's expiry
+ * is), and for a push that must wait its delayed member ("deal\tentry\texp\tcamp\t
+ * line", new, into *member; NULL otherwise). -1 on OOM.
  */
 static int
-send_window(struct deliver *dl, struct rcpt *r, int64_t now, char *nb,
-    size_t size, char **member)
+send_window(struct deliver *dl, struct rcpt *r, const struct subscriber *s, int64_t now,
+    int64_t *nb, char **member)
 {
 	const struct job *j = r->job;
 	/* Known from the reservation in this loop pass; a renewal comes later. */
-	int64_t at = r->reserved_at == now ? r->window : dl_window_open_at(dl, r, now,
+	int64_t at = r->reserved_at == now ? r->window : dl_window_open_at(dl, r, s, now,
 	    DELIVER_WINDOW_MARGIN_S);
 	char *line;
 	size_t len;
 
 	*member = NULL;
-	snprintf(nb, size, "%lld", at == now ? 0LL : (long long)at);
+	*nb = at == now ? 0 : at;
 	if (at <= now)
 		return 0;
 	if ((line = pushline_format(&r->pl)) == NULL)
@@ -411,26 +412,27 @@ send_window(struct deliver *dl, struct rcpt *r, int64_t now, char *nb,
 	return *member != NULL ? 0 : -1;
 }
 
-/* Fills the SEND_KEYS_OWN keys of one recipient for send.lua (ORDER SEND_RKEYS):
- * its caps' keys, from struct dl_caps, go between the first 8 and retext:<deal>. */
-#define SEND_KEYS_OWN 9
+/* Adds the keys of one recipient for send.lua, ORDER SEND_RKEYS: its own first 8,
+ * its caps' keys, then retext:<deal>. */
 static void
-send_keys(const struct rcpt *r, char (*k)[DELIVER_KEY_MAX])
+send_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *caps)
 {
 	const struct job *j = r->job;
+	char ck[KEYS_SHARD_MAX];          /* consent:<ch> of the subscriber's shard */
 
-	snprintf(k[0], DELIVER_KEY_MAX, "push:%s", j->deal);
-	snprintf(k[1], DELIVER_KEY_MAX, "deal:%s", j->deal);
-	(void)keys_consent(keys_shard_of(r->pl.sub), r->pl.ch, k[2], DELIVER_KEY_MAX);
-	snprintf(k[3], DELIVER_KEY_MAX, "code:%s", j->deal);
-	snprintf(k[4], DELIVER_KEY_MAX, "report:deal:%s", j->deal);
-	snprintf(k[5], DELIVER_KEY_MAX, "report:rule:%s", r->pl.rule);
-	if (j->camp[0] != '\0')
-		snprintf(k[6], DELIVER_KEY_MAX, "report:campaign:%s", j->camp);
-	else
-		k[6][0] = '\0';
-	snprintf(k[7], DELIVER_KEY_MAX, "%s", j->pool);
-	snprintf(k[8], DELIVER_KEY_MAX, "retext:%s", j->deal);
+	script_key(sa, "push:", j->deal);
+	script_key(sa, "deal:", j->deal);
+	(void)keys_consent(keys_shard_of(r->pl.sub), r->pl.ch, ck, sizeof(ck));
+	script_key(sa, ck, NULL);
+	script_key(sa, "code:", j->deal);
+	script_key(sa, "report:deal:", j->deal);
+	script_key(sa, "report:rule:", r->pl.rule);
+	script_key(sa, j->camp[0] != '\0' ? "report:campaign:" : "", j->camp);
+	script_key(sa, j->pool, NULL);
+	script_key(sa, caps->daykey, NULL);
+	script_key(sa, caps->campkey, NULL);
+	script_key(sa, caps->lawkey, NULL);
+	script_key(sa, "retext:", j->deal);
 }
 
 /*
@@ -465,22 +467,15 @@ send_front_shard(struct rcpt **rs, size_t n)
 static int
 send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 {
-	size_t nk = PUSHLINE_SEND_KEYS + PUSHLINE_SEND_RKEYS * n, i, j, k = 0, a;
 	struct claim *c = malloc(sizeof(*c) + n * sizeof(c->r[0]));
-	const char **args = calloc(nk + PUSHLINE_SEND_ARGS + PUSHLINE_SEND_RARGS * n,
-	    sizeof(*args));
-	char (*kbuf)[SEND_KEYS_OWN][DELIVER_KEY_MAX] = calloc(n, sizeof(*kbuf));
-	char (*expbuf)[24] = calloc(n, sizeof(*expbuf));
-	char (*nbbuf)[24] = calloc(n, sizeof(*nbbuf));
-	char **member = calloc(n, sizeof(*member));
-	struct dl_caps *caps = calloc(n, sizeof(*caps));
-	char now[32], sn[32], epoch[KEYS_SHARD_MAX];
-	int64_t t = clock_now();
-	int rv = -1;
+	struct script_args *sa = &dl->sargs;
+	struct dl_caps caps;
+	int64_t t = clock_now(), nb;
+	char *member, epoch[KEYS_SHARD_MAX];
+	size_t i;
 
-	if (c == NULL || args == NULL || kbuf == NULL || expbuf == NULL || nbbuf == NULL ||
-	    member == NULL || caps == NULL)
-		goto out;
+	if (c == NULL)
+		return -1;
 	/* rs are of one shard (send_front_shard): its consent epoch. */
 	(void)keys_shard_key(keys_shard_of(rs[0]->pl.sub), KEYS_CONSENT_EPOCH, epoch,
 	    sizeof(epoch));
@@ -490,76 +485,61 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	c->issued_ms = clock_mono_ms();
 	memcpy(c->r, rs, n * sizeof(c->r[0]));
 	/* ORDER SEND_KEYS */
-	args[k++] = "pushes:log";
-	args[k++] = "stats";
-	args[k++] = DELIVER_STREAM;
-	args[k++] = epoch;
-	args[k++] = "delayed";
-	for (i = 0; i < n; i++) {
-		/* The caps of the moment the text leaves: its local day now. */
-		dl_caps_fill(dl, rs[i], t, &caps[i]);
-		send_keys(rs[i], kbuf[i]);
-		for (j = 0; j < SEND_KEYS_OWN - 1; j++)
-			args[k++] = kbuf[i][j];
-		args[k++] = caps[i].daykey;
-		args[k++] = caps[i].campkey;
-		args[k++] = caps[i].lawkey;
-		args[k++] = kbuf[i][SEND_KEYS_OWN - 1];
-	}
-	a = k;
-	snprintf(now, sizeof(now), "%lld", (long long)t);
-	snprintf(sn, sizeof(sn), "%zu", n);
+	script_key(sa, "pushes:log", NULL);
+	script_key(sa, "stats", NULL);
+	script_key(sa, DELIVER_STREAM, NULL);
+	script_key(sa, epoch, NULL);
+	script_key(sa, "delayed", NULL);
 	/* ORDER SEND_ARGS */
-	args[a++] = now;
-	args[a++] = dl->cfg->consumer;
-	args[a++] = DELIVER_GROUP;
-	args[a++] = sn;
+	script_arg_ll(sa, t);
+	script_arg(sa, dl->cfg->consumer, NULL);
+	script_arg(sa, DELIVER_GROUP, NULL);
+	script_arg_ll(sa, (long long)n);
 	for (i = 0; i < n; i++) {
 		struct rcpt *r = rs[i];
+		/* Looked up once for the window and the caps: nothing runs in between. */
+		const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 
-		snprintf(expbuf[i], sizeof(expbuf[i]), "%lld", (long long)r->job->exp);
-		/* ORDER SEND_RARGS */
-		args[a++] = r->pl.sub;
-		args[a++] = channel_name(r->pl.ch);
-		args[a++] = r->push_id;
-		args[a++] = r->job->deal;
-		args[a++] = expbuf[i];
-		/* A webhook takes the push id as Idempotency-Key: resending is safe. */
-		args[a++] = gw_config_of(dl->gws[r->gw_index])->kind == GW_WEBHOOK ? "1" : "0";
-		args[a++] = renew ? "renew" : "claim";
-		args[a++] = r->job->entry;
-		args[a++] = r->consent_epoch;
 		/* The law again, at the last step: a window that closed while the push
 		 * waited for a gateway holds it back. */
-		if (send_window(dl, r, t, nbbuf[i], sizeof(nbbuf[i]), &member[i]) < 0)
-			goto out;
-		args[a++] = nbbuf[i];
-		args[a++] = member[i] != NULL ? member[i] : "";
-		args[a++] = caps[i].day_cap;
-		args[a++] = caps[i].day_start;
-		args[a++] = caps[i].camp_cap;
-		args[a++] = caps[i].law_cap;
-		args[a++] = caps[i].law_window;
-		if (!renew)
-			r->state = RS_CLAIMING;
+		if (send_window(dl, r, s, t, &nb, &member) < 0) {
+			script_args_release(sa);
+			free(c);
+			return -1;
+		}
+		/* The caps of the moment the text leaves: its local day now. */
+		dl_caps_fill(dl, r, s, t, &caps);
+		send_keys(sa, r, &caps);
+		/* ORDER SEND_RARGS */
+		script_arg(sa, r->pl.sub, NULL);
+		script_arg(sa, channel_name(r->pl.ch), NULL);
+		script_arg(sa, r->push_id, NULL);
+		script_arg(sa, r->job->deal, NULL);
+		script_arg_ll(sa, r->job->exp);
+		/* A webhook takes the push id as Idempotency-Key: resending is safe. */
+		script_arg(sa, gw_config_of(dl->gws[r->gw_index])->kind == GW_WEBHOOK ?
+		    "1" : "0", NULL);
+		script_arg(sa, renew ? "renew" : "claim", NULL);
+		script_arg(sa, r->job->entry, NULL);
+		script_arg(sa, r->consent_epoch, NULL);
+		script_arg_ll(sa, nb);
+		script_arg(sa, member != NULL ? member : "", NULL);
+		free(member);
+		script_arg(sa, caps.day_cap, NULL);
+		script_arg(sa, caps.day_start, NULL);
+		script_arg(sa, caps.camp_cap, NULL);
+		script_arg(sa, caps.law_cap, NULL);
+		script_arg(sa, caps.law_window, NULL);
 	}
-	if (durable_script_call(dl->cmd, &dl->durable, script_name(SCRIPT_SEND), (int)k,
-	    (int)a, args, NULL, claim_on_reply, c) < 0)
-		goto out;
-	c = NULL;
+	if (durable_script_call_args(dl->cmd, &dl->durable, SCRIPT_SEND, sa, claim_on_reply,
+	    c) < 0) {
+		free(c);
+		return -1;
+	}
+	for (i = 0; !renew && i < n; i++)
+		rs[i]->state = RS_CLAIMING;
 	dl->claiming += n;
-	rv = 0;
-out:
-	for (i = 0; member != NULL && i < n; i++)
-		free(member[i]);
-	free(member);
-	free(caps);
-	free(c);
-	free(args);
-	free(kbuf);
-	free(expbuf);
-	free(nbbuf);
-	return rv;
+	return 0;
 }
 
 void
@@ -604,7 +584,8 @@ send_reserve(struct deliver *dl, struct rcpt **out, size_t max)
 		/* The law first: a push whose window has closed while it waited takes no
 		 * gateway slot; send.lua defers it (or ends it) in the same call. */
 		r->reserved_at = wall;
-		r->window = dl_window_open_at(dl, r, wall, DELIVER_WINDOW_MARGIN_S);
+		r->window = dl_window_open_at(dl, r, substore_get(dl->ss, r->pl.sub), wall,
+		    DELIVER_WINDOW_MARGIN_S);
 		if (r->window != wall && dl->ngws > 0) {
 			r->gw_index = 0;
 			r->reserved = 0;

@@ -93,26 +93,28 @@ durable_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 		log_errorx("event=durable_failed err=\"out of memory copying a reply\"");
 }
 
-int
-durable_script_call(struct rconn *rc, const struct durable_config *cfg,
-    const char *name, int nkeys, int nargs, const char **args, const size_t *lens,
-    durable_fn *cb, void *arg)
+/* A new call for cb, or NULL on OOM. */
+static struct durable_call *
+durable_new(const struct durable_config *cfg, durable_fn *cb, void *arg)
 {
-	struct durable_call *dc;
+	struct durable_call *dc = calloc(1, sizeof(*dc));
+
+	if (dc != NULL) {
+		dc->cb = cb;
+		dc->arg = arg;
+		dc->replicas = cfg != NULL ? cfg->replicas : 0;
+	}
+	return dc;
+}
+
+/* The script of dc was sent on rc: WAIT right behind it, when replicas are wanted. */
+static void
+durable_wait(struct rconn *rc, const struct durable_config *cfg, struct durable_call *dc)
+{
 	char n[24], t[24];
 
-	if ((dc = calloc(1, sizeof(*dc))) == NULL)
-		return -1;
-	dc->cb = cb;
-	dc->arg = arg;
-	dc->replicas = cfg != NULL ? cfg->replicas : 0;
-	if (script_call_named(rc, name, nkeys, nargs, args, lens, durable_on_script,
-	    dc) < 0) {
-		free(dc);
-		return -1;
-	}
 	if (dc->replicas == 0)
-		return 0;
+		return;
 	snprintf(n, sizeof(n), "%ld", dc->replicas);
 	snprintf(t, sizeof(t), "%ld", cfg->timeout_ms);
 	/* Its deadline: WAIT's own timeout, plus the connection's usual margin. */
@@ -121,5 +123,40 @@ durable_script_call(struct rconn *rc, const struct durable_config *cfg,
 		dc->waiting = 1;
 	/* Not sent (the connection dropped in between): the script's callback reports
 	 * "not durable" when it runs. */
+}
+
+int
+durable_script_call(struct rconn *rc, const struct durable_config *cfg,
+    const char *name, int nkeys, int nargs, const char **args, const size_t *lens,
+    durable_fn *cb, void *arg)
+{
+	struct durable_call *dc = durable_new(cfg, cb, arg);
+
+	if (dc == NULL)
+		return -1;
+	if (script_call_named(rc, name, nkeys, nargs, args, lens, durable_on_script,
+	    dc) < 0) {
+		free(dc);
+		return -1;
+	}
+	durable_wait(rc, cfg, dc);
+	return 0;
+}
+
+int
+durable_script_call_args(struct rconn *rc, const struct durable_config *cfg,
+    enum script_id id, struct script_args *sa, durable_fn *cb, void *arg)
+{
+	struct durable_call *dc = durable_new(cfg, cb, arg);
+
+	if (dc == NULL) {
+		script_args_release(sa);
+		return -1;
+	}
+	if (script_call_args(rc, id, sa, durable_on_script, dc) < 0) {
+		free(dc);
+		return -1;
+	}
+	durable_wait(rc, cfg, dc);
 	return 0;
 }

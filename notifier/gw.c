@@ -57,16 +57,17 @@ struct gw_wire {
 /* ORDER GW_KIND: as enum gw_kind in gw.h. */
 static const char *const gw_kind_names[] = { "twilio", "x-dm", "webhook" };
 
-static void sb_add(struct sbuf *b, const char *s, size_t n)
+/* Makes room for n more bytes and the NUL. Returns 0, or -1 with b->fail set. */
+static int sb_room(struct sbuf *b, size_t n)
 {
 	size_t cap;
 	char *p;
 
 	if (b->fail != ERR_NONE)
-		return;
+		return -1;
 	if (n > GW_REQUEST_MAX - b->len) {
 		b->fail = ERR_INPUT;
-		return;
+		return -1;
 	}
 	if (b->len + n + 1 > b->cap) {
 		cap = b->cap != 0 ? b->cap : 256;
@@ -74,11 +75,18 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
 			cap *= 2;
 		if ((p = realloc(b->p, cap)) == NULL) {
 			b->fail = ERR_NOMEM;
-			return;
+			return -1;
 		}
 		b->p = p;
 		b->cap = cap;
 	}
+	return 0;
+}
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (sb_room(b, n) < 0)
+		return;
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 	b->p[b->len] = '\0';
@@ -89,23 +97,49 @@ static void sb_puts(struct sbuf *b, const char *s)
 	sb_add(b, s, strlen(s));
 }
 
-/* Appends s percent-encoded per RFC 3986: only unreserved characters stay. */
+/* 1 for RFC 3986's unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~"), by
+ * ASCII code; every byte from 128 up is encoded. */
+static const unsigned char gw_unreserved[128] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
+};
+
+static int unreserved(unsigned char c)
+{
+	return c < 128 && gw_unreserved[c];
+}
+
+/* Appends s percent-encoded per RFC 3986: only unreserved characters stay. The
+ * encoded length is counted first, so the buffer grows (or the cap is hit) once. */
 static void sb_put_encoded(struct sbuf *b, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p;
-	char pct[3];
+	size_t n = 0;
+	char *o;
 
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		n += unreserved(*p) ? 1 : 3;
+	if (sb_room(b, n) < 0)
+		return;
+	o = b->p + b->len;
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
-			sb_add(b, (const char *)p, 1);
+		if (unreserved(*p)) {
+			*o++ = (char)*p;
 		} else {
-			pct[0] = '%';
-			pct[1] = hex[*p >> 4];
-			pct[2] = hex[*p & 15];
-			sb_add(b, pct, 3);
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
 		}
 	}
+	b->len += n;
+	b->p[b->len] = '\0';
 }
 
 /* Appends a base URL without its trailing slashes, so that paths join cleanly. */

@@ -90,6 +90,278 @@ static const char *json_str(const cJSON *obj, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* ---- a success answer's id without a tree ---- */
+
+/*
+ * A Twilio success is a message resource of some twenty members, and all we keep is
+ * its "sid": building a cJSON tree of it cost more than the rest of the answer's
+ * handling. js_top_string answers only when sure, and leaves everything else to
+ * cJSON: it walks the whole text by RFC 8259's grammar (no nesting deeper than
+ * JS_DEPTH_MAX, no number longer than JS_NUMBER_MAX, no \u escape of a surrogate,
+ * no control character in a string, no byte after the object but blanks),
+ * stricter than cJSON in every respect, so that any text it accepts cJSON parses to
+ * the same members.
+ */
+#define JS_DEPTH_MAX 32
+#define JS_NUMBER_MAX 32
+
+struct jscan {
+	const char *p, *end;
+};
+
+static void js_blank(struct jscan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' ||
+	    *s->p == '\r'))
+		s->p++;
+}
+
+static int js_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static unsigned js_hex_value(char c)
+{
+	return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+}
+
+/* string = '"' chars '"', at s->p. Sets [*start, *start + *len) to its raw bytes and
+ * *esc when it holds an escape. Returns 0, or -1 when not a string by the grammar. */
+static int js_string(struct jscan *s, const char **start, size_t *len, int *esc)
+{
+	const char *p = s->p + 1;
+	unsigned v;
+	int i;
+
+	*start = p;
+	*esc = 0;
+	for (; p < s->end; p++) {
+		if (*p == '"') {
+			*len = (size_t)(p - *start);
+			s->p = p + 1;
+			return 0;
+		}
+		if ((unsigned char)*p < 0x20)
+			return -1;
+		if (*p != '\\')
+			continue;
+		*esc = 1;
+		if (++p == s->end)
+			return -1;
+		switch (*p) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+			break;
+		case 'u':
+			if (s->end - p < 5)
+				return -1;
+			for (v = 0, i = 1; i <= 4; i++) {
+				if (!js_hex(p[i]))
+					return -1;
+				v = v << 4 | js_hex_value(p[i]);
+			}
+			if (v >= 0xD800 && v <= 0xDFFF)
+				return -1;
+			p += 4;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return -1;
+}
+
+static int js_digits(struct jscan *s)
+{
+	const char *from = s->p;
+
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+		s->p++;
+	return s->p > from ? 0 : -1;
+}
+
+/* number = [ "-" ] ( "0" / digit1-9 *digit ) [ frac ] [ exp ] */
+static int js_number_body(struct jscan *s)
+{
+	if (*s->p == '-')
+		s->p++;
+	if (s->p < s->end && *s->p == '0')
+		s->p++;
+	else if (s->p == s->end || *s->p < '1' || *s->p > '9' || js_digits(s) < 0)
+		return -1;
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		if (js_digits(s) < 0)
+			return -1;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+			s->p++;
+		if (js_digits(s) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A number of at most JS_NUMBER_MAX characters (cJSON reads no more than 63). */
+static int js_number(struct jscan *s)
+{
+	const char *from = s->p;
+
+	if (js_number_body(s) < 0)
+		return -1;
+	return s->p - from <= JS_NUMBER_MAX ? 0 : -1;
+}
+
+static int js_word(struct jscan *s, const char *w, size_t n)
+{
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+		return -1;
+	s->p += n;
+	return 0;
+}
+
+static int js_value(struct jscan *s, int depth);
+
+/* object = "{" [ member *( "," member ) ] "}"; array = "[" [ value *( "," value ) ] "]" */
+static int js_container(struct jscan *s, int depth)
+{
+	char close = *s->p == '{' ? '}' : ']';
+	const char *name;
+	size_t len;
+	int esc;
+
+	if (depth > JS_DEPTH_MAX)
+		return -1;
+	s->p++;
+	js_blank(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		return 0;
+	}
+	for (;;) {
+		if (close == '}') {
+			if (s->p == s->end || *s->p != '"' || js_string(s, &name, &len, &esc) < 0)
+				return -1;
+			js_blank(s);
+			if (s->p == s->end || *s->p++ != ':')
+				return -1;
+			js_blank(s);
+		}
+		if (js_value(s, depth + 1) < 0)
+			return -1;
+		js_blank(s);
+		if (s->p == s->end)
+			return -1;
+		if (*s->p == close) {
+			s->p++;
+			return 0;
+		}
+		if (*s->p++ != ',')
+			return -1;
+		js_blank(s);
+	}
+}
+
+static int js_value(struct jscan *s, int depth)
+{
+	const char *str;
+	size_t len;
+	int esc;
+
+	if (s->p == s->end)
+		return -1;
+	switch (*s->p) {
+	case '"':
+		return js_string(s, &str, &len, &esc);
+	case '{':
+	case '[':
+		return js_container(s, depth);
+	case 't':
+		return js_word(s, "true", 4);
+	case 'f':
+		return js_word(s, "false", 5);
+	case 'n':
+		return js_word(s, "null", 4);
+	default:
+		return js_number(s);
+	}
+}
+
+/*
+ * The top-level member key of the JSON object text[0..len) as a plain string: 1 with
+ * its bytes copied into out (when it has no escape and fits in size), 0 when the
+ * object has no such member; -1 when unsure (not an object by the grammar, a member
+ * name with an escape, the value not a plain string that fits, ...): parse it with
+ * cJSON then. The first of duplicate members counts, as in cJSON.
+ */
+static int js_top_string(const char *text, size_t len, const char *key, char *out,
+    size_t size)
+{
+	struct jscan s = { text, text + len };
+	size_t klen = strlen(key), nlen, vlen;
+	const char *name, *val;
+	int esc, found = 0;
+
+	js_blank(&s);
+	if (s.p == s.end || *s.p != '{')
+		return -1;
+	s.p++;
+	js_blank(&s);
+	while (s.p < s.end && *s.p != '}') {
+		if (*s.p != '"' || js_string(&s, &name, &nlen, &esc) < 0 || esc)
+			return -1;
+		js_blank(&s);
+		if (s.p == s.end || *s.p++ != ':')
+			return -1;
+		js_blank(&s);
+		if (!found && nlen == klen && memcmp(name, key, klen) == 0) {
+			if (s.p == s.end || *s.p != '"' ||
+			    js_string(&s, &val, &vlen, &esc) < 0 || esc || vlen >= size)
+				return -1;
+			memcpy(out, val, vlen);
+			out[vlen] = '\0';
+			found = 1;
+		} else if (js_value(&s, 2) < 0) {
+			return -1;
+		}
+		js_blank(&s);
+		if (s.p < s.end && *s.p == ',') {
+			s.p++;
+			js_blank(&s);
+			if (s.p == s.end || *s.p != '"')
+				return -1;
+		} else if (s.p == s.end || *s.p != '}') {
+			return -1;
+		}
+	}
+	if (s.p == s.end)
+		return -1;
+	s.p++;
+	js_blank(&s);
+	return s.p == s.end ? found : -1;
+}
+
+/* Twilio's success: the provider id from "sid" without a tree when js_top_string is
+ * sure. Returns 0 when done, -1 when the answer needs cJSON. */
+static int twilio_sent_fast(const struct httpc_resp *r, struct gw_result *res)
+{
+	char sid[sizeof(res->provider_id)];
+	const char *p;
+	int got = js_top_string(r->body, r->body_len, "sid", sid, sizeof(sid));
+
+	if (got < 0)
+		return -1;
+	if (got == 0)
+		return 0;
+	for (p = sid; *p != '\0'; p++)
+		if (*p <= ' ' || *p > '~')
+			return 0;
+	memcpy(res->provider_id, sid, (size_t)(p - sid) + 1);
+	return 0;
+}
+
 /* Twilio: {"sid": ...} on success, {"code": 21610, "message": ...} on failure. */
 static void twilio_classify(const cJSON *j, int status, struct gw_result *res)
 {
@@ -215,6 +487,8 @@ void gw_classify(const struct gw_call *c, const struct httpc_resp *r, int cancel
 		return;
 	}
 	res->outcome = outcome_of_status(r->status);
+	if (c->kind == GW_TWILIO && res->outcome == GW_SENT && twilio_sent_fast(r, res) == 0)
+		return;
 	j = cJSON_ParseWithLength(r->body, r->body_len);
 	switch (c->kind) {
 	case GW_TWILIO:

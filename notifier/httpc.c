@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include "httpc.h"
 
@@ -51,7 +52,8 @@ struct httpc_xfer {
 	int body_oom;
 	long retry_after_s;             /* Retry-After as delta-seconds, or -1 */
 	time_t retry_after_at;          /* Retry-After as an HTTP-date, or -1 */
-	time_t date;                    /* the response's Date header, or -1 */
+	char date[HTTPC_HEADER_VALUE_MAX]; /* the response's Date header, "" when none:
+	                                * parsed only for a Retry-After HTTP-date */
 	int64_t rate_limit_reset_at;    /* X-Rate-Limit-Reset, or -1 */
 	CURLcode result;
 	char errbuf[CURL_ERROR_SIZE];
@@ -187,7 +189,9 @@ static long xfer_retry_after(const struct httpc_xfer *x)
 		return -1;
 	/* An HTTP-date is measured against the server's own Date when it sent one, so a
 	 * skewed clock on either side does not stretch or shrink the wait. */
-	now = x->date != -1 ? x->date : time(NULL);
+	now = x->date[0] != '\0' ? curl_getdate(x->date, NULL) : -1;
+	if (now == -1)
+		now = time(NULL);
 	d = difftime(x->retry_after_at, now);
 	if (d <= 0)
 		return 0;
@@ -416,7 +420,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 	if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
 		x->retry_after_s = -1;
 		x->retry_after_at = -1;
-		x->date = -1;
+		x->date[0] = '\0';
 		x->rate_limit_reset_at = -1;
 	} else if (header_value(line, n, "Retry-After", v, sizeof(v))) {
 		secs = parse_count(v);
@@ -426,8 +430,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 		} else {
 			x->retry_after_at = curl_getdate(v, NULL);
 		}
-	} else if (header_value(line, n, "Date", v, sizeof(v))) {
-		x->date = curl_getdate(v, NULL);
+	} else if (header_value(line, n, "Date", x->date, sizeof(x->date))) {
+		/* Kept as text: curl_getdate costs more than the rest of the answer's
+		 * headers, and only a Retry-After HTTP-date needs it (xfer_retry_after). */
 	} else if (header_value(line, n, "X-Rate-Limit-Reset", v, sizeof(v))) {
 		x->rate_limit_reset_at = parse_count(v);
 	}
@@ -458,6 +463,42 @@ static int xfer_add_header(struct httpc_xfer *x, const char *prefix, const char 
 	return 0;
 }
 
+/*
+ * Appends "Authorization: Basic <base64(user:pass)>" to x->headers. Returns 0 or -1
+ * (out of memory, or absurd lengths). Built here rather than by libcurl
+ * (CURLOPT_USERNAME): its own printf formats the pair and then the header a byte at a
+ * time, on every request. The copies of the secret made here are wiped.
+ */
+static int xfer_add_basic(struct httpc_xfer *x, const char *user, const char *pass)
+{
+	static const char head[] = "Authorization: Basic ";
+	size_t lu = strlen(user), lp = strlen(pass), n = lu + 1 + lp;
+	size_t pre = sizeof(head) - 1, llen = pre + 4 * ((n + 2) / 3) + 1;
+	unsigned char *plain = NULL;
+	char *line = NULL;
+	struct curl_slist *l = NULL;
+
+	if (n > 65536 || (plain = malloc(n)) == NULL || (line = malloc(llen)) == NULL)
+		goto done;
+	memcpy(plain, user, lu);
+	plain[lu] = ':';
+	memcpy(plain + lu + 1, pass, lp);
+	memcpy(line, head, pre);
+	EVP_EncodeBlock((unsigned char *)line + pre, plain, (int)n);
+	l = curl_slist_append(x->headers, line);
+done:
+	if (plain != NULL)
+		explicit_bzero(plain, n);
+	if (line != NULL)
+		explicit_bzero(line, llen);
+	free(plain);
+	free(line);
+	if (l == NULL)
+		return -1;
+	x->headers = l;
+	return 0;
+}
+
 /* Builds x->headers from req. Returns 0 or -1 with *err. */
 static int xfer_build_headers(struct httpc_xfer *x, const struct httpc_req *req,
     struct err *err)
@@ -475,7 +516,9 @@ static int xfer_build_headers(struct httpc_xfer *x, const struct httpc_req *req,
 	if ((req->content_type != NULL &&
 	    xfer_add_header(x, "Content-Type: ", req->content_type) < 0) ||
 	    (req->bearer != NULL &&
-	    xfer_add_header(x, "Authorization: Bearer ", req->bearer) < 0))
+	    xfer_add_header(x, "Authorization: Bearer ", req->bearer) < 0) ||
+	    (req->basic_user != NULL && xfer_add_basic(x, req->basic_user,
+	    req->basic_pass != NULL ? req->basic_pass : "") < 0))
 		return err_set(err, ERR_NOMEM, "nomem", NULL, "httpc: out of memory");
 	for (i = 0; i < HTTPC_HEADERS_MAX && req->headers[i] != NULL; i++)
 		if (xfer_add_header(x, req->headers[i], "") < 0)
@@ -525,12 +568,6 @@ static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req, int p
 	} else {
 		bad |= curl_easy_setopt(e, CURLOPT_HTTPGET, 1L) != CURLE_OK;
 	}
-	if (req->basic_user != NULL) {
-		bad |= curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) != CURLE_OK;
-		bad |= curl_easy_setopt(e, CURLOPT_USERNAME, req->basic_user) != CURLE_OK;
-		bad |= curl_easy_setopt(e, CURLOPT_PASSWORD,
-		    req->basic_pass != NULL ? req->basic_pass : "") != CURLE_OK;
-	}
 	if (bad)
 		return err_set(err, ERR_NOMEM, "curl_setopt", NULL,
 		    "httpc: libcurl refused an option (out of memory or too old)");
@@ -569,7 +606,7 @@ static int httpc_start(struct httpc *h, const struct httpc_req *req, int post,
 	x->arg = arg;
 	x->retry_after_s = -1;
 	x->retry_after_at = -1;
-	x->date = -1;
+	x->date[0] = '\0';
 	x->rate_limit_reset_at = -1;
 	if (xfer_build_headers(x, req, err) < 0 || xfer_setopts(x, req, post, err) < 0)
 		goto fail;

@@ -631,6 +631,24 @@ rconn_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms, int
 }
 
 int
+rconn_formatted(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
+    const char *cmd, size_t len)
+{
+	struct rconn_cmd *c;
+
+	if (!rconn_is_ready(rc))
+		return -1;
+	if ((c = rconn_cmd_new(rc, cb, arg, timeout_ms)) == NULL)
+		return -1;
+	if (redisAsyncFormattedCommand(rc->ac, rconn_on_reply, c, cmd, len) != REDIS_OK) {
+		rconn_cmd_free(c);
+		return -1;
+	}
+	rconn_queued(rc, c);
+	return 0;
+}
+
+int
 rconn_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
     const char *fmt, ...)
 {

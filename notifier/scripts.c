@@ -145,42 +145,183 @@ script_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	sc.cb(rc, reply, sc.arg);
 }
 
-int
-script_call(struct rconn *rc, enum script_id id, int nkeys, int nargs,
-    const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg)
+/* Makes room for n more bytes in b. Returns 0, or -1 on OOM. */
+static int
+sbuf_room(struct script_buf *b, size_t n)
 {
-	const char **argv = NULL;
-	size_t *argvlen = NULL;
-	struct script_call *sc = NULL;
-	char nk[16];
-	int i, r = -1;
+	size_t cap;
+	char *p;
 
-	if ((unsigned)id >= script_count || nargs < nkeys || nargs > SCRIPT_ARGS_MAX)
+	if (b->cap - b->len >= n)
+		return 0;
+	cap = b->cap != 0 ? b->cap : 4096;
+	while (cap - b->len < n)
+		cap *= 2;
+	if ((p = realloc(b->p, cap)) == NULL)
 		return -1;
-	argv = malloc(sizeof(*argv) * (size_t)(nargs + 3));
-	argvlen = malloc(sizeof(*argvlen) * (size_t)(nargs + 3));
-	sc = malloc(sizeof(*sc));
-	if (argv == NULL || argvlen == NULL || sc == NULL)
-		goto out;
-	snprintf(nk, sizeof(nk), "%d", nkeys);
-	argv[0] = "EVALSHA";
-	argv[1] = script_table[id].sha;
-	argv[2] = nk;
-	for (i = 0; i < 3; i++)
-		argvlen[i] = strlen(argv[i]);
-	for (i = 0; i < nargs; i++) {
-		argv[i + 3] = args[i];
-		argvlen[i + 3] = lens != NULL ? lens[i] : strlen(args[i]);
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* Writes v in decimal at p; returns the number of characters. */
+static size_t
+put_ull(char *p, unsigned long long v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* Appends one bulk string "$<len>\r\n<head><tail>\r\n" to b. */
+static int
+sbuf_bulk(struct script_buf *b, const char *head, size_t hlen, const char *tail,
+    size_t tlen)
+{
+	char *p;
+
+	if (sbuf_room(b, hlen + tlen + 32) < 0)
+		return -1;
+	p = b->p + b->len;
+	*p++ = '$';
+	p += put_ull(p, hlen + tlen);
+	*p++ = '\r';
+	*p++ = '\n';
+	memcpy(p, head, hlen);
+	p += hlen;
+	if (tlen > 0)
+		memcpy(p, tail, tlen);
+	p += tlen;
+	*p++ = '\r';
+	*p++ = '\n';
+	b->len = (size_t)(p - b->p);
+	return 0;
+}
+
+static void
+args_add(struct script_args *a, struct script_buf *b, int *count, const char *head,
+    size_t hlen, const char *tail, size_t tlen)
+{
+	if (a->failed)
+		return;
+	if (a->nkeys + a->nargs >= SCRIPT_ARGS_MAX ||
+	    sbuf_bulk(b, head, hlen, tail, tlen) < 0) {
+		a->failed = 1;
+		return;
 	}
+	(*count)++;
+}
+
+void
+script_key(struct script_args *a, const char *head, const char *tail)
+{
+	args_add(a, &a->keys, &a->nkeys, head, strlen(head), tail,
+	    tail != NULL ? strlen(tail) : 0);
+}
+
+void
+script_arg(struct script_args *a, const char *head, const char *tail)
+{
+	args_add(a, &a->args, &a->nargs, head, strlen(head), tail,
+	    tail != NULL ? strlen(tail) : 0);
+}
+
+void
+script_arg_ll(struct script_args *a, long long v)
+{
+	char num[24];
+	size_t n = 0;
+
+	if (v < 0)
+		num[n++] = '-';
+	n += put_ull(num + n, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+	args_add(a, &a->args, &a->nargs, num, n, NULL, 0);
+}
+
+static void
+script_args_empty(struct script_args *a)
+{
+	a->keys.len = a->args.len = a->cmd.len = 0;
+	a->nkeys = a->nargs = 0;
+	a->failed = 0;
+}
+
+int
+script_call_args(struct rconn *rc, enum script_id id, struct script_args *a,
+    rconn_reply_fn *cb, void *arg)
+{
+	struct script_buf *c = &a->cmd;
+	struct script_call *sc = NULL;
+	char head[32], nk[24];
+	size_t n;
+	int r = -1;
+
+	if ((unsigned)id >= script_count || a->failed)
+		goto out;
+	/* *<count> EVALSHA <sha> <nkeys>, then the keys, then the other arguments. */
+	head[0] = '*';
+	n = 1 + put_ull(head + 1, (unsigned long long)(a->nkeys + a->nargs + 3));
+	head[n++] = '\r';
+	head[n++] = '\n';
+	c->len = 0;
+	if (sbuf_room(c, n + a->keys.len + a->args.len + 128) < 0)
+		goto out;
+	memcpy(c->p, head, n);
+	c->len = n;
+	n = put_ull(nk, (unsigned long long)a->nkeys);
+	if (sbuf_bulk(c, "EVALSHA", 7, NULL, 0) < 0 ||
+	    sbuf_bulk(c, script_table[id].sha, 40, NULL, 0) < 0 ||
+	    sbuf_bulk(c, nk, n, NULL, 0) < 0)
+		goto out;
+	if (a->keys.len > 0)
+		memcpy(c->p + c->len, a->keys.p, a->keys.len);
+	c->len += a->keys.len;
+	if (a->args.len > 0)
+		memcpy(c->p + c->len, a->args.p, a->args.len);
+	c->len += a->args.len;
+	if ((sc = malloc(sizeof(*sc))) == NULL)
+		goto out;
 	sc->cb = cb;
 	sc->arg = arg;
-	r = rconn_argv(rc, script_on_reply, sc, 0, nargs + 3, argv, argvlen);
+	r = rconn_formatted(rc, script_on_reply, sc, 0, c->p, c->len);
 	if (r == 0)
 		sc = NULL;
 out:
 	free(sc);
-	free(argv);
-	free(argvlen);
+	script_args_empty(a);
+	return r;
+}
+
+void
+script_args_release(struct script_args *a)
+{
+	free(a->keys.p);
+	free(a->args.p);
+	free(a->cmd.p);
+	memset(a, 0, sizeof(*a));
+}
+
+int
+script_call(struct rconn *rc, enum script_id id, int nkeys, int nargs,
+    const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg)
+{
+	struct script_args a = { 0 };
+	int i, r;
+
+	if ((unsigned)id >= script_count || nargs < nkeys || nargs > SCRIPT_ARGS_MAX)
+		return -1;
+	for (i = 0; i < nargs; i++)
+		args_add(&a, i < nkeys ? &a.keys : &a.args, i < nkeys ? &a.nkeys : &a.nargs,
+		    args[i], lens != NULL ? lens[i] : strlen(args[i]), NULL, 0);
+	r = script_call_args(rc, id, &a, cb, arg);
+	script_args_release(&a);
 	return r;
 }
 

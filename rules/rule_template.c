@@ -234,6 +234,20 @@ rule_template_text(const struct rule_template *t)
 
 /* ---- SMS counting ---- */
 
+/* Septets of each ASCII character in GSM 03.38: 1 basic, 2 extension (form feed,
+ * [, backslash, ], ^, {, |, }, ~), 0 when it has none (the other control characters
+ * and the backtick). A text is mostly ASCII: one lookup per character, no decoding. */
+static const unsigned char gsm_ascii[128] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 1, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1,
+	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 0,
+};
+
 /* Septets of cp in GSM 03.38 (1 basic, 2 extension), 0 when it has none. */
 static unsigned
 gsm_septets(uint32_t cp)
@@ -246,19 +260,27 @@ gsm_septets(uint32_t cp)
 	};
 	size_t i;
 
-	if (cp == '\n' || cp == '\r')
-		return 1;
-	if (cp >= 0x20 && cp < 0x7F) {
-		if (cp == '`')
-			return 0;
-		return strchr("[\\]^{|}~", (int)cp) != NULL ? 2 : 1;
-	}
-	if (cp == 0x0C || cp == 0x20AC)
+	if (cp < 0x80)
+		return gsm_ascii[cp];
+	if (cp == 0x20AC)
 		return 2;
 	for (i = 0; i < sizeof(basic) / sizeof(basic[0]); i++)
 		if (basic[i] == cp)
 			return 1;
 	return 0;
+}
+
+/* Decodes the character at p as decode() does, an ASCII byte without the call. */
+static size_t
+next_cp(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	int bad;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	return decode(p, n, cp, &bad);
 }
 
 unsigned
@@ -268,10 +290,27 @@ rule_sms_count(const char *s, size_t len, enum rule_encoding *enc, unsigned *uni
 	size_t i, l;
 	uint32_t cp;
 	unsigned total = 0, seg = 1, used = 0, w, single, part;
-	int bad, gsm = 1;
+	int gsm = 1;
 
+	/* Most texts are ASCII with a septet for every character: one pass. */
+	for (i = 0; i < len && p[i] < 0x80 && (w = gsm_ascii[p[i]]) != 0; i++) {
+		total += w;
+		if (used + w > 153) {
+			seg++;
+			used = 0;
+		}
+		used += w;
+	}
+	if (i == len) {
+		*enc = RULE_ENC_GSM7;
+		*units = total;
+		return total == 0 ? 0 : total <= 160 ? 1 : seg;
+	}
+	total = 0;
+	seg = 1;
+	used = 0;
 	for (i = 0; i < len && gsm; i += l) {
-		l = decode(p + i, len - i, &cp, &bad);
+		l = next_cp(p + i, len - i, &cp);
 		if (gsm_septets(cp) == 0)
 			gsm = 0;
 	}
@@ -279,7 +318,7 @@ rule_sms_count(const char *s, size_t len, enum rule_encoding *enc, unsigned *uni
 	single = gsm ? 160 : 70;
 	part = gsm ? 153 : 67;
 	for (i = 0; i < len; i += l) {
-		l = decode(p + i, len - i, &cp, &bad);
+		l = next_cp(p + i, len - i, &cp);
 		w = gsm ? gsm_septets(cp) : (cp > 0xFFFF ? 2 : 1);
 		total += w;
 		if (used + w > part) {  /* never split an escape or a surrogate pair */
@@ -295,6 +334,21 @@ rule_sms_count(const char *s, size_t len, enum rule_encoding *enc, unsigned *uni
 }
 
 /* ---- money ---- */
+
+/* Appends s at *pos as rule_buf_printf(buf, size, pos, "%s", s) does: cut to fit
+ * (NUL-terminated), *pos advanced by all of s. */
+static void
+money_put(char *buf, size_t size, size_t *pos, const char *s)
+{
+	size_t n = strlen(s), k;
+
+	if (*pos < size) {
+		k = n < size - *pos - 1 ? n : size - *pos - 1;
+		memcpy(buf + *pos, s, k);
+		buf[*pos + k] = '\0';
+	}
+	*pos += n;
+}
 
 size_t
 rule_money_format(double amount, const char *currency, char *buf, size_t size)
@@ -322,19 +376,31 @@ rule_money_format(double amount, const char *currency, char *buf, size_t size)
 	}
 	units = (unsigned long long)llround(fabs(amount) * (dec ? 100.0 : 1.0));
 	whole = dec ? units / 100 : units;
-	n = snprintf(digits, sizeof(digits), "%llu", whole);
-	for (i = 0; i < n; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
-			grouped[g++] = ',';
+	n = 0;
+	do {
+		digits[n++] = (char)('0' + whole % 10);
+		whole /= 10;
+	} while (whole != 0);
+	for (i = n - 1; i >= 0; i--) {
 		grouped[g++] = digits[i];
+		if (i > 0 && i % 3 == 0)
+			grouped[g++] = ',';
 	}
 	grouped[g] = '\0';
-	rule_buf_printf(buf, size, &pos, "%s%s%s", amount < 0 && units > 0 ? "-" : "", pre,
-	    grouped);
-	if (dec)
-		rule_buf_printf(buf, size, &pos, ".%02llu", units % 100);
-	if (pre[0] == '\0' && cur[0] != '\0')
-		rule_buf_printf(buf, size, &pos, " %s", cur);
+	/* Two renderings a push: appended piece by piece, not through printf. */
+	money_put(buf, size, &pos, amount < 0 && units > 0 ? "-" : "");
+	money_put(buf, size, &pos, pre);
+	money_put(buf, size, &pos, grouped);
+	if (dec) {
+		char cents[4] = { '.', (char)('0' + units % 100 / 10), (char)('0' + units % 10),
+			'\0' };
+
+		money_put(buf, size, &pos, cents);
+	}
+	if (pre[0] == '\0' && cur[0] != '\0') {
+		money_put(buf, size, &pos, " ");
+		money_put(buf, size, &pos, cur);
+	}
 	return pos;
 }
 
@@ -370,22 +436,25 @@ put(struct dbuf *b, const char *s, size_t n)
 	b->p[b->n] = '\0';
 }
 
-/* Appends up to maxcp characters of s, invalid sequences as U+FFFD. */
+/* Appends up to maxcp characters of s, invalid sequences as U+FFFD. Valid characters
+ * go out in runs, one put() per run rather than per character. */
 static void
 put_clean(struct dbuf *b, const char *s, size_t maxcp)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, l, k;
+	size_t n = strlen(s), i = 0, run = 0, l, k;
 	uint32_t cp;
 	int bad;
 
 	for (k = 0; i < n && k < maxcp; k++, i += l) {
-		l = decode(p + i, n - i, &cp, &bad);
-		if (bad)
+		l = p[i] < 0x80 ? 1 : decode(p + i, n - i, &cp, &bad);
+		if (p[i] >= 0x80 && bad) {
+			put(b, s + run, i - run);
 			put(b, REPLACEMENT, 3);
-		else
-			put(b, s + i, l);
+			run = i + l;
+		}
 	}
+	put(b, s + run, i - run);
 }
 
 static size_t
@@ -397,7 +466,7 @@ count_cp(const char *s)
 	int bad;
 
 	for (i = 0; i < n; k++)
-		i += decode(p + i, n - i, &cp, &bad);
+		i += p[i] < 0x80 ? 1 : decode(p + i, n - i, &cp, &bad);
 	return k;
 }
 

@@ -830,6 +830,59 @@ static void xdm_rate_limit_reset_becomes_retry_after(void **state)
 	assert_int_equal(fx->res.retry_after_s, 45);
 }
 
+/* Every byte of a text on the wire: RFC 3986's unreserved characters as they are,
+ * every other byte (1..255) as %XX in upper-case hex. */
+static void twilio_body_encodes_every_byte_but_the_unreserved(void **state)
+{
+	static const char keep[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._~";
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	char text[256], want[1024], *at;
+	size_t n = 0;
+	int c;
+
+	twilio_config(fx);
+	gw_start(fx);
+	memcpy(want, "&Body=", 6);
+	n = 6;
+	for (c = 1; c < 256; c++) {
+		text[c - 1] = (char)c;
+		if (strchr(keep, c) != NULL)
+			want[n++] = (char)c;
+		else
+			n += (size_t)snprintf(want + n, sizeof(want) - n, "%%%02X", c);
+	}
+	text[255] = '\0';
+	want[n++] = '&';
+	want[n] = '\0';
+	m.text = text;
+	answer(fx, 201, "{\"sid\":\"SM0123456789abcdef0123456789abcdef\"}", NULL, NULL);
+	send_and_wait(fx, &m);
+	at = strstr(fx->cap.body, "&Body=");
+	assert_non_null(at);
+	assert_memory_equal(at, want, n);
+}
+
+/* The body's cap counts encoded bytes: 22,000 spaces are 66,000 ("%20" each), over
+ * GW_REQUEST_MAX, and nothing leaves. */
+static void twilio_body_over_the_cap_once_encoded_is_refused(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_message m = message("+15551234567");
+	static char text[22001];
+	struct err err;
+
+	twilio_config(fx);
+	gw_start(fx);
+	memset(text, ' ', 22000);
+	text[22000] = '\0';
+	m.text = text;
+	assert_int_equal(gw_send(fx->g, &m, on_gw_done, fx, &err), -1);
+	assert_string_equal(err.code, "too_long");
+	assert_int_equal(fx->cap.n, 0);
+}
+
 static void xdm_refuses_a_recipient_that_is_not_digits(void **state)
 {
 	struct fx *fx = *state;
@@ -1342,6 +1395,8 @@ int main(void)
 		T(xdm_rate_limit_reset_wins_over_retry_after),
 		T(xdm_oauth2_config_errors_name_the_key),
 		T(xdm_without_a_token_sends_nothing),
+		T(twilio_body_encodes_every_byte_but_the_unreserved),
+		T(twilio_body_over_the_cap_once_encoded_is_refused),
 		T(xdm_refuses_a_recipient_that_is_not_digits),
 		T(webhook_request_is_signed_and_carries_the_push),
 		T(webhook_answers_are_classified),

@@ -111,6 +111,13 @@ static void on_request(struct evhttp_request *req, void *arg)
 		http_date(time(NULL) + (strcmp(path, "/429d") == 0 ? 120 : -600), date,
 		    sizeof(date));
 		evhttp_add_header(out, "Retry-After", date);
+	} else if (strcmp(path, "/429skew") == 0) {
+		/* A server clock an hour behind ours: the wait is 90 s by its Date. */
+		code = 429;
+		http_date(time(NULL) - 3600 + 90, date, sizeof(date));
+		evhttp_add_header(out, "Retry-After", date);
+		http_date(time(NULL) - 3600, date, sizeof(date));
+		evhttp_add_header(out, "Date", date);
 	} else if (strcmp(path, "/reset") == 0) {
 		code = 429;
 		evhttp_add_header(out, "x-rate-limit-reset", "1700000123");
@@ -327,6 +334,16 @@ static void retry_after_http_date_becomes_seconds_from_now(void **state)
 	assert_in_range(c.resp.retry_after_s, 115, 121);
 	post_one(fx, "/429past", 0, &past);
 	assert_int_equal(past.resp.retry_after_s, 0);
+}
+
+static void retry_after_http_date_is_read_against_the_server_date(void **state)
+{
+	struct fx *fx = *state;
+	struct call c = { 0 };
+
+	post_one(fx, "/429skew", 0, &c);
+	assert_int_equal(c.resp.status, 429);
+	assert_in_range(c.resp.retry_after_s, 89, 91);
 }
 
 static void rate_limit_reset_header_is_reported(void **state)
@@ -597,6 +614,19 @@ static void free_before_the_loop_runs_cancels_as_never_sent(void **state)
 	}
 }
 
+/* Posts req and checks the Authorization header the server saw. */
+static void basic_auth_sent(struct fx *fx, const struct httpc_req *req, const char *want)
+{
+	struct call c = { .fx = fx };
+	struct err err;
+
+	fx->auth[0] = '\0';
+	assert_int_equal(httpc_post(fx->h, req, on_done, &c, &err), 0);
+	fx->done_target = fx->done_count + 1;
+	run(fx);
+	assert_string_equal(fx->auth, want);
+}
+
 static void basic_auth_reaches_the_server(void **state)
 {
 	struct fx *fx = *state;
@@ -615,6 +645,15 @@ static void basic_auth_reaches_the_server(void **state)
 	run(fx);
 	/* base64("ACuser:s3cret") */
 	assert_string_equal(fx->auth, "Basic QUN1c2VyOnMzY3JldA==");
+	/* The three paddings of base64: 6, 5 and 4 bytes. */
+	req.basic_user = "ab";
+	req.basic_pass = "cde";
+	basic_auth_sent(fx, &req, "Basic YWI6Y2Rl");
+	req.basic_pass = "cd";
+	basic_auth_sent(fx, &req, "Basic YWI6Y2Q=");
+	req.basic_pass = NULL;
+	req.basic_user = "abc";
+	basic_auth_sent(fx, &req, "Basic YWJjOg==");
 }
 
 static void bearer_and_extra_headers_reach_the_server(void **state)
@@ -672,6 +711,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(created_response_delivers_status_and_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(server_error_is_a_status_not_a_transport_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(retry_after_seconds_is_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(retry_after_http_date_is_read_against_the_server_date,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(retry_after_http_date_becomes_seconds_from_now, setup, teardown),
 		cmocka_unit_test_setup_teardown(rate_limit_reset_header_is_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(refused_connection_is_a_transport_error_never_sent, setup, teardown),

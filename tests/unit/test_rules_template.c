@@ -191,6 +191,22 @@ money_is_formatted_by_currency(void **state)
 	assert_string_equal(buf, "20.00");
 	assert_int_equal(rule_money_format(1099, "USD", buf, 4), 9);
 	assert_string_equal(buf, "$1,");
+	assert_int_equal(rule_money_format(1099, "USD", buf, 8), 9);
+	assert_string_equal(buf, "$1,099.");
+	assert_int_equal(rule_money_format(649, "CHF", buf, 8), 10);
+	assert_string_equal(buf, "649.00 ");
+	rule_money_format(-5.5, "USD", buf, sizeof(buf));
+	assert_string_equal(buf, "-$5.50");
+	rule_money_format(-0.001, "USD", buf, sizeof(buf));
+	assert_string_equal(buf, "$0.00");
+	rule_money_format(999.995, "USD", buf, sizeof(buf));
+	assert_string_equal(buf, "$1,000.00");
+	rule_money_format(100000, "JPY", buf, sizeof(buf));
+	assert_string_equal(buf, "¥100,000");
+	rule_money_format(0, "JPY", buf, sizeof(buf));
+	assert_string_equal(buf, "¥0");
+	rule_money_format(123456789012.34, "EUR", buf, sizeof(buf));
+	assert_string_equal(buf, "€123,456,789,012.34");
 	rule_money_format(1e300, "USD", buf, sizeof(buf));
 	assert_true(strncmp(buf, "$1000000", 8) == 0);
 }
@@ -268,6 +284,38 @@ gsm7_segments_are_160_then_153(void **state)
 	count("^{}\\[~]|€\f", &enc, &units);
 	assert_int_equal(enc, RULE_ENC_GSM7);
 	assert_int_equal(units, 20);
+}
+
+/* The ASCII table of rule_sms_count against GSM 03.38 as written: every character
+ * alone, and each between 'a's (a character without a septet makes the text UCS-2). */
+static void
+every_ascii_character_counts_as_gsm_03_38_says(void **state)
+{
+	enum rule_encoding enc;
+	unsigned units, want;
+	char one[1], three[3];
+	int c;
+
+	(void)state;
+	for (c = 0; c < 128; c++) {
+		if (c == '\n' || c == '\r')
+			want = 1;
+		else if (c == '\f' || (c != 0 && strchr("[\\]^{|}~", c) != NULL))
+			want = 2;
+		else if (c >= ' ' && c < 127 && c != '`')
+			want = 1;
+		else
+			want = 0;
+		one[0] = (char)c;
+		assert_int_equal(rule_sms_count(one, 1, &enc, &units), 1);
+		assert_int_equal(enc, want > 0 ? RULE_ENC_GSM7 : RULE_ENC_UCS2);
+		assert_int_equal(units, want > 0 ? want : 1);
+		memcpy(three, "a a", 3);
+		three[1] = (char)c;
+		rule_sms_count(three, 3, &enc, &units);
+		assert_int_equal(enc, want > 0 ? RULE_ENC_GSM7 : RULE_ENC_UCS2);
+		assert_int_equal(units, want > 0 ? want + 2 : 3);
+	}
 }
 
 static void
@@ -451,6 +499,16 @@ invalid_utf8_in_deal_fields_becomes_replacement_characters(void **state)
 	assert_string_equal(out.s, "bad\xEF\xBF\xBD\xEF\xBF\xBD title");
 	assert_int_equal(out.enc, RULE_ENC_UCS2);
 	rule_text_free(&out);
+	/* At the start and the end, between valid multi-byte characters, alone. */
+	d.title = "\x80" "caf\xc3\xa9\xe2\x82\xac\xed\xa0\x80\xc3\xa9\xf0";
+	out = render("{title}", &d, CH_DM, 0);
+	assert_string_equal(out.s, "\xEF\xBF\xBD" "caf\xc3\xa9\xe2\x82\xac\xEF\xBF\xBD"
+	    "\xEF\xBF\xBD\xEF\xBF\xBD\xc3\xa9\xEF\xBF\xBD");
+	rule_text_free(&out);
+	d.title = "\xff";
+	out = render("[{title}]", &d, CH_DM, 0);
+	assert_string_equal(out.s, "[\xEF\xBF\xBD]");
+	rule_text_free(&out);
 }
 
 static void
@@ -490,6 +548,7 @@ main(void)
 		cmocka_unit_test(money_is_formatted_by_currency),
 		cmocka_unit_test(discount_is_rounded_down),
 		cmocka_unit_test(gsm7_segments_are_160_then_153),
+		cmocka_unit_test(every_ascii_character_counts_as_gsm_03_38_says),
 		cmocka_unit_test(ucs2_segments_are_70_then_67),
 		cmocka_unit_test(segment_cap_shortens_only_the_title),
 		cmocka_unit_test(shortening_prefers_a_word_boundary),
