@@ -8,7 +8,8 @@
  * of unknown pushes. SIGTERM/SIGINT stop reading, let in-flight work finish for up to
  * notifier.shutdown_grace_ms, then exit 0. Nothing after start-up calls exit().
  * Under systemd (Type=notify) READY=1 goes out once /healthz would say ok and both
- * consumer groups exist, and WATCHDOG=1 from the loop itself (sdnotify.h).
+ * consumer groups exist, and WATCHDOG=1 from the loop itself (sdnotify.h); those,
+ * /healthz and the stats tick are main_health.c's.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -49,53 +50,11 @@
 #include "version.h"
 #include "xauth.h"
 
+#include "main_int.h"
+
 #define MAIN_DRAIN_POLL_MS 20
-#define MAIN_STATS_MS 1000        /* stream lag and gateway gauges */
-#define MAIN_READY_POLL_MS 100    /* until READY=1 has gone to the service manager */
 #define MAIN_ZONES_MAX 4096       /* tzdata holds about 600 zones and links */
 
-/* ORDER STREAMS: the streams whose consumer-group lag is watched. */
-static const char *const main_streams[2][2] = {
-	{ "deals", "notifier" },
-	{ "pushes", "deliver" },
-};
-
-struct notifier {
-	struct event_base *base;
-	struct config *cfg;
-	struct rconn_config rcfg;
-	struct rconn *cmd;
-	struct sentinel *sentinel;  /* the primary found through Sentinel, or NULL */
-	struct substore *ss;
-	struct matcher *matcher;
-	struct httpc *http;
-	struct ingest *ingest;
-	struct deliver *deliver;
-	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
-	struct xauth *xauth[CONFIG_GATEWAYS_MAX]; /* x-dm credentials, by gateway index */
-	struct event *sigint, *sigterm, *drain, *stats;
-	struct event *sighup;         /* reloads the zones (admin.c reloads the rules) */
-	struct tzcache *zones;        /* every zone of tzdata: one cache for the process */
-	struct pause *pause;          /* the global pause of sending (dealpush:pause) */
-	struct event *ready_poll;     /* until ready: then READY=1, and it is not re-armed */
-	struct event *watchdog;       /* WATCHDOG=1 every half WATCHDOG_USEC; NULL: none */
-	struct layout_reader *layout; /* until the layout is read */
-	int started;                  /* the layout was read: the readers started */
-	int exit_code;                /* main's exit status once the loop ends */
-	int lag_calls;                /* XINFO GROUPS out (the ready poll sends one pair
-	                               * at a time) */
-	struct metrics *metrics;
-	struct http *http_srv;
-	struct app app;               /* what the HTTP-facing modules are given */
-	/* HTTP-facing modules: one handle each. */
-	struct clicks *clicks;        /* /c/<token>: click links (NULL: not configured) */
-	struct convert *convert;      /* the "conversions" stream: attribution */
-	struct hooks *hooks;          /* /hooks/: Twilio callbacks, STOP/START */
-	struct admin *admin;          /* the /v1/ admin API and the rules in use */
-	struct simulate *simulate;    /* POST /v1/deals/simulate (NULL without HTTP) */
-	long long lag[2];             /* ORDER STREAMS; -1 unknown */
-	int64_t stop_deadline_ms;
-};
 
 static void
 usage(FILE *f)
@@ -193,261 +152,6 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	evtimer_add(n->drain, &now);
 }
 
-/* XINFO GROUPS reply: the group's lag (not yet read) plus pending (read, not acked). */
-struct lag_call {
-	struct notifier *n;
-	int i;
-	int export;                   /* 1: into /metrics too (the stats tick's calls) */
-};
-
-static void
-on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
-{
-	struct lag_call *c = arg;
-	struct notifier *n = c->n;
-	long long lag = -1, pending = 0;
-	size_t g, k;
-
-	(void)rc;
-	for (g = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
-		const struct redisReply *e = r->element[g];
-		int mine = 0;
-		long long gl = 0, gp = 0;
-
-		if (e->type != REDIS_REPLY_ARRAY)
-			continue;
-		for (k = 0; k + 1 < e->elements; k += 2) {
-			const struct redisReply *key = e->element[k], *v = e->element[k + 1];
-
-			if (key->type != REDIS_REPLY_STRING)
-				continue;
-			if (strcmp(key->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
-				mine = strcmp(v->str, main_streams[c->i][1]) == 0;
-			else if (strcmp(key->str, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
-				gl = v->integer;
-			else if (strcmp(key->str, "pending") == 0 &&
-			    v->type == REDIS_REPLY_INTEGER)
-				gp = v->integer;
-		}
-		if (mine) {
-			lag = gl;
-			pending = gp;
-		}
-	}
-	n->lag[c->i] = lag < 0 ? -1 : lag + pending;
-	if (c->export && n->metrics != NULL && lag >= 0)
-		metrics_set(n->metrics, METRIC_STREAM_LAG, METRICS_L(main_streams[c->i][0]),
-		    (double)(lag + pending));
-	n->lag_calls--;
-	free(c);
-}
-
-/* HKEYS paused_templates: the rules whose SMS template a carrier filtered. */
-static void
-on_paused(struct rconn *rc, struct redisReply *r, void *arg)
-{
-	struct notifier *n = arg;
-	const char *names[256];
-	size_t i, k = 0;
-
-	(void)rc;
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-		return;   /* keep what we have */
-	for (i = 0; i < r->elements && k < sizeof(names) / sizeof(names[0]); i++)
-		if (r->element[i]->type == REDIS_REPLY_STRING)
-			names[k++] = r->element[i]->str;
-	matcher_set_paused(n->matcher, names, k);
-}
-
-/* The planning, mirror and connection gauges of /metrics. */
-static void
-main_export(struct notifier *n)
-{
-	struct ingest_progress ip;
-	struct substore_stats ms;
-	struct rconn_stat rs;
-
-	if (n->metrics == NULL)
-		return;
-	ingest_progress(n->ingest, &ip);
-	rconn_stats(n->cmd, &rs);
-	metrics_set(n->metrics, METRIC_PLANNING_DEALS, NULL, (double)ip.planning);
-	metrics_set(n->metrics, METRIC_PLANNING_STALLED, NULL, (double)ip.stalled_ms / 1000);
-	substore_stats(n->ss, &ms);
-	metrics_set(n->metrics, METRIC_MIRROR_SUBSCRIBERS, NULL, (double)ms.subscribers);
-	metrics_set(n->metrics, METRIC_MIRROR_READY, NULL, ms.ready ? 1 : 0);
-	metrics_set(n->metrics, METRIC_MIRROR_RELOADS, NULL, (double)ms.reloads);
-	metrics_set(n->metrics, METRIC_REDIS_CONNECTS, METRICS_L("mirror"),
-	    (double)(ms.reconnects + 1));
-	metrics_set(n->metrics, METRIC_REDIS_CONNECTS, METRICS_L("scripts"),
-	    (double)rs.generation);
-	metrics_set(n->metrics, METRIC_REDIS_TIMEOUTS, METRICS_L("scripts"),
-	    (double)rs.timeouts);
-}
-
-/* XINFO GROUPS of both streams: their lag, and whether our groups exist (lag >= 0).
- * export: the gauges of /metrics are set too; the ready poll leaves them to the
- * stats tick, which sets them together with the gateway gauges. */
-static void
-main_query_lag(struct notifier *n, int export)
-{
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		struct lag_call *c = malloc(sizeof(*c));
-
-		if (c == NULL)
-			return;
-		c->n = n;
-		c->i = i;
-		c->export = export;
-		n->lag_calls++;
-		if (rconn_cmd(n->cmd, on_xinfo, c, 0, "XINFO GROUPS %s",
-		    main_streams[i][0]) < 0) {
-			n->lag[i] = -1;
-			n->lag_calls--;
-			free(c);
-		}
-	}
-}
-
-static void
-on_stats(evutil_socket_t fd, short what, void *arg)
-{
-	struct notifier *n = arg;
-
-	(void)fd;
-	(void)what;
-	deliver_export_gateways(n->deliver);
-	main_export(n);
-	rconn_cmd(n->cmd, on_paused, n, 0, "HKEYS paused_templates");
-	main_query_lag(n, 1);
-}
-
-/* Planning and mirror facts for /healthz; the stalled deal's id goes into buf. */
-static void
-main_progress(struct notifier *n, struct http_health *out, char *buf, size_t size)
-{
-	struct ingest_progress ip;
-	struct substore_stats ms;
-
-	ingest_progress(n->ingest, &ip);
-	out->planning = ip.planning;
-	out->plan_ranked = ip.ranked;
-	out->plan_done = ip.done;
-	out->plan_stalled_ms = ip.stalled_ms;
-	snprintf(buf, size, "%s", ip.stalled_deal);
-	out->plan_stalled_deal = buf;
-	out->plans_failed = ip.plans_failed;
-	substore_stats(n->ss, &ms);
-	out->mirror_ready = ms.ready;
-	out->mirror_loading = ms.loading;
-	out->mirror_subscribers = ms.subscribers;
-	out->mirror_reconnects = ms.reconnects;
-	out->mirror_reloads = ms.reloads;
-	out->mirror_reload_reason = ms.last_reload_reason;
-}
-
-/* /healthz: Redis reachable, the subscribers loaded, no deal's planning stalled; lag,
- * rules, planning progress, the mirror and reconnects as facts. */
-static int
-on_health(void *arg, struct http_health *out)
-{
-	struct notifier *n = arg;
-	struct rconn_stat rs;
-	static char stalled[160];
-
-	out->redis_ok = rconn_is_ready(n->cmd);
-	if (!n->started) {
-		out->detail = out->redis_ok ? "reading the key layout" : "redis unreachable";
-		return 0;
-	}
-	out->stream_lag = (n->lag[0] > 0 ? n->lag[0] : 0) + (n->lag[1] > 0 ? n->lag[1] : 0);
-	out->rules_loaded = rule_set_count(matcher_rules(n->matcher));
-	main_progress(n, out, stalled, sizeof(stalled));
-	rconn_stats(n->cmd, &rs);
-	out->redis_connects = rs.generation;
-	out->redis_timeouts = rs.timeouts;
-	if (!out->redis_ok) {
-		out->detail = "redis unreachable";
-		return 0;
-	}
-	if (!substore_ready(n->ss)) {
-		out->detail = "subscribers loading";
-		return 0;
-	}
-	if (n->stop_deadline_ms != 0) {
-		out->detail = "shutting down";
-		return 0;
-	}
-	if (out->planning > 0 && out->plan_stalled_ms >= n->cfg->plan_stall_ms) {
-		out->detail = "planning stalled";
-		return 0;
-	}
-	out->detail = NULL;
-	return 1;
-}
-
-/* Until ready: READY=1 once /healthz would say ok and both groups exist (the
- * subscribers are loaded, Redis answers, deals and pushes can be read). Sent once;
- * a later loss of Redis shows in /healthz and the logs, not to the manager. */
-static void
-on_ready_poll(evutil_socket_t fd, short what, void *arg)
-{
-	struct notifier *n = arg;
-	struct http_health h;
-	struct timeval tv = { 0, MAIN_READY_POLL_MS * 1000 };
-
-	(void)fd;
-	(void)what;
-	if (n->stop_deadline_ms != 0)
-		return;
-	memset(&h, 0, sizeof(h));
-	if (on_health(n, &h) == 1) {
-		if (n->lag[0] >= 0 && n->lag[1] >= 0) {
-			log_info("event=ready subscribers=%zu rules=%zu notify=%d",
-			    (size_t)h.mirror_subscribers, (size_t)h.rules_loaded,
-			    sdnotify_send("READY=1\nSTATUS=ready"));
-			return;
-		}
-		if (n->lag_calls == 0)
-			main_query_lag(n, 0);
-	}
-	evtimer_add(n->ready_poll, &tv);
-}
-
-/* WATCHDOG=1 from the loop: a loop stuck in one callback misses it and the
- * manager restarts the service (Restart=on-failure). */
-static void
-on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	(void)sdnotify_send("WATCHDOG=1");
-}
-
-/* The ready poll, and the watchdog timer when the manager asked for one. 0 or -1. */
-static int
-start_notify(struct notifier *n)
-{
-	struct timeval now = { 0, 0 }, tv;
-	long long usec = sdnotify_watchdog_usec();
-
-	if ((n->ready_poll = evtimer_new(n->base, on_ready_poll, n)) == NULL)
-		return -1;
-	evtimer_add(n->ready_poll, &now);
-	if (usec <= 0)
-		return 0;
-	usec /= 2;
-	tv.tv_sec = (time_t)(usec / 1000000);
-	tv.tv_usec = (suseconds_t)(usec % 1000000);
-	if ((n->watchdog = event_new(n->base, -1, EV_PERSIST, on_watchdog, n)) == NULL)
-		return -1;
-	event_add(n->watchdog, &tv);
-	log_info("event=watchdog interval_us=%lld", usec);
-	return 0;
-}
 
 static int
 start_http(struct notifier *n)
@@ -466,7 +170,7 @@ start_http(struct notifier *n)
 	hc.max_connections = (size_t)n->cfg->http_max_connections;
 	hc.max_per_address = (size_t)n->cfg->http_max_per_address;
 	hc.admin_token = n->cfg->admin_token;
-	hc.health = on_health;
+	hc.health = main_on_health;
 	hc.health_arg = n;
 	hc.metrics = n->metrics;
 	err_clear(&err);
@@ -666,7 +370,7 @@ notifier_start(struct notifier *n)
 	/* /healthz and the service manager hear from us while the layout is read. */
 	if (start_http(n) < 0)
 		return -1;
-	return start_notify(n);
+	return main_start_notify(n);
 }
 
 /* Everything that reads or names keys: the mirror, ingest, deliver, the resolver,
@@ -706,7 +410,7 @@ notifier_start_readers(struct notifier *n)
 	{
 		struct timeval tv = { MAIN_STATS_MS / 1000, (MAIN_STATS_MS % 1000) * 1000 };
 
-		if ((n->stats = event_new(n->base, -1, EV_PERSIST, on_stats, n)) == NULL)
+		if ((n->stats = event_new(n->base, -1, EV_PERSIST, main_on_stats, n)) == NULL)
 			return -1;
 		event_add(n->stats, &tv);
 	}
