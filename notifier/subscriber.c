@@ -9,14 +9,11 @@
  * is not a TZif file under TZDIR, and never log (the caller decides).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -28,8 +25,7 @@
 #include "timefmt.h"
 #include "tz.h"
 
-#define SUB_TZ_CACHE 256          /* distinct timezone names remembered */
-#define SUB_DEFAULT_TZDIR "/usr/share/zoneinfo"
+#define SUB_ZONES_MAX 4096        /* zones of the cache loaded here (tz.h) */
 
 /* ORDER CHANNEL: indexed by enum channel (model.h). */
 static const char *const model_channel_names[CH_COUNT] = { "sms", "dm" };
@@ -99,20 +95,11 @@ int phone_is_e164(const char *phone)
 /* ---- timezone names ---- */
 
 /*
- * Known timezone names and whether TZDIR/name is a TZif file. A deliberate process-wide
- * cache (the notifier is single-threaded): the tzdata set is small, and a bulk import
- * must not open a file per subscriber. At most SUB_TZ_CACHE names are remembered; past
- * that, names are checked on every parse. A zone installed later is seen after a
- * restart. TZDIR is read when a name is first checked.
+ * The zones a subscriber's timezone is checked against: the process's own cache when
+ * it has one (the notifier's, loaded at start-up: sub_tz_use), else one loaded here
+ * the first time a name is checked (dealpushctl, the tests) and kept for the process.
+ * Either way a bulk import opens no file per subscriber for a zone tzdata has.
  */
-struct tz_entry {
-	char name[SUB_TZ_NAME_MAX + 1];   /* "" = free slot */
-	int ok;
-};
-static struct tz_entry tz_cache[SUB_TZ_CACHE];
-
-/* The process's zones when it has loaded them (the notifier): a zone is known when
- * it is there, and nothing else is kept. NULL: the table above (dealpushctl). */
 static struct tzcache *sub_zones;
 
 void sub_tz_use(struct tzcache *zones)
@@ -140,57 +127,21 @@ int sub_tz_name_is_well_formed(const char *name)
 	return 1;
 }
 
-/* 1 when TZDIR/name is a regular file starting with the TZif magic, else 0. */
-static int tz_file_is_tzif(const char *name)
-{
-	const char *dir = getenv("TZDIR");
-	char path[4096], magic[4];
-	struct stat st;
-	int fd, ok = 0;
-
-	if (dir == NULL || dir[0] == '\0')
-		dir = SUB_DEFAULT_TZDIR;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-		return 0;
-	/* O_NONBLOCK: a FIFO planted under TZDIR must not hang the caller. */
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
-	    memcmp(magic, "TZif", 4) == 0)
-		ok = 1;
-	close(fd);
-	return ok;
-}
-
 /* 1 when name is a well-formed zone that exists in tzdata, else 0. */
 int sub_tz_is_known(const char *name)
 {
-	uint32_t h = 2166136261u;
-	size_t i, slot = 0;
-	const char *p;
-	int ok;
+	static struct tzcache *own;
 
 	if (!sub_tz_name_is_well_formed(name))
 		return 0;
-	if (sub_zones != NULL)
-		return tz_get(sub_zones, name, NULL) != NULL;
-	for (p = name; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	for (i = 0; i < SUB_TZ_CACHE; i++) {
-		slot = (h + i) % SUB_TZ_CACHE;
-		if (tz_cache[slot].name[0] == '\0')
-			break;
-		if (strcmp(tz_cache[slot].name, name) == 0)
-			return tz_cache[slot].ok;
+	if (sub_zones == NULL) {
+		if (own == NULL && (own = tzcache_new(NULL, SUB_ZONES_MAX)) != NULL &&
+		    tzcache_load_all(own, NULL) < 0)
+			return 0;   /* out of memory: refused now, checked again next time */
+		if ((sub_zones = own) == NULL)
+			return 0;
 	}
-	ok = tz_file_is_tzif(name);
-	if (i < SUB_TZ_CACHE) {
-		snprintf(tz_cache[slot].name, sizeof(tz_cache[slot].name), "%s", name);
-		tz_cache[slot].ok = ok;
-	}
-	return ok;
+	return tz_get(sub_zones, name, NULL) != NULL;
 }
 
 /* ---- field helpers: each returns 0, or -1 with *err naming the field path ---- */

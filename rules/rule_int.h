@@ -181,6 +181,9 @@ struct rule_template {
  * *bad_off the byte offset at fault and msg filled (or msg "" on OOM). */
 struct rule_template *rule_tpl_compile(struct rule_arena *a, const char *text,
     size_t len, size_t *bad_off, char *msg, size_t msgsize);
+/* 1 when the literal text of t contains the word STOP (any case): an SMS template
+ * must say how to stop. */
+int rule_tpl_has_optout(const struct rule_template *t);
 
 /* ---- rules and sets ---- */
 

@@ -449,34 +449,6 @@ whole(struct parser *p, const char *what, long lo, long hi, long *out)
 	return 0;
 }
 
-/* 1 when the literal text of t contains the word STOP (any case). */
-static int
-has_optout(const struct rule_template *t)
-{
-	size_t i, j;
-
-	for (i = 0; i < t->nparts; i++) {
-		const char *s = t->parts[i].s;
-		size_t n = t->parts[i].len;
-
-		if (t->parts[i].kind != PH_LIT)
-			continue;
-		for (j = 0; j + 4 <= n; j++) {
-			int before = j == 0 ? ' ' : (unsigned char)s[j - 1];
-			int after = j + 4 == n ? ' ' : (unsigned char)s[j + 4];
-
-			if (rule_lower((unsigned char)s[j]) == 's' &&
-			    rule_lower((unsigned char)s[j + 1]) == 't' &&
-			    rule_lower((unsigned char)s[j + 2]) == 'o' &&
-			    rule_lower((unsigned char)s[j + 3]) == 'p' &&
-			    !((before | 32) >= 'a' && (before | 32) <= 'z') &&
-			    !((after | 32) >= 'a' && (after | 32) <= 'z'))
-				return 1;
-		}
-	}
-	return 0;
-}
-
 /* Compiles the template string of token t; errors point into the string. */
 static const struct rule_template *
 template_string(struct parser *p, const struct rule_token *t, int ch)
@@ -509,7 +481,7 @@ template_string(struct parser *p, const struct rule_token *t, int ch)
 		rule_cc_error(p->cc, raw, t->line, col, "%s", msg);
 		return NULL;
 	}
-	if (ch == CH_SMS && !has_optout(tp)) {
+	if (ch == CH_SMS && !rule_tpl_has_optout(tp)) {
 		error_at(p, t, "sms template has no opt-out words; add \"Reply STOP to end\" "
 		    "or similar");
 		return NULL;

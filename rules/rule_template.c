@@ -672,3 +672,31 @@ rule_text_free(struct rule_text *out)
 	free(out->s);
 	memset(out, 0, sizeof(*out));
 }
+
+/* 1 when the literal text of t contains the word STOP (any case). */
+int
+rule_tpl_has_optout(const struct rule_template *t)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->nparts; i++) {
+		const char *s = t->parts[i].s;
+		size_t n = t->parts[i].len;
+
+		if (t->parts[i].kind != PH_LIT)
+			continue;
+		for (j = 0; j + 4 <= n; j++) {
+			int before = j == 0 ? ' ' : (unsigned char)s[j - 1];
+			int after = j + 4 == n ? ' ' : (unsigned char)s[j + 4];
+
+			if (rule_lower((unsigned char)s[j]) == 's' &&
+			    rule_lower((unsigned char)s[j + 1]) == 't' &&
+			    rule_lower((unsigned char)s[j + 2]) == 'o' &&
+			    rule_lower((unsigned char)s[j + 3]) == 'p' &&
+			    !((before | 32) >= 'a' && (before | 32) <= 'z') &&
+			    !((after | 32) >= 'a' && (after | 32) <= 'z'))
+				return 1;
+		}
+	}
+	return 0;
+}

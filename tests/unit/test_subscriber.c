@@ -20,6 +20,7 @@
 
 #include "intern.h"
 #include "subscriber.h"
+#include "tz.h"
 #include "../../notifier/subscriber_int.h"  /* the canonical reader */
 
 static const char full_sub[] =
@@ -343,12 +344,11 @@ static void timezone_must_exist_in_tzdata(void **state)
 	refused(json, "too_long", "timezone");
 }
 
-static void timezone_file_must_start_with_tzif_and_is_remembered(void **state)
+static void timezone_is_known_when_the_zone_cache_holds_it(void **state)
 {
 	const char *tmp = getenv("TMPDIR");
-	char dir[200], path[256];
-	const char *old = getenv("TZDIR");
-	char *saved = old != NULL ? strdup(old) : NULL;
+	char dir[200], path[256], cmd[600];
+	struct tzcache *zones;
 	struct err e;
 	struct subscriber *s;
 	FILE *f;
@@ -357,28 +357,29 @@ static void timezone_file_must_start_with_tzif_and_is_remembered(void **state)
 	snprintf(dir, sizeof(dir), "%s/test_subscriber_tzXXXXXX",
 	    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/Test", dir);
-	assert_int_equal(mkdir(path, 0700), 0);
-	snprintf(path, sizeof(path), "%s/Test/Good", dir);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs("TZif2 and the rest of a zone file", f);
-	fclose(f);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/Test' && cp /usr/share/zoneinfo/Europe/Paris "
+	    "'%s/Test/Good'", dir, dir);
+	assert_int_equal(system(cmd), 0);
 	snprintf(path, sizeof(path), "%s/Test/Text", dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fputs("# not a zone file", f);
+	fputs("TZif2 and then no zone at all", f);
 	fclose(f);
-	setenv("TZDIR", dir, 1);
+	/* the process's zones, as the notifier loads them at start-up */
+	assert_non_null(zones = tzcache_new(dir, 16));
+	assert_int_equal(tzcache_load_all(zones, &e), 0);
+	sub_tz_use(zones);
 
 	s = parse("{\"id\":\"a\",\"channels\":[\"dm\"],\"dm\":{\"x\":\"1\"},"
 	    "\"timezone\":\"Test/Good\"}", &e);
 	assert_non_null(s);
 	subscriber_free(s);
+	/* a file that only starts like a zone, and a zone this tzdata does not have */
 	refused("{\"id\":\"a\",\"channels\":[\"dm\"],\"timezone\":\"Test/Text\"}",
 	    "bad_value", "timezone");
-
-	/* Each name is checked once: removing the file does not change the answer. */
+	refused("{\"id\":\"a\",\"channels\":[\"dm\"],\"timezone\":\"Europe/Paris\"}",
+	    "bad_value", "timezone");
+	/* Loaded once: removing the file does not change the answer. */
 	snprintf(path, sizeof(path), "%s/Test/Good", dir);
 	unlink(path);
 	s = parse("{\"id\":\"a\",\"channels\":[\"dm\"],\"dm\":{\"x\":\"1\"},"
@@ -386,16 +387,10 @@ static void timezone_file_must_start_with_tzif_and_is_remembered(void **state)
 	assert_non_null(s);
 	subscriber_free(s);
 
-	snprintf(path, sizeof(path), "%s/Test/Text", dir);
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/Test", dir);
-	rmdir(path);
-	rmdir(dir);
-	if (saved != NULL)
-		setenv("TZDIR", saved, 1);
-	else
-		unsetenv("TZDIR");
-	free(saved);
+	sub_tz_use(NULL);
+	tzcache_free(zones);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void consent_for_an_unknown_channel_is_refused(void **state)
@@ -1017,7 +1012,7 @@ int main(void)
 		cmocka_unit_test(dm_x_is_1_to_19_digits),
 		cmocka_unit_test(phone_must_be_e164),
 		cmocka_unit_test(timezone_must_exist_in_tzdata),
-		cmocka_unit_test(timezone_file_must_start_with_tzif_and_is_remembered),
+		cmocka_unit_test(timezone_is_known_when_the_zone_cache_holds_it),
 		cmocka_unit_test(consent_for_an_unknown_channel_is_refused),
 		cmocka_unit_test(consent_is_an_rfc3339_time_per_channel),
 		cmocka_unit_test(quiet_hours_need_start_and_end_that_differ),
