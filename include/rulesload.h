@@ -42,6 +42,10 @@ void rulesload_files_free(struct rulesload_file *files, size_t n);
 struct rule_set *rulesload_dir(const char *dir, struct rule_diags *diags,
     struct err *err);
 
+/* rulesload_dir for a command line: every error (file, line, column) and their count
+ * printed on stderr, prog naming the program in other messages. The set, or NULL. */
+struct rule_set *rulesload_dir_print(const char *dir, const char *prog);
+
 /*
  * `notifier --check-rules DIR` (start-up only: it prints): compiles dir, prints
  * "DIR: N rules, no errors" on stdout, or every error (file, line, column) and their

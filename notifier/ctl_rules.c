@@ -18,37 +18,9 @@
 
 #include "ctl_int.h"
 
-/* Prints compile errors like a compiler; returns the set or NULL. */
-static struct rule_set *rules_compile_dir(const char *dir)
-{
-	struct rule_diags diags;
-	struct rule_set *rs;
-	struct err err;
-	char *text;
-	size_t need;
-
-	rule_diags_init(&diags);
-	err_clear(&err);
-	if ((rs = rulesload_dir(dir, &diags, &err)) != NULL)
-		return rs;
-	if (diags.n == 0) {
-		fprintf(stderr, "dealpushctl: %s\n", err.msg);
-		return NULL;
-	}
-	need = rule_diags_format(&diags, NULL, 0) + 1;
-	if ((text = malloc(need)) != NULL) {
-		rule_diags_format(&diags, text, need);
-		fputs(text, stderr);
-		free(text);
-	}
-	fprintf(stderr, "%zu error%s\n", diags.n, diags.n == 1 ? "" : "s");
-	rule_diags_free(&diags);
-	return NULL;
-}
-
 int ctl_cmd_rules_check(const char *dir)
 {
-	struct rule_set *rs = rules_compile_dir(dir);
+	struct rule_set *rs = rulesload_dir_print(dir, "dealpushctl");
 
 	if (rs == NULL)
 		return CTL_BAD_INPUT;
@@ -119,7 +91,7 @@ int ctl_cmd_rules_apply(struct ctl_api *api, const char *dir)
 	int n, i, rc = CTL_OK;
 
 	/* Checked locally first, so a broken folder changes nothing on the server. */
-	if ((rs = rules_compile_dir(dir)) == NULL)
+	if ((rs = rulesload_dir_print(dir, "dealpushctl")) == NULL)
 		return CTL_BAD_INPUT;
 	rule_set_free(rs);
 	if ((n = scandir(dir, &ents, NULL, alphasort)) < 0) {

@@ -164,8 +164,8 @@ out:
 	return rs;
 }
 
-int
-rulesload_check(const char *dir, const char *prog)
+struct rule_set *
+rulesload_dir_print(const char *dir, const char *prog)
 {
 	struct rule_diags diags;
 	struct rule_set *rs;
@@ -175,15 +175,11 @@ rulesload_check(const char *dir, const char *prog)
 
 	rule_diags_init(&diags);
 	err_clear(&err);
-	rs = rulesload_dir(dir, &diags, &err);
-	if (rs != NULL) {
-		printf("%s: %zu rules, no errors\n", dir, rule_set_count(rs));
-		rule_set_free(rs);
-		return 0;
-	}
+	if ((rs = rulesload_dir(dir, &diags, &err)) != NULL)
+		return rs;
 	if (diags.n == 0) {
 		fprintf(stderr, "%s: %s\n", prog, err.msg);
-		return 1;
+		return NULL;
 	}
 	need = rule_diags_format(&diags, NULL, 0) + 1;
 	if ((text = malloc(need)) != NULL) {
@@ -193,5 +189,17 @@ rulesload_check(const char *dir, const char *prog)
 	}
 	fprintf(stderr, "%zu error%s\n", diags.n, diags.n == 1 ? "" : "s");
 	rule_diags_free(&diags);
-	return 1;
+	return NULL;
+}
+
+int
+rulesload_check(const char *dir, const char *prog)
+{
+	struct rule_set *rs = rulesload_dir_print(dir, prog);
+
+	if (rs == NULL)
+		return 1;
+	printf("%s: %zu rules, no errors\n", dir, rule_set_count(rs));
+	rule_set_free(rs);
+	return 0;
 }
