@@ -196,7 +196,16 @@ check "rules delete removes the API source" has "$RUN/rules-del.out" "deleted ru
 $ctl rules get audio >"$RUN/rules-gone.out" 2>&1
 check "a deleted source is gone" test $? -eq 1
 
-# 10. The demo's secrets are its own. A STOP signed with the simulator's built-in
+# 10. Stop everything at once, and send again.
+$ctl pause "wrong price" >"$RUN/pause.out" 2>&1
+check "pause says so" has "$RUN/pause.out" "^paused at "
+$ctl pause status >"$RUN/pause-status.out" 2>&1
+check "pause status says since when and why" has "$RUN/pause-status.out" "^paused since .*: wrong price$"
+$ctl resume >"$RUN/resume.out" 2>&1
+check "resume says so" has "$RUN/resume.out" "^resumed at "
+check "and the status is running again" test "$($ctl pause status)" = running
+
+# 11. The demo's secrets are its own. A STOP signed with the simulator's built-in
 # token (test-auth-token) is refused: the run's token is random. The files it
 # wrote (logs with numbers, the env file with the admin token) are the user's alone.
 stop_signed_with() {    # stop_signed_with TOKEN: the HTTP status of a signed STOP
