@@ -65,6 +65,11 @@ on_confirmed(struct rconn *rc, struct redisReply *reply, void *arg)
 		http_error(op->r, 404, "path", "no deal '%s' held by the guards", op->id);
 		goto out;
 	}
+	if (strcmp(what, "bad_payload") == 0) {
+		http_error(op->r, 422, "path", "the held deal '%s' cannot be marked confirmed "
+		    "as stored; publish it again with \"confirmed\": true", op->id);
+		goto out;
+	}
 	if (reply->elements < 2 || reply->element[1]->type != REDIS_REPLY_STRING ||
 	    (j = cJSON_CreateObject()) == NULL) {
 		http_error(op->r, 500, NULL, "unexpected answer");

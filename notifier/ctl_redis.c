@@ -461,6 +461,10 @@ int ctl_cmd_deal_confirm(redisContext *c, const char *id)
 	if (strcmp(r->element[0]->str, "none") == 0) {
 		fprintf(stderr, "dealpushctl: no deal '%s' held by the guards\n", id);
 		rc = CTL_BAD_INPUT;
+	} else if (strcmp(r->element[0]->str, "bad_payload") == 0) {
+		fprintf(stderr, "dealpushctl: the held deal '%s' cannot be marked confirmed as "
+		    "stored; publish it again with \"confirmed\": true\n", id);
+		rc = CTL_BAD_INPUT;
 	} else if (r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
 		printf("%s %s entry=%s\n", strcmp(r->element[0]->str, "ok") == 0 ?
 		    "confirmed" : "confirmed before", id, r->element[1]->str);

@@ -5,8 +5,10 @@
 -- Finds the latest dead letter of the deal with reason "held", adds
 -- "confirmed": true to its payload and XADDs it to deals; the held entry is
 -- remembered in deals:confirmed so that a second confirmation publishes nothing.
--- Returns {'ok', new entry}, {'already', entry it was published as} or
--- {'none'} when no held dead letter of the deal is within reach.
+-- Returns {'ok', new entry}, {'already', entry it was published as},
+-- {'bad_payload', held entry} when its "confirmed" cannot be set without
+-- rewriting the deal, or {'none'} when no held dead letter of the deal is within
+-- reach.
 local id, limit = ARGV[1], tonumber(ARGV[2])
 local last, seen = '+', 0
 while seen < limit do
@@ -22,8 +24,18 @@ while seen < limit do
       if ok and type(deal) == 'table' and deal.id == id then
         local done = redis.call('HGET', KEYS[3], entry)
         if done then return {'already', done} end
-        deal.confirmed = true
-        local new = redis.call('XADD', KEYS[2], '*', 'deal', cjson.encode(deal))
+        -- The payload as published, with "confirmed": true: encoding the decoded
+        -- table again would change it (cjson writes an empty array as {}, which
+        -- the deal parser refuses). A held deal has "confirmed" false or absent.
+        local out, n = string.gsub(fields.deal, '"confirmed"%s*:%s*false',
+          '"confirmed":true', 1)
+        if deal.confirmed == nil then
+          local body = string.gsub(fields.deal, '^%s*{', '', 1)
+          out = '{"confirmed":true' .. (string.find(body, '^%s*}') and '' or ',') .. body
+        elseif n ~= 1 then
+          return {'bad_payload', entry}
+        end
+        local new = redis.call('XADD', KEYS[2], '*', 'deal', out)
         redis.call('HSET', KEYS[3], entry, new)
         return {'ok', new}
       end

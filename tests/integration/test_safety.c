@@ -313,6 +313,23 @@ a_deal_over_the_guard_waits_for_one_confirmation(void **state)
 	it_sleep_ms(300);
 	assert_int_equal(it_outcomes(f->rc, ""), 190);
 	assert_int_equal(it_gwsim_count(&f->gw, 201), it_outcomes(f->rc, "sent"));
+
+	/* A held deal with an empty list and "confirmed": false goes out as it was
+	 * published: nothing dead-lettered but its hold. */
+	{
+		char deal[1200];
+		struct dead_want held3 = { f, 3 };
+		struct count_want four = { f, 280 };
+		const char *g4 = it_deal("g-4", "laptop", 3600);
+
+		snprintf(deal, sizeof(deal), "{\"tags\": [], \"confirmed\": false, %s", g4 + 1);
+		assert_int_equal(it_publish(f->rc, deal), 0);
+		assert_true(it_wait(dead_reaches, &held3, 10000));
+		assert_int_equal(api(f, 0, "POST", "/v1/deals/g-4/confirm", NULL, resp), 201);
+		assert_true(it_wait(outcomes_reach, &four, 20000));
+		it_sleep_ms(300);
+		assert_int_equal(it_int(f->rc, "XLEN deals:dead"), 3);
+	}
 	free(resp);
 }
 
