@@ -49,6 +49,10 @@ struct cJSON *deal_json_open(const char *json, size_t len, size_t max, const cha
 
 #define DEAL_TEST_TO_MAX 20   /* subscribers of one test send ("test_to") */
 
+/* Length of the longest prefix of s that is strict UTF-8 (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF) without a NUL byte; len when all of it is. */
+size_t deal_utf8_valid_prefix(const unsigned char *s, size_t len);
+
 /* 1 when s is a valid deal or subscriber id (1..MODEL_ID_MAX bytes of printable ASCII,
  * no space), else 0. */
 int deal_id_is_valid(const char *s);

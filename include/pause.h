@@ -16,6 +16,7 @@
 #define PAUSE_KEY "dealpush:pause"
 #define PAUSE_POLL_MS 200
 #define PAUSE_REASON_MAX 200          /* bytes of a reason */
+#define PAUSE_BODY_MAX 1024           /* bytes of a POST /v1/pause body */
 
 struct event_base;
 struct http;

@@ -73,7 +73,7 @@ static int take_test_to(const cJSON *obj, struct strlist *out, struct err *err)
 
 /* Length of the longest prefix of s that is strict UTF-8 (RFC 3629: no overlong forms,
  * no surrogates, nothing above U+10FFFF) without a NUL byte; len when all of it is. */
-static size_t utf8_valid_prefix(const unsigned char *s, size_t len)
+size_t deal_utf8_valid_prefix(const unsigned char *s, size_t len)
 {
 	size_t i = 0, k, n;
 	uint32_t cp, min;
@@ -152,7 +152,7 @@ struct cJSON *deal_json_open(const char *json, size_t len, size_t max, const cha
 		    what, len, max);
 		goto out;
 	}
-	at = utf8_valid_prefix((const unsigned char *)json, len);
+	at = deal_utf8_valid_prefix((const unsigned char *)json, len);
 	if (at < len) {
 		err_set(err, ERR_INPUT, "binary", NULL, "%s: %s at byte %zu", what,
 		    json[at] == '\0' ? "NUL byte" : "not valid UTF-8", at);
@@ -465,7 +465,7 @@ static int parse_deal_fields(const cJSON *obj, struct deal *d, int64_t now,
 	if (req_string(obj, "title", MODEL_TEXT_MAX, &d->title, err) < 0)
 		return -1;
 	if (jv_has_control(d->title) ||
-	    utf8_valid_prefix((const unsigned char *)d->title, strlen(d->title)) !=
+	    deal_utf8_valid_prefix((const unsigned char *)d->title, strlen(d->title)) !=
 	    strlen(d->title))
 		return err_set(err, ERR_INPUT, "bad_value", "title",
 		    "title: contains a control character or invalid UTF-8");

@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "clock.h"
+#include "deal.h"
 #include "http.h"
 #include "jsonv.h"
 #include "log.h"
@@ -48,23 +49,10 @@ struct pause_op {
 int
 pause_reason_ok(const char *s)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i, n = strlen(s), k;
+	size_t n = strlen(s);
 
-	if (n > PAUSE_REASON_MAX)
-		return 0;
-	for (i = 0; i < n; i += k) {
-		if (u[i] < 0x20 || u[i] == 0x7f)
-			return 0;
-		k = u[i] < 0x80 ? 1 : (u[i] & 0xe0) == 0xc0 && u[i] >= 0xc2 ? 2 :
-		    (u[i] & 0xf0) == 0xe0 ? 3 : (u[i] & 0xf8) == 0xf0 && u[i] <= 0xf4 ? 4 : 0;
-		if (k == 0 || i + k > n)
-			return 0;
-		for (size_t j = 1; j < k; j++)
-			if ((u[i + j] & 0xc0) != 0x80)
-				return 0;
-	}
-	return 1;
+	return n <= PAUSE_REASON_MAX && !jv_has_control(s) &&
+	    deal_utf8_valid_prefix((const unsigned char *)s, n) == n;
 }
 
 /* Applies a state; tells the callback and the gauge when it changed. */
@@ -239,13 +227,12 @@ body_reason(struct http_req *r, char *out, size_t size)
 	out[0] = '\0';
 	if (body == NULL || len == 0)
 		return 0;
-	if ((j = cJSON_ParseWithLength(body, len)) == NULL || !cJSON_IsObject(j)) {
-		cJSON_Delete(j);
-		http_error(r, 400, "body", "not a JSON object; send {\"reason\": \"...\"} or "
-		    "nothing");
+	err_clear(&err);
+	/* The checks every JSON body gets: size, NUL bytes, UTF-8, one object. */
+	if ((j = deal_json_open(body, len, PAUSE_BODY_MAX, "body", &err)) == NULL) {
+		http_error_input(r, &err);
 		return -1;
 	}
-	err_clear(&err);
 	if (jv_check_unique(j, names, 1, "", &err) < 0) {
 		cJSON_Delete(j);
 		http_error_input(r, &err);

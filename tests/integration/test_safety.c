@@ -230,6 +230,9 @@ bad_pause_requests_are_refused_by_name(void **state)
 	assert_int_equal(api(f, 0, "POST", "/v1/pause", "{\"reason\": \"a\\u0001b\"}",
 	    resp), 400);
 	assert_non_null(strstr(resp->body, "\"field\":\"reason\""));
+	assert_int_equal(api(f, 0, "POST", "/v1/pause", "{\"reason\": \"caf\xe9\"}", resp),
+	    400);                                   /* not UTF-8 */
+	assert_non_null(strstr(resp->body, "\"field\":\"body\""));
 	assert_int_equal(api(f, 0, "POST", "/v1/pause", "{\"why\": \"x\"}", resp), 400);
 	assert_non_null(strstr(resp->body, "\"field\":\"why\""));
 	assert_int_equal(api(f, 0, "POST", "/v1/pause",
