@@ -175,4 +175,25 @@ int http_error(struct http_req *r, int status, const char *field, const char *fm
  * message; frees r. Returns 0 or -1 as http_reply. */
 int http_error_input(struct http_req *r, const struct err *e);
 
+/*
+ * A request a module answers from a later callback (a Redis reply), kept in the
+ * module's list so that freeing the module first detaches it: embed it first in the
+ * module's own record. After http_wait_detach_all the record's owner is gone and r is
+ * NULL (http_free answers such requests 503); its callback only frees it.
+ */
+struct http_wait {
+	struct http_wait **head;        /* the module's list; NULL once detached */
+	struct http_wait *prev, *next;
+	struct http_req *r;             /* NULL once detached or answered */
+};
+
+/* Puts w (zeroed) in the list at *head, waiting to answer r. */
+void http_wait_add(struct http_wait **head, struct http_wait *w, struct http_req *r);
+
+/* Takes w out of its list (nothing once detached). */
+void http_wait_remove(struct http_wait *w);
+
+/* Detaches every record of the list (the module is being freed). */
+void http_wait_detach_all(struct http_wait **head);
+
 #endif

@@ -20,28 +20,19 @@
 #include "scripts.h"
 
 struct confirm_op {
-	struct admin_confirm *ac;     /* NULL once admin_confirm_free ran */
-	struct http_req *r;           /* NULL once forgotten */
-	struct confirm_op *prev, *next;
+	struct http_wait w;           /* first: in the module's list */
 	char id[MODEL_ID_MAX + 1];
 };
 
 struct admin_confirm {
 	const struct app *app;
-	struct confirm_op *ops;
+	struct http_wait *ops;
 };
 
 static void
 op_free(struct confirm_op *op)
 {
-	if (op->ac != NULL) {
-		if (op->prev != NULL)
-			op->prev->next = op->next;
-		else
-			op->ac->ops = op->next;
-		if (op->next != NULL)
-			op->next->prev = op->prev;
-	}
+	http_wait_remove(&op->w);
 	free(op);
 }
 
@@ -53,26 +44,26 @@ on_confirmed(struct rconn *rc, struct redisReply *reply, void *arg)
 	cJSON *j;
 
 	(void)rc;
-	if (op->r == NULL)
+	if (op->w.r == NULL)
 		goto out;
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
 	    reply->element[0]->type != REDIS_REPLY_STRING) {
-		http_error(op->r, 503, NULL, "storage unavailable; nothing changed; try again");
+		http_error(op->w.r, 503, NULL, "storage unavailable; nothing changed; try again");
 		goto out;
 	}
 	what = reply->element[0]->str;
 	if (strcmp(what, "none") == 0) {
-		http_error(op->r, 404, "path", "no deal '%s' held by the guards", op->id);
+		http_error(op->w.r, 404, "path", "no deal '%s' held by the guards", op->id);
 		goto out;
 	}
 	if (strcmp(what, "bad_payload") == 0) {
-		http_error(op->r, 422, "path", "the held deal '%s' cannot be marked confirmed "
+		http_error(op->w.r, 422, "path", "the held deal '%s' cannot be marked confirmed "
 		    "as stored; publish it again with \"confirmed\": true", op->id);
 		goto out;
 	}
 	if (reply->elements < 2 || reply->element[1]->type != REDIS_REPLY_STRING ||
 	    (j = cJSON_CreateObject()) == NULL) {
-		http_error(op->r, 500, NULL, "unexpected answer");
+		http_error(op->w.r, 500, NULL, "unexpected answer");
 		goto out;
 	}
 	cJSON_AddStringToObject(j, "deal", op->id);
@@ -81,9 +72,9 @@ on_confirmed(struct rconn *rc, struct redisReply *reply, void *arg)
 	cJSON_AddStringToObject(j, "entry", reply->element[1]->str);
 	log_info("event=deal_confirmed deal=%s entry=%s first=%d", op->id,
 	    reply->element[1]->str, strcmp(what, "ok") == 0);
-	http_reply_json(op->r, strcmp(what, "ok") == 0 ? 201 : 200, j);
+	http_reply_json(op->w.r, strcmp(what, "ok") == 0 ? 201 : 200, j);
 out:
-	op->r = NULL;
+	op->w.r = NULL;
 	op_free(op);
 }
 
@@ -118,11 +109,7 @@ on_confirm(struct http_req *r, void *arg)
 		free(op);
 		return;
 	}
-	op->ac = ac;
-	op->r = r;
-	if ((op->next = ac->ops) != NULL)
-		ac->ops->prev = op;
-	ac->ops = op;
+	http_wait_add(&ac->ops, &op->w, r);
 	/* ORDER CONFIRM_KEYS: the header of deal_confirm.lua. */
 	args[0] = "deals:dead";
 	args[1] = "deals";
@@ -155,15 +142,8 @@ admin_confirm_new(const struct app *app)
 void
 admin_confirm_free(struct admin_confirm *ac)
 {
-	struct confirm_op *op, *next;
-
 	if (ac == NULL)
 		return;
-	for (op = ac->ops; op != NULL; op = next) {
-		next = op->next;
-		op->ac = NULL;      /* its callback only frees it */
-		op->r = NULL;       /* http_free answers it 503 */
-		op->prev = op->next = NULL;
-	}
+	http_wait_detach_all(&ac->ops);   /* their callbacks only free them */
 	free(ac);
 }

@@ -23,28 +23,19 @@
 #define CONSENT_FIELDS 5              /* when, channel, state, how, detail */
 
 struct consent_op {
-	struct admin_consent *ac;     /* NULL once admin_consent_free ran */
-	struct http_req *r;           /* NULL once forgotten */
-	struct consent_op *prev, *next;
+	struct http_wait w;           /* first: in the module's list */
 	char id[MODEL_ID_MAX + 1];
 };
 
 struct admin_consent {
 	const struct app *app;
-	struct consent_op *ops;
+	struct http_wait *ops;
 };
 
 static void
 op_free(struct consent_op *op)
 {
-	if (op->ac != NULL) {
-		if (op->prev != NULL)
-			op->prev->next = op->next;
-		else
-			op->ac->ops = op->next;
-		if (op->next != NULL)
-			op->next->prev = op->prev;
-	}
+	http_wait_remove(&op->w);
 	free(op);
 }
 
@@ -124,15 +115,15 @@ on_record(struct rconn *rc, struct redisReply *reply, void *arg)
 	const char *p, *end;
 
 	(void)rc;
-	if (op->r == NULL)
+	if (op->w.r == NULL)
 		goto out;
 	if (reply == NULL || (reply->type != REDIS_REPLY_STRING &&
 	    reply->type != REDIS_REPLY_NIL)) {
-		http_error(op->r, 503, NULL, "storage unavailable; try again");
+		http_error(op->w.r, 503, NULL, "storage unavailable; try again");
 		goto out;
 	}
 	if (reply->type == REDIS_REPLY_NIL) {
-		http_error(op->r, 404, "id", "no consent record for '%s'", op->id);
+		http_error(op->w.r, 404, "id", "no consent record for '%s'", op->id);
 		goto out;
 	}
 	if ((j = cJSON_CreateObject()) == NULL ||
@@ -140,7 +131,7 @@ on_record(struct rconn *rc, struct redisReply *reply, void *arg)
 	    (events = cJSON_AddArrayToObject(j, "events")) == NULL ||
 	    (cur = cJSON_AddObjectToObject(j, "current")) == NULL) {
 		cJSON_Delete(j);
-		http_error(op->r, 500, NULL, "out of memory");
+		http_error(op->w.r, 500, NULL, "out of memory");
 		goto out;
 	}
 	for (p = reply->str, end = reply->str + reply->len; p < end; ) {
@@ -151,9 +142,9 @@ on_record(struct rconn *rc, struct redisReply *reply, void *arg)
 			cJSON_AddItemToArray(events, event_json(p, n, cur));
 		p += n + 1;
 	}
-	http_reply_json(op->r, 200, j);
+	http_reply_json(op->w.r, 200, j);
 out:
-	op->r = NULL;
+	op->w.r = NULL;
 	op_free(op);
 }
 
@@ -175,13 +166,8 @@ on_consent(struct http_req *r, void *arg)
 		http_error(r, 500, NULL, "out of memory");
 		return;
 	}
-	op->ac = ac;
-	op->r = r;
 	snprintf(op->id, sizeof(op->id), "%s", id);
-	op->next = ac->ops;
-	if (ac->ops != NULL)
-		ac->ops->prev = op;
-	ac->ops = op;
+	http_wait_add(&ac->ops, &op->w, r);
 	(void)keys_shard_key(keys_shard_of(op->id), KEYS_CONSENT_RECORDS, key, sizeof(key));
 	if (rconn_cmd(ac->app->cmd, on_record, op, 0, "HGET %s %s", key, op->id) < 0) {
 		http_error(r, 503, NULL, "storage unavailable; try again");
@@ -208,15 +194,8 @@ admin_consent_new(const struct app *app)
 void
 admin_consent_free(struct admin_consent *ac)
 {
-	struct consent_op *op, *next;
-
 	if (ac == NULL)
 		return;
-	for (op = ac->ops; op != NULL; op = next) {
-		next = op->next;
-		op->ac = NULL;      /* its callback only frees it */
-		op->r = NULL;       /* http_free answers it 503 */
-		op->prev = op->next = NULL;
-	}
+	http_wait_detach_all(&ac->ops);   /* their callbacks only free them */
 	free(ac);
 }

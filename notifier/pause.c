@@ -33,14 +33,14 @@ struct pause {
 	int paused;
 	long long since_ms;            /* 0: never set */
 	char reason[PAUSE_REASON_MAX + 1];
-	struct pause_op *ops;          /* POSTs waiting on Redis */
+	struct http_wait *ops;         /* POSTs waiting on Redis */
 };
 
-/* A POST waiting for its HSET. Detached (p NULL) when the module is freed first. */
+/* A POST waiting for its HSET. Detached (w.head NULL) when the module is freed first;
+ * its change is then not applied here (the poll of the next notifier reads it). */
 struct pause_op {
+	struct http_wait w;            /* first: in the module's list */
 	struct pause *p;
-	struct http_req *r;
-	struct pause_op *next;
 	int paused;
 	long long since_ms;
 	char reason[PAUSE_REASON_MAX + 1];
@@ -136,14 +136,9 @@ pause_new(struct event_base *base, struct rconn *cmd, pause_change_fn *cb, void 
 void
 pause_free(struct pause *p)
 {
-	struct pause_op *op;
-
 	if (p == NULL)
 		return;
-	for (op = p->ops; op != NULL; op = op->next) {
-		op->p = NULL;       /* its callback only frees it */
-		op->r = NULL;       /* http_free answers it 503 */
-	}
+	http_wait_detach_all(&p->ops);   /* their callbacks only free them */
 	event_free(p->poll);
 	free(p);
 }
@@ -180,36 +175,22 @@ reply_state(struct http_req *r, int paused, long long since_ms, const char *reas
 }
 
 static void
-op_unlink(struct pause_op *op)
-{
-	struct pause_op **pp;
-
-	if (op->p == NULL)
-		return;
-	for (pp = &op->p->ops; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == op) {
-			*pp = op->next;
-			break;
-		}
-}
-
-static void
 on_written(struct rconn *rc, struct redisReply *r, void *arg)
 {
 	struct pause_op *op = arg;
 
 	(void)rc;
-	op_unlink(op);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-		if (op->r != NULL)
-			http_error(op->r, 503, NULL, "storage unavailable; nothing changed; "
+		if (op->w.r != NULL)
+			http_error(op->w.r, 503, NULL, "storage unavailable; nothing changed; "
 			    "try again");
 	} else {
-		if (op->p != NULL)
+		if (op->w.head != NULL)
 			pause_apply(op->p, op->paused, op->since_ms, op->reason);
-		if (op->r != NULL)
-			reply_state(op->r, op->paused, op->since_ms, op->reason);
+		if (op->w.r != NULL)
+			reply_state(op->w.r, op->paused, op->since_ms, op->reason);
 	}
+	http_wait_remove(&op->w);
 	free(op);
 }
 
@@ -285,7 +266,6 @@ on_pause(struct http_req *r, void *arg)
 		return;
 	}
 	op->p = p;
-	op->r = r;
 	op->paused = !resume;
 	op->since_ms = (long long)clock_now_ms();
 	snprintf(since, sizeof(since), "%lld", op->since_ms);
@@ -295,8 +275,7 @@ on_pause(struct http_req *r, void *arg)
 		free(op);
 		return;
 	}
-	op->next = p->ops;
-	p->ops = op;
+	http_wait_add(&p->ops, &op->w, r);
 }
 
 int
