@@ -93,6 +93,15 @@ struct config {
 	                              * (kw_extra_add); NULL: the built-in ones only */
 	char *optout_fillers;        /* [inbound] more words allowed around them */
 
+	/* [signup] sign-up by text (docs/inbound.md section 5); keywords NULL: off. */
+	char *signup_keywords;       /* "JOIN, DEALS LAPTOP: laptops, OFERTAS: @es" */
+	char *signup_program;        /* the program's name in every text; NULL: default */
+	char *signup_terms_url;      /* terms and privacy, in the confirmation request */
+	char *signup_timezone;       /* a new subscriber's zone when its number has none */
+	long signup_max_per_week;    /* the message frequency the texts promise */
+	long signup_max_requests;    /* confirmation requests a number gets in 24 h */
+	long signup_confirm_ttl_s;   /* how long a "Y" is waited for */
+
 	struct quiet_rules quiet;    /* [compliance]: the built-in rows of windows and caps
 	                              * by place, and the operator's rows (quiet.h) */
 
@@ -109,6 +118,10 @@ struct config *config_load(const char *path, FILE *errout);
 
 /* Frees c and every string it owns (secrets are wiped first). NULL does nothing. */
 void config_free(struct config *c);
+
+/* The cross-checks of the [signup] keys (config_signup.c, called by config_load). */
+void config_signup_check(const struct config *c, void (*report)(void *arg,
+    const char *key, const char *msg), void *arg);
 
 /* The defaults of the [redis] keys (0, or -1 on OOM), and their cross-checks:
  * report(arg, key, message) for each problem found (config_redis.c, called by

@@ -90,6 +90,13 @@ static const struct ckey config_keys[] = {
 	C("guards.max_cost", CK_DBL, guard_cost, 0, 1e12),
 	C("inbound.optout_words", CK_STR, optout_words, 1, CONFIG_LINE_MAX),
 	C("inbound.optout_fillers", CK_STR, optout_fillers, 1, CONFIG_LINE_MAX),
+	C("signup.keywords", CK_STR, signup_keywords, 1, CONFIG_LINE_MAX),
+	C("signup.program", CK_STR, signup_program, 1, 64),
+	C("signup.terms_url", CK_URL, signup_terms_url, 1, 200),
+	C("signup.timezone", CK_STR, signup_timezone, 1, 64),
+	C("signup.max_per_week", CK_LONG, signup_max_per_week, 1, 100),
+	C("signup.max_requests_per_day", CK_LONG, signup_max_requests, 1, 100),
+	C("signup.confirm_ttl_s", CK_LONG, signup_confirm_ttl_s, 60, 604800),
 };
 #undef C
 
@@ -381,7 +388,8 @@ config_section(struct cparse *p, char *hdr)
 		if (strcmp(hdr, "notifier") && strcmp(hdr, "redis") && strcmp(hdr, "ingest") &&
 		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http") &&
 		    strcmp(hdr, "report") && strcmp(hdr, "compliance") &&
-		    strcmp(hdr, "inbound") && strcmp(hdr, "guards")) {
+		    strcmp(hdr, "inbound") && strcmp(hdr, "guards") &&
+		    strcmp(hdr, "signup")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;
@@ -611,6 +619,8 @@ config_defaults(struct config *c)
 	c->sms_segment_price = -1;
 	c->http_port = -1;
 	c->http_timeout_ms = 10000;
+	c->signup_max_requests = 3;
+	c->signup_confirm_ttl_s = 86400;
 	quiet_rules_default(&c->quiet);
 	if ((c->consumer = malloc(80)) == NULL)
 		return -1;
@@ -692,6 +702,7 @@ config_check(struct cparse *p)
 			    CONFIG_GW_TIMEOUT_DEFAULT_MS;
 	}
 	config_redis_check(c, config_report, p);
+	config_signup_check(c, config_report, p);
 	/* A push is sent under a lease refreshed every claim_idle_ms / 3: a request must
 	 * fit in what is left of it, or another notifier may take the push over while
 	 * the request is still out (a second text). */
@@ -792,6 +803,10 @@ config_free(struct config *c)
 	free(c->rules_dir);
 	free(c->optout_words);
 	free(c->optout_fillers);
+	free(c->signup_keywords);
+	free(c->signup_program);
+	free(c->signup_terms_url);
+	free(c->signup_timezone);
 	free(c->http_listen);
 	free(c->http_port_file);
 	free_secret(c->admin_token);

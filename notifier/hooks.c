@@ -426,6 +426,21 @@ hooks_start(const struct app *app, struct err *err)
 		err_set(err, ERR_INPUT, "bad_value", "inbound.optout_words", "%s", kwerr);
 		goto fail;
 	}
+	h->texts.program = cfg->signup_program != NULL ? cfg->signup_program :
+	    "dealpush deals";
+	h->texts.max_per_week = cfg->signup_max_per_week;
+	h->texts.terms_url = cfg->signup_terms_url;
+	if (cfg->signup_keywords != NULL) {
+		/* config_load checked them too: this cannot fail here. */
+		int n = signup_keywords_parse(h->signup, SIGNUP_KEYWORDS_MAX,
+		    cfg->signup_keywords, kwerr, sizeof(kwerr));
+
+		if (n < 0) {
+			err_set(err, ERR_INPUT, "bad_value", "signup.keywords", "%s", kwerr);
+			goto fail;
+		}
+		h->nsignup = (size_t)n;
+	}
 	for (i = 0; i < cfg->ngateways; i++) {
 		const struct gw_config *g = &cfg->gateways[i];
 

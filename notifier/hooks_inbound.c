@@ -29,6 +29,7 @@
 #include "keywords.h"
 #include "log.h"
 #include "model.h"
+#include "signup.h"
 #include "rconn.h"
 #include "scripts.h"
 #include "subscriber.h"
@@ -76,13 +77,15 @@ on_confirm_sent(void *arg, const struct gw_result *res, int cancelled)
 		log_info("event=optout_confirm_sent provider_id=%s", res->provider_id);
 }
 
-/* Sends the one confirmation text of an opt-out to phone (best effort, logged). */
+/* Sends the one confirmation text of an opt-out to phone (best effort, logged), in
+ * the language of the keyword (loc, -1: none said) or else of the number's
+ * subscribers. */
 static void
-confirm_send(struct hooks *h, const char *phone)
+confirm_send(struct hooks *h, const char *phone, int loc)
 {
 	struct gw_message m;
 	struct err err;
-	char push[48], masked[32];
+	char push[48], masked[32], text[SIGNUP_TEXT_MAX];
 	int64_t now = clock_now();
 
 	log_mask_phone(phone, masked, sizeof(masked));
@@ -95,7 +98,12 @@ confirm_send(struct hooks *h, const char *phone)
 	memset(&m, 0, sizeof(m));
 	m.push_id = push;
 	m.to = phone;
-	m.text = HOOKS_CONFIRM_TEXT;
+	if (loc < 0)
+		loc = hooks_phone_locale(h, phone);
+	if (signup_text(ST_OPTOUT_ACK, loc < 0 ? SL_EN : (enum signup_locale)loc,
+	    &h->texts, text, sizeof(text)) < 0)
+		snprintf(text, sizeof(text), "%s", HOOKS_CONFIRM_TEXT);
+	m.text = text;
 	m.now = now;
 	m.expires_at = now + 3600;
 	err_clear(&err);
@@ -103,23 +111,46 @@ confirm_send(struct hooks *h, const char *phone)
 		log_warnx("event=optout_confirm_failed to=%s err=\"%s\"", masked, err.msg);
 }
 
-static void
-twiml_reply(struct http_req *r, const char *message)
+void
+hooks_twiml(struct http_req *r, const char *message)
 {
-	char buf[512];
-	int n;
+	char buf[2048];
+	size_t n = 0;
+	const char *p;
 
 	if (message == NULL) {
 		http_reply(r, 200, HOOKS_TWIML_CT, HOOKS_TWIML_EMPTY,
 		    strlen(HOOKS_TWIML_EMPTY));
 		return;
 	}
-	/* message is one of our constants: no XML escaping needed. */
-	n = snprintf(buf, sizeof(buf), "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
-	    "<Response><Message>%s</Message></Response>", message);
-	if (n < 0 || (size_t)n >= sizeof(buf))
-		n = 0;
-	http_reply(r, 200, HOOKS_TWIML_CT, buf, (size_t)n);
+	/* Our texts hold '&' ("Msg & data rates") and the operator's program name and
+	 * terms URL may hold '<' or '>': escaped as element text (quotes need not be).
+	 * At most 5 bytes per byte of a text of SIGNUP_TEXT_MAX fits. */
+	n = (size_t)snprintf(buf, sizeof(buf), "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+	    "<Response><Message>");
+	for (p = message; *p != '\0' && n + 16 < sizeof(buf); p++) {
+		const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" :
+		    NULL;
+
+		if (e != NULL) {
+			memcpy(buf + n, e, strlen(e));
+			n += strlen(e);
+		} else {
+			buf[n++] = *p;
+		}
+	}
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "</Message></Response>");
+	http_reply(r, 200, HOOKS_TWIML_CT, buf, n);
+}
+
+void
+hooks_answer_text(struct hooks *h, struct http_req *r, enum signup_text t,
+    enum signup_locale loc)
+{
+	char text[SIGNUP_TEXT_MAX];
+
+	hooks_twiml(r, signup_text(t, loc, &h->texts, text, sizeof(text)) < 0 ? NULL :
+	    text);
 }
 
 static void
@@ -130,6 +161,7 @@ on_sms_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	struct http_req *r = op->r;
 	char masked[32], from[sizeof(op->from)];
 	enum kw_kind kw = op->kw;
+	int loc = op->locale;
 	long long res[4];
 
 	(void)rc;
@@ -150,9 +182,9 @@ on_sms_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	log_info("event=hook_inbound channel=sms from=%s kind=%s found=%lld changed=%lld "
 	    "confirm=%lld duplicate=%lld", masked, kw_kind_name(kw), res[0], res[1], res[2],
 	    res[3]);
-	twiml_reply(r, NULL);
+	hooks_twiml(r, NULL);
 	if (res[2] == 1)
-		confirm_send(h, from);
+		confirm_send(h, from, loc);
 }
 
 /* A Twilio MessageSid we can keep as a key and a field: an id ("SM" and 32 hex
@@ -164,17 +196,104 @@ sid_or_empty(const char *sid)
 }
 
 void
+hooks_sms_consent(struct hooks *h, struct http_req *r, const struct hooks_sms *sms)
+{
+	struct hooks_op *op;
+	struct hooks_msg m;
+	const char *ids[HOOKS_IDS_MAX];
+	char masked[32], ack[64];
+	enum kw_kind kw = sms->kw;
+	int n = 0;
+
+	log_mask_phone(sms->from, masked, sizeof(masked));
+	memset(&m, 0, sizeof(m));
+	m.ch = "sms";
+	m.label = sms->matched;
+	m.match = "phone";
+	m.value = sms->from;
+	m.ack = "";
+	m.sid = sms->sid;
+	if (kw == KW_NONE) {
+		/* Kept for review, never dropped: answered once it is on the stream. */
+		m.label = sms->matched[0] != '\0' ? sms->matched : "no_keyword";
+		m.text = sms->body;
+		m.text_len = sms->blen > KW_BODY_MAX ? KW_BODY_MAX : sms->blen;
+	} else if (!phone_is_e164(sms->from)) {
+		log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s", masked,
+		    kw_kind_name(kw));
+		hooks_count(h, "inbound:unknown_sender");
+		hooks_twiml(r, NULL);
+		return;
+	} else {
+		if (h->app->ss == NULL || !substore_ready(h->app->ss)) {
+			/* A miss here would be a missed opt-out: let Twilio try again. */
+			http_error(r, 503, NULL, "subscribers not loaded yet");
+			return;
+		}
+		if ((n = hooks_ix_lookup(h, HOOKS_IX_PHONE, sms->from, ids,
+		    HOOKS_IDS_MAX)) < 0) {
+			http_error(r, 503, NULL, "out of memory");
+			return;
+		}
+		if (n == 0) {
+			/* Still run: an opt-out puts the number on the suppression list,
+			 * an opt-in takes it off, and the sid is remembered. */
+			log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s",
+			    masked, kw_kind_name(kw));
+			hooks_count(h, "inbound:unknown_sender");
+		}
+		snprintf(ack, sizeof(ack), "optout_ack:%s", sms->from);
+		m.ack = ack;
+	}
+	if ((op = hooks_op_new(h, r, HOOKS_OP_SMS)) == NULL) {
+		http_error(r, 503, NULL, "out of memory");
+		return;
+	}
+	op->kw = kw;
+	snprintf(op->from, sizeof(op->from), "%s", sms->from);
+	op->locale = signup_label_locale(sms->matched);
+	if (hooks_consent_call(op, &m, ids, (size_t)n, on_sms_reply) < 0) {
+		hooks_op_free(op);
+		log_warnx("event=hook_inbound_failed channel=sms from=%s "
+		    "err=\"redis not connected\"", masked);
+		http_error(r, 503, NULL, "try again later");
+	}
+}
+
+/* A sign-up keyword or the "Y" of one, when sign-up is configured: 1 when handled
+ * (r answered or waiting), 0 when the text is not one. */
+static int
+sms_signup(struct hooks *h, struct http_req *r, const struct hooks_sms *sms)
+{
+	const struct signup_keyword *k;
+
+	if (h->nsignup == 0 || sms->kw == KW_OPT_OUT || sms->kw == KW_HELP ||
+	    !phone_is_e164(sms->from))
+		return 0;
+	k = signup_match(h->signup, h->nsignup, sms->body, sms->blen);
+	if (k == NULL && !signup_is_yes(sms->body, sms->blen))
+		return 0;
+	if (h->app->ss == NULL || !substore_ready(h->app->ss)) {
+		/* The number's subscribers must be known before one is made for it. */
+		http_error(r, 503, NULL, "subscribers not loaded yet");
+		return 1;
+	}
+	if (k != NULL)
+		hooks_signup_ask(h, r, sms->from, sms->sid, k);
+	else if (hooks_signup_yes(h, r, sms) < 0)
+		http_error(r, 503, NULL, "try again later");
+	return 1;
+}
+
+void
 hooks_on_sms_inbound(struct http_req *r, void *arg)
 {
 	struct hooks *h = arg;
 	struct hooks_form f;
-	struct hooks_op *op;
-	struct hooks_msg m;
-	const char *from, *body, *ids[HOOKS_IDS_MAX];
-	char matched[KW_MATCHED_MAX], masked[32], ack[64];
-	enum kw_kind kw;
-	size_t blen;
-	int n = 0;
+	struct hooks_sms sms;
+	const char *from, *body;
+	char masked[32];
+	int loc;
 
 	memset(&f, 0, sizeof(f));
 	if (hooks_twilio_check(h, r, &f, "twilio_inbound") < 0)
@@ -186,64 +305,23 @@ hooks_on_sms_inbound(struct http_req *r, void *arg)
 		    from == NULL ? "From" : "Body");
 		goto done;
 	}
-	blen = strlen(body);
-	kw = kw_classify_with(&h->words, body, blen, matched, sizeof(matched));
+	memset(&sms, 0, sizeof(sms));
+	sms.from = from;
+	sms.sid = sid_or_empty(hooks_form_get(&f, "MessageSid"));
+	sms.body = body;
+	sms.blen = strlen(body);
+	sms.kw = kw_classify_with(&h->words, body, sms.blen, sms.matched,
+	    sizeof(sms.matched));
 	log_mask_phone(from, masked, sizeof(masked));
-	memset(&m, 0, sizeof(m));
-	m.ch = "sms";
-	m.label = matched;
-	m.match = "phone";
-	m.value = from;
-	m.ack = "";
-	m.sid = sid_or_empty(hooks_form_get(&f, "MessageSid"));
-	if (kw == KW_HELP) {
+	if (sms.kw == KW_HELP) {
 		log_info("event=hook_inbound channel=sms from=%s kind=help", masked);
-		twiml_reply(r, HOOKS_HELP_TEXT);
+		if ((loc = signup_label_locale(sms.matched)) < 0)
+			loc = phone_is_e164(from) ? hooks_phone_locale(h, from) : -1;
+		hooks_answer_text(h, r, ST_HELP, loc < 0 ? SL_EN : (enum signup_locale)loc);
 		goto done;
 	}
-	if (kw == KW_NONE) {
-		/* Kept for review, never dropped: answered once it is on the stream. */
-		m.label = matched[0] != '\0' ? matched : "no_keyword";
-		m.text = body;
-		m.text_len = blen > KW_BODY_MAX ? KW_BODY_MAX : blen;
-	} else if (!phone_is_e164(from)) {
-		log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s", masked,
-		    kw_kind_name(kw));
-		hooks_count(h, "inbound:unknown_sender");
-		twiml_reply(r, NULL);
-		goto done;
-	} else {
-		if (h->app->ss == NULL || !substore_ready(h->app->ss)) {
-			/* A miss here would be a missed opt-out: let Twilio try again. */
-			http_error(r, 503, NULL, "subscribers not loaded yet");
-			goto done;
-		}
-		if ((n = hooks_ix_lookup(h, HOOKS_IX_PHONE, from, ids, HOOKS_IDS_MAX)) < 0) {
-			http_error(r, 503, NULL, "out of memory");
-			goto done;
-		}
-		if (n == 0) {
-			/* Still run: an opt-out puts the number on the suppression list,
-			 * an opt-in takes it off, and the sid is remembered. */
-			log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s",
-			    masked, kw_kind_name(kw));
-			hooks_count(h, "inbound:unknown_sender");
-		}
-		snprintf(ack, sizeof(ack), "optout_ack:%s", from);
-		m.ack = ack;
-	}
-	if ((op = hooks_op_new(h, r, HOOKS_OP_SMS)) == NULL) {
-		http_error(r, 503, NULL, "out of memory");
-		goto done;
-	}
-	op->kw = kw;
-	snprintf(op->from, sizeof(op->from), "%s", from);
-	if (hooks_consent_call(op, &m, ids, (size_t)n, on_sms_reply) < 0) {
-		hooks_op_free(op);
-		log_warnx("event=hook_inbound_failed channel=sms from=%s "
-		    "err=\"redis not connected\"", masked);
-		http_error(r, 503, NULL, "try again later");
-	}
+	if (!sms_signup(h, r, &sms))
+		hooks_sms_consent(h, r, &sms);
 done:
 	free(f.buf);
 }
@@ -422,7 +500,12 @@ hooks_on_dm_inbound(struct http_req *r, void *arg)
 	kw = kw_classify_with(&h->words, text->valuestring, strlen(text->valuestring),
 	    matched, sizeof(matched));
 	if (kw == KW_HELP) {
-		dm_answer(r, "help", HOOKS_HELP_TEXT);
+		char help[SIGNUP_TEXT_MAX];
+		int loc = signup_label_locale(matched);
+
+		dm_answer(r, "help", signup_text(ST_HELP, loc < 0 ? SL_EN :
+		    (enum signup_locale)loc, &h->texts, help, sizeof(help)) < 0 ?
+		    HOOKS_HELP_TEXT : help);
 		goto done;
 	}
 	memset(&m, 0, sizeof(m));

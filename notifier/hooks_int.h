@@ -13,6 +13,7 @@
 #include "config.h"
 #include "keywords.h"
 #include "rconn.h"
+#include "signup.h"
 #include "twsig.h"
 
 struct app;
@@ -60,6 +61,7 @@ struct hooks_op {
 	struct hooks_op *prev, *next;
 	enum hooks_op_kind kind;
 	enum kw_kind kw;
+	int locale;                     /* the keyword's language (signup.h), -1: none */
 	char from[24];                  /* E.164 of an SMS sender */
 };
 
@@ -71,6 +73,9 @@ struct hooks {
 	struct hooks_op *ops;
 	struct hooks_ix ix[HOOKS_IX_COUNT];
 	struct kw_extra words;          /* [inbound] optout_words and optout_fillers */
+	struct signup_keyword signup[SIGNUP_KEYWORDS_MAX]; /* [signup] keywords */
+	size_t nsignup;                 /* 0: sign-up by text is off */
+	struct signup_vars texts;       /* what the notifier's own texts say */
 	/* Refused webhooks: counted here, written and logged at most once a second. */
 	struct event *refused_flush;
 	unsigned long refused[2];       /* ORDER HOOKS_REFUSED: bad_signature, bad_form */
@@ -131,6 +136,43 @@ void hooks_on_status(struct http_req *r, void *arg);
 
 /* POST /hooks/twilio/inbound (arg: the hooks). */
 void hooks_on_sms_inbound(struct http_req *r, void *arg);
+
+/* An inbound SMS, verified and classified. Strings borrowed. */
+struct hooks_sms {
+	const char *from;               /* the sender as Twilio gave it */
+	const char *sid;                /* MessageSid, "" for none */
+	const char *body;
+	size_t blen;
+	enum kw_kind kw;
+	char matched[KW_MATCHED_MAX];   /* the keyword label */
+};
+
+/* What an inbound SMS does without sign-up: an opt-out, an opt-in, or a reply kept
+ * for review (hook_consent.lua); answers r once it is in force. */
+void hooks_sms_consent(struct hooks *h, struct http_req *r, const struct hooks_sms *sms);
+
+/* Answers r with TwiML saying message (escaped), or with none when NULL. */
+void hooks_twiml(struct http_req *r, const char *message);
+
+/* Answers r with text t of the notifier's own, in language loc. */
+void hooks_answer_text(struct hooks *h, struct http_req *r, enum signup_text t,
+    enum signup_locale loc);
+
+/* ---- hooks_signup.c ---- */
+
+/* The language of the number's subscribers (the first that has one), or -1. */
+int hooks_phone_locale(struct hooks *h, const char *phone);
+
+/* A sign-up keyword k from the number from: the confirmation request, or nothing
+ * past the day's limit. Answers r (503 when Redis fails). */
+void hooks_signup_ask(struct hooks *h, struct http_req *r, const char *from,
+    const char *sid, const struct signup_keyword *k);
+
+/* A "Y" (answer: its normalized word) from sms->from: the subscriber and the welcome
+ * text when a request is open, else what sms is without sign-up. Copies sms.
+ * Returns 0 (r will be answered), or -1 when out of memory or Redis is not connected
+ * (r untouched). */
+int hooks_signup_yes(struct hooks *h, struct http_req *r, const struct hooks_sms *sms);
 
 /* One inbound message for hook_consent.lua (ORDER HOOK_CONSENT_KEYS). */
 struct hooks_msg {

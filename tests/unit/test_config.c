@@ -678,6 +678,37 @@ sentinels_master_name_and_wait_keys(void **state)
 	}
 }
 
+/* [signup]: keywords need what the confirmation request must say; each problem named. */
+static void
+signup_keys_are_checked_together(void **state)
+{
+	char errs[4096] = "";
+	struct config *c;
+
+	(void)state;
+	c = load("[signup]\nkeywords = JOIN, DEALS LAPTOP: laptops @es\n"
+	    "program = Acme\nmax_per_week = 4\nterms_url = https://a.example/t\n"
+	    "timezone = America/Chicago\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_int_equal(c->signup_max_requests, 3);          /* the defaults */
+	assert_int_equal(c->signup_confirm_ttl_s, 86400);
+	config_free(c);
+	c = load("[signup]\nkeywords = JOIN\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "signup.program: is required"));
+	assert_non_null(strstr(errs, "signup.max_per_week: is required"));
+	assert_non_null(strstr(errs, "signup.terms_url: is required"));
+	errs[0] = '\0';
+	c = load("[signup]\nkeywords = JOIN, STOP\nprogram = A\nmax_per_week = 1\n"
+	    "terms_url = https://a.example/t has space\ntimezone = Mars/Base\n"
+	    "max_requests_per_day = 0\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "signup.keywords: 'STOP'"));
+	assert_non_null(strstr(errs, "signup.terms_url"));
+	assert_non_null(strstr(errs, "signup.timezone: not a time zone"));
+	assert_non_null(strstr(errs, "signup.max_requests_per_day"));
+}
+
 int
 main(void)
 {
@@ -701,6 +732,7 @@ main(void)
 		cmocka_unit_test(every_url_key_is_checked_and_each_bad_one_named),
 		cmocka_unit_test(gateway_start_up_checks_run_at_check_config),
 		cmocka_unit_test(secret_from_a_systemd_credential),
+		cmocka_unit_test(signup_keys_are_checked_together),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, mk, rm);

@@ -63,7 +63,7 @@ end
 -- opted_in), its last consent given, its last event (the state now). So the proof of
 -- the consent in force, the first proof and the channel's state always stay.
 local SUBJSON_RECORD_MAX = 32
-local SUBJSON_DETAIL_MAX = 200
+local SUBJSON_DETAIL_MAX = 512
 
 -- The events of record text rec (nil or false = none), oldest first.
 local function subjson_record_events(rec)
