@@ -312,6 +312,17 @@ struct rule_template;
  * that channel; NULL only when ch is out of range. Owned by the set. */
 const struct rule_template *rule_template(const struct rule *r, enum channel ch);
 
+/* Templates per language: 'template sms locale es "..."'. A language is a primary
+ * subtag of 2 or 3 lower-case letters; at most RULE_LOCALES_MAX per channel. */
+#define RULE_LANG_MAX 3
+#define RULE_LOCALES_MAX 8
+
+/* The template of rule r for channel ch for a subscriber of locale (a BCP 47 tag such
+ * as "es" or "es-MX"; NULL: none): the rule's template for the tag's language when it
+ * has one, else NULL (the caller then takes rule_template()). */
+const struct rule_template *rule_template_locale(const struct rule *r, enum channel ch,
+    const char *locale);
+
 /* Compiles a standalone template from len bytes of UTF-8. Returns a new template the
  * caller frees with rule_template_free(), or NULL with *err filled (ERR_INPUT with the
  * 0-based byte offset of the problem in err->field, or ERR_NOMEM). */

@@ -328,9 +328,14 @@ match_render(struct matcher *m, const struct deal *d, const struct rule_recipien
     struct match_list *out, struct err *err)
 {
 	char code[MATCH_CODE_WIDTH + 1], link[1024 + CLICKTOK_MAX + 8];
+	const struct rule_template *t;
 	struct rule_render_in in;
 	struct rule_text text;
 
+	/* The rule's template in the subscriber's language, else its own or the
+	 * default's variant. */
+	if ((t = rule_template_locale(rc->rule, ch, rc->sub->locale)) == NULL)
+		t = match_template(m, rc->rule, d, ch);
 	memset(&in, 0, sizeof(in));
 	if (match_links_on(links)) {
 		if (match_click_link(links, rc->sub->id, ch, link, sizeof(link)) == 0)
@@ -349,7 +354,7 @@ match_render(struct matcher *m, const struct deal *d, const struct rule_recipien
 	in.fmt_arg = m;
 	in.channel = ch;
 	in.max_segments = ch == CH_SMS ? rule_max_segments(rc->rule) : 0;
-	if (rule_render(match_template(m, rc->rule, d, ch), &in, &text, err) < 0) {
+	if (rule_render(t, &in, &text, err) < 0) {
 		if (err->kind != ERR_NOMEM) {
 			out->unrenderable++;
 			log_warnx("event=render_failed deal=%s sub=%s rule=%s err=\"%s\"", d->id,

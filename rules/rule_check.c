@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rule_int.h"
 
@@ -485,4 +486,23 @@ const struct rule_template *
 rule_template(const struct rule *r, enum channel ch)
 {
 	return (int)ch >= 0 && ch < CH_COUNT ? r->tmpl[ch] : NULL;
+}
+
+const struct rule_template *
+rule_template_locale(const struct rule *r, enum channel ch, const char *locale)
+{
+	size_t i, n;
+
+	if ((int)ch < 0 || ch >= CH_COUNT || locale == NULL || r->nloc[ch] == 0)
+		return NULL;
+	for (n = 0; n <= RULE_LANG_MAX && locale[n] != '\0' && locale[n] != '-' &&
+	    locale[n] != '_'; n++)
+		;
+	if (n > RULE_LANG_MAX)
+		return NULL;
+	for (i = 0; i < r->nloc[ch]; i++)
+		if (strlen(r->loc[ch][i].lang) == n &&
+		    strncasecmp(r->loc[ch][i].lang, locale, n) == 0)
+			return r->loc[ch][i].t;
+	return NULL;
 }

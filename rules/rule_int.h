@@ -184,6 +184,8 @@ struct rule_template *rule_tpl_compile(struct rule_arena *a, const char *text,
 /* 1 when the literal text of t contains the word STOP (any case): an SMS template
  * must say how to stop. */
 int rule_tpl_has_optout(const struct rule_template *t);
+/* The same in language lang ("es" also takes ALTO and BAJA). */
+int rule_tpl_has_optout_in(const struct rule_template *t, const char *lang);
 
 /* ---- rules and sets ---- */
 
@@ -200,6 +202,12 @@ struct rule {
 	int exclusive;              /* when it applies to a deal, lower rules are not tried */
 	struct rule_node *when;     /* NULL: always */
 	const struct rule_template *tmpl[CH_COUNT];
+	/* 'template CHANNEL locale LANG "..."': per channel, in the order written */
+	struct rule_loc_tmpl {
+		char lang[RULE_LANG_MAX + 1];
+		const struct rule_template *t;
+	} loc[CH_COUNT][RULE_LOCALES_MAX];
+	unsigned char nloc[CH_COUNT];
 	const char *src;            /* the file text (arena copy), for explanations */
 	uint64_t name_hash;         /* FNV-1a-64 of name */
 	size_t order;               /* position in the input */

@@ -451,7 +451,7 @@ whole(struct parser *p, const char *what, long lo, long hi, long *out)
 
 /* Compiles the template string of token t; errors point into the string. */
 static const struct rule_template *
-template_string(struct parser *p, const struct rule_token *t, int ch)
+template_string(struct parser *p, const struct rule_token *t, int ch, const char *lang)
 {
 	struct rule_template *tp;
 	char msg[160];
@@ -481,17 +481,61 @@ template_string(struct parser *p, const struct rule_token *t, int ch)
 		rule_cc_error(p->cc, raw, t->line, col, "%s", msg);
 		return NULL;
 	}
-	if (ch == CH_SMS && !rule_tpl_has_optout(tp)) {
+	if (ch == CH_SMS && lang == NULL && !rule_tpl_has_optout(tp)) {
 		error_at(p, t, "sms template has no opt-out words; add \"Reply STOP to end\" "
 		    "or similar");
+		return NULL;
+	}
+	if (ch == CH_SMS && lang != NULL && !rule_tpl_has_optout_in(tp, lang)) {
+		error_at(p, t, "sms template for locale %s has no opt-out words; add "
+		    "\"Reply STOP to end\"%s", lang, strcmp(lang, "es") == 0 ?
+		    " or \"Responde ALTO para cancelar\"" : " or similar");
 		return NULL;
 	}
 	return tp;
 }
 
+/* 'template' CHANNEL 'locale' LANG STRING, after CHANNEL: a template for the
+ * subscribers whose locale is in language LANG. */
+static int
+locale_template(struct parser *p, struct rule *r, int c)
+{
+	struct rule_token lt, st;
+	const struct rule_template *tp;
+	size_t i, n;
+
+	next(p);  /* 'locale' */
+	lt = p->t;
+	n = lt.kind == TK_NAME ? strlen(lt.str) : 0;
+	for (i = 0; i < n && lt.str[i] >= 'a' && lt.str[i] <= 'z'; i++)
+		;
+	if (n < 2 || n > RULE_LANG_MAX || i != n)
+		return error_expected(p, "a language after 'locale' (2 or 3 lower-case "
+		    "letters, like es)");
+	for (i = 0; i < r->nloc[c]; i++)
+		if (strcmp(r->loc[c][i].lang, lt.str) == 0)
+			return error_at(p, &lt, "duplicate template for '%s' locale %s in rule "
+			    "'%s'", rule_channel_name(c), lt.str, r->name);
+	if (r->nloc[c] == RULE_LOCALES_MAX)
+		return error_at(p, &lt, "more than %d locales for '%s' in rule '%s'",
+		    RULE_LOCALES_MAX, rule_channel_name(c), r->name);
+	next(p);
+	if (p->t.kind != TK_STRING)
+		return error_expected(p, "the template text in double quotes");
+	st = p->t;
+	next(p);
+	if ((tp = template_string(p, &st, c, lt.str)) == NULL)
+		return -1;
+	memcpy(r->loc[c][r->nloc[c]].lang, lt.str, n + 1);
+	r->loc[c][r->nloc[c]].t = tp;
+	r->nloc[c]++;
+	return 0;
+}
+
 /* clause = 'when' expr | 'audience' ('interested' | 'all')
  *        | 'send' CHANNEL {',' CHANNEL} | 'priority' NUMBER
- *        | 'template' CHANNEL STRING | 'holdout' NUMBER '%' | 'segments' NUMBER
+ *        | 'template' CHANNEL ['locale' LANG] STRING | 'holdout' NUMBER '%'
+ *        | 'segments' NUMBER
  *        | 'exclusive' */
 static int
 clause(struct parser *p, struct rule *r, struct clauses *cl)
@@ -582,6 +626,8 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 
 		if ((c = channel(p)) < 0)
 			return -1;
+		if (p->t.kind == TK_NAME && strcmp(p->t.str, "locale") == 0)
+			return locale_template(p, r, c);
 		if (cl->has_tmpl[c])
 			return error_at(p, &kw, "duplicate template for '%s' in rule '%s'",
 			    rule_channel_name(c), r->name);
@@ -589,7 +635,7 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 			return error_expected(p, "the template text in double quotes");
 		st = p->t;
 		next(p);
-		if ((tp = template_string(p, &st, c)) == NULL)
+		if ((tp = template_string(p, &st, c, NULL)) == NULL)
 			return -1;
 		r->tmpl[c] = tp;
 		cl->has_tmpl[c] = 1;
@@ -725,10 +771,15 @@ rule_block(struct parser *p)
 	if (!cl.send)
 		error_at(p, &nt, "rule '%s' has no 'send' clause; add e.g. 'send sms'",
 		    r->name);
-	for (c = 0; c < CH_COUNT; c++)
+	for (c = 0; c < CH_COUNT; c++) {
 		if (cl.has_tmpl[c] && cl.send && !(r->channels & CH_BIT(c)))
 			error_at(p, &cl.tmpl[c], "template for '%s' but rule '%s' does not send "
 			    "%s", rule_channel_name(c), r->name, rule_channel_name(c));
+		else if (r->nloc[c] > 0 && cl.send && !(r->channels & CH_BIT(c)))
+			error_at(p, &nt, "template for '%s' locale %s but rule '%s' does not "
+			    "send %s", rule_channel_name(c), r->loc[c][0].lang, r->name,
+			    rule_channel_name(c));
+	}
 	next(p);  /* 'end' */
 	return 0;
 }

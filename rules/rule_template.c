@@ -673,11 +673,12 @@ rule_text_free(struct rule_text *out)
 	memset(out, 0, sizeof(*out));
 }
 
-/* 1 when the literal text of t contains the word STOP (any case). */
-int
-rule_tpl_has_optout(const struct rule_template *t)
+/* 1 when the literal text of t holds word (lower-case ASCII) as a whole word, in
+ * any case. */
+static int
+tpl_has_word(const struct rule_template *t, const char *word)
 {
-	size_t i, j;
+	size_t i, j, k, w = strlen(word);
 
 	for (i = 0; i < t->nparts; i++) {
 		const char *s = t->parts[i].s;
@@ -685,18 +686,31 @@ rule_tpl_has_optout(const struct rule_template *t)
 
 		if (t->parts[i].kind != PH_LIT)
 			continue;
-		for (j = 0; j + 4 <= n; j++) {
+		for (j = 0; j + w <= n; j++) {
 			int before = j == 0 ? ' ' : (unsigned char)s[j - 1];
-			int after = j + 4 == n ? ' ' : (unsigned char)s[j + 4];
+			int after = j + w == n ? ' ' : (unsigned char)s[j + w];
 
-			if (rule_lower((unsigned char)s[j]) == 's' &&
-			    rule_lower((unsigned char)s[j + 1]) == 't' &&
-			    rule_lower((unsigned char)s[j + 2]) == 'o' &&
-			    rule_lower((unsigned char)s[j + 3]) == 'p' &&
-			    !((before | 32) >= 'a' && (before | 32) <= 'z') &&
+			for (k = 0; k < w && rule_lower((unsigned char)s[j + k]) == word[k]; k++)
+				;
+			if (k == w && !((before | 32) >= 'a' && (before | 32) <= 'z') &&
 			    !((after | 32) >= 'a' && (after | 32) <= 'z'))
 				return 1;
 		}
 	}
 	return 0;
+}
+
+/* 1 when the literal text of t contains the word STOP (any case). */
+int
+rule_tpl_has_optout(const struct rule_template *t)
+{
+	return tpl_has_word(t, "stop");
+}
+
+int
+rule_tpl_has_optout_in(const struct rule_template *t, const char *lang)
+{
+	/* Spanish: the opt-out words Twilio and notifier/keywords.c honour. */
+	return rule_tpl_has_optout(t) || (strcmp(lang, "es") == 0 &&
+	    (tpl_has_word(t, "alto") || tpl_has_word(t, "baja")));
 }

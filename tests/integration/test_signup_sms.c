@@ -8,6 +8,7 @@
  * requests per number; a replayed "Y"; a closed window; Spanish keywords, HELP and
  * opt-out confirmation. Counts and stored state, never timings.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -50,9 +52,23 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(struct fx));
-	char dir[512], subs[512];
+	char dir[512], subs[512], rules[600], conf[1200];
+	FILE *rf;
 
 	*state = f;
+	/* One rule, with a Spanish template for subscribers whose locale is es. */
+	it_path(rules, sizeof(rules), "rules-signup", "");
+	assert_int_equal(mkdir(rules, 0700) == 0 || errno == EEXIST, 1);
+	strcat(rules, "/all.rules");
+	assert_non_null(rf = fopen(rules, "w"));
+	fputs("rule interested\n  audience interested\n  send sms\n"
+	    "  template sms \"Deal: {title} {link} Reply STOP to end\"\n"
+	    "  template sms locale es \"Oferta: {title} {link} Responde ALTO para "
+	    "cancelar\"\nend\n", rf);
+	fclose(rf);
+	*strrchr(rules, '/') = '\0';
+	snprintf(conf, sizeof(conf), "public_url = " PUBLIC_URL "\n" SIGNUP_CONF
+	    "[rules]\ndir = %s\n", rules);
 	it_path(dir, sizeof(dir), "redis-signup", "");
 	f->port = it_redis_start(&f->redis, dir, 0, 1);
 	assert_true(f->port > 0);
@@ -62,8 +78,7 @@ setup(void **state)
 	    "\"timezone\":\"America/Chicago\",\"interests\":{\"categories\":[\"tv\"]}}\n");
 	assert_int_equal(it_import(f->port, subs), 0);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
-	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-signup",
-	    "public_url = " PUBLIC_URL "\n" SIGNUP_CONF);
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-signup", conf);
 	assert_true(f->http > 0);
 	it_sleep_ms(300);          /* the mirror loads once /healthz is fine */
 	return 0;
@@ -180,7 +195,7 @@ static void
 keyword_then_yes_makes_a_subscriber_who_gets_deals(void **state)
 {
 	struct fx *f = *state;
-	struct want_text w = { f, PHONE_NEW, NULL };
+	struct want_text w = { f, PHONE_NEW, "Deal: " };
 	char buf[1024];
 	cJSON *o;
 
@@ -347,6 +362,12 @@ spanish_keyword_help_and_opt_out(void **state)
 	assert_non_null(strstr(f->resp.body, "responde ALTO para cancelar"));
 	assert_int_equal(sms_in(f, PHONE_NEW, "help", NULL), 200);
 	assert_non_null(strstr(f->resp.body, "Acme Deals: reply STOP to unsubscribe"));
+	/* The rule's Spanish template for a subscriber whose locale is es. */
+	w.needle = "Oferta: ";
+	assert_int_equal(it_publish(f->rc, it_deal("d-signup-es", "phones", 3600)), 0);
+	assert_true(it_wait(texted, &w, 15000));
+	assert_int_equal(gw_count_to(f, PHONE_ES, "Deal: "), 0);
+	w.needle = "Cancelaste tu suscripci";
 	/* The opt-out confirmation in Spanish, through the gateway. */
 	assert_int_equal(sms_in(f, PHONE_ES, "STOP", NULL), 200);
 	assert_true(it_wait(texted, &w, 10000));
