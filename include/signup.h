@@ -7,7 +7,7 @@
  * a body: case, accents, punctuation) asks to join; the answer is a confirmation
  * request, and a "Y" (YES, S, SI) within the confirmation window makes the number a
  * subscriber with SMS consent (double opt-in). The texts (confirmation request,
- * welcome, HELP, the opt-out confirmation) exist in English and Spanish.
+ * welcome, HELP, the opt-out and opt-in confirmations) exist in English and Spanish.
  */
 #ifndef DEALPUSH_SIGNUP_H
 #define DEALPUSH_SIGNUP_H
@@ -41,6 +41,7 @@ enum signup_text {
 	ST_WELCOME,      /* after the "Y": subscribed */
 	ST_HELP,         /* the answer to HELP, INFO, AYUDA */
 	ST_OPTOUT_ACK,   /* the one confirmation of an opt-out */
+	ST_OPTIN_ACK,    /* the answer to a START that restored consent */
 	ST_COUNT
 };
 

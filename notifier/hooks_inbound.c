@@ -182,7 +182,15 @@ on_sms_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	log_info("event=hook_inbound channel=sms from=%s kind=%s found=%lld changed=%lld "
 	    "confirm=%lld duplicate=%lld", masked, kw_kind_name(kw), res[0], res[1], res[2],
 	    res[3]);
-	hooks_twiml(r, NULL);
+	if (kw == KW_OPT_IN && res[1] > 0 && h != NULL) {
+		/* Consent restored (not a replay, not already in force): say so. */
+		if (loc < 0)
+			loc = hooks_phone_locale(h, from);
+		hooks_answer_text(h, r, ST_OPTIN_ACK, loc < 0 ? SL_EN :
+		    (enum signup_locale)loc);
+	} else {
+		hooks_twiml(r, NULL);
+	}
 	if (res[2] == 1)
 		confirm_send(h, from, loc);
 }

@@ -245,6 +245,8 @@ static const struct text_form forms[SL_COUNT][ST_COUNT] = {
 		    "data rates may apply.", " Terms & privacy: %s", "" },
 		[ST_OPTOUT_ACK] = { "You're unsubscribed from %s. Reply START to "
 		    "resubscribe.", "", "" },
+		[ST_OPTIN_ACK] = { "%s: you're resubscribed. Msg & data rates may apply.",
+		    "", " Reply HELP for help, STOP to cancel." },
 	},
 	[SL_ES] = {
 		[ST_CONFIRM] = { "%s: responde S para confirmar que quieres recibir "
@@ -259,6 +261,9 @@ static const struct text_form forms[SL_COUNT][ST_COUNT] = {
 		    " T\xc3\xa9rminos y privacidad: %s", "" },
 		[ST_OPTOUT_ACK] = { "Cancelaste tu suscripci\xc3\xb3n a %s. Responde START "
 		    "para volver a suscribirte.", "", "" },
+		[ST_OPTIN_ACK] = { "%s: te has vuelto a suscribir. Pueden aplicarse "
+		    "tarifas de mensajes y datos.", "",
+		    " Responde AYUDA para ayuda, ALTO para cancelar." },
 	},
 };
 

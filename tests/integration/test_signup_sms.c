@@ -255,7 +255,11 @@ yes_without_a_request_is_what_it_was(void **state)
 	assert_int_equal(sms_in(f, PHONE_OLD, "STOP", NULL), 200);
 	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-old"), 0);
 	assert_int_equal(sms_in(f, PHONE_OLD, "YES", NULL), 200);
+	assert_non_null(strstr(f->resp.body, "Acme Deals: you're resubscribed."));
 	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-old"), 1);
+	/* Already in force: no second confirmation. */
+	assert_int_equal(sms_in(f, PHONE_OLD, "START", NULL), 200);
+	assert_null(strstr(f->resp.body, "<Message>"));
 	assert_string_equal(it_consent_last(f->rc, "s-old", "sms", "how", buf,
 	    sizeof(buf)), "sms:START");
 }

@@ -182,6 +182,11 @@ texts_say_what_ctia_asks_in_both_languages(void **state)
 	assert_non_null(strstr(buf, "acme.example/terms"));
 	assert_true(signup_text(ST_OPTOUT_ACK, SL_ES, &v, buf, sizeof(buf)) > 0);
 	assert_non_null(strstr(buf, "Acme Deals"));
+	assert_true(signup_text(ST_OPTIN_ACK, SL_EN, &v, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "resubscribed"));
+	assert_non_null(strstr(buf, "STOP"));
+	assert_true(signup_text(ST_OPTIN_ACK, SL_ES, &v, buf, sizeof(buf)) > 0);
+	assert_non_null(strstr(buf, "ALTO"));
 	/* too small a buffer is refused, never cut */
 	assert_int_equal(signup_text(ST_CONFIRM, SL_EN, &v, buf, 40), -1);
 	assert_int_equal(signup_text(ST_COUNT, SL_EN, &v, buf, sizeof(buf)), -1);
