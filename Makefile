@@ -48,6 +48,10 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 RULES_LIB    := $(BUILD)/librules.a
 NOTIFIER_LIB := $(BUILD)/libnotifier.a
 LUA_GEN      := $(BUILD)/gen/lua_scripts.c
+# The console's files, embedded; the charting library is Debian's libjs-chart.js.
+UI_SRC       := $(shell find notifier/ui -type f 2>/dev/null | LC_ALL=C sort)
+CHARTJS      ?= /usr/share/javascript/chart.js/chart.min.js
+UI_GEN       := $(BUILD)/gen/ui_files.c
 BINS         := $(BUILD)/notifier $(BUILD)/dealpushctl $(BUILD)/gwsim
 UNIT_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_BINS   := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
@@ -80,6 +84,15 @@ $(BUILD)/obj/gen/lua_scripts.o: $(LUA_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+$(UI_GEN): $(UI_SRC) $(CHARTJS) deploy/embed-ui.sh
+	@mkdir -p $(dir $@)
+	./deploy/embed-ui.sh notifier/ui $(UI_SRC) vendor/chart.min.js=$(CHARTJS) \
+	    > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/ui_files.o: $(UI_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 $(BUILD)/gen/version.h: VERSION
 	@mkdir -p $(dir $@)
 	printf '#define DEALPUSH_VERSION "%s"\n' "$(VERSION)" > $@.tmp && mv $@.tmp $@
@@ -90,7 +103,8 @@ $(RULES_LIB): $(call obj,$(RULES_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(NOTIFIER_LIB): $(call obj,$(LIB_SRC)) $(BUILD)/obj/gen/lua_scripts.o
+$(NOTIFIER_LIB): $(call obj,$(LIB_SRC)) $(BUILD)/obj/gen/lua_scripts.o \
+    $(BUILD)/obj/gen/ui_files.o
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 

@@ -9,7 +9,7 @@ set -eu
 
 PKGS="gcc make pkg-config libc6-dev ca-certificates
 libevent-dev libhiredis-dev libcjson-dev libcurl4-openssl-dev libssl-dev
-redis-server redis-tools tzdata procps"
+redis-server redis-tools tzdata procps libjs-chart.js"
 TEST_PKGS="libcmocka-dev valgrind wrk clang libclang-rt-14-dev
 prometheus
 dpkg-dev debhelper fakeroot lintian systemd man-db adduser curl
@@ -21,6 +21,8 @@ nginx openssl"
 # run); man-db checks the man pages; adduser is the package's own dependency, which
 # dpkg -i in the package test does not fetch. nginx and openssl check the TLS front
 # example (nginx -t with a throwaway certificate); its server is never used.
+
+# libjs-chart.js is the console's charting library, embedded at build time.
 
 case "${1:-}" in
 "") ;;

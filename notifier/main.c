@@ -51,6 +51,7 @@
 #include "xauth.h"
 
 #include "main_int.h"
+#include "ui.h"
 
 #define MAIN_DRAIN_POLL_MS 20
 #define MAIN_ZONES_MAX 4096       /* tzdata holds about 600 zones and links */
@@ -427,7 +428,7 @@ notifier_start_readers(struct notifier *n)
 	if (n->http_srv != NULL) {
 		n->clicks = clicks_new(&n->app);   /* NULL when links are not configured */
 		if ((n->simulate = simulate_new(&n->app)) == NULL ||
-		    pause_routes(n->pause, n->http_srv) < 0)
+		    pause_routes(n->pause, n->http_srv) < 0 || ui_start(n->http_srv) < 0)
 			return -1;
 		if ((n->hooks = hooks_start(&n->app, &err)) == NULL) {
 			log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
