@@ -158,8 +158,8 @@ list_reserve(struct ridx_list *l, uint32_t extra)
 }
 
 /* Index of the first element >= x. */
-static uint32_t
-lower_bound(const struct ridx_list *l, uint32_t x)
+uint32_t
+ridx_lower_bound(const struct ridx_list *l, uint32_t x)
 {
 	uint32_t lo = 0, hi = l->n, mid;
 
@@ -179,7 +179,7 @@ lower_bound(const struct ridx_list *l, uint32_t x)
 static void
 list_add(struct ridx_list *l, uint32_t x)
 {
-	uint32_t i = lower_bound(l, x);
+	uint32_t i = ridx_lower_bound(l, x);
 
 	if (i < l->n && l->v[i] == x)
 		return;
@@ -191,7 +191,7 @@ list_add(struct ridx_list *l, uint32_t x)
 static void
 list_del(struct ridx_list *l, uint32_t x)
 {
-	uint32_t i = lower_bound(l, x);
+	uint32_t i = ridx_lower_bound(l, x);
 
 	if (i >= l->n || l->v[i] != x)
 		return;
@@ -201,8 +201,8 @@ list_del(struct ridx_list *l, uint32_t x)
 
 /* ---- the keys of a subscriber ---- */
 
-static const struct strlist *
-keys_of(const struct subscriber *s, int dk)
+const struct strlist *
+ridx_keys_of(const struct subscriber *s, int dk)
 {
 	switch (dk) {
 	case DK_CAT: return &s->interests.categories;
@@ -214,11 +214,11 @@ keys_of(const struct subscriber *s, int dk)
 }
 
 /* Calls fn for every key s has in dictionary dk; stops at the first -1. */
-static int
-each_key(struct ridx *ix, const struct subscriber *s, int dk,
+int
+ridx_each_key(struct ridx *ix, const struct subscriber *s, int dk,
     int (*fn)(struct ridx *, struct ridx_dict *, const char *, uint32_t), uint32_t x)
 {
-	const struct strlist *l = keys_of(s, dk);
+	const struct strlist *l = ridx_keys_of(s, dk);
 	size_t i;
 
 	if (l == NULL)
@@ -274,8 +274,8 @@ key_del(struct ridx *ix, struct ridx_dict *d, const char *key, uint32_t x)
 
 /* ---- the id table ---- */
 
-static uint32_t
-id_lookup(const struct ridx *ix, const char *id, uint64_t h, size_t *cell)
+uint32_t
+ridx_id_lookup(const struct ridx *ix, const char *id, uint64_t h, size_t *cell)
 {
 	size_t i;
 	uint32_t x;
@@ -377,8 +377,8 @@ ord_reserve(struct ridx_ord *o)
 
 /* The rank key of entry j of block b, from its slot (the record stays indexed while
  * the entry is in the order). */
-static uint64_t
-oblk_key(const struct ridx *ix, const struct ridx_oblk *b, uint32_t j)
+uint64_t
+ridx_oblk_key(const struct ridx *ix, const struct ridx_oblk *b, uint32_t j)
 {
 	return rule_eng_key(ix->slots[b->s[j]].engagement);
 }
@@ -395,7 +395,7 @@ ord_block(const struct ridx *ix, uint64_t k, uint32_t x)
 
 		mid = lo + (hi - lo) / 2;
 		b = o->b[mid];
-		if (ridx_slot_cmp(ix, oblk_key(ix, b, b->n - 1), b->s[b->n - 1], k, x) < 0)
+		if (ridx_slot_cmp(ix, ridx_oblk_key(ix, b, b->n - 1), b->s[b->n - 1], k, x) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -411,7 +411,7 @@ oblk_pos(const struct ridx *ix, const struct ridx_oblk *b, uint64_t k, uint32_t 
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (ridx_slot_cmp(ix, oblk_key(ix, b, mid), b->s[mid], k, x) < 0)
+		if (ridx_slot_cmp(ix, ridx_oblk_key(ix, b, mid), b->s[mid], k, x) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -447,7 +447,7 @@ ord_insert(struct ridx *ix, uint32_t x)
 		memmove(o->b + bi + 2, o->b + bi + 1, (o->nb - bi - 1) * sizeof(*o->b));
 		o->b[bi + 1] = nb;
 		o->nb++;
-		if (ridx_slot_cmp(ix, oblk_key(ix, b, b->n - 1), b->s[b->n - 1], k, x) < 0)
+		if (ridx_slot_cmp(ix, ridx_oblk_key(ix, b, b->n - 1), b->s[b->n - 1], k, x) < 0)
 			b = nb;
 	}
 	pos = oblk_pos(ix, b, k, x);
@@ -595,16 +595,16 @@ ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
 	h = rule_fnv1a(s->id);
 	/* reserve everything first: after this nothing can fail */
 	for (dk = 0; dk < DK_COUNT; dk++)
-		if (each_key(ix, s, dk, key_reserve, 0) == -1)
+		if (ridx_each_key(ix, s, dk, key_reserve, 0) == -1)
 			goto nomem;
 	if (ord_reserve(&ix->ord) == -1)
 		goto nomem;
-	x = id_lookup(ix, s->id, h, NULL);
+	x = ridx_id_lookup(ix, s->id, h, NULL);
 	if (x == UINT32_MAX && reserve_slot(ix) == -1)
 		goto nomem;
 	if (x != UINT32_MAX) {
 		for (dk = 0; dk < DK_COUNT; dk++)
-			each_key(ix, ix->slots[x].sub, dk, key_del, x);
+			ridx_each_key(ix, ix->slots[x].sub, dk, key_del, x);
 		reorder = rule_eng_key(ix->slots[x].engagement) != rule_eng_key(s->engagement);
 		if (reorder)
 			ord_remove(ix, x);
@@ -619,12 +619,12 @@ ridx_put(struct ridx *ix, const struct subscriber *s, struct err *err)
 		ix->slots[x].hot = 0;
 		ix->slots[x].sub = s;
 		ix->slots[x].idhash = h;
-		id_lookup(ix, s->id, h, &cell);
+		ridx_id_lookup(ix, s->id, h, &cell);
 		ix->idtab[cell] = x + 1;
 		ix->count++;
 	}
 	for (dk = 0; dk < DK_COUNT; dk++)
-		each_key(ix, s, dk, key_add, x);
+		ridx_each_key(ix, s, dk, key_add, x);
 	sl = &ix->slots[x];
 	sl->sub = s;
 	sl->engagement = s->engagement;
@@ -713,10 +713,10 @@ ridx_remove(struct ridx *ix, const char *id)
 	uint32_t x;
 	int dk;
 
-	if (id == NULL || (x = id_lookup(ix, id, rule_fnv1a(id), &cell)) == UINT32_MAX)
+	if (id == NULL || (x = ridx_id_lookup(ix, id, rule_fnv1a(id), &cell)) == UINT32_MAX)
 		return 0;
 	for (dk = 0; dk < DK_COUNT; dk++)
-		each_key(ix, ix->slots[x].sub, dk, key_del, x);
+		ridx_each_key(ix, ix->slots[x].sub, dk, key_del, x);
 	ord_remove(ix, x);
 	id_delete_cell(ix, cell);
 	memset(&ix->slots[x], 0, sizeof(ix->slots[x]));
@@ -730,7 +730,7 @@ ridx_remove(struct ridx *ix, const char *id)
 const struct subscriber *
 ridx_get(const struct ridx *ix, const char *id)
 {
-	uint32_t x = id != NULL ? id_lookup(ix, id, rule_fnv1a(id), NULL) : UINT32_MAX;
+	uint32_t x = id != NULL ? ridx_id_lookup(ix, id, rule_fnv1a(id), NULL) : UINT32_MAX;
 
 	return x == UINT32_MAX ? NULL : ix->slots[x].sub;
 }
@@ -759,137 +759,4 @@ ridx_memory(const struct ridx *ix)
 			bytes += (size_t)d->t[i].list.cap * sizeof(uint32_t);
 	}
 	return bytes;
-}
-
-/* ---- invariants (tests) ---- */
-
-static int
-check_key(struct ridx *ix, struct ridx_dict *d, const char *key, uint32_t x)
-{
-	const struct ridx_dent *e = ridx_dict_find(d, key);
-	uint32_t i;
-
-	(void)ix;
-	if (e == NULL)
-		return -1;
-	i = lower_bound(&e->list, x);
-	return i < e->list.n && e->list.v[i] == x ? 0 : -1;
-}
-
-int
-ridx_check(const struct ridx *ix, struct err *err)
-{
-	struct ridx *mix = (struct ridx *)ix;  /* each_key takes it; check_key only reads */
-	size_t live = 0, i, total = 0;
-	uint64_t pk = 0;
-	uint32_t x, j, px = 0;
-	int dk;
-
-	for (x = 0; x < ix->nslots; x++) {
-		const struct ridx_slot *sl = &ix->slots[x];
-
-		if (sl->sub == NULL)
-			continue;
-		live++;
-		if (id_lookup(ix, sl->sub->id, sl->idhash, NULL) != x)
-			return err_set(err, ERR_PERM, "invariant", "idtab", "subscriber %s not "
-			    "found at its slot %u", sl->sub->id, x);
-		if (sl->idhash != rule_fnv1a(sl->sub->id) || sl->reach !=
-		    rule_reachable(sl->sub) || sl->engagement != sl->sub->engagement)
-			return err_set(err, ERR_PERM, "invariant", "slot", "slot %u stale", x);
-		for (dk = 0; dk < DK_COUNT; dk++) {
-			if (each_key(mix, sl->sub, dk, check_key, x) == -1)
-				return err_set(err, ERR_PERM, "invariant", "posting", "subscriber "
-				    "%s missing from a posting list of kind %d", sl->sub->id, dk);
-		}
-	}
-	if (live != ix->count || live + ix->nfree != ix->nslots)
-		return err_set(err, ERR_PERM, "invariant", "count", "count %zu, live %zu, "
-		    "free %u, slots %u", ix->count, live, ix->nfree, ix->nslots);
-	/* the free stack holds exactly the free slots */
-	for (x = ix->freetop, i = 0; x != 0 && i <= ix->nfree; x = ix->slots[x - 1].region, i++)
-		if (x > ix->nslots || ix->slots[x - 1].sub != NULL)
-			return err_set(err, ERR_PERM, "invariant", "free", "free stack holds "
-			    "slot %u, which is live or out of range", x - 1);
-	if (x != 0 || i != ix->nfree)
-		return err_set(err, ERR_PERM, "invariant", "free", "free stack holds %zu "
-		    "slots, %u free", i, ix->nfree);
-	for (i = 0; i < ix->idcap; i++)
-		total += ix->idtab[i] != 0;
-	if (total != live)
-		return err_set(err, ERR_PERM, "invariant", "idtab", "id table holds %zu of "
-		    "%zu", total, live);
-	/* the rank order holds every live slot once, strictly ranked */
-	for (i = 0, total = 0; i < ix->ord.nb; i++) {
-		const struct ridx_oblk *b = ix->ord.b[i];
-
-		if (b->n == 0 || b->n > RIDX_OBLK)
-			return err_set(err, ERR_PERM, "invariant", "order", "block %zu holds "
-			    "%u", i, b->n);
-		for (j = 0; j < b->n; j++, total++) {
-			uint64_t k;
-
-			if (b->s[j] >= ix->nslots || ix->slots[b->s[j]].sub == NULL)
-				return err_set(err, ERR_PERM, "invariant", "order", "block %zu "
-				    "entry %u: free slot", i, j);
-			k = oblk_key(ix, b, j);
-			if (total > 0 && ridx_slot_cmp(ix, pk, px, k, b->s[j]) >= 0)
-				return err_set(err, ERR_PERM, "invariant", "order", "block %zu "
-				    "entry %u out of order", i, j);
-			pk = k;
-			px = b->s[j];
-		}
-	}
-	if (total != live)
-		return err_set(err, ERR_PERM, "invariant", "order", "rank order holds %zu "
-		    "of %zu", total, live);
-	/* a hot bit is set in exactly the records of its list */
-	for (dk = 0; dk < DK_COUNT; dk++) {
-		const struct ridx_dict *d = &ix->dict[dk];
-
-		for (i = 0; i < d->cap; i++) {
-			const struct ridx_dent *e = &d->t[i];
-			size_t set = 0;
-
-			if (e->key == NULL || e->hot == 0)
-				continue;
-			for (j = 0; j < e->list.n; j++)
-				if (!(ix->slots[e->list.v[j]].hot & e->hot))
-					return err_set(err, ERR_PERM, "invariant", "hot", "list '%s': "
-					    "hot bit missing in slot %u", e->key, e->list.v[j]);
-			for (x = 0; x < ix->nslots; x++)
-				set += (ix->slots[x].hot & e->hot) != 0;
-			if (set != e->list.n)
-				return err_set(err, ERR_PERM, "invariant", "hot", "list '%s': hot "
-				    "bit in %zu records for %u postings", e->key, set, e->list.n);
-		}
-	}
-	/* every posting is sorted, unique and points at a live subscriber holding it */
-	for (dk = 0; dk < DK_COUNT; dk++) {
-		const struct ridx_dict *d = &ix->dict[dk];
-
-		for (i = 0; i < d->cap; i++) {
-			const struct ridx_list *l = &d->t[i].list;
-
-			for (j = 0; j < l->n; j++) {
-				const struct subscriber *s;
-				const struct strlist *sl;
-
-				if (j > 0 && l->v[j - 1] >= l->v[j])
-					return err_set(err, ERR_PERM, "invariant", "posting",
-					    "list '%s' unsorted", d->t[i].key);
-				if (l->v[j] >= ix->nslots || ix->slots[l->v[j]].sub == NULL)
-					return err_set(err, ERR_PERM, "invariant", "posting",
-					    "list '%s' holds a free slot", d->t[i].key);
-				s = ix->slots[l->v[j]].sub;
-				sl = keys_of(s, dk);
-				if (sl == NULL ? !rule_ci_eq(s->region ? s->region : "",
-				    d->t[i].key) : !rule_list_has(sl, d->t[i].key))
-					return err_set(err, ERR_PERM, "invariant", "posting",
-					    "list '%s' holds %s, who lacks the key", d->t[i].key,
-					    s->id);
-			}
-		}
-	}
-	return 0;
 }

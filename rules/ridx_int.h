@@ -128,6 +128,19 @@ void ridx_rank(const struct ridx *ix, const struct rule_set *rs, struct ridx_ite
  * < 0 when a ranks first (higher engagement, then smaller id), 0 for the same slot. */
 int ridx_slot_cmp(const struct ridx *ix, uint64_t ka, uint32_t a, uint64_t kb, uint32_t b);
 
+/* ridx.c's helpers that ridx_check.c walks the index with. */
+/* Index of the first element of l >= x. */
+uint32_t ridx_lower_bound(const struct ridx_list *l, uint32_t x);
+/* The interest list of s that dictionary dk indexes (NULL: the region). */
+const struct strlist *ridx_keys_of(const struct subscriber *s, int dk);
+/* Calls fn for every key s has in dictionary dk; stops at the first -1. */
+int ridx_each_key(struct ridx *ix, const struct subscriber *s, int dk,
+    int (*fn)(struct ridx *, struct ridx_dict *, const char *, uint32_t), uint32_t x);
+/* The slot of id (hash h), UINT32_MAX when absent; *cell its (or its free) cell. */
+uint32_t ridx_id_lookup(const struct ridx *ix, const char *id, uint64_t h, size_t *cell);
+/* The rank key of entry j of order block b. */
+uint64_t ridx_oblk_key(const struct ridx *ix, const struct ridx_oblk *b, uint32_t j);
+
 /* The entry for key (case-insensitive) or NULL. */
 const struct ridx_dent *ridx_dict_find(const struct ridx_dict *d, const char *key);
 
