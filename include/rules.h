@@ -323,6 +323,66 @@ const struct rule_template *rule_template(const struct rule *r, enum channel ch)
 const struct rule_template *rule_template_locale(const struct rule *r, enum channel ch,
     const char *locale);
 
+/* ---- A/B variants (docs/rules.md "A/B variants") ----------------------------------- */
+
+/* 'variant NAME "TEXT"' (2 to RULE_VARIANTS_MAX SMS texts) and
+ * 'test P% for DURATION by clicks|redemptions [fallback NAME]'. */
+#define RULE_VARIANTS_MAX 4
+#define RULE_VARIANT_NAME_MAX 16
+#define RULE_AB_WINDOW_MIN_S 60
+#define RULE_AB_WINDOW_MAX_S 86400
+
+enum rule_ab_metric { RULE_AB_CLICKS = 0, RULE_AB_REDEMPTIONS };
+
+struct rule_ab {
+	unsigned share_bp;          /* the test share, basis points (1..10000) */
+	long window_s;              /* how long the test runs at most */
+	enum rule_ab_metric metric;
+	unsigned fallback;          /* the variant sent when none is clearly better */
+};
+
+/* The rule's variants: how many (0 when it has none), each one's name and template. */
+size_t rule_variant_count(const struct rule *r);
+const char *rule_variant_name(const struct rule *r, size_t i);
+const struct rule_template *rule_variant_template(const struct rule *r, size_t i);
+
+/* The rule's test, or NULL when it has no variants. */
+const struct rule_ab *rule_ab(const struct rule *r);
+
+/* Which variant subscriber sub gets for deal deal under rule r: -1 when the rule has
+ * no test or sub is in the rest (who wait for the winner); else the variant index.
+ * Deterministic: the same deal and subscriber always land in the same place, so a
+ * re-plan after a crash keeps everyone's variant. The test share is
+ * ab.share_bp / 10000 of the subscribers, split evenly among the variants. */
+int rule_ab_assign(const struct rule *r, const char *deal, const char *sub);
+
+/* A variant's standing: texts sent and the metric's successes among them. */
+struct rule_ab_stat {
+	unsigned long sent;
+	unsigned long wins;
+};
+
+/* The verdict on a test. */
+struct rule_ab_verdict {
+	int winner;                 /* index, or -1: not yet (or none clearly better) */
+	int best;                   /* the variant with the highest rate so far, -1: none */
+	double z;                   /* the best's smallest z against each other variant */
+	double confidence;          /* 1 - the one-sided p of that z (normal), 0..1 */
+};
+
+/*
+ * Decides a test from each variant's standing (n = the rule's variant count):
+ * Haybittle-Peto, so the test can stop early without losing its error rate. While
+ * the window runs (final = 0) the best wins only when every z >= 3.29 (p < 0.0005
+ * one-sided) with at least RULE_AB_MIN_SENT texts each; when it ends (final = 1) at
+ * z >= 1.96. winner -1 at the end means the rule's fallback goes to the rest.
+ */
+#define RULE_AB_MIN_SENT 30
+#define RULE_AB_Z_EARLY 3.29
+#define RULE_AB_Z_FINAL 1.96
+void rule_ab_decide(const struct rule_ab_stat *st, size_t n, int final,
+    struct rule_ab_verdict *out);
+
 /* Compiles a standalone template from len bytes of UTF-8. Returns a new template the
  * caller frees with rule_template_free(), or NULL with *err filled (ERR_INPUT with the
  * 0-based byte offset of the problem in err->field, or ERR_NOMEM). */

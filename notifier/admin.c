@@ -192,7 +192,7 @@ admin_compile(const struct admin *a, const char *put_name, const char *put_text,
 		src[n].len = put_len;
 		n++;
 	}
-	rs = rule_compile(src, n, diags, err);
+	rs = rulesload_supported(rule_compile(src, n, diags, err), err);
 out:
 	free(src);
 	free(names);

@@ -51,7 +51,7 @@ int rule_cc_nomem(struct rule_cc *cc);
 /* ---- lexer ---- */
 
 enum rule_tok {
-	TK_EOF = 0, TK_ERROR, TK_NAME, TK_NUMBER, TK_STRING,
+	TK_EOF = 0, TK_ERROR, TK_NAME, TK_NUMBER, TK_STRING, TK_DURATION,
 	TK_COMMA, TK_LPAREN, TK_RPAREN, TK_PERCENT,
 	TK_EQ, TK_NE, TK_LT, TK_LE, TK_GT, TK_GE,
 	/* reserved words; ORDER RESERVED: keep rule_reserved[] in rule_lex.c in order */
@@ -67,7 +67,7 @@ struct rule_token {
 	int col;
 	size_t off;      /* byte offset of the first character */
 	size_t len;      /* bytes of source text */
-	double num;      /* TK_NUMBER */
+	double num;      /* TK_NUMBER; TK_DURATION: seconds */
 	int integral;    /* TK_NUMBER written without a fraction */
 	char *str;       /* TK_NAME, TK_STRING: decoded, NUL-terminated, in the arena */
 	size_t slen;
@@ -208,6 +208,13 @@ struct rule {
 		const struct rule_template *t;
 	} loc[CH_COUNT][RULE_LOCALES_MAX];
 	unsigned char nloc[CH_COUNT];
+	/* 'variant NAME "..."' (SMS) and 'test P% for D by METRIC [fallback NAME]' */
+	struct rule_variant {
+		char name[RULE_VARIANT_NAME_MAX + 1];
+		const struct rule_template *t;
+	} variants[RULE_VARIANTS_MAX];
+	unsigned char nvariants;
+	struct rule_ab ab;          /* ab.share_bp == 0: no test */
 	const char *src;            /* the file text (arena copy), for explanations */
 	uint64_t name_hash;         /* FNV-1a-64 of name */
 	size_t order;               /* position in the input */

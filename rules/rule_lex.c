@@ -23,7 +23,7 @@ rule_tok_name(enum rule_tok k)
 {
 	static const char *const names[TK_RULE] = {
 		"end of file", "an invalid token", "a name", "a number", "a string",
-		"','", "'('", "')'", "'%'", "'='", "'!='", "'<'", "'<='", "'>'", "'>='"
+		"a duration", "','", "'('", "')'", "'%'", "'='", "'!='", "'<'", "'<='", "'>'", "'>='"
 	};
 
 	if (k < TK_RULE)
@@ -228,6 +228,19 @@ lex_number(struct rule_lexer *lx, struct rule_token *t)
 		}
 	}
 	c = cur(lx);
+	/* A duration: a whole number and one of s, m, h ("10m"), nothing after it. */
+	if ((c == 's' || c == 'm' || c == 'h') && t->integral && !neg) {
+		int after = peek(lx, 1);
+
+		if (!((after >= 'a' && after <= 'z') || (after >= 'A' && after <= 'Z') ||
+		    (after >= '0' && after <= '9') || after == '_' || after == '.')) {
+			advance(lx);
+			t->num = (double)mant * (c == 'h' ? 3600.0 : c == 'm' ? 60.0 : 1.0);
+			t->kind = TK_DURATION;
+			t->len = lx->pos - t->off;
+			return TK_DURATION;
+		}
+	}
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '.')
 		return lex_error(lx, t, "malformed number; unexpected", c);
 	while (frac-- > 0)

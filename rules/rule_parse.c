@@ -13,19 +13,8 @@
 #include <string.h>
 
 #include "rule_int.h"
+#include "rule_parse_int.h"
 
-struct parser {
-	struct rule_cc *cc;
-	struct rule_lexer lx;
-	struct rule_token t;    /* the current token */
-	size_t prev_end;        /* end offset of the last consumed token */
-	int prev_line;          /* line of the last consumed token */
-	int depth;
-	const char *src;        /* arena copy of the file, kept for explanations */
-	struct rule ***v;       /* every rule so far, all files */
-	size_t *n;
-	size_t *cap;
-};
 
 /* ORDER CHANNEL: names of enum channel in model.h. */
 static const char *const rule_channel_names[CH_COUNT] = { "sms", "dm" };
@@ -47,8 +36,8 @@ rule_channel_name(int ch)
 	return ch >= 0 && ch < CH_COUNT ? rule_channel_names[ch] : "?";
 }
 
-static void
-next(struct parser *p)
+void
+rp_next(struct parser *p)
 {
 	p->prev_end = p->t.off + p->t.len;
 	p->prev_line = p->t.line;
@@ -56,8 +45,8 @@ next(struct parser *p)
 }
 
 /* Describes a token for "found ..." in messages. */
-static const char *
-tok_desc(const struct rule_token *t, char *buf, size_t size)
+const char *
+rp_tok_desc(const struct rule_token *t, char *buf, size_t size)
 {
 	if (t->kind == TK_NAME) {
 		snprintf(buf, size, "'%s'", t->str);
@@ -71,11 +60,8 @@ tok_desc(const struct rule_token *t, char *buf, size_t size)
 }
 
 /* Records an error at token t, unless the lexer already reported t itself. */
-static int error_at(struct parser *p, const struct rule_token *t, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-error_at(struct parser *p, const struct rule_token *t, const char *fmt, ...)
+int
+rp_error_at(struct parser *p, const struct rule_token *t, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -88,13 +74,13 @@ error_at(struct parser *p, const struct rule_token *t, const char *fmt, ...)
 	return rule_cc_error(p->cc, t->off, t->line, t->col, "%s", msg);
 }
 
-static int
-error_expected(struct parser *p, const char *what)
+int
+rp_error_expected(struct parser *p, const char *what)
 {
 	char buf[96];
 
-	return error_at(p, &p->t, "expected %s, found %s", what,
-	    tok_desc(&p->t, buf, sizeof(buf)));
+	return rp_error_at(p, &p->t, "expected %s, found %s", what,
+	    rp_tok_desc(&p->t, buf, sizeof(buf)));
 }
 
 static int
@@ -102,16 +88,16 @@ testnext(struct parser *p, enum rule_tok k)
 {
 	if (p->t.kind != k)
 		return 0;
-	next(p);
+	rp_next(p);
 	return 1;
 }
 
-static int
-checknext(struct parser *p, enum rule_tok k, const char *what)
+int
+rp_checknext(struct parser *p, enum rule_tok k, const char *what)
 {
 	if (p->t.kind != k)
-		return error_expected(p, what);
-	next(p);
+		return rp_error_expected(p, what);
+	rp_next(p);
 	return 0;
 }
 
@@ -167,11 +153,11 @@ literal(struct parser *p)
 		if ((n = new_node(p, NK_NUM, &p->t)) == NULL)
 			return NULL;
 		n->num = p->t.num;
-		next(p);
+		rp_next(p);
 		if (p->t.kind == TK_PERCENT) {   /* a share: checked against its field */
 			n->pct = 1;
 			n->end = p->t.off + p->t.len;
-			next(p);
+			rp_next(p);
 		}
 		return finish(p, n);
 	} else if (p->t.kind == TK_STRING) {
@@ -179,10 +165,10 @@ literal(struct parser *p)
 			return NULL;
 		n->str = p->t.str;
 	} else {
-		error_expected(p, "a string or a number in the list");
+		rp_error_expected(p, "a string or a number in the list");
 		return NULL;
 	}
-	next(p);
+	rp_next(p);
 	return finish(p, n);
 }
 
@@ -202,38 +188,38 @@ operand(struct parser *p)
 		if ((n = new_node(p, NK_BOOL, &p->t)) == NULL)
 			return NULL;
 		n->num = p->t.kind == TK_TRUE;
-		next(p);
+		rp_next(p);
 		return finish(p, n);
 	case TK_NAME:
 		if ((n = new_node(p, NK_FIELD, &p->t)) == NULL)
 			return NULL;
 		n->str = p->t.str;
-		next(p);
+		rp_next(p);
 		return finish(p, n);
 	case TK_LPAREN:
 		open = p->t;
 		if (++p->depth > RULE_DEPTH_MAX) {
-			error_at(p, &p->t, "expression nested deeper than %d levels",
+			rp_error_at(p, &p->t, "expression nested deeper than %d levels",
 			    RULE_DEPTH_MAX);
 			return NULL;
 		}
-		next(p);
+		rp_next(p);
 		if ((n = expr(p)) == NULL)
 			return NULL;
 		if (p->t.kind != TK_RPAREN) {
 			char buf[96];
 
-			error_at(p, &p->t, "expected ')' to close the '(' at %d:%d, found %s",
-			    open.line, open.col, tok_desc(&p->t, buf, sizeof(buf)));
+			rp_error_at(p, &p->t, "expected ')' to close the '(' at %d:%d, found %s",
+			    open.line, open.col, rp_tok_desc(&p->t, buf, sizeof(buf)));
 			return NULL;
 		}
-		next(p);
+		rp_next(p);
 		p->depth--;
 		n->off = open.off;
 		n->end = p->prev_end;
 		return n;
 	default:
-		error_expected(p, "a field, a string, a number or '('");
+		rp_error_expected(p, "a field, a string, a number or '('");
 		return NULL;
 	}
 }
@@ -245,16 +231,16 @@ in_list(struct parser *p, struct rule_node *n)
 	struct rule_node *items[RULE_LIST_MAX];
 	size_t k = 0;
 
-	next(p);  /* '(' */
+	rp_next(p);  /* '(' */
 	do {
 		if (k == RULE_LIST_MAX) {
-			error_at(p, &p->t, "list longer than %d items", RULE_LIST_MAX);
+			rp_error_at(p, &p->t, "list longer than %d items", RULE_LIST_MAX);
 			return NULL;
 		}
 		if ((items[k++] = literal(p)) == NULL)
 			return NULL;
 	} while (testnext(p, TK_COMMA));
-	if (checknext(p, TK_RPAREN, "',' or ')' in the list") == -1)
+	if (rp_checknext(p, TK_RPAREN, "',' or ')' in the list") == -1)
 		return NULL;
 	n->items = rule_arena_alloc(p->cc->arena, k * sizeof(*n->items));
 	if (n->items == NULL) {
@@ -295,7 +281,7 @@ predicate(struct parser *p)
 		return NULL;
 	op = p->t;
 	if ((c = cmp_op(op.kind)) >= 0) {
-		next(p);
+		rp_next(p);
 		if ((b = operand(p)) == NULL)
 			return NULL;
 		if ((n = new_node(p, NK_CMP, &op)) == NULL)
@@ -308,7 +294,7 @@ predicate(struct parser *p)
 		return finish(p, n);
 	}
 	if (op.kind == TK_STARTS_WITH || op.kind == TK_CONTAINS) {
-		next(p);
+		rp_next(p);
 		if ((b = operand(p)) == NULL)
 			return NULL;
 		return binary(p, op.kind == TK_STARTS_WITH ? NK_STARTS : NK_CONTAINS, &op,
@@ -316,9 +302,9 @@ predicate(struct parser *p)
 	}
 	if (op.kind == TK_NOT) {
 		nottok = op;
-		next(p);
+		rp_next(p);
 		if (p->t.kind != TK_IN) {
-			error_expected(p, "'in' after 'not'");
+			rp_error_expected(p, "'in' after 'not'");
 			return NULL;
 		}
 		negate = 1;
@@ -326,7 +312,7 @@ predicate(struct parser *p)
 	}
 	if (op.kind != TK_IN)
 		return a;
-	next(p);
+	rp_next(p);
 	if (p->t.kind == TK_LPAREN) {
 		if ((n = new_node(p, NK_INLIST, &op)) == NULL)
 			return NULL;
@@ -353,10 +339,10 @@ notexpr(struct parser *p)
 	if (op.kind != TK_NOT)
 		return predicate(p);
 	if (++p->depth > RULE_DEPTH_MAX) {
-		error_at(p, &op, "expression nested deeper than %d levels", RULE_DEPTH_MAX);
+		rp_error_at(p, &op, "expression nested deeper than %d levels", RULE_DEPTH_MAX);
 		return NULL;
 	}
-	next(p);
+	rp_next(p);
 	if ((a = notexpr(p)) == NULL)
 		return NULL;
 	p->depth--;
@@ -374,7 +360,7 @@ andexpr(struct parser *p)
 
 	while (a != NULL && p->t.kind == TK_AND) {
 		op = p->t;
-		next(p);
+		rp_next(p);
 		if ((b = notexpr(p)) == NULL)
 			return NULL;
 		a = binary(p, NK_AND, &op, a, b);
@@ -391,7 +377,7 @@ expr(struct parser *p)
 
 	while (a != NULL && p->t.kind == TK_OR) {
 		op = p->t;
-		next(p);
+		rp_next(p);
 		if ((b = andexpr(p)) == NULL)
 			return NULL;
 		a = binary(p, NK_OR, &op, a, b);
@@ -401,33 +387,28 @@ expr(struct parser *p)
 
 /* ---- clauses ---- */
 
-struct clauses {
-	int when, audience, send, priority, holdout, segments, exclusive;
-	struct rule_token tmpl[CH_COUNT];
-	int has_tmpl[CH_COUNT];
-};
 
 /* CHANNEL = NAME naming a channel; returns it or -1 after an error */
-static int
-channel(struct parser *p)
+int
+rp_channel(struct parser *p)
 {
 	int c;
 
 	if (p->t.kind != TK_NAME) {
-		error_expected(p, "a channel (sms or dm)");
+		rp_error_expected(p, "a channel (sms or dm)");
 		return -1;
 	}
 	if ((c = rule_channel_from_name(p->t.str)) < 0) {
 		const char *alt = rule_suggest(p->t.str, rule_channel_names, CH_COUNT);
 
 		if (alt != NULL)
-			error_at(p, &p->t, "unknown channel '%s'; did you mean '%s'?", p->t.str,
+			rp_error_at(p, &p->t, "unknown channel '%s'; did you mean '%s'?", p->t.str,
 			    alt);
 		else
-			error_at(p, &p->t, "unknown channel '%s' (channels: sms, dm)", p->t.str);
+			rp_error_at(p, &p->t, "unknown channel '%s' (channels: sms, dm)", p->t.str);
 		return -1;
 	}
-	next(p);
+	rp_next(p);
 	return c;
 }
 
@@ -438,97 +419,14 @@ whole(struct parser *p, const char *what, long lo, long hi, long *out)
 	if (p->t.kind != TK_NUMBER) {
 		char buf[96];
 
-		return error_at(p, &p->t, "expected a whole number after '%s', found %s",
-		    what, tok_desc(&p->t, buf, sizeof(buf)));
+		return rp_error_at(p, &p->t, "expected a whole number after '%s', found %s",
+		    what, rp_tok_desc(&p->t, buf, sizeof(buf)));
 	}
 	if (!p->t.integral || p->t.num < (double)lo || p->t.num > (double)hi)
-		return error_at(p, &p->t, "%s must be a whole number from %ld to %ld", what,
+		return rp_error_at(p, &p->t, "%s must be a whole number from %ld to %ld", what,
 		    lo, hi);
 	*out = (long)p->t.num;
-	next(p);
-	return 0;
-}
-
-/* Compiles the template string of token t; errors point into the string. */
-static const struct rule_template *
-template_string(struct parser *p, const struct rule_token *t, int ch, const char *lang)
-{
-	struct rule_template *tp;
-	char msg[160];
-	size_t bad = 0, raw, dec = 0;
-	int col;
-
-	msg[0] = '\0';
-	tp = rule_tpl_compile(p->cc->arena, t->str, t->slen, &bad, msg, sizeof(msg));
-	if (tp == NULL) {
-		if (msg[0] == '\0') {
-			rule_cc_nomem(p->cc);
-			return NULL;
-		}
-		/* map the decoded offset back to the source: escapes are 2 bytes there */
-		raw = t->off + 1;
-		col = t->col + 1;
-		while (dec < bad && raw < t->off + t->len) {
-			if (p->src[raw] == '\\')
-				raw += 2, dec += 1, col++;  /* an escape is two characters */
-			else
-				raw++, dec++;
-			while (raw < t->off + t->len &&
-			    ((unsigned char)p->src[raw] & 0xC0) == 0x80)
-				raw++, dec++;
-			col++;
-		}
-		rule_cc_error(p->cc, raw, t->line, col, "%s", msg);
-		return NULL;
-	}
-	if (ch == CH_SMS && lang == NULL && !rule_tpl_has_optout(tp)) {
-		error_at(p, t, "sms template has no opt-out words; add \"Reply STOP to end\" "
-		    "or similar");
-		return NULL;
-	}
-	if (ch == CH_SMS && lang != NULL && !rule_tpl_has_optout_in(tp, lang)) {
-		error_at(p, t, "sms template for locale %s has no opt-out words; add "
-		    "\"Reply STOP to end\"%s", lang, strcmp(lang, "es") == 0 ?
-		    " or \"Responde ALTO para cancelar\"" : " or similar");
-		return NULL;
-	}
-	return tp;
-}
-
-/* 'template' CHANNEL 'locale' LANG STRING, after CHANNEL: a template for the
- * subscribers whose locale is in language LANG. */
-static int
-locale_template(struct parser *p, struct rule *r, int c)
-{
-	struct rule_token lt, st;
-	const struct rule_template *tp;
-	size_t i, n;
-
-	next(p);  /* 'locale' */
-	lt = p->t;
-	n = lt.kind == TK_NAME ? strlen(lt.str) : 0;
-	for (i = 0; i < n && lt.str[i] >= 'a' && lt.str[i] <= 'z'; i++)
-		;
-	if (n < 2 || n > RULE_LANG_MAX || i != n)
-		return error_expected(p, "a language after 'locale' (2 or 3 lower-case "
-		    "letters, like es)");
-	for (i = 0; i < r->nloc[c]; i++)
-		if (strcmp(r->loc[c][i].lang, lt.str) == 0)
-			return error_at(p, &lt, "duplicate template for '%s' locale %s in rule "
-			    "'%s'", rule_channel_name(c), lt.str, r->name);
-	if (r->nloc[c] == RULE_LOCALES_MAX)
-		return error_at(p, &lt, "more than %d locales for '%s' in rule '%s'",
-		    RULE_LOCALES_MAX, rule_channel_name(c), r->name);
-	next(p);
-	if (p->t.kind != TK_STRING)
-		return error_expected(p, "the template text in double quotes");
-	st = p->t;
-	next(p);
-	if ((tp = template_string(p, &st, c, lt.str)) == NULL)
-		return -1;
-	memcpy(r->loc[c][r->nloc[c]].lang, lt.str, n + 1);
-	r->loc[c][r->nloc[c]].t = tp;
-	r->nloc[c]++;
+	rp_next(p);
 	return 0;
 }
 
@@ -542,7 +440,8 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 {
 	static const char *const audiences[2] = { "interested", "all" };
 	static const char *const clause_words[] = { "when", "audience", "send",
-	    "priority", "template", "holdout", "segments", "exclusive", "end" };
+	    "priority", "template", "holdout", "segments", "exclusive", "variant", "test",
+	    "end" };
 	enum { CLAUSE_WORDS = sizeof(clause_words) / sizeof(clause_words[0]) };
 	struct rule_token kw = p->t;
 	const char *alt;
@@ -552,15 +451,15 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 
 #define ONCE(flag, word) do { \
 		if (cl->flag) \
-			return error_at(p, &kw, "duplicate '" word "' in rule '%s'", r->name); \
+			return rp_error_at(p, &kw, "duplicate '" word "' in rule '%s'", r->name); \
 		cl->flag = 1; \
 	} while (0)
 
-	next(p);
+	rp_next(p);
 	switch (kw.kind) {
 	case TK_WHEN:
 		if (cl->when)
-			return error_at(p, &kw, "duplicate 'when' in rule '%s'; join the "
+			return rp_error_at(p, &kw, "duplicate 'when' in rule '%s'; join the "
 			    "conditions with 'and'", r->name);
 		cl->when = 1;
 		p->depth = 0;
@@ -575,22 +474,22 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 			r->audience_all = 1;
 		else if (p->t.kind == TK_NAME &&
 		    (alt = rule_suggest(p->t.str, audiences, 2)) != NULL)
-			return error_at(p, &p->t, "audience must be 'interested' or 'all', "
+			return rp_error_at(p, &p->t, "audience must be 'interested' or 'all', "
 			    "not '%s'; did you mean '%s'?", p->t.str, alt);
 		else
-			return error_at(p, &p->t, "audience must be 'interested' or 'all', "
-			    "not %s", tok_desc(&p->t, buf, sizeof(buf)));
-		next(p);
+			return rp_error_at(p, &p->t, "audience must be 'interested' or 'all', "
+			    "not %s", rp_tok_desc(&p->t, buf, sizeof(buf)));
+		rp_next(p);
 		return 0;
 	case TK_SEND:
 		ONCE(send, "send");
 		do {
 			struct rule_token ct = p->t;
 
-			if ((c = channel(p)) < 0)
+			if ((c = rp_channel(p)) < 0)
 				return -1;
 			if (r->channels & CH_BIT(c))
-				return error_at(p, &ct, "channel '%s' listed twice",
+				return rp_error_at(p, &ct, "channel '%s' listed twice",
 				    rule_channel_name(c));
 			r->channels |= CH_BIT(c);
 		} while (testnext(p, TK_COMMA));
@@ -614,42 +513,27 @@ clause(struct parser *p, struct rule *r, struct clauses *cl)
 	case TK_HOLDOUT:
 		ONCE(holdout, "holdout");
 		if (p->t.kind != TK_NUMBER)
-			return error_expected(p, "a share like 5% after 'holdout'");
+			return rp_error_expected(p, "a share like 5% after 'holdout'");
 		if (p->t.num < 0 || p->t.num > 100)
-			return error_at(p, &p->t, "holdout must be from 0%% to 100%%");
+			return rp_error_at(p, &p->t, "holdout must be from 0%% to 100%%");
 		r->holdout_bp = (unsigned)(p->t.num * 100.0 + 0.5);
-		next(p);
-		return checknext(p, TK_PERCENT, "'%' after the holdout share");
-	case TK_TEMPLATE: {
-		struct rule_token st;
-		const struct rule_template *tp;
-
-		if ((c = channel(p)) < 0)
-			return -1;
-		if (p->t.kind == TK_NAME && strcmp(p->t.str, "locale") == 0)
-			return locale_template(p, r, c);
-		if (cl->has_tmpl[c])
-			return error_at(p, &kw, "duplicate template for '%s' in rule '%s'",
-			    rule_channel_name(c), r->name);
-		if (p->t.kind != TK_STRING)
-			return error_expected(p, "the template text in double quotes");
-		st = p->t;
-		next(p);
-		if ((tp = template_string(p, &st, c, NULL)) == NULL)
-			return -1;
-		r->tmpl[c] = tp;
-		cl->has_tmpl[c] = 1;
-		cl->tmpl[c] = kw;
-		return 0;
-	}
+		rp_next(p);
+		return rp_checknext(p, TK_PERCENT, "'%' after the holdout share");
+	case TK_TEMPLATE:
+		return rp_template_clause(p, r, cl, &kw);
 	default:
+		/* Not reserved words, so that rules and fields may still be named so. */
+		if (kw.kind == TK_NAME && strcmp(kw.str, "variant") == 0)
+			return rp_variant_clause(p, r, cl, &kw);
+		if (kw.kind == TK_NAME && strcmp(kw.str, "test") == 0)
+			return rp_test_clause(p, r, cl, &kw);
 		if (kw.kind == TK_NAME &&
 		    (alt = rule_suggest(kw.str, clause_words, CLAUSE_WORDS)) != NULL)
-			return error_at(p, &kw, "expected a clause or 'end', found '%s'; did "
+			return rp_error_at(p, &kw, "expected a clause or 'end', found '%s'; did "
 			    "you mean '%s'?", kw.str, alt);
-		return error_at(p, &kw, "expected a clause (when, audience, send, priority, "
-		    "template, holdout, segments, exclusive) or 'end', found %s",
-		    tok_desc(&kw, buf, sizeof(buf)));
+		return rp_error_at(p, &kw, "expected a clause (when, audience, send, priority, "
+		    "template, holdout, segments, exclusive, variant, test) or 'end', found %s",
+		    rp_tok_desc(&kw, buf, sizeof(buf)));
 	}
 #undef ONCE
 }
@@ -684,7 +568,7 @@ sync_clause(struct parser *p)
 	p->lx.quiet = 1;
 	while (!at_clause(p) && p->t.kind != TK_END && p->t.kind != TK_RULE &&
 	    p->t.kind != TK_EOF)
-		next(p);
+		rp_next(p);
 	p->lx.quiet = 0;
 }
 
@@ -698,7 +582,7 @@ unique_name(struct parser *p, const struct rule *r, const struct rule_token *nt)
 		const struct rule *o = (*p->v)[i];
 
 		if (strcmp(o->name, r->name) == 0)
-			return error_at(p, nt, "duplicate rule name '%s'; first defined at "
+			return rp_error_at(p, nt, "duplicate rule name '%s'; first defined at "
 			    "%s:%d:%d", r->name, o->file, o->line, o->col);
 	}
 	return 0;
@@ -731,12 +615,12 @@ rule_block(struct parser *p)
 	struct clauses cl;
 	struct rule *r;
 	char buf[96];
-	int c, bad = 0;
+	int bad = 0;
 
 	memset(&cl, 0, sizeof(cl));
-	next(p);
+	rp_next(p);
 	if (p->t.kind != TK_NAME)
-		return error_expected(p, "a rule name after 'rule'");
+		return rp_error_expected(p, "a rule name after 'rule'");
 	nt = p->t;
 	if ((r = rule_arena_alloc(p->cc->arena, sizeof(*r))) == NULL)
 		return rule_cc_nomem(p->cc);
@@ -750,18 +634,18 @@ rule_block(struct parser *p)
 	if (unique_name(p, r, &nt) == -1)
 		bad = 1;
 	if (*p->n >= RULE_RULES_MAX) {
-		error_at(p, &rt, "more than %d rules", RULE_RULES_MAX);
+		rp_error_at(p, &rt, "more than %d rules", RULE_RULES_MAX);
 		bad = 1;
 	}
 	/* listed at once, so that a later duplicate name is found even if this rule
 	 * turns out broken (a set with any error is thrown away anyway) */
 	if (!bad && push_rule(p, r) == -1)
 		return -1;
-	next(p);
+	rp_next(p);
 	while (p->t.kind != TK_END) {
 		if (p->t.kind == TK_EOF || p->t.kind == TK_RULE)
-			return error_at(p, &p->t, "expected 'end' to close rule '%s' (line %d), "
-			    "found %s", r->name, rt.line, tok_desc(&p->t, buf, sizeof(buf)));
+			return rp_error_at(p, &p->t, "expected 'end' to close rule '%s' (line %d), "
+			    "found %s", r->name, rt.line, rp_tok_desc(&p->t, buf, sizeof(buf)));
 		if (clause(p, r, &cl) == -1) {
 			if (p->cc->nomem || p->cc->nerr >= RULE_DIAGS_MAX)
 				return -1;
@@ -769,18 +653,10 @@ rule_block(struct parser *p)
 		}
 	}
 	if (!cl.send)
-		error_at(p, &nt, "rule '%s' has no 'send' clause; add e.g. 'send sms'",
+		rp_error_at(p, &nt, "rule '%s' has no 'send' clause; add e.g. 'send sms'",
 		    r->name);
-	for (c = 0; c < CH_COUNT; c++) {
-		if (cl.has_tmpl[c] && cl.send && !(r->channels & CH_BIT(c)))
-			error_at(p, &cl.tmpl[c], "template for '%s' but rule '%s' does not send "
-			    "%s", rule_channel_name(c), r->name, rule_channel_name(c));
-		else if (r->nloc[c] > 0 && cl.send && !(r->channels & CH_BIT(c)))
-			error_at(p, &nt, "template for '%s' locale %s but rule '%s' does not "
-			    "send %s", rule_channel_name(c), r->loc[c][0].lang, r->name,
-			    rule_channel_name(c));
-	}
-	next(p);  /* 'end' */
+	rp_rule_finish(p, r, &cl, &nt);
+	rp_next(p);  /* 'end' */
 	return 0;
 }
 
@@ -791,10 +667,10 @@ sync(struct parser *p, int at_rule)
 	p->lx.quiet = 1;
 	while (p->t.kind != TK_EOF && p->t.kind != TK_RULE) {
 		if (!at_rule && p->t.kind == TK_END) {
-			next(p);
+			rp_next(p);
 			break;
 		}
-		next(p);
+		rp_next(p);
 	}
 	p->lx.quiet = 0;
 }
@@ -815,14 +691,14 @@ rule_parse_file(struct rule_cc *cc, struct rule ***v, size_t *n, size_t *cap)
 		return rule_cc_nomem(cc);
 	cc->src = p.src;  /* the copy is NUL-terminated */
 	rule_lex_init(&p.lx, cc);
-	next(&p);
+	rp_next(&p);
 	while (p.t.kind != TK_EOF && !cc->nomem && cc->nerr < RULE_DIAGS_MAX) {
 		if (p.t.kind == TK_RULE) {
 			if (rule_block(&p) == -1)
 				sync(&p, 0);
 		} else {
-			error_expected(&p, "'rule'");
-			next(&p);
+			rp_error_expected(&p, "'rule'");
+			rp_next(&p);
 			sync(&p, 1);
 		}
 	}

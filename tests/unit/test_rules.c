@@ -725,7 +725,7 @@ clause_errors_name_line_and_column(void **state)
 	    "expected a share like 5% after 'holdout', found a string");
 	expect_error("rule a\n send sms\n color red\nend", 3, 2,
 	    "expected a clause (when, audience, send, priority, template, holdout, "
-	    "segments, exclusive) or 'end', found 'color'");
+	    "segments, exclusive, variant, test) or 'end', found 'color'");
 }
 
 static void

@@ -106,7 +106,7 @@ suggestions_are_close_names_only(void **state)
 	    "1:13: unknown channel 'fax' (channels: sms, dm)\n");
 	assert_string_equal(errors_of("rule a send sms frobnicate end"),
 	    "1:17: expected a clause (when, audience, send, priority, template, holdout, "
-	    "segments, exclusive) or 'end', found 'frobnicate'\n");
+	    "segments, exclusive, variant, test) or 'end', found 'frobnicate'\n");
 	assert_string_equal(errors_of("rule a send sms template sms \"{zzzzzzz} STOP\" end"),
 	    "1:31: unknown template placeholder '{zzzzzzz}' (known: {title} {price} "
 	    "{list_price} {discount_pct} {code} {expires_local} {link} {brand})\n");
