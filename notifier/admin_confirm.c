@@ -1,5 +1,6 @@
 /*
- * admin_confirm.c: POST /v1/deals/<id>/confirm (stage: http). A deal whose audience
+ * admin_confirm.c: POST /v1/deals/<id>/confirm (stage: http); POST /v1/deals itself
+ * is admin_publish.c's. A deal whose audience
  * or cost was over the guards was dead-lettered with reason "held" and its payload;
  * deal_confirm.lua publishes that payload again with "confirmed": true, once. The
  * answer says the new entry, or that it was confirmed before, or 404.
@@ -88,6 +89,10 @@ on_confirm(struct http_req *r, void *arg)
 	struct confirm_op *op;
 	size_t n;
 
+	if (rest[0] == '\0') {
+		admin_publish(ac->app, &ac->ops, r);
+		return;
+	}
 	if (slash == NULL || strcmp(slash, "/confirm") != 0) {
 		http_error(r, 404, "path", "POST /v1/deals/<id>/confirm confirms a held deal");
 		return;

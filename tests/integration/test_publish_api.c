@@ -1,0 +1,158 @@
+/*
+ * test_publish_api.c: POST /v1/deals (issue 19, the console's publish page, and the
+ * services that would rather not speak Redis): a deal the parser accepts goes on the
+ * `deals` stream as sent and reaches the gateway; every refused deal names its field
+ * and adds nothing; a test send (`test_to`) reaches only the named subscribers; no
+ * token, no deal.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ithttp.h"
+#include "itest.h"
+
+#define TOKEN "publish-api-admin-token-0123456789"
+#define AUTH "Authorization: Bearer " TOKEN "\r\n"
+
+static int
+setup(void **state)
+{
+	struct it_one *o;
+
+	if (it_one_setup(state) != 0)
+		return -1;
+	o = *state;
+	assert_int_equal(it_gwsim_start(&o->gw, NULL), 0);
+	return 0;
+}
+
+static int
+start(struct it_one *o)
+{
+	int port;
+
+	it_import_audience(o->port, 3, 3100, "laptops");
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	port = it_notifier_start_http(&o->nt, o->port, o->gw.port, "it-publish",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n");
+	assert_true(port > 0);
+	it_sleep_ms(300);           /* the mirror loads */
+	return port;
+}
+
+struct want {
+	struct it_one *o;
+	int n;
+};
+
+static int
+sent_n(void *arg)
+{
+	struct want *w = arg;
+
+	return it_gwsim_count(&w->o->gw, 201) >= w->n;
+}
+
+static void
+a_deal_is_published_and_sent(void **state)
+{
+	struct it_one *o = *state;
+	static struct it_resp r;
+	struct want w = { o, 3 };
+	const char *deal = it_deal("api-1", "laptops", 3600);
+	int port = start(o);
+	cJSON *j;
+
+	assert_int_equal(it_http(port, "POST", "/v1/deals", AUTH, deal, strlen(deal), &r),
+	    201);
+	j = cJSON_Parse(r.body);
+	assert_non_null(j);
+	assert_string_equal(cJSON_GetObjectItem(j, "deal")->valuestring, "api-1");
+	assert_string_equal(cJSON_GetObjectItem(j, "status")->valuestring,
+	    "/v1/deals/api-1");
+	assert_true(strchr(cJSON_GetObjectItem(j, "entry")->valuestring, '-') != NULL);
+	cJSON_Delete(j);
+	assert_int_equal(it_int(o->rc, "XLEN deals"), 1);
+	assert_true(it_wait(sent_n, &w, 15000));
+	assert_int_equal(it_gwsim_count(&o->gw, 201), 3);
+}
+
+static void
+refused_deals_name_their_field_and_add_nothing(void **state)
+{
+	static const struct {
+		const char *body, *field;
+	} bad[] = {
+		{ "", "body" },
+		{ "not json", "body" },
+		{ "[1,2]", "body" },
+		{ "{\"id\":\"x\",\"title\":\"t\",\"url\":\"https://a.example/\"}", "expires_at" },
+		{ "{\"id\":\"x\",\"title\":\"t\",\"expires_at\":4102444800}", "url" },
+		{ "{\"id\":\"x y\",\"title\":\"t\",\"url\":\"https://a.example/\","
+		    "\"expires_at\":4102444800}", "id" },
+		{ "{\"id\":\"x\",\"title\":\"t\",\"url\":\"https://a.example/\","
+		    "\"expires_at\":1}", "expires_at" },
+		{ "{\"id\":\"x\",\"id\":\"y\",\"title\":\"t\",\"url\":\"https://a.example/\","
+		    "\"expires_at\":4102444800}", "id" },
+	};
+	struct it_one *o = *state;
+	static struct it_resp r;
+	char want[64];
+	size_t i;
+	int port = start(o);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		it_http(port, "POST", "/v1/deals", AUTH, bad[i].body, strlen(bad[i].body), &r);
+		snprintf(want, sizeof(want), "\"field\":\"%s\"", bad[i].field);
+		if (r.status != 400 || strstr(r.body, want) == NULL)
+			fail_msg("%s: %d %s, want 400 naming %s", bad[i].body, r.status, r.body,
+			    bad[i].field);
+	}
+	/* no token, a wrong one */
+	assert_int_equal(it_http(port, "POST", "/v1/deals", NULL, "{}", 2, &r), 401);
+	assert_int_equal(it_http(port, "POST", "/v1/deals",
+	    "Authorization: Bearer nope\r\n", "{}", 2, &r), 401);
+	assert_int_equal(it_int(o->rc, "XLEN deals"), 0);
+	assert_int_equal(it_gwsim_count(&o->gw, 201), 0);
+}
+
+static void
+a_test_send_reaches_only_the_named(void **state)
+{
+	struct it_one *o = *state;
+	static struct it_resp r;
+	struct want w = { o, 1 };
+	char deal[1200];
+	int port = start(o);
+
+	/* it_import_audience names its subscribers s-0, s-1, ... */
+	snprintf(deal, sizeof(deal), "%.*s, \"test_to\": [\"s-1\"]}",
+	    (int)strlen(it_deal("api-t", "laptops", 3600)) - 1,
+	    it_deal("api-t", "laptops", 3600));
+	assert_int_equal(it_http(port, "POST", "/v1/deals", AUTH, deal, strlen(deal), &r),
+	    201);
+	assert_true(it_wait(sent_n, &w, 15000));
+	it_sleep_ms(500);
+	assert_int_equal(it_gwsim_count(&o->gw, 201), 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(a_deal_is_published_and_sent, setup,
+		    it_one_teardown),
+		cmocka_unit_test_setup_teardown(refused_deals_name_their_field_and_add_nothing,
+		    setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(a_test_send_reaches_only_the_named, setup,
+		    it_one_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
