@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 
 #include "admin.h"
 #include "admin_bulk.h"
+#include "admin_codes.h"
 #include "admin_confirm.h"
 #include "admin_consent.h"
 #include "admin_int.h"
@@ -265,6 +267,7 @@ admin_op_free(struct admin_op *op)
 			op->next->prev = op->prev;
 	}
 	rule_set_free(op->rs);
+	cJSON_Delete(op->json);
 	free(op->text);
 	free(op);
 }
@@ -425,7 +428,8 @@ admin_new(const struct app *app)
 	    HTTP_AUTH) < 0 ||
 	    (a->bulk = admin_bulk_new(app)) == NULL ||
 	    (a->consent = admin_consent_new(app)) == NULL ||
-	    (a->confirm = admin_confirm_new(app)) == NULL))
+	    (a->confirm = admin_confirm_new(app)) == NULL ||
+	    (a->codes = admin_codes_new(app)) == NULL))
 		goto oom;
 	event_add(a->hup, NULL);
 	evtimer_add(a->poll, &now);
@@ -453,6 +457,7 @@ admin_free(struct admin *a)
 	admin_bulk_free(a->bulk);
 	admin_consent_free(a->consent);
 	admin_confirm_free(a->confirm);
+	admin_codes_free(a->codes);
 	if (a->poll)
 		event_free(a->poll);
 	if (a->hup)

@@ -12,6 +12,7 @@
 #include "model.h"
 
 struct app;
+struct cJSON;
 struct err;
 struct event;
 struct http_req;
@@ -53,6 +54,7 @@ struct admin_op {
 	struct rule_set *rs;          /* the set compiled for a rule change (owned) */
 	unsigned long epoch;          /* a->epoch when rs was compiled */
 	double price;                 /* report: per-SMS-segment price, NAN: none */
+	struct cJSON *json;           /* report: the answer being built (owned) */
 };
 
 struct admin {
@@ -67,6 +69,7 @@ struct admin {
 	struct admin_bulk *bulk;      /* POST /v1/bulk/subscribers (admin_bulk.c) */
 	struct admin_consent *consent; /* GET /v1/consent/<id> (admin_consent.c) */
 	struct admin_confirm *confirm; /* POST /v1/deals/<id>/confirm (admin_confirm.c) */
+	struct admin_codes *codes;    /* /v1/codes/<pool> (admin_codes.c) */
 };
 
 /* ---- admin.c ---- */

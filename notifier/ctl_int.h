@@ -176,6 +176,14 @@ int ctl_cmd_simulate(struct ctl_api *api, const char *path);
 int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
     const char *price);
 
+/* ---- ctl_codes.c ---- */
+
+/* dealpushctl codes add POOL FILE (- for stdin): each line checked, bad ones named
+ * FILE:LINE, the good ones posted to /v1/codes/POOL in batches. codes count POOL: the
+ * codes left. CTL_OK, CTL_BAD_INPUT (bad lines or pool name) or CTL_FAIL (printed). */
+int ctl_cmd_codes_add(struct ctl_api *api, const char *pool, const char *file);
+int ctl_cmd_codes_count(struct ctl_api *api, const char *pool);
+
 /* ---- ctl_import.c ---- */
 
 /* Loads the daemon's script name (notifier/lua/<name>.lua as built in), so the CLI

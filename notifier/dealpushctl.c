@@ -49,6 +49,9 @@ static void usage(FILE *out)
 	    "  rules get NAME                    the text of rule source NAME (API)\n"
 	    "  rules delete NAME                 delete API rule source NAME (API)\n"
 	    "  simulate DEAL.json                who would receive the deal (API)\n"
+	    "  codes add POOL FILE|-             add the file's codes (one a line) to pool\n"
+	    "                                    codes:POOL, bad lines named (API)\n"
+	    "  codes count POOL                  the codes left in the pool (API)\n"
 	    "  report deal|rule|campaign NAME [--segment-price P]\n"
 	    "                                    the funnel as a table, or --json (API)\n"
 	    "  publish [--raw] [--expires-in SECONDS] FILE.jsonl|-\n"
@@ -378,6 +381,11 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 	else if (argc == 3 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "delete") == 0)
 		*rc = ctl_cmd_rules_delete(api, argv[2]);
+	else if (argc == 4 && strcmp(argv[0], "codes") == 0 && strcmp(argv[1], "add") == 0)
+		*rc = ctl_cmd_codes_add(api, argv[2], argv[3]);
+	else if (argc == 3 && strcmp(argv[0], "codes") == 0 &&
+	    strcmp(argv[1], "count") == 0)
+		*rc = ctl_cmd_codes_count(api, argv[2]);
 	else if (argc == 2 && strcmp(argv[0], "simulate") == 0)
 		*rc = ctl_cmd_simulate(api, argv[1]);
 	else if (argc == 3 && strcmp(argv[0], "report") == 0)
@@ -394,6 +402,7 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 static int needs_api(int argc, char **argv)
 {
 	return argc >= 1 && (strcmp(argv[0], "simulate") == 0 ||
+	    strcmp(argv[0], "codes") == 0 ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "check") != 0));
 }
