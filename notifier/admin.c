@@ -458,6 +458,7 @@ admin_free(struct admin *a)
 	admin_consent_free(a->consent);
 	admin_confirm_free(a->confirm);
 	admin_codes_free(a->codes);
+	http_wait_detach_all(&a->list_ops);   /* their callbacks only free them */
 	if (a->poll)
 		event_free(a->poll);
 	if (a->hup)

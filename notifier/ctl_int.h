@@ -184,6 +184,14 @@ int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
 int ctl_cmd_codes_add(struct ctl_api *api, const char *pool, const char *file);
 int ctl_cmd_codes_count(struct ctl_api *api, const char *pool);
 
+/* ---- ctl_subs.c ---- */
+
+/* dealpushctl subscribers list [--interest X] [--consent sms|dm] [--tz ZONE]
+ * [--limit N] [--json] (argv after "list"): every page of GET /v1/subscribers, one
+ * line per subscriber, or the stored JSON a line. CTL_OK, CTL_BAD_INPUT (a bad option
+ * or filter) or CTL_FAIL (printed). */
+int ctl_cmd_subscribers_list(struct ctl_api *api, int argc, char **argv);
+
 /* ---- ctl_import.c ---- */
 
 /* Loads the daemon's script name (notifier/lua/<name>.lua as built in), so the CLI

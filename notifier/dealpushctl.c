@@ -42,6 +42,8 @@ static void usage(FILE *out)
 	    "  subscribers import FILE.jsonl|-   validate and store subscribers (one JSON\n"
 	    "                                    object a line; blank and # lines skipped)\n"
 	    "  subscribers delete ID             remove one subscriber and its consent\n"
+	    "  subscribers list [--interest X] [--consent sms|dm] [--tz ZONE] [--limit N]\n"
+	    "                   [--json]         the subscribers, page after page (API)\n"
 	    "  rules check DIR                   compile DIR/*.rules locally; errors as\n"
 	    "                                    FILE:LINE:COL, exit 1 on any\n"
 	    "  rules apply DIR                   put each DIR/NAME.rules as API rule NAME (API)\n"
@@ -368,7 +370,9 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 {
 	int is_sub = argc == 3 && strcmp(argv[0], "subscribers") == 0;
 
-	if (is_sub && strcmp(argv[1], "import") == 0)
+	if (argc >= 2 && strcmp(argv[0], "subscribers") == 0 && strcmp(argv[1], "list") == 0)
+		*rc = ctl_cmd_subscribers_list(api, argc - 2, argv + 2);
+	else if (is_sub && strcmp(argv[1], "import") == 0)
 		*rc = ctl_import_api(api, argv[2]);
 	else if (is_sub && strcmp(argv[1], "delete") == 0)
 		*rc = ctl_cmd_api_delete(api, argv[2]);
@@ -402,7 +406,8 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 static int needs_api(int argc, char **argv)
 {
 	return argc >= 1 && (strcmp(argv[0], "simulate") == 0 ||
-	    strcmp(argv[0], "codes") == 0 ||
+	    strcmp(argv[0], "codes") == 0 || (argc >= 2 &&
+	    strcmp(argv[0], "subscribers") == 0 && strcmp(argv[1], "list") == 0) ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "check") != 0));
 }

@@ -2,7 +2,9 @@
  * test_audience.c: what publishers and marketers manage without redis-cli
  * (docs/api.md, docs/admin.md): code pools filled and counted over the API and with
  * dealpushctl (bad lines named, duplicates counted, a malformed body adds nothing,
- * remaining codes in the deal's report); hostile pool names.
+ * remaining codes in the deal's report); hostile pool names; the subscribers listed
+ * page by page with filters, over one hash and over the shards of the sharded
+ * layout, every subscriber once, with hostile cursors and limits.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,10 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "err.h"
+#include "keys.h"
+#include "layout.h"
+#include "shard.h"
 
 #define TOKEN "audience-test-token-0123456789"
 #define WAIT_MS 15000
@@ -37,7 +43,7 @@ static int
 start(struct it_one *f, const char *extra)
 {
 	char cfg[1024];
-	int http;
+	int http, i;
 
 	snprintf(cfg, sizeof(cfg), "admin_token_env = DP_TEST_ADMIN_TOKEN\n%s",
 	    extra != NULL ? extra : "");
@@ -45,6 +51,10 @@ start(struct it_one *f, const char *extra)
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-audience", cfg);
 	assert_true(http > 0);
+	/* Ready: Redis answers through the API. */
+	for (i = 0; i < 300 && api(http, "GET", "/v1/codes/ready", NULL) != 200; i++)
+		it_sleep_ms(20);
+	assert_true(i < 300);
 	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", http);
 	snprintf(raddr, sizeof(raddr), "127.0.0.1:%d", f->port);
@@ -180,6 +190,202 @@ codes_are_checked_deduplicated_counted_and_reported(void **state)
 	assert_non_null(strstr(resp.body, "\"codes_left\":null"));
 }
 
+/* ---- subscriber lists ---- */
+
+/* Pages through GET /v1/subscribers?limit=<limit><filters> to the end; every id seen
+ * is counted in seen[] ("s-<n>" ids only, n < 1000), others in *other. Returns the
+ * number of subscribers listed; fails the test on a page over the limit or a
+ * subscriber listed twice. */
+static int
+list_all(int http, int limit, const char *filters, int *seen, int *other, int *pages)
+{
+	char path[512], cursor[128] = "";
+	int total = 0;
+
+	*pages = 0;
+	for (;;) {
+		cJSON *j, *subs, *s, *next;
+
+		snprintf(path, sizeof(path), "/v1/subscribers?limit=%d%s%s%s", limit, filters,
+		    cursor[0] ? "&cursor=" : "", cursor);
+		assert_int_equal(api(http, "GET", path, NULL), 200);
+		assert_non_null(j = cJSON_Parse(resp.body));
+		subs = cJSON_GetObjectItem(j, "subscribers");
+		assert_true(cJSON_GetArraySize(subs) <= limit);
+		(*pages)++;
+		cJSON_ArrayForEach(s, subs) {
+			const char *id = cJSON_GetObjectItem(s, "id")->valuestring;
+			int n;
+
+			if (sscanf(id, "s-%d", &n) == 1 && n >= 0 && n < 1000) {
+				if (seen[n]++ != 0)
+					fail_msg("%s listed twice", id);
+			} else {
+				(*other)++;
+			}
+			total++;
+		}
+		next = cJSON_GetObjectItem(j, "cursor");
+		if (!cJSON_IsString(next)) {
+			cJSON_Delete(j);
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", next->valuestring);
+		cJSON_Delete(j);
+		assert_true(*pages < 2000);
+	}
+	return total;
+}
+
+static const char *const extra_subs =
+    "{\"id\":\"x-1\",\"phone\":\"+15125559001\",\"channels\":[\"sms\"],"
+    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"Europe/Berlin\","
+    "\"interests\":{\"categories\":[\"tv\"]}}\n"
+    "{\"id\":\"x-2\",\"phone\":\"+15125559002\",\"channels\":[\"sms\"],"
+    "\"timezone\":\"America/Chicago\",\"interests\":{\"categories\":[\"laptop\"]}}\n";
+
+static void
+subscribers_are_listed_page_by_page_with_filters(void **state)
+{
+	struct it_one *f = *state;
+	static int seen[1000];
+	char out[65536];
+	int http, other = 0, pages, i;
+
+	it_import_audience(f->port, 250, 5000, "laptop");
+	assert_int_equal(it_import(f->port, extra_subs), 0);
+	http = start(f, NULL);
+
+	/* Pages of 7 over a hash of 252: each subscriber once, no page over 7. */
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(list_all(http, 7, "", seen, &other, &pages), 252);
+	for (i = 0; i < 250; i++)
+		assert_int_equal(seen[i], 1);
+	assert_int_equal(other, 2);
+	assert_true(pages >= 36);
+	/* One page of everything. */
+	memset(seen, 0, sizeof(seen));
+	other = 0;
+	assert_int_equal(list_all(http, 1000, "", seen, &other, &pages), 252);
+
+	/* Filters. */
+	other = 0;
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(list_all(http, 5, "&tz=Europe/Berlin", seen, &other, &pages), 1);
+	assert_int_equal(list_all(http, 5, "&interest=TV", seen, &other, &pages), 1);
+	assert_int_equal(other, 2);
+	memset(seen, 0, sizeof(seen));
+	other = 0;
+	assert_int_equal(list_all(http, 100, "&consent=sms&interest=laptop", seen, &other,
+	    &pages), 250);
+	assert_int_equal(other, 0);
+	assert_int_equal(list_all(http, 100, "&tz=Mars/Olympus", seen, &other, &pages), 0);
+
+	/* Hostile limits, cursors and filters. */
+	assert_int_equal(api(http, "GET", "/v1/subscribers?limit=0", NULL), 400);
+	assert_non_null(strstr(resp.body, "\"field\":\"limit\""));
+	assert_int_equal(api(http, "GET", "/v1/subscribers?limit=1001", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?limit=99999999999999999999999",
+	    NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?limit=-1", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?limit=", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?cursor=garbage", NULL), 400);
+	assert_non_null(strstr(resp.body, "\"field\":\"cursor\""));
+	assert_int_equal(api(http, "GET", "/v1/subscribers?cursor=1-1-0-0", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?cursor=4-0-0-0", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?cursor=1-0-0-0-", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?cursor=1-0-x-0", NULL), 400);
+	assert_int_equal(api(http, "GET",
+	    "/v1/subscribers?cursor=1-0-999999999999999999999-0", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?consent=email", NULL), 400);
+	assert_non_null(strstr(resp.body, "\"field\":\"consent\""));
+	assert_int_equal(api(http, "GET", "/v1/subscribers?tz=a%20b", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?interest=%00", NULL), 400);
+	assert_int_equal(api(http, "DELETE", "/v1/subscribers", NULL), 405);
+	/* A cursor that starts past the end of a batch moves on. */
+	assert_int_equal(api(http, "GET", "/v1/subscribers?cursor=1-0-0-999999", NULL), 200);
+
+	/* dealpushctl follows the cursors. */
+	assert_int_equal(ctl(out, sizeof(out), "subscribers", "list", NULL), 0);
+	assert_non_null(strstr(out, "252 subscribers"));
+	assert_non_null(strstr(out, "s-249 "));
+	assert_int_equal(ctl(out, sizeof(out), "subscribers", "list", "--limit", "5", NULL),
+	    0);
+	assert_non_null(strstr(out, "5 subscribers"));
+	assert_int_equal(ctl(out, sizeof(out), "subscribers", "list", "--tz",
+	    "Europe/Berlin", "--json", NULL), 0);
+	assert_non_null(strstr(out, "\"id\":\"x-1\""));
+	assert_null(strstr(out, "s-1"));
+	assert_int_equal(ctl(out, sizeof(out), "subscribers", "list", "--consent", "sms",
+	    "--interest", "tv", NULL), 0);
+	assert_non_null(strstr(out, "x-1 "));
+	assert_non_null(strstr(out, "1 subscribers"));
+	assert_int_equal(ctl(out, sizeof(out), "subscribers", "list", "--limit", "0", NULL),
+	    1);
+	assert_int_equal(ctl(out, sizeof(out), "subscribers", "list", "--consent", "email",
+	    NULL), 1);
+	assert_non_null(strstr(out, "consent: sms or dm"));
+}
+
+/* The sharded layout: a cursor walks every shard's hash. */
+static int
+sharded_setup(void **state)
+{
+	struct err err;
+	struct shard_layout *l = shard_layout_new(4, &err);
+	char out[256], b[512], addr[64];
+	const char *argv[] = { b, "--redis", addr, "layout", "create", "--shards", "4",
+		NULL };
+
+	if (l == NULL || it_one_setup(state) < 0)
+		return -1;
+	layout_set(l);
+	snprintf(b, sizeof(b), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", it_redis_port());
+	return it_run(argv, out, sizeof(out)) == 0 ? 0 : -1;
+}
+
+static int
+sharded_teardown(void **state)
+{
+	layout_clear();
+	return it_one_teardown(state);
+}
+
+static void
+the_listing_walks_every_shard(void **state)
+{
+	struct it_one *f = *state;
+	static int seen[1000];
+	char key[KEYS_SHARD_MAX], out[65536];
+	int http, other = 0, pages, i, nonempty = 0;
+	uint32_t k;
+
+	it_import_audience(f->port, 150, 6000, "laptop");
+	for (k = 0; k < 4; k++) {
+		keys_shard_key(k, KEYS_SUBSCRIBERS, key, sizeof(key));
+		nonempty += it_int(f->rc, "HLEN %s", key) > 0;
+	}
+	assert_int_equal(nonempty, 4);
+	assert_int_equal(it_int(f->rc, "EXISTS subscribers"), 0);
+	http = start(f, "[redis]\nshards = 4\n");
+
+	/* Small pages (skips inside one batch) and one large page. */
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(list_all(http, 3, "", seen, &other, &pages), 150);
+	for (i = 0; i < 150; i++)
+		assert_int_equal(seen[i], 1);
+	assert_true(pages >= 50);
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(list_all(http, 1000, "&consent=sms", seen, &other, &pages), 150);
+	assert_int_equal(other, 0);
+	/* A cursor of the single-instance layout is not one of this listing's. */
+	assert_int_equal(api(http, "GET", "/v1/subscribers?cursor=1-0-0-0", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/subscribers?cursor=4-4-0-0", NULL), 400);
+	assert_int_equal(ctl(out, sizeof(out), "subscribers", "list", NULL), 0);
+	assert_non_null(strstr(out, "150 subscribers"));
+}
+
 int
 main(void)
 {
@@ -187,6 +393,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    codes_are_checked_deduplicated_counted_and_reported, it_one_setup,
 		    it_one_teardown),
+		cmocka_unit_test_setup_teardown(
+		    subscribers_are_listed_page_by_page_with_filters, it_one_setup,
+		    it_one_teardown),
+		cmocka_unit_test_setup_teardown(the_listing_walks_every_shard, sharded_setup,
+		    sharded_teardown),
 	};
 
 	if (getenv("DP_TEST_FILTER") != NULL)
