@@ -57,6 +57,16 @@ struct ctl_buf {
 	int over;                         /* the answer passed CTL_API_REPLY_MAX */
 };
 
+/* A conversion dealpushctl convert posted, and what became of it (ctl_convwait.c). */
+struct ctl_posted {
+	char entry[64];                   /* its entry in stream conversions */
+	char order[129];
+	char outcome[400];                /* as printed; "" until known */
+	int done, dead;
+};
+
+#define CTL_CONVERT_WAIT_MS 10000L        /* convert waits this long for outcomes */
+
 /* ---- dealpushctl.c ---- */
 
 /* Reads one pipelined reply and checks its type (and, for a status, its text).
@@ -121,9 +131,20 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id);
  * "deals". Returns CTL_OK, CTL_BAD_INPUT (some lines refused) or CTL_FAIL (printed). */
 int ctl_cmd_publish(redisContext *c, const char *path, int raw, long expires_in);
 
-/* dealpushctl convert FILE: each line a conversion for stream "conversions".
- * Returns CTL_OK, CTL_BAD_INPUT (some lines refused) or CTL_FAIL (printed). */
-int ctl_cmd_convert(redisContext *c, const char *path);
+/* dealpushctl convert [--no-wait] FILE: each line a conversion for stream
+ * "conversions"; unless no_wait, then each one's outcome (ctl_convert_wait). Returns
+ * CTL_OK, CTL_BAD_INPUT (some lines refused, or dead-lettered by the notifier) or
+ * CTL_FAIL (printed). */
+int ctl_cmd_convert(redisContext *c, const char *path, int no_wait);
+
+/* ---- ctl_convwait.c ---- */
+
+/* Waits up to wait_ms for the outcome of each of p[0..n) (attributed, holdout,
+ * unattributed, duplicate, dead-lettered with its reason) and prints one line each
+ * ("no outcome" for those still unknown). *refused: how many were dead-lettered.
+ * Returns CTL_OK, or CTL_FAIL on a Redis error (printed). */
+int ctl_convert_wait(redisContext *c, struct ctl_posted *p, size_t n, long wait_ms,
+    unsigned long *refused);
 
 /* dealpushctl cancel ID: a cancel for stream "deals". Returns CTL_OK,
  * CTL_BAD_INPUT or CTL_FAIL (printed). */

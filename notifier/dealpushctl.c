@@ -67,10 +67,12 @@ static void usage(FILE *out)
 	    "  testlist set NAME ID,ID...        a named list of test recipients (@NAME)\n"
 	    "  deals confirm DEAL_ID             send a deal the guards held (audience or\n"
 	    "                                    cost over [guards])\n"
-	    "  convert FILE.jsonl|-              validate conversions (deal_id, order_id,\n"
+	    "  convert [--no-wait] FILE.jsonl|-  validate conversions (deal_id, order_id,\n"
 	    "                                    revenue, currency and one of code,\n"
-	    "                                    click_token, push_id, subscriber_id) and add\n"
-	    "                                    them to stream conversions\n"
+	    "                                    click_token, push_id, subscriber_id), add\n"
+	    "                                    them to stream conversions, then wait up to\n"
+	    "                                    10 s for each one's outcome (attributed,\n"
+	    "                                    unattributed, dead-lettered and why)\n"
 	    "  pause [REASON]                    stop sending on every notifier (queued\n"
 	    "                                    pushes wait; expiry still applies)\n"
 	    "  resume                            send again\n"
@@ -463,6 +465,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		cmd = CANCEL;
 	} else if (argc == 2 && strcmp(argv[0], "convert") == 0) {
 		cmd = CONVERT;
+		path = argv[1];
+	} else if (argc == 3 && strcmp(argv[0], "convert") == 0 &&
+	    strcmp(argv[1], "--no-wait") == 0) {
+		cmd = CONVERT;
+		raw = 1;                /* no wait */
+		path = argv[2];
 	} else if (argc == 2 && strcmp(argv[0], "consent") == 0 &&
 	    strcmp(argv[1], "migrate") == 0) {
 		cmd = MIGRATE;
@@ -517,7 +525,7 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		rc = ctl_consent_migrate(c);
 		break;
 	case CONVERT:
-		rc = ctl_cmd_convert(c, argv[1]);
+		rc = ctl_cmd_convert(c, path, raw);
 		break;
 	case PAUSE:
 		rc = ctl_cmd_pause(c, 1, argc == 2 ? argv[1] : "");

@@ -90,6 +90,55 @@ gw_sent(void *arg)
 	return it_gwsim_count(s->gw, 201) >= s->n;
 }
 
+/* ---- conversions: the final outcome, not "posted" ---- */
+
+/* dealpushctl convert waits for each conversion's outcome: a code a push took is
+ * attributed, an unknown code is dead-lettered and said so (exit 1), a subscriber
+ * nobody sent to is unattributed, an order posted again is a duplicate. */
+static void
+convert_prints_each_outcome(struct it_one *f, char *file, size_t size)
+{
+	redisReply *r = redisCommand(f->rc, "HVALS code:pd");
+	char out[16384], code[80];
+	FILE *fp;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	assert_int_equal(r->elements, 2);
+	snprintf(code, sizeof(code), "%s", r->element[0]->str);
+	freeReplyObject(r);
+	it_path(file, size, "conv", ".jsonl");
+	assert_non_null(fp = fopen(file, "w"));
+	fprintf(fp, "{\"deal_id\":\"pd\",\"order_id\":\"o-1\",\"revenue\":10,"
+	    "\"currency\":\"USD\",\"code\":\"%s\"}\n", code);
+	fprintf(fp, "{\"deal_id\":\"pd\",\"order_id\":\"o-2\",\"revenue\":10,"
+	    "\"currency\":\"USD\",\"code\":\"NOPE-1\"}\n");
+	fprintf(fp, "{\"deal_id\":\"pd\",\"order_id\":\"o-3\",\"revenue\":10,"
+	    "\"currency\":\"USD\",\"subscriber_id\":\"nobody\"}\n");
+	fprintf(fp, "{\"deal_id\":\"pd\",\"order_id\":\"o-1\",\"revenue\":10,"
+	    "\"currency\":\"USD\",\"code\":\"%s\"}\n", code);
+	fclose(fp);
+	assert_int_equal(ctl(out, sizeof(out), "convert", file, NULL), 1);
+	assert_non_null(strstr(out, "posted 4 conversions, 0 bad lines"));
+	assert_non_null(strstr(out, "order o-1 entry="));
+	assert_non_null(strstr(out, ": attributed to push "));
+	assert_non_null(strstr(out, "order o-2 entry="));
+	assert_non_null(strstr(out, ": dead-lettered unknown_code (code: no push took this "
+	    "code)"));
+	assert_non_null(strstr(out, ": unattributed\n"));
+	assert_non_null(strstr(out, ": duplicate (the order was counted by entry "));
+	assert_int_equal(it_int(f->rc, "XLEN conversions:dead"), 1);
+
+	/* --no-wait: posted, nothing waited for. */
+	assert_non_null(fp = fopen(file, "w"));
+	fprintf(fp, "{\"deal_id\":\"pd\",\"order_id\":\"o-9\",\"revenue\":10,"
+	    "\"currency\":\"USD\",\"code\":\"NOPE-9\"}\n");
+	fclose(fp);
+	assert_int_equal(ctl(out, sizeof(out), "convert", "--no-wait", file, NULL), 0);
+	assert_non_null(strstr(out, "posted order o-9 entry="));
+	assert_null(strstr(out, "dead-lettered"));
+}
+
 /* ---- code pools ---- */
 
 static void
@@ -188,6 +237,7 @@ codes_are_checked_deduplicated_counted_and_reported(void **state)
 	it_sleep_ms(300);
 	assert_int_equal(api(http, "GET", "/v1/reports/deal/np", NULL), 200);
 	assert_non_null(strstr(resp.body, "\"codes_left\":null"));
+	convert_prints_each_outcome(f, file, sizeof(file));
 }
 
 /* ---- subscriber lists ---- */
