@@ -28,6 +28,7 @@
 #include "admin_codes.h"
 #include "admin_confirm.h"
 #include "admin_consent.h"
+#include "admin_deals.h"
 #include "admin_int.h"
 #include "app.h"
 #include "config.h"
@@ -429,7 +430,8 @@ admin_new(const struct app *app)
 	    (a->bulk = admin_bulk_new(app)) == NULL ||
 	    (a->consent = admin_consent_new(app)) == NULL ||
 	    (a->confirm = admin_confirm_new(app)) == NULL ||
-	    (a->codes = admin_codes_new(app)) == NULL))
+	    (a->codes = admin_codes_new(app)) == NULL ||
+	    (a->deals = admin_deals_new(app)) == NULL))
 		goto oom;
 	event_add(a->hup, NULL);
 	evtimer_add(a->poll, &now);
@@ -458,6 +460,7 @@ admin_free(struct admin *a)
 	admin_consent_free(a->consent);
 	admin_confirm_free(a->confirm);
 	admin_codes_free(a->codes);
+	admin_deals_free(a->deals);
 	http_wait_detach_all(&a->list_ops);   /* their callbacks only free them */
 	if (a->poll)
 		event_free(a->poll);

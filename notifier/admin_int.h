@@ -71,6 +71,7 @@ struct admin {
 	struct admin_consent *consent; /* GET /v1/consent/<id> (admin_consent.c) */
 	struct admin_confirm *confirm; /* POST /v1/deals/<id>/confirm (admin_confirm.c) */
 	struct admin_codes *codes;    /* /v1/codes/<pool> (admin_codes.c) */
+	struct admin_deals *deals;    /* GET /v1/deals/<id> (admin_deals.c) */
 	struct http_wait *list_ops;   /* GET /v1/subscribers pages (admin_sublist.c) */
 };
 

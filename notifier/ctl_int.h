@@ -205,6 +205,22 @@ int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
 int ctl_cmd_codes_add(struct ctl_api *api, const char *pool, const char *file);
 int ctl_cmd_codes_count(struct ctl_api *api, const char *pool);
 
+/* ---- ctl_dead.c ---- */
+
+/* dealpushctl deals status ID through GET /v1/deals/ID: the state, a dead letter and
+ * the counts (--json: the answer). CTL_OK, CTL_BAD_INPUT (unknown deal, bad id) or
+ * CTL_FAIL (printed). */
+int ctl_cmd_deal_status(struct ctl_api *api, const char *id);
+
+/* dealpushctl dead list [--deals|--conversions] [--limit N] [--json] (argv after
+ * "list"): the latest dead letters, newest first. CTL_OK, CTL_BAD_INPUT or CTL_FAIL. */
+int ctl_cmd_dead_list(redisContext *c, int argc, char **argv, int json);
+
+/* dealpushctl dead replay ENTRY: the dead letter's payload checked by the daemon's
+ * parser, then published again and removed in one script (dead_replay.lua). CTL_OK,
+ * CTL_BAD_INPUT (no such entry, still invalid, held: it stays) or CTL_FAIL. */
+int ctl_cmd_dead_replay(redisContext *c, const char *entry);
+
 /* ---- ctl_subs.c ---- */
 
 /* dealpushctl subscribers list [--interest X] [--consent sms|dm] [--tz ZONE]

@@ -67,6 +67,13 @@ static void usage(FILE *out)
 	    "  testlist set NAME ID,ID...        a named list of test recipients (@NAME)\n"
 	    "  deals confirm DEAL_ID             send a deal the guards held (audience or\n"
 	    "                                    cost over [guards])\n"
+	    "  deals status DEAL_ID              the deal's state (planned, sending, paused,\n"
+	    "                                    done, cancelled, expired, dead-lettered and\n"
+	    "                                    why, waiting for confirmation) and counts (API)\n"
+	    "  dead list [--deals|--conversions] [--limit N]\n"
+	    "                                    the latest dead letters, newest first\n"
+	    "  dead replay ENTRY                 check a dead letter again and publish it\n"
+	    "                                    again; removed only once re-published\n"
 	    "  convert [--no-wait] FILE.jsonl|-  validate conversions (deal_id, order_id,\n"
 	    "                                    revenue, currency and one of code,\n"
 	    "                                    click_token, push_id, subscriber_id), add\n"
@@ -91,8 +98,8 @@ static void usage(FILE *out)
 	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
-	    "through it; publish, cancel, test-send, testlist, deals, convert, pause,\n"
-	    "resume, layout and consent always use Redis.\n"
+	    "through it; publish, cancel, test-send, testlist, deals confirm, dead,\n"
+	    "convert, pause, resume, layout and consent always use Redis.\n"
 	    "Every command that uses Redis first checks the stored key layout.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error, 78 the stored layout is invalid or a migration\n"
@@ -392,6 +399,8 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 	else if (argc == 3 && strcmp(argv[0], "codes") == 0 &&
 	    strcmp(argv[1], "count") == 0)
 		*rc = ctl_cmd_codes_count(api, argv[2]);
+	else if (argc == 3 && strcmp(argv[0], "deals") == 0 && strcmp(argv[1], "status") == 0)
+		*rc = ctl_cmd_deal_status(api, argv[2]);
 	else if (argc == 2 && strcmp(argv[0], "simulate") == 0)
 		*rc = ctl_cmd_simulate(api, argv[1]);
 	else if (argc == 3 && strcmp(argv[0], "report") == 0)
@@ -408,7 +417,8 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 static int needs_api(int argc, char **argv)
 {
 	return argc >= 1 && (strcmp(argv[0], "simulate") == 0 ||
-	    strcmp(argv[0], "codes") == 0 || (argc >= 2 &&
+	    strcmp(argv[0], "codes") == 0 || (argc >= 2 && strcmp(argv[0], "deals") == 0 &&
+	    strcmp(argv[1], "status") == 0) || (argc >= 2 &&
 	    strcmp(argv[0], "subscribers") == 0 && strcmp(argv[1], "list") == 0) ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "check") != 0));
@@ -424,16 +434,17 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	int raw = 0, rc = CTL_FAIL;
 	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
 	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM, LAYOUT_CREATE,
-	    LAYOUT_SHOW } cmd;
+	    LAYOUT_SHOW, DEAD_LIST, DEAD_REPLAY } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
-	if (api->url != NULL && !(argc >= 1 && (strcmp(argv[0], "publish") == 0 ||
+	if (api->url != NULL && (needs_api(argc, argv) || !(argc >= 1 &&
+	    (strcmp(argv[0], "publish") == 0 || strcmp(argv[0], "dead") == 0 ||
 	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0 ||
 	    strcmp(argv[0], "consent") == 0 || strcmp(argv[0], "pause") == 0 ||
 	    strcmp(argv[0], "resume") == 0 || strcmp(argv[0], "test-send") == 0 ||
 	    strcmp(argv[0], "testlist") == 0 || strcmp(argv[0], "deals") == 0 ||
-	    strcmp(argv[0], "layout") == 0))) {
+	    strcmp(argv[0], "layout") == 0)))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -490,6 +501,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	} else if (argc == 3 && strcmp(argv[0], "deals") == 0 &&
 	    strcmp(argv[1], "confirm") == 0) {
 		cmd = CONFIRM;
+	} else if (argc >= 2 && strcmp(argv[0], "dead") == 0 &&
+	    strcmp(argv[1], "list") == 0) {
+		cmd = DEAD_LIST;
+	} else if (argc == 3 && strcmp(argv[0], "dead") == 0 &&
+	    strcmp(argv[1], "replay") == 0) {
+		cmd = DEAD_REPLAY;
 	} else if (argc >= 2 && strcmp(argv[0], "layout") == 0 &&
 	    strcmp(argv[1], "create") == 0) {
 		cmd = LAYOUT_CREATE;
@@ -550,6 +567,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case LAYOUT_SHOW:
 		rc = ctl_cmd_layout_show(c);
+		break;
+	case DEAD_LIST:
+		rc = ctl_cmd_dead_list(c, argc - 2, argv + 2, api->json);
+		break;
+	case DEAD_REPLAY:
+		rc = ctl_cmd_dead_replay(c, argv[2]);
 		break;
 	}
 out:

@@ -4,7 +4,10 @@
  * dealpushctl (bad lines named, duplicates counted, a malformed body adds nothing,
  * remaining codes in the deal's report); hostile pool names; the subscribers listed
  * page by page with filters, over one hash and over the shards of the sharded
- * layout, every subscriber once, with hostile cursors and limits.
+ * layout, every subscriber once, with hostile cursors and limits; a deal's state
+ * (done, planned, cancelled, paused, expired, dead-lettered with its reason, waiting
+ * for confirmation) and dead letters listed and replayed; convert prints each
+ * conversion's outcome.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,6 +61,9 @@ start(struct it_one *f, const char *extra)
 	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", http);
 	snprintf(raddr, sizeof(raddr), "127.0.0.1:%d", f->port);
+	/* dealpushctl's clock is the notifier's (deals it checks expire on that clock). */
+	snprintf(cfg, sizeof(cfg), "%lld", it_clock_offset());
+	setenv("DEALPUSH_CLOCK_OFFSET_S", cfg, 1);
 	return http;
 }
 
@@ -238,6 +244,195 @@ codes_are_checked_deduplicated_counted_and_reported(void **state)
 	assert_int_equal(api(http, "GET", "/v1/reports/deal/np", NULL), 200);
 	assert_non_null(strstr(resp.body, "\"codes_left\":null"));
 	convert_prints_each_outcome(f, file, sizeof(file));
+}
+
+/* ---- a deal's state and its dead letters ---- */
+
+/* it_deal with extra members added (extra starts with ", "; static buffer). */
+static const char *
+deal_with(const char *id, int secs, const char *extra)
+{
+	static char buf[2048];
+	const char *d = it_deal(id, "laptop", secs);
+
+	snprintf(buf, sizeof(buf), "%.*s%s}", (int)strlen(d) - 1, d, extra);
+	return buf;
+}
+
+static const char *
+state_of(int http, const char *id)
+{
+	static char st[64];
+	char path[256];
+	cJSON *j, *s;
+
+	snprintf(path, sizeof(path), "/v1/deals/%s", id);
+	st[0] = '\0';
+	if (api(http, "GET", path, NULL) != 200 || (j = cJSON_Parse(resp.body)) == NULL)
+		return st;
+	s = cJSON_GetObjectItem(j, "state");
+	snprintf(st, sizeof(st), "%s", cJSON_IsString(s) ? s->valuestring : "");
+	cJSON_Delete(j);
+	return st;
+}
+
+struct want_state {
+	int http;
+	const char *id, *state;
+};
+
+static int
+state_is(void *arg)
+{
+	struct want_state *w = arg;
+
+	return strcmp(state_of(w->http, w->id), w->state) == 0;
+}
+
+static void
+wait_state(int http, const char *id, const char *state)
+{
+	struct want_state w = { http, id, state };
+
+	if (!it_wait(state_is, &w, WAIT_MS))
+		fail_msg("deal %s: want state %s, last %s (%s)", id, state,
+		    state_of(http, id), resp.body);
+}
+
+struct xlen {
+	redisContext *rc;
+	const char *key;
+	long long n;
+};
+
+static int
+xlen_is(void *arg)
+{
+	struct xlen *x = arg;
+
+	return it_int(x->rc, "XLEN %s", x->key) == x->n;
+}
+
+/* The id of the newest entry of stream key. */
+static void
+newest(redisContext *rc, const char *key, char *buf, size_t size)
+{
+	redisReply *r = redisCommand(rc, "XREVRANGE %s + - COUNT 1", key);
+
+	assert_non_null(r);
+	assert_int_equal(r->elements, 1);
+	snprintf(buf, size, "%s", r->element[0]->element[0]->str);
+	freeReplyObject(r);
+}
+
+static void
+deals_say_their_state_and_dead_letters_replay(void **state)
+{
+	struct it_one *f = *state;
+	struct sent s = { &f->gw, 3 };
+	struct xlen x = { f->rc, "deals:dead", 1 };
+	char out[16384], file[512], entry[64], extra[128];
+	redisReply *r;
+	int http;
+	FILE *fp;
+
+	it_import_audience(f->port, 3, 4200, "laptop");
+	http = start(f, NULL);
+	it_sleep_ms(1000);
+
+	/* Unknown and hostile ids. */
+	assert_int_equal(api(http, "GET", "/v1/deals/nope", NULL), 404);
+	assert_non_null(strstr(resp.body, "\"field\":\"path\""));
+	assert_int_equal(api(http, "GET", "/v1/deals/a%20b", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/deals/", NULL), 400);
+	assert_int_equal(api(http, "GET", "/v1/deals/%00", NULL), 400);
+	assert_int_equal(ctl(out, sizeof(out), "deals", "status", "nope", NULL), 1);
+	assert_non_null(strstr(out, "no deal 'nope'"));
+
+	/* Sent to all three: done, with the counts. */
+	assert_int_equal(it_publish(f->rc, it_deal("ok1", "laptop", 600)), 0);
+	assert_true(it_wait(gw_sent, &s, WAIT_MS));
+	wait_state(http, "ok1", "done");
+	assert_non_null(strstr(resp.body, "\"sent\":3"));
+	assert_non_null(strstr(resp.body, "\"recipients\":3"));
+	assert_int_equal(ctl(out, sizeof(out), "deals", "status", "ok1", NULL), 0);
+	assert_non_null(strstr(out, "deal ok1: done"));
+
+	/* Not started yet: planned. */
+	snprintf(extra, sizeof(extra), ", \"starts_at\": %lld", it_now() + 3600);
+	assert_int_equal(it_publish(f->rc, deal_with("later", 7200, extra)), 0);
+	wait_state(http, "later", "planned");
+
+	/* Cancelled before it came. */
+	assert_int_equal(ctl(out, sizeof(out), "cancel", "cx", NULL), 0);
+	wait_state(http, "cx", "cancelled");
+
+	/* Paused: planned, nothing goes; its expiry passes: expired. */
+	assert_int_equal(api(http, "POST", "/v1/pause", "{\"reason\": \"check prices\"}"),
+	    200);
+	assert_int_equal(it_publish(f->rc, it_deal("pz", "laptop", 3)), 0);
+	wait_state(http, "pz", "paused");
+	assert_non_null(strstr(resp.body, "\"pause_reason\":\"check prices\""));
+	wait_state(http, "pz", "expired");
+	assert_int_equal(api(http, "POST", "/v1/resume", NULL), 200);
+
+	/* Dead-lettered, with its reason; replay of what is still invalid keeps it. */
+	it_path(file, sizeof(file), "bad", ".jsonl");
+	assert_non_null(fp = fopen(file, "w"));
+	fprintf(fp, "{\"id\": \"bad1\", \"title\": \"no price\"}\n");
+	fclose(fp);
+	assert_int_equal(ctl(out, sizeof(out), "publish", "--raw", file, NULL), 0);
+	assert_true(it_wait(xlen_is, &x, WAIT_MS));
+	wait_state(http, "bad1", "dead_lettered");
+	assert_non_null(strstr(resp.body, "\"dead_letter\":{\"id\":\""));
+	assert_non_null(strstr(resp.body, "\"reason\":\"missing_field\""));
+	assert_int_equal(ctl(out, sizeof(out), "deals", "status", "bad1", NULL), 0);
+	assert_non_null(strstr(out, "deal bad1: dead_lettered"));
+	assert_non_null(strstr(out, "missing_field"));
+	newest(f->rc, "deals:dead", entry, sizeof(entry));
+	assert_int_equal(ctl(out, sizeof(out), "dead", "list", "--deals", NULL), 0);
+	assert_non_null(strstr(out, entry));
+	assert_non_null(strstr(out, "bad1"));
+	assert_int_equal(ctl(out, sizeof(out), "dead", "replay", entry, NULL), 1);
+	assert_non_null(strstr(out, "is still invalid"));
+	assert_non_null(strstr(out, "stays in deals:dead (reason missing_field)"));
+	assert_int_equal(it_int(f->rc, "XLEN deals:dead"), 1);
+
+	/* Held by the guards: waiting for confirmation, then queued once confirmed. */
+	r = redisCommand(f->rc, "XADD deals:dead * reason held field audience error big "
+	    "entry 1-1 deal %s", it_deal("h1", "laptop", 600));
+	freeReplyObject(r);
+	newest(f->rc, "deals:dead", entry, sizeof(entry));
+	wait_state(http, "h1", "waiting_confirmation");
+	assert_int_equal(ctl(out, sizeof(out), "dead", "replay", entry, NULL), 1);
+	assert_non_null(strstr(out, "deals confirm"));
+	assert_int_equal(it_int(f->rc, "HSET deals:confirmed %s 2-2", entry), 1);
+	wait_state(http, "h1", "queued");
+
+	/* A dead letter whose deal is valid now: replayed, removed, sent. */
+	r = redisCommand(f->rc, "XADD deals:dead * reason plan_failed field x error "
+	    "storage entry 1-2 deal %s", it_deal("rp1", "laptop", 600));
+	freeReplyObject(r);
+	newest(f->rc, "deals:dead", entry, sizeof(entry));
+	assert_int_equal(ctl(out, sizeof(out), "dead", "replay", entry, NULL), 0);
+	assert_non_null(strstr(out, "as deals entry="));
+	assert_int_equal(it_int(f->rc, "XLEN deals:dead"), 2);
+	s.n = 6;
+	assert_true(it_wait(gw_sent, &s, WAIT_MS));
+	wait_state(http, "rp1", "done");
+	/* Gone: nothing to replay twice. */
+	assert_int_equal(ctl(out, sizeof(out), "dead", "replay", entry, NULL), 1);
+	assert_non_null(strstr(out, "no dead letter"));
+
+	/* Hostile entries and options. */
+	assert_int_equal(ctl(out, sizeof(out), "dead", "replay", "abc", NULL), 1);
+	assert_int_equal(ctl(out, sizeof(out), "dead", "replay", "1-1-1", NULL), 1);
+	assert_int_equal(ctl(out, sizeof(out), "dead", "replay", "+", NULL), 1);
+	assert_int_equal(ctl(out, sizeof(out), "dead", "list", "--limit", "0", NULL), 1);
+	assert_int_equal(ctl(out, sizeof(out), "dead", "list", "--deals", "--conversions",
+	    NULL), 1);
+	assert_int_equal(ctl(out, sizeof(out), "dead", "list", "--limit", "1", NULL), 0);
+	assert_int_equal(it_int(f->rc, "XLEN deals:dead"), 2);
 }
 
 /* ---- subscriber lists ---- */
@@ -442,6 +637,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    codes_are_checked_deduplicated_counted_and_reported, it_one_setup,
+		    it_one_teardown),
+		cmocka_unit_test_setup_teardown(
+		    deals_say_their_state_and_dead_letters_replay, it_one_setup,
 		    it_one_teardown),
 		cmocka_unit_test_setup_teardown(
 		    subscribers_are_listed_page_by_page_with_filters, it_one_setup,
