@@ -162,6 +162,19 @@ parse_json(struct codes_op *op, size_t len)
 	return 0;
 }
 
+/* 1 when a JSON body holds "\u0000", which cJSON would decode into a code cut short
+ * at the NUL (a "\\u0000" is refused as well: no code needs it). */
+static int
+has_json_nul(const char *b, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 6 <= len; i++)
+		if (b[i] == '\\' && memcmp(b + i + 1, "u0000", 5) == 0)
+			return 1;
+	return 0;
+}
+
 static void send_batch(struct codes_op *op);
 
 static void
@@ -288,6 +301,11 @@ codes_add(struct codes_op *op, struct http_req *r)
 		goto fail;
 	}
 	if (i < len && body[i] == '[') {
+		if (has_json_nul(body, len)) {
+			http_error(r, 400, "body", "body: a \\u0000 in a JSON string; nothing "
+			    "added");
+			goto fail;
+		}
 		if (parse_json(op, len) < 0) {
 			http_error(r, 400, "body", "body: starts with '[' but is not a JSON "
 			    "array; nothing added");

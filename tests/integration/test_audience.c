@@ -185,6 +185,7 @@ codes_are_checked_deduplicated_counted_and_reported(void **state)
 	assert_int_equal(api(http, "POST", "/v1/codes/summer", "bad one\n\x01\n"), 400);
 	assert_non_null(strstr(resp.body, "\"bad_lines\":[1,2]"));
 	assert_int_equal(api(http, "POST", "/v1/codes/summer", ""), 400);
+	assert_int_equal(api(http, "POST", "/v1/codes/summer", "[\"C1\\u0000X\"]"), 400);
 	assert_int_equal(it_int(f->rc, "SCARD codes:summer"), 4);
 
 	/* Hostile pool names: braces (a slot of its own), a slash, empty, too long. */
