@@ -96,6 +96,32 @@ gw_sent(void *arg)
 	return it_gwsim_count(s->gw, 201) >= s->n;
 }
 
+struct xlen {
+	redisContext *rc;
+	const char *key;
+	long long n;
+};
+
+static int
+xlen_is(void *arg)
+{
+	struct xlen *x = arg;
+
+	return it_int(x->rc, "XLEN %s", x->key) == x->n;
+}
+
+/* The id of the newest entry of stream key. */
+static void
+newest(redisContext *rc, const char *key, char *buf, size_t size)
+{
+	redisReply *r = redisCommand(rc, "XREVRANGE %s + - COUNT 1", key);
+
+	assert_non_null(r);
+	assert_int_equal(r->elements, 1);
+	snprintf(buf, size, "%s", r->element[0]->element[0]->str);
+	freeReplyObject(r);
+}
+
 /* ---- conversions: the final outcome, not "posted" ---- */
 
 /* dealpushctl convert waits for each conversion's outcome: a code a push took is
@@ -105,7 +131,8 @@ static void
 convert_prints_each_outcome(struct it_one *f, char *file, size_t size)
 {
 	redisReply *r = redisCommand(f->rc, "HVALS code:pd");
-	char out[16384], code[80];
+	struct xlen x = { f->rc, "conversions:dead", 0 };
+	char out[16384], code[80], old_dead[64], new_dead[64];
 	FILE *fp;
 
 	assert_non_null(r);
@@ -134,6 +161,19 @@ convert_prints_each_outcome(struct it_one *f, char *file, size_t size)
 	assert_non_null(strstr(out, ": unattributed\n"));
 	assert_non_null(strstr(out, ": duplicate (the order was counted by entry "));
 	assert_int_equal(it_int(f->rc, "XLEN conversions:dead"), 1);
+
+	/* Listed; replayed: valid as a conversion, so published again, and the notifier
+	 * dead-letters it again (its code is still unknown): one dead letter, a new one. */
+	assert_int_equal(ctl(out, sizeof(out), "dead", "list", "--conversions", NULL), 0);
+	assert_non_null(strstr(out, "unknown_code"));
+	assert_non_null(strstr(out, "o-2"));
+	newest(f->rc, "conversions:dead", old_dead, sizeof(old_dead));
+	assert_int_equal(ctl(out, sizeof(out), "dead", "replay", old_dead, NULL), 0);
+	assert_non_null(strstr(out, "as conversions entry="));
+	x.n = 1;
+	assert_true(it_wait(xlen_is, &x, WAIT_MS));
+	newest(f->rc, "conversions:dead", new_dead, sizeof(new_dead));
+	assert_string_not_equal(old_dead, new_dead);
 
 	/* --no-wait: posted, nothing waited for. */
 	assert_non_null(fp = fopen(file, "w"));
@@ -298,32 +338,6 @@ wait_state(int http, const char *id, const char *state)
 	if (!it_wait(state_is, &w, WAIT_MS))
 		fail_msg("deal %s: want state %s, last %s (%s)", id, state,
 		    state_of(http, id), resp.body);
-}
-
-struct xlen {
-	redisContext *rc;
-	const char *key;
-	long long n;
-};
-
-static int
-xlen_is(void *arg)
-{
-	struct xlen *x = arg;
-
-	return it_int(x->rc, "XLEN %s", x->key) == x->n;
-}
-
-/* The id of the newest entry of stream key. */
-static void
-newest(redisContext *rc, const char *key, char *buf, size_t size)
-{
-	redisReply *r = redisCommand(rc, "XREVRANGE %s + - COUNT 1", key);
-
-	assert_non_null(r);
-	assert_int_equal(r->elements, 1);
-	snprintf(buf, size, "%s", r->element[0]->element[0]->str);
-	freeReplyObject(r);
 }
 
 static void
