@@ -18,14 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 
 #include "admin.h"
 #include "admin_bulk.h"
+#include "admin_codes.h"
 #include "admin_confirm.h"
 #include "admin_consent.h"
+#include "admin_deals.h"
 #include "admin_int.h"
 #include "app.h"
 #include "config.h"
@@ -265,6 +268,7 @@ admin_op_free(struct admin_op *op)
 			op->next->prev = op->prev;
 	}
 	rule_set_free(op->rs);
+	cJSON_Delete(op->json);
 	free(op->text);
 	free(op);
 }
@@ -425,7 +429,9 @@ admin_new(const struct app *app)
 	    HTTP_AUTH) < 0 ||
 	    (a->bulk = admin_bulk_new(app)) == NULL ||
 	    (a->consent = admin_consent_new(app)) == NULL ||
-	    (a->confirm = admin_confirm_new(app)) == NULL))
+	    (a->confirm = admin_confirm_new(app)) == NULL ||
+	    (a->codes = admin_codes_new(app)) == NULL ||
+	    (a->deals = admin_deals_new(app)) == NULL))
 		goto oom;
 	event_add(a->hup, NULL);
 	evtimer_add(a->poll, &now);
@@ -453,6 +459,9 @@ admin_free(struct admin *a)
 	admin_bulk_free(a->bulk);
 	admin_consent_free(a->consent);
 	admin_confirm_free(a->confirm);
+	admin_codes_free(a->codes);
+	admin_deals_free(a->deals);
+	http_wait_detach_all(&a->list_ops);   /* their callbacks only free them */
 	if (a->poll)
 		event_free(a->poll);
 	if (a->hup)

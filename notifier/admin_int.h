@@ -1,7 +1,7 @@
 /*
  * admin_int.h: what the admin API's files share (stage: http): the module's state,
  * the rule sources, a request waiting on Redis, and each file's entry points. Private
- * to admin.c, admin_sub.c, admin_rules.c and admin_report.c; the public face is
+ * to admin.c, admin_sub.c, admin_sublist.c, admin_rules.c and admin_report.c; the public face is
  * include/admin.h.
  */
 #ifndef DEALPUSH_ADMIN_INT_H
@@ -12,9 +12,11 @@
 #include "model.h"
 
 struct app;
+struct cJSON;
 struct err;
 struct event;
 struct http_req;
+struct http_wait;
 struct redisReply;
 struct rule_diags;
 struct rule_set;
@@ -53,6 +55,7 @@ struct admin_op {
 	struct rule_set *rs;          /* the set compiled for a rule change (owned) */
 	unsigned long epoch;          /* a->epoch when rs was compiled */
 	double price;                 /* report: per-SMS-segment price, NAN: none */
+	struct cJSON *json;           /* report: the answer being built (owned) */
 };
 
 struct admin {
@@ -67,6 +70,9 @@ struct admin {
 	struct admin_bulk *bulk;      /* POST /v1/bulk/subscribers (admin_bulk.c) */
 	struct admin_consent *consent; /* GET /v1/consent/<id> (admin_consent.c) */
 	struct admin_confirm *confirm; /* POST /v1/deals/<id>/confirm (admin_confirm.c) */
+	struct admin_codes *codes;    /* /v1/codes/<pool> (admin_codes.c) */
+	struct admin_deals *deals;    /* GET /v1/deals/<id> (admin_deals.c) */
+	struct http_wait *list_ops;   /* GET /v1/subscribers pages (admin_sublist.c) */
 };
 
 /* ---- admin.c ---- */
@@ -114,6 +120,12 @@ void admin_op_redis_failed(struct admin_op *op, const struct redisReply *reply);
 
 /* /v1/subscribers and /v1/subscribers/<id> (arg: the admin). */
 void admin_on_subscribers(struct http_req *r, void *arg);
+
+/* ---- admin_sublist.c ---- */
+
+/* GET /v1/subscribers?cursor=&limit=&interest=&consent=&tz=: one page, answered on r
+ * from later HSCAN callbacks (or at once for a bad parameter). */
+void admin_sub_list(struct admin *a, struct http_req *r);
 
 /* ---- admin_rules.c ---- */
 

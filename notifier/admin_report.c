@@ -145,6 +145,58 @@ report_holdout_json(const struct redisReply *h, cJSON *notes)
 	return o;
 }
 
+/* ---- a deal's codes left (docs/admin.md#reports) ---- */
+
+/* Answers op with its report op->json, "codes_left" set from reply (SCARD of the
+ * deal's pool; anything else: null). */
+static void
+on_codes_left(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admin_op *op = arg;
+	cJSON *j = op->json;
+
+	(void)rc;
+	if (op->r == NULL)
+		goto out;
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+		cJSON_AddNumberToObject(j, "codes_left", (double)reply->integer);
+	else
+		cJSON_AddNullToObject(j, "codes_left");
+	op->json = NULL;
+	http_reply_json(op->r, 200, j);
+	op->r = NULL;
+out:
+	admin_op_free(op);
+}
+
+/* The deal's pool (deal:<id> field "pool", written when it was planned): counted by
+ * on_codes_left, or "codes_left": null when it names none. */
+static void
+on_pool(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admin_op *op = arg;
+
+	if (op->r != NULL && reply != NULL && reply->type == REDIS_REPLY_STRING &&
+	    reply->len > 0 && rconn_cmd(rc, on_codes_left, op, 0, "SCARD %b", reply->str,
+	    reply->len) == 0)
+		return;
+	on_codes_left(rc, NULL, op);
+}
+
+/* A deal's report goes out with its pool's remaining codes: takes ownership of j and
+ * returns 0 (op is answered and freed later), or -1 (nothing sent; j still the
+ * caller's). */
+static int
+report_codes_left(struct admin_op *op, cJSON *j)
+{
+	op->json = j;
+	if (rconn_cmd(op->a->app->cmd, on_pool, op, 0, "HGET deal:%s pool", op->name) < 0) {
+		op->json = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static void
 on_report(struct rconn *rc, struct redisReply *h, void *arg)
 {
@@ -215,6 +267,8 @@ on_report(struct rconn *rc, struct redisReply *h, void *arg)
 	else
 		cJSON_AddNullToObject(j, "holdout");
 	cJSON_AddItemToObject(j, "notes", notes);
+	if (strcmp(op->kindname, "deal") == 0 && report_codes_left(op, j) == 0)
+		return;                 /* the pool's count answers it */
 	http_reply_json(op->r, 200, j);
 	op->r = NULL;
 out:

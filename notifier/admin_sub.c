@@ -274,9 +274,13 @@ admin_on_subscribers(struct http_req *r, void *arg)
 	struct admin_op *op;
 
 	if (*id == '\0') {
+		if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) {
+			admin_sub_list(a, r);
+			return;
+		}
 		if (m != EVHTTP_REQ_POST) {
-			http_error(r, 405, "method", "use POST /v1/subscribers to create, or"
-			    " /v1/subscribers/<id>");
+			http_error(r, 405, "method", "use POST /v1/subscribers to create, GET to"
+			    " list, or /v1/subscribers/<id>");
 			return;
 		}
 		sub_put(a, r, NULL, 1);

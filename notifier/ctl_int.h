@@ -57,6 +57,16 @@ struct ctl_buf {
 	int over;                         /* the answer passed CTL_API_REPLY_MAX */
 };
 
+/* A conversion dealpushctl convert posted, and what became of it (ctl_convwait.c). */
+struct ctl_posted {
+	char entry[64];                   /* its entry in stream conversions */
+	char order[129];
+	char outcome[400];                /* as printed; "" until known */
+	int done, dead;
+};
+
+#define CTL_CONVERT_WAIT_MS 10000L        /* convert waits this long for outcomes */
+
 /* ---- dealpushctl.c ---- */
 
 /* Reads one pipelined reply and checks its type (and, for a status, its text).
@@ -121,9 +131,20 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id);
  * "deals". Returns CTL_OK, CTL_BAD_INPUT (some lines refused) or CTL_FAIL (printed). */
 int ctl_cmd_publish(redisContext *c, const char *path, int raw, long expires_in);
 
-/* dealpushctl convert FILE: each line a conversion for stream "conversions".
- * Returns CTL_OK, CTL_BAD_INPUT (some lines refused) or CTL_FAIL (printed). */
-int ctl_cmd_convert(redisContext *c, const char *path);
+/* dealpushctl convert [--no-wait] FILE: each line a conversion for stream
+ * "conversions"; unless no_wait, then each one's outcome (ctl_convert_wait). Returns
+ * CTL_OK, CTL_BAD_INPUT (some lines refused, or dead-lettered by the notifier) or
+ * CTL_FAIL (printed). */
+int ctl_cmd_convert(redisContext *c, const char *path, int no_wait);
+
+/* ---- ctl_convwait.c ---- */
+
+/* Waits up to wait_ms for the outcome of each of p[0..n) (attributed, holdout,
+ * unattributed, duplicate, dead-lettered with its reason) and prints one line each
+ * ("no outcome" for those still unknown). *refused: how many were dead-lettered.
+ * Returns CTL_OK, or CTL_FAIL on a Redis error (printed). */
+int ctl_convert_wait(redisContext *c, struct ctl_posted *p, size_t n, long wait_ms,
+    unsigned long *refused);
 
 /* dealpushctl cancel ID: a cancel for stream "deals". Returns CTL_OK,
  * CTL_BAD_INPUT or CTL_FAIL (printed). */
@@ -175,6 +196,38 @@ int ctl_cmd_simulate(struct ctl_api *api, const char *path);
  * P, or NULL). Returns CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */
 int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
     const char *price);
+
+/* ---- ctl_codes.c ---- */
+
+/* dealpushctl codes add POOL FILE (- for stdin): each line checked, bad ones named
+ * FILE:LINE, the good ones posted to /v1/codes/POOL in batches. codes count POOL: the
+ * codes left. CTL_OK, CTL_BAD_INPUT (bad lines or pool name) or CTL_FAIL (printed). */
+int ctl_cmd_codes_add(struct ctl_api *api, const char *pool, const char *file);
+int ctl_cmd_codes_count(struct ctl_api *api, const char *pool);
+
+/* ---- ctl_dead.c ---- */
+
+/* dealpushctl deals status ID through GET /v1/deals/ID: the state, a dead letter and
+ * the counts (--json: the answer). CTL_OK, CTL_BAD_INPUT (unknown deal, bad id) or
+ * CTL_FAIL (printed). */
+int ctl_cmd_deal_status(struct ctl_api *api, const char *id);
+
+/* dealpushctl dead list [--deals|--conversions] [--limit N] [--json] (argv after
+ * "list"): the latest dead letters, newest first. CTL_OK, CTL_BAD_INPUT or CTL_FAIL. */
+int ctl_cmd_dead_list(redisContext *c, int argc, char **argv, int json);
+
+/* dealpushctl dead replay ENTRY: the dead letter's payload checked by the daemon's
+ * parser, then published again and removed in one script (dead_replay.lua). CTL_OK,
+ * CTL_BAD_INPUT (no such entry, still invalid, held: it stays) or CTL_FAIL. */
+int ctl_cmd_dead_replay(redisContext *c, const char *entry);
+
+/* ---- ctl_subs.c ---- */
+
+/* dealpushctl subscribers list [--interest X] [--consent sms|dm] [--tz ZONE]
+ * [--limit N] [--json] (argv after "list"): every page of GET /v1/subscribers, one
+ * line per subscriber, or the stored JSON a line. CTL_OK, CTL_BAD_INPUT (a bad option
+ * or filter) or CTL_FAIL (printed). */
+int ctl_cmd_subscribers_list(struct ctl_api *api, int argc, char **argv);
 
 /* ---- ctl_import.c ---- */
 

@@ -67,9 +67,10 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id)
 	return rc;
 }
 
-/* XADD stream * field <json>; prints "<verb> <id> entry=<stream id>". */
+/* XADD stream * field <json>; prints "<verb> <id> entry=<stream id>", and copies the
+ * stream id into entry (64 bytes) when it is not NULL. */
 static int xadd_json(redisContext *c, const char *stream, const char *field,
-    const char *json, size_t len, const char *verb, const char *id)
+    const char *json, size_t len, const char *verb, const char *id, char *entry)
 {
 	redisReply *r = NULL;
 	int rc = -1;
@@ -85,6 +86,8 @@ static int xadd_json(redisContext *c, const char *stream, const char *field,
 		goto out;
 	}
 	printf("%s %s entry=%s\n", verb, id, r->str);
+	if (entry != NULL)
+		snprintf(entry, 64, "%s", r->str);
 	rc = 0;
 out:
 	freeReplyObject(r);
@@ -166,7 +169,7 @@ int ctl_cmd_publish(redisContext *c, const char *path, int raw, long expires_in)
 			snprintf(id, sizeof(id), "%s", d->id);
 			deal_free(d);
 		}
-		sent = xadd_json(c, "deals", "deal", json, len, "published", id);
+		sent = xadd_json(c, "deals", "deal", json, len, "published", id, NULL);
 		free(rewritten);
 		if (sent < 0)
 			goto out;
@@ -186,10 +189,12 @@ out:
  * to stream "conversions". A click token's signature is checked by the notifier (the
  * CLI has no click secret): a token that does not verify is dead-lettered there.
  */
-int ctl_cmd_convert(redisContext *c, const char *path)
+int ctl_cmd_convert(redisContext *c, const char *path, int no_wait)
 {
 	struct ctl_input in;
-	unsigned long posted = 0, bad = 0;
+	struct ctl_posted *posted = NULL, *np;
+	unsigned long bad = 0, refused = 0;
+	size_t n = 0, cap = 0;
 	int rc = CTL_FAIL, r;
 
 	if (ctl_input_open(&in, path) < 0)
@@ -206,16 +211,31 @@ int ctl_cmd_convert(redisContext *c, const char *path)
 			bad++;
 			continue;
 		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			if ((np = realloc(posted, cap * sizeof(*posted))) == NULL) {
+				fprintf(stderr, "dealpushctl: out of memory\n");
+				goto out;
+			}
+			posted = np;
+		}
+		memset(&posted[n], 0, sizeof(posted[n]));
+		snprintf(posted[n].order, sizeof(posted[n].order), "%s",
+		    conv.order_id[0] != '\0' ? conv.order_id : "-");
 		if (xadd_json(c, "conversions", "conversion", in.buf, in.len, "posted order",
-		    conv.order_id[0] != '\0' ? conv.order_id : "-") < 0)
+		    posted[n].order, posted[n].entry) < 0)
 			goto out;
-		posted++;
+		n++;
 	}
 	if (r < 0)
 		goto out;
-	printf("posted %lu conversions, %lu bad lines\n", posted, bad);
-	rc = bad > 0 ? CTL_BAD_INPUT : CTL_OK;
+	printf("posted %zu conversions, %lu bad lines\n", n, bad);
+	if (!no_wait && n > 0 &&
+	    ctl_convert_wait(c, posted, n, CTL_CONVERT_WAIT_MS, &refused) != CTL_OK)
+		goto out;
+	rc = bad > 0 || refused > 0 ? CTL_BAD_INPUT : CTL_OK;
 out:
+	free(posted);
 	ctl_input_close(&in);
 	return rc;
 }
@@ -241,7 +261,7 @@ int ctl_cmd_cancel(redisContext *c, const char *id)
 		rc = CTL_BAD_INPUT;
 		goto out;
 	}
-	if (xadd_json(c, "deals", "deal", json, strlen(json), "published", d->id) < 0)
+	if (xadd_json(c, "deals", "deal", json, strlen(json), "published", d->id, NULL) < 0)
 		goto out;
 	rc = CTL_OK;
 out:
@@ -395,7 +415,8 @@ int ctl_cmd_test_send(redisContext *c, const char *path, const char *to)
 		rc = CTL_BAD_INPUT;
 		goto out;
 	}
-	if (xadd_json(c, "deals", "deal", json, strlen(json), "test send", d->id) < 0)
+	if (xadd_json(c, "deals", "deal", json, strlen(json), "test send", d->id,
+	    NULL) < 0)
 		goto out;
 	printf("to %zu subscribers; its report: dealpushctl report deal %s\n",
 	    d->test_to.n, d->id);

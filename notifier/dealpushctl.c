@@ -42,6 +42,8 @@ static void usage(FILE *out)
 	    "  subscribers import FILE.jsonl|-   validate and store subscribers (one JSON\n"
 	    "                                    object a line; blank and # lines skipped)\n"
 	    "  subscribers delete ID             remove one subscriber and its consent\n"
+	    "  subscribers list [--interest X] [--consent sms|dm] [--tz ZONE] [--limit N]\n"
+	    "                   [--json]         the subscribers, page after page (API)\n"
 	    "  rules check DIR                   compile DIR/*.rules locally; errors as\n"
 	    "                                    FILE:LINE:COL, exit 1 on any\n"
 	    "  rules apply DIR                   put each DIR/NAME.rules as API rule NAME (API)\n"
@@ -49,6 +51,9 @@ static void usage(FILE *out)
 	    "  rules get NAME                    the text of rule source NAME (API)\n"
 	    "  rules delete NAME                 delete API rule source NAME (API)\n"
 	    "  simulate DEAL.json                who would receive the deal (API)\n"
+	    "  codes add POOL FILE|-             add the file's codes (one a line) to pool\n"
+	    "                                    codes:POOL, bad lines named (API)\n"
+	    "  codes count POOL                  the codes left in the pool (API)\n"
 	    "  report deal|rule|campaign NAME [--segment-price P]\n"
 	    "                                    the funnel as a table, or --json (API)\n"
 	    "  publish [--raw] [--expires-in SECONDS] FILE.jsonl|-\n"
@@ -62,10 +67,19 @@ static void usage(FILE *out)
 	    "  testlist set NAME ID,ID...        a named list of test recipients (@NAME)\n"
 	    "  deals confirm DEAL_ID             send a deal the guards held (audience or\n"
 	    "                                    cost over [guards])\n"
-	    "  convert FILE.jsonl|-              validate conversions (deal_id, order_id,\n"
+	    "  deals status DEAL_ID              the deal's state (planned, sending, paused,\n"
+	    "                                    done, cancelled, expired, dead-lettered and\n"
+	    "                                    why, waiting for confirmation) and counts (API)\n"
+	    "  dead list [--deals|--conversions] [--limit N]\n"
+	    "                                    the latest dead letters, newest first\n"
+	    "  dead replay ENTRY                 check a dead letter again and publish it\n"
+	    "                                    again; removed only once re-published\n"
+	    "  convert [--no-wait] FILE.jsonl|-  validate conversions (deal_id, order_id,\n"
 	    "                                    revenue, currency and one of code,\n"
-	    "                                    click_token, push_id, subscriber_id) and add\n"
-	    "                                    them to stream conversions\n"
+	    "                                    click_token, push_id, subscriber_id), add\n"
+	    "                                    them to stream conversions, then wait up to\n"
+	    "                                    10 s for each one's outcome (attributed,\n"
+	    "                                    unattributed, dead-lettered and why)\n"
 	    "  pause [REASON]                    stop sending on every notifier (queued\n"
 	    "                                    pushes wait; expiry still applies)\n"
 	    "  resume                            send again\n"
@@ -84,8 +98,8 @@ static void usage(FILE *out)
 	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
-	    "through it; publish, cancel, test-send, testlist, deals, convert, pause,\n"
-	    "resume, layout and consent always use Redis.\n"
+	    "through it; publish, cancel, test-send, testlist, deals confirm, dead,\n"
+	    "convert, pause, resume, layout and consent always use Redis.\n"
 	    "Every command that uses Redis first checks the stored key layout.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error, 78 the stored layout is invalid or a migration\n"
@@ -365,7 +379,9 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 {
 	int is_sub = argc == 3 && strcmp(argv[0], "subscribers") == 0;
 
-	if (is_sub && strcmp(argv[1], "import") == 0)
+	if (argc >= 2 && strcmp(argv[0], "subscribers") == 0 && strcmp(argv[1], "list") == 0)
+		*rc = ctl_cmd_subscribers_list(api, argc - 2, argv + 2);
+	else if (is_sub && strcmp(argv[1], "import") == 0)
 		*rc = ctl_import_api(api, argv[2]);
 	else if (is_sub && strcmp(argv[1], "delete") == 0)
 		*rc = ctl_cmd_api_delete(api, argv[2]);
@@ -378,6 +394,13 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 	else if (argc == 3 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "delete") == 0)
 		*rc = ctl_cmd_rules_delete(api, argv[2]);
+	else if (argc == 4 && strcmp(argv[0], "codes") == 0 && strcmp(argv[1], "add") == 0)
+		*rc = ctl_cmd_codes_add(api, argv[2], argv[3]);
+	else if (argc == 3 && strcmp(argv[0], "codes") == 0 &&
+	    strcmp(argv[1], "count") == 0)
+		*rc = ctl_cmd_codes_count(api, argv[2]);
+	else if (argc == 3 && strcmp(argv[0], "deals") == 0 && strcmp(argv[1], "status") == 0)
+		*rc = ctl_cmd_deal_status(api, argv[2]);
 	else if (argc == 2 && strcmp(argv[0], "simulate") == 0)
 		*rc = ctl_cmd_simulate(api, argv[1]);
 	else if (argc == 3 && strcmp(argv[0], "report") == 0)
@@ -394,6 +417,9 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 static int needs_api(int argc, char **argv)
 {
 	return argc >= 1 && (strcmp(argv[0], "simulate") == 0 ||
+	    strcmp(argv[0], "codes") == 0 || (argc >= 2 && strcmp(argv[0], "deals") == 0 &&
+	    strcmp(argv[1], "status") == 0) || (argc >= 2 &&
+	    strcmp(argv[0], "subscribers") == 0 && strcmp(argv[1], "list") == 0) ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "check") != 0));
 }
@@ -408,16 +434,17 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	int raw = 0, rc = CTL_FAIL;
 	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
 	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM, LAYOUT_CREATE,
-	    LAYOUT_SHOW } cmd;
+	    LAYOUT_SHOW, DEAD_LIST, DEAD_REPLAY } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
-	if (api->url != NULL && !(argc >= 1 && (strcmp(argv[0], "publish") == 0 ||
+	if (api->url != NULL && (needs_api(argc, argv) || !(argc >= 1 &&
+	    (strcmp(argv[0], "publish") == 0 || strcmp(argv[0], "dead") == 0 ||
 	    strcmp(argv[0], "cancel") == 0 || strcmp(argv[0], "convert") == 0 ||
 	    strcmp(argv[0], "consent") == 0 || strcmp(argv[0], "pause") == 0 ||
 	    strcmp(argv[0], "resume") == 0 || strcmp(argv[0], "test-send") == 0 ||
 	    strcmp(argv[0], "testlist") == 0 || strcmp(argv[0], "deals") == 0 ||
-	    strcmp(argv[0], "layout") == 0))) {
+	    strcmp(argv[0], "layout") == 0)))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -449,6 +476,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		cmd = CANCEL;
 	} else if (argc == 2 && strcmp(argv[0], "convert") == 0) {
 		cmd = CONVERT;
+		path = argv[1];
+	} else if (argc == 3 && strcmp(argv[0], "convert") == 0 &&
+	    strcmp(argv[1], "--no-wait") == 0) {
+		cmd = CONVERT;
+		raw = 1;                /* no wait */
+		path = argv[2];
 	} else if (argc == 2 && strcmp(argv[0], "consent") == 0 &&
 	    strcmp(argv[1], "migrate") == 0) {
 		cmd = MIGRATE;
@@ -468,6 +501,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	} else if (argc == 3 && strcmp(argv[0], "deals") == 0 &&
 	    strcmp(argv[1], "confirm") == 0) {
 		cmd = CONFIRM;
+	} else if (argc >= 2 && strcmp(argv[0], "dead") == 0 &&
+	    strcmp(argv[1], "list") == 0) {
+		cmd = DEAD_LIST;
+	} else if (argc == 3 && strcmp(argv[0], "dead") == 0 &&
+	    strcmp(argv[1], "replay") == 0) {
+		cmd = DEAD_REPLAY;
 	} else if (argc >= 2 && strcmp(argv[0], "layout") == 0 &&
 	    strcmp(argv[1], "create") == 0) {
 		cmd = LAYOUT_CREATE;
@@ -503,7 +542,7 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		rc = ctl_consent_migrate(c);
 		break;
 	case CONVERT:
-		rc = ctl_cmd_convert(c, argv[1]);
+		rc = ctl_cmd_convert(c, path, raw);
 		break;
 	case PAUSE:
 		rc = ctl_cmd_pause(c, 1, argc == 2 ? argv[1] : "");
@@ -528,6 +567,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case LAYOUT_SHOW:
 		rc = ctl_cmd_layout_show(c);
+		break;
+	case DEAD_LIST:
+		rc = ctl_cmd_dead_list(c, argc - 2, argv + 2, api->json);
+		break;
+	case DEAD_REPLAY:
+		rc = ctl_cmd_dead_replay(c, argv[2]);
 		break;
 	}
 out:

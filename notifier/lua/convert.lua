@@ -24,7 +24,8 @@
 --   (holdout:<deal> field <sub>: the rule that held it out), else unattributed.
 -- Those reads come before the script because a script may only touch keys it is
 -- given: when one no longer holds, nothing is written and the answer is {"retry"}.
--- An order id counts once (SET order:<id> NX EX order_ttl_s). An attributed
+-- An order id counts once (SET order:<id> <entry>\t<outcome> NX EX order_ttl_s,
+-- the outcome as below, read by dealpushctl convert). An attributed
 -- conversion adds 1 to "redeemed" and the revenue to "revenue" in report:deal:<id>,
 -- report:rule:<rule> and report:campaign:<campaign> of the push (pushinfo) and raises
 -- the subscriber's engagement: e' = e + (1 - e) x gain. A held-out one adds to
@@ -112,7 +113,15 @@ if not info and kind == 'subscriber_id' then
   end
 end
 
-if not redis.call('SET', order, entry, 'NX', 'EX', order_ttl) then
+-- The order's key also records the outcome, so that `dealpushctl convert` can say it:
+-- "<entry>\tattributed\t<push>", "<entry>\tholdout" or "<entry>\tunattributed".
+local outcome = 'unattributed'
+if info then
+  outcome = 'attributed\t' .. push
+elseif hrule then
+  outcome = 'holdout'
+end
+if not redis.call('SET', order, entry .. '\t' .. outcome, 'NX', 'EX', order_ttl) then
   redis.call('XACK', stream, group, entry)
   return {'duplicate'}
 end

@@ -221,7 +221,16 @@ static const struct row rows[] = {
 	R("POST", "/v1/subscribers", AUTH JSON, "{\"id\":\"s-1\",\"phone\":\"+15125550101\","
 	    "\"channels\":[\"sms\"],\"timezone\":\"America/Chicago\"}", 409, "id"),
 	/* /v1/subscribers: methods. */
-	R("GET", "/v1/subscribers", AUTH, NULL, 405, "method"),
+	R("GET", "/v1/subscribers?limit=0", AUTH, NULL, 400, "limit"),
+	R("GET", "/v1/subscribers?limit=1001", AUTH, NULL, 400, "limit"),
+	R("GET", "/v1/subscribers?cursor=1-9-0-0", AUTH, NULL, 400, "cursor"),
+	R("GET", "/v1/subscribers?cursor=x", AUTH, NULL, 400, "cursor"),
+	R("GET", "/v1/subscribers?consent=fax", AUTH, NULL, 400, "consent"),
+	R("POST", "/v1/codes/a%7Bb%7D", AUTH, "C1\n", 400, "path"),
+	R("POST", "/v1/codes/p", AUTH, "[\"C1\",", 400, "body"),
+	R("POST", "/v1/codes/p", AUTH, "bad code\n", 400, "body"),
+	R("DELETE", "/v1/codes/p", AUTH, NULL, 405, "method"),
+	R("GET", "/v1/deals/a%20b", AUTH, NULL, 400, "path"),
 	R("PUT", "/v1/subscribers", AUTH JSON, SUB_OK, 405, "method"),
 	R("DELETE", "/v1/subscribers", AUTH, NULL, 405, "method"),
 	R("PATCH", "/v1/subscribers", AUTH JSON, SUB_OK, 405, "method"),

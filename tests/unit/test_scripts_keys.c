@@ -99,7 +99,7 @@ static const struct { const char *cmd; int first, all; } key_table[] = {
 	{ "ZREMRANGEBYSCORE", 1, 0 }, { "ZSCORE", 1, 0 }, { "ZCOUNT", 1, 0 },
 	{ "LPUSH", 1, 0 }, { "LTRIM", 1, 0 }, { "LRANGE", 1, 0 },
 	{ "XADD", 1, 0 }, { "XACK", 1, 0 }, { "XRANGE", 1, 0 }, { "XREVRANGE", 1, 0 },
-	{ "XPENDING", 1, 0 },
+	{ "XPENDING", 1, 0 }, { "XDEL", 1, 0 },
 	{ "XCLAIM", 1, 0 }, { "XTRIM", 1, 0 }, { "XINFO", 2, 0 },
 	{ "TIME", 0, 0 },
 };

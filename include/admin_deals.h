@@ -1,0 +1,20 @@
+/*
+ * admin_deals.h: GET /v1/deals/<id>, a deal's state and counts for its publisher
+ * (stage: report): planned, sending, paused, cancelled, expired, dead-lettered with
+ * its reason, waiting for confirmation, done (docs/api.md).
+ */
+#ifndef DEALPUSH_ADMIN_DEALS_H
+#define DEALPUSH_ADMIN_DEALS_H
+
+struct app;
+struct admin_deals;
+
+/* Registers the route on app->http (borrowed; must outlive the module). Returns the
+ * module, or NULL when out of memory. */
+struct admin_deals *admin_deals_new(const struct app *app);
+
+/* Forgets every request still waiting on Redis (their callbacks only free their own
+ * state). Call before http_free. admin_deals_free(NULL) does nothing. */
+void admin_deals_free(struct admin_deals *ad);
+
+#endif

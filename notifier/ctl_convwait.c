@@ -1,0 +1,195 @@
+/*
+ * ctl_convwait.c: after dealpushctl convert posted its conversions, wait (bounded)
+ * for each one's final outcome and print it (stage: outside the pipeline, the
+ * operator's CLI; it only reads). The outcome is what the attribution consumer
+ * recorded: convert.lua's value of order:<order id> ("<entry>\t<outcome>"), or a
+ * dead letter in conversions:dead naming the entry, or, for an entry the group has
+ * acked while another entry holds the order, a duplicate. It must never print
+ * "attributed" for a conversion that was dead-lettered.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ctl_int.h"
+
+#define CONV_STREAM "conversions"
+#define CONV_DEAD "conversions:dead"
+#define CONV_GROUP "attribution"
+#define CONV_POLL_MS 100
+#define CONV_DEAD_READ 10000              /* dead letters read per round */
+
+/* -1, 0, 1 as stream id a is before, equal to, after b ("ms-seq"). */
+static int
+id_cmp(const char *a, const char *b)
+{
+	unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+
+	(void)sscanf(a, "%llu-%llu", &am, &as);
+	(void)sscanf(b, "%llu-%llu", &bm, &bs);
+	if (am != bm)
+		return am < bm ? -1 : 1;
+	return as < bs ? -1 : as > bs;
+}
+
+static const char *
+field_of(const redisReply *f, const char *name)
+{
+	size_t i;
+
+	for (i = 0; f != NULL && i + 1 < f->elements; i += 2)
+		if (f->element[i]->type == REDIS_REPLY_STRING &&
+		    f->element[i + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[i]->str, name) == 0)
+			return f->element[i + 1]->str;
+	return NULL;
+}
+
+/* Marks each posted entry that a dead letter names. -1 on a Redis error (printed). */
+static int
+read_dead(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
+{
+	redisReply *r = redisCommand(c, "XRANGE %s %s + COUNT %d", CONV_DEAD, from,
+	    CONV_DEAD_READ);
+	size_t i, k;
+	int rc = -1;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+		fprintf(stderr, "dealpushctl: redis: XRANGE %s: %s\n", CONV_DEAD,
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+		goto out;
+	}
+	for (i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i], *f;
+		const char *entry;
+
+		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+			continue;
+		f = e->element[1];
+		if ((entry = field_of(f, "entry")) == NULL)
+			continue;
+		for (k = 0; k < n; k++)
+			if (!p[k].done && strcmp(p[k].entry, entry) == 0) {
+				snprintf(p[k].outcome, sizeof(p[k].outcome), "dead-lettered %s "
+				    "(%s)", field_of(f, "reason") ? field_of(f, "reason") : "?",
+				    field_of(f, "error") ? field_of(f, "error") : "?");
+				p[k].done = 1;
+				p[k].dead = 1;
+			}
+	}
+	rc = 0;
+out:
+	freeReplyObject(r);
+	return rc;
+}
+
+/* 1 when the group has read entry and acked it, 0 when not yet, -1 on error. */
+static int
+acked(redisContext *c, const char *entry)
+{
+	redisReply *r = redisCommand(c, "XINFO GROUPS %s", CONV_STREAM), *q = NULL;
+	const char *last = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		goto out;
+	for (i = 0; i < r->elements; i++) {
+		const char *name = field_of(r->element[i], "name");
+
+		if (name != NULL && strcmp(name, CONV_GROUP) == 0)
+			last = field_of(r->element[i], "last-delivered-id");
+	}
+	if (last == NULL || id_cmp(last, entry) < 0) {
+		rc = 0;
+		goto out;
+	}
+	q = redisCommand(c, "XPENDING %s %s %s %s 1", CONV_STREAM, CONV_GROUP, entry, entry);
+	if (q == NULL || q->type != REDIS_REPLY_ARRAY)
+		goto out;
+	rc = q->elements == 0;
+out:
+	freeReplyObject(q);
+	freeReplyObject(r);
+	return rc;
+}
+
+/* One look at every posted conversion not resolved yet. -1 on a Redis error. */
+static int
+look(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
+{
+	size_t k;
+
+	if (read_dead(c, p, n, from) < 0)
+		return -1;
+	for (k = 0; k < n; k++) {
+		redisReply *r;
+		size_t el = strlen(p[k].entry);
+
+		if (p[k].done)
+			continue;
+		if ((r = redisCommand(c, "GET order:%s", p[k].order)) == NULL ||
+		    r->type == REDIS_REPLY_ERROR) {
+			fprintf(stderr, "dealpushctl: redis: GET order:%s: %s\n", p[k].order,
+			    r != NULL ? r->str : c->errstr);
+			freeReplyObject(r);
+			return -1;
+		}
+		if (r->type == REDIS_REPLY_STRING && strncmp(r->str, p[k].entry, el) == 0 &&
+		    r->str[el] == '\t') {
+			const char *o = r->str + el + 1;
+
+			if (strncmp(o, "attributed\t", 11) == 0)
+				snprintf(p[k].outcome, sizeof(p[k].outcome), "attributed to push "
+				    "%s", o + 11);
+			else
+				snprintf(p[k].outcome, sizeof(p[k].outcome), "%s", o);
+			p[k].done = 1;
+		} else if (r->type == REDIS_REPLY_STRING && acked(c, p[k].entry) == 1) {
+			snprintf(p[k].outcome, sizeof(p[k].outcome), "duplicate (the order was "
+			    "counted by entry %.*s)", (int)strcspn(r->str, "\t"), r->str);
+			p[k].done = 1;
+		}
+		freeReplyObject(r);
+	}
+	return 0;
+}
+
+int
+ctl_convert_wait(redisContext *c, struct ctl_posted *p, size_t n, long wait_ms,
+    unsigned long *refused)
+{
+	struct timespec pause = { 0, CONV_POLL_MS * 1000000L };
+	const char *from = n > 0 ? p[0].entry : "-";
+	long waited = 0;
+	size_t k, left = n;
+
+	*refused = 0;
+	for (k = 0; k < n; k++)
+		if (id_cmp(p[k].entry, from) < 0)
+			from = p[k].entry;
+	while (left > 0) {
+		if (look(c, p, n, from) < 0)
+			return CTL_FAIL;
+		for (left = 0, k = 0; k < n; k++)
+			left += !p[k].done;
+		if (left == 0 || waited >= wait_ms)
+			break;
+		nanosleep(&pause, NULL);
+		waited += CONV_POLL_MS;
+	}
+	for (k = 0; k < n; k++) {
+		if (!p[k].done)
+			printf("order %s entry=%s: no outcome after %ld s (is a notifier "
+			    "running?); it stays posted\n", p[k].order, p[k].entry,
+			    wait_ms / 1000);
+		else
+			printf("order %s entry=%s: %s\n", p[k].order, p[k].entry,
+			    p[k].outcome);
+		*refused += p[k].dead;
+	}
+	return CTL_OK;
+}
