@@ -306,7 +306,15 @@ static const struct row rows[] = {
 	R("GET", "/v1/deals/simulate", AUTH, NULL, 405, "method"),
 	R("PUT", "/v1/deals/simulate", AUTH JSON, "{}", 405, "method"),
 	R("POST", "/v1/deals/simulate/x", AUTH JSON, "{}", 404, "path"),
-	R("POST", "/v1/deals", AUTH JSON, "{}", 404, "path"),
+	/* POST /v1/deals publishes: every refused deal names its field, adds nothing */
+	R("POST", "/v1/deals", AUTH JSON, "{}", 400, "id"),
+	R("POST", "/v1/deals", AUTH JSON, DEAL("\"expires_at\":{exp},"
+	    "\"price\":-1"), 400, "price"),
+	R("POST", "/v1/deals", AUTH JSON, DEAL("\"expires_at\":{exp},"
+	    "\"url\":\"javascript:alert(1)\""), 400, "url"),
+	R("POST", "/v1/deals", AUTH JSON, DEAL("\"expires_at\":1"), 400, "expires_at"),
+	R("POST", "/v1/deals", AUTH JSON, "{\"id\":\"h\\u0000-1\"}", 400, "body"),
+	R("PUT", "/v1/deals", AUTH JSON, "{}", 405, "method"),
 	/* /v1/reports/<kind>/<name>. */
 	R("GET", "/v1/reports/deal/d-1?segment_price=abc", AUTH, NULL, 400, "segment_price"),
 	R("GET", "/v1/reports/deal/d-1?segment_price=-1", AUTH, NULL, 400, "segment_price"),
