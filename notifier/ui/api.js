@@ -24,9 +24,12 @@ export function setCsrf(token) {
   else sessionStorage.removeItem(CSRF_KEY);
 }
 
+// body: undefined (none), a string (sent as text, e.g. a file of codes) or a value
+// sent as JSON.
 export async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const text = typeof body === 'string';
+  if (body !== undefined) headers['Content-Type'] = text ? 'text/plain' : 'application/json';
   if (method !== 'GET' && method !== 'HEAD') {
     const csrf = sessionStorage.getItem(CSRF_KEY);
     if (csrf) headers['X-CSRF-Token'] = csrf;
@@ -36,15 +39,15 @@ export async function api(method, path, body) {
     headers,
     credentials: 'same-origin',
     cache: 'no-store',
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : text ? body : JSON.stringify(body),
   });
   let data = null;
-  const text = await resp.text();
-  if (text) {
+  const answer = await resp.text();
+  if (answer) {
     try {
-      data = JSON.parse(text);
+      data = JSON.parse(answer);
     } catch {
-      data = { error: text.slice(0, 200) };
+      data = { error: answer.slice(0, 200) };
     }
   }
   if (resp.status === 401 && path !== '/v1/session') onUnauthorized();

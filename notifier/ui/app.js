@@ -3,7 +3,9 @@
 // polls at most every 2 seconds, and stops when another page is shown.
 
 import { api, setCsrf, whenUnauthorized } from './api.js';
+import { codesPage } from './codes.js';
 import { el, table } from './dom.js';
+import { publishPage } from './publish.js';
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
@@ -118,11 +120,20 @@ const FUNNEL = ['matched', 'admitted', 'sent', 'delivered', 'clicked', 'redeemed
 
 function dealPage(id) {
   const error = el('p', { class: 'error', role: 'alert' });
+  const state = el('p', { id: 'deal-state' });
   const canvas = el('canvas', { id: 'funnel', 'aria-label': 'funnel' });
   const figures = el('div', { id: 'figures' });
-  page(`Deal ${id}`, el('div', { class: 'chart' }, canvas), figures, error);
+  page(`Deal ${id}`, state, el('div', { class: 'chart' }, canvas), figures, error);
   const refresh = async () => {
     let r;
+    try {
+      const s = await api('GET', `/v1/deals/${encodeURIComponent(id)}`);
+      state.replaceChildren(el('span', { class: 'badge' }, s.state),
+        s.dead_letter ? ` ${s.dead_letter.reason}: ${s.dead_letter.error || ''}` : '',
+        s.expires_at ? ` · ends ${new Date(s.expires_at * 1000).toLocaleString()}` : '');
+    } catch (e) {
+      state.textContent = e.status === 404 ? 'No such deal.' : '';
+    }
     try {
       r = await api('GET', `/v1/reports/deal/${encodeURIComponent(id)}`);
     } catch (e) {
@@ -180,6 +191,8 @@ function route() {
   const m = /^#\/deal\/(.+)$/.exec(h);
   if (m) dealPage(decodeURIComponent(m[1]));
   else if (h === '#/rules') rulesPage();
+  else if (h === '#/publish') publishPage(page, canChange());
+  else if (h === '#/codes') codesPage(page, canChange());
   else if (h === '#/deal') livePage();
   else livePage();
 }
