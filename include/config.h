@@ -119,6 +119,11 @@ struct config *config_load(const char *path, FILE *errout);
 /* Frees c and every string it owns (secrets are wiped first). NULL does nothing. */
 void config_free(struct config *c);
 
+/* The checks of keys against each other that belong to no one section, given the
+ * largest gateway timeout (config_cross.c, called by config_load). */
+void config_cross_check(const struct config *c, long gw_timeout_max,
+    void (*report)(void *arg, const char *key, const char *msg), void *arg);
+
 /* The cross-checks of the [signup] keys (config_signup.c, called by config_load). */
 void config_signup_check(const struct config *c, void (*report)(void *arg,
     const char *key, const char *msg), void *arg);

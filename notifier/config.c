@@ -17,10 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "ingest.h"
-#include "keywords.h"
 #include "log.h"
-#include "scripts.h"
 #include "subscriber.h"
 #include "uri.h"
 
@@ -642,32 +639,9 @@ config_check(struct cparse *p)
 	size_t i;
 	char key[160];
 	long gw_timeout_max = 0;
-	struct kw_extra *kwx;
 	struct err gerr;
-	char kwerr[256];
 
 	p->line = 0;
-	/* The inbound words are compiled once here so that --check-config names a bad
-	 * entry; hooks.c compiles them again the same way at start-up. */
-	if ((c->optout_words != NULL || c->optout_fillers != NULL) &&
-	    (kwx = calloc(1, sizeof(*kwx))) != NULL) {
-		if (c->optout_fillers != NULL && kw_extra_add(kwx, KW_LIST_FILLER,
-		    c->optout_fillers, kwerr, sizeof(kwerr)) < 0)
-			config_error(p, "inbound.optout_fillers", "%s", kwerr);
-		else if (c->optout_words != NULL && kw_extra_add(kwx, KW_LIST_OPT_OUT,
-		    c->optout_words, kwerr, sizeof(kwerr)) < 0)
-			config_error(p, "inbound.optout_words", "%s", kwerr);
-		free(kwx);
-	}
-	if (c->retry_base_ms > c->retry_max_ms)
-		config_error(p, "deliver.retry_base_ms", "is larger than deliver.retry_max_ms");
-	/* A plan chunk is one script call: its arguments must fit what script_call
-	 * sends, or every deal fails at the first chunk. */
-	if (ingest_plan_args_max(c->plan_chunk, c->job_size) > SCRIPT_ARGS_MAX)
-		config_error(p, "ingest.plan_chunk", "plan_chunk = %ld with job_size = %ld "
-		    "needs %ld script arguments, over the limit of %d: lower ingest.plan_chunk "
-		    "or raise ingest.job_size", c->plan_chunk, c->job_size,
-		    ingest_plan_args_max(c->plan_chunk, c->job_size), SCRIPT_ARGS_MAX);
 	for (i = 0; i < c->ngateways; i++) {
 		struct gw_config *g = &c->gateways[i];
 		int nerr0 = p->nerr;
@@ -703,14 +677,7 @@ config_check(struct cparse *p)
 	}
 	config_redis_check(c, config_report, p);
 	config_signup_check(c, config_report, p);
-	/* A push is sent under a lease refreshed every claim_idle_ms / 3: a request must
-	 * fit in what is left of it, or another notifier may take the push over while
-	 * the request is still out (a second text). */
-	if (c->ngateways > 0 && c->claim_idle_ms < 3 * gw_timeout_max)
-		config_error(p, "deliver.claim_idle_ms", "%ld: claim_idle_ms must be "
-		    "\xe2\x89\xa5 3 \xc3\x97 the largest gateway timeout_ms (%ld), because a push is "
-		    "sent under a lease refreshed every claim_idle_ms/3 and a request must fit "
-		    "in what is left", c->claim_idle_ms, gw_timeout_max);
+	config_cross_check(c, gw_timeout_max, config_report, p);
 }
 
 struct config *
