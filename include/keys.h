@@ -31,7 +31,33 @@ enum keys_name {
 	KEYS_CONSENT_EPOCH,           /* counter bumped by every consent removed */
 	KEYS_CONSENT_RECORDS,         /* hash: id -> the consent record */
 	KEYS_ENGAGEMENT_DECAY,        /* the decay's position in pushes:log */
+	KEYS_STATS,                   /* hash: the delivery counters (summed on read) */
+	KEYS_PUSHES_LOG,              /* stream: every final outcome */
+	KEYS_DELAYED,                 /* zset: pushes waiting for a window */
+	KEYS_RESOLVE_DUE,             /* zset: unknown SMS to look up */
+	KEYS_RESOLVE_INFO,            /* hash: what the look-up needs */
+	KEYS_RESOLVE_TRIES,           /* hash: look-ups tried */
 	KEYS_NAMES
+};
+
+/* ORDER KEYS_PER: the keys of a shard named "<prefix><id>" (keys_per_prefixes[] in
+ * keys.c), id a deal, code, order, rule or campaign; all about the pushes of the
+ * shard's subscribers (docs/sharding.md section 2, step 2 increment 3). */
+enum keys_per {
+	KEYS_PUSH = 0,                /* push:<deal>: push states */
+	KEYS_CODE,                    /* code:<deal>: the code each push holds */
+	KEYS_PUSHINFO,                /* pushinfo:<deal>: rule and campaign of a sent push */
+	KEYS_PUSHLINE,                /* pushline:<deal>: what a resend needs */
+	KEYS_DELIVERY,                /* delivery:<deal>: the provider's ids and states */
+	KEYS_REDELIVERED,             /* redelivered:<deal>: 30003 resends */
+	KEYS_HOLDOUT,                 /* holdout:<deal>: the held-out audience */
+	KEYS_RETEXT,                  /* retext:<deal>: texts rendered again */
+	KEYS_CODEPUSH,                /* codepush:<code>: the push that sent the code */
+	KEYS_ORDER,                   /* order:<id>: an attributed order, once */
+	KEYS_REPORT_DEAL,             /* report:deal:<deal> */
+	KEYS_REPORT_RULE,             /* report:rule:<rule> */
+	KEYS_REPORT_CAMPAIGN,         /* report:campaign:<campaign> */
+	KEYS_PER_NAMES
 };
 
 /* The number of shards: S, or 1 in the single-instance layout. */
@@ -63,6 +89,36 @@ int keys_camp(const char *camp, const char *sub, char *buf, size_t size);
  * "capdeal:<deal>:<sub>", in sub's shard. */
 int keys_capcamp(const char *camp, const char *sub, char *buf, size_t size);
 int keys_capdeal(const char *deal, const char *sub, char *buf, size_t size);
+
+/* Shard shard's prefix of name ("push:", "{s1.23915}push:"): the key of an id is the
+ * prefix and the id (keys_per). */
+int keys_prefix(uint32_t shard, enum keys_per name, char *buf, size_t size);
+
+/* Every prefix of shard shard at once, for a call that names many (p[name]). */
+struct keys_prefixes {
+	uint32_t shard;
+	char p[KEYS_PER_NAMES][KEYS_SHARD_MAX];
+};
+int keys_prefixes(uint32_t shard, struct keys_prefixes *out);
+
+/* Shard shard's key "<prefix><id>" of name. */
+int keys_per(uint32_t shard, enum keys_per name, const char *id, char *buf,
+    size_t size);
+
+/* A status callback's marker "status_seen:<sid>:<status>" in shard shard (the shard
+ * of the push id the callback URL carries). */
+int keys_status_seen(uint32_t shard, const char *sid, const char *status, char *buf,
+    size_t size);
+
+/* Where a conversion by code finds the shard of the push that sent the code (a code
+ * names no subscriber): "{d:<deal>}codeout", field the code, value "<K>:0", written
+ * by record.lua with codepush:<code>. In the single-instance layout there is one
+ * shard and no such key: "" (returns 0). */
+int keys_codeout(const char *deal, char *buf, size_t size);
+
+/* The shard of push id "<entry>:<subscriber>:<channel>" (its subscriber's); 0 when
+ * it is not one. */
+uint32_t keys_shard_of_push(const char *push_id);
 
 /* A push's click marker "clicked:<push id>", in shard shard (its subscriber's). */
 int keys_clicked(uint32_t shard, const char *push_id, char *buf, size_t size);

@@ -1,6 +1,7 @@
 /*
  * admin_report.c: GET /v1/reports of the admin API (stage: report): a deal's, rule's
- * or campaign's funnel read from its report hash (one HGETALL) and answered as JSON:
+ * or campaign's funnel read from its report hash (one HGETALL; one per shard in the
+ * sharded layout, summed) and answered as JSON:
  * counters, skips, errors, the holdout and the rates derived from them
  * (docs/admin.md#reports). It only reads; it must never write to Redis.
  */
@@ -18,6 +19,7 @@
 #include "config.h"
 #include "deal.h"
 #include "http.h"
+#include "keys.h"
 #include "match.h"
 #include "rconn.h"
 #include "rules.h"
@@ -275,6 +277,217 @@ out:
 	admin_op_free(op);
 }
 
+/*
+ * The sharded layout (keys.h): a report is S hashes, {sK}report:<kind>:<name>, one
+ * per shard, read with S pipelined HGETALLs and summed field by field (integers as
+ * integers, anything else with a decimal point as a double; a field that is no
+ * number keeps the first shard's value) into one reply that on_report reads as if it
+ * were the one hash of the single-instance layout (docs/sharding.md, section 4f).
+ */
+struct report_field {
+	char *name;
+	char *str;                    /* not a number: the first value seen */
+	long long n;                  /* the sum while every part is an integer */
+	double x;                     /* the sum as a double */
+	int isint;
+};
+
+struct report_sum {
+	struct admin_op *op;
+	uint32_t left;                /* HGETALLs not answered yet */
+	int failed;
+	struct report_field *f;
+	size_t n, cap;
+};
+
+static void
+report_sum_add(struct report_sum *rs, const struct redisReply *h)
+{
+	size_t i, k;
+
+	for (i = 0; i + 1 < h->elements; i += 2) {
+		const struct redisReply *kr = h->element[i], *v = h->element[i + 1];
+		struct report_field *f = NULL;
+		char *end = NULL;
+		long long n;
+		double x;
+
+		if (kr->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			continue;
+		for (k = 0; k < rs->n; k++)
+			if (strcmp(rs->f[k].name, kr->str) == 0) {
+				f = &rs->f[k];
+				break;
+			}
+		if (f == NULL) {
+			if (rs->n == rs->cap) {
+				size_t cap = rs->cap ? 2 * rs->cap : 32;
+				struct report_field *nf = realloc(rs->f, cap * sizeof(*nf));
+
+				if (nf == NULL) {
+					rs->failed = 1;
+					return;
+				}
+				rs->f = nf;
+				rs->cap = cap;
+			}
+			f = &rs->f[rs->n];
+			memset(f, 0, sizeof(*f));
+			f->isint = 1;
+			if ((f->name = strdup(kr->str)) == NULL) {
+				rs->failed = 1;
+				return;
+			}
+			rs->n++;
+		}
+		x = report_num(v);
+		if (isnan(x)) {
+			if (f->str == NULL && (f->str = strdup(v->str)) == NULL)
+				rs->failed = 1;
+			continue;
+		}
+		errno = 0;
+		n = strtoll(v->str, &end, 10);
+		if (errno != 0 || *end != '\0')
+			f->isint = 0;
+		else
+			f->n += n;
+		f->x += x;
+	}
+}
+
+/* The summed hash as a reply of 2n strings; NULL when out of memory. Freed with
+ * report_merged_free. */
+static struct redisReply *
+report_merged(const struct report_sum *rs)
+{
+	struct redisReply *h = calloc(1, sizeof(*h));
+	size_t i;
+
+	if (h == NULL)
+		return NULL;
+	h->type = REDIS_REPLY_ARRAY;
+	if (rs->n > 0 && (h->element = calloc(2 * rs->n, sizeof(*h->element))) == NULL) {
+		free(h);
+		return NULL;
+	}
+	for (i = 0; i < rs->n; i++) {
+		const struct report_field *f = &rs->f[i];
+		struct redisReply *k = calloc(1, sizeof(*k)), *v = calloc(1, sizeof(*v));
+		char num[64];
+
+		h->element[h->elements++] = k;
+		h->element[h->elements++] = v;
+		if (k == NULL || v == NULL)
+			return h;       /* the caller sees a short reply: frees it */
+		if (f->str != NULL)
+			snprintf(num, sizeof(num), "%s", f->str);
+		else if (f->isint)
+			snprintf(num, sizeof(num), "%lld", f->n);
+		else
+			snprintf(num, sizeof(num), "%.17g", f->x);
+		k->type = v->type = REDIS_REPLY_STRING;
+		k->str = strdup(f->name);
+		v->str = f->str != NULL ? strdup(f->str) : strdup(num);
+		if (k->str == NULL || v->str == NULL)
+			return h;
+		k->len = strlen(k->str);
+		v->len = strlen(v->str);
+	}
+	return h;
+}
+
+static void
+report_merged_free(struct redisReply *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < h->elements; i++) {
+		if (h->element[i] != NULL)
+			free(h->element[i]->str);
+		free(h->element[i]);
+	}
+	free(h->element);
+	free(h);
+}
+
+static void
+report_sum_free(struct report_sum *rs)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n; i++) {
+		free(rs->f[i].name);
+		free(rs->f[i].str);
+	}
+	free(rs->f);
+	free(rs);
+}
+
+static void
+on_report_part(struct rconn *rc, struct redisReply *h, void *arg)
+{
+	struct report_sum *rs = arg;
+	struct redisReply *m;
+	size_t i;
+
+	if (h == NULL || h->type != REDIS_REPLY_ARRAY)
+		rs->failed = 1;
+	else if (!rs->failed)
+		report_sum_add(rs, h);
+	if (--rs->left > 0)
+		return;
+	m = rs->failed ? NULL : report_merged(rs);
+	for (i = 0; m != NULL && i < m->elements; i++)
+		if (m->element[i] == NULL || m->element[i]->str == NULL)
+			break;
+	if (m != NULL && i < m->elements) {
+		report_merged_free(m);
+		m = NULL;
+	}
+	on_report(rc, m, rs->op);       /* NULL: 503 */
+	report_merged_free(m);
+	report_sum_free(rs);
+}
+
+/* Sends the report's HGETALL: one in the single-instance layout, one per shard in
+ * the sharded one (summed by on_report_part). Returns 0, or -1 (nothing sent). */
+static int
+report_read(struct admin *a, struct admin_op *op)
+{
+	char prefix[KEYS_SHARD_MAX], key[MODEL_ID_MAX + 2 * KEYS_SHARD_MAX];
+	enum keys_per name = strcmp(op->kindname, "deal") == 0 ? KEYS_REPORT_DEAL :
+	    strcmp(op->kindname, "rule") == 0 ? KEYS_REPORT_RULE : KEYS_REPORT_CAMPAIGN;
+	uint32_t k, nshards = keys_shards();
+	struct report_sum *rs;
+
+	if (nshards == 1) {
+		if (keys_prefix(0, name, prefix, sizeof(prefix)) < 0)
+			return -1;
+		return rconn_cmd(a->app->cmd, on_report, op, 0, "HGETALL %s%s", prefix,
+		    op->name);
+	}
+	if ((rs = calloc(1, sizeof(*rs))) == NULL)
+		return -1;
+	rs->op = op;
+	for (k = 0; k < nshards; k++) {
+		if (keys_per(k, name, op->name, key, sizeof(key)) < 0 ||
+		    rconn_cmd(a->app->cmd, on_report_part, rs, 0, "HGETALL %s", key) < 0) {
+			if (k == 0) {
+				report_sum_free(rs);
+				return -1;
+			}
+			/* The parts sent answer; the missing ones count as failed. */
+			rs->failed = 1;
+			break;
+		}
+		rs->left++;
+	}
+	return 0;
+}
+
 /* /v1/reports/<deal|rule|campaign>/<name> */
 void
 admin_on_reports(struct http_req *r, void *arg)
@@ -320,8 +533,7 @@ admin_on_reports(struct http_req *r, void *arg)
 		}
 		op->price = x;
 	}
-	if (rconn_cmd(a->app->cmd, on_report, op, 0, "HGETALL report:%s:%s", op->kindname,
-	    op->name) < 0) {
+	if (report_read(a, op) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);
 	}

@@ -285,12 +285,16 @@ click_send(struct click_call *c)
 	char k[9][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32];
 	const char *args[9 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
 	size_t rlen = 0, clen = 0, dlen = strlen(c->deal);
+	/* The push's shard: its subscriber's, from the push id in the token. */
+	uint32_t shard = keys_shard_of(c->sub);
+	char px[KEYS_SHARD_MAX];
 	int bad = 0;
 
 	snprintf(field, sizeof(field), "%s:%s", c->sub, c->ch);
 	bad |= ru_key(k[0], CLICKS_KEY_MAX, "dealentry:", c->entry, strlen(c->entry));
 	bad |= ru_key(k[4], CLICKS_KEY_MAX, "deal:", c->deal, dlen);
-	bad |= ru_key(k[5], CLICKS_KEY_MAX, "pushinfo:", c->deal, dlen);
+	bad |= keys_prefix(shard, KEYS_PUSHINFO, px, sizeof(px)) < 0;
+	bad |= ru_key(k[5], CLICKS_KEY_MAX, px, c->deal, dlen);
 	if (bad)
 		return 1;
 	switch (c->step) {
@@ -325,14 +329,15 @@ click_send(struct click_call *c)
 		clen = strlen(camp);
 	}
 	/* ORDER CLICK_KEYS: the header of click.lua. */
-	bad |= keys_clicked(keys_shard_of(c->sub), c->push_id, k[1], sizeof(k[1])) < 0;
-	bad |= keys_shard_key(keys_shard_of(c->sub), KEYS_SUBSCRIBERS, k[2],
-	    sizeof(k[2])) < 0;
-	bad |= keys_shard_key(keys_shard_of(c->sub), KEYS_SUB_CHANGES, k[3],
-	    sizeof(k[3])) < 0;
-	bad |= ru_key(k[6], CLICKS_KEY_MAX, "report:deal:", c->deal, dlen);
-	bad |= ru_key(k[7], CLICKS_KEY_MAX, "report:rule:", rule, dlen > 0 ? rlen : 0);
-	bad |= ru_key(k[8], CLICKS_KEY_MAX, "report:campaign:", camp, dlen > 0 ? clen : 0);
+	bad |= keys_clicked(shard, c->push_id, k[1], sizeof(k[1])) < 0;
+	bad |= keys_shard_key(shard, KEYS_SUBSCRIBERS, k[2], sizeof(k[2])) < 0;
+	bad |= keys_shard_key(shard, KEYS_SUB_CHANGES, k[3], sizeof(k[3])) < 0;
+	bad |= keys_prefix(shard, KEYS_REPORT_DEAL, px, sizeof(px)) < 0;
+	bad |= ru_key(k[6], CLICKS_KEY_MAX, px, c->deal, dlen);
+	bad |= keys_prefix(shard, KEYS_REPORT_RULE, px, sizeof(px)) < 0;
+	bad |= ru_key(k[7], CLICKS_KEY_MAX, px, rule, dlen > 0 ? rlen : 0);
+	bad |= keys_prefix(shard, KEYS_REPORT_CAMPAIGN, px, sizeof(px)) < 0;
+	bad |= ru_key(k[8], CLICKS_KEY_MAX, px, camp, dlen > 0 ? clen : 0);
 	if (bad)
 		return 1;
 	args[0] = k[0];

@@ -312,6 +312,18 @@ convert_push(const struct convert_call *k)
 	return k->in.value;
 }
 
+/* The shard of the subscriber the conversion names (keys.h): the push's, or the
+ * subscriber_id's; 0 when it names none yet (an unknown code: nothing is written). */
+static uint32_t
+convert_shard(const struct convert_call *k)
+{
+	const char *push = convert_push(k);
+
+	if (strcmp(k->in.kind, "subscriber_id") == 0)
+		return keys_shard_of(k->in.value);
+	return push != NULL ? keys_shard_of_push(push) : 0;
+}
+
 /* The pushinfo value the script will find first ("" = none). */
 static const char *
 convert_info(const struct convert_call *k)
@@ -363,7 +375,7 @@ static void convert_on_reply(struct rconn *rc, struct redisReply *r, void *arg);
 static int
 convert_send_read(struct convert_call *k)
 {
-	char key[CONVERT_KEY_MAX], field[CONVERT_KEY_MAX];
+	char key[CONVERT_KEY_MAX], field[CONVERT_KEY_MAX], px[KEYS_SHARD_MAX];
 	const char *args[3], *push = convert_push(k), *sub;
 	size_t elen, slen;
 	int bad = 0;
@@ -373,13 +385,22 @@ convert_send_read(struct convert_call *k)
 	args[2] = field;
 	switch (k->rd) {
 	case CONVERT_RD_CODEPUSH:
-		bad |= ru_key(key, CONVERT_KEY_MAX, "codepush:", k->in.value, strlen(k->in.value));
+		/* A code names no subscriber: sharded, the deal's codeout names the push
+		 * that sent it (its shard holds codepush:<code>); one shard, codepush. */
+		if (keys_codeout(k->in.deal_id, key, sizeof(key)) > 0) {
+			args[2] = k->in.value;
+			return rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 3, args,
+			    NULL);
+		}
+		bad |= keys_prefix(0, KEYS_CODEPUSH, px, sizeof(px)) < 0;
+		bad |= ru_key(key, CONVERT_KEY_MAX, px, k->in.value, strlen(k->in.value));
 		args[0] = "GET";
 		return bad ? 1 : rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 2, args,
 		    NULL);
 	case CONVERT_RD_PINFO:
 	case CONVERT_RD_PINFO_DM:
-		bad |= ru_key(key, CONVERT_KEY_MAX, "pushinfo:", k->in.deal_id, strlen(k->in.deal_id));
+		bad |= keys_prefix(convert_shard(k), KEYS_PUSHINFO, px, sizeof(px)) < 0;
+		bad |= ru_key(key, CONVERT_KEY_MAX, px, k->in.deal_id, strlen(k->in.deal_id));
 		if (strcmp(k->in.kind, "subscriber_id") == 0) {
 			if (snprintf(field, sizeof(field), "%s:%s", k->in.value,
 			    k->rd == CONVERT_RD_PINFO ? "sms" : "dm") >= (int)sizeof(field))
@@ -390,7 +411,8 @@ convert_send_read(struct convert_call *k)
 		}
 		break;
 	case CONVERT_RD_HOLDOUT:
-		bad |= ru_key(key, CONVERT_KEY_MAX, "holdout:", k->in.deal_id, strlen(k->in.deal_id));
+		bad |= keys_prefix(convert_shard(k), KEYS_HOLDOUT, px, sizeof(px)) < 0;
+		bad |= ru_key(key, CONVERT_KEY_MAX, px, k->in.deal_id, strlen(k->in.deal_id));
 		args[2] = k->in.value;
 		break;
 	case CONVERT_RD_CAMP:
@@ -413,6 +435,8 @@ convert_script(struct convert_call *k)
 	const char *args[CONVERT_KEYS + CONVERT_ARGS], *push, *sub, *info, *t;
 	const char *rule = NULL, *camp = NULL;
 	const char *deal = k->in.deal_id;
+	struct keys_prefixes px;
+	uint32_t shard;
 	size_t lens[CONVERT_KEYS + CONVERT_ARGS], elen, slen, rlen = 0, clen = 0;
 	int bad = 0, i, n;
 
@@ -439,8 +463,14 @@ convert_script(struct convert_call *k)
 	}
 	push = convert_push(k);
 	info = convert_info(k);
+	/* Every key of the attribution is the named subscriber's shard's (keys.h),
+	 * unattributed conversions included: they count in that subscriber's
+	 * report:deal:<id> ("unattributed"), summed over the shards on read. */
+	shard = convert_shard(k);
+	bad |= keys_prefixes(shard, &px) < 0;
 	if (strcmp(k->in.kind, "code") == 0)
-		bad |= ru_key(key[4], CONVERT_KEY_MAX, "codepush:", k->in.value, strlen(k->in.value));
+		bad |= ru_key(key[4], CONVERT_KEY_MAX, px.p[KEYS_CODEPUSH], k->in.value,
+		    strlen(k->in.value));
 	if (push != NULL && convert_split_push(push, &elen, &sub, &slen) == 0) {
 		bad |= ru_key(key[5], CONVERT_KEY_MAX, "dealentry:", push, elen);
 		snprintf(subid, sizeof(subid), "%.*s", (int)slen, sub);
@@ -452,11 +482,12 @@ convert_script(struct convert_call *k)
 	    sizeof(skey[0])) < 0;
 	bad |= keys_shard_key(keys_shard_of(subid), KEYS_SUB_CHANGES, skey[1],
 	    sizeof(skey[1])) < 0;
-	bad |= ru_key(key[6], CONVERT_KEY_MAX, "pushinfo:", deal, strlen(deal));
+	bad |= ru_key(key[6], CONVERT_KEY_MAX, px.p[KEYS_PUSHINFO], deal, strlen(deal));
 	bad |= ru_key(key[7], CONVERT_KEY_MAX, "deal:", deal, strlen(deal));
-	bad |= ru_key(key[8], CONVERT_KEY_MAX, "holdout:", deal, strlen(deal));
-	bad |= ru_key(key[9], CONVERT_KEY_MAX, "order:", k->in.order_id, strlen(k->in.order_id));
-	bad |= ru_key(key[10], CONVERT_KEY_MAX, "report:deal:", deal, strlen(deal));
+	bad |= ru_key(key[8], CONVERT_KEY_MAX, px.p[KEYS_HOLDOUT], deal, strlen(deal));
+	bad |= ru_key(key[9], CONVERT_KEY_MAX, px.p[KEYS_ORDER], k->in.order_id,
+	    strlen(k->in.order_id));
+	bad |= ru_key(key[10], CONVERT_KEY_MAX, px.p[KEYS_REPORT_DEAL], deal, strlen(deal));
 	/* The conversion's own reports, as convert.lua picks them. */
 	if (*info != '\0') {
 		if ((t = strchr(info, '\t')) != NULL) {
@@ -472,8 +503,8 @@ convert_script(struct convert_call *k)
 		if ((camp = k->val[CONVERT_RD_CAMP]) != NULL)
 			clen = strlen(camp);
 	}
-	bad |= ru_key(key[11], CONVERT_KEY_MAX, "report:rule:", rule, rlen);
-	bad |= ru_key(key[12], CONVERT_KEY_MAX, "report:campaign:", camp, clen);
+	bad |= ru_key(key[11], CONVERT_KEY_MAX, px.p[KEYS_REPORT_RULE], rule, rlen);
+	bad |= ru_key(key[12], CONVERT_KEY_MAX, px.p[KEYS_REPORT_CAMPAIGN], camp, clen);
 	if (bad)
 		return 1;
 	args[0] = CONVERT_STREAM;

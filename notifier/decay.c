@@ -2,7 +2,7 @@
  * decay.c: engagement decay for pushes nobody clicked (stage: record).
  *
  * Once a second, when no step is out, for one shard after the other (keys.h): GET
- * the shard's engagement:decay (its cursor), XRANGE pushes:log after it (a batch),
+ * the shard's engagement:decay (its cursor), XRANGE the shard's pushes:log after it,
  * then decay.lua with the shard's keys and one clicked:<push id> key per "sent" push
  * of the shard's subscribers in the batch; the others' entries only move the cursor
  * (every key a script touches is in its KEYS and of one shard). decay.lua writes nothing when another notifier moved the
@@ -49,6 +49,7 @@ struct decay_step {
 	enum decay_stage stage;
 	uint32_t shard;
 	char cursor_key[KEYS_SHARD_MAX]; /* the shard's engagement:decay */
+	char log_key[KEYS_SHARD_MAX];   /* the shard's pushes:log */
 	char *cursor;                   /* as read ("" = none) */
 	char **log;                     /* ORDER DECAY_ARGS: id, push ("" = not sent), sub */
 	size_t nlog;
@@ -180,7 +181,7 @@ decay_send(struct decay_step *s)
 	case DECAY_LOG:
 		snprintf(from, sizeof(from), "(%s", *s->cursor != '\0' ? s->cursor : "0-0");
 		args[0] = "XRANGE";
-		args[1] = "pushes:log";
+		args[1] = s->log_key;
 		args[2] = from;
 		args[3] = "+";
 		args[4] = "COUNT";
@@ -260,7 +261,8 @@ decay_on_tick(evutil_socket_t fd, short what, void *arg)
 	s->stage = DECAY_CURSOR;
 	s->shard = d->next_shard;
 	d->next_shard = (d->next_shard + 1) % keys_shards();
-	if (keys_shard_key(s->shard, KEYS_ENGAGEMENT_DECAY, s->cursor_key,
+	if (keys_shard_key(s->shard, KEYS_PUSHES_LOG, s->log_key, sizeof(s->log_key)) < 0 ||
+	    keys_shard_key(s->shard, KEYS_ENGAGEMENT_DECAY, s->cursor_key,
 	    sizeof(s->cursor_key)) < 0) {
 		decay_step_free(s);
 		return;

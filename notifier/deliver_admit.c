@@ -259,7 +259,7 @@ dl_caps_fill(struct deliver *dl, struct rcpt *r, const struct subscriber *s,
  */
 static int
 admit_add(struct deliver *dl, struct script_args *sa, struct rcpt *r, int64_t now,
-    int retry)
+    int retry, const char *rrule)
 {
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
@@ -280,7 +280,7 @@ admit_add(struct deliver *dl, struct script_args *sa, struct rcpt *r, int64_t no
 	/* ORDER ADMIT_RKEYS */
 	script_key(sa, caps.daykey, NULL);
 	script_key(sa, caps.campkey, NULL);
-	script_key(sa, "report:rule:", r->pl.rule);
+	script_key(sa, rrule, r->pl.rule);
 	script_key(sa, caps.lawkey, NULL);
 	/* ORDER ADMIT_RARGS */
 	script_arg(sa, r->pl.sub, NULL);
@@ -304,7 +304,12 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 {
 	struct script_args *sa = &dl->sargs;
 	char k_sub[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
+	char p_push[KEYS_SHARD_MAX], p_code[KEYS_SHARD_MAX], p_rdeal[KEYS_SHARD_MAX];
+	char p_rcamp[KEYS_SHARD_MAX], p_rrule[KEYS_SHARD_MAX];
+	char k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX], k_delayed[KEYS_SHARD_MAX];
+	char k_due[KEYS_SHARD_MAX], k_info[KEYS_SHARD_MAX];
 	struct admit_call *ac = calloc(1, sizeof(*ac));
+	uint32_t shard;
 	int64_t t = clock_now();
 	size_t i;
 
@@ -314,21 +319,35 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	ac->only = only;
 	/* ORDER ADMIT_KEYS */
 	/* A job holds one shard's recipients (ingest_plan.c; never none, deliver.c):
-	 * its subscriber keys. */
-	(void)keys_sub_keys(keys_shard_of((only != NULL ? only : &j->r[0])->pl.sub), k_sub);
+	 * its subscriber keys and the keys of its pushes. */
+	shard = keys_shard_of((only != NULL ? only : &j->r[0])->pl.sub);
+	(void)keys_sub_keys(shard, k_sub);
+	(void)keys_prefix(shard, KEYS_PUSH, p_push, sizeof(p_push));
+	(void)keys_prefix(shard, KEYS_CODE, p_code, sizeof(p_code));
+	(void)keys_prefix(shard, KEYS_REPORT_DEAL, p_rdeal, sizeof(p_rdeal));
+	(void)keys_prefix(shard, KEYS_REPORT_RULE, p_rrule, sizeof(p_rrule));
+	if (j->camp[0] != '\0')
+		(void)keys_prefix(shard, KEYS_REPORT_CAMPAIGN, p_rcamp, sizeof(p_rcamp));
+	else
+		p_rcamp[0] = '\0';
+	(void)keys_shard_key(shard, KEYS_PUSHES_LOG, k_log, sizeof(k_log));
+	(void)keys_shard_key(shard, KEYS_STATS, k_stats, sizeof(k_stats));
+	(void)keys_shard_key(shard, KEYS_DELAYED, k_delayed, sizeof(k_delayed));
+	(void)keys_shard_key(shard, KEYS_RESOLVE_DUE, k_due, sizeof(k_due));
+	(void)keys_shard_key(shard, KEYS_RESOLVE_INFO, k_info, sizeof(k_info));
 	script_key(sa, "deal:", j->deal);
-	script_key(sa, "push:", j->deal);
+	script_key(sa, p_push, j->deal);
 	script_key(sa, k_sub[4 + CH_SMS], NULL);
 	script_key(sa, k_sub[4 + CH_DM], NULL);
-	script_key(sa, "pushes:log", NULL);
-	script_key(sa, "stats", NULL);
-	script_key(sa, "delayed", NULL);
-	script_key(sa, "code:", j->deal);
+	script_key(sa, k_log, NULL);
+	script_key(sa, k_stats, NULL);
+	script_key(sa, k_delayed, NULL);
+	script_key(sa, p_code, j->deal);
 	script_key(sa, j->pool, NULL);
-	script_key(sa, "report:deal:", j->deal);
-	script_key(sa, j->camp[0] != '\0' ? "report:campaign:" : "", j->camp);
-	script_key(sa, "resolve:due", NULL);
-	script_key(sa, "resolve:info", NULL);
+	script_key(sa, p_rdeal, j->deal);
+	script_key(sa, p_rcamp, j->camp);
+	script_key(sa, k_due, NULL);
+	script_key(sa, k_info, NULL);
 	script_key(sa, k_sub[2], NULL);
 	/* ORDER ADMIT_ARGS */
 	script_arg_ll(sa, t);
@@ -344,7 +363,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	for (i = 0; i < j->n; i++) {
 		if (only != NULL && &j->r[i] != only)
 			continue;
-		if (admit_add(dl, sa, &j->r[i], t, only != NULL) < 0) {
+		if (admit_add(dl, sa, &j->r[i], t, only != NULL, p_rrule) < 0) {
 			script_args_release(sa);
 			free(ac);
 			return -1;
@@ -390,16 +409,23 @@ void
 dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct deliver *dl = arg;
-	char now[32];
-	const char *args[4] = { "delayed", DELIVER_STREAM, now, DELIVER_DELAY_BATCH };
+	char now[32], delayed[KEYS_SHARD_MAX];
+	const char *args[4] = { delayed, DELIVER_STREAM, now, DELIVER_DELAY_BATCH };
 	/* ORDER TRIM_KEYS */
 	const char *targs[1] = { DELIVER_STREAM };
+	uint32_t k;
 
 	(void)fd;
 	(void)what;
 	if (dl->stopping || !rconn_is_ready(dl->cmd))
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	script_call(dl->cmd, SCRIPT_DELAY, 2, 4, args, NULL, delay_on_reply, NULL);
+	/* Every shard's waiting pushes (keys.h): one call each, on its slot but for
+	 * "pushes" (per shard with step 3). */
+	for (k = 0; k < keys_shards(); k++) {
+		if (keys_shard_key(k, KEYS_DELAYED, delayed, sizeof(delayed)) < 0)
+			continue;
+		script_call(dl->cmd, SCRIPT_DELAY, 2, 4, args, NULL, delay_on_reply, NULL);
+	}
 	script_call_named(dl->cmd, "trim", 1, 1, targs, NULL, trim_on_reply, NULL);
 }

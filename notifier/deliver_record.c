@@ -146,30 +146,36 @@ rec_multi_channel(const struct deliver *dl, const struct rcpt *r)
 	return s == NULL || (s->channels & (s->channels - 1)) != 0;
 }
 
-/* Adds the keys of one outcome, ORDER RECORD_RKEYS: its own, then its caps'. */
+/* Adds the keys of one outcome, ORDER RECORD_RKEYS: its own, then its caps'. px: the
+ * prefixes of the outcome's shard (the batch's). */
 static void
-rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *caps)
+rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *caps,
+    const struct keys_prefixes *px)
 {
 	const struct job *j = r->job;
 	char ck[KEYS_SHARD_MAX], rk[KEYS_SHARD_MAX];   /* consent:<ch>, consent:records */
+	char co[KEYS_MAX];                              /* {d:<deal>}codeout or "" */
+	int code = r->code[0] != '\0' && !r->code_bad;
 
-	(void)keys_consent(keys_shard_of(r->pl.sub), r->pl.ch, ck, sizeof(ck));
-	(void)keys_shard_key(keys_shard_of(r->pl.sub), KEYS_CONSENT_RECORDS, rk, sizeof(rk));
-	script_key(sa, "push:", j->deal);
+	(void)keys_consent(px->shard, r->pl.ch, ck, sizeof(ck));
+	(void)keys_shard_key(px->shard, KEYS_CONSENT_RECORDS, rk, sizeof(rk));
+	co[0] = '\0';
+	if (code)
+		(void)keys_codeout(j->deal, co, sizeof(co));
+	script_key(sa, px->p[KEYS_PUSH], j->deal);
 	script_key(sa, ck, NULL);
 	script_key(sa, "deal:", j->deal);
-	script_key(sa, "code:", j->deal);
+	script_key(sa, px->p[KEYS_CODE], j->deal);
 	script_key(sa, j->pool, NULL);
-	script_key(sa, "report:deal:", j->deal);
-	script_key(sa, "report:rule:", r->pl.rule);
-	script_key(sa, j->camp[0] != '\0' ? "report:campaign:" : "", j->camp);
-	script_key(sa, "pushline:", j->deal);
-	script_key(sa, "pushinfo:", j->deal);
-	script_key(sa, "delivery:", j->deal);
+	script_key(sa, px->p[KEYS_REPORT_DEAL], j->deal);
+	script_key(sa, px->p[KEYS_REPORT_RULE], r->pl.rule);
+	script_key(sa, j->camp[0] != '\0' ? px->p[KEYS_REPORT_CAMPAIGN] : "", j->camp);
+	script_key(sa, px->p[KEYS_PUSHLINE], j->deal);
+	script_key(sa, px->p[KEYS_PUSHINFO], j->deal);
+	script_key(sa, px->p[KEYS_DELIVERY], j->deal);
 	script_key(sa, rk, NULL);
-	script_key(sa, "", NULL);        /* not used */
-	script_key(sa, r->code[0] != '\0' && !r->code_bad ? "codepush:" : "",
-	    r->code[0] != '\0' && !r->code_bad ? r->code : NULL);
+	script_key(sa, co, NULL);
+	script_key(sa, code ? px->p[KEYS_CODEPUSH] : "", code ? r->code : NULL);
 	script_key(sa, caps->daykey, NULL);
 	script_key(sa, caps->campkey, NULL);
 	script_key(sa, caps->lawkey, NULL);
@@ -245,27 +251,38 @@ rec_flush_batch(struct deliver *dl)
 	struct rec_batch *b = malloc(sizeof(*b) + n * sizeof(b->v[0]));
 	struct script_args *sa = &dl->sargs;
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
+	char k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX], k_due[KEYS_SHARD_MAX];
+	char k_info[KEYS_SHARD_MAX], k_tries[KEYS_SHARD_MAX];
+	struct keys_prefixes px;
+	uint32_t shard;
 	struct dl_caps caps;
 	int64_t now = clock_now();
 	size_t i;
 
 	if (n == 0 || b == NULL)
 		goto out;
-	(void)keys_sub_keys(keys_shard_of(dl->recq[0].r->pl.sub), sk);
+	shard = keys_shard_of(dl->recq[0].r->pl.sub);
+	(void)keys_sub_keys(shard, sk);
+	(void)keys_prefixes(shard, &px);
+	(void)keys_shard_key(shard, KEYS_PUSHES_LOG, k_log, sizeof(k_log));
+	(void)keys_shard_key(shard, KEYS_STATS, k_stats, sizeof(k_stats));
+	(void)keys_shard_key(shard, KEYS_RESOLVE_DUE, k_due, sizeof(k_due));
+	(void)keys_shard_key(shard, KEYS_RESOLVE_INFO, k_info, sizeof(k_info));
+	(void)keys_shard_key(shard, KEYS_RESOLVE_TRIES, k_tries, sizeof(k_tries));
 	b->dl = dl;
 	b->n = n;
 	memcpy(b->v, dl->recq, n * sizeof(b->v[0]));
 	memmove(dl->recq, dl->recq + n, (dl->recq_n - n) * sizeof(dl->recq[0]));
 	dl->recq_n -= n;
 	/* ORDER RECORD_KEYS */
-	script_key(sa, "pushes:log", NULL);
-	script_key(sa, "stats", NULL);
-	script_key(sa, "resolve:due", NULL);
-	script_key(sa, "resolve:info", NULL);
+	script_key(sa, k_log, NULL);
+	script_key(sa, k_stats, NULL);
+	script_key(sa, k_due, NULL);
+	script_key(sa, k_info, NULL);
 	script_key(sa, sk[0], NULL);          /* ORDER SUB_KEYS: subscribers */
 	script_key(sa, sk[1], NULL);          /* subscribers:changes */
 	script_key(sa, sk[2], NULL);          /* consent:epoch */
-	script_key(sa, "resolve:tries", NULL);
+	script_key(sa, k_tries, NULL);
 	/* ORDER RECORD_ARGS */
 	script_arg_ll(sa, (long long)n);
 	script_arg_ll(sa, now + dl->cfg->resolve_after_s);
@@ -280,7 +297,7 @@ rec_flush_batch(struct deliver *dl)
 			    now, &caps);
 		else
 			caps.daykey[0] = caps.campkey[0] = caps.lawkey[0] = '\0';
-		rec_keys(sa, b->v[i].r, &caps);
+		rec_keys(sa, b->v[i].r, &caps, &px);
 		rec_args(dl, sa, &b->v[i], now);
 	}
 	if (script_call_args(dl->cmd, SCRIPT_RECORD, sa, rec_on_reply, b) < 0) {

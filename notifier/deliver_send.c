@@ -413,26 +413,27 @@ send_window(struct deliver *dl, struct rcpt *r, const struct subscriber *s, int6
 }
 
 /* Adds the keys of one recipient for send.lua, ORDER SEND_RKEYS: its own first 8,
- * its caps' keys, then retext:<deal>. */
+ * its caps' keys, then retext:<deal>. px: the prefixes of the recipient's shard. */
 static void
-send_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *caps)
+send_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *caps,
+    const struct keys_prefixes *px)
 {
 	const struct job *j = r->job;
 	char ck[KEYS_SHARD_MAX];          /* consent:<ch> of the subscriber's shard */
 
-	script_key(sa, "push:", j->deal);
+	script_key(sa, px->p[KEYS_PUSH], j->deal);
 	script_key(sa, "deal:", j->deal);
-	(void)keys_consent(keys_shard_of(r->pl.sub), r->pl.ch, ck, sizeof(ck));
+	(void)keys_consent(px->shard, r->pl.ch, ck, sizeof(ck));
 	script_key(sa, ck, NULL);
-	script_key(sa, "code:", j->deal);
-	script_key(sa, "report:deal:", j->deal);
-	script_key(sa, "report:rule:", r->pl.rule);
-	script_key(sa, j->camp[0] != '\0' ? "report:campaign:" : "", j->camp);
+	script_key(sa, px->p[KEYS_CODE], j->deal);
+	script_key(sa, px->p[KEYS_REPORT_DEAL], j->deal);
+	script_key(sa, px->p[KEYS_REPORT_RULE], r->pl.rule);
+	script_key(sa, j->camp[0] != '\0' ? px->p[KEYS_REPORT_CAMPAIGN] : "", j->camp);
 	script_key(sa, j->pool, NULL);
 	script_key(sa, caps->daykey, NULL);
 	script_key(sa, caps->campkey, NULL);
 	script_key(sa, caps->lawkey, NULL);
-	script_key(sa, "retext:", j->deal);
+	script_key(sa, px->p[KEYS_RETEXT], j->deal);
 }
 
 /*
@@ -471,25 +472,32 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	struct script_args *sa = &dl->sargs;
 	struct dl_caps caps;
 	int64_t t = clock_now(), nb;
-	char *member, epoch[KEYS_SHARD_MAX];
+	char *member, epoch[KEYS_SHARD_MAX], k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX];
+	char k_delayed[KEYS_SHARD_MAX];
+	struct keys_prefixes px;
+	uint32_t shard;
 	size_t i;
 
 	if (c == NULL)
 		return -1;
-	/* rs are of one shard (send_front_shard): its consent epoch. */
-	(void)keys_shard_key(keys_shard_of(rs[0]->pl.sub), KEYS_CONSENT_EPOCH, epoch,
-	    sizeof(epoch));
+	/* rs are of one shard (send_front_shard): its consent epoch and push keys. */
+	shard = keys_shard_of(rs[0]->pl.sub);
+	(void)keys_shard_key(shard, KEYS_CONSENT_EPOCH, epoch, sizeof(epoch));
+	(void)keys_shard_key(shard, KEYS_PUSHES_LOG, k_log, sizeof(k_log));
+	(void)keys_shard_key(shard, KEYS_STATS, k_stats, sizeof(k_stats));
+	(void)keys_shard_key(shard, KEYS_DELAYED, k_delayed, sizeof(k_delayed));
+	(void)keys_prefixes(shard, &px);
 	c->dl = dl;
 	c->renew = renew;
 	c->n = n;
 	c->issued_ms = clock_mono_ms();
 	memcpy(c->r, rs, n * sizeof(c->r[0]));
 	/* ORDER SEND_KEYS */
-	script_key(sa, "pushes:log", NULL);
-	script_key(sa, "stats", NULL);
+	script_key(sa, k_log, NULL);
+	script_key(sa, k_stats, NULL);
 	script_key(sa, DELIVER_STREAM, NULL);
 	script_key(sa, epoch, NULL);
-	script_key(sa, "delayed", NULL);
+	script_key(sa, k_delayed, NULL);
 	/* ORDER SEND_ARGS */
 	script_arg_ll(sa, t);
 	script_arg(sa, dl->cfg->consumer, NULL);
@@ -509,7 +517,7 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 		}
 		/* The caps of the moment the text leaves: its local day now. */
 		dl_caps_fill(dl, r, s, t, &caps);
-		send_keys(sa, r, &caps);
+		send_keys(sa, r, &caps, &px);
 		/* ORDER SEND_RARGS */
 		script_arg(sa, r->pl.sub, NULL);
 		script_arg(sa, channel_name(r->pl.ch), NULL);

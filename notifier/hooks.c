@@ -23,6 +23,7 @@
 #include "hooks_int.h"
 #include "http.h"
 #include "keywords.h"
+#include "keys.h"
 #include "log.h"
 #include "model.h"
 #include "rconn.h"
@@ -34,9 +35,12 @@
 void
 hooks_count(struct hooks *h, const char *what)
 {
-	/* Best effort: a lost counter is not worth failing a webhook for. */
-	if (h->app->cmd != NULL)
-		(void)rconn_cmd(h->app->cmd, NULL, NULL, 0, "HINCRBY stats hook:%s 1", what);
+	char k[KEYS_SHARD_MAX];
+
+	/* Best effort: a lost counter is not worth failing a webhook for. A webhook's
+	 * counters are no subscriber's: shard 0's stats (keys.h), summed on read. */
+	if (h->app->cmd != NULL && keys_shard_key(0, KEYS_STATS, k, sizeof(k)) >= 0)
+		(void)rconn_cmd(h->app->cmd, NULL, NULL, 0, "HINCRBY %s hook:%s 1", k, what);
 }
 
 /* ORDER HOOKS_REFUSED */
@@ -47,14 +51,16 @@ static void
 hooks_refused_flush(evutil_socket_t fd, short what, void *arg)
 {
 	struct hooks *h = arg;
+	char k[KEYS_SHARD_MAX];
 	size_t i;
 
 	(void)fd;
 	(void)what;
+	(void)keys_shard_key(0, KEYS_STATS, k, sizeof(k));
 	for (i = 0; i < 2; i++) {
 		if (h->refused[i] != 0 && h->app->cmd != NULL)
-			(void)rconn_cmd(h->app->cmd, NULL, NULL, 0, "HINCRBY stats hook:%s %lu",
-			    hooks_refused_names[i], h->refused[i]);
+			(void)rconn_cmd(h->app->cmd, NULL, NULL, 0, "HINCRBY %s hook:%s %lu",
+			    k, hooks_refused_names[i], h->refused[i]);
 		h->refused[i] = 0;
 	}
 }

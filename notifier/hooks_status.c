@@ -123,12 +123,13 @@ on_seen_mark(struct rconn *rc, struct redisReply *reply, void *arg)
 static int
 status_seen(struct hooks_status *st, const char *op, rconn_reply_fn *cb)
 {
-	char key[MODEL_ID_MAX + 64], claim[16], done[16];
+	char key[MODEL_ID_MAX + 64 + KEYS_SHARD_MAX], claim[16], done[16];
 	const char *args[4];
 	int n;
 
-	n = snprintf(key, sizeof(key), "status_seen:%s:%s", st->sid, st->status);
-	if (n < 0 || (size_t)n >= sizeof(key))
+	/* The push's shard (its subscriber's, from the push id of the callback URL). */
+	n = keys_status_seen(keys_shard_of(st->sub), st->sid, st->status, key, sizeof(key));
+	if (n < 0)
 		return 1;
 	snprintf(claim, sizeof(claim), "%d", HOOKS_SEEN_CLAIM_S);
 	snprintf(done, sizeof(done), "%d", HOOKS_SEEN_DONE_S);
@@ -217,14 +218,24 @@ static int
 status_send(struct hooks_status *st)
 {
 	/* ORDER HOOK_STATUS_KEYS: the per-deal keys, KEYS[7..12]. */
-	static const char *const deal_prefix[6] = { "delivery:", "push:", "pushinfo:",
-	    "pushline:", "redelivered:", "report:deal:" };
+	static const enum keys_per deal_key[6] = { KEYS_DELIVERY, KEYS_PUSH,
+	    KEYS_PUSHINFO, KEYS_PUSHLINE, KEYS_REDELIVERED, KEYS_REPORT_DEAL };
 	struct rconn *rc = st->op->h->app->cmd;
 	char k[14][HOOKS_KEY_MAX], field[MODEL_ID_MAX + 32];
-	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
+	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], sh[6][KEYS_SHARD_MAX];
 	const char *args[24 + HOOKS_STATUS_ARGS], *rule, *camp;
 	size_t rlen = 0, clen = 0, dlen = strlen(st->deal);
+	/* Every key of the push is its subscriber's shard's (keys.h). */
+	uint32_t shard = keys_shard_of(st->sub);
+	struct keys_prefixes px;
 	int i, bad = 0;
+
+	bad |= keys_prefixes(shard, &px) < 0;
+	bad |= keys_shard_key(shard, KEYS_STATS, sh[0], sizeof(sh[0])) < 0;
+	bad |= keys_shard_key(shard, KEYS_RESOLVE_DUE, sh[1], sizeof(sh[1])) < 0;
+	bad |= keys_shard_key(shard, KEYS_RESOLVE_INFO, sh[2], sizeof(sh[2])) < 0;
+	bad |= keys_shard_key(shard, KEYS_RESOLVE_TRIES, sh[3], sizeof(sh[3])) < 0;
+	bad |= keys_shard_key(shard, KEYS_PUSHES_LOG, sh[4], sizeof(sh[4])) < 0;
 
 	snprintf(field, sizeof(field), "%s:%s", st->sub, st->ch);
 	bad |= status_key(k[0], "dealentry:", st->entry, strlen(st->entry));
@@ -237,11 +248,11 @@ status_send(struct hooks_status *st)
 		return bad ? 1 : rconn_argv(rc, on_status_step, st, 0, 2, args, NULL);
 	case HOOKS_ST_RINFO:
 		args[0] = "HGET";
-		args[1] = "resolve:info";
+		args[1] = sh[2];                /* resolve:info */
 		args[2] = st->push;
-		return rconn_argv(rc, on_status_step, st, 0, 3, args, NULL);
+		return bad ? 1 : rconn_argv(rc, on_status_step, st, 0, 3, args, NULL);
 	case HOOKS_ST_PINFO:
-		bad |= status_key(k[1], "pushinfo:", st->deal, dlen);
+		bad |= status_key(k[1], px.p[KEYS_PUSHINFO], st->deal, dlen);
 		args[0] = "HGET";
 		args[1] = k[1];
 		args[2] = field;
@@ -251,28 +262,25 @@ status_send(struct hooks_status *st)
 	}
 	/* ORDER HOOK_STATUS_KEYS: the header of hook_status.lua. */
 	args[0] = k[0];
-	args[1] = "stats";
-	args[2] = "resolve:due";
-	args[3] = "resolve:info";
-	args[4] = "resolve:tries";
-	args[5] = "pushes:log";
+	for (i = 0; i < 5; i++)
+		args[1 + i] = sh[i];    /* stats, resolve:due, info, tries, pushes:log */
 	for (i = 0; i < 6; i++) {
-		bad |= status_key(k[1 + i], deal_prefix[i], st->deal, dlen);
+		bad |= status_key(k[1 + i], px.p[deal_key[i]], st->deal, dlen);
 		args[6 + i] = k[1 + i];
 	}
 	rule = camp = NULL;
 	if (dlen > 0 && status_rule_camp(st->rinfo, 1, &rule, &rlen, &camp, &clen) < 0)
 		rule = camp = NULL;
-	bad |= status_key(k[7], "report:rule:", rule, rlen);
-	bad |= status_key(k[8], "report:campaign:", camp, clen);
+	bad |= status_key(k[7], px.p[KEYS_REPORT_RULE], rule, rlen);
+	bad |= status_key(k[8], px.p[KEYS_REPORT_CAMPAIGN], camp, clen);
 	rule = camp = NULL;
 	if (dlen > 0 && status_rule_camp(st->pinfo, 0, &rule, &rlen, &camp, &clen) < 0)
 		rule = camp = NULL;
-	bad |= status_key(k[9], "report:rule:", rule, rlen);
-	bad |= status_key(k[10], "report:campaign:", camp, clen);
+	bad |= status_key(k[9], px.p[KEYS_REPORT_RULE], rule, rlen);
+	bad |= status_key(k[10], px.p[KEYS_REPORT_CAMPAIGN], camp, clen);
 	for (i = 0; i < 4; i++)
 		args[12 + i] = k[7 + i];
-	(void)keys_sub_keys(keys_shard_of(st->sub), sk);
+	(void)keys_sub_keys(shard, sk);
 	args[16] = sk[0];               /* ORDER SUB_KEYS: subscribers */
 	args[17] = sk[1];               /* subscribers:changes */
 	args[18] = sk[4 + CH_SMS];      /* consent:sms */

@@ -126,7 +126,8 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
 	char key[MODEL_ID_MAX + 8], sc[32], snc[32], sexp[32], skeep[32], snj[32];
 	char slimit[32], sstart[32];
-	char dentry[80], pset[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + 16], rcamp[160];
+	char dentry[80], pset[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + KEYS_SHARD_MAX];
+	char rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
 	int rv = -1;
 
 	if (args == NULL || rules == NULL || names == NULL || lines == NULL ||
@@ -146,18 +147,22 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 
 		if (i > 0 && strcmp(rules[i], rules[i - 1]) == 0)
 			continue;
-		len = strlen(rules[i]) + 16;
+		len = strlen(rules[i]) + KEYS_SHARD_MAX;
 		if ((rkeys[nrules] = malloc(len)) == NULL)
 			goto out;
 		names[nrules] = rules[i];
-		snprintf(rkeys[nrules++], len, "report:rule:%s", rules[i]);
+		/* A chunk holds every shard's recipients (plan.lua writes the deal hash
+		 * and "pushes", still global): its "planned" counts go to shard 0's
+		 * reports, which are summed over the shards like every other count
+		 * (docs/sharding.md, step 2 increment 3). */
+		keys_per(0, KEYS_REPORT_RULE, rules[i], rkeys[nrules++], len);
 	}
 	snprintf(key, sizeof(key), "deal:%s", d->id);
 	snprintf(dentry, sizeof(dentry), "dealentry:%s", jb->entry);
 	snprintf(pset, sizeof(pset), "planset:%s", d->id);
-	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", d->id);
-	snprintf(rcamp, sizeof(rcamp), "report:campaign:%s", d->campaign ? d->campaign :
-	    "");
+	keys_per(0, KEYS_REPORT_DEAL, d->id, rdeal, sizeof(rdeal));
+	keys_per(0, KEYS_REPORT_CAMPAIGN, d->campaign ? d->campaign : "", rcamp,
+	    sizeof(rcamp));
 	snprintf(sc, sizeof(sc), "%zu", chunk);
 	/* ORDER PLAN_LAST: plan.lua finishes the deal when chunk == nchunks - 1; the
 	 * count is known only with the last slice, so the others send 0. */
@@ -264,63 +269,77 @@ ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
 /* Remembers who was held out and by which rule (holdout.lua), so that conversions by
  * those subscribers count as the holdout's and reports can compare the two groups.
  * Idempotent, so a re-plan after a crash changes nothing. Sent on the script
- * connection before the plan chunks, so Redis runs it first. */
+ * connection before the plan chunks, so Redis runs it first. One call holds the
+ * held-out subscribers of one shard (keys.h): its holdout:<deal> and reports. */
 static void
 ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list *ml)
 {
 	/* ORDER HOLDOUT_KEYS: notifier/lua/holdout.lua. */
 	const char **argv = calloc(4 + 3 * INGEST_HOLDOUT_PAIRS, sizeof(*argv));
-	char (*rkey)[MODEL_TEXT_MAX + 16] = calloc(INGEST_HOLDOUT_PAIRS, sizeof(*rkey));
-	char key[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + 16], rcamp[MODEL_TEXT_MAX + 24];
+	char (*rkey)[MODEL_TEXT_MAX + KEYS_SHARD_MAX] = calloc(INGEST_HOLDOUT_PAIRS,
+	    sizeof(*rkey));
+	size_t *pick = calloc(INGEST_HOLDOUT_PAIRS, sizeof(*pick));
+	char key[MODEL_ID_MAX + KEYS_SHARD_MAX], rdeal[MODEL_ID_MAX + KEYS_SHARD_MAX];
+	char rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
 	char ttl[32];
-	size_t i = 0, n, k, a;
+	size_t i, n, k, a;
+	uint32_t shard, nshards = keys_shards();
 
 	if (ml->held_out == 0)
 		goto out;
-	if (argv == NULL || rkey == NULL) {
+	if (argv == NULL || rkey == NULL || pick == NULL) {
 		log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"out of memory\"",
 		    d->id, ml->held_out);
 		goto out;
 	}
-	snprintf(key, sizeof(key), "holdout:%s", d->id);
-	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", d->id);
-	if (d->campaign != NULL && d->campaign[0] != '\0')
-		snprintf(rcamp, sizeof(rcamp), "report:campaign:%s", d->campaign);
-	else
-		rcamp[0] = '\0';
 	/* Conversions arrive after the deal: keep the audience as long as orders count. */
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)(d->expires_at - clock_now() +
 	    30 * 86400));
-	while (i < ml->held_out) {
-		char *tag = strdup(d->id);
+	for (shard = 0; shard < nshards; shard++) {
+		keys_per(shard, KEYS_HOLDOUT, d->id, key, sizeof(key));
+		keys_per(shard, KEYS_REPORT_DEAL, d->id, rdeal, sizeof(rdeal));
+		if (d->campaign != NULL && d->campaign[0] != '\0')
+			keys_per(shard, KEYS_REPORT_CAMPAIGN, d->campaign, rcamp, sizeof(rcamp));
+		else
+			rcamp[0] = '\0';
+		i = 0;
+		while (i < ml->held_out) {
+			char *tag;
 
-		n = ml->held_out - i < INGEST_HOLDOUT_PAIRS ? ml->held_out - i :
-		    INGEST_HOLDOUT_PAIRS;
-		argv[0] = key;
-		argv[1] = rdeal;
-		argv[2] = rcamp;
-		for (k = 0; k < n; k++) {
-			snprintf(rkey[k], sizeof(rkey[k]), "report:rule:%s", ml->held[i + k].rule);
-			argv[3 + k] = rkey[k];
-		}
-		a = 3 + n;
-		argv[a++] = ttl;
-		for (k = 0; k < n; k++) {
-			argv[a++] = ml->held[i + k].sub->id;
-			argv[a++] = ml->held[i + k].rule;
-		}
-		i += n;
-		if (tag == NULL || script_call_named(in->cmd, "holdout", (int)(3 + n), (int)a,
-		    argv, NULL, ingest_on_holdout, tag) < 0) {
-			log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"%s\"",
-			    d->id, ml->held_out, tag ? "redis not ready" : "out of memory");
-			free(tag);
-			goto out;
+			for (n = 0; i < ml->held_out && n < INGEST_HOLDOUT_PAIRS; i++)
+				if (nshards == 1 || keys_shard_of(ml->held[i].sub->id) == shard)
+					pick[n++] = i;
+			if (n == 0)
+				break;
+			argv[0] = key;
+			argv[1] = rdeal;
+			argv[2] = rcamp;
+			for (k = 0; k < n; k++) {
+				keys_per(shard, KEYS_REPORT_RULE, ml->held[pick[k]].rule, rkey[k],
+				    sizeof(rkey[k]));
+				argv[3 + k] = rkey[k];
+			}
+			a = 3 + n;
+			argv[a++] = ttl;
+			for (k = 0; k < n; k++) {
+				argv[a++] = ml->held[pick[k]].sub->id;
+				argv[a++] = ml->held[pick[k]].rule;
+			}
+			tag = strdup(d->id);
+			if (tag == NULL || script_call_named(in->cmd, "holdout", (int)(3 + n),
+			    (int)a, argv, NULL, ingest_on_holdout, tag) < 0) {
+				log_warnx("event=holdout_not_stored deal=%s held_out=%zu "
+				    "err=\"%s\"", d->id, ml->held_out,
+				    tag ? "redis not ready" : "out of memory");
+				free(tag);
+				goto out;
+			}
 		}
 	}
 out:
 	free(argv);
 	free(rkey);
+	free(pick);
 }
 
 /* Ends a plan: unlinks it and drops its reference on the job (the last one reads on

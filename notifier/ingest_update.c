@@ -21,6 +21,7 @@
 #include "config.h"
 #include "deal.h"
 #include "ingest_int.h"
+#include "keys.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -32,8 +33,8 @@
 #define INGEST_UPD_KEYS 3
 #define INGEST_UPD_ARGS 12
 /* ORDER RETEXT_KEYS: the header of notifier/lua/retext.lua. */
-#define INGEST_RETEXT_KEYS 5
-#define INGEST_RETEXT_ARGV 6       /* fixed arguments; field, text pairs follow */
+#define INGEST_RETEXT_KEYS 3       /* then push:, retext: per group of one shard */
+#define INGEST_RETEXT_ARGV 6       /* fixed arguments; per group n, field, text */
 
 /* One update.lua call: the deal it applies, kept for a re-render. */
 struct ingest_upd {
@@ -59,33 +60,56 @@ upd_fill(char **field, const char *v)
 	return (*field = strdup(v)) != NULL ? 0 : -1;
 }
 
+/* A recipient's position in the chunk and its shard (keys.h), to group by shard. */
+struct retext_pos {
+	uint32_t shard;
+	size_t i;
+};
+
+static int
+retext_pos_cmp(const void *a, const void *b)
+{
+	const struct retext_pos *x = a, *y = b;
+
+	if (x->shard != y->shard)
+		return x->shard < y->shard ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
 int
 ingest_retext_chunk(struct ingest_job *j, const struct deal *d,
     const struct match_list *ml, const char *attempt, const char *keep, size_t chunk,
     int last)
 {
-	size_t n = ml->n, from = 0, i, a = 0;
-	const char **args = calloc(INGEST_RETEXT_KEYS + INGEST_RETEXT_ARGV + 2 * n,
+	size_t n = ml->n, i, a = 0, g, ng = 0, nk = INGEST_RETEXT_KEYS;
+	struct retext_pos *ord = calloc(n + 1, sizeof(*ord));
+	/* KEYS then ARGV: at most one group per recipient, 2 keys and a count each */
+	const char **keys = calloc(INGEST_RETEXT_KEYS + 2 * n + 2, sizeof(*keys));
+	const char **args = calloc(INGEST_RETEXT_KEYS + INGEST_RETEXT_ARGV + 5 * n + 2,
 	    sizeof(*args));
 	char (*fields)[MODEL_ID_MAX + 16] = calloc(n + 1, sizeof(*fields));
-	char key[MODEL_ID_MAX + 8], pkey[MODEL_ID_MAX + 8], rkey[MODEL_ID_MAX + 16];
+	char (*gkeys)[2][MODEL_ID_MAX + KEYS_SHARD_MAX] = calloc(n + 1, sizeof(*gkeys));
+	char (*gn)[24] = calloc(n + 1, sizeof(*gn));
+	char key[MODEL_ID_MAX + 8];
 	char sc[32], snc[32];
 	int rv = -1;
 
-	if (args == NULL || fields == NULL)
+	if (ord == NULL || keys == NULL || args == NULL || fields == NULL ||
+	    gkeys == NULL || gn == NULL)
 		goto out;
+	for (i = 0; i < n; i++) {
+		ord[i].shard = keys_shard_of(ml->v[i].sub->id);
+		ord[i].i = i;
+	}
+	qsort(ord, n, sizeof(*ord), retext_pos_cmp);
 	snprintf(key, sizeof(key), "deal:%s", d->id);
-	snprintf(pkey, sizeof(pkey), "push:%s", d->id);
-	snprintf(rkey, sizeof(rkey), "retext:%s", d->id);
 	snprintf(sc, sizeof(sc), "%zu", chunk);
 	/* ORDER PLAN_LAST: as plan.lua, the count only with the last chunk. */
 	snprintf(snc, sizeof(snc), "%zu", last ? chunk + 1 : (size_t)0);
 	/* KEYS (ORDER RETEXT_KEYS) */
-	args[a++] = key;
-	args[a++] = pkey;
-	args[a++] = rkey;
-	args[a++] = INGEST_STREAM;
-	args[a++] = INGEST_TRIES;
+	keys[0] = key;
+	keys[1] = INGEST_STREAM;
+	keys[2] = INGEST_TRIES;
 	/* ARGV */
 	args[a++] = j->entry;
 	args[a++] = INGEST_GROUP;
@@ -93,19 +117,39 @@ ingest_retext_chunk(struct ingest_job *j, const struct deal *d,
 	args[a++] = snc;
 	args[a++] = attempt;
 	args[a++] = keep;
-	for (i = 0; i < n; i++) {
-		const struct match_rcpt *rc = &ml->v[from + i];
+	/* One group per shard of the chunk's recipients: its push: and retext: keys. */
+	for (i = 0; i < n; i = g) {
+		uint32_t shard = ord[i].shard;
 
-		snprintf(fields[i], sizeof(fields[i]), "%s:%s", rc->sub->id,
-		    channel_name(rc->ch));
-		args[a++] = fields[i];
-		args[a++] = rc->text;
+		for (g = i; g < n && ord[g].shard == shard; g++)
+			;
+		keys_per(shard, KEYS_PUSH, d->id, gkeys[ng][0], sizeof(gkeys[ng][0]));
+		keys_per(shard, KEYS_RETEXT, d->id, gkeys[ng][1], sizeof(gkeys[ng][1]));
+		keys[nk++] = gkeys[ng][0];
+		keys[nk++] = gkeys[ng][1];
+		snprintf(gn[ng], sizeof(gn[ng]), "%zu", g - i);
+		args[a++] = gn[ng++];
+		for (; i < g; i++) {
+			const struct match_rcpt *rc = &ml->v[ord[i].i];
+
+			snprintf(fields[i], sizeof(fields[i]), "%s:%s", rc->sub->id,
+			    channel_name(rc->ch));
+			args[a++] = fields[i];
+			args[a++] = rc->text;
+		}
 	}
-	ingest_call(j, "retext", INGEST_RETEXT_KEYS, (int)a, args, NULL, chunk);
+	/* KEYS first, then ARGV, as script_call_named takes them. */
+	memmove(args + nk, args, a * sizeof(*args));
+	memcpy(args, keys, nk * sizeof(*args));
+	ingest_call(j, "retext", (int)nk, (int)(nk + a), args, NULL, chunk);
 	rv = 0;
 out:
+	free(ord);
+	free(keys);
 	free(args);
 	free(fields);
+	free(gkeys);
+	free(gn);
 	return rv;
 }
 

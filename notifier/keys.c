@@ -7,6 +7,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "keys.h"
 #include "layout.h"
@@ -15,7 +16,15 @@
 /* ORDER KEYS_SHARD */
 static const char *const keys_shard_names[KEYS_NAMES] = {
 	"subscribers", "subscribers:changes", "consent:epoch", "consent:records",
-	"engagement:decay",
+	"engagement:decay", "stats", "pushes:log", "delayed", "resolve:due", "resolve:info",
+	"resolve:tries",
+};
+
+/* ORDER KEYS_PER */
+static const char *const keys_per_prefixes[KEYS_PER_NAMES] = {
+	"push:", "code:", "pushinfo:", "pushline:", "delivery:", "redelivered:", "holdout:",
+	"retext:", "codepush:", "order:", "report:deal:", "report:rule:",
+	"report:campaign:",
 };
 
 /* ORDER CHANNEL */
@@ -133,6 +142,78 @@ int
 keys_capdeal(const char *deal, const char *sub, char *buf, size_t size)
 {
 	return keys_format(keys_shard_of(sub), buf, size, "capdeal:%s:%s", deal, sub);
+}
+
+int
+keys_prefix(uint32_t shard, enum keys_per name, char *buf, size_t size)
+{
+	if ((unsigned)name >= KEYS_PER_NAMES) {
+		if (size > 0)
+			buf[0] = '\0';
+		return -1;
+	}
+	return keys_format(shard, buf, size, "%s", keys_per_prefixes[name]);
+}
+
+int
+keys_prefixes(uint32_t shard, struct keys_prefixes *out)
+{
+	int i, bad = 0;
+
+	out->shard = shard;
+	for (i = 0; i < KEYS_PER_NAMES; i++)
+		bad |= keys_prefix(shard, (enum keys_per)i, out->p[i], KEYS_SHARD_MAX) < 0;
+	return bad ? -1 : 0;
+}
+
+int
+keys_per(uint32_t shard, enum keys_per name, const char *id, char *buf, size_t size)
+{
+	if ((unsigned)name >= KEYS_PER_NAMES) {
+		if (size > 0)
+			buf[0] = '\0';
+		return -1;
+	}
+	return keys_format(shard, buf, size, "%s%s", keys_per_prefixes[name], id);
+}
+
+int
+keys_status_seen(uint32_t shard, const char *sid, const char *status, char *buf,
+    size_t size)
+{
+	return keys_format(shard, buf, size, "status_seen:%s:%s", sid, status);
+}
+
+int
+keys_codeout(const char *deal, char *buf, size_t size)
+{
+	int k;
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (layout_current() == NULL)
+		return 0;
+	k = snprintf(buf, size, "{d:%s}codeout", deal);
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
+}
+
+uint32_t
+keys_shard_of_push(const char *push_id)
+{
+	const char *a = strchr(push_id, ':'), *b = strrchr(push_id, ':');
+	char sub[MODEL_ID_MAX + 1];
+
+	if (layout_current() == NULL || a == NULL || b <= a + 1 ||
+	    (size_t)(b - a - 1) >= sizeof(sub))
+		return 0;
+	memcpy(sub, a + 1, (size_t)(b - a - 1));
+	sub[b - a - 1] = '\0';
+	return keys_shard_of(sub);
 }
 
 int

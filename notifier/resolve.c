@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "config.h"
 #include "gw.h"
+#include "keys.h"
 #include "log.h"
 #include "rconn.h"
 #include "resolve.h"
@@ -94,6 +95,7 @@ struct resolve {
 	long page_timeout_ms;
 	int taking;                   /* resolve_take.lua is out */
 	int stopped;
+	uint32_t next_shard;          /* whose resolve:due the next tick takes (keys.h) */
 	LIST_HEAD(, resolve_item) items;   /* taken and not yet settled */
 };
 
@@ -195,14 +197,28 @@ static void item_settle(struct resolve_item *it)
 	unsigned units, nseg = 0;
 	long t, i, n = 0, b;
 
-	snprintf(k_states, sizeof(k_states), "push:%s", it->in.deal);
-	snprintf(k_deal, sizeof(k_deal), "report:deal:%s", it->in.deal);
-	snprintf(k_rule, sizeof(k_rule), "%s%s", it->in.rule[0] ? "report:rule:" : "",
-	    it->in.rule);
-	snprintf(k_camp, sizeof(k_camp), "%s%s", it->in.camp[0] ? "report:campaign:" : "",
-	    it->in.camp);
-	snprintf(k_info, sizeof(k_info), "pushinfo:%s", it->in.deal);
-	snprintf(k_deliv, sizeof(k_deliv), "delivery:%s", it->in.deal);
+	/* Every key of the push is its subscriber's shard's (keys.h). */
+	uint32_t shard = keys_shard_of(it->in.sub);
+	char k_due[KEYS_SHARD_MAX], k_rinfo[KEYS_SHARD_MAX], k_tries[KEYS_SHARD_MAX];
+	char k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX];
+
+	keys_per(shard, KEYS_PUSH, it->in.deal, k_states, sizeof(k_states));
+	keys_per(shard, KEYS_REPORT_DEAL, it->in.deal, k_deal, sizeof(k_deal));
+	if (it->in.rule[0] != '\0')
+		keys_per(shard, KEYS_REPORT_RULE, it->in.rule, k_rule, sizeof(k_rule));
+	else
+		k_rule[0] = '\0';
+	if (it->in.camp[0] != '\0')
+		keys_per(shard, KEYS_REPORT_CAMPAIGN, it->in.camp, k_camp, sizeof(k_camp));
+	else
+		k_camp[0] = '\0';
+	keys_per(shard, KEYS_PUSHINFO, it->in.deal, k_info, sizeof(k_info));
+	keys_per(shard, KEYS_DELIVERY, it->in.deal, k_deliv, sizeof(k_deliv));
+	keys_shard_key(shard, KEYS_RESOLVE_DUE, k_due, sizeof(k_due));
+	keys_shard_key(shard, KEYS_RESOLVE_INFO, k_rinfo, sizeof(k_rinfo));
+	keys_shard_key(shard, KEYS_RESOLVE_TRIES, k_tries, sizeof(k_tries));
+	keys_shard_key(shard, KEYS_PUSHES_LOG, k_log, sizeof(k_log));
+	keys_shard_key(shard, KEYS_STATS, k_stats, sizeof(k_stats));
 	snprintf(field, sizeof(field), "%s:%s", it->in.sub, it->in.ch);
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	if (it->in.text[0] != '\0')
@@ -210,11 +226,11 @@ static void item_settle(struct resolve_item *it)
 	snprintf(segs, sizeof(segs), "%u", nseg);
 	snprintf(maxt, sizeof(maxt), "%ld", r->cfg->resolve_tries);
 	args[n++] = k_states;
-	args[n++] = "resolve:due";
-	args[n++] = "resolve:info";
-	args[n++] = "resolve:tries";
-	args[n++] = "pushes:log";
-	args[n++] = "stats";
+	args[n++] = k_due;
+	args[n++] = k_rinfo;
+	args[n++] = k_tries;
+	args[n++] = k_log;
+	args[n++] = k_stats;
 	args[n++] = k_deal;
 	args[n++] = k_rule;
 	args[n++] = k_camp;
@@ -351,11 +367,19 @@ static void item_start(struct resolve_item *it)
 /* Forgets an entry whose info cannot be used: it could never be looked up. */
 static void item_drop_bad(struct resolve *r, const char *push)
 {
+	/* The push's shard (its subscriber's, from the push id). */
+	uint32_t shard = keys_shard_of_push(push);
+	char k[4][KEYS_SHARD_MAX];
+
+	keys_shard_key(shard, KEYS_RESOLVE_DUE, k[0], sizeof(k[0]));
+	keys_shard_key(shard, KEYS_RESOLVE_INFO, k[1], sizeof(k[1]));
+	keys_shard_key(shard, KEYS_RESOLVE_TRIES, k[2], sizeof(k[2]));
+	keys_shard_key(shard, KEYS_STATS, k[3], sizeof(k[3]));
 	log_warnx("event=resolve_bad_info push=%s action=drop", push);
-	rconn_cmd(r->rc, NULL, NULL, 0, "ZREM resolve:due %s", push);
-	rconn_cmd(r->rc, NULL, NULL, 0, "HDEL resolve:info %s", push);
-	rconn_cmd(r->rc, NULL, NULL, 0, "HDEL resolve:tries %s", push);
-	rconn_cmd(r->rc, NULL, NULL, 0, "HINCRBY stats resolve:bad_info 1");
+	rconn_cmd(r->rc, NULL, NULL, 0, "ZREM %s %s", k[0], push);
+	rconn_cmd(r->rc, NULL, NULL, 0, "HDEL %s %s", k[1], push);
+	rconn_cmd(r->rc, NULL, NULL, 0, "HDEL %s %s", k[2], push);
+	rconn_cmd(r->rc, NULL, NULL, 0, "HINCRBY %s resolve:bad_info 1", k[3]);
 }
 
 static int reply_str(const struct redisReply *e)
@@ -407,8 +431,9 @@ static void on_taken(struct rconn *rc, struct redisReply *reply, void *arg)
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct resolve *r = arg;
-	char now[24], batch[16], lease[16];
+	char now[24], batch[16], lease[16], k[4][KEYS_SHARD_MAX];
 	const char *args[7];
+	uint32_t shard;
 
 	(void)fd;
 	(void)what;
@@ -418,10 +443,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	snprintf(batch, sizeof(batch), "%d", RESOLVE_BATCH);
 	snprintf(lease, sizeof(lease), "%ld", r->lease_s);
-	args[0] = "resolve:due";
-	args[1] = "resolve:info";
-	args[2] = "resolve:tries";
-	args[3] = "stats";
+	/* One shard a tick, in turn (keys.h): its resolve keys and stats. */
+	shard = r->next_shard % keys_shards();
+	r->next_shard = (shard + 1) % keys_shards();
+	keys_shard_key(shard, KEYS_RESOLVE_DUE, k[0], sizeof(k[0]));
+	keys_shard_key(shard, KEYS_RESOLVE_INFO, k[1], sizeof(k[1]));
+	keys_shard_key(shard, KEYS_RESOLVE_TRIES, k[2], sizeof(k[2]));
+	keys_shard_key(shard, KEYS_STATS, k[3], sizeof(k[3]));
+	args[0] = k[0];
+	args[1] = k[1];
+	args[2] = k[2];
+	args[3] = k[3];
 	args[4] = now;
 	args[5] = batch;
 	args[6] = lease;

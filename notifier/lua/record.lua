@@ -10,7 +10,8 @@
 --   names it),
 --   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
 --   pushline:<deal>, pushinfo:<deal>, delivery:<deal>, consent:records,
---   "" (not used), codepush:<code> ("" = no code), then the caps' keys of
+--   codeout ({d:<deal>}codeout in the sharded layout, "" in the single-instance
+--   one or with no code), codepush:<code> ("" = no code), then the caps' keys of
 --   the push as send.lua counted it (texts:<sub>, camp:<campaign>:<sub>, the law's;
 --   "" = none; the notifier passes them only for an outcome that gives a place back)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
@@ -25,7 +26,9 @@
 --   it treated already)
 -- Counts each final outcome in stats and the reports (lib/outcome.lua), and for a sent
 -- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" for click and
--- conversion attribution, and codepush:<code> = push id; a subscriber's first sent
+-- conversion attribution, and codepush:<code> = push id (and, sharded, codeout field
+-- <code> = push id: a conversion by code finds the push's shard there); a
+-- subscriber's first sent
 -- push of a deal counts "treated_audience" once.
 --   revoke = "1": the provider says the recipient opted out, so consent for the
 --   channel ends now: consent:<channel>, the stored JSON's consent (null) and the
@@ -84,7 +87,7 @@ for i = 0, n - 1 do
   local pool = KEYS[kb + 4]
   local reports = { KEYS[kb + 5], KEYS[kb + 6], KEYS[kb + 7] }
   local pushline, pushinfo, delivery = KEYS[kb + 8], KEYS[kb + 9], KEYS[kb + 10]
-  local records, codepush = KEYS[kb + 11], KEYS[kb + 13]
+  local records, codeout, codepush = KEYS[kb + 11], KEYS[kb + 12], KEYS[kb + 13]
   local capk = { KEYS[kb + 14], KEYS[kb + 15], KEYS[kb + 16] }
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
@@ -179,6 +182,13 @@ for i = 0, n - 1 do
       if codepush ~= '' then
         -- A redemption by this code is attributed to this push.
         redis.call('SET', codepush, push, 'EX', math.max(ttl, 0) + 7 * 86400)
+        if codeout ~= '' then
+          local code = redis.call('HGET', codes, field)
+          if code then
+            redis.call('HSET', codeout, code, push)
+            expire_once(codeout, math.max(ttl, 0) + 7 * 86400)
+          end
+        end
       end
       -- The first sent push of a subscriber (on any channel) adds one to the treated
       -- audience that reports set against the holdout audience.

@@ -1,9 +1,11 @@
 -- retext.lua: write one chunk of a deal's texts rendered again after an update
 -- (stage: ingest). One call per chunk, like plan.lua.
--- ORDER RETEXT_KEYS: KEYS[1] deal:<id>   KEYS[2] push:<id>   KEYS[3] retext:<id>
--- KEYS[4] deals   KEYS[5] deals:tries
--- ARGV: entry (the update's), group, chunk, nchunks, attempt, keep_s, then per
---       recipient: field ("<sub>:<ch>"), text (with the code's place, as planned)
+-- ORDER RETEXT_KEYS: KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] deals:tries
+-- then per group of the chunk's recipients of one shard: push:<id>, retext:<id> of
+-- that shard (one group in the single-instance layout)
+-- ARGV: entry (the update's), group, chunk, nchunks, attempt, keep_s, then per group
+--       of KEYS (in their order): n, then n times field ("<sub>:<ch>"), text (with
+--       the code's place, as planned)
 -- A text is written into retext:<id> only for a push not yet final in push:<id>
 -- (absent, admitted, retry, delayed, deferred): send.lua hands it to the sender in
 -- place of the planned one. A push already sent, being sent or ended keeps what it
@@ -12,7 +14,7 @@
 -- hash); a chunk out of order answers {'retry'} and writes nothing. The last chunk
 -- bumps the deal's "version" (send.lua reads retext:<id> only once it exists) and
 -- XACKs the update. Returns {'ok', written}.
-local deal, states, retext, stream, tries = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local deal, stream, tries = KEYS[1], KEYS[2], KEYS[3]
 local entry, group = ARGV[1], ARGV[2]
 local chunk, nchunks, attempt, keep_s = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5],
   ARGV[6]
@@ -26,21 +28,28 @@ if chunk > 0 then
 end
 local open = { admitted = true, retry = true, delayed = true, deferred = true }
 local written = 0
-for i = first, #ARGV - 1, 2 do
-  local st = redis.call('HGET', states, ARGV[i])
-  if not st or open[st] then
-    redis.call('HSET', retext, ARGV[i], ARGV[i + 1])
-    written = written + 1
+local i = first
+for g = 4, #KEYS - 1, 2 do
+  local states, retext = KEYS[g], KEYS[g + 1]
+  local n, w = tonumber(ARGV[i]), 0
+  for f = i + 1, i + 2 * n - 1, 2 do
+    local st = redis.call('HGET', states, ARGV[f])
+    if not st or open[st] then
+      redis.call('HSET', retext, ARGV[f], ARGV[f + 1])
+      w = w + 1
+    end
   end
+  -- Relative TTL, as the deal hash's: the texts live as long as the deal.
+  if w > 0 then
+    redis.call('EXPIRE', retext, keep_s)
+  end
+  written = written + w
+  i = i + 1 + 2 * n
 end
 redis.call('HSET', deal, 'retext_attempt', attempt, 'retext_cursor', chunk + 1)
 if chunk == nchunks - 1 then
   redis.call('HINCRBY', deal, 'version', 1)
   redis.call('HDEL', tries, entry)
   redis.call('XACK', stream, group, entry)
-end
--- Relative TTL, as the deal hash's: the texts live as long as the deal.
-if written > 0 then
-  redis.call('EXPIRE', retext, keep_s)
 end
 return { 'ok', tostring(written) }

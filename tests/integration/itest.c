@@ -20,6 +20,7 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "keys.h"
 
 static int it_seq;
 
@@ -640,22 +641,31 @@ it_int(redisContext *rc, const char *fmt, ...)
 long long
 it_outcomes(redisContext *rc, const char *outcome)
 {
-	redisReply *r = redisCommand(rc, "XRANGE pushes:log - +");
+	char key[KEYS_SHARD_MAX];
 	long long n = 0;
+	uint32_t k;
 	size_t i, j;
 
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+	/* Every shard's pushes:log in the layout the test put in force (keys.h). */
+	for (k = 0; k < keys_shards(); k++) {
+		redisReply *r;
+
+		keys_shard_key(k, KEYS_PUSHES_LOG, key, sizeof(key));
+		r = redisCommand(rc, "XRANGE %s - +", key);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			return -1;
+		}
+		for (i = 0; i < r->elements; i++) {
+			redisReply *f = r->element[i]->element[1];
+			for (j = 0; j + 1 < f->elements; j += 2)
+				if (strcmp(f->element[j]->str, "outcome") == 0 &&
+				    (*outcome == '\0' ||
+				    strcmp(f->element[j + 1]->str, outcome) == 0))
+					n++;
+		}
 		freeReplyObject(r);
-		return -1;
 	}
-	for (i = 0; i < r->elements; i++) {
-		redisReply *f = r->element[i]->element[1];
-		for (j = 0; j + 1 < f->elements; j += 2)
-			if (strcmp(f->element[j]->str, "outcome") == 0 &&
-			    (*outcome == '\0' || strcmp(f->element[j + 1]->str, outcome) == 0))
-				n++;
-	}
-	freeReplyObject(r);
 	return n;
 }
 

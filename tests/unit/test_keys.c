@@ -78,6 +78,44 @@ the_single_instance_layout_keeps_every_name(void **state)
 	assert_string_equal(k, "capdeal:d-1:s-1");
 	keys_clicked(0, "d-1:s-1:sms", k, sizeof(k));
 	assert_string_equal(k, "clicked:d-1:s-1:sms");
+	keys_shard_key(0, KEYS_STATS, k, sizeof(k));
+	assert_string_equal(k, "stats");
+	keys_shard_key(0, KEYS_PUSHES_LOG, k, sizeof(k));
+	assert_string_equal(k, "pushes:log");
+	keys_shard_key(0, KEYS_DELAYED, k, sizeof(k));
+	assert_string_equal(k, "delayed");
+	keys_shard_key(0, KEYS_RESOLVE_DUE, k, sizeof(k));
+	assert_string_equal(k, "resolve:due");
+	keys_shard_key(0, KEYS_RESOLVE_INFO, k, sizeof(k));
+	assert_string_equal(k, "resolve:info");
+	keys_shard_key(0, KEYS_RESOLVE_TRIES, k, sizeof(k));
+	assert_string_equal(k, "resolve:tries");
+	/* The per-deal, per-code, per-order and report keys: today's names. */
+	{
+		static const char *const want[KEYS_PER_NAMES] = {
+			"push:d-1", "code:d-1", "pushinfo:d-1", "pushline:d-1", "delivery:d-1",
+			"redelivered:d-1", "holdout:d-1", "retext:d-1", "codepush:d-1",
+			"order:d-1", "report:deal:d-1", "report:rule:d-1",
+			"report:campaign:d-1",
+		};
+		struct keys_prefixes px;
+		int i;
+
+		assert_int_equal(keys_prefixes(0, &px), 0);
+		for (i = 0; i < KEYS_PER_NAMES; i++) {
+			assert_int_equal(keys_per(0, (enum keys_per)i, "d-1", k, sizeof(k)),
+			    (int)strlen(want[i]));
+			assert_string_equal(k, want[i]);
+			assert_int_equal(strncmp(px.p[i], want[i], strlen(px.p[i])), 0);
+			assert_string_equal(want[i] + strlen(px.p[i]), "d-1");
+		}
+	}
+	keys_status_seen(0, "SM1", "delivered", k, sizeof(k));
+	assert_string_equal(k, "status_seen:SM1:delivered");
+	/* No codeout key: a conversion by code reads codepush:<code>. */
+	assert_int_equal(keys_codeout("d-1", k, sizeof(k)), 0);
+	assert_string_equal(k, "");
+	assert_int_equal(keys_shard_of_push("1-0:s-1:sms"), 0);
 	/* There is only shard 0. */
 	assert_int_equal(keys_shard_key(1, KEYS_SUBSCRIBERS, k, sizeof(k)), -1);
 	assert_string_equal(k, "");
@@ -150,6 +188,57 @@ every_key_of_a_subscriber_call_is_on_one_slot(void **state)
 	}
 }
 
+/* Increment 3 of step 2: every key about one push of a subscriber (its deal's
+ * per-subscriber hashes, the code it sent, the order it won, the reports it counts
+ * in, the shard's stats, log, delayed set and resolve keys, a status callback's
+ * marker) is on the subscriber's shard's slot, with 4 shards, whatever the ids. */
+static void
+every_key_of_a_push_is_on_its_subscribers_slot(void **state)
+{
+	static const char *const subs[] = { "s-1", "s-2", "a{b}c", "}{", "{s1}", "" };
+	static const char *const ids[] = { "d-1", "{d:1}", "x}y", "" };
+	char k[KEYS_MAX], push[KEYS_MAX];
+	struct keys_prefixes px;
+	size_t i, j;
+	int n;
+
+	(void)state;
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		uint32_t s = keys_shard_of(subs[i]);
+		int want = shard_target_slot(s, 4);
+
+		snprintf(push, sizeof(push), "1700000000000-0:%s:sms", subs[i]);
+		if (subs[i][0] != '\0')
+			assert_int_equal(keys_shard_of_push(push), s);
+		assert_int_equal(keys_prefixes(s, &px), 0);
+		assert_int_equal(px.shard, s);
+		for (n = 0; n < KEYS_NAMES; n++) {
+			keys_shard_key(s, (enum keys_name)n, k, sizeof(k));
+			assert_int_equal(slot(k), want);
+		}
+		for (n = 0; n < KEYS_PER_NAMES; n++) {
+			for (j = 0; j < sizeof(ids) / sizeof(ids[0]); j++) {
+				assert_true(keys_per(s, (enum keys_per)n, ids[j], k,
+				    sizeof(k)) > 0);
+				assert_int_equal(slot(k), want);
+				/* The tag first, then today's name. */
+				assert_int_equal(k[0], '{');
+				assert_int_equal(strncmp(k, px.p[n], strlen(px.p[n])), 0);
+			}
+		}
+		keys_status_seen(s, "SM{1}", "delivered", k, sizeof(k));
+		assert_int_equal(slot(k), want);
+		keys_clicked(s, push, k, sizeof(k));
+		assert_int_equal(slot(k), want);
+	}
+	/* A code names no subscriber: the deal's codeout says whose push sent it. */
+	assert_int_equal(keys_codeout("d-1", k, sizeof(k)), (int)strlen("{d:d-1}codeout"));
+	assert_string_equal(k, "{d:d-1}codeout");
+	assert_int_equal(keys_shard_of_push("not a push id"), 0);
+	assert_int_equal(keys_prefix(0, KEYS_PER_NAMES, k, sizeof(k)), -1);
+	assert_int_equal(keys_per(4, KEYS_PUSH, "d-1", k, sizeof(k)), -1);
+}
+
 int
 main(void)
 {
@@ -159,6 +248,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(sharded_names_begin_with_the_subscribers_tag,
 		    sharded, single),
 		cmocka_unit_test_setup_teardown(every_key_of_a_subscriber_call_is_on_one_slot,
+		    sharded, single),
+		cmocka_unit_test_setup_teardown(every_key_of_a_push_is_on_its_subscribers_slot,
 		    sharded, single),
 	};
 
