@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "deal.h"
 #include "http.h"
+#include "keys.h"
 #include "pause.h"
 #include "rconn.h"
 #include "scripts.h"
@@ -253,34 +254,50 @@ on_deal(struct http_req *r, void *arg)
 {
 	struct admin_deals *ad = arg;
 	const char *id = http_req_rest(r);
-	const char *args[8];
-	char k1[MODEL_ID_MAX + 8], k2[MODEL_ID_MAX + 16];
+	const char **args;
+	char k1[MODEL_ID_MAX + 8], (*rk)[MODEL_ID_MAX + 2 * KEYS_SHARD_MAX];
+	uint32_t k, nshards = keys_shards();
 	struct deals_op *op;
+	int rc;
 
 	if (!deal_id_is_valid(id)) {
 		http_error(r, 400, "path", "not a deal id: 1 to %d printable characters, no "
 		    "space", MODEL_ID_MAX);
 		return;
 	}
-	if ((op = calloc(1, sizeof(*op))) == NULL) {
+	op = calloc(1, sizeof(*op));
+	args = calloc(8 + nshards, sizeof(*args));
+	rk = calloc(nshards, sizeof(*rk));
+	if (op == NULL || args == NULL || rk == NULL) {
+		free(op);
+		free(args);
+		free(rk);
 		http_error(r, 500, NULL, "out of memory");
 		return;
 	}
 	snprintf(op->id, sizeof(op->id), "%s", id);
 	snprintf(k1, sizeof(k1), "deal:%s", id);
-	snprintf(k2, sizeof(k2), "report:deal:%s", id);
+	/* The report of every shard (one in the single-instance layout): summed. */
+	for (k = 0; k < nshards; k++)
+		if (keys_per(k, KEYS_REPORT_DEAL, id, rk[k], sizeof(rk[k])) < 0)
+			rk[k][0] = '\0';
 	http_wait_add(&ad->ops, &op->w, r);
 	/* ORDER STATUS_KEYS: the header of deal_status.lua. */
 	args[0] = k1;
-	args[1] = k2;
+	args[1] = rk[0];
 	args[2] = "deals:dead";
 	args[3] = "deals:confirmed";
 	args[4] = "deals";
 	args[5] = PAUSE_KEY;
-	args[6] = op->id;
-	args[7] = CONFIRM_SCAN_MAX;
-	if (script_call_named(ad->app->cmd, "deal_status", 6, 8, args, NULL, on_status,
-	    op) < 0) {
+	for (k = 1; k < nshards; k++)
+		args[5 + k] = rk[k];
+	args[5 + nshards] = op->id;
+	args[6 + nshards] = CONFIRM_SCAN_MAX;
+	rc = script_call_named(ad->app->cmd, "deal_status", 5 + (int)nshards,
+	    7 + (int)nshards, args, NULL, on_status, op);
+	free(args);
+	free(rk);
+	if (rc < 0) {
 		http_error(r, 503, NULL, "storage unavailable; try again");
 		op->w.r = NULL;
 		op_free(op);

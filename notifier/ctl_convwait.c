@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ctl_int.h"
+#include "keys.h"
 
 #define CONV_STREAM "conversions"
 #define CONV_DEAD "conversions:dead"
@@ -117,6 +118,63 @@ out:
 	return rc;
 }
 
+/* The value of the order's record that names entry: order:<order> in the
+ * single-instance layout; in the sharded one it is in the shard the conversion was
+ * attributed in, which only the notifier knew, so every shard's is read (pipelined).
+ * Returns a reply the caller frees: the record naming entry, else the first one found
+ * (the order counted by another entry), else nil; or NULL after printing a Redis
+ * error. */
+static redisReply *
+order_get(redisContext *c, const char *order, const char *entry)
+{
+	char key[KEYS_SHARD_MAX + 130];
+	uint32_t k, n = keys_shards();
+	redisReply *r, *hit = NULL, *other = NULL;
+	size_t el = strlen(entry);
+	int failed = 0;
+
+	for (k = 0; k < n; k++) {
+		if (keys_per(k, KEYS_ORDER, order, key, sizeof(key)) < 0 ||
+		    redisAppendCommand(c, "GET %s", key) != REDIS_OK) {
+			fprintf(stderr, "dealpushctl: order id too long: %s\n", order);
+			return NULL;
+		}
+	}
+	for (k = 0; k < n; k++) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL ||
+		    r->type == REDIS_REPLY_ERROR) {
+			if (!failed)
+				fprintf(stderr, "dealpushctl: redis: GET order:%s: %s\n", order,
+				    r != NULL ? r->str : c->errstr);
+			failed = 1;
+			freeReplyObject(r);
+			if (r == NULL)
+				return NULL;   /* the connection is gone: nothing more to read */
+			continue;
+		}
+		if (hit == NULL && r->type == REDIS_REPLY_STRING &&
+		    strncmp(r->str, entry, el) == 0 && r->str[el] == '\t')
+			hit = r;
+		else if (other == NULL && r->type == REDIS_REPLY_STRING)
+			other = r;
+		else
+			freeReplyObject(r);
+	}
+	if (failed) {
+		freeReplyObject(hit);
+		freeReplyObject(other);
+		return NULL;
+	}
+	if (hit == NULL) {
+		hit = other;
+		other = NULL;
+	}
+	freeReplyObject(other);
+	if (hit == NULL && (hit = calloc(1, sizeof(*hit))) != NULL)
+		hit->type = REDIS_REPLY_NIL;   /* freeReplyObject frees it like any reply */
+	return hit;
+}
+
 /* One look at every posted conversion not resolved yet. -1 on a Redis error. */
 static int
 look(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
@@ -131,13 +189,8 @@ look(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
 
 		if (p[k].done)
 			continue;
-		if ((r = redisCommand(c, "GET order:%s", p[k].order)) == NULL ||
-		    r->type == REDIS_REPLY_ERROR) {
-			fprintf(stderr, "dealpushctl: redis: GET order:%s: %s\n", p[k].order,
-			    r != NULL ? r->str : c->errstr);
-			freeReplyObject(r);
+		if ((r = order_get(c, p[k].order, p[k].entry)) == NULL)
 			return -1;
-		}
 		if (r->type == REDIS_REPLY_STRING && strncmp(r->str, p[k].entry, el) == 0 &&
 		    r->str[el] == '\t') {
 			const char *o = r->str + el + 1;

@@ -3,6 +3,8 @@
 -- ORDER STATUS_KEYS (notifier/admin_deals.c): KEYS[1] deal:<id>
 -- KEYS[2] report:deal:<id>   KEYS[3] deals:dead   KEYS[4] deals:confirmed
 -- KEYS[5] deals   KEYS[6] dealpush:pause
+-- KEYS[7..] in the sharded layout, the report:deal:<id> of shards 1 .. S-1 (KEYS[2]
+--   is shard 0's): the report is their sum, field by field (docs/sharding.md)
 -- ARGV: deal id, how many dead letters to look through at most
 -- Returns {deal hash, report hash, latest dead letter of the deal (its fields and
 -- "dead_entry", or {}), the entry a held one was confirmed as (or ""), the payload
@@ -12,6 +14,31 @@
 local id, limit = ARGV[1], tonumber(ARGV[2])
 local deal = redis.call('HGETALL', KEYS[1])
 local report = redis.call('HGETALL', KEYS[2])
+if #KEYS > 6 then
+  local sum, order = {}, {}
+  for i = 1, #report, 2 do
+    sum[report[i]] = tonumber(report[i + 1]) or report[i + 1]
+    order[#order + 1] = report[i]
+  end
+  for k = 7, #KEYS do
+    local part = redis.call('HGETALL', KEYS[k])
+    for i = 1, #part, 2 do
+      local f, v = part[i], tonumber(part[i + 1])
+      if sum[f] == nil then
+        order[#order + 1] = f
+        sum[f] = v or part[i + 1]
+      elseif v and type(sum[f]) == 'number' then
+        sum[f] = sum[f] + v
+      end
+    end
+  end
+  report = {}
+  for _, f in ipairs(order) do
+    report[#report + 1] = f
+    report[#report + 1] = type(sum[f]) == 'number' and string.format('%.17g', sum[f])
+      or sum[f]
+  end
+end
 local dead, confirmed, payload = {}, '', ''
 
 local function field(f, name)
