@@ -344,7 +344,7 @@ admin_bulk_new(const struct app *app)
 		return NULL;
 	ab->app = app;
 	if (app->http != NULL && http_route(app->http, EVHTTP_REQ_POST,
-	    "/v1/bulk/subscribers", on_bulk, ab, HTTP_AUTH | HTTP_EXACT) < 0) {
+	    "/v1/bulk/subscribers", HTTP_ROLE_ADMIN, on_bulk, ab, HTTP_EXACT) < 0) {
 		free(ab);
 		return NULL;
 	}

@@ -132,7 +132,7 @@ admin_confirm_new(const struct app *app)
 		return NULL;
 	ac->app = app;
 	if (app->http != NULL && http_route(app->http, EVHTTP_REQ_POST, "/v1/deals",
-	    on_confirm, ac, HTTP_AUTH) < 0) {
+	    HTTP_ROLE_MARKETER, on_confirm, ac, 0) < 0) {
 		free(ac);
 		return NULL;
 	}

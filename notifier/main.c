@@ -170,6 +170,7 @@ start_http(struct notifier *n)
 	hc.max_connections = (size_t)n->cfg->http_max_connections;
 	hc.max_per_address = (size_t)n->cfg->http_max_per_address;
 	hc.admin_token = n->cfg->admin_token;
+	hc.public_url = n->cfg->public_url;
 	hc.health = main_on_health;
 	hc.health_arg = n;
 	hc.metrics = n->metrics;

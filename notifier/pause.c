@@ -283,8 +283,10 @@ pause_routes(struct pause *p, struct http *h)
 {
 	if (h == NULL)
 		return 0;
-	return http_route(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST, "/v1/pause", on_pause, p,
-	    HTTP_AUTH | HTTP_EXACT) < 0 ||
-	    http_route(h, EVHTTP_REQ_POST, "/v1/resume", on_pause, p,
-	    HTTP_AUTH | HTTP_EXACT) < 0 ? -1 : 0;
+	return http_route(h, EVHTTP_REQ_GET, "/v1/pause", HTTP_ROLE_VIEWER, on_pause, p,
+	    HTTP_EXACT) < 0 ||
+	    http_route(h, EVHTTP_REQ_POST, "/v1/pause", HTTP_ROLE_MARKETER, on_pause, p,
+	    HTTP_EXACT) < 0 ||
+	    http_route(h, EVHTTP_REQ_POST, "/v1/resume", HTTP_ROLE_MARKETER, on_pause, p,
+	    HTTP_EXACT) < 0 ? -1 : 0;
 }
