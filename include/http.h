@@ -90,6 +90,17 @@ void http_set_auth(struct http *h, const struct http_auth_ops *ops, void *arg);
  * role and cross-site checks, then the route. */
 void http_auth_resume(struct http_req *r, const struct http_principal *p);
 
+/* The session id of r's cookie (64 hex digits) into out (size > 64); 0, or -1 when
+ * there is none (or it is malformed). */
+int http_session_cookie(const struct http_req *r, char *out, size_t size);
+
+/* 1 when r has no Origin header or one equal to the public URL's origin (without a
+ * public URL: "http://" + its Host header), else 0. */
+int http_origin_ok(const struct http_req *r);
+
+/* 1 when the public URL is https: the session cookie is then Secure. */
+int http_secure(const struct http *h);
+
 /* The principal of an authenticated request; NULL on a public route. Lives as long
  * as r. */
 const struct http_principal *http_req_principal(const struct http_req *r);

@@ -77,6 +77,11 @@ int http_origin_set(struct http *h, const char *url)
 	return 0;
 }
 
+int http_secure(const struct http *h)
+{
+	return h->secure;
+}
+
 void http_set_auth(struct http *h, const struct http_auth_ops *ops, void *arg)
 {
 	h->auth = ops;
@@ -110,7 +115,7 @@ static int bearer_of(const struct http_req *r, const char **tok, size_t *len)
 
 /* The session cookie's value into out (64 hex digits); 0, or -1 when absent or
  * malformed (then it is no credential). */
-static int session_of(const struct http_req *r, char *out, size_t size)
+int http_session_cookie(const struct http_req *r, char *out, size_t size)
 {
 	const char *c = http_header(r, "Cookie");
 	const size_t nl = strlen(HTTP_SESSION_COOKIE);
@@ -144,7 +149,7 @@ static void answer_401(struct http_req *r, const char *why)
 /* 1 when the Origin of a cookie request is ours: the public URL's origin, or without
  * one "http://" + the Host the request was sent to. No Origin: 1 (the CSRF token
  * alone decides, as for a same-origin request of an older browser). */
-static int origin_ok(const struct http_req *r)
+int http_origin_ok(const struct http_req *r)
 {
 	const char *o = http_header(r, "Origin"), *host;
 	char mine[300];
@@ -178,7 +183,7 @@ static int csrf_ok(const struct http_req *r, const char **why)
 		*why = "X-CSRF-Token is not this session's";
 		return 0;
 	}
-	if (!origin_ok(r)) {
+	if (!http_origin_ok(r)) {
 		*why = "Origin is not this server's: cross-site requests are refused";
 		return 0;
 	}
@@ -253,7 +258,7 @@ void http_authenticate(struct http_req *r)
 		}
 		return;
 	}
-	if (h->auth != NULL && session_of(r, sid, sizeof(sid)) == 0) {
+	if (h->auth != NULL && http_session_cookie(r, sid, sizeof(sid)) == 0) {
 		h->auth->session(h->auth_arg, r, sid);
 		return;
 	}
