@@ -16,6 +16,7 @@ struct app;
 struct http_principal;
 struct http_req;
 struct http_wait;
+struct rconn;
 
 #define AUDIT_KEY "audit"
 #define AUDIT_MAXLEN "100000"           /* XADD MAXLEN ~ (lib/audit.lua has its own) */
@@ -31,8 +32,13 @@ char *audit_value(const char *json);
 /* Appends one entry for a change p made (NULL: "-"), after it succeeded; before and
  * after are JSON text or NULL. Does not wait for Redis; a failure is logged
  * (event=audit_failed). */
-void audit_record(const struct app *app, const struct http_principal *p,
+void audit_record(struct rconn *cmd, const struct http_principal *p,
     const char *what, const char *id, const char *before, const char *after);
+
+/* A subscriber's stored JSON as the audit keeps it: the phone number cut to its
+ * last 4 digits. Returns a string the caller frees, or NULL (not JSON, or out of
+ * memory). */
+char *audit_subscriber(const char *json, size_t len);
 
 /* Answers GET /v1/audit?limit=&before= for r, the newest first; r waits in *waits
  * (the caller's list, detached when the caller goes away). */

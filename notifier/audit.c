@@ -62,8 +62,27 @@ on_added(struct rconn *rc, struct redisReply *reply, void *arg)
 	free(what);
 }
 
+char *
+audit_subscriber(const char *json, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(json, len), *ph = cJSON_GetObjectItem(j, "phone");
+	char masked[32], *out;
+	size_t n;
+
+	if (j == NULL)
+		return NULL;
+	if (cJSON_IsString(ph)) {
+		n = strlen(ph->valuestring);
+		snprintf(masked, sizeof(masked), "...%s", n > 4 ? ph->valuestring + n - 4 : "");
+		cJSON_ReplaceItemInObject(j, "phone", cJSON_CreateString(masked));
+	}
+	out = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	return out;
+}
+
 void
-audit_record(const struct app *app, const struct http_principal *p,
+audit_record(struct rconn *cmd, const struct http_principal *p,
     const char *what, const char *id, const char *before, const char *after)
 {
 	char *b = audit_value(before), *a = audit_value(after), *w = strdup(what);
@@ -77,7 +96,7 @@ audit_record(const struct app *app, const struct http_principal *p,
 	if (b == NULL || a == NULL || w == NULL) {
 		log_errorx("event=audit_failed what=%s err=\"out of memory\"", what);
 		free(w);
-	} else if (rconn_argv(app->cmd, on_added, w, 0, 20, argv, NULL) < 0) {
+	} else if (rconn_argv(cmd, on_added, w, 0, 20, argv, NULL) < 0) {
 		log_errorx("event=audit_failed what=%s err=\"redis not connected\"", what);
 		free(w);
 	}

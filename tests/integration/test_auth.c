@@ -577,6 +577,64 @@ audit_records_rule_and_token_changes_with_before_and_after(void **state)
 	cJSON_Delete(j);
 }
 
+/* The entry what of the newest audit entries (GET /v1/audit?limit=20), or fails. */
+static cJSON *
+audit_find(int port, cJSON **all, const char *what)
+{
+	cJSON *e;
+
+	assert_int_equal(as(port, TOKEN, "GET", "/v1/audit?limit=20", NULL), 200);
+	*all = cJSON_Parse(resp.body);
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(*all, "entries"))
+		if (strcmp(cJSON_GetObjectItem(e, "what")->valuestring, what) == 0)
+			return e;
+	fail_msg("no %s entry: %s", what, resp.body);
+	return NULL;
+}
+
+static void
+audit_records_subscriber_deal_and_pause_changes(void **state)
+{
+	struct fx *f = *state;
+	char tok[128];
+	cJSON *all, *e;
+
+	start(f, NULL);
+	create(f->http, "mo", "marketer", tok, sizeof(tok));
+	assert_int_equal(as(f->http, tok, "POST", "/v1/pause", "{\"reason\":\"checking\"}"),
+	    200);
+	assert_int_equal(as(f->http, tok, "POST", "/v1/resume", NULL), 200);
+	assert_int_equal(as(f->http, TOKEN, "POST", "/v1/subscribers",
+	    "{\"id\":\"s1\",\"phone\":\"+15125550177\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}"), 201);
+	assert_int_equal(as(f->http, TOKEN, "DELETE", "/v1/subscribers/s1", NULL), 200);
+	/* A refused change is not recorded. */
+	assert_int_equal(as(f->http, TOKEN, "DELETE", "/v1/subscribers/s1", NULL), 404);
+
+	e = audit_find(f->http, &all, "pause");
+	assert_string_equal(cJSON_GetObjectItem(e, "who")->valuestring, "mo");
+	assert_string_equal(cJSON_GetObjectItem(e, "role")->valuestring, "marketer");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "after"), "reason")
+	    ->valuestring, "checking");
+	cJSON_Delete(all);
+	e = audit_find(f->http, &all, "resume");
+	assert_string_equal(cJSON_GetObjectItem(e, "who")->valuestring, "mo");
+	cJSON_Delete(all);
+	e = audit_find(f->http, &all, "subscribers.create");
+	assert_string_equal(cJSON_GetObjectItem(e, "id")->valuestring, "s1");
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "after"), "phone")
+	    ->valuestring, "...0177");
+	cJSON_Delete(all);
+	e = audit_find(f->http, &all, "subscribers.delete");
+	assert_string_equal(cJSON_GetObjectItem(e, "who")->valuestring, "config");
+	cJSON_Delete(all);
+	assert_int_equal(it_int(f->rc, "XLEN audit"), 5);
+	/* The full number is in no entry (the subscriber is deleted: only the audit
+	 * could hold it). */
+	assert_false(redis_holds(f->rc, "5125550177"));
+}
+
 int
 main(void)
 {
@@ -594,6 +652,8 @@ main(void)
 		    session_cookie_is_not_secure_without_an_https_public_url, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    audit_records_rule_and_token_changes_with_before_and_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    audit_records_subscriber_deal_and_pause_changes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
