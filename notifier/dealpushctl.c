@@ -49,6 +49,12 @@ static void usage(FILE *out)
 	    "  rules get NAME                    the text of rule source NAME (API)\n"
 	    "  rules delete NAME                 delete API rule source NAME (API)\n"
 	    "  simulate DEAL.json                who would receive the deal (API)\n"
+	    "  tokens create NAME --role viewer|marketer|admin\n"
+	    "                                    a named API token, printed once (API)\n"
+	    "  tokens list                       name, role, created, last used (API)\n"
+	    "  tokens revoke NAME                the token stops working (API)\n"
+	    "  audit [--limit N]                 the newest changes: who, what, before and\n"
+	    "                                    after (API; admin role)\n"
 	    "  report deal|rule|campaign NAME [--segment-price P]\n"
 	    "                                    the funnel as a table, or --json (API)\n"
 	    "  publish [--raw] [--expires-in SECONDS] FILE.jsonl|-\n"
@@ -378,6 +384,10 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 	else if (argc == 3 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "delete") == 0)
 		*rc = ctl_cmd_rules_delete(api, argv[2]);
+	else if (argc >= 1 && strcmp(argv[0], "tokens") == 0)
+		*rc = ctl_cmd_tokens(api, argc, argv);
+	else if (argc >= 1 && strcmp(argv[0], "audit") == 0)
+		*rc = ctl_cmd_audit(api, argc, argv);
 	else if (argc == 2 && strcmp(argv[0], "simulate") == 0)
 		*rc = ctl_cmd_simulate(api, argv[1]);
 	else if (argc == 3 && strcmp(argv[0], "report") == 0)
@@ -394,6 +404,7 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 static int needs_api(int argc, char **argv)
 {
 	return argc >= 1 && (strcmp(argv[0], "simulate") == 0 ||
+	    strcmp(argv[0], "tokens") == 0 || strcmp(argv[0], "audit") == 0 ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "check") != 0));
 }

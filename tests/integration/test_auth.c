@@ -635,6 +635,52 @@ audit_records_subscriber_deal_and_pause_changes(void **state)
 	assert_false(redis_holds(f->rc, "5125550177"));
 }
 
+/* ---- dealpushctl ---- */
+
+static void
+dealpushctl_creates_lists_and_revokes_tokens_and_reads_the_audit(void **state)
+{
+	struct fx *f = *state;
+	char bin[512], url[64], out[8192], tok[128];
+	const char *create_v[] = { bin, "--api", url, "--token", TOKEN, "tokens", "create",
+	    "ana", "--role", "viewer", NULL };
+	const char *bad_v[] = { bin, "--api", url, "--token", TOKEN, "tokens", "create",
+	    "bob", "--role", "root", NULL };
+	const char *list_v[] = { bin, "--api", url, "--token", TOKEN, "tokens", "list", NULL };
+	const char *revoke_v[] = { bin, "--api", url, "--token", TOKEN, "tokens", "revoke",
+	    "ana", NULL };
+	const char *audit_v[] = { bin, "--api", url, "--token", TOKEN, "audit", "--limit",
+	    "5", NULL };
+	const char *p;
+
+	start(f, NULL);
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->http);
+	assert_int_equal(it_run(create_v, out, sizeof(out)), 0);
+	assert_non_null(p = strstr(out, "dp_"));
+	snprintf(tok, sizeof(tok), "%.67s", p);
+	assert_non_null(strstr(out, "shown this once"));
+	assert_int_equal(as(f->http, tok, "GET", "/v1/rules", NULL), 200);
+	assert_int_equal(it_run(bad_v, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "field role"));
+	assert_int_equal(it_run(list_v, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "ana"));
+	assert_non_null(strstr(out, "viewer"));
+	assert_null(strstr(out, tok + 3));
+	assert_int_equal(it_run(revoke_v, out, sizeof(out)), 0);
+	assert_int_equal(as(f->http, tok, "GET", "/v1/rules", NULL), 401);
+	assert_int_equal(it_run(revoke_v, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "no token named"));
+	assert_int_equal(it_run(audit_v, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "tokens.revoke"));
+	assert_non_null(strstr(out, "tokens.create"));
+	assert_null(strstr(out, tok + 3));
+	/* A revoked token is refused, and said so. */
+	create_v[4] = tok;
+	assert_int_equal(it_run(create_v, out, sizeof(out)), 2);
+	assert_non_null(strstr(out, "401"));
+}
+
 int
 main(void)
 {
@@ -654,6 +700,9 @@ main(void)
 		    audit_records_rule_and_token_changes_with_before_and_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    audit_records_subscriber_deal_and_pause_changes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    dealpushctl_creates_lists_and_revokes_tokens_and_reads_the_audit, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
