@@ -69,7 +69,7 @@ struct http_principal {
 };
 
 /*
- * Named tokens and sessions, beyond http.admin_token (which http.c checks itself):
+ * Named tokens and sessions, beyond http.admin_token (which http_auth.c checks itself):
  * given to the server by the module that keeps them (tokens.c).
  */
 struct http_auth_ops {
@@ -112,6 +112,9 @@ int http_sha256(const void *p, size_t len, unsigned char out[32]);
 #define HTTP_EXACT 0x2u         /* the path must equal the prefix (no rest) */
 #define HTTP_SECRET_REST 0x4u   /* the rest of the path is a credential (a click
                                  * token): logs show the prefix and "/..." only */
+#define HTTP_SIGN_IN 0x8u       /* a HTTP_ROLE_PUBLIC route under HTTP_ADMIN_PREFIX:
+                                 * without it http_route refuses one, so that no
+                                 * admin route is left open by mistake */
 
 /* What GET /healthz reports; filled by the daemon's health callback. */
 struct http_health {
@@ -207,7 +210,8 @@ unsigned short http_port(const struct http *h);
  * needs a principal of role or above (none for HTTP_ROLE_PUBLIC): no or an unknown
  * credential is 401, a lower role 403 naming the role needed. One prefix may have
  * routes of different roles for different methods. prefix is copied. Returns 0, or
- * -1 when prefix does not start with '/' or out of memory. */
+ * -1 when prefix does not start with '/', a public route under HTTP_ADMIN_PREFIX
+ * lacks HTTP_SIGN_IN, or out of memory. */
 int http_route(struct http *h, int methods, const char *prefix, enum http_role role,
     http_handler_fn *fn, void *arg, unsigned flags);
 

@@ -566,7 +566,12 @@ int http_route(struct http *h, int methods, const char *prefix, enum http_role r
 	struct http_route *rt;
 
 	if (h == NULL || prefix == NULL || prefix[0] != '/' || fn == NULL ||
-	    (methods & HTTP_METHODS_ALL) == 0 || h->nroutes == HTTP_ROUTES_MAX)
+	    (methods & HTTP_METHODS_ALL) == 0 || h->nroutes == HTTP_ROUTES_MAX ||
+	    role < HTTP_ROLE_PUBLIC || role > HTTP_ROLE_ADMIN)
+		return -1;
+	if (role == HTTP_ROLE_PUBLIC && !(flags & HTTP_SIGN_IN) &&
+	    (strcmp(prefix, "/v1") == 0 || strncmp(prefix, HTTP_ADMIN_PREFIX,
+	    strlen(HTTP_ADMIN_PREFIX)) == 0))
 		return -1;
 	rt = &h->routes[h->nroutes];
 	if ((rt->prefix = strdup(prefix)) == NULL)

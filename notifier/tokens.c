@@ -608,7 +608,7 @@ tokens_new(const struct app *app, int *failed)
 	    http_route(h, EVHTTP_REQ_GET, "/v1/routes", HTTP_ROLE_VIEWER, routes_on_request,
 	    t, HTTP_EXACT) < 0 ||
 	    http_route(h, EVHTTP_REQ_POST, "/v1/session", HTTP_ROLE_PUBLIC,
-	    session_on_request, t, HTTP_EXACT) < 0 ||
+	    session_on_request, t, HTTP_EXACT | HTTP_SIGN_IN) < 0 ||
 	    http_route(h, EVHTTP_REQ_GET | EVHTTP_REQ_DELETE, "/v1/session",
 	    HTTP_ROLE_VIEWER, session_on_request, t, HTTP_EXACT) < 0)
 		goto oom;

@@ -526,6 +526,11 @@ static void start(struct fx *fx)
 	    route_ping, fx, 0), 0);
 	assert_int_equal(http_route(fx->h, EVHTTP_REQ_GET, "no-slash", HTTP_ROLE_PUBLIC,
 	    route_ping, fx, 0), -1);
+	/* An admin route cannot be left open by mistake. */
+	assert_int_equal(http_route(fx->h, EVHTTP_REQ_GET, "/v1/open", HTTP_ROLE_PUBLIC,
+	    route_ping, fx, 0), -1);
+	assert_int_equal(http_route(fx->h, EVHTTP_REQ_GET, "/v1", HTTP_ROLE_PUBLIC,
+	    route_ping, fx, 0), -1);
 }
 
 /* --- promtool --- */
