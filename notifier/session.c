@@ -62,13 +62,16 @@ session_key(const char *id, char *key, size_t size)
 }
 
 /* The principal of a stored record, as its token is now: 1 and *p filled, 0 when
- * the record is bad or its token is gone. */
+ * the record is bad or its token is gone. A token revoked and made again under the
+ * same name is another token (its creation time differs): the old one's sessions
+ * stay refused. */
 static int
 record_principal(struct tokens *t, const char *json, size_t len,
     struct http_principal *p)
 {
 	cJSON *j = cJSON_ParseWithLength(json, len);
-	const cJSON *n = cJSON_GetObjectItem(j, "name"), *c = cJSON_GetObjectItem(j, "csrf");
+	const cJSON *n = cJSON_GetObjectItem(j, "name"), *c = cJSON_GetObjectItem(j, "csrf"),
+	    *tc = cJSON_GetObjectItem(j, "token_created_ms");
 	const struct tokens_ent *e;
 	int ok = 0;
 	size_t i;
@@ -88,7 +91,8 @@ record_principal(struct tokens *t, const char *json, size_t len,
 		if (t->app->cfg->admin_token == NULL || t->app->cfg->admin_token[0] == '\0')
 			goto out;
 		p->role = HTTP_ROLE_ADMIN;
-	} else if ((e = tokens_find(t, n->valuestring)) != NULL) {
+	} else if ((e = tokens_find(t, n->valuestring)) != NULL && cJSON_IsNumber(tc) &&
+	    (long long)tc->valuedouble == e->created_ms) {
 		p->role = e->role;
 	} else {
 		goto out;
@@ -230,6 +234,15 @@ change_send(struct tokens *t, struct http_req *r, struct session_op *op,
 	}
 }
 
+/* The creation time of the named token (0 for the config token or none). */
+static long long
+token_created_ms(struct tokens *t, const char *name)
+{
+	const struct tokens_ent *e = tokens_find(t, name);
+
+	return e != NULL && strcmp(name, HTTP_CONFIG_PRINCIPAL) != 0 ? e->created_ms : 0;
+}
+
 /* The principal of a token given to sign in: 1, 0 unknown, -1 not loaded. */
 static int
 token_principal(struct tokens *t, const char *tok, struct http_principal *p)
@@ -323,8 +336,9 @@ session_create(struct tokens *t, struct http_req *r)
 		goto out;
 	}
 	snprintf(rec, sizeof(rec), "{\"name\":\"%s\",\"role\":\"%s\",\"csrf\":\"%s\","
-	    "\"created_ms\":%lld}", op->p.name, http_role_name(op->p.role), csrf_hex,
-	    (long long)clock_now_ms());
+	    "\"created_ms\":%lld,\"token_created_ms\":%lld}", op->p.name,
+	    http_role_name(op->p.role), csrf_hex, (long long)clock_now_ms(),
+	    token_created_ms(t, op->p.name));
 	change_send(t, r, op, op->id, rec);
 out:
 	cJSON_Delete(j);

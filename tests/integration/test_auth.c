@@ -469,6 +469,9 @@ session_cookie_csrf_origin_and_sign_out(void **state)
 	assert_int_equal(call(f->http, "GET", "/v1/session", h, NULL), 200);
 	assert_int_equal(as(f->http, TOKEN, "DELETE", "/v1/tokens/mo", NULL), 200);
 	assert_int_equal(call(f->http, "GET", "/v1/session", h, NULL), 401);
+	/* A new token under the same name does not bring the old sessions back. */
+	create(f->http, "mo", "admin", tok, sizeof(tok));
+	assert_int_equal(call(f->http, "GET", "/v1/session", h, NULL), 401);
 	/* Sign-in from another site is refused. */
 	snprintf(h, sizeof(h), "{\"token\":\"%s\"}", TOKEN);
 	assert_int_equal(call(f->http, "POST", "/v1/session",
