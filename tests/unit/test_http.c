@@ -1,6 +1,6 @@
 /*
- * test_http.c: the HTTP server's routes, limits, bearer token and error format (notifier/http.c,
- * stage: http).
+ * test_http.c: the HTTP server's routes, limits, bearer token and error format
+ * (notifier/http.c, stage: http).
  *
  * Each test starts the server on 127.0.0.1 with a kernel-chosen port in its own
  * event_base and drives it with raw-socket clients on the same loop, so that it can send
