@@ -76,6 +76,7 @@ struct config {
 	char *inbound_secret;        /* secret: HMAC key of the x-dm and webhook inbound
 	                              * opt-out endpoint */
 	long http_timeout_ms;
+	long session_ttl_s;          /* a console session's life (tokens.c); 8 h */
 	long http_idle_ms;           /* 0: HTTP_IDLE_MS_DEFAULT */
 	long http_max_connections;   /* 0: from the fd limit (docs/http.md) */
 	long http_max_per_address;   /* 0: an eighth of the above */

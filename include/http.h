@@ -2,7 +2,8 @@
  * http.h: the notifier's HTTP server on the daemon's event_base (stage: http).
  *
  * One evhttp listener (127.0.0.1 by default) with request size and time limits, a
- * routing table (method bitmask + path prefix, optional bearer auth), JSON replies and
+ * routing table (method bitmask + path prefix + the role a request needs: see
+ * http_auth.c and docs/api.md "Sign-in and roles"), JSON replies and
  * errors that name the field, and two built-in routes: GET /healthz and GET /metrics.
  * Handlers run on the loop and must never block it; each request is answered exactly
  * once through http_reply, http_reply_json or http_error, at once or later.
@@ -29,13 +30,91 @@ struct http_req;
 #define HTTP_MAX_CONNECTIONS_DEFAULT 4096       /* and at most what the fd limit fits */
 #define HTTP_MAX_CONNECTIONS_MIN 16
 #define HTTP_PATH_MAX 1024                      /* longer paths get 400 */
-#define HTTP_ADMIN_PREFIX "/v1/"                /* every path under it needs the token */
+#define HTTP_ADMIN_PREFIX "/v1/"                /* every path under it needs a credential,
+                                                 * but for routes of HTTP_ROLE_PUBLIC */
+#define HTTP_NAME_MAX 64                        /* a principal's (token's) name */
+#define HTTP_SESSION_COOKIE "dp_session"
+#define HTTP_CSRF_HEADER "X-CSRF-Token"
+#define HTTP_CONFIG_PRINCIPAL "config"          /* the name of http.admin_token */
+/* Every answer's Content-Security-Policy: no inline script, nothing from elsewhere,
+ * never framed (docs/http.md). */
+#define HTTP_CSP "default-src 'self'; script-src 'self'; object-src 'none'; " \
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+/*
+ * The role a route needs; a principal holds one and may use every route of its role
+ * and below (viewer < marketer < admin). Set for each route where it is registered.
+ * ORDER HTTP_ROLES: http_role_name().
+ */
+enum http_role {
+	HTTP_ROLE_PUBLIC = 0,   /* no credential: hooks, clicks, /healthz, sign-in */
+	HTTP_ROLE_VIEWER,       /* reads */
+	HTTP_ROLE_MARKETER,     /* rules, simulate, deals, codes, test sends, pause */
+	HTTP_ROLE_ADMIN         /* tokens, subscribers, consent, bulk import, audit */
+};
+
+/* "public", "viewer", "marketer", "admin". */
+const char *http_role_name(enum http_role role);
+
+/* The role named name ("viewer", "marketer", "admin"), or -1 (public is no role a
+ * principal can hold). */
+int http_role_parse(const char *name);
+
+/* Who made a request: a token's name and role. */
+struct http_principal {
+	char name[HTTP_NAME_MAX + 1];
+	enum http_role role;
+	unsigned char csrf[32];         /* a session's: SHA-256 of its CSRF token */
+	int session;                    /* 1: signed in by the session cookie */
+};
+
+/*
+ * Named tokens and sessions, beyond http.admin_token (which http_auth.c checks itself):
+ * given to the server by the module that keeps them (tokens.c).
+ */
+struct http_auth_ops {
+	/* A bearer token (len bytes, not NUL-terminated): 1 and *p filled when it is
+	 * one, 0 when it is unknown, -1 when the tokens are not loaded yet (503). */
+	int (*bearer)(void *arg, const char *token, size_t len, struct http_principal *p);
+	/* A session id from the cookie: looks it up and calls http_auth_resume(r, p)
+	 * exactly once, at once or from a later callback (p NULL: no such session), or
+	 * answers r itself (a 503 when storage fails). */
+	void (*session)(void *arg, struct http_req *r, const char *id);
+};
+
+/* Sets the provider of named tokens and sessions (ops and arg borrowed; NULL ops
+ * removes it: only http.admin_token is known then). */
+void http_set_auth(struct http *h, const struct http_auth_ops *ops, void *arg);
+
+/* Goes on with r once its session is known (p NULL: unknown or expired: 401): the
+ * role and cross-site checks, then the route. */
+void http_auth_resume(struct http_req *r, const struct http_principal *p);
+
+/* The session id of r's cookie (64 hex digits) into out (size > 64); 0, or -1 when
+ * there is none (or it is malformed). */
+int http_session_cookie(const struct http_req *r, char *out, size_t size);
+
+/* 1 when r has no Origin header or one equal to the public URL's origin (without a
+ * public URL: "http://" + its Host header), else 0. */
+int http_origin_ok(const struct http_req *r);
+
+/* 1 when the public URL is https: the session cookie is then Secure. */
+int http_secure(const struct http *h);
+
+/* The principal of an authenticated request; NULL on a public route. Lives as long
+ * as r. */
+const struct http_principal *http_req_principal(const struct http_req *r);
+
+/* SHA-256 of len bytes of p into out; 0, or -1 (the digest failed). */
+int http_sha256(const void *p, size_t len, unsigned char out[32]);
 
 /* Route flags. */
-#define HTTP_AUTH 0x1u          /* needs "Authorization: Bearer <admin token>" */
 #define HTTP_EXACT 0x2u         /* the path must equal the prefix (no rest) */
 #define HTTP_SECRET_REST 0x4u   /* the rest of the path is a credential (a click
                                  * token): logs show the prefix and "/..." only */
+#define HTTP_SIGN_IN 0x8u       /* a HTTP_ROLE_PUBLIC route under HTTP_ADMIN_PREFIX:
+                                 * without it http_route refuses one, so that no
+                                 * admin route is left open by mistake */
 
 /* What GET /healthz reports; filled by the daemon's health callback. */
 struct http_health {
@@ -83,8 +162,12 @@ struct http_config {
 	                                 * closed, or else the new one (503) */
 	size_t max_per_address;         /* open connections of one client address; 0: an
 	                                 * eighth of max_connections; more: 503, closed */
-	const char *admin_token;        /* copied; NULL or "": HTTP_ADMIN_PREFIX and
-	                                 * HTTP_AUTH routes answer 503 */
+	const char *admin_token;        /* copied; the principal "config", admin role.
+	                                 * NULL or "" with no http_set_auth: routes
+	                                 * that need a role answer 503 */
+	const char *public_url;         /* NULL, or the console's origin: an https one
+	                                 * makes the session cookie Secure, and a cookie
+	                                 * request's Origin must equal it */
 	http_health_fn *health;         /* NULL: /healthz answers 503 */
 	void *health_arg;
 	struct metrics *metrics;        /* borrowed; NULL: /metrics answers 503 */
@@ -123,10 +206,19 @@ unsigned short http_port(const struct http *h);
 /* Routes requests whose method is in methods (EVHTTP_REQ_* bits; a GET route also takes
  * HEAD) and whose decoded path is prefix, or starts with it followed by '/' (or prefix
  * ends with '/'); HTTP_EXACT allows only the prefix itself. The longest matching prefix
- * wins; when it has no route for the method the answer is 405 with Allow. prefix is
- * copied. Returns 0, or -1 when prefix does not start with '/' or out of memory. */
-int http_route(struct http *h, int methods, const char *prefix, http_handler_fn *fn,
-    void *arg, unsigned flags);
+ * wins; when it has no route for the method the answer is 405 with Allow. A request
+ * needs a principal of role or above (none for HTTP_ROLE_PUBLIC): no or an unknown
+ * credential is 401, a lower role 403 naming the role needed. One prefix may have
+ * routes of different roles for different methods. prefix is copied. Returns 0, or
+ * -1 when prefix does not start with '/', a public route under HTTP_ADMIN_PREFIX
+ * lacks HTTP_SIGN_IN, or out of memory. */
+int http_route(struct http *h, int methods, const char *prefix, enum http_role role,
+    http_handler_fn *fn, void *arg, unsigned flags);
+
+/* The routes, for GET /v1/routes and the role tests: calls fn for each in the order
+ * they were added. */
+void http_routes_each(const struct http *h, void (*fn)(void *arg, int methods,
+    const char *prefix, enum http_role role, unsigned flags), void *arg);
 
 /* The libevent request (borrowed; for what the helpers below do not cover). */
 struct evhttp_request *http_req_evhttp(struct http_req *r);

@@ -423,10 +423,14 @@ admin_new(const struct app *app)
 		goto oom;
 	/* Without the HTTP surface the module still keeps the API rules in use. */
 	if (app->http != NULL && (
-	    http_route(app->http, all, "/v1/subscribers", admin_on_subscribers, a, HTTP_AUTH) < 0 ||
-	    http_route(app->http, all, "/v1/rules", admin_on_rules, a, HTTP_AUTH) < 0 ||
-	    http_route(app->http, EVHTTP_REQ_GET, "/v1/reports", admin_on_reports, a,
-	    HTTP_AUTH) < 0 ||
+	    http_route(app->http, all, "/v1/subscribers", HTTP_ROLE_ADMIN,
+	    admin_on_subscribers, a, 0) < 0 ||
+	    http_route(app->http, EVHTTP_REQ_GET, "/v1/rules", HTTP_ROLE_VIEWER,
+	    admin_on_rules, a, 0) < 0 ||
+	    http_route(app->http, all & ~EVHTTP_REQ_GET, "/v1/rules", HTTP_ROLE_MARKETER,
+	    admin_on_rules, a, 0) < 0 ||
+	    http_route(app->http, EVHTTP_REQ_GET, "/v1/reports", HTTP_ROLE_VIEWER,
+	    admin_on_reports, a, 0) < 0 ||
 	    (a->bulk = admin_bulk_new(app)) == NULL ||
 	    (a->consent = admin_consent_new(app)) == NULL ||
 	    (a->confirm = admin_confirm_new(app)) == NULL ||

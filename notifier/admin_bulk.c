@@ -17,6 +17,7 @@
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 
+#include "audit.h"
 #include "admin_bulk.h"
 #include "app.h"
 #include "clock.h"
@@ -125,6 +126,15 @@ answer(struct bulk_op *op, long long stored, long long created, long long suppre
 	cJSON_AddNumberToObject(j, "bad_lines", (double)op->nbad);
 	log_info("event=admin_sub_bulk stored=%lld created=%lld suppressed=%lld bad=%lu",
 	    stored, created, suppressed, op->nbad);
+	if (op->ab != NULL) {
+		char after[160];
+
+		snprintf(after, sizeof(after), "{\"stored\":%lld,\"created\":%lld,"
+		    "\"suppressed\":%lld,\"bad_lines\":%lu}", stored, created, suppressed,
+		    op->nbad);
+		audit_record(op->ab->app->cmd, http_req_principal(op->r), "subscribers.bulk",
+		    "-", NULL, after);
+	}
 	http_reply_json(op->r, 200, j);
 	op->r = NULL;
 }
@@ -344,7 +354,7 @@ admin_bulk_new(const struct app *app)
 		return NULL;
 	ab->app = app;
 	if (app->http != NULL && http_route(app->http, EVHTTP_REQ_POST,
-	    "/v1/bulk/subscribers", on_bulk, ab, HTTP_AUTH | HTTP_EXACT) < 0) {
+	    "/v1/bulk/subscribers", HTTP_ROLE_ADMIN, on_bulk, ab, HTTP_EXACT) < 0) {
 		free(ab);
 		return NULL;
 	}

@@ -17,6 +17,7 @@
 
 #include "admin_codes.h"
 #include "app.h"
+#include "audit.h"
 #include "http.h"
 #include "log.h"
 #include "rconn.h"
@@ -247,6 +248,16 @@ on_added(struct rconn *rc, struct redisReply *reply, void *arg)
 	}
 	log_info("event=codes_added pool=%s added=%lld duplicates=%lld bad=%lu",
 	    op->key + 6, op->added, (long long)op->n - op->added, op->bad);
+	{
+		/* The counts, never the codes: a code is as good as money. */
+		char after[160];
+
+		snprintf(after, sizeof(after), "{\"received\":%lu,\"added\":%lld,"
+		    "\"duplicates\":%lld,\"bad\":%lu}", op->received, op->added,
+		    (long long)op->n - op->added, op->bad);
+		audit_record(op->ac->app->cmd, http_req_principal(op->w.r), "codes.add",
+		    op->key + 6, NULL, after);
+	}
 	answer(op, 200, NULL);
 out:
 	op->w.r = NULL;
@@ -363,8 +374,10 @@ admin_codes_new(const struct app *app)
 	if (ac == NULL)
 		return NULL;
 	ac->app = app;
-	if (app->http != NULL && http_route(app->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST,
-	    "/v1/codes", on_codes, ac, HTTP_AUTH) < 0) {
+	/* Reading what is left is a read; filling a pool is a marketer's. */
+	if (app->http != NULL && (http_route(app->http, EVHTTP_REQ_GET, "/v1/codes",
+	    HTTP_ROLE_VIEWER, on_codes, ac, 0) < 0 || http_route(app->http,
+	    EVHTTP_REQ_POST, "/v1/codes", HTTP_ROLE_MARKETER, on_codes, ac, 0) < 0)) {
 		free(ac);
 		return NULL;
 	}

@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 
+#include "audit.h"
 #include "admin_confirm.h"
 #include "app.h"
 #include "deal.h"
@@ -22,6 +23,7 @@
 
 struct confirm_op {
 	struct http_wait w;           /* first: in the module's list */
+	struct rconn *cmd;            /* for the audit entry */
 	char id[MODEL_ID_MAX + 1];
 };
 
@@ -73,6 +75,9 @@ on_confirmed(struct rconn *rc, struct redisReply *reply, void *arg)
 	cJSON_AddStringToObject(j, "entry", reply->element[1]->str);
 	log_info("event=deal_confirmed deal=%s entry=%s first=%d", op->id,
 	    reply->element[1]->str, strcmp(what, "ok") == 0);
+	audit_record(op->cmd, http_req_principal(op->w.r), "deals.confirm",
+	    op->id, NULL, strcmp(what, "ok") == 0 ? "{\"published\":true}" :
+	    "{\"published\":false}");
 	http_reply_json(op->w.r, strcmp(what, "ok") == 0 ? 201 : 200, j);
 out:
 	op->w.r = NULL;
@@ -101,6 +106,7 @@ on_confirm(struct http_req *r, void *arg)
 		http_error(r, 500, NULL, "out of memory");
 		return;
 	}
+	op->cmd = ac->app->cmd;
 	n = (size_t)(slash - rest);
 	if (n == 0 || n > MODEL_ID_MAX) {
 		http_error(r, 400, "path", "not a deal id");
@@ -137,7 +143,7 @@ admin_confirm_new(const struct app *app)
 		return NULL;
 	ac->app = app;
 	if (app->http != NULL && http_route(app->http, EVHTTP_REQ_POST, "/v1/deals",
-	    on_confirm, ac, HTTP_AUTH) < 0) {
+	    HTTP_ROLE_MARKETER, on_confirm, ac, 0) < 0) {
 		free(ac);
 		return NULL;
 	}

@@ -184,7 +184,7 @@ admin_consent_new(const struct app *app)
 		return NULL;
 	ac->app = app;
 	if (app->http != NULL && http_route(app->http, EVHTTP_REQ_GET, "/v1/consent",
-	    on_consent, ac, HTTP_AUTH) < 0) {
+	    HTTP_ROLE_ADMIN, on_consent, ac, 0) < 0) {
 		free(ac);
 		return NULL;
 	}

@@ -313,7 +313,7 @@ admin_deals_new(const struct app *app)
 		return NULL;
 	ad->app = app;
 	if (app->http != NULL && http_route(app->http, EVHTTP_REQ_GET, "/v1/deals",
-	    on_deal, ad, HTTP_AUTH) < 0) {
+	    HTTP_ROLE_VIEWER, on_deal, ad, 0) < 0) {
 		free(ad);
 		return NULL;
 	}

@@ -15,6 +15,7 @@
 
 #include "admin_confirm.h"
 #include "app.h"
+#include "audit.h"
 #include "clock.h"
 #include "deal.h"
 #include "http.h"
@@ -24,7 +25,9 @@
 
 struct publish_op {
 	struct http_wait w;           /* first: in the module's list */
+	struct rconn *cmd;            /* for the audit entry */
 	char id[MODEL_ID_MAX + 1];
+	char *deal;                   /* the deal as published, for the audit */
 };
 
 static void
@@ -51,10 +54,13 @@ on_added(struct rconn *rc, struct redisReply *reply, void *arg)
 	cJSON_AddStringToObject(j, "entry", reply->str);
 	cJSON_AddStringToObject(j, "status", path);
 	log_info("event=deal_published_api deal=%s entry=%s", op->id, reply->str);
+	audit_record(op->cmd, http_req_principal(op->w.r), "deals.publish", op->id, NULL,
+	    op->deal);
 	http_reply_json(op->w.r, 201, j);
 out:
 	op->w.r = NULL;
 	http_wait_remove(&op->w);
+	free(op->deal);
 	free(op);
 }
 
@@ -80,6 +86,8 @@ admin_publish(const struct app *app, struct http_wait **ops, struct http_req *r)
 	}
 	snprintf(op->id, sizeof(op->id), "%s", d->id);
 	deal_free(d);
+	op->cmd = app->cmd;
+	op->deal = strndup(body, len);      /* NULL (out of memory): audited as null */
 	http_wait_add(ops, &op->w, r);
 	argv[0] = "XADD";
 	argv[1] = "deals";
@@ -95,6 +103,7 @@ admin_publish(const struct app *app, struct http_wait **ops, struct http_req *r)
 		http_error(r, 503, NULL, "storage unavailable; nothing published; try again");
 		op->w.r = NULL;
 		http_wait_remove(&op->w);
+		free(op->deal);
 		free(op);
 	}
 }

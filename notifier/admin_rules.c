@@ -15,6 +15,8 @@
 
 #include "admin_int.h"
 #include "app.h"
+#include "audit.h"
+#include "clock.h"
 #include "http.h"
 #include "log.h"
 #include "match.h"
@@ -235,8 +237,10 @@ rules_change(struct admin *a, struct http_req *r, const char *name, int put)
 {
 	struct rule_diags diags;
 	struct admin_op *op;
-	const char *args[5];
-	size_t lens[5], blen = 0;
+	const struct http_principal *who = http_req_principal(r);
+	const char *args[9];
+	size_t lens[9], blen = 0;
+	char ms[24];
 	const char *body = put ? http_body(r, &blen) : NULL;
 	char file[ADMIN_FILE_MAX];
 	struct err err;
@@ -300,15 +304,20 @@ rules_change(struct admin *a, struct http_req *r, const char *name, int put)
 		op->len = blen;
 	}
 	op->epoch = a->epoch;
+	snprintf(ms, sizeof(ms), "%lld", (long long)clock_now_ms());
 	args[0] = "rules";              /* ORDER RULES_KEYS: admin_rule.lua */
 	args[1] = "rules:version";
-	args[2] = put ? "put" : "del";
-	args[3] = op->name;
-	args[4] = put ? op->text : "";
-	for (i = 0; i < 5; i++)
+	args[2] = AUDIT_KEY;
+	args[3] = put ? "put" : "del";
+	args[4] = op->name;
+	args[5] = put ? op->text : "";
+	args[6] = who != NULL ? who->name : "-";
+	args[7] = who != NULL ? http_role_name(who->role) : "-";
+	args[8] = ms;
+	for (i = 0; i < 9; i++)
 		lens[i] = strlen(args[i]);
-	lens[4] = put ? op->len : 0;
-	if (script_call_named(a->app->cmd, "admin_rule", 2, 5, args, lens, on_rule_reply,
+	lens[5] = put ? op->len : 0;
+	if (script_call_named(a->app->cmd, "admin_rule", 3, 9, args, lens, on_rule_reply,
 	    op) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);

@@ -15,6 +15,7 @@
 
 #include "admin_int.h"
 #include "app.h"
+#include "audit.h"
 #include "clock.h"
 #include "deal.h"
 #include "http.h"
@@ -89,6 +90,15 @@ on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 			http_error(op->r, 500, NULL, "stored subscriber is not JSON");
 			break;
 		}
+		{
+			char *after = audit_subscriber(reply->element[1]->str,
+			    reply->element[1]->len);
+
+			audit_record(op->a->app->cmd, http_req_principal(op->r),
+			    reply->element[0]->integer == 1 ? "subscribers.create" :
+			    "subscribers.put", op->name, NULL, after);
+			free(after);
+		}
 		sub_kept_out(j, reply->element[2]->str);
 		log_info("event=admin_sub_put sub=%s created=%d kept_out=%s", op->name,
 		    reply->element[0]->integer == 1, reply->element[2]->len > 0 ?
@@ -105,6 +115,8 @@ on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 			break;
 		}
 		log_info("event=admin_sub_del sub=%s", op->name);
+		audit_record(op->a->app->cmd, http_req_principal(op->r), "subscribers.delete",
+		    op->name, NULL, NULL);
 		j = cJSON_CreateObject();
 		cJSON_AddStringToObject(j, "id", op->name);
 		cJSON_AddTrueToObject(j, "deleted");

@@ -489,8 +489,8 @@ clicks_new(const struct app *app)
 	k->app = app;
 	k->key = (const unsigned char *)cfg->click_secret;
 	k->keylen = keylen;
-	if (http_route(app->http, EVHTTP_REQ_GET, CLICKS_PREFIX, clicks_on_request, k,
-	    HTTP_SECRET_REST) < 0) {
+	if (http_route(app->http, EVHTTP_REQ_GET, CLICKS_PREFIX, HTTP_ROLE_PUBLIC,
+	    clicks_on_request, k, HTTP_SECRET_REST) < 0) {
 		log_errorx("event=clicks_off reason=\"route: out of memory\"");
 		free(k);
 		return NULL;

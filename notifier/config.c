@@ -75,6 +75,7 @@ static const struct ckey config_keys[] = {
 	C("http.admin_token", CK_SECRET, admin_token, 0, 0),
 	C("http.timeout_ms", CK_LONG, http_timeout_ms, 100, 600000),
 	C("http.idle_ms", CK_LONG, http_idle_ms, 100, 600000),
+	C("http.session_ttl_s", CK_LONG, session_ttl_s, 60, 604800),
 	C("http.max_connections", CK_LONG, http_max_connections, 16, 1000000),
 	C("http.max_per_address", CK_LONG, http_max_per_address, 1, 1000000),
 	C("http.public_url", CK_URLBASE, public_url, 1, 1024),
@@ -618,6 +619,7 @@ config_defaults(struct config *c)
 	c->http_timeout_ms = 10000;
 	c->signup_max_requests = 3;
 	c->signup_confirm_ttl_s = 86400;
+	c->session_ttl_s = 8 * 3600;
 	quiet_rules_default(&c->quiet);
 	if ((c->consumer = malloc(80)) == NULL)
 		return -1;

@@ -110,6 +110,12 @@ const char *ctl_jstr(const cJSON *o, const char *name);
 int ctl_api_path(struct ctl_api *api, char *buf, size_t size, const char *prefix,
     const char *name);
 
+/* dealpushctl tokens create NAME --role R | list | revoke NAME, and dealpushctl
+ * audit [--limit N], through the API (argv[0] is "tokens" or "audit"). CTL_OK,
+ * CTL_BAD_INPUT (refused by the server, printed) or CTL_FAIL (printed). */
+int ctl_cmd_tokens(struct ctl_api *api, int argc, char **argv);
+int ctl_cmd_audit(struct ctl_api *api, int argc, char **argv);
+
 /* dealpushctl rules list | get NAME | delete NAME through the API: a table of the
  * rules in use, one source's text, or a source deleted. --json prints the answer.
  * CTL_OK, CTL_BAD_INPUT (no such source, a folder rule) or CTL_FAIL (printed). */

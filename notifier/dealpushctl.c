@@ -54,6 +54,12 @@ static void usage(FILE *out)
 	    "  codes add POOL FILE|-             add the file's codes (one a line) to pool\n"
 	    "                                    codes:POOL, bad lines named (API)\n"
 	    "  codes count POOL                  the codes left in the pool (API)\n"
+	    "  tokens create NAME --role viewer|marketer|admin\n"
+	    "                                    a named API token, printed once (API)\n"
+	    "  tokens list                       name, role, created, last used (API)\n"
+	    "  tokens revoke NAME                the token stops working (API)\n"
+	    "  audit [--limit N]                 the newest changes: who, what, before and\n"
+	    "                                    after (API; admin role)\n"
 	    "  report deal|rule|campaign NAME [--segment-price P]\n"
 	    "                                    the funnel as a table, or --json (API)\n"
 	    "  publish [--raw] [--expires-in SECONDS] FILE.jsonl|-\n"
@@ -401,6 +407,10 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 		*rc = ctl_cmd_codes_count(api, argv[2]);
 	else if (argc == 3 && strcmp(argv[0], "deals") == 0 && strcmp(argv[1], "status") == 0)
 		*rc = ctl_cmd_deal_status(api, argv[2]);
+	else if (argc >= 1 && strcmp(argv[0], "tokens") == 0)
+		*rc = ctl_cmd_tokens(api, argc, argv);
+	else if (argc >= 1 && strcmp(argv[0], "audit") == 0)
+		*rc = ctl_cmd_audit(api, argc, argv);
 	else if (argc == 2 && strcmp(argv[0], "simulate") == 0)
 		*rc = ctl_cmd_simulate(api, argv[1]);
 	else if (argc == 3 && strcmp(argv[0], "report") == 0)
@@ -420,6 +430,7 @@ static int needs_api(int argc, char **argv)
 	    strcmp(argv[0], "codes") == 0 || (argc >= 2 && strcmp(argv[0], "deals") == 0 &&
 	    strcmp(argv[1], "status") == 0) || (argc >= 2 &&
 	    strcmp(argv[0], "subscribers") == 0 && strcmp(argv[1], "list") == 0) ||
+	    strcmp(argv[0], "tokens") == 0 || strcmp(argv[0], "audit") == 0 ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "check") != 0));
 }

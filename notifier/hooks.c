@@ -461,11 +461,12 @@ hooks_start(const struct app *app, struct err *err)
 	if (cfg->public_url == NULL)
 		log_warnx("event=hooks_degraded reason=\"http.public_url not set: Twilio "
 		    "webhooks answer 503\"");
-	if (http_route(app->http, EVHTTP_REQ_POST, "/hooks/twilio/status", hooks_on_status, h,
-	    HTTP_EXACT) < 0 ||
-	    http_route(app->http, EVHTTP_REQ_POST, "/hooks/twilio/inbound", hooks_on_sms_inbound,
-	    h, HTTP_EXACT) < 0 ||
-	    http_route(app->http, EVHTTP_REQ_POST, "/hooks/inbound", hooks_on_dm_inbound, h, 0) < 0) {
+	if (http_route(app->http, EVHTTP_REQ_POST, "/hooks/twilio/status", HTTP_ROLE_PUBLIC,
+	    hooks_on_status, h, HTTP_EXACT) < 0 ||
+	    http_route(app->http, EVHTTP_REQ_POST, "/hooks/twilio/inbound", HTTP_ROLE_PUBLIC,
+	    hooks_on_sms_inbound, h, HTTP_EXACT) < 0 ||
+	    http_route(app->http, EVHTTP_REQ_POST, "/hooks/inbound", HTTP_ROLE_PUBLIC,
+	    hooks_on_dm_inbound, h, 0) < 0) {
 		err_set(err, ERR_NOMEM, "no_memory", NULL, "hooks: cannot add routes");
 		goto fail;
 	}

@@ -4,7 +4,8 @@
  * evhttp parses on the daemon's loop; before it does, httpconn.c admits each
  * connection, runs its deadlines and checks the raw request head (httphead.c), and
  * httpstatus.c serves /healthz and /metrics. Here a complete request's target is
- * split and decoded, checked, authorised and handed to its route. It must never
+ * split and decoded, checked, routed, authorised (http_auth.c) and handed to its
+ * route. It must never
  * block the loop, never log a token (http_log_path() alone decides how a path is
  * logged), and never hand a handler a path with "..", "//", a NUL or an encoded
  * slash.
@@ -40,23 +41,6 @@
     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH)
 #define HTTP_FD_RESERVE 256             /* descriptors kept for Redis, curl, files */
 
-struct http_req {
-	struct http *h;
-	struct evhttp_request *req;
-	int method;
-	char *path;                             /* decoded; libevent allocates it */
-	const char *rest;
-	size_t log_len;                 /* > 0: log only this much of path (a secret) */
-	int routed;                     /* a route took it */
-	int held;                       /* in h->held: waits for the routes to come */
-	struct evkeyvalq query;
-	char *body;
-	size_t body_len;
-	LIST_ENTRY(http_req) link;
-	TAILQ_ENTRY(http_req) held_link;
-};
-
-
 /* A reply was written out: the connection waits for its next request. */
 static void http_on_complete(struct evhttp_request *req, void *arg)
 {
@@ -83,7 +67,7 @@ static void http_req_free(struct http_req *r)
 	free(r);
 }
 
-static const char *http_method_name(int m)
+const char *http_method_name(int m)
 {
 	switch (m) {
 	case EVHTTP_REQ_GET: return "GET";
@@ -149,8 +133,7 @@ void http_send(struct http_req *r, int status, const char *ctype,
 
 	evhttp_remove_header(out, "Content-Type");
 	evhttp_add_header(out, "Content-Type", ctype);
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	http_security_headers(out);
 	log_debug("event=http method=%s path=%s status=%d", http_method_name(r->method),
 	    http_log_path(r, qpath, sizeof(qpath)), status);
 	if (status >= 400 && status < 500)
@@ -162,6 +145,7 @@ void http_send(struct http_req *r, int status, const char *ctype,
 /* Last resort when a reply cannot be built: no body. */
 void http_send_bare(struct http_req *r, int status)
 {
+	http_security_headers(evhttp_request_get_output_headers(r->req));
 	evhttp_send_reply(r->req, status, NULL, NULL);
 	http_req_free(r);
 }
@@ -380,29 +364,6 @@ static int http_route_matches(const struct http_route *rt, const char *path)
 	return rt->prefix[rt->len - 1] == '/' || path[rt->len] == '/';
 }
 
-/* 1 when the request carries "Authorization: Bearer <token>" with our token. */
-static int http_authorized(const struct http *h, struct evhttp_request *req)
-{
-	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
-	size_t len;
-
-	if (v == NULL || h->token == NULL)
-		return 0;
-	v += strspn(v, " \t");
-	if (strncasecmp(v, "Bearer", 6) != 0 || (v[6] != ' ' && v[6] != '\t'))
-		return 0;
-	v += 6;
-	v += strspn(v, " \t");
-	len = strlen(v);
-	while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-		len--;
-	/* The length is not secret; the bytes are compared in constant time. */
-	if (len != h->token_len)
-		return 0;
-	return CRYPTO_memcmp(v, h->token, len) == 0;
-}
-
 static void http_set_allow(struct http_req *r, int methods)
 {
 	static const int order[] = { EVHTTP_REQ_GET, EVHTTP_REQ_HEAD, EVHTTP_REQ_POST,
@@ -423,12 +384,14 @@ static void http_set_allow(struct http_req *r, int methods)
 	http_add_header(r, "Allow", allow);
 }
 
-/* Runs the request past the path, auth and route checks, then its handler. */
+/* Runs the request past the path and route checks, then authentication
+ * (http_auth.c), then http_route_finish. */
 static void http_route_request(struct http_req *r)
 {
 	struct http *h = r->h;
 	const struct http_route *best = NULL, *hit = NULL;
-	int allowed = 0, need_auth, m = r->method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : 0;
+	int m = r->method == EVHTTP_REQ_HEAD ? EVHTTP_REQ_GET : 0;
+	enum http_role need = HTTP_ROLE_PUBLIC;
 	char shown[128];
 	size_t i;
 
@@ -436,18 +399,17 @@ static void http_route_request(struct http_req *r)
 		if (http_route_matches(&h->routes[i], r->path) &&
 		    (best == NULL || h->routes[i].len > best->len))
 			best = &h->routes[i];
-	need_auth = strcmp(r->path, "/v1") == 0 ||
-	    strncmp(r->path, HTTP_ADMIN_PREFIX, strlen(HTTP_ADMIN_PREFIX)) == 0;
+	r->allowed = 0;
 	for (i = 0; best != NULL && i < h->nroutes; i++) {
 		const struct http_route *rt = &h->routes[i];
 
 		if (rt->len != best->len || !http_route_matches(rt, r->path))
 			continue;
-		if (rt->flags & HTTP_AUTH)
-			need_auth = 1;
-		allowed |= rt->methods;
+		r->allowed |= rt->methods;
 		if (hit == NULL && (rt->methods & (r->method | m)))
 			hit = rt;
+		else if (rt->role > need)
+			need = rt->role;
 	}
 	if (best == NULL && h->starting) {
 		/* Its route may come with the rest of start-up: routed then. */
@@ -464,21 +426,32 @@ static void http_route_request(struct http_req *r)
 		    h->nheld);
 		return;
 	}
-	if (need_auth && h->token == NULL) {
-		http_error(r, 503, NULL, "admin API disabled");
-		return;
-	}
-	if (need_auth && !http_authorized(h, r->req)) {
-		http_add_header(r, "WWW-Authenticate", "Bearer realm=\"dealpush\"");
-		http_error(r, 401, NULL, "unauthorized");
-		return;
-	}
-	if (best == NULL) {
+	/* The route taken decides; with none (404, 405) the strictest of the prefix's,
+	 * and under /v1/ at least a viewer: no route probing without a credential. */
+	if (hit != NULL)
+		need = hit->role;
+	else if ((strcmp(r->path, "/v1") == 0 || strncmp(r->path, HTTP_ADMIN_PREFIX,
+	    strlen(HTTP_ADMIN_PREFIX)) == 0) && need < HTTP_ROLE_VIEWER)
+		need = HTTP_ROLE_VIEWER;
+	r->best = best;
+	r->hit = hit;
+	r->need = need;
+	if (need == HTTP_ROLE_PUBLIC)
+		http_route_finish(r);
+	else
+		http_authenticate(r);
+}
+
+void http_route_finish(struct http_req *r)
+{
+	const struct http_route *hit = r->hit;
+
+	if (r->best == NULL) {
 		http_error(r, 404, "path", "no such resource");
 		return;
 	}
 	if (hit == NULL) {
-		http_set_allow(r, allowed);
+		http_set_allow(r, r->allowed);
 		http_error(r, 405, "method", "method %s not allowed here",
 		    http_method_name(r->method));
 		return;
@@ -506,7 +479,7 @@ static void http_send_draining(struct http *h, struct evhttp_request *req)
 		evhttp_connection_get_peer(evcon, &addr, &port);
 	httpconn_refused(h, addr, "shutting_down");
 	evhttp_add_header(out, "Content-Type", HTTP_CT_JSON);
-	evhttp_add_header(out, "Cache-Control", "no-store");
+	http_security_headers(out);
 	evhttp_add_header(out, "Connection", "close");
 	evhttp_add_header(out, "Retry-After", "5");
 	if (buf != NULL)
@@ -587,13 +560,18 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 
 /* --- set-up --- */
 
-int http_route(struct http *h, int methods, const char *prefix, http_handler_fn *fn,
-    void *arg, unsigned flags)
+int http_route(struct http *h, int methods, const char *prefix, enum http_role role,
+    http_handler_fn *fn, void *arg, unsigned flags)
 {
 	struct http_route *rt;
 
 	if (h == NULL || prefix == NULL || prefix[0] != '/' || fn == NULL ||
-	    (methods & HTTP_METHODS_ALL) == 0 || h->nroutes == HTTP_ROUTES_MAX)
+	    (methods & HTTP_METHODS_ALL) == 0 || h->nroutes == HTTP_ROUTES_MAX ||
+	    role < HTTP_ROLE_PUBLIC || role > HTTP_ROLE_ADMIN)
+		return -1;
+	if (role == HTTP_ROLE_PUBLIC && !(flags & HTTP_SIGN_IN) &&
+	    (strcmp(prefix, "/v1") == 0 || strncmp(prefix, HTTP_ADMIN_PREFIX,
+	    strlen(HTTP_ADMIN_PREFIX)) == 0))
 		return -1;
 	rt = &h->routes[h->nroutes];
 	if ((rt->prefix = strdup(prefix)) == NULL)
@@ -603,8 +581,19 @@ int http_route(struct http *h, int methods, const char *prefix, http_handler_fn 
 	rt->fn = fn;
 	rt->arg = arg;
 	rt->flags = flags;
+	rt->role = role;
 	h->nroutes++;
 	return 0;
+}
+
+void http_routes_each(const struct http *h, void (*fn)(void *arg, int methods,
+    const char *prefix, enum http_role role, unsigned flags), void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < h->nroutes; i++)
+		fn(arg, h->routes[i].methods, h->routes[i].prefix, h->routes[i].role,
+		    h->routes[i].flags);
 }
 
 unsigned short http_port(const struct http *h)
@@ -716,6 +705,8 @@ struct http *http_new(struct event_base *base, const struct http_config *cfg,
 			goto nomem;
 		h->token_len = strlen(h->token);
 	}
+	if (cfg->public_url != NULL && http_origin_set(h, cfg->public_url) < 0)
+		goto nomem;
 	if ((h->evh = evhttp_new(base)) == NULL)
 		goto nomem;
 	evhttp_set_max_body_size(h->evh, (ev_ssize_t)h->max_body);
@@ -725,8 +716,10 @@ struct http *http_new(struct event_base *base, const struct http_config *cfg,
 	evhttp_set_flags(h->evh, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_bevcb(h->evh, httpconn_bevcb, h);
 	evhttp_set_gencb(h->evh, http_dispatch, h);
-	if (http_route(h, EVHTTP_REQ_GET, "/healthz", http_healthz, h, HTTP_EXACT) < 0 ||
-	    http_route(h, EVHTTP_REQ_GET, "/metrics", http_metrics, h, HTTP_EXACT) < 0)
+	if (http_route(h, EVHTTP_REQ_GET, "/healthz", HTTP_ROLE_PUBLIC, http_healthz, h,
+	    HTTP_EXACT) < 0 ||
+	    http_route(h, EVHTTP_REQ_GET, "/metrics", HTTP_ROLE_PUBLIC, http_metrics, h,
+	    HTTP_EXACT) < 0)
 		goto nomem;
 	addr = cfg->listen_addr ? cfg->listen_addr : HTTP_LISTEN_DEFAULT;
 	if ((bound = evhttp_bind_socket_with_handle(h->evh, addr, cfg->port)) == NULL) {
@@ -770,5 +763,6 @@ void http_free(struct http *h)
 		OPENSSL_cleanse(h->token, h->token_len);
 		free(h->token);
 	}
+	free(h->origin);
 	free(h);
 }

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include <event2/keyvalq_struct.h>
+
 #include "http.h"
 
 struct bufferevent;
@@ -29,6 +31,7 @@ struct http_route {
 	http_handler_fn *fn;
 	void *arg;
 	unsigned flags;
+	enum http_role role;
 };
 
 /* Where a connection is in its life; see httpconn.c. */
@@ -64,7 +67,28 @@ struct http_conn {
 	TAILQ_ENTRY(http_conn) link;
 };
 
-struct http_req;
+/* One request from dispatch to its answer (http.c). */
+struct http_req {
+	struct http *h;
+	struct evhttp_request *req;
+	int method;
+	char *path;                             /* decoded; libevent allocates it */
+	const char *rest;
+	size_t log_len;                 /* > 0: log only this much of path (a secret) */
+	int routed;                     /* a route took it */
+	int held;                       /* in h->held: waits for the routes to come */
+	struct evkeyvalq query;
+	char *body;
+	size_t body_len;
+	/* Routing decided before authentication (http_auth.c) goes on with it. */
+	const struct http_route *best, *hit;
+	int allowed;                    /* methods of the routes at best's prefix */
+	enum http_role need;
+	int authed;                     /* principal is set */
+	struct http_principal principal;
+	LIST_ENTRY(http_req) link;
+	TAILQ_ENTRY(http_req) held_link;
+};
 
 struct http {
 	struct event_base *base;
@@ -76,8 +100,12 @@ struct http {
 	size_t max_per_address;
 	struct timeval timeout;                 /* a request's read deadline */
 	struct timeval idle;                    /* between kept-alive requests */
-	char *token;                            /* NULL: admin API disabled */
+	char *token;                            /* http.admin_token; NULL: none */
 	size_t token_len;
+	char *origin;                           /* public_url's origin; NULL: none */
+	int secure;                             /* public_url is https */
+	const struct http_auth_ops *auth;       /* named tokens, sessions; NULL: none */
+	void *auth_arg;
 	http_health_fn *health;
 	void *health_arg;
 	struct metrics *metrics;
@@ -102,6 +130,23 @@ void http_send(struct http_req *r, int status, const char *ctype, struct evbuffe
 /* Answers r with status and no body, and frees r: the last resort when an answer
  * cannot be built (http.c). */
 void http_send_bare(struct http_req *r, int status);
+
+/* The request's method as text ("GET"). */
+const char *http_method_name(int m);
+
+/* Authenticates r for r->need (http_auth.c): goes on with http_route_finish(r) once
+ * the principal is known and allowed, or answers r (401, 403, 503). */
+void http_authenticate(struct http_req *r);
+
+/* After authentication: 404, 405, or the route's handler (http.c). */
+void http_route_finish(struct http_req *r);
+
+/* The security headers of every answer (http_auth.c). */
+void http_security_headers(struct evkeyvalq *out);
+
+/* Sets h->origin and h->secure from a public URL ("https://host:port/..."); 0, or -1
+ * when out of memory (http_auth.c). */
+int http_origin_set(struct http *h, const char *public_url);
 
 /* The built-in routes (httpstatus.c); arg is the struct http. */
 void http_healthz(struct http_req *r, void *arg);

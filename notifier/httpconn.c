@@ -156,7 +156,7 @@ static const char *conn_status_text(int status)
  * small enough for any socket buffer. A client that does not read loses it. */
 static void conn_write_refusal(struct http_conn *c, evutil_socket_t fd)
 {
-	char body[256], msg[768];
+	char body[256], msg[1024];
 	int blen, n;
 
 	blen = snprintf(body, sizeof(body), "{\"error\":\"%s\"%s}\n", c->refuse_why,
@@ -166,7 +166,9 @@ static void conn_write_refusal(struct http_conn *c, evutil_socket_t fd)
 		return;
 	n = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n"
-	    "X-Content-Type-Options: nosniff\r\n%s\r\n%s", c->refuse_status,
+	    "X-Content-Type-Options: nosniff\r\nContent-Security-Policy: " HTTP_CSP "\r\n"
+	    "Referrer-Policy: no-referrer\r\nX-Frame-Options: DENY\r\n%s\r\n%s",
+	    c->refuse_status,
 	    conn_status_text(c->refuse_status), blen,
 	    c->refuse_status == 503 ? "Retry-After: 1\r\n" : "", body);
 	if (n > 0 && (size_t)n < sizeof(msg))

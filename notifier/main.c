@@ -46,6 +46,7 @@
 #include "sdnotify.h"
 #include "subscriber.h"
 #include "substore.h"
+#include "tokens.h"
 #include "tz.h"
 #include "version.h"
 #include "xauth.h"
@@ -171,6 +172,7 @@ start_http(struct notifier *n)
 	hc.max_connections = (size_t)n->cfg->http_max_connections;
 	hc.max_per_address = (size_t)n->cfg->http_max_per_address;
 	hc.admin_token = n->cfg->admin_token;
+	hc.public_url = n->cfg->public_url;
 	hc.health = main_on_health;
 	hc.health_arg = n;
 	hc.metrics = n->metrics;
@@ -381,6 +383,7 @@ notifier_start_readers(struct notifier *n)
 {
 	struct httpc_config hc = { 10000, 2000, 0, 0 };
 	struct err err;
+	int failed = 0;
 
 	hc.max_connects = n->cfg->max_in_flight * 2;
 	n->ss = substore_new(n->base, &n->rcfg, n->cfg->block_ms, matcher_on_change,
@@ -430,6 +433,9 @@ notifier_start_readers(struct notifier *n)
 		if ((n->simulate = simulate_new(&n->app)) == NULL ||
 		    pause_routes(n->pause, n->http_srv) < 0 || ui_start(n->http_srv) < 0)
 			return -1;
+		n->tokens = tokens_new(&n->app, &failed);
+		if (failed)
+			return -1;
 		if ((n->hooks = hooks_start(&n->app, &err)) == NULL) {
 			log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
 			return -1;
@@ -458,6 +464,7 @@ notifier_free(struct notifier *n)
 	convert_free(n->convert);
 	hooks_free(n->hooks);
 	admin_free(n->admin);
+	tokens_free(n->tokens);
 	http_free(n->http_srv);
 	if (n->stats)
 		event_free(n->stats);

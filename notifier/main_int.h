@@ -51,6 +51,8 @@ struct notifier {
 	struct convert *convert;      /* the "conversions" stream: attribution */
 	struct hooks *hooks;          /* /hooks/: Twilio callbacks, STOP/START */
 	struct admin *admin;          /* the /v1/ admin API and the rules in use */
+	struct tokens *tokens;        /* named tokens, sessions, /v1/audit (NULL without
+	                               * HTTP) */
 	struct simulate *simulate;    /* POST /v1/deals/simulate (NULL without HTTP) */
 	long long lag[2];             /* ORDER STREAMS; -1 unknown */
 	int64_t stop_deadline_ms;

@@ -14,6 +14,7 @@
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "deal.h"
 #include "http.h"
@@ -187,8 +188,19 @@ on_written(struct rconn *rc, struct redisReply *r, void *arg)
 	} else {
 		if (op->w.head != NULL)
 			pause_apply(op->p, op->paused, op->since_ms, op->reason);
-		if (op->w.r != NULL)
+		if (op->w.r != NULL) {
+			cJSON *a = cJSON_CreateObject();
+			char *after;
+
+			cJSON_AddBoolToObject(a, "paused", op->paused);
+			cJSON_AddStringToObject(a, "reason", op->reason);
+			after = cJSON_PrintUnformatted(a);
+			cJSON_Delete(a);
+			audit_record(op->p->cmd, http_req_principal(op->w.r), op->paused ?
+			    "pause" : "resume", "-", NULL, after);
+			cJSON_free(after);
 			reply_state(op->w.r, op->paused, op->since_ms, op->reason);
+		}
 	}
 	http_wait_remove(&op->w);
 	free(op);
@@ -283,8 +295,10 @@ pause_routes(struct pause *p, struct http *h)
 {
 	if (h == NULL)
 		return 0;
-	return http_route(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST, "/v1/pause", on_pause, p,
-	    HTTP_AUTH | HTTP_EXACT) < 0 ||
-	    http_route(h, EVHTTP_REQ_POST, "/v1/resume", on_pause, p,
-	    HTTP_AUTH | HTTP_EXACT) < 0 ? -1 : 0;
+	return http_route(h, EVHTTP_REQ_GET, "/v1/pause", HTTP_ROLE_VIEWER, on_pause, p,
+	    HTTP_EXACT) < 0 ||
+	    http_route(h, EVHTTP_REQ_POST, "/v1/pause", HTTP_ROLE_MARKETER, on_pause, p,
+	    HTTP_EXACT) < 0 ||
+	    http_route(h, EVHTTP_REQ_POST, "/v1/resume", HTTP_ROLE_MARKETER, on_pause, p,
+	    HTTP_EXACT) < 0 ? -1 : 0;
 }

@@ -338,8 +338,8 @@ simulate_new(const struct app *app)
 	sim->app = app;
 	sim->quiet = app->cfg->quiet;
 	sim->zones = app->zones;
-	if (http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate", on_simulate, sim,
-	    HTTP_AUTH | HTTP_EXACT) < 0)
+	if (http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate",
+	    HTTP_ROLE_MARKETER, on_simulate, sim, HTTP_EXACT) < 0)
 		goto oom;
 	return sim;
 oom:

@@ -87,5 +87,6 @@ on_ui(struct http_req *r, void *arg)
 int
 ui_start(struct http *h)
 {
-	return http_route(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/ui", on_ui, NULL, 0);
+	return http_route(h, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, "/ui", HTTP_ROLE_PUBLIC,
+	    on_ui, NULL, 0);
 }

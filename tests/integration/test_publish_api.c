@@ -59,6 +59,62 @@ sent_n(void *arg)
 	return it_gwsim_count(&w->o->gw, 201) >= w->n;
 }
 
+/* 1 when the newest audit entry of kind what for id was made by the config token and
+ * its "after" holds needle. */
+static int
+audit_has(struct it_one *o, const char *what, const char *id, const char *needle)
+{
+	redisReply *r = redisCommand(o->rc, "XREVRANGE audit + - COUNT 50");
+	int found = 0;
+	size_t i, k;
+
+	assert_non_null(r);
+	for (i = 0; i < r->elements && !found; i++) {
+		redisReply *f = r->element[i]->element[1];
+		const char *w = NULL, *who = NULL, *oid = NULL, *after = NULL;
+
+		for (k = 0; k + 1 < f->elements; k += 2) {
+			const char *n = f->element[k]->str, *v = f->element[k + 1]->str;
+
+			if (strcmp(n, "what") == 0)
+				w = v;
+			else if (strcmp(n, "who") == 0)
+				who = v;
+			else if (strcmp(n, "id") == 0)
+				oid = v;
+			else if (strcmp(n, "after") == 0)
+				after = v;
+		}
+		found = w != NULL && strcmp(w, what) == 0 && oid != NULL &&
+		    strcmp(oid, id) == 0 && who != NULL && strcmp(who, "config") == 0 &&
+		    after != NULL && strstr(after, needle) != NULL;
+	}
+	freeReplyObject(r);
+	return found;
+}
+
+struct want_audit {
+	struct it_one *o;
+	const char *what, *id, *needle;
+};
+
+static int
+audit_seen(void *arg)
+{
+	struct want_audit *w = arg;
+
+	return audit_has(w->o, w->what, w->id, w->needle);
+}
+
+/* audit_has once the entry had time to arrive: it is written after the answer. */
+static int
+audit_soon(struct it_one *o, const char *what, const char *id, const char *needle)
+{
+	struct want_audit w = { o, what, id, needle };
+
+	return it_wait(audit_seen, &w, 5000);
+}
+
 static void
 a_deal_is_published_and_sent(void **state)
 {
@@ -81,6 +137,12 @@ a_deal_is_published_and_sent(void **state)
 	assert_int_equal(it_int(o->rc, "XLEN deals"), 1);
 	assert_true(it_wait(sent_n, &w, 15000));
 	assert_int_equal(it_gwsim_count(&o->gw, 201), 3);
+	/* Who published what is in the audit; a pool filled is too, by its counts only. */
+	assert_true(audit_soon(o, "deals.publish", "api-1", "\"title\": \"Deal api-1\""));
+	assert_int_equal(it_http(port, "POST", "/v1/codes/pool-a", AUTH, "SECRET-1\nSECRET-2",
+	    17, &r), 200);
+	assert_true(audit_soon(o, "codes.add", "pool-a", "\"added\":2"));
+	assert_false(audit_has(o, "codes.add", "pool-a", "SECRET-1"));
 }
 
 static void
