@@ -13,7 +13,7 @@ redis-server redis-tools tzdata procps libjs-chart.js"
 TEST_PKGS="libcmocka-dev valgrind wrk clang libclang-rt-14-dev
 prometheus
 dpkg-dev debhelper fakeroot lintian systemd man-db adduser curl
-nginx openssl"
+nginx openssl chromium"
 # prometheus is here for its promtool (the /metrics test checks the exposition
 # format with it); its server is never used.
 # dpkg-dev, debhelper, fakeroot and lintian build and check the Debian package
@@ -21,6 +21,8 @@ nginx openssl"
 # run); man-db checks the man pages; adduser is the package's own dependency, which
 # dpkg -i in the package test does not fetch. nginx and openssl check the TLS front
 # example (nginx -t with a throwaway certificate); its server is never used.
+# chromium runs the console's browser tests (tests/browser), driven by playwright-core
+# from npm; node and npm come from Debian when the machine has no node of its own.
 
 # libjs-chart.js is the console's charting library, embedded at build time.
 
@@ -40,6 +42,14 @@ for p in $PKGS; do
 	*) missing="$missing $p" ;;
 	esac
 done
+
+# Node: any node and npm on the PATH will do (a machine may have its own, whose npm
+# Debian's npm package would conflict with); else Debian's.
+case " $PKGS " in
+*" chromium "*)
+	command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+	command -v npm >/dev/null 2>&1 || missing="$missing npm" ;;
+esac
 
 if [ -z "$missing" ]; then
 	echo "install-deps: everything is installed"

@@ -186,5 +186,6 @@ ENV
 echo "In another shell: . ${DP_RUN_DIR#"$ROOT/"}/env, then $BUILD/dealpushctl ... (README: walkthrough)"
 echo "Health and metrics: http://127.0.0.1:$httpport/healthz and /metrics"
 echo "Reports: $BUILD/dealpushctl report rule outlet_vip"
+echo "Console: http://127.0.0.1:$httpport/ui/ (sign in with the token in ${DP_RUN_DIR#"$ROOT/"}/admin.token)"
 echo "Press Ctrl-C to stop everything."
 while :; do sleep 1; done

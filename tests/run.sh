@@ -75,7 +75,8 @@ selected() {
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] && selected "$(basename "$t")" && run_tap "$t"
 done
-for s in tests/integration/valgrind.sh tests/integration/walkthrough.sh tests/deploy/test_*.sh; do
+for s in tests/integration/valgrind.sh tests/integration/walkthrough.sh tests/deploy/test_*.sh \
+	tests/browser/test_*.sh; do
 	[ -f "$s" ] && selected "$(basename "$s" .sh)" && run_sh "$s"
 done
 

@@ -1,0 +1,211 @@
+// console.mjs: the console in a real browser (Debian's chromium, driven by
+// playwright-core; never a downloaded browser). Run by test_console.sh on the `make
+// run` setup, with DP_UI_BASE (the notifier's http://127.0.0.1:PORT), DP_UI_MARKETER
+// and DP_UI_VIEWER (tokens of those roles), DP_UI_DEAL (a deal that was sent) and
+// DP_CHROMIUM. Prints "ok - ..." / "not ok - ..." and "console: N passed, M failed".
+
+import { chromium } from 'playwright-core';
+
+const base = process.env.DP_UI_BASE;
+const marketer = process.env.DP_UI_MARKETER;
+const viewer = process.env.DP_UI_VIEWER;
+const deal = process.env.DP_UI_DEAL;
+const WAIT = { timeout: 10000 };
+let passed = 0;
+let failed = 0;
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`not ok - ${name}: ${String(e.message).split('\n')[0]}`);
+  }
+}
+
+function expect(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.DP_CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+const problems = [];
+
+async function newPage() {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  // A 401 before signing in or a 400 for a refused deal is an answer the page
+  // expects (the browser logs each as "Failed to load resource"); a script error
+  // or a "Refused to ..." from the Content-Security-Policy is not.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+      problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+  return { ctx, page };
+}
+
+// What the API says, asked from inside the page with its cookie.
+const inPage = (page, path) => page.evaluate(async (p) => {
+  const r = await fetch(p, { credentials: 'same-origin' });
+  return { status: r.status, body: await r.text() };
+}, path);
+
+async function signIn(page, token) {
+  await page.goto(`${base}/ui/`);
+  await page.waitForSelector('#sign-in-form', { state: 'visible', ...WAIT });
+  await page.fill('#token', token);
+  await page.click('#sign-in-form button[type=submit]');
+  await page.waitForSelector('#nav', { state: 'visible', ...WAIT });
+}
+
+try {
+  const { ctx, page } = await newPage();
+
+  await check('the console asks to sign in', async () => {
+    await page.goto(`${base}/ui/`);
+    await page.waitForSelector('#sign-in-form', { state: 'visible', ...WAIT });
+    expect(await page.isHidden('#nav'), 'the menu shows before signing in');
+  });
+
+  await check('a wrong token is refused with a message', async () => {
+    await page.fill('#token', 'dp_' + '0'.repeat(64));
+    await page.click('#sign-in-form button[type=submit]');
+    await page.waitForFunction(() =>
+      document.getElementById('sign-in-error').textContent.includes('not valid'), null, WAIT);
+  });
+
+  await check('a marketer signs in and sees the Live page', async () => {
+    await signIn(page, marketer);
+    const who = await page.textContent('#who-name');
+    expect(who.includes('(marketer)'), `signed in as "${who}"`);
+    await page.waitForSelector('#pause-state .badge', WAIT);
+  });
+
+  await check('the session cookie is HttpOnly and SameSite=Strict', async () => {
+    const c = (await ctx.cookies()).find((x) => x.name === 'dp_session');
+    expect(c, 'no dp_session cookie');
+    expect(c.httpOnly, 'not HttpOnly');
+    expect(c.sameSite === 'Strict', `SameSite=${c.sameSite}`);
+    expect(!(await page.evaluate(() => document.cookie)).includes('dp_session'),
+      'the page script can read the cookie');
+  });
+
+  await check('pause and resume from the Live page', async () => {
+    await page.fill('#pause-reason', 'browser test');
+    await page.click('#pause');
+    await page.waitForFunction(() =>
+      document.getElementById('pause-state').textContent.includes('Paused'), null, WAIT);
+    const p = JSON.parse((await inPage(page, '/v1/pause')).body);
+    expect(p.paused === true, 'the API does not say paused');
+    await page.click('#resume');
+    await page.waitForFunction(() =>
+      document.getElementById('pause-state').textContent.includes('Sending'), null, WAIT);
+  });
+
+  await check('after a reload the session and its CSRF token still work', async () => {
+    await page.reload();
+    await page.waitForSelector('#pause-state .badge', WAIT);
+    await page.click('#pause');
+    await page.waitForFunction(() =>
+      document.getElementById('pause-state').textContent.includes('Paused'), null, WAIT);
+    await page.click('#resume');
+    await page.waitForFunction(() =>
+      document.getElementById('pause-state').textContent.includes('Sending'), null, WAIT);
+  });
+
+  await check("a deal's funnel is drawn and its figures shown", async () => {
+    await page.fill('#deal-id', deal);
+    await page.click('#deal-form button[type=submit]');
+    await page.waitForSelector('#figures table', WAIT);
+    const sent = await page.$$eval('#figures tr', (rows) => rows
+      .map((r) => [...r.children].map((c) => c.textContent))
+      .find((c) => c[0] === 'sent'));
+    expect(sent && Number(sent[1].replace(/,/g, '')) > 0, `sent row: ${sent}`);
+    const drawn = await page.$eval('#funnel', (c) => c.width > 0 && c.height > 0 &&
+      window.Chart && window.Chart.getChart(c) !== undefined);
+    expect(drawn, 'no chart on the canvas');
+  });
+
+  await check('publish: simulate, then publish a deal that goes out', async () => {
+    await page.click('#nav a[href="#/publish"]');
+    await page.waitForSelector('#publish-form', WAIT);
+    await page.fill('#f-id', 'ui-deal-2');
+    await page.fill('#f-title', 'Console deal two');
+    await page.fill('#f-url', 'https://shop.example/d/ui-2');
+    await page.fill('#f-price', '89');
+    await page.fill('#f-list_price', '149');
+    await page.fill('#f-category', 'headphones');
+    await page.click('#simulate');
+    await page.waitForFunction(() => {
+      const o = document.getElementById('publish-out');
+      return o && Number(o.dataset.recipients || 0) > 0;
+    }, null, WAIT);
+    expect((await page.textContent('#publish-out')).includes('Console deal two'),
+      'no sample text');
+    await page.click('#publish');
+    await page.waitForSelector('#published', WAIT);
+    await page.click('#published a');
+    await page.waitForFunction(() => {
+      const st = document.getElementById('deal-state');
+      return st !== null && /sending|done|planned/.test(st.textContent);
+    }, null, WAIT);
+  });
+
+  await check('publish: a refused deal names its field', async () => {
+    await page.click('#nav a[href="#/publish"]');
+    await page.waitForSelector('#publish-form', WAIT);
+    await page.fill('#f-id', 'ui-deal-3');
+    await page.fill('#f-title', 'Bad link');
+    await page.fill('#f-url', 'ftp://shop.example/x');
+    await page.click('#publish');
+    await page.waitForFunction(() =>
+      document.getElementById('publish-error').textContent.startsWith('url'), null, WAIT);
+  });
+
+  await check('codes: a pool filled from text, bad lines counted, codes left shown',
+    async () => {
+      await page.click('#nav a[href="#/codes"]');
+      await page.waitForSelector('#codes-text', WAIT);
+      await page.fill('#pool', 'ui-pool');
+      await page.fill('#codes-text', 'UI-001\nUI-002\nbad code\nUI-001\n');
+      await page.click('#codes-add');
+      await page.waitForSelector('#codes-left', WAIT);
+      expect((await page.textContent('#codes-left')).includes('2 codes left'),
+        await page.textContent('#codes-out'));
+    });
+
+  await check('the rules page lists the rules in use', async () => {
+    await page.click('#nav a[href="#/rules"]');
+    await page.waitForSelector('#rules table', WAIT);
+    expect((await page.$$('#rules tbody tr')).length > 0, 'no rule listed');
+  });
+
+  await check('no script error and no Content-Security-Policy violation', async () => {
+    expect(problems.length === 0, problems.join(' | '));
+  });
+
+  await check('sign out ends the session', async () => {
+    await page.click('#sign-out');
+    await page.waitForSelector('#sign-in-form', { state: 'visible', ...WAIT });
+    const s = await inPage(page, '/v1/session');
+    expect(s.status === 401, `GET /v1/session answered ${s.status}`);
+  });
+  await ctx.close();
+
+  await check('a viewer sees the pause but cannot change it', async () => {
+    const v = await newPage();
+    await signIn(v.page, viewer);
+    await v.page.waitForSelector('#pause-state .badge', WAIT);
+    expect(await v.page.isDisabled('#pause'), 'the Pause button is enabled');
+    await v.ctx.close();
+  });
+} finally {
+  await browser.close();
+}
+console.log(`console: ${passed} passed, ${failed} failed`);
+process.exit(failed > 0 ? 1 : 0);
