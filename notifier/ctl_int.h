@@ -242,6 +242,12 @@ int ctl_cmd_subscribers_list(struct ctl_api *api, int argc, char **argv);
  * after printing. */
 int ctl_load_script(redisContext *c, const char *name, char *sha);
 
+/* ctl_migrate.c: dealpushctl migrate --to-shards S | --to-single (argv after
+ * "migrate"): every key of one layout moved to its name in the other, on the same
+ * Redis, refused while a notifier runs, resumable after a kill (docs/sharding.md 4g).
+ * Returns CTL_OK, CTL_BAD_INPUT (refused) or CTL_FAIL. */
+int ctl_cmd_migrate(redisContext *c, int argc, char **argv);
+
 /* ctl_sentinel.c: the primary's "host:port" of Sentinel master master, asked of the
  * sentinels in list (host:port,...) in turn and confirmed with ROLE, into addr.
  * Returns 0, or -1 after printing why. */

@@ -147,7 +147,7 @@ ctl_cmd_layout_create(redisContext *c, int argc, char **argv)
 		return CTL_FAIL;
 	if (used) {
 		fprintf(stderr, "dealpushctl: layout create: refused: this Redis holds data in "
-		    "the single-instance layout (%s); run dealpushctl migrate --shards %lu\n",
+		    "the single-instance layout (%s); run dealpushctl migrate --to-shards %lu\n",
 		    what, s);
 		return CTL_BAD_INPUT;
 	}

@@ -96,6 +96,12 @@ static void usage(FILE *out)
 	    "  layout create --shards S          store the sharded key layout with S shards\n"
 	    "                                    (1..1024) on a Redis that holds no data yet\n"
 	    "  layout show                       the stored layout, each shard's tag and slot\n"
+	    "  migrate --to-shards S             move every key of the single-instance layout\n"
+	    "                                    to the sharded layout of S shards on the same\n"
+	    "                                    Redis (every notifier stopped; run it again\n"
+	    "                                    after an interruption to finish)\n"
+	    "  migrate --to-single               the same walk back to the single-instance\n"
+	    "                                    layout\n"
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS "; or\n"
 	    "through Redis Sentinel: --sentinel HOST:PORT[,HOST:PORT...] --master NAME,\n"
@@ -105,7 +111,7 @@ static void usage(FILE *out)
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
 	    "through it; publish, cancel, test-send, testlist, deals confirm, dead,\n"
-	    "convert, pause, resume, layout and consent always use Redis.\n"
+	    "convert, pause, resume, layout, migrate and consent always use Redis.\n"
 	    "Every command that uses Redis first checks the stored key layout.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
 	    "2 usage, file or Redis error, 78 the stored layout is invalid or a migration\n"
@@ -445,7 +451,7 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	int raw = 0, rc = CTL_FAIL;
 	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
 	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM, LAYOUT_CREATE,
-	    LAYOUT_SHOW, DEAD_LIST, DEAD_REPLAY } cmd;
+	    LAYOUT_SHOW, LAYOUT_MIGRATE, DEAD_LIST, DEAD_REPLAY } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
@@ -455,7 +461,7 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	    strcmp(argv[0], "consent") == 0 || strcmp(argv[0], "pause") == 0 ||
 	    strcmp(argv[0], "resume") == 0 || strcmp(argv[0], "test-send") == 0 ||
 	    strcmp(argv[0], "testlist") == 0 || strcmp(argv[0], "deals") == 0 ||
-	    strcmp(argv[0], "layout") == 0)))) {
+	    strcmp(argv[0], "layout") == 0 || strcmp(argv[0], "migrate") == 0)))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -524,6 +530,8 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	} else if (argc == 2 && strcmp(argv[0], "layout") == 0 &&
 	    strcmp(argv[1], "show") == 0) {
 		cmd = LAYOUT_SHOW;
+	} else if (argc >= 2 && strcmp(argv[0], "migrate") == 0) {
+		cmd = LAYOUT_MIGRATE;
 	} else {
 		usage(stderr);
 		goto out;
@@ -531,8 +539,8 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	c = redis_open(addr);
 	if (c == NULL)
 		goto out;
-	/* layout create and show judge the stored layout themselves. */
-	if (cmd != LAYOUT_CREATE && cmd != LAYOUT_SHOW &&
+	/* layout create and show and migrate judge the stored layout themselves. */
+	if (cmd != LAYOUT_CREATE && cmd != LAYOUT_SHOW && cmd != LAYOUT_MIGRATE &&
 	    (rc = ctl_layout_check(c)) != CTL_OK)
 		goto out;
 	rc = CTL_FAIL;
@@ -584,6 +592,9 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case DEAD_REPLAY:
 		rc = ctl_cmd_dead_replay(c, argv[2]);
+		break;
+	case LAYOUT_MIGRATE:
+		rc = ctl_cmd_migrate(c, argc - 1, argv + 1);
 		break;
 	}
 out:

@@ -165,7 +165,7 @@ layout_create_never_writes_over_data(void **state)
 	/* Subscribers of the single-instance layout. */
 	it_import_audience(f->port, 1, 1000, "food");
 	assert_int_equal(ctl(out, sizeof(out), "layout", "create", "--shards", "4"), 1);
-	assert_non_null(strstr(out, "dealpushctl migrate --shards 4"));
+	assert_non_null(strstr(out, "dealpushctl migrate --to-shards 4"));
 	assert_int_equal(it_int(f->rc, "EXISTS dealpush:layout"), 0);
 	/* A notifier that read deals. */
 	it_flush(f->rc);

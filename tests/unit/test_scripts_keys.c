@@ -90,7 +90,8 @@ struct lk {
  * first on is a key. */
 static const struct { const char *cmd; int first, all; } key_table[] = {
 	{ "GET", 1, 0 }, { "SET", 1, 0 }, { "INCR", 1, 0 }, { "EXPIRE", 1, 0 },
-	{ "TTL", 1, 0 }, { "DEL", 1, 1 }, { "EXISTS", 1, 1 },
+	{ "TTL", 1, 0 }, { "PTTL", 1, 0 }, { "DEL", 1, 1 }, { "EXISTS", 1, 1 },
+	{ "DUMP", 1, 0 }, { "RESTORE", 1, 0 },
 	{ "HGET", 1, 0 }, { "HSET", 1, 0 }, { "HSETNX", 1, 0 }, { "HDEL", 1, 0 },
 	{ "HMGET", 1, 0 }, { "HEXISTS", 1, 0 }, { "HINCRBY", 1, 0 },
 	{ "HINCRBYFLOAT", 1, 0 }, { "HGETALL", 1, 0 },

@@ -1,0 +1,76 @@
+/*
+ * ctl_migrate_int.h: what ctl_migrate.c (the command, its checks and the walk) and
+ * ctl_migrate_keys.c (how each key moves) share (stage: outside the pipeline).
+ */
+#ifndef DEALPUSH_CTL_MIGRATE_INT_H
+#define DEALPUSH_CTL_MIGRATE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "shard.h"
+
+#define MIG_KEY "dealpush:migrate"
+#define MIG_BATCH "500"               /* SCAN, HSCAN, ZSCAN and XRANGE counts */
+#define MIG_IDLE_MS 10000LL           /* a stream consumer seen this lately: running */
+#define MIG_NAME_MAX 2048             /* a key name we move */
+#define MIG_VERSION_SHARDS "0-to-shards"
+#define MIG_VERSION_SINGLE "0-to-single"
+
+struct mig {
+	redisContext *c;
+	int to_shards;
+	uint32_t n;                   /* shards */
+	const struct shard_layout *l;
+	char sha[41];                 /* migrate_move.lua */
+	unsigned long moved;          /* keys moved in this run */
+};
+
+/* What a field or member of a split key names. */
+enum mig_of {
+	MIG_OF_SUB,                   /* the subscriber id itself */
+	MIG_OF_PUSH,                  /* a push id "<entry>:<sub>:<ch>" */
+	MIG_OF_FIELD,                 /* "<sub>:<ch>", "<sub>:<ch>:sid|retired"; others:
+	                               * every shard (pushline's "job", "ref\t<rule>") */
+	MIG_OF_LINE,                  /* delayed: "deal\tentry\texp\tcamp\t<ch>\t<sub>\t..." */
+};
+
+#define MIG_ALL UINT32_MAX            /* a field every shard gets */
+
+/* One command; NULL (after printing) on an error reply or a failed connection. */
+redisReply *mig_argv(struct mig *m, int argc, const char **argv, const size_t *lens);
+
+/* One command of up to 4 text arguments (NULL ends them); as mig_argv. */
+redisReply *mig_cmd(struct mig *m, const char *a0, const char *a1, const char *a2,
+    const char *a3);
+
+/* Frees r; 0 when it was a reply, -1 when NULL. */
+int mig_ok(redisReply *r);
+
+/* 1 when k begins with p. */
+int mig_has_prefix(const char *k, const char *p);
+
+/* 1 for "{d:<deal>}codeout" (keys.h), a key of the sharded layout only. */
+int mig_is_codeout(const char *k);
+
+/* The shard whose tag key k begins with, with the name after the tag in *name;
+ * MIG_ALL when it is no shard's key of the layout. */
+uint32_t mig_tag_of(struct mig *m, const char *k, const char **name);
+
+/* Moves key k of the single-instance layout to its sharded name(s) (a key that
+ * stays global is left); 0, or -1 after printing. */
+int mig_key_to_shards(struct mig *m, const char *k);
+
+/* Moves key k of the sharded layout back to its single-instance name, merged with
+ * the other shards' (the streams wait for mig_merge_streams); 0 or -1. */
+int mig_key_to_single(struct mig *m, const char *k);
+
+/* Every shard's stream name merged into the single stream name; 0 or -1. */
+int mig_merge_streams(struct mig *m, const char *name);
+
+/* inbound:sids' fields to the other layout's form; 0 or -1. */
+int mig_sids(struct mig *m);
+
+#endif

@@ -1,0 +1,914 @@
+/*
+ * ctl_migrate_keys.c: how dealpushctl migrate moves each key (stage: outside the
+ * pipeline; docs/sharding.md section 4g, "As built"): to the sharded layout whole,
+ * split by field, member or entry, or copied to every shard; back merged, summed or
+ * the larger kept. Every step can be run again after a kill.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "shard.h"
+
+#include "ctl_int.h"
+#include "ctl_migrate_int.h"
+
+/* ---- small helpers ---- */
+
+redisReply *
+mig_argv(struct mig *m, int argc, const char **argv, const size_t *lens)
+{
+	redisReply *r = redisCommandArgv(m->c, argc, argv, lens);
+
+	if (r == NULL) {
+		fprintf(stderr, "dealpushctl: migrate: redis: %s: %s\n", argv[0], m->c->errstr);
+		return NULL;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "dealpushctl: migrate: redis: %s %s: %s\n", argv[0],
+		    argc > 1 ? argv[1] : "", r->str);
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* One command of up to 4 text arguments; NULL after printing. */
+redisReply *
+mig_cmd(struct mig *m, const char *a0, const char *a1, const char *a2, const char *a3)
+{
+	const char *argv[4] = { a0, a1, a2, a3 };
+	int argc = a1 == NULL ? 1 : a2 == NULL ? 2 : a3 == NULL ? 3 : 4;
+
+	return mig_argv(m, argc, argv, NULL);
+}
+
+int
+mig_ok(redisReply *r)
+{
+	freeReplyObject(r);
+	return r != NULL ? 0 : -1;
+}
+
+/* A key moved: counted, and the test's fault point (DP_FAULTS=migrate.kill@N) ends
+ * the process there as kill -9 would. */
+static void
+mig_tick(struct mig *m)
+{
+	m->moved++;
+	if (fault_hit("migrate.kill")) {
+		fprintf(stderr, "dealpushctl: migrate: fault point migrate.kill\n");
+		_exit(137);
+	}
+}
+
+/* "{tag of shard k}name" into buf; -1 when it does not fit. */
+static int
+mig_name(struct mig *m, uint32_t k, const char *name, char *buf, size_t size)
+{
+	return shard_key(m->l, k, name, buf, size) < 0 ? -1 : 0;
+}
+
+/* The subscriber of push id p ("<entry>:<sub>:<ch>") into sub; -1 when it is none. */
+static int
+mig_push_sub(const char *p, size_t len, char *sub, size_t size)
+{
+	const char *a = memchr(p, ':', len), *b = NULL, *q;
+
+	for (q = p; q < p + len; q++)
+		if (*q == ':')
+			b = q;
+	if (a == NULL || b == NULL || b <= a + 1 || (size_t)(b - a - 1) >= size)
+		return -1;
+	memcpy(sub, a + 1, (size_t)(b - a - 1));
+	sub[b - a - 1] = '\0';
+	return 0;
+}
+
+/* The shard of a field or member v (of length len) as kind says; MIG_ALL for a field
+ * that names no subscriber (and for what cannot be read: every shard keeps it). */
+static uint32_t
+mig_shard_of(struct mig *m, enum mig_of kind, const char *v, size_t len)
+{
+	char sub[MIG_NAME_MAX];
+	const char *t = v;
+	size_t n = len;
+	int i;
+
+	switch (kind) {
+	case MIG_OF_SUB:
+		if (len >= sizeof(sub))
+			return MIG_ALL;
+		memcpy(sub, v, len);
+		sub[len] = '\0';
+		return shard_of(sub, m->n);
+	case MIG_OF_PUSH:
+		return mig_push_sub(v, len, sub, sizeof(sub)) < 0 ? MIG_ALL :
+		    shard_of(sub, m->n);
+	case MIG_OF_FIELD:
+		if (n > 4 && memcmp(v + n - 4, ":sid", 4) == 0)
+			n -= 4;
+		else if (n > 8 && memcmp(v + n - 8, ":retired", 8) == 0)
+			n -= 8;
+		while (n > 0 && v[n - 1] != ':')
+			n--;
+		if (n <= 1 || n - 1 >= sizeof(sub))
+			return MIG_ALL;
+		memcpy(sub, v, n - 1);
+		sub[n - 1] = '\0';
+		return shard_of(sub, m->n);
+	case MIG_OF_LINE:
+		for (i = 0; i < 5; i++) {
+			const char *tab = memchr(t, '\t', n);
+
+			if (tab == NULL)
+				return MIG_ALL;
+			n -= (size_t)(tab + 1 - t);
+			t = tab + 1;
+		}
+		{
+			const char *tab = memchr(t, '\t', n);
+			size_t sl = tab != NULL ? (size_t)(tab - t) : n;
+
+			if (sl >= sizeof(sub))
+				return MIG_ALL;
+			memcpy(sub, t, sl);
+			sub[sl] = '\0';
+			return shard_of(sub, m->n);
+		}
+	}
+	return MIG_ALL;
+}
+
+/* EVALSHA migrate_move.lua src dst how. 0, or -1 after printing. */
+static int
+mig_move(struct mig *m, const char *src, const char *dst, const char *how)
+{
+	const char *argv[6] = { "EVALSHA", m->sha, "2", src, dst, how };
+
+	if (mig_ok(mig_argv(m, 6, argv, NULL)) < 0)
+		return -1;
+	mig_tick(m);
+	return 0;
+}
+
+/* The key's TTL in ms, 0 for none; -1 after printing. */
+static long long
+mig_pttl(struct mig *m, const char *key)
+{
+	redisReply *r = mig_cmd(m, "PTTL", key, NULL, NULL);
+	long long t;
+
+	if (r == NULL)
+		return -1;
+	t = r->type == REDIS_REPLY_INTEGER && r->integer > 0 ? r->integer : 0;
+	freeReplyObject(r);
+	return t;
+}
+
+/* Gives every destination that was written the source's TTL, then deletes the
+ * source. got: a flag per shard; one (the destination one) when one is not NULL. */
+static int
+mig_finish_split(struct mig *m, const char *src, long long pttl, const char *got,
+    const char *one)
+{
+	char dst[MIG_NAME_MAX], ms[24];
+	uint32_t k, n = one != NULL ? 1 : m->n;
+
+	snprintf(ms, sizeof(ms), "%lld", pttl);
+	for (k = 0; pttl > 0 && k < n; k++) {
+		if (!got[k])
+			continue;
+		if (one != NULL)
+			snprintf(dst, sizeof(dst), "%s", one);
+		else if (mig_name(m, k, src, dst, sizeof(dst)) < 0)
+			return -1;
+		if (mig_ok(mig_cmd(m, "PEXPIRE", dst, ms, NULL)) < 0)
+			return -1;
+	}
+	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
+		return -1;
+	mig_tick(m);
+	return 0;
+}
+
+/* ---- to the sharded layout ---- */
+
+/* Pipelined HSET or ZADD per shard of pairs: per shard an argv of cmd, dst, then the
+ * pairs (for ZADD score, member). */
+struct mig_out {
+	const char **argv;
+	size_t *lens;
+	int argc, cap;
+};
+
+static int
+mig_out_add(struct mig_out *o, const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (o->argc + 2 > o->cap) {
+		int cap = o->cap ? 2 * o->cap : 64;
+		const char **na = realloc(o->argv, (size_t)cap * sizeof(*na));
+		size_t *nl;
+
+		if (na == NULL)
+			return -1;
+		o->argv = na;
+		if ((nl = realloc(o->lens, (size_t)cap * sizeof(*nl))) == NULL)
+			return -1;
+		o->lens = nl;
+		o->cap = cap;
+	}
+	o->argv[o->argc] = a;
+	o->lens[o->argc++] = alen;
+	o->argv[o->argc] = b;
+	o->lens[o->argc++] = blen;
+	return 0;
+}
+
+/*
+ * Splits hash or zset src (type "hash" or "zset") among the shards by what each
+ * field (member) names; fields that name none go to every shard. Every destination
+ * gets src's TTL; src is deleted last. Run again after a kill, it writes the same.
+ */
+static int
+mig_split(struct mig *m, const char *src, int zset, enum mig_of kind)
+{
+	char cursor[32] = "0", (*dst)[MIG_NAME_MAX] = NULL, *got = NULL;
+	struct mig_out *out = NULL;
+	long long pttl = mig_pttl(m, src);
+	uint32_t k;
+	int rv = -1;
+
+	if (pttl < 0 || (dst = calloc(m->n, sizeof(*dst))) == NULL ||
+	    (got = calloc(m->n, 1)) == NULL || (out = calloc(m->n, sizeof(*out))) == NULL)
+		goto out;
+	for (k = 0; k < m->n; k++)
+		if (mig_name(m, k, src, dst[k], sizeof(dst[k])) < 0)
+			goto out;
+	do {
+		const char *argv[6] = { zset ? "ZSCAN" : "HSCAN", src, cursor, "COUNT",
+			MIG_BATCH };
+		redisReply *r = mig_argv(m, 5, argv, NULL);
+		redisReply *e;
+		size_t i;
+		int bad = 0;
+
+		if (r == NULL)
+			goto out;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		e = r->element[1];
+		for (k = 0; k < m->n; k++) {
+			out[k].argc = 0;
+			bad |= mig_out_add(&out[k], zset ? "ZADD" : "HSET", zset ? 4 : 4,
+			    dst[k], strlen(dst[k]));
+		}
+		for (i = 0; !bad && i + 1 < e->elements; i += 2) {
+			const redisReply *f = e->element[i], *v = e->element[i + 1];
+			uint32_t s = mig_shard_of(m, kind, f->str, f->len);
+
+			for (k = 0; k < m->n; k++) {
+				if (s != MIG_ALL && s != k)
+					continue;
+				/* ZSCAN answers member, score; ZADD wants score, member. */
+				bad |= zset ? mig_out_add(&out[k], v->str, v->len, f->str, f->len) :
+				    mig_out_add(&out[k], f->str, f->len, v->str, v->len);
+			}
+		}
+		for (k = 0; !bad && k < m->n; k++) {
+			if (out[k].argc <= 2)
+				continue;
+			got[k] = 1;
+			bad |= mig_ok(mig_argv(m, out[k].argc, out[k].argv, out[k].lens)) < 0;
+		}
+		freeReplyObject(r);
+		if (bad)
+			goto out;
+	} while (strcmp(cursor, "0") != 0);
+	rv = mig_finish_split(m, src, pttl, got, NULL);
+out:
+	for (k = 0; out != NULL && k < m->n; k++) {
+		free(out[k].argv);
+		free(out[k].lens);
+	}
+	free(out);
+	free(dst);
+	free(got);
+	return rv;
+}
+
+/* 1 when XADD's error means the id is there already (a run before a kill). */
+static int
+mig_xadd_dup(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    strstr(r->str, "equal or smaller") != NULL;
+}
+
+/* XADD dst id fields... of entry e (with id in place of e's when not NULL); an id
+ * already there is skipped. 0 or -1. */
+static int
+mig_xadd(struct mig *m, const char *dst, const redisReply *e, const char *id)
+{
+	const redisReply *f = e->element[1];
+	const char **argv = calloc(3 + f->elements, sizeof(*argv));
+	size_t *lens = calloc(3 + f->elements, sizeof(*lens)), i;
+	redisReply *r;
+	int rv = -1;
+
+	if (argv == NULL || lens == NULL)
+		goto out;
+	argv[0] = "XADD";
+	lens[0] = 4;
+	argv[1] = dst;
+	lens[1] = strlen(dst);
+	argv[2] = id != NULL ? id : e->element[0]->str;
+	lens[2] = id != NULL ? strlen(id) : e->element[0]->len;
+	for (i = 0; i < f->elements; i++) {
+		argv[3 + i] = f->element[i]->str;
+		lens[3 + i] = f->element[i]->len;
+	}
+	r = redisCommandArgv(m->c, (int)(3 + f->elements), argv, lens);
+	if (r == NULL)
+		fprintf(stderr, "dealpushctl: migrate: redis: XADD %s: %s\n", dst, m->c->errstr);
+	else if (r->type == REDIS_REPLY_ERROR && !mig_xadd_dup(r))
+		fprintf(stderr, "dealpushctl: migrate: redis: XADD %s: %s\n", dst, r->str);
+	else
+		rv = 0;
+	freeReplyObject(r);
+out:
+	free(argv);
+	free(lens);
+	return rv;
+}
+
+/* The value of field name of a stream entry's fields, or NULL. */
+static const redisReply *
+mig_entry_field(const redisReply *e, const char *name)
+{
+	const redisReply *f = e->element[1];
+	size_t i;
+
+	for (i = 0; f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2)
+		if (strcmp(f->element[i]->str, name) == 0)
+			return f->element[i + 1];
+	return NULL;
+}
+
+/* Splits stream src among the shards by the subscriber in field by, each entry with
+ * its id (so each shard's stream stays in order and the decay cursors stay valid);
+ * an entry without the field goes to shard 0. Then src is deleted. */
+static int
+mig_split_stream(struct mig *m, const char *src, const char *by)
+{
+	char from[64] = "-", dst[MIG_NAME_MAX];
+
+	for (;;) {
+		const char *argv[6] = { "XRANGE", src, from, "+", "COUNT", MIG_BATCH };
+		redisReply *r = mig_argv(m, 6, argv, NULL);
+		size_t i;
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			return -1;
+		}
+		if (r->elements == 0) {
+			freeReplyObject(r);
+			break;
+		}
+		for (i = 0; i < r->elements; i++) {
+			const redisReply *e = r->element[i], *v = mig_entry_field(e, by);
+			uint32_t k = v != NULL && v->type == REDIS_REPLY_STRING ?
+			    mig_shard_of(m, MIG_OF_SUB, v->str, v->len) : 0;
+
+			if (k == MIG_ALL)
+				k = 0;
+			if (mig_name(m, k, src, dst, sizeof(dst)) < 0 ||
+			    mig_xadd(m, dst, e, NULL) < 0) {
+				freeReplyObject(r);
+				return -1;
+			}
+		}
+		snprintf(from, sizeof(from), "(%s", r->element[r->elements - 1]->element[0]->str);
+		freeReplyObject(r);
+	}
+	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
+		return -1;
+	mig_tick(m);
+	return 0;
+}
+
+/* A copy of src in every shard (DUMP, RESTORE REPLACE with its TTL), then src gone. */
+static int
+mig_copy_all(struct mig *m, const char *src)
+{
+	redisReply *d = mig_cmd(m, "DUMP", src, NULL, NULL);
+	long long pttl = mig_pttl(m, src);
+	char dst[MIG_NAME_MAX], ttl[24];
+	uint32_t k;
+	int rv = -1;
+
+	if (d == NULL || pttl < 0)
+		goto out;
+	if (d->type != REDIS_REPLY_STRING) {         /* gone meanwhile */
+		rv = 0;
+		goto out;
+	}
+	snprintf(ttl, sizeof(ttl), "%lld", pttl);
+	for (k = 0; k < m->n; k++) {
+		const char *argv[5] = { "RESTORE", dst, ttl, d->str, "REPLACE" };
+		size_t lens[5];
+
+		if (mig_name(m, k, src, dst, sizeof(dst)) < 0)
+			goto out;
+		lens[0] = 7;
+		lens[1] = strlen(dst);
+		lens[2] = strlen(ttl);
+		lens[3] = d->len;
+		lens[4] = 7;
+		if (mig_ok(mig_argv(m, 5, argv, lens)) < 0)
+			goto out;
+	}
+	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
+		goto out;
+	mig_tick(m);
+	rv = 0;
+out:
+	freeReplyObject(d);
+	return rv;
+}
+
+/* 1 when sub is a stored subscriber (in either layout's hash). */
+static int
+mig_is_sub(struct mig *m, const char *sub)
+{
+	char key[MIG_NAME_MAX];
+	redisReply *r;
+	int yes = 0;
+
+	if (mig_name(m, shard_of(sub, m->n), "subscribers", key, sizeof(key)) < 0)
+		return 0;
+	r = mig_cmd(m, "HEXISTS", key, sub, NULL);
+	yes = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	freeReplyObject(r);
+	if (yes)
+		return 1;
+	r = mig_cmd(m, "HEXISTS", "subscribers", sub, NULL);
+	yes = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+	freeReplyObject(r);
+	return yes;
+}
+
+/* The subscriber at the end of "<prefix><x>:<sub>" (camp:, capcamp:, capdeal:): the
+ * first ':' after which a stored subscriber's id follows, else the last one. */
+static const char *
+mig_cap_sub(struct mig *m, const char *rest)
+{
+	const char *p, *last = NULL;
+
+	for (p = strchr(rest, ':'); p != NULL; p = strchr(p + 1, ':')) {
+		if (mig_is_sub(m, p + 1))
+			return p + 1;
+		last = p + 1;
+	}
+	return last;
+}
+
+/* codepush:<code> moves to the shard of the push it names; the deal's codeout gets
+ * the code (keys.h: where a conversion by code finds the shard). */
+static int
+mig_codepush(struct mig *m, const char *src)
+{
+	redisReply *v = mig_cmd(m, "GET", src, NULL, NULL), *d = NULL;
+	char sub[MIG_NAME_MAX], dst[MIG_NAME_MAX], entry[MIG_NAME_MAX], co[MIG_NAME_MAX];
+	const char *colon;
+	long long pttl = mig_pttl(m, src);
+	int rv = -1;
+
+	if (v == NULL || pttl < 0)
+		goto out;
+	if (v->type != REDIS_REPLY_STRING) {
+		rv = 0;
+		goto out;
+	}
+	if (mig_push_sub(v->str, v->len, sub, sizeof(sub)) < 0)
+		snprintf(sub, sizeof(sub), "%s", "");
+	colon = strchr(v->str, ':');
+	snprintf(entry, sizeof(entry), "dealentry:%.*s", colon != NULL ?
+	    (int)(colon - v->str) : 0, v->str);
+	if ((d = mig_cmd(m, "GET", entry, NULL, NULL)) == NULL)
+		goto out;
+	if (d->type == REDIS_REPLY_STRING) {
+		char ms[24];
+
+		snprintf(co, sizeof(co), "{d:%s}codeout", d->str);
+		if (mig_ok(mig_cmd(m, "HSET", co, src + strlen("codepush:"), v->str)) < 0)
+			goto out;
+		snprintf(ms, sizeof(ms), "%lld", pttl);
+		if (pttl > 0 && mig_ok(mig_cmd(m, "PEXPIRE", co, ms, NULL)) < 0)
+			goto out;
+	}
+	if (mig_name(m, shard_of(sub, m->n), src, dst, sizeof(dst)) < 0)
+		goto out;
+	rv = mig_move(m, src, dst, "move");
+out:
+	freeReplyObject(v);
+	freeReplyObject(d);
+	return rv;
+}
+
+/* Prefixes of the keys split by field ("<sub>:<ch>" and the like). */
+static const char *const mig_field_prefixes[] = {
+	"push:", "code:", "pushinfo:", "pushline:", "delivery:", "redelivered:", "retext:",
+	NULL
+};
+
+int
+mig_has_prefix(const char *k, const char *p)
+{
+	return strncmp(k, p, strlen(p)) == 0;
+}
+
+/* Moves one key of the single-instance layout to its sharded name(s); a key that
+ * stays global (or is sharded already) is left. 0, or -1 after printing. */
+int
+mig_key_to_shards(struct mig *m, const char *k)
+{
+	char dst[MIG_NAME_MAX], sub[MIG_NAME_MAX];
+	const char *s;
+	size_t i;
+
+	if (k[0] == '{')
+		return 0;               /* a tag's: moved, a deal's or global by design */
+	if (strcmp(k, "subscribers") == 0 || strcmp(k, "consent:sms") == 0 ||
+	    strcmp(k, "consent:dm") == 0 || strcmp(k, "consent:records") == 0)
+		return mig_split(m, k, 0, MIG_OF_SUB);
+	if (strcmp(k, "subscribers:changes") == 0)
+		return mig_split_stream(m, k, "id");
+	if (strcmp(k, "pushes:log") == 0)
+		return mig_split_stream(m, k, "sub");
+	if (strcmp(k, "consent:epoch") == 0 || strcmp(k, "engagement:decay") == 0 ||
+	    mig_has_prefix(k, "order:") || mig_has_prefix(k, "status_seen:"))
+		return mig_copy_all(m, k);
+	if (strcmp(k, "stats") == 0 || mig_has_prefix(k, "report:deal:") ||
+	    mig_has_prefix(k, "report:rule:") || mig_has_prefix(k, "report:campaign:"))
+		return mig_name(m, 0, k, dst, sizeof(dst)) < 0 ? -1 :
+		    mig_move(m, k, dst, "move");
+	if (strcmp(k, "delayed") == 0)
+		return mig_split(m, k, 1, MIG_OF_LINE);
+	if (strcmp(k, "resolve:due") == 0)
+		return mig_split(m, k, 1, MIG_OF_PUSH);
+	if (strcmp(k, "resolve:info") == 0 || strcmp(k, "resolve:tries") == 0)
+		return mig_split(m, k, 0, MIG_OF_PUSH);
+	if (mig_has_prefix(k, "holdout:"))
+		return mig_split(m, k, 0, MIG_OF_SUB);
+	for (i = 0; mig_field_prefixes[i] != NULL; i++)
+		if (mig_has_prefix(k, mig_field_prefixes[i]))
+			return mig_split(m, k, 0, MIG_OF_FIELD);
+	if (mig_has_prefix(k, "codepush:"))
+		return mig_codepush(m, k);
+	s = NULL;
+	if (mig_has_prefix(k, "texts:"))
+		s = k + strlen("texts:");
+	else if (mig_has_prefix(k, "camp:") || mig_has_prefix(k, "capcamp:") ||
+	    mig_has_prefix(k, "capdeal:"))
+		s = mig_cap_sub(m, strchr(k, ':') + 1);
+	else if (mig_has_prefix(k, "clicked:"))
+		s = mig_push_sub(k + 8, strlen(k + 8), sub, sizeof(sub)) == 0 ? sub : NULL;
+	if (s == NULL)
+		return 0;               /* global */
+	if (mig_name(m, shard_of(s, m->n), k, dst, sizeof(dst)) < 0)
+		return -1;
+	return mig_move(m, k, dst, "move");
+}
+
+/* ---- back to the single-instance layout ---- */
+
+/* The shard whose tag key k begins with ("{tag}..."), with the name after it in
+ * *name; MIG_ALL when it is no shard's key of this layout. */
+uint32_t
+mig_tag_of(struct mig *m, const char *k, const char **name)
+{
+	const char *close = k[0] == '{' ? strchr(k, '}') : NULL;
+	uint32_t i;
+
+	if (close == NULL)
+		return MIG_ALL;
+	for (i = 0; i < m->n; i++) {
+		const char *t = shard_layout_tag(m->l, i);
+
+		if (strlen(t) == (size_t)(close - k - 1) && memcmp(k + 1, t, strlen(t)) == 0) {
+			*name = close + 1;
+			return i;
+		}
+	}
+	return MIG_ALL;
+}
+
+/* Hash src's fields into dst (HSCAN, HSET), then src deleted; dst keeps its TTL or
+ * gets src's. */
+static int
+mig_merge_hash(struct mig *m, const char *src, const char *dst)
+{
+	char cursor[32] = "0", got = 1;
+	struct mig_out o = { NULL, NULL, 0, 0 };
+	long long pttl = mig_pttl(m, src), dttl;
+	int rv = -1;
+
+	if (pttl < 0 || (dttl = mig_pttl(m, dst)) < 0)
+		return -1;
+	do {
+		const char *argv[5] = { "HSCAN", src, cursor, "COUNT", MIG_BATCH };
+		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
+		size_t i;
+		int bad = 0;
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		e = r->element[1];
+		o.argc = 0;
+		bad |= mig_out_add(&o, "HSET", 4, dst, strlen(dst));
+		for (i = 0; !bad && i + 1 < e->elements; i += 2)
+			bad |= mig_out_add(&o, e->element[i]->str, e->element[i]->len,
+			    e->element[i + 1]->str, e->element[i + 1]->len);
+		if (!bad && o.argc > 2)
+			bad |= mig_ok(mig_argv(m, o.argc, o.argv, o.lens)) < 0;
+		freeReplyObject(r);
+		if (bad)
+			goto out;
+	} while (strcmp(cursor, "0") != 0);
+	/* The destination had no TTL: it takes the source's (the same in every shard). */
+	rv = mig_finish_split(m, src, dttl > 0 ? 0 : pttl, &got, dst);
+out:
+	free(o.argv);
+	free(o.lens);
+	return rv;
+}
+
+/* The type of key k ("hash", "zset" ...) into buf; -1 after printing. */
+static int
+mig_type(struct mig *m, const char *k, char *buf, size_t size)
+{
+	redisReply *r = mig_cmd(m, "TYPE", k, NULL, NULL);
+
+	if (r == NULL)
+		return -1;
+	snprintf(buf, size, "%s", r->type == REDIS_REPLY_STATUS ? r->str : "none");
+	freeReplyObject(r);
+	return 0;
+}
+
+/* A stream id's two numbers. */
+static void
+mig_id(const char *id, unsigned long long *ms, unsigned long long *seq)
+{
+	char *end;
+
+	*ms = strtoull(id, &end, 10);
+	*seq = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
+}
+
+/*
+ * Every shard's stream name merged into the one stream name, in id order (a k-way
+ * merge of XRANGE batches). Two shards' streams made their ids apart, so two entries
+ * may have the same id: the later one gets the next sequence number of that
+ * millisecond ("<ms>-*"); ids written once in one stream come back unchanged. The
+ * merge is written into a scratch stream from the start each time, which then
+ * replaces name in one step (migrate_move.lua); the shards' streams go last, in one
+ * DEL: a kill anywhere leaves either every source or the finished stream.
+ */
+int
+mig_merge_streams(struct mig *m, const char *name)
+{
+	struct head {
+		char key[MIG_NAME_MAX];
+		char from[64];
+		redisReply *r;
+		size_t i;
+		int done;
+	} *h = calloc(m->n, sizeof(*h));
+	const char **del = calloc(m->n + 1, sizeof(*del));
+	char tmp[MIG_NAME_MAX];
+	unsigned long long lm = 0, ls = 0;
+	int rv = -1, any = 0;
+	uint32_t k;
+
+	if (h == NULL || del == NULL)
+		goto out;
+	snprintf(tmp, sizeof(tmp), MIG_KEY ":%s", name);
+	del[0] = "DEL";
+	for (k = 0; k < m->n; k++) {
+		redisReply *r;
+
+		if (mig_name(m, k, name, h[k].key, sizeof(h[k].key)) < 0)
+			goto out;
+		snprintf(h[k].from, sizeof(h[k].from), "-");
+		del[1 + k] = h[k].key;
+		if ((r = mig_cmd(m, "EXISTS", h[k].key, NULL, NULL)) == NULL)
+			goto out;
+		any |= r->type == REDIS_REPLY_INTEGER && r->integer > 0;
+		freeReplyObject(r);
+	}
+	if (!any) {
+		rv = 0;                 /* merged before a kill, or never written */
+		goto out;
+	}
+	if (mig_ok(mig_cmd(m, "DEL", tmp, NULL, NULL)) < 0)
+		goto out;
+	for (;;) {
+		uint32_t best = MIG_ALL;
+		unsigned long long bm = 0, bs = 0, am, as;
+		char id[64];
+
+		for (k = 0; k < m->n; k++) {
+			if (h[k].done)
+				continue;
+			if (h[k].r == NULL || h[k].i >= h[k].r->elements) {
+				const char *argv[6] = { "XRANGE", h[k].key, h[k].from, "+", "COUNT",
+					MIG_BATCH };
+
+				freeReplyObject(h[k].r);
+				h[k].i = 0;
+				if ((h[k].r = mig_argv(m, 6, argv, NULL)) == NULL ||
+				    h[k].r->type != REDIS_REPLY_ARRAY)
+					goto out;
+				if (h[k].r->elements == 0) {
+					h[k].done = 1;
+					continue;
+				}
+				snprintf(h[k].from, sizeof(h[k].from), "(%s",
+				    h[k].r->element[h[k].r->elements - 1]->element[0]->str);
+			}
+			mig_id(h[k].r->element[h[k].i]->element[0]->str, &am, &as);
+			if (best == MIG_ALL || am < bm || (am == bm && as < bs)) {
+				best = k;
+				bm = am;
+				bs = as;
+			}
+		}
+		if (best == MIG_ALL)
+			break;
+		/* Not after the last one written: the same millisecond, the next number. */
+		if (!(bm > lm || (bm == lm && bs > ls) || (lm == 0 && ls == 0))) {
+			bs = ls + 1;
+			snprintf(id, sizeof(id), "%llu-%llu", lm, bs);
+			bm = lm;
+		} else {
+			id[0] = '\0';
+		}
+		if (mig_xadd(m, tmp, h[best].r->element[h[best].i], id[0] ? id : NULL) < 0)
+			goto out;
+		lm = bm;
+		ls = bs;
+		h[best].i++;
+	}
+	if (mig_move(m, tmp, name, "move") < 0 ||
+	    mig_ok(mig_argv(m, (int)(1 + m->n), del, NULL)) < 0)
+		goto out;
+	rv = 0;
+out:
+	for (k = 0; h != NULL && k < m->n; k++)
+		freeReplyObject(h[k].r);
+	free(h);
+	free(del);
+	return rv;
+}
+
+/* 1 for "{d:<deal>}codeout" (keys.h), a key of the sharded layout only. */
+int
+mig_is_codeout(const char *k)
+{
+	size_t n = strlen(k);
+
+	return mig_has_prefix(k, "{d:") && n > 11 && strcmp(k + n - 8, "}codeout") == 0;
+}
+
+/* Moves one key of the sharded layout back to its single-instance name, merging it
+ * with what the other shards moved there already. The streams wait for
+ * mig_merge_streams. 0, or -1 after printing. */
+int
+mig_key_to_single(struct mig *m, const char *k)
+{
+	char type[16];
+	const char *name = NULL;
+
+	if (mig_is_codeout(k)) {
+		/* No such key in the single-instance layout: codepush: says it all. */
+		if (mig_ok(mig_cmd(m, "DEL", k, NULL, NULL)) < 0)
+			return -1;
+		mig_tick(m);
+		return 0;
+	}
+	if (mig_tag_of(m, k, &name) == MIG_ALL)
+		return 0;
+	if (strcmp(name, "pushes:log") == 0 || strcmp(name, "subscribers:changes") == 0)
+		return 0;
+	if (strcmp(name, "stats") == 0 || mig_has_prefix(name, "report:deal:") ||
+	    mig_has_prefix(name, "report:rule:") || mig_has_prefix(name, "report:campaign:"))
+		return mig_move(m, k, name, "sum");
+	if (strcmp(name, "consent:epoch") == 0)
+		return mig_move(m, k, name, "max");
+	if (strcmp(name, "engagement:decay") == 0)
+		return mig_move(m, k, name, "maxid");
+	if (mig_type(m, k, type, sizeof(type)) < 0)
+		return -1;
+	if (strcmp(type, "none") == 0)
+		return 0;
+	if (strcmp(type, "hash") == 0) {
+		redisReply *r = mig_cmd(m, "EXISTS", name, NULL, NULL);
+		int there = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+
+		if (r == NULL)
+			return -1;
+		freeReplyObject(r);
+		return there ? mig_merge_hash(m, k, name) : mig_move(m, k, name, "keep");
+	}
+	if (strcmp(type, "zset") == 0 || strcmp(type, "set") == 0) {
+		const char *argv[7] = { strcmp(type, "zset") == 0 ? "ZUNIONSTORE" :
+			"SUNIONSTORE", name, "2", name, k, "AGGREGATE", "MAX" };
+		redisReply *r = mig_cmd(m, "EXISTS", name, NULL, NULL);
+		int there = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+		long long pttl;
+
+		if (r == NULL)
+			return -1;
+		freeReplyObject(r);
+		if (!there)
+			return mig_move(m, k, name, "keep");
+		if ((pttl = mig_pttl(m, k)) < 0)
+			return -1;
+		if (strcmp(type, "set") == 0) {
+			argv[2] = name;
+			argv[3] = k;
+			if (mig_ok(mig_argv(m, 4, argv, NULL)) < 0)
+				return -1;
+		} else if (mig_ok(mig_argv(m, 7, argv, NULL)) < 0) {
+			return -1;
+		}
+		{
+			char got = 1;
+
+			return mig_finish_split(m, k, pttl, &got, name);
+		}
+	}
+	/* A string (order:, status_seen:, codepush:, clicked:, texts: are zsets ...):
+	 * the first shard's copy is kept. */
+	return mig_move(m, k, name, "keep");
+}
+
+/* ---- inbound:sids: one field per shard in the sharded layout (hooks_consent.c) --- */
+
+int
+mig_sids(struct mig *m)
+{
+	char cursor[32] = "0";
+
+	do {
+		const char *argv[5] = { "HSCAN", "inbound:sids", cursor, "COUNT", MIG_BATCH };
+		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
+		size_t i;
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		e = r->element[1];
+		for (i = 0; i + 1 < e->elements; i += 2) {
+			const char *f = e->element[i]->str, *v = e->element[i + 1]->str;
+			const char *colon = strrchr(f, ':');
+			char nf[MIG_NAME_MAX];
+			uint32_t k;
+			int bad = 0;
+
+			if (m->to_shards && colon == NULL) {
+				/* A replay is known in every shard of the number. */
+				for (k = 0; !bad && k < m->n; k++) {
+					snprintf(nf, sizeof(nf), "%s:%u", f, k);
+					bad |= mig_ok(mig_cmd(m, "HSET", "inbound:sids", nf, v)) < 0;
+				}
+			} else if (!m->to_shards && colon != NULL) {
+				snprintf(nf, sizeof(nf), "%.*s", (int)(colon - f), f);
+				bad |= mig_ok(mig_cmd(m, "HSET", "inbound:sids", nf, v)) < 0;
+			} else {
+				continue;
+			}
+			bad |= mig_ok(mig_cmd(m, "HDEL", "inbound:sids", f, NULL)) < 0;
+			if (bad) {
+				freeReplyObject(r);
+				return -1;
+			}
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return 0;
+}
