@@ -5,8 +5,17 @@
 #ifndef DEALPUSH_ADMIN_CONSENT_H
 #define DEALPUSH_ADMIN_CONSENT_H
 
+#include <stddef.h>
+
 struct app;
 struct admin_consent;
+struct cJSON;
+
+/* Adds each event of consent record rec[0..len) to array events as the API shows it
+ * ({when, at, channel, state, how, detail}, or {raw} for a line that does not parse),
+ * and each channel's state now to object cur. */
+void admin_consent_events(const char *rec, size_t len, struct cJSON *events,
+    struct cJSON *cur);
 
 /* Registers the route on app->http (borrowed; must outlive the module). Returns the
  * module, or NULL when out of memory. */

@@ -103,6 +103,8 @@ struct config {
 	long signup_max_requests;    /* confirmation requests a number gets in 24 h */
 	long signup_confirm_ttl_s;   /* how long a "Y" is waited for */
 
+	long proof_retention_days;   /* [privacy] an erased subscriber's proof of consent */
+
 	struct quiet_rules quiet;    /* [compliance]: the built-in rows of windows and caps
 	                              * by place, and the operator's rows (quiet.h) */
 

@@ -123,4 +123,10 @@ uint32_t keys_shard_of_push(const char *push_id);
 /* A push's click marker "clicked:<push id>", in shard shard (its subscriber's). */
 int keys_clicked(uint32_t shard, const char *push_id, char *buf, size_t size);
 
+/* The proof of consent kept for an erased subscriber, "proof:<hash>" (hash: SHA-256
+ * of the subscriber's number, or of the id when there is none, hex), in shard shard:
+ * the caller passes keys_shard_of(hash), since nothing about the subscriber is left
+ * to place it by (docs/compliance.md, "Erasure and export"). */
+int keys_proof(uint32_t shard, const char *hash, char *buf, size_t size);
+
 #endif

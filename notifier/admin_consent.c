@@ -107,12 +107,26 @@ event_json(const char *line, size_t len, cJSON *cur)
 	return o;
 }
 
+void
+admin_consent_events(const char *rec, size_t len, cJSON *events, cJSON *cur)
+{
+	const char *p, *end;
+
+	for (p = rec, end = rec + len; p < end; ) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n > 0)
+			cJSON_AddItemToArray(events, event_json(p, n, cur));
+		p += n + 1;
+	}
+}
+
 static void
 on_record(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct consent_op *op = arg;
 	cJSON *j, *events, *cur;
-	const char *p, *end;
 
 	(void)rc;
 	if (op->w.r == NULL)
@@ -134,14 +148,7 @@ on_record(struct rconn *rc, struct redisReply *reply, void *arg)
 		http_error(op->w.r, 500, NULL, "out of memory");
 		goto out;
 	}
-	for (p = reply->str, end = reply->str + reply->len; p < end; ) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-
-		if (n > 0)
-			cJSON_AddItemToArray(events, event_json(p, n, cur));
-		p += n + 1;
-	}
+	admin_consent_events(reply->str, reply->len, events, cur);
 	http_reply_json(op->w.r, 200, j);
 out:
 	op->w.r = NULL;

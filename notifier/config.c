@@ -95,6 +95,7 @@ static const struct ckey config_keys[] = {
 	C("signup.max_per_week", CK_LONG, signup_max_per_week, 1, 100),
 	C("signup.max_requests_per_day", CK_LONG, signup_max_requests, 1, 100),
 	C("signup.confirm_ttl_s", CK_LONG, signup_confirm_ttl_s, 60, 604800),
+	C("privacy.proof_retention_days", CK_LONG, proof_retention_days, 1, 36500),
 };
 #undef C
 
@@ -387,7 +388,7 @@ config_section(struct cparse *p, char *hdr)
 		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http") &&
 		    strcmp(hdr, "report") && strcmp(hdr, "compliance") &&
 		    strcmp(hdr, "inbound") && strcmp(hdr, "guards") &&
-		    strcmp(hdr, "signup")) {
+		    strcmp(hdr, "signup") && strcmp(hdr, "privacy")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;
@@ -619,6 +620,7 @@ config_defaults(struct config *c)
 	c->http_timeout_ms = 10000;
 	c->signup_max_requests = 3;
 	c->signup_confirm_ttl_s = 86400;
+	c->proof_retention_days = 1825;      /* 5 years: the TCPA's limitation period */
 	c->session_ttl_s = 8 * 3600;
 	quiet_rules_default(&c->quiet);
 	if ((c->consumer = malloc(80)) == NULL)

@@ -235,6 +235,14 @@ int ctl_cmd_dead_replay(redisContext *c, const char *entry);
  * or filter) or CTL_FAIL (printed). */
 int ctl_cmd_subscribers_list(struct ctl_api *api, int argc, char **argv);
 
+/* ---- ctl_privacy.c ---- */
+
+/* subscribers export ID: everything kept about the subscriber, as JSON (API). */
+int ctl_cmd_subscribers_export(struct ctl_api *api, const char *id);
+
+/* subscribers erase ID: their data erased, the proof of consent kept (API). */
+int ctl_cmd_subscribers_erase(struct ctl_api *api, const char *id);
+
 /* ---- ctl_import.c ---- */
 
 /* Loads the daemon's script name (notifier/lua/<name>.lua as built in), so the CLI

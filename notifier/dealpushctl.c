@@ -44,6 +44,9 @@ static void usage(FILE *out)
 	    "  subscribers delete ID             remove one subscriber and its consent\n"
 	    "  subscribers list [--interest X] [--consent sms|dm] [--tz ZONE] [--limit N]\n"
 	    "                   [--json]         the subscribers, page after page (API)\n"
+	    "  subscribers export ID             everything kept about ID, as JSON (API)\n"
+	    "  subscribers erase ID              erase ID's data; the proof of consent is\n"
+	    "                                    kept, the number stays suppressed (API)\n"
 	    "  rules check DIR                   compile DIR/*.rules locally; errors as\n"
 	    "                                    FILE:LINE:COL, exit 1 on any\n"
 	    "  rules apply DIR                   put each DIR/NAME.rules as API rule NAME (API)\n"
@@ -397,6 +400,10 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 		*rc = ctl_import_api(api, argv[2]);
 	else if (is_sub && strcmp(argv[1], "delete") == 0)
 		*rc = ctl_cmd_api_delete(api, argv[2]);
+	else if (is_sub && strcmp(argv[1], "export") == 0)
+		*rc = ctl_cmd_subscribers_export(api, argv[2]);
+	else if (is_sub && strcmp(argv[1], "erase") == 0)
+		*rc = ctl_cmd_subscribers_erase(api, argv[2]);
 	else if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "apply") == 0)
 		*rc = ctl_cmd_rules_apply(api, argv[2]);
 	else if (argc == 2 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "list") == 0)
@@ -435,7 +442,8 @@ static int needs_api(int argc, char **argv)
 	return argc >= 1 && (strcmp(argv[0], "simulate") == 0 ||
 	    strcmp(argv[0], "codes") == 0 || (argc >= 2 && strcmp(argv[0], "deals") == 0 &&
 	    strcmp(argv[1], "status") == 0) || (argc >= 2 &&
-	    strcmp(argv[0], "subscribers") == 0 && strcmp(argv[1], "list") == 0) ||
+	    strcmp(argv[0], "subscribers") == 0 && (strcmp(argv[1], "list") == 0 ||
+	    strcmp(argv[1], "export") == 0 || strcmp(argv[1], "erase") == 0)) ||
 	    strcmp(argv[0], "tokens") == 0 || strcmp(argv[0], "audit") == 0 ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "check") != 0));

@@ -221,3 +221,9 @@ keys_clicked(uint32_t shard, const char *push_id, char *buf, size_t size)
 {
 	return keys_format(shard, buf, size, "clicked:%s", push_id);
 }
+
+int
+keys_proof(uint32_t shard, const char *hash, char *buf, size_t size)
+{
+	return keys_format(shard, buf, size, "proof:%s", hash);
+}

@@ -170,6 +170,8 @@ static const struct {
 	{ "POST", "/v1/codes", "marketer", "/v1/codes/probe", "P-1" },
 	{ "GET", "/v1/deals", "viewer", "/v1/deals/probe", NULL },
 	{ "GET", "/ui", "public", NULL, NULL },
+	{ "POST", "/v1/erase", "admin", "/v1/erase?id=probe", NULL },
+	{ "GET", "/v1/export", "admin", "/v1/export?id=probe", NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

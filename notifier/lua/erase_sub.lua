@@ -1,0 +1,33 @@
+-- erase_sub.lua: a subscriber's own data erased on request (stage: http; POST
+-- /v1/erase, docs/compliance.md "Erasure and export"). After it nothing can be sent
+-- to the subscriber (consent gone, every mirror told); erase_proof.lua has kept what
+-- proves their consent history, without the number or the id, just before.
+-- ORDER ERASE_SUB_KEYS (notifier/privacy.c):
+-- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
+-- KEYS[4] consent:records   KEYS[5] consent:sms   KEYS[6] consent:dm
+-- KEYS[7] suppressed:sms   KEYS[8] texts:<sub>
+-- KEYS[9..] the subscriber's cap keys found in the push history (camp:, capcamp:,
+--   capdeal:), deleted
+-- ARGV: id, phone ("" = none), now (epoch s)
+-- Returns {1 when a subscriber was stored, else 0 (erased before, or never stored:
+-- the rest still runs, so a second erasure finishes one that failed half-way)}.
+-- The number stays on the suppression list, so a later import of it is kept out
+-- (sub_suppress.lua) until it opts in again.
+local id, phone, now = ARGV[1], ARGV[2], ARGV[3]
+local stored = redis.call('HGET', KEYS[1], id)
+redis.call('HDEL', KEYS[1], id)
+redis.call('HDEL', KEYS[4], id)
+local revoked = redis.call('HDEL', KEYS[5], id) + redis.call('HDEL', KEYS[6], id)
+if revoked > 0 then
+  redis.call('INCR', KEYS[3])
+end
+if stored then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'del')
+end
+if phone ~= '' then
+  redis.call('HSET', KEYS[7], phone, now .. '\terased\tdata_rights')
+end
+for i = 8, #KEYS do
+  redis.call('DEL', KEYS[i])
+end
+return { stored and 1 or 0 }
