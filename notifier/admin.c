@@ -37,6 +37,7 @@
 #include "match.h"
 #include "metrics.h"
 #include "rules.h"
+#include "admin_replies.h"
 #include "privacy.h"
 #include "rulesload.h"
 #include "scripts.h"
@@ -437,7 +438,8 @@ admin_new(const struct app *app)
 	    (a->confirm = admin_confirm_new(app)) == NULL ||
 	    (a->codes = admin_codes_new(app)) == NULL ||
 	    (a->deals = admin_deals_new(app)) == NULL ||
-	    (a->privacy = privacy_new(app)) == NULL))
+	    (a->privacy = privacy_new(app)) == NULL ||
+	    (a->replies = admin_replies_new(app)) == NULL))
 		goto oom;
 	event_add(a->hup, NULL);
 	evtimer_add(a->poll, &now);
@@ -468,6 +470,7 @@ admin_free(struct admin *a)
 	admin_codes_free(a->codes);
 	admin_deals_free(a->deals);
 	privacy_free(a->privacy);
+	admin_replies_free(a->replies);
 	http_wait_detach_all(&a->list_ops);   /* their callbacks only free them */
 	if (a->poll)
 		event_free(a->poll);

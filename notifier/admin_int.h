@@ -73,6 +73,7 @@ struct admin {
 	struct admin_codes *codes;    /* /v1/codes/<pool> (admin_codes.c) */
 	struct admin_deals *deals;    /* GET /v1/deals/<id> (admin_deals.c) */
 	struct privacy *privacy;      /* /v1/erase, /v1/export (privacy.c) */
+	struct admin_replies *replies; /* GET /v1/replies (admin_replies.c) */
 	struct http_wait *list_ops;   /* GET /v1/subscribers pages (admin_sublist.c) */
 };
 

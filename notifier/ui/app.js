@@ -5,6 +5,8 @@
 import { api, setCsrf, whenUnauthorized } from './api.js';
 import { codesPage } from './codes.js';
 import { el, table } from './dom.js';
+import { gatewaysPage } from './gateways.js';
+import { repliesPage, subscribersPage } from './people.js';
 import { publishPage } from './publish.js';
 
 const POLL_MS = 2000;
@@ -193,6 +195,9 @@ function route() {
   else if (h === '#/rules') rulesPage();
   else if (h === '#/publish') publishPage(page, canChange());
   else if (h === '#/codes') codesPage(page, canChange());
+  else if (h === '#/subscribers') subscribersPage(page);
+  else if (h === '#/replies') repliesPage(page);
+  else if (h === '#/gateways') gatewaysPage(page, poll);
   else if (h === '#/deal') livePage();
   else livePage();
 }

@@ -9,6 +9,7 @@ import { chromium } from 'playwright-core';
 const base = process.env.DP_UI_BASE;
 const marketer = process.env.DP_UI_MARKETER;
 const viewer = process.env.DP_UI_VIEWER;
+const admin = process.env.DP_UI_ADMIN;
 const deal = process.env.DP_UI_DEAL;
 const WAIT = { timeout: 10000 };
 let passed = 0;
@@ -179,6 +180,30 @@ try {
         await page.textContent('#codes-out'));
     });
 
+  await check('replies: the reply shown as text, the sender masked', async () => {
+    await page.click('#nav a[href="#/replies"]');
+    await page.waitForSelector('#replies table', WAIT);
+    const t = await page.textContent('#replies');
+    expect(t.includes('is the <b>blue</b> one back?'), `replies: ${t}`);
+    expect(!t.includes('+15125550188') && t.includes('0188'), 'the number is not masked');
+    expect((await page.$$('#replies b')).length === 0, 'markup in a reply was parsed');
+  });
+
+  await check('subscribers: a marketer is told the lookup needs an admin', async () => {
+    await page.click('#nav a[href="#/subscribers"]');
+    await page.fill('#sub-id', 'ui-me');
+    await page.click('#sub-form button[type=submit]');
+    await page.waitForFunction(() =>
+      document.querySelector('#page .error').textContent.includes('admin role'), null, WAIT);
+  });
+
+  await check('gateways: each gateway with its breaker and counts', async () => {
+    await page.click('#nav a[href="#/gateways"]');
+    await page.waitForSelector('#gateways table', WAIT);
+    const t = await page.textContent('#gateways');
+    expect(t.includes('closed'), `gateways: ${t}`);
+  });
+
   await check('the rules page lists the rules in use', async () => {
     await page.click('#nav a[href="#/rules"]');
     await page.waitForSelector('#rules table', WAIT);
@@ -196,6 +221,21 @@ try {
     expect(s.status === 401, `GET /v1/session answered ${s.status}`);
   });
   await ctx.close();
+
+  await check('an admin looks a subscriber up: number masked, consent history',
+    async () => {
+      const a = await newPage();
+      await signIn(a.page, admin);
+      await a.page.click('#nav a[href="#/subscribers"]');
+      await a.page.fill('#sub-id', 'ui-me');
+      await a.page.click('#sub-form button[type=submit]');
+      await a.page.waitForSelector('#sub-out table', WAIT);
+      const t = await a.page.textContent('#sub-out');
+      expect(t.includes('\u2022\u2022\u20220188') && !t.includes('5125550188'),
+        `subscriber: ${t}`);
+      expect(t.includes('granted'), 'no consent history');
+      await a.ctx.close();
+    });
 
   await check('a viewer sees the pause but cannot change it', async () => {
     const v = await newPage();

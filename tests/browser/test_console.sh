@@ -43,7 +43,8 @@ token_of() {   # token_of NAME ROLE: a new token of that role, made over the API
 }
 marketer=$(token_of ui-marketer marketer)
 viewer=$(token_of ui-viewer viewer)
-[ -n "$marketer" ] && [ -n "$viewer" ] || fail "could not make the tokens"
+admin=$(token_of ui-admin admin)
+[ -n "$marketer" ] && [ -n "$viewer" ] && [ -n "$admin" ] || fail "could not make the tokens"
 
 # A deal for the demo's subscribers, sent before the browser looks at it.
 cat >"$RUN/deal.json" <<EOD
@@ -57,8 +58,13 @@ for _ in $(seq 1 200); do
 	$ctl --json report deal ui-deal-1 2>/dev/null | grep -q '"sent":[1-9]' && break
 	sleep 0.1
 done
+# A reply that is no keyword, as hook_consent.lua keeps one; and a deal whose title
+# is markup, which the page must show as text.
+redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" XADD replies '*' \
+	from +15125550188 text 'is the <b>blue</b> one back?' received_at "$(date +%s)" \
+	reason no_keyword channel sms sid SMui >/dev/null || fail "could not add a reply"
 
-DP_UI_BASE=$DEALPUSH_API DP_UI_MARKETER=$marketer DP_UI_VIEWER=$viewer \
+DP_UI_BASE=$DEALPUSH_API DP_UI_MARKETER=$marketer DP_UI_VIEWER=$viewer DP_UI_ADMIN=$admin \
 	DP_UI_DEAL=ui-deal-1 DP_CHROMIUM=$chromium \
 	timeout 300 node tests/browser/console.mjs 2>&1 | tee "$RUN/console.out"
 line=$(grep -E '^console: [0-9]+ passed, [0-9]+ failed$' "$RUN/console.out" | tail -1)

@@ -172,6 +172,7 @@ static const struct {
 	{ "GET", "/ui", "public", NULL, NULL },
 	{ "POST", "/v1/erase", "admin", "/v1/erase?id=probe", NULL },
 	{ "GET", "/v1/export", "admin", "/v1/export?id=probe", NULL },
+	{ "GET", "/v1/replies", "viewer", "/v1/replies", NULL },
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

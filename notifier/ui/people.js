@@ -1,0 +1,67 @@
+// people.js: the Subscribers and Replies pages (docs/console.md). A subscriber is
+// looked up by id: record (the number masked), channels, interests, consent now and
+// its full history, for "when and how did this person opt in or out?" (admin).
+// Replies: what subscribers texted back that was no keyword, newest first, the
+// sender masked by the API (viewer).
+
+import { api } from './api.js';
+import { el, table } from './dom.js';
+
+const masked = (p) => (typeof p === 'string' && p.length > 8 ?
+  `${p.slice(0, 5)}\u2022\u2022\u2022${p.slice(-4)}` : p || '');
+const when = (s) => (s ? new Date(Number(s) * 1000).toLocaleString() : '');
+
+export function subscribersPage(page) {
+  const id = el('input', { id: 'sub-id', placeholder: 'subscriber id', required: true });
+  const out = el('div', { id: 'sub-out' });
+  const error = el('p', { class: 'error', role: 'alert' });
+  const look = async (ev) => {
+    ev.preventDefault();
+    error.textContent = '';
+    out.replaceChildren();
+    const key = encodeURIComponent(id.value.trim());
+    try {
+      const s = await api('GET', `/v1/subscribers/${key}`);
+      let c = { events: [], current: {} };
+      try {
+        c = await api('GET', `/v1/consent/${key}`);
+      } catch (e) {
+        if (e.status !== 404) throw e;
+      }
+      const i = s.interests || {};
+      out.replaceChildren(
+        table(['', ''], [
+          ['id', s.id], ['phone', masked(s.phone)], ['channels', (s.channels || []).join(', ')],
+          ['time zone', s.timezone || ''], ['locale', s.locale || ''],
+          ['interests', [...(i.categories || []), ...(i.brands || [])].join(', ')],
+          ['consent now', Object.entries(c.current || {}).map(([k, v]) => `${k}: ${v}`)
+            .join(', ')],
+        ]),
+        el('h3', {}, 'Consent history'),
+        table(['when', 'channel', 'state', 'how', 'detail'],
+          (c.events || []).map((e) => [e.at || e.raw || '', e.channel || '', e.state || '',
+            e.how || '', e.detail || ''])));
+    } catch (e) {
+      error.textContent = e.status === 404 ? 'No such subscriber.' :
+        e.status === 403 ? 'Looking up subscribers needs the admin role.' : e.message;
+    }
+  };
+  page('Subscribers', el('form', { id: 'sub-form', onsubmit: look }, id,
+    el('button', { type: 'submit' }, 'Look up')), error, out);
+}
+
+export async function repliesPage(page) {
+  const out = el('div', { id: 'replies' }, 'Loading…');
+  const error = el('p', { class: 'error', role: 'alert' });
+  page('Replies', out, error);
+  try {
+    const r = await api('GET', '/v1/replies?limit=100');
+    out.replaceChildren(r.entries.length === 0 ? el('p', { class: 'muted' }, 'No replies yet.') :
+      table(['received', 'from', 'channel', 'text', 'why kept'],
+        r.entries.map((e) => [when(e.received_at), e.from || '', e.channel || '',
+          e.text || '', e.reason || ''])));
+  } catch (e) {
+    out.textContent = '';
+    error.textContent = `Cannot read the replies: ${e.message}`;
+  }
+}
