@@ -21,6 +21,7 @@
 #include "err.h"
 
 #include "ctl_int.h"
+#include "streampos.h"
 
 #define DEAD_LIST_DEFAULT 20
 #define DEAD_LIST_MAX 10000
@@ -214,16 +215,13 @@ ctl_cmd_dead_list(redisContext *c, int argc, char **argv, int json)
 	return CTL_OK;
 }
 
-/* 1 when s is a stream entry id "<ms>-<seq>" (digits only). */
+/* 1 when s is a stream entry id "<ms>-<seq>". */
 static int
 entry_id_ok(const char *s)
 {
-	size_t a = strspn(s, "0123456789"), b;
+	unsigned long long ms, seq;
 
-	if (a == 0 || a > 20 || s[a] != '-')
-		return 0;
-	b = strspn(s + a + 1, "0123456789");
-	return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
+	return streampos_parse(s, &ms, &seq) == 0;
 }
 
 /* Checks payload as the consumer of target would. 0, or -1 with the reason in msg. */

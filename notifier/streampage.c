@@ -15,6 +15,7 @@
 #include "log.h"
 #include "rconn.h"
 #include "streampage.h"
+#include "streampos.h"
 
 struct page_op {
 	struct http_wait w;             /* first: w.r is NULL once detached */
@@ -81,16 +82,13 @@ out:
 	free(op);
 }
 
-/* 1 when s is a stream entry id: digits '-' digits. */
+/* 1 when s is a stream entry id "<ms>-<seq>". */
 static int
 entry_id_ok(const char *s)
 {
-	size_t a = strspn(s, "0123456789"), b;
+	unsigned long long ms, seq;
 
-	if (a == 0 || a > 20 || s[a] != '-')
-		return 0;
-	b = strspn(s + a + 1, "0123456789");
-	return b > 0 && b <= 20 && s[a + 1 + b] == '\0';
+	return streampos_parse(s, &ms, &seq) == 0;
 }
 
 void
