@@ -17,4 +17,10 @@ struct admin_deals *admin_deals_new(const struct app *app);
  * state). Call before http_free. admin_deals_free(NULL) does nothing. */
 void admin_deals_free(struct admin_deals *ad);
 
+struct http_req;
+struct http_wait;
+
+/* GET /v1/deals: the deals on now, newest first (admin_deallist.c); r waits in ops. */
+void admin_deal_list(const struct app *app, struct http_wait **ops, struct http_req *r);
+
 #endif

@@ -248,7 +248,7 @@ out:
 	op_free(op);
 }
 
-/* GET /v1/deals/<id> */
+/* GET /v1/deals/<id>; GET /v1/deals is the list (admin_deallist.c) */
 static void
 on_deal(struct http_req *r, void *arg)
 {
@@ -259,6 +259,11 @@ on_deal(struct http_req *r, void *arg)
 	uint32_t k, nshards = keys_shards();
 	struct deals_op *op;
 	int rc;
+
+	if (*id == '\0') {
+		admin_deal_list(ad->app, &ad->ops, r);
+		return;
+	}
 
 	if (!deal_id_is_valid(id)) {
 		http_error(r, 400, "path", "not a deal id: 1 to %d printable characters, no "

@@ -28,6 +28,7 @@ struct publish_op {
 	struct rconn *cmd;            /* for the audit entry */
 	char id[MODEL_ID_MAX + 1];
 	char *deal;                   /* the deal as published, for the audit */
+	int cancel;                   /* {"id", "cancel": true} */
 };
 
 static void
@@ -53,9 +54,12 @@ on_added(struct rconn *rc, struct redisReply *reply, void *arg)
 	cJSON_AddStringToObject(j, "deal", op->id);
 	cJSON_AddStringToObject(j, "entry", reply->str);
 	cJSON_AddStringToObject(j, "status", path);
-	log_info("event=deal_published_api deal=%s entry=%s", op->id, reply->str);
-	audit_record(op->cmd, http_req_principal(op->w.r), "deals.publish", op->id, NULL,
-	    op->deal);
+	if (op->cancel)
+		cJSON_AddBoolToObject(j, "cancel", 1);
+	log_info("event=deal_published_api deal=%s entry=%s cancel=%d", op->id, reply->str,
+	    op->cancel);
+	audit_record(op->cmd, http_req_principal(op->w.r), op->cancel ? "deals.cancel" :
+	    "deals.publish", op->id, NULL, op->deal);
 	http_reply_json(op->w.r, 201, j);
 out:
 	op->w.r = NULL;
@@ -85,6 +89,7 @@ admin_publish(const struct app *app, struct http_wait **ops, struct http_req *r)
 		return;
 	}
 	snprintf(op->id, sizeof(op->id), "%s", d->id);
+	op->cancel = d->cancel;
 	deal_free(d);
 	op->cmd = app->cmd;
 	op->deal = strndup(body, len);      /* NULL (out of memory): audited as null */

@@ -72,16 +72,30 @@ function poll(fn) {
 
 const canChange = () => me && (me.role === 'marketer' || me.role === 'admin');
 
-// ---- Live: the global pause, and a way to a deal --------------------------------
+// ---- Live: the deals on now, the global pause, and a way to a deal ----------------
+
+// Seconds the notifier's clock is ahead of this browser's (its answer says its now).
+let skew = 0;
+
+const left = (t) => {
+  const s = Math.max(0, Math.floor(t - (Date.now() / 1000 + skew)));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return s === 0 ? 'ended' : `${h > 0 ? `${h}h ` : ''}${m}m ${s % 60}s`;
+};
 
 function livePage() {
   const state = el('p', { id: 'pause-state' }, 'Loading…');
   const error = el('p', { class: 'error', role: 'alert' });
-  const reason = el('input', { id: 'pause-reason', placeholder: 'reason (optional)' });
+  const reason = el('input', { id: 'pause-reason', 'aria-label': 'pause reason',
+    placeholder: 'reason (optional)' });
   const pauseBtn = el('button', { id: 'pause', type: 'button' }, 'Pause all sending');
   const resumeBtn = el('button', { id: 'resume', type: 'button', class: 'secondary' },
     'Resume');
-  const deal = el('input', { id: 'deal-id', placeholder: 'deal id', required: true });
+  const deal = el('input', { id: 'deal-id', 'aria-label': 'deal id', placeholder: 'deal id',
+    required: true });
+  const deals = el('div', { id: 'live-deals' }, 'Loading…');
+  let shown = [];
   const refresh = async () => {
     try {
       const p = await api('GET', '/v1/pause');
@@ -91,10 +105,33 @@ function livePage() {
         p.paused && p.reason ? ` ${p.reason}` : '');
       pauseBtn.disabled = !canChange() || p.paused;
       resumeBtn.disabled = !canChange() || !p.paused;
+      const answer = await api('GET', '/v1/deals');
+      if (typeof answer.now === 'number') skew = answer.now - Date.now() / 1000;
+      const list = answer.deals || [];
+      shown = await Promise.all(list.slice(0, 20).map(async (d) => {
+        try {
+          return { ...d, status: await api('GET', `/v1/deals/${encodeURIComponent(d.deal)}`) };
+        } catch {
+          return { ...d, status: { state: 'unknown', counts: {} } };
+        }
+      }));
+      draw();
       error.textContent = '';
     } catch (e) {
-      error.textContent = `Cannot read the pause state: ${e.message}`;
+      error.textContent = `Cannot read the live state: ${e.message}`;
     }
+  };
+  // The countdown moves every second between two polls.
+  const draw = () => {
+    deals.replaceChildren(shown.length === 0 ? el('p', { class: 'muted' }, 'No deal on now.') :
+      table(['deal', 'state', 'time left', 'planned', 'sent', 'delivered', 'clicked',
+        'redeemed', 'revenue'], shown.map((d) => {
+        const c = d.status.counts || {};
+        return [el('a', { href: `#/deal/${encodeURIComponent(d.deal)}` }, d.title || d.deal),
+          d.status.state, left(d.expires_at), Number(c.planned || 0), Number(c.sent || 0),
+          Number(c.delivered || 0), Number(c.clicked || 0), Number(c.redeemed || 0),
+          Number(c.revenue || 0)];
+      })));
   };
   const change = async (path, body) => {
     try {
@@ -108,12 +145,17 @@ function livePage() {
     reason.value.trim() ? { reason: reason.value.trim() } : {}));
   resumeBtn.addEventListener('click', () => change('/v1/resume', {}));
   page('Live', state, el('div', {}, reason, ' ', pauseBtn, ' ', resumeBtn), error,
+    el('h3', {}, 'Deals on now'), deals,
     el('h3', {}, 'A deal'),
     el('form', { id: 'deal-form', onsubmit: (ev) => {
       ev.preventDefault();
       if (deal.value.trim()) location.hash = `#/deal/${encodeURIComponent(deal.value.trim())}`;
     } }, deal, el('button', { type: 'submit' }, 'Show')));
   poll(refresh);
+  const tick = setInterval(() => {
+    if (!document.getElementById('live-deals')) clearInterval(tick);
+    else if (shown.length) draw();
+  }, 1000);
 }
 
 // ---- Deal: the funnel as a chart ----------------------------------------------
@@ -125,7 +167,18 @@ function dealPage(id) {
   const state = el('p', { id: 'deal-state' });
   const canvas = el('canvas', { id: 'funnel', 'aria-label': 'funnel' });
   const figures = el('div', { id: 'figures' });
-  page(`Deal ${id}`, state, el('div', { class: 'chart' }, canvas), figures, error);
+  const cancel = el('button', { id: 'cancel-deal', type: 'button', class: 'secondary',
+    disabled: !canChange() }, 'Cancel this deal');
+  cancel.addEventListener('click', async () => {
+    if (!window.confirm(`Cancel ${id}? Pushes not sent yet will not be sent.`)) return;
+    try {
+      await api('POST', '/v1/deals', { id, cancel: true });
+      error.textContent = '';
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  });
+  page(`Deal ${id}`, state, cancel, el('div', { class: 'chart' }, canvas), figures, error);
   const refresh = async () => {
     let r;
     try {

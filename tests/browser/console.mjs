@@ -87,6 +87,17 @@ try {
     await page.waitForSelector('#pause-state .badge', WAIT);
   });
 
+  await check('Live lists the deals on now with their counts and time left', async () => {
+    await page.waitForFunction(() => {
+      const t = document.getElementById('live-deals');
+      return t && t.textContent.includes('Console test deal') && /\d+m \d+s/.test(t.textContent);
+    }, null, WAIT);
+    const row = await page.$$eval('#live-deals tr', (rows) => rows
+      .map((r) => [...r.children].map((c) => c.textContent))
+      .find((c) => c[0] === 'Console test deal'));
+    expect(row && Number(row[4]) >= 1, `row: ${row}`);
+  });
+
   await check('the session cookie is HttpOnly and SameSite=Strict', async () => {
     const c = (await ctx.cookies()).find((x) => x.name === 'dp_session');
     expect(c, 'no dp_session cookie');
@@ -154,6 +165,15 @@ try {
     await page.waitForFunction(() => {
       const st = document.getElementById('deal-state');
       return st !== null && /sending|done|planned/.test(st.textContent);
+    }, null, WAIT);
+  });
+
+  await check('a deal cancelled from its page, after a confirmation', async () => {
+    page.once('dialog', (d) => d.accept());
+    await page.click('#cancel-deal');
+    await page.waitForFunction(() => {
+      const st = document.getElementById('deal-state');
+      return st !== null && st.textContent.includes('cancelled');
     }, null, WAIT);
   });
 

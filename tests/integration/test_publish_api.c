@@ -135,6 +135,10 @@ a_deal_is_published_and_sent(void **state)
 	assert_true(strchr(cJSON_GetObjectItem(j, "entry")->valuestring, '-') != NULL);
 	cJSON_Delete(j);
 	assert_int_equal(it_int(o->rc, "XLEN deals"), 1);
+	/* Listed as on now (GET /v1/deals), with the notifier's clock */
+	assert_int_equal(it_http(port, "GET", "/v1/deals", AUTH, NULL, 0, &r), 200);
+	assert_non_null(strstr(r.body, "\"deal\":\"api-1\""));
+	assert_non_null(strstr(r.body, "\"now\":"));
 	assert_true(it_wait(sent_n, &w, 15000));
 	assert_int_equal(it_gwsim_count(&o->gw, 201), 3);
 	/* Who published what is in the audit; a pool filled is too, by its counts only. */
@@ -143,6 +147,14 @@ a_deal_is_published_and_sent(void **state)
 	    17, &r), 200);
 	assert_true(audit_soon(o, "codes.add", "pool-a", "\"added\":2"));
 	assert_false(audit_has(o, "codes.add", "pool-a", "SECRET-1"));
+	/* A cancel through the same route takes the deal off the list, audited as one. */
+	it_http(port, "POST", "/v1/deals", AUTH, "{\"id\":\"api-1\",\"cancel\":true}", 28,
+	    &r);
+	assert_int_equal(r.status, 201);
+	assert_non_null(strstr(r.body, "\"cancel\":true"));
+	assert_int_equal(it_http(port, "GET", "/v1/deals", AUTH, NULL, 0, &r), 200);
+	assert_null(strstr(r.body, "\"deal\":\"api-1\""));
+	assert_true(audit_soon(o, "deals.cancel", "api-1", "\"cancel\":true"));
 }
 
 static void
