@@ -233,7 +233,7 @@ out:
 }
 
 static void
-rules_change(struct admin *a, struct http_req *r, const char *name, int put)
+rules_change(struct admin *a, struct http_req *r, const char *name, int put, int check)
 {
 	struct rule_diags diags;
 	struct admin_op *op;
@@ -293,6 +293,21 @@ rules_change(struct admin *a, struct http_req *r, const char *name, int put)
 			admin_op_free(op);
 			return;
 		}
+		if (check) {
+			/* ?check=1: the set compiles with this text; nothing is written. */
+			cJSON *j = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(j, "rules");
+
+			cJSON_AddStringToObject(j, "name", name);
+			cJSON_AddStringToObject(j, "file", file);
+			cJSON_AddBoolToObject(j, "compiles", 1);
+			for (i = 0; arr != NULL && i < rule_set_count(rs); i++)
+				if (strcmp(rule_file(rule_set_get(rs, i)), file) == 0)
+					cJSON_AddItemToArray(arr, rule_json(rule_set_get(rs, i)));
+			http_reply_json(r, 200, j);
+			op->r = NULL;
+			admin_op_free(op);
+			return;
+		}
 		if ((op->text = malloc(blen + 1)) == NULL) {
 			http_error(r, 500, NULL, "out of memory");
 			op->r = NULL;
@@ -344,10 +359,18 @@ admin_on_rules(struct http_req *r, void *arg)
 		    " '-'", ADMIN_SRC_NAME_MAX);
 		return;
 	}
-	if (m == EVHTTP_REQ_PUT)
-		rules_change(a, r, name, 1);
-	else if (m == EVHTTP_REQ_DELETE)
-		rules_change(a, r, name, 0);
+	if (m == EVHTTP_REQ_PUT) {
+		const char *check = http_query(r, "check");
+
+		if (check != NULL && strcmp(check, "1") != 0) {
+			http_error(r, 400, "check", "check=1 compiles without applying; nothing "
+			    "else is a check");
+			return;
+		}
+		rules_change(a, r, name, 1, check != NULL);
+	} else if (m == EVHTTP_REQ_DELETE) {
+		rules_change(a, r, name, 0, 0);
+	}
 	else if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
 		rules_get(a, r, name);
 	else

@@ -8,6 +8,7 @@ import { el, table } from './dom.js';
 import { gatewaysPage } from './gateways.js';
 import { repliesPage, subscribersPage } from './people.js';
 import { publishPage } from './publish.js';
+import { ruleEditorPage, rulesPage } from './rules.js';
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
@@ -220,23 +221,6 @@ function dealPage(id) {
   poll(refresh);
 }
 
-// ---- Rules: the rules in use ----------------------------------------------------
-
-async function rulesPage() {
-  const error = el('p', { class: 'error', role: 'alert' });
-  const list = el('div', { id: 'rules' }, 'Loading…');
-  page('Rules', list, error);
-  try {
-    const r = await api('GET', '/v1/rules');
-    list.replaceChildren(table(['rule', 'priority', 'channels', 'audience', 'file'],
-      (r.rules || []).map((x) => [x.name, Number(x.priority), (x.channels || []).join(', '),
-        x.audience, x.file ? `${x.file}:${x.line}` : x.source])));
-  } catch (e) {
-    list.textContent = '';
-    error.textContent = `Cannot read the rules: ${e.message}`;
-  }
-}
-
 // ---- start and routing ------------------------------------------------------------
 
 function route() {
@@ -244,8 +228,10 @@ function route() {
   if (!me) return;
   const h = location.hash || '#/live';
   const m = /^#\/deal\/(.+)$/.exec(h);
+  const rm = /^#\/rules\/(.+)$/.exec(h);
   if (m) dealPage(decodeURIComponent(m[1]));
-  else if (h === '#/rules') rulesPage();
+  else if (rm) ruleEditorPage(page, decodeURIComponent(rm[1]), canChange());
+  else if (h === '#/rules') rulesPage(page);
   else if (h === '#/publish') publishPage(page, canChange());
   else if (h === '#/codes') codesPage(page, canChange());
   else if (h === '#/subscribers') subscribersPage(page);

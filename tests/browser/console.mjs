@@ -224,11 +224,31 @@ try {
     expect(t.includes('closed'), `gateways: ${t}`);
   });
 
-  await check('the rules page lists the rules in use', async () => {
-    await page.click('#nav a[href="#/rules"]');
-    await page.waitForSelector('#rules table', WAIT);
-    expect((await page.$$('#rules tbody tr')).length > 0, 'no rule listed');
-  });
+  await check('rules: listed; an error marked at its line as typed; fixed, applied',
+    async () => {
+      await page.click('#nav a[href="#/rules"]');
+      await page.waitForSelector('#rules table', WAIT);
+      expect((await page.$$('#rules tbody tr')).length > 0, 'no rule listed');
+      await page.fill('#new-rule-name', 'ui-rule');
+      await page.click('#new-rule-form button[type=submit]');
+      await page.waitForSelector('#rule-text', WAIT);
+      await page.fill('#rule-text', 'rule ui_rule\n  when deal.colour = "red"\n' +
+        '  send sms\nend\n');
+      await page.waitForFunction(() =>
+        document.getElementById('rule-errors').textContent.includes('2:8:') &&
+        document.querySelector('#rule-lines li.bad') !== null, null, WAIT);
+      const msg = await page.textContent('#rule-errors');
+      expect(msg.includes("unknown field 'deal.colour'"), msg);
+      expect(await page.isDisabled('#rule-apply'), 'Apply is enabled with errors');
+      await page.fill('#rule-text', 'rule ui_rule\n  when deal.category = "headphones"\n' +
+        '  send sms\n  template sms "UI rule: {title} {link} Reply STOP to end"\nend\n');
+      await page.waitForFunction(() =>
+        document.getElementById('rule-status').textContent.startsWith('Compiles'),
+      null, WAIT);
+      await page.click('#rule-apply');
+      await page.waitForFunction(() =>
+        document.getElementById('rule-status').textContent.startsWith('Applied'), null, WAIT);
+    });
 
   await check('no script error and no Content-Security-Policy violation', async () => {
     expect(problems.length === 0, problems.join(' | '));

@@ -283,6 +283,21 @@ api_subscribers_and_rules_reach_the_pipeline_and_simulate_sends_nothing(void **s
 	assert_true(it_wait(gw_count, &c, 10000));
 	assert_true(gw_saw(&f->gw, "Deal d2: $649.00"));
 
+	/* ?check=1 compiles with the text and writes nothing: errors as a PUT's; a good
+	 * text names its rules. */
+	snapshot(f->rc, before, sizeof(before));
+	assert_int_equal(api(f, "PUT", "/v1/rules/promo?check=1",
+	    "rule promo\n  when deal.colour = \"red\"\n  send sms\nend\n"), 400);
+	assert_non_null(strstr(body, "\"column\":8"));
+	assert_int_equal(api(f, "PUT", "/v1/rules/promo?check=1",
+	    "rule promo\n  audience interested\n  send sms\nend\n"), 200);
+	assert_non_null(strstr(body, "\"compiles\":true"));
+	assert_non_null(strstr(body, "\"name\":\"promo\""));
+	assert_int_equal(api(f, "PUT", "/v1/rules/promo?check=yes", "rule promo\n"
+	    "  send sms\nend\n"), 400);
+	snapshot(f->rc, after, sizeof(after));
+	assert_string_equal(before, after);
+
 	/* A good rule: stored, listed, and the next deal uses its template. */
 	assert_int_equal(api(f, "PUT", "/v1/rules/promo",
 	    "rule promo\n  audience interested\n  send sms\n"
