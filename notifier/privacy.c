@@ -244,6 +244,11 @@ on_scan(struct rconn *rc, struct redisReply *reply, void *arg)
 		if ((v = field_of(e->element[1], sc->field, &len)) == NULL || len != vl ||
 		    memcmp(v, sc->value, vl) != 0)
 			continue;
+		/* In the audit only changes to subscribers name one (a token may share
+		 * its name with a subscriber's id). */
+		if (op->si == SCAN_AUDIT && ((v = field_of(e->element[1], "what", &len)) ==
+		    NULL || len < 12 || memcmp(v, "subscribers.", 12) != 0))
+			continue;
 		if (take_entry(op, sc, e) < 0) {
 			priv_op_done(op);
 			return;
