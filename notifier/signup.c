@@ -224,9 +224,10 @@ signup_label_locale(const char *label)
 	return -1;
 }
 
-/* ORDER SIGNUP_LOCALE, then enum signup_text. %1$s the program, %2$ld the messages
- * a week, %3$s the terms URL: each text uses them in this order, so plain %s / %ld
- * conversions are enough. */
+/* A text in three parts: base takes the program (%s) and, for the confirmation and
+ * the welcome, the messages a week (%ld); terms takes the terms URL (%s) and is left
+ * out without one; tail is appended as it is. Indexed [ORDER SIGNUP_LOCALE][enum
+ * signup_text]. */
 struct text_form {
 	const char *base;          /* program [, max_per_week] */
 	const char *terms;         /* appended when a terms URL is configured */
