@@ -11,10 +11,12 @@ function codesOf(text) {
 }
 
 export function codesPage(page, canChange) {
-  const pool = el('input', { id: 'pool', placeholder: 'pool name, e.g. summer', required: true });
-  const text = el('textarea', { id: 'codes-text', rows: 8, cols: 40,
+  const pool = el('input', { id: 'pool', 'aria-label': 'code pool name',
+    placeholder: 'pool name, e.g. summer', required: true });
+  const text = el('textarea', { id: 'codes-text', rows: 8, cols: 40, 'aria-label': 'codes',
     placeholder: 'one code a line, or a CSV file' });
-  const file = el('input', { id: 'codes-file', type: 'file', accept: '.txt,.csv,text/plain,text/csv' });
+  const file = el('input', { id: 'codes-file', type: 'file', 'aria-label': 'a file of codes',
+    accept: '.txt,.csv,text/plain,text/csv' });
   const out = el('div', { id: 'codes-out' });
   const error = el('p', { class: 'error', role: 'alert' });
   file.addEventListener('change', async () => {

@@ -12,7 +12,8 @@ const masked = (p) => (typeof p === 'string' && p.length > 8 ?
 const when = (s) => (s ? new Date(Number(s) * 1000).toLocaleString() : '');
 
 export function subscribersPage(page) {
-  const id = el('input', { id: 'sub-id', placeholder: 'subscriber id', required: true });
+  const id = el('input', { id: 'sub-id', 'aria-label': 'subscriber id',
+    placeholder: 'subscriber id', required: true });
   const out = el('div', { id: 'sub-out' });
   const error = el('p', { class: 'error', role: 'alert' });
   const look = async (ev) => {

@@ -45,7 +45,8 @@ export function publishPage(page, canChange) {
         inputmode: type === 'number' ? 'decimal' : null, required,
         value: k === 'currency' ? 'USD' : k === 'expires_in' ? '60' : null }));
   }
-  const testTo = el('input', { id: 'test-to', placeholder: 'subscriber ids, comma-separated' });
+  const testTo = el('input', { id: 'test-to', 'aria-label': 'test send to',
+    placeholder: 'subscriber ids, comma-separated' });
   const out = el('div', { id: 'publish-out' });
   const error = el('p', { class: 'error', role: 'alert', id: 'publish-error' });
   const run = async (what) => {

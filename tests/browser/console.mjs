@@ -10,6 +10,11 @@ const base = process.env.DP_UI_BASE;
 const marketer = process.env.DP_UI_MARKETER;
 const viewer = process.env.DP_UI_VIEWER;
 const admin = process.env.DP_UI_ADMIN;
+const shots = process.env.DP_UI_SHOTS;       // a folder for each page's screenshot
+
+async function shot(page, name) {
+  if (shots) await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
 const deal = process.env.DP_UI_DEAL;
 const WAIT = { timeout: 10000 };
 let passed = 0;
@@ -36,8 +41,8 @@ const browser = await chromium.launch({
 });
 const problems = [];
 
-async function newPage() {
-  const ctx = await browser.newContext();
+async function newPage(viewport = { width: 1280, height: 800 }) {
+  const ctx = await browser.newContext({ viewport });
   const page = await ctx.newPage();
   // A 401 before signing in or a 400 for a refused deal is an answer the page
   // expects (the browser logs each as "Failed to load resource"); a script error
@@ -96,6 +101,7 @@ try {
       .map((r) => [...r.children].map((c) => c.textContent))
       .find((c) => c[0] === 'Console test deal'));
     expect(row && Number(row[4]) >= 1, `row: ${row}`);
+    await shot(page, 'live');
   });
 
   await check('the session cookie is HttpOnly and SameSite=Strict', async () => {
@@ -141,6 +147,7 @@ try {
     const drawn = await page.$eval('#funnel', (c) => c.width > 0 && c.height > 0 &&
       window.Chart && window.Chart.getChart(c) !== undefined);
     expect(drawn, 'no chart on the canvas');
+    await shot(page, 'deal');
   });
 
   await check('publish: simulate, then publish a deal that goes out', async () => {
@@ -159,6 +166,7 @@ try {
     }, null, WAIT);
     expect((await page.textContent('#publish-out')).includes('Console deal two'),
       'no sample text');
+    await shot(page, 'publish');
     await page.click('#publish');
     await page.waitForSelector('#published', WAIT);
     await page.click('#published a');
@@ -198,6 +206,7 @@ try {
       await page.waitForSelector('#codes-left', WAIT);
       expect((await page.textContent('#codes-left')).includes('2 codes left'),
         await page.textContent('#codes-out'));
+      await shot(page, 'codes');
     });
 
   await check('replies: the reply shown as text, the sender masked', async () => {
@@ -207,6 +216,7 @@ try {
     expect(t.includes('is the <b>blue</b> one back?'), `replies: ${t}`);
     expect(!t.includes('+15125550188') && t.includes('0188'), 'the number is not masked');
     expect((await page.$$('#replies b')).length === 0, 'markup in a reply was parsed');
+    await shot(page, 'replies');
   });
 
   await check('subscribers: a marketer is told the lookup needs an admin', async () => {
@@ -239,6 +249,7 @@ try {
         document.querySelector('#rule-lines li.bad') !== null, null, WAIT);
       const msg = await page.textContent('#rule-errors');
       expect(msg.includes("unknown field 'deal.colour'"), msg);
+      await shot(page, 'rules');
       expect(await page.isDisabled('#rule-apply'), 'Apply is enabled with errors');
       await page.fill('#rule-text', 'rule ui_rule\n  when deal.category = "headphones"\n' +
         '  send sms\n  template sms "UI rule: {title} {link} Reply STOP to end"\nend\n');
@@ -275,6 +286,23 @@ try {
         `subscriber: ${t}`);
       expect(t.includes('granted'), 'no consent history');
       await a.ctx.close();
+    });
+
+  await check('a phone (375 px): the Live page fits its width; keyboard sign-in',
+    async () => {
+      const p = await newPage({ width: 375, height: 740 });
+      await p.page.goto(`${base}/ui/`);
+      await p.page.waitForSelector('#sign-in-form', { state: 'visible', ...WAIT });
+      // Keyboard only: focus the token, type it, Enter submits.
+      await p.page.focus('#token');
+      await p.page.keyboard.type(viewer);
+      await p.page.keyboard.press('Enter');
+      await p.page.waitForSelector('#live-deals table', WAIT);
+      const wide = await p.page.evaluate(() =>
+        document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(wide <= 1, `the page is ${wide} px wider than the phone`);
+      await shot(p.page, 'live-phone');
+      await p.ctx.close();
     });
 
   await check('a viewer sees the pause but cannot change it', async () => {

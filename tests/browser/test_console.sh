@@ -5,6 +5,7 @@
 # pauses and resumes, reads the deal's funnel and the rules, and signs out.
 # playwright-core comes from npm at the version package-lock.json pins (npm ci, once);
 # the browser is /usr/bin/chromium (deploy/install-deps.sh --test), never a download.
+# Each page's screenshot goes to the run folder (browser/screenshots/*.png).
 # Prints "browser-console: N passed, M failed".
 set -u
 BUILD=${1:-build}
@@ -64,7 +65,9 @@ redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" XADD replies '*' 
 	from +15125550188 text 'is the <b>blue</b> one back?' received_at "$(date +%s)" \
 	reason no_keyword channel sms sid SMui >/dev/null || fail "could not add a reply"
 
+mkdir -p "$RUN/screenshots"
 DP_UI_BASE=$DEALPUSH_API DP_UI_MARKETER=$marketer DP_UI_VIEWER=$viewer DP_UI_ADMIN=$admin \
+	DP_UI_SHOTS="$RUN/screenshots" \
 	DP_UI_DEAL=ui-deal-1 DP_CHROMIUM=$chromium \
 	timeout 300 node tests/browser/console.mjs 2>&1 | tee "$RUN/console.out"
 line=$(grep -E '^console: [0-9]+ passed, [0-9]+ failed$' "$RUN/console.out" | tail -1)
