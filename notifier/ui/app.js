@@ -8,6 +8,7 @@ import { el, table } from './dom.js';
 import { gatewaysPage } from './gateways.js';
 import { repliesPage, subscribersPage } from './people.js';
 import { publishPage } from './publish.js';
+import { reportsPage } from './reports.js';
 import { ruleEditorPage, rulesPage } from './rules.js';
 
 const POLL_MS = 2000;
@@ -234,6 +235,7 @@ function route() {
   else if (h === '#/rules') rulesPage(page);
   else if (h === '#/publish') publishPage(page, canChange());
   else if (h === '#/codes') codesPage(page, canChange());
+  else if (h === '#/reports') reportsPage(page);
   else if (h === '#/subscribers') subscribersPage(page);
   else if (h === '#/replies') repliesPage(page);
   else if (h === '#/gateways') gatewaysPage(page, poll);

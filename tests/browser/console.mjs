@@ -69,6 +69,21 @@ async function signIn(page, token) {
   await page.waitForSelector('#nav', { state: 'visible', ...WAIT });
 }
 
+// The console's lift, computed in the page, on figures with a known answer.
+await check('lift: the difference with its 95% interval; small samples said so',
+  async () => {
+    const { liftOf } = await import('../../notifier/ui/reports.js');
+    const big = liftOf({ treated_audience: 10000, treated_conversion_rate: 0.05,
+      audience: 2000, holdout_conversion_rate: 0.03, redeemed: 60 });
+    expect(Math.abs(big.diff - 0.02) < 1e-12, `diff ${big.diff}`);
+    expect(Math.abs(big.low - 0.011390) < 1e-5 && Math.abs(big.high - 0.028610) < 1e-5,
+      `interval ${big.low} ${big.high}`);
+    expect(big.text === '+2.00 pts (95%: 1.14 pts to 2.86 pts)', big.text);
+    expect(liftOf({ treated_audience: 160, treated_conversion_rate: 0.01875, audience: 40,
+      holdout_conversion_rate: 0.025, redeemed: 1 }).text === 'not enough data yet', 'small');
+    expect(liftOf(null).text === 'no holdout', 'none');
+  });
+
 try {
   const { ctx, page } = await newPage();
 
@@ -208,6 +223,17 @@ try {
         await page.textContent('#codes-out'));
       await shot(page, 'codes');
     });
+
+  await check('reports: every rule with its figures, sorted by a column', async () => {
+    await page.click('#nav a[href="#/reports"]');
+    await page.waitForSelector('#reports table', WAIT);
+    await page.click('#reports th:nth-child(3) button');        // sent, descending
+    const sent = await page.$$eval('#reports tbody tr', (rows) =>
+      rows.map((r) => Number(r.children[2].textContent)));
+    expect(sent.length > 0 && sent.every((v, i) => i === 0 || sent[i - 1] >= v),
+      `sent column: ${sent}`);
+    await shot(page, 'reports');
+  });
 
   await check('replies: the reply shown as text, the sender masked', async () => {
     await page.click('#nav a[href="#/replies"]');
