@@ -119,6 +119,15 @@ try {
     await shot(page, 'live');
   });
 
+  await check('a deal title holding <script> and HTML is shown as text', async () => {
+    await page.waitForFunction(() => {
+      const t = document.getElementById('live-deals');
+      return t && t.textContent.includes('<script>window.pwned=1</script><b>Bold</b> deal');
+    }, null, WAIT);
+    expect(await page.evaluate(() => window.pwned === undefined), 'the script ran');
+    expect((await page.$$('#live-deals b')).length === 0, 'the markup was parsed');
+  });
+
   await check('the session cookie is HttpOnly and SameSite=Strict', async () => {
     const c = (await ctx.cookies()).find((x) => x.name === 'dp_session');
     expect(c, 'no dp_session cookie');

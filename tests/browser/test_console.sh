@@ -59,8 +59,13 @@ for _ in $(seq 1 200); do
 	$ctl --json report deal ui-deal-1 2>/dev/null | grep -q '"sent":[1-9]' && break
 	sleep 0.1
 done
-# A reply that is no keyword, as hook_consent.lua keeps one; and a deal whose title
-# is markup, which the page must show as text.
+# A deal whose title is markup, which every page must show as text.
+cat >"$RUN/markup.json" <<EOD
+{"id":"ui-deal-markup","title":"<script>window.pwned=1</script><b>Bold</b> deal","category":"none","price":5,"currency":"USD","url":"https://shop.example/d/m"}
+EOD
+$ctl publish --expires-in 3600 "$RUN/markup.json" >>"$RUN/publish.out" 2>&1 ||
+	fail "publish of the markup deal failed"
+# A reply that is no keyword, as hook_consent.lua keeps one.
 redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" XADD replies '*' \
 	from +15125550188 text 'is the <b>blue</b> one back?' received_at "$(date +%s)" \
 	reason no_keyword channel sms sid SMui >/dev/null || fail "could not add a reply"
