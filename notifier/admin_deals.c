@@ -260,7 +260,7 @@ on_deal(struct http_req *r, void *arg)
 	struct deals_op *op;
 	int rc;
 
-	if (*id == '\0') {
+	if (strcmp(http_req_path(r), "/v1/deals") == 0) {
 		admin_deal_list(ad->app, &ad->ops, r);
 		return;
 	}
