@@ -28,9 +28,10 @@ failures=""
 dp_start_redis "$DP_RUN_DIR/redis" || { echo "0 passed, 1 failed"; exit 1; }
 
 run_tap() {
-	local bin=$1 name log rc p f
+	local bin=$1 name log rc p f t0
 	name=$(basename "$bin")
 	log="$DP_RUN_DIR/$name.log"
+	t0=$SECONDS
 	CMOCKA_MESSAGE_OUTPUT=TAP timeout 600 "$bin" >"$log" 2>&1
 	rc=$?
 	p=$(grep -c '^ok ' "$log")
@@ -41,15 +42,16 @@ run_tap() {
 	fi
 	grep '^not ok ' "$log" | sed "s/^/  $name: /" > "$DP_RUN_DIR/.nok"
 	[ -s "$DP_RUN_DIR/.nok" ] && failures="$failures\n$(cat "$DP_RUN_DIR/.nok")"
-	printf '%-28s %3d passed, %d failed\n' "$name" "$p" "$f"
+	printf '%-28s %3d passed, %d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
 
 run_sh() {
-	local script=$1 name log rc line p f
+	local script=$1 name log rc line p f t0
 	name=$(basename "$(dirname "$script")")-$(basename "$script" .sh)
 	log="$DP_RUN_DIR/$name.log"
+	t0=$SECONDS
 	timeout 600 bash "$script" "$BUILD" >"$log" 2>&1
 	rc=$?
 	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
@@ -61,7 +63,7 @@ run_sh() {
 	# end of the output still has them.
 	[ "$f" -gt 0 ] && failures="$failures\n  $name: see $log\n$(tail -n 12 "$log" |
 		sed 's/^/    | /')"
-	printf '%-28s %3d passed, %d failed\n' "$name" "$p" "$f"
+	printf '%-28s %3d passed, %d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
