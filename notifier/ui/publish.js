@@ -21,10 +21,11 @@ const FIELDS = [
   ['expires_in', 'Ends in (minutes)', 'number', true],
 ];
 
-// The deal document of the form's values; throws with a message when incomplete.
-function dealOf(form) {
+// The deal document of the form's values, its start and end counted from now (the
+// notifier's clock, which may be moved: a deal is timed on it, not on this browser's);
+// throws with a message when incomplete.
+function dealOf(form, now) {
   const v = (k) => form.elements[k].value.trim();
-  const now = Math.floor(Date.now() / 1000);
   const d = {};
   for (const [k, , type] of FIELDS) {
     if (k === 'starts_in' || k === 'expires_in' || v(k) === '') continue;
@@ -53,7 +54,9 @@ export function publishPage(page, canChange) {
     error.textContent = '';
     let d;
     try {
-      d = dealOf(form);
+      const clock = await api('GET', '/v1/deals');
+      d = dealOf(form, Math.floor(typeof clock.now === 'number' ? clock.now :
+        Date.now() / 1000));
     } catch (e) {
       error.textContent = e.message;
       return;
