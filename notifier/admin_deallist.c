@@ -20,6 +20,7 @@
 #include "http.h"
 #include "model.h"
 #include "rconn.h"
+#include "redisutil.h"
 
 #define DEALLIST_SCAN "1000"          /* newest entries of deals looked at */
 #define DEALLIST_MAX 100              /* deals listed */
@@ -28,23 +29,14 @@ struct list_op {
 	struct http_wait w;             /* first: in the module's list */
 };
 
-/* The payload (field "deal") of a deals entry, or NULL. */
-static const redisReply *
-payload_of(const redisReply *e)
+/* The payload (field "deal") of a deals entry and its length, or NULL. */
+static const char *
+payload_of(const redisReply *e, size_t *len)
 {
-	const redisReply *f;
-	size_t k;
-
 	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 	    e->element[1]->type != REDIS_REPLY_ARRAY)
 		return NULL;
-	f = e->element[1];
-	for (k = 0; k + 1 < f->elements; k += 2)
-		if (f->element[k]->type == REDIS_REPLY_STRING &&
-		    strcmp(f->element[k]->str, "deal") == 0 &&
-		    f->element[k + 1]->type == REDIS_REPLY_STRING)
-			return f->element[k + 1];
-	return NULL;
+	return ru_field(e->element[1], "deal", len);
 }
 
 static void
@@ -73,14 +65,15 @@ on_list(struct rconn *rc, struct redisReply *reply, void *arg)
 	    (arr = cJSON_AddArrayToObject(j, "deals")) == NULL)
 		goto oom;
 	for (i = 0; i < reply->elements && n < DEALLIST_MAX; i++) {
-		const redisReply *p = payload_of(reply->element[i]);
+		size_t plen = 0;
+		const char *p = payload_of(reply->element[i], &plen);
 		struct deal *d;
 		struct err e;
 		cJSON *o;
 		int dup = 0;
 
 		/* An expired deal does not parse: left out (its id is no longer on). */
-		if (p == NULL || (d = deal_parse(p->str, p->len, now, &e)) == NULL)
+		if (p == NULL || (d = deal_parse(p, plen, now, &e)) == NULL)
 			continue;
 		for (k = 0; k < nseen && !dup; k++)
 			dup = strcmp(seen[k], d->id) == 0;

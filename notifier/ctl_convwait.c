@@ -16,6 +16,7 @@
 
 #include "ctl_int.h"
 #include "keys.h"
+#include "redisutil.h"
 
 #define CONV_STREAM "conversions"
 #define CONV_DEAD "conversions:dead"
@@ -34,19 +35,6 @@ id_cmp(const char *a, const char *b)
 	if (am != bm)
 		return am < bm ? -1 : 1;
 	return as < bs ? -1 : as > bs;
-}
-
-static const char *
-field_of(const redisReply *f, const char *name)
-{
-	size_t i;
-
-	for (i = 0; f != NULL && i + 1 < f->elements; i += 2)
-		if (f->element[i]->type == REDIS_REPLY_STRING &&
-		    f->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    strcmp(f->element[i]->str, name) == 0)
-			return f->element[i + 1]->str;
-	return NULL;
 }
 
 /* Marks each posted entry that a dead letter names. -1 on a Redis error (printed). */
@@ -70,13 +58,13 @@ read_dead(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
 		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
 			continue;
 		f = e->element[1];
-		if ((entry = field_of(f, "entry")) == NULL)
+		if ((entry = ru_field(f, "entry", NULL)) == NULL)
 			continue;
 		for (k = 0; k < n; k++)
 			if (!p[k].done && strcmp(p[k].entry, entry) == 0) {
 				snprintf(p[k].outcome, sizeof(p[k].outcome), "dead-lettered %s "
-				    "(%s)", field_of(f, "reason") ? field_of(f, "reason") : "?",
-				    field_of(f, "error") ? field_of(f, "error") : "?");
+				    "(%s)", ru_field(f, "reason", NULL) ? ru_field(f, "reason", NULL) : "?",
+				    ru_field(f, "error", NULL) ? ru_field(f, "error", NULL) : "?");
 				p[k].done = 1;
 				p[k].dead = 1;
 			}
@@ -99,10 +87,10 @@ acked(redisContext *c, const char *entry)
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
 		goto out;
 	for (i = 0; i < r->elements; i++) {
-		const char *name = field_of(r->element[i], "name");
+		const char *name = ru_field(r->element[i], "name", NULL);
 
 		if (name != NULL && strcmp(name, CONV_GROUP) == 0)
-			last = field_of(r->element[i], "last-delivered-id");
+			last = ru_field(r->element[i], "last-delivered-id", NULL);
 	}
 	if (last == NULL || id_cmp(last, entry) < 0) {
 		rc = 0;

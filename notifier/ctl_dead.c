@@ -22,6 +22,7 @@
 
 #include "ctl_int.h"
 #include "streampos.h"
+#include "redisutil.h"
 
 #define DEAD_LIST_DEFAULT 20
 #define DEAD_LIST_MAX 10000
@@ -92,22 +93,6 @@ out:
 
 /* ---- dead letters (Redis) ---- */
 
-static const char *
-field_of(const redisReply *f, const char *name, size_t *len)
-{
-	size_t i;
-
-	for (i = 0; f != NULL && i + 1 < f->elements; i += 2)
-		if (f->element[i]->type == REDIS_REPLY_STRING &&
-		    f->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    strcmp(f->element[i]->str, name) == 0) {
-			if (len != NULL)
-				*len = f->element[i + 1]->len;
-			return f->element[i + 1]->str;
-		}
-	return NULL;
-}
-
 /* The payload's member name as text into buf ("-" when none). */
 static const char *
 payload_member(const char *p, const char *name, char *buf, size_t size)
@@ -141,7 +126,7 @@ dead_list_one(redisContext *c, const char *stream, const char *pf, long n, int j
 		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
 			continue;
 		f = e->element[1];
-		pay = field_of(f, pf, NULL);
+		pay = ru_field(f, pf, NULL);
 		if (json) {
 			cJSON *o = cJSON_CreateObject();
 			char *s;
@@ -160,11 +145,11 @@ dead_list_one(redisContext *c, const char *stream, const char *pf, long n, int j
 			continue;
 		}
 		printf("%-16s %-22s %-14s %-12s %-20s %s\n", stream, e->element[0]->str,
-		    field_of(f, "reason", NULL) ? field_of(f, "reason", NULL) : "-",
-		    field_of(f, "field", NULL) && *field_of(f, "field", NULL) ?
-		    field_of(f, "field", NULL) : "-",
+		    ru_field(f, "reason", NULL) ? ru_field(f, "reason", NULL) : "-",
+		    ru_field(f, "field", NULL) && *ru_field(f, "field", NULL) ?
+		    ru_field(f, "field", NULL) : "-",
 		    payload_member(pay, strcmp(pf, "deal") == 0 ? "id" : "order_id", id,
-		    sizeof(id)), field_of(f, "error", NULL) ? field_of(f, "error", NULL) : "");
+		    sizeof(id)), ru_field(f, "error", NULL) ? ru_field(f, "error", NULL) : "");
 	}
 	freeReplyObject(r);
 	return CTL_OK;
@@ -286,8 +271,8 @@ ctl_cmd_dead_replay(redisContext *c, const char *entry)
 		rc = CTL_BAD_INPUT;
 		goto out;
 	}
-	reason = field_of(r->element[0]->element[1], "reason", NULL);
-	pay = field_of(r->element[0]->element[1], streams[s][2], &len);
+	reason = ru_field(r->element[0]->element[1], "reason", NULL);
+	pay = ru_field(r->element[0]->element[1], streams[s][2], &len);
 	rc = CTL_BAD_INPUT;
 	if (reason != NULL && strcmp(reason, "held") == 0) {
 		fprintf(stderr, "dealpushctl: %s: a deal held by the guards; send it with "

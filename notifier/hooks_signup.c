@@ -28,6 +28,7 @@
 #include "keys.h"
 #include "log.h"
 #include "model.h"
+#include "redisutil.h"
 #include "scripts.h"
 #include "signup.h"
 #include "subscriber.h"
@@ -415,17 +416,14 @@ fail:
 static int
 hash_field(const redisReply *r, const char *name, char *buf, size_t size)
 {
-	size_t i;
+	size_t len = 0;
+	const char *v = ru_field(r, name, &len);
 
-	for (i = 0; i + 1 < r->elements; i += 2)
-		if (r->element[i]->type == REDIS_REPLY_STRING &&
-		    strcmp(r->element[i]->str, name) == 0 &&
-		    r->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    r->element[i + 1]->len < size) {
-			memcpy(buf, r->element[i + 1]->str, r->element[i + 1]->len + 1);
-			return 0;
-		}
-	return -1;
+	if (v == NULL || len >= size)
+		return -1;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	return 0;
 }
 
 static void

@@ -38,6 +38,7 @@
 #include "model.h"
 #include "privacy.h"
 #include "privacy_int.h"
+#include "redisutil.h"
 #include "rconn.h"
 #include "scripts.h"
 #include "timefmt.h"
@@ -135,21 +136,6 @@ priv_sha256_hex(const char *s, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static const char *
-field_of(const redisReply *f, const char *name, size_t *len)
-{
-	size_t k;
-
-	for (k = 0; k + 1 < f->elements; k += 2)
-		if (f->element[k]->type == REDIS_REPLY_STRING &&
-		    strcmp(f->element[k]->str, name) == 0 &&
-		    f->element[k + 1]->type == REDIS_REPLY_STRING) {
-			*len = f->element[k + 1]->len;
-			return f->element[k + 1]->str;
-		}
-	return NULL;
-}
-
 static void read_state(struct priv_op *op);
 
 /* ---- 1. the entries about the subscriber in pushes:log, audit and replies ------- */
@@ -191,8 +177,8 @@ take_entry(struct priv_op *op, struct priv_scan *sc, const redisReply *e)
 	size_t dl, pl;
 
 	if (op->si == SCAN_LOG) {
-		deal = field_of(f, "deal", &dl);
-		push = field_of(f, "push", &pl);
+		deal = ru_field(f, "deal", &dl);
+		push = ru_field(f, "push", &pl);
 		if (deal == NULL || push == NULL)
 			return 0;
 		if (op->deals.n >= PRIV_DEALS_MAX || op->pushes.n >= PRIV_PUSHES_MAX) {
@@ -241,12 +227,12 @@ on_scan(struct rconn *rc, struct redisReply *reply, void *arg)
 		    e->element[1]->type != REDIS_REPLY_ARRAY)
 			continue;
 		snprintf(op->cursor, sizeof(op->cursor), "(%s", e->element[0]->str);
-		if ((v = field_of(e->element[1], sc->field, &len)) == NULL || len != vl ||
+		if ((v = ru_field(e->element[1], sc->field, &len)) == NULL || len != vl ||
 		    memcmp(v, sc->value, vl) != 0)
 			continue;
 		/* In the audit only changes to subscribers name one (a token may share
 		 * its name with a subscriber's id). */
-		if (op->si == SCAN_AUDIT && ((v = field_of(e->element[1], "what", &len)) ==
+		if (op->si == SCAN_AUDIT && ((v = ru_field(e->element[1], "what", &len)) ==
 		    NULL || len < 12 || memcmp(v, "subscribers.", 12) != 0))
 			continue;
 		if (take_entry(op, sc, e) < 0) {
