@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# tests/run.sh BUILD: run every test against a private redis-server on 127.0.0.1.
+# tests/run.sh BUILD: run every test against private redis-servers on 127.0.0.1.
 #
 # Unit and integration binaries are cmocka programs run with TAP output; shell tests
-# print "<name>: N passed, M failed". Every process started is stopped at the end,
-# also when a test fails or the run is interrupted. The last line is exactly
+# print "<name>: N passed, M failed". The tests run in DP_JOBS lanes at once (default:
+# the number of cores, at most 4); each lane has a redis-server of its own, and a test
+# flushes only its lane's server. Every process started is stopped at the end, also
+# when a test fails or the run is interrupted. The last line is exactly
 # "N passed, M failed"; the exit status is non-zero when M > 0.
 # DP_TESTS="test_deliver test_config" runs only those (names of binaries or scripts).
 # DP_KEEP_LOGS=1 keeps the logs of a run that passed (the measuring tests print their
-# counts there as "# " lines).
+# counts there as "# " lines). DP_JOBS=1 runs one test at a time.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,17 +20,73 @@ DP_RUN_DIR="$ROOT/run/test-$$"
 export DP_RUN_DIR DP_BUILD="$ROOT/$BUILD" DP_ROOT="$ROOT"
 rm -rf "$DP_RUN_DIR"
 mkdir -p "$DP_RUN_DIR"
-trap 'dp_cleanup' EXIT
+# Each lane has a run folder of its own (DP_RUN_DIR/lane-N, with its pids file, since
+# a test's own cleanup stops every process listed there); this stops them all.
+cleanup_lanes() {
+	local d
+	for d in "$TOP"/lane-*; do
+		[ -d "$d" ] || continue
+		DP_RUN_DIR=$d dp_cleanup
+		[ -f "$d/redis.pid" ] && kill "$(cat "$d/redis.pid")" 2>/dev/null
+	done
+}
+TOP=$DP_RUN_DIR
+trap 'cleanup_lanes' EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
 
-passed=0
-failed=0
-failures=""
+# The slowest tests first, so that the lanes end together; the rest in name order.
+SLOW_FIRST="test_sentinel test_promises_takeover test_package test_promises
+	test_deliver test_law valgrind test_schedule test_law_adversarial test_xauth
+	test_migrate test_broad test_console test_failover test_chaos test_rcluster"
 
-dp_start_redis "$DP_RUN_DIR/redis" || { echo "0 passed, 1 failed"; exit 1; }
+selected() {
+	[ -z "${DP_TESTS:-}" ] && return 0
+	case " $DP_TESTS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+# The queue: one "kind path" line per test; kind is tap, sh or sim (the gateway
+# simulator's self-test, counted apart).
+queue="$TOP/.queue"
+{
+	for t in "$BUILD"/tests/test_*; do
+		[ -x "$t" ] && selected "$(basename "$t")" && echo "tap $t"
+	done
+	for s in tests/integration/valgrind.sh tests/integration/walkthrough.sh \
+		tests/deploy/test_*.sh tests/browser/test_*.sh; do
+		[ -f "$s" ] && selected "$(basename "$s" .sh)" && echo "sh $s"
+	done
+	[ -f tests/gwsim/selftest.sh ] && selected selftest && echo "sim tests/gwsim/selftest.sh"
+} > "$queue.all"
+: > "$queue"
+for slow in $SLOW_FIRST; do
+	grep -E "/$slow(\.sh)?\$" "$queue.all" >> "$queue"
+done
+grep -vxF -f "$queue" "$queue.all" >> "$queue"
+echo 0 > "$queue.next"
+: > "$TOP/.results"
+: > "$TOP/.failures"
+
+# next_test: prints the next line of the queue, or nothing when it is empty.
+next_test() {
+	local i
+	{
+		flock 9
+		i=$(cat "$queue.next")
+		echo $((i + 1)) > "$queue.next"
+	} 9> "$queue.lock"
+	sed -n "$((i + 1))p" "$queue"
+}
+
+# record KIND NAME PASSED FAILED SECONDS [WHY]: one result, printed and kept.
+record() {
+	printf '%s %s %d %d\n' "$1" "$2" "$3" "$4" >> "$TOP/.results"
+	[ -n "${6:-}" ] && printf '%s\n' "$6" >> "$TOP/.failures"
+	printf '%-28s %3d passed, %d failed  %4ds\n' "$2" "$3" "$4" "$5"
+}
 
 run_tap() {
-	local bin=$1 name log rc p f t0
+	local bin=$1 name log rc p f t0 why=""
 	name=$(basename "$bin")
 	log="$DP_RUN_DIR/$name.log"
 	t0=$SECONDS
@@ -38,17 +96,14 @@ run_tap() {
 	f=$(grep -c '^not ok ' "$log")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		f=1
-		failures="$failures\n  $name: exited with status $rc (see $log)"
+		why="  $name: exited with status $rc (see $log)"
 	fi
-	grep '^not ok ' "$log" | sed "s/^/  $name: /" > "$DP_RUN_DIR/.nok"
-	[ -s "$DP_RUN_DIR/.nok" ] && failures="$failures\n$(cat "$DP_RUN_DIR/.nok")"
-	printf '%-28s %3d passed, %d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
-	passed=$((passed + p))
-	failed=$((failed + f))
+	[ "$f" -gt 0 ] && why="$why$(grep '^not ok ' "$log" | sed "s/^/\n  $name: /")"
+	record tap "$name" "$p" "$f" $((SECONDS - t0)) "$why"
 }
 
 run_sh() {
-	local script=$1 name log rc line p f t0
+	local kind=$1 script=$2 name log rc line p f t0 why=""
 	name=$(basename "$(dirname "$script")")-$(basename "$script" .sh)
 	log="$DP_RUN_DIR/$name.log"
 	t0=$SECONDS
@@ -59,46 +114,70 @@ run_sh() {
 	f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
 	[ -n "$line" ] || { p=0; f=1; }
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	# A script's last lines say why: shown here, where a CI log that keeps only the
-	# end of the output still has them.
-	[ "$f" -gt 0 ] && failures="$failures\n  $name: see $log\n$(tail -n 12 "$log" |
-		sed 's/^/    | /')"
-	printf '%-28s %3d passed, %d failed  %4ds\n' "$name" "$p" "$f" $((SECONDS - t0))
-	passed=$((passed + p))
-	failed=$((failed + f))
+	# A script's last lines say why: shown at the end, where a CI log that keeps
+	# only the end of the output still has them.
+	[ "$f" -gt 0 ] && why="  $name: see $log
+$(tail -n 12 "$log" | sed 's/^/    | /')"
+	record "$kind" "$name" "$p" "$f" $((SECONDS - t0)) "$why"
 }
 
-selected() {
-	[ -z "${DP_TESTS:-}" ] && return 0
-	case " $DP_TESTS " in *" $1 "*) return 0 ;; esac
-	return 1
+# lane N: a redis-server of its own, then tests from the queue until it is empty.
+lane() {
+	local kind path
+	DP_PIDS=""
+	DP_RUN_DIR="$TOP/lane-$1"
+	mkdir -p "$DP_RUN_DIR"
+	if ! dp_start_redis "$DP_RUN_DIR/redis"; then
+		record tap "redis-server-lane-$1" 0 1 0 "  lane $1: could not start redis-server"
+		return
+	fi
+	# Not in the lane's pids file: a test that stops what it started stops those.
+	echo "${DP_PIDS# }" > "$DP_RUN_DIR/redis.pid"
+	while read -r kind path < <(next_test) && [ -n "$path" ]; do
+		case $kind in
+		tap) run_tap "$path" ;;
+		*) run_sh "$kind" "$path" ;;
+		esac
+	done
+	dp_cleanup
 }
 
-for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] && selected "$(basename "$t")" && run_tap "$t"
+jobs=${DP_JOBS:-$(nproc 2>/dev/null || echo 1)}
+case $jobs in '' | *[!0-9]*) jobs=1 ;; esac
+[ "$jobs" -lt 1 ] && jobs=1
+[ "$jobs" -gt 4 ] && jobs=4
+lanes=""
+for n in $(seq 1 "$jobs"); do
+	lane "$n" &
+	lanes="$lanes $!"
 done
-for s in tests/integration/valgrind.sh tests/integration/walkthrough.sh tests/deploy/test_*.sh \
-	tests/browser/test_*.sh; do
-	[ -f "$s" ] && selected "$(basename "$s" .sh)" && run_sh "$s"
+for pid in $lanes; do
+	wait "$pid"
 done
 
+passed=$(awk '$1 != "sim" { s += $3 } END { print s + 0 }' "$TOP/.results")
+failed=$(awk '$1 != "sim" { s += $4 } END { print s + 0 }' "$TOP/.results")
 # The simulator's self-test is a tool's, not the product's: it reports on a line of
 # its own and is not in the count, but a failure still fails the run.
 sim_failed=0
-if [ -f tests/gwsim/selftest.sh ] && selected selftest; then
-	p0=$passed f0=$failed
-	run_sh tests/gwsim/selftest.sh
-	sim_failed=$((failed - f0))
-	echo "gwsim selftest: $((passed - p0)) passed, $sim_failed failed"
-	passed=$p0 failed=$f0
+if grep -q '^sim ' "$TOP/.results"; then
+	sim_passed=$(awk '$1 == "sim" { s += $3 } END { print s + 0 }' "$TOP/.results")
+	sim_failed=$(awk '$1 == "sim" { s += $4 } END { print s + 0 }' "$TOP/.results")
+	echo "gwsim selftest: $sim_passed passed, $sim_failed failed"
+fi
+# A test in the queue that no lane reported (a lane died) is a failure.
+missing=$(($(wc -l < "$queue") - $(wc -l < "$TOP/.results")))
+if [ "$missing" -gt 0 ]; then
+	failed=$((failed + missing))
+	echo "  $missing test(s) never reported (see $TOP)" >> "$TOP/.failures"
 fi
 
 if [ "$failed" -gt 0 ] || [ "$sim_failed" -gt 0 ]; then
-	printf 'failures:%b\nlogs: %s\n' "$failures" "$DP_RUN_DIR"
+	printf 'failures:\n%s\nlogs: %s\n' "$(cat "$TOP/.failures")" "$TOP"
 elif [ -n "${DP_KEEP_LOGS:-}" ]; then
-	echo "logs: $DP_RUN_DIR"
+	echo "logs: $TOP"
 else
-	rm -rf "$DP_RUN_DIR"
+	rm -rf "$TOP"
 fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$sim_failed" -eq 0 ]
