@@ -10,7 +10,8 @@
  * subscriber, the consent record and, per deal, the code each push held and its
  * campaign. An erasure is then three steps, each idempotent, in this order:
  * erase_sub.lua (consent gone first, so nothing more is sent; the proof; the mirror
- * told), erase_deals.lua (the per-deal push history, some deals per call), XDEL of
+ * told), erase_deals.lua (the codepush / clicked keys, then the per-deal push
+ * history: what is found through a key goes before that key), XDEL of
  * the log entries last, so that an erasure that failed half-way is finished by
  * asking again. A text already with a gateway when the erasure ran may add one log
  * entry after it: erase again (documented). Never blocks the loop: every step is a

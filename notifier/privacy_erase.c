@@ -162,12 +162,17 @@ on_erased_part(struct rconn *rc, struct redisReply *reply, void *arg)
 		priv_erase_log(op);
 }
 
-/* One erase_deals.lua call: the next deals, else the next codepush / clicked keys.
- * op->at counts what was sent: deals, then codes, then pushes. */
+/* One erase_deals.lua call: the next codepush / clicked keys, else the next deals.
+ * op->at counts what was sent: codes, then pushes, then deals. The keys found
+ * through another key go before it: a codepush:<code> is found only through the
+ * code:<deal> field of the push that held the code, so the codes go before the
+ * per-deal hashes; then an erasure that failed half-way still finds, when asked
+ * again, every key it did not erase (the pushes come from the log, erased last). */
 static void
 erase_deals(struct priv_op *op)
 {
-	size_t nd = 0, nk = 0, n = 0, i, total = op->deals.n + op->codes.n + op->pushes.n;
+	size_t nd = 0, nk = 0, n = 0, i, nref = op->codes.n + op->pushes.n;
+	size_t total = nref + op->deals.n;
 	char (*keys)[PRIV_KEY_MAX];
 	const char **args;
 	char snd[16], snc[16];
@@ -181,22 +186,9 @@ erase_deals(struct priv_op *op)
 	args = calloc(PRIV_KEYS_PER_CALL + 8 * PRIV_DEALS_PER_CALL + 3, sizeof(*args));
 	if (keys == NULL || args == NULL)
 		goto out;
-	if (op->at < op->deals.n) {
-		static const enum keys_per per[8] = { KEYS_PUSH, KEYS_PUSHINFO, KEYS_DELIVERY,
-		    KEYS_PUSHLINE, KEYS_CODE, KEYS_REDELIVERED, KEYS_RETEXT, KEYS_HOLDOUT };
-
-		/* ORDER ERASE_DEAL_KEYS: the header of erase_deals.lua. */
-		for (; op->at < op->deals.n && nd < PRIV_DEALS_PER_CALL; op->at++, nd++)
-			for (i = 0; i < 8; i++) {
-				if (keys_per(op->shard, per[i], op->deals.v[op->at], keys[n],
-				    sizeof(keys[n])) < 0)
-					goto out;
-				args[n] = keys[n];
-				n++;
-			}
-	} else {
-		for (; op->at < total && nk < PRIV_KEYS_PER_CALL; op->at++, nk++) {
-			size_t k = op->at - op->deals.n;
+	if (op->at < nref) {
+		for (; op->at < nref && nk < PRIV_KEYS_PER_CALL; op->at++, nk++) {
+			size_t k = op->at;
 			int r = k < op->codes.n ? keys_per(op->shard, KEYS_CODEPUSH,
 			    op->codes.v[k], keys[n], sizeof(keys[n])) : keys_clicked(op->shard,
 			    op->pushes.v[k - op->codes.n], keys[n], sizeof(keys[n]));
@@ -206,6 +198,19 @@ erase_deals(struct priv_op *op)
 			args[n] = keys[n];
 			n++;
 		}
+	} else {
+		static const enum keys_per per[8] = { KEYS_PUSH, KEYS_PUSHINFO, KEYS_DELIVERY,
+		    KEYS_PUSHLINE, KEYS_CODE, KEYS_REDELIVERED, KEYS_RETEXT, KEYS_HOLDOUT };
+
+		/* ORDER ERASE_DEAL_KEYS: the header of erase_deals.lua. */
+		for (; op->at < total && nd < PRIV_DEALS_PER_CALL; op->at++, nd++)
+			for (i = 0; i < 8; i++) {
+				if (keys_per(op->shard, per[i], op->deals.v[op->at - nref],
+				    keys[n], sizeof(keys[n])) < 0)
+					goto out;
+				args[n] = keys[n];
+				n++;
+			}
 	}
 	snprintf(snd, sizeof(snd), "%zu", nd);
 	snprintf(snc, sizeof(snc), "%zu", nk);

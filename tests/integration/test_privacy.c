@@ -3,8 +3,8 @@
  * running notifier serves: the export holds their record, consent history, pushes
  * and replies; the erasure leaves no key or value in Redis that names them or their
  * number, but the proof of consent (hashes and events, with a retention) and the
- * number on the suppression list, on one Redis and on 4 shards; they are not texted
- * again, and an import of the same number is kept out; hostile requests change
+ * number on the suppression list, on one Redis and on 4 shards, also when it failed
+ * half-way and was asked again; they are not texted again, and an import of the same number is kept out; hostile requests change
  * nothing.
  */
 #include <setjmp.h>
@@ -332,6 +332,46 @@ erasure_on_four_shards(void **state)
 	export_then_erase(o, port);
 }
 
+/* An erasure that fails half-way (here: a key of another type in its way, so that a
+ * script stops after some of its deletions) answers 503; asked again once the way is
+ * clear, it finishes: nothing is left, not even the keys it could only find through
+ * those it had already deleted (the code a push held: codepush:<code>). */
+static void
+erasure_failed_half_way_is_finished_by_asking_again(void **state)
+{
+	struct it_one *o = *state;
+	static struct it_resp r;
+	struct want w = { o, 2 };
+	char deal[512], *d;
+	int port = start(o, NULL);
+
+	it_int(o->rc, "SADD codes:pv-c PVC-1 PVC-2 PVC-3");
+	snprintf(deal, sizeof(deal), "{\"id\":\"pv-c\",\"title\":\"Deal pv-c\","
+	    "\"category\":\"laptops\",\"url\":\"https://shop.example/pv-c\","
+	    "\"code_pool\":\"codes:pv-c\",\"expires_at\":%lld}", it_now() + 3600);
+	assert_int_equal(it_publish(o->rc, deal), 0);
+	assert_true(it_wait(sent_n, &w, 20000));
+	it_sleep_ms(300);
+	d = dump_all(o->rc);
+	assert_true(lines_with(d, "codepush:", NULL) >= 2);
+	free(d);
+	it_int(o->rc, "SET holdout:pv-c in-the-way");
+	assert_int_equal(it_http(port, "POST", "/v1/erase?id=" ERASED, AUTH, NULL, 0, &r),
+	    503);
+	assert_int_equal(it_int(o->rc, "HEXISTS subscribers " ERASED), 0);
+	it_int(o->rc, "DEL holdout:pv-c");
+	assert_int_equal(it_http(port, "POST", "/v1/erase?id=" ERASED, AUTH, NULL, 0, &r),
+	    200);
+	assert_true(it_wait(jobs_trimmed, o, 10000));
+	it_sleep_ms(300);
+	d = dump_all(o->rc);
+	assert_int_equal(lines_with(d, ERASED, NULL), 0);
+	assert_int_equal(lines_with(d, DIGITS, "suppressed:sms"), 0);
+	assert_true(lines_with(d, KEPT, NULL) > 3);
+	assert_non_null(strstr(d, "number_sha256"));
+	free(d);
+}
+
 int
 main(void)
 {
@@ -339,6 +379,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(erasure_leaves_only_the_proof, setup,
 		    it_one_teardown),
 		cmocka_unit_test_setup_teardown(erasure_on_four_shards, setup,
+		    it_one_teardown),
+		cmocka_unit_test_setup_teardown(
+		    erasure_failed_half_way_is_finished_by_asking_again, setup,
 		    it_one_teardown),
 	};
 
