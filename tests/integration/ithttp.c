@@ -30,21 +30,14 @@ write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int
-it_http(int port, const char *method, const char *path, const char *hdrs,
-    const char *body, size_t len, struct it_resp *resp)
+/* A connected socket to 127.0.0.1:port with the receive timeout, or -1. */
+static int
+dial(int port)
 {
 	struct timeval tv = { ITHTTP_TIMEOUT_S, 0 };
 	struct sockaddr_in sa;
-	char head[8192];
-	size_t got = 0;
-	ssize_t n;
-	char *b;
-	int fd, hn;
+	int fd;
 
-	resp->status = -1;
-	resp->raw[0] = '\0';
-	resp->body = resp->raw;
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -52,15 +45,37 @@ it_http(int port, const char *method, const char *path, const char *hdrs,
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((unsigned short)port);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		goto out;
-	hn = snprintf(head, sizeof(head), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s"
-	    "Content-Length: %zu\r\n\r\n", method, path, hdrs ? hdrs : "", body ? len : 0);
-	if (hn < 0 || (size_t)hn >= sizeof(head) || write_all(fd, head, (size_t)hn) < 0)
-		goto out;
-	/* A server may answer (413, 401) before it has read the whole body. */
-	if (body != NULL)
-		(void)write_all(fd, body, len);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The request's head and body into out (size bytes); its length, or -1. */
+static int
+compose(const struct it_req *q, char *out, size_t size)
+{
+	size_t len = q->body ? q->len : 0;
+	int hn = snprintf(out, size, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s"
+	    "Content-Length: %zu\r\n\r\n", q->method, q->path, q->hdrs ? q->hdrs : "",
+	    len);
+
+	if (hn < 0 || (size_t)hn + len >= size)
+		return -1;
+	if (len > 0)
+		memcpy(out + hn, q->body, len);
+	return hn + (int)len;
+}
+
+/* Reads the answer on fd until the server closes; resp->status. */
+static int
+read_answer(int fd, struct it_resp *resp)
+{
+	size_t got = 0;
+	ssize_t n;
+	char *b;
+
 	while (got + 1 < sizeof(resp->raw) &&
 	    (n = read(fd, resp->raw + got, sizeof(resp->raw) - 1 - got)) > 0)
 		got += (size_t)n;
@@ -71,9 +86,71 @@ it_http(int port, const char *method, const char *path, const char *hdrs,
 		resp->body = b + 4;
 	else
 		resp->body = resp->raw + got;
+	return resp->status;
+}
+
+static void
+resp_clear(struct it_resp *resp)
+{
+	resp->status = -1;
+	resp->raw[0] = '\0';
+	resp->body = resp->raw;
+}
+
+int
+it_http(int port, const char *method, const char *path, const char *hdrs,
+    const char *body, size_t len, struct it_resp *resp)
+{
+	char head[8192];
+	int fd, hn;
+
+	resp_clear(resp);
+	if ((fd = dial(port)) < 0)
+		return -1;
+	hn = snprintf(head, sizeof(head), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s"
+	    "Content-Length: %zu\r\n\r\n", method, path, hdrs ? hdrs : "", body ? len : 0);
+	if (hn < 0 || (size_t)hn >= sizeof(head) || write_all(fd, head, (size_t)hn) < 0)
+		goto out;
+	/* A server may answer (413, 401) before it has read the whole body. */
+	if (body != NULL)
+		(void)write_all(fd, body, len);
+	read_answer(fd, resp);
 out:
 	close(fd);
 	return resp->status;
+}
+
+int
+it_http_together(int port, size_t n, const struct it_req *reqs, struct it_resp *resps)
+{
+	static char buf[IT_TOGETHER_MAX][8192];
+	int fd[IT_TOGETHER_MAX], len[IT_TOGETHER_MAX], ok = 0;
+	size_t i;
+
+	if (n == 0 || n > IT_TOGETHER_MAX)
+		return -1;
+	for (i = 0; i < n; i++) {
+		resp_clear(&resps[i]);
+		len[i] = compose(&reqs[i], buf[i], sizeof(buf[i]));
+		fd[i] = len[i] > 0 ? dial(port) : -1;
+		/* Everything but the last byte: the server waits for it. */
+		if (fd[i] >= 0 && write_all(fd[i], buf[i], (size_t)len[i] - 1) < 0) {
+			close(fd[i]);
+			fd[i] = -1;
+		}
+	}
+	usleep(50 * 1000);              /* every head read and waiting */
+	for (i = 0; i < n; i++)
+		if (fd[i] >= 0)
+			(void)write_all(fd[i], buf[i] + len[i] - 1, 1);
+	for (i = 0; i < n; i++) {
+		if (fd[i] < 0)
+			continue;
+		if (read_answer(fd[i], &resps[i]) > 0)
+			ok++;
+		close(fd[i]);
+	}
+	return ok;
 }
 
 const char *

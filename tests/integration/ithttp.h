@@ -24,6 +24,24 @@ struct it_resp {
 int it_http(int port, const char *method, const char *path, const char *hdrs,
     const char *body, size_t len, struct it_resp *resp);
 
+/* One request for it_http_together(). */
+struct it_req {
+	const char *method, *path, *hdrs, *body;
+	size_t len;
+};
+
+#define IT_TOGETHER_MAX 8
+
+/*
+ * Sends the n requests (at most IT_TOGETHER_MAX, each under 8 KiB) on n connections
+ * so that they arrive together: every one but its last byte first, then the last
+ * bytes one after the other; the server reads them in one turn of its loop and
+ * handles them side by side. Then reads each answer into resps[i]. Returns how many
+ * answered (-1 for a bad n). For races a test must not leave to chance.
+ */
+int it_http_together(int port, size_t n, const struct it_req *reqs,
+    struct it_resp *resps);
+
 /* The value of header name in resp (copied into out, "" when absent). */
 const char *it_http_header(const struct it_resp *resp, const char *name, char *out,
     size_t size);

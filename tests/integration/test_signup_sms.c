@@ -99,9 +99,10 @@ teardown(void **state)
 }
 
 /* An inbound SMS from with text, MessageSid sid (NULL: a new one), signed as Twilio
- * signs it. Returns the status; the answer is in f->resp. */
+ * signs it. Returns the status; the answer is in resp. */
 static int
-sms_in(struct fx *f, const char *from, const char *text, const char *sid)
+sms_in_to(struct fx *f, const char *from, const char *text, const char *sid,
+    struct it_resp *resp)
 {
 	static unsigned seq;
 	struct twsig_param p[4];
@@ -131,9 +132,15 @@ sms_in(struct fx *f, const char *from, const char *text, const char *sid)
 	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, url, p, 4, sig, sizeof(sig)), 0);
 	snprintf(hdr, sizeof(hdr), "Content-Type: application/x-www-form-urlencoded\r\n"
 	    "X-Twilio-Signature: %s\r\n", sig);
-	it_http(f->http, "POST", "/hooks/twilio/inbound", hdr, body, strlen(body),
-	    &f->resp);
-	return f->resp.status;
+	it_http(f->http, "POST", "/hooks/twilio/inbound", hdr, body, strlen(body), resp);
+	return resp->status;
+}
+
+/* The same, the answer in f->resp. */
+static int
+sms_in(struct fx *f, const char *from, const char *text, const char *sid)
+{
+	return sms_in_to(f, from, text, sid, &f->resp);
 }
 
 /* The stored subscriber id, parsed (NULL when absent); the caller deletes it. */
@@ -238,6 +245,88 @@ keyword_then_yes_makes_a_subscriber_who_gets_deals(void **state)
 	/* The mirror knows the new subscriber: a laptop deal reaches the number. */
 	assert_int_equal(it_publish(f->rc, it_deal("d-signup-1", "laptops", 3600)), 0);
 	assert_true(it_wait(texted, &w, 15000));
+}
+
+/* The form body and signature header of an inbound SMS, as sms_in_to() sends it. */
+static void
+sms_form(const char *from, const char *text, const char *sid, char *body, size_t bsize,
+    char *hdr, size_t hsize)
+{
+	struct twsig_param p[4] = { { "MessageSid", sid }, { "From", from },
+		{ "To", IT_FROM }, { "Body", text } };
+	char sig[64];
+	size_t i;
+
+	body[0] = '\0';
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			strcat(body, "&");
+		it_pct_append(body, bsize, p[i].name);
+		strcat(body, "=");
+		it_pct_append(body, bsize, p[i].value);
+	}
+	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, PUBLIC_URL "/hooks/twilio/inbound",
+	    p, 4, sig, sizeof(sig)), 0);
+	snprintf(hdr, hsize, "Content-Type: application/x-www-form-urlencoded\r\n"
+	    "X-Twilio-Signature: %s\r\n", sig);
+}
+
+/* Times needle occurs in s. */
+static int
+occurs(const char *s, const char *needle)
+{
+	int n = 0;
+
+	while (s != NULL && (s = strstr(s, needle)) != NULL) {
+		n++;
+		s += strlen(needle);
+	}
+	return n;
+}
+
+/* Two "Y" answers to one request, each its own message (a subscriber tapping twice,
+ * or a gateway's retry under a new id), arriving together while Redis holds writes
+ * back, so that the notifier reads the open request for both before either is
+ * stored: one subscriber, one consent event, one welcome; the other "Y" is a reply
+ * like any other. */
+static void
+two_yes_at_once_make_one_subscriber(void **state)
+{
+	struct fx *f = *state;
+	static struct it_resp resp[2];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		char phone[16], sid[2][40], body[2][1024], hdr[2][256];
+		struct it_req q[2];
+		redisReply *r;
+		int k;
+
+		snprintf(phone, sizeof(phone), "+151255503%02d", i);
+		assert_int_equal(sms_in(f, phone, "JOIN", NULL), 200);
+		for (k = 0; k < 2; k++) {
+			snprintf(sid[k], sizeof(sid[k]), "SMtogether%d%d%08x", i, k,
+			    (unsigned)getpid());
+			sms_form(phone, "Y", sid[k], body[k], sizeof(body[k]), hdr[k],
+			    sizeof(hdr[k]));
+			q[k] = (struct it_req){ "POST", "/hooks/twilio/inbound", hdr[k], body[k],
+				strlen(body[k]) };
+		}
+		/* Writes wait (reads do not) for a moment: both requests are read before
+		 * either is stored, whatever the timing of this machine. */
+		freeReplyObject(redisCommand(f->rc, "CLIENT PAUSE 300 WRITE"));
+		assert_int_equal(it_http_together(f->http, 2, q, resp), 2);
+		assert_int_equal(resp[0].status, 200);
+		assert_int_equal(resp[1].status, 200);
+		assert_int_equal(occurs(resp[0].body, "you're subscribed") +
+		    occurs(resp[1].body, "you're subscribed"), 1);
+		assert_int_equal(it_int(f->rc, "HLEN subscribers"), 2 + i);
+		r = redisCommand(f->rc, "HGET consent:records %s", phone);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		assert_int_equal(occurs(r->str, "sms:double_opt_in"), 1);
+		freeReplyObject(r);
+	}
 }
 
 static void
@@ -403,6 +492,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    keyword_then_yes_makes_a_subscriber_who_gets_deals, setup, teardown),
 		cmocka_unit_test_setup_teardown(yes_without_a_request_is_what_it_was, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(two_yes_at_once_make_one_subscriber, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_number_that_said_stop_comes_back_by_double_opt_in, setup, teardown),
