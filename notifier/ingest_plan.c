@@ -267,8 +267,9 @@ ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
 	free(deal);
 }
 
-/* Remembers who was held out and by which rule (holdout.lua), so that conversions by
- * those subscribers count as the holdout's and reports can compare the two groups.
+/* Remembers who was held out of which channels and by which rule (holdout.lua), so
+ * that conversions by those subscribers count as the holdout's and reports can
+ * compare the groups, in all and channel by channel.
  * Idempotent, so a re-plan after a crash changes nothing. Sent on the script
  * connection before the plan chunks, so Redis runs it first. One call holds the
  * held-out subscribers of one shard (keys.h): its holdout:<deal> and reports. */

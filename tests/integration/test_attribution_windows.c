@@ -514,6 +514,34 @@ windows_halo_and_channels_are_reported(void **state)
 		check_channel(cJSON_GetObjectItemCaseSensitive(j, "channels"), "dm", &g, o, n);
 		cJSON_Delete(j);
 	}
+
+	/* dealpushctl shows the same: the report's windows and channels, and the outcome
+	 * of an order by push id that the moved clock puts 20 days after the send. */
+	{
+		char bin[600], url[64], addr[64], file[512], out[16384];
+		const char *rep[] = { bin, "--api", url, "--token", TOKEN, "report", "deal",
+			"wd", NULL };
+		const char *conv[] = { bin, "--redis", addr, "convert", file, NULL };
+		FILE *cf;
+
+		snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->http);
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+		assert_int_equal(it_run(rep, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "redeemed_by_click"));
+		assert_non_null(strstr(out, "halo_revenue"));
+		assert_non_null(strstr(out, "dm holdout_redeemed"));
+		assert_non_null(strstr(out, "sms incremental_revenue_ci95"));
+		it_path(file, sizeof(file), "convert-late", ".jsonl");
+		assert_non_null(cf = fopen(file, "w"));
+		fprintf(cf, "{\"deal_id\":\"wd\",\"order_id\":\"o-late\",\"revenue\":3,"
+		    "\"currency\":\"USD\",\"push_id\":\"%s:s-%d:sms\"}\n", entry, o[2].sub);
+		fclose(cf);
+		it_run(conv, out, sizeof(out));
+		if (strstr(out, "o-late entry=") == NULL || strstr(out, ": unattributed: "
+		    "outside_window") == NULL)
+			fail_msg("dealpushctl convert said: %s", out);
+	}
 }
 
 int
