@@ -85,6 +85,10 @@ struct config {
 	double overbook;
 
 	double sms_segment_price;    /* reports' SMS cost per segment; < 0: not set */
+	/* [attribution] (docs/attribution.md §2): how long after a push's click, or
+	 * after it was sent, an order is credited to it */
+	long click_window_s;
+	long delivery_window_s;
 	long guard_audience;         /* [guards] a deal for more recipients waits for a
 	                              * confirmation; 0: no limit */
 	double guard_cost;           /* [guards] likewise above this SMS cost (one segment

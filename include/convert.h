@@ -13,8 +13,11 @@
 #define DEALPUSH_CONVERT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
+
+#define CONVERT_PRODUCT_MAX 128
 
 struct app;
 struct convert;
@@ -28,6 +31,9 @@ struct convert_in {
 	char currency[4];
 	const char *kind;        /* "code", "click_token", "push_id", "subscriber_id" */
 	char value[257];         /* the code, push id (also from a token) or subscriber */
+	int has_ordered_at;      /* 0: the order is timed when the notifier reads it */
+	int64_t ordered_at;      /* epoch seconds ("ordered_at", RFC 3339 or epoch) */
+	char product_id[CONVERT_PRODUCT_MAX + 1]; /* "" when not given */
 };
 
 /* Starts the consumer on a connection of its own (app->rcfg) and the decay tick.
@@ -48,5 +54,15 @@ void convert_free(struct convert *c);
  */
 int convert_parse(const char *json, size_t len, const unsigned char *key,
     size_t keylen, struct convert_in *out, struct err *err);
+
+/* The part of validation that needs the notifier's clock: an ordered_at more than a
+ * day after now (epoch s) is refused. Returns 0, or -1 with *err (bad_value,
+ * field ordered_at). */
+int convert_check_time(const struct convert_in *in, int64_t now, struct err *err);
+
+/* The outcome o of order:<id> after "<entry>\t" ("attributed\t<push>\t<window>",
+ * "halo\t<push>\t<window>", "holdout", "unattributed[\toutside_window]") in words,
+ * as `dealpushctl convert` prints it, into buf. Returns 0, or -1 when it was cut. */
+int convert_outcome_text(const char *o, char *buf, size_t size);
 
 #endif

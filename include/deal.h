@@ -57,6 +57,11 @@ size_t deal_utf8_valid_prefix(const unsigned char *s, size_t len);
  * no space), else 0. */
 int deal_id_is_valid(const char *s);
 
+/* A time member v named field: an RFC 3339 string, epoch seconds as a JSON integer,
+ * or a string of digits, before year 10000. Returns 0 with *out in epoch seconds, or
+ * -1 with *err (bad_type, bad_value) naming field. */
+int deal_take_time(const struct cJSON *v, const char *field, int64_t *out, struct err *err);
+
 /* The length of url's scheme and "://" when it is http or https in any case (7 or 8),
  * else 0. Ingest and the click redirect both ask this, so that a URL one accepts the
  * other does too ("HTTPS://..." included). */

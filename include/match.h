@@ -33,17 +33,21 @@ struct match_rcpt {
 	const char *rule;              /* the rule's name, owned by the rule set */
 };
 
-/* A recipient a rule's holdout kept back: counted, remembered, never sent. */
+/* A recipient a rule's holdout kept back from some or all of its channels: counted,
+ * remembered, never sent on those (docs/attribution.md §5). */
 struct match_held {
 	const struct subscriber *sub;  /* borrowed from the store */
 	const char *rule;              /* the rule that held it out, owned by the rule set */
+	unsigned channels;             /* CH_BIT() mask of the channels held back */
+	int whole;                     /* 1: every channel it had: it gets no push */
 };
 
 struct match_list {
 	struct match_rcpt *v;
 	size_t n, cap;
 	size_t matched;                /* before the quantity cut */
-	size_t held_out;               /* matched but kept back by a holdout */
+	size_t held_out;               /* matched but kept back from a channel or more by
+	                                  a holdout */
 	struct match_held *held;       /* held_out of them */
 	size_t held_cap;
 	size_t unrenderable;           /* too long for the rule's segment cap */

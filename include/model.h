@@ -64,6 +64,8 @@ struct deal {
 	int64_t starts_at;        /* 0 when absent */
 	int64_t expires_at;
 	char *campaign;
+	char *product_id;         /* what the deal sells: an order of another product
+	                           * is the push's halo (docs/attribution.md §6) */
 	struct strlist test_to;   /* a test send's subscriber ids, as given; empty: none */
 	int confirmed;            /* "confirmed": true: past the guards (a held deal
 	                           * published again after its confirmation) */

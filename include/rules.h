@@ -130,7 +130,8 @@ unsigned rule_max_segments(const struct rule *r);     /* SMS segment cap, 1..10 
 struct rule_match {
 	const struct rule *rule;  /* the highest-priority rule that matched, or NULL */
 	unsigned channels;        /* rule's `send` ∩ subscriber's channels ∩ consented */
-	int held_out;             /* 1: matched but kept back by the rule's holdout */
+	int held_out;             /* the CH_BIT() mask of channels (within channels) the
+	                             rule's holdout keeps back; 0: none */
 };
 
 /*
@@ -161,14 +162,22 @@ uint64_t rule_fnv1a(const char *s);
 /* MurmurHash3's 64-bit finaliser: every input bit reaches every output bit. */
 uint64_t rule_fmix64(uint64_t h);
 
-/* The stable holdout hash of (rule name, subscriber id):
+/* The stable holdout hash of (rule name, subscriber id) on SMS:
  *   fmix64(FNV-1a-64(rule_name) XOR FNV-1a-64(sub_id))
- * (fmix64 is MurmurHash3's 64-bit finaliser). A subscriber is held out by a rule with
- * holdout bp basis points when hash % 10000 < bp. */
+ * (fmix64 is MurmurHash3's 64-bit finaliser); on DM the same with
+ * RULE_HOLDOUT_DM_SALT XORed in before fmix64, so each channel holds out its own
+ * subscribers (docs/attribution.md §5). A subscriber is held out of a channel by a
+ * rule with holdout bp basis points when that channel's hash % 10000 < bp. */
+#define RULE_HOLDOUT_DM_SALT 0x9e3779b97f4a7c15ULL
 uint64_t rule_holdout_hash(const char *rule_name, const char *sub_id);
 
-/* 1 when rule r keeps subscriber s back (its holdout clause), else 0. */
-int rule_held_out(const struct rule *r, const struct subscriber *s);
+/* The hash above for channel ch (CH_SMS: rule_holdout_hash). */
+uint64_t rule_holdout_hash_ch(const char *rule_name, const char *sub_id,
+    enum channel ch);
+
+/* The CH_BIT() mask of the channels rule r's holdout keeps subscriber s back from
+ * (each channel drawn on its own), whatever channels s has; 0 without a holdout. */
+unsigned rule_held_out(const struct rule *r, const struct subscriber *s);
 
 /*
  * Explains rule_match() for one (deal, subscriber): one line per rule in evaluation
@@ -185,7 +194,8 @@ struct rule_recipient {
 	const struct subscriber *sub;  /* borrowed from the caller / the index */
 	const struct rule *rule;       /* owned by the rule set */
 	unsigned channels;
-	int held_out;
+	int held_out;                  /* CH_BIT() mask within channels the rule's
+	                                  holdout keeps back (struct rule_match) */
 };
 
 /*
@@ -193,7 +203,8 @@ struct rule_recipient {
  * descending, then subscriber id ascending (bytewise), so the order is a total order
  * and identical between ridx_query() and rule_scan(). For a deal with quantity > 0
  * only the first ceil(quantity * overbook) are kept in v; matched counts them all.
- * Held-out recipients are ranked and kept like the others, flagged held_out.
+ * Held-out recipients are ranked and kept like the others, flagged held_out (the
+ * channels held back; a recipient held out of some channels is sent on the others).
  * Reuse one struct across queries to keep its buffers.
  */
 struct rule_recipients {

@@ -2,7 +2,8 @@
  * admin_report.c: GET /v1/reports of the admin API (stage: report): a deal's, rule's
  * or campaign's funnel read from its report hash (one HGETALL; one per shard in the
  * sharded layout, summed) and answered as JSON:
- * counters, skips, errors, the holdout and the rates derived from them
+ * counters, skips, errors, the holdout, the channel split ("ch:<channel>:<counter>"
+ * fields, each channel against its own holdout) and the rates derived from them
  * (docs/admin.md#reports). It only reads; it must never write to Redis.
  */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include "deal.h"
 #include "http.h"
 #include "keys.h"
+#include "lift.h"
 #include "match.h"
 #include "rconn.h"
 #include "rules.h"
@@ -32,7 +34,10 @@
 static const char *const report_counters[] = {
 	"admitted", "sent", "failed", "unknown", "delivered", "undelivered",
 	"delivery_failed", "clicked", "redeemed", "revenue", "sms_segments",
-	"unattributed", "unattributed_revenue", "filtered", "redelivery", NULL
+	"unattributed", "unattributed_revenue", "filtered", "redelivery",
+	"redeemed_by_code", "revenue_by_code", "redeemed_by_click", "revenue_by_click",
+	"redeemed_by_delivery", "revenue_by_delivery", "outside_window", "halo_orders",
+	"halo_revenue", NULL
 };
 static const char *const report_holdout[] = {
 	"planned", "holdout_audience", "holdout_redeemed", "holdout_revenue",
@@ -147,6 +152,76 @@ report_holdout_json(const struct redisReply *h, cJSON *notes)
 	return o;
 }
 
+/* ---- the channel split (docs/attribution.md §5) ---- */
+
+/* Counter f of channel ch ("ch:<ch>:<f>"), 0 when absent. */
+static double
+report_ch(const struct redisReply *h, const char *ch, const char *f)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "ch:%s:%s", ch, f);
+	return report_val(h, name);
+}
+
+/* One channel's figures: what was sent and credited on it, and its treated group
+ * (sent a push on it) against its holdout group (held out of it), with the
+ * incremental revenue and its 95% interval, or null figures and a note when one
+ * group is empty. */
+static cJSON *
+report_channel_json(const struct redisReply *h, const char *ch, cJSON *notes)
+{
+	struct lift_group t, g;
+	struct lift l;
+	cJSON *o = cJSON_CreateObject(), *ci;
+	char note[160];
+
+	if (o == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(o, "sent", report_ch(h, ch, "sent"));
+	cJSON_AddNumberToObject(o, "redeemed", report_ch(h, ch, "redeemed"));
+	cJSON_AddNumberToObject(o, "revenue", report_ch(h, ch, "revenue"));
+	cJSON_AddNumberToObject(o, "halo_orders", report_ch(h, ch, "halo_orders"));
+	cJSON_AddNumberToObject(o, "halo_revenue", report_ch(h, ch, "halo_revenue"));
+	t.audience = report_ch(h, ch, "sent");
+	t.orders = report_ch(h, ch, "treated_redeemed");
+	t.revenue = report_ch(h, ch, "treated_revenue");
+	t.revenue_sq = report_ch(h, ch, "treated_revenue_sq");
+	g.audience = report_ch(h, ch, "holdout_audience");
+	g.orders = report_ch(h, ch, "holdout_redeemed");
+	g.revenue = report_ch(h, ch, "holdout_revenue");
+	g.revenue_sq = report_ch(h, ch, "holdout_revenue_sq");
+	cJSON_AddNumberToObject(o, "treated_audience", t.audience);
+	cJSON_AddNumberToObject(o, "treated_redeemed", t.orders);
+	cJSON_AddNumberToObject(o, "treated_revenue", t.revenue);
+	cJSON_AddNumberToObject(o, "holdout_audience", g.audience);
+	cJSON_AddNumberToObject(o, "holdout_redeemed", g.orders);
+	cJSON_AddNumberToObject(o, "holdout_revenue", g.revenue);
+	if (lift_compute(&t, &g, &l) < 0) {
+		cJSON_AddNullToObject(o, "treated_conversion_rate");
+		cJSON_AddNullToObject(o, "holdout_conversion_rate");
+		cJSON_AddNullToObject(o, "incremental_redemptions");
+		cJSON_AddNullToObject(o, "incremental_revenue");
+		cJSON_AddNullToObject(o, "incremental_revenue_ci95");
+		if (t.audience > 0 || g.audience > 0) {
+			snprintf(note, sizeof(note), "channels.%s: incremental figures are null, "
+			    "%s", ch, g.audience > 0 ? "nobody was sent a push on it" :
+			    "nobody was held out of it");
+			cJSON_AddItemToArray(notes, cJSON_CreateString(note));
+		}
+		return o;
+	}
+	cJSON_AddNumberToObject(o, "treated_conversion_rate", l.treated_rate);
+	cJSON_AddNumberToObject(o, "holdout_conversion_rate", l.holdout_rate);
+	cJSON_AddNumberToObject(o, "incremental_redemptions", l.incremental_redemptions);
+	cJSON_AddNumberToObject(o, "incremental_revenue", l.incremental_revenue);
+	if ((ci = cJSON_AddArrayToObject(o, "incremental_revenue_ci95")) != NULL) {
+		cJSON_AddItemToArray(ci, cJSON_CreateNumber(l.ci_low));
+		cJSON_AddItemToArray(ci, cJSON_CreateNumber(l.ci_high));
+	}
+	return o;
+}
+
 /* ---- a deal's codes left (docs/admin.md#reports) ---- */
 
 /* Answers op with its report op->json, "codes_left" set from reply (SCARD of the
@@ -204,7 +279,7 @@ on_report(struct rconn *rc, struct redisReply *h, void *arg)
 {
 	struct admin_op *op = arg;
 	double sent, revenue, price = op->price;
-	cJSON *j, *skips, *errors, *hold, *notes;
+	cJSON *j, *skips, *errors, *hold, *notes, *chans;
 	size_t i;
 
 	(void)rc;
@@ -247,7 +322,8 @@ on_report(struct rconn *rc, struct redisReply *h, void *arg)
 		double x = report_num(h->element[i + 1]);
 
 		if (k->type != REDIS_REPLY_STRING || isnan(x) ||
-		    report_in(report_counters, k->str) || report_in(report_holdout, k->str))
+		    report_in(report_counters, k->str) || report_in(report_holdout, k->str) ||
+		    strncmp(k->str, "ch:", 3) == 0)   /* in "channels" */
 			continue;
 		if (strncmp(k->str, "error:", 6) == 0 && k->str[6] != '\0')
 			cJSON_AddNumberToObject(errors, k->str + 6, x);
@@ -268,6 +344,10 @@ on_report(struct rconn *rc, struct redisReply *h, void *arg)
 		cJSON_AddItemToObject(j, "holdout", hold);
 	else
 		cJSON_AddNullToObject(j, "holdout");
+	if ((chans = cJSON_AddObjectToObject(j, "channels")) != NULL) {
+		cJSON_AddItemToObject(chans, "sms", report_channel_json(h, "sms", notes));
+		cJSON_AddItemToObject(chans, "dm", report_channel_json(h, "dm", notes));
+	}
 	cJSON_AddItemToObject(j, "notes", notes);
 	if (strcmp(op->kindname, "deal") == 0 && report_codes_left(op, j) == 0)
 		return;                 /* the pool's count answers it */

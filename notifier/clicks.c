@@ -9,6 +9,7 @@
  * redirect waits on those reads and that one script only. Must never redirect anywhere but the deal's own http(s) URL, never say
  * why a token was refused, and never log a token.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,7 @@
 #include "app.h"
 #include "clicks.h"
 #include "clicktok.h"
+#include "clock.h"
 #include "config.h"
 #include "deal.h"
 #include "http.h"
@@ -34,7 +36,7 @@
 #define CLICKS_URL_MAX 8192
 #define CLICKS_TRIES 3           /* reads and script, when click.lua answers "retry" */
 #define CLICKS_KEY_MAX 512       /* a key named from a push's data */
-#define CLICKS_ARGS 9
+#define CLICKS_ARGS 10
 
 struct click_call;
 
@@ -282,7 +284,7 @@ static int
 click_send(struct click_call *c)
 {
 	struct rconn *rc = c->k->app->cmd;
-	char k[9][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32];
+	char k[9][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32], now[32];
 	const char *args[9 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
 	size_t rlen = 0, clen = 0, dlen = strlen(c->deal);
 	/* The push's shard: its subscriber's, from the push id in the token. */
@@ -358,6 +360,9 @@ click_send(struct click_call *c)
 	args[15] = c->deal;
 	args[16] = c->pinfo != NULL ? c->pinfo : "";
 	args[17] = c->camp != NULL ? c->camp : "";
+	/* When the push was clicked: the start of its click window (convert.lua). */
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	args[18] = now;
 	return script_call_named(rc, CLICKS_SCRIPT, 9, 9 + CLICKS_ARGS, args, NULL,
 	    clicks_on_reply, c);
 }

@@ -96,6 +96,9 @@ static const struct ckey config_keys[] = {
 	C("signup.max_requests_per_day", CK_LONG, signup_max_requests, 1, 100),
 	C("signup.confirm_ttl_s", CK_LONG, signup_confirm_ttl_s, 60, 604800),
 	C("privacy.proof_retention_days", CK_LONG, proof_retention_days, 1, 36500),
+	/* at most 30 days: the click marks and pushinfo they are measured from live 30 */
+	C("attribution.click_window_s", CK_LONG, click_window_s, 60, 2592000),
+	C("attribution.delivery_window_s", CK_LONG, delivery_window_s, 60, 2592000),
 };
 #undef C
 
@@ -388,7 +391,8 @@ config_section(struct cparse *p, char *hdr)
 		    strcmp(hdr, "deliver") && strcmp(hdr, "rules") && strcmp(hdr, "http") &&
 		    strcmp(hdr, "report") && strcmp(hdr, "compliance") &&
 		    strcmp(hdr, "inbound") && strcmp(hdr, "guards") &&
-		    strcmp(hdr, "signup") && strcmp(hdr, "privacy")) {
+		    strcmp(hdr, "signup") && strcmp(hdr, "privacy") &&
+		    strcmp(hdr, "attribution")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;
@@ -622,6 +626,8 @@ config_defaults(struct config *c)
 	c->signup_confirm_ttl_s = 86400;
 	c->proof_retention_days = 1825;      /* 5 years: the TCPA's limitation period */
 	c->session_ttl_s = 8 * 3600;
+	c->click_window_s = 5 * 86400;
+	c->delivery_window_s = 86400;
 	quiet_rules_default(&c->quiet);
 	if ((c->consumer = malloc(80)) == NULL)
 		return -1;

@@ -4,14 +4,15 @@
  * Reads "conversions" in group "attribution" on a connection of its own, one
  * XREADGROUP at a time (the next waits until every script of the batch answered),
  * its own pending list first after every (re)connect and failure. Each entry is
- * validated here and then settled by one script, convert.lua: dead-lettered and
- * acked, or deduped, attributed, counted and acked. The script is given every key it
+ * validated (convert_parse.c) and then settled by one script, convert.lua:
+ * dead-lettered and acked, or deduped, attributed inside a window (or not), counted
+ * and acked. The script is given every key it
  * touches, so what names some of them (the push a code went to, the push's rule and
  * campaign, the holdout rule) is read first; the script re-checks it and answers
  * "retry" when it moved. Must never ack an entry whose effects are not written,
  * never count an order twice, never stall on an entry.
  */
-#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,7 @@
 #include "config.h"
 #include "convert.h"
 #include "greader.h"
-#include "deal.h"
 #include "decay.h"
-#include "jsonv.h"
 #include "keys.h"
 #include "log.h"
 #include "rconn.h"
@@ -41,12 +40,11 @@
 #define CONVERT_PAYLOAD_MAX 16384
 #define CONVERT_ORDER_TTL_S "7776000"      /* order:<id>: 90 days */
 #define CONVERT_GAIN "0.3"                 /* e' = e + (1 - e) x 0.3 per redemption */
-#define CONVERT_REVENUE_MAX 1e9
 #define CONVERT_RETRY_MS 1000
 #define CONVERT_TRIES 3                     /* reads and script, on "retry" */
 #define CONVERT_KEY_MAX 512                 /* a key named from a conversion's data */
-#define CONVERT_KEYS 13                     /* ORDER CONVERT_KEYS: convert.lua */
-#define CONVERT_ARGS 16
+#define CONVERT_KEYS 15                     /* ORDER CONVERT_KEYS: convert.lua */
+#define CONVERT_ARGS 21
 
 struct convert_call;
 
@@ -73,6 +71,8 @@ enum convert_rd {
 	CONVERT_RD_PINFO_DM,            /* HGET pushinfo:<deal> <sub>:dm */
 	CONVERT_RD_HOLDOUT,             /* HGET holdout:<deal> <sub> */
 	CONVERT_RD_CAMP,                /* HGET deal:<deal> campaign */
+	CONVERT_RD_ENTRY,               /* HGET deal:<deal> entry: names the pushes, and
+	                                   so their clicked:<push> keys */
 	CONVERT_RD_COUNT                /* none left: the script */
 };
 
@@ -90,6 +90,7 @@ struct convert_call {
 	int attr;                       /* an "attr" call (else "dead"), with: */
 	struct convert_in in;
 	char revenue[64];
+	char ordered_at[24];            /* epoch s: given, or when it was read */
 	char *payload;                  /* copied: the stream reply is gone by then */
 	size_t plen;
 	char *dead[3];                  /* a "dead" call: reason, field, error */
@@ -117,151 +118,6 @@ static void
 convert_read(struct convert *c)
 {
 	greader_read(c->rd);
-}
-
-/* ---- validation ---- */
-
-/* A string member of 1..max bytes without control characters, copied into buf. */
-static int
-convert_string(const cJSON *root, const char *name, size_t max, char *buf,
-    size_t size, struct err *err)
-{
-	const cJSON *v = jv_field(root, name);
-	size_t n;
-
-	if (v == NULL)
-		return jv_missing(err, name);
-	if (!cJSON_IsString(v) || v->valuestring == NULL)
-		return jv_bad_type(err, name, "string", v);
-	n = strlen(v->valuestring);
-	if (n == 0 || n > max || n >= size)
-		return err_set(err, ERR_INPUT, "bad_value", name, "%s: must be 1..%zu bytes",
-		    name, max);
-	if (jv_has_control(v->valuestring))
-		return jv_bad_value(err, name, "control characters are not allowed");
-	memcpy(buf, v->valuestring, n + 1);
-	return 0;
-}
-
-int
-convert_parse(const char *json, size_t len, const unsigned char *key, size_t keylen,
-    struct convert_in *out, struct err *err)
-{
-	static const char *const names[] = { "deal_id", "order_id", "revenue", "currency",
-		"code", "click_token", "push_id", "subscriber_id" };
-	static const char *const kinds[] = { "code", "click_token", "push_id",
-		"subscriber_id" };
-	cJSON *root = NULL;
-	const cJSON *v;
-	char sub[CLICKTOK_ID_MAX + 1], entry[64], ch[16];
-	int rv = -1;
-	size_t i, n = 0;
-
-	memset(out, 0, sizeof(*out));
-	/* The deal parser's strict reading: no NUL or \u0000 to cut a C string short, no
-	 * invalid UTF-8, nothing after the object. */
-	if ((root = deal_json_open(json, len, CONVERT_PAYLOAD_MAX, "conversion",
-	    err)) == NULL) {
-		if (err->kind != ERR_NOMEM) {
-			if (strcmp(err->code, "not_object") == 0)
-				snprintf(err->code, sizeof(err->code), "bad_type");
-			else if (strcmp(err->code, "binary") == 0)
-				snprintf(err->code, sizeof(err->code), "not_json");
-			snprintf(err->field, sizeof(err->field), "conversion");
-		}
-		goto out;
-	}
-	if (jv_check_unique(root, names, sizeof(names) / sizeof(names[0]), "", err) < 0)
-		goto out;
-	if (convert_string(root, "deal_id", MODEL_ID_MAX, out->deal_id,
-	    sizeof(out->deal_id), err) < 0)
-		goto out;
-	if (!deal_id_is_valid(out->deal_id)) {
-		jv_bad_value(err, "deal_id", "only printable ASCII without spaces is allowed");
-		goto out;
-	}
-	if (convert_string(root, "order_id", 128, out->order_id, sizeof(out->order_id),
-	    err) < 0)
-		goto out;
-	if ((v = jv_field(root, "revenue")) == NULL) {
-		jv_missing(err, "revenue");
-		goto out;
-	}
-	if (!cJSON_IsNumber(v)) {
-		jv_bad_type(err, "revenue", "number", v);
-		goto out;
-	}
-	if (!isfinite(v->valuedouble) || v->valuedouble < 0 ||
-	    v->valuedouble > CONVERT_REVENUE_MAX) {
-		jv_bad_value(err, "revenue", "must be a finite number from 0 to 1e9");
-		goto out;
-	}
-	out->revenue = v->valuedouble;
-	if (convert_string(root, "currency", 3, out->currency, sizeof(out->currency),
-	    err) < 0)
-		goto out;
-	for (i = 0; i < 3; i++)
-		if (out->currency[i] < 'A' || out->currency[i] > 'Z')
-			break;
-	if (i != 3) {
-		jv_bad_value(err, "currency", "must be an ISO 4217 code (three capital letters)");
-		goto out;
-	}
-	for (i = 0; i < 4; i++) {
-		if (jv_field(root, kinds[i]) == NULL)
-			continue;
-		if (n++ > 0) {
-			err_set(err, ERR_INPUT, "ambiguous", kinds[i], "%s: only one of code, "
-			    "click_token, push_id, subscriber_id may be given (also %s)",
-			    kinds[i], out->kind);
-			goto out;
-		}
-		out->kind = kinds[i];
-	}
-	if (n == 0) {
-		err_set(err, ERR_INPUT, "missing_field", "code", "code: one of code, "
-		    "click_token, push_id, subscriber_id is required");
-		goto out;
-	}
-	if (strcmp(out->kind, "code") == 0) {
-		if (convert_string(root, "code", 64, out->value, sizeof(out->value), err) < 0)
-			goto out;
-	} else if (strcmp(out->kind, "subscriber_id") == 0) {
-		if (convert_string(root, "subscriber_id", MODEL_ID_MAX, out->value,
-		    sizeof(out->value), err) < 0)
-			goto out;
-		if (!deal_id_is_valid(out->value)) {
-			jv_bad_value(err, "subscriber_id", "only printable ASCII without spaces "
-			    "is allowed");
-			goto out;
-		}
-	} else if (strcmp(out->kind, "push_id") == 0) {
-		if (convert_string(root, "push_id", CLICKTOK_ID_MAX, out->value,
-		    sizeof(out->value), err) < 0)
-			goto out;
-	} else {
-		char tok[CLICKTOK_MAX + 1];
-
-		if (convert_string(root, "click_token", CLICKTOK_MAX, tok, sizeof(tok),
-		    err) < 0)
-			goto out;
-		if (key == NULL || clicktok_parse(key, keylen, tok, out->value,
-		    sizeof(out->value)) < 0) {
-			jv_bad_value(err, "click_token", "not a valid click token");
-			snprintf(err->code, sizeof(err->code), "bad_token");
-			goto out;
-		}
-	}
-	if (strcmp(out->kind, "subscriber_id") != 0 && strcmp(out->kind, "code") != 0 &&
-	    clicks_split_push_id(out->value, entry, sizeof(entry), sub, sizeof(sub), ch,
-	    sizeof(ch)) < 0) {
-		jv_bad_value(err, out->kind, "not a push id (<entry>:<subscriber>:<channel>)");
-		goto out;
-	}
-	rv = 0;
-out:
-	cJSON_Delete(root);
-	return rv;
 }
 
 /* ---- the consumer ---- */
@@ -358,6 +214,7 @@ convert_next_read(const struct convert_call *k, int from)
 		case CONVERT_RD_PINFO_DM:
 		case CONVERT_RD_HOLDOUT:
 		case CONVERT_RD_CAMP:
+		case CONVERT_RD_ENTRY:
 			if (subscriber)
 				return (enum convert_rd)i;
 			break;
@@ -416,13 +273,40 @@ convert_send_read(struct convert_call *k)
 		args[2] = k->in.value;
 		break;
 	case CONVERT_RD_CAMP:
+	case CONVERT_RD_ENTRY:
 		bad |= ru_key(key, CONVERT_KEY_MAX, "deal:", k->in.deal_id, strlen(k->in.deal_id));
-		args[2] = "campaign";
+		args[2] = k->rd == CONVERT_RD_CAMP ? "campaign" : "entry";
 		break;
 	case CONVERT_RD_COUNT:
 		return 1;
 	}
 	return bad ? 1 : rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 3, args, NULL);
+}
+
+/* The clicked:<push> keys whose values start the click windows (ORDER CONVERT_KEYS
+ * 14, 15) into a and b ("" = none): the push's (a) for a code, token or push id;
+ * for a subscriber, its SMS push's (a) and DM push's (b) of the deal, named from the
+ * deal's entry. Returns 0, or 1 when a key would not fit. */
+static int
+convert_clicked_keys(const struct convert_call *k, uint32_t shard, const char *push,
+    char *a, char *b)
+{
+	char id[CONVERT_KEY_MAX];
+	const char *entry = k->val[CONVERT_RD_ENTRY];
+	int i;
+
+	a[0] = b[0] = '\0';
+	if (strcmp(k->in.kind, "subscriber_id") != 0)
+		return push != NULL && keys_clicked(shard, push, a, CONVERT_KEY_MAX) < 0;
+	if (entry == NULL)
+		return 0;
+	for (i = 0; i < 2; i++) {   /* ORDER CHANNEL */
+		if (snprintf(id, sizeof(id), "%s:%s:%s", entry, k->in.value,
+		    i == 0 ? "sms" : "dm") >= (int)sizeof(id) ||
+		    keys_clicked(shard, id, i == 0 ? a : b, CONVERT_KEY_MAX) < 0)
+			return 1;
+	}
+	return 0;
 }
 
 /* Sends convert.lua for k with every key (ORDER CONVERT_KEYS). Returns as
@@ -431,7 +315,7 @@ static int
 convert_script(struct convert_call *k)
 {
 	char key[CONVERT_KEYS][CONVERT_KEY_MAX], skey[2][KEYS_SHARD_MAX];
-	char subid[sizeof(k->in.value)] = "";
+	char subid[sizeof(k->in.value)] = "", cwin[24], dwin[24];
 	const char *args[CONVERT_KEYS + CONVERT_ARGS], *push, *sub, *info, *t;
 	const char *rule = NULL, *camp = NULL;
 	const char *deal = k->in.deal_id;
@@ -448,19 +332,22 @@ convert_script(struct convert_call *k)
 		args[1] = CONVERT_DEAD;
 		for (i = 2; i < CONVERT_KEYS; i++)
 			args[i] = "";
-		args[13] = "dead";
-		args[14] = k->entry;
-		args[15] = CONVERT_GROUP;
-		args[16] = k->dead[0];
-		args[17] = k->dead[1];
-		args[18] = k->dead[2];
-		args[19] = k->payload != NULL ? k->payload : "";
-		for (i = 0; i < 19; i++)
+		n = CONVERT_KEYS;
+		args[n++] = "dead";
+		args[n++] = k->entry;
+		args[n++] = CONVERT_GROUP;
+		args[n++] = k->dead[0];
+		args[n++] = k->dead[1];
+		args[n++] = k->dead[2];
+		args[n] = k->payload != NULL ? k->payload : "";
+		for (i = 0; i < n; i++)
 			lens[i] = strlen(args[i]);
-		lens[19] = k->payload != NULL ? k->plen : 0;
-		return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS, 20, args,
+		lens[n] = k->payload != NULL ? k->plen : 0;
+		return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS, n + 1, args,
 		    lens, convert_on_reply, k);
 	}
+	snprintf(cwin, sizeof(cwin), "%ld", k->c->app->cfg->click_window_s);
+	snprintf(dwin, sizeof(dwin), "%ld", k->c->app->cfg->delivery_window_s);
 	push = convert_push(k);
 	info = convert_info(k);
 	/* Every key of the attribution is the named subscriber's shard's (keys.h),
@@ -505,6 +392,7 @@ convert_script(struct convert_call *k)
 	}
 	bad |= ru_key(key[11], CONVERT_KEY_MAX, px.p[KEYS_REPORT_RULE], rule, rlen);
 	bad |= ru_key(key[12], CONVERT_KEY_MAX, px.p[KEYS_REPORT_CAMPAIGN], camp, clen);
+	bad |= convert_clicked_keys(k, shard, push, key[13], key[14]);
 	if (bad)
 		return 1;
 	args[0] = CONVERT_STREAM;
@@ -530,6 +418,11 @@ convert_script(struct convert_call *k)
 	args[n++] = info;
 	args[n++] = k->val[CONVERT_RD_HOLDOUT] != NULL ? k->val[CONVERT_RD_HOLDOUT] : "";
 	args[n++] = k->val[CONVERT_RD_CAMP] != NULL ? k->val[CONVERT_RD_CAMP] : "";
+	args[n++] = k->ordered_at;
+	args[n++] = cwin;
+	args[n++] = dwin;
+	args[n++] = k->in.product_id;
+	args[n++] = k->val[CONVERT_RD_ENTRY] != NULL ? k->val[CONVERT_RD_ENTRY] : "";
 	return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS, n, args, NULL,
 	    convert_on_reply, k);
 }
@@ -625,9 +518,18 @@ convert_settled(struct convert_call *k, const struct redisReply *r)
 		    r->element[1]->str : "-", r->elements > 2 &&
 		    r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "-");
 	} else {
-		log_info("event=conversion entry=%s order=%s result=%s%s%s", k->entry,
-		    k->order, st, r->elements > 1 ? " push=" : "", r->elements > 1 &&
-		    r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "");
+		const char *a1 = r->elements > 1 && r->element[1]->type ==
+		    REDIS_REPLY_STRING ? r->element[1]->str : NULL;
+		const char *a2 = r->elements > 2 && r->element[2]->type ==
+		    REDIS_REPLY_STRING ? r->element[2]->str : NULL;
+
+		if (strcmp(st, "unattributed") == 0)
+			log_info("event=conversion entry=%s order=%s result=%s reason=%s",
+			    k->entry, k->order, st, a1 != NULL && *a1 != '\0' ? a1 : "-");
+		else
+			log_info("event=conversion entry=%s order=%s result=%s%s%s%s%s",
+			    k->entry, k->order, st, a1 ? " push=" : "", a1 ? a1 : "",
+			    a2 ? " window=" : "", a2 ? a2 : "");
 	}
 	convert_done(k);
 }
@@ -747,7 +649,8 @@ convert_entry(struct convert *c, const char *entry, const struct redisReply *fie
 		convert_dead(c, entry, &err, NULL, 0);
 		return;
 	}
-	if (convert_parse(payload, len, c->key, c->keylen, &in, &err) < 0) {
+	if (convert_parse(payload, len, c->key, c->keylen, &in, &err) < 0 ||
+	    convert_check_time(&in, clock_now(), &err) < 0) {
 		if (err.kind == ERR_NOMEM) {
 			convert_reread(c, 1);
 			return;
@@ -763,6 +666,9 @@ convert_entry(struct convert *c, const char *entry, const struct redisReply *fie
 	k->attr = 1;
 	k->in = in;
 	snprintf(k->revenue, sizeof(k->revenue), "%.17g", in.revenue);
+	/* Without ordered_at, the order is timed now, on the notifier's clock. */
+	snprintf(k->ordered_at, sizeof(k->ordered_at), "%lld", (long long)(in.has_ordered_at ?
+	    in.ordered_at : clock_now()));
 	if ((k->payload = strndup(len > CONVERT_PAYLOAD_MAX ? "" : payload, len)) == NULL) {
 		k->oom = 1;
 		return;

@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "convert.h"
 #include "ctl_int.h"
 #include "keys.h"
 #include "redisutil.h"
@@ -183,11 +184,8 @@ look(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
 		    r->str[el] == '\t') {
 			const char *o = r->str + el + 1;
 
-			if (strncmp(o, "attributed\t", 11) == 0)
-				snprintf(p[k].outcome, sizeof(p[k].outcome), "attributed to push "
-				    "%s", o + 11);
-			else
-				snprintf(p[k].outcome, sizeof(p[k].outcome), "%s", o);
+			/* cut to the buffer when too long */
+			(void)convert_outcome_text(o, p[k].outcome, sizeof(p[k].outcome));
 			p[k].done = 1;
 		} else if (r->type == REDIS_REPLY_STRING && acked(c, p[k].entry) == 1) {
 			snprintf(p[k].outcome, sizeof(p[k].outcome), "duplicate (the order was "

@@ -99,9 +99,11 @@ int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
 {
 	static const char *const rows[] = { "matched", "admitted", "sent", "failed",
 	    "unknown", "delivered", "undelivered", "delivery_failed", "filtered",
-	    "redelivery", "clicked", "redeemed", "revenue", "unattributed",
-	    "unattributed_revenue", "sms_segments", "sms_cost", "click_rate",
-	    "revenue_per_1000_pushes", NULL };
+	    "redelivery", "clicked", "redeemed", "revenue", "redeemed_by_code",
+	    "revenue_by_code", "redeemed_by_click", "revenue_by_click",
+	    "redeemed_by_delivery", "revenue_by_delivery", "halo_orders", "halo_revenue",
+	    "unattributed", "unattributed_revenue", "outside_window", "sms_segments",
+	    "sms_cost", "click_rate", "revenue_per_1000_pushes", NULL };
 	static const char *const groups[] = { "skipped", "errors", "holdout", NULL };
 	char p[1024], pre[64], msg[512];
 	struct ctl_buf b;
@@ -160,6 +162,20 @@ int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
 			snprintf(label, sizeof(label), "%s %s", strcmp(groups[i], "errors") == 0 ?
 			    "error" : groups[i], o->string);
 			print_row(label, o);
+		}
+	}
+	/* channels: "sms sent", "dm incremental_revenue", ...; the interval as lo..hi */
+	cJSON_ArrayForEach(h, cJSON_GetObjectItemCaseSensitive(j, "channels")) {
+		cJSON_ArrayForEach(o, h) {
+			char label[128];
+
+			snprintf(label, sizeof(label), "%s %s", h->string, o->string);
+			if (cJSON_IsArray(o) && cJSON_GetArraySize(o) == 2)
+				printf("%-26s %15.6g..%.6g\n", label,
+				    cJSON_GetArrayItem(o, 0)->valuedouble,
+				    cJSON_GetArrayItem(o, 1)->valuedouble);
+			else
+				print_row(label, o);
 		}
 	}
 	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j, "notes"))

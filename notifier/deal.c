@@ -37,7 +37,7 @@
 static const char *const deal_fields[] = {
 	"id", "cancel", "title", "url", "expires_at", "category", "brand", "tags",
 	"region", "price", "list_price", "currency", "code", "code_pool", "quantity",
-	"starts_at", "campaign", "update", "test_to", "confirmed",
+	"starts_at", "campaign", "update", "test_to", "confirmed", "product_id",
 };
 
 /* "test_to": the subscriber ids of a test send (docs/rules.md), 1..DEAL_TEST_TO_MAX
@@ -279,9 +279,13 @@ static int opt_price(const cJSON *obj, const char *field, int *has, double *out,
 	return 0;
 }
 
-/* A time member: RFC 3339 string, epoch seconds as a JSON integer, or a string of
- * digits. *out gets epoch seconds. */
 static int take_time(const cJSON *v, const char *field, int64_t *out, struct err *err)
+{
+	return deal_take_time(v, field, out, err);
+}
+
+int
+deal_take_time(const cJSON *v, const char *field, int64_t *out, struct err *err)
 {
 	const char *s;
 	size_t n;
@@ -440,6 +444,7 @@ static int parse_optional(const cJSON *obj, struct deal *d, struct err *err)
 	if (v != NULL && take_time(v, "starts_at", &d->starts_at, err) < 0)
 		goto out;
 	if (opt_text(obj, "campaign", DEAL_SHORT_MAX, &d->campaign, err) < 0 ||
+	    opt_token(obj, "product_id", DEAL_SHORT_MAX, &d->product_id, err) < 0 ||
 	    take_test_to(obj, &d->test_to, err) < 0)
 		goto out;
 	v = jv_field(obj, "confirmed");
@@ -581,5 +586,6 @@ void deal_free(struct deal *d)
 	free(d->code);
 	free(d->code_pool);
 	free(d->campaign);
+	free(d->product_id);
 	free(d);
 }

@@ -202,6 +202,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	args[a++] = slimit;
 	args[a++] = attempt;
 	args[a++] = d->id;
+	args[a++] = d->product_id ? d->product_id : "";
 	/* ORDER PLAN_RULES: each report key's rule name, in the order of KEYS, so that
 	 * the script never reads data out of a key's name */
 	for (i = 0; i < nrules; i++)
@@ -251,7 +252,7 @@ out:
 	return rv;
 }
 
-#define INGEST_HOLDOUT_PAIRS 500   /* (subscriber, rule) pairs per holdout.lua call */
+#define INGEST_HOLDOUT_PAIRS 500   /* held-out recipients per holdout.lua call */
 
 static void
 ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
@@ -266,8 +267,9 @@ ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
 	free(deal);
 }
 
-/* Remembers who was held out and by which rule (holdout.lua), so that conversions by
- * those subscribers count as the holdout's and reports can compare the two groups.
+/* Remembers who was held out of which channels and by which rule (holdout.lua), so
+ * that conversions by those subscribers count as the holdout's and reports can
+ * compare the groups, in all and channel by channel.
  * Idempotent, so a re-plan after a crash changes nothing. Sent on the script
  * connection before the plan chunks, so Redis runs it first. One call holds the
  * held-out subscribers of one shard (keys.h): its holdout:<deal> and reports. */
@@ -275,13 +277,14 @@ static void
 ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list *ml)
 {
 	/* ORDER HOLDOUT_KEYS: notifier/lua/holdout.lua. */
-	const char **argv = calloc(4 + 3 * INGEST_HOLDOUT_PAIRS, sizeof(*argv));
+	static const char *const chans[] = { "", "sms", "dm", "sms dm" }; /* ORDER CHANNEL */
+	const char **argv = calloc(5 + 5 * INGEST_HOLDOUT_PAIRS, sizeof(*argv));
 	char (*rkey)[MODEL_TEXT_MAX + KEYS_SHARD_MAX] = calloc(INGEST_HOLDOUT_PAIRS,
 	    sizeof(*rkey));
 	size_t *pick = calloc(INGEST_HOLDOUT_PAIRS, sizeof(*pick));
 	char key[MODEL_ID_MAX + KEYS_SHARD_MAX], rdeal[MODEL_ID_MAX + KEYS_SHARD_MAX];
 	char rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
-	char ttl[32];
+	char ttl[32], at[32];
 	size_t i, n, k, a;
 	uint32_t shard, nshards = keys_shards();
 
@@ -295,6 +298,7 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 	/* Conversions arrive after the deal: keep the audience as long as orders count. */
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)(d->expires_at - clock_now() +
 	    30 * 86400));
+	snprintf(at, sizeof(at), "%lld", (long long)clock_now());
 	for (shard = 0; shard < nshards; shard++) {
 		keys_per(shard, KEYS_HOLDOUT, d->id, key, sizeof(key));
 		keys_per(shard, KEYS_REPORT_DEAL, d->id, rdeal, sizeof(rdeal));
@@ -321,9 +325,14 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 			}
 			a = 3 + n;
 			argv[a++] = ttl;
+			argv[a++] = at;
 			for (k = 0; k < n; k++) {
-				argv[a++] = ml->held[pick[k]].sub->id;
-				argv[a++] = ml->held[pick[k]].rule;
+				const struct match_held *h = &ml->held[pick[k]];
+
+				argv[a++] = h->sub->id;
+				argv[a++] = h->rule;
+				argv[a++] = chans[h->channels & (CH_BIT(CH_SMS) | CH_BIT(CH_DM))];
+				argv[a++] = h->whole ? "1" : "0";
 			}
 			tag = strdup(d->id);
 			if (tag == NULL || script_call_named(in->cmd, "holdout", (int)(3 + n),

@@ -381,6 +381,9 @@ match_hold(struct match_list *out, const struct rule_recipient *rc)
 	}
 	out->held[out->held_out].sub = rc->sub;
 	out->held[out->held_out].rule = rule_name(rc->rule);
+	out->held[out->held_out].channels = (unsigned)rc->held_out & rc->channels;
+	out->held[out->held_out].whole = ((unsigned)rc->held_out & rc->channels) ==
+	    rc->channels;
 	out->held_out++;
 	return 0;
 }
@@ -434,16 +437,18 @@ match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
 		goto fail;
 	out->matched = m->found.matched;
 	for (i = 0; i < m->found.n; i++) {
-		const struct rule_recipient *rc = &m->found.v[i];
+		struct rule_recipient rc = m->found.v[i];
 
-		if (rc->held_out) {
-			if (match_hold(out, rc) < 0) {
+		if (rc.held_out) {
+			if (match_hold(out, &rc) < 0) {
 				err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
 				goto fail;
 			}
-			continue;
+			/* Held out of some channels: sent on the others. */
+			if ((rc.channels &= ~(unsigned)rc.held_out) == 0)
+				continue;
 		}
-		if (match_render_one(m, d, rc, now, links, out, err) < 0)
+		if (match_render_one(m, d, &rc, now, links, out, err) < 0)
 			goto fail;
 	}
 	return 0;
@@ -485,14 +490,22 @@ struct match_run {
 	size_t gone;                   /* ranked, then removed from the mirror */
 };
 
-/* Copies the not-held-out part of the ranking in m->found into r. 0, or -1 on OOM. */
+/* The channels of rc that are not held out. */
+static unsigned
+match_sent_channels(const struct rule_recipient *rc)
+{
+	return rc->channels & ~(unsigned)rc->held_out;
+}
+
+/* Copies the not-held-out part of the ranking in m->found into r (a recipient held
+ * out of one channel keeps the other). 0, or -1 on OOM. */
 static int
 match_run_copy(struct match_run *r, const struct rule_recipients *found)
 {
 	size_t i, bytes = 0, off = 0;
 
 	for (i = 0; i < found->n; i++)
-		if (!found->v[i].held_out)
+		if (match_sent_channels(&found->v[i]) != 0)
 			bytes += strlen(found->v[i].sub->id) + 1;
 	if (bytes > UINT32_MAX)
 		return -1;
@@ -503,13 +516,13 @@ match_run_copy(struct match_run *r, const struct rule_recipients *found)
 		const struct rule_recipient *rc = &found->v[i];
 		size_t len;
 
-		if (rc->held_out)
+		if (match_sent_channels(rc) == 0)
 			continue;
 		len = strlen(rc->sub->id) + 1;
 		memcpy(r->ids + off, rc->sub->id, len);
 		r->v[r->n].rule = rc->rule;
 		r->v[r->n].id = (uint32_t)off;
-		r->v[r->n].channels = (unsigned char)rc->channels;
+		r->v[r->n].channels = (unsigned char)match_sent_channels(rc);
 		r->n++;
 		off += len;
 	}

@@ -174,8 +174,7 @@ run_rules(struct query *q, struct active *act, size_t nact)
 		it->slot = x;
 		it->rix = (uint16_t)act[w].rix;
 		it->ch = (uint8_t)ch;
-		it->held = (uint8_t)(act[w].r->holdout_bp > 0 &&
-		    rule_held_out_h(act[w].r, sl->idhash));
+		it->held = (uint8_t)(rule_held_out_h(act[w].r, sl->idhash) & ch);
 	}
 	/* group by rule, stably: a counting sort on the rule index */
 	memset(sc->count, 0, (q->rs->n + 1) * sizeof(*sc->count));
@@ -328,7 +327,8 @@ run_ordered(struct query *q, struct active *act, size_t nact, size_t limit,
 				out->v[nd].sub = sl->sub;
 				out->v[nd].rule = r;
 				out->v[nd].channels = ch;
-				out->v[nd++].held_out = rule_held_out_h(r, sl->idhash);
+				out->v[nd++].held_out = (int)(rule_held_out_h(r,
+				    sl->idhash) & ch);
 				continue;
 			}
 			if (sc->count[g]++ >= limit)
@@ -338,7 +338,7 @@ run_ordered(struct query *q, struct active *act, size_t nact, size_t limit,
 			it->slot = x;
 			it->rix = (uint16_t)act[w].rix;
 			it->ch = (uint8_t)ch;
-			it->held = (uint8_t)rule_held_out_h(r, sl->idhash);
+			it->held = (uint8_t)(rule_held_out_h(r, sl->idhash) & ch);
 		}
 	}
 	if (direct) {

@@ -220,14 +220,24 @@ rule_reachable(const struct subscriber *s)
 	return m;
 }
 
-int
+unsigned
 rule_held_out_h(const struct rule *r, uint64_t id_hash)
 {
-	return r->holdout_bp > 0 &&
-	    rule_fmix64(r->name_hash ^ id_hash) % 10000 < r->holdout_bp;
+	unsigned m = 0;
+
+	if (r->holdout_bp == 0)
+		return 0;
+	/* ORDER CHANNEL: SMS keeps the hash of before the channel split, so the same
+	 * subscribers stay held out of SMS; DM draws its own. */
+	if (rule_fmix64(r->name_hash ^ id_hash) % 10000 < r->holdout_bp)
+		m |= CH_BIT(CH_SMS);
+	if (rule_fmix64(r->name_hash ^ id_hash ^ RULE_HOLDOUT_DM_SALT) % 10000 <
+	    r->holdout_bp)
+		m |= CH_BIT(CH_DM);
+	return m;
 }
 
-int
+unsigned
 rule_held_out(const struct rule *r, const struct subscriber *s)
 {
 	return rule_held_out_h(r, rule_fnv1a(sstr(s->id)));
@@ -247,7 +257,7 @@ rule_match_one(const struct rule *r, const struct rule_dctx *dc,
 		return 0;
 	m->rule = r;
 	m->channels = ch;
-	m->held_out = rule_held_out(r, s);
+	m->held_out = rule_held_out(r, s) & ch;
 	return 1;
 }
 

@@ -269,8 +269,9 @@ int rule_match_one(const struct rule *r, const struct rule_dctx *dc,
  * reads only the deal (each side of a top-level 'and') holds. Lower rules are then
  * not tried for the deal, whoever r itself matches. */
 int rule_claims_deal(const struct rule *r, const struct rule_dctx *dc);
-/* The holdout decision from the cached FNV-1a of the subscriber id. */
-int rule_held_out_h(const struct rule *r, uint64_t id_hash);
+/* The holdout decision from the cached FNV-1a of the subscriber id: the CH_BIT()
+ * mask of the channels the rule's holdout keeps the subscriber back from. */
+unsigned rule_held_out_h(const struct rule *r, uint64_t id_hash);
 
 /* Compares two numbers with a RC_ operator. */
 int rule_cmp_num(int op, double a, double b);

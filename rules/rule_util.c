@@ -293,6 +293,13 @@ rule_holdout_hash(const char *rule_name, const char *sub_id)
 	return rule_fmix64(rule_fnv1a(rule_name) ^ rule_fnv1a(sub_id));
 }
 
+uint64_t
+rule_holdout_hash_ch(const char *rule_name, const char *sub_id, enum channel ch)
+{
+	return rule_fmix64(rule_fnv1a(rule_name) ^ rule_fnv1a(sub_id) ^
+	    (ch == CH_DM ? RULE_HOLDOUT_DM_SALT : 0));
+}
+
 int
 rule_ci_eq(const char *a, const char *b)
 {

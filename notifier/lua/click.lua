@@ -9,12 +9,13 @@
 --   then what the caller read to name the keys: the deal id (GET dealentry:<entry>;
 --   "" = none), the push's pushinfo:<deal> value and the deal hash's campaign ("" =
 --   none each). The rule and campaign of the reports are the sent push's (pushinfo:
---   "<rule>\t<campaign>"), else the deal's campaign.
+--   "<rule>\t<campaign>"), else the deal's campaign; then now (the notifier's epoch s).
 -- Those reads come before the script because a script may only touch keys it is
 -- given: when one no longer holds, nothing is written and the answer is {"retry"}.
 -- Returns {"gone"} when the deal (or its URL) has expired, {"retry"}, else
 -- {"ok", url, campaign, deal_id, first ("1" when this click was counted)}.
--- A push's clicks count once: the first sets clicked:<push id> (NX, ttl_s), adds 1 to
+-- A push's clicks count once: the first sets clicked:<push id> to now (NX, ttl_s: the
+-- start of the push's click window, convert.lua), adds 1 to
 -- "clicked" in report:deal:<id>, report:rule:<rule> and report:campaign:<campaign>,
 -- and raises the subscriber's engagement: e' = e + (1 - e) x gain, rounded to 6
 -- decimals, written into the stored JSON and announced on subscribers:changes so every
@@ -40,7 +41,7 @@ end
 --#include subjson
 
 local first = '0'
-if ARGV[4] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then
+if ARGV[4] == '1' and redis.call('SET', KEYS[2], ARGV[10], 'NX', 'EX', ARGV[5]) then
   first = '1'
   local reports = { KEYS[7] }
   if KEYS[8] ~= '' then reports[#reports + 1] = KEYS[8] end

@@ -9,6 +9,8 @@
 -- KEYS[12] report:rule:<r>, KEYS[13] report:campaign:<c>: the conversion's own ("" =
 --   none): the sent push's (pushinfo), else, for a held-out buyer, the rule that held
 --   it out and the deal's campaign
+-- KEYS[14] clicked:<push> of the push named (code, token, push id), or of the
+--   subscriber's SMS push; KEYS[15] clicked:<push> of its DM push ("" = none each)
 --   ("dead" uses KEYS[1] and KEYS[2] only; the others may be "")
 -- ARGV[1] "dead": ARGV entry, group, reason, field, error, payload
 --   XADD conversions:dead (reason, field, error, entry, conversion) and XACK.
@@ -16,7 +18,9 @@
 --   value, payload, order_ttl_s, gain, then what the caller read to name the keys:
 --   the push codepush:<code> names ("" = none), the pushinfo value of the push (or of
 --   the subscriber's first channel with one), the holdout rule and the deal's campaign
---   ("" = none each)
+--   ("" = none each); then ordered_at (epoch s, the notifier's clock), the click
+--   window and the delivery window (s), the order's product_id ("" = none) and the
+--   deal's entry (read for a subscriber_id: it names the clicked keys; "" = none)
 --   kind "code": value is a pool code, its push is codepush:<code>;
 --   "push_id" / "click_token": value is the push id (the token was checked in C);
 --   "subscriber_id": value is the subscriber; its sent push of the deal
@@ -24,16 +28,31 @@
 --   (holdout:<deal> field <sub>: the rule that held it out), else unattributed.
 -- Those reads come before the script because a script may only touch keys it is
 -- given: when one no longer holds, nothing is written and the answer is {"retry"}.
+-- Windows (docs/attribution.md §2): a code always credits its push; otherwise the
+-- order counts for a sent push when ordered_at is within the click window after
+-- the push's click (clicked:<push> = when) or within the delivery window after it
+-- was sent (pushinfo field "<sub>:<ch>\tat"; a push recorded before the time was
+-- kept counts as inside). Outside both: unattributed, reason outside_window. A
+-- held-out buyer counts within the longer window after the deal was held out
+-- (holdout:<deal> field "\tat").
 -- An order id counts once (SET order:<id> <entry>\t<outcome> NX EX order_ttl_s,
--- the outcome as below, read by dealpushctl convert). An attributed
--- conversion adds 1 to "redeemed" and the revenue to "revenue" in report:deal:<id>,
--- report:rule:<rule> and report:campaign:<campaign> of the push (pushinfo) and raises
--- the subscriber's engagement: e' = e + (1 - e) x gain. A held-out one adds to
+-- the outcome as below, read by dealpushctl convert). An attributed conversion adds
+-- 1 to "redeemed" and "redeemed_by_<window>", the revenue to "revenue" and
+-- "revenue_by_<window>" in report:deal:<id>, report:rule:<rule> and
+-- report:campaign:<campaign> of the push (pushinfo), "ch:<ch>:redeemed" and
+-- "ch:<ch>:revenue" for the push's channel, and raises the subscriber's engagement:
+-- e' = e + (1 - e) x gain. A halo order (its product_id not the deal's) adds to
+-- "halo_orders"/"halo_revenue" instead, never to "revenue". A held-out one adds to
 -- "holdout_redeemed"/"holdout_revenue" in the reports of the deal, of the rule that
 -- held the buyer out and of the deal's campaign; an unattributed one to
--- "unattributed"/"unattributed_revenue" in report:deal:<id> only.
--- Returns {"dead", reason, field} | {"duplicate"} | {"attributed", push id} |
--- {"holdout"} | {"unattributed"} | {"retry"}.
+-- "unattributed"/"unattributed_revenue" (and "outside_window") in report:deal:<id>.
+-- Every own-product order by a known buyer also counts, per channel, for the
+-- channel's treated group (sent a push on it, inside the longer window after) or
+-- holdout group (held out of it): "ch:<ch>:treated_redeemed", "_revenue",
+-- "_revenue_sq" or "ch:<ch>:holdout_redeemed", "_revenue", "_revenue_sq", whatever
+-- push was credited, so each channel is measured against its own holdout.
+-- Returns {"dead", reason, field} | {"duplicate"} | {"attributed", push, window} |
+-- {"halo", push, window} | {"holdout"} | {"unattributed", reason} | {"retry"}.
 local stream, deadk, subs, changes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local entry, group = ARGV[2], ARGV[3]
 
@@ -54,10 +73,29 @@ local deal_id, revenue = ARGV[4], ARGV[6]
 local kind, value, payload = ARGV[8], ARGV[9], ARGV[10]
 local order_ttl, gain = ARGV[11], tonumber(ARGV[12])
 local seen_push, seen_info, seen_hrule, seen_camp = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
+local ordered, click_w, deliv_w = tonumber(ARGV[17]), tonumber(ARGV[18]), tonumber(ARGV[19])
+local product, seen_entry = ARGV[20], ARGV[21]
+local clickk = { sms = KEYS[14], dm = KEYS[15] }
+local long_w = math.max(click_w, deliv_w)
 
 --#include subjson
 
-local push, sub, ch, info
+-- When push (field "<sub>:<ch>" of pushinfo, clicked key ck) credits the order:
+-- 'click', 'delivery', or nil when the order is outside both windows.
+local function window_of(field, ck)
+  local clicked = ck ~= '' and tonumber(redis.call('GET', ck) or '')
+  -- a click mark of before click times were kept ("1") has no time
+  if clicked and clicked > 1e9 and ordered >= clicked and ordered - clicked <= click_w then
+    return 'click'
+  end
+  local at = tonumber(redis.call('HGET', pinfo, field .. '\tat') or '')
+  if not at or (ordered >= at and ordered - at <= deliv_w) then
+    return 'delivery'
+  end
+  return nil
+end
+
+local push, sub, ch, info, window
 if kind == 'code' then
   push = redis.call('GET', codepush)
   if (push or '') ~= seen_push then
@@ -86,22 +124,45 @@ if push then
     return dead('unknown_push', kind, kind .. ': no such push of this deal', payload)
   end
   sub, ch = s, c
+  if info then
+    if kind == 'code' then
+      window = 'code'
+    else
+      window = window_of(s .. ':' .. c, KEYS[14])
+    end
+  end
 else
   sub = value
+  local dentry = redis.call('HGET', dealk, 'entry')
+  if (dentry or '') ~= seen_entry then
+    return {'retry'}
+  end
+  -- The subscriber's sent pushes of the deal: the first (sms, then dm) sets the
+  -- reports; the first inside a window (a click's first) credits the order.
+  local sent = {}
   for _, c in ipairs({'sms', 'dm'}) do
-    info = redis.call('HGET', pinfo, sub .. ':' .. c)
-    if info then
-      local d = redis.call('HGET', dealk, 'entry')
-      if d then
-        push = d .. ':' .. sub .. ':' .. c
-      else
-        push = sub .. ':' .. c
+    local v = redis.call('HGET', pinfo, sub .. ':' .. c)
+    if v then
+      if not info then
+        info, ch = v, c
       end
-      break
+      sent[#sent + 1] = c
     end
   end
   if (info or '') ~= seen_info then
     return {'retry'}
+  end
+  local best
+  for _, c in ipairs(sent) do
+    local w = window_of(sub .. ':' .. c, clickk[c])
+    if w == 'click' or (w and not best) then
+      best, window = c, w
+      if w == 'click' then break end
+    end
+  end
+  ch = best or ch
+  if ch then
+    push = dentry and (dentry .. ':' .. sub .. ':' .. ch) or (sub .. ':' .. ch)
   end
 end
 local hrule, camp = false, false
@@ -112,33 +173,93 @@ if not info and kind == 'subscriber_id' then
     return {'retry'}
   end
 end
+-- A held-out buyer's order counts within the longer window after the holdout.
+local function held_in_window()
+  local at = tonumber(redis.call('HGET', holdout, '\tat') or '')
+  return not at or (ordered >= at and ordered - at <= long_w)
+end
+local halo = false
+if product ~= '' then
+  local own = redis.call('HGET', dealk, 'product_id')
+  halo = own ~= false and own ~= product
+end
 
 -- The order's key also records the outcome, so that `dealpushctl convert` can say it:
--- "<entry>\tattributed\t<push>", "<entry>\tholdout" or "<entry>\tunattributed".
-local outcome = 'unattributed'
-if info then
-  outcome = 'attributed\t' .. push
-elseif hrule then
-  outcome = 'holdout'
+-- "<entry>\tattributed\t<push>\t<window>", "<entry>\thalo\t<push>\t<window>",
+-- "<entry>\tholdout", "<entry>\tunattributed" or
+-- "<entry>\tunattributed\toutside_window".
+local outcome, reason = 'unattributed', ''
+if info and window then
+  outcome = (halo and 'halo\t' or 'attributed\t') .. push .. '\t' .. window
+elseif info then
+  reason = 'outside_window'
+elseif hrule and not halo then
+  if held_in_window() then
+    outcome = 'holdout'
+  else
+    reason = 'outside_window'
+  end
+end
+if reason ~= '' then
+  outcome = outcome .. '\t' .. reason
 end
 if not redis.call('SET', order, entry .. '\t' .. outcome, 'NX', 'EX', order_ttl) then
   redis.call('XACK', stream, group, entry)
   return {'duplicate'}
 end
 
-if info then
+-- The buyer's groups, channel by channel (own-product orders only): treated when
+-- sent a push on the channel (inside the longer window after it), held out when
+-- the channel's holdout kept it back (inside the longer window after that).
+if sub and not halo then
+  for _, c in ipairs({'sms', 'dm'}) do
+    local group_of
+    if redis.call('HEXISTS', pinfo, sub .. ':' .. c) == 1 then
+      local at = tonumber(redis.call('HGET', pinfo, sub .. ':' .. c .. '\tat') or '')
+      if not at or (ordered >= at and ordered - at <= long_w) then
+        group_of = 'treated'
+      end
+    elseif redis.call('HEXISTS', holdout, sub .. ':' .. c) == 1 and held_in_window() then
+      group_of = 'holdout'
+    end
+    if group_of then
+      local p = 'ch:' .. c .. ':' .. group_of .. '_'
+      local reports = { rdeal }
+      if rrule ~= '' then reports[#reports + 1] = rrule end
+      if rcamp ~= '' then reports[#reports + 1] = rcamp end
+      for _, r in ipairs(reports) do
+        redis.call('HINCRBY', r, p .. 'redeemed', 1)
+        redis.call('HINCRBYFLOAT', r, p .. 'revenue', revenue)
+        redis.call('HINCRBYFLOAT', r, p .. 'revenue_sq', tonumber(revenue) ^ 2)
+      end
+    end
+  end
+end
+
+if info and window then
   local reports = { rdeal }
   if rrule ~= '' then reports[#reports + 1] = rrule end
   if rcamp ~= '' then reports[#reports + 1] = rcamp end
   for _, r in ipairs(reports) do
-    redis.call('HINCRBY', r, 'redeemed', 1)
-    redis.call('HINCRBYFLOAT', r, 'revenue', revenue)
+    if halo then
+      redis.call('HINCRBY', r, 'halo_orders', 1)
+      redis.call('HINCRBYFLOAT', r, 'halo_revenue', revenue)
+      redis.call('HINCRBY', r, 'ch:' .. ch .. ':halo_orders', 1)
+      redis.call('HINCRBYFLOAT', r, 'ch:' .. ch .. ':halo_revenue', revenue)
+    else
+      redis.call('HINCRBY', r, 'redeemed', 1)
+      redis.call('HINCRBYFLOAT', r, 'revenue', revenue)
+      redis.call('HINCRBY', r, 'redeemed_by_' .. window, 1)
+      redis.call('HINCRBYFLOAT', r, 'revenue_by_' .. window, revenue)
+      redis.call('HINCRBY', r, 'ch:' .. ch .. ':redeemed', 1)
+      redis.call('HINCRBYFLOAT', r, 'ch:' .. ch .. ':revenue', revenue)
+    end
   end
   subjson_engage(subs, changes, sub, function(e) return e + (1 - e) * gain end)
   redis.call('XACK', stream, group, entry)
-  return {'attributed', push}
+  return {halo and 'halo' or 'attributed', push, window}
 end
-if hrule then
+if outcome == 'holdout' then
   local reports = { rdeal, rrule }
   if rcamp ~= '' then reports[#reports + 1] = rcamp end
   for _, r in ipairs(reports) do
@@ -150,5 +271,8 @@ if hrule then
 end
 redis.call('HINCRBY', rdeal, 'unattributed', 1)
 redis.call('HINCRBYFLOAT', rdeal, 'unattributed_revenue', revenue)
+if reason == 'outside_window' then
+  redis.call('HINCRBY', rdeal, 'outside_window', 1)
+end
 redis.call('XACK', stream, group, entry)
-return {'unattributed'}
+return {'unattributed', reason}

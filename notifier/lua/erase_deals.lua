@@ -6,9 +6,10 @@
 -- then the codepush:<code> of each code a push held, and the clicked:<push id> of
 -- each push; ARGV: id, the number of deals, the number of codepush keys.
 -- Every field about the subscriber goes: "<id>:<channel>" (and delivery's
--- "<id>:<channel>:sid") in the per-deal hashes, "<id>" in the holdout. Returns {0}.
+-- "<id>:<channel>:sid", pushinfo's "<id>:<channel>\tat") in the per-deal hashes,
+-- "<id>" and "<id>:<channel>" in the holdout. Returns {0}.
 local id, ndeals, ncodes = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local f = { id .. ':sms', id .. ':dm' }
+local f = { id .. ':sms', id .. ':dm', id .. ':sms\tat', id .. ':dm\tat' }
 local fd = { id .. ':sms', id .. ':dm', id .. ':sms:sid', id .. ':dm:sid' }
 for d = 0, ndeals - 1 do
   local b = d * 8
@@ -19,7 +20,7 @@ for d = 0, ndeals - 1 do
       redis.call('HDEL', KEYS[b + k], unpack(f))
     end
   end
-  redis.call('HDEL', KEYS[b + 8], id)
+  redis.call('HDEL', KEYS[b + 8], id, id .. ':sms', id .. ':dm')
 end
 for i = ndeals * 8 + 1, #KEYS do
   redis.call('DEL', KEYS[i])

@@ -83,7 +83,7 @@ end
 if sid ~= '' and ch == 'sms' and redis.call('HGET', states, field) == 'unknown' then
   -- ORDER RESOLVE_INFO: deal, sub, channel, gateway, to, started, rule, campaign, text
   local inf = ARGV[10]
-  local igw, irule, icamp = string.match(inf, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
+  local igw, istarted, irule, icamp = string.match(inf, '^[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)\t[^\t]*\t([^\t]*)\t([^\t]*)\t([^\t]*)')
   local rr = { rdeal }
   if KEYS[13] ~= '' then rr[#rr + 1] = KEYS[13] end
   if KEYS[14] ~= '' then rr[#rr + 1] = KEYS[14] end
@@ -91,7 +91,8 @@ if sid ~= '' and ch == 'sms' and redis.call('HGET', states, field) == 'unknown' 
     { 'gateway', igw or '', 'provider_id', sid }, due, rinfo, rtries)
   if irule then
     -- As record.lua: attribution, and the treated audience once per subscriber.
-    oc_attribute(pinfo, field, sub, ch, irule, icamp, rr, true)
+    oc_attribute(pinfo, field, sub, ch, irule, icamp, rr, true,
+      istarted ~= '' and istarted or now)
     if redis.call('TTL', pinfo) < 0 then
       redis.call('EXPIRE', pinfo, 30 * 86400)
     end

@@ -4,12 +4,13 @@
 -- (not touched when the campaign is "")   KEYS[8] deals:tries
 -- KEYS[9..] report:rule:<rule> for every rule named in this chunk's recipients
 -- ARGV: entry, chunk, nchunks, keep_s, group, njobs, code_pool, url, title, campaign,
---       limit (recipients in all, 0 = none), attempt, deal id, then the rule name
+--       limit (recipients in all, 0 = none), attempt, deal id, product id ("" =
+--       none: a conversion's halo is told by it, convert.lua), then the rule name
 --       of each KEYS[9..] in their order (ORDER PLAN_RULES; no value is read out of a
 --       key's name, whose form changes with sharding), then per job: npairs,
 --       field, value, ... (the job's own fields, then one "r" per recipient)
--- The deal hash also keeps the deal's url, title and campaign (click links and
--- reports read them), and dealentry:<entry> names the deal of a push id.
+-- The deal hash also keeps the deal's url, title, campaign and product_id (click
+-- links, conversions and reports read them), and dealentry:<entry> names the deal of a push id.
 -- "planned" counts recipients in report:deal:<id> (with the last chunk),
 -- report:rule:<rule> and report:campaign:<campaign> (with each chunk).
 --
@@ -26,7 +27,8 @@ local entry, chunk, nchunks = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local keep_s, group = ARGV[4], ARGV[5]
 local njobs, pool, campaign = tonumber(ARGV[6]), ARGV[7], ARGV[10]
 local limit, attempt, dealid = tonumber(ARGV[11]), ARGV[12], ARGV[13]
-local first = 14 + (#KEYS - 8)
+local product = ARGV[14]
+local first = 15 + (#KEYS - 8)
 
 local planned = redis.call('HGET', deal, 'planned')
 if planned then
@@ -49,7 +51,7 @@ end
 -- keeps what it wrote.
 local rule_key = {}
 for k = 9, #KEYS do
-  rule_key[ARGV[14 + k - 9]] = KEYS[k]
+  rule_key[ARGV[15 + k - 9]] = KEYS[k]
 end
 local i = first
 for _ = 1, njobs do
@@ -71,6 +73,9 @@ end
 if chunk == 0 then
   redis.call('HSET', deal, 'url', ARGV[8], 'title', ARGV[9], 'campaign', campaign,
     'entry', entry)
+  if product ~= '' then
+    redis.call('HSET', deal, 'product_id', product)
+  end
   redis.call('SET', dealentry, dealid, 'EX', keep_s)
 end
 local count = 0

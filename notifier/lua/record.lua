@@ -192,7 +192,8 @@ for i = 0, n - 1 do
       end
       -- The first sent push of a subscriber (on any channel) adds one to the treated
       -- audience that reports set against the holdout audience.
-      oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, ARGV[b + 21] == '1')
+      oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, ARGV[b + 21] == '1',
+        at)
       expire_once(pushinfo, 30 * 86400)
     elseif outcome ~= 'unknown' and ARGV[b + 20] == '1' then
       -- The pool gave a code that cannot be sent: it leaves the pool for good.

@@ -55,7 +55,7 @@ if verdict == 'found' and sid ~= '' then
   end
   -- As record.lua for a sent push: attribution, and the treated audience once per
   -- subscriber and deal.
-  oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, true)
+  oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, true, now)
   oc_flush()
   if redis.call('TTL', pushinfo) < 0 then
     redis.call('EXPIRE', pushinfo, 30 * 86400)

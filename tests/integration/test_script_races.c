@@ -146,11 +146,11 @@ click_retries_when_the_push_moved(void **state)
 		"subscribers:changes", "deal:d1", "pushinfo:d1", "report:deal:d1",
 		"report:rule:r1", "report:campaign:c1", NULL };
 	const char *no_deal[] = { "100-0:s-1:sms", "s-1", "sms", "1", "60", "0.1", "",
-		"", "", NULL };
+		"", "", "1767348000", NULL };
 	const char *no_info[] = { "100-0:s-1:sms", "s-1", "sms", "1", "60", "0.1", "d1",
-		"", "c0", NULL };
+		"", "c0", "1767348000", NULL };
 	const char *fresh[] = { "100-0:s-1:sms", "s-1", "sms", "1", "60", "0.1", "d1",
-		"r1\tc1", "c0", NULL };
+		"r1\tc1", "c0", "1767348000", NULL };
 	redisReply *r;
 	long long n;
 
@@ -184,13 +184,16 @@ conversion_retries_when_the_code_or_push_moved(void **state)
 	const char *keys[] = { "conversions", "conversions:dead", "subscribers",
 		"subscribers:changes", "codepush:K1", "dealentry:100-0", "pushinfo:d1",
 		"deal:d1", "holdout:d1", "order:o1", "report:deal:d1", "report:rule:r1",
-		"report:campaign:c1", NULL };
+		"report:campaign:c1", "clicked:100-0:s-1:sms", "", NULL };
 	const char *no_push[] = { "attr", "1-0", "attribution", "d1", "o1", "5", "USD",
-		"code", "K1", "{}", "60", "0.3", "", "", "", "", NULL };
+		"code", "K1", "{}", "60", "0.3", "", "", "", "", "1767348000", "432000",
+		"86400", "", "", NULL };
 	const char *no_info[] = { "attr", "1-0", "attribution", "d1", "o1", "5", "USD",
-		"code", "K1", "{}", "60", "0.3", "100-0:s-1:sms", "", "", "", NULL };
+		"code", "K1", "{}", "60", "0.3", "100-0:s-1:sms", "", "", "", "1767348000",
+		"432000", "86400", "", "", NULL };
 	const char *fresh[] = { "attr", "1-0", "attribution", "d1", "o1", "5", "USD",
-		"code", "K1", "{}", "60", "0.3", "100-0:s-1:sms", "r1\tc1", "", "", NULL };
+		"code", "K1", "{}", "60", "0.3", "100-0:s-1:sms", "r1\tc1", "", "",
+		"1767348000", "432000", "86400", "", "", NULL };
 	redisReply *r;
 	long long n;
 

@@ -1,8 +1,10 @@
 /*
  * test_attribution.c: the pure parts of click links and conversions: utm
- * parameters on any deal URL, push-id splitting, and conversion validation with an
- * error that names the field.
+ * parameters on any deal URL, push-id splitting, conversion validation with an
+ * error that names the field (ordered_at and product_id included), the outcome
+ * `dealpushctl convert` prints, and the holdout lift with its interval.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 #include "clicks.h"
 #include "clicktok.h"
 #include "convert.h"
+#include "lift.h"
 
 #define KEY "0123456789abcdef0123456789abcdef"
 
@@ -112,6 +115,117 @@ conversions_are_validated_with_the_field_named(void **state)
 	assert_true(in.revenue == 12.5);
 }
 
+#define CONV "{\"deal_id\":\"d\",\"order_id\":\"o\",\"revenue\":1,\"currency\":\"USD\"," \
+	"\"subscriber_id\":\"s-1\""
+
+static void
+ordered_at_and_product_id_are_validated(void **state)
+{
+	static const struct {
+		const char *json, *code, *field;
+	} bad[] = {
+		{ CONV ",\"ordered_at\":\"yesterday\"}", "bad_value", "ordered_at" },
+		{ CONV ",\"ordered_at\":true}", "bad_type", "ordered_at" },
+		{ CONV ",\"ordered_at\":1.5}", "bad_value", "ordered_at" },
+		{ CONV ",\"ordered_at\":-5}", "bad_value", "ordered_at" },
+		{ CONV ",\"ordered_at\":\"2026-13-01T00:00:00Z\"}", "bad_value",
+		    "ordered_at" },
+		{ CONV ",\"ordered_at\":1,\"ordered_at\":2}", "bad_value", "ordered_at" },
+		{ CONV ",\"product_id\":\"a b\"}", "bad_value", "product_id" },
+		{ CONV ",\"product_id\":\"\"}", "bad_value", "product_id" },
+		{ CONV ",\"product_id\":7}", "bad_type", "product_id" },
+	};
+	struct convert_in in;
+	struct err err;
+	const char *ok = CONV ",\"ordered_at\":\"2026-12-01T10:00:00Z\","
+	    "\"product_id\":\"SKU-9\"}";
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err_clear(&err);
+		assert_int_equal(convert_parse(bad[i].json, strlen(bad[i].json), NULL, 0, &in,
+		    &err), -1);
+		assert_string_equal(err.code, bad[i].code);
+		assert_string_equal(err.field, bad[i].field);
+	}
+	err_clear(&err);
+	assert_int_equal(convert_parse(ok, strlen(ok), NULL, 0, &in, &err), 0);
+	assert_int_equal(in.has_ordered_at, 1);
+	assert_int_equal(in.ordered_at, 1796119200);
+	assert_string_equal(in.product_id, "SKU-9");
+	/* An epoch number is taken as given; no ordered_at: timed when read. */
+	err_clear(&err);
+	assert_int_equal(convert_parse(CONV ",\"ordered_at\":1764583200}",
+	    strlen(CONV ",\"ordered_at\":1764583200}"), NULL, 0, &in, &err), 0);
+	assert_int_equal(in.ordered_at, 1764583200);
+	assert_int_equal(convert_parse(CONV "}", strlen(CONV "}"), NULL, 0, &in, &err), 0);
+	assert_int_equal(in.has_ordered_at, 0);
+	assert_string_equal(in.product_id, "");
+	/* More than a day after the notifier's clock is refused, a day is not. */
+	in.has_ordered_at = 1;
+	in.ordered_at = 1000000 + 86400;
+	assert_int_equal(convert_check_time(&in, 1000000, &err), 0);
+	in.ordered_at++;
+	assert_int_equal(convert_check_time(&in, 1000000, &err), -1);
+	assert_string_equal(err.field, "ordered_at");
+}
+
+static void
+outcomes_name_the_window(void **state)
+{
+	static const struct {
+		const char *o, *want;
+	} t[] = {
+		{ "attributed\t1-0:s-1:sms\tclick", "attributed to push 1-0:s-1:sms in its "
+		    "click window" },
+		{ "attributed\t1-0:s-1:dm\tdelivery", "attributed to push 1-0:s-1:dm in its "
+		    "delivery window" },
+		{ "attributed\t1-0:s-1:sms\tcode", "attributed to push 1-0:s-1:sms by its "
+		    "code" },
+		{ "halo\t1-0:s-1:sms\tclick", "halo of push 1-0:s-1:sms in its click window "
+		    "(another product)" },
+		{ "attributed\t1-0:s-1:sms", "attributed to push 1-0:s-1:sms" },
+		{ "unattributed\toutside_window", "unattributed: outside_window (ordered "
+		    "outside the push's click and delivery windows)" },
+		{ "holdout", "holdout" },
+		{ "unattributed", "unattributed" },
+	};
+	char buf[256];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(convert_outcome_text(t[i].o, buf, sizeof(buf)), 0);
+		assert_string_equal(buf, t[i].want);
+	}
+	assert_int_equal(convert_outcome_text(t[0].o, buf, 10), -1);
+}
+
+static void
+lift_has_its_interval_around_the_increment(void **state)
+{
+	/* 100 treated with 10 orders of 20 (revenue 200, squares 4000); 50 held out
+	 * with 2 orders of 20 (40, 800). */
+	struct lift_group t = { 100, 10, 200, 4000 }, h = { 50, 2, 40, 800 }, z = { 0 };
+	struct lift l;
+	double vt = (4000.0 / 100 - 4) / 100, vh = (800.0 / 50 - 0.64) / 50;
+	double half = 1.959963984540054 * sqrt(vt + vh) * 100;
+
+	(void)state;
+	assert_int_equal(lift_compute(&t, &h, &l), 0);
+	assert_true(fabs(l.treated_rate - 0.1) < 1e-12);
+	assert_true(fabs(l.holdout_rate - 0.04) < 1e-12);
+	assert_true(fabs(l.incremental_redemptions - 6) < 1e-9);
+	assert_true(fabs(l.incremental_revenue - 120) < 1e-9);   /* (2 - 0.8) x 100 */
+	assert_true(fabs(l.ci_low - (120 - half)) < 1e-9);
+	assert_true(fabs(l.ci_high - (120 + half)) < 1e-9);
+	/* Nothing to compare: an empty group. */
+	assert_int_equal(lift_compute(&t, &z, &l), -1);
+	assert_int_equal(lift_compute(&z, &h, &l), -1);
+	assert_true(l.incremental_revenue == 0);
+}
+
 int
 main(void)
 {
@@ -119,6 +233,9 @@ main(void)
 		cmocka_unit_test(utm_parameters_go_before_the_fragment_and_replace_old_ones),
 		cmocka_unit_test(push_ids_split_and_malformed_ones_are_refused),
 		cmocka_unit_test(conversions_are_validated_with_the_field_named),
+		cmocka_unit_test(ordered_at_and_product_id_are_validated),
+		cmocka_unit_test(outcomes_name_the_window),
+		cmocka_unit_test(lift_has_its_interval_around_the_increment),
 	};
 
 	return cmocka_run_group_tests_name("attribution", tests, NULL, NULL);

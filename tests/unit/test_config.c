@@ -61,6 +61,31 @@ empty_file_gives_documented_defaults(void **state)
 	config_free(c);
 }
 
+/* [attribution]: the windows default to 5 days and 24 h; a bad one is named. */
+static void
+attribution_windows_are_read_and_bad_ones_named(void **state)
+{
+	char errs[1024] = "";
+	struct config *c = load("# nothing\n", errs, sizeof(errs));
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(c->click_window_s, 432000);
+	assert_int_equal(c->delivery_window_s, 86400);
+	config_free(c);
+	c = load("[attribution]\nclick_window_s = 3600\ndelivery_window_s = 600\n", errs,
+	    sizeof(errs));
+	assert_non_null(c);
+	assert_int_equal(c->click_window_s, 3600);
+	assert_int_equal(c->delivery_window_s, 600);
+	config_free(c);
+	errs[0] = '\0';
+	assert_null(load("[attribution]\nclick_window_s = 5 days\ndelivery_window_s = "
+	    "9999999\n", errs, sizeof(errs)));
+	assert_non_null(strstr(errs, "attribution.click_window_s"));
+	assert_non_null(strstr(errs, "attribution.delivery_window_s"));
+}
+
 static void
 values_and_trailing_comments_are_read(void **state)
 {
@@ -716,6 +741,7 @@ main(void)
 		cmocka_unit_test(sentinels_master_name_and_wait_keys),
 		cmocka_unit_test(redis_host_names_and_acl_users),
 		cmocka_unit_test(empty_file_gives_documented_defaults),
+		cmocka_unit_test(attribution_windows_are_read_and_bad_ones_named),
 		cmocka_unit_test(values_and_trailing_comments_are_read),
 		cmocka_unit_test(secret_file_first_line_is_the_secret),
 		cmocka_unit_test(xdm_oauth2_keys_are_read_and_missing_ones_named),

@@ -602,6 +602,26 @@ static void campaign_is_at_most_128_bytes(void **state)
 	refused_with("\"campaign\": 2026", "bad_type", "campaign");
 }
 
+/* product_id: what the deal sells, a token; an order of another is its halo. */
+static void product_id_is_a_token_of_at_most_128_bytes(void **state)
+{
+	char extra[512];
+	struct err e;
+	struct deal *d;
+
+	(void)state;
+	assert_non_null(d = parse_with("\"product_id\": \"SKU-42\"", &e));
+	assert_string_equal(d->product_id, "SKU-42");
+	deal_free(d);
+	assert_non_null(d = parse_with("", &e));
+	assert_null(d->product_id);
+	deal_free(d);
+	snprintf(extra, sizeof(extra), "\"product_id\": \"%s\"", rep('x', 129));
+	refused_with(extra, "too_long", "product_id");
+	refused_with("\"product_id\": \"a b\"", "bad_value", "product_id");
+	refused_with("\"product_id\": 42", "bad_type", "product_id");
+}
+
 static void null_optional_fields_count_as_absent(void **state)
 {
 	struct err e;
@@ -942,6 +962,7 @@ int main(void)
 		cmocka_unit_test(quantity_is_a_whole_number_from_1_to_a_million),
 		cmocka_unit_test(starts_at_must_come_before_expires_at),
 		cmocka_unit_test(campaign_is_at_most_128_bytes),
+		cmocka_unit_test(product_id_is_a_token_of_at_most_128_bytes),
 		cmocka_unit_test(null_optional_fields_count_as_absent),
 		cmocka_unit_test(unknown_fields_are_ignored),
 		cmocka_unit_test(a_field_given_twice_is_refused),

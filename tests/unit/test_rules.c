@@ -546,7 +546,7 @@ holdout_is_stable_and_close_to_its_share(void **state)
 		assert_int_equal(rule_match(rs, &d, &s, NOW, &m), 1);
 		assert_int_equal(rule_match(rs2, &d, &s, NOW + 999, &m2), 1);
 		assert_int_equal(m.held_out, m2.held_out);  /* stable across loads */
-		assert_int_equal(m.held_out, rule_held_out(m.rule, &s));
+		assert_int_equal(m.held_out, rule_held_out(m.rule, &s) & m.channels);
 		assert_int_equal(m.held_out, ref_holdout_hash("ho", id) % 10000 < 1000);
 		held += m.held_out;
 	}
@@ -562,8 +562,71 @@ holdout_is_stable_and_close_to_its_share(void **state)
 		snprintf(id, sizeof(id), "x%d", i);
 		s = mk_sub(id);
 		assert_int_equal(rule_held_out(rule_set_find(rs, "none"), &s), 0);
-		assert_int_equal(rule_held_out(rule_set_find(rs, "all2"), &s), 1);
+		assert_int_equal(rule_held_out(rule_set_find(rs, "all2"), &s),
+		    CH_BIT(CH_SMS) | CH_BIT(CH_DM));
 	}
+	rule_set_free(rs);
+}
+
+/* The hash of ref_holdout_hash with x XORed in before the finaliser. */
+static uint64_t
+ref_holdout_hash_salted(const char *a, const char *b, uint64_t x)
+{
+	uint64_t ha = 0xcbf29ce484222325ULL, hb = 0xcbf29ce484222325ULL, h;
+
+	for (; *a; a++)
+		ha = (ha ^ (unsigned char)*a) * 0x100000001b3ULL;
+	for (; *b; b++)
+		hb = (hb ^ (unsigned char)*b) * 0x100000001b3ULL;
+	h = ha ^ hb ^ x;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
+	return h;
+}
+
+/* Each channel draws its own holdout: SMS keeps the hash of before the split, DM
+ * salts it, so about a quarter of a 50% rule's two-channel subscribers are held out of
+ * SMS only, a quarter of DM only, a quarter of both. */
+static void
+holdout_is_drawn_per_channel(void **state)
+{
+	struct rule_set *rs = compile_ok("rule ho audience all send sms, dm holdout 50% end\n");
+	struct deal d = mk_deal();
+	struct rule_match m;
+	char id[32];
+	int i, only_sms = 0, only_dm = 0, both = 0, n = 20000;
+
+	(void)state;
+	assert_int_equal(rule_holdout_hash_ch("ho", "s-1", CH_SMS),
+	    ref_holdout_hash("ho", "s-1"));
+	assert_int_equal(rule_holdout_hash_ch("ho", "s-1", CH_DM),
+	    ref_holdout_hash_salted("ho", "s-1", RULE_HOLDOUT_DM_SALT));
+	for (i = 0; i < n; i++) {
+		struct subscriber s;
+		unsigned want = 0;
+
+		snprintf(id, sizeof(id), "s-%d", i);
+		s = mk_sub(id);
+		assert_int_equal(rule_match(rs, &d, &s, NOW, &m), 1);
+		if (ref_holdout_hash("ho", id) % 10000 < 5000)
+			want |= CH_BIT(CH_SMS);
+		if (ref_holdout_hash_salted("ho", id, RULE_HOLDOUT_DM_SALT) % 10000 < 5000)
+			want |= CH_BIT(CH_DM);
+		assert_int_equal((unsigned)m.held_out, want);
+		only_sms += want == CH_BIT(CH_SMS);
+		only_dm += want == CH_BIT(CH_DM);
+		both += want == (CH_BIT(CH_SMS) | CH_BIT(CH_DM));
+		/* a subscriber on SMS only is held out of SMS only, or not at all */
+		s.channels = CH_BIT(CH_SMS);
+		assert_int_equal(rule_match(rs, &d, &s, NOW, &m), 1);
+		assert_int_equal((unsigned)m.held_out, want & CH_BIT(CH_SMS));
+	}
+	assert_in_range(only_sms, 4600, 5400);
+	assert_in_range(only_dm, 4600, 5400);
+	assert_in_range(both, 4600, 5400);
 	rule_set_free(rs);
 }
 
@@ -929,6 +992,7 @@ main(void)
 		cmocka_unit_test(cancel_deal_matches_nobody),
 		cmocka_unit_test(clauses_set_segments_holdout_and_priority),
 		cmocka_unit_test(holdout_is_stable_and_close_to_its_share),
+		cmocka_unit_test(holdout_is_drawn_per_channel),
 		cmocka_unit_test(explain_names_the_failing_condition),
 		cmocka_unit_test(scan_ranks_by_priority_engagement_then_id_and_cuts_by_quantity),
 		cmocka_unit_test(type_errors_name_line_and_column),

@@ -71,17 +71,26 @@ local function oc_final(states, logk, stats, reports, field, push, deal_id, sub,
   end
 end
 
--- A sent push's attribution (pushinfo, a hash: field = "<rule>\t<campaign>") and, for a
--- subscriber's first sent push of the deal on any channel, one "treated_audience" in
--- each report. multi = false when the subscriber has one channel only: then no other
--- channel's mark can be there.
-local function oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, multi)
-  if redis.call('HSET', pushinfo, field, rule .. '\t' .. camp) == 1 and
-      -- ORDER CHANNEL: the other of the two channels, sms and dm.
-      (not multi or redis.call('HEXISTS', pushinfo,
-      sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0) then
+-- A sent push's attribution (pushinfo, a hash: field "<sub>:<ch>" = "<rule>\t<campaign>",
+-- field "<sub>:<ch>\tat" = when it was sent, epoch s on the notifier's clock: the
+-- start of its delivery window, docs/attribution.md §2) and, for the push's first
+-- record, one "ch:<ch>:sent" in each report, and for a subscriber's first sent push of
+-- the deal on any channel, one "treated_audience". multi = false when the subscriber
+-- has one channel only: then no other channel's mark can be there.
+local function oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, multi, at)
+  -- 2: both fields are new (a push recorded before the send time was kept has
+  -- its first field already and counts nothing again).
+  if redis.call('HSET', pushinfo, field, rule .. '\t' .. camp, field .. '\tat', at) == 2
+      then
     for _, r in ipairs(reports) do
-      oc_add(r, 'treated_audience', 1)
+      oc_add(r, 'ch:' .. ch .. ':sent', 1)
+    end
+    -- ORDER CHANNEL: the other of the two channels, sms and dm.
+    if not multi or redis.call('HEXISTS', pushinfo,
+        sub .. ':' .. (ch == 'sms' and 'dm' or 'sms')) == 0 then
+      for _, r in ipairs(reports) do
+        oc_add(r, 'treated_audience', 1)
+      end
     end
   end
 end
