@@ -70,7 +70,7 @@ if pool ~= '' then
 end
 if chunk == 0 then
   redis.call('HSET', deal, 'url', ARGV[8], 'title', ARGV[9], 'campaign', campaign,
-    'entry', entry)
+    'entry', entry, unpack(FMT))
   redis.call('SET', dealentry, dealid, 'EX', keep_s)
 end
 local count = 0
@@ -99,6 +99,9 @@ for _ = 1, njobs do
     end
   end
   if nr > 0 then
+    for _, x in ipairs(FMT) do
+      out[#out + 1] = x
+    end
     redis.call('XADD', pushes, '*', unpack(out))
     written = written + nr
     jobs = jobs + 1
