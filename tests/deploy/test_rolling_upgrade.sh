@@ -12,7 +12,9 @@
 # 2; a second deal goes out in format 2. At the end, from the gateway's log and from
 # Redis: every planned push accounted for (sent or a named skip), no phone texted
 # twice for one deal, the texts the gateway took are the pushes Redis calls sent,
-# nothing pending. Last, this release refuses to start on a deployment at format 3.
+# nothing pending. Last, entries of version 3 (a job, a deal, a subscriber change)
+# are refused and left where they are, and this release refuses to start on a
+# deployment at format 3.
 # Needs DP_REDIS_PORT (tests/run.sh). Prints "test_rolling_upgrade: N passed, M failed".
 set -u
 BUILD=${1:-build}
@@ -316,6 +318,30 @@ check "deal 2's hash carries fv 2, deal 1's none" \
 "$BUILD/dealpushctl" formats show >"$RUN/show.out" 2>&1
 check "formats show lists both notifiers reading format 2" \
 	test "$(grep -c "reads 2  release $NEW_VERSION  live" "$RUN/show.out")" -eq 2
+
+# --- entries of a version newer than this release reads: left, never lost
+exp=$(($(date +%s) + 3600))
+r XADD pushes '*' deal rolling-3 entry "$(date +%s)000-0" exp "$exp" camp '' \
+	r "$(printf 'sms\tu1\t+15125550000\trolling\tfrom a newer release')" fv 3 >/dev/null
+r XADD deals '*' deal '{"id":"rolling-4","cancel":true}' fv 3 >/dev/null
+r XADD subscribers:changes '*' id u1 op put fv 3 >/dev/null
+too_new() { cat "$RUN"/a-*.log "$RUN"/b-*.log | grep -c "event=format_too_new stream=$1 " ||
+	true; }
+for _ in $(seq 1 200); do
+	[ "$(too_new pushes)" -ge 1 ] && [ "$(too_new deals)" -ge 1 ] &&
+		[ "$(too_new subscribers:changes)" -ge 1 ] && break
+	sleep 0.05
+done
+check "a job of version 3 is refused (event=format_too_new stream=pushes)" \
+	test "$(too_new pushes)" -ge 1
+check "and left pending, not sent" \
+	test "$(r XPENDING pushes deliver | head -1)" = 1 \
+	-a "$(grep -c '"status":201' "$RUN/gwsim.jsonl")" = $((2 * SUBS))
+check "a deal entry of version 3 is refused and left pending, not dead-lettered" \
+	test "$(too_new deals)" -ge 1 -a "$(r XPENDING deals notifier | head -1)" = 1 \
+	-a "$(r XLEN deals:dead)" = 0
+check "the mirror stops at a change of version 3" \
+	test "$(too_new subscribers:changes)" -ge 1
 
 # --- a deployment newer than this release: refused at start, exit 78
 stop "$A"
