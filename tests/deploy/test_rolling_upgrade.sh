@@ -20,6 +20,7 @@ set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
+# shellcheck source=tests/lib.sh
 . tests/lib.sh
 RUN=${DP_RUN_DIR:-$ROOT/run/rolling-$$}/rolling
 rm -rf "$RUN"
@@ -40,9 +41,11 @@ check() {      # check NAME COMMAND...
 }
 finish() {
 	echo "test_rolling_upgrade: $passed passed, $failed failed"
-	exit $([ "$failed" -eq 0 ] && echo 0 || echo 1)
+	[ "$failed" -eq 0 ]
+	exit
 }
 mypids=""
+# shellcheck disable=SC2317 # run by the trap
 cleanup() {
 	local p
 	for p in $mypids; do
@@ -193,7 +196,7 @@ publish() {    # publish DEAL: with the dealpushctl of $1
 
 start "$PREV" a && A=$NPID
 start "$PREV" b && B=$NPID
-check "two notifiers of the previous release serve" kill -0 "${A:-0}" "${B:-0}"
+check "two notifiers of the previous release serve" kill -0 "${A:-none}" "${B:-none}"
 
 # --- deal 1 at format 1, the notifiers replaced one by one while it goes out
 publish "$PREV" rolling-1
@@ -201,7 +204,7 @@ wait_texts rolling-1 150
 n_a=$(texts rolling-1)
 stop "$A"
 start "$BUILD" a && A=$NPID
-check "notifier A runs this release, on the same consumer name" kill -0 "${A:-0}"
+check "notifier A runs this release, on the same consumer name" kill -0 "${A:-none}"
 r HGETALL dealpush:formats >"$RUN/formats-a.out"
 check "the new notifier announces that it reads format 2" \
 	grep -q "^2	$NEW_VERSION	" "$RUN/formats-a.out"
@@ -219,7 +222,7 @@ wait_texts rolling-1 $((n_a + 100))
 stop "$A"
 start "$PREV" a && A=$NPID
 check "the previous release takes notifier A back (rollback at format 1)" \
-	kill -0 "${A:-0}"
+	kill -0 "${A:-none}"
 wait_texts rolling-1 $((n_a + 200))
 stop "$A"
 start "$BUILD" a && A=$NPID
@@ -227,7 +230,7 @@ wait_texts rolling-1 $((n_a + 300))
 n_b=$(texts rolling-1)
 stop "$B"
 start "$BUILD" b && B=$NPID
-check "notifier B runs this release" kill -0 "${B:-0}"
+check "notifier B runs this release" kill -0 "${B:-none}"
 echo "# deal 1: A replaced after $n_a texts, B after $n_b of $SUBS"
 check "the notifiers were replaced while deal 1 was going out" test "$n_b" -lt "$SUBS"
 
