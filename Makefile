@@ -97,7 +97,9 @@ $(BUILD)/gen/version.h: VERSION
 	@mkdir -p $(dir $@)
 	printf '#define DEALPUSH_VERSION "%s"\n' "$(VERSION)" > $@.tmp && mv $@.tmp $@
 
-$(call obj,notifier/main.c notifier/dealpushctl.c): $(BUILD)/gen/version.h
+$(call obj,notifier/main.c notifier/dealpushctl.c notifier/formats_watch.c \
+    notifier/ctl_formats.c): \
+    $(BUILD)/gen/version.h
 
 $(RULES_LIB): $(call obj,$(RULES_SRC))
 	@mkdir -p $(dir $@)

@@ -129,4 +129,9 @@ int keys_clicked(uint32_t shard, const char *push_id, char *buf, size_t size);
  * to place it by (docs/compliance.md, "Erasure and export"). */
 int keys_proof(uint32_t shard, const char *hash, char *buf, size_t size);
 
+/* "dealpush:formats": the deployment's stored format version and each notifier's
+ * announcement (formats.h). Global in every layout, like dealpush:layout: never
+ * behind a shard's tag. */
+int keys_formats(char *buf, size_t size);
+
 #endif

@@ -86,7 +86,8 @@ int script_call_named(struct rconn *rc, const char *name, int nkeys, int nargs,
     const char **args, const size_t *lens, rconn_reply_fn *cb, void *arg);
 
 /* The text of the embedded script notifier/lua/<name>.lua (with its --#include
- * libraries inlined), or NULL: for a synchronous client (dealpushctl) that runs the
+ * libraries inlined) behind the prelude of the format version written now
+ * (formats.h), or NULL: for a synchronous client (dealpushctl) that runs the
  * daemon's own scripts. */
 const char *script_source(const char *name);
 

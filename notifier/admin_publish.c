@@ -18,6 +18,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "deal.h"
+#include "formats.h"
 #include "http.h"
 #include "log.h"
 #include "model.h"
@@ -71,8 +72,9 @@ out:
 void
 admin_publish(const struct app *app, struct http_wait **ops, struct http_req *r)
 {
-	const char *argv[5];
-	size_t argvlen[5], len;
+	const char *argv[7];
+	size_t argvlen[7], len;
+	int argc = 5;
 	const char *body = http_body(r, &len);
 	struct publish_op *op;
 	struct deal *d;
@@ -104,7 +106,12 @@ admin_publish(const struct app *app, struct http_wait **ops, struct http_req *r)
 	argvlen[2] = 1;
 	argvlen[3] = 4;
 	argvlen[4] = len;
-	if (rconn_argv(app->cmd, on_added, op, 0, 5, argv, argvlen) < 0) {
+	if (formats_entry_fields(&argv[5], &argv[6]) == 2) {
+		argvlen[5] = strlen(argv[5]);
+		argvlen[6] = strlen(argv[6]);
+		argc = 7;
+	}
+	if (rconn_argv(app->cmd, on_added, op, 0, argc, argv, argvlen) < 0) {
 		http_error(r, 503, NULL, "storage unavailable; nothing published; try again");
 		op->w.r = NULL;
 		http_wait_remove(&op->w);

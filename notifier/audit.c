@@ -14,6 +14,7 @@
 #include "app.h"
 #include "audit.h"
 #include "clock.h"
+#include "formats.h"
 #include "http.h"
 #include "log.h"
 #include "rconn.h"
@@ -87,16 +88,18 @@ audit_record(struct rconn *cmd, const struct http_principal *p,
 {
 	char *b = audit_value(before), *a = audit_value(after), *w = strdup(what);
 	char ms[24];
-	const char *argv[20] = { "XADD", AUDIT_KEY, "MAXLEN", "~", AUDIT_MAXLEN, "*",
+	const char *argv[22] = { "XADD", AUDIT_KEY, "MAXLEN", "~", AUDIT_MAXLEN, "*",
 	    "who", p != NULL ? p->name : "-", "role",
 	    p != NULL ? http_role_name(p->role) : "-", "what", what, "id", id, "ms", ms,
 	    "before", b, "after", a };
+	int argc = 20;
 
 	snprintf(ms, sizeof(ms), "%lld", (long long)clock_now_ms());
+	argc += formats_entry_fields(&argv[20], &argv[21]);
 	if (b == NULL || a == NULL || w == NULL) {
 		log_errorx("event=audit_failed what=%s err=\"out of memory\"", what);
 		free(w);
-	} else if (rconn_argv(cmd, on_added, w, 0, 20, argv, NULL) < 0) {
+	} else if (rconn_argv(cmd, on_added, w, 0, argc, argv, NULL) < 0) {
 		log_errorx("event=audit_failed what=%s err=\"redis not connected\"", what);
 		free(w);
 	}

@@ -285,6 +285,22 @@ int ctl_consent_migrate(redisContext *c);
  * migrated layout, printed naming the field) or CTL_FAIL (printed). */
 int ctl_layout_check(redisContext *c);
 
+/* ---- ctl_formats.c ---- */
+
+/* Reads the deployment's stored format version (dealpush:formats) and makes it the
+ * version this run writes. CTL_OK; FORMATS_EXIT_MISMATCH (78) after printing when it
+ * is newer than this dealpushctl reads; CTL_FAIL on a Redis error. */
+int ctl_formats_check(redisContext *c);
+
+/* formats show: the deployment's version, and each notifier: what it reads, its
+ * release, whether it is live. */
+int ctl_cmd_formats_show(redisContext *c);
+
+/* formats upgrade [--to N]: raises the deployment's version to N (default: the
+ * highest this dealpushctl reads) when every live notifier reads N; else refuses
+ * (CTL_BAD_INPUT) naming each notifier too old. */
+int ctl_cmd_formats_upgrade(redisContext *c, int argc, char **argv);
+
 /* dealpushctl layout create --shards S (argv after "create"): writes the layout,
  * refused (CTL_BAD_INPUT) when one exists or the single-instance layout holds data.
  * Returns CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */

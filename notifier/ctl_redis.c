@@ -20,6 +20,7 @@
 #include "deal.h"
 #include "admin_confirm.h"
 #include "err.h"
+#include "formats.h"
 #include "keys.h"
 #include "pause.h"
 #include "subscriber.h"
@@ -72,10 +73,15 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id)
 static int xadd_json(redisContext *c, const char *stream, const char *field,
     const char *json, size_t len, const char *verb, const char *id, char *entry)
 {
+	const char *fv = NULL, *fvv = NULL;
 	redisReply *r = NULL;
 	int rc = -1;
 
-	r = redisCommand(c, "XADD %s * %s %b", stream, field, json, len);
+	/* The version field (formats.h) when the deployment is past format 1. */
+	if (formats_entry_fields(&fv, &fvv) == 2)
+		r = redisCommand(c, "XADD %s * %s %b %s %s", stream, field, json, len, fv, fvv);
+	else
+		r = redisCommand(c, "XADD %s * %s %b", stream, field, json, len);
 	if (r == NULL) {
 		fprintf(stderr, "dealpushctl: redis: XADD %s: %s\n", stream, c->errstr);
 		goto out;

@@ -105,6 +105,10 @@ static void usage(FILE *out)
 	    "                                    after an interruption to finish)\n"
 	    "  migrate --to-single               the same walk back to the single-instance\n"
 	    "                                    layout\n"
+	    "  formats show                      the stored format version and what each\n"
+	    "                                    notifier reads\n"
+	    "  formats upgrade [--to N]          raise the stored format version once every\n"
+	    "                                    live notifier reads it\n"
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS "; or\n"
 	    "through Redis Sentinel: --sentinel HOST:PORT[,HOST:PORT...] --master NAME,\n"
@@ -114,11 +118,11 @@ static void usage(FILE *out)
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
 	    "--token, else $DEALPUSH_TOKEN. With an API, subscribers import and delete go\n"
 	    "through it; publish, cancel, test-send, testlist, deals confirm, dead,\n"
-	    "convert, pause, resume, layout, migrate and consent always use Redis.\n"
-	    "Every command that uses Redis first checks the stored key layout.\n"
+	    "convert, pause, resume, layout, migrate, formats and consent always use Redis.\n"
+	    "Every command that uses Redis first checks the stored key layout and format.\n"
 	    "Exit status: 0 all done, 1 some lines or arguments refused (the rest done),\n"
-	    "2 usage, file or Redis error, 78 the stored layout is invalid or a migration\n"
-	    "has not finished.\n");
+	    "2 usage, file or Redis error, 78 the stored layout is invalid, a migration\n"
+	    "has not finished, or the stored format is newer than this release reads.\n");
 }
 
 /* ---- Redis ---- */
@@ -459,7 +463,8 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	int raw = 0, rc = CTL_FAIL;
 	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
 	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM, LAYOUT_CREATE,
-	    LAYOUT_SHOW, LAYOUT_MIGRATE, DEAD_LIST, DEAD_REPLAY } cmd;
+	    LAYOUT_SHOW, LAYOUT_MIGRATE, DEAD_LIST, DEAD_REPLAY, FORMATS_SHOW,
+	    FORMATS_UPGRADE } cmd;
 
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
@@ -469,7 +474,8 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	    strcmp(argv[0], "consent") == 0 || strcmp(argv[0], "pause") == 0 ||
 	    strcmp(argv[0], "resume") == 0 || strcmp(argv[0], "test-send") == 0 ||
 	    strcmp(argv[0], "testlist") == 0 || strcmp(argv[0], "deals") == 0 ||
-	    strcmp(argv[0], "layout") == 0 || strcmp(argv[0], "migrate") == 0)))) {
+	    strcmp(argv[0], "layout") == 0 || strcmp(argv[0], "migrate") == 0 ||
+	    strcmp(argv[0], "formats") == 0)))) {
 		if ((api->curl = curl_easy_init()) == NULL) {
 			fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 			return CTL_FAIL;
@@ -540,6 +546,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		cmd = LAYOUT_SHOW;
 	} else if (argc >= 2 && strcmp(argv[0], "migrate") == 0) {
 		cmd = LAYOUT_MIGRATE;
+	} else if (argc == 2 && strcmp(argv[0], "formats") == 0 &&
+	    strcmp(argv[1], "show") == 0) {
+		cmd = FORMATS_SHOW;
+	} else if (argc >= 2 && strcmp(argv[0], "formats") == 0 &&
+	    strcmp(argv[1], "upgrade") == 0) {
+		cmd = FORMATS_UPGRADE;
 	} else {
 		usage(stderr);
 		goto out;
@@ -550,6 +562,10 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 	/* layout create and show and migrate judge the stored layout themselves. */
 	if (cmd != LAYOUT_CREATE && cmd != LAYOUT_SHOW && cmd != LAYOUT_MIGRATE &&
 	    (rc = ctl_layout_check(c)) != CTL_OK)
+		goto out;
+	/* formats show and upgrade judge the stored format themselves. */
+	if (cmd != FORMATS_SHOW && cmd != FORMATS_UPGRADE &&
+	    (rc = ctl_formats_check(c)) != CTL_OK)
 		goto out;
 	rc = CTL_FAIL;
 	switch (cmd) {
@@ -603,6 +619,12 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		break;
 	case LAYOUT_MIGRATE:
 		rc = ctl_cmd_migrate(c, argc - 1, argv + 1);
+		break;
+	case FORMATS_SHOW:
+		rc = ctl_cmd_formats_show(c);
+		break;
+	case FORMATS_UPGRADE:
+		rc = ctl_cmd_formats_upgrade(c, argc - 2, argv + 2);
 		break;
 	}
 out:

@@ -20,6 +20,7 @@
 #include "deliver.h"
 #include "deliver_int.h"
 #include "fault.h"
+#include "formats.h"
 #include "greader.h"
 #include "gwpool.h"
 #include "httpc.h"
@@ -359,16 +360,29 @@ deliver_on_batch(void *arg, const struct redisReply *entries)
 {
 	struct deliver *dl = arg;
 	const struct redisReply *fields;
+	enum formats_verdict fv = FORMATS_OK;
 	const char *id;
 	size_t i;
-	int oom;
+	int oom, v = 1;
 
 	for (i = 0; i < entries->elements; i++) {
 		struct job *j;
 
 		if (ru_entry(entries, i, &id, &fields) < 0 || job_held(dl, id))
 			continue;
-		j = fields != NULL ? job_new(dl, id, fields, &oom) : NULL;
+		if (fields != NULL)
+			v = formats_of_entry(fields, &fv);
+		if (fields != NULL && fv == FORMATS_TOO_NEW) {
+			/* Written by a newer release: left pending, never acked, so that a
+			 * notifier that reads it takes it over (claim_idle_ms). */
+			log_errorx("event=format_too_new stream=" DELIVER_STREAM " job=%s fv=%d "
+			    "reads=%d-%d action=leave_pending", id, v, FORMATS_READ_MIN,
+			    FORMATS_READ_MAX);
+			continue;
+		}
+		oom = 0;
+		j = fields != NULL && fv == FORMATS_OK ? job_new(dl, id, fields, &oom) :
+		    NULL;
 		if (j == NULL && fields != NULL && oom) {
 			log_errorx("event=job_failed job=%s err=\"out of memory\" "
 			    "action=read_again", id);

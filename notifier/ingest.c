@@ -21,6 +21,7 @@
 #include "config.h"
 #include "deal.h"
 #include "durable.h"
+#include "formats.h"
 #include "greader.h"
 #include "ingest.h"
 #include "ingest_int.h"
@@ -431,6 +432,8 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 	size_t len = 0;
 	struct deal *d;
 	struct err err;
+	enum formats_verdict fv;
+	int v;
 
 	err_clear(&err);
 	payload = ru_field(fields, "deal", &len);
@@ -439,6 +442,20 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 	if ((dup = ingest_duplicate_field(fields)) != NULL) {
 		err_set(&err, ERR_INPUT, "duplicate_field", dup,
 		    "deal: the entry has the field '%.64s' more than once", dup);
+		ingest_dead(in, entry, &err, payload, len);
+		return;
+	}
+	v = formats_of_entry(fields, &fv);
+	if (fv == FORMATS_TOO_NEW) {
+		/* Written by a newer release: left pending, never dead-lettered, so that a
+		 * notifier that reads it takes it over (claim_idle_ms) and nothing is lost. */
+		log_errorx("event=format_too_new stream=deals entry=%s fv=%d reads=%d-%d "
+		    "action=leave_pending", entry, v, FORMATS_READ_MIN, FORMATS_READ_MAX);
+		return;
+	}
+	if (fv == FORMATS_BAD) {
+		err_set(&err, ERR_INPUT, "bad_value", FORMATS_FIELD,
+		    FORMATS_FIELD ": not a format version (1..%d)", FORMATS_VERSION_MAX);
 		ingest_dead(in, entry, &err, payload, len);
 		return;
 	}

@@ -227,3 +227,18 @@ keys_proof(uint32_t shard, const char *hash, char *buf, size_t size)
 {
 	return keys_format(shard, buf, size, "proof:%s", hash);
 }
+
+int
+keys_formats(char *buf, size_t size)
+{
+	int k;
+
+	if (size == 0)
+		return -1;
+	k = snprintf(buf, size, "dealpush:formats");
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
+}

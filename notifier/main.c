@@ -33,6 +33,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "http.h"
+#include "formats.h"
 #include "layout.h"
 #include "match.h"
 #include "metrics.h"
@@ -73,10 +74,10 @@ usage(FILE *f)
 
 static int notifier_start_readers(struct notifier *n);
 
-/* The layout is read (and in force) or refused: the readers start, or the loop ends
- * with exit code rv. */
+/* The deployment's stored format version is read and readable (formats.h): the
+ * readers start; or refused: the loop ends with exit code rv. */
 static void
-on_layout(void *arg, int rv)
+on_formats(void *arg, int rv)
 {
 	struct notifier *n = arg;
 
@@ -86,6 +87,25 @@ on_layout(void *arg, int rv)
 			return;
 		log_errorx("event=start_failed err=\"a component could not start (the line"
 		    " above says which)\"");
+		rv = 1;
+	}
+	n->exit_code = rv;
+	event_base_loopbreak(n->base);
+}
+
+/* The layout is read (and in force) or refused: the stored format is read next, or
+ * the loop ends with exit code rv. */
+static void
+on_layout(void *arg, int rv)
+{
+	struct notifier *n = arg;
+
+	if (rv == 0) {
+		n->formats = formats_watch_new(n->base, n->cmd, n->cfg->consumer, on_formats,
+		    n);
+		if (n->formats != NULL)
+			return;
+		log_errorx("event=start_failed err=\"out of memory\"");
 		rv = 1;
 	}
 	n->exit_code = rv;
@@ -146,6 +166,8 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	    n->cfg->shutdown_grace_ms);
 	(void)sdnotify_send("STOPPING=1");
 	n->stop_deadline_ms = clock_mono_ms() + n->cfg->shutdown_grace_ms;
+	/* An older release may take this consumer name next: it announces nothing. */
+	formats_watch_leave(n->formats);
 	ingest_stop(n->ingest);
 	deliver_stop(n->deliver);
 	resolve_stop(n->resolve);
@@ -482,6 +504,7 @@ notifier_free(struct notifier *n)
 	substore_free(n->ss);
 	rconn_free(n->cmd);
 	layout_reader_free(n->layout);   /* after the connection: its reply may be due */
+	formats_watch_free(n->formats);
 	sentinel_free(n->sentinel);   /* after every connection that watches it */
 	/* After the client and the connection: their last callbacks still reach it. */
 	for (size_t i = 0; i < CONFIG_GATEWAYS_MAX; i++) {

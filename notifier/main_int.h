@@ -39,7 +39,8 @@ struct notifier {
 	struct event *ready_poll;     /* until ready: then READY=1, and it is not re-armed */
 	struct event *watchdog;       /* WATCHDOG=1 every half WATCHDOG_USEC; NULL: none */
 	struct layout_reader *layout; /* until the layout is read */
-	int started;                  /* the layout was read: the readers started */
+	struct formats_watch *formats; /* the stored format version, then announcements */
+	int started;                  /* layout and format read: the readers started */
 	int exit_code;                /* main's exit status once the loop ends */
 	int lag_calls;                /* XINFO GROUPS out (the ready poll sends one pair
 	                               * at a time) */

@@ -2,8 +2,11 @@
  * scripts.c: load and call the embedded Lua scripts by SHA1 (stage: plan, admit,
  * record).
  *
- * Holds only constants after scripts_init(): the SHA1 of each script, computed with
- * OpenSSL at start-up, so an EVALSHA never waits for a SCRIPT LOAD reply.
+ * Holds only constants after scripts_init(): each script once per stored format
+ * version this release writes (formats.h: a one-line prelude naming the version,
+ * then the file), and the SHA1 of each, computed with OpenSSL at start-up, so an
+ * EVALSHA never waits for a SCRIPT LOAD reply. A call runs the variant of the version
+ * written now (formats_write()).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 
+#include "formats.h"
 #include "log.h"
 #include "scripts.h"
 
@@ -19,8 +23,9 @@ extern const struct { const char *name; const char *body; } lua_sources[];
 
 struct script {
 	const char *name;
-	const char *body;
-	char sha[41];
+	const char *body;                      /* the file, as embedded */
+	char *text[FORMATS_READ_MAX];          /* prelude + body, per version (owned) */
+	char sha[FORMATS_READ_MAX][41];
 };
 
 #define SCRIPTS_MAX 64
@@ -45,12 +50,46 @@ script_index(const char *name)
 	return -1;
 }
 
+/* prelude + body in a new string, or NULL on OOM. */
+static char *
+script_text(int version, const char *body)
+{
+	const char *pre = formats_lua_prelude(version);
+	size_t np, nb;
+	char *t;
+
+	if (pre == NULL)
+		return NULL;
+	np = strlen(pre);
+	nb = strlen(body);
+	if ((t = malloc(np + nb + 1)) == NULL)
+		return NULL;
+	memcpy(t, pre, np);
+	memcpy(t + np, body, nb + 1);
+	return t;
+}
+
+static void
+scripts_free_texts(void)
+{
+	size_t i;
+	int v;
+
+	for (i = 0; i < script_count; i++)
+		for (v = 0; v < FORMATS_READ_MAX; v++) {
+			free(script_table[i].text[v]);
+			script_table[i].text[v] = NULL;
+		}
+}
+
 int
 scripts_init(void)
 {
 	unsigned char md[SHA_DIGEST_LENGTH];
 	size_t i, j, k;
+	int v;
 
+	scripts_free_texts();
 	script_count = 0;
 	/* The enum's scripts first, at their enum index. */
 	for (i = 0; i < SCRIPT_COUNT; i++) {
@@ -70,25 +109,35 @@ scripts_init(void)
 		script_table[script_count].name = lua_sources[k].name;
 		script_table[script_count++].body = lua_sources[k].body;
 	}
-	for (i = 0; i < script_count; i++) {
-		const char *b = script_table[i].body;
+	for (i = 0; i < script_count; i++)
+		for (v = 0; v < FORMATS_READ_MAX; v++) {
+			struct script *s = &script_table[i];
+			char *t = s->text[v] = script_text(v + 1, s->body);
 
-		if (SHA1((const unsigned char *)b, strlen(b), md) == NULL)
-			return -1;
-		for (j = 0; j < SHA_DIGEST_LENGTH; j++)
-			snprintf(script_table[i].sha + 2 * j, 3, "%02x", md[j]);
-	}
+			if (t == NULL ||
+			    SHA1((const unsigned char *)t, strlen(t), md) == NULL)
+				return -1;
+			for (j = 0; j < SHA_DIGEST_LENGTH; j++)
+				snprintf(s->sha[v] + 2 * j, 3, "%02x", md[j]);
+		}
 	return 0;
 }
 
 const char *
 script_source(const char *name)
 {
+	/* Built on first use, per version; kept for the life of the process. */
+	static char *made[SCRIPTS_MAX][FORMATS_READ_MAX];
+	int v = formats_write() - 1;
 	size_t k;
 
-	for (k = 0; lua_sources[k].name != NULL; k++)
-		if (strcmp(lua_sources[k].name, name) == 0)
-			return lua_sources[k].body;
+	for (k = 0; lua_sources[k].name != NULL && k < SCRIPTS_MAX; k++) {
+		if (strcmp(lua_sources[k].name, name) != 0)
+			continue;
+		if (made[k][v] == NULL)
+			made[k][v] = script_text(v + 1, lua_sources[k].body);
+		return made[k][v];
+	}
 	return NULL;
 }
 
@@ -98,32 +147,39 @@ script_name(enum script_id id)
 	return (unsigned)id < script_count ? script_table[id].name : "?";
 }
 
+/* arg: the SHA the reply must be (one variant of one script, see scripts_load). */
 static void
 scripts_on_load(struct rconn *rc, struct redisReply *reply, void *arg)
 {
-	const struct script *s = arg;
+	const char *sha = arg;
+	size_t i = (size_t)(sha - script_table[0].sha[0]) / sizeof(script_table[0]);
+	const char *name = i < script_count ? script_table[i].name : "?";
 
 	(void)rc;
 	if (reply == NULL)
-		log_warnx("script=%s event=load_failed err=\"no reply\"", s->name);
+		log_warnx("script=%s event=load_failed err=\"no reply\"", name);
 	else if (reply->type == REDIS_REPLY_ERROR)
-		log_errorx("script=%s event=load_failed err=\"%s\"", s->name, reply->str);
-	else if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, s->sha) != 0)
-		log_errorx("script=%s event=load_failed err=\"sha mismatch\"", s->name);
+		log_errorx("script=%s event=load_failed err=\"%s\"", name, reply->str);
+	else if (reply->type != REDIS_REPLY_STRING || strcmp(reply->str, sha) != 0)
+		log_errorx("script=%s event=load_failed err=\"sha mismatch\"", name);
 }
 
 void
 scripts_load(struct rconn *rc)
 {
 	size_t i;
+	int v;
 
-	for (i = 0; i < script_count; i++) {
-		const char *argv[3] = { "SCRIPT", "LOAD", script_table[i].body };
+	/* Every version's variant: the deployment's version can change while running. */
+	for (i = 0; i < script_count; i++)
+		for (v = 0; v < FORMATS_READ_MAX; v++) {
+			const char *argv[3] = { "SCRIPT", "LOAD", script_table[i].text[v] };
 
-		if (rconn_argv(rc, scripts_on_load, &script_table[i], 0, 3, argv, NULL) < 0)
-			log_warnx("script=%s event=load_failed err=\"not connected\"",
-			    script_table[i].name);
-	}
+			if (rconn_argv(rc, scripts_on_load, script_table[i].sha[v], 0, 3, argv,
+			    NULL) < 0)
+				log_warnx("script=%s event=load_failed err=\"not connected\"",
+				    script_table[i].name);
+		}
 }
 
 struct script_call {
@@ -142,7 +198,8 @@ script_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		log_warnx("event=noscript action=reload");
 		scripts_load(rc);
 	}
-	sc.cb(rc, reply, sc.arg);
+	if (sc.cb != NULL)
+		sc.cb(rc, reply, sc.arg);
 }
 
 /* Makes room for n more bytes in b. Returns 0, or -1 on OOM. */
@@ -277,7 +334,7 @@ script_call_args(struct rconn *rc, enum script_id id, struct script_args *a,
 	c->len = n;
 	n = put_ull(nk, (unsigned long long)a->nkeys);
 	if (sbuf_bulk(c, "EVALSHA", 7, NULL, 0) < 0 ||
-	    sbuf_bulk(c, script_table[id].sha, 40, NULL, 0) < 0 ||
+	    sbuf_bulk(c, script_table[id].sha[formats_write() - 1], 40, NULL, 0) < 0 ||
 	    sbuf_bulk(c, nk, n, NULL, 0) < 0)
 		goto out;
 	if (a->keys.len > 0)

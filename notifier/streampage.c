@@ -11,6 +11,7 @@
 #include <hiredis/hiredis.h>
 
 #include "app.h"
+#include "formats.h"
 #include "http.h"
 #include "log.h"
 #include "rconn.h"
@@ -63,7 +64,10 @@ on_range(struct rconn *rc, struct redisReply *reply, void *arg)
 		for (k = 0; k + 1 < f->elements; k += 2) {
 			const struct redisReply *n = f->element[k], *v = f->element[k + 1];
 
-			if (n->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+			/* The stored format's version is storage, not content: the
+			 * answer is the same in every format (formats.h). */
+			if (n->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+			    strcmp(n->str, FORMATS_FIELD) == 0)
 				continue;
 			if (op->field == NULL || !op->field(e, n->str, v))
 				cJSON_AddStringToObject(e, n->str, v->str);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats.h"
 #include "log.h"
 #include "streampos.h"
 #include "substore_int.h"
@@ -183,7 +184,9 @@ static void
 substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_feed *fd,
     const struct redisReply *entries)
 {
+	enum formats_verdict fv;
 	size_t i, j;
+	int v;
 
 	fd->batch_n = entries->elements;
 	for (i = 0; i < entries->elements; i++) {
@@ -196,6 +199,15 @@ substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_fee
 		    e->element[0]->len >= sizeof(fd->batch_id))
 			continue;
 		f = e->element[1];
+		if ((v = formats_of_entry(f, &fv)) < 0 || fv != FORMATS_OK) {
+			/* Newer than this release reads (or no version): the mirror stops
+			 * here and reads the batch again, never skipping a change. */
+			log_errorx("event=format_too_new stream=%s entry=%s fv=%d reads=%d-%d "
+			    "action=stop_following", fd->stream, e->element[0]->str, v,
+			    FORMATS_READ_MIN, FORMATS_READ_MAX);
+			ss->gets_failed = 1;
+			break;
+		}
 		snprintf(fd->batch_id, sizeof(fd->batch_id), "%s", e->element[0]->str);
 		for (j = 0; j + 1 < f->elements; j += 2) {
 			if (f->element[j]->type != REDIS_REPLY_STRING ||

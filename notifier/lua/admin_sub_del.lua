@@ -17,5 +17,5 @@ for i = 5, #KEYS do
     subjson_consent_revoked(KEYS[3])
   end
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'del')
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'del', unpack(FMT))
 return 1

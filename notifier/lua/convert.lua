@@ -58,7 +58,7 @@ local entry, group = ARGV[2], ARGV[3]
 
 local function dead(reason, field, why, payload)
   redis.call('XADD', deadk, 'MAXLEN', '~', '100000', '*', 'reason', reason,
-    'field', field, 'error', why, 'entry', entry, 'conversion', payload)
+    'field', field, 'error', why, 'entry', entry, 'conversion', payload, unpack(FMT))
   redis.call('XACK', stream, group, entry)
   return {'dead', reason, field}
 end

@@ -15,6 +15,6 @@ for k = 1, #f, 2 do
   if f[k] == ARGV[2] then payload = f[k + 1] end
 end
 if payload ~= ARGV[3] then return {'changed'} end
-local new = redis.call('XADD', KEYS[2], '*', ARGV[2], payload)
+local new = redis.call('XADD', KEYS[2], '*', ARGV[2], payload, unpack(FMT))
 redis.call('XDEL', KEYS[1], ARGV[1])
 return {'ok', new}

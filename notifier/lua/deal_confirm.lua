@@ -35,7 +35,7 @@ while seen < limit do
         elseif n ~= 1 then
           return {'bad_payload', entry}
         end
-        local new = redis.call('XADD', KEYS[2], '*', 'deal', out)
+        local new = redis.call('XADD', KEYS[2], '*', 'deal', out, unpack(FMT))
         redis.call('HSET', KEYS[3], entry, new)
         return {'ok', new}
       end

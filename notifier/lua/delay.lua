@@ -9,7 +9,7 @@ for _, m in ipairs(due) do
   local deal, entry, exp, camp, line = m:match('^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$')
   if deal then
     redis.call('XADD', KEYS[2], '*', 'deal', deal, 'entry', entry, 'exp', exp,
-      'camp', camp, 'r', line)
+      'camp', camp, 'r', line, unpack(FMT))
   end
   redis.call('ZREM', KEYS[1], m)
 end

@@ -22,7 +22,7 @@ if revoked > 0 then
   redis.call('INCR', KEYS[3])
 end
 if stored then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'del')
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'del', unpack(FMT))
 end
 if phone ~= '' then
   redis.call('HSET', KEYS[7], phone, now .. '\terased\tdata_rights')

@@ -46,7 +46,7 @@ if op == 'reply' then
     return { 0, 0, 0, 1 }
   end
   redis.call('XADD', replies, 'MAXLEN', '~', '10000', '*', 'from', value, 'text', text,
-    'received_at', now, 'reason', detail, 'channel', ch, 'sid', sid)
+    'received_at', now, 'reason', detail, 'channel', ch, 'sid', sid, unpack(FMT))
   return { 0, 0, 0, 0 }
 end
 if sid ~= '' and redis.call('HEXISTS', sids, sid) == 1 then
@@ -93,7 +93,7 @@ for i = FIRST_ID, #ARGV do
     end
     if newjson and newjson ~= json then
       redis.call('HSET', subs, id, newjson)
-      redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put')
+      redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put', unpack(FMT))
     end
     subjson_consent_event(records, id, ch, state, now, how, detail)
   end

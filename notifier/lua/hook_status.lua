@@ -141,7 +141,7 @@ if (code == '30005' or code == '30006') and ch == 'sms' then
     local newjson = subjson_set_consent(json, 'sms', 'null')
     if newjson and newjson ~= json then
       redis.call('HSET', subs, sub, newjson)
-      redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
+      redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put', unpack(FMT))
     end
     subjson_consent_event(records, sub, 'sms', 'revoked', now, 'twilio:' .. code,
       'error ' .. code)
@@ -184,7 +184,7 @@ elseif code == '30003' and ch == 'sms' then
       end
       redis.call('HSET', states, field, 'retry')
       redis.call('XADD', pushes, '*', 'deal', deal_id, 'entry', entry, 'exp', exp,
-        'camp', jcamp, 'pool', pool, 'r', line)
+        'camp', jcamp, 'pool', pool, 'r', line, unpack(FMT))
       for _, r in ipairs(reports) do
         redis.call('HINCRBY', r, 'redelivery', 1)
       end

@@ -72,7 +72,7 @@ if pool ~= '' then
 end
 if chunk == 0 then
   redis.call('HSET', deal, 'url', ARGV[8], 'title', ARGV[9], 'campaign', campaign,
-    'entry', entry)
+    'entry', entry, unpack(FMT))
   if product ~= '' then
     redis.call('HSET', deal, 'product_id', product)
   end
@@ -104,6 +104,9 @@ for _ = 1, njobs do
     end
   end
   if nr > 0 then
+    for _, x in ipairs(FMT) do
+      out[#out + 1] = x
+    end
     redis.call('XADD', pushes, '*', unpack(out))
     written = written + nr
     jobs = jobs + 1

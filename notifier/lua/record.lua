@@ -211,7 +211,7 @@ for i = 0, n - 1 do
       local newjson = json and subjson_set_consent(json, ch, 'null')
       if newjson and newjson ~= json then
         redis.call('HSET', subs, sub, newjson)
-        redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
+        redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put', unpack(FMT))
       end
       subjson_consent_event(records, sub, ch, 'opted_out', at, 'gateway:' .. gw,
         'http ' .. ARGV[b + 7] .. ' ' .. ARGV[b + 8])

@@ -75,7 +75,7 @@ if (cur or '') ~= was then
 end
 redis.call('HSET', subs, id, json)
 redis.call('HSET', consent, id, now)
-redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put')
+redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put', unpack(FMT))
 subjson_consent_event(records, id, 'sms', 'opted_in', now, 'sms:double_opt_in',
   'keyword=' .. (p[2] or '') .. '; answer=' .. answer .. '; asked=' .. (p[3] or ''))
 redis.call('HDEL', suppressed, number)

@@ -26,7 +26,7 @@ if e[1] and type(e[1][2]) == 'table' then
   end
 end
 redis.call('XADD', dead, 'MAXLEN', '~', '100000', '*',
-  'reason', 'max_tries', 'field', '', 'error', ARGV[5], 'entry', entry, 'deal', payload)
+  'reason', 'max_tries', 'field', '', 'error', ARGV[5], 'entry', entry, 'deal', payload, unpack(FMT))
 redis.call('XACK', stream, group, entry)
 redis.call('HDEL', tries, entry)
 return {'dead', n}

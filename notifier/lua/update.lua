@@ -17,7 +17,7 @@ if redis.call('HEXISTS', deal, 'planning') == 0 and
     redis.call('HEXISTS', deal, 'planned') == 0 then
   redis.call('XADD', dead, 'MAXLEN', '~', '100000', '*',
     'reason', 'unknown_deal', 'field', 'id', 'error', ARGV[5], 'entry', entry,
-    'deal', ARGV[6])
+    'deal', ARGV[6], unpack(FMT))
   redis.call('XACK', stream, group, entry)
   return 'unknown'
 end

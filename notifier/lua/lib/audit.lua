@@ -34,5 +34,5 @@ end
 local function audit_add(key, who, role, what, id, ms, before, after)
   redis.call('XADD', key, 'MAXLEN', '~', AUDIT_MAXLEN, '*', 'who', who, 'role', role,
     'what', what, 'id', id, 'ms', ms, 'before', audit_value(before),
-    'after', audit_value(after))
+    'after', audit_value(after), unpack(FMT))
 end

@@ -60,6 +60,9 @@ local function oc_final(states, logk, stats, reports, field, push, deal_id, sub,
     a[#a + 1] = f
     a[#a + 1] = given[f] or ''
   end
+  for _, x in ipairs(FMT) do
+    a[#a + 1] = x
+  end
   if given.resolved then
     a[#a + 1] = 'resolved'
     a[#a + 1] = given.resolved

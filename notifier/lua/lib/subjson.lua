@@ -51,7 +51,7 @@ local function subjson_engage(subs, changes, sub, f)
     return
   end
   redis.call('HSET', subs, sub, out)
-  redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put')
+  redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', sub, 'op', 'put', unpack(FMT))
 end
 
 -- The consent record: hash consent:records (the caller's KEYS), field <subscriber id>,

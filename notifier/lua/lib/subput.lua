@@ -175,7 +175,7 @@ local function subput_batch(subs, changes, epoch, records, sup, ckeys, list, cre
   end
   for i = 1, n do
     if results[i] then
-      redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', ids[i], 'op', 'put')
+      redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', ids[i], 'op', 'put', unpack(FMT))
     end
   end
   if revoked > 0 then
