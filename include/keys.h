@@ -57,6 +57,7 @@ enum keys_per {
 	KEYS_REPORT_DEAL,             /* report:deal:<deal> */
 	KEYS_REPORT_RULE,             /* report:rule:<rule> */
 	KEYS_REPORT_CAMPAIGN,         /* report:campaign:<campaign> */
+	KEYS_SERIES,                  /* series:<deal>: counts per minute (docs/api.md) */
 	KEYS_PER_NAMES
 };
 

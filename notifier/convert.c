@@ -46,7 +46,7 @@
 #define CONVERT_TRIES 3                     /* reads and script, on "retry" */
 #define CONVERT_KEY_MAX 512                 /* a key named from a conversion's data */
 #define CONVERT_KEYS 13                     /* ORDER CONVERT_KEYS: convert.lua */
-#define CONVERT_ARGS 16
+#define CONVERT_ARGS 18                     /* 16, series:<deal> and now */
 
 struct convert_call;
 
@@ -431,6 +431,7 @@ static int
 convert_script(struct convert_call *k)
 {
 	char key[CONVERT_KEYS][CONVERT_KEY_MAX], skey[2][KEYS_SHARD_MAX];
+	char series[CONVERT_KEY_MAX], now[24];
 	char subid[sizeof(k->in.value)] = "";
 	const char *args[CONVERT_KEYS + CONVERT_ARGS], *push, *sub, *info, *t;
 	const char *rule = NULL, *camp = NULL;
@@ -505,6 +506,7 @@ convert_script(struct convert_call *k)
 	}
 	bad |= ru_key(key[11], CONVERT_KEY_MAX, px.p[KEYS_REPORT_RULE], rule, rlen);
 	bad |= ru_key(key[12], CONVERT_KEY_MAX, px.p[KEYS_REPORT_CAMPAIGN], camp, clen);
+	bad |= ru_key(series, CONVERT_KEY_MAX, px.p[KEYS_SERIES], deal, strlen(deal));
 	if (bad)
 		return 1;
 	args[0] = CONVERT_STREAM;
@@ -514,6 +516,7 @@ convert_script(struct convert_call *k)
 	for (i = 4; i < CONVERT_KEYS; i++)
 		args[i] = key[i];
 	n = CONVERT_KEYS;
+	args[n++] = series;             /* KEYS[14], in "attr" only */
 	args[n++] = "attr";
 	args[n++] = k->entry;
 	args[n++] = CONVERT_GROUP;
@@ -530,7 +533,9 @@ convert_script(struct convert_call *k)
 	args[n++] = info;
 	args[n++] = k->val[CONVERT_RD_HOLDOUT] != NULL ? k->val[CONVERT_RD_HOLDOUT] : "";
 	args[n++] = k->val[CONVERT_RD_CAMP] != NULL ? k->val[CONVERT_RD_CAMP] : "";
-	return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS, n, args, NULL,
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	args[n++] = now;
+	return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS + 1, n, args, NULL,
 	    convert_on_reply, k);
 }
 

@@ -179,6 +179,7 @@ rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *cap
 	script_key(sa, caps->daykey, NULL);
 	script_key(sa, caps->campkey, NULL);
 	script_key(sa, caps->lawkey, NULL);
+	script_key(sa, px->p[KEYS_SERIES], j->deal);
 }
 
 /* Adds the arguments of one outcome, ORDER RECORD_RARGS. */

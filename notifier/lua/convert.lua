@@ -9,6 +9,8 @@
 -- KEYS[12] report:rule:<r>, KEYS[13] report:campaign:<c>: the conversion's own ("" =
 --   none): the sent push's (pushinfo), else, for a held-out buyer, the rule that held
 --   it out and the deal's campaign
+-- KEYS[14] series:<deal> ("attr" only: an attributed conversion counts
+--   "redeemed:<minute>" there, the minute of ARGV[17], now)
 --   ("dead" uses KEYS[1] and KEYS[2] only; the others may be "")
 -- ARGV[1] "dead": ARGV entry, group, reason, field, error, payload
 --   XADD conversions:dead (reason, field, error, entry, conversion) and XACK.
@@ -56,6 +58,7 @@ local order_ttl, gain = ARGV[11], tonumber(ARGV[12])
 local seen_push, seen_info, seen_hrule, seen_camp = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
 
 --#include subjson
+--#include series
 
 local push, sub, ch, info
 if kind == 'code' then
@@ -134,6 +137,7 @@ if info then
     redis.call('HINCRBY', r, 'redeemed', 1)
     redis.call('HINCRBYFLOAT', r, 'revenue', revenue)
   end
+  series_add(KEYS[14], 'redeemed', ARGV[17], 0)
   subjson_engage(subs, changes, sub, function(e) return e + (1 - e) * gain end)
   redis.call('XACK', stream, group, entry)
   return {'attributed', push}
