@@ -440,6 +440,7 @@ notifier_start_readers(struct notifier *n)
 			log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
 			return -1;
 		}
+		n->app.hooks = n->hooks;
 	}
 	/* With or without the HTTP surface: conversions are attributed, and the rules
 	 * put over the admin API (on any notifier) are part of the set in use here. */
@@ -463,6 +464,7 @@ notifier_free(struct notifier *n)
 	simulate_free(n->simulate);
 	convert_free(n->convert);
 	hooks_free(n->hooks);
+	n->app.hooks = NULL;
 	admin_free(n->admin);
 	tokens_free(n->tokens);
 	http_free(n->http_srv);

@@ -177,6 +177,33 @@ series_checks(int port)
 	    401);
 }
 
+/* GET /v1/subscribers?phone=: the number's subscribers by the hooks' index, the
+ * number masked; a number of nobody is an empty list; bad input is named. */
+static void
+phone_checks(int port)
+{
+	static struct it_resp r;
+
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=%2B15125553101", AUTH,
+	    NULL, 0, &r), 200);
+	assert_non_null(strstr(r.body, "\"ids\":[\"s-1\"]"));
+	assert_non_null(strstr(r.body, "\"phone\":\"+1512\xe2\x80\xa2"));
+	assert_null(strstr(r.body, "5553101"));
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=%2B15125559999", AUTH,
+	    NULL, 0, &r), 200);
+	assert_non_null(strstr(r.body, "\"ids\":[]"));
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=5125553101", AUTH,
+	    NULL, 0, &r), 400);
+	assert_non_null(strstr(r.body, "\"field\":\"phone\""));
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=", AUTH, NULL, 0, &r),
+	    400);
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=%2B1512555310x", AUTH,
+	    NULL, 0, &r), 400);
+	assert_int_equal(it_http(port, "GET",
+	    "/v1/subscribers?phone=%2B15125553101&limit=5", AUTH, NULL, 0, &r), 400);
+	assert_non_null(strstr(r.body, "\"field\":\"limit\""));
+}
+
 static void
 a_deal_is_published_and_sent(void **state)
 {
@@ -204,6 +231,7 @@ a_deal_is_published_and_sent(void **state)
 	assert_true(it_wait(sent_n, &w, 15000));
 	assert_int_equal(it_gwsim_count(&o->gw, 201), 3);
 	series_checks(port);
+	phone_checks(port);
 	/* Who published what is in the audit; a pool filled is too, by its counts only. */
 	assert_true(audit_soon(o, "deals.publish", "api-1", "\"title\": \"Deal api-1\""));
 	assert_int_equal(it_http(port, "POST", "/v1/codes/pool-a", AUTH, "SECRET-1\nSECRET-2",
