@@ -448,6 +448,7 @@ notifier_start_readers(struct notifier *n)
 		return -1;
 	if ((n->admin = admin_new(&n->app)) == NULL)
 		return -1;
+	n->app.admin = n->admin;
 	http_set_starting(n->http_srv, 0);
 	return 0;
 }
@@ -466,6 +467,7 @@ notifier_free(struct notifier *n)
 	hooks_free(n->hooks);
 	n->app.hooks = NULL;
 	admin_free(n->admin);
+	n->app.admin = NULL;
 	tokens_free(n->tokens);
 	http_free(n->http_srv);
 	if (n->stats)
