@@ -63,7 +63,7 @@ export function dealPage(page, canChange, poll, keepChart, id) {
   const canvas = el('canvas', { id: 'funnel', 'aria-label': 'funnel' });
   const lineCanvas = el('canvas', { id: 'series', 'aria-label': 'pushes per minute' });
   const seriesNote = el('p', { id: 'series-note', class: 'muted' });
-  const codes = el('p', { id: 'codes-left' });
+  const codes = el('p', { id: 'deal-codes' });
   const figures = el('div', { id: 'figures' });
   const cancel = el('button', { id: 'cancel-deal', type: 'button', class: 'secondary',
     disabled: !canChange }, 'Cancel this deal');
