@@ -579,6 +579,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 		s = k + strlen("texts:");
 	else if (mig_has_prefix(k, "proof:"))
 		s = k + strlen("proof:");        /* by its own hash (keys_proof) */
+	else if (mig_has_prefix(k, "lastsent:sms:") || mig_has_prefix(k, "lastsent:dm:"))
+		s = strchr(k + strlen("lastsent:"), ':') + 1;   /* keys_lastsent */
 	else if (mig_has_prefix(k, "camp:") || mig_has_prefix(k, "capcamp:") ||
 	    mig_has_prefix(k, "capdeal:"))
 		s = mig_cap_sub(m, strchr(k, ':') + 1);

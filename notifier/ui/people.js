@@ -2,7 +2,8 @@
 // looked up by id or by phone number: record (the number masked), channels, interests, consent now and
 // its full history, for "when and how did this person opt in or out?" (admin).
 // Replies: what subscribers texted back that was no keyword, newest first, the
-// sender masked by the API (viewer).
+// sender masked by the API, its subscriber and the deal it answers (the deal of the
+// last push to the number before it, kept with the reply) (viewer).
 
 import { api } from './api.js';
 import { el, table } from './dom.js';
@@ -80,9 +81,10 @@ export async function repliesPage(page) {
   try {
     const r = await api('GET', '/v1/replies?limit=100');
     out.replaceChildren(r.entries.length === 0 ? el('p', { class: 'muted' }, 'No replies yet.') :
-      table(['received', 'from', 'channel', 'text', 'why kept'],
-        r.entries.map((e) => [when(e.received_at), e.from || '', e.channel || '',
-          e.text || '', e.reason || ''])));
+      table(['received', 'from', 'subscriber', 'answers deal', 'channel', 'text', 'why kept'],
+        r.entries.map((e) => [when(e.received_at), e.from || '', e.sub || '',
+          e.deal ? el('a', { href: `#/deal/${encodeURIComponent(e.deal)}` }, e.deal) : '',
+          e.channel || '', e.text || '', e.reason || ''])));
   } catch (e) {
     out.textContent = '';
     error.textContent = `Cannot read the replies: ${e.message}`;
