@@ -391,6 +391,10 @@ try {
       const f = await a.page.textContent('#sub-out');
       expect(f.includes('Subscriber ui-me') && !f.includes('5125550188'), `by phone: ${f}`);
       await shot(a.page, 'subscribers');
+      // The guard's confirmation made from the Deal page is in the audit, by its maker.
+      const audit = JSON.parse((await inPage(a.page, '/v1/audit?limit=200')).body);
+      expect(audit.entries.some((e) => e.what === 'deals.confirm' && e.id === 'ui-held' &&
+        e.who === 'ui-marketer'), 'no deals.confirm entry for ui-held by ui-marketer');
       await a.page.fill('#sub-id', '+1512');
       await a.page.click('#sub-form button[type=submit]');
       await a.page.waitForFunction(() =>
