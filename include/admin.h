@@ -19,6 +19,17 @@ struct admin;
  * the folder cannot be read or out of memory. */
 struct admin *admin_new(const struct app *app);
 
+struct http_req;
+struct rule_set;
+
+/* The rules in use with the API source name's text replaced by text (len bytes; or
+ * added), compiled as PUT /v1/rules/<name> would compile them, written nowhere: for
+ * simulating a draft (POST /v1/deals/simulate with "draft"). Returns the set (the
+ * caller owns it), or NULL after answering r 400 (the errors at their line and column,
+ * field "body"; "draft.name", "draft.text") or 500. */
+struct rule_set *admin_rules_draft(const struct admin *a, struct http_req *r,
+    const char *name, const char *text, size_t len);
+
 /* Stops the reload timers and forgets every request still waiting on Redis (the HTTP
  * server answers those 503 when it is freed next). Call before http_free; the Redis
  * callbacks still to come find the module gone and only free their own state.

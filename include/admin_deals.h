@@ -6,6 +6,8 @@
 #ifndef DEALPUSH_ADMIN_DEALS_H
 #define DEALPUSH_ADMIN_DEALS_H
 
+#include <stddef.h>
+
 struct app;
 struct admin_deals;
 
@@ -22,5 +24,11 @@ struct http_wait;
 
 /* GET /v1/deals: the deals on now, newest first (admin_deallist.c); r waits in ops. */
 void admin_deal_list(const struct app *app, struct http_wait **ops, struct http_req *r);
+
+/* GET /v1/deals/<id>/series?from=&to=: the deal's counts per minute
+ * (admin_series.c); id is idlen bytes, not NUL-terminated; r waits in ops or is
+ * answered at once (400 naming the bad parameter, 503, 500). */
+void admin_deal_series(const struct app *app, struct http_wait **ops, struct http_req *r,
+    const char *id, size_t idlen);
 
 #endif

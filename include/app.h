@@ -16,6 +16,8 @@ struct matcher;
 struct metrics;
 struct http;
 struct httpc;
+struct hooks;
+struct admin;
 
 struct app {
 	struct event_base *base;
@@ -29,6 +31,9 @@ struct app {
 	struct http *http;               /* NULL when the HTTP surface is off */
 	struct httpc *httpc;             /* outgoing HTTP (confirmation texts) */
 	struct tzcache *zones;           /* every zone, loaded at start-up (SIGHUP reloads) */
+	struct admin *admin;             /* the rules' sources (a draft is compiled there) */
+	struct hooks *hooks;             /* the inbound hooks (their phone index); NULL
+	                                  * without the HTTP surface */
 };
 
 #endif

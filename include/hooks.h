@@ -38,6 +38,13 @@ struct hooks;
  * (main.c does: a start-up failure ends the process). */
 struct hooks *hooks_start(const struct app *app, struct err *err);
 
+/* Puts into ids (at most max, borrowed until the index is next rebuilt, so copy
+ * them before returning to the loop) the subscribers whose number is phone (E.164)
+ * in the mirror, by the index the inbound hooks use. Returns how many, -2 when the
+ * mirror is not loaded yet, or -1 when out of memory. */
+int hooks_subs_of_phone(struct hooks *h, const char *phone, const char **ids,
+    size_t max);
+
 /* Detaches every request still waiting for Redis (the server answers them 503 when it
  * is freed, which must come after this) and frees the handle and its phone index.
  * Confirmation texts in flight complete on their own. hooks_free(NULL) does nothing. */

@@ -57,6 +57,7 @@ enum keys_per {
 	KEYS_REPORT_DEAL,             /* report:deal:<deal> */
 	KEYS_REPORT_RULE,             /* report:rule:<rule> */
 	KEYS_REPORT_CAMPAIGN,         /* report:campaign:<campaign> */
+	KEYS_SERIES,                  /* series:<deal>: counts per minute (docs/api.md) */
 	KEYS_PER_NAMES
 };
 
@@ -119,6 +120,11 @@ int keys_codeout(const char *deal, char *buf, size_t size);
 /* The shard of push id "<entry>:<subscriber>:<channel>" (its subscriber's); 0 when
  * it is not one. */
 uint32_t keys_shard_of_push(const char *push_id);
+
+/* The deal of subscriber sub's last sent push on channel ch, "lastsent:<ch>:<sub>" in
+ * sub's shard: record.lua sets it, a reply that is no keyword is kept with it (the
+ * deal the reply answers, docs/inbound.md), an erasure deletes it. */
+int keys_lastsent(const char *sub, enum channel ch, char *buf, size_t size);
 
 /* A push's click marker "clicked:<push id>", in shard shard (its subscriber's). */
 int keys_clicked(uint32_t shard, const char *push_id, char *buf, size_t size);

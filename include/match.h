@@ -131,6 +131,12 @@ struct match_run;
 struct match_run *match_run_new(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *summary, struct err *err);
 
+/* match_run_new with the rule set rs instead of the matcher's (a draft simulated
+ * before it is applied: docs/api.md): takes ownership of rs, freed with the run (or
+ * at once when NULL is returned). The matcher's rules are neither read nor changed. */
+struct match_run *match_run_new_rules(struct matcher *m, struct rule_set *rs,
+    const struct deal *d, int64_t now, struct match_list *summary, struct err *err);
+
 /* Ranked recipients (subscribers, held-out ones excluded) and how many of them the
  * slices so far have consumed. */
 size_t match_run_total(const struct match_run *r);

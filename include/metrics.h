@@ -40,6 +40,7 @@ enum metrics_id {
 	METRIC_XAUTH_EVENTS,            /* counter {gateway,event}: x-dm credentials */
 	METRIC_HTTP_REFUSED,            /* counter {reason,addr} */
 	METRIC_PAUSED,                  /* gauge, 0 or 1: sending paused */
+	METRIC_GATEWAY_RATE_LIMITED,    /* counter {gateway}: 429 answers */
 	METRIC_COUNT
 };
 

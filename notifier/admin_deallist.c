@@ -27,6 +27,7 @@
 
 struct list_op {
 	struct http_wait w;             /* first: in the module's list */
+	int payload;                    /* ?payload=1: each deal's document as published */
 };
 
 /* The payload (field "deal") of a deals entry and its length, or NULL. */
@@ -44,6 +45,7 @@ on_list(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct list_op *op = arg;
 	struct http_req *r = op->w.r;
+	int with_payload = op->payload;
 	char seen[DEALLIST_MAX * 2][MODEL_ID_MAX + 1];
 	size_t nseen = 0, i, k, n = 0;
 	int64_t now = clock_now();
@@ -97,6 +99,9 @@ on_list(struct rconn *rc, struct redisReply *reply, void *arg)
 		if (d->campaign != NULL)
 			cJSON_AddStringToObject(o, "campaign", d->campaign);
 		cJSON_AddStringToObject(o, "entry", reply->element[i]->element[0]->str);
+		/* For simulating a draft against a recent deal (the console's editor). */
+		if (with_payload)
+			cJSON_AddItemToObject(o, "payload", cJSON_ParseWithLength(p, plen));
 		deal_free(d);
 		n++;
 	}
@@ -111,12 +116,19 @@ void
 admin_deal_list(const struct app *app, struct http_wait **ops, struct http_req *r)
 {
 	const char *argv[6] = { "XREVRANGE", "deals", "+", "-", "COUNT", DEALLIST_SCAN };
-	struct list_op *op = calloc(1, sizeof(*op));
+	const char *payload = http_query(r, "payload");
+	struct list_op *op;
 
-	if (op == NULL) {
+	if (payload != NULL && strcmp(payload, "1") != 0) {
+		http_error(r, 400, "payload", "payload: 1 adds each deal's document; nothing "
+		    "else is allowed");
+		return;
+	}
+	if ((op = calloc(1, sizeof(*op))) == NULL) {
 		http_error(r, 500, NULL, "out of memory");
 		return;
 	}
+	op->payload = payload != NULL;
 	http_wait_add(ops, &op->w, r);
 	if (rconn_argv(app->cmd, on_list, op, 0, 6, argv, NULL) < 0) {
 		http_wait_remove(&op->w);

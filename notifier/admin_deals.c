@@ -264,6 +264,11 @@ on_deal(struct http_req *r, void *arg)
 		admin_deal_list(ad->app, &ad->ops, r);
 		return;
 	}
+	/* "<id>/series": the counts per minute (a deal id never ends so: see docs/api.md) */
+	if (strlen(id) > 7 && strcmp(id + strlen(id) - 7, "/series") == 0) {
+		admin_deal_series(ad->app, &ad->ops, r, id, strlen(id) - 7);
+		return;
+	}
 
 	if (!deal_id_is_valid(id)) {
 		http_error(r, 400, "path", "not a deal id: 1 to %d printable characters, no "

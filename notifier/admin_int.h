@@ -97,6 +97,10 @@ void admin_api_file_name(const char *name, char *buf, size_t size);
 /* 1 when name may name an API rule source: 1..64 of [A-Za-z0-9_-]. */
 int admin_api_name_is_valid(const char *name);
 
+/* GET /v1/rules/<name>?history=1 (admin_rulehist.c): the source's versions from the
+ * audit stream; r waits in a->list_ops or is answered at once. */
+void admin_rule_history(struct admin *a, struct http_req *r, const char *name);
+
 /* Compiles the folder with the API rules, where put_name (when not NULL) has the text
  * put_text instead of its own (or is added), and del_name (when not NULL) is left out.
  * Returns the new set, or NULL with every error in diags and *err. */

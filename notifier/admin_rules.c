@@ -339,6 +339,41 @@ rules_change(struct admin *a, struct http_req *r, const char *name, int put, int
 	}
 }
 
+struct rule_set *
+admin_rules_draft(const struct admin *a, struct http_req *r, const char *name,
+    const char *text, size_t len)
+{
+	struct rule_diags diags;
+	struct rule_set *rs;
+	char file[ADMIN_FILE_MAX];
+	struct err err;
+	size_t i, mine = 0;
+
+	if (!admin_api_name_is_valid(name)) {
+		http_error(r, 400, "draft.name", "draft.name: a rule name is 1 to %d letters,"
+		    " digits, '_' or '-'", ADMIN_SRC_NAME_MAX);
+		return NULL;
+	}
+	rule_diags_init(&diags);
+	err_clear(&err);
+	if ((rs = admin_compile(a, name, text, len, NULL, &diags, &err)) == NULL) {
+		reply_diags(r, &diags, &err);
+		rule_diags_free(&diags);
+		return NULL;
+	}
+	rule_diags_free(&diags);
+	admin_api_file_name(name, file, sizeof(file));
+	for (i = 0; i < rule_set_count(rs); i++)
+		mine += strcmp(rule_file(rule_set_get(rs, i)), file) == 0;
+	if (mine == 0) {
+		http_error(r, 400, "draft.text", "%s: defines no rule; write at least one"
+		    " 'rule NAME ... end'", file);
+		rule_set_free(rs);
+		return NULL;
+	}
+	return rs;
+}
+
 /* /v1/rules[/<name>] */
 void
 admin_on_rules(struct http_req *r, void *arg)
@@ -371,8 +406,17 @@ admin_on_rules(struct http_req *r, void *arg)
 	} else if (m == EVHTTP_REQ_DELETE) {
 		rules_change(a, r, name, 0, 0);
 	}
-	else if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
-		rules_get(a, r, name);
+	else if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) {
+		const char *history = http_query(r, "history");
+
+		if (history != NULL && strcmp(history, "1") != 0)
+			http_error(r, 400, "history", "history=1 lists the versions; nothing "
+			    "else is allowed");
+		else if (history != NULL)
+			admin_rule_history(a, r, name);
+		else
+			rules_get(a, r, name);
+	}
 	else
 		http_error(r, 405, "method", "use GET, PUT or DELETE on /v1/rules/<name>");
 }

@@ -284,8 +284,8 @@ static int
 click_send(struct click_call *c)
 {
 	struct rconn *rc = c->k->app->cmd;
-	char k[9][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32], now[32];
-	const char *args[9 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
+	char k[10][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32], now[24];
+	const char *args[10 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
 	size_t rlen = 0, clen = 0, dlen = strlen(c->deal);
 	/* The push's shard: its subscriber's, from the push id in the token. */
 	uint32_t shard = keys_shard_of(c->sub);
@@ -340,6 +340,8 @@ click_send(struct click_call *c)
 	bad |= ru_key(k[7], CLICKS_KEY_MAX, px, rule, dlen > 0 ? rlen : 0);
 	bad |= keys_prefix(shard, KEYS_REPORT_CAMPAIGN, px, sizeof(px)) < 0;
 	bad |= ru_key(k[8], CLICKS_KEY_MAX, px, camp, dlen > 0 ? clen : 0);
+	bad |= keys_prefix(shard, KEYS_SERIES, px, sizeof(px)) < 0;
+	bad |= ru_key(k[9], CLICKS_KEY_MAX, px, c->deal, dlen);
 	if (bad)
 		return 1;
 	args[0] = k[0];
@@ -360,10 +362,13 @@ click_send(struct click_call *c)
 	args[15] = c->deal;
 	args[16] = c->pinfo != NULL ? c->pinfo : "";
 	args[17] = c->camp != NULL ? c->camp : "";
-	/* When the push was clicked: the start of its click window (convert.lua). */
+	/* series:<deal> is the last key (KEYS[10]): the arguments move up one, and the
+	 * notifier's clock is the last argument (the minute a click counts in). */
+	memmove(args + 10, args + 9, 9 * sizeof(*args));
+	args[9] = k[9];
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	args[18] = now;
-	return script_call_named(rc, CLICKS_SCRIPT, 9, 9 + CLICKS_ARGS, args, NULL,
+	args[19] = now;
+	return script_call_named(rc, CLICKS_SCRIPT, 10, 10 + CLICKS_ARGS, args, NULL,
 	    clicks_on_reply, c);
 }
 

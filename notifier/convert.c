@@ -43,7 +43,7 @@
 #define CONVERT_RETRY_MS 1000
 #define CONVERT_TRIES 3                     /* reads and script, on "retry" */
 #define CONVERT_KEY_MAX 512                 /* a key named from a conversion's data */
-#define CONVERT_KEYS 15                     /* ORDER CONVERT_KEYS: convert.lua */
+#define CONVERT_KEYS 16                     /* ORDER CONVERT_KEYS: convert.lua */
 #define CONVERT_ARGS 21
 
 struct convert_call;
@@ -393,6 +393,7 @@ convert_script(struct convert_call *k)
 	bad |= ru_key(key[11], CONVERT_KEY_MAX, px.p[KEYS_REPORT_RULE], rule, rlen);
 	bad |= ru_key(key[12], CONVERT_KEY_MAX, px.p[KEYS_REPORT_CAMPAIGN], camp, clen);
 	bad |= convert_clicked_keys(k, shard, push, key[13], key[14]);
+	bad |= ru_key(key[15], CONVERT_KEY_MAX, px.p[KEYS_SERIES], deal, strlen(deal));
 	if (bad)
 		return 1;
 	args[0] = CONVERT_STREAM;

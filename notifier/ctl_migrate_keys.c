@@ -557,7 +557,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 	    mig_has_prefix(k, "order:") || mig_has_prefix(k, "status_seen:"))
 		return mig_copy_all(m, k);
 	if (strcmp(k, "stats") == 0 || mig_has_prefix(k, "report:deal:") ||
-	    mig_has_prefix(k, "report:rule:") || mig_has_prefix(k, "report:campaign:"))
+	    mig_has_prefix(k, "report:rule:") || mig_has_prefix(k, "report:campaign:") ||
+	    mig_has_prefix(k, "series:"))
 		return mig_name(m, 0, k, dst, sizeof(dst)) < 0 ? -1 :
 		    mig_move(m, k, dst, "move");
 	if (strcmp(k, "delayed") == 0)
@@ -578,6 +579,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 		s = k + strlen("texts:");
 	else if (mig_has_prefix(k, "proof:"))
 		s = k + strlen("proof:");        /* by its own hash (keys_proof) */
+	else if (mig_has_prefix(k, "lastsent:sms:") || mig_has_prefix(k, "lastsent:dm:"))
+		s = strchr(k + strlen("lastsent:"), ':') + 1;   /* keys_lastsent */
 	else if (mig_has_prefix(k, "camp:") || mig_has_prefix(k, "capcamp:") ||
 	    mig_has_prefix(k, "capdeal:"))
 		s = mig_cap_sub(m, strchr(k, ':') + 1);
@@ -815,7 +818,8 @@ mig_key_to_single(struct mig *m, const char *k)
 	if (strcmp(name, "pushes:log") == 0 || strcmp(name, "subscribers:changes") == 0)
 		return 0;
 	if (strcmp(name, "stats") == 0 || mig_has_prefix(name, "report:deal:") ||
-	    mig_has_prefix(name, "report:rule:") || mig_has_prefix(name, "report:campaign:"))
+	    mig_has_prefix(name, "report:rule:") || mig_has_prefix(name, "report:campaign:") ||
+	    mig_has_prefix(name, "series:"))
 		return mig_move(m, k, name, "sum");
 	if (strcmp(name, "consent:epoch") == 0)
 		return mig_move(m, k, name, "max");

@@ -144,6 +144,8 @@ send_on_answer(void *arg, const struct gw_result *res, int cancelled)
 	if (dl->metrics != NULL)
 		metrics_observe(dl->metrics, METRIC_SEND_LATENCY, METRICS_L(gc->name),
 		    (double)(clock_real_ms() - r->sent_ms) / 1000.0);
+	if (dl->metrics != NULL && res->outcome == GW_RATE_LIMITED)
+		metrics_inc(dl->metrics, METRIC_GATEWAY_RATE_LIMITED, METRICS_L(gc->name), 1);
 	r->http_status = res->http_status;
 	snprintf(r->provider_id, sizeof(r->provider_id), "%s", res->provider_id);
 	snprintf(r->detail, sizeof(r->detail), "%s", res->detail);

@@ -206,6 +206,14 @@ hooks_ix_lookup(struct hooks *h, enum hooks_ix_kind kind, const char *key, const
 	return (int)n;
 }
 
+int
+hooks_subs_of_phone(struct hooks *h, const char *phone, const char **ids, size_t max)
+{
+	if (h->app->ss == NULL || !substore_ready(h->app->ss))
+		return -2;
+	return hooks_ix_lookup(h, HOOKS_IX_PHONE, phone, ids, max);
+}
+
 /* ---- requests waiting for Redis ----------------------------------------------- */
 
 struct hooks_op *

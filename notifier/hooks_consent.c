@@ -58,8 +58,9 @@ chain_free(struct consent_chain *c)
 static int
 chain_send(struct consent_chain *c, rconn_reply_fn *step)
 {
-	const char *args[10 + 11 + HOOKS_IDS_MAX];
-	size_t lens[10 + 11 + HOOKS_IDS_MAX];
+	const char *args[11 + 11 + HOOKS_IDS_MAX];
+	size_t lens[11 + 11 + HOOKS_IDS_MAX];
+	char last[KEYS_SHARD_MAX + MODEL_ID_MAX + 16];
 	char how[64], now[24], rfc[32], ttl[16], seen[HOOKS_SID_MAX + 32];
 	char sid[HOOKS_SID_MAX + 16];
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
@@ -93,6 +94,13 @@ chain_send(struct consent_chain *c, rconn_reply_fn *step)
 	args[n++] = "replies";
 	args[n++] = seen;
 	args[n++] = sk[3];
+	/* A reply: the deal of its subscriber's last push on the channel (the first
+	 * subscriber of the number, or none). */
+	last[0] = '\0';
+	if (op->kw == KW_NONE && c->nids > 0 &&
+	    keys_lastsent(c->ids[0], ch, last, sizeof(last)) < 0)
+		last[0] = '\0';
+	args[n++] = last;
 	nkeys = n;
 	args[n++] = op->kw == KW_OPT_OUT ? "out" : op->kw == KW_OPT_IN ? "in" : "reply";
 	args[n++] = c->ch;

@@ -226,6 +226,11 @@ hooks_sms_consent(struct hooks *h, struct http_req *r, const struct hooks_sms *s
 		m.label = sms->matched[0] != '\0' ? sms->matched : "no_keyword";
 		m.text = sms->body;
 		m.text_len = sms->blen > KW_BODY_MAX ? KW_BODY_MAX : sms->blen;
+		/* Its subscriber, for the deal it answers (lastsent:); none is no error. */
+		if (phone_is_e164(sms->from) && h->app->ss != NULL &&
+		    substore_ready(h->app->ss) && (n = hooks_ix_lookup(h, HOOKS_IX_PHONE,
+		    sms->from, ids, HOOKS_IDS_MAX)) < 0)
+			n = 0;
 	} else if (!phone_is_e164(sms->from)) {
 		log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s", masked,
 		    kw_kind_name(kw));
@@ -532,6 +537,14 @@ hooks_on_dm_inbound(struct http_req *r, void *arg)
 			m.text_len = KW_BODY_MAX;
 		n = 0;
 		match = m.match;
+		/* Its subscriber, for the deal it answers (lastsent:); none is no error. */
+		if (sid != NULL) {
+			ids[0] = value;
+			n = 1;
+		} else if (h->app->ss != NULL && substore_ready(h->app->ss) &&
+		    (n = hooks_ix_lookup(h, HOOKS_IX_DM, value, ids, HOOKS_IDS_MAX)) < 0) {
+			n = 0;
+		}
 	} else if (sid != NULL) {
 		match = "id";
 		ids[0] = value;

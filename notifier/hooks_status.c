@@ -286,7 +286,8 @@ status_send(struct hooks_status *st)
 	args[18] = sk[4 + CH_SMS];      /* consent:sms */
 	args[19] = sk[2];               /* consent:epoch */
 	args[20] = sk[3];               /* consent:records */
-	args[21] = "";                  /* not used */
+	bad |= status_key(k[11], px.p[KEYS_SERIES], st->deal, dlen);
+	args[21] = k[11];               /* series:<deal> */
 	args[22] = "paused_templates";
 	args[23] = "pushes";
 	args[24] = st->entry;

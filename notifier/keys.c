@@ -24,11 +24,12 @@ static const char *const keys_shard_names[KEYS_NAMES] = {
 static const char *const keys_per_prefixes[KEYS_PER_NAMES] = {
 	"push:", "code:", "pushinfo:", "pushline:", "delivery:", "redelivered:", "holdout:",
 	"retext:", "codepush:", "order:", "report:deal:", "report:rule:",
-	"report:campaign:",
+	"report:campaign:", "series:",
 };
 
 /* ORDER CHANNEL */
 static const char *const keys_consent_names[CH_COUNT] = { "consent:sms", "consent:dm" };
+static const char *const keys_lastsent_names[CH_COUNT] = { "lastsent:sms:", "lastsent:dm:" };
 
 /* "{tag of shard}" + the formatted name, or the name alone in the single-instance
  * layout. */
@@ -214,6 +215,18 @@ keys_shard_of_push(const char *push_id)
 	memcpy(sub, a + 1, (size_t)(b - a - 1));
 	sub[b - a - 1] = '\0';
 	return keys_shard_of(sub);
+}
+
+int
+keys_lastsent(const char *sub, enum channel ch, char *buf, size_t size)
+{
+	if ((unsigned)ch >= CH_COUNT) {
+		if (size > 0)
+			buf[0] = '\0';
+		return -1;
+	}
+	return keys_format(keys_shard_of(sub), buf, size, "%s%s", keys_lastsent_names[ch],
+	    sub);
 }
 
 int

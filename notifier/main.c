@@ -462,6 +462,7 @@ notifier_start_readers(struct notifier *n)
 			log_errorx("event=start_failed component=hooks err=\"%s\"", err.msg);
 			return -1;
 		}
+		n->app.hooks = n->hooks;
 	}
 	/* With or without the HTTP surface: conversions are attributed, and the rules
 	 * put over the admin API (on any notifier) are part of the set in use here. */
@@ -469,6 +470,7 @@ notifier_start_readers(struct notifier *n)
 		return -1;
 	if ((n->admin = admin_new(&n->app)) == NULL)
 		return -1;
+	n->app.admin = n->admin;
 	http_set_starting(n->http_srv, 0);
 	return 0;
 }
@@ -485,7 +487,9 @@ notifier_free(struct notifier *n)
 	simulate_free(n->simulate);
 	convert_free(n->convert);
 	hooks_free(n->hooks);
+	n->app.hooks = NULL;
 	admin_free(n->admin);
+	n->app.admin = NULL;
 	tokens_free(n->tokens);
 	http_free(n->http_srv);
 	if (n->stats)

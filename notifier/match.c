@@ -256,12 +256,13 @@ match_fmt_local(void *arg, const char *tzname, int64_t t, char *buf, size_t size
 /* The deal's recipients into m->found: the index's answer, or for a test send
  * (docs/rules.md) the named subscribers alone. */
 static int
-match_find(struct matcher *m, const struct deal *d, int64_t now, struct err *err)
+match_find(struct matcher *m, const struct rule_set *rs, const struct deal *d,
+    int64_t now, struct err *err)
 {
 	if (d->test_to.n > 0)
-		return rule_test_recipients(m->index, m->rules, d, now, &d->test_to,
-		    &m->found, err);
-	return ridx_query(m->index, m->rules, d, now, m->overbook, &m->found, err);
+		return rule_test_recipients(m->index, rs, d, now, &d->test_to, &m->found,
+		    err);
+	return ridx_query(m->index, rs, d, now, m->overbook, &m->found, err);
 }
 
 static int
@@ -433,7 +434,7 @@ match_deal_links(struct matcher *m, const struct deal *d, int64_t now,
 {
 	size_t i;
 
-	if (match_find(m, d, now, err) < 0)
+	if (match_find(m, m->rules, d, now, err) < 0)
 		goto fail;
 	out->matched = m->found.matched;
 	for (i = 0; i < m->found.n; i++) {
@@ -529,9 +530,10 @@ match_run_copy(struct match_run *r, const struct rule_recipients *found)
 	return 0;
 }
 
-struct match_run *
-match_run_new(struct matcher *m, const struct deal *d, int64_t now,
-    struct match_list *summary, struct err *err)
+/* A run ranked with rules (a reference taken here). */
+static struct match_run *
+match_run_start(struct matcher *m, struct match_rules *rules, const struct deal *d,
+    int64_t now, struct match_list *summary, struct err *err)
 {
 	struct match_run *r = calloc(1, sizeof(*r));
 	size_t i;
@@ -542,9 +544,9 @@ match_run_new(struct matcher *m, const struct deal *d, int64_t now,
 	r->m = m;
 	r->d = d;
 	r->now = now;
-	r->rules = m->cur;
-	m->cur->refs++;
-	if (match_find(m, d, now, err) < 0)
+	r->rules = rules;
+	rules->refs++;
+	if (match_find(m, rules->rs, d, now, err) < 0)
 		goto fail;
 	summary->matched = m->found.matched;
 	for (i = 0; i < m->found.n; i++)
@@ -559,6 +561,33 @@ fail:
 	match_list_free(summary);
 	match_run_free(r);
 	return NULL;
+}
+
+struct match_run *
+match_run_new(struct matcher *m, const struct deal *d, int64_t now,
+    struct match_list *summary, struct err *err)
+{
+	return match_run_start(m, m->cur, d, now, summary, err);
+}
+
+struct match_run *
+match_run_new_rules(struct matcher *m, struct rule_set *rs, const struct deal *d,
+    int64_t now, struct match_list *summary, struct err *err)
+{
+	struct match_rules *own = calloc(1, sizeof(*own));
+	struct match_run *r;
+
+	if (own == NULL) {
+		rule_set_free(rs);
+		memset(summary, 0, sizeof(*summary));
+		err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
+		return NULL;
+	}
+	own->rs = rs;
+	own->refs = 1;
+	r = match_run_start(m, own, d, now, summary, err);
+	match_rules_put(own);           /* the run holds the only reference left */
+	return r;
 }
 
 size_t

@@ -104,6 +104,9 @@ static const struct metrics_def metrics_defs[METRIC_COUNT] = {
 	{ "dealpush_paused", METRICS_GAUGE,
 	  "1 while sending is paused (POST /v1/pause, dealpushctl pause), else 0.",
 	  0, { NULL }, NULL, 0 },
+	{ "dealpush_gateway_rate_limited_total", METRICS_COUNTER,
+	  "Answers 429 (rate limited) from a gateway, which pause it.",
+	  1, { "gateway" }, NULL, 0 },
 };
 
 /* One label series. Allocated in one block: the struct, the bucket counts, then the

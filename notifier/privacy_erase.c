@@ -52,13 +52,14 @@ erase_sub(struct priv_op *op)
 {
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	char texts[KEYS_SHARD_MAX + MODEL_ID_MAX], now[24];
+	char last[CH_COUNT][KEYS_SHARD_MAX + MODEL_ID_MAX + 16];
 	const char **args = NULL;
 	char (*caps)[KEYS_SHARD_MAX + 2 * MODEL_TEXT_MAX + MODEL_ID_MAX + 16] = NULL;
 	size_t ncaps = 2 * op->camps.n + op->deals.n, n = 0, i, c = 0;
 	int rc = -1;
 
 	caps = calloc(ncaps + 1, sizeof(*caps));
-	args = calloc(8 + ncaps + 3, sizeof(*args));
+	args = calloc(8 + ncaps + CH_COUNT + 3, sizeof(*args));
 	if (caps == NULL || args == NULL || keys_sub_keys(op->shard, sk) < 0 ||
 	    keys_texts(op->id, texts, sizeof(texts)) < 0)
 		goto out;
@@ -76,6 +77,10 @@ erase_sub(struct priv_op *op)
 	for (i = 0; i < op->deals.n; i++)
 		if (keys_capdeal(op->deals.v[i], op->id, caps[c], sizeof(caps[c])) == 0)
 			args[n++] = caps[c++];
+	/* The deal of the last push per channel (lastsent:<ch>:<id>), for the replies. */
+	for (i = 0; i < CH_COUNT; i++)
+		if (keys_lastsent(op->id, (enum channel)i, last[i], sizeof(last[i])) > 0)
+			args[n++] = last[i];
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	args[n++] = op->id;
 	args[n++] = op->phone;

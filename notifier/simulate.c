@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "admin.h"
 #include "app.h"
 #include "clock.h"
 #include "config.h"
@@ -158,6 +159,7 @@ struct sim_job {
 	int64_t now;
 	cJSON *sample;
 	struct event *ev;
+	int draft;                        /* ranked with a draft's rules */
 	struct sim_job *next, *prev;      /* simulate.jobs */
 };
 
@@ -221,6 +223,8 @@ sim_answer(struct sim_job *sj)
 	chosen = sj->matched < reachable ? sj->matched : reachable;
 	j = cJSON_CreateObject();
 	cJSON_AddStringToObject(j, "deal", sj->d->id);
+	if (sj->draft)
+		cJSON_AddBoolToObject(j, "draft", 1);
 	cJSON_AddNumberToObject(j, "subscribers", (double)subs);
 	cJSON_AddNumberToObject(j, "matched", (double)sj->matched);
 	cJSON_AddNumberToObject(j, "held_out", (double)sj->held_out);
@@ -274,29 +278,100 @@ sim_turn(evutil_socket_t fd, short what, void *arg)
 	sim_job_free(sj);
 }
 
+/* A draft simulation's body: {"deal": {...}, "draft": {"name", "text"}}. Puts the
+ * deal's JSON (to free) into *deal and the rules with the draft into *rs. Returns 0,
+ * or -1 after answering r. */
+static int
+sim_draft(struct simulate *sim, struct http_req *r, cJSON *body, char **deal,
+    struct rule_set **rs)
+{
+	const cJSON *m, *d = NULL, *dr = NULL, *name, *text;
+
+	cJSON_ArrayForEach(m, body) {
+		if (strcmp(m->string, "deal") == 0 && d == NULL)
+			d = m;
+		else if (strcmp(m->string, "draft") == 0 && dr == NULL)
+			dr = m;
+		else {
+			http_error(r, 400, m->string, "%s: a draft simulation has only \"deal\" "
+			    "and \"draft\"", m->string);
+			return -1;
+		}
+	}
+	if (!cJSON_IsObject(d)) {
+		http_error(r, 400, "deal", "deal: the deal to simulate, an object");
+		return -1;
+	}
+	if (!cJSON_IsObject(dr) || cJSON_GetArraySize(dr) != 2 ||
+	    !cJSON_IsString(name = cJSON_GetObjectItemCaseSensitive(dr, "name")) ||
+	    !cJSON_IsString(text = cJSON_GetObjectItemCaseSensitive(dr, "text"))) {
+		http_error(r, 400, "draft", "draft: {\"name\": the rule source, \"text\": its "
+		    "text}");
+		return -1;
+	}
+	if (sim->app->admin == NULL) {
+		http_error(r, 503, NULL, "the rules are not loaded yet");
+		return -1;
+	}
+	if ((*rs = admin_rules_draft(sim->app->admin, r, name->valuestring,
+	    text->valuestring, strlen(text->valuestring))) == NULL)
+		return -1;
+	if ((*deal = cJSON_PrintUnformatted(d)) == NULL) {
+		rule_set_free(*rs);
+		*rs = NULL;
+		http_error(r, 500, NULL, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 on_simulate(struct http_req *r, void *arg)
 {
 	static const struct timeval now = { 0, 0 };
 	struct simulate *sim = arg;
 	struct match_list summary;
+	struct rule_set *rs = NULL;
 	struct sim_job *sj;
 	struct deal *d;
 	struct err e;
 	size_t blen;
 	const char *body = http_body(r, &blen);
+	char *draft_deal = NULL;
+	cJSON *j;
 
 	err_clear(&e);
-	if ((d = deal_parse(body, blen, clock_now(), &e)) == NULL) {
+	/* A draft: the rules with a source's text not applied yet (the console's editor). */
+	if (blen > 0 && memchr(body, '\0', blen) == NULL &&
+	    (j = cJSON_ParseWithLength(body, blen)) != NULL) {
+		int draft = cJSON_IsObject(j) &&
+		    cJSON_GetObjectItemCaseSensitive(j, "draft") != NULL;
+
+		if (draft && sim_draft(sim, r, j, &draft_deal, &rs) < 0) {
+			cJSON_Delete(j);
+			return;
+		}
+		cJSON_Delete(j);
+		if (draft) {
+			body = draft_deal;
+			blen = strlen(draft_deal);
+		}
+	}
+	d = deal_parse(body, blen, clock_now(), &e);
+	free(draft_deal);
+	if (d == NULL) {
+		rule_set_free(rs);
 		http_error_input(r, &e);
 		return;
 	}
 	if (d->cancel) {
 		http_error(r, 400, "cancel", "cancel: a cancel has no recipients to simulate");
+		rule_set_free(rs);
 		deal_free(d);
 		return;
 	}
 	if ((sj = calloc(1, sizeof(*sj))) == NULL) {
+		rule_set_free(rs);
 		deal_free(d);
 		http_error(r, 500, NULL, "out of memory");
 		return;
@@ -305,16 +380,21 @@ on_simulate(struct http_req *r, void *arg)
 	sj->r = r;
 	sj->d = d;
 	sj->now = clock_now();
+	sj->draft = rs != NULL;
 	if ((sj->next = sim->jobs) != NULL)
 		sj->next->prev = sj;
 	sim->jobs = sj;
 	if ((sj->sample = cJSON_CreateArray()) == NULL ||
 	    (sj->ev = event_new(sim->app->base, -1, 0, sim_turn, sj)) == NULL) {
+		rule_set_free(rs);
 		http_error(r, 500, NULL, "out of memory");
 		sim_job_free(sj);
 		return;
 	}
-	if ((sj->run = match_run_new(sim->app->matcher, d, sj->now, &summary, &e)) == NULL) {
+	sj->run = rs != NULL ?
+	    match_run_new_rules(sim->app->matcher, rs, d, sj->now, &summary, &e) :
+	    match_run_new(sim->app->matcher, d, sj->now, &summary, &e);
+	if (sj->run == NULL) {
 		http_error(r, 500, NULL, "%s", e.msg);
 		sim_job_free(sj);
 		return;

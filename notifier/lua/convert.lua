@@ -11,6 +11,8 @@
 --   it out and the deal's campaign
 -- KEYS[14] clicked:<push> of the push named (code, token, push id), or of the
 --   subscriber's SMS push; KEYS[15] clicked:<push> of its DM push ("" = none each)
+-- KEYS[16] series:<deal> ("attr" only: an order credited to a push counts
+--   "redeemed:<minute>" there, the minute it was ordered, ARGV[17])
 --   ("dead" uses KEYS[1] and KEYS[2] only; the others may be "")
 -- ARGV[1] "dead": ARGV entry, group, reason, field, error, payload
 --   XADD conversions:dead (reason, field, error, entry, conversion) and XACK.
@@ -79,6 +81,7 @@ local clickk = { sms = KEYS[14], dm = KEYS[15] }
 local long_w = math.max(click_w, deliv_w)
 
 --#include subjson
+--#include series
 
 -- When push (field "<sub>:<ch>" of pushinfo, clicked key ck) credits the order:
 -- 'click', 'delivery', or nil when the order is outside both windows.
@@ -254,6 +257,9 @@ if info and window then
       redis.call('HINCRBY', r, 'ch:' .. ch .. ':redeemed', 1)
       redis.call('HINCRBYFLOAT', r, 'ch:' .. ch .. ':revenue', revenue)
     end
+  end
+  if not halo then
+    series_add(KEYS[16], 'redeemed', ARGV[17], 0)
   end
   subjson_engage(subs, changes, sub, function(e) return e + (1 - e) * gain end)
   redis.call('XACK', stream, group, entry)

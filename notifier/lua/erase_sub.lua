@@ -7,7 +7,7 @@
 -- KEYS[4] consent:records   KEYS[5] consent:sms   KEYS[6] consent:dm
 -- KEYS[7] suppressed:sms   KEYS[8] texts:<sub>
 -- KEYS[9..] the subscriber's cap keys found in the push history (camp:, capcamp:,
---   capdeal:), deleted
+--   capdeal:) and its lastsent:<ch>:<id>, deleted
 -- ARGV: id, phone ("" = none), now (epoch s)
 -- Returns {1 when a subscriber was stored, else 0 (erased before, or never stored:
 -- the rest still runs, so a second erasure finishes one that failed half-way)}.

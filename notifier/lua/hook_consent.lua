@@ -6,6 +6,7 @@
 -- KEYS[6] inbound:sids   KEYS[7] suppressed:sms   KEYS[8] replies
 -- KEYS[9] inbound:seen:<MessageSid>
 -- KEYS[10] consent:records
+-- KEYS[11] a reply's lastsent:<channel>:<sub> (the first subscriber id; "" = none)
 -- ARGV: op ("out" | "in" | "reply"), channel, how ("sms:STOP", "dm:START" ...), detail
 --   (the keyword label; for "reply" the reason), now (epoch s), now (RFC 3339), match
 --   ("phone" | "dm" | "id"), match value, ack TTL (s; "" = no ack), MessageSid ("" =
@@ -16,7 +17,8 @@
 -- kept 30 days (KEYS[9]) so that Twilio's retries add it once.
 -- "reply": the message goes on the replies stream (MAXLEN ~ 10000) for review: from
 --   (the full number or handle: the stream is internal, never logged), text,
---   received_at, reason, channel, sid.
+--   received_at, reason, channel, sid, and when known the subscriber (the first id)
+--   and the deal of its last push on the channel (KEYS[11]): the deal it answers.
 -- "out"/"in": for each id whose stored subscriber still has that phone number (or DM
 -- handle): the consent field goes (opt-out) or comes back (opt-in, only for a channel
 -- the subscriber has), the stored JSON's consent.<channel> follows, a change is put on
@@ -45,8 +47,10 @@ if op == 'reply' then
   if sid ~= '' and not redis.call('SET', seen, now, 'NX', 'EX', 30 * 86400) then
     return { 0, 0, 0, 1 }
   end
+  local answered = KEYS[11] ~= '' and redis.call('GET', KEYS[11]) or false
   redis.call('XADD', replies, 'MAXLEN', '~', '10000', '*', 'from', value, 'text', text,
-    'received_at', now, 'reason', detail, 'channel', ch, 'sid', sid, unpack(FMT))
+    'received_at', now, 'reason', detail, 'channel', ch, 'sid', sid,
+    'sub', ARGV[FIRST_ID] or '', 'deal', answered or '', unpack(FMT))
   return { 0, 0, 0, 0 }
 end
 if sid ~= '' and redis.call('HEXISTS', sids, sid) == 1 then

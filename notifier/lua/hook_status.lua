@@ -9,7 +9,7 @@
 -- KEYS[15] report:rule:<r>, KEYS[16] report:campaign:<c> of its pushinfo:<deal> field
 --   ("" = none)
 -- KEYS[17] subscribers   KEYS[18] subscribers:changes   KEYS[19] consent:sms
--- KEYS[20] consent:epoch   KEYS[21] consent:records   KEYS[22] "" (not used)
+-- KEYS[20] consent:epoch   KEYS[21] consent:records   KEYS[22] series:<deal> ("" = none)
 -- KEYS[23] paused_templates   KEYS[24] pushes
 --   (KEYS[7..16] are "" when the caller found no deal for the entry)
 -- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
@@ -45,6 +45,7 @@
 --#include subjson
 --#include outcome
 --#include textdiff
+--#include series
 
 local stats, due, rinfo, rtries, logk = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local dk, states, pinfo, pline = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
@@ -89,6 +90,7 @@ if sid ~= '' and ch == 'sms' and redis.call('HGET', states, field) == 'unknown' 
   if KEYS[14] ~= '' then rr[#rr + 1] = KEYS[14] end
   oc_resolved(states, logk, stats, rr, field, push, deal_id, sub, ch, now, 'callback',
     { 'gateway', igw or '', 'provider_id', sid }, due, rinfo, rtries)
+  series_add(KEYS[22], 'sent', now, 0)
   if irule then
     -- As record.lua: attribution, and the treated audience once per subscriber.
     oc_attribute(pinfo, field, sub, ch, irule, icamp, rr, true,
@@ -116,6 +118,7 @@ redis.call('HINCRBY', stats, 'hook:status:' .. status, 1)
 if rank[status] < 3 then
   return status
 end
+if status == 'delivered' then series_add(KEYS[22], 'delivered', now, 0) end
 local reports = { rdeal }
 if rkey ~= '' then reports[#reports + 1] = rkey end
 if ckey ~= '' then reports[#reports + 1] = ckey end

@@ -14,6 +14,8 @@
 --   one or with no code), codepush:<code> ("" = no code), then the caps' keys of
 --   the push as send.lua counted it (texts:<sub>, camp:<campaign>:<sub>, the law's;
 --   "" = none; the notifier passes them only for an outcome that gives a place back)
+--   and series:<deal> (a sent push counts "sent:<minute>" there, docs/api.md),
+--   lastsent:<ch>:<sub> (a sent push's deal id, for the replies: docs/inbound.md)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
 --   (ORDER RECORD_RARGS, 22 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
@@ -51,10 +53,11 @@
 --#include subjson
 --#include outcome
 --#include textdiff
+--#include series
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
-local RK, RA = 17, 22
+local RK, RA = 19, 22
 local expiring = {}   -- keys given a TTL in this call
 local kept = {}       -- pushline keys given their "job" field in this call
 local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text
@@ -139,6 +142,8 @@ for i = 0, n - 1 do
     if outcome == 'sent' then
       local segs = tonumber(ARGV[b + 12]) or 0
       local ttl = (tonumber(ARGV[b + 19]) or 0) - tonumber(at)
+      series_add(KEYS[kb + 17], 'sent', at, ttl)
+      redis.call('SET', KEYS[kb + 18], deal_id, 'EX', math.max(ttl, 0) + 7 * 86400)
       if segs > 0 then
         for _, r in ipairs(reports) do
           oc_add(r, 'sms_segments', segs)

@@ -4,6 +4,7 @@
 
 import { api, setCsrf, whenUnauthorized } from './api.js';
 import { codesPage } from './codes.js';
+import { dealPage } from './deal.js';
 import { el, table } from './dom.js';
 import { gatewaysPage } from './gateways.js';
 import { repliesPage, subscribersPage } from './people.js';
@@ -14,14 +15,20 @@ import { ruleEditorPage, rulesPage } from './rules.js';
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
 let timer = null;
-let chart = null;
+let charts = [];
 let me = null;
 
 function stopPolling() {
   if (timer) clearInterval(timer);
   timer = null;
-  if (chart) chart.destroy();
-  chart = null;
+  for (const c of charts) c.destroy();
+  charts = [];
+}
+
+// A chart the page drew: destroyed when another page is shown. Returns it.
+function keepChart(c) {
+  charts.push(c);
+  return c;
 }
 
 function showSignIn(message) {
@@ -160,68 +167,6 @@ function livePage() {
   }, 1000);
 }
 
-// ---- Deal: the funnel as a chart ----------------------------------------------
-
-const FUNNEL = ['matched', 'admitted', 'sent', 'delivered', 'clicked', 'redeemed'];
-
-function dealPage(id) {
-  const error = el('p', { class: 'error', role: 'alert' });
-  const state = el('p', { id: 'deal-state' });
-  const canvas = el('canvas', { id: 'funnel', 'aria-label': 'funnel' });
-  const figures = el('div', { id: 'figures' });
-  const cancel = el('button', { id: 'cancel-deal', type: 'button', class: 'secondary',
-    disabled: !canChange() }, 'Cancel this deal');
-  cancel.addEventListener('click', async () => {
-    if (!window.confirm(`Cancel ${id}? Pushes not sent yet will not be sent.`)) return;
-    try {
-      await api('POST', '/v1/deals', { id, cancel: true });
-      error.textContent = '';
-    } catch (e) {
-      error.textContent = e.message;
-    }
-  });
-  page(`Deal ${id}`, state, cancel, el('div', { class: 'chart' }, canvas), figures, error);
-  const refresh = async () => {
-    let r;
-    try {
-      const s = await api('GET', `/v1/deals/${encodeURIComponent(id)}`);
-      state.replaceChildren(el('span', { class: 'badge' }, s.state),
-        s.dead_letter ? ` ${s.dead_letter.reason}: ${s.dead_letter.error || ''}` : '',
-        s.expires_at ? ` · ends ${new Date(s.expires_at * 1000).toLocaleString()}` : '');
-    } catch (e) {
-      state.textContent = e.status === 404 ? 'No such deal.' : '';
-    }
-    try {
-      r = await api('GET', `/v1/reports/deal/${encodeURIComponent(id)}`);
-    } catch (e) {
-      error.textContent = e.status === 404 ? 'Nothing counted for this deal yet.' :
-        `Cannot read the report: ${e.message}`;
-      return;
-    }
-    error.textContent = '';
-    const values = FUNNEL.map((k) => Number(r[k] || 0));
-    if (!chart && window.Chart) {
-      chart = new window.Chart(canvas, {
-        type: 'bar',
-        data: { labels: FUNNEL, datasets: [{ label: 'pushes', data: values,
-          backgroundColor: '#2f6fde' }] },
-        options: { animation: false, maintainAspectRatio: false,
-          plugins: { legend: { display: false } } },
-      });
-    } else if (chart) {
-      chart.data.datasets[0].data = values;
-      chart.update();
-    }
-    const rows = FUNNEL.map((k) => [k, Number(r[k] || 0)]);
-    rows.push(['revenue', Number(r.revenue || 0)]);
-    const skipped = Object.entries(r.skipped || {}).map(([k, v]) => [k, Number(v)]);
-    figures.replaceChildren(table(['counter', 'value'], rows),
-      skipped.length ? el('h3', {}, 'Skipped, by reason') : '',
-      skipped.length ? table(['reason', 'pushes'], skipped) : '');
-  };
-  poll(refresh);
-}
-
 // ---- start and routing ------------------------------------------------------------
 
 function route() {
@@ -230,7 +175,7 @@ function route() {
   const h = location.hash || '#/live';
   const m = /^#\/deal\/(.+)$/.exec(h);
   const rm = /^#\/rules\/(.+)$/.exec(h);
-  if (m) dealPage(decodeURIComponent(m[1]));
+  if (m) dealPage(page, canChange(), poll, keepChart, decodeURIComponent(m[1]));
   else if (rm) ruleEditorPage(page, decodeURIComponent(rm[1]), canChange());
   else if (h === '#/rules') rulesPage(page);
   else if (h === '#/publish') publishPage(page, canChange());

@@ -1,5 +1,6 @@
 // gateways.js: the Gateways page (docs/console.md), from the notifier's /metrics:
-// each gateway's breaker, requests in flight, pushes by outcome, and the send rate
+// each gateway's breaker, requests in flight, pushes by outcome, its 429 answers
+// (dealpush_gateway_rate_limited_total), and the send rate
 // between two looks (it polls every 2 s while shown).
 
 import { el, table } from './dom.js';
@@ -35,12 +36,14 @@ export function gatewaysPage(page, poll) {
     }
     error.textContent = '';
     const gw = {};
-    const get = (n) => (gw[n] ||= { breaker: 0, inflight: 0, sent: 0, failed: 0, unknown: 0 });
+    const get = (n) => (gw[n] ||= { breaker: 0, inflight: 0, sent: 0, failed: 0, unknown: 0,
+      limited: 0 });
     for (const m of parse(text)) {
       const g = m.labels.gateway;
       if (!g) continue;
       if (m.name === 'dealpush_gateway_breaker_state') get(g).breaker = m.value;
       else if (m.name === 'dealpush_gateway_in_flight') get(g).inflight = m.value;
+      else if (m.name === 'dealpush_gateway_rate_limited_total') get(g).limited = m.value;
       else if (m.name === 'dealpush_pushes_total') {
         const o = m.labels.outcome;
         if (o === 'sent' || o === 'failed' || o === 'unknown') get(g)[o] += m.value;
@@ -51,10 +54,11 @@ export function gatewaysPage(page, poll) {
       const prev = before && before.gw[name];
       const rate = prev ? ((g.sent - prev.sent) * 1000) / (now - before.at) : 0;
       return [name, BREAKER[g.breaker] || String(g.breaker), g.inflight, g.sent, g.failed,
-        g.unknown, Math.round(rate * 10) / 10];
+        g.unknown, g.limited, Math.round(rate * 10) / 10];
     });
     before = { at: now, gw };
     out.replaceChildren(rows.length === 0 ? el('p', { class: 'muted' }, 'No gateway yet.') :
-      table(['gateway', 'breaker', 'in flight', 'sent', 'failed', 'unknown', 'sent/s'], rows));
+      table(['gateway', 'breaker', 'in flight', 'sent', 'failed', 'unknown', '429s',
+        'sent/s'], rows));
   });
 }

@@ -2,6 +2,7 @@
 // how many, the texts), a test send to named subscribers, then publish.
 
 import { api } from './api.js';
+import { guardBox } from './deal.js';
 import { el, table } from './dom.js';
 
 const FIELDS = [
@@ -73,8 +74,11 @@ export function publishPage(page, canChange) {
           el('a', { href: `#/deal/${encodeURIComponent(r.deal)}` }, 'Watch it')));
       } else {
         const r = await api('POST', '/v1/deals', d);
+        const guard = guardBox(r.deal, canChange);
         out.replaceChildren(el('p', { id: 'published' }, `Published ${r.deal}. `,
-          el('a', { href: `#/deal/${encodeURIComponent(r.deal)}` }, 'Watch it go out')));
+          el('a', { href: `#/deal/${encodeURIComponent(r.deal)}` }, 'Watch it go out')),
+          guard.box);
+        watchGuard(r.deal, guard);
       }
     } catch (e) {
       error.textContent = e.body && e.body.field ? `${e.body.field}: ${e.message}` : e.message;
@@ -87,6 +91,22 @@ export function publishPage(page, canChange) {
       testTo, ' ', button('test-send', 'Test send', 'test', 'secondary'), ' ',
       button('publish', 'Publish', 'publish')),
     error, out);
+}
+
+// Looks at a deal just published once a second for GUARD_LOOKS seconds, while the
+// page shows it: a deal the guards held shows the confirmation (deal.js).
+const GUARD_LOOKS = 15;
+async function watchGuard(id, guard) {
+  for (let i = 0; i < GUARD_LOOKS && document.contains(guard.box); i++) {
+    try {
+      const s = await api('GET', `/v1/deals/${encodeURIComponent(id)}`);
+      guard.update(s);
+      if (s.state !== 'planning' && s.state !== 'queued') return;
+    } catch {
+      // not read by ingest yet (404): look again
+    }
+    await new Promise((done) => setTimeout(done, 1000));
+  }
 }
 
 function showSimulation(out, s) {

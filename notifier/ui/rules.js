@@ -5,6 +5,7 @@
 
 import { api } from './api.js';
 import { el, table } from './dom.js';
+import { draftSection, historySection } from './rulesdraft.js';
 
 const NEW_RULE = `rule NAME
   when deal.category = "laptops"
@@ -79,15 +80,20 @@ export async function ruleEditorPage(page, name, canChange) {
     clearTimeout(timer);
     timer = setTimeout(check, 300);
   });
+  const history = el('div', {});
+  const showHistory = async () => history.replaceChildren(await historySection(name));
   apply.addEventListener('click', async () => {
     try {
       const r = await api('PUT', `/v1/rules/${encodeURIComponent(name)}`, text.value);
       status.textContent = `Applied: ${r.rules_in_use} rules in use (version ${r.version})`;
+      showHistory();
     } catch (e) {
       status.textContent = e.message;
     }
   });
-  page(`Rules: ${name}`, text, el('div', {}, apply), status, errors, lines);
+  page(`Rules: ${name}`, text, el('div', {}, apply), status, errors, lines,
+    draftSection(name, () => text.value, canChange), el('h3', {}, 'Versions'), history);
+  showHistory();
   try {
     const r = await api('GET', `/v1/rules/${encodeURIComponent(name)}`);
     text.value = r.text || '';

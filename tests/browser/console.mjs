@@ -171,7 +171,40 @@ try {
     const drawn = await page.$eval('#funnel', (c) => c.width > 0 && c.height > 0 &&
       window.Chart && window.Chart.getChart(c) !== undefined);
     expect(drawn, 'no chart on the canvas');
+  });
+
+  await check('the per-minute series is drawn after the sends', async () => {
+    await page.waitForFunction(() => {
+      const c = document.getElementById('series');
+      return c && Number(c.dataset.total || 0) > 0 && window.Chart.getChart(c) !== undefined;
+    }, null, WAIT);
+    const sent = await page.$eval('#series', (c) => window.Chart.getChart(c).data.datasets
+      .find((d) => d.label === 'sent').data.reduce((a, b) => a + b, 0));
+    expect(sent > 0, `sent per minute sums to ${sent}`);
     await shot(page, 'deal');
+  });
+
+  await check("a pool deal's page shows its codes left", async () => {
+    await page.goto(`${base}/ui/#/deal/ui-deal-codes`);
+    await page.waitForSelector('#deal-codes[data-left]', WAIT);
+    const left = Number(await page.getAttribute('#deal-codes', 'data-left'));
+    const r = JSON.parse((await inPage(page, '/v1/codes/ui-shop')).body);
+    expect(left === r.remaining && left <= 3, `codes left ${left}, the pool ${r.remaining}`);
+    expect((await page.textContent('#deal-codes')).includes('Codes left'), 'no label');
+  });
+
+  await check("a deal the guards held waits; a marketer confirms it", async () => {
+    await page.goto(`${base}/ui/#/deal/ui-held`);
+    await page.waitForSelector('#guard:not([hidden])', WAIT);
+    expect((await page.textContent('#guard')).includes('over the guard'), 'no reason');
+    await shot(page, 'deal-guard');
+    await page.click('#confirm-deal');
+    await page.waitForFunction(() =>
+      document.getElementById('guard').textContent.includes('Confirmed'), null, WAIT);
+    await page.waitForFunction(async () => {
+      const r = await fetch('/v1/deals/ui-held', { credentials: 'same-origin' });
+      return r.ok && (await r.json()).state !== 'waiting_confirmation';
+    }, null, WAIT);
   });
 
   await check('publish: simulate, then publish a deal that goes out', async () => {
@@ -267,6 +300,7 @@ try {
     await page.waitForSelector('#gateways table', WAIT);
     const t = await page.textContent('#gateways');
     expect(t.includes('closed'), `gateways: ${t}`);
+    expect(t.includes('429s'), 'no 429 column');
   });
 
   await check('rules: listed; an error marked at its line as typed; fixed, applied',
@@ -296,6 +330,37 @@ try {
         document.getElementById('rule-status').textContent.startsWith('Applied'), null, WAIT);
     });
 
+  await check('rules: a draft simulated against a recent deal; versions with a diff',
+    async () => {
+      await page.waitForSelector('#rule-history details', WAIT);
+      await page.fill('#rule-text', 'rule ui_rule\n  when deal.category = "headphones"\n' +
+        '  audience all\n  send sms\n' +
+        '  template sms "UI draft: {title} {link} Reply STOP to end"\nend\n');
+      await page.waitForFunction(() =>
+        document.querySelector('#draft-deal option[value="ui-deal-1"]') !== null, null, WAIT);
+      await page.selectOption('#draft-deal', 'ui-deal-1');
+      await page.click('#draft-simulate');
+      await page.waitForFunction(() => {
+        const o = document.getElementById('draft-out');
+        return o && Number(o.dataset.recipients || 0) > 0;
+      }, null, WAIT);
+      const t = await page.textContent('#draft-out');
+      expect(t.includes('UI draft:') && t.includes('excluded:'), `draft: ${t.slice(0, 200)}`);
+      // Nothing applied: the rule in use still has the old text.
+      const inUse = JSON.parse((await inPage(page, '/v1/rules/ui-rule')).body);
+      expect(inUse.text.includes('UI rule:'), 'the draft was applied');
+      await page.click('#rule-apply');
+      await page.waitForFunction(() =>
+        document.querySelectorAll('#rule-history details').length >= 2, null, WAIT);
+      const diff = await page.$eval('#rule-history details', (d) => ({
+        add: [...d.querySelectorAll('.add')].map((e) => e.textContent).join(''),
+        del: [...d.querySelectorAll('.del')].map((e) => e.textContent).join(''),
+      }));
+      expect(diff.add.includes('UI draft:') && diff.del.includes('UI rule:') &&
+        !diff.add.includes('when deal.category'), `diff: ${JSON.stringify(diff)}`);
+      await shot(page, 'rules-draft');
+    });
+
   await check('no script error and no Content-Security-Policy violation', async () => {
     expect(problems.length === 0, problems.join(' | '));
   });
@@ -320,6 +385,20 @@ try {
       expect(t.includes('\u2022\u2022\u20220188') && !t.includes('5125550188'),
         `subscriber: ${t}`);
       expect(t.includes('granted'), 'no consent history');
+      await a.page.fill('#sub-id', '+15125550188');
+      await a.page.click('#sub-form button[type=submit]');
+      await a.page.waitForSelector('#sub-found', WAIT);
+      const f = await a.page.textContent('#sub-out');
+      expect(f.includes('Subscriber ui-me') && !f.includes('5125550188'), `by phone: ${f}`);
+      await shot(a.page, 'subscribers');
+      // The guard's confirmation made from the Deal page is in the audit, by its maker.
+      const audit = JSON.parse((await inPage(a.page, '/v1/audit?limit=200')).body);
+      expect(audit.entries.some((e) => e.what === 'deals.confirm' && e.id === 'ui-held' &&
+        e.who === 'ui-marketer'), 'no deals.confirm entry for ui-held by ui-marketer');
+      await a.page.fill('#sub-id', '+1512');
+      await a.page.click('#sub-form button[type=submit]');
+      await a.page.waitForFunction(() =>
+        document.querySelector('#page .error').textContent.includes('E.164'), null, WAIT);
       await a.ctx.close();
     });
 

@@ -70,6 +70,22 @@ redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" XADD replies '*' 
 	from +15125550188 text 'is the <b>blue</b> one back?' received_at "$(date +%s)" \
 	reason no_keyword channel sms sid SMui >/dev/null || fail "could not add a reply"
 
+# A deal that takes its codes from a pool, for the codes left on its page.
+printf 'UI-SHOP-1\nUI-SHOP-2\nUI-SHOP-3\n' | curl -s -X POST -H "Authorization: Bearer $DEALPUSH_TOKEN" \
+	--data-binary @- "$DEALPUSH_API/v1/codes/ui-shop" >/dev/null || fail "could not fill ui-shop"
+cat >"$RUN/codes.json" <<EOD
+{"id":"ui-deal-codes","title":"Console pool deal","category":"headphones","price":49,"currency":"USD","url":"https://shop.example/d/ui-c","code_pool":"codes:ui-shop"}
+EOD
+$ctl publish --expires-in 3600 "$RUN/codes.json" >>"$RUN/publish.out" 2>&1 ||
+	fail "publish of the pool deal failed"
+# A deal the guards held, dead-lettered as ingest does (reason held, the whole deal as
+# payload): the console shows it waiting and confirms it (deal_confirm.lua).
+exp=$(( $(date +%s) + ${DEALPUSH_CLOCK_OFFSET_S:-0} + 3600 ))
+held="{\"id\":\"ui-held\",\"title\":\"Console held deal\",\"category\":\"headphones\",\"price\":19,\"currency\":\"USD\",\"url\":\"https://shop.example/d/ui-h\",\"expires_at\":$exp}"
+redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" XADD deals:dead '*' \
+	reason held field audience error 'audience 90 over the guard of 50' entry 0-1 \
+	deal "$held" >/dev/null || fail "could not add the held deal"
+
 mkdir -p "$RUN/screenshots"
 DP_UI_BASE=$DEALPUSH_API DP_UI_MARKETER=$marketer DP_UI_VIEWER=$viewer DP_UI_ADMIN=$admin \
 	DP_UI_SHOTS="$RUN/screenshots" \

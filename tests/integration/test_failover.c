@@ -181,7 +181,9 @@ storm_of_429s_is_waited_out_with_retry_after(void **state)
 	struct want w = { f, "sent", n, NULL };
 	cJSON *reqs, *o;
 	double last_429 = 0;
-	int saw_429 = 0;
+	int saw_429 = 0, n429 = 0, port;
+	char want[128];
+	static char metrics[65536];
 
 	import_n(f, n, 0);
 	assert_int_equal(it_gwsim_start(&f->a, NULL), 0);
@@ -189,7 +191,8 @@ storm_of_429s_is_waited_out_with_retry_after(void **state)
 	    "\"+15125551001\": 429, \"+15125551002\": 429, \"+15125551003\": 429, "
 	    "\"+15125551004\": 429}}");
 	assert_int_equal(it_http_post(f->a.port, "/_sim/faults", faults), 200);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->a.port, "it-f", NULL), 0);
+	port = it_notifier_start_http(&f->nt, f->port, f->a.port, "it-f", "");
+	assert_true(port > 0);
 	assert_int_equal(it_publish(f->rc, it_deal("storm", "laptop", 600)), 0);
 	it_sleep_ms(1500);
 	assert_int_equal(it_outcomes(f->rc, "sent"), 0);
@@ -209,11 +212,18 @@ storm_of_429s_is_waited_out_with_retry_after(void **state)
 		if (st == 429) {
 			saw_429 = 1;
 			last_429 = ts;
+			n429++;
 		}
 	}
 	cJSON_Delete(reqs);
 	assert_true(saw_429);
 	assert_int_equal(it_gwsim_count(&f->a, 201), n);
+	/* Each 429 the gateway answered is counted for the console's Gateways page. */
+	assert_true(it_http_get(port, "/metrics", metrics, sizeof(metrics)) == 200);
+	snprintf(want, sizeof(want), "\ndealpush_gateway_rate_limited_total{gateway=\"twilio\"}"
+	    " %d\n", n429);
+	if (strstr(metrics, want) == NULL)
+		fail_msg("no \"%s\" in /metrics", want + 1);
 }
 
 static void

@@ -294,6 +294,30 @@ check_report(struct fx *f, const char *kind, const char *name, const struct inje
 	cJSON_Delete(j);
 }
 
+/* The sum over the minutes of metric in GET /v1/deals/<id>/series (the last 6 h). */
+static double
+series_sum(struct fx *f, const char *deal, const char *metric)
+{
+	static struct it_resp resp;
+	char path[256];
+	const cJSON *a, *v;
+	double sum = 0;
+	cJSON *j;
+
+	snprintf(path, sizeof(path), "/v1/deals/%s/series", deal);
+	assert_int_equal(it_http(f->http, "GET", path, "Authorization: Bearer " TOKEN "\r\n",
+	    NULL, 0, &resp), 200);
+	assert_non_null(j = cJSON_Parse(resp.body));
+	a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "series"),
+	    metric);
+	assert_true(cJSON_IsArray(a));
+	assert_int_equal(cJSON_GetArraySize(a), 360);
+	cJSON_ArrayForEach(v, a)
+		sum += v->valuedouble;
+	cJSON_Delete(j);
+	return sum;
+}
+
 static void
 funnel_reports_equal_the_injected_events(void **state)
 {
@@ -388,6 +412,11 @@ funnel_reports_equal_the_injected_events(void **state)
 	it_sleep_ms(300);
 
 	check_report(f, "deal", "fd", &inj, 1);
+	/* The per-minute series counts the same events as the report. */
+	assert_int_equal((long long)series_sum(f, "fd", "sent"), treated);
+	assert_int_equal((long long)series_sum(f, "fd", "delivered"), w.n);
+	assert_int_equal((long long)series_sum(f, "fd", "clicked"), 3);
+	assert_int_equal((long long)series_sum(f, "fd", "redeemed"), 3);
 	check_report(f, "rule", "fun", &inj, 0);
 	check_report(f, "campaign", "cmp", &inj, 0);
 	/* 30005 (unknown number) ended consent for that number. */

@@ -354,6 +354,52 @@ replayed_start_after_stop_changes_nothing(void **state)
 	assert_int_equal(gw_count_to(f, PHONE1, "unsubscribed"), 2);
 }
 
+/* The value of field name in the newest replies entry, into buf ("" when absent). */
+static const char *
+last_reply_field(struct fx *f, const char *name, char *buf, size_t size)
+{
+	redisReply *r = redisCommand(f->rc, "XREVRANGE replies + - COUNT 1");
+	size_t k;
+
+	buf[0] = '\0';
+	assert_non_null(r);
+	assert_int_equal(r->elements, 1);
+	for (k = 0; k + 1 < r->element[0]->element[1]->elements; k += 2)
+		if (strcmp(r->element[0]->element[1]->element[k]->str, name) == 0)
+			snprintf(buf, size, "%s", r->element[0]->element[1]->element[k + 1]->str);
+	freeReplyObject(r);
+	return buf;
+}
+
+/* A reply is kept with its subscriber and the deal of the last push to the number:
+ * the deal it answers (docs/inbound.md); a number nobody has answers none. */
+static void
+a_reply_is_kept_with_the_deal_it_answers(void **state)
+{
+	struct fx *f = *state;
+	static struct it_resp r;
+	char v[64];
+
+	start(f);
+	assert_int_equal(sms_in_sid(f, PHONE1, "before any deal", NULL), 200);
+	assert_string_equal(last_reply_field(f, "sub", v, sizeof(v)), "s-1");
+	assert_string_equal(last_reply_field(f, "deal", v, sizeof(v)), "");
+	deal_and_wait(f, "d-r1", 2);
+	deal_and_wait(f, "d-r2", 4);
+	assert_int_equal(sms_in_sid(f, PHONE1, "is the blue one back?", NULL), 200);
+	assert_string_equal(last_reply_field(f, "sub", v, sizeof(v)), "s-1");
+	assert_string_equal(last_reply_field(f, "deal", v, sizeof(v)), "d-r2");
+	assert_int_equal(sms_in_sid(f, "+15125559999", "who is this", NULL), 200);
+	assert_string_equal(last_reply_field(f, "sub", v, sizeof(v)), "");
+	assert_string_equal(last_reply_field(f, "deal", v, sizeof(v)), "");
+	/* The console reads both, the number masked. */
+	assert_int_equal(it_http(f->http, "GET", "/v1/replies?limit=2",
+	    "Authorization: Bearer " ADMIN_TOKEN "\r\n", NULL, 0, &r), 200);
+	assert_non_null(strstr(r.body, "\"deal\":\"d-r2\""));
+	assert_non_null(strstr(r.body, "\"sub\":\"s-1\""));
+	assert_null(strstr(r.body, PHONE1));
+}
+
 static void
 replayed_status_callback_is_counted_once(void **state)
 {
@@ -398,6 +444,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(stop_before_import_is_never_texted_after_import,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(replayed_start_after_stop_changes_nothing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(a_reply_is_kept_with_the_deal_it_answers, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(replayed_status_callback_is_counted_once, setup,
 		    teardown),

@@ -115,6 +115,95 @@ audit_soon(struct it_one *o, const char *what, const char *id, const char *needl
 	return it_wait(audit_seen, &w, 5000);
 }
 
+/* The number in s after "name": (0 when absent). */
+static long long
+num_after(const char *s, const char *name)
+{
+	const char *p = strstr(s, name);
+
+	return p != NULL ? strtoll(p + strlen(name), NULL, 10) : 0;
+}
+
+/* GET /v1/deals/<id>/series: the 3 sends counted in their minutes, and every bad
+ * range or id refused naming what is wrong. */
+static void
+series_checks(int port)
+{
+	static struct it_resp r;
+	const cJSON *v;
+	double sent = 0;
+	char path[128];
+	cJSON *j, *a;
+	long long now;
+
+	assert_int_equal(it_http(port, "GET", "/v1/deals/api-1/series", AUTH, NULL, 0, &r),
+	    200);
+	assert_non_null(j = cJSON_Parse(r.body));
+	assert_int_equal(cJSON_GetObjectItem(j, "step_s")->valueint, 60);
+	a = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "series"), "sent");
+	assert_int_equal(cJSON_GetArraySize(a), 360);
+	cJSON_ArrayForEach(v, a)
+		sent += v->valuedouble;
+	assert_int_equal((int)sent, 3);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
+	    "series"), "redeemed")), 360);
+	now = (long long)cJSON_GetObjectItem(j, "to")->valuedouble;
+	cJSON_Delete(j);
+	/* One minute asked: from and to in it. */
+	snprintf(path, sizeof(path), "/v1/deals/api-1/series?from=%lld&to=%lld", now - 3600,
+	    now + 59);
+	assert_int_equal(it_http(port, "GET", path, AUTH, NULL, 0, &r), 200);
+	assert_int_equal(num_after(r.body, "\"from\":"), now - 3600);
+	assert_int_equal(num_after(r.body, "\"to\":"), now);
+	/* Bad ranges, bad and unknown ids. */
+	snprintf(path, sizeof(path), "/v1/deals/api-1/series?from=%lld&to=%lld", now,
+	    now - 120);
+	assert_int_equal(it_http(port, "GET", path, AUTH, NULL, 0, &r), 400);
+	assert_non_null(strstr(r.body, "\"field\":\"from\""));
+	snprintf(path, sizeof(path), "/v1/deals/api-1/series?from=%lld&to=%lld",
+	    now - 1440 * 60, now);
+	assert_int_equal(it_http(port, "GET", path, AUTH, NULL, 0, &r), 400);
+	assert_non_null(strstr(r.body, "over 1440 minutes"));
+	assert_int_equal(it_http(port, "GET", "/v1/deals/api-1/series?to=12x", AUTH, NULL, 0,
+	    &r), 400);
+	assert_non_null(strstr(r.body, "\"field\":\"to\""));
+	assert_int_equal(it_http(port, "GET", "/v1/deals/api-1/series?from=-5", AUTH, NULL,
+	    0, &r), 400);
+	assert_non_null(strstr(r.body, "\"field\":\"from\""));
+	assert_int_equal(it_http(port, "GET", "/v1/deals/nope-9/series", AUTH, NULL, 0, &r),
+	    404);
+	assert_int_equal(it_http(port, "GET", "/v1/deals/a%20b/series", AUTH, NULL, 0, &r), 400);
+	assert_int_equal(it_http(port, "GET", "/v1/deals/api-1/series", NULL, NULL, 0, &r),
+	    401);
+}
+
+/* GET /v1/subscribers?phone=: the number's subscribers by the hooks' index, the
+ * number masked; a number of nobody is an empty list; bad input is named. */
+static void
+phone_checks(int port)
+{
+	static struct it_resp r;
+
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=%2B15125553101", AUTH,
+	    NULL, 0, &r), 200);
+	assert_non_null(strstr(r.body, "\"ids\":[\"s-1\"]"));
+	assert_non_null(strstr(r.body, "\"phone\":\"+1512\xe2\x80\xa2"));
+	assert_null(strstr(r.body, "5553101"));
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=%2B15125559999", AUTH,
+	    NULL, 0, &r), 200);
+	assert_non_null(strstr(r.body, "\"ids\":[]"));
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=5125553101", AUTH,
+	    NULL, 0, &r), 400);
+	assert_non_null(strstr(r.body, "\"field\":\"phone\""));
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=", AUTH, NULL, 0, &r),
+	    400);
+	assert_int_equal(it_http(port, "GET", "/v1/subscribers?phone=%2B1512555310x", AUTH,
+	    NULL, 0, &r), 400);
+	assert_int_equal(it_http(port, "GET",
+	    "/v1/subscribers?phone=%2B15125553101&limit=5", AUTH, NULL, 0, &r), 400);
+	assert_non_null(strstr(r.body, "\"field\":\"limit\""));
+}
+
 static void
 a_deal_is_published_and_sent(void **state)
 {
@@ -141,6 +230,8 @@ a_deal_is_published_and_sent(void **state)
 	assert_non_null(strstr(r.body, "\"now\":"));
 	assert_true(it_wait(sent_n, &w, 15000));
 	assert_int_equal(it_gwsim_count(&o->gw, 201), 3);
+	series_checks(port);
+	phone_checks(port);
 	/* Who published what is in the audit; a pool filled is too, by its counts only. */
 	assert_true(audit_soon(o, "deals.publish", "api-1", "\"title\": \"Deal api-1\""));
 	assert_int_equal(it_http(port, "POST", "/v1/codes/pool-a", AUTH, "SECRET-1\nSECRET-2",

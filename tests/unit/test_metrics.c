@@ -238,7 +238,9 @@ static const char small_registry_text[] =
 "# TYPE dealpush_http_refused_total counter\n"
 "# HELP dealpush_paused 1 while sending is paused (POST /v1/pause, dealpushctl pause), else 0.\n"
 "# TYPE dealpush_paused gauge\n"
-"dealpush_paused 0\n";
+"dealpush_paused 0\n"
+"# HELP dealpush_gateway_rate_limited_total Answers 429 (rate limited) from a gateway, which pause it.\n"
+"# TYPE dealpush_gateway_rate_limited_total counter\n";
 
 static void small_registry_renders_the_exact_text(void **state)
 {
