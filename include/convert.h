@@ -28,6 +28,8 @@ struct convert_in {
 	char currency[4];
 	const char *kind;        /* "code", "click_token", "push_id", "subscriber_id" */
 	char value[257];         /* the code, push id (also from a token) or subscriber */
+	int short_code;          /* 1: value is a short link's code (a click_token), its
+	                          * push id still to be read (link:<code>) */
 };
 
 /* Starts the consumer on a connection of its own (app->rcfg) and the decay tick.

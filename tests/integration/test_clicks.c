@@ -375,7 +375,7 @@ conversions_settled(void *arg)
 	redisReply *r = redisCommand(s->f->rc, "XPENDING conversions attribution");
 	int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	    r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0 &&
-	    it_int(s->f->rc, "XLEN conversions:dead") == 6;
+	    it_int(s->f->rc, "XLEN conversions:dead") == 7;
 
 	freeReplyObject(r);
 	return ok;
@@ -411,6 +411,7 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	struct sent s = { f, 4 };
 	struct settled st = { f };
 	char dir[512], tok[512], deal[512], conv[1024], entry[64];
+	char code[SHORTLINK_LEN + 1];
 	redisReply *r;
 
 	it_path(dir, sizeof(dir), "redis-conv", "");
@@ -457,6 +458,12 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	    "\"revenue\":1,\"currency\":\"USD\",\"code\":\"NOPE\"}"), 0);
 	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-9\","
 	    "\"revenue\":1,\"currency\":\"usd\",\"code\":\"P1-B\"}"), 0);
+	/* A short code that passes its check but names no push. */
+	assert_int_equal(shortlink_make((const unsigned char *)SECRET, strlen(SECRET), 77, 0,
+	    1, code), 0);
+	snprintf(conv, sizeof(conv), "{\"deal_id\":\"c-1\",\"order_id\":\"o-9\","
+	    "\"revenue\":1,\"currency\":\"USD\",\"click_token\":\"%s\"}", code);
+	assert_int_equal(xadd_conversion(f->rc, conv), 0);
 	assert_true(it_wait(conversions_settled, &st, 10000));
 
 	assert_int_equal(hget_int(f->rc, "report:deal:p-1", "redeemed"), 1);
@@ -473,6 +480,7 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	assert_dead(f->rc, 3, "ambiguous", "subscriber_id");
 	assert_dead(f->rc, 4, "unknown_code", "code");
 	assert_dead(f->rc, 5, "bad_value", "currency");
+	assert_dead(f->rc, 6, "unknown_push", "click_token");
 }
 
 int
