@@ -211,7 +211,7 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 {
 	struct fx *f = *state;
 	struct sent s = { f, 2 };
-	char dir[512], code[64], tok[512], path[600], loc[2048], deal[512], key[64];
+	char dir[512], code[64], tok[512], path[600], loc[2048], deal[512], key[80];
 	char forged[SHORTLINK_LEN + 1], unknown[SHORTLINK_LEN + 1];
 	long long before, ttl;
 	cJSON *sub;
@@ -268,7 +268,7 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 	/* Forged codes (one character off) are refused before Redis: 100 of them read
 	 * fewer than 100 keys, where 100 codes that pass the check but name no push read
 	 * at least 100 (each a miss). */
-	snprintf(forged, sizeof(forged), "%s", code);
+	memcpy(forged, code, SHORTLINK_LEN + 1);
 	before = key_reads(f->rc);
 	for (i = 0; i < 100; i++) {
 		forged[i % SHORTLINK_LEN] = code[i % SHORTLINK_LEN] == 'A' ? 'B' : 'A';
