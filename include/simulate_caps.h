@@ -24,11 +24,11 @@ struct tzcache;
 /* ORDER SIM_CAP: the order oc_caps checks them in, and the verdicts they give. */
 enum sim_cap_kind { SIM_CAP_DAY = 0, SIM_CAP_CAMP, SIM_CAP_LAW, SIM_CAPS };
 
-/* One subscriber's caps: key "" = the cap does not apply. */
+/* One subscriber's caps: key NULL = the cap does not apply. Holds nothing of the
+ * subscriber's, which the mirror may replace while the reads are out. */
 struct sim_subcaps {
-	const struct subscriber *sub;   /* borrowed from the mirror */
 	struct {
-		char *key;              /* owned; NULL or "" = none */
+		char *key;              /* owned; NULL = none */
 		int64_t from;           /* texts counted from this instant */
 		long cap;
 		long long have;         /* texts already counted (the read) */

@@ -68,8 +68,11 @@ struct sim_counts {
 	size_t seg_sent, seg_delayed;     /* SMS segments of those sent, delayed */
 };
 
-/* One subscriber of a slice: when its pushes may leave, and its caps. */
+/* One subscriber of a slice: when its pushes may leave, and its caps. What the
+ * counting needs of the subscriber is copied here when the slice is rendered: the
+ * mirror may replace it while the reads are out. */
 struct sim_sub {
+	char *id;                         /* owned */
 	int64_t at;                       /* send_at() */
 	struct sim_subcaps caps;          /* read only when at <= now */
 };
@@ -81,6 +84,7 @@ struct sim_read {
 	struct match_list l;
 	struct sim_sub *subs;             /* one per run of pushes of one subscriber */
 	size_t nsubs;
+	size_t *sub_of;                   /* per push of l: its index in subs */
 	size_t waiting;                   /* ZCOUNTs unanswered */
 	int failed;                       /* a read was not sent or failed */
 };
@@ -148,14 +152,15 @@ send_at(struct simulate *sim, const struct subscriber *s, int64_t now)
 }
 
 static cJSON *
-sample_json(const struct match_rcpt *rc, int64_t at, int64_t now, const char *outcome)
+sample_json(const struct match_rcpt *rc, const char *sub, int64_t at, int64_t now,
+    const char *outcome)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *t = sample_text(rc->text), when[40];
 
 	if (o == NULL)
 		goto out;
-	cJSON_AddStringToObject(o, "subscriber", rc->sub->id);
+	cJSON_AddStringToObject(o, "subscriber", sub);
 	cJSON_AddStringToObject(o, "channel", channel_name(rc->ch));
 	cJSON_AddStringToObject(o, "rule", rc->rule);
 	cJSON_AddStringToObject(o, "text", t ? t : "");
@@ -203,9 +208,12 @@ sim_read_free(struct sim_read *rd)
 {
 	size_t i;
 
-	for (i = 0; i < rd->nsubs; i++)
+	for (i = 0; i < rd->nsubs; i++) {
+		free(rd->subs[i].id);
 		sim_caps_clear(&rd->subs[i].caps);
+	}
 	free(rd->subs);
+	free(rd->sub_of);
 	match_list_free(&rd->l);
 	free(rd);
 }
@@ -255,9 +263,8 @@ static void
 sim_count(struct sim_job *sj, struct sim_read *rd)
 {
 	const struct match_list *l = &rd->l;
-	const struct subscriber *prev = NULL;
 	struct sim_sub *ss = NULL;
-	size_t i, k = 0, seg;
+	size_t i, seg;
 	int64_t at = 0;
 
 	sj->unrenderable += l->unrenderable;
@@ -268,8 +275,9 @@ sim_count(struct sim_job *sj, struct sim_read *rd)
 		int j;
 
 		sj->k.by_ch[rc->ch]++;
-		if (rc->sub != prev) {
-			ss = &rd->subs[k++];
+		/* rc->sub is not read here: the mirror may have replaced it. */
+		if (i == 0 || rd->sub_of[i] != rd->sub_of[i - 1]) {
+			ss = &rd->subs[rd->sub_of[i]];
 			at = ss->at;
 			sj->k.recipients++;
 			if (at == QUIET_NEVER || at >= sj->d->expires_at)
@@ -277,7 +285,6 @@ sim_count(struct sim_job *sj, struct sim_read *rd)
 			else if (at > sj->now)
 				sj->k.deferred++;
 		}
-		prev = rc->sub;
 		seg = sim_segments(rc);
 		if (at == QUIET_NEVER || at >= sj->d->expires_at) {
 			outcome = sim_skip_name[SIM_SKIP_QUIET];
@@ -294,7 +301,8 @@ sim_count(struct sim_job *sj, struct sim_read *rd)
 			if (strcmp(outcome, sim_skip_name[j]) == 0)
 				sj->k.skipped[j]++;
 		if (sj->pushes++ < SIMULATE_SAMPLE_MAX)
-			cJSON_AddItemToArray(sj->sample, sample_json(rc, at, sj->now, outcome));
+			cJSON_AddItemToArray(sj->sample, sample_json(rc, ss->id, at, sj->now,
+			    outcome));
 	}
 }
 
@@ -400,7 +408,8 @@ sim_read_caps(struct sim_job *sj, struct sim_read *rd)
 	size_t i, k;
 	int c;
 
-	if ((rd->subs = calloc(rd->l.n + 1, sizeof(*rd->subs))) == NULL)
+	if ((rd->subs = calloc(rd->l.n + 1, sizeof(*rd->subs))) == NULL ||
+	    (rd->sub_of = calloc(rd->l.n + 1, sizeof(*rd->sub_of))) == NULL)
 		return -1;
 	in.d = sj->d;
 	in.quiet = &sim->quiet;
@@ -410,10 +419,15 @@ sim_read_caps(struct sim_job *sj, struct sim_read *rd)
 	for (i = 0; i < rd->l.n; i++) {
 		struct sim_sub *ss;
 
-		if (rd->l.v[i].sub == prev)
+		if (rd->l.v[i].sub == prev) {
+			rd->sub_of[i] = rd->nsubs - 1;
 			continue;
+		}
 		prev = rd->l.v[i].sub;
+		rd->sub_of[i] = rd->nsubs;
 		ss = &rd->subs[rd->nsubs++];
+		if ((ss->id = strdup(prev->id)) == NULL)
+			return -1;
 		ss->at = send_at(sim, prev, from);
 		if (ss->at > sj->now)
 			continue;                 /* not now: caps are checked when it opens */

@@ -63,7 +63,6 @@ sim_caps_fill(const struct sim_caps_in *in, const struct subscriber *s,
 	int n = 0, k;
 
 	memset(sc, 0, sizeof(*sc));
-	sc->sub = s;
 	/* As dl_caps_fill: an unreadable zone is read as UTC. */
 	if ((z = tz_get(in->zones, s->timezone, NULL)) == NULL)
 		z = tz_get(in->zones, "UTC", NULL);
