@@ -72,7 +72,10 @@ struct config {
 	char *public_url;            /* how the internet reaches our HTTP surface, e.g.
 	                              * "https://notify.example.com": click links and
 	                              * the URL Twilio signs; NULL: links are the deal's */
-	char *click_secret;          /* secret: HMAC key of click tokens */
+	char *link_base;             /* short links are "<link_base>/<code>"; NULL until
+	                              * config_cross_check makes it "<public_url>/c" */
+	char *click_secret;          /* secret: HMAC key of click tokens and short link
+	                              * codes */
 	char *inbound_secret;        /* secret: HMAC key of the x-dm and webhook inbound
 	                              * opt-out endpoint */
 	long http_timeout_ms;
@@ -130,6 +133,12 @@ void config_free(struct config *c);
  * largest gateway timeout (config_cross.c, called by config_load). */
 void config_cross_check(const struct config *c, long gw_timeout_max,
     void (*report)(void *arg, const char *key, const char *msg), void *arg);
+
+/* http.link_base: made "<public_url>/c" when not set (public_url set), and its path
+ * checked as a route of its own (shortlink_route). report as above; on OOM the key
+ * is reported (config_cross.c, called by config_load). */
+void config_link_check(struct config *c, void (*report)(void *arg, const char *key,
+    const char *msg), void *arg);
 
 /* The cross-checks of the [signup] keys (config_signup.c, called by config_load). */
 void config_signup_check(const struct config *c, void (*report)(void *arg,

@@ -34,6 +34,8 @@ struct convert_in {
 	int has_ordered_at;      /* 0: the order is timed when the notifier reads it */
 	int64_t ordered_at;      /* epoch seconds ("ordered_at", RFC 3339 or epoch) */
 	char product_id[CONVERT_PRODUCT_MAX + 1]; /* "" when not given */
+	int short_code;          /* 1: value is a short link's code (a click_token), its
+	                          * push id still to be read (link:<code>) */
 };
 
 /* Starts the consumer on a connection of its own (app->rcfg) and the decay tick.

@@ -41,7 +41,7 @@ enum keys_name {
 };
 
 /* ORDER KEYS_PER: the keys of a shard named "<prefix><id>" (keys_per_prefixes[] in
- * keys.c), id a deal, code, order, rule or campaign; all about the pushes of the
+ * keys.c), id a deal, code, order, rule, campaign or short link code; all about the pushes of the
  * shard's subscribers (docs/sharding.md section 2, step 2 increment 3). */
 enum keys_per {
 	KEYS_PUSH = 0,                /* push:<deal>: push states */
@@ -58,6 +58,8 @@ enum keys_per {
 	KEYS_REPORT_RULE,             /* report:rule:<rule> */
 	KEYS_REPORT_CAMPAIGN,         /* report:campaign:<campaign> */
 	KEYS_SERIES,                  /* series:<deal>: counts per minute (docs/api.md) */
+	KEYS_LINK,                    /* link:<code>: the push a short link stands for, in
+	                               * the shard the code names (shortlink.h) */
 	KEYS_PER_NAMES
 };
 

@@ -97,12 +97,15 @@ void matcher_on_loaded(void *arg);
 int match_deal(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *out, struct err *err);
 
-/* Where {link} points. With public_url and key set, each recipient's link is
- * "<public_url>/c/<token>", token = clicktok_make(key, "<entry>:<sub id>:<channel>")
- * (the push id deliver uses, docs/attribution.md); otherwise it is the deal's URL.
- * All borrowed for the duration of one call. */
+/* Where {link} points. With public_url and key set, each recipient's link is the
+ * short "<link_base>/<code>", code = shortlink_for_push(key, "<entry>:<sub id>:
+ * <channel>") (the push id deliver uses, docs/attribution.md), or without a link base
+ * the long "<public_url>/c/<token>", token = clicktok_make(key, push id); otherwise
+ * it is the deal's URL. All borrowed for the duration of one call. */
 struct match_links {
 	const char *public_url;        /* NULL or "": no click links; a trailing '/' is
+	                                * ignored */
+	const char *link_base;         /* NULL or "": long links; a trailing '/' is
 	                                * ignored */
 	const unsigned char *key;      /* click secret; NULL: no click links */
 	size_t keylen;                 /* CLICKTOK_KEY_MIN..CLICKTOK_KEY_MAX, else none */

@@ -444,11 +444,13 @@ struct rule_text {
 
 /*
  * Renders t for in into *out (which it overwrites without freeing). For SMS over
- * in->max_segments the title alone is shortened (at a word boundary when one is near,
- * ending "..." in GSM-7 or "…" in UCS-2); code, link and the template's own words (the
- * opt-out words) are never cut. Invalid UTF-8 in deal fields becomes U+FFFD.
+ * in->max_segments the title alone is shortened (to its whole words that fit; inside
+ * its first word only when that one does not fit; never to nothing), ending "..." in
+ * GSM-7 or "…" in UCS-2; code, link and the template's own words (the opt-out words)
+ * are never cut. Invalid UTF-8 in deal fields becomes U+FFFD.
  * Returns 0, or -1 with *err filled and *out empty: ERR_INPUT code "too_long" when the
- * message needs more than max_segments even without its title, ERR_NOMEM.
+ * message needs more than max_segments with even one character of its title,
+ * ERR_NOMEM.
  */
 int rule_render(const struct rule_template *t, const struct rule_render_in *in,
     struct rule_text *out, struct err *err);

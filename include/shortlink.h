@@ -23,6 +23,8 @@
 #define SHORTLINK_CHECK_BITS 17
 #define SHORTLINK_KEY_MIN 16      /* as CLICKTOK_KEY_MIN */
 #define SHORTLINK_SHARDS_MAX 1024
+#define SHORTLINK_PUSH_ID_MAX 200   /* bytes of a push id, as CLICKTOK_ID_MAX */
+#define SHORTLINK_ROUTE_MAX 64    /* the path of a link base, as a route prefix */
 
 /*
  * Makes the code of random value rnd (its low SHORTLINK_RANDOM_BITS bits are used)
@@ -41,5 +43,25 @@ int shortlink_make(const unsigned char *key, size_t keylen, uint64_t rnd,
  */
 int shortlink_check(const unsigned char *key, size_t keylen, const char *code,
     size_t len, uint32_t shards, uint32_t *shard);
+
+/*
+ * The code of push push_id ("<entry>:<sub>:<channel>") in shard shard of shards: the
+ * random part is the first 54 bits of HMAC-SHA256(key, "dplr" || push_id), so that a
+ * re-plan, a retext and admit (which stores the code's push) all name the same code
+ * without carrying it, and nobody without the key can tell it from random. Returns 0,
+ * or -1 as shortlink_make or when push_id is over SHORTLINK_PUSH_ID_MAX (out "").
+ */
+int shortlink_for_push(const unsigned char *key, size_t keylen, const char *push_id,
+    uint32_t shard, uint32_t shards, char out[SHORTLINK_LEN + 1]);
+
+/*
+ * The route prefix of link base base (an http(s) URI the config checked): its path
+ * without a trailing '/' ("https://dp.to/c" -> "/c"), written into out (size bytes).
+ * Returns 0, or -1 with the reason in why (wsize bytes) when there is no path, or it
+ * holds anything but [A-Za-z0-9._~-] segments, is longer than SHORTLINK_ROUTE_MAX, or
+ * starts with a segment of the notifier's own surface (v1, hooks, ui, healthz,
+ * metrics).
+ */
+int shortlink_route(const char *base, char *out, size_t size, char *why, size_t wsize);
 
 #endif

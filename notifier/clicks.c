@@ -1,7 +1,10 @@
 /*
- * clicks.c: GET /c/<token>, the click links in pushes (stage: http).
+ * clicks.c: GET <link_base>/<code> and GET /c/<token>, the click links in pushes
+ * (stage: http).
  *
- * The token is checked here (clicktok, constant-time MAC); everything else is one
+ * A short code is checked here (shortlink_check: a forged one is refused before any
+ * Redis read) and its push read from link:<code> in the shard it names; a long token
+ * is checked here (clicktok, constant-time MAC) and names its push. The rest is one
  * atomic script, click.lua: the deal's URL, the click counted once per push in the
  * funnel reports, the subscriber's engagement raised. The script is given every key
  * it touches, so the deal of the push's entry and the push's rule and campaign are
@@ -28,6 +31,7 @@
 #include "rconn.h"
 #include "redisutil.h"
 #include "scripts.h"
+#include "shortlink.h"
 
 #define CLICKS_PREFIX "/c"
 #define CLICKS_SCRIPT "click"
@@ -44,11 +48,13 @@ struct clicks {
 	const struct app *app;          /* borrowed */
 	const unsigned char *key;       /* borrowed from the config */
 	size_t keylen;
+	char route[SHORTLINK_ROUTE_MAX + 1]; /* the short links' prefix ("/c") */
 	struct click_call *calls;       /* waiting on Redis */
 };
 
 /* What a click waits on: the reads that name click.lua's keys, then the script. */
 enum click_step {
+	CLICK_LINK,                     /* GET link:<code>: a short link's push */
 	CLICK_DEAL,                     /* GET dealentry:<entry> */
 	CLICK_PINFO,                    /* HGET pushinfo:<deal> <sub>:<ch> */
 	CLICK_CAMP,                     /* HGET deal:<deal> campaign */
@@ -65,6 +71,8 @@ struct click_call {
 	char entry[64];
 	char sub[CLICKTOK_ID_MAX + 1];
 	char ch[16];
+	char code[SHORTLINK_LEN + 1];   /* a short link's code; "" for a long token */
+	uint32_t shard;                 /* the shard the code names */
 	const char *count;              /* "1", "0" for HEAD (look up only) */
 	enum click_step step;
 	int tries;
@@ -292,6 +300,13 @@ click_send(struct click_call *c)
 	char px[KEYS_SHARD_MAX];
 	int bad = 0;
 
+	if (c->step == CLICK_LINK) {
+		if (keys_per(c->shard, KEYS_LINK, c->code, k[0], sizeof(k[0])) < 0)
+			return 1;
+		args[0] = "GET";
+		args[1] = k[0];
+		return rconn_argv(rc, clicks_on_reply, c, 0, 2, args, NULL);
+	}
 	snprintf(field, sizeof(field), "%s:%s", c->sub, c->ch);
 	bad |= ru_key(k[0], CLICKS_KEY_MAX, "dealentry:", c->entry, strlen(c->entry));
 	bad |= ru_key(k[4], CLICKS_KEY_MAX, "deal:", c->deal, dlen);
@@ -300,6 +315,7 @@ click_send(struct click_call *c)
 	if (bad)
 		return 1;
 	switch (c->step) {
+	case CLICK_LINK:
 	case CLICK_DEAL:
 		args[0] = "GET";
 		args[1] = k[0];
@@ -382,6 +398,38 @@ click_next(struct click_call *c)
 		clicks_fail(c, sent < 0 ? "redis not ready" : "key too long");
 }
 
+/* link:<code> answered: the push id it names, split into c. Returns 0, or -1 when c
+ * was answered (404 for a code with no push, or a push of another shard than the
+ * code names; 503 for a reply that is not a string) and freed. */
+static int
+clicks_link_found(struct click_call *c, const struct redisReply *reply)
+{
+	if (reply->type == REDIS_REPLY_NIL) {
+		clicks_unlink(c);
+		log_info("event=click_gone link=short");
+		clicks_not_found(c->r);
+		click_call_free(c);
+		return -1;
+	}
+	if (reply->type != REDIS_REPLY_STRING || reply->len >= sizeof(c->push_id)) {
+		clicks_fail(c, "bad reply");
+		return -1;
+	}
+	memcpy(c->push_id, reply->str, reply->len);
+	c->push_id[reply->len] = '\0';
+	if (clicks_split_push_id(c->push_id, c->entry, sizeof(c->entry), c->sub,
+	    sizeof(c->sub), c->ch, sizeof(c->ch)) < 0 ||
+	    keys_shard_of(c->sub) != c->shard) {
+		clicks_unlink(c);
+		log_warnx("event=click_failed push=%s err=\"short link names another "
+		    "push\"", c->push_id);
+		clicks_not_found(c->r);
+		click_call_free(c);
+		return -1;
+	}
+	return 0;
+}
+
 /* One step's reply: the next step, the answer, or the reads again after "retry". */
 static void
 clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
@@ -400,6 +448,11 @@ clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		return;
 	}
 	switch (c->step) {
+	case CLICK_LINK:
+		if (clicks_link_found(c, reply) < 0)
+			return;
+		c->step = CLICK_DEAL;
+		break;
 	case CLICK_DEAL:
 		if (ru_copy(reply, 65536, &deal) < 0 ||
 		    (deal != NULL && strlen(deal) >= sizeof(c->deal))) {
@@ -445,26 +498,40 @@ clicks_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	click_next(c);
 }
 
-/* GET /c/<token> (also HEAD, which redirects without counting: link previews). */
+/* GET <link route>/<code> and GET /c/<token> (also HEAD, which redirects without
+ * counting: link previews). A code is SHORTLINK_LEN characters, a token far more. */
 static void
 clicks_on_request(struct http_req *r, void *arg)
 {
 	struct clicks *k = arg;
+	const char *rest = http_req_rest(r);
 	struct click_call *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		http_error(r, 503, NULL, "try again later");
 		return;
 	}
-	if (clicktok_parse(k->key, k->keylen, http_req_rest(r), c->push_id,
-	    sizeof(c->push_id)) < 0 || clicks_split_push_id(c->push_id, c->entry,
-	    sizeof(c->entry), c->sub, sizeof(c->sub), c->ch, sizeof(c->ch)) < 0) {
+	if (strlen(rest) == SHORTLINK_LEN) {
+		/* A forged or mistyped code ends here: no Redis read. */
+		if (shortlink_check(k->key, k->keylen, rest, SHORTLINK_LEN, keys_shards(),
+		    &c->shard) != 1) {
+			click_call_free(c);
+			clicks_not_found(r);
+			return;
+		}
+		memcpy(c->code, rest, SHORTLINK_LEN + 1);
+		snprintf(c->push_id, sizeof(c->push_id), "link");
+		c->step = CLICK_LINK;
+	} else if (clicktok_parse(k->key, k->keylen, rest, c->push_id, sizeof(c->push_id)) == 0 &&
+	    clicks_split_push_id(c->push_id, c->entry, sizeof(c->entry), c->sub,
+	    sizeof(c->sub), c->ch, sizeof(c->ch)) == 0) {
+		c->step = CLICK_DEAL;
+	} else {
 		click_call_free(c);
 		clicks_not_found(r);
 		return;
 	}
 	c->count = http_req_method(r) == EVHTTP_REQ_HEAD ? "0" : "1";
-	c->step = CLICK_DEAL;
 	c->k = k;
 	c->r = r;
 	c->next = k->calls;
@@ -481,6 +548,7 @@ clicks_new(const struct app *app)
 	const struct config *cfg = app->cfg;
 	struct clicks *k;
 	size_t keylen;
+	char why[160];
 
 	if (app->http == NULL)
 		return NULL;
@@ -499,12 +567,22 @@ clicks_new(const struct app *app)
 	k->app = app;
 	k->key = (const unsigned char *)cfg->click_secret;
 	k->keylen = keylen;
+	/* The config checked the link base's path (config_link_check). */
+	if (cfg->link_base == NULL || shortlink_route(cfg->link_base, k->route,
+	    sizeof(k->route), why, sizeof(why)) < 0)
+		snprintf(k->route, sizeof(k->route), "%s", CLICKS_PREFIX);
+	/* Long links stay on /c for the pushes sent with them. */
 	if (http_route(app->http, EVHTTP_REQ_GET, CLICKS_PREFIX, HTTP_ROLE_PUBLIC,
-	    clicks_on_request, k, HTTP_SECRET_REST) < 0) {
+	    clicks_on_request, k, HTTP_SECRET_REST) < 0 ||
+	    (strcmp(k->route, CLICKS_PREFIX) != 0 && http_route(app->http,
+	    EVHTTP_REQ_GET, k->route, HTTP_ROLE_PUBLIC, clicks_on_request, k,
+	    HTTP_SECRET_REST) < 0)) {
 		log_errorx("event=clicks_off reason=\"route: out of memory\"");
 		free(k);
 		return NULL;
 	}
+	log_info("event=clicks_on short=%s/<code> long=%s/<token>", k->route,
+	    CLICKS_PREFIX);
 	return k;
 }
 

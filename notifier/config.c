@@ -80,6 +80,7 @@ static const struct ckey config_keys[] = {
 	C("http.max_per_address", CK_LONG, http_max_per_address, 1, 1000000),
 	C("http.public_url", CK_URLBASE, public_url, 1, 1024),
 	C("http.click_secret", CK_SECRET, click_secret, 0, 0),
+	C("http.link_base", CK_URLBASE, link_base, 1, 200),
 	C("http.inbound_secret", CK_SECRET, inbound_secret, 0, 0),
 	C("rules.dir", CK_STR, rules_dir, 1, 4096),
 	C("rules.overbook", CK_DBL, overbook, 1, 100),
@@ -688,6 +689,7 @@ config_check(struct cparse *p)
 	config_redis_check(c, config_report, p);
 	config_signup_check(c, config_report, p);
 	config_cross_check(c, gw_timeout_max, config_report, p);
+	config_link_check(c, config_report, p);
 }
 
 struct config *
@@ -788,6 +790,7 @@ config_free(struct config *c)
 	free(c->http_port_file);
 	free_secret(c->admin_token);
 	free(c->public_url);
+	free(c->link_base);
 	free_secret(c->click_secret);
 	free_secret(c->inbound_secret);
 	free(c);

@@ -1,16 +1,19 @@
 /*
  * config_cross.c: the checks of config keys against each other that belong to no
  * one section (stage: start-up): the inbound words, the retry bounds, the plan
- * chunk's script arguments and the send lease against the gateways' timeouts.
+ * chunk's script arguments, the send lease against the gateways' timeouts and the
+ * short link base against the public URL.
  * --check-config and start-up make the same checks; each problem names its key.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "ingest.h"
 #include "keywords.h"
 #include "scripts.h"
+#include "shortlink.h"
 
 void
 config_cross_check(const struct config *c, long gw_timeout_max, void (*report)(void *arg,
@@ -51,5 +54,32 @@ config_cross_check(const struct config *c, long gw_timeout_max, void (*report)(v
 		    "a lease refreshed every claim_idle_ms/3 and a request must fit in what is "
 		    "left", c->claim_idle_ms, gw_timeout_max);
 		report(arg, "deliver.claim_idle_ms", msg);
+	}
+}
+
+void
+config_link_check(struct config *c, void (*report)(void *arg, const char *key,
+    const char *msg), void *arg)
+{
+	char route[SHORTLINK_ROUTE_MAX + 1], why[160], msg[256];
+	size_t n;
+
+	if (c->link_base == NULL && c->public_url != NULL) {
+		/* The default: the long links' own prefix, on the public URL. */
+		n = strlen(c->public_url);
+		while (n > 0 && c->public_url[n - 1] == '/')
+			n--;
+		if ((c->link_base = malloc(n + 3)) == NULL) {
+			report(arg, "http.link_base", "out of memory");
+			return;
+		}
+		memcpy(c->link_base, c->public_url, n);
+		memcpy(c->link_base + n, "/c", 3);
+	}
+	if (c->link_base == NULL)
+		return;
+	if (shortlink_route(c->link_base, route, sizeof(route), why, sizeof(why)) < 0) {
+		snprintf(msg, sizeof(msg), "not usable as the base of short links: %s", why);
+		report(arg, "http.link_base", msg);
 	}
 }

@@ -33,6 +33,7 @@
 #include "rconn.h"
 #include "redisutil.h"
 #include "scripts.h"
+#include "shortlink.h"
 
 #define CONVERT_STREAM "conversions"
 #define CONVERT_DEAD "conversions:dead"
@@ -66,6 +67,7 @@ struct convert {
 /* What an "attr" conversion reads before convert.lua, in this order; each only when
  * it applies (convert_next_read). */
 enum convert_rd {
+	CONVERT_RD_LINK,                /* GET link:<code>: a short link's push */
 	CONVERT_RD_CODEPUSH,            /* GET codepush:<code> */
 	CONVERT_RD_PINFO,               /* HGET pushinfo:<deal> <sub>:<ch> (or <sub>:sms) */
 	CONVERT_RD_PINFO_DM,            /* HGET pushinfo:<deal> <sub>:dm */
@@ -202,6 +204,10 @@ convert_next_read(const struct convert_call *k, int from)
 
 	for (i = from; i < CONVERT_RD_COUNT; i++) {
 		switch ((enum convert_rd)i) {
+		case CONVERT_RD_LINK:
+			if (k->in.short_code)
+				return CONVERT_RD_LINK;
+			break;
 		case CONVERT_RD_CODEPUSH:
 			if (strcmp(k->in.kind, "code") == 0)
 				return CONVERT_RD_CODEPUSH;
@@ -241,6 +247,16 @@ convert_send_read(struct convert_call *k)
 	args[1] = key;
 	args[2] = field;
 	switch (k->rd) {
+	case CONVERT_RD_LINK: {
+		uint32_t shard = 0;
+
+		(void)shortlink_check(k->c->key, k->c->keylen, k->in.value, SHORTLINK_LEN,
+		    keys_shards(), &shard);
+		bad |= keys_per(shard, KEYS_LINK, k->in.value, key, sizeof(key)) < 0;
+		args[0] = "GET";
+		return bad ? 1 : rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 2, args,
+		    NULL);
+	}
 	case CONVERT_RD_CODEPUSH:
 		/* A code names no subscriber: sharded, the deal's codeout names the push
 		 * that sent it (its shard holds codepush:<code>); one shard, codepush. */
@@ -536,6 +552,37 @@ convert_settled(struct convert_call *k, const struct redisReply *r)
 }
 
 /* One reply of k's: the next read, its script, or the end. */
+/* link:<code> answered for k's short code: k goes on with the push id it holds, or
+ * becomes a dead letter unknown_push (no such link, or past its click window) and is
+ * sent as one. Returns 0 to go on, -1 when k was sent or ended. */
+static int
+convert_link_found(struct convert_call *k)
+{
+	const char *push = k->val[CONVERT_RD_LINK];
+	char entry[64], sub[CLICKTOK_ID_MAX + 1], ch[16];
+	static const char *const why[3] = { "unknown_push", "click_token",
+		"click_token: no such push (a short link unknown or past its click "
+		"window)" };
+	int i;
+
+	if (push != NULL && strlen(push) < sizeof(k->in.value) &&
+	    clicks_split_push_id(push, entry, sizeof(entry), sub, sizeof(sub), ch,
+	    sizeof(ch)) == 0) {
+		snprintf(k->in.value, sizeof(k->in.value), "%s", push);
+		k->in.short_code = 0;
+		return 0;
+	}
+	k->attr = 0;
+	for (i = 0; i < 3; i++)
+		if ((k->dead[i] = strdup(why[i])) == NULL) {
+			convert_failed(k, "out of memory");
+			return -1;
+		}
+	k->plen = k->payload != NULL ? strlen(k->payload) : 0;
+	convert_next(k);
+	return -1;
+}
+
 static void
 convert_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 {
@@ -556,6 +603,8 @@ convert_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 			convert_failed(k, "bad reply");
 			return;
 		}
+		if (k->rd == CONVERT_RD_LINK && convert_link_found(k) < 0)
+			return;
 		k->rd = convert_next_read(k, (int)k->rd + 1);
 		convert_next(k);
 		return;

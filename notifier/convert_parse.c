@@ -19,6 +19,8 @@
 #include "convert.h"
 #include "deal.h"
 #include "jsonv.h"
+#include "keys.h"
+#include "shortlink.h"
 
 #define CONVERT_PAYLOAD_MAX 16384
 #define CONVERT_REVENUE_MAX 1e9
@@ -149,7 +151,13 @@ convert_parse(const char *json, size_t len, const unsigned char *key, size_t key
 		if (convert_string(root, "click_token", CLICKTOK_MAX, tok, sizeof(tok),
 		    err) < 0)
 			goto out;
-		if (key == NULL || clicktok_parse(key, keylen, tok, out->value,
+		/* A short link's code (docs/attribution.md) names its push through
+		 * link:<code>, read before the script. */
+		if (key != NULL && strlen(tok) == SHORTLINK_LEN && shortlink_check(key,
+		    keylen, tok, SHORTLINK_LEN, keys_shards(), NULL) == 1) {
+			memcpy(out->value, tok, SHORTLINK_LEN + 1);
+			out->short_code = 1;
+		} else if (key == NULL || clicktok_parse(key, keylen, tok, out->value,
 		    sizeof(out->value)) < 0) {
 			jv_bad_value(err, "click_token", "not a valid click token");
 			snprintf(err->code, sizeof(err->code), "bad_token");
@@ -157,7 +165,7 @@ convert_parse(const char *json, size_t len, const unsigned char *key, size_t key
 		}
 	}
 	if (strcmp(out->kind, "subscriber_id") != 0 && strcmp(out->kind, "code") != 0 &&
-	    clicks_split_push_id(out->value, entry, sizeof(entry), sub, sizeof(sub), ch,
+	    !out->short_code && clicks_split_push_id(out->value, entry, sizeof(entry), sub, sizeof(sub), ch,
 	    sizeof(ch)) < 0) {
 		jv_bad_value(err, out->kind, "not a push id (<entry>:<subscriber>:<channel>)");
 		goto out;

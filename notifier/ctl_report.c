@@ -21,7 +21,7 @@ int ctl_cmd_simulate(struct ctl_api *api, const char *path)
 	char *body, msg[512];
 	size_t len = 0;
 	cJSON *j = NULL;
-	const cJSON *s, *e;
+	const cJSON *s, *e, *o;
 	long st;
 	int rc = CTL_FAIL;
 
@@ -57,8 +57,17 @@ int ctl_cmd_simulate(struct ctl_api *api, const char *path)
 		    s->next != NULL ? "," : "");
 	printf("\ndeferred by quiet hours: %.0f\n", ctl_jnum(cJSON_GetObjectItemCaseSensitive(j,
 	    "deferred"), "quiet_hours"));
-	printf("%-24s %-4s %-20s %4s %-20s  %s\n", "SUBSCRIBER", "CH", "RULE", "SEGS",
-	    "SEND AT", "TEXT");
+	o = cJSON_GetObjectItemCaseSensitive(j, "outcomes");
+	printf("outcomes: sent %.0f, delayed %.0f, skipped:", ctl_jnum(o, "sent"),
+	    ctl_jnum(o, "delayed"));
+	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(o, "skipped"))
+		printf(" %s %.0f%s", s->string, cJSON_IsNumber(s) ? s->valuedouble : 0,
+		    s->next != NULL ? "," : "");
+	o = cJSON_GetObjectItemCaseSensitive(j, "segments");
+	printf("\nSMS segments: sent %.0f, delayed %.0f\n", ctl_jnum(o, "sent"),
+	    ctl_jnum(o, "delayed"));
+	printf("%-24s %-4s %-20s %4s %-12s %-20s  %s\n", "SUBSCRIBER", "CH", "RULE", "SEGS",
+	    "OUTCOME", "SEND AT", "TEXT");
 	cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(j, "sample")) {
 		const cJSON *id = cJSON_GetObjectItemCaseSensitive(s, "subscriber");
 		const cJSON *ch = cJSON_GetObjectItemCaseSensitive(s, "channel");
@@ -66,14 +75,16 @@ int ctl_cmd_simulate(struct ctl_api *api, const char *path)
 		const cJSON *tx = cJSON_GetObjectItemCaseSensitive(s, "text");
 		const cJSON *sg = cJSON_GetObjectItemCaseSensitive(s, "segments");
 		const cJSON *at = cJSON_GetObjectItemCaseSensitive(s, "send_at");
+		const cJSON *oc = cJSON_GetObjectItemCaseSensitive(s, "outcome");
 		char segs[16] = "-";
 
 		if (cJSON_IsNumber(sg))
 			snprintf(segs, sizeof(segs), "%d", sg->valueint);
-		printf("%-24s %-4s %-20s %4s %-20s  %s\n", cJSON_IsString(id) ?
+		printf("%-24s %-4s %-20s %4s %-12s %-20s  %s\n", cJSON_IsString(id) ?
 		    id->valuestring : "?", cJSON_IsString(ch) ? ch->valuestring : "?",
-		    cJSON_IsString(ru) ? ru->valuestring : "?", segs, cJSON_IsString(at) ?
-		    at->valuestring : "now", cJSON_IsString(tx) ? tx->valuestring : "");
+		    cJSON_IsString(ru) ? ru->valuestring : "?", segs, cJSON_IsString(oc) ?
+		    oc->valuestring : "?", cJSON_IsString(at) ? at->valuestring : "now",
+		    cJSON_IsString(tx) ? tx->valuestring : "");
 	}
 	rc = CTL_OK;
 out:

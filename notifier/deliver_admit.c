@@ -21,6 +21,7 @@
 #include "metrics.h"
 #include "rconn.h"
 #include "scripts.h"
+#include "shortlink.h"
 #include "subscriber.h"
 #include "substore.h"
 #include "tz.h"
@@ -251,6 +252,24 @@ dl_caps_fill(struct deliver *dl, struct rcpt *r, const struct subscriber *s,
 	}
 }
 
+/* The key link:<code> of r's short link into buf, or "" when its text holds none
+ * (no short links configured, or no {link} in the template): the code is the one
+ * the plan rendered (shortlink_for_push of the push id), found in the text. */
+static void
+admit_link_key(const struct deliver *dl, const struct rcpt *r, char *buf, size_t size)
+{
+	const char *key = dl->cfg->click_secret;
+	char code[SHORTLINK_LEN + 1];
+	uint32_t shard = keys_shard_of(r->pl.sub);
+
+	buf[0] = '\0';
+	if (dl->cfg->link_base == NULL || key == NULL || r->pl.text == NULL ||
+	    shortlink_for_push((const unsigned char *)key, strlen(key), r->push_id, shard,
+	    keys_shards(), code) < 0 || strstr(r->pl.text, code) == NULL)
+		return;
+	(void)keys_per(shard, KEYS_LINK, code, buf, size);
+}
+
 /*
  * Adds r's keys and arguments for admit.lua (ORDER ADMIT_RKEYS, ADMIT_RARGS): its
  * window (not_before), caps and their keys, at wall time now, and the recipient line
@@ -264,10 +283,11 @@ admit_add(struct deliver *dl, struct script_args *sa, struct rcpt *r, int64_t no
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	const struct job *j = r->job;
 	struct dl_caps caps;
-	char *line = NULL;
+	char *line = NULL, link[KEYS_SHARD_MAX + SHORTLINK_LEN];
 	int64_t nb = -2;
 
 	dl_caps_fill(dl, r, s, now, &caps);
+	admit_link_key(dl, r, link, sizeof(link));
 	if (s != NULL) {
 		/* Nothing leaves before the deal starts: the window is looked at from
 		 * then. */
@@ -282,6 +302,7 @@ admit_add(struct deliver *dl, struct script_args *sa, struct rcpt *r, int64_t no
 	script_key(sa, caps.campkey, NULL);
 	script_key(sa, rrule, r->pl.rule);
 	script_key(sa, caps.lawkey, NULL);
+	script_key(sa, link, NULL);
 	/* ORDER ADMIT_RARGS */
 	script_arg(sa, r->pl.sub, NULL);
 	script_arg(sa, channel_name(r->pl.ch), NULL);
@@ -360,6 +381,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	script_arg(sa, dl->cfg->consumer, NULL);
 	script_arg_ll(sa, only != NULL ? 1 : (long long)j->n);
 	script_arg_ll(sa, t + dl->cfg->resolve_after_s);
+	script_arg_ll(sa, dl->cfg->click_window_s);
 	for (i = 0; i < j->n; i++) {
 		if (only != NULL && &j->r[i] != only)
 			continue;

@@ -468,6 +468,7 @@ ingest_plan_new(struct ingest_job *j, struct deal *d, const char *link_entry,
 	snprintf(p->link_entry, sizeof(p->link_entry), "%s", link_entry);
 	/* Click links name the push: the entry id is the push id's first part. */
 	p->links.public_url = in->cfg->public_url;
+	p->links.link_base = in->cfg->link_base;
 	p->links.key = (const unsigned char *)in->cfg->click_secret;
 	p->links.keylen = in->cfg->click_secret ? strlen(in->cfg->click_secret) : 0;
 	p->links.entry = p->link_entry;

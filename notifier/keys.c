@@ -24,7 +24,7 @@ static const char *const keys_shard_names[KEYS_NAMES] = {
 static const char *const keys_per_prefixes[KEYS_PER_NAMES] = {
 	"push:", "code:", "pushinfo:", "pushline:", "delivery:", "redelivered:", "holdout:",
 	"retext:", "codepush:", "order:", "report:deal:", "report:rule:",
-	"report:campaign:", "series:",
+	"report:campaign:", "series:", "link:",
 };
 
 /* ORDER CHANNEL */

@@ -11,9 +11,11 @@
 #include <string.h>
 
 #include "clicktok.h"
+#include "keys.h"
 #include "log.h"
 #include "match.h"
 #include "rules.h"
+#include "shortlink.h"
 #include "subscriber.h"
 #include "tz.h"
 
@@ -295,14 +297,18 @@ match_links_on(const struct match_links *links)
 	    links->entry[0] != '\0';
 }
 
-/* Writes "<public_url>/c/<token>" for the push (entry, sub, ch) into buf. Returns 0,
- * or -1 (buf "") when the push id is too long for a token or buf too small. */
+/* Writes the push's link into buf: "<link_base>/<code>" (shortlink_for_push, the
+ * code naming the subscriber's shard) when links has a link base, else the long
+ * "<public_url>/c/<token>". Returns 0, or -1 (buf "") when the push id is too long
+ * or buf too small. */
 static int
 match_click_link(const struct match_links *links, const char *sub_id, enum channel ch,
     char *buf, size_t size)
 {
 	char push_id[CLICKTOK_ID_MAX + 2], token[CLICKTOK_MAX + 1];
-	size_t ul = strlen(links->public_url);
+	const char *base = links->link_base != NULL && links->link_base[0] != '\0' ?
+	    links->link_base : links->public_url;
+	size_t ul = strlen(base);
 	int n;
 
 	buf[0] = '\0';
@@ -310,11 +316,19 @@ match_click_link(const struct match_links *links, const char *sub_id, enum chann
 	    channel_name(ch));
 	if (n < 0 || (size_t)n > CLICKTOK_ID_MAX)
 		return -1;
-	if (clicktok_make(links->key, links->keylen, push_id, token, sizeof(token)) < 0)
-		return -1;
-	while (ul > 0 && links->public_url[ul - 1] == '/')
+	while (ul > 0 && base[ul - 1] == '/')
 		ul--;
-	n = snprintf(buf, size, "%.*s/c/%s", (int)ul, links->public_url, token);
+	if (base != links->public_url) {
+		if (shortlink_for_push(links->key, links->keylen, push_id,
+		    keys_shard_of(sub_id), keys_shards(), token) < 0)
+			return -1;
+		n = snprintf(buf, size, "%.*s/%s", (int)ul, base, token);
+	} else {
+		if (clicktok_make(links->key, links->keylen, push_id, token,
+		    sizeof(token)) < 0)
+			return -1;
+		n = snprintf(buf, size, "%.*s/c/%s", (int)ul, base, token);
+	}
 	if (n < 0 || (size_t)n >= size) {
 		buf[0] = '\0';
 		return -1;

@@ -3,6 +3,7 @@
  * and what it reveals are in include/shortlink.h and docs/attribution.md.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -116,4 +117,95 @@ shortlink_check(const unsigned char *key, size_t keylen, const char *code, size_
 	if (shard != NULL)
 		*shard = (uint32_t)(r % shards);
 	return 1;
+}
+
+int
+shortlink_for_push(const unsigned char *key, size_t keylen, const char *push_id,
+    uint32_t shard, uint32_t shards, char out[SHORTLINK_LEN + 1])
+{
+	unsigned char msg[4 + SHORTLINK_PUSH_ID_MAX] = { 'd', 'p', 'l', 'r' };
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	uint64_t rnd = 0;
+	size_t n;
+	int i;
+
+	out[0] = '\0';
+	if (key == NULL || keylen < SHORTLINK_KEY_MIN || push_id == NULL ||
+	    (n = strlen(push_id)) > SHORTLINK_PUSH_ID_MAX)
+		return -1;
+	memcpy(msg + 4, push_id, n);
+	if (HMAC(EVP_sha256(), key, (int)keylen, msg, 4 + n, mac, &len) == NULL || len < 8)
+		return -1;
+	for (i = 0; i < 8; i++)
+		rnd = (rnd << 8) | mac[i];
+	OPENSSL_cleanse(mac, sizeof(mac));
+	return shortlink_make(key, keylen, rnd, shard, shards, out);
+}
+
+/* 1 when the first segment of path p[0..n) is one of the notifier's own. */
+static int
+route_reserved(const char *p, size_t n)
+{
+	static const char *const own[] = { "v1", "hooks", "ui", "healthz", "metrics" };
+	size_t i, sl = 0;
+
+	while (sl < n && p[sl] != '/')
+		sl++;
+	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strlen(own[i]) == sl && memcmp(p, own[i], sl) == 0)
+			return 1;
+	return 0;
+}
+
+int
+shortlink_route(const char *base, char *out, size_t size, char *why, size_t wsize)
+{
+	const char *p, *q;
+	size_t n, i;
+
+	if (size > 0)
+		out[0] = '\0';
+	if (base == NULL || (p = strstr(base, "://")) == NULL) {
+		snprintf(why, wsize, "not an absolute http(s) URI");
+		return -1;
+	}
+	p += 3;
+	p += strcspn(p, "/?#");
+	q = p + strcspn(p, "?#");
+	if (*q != '\0') {
+		snprintf(why, wsize, "has a query or fragment: codes are appended to it");
+		return -1;
+	}
+	n = (size_t)(q - p);
+	while (n > 0 && p[n - 1] == '/')
+		n--;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '~' ||
+		    c == '-' || c == '/') || (c == '/' && i > 0 && p[i - 1] == '/')) {
+			snprintf(why, wsize, "path character %zu is not a letter, digit, '.', "
+			    "'_', '~', '-' or a single '/'", i + 1);
+			return -1;
+		}
+	}
+	if (n + 1 > SHORTLINK_ROUTE_MAX || n + 2 > size) {
+		snprintf(why, wsize, "path longer than %d bytes", SHORTLINK_ROUTE_MAX - 1);
+		return -1;
+	}
+	if (n == 0) {
+		/* A route of "/" would take every path the notifier does not serve, and
+		 * answer unknown /v1 paths without a credential. */
+		snprintf(why, wsize, "needs a path, such as https://dp.to/c");
+		return -1;
+	}
+	if (route_reserved(p + 1, n - 1)) {
+		snprintf(why, wsize, "path %.*s is the notifier's own (/v1, /hooks, /ui, "
+		    "/healthz, /metrics)", (int)n, p);
+		return -1;
+	}
+	snprintf(out, size, "%.*s", (int)n, p);
+	return 0;
 }

@@ -3,10 +3,13 @@
  *
  * The real matcher over the subscriber mirror, ranked at once and rendered a slice per
  * loop turn as the planner does (a broad deal at a million subscribers never holds
- * the loop), answered from memory when done: nothing is planned, written to Redis or sent. Admit's quiet hours and the
- * legal sending window are applied as deliver applies them (quiet.c, in each
- * subscriber's own zone); caps, consent changes since the mirror loaded and code
- * pools are Redis state and are not simulated. Must never touch Redis or send.
+ * the loop), answered when done: nothing is planned, written to Redis or sent. Admit's
+ * quiet hours and the legal sending window are applied as deliver applies them
+ * (quiet.c, in each subscriber's own zone, on the notifier's clock); the daily,
+ * campaign and law's caps are read from Redis (ZCOUNT only, simulate_caps.c) for the
+ * pushes that would leave at once, slice by slice; texts carry a short link of the
+ * real length. Consent changed since the mirror loaded and code pools are not
+ * simulated. Must never write to Redis or send.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,7 @@
 #include "quiet.h"
 #include "rules.h"
 #include "simulate.h"
+#include "simulate_caps.h"
 #include "subscriber.h"
 #include "substore.h"
 #include "timefmt.h"
@@ -41,7 +45,16 @@ struct simulate {
 	const struct app *app;            /* borrowed */
 	struct tzcache *zones;
 	struct quiet_rules quiet;
+	struct match_links links;         /* short links of the real length */
 	struct sim_job *jobs;             /* simulations in progress */
+};
+
+/* ORDER SIM_SKIP: the final verdicts a simulated push may get, as the reports name
+ * them. */
+enum sim_skip { SIM_SKIP_QUIET = 0, SIM_SKIP_DAY, SIM_SKIP_CAMP, SIM_SKIP_LAW,
+	SIM_SKIPS };
+static const char *const sim_skip_name[SIM_SKIPS] = {
+	"quiet_hours", "daily_cap", "campaign_cap", "legal_cap",
 };
 
 /* What the answer counts, beside the matcher's own figures. */
@@ -51,6 +64,30 @@ struct sim_counts {
 	size_t deferred;                  /* recipients outside their window now */
 	size_t past_expiry;               /* ... whose window opens after the deal ends */
 	size_t by_ch[CH_COUNT];
+	size_t sent, delayed;             /* pushes leaving at once, waiting a window */
+	size_t skipped[SIM_SKIPS];        /* pushes ending with that verdict */
+	size_t seg_sent, seg_delayed;     /* SMS segments of those sent, delayed */
+};
+
+/* One subscriber of a slice: when its pushes may leave, and its caps. What the
+ * counting needs of the subscriber is copied here when the slice is rendered: the
+ * mirror may replace it while the reads are out. */
+struct sim_sub {
+	char *id;                         /* owned */
+	int64_t at;                       /* send_at() */
+	struct sim_subcaps caps;          /* read only when at <= now */
+};
+
+/* A rendered slice waiting on its cap reads. Detached (sj NULL) when its job is
+ * freed first: the last reply then only frees it. */
+struct sim_read {
+	struct sim_job *sj;
+	struct match_list l;
+	struct sim_sub *subs;             /* one per run of pushes of one subscriber */
+	size_t nsubs;
+	size_t *sub_of;                   /* per push of l: its index in subs */
+	size_t waiting;                   /* ZCOUNTs unanswered */
+	int failed;                       /* a read was not sent or failed */
 };
 
 /* The text with each run of per-recipient code marks shown as "{code}". */
@@ -99,8 +136,9 @@ count_unreachable(const struct substore *ss, struct sim_counts *k)
 	}
 }
 
-/* When deliver would first send to s: now, a later instant, or QUIET_NEVER (as
- * deliver, an unknown zone is read as UTC). */
+/* When deliver would first send to s, looking from now (the deal's start when
+ * later): that instant, a later one, or QUIET_NEVER (as deliver, an unknown zone is
+ * read as UTC). */
 static int64_t
 send_at(struct simulate *sim, const struct subscriber *s, int64_t now)
 {
@@ -115,17 +153,19 @@ send_at(struct simulate *sim, const struct subscriber *s, int64_t now)
 }
 
 static cJSON *
-sample_json(const struct match_rcpt *rc, int64_t at, int64_t now)
+sample_json(const struct match_rcpt *rc, const char *sub, int64_t at, int64_t now,
+    const char *outcome)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *t = sample_text(rc->text), when[40];
 
 	if (o == NULL)
 		goto out;
-	cJSON_AddStringToObject(o, "subscriber", rc->sub->id);
+	cJSON_AddStringToObject(o, "subscriber", sub);
 	cJSON_AddStringToObject(o, "channel", channel_name(rc->ch));
 	cJSON_AddStringToObject(o, "rule", rc->rule);
 	cJSON_AddStringToObject(o, "text", t ? t : "");
+	cJSON_AddStringToObject(o, "outcome", outcome);
 	if (rc->ch == CH_SMS) {
 		enum rule_encoding enc;
 		unsigned units, segs = rule_sms_count(rc->text, strlen(rc->text), &enc, &units);
@@ -157,6 +197,8 @@ struct sim_job {
 	size_t matched, held_out, unrenderable, paused, pushes;
 	size_t turns;                     /* loop turns that rendered a slice */
 	int64_t now;
+	struct sim_read *read;            /* the slice waiting on Redis, or NULL */
+	int more;                         /* slices remain after it */
 	cJSON *sample;
 	struct event *ev;
 	int draft;                        /* ranked with a draft's rules */
@@ -164,9 +206,32 @@ struct sim_job {
 };
 
 static void
+sim_read_free(struct sim_read *rd)
+{
+	size_t i;
+
+	for (i = 0; i < rd->nsubs; i++) {
+		free(rd->subs[i].id);
+		sim_caps_clear(&rd->subs[i].caps);
+	}
+	free(rd->subs);
+	free(rd->sub_of);
+	match_list_free(&rd->l);
+	free(rd);
+}
+
+static void
 sim_job_free(struct sim_job *sj)
 {
 	struct simulate *sim = sj->sim;
+
+	if (sj->read != NULL) {
+		/* Replies still due: the last one frees it. */
+		sj->read->sj = NULL;
+		if (sj->read->waiting == 0)
+			sim_read_free(sj->read);
+		sj->read = NULL;
+	}
 
 	if (sj->prev != NULL)
 		sj->prev->next = sj->next;
@@ -182,31 +247,64 @@ sim_job_free(struct sim_job *sj)
 	free(sj);
 }
 
-/* Counts one slice's pushes; the first SIMULATE_SAMPLE_MAX go into the sample. */
-static void
-sim_count(struct sim_job *sj, const struct match_list *l)
+/* SMS segments of one push; 0 for a DM. */
+static size_t
+sim_segments(const struct match_rcpt *rc)
 {
-	const struct subscriber *prev = NULL;
+	enum rule_encoding enc;
+	unsigned units;
+
+	return rc->ch == CH_SMS ? rule_sms_count(rc->text, strlen(rc->text), &enc,
+	    &units) : 0;
+}
+
+/* Counts one slice's pushes, each judged as deliver would: quiet hours past the
+ * deal's end, a window opening later, else the caps in plan order. The first
+ * SIMULATE_SAMPLE_MAX go into the sample. */
+static void
+sim_count(struct sim_job *sj, struct sim_read *rd)
+{
+	const struct match_list *l = &rd->l;
+	struct sim_sub *ss = NULL;
+	size_t i, seg;
 	int64_t at = 0;
-	size_t i;
 
 	sj->unrenderable += l->unrenderable;
 	sj->paused += l->paused;
 	for (i = 0; i < l->n; i++) {
 		const struct match_rcpt *rc = &l->v[i];
+		const char *outcome = "sent";
+		int j;
 
 		sj->k.by_ch[rc->ch]++;
-		if (rc->sub != prev) {
+		/* rc->sub is not read here: the mirror may have replaced it. */
+		if (i == 0 || rd->sub_of[i] != rd->sub_of[i - 1]) {
+			ss = &rd->subs[rd->sub_of[i]];
+			at = ss->at;
 			sj->k.recipients++;
-			at = send_at(sj->sim, rc->sub, sj->now);
 			if (at == QUIET_NEVER || at >= sj->d->expires_at)
 				sj->k.past_expiry++;
 			else if (at > sj->now)
 				sj->k.deferred++;
 		}
-		prev = rc->sub;
+		seg = sim_segments(rc);
+		if (at == QUIET_NEVER || at >= sj->d->expires_at) {
+			outcome = sim_skip_name[SIM_SKIP_QUIET];
+		} else if (at > sj->now) {
+			outcome = "delayed";
+			sj->k.delayed++;
+			sj->k.seg_delayed += seg;
+		} else if ((outcome = sim_caps_judge(&ss->caps)) == NULL) {
+			outcome = "sent";
+			sj->k.sent++;
+			sj->k.seg_sent += seg;
+		}
+		for (j = 0; j < SIM_SKIPS; j++)
+			if (strcmp(outcome, sim_skip_name[j]) == 0)
+				sj->k.skipped[j]++;
 		if (sj->pushes++ < SIMULATE_SAMPLE_MAX)
-			cJSON_AddItemToArray(sj->sample, sample_json(rc, at, sj->now));
+			cJSON_AddItemToArray(sj->sample, sample_json(rc, ss->id, at, sj->now,
+			    outcome));
 	}
 }
 
@@ -216,7 +314,7 @@ sim_answer(struct sim_job *sj)
 {
 	size_t subs = substore_count(sj->sim->app->ss), reachable, chosen;
 	const struct sim_counts *k = &sj->k;
-	cJSON *j, *ex, *bc, *df;
+	cJSON *j, *ex, *bc, *df, *oc, *sk, *sg;
 	int c;
 
 	reachable = subs - k->no_consent - k->no_channel;
@@ -235,6 +333,15 @@ sim_answer(struct sim_job *sj)
 	bc = cJSON_AddObjectToObject(j, "by_channel");
 	for (c = 0; c < CH_COUNT; c++)
 		cJSON_AddNumberToObject(bc, channel_name((enum channel)c), (double)k->by_ch[c]);
+	oc = cJSON_AddObjectToObject(j, "outcomes");
+	cJSON_AddNumberToObject(oc, "sent", (double)k->sent);
+	cJSON_AddNumberToObject(oc, "delayed", (double)k->delayed);
+	sk = cJSON_AddObjectToObject(oc, "skipped");
+	for (c = 0; c < SIM_SKIPS; c++)
+		cJSON_AddNumberToObject(sk, sim_skip_name[c], (double)k->skipped[c]);
+	sg = cJSON_AddObjectToObject(j, "segments");
+	cJSON_AddNumberToObject(sg, "sent", (double)k->seg_sent);
+	cJSON_AddNumberToObject(sg, "delayed", (double)k->seg_delayed);
 	df = cJSON_AddObjectToObject(j, "deferred");
 	cJSON_AddNumberToObject(df, "quiet_hours", (double)(k->deferred));
 	ex = cJSON_AddObjectToObject(j, "excluded");
@@ -248,27 +355,28 @@ sim_answer(struct sim_job *sj)
 	http_reply_json(sj->r, 200, j);
 }
 
+/* The slice rd is counted (its reads all answered): the next turn, or the answer. */
 static void
-sim_turn(evutil_socket_t fd, short what, void *arg)
+sim_read_done(struct sim_read *rd)
 {
 	static const struct timeval now = { 0, 0 };
-	struct sim_job *sj = arg;
-	struct match_list l;
-	struct err e;
-	int more;
+	struct sim_job *sj = rd->sj;
 
-	(void)fd;
-	(void)what;
-	err_clear(&e);
-	if ((more = match_run_next(sj->run, NULL, SIMULATE_SLICE, &l, &e)) < 0) {
-		http_error(sj->r, 500, NULL, "%s", e.msg);
+	if (sj == NULL) {                 /* the job went first */
+		sim_read_free(rd);
+		return;
+	}
+	sj->read = NULL;
+	if (rd->failed) {
+		sim_read_free(rd);
+		http_add_header(sj->r, "Retry-After", "5");
+		http_error(sj->r, 503, NULL, "try again later: the caps are read from Redis");
 		sim_job_free(sj);
 		return;
 	}
-	sim_count(sj, &l);
-	match_list_free(&l);
-	sj->turns++;
-	if (more) {
+	sim_count(sj, rd);
+	sim_read_free(rd);
+	if (sj->more) {
 		event_add(sj->ev, &now);
 		return;
 	}
@@ -323,6 +431,111 @@ sim_draft(struct simulate *sim, struct http_req *r, cJSON *body, char **deal,
 		return -1;
 	}
 	return 0;
+}
+
+static void
+sim_on_cap(void *arg, struct sim_subcaps *sc, int i, long long n)
+{
+	struct sim_read *rd = arg;
+
+	if (n < 0)
+		rd->failed = 1;
+	else
+		sc->c[i].have = n;
+	if (--rd->waiting == 0)
+		sim_read_done(rd);
+}
+
+/* Names the caps of every subscriber of rd's slice whose pushes would leave at once
+ * and sends their reads; a read that cannot go out marks rd failed. 0, or -1 on OOM
+ * before any read went out (rd is then the caller's to free). */
+static int
+sim_read_caps(struct sim_job *sj, struct sim_read *rd)
+{
+	struct simulate *sim = sj->sim;
+	const struct subscriber *prev = NULL;
+	struct sim_caps_in in;
+	int64_t from = sj->d->starts_at > sj->now ? sj->d->starts_at : sj->now;
+	size_t i, k;
+	int c;
+
+	if ((rd->subs = calloc(rd->l.n + 1, sizeof(*rd->subs))) == NULL ||
+	    (rd->sub_of = calloc(rd->l.n + 1, sizeof(*rd->sub_of))) == NULL)
+		return -1;
+	in.d = sj->d;
+	in.quiet = &sim->quiet;
+	in.zones = sim->zones;
+	in.campaign_cap = sim->app->cfg->campaign_cap;
+	in.now = sj->now;
+	for (i = 0; i < rd->l.n; i++) {
+		struct sim_sub *ss;
+
+		if (rd->l.v[i].sub == prev) {
+			rd->sub_of[i] = rd->nsubs - 1;
+			continue;
+		}
+		prev = rd->l.v[i].sub;
+		rd->sub_of[i] = rd->nsubs;
+		ss = &rd->subs[rd->nsubs++];
+		if ((ss->id = strdup(prev->id)) == NULL)
+			return -1;
+		ss->at = send_at(sim, prev, from);
+		if (ss->at > sj->now)
+			continue;                 /* not now: caps are checked when it opens */
+		if (sim_caps_fill(&in, prev, &ss->caps) < 0)
+			return -1;
+	}
+	/* One more than the reads, so that no reply can finish rd while they go out. */
+	rd->waiting = 1;
+	for (k = 0; k < rd->nsubs && !rd->failed; k++)
+		for (c = 0; c < SIM_CAPS && !rd->failed; c++) {
+			if (rd->subs[k].caps.c[c].key == NULL)
+				continue;
+			rd->waiting++;
+			if (sim_caps_read(sim->app->cmd, &rd->subs[k].caps, c, sim_on_cap,
+			    rd) < 0) {
+				rd->waiting--;
+				rd->failed = 1;
+			}
+		}
+	return 0;
+}
+
+static void
+sim_turn(evutil_socket_t fd, short what, void *arg)
+{
+	struct sim_job *sj = arg;
+	struct sim_read *rd;
+	struct err e;
+	int more;
+
+	(void)fd;
+	(void)what;
+	err_clear(&e);
+	if ((rd = calloc(1, sizeof(*rd))) == NULL) {
+		http_error(sj->r, 500, NULL, "out of memory");
+		sim_job_free(sj);
+		return;
+	}
+	if ((more = match_run_next(sj->run, &sj->sim->links, SIMULATE_SLICE, &rd->l,
+	    &e)) < 0) {
+		free(rd);
+		http_error(sj->r, 500, NULL, "%s", e.msg);
+		sim_job_free(sj);
+		return;
+	}
+	sj->more = more;
+	sj->turns++;
+	rd->sj = sj;
+	if (sim_read_caps(sj, rd) < 0) {     /* before any read went out */
+		sim_read_free(rd);
+		http_error(sj->r, 500, NULL, "out of memory");
+		sim_job_free(sj);
+		return;
+	}
+	sj->read = rd;
+	if (--rd->waiting == 0)
+		sim_read_done(rd);
 }
 
 static void
@@ -418,6 +631,13 @@ simulate_new(const struct app *app)
 	sim->app = app;
 	sim->quiet = app->cfg->quiet;
 	sim->zones = app->zones;
+	/* The push id of a code does not change its length: any entry will do. */
+	sim->links.public_url = app->cfg->public_url;
+	sim->links.link_base = app->cfg->link_base;
+	sim->links.key = (const unsigned char *)app->cfg->click_secret;
+	sim->links.keylen = app->cfg->click_secret != NULL ?
+	    strlen(app->cfg->click_secret) : 0;
+	sim->links.entry = "0-0";
 	if (http_route(app->http, EVHTTP_REQ_POST, "/v1/deals/simulate",
 	    HTTP_ROLE_MARKETER, on_simulate, sim, HTTP_EXACT) < 0)
 		goto oom;

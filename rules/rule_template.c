@@ -584,15 +584,17 @@ try_cut(struct dbuf *b, const struct rule_template *t, const struct values *vs,
 	return rule_sms_count(b->p != NULL ? b->p : "", b->n, enc, units);
 }
 
-/* The largest k (title characters kept) whose rendering fits cap, backed up to a word
- * boundary when one is within 15 characters; -1 when even k = 0 does not fit. */
+/* The title characters to keep so that the rendering fits cap: the largest k that
+ * fits, backed up to the end of the last whole word within it (a trailing comma
+ * dropped), never none: when not even the first word fits, as much of it as fits.
+ * -1 when not one character of the title fits. */
 static long
 best_cut(struct dbuf *b, const struct rule_template *t, const struct values *vs,
     size_t full, unsigned cap)
 {
 	enum rule_encoding enc;
 	unsigned units;
-	size_t lo = 1, hi = full, mid, best = 0, i, l, k, solid = 0, lastcut = 0;
+	size_t lo = 1, hi = full, mid, best = 0, i, l, k, solid = 0, lastcut = 0, cut;
 	const unsigned char *title = (const unsigned char *)vs->v[PH_TITLE];
 	size_t n = strlen(vs->v[PH_TITLE]);
 	uint32_t cp = 0;
@@ -609,6 +611,8 @@ best_cut(struct dbuf *b, const struct rule_template *t, const struct values *vs,
 			hi = mid;
 		}
 	}
+	if (best == 0)
+		return -1;                   /* an empty title is no text worth sending */
 	for (i = 0, k = 0; i < n && k <= best; k++, i += l) {
 		l = decode(title + i, n - i, &cp, &bad);
 		if (k == best)
@@ -618,9 +622,13 @@ best_cut(struct dbuf *b, const struct rule_template *t, const struct values *vs,
 		else if (cp != ',')
 			solid = k + 1;
 	}
-	if (best > 0 && k == best && i < n && cp != ' ' && lastcut > 0 &&
-	    best - lastcut <= 15 && try_cut(b, t, vs, lastcut, &enc, &units) <= cap)
-		best = lastcut;
+	if (k != best || i >= n)
+		return (long)best;
+	/* Cut just before a space: the words kept are whole. Else back to the last
+	 * word's end; a first word longer than the room is cut inside. */
+	cut = cp == ' ' ? solid : lastcut;
+	if (cut > 0 && cut < best && try_cut(b, t, vs, cut, &enc, &units) <= cap)
+		best = cut;
 	return (long)best;
 }
 
@@ -646,7 +654,8 @@ rule_render(const struct rule_template *t, const struct rule_render_in *in,
 			free(b.p);
 			memset(out, 0, sizeof(*out));
 			return err_set(err, ERR_INPUT, "too_long", NULL, "message needs more "
-			    "than %u SMS segments even without its title", in->max_segments);
+			    "than %u SMS segments with even one character of its title",
+			    in->max_segments);
 		}
 		out->segments = try_cut(&b, t, &vs, (size_t)k, &out->enc, &out->units);
 		out->shortened = 1;

@@ -8,13 +8,14 @@
 --   {"!pool", <its name>}: the caller calls again with that key)
 -- KEYS[10] report:deal:<id>   KEYS[11] report:campaign:<c> ("" = none)
 -- KEYS[12] resolve:due   KEYS[13] resolve:info   KEYS[14] consent:epoch
---   then per recipient (ORDER ADMIT_RKEYS, 4 each): texts:<sub> ("" = no daily cap),
+--   then per recipient (ORDER ADMIT_RKEYS, 5 each): texts:<sub> ("" = no daily cap),
 --   camp:<campaign>:<sub> ("" = no campaign cap), report:rule:<rule>, the key of the
 --   law's cap of the recipient's place ("" = none; texts:<sub>, or capcamp:/capdeal:
---   for cap_scope = campaign)
+--   for cap_scope = campaign), link:<code> of the push's short link ("" = its text
+--   has none)
 -- ARGV: now, expires_at, keep_s (seconds to keep the state), deal_id, deal_entry,
 --       campaign ("" = none), consumer, n, resolve_at (when an unknown push is first
---       looked up),
+--       looked up), link_keep_s (how long past the deal's end a short link is kept),
 --       then per recipient (ORDER ADMIT_RARGS, 12 each): sub, channel, push_id,
 --       own_retry, not_before, day_cap, campaign_cap, line, rule, day_start, law_cap,
 --       law_window
@@ -42,6 +43,8 @@
 -- "sendingw:<consumer>" is the same through an idempotent gateway (webhook): it is
 -- simply sent again, with the same Idempotency-Key (the push id). Anything else is
 -- final.
+-- An admitted push with a short link stores its push id in link:<code> until
+-- link_keep_s past the deal's end (the click window), so the link finds its push.
 -- A deal with a code pool takes one code per admitted push (SPOP) and keeps it in
 -- code:<deal> so a re-admitted push reuses it, also after the pool ran dry; an empty
 -- pool marks the deal sold out and stops its remaining pushes. A push that ends here
@@ -61,7 +64,8 @@ local epoch = redis.call('GET', KEYS[14]) or '0'
 local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
 local consumer, n, resolve_at = ARGV[7], tonumber(ARGV[8]), ARGV[9]
-local RK, RA = 4, 12
+local link_keep = tonumber(ARGV[10])
+local RK, RA = 5, 12
 local REPORT_KEEP_S = 90 * 86400
 
 local d = redis.call('HMGET', deal, 'cancelled', 'sold_out', 'exp', 'pool')
@@ -87,7 +91,7 @@ local reopen = { admitted = true, retry = true, delayed = true, deferred = true 
 
 local out = {}
 for i = 0, n - 1 do
-  local b, kb = 10 + RA * i, 15 + RK * i
+  local b, kb = 11 + RA * i, 15 + RK * i
   local rrule = KEYS[kb + 2]
   local capk = { day = KEYS[kb], camp = KEYS[kb + 1], law = KEYS[kb + 3] }
   local caps = { day_cap = tonumber(ARGV[b + 5]), day_start = tonumber(ARGV[b + 9]),
@@ -152,6 +156,9 @@ for i = 0, n - 1 do
       oc_add(rcamp, 'admitted', 1)
     end
     redis.call('HSET', states, field, 'admitted')
+    if KEYS[kb + 4] ~= '' then
+      redis.call('SET', KEYS[kb + 4], push, 'EX', math.max(exp - now, 0) + link_keep)
+    end
     if code then
       out[#out + 1] = 'admit\t' .. code
     else

@@ -449,6 +449,7 @@ report_equals_the_pipeline_and_dealpushctl_speaks_the_api(void **state)
 	assert_int_equal(it_run(sim, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "matched 3"));
 	assert_non_null(strstr(out, "u1"));
+	assert_non_null(strstr(out, "outcomes: sent 3, delayed 0, skipped: quiet_hours 0,"));
 
 	/* rules check: compiler-style errors with line and column, exit 1. */
 	it_path(rdir, sizeof(rdir), "ctl-rules", "");

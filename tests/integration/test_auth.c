@@ -93,8 +93,9 @@ wait_loaded(int port)
 	fail_msg("tokens never loaded on port %d: %d %s", port, resp.status, resp.body);
 }
 
+/* more: further [http] lines. */
 static void
-start(struct fx *f, const char *public_url)
+start_with(struct fx *f, const char *public_url, const char *more)
 {
 	char extra[1024];
 
@@ -103,12 +104,18 @@ start(struct fx *f, const char *public_url)
 	it_flush(f->rc);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
-	snprintf(extra, sizeof(extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n%s%s%s",
+	snprintf(extra, sizeof(extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n%s%s%s%s",
 	    public_url ? "public_url = " : "", public_url ? public_url : "",
-	    public_url ? "\n" : "");
+	    public_url ? "\n" : "", more);
 	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-auth", extra);
 	assert_true(f->http > 0);
 	wait_loaded(f->http);
+}
+
+static void
+start(struct fx *f, const char *public_url)
+{
+	start_with(f, public_url, "");
 }
 
 /* Creates token name with role over the API; its value into out. */
@@ -170,6 +177,8 @@ static const struct {
 	{ "POST", "/v1/codes", "marketer", "/v1/codes/probe", "P-1" },
 	{ "GET", "/v1/deals", "viewer", "/v1/deals/probe", NULL },
 	{ "GET", "/ui", "public", NULL, NULL },
+	{ "GET", "/c", "public", NULL, NULL },   /* long click links */
+	{ "GET", "/s", "public", NULL, NULL },   /* short links (http.link_base) */
 	{ "POST", "/v1/erase", "admin", "/v1/erase?id=probe", NULL },
 	{ "GET", "/v1/export", "admin", "/v1/export?id=probe", NULL },
 	{ "GET", "/v1/replies", "viewer", "/v1/replies", NULL },
@@ -193,7 +202,10 @@ every_route_answers_by_the_role_of_the_token(void **state)
 	size_t i, seen = 0;
 	int k, st;
 
-	start(f, NULL);
+	/* Click links on, with short links on a path of their own: both routes. */
+	setenv("DP_TEST_CLICK_SECRET", "0123456789abcdef0123456789abcdef", 1);
+	start_with(f, "http://127.0.0.1", "click_secret_env = DP_TEST_CLICK_SECRET\n"
+	    "link_base = http://127.0.0.1/s\n");
 	for (k = 0; k < 3; k++) {
 		char name[32];
 

@@ -1,8 +1,10 @@
 /*
  * test_clicks.c: click links and conversions on the running notifier: texts carry
- * /c/<token> links that redirect once-counted with utm parameters and raise
- * engagement; conversions are attributed by code, click token and push id, deduped
- * by order id, and bad ones are dead-lettered with their reason, counting nothing.
+ * short <link_base>/<code> links that redirect once-counted with utm parameters and
+ * raise engagement, a forged code is refused without a Redis read, an expired one is
+ * 404, and the long /c/<token> links of pushes sent before still work; conversions
+ * are attributed by code, click token and push id, deduped by order id, and bad ones
+ * are dead-lettered with their reason, counting nothing.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -16,8 +18,10 @@
 
 #include <cmocka.h>
 
+#include "clicktok.h"
 #include "ithttp.h"
 #include "itest.h"
+#include "shortlink.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 
@@ -61,10 +65,11 @@ get_location(int port, const char *path, char *loc, size_t size)
 	return resp.status;
 }
 
+/* extra: config lines of [http] besides the public URL and the click secret. */
 static void
-start(struct fx *f, const char *dir)
+start_with(struct fx *f, const char *dir, const char *extra)
 {
-	char lines[1024];
+	char lines[1024], cfg[512];
 
 	f->port = it_redis_start(&f->redis, dir, 0, 1);
 	assert_true(f->port > 0);
@@ -79,9 +84,16 @@ start(struct fx *f, const char *dir)
 	assert_int_equal(it_import(f->port, lines), 0);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
-	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-c",
-	    "public_url = https://click.example/\nclick_secret_env = DP_TEST_CLICK_SECRET\n");
+	snprintf(cfg, sizeof(cfg), "public_url = https://click.example/\n"
+	    "click_secret_env = DP_TEST_CLICK_SECRET\n%s", extra);
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-c", cfg);
 	assert_true(f->http > 0);
+}
+
+static void
+start(struct fx *f, const char *dir)
+{
+	start_with(f, dir, "");
 }
 
 struct sent {
@@ -97,20 +109,20 @@ sent_reach(void *arg)
 	return it_outcomes(s->f->rc, "sent") >= s->n;
 }
 
-/* The click token in the text gwsim got for phone (whose text has url_part when not
- * NULL), and the number of texts that carried one. */
+/* The short code after base in the text gwsim got for phone (whose text has
+ * url_part when not NULL), and the number of texts that carried a link on base. */
 static int
-token_for(const struct it_gwsim *g, const char *phone, const char *url_part,
-    char *tok, size_t size)
+code_for(const struct it_gwsim *g, const char *base, const char *phone,
+    const char *url_part, char *code, size_t size)
 {
 	cJSON *reqs = it_gwsim_requests(g), *o;
 	int links = 0;
 
-	tok[0] = '\0';
+	code[0] = '\0';
 	cJSON_ArrayForEach(o, reqs) {
 		const char *body = cJSON_GetObjectItem(o, "body")->valuestring;
 		const char *to = cJSON_GetObjectItem(o, "to")->valuestring;
-		const char *c = strstr(body, "https://click.example/c/");
+		const char *c = strstr(body, base);
 		size_t n;
 
 		if (c == NULL)
@@ -119,12 +131,42 @@ token_for(const struct it_gwsim *g, const char *phone, const char *url_part,
 		if (to == NULL || strcmp(to, phone) != 0 ||
 		    (url_part != NULL && strstr(body, url_part) == NULL))
 			continue;
-		c += strlen("https://click.example/c/");
-		n = strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
-		snprintf(tok, size, "%.*s", (int)n, c);
+		c += strlen(base);
+		n = strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+		snprintf(code, size, "%.*s", (int)n, c);
 	}
 	cJSON_Delete(reqs);
 	return links;
+}
+
+/* The long /c/<token> token of sub's SMS of deal, as links were before short links:
+ * the link of a push sent before the upgrade. */
+static void
+long_token(redisContext *rc, const char *deal, const char *sub, char *tok, size_t size)
+{
+	redisReply *r = redisCommand(rc, "HGET deal:%s entry", deal);
+	char push[256];
+
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	snprintf(push, sizeof(push), "%s:%s:sms", r->str, sub);
+	freeReplyObject(r);
+	assert_int_equal(clicktok_make((const unsigned char *)SECRET, strlen(SECRET), push,
+	    tok, size), 0);
+}
+
+/* Redis' key reads so far: keyspace_hits + keyspace_misses of INFO stats. */
+static long long
+key_reads(redisContext *rc)
+{
+	redisReply *r = redisCommand(rc, "INFO stats");
+	const char *h, *m;
+	long long v = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING && (h = strstr(r->str, "keyspace_hits:")) != NULL &&
+	    (m = strstr(r->str, "keyspace_misses:")) != NULL)
+		v = strtoll(h + 14, NULL, 10) + strtoll(m + 16, NULL, 10);
+	freeReplyObject(r);
+	return v;
 }
 
 static long long
@@ -169,23 +211,35 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 {
 	struct fx *f = *state;
 	struct sent s = { f, 2 };
-	char dir[512], tok[512], path[600], loc[2048], deal[512];
+	char dir[512], code[64], tok[512], path[600], loc[2048], deal[512], key[80];
+	char forged[SHORTLINK_LEN + 1], unknown[SHORTLINK_LEN + 1];
+	long long before, ttl;
 	cJSON *sub;
 	redisReply *r;
+	int i;
 
 	it_path(dir, sizeof(dir), "redis-clicks", "");
-	start(f, dir);
+	/* A short domain of its own; long links stay on the public URL's /c. */
+	start_with(f, dir, "link_base = https://dp.example/s/\n[attribution]\n"
+	    "click_window_s = 7200\n");
 	snprintf(deal, sizeof(deal), "{\"id\": \"c-1\", \"title\": \"Click me\", "
 	    "\"category\": \"laptop\", \"url\": \"https://shop.example/d/c-1?ref=x#top\", "
 	    "\"campaign\": \"spring sale\", \"expires_at\": %lld}", it_now() + 600);
 	assert_int_equal(it_publish(f->rc, deal), 0);
 	assert_true(it_wait(sent_reach, &s, 10000));
 
-	/* Both texts carry a /c/<token> link, not the deal URL. */
-	assert_int_equal(token_for(&f->gw, "+15125550100", NULL, tok, sizeof(tok)), 2);
-	assert_true(strlen(tok) > 20);
+	/* Both texts carry a short link: the link base and 12 characters, then text. */
+	assert_int_equal(code_for(&f->gw, "https://dp.example/s/", "+15125550100", NULL,
+	    code, sizeof(code)), 2);
+	assert_int_equal(strlen(code), SHORTLINK_LEN);
+	assert_int_equal(code_for(&f->gw, "https://click.example/c/", "+15125550100", NULL,
+	    tok, sizeof(tok)), 0);
+	/* Kept for the deal's life and the click window ([attribution] click_window_s). */
+	snprintf(key, sizeof(key), "link:%s", code);
+	ttl = it_int(f->rc, "TTL %s", key);
+	assert_true(ttl > 7200 && ttl <= 7200 + 600);
 
-	snprintf(path, sizeof(path), "/c/%s", tok);
+	snprintf(path, sizeof(path), "/s/%s", code);
 	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 302);
 	assert_string_equal(loc, "https://shop.example/d/c-1?ref=x&utm_source=dealpush&"
 	    "utm_medium=sms&utm_campaign=spring%20sale#top");
@@ -198,9 +252,9 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 	assert_non_null(strstr(loc, "https://shop.example/d/c-1?ref=x&utm_source="));
 	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 1);
 
-	/* The token is a credential: the notifier's log (at debug) never shows it. */
-	assert_int_equal(log_contains(f->nt.proc.log, tok), 0);
-	assert_int_equal(log_contains(f->nt.proc.log, "path=/c/..."), 1);
+	/* The code is a credential: the notifier's log (at debug) never shows it. */
+	assert_int_equal(log_contains(f->nt.proc.log, code), 0);
+	assert_int_equal(log_contains(f->nt.proc.log, "path=/s/..."), 1);
 
 	/* Engagement rose in the stored subscriber: 0 + (1 - 0) x 0.1. */
 	r = redisCommand(f->rc, "HGET subscribers s-1");
@@ -212,6 +266,42 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 	assert_true(cJSON_GetObjectItem(sub, "engagement")->valuedouble < 0.101);
 	cJSON_Delete(sub);
 
+	/* Forged codes (one character off) are refused before Redis: 100 of them read
+	 * fewer than 100 keys, where 100 codes that pass the check but name no push read
+	 * at least 100 (each a miss). */
+	memcpy(forged, code, SHORTLINK_LEN + 1);
+	before = key_reads(f->rc);
+	for (i = 0; i < 100; i++) {
+		forged[i % SHORTLINK_LEN] = code[i % SHORTLINK_LEN] == 'A' ? 'B' : 'A';
+		snprintf(path, sizeof(path), "/s/%s", forged);
+		/* One in 131,072 passes the check: no forgery then, skipped. */
+		if (shortlink_check((const unsigned char *)SECRET, strlen(SECRET), forged,
+		    SHORTLINK_LEN, 1, NULL) != 1) {
+			assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 404);
+			assert_string_equal(loc, "");
+		}
+		forged[i % SHORTLINK_LEN] = code[i % SHORTLINK_LEN];
+	}
+	assert_true(key_reads(f->rc) - before < 100);
+	before = key_reads(f->rc);
+	for (i = 0; i < 100; i++) {
+		assert_int_equal(shortlink_make((const unsigned char *)SECRET, strlen(SECRET),
+		    (uint64_t)i * 7919 + 1, 0, 1, unknown), 0);
+		snprintf(path, sizeof(path), "/s/%s", unknown);
+		assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 404);
+	}
+	assert_true(key_reads(f->rc) - before >= 100);
+	assert_int_equal(get_location(f->http, "/s/short", loc, sizeof(loc)), 404);
+	assert_int_equal(get_location(f->http, "/s", loc, sizeof(loc)), 404);
+	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 1);
+
+	/* The long link a push got before short links still works, on /c, once. */
+	long_token(f->rc, "c-1", "s-2", tok, sizeof(tok));
+	snprintf(path, sizeof(path), "/c/%s", tok);
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 302);
+	assert_non_null(strstr(loc, "https://shop.example/d/c-1?ref=x&utm_source="));
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 302);
+	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 2);
 	/* Tampered, truncated, garbage: 404 and no redirect. */
 	path[strlen(path) - 3] = path[strlen(path) - 3] == 'A' ? 'B' : 'A';
 	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 404);
@@ -221,7 +311,14 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 	assert_int_equal(get_location(f->http, "/c/not-a-token", loc, sizeof(loc)), 404);
 	assert_int_equal(get_location(f->http, "/c", loc, sizeof(loc)), 404);
 	assert_string_equal(loc, "");
-	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 1);
+
+	/* Past the click window the code's key is gone: 404, nothing counted. */
+	assert_int_equal(it_int(f->rc, "PEXPIRE %s 1", key), 1);
+	usleep(20000);
+	snprintf(path, sizeof(path), "/s/%s", code);
+	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 404);
+	assert_string_equal(loc, "");
+	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "clicked"), 2);
 }
 
 /* Ingest takes "HTTPS://" in any case; so must the click that leads there. A refused
@@ -241,7 +338,10 @@ upper_case_scheme_redirects_and_refused_tokens_are_counted(void **state)
 	    "\"expires_at\": %lld}", it_now() + 600);
 	assert_int_equal(it_publish(f->rc, deal), 0);
 	assert_true(it_wait(sent_reach, &s, 10000));
-	assert_int_equal(token_for(&f->gw, "+15125550100", NULL, tok, sizeof(tok)), 2);
+	/* The default link base: the public URL's /c, as the long links. */
+	assert_int_equal(code_for(&f->gw, "https://click.example/c/", "+15125550100", NULL,
+	    tok, sizeof(tok)), 2);
+	assert_int_equal(strlen(tok), SHORTLINK_LEN);
 	snprintf(path, sizeof(path), "/c/%s", tok);
 	assert_int_equal(get_location(f->http, path, loc, sizeof(loc)), 302);
 	assert_non_null(strstr(loc, "HTTPS://shop.example/d/c-2?utm_source=dealpush"));
@@ -276,7 +376,7 @@ conversions_settled(void *arg)
 	redisReply *r = redisCommand(s->f->rc, "XPENDING conversions attribution");
 	int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	    r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0 &&
-	    it_int(s->f->rc, "XLEN conversions:dead") == 6;
+	    it_int(s->f->rc, "XLEN conversions:dead") == 7;
 
 	freeReplyObject(r);
 	return ok;
@@ -312,6 +412,7 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	struct sent s = { f, 4 };
 	struct settled st = { f };
 	char dir[512], tok[512], deal[512], conv[1024], entry[64];
+	char code[SHORTLINK_LEN + 1];
 	redisReply *r;
 
 	it_path(dir, sizeof(dir), "redis-conv", "");
@@ -327,8 +428,7 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	    "\"expires_at\": %lld}", it_now() + 600);
 	assert_int_equal(it_publish(f->rc, deal), 0);
 	assert_true(it_wait(sent_reach, &s, 10000));
-	token_for(&f->gw, "+15125550100", "Click", tok, sizeof(tok));
-	assert_true(tok[0] != '\0');
+	long_token(f->rc, "c-1", "s-1", tok, sizeof(tok));
 	r = redisCommand(f->rc, "HGET deal:c-1 entry");
 	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
 	snprintf(entry, sizeof(entry), "%s", r->str);
@@ -359,6 +459,12 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	    "\"revenue\":1,\"currency\":\"USD\",\"code\":\"NOPE\"}"), 0);
 	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-9\","
 	    "\"revenue\":1,\"currency\":\"usd\",\"code\":\"P1-B\"}"), 0);
+	/* A short code that passes its check but names no push. */
+	assert_int_equal(shortlink_make((const unsigned char *)SECRET, strlen(SECRET), 77, 0,
+	    1, code), 0);
+	snprintf(conv, sizeof(conv), "{\"deal_id\":\"c-1\",\"order_id\":\"o-9\","
+	    "\"revenue\":1,\"currency\":\"USD\",\"click_token\":\"%s\"}", code);
+	assert_int_equal(xadd_conversion(f->rc, conv), 0);
 	assert_true(it_wait(conversions_settled, &st, 10000));
 
 	assert_int_equal(hget_int(f->rc, "report:deal:p-1", "redeemed"), 1);
@@ -375,6 +481,7 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	assert_dead(f->rc, 3, "ambiguous", "subscriber_id");
 	assert_dead(f->rc, 4, "unknown_code", "code");
 	assert_dead(f->rc, 5, "bad_value", "currency");
+	assert_dead(f->rc, 6, "unknown_push", "click_token");
 }
 
 int

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "clicktok.h"
 #include "err.h"
 #include "ithttp.h"
 #include "itest.h"
@@ -555,7 +556,7 @@ conversions_settled(void *arg)
 	return ok;
 }
 
-/* The click token in the text gwsim got for phone ("" when none). */
+/* The short link code in the text gwsim got for phone ("" when none). */
 static void
 token_for(const struct it_gwsim *g, const char *phone, char *tok, size_t size)
 {
@@ -729,6 +730,11 @@ fun_run(struct it_one *f, int sharded, cJSON *out[4], char *table, size_t tsize)
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
 	snprintf(entry, sizeof(entry), "%s", r->element[0]->element[0]->str);
 	freeReplyObject(r);
+	/* A conversion names a push by its long click token (a short code is a link,
+	 * not a conversion key): t[0]'s. */
+	snprintf(v, sizeof(v), "%s:%s:sms", entry, t[0]);
+	assert_int_equal(clicktok_make((const unsigned char *)CLICK_SECRET,
+	    strlen(CLICK_SECRET), v, tok[0], sizeof(tok[0])), 0);
 	conversion(f->rc, "o-1", 30, "click_token", tok[0]);
 	snprintf(v, sizeof(v), "%s:%s:sms", entry, t[1]);
 	conversion(f->rc, "o-2", 20, "push_id", v);

@@ -18,6 +18,7 @@
 #include "clicktok.h"
 #include "convert.h"
 #include "lift.h"
+#include "shortlink.h"
 
 #define KEY "0123456789abcdef0123456789abcdef"
 
@@ -113,6 +114,27 @@ conversions_are_validated_with_the_field_named(void **state)
 	assert_string_equal(in.value, "1795-0:s-1:sms");
 	assert_string_equal(in.order_id, "o-1");
 	assert_true(in.revenue == 12.5);
+	assert_int_equal(in.short_code, 0);
+	/* A short link's code is taken as is, its push read later; a forged one is
+	 * refused like a bad token. */
+	assert_int_equal(shortlink_for_push((const unsigned char *)KEY, strlen(KEY),
+	    "1795-0:s-1:sms", 0, 1, tok), 0);
+	snprintf(json, sizeof(json), "{\"deal_id\":\"d\",\"order_id\":\"o-1\","
+	    "\"revenue\":1,\"currency\":\"EUR\",\"click_token\":\"%s\"}", tok);
+	assert_int_equal(convert_parse(json, strlen(json), (const unsigned char *)KEY,
+	    strlen(KEY), &in, &err), 0);
+	assert_int_equal(in.short_code, 1);
+	assert_string_equal(in.value, tok);
+	tok[5] = tok[5] == 'A' ? 'B' : 'A';
+	snprintf(json, sizeof(json), "{\"deal_id\":\"d\",\"order_id\":\"o-1\","
+	    "\"revenue\":1,\"currency\":\"EUR\",\"click_token\":\"%s\"}", tok);
+	err_clear(&err);
+	if (shortlink_check((const unsigned char *)KEY, strlen(KEY), tok, SHORTLINK_LEN, 1,
+	    NULL) != 1) {
+		assert_int_equal(convert_parse(json, strlen(json), (const unsigned char *)KEY,
+		    strlen(KEY), &in, &err), -1);
+		assert_string_equal(err.code, "bad_token");
+	}
 }
 
 #define CONV "{\"deal_id\":\"d\",\"order_id\":\"o\",\"revenue\":1,\"currency\":\"USD\"," \

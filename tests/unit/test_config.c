@@ -461,6 +461,46 @@ every_url_key_is_checked_and_each_bad_one_named(void **state)
 }
 
 static void
+link_base_defaults_to_the_public_urls_c_and_is_checked(void **state)
+{
+	char errs[4096] = "";
+	struct config *c;
+
+	(void)state;
+	c = load("# nothing\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_null(c->link_base);                     /* no public URL: no links */
+	config_free(c);
+	c = load("[http]\npublic_url = https://n.example.com/\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->link_base, "https://n.example.com/c");
+	config_free(c);
+	c = load("[http]\npublic_url = https://n.example.com\n"
+	    "link_base = https://dp.to/x\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->link_base, "https://dp.to/x");
+	config_free(c);
+	/* Not a URI; a query; no path; the notifier's own path: each named. */
+	c = load("[http]\nlink_base = dp.to/x\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, ":2: http.link_base: not an http(s) URI"));
+	errs[0] = '\0';
+	c = load("[http]\nlink_base = https://dp.to/x?a=1\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "http.link_base: not an http(s) URI"));
+	errs[0] = '\0';
+	c = load("[http]\nlink_base = https://dp.to\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "http.link_base: not usable as the base of short "
+	    "links: needs a path, such as https://dp.to/c"));
+	errs[0] = '\0';
+	c = load("[http]\nlink_base = https://dp.to/v1/l\n", errs, sizeof(errs));
+	assert_null(c);
+	assert_non_null(strstr(errs, "http.link_base: not usable as the base of short "
+	    "links: path /v1/l is the notifier's own"));
+}
+
+static void
 gateway_start_up_checks_run_at_check_config(void **state)
 {
 	char errs[2048] = "";
@@ -756,6 +796,7 @@ main(void)
 		cmocka_unit_test(callback_bases_that_are_not_uris_fail_check_and_start_alike),
 		cmocka_unit_test(good_urls_pass_check_and_start_alike),
 		cmocka_unit_test(every_url_key_is_checked_and_each_bad_one_named),
+		cmocka_unit_test(link_base_defaults_to_the_public_urls_c_and_is_checked),
 		cmocka_unit_test(gateway_start_up_checks_run_at_check_config),
 		cmocka_unit_test(secret_from_a_systemd_credential),
 		cmocka_unit_test(signup_keys_are_checked_together),

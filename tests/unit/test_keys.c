@@ -96,7 +96,7 @@ the_single_instance_layout_keeps_every_name(void **state)
 			"push:d-1", "code:d-1", "pushinfo:d-1", "pushline:d-1", "delivery:d-1",
 			"redelivered:d-1", "holdout:d-1", "retext:d-1", "codepush:d-1",
 			"order:d-1", "report:deal:d-1", "report:rule:d-1",
-			"report:campaign:d-1", "series:d-1",
+			"report:campaign:d-1", "series:d-1", "link:d-1",
 		};
 		struct keys_prefixes px;
 		int i;

@@ -384,15 +384,25 @@ segment_cap_shortens_only_the_title(void **state)
 	assert_int_equal(out.enc, RULE_ENC_GSM7);
 	assert_int_equal(out.shortened, 1);
 	assert_true(out.units <= 160);
-	assert_true(out.units >= 145);  /* it used the room it had */
 	assert_non_null(strstr(out.s, "...")); /* GSM-7: three dots */
 	assert_non_null(strstr(out.s, " $649.00, code SAVE20. "
 	    "https://shop.example/outlet/7731 Reply STOP to end"));
 	assert_true(strncmp(out.s, "Outlet: Refurbished Latitude", 28) == 0);
+	/* Whole words only: the title kept ends where a word of it ends. */
+	{
+		const char *e = strstr(out.s, "...");
+		size_t kept = (size_t)(e - out.s) - strlen("Outlet: ");
+
+		assert_true(kept < sizeof(title) && title[kept] == ' ');
+		assert_true(out.s[e - out.s - 1] != ' ');
+	}
 	rule_text_free(&out);
+	/* Two segments would hold part of the 336-character last word: the title ends
+	 * at the word before it instead. */
 	out = render(t, &d, CH_SMS, 2);
-	assert_int_equal(out.segments, 2);
-	assert_true(out.units > 153);
+	assert_true(out.segments <= 2);
+	assert_int_equal(out.shortened, 1);
+	assert_non_null(strstr(out.s, "two chargers... $649.00"));
 	rule_text_free(&out);
 	out = render(t, &d, CH_DM, 1);  /* no segments on DMs */
 	assert_int_equal(out.shortened, 0);
@@ -445,18 +455,27 @@ ucs2_text_is_shortened_with_an_ellipsis_character(void **state)
 	assert_int_equal(out.units, 70);
 	assert_non_null(strstr(out.s, "\xE2\x80\xA6 SAVE20 STOP"));
 	rule_text_free(&out);
-	/* a UCS-2 title cut away entirely leaves GSM-7 text */
+	/* a title is never cut away entirely: a UCS-2 title that leaves no room for
+	 * one character of it is refused, not sent without it */
 	d.title = "ж";
 	{
+		struct rule_template *tp;
+		struct rule_render_in in;
+		struct err e;
 		char text[300];
 
 		memset(text, 'a', 158);
 		memcpy(text + 158, " {title}", 9);
-		out = render(text, &d, CH_SMS, 1);
+		tp = tpl(text);
+		memset(&in, 0, sizeof(in));
+		in.deal = &d;
+		in.channel = CH_SMS;
+		in.max_segments = 1;
+		assert_int_equal(rule_render(tp, &in, &out, &e), -1);
+		assert_string_equal(e.code, "too_long");
+		assert_null(out.s);
+		rule_template_free(tp);
 	}
-	assert_int_equal(out.enc, RULE_ENC_GSM7);
-	assert_int_equal(out.segments, 1);
-	rule_text_free(&out);
 }
 
 static void

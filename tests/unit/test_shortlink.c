@@ -160,6 +160,61 @@ codes_are_distinct_and_spread(void **state)
 			assert_true(seen[k][i] > 0);
 }
 
+static void
+a_pushs_code_is_its_own_and_the_same_every_time(void **state)
+{
+	char a[SHORTLINK_LEN + 1], b[SHORTLINK_LEN + 1], c[SHORTLINK_LEN + 1];
+	char d[SHORTLINK_LEN + 1], id[SHORTLINK_PUSH_ID_MAX + 2];
+	uint32_t got;
+
+	(void)state;
+	assert_int_equal(shortlink_for_push(KEY, KLEN, "1-0:s-1:sms", 3, 8, a), 0);
+	assert_int_equal(shortlink_for_push(KEY, KLEN, "1-0:s-1:sms", 3, 8, b), 0);
+	assert_string_equal(a, b);                   /* a re-plan renders the same link */
+	assert_int_equal(shortlink_check(KEY, KLEN, a, SHORTLINK_LEN, 8, &got), 1);
+	assert_int_equal(got, 3);
+	assert_int_equal(shortlink_for_push(KEY, KLEN, "1-0:s-1:dm", 3, 8, c), 0);
+	assert_string_not_equal(a, c);               /* another push, another code */
+	assert_int_equal(shortlink_for_push(KEY2, KLEN, "1-0:s-1:sms", 3, 8, d), 0);
+	assert_string_not_equal(a, d);               /* another key, another code */
+	assert_int_equal(shortlink_check(KEY, KLEN, d, SHORTLINK_LEN, 8, NULL), 0);
+	memset(id, 'x', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';
+	assert_int_equal(shortlink_for_push(KEY, KLEN, id, 0, 1, a), -1);
+	assert_string_equal(a, "");
+	assert_int_equal(shortlink_for_push(KEY, 4, "1-0:s-1:sms", 0, 1, a), -1);
+}
+
+static void
+a_link_bases_route_is_its_path(void **state)
+{
+	char r[SHORTLINK_ROUTE_MAX + 1], why[160];
+
+	(void)state;
+	assert_int_equal(shortlink_route("https://n.example/c", r, sizeof(r), why,
+	    sizeof(why)), 0);
+	assert_string_equal(r, "/c");
+	assert_int_equal(shortlink_route("https://dp.to/go/x/", r, sizeof(r), why,
+	    sizeof(why)), 0);
+	assert_string_equal(r, "/go/x");
+	assert_int_equal(shortlink_route("https://dp.to", r, sizeof(r), why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "needs a path"));
+	assert_int_equal(shortlink_route("https://dp.to/", r, sizeof(r), why,
+	    sizeof(why)), -1);
+	assert_int_equal(shortlink_route("https://dp.to/hooks", r, sizeof(r), why,
+	    sizeof(why)), -1);
+	assert_int_equal(shortlink_route("https://dp.to/uix", r, sizeof(r), why,
+	    sizeof(why)), 0);                        /* /uix is not /ui */
+	assert_int_equal(shortlink_route("https://dp.to/a%20b", r, sizeof(r), why,
+	    sizeof(why)), -1);
+	assert_int_equal(shortlink_route("https://dp.to/a//b", r, sizeof(r), why,
+	    sizeof(why)), -1);
+	assert_int_equal(shortlink_route("https://dp.to/c?x=1", r, sizeof(r), why,
+	    sizeof(why)), -1);
+	assert_int_equal(shortlink_route("dp.to/c", r, sizeof(r), why, sizeof(why)), -1);
+}
+
 int
 main(void)
 {
@@ -168,6 +223,8 @@ main(void)
 		cmocka_unit_test(forged_and_mistyped_codes_fail_the_check),
 		cmocka_unit_test(bad_arguments_make_nothing),
 		cmocka_unit_test(codes_are_distinct_and_spread),
+		cmocka_unit_test(a_pushs_code_is_its_own_and_the_same_every_time),
+		cmocka_unit_test(a_link_bases_route_is_its_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
