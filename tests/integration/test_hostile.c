@@ -30,7 +30,9 @@
  *     consumers' idle times): only stream entries are listed, never XINFO;
  *   - TTL values (they count down): only whether a key has one;
  *   - the "hook:*" fields of hash "stats": docs/hooks.md says a refused webhook
- *     writes nothing "a stats counter aside" (hook:bad_signature, hook:bad_form).
+ *     writes nothing "a stats counter aside" (hook:bad_signature, hook:bad_form);
+ *   - the "reader:*" fields of hash "dealpush:formats": each notifier renews its
+ *     lease there every second (docs/contracts.md, stored formats).
  * The baseline is taken once two listings half a second apart agree; then a listing
  * is taken after every request and compared with the one before it, and once more a
  * second after the sweep (for anything written late). Gwsim must see no new request
@@ -769,7 +771,8 @@ snapshot(redisContext *rc)
 			}
 		} else if (strcmp(t->str, "hash") == 0) {
 			r = redisCommand(rc, "HGETALL %s", k);
-			list_items(&b, r, 2, 1, strcmp(k, "stats") == 0 ? "hook:" : NULL);
+			list_items(&b, r, 2, 1, strcmp(k, "stats") == 0 ? "hook:" :
+			    strcmp(k, "dealpush:formats") == 0 ? "reader:" : NULL);
 		} else if (strcmp(t->str, "set") == 0) {
 			r = redisCommand(rc, "SMEMBERS %s", k);
 			list_items(&b, r, 1, 1, NULL);
