@@ -69,13 +69,13 @@ erase_sub(struct priv_op *op)
 	args[n++] = "suppressed:sms";
 	args[n++] = texts;
 	for (i = 0; i < op->camps.n; i++) {
-		if (keys_camp(op->camps.v[i], op->id, caps[c], sizeof(caps[c])) == 0)
+		if (keys_camp(op->camps.v[i], op->id, caps[c], sizeof(caps[c])) >= 0)
 			args[n++] = caps[c++];
-		if (keys_capcamp(op->camps.v[i], op->id, caps[c], sizeof(caps[c])) == 0)
+		if (keys_capcamp(op->camps.v[i], op->id, caps[c], sizeof(caps[c])) >= 0)
 			args[n++] = caps[c++];
 	}
 	for (i = 0; i < op->deals.n; i++)
-		if (keys_capdeal(op->deals.v[i], op->id, caps[c], sizeof(caps[c])) == 0)
+		if (keys_capdeal(op->deals.v[i], op->id, caps[c], sizeof(caps[c])) >= 0)
 			args[n++] = caps[c++];
 	/* The deal of the last push per channel (lastsent:<ch>:<id>), for the replies. */
 	for (i = 0; i < CH_COUNT; i++)

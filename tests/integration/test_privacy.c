@@ -343,17 +343,20 @@ erasure_failed_half_way_is_finished_by_asking_again(void **state)
 	static struct it_resp r;
 	struct want w = { o, 2 };
 	char deal[512], *d;
-	int port = start(o, NULL);
+	int port = start(o, "[deliver]\ncampaign_cap = 5\n");
 
 	it_int(o->rc, "SADD codes:pv-c PVC-1 PVC-2 PVC-3");
 	snprintf(deal, sizeof(deal), "{\"id\":\"pv-c\",\"title\":\"Deal pv-c\","
 	    "\"category\":\"laptops\",\"url\":\"https://shop.example/pv-c\","
-	    "\"code_pool\":\"codes:pv-c\",\"expires_at\":%lld}", it_now() + 3600);
+	    "\"code_pool\":\"codes:pv-c\",\"campaign\":\"pc\",\"expires_at\":%lld}",
+	    it_now() + 3600);
 	assert_int_equal(it_publish(o->rc, deal), 0);
 	assert_true(it_wait(sent_n, &w, 20000));
 	it_sleep_ms(300);
 	d = dump_all(o->rc);
 	assert_true(lines_with(d, "codepush:", NULL) >= 2);
+	/* The campaign cap's count names the subscriber in its key. */
+	assert_true(lines_with(d, "KEY camp:pc:" ERASED, NULL) == 1);
 	free(d);
 	it_int(o->rc, "SET holdout:pv-c in-the-way");
 	assert_int_equal(it_http(port, "POST", "/v1/erase?id=" ERASED, AUTH, NULL, 0, &r),
