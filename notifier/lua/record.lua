@@ -142,7 +142,7 @@ for i = 0, n - 1 do
     if outcome == 'sent' then
       local segs = tonumber(ARGV[b + 12]) or 0
       local ttl = (tonumber(ARGV[b + 19]) or 0) - tonumber(at)
-      series_add(KEYS[kb + 17], 'sent', at, ttl)
+      series_count(KEYS[kb + 17], 'sent', at, ttl)
       redis.call('SET', KEYS[kb + 18], deal_id, 'EX', math.max(ttl, 0) + 7 * 86400)
       if segs > 0 then
         for _, r in ipairs(reports) do
@@ -224,5 +224,6 @@ for i = 0, n - 1 do
   end
 end
 pushline_flush()
+series_flush()
 oc_flush()
 return n
