@@ -297,7 +297,7 @@ two_yes_at_once_make_one_subscriber(void **state)
 	int i;
 
 	for (i = 0; i < 3; i++) {
-		char phone[16], sid[2][40], body[2][1024], hdr[2][256];
+		char phone[32], sid[2][64], body[2][1024], hdr[2][256];
 		struct it_req q[2];
 		redisReply *r;
 		int k;
