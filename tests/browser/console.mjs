@@ -84,6 +84,17 @@ await check('lift: the difference with its 95% interval; small samples said so',
     expect(liftOf(null).text === 'no holdout', 'none');
   });
 
+await check('channel lift: revenue added on a channel against its own holdout',
+  async () => {
+    const { channelLiftOf } = await import('../../notifier/ui/reports.js');
+    const sms = channelLiftOf({ sent: 160, incremental_revenue: 12.5,
+      incremental_revenue_ci95: [-3.25, 28.25] });
+    expect(sms.value === 12.5 && sms.text === '+12.50 (95%: -3.25 to 28.25)', sms.text);
+    expect(channelLiftOf({ sent: 0 }).text === 'not sent', 'not sent');
+    expect(channelLiftOf({ sent: 5, incremental_revenue: null,
+      incremental_revenue_ci95: null }).text === 'no holdout yet', 'no holdout');
+  });
+
 try {
   const { ctx, page } = await newPage();
 
@@ -274,6 +285,9 @@ try {
       rows.map((r) => Number(r.children[2].textContent)));
     expect(sent.length > 0 && sent.every((v, i) => i === 0 || sent[i - 1] >= v),
       `sent column: ${sent}`);
+    const heads = await page.$$eval('#reports th', (th) => th.map((h) => h.textContent));
+    expect(['halo revenue', 'SMS added', 'DM added'].every((h) => heads.includes(h)),
+      `columns: ${heads}`);
     await shot(page, 'reports');
   });
 
