@@ -83,9 +83,14 @@ export async function ruleEditorPage(page, name, canChange) {
   const history = el('div', {});
   const showHistory = async () => history.replaceChildren(await historySection(name));
   apply.addEventListener('click', async () => {
+    const sent = text.value;
+    clearTimeout(timer);
+    seq++;                          // a check still on its way must not redraw
     try {
-      const r = await api('PUT', `/v1/rules/${encodeURIComponent(name)}`, text.value);
+      const r = await api('PUT', `/v1/rules/${encodeURIComponent(name)}`, sent);
       status.textContent = `Applied: ${r.rules_in_use} rules in use (version ${r.version})`;
+      errors.replaceChildren();
+      lines.replaceChildren(listing(sent, []));
       showHistory();
     } catch (e) {
       status.textContent = e.message;

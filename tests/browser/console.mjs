@@ -402,6 +402,10 @@ try {
       await a.page.fill('#sub-id', '+15125550188');
       await a.page.click('#sub-form button[type=submit]');
       await a.page.waitForSelector('#sub-found', WAIT);
+      // The count shows first; each subscriber's record as it is read.
+      await a.page.waitForFunction(() =>
+        document.getElementById('sub-out').textContent.includes('Subscriber '), null, WAIT)
+        .catch(() => {});
       const f = await a.page.textContent('#sub-out');
       expect(f.includes('Subscriber ui-me') && !f.includes('5125550188'), `by phone: ${f}`);
       await shot(a.page, 'subscribers');
