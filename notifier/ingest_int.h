@@ -124,6 +124,10 @@ int ingest_strcmp(const void *a, const void *b);
 void ingest_plan(struct ingest *in, const char *entry, struct deal *d,
     const char *payload, size_t len);
 
+/* abhold.c: sends ab_hold.lua for the A/B tests of the slice ml (before its plan.lua
+ * call) and takes their rest out of ml. 0, or -1 on OOM (ml unchanged). */
+int abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *ml);
+
 /* Dead-letters entry with e's reason, field and message and the entry's payload
  * (may be NULL), and acks it (dead.lua). */
 void ingest_dead(struct ingest *in, const char *entry, const struct err *e,

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "abtest.h"
 #include "clock.h"
 #include "config.h"
 #include "deal.h"
@@ -39,11 +40,14 @@ ingest_rcpt_line(const struct match_rcpt *r)
 {
 	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
 	const char *rule = r->rule != NULL ? r->rule : "default";
-	size_t n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") +
-	    strlen(rule) + 16;
-	char *s = malloc(n);
+	size_t n;
+	char *s;
 
-	if (s != NULL)
+	if (r->variant >= 0)            /* an A/B test member: "<rule>/<variant>" */
+		return abhold_line(r, (size_t)r->variant, r->text);
+	n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") +
+	    strlen(rule) + 16;
+	if ((s = malloc(n)) != NULL)
 		snprintf(s, n, "%s\t%s\t%s\t%s\t%s", channel_name(r->ch), r->sub->id,
 		    to ? to : "", rule, r->text);
 	return s;
@@ -412,8 +416,10 @@ ingest_plan_turn(evutil_socket_t fd, short what, void *arg)
 	j->unrenderable += ml.unrenderable;
 	if (!more)
 		j->nchunks = p->chunk + 1;
+	/* An A/B test's rest is held (ab_hold.lua, sent first), not planned. */
 	if ((p->retext ? ingest_retext_chunk(j, p->d, &ml, p->attempt, p->keep, p->chunk,
-	    !more) : ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk, !more)) < 0) {
+	    !more) : abhold_chunk(j, p->d, &ml) < 0 ? -1 :
+	    ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk, !more)) < 0) {
 		log_errorx("event=%s_failed deal=%s entry=%s err=\"out of memory\"",
 		    p->retext ? "retext" : "plan", j->deal, j->entry);
 		ingest_job_fail(j, 0, p->retext ? "retext" : "plan", "out of memory");
