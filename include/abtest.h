@@ -16,7 +16,7 @@ struct abtest;
 struct match_rcpt;
 
 /* The most a test is cut short before its deal expires so that its rest can still be
- * sent: a quarter of the time from the test's start to the expiry, at most this. */
+ * sent: a third of the time from the test's start to the expiry, at most this. */
 #define ABTEST_MARGIN_S 60
 #define ABTEST_TICK_MS 1000      /* how often every notifier looks at the open tests */
 #define ABTEST_BATCH 1000        /* held recipients released per ab_decide.lua call */

@@ -34,7 +34,7 @@ int64_t
 abtest_decide_by(int64_t start, long window_s, int64_t expires_at)
 {
 	int64_t by = start + window_s, life = expires_at - start;
-	int64_t margin = life / 4 < ABTEST_MARGIN_S ? life / 4 : ABTEST_MARGIN_S;
+	int64_t margin = life / 3 < ABTEST_MARGIN_S ? life / 3 : ABTEST_MARGIN_S;
 
 	if (expires_at > 0 && expires_at - margin < by)
 		by = expires_at - margin;

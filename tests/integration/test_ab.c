@@ -1,0 +1,341 @@
+/*
+ * test_ab.c: A/B variants at run time (docs/rules.md "A/B variants"): the test share
+ * gets its variant's text and the rest nothing until the test decides; clicks on one
+ * variant's links make it win early and the rest then gets its text; a restart while
+ * the rest is held loses and doubles nothing; no clicks by the window's end gives
+ * the fallback; a deal ending before the window sends the rest with the fallback in
+ * time. Every count is of what reached the gateway (gwsim): texts per phone.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ithttp.h"
+#include "itest.h"
+
+#define SECRET "0123456789abcdef0123456789abcdef"
+#define RULES \
+	"rule flash\n" \
+	"  when deal.category = \"laptop\"\n" \
+	"  send sms\n" \
+	"  variant a \"AAA {title} {link} Reply STOP to end\"\n" \
+	"  variant b \"BBB {title} {link} Reply STOP to end\"\n" \
+	"  test 20%% for 1m by clicks fallback a\n" \
+	"end\n"
+
+struct fx {
+	struct it_one o;
+	char dir[512];
+	int http;
+};
+
+static int
+setup(void **state)
+{
+	struct it_one *o;
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[600];
+	FILE *fp;
+
+	if (f == NULL || it_one_setup((void **)&o) < 0)
+		return -1;
+	f->o = *o;
+	free(o);
+	it_path(f->dir, sizeof(f->dir), "abrules", "");
+	mkdir(f->dir, 0700);
+	snprintf(path, sizeof(path), "%s/ab.rules", f->dir);
+	if ((fp = fopen(path, "w")) == NULL)
+		return -1;
+	fprintf(fp, RULES);
+	fclose(fp);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	struct it_one *o = malloc(sizeof(*o));
+
+	*o = f->o;
+	free(f);
+	return it_one_teardown((void **)&o);
+}
+
+static void
+start_notifier(struct fx *f)
+{
+	char extra[1024];
+
+	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
+	snprintf(extra, sizeof(extra), "public_url = https://click.example/\n"
+	    "click_secret_env = DP_TEST_CLICK_SECRET\n[rules]\ndir = %s\n", f->dir);
+	f->http = it_notifier_start_http(&f->o.nt, f->o.port, f->o.gw.port, "it-ab", extra);
+	assert_true(f->http > 0);
+}
+
+static void
+start(struct fx *f, int audience)
+{
+	it_import_audience(f->o.port, audience, 1000, "laptop");
+	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
+	start_notifier(f);
+}
+
+static long long
+hget_ll(redisContext *rc, const char *key, const char *field)
+{
+	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
+	long long v = r != NULL && r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+
+	freeReplyObject(r);
+	return v;
+}
+
+/* Texts gwsim accepted: in all, starting with prefix ("" = any), and the most any one
+ * phone got. */
+struct texts {
+	int all, a, b, most;
+};
+
+static void
+texts(const struct it_gwsim *g, struct texts *t)
+{
+	cJSON *reqs = it_gwsim_requests(g), *o, *p;
+
+	memset(t, 0, sizeof(*t));
+	cJSON_ArrayForEach(o, reqs) {
+		const char *body = cJSON_GetObjectItem(o, "body")->valuestring;
+		const char *to = cJSON_GetObjectItem(o, "to")->valuestring;
+		int n;
+
+		if (cJSON_GetObjectItem(o, "status")->valueint != 201)
+			continue;
+		t->all++;
+		t->a += strncmp(body, "AAA ", 4) == 0;
+		t->b += strncmp(body, "BBB ", 4) == 0;
+		n = 0;
+		cJSON_ArrayForEach(p, reqs)
+			if (cJSON_GetObjectItem(p, "status")->valueint == 201 &&
+			    strcmp(cJSON_GetObjectItem(p, "to")->valuestring, to) == 0)
+				n++;
+		if (n > t->most)
+			t->most = n;
+	}
+	cJSON_Delete(reqs);
+}
+
+struct until {
+	struct fx *f;
+	int n;
+};
+
+static int
+texts_reach(void *arg)
+{
+	struct until *u = arg;
+	struct texts t;
+
+	texts(&u->f->o.gw, &t);
+	return t.all >= u->n;
+}
+
+static int
+sent_reach(void *arg)
+{
+	struct until *u = arg;
+
+	return it_outcomes(u->f->o.rc, "sent") >= u->n;
+}
+
+/* The test members' texts are out and the rest is held: returns how many are held. */
+static long long
+wait_members(struct fx *f, const char *deal, int audience)
+{
+	char rdeal[128];
+	long long held = 0;
+	int i;
+
+	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", deal);
+	for (i = 0; i < 200 && held == 0; i++) {
+		held = hget_ll(f->o.rc, rdeal, "ab:flash:held");
+		if (held == 0)
+			it_sleep_ms(50);
+	}
+	assert_true(held > 0);
+	{
+		struct until u = { f, (int)(audience - held) };
+
+		assert_true(it_wait(sent_reach, &u, 10000));
+	}
+	return held;
+}
+
+static void
+decision(redisContext *rc, const char *deal, char *out, size_t size)
+{
+	redisReply *r = redisCommand(rc, "HGET abtest:%s flash:decision", deal);
+
+	snprintf(out, size, "%s", r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
+	freeReplyObject(r);
+}
+
+/* Clicks every "BBB" text's long link through the notifier's click route. */
+static int
+click_b(struct fx *f)
+{
+	cJSON *reqs = it_gwsim_requests(&f->o.gw), *o;
+	static struct it_resp resp;
+	int n = 0;
+
+	cJSON_ArrayForEach(o, reqs) {
+		const char *body = cJSON_GetObjectItem(o, "body")->valuestring;
+		const char *c = strstr(body, "/c/");
+		char path[512];
+		size_t len;
+
+		if (strncmp(body, "BBB ", 4) != 0 || c == NULL)
+			continue;
+		len = strcspn(c, " ");
+		snprintf(path, sizeof(path), "%.*s", (int)len, c);
+		it_http(f->http, "GET", path, NULL, NULL, 0, &resp);
+		assert_int_equal(resp.status, 302);
+		n++;
+	}
+	cJSON_Delete(reqs);
+	return n;
+}
+
+static void
+b_wins_early_and_the_rest_gets_its_text(void **state)
+{
+	struct fx *f = *state;
+	struct texts t;
+	struct until u = { f, 400 };
+	char dec[256];
+	long long held;
+	int clicks;
+
+	start(f, 400);
+	assert_int_equal(it_publish(f->o.rc, it_deal("ab-1", "laptop", 600)), 0);
+	held = wait_members(f, "ab-1", 400);
+	/* About 20% in the test (80 of 400), split between the variants. */
+	assert_true(held > 280 && held < 360);
+	texts(&f->o.gw, &t);
+	assert_int_equal(t.all, 400 - held);
+	assert_int_equal(t.a + t.b, t.all);
+	assert_true(t.a >= 30 && t.b >= 30);
+	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:a:sent"), t.a);
+	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:b:sent"), t.b);
+	decision(f->o.rc, "ab-1", dec, sizeof(dec));
+	assert_string_equal(dec, "");
+
+	clicks = click_b(f);
+	assert_int_equal(clicks, t.b);
+	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:b:clicked"), t.b);
+	/* Decided early (z far above 3.29 with 30+ texts each): the rest gets b. */
+	assert_true(it_wait(texts_reach, &u, 10000));
+	decision(f->o.rc, "ab-1", dec, sizeof(dec));
+	assert_non_null(strstr(dec, "1\tb\tearly\t"));
+	assert_true(it_wait(sent_reach, &u, 10000));
+	it_sleep_ms(1500);              /* a second release would show by now */
+	texts(&f->o.gw, &t);
+	assert_int_equal(t.all, 400);
+	assert_int_equal(t.most, 1);
+	assert_int_equal(t.b, 400 - (t.a));
+	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:released"), held);
+	assert_int_equal(it_int(f->o.rc, "ZCARD abtests"), 0);
+}
+
+static void
+restart_while_held_then_window_ends_without_clicks_gives_the_fallback(void **state)
+{
+	struct fx *f = *state;
+	struct texts t, before;
+	struct until u = { f, 200 };
+	char dec[256];
+	redisReply *r;
+	long long held, t0;
+
+	start(f, 200);
+	assert_int_equal(it_publish(f->o.rc, it_deal("ab-2", "laptop", 600)), 0);
+	held = wait_members(f, "ab-2", 200);
+	texts(&f->o.gw, &before);
+	assert_int_equal(it_stop_clean(&f->o.nt.proc), 0);
+	/* Nothing of the rest went out; it is all still held in Redis. */
+	assert_int_equal(it_int(f->o.rc, "LLEN abq:ab-2:flash"), held);
+	assert_int_equal(it_int(f->o.rc, "HLEN abrest:ab-2"), held);
+	/* The window ran out while no notifier was up: its start a minute back. */
+	r = redisCommand(f->o.rc, "HGET abtest:ab-2 flash:terms");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	t0 = atoll(r->str);
+	{
+		char terms[256];
+		const char *rest = strchr(r->str, '\t');
+
+		snprintf(terms, sizeof(terms), "%lld%s", t0 - 61, rest);
+		freeReplyObject(redisCommand(f->o.rc, "HSET abtest:ab-2 flash:terms %s",
+		    terms));
+	}
+	freeReplyObject(r);
+	start_notifier(f);
+	assert_true(it_wait(sent_reach, &u, 15000));
+	it_sleep_ms(1500);
+	decision(f->o.rc, "ab-2", dec, sizeof(dec));
+	assert_non_null(strstr(dec, "0\ta\tfallback\t"));
+	texts(&f->o.gw, &t);
+	assert_int_equal(t.all, 200);
+	assert_int_equal(t.most, 1);
+	assert_int_equal(t.a - before.a, held);
+	assert_int_equal(t.b, before.b);
+}
+
+static void
+deal_ending_before_the_window_sends_the_rest_with_the_fallback(void **state)
+{
+	struct fx *f = *state;
+	struct texts t, before;
+	struct until u = { f, 100 };
+	char dec[256];
+	long long held;
+
+	start(f, 100);
+	/* 15 s to live, a 1 minute window: decided a third of its life before. */
+	assert_int_equal(it_publish(f->o.rc, it_deal("ab-3", "laptop", 15)), 0);
+	held = wait_members(f, "ab-3", 100);
+	texts(&f->o.gw, &before);
+	assert_int_equal(before.all, 100 - held);
+	assert_true(it_wait(sent_reach, &u, 15000));
+	decision(f->o.rc, "ab-3", dec, sizeof(dec));
+	assert_non_null(strstr(dec, "0\ta\texpiry\t"));
+	texts(&f->o.gw, &t);
+	assert_int_equal(t.all, 100);
+	assert_int_equal(t.most, 1);
+	assert_int_equal(t.a - before.a, held);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(b_wins_early_and_the_rest_gets_its_text,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    restart_while_held_then_window_ends_without_clicks_gives_the_fallback,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    deal_ending_before_the_window_sends_the_rest_with_the_fallback, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
