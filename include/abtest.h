@@ -45,8 +45,10 @@ int abtest_judge(const struct rule_ab_stat *st, size_t n, unsigned fallback,
     int64_t start, long window_s, int64_t decide_by, int64_t now,
     struct abtest_verdict *out);
 
-/* The recipient line of r in variant v with text: "<ch>\t<sub>\t<to>\t<rule>/<name>\t
- * <text>" (pushline.h). A new string, or NULL on OOM. */
+/* The recipient line of r in variant v with text (pushline.h): "<ch>\t<sub>\t<to>\t
+ * <rule>/<name>\t<text>" for a test member, whose sends, clicks and redemptions count
+ * for its variant; "<ch>\t<sub>\t<to>\t<rule>\t<text>" for one of the rest
+ * (MATCH_AB_REST), who count for the rule only. A new string, or NULL on OOM. */
 char *abhold_line(const struct match_rcpt *r, size_t v, const char *text);
 
 /* Starts the tick on app's loop and command connection (borrowed; they outlive the

@@ -23,19 +23,18 @@
 #include "rules.h"
 #include "subscriber.h"
 
-/* "<ch>\t<sub>\t<to>\t<rule>/<variant>\t<text>" (pushline.h). NULL on OOM. */
 char *
 abhold_line(const struct match_rcpt *r, size_t v, const char *text)
 {
 	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
-	const char *vn = rule_variant_name(r->rp, v);
+	const char *vn = r->variant >= 0 ? rule_variant_name(r->rp, v) : NULL;
 	size_t n = strlen(text) + strlen(r->sub->id) + strlen(to ? to : "") +
-	    strlen(r->rule) + strlen(vn) + 16;
+	    strlen(r->rule) + (vn ? strlen(vn) : 0) + 16;
 	char *s = malloc(n);
 
 	if (s != NULL)
-		snprintf(s, n, "%s\t%s\t%s\t%s/%s\t%s", channel_name(r->ch), r->sub->id,
-		    to ? to : "", r->rule, vn, text);
+		snprintf(s, n, "%s\t%s\t%s\t%s%s%s\t%s", channel_name(r->ch), r->sub->id,
+		    to ? to : "", r->rule, vn ? "/" : "", vn ? vn : "", text);
 	return s;
 }
 

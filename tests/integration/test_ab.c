@@ -22,6 +22,7 @@
 #include "itest.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
+#define TOKEN "admin-test-token-0123456789"
 #define RULES \
 	"rule flash\n" \
 	"  when deal.category = \"laptop\"\n" \
@@ -77,8 +78,10 @@ start_notifier(struct fx *f)
 	char extra[1024];
 
 	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
 	snprintf(extra, sizeof(extra), "public_url = https://click.example/\n"
-	    "click_secret_env = DP_TEST_CLICK_SECRET\n[rules]\ndir = %s\n", f->dir);
+	    "click_secret_env = DP_TEST_CLICK_SECRET\nadmin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "[rules]\ndir = %s\n", f->dir);
 	f->http = it_notifier_start_http(&f->o.nt, f->o.port, f->o.gw.port, "it-ab", extra);
 	assert_true(f->http > 0);
 }
@@ -180,6 +183,47 @@ wait_members(struct fx *f, const char *deal, int audience)
 	return held;
 }
 
+/* The deal's report (GET /v1/reports/deal/<id>): its test "flash" (caller deletes
+ * the returned root; *test points into it). */
+static cJSON *
+report_test(struct fx *f, const char *deal, cJSON **test)
+{
+	static struct it_resp resp;
+	char path[128];
+	cJSON *j;
+
+	snprintf(path, sizeof(path), "/v1/reports/deal/%s", deal);
+	it_http(f->http, "GET", path, "Authorization: Bearer " TOKEN "\r\n", NULL, 0,
+	    &resp);
+	assert_int_equal(resp.status, 200);
+	assert_non_null(j = cJSON_Parse(resp.body));
+	*test = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "ab_tests"), "flash");
+	assert_non_null(*test);
+	return j;
+}
+
+static double
+num(const cJSON *o, const char *path1, const char *path2)
+{
+	const cJSON *x = cJSON_GetObjectItem(o, path1);
+
+	if (path2 != NULL)
+		x = cJSON_GetObjectItem(x, path2);
+	assert_true(cJSON_IsNumber(x));
+	return x->valuedouble;
+}
+
+static const char *
+str(const cJSON *o, const char *path1, const char *path2)
+{
+	const cJSON *x = cJSON_GetObjectItem(o, path1);
+
+	if (path2 != NULL)
+		x = cJSON_GetObjectItem(x, path2);
+	assert_true(cJSON_IsString(x));
+	return x->valuestring;
+}
+
 static void
 decision(redisContext *rc, const char *deal, char *out, size_t size)
 {
@@ -223,7 +267,8 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	struct until u = { f, 400 };
 	char dec[256];
 	long long held;
-	int clicks;
+	int clicks, members_b;
+	cJSON *j, *test;
 
 	start(f, 400);
 	assert_int_equal(it_publish(f->o.rc, it_deal("ab-1", "laptop", 600)), 0);
@@ -238,7 +283,15 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:b:sent"), t.b);
 	decision(f->o.rc, "ab-1", dec, sizeof(dec));
 	assert_string_equal(dec, "");
+	j = report_test(f, "ab-1", &test);
+	assert_string_equal(str(test, "state", NULL), "running");
+	assert_int_equal((int)num(test, "held", NULL), held);
+	assert_int_equal((int)num(cJSON_GetObjectItem(test, "variants"), "a", "sent"), t.a);
+	assert_string_equal(str(test, "metric", NULL), "clicks");
+	assert_string_equal(str(test, "fallback", NULL), "a");
+	cJSON_Delete(j);
 
+	members_b = t.b;
 	clicks = click_b(f);
 	assert_int_equal(clicks, t.b);
 	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:b:clicked"), t.b);
@@ -254,6 +307,19 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	assert_int_equal(t.b, 400 - (t.a));
 	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:released"), held);
 	assert_int_equal(it_int(f->o.rc, "ZCARD abtests"), 0);
+	/* The report: per variant, the decision with its z and confidence. */
+	j = report_test(f, "ab-1", &test);
+	assert_string_equal(str(test, "state", NULL), "decided");
+	assert_string_equal(str(test, "decision", "variant"), "b");
+	assert_string_equal(str(test, "decision", "how"), "early");
+	assert_true(num(test, "decision", "z") >= 3.29);
+	assert_true(num(test, "decision", "confidence") > 0.999);
+	assert_int_equal((int)num(test, "released", NULL), held);
+	assert_true(num(cJSON_GetObjectItem(test, "variants"), "b", "click_rate") > 0.3);
+	/* the rest counts for the rule, not for the variant's test */
+	assert_int_equal((int)num(cJSON_GetObjectItem(test, "variants"), "b", "sent"),
+	    members_b);
+	cJSON_Delete(j);
 }
 
 static void
