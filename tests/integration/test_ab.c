@@ -186,13 +186,13 @@ wait_members(struct fx *f, const char *deal, int audience)
 /* The deal's report (GET /v1/reports/deal/<id>): its test "flash" (caller deletes
  * the returned root; *test points into it). */
 static cJSON *
-report_test(struct fx *f, const char *deal, cJSON **test)
+get_test(struct fx *f, const char *fmt, const char *deal, cJSON **test)
 {
 	static struct it_resp resp;
 	char path[128];
 	cJSON *j;
 
-	snprintf(path, sizeof(path), "/v1/reports/deal/%s", deal);
+	snprintf(path, sizeof(path), fmt, deal);
 	it_http(f->http, "GET", path, "Authorization: Bearer " TOKEN "\r\n", NULL, 0,
 	    &resp);
 	assert_int_equal(resp.status, 200);
@@ -283,7 +283,7 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:b:sent"), t.b);
 	decision(f->o.rc, "ab-1", dec, sizeof(dec));
 	assert_string_equal(dec, "");
-	j = report_test(f, "ab-1", &test);
+	j = get_test(f, "/v1/reports/deal/%s", "ab-1", &test);
 	assert_string_equal(str(test, "state", NULL), "running");
 	assert_int_equal((int)num(test, "held", NULL), held);
 	assert_int_equal((int)num(cJSON_GetObjectItem(test, "variants"), "a", "sent"), t.a);
@@ -308,7 +308,7 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:released"), held);
 	assert_int_equal(it_int(f->o.rc, "ZCARD abtests"), 0);
 	/* The report: per variant, the decision with its z and confidence. */
-	j = report_test(f, "ab-1", &test);
+	j = get_test(f, "/v1/reports/deal/%s", "ab-1", &test);
 	assert_string_equal(str(test, "state", NULL), "decided");
 	assert_string_equal(str(test, "decision", "variant"), "b");
 	assert_string_equal(str(test, "decision", "how"), "early");
@@ -331,6 +331,7 @@ restart_while_held_then_window_ends_without_clicks_gives_the_fallback(void **sta
 	char dec[256];
 	redisReply *r;
 	long long held, t0;
+	cJSON *j, *test;
 
 	start(f, 200);
 	assert_int_equal(it_publish(f->o.rc, it_deal("ab-2", "laptop", 600)), 0);
@@ -363,6 +364,13 @@ restart_while_held_then_window_ends_without_clicks_gives_the_fallback(void **sta
 	assert_int_equal(t.most, 1);
 	assert_int_equal(t.a - before.a, held);
 	assert_int_equal(t.b, before.b);
+	/* The deal's status shows the test's state. */
+	j = get_test(f, "/v1/deals/%s", "ab-2", &test);
+	assert_string_equal(str(test, "state", NULL), "decided");
+	assert_string_equal(str(test, "decision", "how"), "fallback");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(test, "decision"),
+	    "fallback")));
+	cJSON_Delete(j);
 }
 
 static void
