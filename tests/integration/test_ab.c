@@ -320,6 +320,20 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	assert_int_equal((int)num(cJSON_GetObjectItem(test, "variants"), "b", "sent"),
 	    members_b);
 	cJSON_Delete(j);
+	/* dealpushctl report prints the same */
+	{
+		char bin[512], url[128], out[16384], want[128];
+		const char *rep[] = { bin, "--api", url, "--token", TOKEN, "report", "deal",
+		    "ab-1", NULL };
+
+		snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->http);
+		assert_int_equal(it_run(rep, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "A/B test flash by clicks"));
+		assert_non_null(strstr(out, ": decided b (early) at "));
+		snprintf(want, sizeof(want), "  b %23d %8d", members_b, members_b);
+		assert_non_null(strstr(out, want));
+	}
 }
 
 static void
