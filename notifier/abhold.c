@@ -64,8 +64,7 @@ out:
 	return s;
 }
 
-/* Moves the rest out of ml (their texts freed), keeping the order of the others. */
-static void
+void
 abhold_drop_rest(struct match_list *ml)
 {
 	size_t i, o = 0, k;

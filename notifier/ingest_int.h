@@ -128,6 +128,11 @@ void ingest_plan(struct ingest *in, const char *entry, struct deal *d,
  * call) and takes their rest out of ml. 0, or -1 on OOM (ml unchanged). */
 int abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *ml);
 
+/* Takes the rest of every A/B test out of ml (their texts freed), keeping the order
+ * of the others: an update's re-render (retext.lua) must not give a held recipient a
+ * text of a variant before the test decides; the rest keeps what it was held with. */
+void abhold_drop_rest(struct match_list *ml);
+
 /* Dead-letters entry with e's reason, field and message and the entry's payload
  * (may be NULL), and acks it (dead.lua). */
 void ingest_dead(struct ingest *in, const char *entry, const struct err *e,

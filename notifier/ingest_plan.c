@@ -417,6 +417,8 @@ ingest_plan_turn(evutil_socket_t fd, short what, void *arg)
 	if (!more)
 		j->nchunks = p->chunk + 1;
 	/* An A/B test's rest is held (ab_hold.lua, sent first), not planned. */
+	if (p->retext)
+		abhold_drop_rest(&ml);
 	if ((p->retext ? ingest_retext_chunk(j, p->d, &ml, p->attempt, p->keep, p->chunk,
 	    !more) : abhold_chunk(j, p->d, &ml) < 0 ? -1 :
 	    ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk, !more)) < 0) {
