@@ -417,7 +417,8 @@ match_deal(struct matcher *m, const struct deal *d, int64_t now,
 
 /* The SMS of a rule with A/B variants (docs/rules.md "A/B variants"): a test member
  * gets its variant's text; one of the rest gets every variant's text (kept until the
- * test decides which goes). A text that cannot be rendered drops the recipient
+ * test decides which goes); a test send's recipient its variant's or the fallback's,
+ * counted for no test. A text that cannot be rendered drops the recipient
  * (counted unrenderable). 0, or -1 on OOM with *err set. */
 static int
 match_render_ab(struct matcher *m, const struct deal *d, const struct rule_recipient *rc,
@@ -426,8 +427,14 @@ match_render_ab(struct matcher *m, const struct deal *d, const struct rule_recip
 {
 	size_t n = rule_variant_count(rc->rule), k;
 	int v = rule_ab(rc->rule) != NULL ? rule_ab_assign(rc->rule, d->id, rc->sub->id) : 0;
+	int test_send = d->test_to.n > 0;
 	char *alt[RULE_VARIANTS_MAX] = { NULL };
 	struct match_rcpt *r;
+
+	/* A test send (docs/rules.md) holds nobody back and runs no test: each member
+	 * gets the variant it would get, or the fallback. */
+	if (test_send && v < 0)
+		v = (int)rule_ab(rc->rule)->fallback;
 
 	for (k = 0; k < n; k++) {
 		if (v >= 0 && (size_t)v != k)
@@ -441,7 +448,7 @@ match_render_ab(struct matcher *m, const struct deal *d, const struct rule_recip
 		goto fail;
 	}
 	r = &out->v[out->n - 1];
-	r->variant = v >= 0 ? v : MATCH_AB_REST;
+	r->variant = test_send ? MATCH_AB_NONE : v >= 0 ? v : MATCH_AB_REST;
 	if (v < 0) {
 		memcpy(r->alt, alt, sizeof(alt));
 		r->nalt = n;

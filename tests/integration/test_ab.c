@@ -2,7 +2,8 @@
  * test_ab.c: A/B variants at run time (docs/rules.md "A/B variants"): the test share
  * gets its variant's text and the rest nothing until the test decides; clicks on one
  * variant's links make it win early and the rest then gets its text; a restart while
- * the rest is held loses and doubles nothing; no clicks by the window's end gives
+ * the rest is held loses and doubles nothing, and two notifiers judging the same
+ * test make one decision and release the rest once; no clicks by the window's end gives
  * the fallback; a deal ending before the window sends the rest with the fallback in
  * time. Every count is of what reached the gateway (gwsim): texts per phone.
  */
@@ -34,6 +35,7 @@
 
 struct fx {
 	struct it_one o;
+	struct it_notifier nt2;         /* a second notifier, when a test starts one */
 	char dir[512];
 	int http;
 };
@@ -66,10 +68,11 @@ teardown(void **state)
 {
 	struct fx *f = *state;
 	struct it_one *o = malloc(sizeof(*o));
+	int rv = it_stop_clean(&f->nt2.proc);
 
 	*o = f->o;
 	free(f);
-	return it_one_teardown((void **)&o);
+	return it_one_teardown((void **)&o) < 0 || rv < 0 ? -1 : 0;
 }
 
 static void
@@ -337,7 +340,7 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 }
 
 static void
-restart_while_held_then_window_ends_without_clicks_gives_the_fallback(void **state)
+restart_while_held_then_two_notifiers_give_the_fallback_once(void **state)
 {
 	struct fx *f = *state;
 	struct texts t, before;
@@ -368,7 +371,15 @@ restart_while_held_then_window_ends_without_clicks_gives_the_fallback(void **sta
 		    terms));
 	}
 	freeReplyObject(r);
+	/* Two notifiers come up and both judge the test: one decision, the rest once. */
 	start_notifier(f);
+	{
+		char extra[1024];
+
+		snprintf(extra, sizeof(extra), "[rules]\ndir = %s\n", f->dir);
+		assert_int_equal(it_notifier_start(&f->nt2, f->o.port, f->o.gw.port, "it-ab2",
+		    extra), 0);
+	}
 	assert_true(it_wait(sent_reach, &u, 15000));
 	it_sleep_ms(1500);
 	decision(f->o.rc, "ab-2", dec, sizeof(dec));
@@ -418,7 +429,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(b_wins_early_and_the_rest_gets_its_text,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    restart_while_held_then_window_ends_without_clicks_gives_the_fallback,
+		    restart_while_held_then_two_notifiers_give_the_fallback_once,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    deal_ending_before_the_window_sends_the_rest_with_the_fallback, setup,
