@@ -19,6 +19,7 @@ pushline_parse(char *line, struct pushline *pl)
 	char *f[PUSHLINE_NFIELDS], *s = line;
 	int i, ch;
 
+	pl->variant = "";
 	for (i = 0; i < PUSHLINE_NFIELDS - 1; i++) {
 		f[i] = s;
 		if ((s = strchr(s, '\t')) == NULL)
@@ -36,7 +37,6 @@ pushline_parse(char *line, struct pushline *pl)
 	pl->to = f[2];
 	pl->rule = f[3];
 	pl->text = f[4];
-	pl->variant = "";
 	if ((s = strchr(f[3], '/')) != NULL) {
 		*s++ = '\0';
 		if (*f[3] == '\0' || *s == '\0')
