@@ -5,7 +5,8 @@
  * the rest is held loses and doubles nothing, and two notifiers judging the same
  * test make one decision and release the rest once; no clicks by the window's end gives
  * the fallback; a deal ending before the window sends the rest with the fallback in
- * time. Every count is of what reached the gateway (gwsim): texts per phone.
+ * time; by redemptions, orders credited to one variant's pushes decide it. Every
+ * count is of what reached the gateway (gwsim): texts per phone.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -73,6 +74,21 @@ teardown(void **state)
 	*o = f->o;
 	free(f);
 	return it_one_teardown((void **)&o) < 0 || rv < 0 ? -1 : 0;
+}
+
+/* Replaces the rule's test clause (the folder is read at start). */
+static void
+set_test(struct fx *f, const char *clause)
+{
+	char path[600], text[1024];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/ab.rules", f->dir);
+	snprintf(text, sizeof(text), RULES);
+	*strstr(text, "  test ") = '\0';
+	assert_non_null(fp = fopen(path, "w"));
+	fprintf(fp, "%s  %s\nend\n", text, clause);
+	fclose(fp);
 }
 
 static void
@@ -422,6 +438,80 @@ deal_ending_before_the_window_sends_the_rest_with_the_fallback(void **state)
 	assert_int_equal(t.a - before.a, held);
 }
 
+/* Redeems every "BBB" text's push by its push id (the conversions stream). */
+static int
+redeem_b(struct fx *f, const char *deal)
+{
+	cJSON *reqs = it_gwsim_requests(&f->o.gw), *o;
+	redisReply *r = redisCommand(f->o.rc, "HGET deal:%s entry", deal);
+	char entry[64];
+	int n = 0;
+
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	snprintf(entry, sizeof(entry), "%s", r->str);
+	freeReplyObject(r);
+	cJSON_ArrayForEach(o, reqs) {
+		const char *body = cJSON_GetObjectItem(o, "body")->valuestring;
+		const char *to = cJSON_GetObjectItem(o, "to")->valuestring;
+
+		if (strncmp(body, "BBB ", 4) != 0)
+			continue;
+		/* s-i has +1512555<1000 + i> (it_import_audience) */
+		r = redisCommand(f->o.rc, "XADD conversions * conversion {\"deal_id\":\"%s\","
+		    "\"order_id\":\"o-%d\",\"revenue\":10,\"currency\":\"USD\","
+		    "\"push_id\":\"%s:s-%d:sms\"}", deal, n, entry, atoi(to + 8) - 1000);
+		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+		freeReplyObject(r);
+		n++;
+	}
+	cJSON_Delete(reqs);
+	return n;
+}
+
+static int
+redeemed_reach(void *arg)
+{
+	struct until *u = arg;
+
+	return hget_ll(u->f->o.rc, "report:deal:ab-4", "ab:flash:b:redeemed") >= u->n;
+}
+
+static void
+b_wins_by_redemptions(void **state)
+{
+	struct fx *f = *state;
+	struct texts t;
+	struct until u = { f, 400 }, r;
+	char dec[256];
+	long long held;
+	int members_b;
+
+	set_test(f, "test 20% for 1m by redemptions fallback a");
+	start(f, 400);
+	assert_int_equal(it_publish(f->o.rc, it_deal("ab-4", "laptop", 600)), 0);
+	held = wait_members(f, "ab-4", 400);
+	texts(&f->o.gw, &t);
+	members_b = t.b;
+	/* clicks count, but the test is judged by redemptions: none yet, no decision */
+	assert_int_equal(click_b(f), members_b);
+	it_sleep_ms(1500);
+	decision(f->o.rc, "ab-4", dec, sizeof(dec));
+	assert_string_equal(dec, "");
+	r.f = f;
+	r.n = redeem_b(f, "ab-4");
+	assert_int_equal(r.n, members_b);
+	assert_true(it_wait(redeemed_reach, &r, 10000));
+	assert_true(it_wait(texts_reach, &u, 10000));
+	decision(f->o.rc, "ab-4", dec, sizeof(dec));
+	assert_non_null(strstr(dec, "1\tb\tearly\t"));
+	assert_true(it_wait(sent_reach, &u, 10000));
+	texts(&f->o.gw, &t);
+	assert_int_equal(t.all, 400);
+	assert_int_equal(t.most, 1);
+	assert_int_equal(t.b - members_b, held);
+	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-4", "ab:flash:a:redeemed"), 0);
+}
+
 int
 main(void)
 {
@@ -434,6 +524,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    deal_ending_before_the_window_sends_the_rest_with_the_fallback, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(b_wins_by_redemptions, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
