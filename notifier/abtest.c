@@ -3,7 +3,7 @@
  * report; docs/rules.md "A/B variants").
  *
  * Once a second, when no step is out, every notifier walks the open tests (zset
- * abtests, at most ABTEST_SCAN a tick): per test it reads the terms (abtest:<deal>),
+ * abtests, ABTEST_SCAN a tick, the next page on the next tick): per test it reads the terms (abtest:<deal>),
  * sums each variant's sent texts and successes over the shards' report:deal:<id>,
  * judges (abtest_judge), and when decided calls ab_decide.lua, which keeps the first
  * decision any notifier stored and releases the rest in batches to the winner's
@@ -27,7 +27,7 @@
 #include "rconn.h"
 #include "scripts.h"
 
-#define ABTEST_SCAN "31"            /* open tests looked at per tick, less one */
+#define ABTEST_SCAN 32              /* open tests looked at per tick */
 #define ABTEST_ROUNDS 50            /* release calls per test per tick */
 
 int64_t
@@ -70,6 +70,9 @@ struct abtest {
 	const struct app *app;
 	struct event *tick;
 	struct abtest_step *busy;
+	long offset;                    /* in abtests of the next walk: a full page moves
+	                                   it on, a short one back to 0, so no test waits
+	                                   behind 32 others for good */
 };
 
 enum abtest_stage { AB_LIST, AB_TEST, AB_REPORT, AB_DECIDE };
@@ -162,7 +165,7 @@ abtest_send(struct abtest_step *s)
 {
 	struct rconn *rc = s->t->app->cmd;
 	const char *argv[3 + 2 * RULE_VARIANTS_MAX];
-	char key[KEYS_MAX], f[3][RULE_NAME_MAX + 16];
+	char key[KEYS_MAX], f[3][RULE_NAME_MAX + 16], from[24], to[24];
 	char fs[2 * RULE_VARIANTS_MAX][RULE_NAME_MAX + RULE_VARIANT_NAME_MAX + 24];
 	size_t k;
 
@@ -170,10 +173,12 @@ abtest_send(struct abtest_step *s)
 	case AB_LIST:
 		if (keys_ab(KEYS_AB_TESTS, "", "", key, sizeof(key)) < 0)
 			return -1;
+		snprintf(from, sizeof(from), "%ld", s->t->offset);
+		snprintf(to, sizeof(to), "%ld", s->t->offset + ABTEST_SCAN - 1);
 		argv[0] = "ZRANGE";
 		argv[1] = key;
-		argv[2] = "0";
-		argv[3] = ABTEST_SCAN;
+		argv[2] = from;
+		argv[3] = to;
 		return rconn_argv(rc, abtest_on_reply, s, 0, 4, argv, NULL);
 	case AB_TEST:
 		if (keys_ab(KEYS_AB_TEST, s->deal, "", key, sizeof(key)) < 0)
@@ -364,20 +369,21 @@ abtest_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 		abtest_step_free(s);
 		return;
 	}
-	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		log_warnx("event=ab_failed deal=%s rule=%s err=\"%s\"", s->deal, s->rule,
-		    r ? r->str : "no reply");
-		abtest_done(s);
-		return;
-	}
-	if (r->type != REDIS_REPLY_ARRAY) {
-		log_warnx("event=ab_failed deal=%s rule=%s err=\"bad reply\"", s->deal,
-		    s->rule);
-		abtest_done(s);
+		    r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "bad reply");
+		/* One test's trouble does not hold the others up; no reply at all (the
+		 * connection) ends the walk, the next tick starts again. */
+		if (r == NULL || s->stage == AB_LIST)
+			abtest_done(s);
+		else
+			abtest_next(s);
 		return;
 	}
 	switch (s->stage) {
 	case AB_LIST:
+		s->t->offset = r->elements == ABTEST_SCAN ? s->t->offset + ABTEST_SCAN : 0;
 		if (r->elements == 0 || (s->members = calloc(r->elements,
 		    sizeof(*s->members))) == NULL) {
 			abtest_done(s);
