@@ -244,9 +244,16 @@ on_status(struct rconn *rc, struct redisReply *reply, void *arg)
 			cJSON_AddStringToObject(d, "confirmed_as", confirmed);
 	}
 	{
-		cJSON *ab = admin_ab_json(rep);
+		cJSON *ab = admin_ab_json(rep), *t;
 
 		admin_ab_state(ab, reply->element[6]);
+		/* A rest still held is yet to be sent: the deal is not done. */
+		cJSON_ArrayForEach(t, ab)
+			if (strcmp(st, "done") == 0 && cJSON_GetNumberValue(
+			    cJSON_GetObjectItemCaseSensitive(t, "held")) > cJSON_GetNumberValue(
+			    cJSON_GetObjectItemCaseSensitive(t, "released")))
+				cJSON_ReplaceItemInObjectCaseSensitive(j, "state",
+				    cJSON_CreateString("sending"));
 		if (ab != NULL)
 			cJSON_AddItemToObject(j, "ab_tests", ab);
 		else

@@ -309,6 +309,10 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	assert_string_equal(str(test, "metric", NULL), "clicks");
 	assert_string_equal(str(test, "fallback", NULL), "a");
 	cJSON_Delete(j);
+	/* Every member has its outcome, the rest waits: the deal is not done. */
+	j = get_test(f, "/v1/deals/%s", "ab-1", &test);
+	assert_string_equal(str(j, "state", NULL), "sending");
+	cJSON_Delete(j);
 
 	members_b = t.b;
 	clicks = click_b(f);
