@@ -16,6 +16,7 @@
 #include "abtest.h"
 #include "clock.h"
 #include "deal.h"
+#include "fault.h"
 #include "ingest_int.h"
 #include "keys.h"
 #include "log.h"
@@ -182,9 +183,14 @@ abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *ml)
 			args[a++] = f;
 			args[a++] = vals[nrest - 1];
 		}
-	ingest_call(j, "ab_hold", (int)(5 + ntests), (int)a, args, NULL, 0);
+	/* fault "ab.hold_refused": one argument passed as a key, so the script refuses
+	 * the call and writes nothing, as Redis may refuse a hold */
+	ingest_call(j, "ab_hold", (int)(5 + ntests) + fault_hit("ab.hold_refused"),
+	    (int)a, args, NULL, 0);
+	if (!j->failed && j->plan != NULL)
+		j->plan->holds++;       /* ingest_on_script counts it back */
 	abhold_drop_rest(ml);
-	rv = 0;
+	rv = 1;
 out:
 	if (args != NULL)
 		for (i = 5 + ntests + 3 + 5 * ntests; i < a; i += 2)

@@ -30,6 +30,20 @@ if planned then
   return {'ok', '0'}
 end
 
+-- Check the arguments' shape before writing anything: a script that fails half-way
+-- keeps what it wrote.
+local want = 3
+for t = 1, ntests do
+  local n = tonumber(ARGV[3 + 5 * t])
+  if not n or not string.match(ARGV[2 + 5 * t - 1] or '', '^%d+\t%d+\t%a+\t%d+\t%d+$') then
+    return redis.error_reply('ERR ab_hold: malformed terms or count of test ' .. t)
+  end
+  want = want + 5 + 2 * n
+end
+if #ARGV ~= want then
+  return redis.error_reply('ERR ab_hold: ' .. #ARGV .. ' arguments, not ' .. want)
+end
+
 local a, held = 4, 0
 local specs = {}
 for t = 1, ntests do

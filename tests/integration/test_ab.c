@@ -516,6 +516,52 @@ b_wins_by_redemptions(void **state)
 	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-4", "ab:flash:a:redeemed"), 0);
 }
 
+/* A hold Redis refuses (fault point ab.hold_refused: nothing of it runs) fails the
+ * plan before its last chunk can mark the deal planned: the deal is planned again,
+ * every member is texted once and the whole rest held once, then released once. */
+static void
+a_refused_hold_replans_without_loss_or_duplicates(void **state)
+{
+	struct fx *f = *state;
+	struct texts t;
+	struct until u = { f, 200 };
+	char dec[256];
+	redisReply *r;
+	long long held, t0;
+
+	it_import_audience(f->o.port, 200, 1000, "laptop");
+	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
+	setenv("DP_FAULTS", "ab.hold_refused@1", 1);
+	start_notifier(f);
+	unsetenv("DP_FAULTS");
+	assert_int_equal(it_publish(f->o.rc, it_deal("ab-5", "laptop", 600)), 0);
+	held = wait_members(f, "ab-5", 200);
+	assert_int_equal(it_int(f->o.rc, "LLEN abq:ab-5:flash"), held);
+	assert_int_equal(it_int(f->o.rc, "HLEN abrest:ab-5"), held);
+	assert_true(it_log_line(f->o.nt.proc.log, "event=ab_hold_failed") > 0);
+	texts(&f->o.gw, &t);
+	assert_int_equal(t.all, 200 - held);
+	assert_int_equal(t.most, 1);
+	/* end the window: the fallback goes to the rest, once */
+	r = redisCommand(f->o.rc, "HGET abtest:ab-5 flash:terms");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	t0 = atoll(r->str);
+	{
+		char terms[256];
+
+		snprintf(terms, sizeof(terms), "%lld%s", t0 - 61, strchr(r->str, '\t'));
+		freeReplyObject(redisCommand(f->o.rc, "HSET abtest:ab-5 flash:terms %s", terms));
+	}
+	freeReplyObject(r);
+	assert_true(it_wait(sent_reach, &u, 10000));
+	it_sleep_ms(1500);
+	decision(f->o.rc, "ab-5", dec, sizeof(dec));
+	assert_non_null(strstr(dec, "\ta\tfallback\t"));
+	texts(&f->o.gw, &t);
+	assert_int_equal(t.all, 200);
+	assert_int_equal(t.most, 1);
+}
+
 int
 main(void)
 {
@@ -529,6 +575,8 @@ main(void)
 		    deal_ending_before_the_window_sends_the_rest_with_the_fallback, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(b_wins_by_redemptions, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_refused_hold_replans_without_loss_or_duplicates, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
