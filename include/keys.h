@@ -142,4 +142,21 @@ int keys_proof(uint32_t shard, const char *hash, char *buf, size_t size);
  * behind a shard's tag. */
 int keys_formats(char *buf, size_t size);
 
+/* ORDER KEYS_AB: an A/B test's keys (docs/rules.md "A/B variants"). Global in every
+ * layout, like deal:<id> and pushes, which the scripts that write them also write:
+ * "abtests" (zset: "<deal>\t<rule>" of every open test, scored by the epoch s it
+ * must be decided by), "abtest:<deal>" (hash: each test's variants, terms, job
+ * fields and decision), "abrest:<deal>" (hash: "<sub>:<ch>" -> the held recipient's
+ * line in every variant, "-" once released), "abq:<deal>:<rule>" (list: the held
+ * recipients of one test in the order they were held). deal and rule are ignored
+ * where the name has none. */
+enum keys_ab {
+	KEYS_AB_TESTS = 0,
+	KEYS_AB_TEST,
+	KEYS_AB_REST,
+	KEYS_AB_QUEUE
+};
+int keys_ab(enum keys_ab which, const char *deal, const char *rule, char *buf,
+    size_t size);
+
 #endif

@@ -26,11 +26,24 @@ struct matcher;
 #define MATCH_CODE_MARK '\r'
 #define MATCH_CODE_WIDTH 16
 
+/* match_rcpt.variant of a recipient in the rest of an A/B test: it waits for the
+ * winner, its text in each variant rendered in alt (docs/rules.md "A/B variants"). */
+#define MATCH_AB_NONE (-1)
+#define MATCH_AB_REST (-2)
+
 struct match_rcpt {
 	const struct subscriber *sub;  /* borrowed from the store */
 	enum channel ch;
-	char *text;                    /* owned by the match_list */
+	char *text;                    /* owned by the match_list; for MATCH_AB_REST
+	                                  alt[0] */
 	const char *rule;              /* the rule's name, owned by the rule set */
+	const struct rule *rp;         /* the rule, owned by the rule set the ranking
+	                                  used (alive until the list is freed) */
+	int variant;                   /* MATCH_AB_NONE, the A/B variant sent (index),
+	                                  or MATCH_AB_REST */
+	char *alt[4];                  /* MATCH_AB_REST: the text in each variant
+	                                  (RULE_VARIANTS_MAX), owned by the list */
+	size_t nalt;
 };
 
 /* A recipient a rule's holdout kept back from some or all of its channels: counted,

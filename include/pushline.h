@@ -19,12 +19,14 @@
  * ORDER PUSHLINE: a job's recipient line (field "r" on stream "pushes", written by
  * ingest.c, kept in "delayed" and pushline:<deal>) is
  * "<channel>\t<subscriber>\t<to>\t<rule>\t<text>"; text is last and may hold a tab.
- * The text holds a run of MATCH_CODE_WIDTH MATCH_CODE_MARK bytes where the
+ * The rule of an A/B test member's line is "<rule>/<variant>" (a rule name never
+ * holds '/'): pushline_parse splits it into rule and variant. The text holds a run of MATCH_CODE_WIDTH MATCH_CODE_MARK bytes where the
  * recipient's own pool code goes.
  */
 struct pushline {
 	enum channel ch;
 	char *sub, *to, *rule, *text;  /* point into the parsed line */
+	const char *variant;           /* the A/B variant sent, "" = none */
 };
 
 /* ORDER ADMIT_KEYS, ADMIT_RKEYS, ADMIT_ARGS, ADMIT_RARGS: notifier/lua/admit.lua. */

@@ -42,11 +42,6 @@ void rulesload_files_free(struct rulesload_file *files, size_t n);
 struct rule_set *rulesload_dir(const char *dir, struct rule_diags *diags,
     struct err *err);
 
-/* rs when the notifier can send every rule of it, else NULL with err naming the first
- * rule it cannot (file:line; A/B variants, until delivery sends them) and rs freed.
- * rs NULL passes through. */
-struct rule_set *rulesload_supported(struct rule_set *rs, struct err *err);
-
 /* rulesload_dir for a command line: every error (file, line, column) and their count
  * printed on stderr, prog naming the program in other messages. The set, or NULL. */
 struct rule_set *rulesload_dir_print(const char *dir, const char *prog);

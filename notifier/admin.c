@@ -197,7 +197,7 @@ admin_compile(const struct admin *a, const char *put_name, const char *put_text,
 		src[n].len = put_len;
 		n++;
 	}
-	rs = rulesload_supported(rule_compile(src, n, diags, err), err);
+	rs = rule_compile(src, n, diags, err);
 out:
 	free(src);
 	free(names);

@@ -17,6 +17,7 @@
 
 #include "admin_confirm.h"
 #include "admin_deals.h"
+#include "admin_int.h"
 #include "app.h"
 #include "clock.h"
 #include "deal.h"
@@ -184,11 +185,11 @@ on_status(struct rconn *rc, struct redisReply *reply, void *arg)
 	(void)rc;
 	if (op->w.r == NULL)
 		goto out;
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 6) {
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7) {
 		http_error(op->w.r, 503, NULL, "storage unavailable; try again");
 		goto out;
 	}
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 7; i++)
 		if (reply->element[i]->type != ((i == 3 || i == 4) ? REDIS_REPLY_STRING :
 		    REDIS_REPLY_ARRAY)) {
 			http_error(op->w.r, 500, NULL, "unexpected answer");
@@ -242,6 +243,22 @@ on_status(struct rconn *rc, struct redisReply *reply, void *arg)
 		if (*confirmed != '\0')
 			cJSON_AddStringToObject(d, "confirmed_as", confirmed);
 	}
+	{
+		cJSON *ab = admin_ab_json(rep), *t;
+
+		admin_ab_state(ab, reply->element[6]);
+		/* A rest still held is yet to be sent: the deal is not done. */
+		cJSON_ArrayForEach(t, ab)
+			if (strcmp(st, "done") == 0 && cJSON_GetNumberValue(
+			    cJSON_GetObjectItemCaseSensitive(t, "held")) > cJSON_GetNumberValue(
+			    cJSON_GetObjectItemCaseSensitive(t, "released")))
+				cJSON_ReplaceItemInObjectCaseSensitive(j, "state",
+				    cJSON_CreateString("sending"));
+		if (ab != NULL)
+			cJSON_AddItemToObject(j, "ab_tests", ab);
+		else
+			cJSON_AddNullToObject(j, "ab_tests");
+	}
 	http_reply_json(op->w.r, 200, j);
 out:
 	op->w.r = NULL;
@@ -256,6 +273,7 @@ on_deal(struct http_req *r, void *arg)
 	const char *id = http_req_rest(r);
 	const char **args;
 	char k1[MODEL_ID_MAX + 8], (*rk)[MODEL_ID_MAX + 2 * KEYS_SHARD_MAX];
+	char abk[KEYS_MAX];
 	uint32_t k, nshards = keys_shards();
 	struct deals_op *op;
 	int rc;
@@ -276,7 +294,7 @@ on_deal(struct http_req *r, void *arg)
 		return;
 	}
 	op = calloc(1, sizeof(*op));
-	args = calloc(8 + nshards, sizeof(*args));
+	args = calloc(9 + nshards, sizeof(*args));
 	rk = calloc(nshards, sizeof(*rk));
 	if (op == NULL || args == NULL || rk == NULL) {
 		free(op);
@@ -299,12 +317,15 @@ on_deal(struct http_req *r, void *arg)
 	args[3] = "deals:confirmed";
 	args[4] = "deals";
 	args[5] = PAUSE_KEY;
+	if (keys_ab(KEYS_AB_TEST, id, "", abk, sizeof(abk)) < 0)
+		abk[0] = '\0';
+	args[6] = abk;
 	for (k = 1; k < nshards; k++)
-		args[5 + k] = rk[k];
-	args[5 + nshards] = op->id;
-	args[6 + nshards] = CONFIRM_SCAN_MAX;
-	rc = script_call_named(ad->app->cmd, "deal_status", 5 + (int)nshards,
-	    7 + (int)nshards, args, NULL, on_status, op);
+		args[6 + k] = rk[k];
+	args[6 + nshards] = op->id;
+	args[7 + nshards] = CONFIRM_SCAN_MAX;
+	rc = script_call_named(ad->app->cmd, "deal_status", 6 + (int)nshards,
+	    8 + (int)nshards, args, NULL, on_status, op);
 	free(args);
 	free(rk);
 	if (rc < 0) {

@@ -138,6 +138,18 @@ void admin_sub_list(struct admin *a, struct http_req *r);
 /* /v1/rules and /v1/rules/<name> (arg: the admin). */
 void admin_on_rules(struct http_req *r, void *arg);
 
+/* ---- admin_ab.c ---- */
+
+/* A deal's A/B tests from its report hash h (a flat HGETALL reply, summed over the
+ * shards): per rule, "held", "released" and each variant's sent, clicked and
+ * redeemed. A new object, or NULL when the deal had no test (or on OOM). */
+struct cJSON *admin_ab_json(const struct redisReply *h);
+
+/* Adds to ab (admin_ab_json; NULL does nothing) each test's terms, rates and
+ * "state": "decided" with its decision, or "running" with its standing, from
+ * abtest:<deal> (a flat HGETALL reply t; NULL: none). */
+void admin_ab_state(struct cJSON *ab, const struct redisReply *t);
+
 /* ---- admin_report.c ---- */
 
 /* GET /v1/reports/<kind>/<name> (arg: the admin). */

@@ -260,14 +260,34 @@ on_pool(struct rconn *rc, struct redisReply *reply, void *arg)
 	on_codes_left(rc, NULL, op);
 }
 
-/* A deal's report goes out with its pool's remaining codes: takes ownership of j and
- * returns 0 (op is answered and freed later), or -1 (nothing sent; j still the
- * caller's). */
+/* The deal's A/B tests' terms and decisions (abtest:<deal>) added to its
+ * "ab_tests", then its pool read (on_pool). */
+static void
+on_abtest(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct admin_op *op = arg;
+
+	if (op->r != NULL && reply != NULL && reply->type == REDIS_REPLY_ARRAY)
+		admin_ab_state(cJSON_GetObjectItemCaseSensitive(op->json, "ab_tests"), reply);
+	if (op->r != NULL && rconn_cmd(rc, on_pool, op, 0, "HGET deal:%s pool",
+	    op->name) == 0)
+		return;
+	on_codes_left(rc, NULL, op);
+}
+
+/* A deal's report goes out with its A/B tests' state and its pool's remaining codes:
+ * takes ownership of j and returns 0 (op is answered and freed later), or -1
+ * (nothing sent; j still the caller's). */
 static int
 report_codes_left(struct admin_op *op, cJSON *j)
 {
+	char key[KEYS_MAX];
+
 	op->json = j;
-	if (rconn_cmd(op->a->app->cmd, on_pool, op, 0, "HGET deal:%s pool", op->name) < 0) {
+	if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "ab_tests")) ?
+	    rconn_cmd(op->a->app->cmd, on_pool, op, 0, "HGET deal:%s pool", op->name) < 0 :
+	    (keys_ab(KEYS_AB_TEST, op->name, "", key, sizeof(key)) < 0 ||
+	    rconn_cmd(op->a->app->cmd, on_abtest, op, 0, "HGETALL %s", key) < 0)) {
 		op->json = NULL;
 		return -1;
 	}
@@ -323,7 +343,8 @@ on_report(struct rconn *rc, struct redisReply *h, void *arg)
 
 		if (k->type != REDIS_REPLY_STRING || isnan(x) ||
 		    report_in(report_counters, k->str) || report_in(report_holdout, k->str) ||
-		    strncmp(k->str, "ch:", 3) == 0)   /* in "channels" */
+		    strncmp(k->str, "ch:", 3) == 0 ||   /* in "channels" */
+		    strncmp(k->str, "ab:", 3) == 0)     /* in "ab_tests" */
 			continue;
 		if (strncmp(k->str, "error:", 6) == 0 && k->str[6] != '\0')
 			cJSON_AddNumberToObject(errors, k->str + 6, x);
@@ -349,6 +370,14 @@ on_report(struct rconn *rc, struct redisReply *h, void *arg)
 		cJSON_AddItemToObject(chans, "dm", report_channel_json(h, "dm", notes));
 	}
 	cJSON_AddItemToObject(j, "notes", notes);
+	if (strcmp(op->kindname, "deal") == 0) {
+		cJSON *ab = admin_ab_json(h);
+
+		if (ab != NULL)
+			cJSON_AddItemToObject(j, "ab_tests", ab);
+		else
+			cJSON_AddNullToObject(j, "ab_tests");
+	}
 	if (strcmp(op->kindname, "deal") == 0 && report_codes_left(op, j) == 0)
 		return;                 /* the pool's count answers it */
 	http_reply_json(op->r, 200, j);

@@ -105,6 +105,60 @@ static void print_row(const char *label, const cJSON *v)
 	}
 }
 
+static const char *
+jstr(const cJSON *o, const char *k)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	return cJSON_IsString(x) ? x->valuestring : "-";
+}
+
+/* A rate as a number, or "-" when there is none (nothing sent). */
+static void
+print_rate(const cJSON *o, const char *k)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+
+	if (cJSON_IsNumber(x))
+		printf(" %15.4f", x->valuedouble);
+	else
+		printf(" %15s", "-");
+}
+
+/* A deal's A/B tests (ab_tests): per test its state, then a row per variant. */
+static void
+print_ab(const cJSON *ab)
+{
+	const cJSON *t, *v, *d;
+
+	cJSON_ArrayForEach(t, ab) {
+		d = cJSON_GetObjectItemCaseSensitive(t, "decision");
+		printf("A/B test %s by %s, held %.0f, released %.0f: ", t->string,
+		    jstr(t, "metric"), ctl_jnum(t, "held"), ctl_jnum(t, "released"));
+		if (cJSON_IsObject(d))
+			printf("decided %s (%s%s) at %s, z %.2f, confidence %.4f\n",
+			    jstr(d, "variant"), jstr(d, "how"), cJSON_IsTrue(
+			    cJSON_GetObjectItemCaseSensitive(d, "fallback")) ? ", the fallback" :
+			    "", jstr(d, "at"), ctl_jnum(d, "z"), ctl_jnum(d, "confidence"));
+		else
+			printf("running until %s at the latest, best so far %s, z %.2f, "
+			    "confidence %.4f\n", jstr(t, "decide_by"), jstr(
+			    cJSON_GetObjectItemCaseSensitive(t, "standing"), "best"),
+			    ctl_jnum(cJSON_GetObjectItemCaseSensitive(t, "standing"), "z"),
+			    ctl_jnum(cJSON_GetObjectItemCaseSensitive(t, "standing"),
+			    "confidence"));
+		printf("  %-16s %8s %8s %8s %15s %15s\n", "VARIANT", "SENT", "CLICKED",
+		    "REDEEMED", "CLICK_RATE", "REDEMPTION_RATE");
+		cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(t, "variants")) {
+			printf("  %-16s %8.0f %8.0f %8.0f", v->string, ctl_jnum(v, "sent"),
+			    ctl_jnum(v, "clicked"), ctl_jnum(v, "redeemed"));
+			print_rate(v, "click_rate");
+			print_rate(v, "redemption_rate");
+			printf("\n");
+		}
+	}
+}
+
 int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
     const char *price)
 {
@@ -189,6 +243,7 @@ int ctl_cmd_report(struct ctl_api *api, const char *kind, const char *name,
 				print_row(label, o);
 		}
 	}
+	print_ab(cJSON_GetObjectItemCaseSensitive(j, "ab_tests"));
 	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(j, "notes"))
 		if (cJSON_IsString(o))
 			printf("note: %s\n", o->valuestring);

@@ -192,6 +192,7 @@ rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_
 	const struct rcpt *r = e->r;
 	enum rule_encoding enc;
 	unsigned units;
+	char vtail[RULE_VARIANT_NAME_MAX + 2];
 
 	script_arg(sa, r->pl.sub, NULL);
 	script_arg(sa, channel_name(r->pl.ch), NULL);
@@ -208,7 +209,10 @@ rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_
 	script_arg_ll(sa, r->pl.ch == CH_SMS ?
 	    rule_sms_count(r->pl.text, strlen(r->pl.text), &enc, &units) : 0u);
 	script_arg(sa, rec_keep_for_resend(dl, r, e->outcome) ? "1" : "", NULL);
-	script_arg(sa, r->pl.rule, NULL);
+	/* "<rule>/<variant>" for an A/B test member: record.lua counts the variant */
+	snprintf(vtail, sizeof(vtail), "%s%s", r->pl.variant[0] != '\0' ? "/" : "",
+	    r->pl.variant);
+	script_arg(sa, r->pl.rule, vtail);
 	script_arg(sa, r->job->camp, NULL);
 	script_arg(sa, r->pl.to, NULL);
 	script_arg_ll(sa, r->started);

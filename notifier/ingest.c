@@ -289,6 +289,10 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 	if (j->plan != NULL && (strcmp(c->script, "plan") == 0 ||
 	    strcmp(c->script, "retext") == 0))
 		ingest_plan_on_reply(j->plan);
+	else if (j->plan != NULL && strcmp(c->script, "ab_hold") == 0) {
+		j->plan->holds--;       /* the next slice may go (ingest_plan_turn) */
+		ingest_plan_kick(j->plan);
+	}
 	free(c);
 	ingest_job_put(j);
 }

@@ -91,6 +91,9 @@ struct ingest_plan {
 	char attempt[128];
 	size_t chunk;              /* chunks sent */
 	size_t inflight;           /* plan.lua calls sent and not answered */
+	size_t holds;              /* ab_hold.lua calls sent and not answered */
+	int final_pending;         /* the last slice held an A/B rest: an empty last
+	                            * chunk follows once every hold has answered */
 	int sent_last;
 	int64_t started_ms, progress_ms;   /* monotonic: start, last chunk answered */
 	struct ingest_plan *next, *prev;   /* ingest.plans */
@@ -123,6 +126,16 @@ int ingest_strcmp(const void *a, const void *b);
  * d. */
 void ingest_plan(struct ingest *in, const char *entry, struct deal *d,
     const char *payload, size_t len);
+
+/* abhold.c: sends ab_hold.lua for the A/B tests of the slice ml (before its plan.lua
+ * call; counted in j->plan->holds until it answers) and takes their rest out of ml.
+ * 1 when a hold was sent, 0 when the slice has no test, -1 on OOM (ml unchanged). */
+int abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *ml);
+
+/* Takes the rest of every A/B test out of ml (their texts freed), keeping the order
+ * of the others: an update's re-render (retext.lua) must not give a held recipient a
+ * text of a variant before the test decides; the rest keeps what it was held with. */
+void abhold_drop_rest(struct match_list *ml);
 
 /* Dead-letters entry with e's reason, field and message and the entry's payload
  * (may be NULL), and acks it (dead.lua). */

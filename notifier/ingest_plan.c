@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "abtest.h"
 #include "clock.h"
 #include "config.h"
 #include "deal.h"
@@ -39,11 +40,14 @@ ingest_rcpt_line(const struct match_rcpt *r)
 {
 	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
 	const char *rule = r->rule != NULL ? r->rule : "default";
-	size_t n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") +
-	    strlen(rule) + 16;
-	char *s = malloc(n);
+	size_t n;
+	char *s;
 
-	if (s != NULL)
+	if (r->variant >= 0)            /* an A/B test member: "<rule>/<variant>" */
+		return abhold_line(r, (size_t)r->variant, r->text);
+	n = strlen(r->text) + strlen(r->sub->id) + strlen(to ? to : "") +
+	    strlen(rule) + 16;
+	if ((s = malloc(n)) != NULL)
 		snprintf(s, n, "%s\t%s\t%s\t%s\t%s", channel_name(r->ch), r->sub->id,
 		    to ? to : "", rule, r->text);
 	return s;
@@ -385,7 +389,7 @@ ingest_plan_turn(evutil_socket_t fd, short what, void *arg)
 	struct ingest *in = j->in;
 	struct match_list ml;
 	struct err err;
-	int more;
+	int more, held = 0, last;
 
 	(void)fd;
 	(void)what;
@@ -396,8 +400,25 @@ ingest_plan_turn(evutil_socket_t fd, short what, void *arg)
 			ingest_plan_end(p);
 		return;
 	}
-	if (p->inflight >= INGEST_PLAN_INFLIGHT)
+	/* A slice's A/B holds answer before the next slice: a failed hold fails the
+	 * plan before its last chunk can mark the deal planned (no held rest lost). */
+	if (p->inflight >= INGEST_PLAN_INFLIGHT || p->holds > 0)
 		return;
+	memset(&ml, 0, sizeof(ml));
+	if (p->final_pending) {
+		/* The last slice held a rest: its chunk went out as an ordinary one, and
+		 * only now, every hold answered, an empty last chunk finishes the plan. */
+		j->nchunks = p->chunk + 1;
+		if (ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk, 1) < 0)
+			ingest_job_fail(j, 0, "plan", "out of memory");
+		else if (!j->failed) {
+			p->inflight++;
+			p->chunk++;
+			p->sent_last = 1;
+		}
+		ingest_plan_kick(p);
+		return;
+	}
 	err_clear(&err);
 	if ((more = match_run_next(p->run, &p->links, (size_t)in->cfg->plan_chunk, &ml,
 	    &err)) < 0) {
@@ -410,18 +431,33 @@ ingest_plan_turn(evutil_socket_t fd, short what, void *arg)
 	j->recipients += ml.n;
 	j->paused += ml.paused;
 	j->unrenderable += ml.unrenderable;
-	if (!more)
+	/* An A/B test's rest is held (ab_hold.lua, sent first), not planned; an update's
+	 * re-render leaves it alone. */
+	if (p->retext)
+		abhold_drop_rest(&ml);
+	else if ((held = abhold_chunk(j, p->d, &ml)) < 0)
+		goto oom;
+	if (held > 0 && !more)
+		p->final_pending = 1;
+	last = !more && !p->final_pending;
+	if (last)
 		j->nchunks = p->chunk + 1;
-	if ((p->retext ? ingest_retext_chunk(j, p->d, &ml, p->attempt, p->keep, p->chunk,
-	    !more) : ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk, !more)) < 0) {
-		log_errorx("event=%s_failed deal=%s entry=%s err=\"out of memory\"",
-		    p->retext ? "retext" : "plan", j->deal, j->entry);
-		ingest_job_fail(j, 0, p->retext ? "retext" : "plan", "out of memory");
-	} else if (!j->failed) {
+	if (!j->failed && (p->retext ? ingest_retext_chunk(j, p->d, &ml, p->attempt, p->keep,
+	    p->chunk, last) : ingest_plan_chunk(j, p->d, &ml, p->attempt, p->chunk,
+	    last)) < 0)
+		goto oom;
+	if (!j->failed) {
 		p->inflight++;
 		p->chunk++;
-		p->sent_last = !more;
+		p->sent_last = last;
 	}
+	match_list_free(&ml);
+	ingest_plan_kick(p);
+	return;
+oom:
+	log_errorx("event=%s_failed deal=%s entry=%s err=\"out of memory\"",
+	    p->retext ? "retext" : "plan", j->deal, j->entry);
+	ingest_job_fail(j, 0, p->retext ? "retext" : "plan", "out of memory");
 	match_list_free(&ml);
 	ingest_plan_kick(p);
 }

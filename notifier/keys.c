@@ -255,3 +255,31 @@ keys_formats(char *buf, size_t size)
 	}
 	return k;
 }
+
+int
+keys_ab(enum keys_ab which, const char *deal, const char *rule, char *buf, size_t size)
+{
+	int k = -1;
+
+	if (size == 0)
+		return -1;
+	switch (which) {
+	case KEYS_AB_TESTS:
+		k = snprintf(buf, size, "abtests");
+		break;
+	case KEYS_AB_TEST:
+		k = snprintf(buf, size, "abtest:%s", deal);
+		break;
+	case KEYS_AB_REST:
+		k = snprintf(buf, size, "abrest:%s", deal);
+		break;
+	case KEYS_AB_QUEUE:
+		k = snprintf(buf, size, "abq:%s:%s", deal, rule);
+		break;
+	}
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
+}

@@ -22,6 +22,7 @@
 #include <hiredis/hiredis.h>
 
 #include "admin.h"
+#include "abtest.h"
 #include "app.h"
 #include "clicks.h"
 #include "clock.h"
@@ -468,6 +469,8 @@ notifier_start_readers(struct notifier *n)
 	 * put over the admin API (on any notifier) are part of the set in use here. */
 	if ((n->convert = convert_new(&n->app)) == NULL)
 		return -1;
+	if ((n->abtest = abtest_new(&n->app)) == NULL)
+		return -1;
 	if ((n->admin = admin_new(&n->app)) == NULL)
 		return -1;
 	n->app.admin = n->admin;
@@ -486,6 +489,7 @@ notifier_free(struct notifier *n)
 	clicks_free(n->clicks);
 	simulate_free(n->simulate);
 	convert_free(n->convert);
+	abtest_free(n->abtest);
 	hooks_free(n->hooks);
 	n->app.hooks = NULL;
 	admin_free(n->admin);

@@ -50,6 +50,7 @@ struct notifier {
 	/* HTTP-facing modules: one handle each. */
 	struct clicks *clicks;        /* /c/<token>: click links (NULL: not configured) */
 	struct convert *convert;      /* the "conversions" stream: attribution */
+	struct abtest *abtest;        /* A/B tests decided and their rest released */
 	struct hooks *hooks;          /* /hooks/: Twilio callbacks, STOP/START */
 	struct admin *admin;          /* the /v1/ admin API and the rules in use */
 	struct tokens *tokens;        /* named tokens, sessions, /v1/audit (NULL without

@@ -19,6 +19,9 @@
 #include "subscriber.h"
 #include "tz.h"
 
+_Static_assert(RULE_VARIANTS_MAX == sizeof(((struct match_rcpt *)0)->alt) /
+    sizeof(char *), "match_rcpt.alt is not RULE_VARIANTS_MAX long");
+
 
 /* The built-in default text, in the variant the deal's fields allow: a template
  * language without conditionals would print "code ," or "(0% off)" otherwise.
@@ -283,6 +286,9 @@ match_push(struct match_list *l, const struct rule_recipient *rc, enum channel c
 	l->v[l->n].ch = ch;
 	l->v[l->n].text = text;
 	l->v[l->n].rule = rule_name(rc->rule);
+	l->v[l->n].rp = rc->rule;
+	l->v[l->n].variant = MATCH_AB_NONE;
+	l->v[l->n].nalt = 0;
 	l->n++;
 	return 0;
 }
@@ -340,16 +346,15 @@ match_click_link(const struct match_links *links, const char *sub_id, enum chann
 static char *
 match_render(struct matcher *m, const struct deal *d, const struct rule_recipient *rc,
     enum channel ch, int64_t now, const struct match_links *links,
-    struct match_list *out, struct err *err)
+    const struct rule_template *t, struct match_list *out, struct err *err)
 {
 	char code[MATCH_CODE_WIDTH + 1], link[1024 + CLICKTOK_MAX + 8];
-	const struct rule_template *t;
 	struct rule_render_in in;
 	struct rule_text text;
 
-	/* The rule's template in the subscriber's language, else its own or the
-	 * default's variant. */
-	if ((t = rule_template_locale(rc->rule, ch, rc->sub->locale)) == NULL)
+	/* An A/B variant's template when given; else the rule's template in the
+	 * subscriber's language, else its own or the default's variant. */
+	if (t == NULL && (t = rule_template_locale(rc->rule, ch, rc->sub->locale)) == NULL)
 		t = match_template(m, rc->rule, d, ch);
 	memset(&in, 0, sizeof(in));
 	if (match_links_on(links)) {
@@ -410,6 +415,51 @@ match_deal(struct matcher *m, const struct deal *d, int64_t now,
 	return match_deal_links(m, d, now, NULL, out, err);
 }
 
+/* The SMS of a rule with A/B variants (docs/rules.md "A/B variants"): a test member
+ * gets its variant's text; one of the rest gets every variant's text (kept until the
+ * test decides which goes); a test send's recipient its variant's or the fallback's,
+ * counted for no test. A text that cannot be rendered drops the recipient
+ * (counted unrenderable). 0, or -1 on OOM with *err set. */
+static int
+match_render_ab(struct matcher *m, const struct deal *d, const struct rule_recipient *rc,
+    int64_t now, const struct match_links *links, struct match_list *out,
+    struct err *err)
+{
+	size_t n = rule_variant_count(rc->rule), k;
+	int v = rule_ab(rc->rule) != NULL ? rule_ab_assign(rc->rule, d->id, rc->sub->id) : 0;
+	int test_send = d->test_to.n > 0;
+	char *alt[RULE_VARIANTS_MAX] = { NULL };
+	struct match_rcpt *r;
+
+	/* A test send (docs/rules.md) holds nobody back and runs no test: each member
+	 * gets the variant it would get, or the fallback. */
+	if (test_send && v < 0)
+		v = (int)rule_ab(rc->rule)->fallback;
+
+	for (k = 0; k < n; k++) {
+		if (v >= 0 && (size_t)v != k)
+			continue;
+		if ((alt[k] = match_render(m, d, rc, CH_SMS, now, links,
+		    rule_variant_template(rc->rule, k), out, err)) == NULL)
+			goto fail;
+	}
+	if (match_push(out, rc, CH_SMS, v >= 0 ? alt[v] : alt[0]) < 0) {
+		err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
+		goto fail;
+	}
+	r = &out->v[out->n - 1];
+	r->variant = test_send ? MATCH_AB_NONE : v >= 0 ? v : MATCH_AB_REST;
+	if (v < 0) {
+		memcpy(r->alt, alt, sizeof(alt));
+		r->nalt = n;
+	}
+	return 0;
+fail:
+	for (k = 0; k < n; k++)
+		free(alt[k]);
+	return err->kind == ERR_NOMEM ? -1 : 0;
+}
+
 /* Renders rc on each of its channels into out (paused and unrenderable ones only
  * counted). 0, or -1 on OOM with *err set. */
 static int
@@ -428,7 +478,12 @@ match_render_one(struct matcher *m, const struct deal *d, const struct rule_reci
 			out->paused++;
 			continue;
 		}
-		if ((text = match_render(m, d, rc, (enum channel)c, now, links, out,
+		if (c == CH_SMS && rule_variant_count(rc->rule) > 0) {
+			if (match_render_ab(m, d, rc, now, links, out, err) < 0)
+				return -1;
+			continue;
+		}
+		if ((text = match_render(m, d, rc, (enum channel)c, now, links, NULL, out,
 		    err)) == NULL) {
 			if (err->kind == ERR_NOMEM)
 				return -1;
@@ -477,8 +532,13 @@ match_list_free(struct match_list *l)
 {
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
+	for (i = 0; i < l->n; i++) {
+		size_t k;
+
 		free(l->v[i].text);
+		for (k = 1; k < l->v[i].nalt; k++)
+			free(l->v[i].alt[k]);
+	}
 	free(l->v);
 	free(l->held);
 	memset(l, 0, sizeof(*l));

@@ -19,6 +19,7 @@ pushline_parse(char *line, struct pushline *pl)
 	char *f[PUSHLINE_NFIELDS], *s = line;
 	int i, ch;
 
+	pl->variant = "";
 	for (i = 0; i < PUSHLINE_NFIELDS - 1; i++) {
 		f[i] = s;
 		if ((s = strchr(s, '\t')) == NULL)
@@ -36,19 +37,26 @@ pushline_parse(char *line, struct pushline *pl)
 	pl->to = f[2];
 	pl->rule = f[3];
 	pl->text = f[4];
+	if ((s = strchr(f[3], '/')) != NULL) {
+		*s++ = '\0';
+		if (*f[3] == '\0' || *s == '\0')
+			return -1;
+		pl->variant = s;
+	}
 	return 0;
 }
 
 char *
 pushline_format(const struct pushline *pl)
 {
+	const char *v = pl->variant != NULL ? pl->variant : "";
 	size_t len = strlen(channel_name(pl->ch)) + strlen(pl->sub) + strlen(pl->to) +
-	    strlen(pl->rule) + strlen(pl->text) + PUSHLINE_NFIELDS;
+	    strlen(pl->rule) + strlen(v) + strlen(pl->text) + PUSHLINE_NFIELDS + 1;
 	char *s = malloc(len);
 
 	if (s != NULL)
-		snprintf(s, len, "%s\t%s\t%s\t%s\t%s", channel_name(pl->ch), pl->sub, pl->to,
-		    pl->rule, pl->text);
+		snprintf(s, len, "%s\t%s\t%s\t%s%s%s\t%s", channel_name(pl->ch), pl->sub,
+		    pl->to, pl->rule, v[0] != '\0' ? "/" : "", v, pl->text);
 	return s;
 }
 

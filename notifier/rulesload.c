@@ -139,25 +139,6 @@ rulesload_files_free(struct rulesload_file *files, size_t n)
 }
 
 struct rule_set *
-rulesload_supported(struct rule_set *rs, struct err *err)
-{
-	size_t i;
-
-	for (i = 0; rs != NULL && i < rule_set_count(rs); i++) {
-		const struct rule *r = rule_set_get(rs, i);
-
-		if (rule_variant_count(r) == 0)
-			continue;
-		err_set(err, ERR_INPUT, "unsupported", rule_file(r), "%s:%d: rule '%s': A/B "
-		    "variants are not sent by this version yet; remove its 'variant' and "
-		    "'test' clauses", rule_file(r), rule_line(r), rule_name(r));
-		rule_set_free(rs);
-		return NULL;
-	}
-	return rs;
-}
-
-struct rule_set *
 rulesload_dir(const char *dir, struct rule_diags *diags, struct err *err)
 {
 	struct rulesload_file *files;
@@ -176,7 +157,7 @@ rulesload_dir(const char *dir, struct rule_diags *diags, struct err *err)
 		src[i].text = files[i].text;
 		src[i].len = files[i].len;
 	}
-	rs = rulesload_supported(rule_compile(src, n, diags, err), err);
+	rs = rule_compile(src, n, diags, err);
 out:
 	free(src);
 	rulesload_files_free(files, n);

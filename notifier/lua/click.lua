@@ -52,6 +52,9 @@ if ARGV[4] == '1' and redis.call('SET', KEYS[2], ARGV[10], 'NX', 'EX', ARGV[5]) 
   for _, r in ipairs(reports) do
     redis.call('HINCRBY', r, 'clicked', 1)
   end
+  -- An A/B test member's click counts for its variant (record.lua wrote which).
+  local ab = redis.call('HGET', pinfo, sub .. ':' .. ch .. '\tab')
+  if ab then redis.call('HINCRBY', KEYS[7], 'ab:' .. ab .. ':clicked', 1) end
   series_add(KEYS[10], 'clicked', ARGV[10], 0)
   local gain = tonumber(ARGV[6])
   subjson_engage(KEYS[3], KEYS[4], sub, function(e) return e + (1 - e) * gain end)

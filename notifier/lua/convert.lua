@@ -259,6 +259,9 @@ if info and window then
     end
   end
   if not halo then
+    -- An A/B test member's redemption counts for its variant (record.lua wrote which).
+    local ab = redis.call('HGET', pinfo, sub .. ':' .. ch .. '\tab')
+    if ab then redis.call('HINCRBY', rdeal, 'ab:' .. ab .. ':redeemed', 1) end
     series_add(KEYS[16], 'redeemed', ARGV[17], 0)
   end
   subjson_engage(subs, changes, sub, function(e) return e + (1 - e) * gain end)

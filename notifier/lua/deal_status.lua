@@ -2,25 +2,26 @@
 -- GET /v1/deals/<id>). It only reads.
 -- ORDER STATUS_KEYS (notifier/admin_deals.c): KEYS[1] deal:<id>
 -- KEYS[2] report:deal:<id>   KEYS[3] deals:dead   KEYS[4] deals:confirmed
--- KEYS[5] deals   KEYS[6] dealpush:pause
--- KEYS[7..] in the sharded layout, the report:deal:<id> of shards 1 .. S-1 (KEYS[2]
+-- KEYS[5] deals   KEYS[6] dealpush:pause   KEYS[7] abtest:<id> (its A/B tests)
+-- KEYS[8..] in the sharded layout, the report:deal:<id> of shards 1 .. S-1 (KEYS[2]
 --   is shard 0's): the report is their sum, field by field (docs/sharding.md)
 -- ARGV: deal id, how many dead letters to look through at most
 -- Returns {deal hash, report hash, latest dead letter of the deal (its fields and
 -- "dead_entry", or {}), the entry a held one was confirmed as (or ""), the payload
--- of the deal's planned entry in deals (or ""), the pause hash}, hashes flat.
+-- of the deal's planned entry in deals (or ""), the pause hash, the A/B tests' hash},
+-- hashes flat.
 -- A dead letter is the deal's when its payload's "id" is the deal id (decoded, or
 -- matched in a payload that is not JSON).
 local id, limit = ARGV[1], tonumber(ARGV[2])
 local deal = redis.call('HGETALL', KEYS[1])
 local report = redis.call('HGETALL', KEYS[2])
-if #KEYS > 6 then
+if #KEYS > 7 then
   local sum, order = {}, {}
   for i = 1, #report, 2 do
     sum[report[i]] = tonumber(report[i + 1]) or report[i + 1]
     order[#order + 1] = report[i]
   end
-  for k = 7, #KEYS do
+  for k = 8, #KEYS do
     local part = redis.call('HGETALL', KEYS[k])
     for i = 1, #part, 2 do
       local f, v = part[i], tonumber(part[i + 1])
@@ -82,4 +83,5 @@ if entry then
   local r = redis.call('XRANGE', KEYS[5], entry, entry)
   if #r == 1 then payload = field(r[1][2], 'deal') or '' end
 end
-return {deal, report, dead, confirmed, payload, redis.call('HGETALL', KEYS[6])}
+return {deal, report, dead, confirmed, payload, redis.call('HGETALL', KEYS[6]),
+  redis.call('HGETALL', KEYS[7])}

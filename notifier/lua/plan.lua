@@ -58,7 +58,8 @@ for _ = 1, njobs do
   local n = tonumber(ARGV[i])
   for f = i + 1, i + 2 * n - 1, 2 do
     if ARGV[f] == 'r' then
-      local rule = string.match(ARGV[f + 1], '^[^\t]+\t[^\t]+\t[^\t]*\t([^\t]*)\t')
+      -- an A/B test member's rule is "<rule>/<variant>": its reports are the rule's
+      local rule = string.match(ARGV[f + 1], '^[^\t]+\t[^\t]+\t[^\t]*\t([^\t/]*)[^\t]*\t')
       if not rule or not rule_key[rule] then
         return redis.error_reply('ERR plan: malformed recipient line or rule not in KEYS')
       end
@@ -93,7 +94,7 @@ for _ = 1, njobs do
       out[#out + 1] = ARGV[f]
       out[#out + 1] = v
     elseif limit == 0 or count < limit then
-      local ch, sub, rule = string.match(v, '^([^\t]+)\t([^\t]+)\t[^\t]*\t([^\t]*)\t')
+      local ch, sub, rule = string.match(v, '^([^\t]+)\t([^\t]+)\t[^\t]*\t([^\t/]*)[^\t]*\t')
       if redis.call('SADD', planset, sub .. ':' .. ch) == 1 then
         out[#out + 1] = 'r'
         out[#out + 1] = v

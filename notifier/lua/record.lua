@@ -27,7 +27,9 @@
 --   subscriber has more than one channel, so another channel's push may have counted
 --   it treated already)
 -- Counts each final outcome in stats and the reports (lib/outcome.lua), and for a sent
--- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" for click and
+-- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" (and, for an
+-- A/B test member, whose rule argument is "<rule>/<variant>", field "<sub>:<ch>\tab" =
+-- "<rule>:<variant>", counted "ab:<rule>:<variant>:sent" in report:deal) for click and
 -- conversion attribution, and codepush:<code> = push id (and, sharded, codeout field
 -- <code> = push id: a conversion by code finds the push's shard there); a
 -- subscriber's first sent
@@ -96,6 +98,8 @@ for i = 0, n - 1 do
   local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local at = ARGV[b + 9]
   local rule, camp = ARGV[b + 14], ARGV[b + 15]
+  local variant = ''
+  rule, variant = string.match(rule, '^([^/]*)/?(.*)$')   -- "<rule>/<variant>": A/B
   local field = sub .. ':' .. ch
   local state = redis.call('HGET', states, field)
   local open = state == false or state == 'admitted' or state == 'retry' or
@@ -199,6 +203,11 @@ for i = 0, n - 1 do
       -- audience that reports set against the holdout audience.
       oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, ARGV[b + 21] == '1',
         at)
+      -- An A/B test member: its variant, for its clicks and redemptions, counted once.
+      if variant ~= '' and redis.call('HSETNX', pushinfo, field .. '\tab',
+          rule .. ':' .. variant) == 1 then
+        oc_add(reports[1], 'ab:' .. rule .. ':' .. variant .. ':sent', 1)
+      end
       expire_once(pushinfo, 30 * 86400)
     elseif outcome ~= 'unknown' and ARGV[b + 20] == '1' then
       -- The pool gave a code that cannot be sent: it leaves the pool for good.

@@ -234,6 +234,17 @@ every_key_of_a_push_is_on_its_subscribers_slot(void **state)
 	/* A code names no subscriber: the deal's codeout says whose push sent it. */
 	assert_int_equal(keys_codeout("d-1", k, sizeof(k)), (int)strlen("{d:d-1}codeout"));
 	assert_string_equal(k, "{d:d-1}codeout");
+	/* An A/B test's keys are the deal's, global as deal:<id> in every layout. */
+	assert_int_equal(keys_ab(KEYS_AB_TESTS, "d-1", "flash", k, sizeof(k)), 7);
+	assert_string_equal(k, "abtests");
+	keys_ab(KEYS_AB_TEST, "d-1", "", k, sizeof(k));
+	assert_string_equal(k, "abtest:d-1");
+	keys_ab(KEYS_AB_REST, "d-1", "", k, sizeof(k));
+	assert_string_equal(k, "abrest:d-1");
+	keys_ab(KEYS_AB_QUEUE, "d-1", "flash", k, sizeof(k));
+	assert_string_equal(k, "abq:d-1:flash");
+	assert_int_equal(keys_ab(KEYS_AB_QUEUE, "d-1", "flash", k, 8), -1);
+	assert_string_equal(k, "");
 	assert_int_equal(keys_shard_of_push("not a push id"), 0);
 	assert_int_equal(keys_prefix(0, KEYS_PER_NAMES, k, sizeof(k)), -1);
 	assert_int_equal(keys_per(4, KEYS_PUSH, "d-1", k, sizeof(k)), -1);

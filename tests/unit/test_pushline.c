@@ -58,6 +58,40 @@ line_with_a_missing_or_empty_field_or_unknown_channel_is_refused(void **state)
 	}
 }
 
+/* An A/B test member's rule field is "<rule>/<variant>": the rule is the rule's
+ * (every key and report), the variant apart, and the format puts it back. */
+static void
+a_test_members_rule_names_its_variant(void **state)
+{
+	char line[] = "sms\ts-1\t+15125550100\tflash/b\tBBB deal";
+	const char *bad[] = { "sms\ts-1\t+1\tflash/\thi", "sms\ts-1\t+1\t/b\thi" };
+	struct pushline pl;
+	char *again;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(pushline_parse(line, &pl), 0);
+	assert_string_equal(pl.rule, "flash");
+	assert_string_equal(pl.variant, "b");
+	assert_string_equal(pl.text, "BBB deal");
+	assert_non_null(again = pushline_format(&pl));
+	assert_string_equal(again, "sms\ts-1\t+15125550100\tflash/b\tBBB deal");
+	free(again);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *l = strdup(bad[i]);
+
+		assert_non_null(l);
+		assert_int_equal(pushline_parse(l, &pl), -1);
+		free(l);
+	}
+	{
+		char plain[] = "sms\ts-1\t+1\tvip\thi";
+
+		assert_int_equal(pushline_parse(plain, &pl), 0);
+		assert_string_equal(pl.variant, "");
+	}
+}
+
 static void
 format_is_what_parse_reads(void **state)
 {
@@ -153,6 +187,7 @@ main(void)
 		cmocka_unit_test(line_parses_into_its_five_fields_and_the_text_keeps_its_tabs),
 		cmocka_unit_test(line_with_a_missing_or_empty_field_or_unknown_channel_is_refused),
 		cmocka_unit_test(format_is_what_parse_reads),
+		cmocka_unit_test(a_test_members_rule_names_its_variant),
 		cmocka_unit_test(render_puts_the_code_in_every_place_kept_for_it),
 		cmocka_unit_test(render_with_a_code_longer_than_its_place_does_not_overflow),
 		cmocka_unit_test(render_without_a_code_drops_the_place),

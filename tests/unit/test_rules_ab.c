@@ -239,29 +239,6 @@ decisions_stop_early_only_when_clear(void **state)
 	assert_true(v.z == 0);
 }
 
-/* Until delivery sends variants, the notifier refuses a rule that has them (rules
- * apply, PUT /v1/rules, start-up and rules check), naming it, rather than sending
- * something else than the marketer wrote. */
-static void
-the_notifier_refuses_variants_it_cannot_send_yet(void **state)
-{
-	char errs[2048];
-	struct rule_set *rs = compile("rule plain\n send sms\nend\n" FLASH, errs,
-	    sizeof(errs));
-	struct err e;
-
-	(void)state;
-	assert_non_null(rs);
-	err_clear(&e);
-	assert_null(rulesload_supported(rs, &e));
-	assert_non_null(strstr(e.msg, "rules/t.rules:4: rule 'flash': A/B variants are "
-	    "not sent by this version yet"));
-	rs = compile("rule plain\n send sms\nend\n", errs, sizeof(errs));
-	assert_ptr_equal(rulesload_supported(rs, &e), rs);
-	rule_set_free(rs);
-	assert_null(rulesload_supported(NULL, &e));
-}
-
 int
 main(void)
 {
@@ -270,7 +247,6 @@ main(void)
 		cmocka_unit_test(mistakes_are_named),
 		cmocka_unit_test(assignment_keeps_the_share_and_splits_evenly),
 		cmocka_unit_test(decisions_stop_early_only_when_clear),
-		cmocka_unit_test(the_notifier_refuses_variants_it_cannot_send_yet),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

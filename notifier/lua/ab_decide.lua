@@ -1,0 +1,97 @@
+-- ab_decide.lua: an A/B test's decision, and a batch of its rest released to the
+-- winner's text, atomically (stage: plan; docs/rules.md "A/B variants").
+-- ORDER AB_DECIDE_KEYS (notifier/abtest.c):
+-- KEYS[1] abtests   KEYS[2] abtest:<deal>   KEYS[3] abrest:<deal>
+-- KEYS[4] abq:<deal>:<rule>   KEYS[5] pushes   KEYS[6] deal:<id>
+-- KEYS[7] report:deal:<id>   KEYS[8] report:rule:<rule>   KEYS[9]
+-- report:campaign:<c> ("" = none) (the reports of shard 0: summed over the shards)
+-- ARGV: deal id, rule, verdict ("" = none: only release when decided already; else
+--   "<index>\t<variant>\t<how>\t<at>\t<z>\t<confidence>", how = early, final,
+--   expiry), batch (held recipients released per call), job_size (recipients per
+--   job)
+-- The first verdict stored wins (HSETNX): every notifier may look, one decision
+-- stands. Released recipients each become "-" in abrest:<deal> in the same step as
+-- their job's XADD on pushes, so each is planned exactly once, whoever releases and
+-- however often a call is repeated. Their jobs carry the fields the held chunk gave
+-- (ab_hold.lua) and a recipient line in the winner's text. Counts "planned" in the
+-- reports and "ab:<rule>:released" in report:deal. When abq:<deal>:<rule> is empty
+-- and the deal planned, the test leaves abtests.
+-- Returns {'open'} (no decision yet), or {'more'|'done', decision, released}.
+local tests, test, rest, q, pushes, deal = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
+  KEYS[6]
+local rdeal, rrule, rcamp = KEYS[7], KEYS[8], KEYS[9]
+local dealid, rule, verdict = ARGV[1], ARGV[2], ARGV[3]
+local batch, jobsz = tonumber(ARGV[4]), tonumber(ARGV[5])
+
+if verdict ~= '' then
+  redis.call('HSETNX', test, rule .. ':decision', verdict)
+end
+local decision = redis.call('HGET', test, rule .. ':decision')
+if not decision then
+  return {'open'}
+end
+local widx = tonumber(string.match(decision, '^(%d+)\t'))
+local job = redis.call('HGET', test, rule .. ':job') or ''
+local jentry, jexp, jcamp, jpool, jstart = string.match(job,
+  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
+if not widx or not jentry then
+  return redis.error_reply('ERR ab_decide: malformed decision or job of ' .. rule)
+end
+
+local fields = redis.call('LRANGE', q, 0, batch - 1)
+local by_shard, order = {}, {}
+local released = 0
+for _, f in ipairs(fields) do
+  local v = redis.call('HGET', rest, f)
+  if v and v ~= '-' then
+    local parts = {}
+    for p in string.gmatch(v, '[^\30]+') do
+      parts[#parts + 1] = p
+    end
+    local line = parts[widx + 2]
+    if line then
+      local s = parts[1]
+      if not by_shard[s] then
+        by_shard[s] = {}
+        order[#order + 1] = s
+      end
+      local l = by_shard[s]
+      l[#l + 1] = line
+      released = released + 1
+    end
+    redis.call('HSET', rest, f, '-')
+  end
+end
+redis.call('LTRIM', q, #fields, -1)
+local jobs = 0
+for _, s in ipairs(order) do
+  local l = by_shard[s]
+  for i = 1, #l, jobsz do
+    -- ORDER JOB_PAIRS: deal, entry, exp, camp, pool, start, then one "r" each
+    local out = { 'deal', dealid, 'entry', jentry, 'exp', jexp, 'camp', jcamp,
+      'pool', jpool, 'start', jstart }
+    for k = i, math.min(i + jobsz - 1, #l) do
+      out[#out + 1] = 'r'
+      out[#out + 1] = l[k]
+    end
+    for _, x in ipairs(FMT) do
+      out[#out + 1] = x
+    end
+    redis.call('XADD', pushes, '*', unpack(out))
+    jobs = jobs + 1
+  end
+end
+if released > 0 then
+  redis.call('HINCRBY', rdeal, 'planned', released)
+  redis.call('HINCRBY', rdeal, 'ab:' .. rule .. ':released', released)
+  redis.call('HINCRBY', rrule, 'planned', released)
+  if rcamp ~= '' then
+    redis.call('HINCRBY', rcamp, 'planned', released)
+  end
+  redis.call('HINCRBY', deal, 'jobs', jobs)
+end
+if redis.call('LLEN', q) == 0 and redis.call('HEXISTS', deal, 'planned') == 1 then
+  redis.call('ZREM', tests, dealid .. '\t' .. rule)
+  return {'done', decision, tostring(released)}
+end
+return {'more', decision, tostring(released)}
