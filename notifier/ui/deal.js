@@ -1,6 +1,7 @@
 // deal.js: the Deal page (docs/console.md): the state, a guard's confirmation, the
-// funnel as a bar chart, the per-minute series as a line chart, codes left, skips by
-// reason, cancel. Polls every 2 s through the caller's poll().
+// funnel as a bar chart, the per-minute series as a line chart, codes left, the A/B
+// tests and their standing, skips by reason, cancel. Polls every 2 s through the
+// caller's poll().
 
 import { api } from './api.js';
 import { el, table } from './dom.js';
@@ -44,6 +45,35 @@ export function guardBox(id, canChange) {
   return { box, update };
 }
 
+const pct = (x) => (x === null || x === undefined ? '–' : `${(Number(x) * 100).toFixed(1)}%`);
+const conf = (c) => `${(Number(c) * 100).toFixed(1)}% confident`;
+const HOW = { early: 'won early (sequential test)', final: 'won at the end of the window',
+  fallback: 'no clear winner: the fallback', expiry: 'the deal ended first: decided then' };
+
+// One A/B test of a deal's report (ab_tests[rule], docs/api.md): the line that says
+// where it stands, and the rows of its variants [name, sent, clicked, redeemed, click
+// rate, redemption rate].
+export function abSummary(rule, t) {
+  let line;
+  if (t.state === 'decided' && t.decision) {
+    const d = t.decision;
+    line = `${rule}: ${d.variant} ${HOW[d.how] || d.how}` +
+      (d.z !== null && d.z !== undefined ? ` (z ${Number(d.z).toFixed(2)}, ` +
+        `${conf(d.confidence)})` : '') + `; the rest (${t.held}) gets ${d.variant}` +
+      `, ${t.released} sent so far.`;
+  } else {
+    const st = t.standing || {};
+    line = `${rule}: running, by ${t.metric}, decided by ` +
+      `${new Date(t.decide_by).toLocaleTimeString()} at the latest; ` +
+      (st.best ? `best so far ${st.best} (z ${Number(st.z).toFixed(2)}, ${conf(st.confidence)})`
+        : 'no leader yet') + `; ${t.held} held back (fallback ${t.fallback}).`;
+  }
+  const rows = Object.entries(t.variants || {}).map(([name, v]) => [name,
+    Number(v.sent || 0), Number(v.clicked || 0), Number(v.redeemed || 0),
+    pct(v.click_rate), pct(v.redemption_rate)]);
+  return { line, rows };
+}
+
 // The index of the first minute to chart: the first with a count, so that the
 // chart starts where the deal did, but at least SERIES_MIN_SHOWN minutes back.
 function firstShown(s) {
@@ -64,6 +94,7 @@ export function dealPage(page, canChange, poll, keepChart, id) {
   const lineCanvas = el('canvas', { id: 'series', 'aria-label': 'pushes per minute' });
   const seriesNote = el('p', { id: 'series-note', class: 'muted' });
   const codes = el('p', { id: 'deal-codes' });
+  const ab = el('div', { id: 'deal-ab' });
   const figures = el('div', { id: 'figures' });
   const cancel = el('button', { id: 'cancel-deal', type: 'button', class: 'secondary',
     disabled: !canChange }, 'Cancel this deal');
@@ -79,7 +110,7 @@ export function dealPage(page, canChange, poll, keepChart, id) {
     }
   });
   page(`Deal ${id}`, state, guard.box, cancel, el('div', { class: 'chart' }, canvas),
-    codes, el('h3', {}, 'Per minute'), el('div', { class: 'chart' }, lineCanvas),
+    codes, ab, el('h3', {}, 'Per minute'), el('div', { class: 'chart' }, lineCanvas),
     seriesNote, figures, error);
 
   // The last 6 hours up to the notifier's now (the API's default range).
@@ -155,6 +186,13 @@ export function dealPage(page, canChange, poll, keepChart, id) {
         left === 0 ? el('span', { class: 'badge paused' }, ' sold out') : '');
       codes.dataset.left = String(left);
     }
+    const tests = Object.entries(r.ab_tests || {});
+    ab.replaceChildren(...(tests.length ? [el('h3', {}, 'A/B tests')] : []),
+      ...tests.flatMap(([rule, t]) => {
+        const { line, rows: vr } = abSummary(rule, t);
+        return [el('p', { class: 'ab-line' }, line), table(['variant', 'sent', 'clicked',
+          'redeemed', 'click rate', 'redemption rate'], vr)];
+      }));
     const rows = FUNNEL.map((k) => [k, Number(r[k] || 0)]);
     rows.push(['revenue', Number(r.revenue || 0)]);
     const skipped = Object.entries(r.skipped || {}).map(([k, v]) => [k, Number(v)]);

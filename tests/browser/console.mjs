@@ -84,6 +84,25 @@ await check('lift: the difference with its 95% interval; small samples said so',
     expect(liftOf(null).text === 'no holdout', 'none');
   });
 
+await check('A/B standing: a decided test and a running one, in words and rows',
+  async () => {
+    const { abSummary } = await import('../../notifier/ui/deal.js');
+    const done = abSummary('flash', { held: 320, released: 320, metric: 'clicks',
+      fallback: 'a', state: 'decided', variants: {
+        a: { sent: 41, clicked: 0, redeemed: 0, click_rate: 0, redemption_rate: 0 },
+        b: { sent: 39, clicked: 39, redeemed: 0, click_rate: 1, redemption_rate: 0 } },
+      decision: { variant: 'b', how: 'early', fallback: false, z: 8.83, confidence: 1 } });
+    expect(done.line === 'flash: b won early (sequential test) (z 8.83, 100.0% confident); ' +
+      'the rest (320) gets b, 320 sent so far.', done.line);
+    expect(JSON.stringify(done.rows) ===
+      '[["a",41,0,0,"0.0%","0.0%"],["b",39,39,0,"100.0%","0.0%"]]', JSON.stringify(done.rows));
+    const run = abSummary('flash', { held: 80, released: 0, metric: 'clicks', fallback: 'a',
+      state: 'running', decide_by: '2026-12-05T17:01:02Z', variants: {},
+      standing: { best: null } });
+    expect(run.line.includes('running, by clicks') && run.line.includes('no leader yet') &&
+      run.line.includes('80 held back (fallback a)'), run.line);
+  });
+
 await check('channel lift: revenue added on a channel against its own holdout',
   async () => {
     const { channelLiftOf } = await import('../../notifier/ui/reports.js');
