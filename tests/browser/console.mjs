@@ -354,13 +354,40 @@ try {
       await shot(page, 'rules');
       expect(await page.isDisabled('#rule-apply'), 'Apply is enabled with errors');
       await page.fill('#rule-text', 'rule ui_rule\n  when deal.category = "headphones"\n' +
-        '  send sms\n  template sms "UI rule: {title} {link} Reply STOP to end"\nend\n');
+        '  priority 1000\n  send sms\n' +
+        '  template sms "UI rule: {title} {link} Reply STOP to end"\nend\n');
       await page.waitForFunction(() =>
         document.getElementById('rule-status').textContent.startsWith('Compiles'),
       null, WAIT);
       await page.click('#rule-apply');
       await page.waitForFunction(() =>
         document.getElementById('rule-status').textContent.startsWith('Applied'), null, WAIT);
+      // Applied, the next deal uses it: a headphones deal published now is matched by
+      // ui_rule first (the highest priority), and its report counts them.
+      const pub = await page.evaluate(async (exp) => {
+        const { api } = await import('/ui/api.js');
+        try {
+          const { now } = await api('GET', '/v1/deals');      // the notifier's clock
+          await api('POST', '/v1/deals', { id: 'ui-after-rule', title: 'After the rule',
+            category: 'headphones', price: 79, list_price: 129, currency: 'USD',
+            url: 'https://shop.example/d/ui-3', expires_at: now + exp });
+          return 'ok';
+        } catch (e) {
+          return e.message;
+        }
+      }, 3600);
+      expect(pub === 'ok', `publishing after the rule: ${pub}`);
+      let matched = 0;
+      let last = '';
+      for (let i = 0; i < 50 && matched === 0; i++) {
+        const r = await inPage(page, '/v1/reports/rule/ui_rule');
+        last = `${r.status} ${r.body}`;
+        if (r.status === 200) matched = Number(JSON.parse(r.body).matched || 0);
+        if (matched === 0) await new Promise((res) => setTimeout(res, 200));
+      }
+      const st = await inPage(page, '/v1/deals/ui-after-rule');
+      expect(matched > 0, `the applied rule matched nobody of the next deal: ${last} ` +
+        `(deal: ${st.body})`);
     });
 
   await check('rules: a draft simulated against a recent deal; versions with a diff',
