@@ -86,6 +86,30 @@ struct interests {
  * include/intern.h. Read-only: nothing may write through these pointers. Fields are
  * ordered to leave no padding (the mirror keeps a million of these).
  */
+/*
+ * What a subscriber did (docs/attribution.md, "Behaviour"): the times of the last
+ * text, click and attributed purchase and of joining (epoch seconds, 0 = never or not
+ * known), and per UTC day (day = epoch / 86400) the texts (kept 7 days), clicks (30),
+ * purchases and revenue (90) of the days that had any, oldest first. Kept by the
+ * funnel's scripts in hash "behaviour"; one allocation, owned by its subscriber.
+ */
+struct sub_bday {
+	uint32_t day;
+	uint16_t texts;            /* saturate at their type's maximum */
+	uint8_t clicks;
+	uint8_t purchases;
+	float revenue;
+};
+
+struct sub_behav {
+	int64_t joined;
+	int64_t last_text;
+	int64_t last_click;
+	int64_t last_purchase;
+	uint32_t ndays;
+	struct sub_bday days[];
+};
+
 struct subscriber {
 	char *id;
 	char *phone;               /* E.164, NULL when absent */
@@ -97,6 +121,7 @@ struct subscriber {
 	struct strlist tags;       /* lower-cased */
 	struct interests interests;
 	double engagement;         /* 0..1 */
+	struct sub_behav *behav;   /* NULL: nothing known; owned, freed with the record */
 	/* Small fields last, in 8 bytes: the mirror keeps a million of these. */
 	uint8_t channels;          /* CH_BIT(CH_SMS) | CH_BIT(CH_DM) */
 	uint8_t has_max_price;     /* interests.max_price is set */

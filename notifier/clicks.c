@@ -17,6 +17,7 @@
 
 #include "app.h"
 #include "clicks.h"
+#include "clock.h"
 #include "clicktok.h"
 #include "config.h"
 #include "deal.h"
@@ -34,7 +35,7 @@
 #define CLICKS_URL_MAX 8192
 #define CLICKS_TRIES 3           /* reads and script, when click.lua answers "retry" */
 #define CLICKS_KEY_MAX 512       /* a key named from a push's data */
-#define CLICKS_ARGS 9
+#define CLICKS_ARGS 10
 
 struct click_call;
 
@@ -282,8 +283,8 @@ static int
 click_send(struct click_call *c)
 {
 	struct rconn *rc = c->k->app->cmd;
-	char k[9][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32];
-	const char *args[9 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
+	char k[10][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32], now[24];
+	const char *args[10 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
 	size_t rlen = 0, clen = 0, dlen = strlen(c->deal);
 	/* The push's shard: its subscriber's, from the push id in the token. */
 	uint32_t shard = keys_shard_of(c->sub);
@@ -338,6 +339,7 @@ click_send(struct click_call *c)
 	bad |= ru_key(k[7], CLICKS_KEY_MAX, px, rule, dlen > 0 ? rlen : 0);
 	bad |= keys_prefix(shard, KEYS_REPORT_CAMPAIGN, px, sizeof(px)) < 0;
 	bad |= ru_key(k[8], CLICKS_KEY_MAX, px, camp, dlen > 0 ? clen : 0);
+	bad |= keys_shard_key(shard, KEYS_BEHAVIOUR, k[9], sizeof(k[9])) < 0;
 	if (bad)
 		return 1;
 	args[0] = k[0];
@@ -349,16 +351,19 @@ click_send(struct click_call *c)
 	args[6] = k[6];
 	args[7] = k[7];
 	args[8] = k[8];
-	args[9] = c->push_id;
-	args[10] = c->sub;
-	args[11] = c->ch;
-	args[12] = c->count;
-	args[13] = CLICKS_TTL_S;
-	args[14] = CLICKS_GAIN;
-	args[15] = c->deal;
-	args[16] = c->pinfo != NULL ? c->pinfo : "";
-	args[17] = c->camp != NULL ? c->camp : "";
-	return script_call_named(rc, CLICKS_SCRIPT, 9, 9 + CLICKS_ARGS, args, NULL,
+	args[9] = k[9];
+	args[10] = c->push_id;
+	args[11] = c->sub;
+	args[12] = c->ch;
+	args[13] = c->count;
+	args[14] = CLICKS_TTL_S;
+	args[15] = CLICKS_GAIN;
+	args[16] = c->deal;
+	args[17] = c->pinfo != NULL ? c->pinfo : "";
+	args[18] = c->camp != NULL ? c->camp : "";
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	args[19] = now;
+	return script_call_named(rc, CLICKS_SCRIPT, 10, 10 + CLICKS_ARGS, args, NULL,
 	    clicks_on_reply, c);
 }
 

@@ -45,8 +45,8 @@
 #define CONVERT_RETRY_MS 1000
 #define CONVERT_TRIES 3                     /* reads and script, on "retry" */
 #define CONVERT_KEY_MAX 512                 /* a key named from a conversion's data */
-#define CONVERT_KEYS 13                     /* ORDER CONVERT_KEYS: convert.lua */
-#define CONVERT_ARGS 16
+#define CONVERT_KEYS 14                     /* ORDER CONVERT_KEYS: convert.lua */
+#define CONVERT_ARGS 17
 
 struct convert_call;
 
@@ -430,7 +430,7 @@ convert_send_read(struct convert_call *k)
 static int
 convert_script(struct convert_call *k)
 {
-	char key[CONVERT_KEYS][CONVERT_KEY_MAX], skey[2][KEYS_SHARD_MAX];
+	char key[CONVERT_KEYS][CONVERT_KEY_MAX], skey[3][KEYS_SHARD_MAX], now[24];
 	char subid[sizeof(k->in.value)] = "";
 	const char *args[CONVERT_KEYS + CONVERT_ARGS], *push, *sub, *info, *t;
 	const char *rule = NULL, *camp = NULL;
@@ -448,17 +448,18 @@ convert_script(struct convert_call *k)
 		args[1] = CONVERT_DEAD;
 		for (i = 2; i < CONVERT_KEYS; i++)
 			args[i] = "";
-		args[13] = "dead";
-		args[14] = k->entry;
-		args[15] = CONVERT_GROUP;
-		args[16] = k->dead[0];
-		args[17] = k->dead[1];
-		args[18] = k->dead[2];
-		args[19] = k->payload != NULL ? k->payload : "";
-		for (i = 0; i < 19; i++)
+		args[CONVERT_KEYS] = "dead";
+		args[CONVERT_KEYS + 1] = k->entry;
+		args[CONVERT_KEYS + 2] = CONVERT_GROUP;
+		args[CONVERT_KEYS + 3] = k->dead[0];
+		args[CONVERT_KEYS + 4] = k->dead[1];
+		args[CONVERT_KEYS + 5] = k->dead[2];
+		args[CONVERT_KEYS + 6] = k->payload != NULL ? k->payload : "";
+		for (i = 0; i < CONVERT_KEYS + 6; i++)
 			lens[i] = strlen(args[i]);
-		lens[19] = k->payload != NULL ? k->plen : 0;
-		return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS, 20, args,
+		lens[CONVERT_KEYS + 6] = k->payload != NULL ? k->plen : 0;
+		return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS,
+		    CONVERT_KEYS + 7, args,
 		    lens, convert_on_reply, k);
 	}
 	push = convert_push(k);
@@ -482,6 +483,8 @@ convert_script(struct convert_call *k)
 	    sizeof(skey[0])) < 0;
 	bad |= keys_shard_key(keys_shard_of(subid), KEYS_SUB_CHANGES, skey[1],
 	    sizeof(skey[1])) < 0;
+	bad |= keys_shard_key(keys_shard_of(subid), KEYS_BEHAVIOUR, skey[2],
+	    sizeof(skey[2])) < 0;
 	bad |= ru_key(key[6], CONVERT_KEY_MAX, px.p[KEYS_PUSHINFO], deal, strlen(deal));
 	bad |= ru_key(key[7], CONVERT_KEY_MAX, "deal:", deal, strlen(deal));
 	bad |= ru_key(key[8], CONVERT_KEY_MAX, px.p[KEYS_HOLDOUT], deal, strlen(deal));
@@ -511,8 +514,9 @@ convert_script(struct convert_call *k)
 	args[1] = CONVERT_DEAD;
 	args[2] = skey[0];
 	args[3] = skey[1];
-	for (i = 4; i < CONVERT_KEYS; i++)
+	for (i = 4; i < 13; i++)
 		args[i] = key[i];
+	args[13] = skey[2];
 	n = CONVERT_KEYS;
 	args[n++] = "attr";
 	args[n++] = k->entry;
@@ -530,6 +534,8 @@ convert_script(struct convert_call *k)
 	args[n++] = info;
 	args[n++] = k->val[CONVERT_RD_HOLDOUT] != NULL ? k->val[CONVERT_RD_HOLDOUT] : "";
 	args[n++] = k->val[CONVERT_RD_CAMP] != NULL ? k->val[CONVERT_RD_CAMP] : "";
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	args[n++] = now;
 	return script_call_named(k->c->app->cmd, "convert", CONVERT_KEYS, n, args, NULL,
 	    convert_on_reply, k);
 }

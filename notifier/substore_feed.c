@@ -2,7 +2,8 @@
  * substore_feed.c: the mirror's change feeds, one per shard (stage: match).
  *
  * One XREAD BLOCK over every shard's "subscribers:changes" (names from keys.h), an
- * HGET in the shard's hash for each id an entry names, and an XINFO STREAM of each
+ * HGET in the shard's hash and one in its "behaviour" hash for each id an entry
+ * names (only the second for op "behav": lib/behav.lua announces those), and an XINFO STREAM of each
  * feed after every XREAD to find entries trimmed or deleted past the mirror's
  * position, which reload everything: a change never read must not be missed
  * silently. Bounded work per callback (one batch of changes per feed).
@@ -89,6 +90,47 @@ substore_on_change_get(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	free(g);
 	substore_feed_reply_done(ss);
+}
+
+static void
+substore_on_behav_get(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct substore_get *g = arg;
+	struct substore *ss = g->ss;
+
+	(void)rc;
+	if (r == NULL || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING)) {
+		log_warnx("event=subscriber_get_failed sub=%s what=behaviour err=\"%s\"", g->id,
+		    r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+		ss->gets_failed = 1;
+	} else {
+		substore_apply_behav(ss, g->id, r->type == REDIS_REPLY_NIL ? NULL : r->str,
+		    r->type == REDIS_REPLY_NIL ? 0 : r->len);
+	}
+	free(g);
+	substore_feed_reply_done(ss);
+}
+
+/* Sends one HGET of id in hash with callback fn; counts it as pending. */
+static void
+substore_feed_get(struct substore *ss, struct rconn *rc, rconn_reply_fn *fn,
+    const char *hash, const char *id)
+{
+	struct substore_get *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		ss->gets_failed = 1;
+		return;
+	}
+	g->ss = ss;
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	if (rconn_cmd(rc, fn, g, 0, "HGET %s %s", hash, g->id) < 0) {
+		free(g);
+		ss->gets_failed = 1;
+		return;
+	}
+	ss->pending++;
 }
 
 /*
@@ -184,11 +226,11 @@ substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_fee
     const struct redisReply *entries)
 {
 	size_t i, j;
+	int behav_only;
 
 	fd->batch_n = entries->elements;
 	for (i = 0; i < entries->elements; i++) {
 		struct redisReply *e = entries->element[i], *f;
-		struct substore_get *g;
 
 		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 		    e->element[0]->type != REDIS_REPLY_STRING ||
@@ -197,25 +239,26 @@ substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_fee
 			continue;
 		f = e->element[1];
 		snprintf(fd->batch_id, sizeof(fd->batch_id), "%s", e->element[0]->str);
+		behav_only = 0;
+		for (j = 0; j + 1 < f->elements; j += 2)
+			if (f->element[j]->type == REDIS_REPLY_STRING &&
+			    f->element[j + 1]->type == REDIS_REPLY_STRING &&
+			    strcmp(f->element[j]->str, "op") == 0 &&
+			    strcmp(f->element[j + 1]->str, "behav") == 0)
+				behav_only = 1;
 		for (j = 0; j + 1 < f->elements; j += 2) {
 			if (f->element[j]->type != REDIS_REPLY_STRING ||
 			    f->element[j + 1]->type != REDIS_REPLY_STRING ||
 			    strcmp(f->element[j]->str, "id") != 0 ||
 			    f->element[j + 1]->len > MODEL_ID_MAX)
 				continue;
-			if ((g = calloc(1, sizeof(*g))) == NULL) {
-				ss->gets_failed = 1;
-				continue;
-			}
-			g->ss = ss;
-			snprintf(g->id, sizeof(g->id), "%s", f->element[j + 1]->str);
-			if (rconn_cmd(rc, substore_on_change_get, g, 0, "HGET %s %s", fd->hash,
-			    g->id) < 0) {
-				free(g);
-				ss->gets_failed = 1;
-				continue;
-			}
-			ss->pending++;
+			/* In this order: a document read again keeps the record it had
+			 * (substore_put), then the record is read. */
+			if (!behav_only)
+				substore_feed_get(ss, rc, substore_on_change_get, fd->hash,
+				    f->element[j + 1]->str);
+			substore_feed_get(ss, rc, substore_on_behav_get, fd->behav,
+			    f->element[j + 1]->str);
 		}
 	}
 }

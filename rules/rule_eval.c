@@ -71,6 +71,11 @@ rule_eval_val(const struct rule_node *n, const struct rule_dctx *dc,
 		v.num = s->interests.min_discount_pct;
 		break;
 	default:
+		if (n->field >= F_S_BEHAV && n->field <= F_S_BEHAV_LAST) {
+			v.present = rule_behav_value(s->behav, n->field - F_S_BEHAV, dc->now,
+			    &v.num);
+			break;
+		}
 		v.present = 0;
 		break;
 	}

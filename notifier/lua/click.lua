@@ -3,13 +3,14 @@
 -- KEYS[1] dealentry:<entry>   KEYS[2] clicked:<push id>   KEYS[3] subscribers
 -- KEYS[4] subscribers:changes   KEYS[5] deal:<deal>   KEYS[6] pushinfo:<deal>
 -- KEYS[7] report:deal:<deal>   KEYS[8] report:rule:<rule> ("" = none)
--- KEYS[9] report:campaign:<campaign> ("" = none)
+-- KEYS[9] report:campaign:<campaign> ("" = none)   KEYS[10] behaviour
 --   (KEYS[5..9] are "" when the caller found no deal for the entry)
 -- ARGV: push_id, sub, channel, count ("1"; "0" for HEAD: look up only), ttl_s, gain,
 --   then what the caller read to name the keys: the deal id (GET dealentry:<entry>;
 --   "" = none), the push's pushinfo:<deal> value and the deal hash's campaign ("" =
 --   none each). The rule and campaign of the reports are the sent push's (pushinfo:
---   "<rule>\t<campaign>"), else the deal's campaign.
+--   "<rule>\t<campaign>"), else the deal's campaign; then now (epoch s, the
+--   notifier's clock: the click's time in the behaviour record).
 -- Those reads come before the script because a script may only touch keys it is
 -- given: when one no longer holds, nothing is written and the answer is {"retry"}.
 -- Returns {"gone"} when the deal (or its URL) has expired, {"retry"}, else
@@ -38,6 +39,7 @@ if camp ~= ARGV[9] or (redis.call('HGET', pinfo, sub .. ':' .. ch) or '') ~= ARG
 end
 
 --#include subjson
+--#include behav
 
 local first = '0'
 if ARGV[4] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then
@@ -50,5 +52,6 @@ if ARGV[4] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then
   end
   local gain = tonumber(ARGV[6])
   subjson_engage(KEYS[3], KEYS[4], sub, function(e) return e + (1 - e) * gain end)
+  if behav_note(KEYS[10], sub, ARGV[10], 2) then behav_announce(KEYS[4], { sub }) end
 end
 return {'ok', url, camp, deal_id, first}

@@ -9,6 +9,7 @@
 -- KEYS[12] report:rule:<r>, KEYS[13] report:campaign:<c>: the conversion's own ("" =
 --   none): the sent push's (pushinfo), else, for a held-out buyer, the rule that held
 --   it out and the deal's campaign
+-- KEYS[14] behaviour
 --   ("dead" uses KEYS[1] and KEYS[2] only; the others may be "")
 -- ARGV[1] "dead": ARGV entry, group, reason, field, error, payload
 --   XADD conversions:dead (reason, field, error, entry, conversion) and XACK.
@@ -16,7 +17,7 @@
 --   value, payload, order_ttl_s, gain, then what the caller read to name the keys:
 --   the push codepush:<code> names ("" = none), the pushinfo value of the push (or of
 --   the subscriber's first channel with one), the holdout rule and the deal's campaign
---   ("" = none each)
+--   ("" = none each), then now (epoch s, the notifier's clock)
 --   kind "code": value is a pool code, its push is codepush:<code>;
 --   "push_id" / "click_token": value is the push id (the token was checked in C);
 --   "subscriber_id": value is the subscriber; its sent push of the deal
@@ -56,6 +57,7 @@ local order_ttl, gain = ARGV[11], tonumber(ARGV[12])
 local seen_push, seen_info, seen_hrule, seen_camp = ARGV[13], ARGV[14], ARGV[15], ARGV[16]
 
 --#include subjson
+--#include behav
 
 local push, sub, ch, info
 if kind == 'code' then
@@ -135,6 +137,9 @@ if info then
     redis.call('HINCRBYFLOAT', r, 'revenue', revenue)
   end
   subjson_engage(subs, changes, sub, function(e) return e + (1 - e) * gain end)
+  if behav_note(KEYS[14], sub, ARGV[17], 3, revenue) then
+    behav_announce(changes, { sub })
+  end
   redis.call('XACK', stream, group, entry)
   return {'attributed', push}
 end
