@@ -7,70 +7,76 @@
 -- count older than its window (texts 7 days, clicks 30, purchases and revenue 90,
 -- counted from the day of the event written) is dropped, and a day with nothing left
 -- goes: at most 90 days, so the value stays small. notifier/subbehav.c reads it.
+-- Its names start with bh_: the key checker (tests/unit/test_scripts_keys.c) takes
+-- names per script, so they must not be the includer's.
 local BEHAV_KEEP = { 7, 30, 90, 90 }
 
--- Notes one event of subscriber sub at now (epoch seconds) in hash key: what 1 a
--- text, 2 a click, 3 a purchase of revenue amount; 0 the join (kept when set). A
--- value that does not parse starts again. The caller announces the change on
--- subscribers:changes (op "behav") so that every mirror reloads the record.
+-- Notes one event of subscriber bh_sub at bh_now (epoch seconds) in hash bh_key:
+-- bh_what 1 a text, 2 a click, 3 a purchase of revenue bh_amount; 0 the join (kept
+-- when set). A value that does not parse starts again. The caller announces the
+-- change (behav_announce) so that every mirror reloads the record.
 -- Returns true when something was written.
-local function behav_note(key, sub, now, what, amount)
-  now = math.floor(tonumber(now) or 0)
-  if now <= 0 then return false end
-  local v = redis.call('HGET', key, sub) or ''
-  local f = { '', '', '', '' }
-  local a, b, c, d, days = string.match(v, '^(%d*)|(%d*)|(%d*)|(%d*)|(.*)$')
-  if a then f = { a, b, c, d } else days = '' end
-  if what == 0 then
-    if f[1] ~= '' then return false end
-    f[1] = tostring(now)
-  elseif (tonumber(f[what + 1]) or 0) < now then
-    f[what + 1] = tostring(now)
+local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount)
+  bh_now = math.floor(tonumber(bh_now) or 0)
+  if bh_now <= 0 then return false end
+  local bh_v = redis.call('HGET', bh_key, bh_sub) or ''
+  local bh_f = { '', '', '', '' }
+  local bh_a, bh_b, bh_c, bh_d, bh_days =
+    string.match(bh_v, '^(%d*)|(%d*)|(%d*)|(%d*)|(.*)$')
+  if bh_a then bh_f = { bh_a, bh_b, bh_c, bh_d } else bh_days = '' end
+  if bh_what == 0 then
+    if bh_f[1] ~= '' then return false end
+    bh_f[1] = tostring(bh_now)
+  elseif (tonumber(bh_f[bh_what + 1]) or 0) < bh_now then
+    bh_f[bh_what + 1] = tostring(bh_now)
   end
-  local today, byday, order = math.floor(now / 86400), {}, {}
-  for e in string.gmatch(days, '[^,]+') do
-    local dd, t, k, p, r = string.match(e, '^(%d+):(%d+):(%d+):(%d+):([%d.]+)$')
-    if dd then
-      local x = { tonumber(t), tonumber(k), tonumber(p), tonumber(r) or 0 }
-      if not byday[tonumber(dd)] then order[#order + 1] = tonumber(dd) end
-      byday[tonumber(dd)] = x
+  local bh_today, bh_by, bh_list = math.floor(bh_now / 86400), {}, {}
+  for bh_e in string.gmatch(bh_days, '[^,]+') do
+    local bh_dd, bh_t, bh_k, bh_p, bh_r =
+      string.match(bh_e, '^(%d+):(%d+):(%d+):(%d+):([%d.]+)$')
+    if bh_dd then
+      bh_dd = tonumber(bh_dd)
+      if not bh_by[bh_dd] then bh_list[#bh_list + 1] = bh_dd end
+      bh_by[bh_dd] = { tonumber(bh_t), tonumber(bh_k), tonumber(bh_p),
+        tonumber(bh_r) or 0 }
     end
   end
-  if what > 0 then
-    local day = today
-    if not byday[day] then
-      byday[day] = { 0, 0, 0, 0 }
-      order[#order + 1] = day
+  if bh_what > 0 then
+    if not bh_by[bh_today] then
+      bh_by[bh_today] = { 0, 0, 0, 0 }
+      bh_list[#bh_list + 1] = bh_today
     end
-    local x = byday[day]
-    x[what] = x[what] + 1
-    if what == 3 then x[4] = x[4] + math.max(tonumber(amount) or 0, 0) end
+    local bh_x = bh_by[bh_today]
+    bh_x[bh_what] = bh_x[bh_what] + 1
+    if bh_what == 3 then bh_x[4] = bh_x[4] + math.max(tonumber(bh_amount) or 0, 0) end
   end
-  table.sort(order)
-  local out = {}
-  for _, dd in ipairs(order) do
-    local x = byday[dd]
-    for i = 1, 4 do
-      if dd <= today - BEHAV_KEEP[i] then x[i] = 0 end
+  table.sort(bh_list)
+  local bh_out = {}
+  for _, bh_dd in ipairs(bh_list) do
+    local bh_x = bh_by[bh_dd]
+    for bh_i = 1, 4 do
+      if bh_dd <= bh_today - BEHAV_KEEP[bh_i] then bh_x[bh_i] = 0 end
     end
-    if x[1] + x[2] + x[3] + x[4] > 0 then
-      local r = string.format('%.2f', x[4]):gsub('0+$', ''):gsub('%.$', '')
-      out[#out + 1] = dd .. ':' .. x[1] .. ':' .. x[2] .. ':' .. x[3] .. ':' .. r
+    if bh_x[1] + bh_x[2] + bh_x[3] + bh_x[4] > 0 then
+      local bh_rev = string.format('%.2f', bh_x[4]):gsub('0+$', ''):gsub('%.$', '')
+      bh_out[#bh_out + 1] = bh_dd .. ':' .. bh_x[1] .. ':' .. bh_x[2] .. ':' .. bh_x[3] ..
+        ':' .. bh_rev
     end
   end
-  redis.call('HSET', key, sub, f[1] .. '|' .. f[2] .. '|' .. f[3] .. '|' .. f[4] ..
-    '|' .. table.concat(out, ','))
+  redis.call('HSET', bh_key, bh_sub, bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' ..
+    bh_f[4] .. '|' .. table.concat(bh_out, ','))
   return true
 end
 
--- Tells every mirror that the records of ids (a list) changed: one entry, one "id"
--- field per subscriber, op "behav" (only the behaviour record is read again).
-local function behav_announce(changes, ids)
-  if #ids == 0 then return end
-  local fv = { 'op', 'behav' }
-  for _, id in ipairs(ids) do
-    fv[#fv + 1] = 'id'
-    fv[#fv + 1] = id
+-- Tells every mirror that the records of bh_ids (a list) changed: one entry on
+-- subscribers:changes (bh_changes), one "id" field per subscriber, op "behav" (the
+-- mirrors read only the behaviour record again).
+local function behav_announce(bh_changes, bh_ids)
+  if #bh_ids == 0 then return end
+  local bh_fv = { 'op', 'behav' }
+  for _, bh_id in ipairs(bh_ids) do
+    bh_fv[#bh_fv + 1] = 'id'
+    bh_fv[#bh_fv + 1] = bh_id
   end
-  redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', unpack(fv))
+  redis.call('XADD', bh_changes, 'MAXLEN', '~', '100000', '*', unpack(bh_fv))
 end
