@@ -134,21 +134,24 @@ static void
 sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
     const size_t *extra_len, int nextra)
 {
-	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
-	const char *args[KEYS_SUB_NKEYS + 5 + CH_COUNT];
-	size_t lens[KEYS_SUB_NKEYS + 5 + CH_COUNT];
+	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], behav[KEYS_SHARD_MAX];
+	const char *args[KEYS_SUB_NKEYS + 6 + CH_COUNT];
+	size_t lens[KEYS_SUB_NKEYS + 6 + CH_COUNT];
 	int nargs = 0, i;
 
 	(void)keys_sub_keys(keys_shard_of(op->name), keys);
+	(void)keys_shard_key(keys_shard_of(op->name), KEYS_BEHAVIOUR, behav, sizeof(behav));
 	for (i = 0; i < KEYS_SUB_NKEYS; i++) {
 		args[nargs] = keys[i];
 		lens[nargs++] = strlen(keys[i]);
 	}
+	args[nargs] = behav;   /* then behaviour: the header of admin_sub_put.lua */
+	lens[nargs++] = strlen(behav);
 	for (i = 0; i < nextra; i++) {
 		args[nargs] = extra[i];
 		lens[nargs++] = extra_len[i];
 	}
-	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS, nargs, args, lens,
+	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS + 1, nargs, args, lens,
 	    on_sub_reply, op) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);
