@@ -102,10 +102,10 @@ struct sub_bday {
 };
 
 struct sub_behav {
-	int64_t joined;
-	int64_t last_text;
-	int64_t last_click;
-	int64_t last_purchase;
+	uint32_t joined;           /* 32 bits: until 2106, and 20 bytes for a join alone */
+	uint32_t last_text;
+	uint32_t last_click;
+	uint32_t last_purchase;
 	uint32_t ndays;
 	struct sub_bday days[];
 };

@@ -69,7 +69,7 @@ subbehav_parse(const char *v, size_t len)
 {
 	struct bh_cur c = { v, v + len };
 	struct sub_behav *b;
-	int64_t *times[4];
+	uint32_t *times[4];
 	long long x, prev = -1;
 	size_t i, n = 0;
 
@@ -86,9 +86,9 @@ subbehav_parse(const char *v, size_t len)
 	times[2] = &b->last_click;
 	times[3] = &b->last_purchase;
 	for (i = 0; i < 4; i++) {
-		if (bh_uint(&c, "|", 1LL << 40, &x) < 0 || bh_expect(&c, '|') < 0)
+		if (bh_uint(&c, "|", UINT32_MAX, &x) < 0 || bh_expect(&c, '|') < 0)
 			goto bad;
-		*times[i] = x;
+		*times[i] = (uint32_t)x;
 	}
 	while (c.p < c.end) {
 		struct sub_bday *d = &b->days[b->ndays];
@@ -109,7 +109,8 @@ subbehav_parse(const char *v, size_t len)
 		d->purchases = p > UINT8_MAX ? UINT8_MAX : (uint8_t)p;
 		d->revenue = (float)rev;
 		b->ndays++;
-		if (c.p < c.end && bh_expect(&c, ',') < 0)
+		/* "," and another day, or the end */
+		if (c.p < c.end && (bh_expect(&c, ',') < 0 || c.p == c.end))
 			goto bad;
 	}
 	return b;
