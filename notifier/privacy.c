@@ -41,6 +41,7 @@
 #include "redisutil.h"
 #include "rconn.h"
 #include "scripts.h"
+#include "subbehav.h"
 #include "timefmt.h"
 
 int
@@ -101,6 +102,7 @@ priv_op_free(struct priv_op *op)
 		event_free(op->wait);
 	free(op->stored);
 	free(op->record);
+	free(op->behav);
 	free(op);
 }
 
@@ -313,10 +315,12 @@ on_stored(struct rconn *rc, struct redisReply *reply, void *arg)
 static void export_answer(struct priv_op *op);
 
 /* One reply of the reads: stored (HGET subscribers), record (HGET consent:records),
- * or a deal's codes or push infos (HMGET of the sms and dm fields). */
+ * a deal's codes or push infos (HMGET of the sms and dm fields), or the behaviour
+ * record (HGET behaviour). */
 struct priv_read {
 	struct priv_op *op;
-	int kind;                         /* 0 stored, 1 record, 2 codes, 3 infos */
+	int kind;                         /* 0 stored, 1 record, 2 codes, 3 infos,
+	                                   * 4 behaviour */
 };
 
 static void
@@ -353,12 +357,13 @@ on_read(struct rconn *rc, struct redisReply *reply, void *arg)
 	(void)rc;
 	if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
 		op->failed = 1;
-	else if (rd->kind <= 1 && reply->type == REDIS_REPLY_STRING) {
-		char **dst = rd->kind == 0 ? &op->stored : &op->record;
+	else if ((rd->kind <= 1 || rd->kind == 4) && reply->type == REDIS_REPLY_STRING) {
+		char **dst = rd->kind == 0 ? &op->stored : rd->kind == 1 ? &op->record :
+		    &op->behav;
 
 		if ((*dst = strndup(reply->str, reply->len)) == NULL)
 			op->failed = 1;
-	} else if (rd->kind >= 2 && reply->type == REDIS_REPLY_ARRAY) {
+	} else if ((rd->kind == 2 || rd->kind == 3) && reply->type == REDIS_REPLY_ARRAY) {
 		for (i = 0; i < reply->elements; i++) {
 			const redisReply *e = reply->element[i];
 			const char *v = e->type == REDIS_REPLY_STRING ? e->str : NULL;
@@ -417,6 +422,11 @@ read_state(struct priv_op *op)
 	argv[1] = sk[3];
 	argv[2] = op->id;
 	bad |= read_one(op, 1, 3, argv);
+	if (!op->erase) {
+		bad |= keys_shard_key(op->shard, KEYS_BEHAVIOUR, key, sizeof(key)) < 0;
+		argv[1] = key;
+		bad |= read_one(op, 4, 3, argv);
+	}
 	for (i = 0; i < op->deals.n && !bad && op->erase; i++) {
 		argv[0] = "HMGET";
 		argv[2] = f_sms;
@@ -439,7 +449,7 @@ sent:
 static void
 export_answer(struct priv_op *op)
 {
-	cJSON *j = cJSON_CreateObject(), *sub, *events, *cur;
+	cJSON *j = cJSON_CreateObject(), *sub, *events, *cur, *beh;
 	char at[40];
 
 	if (j == NULL) {
@@ -456,6 +466,18 @@ export_answer(struct priv_op *op)
 	cur = cJSON_AddObjectToObject(j, "consent_now");
 	if (op->record != NULL && events != NULL && cur != NULL)
 		admin_consent_events(op->record, strlen(op->record), events, cur);
+	if ((beh = cJSON_AddObjectToObject(j, "behaviour")) != NULL) {
+		struct sub_behav *b = op->behav != NULL ?
+		    subbehav_parse(op->behav, strlen(op->behav)) : NULL;
+
+		(void)subbehav_to_json(b, clock_now(), beh);
+		/* as kept, too: what the fields are computed from */
+		if (op->behav != NULL)
+			cJSON_AddStringToObject(beh, "stored", op->behav);
+		else
+			cJSON_AddNullToObject(beh, "stored");
+		free(b);
+	}
 	cJSON_AddItemToObject(j, "pushes", op->scan[SCAN_LOG].found);
 	op->scan[SCAN_LOG].found = NULL;
 	cJSON_AddItemToObject(j, "replies", op->scan[SCAN_REPLIES].found);
