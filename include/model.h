@@ -121,7 +121,6 @@ struct subscriber {
 	struct strlist tags;       /* lower-cased */
 	struct interests interests;
 	double engagement;         /* 0..1 */
-	struct sub_behav *behav;   /* NULL: nothing known; owned, freed with the record */
 	/* Small fields last, in 8 bytes: the mirror keeps a million of these. */
 	uint8_t channels;          /* CH_BIT(CH_SMS) | CH_BIT(CH_DM) */
 	uint8_t has_max_price;     /* interests.max_price is set */
@@ -129,6 +128,10 @@ struct subscriber {
 	int8_t max_per_day;        /* 0 = no limit of the subscriber's own; at most 100 */
 	int16_t quiet_start_min;   /* minutes after local midnight; -1 when no quiet hours */
 	int16_t quiet_end_min;
+	/* After the fields matching reads for every candidate, which so keep their
+	 * places: read only by rules on behaviour. NULL: nothing known; owned, freed
+	 * with the record. */
+	struct sub_behav *behav;
 };
 
 #endif
