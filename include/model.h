@@ -88,8 +88,7 @@ struct interests {
  */
 /*
  * What a subscriber did (docs/attribution.md, "Behaviour"): the times of the last
- * text, click and attributed purchase and of joining (epoch seconds, 0 = never or not
- * known), and per UTC day (day = epoch / 86400) the texts (kept 7 days), clicks (30),
+ * text, click and attributed purchase (epoch seconds, 0 = never), and per UTC day (day = epoch / 86400) the texts (kept 7 days), clicks (30),
  * purchases and revenue (90) of the days that had any, oldest first. Kept by the
  * funnel's scripts in hash "behaviour"; one allocation, owned by its subscriber.
  */
@@ -102,8 +101,7 @@ struct sub_bday {
 };
 
 struct sub_behav {
-	uint32_t joined;           /* 32 bits: until 2106, and 20 bytes for a join alone */
-	uint32_t last_text;
+	uint32_t last_text;        /* 32 bits (until 2106): 16 bytes and 12 a day */
 	uint32_t last_click;
 	uint32_t last_purchase;
 	uint32_t ndays;

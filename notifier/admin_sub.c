@@ -75,7 +75,7 @@ on_sub_behav(struct rconn *rc, struct redisReply *reply, void *arg)
 	if (reply->type == REDIS_REPLY_STRING)
 		b = subbehav_parse(reply->str, reply->len);
 	if ((o = cJSON_AddObjectToObject(g->j, "behaviour")) == NULL ||
-	    subbehav_to_json(b, clock_now(), o) < 0) {
+	    subbehav_to_json(b, subbehav_joined_of_json(g->j), clock_now(), o) < 0) {
 		http_error(op->r, 500, NULL, "out of memory");
 		goto out;
 	}
@@ -197,7 +197,8 @@ out:
 }
 
 /* Sends script name with the subscriber keys of op->name (ORDER SUB_KEYS, the header
- * of admin_sub_put.lua); answers 503 itself when it cannot. */
+ * of admin_sub_put.lua; admin_sub_del.lua gets behaviour after them); answers 503
+ * itself when it cannot. */
 static void
 sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
     const size_t *extra_len, int nextra)
@@ -205,7 +206,7 @@ sub_script(struct admin *a, struct admin_op *op, const char *script, const char 
 	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], behav[KEYS_SHARD_MAX];
 	const char *args[KEYS_SUB_NKEYS + 6 + CH_COUNT];
 	size_t lens[KEYS_SUB_NKEYS + 6 + CH_COUNT];
-	int nargs = 0, i;
+	int nargs = 0, i, del = strcmp(script, "admin_sub_del") == 0;
 
 	(void)keys_sub_keys(keys_shard_of(op->name), keys);
 	(void)keys_shard_key(keys_shard_of(op->name), KEYS_BEHAVIOUR, behav, sizeof(behav));
@@ -213,13 +214,15 @@ sub_script(struct admin *a, struct admin_op *op, const char *script, const char 
 		args[nargs] = keys[i];
 		lens[nargs++] = strlen(keys[i]);
 	}
-	args[nargs] = behav;   /* then behaviour: the header of admin_sub_put.lua */
-	lens[nargs++] = strlen(behav);
+	if (del) {
+		args[nargs] = behav;   /* then behaviour: the header of admin_sub_del.lua */
+		lens[nargs++] = strlen(behav);
+	}
 	for (i = 0; i < nextra; i++) {
 		args[nargs] = extra[i];
 		lens[nargs++] = extra_len[i];
 	}
-	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS + 1, nargs, args, lens,
+	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS + del, nargs, args, lens,
 	    on_sub_reply, op) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);

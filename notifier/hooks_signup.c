@@ -336,12 +336,10 @@ yes_call(struct yes_op *y, const char *doc)
 {
 	struct hooks *h = y->op->h;
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], pending[64], ack[64], now[24];
-	char behav[KEYS_SHARD_MAX];
-	const char *args[18];
+	const char *args[17];
 	size_t n = 0;
 
-	if (keys_sub_keys(keys_shard_of(y->id), sk) < 0 ||
-	    keys_shard_key(keys_shard_of(y->id), KEYS_BEHAVIOUR, behav, sizeof(behav)) < 0)
+	if (keys_sub_keys(keys_shard_of(y->id), sk) < 0)
 		return -1;
 	snprintf(pending, sizeof(pending), "signup:%s", y->from);
 	snprintf(ack, sizeof(ack), "optout_ack:%s", y->from);
@@ -354,7 +352,6 @@ yes_call(struct yes_op *y, const char *doc)
 	args[n++] = sk[1];
 	args[n++] = sk[3];
 	args[n++] = sk[4 + CH_SMS];
-	args[n++] = behav;
 	args[n++] = "yes";
 	args[n++] = now;
 	args[n++] = y->sid;
@@ -364,7 +361,7 @@ yes_call(struct yes_op *y, const char *doc)
 	args[n++] = y->stored != NULL ? y->stored : "";
 	args[n++] = doc;
 	args[n++] = y->answer;
-	return script_call_named(h->app->cmd, "signup", 9, (int)n, args, NULL,
+	return script_call_named(h->app->cmd, "signup", 8, (int)n, args, NULL,
 	    on_yes_stored, y);
 }
 

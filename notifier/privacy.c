@@ -470,7 +470,8 @@ export_answer(struct priv_op *op)
 		struct sub_behav *b = op->behav != NULL ?
 		    subbehav_parse(op->behav, strlen(op->behav)) : NULL;
 
-		(void)subbehav_to_json(b, clock_now(), beh);
+		(void)subbehav_to_json(b, sub != NULL ? subbehav_joined_of_json(sub) : 0,
+		    clock_now(), beh);
 		/* as kept, too: what the fields are computed from */
 		if (op->behav != NULL)
 			cJSON_AddStringToObject(beh, "stored", op->behav);

@@ -69,7 +69,7 @@ subbehav_parse(const char *v, size_t len)
 {
 	struct bh_cur c = { v, v + len };
 	struct sub_behav *b;
-	uint32_t *times[4];
+	uint32_t *times[3];
 	long long x, prev = -1;
 	size_t i, n = 0;
 
@@ -81,11 +81,10 @@ subbehav_parse(const char *v, size_t len)
 		return NULL;
 	if ((b = calloc(1, sizeof(*b) + (n + 1) * sizeof(b->days[0]))) == NULL)
 		return NULL;
-	times[0] = &b->joined;
-	times[1] = &b->last_text;
-	times[2] = &b->last_click;
-	times[3] = &b->last_purchase;
-	for (i = 0; i < 4; i++) {
+	times[0] = &b->last_text;
+	times[1] = &b->last_click;
+	times[2] = &b->last_purchase;
+	for (i = 0; i < 3; i++) {
 		if (bh_uint(&c, "|", UINT32_MAX, &x) < 0 || bh_expect(&c, '|') < 0)
 			goto bad;
 		*times[i] = (uint32_t)x;
@@ -131,8 +130,22 @@ bh_add_time(cJSON *obj, const char *name, int64_t t)
 	return cJSON_AddStringToObject(obj, name, buf) != NULL ? 0 : -1;
 }
 
+int64_t
+subbehav_joined_of_json(const cJSON *doc)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(doc, "consent"), *t;
+	int64_t joined = 0, v;
+
+	cJSON_ArrayForEach(t, c) {
+		if (cJSON_IsString(t) && time_parse_rfc3339(t->valuestring, &v) == 0 && v > 0 &&
+		    (joined == 0 || v < joined))
+			joined = v;
+	}
+	return joined;
+}
+
 int
-subbehav_to_json(const struct sub_behav *b, int64_t now, cJSON *obj)
+subbehav_to_json(const struct sub_behav *b, int64_t joined, int64_t now, cJSON *obj)
 {
 	double v;
 	int i;
@@ -140,14 +153,14 @@ subbehav_to_json(const struct sub_behav *b, int64_t now, cJSON *obj)
 	for (i = 0; i < RB_COUNT; i++) {
 		const char *name = rule_behav_name(i);
 
-		if (rule_behav_value(b, i, now, &v)) {
+		if (rule_behav_value(b, joined, i, now, &v)) {
 			if (cJSON_AddNumberToObject(obj, name, v) == NULL)
 				return -1;
 		} else if (cJSON_AddNullToObject(obj, name) == NULL) {
 			return -1;
 		}
 	}
-	if (bh_add_time(obj, "joined_at", b != NULL ? b->joined : 0) < 0 ||
+	if (bh_add_time(obj, "joined_at", joined) < 0 ||
 	    bh_add_time(obj, "last_text_at", b != NULL ? b->last_text : 0) < 0 ||
 	    bh_add_time(obj, "last_click_at", b != NULL ? b->last_click : 0) < 0 ||
 	    bh_add_time(obj, "last_purchase_at", b != NULL ? b->last_purchase : 0) < 0)

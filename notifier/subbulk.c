@@ -71,7 +71,6 @@ subbulk_set_shard(struct subbulk *b, uint32_t shard)
 	snprintf(b->keys[i++], KEYS_SHARD_MAX, "suppressed:sms");
 	for (c = 0; c < CH_COUNT; c++)
 		bad |= keys_consent(shard, (enum channel)c, b->keys[i++], KEYS_SHARD_MAX) < 0;
-	bad |= keys_shard_key(shard, KEYS_BEHAVIOUR, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	return bad ? -1 : 0;
 }
 

@@ -1,7 +1,9 @@
 /*
  * rule_behav.c: the behaviour fields of a subscriber at a given time (stage: match):
  * days since the last click, purchase, text and since joining, and the counts of the
- * last 7, 30 and 90 UTC days, from the record the funnel keeps (struct sub_behav).
+ * last 7, 30 and 90 UTC days, from the record the funnel keeps (struct sub_behav) and
+ * the subscriber's consent times (joining: a join time stored for every subscriber
+ * would cost the mirror and Redis more than their memory goals leave).
  * Computed when asked, so that they age without writes. Pure: no I/O, no clock (now
  * comes in), no globals.
  */
@@ -32,8 +34,21 @@ behav_days_since(int64_t t, int64_t now, double *out)
 	return 1;
 }
 
+int64_t
+rule_behav_joined(const struct subscriber *s)
+{
+	int64_t joined = 0;
+	int c;
+
+	for (c = 0; c < CH_COUNT; c++)
+		if (s->consent[c] > 0 && (joined == 0 || s->consent[c] < joined))
+			joined = s->consent[c];
+	return joined;
+}
+
 int
-rule_behav_value(const struct sub_behav *b, int which, int64_t now, double *out)
+rule_behav_value(const struct sub_behav *b, int64_t joined, int which, int64_t now,
+    double *out)
 {
 	int64_t today = (now >= 0 ? now : 0) / 86400, from;
 	double sum = 0;
@@ -49,7 +64,7 @@ rule_behav_value(const struct sub_behav *b, int which, int64_t now, double *out)
 	case RB_DAYS_SINCE_TEXT:
 		return b != NULL && behav_days_since(b->last_text, now, out);
 	case RB_DAYS_SINCE_JOIN:
-		return b != NULL && behav_days_since(b->joined, now, out);
+		return behav_days_since(joined, now, out);
 	case RB_TEXTS_7D: window = 7; break;
 	case RB_CLICKS_30D: window = 30; break;
 	case RB_PURCHASES_90D:

@@ -72,8 +72,10 @@ rule_eval_val(const struct rule_node *n, const struct rule_dctx *dc,
 		break;
 	default:
 		if (n->field >= F_S_BEHAV && n->field <= F_S_BEHAV_LAST) {
-			v.present = rule_behav_value(s->behav, n->field - F_S_BEHAV, dc->now,
-			    &v.num);
+			int which = n->field - F_S_BEHAV;
+
+			v.present = rule_behav_value(s->behav, which == RB_DAYS_SINCE_JOIN ?
+			    rule_behav_joined(s) : 0, which, dc->now, &v.num);
 			break;
 		}
 		v.present = 0;

@@ -6,7 +6,6 @@
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
 -- KEYS[4] consent:records   KEYS[5] suppressed:sms
 -- KEYS[6..] consent:<channel>, one per channel in channel order (ORDER CHANNEL)
---   then behaviour (a subscriber created gets its join time: lib/subput.lua)
 -- ARGV: now (epoch s), how ("import", "api"), then per subscriber 3 + one per channel:
 --   id, canonical JSON (validated by the caller: subscriber_parse), phone ("" = none),
 --   the consent time per channel (epoch s; "" = none)
@@ -17,7 +16,7 @@
 --#include subput
 local CK = 6
 local ckeys = {}
-for i = CK, #KEYS - 1 do ckeys[#ckeys + 1] = KEYS[i] end
+for i = CK, #KEYS do ckeys[#ckeys + 1] = KEYS[i] end
 local per = 3 + #ckeys
 if #ARGV < 2 or (#ARGV - 2) % per ~= 0 then
   return redis.error_reply('admin_sub_bulk: ' .. (#ARGV - 2) .. ' arguments after how,'
@@ -31,7 +30,7 @@ for b = 3, #ARGV, per do
     times = times }
 end
 local results, created, suppressed = subput_batch(KEYS[1], KEYS[2], KEYS[3], KEYS[4],
-  KEYS[5], ckeys, list, '0', ARGV[1], ARGV[2], KEYS[#KEYS])
+  KEYS[5], ckeys, list, '0', ARGV[1], ARGV[2])
 local out = { #list, created, suppressed }
 for i = 1, #list do
   if results[i][2] ~= '' then

@@ -3,7 +3,6 @@
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
 -- KEYS[4] consent:records
 -- KEYS[5..] consent:<channel>, one per channel in channel order (ORDER CHANNEL)
--- then KEYS[#KEYS] behaviour (a subscriber created gets its join time there)
 -- ARGV: id, canonical JSON, create ("1": refuse when it exists), then one consent
 --   time per channel (epoch seconds; "" = no consent: the field is removed), then
 --   now (the notifier's clock) and how ("api", "import": for the consent record)
@@ -21,15 +20,15 @@
 --#include subjson
 --#include subput
 local CK = 5                     -- the first consent:<channel> key
-local nch = #KEYS - CK
+local nch = #KEYS - CK + 1
 local ckeys, times = {}, {}
-for i = CK, #KEYS - 1 do
+for i = CK, #KEYS do
   ckeys[#ckeys + 1] = KEYS[i]
   times[#times + 1] = ARGV[4 + i - CK]
 end
 local results, created = subput_batch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], nil, ckeys,
   { { id = ARGV[1], json = ARGV[2], phone = '', times = times } }, ARGV[3],
-  ARGV[4 + nch], ARGV[5 + nch], KEYS[#KEYS])
+  ARGV[4 + nch], ARGV[5 + nch])
 if not results[1] then
   return {0}
 end

@@ -13,8 +13,7 @@
 --   consent, in one step, only if what the caller read is still what is stored.
 --   KEYS[1] signup:<number>   KEYS[2] inbound:sids   KEYS[3] suppressed:sms
 --   KEYS[4] optout_ack:<number>   KEYS[5] subscribers   KEYS[6] subscribers:changes
---   KEYS[7] consent:records   KEYS[8] consent:sms   KEYS[9] behaviour (a subscriber
---   without a record gets its join time: lib/behav.lua's form)
+--   KEYS[7] consent:records   KEYS[8] consent:sms
 --   ARGV: op, now (epoch s), MessageSid ("" = none), the number, the request's stamp
 --     as read, subscriber id, its stored JSON as read ("" = none), the new JSON (the
 --     caller built it from the read one, canonical), the answer as received
@@ -75,7 +74,6 @@ if (cur or '') ~= was then
   return { 'changed' }
 end
 redis.call('HSET', subs, id, json)
-redis.call('HSETNX', KEYS[9], id, math.floor(tonumber(now) or 0) .. '||||')
 redis.call('HSET', consent, id, now)
 redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put')
 subjson_consent_event(records, id, 'sms', 'opted_in', now, 'sms:double_opt_in',

@@ -227,7 +227,8 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	b = behaviour(f, "b-1", &doc);
 	assert_true(field(b, "texts_7d") == 1);
 	assert_true(field(b, "days_since_text") == 0);
-	assert_true(field(b, "days_since_join") == 0);
+	/* joined: the consent time the import gave, 2026-01-02T10:00:00Z */
+	assert_true(field(b, "days_since_join") == (double)((it_now() - 1767348000LL) / 86400));
 	assert_true(field(b, "days_since_click") == -1);   /* null: never clicked */
 	assert_true(field(b, "clicks_30d") == 0);
 	cJSON_Delete(doc);

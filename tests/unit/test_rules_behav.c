@@ -94,8 +94,8 @@ days_since_click_ages_with_the_clock(void **state)
 
 	(void)state;
 	assert_non_null(rs);
-	/* clicked 10 days ago */
-	snprintf(rec, sizeof(rec), "|%lld|%lld||", (long long)(NOW - 12 * DAY),
+	/* texted 12 days ago, clicked 10 days ago */
+	snprintf(rec, sizeof(rec), "%lld|%lld||", (long long)(NOW - 12 * DAY),
 	    (long long)(NOW - 10 * DAY));
 	assert_non_null(b = parse(rec));
 	clicker = mk_sub("s-1", b);
@@ -117,6 +117,18 @@ days_since_click_ages_with_the_clock(void **state)
 	assert_int_equal(matches(rs, &never, NOW), 0);
 	assert_int_equal(matches(rs, &clicker, NOW + 21 * DAY), 1);
 	rule_set_free(rs);
+	/* joined: the earliest consent time; none, absent */
+	rs = compile("rule new\n  when subscriber.days_since_join < 7\n"
+	    "  audience all\n  send sms\nend\n", NULL, 0);
+	never.consent[CH_SMS] = NOW - 3 * DAY;
+	never.consent[CH_DM] = NOW - 20 * DAY;
+	assert_int_equal(matches(rs, &never, NOW), 0);      /* 20 days: the DM's */
+	never.consent[CH_DM] = 0;
+	assert_int_equal(matches(rs, &never, NOW), 1);
+	assert_int_equal(matches(rs, &never, NOW + 4 * DAY), 0);
+	never.consent[CH_SMS] = 0;
+	assert_int_equal(matches(rs, &never, NOW), 0);
+	rule_set_free(rs);
 	free(b);
 }
 
@@ -130,31 +142,32 @@ window_counts_drop_days_past_their_window(void **state)
 	(void)state;
 	/* day 20394 (6 days before): 2 texts, 1 click; day 20380 (20 before): 1 click,
 	 * 1 purchase of 19.99; day 20310 (90 before): 1 purchase of 5 */
-	snprintf(rec, sizeof(rec), "%lld|%lld|%lld|%lld|20310:0:0:1:5,"
-	    "20380:0:1:1:19.99,20394:2:1:0:0", (long long)(NOW - 200 * DAY),
-	    (long long)(20394 * DAY), (long long)(20394 * DAY + 60),
-	    (long long)(20380 * DAY));
+	snprintf(rec, sizeof(rec), "%lld|%lld|%lld|20310:0:0:1:5,"
+	    "20380:0:1:1:19.99,20394:2:1:0:0", (long long)(20394 * DAY),
+	    (long long)(20394 * DAY + 60), (long long)(20380 * DAY));
 	assert_non_null(b = parse(rec));
-	assert_int_equal(rule_behav_value(b, RB_TEXTS_7D, NOW, &v), 1);
+	assert_int_equal(rule_behav_value(b, 0, RB_TEXTS_7D, NOW, &v), 1);
 	assert_true(v == 2);
-	assert_int_equal(rule_behav_value(b, RB_TEXTS_7D, NOW + DAY, &v), 1);
+	assert_int_equal(rule_behav_value(b, 0, RB_TEXTS_7D, NOW + DAY, &v), 1);
 	assert_true(v == 0);                         /* 7 days later by the day */
-	assert_int_equal(rule_behav_value(b, RB_CLICKS_30D, NOW, &v), 1);
+	assert_int_equal(rule_behav_value(b, 0, RB_CLICKS_30D, NOW, &v), 1);
 	assert_true(v == 2);
-	assert_int_equal(rule_behav_value(b, RB_CLICKS_30D, NOW + 11 * DAY, &v), 1);
+	assert_int_equal(rule_behav_value(b, 0, RB_CLICKS_30D, NOW + 11 * DAY, &v), 1);
 	assert_true(v == 1);
-	assert_int_equal(rule_behav_value(b, RB_PURCHASES_90D, NOW, &v), 1);
+	assert_int_equal(rule_behav_value(b, 0, RB_PURCHASES_90D, NOW, &v), 1);
 	assert_true(v == 1);                         /* day 20310 is 90 days back */
-	assert_int_equal(rule_behav_value(b, RB_REVENUE_90D, NOW, &v), 1);
+	assert_int_equal(rule_behav_value(b, 0, RB_REVENUE_90D, NOW, &v), 1);
 	assert_true(v == 19.99);
-	assert_int_equal(rule_behav_value(b, RB_DAYS_SINCE_JOIN, NOW, &v), 1);
+	assert_int_equal(rule_behav_value(b, NOW - 200 * DAY, RB_DAYS_SINCE_JOIN, NOW, &v),
+	    1);
 	assert_true(v == 200);
-	assert_int_equal(rule_behav_value(b, RB_DAYS_SINCE_PURCHASE, NOW, &v), 1);
+	assert_int_equal(rule_behav_value(b, 0, RB_DAYS_SINCE_JOIN, NOW, &v), 0);
+	assert_int_equal(rule_behav_value(b, 0, RB_DAYS_SINCE_PURCHASE, NOW, &v), 1);
 	assert_true(v == 20);
 	/* nothing known: counts 0, days absent */
-	assert_int_equal(rule_behav_value(NULL, RB_CLICKS_30D, NOW, &v), 1);
+	assert_int_equal(rule_behav_value(NULL, 0, RB_CLICKS_30D, NOW, &v), 1);
 	assert_true(v == 0);
-	assert_int_equal(rule_behav_value(NULL, RB_DAYS_SINCE_TEXT, NOW, &v), 0);
+	assert_int_equal(rule_behav_value(NULL, 0, RB_DAYS_SINCE_TEXT, NOW, &v), 0);
 	free(b);
 }
 
@@ -163,8 +176,8 @@ rules_on_counts_and_the_index_agree_with_the_scan(void **state)
 {
 	struct rule_set *rs = compile("rule buyers\n  when subscriber.purchases_90d >= 1"
 	    " and subscriber.texts_7d < 3\n  audience all\n  send sms\nend\n", NULL, 0);
-	struct sub_behav *b1 = parse("|||1762000000|20390:0:0:1:50");
-	struct sub_behav *b2 = parse("|||1762000000|20390:0:0:1:50,20399:3:0:0:0");
+	struct sub_behav *b1 = parse("||1762000000|20390:0:0:1:50");
+	struct sub_behav *b2 = parse("||1762000000|20390:0:0:1:50,20399:3:0:0:0");
 	struct subscriber subs[3];
 	struct rule_recipients out;
 	struct deal d = mk_deal();
@@ -220,20 +233,20 @@ static void
 stored_records_parse_and_hostile_ones_are_refused(void **state)
 {
 	static const char *const bad[] = {
-		"", "1|2|3|4", "x||||", "||||1:2", "||||1:0:0:0:0,1:0:0:0:0",
-		"||||2:0:0:0:0,1:0:0:0:0", "||||1:0:0:0:1.234", "||||1:0:0:0:-1",
-		"99999999999||||", "||||1:0:0:0:0,", "|||||", "||||1:0:0:0:0;",
+		"", "1|2|3", "x|||", "|||1:2", "|||1:0:0:0:0,1:0:0:0:0",
+		"|||2:0:0:0:0,1:0:0:0:0", "|||1:0:0:0:1.234", "|||1:0:0:0:-1",
+		"99999999999|||", "|||1:0:0:0:0,", "||||", "|||1:0:0:0:0;",
 	};
 	struct sub_behav *b;
 	size_t i;
 
 	(void)state;
-	assert_non_null(b = parse("1762000000||||"));
-	assert_int_equal(b->joined, 1762000000);
+	assert_non_null(b = parse("1762000000|||"));
+	assert_int_equal(b->last_text, 1762000000);
 	assert_int_equal(b->ndays, 0);
 	free(b);
-	assert_non_null(b = parse("|5|6|7|20390:70000:300:2:1.5"));
-	assert_int_equal(b->last_text, 5);
+	assert_non_null(b = parse("5|6|7|20390:70000:300:2:1.5"));
+	assert_int_equal(b->last_click, 6);
 	assert_int_equal(b->days[0].texts, 65535);   /* saturated */
 	assert_int_equal(b->days[0].clicks, 255);
 	assert_true(b->days[0].revenue == 1.5f);

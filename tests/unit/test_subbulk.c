@@ -35,7 +35,7 @@ arguments_follow_the_script_order(void **state)
 	int n, i;
 	static const char *const keys[] = { "subscribers", "subscribers:changes",
 	    "consent:epoch", "consent:records", "suppressed:sms", "consent:sms",
-	    "consent:dm", "behaviour" };
+	    "consent:dm" };
 
 	(void)state;
 	assert_non_null(b);
@@ -71,7 +71,7 @@ arguments_follow_the_script_order(void **state)
 	assert_string_equal(args[i++], "");
 	n = subbulk_evalsha(b, "0123456789012345678901234567890123456789", 5, &args, &lens);
 	assert_string_equal(args[0], "EVALSHA");
-	assert_string_equal(args[2], "8");
+	assert_string_equal(args[2], "7");
 	assert_string_equal(args[3], "subscribers");
 	assert_int_equal(n, 3 + SUBBULK_NKEYS + 2 + 2 * (3 + CH_COUNT));
 	subbulk_reset(b);

@@ -1,7 +1,7 @@
 -- lib/behav.lua: a subscriber's behaviour record (docs/attribution.md, "Behaviour"),
 -- inlined into the scripts that say "--#include behav". Hash behaviour (the caller's
 -- KEYS), field <subscriber id>, value
---   "<joined>|<last text>|<last click>|<last purchase>|<days>"
+--   "<last text>|<last click>|<last purchase>|<days>"
 -- times in epoch seconds ("" = never), days "<day>:<texts>:<clicks>:<purchases>:
 -- <revenue>" joined by ",", oldest first, day = floor(time / 86400) (UTC days). A
 -- count older than its window (texts 7 days, clicks 30, purchases and revenue 90,
@@ -12,23 +12,19 @@
 local BEHAV_KEEP = { 7, 30, 90, 90 }
 
 -- Notes one event of subscriber bh_sub at bh_now (epoch seconds) in hash bh_key:
--- bh_what 1 a text, 2 a click, 3 a purchase of revenue bh_amount; 0 the join (kept
--- when set). A value that does not parse starts again. The caller announces the
+-- bh_what 1 a text, 2 a click, 3 a purchase of revenue bh_amount. A value that does
+-- not parse starts again. The caller announces the
 -- change (behav_announce) so that every mirror reloads the record.
 -- Returns true when something was written.
 local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount)
   bh_now = math.floor(tonumber(bh_now) or 0)
   if bh_now <= 0 then return false end
   local bh_v = redis.call('HGET', bh_key, bh_sub) or ''
-  local bh_f = { '', '', '', '' }
-  local bh_a, bh_b, bh_c, bh_d, bh_days =
-    string.match(bh_v, '^(%d*)|(%d*)|(%d*)|(%d*)|(.*)$')
-  if bh_a then bh_f = { bh_a, bh_b, bh_c, bh_d } else bh_days = '' end
-  if bh_what == 0 then
-    if bh_f[1] ~= '' then return false end
-    bh_f[1] = tostring(bh_now)
-  elseif (tonumber(bh_f[bh_what + 1]) or 0) < bh_now then
-    bh_f[bh_what + 1] = tostring(bh_now)
+  local bh_f = { '', '', '' }
+  local bh_a, bh_b, bh_c, bh_days = string.match(bh_v, '^(%d*)|(%d*)|(%d*)|(.*)$')
+  if bh_a then bh_f = { bh_a, bh_b, bh_c } else bh_days = '' end
+  if (tonumber(bh_f[bh_what]) or 0) < bh_now then
+    bh_f[bh_what] = tostring(bh_now)
   end
   local bh_today, bh_by, bh_list = math.floor(bh_now / 86400), {}, {}
   for bh_e in string.gmatch(bh_days, '[^,]+') do
@@ -41,15 +37,13 @@ local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount)
         tonumber(bh_r) or 0 }
     end
   end
-  if bh_what > 0 then
-    if not bh_by[bh_today] then
-      bh_by[bh_today] = { 0, 0, 0, 0 }
-      bh_list[#bh_list + 1] = bh_today
-    end
-    local bh_x = bh_by[bh_today]
-    bh_x[bh_what] = bh_x[bh_what] + 1
-    if bh_what == 3 then bh_x[4] = bh_x[4] + math.max(tonumber(bh_amount) or 0, 0) end
+  if not bh_by[bh_today] then
+    bh_by[bh_today] = { 0, 0, 0, 0 }
+    bh_list[#bh_list + 1] = bh_today
   end
+  local bh_y = bh_by[bh_today]
+  bh_y[bh_what] = bh_y[bh_what] + 1
+  if bh_what == 3 then bh_y[4] = bh_y[4] + math.max(tonumber(bh_amount) or 0, 0) end
   table.sort(bh_list)
   local bh_out = {}
   for _, bh_dd in ipairs(bh_list) do
@@ -64,7 +58,7 @@ local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount)
     end
   end
   redis.call('HSET', bh_key, bh_sub, bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' ..
-    bh_f[4] .. '|' .. table.concat(bh_out, ','))
+    table.concat(bh_out, ','))
   return true
 end
 

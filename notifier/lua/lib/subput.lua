@@ -47,8 +47,7 @@ end
 -- consent:epoch, consent:records; ckeys the consent:<channel> keys in channel order;
 -- list entries { id =, json = (canonical), phone = ("" = none), times = { consent
 -- time per channel, "" = none } }; create '1' refuses an id that exists; now and how
--- for the record; behav (the behaviour key, nil: none) gets the join time (now) of
--- each subscriber that has no record yet (HSETNX: lib/behav.lua's form). Reads and writes each key once for the whole list (HMGET, HSET of
+-- for the record. Reads and writes each key once for the whole list (HMGET, HSET of
 -- many fields), the change stream once per subscriber: a list of 250 costs about
 -- what 10 single puts do.
 -- Returns results (per entry: false when create refused it, else { json as stored,
@@ -58,7 +57,7 @@ end
 local SUBPUT_CHANNELS = {'sms', 'dm'}
 
 local function subput_batch(subs, changes, epoch, records, sup, ckeys, list, create,
-    now, how, behav)
+    now, how)
   local n, ids, chname, sms = #list, {}, SUBPUT_CHANNELS, 1
   if #ckeys ~= #SUBPUT_CHANNELS then
     error('subput: one consent key per channel expected')
@@ -173,11 +172,6 @@ local function subput_batch(subs, changes, epoch, records, sup, ckeys, list, cre
       sv[#sv + 1] = sset[id]
     end
     created = redis.call('HSET', subs, unpack(sv))
-    if behav and tonumber(now) then
-      for _, id in ipairs(order) do
-        redis.call('HSETNX', behav, id, math.floor(tonumber(now)) .. '||||')
-      end
-    end
   end
   for i = 1, n do
     if results[i] then
