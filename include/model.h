@@ -88,9 +88,10 @@ struct interests {
  */
 /*
  * What a subscriber did (docs/attribution.md, "Behaviour"): the times of the last
- * text, click and attributed purchase (epoch seconds, 0 = never), and per UTC day (day = epoch / 86400) the texts (kept 7 days), clicks (30),
- * purchases and revenue (90) of the days that had any, oldest first. Kept by the
- * funnel's scripts in hash "behaviour"; one allocation, owned by its subscriber.
+ * text, click and attributed purchase (epoch seconds, 0 = never), and per UTC day
+ * (day = epoch / 86400) the texts (kept 7 days), clicks (30), purchases and revenue
+ * (90) of the days that had any, oldest first. Kept by the funnel's scripts in hash
+ * "behaviour"; one allocation, owned by its subscriber.
  */
 struct sub_bday {
 	uint32_t day;

@@ -481,9 +481,9 @@ int64_t rule_behav_joined(const struct subscriber *s);
  * The value of behaviour field which for b (NULL: nothing known) and join time joined
  * (0: not known) at now (epoch seconds, the caller's clock): days_since_* are whole
  * days, floor((now - t) / 86400), never below 0, and absent when the event never
- * happened (or there is no join time); the window counts add the UTC days (epoch / 86400) after today - N (texts
- * 7, clicks 30, purchases and revenue 90) and are 0 when nothing is known. Returns 1
- * with *out set, or 0 for an absent value.
+ * happened (or there is no join time); the window counts add the UTC days (epoch /
+ * 86400) after today - N (texts 7, clicks 30, purchases and revenue 90) and are 0
+ * when nothing is known. Returns 1 with *out set, or 0 for an absent value.
  */
 int rule_behav_value(const struct sub_behav *b, int64_t joined, int which, int64_t now,
     double *out);

@@ -3,8 +3,9 @@
  *
  * A dense array of compact records for scans plus an open-addressing id index of
  * 32-bit positions. Reads through one dedicated connection: HSCAN pages of every
- * shard's "subscribers" hash, then its "behaviour" hash (names from keys.h) at start, after each reconnect and
- * after a gap in a change feed (substore_feed.c follows the feeds between loads).
+ * shard's "subscribers" hash, then of every shard's "behaviour" hash (names from
+ * keys.h), at start, after each reconnect and after a gap in a change feed
+ * (substore_feed.c follows the feeds between loads).
  * Bounded work per callback (one page, one batch of changes). Never trusts what Redis
  * holds: every stored subscriber is parsed and validated again.
  */

@@ -3,10 +3,10 @@
  *
  * One XREAD BLOCK over every shard's "subscribers:changes" (names from keys.h), an
  * HGET in the shard's hash and one in its "behaviour" hash for each id an entry
- * names (only the second for op "behav": lib/behav.lua announces those), and an XINFO STREAM of each
- * feed after every XREAD to find entries trimmed or deleted past the mirror's
- * position, which reload everything: a change never read must not be missed
- * silently. Bounded work per callback (one batch of changes per feed).
+ * names (only the second for op "behav": lib/behav.lua announces those), and an
+ * XINFO STREAM of each feed after every XREAD to find entries trimmed or deleted past
+ * the mirror's position, which reload everything: a change never read must not be
+ * missed silently. Bounded work per callback (one batch of changes per feed).
  */
 #include <stdio.h>
 #include <stdlib.h>
