@@ -203,6 +203,23 @@ oom:
 	return -1;
 }
 
+/* 1 when fields f (a stream entry's) hold field = value: any of them, since an
+ * entry may name several subscribers (the change feed's "op behav" entries carry
+ * one "id" per subscriber, lib/behav.lua). */
+static int
+entry_names(const redisReply *f, const char *field, const char *value, size_t vl)
+{
+	size_t j;
+
+	for (j = 0; j + 1 < f->elements; j += 2)
+		if (f->element[j]->type == REDIS_REPLY_STRING &&
+		    f->element[j + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[j]->str, field) == 0 && f->element[j + 1]->len == vl &&
+		    memcmp(f->element[j + 1]->str, value, vl) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 on_scan(struct rconn *rc, struct redisReply *reply, void *arg)
 {
@@ -229,8 +246,7 @@ on_scan(struct rconn *rc, struct redisReply *reply, void *arg)
 		    e->element[1]->type != REDIS_REPLY_ARRAY)
 			continue;
 		snprintf(op->cursor, sizeof(op->cursor), "(%s", e->element[0]->str);
-		if ((v = ru_field(e->element[1], sc->field, &len)) == NULL || len != vl ||
-		    memcmp(v, sc->value, vl) != 0)
+		if (!entry_names(e->element[1], sc->field, sc->value, vl))
 			continue;
 		/* In the audit only changes to subscribers name one (a token may share
 		 * its name with a subscriber's id). */
