@@ -248,6 +248,22 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	assert_true(field(b, "revenue_90d") == 25.5);
 	assert_true(cJSON_IsString(cJSON_GetObjectItem(b, "last_click_at")));
 	cJSON_Delete(doc);
+	{
+		/* dealpushctl shows the same, through the API; a bad id is refused */
+		char bin[512], url[64], out[8192];
+		const char *get[] = { bin, "--api", url, "--token", TOKEN, "subscribers",
+			"get", "b-0", NULL };
+		const char *bad[] = { bin, "--api", url, "--token", TOKEN, "subscribers",
+			"get", "a b", NULL };
+
+		snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->http);
+		assert_int_equal(it_run(get, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "\"clicks_30d\":\t1"));
+		assert_non_null(strstr(out, "\"revenue_90d\":\t25.5"));
+		assert_int_not_equal(it_run(bad, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "not a valid subscriber id"));
+	}
 
 	/* The rule on clicks: b-0 alone, once the mirror has the click. */
 	sm.json = deal_json("ph-1", "phone", it_now());
