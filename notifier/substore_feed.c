@@ -219,8 +219,93 @@ substore_on_check(struct rconn *rc, struct redisReply *r, void *arg)
 	substore_feed_reply_done(ss);
 }
 
+/* 1 when fields f hold a usable "id" at pair j. */
+static int
+substore_feed_is_id(const struct redisReply *f, size_t j)
+{
+	return f->element[j]->type == REDIS_REPLY_STRING &&
+	    f->element[j + 1]->type == REDIS_REPLY_STRING &&
+	    strcmp(f->element[j]->str, "id") == 0 && f->element[j + 1]->len <= MODEL_ID_MAX;
+}
+
+/* An HMGET of the behaviour records an "op behav" entry names (a batch of texts). */
+struct substore_mget {
+	struct substore *ss;
+	size_t n;
+	char (*ids)[MODEL_ID_MAX + 1];
+};
+
+static void
+substore_on_behav_mget(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct substore_mget *g = arg;
+	struct substore *ss = g->ss;
+	size_t i;
+
+	(void)rc;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != g->n) {
+		log_warnx("event=subscriber_get_failed what=behaviour subscribers=%zu err=\"%s\"",
+		    g->n, r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+		ss->gets_failed = 1;
+	} else {
+		for (i = 0; i < g->n; i++) {
+			const struct redisReply *v = r->element[i];
+
+			if (v->type == REDIS_REPLY_STRING)
+				substore_apply_behav(ss, g->ids[i], v->str, v->len);
+			else if (v->type == REDIS_REPLY_NIL)
+				substore_apply_behav(ss, g->ids[i], NULL, 0);
+		}
+	}
+	free(g->ids);
+	free(g);
+	substore_feed_reply_done(ss);
+}
+
+/* One HMGET in hash of every id that entry fields f name: a batch's texts cost
+ * Redis one command, not one per subscriber. */
+static void
+substore_feed_mget(struct substore *ss, struct rconn *rc, const char *hash,
+    const struct redisReply *f)
+{
+	struct substore_mget *g = NULL;
+	const char **argv = NULL;
+	size_t j, n = 0;
+
+	for (j = 0; j + 1 < f->elements; j += 2)
+		n += (size_t)substore_feed_is_id(f, j);
+	if (n == 0)
+		return;
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (g->ids = calloc(n, sizeof(*g->ids))) == NULL ||
+	    (argv = calloc(n + 2, sizeof(*argv))) == NULL)
+		goto fail;
+	g->ss = ss;
+	argv[0] = "HMGET";
+	argv[1] = hash;
+	for (j = 0; j + 1 < f->elements; j += 2)
+		if (substore_feed_is_id(f, j)) {
+			snprintf(g->ids[g->n], sizeof(g->ids[0]), "%s", f->element[j + 1]->str);
+			argv[2 + g->n] = g->ids[g->n];
+			g->n++;
+		}
+	if (rconn_argv(rc, substore_on_behav_mget, g, 0, (int)(g->n + 2), argv, NULL) < 0)
+		goto fail;
+	ss->pending++;
+	free(argv);
+	return;
+fail:
+	ss->gets_failed = 1;
+	free(argv);
+	if (g != NULL)
+		free(g->ids);
+	free(g);
+}
+
 /* The entries of one shard's feed in an XREAD reply: an HGET in the shard for each
- * id named. */
+ * id named (and of its behaviour record), or, for an "op behav" entry, one HMGET of
+ * the behaviour records of all it names. */
 static void
 substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_feed *fd,
     const struct redisReply *entries)
@@ -246,17 +331,17 @@ substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_fee
 			    strcmp(f->element[j]->str, "op") == 0 &&
 			    strcmp(f->element[j + 1]->str, "behav") == 0)
 				behav_only = 1;
+		if (behav_only) {
+			substore_feed_mget(ss, rc, fd->behav, f);
+			continue;
+		}
 		for (j = 0; j + 1 < f->elements; j += 2) {
-			if (f->element[j]->type != REDIS_REPLY_STRING ||
-			    f->element[j + 1]->type != REDIS_REPLY_STRING ||
-			    strcmp(f->element[j]->str, "id") != 0 ||
-			    f->element[j + 1]->len > MODEL_ID_MAX)
+			if (!substore_feed_is_id(f, j))
 				continue;
 			/* In this order: a document read again keeps the record it had
 			 * (substore_put), then the record is read. */
-			if (!behav_only)
-				substore_feed_get(ss, rc, substore_on_change_get, fd->hash,
-				    f->element[j + 1]->str);
+			substore_feed_get(ss, rc, substore_on_change_get, fd->hash,
+			    f->element[j + 1]->str);
 			substore_feed_get(ss, rc, substore_on_behav_get, fd->behav,
 			    f->element[j + 1]->str);
 		}
