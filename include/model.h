@@ -88,6 +88,29 @@ struct interests {
  * include/intern.h. Read-only: nothing may write through these pointers. Fields are
  * ordered to leave no padding (the mirror keeps a million of these).
  */
+/*
+ * What a subscriber did (docs/attribution.md, "Behaviour"): the times of the last
+ * text, click and attributed purchase (epoch seconds, 0 = never), and per UTC day
+ * (day = epoch / 86400) the texts (kept 7 days), clicks (30), purchases and revenue
+ * (90) of the days that had any, oldest first. Kept by the funnel's scripts in hash
+ * "behaviour"; one allocation, owned by its subscriber.
+ */
+struct sub_bday {
+	uint32_t day;
+	uint16_t texts;            /* saturate at their type's maximum */
+	uint8_t clicks;
+	uint8_t purchases;
+	float revenue;
+};
+
+struct sub_behav {
+	uint32_t last_text;        /* 32 bits (until 2106): 16 bytes and 12 a day */
+	uint32_t last_click;
+	uint32_t last_purchase;
+	uint32_t ndays;
+	struct sub_bday days[];
+};
+
 struct subscriber {
 	char *id;
 	char *phone;               /* E.164, NULL when absent */
@@ -106,6 +129,10 @@ struct subscriber {
 	int8_t max_per_day;        /* 0 = no limit of the subscriber's own; at most 100 */
 	int16_t quiet_start_min;   /* minutes after local midnight; -1 when no quiet hours */
 	int16_t quiet_end_min;
+	/* After the fields matching reads for every candidate, which so keep their
+	 * places: read only by rules on behaviour. NULL: nothing known; owned, freed
+	 * with the record. */
+	struct sub_behav *behav;
 };
 
 #endif

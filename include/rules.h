@@ -474,4 +474,31 @@ unsigned rule_sms_count(const char *s, size_t len, enum rule_encoding *enc,
  */
 size_t rule_money_format(double amount, const char *currency, char *buf, size_t size);
 
+/* ---- behaviour fields (docs/rules.md "Behaviour") --------------------------------- */
+
+/* ORDER BEHAV: the behaviour fields of a subscriber, "subscriber.<name>". */
+enum rule_behav {
+	RB_DAYS_SINCE_CLICK = 0, RB_DAYS_SINCE_PURCHASE, RB_DAYS_SINCE_TEXT, RB_TEXTS_7D,
+	RB_CLICKS_30D, RB_PURCHASES_90D, RB_REVENUE_90D, RB_DAYS_SINCE_JOIN,
+	RB_COUNT
+};
+
+/* "days_since_click", ...; NULL for a value out of range. Static. */
+const char *rule_behav_name(int which);
+
+/* A subscriber's join time for days_since_join: its earliest consent time (the
+ * sign-up's, or the one its document was imported with), 0 when it has none. */
+int64_t rule_behav_joined(const struct subscriber *s);
+
+/*
+ * The value of behaviour field which for b (NULL: nothing known) and join time joined
+ * (0: not known) at now (epoch seconds, the caller's clock): days_since_* are whole
+ * days, floor((now - t) / 86400), never below 0, and absent when the event never
+ * happened (or there is no join time); the window counts add the UTC days (epoch /
+ * 86400) after today - N (texts 7, clicks 30, purchases and revenue 90) and are 0
+ * when nothing is known. Returns 1 with *out set, or 0 for an absent value.
+ */
+int rule_behav_value(const struct sub_behav *b, int64_t joined, int which, int64_t now,
+    double *out);
+
 #endif

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "rules.h"
 #include "scripts.h"
+#include "subbehav.h"
 #include "subscriber.h"
 
 /* ---- subscribers ---- */
@@ -45,6 +46,71 @@ sub_kept_out(cJSON *j, const char *csv)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(ch));
 		p += n + (p[n] == ',');
 	}
+}
+
+/* A GET's document, waiting for the subscriber's behaviour record. */
+struct sub_get {
+	struct admin_op *op;
+	cJSON *j;
+};
+
+/* The behaviour record's reply: the document is answered with "behaviour" added
+ * (subbehav_to_json, on the notifier's clock). A record that does not parse shows
+ * as nothing known, as the mirror treats it. */
+static void
+on_sub_behav(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct sub_get *g = arg;
+	struct admin_op *op = g->op;
+	struct sub_behav *b = NULL;
+	cJSON *o;
+
+	(void)rc;
+	if (op->r == NULL)
+		goto out;
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		admin_op_redis_failed(op, reply);
+		goto out;
+	}
+	if (reply->type == REDIS_REPLY_STRING)
+		b = subbehav_parse(reply->str, reply->len);
+	if ((o = cJSON_AddObjectToObject(g->j, "behaviour")) == NULL ||
+	    subbehav_to_json(b, subbehav_joined_of_json(g->j), clock_now(), o) < 0) {
+		http_error(op->r, 500, NULL, "out of memory");
+		goto out;
+	}
+	http_reply_json(op->r, 200, g->j);
+	g->j = NULL;
+	op->r = NULL;
+out:
+	free(b);
+	cJSON_Delete(g->j);
+	free(g);
+	admin_op_free(op);
+}
+
+/* Reads the behaviour record of the GET's subscriber; takes ownership of j. Returns
+ * 0 when the read is out (it answers and frees op), else -1 (j freed). */
+static int
+sub_get_behav(struct admin_op *op, cJSON *j)
+{
+	char key[KEYS_SHARD_MAX];
+	struct sub_get *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		cJSON_Delete(j);
+		return -1;
+	}
+	g->op = op;
+	g->j = j;
+	(void)keys_shard_key(keys_shard_of(op->name), KEYS_BEHAVIOUR, key, sizeof(key));
+	if (rconn_cmd(op->a->app->cmd, on_sub_behav, g, 0, "HGET %s %s", key,
+	    op->name) < 0) {
+		cJSON_Delete(j);
+		free(g);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -70,7 +136,9 @@ on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 			http_error(op->r, 500, NULL, "stored subscriber is not JSON");
 			break;
 		}
-		http_reply_json(op->r, 200, j);
+		if (sub_get_behav(op, j) == 0)
+			return;   /* on_sub_behav answers */
+		admin_op_redis_failed(op, NULL);
 		break;
 	case OP_SUB_PUT:
 		/* {0} | {1 created | 2 replaced, JSON as stored, channels kept out} */
@@ -129,26 +197,32 @@ out:
 }
 
 /* Sends script name with the subscriber keys of op->name (ORDER SUB_KEYS, the header
- * of admin_sub_put.lua); answers 503 itself when it cannot. */
+ * of admin_sub_put.lua; admin_sub_del.lua gets behaviour after them); answers 503
+ * itself when it cannot. */
 static void
 sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
     const size_t *extra_len, int nextra)
 {
-	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
-	const char *args[KEYS_SUB_NKEYS + 5 + CH_COUNT];
-	size_t lens[KEYS_SUB_NKEYS + 5 + CH_COUNT];
-	int nargs = 0, i;
+	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], behav[KEYS_SHARD_MAX];
+	const char *args[KEYS_SUB_NKEYS + 6 + CH_COUNT];
+	size_t lens[KEYS_SUB_NKEYS + 6 + CH_COUNT];
+	int nargs = 0, i, del = strcmp(script, "admin_sub_del") == 0;
 
 	(void)keys_sub_keys(keys_shard_of(op->name), keys);
+	(void)keys_shard_key(keys_shard_of(op->name), KEYS_BEHAVIOUR, behav, sizeof(behav));
 	for (i = 0; i < KEYS_SUB_NKEYS; i++) {
 		args[nargs] = keys[i];
 		lens[nargs++] = strlen(keys[i]);
+	}
+	if (del) {
+		args[nargs] = behav;   /* then behaviour: the header of admin_sub_del.lua */
+		lens[nargs++] = strlen(behav);
 	}
 	for (i = 0; i < nextra; i++) {
 		args[nargs] = extra[i];
 		lens[nargs++] = extra_len[i];
 	}
-	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS, nargs, args, lens,
+	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS + del, nargs, args, lens,
 	    on_sub_reply, op) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);

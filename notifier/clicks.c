@@ -292,8 +292,8 @@ static int
 click_send(struct click_call *c)
 {
 	struct rconn *rc = c->k->app->cmd;
-	char k[10][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32], now[24];
-	const char *args[10 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
+	char k[11][CLICKS_KEY_MAX], field[CLICKTOK_ID_MAX + 32], now[24];
+	const char *args[11 + CLICKS_ARGS], *rule = NULL, *camp = NULL, *t;
 	size_t rlen = 0, clen = 0, dlen = strlen(c->deal);
 	/* The push's shard: its subscriber's, from the push id in the token. */
 	uint32_t shard = keys_shard_of(c->sub);
@@ -358,6 +358,7 @@ click_send(struct click_call *c)
 	bad |= ru_key(k[8], CLICKS_KEY_MAX, px, camp, dlen > 0 ? clen : 0);
 	bad |= keys_prefix(shard, KEYS_SERIES, px, sizeof(px)) < 0;
 	bad |= ru_key(k[9], CLICKS_KEY_MAX, px, c->deal, dlen);
+	bad |= keys_shard_key(shard, KEYS_BEHAVIOUR, k[10], sizeof(k[10])) < 0;
 	if (bad)
 		return 1;
 	args[0] = k[0];
@@ -369,22 +370,20 @@ click_send(struct click_call *c)
 	args[6] = k[6];
 	args[7] = k[7];
 	args[8] = k[8];
-	args[9] = c->push_id;
-	args[10] = c->sub;
-	args[11] = c->ch;
-	args[12] = c->count;
-	args[13] = CLICKS_TTL_S;
-	args[14] = CLICKS_GAIN;
-	args[15] = c->deal;
-	args[16] = c->pinfo != NULL ? c->pinfo : "";
-	args[17] = c->camp != NULL ? c->camp : "";
-	/* series:<deal> is the last key (KEYS[10]): the arguments move up one, and the
-	 * notifier's clock is the last argument (the minute a click counts in). */
-	memmove(args + 10, args + 9, 9 * sizeof(*args));
 	args[9] = k[9];
+	args[10] = k[10];
+	args[11] = c->push_id;
+	args[12] = c->sub;
+	args[13] = c->ch;
+	args[14] = c->count;
+	args[15] = CLICKS_TTL_S;
+	args[16] = CLICKS_GAIN;
+	args[17] = c->deal;
+	args[18] = c->pinfo != NULL ? c->pinfo : "";
+	args[19] = c->camp != NULL ? c->camp : "";
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	args[19] = now;
-	return script_call_named(rc, CLICKS_SCRIPT, 10, 10 + CLICKS_ARGS, args, NULL,
+	args[20] = now;
+	return script_call_named(rc, CLICKS_SCRIPT, 11, 11 + CLICKS_ARGS, args, NULL,
 	    clicks_on_reply, c);
 }
 

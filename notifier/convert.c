@@ -44,7 +44,7 @@
 #define CONVERT_RETRY_MS 1000
 #define CONVERT_TRIES 3                     /* reads and script, on "retry" */
 #define CONVERT_KEY_MAX 512                 /* a key named from a conversion's data */
-#define CONVERT_KEYS 16                     /* ORDER CONVERT_KEYS: convert.lua */
+#define CONVERT_KEYS 17                     /* ORDER CONVERT_KEYS: convert.lua */
 #define CONVERT_ARGS 21
 
 struct convert_call;
@@ -330,7 +330,7 @@ convert_clicked_keys(const struct convert_call *k, uint32_t shard, const char *p
 static int
 convert_script(struct convert_call *k)
 {
-	char key[CONVERT_KEYS][CONVERT_KEY_MAX], skey[2][KEYS_SHARD_MAX];
+	char key[CONVERT_KEYS][CONVERT_KEY_MAX], skey[3][KEYS_SHARD_MAX];
 	char subid[sizeof(k->in.value)] = "", cwin[24], dwin[24];
 	const char *args[CONVERT_KEYS + CONVERT_ARGS], *push, *sub, *info, *t;
 	const char *rule = NULL, *camp = NULL;
@@ -385,6 +385,8 @@ convert_script(struct convert_call *k)
 	    sizeof(skey[0])) < 0;
 	bad |= keys_shard_key(keys_shard_of(subid), KEYS_SUB_CHANGES, skey[1],
 	    sizeof(skey[1])) < 0;
+	bad |= keys_shard_key(keys_shard_of(subid), KEYS_BEHAVIOUR, skey[2],
+	    sizeof(skey[2])) < 0;
 	bad |= ru_key(key[6], CONVERT_KEY_MAX, px.p[KEYS_PUSHINFO], deal, strlen(deal));
 	bad |= ru_key(key[7], CONVERT_KEY_MAX, "deal:", deal, strlen(deal));
 	bad |= ru_key(key[8], CONVERT_KEY_MAX, px.p[KEYS_HOLDOUT], deal, strlen(deal));
@@ -416,8 +418,9 @@ convert_script(struct convert_call *k)
 	args[1] = CONVERT_DEAD;
 	args[2] = skey[0];
 	args[3] = skey[1];
-	for (i = 4; i < CONVERT_KEYS; i++)
+	for (i = 4; i < 16; i++)
 		args[i] = key[i];
+	args[16] = skey[2];             /* behaviour */
 	n = CONVERT_KEYS;
 	args[n++] = "attr";
 	args[n++] = k->entry;

@@ -174,6 +174,32 @@ int ctl_cmd_api_delete(struct ctl_api *api, const char *id)
 	return st == 200 || st == 404 ? CTL_OK : CTL_FAIL;
 }
 
+int ctl_cmd_api_get(struct ctl_api *api, const char *id)
+{
+	struct ctl_buf b;
+	char p[1024], msg[512], *out = NULL;
+	cJSON *j = NULL;
+	long st;
+
+	if (!deal_id_is_valid(id)) {
+		fprintf(stderr, "dealpushctl: \"%s\" is not a valid subscriber id\n", id);
+		return CTL_BAD_INPUT;
+	}
+	if (ctl_api_path(api, p, sizeof(p), "/v1/subscribers/", id) < 0 ||
+	    (st = ctl_api_call(api, "GET", p, NULL, 0, NULL, &b)) < 0)
+		return CTL_FAIL;
+	if (st == 200 && (j = cJSON_ParseWithLength(b.p, b.len)) != NULL &&
+	    (out = cJSON_Print(j)) != NULL)
+		printf("%s\n", out);
+	else
+		fprintf(stderr, "dealpushctl: %s\n", st == 200 ? "the answer is not JSON" :
+		    ctl_api_error_text(&b, msg, sizeof(msg)));
+	free(out);
+	cJSON_Delete(j);
+	free(b.p);
+	return out != NULL ? CTL_OK : CTL_FAIL;
+}
+
 double ctl_jnum(const cJSON *o, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);

@@ -126,6 +126,10 @@ int ctl_cmd_rules_delete(struct ctl_api *api, const char *name);
 /* dealpushctl subscribers delete ID through the API. Returns CTL_OK (deleted, or it
  * was not stored), CTL_BAD_INPUT (not a valid id) or CTL_FAIL (printed). */
 int ctl_cmd_api_delete(struct ctl_api *api, const char *id);
+/* GET /v1/subscribers/<id>: prints the answer (the document and "behaviour") as
+ * indented JSON; CTL_OK, CTL_BAD_INPUT for a bad id, else CTL_FAIL after printing
+ * the API's error. */
+int ctl_cmd_api_get(struct ctl_api *api, const char *id);
 
 /* ---- ctl_redis.c ---- */
 

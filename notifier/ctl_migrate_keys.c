@@ -547,7 +547,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (k[0] == '{')
 		return 0;               /* a tag's: moved, a deal's or global by design */
 	if (strcmp(k, "subscribers") == 0 || strcmp(k, "consent:sms") == 0 ||
-	    strcmp(k, "consent:dm") == 0 || strcmp(k, "consent:records") == 0)
+	    strcmp(k, "consent:dm") == 0 || strcmp(k, "consent:records") == 0 ||
+	    strcmp(k, "behaviour") == 0)
 		return mig_split(m, k, 0, MIG_OF_SUB);
 	if (strcmp(k, "subscribers:changes") == 0)
 		return mig_split_stream(m, k, "id");

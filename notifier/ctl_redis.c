@@ -38,7 +38,8 @@
 int ctl_cmd_subscribers_delete(redisContext *c, const char *id)
 {
 	char sha[41], keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], nkeys[8];
-	const char *argv[3 + KEYS_SUB_NKEYS + 1];
+	char behav[KEYS_SHARD_MAX];
+	const char *argv[3 + KEYS_SUB_NKEYS + 2];
 	redisReply *r = NULL;
 	int argc = 0, k, rc = CTL_FAIL;
 
@@ -50,11 +51,13 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id)
 		return CTL_FAIL;
 	argv[argc++] = "EVALSHA";
 	argv[argc++] = sha;
-	snprintf(nkeys, sizeof(nkeys), "%d", KEYS_SUB_NKEYS);
+	snprintf(nkeys, sizeof(nkeys), "%d", KEYS_SUB_NKEYS + 1);
 	argv[argc++] = nkeys;
 	(void)keys_sub_keys(keys_shard_of(id), keys);
+	(void)keys_shard_key(keys_shard_of(id), KEYS_BEHAVIOUR, behav, sizeof(behav));
 	for (k = 0; k < KEYS_SUB_NKEYS; k++)
 		argv[argc++] = keys[k];
+	argv[argc++] = behav;   /* the header of admin_sub_del.lua */
 	argv[argc++] = id;
 	redisAppendCommandArgv(c, argc, argv, NULL);
 	if (ctl_expect_reply(c, REDIS_REPLY_INTEGER, NULL, "delete", &r) < 0)

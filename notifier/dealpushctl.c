@@ -42,6 +42,8 @@ static void usage(FILE *out)
 	    "  subscribers import FILE.jsonl|-   validate and store subscribers (one JSON\n"
 	    "                                    object a line; blank and # lines skipped)\n"
 	    "  subscribers delete ID             remove one subscriber and its consent\n"
+	    "  subscribers get ID                the stored subscriber and its behaviour\n"
+	    "                                    (days since a click, ...), as JSON (API)\n"
 	    "  subscribers list [--interest X] [--consent sms|dm] [--tz ZONE] [--limit N]\n"
 	    "                   [--json]         the subscribers, page after page (API)\n"
 	    "  subscribers export ID             everything kept about ID, as JSON (API)\n"
@@ -404,6 +406,8 @@ static int run_api_command(struct ctl_api *api, int argc, char **argv, int *rc)
 		*rc = ctl_import_api(api, argv[2]);
 	else if (is_sub && strcmp(argv[1], "delete") == 0)
 		*rc = ctl_cmd_api_delete(api, argv[2]);
+	else if (is_sub && strcmp(argv[1], "get") == 0)
+		*rc = ctl_cmd_api_get(api, argv[2]);
 	else if (is_sub && strcmp(argv[1], "export") == 0)
 		*rc = ctl_cmd_subscribers_export(api, argv[2]);
 	else if (is_sub && strcmp(argv[1], "erase") == 0)
@@ -447,7 +451,7 @@ static int needs_api(int argc, char **argv)
 	    strcmp(argv[0], "codes") == 0 || (argc >= 2 && strcmp(argv[0], "deals") == 0 &&
 	    strcmp(argv[1], "status") == 0) || (argc >= 2 &&
 	    strcmp(argv[0], "subscribers") == 0 && (strcmp(argv[1], "list") == 0 ||
-	    strcmp(argv[1], "export") == 0 || strcmp(argv[1], "erase") == 0)) ||
+	    strcmp(argv[1], "get") == 0 || strcmp(argv[1], "export") == 0 || strcmp(argv[1], "erase") == 0)) ||
 	    strcmp(argv[0], "tokens") == 0 || strcmp(argv[0], "audit") == 0 ||
 	    strcmp(argv[0], "report") == 0 || (argc >= 2 && strcmp(argv[0], "rules") == 0 &&
 	    strcmp(argv[1], "check") != 0));

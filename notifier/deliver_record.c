@@ -260,7 +260,7 @@ rec_flush_batch(struct deliver *dl)
 	struct script_args *sa = &dl->sargs;
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	char k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX], k_due[KEYS_SHARD_MAX];
-	char k_info[KEYS_SHARD_MAX], k_tries[KEYS_SHARD_MAX];
+	char k_info[KEYS_SHARD_MAX], k_tries[KEYS_SHARD_MAX], k_behav[KEYS_SHARD_MAX];
 	struct keys_prefixes px;
 	uint32_t shard;
 	struct dl_caps caps;
@@ -277,6 +277,7 @@ rec_flush_batch(struct deliver *dl)
 	(void)keys_shard_key(shard, KEYS_RESOLVE_DUE, k_due, sizeof(k_due));
 	(void)keys_shard_key(shard, KEYS_RESOLVE_INFO, k_info, sizeof(k_info));
 	(void)keys_shard_key(shard, KEYS_RESOLVE_TRIES, k_tries, sizeof(k_tries));
+	(void)keys_shard_key(shard, KEYS_BEHAVIOUR, k_behav, sizeof(k_behav));
 	b->dl = dl;
 	b->n = n;
 	memcpy(b->v, dl->recq, n * sizeof(b->v[0]));
@@ -291,6 +292,7 @@ rec_flush_batch(struct deliver *dl)
 	script_key(sa, sk[1], NULL);          /* subscribers:changes */
 	script_key(sa, sk[2], NULL);          /* consent:epoch */
 	script_key(sa, k_tries, NULL);
+	script_key(sa, k_behav, NULL);
 	/* ORDER RECORD_ARGS */
 	script_arg_ll(sa, (long long)n);
 	script_arg_ll(sa, now + dl->cfg->resolve_after_s);

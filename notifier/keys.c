@@ -17,7 +17,7 @@
 static const char *const keys_shard_names[KEYS_NAMES] = {
 	"subscribers", "subscribers:changes", "consent:epoch", "consent:records",
 	"engagement:decay", "stats", "pushes:log", "delayed", "resolve:due", "resolve:info",
-	"resolve:tries",
+	"resolve:tries", "behaviour",
 };
 
 /* ORDER KEYS_PER */

@@ -42,6 +42,7 @@
 #include "redisutil.h"
 #include "rconn.h"
 #include "scripts.h"
+#include "subbehav.h"
 #include "timefmt.h"
 
 int
@@ -102,6 +103,7 @@ priv_op_free(struct priv_op *op)
 		event_free(op->wait);
 	free(op->stored);
 	free(op->record);
+	free(op->behav);
 	free(op);
 }
 
@@ -202,6 +204,23 @@ oom:
 	return -1;
 }
 
+/* 1 when fields f (a stream entry's) hold field = value: any of them, since an
+ * entry may name several subscribers (the change feed's "op behav" entries carry
+ * one "id" per subscriber, lib/behav.lua). */
+static int
+entry_names(const redisReply *f, const char *field, const char *value, size_t vl)
+{
+	size_t j;
+
+	for (j = 0; j + 1 < f->elements; j += 2)
+		if (f->element[j]->type == REDIS_REPLY_STRING &&
+		    f->element[j + 1]->type == REDIS_REPLY_STRING &&
+		    strcmp(f->element[j]->str, field) == 0 && f->element[j + 1]->len == vl &&
+		    memcmp(f->element[j + 1]->str, value, vl) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 on_scan(struct rconn *rc, struct redisReply *reply, void *arg)
 {
@@ -228,8 +247,7 @@ on_scan(struct rconn *rc, struct redisReply *reply, void *arg)
 		    e->element[1]->type != REDIS_REPLY_ARRAY)
 			continue;
 		snprintf(op->cursor, sizeof(op->cursor), "(%s", e->element[0]->str);
-		if ((v = ru_field(e->element[1], sc->field, &len)) == NULL || len != vl ||
-		    memcmp(v, sc->value, vl) != 0)
+		if (!entry_names(e->element[1], sc->field, sc->value, vl))
 			continue;
 		/* In the audit only changes to subscribers name one (a token may share
 		 * its name with a subscriber's id). */
@@ -314,10 +332,12 @@ on_stored(struct rconn *rc, struct redisReply *reply, void *arg)
 static void export_answer(struct priv_op *op);
 
 /* One reply of the reads: stored (HGET subscribers), record (HGET consent:records),
- * or a deal's codes or push infos (HMGET of the sms and dm fields). */
+ * a deal's codes or push infos (HMGET of the sms and dm fields), or the behaviour
+ * record (HGET behaviour). */
 struct priv_read {
 	struct priv_op *op;
-	int kind;                         /* 0 stored, 1 record, 2 codes, 3 infos */
+	int kind;                         /* 0 stored, 1 record, 2 codes, 3 infos,
+	                                   * 4 behaviour */
 };
 
 static void
@@ -354,12 +374,13 @@ on_read(struct rconn *rc, struct redisReply *reply, void *arg)
 	(void)rc;
 	if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
 		op->failed = 1;
-	else if (rd->kind <= 1 && reply->type == REDIS_REPLY_STRING) {
-		char **dst = rd->kind == 0 ? &op->stored : &op->record;
+	else if ((rd->kind <= 1 || rd->kind == 4) && reply->type == REDIS_REPLY_STRING) {
+		char **dst = rd->kind == 0 ? &op->stored : rd->kind == 1 ? &op->record :
+		    &op->behav;
 
 		if ((*dst = strndup(reply->str, reply->len)) == NULL)
 			op->failed = 1;
-	} else if (rd->kind >= 2 && reply->type == REDIS_REPLY_ARRAY) {
+	} else if ((rd->kind == 2 || rd->kind == 3) && reply->type == REDIS_REPLY_ARRAY) {
 		for (i = 0; i < reply->elements; i++) {
 			const redisReply *e = reply->element[i];
 			const char *v = e->type == REDIS_REPLY_STRING ? e->str : NULL;
@@ -418,6 +439,11 @@ read_state(struct priv_op *op)
 	argv[1] = sk[3];
 	argv[2] = op->id;
 	bad |= read_one(op, 1, 3, argv);
+	if (!op->erase) {
+		bad |= keys_shard_key(op->shard, KEYS_BEHAVIOUR, key, sizeof(key)) < 0;
+		argv[1] = key;
+		bad |= read_one(op, 4, 3, argv);
+	}
 	for (i = 0; i < op->deals.n && !bad && op->erase; i++) {
 		argv[0] = "HMGET";
 		argv[2] = f_sms;
@@ -440,7 +466,7 @@ sent:
 static void
 export_answer(struct priv_op *op)
 {
-	cJSON *j = cJSON_CreateObject(), *sub, *events, *cur;
+	cJSON *j = cJSON_CreateObject(), *sub, *events, *cur, *beh;
 	char at[40];
 
 	if (j == NULL) {
@@ -457,6 +483,19 @@ export_answer(struct priv_op *op)
 	cur = cJSON_AddObjectToObject(j, "consent_now");
 	if (op->record != NULL && events != NULL && cur != NULL)
 		admin_consent_events(op->record, strlen(op->record), events, cur);
+	if ((beh = cJSON_AddObjectToObject(j, "behaviour")) != NULL) {
+		struct sub_behav *b = op->behav != NULL ?
+		    subbehav_parse(op->behav, strlen(op->behav)) : NULL;
+
+		(void)subbehav_to_json(b, sub != NULL ? subbehav_joined_of_json(sub) : 0,
+		    clock_now(), beh);
+		/* as kept, too: what the fields are computed from */
+		if (op->behav != NULL)
+			cJSON_AddStringToObject(beh, "stored", op->behav);
+		else
+			cJSON_AddNullToObject(beh, "stored");
+		free(b);
+	}
 	cJSON_AddItemToObject(j, "pushes", op->scan[SCAN_LOG].found);
 	op->scan[SCAN_LOG].found = NULL;
 	cJSON_AddItemToObject(j, "replies", op->scan[SCAN_REPLIES].found);

@@ -51,7 +51,7 @@ static void
 erase_sub(struct priv_op *op)
 {
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
-	char texts[KEYS_SHARD_MAX + MODEL_ID_MAX], now[24];
+	char texts[KEYS_SHARD_MAX + MODEL_ID_MAX], now[24], behav[KEYS_SHARD_MAX];
 	char last[CH_COUNT][KEYS_SHARD_MAX + MODEL_ID_MAX + 16];
 	const char **args = NULL;
 	char (*caps)[KEYS_SHARD_MAX + 2 * MODEL_TEXT_MAX + MODEL_ID_MAX + 16] = NULL;
@@ -59,15 +59,17 @@ erase_sub(struct priv_op *op)
 	int rc = -1;
 
 	caps = calloc(ncaps + 1, sizeof(*caps));
-	args = calloc(8 + ncaps + CH_COUNT + 3, sizeof(*args));
+	args = calloc(9 + ncaps + CH_COUNT + 3, sizeof(*args));
 	if (caps == NULL || args == NULL || keys_sub_keys(op->shard, sk) < 0 ||
-	    keys_texts(op->id, texts, sizeof(texts)) < 0)
+	    keys_texts(op->id, texts, sizeof(texts)) < 0 ||
+	    keys_shard_key(op->shard, KEYS_BEHAVIOUR, behav, sizeof(behav)) < 0)
 		goto out;
 	/* ORDER ERASE_SUB_KEYS: the header of erase_sub.lua. */
 	for (i = 0; i < 6; i++)
 		args[n++] = sk[i];
 	args[n++] = "suppressed:sms";
 	args[n++] = texts;
+	args[n++] = behav;
 	for (i = 0; i < op->camps.n; i++) {
 		if (keys_camp(op->camps.v[i], op->id, caps[c], sizeof(caps[c])) >= 0)
 			args[n++] = caps[c++];

@@ -58,6 +58,7 @@ struct priv_op {
 	char cursor[64];                   /* the next XRANGE start */
 	struct strv deals, pushes, codes, camps;
 	char *stored, *record;             /* the subscriber's JSON, consent record */
+	char *behav;                       /* its behaviour record (subbehav.h) */
 	size_t reads_left, at;             /* replies awaited; progress of a step */
 	int failed, was_stored;
 	int trimming, xi;                  /* the streams' entries being deleted: which */

@@ -751,6 +751,7 @@ void subscriber_free(struct subscriber *s)
 {
 	if (s == NULL)
 		return;
+	free(s->behav);
 	compact_release(s);
 	free(s);
 }

@@ -3,8 +3,9 @@
  *
  * A dense array of compact records for scans plus an open-addressing id index of
  * 32-bit positions. Reads through one dedicated connection: HSCAN pages of every
- * shard's "subscribers" hash (names from keys.h) at start, after each reconnect and
- * after a gap in a change feed (substore_feed.c follows the feeds between loads).
+ * shard's "subscribers" hash, then of every shard's "behaviour" hash (names from
+ * keys.h), at start, after each reconnect and after a gap in a change feed
+ * (substore_feed.c follows the feeds between loads).
  * Bounded work per callback (one page, one batch of changes). Never trusts what Redis
  * holds: every stored subscriber is parsed and validated again.
  */
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "streampos.h"
 #include "substore.h"
+#include "subbehav.h"
 #include "subscriber.h"
 
 #include "substore_int.h"
@@ -124,6 +126,11 @@ substore_put(struct substore *ss, struct subscriber *sub)
 	if (ss->index[i] != 0) {
 		pos = ss->index[i] - 1;
 		old = ss->all[pos];
+		/* The document changed, not what the subscriber did: the record stays. */
+		if (sub->behav == NULL) {
+			sub->behav = old->behav;
+			old->behav = NULL;
+		}
 		if (ss->on_change)
 			ss->on_change(ss->arg, old, sub);
 		ss->all[pos] = sub;
@@ -188,9 +195,32 @@ substore_apply(struct substore *ss, const char *id, const char *json, size_t len
 		log_errorx("event=subscriber_dropped sub=%s reason=no_memory", id);
 }
 
+void
+substore_apply_behav(struct substore *ss, const char *id, const char *v, size_t len)
+{
+	struct sub_behav *b = NULL;
+	struct subscriber *sub;
+	size_t i;
+
+	if (ss->index_cap == 0)
+		return;
+	i = substore_probe(ss, id);
+	if (ss->index[i] == 0)
+		return;
+	if (v != NULL && (b = subbehav_parse(v, len)) == NULL) {
+		log_warnx("event=bad_stored_behaviour sub=%s", id);
+		return;
+	}
+	/* In place: the index reads no behaviour field (docs/rules.md), so it need
+	 * not be told. */
+	sub = ss->all[ss->index[i] - 1];
+	free(sub->behav);
+	sub->behav = b;
+}
+
 #define SUBSTORE_RETRY_MIN_MS 100
 
-static const char *const substore_step_names[] = { "tail", "scan", "feed" };
+static const char *const substore_step_names[] = { "tail", "scan", "bscan", "feed" };
 
 /* Success: the backoff starts small again. */
 void
@@ -290,7 +320,7 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 	struct substore *ss = arg;
 	struct redisReply *items;
 	size_t i;
-	int more;
+	int more, behav;
 
 	(void)rc;
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -306,24 +336,36 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 	/* Ask for the next page before parsing this one, so that Redis and the network
 	 * work while we parse. The reply is borrowed until we return; the next one
 	 * cannot arrive before. */
+	behav = ss->step == SUBSTORE_BSCAN;
 	if ((more = strcmp(r->element[0]->str, "0") != 0)) {
 		snprintf(ss->cursor, sizeof(ss->cursor), "%s", r->element[0]->str);
 		substore_run(ss);
-	} else if (ss->shard + 1 < ss->nfeeds) {
-		/* The next shard's hash, from its start. */
+	} else if (ss->shard + 1 < ss->nfeeds || !behav) {
+		/* The next shard's hash, from its start; after the last shard's
+		 * subscribers, every shard's behaviour records. */
 		more = 1;
-		ss->shard++;
+		if (ss->shard + 1 < ss->nfeeds) {
+			ss->shard++;
+		} else {
+			ss->shard = 0;
+			ss->step = SUBSTORE_BSCAN;
+		}
 		snprintf(ss->cursor, sizeof(ss->cursor), "0");
 		substore_run(ss);
 	}
 	items = r->element[1];
 	for (i = 0; i + 1 < items->elements; i += 2) {
-		if (items->element[i]->type == REDIS_REPLY_STRING &&
-		    items->element[i + 1]->type == REDIS_REPLY_STRING) {
-			ss->loaded++;
-			substore_apply(ss, items->element[i]->str, items->element[i + 1]->str,
-			    items->element[i + 1]->len);
+		if (items->element[i]->type != REDIS_REPLY_STRING ||
+		    items->element[i + 1]->type != REDIS_REPLY_STRING)
+			continue;
+		if (behav) {
+			substore_apply_behav(ss, items->element[i]->str,
+			    items->element[i + 1]->str, items->element[i + 1]->len);
+			continue;
 		}
+		ss->loaded++;
+		substore_apply(ss, items->element[i]->str, items->element[i + 1]->str,
+		    items->element[i + 1]->len);
 	}
 	if (more)
 		return;
@@ -414,6 +456,10 @@ substore_run(struct substore *ss)
 		rv = rconn_cmd(ss->rc, substore_on_scan, ss, 0,
 		    "HSCAN %s %s COUNT " SUBSTORE_PAGE, ss->feeds[ss->shard].hash, ss->cursor);
 		break;
+	case SUBSTORE_BSCAN:
+		rv = rconn_cmd(ss->rc, substore_on_scan, ss, 0,
+		    "HSCAN %s %s COUNT " SUBSTORE_PAGE, ss->feeds[ss->shard].behav, ss->cursor);
+		break;
 	case SUBSTORE_FEED:
 		substore_feed_send(ss);
 		return;
@@ -468,7 +514,8 @@ substore_new(struct event_base *base, const struct rconn_config *cfg, long block
 		fd->ss = ss;
 		snprintf(fd->last_id, sizeof(fd->last_id), "0-0");
 		if (keys_shard_key(k, KEYS_SUBSCRIBERS, fd->hash, sizeof(fd->hash)) < 0 ||
-		    keys_shard_key(k, KEYS_SUB_CHANGES, fd->stream, sizeof(fd->stream)) < 0)
+		    keys_shard_key(k, KEYS_SUB_CHANGES, fd->stream, sizeof(fd->stream)) < 0 ||
+		    keys_shard_key(k, KEYS_BEHAVIOUR, fd->behav, sizeof(fd->behav)) < 0)
 			goto fail;
 	}
 	if ((ss->retry = evtimer_new(base, substore_on_retry, ss)) == NULL)

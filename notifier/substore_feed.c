@@ -2,10 +2,11 @@
  * substore_feed.c: the mirror's change feeds, one per shard (stage: match).
  *
  * One XREAD BLOCK over every shard's "subscribers:changes" (names from keys.h), an
- * HGET in the shard's hash for each id an entry names, and an XINFO STREAM of each
- * feed after every XREAD to find entries trimmed or deleted past the mirror's
- * position, which reload everything: a change never read must not be missed
- * silently. Bounded work per callback (one batch of changes per feed).
+ * HGET in the shard's hash and one in its "behaviour" hash for each id an entry
+ * names (only the second for op "behav": lib/behav.lua announces those), and an
+ * XINFO STREAM of each feed after every XREAD to find entries trimmed or deleted past
+ * the mirror's position, which reload everything: a change never read must not be
+ * missed silently. Bounded work per callback (one batch of changes per feed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,47 @@ substore_on_change_get(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	free(g);
 	substore_feed_reply_done(ss);
+}
+
+static void
+substore_on_behav_get(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct substore_get *g = arg;
+	struct substore *ss = g->ss;
+
+	(void)rc;
+	if (r == NULL || (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_STRING)) {
+		log_warnx("event=subscriber_get_failed sub=%s what=behaviour err=\"%s\"", g->id,
+		    r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+		ss->gets_failed = 1;
+	} else {
+		substore_apply_behav(ss, g->id, r->type == REDIS_REPLY_NIL ? NULL : r->str,
+		    r->type == REDIS_REPLY_NIL ? 0 : r->len);
+	}
+	free(g);
+	substore_feed_reply_done(ss);
+}
+
+/* Sends one HGET of id in hash with callback fn; counts it as pending. */
+static void
+substore_feed_get(struct substore *ss, struct rconn *rc, rconn_reply_fn *fn,
+    const char *hash, const char *id)
+{
+	struct substore_get *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		ss->gets_failed = 1;
+		return;
+	}
+	g->ss = ss;
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	if (rconn_cmd(rc, fn, g, 0, "HGET %s %s", hash, g->id) < 0) {
+		free(g);
+		ss->gets_failed = 1;
+		return;
+	}
+	ss->pending++;
 }
 
 /*
@@ -178,20 +220,104 @@ substore_on_check(struct rconn *rc, struct redisReply *r, void *arg)
 	substore_feed_reply_done(ss);
 }
 
+/* 1 when fields f hold a usable "id" at pair j. */
+static int
+substore_feed_is_id(const struct redisReply *f, size_t j)
+{
+	return f->element[j]->type == REDIS_REPLY_STRING &&
+	    f->element[j + 1]->type == REDIS_REPLY_STRING &&
+	    strcmp(f->element[j]->str, "id") == 0 && f->element[j + 1]->len <= MODEL_ID_MAX;
+}
+
+/* An HMGET of the behaviour records an "op behav" entry names (a batch of texts). */
+struct substore_mget {
+	struct substore *ss;
+	size_t n;
+	char (*ids)[MODEL_ID_MAX + 1];
+};
+
+static void
+substore_on_behav_mget(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct substore_mget *g = arg;
+	struct substore *ss = g->ss;
+	size_t i;
+
+	(void)rc;
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != g->n) {
+		log_warnx("event=subscriber_get_failed what=behaviour subscribers=%zu err=\"%s\"",
+		    g->n, r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+		ss->gets_failed = 1;
+	} else {
+		for (i = 0; i < g->n; i++) {
+			const struct redisReply *v = r->element[i];
+
+			if (v->type == REDIS_REPLY_STRING)
+				substore_apply_behav(ss, g->ids[i], v->str, v->len);
+			else if (v->type == REDIS_REPLY_NIL)
+				substore_apply_behav(ss, g->ids[i], NULL, 0);
+		}
+	}
+	free(g->ids);
+	free(g);
+	substore_feed_reply_done(ss);
+}
+
+/* One HMGET in hash of every id that entry fields f name: a batch's texts cost
+ * Redis one command, not one per subscriber. */
+static void
+substore_feed_mget(struct substore *ss, struct rconn *rc, const char *hash,
+    const struct redisReply *f)
+{
+	struct substore_mget *g = NULL;
+	const char **argv = NULL;
+	size_t j, n = 0;
+
+	for (j = 0; j + 1 < f->elements; j += 2)
+		n += (size_t)substore_feed_is_id(f, j);
+	if (n == 0)
+		return;
+	if ((g = calloc(1, sizeof(*g))) == NULL ||
+	    (g->ids = calloc(n, sizeof(*g->ids))) == NULL ||
+	    (argv = calloc(n + 2, sizeof(*argv))) == NULL)
+		goto fail;
+	g->ss = ss;
+	argv[0] = "HMGET";
+	argv[1] = hash;
+	for (j = 0; j + 1 < f->elements; j += 2)
+		if (substore_feed_is_id(f, j)) {
+			snprintf(g->ids[g->n], sizeof(g->ids[0]), "%s", f->element[j + 1]->str);
+			argv[2 + g->n] = g->ids[g->n];
+			g->n++;
+		}
+	if (rconn_argv(rc, substore_on_behav_mget, g, 0, (int)(g->n + 2), argv, NULL) < 0)
+		goto fail;
+	ss->pending++;
+	free(argv);
+	return;
+fail:
+	ss->gets_failed = 1;
+	free(argv);
+	if (g != NULL)
+		free(g->ids);
+	free(g);
+}
+
 /* The entries of one shard's feed in an XREAD reply: an HGET in the shard for each
- * id named. */
+ * id named (and of its behaviour record), or, for an "op behav" entry, one HMGET of
+ * the behaviour records of all it names. */
 static void
 substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_feed *fd,
     const struct redisReply *entries)
 {
 	enum formats_verdict fv;
 	size_t i, j;
-	int v;
+	int v, behav_only;
 
 	fd->batch_n = entries->elements;
 	for (i = 0; i < entries->elements; i++) {
 		struct redisReply *e = entries->element[i], *f;
-		struct substore_get *g;
 
 		if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
 		    e->element[0]->type != REDIS_REPLY_STRING ||
@@ -209,25 +335,26 @@ substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_fee
 			break;
 		}
 		snprintf(fd->batch_id, sizeof(fd->batch_id), "%s", e->element[0]->str);
+		behav_only = 0;
+		for (j = 0; j + 1 < f->elements; j += 2)
+			if (f->element[j]->type == REDIS_REPLY_STRING &&
+			    f->element[j + 1]->type == REDIS_REPLY_STRING &&
+			    strcmp(f->element[j]->str, "op") == 0 &&
+			    strcmp(f->element[j + 1]->str, "behav") == 0)
+				behav_only = 1;
+		if (behav_only) {
+			substore_feed_mget(ss, rc, fd->behav, f);
+			continue;
+		}
 		for (j = 0; j + 1 < f->elements; j += 2) {
-			if (f->element[j]->type != REDIS_REPLY_STRING ||
-			    f->element[j + 1]->type != REDIS_REPLY_STRING ||
-			    strcmp(f->element[j]->str, "id") != 0 ||
-			    f->element[j + 1]->len > MODEL_ID_MAX)
+			if (!substore_feed_is_id(f, j))
 				continue;
-			if ((g = calloc(1, sizeof(*g))) == NULL) {
-				ss->gets_failed = 1;
-				continue;
-			}
-			g->ss = ss;
-			snprintf(g->id, sizeof(g->id), "%s", f->element[j + 1]->str);
-			if (rconn_cmd(rc, substore_on_change_get, g, 0, "HGET %s %s", fd->hash,
-			    g->id) < 0) {
-				free(g);
-				ss->gets_failed = 1;
-				continue;
-			}
-			ss->pending++;
+			/* In this order: a document read again keeps the record it had
+			 * (substore_put), then the record is read. */
+			substore_feed_get(ss, rc, substore_on_change_get, fd->hash,
+			    f->element[j + 1]->str);
+			substore_feed_get(ss, rc, substore_on_behav_get, fd->behav,
+			    f->element[j + 1]->str);
 		}
 	}
 }

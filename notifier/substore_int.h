@@ -26,6 +26,7 @@
 enum substore_step {
 	SUBSTORE_TAIL,             /* XREVRANGE: where the change feed starts */
 	SUBSTORE_SCAN,             /* HSCAN from cursor */
+	SUBSTORE_BSCAN,            /* HSCAN of the behaviour records, after SCAN */
 	SUBSTORE_FEED              /* XREAD the change feed after last_id */
 };
 
@@ -33,6 +34,7 @@ enum substore_step {
 struct substore_feed {
 	struct substore *ss;
 	char hash[KEYS_SHARD_MAX];    /* the shard's subscribers */
+	char behav[KEYS_SHARD_MAX];   /* and their behaviour records (subbehav.h) */
 	char stream[KEYS_SHARD_MAX];  /* its change feed */
 	char last_id[64];          /* last change feed entry applied */
 	char batch_id[64];         /* last entry of the batch whose HGETs are out */
@@ -84,6 +86,10 @@ struct substore {
 void substore_remove(struct substore *ss, const char *id);
 /* Parses a stored subscriber; keeps the old copy when the new one is bad. */
 void substore_apply(struct substore *ss, const char *id, const char *json, size_t len);
+/* Replaces the behaviour record of subscriber id (v NULL: none) when the mirror holds
+ * it; a record that does not parse is logged and the old one kept. */
+void substore_apply_behav(struct substore *ss, const char *id, const char *v,
+    size_t len);
 /* Success: the backoff starts small again. */
 void substore_ok(struct substore *ss);
 /* The current step failed: run it again after a backoff (r may be NULL). */

@@ -61,6 +61,16 @@ static const struct rule_field rule_fields[F_COUNT] = {
 	[F_S_MAX_PRICE] = { "subscriber.interests.max_price", RT_NUM, RN_SUB },
 	[F_S_MIN_DISCOUNT] = { "subscriber.interests.min_discount_pct", RT_NUM, RN_SUB,
 	    RU_PERCENT },
+	/* ORDER BEHAV: computed at match time from the funnel's record (rule_behav.c) */
+	[F_S_BEHAV + RB_DAYS_SINCE_CLICK] = { "subscriber.days_since_click", RT_NUM, RN_SUB },
+	[F_S_BEHAV + RB_DAYS_SINCE_PURCHASE] = { "subscriber.days_since_purchase", RT_NUM,
+	    RN_SUB },
+	[F_S_BEHAV + RB_DAYS_SINCE_TEXT] = { "subscriber.days_since_text", RT_NUM, RN_SUB },
+	[F_S_BEHAV + RB_TEXTS_7D] = { "subscriber.texts_7d", RT_NUM, RN_SUB },
+	[F_S_BEHAV + RB_CLICKS_30D] = { "subscriber.clicks_30d", RT_NUM, RN_SUB },
+	[F_S_BEHAV + RB_PURCHASES_90D] = { "subscriber.purchases_90d", RT_NUM, RN_SUB },
+	[F_S_BEHAV + RB_REVENUE_90D] = { "subscriber.revenue_90d", RT_NUM, RN_SUB },
+	[F_S_BEHAV + RB_DAYS_SINCE_JOIN] = { "subscriber.days_since_join", RT_NUM, RN_SUB },
 };
 
 static const char *const default_tmpl[CH_COUNT] = {

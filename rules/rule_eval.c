@@ -71,6 +71,13 @@ rule_eval_val(const struct rule_node *n, const struct rule_dctx *dc,
 		v.num = s->interests.min_discount_pct;
 		break;
 	default:
+		if (n->field >= F_S_BEHAV && n->field <= F_S_BEHAV_LAST) {
+			int which = n->field - F_S_BEHAV;
+
+			v.present = rule_behav_value(s->behav, which == RB_DAYS_SINCE_JOIN ?
+			    rule_behav_joined(s) : 0, which, dc->now, &v.num);
+			break;
+		}
 		v.present = 0;
 		break;
 	}

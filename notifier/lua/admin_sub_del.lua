@@ -3,7 +3,8 @@
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
 -- KEYS[4] consent:records (not touched here: the record is the proof of consent and
 --   outlives the subscriber; docs/compliance.md §4)
--- KEYS[5..] consent:<channel>, one per channel (ORDER CHANNEL)
+-- KEYS[5..] consent:<channel>, one per channel (ORDER CHANNEL), then behaviour
+--   (the subscriber's record goes with it)
 -- ARGV: id
 -- Returns 0 when it was not stored (nothing written, no change entry), else 1.
 -- A consent it removes bumps consent:epoch (KEYS[3], lib/subjson.lua).
@@ -12,7 +13,8 @@ local id = ARGV[1]
 if redis.call('HDEL', KEYS[1], id) == 0 then
   return 0
 end
-for i = 5, #KEYS do
+redis.call('HDEL', KEYS[#KEYS], id)
+for i = 5, #KEYS - 1 do
   if redis.call('HDEL', KEYS[i], id) == 1 then
     subjson_consent_revoked(KEYS[3])
   end

@@ -4,14 +4,16 @@
 -- KEYS[4] subscribers:changes   KEYS[5] deal:<deal>   KEYS[6] pushinfo:<deal>
 -- KEYS[7] report:deal:<deal>   KEYS[8] report:rule:<rule> ("" = none)
 -- KEYS[9] report:campaign:<campaign> ("" = none)   KEYS[10] series:<deal> ("" = none)
+-- KEYS[11] behaviour (the subscriber's shard's: the click's time in their record)
 --   (KEYS[5..9] are "" when the caller found no deal for the entry)
 -- ARGV: push_id, sub, channel, count ("1"; "0" for HEAD: look up only), ttl_s, gain,
 --   then what the caller read to name the keys: the deal id (GET dealentry:<entry>;
 --   "" = none), the push's pushinfo:<deal> value and the deal hash's campaign ("" =
 --   none each), then now (the notifier's epoch s: when the push was clicked, the start
---   of its click window for convert.lua, and the minute a first click counts in
---   series:<deal>). The rule and campaign of the reports are the sent push's
---   (pushinfo: "<rule>\t<campaign>"), else the deal's campaign.
+--   of its click window for convert.lua, the minute a first click counts in
+--   series:<deal>, and the click's time in the behaviour record). The rule and
+--   campaign of the reports are the sent push's (pushinfo: "<rule>\t<campaign>"), else
+--   the deal's campaign.
 -- Those reads come before the script because a script may only touch keys it is
 -- given: when one no longer holds, nothing is written and the answer is {"retry"}.
 -- Returns {"gone"} when the deal (or its URL) has expired, {"retry"}, else
@@ -42,6 +44,7 @@ end
 
 --#include subjson
 --#include series
+--#include behav
 
 local first = '0'
 if ARGV[4] == '1' and redis.call('SET', KEYS[2], ARGV[10], 'NX', 'EX', ARGV[5]) then
@@ -58,5 +61,6 @@ if ARGV[4] == '1' and redis.call('SET', KEYS[2], ARGV[10], 'NX', 'EX', ARGV[5]) 
   series_add(KEYS[10], 'clicked', ARGV[10], 0)
   local gain = tonumber(ARGV[6])
   subjson_engage(KEYS[3], KEYS[4], sub, function(e) return e + (1 - e) * gain end)
+  if behav_note(KEYS[11], sub, ARGV[10], 2) then behav_announce(KEYS[4], { sub }) end
 end
 return {'ok', url, camp, deal_id, first}

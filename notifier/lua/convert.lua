@@ -13,6 +13,8 @@
 --   subscriber's SMS push; KEYS[15] clicked:<push> of its DM push ("" = none each)
 -- KEYS[16] series:<deal> ("attr" only: an order credited to a push counts
 --   "redeemed:<minute>" there, the minute it was ordered, ARGV[17])
+-- KEYS[17] behaviour (the buyer's shard's: an order credited to a push, halo too, is
+--   a purchase in their record, at ARGV[17])
 --   ("dead" uses KEYS[1] and KEYS[2] only; the others may be "")
 -- ARGV[1] "dead": ARGV entry, group, reason, field, error, payload
 --   XADD conversions:dead (reason, field, error, entry, conversion) and XACK.
@@ -82,6 +84,7 @@ local long_w = math.max(click_w, deliv_w)
 
 --#include subjson
 --#include series
+--#include behav
 
 -- When push (field "<sub>:<ch>" of pushinfo, clicked key ck) credits the order:
 -- 'click', 'delivery', or nil when the order is outside both windows.
@@ -265,6 +268,9 @@ if info and window then
     series_add(KEYS[16], 'redeemed', ARGV[17], 0)
   end
   subjson_engage(subs, changes, sub, function(e) return e + (1 - e) * gain end)
+  if behav_note(KEYS[17], sub, ARGV[17], 3, revenue) then
+    behav_announce(changes, { sub })
+  end
   redis.call('XACK', stream, group, entry)
   return {halo and 'halo' or 'attributed', push, window}
 end

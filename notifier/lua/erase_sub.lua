@@ -5,8 +5,8 @@
 -- ORDER ERASE_SUB_KEYS (notifier/privacy.c):
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
 -- KEYS[4] consent:records   KEYS[5] consent:sms   KEYS[6] consent:dm
--- KEYS[7] suppressed:sms   KEYS[8] texts:<sub>
--- KEYS[9..] the subscriber's cap keys found in the push history (camp:, capcamp:,
+-- KEYS[7] suppressed:sms   KEYS[8] texts:<sub>   KEYS[9] behaviour (field <id> goes)
+-- KEYS[10..] the subscriber's cap keys found in the push history (camp:, capcamp:,
 --   capdeal:) and its lastsent:<ch>:<id>, deleted
 -- ARGV: id, phone ("" = none), now (epoch s)
 -- Returns {1 when a subscriber was stored, else 0 (erased before, or never stored:
@@ -17,6 +17,7 @@ local id, phone, now = ARGV[1], ARGV[2], ARGV[3]
 local stored = redis.call('HGET', KEYS[1], id)
 redis.call('HDEL', KEYS[1], id)
 redis.call('HDEL', KEYS[4], id)
+redis.call('HDEL', KEYS[9], id)
 local revoked = redis.call('HDEL', KEYS[5], id) + redis.call('HDEL', KEYS[6], id)
 if revoked > 0 then
   redis.call('INCR', KEYS[3])
@@ -27,7 +28,8 @@ end
 if phone ~= '' then
   redis.call('HSET', KEYS[7], phone, now .. '\terased\tdata_rights')
 end
-for i = 8, #KEYS do
+redis.call('DEL', KEYS[8])
+for i = 10, #KEYS do
   redis.call('DEL', KEYS[i])
 end
 return { stored and 1 or 0 }

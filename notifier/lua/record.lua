@@ -4,8 +4,8 @@
 -- ORDER RECORD_KEYS (include/pushline.h):
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] resolve:due   KEYS[4] resolve:info
 -- KEYS[5] subscribers   KEYS[6] subscribers:changes   KEYS[7] consent:epoch
--- KEYS[8] resolve:tries
---   then per outcome (ORDER RECORD_RKEYS, 14 each): push:<deal>, consent:<channel>,
+-- KEYS[8] resolve:tries   KEYS[9] behaviour (a sent push is a text in it: lib/behav.lua)
+--   then per outcome (ORDER RECORD_RKEYS, 19 each): push:<deal>, consent:<channel>,
 --   deal:<id>, code:<deal>, the code pool ("" = none; admit.lua made sure the job
 --   names it),
 --   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
@@ -56,10 +56,12 @@
 --#include outcome
 --#include textdiff
 --#include series
+--#include behav
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
 local RK, RA = 19, 22
+local texted = {}     -- subscribers whose behaviour record changed, announced at the end
 local expiring = {}   -- keys given a TTL in this call
 local kept = {}       -- pushline keys given their "job" field in this call
 local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text
@@ -87,7 +89,7 @@ local function expire_once(key, ttl)
 end
 
 for i = 0, n - 1 do
-  local kb, b = 9 + RK * i, 3 + RA * i
+  local kb, b = 10 + RK * i, 3 + RA * i
   local states, consent, deal, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
   local pool = KEYS[kb + 4]
   local reports = { KEYS[kb + 5], KEYS[kb + 6], KEYS[kb + 7] }
@@ -208,6 +210,7 @@ for i = 0, n - 1 do
           rule .. ':' .. variant) == 1 then
         oc_add(reports[1], 'ab:' .. rule .. ':' .. variant .. ':sent', 1)
       end
+      if behav_note(KEYS[9], sub, at, 1) then texted[#texted + 1] = sub end
       expire_once(pushinfo, 30 * 86400)
     elseif outcome ~= 'unknown' and ARGV[b + 20] == '1' then
       -- The pool gave a code that cannot be sent: it leaves the pool for good.
@@ -235,4 +238,5 @@ end
 pushline_flush()
 series_flush()
 oc_flush()
+behav_announce(changes, texted)
 return n

@@ -144,7 +144,8 @@ click_retries_when_the_push_moved(void **state)
 	/* ORDER CLICK_KEYS */
 	const char *keys[] = { "dealentry:100-0", "clicked:100-0:s-1:sms", "subscribers",
 		"subscribers:changes", "deal:d1", "pushinfo:d1", "report:deal:d1",
-		"report:rule:r1", "report:campaign:c1", "series:d1", NULL };
+		"report:rule:r1", "report:campaign:c1", "series:d1", "behaviour",
+		NULL };
 	const char *no_deal[] = { "100-0:s-1:sms", "s-1", "sms", "1", "60", "0.1", "",
 		"", "", "1767348000", NULL };
 	const char *no_info[] = { "100-0:s-1:sms", "s-1", "sms", "1", "60", "0.1", "d1",
@@ -184,7 +185,8 @@ conversion_retries_when_the_code_or_push_moved(void **state)
 	const char *keys[] = { "conversions", "conversions:dead", "subscribers",
 		"subscribers:changes", "codepush:K1", "dealentry:100-0", "pushinfo:d1",
 		"deal:d1", "holdout:d1", "order:o1", "report:deal:d1", "report:rule:r1",
-		"report:campaign:c1", "clicked:100-0:s-1:sms", "", "series:d1", NULL };
+		"report:campaign:c1", "clicked:100-0:s-1:sms", "", "series:d1", "behaviour",
+		NULL };
 	const char *no_push[] = { "attr", "1-0", "attribution", "d1", "o1", "5", "USD",
 		"code", "K1", "{}", "60", "0.3", "", "", "", "", "1767348000", "432000",
 		"86400", "", "", NULL };

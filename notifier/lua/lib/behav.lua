@@ -1,0 +1,79 @@
+-- lib/behav.lua: a subscriber's behaviour record (docs/attribution.md, "Behaviour"),
+-- inlined into the scripts that say "--#include behav". Hash behaviour (the caller's
+-- KEYS), field <subscriber id>, value
+--   "<last text>|<last click>|<last purchase>|<days>"
+-- times in epoch seconds ("" = never), days "<day>:<texts>:<clicks>:<purchases>:
+-- <revenue>" joined by ",", oldest first, day = floor(time / 86400) (UTC days). A
+-- count older than its window (texts 7 days, clicks 30, purchases and revenue 90,
+-- counted from the day of the event written) is dropped, and a day with nothing left
+-- goes: at most 90 days, so the value stays small. notifier/subbehav.c reads it.
+-- Its names start with bh_: the key checker (tests/unit/test_scripts_keys.c) takes
+-- names per script, so they must not be the includer's.
+local BEHAV_KEEP = { 7, 30, 90, 90 }
+
+-- Notes one event of subscriber bh_sub at bh_now (epoch seconds) in hash bh_key:
+-- bh_what 1 a text, 2 a click, 3 a purchase of revenue bh_amount. A value that does
+-- not parse starts again. The caller announces the
+-- change (behav_announce) so that every mirror reloads the record.
+-- Returns true when something was written.
+local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount)
+  bh_now = math.floor(tonumber(bh_now) or 0)
+  if bh_now <= 0 then return false end
+  local bh_v = redis.call('HGET', bh_key, bh_sub) or ''
+  local bh_f = { '', '', '' }
+  local bh_a, bh_b, bh_c, bh_days = string.match(bh_v, '^(%d*)|(%d*)|(%d*)|(.*)$')
+  if bh_a then bh_f = { bh_a, bh_b, bh_c } else bh_days = '' end
+  if (tonumber(bh_f[bh_what]) or 0) < bh_now then
+    bh_f[bh_what] = tostring(bh_now)
+  end
+  local bh_today, bh_by, bh_list = math.floor(bh_now / 86400), {}, {}
+  for bh_e in string.gmatch(bh_days, '[^,]+') do
+    local bh_dd, bh_t, bh_k, bh_p, bh_r =
+      string.match(bh_e, '^(%d+):(%d+):(%d+):(%d+):([%d.]+)$')
+    if bh_dd then
+      bh_dd = tonumber(bh_dd)
+      if not bh_by[bh_dd] then bh_list[#bh_list + 1] = bh_dd end
+      bh_by[bh_dd] = { tonumber(bh_t), tonumber(bh_k), tonumber(bh_p),
+        tonumber(bh_r) or 0 }
+    end
+  end
+  if not bh_by[bh_today] then
+    bh_by[bh_today] = { 0, 0, 0, 0 }
+    bh_list[#bh_list + 1] = bh_today
+  end
+  local bh_y = bh_by[bh_today]
+  bh_y[bh_what] = bh_y[bh_what] + 1
+  if bh_what == 3 then bh_y[4] = bh_y[4] + math.max(tonumber(bh_amount) or 0, 0) end
+  table.sort(bh_list)
+  local bh_out = {}
+  for _, bh_dd in ipairs(bh_list) do
+    local bh_x = bh_by[bh_dd]
+    for bh_i = 1, 4 do
+      if bh_dd <= bh_today - BEHAV_KEEP[bh_i] then bh_x[bh_i] = 0 end
+    end
+    if bh_x[1] + bh_x[2] + bh_x[3] + bh_x[4] > 0 then
+      local bh_rev = string.format('%.2f', bh_x[4]):gsub('0+$', ''):gsub('%.$', '')
+      bh_out[#bh_out + 1] = bh_dd .. ':' .. bh_x[1] .. ':' .. bh_x[2] .. ':' .. bh_x[3] ..
+        ':' .. bh_rev
+    end
+  end
+  redis.call('HSET', bh_key, bh_sub, bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' ..
+    table.concat(bh_out, ','))
+  return true
+end
+
+-- Tells every mirror that the records of bh_ids (a list) changed: one entry on
+-- subscribers:changes (bh_changes), one "id" field per subscriber, op "behav" (the
+-- mirrors read only the behaviour record again), with the format version (FMT).
+local function behav_announce(bh_changes, bh_ids)
+  if #bh_ids == 0 then return end
+  local bh_fv = { 'op', 'behav' }
+  for _, bh_id in ipairs(bh_ids) do
+    bh_fv[#bh_fv + 1] = 'id'
+    bh_fv[#bh_fv + 1] = bh_id
+  end
+  for _, x in ipairs(FMT) do
+    bh_fv[#bh_fv + 1] = x
+  end
+  redis.call('XADD', bh_changes, 'MAXLEN', '~', '100000', '*', unpack(bh_fv))
+end

@@ -1,0 +1,169 @@
+/*
+ * subbehav.c: parse a subscriber's behaviour record and show it as JSON (stage:
+ * match, admin). The record comes from Redis (lib/behav.lua writes it): every number
+ * is checked, a value that does not parse is refused whole, never half applied.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "rules.h"
+#include "subbehav.h"
+#include "timefmt.h"
+
+struct bh_cur {
+	const char *p, *end;
+};
+
+/* An unsigned decimal up to the next byte of stop (or the end); "" is 0. Returns 0,
+ * or -1 when it is not one or exceeds max. */
+static int
+bh_uint(struct bh_cur *c, const char *stop, long long max, long long *out)
+{
+	long long v = 0;
+
+	while (c->p < c->end && strchr(stop, *c->p) == NULL) {
+		if (*c->p < '0' || *c->p > '9' || v > (max - (*c->p - '0')) / 10)
+			return -1;
+		v = v * 10 + (*c->p - '0');
+		c->p++;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A revenue "123" or "123.45" (at most 2 decimals), up to the next byte of stop. */
+static int
+bh_money(struct bh_cur *c, const char *stop, double *out)
+{
+	long long whole, cents = 0;
+
+	if (bh_uint(c, ".,:|", 1000000000000LL, &whole) < 0)
+		return -1;
+	if (c->p < c->end && *c->p == '.') {
+		const char *d = ++c->p;
+
+		if (bh_uint(c, stop, 99, &cents) < 0 || c->p - d < 1 || c->p - d > 2)
+			return -1;
+		if (c->p - d == 1)
+			cents *= 10;
+	}
+	if (c->p < c->end && strchr(stop, *c->p) == NULL)
+		return -1;
+	*out = (double)whole + (double)cents / 100;
+	return 0;
+}
+
+static int
+bh_expect(struct bh_cur *c, char ch)
+{
+	if (c->p >= c->end || *c->p != ch)
+		return -1;
+	c->p++;
+	return 0;
+}
+
+struct sub_behav *
+subbehav_parse(const char *v, size_t len)
+{
+	struct bh_cur c = { v, v + len };
+	struct sub_behav *b;
+	uint32_t *times[3];
+	long long x, prev = -1;
+	size_t i, n = 0;
+
+	if (v == NULL)
+		return NULL;
+	for (i = 0; i < len; i++)
+		n += v[i] == ',';
+	if (n + 1 > SUBBEHAV_DAYS_MAX)
+		return NULL;
+	if ((b = calloc(1, sizeof(*b) + (n + 1) * sizeof(b->days[0]))) == NULL)
+		return NULL;
+	times[0] = &b->last_text;
+	times[1] = &b->last_click;
+	times[2] = &b->last_purchase;
+	for (i = 0; i < 3; i++) {
+		if (bh_uint(&c, "|", UINT32_MAX, &x) < 0 || bh_expect(&c, '|') < 0)
+			goto bad;
+		*times[i] = (uint32_t)x;
+	}
+	while (c.p < c.end) {
+		struct sub_bday *d = &b->days[b->ndays];
+		long long t, k, p;
+		double rev;
+
+		if (bh_uint(&c, ":", UINT32_MAX, &x) < 0 || x <= prev ||
+		    bh_expect(&c, ':') < 0 ||
+		    bh_uint(&c, ":", 1LL << 40, &t) < 0 || bh_expect(&c, ':') < 0 ||
+		    bh_uint(&c, ":", 1LL << 40, &k) < 0 || bh_expect(&c, ':') < 0 ||
+		    bh_uint(&c, ":", 1LL << 40, &p) < 0 || bh_expect(&c, ':') < 0 ||
+		    bh_money(&c, ",", &rev) < 0)
+			goto bad;
+		prev = x;
+		d->day = (uint32_t)x;
+		d->texts = t > UINT16_MAX ? UINT16_MAX : (uint16_t)t;
+		d->clicks = k > UINT8_MAX ? UINT8_MAX : (uint8_t)k;
+		d->purchases = p > UINT8_MAX ? UINT8_MAX : (uint8_t)p;
+		d->revenue = (float)rev;
+		b->ndays++;
+		/* "," and another day, or the end */
+		if (c.p < c.end && (bh_expect(&c, ',') < 0 || c.p == c.end))
+			goto bad;
+	}
+	return b;
+bad:
+	free(b);
+	return NULL;
+}
+
+static int
+bh_add_time(cJSON *obj, const char *name, int64_t t)
+{
+	char buf[40];
+
+	if (t <= 0)
+		return cJSON_AddNullToObject(obj, name) != NULL ? 0 : -1;
+	if (time_format_rfc3339(t, buf, sizeof(buf)) == NULL)
+		return -1;
+	return cJSON_AddStringToObject(obj, name, buf) != NULL ? 0 : -1;
+}
+
+int64_t
+subbehav_joined_of_json(const cJSON *doc)
+{
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(doc, "consent"), *t;
+	int64_t joined = 0, v;
+
+	cJSON_ArrayForEach(t, c) {
+		if (cJSON_IsString(t) && time_parse_rfc3339(t->valuestring, &v) == 0 && v > 0 &&
+		    (joined == 0 || v < joined))
+			joined = v;
+	}
+	return joined;
+}
+
+int
+subbehav_to_json(const struct sub_behav *b, int64_t joined, int64_t now, cJSON *obj)
+{
+	double v;
+	int i;
+
+	for (i = 0; i < RB_COUNT; i++) {
+		const char *name = rule_behav_name(i);
+
+		if (rule_behav_value(b, joined, i, now, &v)) {
+			if (cJSON_AddNumberToObject(obj, name, v) == NULL)
+				return -1;
+		} else if (cJSON_AddNullToObject(obj, name) == NULL) {
+			return -1;
+		}
+	}
+	if (bh_add_time(obj, "joined_at", joined) < 0 ||
+	    bh_add_time(obj, "last_text_at", b != NULL ? b->last_text : 0) < 0 ||
+	    bh_add_time(obj, "last_click_at", b != NULL ? b->last_click : 0) < 0 ||
+	    bh_add_time(obj, "last_purchase_at", b != NULL ? b->last_purchase : 0) < 0)
+		return -1;
+	return 0;
+}

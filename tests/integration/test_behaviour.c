@@ -1,0 +1,307 @@
+/*
+ * test_behaviour.c: the behaviour fields through the real pipeline (issue 17 item
+ * 2). Three subscribers are texted a deal; one clicks its link and buys. The admin
+ * API shows the fields moving; a rule `subscriber.days_since_click <= 30` then texts
+ * the clicker alone. The notifier restarts with its clock 31 days on: the same rule
+ * matches nobody, while a rule without behaviour still texts everyone.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "ithttp.h"
+#include "itest.h"
+
+#define TOKEN "behaviour-admin-token-0123456789"
+#define SECRET "0123456789abcdef0123456789abcdef"
+#define AUTH "Authorization: Bearer " TOKEN "\r\n"
+#define MONTH_S (31LL * 86400)
+
+struct fx {
+	redisContext *rc;
+	int port, http;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+	char dir[512];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->port = it_redis_port();
+	f->rc = it_redis_connect(f->port);
+	it_flush(f->rc);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int rv = it_stop_clean(&f->nt.proc);
+
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	redisFree(f->rc);
+	free(f);
+	return rv;
+}
+
+/* Starts the notifier with its clock offset moved by shift_s; waits for /healthz. */
+static void
+start_notifier(struct fx *f, long long shift_s)
+{
+	struct it_resp resp;
+	char extra[1024];
+	int i;
+
+	snprintf(extra, sizeof(extra), "[http]\nport = %d\nadmin_token_env = "
+	    "DP_TEST_ADMIN_TOKEN\npublic_url = http://127.0.0.1:%d\nclick_secret_env = "
+	    "DP_TEST_CLICK_SECRET\n[rules]\ndir = %s\n[notifier]\nclock_offset_s = %lld\n",
+	    f->http, f->http, f->dir, it_clock_offset() + shift_s);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-behav", extra),
+	    0);
+	for (i = 0; i < 200 && it_http(f->http, "GET", "/healthz", NULL, NULL, 0, &resp) < 0;
+	    i++)
+		it_sleep_ms(25);
+	assert_true(resp.status > 0);
+}
+
+static const char *
+deal_json(const char *id, const char *category, long long now)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), "{\"id\":\"%s\",\"title\":\"Deal %s\",\"category\":"
+	    "\"%s\",\"url\":\"https://shop.example/d/%s\",\"expires_at\":%lld}", id, id,
+	    category, id, now + 3600);
+	return buf;
+}
+
+struct want {
+	struct fx *f;
+	const char *what;
+	long long n;
+};
+
+static int
+sent_reach(void *arg)
+{
+	struct want *w = arg;
+
+	return it_outcomes(w->f->rc, "sent") >= w->n;
+}
+
+/* The subscriber's "behaviour" member from GET /v1/subscribers/<id>; caller frees
+ * the returned document (*doc). */
+static cJSON *
+behaviour(struct fx *f, const char *id, cJSON **doc)
+{
+	static struct it_resp resp;
+	char path[128];
+
+	snprintf(path, sizeof(path), "/v1/subscribers/%s", id);
+	assert_int_equal(it_http(f->http, "GET", path, AUTH, NULL, 0, &resp), 200);
+	assert_non_null(*doc = cJSON_Parse(resp.body));
+	return cJSON_GetObjectItem(*doc, "behaviour");
+}
+
+static double
+field(const cJSON *b, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItem(b, name);
+
+	if (cJSON_IsNull(v))
+		return -1;
+	if (!cJSON_IsNumber(v))
+		fail_msg("behaviour.%s is not a number", name);
+	return v->valuedouble;
+}
+
+static int
+bought(void *arg)
+{
+	struct want *w = arg;
+	cJSON *doc;
+	double v = field(behaviour(w->f, w->what, &doc), "purchases_90d");
+
+	cJSON_Delete(doc);
+	return v >= 1;
+}
+
+/* The mirror of the running notifier would send deal json to n subscribers: asked
+ * through simulate, which reads the mirror, so the click has reached it. */
+struct sim {
+	struct fx *f;
+	const char *json;
+	long long n;
+};
+
+static int
+simulated(void *arg)
+{
+	struct sim *s = arg;
+	static struct it_resp resp;
+	cJSON *j;
+	int ok;
+
+	if (it_http(s->f->http, "POST", "/v1/deals/simulate", AUTH, s->json,
+	    strlen(s->json), &resp) != 200 || (j = cJSON_Parse(resp.body)) == NULL)
+		return 0;
+	ok = cJSON_GetObjectItem(j, "recipients") != NULL &&
+	    cJSON_GetObjectItem(j, "recipients")->valueint == s->n;
+	cJSON_Delete(j);
+	return ok;
+}
+
+/* Follows the link of the text gwsim got for phone. */
+static void
+click(struct fx *f, const char *phone)
+{
+	static struct it_resp resp;
+	cJSON *reqs = it_gwsim_requests(&f->gw), *o;
+	char path[512] = "";
+	const char *c;
+
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *to = cJSON_GetObjectItem(o, "to"), *b = cJSON_GetObjectItem(o, "body");
+
+		if (cJSON_IsString(to) && cJSON_IsString(b) && strcmp(to->valuestring, phone) == 0 &&
+		    (c = strstr(b->valuestring, "/c/")) != NULL)
+			snprintf(path, sizeof(path), "%.*s", (int)strcspn(c, " "), c);
+	}
+	cJSON_Delete(reqs);
+	assert_true(path[0] != '\0');
+	assert_int_equal(it_http(f->http, "GET", path, NULL, NULL, 0, &resp), 302);
+}
+
+static void
+days_since_click_targets_clickers_until_a_month_passes(void **state)
+{
+	struct fx *f = *state;
+	char path[600];
+	const char *subs =
+	    "{\"id\":\"b-0\",\"phone\":\"+15125553000\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\"}\n"
+	    "{\"id\":\"b-1\",\"phone\":\"+15125553001\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\"}\n"
+	    "{\"id\":\"b-2\",\"phone\":\"+15125553002\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\"}\n";
+	struct want w = { f, NULL, 3 };
+	struct sim sm = { f, NULL, 1 };
+	cJSON *doc, *b;
+	redisReply *r;
+	FILE *fp;
+	long long later;
+
+	it_path(f->dir, sizeof(f->dir), "rules-behav", "");
+	mkdir(f->dir, 0755);
+	snprintf(path, sizeof(path), "%s/b.rules", f->dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("rule clickers\n  when deal.category = \"phone\" and\n"
+	    "       subscriber.days_since_click <= 30\n  audience all\n  send sms\n"
+	    "  template sms \"{title} {link} Reply STOP to end\"\nend\n"
+	    "rule everyone\n  when deal.category = \"laptop\"\n  audience all\n  send sms\n"
+	    "  template sms \"{title} {link} Reply STOP to end\"\nend\n", fp);
+	fclose(fp);
+	assert_int_equal(it_import(f->port, subs), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
+	f->http = it_free_port();
+	assert_true(f->http > 0);
+	start_notifier(f, 0);
+
+	/* Texted: everyone; then b-0 clicks and buys. */
+	assert_int_equal(it_publish(f->rc, deal_json("bl-1", "laptop", it_now())), 0);
+	assert_true(it_wait(sent_reach, &w, 15000));
+	b = behaviour(f, "b-1", &doc);
+	assert_true(field(b, "texts_7d") == 1);
+	assert_true(field(b, "days_since_text") == 0);
+	/* joined: the consent time the import gave, 2026-01-02T10:00:00Z */
+	assert_true(field(b, "days_since_join") == (double)((it_now() - 1767348000LL) / 86400));
+	assert_true(field(b, "days_since_click") == -1);   /* null: never clicked */
+	assert_true(field(b, "clicks_30d") == 0);
+	cJSON_Delete(doc);
+	click(f, "+15125553000");
+	r = redisCommand(f->rc, "XADD conversions * conversion {\"deal_id\":\"bl-1\","
+	    "\"order_id\":\"o-1\",\"revenue\":25.5,\"currency\":\"USD\","
+	    "\"subscriber_id\":\"b-0\"}");
+	assert_non_null(r);
+	freeReplyObject(r);
+	w.what = "b-0";
+	assert_true(it_wait(bought, &w, 10000));
+	b = behaviour(f, "b-0", &doc);
+	assert_true(field(b, "days_since_click") == 0);
+	assert_true(field(b, "clicks_30d") == 1);
+	assert_true(field(b, "days_since_purchase") == 0);
+	assert_true(field(b, "purchases_90d") == 1);
+	assert_true(field(b, "revenue_90d") == 25.5);
+	assert_true(cJSON_IsString(cJSON_GetObjectItem(b, "last_click_at")));
+	cJSON_Delete(doc);
+	{
+		/* dealpushctl shows the same, through the API; a bad id is refused */
+		char bin[512], url[64], out[8192];
+		const char *get[] = { bin, "--api", url, "--token", TOKEN, "subscribers",
+			"get", "b-0", NULL };
+		const char *bad[] = { bin, "--api", url, "--token", TOKEN, "subscribers",
+			"get", "a b", NULL };
+
+		snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->http);
+		assert_int_equal(it_run(get, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "\"clicks_30d\":\t1"));
+		assert_non_null(strstr(out, "\"revenue_90d\":\t25.5"));
+		assert_int_not_equal(it_run(bad, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "not a valid subscriber id"));
+	}
+
+	/* The rule on clicks: b-0 alone, once the mirror has the click. */
+	sm.json = deal_json("ph-1", "phone", it_now());
+	assert_true(it_wait(simulated, &sm, 10000));
+	assert_int_equal(it_publish(f->rc, deal_json("ph-1", "phone", it_now())), 0);
+	w.n = 4;
+	assert_true(it_wait(sent_reach, &w, 15000));
+	assert_int_equal(it_int(f->rc, "HLEN push:ph-1"), 1);
+	assert_int_equal(it_int(f->rc, "HEXISTS push:ph-1 b-0:sms"), 1);
+
+	/* A month and a day later: the same rule matches nobody; the other rule still
+	 * texts everyone, after the phone deal (deals are read in order). */
+	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	start_notifier(f, MONTH_S);
+	later = it_now() + MONTH_S;
+	sm.json = deal_json("ph-2", "phone", later);
+	sm.n = 0;
+	assert_true(it_wait(simulated, &sm, 10000));
+	assert_int_equal(it_publish(f->rc, deal_json("ph-2", "phone", later)), 0);
+	assert_int_equal(it_publish(f->rc, deal_json("bl-2", "laptop", later)), 0);
+	w.n = 7;
+	assert_true(it_wait(sent_reach, &w, 15000));
+	assert_int_equal(it_int(f->rc, "EXISTS push:ph-2"), 0);
+	assert_int_equal(it_int(f->rc, "HLEN push:bl-2"), 3);
+	b = behaviour(f, "b-0", &doc);
+	assert_true(field(b, "days_since_click") == 31);
+	assert_true(field(b, "clicks_30d") == 0);
+	assert_true(field(b, "purchases_90d") == 1);
+	cJSON_Delete(doc);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    days_since_click_targets_clickers_until_a_month_passes, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
