@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "channel.h"
 #include "model.h"
 
 /*
@@ -51,12 +52,6 @@ const char *subscriber_consent_arg(const struct subscriber *s, enum channel c, c
 /* Frees s and drops its references on interned strings; subscriber_free(NULL) does
  * nothing. Only for subscribers built by subscriber_parse*(). */
 void subscriber_free(struct subscriber *s);
-
-/* "sms", "dm"; NULL for an unknown channel. */
-const char *channel_name(enum channel c);
-
-/* The channel named name, or -1 when there is none. */
-int channel_from_name(const char *name);
 
 /* 1 when phone is E.164 (+ then 8..15 digits, first digit not 0), else 0. */
 int phone_is_e164(const char *phone);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "abtest.h"
 #include "clock.h"
 #include "deal.h"
@@ -27,7 +28,7 @@
 char *
 abhold_line(const struct match_rcpt *r, size_t v, const char *text)
 {
-	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
+	const char *to = channel_contact(r->sub, r->ch);
 	const char *vn = r->variant >= 0 ? rule_variant_name(r->rp, v) : NULL;
 	size_t n = strlen(text) + strlen(r->sub->id) + strlen(to ? to : "") +
 	    strlen(r->rule) + (vn ? strlen(vn) : 0) + 16;

@@ -18,6 +18,7 @@
 #include <hiredis/hiredis.h>
 
 #include "app.h"
+#include "channel.h"
 #include "clock.h"
 #include "hooks.h"
 #include "hooks_int.h"
@@ -66,7 +67,8 @@ chain_send(struct consent_chain *c, rconn_reply_fn *step)
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	struct hooks_op *op = c->op;
 	uint32_t shard = c->ngroups > 0 ? c->groups[c->at] : 0;
-	enum channel ch = strcmp(c->ch, "dm") == 0 ? CH_DM : CH_SMS;
+	int named = channel_from_name(c->ch);
+	enum channel ch = named >= 0 ? (enum channel)named : CH_SMS;
 	int64_t t = clock_now();
 	size_t i, n = 0, nkeys;
 

@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "channel.h"
 #include "abtest.h"
 #include "clock.h"
 #include "config.h"
@@ -38,7 +39,7 @@
 static char *
 ingest_rcpt_line(const struct match_rcpt *r)
 {
-	const char *to = r->ch == CH_SMS ? r->sub->phone : r->sub->dm_x;
+	const char *to = channel_contact(r->sub, r->ch);
 	const char *rule = r->rule != NULL ? r->rule : "default";
 	size_t n;
 	char *s;

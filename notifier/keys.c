@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "channel.h"
 #include "keys.h"
 #include "layout.h"
 #include "shard.h"
@@ -28,8 +29,6 @@ static const char *const keys_per_prefixes[KEYS_PER_NAMES] = {
 };
 
 /* ORDER CHANNEL */
-static const char *const keys_consent_names[CH_COUNT] = { "consent:sms", "consent:dm" };
-static const char *const keys_lastsent_names[CH_COUNT] = { "lastsent:sms:", "lastsent:dm:" };
 
 /* "{tag of shard}" + the formatted name, or the name alone in the single-instance
  * layout. */
@@ -106,7 +105,7 @@ keys_consent(uint32_t shard, enum channel ch, char *buf, size_t size)
 			buf[0] = '\0';
 		return -1;
 	}
-	return keys_format(shard, buf, size, "%s", keys_consent_names[ch]);
+	return keys_format(shard, buf, size, "consent:%s", channel_name(ch));
 }
 
 int
@@ -225,7 +224,7 @@ keys_lastsent(const char *sub, enum channel ch, char *buf, size_t size)
 			buf[0] = '\0';
 		return -1;
 	}
-	return keys_format(keys_shard_of(sub), buf, size, "%s%s", keys_lastsent_names[ch],
+	return keys_format(keys_shard_of(sub), buf, size, "lastsent:%s:%s", channel_name(ch),
 	    sub);
 }
 

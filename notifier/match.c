@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "clicktok.h"
 #include "keys.h"
 #include "log.h"
@@ -68,7 +69,7 @@ match_variants_init(struct matcher *m, struct err *err)
 			    "{link}%s", price ? ": {price}" : "",
 			    price && discount ? " ({discount_pct}% off)" : "",
 			    code ? ", code {code}" : "",
-			    c == CH_SMS ? " Reply STOP to end" : "");
+			    channel_def((enum channel)c)->optout_text ? " Reply STOP to end" : "");
 			m->variants[v][c] = rule_template_new(text, strlen(text), err);
 			if (m->variants[v][c] == NULL)
 				return -1;
@@ -373,7 +374,7 @@ match_render(struct matcher *m, const struct deal *d, const struct rule_recipien
 	in.fmt_local = match_fmt_local;
 	in.fmt_arg = m;
 	in.channel = ch;
-	in.max_segments = ch == CH_SMS ? rule_max_segments(rc->rule) : 0;
+	in.max_segments = channel_def(ch)->segments ? rule_max_segments(rc->rule) : 0;
 	if (rule_render(t, &in, &text, err) < 0) {
 		if (err->kind != ERR_NOMEM) {
 			out->unrenderable++;

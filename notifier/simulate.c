@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 
+#include "channel.h"
 #include "admin.h"
 #include "app.h"
 #include "clock.h"
@@ -166,7 +167,7 @@ sample_json(const struct match_rcpt *rc, const char *sub, int64_t at, int64_t no
 	cJSON_AddStringToObject(o, "rule", rc->rule);
 	cJSON_AddStringToObject(o, "text", t ? t : "");
 	cJSON_AddStringToObject(o, "outcome", outcome);
-	if (rc->ch == CH_SMS) {
+	if (channel_def(rc->ch)->segments) {
 		enum rule_encoding enc;
 		unsigned units, segs = rule_sms_count(rc->text, strlen(rc->text), &enc, &units);
 
@@ -254,7 +255,7 @@ sim_segments(const struct match_rcpt *rc)
 	enum rule_encoding enc;
 	unsigned units;
 
-	return rc->ch == CH_SMS ? rule_sms_count(rc->text, strlen(rc->text), &enc,
+	return channel_def(rc->ch)->segments ? rule_sms_count(rc->text, strlen(rc->text), &enc,
 	    &units) : 0;
 }
 

@@ -27,8 +27,6 @@
 
 #define SUB_ZONES_MAX 4096        /* zones of the cache loaded here (tz.h) */
 
-/* ORDER CHANNEL: indexed by enum channel (model.h). */
-static const char *const model_channel_names[CH_COUNT] = { "sms", "dm" };
 
 /* Contract fields per object; a second occurrence of any of them is refused. */
 static const char *const top_fields[] = {
@@ -60,26 +58,6 @@ static int check_unique(const cJSON *obj, const char *const *names, size_t n,
 			return jv_check_unique(obj, names, n, prefix, err);
 	}
 	return 0;
-}
-
-const char *channel_name(enum channel c)
-{
-	if ((int)c < 0 || c >= CH_COUNT)
-		return NULL;
-	return model_channel_names[c];
-}
-
-int channel_from_name(const char *name)
-{
-	int c;
-
-	if (name == NULL)
-		return -1;
-	for (c = 0; c < CH_COUNT; c++) {
-		if (strcmp(name, model_channel_names[c]) == 0)
-			return c;
-	}
-	return -1;
 }
 
 int phone_is_e164(const char *phone)
@@ -264,7 +242,7 @@ static int parse_consent(const cJSON *root, struct subscriber *s, struct err *er
 		return 0;
 	if (!cJSON_IsObject(v))
 		return jv_bad_type(err, "consent", "an object", v);
-	if (check_unique(v, model_channel_names, CH_COUNT, "consent", err) < 0)
+	if (check_unique(v, channel_names(), CH_COUNT, "consent", err) < 0)
 		return -1;
 	for (c = v->child; c != NULL; c = c->next) {
 		int ch = channel_from_name(c->string);
@@ -391,6 +369,8 @@ static int parse_id(const cJSON *root, struct subscriber *s, struct err *err)
 
 static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err *err)
 {
+	int c;
+
 	if (check_unique(root, top_fields, NFIELDS(top_fields), "", err) < 0 ||
 	    parse_id(root, s, err) < 0)
 		return -1;
@@ -399,12 +379,12 @@ static int parse_subscriber(const cJSON *root, struct subscriber *s, struct err 
 	    parse_consent(root, s, err) < 0 || parse_quiet_hours(root, s, err) < 0 ||
 	    parse_interests(root, s, err) < 0)
 		return -1;
-	if ((s->channels & CH_BIT(CH_SMS)) && s->phone == NULL)
-		return err_set(err, ERR_INPUT, "missing_field", "phone",
-		    "phone: required when channels has \"sms\"");
-	if ((s->channels & CH_BIT(CH_DM)) && s->dm_x == NULL)
-		return err_set(err, ERR_INPUT, "missing_field", "dm.x",
-		    "dm.x: required when channels has \"dm\"");
+	for (c = 0; c < CH_COUNT; c++)
+		if ((s->channels & CH_BIT(c)) && channel_contact(s, (enum channel)c) == NULL)
+			return err_set(err, ERR_INPUT, "missing_field",
+			    channel_def((enum channel)c)->contact, "%s: required when channels has "
+			    "\"%s\"", channel_def((enum channel)c)->contact,
+			    channel_name((enum channel)c));
 	return 0;
 }
 
@@ -699,13 +679,13 @@ char *subscriber_to_json(const struct subscriber *s)
 	o = cJSON_CreateArray();
 	for (c = 0; c < CH_COUNT; c++) {
 		if ((s->channels & CH_BIT(c)) && o != NULL &&
-		    !cJSON_AddItemToArray(o, cJSON_CreateString(model_channel_names[c])))
+		    !cJSON_AddItemToArray(o, cJSON_CreateString(channel_name((enum channel)c))))
 			ok = 0;
 	}
 	ok &= put(root, "channels", o);
 	o = cJSON_CreateObject();
 	for (c = 0; c < CH_COUNT; c++) {
-		ok &= put(o, model_channel_names[c], s->consent[c] != 0 ?
+		ok &= put(o, channel_name((enum channel)c), s->consent[c] != 0 ?
 		    cJSON_CreateString(time_format_rfc3339(s->consent[c], ts, sizeof(ts))) :
 		    cJSON_CreateNull());
 	}

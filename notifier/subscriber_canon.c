@@ -311,6 +311,7 @@ struct subscriber *sub_parse_canonical(const char *json, size_t len)
 	struct subscriber d;
 	struct rd r;
 	struct err err;
+	int c;
 
 	if (json == NULL || len > MODEL_SUB_JSON_MAX)
 		return NULL;
@@ -323,8 +324,8 @@ struct subscriber *sub_parse_canonical(const char *json, size_t len)
 	r.cap = sizeof(buf);
 	if (head(&r, &d) < 0 || body(&r, &d, slots) < 0)
 		return NULL;
-	if (((d.channels & CH_BIT(CH_SMS)) && d.phone == NULL) ||
-	    ((d.channels & CH_BIT(CH_DM)) && d.dm_x == NULL))
-		return NULL;
+	for (c = 0; c < CH_COUNT; c++)
+		if ((d.channels & CH_BIT(c)) && channel_contact(&d, (enum channel)c) == NULL)
+			return NULL;
 	return sub_compact_of(&d, &err);
 }

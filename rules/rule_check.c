@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "channel.h"
 #include "rule_int.h"
 
 /* What a number field counts in, so that "25%" can be compared with it. */
@@ -73,11 +74,6 @@ static const struct rule_field rule_fields[F_COUNT] = {
 	[F_S_BEHAV + RB_DAYS_SINCE_JOIN] = { "subscriber.days_since_join", RT_NUM, RN_SUB },
 };
 
-static const char *const default_tmpl[CH_COUNT] = {
-	[CH_SMS] = "{title}: {price} ({discount_pct}% off), ends {expires_local}. {link} "
-	    "Reply STOP to end",
-	[CH_DM] = "{title}: {price} ({discount_pct}% off), ends {expires_local}. {link}",
-};
 
 static const char *
 type_name(int t)
@@ -426,8 +422,8 @@ rule_compile(const struct rule_source *src, size_t nsrc, struct rule_diags *diag
 		size_t boff;
 		char msg[8];
 
-		deftp[c] = rule_tpl_compile(&rs->arena, default_tmpl[c],
-		    strlen(default_tmpl[c]), &boff, msg, sizeof(msg));
+		deftp[c] = rule_tpl_compile(&rs->arena, channel_def((enum channel)c)->template,
+		    strlen(channel_def((enum channel)c)->template), &boff, msg, sizeof(msg));
 		if (deftp[c] == NULL) {
 			rule_cc_nomem(&cc);
 			goto fail;

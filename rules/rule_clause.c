@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "channel.h"
 #include "rule_int.h"
 #include "rule_parse_int.h"
 
@@ -41,14 +42,14 @@ template_string(struct parser *p, const struct rule_token *t, int ch, const char
 		rule_cc_error(p->cc, raw, t->line, col, "%s", msg);
 		return NULL;
 	}
-	if (ch == CH_SMS && lang == NULL && !rule_tpl_has_optout(tp)) {
-		rp_error_at(p, t, "sms template has no opt-out words; add \"Reply STOP to end\" "
-		    "or similar");
+	if (channel_def(ch)->optout_text && lang == NULL && !rule_tpl_has_optout(tp)) {
+		rp_error_at(p, t, "%s template has no opt-out words; add \"Reply STOP to end\" "
+		    "or similar", channel_name(ch));
 		return NULL;
 	}
-	if (ch == CH_SMS && lang != NULL && !rule_tpl_has_optout_in(tp, lang)) {
-		rp_error_at(p, t, "sms template for locale %s has no opt-out words; add "
-		    "\"Reply STOP to end\"%s", lang, strcmp(lang, "es") == 0 ?
+	if (channel_def(ch)->optout_text && lang != NULL && !rule_tpl_has_optout_in(tp, lang)) {
+		rp_error_at(p, t, "%s template for locale %s has no opt-out words; add "
+		    "\"Reply STOP to end\"%s", channel_name(ch), lang, strcmp(lang, "es") == 0 ?
 		    " or \"Responde ALTO para cancelar\"" : " or similar");
 		return NULL;
 	}

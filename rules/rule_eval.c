@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "rule_int.h"
 
 static const char *
@@ -219,11 +220,12 @@ unsigned
 rule_reachable(const struct subscriber *s)
 {
 	unsigned m = 0;
+	int c;
 
-	if ((s->channels & CH_BIT(CH_SMS)) && s->consent[CH_SMS] > 0 && s->phone != NULL)
-		m |= CH_BIT(CH_SMS);
-	if ((s->channels & CH_BIT(CH_DM)) && s->consent[CH_DM] > 0 && s->dm_x != NULL)
-		m |= CH_BIT(CH_DM);
+	for (c = 0; c < CH_COUNT; c++)
+		if ((s->channels & CH_BIT(c)) && s->consent[c] > 0 &&
+		    channel_contact(s, (enum channel)c) != NULL)
+			m |= CH_BIT(c);
 	return m;
 }
 
@@ -231,16 +233,17 @@ unsigned
 rule_held_out_h(const struct rule *r, uint64_t id_hash)
 {
 	unsigned m = 0;
+	int c;
 
 	if (r->holdout_bp == 0)
 		return 0;
-	/* ORDER CHANNEL: SMS keeps the hash of before the channel split, so the same
-	 * subscribers stay held out of SMS; DM draws its own. */
-	if (rule_fmix64(r->name_hash ^ id_hash) % 10000 < r->holdout_bp)
-		m |= CH_BIT(CH_SMS);
-	if (rule_fmix64(r->name_hash ^ id_hash ^ RULE_HOLDOUT_DM_SALT) % 10000 <
-	    r->holdout_bp)
-		m |= CH_BIT(CH_DM);
+	/* Each channel its own draw, salted by its row (channel.h): SMS's salt is 0, the
+	 * hash of before the channel split, so the same subscribers stay held out of
+	 * SMS. */
+	for (c = 0; c < CH_COUNT; c++)
+		if (rule_fmix64(r->name_hash ^ id_hash ^ channel_def((enum channel)c)->
+		    holdout_salt) % 10000 < r->holdout_bp)
+			m |= CH_BIT(c);
 	return m;
 }
 

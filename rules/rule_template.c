@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "rule_int.h"
 
 /* ORDER PH: names of enum rule_ph from PH_TITLE. */
@@ -648,7 +649,8 @@ rule_render(const struct rule_template *t, const struct rule_render_in *in,
 	if (b.oom)
 		goto nomem;
 	out->segments = rule_sms_count(b.p != NULL ? b.p : "", b.n, &out->enc, &out->units);
-	if (in->channel == CH_SMS && in->max_segments > 0 &&
+	if (channel_def(in->channel) != NULL && channel_def(in->channel)->segments &&
+	    in->max_segments > 0 &&
 	    out->segments > in->max_segments) {
 		if ((k = best_cut(&b, t, &vs, full, in->max_segments)) < 0) {
 			free(b.p);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "channel.h"
 #include "rule_int.h"
 
 struct rule_arena_blk {
@@ -296,8 +297,10 @@ rule_holdout_hash(const char *rule_name, const char *sub_id)
 uint64_t
 rule_holdout_hash_ch(const char *rule_name, const char *sub_id, enum channel ch)
 {
+	const struct channel_def *d = channel_def(ch);
+
 	return rule_fmix64(rule_fnv1a(rule_name) ^ rule_fnv1a(sub_id) ^
-	    (ch == CH_DM ? RULE_HOLDOUT_DM_SALT : 0));
+	    (d != NULL ? d->holdout_salt : 0));
 }
 
 int

@@ -26,7 +26,7 @@ for src in "$root"/tests/fuzz/fuzz_*.c; do
 	# parsers of hostile input.
 	case $name in
 	fuzz_deal) srcs="$root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
-	fuzz_subscriber) srcs="$root/notifier/subscriber.c $root/notifier/subscriber_canon.c $root/notifier/intern.c $root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
+	fuzz_subscriber) srcs="$root/rules/channel.c $root/notifier/subscriber.c $root/notifier/subscriber_canon.c $root/notifier/intern.c $root/notifier/deal.c $root/notifier/jsonv.c $root/notifier/timefmt.c" ;;
 	fuzz_keywords) srcs="$root/notifier/keywords.c $root/notifier/kwtext.c" ;;
 	fuzz_httphead) srcs="$root/notifier/httphead.c" ;;
 	fuzz_uri) srcs="$root/notifier/uri.c" ;;
