@@ -99,6 +99,9 @@ mig_shard_of(struct mig *m, enum mig_of kind, const char *v, size_t len)
 
 	switch (kind) {
 	case MIG_OF_SUB:
+		/* "<sub>\t<channel>" (the behaviour hash's deal last texted): its sub's. */
+		if ((t = memchr(v, '\t', len)) != NULL)
+			len = (size_t)(t - v);
 		if (len >= sizeof(sub))
 			return MIG_ALL;
 		memcpy(sub, v, len);

@@ -155,7 +155,6 @@ rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *cap
 	const struct job *j = r->job;
 	char ck[KEYS_SHARD_MAX], rk[KEYS_SHARD_MAX];   /* consent:<ch>, consent:records */
 	char co[KEYS_MAX];                              /* {d:<deal>}codeout or "" */
-	char ls[KEYS_MAX];                              /* lastsent:<ch>:<sub> */
 	int code = r->code[0] != '\0' && !r->code_bad;
 
 	(void)keys_consent(px->shard, r->pl.ch, ck, sizeof(ck));
@@ -181,8 +180,6 @@ rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *cap
 	script_key(sa, caps->campkey, NULL);
 	script_key(sa, caps->lawkey, NULL);
 	script_key(sa, px->p[KEYS_SERIES], j->deal);
-	(void)keys_lastsent(r->pl.sub, r->pl.ch, ls, sizeof(ls));
-	script_key(sa, ls, NULL);
 }
 
 /* Adds the arguments of one outcome, ORDER RECORD_RARGS. */

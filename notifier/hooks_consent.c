@@ -97,10 +97,10 @@ chain_send(struct consent_chain *c, rconn_reply_fn *step)
 	args[n++] = seen;
 	args[n++] = sk[3];
 	/* A reply: the deal of its subscriber's last push on the channel (the first
-	 * subscriber of the number, or none). */
+	 * subscriber of the number, or none), in its shard's behaviour hash. */
 	last[0] = '\0';
-	if (op->kw == KW_NONE && c->nids > 0 &&
-	    keys_lastsent(c->ids[0], ch, last, sizeof(last)) < 0)
+	if (op->kw == KW_NONE && c->nids > 0 && keys_shard_key(keys_shard_of(c->ids[0]),
+	    KEYS_BEHAVIOUR, last, sizeof(last)) < 0)
 		last[0] = '\0';
 	args[n++] = last;
 	nkeys = n;

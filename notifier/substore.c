@@ -359,8 +359,11 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 		    items->element[i + 1]->type != REDIS_REPLY_STRING)
 			continue;
 		if (behav) {
-			substore_apply_behav(ss, items->element[i]->str,
-			    items->element[i + 1]->str, items->element[i + 1]->len);
+			/* "<sub>\t<channel>": the deal last texted, for the replies; no
+			 * subscriber id holds a tab. */
+			if (memchr(items->element[i]->str, '\t', items->element[i]->len) == NULL)
+				substore_apply_behav(ss, items->element[i]->str,
+				    items->element[i + 1]->str, items->element[i + 1]->len);
 			continue;
 		}
 		ss->loaded++;

@@ -229,6 +229,15 @@ substore_feed_is_id(const struct redisReply *f, size_t j)
 	    strcmp(f->element[j]->str, "id") == 0 && f->element[j + 1]->len <= MODEL_ID_MAX;
 }
 
+/* 1 when the pair at j of an entry's fields f is "rec" <a behaviour record>. */
+static int
+substore_feed_is_rec(const struct redisReply *f, size_t j)
+{
+	return f->element[j]->type == REDIS_REPLY_STRING &&
+	    f->element[j + 1]->type == REDIS_REPLY_STRING &&
+	    strcmp(f->element[j]->str, "rec") == 0;
+}
+
 /* An HMGET of the behaviour records an "op behav" entry names (a batch of texts). */
 struct substore_mget {
 	struct substore *ss;
@@ -264,20 +273,33 @@ substore_on_behav_mget(struct rconn *rc, struct redisReply *r, void *arg)
 	substore_feed_reply_done(ss);
 }
 
-/* One HMGET in hash of every id that entry fields f name: a batch's texts cost
- * Redis one command, not one per subscriber. */
+/* The behaviour records an "op behav" entry's fields f name: taken from the entry when
+ * each id is followed by its "rec"; else (entries of before the records rode along)
+ * one HMGET in hash of every id, a batch's texts costing Redis one command. */
 static void
 substore_feed_mget(struct substore *ss, struct rconn *rc, const char *hash,
     const struct redisReply *f)
 {
 	struct substore_mget *g = NULL;
 	const char **argv = NULL;
-	size_t j, n = 0;
+	size_t j, n = 0, withrec = 0;
 
-	for (j = 0; j + 1 < f->elements; j += 2)
-		n += (size_t)substore_feed_is_id(f, j);
+	for (j = 0; j + 1 < f->elements; j += 2) {
+		if (!substore_feed_is_id(f, j))
+			continue;
+		n++;
+		withrec += j + 3 < f->elements && substore_feed_is_rec(f, j + 2);
+	}
 	if (n == 0)
 		return;
+	if (withrec == n) {
+		/* Each record is in the entry itself (lib/behav.lua): no read. */
+		for (j = 0; j + 1 < f->elements; j += 2)
+			if (substore_feed_is_id(f, j))
+				substore_apply_behav(ss, f->element[j + 1]->str,
+				    f->element[j + 3]->str, f->element[j + 3]->len);
+		return;
+	}
 	if ((g = calloc(1, sizeof(*g))) == NULL ||
 	    (g->ids = calloc(n, sizeof(*g->ids))) == NULL ||
 	    (argv = calloc(n + 2, sizeof(*argv))) == NULL)

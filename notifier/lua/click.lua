@@ -61,6 +61,7 @@ if ARGV[4] == '1' and redis.call('SET', KEYS[2], ARGV[10], 'NX', 'EX', ARGV[5]) 
   series_add(KEYS[10], 'clicked', ARGV[10], 0)
   local gain = tonumber(ARGV[6])
   subjson_engage(KEYS[3], KEYS[4], sub, function(e) return e + (1 - e) * gain end)
-  if behav_note(KEYS[11], sub, ARGV[10], 2) then behav_announce(KEYS[4], { sub }) end
+  local rec = behav_note(KEYS[11], sub, ARGV[10], 2)
+  if rec then behav_announce(KEYS[4], { sub }, { rec }) end
 end
 return {'ok', url, camp, deal_id, first}

@@ -268,8 +268,9 @@ if info and window then
     series_add(KEYS[16], 'redeemed', ARGV[17], 0)
   end
   subjson_engage(subs, changes, sub, function(e) return e + (1 - e) * gain end)
-  if behav_note(KEYS[17], sub, ARGV[17], 3, revenue) then
-    behav_announce(changes, { sub })
+  local rec = behav_note(KEYS[17], sub, ARGV[17], 3, revenue)
+  if rec then
+    behav_announce(changes, { sub }, { rec })
   end
   redis.call('XACK', stream, group, entry)
   return {halo and 'halo' or 'attributed', push, window}

@@ -5,7 +5,8 @@
 -- ORDER ERASE_SUB_KEYS (notifier/privacy.c):
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
 -- KEYS[4] consent:records   KEYS[5] consent:sms   KEYS[6] consent:dm
--- KEYS[7] suppressed:sms   KEYS[8] texts:<sub>   KEYS[9] behaviour (field <id> goes)
+-- KEYS[7] suppressed:sms   KEYS[8] texts:<sub>   KEYS[9] behaviour (fields <id>,
+--   <id>\t<channel> go)
 -- KEYS[10..] the subscriber's cap keys found in the push history (camp:, capcamp:,
 --   capdeal:) and its lastsent:<ch>:<id>, deleted
 -- ARGV: id, phone ("" = none), now (epoch s)
@@ -17,7 +18,8 @@ local id, phone, now = ARGV[1], ARGV[2], ARGV[3]
 local stored = redis.call('HGET', KEYS[1], id)
 redis.call('HDEL', KEYS[1], id)
 redis.call('HDEL', KEYS[4], id)
-redis.call('HDEL', KEYS[9], id)
+-- ORDER CHANNEL: the record, and the deal last texted per channel (record.lua).
+redis.call('HDEL', KEYS[9], id, id .. '\tsms', id .. '\tdm')
 local revoked = redis.call('HDEL', KEYS[5], id) + redis.call('HDEL', KEYS[6], id)
 if revoked > 0 then
   redis.call('INCR', KEYS[3])

@@ -6,7 +6,8 @@
 -- KEYS[6] inbound:sids   KEYS[7] suppressed:sms   KEYS[8] replies
 -- KEYS[9] inbound:seen:<MessageSid>
 -- KEYS[10] consent:records
--- KEYS[11] a reply's lastsent:<channel>:<sub> (the first subscriber id; "" = none)
+-- KEYS[11] for a reply, the behaviour hash of the first subscriber id's shard ("" =
+--   none): its field "<sub>\t<channel>" is the deal last texted on the channel
 -- ARGV: op ("out" | "in" | "reply"), channel, how ("sms:STOP", "dm:START" ...), detail
 --   (the keyword label; for "reply" the reason), now (epoch s), now (RFC 3339), match
 --   ("phone" | "dm" | "id"), match value, ack TTL (s; "" = no ack), MessageSid ("" =
@@ -47,7 +48,8 @@ if op == 'reply' then
   if sid ~= '' and not redis.call('SET', seen, now, 'NX', 'EX', 30 * 86400) then
     return { 0, 0, 0, 1 }
   end
-  local answered = KEYS[11] ~= '' and redis.call('GET', KEYS[11]) or false
+  local answered = KEYS[11] ~= '' and ARGV[FIRST_ID] and
+    redis.call('HGET', KEYS[11], ARGV[FIRST_ID] .. '\t' .. ch) or false
   redis.call('XADD', replies, 'MAXLEN', '~', '10000', '*', 'from', value, 'text', text,
     'received_at', now, 'reason', detail, 'channel', ch, 'sid', sid,
     'sub', ARGV[FIRST_ID] or '', 'deal', answered or '', unpack(FMT))

@@ -5,7 +5,7 @@
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] resolve:due   KEYS[4] resolve:info
 -- KEYS[5] subscribers   KEYS[6] subscribers:changes   KEYS[7] consent:epoch
 -- KEYS[8] resolve:tries   KEYS[9] behaviour (a sent push is a text in it: lib/behav.lua)
---   then per outcome (ORDER RECORD_RKEYS, 19 each): push:<deal>, consent:<channel>,
+--   then per outcome (ORDER RECORD_RKEYS, 18 each): push:<deal>, consent:<channel>,
 --   deal:<id>, code:<deal>, the code pool ("" = none; admit.lua made sure the job
 --   names it),
 --   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
@@ -14,8 +14,7 @@
 --   one or with no code), codepush:<code> ("" = no code), then the caps' keys of
 --   the push as send.lua counted it (texts:<sub>, camp:<campaign>:<sub>, the law's;
 --   "" = none; the notifier passes them only for an outcome that gives a place back)
---   and series:<deal> (a sent push counts "sent:<minute>" there, docs/api.md),
---   lastsent:<ch>:<sub> (a sent push's deal id, for the replies: docs/inbound.md)
+--   and series:<deal> (a sent push counts "sent:<minute>" there, docs/api.md)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
 --   (ORDER RECORD_RARGS, 22 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
@@ -60,8 +59,9 @@
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
-local RK, RA = 19, 22
+local RK, RA = 18, 22
 local texted = {}     -- subscribers whose behaviour record changed, announced at the end
+local texted_recs = {} -- their records, in the same order
 local expiring = {}   -- keys given a TTL in this call
 local kept = {}       -- pushline keys given their "job" field in this call
 local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text
@@ -149,7 +149,6 @@ for i = 0, n - 1 do
       local segs = tonumber(ARGV[b + 12]) or 0
       local ttl = (tonumber(ARGV[b + 19]) or 0) - tonumber(at)
       series_count(KEYS[kb + 17], 'sent', at, ttl)
-      redis.call('SET', KEYS[kb + 18], deal_id, 'EX', math.max(ttl, 0) + 7 * 86400)
       if segs > 0 then
         for _, r in ipairs(reports) do
           oc_add(r, 'sms_segments', segs)
@@ -210,7 +209,13 @@ for i = 0, n - 1 do
           rule .. ':' .. variant) == 1 then
         oc_add(reports[1], 'ab:' .. rule .. ':' .. variant .. ':sent', 1)
       end
-      if behav_note(KEYS[9], sub, at, 1) then texted[#texted + 1] = sub end
+      -- The text in the behaviour record, and in the same HSET the deal it was, for
+      -- the replies on the channel (field "<sub>\t<ch>": docs/inbound.md).
+      local rec = behav_note(KEYS[9], sub, at, 1, nil, sub .. '\t' .. ch, deal_id)
+      if rec then
+        texted[#texted + 1] = sub
+        texted_recs[#texted_recs + 1] = rec
+      end
       expire_once(pushinfo, 30 * 86400)
     elseif outcome ~= 'unknown' and ARGV[b + 20] == '1' then
       -- The pool gave a code that cannot be sent: it leaves the pool for good.
@@ -238,5 +243,5 @@ end
 pushline_flush()
 series_flush()
 oc_flush()
-behav_announce(changes, texted)
+behav_announce(changes, texted, texted_recs)
 return n

@@ -13,10 +13,12 @@ local BEHAV_KEEP = { 7, 30, 90, 90 }
 
 -- Notes one event of subscriber bh_sub at bh_now (epoch seconds) in hash bh_key:
 -- bh_what 1 a text, 2 a click, 3 a purchase of revenue bh_amount. A value that does
--- not parse starts again. The caller announces the
+-- not parse starts again. bh_ef, bh_ev (may be nil): one more field of the hash set
+-- in the same HSET (record.lua: "<sub>\t<channel>" = the deal texted, for the
+-- replies; a subscriber id holds no tab, so no record's field is one of those). The caller announces the
 -- change (behav_announce) so that every mirror reloads the record.
--- Returns true when something was written.
-local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount)
+-- Returns the record written (for behav_announce), or nil when nothing was.
+local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount, bh_ef, bh_ev)
   bh_now = math.floor(tonumber(bh_now) or 0)
   if bh_now <= 0 then return false end
   local bh_v = redis.call('HGET', bh_key, bh_sub) or ''
@@ -57,20 +59,28 @@ local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount)
         ':' .. bh_rev
     end
   end
-  redis.call('HSET', bh_key, bh_sub, bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' ..
-    table.concat(bh_out, ','))
-  return true
+  local bh_rec = bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' ..
+    table.concat(bh_out, ',')
+  if bh_ef then
+    redis.call('HSET', bh_key, bh_sub, bh_rec, bh_ef, bh_ev)
+  else
+    redis.call('HSET', bh_key, bh_sub, bh_rec)
+  end
+  return bh_rec
 end
 
--- Tells every mirror that the records of bh_ids (a list) changed: one entry on
--- subscribers:changes (bh_changes), one "id" field per subscriber, op "behav" (the
--- mirrors read only the behaviour record again), with the format version (FMT).
-local function behav_announce(bh_changes, bh_ids)
+-- Tells every mirror that the records of bh_ids (a list) changed to bh_recs (the
+-- same order): one entry on subscribers:changes (bh_changes), op "behav", an "id"
+-- field per subscriber followed by its "rec" (the record itself, so that a mirror
+-- needs no read to follow it), with the format version (FMT).
+local function behav_announce(bh_changes, bh_ids, bh_recs)
   if #bh_ids == 0 then return end
   local bh_fv = { 'op', 'behav' }
-  for _, bh_id in ipairs(bh_ids) do
+  for bh_i, bh_id in ipairs(bh_ids) do
     bh_fv[#bh_fv + 1] = 'id'
     bh_fv[#bh_fv + 1] = bh_id
+    bh_fv[#bh_fv + 1] = 'rec'
+    bh_fv[#bh_fv + 1] = bh_recs[bh_i]
   end
   for _, x in ipairs(FMT) do
     bh_fv[#bh_fv + 1] = x
