@@ -22,6 +22,10 @@ trap 'dp_cleanup; echo; echo "stopped; logs are in $DP_RUN_DIR/"' EXIT
 trap 'exit 0' INT TERM
 
 dp_start_redis "$DP_RUN_DIR/redis" || exit 1
+# The sharded layout of 4 shards on the one redis-server (docs/sharding.md 4g), made
+# before anything is stored: every subscriber and push key behind its shard's tag.
+"$BUILD/dealpushctl" --redis "127.0.0.1:$DP_REDIS_PORT" layout create --shards 4 \
+	>"$DP_RUN_DIR/layout.log" 2>&1 || { cat "$DP_RUN_DIR/layout.log" >&2; exit 1; }
 
 # The demo's clock: 17:00 UTC for the notifier and for dealpushctl alike, so that a
 # deal published with --expires-in has the time left it was given.
@@ -67,6 +71,7 @@ clock_offset_s = $DEALPUSH_CLOCK_OFFSET_S
 [redis]
 host = 127.0.0.1
 port = $DP_REDIS_PORT
+shards = 4
 [rules]
 dir = $ROOT/rules/examples
 [http]
@@ -172,7 +177,12 @@ tail -n +1 -F --pid=$$ "$DP_RUN_DIR/notifier.log" 2>/dev/null | "${lines_awk[@]}
 $ctl publish --expires-in 86400 rules/examples/deals.jsonl >"$DP_RUN_DIR/publish.log"
 sleep 2
 echo
-echo "pushes:log: $(redis-cli -p "$DP_REDIS_PORT" XLEN pushes:log) outcomes," \
+# Every shard has its own pushes:log ({<tag>}pushes:log): their lengths summed.
+outcomes=0
+for key in $(redis-cli -p "$DP_REDIS_PORT" --scan --pattern '*pushes:log'); do
+	outcomes=$((outcomes + $(redis-cli -p "$DP_REDIS_PORT" XLEN "$key")))
+done
+echo "pushes:log: $outcomes outcomes," \
 	"deals:dead: $(redis-cli -p "$DP_REDIS_PORT" XLEN deals:dead) dead letters." \
 	"The notifier's log is ${DP_RUN_DIR#"$ROOT/"}/notifier.log."
 # The token is a secret: the file is the user's alone (umask above).

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "deal.h"
 #include "durable.h"
+#include "fault.h"
 #include "formats.h"
 #include "greader.h"
 #include "ingest.h"
@@ -253,6 +254,11 @@ ingest_on_plan(struct ingest_call *c, const struct redisReply *r)
 		return;
 	}
 	st = r->element[0]->str;
+	/* Tests: the process dies as under kill -9 once the n-th chunk is answered
+	 * (DP_FAULTS=plan.kill@n; n = the last chunk: after the marker, before what
+	 * follows it, docs/sharding.md 4a). */
+	if (fault_hit("plan.kill"))
+		_exit(137);
 	if (strcmp(st, "duplicate") == 0 && c->chunk == 0)
 		log_info("event=deal_duplicate deal=%s entry=%s planned_by=%s", j->deal,
 		    j->entry, r->element[1]->str);

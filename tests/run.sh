@@ -10,6 +10,9 @@
 # DP_TESTS="test_deliver test_config" runs only those (names of binaries or scripts).
 # DP_KEEP_LOGS=1 keeps the logs of a run that passed (the measuring tests print their
 # counts there as "# " lines). DP_JOBS=1 runs one test at a time.
+# A few tests run a second time on the sharded layout of 4 shards (DP_SHARDS=4, see
+# tests/integration/itshards.h), reported as "<test>@s4" and counted in the total;
+# DP_TESTS="test_deliver@s4" names that pass alone, DP_S4_TESTS="..." chooses them.
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,12 +48,20 @@ selected() {
 	return 1
 }
 
-# The queue: one "kind path" line per test; kind is tap, sh or sim (the gateway
-# simulator's self-test, counted apart).
+# The second pass on 4 shards: the tests that cross the most sharded paths (every
+# subscriber, push, consent, cap, delay and report key behind its shard's tag), at
+# about 80 s of one lane's time.
+S4_TESTS=${DP_S4_TESTS-"test_deliver test_e2e test_hooks test_optout test_funnel test_clicks"}
+
+# The queue: one "kind path" line per test; kind is tap, s4 (tap on 4 shards), sh or
+# sim (the gateway simulator's self-test, counted apart).
 queue="$TOP/.queue"
 {
 	for t in "$BUILD"/tests/test_*; do
 		[ -x "$t" ] && selected "$(basename "$t")" && echo "tap $t"
+	done
+	for t in $S4_TESTS; do
+		[ -x "$BUILD/tests/$t" ] && selected "$t@s4" && echo "s4 $BUILD/tests/$t"
 	done
 	for s in tests/integration/valgrind.sh tests/integration/walkthrough.sh \
 		tests/deploy/test_*.sh tests/browser/test_*.sh; do
@@ -85,9 +96,10 @@ record() {
 	printf '%-28s %3d passed, %d failed  %4ds\n' "$2" "$3" "$4" "$5"
 }
 
+# run_tap BIN [SUFFIX]: SUFFIX (e.g. @s4) is added to the name the result carries.
 run_tap() {
 	local bin=$1 name log rc p f t0 why=""
-	name=$(basename "$bin")
+	name=$(basename "$bin")${2:-}
 	log="$DP_RUN_DIR/$name.log"
 	t0=$SECONDS
 	CMOCKA_MESSAGE_OUTPUT=TAP timeout 600 "$bin" >"$log" 2>&1
@@ -136,6 +148,7 @@ lane() {
 	while read -r kind path < <(next_test) && [ -n "$path" ]; do
 		case $kind in
 		tap) run_tap "$path" ;;
+		s4) DP_SHARDS=4 run_tap "$path" @s4 ;;
 		*) run_sh "$kind" "$path" ;;
 		esac
 	done

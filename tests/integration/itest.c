@@ -20,6 +20,7 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
 #include "keys.h"
 
 static int it_seq;
@@ -238,6 +239,7 @@ it_flush(redisContext *rc)
 	redisReply *r = redisCommand(rc, "FLUSHALL");
 
 	freeReplyObject(r);
+	it_shards_ensure(rc->tcp.port);
 }
 
 /* Starts redis-server on port and waits until it answers PING; 0 or -1 (the process
@@ -294,13 +296,19 @@ it_redis_start(struct it_proc *p, const char *dir, int port, int appendonly)
 	int attempt;
 
 	mkdir(dir, 0755);
-	if (port != 0)
-		return it_redis_try(p, dir, port, appendonly) == 0 ? port : -1;
+	if (port != 0) {
+		if (it_redis_try(p, dir, port, appendonly) < 0)
+			return -1;
+		it_shards_ensure(port);
+		return port;
+	}
 	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
 	for (attempt = 0; attempt < 10; attempt++) {
 		port = 20000 + (int)(random() % 40000);
-		if (it_redis_try(p, dir, port, appendonly) == 0)
+		if (it_redis_try(p, dir, port, appendonly) == 0) {
+			it_shards_ensure(port);
 			return port;
+		}
 	}
 	return -1;
 }
@@ -444,8 +452,9 @@ it_notifier_start(struct it_notifier *n, int redis_port, int gw_port,
 	    "base_url = http://127.0.0.1:%d\naccount_sid = " IT_ACCOUNT_SID "\n"
 	    "from = " IT_FROM "\nsecret_env = DP_TEST_TWILIO_TOKEN\n"
 	    "status_callback_base = http://127.0.0.1:1\n"
-	    "timeout_ms = 10000\nconnect_timeout_ms = 500\n%s",
-	    consumer, it_clock_offset(), redis_port, gw_port, extra ? extra : "");
+	    "timeout_ms = 10000\nconnect_timeout_ms = 500\n%s\n%s",
+	    consumer, it_clock_offset(), redis_port, gw_port, extra ? extra : "",
+	    it_shards_conf(redis_port));
 	fclose(f);
 	return it_spawn(&n->proc, argv, env);
 }
@@ -545,6 +554,7 @@ it_import(int redis_port, const char *jsonl)
 
 	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", redis_port);
+	it_shards_ensure(redis_port);
 	it_path(file, sizeof(file), "subs", ".jsonl");
 	if ((f = fopen(file, "w")) == NULL)
 		return -1;
@@ -730,7 +740,10 @@ it_one_teardown(void **state)
 static const char *
 consent_record(redisContext *rc, const char *sub, redisReply **r)
 {
-	*r = redisCommand(rc, "HGET consent:records %s", sub);
+	char key[KEYS_SHARD_MAX];
+
+	keys_shard_key(keys_shard_of(sub), KEYS_CONSENT_RECORDS, key, sizeof(key));
+	*r = redisCommand(rc, "HGET %s %s", key, sub);
 	return *r != NULL && (*r)->type == REDIS_REPLY_STRING ? (*r)->str : NULL;
 }
 

@@ -20,6 +20,8 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define TOKEN "admin-test-token-0123456789"
 
@@ -118,13 +120,32 @@ gw_saw(const struct it_gwsim *g, const char *s)
 	return found;
 }
 
+/* 1 when sub's SMS consent is stored (its shard's consent:sms). */
+static long long
+consent_sms(redisContext *rc, const char *sub)
+{
+	char key[KEYS_SHARD_MAX];
+
+	return it_int(rc, "HEXISTS %s %s", it_key_for("consent:sms", sub, key,
+	    sizeof(key)), sub);
+}
+
 /* The state the admin API may change, as one string, to compare before and after. */
 static void
 snapshot(redisContext *rc, char *buf, size_t size)
 {
+	char sms[KEYS_SHARD_MAX];
+	long long nsms = 0;
+	uint32_t k;
+
+	for (k = 0; k < keys_shards(); k++) {
+		keys_consent(k, CH_SMS, sms, sizeof(sms));
+		nsms += it_int(rc, "HLEN %s", sms);
+	}
+	/* Every shard's subscribers, consents and change feed (one without a layout). */
 	snprintf(buf, size, "subs=%lld sms=%lld changes=%lld rules=%lld version=%lld",
-	    it_int(rc, "HLEN subscribers"), it_int(rc, "HLEN consent:sms"),
-	    it_int(rc, "XLEN subscribers:changes"), it_int(rc, "HLEN rules"),
+	    it_shards_sum_key(rc, "HLEN %s", KEYS_SUBSCRIBERS), nsms,
+	    it_shards_sum_key(rc, "XLEN %s", KEYS_SUB_CHANGES), it_int(rc, "HLEN rules"),
 	    it_int(rc, "EXISTS rules:version"));
 }
 
@@ -187,8 +208,8 @@ auth_and_subscriber_crud_with_field_errors_and_no_change_on_error(void **state)
 	assert_non_null(strstr(body, "\"field\":\"id\""));
 	assert_int_equal(api(f, "GET", "/v1/subscribers/a", NULL), 200);
 	assert_non_null(strstr(body, "+15125550100"));
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms a"), 1);
-	assert_int_equal(it_int(f->rc, "XLEN subscribers:changes"), 1);
+	assert_int_equal(consent_sms(f->rc, "a"), 1);
+	assert_int_equal(it_shards_sum_key(f->rc, "XLEN %s", KEYS_SUB_CHANGES), 1);
 
 	/* Field-level errors change nothing. */
 	snapshot(f->rc, before, sizeof(before));
@@ -240,11 +261,11 @@ auth_and_subscriber_crud_with_field_errors_and_no_change_on_error(void **state)
 	assert_int_equal(api(f, "GET", "/v1/subscribers/a", NULL), 200);
 	assert_non_null(strstr(body, "+15125550199"));
 	assert_int_equal(api(f, "DELETE", "/v1/subscribers/a", NULL), 200);
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms a"), 0);
-	assert_int_equal(it_int(f->rc, "XLEN subscribers:changes"), 3);
+	assert_int_equal(consent_sms(f->rc, "a"), 0);
+	assert_int_equal(it_shards_sum_key(f->rc, "XLEN %s", KEYS_SUB_CHANGES), 3);
 	assert_int_equal(api(f, "DELETE", "/v1/subscribers/a", NULL), 404);
 	assert_int_equal(api(f, "GET", "/v1/subscribers/a", NULL), 404);
-	assert_int_equal(it_int(f->rc, "XLEN subscribers:changes"), 3);
+	assert_int_equal(it_shards_sum_key(f->rc, "XLEN %s", KEYS_SUB_CHANGES), 3);
 }
 
 static void
@@ -420,7 +441,7 @@ report_equals_the_pipeline_and_dealpushctl_speaks_the_api(void **state)
 	assert_non_null(strstr(out, ".jsonl:2: error: phone"));
 	assert_non_null(strstr(out, ".jsonl:5: error:"));
 	assert_non_null(strstr(out, "imported 3 subscribers, 2 bad lines"));
-	assert_int_equal(it_int(f->rc, "HLEN subscribers"), 3);
+	assert_int_equal(it_shards_sum_key(f->rc, "HLEN %s", KEYS_SUBSCRIBERS), 3);
 
 	/* 3 subscribers, one deal: the report says sent 3. */
 	it_sleep_ms(1000);

@@ -21,6 +21,8 @@
 #include "clicktok.h"
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 #include "shortlink.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
@@ -169,25 +171,21 @@ key_reads(redisContext *rc)
 	return v;
 }
 
+/* Field of report key (today's name), summed over the shards; -1 when absent. */
 static long long
 hget_int(redisContext *rc, const char *key, const char *field)
 {
-	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
-	long long v = r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) :
-	    -1;
+	double v;
 
-	freeReplyObject(r);
-	return v;
+	return it_shards_hsum(rc, key, field, &v) > 0 ? (long long)v : -1;
 }
 
 static double
 hget_double(redisContext *rc, const char *key, const char *field)
 {
-	redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
-	double v = r != NULL && r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : -1;
+	double v;
 
-	freeReplyObject(r);
-	return v;
+	return it_shards_hsum(rc, key, field, &v) > 0 ? v : -1;
 }
 
 /* 1 when the file at path contains s. */
@@ -235,7 +233,13 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 	assert_int_equal(code_for(&f->gw, "https://click.example/c/", "+15125550100", NULL,
 	    tok, sizeof(tok)), 0);
 	/* Kept for the deal's life and the click window ([attribution] click_window_s). */
-	snprintf(key, sizeof(key), "link:%s", code);
+	{
+		uint32_t k = 0;
+
+		assert_int_equal(shortlink_check((const unsigned char *)SECRET, strlen(SECRET),
+		    code, strlen(code), keys_shards(), &k), 1);
+		keys_per(k, KEYS_LINK, code, key, sizeof(key));
+	}
 	ttl = it_int(f->rc, "TTL %s", key);
 	assert_true(ttl > 7200 && ttl <= 7200 + 600);
 
@@ -257,7 +261,12 @@ click_redirects_with_utm_counts_once_and_raises_engagement(void **state)
 	assert_int_equal(log_contains(f->nt.proc.log, "path=/s/..."), 1);
 
 	/* Engagement rose in the stored subscriber: 0 + (1 - 0) x 0.1. */
-	r = redisCommand(f->rc, "HGET subscribers s-1");
+	{
+		char skey[KEYS_SHARD_MAX];
+
+		r = redisCommand(f->rc, "HGET %s s-1", it_key_for("subscribers", "s-1", skey,
+		    sizeof(skey)));
+	}
 	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
 	sub = cJSON_Parse(r->str);
 	freeReplyObject(r);
@@ -473,7 +482,7 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	assert_int_equal(hget_int(f->rc, "report:deal:c-1", "redeemed"), 2);
 	assert_true(hget_double(f->rc, "report:deal:c-1", "revenue") == 25);
 	assert_int_equal(hget_int(f->rc, "report:rule:default", "redeemed"), 3);
-	assert_int_equal(it_int(f->rc, "EXISTS order:o-9"), 0);
+	assert_int_equal(it_shards_sum(f->rc, "EXISTS %s", KEYS_ORDER, "o-9"), 0);
 
 	assert_dead(f->rc, 0, "not_json", "conversion");
 	assert_dead(f->rc, 1, "missing_field", "deal_id");

@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 #include "timefmt.h"
 
 struct fx {
@@ -244,10 +246,11 @@ start_at(struct fx *f, int k, long long wall, const char *extra)
 	assert_int_equal(it_notifier_start(&f->nt[k], f->port, f->gw.port, "it-q", conf), 0);
 }
 
+/* Pushes waiting for a window, in every shard's delayed. */
 static long long
-zcard(redisContext *rc, const char *key)
+delayed_n(redisContext *rc)
 {
-	return it_int(rc, "ZCARD %s", key);
+	return it_shards_sum_key(rc, "ZCARD %s", KEYS_DELAYED);
 }
 
 static void
@@ -258,6 +261,7 @@ quiet_hours_defer_until_morning_even_across_a_restart(void **state)
 	long long night = it_now() - it_now() % 86400 + 86400 + 4 * 3600 + 1800;
 	long long morning = night - 1800 + 10 * 3600;
 	struct want sent = { f, "sent", 1 }, skipped = { f, "quiet_hours", 1 };
+	char key[KEYS_MAX];
 	redisReply *r;
 
 	import_n(f, 2);
@@ -268,10 +272,11 @@ quiet_hours_defer_until_morning_even_across_a_restart(void **state)
 	assert_int_equal(it_publish(f->rc, deal_until("too-short", morning - 3600)), 0);
 	assert_true(it_wait(outcomes_reach, &skipped, 10000));
 	it_sleep_ms(500);
-	assert_int_equal(zcard(f->rc, "delayed"), 2);  /* s-0 and s-1 of "overnight" */
+	assert_int_equal(delayed_n(f->rc), 2);  /* s-0 and s-1 of "overnight" */
 	assert_int_equal(it_outcomes(f->rc, "quiet_hours"), 2);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
-	r = redisCommand(f->rc, "HGET push:overnight s-0:sms");
+	r = redisCommand(f->rc, "HGET %s s-0:sms",
+	    it_key_of(KEYS_PUSH, "s-0", "overnight", key, sizeof(key)));
 	assert_string_equal(r->str, "delayed");
 	freeReplyObject(r);
 
@@ -281,7 +286,7 @@ quiet_hours_defer_until_morning_even_across_a_restart(void **state)
 	sent.n = 2;
 	assert_true(it_wait(outcomes_reach, &sent, 10000));
 	it_sleep_ms(1500);
-	assert_int_equal(zcard(f->rc, "delayed"), 0);
+	assert_int_equal(delayed_n(f->rc), 0);
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 2);
 	assert_int_equal(check_no_duplicates(f, 2, 1), 2);
 }
@@ -383,9 +388,9 @@ deferred_push_of_a_code_pool_deal_takes_its_code_in_the_morning(void **state)
 	    "\"category\": \"laptop\", \"url\": \"https://x.example/n\", "
 	    "\"code_pool\": \"codes:night\", \"expires_at\": %lld}", morning + 3600);
 	assert_int_equal(it_publish(f->rc, deal), 0);
-	for (int i = 0; i < 200 && zcard(f->rc, "delayed") < 2; i++)
+	for (int i = 0; i < 200 && delayed_n(f->rc) < 2; i++)
 		it_sleep_ms(50);
-	assert_int_equal(zcard(f->rc, "delayed"), 2);
+	assert_int_equal(delayed_n(f->rc), 2);
 	assert_int_equal(it_int(f->rc, "SCARD codes:night"), 1);
 
 	assert_int_equal(it_stop(&f->nt[0].proc, SIGTERM, 5000), 0);
@@ -485,10 +490,10 @@ dst_fall_back_night_defers_to_eight_standard_time(void **state)
 	start_at(f, 0, night, NULL);
 	assert_int_equal(it_publish(f->rc, deal_until("dst", until)), 0);
 	it_sleep_ms(1500);
-	r = redisCommand(f->rc, "ZRANGE delayed 0 -1 WITHSCORES");
+	r = it_shards_zrange(f->rc, KEYS_DELAYED);
 	assert_int_equal(r->elements, 2);
 	assert_int_equal(strtoll(r->element[1]->str, NULL, 10), eight);
-	freeReplyObject(r);
+	it_shards_reply_free(r);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
 
 	/* One minute before 08:00 CST nothing moves; at 08:00 it goes. */
@@ -511,6 +516,7 @@ deferred_pushes_end_cancelled_or_no_subscriber_when_released(void **state)
 	struct want done = { f, "", 3 };
 	char bin[512], addr[64], out[1024];
 	const char *argv[] = { bin, "--redis", addr, "subscribers", "delete", "s-1", NULL };
+	char ekey[KEYS_SHARD_MAX], ckey[KEYS_SHARD_MAX], skey[KEYS_SHARD_MAX];
 	long long epoch;
 
 	import_n(f, 2);
@@ -519,18 +525,21 @@ deferred_pushes_end_cancelled_or_no_subscriber_when_released(void **state)
 	assert_int_equal(it_publish(f->rc, deal_until("keep", morning + 3600)), 0);
 	assert_int_equal(it_publish(f->rc, deal_until("stop", morning + 3600)), 0);
 	it_sleep_ms(1500);
-	assert_int_equal(zcard(f->rc, "delayed"), 4);
+	assert_int_equal(delayed_n(f->rc), 4);
 	/* Overnight: one deal is cancelled, one subscriber leaves. */
 	assert_int_equal(it_publish(f->rc, "{\"id\": \"stop\", \"cancel\": true}"), 0);
 	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
-	epoch = it_int(f->rc, "INCRBY consent:epoch 0");
+	keys_shard_key(keys_shard_of("s-1"), KEYS_CONSENT_EPOCH, ekey, sizeof(ekey));
+	keys_consent(keys_shard_of("s-1"), CH_SMS, ckey, sizeof(ckey));
+	keys_shard_key(keys_shard_of("s-1"), KEYS_SUBSCRIBERS, skey, sizeof(skey));
+	epoch = it_int(f->rc, "INCRBY %s 0", ekey);
 	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
 	/* The consent it removed moves the epoch, as the API's delete does: send.lua
 	 * then checks consent again for a push admitted before the delete. */
-	assert_true(it_int(f->rc, "INCRBY consent:epoch 0") > epoch);
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 0);
-	assert_int_equal(it_int(f->rc, "HEXISTS subscribers s-1"), 0);
+	assert_true(it_int(f->rc, "INCRBY %s 0", ekey) > epoch);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s s-1", ckey), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s s-1", skey), 0);
 	it_sleep_ms(500);
 	assert_int_equal(it_stop(&f->nt[0].proc, SIGTERM, 5000), 0);
 
@@ -625,7 +634,7 @@ out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent(void **state)
 	assert_int_equal(check_no_duplicates(f, n, 1), n);
 	assert_true(it_log_line(f->nt[0].proc.log, "event=job_failed") > 0);
 	assert_true(it_log_line(f->nt[0].proc.log, "err=\"out of memory\"") > 0);
-	assert_int_equal(hget_ll(f, "deal:oom", "jobs"), n / 10);
+	assert_int_equal(hget_ll(f, "deal:oom", "jobs"), it_jobs_for("s-", n, 10));
 }
 
 /* Entries of "pushes" pending for consumer in group deliver. */
@@ -678,7 +687,7 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 	const char *extra = "[ingest]\njob_size = 10\n[deliver]\nclaim_idle_ms = 600000\n";
 	struct want all = { f, "sent", n };
 	redisReply *r;
-	char held[64], old[64];
+	char held[64], old[64], rkey[KEYS_MAX];
 	size_t i;
 
 	import_n(f, n);
@@ -705,7 +714,7 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 	assert_false(pushes_has(f, old));
 	assert_true(pushes_has(f, held));
 	/* The deal's jobs, newer than the held entry, are kept with it. */
-	assert_int_equal(it_int(f->rc, "XLEN pushes"), 1 + n / 10);
+	assert_int_equal(it_int(f->rc, "XLEN pushes"), 1 + it_jobs_for("s-", n, 10));
 	/* Once the ghost acks, nothing is needed any more. */
 	assert_int_equal(it_int(f->rc, "XACK pushes deliver %s", held), 1);
 	assert_true(it_wait(pushes_empty, f, 5000));
@@ -728,10 +737,12 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 
 	/* A deal planned for nobody never reaches admit: its funnel expires too. */
 	assert_int_equal(it_publish(f->rc, it_deal("nobody", "no-such-category", 600)), 0);
-	for (i = 0; i < 100 && it_int(f->rc, "EXISTS report:deal:nobody") != 1; i++)
+	/* plan.lua's counts of a plan are shard 0's (docs/sharding.md, step 2). */
+	keys_per(0, KEYS_REPORT_DEAL, "nobody", rkey, sizeof(rkey));
+	for (i = 0; i < 100 && it_int(f->rc, "EXISTS %s", rkey) != 1; i++)
 		it_sleep_ms(50);
-	assert_int_equal(it_int(f->rc, "EXISTS report:deal:nobody"), 1);
-	assert_true(it_int(f->rc, "TTL report:deal:nobody") > 0);
+	assert_int_equal(it_int(f->rc, "EXISTS %s", rkey), 1);
+	assert_true(it_int(f->rc, "TTL %s", rkey) > 0);
 }
 
 /*
@@ -755,7 +766,7 @@ pushes_keeps_what_another_group_has_not_read(void **state)
 	assert_true(it_wait(outcomes_reach, &all, 20000));
 	assert_int_equal(pending_for(f, "it-late"), 0);
 	it_sleep_ms(2500);   /* two trims at least */
-	assert_int_equal(it_int(f->rc, "XLEN pushes"), n / 10);
+	assert_int_equal(it_int(f->rc, "XLEN pushes"), it_jobs_for("s-", n, 10));
 	assert_int_equal(it_int(f->rc, "XGROUP DESTROY pushes late"), 1);
 	assert_true(it_wait(pushes_empty, f, 5000));
 }

@@ -17,6 +17,8 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define WAIT_MS 10000
 
@@ -324,24 +326,30 @@ retried_push_counts_once_against_the_daily_cap(void **state)
 	assert_true(it_gwsim_count(&f->gw, 500) > 0);
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 10);
 	assert_int_equal(it_outcomes(f->rc, "daily_cap"), 0);
-	{
-		redisReply *r = redisCommand(f->rc, "HGET report:deal:capped admitted");
-
-		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-		assert_string_equal(r->str, "10");
-		freeReplyObject(r);
-	}
+	assert_true(it_shards_hget_sum(f->rc, KEYS_REPORT_DEAL, "capped", "admitted") == 10);
 	/* The cap is spent, once: the next deal today is refused for each of them. */
 	assert_int_equal(it_publish(f->rc, it_deal("capped2", "laptop", 600)), 0);
 	c.outcome = "daily_cap";
 	assert_true(it_wait(log_has, &c, WAIT_MS));
 }
 
+/* 1 when sub's SMS consent is stored (in its shard's consent:sms). */
+static long long
+consent_sms(redisContext *rc, const char *sub)
+{
+	char key[KEYS_SHARD_MAX];
+
+	return it_int(rc, "HEXISTS %s %s", it_key_for("consent:sms", sub, key,
+	    sizeof(key)), sub);
+}
+
 static int
 consent_nulled(void *arg)
 {
 	struct fx *f = arg;
-	redisReply *r = redisCommand(f->rc, "HGET subscribers s-1");
+	char key[KEYS_SHARD_MAX];
+	redisReply *r = redisCommand(f->rc, "HGET %s s-1",
+	    it_key_for("subscribers", "s-1", key, sizeof(key)));
 	int yes = r != NULL && r->type == REDIS_REPLY_STRING &&
 	    strstr(r->str, "\"consent\":{\"sms\":null") != NULL;
 
@@ -367,11 +375,11 @@ opt_out_answer_revokes_consent_and_is_not_retried(void **state)
 
 	sub_line(line, sizeof(line), "s-1", 100, "laptop", 1);
 	assert_int_equal(it_import(f->port, line), 0);
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 1);
+	assert_int_equal(consent_sms(f->rc, "s-1"), 1);
 	start_all(f, flags, NULL);
 	assert_int_equal(it_publish(f->rc, it_deal("stop-me", "laptop", 600)), 0);
 	assert_true(it_wait(log_has, &c, WAIT_MS));
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 0);
+	assert_int_equal(consent_sms(f->rc, "s-1"), 0);
 	it_sleep_ms(300);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 1);
 	/* As after a STOP: the stored subscriber says no consent, and the record says
@@ -388,7 +396,7 @@ opt_out_answer_revokes_consent_and_is_not_retried(void **state)
 	assert_int_equal(it_wait(after_stop_planned, f, WAIT_MS), 1);
 	it_sleep_ms(500);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 1);
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-1"), 0);
+	assert_int_equal(consent_sms(f->rc, "s-1"), 0);
 }
 
 static void
@@ -487,7 +495,7 @@ redis_restart_mid_run_keeps_delivering(void **state)
 	assert_int_equal(it_redis_start(&f->redis, dir, port, 1), port);
 	rc = it_redis_connect(port);
 	/* The subscriber survived in the AOF; a deal after the restart goes out. */
-	assert_int_equal(it_int(rc, "HLEN subscribers"), 1);
+	assert_int_equal(it_shards_sum_key(rc, "HLEN %s", KEYS_SUBSCRIBERS), 1);
 	assert_int_equal(it_publish(rc, it_deal("after", "laptop", 600)), 0);
 	c.want = 2;
 	assert_true(it_wait(gw_has, &c, 15000));

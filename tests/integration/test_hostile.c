@@ -75,6 +75,8 @@
 
 #include "clicktok.h"
 #include "itest.h"
+#include "keys.h"
+#include "shortlink.h"
 #include "twsig.h"
 
 #define TOKEN "hostile-admin-token-0123456789"
@@ -1286,7 +1288,15 @@ token_for(struct fx *f, const char *phone)
 	cJSON_Delete(reqs);
 	assert_int_equal(strlen(f->tok), 12);
 	{
-		redisReply *r = redisCommand(f->rc, "GET link:%s", f->tok);
+		char key[KEYS_MAX];
+		uint32_t k = 0;
+		redisReply *r;
+
+		/* link:<code> is in the shard the code names (shortlink.h). */
+		assert_int_equal(shortlink_check((const unsigned char *)CLICK_SECRET,
+		    strlen(CLICK_SECRET), f->tok, strlen(f->tok), keys_shards(), &k), 1);
+		keys_per(k, KEYS_LINK, f->tok, key, sizeof(key));
+		r = redisCommand(f->rc, "GET %s", key);
 
 		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
 		snprintf(f->push, sizeof(f->push), "%s", r->str);

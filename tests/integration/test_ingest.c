@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define WAIT_MS 15000
 
@@ -402,7 +404,10 @@ static int
 hash_field_is(void *arg)
 {
 	struct field_arg *a = arg;
-	redisReply *r = redisCommand(a->rc, "HGET %s %s", a->key, a->field);
+	char key[KEYS_MAX];
+	/* A report's plan counts are shard 0's (docs/sharding.md, step 2). */
+	redisReply *r = redisCommand(a->rc, "HGET %s %s", it_key_for(a->key, NULL, key,
+	    sizeof(key)), a->field);
 	int ok = r != NULL && r->type == REDIS_REPLY_STRING && strcmp(r->str, a->want) == 0;
 
 	freeReplyObject(r);
@@ -541,8 +546,9 @@ scheduled_start_reaches_the_jobs_and_an_update_the_deal_hash(void **state)
 	assert_int_equal(it_publish(f->rc, it_deal("now", "laptop", 600)), 0);
 	assert_true(it_wait(int_reaches, &later, WAIT_MS));
 	assert_true(it_wait(int_reaches, &now, WAIT_MS));
-	assert_int_equal(jobs_start(f->rc, "later", start), 2);   /* 3 recipients, 2 jobs */
-	assert_int_equal(jobs_start(f->rc, "now", "0"), 2);
+	/* 3 recipients, 2 jobs (a job holds one shard's recipients). */
+	assert_int_equal(jobs_start(f->rc, "later", start), it_jobs_for("s-", 3, 2));
+	assert_int_equal(jobs_start(f->rc, "now", "0"), it_jobs_for("s-", 3, 2));
 
 	/* An update: the new expiry lands in the deal hash as "exp"; nothing new is
 	 * planned. An expiry already past is accepted (it stops what is queued). */
@@ -556,7 +562,7 @@ scheduled_start_reaches_the_jobs_and_an_update_the_deal_hash(void **state)
 	    "\"Later\", \"url\": \"https://x.example/l\", \"expires_at\": %s}", exp);
 	assert_int_equal(it_publish(f->rc, json), 0);
 	assert_true(it_wait(hash_field_is, &upd, WAIT_MS));
-	assert_int_equal(jobs_start(f->rc, "later", start), 2);
+	assert_int_equal(jobs_start(f->rc, "later", start), it_jobs_for("s-", 3, 2));
 	assert_true(hash_field_is(&reported));
 
 	/* An update of a deal nobody planned is dead-lettered. */

@@ -24,6 +24,8 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define PER_GROUP 12
 #define LEAD_S 5              /* the deal lands this long before the boundary */
@@ -114,11 +116,23 @@ gw_counts(struct it_one *f, const struct group *g, size_t ng, long long boundary
 	return c;
 }
 
+/* The texts sub was sent in the last 24 h (its texts:<sub>, in its shard). */
+static long long
+texts_of(struct it_one *f, const char *sub)
+{
+	char key[KEYS_MAX];
+
+	keys_texts(sub, key, sizeof(key));
+	return it_int(f->rc, "ZCARD %s", key);
+}
+
 /* The state of push (deal, sub) in Redis, into buf. */
 static const char *
 push_state(struct it_one *f, const char *deal, const char *sub, char *buf, size_t size)
 {
-	redisReply *r = redisCommand(f->rc, "HGET push:%s %s:sms", deal, sub);
+	char key[KEYS_MAX];
+	redisReply *r = redisCommand(f->rc, "HGET %s %s:sms",
+	    it_key_of(KEYS_PUSH, sub, deal, key, sizeof(key)), sub);
 
 	snprintf(buf, size, "%s", r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
 	freeReplyObject(r);
@@ -129,7 +143,7 @@ push_state(struct it_one *f, const char *deal, const char *sub, char *buf, size_
 static long long
 delayed_at(struct it_one *f, const char *sub)
 {
-	redisReply *r = redisCommand(f->rc, "ZRANGE delayed 0 -1 WITHSCORES");
+	redisReply *r = it_shards_zrange(f->rc, KEYS_DELAYED);
 	char needle[96];
 	long long at = -1;
 	size_t i;
@@ -138,7 +152,7 @@ delayed_at(struct it_one *f, const char *sub)
 	for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
 		if (strstr(r->element[i]->str, needle) != NULL)
 			at = strtoll(r->element[i + 1]->str, NULL, 10);
-	freeReplyObject(r);
+	it_shards_reply_free(r);
 	return at;
 }
 
@@ -239,7 +253,7 @@ cross_boundary(struct it_one *f, const char *zone, int hour, const struct group 
 				    it_local_at(g[k].tz, b, 1, g[k].opens_h));
 				waiting++;
 			}
-			counted += it_int(f->rc, "ZCARD texts:%s", sub);
+			counted += texts_of(f, sub);
 		}
 		assert_int_equal(left, c.texts[k]);
 		assert_int_equal(left + waiting, PER_GROUP);
@@ -255,7 +269,7 @@ cross_boundary(struct it_one *f, const char *zone, int hour, const struct group 
 	}
 	printf("# %lld sent before the boundary, %lld deferred\n", sent, deferred);
 	assert_true(deferred > 0);
-	assert_int_equal(it_int(f->rc, "ZCARD delayed"), deferred);
+	assert_int_equal(it_shards_sum_key(f->rc, "ZCARD %s", KEYS_DELAYED), deferred);
 
 	/* The next morning (09:00:30, when every group is open): the deferred pushes go
 	 * out, once each, each counted once under the caps. */
@@ -273,10 +287,10 @@ cross_boundary(struct it_one *f, const char *zone, int hour, const struct group 
 		    strcmp(g[k].name, "md") == 0 || strcmp(g[k].name, "ok") == 0) &&
 		    i < PER_GROUP; i++) {
 			snprintf(sub, sizeof(sub), "%s-%d", g[k].name, i);
-			assert_int_equal(it_int(f->rc, "ZCARD texts:%s", sub), 1);
+			assert_int_equal(texts_of(f, sub), 1);
 		}
 	}
-	assert_int_equal(it_int(f->rc, "ZCARD delayed"), 0);
+	assert_int_equal(it_shards_sum_key(f->rc, "ZCARD %s", KEYS_DELAYED), 0);
 }
 
 static void
@@ -371,12 +385,10 @@ stated_zone_and_area_code_disagree_the_stricter_holds(void **state)
 static long long
 report_field(struct it_one *f, int d, const char *field)
 {
-	redisReply *r = redisCommand(f->rc, "HGET report:deal:day-%d %s", d, field);
-	long long n = r != NULL && r->type == REDIS_REPLY_STRING ?
-	    strtoll(r->str, NULL, 10) : 0;
+	char deal[32];
 
-	freeReplyObject(r);
-	return n;
+	snprintf(deal, sizeof(deal), "day-%d", d);
+	return (long long)it_shards_hget_sum(f->rc, KEYS_REPORT_DEAL, deal, field);
 }
 
 /* Four deals without a campaign in one afternoon: a Florida, an Oklahoma and a
@@ -415,7 +427,7 @@ fourth_text_in_a_day_to_florida_oklahoma_maryland_is_over_the_legal_cap(void **s
 		assert_int_equal(c.texts[k], (g[k].closed ? 3 : 4) * PER_GROUP);
 		for (i = 0; g[k].closed && i < PER_GROUP; i++) {
 			snprintf(sub, sizeof(sub), "%s-%d", g[k].name, i);
-			assert_int_equal(it_int(f->rc, "ZCARD texts:%s", sub), 3);
+			assert_int_equal(texts_of(f, sub), 3);
 		}
 	}
 	assert_int_equal(it_outcomes(f->rc, "legal_cap"), 3 * PER_GROUP);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "test_promises.h"
+#include "itshards.h"
 
 struct fx {
 	redisContext *rc;
@@ -106,8 +107,8 @@ all_resolved(void *arg)
 {
 	struct resolved_want *w = arg;
 
-	return it_int(w->rc, "HINCRBY report:deal:%s sent 0", w->deal) == w->n &&
-	    it_int(w->rc, "HINCRBY report:deal:%s unknown 0", w->deal) == 0;
+	return it_shards_hget_sum(w->rc, KEYS_REPORT_DEAL, w->deal, "sent") == w->n &&
+	    it_shards_hget_sum(w->rc, KEYS_REPORT_DEAL, w->deal, "unknown") == 0;
 }
 
 static void
@@ -141,7 +142,7 @@ gateway_slower_than_the_timeout_never_texts_a_phone_twice(void **state)
 	assert_no_duplicate_and_all_final(&t);
 	assert_int_equal(t.sent + t.unknown, n);
 	assert_int_equal(t.sent, n);
-	assert_int_equal(it_int(f->rc, "HINCRBY stats resolved:list 0"), n);
+	assert_int_equal(it_shards_stat(f->rc, "resolved:list"), n);
 	/* The gateway accepted every request it got: each phone it texted is accounted
 	 * for, and a "sent" without a text there is impossible. */
 	assert_true(t.accepted <= n);
@@ -175,7 +176,7 @@ notifier_stalled_past_the_timeout_never_texts_a_phone_twice(void **state)
 	/* Mid fan-out, with a full window of requests waiting for their answers. */
 	assert_true(it_wait(gw_reaches, &some, 30000));
 	pt_signal(&f->nt.proc, SIGSTOP);
-	log_at = it_int(f->rc, "XLEN pushes:log");
+	log_at = it_shards_sum_key(f->rc, "XLEN %s", KEYS_PUSHES_LOG);
 	it_sleep_ms(2500);              /* 2.5 x timeout_ms; claim_idle_ms is 60 s */
 	pt_signal(&f->nt.proc, SIGCONT);
 	printf("# frozen 2500 ms with %lld of %d outcomes recorded\n", log_at, n);
@@ -224,7 +225,7 @@ pool_of_200_codes_under_5xx_texts_exactly_200_and_loses_none(void **state)
 	struct fx *f = *state;
 	static const char *const flaky[] = { "--fail-rate", "0.05", "--seed", "11", NULL };
 	const int n = 300, pool = 200;
-	char entry[64], deal[512];
+	char entry[64], deal[512], sub[32], key[KEYS_MAX];
 	int texted[200] = { 0 }, i, code, distinct = 0, twice = 0, bad = 0, held = 0;
 	long fails = 0;
 	struct pt_tally t;
@@ -271,7 +272,9 @@ pool_of_200_codes_under_5xx_texts_exactly_200_and_loses_none(void **state)
 	for (i = 0; i < n; i++) {
 		if (t.state[i] == NULL || strcmp(t.state[i], "unknown") != 0)
 			continue;
-		r = redisCommand(f->rc, "HGET code:first200 s-%d:sms", i);
+		snprintf(sub, sizeof(sub), "s-%d", i);
+		r = redisCommand(f->rc, "HGET %s %s:sms", it_key_of(KEYS_CODE, sub, "first200",
+		    key, sizeof(key)), sub);
 		if (r != NULL && r->type == REDIS_REPLY_STRING && (code = code_in(r->str)) >= 0 &&
 		    code < pool && texted[code] == 0)
 			held++;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "itest.h"
+#include "keys.h"
 
 #define PT_PHONE_BASE 1000      /* subscriber s-i has +1512555<1000+i> */
 #define PT_SETTLE_MS 45000      /* the longest a fan-out may take to end */
@@ -157,7 +158,9 @@ pt_tally(struct pt_tally *t, redisContext *rc, const struct it_gwsim *g,
     const char *deal, const char *entry, int n, long long after_ms)
 {
 	cJSON *lines = pt_gw_lines(g, entry), *o;
+	char key[KEYS_MAX];
 	redisReply *r;
+	uint32_t shard;
 	size_t i, j;
 	int k;
 
@@ -194,36 +197,42 @@ pt_tally(struct pt_tally *t, redisContext *rc, const struct it_gwsim *g,
 			printf("# duplicate: +1512555%04d got %d texts of deal %s\n",
 			    PT_PHONE_BASE + k, t->texts[k], deal);
 
-	r = redisCommand(rc, "HGETALL push:%s", deal);
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		int idx = pt_index(r->element[i]->str, n);
+	/* Every shard's push:<deal> and pushes:log (one of each without a layout). */
+	for (shard = 0; shard < keys_shards(); shard++) {
+		keys_per(shard, KEYS_PUSH, deal, key, sizeof(key));
+		r = redisCommand(rc, "HGETALL %s", key);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		for (i = 0; i + 1 < r->elements; i += 2) {
+			int idx = pt_index(r->element[i]->str, n);
 
-		if (idx >= 0 && t->state[idx] == NULL)
-			assert_non_null(t->state[idx] = strdup(r->element[i + 1]->str));
-	}
-	freeReplyObject(r);
-
-	r = redisCommand(rc, "XRANGE pushes:log - +");
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	for (i = 0; i < r->elements; i++) {
-		redisReply *fl = r->element[i]->element[1];
-		const char *sub = NULL, *d = NULL;
-		int idx;
-
-		for (j = 0; j + 1 < fl->elements; j += 2) {
-			if (strcmp(fl->element[j]->str, "sub") == 0)
-				sub = fl->element[j + 1]->str;
-			else if (strcmp(fl->element[j]->str, "deal") == 0)
-				d = fl->element[j + 1]->str;
+			if (idx >= 0 && t->state[idx] == NULL)
+				assert_non_null(t->state[idx] =
+				    strdup(r->element[i + 1]->str));
 		}
-		if (sub != NULL && d != NULL && strcmp(d, deal) == 0 &&
-		    (idx = pt_index(sub, n)) >= 0)
-			t->nlog[idx]++;
+		freeReplyObject(r);
+
+		keys_shard_key(shard, KEYS_PUSHES_LOG, key, sizeof(key));
+		r = redisCommand(rc, "XRANGE %s - +", key);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		for (i = 0; i < r->elements; i++) {
+			redisReply *fl = r->element[i]->element[1];
+			const char *sub = NULL, *d = NULL;
+			int idx;
+
+			for (j = 0; j + 1 < fl->elements; j += 2) {
+				if (strcmp(fl->element[j]->str, "sub") == 0)
+					sub = fl->element[j + 1]->str;
+				else if (strcmp(fl->element[j]->str, "deal") == 0)
+					d = fl->element[j + 1]->str;
+			}
+			if (sub != NULL && d != NULL && strcmp(d, deal) == 0 &&
+			    (idx = pt_index(sub, n)) >= 0)
+				t->nlog[idx]++;
+		}
+		freeReplyObject(r);
 	}
-	freeReplyObject(r);
 
 	for (k = 0; k < n; k++) {
 		const char *st = t->state[k];
@@ -286,16 +295,22 @@ pt_settled(void *arg)
 	cJSON *lines, *o;
 	redisReply *r;
 	int *texts, k, done = 0;
-	long final = 0;
+	long final = 0, states = 0;
+	char key[KEYS_MAX];
+	uint32_t shard;
 	size_t i;
 
-	r = redisCommand(w->rc, "HVALS push:%s", w->deal);
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == (size_t)w->n) {
-		for (i = 0; i < r->elements; i++)
-			final += pt_final(r->element[i]->str);
-		done = final == w->n;
+	for (shard = 0; shard < keys_shards(); shard++) {
+		keys_per(shard, KEYS_PUSH, w->deal, key, sizeof(key));
+		r = redisCommand(w->rc, "HVALS %s", key);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+			for (i = 0; i < r->elements; i++)
+				final += pt_final(r->element[i]->str);
+			states += (long)r->elements;
+		}
+		freeReplyObject(r);
 	}
-	freeReplyObject(r);
+	done = states == w->n && final == w->n;
 	if (done)
 		return 1;
 	texts = calloc((size_t)w->n, sizeof(int));

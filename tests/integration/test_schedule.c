@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "keys.h"
 
 #define PHONE_BASE 3000
 
@@ -63,18 +64,25 @@ gw_messages(const struct it_gwsim *g)
 	return n;
 }
 
-/* Fields of push:<deal> whose state is st. */
+/* Fields of push:<deal> (every shard's) whose state is st. */
 static long long
 states(struct it_one *f, const char *deal_id, const char *st)
 {
-	redisReply *r = redisCommand(f->rc, "HGETALL push:%s", deal_id);
+	char key[KEYS_MAX];
 	long long n = 0;
+	uint32_t k;
 	size_t i;
 
-	assert_non_null(r);
-	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
-		n += strcmp(r->element[i + 1]->str, st) == 0;
-	freeReplyObject(r);
+	for (k = 0; k < keys_shards(); k++) {
+		redisReply *r;
+
+		keys_per(k, KEYS_PUSH, deal_id, key, sizeof(key));
+		r = redisCommand(f->rc, "HGETALL %s", key);
+		assert_non_null(r);
+		for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
+			n += strcmp(r->element[i + 1]->str, st) == 0;
+		freeReplyObject(r);
+	}
 	return n;
 }
 
@@ -92,36 +100,44 @@ states_reach(void *arg)
 	return states(w->f, w->deal, w->state) >= w->n;
 }
 
-/* The smallest "at" among pushes:log's sent entries of deal_id, and their number. */
+/* The smallest "at" among pushes:log's sent entries of deal_id, and their number
+ * (every shard's pushes:log). */
 static long long
 earliest_sent(struct it_one *f, const char *deal_id, long long *count)
 {
-	redisReply *r = redisCommand(f->rc, "XRANGE pushes:log - +");
+	char key[KEYS_SHARD_MAX];
 	long long min = -1;
+	uint32_t k;
 	size_t i, j;
 
-	assert_non_null(r);
 	*count = 0;
-	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-		redisReply *fl = r->element[i]->element[1];
-		const char *d = NULL, *o = NULL, *at = NULL;
+	for (k = 0; k < keys_shards(); k++) {
+		redisReply *r;
 
-		for (j = 0; j + 1 < fl->elements; j += 2) {
-			if (strcmp(fl->element[j]->str, "deal") == 0)
-				d = fl->element[j + 1]->str;
-			else if (strcmp(fl->element[j]->str, "outcome") == 0)
-				o = fl->element[j + 1]->str;
-			else if (strcmp(fl->element[j]->str, "at") == 0)
-				at = fl->element[j + 1]->str;
+		keys_shard_key(k, KEYS_PUSHES_LOG, key, sizeof(key));
+		r = redisCommand(f->rc, "XRANGE %s - +", key);
+		assert_non_null(r);
+		for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+			redisReply *fl = r->element[i]->element[1];
+			const char *d = NULL, *o = NULL, *at = NULL;
+
+			for (j = 0; j + 1 < fl->elements; j += 2) {
+				if (strcmp(fl->element[j]->str, "deal") == 0)
+					d = fl->element[j + 1]->str;
+				else if (strcmp(fl->element[j]->str, "outcome") == 0)
+					o = fl->element[j + 1]->str;
+				else if (strcmp(fl->element[j]->str, "at") == 0)
+					at = fl->element[j + 1]->str;
+			}
+			if (d == NULL || o == NULL || at == NULL || strcmp(d, deal_id) != 0 ||
+			    strcmp(o, "sent") != 0)
+				continue;
+			(*count)++;
+			if (min < 0 || atoll(at) < min)
+				min = atoll(at);
 		}
-		if (d == NULL || o == NULL || at == NULL || strcmp(d, deal_id) != 0 ||
-		    strcmp(o, "sent") != 0)
-			continue;
-		(*count)++;
-		if (min < 0 || atoll(at) < min)
-			min = atoll(at);
+		freeReplyObject(r);
 	}
-	freeReplyObject(r);
 	return min;
 }
 
@@ -245,15 +261,18 @@ field_is(void *arg)
 	return ok;
 }
 
+/* The texts rendered again for deal's pushes: every shard's retext:<deal>. */
 static long long
-hlen(struct it_one *f, const char *key)
+retexts(struct it_one *f, const char *deal)
 {
-	redisReply *r = redisCommand(f->rc, "HLEN %s", key);
-	long long n;
+	char key[KEYS_MAX];
+	long long n = 0;
+	uint32_t k;
 
-	assert_non_null(r);
-	n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-	freeReplyObject(r);
+	for (k = 0; k < keys_shards(); k++) {
+		keys_per(k, KEYS_RETEXT, deal, key, sizeof(key));
+		n += it_int(f->rc, "HLEN %s", key);
+	}
 	return n;
 }
 
@@ -280,7 +299,7 @@ update_new_price_reaches_held_pushes(void **state)
 	    "512.34")), 0);
 	assert_true(it_wait(field_is, &updated, 10000));
 	assert_int_equal(gw_messages(&f->gw), 0);
-	assert_int_equal(hlen(f, "retext:reprice"), n);
+	assert_int_equal(retexts(f, "reprice"), n);
 	assert_true(it_wait(states_reach, &done, 20000));
 	earliest_sent(f, "reprice", &sent);
 	assert_int_equal(sent, n);
@@ -314,7 +333,7 @@ update_after_texts_went_out_sends_nothing_more(void **state)
 	    0);
 	after.deal = "after";
 	assert_true(it_wait(states_reach, &after, 20000));
-	assert_int_equal(hlen(f, "retext:gone"), 0);
+	assert_int_equal(retexts(f, "gone"), 0);
 	assert_int_equal(gw_messages(&f->gw), 2 * n);
 	assert_int_equal(gw_bodies_with(&f->gw, "512.34"), 0);
 	assert_int_equal(states(f, "gone", "sent"), n);

@@ -18,6 +18,8 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define TOKEN "sim-admin-token-0123456789"
 #define SECRET "0123456789abcdef0123456789abcdef"
@@ -108,12 +110,8 @@ num(const cJSON *o, const char *a, const char *b)
 static long long
 report(redisContext *rc, const char *field)
 {
-	redisReply *r = redisCommand(rc, "HGET report:deal:sim-1 %s", field);
-	long long v = r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL,
-	    10) : 0;
-
-	freeReplyObject(r);
-	return v;
+	/* Every shard's report:deal:sim-1, summed as the report API sums them. */
+	return (long long)it_shards_hget_sum(rc, KEYS_REPORT_DEAL, "sim-1", field);
 }
 
 struct settled {
@@ -136,7 +134,7 @@ static void
 simulate_counts_equal_what_publishing_sends(void **state)
 {
 	struct fx *f = *state;
-	char subs[4096] = "", deal[1024], hdr[128], extra[512], lease1[512];
+	char subs[4096] = "", deal[1024], hdr[128], extra[512], lease1[512], key[KEYS_MAX];
 	long long now = it_now(), w0 = 0, w1 = -1, texts = 0;
 	cJSON *j, *reqs, *o, *sample;
 	struct settled st = { f, 0 };
@@ -155,10 +153,13 @@ simulate_counts_equal_what_publishing_sends(void **state)
 	sub_line(subs, sizeof(subs), "quiet-1", "+81312345678", "Asia/Tokyo", "");
 	assert_int_equal(it_import(f->port, subs), 0);
 	/* The state: a text today, one on the campaign, three to Florida in 24 h. */
-	it_int(f->rc, "ZADD texts:day-1 %lld before-1", now - 600);
-	it_int(f->rc, "ZADD camp:spring:camp-1 %lld before-2", now - 600);
+	keys_texts("day-1", key, sizeof(key));
+	it_int(f->rc, "ZADD %s %lld before-1", key, now - 600);
+	keys_camp("spring", "camp-1", key, sizeof(key));
+	it_int(f->rc, "ZADD %s %lld before-2", key, now - 600);
+	keys_texts("law-1", key, sizeof(key));
 	for (i = 0; i < 3; i++)
-		it_int(f->rc, "ZADD texts:law-1 %lld before-%d", now - 3600 * (i + 1), i + 3);
+		it_int(f->rc, "ZADD %s %lld before-%d", key, now - 3600 * (i + 1), i + 3);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
 	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);

@@ -1,0 +1,74 @@
+/*
+ * itshards.h: any integration test on the sharded layout (docs/sharding.md, section
+ * 6 step 2 increment 5). With DP_SHARDS=S in the environment every Redis the harness
+ * flushes, starts empty or imports into gets `dealpushctl layout create --shards S`,
+ * every notifier it starts gets `[redis] shards = S`, and the test process itself
+ * names keys in the same layout (keys.h), so a test reads the keys the notifier wrote.
+ * Without DP_SHARDS nothing changes: the single-instance layout.
+ */
+#ifndef DEALPUSH_ITSHARDS_H
+#define DEALPUSH_ITSHARDS_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+/* S from DP_SHARDS (1 to 1024), or 0 when unset (the single-instance layout). A value
+ * that is not a shard count ends the test run (exit 2). */
+unsigned it_shards(void);
+
+/* With DP_SHARDS: stores the layout on the Redis at port when none is stored (refused
+ * by dealpushctl, and then left so, when the Redis holds single-instance data) and
+ * puts the same layout in force in this process. Returns 1 when the Redis holds a
+ * layout afterwards, 0 when it does not or DP_SHARDS is unset. */
+int it_shards_ensure(int port);
+
+/* The config lines a notifier on the Redis at port needs ("[redis]\nshards = S\n"),
+ * or "" (static buffer). Calls it_shards_ensure unless a layout was already seen or
+ * stored on that port by this process (then Redis is not asked: it may be loading). */
+const char *it_shards_conf(int port);
+
+/* The sum over every shard of an integer command on a per-shard key: fmt has one %s
+ * for the key, name's "<prefix><id>" (keys_per) in each shard. -1 on an error. */
+long long it_shards_sum(redisContext *rc, const char *fmt, int name, const char *id);
+
+/* Subscriber sub's key "<prefix><id>" of name (keys_per) in its shard, into buf.
+ * Returns buf. */
+const char *it_key_of(int name, const char *sub, const char *id, char *buf,
+    size_t size);
+
+/* Today's (single-instance) name as it is in the layout in force for subscriber
+ * sub: "subscribers", "consent:sms", "stats", "push:<deal>", "report:deal:<id>" ...
+ * (every name keys.h knows) in sub's shard (shard 0 when sub is NULL: the counters no
+ * subscriber owns); any other name as it is (a global key).
+ * Into buf; returns buf. */
+const char *it_key_for(const char *name, const char *sub, char *buf, size_t size);
+
+/* Field of today's name (as it_key_for knows them) summed over every shard into
+ * *sum; returns the number of shards that have the field (0: absent everywhere). */
+int it_shards_hsum(redisContext *rc, const char *name, const char *field, double *sum);
+
+/* The sum over every shard of an integer command on the shard's key name (keys_name:
+ * "delayed", "stats" ...): fmt has one %s for the key. -1 on an error. */
+long long it_shards_sum_key(redisContext *rc, const char *fmt, int name);
+
+/* The sum over every shard of field of "<prefix><id>" (keys_per, a report or push
+ * counter); a field absent everywhere is 0. */
+double it_shards_hget_sum(redisContext *rc, int name, const char *id,
+    const char *field);
+
+/* The sum over every shard's stats of field (0 when absent everywhere). */
+long long it_shards_stat(redisContext *rc, const char *field);
+
+/* Every member of every shard's zset name (keys_name) with its score, as one reply
+ * of the shape ZRANGE ... WITHSCORES answers (shard by shard). Caller frees it with
+ * it_shards_reply_free. */
+redisReply *it_shards_zrange(redisContext *rc, int name);
+void it_shards_reply_free(redisReply *r);
+
+/* The jobs plan.lua writes for subscribers "<prefix>0" ... "<prefix>(n-1)" planned in
+ * one chunk with job_size: ceil(n / job_size) on one Redis; in the sharded layout a
+ * job holds one shard's recipients, so the sum of each shard's ceil. */
+long long it_jobs_for(const char *prefix, int n, int job_size);
+
+#endif
