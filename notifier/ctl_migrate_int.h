@@ -73,4 +73,40 @@ int mig_merge_streams(struct mig *m, const char *name);
 /* inbound:sids' fields to the other layout's form; 0 or -1. */
 int mig_sids(struct mig *m);
 
+/* ---- helpers of ctl_migrate_keys.c, shared with ctl_migrate_single.c ---- */
+
+/* Pipelined HSET or ZADD per shard of pairs: per shard an argv of cmd, dst, then the
+ * pairs (for ZADD score, member). */
+struct mig_out {
+	const char **argv;
+	size_t *lens;
+	int argc, cap;
+};
+
+/* A key moved: counted, and the test's fault point (DP_FAULTS=migrate.kill@N) ends
+ * the process there as kill -9 would. */
+void mig_tick(struct mig *m);
+
+/* "{tag of shard k}name" into buf; -1 when it does not fit. */
+int mig_name(struct mig *m, uint32_t k, const char *name, char *buf, size_t size);
+
+/* EVALSHA migrate_move.lua src dst how. 0, or -1 after printing. */
+int mig_move(struct mig *m, const char *src, const char *dst, const char *how);
+
+/* The key's TTL in ms, 0 for none; -1 after printing. */
+long long mig_pttl(struct mig *m, const char *key);
+
+/* Gives every destination that was written the source's TTL, then deletes the
+ * source. got: a flag per shard; one (the destination one) when one is not NULL. */
+int mig_finish_split(struct mig *m, const char *src, long long pttl, const char *got,
+    const char *one);
+
+/* Adds the pair a, b to o's argv (grown as needed); 0 or -1. */
+int mig_out_add(struct mig_out *o, const char *a, size_t alen, const char *b,
+    size_t blen);
+
+/* XADD dst id fields... of entry e (with id in place of e's when not NULL); an id
+ * already there is skipped. 0 or -1. */
+int mig_xadd(struct mig *m, const char *dst, const redisReply *e, const char *id);
+
 #endif

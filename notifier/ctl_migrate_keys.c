@@ -54,7 +54,7 @@ mig_ok(redisReply *r)
 
 /* A key moved: counted, and the test's fault point (DP_FAULTS=migrate.kill@N) ends
  * the process there as kill -9 would. */
-static void
+void
 mig_tick(struct mig *m)
 {
 	m->moved++;
@@ -65,7 +65,7 @@ mig_tick(struct mig *m)
 }
 
 /* "{tag of shard k}name" into buf; -1 when it does not fit. */
-static int
+int
 mig_name(struct mig *m, uint32_t k, const char *name, char *buf, size_t size)
 {
 	return shard_key(m->l, k, name, buf, size) < 0 ? -1 : 0;
@@ -146,7 +146,7 @@ mig_shard_of(struct mig *m, enum mig_of kind, const char *v, size_t len)
 }
 
 /* EVALSHA migrate_move.lua src dst how. 0, or -1 after printing. */
-static int
+int
 mig_move(struct mig *m, const char *src, const char *dst, const char *how)
 {
 	const char *argv[6] = { "EVALSHA", m->sha, "2", src, dst, how };
@@ -158,7 +158,7 @@ mig_move(struct mig *m, const char *src, const char *dst, const char *how)
 }
 
 /* The key's TTL in ms, 0 for none; -1 after printing. */
-static long long
+long long
 mig_pttl(struct mig *m, const char *key)
 {
 	redisReply *r = mig_cmd(m, "PTTL", key, NULL, NULL);
@@ -173,7 +173,7 @@ mig_pttl(struct mig *m, const char *key)
 
 /* Gives every destination that was written the source's TTL, then deletes the
  * source. got: a flag per shard; one (the destination one) when one is not NULL. */
-static int
+int
 mig_finish_split(struct mig *m, const char *src, long long pttl, const char *got,
     const char *one)
 {
@@ -199,15 +199,8 @@ mig_finish_split(struct mig *m, const char *src, long long pttl, const char *got
 
 /* ---- to the sharded layout ---- */
 
-/* Pipelined HSET or ZADD per shard of pairs: per shard an argv of cmd, dst, then the
- * pairs (for ZADD score, member). */
-struct mig_out {
-	const char **argv;
-	size_t *lens;
-	int argc, cap;
-};
 
-static int
+int
 mig_out_add(struct mig_out *o, const char *a, size_t alen, const char *b, size_t blen)
 {
 	if (o->argc + 2 > o->cap) {
@@ -316,7 +309,7 @@ mig_xadd_dup(const redisReply *r)
 
 /* XADD dst id fields... of entry e (with id in place of e's when not NULL); an id
  * already there is skipped. 0 or -1. */
-static int
+int
 mig_xadd(struct mig *m, const char *dst, const redisReply *e, const char *id)
 {
 	const redisReply *f = e->element[1];
@@ -595,330 +588,4 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (mig_name(m, shard_of(s, m->n), k, dst, sizeof(dst)) < 0)
 		return -1;
 	return mig_move(m, k, dst, "move");
-}
-
-/* ---- back to the single-instance layout ---- */
-
-/* The shard whose tag key k begins with ("{tag}..."), with the name after it in
- * *name; MIG_ALL when it is no shard's key of this layout. */
-uint32_t
-mig_tag_of(struct mig *m, const char *k, const char **name)
-{
-	const char *close = k[0] == '{' ? strchr(k, '}') : NULL;
-	uint32_t i;
-
-	if (close == NULL)
-		return MIG_ALL;
-	for (i = 0; i < m->n; i++) {
-		const char *t = shard_layout_tag(m->l, i);
-
-		if (strlen(t) == (size_t)(close - k - 1) && memcmp(k + 1, t, strlen(t)) == 0) {
-			*name = close + 1;
-			return i;
-		}
-	}
-	return MIG_ALL;
-}
-
-/* Hash src's fields into dst (HSCAN, HSET), then src deleted; dst keeps its TTL or
- * gets src's. */
-static int
-mig_merge_hash(struct mig *m, const char *src, const char *dst)
-{
-	char cursor[32] = "0", got = 1;
-	struct mig_out o = { NULL, NULL, 0, 0 };
-	long long pttl = mig_pttl(m, src), dttl;
-	int rv = -1;
-
-	if (pttl < 0 || (dttl = mig_pttl(m, dst)) < 0)
-		return -1;
-	do {
-		const char *argv[5] = { "HSCAN", src, cursor, "COUNT", MIG_BATCH };
-		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
-		size_t i;
-		int bad = 0;
-
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			freeReplyObject(r);
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		e = r->element[1];
-		o.argc = 0;
-		bad |= mig_out_add(&o, "HSET", 4, dst, strlen(dst));
-		for (i = 0; !bad && i + 1 < e->elements; i += 2)
-			bad |= mig_out_add(&o, e->element[i]->str, e->element[i]->len,
-			    e->element[i + 1]->str, e->element[i + 1]->len);
-		if (!bad && o.argc > 2)
-			bad |= mig_ok(mig_argv(m, o.argc, o.argv, o.lens)) < 0;
-		freeReplyObject(r);
-		if (bad)
-			goto out;
-	} while (strcmp(cursor, "0") != 0);
-	/* The destination had no TTL: it takes the source's (the same in every shard). */
-	rv = mig_finish_split(m, src, dttl > 0 ? 0 : pttl, &got, dst);
-out:
-	free(o.argv);
-	free(o.lens);
-	return rv;
-}
-
-/* The type of key k ("hash", "zset" ...) into buf; -1 after printing. */
-static int
-mig_type(struct mig *m, const char *k, char *buf, size_t size)
-{
-	redisReply *r = mig_cmd(m, "TYPE", k, NULL, NULL);
-
-	if (r == NULL)
-		return -1;
-	snprintf(buf, size, "%s", r->type == REDIS_REPLY_STATUS ? r->str : "none");
-	freeReplyObject(r);
-	return 0;
-}
-
-/* A stream id's two numbers. */
-static void
-mig_id(const char *id, unsigned long long *ms, unsigned long long *seq)
-{
-	char *end;
-
-	*ms = strtoull(id, &end, 10);
-	*seq = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
-}
-
-/*
- * Every shard's stream name merged into the one stream name, in id order (a k-way
- * merge of XRANGE batches). Two shards' streams made their ids apart, so two entries
- * may have the same id: the later one gets the next sequence number of that
- * millisecond ("<ms>-*"); ids written once in one stream come back unchanged. The
- * merge is written into a scratch stream from the start each time, which then
- * replaces name in one step (migrate_move.lua); the shards' streams go last, in one
- * DEL: a kill anywhere leaves either every source or the finished stream.
- */
-int
-mig_merge_streams(struct mig *m, const char *name)
-{
-	struct head {
-		char key[MIG_NAME_MAX];
-		char from[64];
-		redisReply *r;
-		size_t i;
-		int done;
-	} *h = calloc(m->n, sizeof(*h));
-	const char **del = calloc(m->n + 1, sizeof(*del));
-	char tmp[MIG_NAME_MAX];
-	unsigned long long lm = 0, ls = 0;
-	int rv = -1, any = 0;
-	uint32_t k;
-
-	if (h == NULL || del == NULL)
-		goto out;
-	snprintf(tmp, sizeof(tmp), MIG_KEY ":%s", name);
-	del[0] = "DEL";
-	for (k = 0; k < m->n; k++) {
-		redisReply *r;
-
-		if (mig_name(m, k, name, h[k].key, sizeof(h[k].key)) < 0)
-			goto out;
-		snprintf(h[k].from, sizeof(h[k].from), "-");
-		del[1 + k] = h[k].key;
-		if ((r = mig_cmd(m, "EXISTS", h[k].key, NULL, NULL)) == NULL)
-			goto out;
-		any |= r->type == REDIS_REPLY_INTEGER && r->integer > 0;
-		freeReplyObject(r);
-	}
-	if (!any) {
-		rv = 0;                 /* merged before a kill, or never written */
-		goto out;
-	}
-	if (mig_ok(mig_cmd(m, "DEL", tmp, NULL, NULL)) < 0)
-		goto out;
-	for (;;) {
-		uint32_t best = MIG_ALL;
-		unsigned long long bm = 0, bs = 0, am, as;
-		char id[64];
-
-		for (k = 0; k < m->n; k++) {
-			if (h[k].done)
-				continue;
-			if (h[k].r == NULL || h[k].i >= h[k].r->elements) {
-				const char *argv[6] = { "XRANGE", h[k].key, h[k].from, "+", "COUNT",
-					MIG_BATCH };
-
-				freeReplyObject(h[k].r);
-				h[k].i = 0;
-				if ((h[k].r = mig_argv(m, 6, argv, NULL)) == NULL ||
-				    h[k].r->type != REDIS_REPLY_ARRAY)
-					goto out;
-				if (h[k].r->elements == 0) {
-					h[k].done = 1;
-					continue;
-				}
-				snprintf(h[k].from, sizeof(h[k].from), "(%s",
-				    h[k].r->element[h[k].r->elements - 1]->element[0]->str);
-			}
-			mig_id(h[k].r->element[h[k].i]->element[0]->str, &am, &as);
-			if (best == MIG_ALL || am < bm || (am == bm && as < bs)) {
-				best = k;
-				bm = am;
-				bs = as;
-			}
-		}
-		if (best == MIG_ALL)
-			break;
-		/* Not after the last one written: the same millisecond, the next number. */
-		if (!(bm > lm || (bm == lm && bs > ls) || (lm == 0 && ls == 0))) {
-			bs = ls + 1;
-			snprintf(id, sizeof(id), "%llu-%llu", lm, bs);
-			bm = lm;
-		} else {
-			id[0] = '\0';
-		}
-		if (mig_xadd(m, tmp, h[best].r->element[h[best].i], id[0] ? id : NULL) < 0)
-			goto out;
-		lm = bm;
-		ls = bs;
-		h[best].i++;
-	}
-	if (mig_move(m, tmp, name, "move") < 0 ||
-	    mig_ok(mig_argv(m, (int)(1 + m->n), del, NULL)) < 0)
-		goto out;
-	rv = 0;
-out:
-	for (k = 0; h != NULL && k < m->n; k++)
-		freeReplyObject(h[k].r);
-	free(h);
-	free(del);
-	return rv;
-}
-
-/* 1 for "{d:<deal>}codeout" (keys.h), a key of the sharded layout only. */
-int
-mig_is_codeout(const char *k)
-{
-	size_t n = strlen(k);
-
-	return mig_has_prefix(k, "{d:") && n > 11 && strcmp(k + n - 8, "}codeout") == 0;
-}
-
-/* Moves one key of the sharded layout back to its single-instance name, merging it
- * with what the other shards moved there already. The streams wait for
- * mig_merge_streams. 0, or -1 after printing. */
-int
-mig_key_to_single(struct mig *m, const char *k)
-{
-	char type[16];
-	const char *name = NULL;
-
-	if (mig_is_codeout(k)) {
-		/* No such key in the single-instance layout: codepush: says it all. */
-		if (mig_ok(mig_cmd(m, "DEL", k, NULL, NULL)) < 0)
-			return -1;
-		mig_tick(m);
-		return 0;
-	}
-	if (mig_tag_of(m, k, &name) == MIG_ALL)
-		return 0;
-	if (strcmp(name, "pushes:log") == 0 || strcmp(name, "subscribers:changes") == 0)
-		return 0;
-	if (strcmp(name, "stats") == 0 || mig_has_prefix(name, "report:deal:") ||
-	    mig_has_prefix(name, "report:rule:") || mig_has_prefix(name, "report:campaign:") ||
-	    mig_has_prefix(name, "series:"))
-		return mig_move(m, k, name, "sum");
-	if (strcmp(name, "consent:epoch") == 0)
-		return mig_move(m, k, name, "max");
-	if (strcmp(name, "engagement:decay") == 0)
-		return mig_move(m, k, name, "maxid");
-	if (mig_type(m, k, type, sizeof(type)) < 0)
-		return -1;
-	if (strcmp(type, "none") == 0)
-		return 0;
-	if (strcmp(type, "hash") == 0) {
-		redisReply *r = mig_cmd(m, "EXISTS", name, NULL, NULL);
-		int there = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-
-		if (r == NULL)
-			return -1;
-		freeReplyObject(r);
-		return there ? mig_merge_hash(m, k, name) : mig_move(m, k, name, "keep");
-	}
-	if (strcmp(type, "zset") == 0 || strcmp(type, "set") == 0) {
-		const char *argv[7] = { strcmp(type, "zset") == 0 ? "ZUNIONSTORE" :
-			"SUNIONSTORE", name, "2", name, k, "AGGREGATE", "MAX" };
-		redisReply *r = mig_cmd(m, "EXISTS", name, NULL, NULL);
-		int there = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-		long long pttl;
-
-		if (r == NULL)
-			return -1;
-		freeReplyObject(r);
-		if (!there)
-			return mig_move(m, k, name, "keep");
-		if ((pttl = mig_pttl(m, k)) < 0)
-			return -1;
-		if (strcmp(type, "set") == 0) {
-			argv[2] = name;
-			argv[3] = k;
-			if (mig_ok(mig_argv(m, 4, argv, NULL)) < 0)
-				return -1;
-		} else if (mig_ok(mig_argv(m, 7, argv, NULL)) < 0) {
-			return -1;
-		}
-		{
-			char got = 1;
-
-			return mig_finish_split(m, k, pttl, &got, name);
-		}
-	}
-	/* A string (order:, status_seen:, codepush:, clicked:, texts: are zsets ...):
-	 * the first shard's copy is kept. */
-	return mig_move(m, k, name, "keep");
-}
-
-/* ---- inbound:sids: one field per shard in the sharded layout (hooks_consent.c) --- */
-
-int
-mig_sids(struct mig *m)
-{
-	char cursor[32] = "0";
-
-	do {
-		const char *argv[5] = { "HSCAN", "inbound:sids", cursor, "COUNT", MIG_BATCH };
-		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
-		size_t i;
-
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			freeReplyObject(r);
-			return -1;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		e = r->element[1];
-		for (i = 0; i + 1 < e->elements; i += 2) {
-			const char *f = e->element[i]->str, *v = e->element[i + 1]->str;
-			const char *colon = strrchr(f, ':');
-			char nf[MIG_NAME_MAX];
-			uint32_t k;
-			int bad = 0;
-
-			if (m->to_shards && colon == NULL) {
-				/* A replay is known in every shard of the number. */
-				for (k = 0; !bad && k < m->n; k++) {
-					snprintf(nf, sizeof(nf), "%s:%u", f, k);
-					bad |= mig_ok(mig_cmd(m, "HSET", "inbound:sids", nf, v)) < 0;
-				}
-			} else if (!m->to_shards && colon != NULL) {
-				snprintf(nf, sizeof(nf), "%.*s", (int)(colon - f), f);
-				bad |= mig_ok(mig_cmd(m, "HSET", "inbound:sids", nf, v)) < 0;
-			} else {
-				continue;
-			}
-			bad |= mig_ok(mig_cmd(m, "HDEL", "inbound:sids", f, NULL)) < 0;
-			if (bad) {
-				freeReplyObject(r);
-				return -1;
-			}
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
-	return 0;
 }
