@@ -23,6 +23,8 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 #include "twsig.h"
 
 #define PUBLIC_URL "https://signup.example.test"
@@ -143,11 +145,22 @@ sms_in(struct fx *f, const char *from, const char *text, const char *sid)
 	return sms_in_to(f, from, text, sid, &f->resp);
 }
 
+/* Name (a key of today's single-instance layout: "subscribers", "consent:sms" ...) as
+ * it is for subscriber sub in the layout in force (itshards.h). */
+static const char *
+key_of(const char *name, const char *sub)
+{
+	static char buf[4][256];
+	static unsigned n;
+
+	return it_key_for(name, sub, buf[n++ % 4], sizeof(buf[0]));
+}
+
 /* The stored subscriber id, parsed (NULL when absent); the caller deletes it. */
 static cJSON *
 stored(struct fx *f, const char *id)
 {
-	redisReply *r = redisCommand(f->rc, "HGET subscribers %s", id);
+	redisReply *r = redisCommand(f->rc, "HGET %s %s", key_of("subscribers", id), id);
 	cJSON *o = NULL;
 
 	if (r != NULL && r->type == REDIS_REPLY_STRING)
@@ -214,7 +227,8 @@ keyword_then_yes_makes_a_subscriber_who_gets_deals(void **state)
 	assert_non_null(strstr(f->resp.body, "https://acme.example/terms?a=1&amp;b=2"));
 	assert_non_null(strstr(f->resp.body, "Reply HELP for help, STOP to cancel."));
 	assert_null(stored(f, PHONE_NEW));            /* nobody until the "Y" */
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms %s", PHONE_NEW), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key_of("consent:sms", PHONE_NEW),
+	    PHONE_NEW), 0);
 
 	assert_int_equal(sms_in(f, PHONE_NEW, "Y", NULL), 200);
 	assert_non_null(strstr(f->resp.body, "Acme Deals: you're subscribed"));
@@ -230,7 +244,8 @@ keyword_then_yes_makes_a_subscriber_who_gets_deals(void **state)
 	assert_true(has_string(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "interests"),
 	    "categories"), "laptops"));
 	cJSON_Delete(o);
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms %s", PHONE_NEW), 1);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key_of("consent:sms", PHONE_NEW),
+	    PHONE_NEW), 1);
 	assert_int_equal(it_int(f->rc, "EXISTS signup:%s", PHONE_NEW), 0);
 	/* The proof: how, and the exact request the number said Y to. */
 	assert_string_equal(it_consent_last(f->rc, PHONE_NEW, "sms", "state", buf,
@@ -320,8 +335,8 @@ two_yes_at_once_make_one_subscriber(void **state)
 		assert_int_equal(resp[1].status, 200);
 		assert_int_equal(occurs(resp[0].body, "you're subscribed") +
 		    occurs(resp[1].body, "you're subscribed"), 1);
-		assert_int_equal(it_int(f->rc, "HLEN subscribers"), 2 + i);
-		r = redisCommand(f->rc, "HGET consent:records %s", phone);
+		assert_int_equal(it_shards_sum_key(f->rc, "HLEN %s", KEYS_SUBSCRIBERS), 2 + i);
+		r = redisCommand(f->rc, "HGET %s %s", key_of("consent:records", phone), phone);
 		assert_non_null(r);
 		assert_int_equal(r->type, REDIS_REPLY_STRING);
 		assert_int_equal(occurs(r->str, "sms:double_opt_in"), 1);
@@ -342,10 +357,10 @@ yes_without_a_request_is_what_it_was(void **state)
 	assert_true(it_int(f->rc, "XLEN replies") >= 1);
 	/* A known subscriber who said STOP: YES restores consent, as START does. */
 	assert_int_equal(sms_in(f, PHONE_OLD, "STOP", NULL), 200);
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-old"), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s s-old", key_of("consent:sms", "s-old")), 0);
 	assert_int_equal(sms_in(f, PHONE_OLD, "YES", NULL), 200);
 	assert_non_null(strstr(f->resp.body, "Acme Deals: you're resubscribed."));
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-old"), 1);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s s-old", key_of("consent:sms", "s-old")), 1);
 	/* Already in force: no second confirmation. */
 	assert_int_equal(sms_in(f, PHONE_OLD, "START", NULL), 200);
 	assert_null(strstr(f->resp.body, "<Message>"));
@@ -364,7 +379,7 @@ a_number_that_said_stop_comes_back_by_double_opt_in(void **state)
 	assert_int_equal(it_int(f->rc, "HEXISTS suppressed:sms %s", PHONE_OLD), 1);
 	assert_int_equal(sms_in(f, PHONE_OLD, "join", NULL), 200);
 	assert_non_null(strstr(f->resp.body, "reply Y to confirm"));
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-old"), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s s-old", key_of("consent:sms", "s-old")), 0);
 	assert_int_equal(sms_in(f, PHONE_OLD, "yes", NULL), 200);
 	assert_non_null(strstr(f->resp.body, "you're subscribed"));
 	/* The subscriber the number belongs to, not a new one. */
@@ -376,7 +391,7 @@ a_number_that_said_stop_comes_back_by_double_opt_in(void **state)
 	assert_true(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "consent"),
 	    "sms")));
 	cJSON_Delete(o);
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms s-old"), 1);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s s-old", key_of("consent:sms", "s-old")), 1);
 	assert_int_equal(it_int(f->rc, "HEXISTS suppressed:sms %s", PHONE_OLD), 0);
 	assert_string_equal(it_consent_last(f->rc, "s-old", "sms", "how", buf,
 	    sizeof(buf)), "sms:double_opt_in");
@@ -464,7 +479,8 @@ spanish_keyword_help_and_opt_out(void **state)
 	/* The opt-out confirmation in Spanish, through the gateway. */
 	assert_int_equal(sms_in(f, PHONE_ES, "STOP", NULL), 200);
 	assert_true(it_wait(texted, &w, 10000));
-	assert_int_equal(it_int(f->rc, "HEXISTS consent:sms %s", PHONE_ES), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key_of("consent:sms", PHONE_ES),
+	    PHONE_ES), 0);
 }
 
 static void
