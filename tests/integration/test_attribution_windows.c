@@ -24,6 +24,8 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define N_SUBS 60
 #define TOKEN "attribution-admin-token-0123456789"
@@ -168,8 +170,11 @@ all_settled(void *arg)
 {
 	struct want *w = arg;
 
+	char id[32];
+
+	snprintf(id, sizeof(id), "o-%lld", w->n);
 	return it_int(w->f->rc, "XLEN conversions:dead") == 2 &&
-	    it_int(w->f->rc, "EXISTS order:o-%lld", w->n) == 1;
+	    it_shards_sum(w->f->rc, "EXISTS %s", KEYS_ORDER, id) == 1;
 }
 
 /* From the text gwsim got for phone: the word after "code " and the click token
@@ -362,13 +367,18 @@ windows_halo_and_channels_are_reported(void **state)
 	    it_now() + 7200);
 	assert_int_equal(it_publish(f->rc, deal), 0);
 	/* the groups, as holdout.lua recorded them */
-	for (i = 0; i < 100 && it_int(f->rc, "HEXISTS holdout:wd %s", "\tat") != 1; i++)
+	for (i = 0; i < 100 && it_shards_sum(f->rc, "HEXISTS %s \tat", KEYS_HOLDOUT,
+	    "wd") < (long long)(it_shards() > 0 ? it_shards() : 1); i++)
 		it_sleep_ms(50);
 	for (i = 0; i < N_SUBS; i++) {
-		g.held_sms[i] = it_int(f->rc, "HEXISTS holdout:wd s-%d:sms", i) == 1;
-		g.held_dm[i] = it_int(f->rc, "HEXISTS holdout:wd s-%d:dm", i) == 1;
+		char sub[16], hk[256];
+
+		snprintf(sub, sizeof(sub), "s-%d", i);
+		it_key_of(KEYS_HOLDOUT, sub, "wd", hk, sizeof(hk));
+		g.held_sms[i] = it_int(f->rc, "HEXISTS %s %s:sms", hk, sub) == 1;
+		g.held_dm[i] = it_int(f->rc, "HEXISTS %s %s:dm", hk, sub) == 1;
 		/* "<sub>" only for a subscriber held out of every channel */
-		assert_int_equal(it_int(f->rc, "HEXISTS holdout:wd s-%d", i),
+		assert_int_equal(it_int(f->rc, "HEXISTS %s %s", hk, sub),
 		    g.held_sms[i] && g.held_dm[i]);
 		whole += g.held_sms[i] && g.held_dm[i];
 		w.n += !g.held_sms[i] + !g.held_dm[i];
@@ -454,7 +464,12 @@ windows_halo_and_channels_are_reported(void **state)
 	for (k = 0; k < n; k++) {
 		const char *v;
 
-		r = redisCommand(f->rc, "GET order:o-%d", (int)k);
+		char id[32], sub[16], okey[256];
+
+		snprintf(id, sizeof(id), "o-%d", (int)k);
+		snprintf(sub, sizeof(sub), "s-%d", o[k].sub);
+		r = redisCommand(f->rc, "GET %s", it_key_of(KEYS_ORDER, sub, id, okey,
+		    sizeof(okey)));
 		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
 		assert_non_null(v = strchr(r->str, '\t'));
 		if (strncmp(v + 1, o[k].outcome, strlen(o[k].outcome)) != 0)
