@@ -710,6 +710,24 @@ it_http_get(int port, const char *path, char *body, size_t size)
 	return status;
 }
 
+void
+it_one_open(struct it_one *o)
+{
+	o->port = it_redis_port();
+	o->rc = it_redis_connect(o->port);
+	it_flush(o->rc);
+}
+
+int
+it_one_close(struct it_one *o)
+{
+	int rv = it_stop_clean(&o->nt.proc);
+
+	it_stop(&o->gw.proc, SIGTERM, 2000);
+	redisFree(o->rc);
+	return rv;
+}
+
 int
 it_one_setup(void **state)
 {
@@ -717,9 +735,7 @@ it_one_setup(void **state)
 
 	if (f == NULL)
 		return -1;
-	f->port = it_redis_port();
-	f->rc = it_redis_connect(f->port);
-	it_flush(f->rc);
+	it_one_open(f);
 	*state = f;
 	return 0;
 }
@@ -728,10 +744,8 @@ int
 it_one_teardown(void **state)
 {
 	struct it_one *f = *state;
-	int rv = it_stop_clean(&f->nt.proc);
+	int rv = it_one_close(f);
 
-	it_stop(&f->gw.proc, SIGTERM, 2000);
-	redisFree(f->rc);
 	free(f);
 	return rv;
 }

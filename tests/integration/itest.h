@@ -198,6 +198,12 @@ struct it_one {
 /* cmocka setup: a struct it_one in *state, connected to the shared redis, flushed. */
 int it_one_setup(void **state);
 
+/* The same for a test's own fixture holding a struct it_one: it_one_open connects o to
+ * the shared redis and flushes it; it_one_close stops o's notifier (-1 when it did
+ * not stop cleanly) and gwsim and disconnects, freeing nothing else. */
+void it_one_open(struct it_one *o);
+int it_one_close(struct it_one *o);
+
 /* cmocka teardown: the notifier must stop cleanly (it_stop_clean); gwsim is stopped;
  * everything freed. -1 when the notifier did not stop cleanly. */
 int it_one_teardown(void **state);

@@ -35,10 +35,9 @@
 #define LONG_W 3600          /* the longer of the two: the groups' window */
 
 struct fx {
-	redisContext *rc;
-	int port, http;
-	struct it_gwsim sms, dm;
-	struct it_notifier nt;
+	struct it_one o;            /* redis, the SMS gateway (o.gw), the notifier */
+	int http;
+	struct it_gwsim dm;
 	char extra[2048];
 };
 
@@ -63,9 +62,9 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->port = it_redis_port();
-	f->rc = it_redis_connect(f->port);
-	it_flush(f->rc);
+	if (f == NULL)
+		return -1;
+	it_one_open(&f->o);
 	*state = f;
 	return 0;
 }
@@ -74,11 +73,9 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int rv = it_stop_clean(&f->nt.proc);
+	int rv = it_one_close(&f->o);
 
-	it_stop(&f->sms.proc, SIGTERM, 2000);
 	it_stop(&f->dm.proc, SIGTERM, 2000);
-	redisFree(f->rc);
 	free(f);
 	return rv;
 }
@@ -95,7 +92,7 @@ start_notifier(struct fx *f, long long ahead)
 	/* a later key wins: the clock the harness wrote, moved */
 	snprintf(conf, sizeof(conf), "%s[notifier]\nclock_offset_s = %lld\n", f->extra,
 	    it_clock_offset() + ahead);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->sms.port, "it-attr", conf),
+	assert_int_equal(it_notifier_start(&f->o.nt, f->o.port, f->o.gw.port, "it-attr", conf),
 	    0);
 	for (i = 0; i < 200 && it_http(f->http, "GET", "/healthz", NULL, NULL, 0, &resp) < 0;
 	    i++)
@@ -128,11 +125,11 @@ start(struct fx *f)
 		    "\"timezone\":\"America/Chicago\"}\n", i, 1000 + i, 9000 + i);
 		len += strlen(subs + len);
 	}
-	assert_int_equal(it_import(f->port, subs), 0);
+	assert_int_equal(it_import(f->o.port, subs), 0);
 	free(subs);
 	for (i = 0; i < 2 * N_SUBS + 10; i++)
-		freeReplyObject(redisCommand(f->rc, "SADD codes:wd WC-%03d", i));
-	assert_int_equal(it_gwsim_start(&f->sms, NULL), 0);
+		freeReplyObject(redisCommand(f->o.rc, "SADD codes:wd WC-%03d", i));
+	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
 	assert_int_equal(it_gwsim_start(&f->dm, NULL), 0);
 	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
 	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
@@ -160,7 +157,7 @@ all_sent(void *arg)
 {
 	struct want *w = arg;
 
-	return it_outcomes(w->f->rc, "sent") >= w->n;
+	return it_outcomes(w->f->o.rc, "sent") >= w->n;
 }
 
 /* Conversions are settled one at a time in stream order: once the last one posted
@@ -173,8 +170,8 @@ all_settled(void *arg)
 	char id[32];
 
 	snprintf(id, sizeof(id), "o-%lld", w->n);
-	return it_int(w->f->rc, "XLEN conversions:dead") == 2 &&
-	    it_shards_sum(w->f->rc, "EXISTS %s", KEYS_ORDER, id) == 1;
+	return it_int(w->f->o.rc, "XLEN conversions:dead") == 2 &&
+	    it_shards_sum(w->f->o.rc, "EXISTS %s", KEYS_ORDER, id) == 1;
 }
 
 /* From the text gwsim got for phone: the word after "code " and the click token
@@ -204,7 +201,7 @@ sms_parts(const struct it_gwsim *g, const char *phone, char *code, char *tok,
 static void
 post(struct fx *f, const char *json)
 {
-	redisReply *r = redisCommand(f->rc, "XADD conversions * conversion %s", json);
+	redisReply *r = redisCommand(f->o.rc, "XADD conversions * conversion %s", json);
 
 	assert_non_null(r);
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -365,9 +362,9 @@ windows_halo_and_channels_are_reported(void **state)
 	    "\"laptop\",\"url\":\"https://shop.example/d/wd\",\"campaign\":\"cw\","
 	    "\"code_pool\":\"codes:wd\",\"product_id\":\"P-1\",\"expires_at\":%lld}",
 	    it_now() + 7200);
-	assert_int_equal(it_publish(f->rc, deal), 0);
+	assert_int_equal(it_publish(f->o.rc, deal), 0);
 	/* the groups, as holdout.lua recorded them */
-	for (i = 0; i < 100 && it_shards_sum(f->rc, "HEXISTS %s \tat", KEYS_HOLDOUT,
+	for (i = 0; i < 100 && it_shards_sum(f->o.rc, "HEXISTS %s \tat", KEYS_HOLDOUT,
 	    "wd") < (long long)(it_shards() > 0 ? it_shards() : 1); i++)
 		it_sleep_ms(50);
 	for (i = 0; i < N_SUBS; i++) {
@@ -375,10 +372,10 @@ windows_halo_and_channels_are_reported(void **state)
 
 		snprintf(sub, sizeof(sub), "s-%d", i);
 		it_key_of(KEYS_HOLDOUT, sub, "wd", hk, sizeof(hk));
-		g.held_sms[i] = it_int(f->rc, "HEXISTS %s %s:sms", hk, sub) == 1;
-		g.held_dm[i] = it_int(f->rc, "HEXISTS %s %s:dm", hk, sub) == 1;
+		g.held_sms[i] = it_int(f->o.rc, "HEXISTS %s %s:sms", hk, sub) == 1;
+		g.held_dm[i] = it_int(f->o.rc, "HEXISTS %s %s:dm", hk, sub) == 1;
 		/* "<sub>" only for a subscriber held out of every channel */
-		assert_int_equal(it_int(f->rc, "HEXISTS %s %s", hk, sub),
+		assert_int_equal(it_int(f->o.rc, "HEXISTS %s %s", hk, sub),
 		    g.held_sms[i] && g.held_dm[i]);
 		whole += g.held_sms[i] && g.held_dm[i];
 		w.n += !g.held_sms[i] + !g.held_dm[i];
@@ -396,19 +393,19 @@ windows_halo_and_channels_are_reported(void **state)
 		char path[160];
 
 		snprintf(phone, sizeof(phone), "+1512555%04d", 1000 + o[k].sub);
-		sms_parts(&f->sms, phone, code, tok, sizeof(tok));
+		sms_parts(&f->o.gw, phone, code, tok, sizeof(tok));
 		assert_true(tok[0] != '\0');
 		snprintf(path, sizeof(path), "/c/%s", tok);
 		assert_int_equal(it_http(f->http, "GET", path, NULL, NULL, 0, &resp), 302);
 	}
 	now = it_now();
-	r = redisCommand(f->rc, "HGET deal:wd entry");
+	r = redisCommand(f->o.rc, "HGET deal:wd entry");
 	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
 	snprintf(entry, sizeof(entry), "%s", r->str);
 	freeReplyObject(r);
 	for (k = 0; k < n; k++) {
 		snprintf(phone, sizeof(phone), "+1512555%04d", 1000 + o[k].sub);
-		sms_parts(&f->sms, phone, code, tok, sizeof(tok));
+		sms_parts(&f->o.gw, phone, code, tok, sizeof(tok));
 		snprintf(pid, sizeof(pid), "%s:s-%d:sms", entry, o[k].sub);
 		snprintf(key, sizeof(key), "s-%d", o[k].sub);
 		if (k <= 1)
@@ -435,13 +432,13 @@ windows_halo_and_channels_are_reported(void **state)
 	w.n = 99;
 	assert_true(it_wait(all_settled, &w, 10000));
 	/* 20 days on: a code still credits its push; the notifier times the order. */
-	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	assert_int_equal(it_stop_clean(&f->o.nt.proc), 0);
 	start_notifier(f, o[3].offset);
 	post_order(f, 3, &o[3], now, "code", codes);
 	w.n = 3;
 	assert_true(it_wait(all_settled, &w, 10000));
 
-	r = redisCommand(f->rc, "XRANGE conversions:dead - +");
+	r = redisCommand(f->o.rc, "XRANGE conversions:dead - +");
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
 	for (k = 0; k < 2; k++) {
 		const redisReply *fv = r->element[k]->element[1];
@@ -468,7 +465,7 @@ windows_halo_and_channels_are_reported(void **state)
 
 		snprintf(id, sizeof(id), "o-%d", (int)k);
 		snprintf(sub, sizeof(sub), "s-%d", o[k].sub);
-		r = redisCommand(f->rc, "GET %s", it_key_of(KEYS_ORDER, sub, id, okey,
+		r = redisCommand(f->o.rc, "GET %s", it_key_of(KEYS_ORDER, sub, id, okey,
 		    sizeof(okey)));
 		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
 		assert_non_null(v = strchr(r->str, '\t'));
@@ -541,7 +538,7 @@ windows_halo_and_channels_are_reported(void **state)
 
 		snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
 		snprintf(url, sizeof(url), "http://127.0.0.1:%d", f->http);
-		snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->o.port);
 		assert_int_equal(it_run(rep, out, sizeof(out)), 0);
 		assert_non_null(strstr(out, "redeemed_by_click"));
 		assert_non_null(strstr(out, "halo_revenue"));

@@ -25,10 +25,8 @@
 #define MONTH_S (31LL * 86400)
 
 struct fx {
-	redisContext *rc;
-	int port, http;
-	struct it_gwsim gw;
-	struct it_notifier nt;
+	struct it_one o;            /* redis, gwsim, the notifier */
+	int http;
 	char dir[512];
 };
 
@@ -37,9 +35,9 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->port = it_redis_port();
-	f->rc = it_redis_connect(f->port);
-	it_flush(f->rc);
+	if (f == NULL)
+		return -1;
+	it_one_open(&f->o);
 	*state = f;
 	return 0;
 }
@@ -48,10 +46,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int rv = it_stop_clean(&f->nt.proc);
+	int rv = it_one_close(&f->o);
 
-	it_stop(&f->gw.proc, SIGTERM, 2000);
-	redisFree(f->rc);
 	free(f);
 	return rv;
 }
@@ -68,7 +64,7 @@ start_notifier(struct fx *f, long long shift_s)
 	    "DP_TEST_ADMIN_TOKEN\npublic_url = http://127.0.0.1:%d\nclick_secret_env = "
 	    "DP_TEST_CLICK_SECRET\n[rules]\ndir = %s\n[notifier]\nclock_offset_s = %lld\n",
 	    f->http, f->http, f->dir, it_clock_offset() + shift_s);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-behav", extra),
+	assert_int_equal(it_notifier_start(&f->o.nt, f->o.port, f->o.gw.port, "it-behav", extra),
 	    0);
 	for (i = 0; i < 200 && it_http(f->http, "GET", "/healthz", NULL, NULL, 0, &resp) < 0;
 	    i++)
@@ -98,7 +94,7 @@ sent_reach(void *arg)
 {
 	struct want *w = arg;
 
-	return it_outcomes(w->f->rc, "sent") >= w->n;
+	return it_outcomes(w->f->o.rc, "sent") >= w->n;
 }
 
 /* The subscriber's "behaviour" member from GET /v1/subscribers/<id>; caller frees
@@ -168,7 +164,7 @@ static void
 click(struct fx *f, const char *phone)
 {
 	static struct it_resp resp;
-	cJSON *reqs = it_gwsim_requests(&f->gw), *o;
+	cJSON *reqs = it_gwsim_requests(&f->o.gw), *o;
 	char path[512] = "";
 	const char *c;
 
@@ -213,8 +209,8 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	    "rule everyone\n  when deal.category = \"laptop\"\n  audience all\n  send sms\n"
 	    "  template sms \"{title} {link} Reply STOP to end\"\nend\n", fp);
 	fclose(fp);
-	assert_int_equal(it_import(f->port, subs), 0);
-	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	assert_int_equal(it_import(f->o.port, subs), 0);
+	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
 	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
 	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
 	f->http = it_free_port();
@@ -222,7 +218,7 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	start_notifier(f, 0);
 
 	/* Texted: everyone; then b-0 clicks and buys. */
-	assert_int_equal(it_publish(f->rc, deal_json("bl-1", "laptop", it_now())), 0);
+	assert_int_equal(it_publish(f->o.rc, deal_json("bl-1", "laptop", it_now())), 0);
 	assert_true(it_wait(sent_reach, &w, 15000));
 	b = behaviour(f, "b-1", &doc);
 	assert_true(field(b, "texts_7d") == 1);
@@ -233,13 +229,36 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	assert_true(field(b, "clicks_30d") == 0);
 	cJSON_Delete(doc);
 	click(f, "+15125553000");
-	r = redisCommand(f->rc, "XADD conversions * conversion {\"deal_id\":\"bl-1\","
+	r = redisCommand(f->o.rc, "XADD conversions * conversion {\"deal_id\":\"bl-1\","
 	    "\"order_id\":\"o-1\",\"revenue\":25.5,\"currency\":\"USD\","
 	    "\"subscriber_id\":\"b-0\"}");
 	assert_non_null(r);
 	freeReplyObject(r);
 	w.what = "b-0";
 	assert_true(it_wait(bought, &w, 10000));
+	{
+		/* The change entry of the purchase carries the record as stored, so that
+		 * the mirrors follow it without reading it back. */
+		redisReply *e = redisCommand(f->o.rc, "XREVRANGE subscribers:changes + - "
+		    "COUNT 1"), *stored = redisCommand(f->o.rc, "HGET behaviour b-0");
+		const redisReply *fv;
+		size_t k;
+		int seen = 0;
+
+		assert_true(e != NULL && e->type == REDIS_REPLY_ARRAY && e->elements == 1);
+		assert_true(stored != NULL && stored->type == REDIS_REPLY_STRING);
+		fv = e->element[0]->element[1];
+		for (k = 0; k + 3 < fv->elements; k += 2)
+			if (strcmp(fv->element[k]->str, "id") == 0 &&
+			    strcmp(fv->element[k + 1]->str, "b-0") == 0 &&
+			    strcmp(fv->element[k + 2]->str, "rec") == 0) {
+				assert_string_equal(fv->element[k + 3]->str, stored->str);
+				seen = 1;
+			}
+		assert_true(seen);
+		freeReplyObject(e);
+		freeReplyObject(stored);
+	}
 	b = behaviour(f, "b-0", &doc);
 	assert_true(field(b, "days_since_click") == 0);
 	assert_true(field(b, "clicks_30d") == 1);
@@ -268,26 +287,26 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	/* The rule on clicks: b-0 alone, once the mirror has the click. */
 	sm.json = deal_json("ph-1", "phone", it_now());
 	assert_true(it_wait(simulated, &sm, 10000));
-	assert_int_equal(it_publish(f->rc, deal_json("ph-1", "phone", it_now())), 0);
+	assert_int_equal(it_publish(f->o.rc, deal_json("ph-1", "phone", it_now())), 0);
 	w.n = 4;
 	assert_true(it_wait(sent_reach, &w, 15000));
-	assert_int_equal(it_int(f->rc, "HLEN push:ph-1"), 1);
-	assert_int_equal(it_int(f->rc, "HEXISTS push:ph-1 b-0:sms"), 1);
+	assert_int_equal(it_int(f->o.rc, "HLEN push:ph-1"), 1);
+	assert_int_equal(it_int(f->o.rc, "HEXISTS push:ph-1 b-0:sms"), 1);
 
 	/* A month and a day later: the same rule matches nobody; the other rule still
 	 * texts everyone, after the phone deal (deals are read in order). */
-	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	assert_int_equal(it_stop_clean(&f->o.nt.proc), 0);
 	start_notifier(f, MONTH_S);
 	later = it_now() + MONTH_S;
 	sm.json = deal_json("ph-2", "phone", later);
 	sm.n = 0;
 	assert_true(it_wait(simulated, &sm, 10000));
-	assert_int_equal(it_publish(f->rc, deal_json("ph-2", "phone", later)), 0);
-	assert_int_equal(it_publish(f->rc, deal_json("bl-2", "laptop", later)), 0);
+	assert_int_equal(it_publish(f->o.rc, deal_json("ph-2", "phone", later)), 0);
+	assert_int_equal(it_publish(f->o.rc, deal_json("bl-2", "laptop", later)), 0);
 	w.n = 7;
 	assert_true(it_wait(sent_reach, &w, 15000));
-	assert_int_equal(it_int(f->rc, "EXISTS push:ph-2"), 0);
-	assert_int_equal(it_int(f->rc, "HLEN push:bl-2"), 3);
+	assert_int_equal(it_int(f->o.rc, "EXISTS push:ph-2"), 0);
+	assert_int_equal(it_int(f->o.rc, "HLEN push:bl-2"), 3);
 	b = behaviour(f, "b-0", &doc);
 	assert_true(field(b, "days_since_click") == 31);
 	assert_true(field(b, "clicks_30d") == 0);

@@ -33,10 +33,8 @@
 #define PRICE 0.0079
 
 struct fx {
-	redisContext *rc;
-	int port, http;
-	struct it_gwsim gw;
-	struct it_notifier nt;
+	struct it_one o;            /* redis, gwsim, the notifier */
+	int http;
 	char extra[2048];
 };
 
@@ -45,9 +43,9 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	f->port = it_redis_port();
-	f->rc = it_redis_connect(f->port);
-	it_flush(f->rc);
+	if (f == NULL)
+		return -1;
+	it_one_open(&f->o);
 	*state = f;
 	return 0;
 }
@@ -56,10 +54,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int rv = it_stop_clean(&f->nt.proc);
+	int rv = it_one_close(&f->o);
 
-	it_stop(&f->gw.proc, SIGTERM, 2000);
-	redisFree(f->rc);
 	free(f);
 	return rv;
 }
@@ -82,7 +78,7 @@ start_notifier(struct fx *f)
 	struct it_resp resp;
 	int i;
 
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-fun", f->extra),
+	assert_int_equal(it_notifier_start(&f->o.nt, f->o.port, f->o.gw.port, "it-fun", f->extra),
 	    0);
 	for (i = 0; i < 200 && it_http(f->http, "GET", "/healthz", NULL, NULL, 0, &resp) < 0;
 	    i++)
@@ -116,10 +112,10 @@ start(struct fx *f)
 		    "\"timezone\":\"America/Chicago\"}\n", i, 1000 + i);
 		len += strlen(subs + len);
 	}
-	assert_int_equal(it_import(f->port, subs), 0);
+	assert_int_equal(it_import(f->o.port, subs), 0);
 	free(subs);
 	/* Twilio's status callbacks, from gwsim: two numbers are not delivered. */
-	assert_int_equal(it_gwsim_start(&f->gw, gwflags), 0);
+	assert_int_equal(it_gwsim_start(&f->o.gw, gwflags), 0);
 	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
 	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
 	/* The callbacks need the notifier's port in its config: the first line still
@@ -145,7 +141,7 @@ sent_reach(void *arg)
 {
 	struct want *w = arg;
 
-	return it_outcomes(w->f->rc, "sent") >= w->n;
+	return it_outcomes(w->f->o.rc, "sent") >= w->n;
 }
 
 static int
@@ -155,7 +151,7 @@ field_reach(void *arg)
 	double v;
 
 	/* A report counter, summed over the shards (docs/sharding.md 4f). */
-	if (it_shards_hsum(w->f->rc, w->key, w->field, &v) == 0)
+	if (it_shards_hsum(w->f->o.rc, w->key, w->field, &v) == 0)
 		return 0;
 	return (long long)v >= w->n;
 }
@@ -165,7 +161,7 @@ one_dead(void *arg)
 {
 	struct fx *f = arg;
 
-	return it_int(f->rc, "XLEN conversions:dead") >= 1;
+	return it_int(f->o.rc, "XLEN conversions:dead") >= 1;
 }
 
 /* The click token of the text gwsim got for phone ("" when none). */
@@ -196,7 +192,7 @@ is_held(struct fx *f, const char *deal, int i)
 	char key[KEYS_MAX], sub[32];
 
 	snprintf(sub, sizeof(sub), "s-%d", i);
-	return it_int(f->rc, "HEXISTS %s %s", it_key_of(KEYS_HOLDOUT, sub, deal, key,
+	return it_int(f->o.rc, "HEXISTS %s %s", it_key_of(KEYS_HOLDOUT, sub, deal, key,
 	    sizeof(key)), sub) == 1;
 }
 
@@ -212,8 +208,8 @@ holdout_fields(struct fx *f, const char *deal, long long *at)
 	*at = 0;
 	for (k = 0; k < keys_shards(); k++) {
 		keys_per(k, KEYS_HOLDOUT, deal, key, sizeof(key));
-		n += it_int(f->rc, "HLEN %s", key);
-		*at += it_int(f->rc, "HEXISTS %s %s", key, "\tat");
+		n += it_int(f->o.rc, "HLEN %s", key);
+		*at += it_int(f->o.rc, "HEXISTS %s %s", key, "\tat");
 	}
 	return n - *at;
 }
@@ -222,7 +218,7 @@ static void
 conversion(struct fx *f, const char *order, double revenue, const char *key,
     const char *val)
 {
-	redisReply *r = redisCommand(f->rc, "XADD conversions * conversion "
+	redisReply *r = redisCommand(f->o.rc, "XADD conversions * conversion "
 	    "{\"deal_id\":\"fd\",\"order_id\":\"%s\",\"revenue\":%g,\"currency\":\"USD\","
 	    "\"%s\":\"%s\"}", order, revenue, key, val);
 
@@ -356,7 +352,7 @@ funnel_reports_equal_the_injected_events(void **state)
 	redisReply *r;
 
 	start(f);
-	assert_int_equal(it_publish(f->rc, deal_json("fd")), 0);
+	assert_int_equal(it_publish(f->o.rc, deal_json("fd")), 0);
 	w.key = "report:deal:fd";
 	w.field = "planned";
 	w.n = 1;
@@ -373,7 +369,7 @@ funnel_reports_equal_the_injected_events(void **state)
 	assert_true(held >= 40 - 23 && held <= 40 + 23);
 	w.n = treated;
 	assert_true(it_wait(sent_reach, &w, 20000));
-	assert_int_equal(it_gwsim_count(&f->gw, 201), treated);
+	assert_int_equal(it_gwsim_count(&f->o.gw, 201), treated);
 
 	for (i = 0; i < N_SUBS && (nt < 5 || held_id[0] == '\0'); i++) {
 		if (is_held(f, "fd", i)) {
@@ -387,13 +383,13 @@ funnel_reports_equal_the_injected_events(void **state)
 	assert_true(held_id[0] != '\0');
 	/* Held-out subscribers were never texted. */
 	snprintf(phone, sizeof(phone), "+1512555%04d", 1000 + atoi(held_id + 2));
-	token_for(&f->gw, phone, tok[0], sizeof(tok[0]));
+	token_for(&f->o.gw, phone, tok[0], sizeof(tok[0]));
 	assert_string_equal(tok[0], "");
 
 	/* Clicks: A twice, B and C once; D is only previewed (HEAD): clicked = 3. */
 	for (i = 0; i < 4; i++) {
 		snprintf(phone, sizeof(phone), "+1512555%04d", 1000 + treated_ids[i]);
-		token_for(&f->gw, phone, tok[i], sizeof(tok[i]));
+		token_for(&f->o.gw, phone, tok[i], sizeof(tok[i]));
 		assert_int_equal(strlen(tok[i]), 12);   /* a short link's code */
 		snprintf(path, sizeof(path), "/c/%s", tok[i]);
 		assert_int_equal(it_http(f->http, i < 3 ? "GET" : "HEAD", path, NULL, NULL, 0,
@@ -408,7 +404,7 @@ funnel_reports_equal_the_injected_events(void **state)
 
 	/* Conversions: by click token (A), push id (B), a repeated order, the buyer's id
 	 * (E, never clicked), a held-out buyer, an unknown buyer, a bad entry. */
-	r = redisCommand(f->rc, "HGET deal:fd entry");
+	r = redisCommand(f->o.rc, "HGET deal:fd entry");
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
 	snprintf(entry, sizeof(entry), "%s", r->str);
 	freeReplyObject(r);
@@ -426,7 +422,7 @@ funnel_reports_equal_the_injected_events(void **state)
 	assert_true(it_wait(field_reach, &w, 10000));
 	/* The bad entry is the last one, and its dead letter may land a moment later. */
 	assert_true(it_wait(one_dead, f, 10000));
-	assert_int_equal(it_int(f->rc, "XLEN conversions:dead"), 1);
+	assert_int_equal(it_int(f->o.rc, "XLEN conversions:dead"), 1);
 
 	/* Every sent text has its final status callback. */
 	inj.treated = (double)treated;
@@ -447,7 +443,7 @@ funnel_reports_equal_the_injected_events(void **state)
 	check_report(f, "rule", "fun", &inj, 0);
 	check_report(f, "campaign", "cmp", &inj, 0);
 	/* 30005 (unknown number) ended consent for that number. */
-	assert_int_equal(it_int(f->rc, "HEXISTS %s s-5", it_key_for("consent:sms", "s-5", key,
+	assert_int_equal(it_int(f->o.rc, "HEXISTS %s s-5", it_key_for("consent:sms", "s-5", key,
 	    sizeof(key))), inj.undelivered ? 0 : 1);
 
 	/* dealpushctl reads the same report as a table. */
@@ -463,9 +459,9 @@ funnel_reports_equal_the_injected_events(void **state)
 	assert_non_null(strstr(out, "holdout incremental_revenue"));
 
 	/* A restarted notifier holds out exactly the same subscribers. */
-	assert_int_equal(it_stop_clean(&f->nt.proc), 0);
+	assert_int_equal(it_stop_clean(&f->o.nt.proc), 0);
 	start_notifier(f);
-	assert_int_equal(it_publish(f->rc, deal_json("fd2")), 0);
+	assert_int_equal(it_publish(f->o.rc, deal_json("fd2")), 0);
 	w.key = "report:deal:fd2";
 	w.field = "planned";
 	w.n = 1;

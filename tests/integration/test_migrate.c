@@ -586,6 +586,16 @@ migrate_there_and_back_keeps_everything(void **state)
 	    "pushes:log consent:sms dealpush:migrate"), 0);
 	keys_per(keys_shard_of("s-0"), KEYS_PUSH, "m1", key, sizeof(key));
 	assert_int_equal(it_int(f->rc, "HEXISTS %s s-0:sms", key), 1);
+	/* The deal a reply answers ("<sub>\t<channel>" of the behaviour hash) went with
+	 * its subscriber, not to the shard of the field's whole name. */
+	for (i = 0; i < SUBS; i++) {
+		char sub[16], field[32];
+
+		snprintf(sub, sizeof(sub), "s-%d", i);
+		snprintf(field, sizeof(field), "%s\tsms", sub);
+		keys_shard_key(keys_shard_of(sub), KEYS_BEHAVIOUR, key, sizeof(key));
+		assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key, field), 1);
+	}
 
 	/* Killed half-way back, then finished: exactly the keys and values of before. */
 	assert_int_equal(migrate(f, "migrate.kill@25", "--to-single", NULL), 137);

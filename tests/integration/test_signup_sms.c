@@ -100,6 +100,31 @@ teardown(void **state)
 	return rv;
 }
 
+/* The form body and the signature header of an inbound SMS from with text and
+ * MessageSid sid, signed as Twilio signs it. */
+static void
+sms_form(const char *from, const char *text, const char *sid, char *body, size_t bsize,
+    char *hdr, size_t hsize)
+{
+	struct twsig_param p[4] = { { "MessageSid", sid }, { "From", from },
+		{ "To", IT_FROM }, { "Body", text } };
+	char sig[64];
+	size_t i;
+
+	body[0] = '\0';
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			strcat(body, "&");
+		it_pct_append(body, bsize, p[i].name);
+		strcat(body, "=");
+		it_pct_append(body, bsize, p[i].value);
+	}
+	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, PUBLIC_URL "/hooks/twilio/inbound",
+	    p, 4, sig, sizeof(sig)), 0);
+	snprintf(hdr, hsize, "Content-Type: application/x-www-form-urlencoded\r\n"
+	    "X-Twilio-Signature: %s\r\n", sig);
+}
+
 /* An inbound SMS from with text, MessageSid sid (NULL: a new one), signed as Twilio
  * signs it. Returns the status; the answer is in resp. */
 static int
@@ -107,33 +132,13 @@ sms_in_to(struct fx *f, const char *from, const char *text, const char *sid,
     struct it_resp *resp)
 {
 	static unsigned seq;
-	struct twsig_param p[4];
-	char body[4096] = "", url[256], sig[64], hdr[256], own[40];
-	size_t i;
+	char body[4096], hdr[256], own[40];
 
 	if (sid == NULL) {
 		snprintf(own, sizeof(own), "SM%08x%08xs", (unsigned)getpid(), ++seq);
 		sid = own;
 	}
-	p[0].name = "MessageSid";
-	p[0].value = sid;
-	p[1].name = "From";
-	p[1].value = from;
-	p[2].name = "To";
-	p[2].value = IT_FROM;
-	p[3].name = "Body";
-	p[3].value = text;
-	for (i = 0; i < 4; i++) {
-		if (i > 0)
-			strcat(body, "&");
-		it_pct_append(body, sizeof(body), p[i].name);
-		strcat(body, "=");
-		it_pct_append(body, sizeof(body), p[i].value);
-	}
-	snprintf(url, sizeof(url), PUBLIC_URL "/hooks/twilio/inbound");
-	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, url, p, 4, sig, sizeof(sig)), 0);
-	snprintf(hdr, sizeof(hdr), "Content-Type: application/x-www-form-urlencoded\r\n"
-	    "X-Twilio-Signature: %s\r\n", sig);
+	sms_form(from, text, sid, body, sizeof(body), hdr, sizeof(hdr));
 	it_http(f->http, "POST", "/hooks/twilio/inbound", hdr, body, strlen(body), resp);
 	return resp->status;
 }
@@ -260,30 +265,6 @@ keyword_then_yes_makes_a_subscriber_who_gets_deals(void **state)
 	/* The mirror knows the new subscriber: a laptop deal reaches the number. */
 	assert_int_equal(it_publish(f->rc, it_deal("d-signup-1", "laptops", 3600)), 0);
 	assert_true(it_wait(texted, &w, 15000));
-}
-
-/* The form body and signature header of an inbound SMS, as sms_in_to() sends it. */
-static void
-sms_form(const char *from, const char *text, const char *sid, char *body, size_t bsize,
-    char *hdr, size_t hsize)
-{
-	struct twsig_param p[4] = { { "MessageSid", sid }, { "From", from },
-		{ "To", IT_FROM }, { "Body", text } };
-	char sig[64];
-	size_t i;
-
-	body[0] = '\0';
-	for (i = 0; i < 4; i++) {
-		if (i > 0)
-			strcat(body, "&");
-		it_pct_append(body, bsize, p[i].name);
-		strcat(body, "=");
-		it_pct_append(body, bsize, p[i].value);
-	}
-	assert_int_equal(twsig_compute(IT_AUTH_TOKEN, PUBLIC_URL "/hooks/twilio/inbound",
-	    p, 4, sig, sizeof(sig)), 0);
-	snprintf(hdr, hsize, "Content-Type: application/x-www-form-urlencoded\r\n"
-	    "X-Twilio-Signature: %s\r\n", sig);
 }
 
 /* Times needle occurs in s. */
