@@ -62,6 +62,7 @@ local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
 local RK, RA = 18, 22
 local texted = {}     -- subscribers whose behaviour record changed, announced at the end
 local texted_recs = {} -- their records, in the same order
+local series_keys = {} -- series:<deal> counted in this call -> the seconds its deal has left
 local expiring = {}   -- keys given a TTL in this call
 local kept = {}       -- pushline keys given their "job" field in this call
 local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text
@@ -148,7 +149,13 @@ for i = 0, n - 1 do
     if outcome == 'sent' then
       local segs = tonumber(ARGV[b + 12]) or 0
       local ttl = (tonumber(ARGV[b + 19]) or 0) - tonumber(at)
-      series_count(KEYS[kb + 17], 'sent', at, ttl)
+      -- Counted with the other counts (oc_add: one HINCRBY a call and minute), the
+      -- key's TTL set once they are written.
+      local sf = KEYS[kb + 17] ~= '' and series_field('sent', at)
+      if sf then
+        oc_add(KEYS[kb + 17], sf, 1)
+        if not series_keys[KEYS[kb + 17]] then series_keys[KEYS[kb + 17]] = ttl end
+      end
       if segs > 0 then
         for _, r in ipairs(reports) do
           oc_add(r, 'sms_segments', segs)
@@ -241,7 +248,9 @@ for i = 0, n - 1 do
   end
 end
 pushline_flush()
-series_flush()
 oc_flush()
+for key, ttl in pairs(series_keys) do
+  series_ttl(key, ttl)
+end
 behav_announce(changes, texted, texted_recs)
 return n

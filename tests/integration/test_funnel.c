@@ -440,6 +440,23 @@ funnel_reports_equal_the_injected_events(void **state)
 	assert_int_equal((long long)series_sum(f, "fd", "delivered"), w.n);
 	assert_int_equal((long long)series_sum(f, "fd", "clicked"), 3);
 	assert_int_equal((long long)series_sum(f, "fd", "redeemed"), 3);
+	{
+		/* Its life is bounded: every shard's series:fd expires, past the deal. */
+		uint32_t k, n = it_shards() > 0 ? it_shards() : 1;
+		char skey[KEYS_SHARD_MAX];
+		int found = 0;
+
+		for (k = 0; k < n; k++) {
+			long long ttl;
+
+			assert_true(keys_per(k, KEYS_SERIES, "fd", skey, sizeof(skey)) > 0);
+			if ((ttl = it_int(f->o.rc, "TTL %s", skey)) == -2)
+				continue;
+			found++;
+			assert_true(ttl > 7 * 86400);
+		}
+		assert_true(found > 0);
+	}
 	check_report(f, "rule", "fun", &inj, 0);
 	check_report(f, "campaign", "cmp", &inj, 0);
 	/* 30005 (unknown number) ended consent for that number. */

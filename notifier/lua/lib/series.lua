@@ -10,51 +10,27 @@
 local SERIES_KEEP_S = 7 * 86400
 local series_renewed = {}
 
+-- The TTL of key: SERIES_KEEP_S past the deal's end (ttl_s: the seconds it has left, 0
+-- when not known), only ever lengthened; once per key and call, after its counts.
+local function series_ttl(key, ttl_s)
+  if series_renewed[key] then return end
+  series_renewed[key] = true
+  local want = math.max(tonumber(ttl_s) or 0, 0) + SERIES_KEEP_S
+  if redis.call('TTL', key) < want then
+    redis.call('EXPIRE', key, want)
+  end
+end
+
+-- The field of metric at now_s (epoch s), or nil when now_s is no number.
+local function series_field(metric, now_s)
+  local now = tonumber(now_s)
+  return now and (metric .. ':' .. math.floor(now / 60)) or nil
+end
+
+-- One event counted in key ("" = none).
 local function series_add(key, metric, now_s, ttl_s)
-  if key == '' then return end
-  local now = tonumber(now_s)
-  if not now then return end
-  redis.call('HINCRBY', key, metric .. ':' .. math.floor(now / 60), 1)
-  if not series_renewed[key] then
-    series_renewed[key] = true
-    local want = math.max(tonumber(ttl_s) or 0, 0) + SERIES_KEEP_S
-    if redis.call('TTL', key) < want then
-      redis.call('EXPIRE', key, want)
-    end
-  end
-end
-
--- The same, for a script that counts many events in one call (record.lua): counts
--- gathered per (key, field) and written by series_flush() at the end, one HINCRBY
--- each, so that a batch of pushes sent in one minute costs one command, not one a
--- push. The TTL as series_add, once per key and call.
-local series_pending, series_keys = {}, {}
-
-local function series_count(key, metric, now_s, ttl_s)
-  if key == '' then return end
-  local now = tonumber(now_s)
-  if not now then return end
-  local t = series_pending[key]
-  if not t then
-    t = { ttl = 0, n = {} }
-    series_pending[key] = t
-    series_keys[#series_keys + 1] = key
-  end
-  local f = metric .. ':' .. math.floor(now / 60)
-  t.n[f] = (t.n[f] or 0) + 1
-  t.ttl = math.max(t.ttl, tonumber(ttl_s) or 0)
-end
-
-local function series_flush()
-  for _, key in ipairs(series_keys) do
-    local t = series_pending[key]
-    for f, n in pairs(t.n) do
-      redis.call('HINCRBY', key, f, n)
-    end
-    local want = math.max(t.ttl, 0) + SERIES_KEEP_S
-    if redis.call('TTL', key) < want then
-      redis.call('EXPIRE', key, want)
-    end
-  end
-  series_pending, series_keys = {}, {}
+  local f = key ~= '' and series_field(metric, now_s)
+  if not f then return end
+  redis.call('HINCRBY', key, f, 1)
+  series_ttl(key, ttl_s)
 end
