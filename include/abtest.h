@@ -26,6 +26,21 @@ struct match_rcpt;
  * expires_at (<= 0: none), never before start. */
 int64_t abtest_decide_by(int64_t start, long window_s, int64_t expires_at);
 
+/* A test's terms as the planner stores them (ab_hold.lua): the variant names, space
+ * separated, and "<start>\t<window_s>\t<metric>\t<fallback index>\t<decide_by>". */
+struct abtest_terms {
+	char vars[RULE_VARIANTS_MAX][RULE_VARIANT_NAME_MAX + 1];
+	size_t nvars;
+	long long start, decide_by;     /* epoch s */
+	long window_s;
+	char metric[16];                /* "clicks" or "redemptions" */
+	unsigned fallback;              /* an index into vars */
+};
+
+/* Parses stored terms into out: 0, or -1 when they are not whole (fewer than two
+ * variants, a name too long, a fallback out of range). */
+int abtest_terms_parse(const char *vars, const char *terms, struct abtest_terms *out);
+
 /* A decision, as ab_decide.lua stores it. */
 struct abtest_verdict {
 	int index;                  /* the variant the rest gets */

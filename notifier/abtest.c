@@ -122,33 +122,44 @@ abtest_done(struct abtest_step *s)
 
 /* Reads "<start>\t<window_s>\t<metric>\t<fallback>\t<decide_by>" and "a b c" into s.
  * 0, or -1 when malformed. */
+int
+abtest_terms_parse(const char *vars, const char *terms, struct abtest_terms *out)
+{
+	const char *p = vars;
+
+	memset(out, 0, sizeof(*out));
+	if (vars == NULL || terms == NULL ||
+	    sscanf(terms, "%lld\t%ld\t%15[a-z]\t%u\t%lld", &out->start, &out->window_s,
+	    out->metric, &out->fallback, &out->decide_by) != 5)
+		return -1;
+	while (*p != '\0') {
+		size_t l = strcspn(p, " ");
+
+		if (l == 0 || l > RULE_VARIANT_NAME_MAX || out->nvars == RULE_VARIANTS_MAX)
+			return -1;
+		memcpy(out->vars[out->nvars], p, l);
+		out->vars[out->nvars++][l] = '\0';
+		p += l + (p[l] == ' ');
+	}
+	return out->nvars >= 2 && out->fallback < out->nvars ? 0 : -1;
+}
+
 static int
 abtest_parse(struct abtest_step *s, const char *vars, const char *terms, const char *job)
 {
-	long long start, by;
-	long win;
-	unsigned fb;
-	char metric[16];
-	const char *p = vars, *c;
+	struct abtest_terms tm;
+	const char *c;
 	size_t k;
 
-	if (sscanf(terms, "%lld\t%ld\t%15[a-z]\t%u\t%lld", &start, &win, metric, &fb,
-	    &by) != 5)
+	if (abtest_terms_parse(vars, terms, &tm) < 0)
 		return -1;
-	s->start = start;
-	s->window_s = win;
-	s->decide_by = by;
-	s->fallback = fb;
-	s->redemptions = strcmp(metric, "redemptions") == 0;
-	for (s->nvars = 0; *p != '\0' && s->nvars < RULE_VARIANTS_MAX; s->nvars++) {
-		size_t l = strcspn(p, " ");
-
-		if (l == 0 || l > RULE_VARIANT_NAME_MAX)
-			return -1;
-		memcpy(s->vars[s->nvars], p, l);
-		s->vars[s->nvars][l] = '\0';
-		p += l + (p[l] == ' ');
-	}
+	s->start = tm.start;
+	s->window_s = tm.window_s;
+	s->decide_by = tm.decide_by;
+	s->fallback = tm.fallback;
+	s->redemptions = strcmp(tm.metric, "redemptions") == 0;
+	s->nvars = tm.nvars;
+	memcpy(s->vars, tm.vars, sizeof(s->vars));
 	/* the campaign: the job's third field (<entry>\t<exp>\t<campaign>\t...) */
 	s->camp[0] = '\0';
 	if ((c = strchr(job, '\t')) != NULL && (c = strchr(c + 1, '\t')) != NULL) {
@@ -156,7 +167,7 @@ abtest_parse(struct abtest_step *s, const char *vars, const char *terms, const c
 		snprintf(s->camp, sizeof(s->camp), "%.*s", (int)k, c + 1);
 	}
 	memset(s->st, 0, sizeof(s->st));
-	return s->nvars >= 2 && fb < s->nvars ? 0 : -1;
+	return 0;
 }
 
 /* Sends the command of s's stage for its current test. 0, or -1 (not ready, OOM). */

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
+#include "abtest.h"
 #include "admin_int.h"
 #include "rules.h"
 #include "timefmt.h"
@@ -138,43 +139,30 @@ ab_time(cJSON *o, const char *k, long long at)
 static void
 ab_state_one(cJSON *t, const char *vars, const char *terms, const char *dec)
 {
-	long long start, by, at;
-	long win;
-	unsigned fb;
-	char metric[16], vn[RULE_VARIANT_NAME_MAX + 1], how[16];
-	char names[RULE_VARIANTS_MAX][RULE_VARIANT_NAME_MAX + 1];
+	long long at;
+	char vn[RULE_VARIANT_NAME_MAX + 1], how[16];
 	struct rule_ab_stat st[RULE_VARIANTS_MAX];
 	struct rule_ab_verdict v;
-	const char *p = vars;
+	struct abtest_terms tm;
 	double z, conf;
-	size_t n = 0, k;
+	size_t k;
 	int idx;
 	cJSON *o, *d;
 
-	if (sscanf(terms, "%lld\t%ld\t%15[a-z]\t%u\t%lld", &start, &win, metric, &fb,
-	    &by) != 5)
+	if (abtest_terms_parse(vars, terms, &tm) < 0)
 		return;
-	while (*p != '\0' && n < RULE_VARIANTS_MAX) {
-		size_t l = strcspn(p, " ");
-
-		if (l == 0 || l > RULE_VARIANT_NAME_MAX)
-			break;
-		snprintf(names[n++], sizeof(names[0]), "%.*s", (int)l, p);
-		p += l + (p[l] == ' ');
-	}
-	cJSON_AddStringToObject(t, "metric", metric);
-	cJSON_AddNumberToObject(t, "window_s", (double)win);
-	ab_time(t, "started_at", start);
-	ab_time(t, "decide_by", by);
-	if (fb < n)
-		cJSON_AddStringToObject(t, "fallback", names[fb]);
-	for (k = 0; k < n; k++) {
+	cJSON_AddStringToObject(t, "metric", tm.metric);
+	cJSON_AddNumberToObject(t, "window_s", (double)tm.window_s);
+	ab_time(t, "started_at", tm.start);
+	ab_time(t, "decide_by", tm.decide_by);
+	cJSON_AddStringToObject(t, "fallback", tm.vars[tm.fallback]);
+	for (k = 0; k < tm.nvars; k++) {
 		double sent, wins;
 
-		if ((o = ab_variant(t, names[k])) == NULL)
+		if ((o = ab_variant(t, tm.vars[k])) == NULL)
 			return;
 		sent = ab_get(o, "sent");
-		wins = ab_get(o, strcmp(metric, "clicks") == 0 ? "clicked" : "redeemed");
+		wins = ab_get(o, strcmp(tm.metric, "clicks") == 0 ? "clicked" : "redeemed");
 		st[k].sent = (unsigned long)sent;
 		st[k].wins = (unsigned long)wins;
 		if (sent > 0) {
@@ -192,7 +180,7 @@ ab_state_one(cJSON *t, const char *vars, const char *terms, const char *dec)
 			cJSON_AddStringToObject(d, "variant", vn);
 			cJSON_AddStringToObject(d, "how", how);
 			cJSON_AddBoolToObject(d, "fallback", strcmp(how, "fallback") == 0 ||
-			    (strcmp(how, "expiry") == 0 && fb < n && strcmp(vn, names[fb]) == 0));
+			    (strcmp(how, "expiry") == 0 && strcmp(vn, tm.vars[tm.fallback]) == 0));
 			ab_time(d, "at", at);
 			cJSON_AddNumberToObject(d, "z", z);
 			cJSON_AddNumberToObject(d, "confidence", conf);
@@ -201,10 +189,10 @@ ab_state_one(cJSON *t, const char *vars, const char *terms, const char *dec)
 	}
 	cJSON_AddStringToObject(t, "state", "running");
 	cJSON_AddNullToObject(t, "decision");
-	if (n >= 2 && (d = cJSON_AddObjectToObject(t, "standing")) != NULL) {
-		rule_ab_decide(st, n, 0, &v);
+	if ((d = cJSON_AddObjectToObject(t, "standing")) != NULL) {
+		rule_ab_decide(st, tm.nvars, 0, &v);
 		if (v.best >= 0)
-			cJSON_AddStringToObject(d, "best", names[v.best]);
+			cJSON_AddStringToObject(d, "best", tm.vars[v.best]);
 		else
 			cJSON_AddNullToObject(d, "best");
 		cJSON_AddNumberToObject(d, "z", isfinite(v.z) ? v.z : 0);

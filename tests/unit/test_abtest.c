@@ -66,12 +66,44 @@ judgement_follows_the_sequential_rule(void **state)
 	assert_string_equal(v.how, "early");
 }
 
+/* Stored terms are read back strictly: a damaged hash names no variant it has not. */
+static void
+stored_terms_are_parsed_or_refused_whole(void **state)
+{
+	static const struct {
+		const char *vars, *terms;
+	} bad[] = {
+		{ "a", "100\t60\tclicks\t0\t160" },                    /* one variant */
+		{ "a b", "100\t60\tclicks\t2\t160" },                  /* fallback out */
+		{ "a  b", "100\t60\tclicks\t0\t160" },                 /* empty name */
+		{ "a b", "100\t60\tclicks\t0" },                        /* short terms */
+		{ "a b", "x\t60\tclicks\t0\t160" },
+		{ "a b c d e", "100\t60\tclicks\t0\t160" },            /* five */
+		{ "a abcdefghijklmnopq", "100\t60\tclicks\t0\t160" },  /* 17 characters */
+		{ NULL, "100\t60\tclicks\t0\t160" },
+	};
+	struct abtest_terms tm;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(abtest_terms_parse("a b_2", "100\t60\tredemptions\t1\t160",
+	    &tm), 0);
+	assert_int_equal(tm.nvars, 2);
+	assert_string_equal(tm.vars[1], "b_2");
+	assert_int_equal(tm.fallback, 1);
+	assert_string_equal(tm.metric, "redemptions");
+	assert_true(tm.start == 100 && tm.window_s == 60 && tm.decide_by == 160);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(abtest_terms_parse(bad[i].vars, bad[i].terms, &tm), -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(decide_by_is_the_window_end_unless_the_deal_ends_first),
 		cmocka_unit_test(judgement_follows_the_sequential_rule),
+		cmocka_unit_test(stored_terms_are_parsed_or_refused_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
