@@ -102,7 +102,14 @@ for i = 0, n - 1 do
   local line = ARGV[b + 7]
   local rule = ARGV[b + 8]
   local field = sub .. ':' .. ch
-  local state = redis.call('HGET', states, field)
+  -- A push seen for the first time (the common case) is marked admitted at once, in
+  -- the command that finds it new; every verdict but "admit" writes its own state
+  -- over the mark below, in this same script.
+  local marked = redis.call('HSETNX', states, field, 'admitted') == 1
+  local state = false
+  if not marked then
+    state = redis.call('HGET', states, field)
+  end
   local reports = { rdeal, rrule, rcamp }
   local verdict
   -- A push not admitted before (new, or waiting out quiet hours) takes a place
@@ -155,7 +162,9 @@ for i = 0, n - 1 do
       oc_add(rrule, 'admitted', 1)
       oc_add(rcamp, 'admitted', 1)
     end
-    redis.call('HSET', states, field, 'admitted')
+    if not marked then
+      redis.call('HSET', states, field, 'admitted')
+    end
     if KEYS[kb + 4] ~= '' then
       redis.call('SET', KEYS[kb + 4], push, 'EX', math.max(exp - now, 0) + link_keep)
     end
