@@ -60,8 +60,7 @@ local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
 local RK, RA = 18, 22
-local texted = {}     -- subscribers whose behaviour record changed, announced at the end
-local texted_recs = {} -- their records, in the same order
+local texted = { by = {}, ids = {} } -- the texts for the behaviour records (lib/behav.lua)
 local series_keys = {} -- series:<deal> counted in this call -> the seconds its deal has left
 local expiring = {}   -- keys given a TTL in this call
 local kept = {}       -- pushline keys given their "job" field in this call
@@ -216,13 +215,9 @@ for i = 0, n - 1 do
           rule .. ':' .. variant) == 1 then
         oc_add(reports[1], 'ab:' .. rule .. ':' .. variant .. ':sent', 1)
       end
-      -- The text in the behaviour record, and in the same HSET the deal it was, for
-      -- the replies on the channel (field "<sub>\t<ch>": docs/inbound.md).
-      local rec = behav_note(KEYS[9], sub, at, 1, nil, sub .. '\t' .. ch, deal_id)
-      if rec then
-        texted[#texted + 1] = sub
-        texted_recs[#texted_recs + 1] = rec
-      end
+      -- The text in the behaviour record, and the deal it was, for the replies on
+      -- the channel (written for the whole call at the end).
+      behav_text(texted, sub, at, ch, deal_id)
       expire_once(pushinfo, 30 * 86400)
     elseif outcome ~= 'unknown' and ARGV[b + 20] == '1' then
       -- The pool gave a code that cannot be sent: it leaves the pool for good.
@@ -252,5 +247,5 @@ oc_flush()
 for key, ttl in pairs(series_keys) do
   series_ttl(key, ttl)
 end
-behav_announce(changes, texted, texted_recs)
+behav_announce(changes, behav_text_flush(KEYS[9], texted))
 return n

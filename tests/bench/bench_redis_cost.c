@@ -389,6 +389,11 @@ main(void)
 	    ours_cpu_s * 1e6 / (double)n);
 	printf("  ours: %.3f round trips and %.2f commands inside scripts per push\n",
 	    (double)top_calls / (double)n, (double)internal / (double)n);
+	printf("  ours, inside scripts per push by command:");
+	for (i = 0; i < ours.n; i++)
+		if (is_script_name(ours.v[i].name) && ours.v[i].calls * 100 >= n)
+			printf(" %s=%.2f", ours.v[i].name, (double)ours.v[i].calls / (double)n);
+	printf("\n");
 
 	/* Baseline: the same N, the least a push must write, one pipeline. */
 	freeReplyObject(redisCommand(rc, "CONFIG RESETSTAT"));

@@ -238,6 +238,28 @@ report(struct fx *f, const char *kind, const char *name)
 	return j;
 }
 
+/* The texts of subscriber s-<i> in the last 7 days, from its behaviour record
+ * (GET /v1/subscribers/<id>); -1 when it cannot be read. */
+static double
+texts_7d(struct fx *f, int i)
+{
+	static struct it_resp resp;
+	char path[64];
+	cJSON *j;
+	const cJSON *v;
+	double n = -1;
+
+	snprintf(path, sizeof(path), "/v1/subscribers/s-%d", i);
+	if (it_http(f->http, "GET", path, "Authorization: Bearer " TOKEN "\r\n", NULL, 0,
+	    &resp) != 200 || (j = cJSON_Parse(resp.body)) == NULL)
+		return -1;
+	v = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "behaviour"), "texts_7d");
+	if (cJSON_IsNumber(v))
+		n = v->valuedouble;
+	cJSON_Delete(j);
+	return n;
+}
+
 static void
 expect(const char *what, const cJSON *j, const char *name, double want)
 {
@@ -386,6 +408,11 @@ windows_halo_and_channels_are_reported(void **state)
 	o[5].sub = pick(&g, 0, 1, used);
 	o[6].sub = pick(&g, 1, 0, used);
 	o[7].sub = pick(&g, 1, 1, used);
+	/* The behaviour records count a text per channel: the pushes of one record
+	 * call are noted together, two channels of one subscriber among them. */
+	assert_true(texts_7d(f, o[0].sub) == 2);
+	assert_true(texts_7d(f, o[5].sub) == 1);
+	assert_true(texts_7d(f, o[7].sub) == 0);
 
 	/* Clicks: o-0 and o-1's pushes (their click windows start now). */
 	for (k = 0; k < 2; k++) {

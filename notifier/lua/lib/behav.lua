@@ -11,19 +11,12 @@
 -- names per script, so they must not be the includer's.
 local BEHAV_KEEP = { 7, 30, 90, 90 }
 
--- Notes one event of subscriber bh_sub at bh_now (epoch seconds) in hash bh_key:
--- bh_what 1 a text, 2 a click, 3 a purchase of revenue bh_amount. A value that does
--- not parse starts again. bh_ef, bh_ev (may be nil): one more field of the hash set
--- in the same HSET (record.lua: "<sub>\t<channel>" = the deal texted, for the
--- replies; a subscriber id holds no tab, so no record's field is one of those). The caller announces the
--- change (behav_announce) so that every mirror reloads the record.
--- Returns the record written (for behav_announce), or nil when nothing was.
-local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount, bh_ef, bh_ev)
-  bh_now = math.floor(tonumber(bh_now) or 0)
-  if bh_now <= 0 then return false end
-  local bh_v = redis.call('HGET', bh_key, bh_sub) or ''
+-- The record bh_v (a stored value, "" or nil = none) after one event at bh_now (epoch
+-- seconds, > 0): bh_what 1 a text, 2 a click, 3 a purchase of revenue bh_amount. A
+-- value that does not parse starts again. Reads and writes nothing.
+local function behav_apply(bh_v, bh_now, bh_what, bh_amount)
   local bh_f = { '', '', '' }
-  local bh_a, bh_b, bh_c, bh_days = string.match(bh_v, '^(%d*)|(%d*)|(%d*)|(.*)$')
+  local bh_a, bh_b, bh_c, bh_days = string.match(bh_v or '', '^(%d*)|(%d*)|(%d*)|(.*)$')
   if bh_a then bh_f = { bh_a, bh_b, bh_c } else bh_days = '' end
   if (tonumber(bh_f[bh_what]) or 0) < bh_now then
     bh_f[bh_what] = tostring(bh_now)
@@ -59,14 +52,62 @@ local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount, bh_ef, bh_
         ':' .. bh_rev
     end
   end
-  local bh_rec = bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' ..
-    table.concat(bh_out, ',')
-  if bh_ef then
-    redis.call('HSET', bh_key, bh_sub, bh_rec, bh_ef, bh_ev)
-  else
-    redis.call('HSET', bh_key, bh_sub, bh_rec)
-  end
+  return bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' .. table.concat(bh_out, ',')
+end
+
+-- Notes one event (behav_apply) of subscriber bh_sub in hash bh_key: one HGET, one
+-- HSET. The caller announces the change (behav_announce) so that every mirror
+-- reloads the record. Returns the record written, or false when nothing was.
+local function behav_note(bh_key, bh_sub, bh_now, bh_what, bh_amount)
+  bh_now = math.floor(tonumber(bh_now) or 0)
+  if bh_now <= 0 then return false end
+  local bh_rec = behav_apply(redis.call('HGET', bh_key, bh_sub), bh_now, bh_what,
+    bh_amount)
+  redis.call('HSET', bh_key, bh_sub, bh_rec)
   return bh_rec
+end
+
+-- The texts of a whole call (record.lua), noted with one HMGET and one HSET per
+-- BEHAV_CHUNK subscribers instead of a read and a write each: behav_text(batch, sub,
+-- now, channel, deal) queues one, behav_text_flush(batch) writes them all. A text
+-- also sets field "<sub>\t<channel>" = the deal texted, for the replies on the
+-- channel (docs/inbound.md); a subscriber id holds no tab, so no record's field is
+-- one of those. Returns the subscribers and their records, in the order first
+-- queued, for behav_announce.
+local BEHAV_CHUNK = 256
+
+local function behav_text(bh_batch, bh_sub, bh_now, bh_ch, bh_deal)
+  bh_now = math.floor(tonumber(bh_now) or 0)
+  if bh_now <= 0 then return end
+  if not bh_batch.by[bh_sub] then
+    bh_batch.by[bh_sub] = {}
+    bh_batch.ids[#bh_batch.ids + 1] = bh_sub
+  end
+  local bh_q = bh_batch.by[bh_sub]
+  bh_q[#bh_q + 1] = { bh_now, bh_ch, bh_deal }
+end
+
+local function behav_text_flush(bh_key, bh_batch)
+  local bh_ids, bh_recs = bh_batch.ids, {}
+  for bh_i = 1, #bh_ids, BEHAV_CHUNK do
+    local bh_j = math.min(bh_i + BEHAV_CHUNK - 1, #bh_ids)
+    local bh_old = redis.call('HMGET', bh_key, unpack(bh_ids, bh_i, bh_j))
+    local bh_fv = {}
+    for bh_k = bh_i, bh_j do
+      local bh_id = bh_ids[bh_k]
+      local bh_rec = bh_old[bh_k - bh_i + 1]
+      for _, bh_e in ipairs(bh_batch.by[bh_id]) do
+        bh_rec = behav_apply(bh_rec, bh_e[1], 1)
+        bh_fv[#bh_fv + 1] = bh_id .. '\t' .. bh_e[2]
+        bh_fv[#bh_fv + 1] = bh_e[3]
+      end
+      bh_recs[bh_k] = bh_rec
+      bh_fv[#bh_fv + 1] = bh_id
+      bh_fv[#bh_fv + 1] = bh_rec
+    end
+    redis.call('HSET', bh_key, unpack(bh_fv))
+  end
+  return bh_ids, bh_recs
 end
 
 -- Tells every mirror that the records of bh_ids (a list) changed to bh_recs (the
