@@ -60,20 +60,6 @@ static const char bench_config[] =
     "[ingest]\njob_size = 100\nplan_chunk = 1000\n"
     "[notifier]\nlog_level = warn\n";
 
-/*
- * The commands our Lua scripts (the .lua files in notifier/lua/) call with redis.call. Redis
- * counts those under their own names in INFO commandstats, next to the EVALSHA that
- * ran them. Of these, the notifier itself sends only XACK (one per job, once all its
- * outcomes are recorded) and HGET (substore, on a subscriber change: none here), so
- * every other name in this list is script-internal and every name not in it is a
- * top-level command. Keep in step with the scripts.
- */
-static const char *const bench_script_cmds[] = {
-	"exists", "expire", "expireat", "get", "hdel", "hexists", "hget", "hincrby", "hset", "incr",
-	"sadd", "spop", "ttl", "xack", "xadd", "xinfo", "xtrim", "zadd", "zcard", "zrangebyscore", "zrem",
-	"zremrangebyscore",
-};
-
 struct cmdstat {
 	char name[48];
 	long long calls;
@@ -137,17 +123,6 @@ cmdstats_calls(const struct cmdstats *cs, const char *name)
 	return 0;
 }
 
-static int
-is_script_cmd(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(bench_script_cmds) / sizeof(bench_script_cmds[0]); i++)
-		if (strcmp(bench_script_cmds[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 /* Our own calls of name between the snapshots (the first INFO is counted in the
  * second snapshot, the second INFO in none). */
 static long long
@@ -199,7 +174,7 @@ cmdstats_delta(const struct cmdstats *before, const struct cmdstats *after,
 		*total += c;
 		if (strcmp(after->v[i].name, "xack") == 0)
 			*top += c < acked_jobs ? c : acked_jobs;
-		else if (!is_script_cmd(after->v[i].name))
+		else if (!bench_is_script_cmd(after->v[i].name))
 			*top += c;
 	}
 	qsort(d, n, sizeof(*d), cmp_delta);
@@ -343,6 +318,13 @@ main(void)
 	}
 	if (wait < 0) {
 		fprintf(stderr, "bench_deliver: BENCH_DELIVER_WAIT_REPLICAS must be 0 or 1\n");
+		return 2;
+	}
+	/* Of the scripts' commands, the notifier itself sends only XACK (one per job,
+	 * once all its outcomes are recorded) and HGET (substore, on a subscriber
+	 * change: none here), so every other script name is script-internal. */
+	if (bench_script_cmds_load(getenv("DP_ROOT") ? getenv("DP_ROOT") : ".") < 0) {
+		fprintf(stderr, "bench_deliver: cannot read notifier/lua (set DP_ROOT)\n");
 		return 2;
 	}
 	if ((subs = bench_subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
@@ -494,7 +476,7 @@ main(void)
 		printf("    %-18s %9lld %9.4f  %s\n", delta[i].name, delta[i].calls,
 		    (double)delta[i].calls / (double)n,
 		    strcmp(delta[i].name, "xack") == 0 ? "notifier (1 per job) + scripts" :
-		    is_script_cmd(delta[i].name) ? "scripts" : "notifier");
+		    bench_is_script_cmd(delta[i].name) ? "scripts" : "notifier");
 	printf("    all calls %lld = %.4f per push; top-level (round trips) %lld = %.4f "
 	    "per push; inside scripts %lld\n", total, cmds, top, top_cmds, total - top);
 	if (cpu0 >= 0 && cpu1 >= cpu0)

@@ -61,66 +61,6 @@ struct stats {
 	double cpu_s;           /* used_cpu_sys + used_cpu_user */
 };
 
-/* Command names the scripts call (lower case), from notifier/lua. */
-static char script_names[BENCH_NAMES_MAX][32];
-static size_t nscript;
-
-static int
-is_script_name(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < nscript; i++)
-		if (strcmp(script_names[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-/* Collects redis.call('NAME' and redis.pcall('NAME' from one Lua file. */
-static void
-scan_lua(const char *path)
-{
-	FILE *fp = fopen(path, "r");
-	char line[1024], *p, name[32];
-	size_t k;
-
-	if (fp == NULL)
-		return;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		for (p = line; (p = strstr(p, "call('")) != NULL; p += 6) {
-			for (k = 0; k + 1 < sizeof(name) && p[6 + k] != '\'' && p[6 + k]; k++)
-				name[k] = (char)((p[6 + k] >= 'A' && p[6 + k] <= 'Z') ?
-				    p[6 + k] + 32 : p[6 + k]);
-			name[k] = '\0';
-			if (k > 0 && !is_script_name(name) && nscript < BENCH_NAMES_MAX)
-				snprintf(script_names[nscript++], sizeof(script_names[0]), "%s",
-				    name);
-		}
-	fclose(fp);
-}
-
-/* Every .lua under dir (one level). 0, or -1 when the folder cannot be read. */
-static int
-scan_lua_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[1024];
-	size_t len;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL) {
-		len = strlen(e->d_name);
-		if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			scan_lua(path);
-		}
-	}
-	closedir(d);
-	return 0;
-}
-
 /* INFO commandstats and INFO cpu into s. 0 or -1. */
 static int
 stats_get(redisContext *rc, struct stats *s)
@@ -247,7 +187,7 @@ main(void)
 	redisContext *rc = NULL;
 	redisReply *r = NULL;
 	const char *root = getenv("DP_ROOT");
-	char *subs = NULL, *warm = NULL, deal_id[64], dir[1024];
+	char *subs = NULL, *warm = NULL, deal_id[64];
 	long n = bench_env_long("BENCH_COST_SUBS", BENCH_SUBS_DEFAULT, BENCH_SUBS_MIN,
 	    BENCH_SUBS_MAX);
 	long long logbase, len, jobs, sent0, sent, internal = 0, top_calls = 0;
@@ -264,13 +204,10 @@ main(void)
 		    "tests/bench/run.sh (DP_ROOT)\n", BENCH_SUBS_MIN, BENCH_SUBS_MAX);
 		return 2;
 	}
-	snprintf(dir, sizeof(dir), "%s/notifier/lua", root);
-	if (scan_lua_dir(dir) < 0) {
-		fprintf(stderr, "bench_redis_cost: cannot read %s\n", dir);
+	if (bench_script_cmds_load(root) < 0) {
+		fprintf(stderr, "bench_redis_cost: cannot read %s/notifier/lua\n", root);
 		return 2;
 	}
-	snprintf(dir, sizeof(dir), "%s/notifier/lua/lib", root);
-	scan_lua_dir(dir);
 	if ((subs = bench_subscribers_jsonl("s", n, 0, BENCH_CATEGORY)) == NULL ||
 	    (warm = bench_subscribers_jsonl("w", BENCH_WARM_SUBS, n, BENCH_WARM_CATEGORY)) ==
 	    NULL) {
@@ -366,7 +303,7 @@ main(void)
 		if (strcmp(s->name, "evalsha") == 0 || strcmp(s->name, "eval") == 0) {
 			usec_scripts += s->usec;
 			top_calls += calls;
-		} else if (is_script_name(s->name)) {
+		} else if (bench_is_script_cmd(s->name)) {
 			top = strcmp(s->name, "xack") == 0 ? (calls < jobs ? calls : jobs) : 0;
 			internal += calls - top;
 			top_calls += top;
@@ -391,7 +328,7 @@ main(void)
 	    (double)top_calls / (double)n, (double)internal / (double)n);
 	printf("  ours, inside scripts per push by command:");
 	for (i = 0; i < ours.n; i++)
-		if (is_script_name(ours.v[i].name) && ours.v[i].calls * 100 >= n)
+		if (bench_is_script_cmd(ours.v[i].name) && ours.v[i].calls * 100 >= n)
 			printf(" %s=%.2f", ours.v[i].name, (double)ours.v[i].calls / (double)n);
 	printf("\n");
 

@@ -2,6 +2,7 @@
  * benchlib.c: what the benchmarks share (see benchlib.h). Test code only: it
  * blocks and forks.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,4 +306,77 @@ bench_wrk_gwsim(const struct it_gwsim *g, const char *who, size_t *body_len)
 	if (body_len != NULL)
 		*body_len = strlen(body);
 	return run_wrk(g, body, who);
+}
+
+#define BENCH_SCRIPT_CMDS_MAX 128
+static char script_cmds[BENCH_SCRIPT_CMDS_MAX][32];
+static size_t nscript_cmds;
+
+int
+bench_is_script_cmd(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nscript_cmds; i++)
+		if (strcmp(script_cmds[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Collects the names after "call('" in one Lua file, lower-cased. */
+static void
+scan_lua(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char line[1024], *p, name[32];
+	size_t k;
+
+	if (fp == NULL)
+		return;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		for (p = line; (p = strstr(p, "call('")) != NULL; p += 6) {
+			for (k = 0; k + 1 < sizeof(name) && p[6 + k] != '\'' && p[6 + k]; k++)
+				name[k] = (char)((p[6 + k] >= 'A' && p[6 + k] <= 'Z') ?
+				    p[6 + k] + 32 : p[6 + k]);
+			name[k] = '\0';
+			if (k > 0 && !bench_is_script_cmd(name) &&
+			    nscript_cmds < BENCH_SCRIPT_CMDS_MAX)
+				snprintf(script_cmds[nscript_cmds++], sizeof(script_cmds[0]),
+				    "%s", name);
+		}
+	fclose(fp);
+}
+
+/* Every .lua in dir (one level). 0, or -1 when the folder cannot be read. */
+static int
+scan_lua_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[1024];
+	size_t len;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		len = strlen(e->d_name);
+		if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			scan_lua(path);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+int
+bench_script_cmds_load(const char *root)
+{
+	char dir[1024];
+
+	snprintf(dir, sizeof(dir), "%s/notifier/lua", root);
+	if (scan_lua_dir(dir) < 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/notifier/lua/lib", root);
+	return scan_lua_dir(dir);
 }

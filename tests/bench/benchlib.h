@@ -29,6 +29,15 @@ struct redisContext;
 long long bench_hash_int(struct redisContext *rc, const char *key, const char *field);
 
 /*
+ * The command names our Lua scripts call (redis.call('NAME' / redis.pcall('NAME' in
+ * <root>/notifier/lua and its lib/), which Redis counts under their own names in
+ * INFO commandstats next to the EVALSHA that ran them. Load once: 0, or -1 when the
+ * folder cannot be read. Then bench_is_script_cmd(lower-case name).
+ */
+int bench_script_cmds_load(const char *root);
+int bench_is_script_cmd(const char *name);
+
+/*
  * The wrk baseline: the notifier's last Twilio request in gwsim's log, sent again by
  * wrk (-t BENCH_WRK_THREADS -c BENCH_WRK_CONNS for BENCH_WRK_SECONDS) to the same
  * gwsim. Stop the notifier first: its requests would share the gateway. Requests/s,
