@@ -64,7 +64,8 @@ local texted = { by = {}, ids = {} } -- the texts for the behaviour records (lib
 local series_keys = {} -- series:<deal> counted in this call -> the seconds its deal has left
 local expiring = {}   -- keys given a TTL in this call
 local kept = {}       -- pushline keys given their "job" field in this call
-local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text
+local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text and
+                      -- td_encode's hint for it
 local lines, line_keys = {}, {}  -- pushline key -> its push fields and values, in order
 
 -- One HSET per pushline key for every push of the call (written at the end, once per
@@ -177,10 +178,10 @@ for i = 0, n - 1 do
         local rk = pushline .. '\t' .. rule
         local ref = refs[rk]
         if not ref then
-          ref = redis.call('HGET', pushline, 'ref\t' .. rule)
-          if not ref then
-            ref = text
-            redis.call('HSET', pushline, 'ref\t' .. rule, ref)
+          ref = { text = redis.call('HGET', pushline, 'ref\t' .. rule), hint = {} }
+          if not ref.text then
+            ref.text = text
+            redis.call('HSET', pushline, 'ref\t' .. rule, text)
           end
           refs[rk] = ref
         end
@@ -191,7 +192,7 @@ for i = 0, n - 1 do
           line_keys[#line_keys + 1] = pushline
         end
         fv[#fv + 1] = field
-        fv[#fv + 1] = td_encode(ref, text)
+        fv[#fv + 1] = td_encode(ref.text, text, ref.hint)
         -- The key exists already: its "job" field was written above in this call.
         expire_once(pushline, ttl + 60)
       end

@@ -314,12 +314,75 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	cJSON_Delete(doc);
 }
 
+/* The stored record after one event, as lib/behav.lua computes it: the library run
+ * in the test's Redis with a one-line driver, on records of every shape. */
+static void
+stored_record_ages_counts_out_of_their_windows(void **state)
+{
+	struct fx *f = *state;
+	static const char driver[] =
+	    "\nreturn behav_apply(ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])\n";
+	/* now: day 20787, one hour in */
+	static const struct {
+		const char *rec, *what, *amount, *want;
+	} cases[] = {
+		{ "", "1", "", "1796000400|||20787:1:0:0:0" },
+		/* ages 90, 30, 7, 1 and today: a count past its window (texts 7 days,
+		 * clicks 30, purchases and revenue 90) is 0, a day with nothing left goes,
+		 * a day inside every window stays as it was */
+		{ "100|200|300|20697:0:0:1:9.5,20757:1:1:0:0,20780:2:1:1:0,20786:1:1:1:5,"
+		  "20787:2:0:0:0", "1",
+		  "", "1796000400|200|300|20780:0:1:1:0,20786:1:1:1:5,20787:3:0:0:0" },
+		{ "|||20758:0:1:2:12.5", "2", "", "|1796000400||20758:0:1:2:12.5,20787:0:1:0:0" },
+		/* every day inside every window: only the last is read */
+		{ "5|6|7|20785:1:0:0:0,20787:2:1:0:3.5", "1", "",
+		  "1796000400|6|7|20785:1:0:0:0,20787:3:1:0:3.5" },
+		{ "|||20786:1:0:0:0", "2", "", "|1796000400||20786:1:0:0:0,20787:0:1:0:0" },
+		{ "|||20787:0:0:1:25.5", "3", "2.25", "||1796000400|20787:0:0:2:27.75" },
+		{ "|||20787:0:0:1:25.5", "3", "-4", "||1796000400|20787:0:0:2:25.5" },
+		/* never written so: out of order, a later day (an older clock) */
+		{ "|||20786:1:0:0:0,20785:1:0:0:0", "2", "",
+		  "|1796000400||20786:1:0:0:0,20787:0:1:0:0" },
+		{ "|||20788:1:0:0:0", "1", "", "1796000400|||20787:1:0:0:0,20788:1:0:0:0" },
+		{ "nonsense", "2", "", "|1796000400||20787:0:1:0:0" },
+		{ "1796009999|||", "1", "", "1796009999|||20787:1:0:0:0" },
+	};
+	char path[1024], *lib, *script;
+	size_t i, len;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/notifier/lua/lib/behav.lua", getenv("DP_ROOT"));
+	assert_non_null(fp = fopen(path, "r"));
+	assert_non_null(lib = calloc(1, 65536));
+	len = fread(lib, 1, 65535, fp);
+	fclose(fp);
+	assert_true(len > 0 && len < 65535);
+	assert_non_null(script = malloc(len + sizeof(driver)));
+	memcpy(script, lib, len);
+	memcpy(script + len, driver, sizeof(driver));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		redisReply *r = redisCommand(f->o.rc, "EVAL %s 0 %s 1796000400 %s %s", script,
+		    cases[i].rec, cases[i].what, cases[i].amount);
+
+		assert_non_null(r);
+		if (r->type != REDIS_REPLY_STRING || strcmp(r->str, cases[i].want) != 0)
+			fail_msg("record \"%s\", event %s: got \"%s\", want \"%s\"",
+			    cases[i].rec, cases[i].what, r->type == REDIS_REPLY_STRING ? r->str :
+			    r->type == REDIS_REPLY_ERROR ? r->str : "?", cases[i].want);
+		freeReplyObject(r);
+	}
+	free(script);
+	free(lib);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    days_since_click_targets_clickers_until_a_month_passes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    stored_record_ages_counts_out_of_their_windows, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

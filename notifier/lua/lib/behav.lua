@@ -11,9 +11,33 @@
 -- names per script, so they must not be the includer's.
 local BEHAV_KEEP = { 7, 30, 90, 90 }
 
--- The record bh_v (a stored value, "" or nil = none) after one event at bh_now (epoch
--- seconds, > 0): bh_what 1 a text, 2 a click, 3 a purchase of revenue bh_amount. A
--- value that does not parse starts again. Reads and writes nothing.
+-- The revenue r (a number) as the record writes it: at most two decimals, no
+-- trailing zeros ("25.5", "3", "0").
+local function behav_money(bh_r)
+  local bh_s = string.format('%.2f', bh_r)
+  return (bh_s:gsub('0+$', ''):gsub('%.$', ''))
+end
+
+-- A day entry bh_e "<day>:<texts>:<clicks>:<purchases>:<revenue>" (bh_dd, bh_k..bh_r:
+-- its parts as stored) as it stands bh_age days later: a count older than its window is 0; nil
+-- when nothing is left. An entry still inside every window is returned as it was.
+local function behav_age(bh_e, bh_dd, bh_k, bh_p, bh_r, bh_age)
+  if bh_age < BEHAV_KEEP[1] then return bh_e end
+  if bh_age >= BEHAV_KEEP[3] then return nil end
+  if bh_age >= BEHAV_KEEP[2] then bh_k = '0' end
+  if tonumber(bh_k) == 0 and tonumber(bh_p) == 0 and (tonumber(bh_r) or 0) == 0 then
+    return nil
+  end
+  return bh_dd .. ':0:' .. bh_k .. ':' .. bh_p .. ':' .. bh_r
+end
+
+-- The record bh_v (a stored value, "" or nil/false = none) after one event at bh_now
+-- (epoch seconds, > 0): bh_what 1 a text, 2 a click, 3 a purchase of revenue
+-- bh_amount. Reads and writes nothing. The days are kept in order, oldest first, so
+-- one pass ages them and finds today's; an entry that does not parse or is out of
+-- order is dropped, and a record that does not parse starts again. record.lua runs
+-- this for every text sent: entries inside every window are kept as they are, and
+-- only today's is rebuilt.
 local function behav_apply(bh_v, bh_now, bh_what, bh_amount)
   local bh_f = { '', '', '' }
   local bh_a, bh_b, bh_c, bh_days = string.match(bh_v or '', '^(%d*)|(%d*)|(%d*)|(.*)$')
@@ -21,38 +45,63 @@ local function behav_apply(bh_v, bh_now, bh_what, bh_amount)
   if (tonumber(bh_f[bh_what]) or 0) < bh_now then
     bh_f[bh_what] = tostring(bh_now)
   end
-  local bh_today, bh_by, bh_list = math.floor(bh_now / 86400), {}, {}
+  local bh_today = math.floor(bh_now / 86400)
+  -- The common case, a text or a click to a record whose every day is still inside
+  -- every window (its first day less than a week old) and whose last day is today
+  -- or earlier: only the last day is read, the others are kept as they are.
+  local bh_first = tonumber(string.match(bh_days, '^(%d+):'))
+  local bh_sorted = bh_what ~= 3 and bh_first and bh_first > bh_today - BEHAV_KEEP[1] and
+    not string.find(bh_days, '[^%d:,.]')
+  if bh_sorted then
+    local bh_prev = -1
+    for bh_dd in string.gmatch(bh_days, '(%d+):[^,]*') do
+      bh_dd = tonumber(bh_dd)
+      if bh_dd <= bh_prev then bh_sorted = false break end
+      bh_prev = bh_dd
+    end
+  end
+  if bh_sorted then
+    local bh_cut = string.find(bh_days, ',[^,]*$')     -- the last day's comma
+    local bh_dd, bh_t, bh_k, bh_p, bh_r = string.match(
+      bh_cut and string.sub(bh_days, bh_cut + 1) or bh_days,
+      '^(%d+):(%d+):(%d+):(%d+):([%d.]+)$')
+    local bh_d = tonumber(bh_dd)
+    local bh_head = bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|'
+    if bh_d == bh_today then
+      if bh_what == 1 then bh_t = tonumber(bh_t) + 1 else bh_k = tonumber(bh_k) + 1 end
+      return bh_head .. (bh_cut and string.sub(bh_days, 1, bh_cut) or '') .. bh_dd ..
+        ':' .. bh_t .. ':' .. bh_k .. ':' .. bh_p .. ':' .. bh_r
+    elseif bh_d and bh_d < bh_today then
+      return bh_head .. bh_days .. ',' .. bh_today ..
+        (bh_what == 1 and ':1:0:0:0' or ':0:1:0:0')
+    end
+  end
+  local bh_y = { 0, 0, 0, 0 }     -- today's counts, before this event
+  local bh_before, bh_after, bh_last = {}, {}, -1
   for bh_e in string.gmatch(bh_days, '[^,]+') do
     local bh_dd, bh_t, bh_k, bh_p, bh_r =
       string.match(bh_e, '^(%d+):(%d+):(%d+):(%d+):([%d.]+)$')
-    if bh_dd then
-      bh_dd = tonumber(bh_dd)
-      if not bh_by[bh_dd] then bh_list[#bh_list + 1] = bh_dd end
-      bh_by[bh_dd] = { tonumber(bh_t), tonumber(bh_k), tonumber(bh_p),
-        tonumber(bh_r) or 0 }
+    local bh_d = tonumber(bh_dd)
+    if bh_d and bh_d <= bh_last then
+      bh_d = nil     -- out of order or a day twice (never written so): dropped
+    elseif bh_d == bh_today then
+      bh_y = { tonumber(bh_t), tonumber(bh_k), tonumber(bh_p), tonumber(bh_r) or 0 }
+    elseif bh_d and bh_d < bh_today then
+      local bh_x = behav_age(bh_e, bh_dd, bh_k, bh_p, bh_r, bh_today - bh_d)
+      if bh_x then bh_before[#bh_before + 1] = bh_x end
+    elseif bh_d then
+      bh_after[#bh_after + 1] = bh_e     -- a later day (an older clock wrote today)
     end
+    bh_last = bh_d or bh_last
   end
-  if not bh_by[bh_today] then
-    bh_by[bh_today] = { 0, 0, 0, 0 }
-    bh_list[#bh_list + 1] = bh_today
-  end
-  local bh_y = bh_by[bh_today]
   bh_y[bh_what] = bh_y[bh_what] + 1
   if bh_what == 3 then bh_y[4] = bh_y[4] + math.max(tonumber(bh_amount) or 0, 0) end
-  table.sort(bh_list)
-  local bh_out = {}
-  for _, bh_dd in ipairs(bh_list) do
-    local bh_x = bh_by[bh_dd]
-    for bh_i = 1, 4 do
-      if bh_dd <= bh_today - BEHAV_KEEP[bh_i] then bh_x[bh_i] = 0 end
-    end
-    if bh_x[1] + bh_x[2] + bh_x[3] + bh_x[4] > 0 then
-      local bh_rev = string.format('%.2f', bh_x[4]):gsub('0+$', ''):gsub('%.$', '')
-      bh_out[#bh_out + 1] = bh_dd .. ':' .. bh_x[1] .. ':' .. bh_x[2] .. ':' .. bh_x[3] ..
-        ':' .. bh_rev
-    end
+  bh_before[#bh_before + 1] = bh_today .. ':' .. bh_y[1] .. ':' .. bh_y[2] .. ':' ..
+    bh_y[3] .. ':' .. behav_money(bh_y[4])
+  for _, bh_e in ipairs(bh_after) do
+    bh_before[#bh_before + 1] = bh_e
   end
-  return bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' .. table.concat(bh_out, ',')
+  return bh_f[1] .. '|' .. bh_f[2] .. '|' .. bh_f[3] .. '|' .. table.concat(bh_before, ',')
 end
 
 -- Notes one event (behav_apply) of subscriber bh_sub in hash bh_key: one HGET, one

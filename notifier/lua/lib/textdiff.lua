@@ -40,14 +40,33 @@ end
 
 -- text as its difference from ref: "<p>\t<s>\t<middle>". A text equal to ref (a
 -- deal without per-recipient links or codes: the common case) is "<#ref>\t0\t".
-local function td_encode(ref, text)
+-- hint (may be nil): a table the caller keeps per ref, empty at first. The texts of
+-- one deal and rule differ from ref at the same place, so the p and s found last are
+-- checked first (two substrings compared, four bytes read) and their "<p>\t<s>\t" is
+-- reused: the byte scans and the number-to-string conversions, the costly part in
+-- Redis' Lua, are done once per ref and call.
+local function td_encode(ref, text, hint)
   if text == ref then
     return #ref .. '\t0\t'
   end
-  local n = math.min(#ref, #text)
-  local p = td_prefix(ref, text, n)
-  local s = td_suffix(ref, text, n - p)
-  return p .. '\t' .. s .. '\t' .. string.sub(text, p + 1, #text - s)
+  local n, lt = math.min(#ref, #text), #text
+  local p, s = hint and hint.p, hint and hint.s
+  if not (p and p + s <= n and string.sub(text, 1, p) == hint.pre and
+      (p == n or string.byte(text, p + 1) ~= string.byte(ref, p + 1))) then
+    p, s = td_prefix(ref, text, n), nil
+  end
+  if s and not (s + p <= n and (s == 0 or string.sub(text, lt - s + 1) == hint.suf) and
+      (s == n - p or string.byte(text, lt - s) ~= string.byte(ref, #ref - s))) then
+    s = nil
+  end
+  if not s then
+    s = td_suffix(ref, text, n - p)
+  end
+  if hint and (hint.p ~= p or hint.s ~= s) then
+    hint.p, hint.s, hint.head = p, s, p .. '\t' .. s .. '\t'
+    hint.pre, hint.suf = string.sub(ref, 1, p), string.sub(ref, #ref - s + 1)
+  end
+  return (hint and hint.head or p .. '\t' .. s .. '\t') .. string.sub(text, p + 1, lt - s)
 end
 
 -- The text d (from td_encode) stands for against ref, or nil when d is not one.
