@@ -43,7 +43,7 @@ struct pushline {
 #define PUSHLINE_RECORD_KEYS 9
 #define PUSHLINE_RECORD_RKEYS 18
 #define PUSHLINE_RECORD_ARGS 2
-#define PUSHLINE_RECORD_RARGS 22
+#define PUSHLINE_RECORD_RARGS 24
 
 /* A pool code longer than this would not fit the place the plan kept for it. */
 #define PUSHLINE_CODE_MAX MATCH_CODE_WIDTH

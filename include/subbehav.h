@@ -22,6 +22,20 @@
  * with free(), or NULL when they are not a record (or out of memory). */
 struct sub_behav *subbehav_parse(const char *v, size_t len);
 
+/*
+ * The stored record b stands for, into old (NUL-terminated; "" when b is NULL: none
+ * stored), and the record a text at now makes of it, into new, both as
+ * notifier/lua/lib/behav.lua writes them, so that record.lua may write new without
+ * reading and parsing the record when the stored one is still old. Only for the
+ * case behav_apply takes without aging anything: no days, or every day less than
+ * BEHAV_KEEP texts' window (7 days) old, none after today. Returns 0, or -1 when b
+ * is not in that case, a value of b does not fit its stored form (a saturated
+ * count, a revenue a float cannot hold to the cent), or a buffer is too small:
+ * record.lua then computes the record itself.
+ */
+int subbehav_text(const struct sub_behav *b, int64_t now, char *old, size_t oldcap,
+    char *new, size_t newcap);
+
 struct cJSON;
 
 /* The join time of a stored subscriber document (its earliest consent time, as

@@ -20,12 +20,14 @@
 #include "rconn.h"
 #include "rules.h"
 #include "scripts.h"
+#include "subbehav.h"
 #include "subscriber.h"
 #include "substore.h"
 
 #define DELIVER_RECORD_BATCH 128
 #define DELIVER_RECORD_RETRY_MS 500
 #define DELIVER_RECORD_TRIES 120     /* a minute of Redis outage */
+#define REC_BEHAV_MAX 512            /* a longer behaviour record: record.lua makes it */
 
 /* One outcome waiting to be recorded; the outcome is copied because a recipient
  * may queue "retry" and, after its backoff, its final outcome in the same pass. */
@@ -136,16 +138,6 @@ rec_keep_for_resend(const struct deliver *dl, const struct rcpt *r, const char *
 	    gc->status_callback_base[0] != '\0';
 }
 
-/* 1 unless the subscriber is known to have one channel only (then no push on
- * another channel can have counted it in the treated audience). */
-static int
-rec_multi_channel(const struct deliver *dl, const struct rcpt *r)
-{
-	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
-
-	return s == NULL || (s->channels & (s->channels - 1)) != 0;
-}
-
 /* Adds the keys of one outcome, ORDER RECORD_RKEYS: its own, then its caps'. px: the
  * prefixes of the outcome's shard (the batch's). */
 static void
@@ -187,9 +179,10 @@ static void
 rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_t now)
 {
 	const struct rcpt *r = e->r;
+	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
 	enum rule_encoding enc;
 	unsigned units;
-	char vtail[RULE_VARIANT_NAME_MAX + 2];
+	char vtail[RULE_VARIANT_NAME_MAX + 2], old[REC_BEHAV_MAX], new[REC_BEHAV_MAX];
 
 	script_arg(sa, r->pl.sub, NULL);
 	script_arg(sa, channel_name(r->pl.ch), NULL);
@@ -216,7 +209,18 @@ rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_
 	script_arg(sa, r->sent_text != NULL ? r->sent_text : "", NULL);
 	script_arg_ll(sa, r->job->exp);
 	script_arg(sa, r->code_bad ? "1" : "0", NULL);
-	script_arg(sa, rec_multi_channel(dl, r) ? "1" : "0", NULL);
+	/* "1" unless the subscriber is known to have one channel only (then no push on
+	 * another channel can have counted it in the treated audience) */
+	script_arg(sa, s == NULL || (s->channels & (s->channels - 1)) != 0 ? "1" : "0",
+	    NULL);
+	/* A sent push's text in the subscriber's behaviour record, computed here from
+	 * the mirror's copy: record.lua writes it when the stored one is still that
+	 * copy, and otherwise computes it itself. */
+	if (strcmp(e->outcome, "sent") != 0 || s == NULL ||
+	    subbehav_text(s->behav, now, old, sizeof(old), new, sizeof(new)) < 0)
+		old[0] = new[0] = '\0';
+	script_arg(sa, old, NULL);
+	script_arg(sa, new, NULL);
 }
 
 /*

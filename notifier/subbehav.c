@@ -3,6 +3,8 @@
  * match, admin). The record comes from Redis (lib/behav.lua writes it): every number
  * is checked, a value that does not parse is refused whole, never half applied.
  */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +118,117 @@ subbehav_parse(const char *v, size_t len)
 bad:
 	free(b);
 	return NULL;
+}
+
+/* Appends to the buffer [*p, end) ; -1 when it does not fit. */
+static int
+bh_put(char **p, char *end, const char *s, size_t n)
+{
+	if ((size_t)(end - *p) <= n)
+		return -1;
+	memcpy(*p, s, n);
+	*p += n;
+	**p = '\0';
+	return 0;
+}
+
+/* An unsigned number in decimal ("" for 0 when empty_zero). */
+static int
+bh_put_u(char **p, char *end, uint64_t v, int empty_zero)
+{
+	char t[24];
+	size_t n = sizeof(t);
+
+	if (v == 0 && empty_zero)
+		return bh_put(p, end, "", 0);
+	do
+		t[--n] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return bh_put(p, end, t + n, sizeof(t) - n);
+}
+
+/* A revenue as behav_money writes it: at most two decimals, no trailing zeros.
+ * -1 when the float does not hold it to the cent. */
+static int
+bh_put_money(char **p, char *end, float rev)
+{
+	char t[48];
+	double cents = round((double)rev * 100);
+	size_t n;
+
+	if (rev == 0)
+		return bh_put(p, end, "0", 1);
+	if (!(rev > 0) || rev >= 1e5f || fabs((double)rev * 100 - cents) > 1e-3)
+		return -1;
+	n = (size_t)snprintf(t, sizeof(t), "%.2f", (double)rev);
+	while (n > 0 && t[n - 1] == '0')
+		n--;
+	if (n > 0 && t[n - 1] == '.')
+		n--;
+	return bh_put(p, end, t, n);
+}
+
+/* "<last text>|<last click>|<last purchase>|" with last_text as given. */
+static int
+bh_put_head(char **p, char *end, const struct sub_behav *b, uint64_t last_text)
+{
+	return bh_put_u(p, end, last_text, 1) < 0 || bh_put(p, end, "|", 1) < 0 ||
+	    bh_put_u(p, end, b != NULL ? b->last_click : 0, 1) < 0 ||
+	    bh_put(p, end, "|", 1) < 0 ||
+	    bh_put_u(p, end, b != NULL ? b->last_purchase : 0, 1) < 0 ||
+	    bh_put(p, end, "|", 1) < 0 ? -1 : 0;
+}
+
+/* "<day>:<texts>:<clicks>:<purchases>:<revenue>", a comma first unless first. */
+static int
+bh_put_day(char **p, char *end, const struct sub_bday *d, unsigned texts, int first)
+{
+	return (!first && bh_put(p, end, ",", 1) < 0) ||
+	    bh_put_u(p, end, d->day, 0) < 0 || bh_put(p, end, ":", 1) < 0 ||
+	    bh_put_u(p, end, texts, 0) < 0 || bh_put(p, end, ":", 1) < 0 ||
+	    bh_put_u(p, end, d->clicks, 0) < 0 || bh_put(p, end, ":", 1) < 0 ||
+	    bh_put_u(p, end, d->purchases, 0) < 0 || bh_put(p, end, ":", 1) < 0 ||
+	    bh_put_money(p, end, d->revenue) < 0 ? -1 : 0;
+}
+
+int
+subbehav_text(const struct sub_behav *b, int64_t now, char *old, size_t oldcap,
+    char *new, size_t newcap)
+{
+	char *o = old, *oe = old + oldcap, *w = new, *we = new + newcap;
+	int64_t today = now / 86400;
+	uint32_t i, n = b != NULL ? b->ndays : 0;
+	const struct sub_bday *last = n > 0 ? &b->days[n - 1] : NULL;
+	struct sub_bday t = { (uint32_t)today, 0, 0, 0, 0 };
+
+	if (oldcap == 0 || newcap == 0 || now <= 0 || now > UINT32_MAX)
+		return -1;
+	*o = *w = '\0';
+	if (b == NULL)
+		goto text;
+	if ((n > 0 && ((int64_t)b->days[0].day <= today - 7 || last->day > today)) ||
+	    bh_put_head(&o, oe, b, b->last_text) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		/* a saturated count is not the stored one */
+		if (b->days[i].texts == UINT16_MAX || b->days[i].clicks == UINT8_MAX ||
+		    b->days[i].purchases == UINT8_MAX ||
+		    bh_put_day(&o, oe, &b->days[i], b->days[i].texts, i == 0) < 0)
+			return -1;
+	}
+text:
+	if (bh_put_head(&w, we, b, b != NULL && b->last_text > now ? b->last_text :
+	    (uint64_t)now) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		unsigned texts = b->days[i].texts + (&b->days[i] == last && last->day == today);
+
+		if (bh_put_day(&w, we, &b->days[i], texts, i == 0) < 0)
+			return -1;
+	}
+	if (last == NULL || last->day != today)
+		return bh_put_day(&w, we, &t, 1, n == 0);
+	return 0;
 }
 
 static int

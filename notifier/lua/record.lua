@@ -16,7 +16,7 @@
 --   "" = none; the notifier passes them only for an outcome that gives a place back)
 --   and series:<deal> (a sent push counts "sent:<minute>" there, docs/api.md)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
---   (ORDER RECORD_RARGS, 22 each): sub, channel, push_id, deal_id, outcome, gateway,
+--   (ORDER RECORD_RARGS, 24 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
 --   the text sent; 0 for other channels), resend ("1" for a sent SMS that may get
 --   a 30003 status callback: what sending it again needs is kept in pushline:<deal>
@@ -24,7 +24,10 @@
 --   attempt began), text (the body sent), expires_at, code_bad ("1": the pool's code
 --   for this push cannot be sent, so it is dropped, not given back), multi ("1": the
 --   subscriber has more than one channel, so another channel's push may have counted
---   it treated already)
+--   it treated already), behav_old, behav_new (for a sent push, the subscriber's
+--   behaviour record as the notifier's mirror has it, "" = none stored, and as the
+--   text makes it: written as is when the stored one is still behav_old; behav_new
+--   "" = computed here, lib/behav.lua)
 -- Counts each final outcome in stats and the reports (lib/outcome.lua), and for a sent
 -- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" (and, for an
 -- A/B test member, whose rule argument is "<rule>/<variant>", field "<sub>:<ch>\tab" =
@@ -59,7 +62,7 @@
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
-local RK, RA = 18, 22
+local RK, RA = 18, 24
 local texted = { by = {}, ids = {} } -- the texts for the behaviour records (lib/behav.lua)
 local series_keys = {} -- series:<deal> counted in this call -> the seconds its deal has left
 local expiring = {}   -- keys given a TTL in this call
@@ -218,7 +221,7 @@ for i = 0, n - 1 do
       end
       -- The text in the behaviour record, and the deal it was, for the replies on
       -- the channel (written for the whole call at the end).
-      behav_text(texted, sub, at, ch, deal_id)
+      behav_text(texted, sub, at, ch, deal_id, ARGV[b + 22], ARGV[b + 23])
       expire_once(pushinfo, 30 * 86400)
     elseif outcome ~= 'unknown' and ARGV[b + 20] == '1' then
       -- The pool gave a code that cannot be sent: it leaves the pool for good.

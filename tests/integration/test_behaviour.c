@@ -18,6 +18,7 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "subbehav.h"
 
 #define TOKEN "behaviour-admin-token-0123456789"
 #define SECRET "0123456789abcdef0123456789abcdef"
@@ -375,6 +376,87 @@ stored_record_ages_counts_out_of_their_windows(void **state)
 	free(lib);
 }
 
+/*
+ * notifier/subbehav.c's subbehav_text (the record a text makes, computed from the
+ * mirror's copy so that record.lua need not parse it) against lib/behav.lua itself:
+ * random records as the library writes them, parsed as the mirror parses them; where
+ * the C side takes the case, its "old" is the record and its "new" what behav_apply
+ * makes of it, byte for byte. Records it must leave to record.lua: none taken.
+ */
+static void
+text_record_computed_by_the_notifier_is_the_librarys(void **state)
+{
+	struct fx *f = *state;
+	static const char driver[] =
+	    "\nreturn behav_apply(ARGV[1], tonumber(ARGV[2]), 1)\n";
+	static const char *const money[] = { "0", "0", "25.5", "3", "0.01", "12.35" };
+	const long long now = 1796000400, today = now / 86400;
+	char path[1024], *lib, *script, rec[1024], old[1024], new[1024], *p;
+	size_t len, taken = 0, left = 0;
+	int i, k, n;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/notifier/lua/lib/behav.lua", getenv("DP_ROOT"));
+	assert_non_null(fp = fopen(path, "r"));
+	assert_non_null(lib = calloc(1, 65536));
+	len = fread(lib, 1, 65535, fp);
+	fclose(fp);
+	assert_non_null(script = malloc(len + sizeof(driver)));
+	memcpy(script, lib, len);
+	memcpy(script + len, driver, sizeof(driver));
+	srand(11);
+	for (i = 0; i < 400; i++) {
+		/* days in order from 10 or 6 days back on, up to 1 ahead; now and then
+		 * none */
+		long long d = today - (rand() % 3 ? 6 : 10) + rand() % 7;
+		struct sub_behav *b;
+		redisReply *r;
+
+		p = rec;
+		p += sprintf(p, "%s|%s|%s|", rand() % 3 ? "1795990000" : "",
+		    rand() % 2 ? "1795000000" : "", rand() % 4 ? "" : "1794000000");
+		n = rand() % 5;
+		for (k = 0; k < n && d <= today + 1; k++, d += 1 + rand() % 3) {
+			int t = rand() % 3, c = rand() % 2, pu = rand() % 2;
+
+			p += sprintf(p, "%s%lld:%d:%d:%d:%s", k ? "," : "", d, t + !(t + c + pu),
+			    c, pu, pu ? money[rand() % 6] : "0");
+		}
+		b = subbehav_parse(rec, strlen(rec));
+		assert_non_null(b);
+		if (subbehav_text(rand() % 8 ? b : NULL, now, old, sizeof(old), new,
+		    sizeof(new)) < 0) {
+			left++;
+			free(b);
+			continue;
+		}
+		if (old[0] != '\0')
+			assert_string_equal(old, rec);
+		r = redisCommand(f->o.rc, "EVAL %s 0 %s %lld", script, old, now);
+		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+		if (strcmp(r->str, new) != 0)
+			fail_msg("record \"%s\": the notifier made \"%s\", behav.lua \"%s\"",
+			    old, new, r->str);
+		freeReplyObject(r);
+		taken++;
+		free(b);
+	}
+	/* both kinds came up */
+	assert_true(taken > 100 && left > 50);
+	/* a day older than the texts' window, or after today: left to record.lua */
+	for (k = 0; k < 2; k++) {
+		struct sub_behav *b = subbehav_parse(k ? "|||20788:1:0:0:0" :
+		    "|||20780:1:0:0:0", 16);
+
+		assert_non_null(b);
+		assert_int_equal(subbehav_text(b, now, old, sizeof(old), new, sizeof(new)),
+		    -1);
+		free(b);
+	}
+	free(script);
+	free(lib);
+}
+
 int
 main(void)
 {
@@ -383,6 +465,8 @@ main(void)
 		    days_since_click_targets_clickers_until_a_month_passes, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    stored_record_ages_counts_out_of_their_windows, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    text_record_computed_by_the_notifier_is_the_librarys, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
