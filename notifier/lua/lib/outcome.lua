@@ -41,6 +41,9 @@ end
 -- node's first entry's names, and once per entry otherwise: the same names in the
 -- same order cost ~90 bytes less per entry. Only a resolution (rare) adds "resolved".
 local OC_LOG_FIELDS = { 'gateway', 'provider_id', 'http_status', 'detail', 'latency_ms' }
+-- Where each one's value goes in oc_final's XADD (after its 18 first arguments).
+local OC_LOG_AT = {}
+for i, f in ipairs(OC_LOG_FIELDS) do OC_LOG_AT[f] = 18 + 2 * i end
 
 -- The final outcome of one push: state, log entry (extra: field/value pairs of
 -- OC_LOG_FIELDS and "resolved", may be nil), and a count in stats and in every report
@@ -48,24 +51,29 @@ local OC_LOG_FIELDS = { 'gateway', 'provider_id', 'http_status', 'detail', 'late
 local function oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch,
     outcome, at, extra)
   redis.call('HSET', states, field, outcome)
-  local given = {}
-  if extra then
-    for i = 1, #extra - 1, 2 do
-      given[extra[i]] = extra[i + 1]
-    end
-  end
   local a = { 'XADD', logk, 'MAXLEN', '~', '1000000', '*', 'push', push, 'deal', deal_id,
     'sub', sub, 'channel', ch, 'outcome', outcome, 'at', at }
   for _, f in ipairs(OC_LOG_FIELDS) do
     a[#a + 1] = f
-    a[#a + 1] = given[f] or ''
+    a[#a + 1] = ''
+  end
+  local resolved = nil
+  if extra then
+    for i = 1, #extra - 1, 2 do
+      local k = OC_LOG_AT[extra[i]]
+      if k then
+        a[k] = extra[i + 1]
+      elseif extra[i] == 'resolved' then
+        resolved = extra[i + 1]
+      end
+    end
   end
   for _, x in ipairs(FMT) do
     a[#a + 1] = x
   end
-  if given.resolved then
+  if resolved then
     a[#a + 1] = 'resolved'
-    a[#a + 1] = given.resolved
+    a[#a + 1] = resolved
   end
   redis.call(unpack(a))
   oc_add(stats, 'outcome:' .. outcome, 1)
@@ -85,8 +93,9 @@ local function oc_attribute(pushinfo, field, sub, ch, rule, camp, reports, multi
   -- its first field already and counts nothing again).
   if redis.call('HSET', pushinfo, field, rule .. '\t' .. camp, field .. '\tat', at) == 2
       then
+    local sent = 'ch:' .. ch .. ':sent'
     for _, r in ipairs(reports) do
-      oc_add(r, 'ch:' .. ch .. ':sent', 1)
+      oc_add(r, sent, 1)
     end
     -- ORDER CHANNEL: the other of the two channels, sms and dm.
     if not multi or redis.call('HEXISTS', pushinfo,
