@@ -29,6 +29,7 @@
 #include "rconn.h"
 #include "redisutil.h"
 #include "sendpolicy.h"
+#include "strcopy.h"
 #include "subscriber.h"
 #include "substore.h"
 #include "tz.h"
@@ -312,11 +313,11 @@ job_new(struct deliver *dl, const char *entry, const struct redisReply *f, int *
 		return NULL;
 	}
 	j->dl = dl;
-	snprintf(j->entry, sizeof(j->entry), "%s", entry);
-	snprintf(j->deal, sizeof(j->deal), "%s", deal);
-	snprintf(j->deal_entry, sizeof(j->deal_entry), "%s", dentry);
-	snprintf(j->camp, sizeof(j->camp), "%s", camp ? camp : "");
-	snprintf(j->pool, sizeof(j->pool), "%s", pool ? pool : "");
+	str_copy(j->entry, sizeof(j->entry), entry);
+	str_copy(j->deal, sizeof(j->deal), deal);
+	str_copy(j->deal_entry, sizeof(j->deal_entry), dentry);
+	str_copy(j->camp, sizeof(j->camp), camp ? camp : "");
+	str_copy(j->pool, sizeof(j->pool), pool ? pool : "");
 	j->landed_ms = strtoll(dentry, NULL, 10);
 	if (job_time_field(f, "exp", &j->exp) < 0 || j->exp == 0 ||
 	    job_time_field(f, "start", &j->start) < 0)
@@ -339,8 +340,9 @@ job_new(struct deliver *dl, const char *entry, const struct redisReply *f, int *
 		j->n++;
 		if (pushline_parse(r->line, &r->pl) < 0)
 			goto bad;
-		snprintf(r->push_id, sizeof(r->push_id), "%s:%s:%s", j->deal_entry, r->pl.sub,
-		    channel_name(r->pl.ch));
+		str_join3(r->push_id, sizeof(r->push_id), j->deal_entry, ":", r->pl.sub);
+		str_append(r->push_id, sizeof(r->push_id), ":");
+		str_append(r->push_id, sizeof(r->push_id), channel_name(r->pl.ch));
 		r->state = RS_ADMITTING;
 	}
 	if (j->n == 0)

@@ -22,6 +22,7 @@
 #include "rconn.h"
 #include "scripts.h"
 #include "shortlink.h"
+#include "strcopy.h"
 #include "subscriber.h"
 #include "substore.h"
 #include "tz.h"
@@ -47,8 +48,8 @@ admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v,
 		return;
 	}
 	if (strncmp(v->str, "admit", 5) == 0 && (v->str[5] == '\0' || v->str[5] == '\t')) {
-		snprintf(r->code, sizeof(r->code), "%s", v->str[5] ? v->str + 6 : "");
-		snprintf(r->consent_epoch, sizeof(r->consent_epoch), "%s", epoch);
+		str_copy(r->code, sizeof(r->code), v->str[5] ? v->str + 6 : "");
+		str_copy(r->consent_epoch, sizeof(r->consent_epoch), epoch);
 		if (r->code[0] != '\0' && !pushline_code_ok(r->code)) {
 			/* A code the plan kept no room for (or one that would change the
 			 * text's shape): this push fails, the code leaves the pool. */

@@ -20,6 +20,7 @@
 #include "rconn.h"
 #include "rules.h"
 #include "scripts.h"
+#include "strcopy.h"
 #include "subbehav.h"
 #include "subscriber.h"
 #include "substore.h"
@@ -200,8 +201,8 @@ rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_
 	    rule_sms_count(r->pl.text, strlen(r->pl.text), &enc, &units) : 0u);
 	script_arg(sa, rec_keep_for_resend(dl, r, e->outcome) ? "1" : "", NULL);
 	/* "<rule>/<variant>" for an A/B test member: record.lua counts the variant */
-	snprintf(vtail, sizeof(vtail), "%s%s", r->pl.variant[0] != '\0' ? "/" : "",
-	    r->pl.variant);
+	str_join3(vtail, sizeof(vtail), r->pl.variant[0] != '\0' ? "/" : "", r->pl.variant,
+	    "");
 	script_arg(sa, r->pl.rule, vtail);
 	script_arg(sa, r->job->camp, NULL);
 	script_arg(sa, r->pl.to, NULL);
@@ -358,7 +359,7 @@ rec_enqueue(struct rcpt *r, const char *outcome)
 		dl->recq_cap = c;
 	}
 	dl->recq[dl->recq_n].r = r;
-	snprintf(dl->recq[dl->recq_n].outcome, sizeof(dl->recq[0].outcome), "%s", outcome);
+	str_copy(dl->recq[dl->recq_n].outcome, sizeof(dl->recq[0].outcome), outcome);
 	dl->recq_n++;
 	dl->records_out++;
 	if (!evtimer_pending(dl->flush, NULL))
@@ -370,7 +371,7 @@ dl_record(struct rcpt *r, const char *outcome)
 {
 	char to[48], detail[300];
 
-	snprintf(r->outcome, sizeof(r->outcome), "%s", outcome);
+	str_copy(r->outcome, sizeof(r->outcome), outcome);
 	r->record_tries = 0;
 	if (strcmp(outcome, "retry") != 0) {
 		struct deliver *dl = r->job->dl;

@@ -28,6 +28,7 @@
 #include "rconn.h"
 #include "scripts.h"
 #include "sendpolicy.h"
+#include "strcopy.h"
 #include "subscriber.h"
 #include "substore.h"
 
@@ -147,8 +148,8 @@ send_on_answer(void *arg, const struct gw_result *res, int cancelled)
 	if (dl->metrics != NULL && res->outcome == GW_RATE_LIMITED)
 		metrics_inc(dl->metrics, METRIC_GATEWAY_RATE_LIMITED, METRICS_L(gc->name), 1);
 	r->http_status = res->http_status;
-	snprintf(r->provider_id, sizeof(r->provider_id), "%s", res->provider_id);
-	snprintf(r->detail, sizeof(r->detail), "%s", res->detail);
+	str_copy(r->provider_id, sizeof(r->provider_id), res->provider_id);
+	str_copy(r->detail, sizeof(r->detail), res->detail);
 	switch (a) {
 	case SEND_SENT:
 		dl_record(r, "sent");

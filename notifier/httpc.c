@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "httpc.h"
+#include "strcopy.h"
 
 #define HTTPC_BODY_INITIAL 1024         /* first response buffer; doubles up to the cap */
 #define HTTPC_HEADER_VALUE_MAX 128      /* longer header values are ignored */
@@ -57,6 +58,7 @@ struct httpc_xfer {
 	int64_t rate_limit_reset_at;    /* X-Rate-Limit-Reset, or -1 */
 	CURLcode result;
 	char errbuf[CURL_ERROR_SIZE];
+	int primed;                     /* easy holds the options every request shares */
 	TAILQ_ENTRY(httpc_xfer) link;   /* on running or finished, never both */
 };
 
@@ -210,24 +212,35 @@ static void xfer_free(struct httpc_xfer *x)
 }
 
 /*
- * x's transfer is over: x goes to h's idle list with its easy handle (options reset,
- * connections stay in the multi handle's cache) and its body buffer, so the next
- * request allocates neither; beyond HTTPC_IDLE_MAX, or when h is going, it is freed.
+ * x's transfer is over: x goes to h's idle list with its easy handle (connections stay
+ * in the multi handle's cache) and its body buffer, so the next request allocates
+ * neither; beyond HTTPC_IDLE_MAX, or when h is going, it is freed. The handle keeps
+ * its options: those every request shares stay (a reset and setting them again cost
+ * about a tenth of a push's work in the notifier), and xfer_setopts sets every one
+ * that differs between requests each time, so nothing of one request reaches the
+ * next.
  */
 static void xfer_recycle(struct httpc *h, struct httpc_xfer *x)
 {
 	char *body = x->body;
 	size_t cap = x->body_cap;
 	CURL *easy = x->easy;
+	int primed = x->primed;
 
 	if (h->dying || h->nidle >= HTTPC_IDLE_MAX || easy == NULL) {
 		xfer_free(x);
 		return;
 	}
-	curl_easy_reset(easy);
+	/* The header list goes: the handle must not point at it until the next
+	 * request sets its own. */
+	if (curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL) != CURLE_OK) {
+		xfer_free(x);
+		return;
+	}
 	curl_slist_free_all(x->headers);
 	memset(x, 0, sizeof(*x));
 	x->easy = easy;
+	x->primed = primed;
 	x->body = body;
 	x->body_cap = cap;
 	if (body != NULL)
@@ -454,7 +467,7 @@ static int xfer_add_header(struct httpc_xfer *x, const char *prefix, const char 
 
 	if (line == NULL)
 		return -1;
-	snprintf(line, n, "%s%s", prefix, value);
+	str_join3(line, n, prefix, value, "");
 	l = curl_slist_append(x->headers, line);
 	free(line);
 	if (l == NULL)
@@ -541,21 +554,28 @@ static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req, int p
 	    cfg->default_connect_timeout_ms;
 	int bad = 0;
 
-	bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x) != CURLE_OK;
+	/* What every request shares, once per handle (xfer_recycle keeps it); x, the
+	 * struct these point into, stays with its handle. */
+	if (!x->primed) {
+		bad |= curl_easy_setopt(e, CURLOPT_PRIVATE, x) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") !=
+		    CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "dealpush") != CURLE_OK;
+		x->primed = !bad;
+	}
+	/* What differs between requests, every time. */
 	bad |= curl_easy_setopt(e, CURLOPT_URL, req->url) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout) != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ctimeout) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x) != CURLE_OK;
-	bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "dealpush") != CURLE_OK;
 	bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers) != CURLE_OK;
 	if (post) {
 		bad |= curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK;

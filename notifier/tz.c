@@ -307,15 +307,22 @@ static void out_str(struct tz_out *o, const char *s, size_t n)
 	o->buf[o->len] = '\0';
 }
 
-static void out_num(struct tz_out *o, const char *fmt, int v)
+/* v in decimal, at least width digits (zero-padded); a minus sign first when
+ * negative. Rendered for every text with a time in it: no printf. */
+static void out_num(struct tz_out *o, int width, int v)
 {
 	char tmp[16];
-	int n = snprintf(tmp, sizeof(tmp), fmt, v);
+	size_t n = sizeof(tmp);
+	unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
 
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		o->overflow = 1;
-	else
-		out_str(o, tmp, (size_t)n);
+	do
+		tmp[--n] = (char)('0' + u % 10);
+	while ((u /= 10) != 0 && n > 1);
+	while ((int)(sizeof(tmp) - n) < width && n > 1)
+		tmp[--n] = '0';
+	if (v < 0)
+		tmp[--n] = '-';
+	out_str(o, tmp + n, sizeof(tmp) - n);
 }
 
 size_t tz_format(const struct tz *z, int64_t t, const char *fmt, char *buf, size_t size)
@@ -343,13 +350,13 @@ size_t tz_format(const struct tz *z, int64_t t, const char *fmt, char *buf, size
 			continue;
 		}
 		switch (*++p) {
-		case 'Y': out_num(&o, "%d", lt.year); break;
-		case 'm': out_num(&o, "%02d", lt.month); break;
-		case 'd': out_num(&o, "%02d", lt.day); break;
-		case 'H': out_num(&o, "%02d", lt.hour); break;
-		case 'M': out_num(&o, "%02d", lt.min); break;
-		case 'S': out_num(&o, "%02d", lt.sec); break;
-		case 'I': out_num(&o, "%02d", lt.hour % 12 == 0 ? 12 : lt.hour % 12); break;
+		case 'Y': out_num(&o, 0, lt.year); break;
+		case 'm': out_num(&o, 2, lt.month); break;
+		case 'd': out_num(&o, 2, lt.day); break;
+		case 'H': out_num(&o, 2, lt.hour); break;
+		case 'M': out_num(&o, 2, lt.min); break;
+		case 'S': out_num(&o, 2, lt.sec); break;
+		case 'I': out_num(&o, 2, lt.hour % 12 == 0 ? 12 : lt.hour % 12); break;
 		case 'p': out_str(&o, lt.hour < 12 ? "AM" : "PM", 2); break;
 		case 'a': out_str(&o, wdays[lt.wday], 3); break;
 		case 'b': out_str(&o, months[lt.month - 1], 3); break;
@@ -357,7 +364,7 @@ size_t tz_format(const struct tz *z, int64_t t, const char *fmt, char *buf, size
 		case 'z':
 			off = (lt.utoff < 0 ? -lt.utoff : lt.utoff) / 60;
 			out_str(&o, lt.utoff < 0 ? "-" : "+", 1);
-			out_num(&o, "%04d", off / 60 * 100 + off % 60);
+			out_num(&o, 4, off / 60 * 100 + off % 60);
 			break;
 		case '%': out_str(&o, "%", 1); break;
 		default:  /* unknown conversion or a lone '%' at the end */
