@@ -94,11 +94,8 @@ for i = 0, n - 1 do
   local b, kb = 11 + RA * i, 15 + RK * i
   local rrule = KEYS[kb + 2]
   local capk = { day = KEYS[kb], camp = KEYS[kb + 1], law = KEYS[kb + 3] }
-  local caps = { day_cap = tonumber(ARGV[b + 5]), day_start = tonumber(ARGV[b + 9]),
-    camp_cap = tonumber(ARGV[b + 6]), law_cap = tonumber(ARGV[b + 10]),
-    law_window = tonumber(ARGV[b + 11]) }
   local sub, ch, push, own = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local not_before = tonumber(ARGV[b + 4])
+  local not_before = oc_num(ARGV[b + 4])
   local line = ARGV[b + 7]
   local rule = ARGV[b + 8]
   local field = sub .. ':' .. ch
@@ -140,7 +137,10 @@ for i = 0, n - 1 do
   elseif not_before > now then
     verdict = 'delayed'
   else
-    verdict = first and oc_caps(capk, caps, push, now, false) or 'admit'
+    verdict = first and oc_caps(capk, { day_cap = oc_num(ARGV[b + 5]),
+      day_start = oc_num(ARGV[b + 9]), camp_cap = oc_num(ARGV[b + 6]),
+      law_cap = oc_num(ARGV[b + 10]), law_window = oc_num(ARGV[b + 11]) }, push, now,
+      false) or 'admit'
   end
   local code = held
   if verdict == 'admit' and pool ~= '' and not code then

@@ -71,6 +71,17 @@ local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text 
                       -- td_encode's hint for it
 local lines, line_keys = {}, {}  -- pushline key -> its push fields and values, in order
 
+-- The series field a sent push counts in, made once per time of the call.
+local sent_fields = {}
+local function sent_field(at)
+  local f = sent_fields[at]
+  if f == nil then
+    f = series_field('sent', at) or false
+    sent_fields[at] = f
+  end
+  return f
+end
+
 -- One HSET per pushline key for every push of the call (written at the end, once per
 -- PUSHLINE_CHUNK fields): nothing in this call reads a push's field back.
 local PUSHLINE_CHUNK = 256
@@ -150,11 +161,11 @@ for i = 0, n - 1 do
         ARGV[b + 17], rule, camp, ARGV[b + 18])
     end
     if outcome == 'sent' then
-      local segs = tonumber(ARGV[b + 12]) or 0
-      local ttl = (tonumber(ARGV[b + 19]) or 0) - tonumber(at)
+      local segs = oc_num(ARGV[b + 12]) or 0
+      local ttl = (oc_num(ARGV[b + 19]) or 0) - oc_num(at)
       -- Counted with the other counts (oc_add: one HINCRBY a call and minute), the
       -- key's TTL set once they are written.
-      local sf = KEYS[kb + 17] ~= '' and series_field('sent', at)
+      local sf = KEYS[kb + 17] ~= '' and sent_field(at)
       if sf then
         oc_add(KEYS[kb + 17], sf, 1)
         if not series_keys[KEYS[kb + 17]] then series_keys[KEYS[kb + 17]] = ttl end

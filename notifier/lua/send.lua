@@ -85,16 +85,12 @@ local out = {}
 for i = 0, n - 1 do
   local kb, b = 6 + RK * i, 5 + RA * i
   local states, deal, consent, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
-  local reports = { KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6] }
   local pool = KEYS[kb + 7]
   local sub, ch, push = ARGV[b], ARGV[b + 1], ARGV[b + 2]
-  local deal_id, exp, idem = ARGV[b + 3], tonumber(ARGV[b + 4]), ARGV[b + 5]
+  local deal_id, exp_s, idem = ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   local mode, entry, admitted_epoch = ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
-  local not_before, member = tonumber(ARGV[b + 9]) or -1, ARGV[b + 10]
+  local not_before, member = oc_num(ARGV[b + 9]) or -1, ARGV[b + 10]
   local capk = { day = KEYS[kb + 8], camp = KEYS[kb + 9], law = KEYS[kb + 10] }
-  local caps = { day_cap = tonumber(ARGV[b + 11]), day_start = tonumber(ARGV[b + 12]),
-    camp_cap = tonumber(ARGV[b + 13]), law_cap = tonumber(ARGV[b + 14]),
-    law_window = tonumber(ARGV[b + 15]) }
   local retext = KEYS[kb + 11]
   local field = sub .. ':' .. ch
   local mark = 'sending:'
@@ -102,9 +98,10 @@ for i = 0, n - 1 do
     mark = 'sendingw:'
   end
   local d = deal_of(deal)
-  if d[2] then
-    exp = tonumber(d[2]) or exp
+  if d[2] and oc_num(d[2]) then
+    exp_s = d[2]
   end
+  local exp = oc_num(exp_s)
   local state = redis.call('HGET', states, field)
   local verdict
   local held = mode == 'renew' and state == mark .. consumer
@@ -133,6 +130,9 @@ for i = 0, n - 1 do
   elseif not_before > 0 then
     verdict = 'deferred'
   elseif mode == 'claim' then
+    local caps = { day_cap = oc_num(ARGV[b + 11]), day_start = oc_num(ARGV[b + 12]),
+      camp_cap = oc_num(ARGV[b + 13]), law_cap = oc_num(ARGV[b + 14]),
+      law_window = oc_num(ARGV[b + 15]) }
     verdict = oc_caps(capk, caps, push, now, true) or 'send'
   else
     verdict = 'send'
@@ -148,9 +148,9 @@ for i = 0, n - 1 do
     -- Never updated (no version): no further command for the push.
     local text = d[3] and redis.call('HGET', retext, field)
     if text then
-      out[#out + 1] = 'send\t' .. exp .. '\t' .. text
+      out[#out + 1] = 'send\t' .. exp_s .. '\t' .. text
     else
-      out[#out + 1] = 'send\t' .. exp
+      out[#out + 1] = 'send\t' .. exp_s
     end
   elseif verdict == 'deferred' then
     redis.call('HSET', states, field, 'deferred')
@@ -160,6 +160,7 @@ for i = 0, n - 1 do
   else
     if verdict ~= 'skip' and verdict ~= 'lost' then
       oc_return_code(codes, pool, deal, field)
+      local reports = { KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6] }
       oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, verdict,
         ARGV[1], not_before == -3 and verdict == 'quiet_hours' and
         { 'detail', 'no_common_window' } or nil)
