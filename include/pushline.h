@@ -39,11 +39,13 @@ struct pushline {
 #define PUSHLINE_SEND_RKEYS 12
 #define PUSHLINE_SEND_ARGS 4
 #define PUSHLINE_SEND_RARGS 16
-/* ORDER RECORD_KEYS, RECORD_RKEYS, RECORD_ARGS, RECORD_RARGS: notifier/lua/record.lua. */
+/* ORDER RECORD_KEYS, RECORD_RKEYS, RECORD_GKEYS, RECORD_ARGS, RECORD_RARGS:
+ * notifier/lua/record.lua. */
 #define PUSHLINE_RECORD_KEYS 9
-#define PUSHLINE_RECORD_RKEYS 18
+#define PUSHLINE_RECORD_RKEYS 4
+#define PUSHLINE_RECORD_GKEYS 14
 #define PUSHLINE_RECORD_ARGS 2
-#define PUSHLINE_RECORD_RARGS 24
+#define PUSHLINE_RECORD_RARGS 25
 
 /* A pool code longer than this would not fit the place the plan kept for it. */
 #define PUSHLINE_CODE_MAX MATCH_CODE_WIDTH

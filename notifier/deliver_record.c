@@ -139,21 +139,40 @@ rec_keep_for_resend(const struct deliver *dl, const struct rcpt *r, const char *
 	    gc->status_callback_base[0] != '\0';
 }
 
-/* Adds the keys of one outcome, ORDER RECORD_RKEYS: its own, then its caps'. px: the
- * prefixes of the outcome's shard (the batch's). */
+/* 1 when r's push has a code that leaves with it (codepush:<code>, codeout). */
+static int
+rec_has_code(const struct rcpt *r)
+{
+	return r->code[0] != '\0' && !r->code_bad;
+}
+
+/*
+ * 1 when r and q name the same keys of ORDER RECORD_GKEYS (one group of the call):
+ * the same deal, channel, rule, campaign and pool, both with a code or both without.
+ */
+static int
+rec_same_group(const struct rcpt *r, const struct rcpt *q)
+{
+	return r->pl.ch == q->pl.ch && rec_has_code(r) == rec_has_code(q) &&
+	    (r->job == q->job || (strcmp(r->job->deal, q->job->deal) == 0 &&
+	    strcmp(r->job->camp, q->job->camp) == 0 &&
+	    strcmp(r->job->pool, q->job->pool) == 0)) &&
+	    strcmp(r->pl.rule, q->pl.rule) == 0;
+}
+
+/* Adds the keys of one group, ORDER RECORD_GKEYS, from one of its outcomes. px: the
+ * prefixes of the call's shard. */
 static void
-rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *caps,
-    const struct keys_prefixes *px)
+rec_keys_group(struct script_args *sa, const struct rcpt *r, const struct keys_prefixes *px)
 {
 	const struct job *j = r->job;
 	char ck[KEYS_SHARD_MAX], rk[KEYS_SHARD_MAX];   /* consent:<ch>, consent:records */
 	char co[KEYS_MAX];                              /* {d:<deal>}codeout or "" */
-	int code = r->code[0] != '\0' && !r->code_bad;
 
 	(void)keys_consent(px->shard, r->pl.ch, ck, sizeof(ck));
 	(void)keys_shard_key(px->shard, KEYS_CONSENT_RECORDS, rk, sizeof(rk));
 	co[0] = '\0';
-	if (code)
+	if (rec_has_code(r))
 		(void)keys_codeout(j->deal, co, sizeof(co));
 	script_key(sa, px->p[KEYS_PUSH], j->deal);
 	script_key(sa, ck, NULL);
@@ -168,16 +187,27 @@ rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *cap
 	script_key(sa, px->p[KEYS_DELIVERY], j->deal);
 	script_key(sa, rk, NULL);
 	script_key(sa, co, NULL);
+	script_key(sa, px->p[KEYS_SERIES], j->deal);
+}
+
+/* Adds the keys of one outcome, ORDER RECORD_RKEYS: its code's, then its caps'. */
+static void
+rec_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *caps,
+    const struct keys_prefixes *px)
+{
+	int code = rec_has_code(r);
+
 	script_key(sa, code ? px->p[KEYS_CODEPUSH] : "", code ? r->code : NULL);
 	script_key(sa, caps->daykey, NULL);
 	script_key(sa, caps->campkey, NULL);
 	script_key(sa, caps->lawkey, NULL);
-	script_key(sa, px->p[KEYS_SERIES], j->deal);
 }
 
-/* Adds the arguments of one outcome, ORDER RECORD_RARGS. */
+/* Adds the arguments of one outcome, ORDER RECORD_RARGS; group: its group's number
+ * (from 1). */
 static void
-rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_t now)
+rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_t now,
+    size_t group)
 {
 	const struct rcpt *r = e->r;
 	const struct subscriber *s = substore_get(dl->ss, r->pl.sub);
@@ -222,6 +252,7 @@ rec_args(struct deliver *dl, struct script_args *sa, const struct rec *e, int64_
 		old[0] = new[0] = '\0';
 	script_arg(sa, old, NULL);
 	script_arg(sa, new, NULL);
+	script_arg_ll(sa, (long long)group);
 }
 
 /*
@@ -267,7 +298,7 @@ rec_flush_batch(struct deliver *dl)
 	uint32_t shard;
 	struct dl_caps caps;
 	int64_t now = clock_now();
-	size_t i;
+	size_t i, k, ng = 0, first[DELIVER_RECORD_BATCH];  /* each group's first outcome */
 
 	if (n == 0 || b == NULL)
 		goto out;
@@ -309,9 +340,16 @@ rec_flush_batch(struct deliver *dl)
 			    now, &caps);
 		else
 			caps.daykey[0] = caps.campkey[0] = caps.lawkey[0] = '\0';
+		for (k = 0; k < ng && !rec_same_group(b->v[first[k]].r, b->v[i].r); k++)
+			;
+		if (k == ng)
+			first[ng++] = i;
 		rec_keys(sa, b->v[i].r, &caps, &px);
-		rec_args(dl, sa, &b->v[i], now);
+		rec_args(dl, sa, &b->v[i], now, k + 1);
 	}
+	/* ORDER RECORD_GKEYS, after every outcome's own */
+	for (k = 0; k < ng; k++)
+		rec_keys_group(sa, b->v[first[k]].r, &px);
 	if (script_call_args(dl->cmd, SCRIPT_RECORD, sa, rec_on_reply, b) < 0) {
 		dl->records_out -= n;
 		for (i = 0; i < n; i++)

@@ -5,18 +5,21 @@
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] resolve:due   KEYS[4] resolve:info
 -- KEYS[5] subscribers   KEYS[6] subscribers:changes   KEYS[7] consent:epoch
 -- KEYS[8] resolve:tries   KEYS[9] behaviour (a sent push is a text in it: lib/behav.lua)
---   then per outcome (ORDER RECORD_RKEYS, 18 each): push:<deal>, consent:<channel>,
---   deal:<id>, code:<deal>, the code pool ("" = none; admit.lua made sure the job
---   names it),
---   report:deal:<id>, report:rule:<rule>, report:campaign:<c> ("" = none),
---   pushline:<deal>, pushinfo:<deal>, delivery:<deal>, consent:records,
---   codeout ({d:<deal>}codeout in the sharded layout, "" in the single-instance
---   one or with no code), codepush:<code> ("" = no code), then the caps' keys of
---   the push as send.lua counted it (texts:<sub>, camp:<campaign>:<sub>, the law's;
---   "" = none; the notifier passes them only for an outcome that gives a place back)
---   and series:<deal> (a sent push counts "sent:<minute>" there, docs/api.md)
+--   then per outcome (ORDER RECORD_RKEYS, 4 each): codepush:<code> ("" = no code),
+--   then the caps' keys of the push as send.lua counted it (texts:<sub>,
+--   camp:<campaign>:<sub>, the law's; "" = none; the notifier passes them only for
+--   an outcome that gives a place back),
+--   then per group (ORDER RECORD_GKEYS, 14 each; an outcome names its group: the
+--   pushes of one deal, channel, rule, campaign and pool, with a code or without,
+--   share these keys, so a batch passes them once and not once per push):
+--   push:<deal>, consent:<channel>, deal:<id>, code:<deal>, the code pool ("" =
+--   none; admit.lua made sure the job names it), report:deal:<id>,
+--   report:rule:<rule>, report:campaign:<c> ("" = none), pushline:<deal>,
+--   pushinfo:<deal>, delivery:<deal>, consent:records, codeout ({d:<deal>}codeout in
+--   the sharded layout, "" in the single-instance one or with no code) and
+--   series:<deal> (a sent push counts "sent:<minute>" there, docs/api.md)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
---   (ORDER RECORD_RARGS, 24 each): sub, channel, push_id, deal_id, outcome, gateway,
+--   (ORDER RECORD_RARGS, 25 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
 --   the text sent; 0 for other channels), resend ("1" for a sent SMS that may get
 --   a 30003 status callback: what sending it again needs is kept in pushline:<deal>
@@ -27,7 +30,7 @@
 --   it treated already), behav_old, behav_new (for a sent push, the subscriber's
 --   behaviour record as the notifier's mirror has it, "" = none stored, and as the
 --   text makes it: written as is when the stored one is still behav_old; behav_new
---   "" = computed here, lib/behav.lua)
+--   "" = computed here, lib/behav.lua), group (its keys' group, from 1)
 -- Counts each final outcome in stats and the reports (lib/outcome.lua), and for a sent
 -- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" (and, for an
 -- A/B test member, whose rule argument is "<rule>/<variant>", field "<sub>:<ch>\tab" =
@@ -62,7 +65,8 @@
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
-local RK, RA = 18, 24
+local RK, RG, RA = 4, 14, 25
+local gbase = 10 + RK * n     -- the first group's first key
 local texted = { by = {}, ids = {} } -- the texts for the behaviour records (lib/behav.lua)
 local series_keys = {} -- series:<deal> counted in this call -> the seconds its deal has left
 local expiring = {}   -- keys given a TTL in this call
@@ -105,12 +109,14 @@ end
 
 for i = 0, n - 1 do
   local kb, b = 10 + RK * i, 3 + RA * i
-  local states, consent, deal, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
-  local pool = KEYS[kb + 4]
-  local reports = { KEYS[kb + 5], KEYS[kb + 6], KEYS[kb + 7] }
-  local pushline, pushinfo, delivery = KEYS[kb + 8], KEYS[kb + 9], KEYS[kb + 10]
-  local records, codeout, codepush = KEYS[kb + 11], KEYS[kb + 12], KEYS[kb + 13]
-  local capk = { KEYS[kb + 14], KEYS[kb + 15], KEYS[kb + 16] }
+  local gk = gbase + RG * (oc_num(ARGV[b + 24]) - 1)
+  local states, consent, deal, codes = KEYS[gk], KEYS[gk + 1], KEYS[gk + 2], KEYS[gk + 3]
+  local pool = KEYS[gk + 4]
+  local reports = { KEYS[gk + 5], KEYS[gk + 6], KEYS[gk + 7] }
+  local pushline, pushinfo, delivery = KEYS[gk + 8], KEYS[gk + 9], KEYS[gk + 10]
+  local records, codeout, series = KEYS[gk + 11], KEYS[gk + 12], KEYS[gk + 13]
+  local codepush = KEYS[kb]
+  local capk = { KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3] }
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local at = ARGV[b + 9]
@@ -165,10 +171,10 @@ for i = 0, n - 1 do
       local ttl = (oc_num(ARGV[b + 19]) or 0) - oc_num(at)
       -- Counted with the other counts (oc_add: one HINCRBY a call and minute), the
       -- key's TTL set once they are written.
-      local sf = KEYS[kb + 17] ~= '' and sent_field(at)
+      local sf = series ~= '' and sent_field(at)
       if sf then
-        oc_add(KEYS[kb + 17], sf, 1)
-        if not series_keys[KEYS[kb + 17]] then series_keys[KEYS[kb + 17]] = ttl end
+        oc_add(series, sf, 1)
+        if not series_keys[series] then series_keys[series] = ttl end
       end
       if segs > 0 then
         for _, r in ipairs(reports) do

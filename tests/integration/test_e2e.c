@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -241,6 +242,61 @@ right_texts_reach_exactly_the_right_numbers(void **state)
 	}
 	assert_int_equal(i, 2);
 	cJSON_Delete(reqs);
+}
+
+/* A report's "sent" as an integer reply (0 when absent), for it_shards_sum. */
+#define SENT_OF "EVAL return(tonumber(redis.call('HGET',KEYS[1],'sent')or'0')) 1 %s"
+
+/*
+ * One deal, two rules, one job: the pushes of both are recorded in the same
+ * record.lua calls, which pass each group's keys once (deliver_record.c), and each
+ * rule's report counts its own pushes and no other's.
+ */
+static void
+each_rule_report_counts_its_own_pushes(void **state)
+{
+	struct fx *f = *state;
+	struct count_arg c = { f, 0, 8, "sent" };
+	char dir[512], path[600], extra[700], *subs;
+	size_t len;
+	FILE *fp;
+	int i;
+
+	it_path(dir, sizeof(dir), "rules-two", "");
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/two.rules", dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("rule vip\n  when deal.category = \"laptop\" and \"vip\" in subscriber.tags\n"
+	    "  audience all\n  send sms\n  priority 10\n"
+	    "  template sms \"VIP {title} Reply STOP to end\"\nend\n"
+	    "rule rest\n  when deal.category = \"laptop\"\n  audience all\n  send sms\n"
+	    "  template sms \"{title} Reply STOP to end\"\nend\n", fp);
+	fclose(fp);
+	/* s-0..s-7, every other one a vip, interleaved so the job holds both rules */
+	subs = many_subs(8, "laptop");
+	for (i = 0; i < 8; i += 2) {
+		char from[32];
+		char *p;
+
+		snprintf(from, sizeof(from), "\"id\":\"s-%d\",", i);
+		assert_non_null(p = strstr(subs, from));
+		len = strlen(subs) + 32;
+		assert_non_null(subs = realloc(subs, len));
+		p = strstr(subs, from);
+		memmove(p + strlen(from) + 15, p + strlen(from), strlen(p + strlen(from)) + 1);
+		memcpy(p + strlen(from), "\"tags\":[\"vip\"],", 15);
+	}
+	assert_int_equal(it_import(f->port, subs), 0);
+	free(subs);
+	snprintf(extra, sizeof(extra), "[rules]\ndir = %s\n", dir);
+	start_all(f, NULL, extra);
+	assert_int_equal(it_publish(f->rc, it_deal("two-1", "laptop", 600)), 0);
+	assert_true(it_wait(log_has, &c, WAIT_MS));
+	it_sleep_ms(300);
+	assert_int_equal(it_outcomes(f->rc, "sent"), 8);
+	assert_int_equal(it_shards_sum(f->rc, SENT_OF, KEYS_REPORT_RULE, "vip"), 4);
+	assert_int_equal(it_shards_sum(f->rc, SENT_OF, KEYS_REPORT_RULE, "rest"), 4);
+	assert_int_equal(it_shards_sum(f->rc, SENT_OF, KEYS_REPORT_DEAL, "two-1"), 8);
 }
 
 static void
@@ -567,6 +623,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(right_texts_reach_exactly_the_right_numbers,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(each_rule_report_counts_its_own_pushes, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(same_deal_id_twice_is_pushed_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(gateway_500s_are_retried_and_delivered, setup,
