@@ -75,6 +75,18 @@ local refs = {}       -- "<pushline key>\t<rule>" -> that rule's reference text 
                       -- td_encode's hint for it
 local lines, line_keys = {}, {}  -- pushline key -> its push fields and values, in order
 
+-- "<rule>/<variant>" (an A/B test member) or "<rule>" as rule, variant ("" = none),
+-- split once per string of the call.
+local rule_parts = {}
+local function rule_split(rs_arg)
+  local rs_parts = rule_parts[rs_arg]
+  if not rs_parts then
+    rs_parts = { string.match(rs_arg, '^([^/]*)/?(.*)$') }
+    rule_parts[rs_arg] = rs_parts
+  end
+  return rs_parts[1], rs_parts[2]
+end
+
 -- The series field a sent push counts in, made once per time of the call.
 local sent_fields = {}
 local function sent_field(at)
@@ -116,17 +128,16 @@ for i = 0, n - 1 do
   local pushline, pushinfo, delivery = KEYS[gk + 8], KEYS[gk + 9], KEYS[gk + 10]
   local records, codeout, series = KEYS[gk + 11], KEYS[gk + 12], KEYS[gk + 13]
   local codepush = KEYS[kb]
-  local capk = { KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3] }
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
   local at = ARGV[b + 9]
-  local rule, camp = ARGV[b + 14], ARGV[b + 15]
-  local variant = ''
-  rule, variant = string.match(rule, '^([^/]*)/?(.*)$')   -- "<rule>/<variant>": A/B
+  local camp = ARGV[b + 15]
+  local rule, variant = rule_split(ARGV[b + 14])
   local field = sub .. ':' .. ch
   local state = redis.call('HGET', states, field)
+  local sending = state and string.find(state, 'sending', 1, true) == 1
   local open = state == false or state == 'admitted' or state == 'retry' or
-    state == 'delayed' or state == 'deferred' or (state and state:match('^sending'))
+    state == 'delayed' or state == 'deferred' or sending
   local resolving = state == 'unknown' and outcome == 'sent'
   local resolved = nil
   if open and outcome == 'unknown' then
@@ -141,7 +152,7 @@ for i = 0, n - 1 do
   if outcome == 'retry' then
     -- "retry" only replaces the in-flight mark: the backoff may already have
     -- re-admitted the push (records are batched), and that newer state stands.
-    if state and state:match('^sending') then
+    if sending then
       redis.call('HSET', states, field, 'retry')
     end
   elseif open or resolving then
@@ -160,7 +171,7 @@ for i = 0, n - 1 do
         extra)
     end
     if outcome ~= 'sent' and outcome ~= 'unknown' then
-      oc_cap_give_back(capk, push)
+      oc_cap_give_back({ KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3] }, push)
     end
     if outcome == 'unknown' and ch == 'sms' then
       oc_queue_unknown(due, info, push, resolve_at, deal_id, sub, ch, gw, ARGV[b + 16],
