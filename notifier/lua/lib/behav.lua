@@ -151,6 +151,10 @@ local function behav_text_flush(bh_key, bh_batch)
     for bh_k = bh_i, bh_j do
       local bh_id = bh_ids[bh_k]
       local bh_rec = bh_old[bh_k - bh_i + 1]
+      -- the record's field first, then its channels' (its place kept here)
+      bh_fv[#bh_fv + 1] = bh_id
+      bh_fv[#bh_fv + 1] = false
+      local bh_at = #bh_fv
       for _, bh_e in ipairs(bh_batch.by[bh_id]) do
         if bh_e[5] ~= '' and (bh_rec or '') == bh_e[4] then
           bh_rec = bh_e[5]
@@ -162,8 +166,7 @@ local function behav_text_flush(bh_key, bh_batch)
         bh_fv[#bh_fv + 1] = bh_e[3]
       end
       bh_recs[bh_k] = bh_rec
-      bh_fv[#bh_fv + 1] = bh_id
-      bh_fv[#bh_fv + 1] = bh_rec
+      bh_fv[bh_at] = bh_rec
     end
     redis.call('HSET', bh_key, unpack(bh_fv))
   end
