@@ -315,6 +315,24 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	cJSON_Delete(doc);
 }
 
+/* notifier/lua/lib/behav.lua with driver appended, a script for EVAL; caller frees. */
+static char *
+behav_script(const char *driver)
+{
+	char path[1024], *script;
+	size_t len, dlen = strlen(driver);
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/notifier/lua/lib/behav.lua", getenv("DP_ROOT"));
+	assert_non_null(fp = fopen(path, "r"));
+	assert_non_null(script = malloc(65536 + dlen + 1));
+	len = fread(script, 1, 65536, fp);
+	fclose(fp);
+	assert_true(len > 0 && len < 65536);
+	memcpy(script + len, driver, dlen + 1);
+	return script;
+}
+
 /* The stored record after one event, as lib/behav.lua computes it: the library run
  * in the test's Redis with a one-line driver, on records of every shape. */
 static void
@@ -348,19 +366,10 @@ stored_record_ages_counts_out_of_their_windows(void **state)
 		{ "nonsense", "2", "", "|1796000400||20787:0:1:0:0" },
 		{ "1796009999|||", "1", "", "1796009999|||20787:1:0:0:0" },
 	};
-	char path[1024], *lib, *script;
-	size_t i, len;
-	FILE *fp;
+	char *script;
+	size_t i;
 
-	snprintf(path, sizeof(path), "%s/notifier/lua/lib/behav.lua", getenv("DP_ROOT"));
-	assert_non_null(fp = fopen(path, "r"));
-	assert_non_null(lib = calloc(1, 65536));
-	len = fread(lib, 1, 65535, fp);
-	fclose(fp);
-	assert_true(len > 0 && len < 65535);
-	assert_non_null(script = malloc(len + sizeof(driver)));
-	memcpy(script, lib, len);
-	memcpy(script + len, driver, sizeof(driver));
+	script = behav_script(driver);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		redisReply *r = redisCommand(f->o.rc, "EVAL %s 0 %s 1796000400 %s %s", script,
 		    cases[i].rec, cases[i].what, cases[i].amount);
@@ -373,7 +382,6 @@ stored_record_ages_counts_out_of_their_windows(void **state)
 		freeReplyObject(r);
 	}
 	free(script);
-	free(lib);
 }
 
 /*
@@ -391,19 +399,11 @@ text_record_computed_by_the_notifier_is_the_librarys(void **state)
 	    "\nreturn behav_apply(ARGV[1], tonumber(ARGV[2]), 1)\n";
 	static const char *const money[] = { "0", "0", "25.5", "3", "0.01", "12.35" };
 	const long long now = 1796000400, today = now / 86400;
-	char path[1024], *lib, *script, rec[1024], old[1024], new[1024], *p;
-	size_t len, taken = 0, left = 0;
+	char *script, rec[1024], old[1024], new[1024], *p;
+	size_t taken = 0, left = 0;
 	int i, k, n;
-	FILE *fp;
 
-	snprintf(path, sizeof(path), "%s/notifier/lua/lib/behav.lua", getenv("DP_ROOT"));
-	assert_non_null(fp = fopen(path, "r"));
-	assert_non_null(lib = calloc(1, 65536));
-	len = fread(lib, 1, 65535, fp);
-	fclose(fp);
-	assert_non_null(script = malloc(len + sizeof(driver)));
-	memcpy(script, lib, len);
-	memcpy(script + len, driver, sizeof(driver));
+	script = behav_script(driver);
 	srand(11);
 	for (i = 0; i < 400; i++) {
 		/* days in order from 10 or 6 days back on, up to 1 ahead; now and then
@@ -454,7 +454,6 @@ text_record_computed_by_the_notifier_is_the_librarys(void **state)
 		free(b);
 	}
 	free(script);
-	free(lib);
 }
 
 int
