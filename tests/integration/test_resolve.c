@@ -24,6 +24,8 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 #include "twsig.h"
 
 #define PUBLIC_URL "https://hooks.example.test"
@@ -130,13 +132,73 @@ str(struct fx *f, char *out, size_t size, const char *fmt, ...)
 	return out;
 }
 
+/*
+ * Shard k's copy of a key named as in the single-instance layout (push:<deal>,
+ * pushinfo:<deal>, delivery:<deal>, report:deal|rule|campaign:<id>, stats,
+ * resolve:due|info|tries, pushes:log), in the
+ * layout in force (DP_SHARDS: tests/integration/itshards.h); any other name as it is.
+ * A static buffer of 8, used in turn.
+ */
+static const char *
+lk_shard(const char *name, uint32_t k)
+{
+	static const struct {
+		const char *prefix;
+		int per, kind;      /* per: keys_per name, else keys_shard_key name */
+	} map[] = {
+		{ "push:", 1, KEYS_PUSH },
+		{ "pushinfo:", 1, KEYS_PUSHINFO },
+		{ "delivery:", 1, KEYS_DELIVERY },
+		{ "report:deal:", 1, KEYS_REPORT_DEAL },
+		{ "report:rule:", 1, KEYS_REPORT_RULE },
+		{ "report:campaign:", 1, KEYS_REPORT_CAMPAIGN },
+		{ "stats", 0, KEYS_STATS },
+		{ "resolve:due", 0, KEYS_RESOLVE_DUE },
+		{ "resolve:info", 0, KEYS_RESOLVE_INFO },
+		{ "resolve:tries", 0, KEYS_RESOLVE_TRIES },
+		{ "pushes:log", 0, KEYS_PUSHES_LOG },
+	};
+	static char buf[8][KEYS_MAX];
+	static unsigned turn;
+	char *b = buf[turn++ % 8];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		n = strlen(map[i].prefix);
+		if (map[i].per && strncmp(name, map[i].prefix, n) == 0) {
+			keys_per(k, (enum keys_per)map[i].kind, name + n, b, KEYS_MAX);
+			return b;
+		}
+		if (!map[i].per && strcmp(name, map[i].prefix) == 0) {
+			keys_shard_key(k, (enum keys_name)map[i].kind, b, KEYS_MAX);
+			return b;
+		}
+	}
+	snprintf(b, KEYS_MAX, "%s", name);
+	return b;
+}
+
+/* Subscriber sub's copy of the key name (lk_shard). */
+static const char *
+lk(const char *name, const char *sub)
+{
+	return lk_shard(name, keys_shard_of(sub));
+}
+
+/* The integer field of the hash key (as named in lk_shard), summed over every shard's
+ * copy: the counters of pushes in different shards. 0 when absent. */
 static long long
 hint(struct fx *f, const char *key, const char *field)
 {
 	char v[32];
+	long long sum = 0;
+	uint32_t k;
 
-	str(f, v, sizeof(v), "HGET %s %s", key, field);
-	return v[0] ? strtoll(v, NULL, 10) : 0;
+	for (k = 0; k < keys_shards(); k++) {
+		str(f, v, sizeof(v), "HGET %s %s", lk_shard(key, k), field);
+		sum += v[0] ? strtoll(v, NULL, 10) : 0;
+	}
+	return sum;
 }
 
 /* Fills s->push and s->field. */
@@ -151,21 +213,23 @@ seed_ids(struct seed *s)
 static void
 seed(struct fx *f, struct seed *s)
 {
-	char info[1024];
+	char info[1024], key[128], rdeal[128];
 
 	seed_ids(s);
 	/* ORDER RESOLVE_INFO: deal, sub, channel, gateway, to, started, rule, campaign,
 	 * text; started on the notifier's clock, a moment before now. */
 	snprintf(info, sizeof(info), "%s\t%s\tsms\ttwilio\t%s\t%lld\tr-1\tc-1\t%s", s->deal,
 	    s->sub, s->to, it_now() - 2, s->text);
+	snprintf(key, sizeof(key), "push:%s", s->deal);
+	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", s->deal);
 	cmd(f, "SET dealentry:%s %s", s->entry, s->deal);
-	cmd(f, "HSET push:%s %s %s", s->deal, s->field, s->state ? s->state : "unknown");
-	cmd(f, "HSET resolve:info %s %s", s->push, info);
-	cmd(f, "ZADD resolve:due %lld %s", it_now(), s->push);
-	cmd(f, "HINCRBY report:deal:%s unknown 1", s->deal);
-	cmd(f, "HINCRBY report:rule:r-1 unknown 1");
-	cmd(f, "HINCRBY report:campaign:c-1 unknown 1");
-	cmd(f, "HINCRBY stats outcome:unknown 1");
+	cmd(f, "HSET %s %s %s", lk(key, s->sub), s->field, s->state ? s->state : "unknown");
+	cmd(f, "HSET %s %s %s", lk("resolve:info", s->sub), s->push, info);
+	cmd(f, "ZADD %s %lld %s", lk("resolve:due", s->sub), it_now(), s->push);
+	cmd(f, "HINCRBY %s unknown 1", lk(rdeal, s->sub));
+	cmd(f, "HINCRBY %s unknown 1", lk("report:rule:r-1", s->sub));
+	cmd(f, "HINCRBY %s unknown 1", lk("report:campaign:c-1", s->sub));
+	cmd(f, "HINCRBY %s outcome:unknown 1", lk("stats", s->sub));
 }
 
 /* Has gwsim accept one SMS to `to` with text, as our request would have; the sid of
@@ -236,10 +300,16 @@ static int
 log_entries(struct fx *f, const char *push, char *outcome, char *provider, char *by,
     size_t size)
 {
-	redisReply *r = redisCommand(f->rc, "XRANGE pushes:log - +");
+	/* push is "<entry>:<sub>:<channel>": its log is its subscriber's shard's */
+	const char *a = strchr(push, ':'), *e = a != NULL ? strchr(a + 1, ':') : NULL;
+	char sub[64];
+	redisReply *r;
 	size_t i, k;
 	int n = 0;
 
+	assert_true(a != NULL && e != NULL);
+	snprintf(sub, sizeof(sub), "%.*s", (int)(e - a - 1), a + 1);
+	r = redisCommand(f->rc, "XRANGE %s - +", lk("pushes:log", sub));
 	assert_non_null(r);
 	for (i = 0; i < r->elements; i++) {
 		redisReply *fl = r->element[i]->element[1];
@@ -278,9 +348,12 @@ static int
 hash_is(void *arg)
 {
 	struct want *w = arg;
-	char v[128];
+	char v[128], sub[64];
 
-	return strcmp(str(w->f, v, sizeof(v), "HGET %s %s", w->key, w->field), w->value) == 0;
+	/* field "<sub>:<channel>": the key is that subscriber's shard's */
+	snprintf(sub, sizeof(sub), "%.*s", (int)strcspn(w->field, ":"), w->field);
+	return strcmp(str(w->f, v, sizeof(v), "HGET %s %s", lk(w->key, sub), w->field),
+	    w->value) == 0;
 }
 
 static int
@@ -305,9 +378,12 @@ assert_entry_gone(struct fx *f, const struct seed *s)
 {
 	char v[64];
 
-	assert_string_equal(str(f, v, sizeof(v), "ZSCORE resolve:due %s", s->push), "");
-	assert_int_equal(it_int(f->rc, "HEXISTS resolve:info %s", s->push), 0);
-	assert_int_equal(it_int(f->rc, "HEXISTS resolve:tries %s", s->push), 0);
+	assert_string_equal(str(f, v, sizeof(v), "ZSCORE %s %s", lk("resolve:due", s->sub),
+	    s->push), "");
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", lk("resolve:info", s->sub), s->push),
+	    0);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", lk("resolve:tries", s->sub),
+	    s->push), 0);
 }
 
 static void
@@ -341,14 +417,16 @@ found_message_makes_the_push_sent_with_its_sid(void **state)
 	assert_int_equal(hint(f, "report:deal:d-1", "sms_segments"), 1);
 	assert_int_equal(hint(f, "stats", "outcome:sent"), 1);
 	assert_int_equal(hint(f, "stats", "resolved:list"), 1);
-	assert_string_equal(str(f, v, sizeof(v), "HGET pushinfo:d-1 s-1:sms"), "r-1\tc-1");
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-1:sms",
+	    lk("pushinfo:d-1", "s-1")), "r-1\tc-1");
 	/* The other one has no message with its text: still unknown, given up after its
 	 * two looks, its counters untouched. */
 	w.key = "stats";
 	w.field = "resolve:gave_up";
 	w.n = 1;
 	assert_true(it_wait(counter_reached, &w, WAIT_MS));
-	assert_string_equal(str(f, v, sizeof(v), "HGET push:d-1 s-2:sms"), "unknown");
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-2:sms",
+	    lk("push:d-1", "s-2")), "unknown");
 	assert_int_equal(log_entries(f, other.push, outcome, provider, by, sizeof(outcome)), 0);
 	assert_entry_gone(f, &other);
 	assert_int_equal(hint(f, "report:deal:d-1", "unknown"), 1);
@@ -384,9 +462,12 @@ absent_or_settled_pushes_are_never_marked_sent(void **state)
 	w.field = "resolve:dropped";
 	w.n = 1;
 	assert_true(it_wait(counter_reached, &w, WAIT_MS));
-	assert_string_equal(str(f, v, sizeof(v), "HGET push:d-2 s-1:sms"), "unknown");
-	assert_string_equal(str(f, v, sizeof(v), "HGET push:d-2 s-2:sms"), "unknown");
-	assert_string_equal(str(f, v, sizeof(v), "HGET push:d-2 s-3:sms"), "sent");
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-1:sms",
+	    lk("push:d-2", "s-1")), "unknown");
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-2:sms",
+	    lk("push:d-2", "s-2")), "unknown");
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-3:sms",
+	    lk("push:d-2", "s-3")), "sent");
 	assert_entry_gone(f, &nobody);
 	assert_entry_gone(f, &notext);
 	assert_entry_gone(f, &done);
@@ -437,13 +518,15 @@ status_callback_resolves_an_unknown_push(void **state)
 
 	seed(f, &s);
 	seed_ids(&early);
-	cmd(f, "HSET push:d-3 s-2:sms sending:it-resolve-9");
+	cmd(f, "HSET %s s-2:sms sending:it-resolve-9", lk("push:d-3", "s-2"));
 	/* No lookup can settle a text that is not known: it waits for its callback. */
 	start_notifier(f, 0, 100);
 	assert_true(it_wait(counter_reached, &w, WAIT_MS));
-	assert_string_equal(str(f, v, sizeof(v), "HGET push:d-3 s-1:sms"), "unknown");
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-1:sms",
+	    lk("push:d-3", "s-1")), "unknown");
 	assert_int_equal(status_callback(f, s.push, "delivered", PHONE, sid), 204);
-	assert_string_equal(str(f, v, sizeof(v), "HGET push:d-3 s-1:sms"), "sent");
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-1:sms",
+	    lk("push:d-3", "s-1")), "sent");
 	assert_int_equal(log_entries(f, s.push, outcome, provider, by, sizeof(outcome)), 1);
 	assert_string_equal(outcome, "sent");
 	assert_string_equal(provider, sid);
@@ -453,7 +536,8 @@ status_callback_resolves_an_unknown_push(void **state)
 	assert_int_equal(hint(f, "report:rule:r-1", "sent"), 1);
 	assert_int_equal(hint(f, "report:rule:r-1", "delivered"), 1);
 	assert_int_equal(hint(f, "stats", "resolved:callback"), 1);
-	assert_string_equal(str(f, v, sizeof(v), "HGET delivery:d-3 s-1:sms"), "delivered");
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-1:sms",
+	    lk("delivery:d-3", "s-1")), "delivered");
 	/* The same callback again: nothing counted twice. */
 	assert_int_equal(status_callback(f, s.push, "delivered", PHONE, sid), 204);
 	assert_int_equal(log_entries(f, s.push, outcome, provider, by, sizeof(outcome)), 1);
@@ -462,8 +546,9 @@ status_callback_resolves_an_unknown_push(void **state)
 	 * the state alone; once the push is unknown, the next look settles it by that
 	 * sid, without any message in gwsim. */
 	assert_int_equal(status_callback(f, early.push, "sent", PHONE2, sid2), 204);
-	assert_string_equal(str(f, v, sizeof(v), "HGET delivery:d-3 s-2:sms:sid"), sid2);
-	assert_string_equal(str(f, v, sizeof(v), "HGET push:d-3 s-2:sms"),
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-2:sms:sid",
+	    lk("delivery:d-3", "s-2")), sid2);
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-2:sms", lk("push:d-3", "s-2")),
 	    "sending:it-resolve-9");
 	seed(f, &early);   /* recorded unknown without looking at the sid, as admit.lua */
 	w.key = "push:d-3";
@@ -492,16 +577,18 @@ notifier_killed_mid_lookup_leaves_the_entry_for_another(void **state)
 	assert_int_equal(it_http_post(f->gw.port, "/_sim/faults", "{\"latency_ms\": 60000}"),
 	    200);
 	seed(f, &s);
-	seeded = strtoll(str(f, v, sizeof(v), "ZSCORE resolve:due %s", s.push), NULL, 10);
+	seeded = strtoll(str(f, v, sizeof(v), "ZSCORE %s %s", lk("resolve:due", s.sub),
+	    s.push), NULL, 10);
 	start_notifier(f, 0, 2);
 	assert_true(it_wait(gets_reached, &w, WAIT_MS));
 	status = it_stop(&f->nt[0].proc, SIGKILL, 2000);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	/* Taken under a lease: still queued, due again later, no try counted. */
-	assert_true(strtoll(str(f, v, sizeof(v), "ZSCORE resolve:due %s", s.push), NULL, 10) >
-	    seeded);
-	assert_int_equal(it_int(f->rc, "HEXISTS resolve:info %s", s.push), 1);
-	assert_string_equal(str(f, v, sizeof(v), "HGET push:d-4 s-1:sms"), "unknown");
+	assert_true(strtoll(str(f, v, sizeof(v), "ZSCORE %s %s", lk("resolve:due", s.sub),
+	    s.push), NULL, 10) > seeded);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", lk("resolve:info", s.sub), s.push), 1);
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-1:sms",
+	    lk("push:d-4", "s-1")), "unknown");
 	assert_int_equal(it_http_post(f->gw.port, "/_sim/faults", "{\"latency_ms\": 0}"), 200);
 	start_notifier(f, 1, 2);
 	w.key = "push:d-4";
