@@ -21,6 +21,8 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define TOKEN "mirror-test-token-0123456789"
 #define WAIT_MS 15000
@@ -135,19 +137,59 @@ cmd_ok(redisContext *rc, const char *fmt, ...)
 	freeReplyObject(r);
 }
 
+/* Subscriber sub's shard's key name (the layout in force: DP_SHARDS); a static
+ * buffer of 4, used in turn. */
+static const char *
+sk(enum keys_name name, const char *sub)
+{
+	static char buf[4][KEYS_SHARD_MAX];
+	static unsigned turn;
+	char *b = buf[turn++ % 4];
+
+	keys_shard_key(keys_shard_of(sub), name, b, KEYS_SHARD_MAX);
+	return b;
+}
+
+/* Another writer's put of subscriber id (category cat, phone suffix n) with its
+ * change entry, in id's shard. */
+static void
+put_sub(redisContext *rc, const char *id, int n, const char *cat)
+{
+	cmd_ok(rc, "HSET %s %s %s", sk(KEYS_SUBSCRIBERS, id), id, sub_json(id, n, cat));
+	cmd_ok(rc, "XADD %s * id %s op put", sk(KEYS_SUB_CHANGES, id), id);
+}
+
+/* Another writer's removal of subscriber id, with its change entry. */
+static void
+del_sub(redisContext *rc, const char *id)
+{
+	cmd_ok(rc, "HDEL %s %s", sk(KEYS_SUBSCRIBERS, id), id);
+	cmd_ok(rc, "XADD %s * id %s op del", sk(KEYS_SUB_CHANGES, id), id);
+}
+
+/* Every shard's change stream trimmed to nothing. */
+static void
+trim_changes(redisContext *rc)
+{
+	char key[KEYS_SHARD_MAX];
+	uint32_t k;
+
+	for (k = 0; k < keys_shards(); k++) {
+		keys_shard_key(k, KEYS_SUB_CHANGES, key, sizeof(key));
+		cmd_ok(rc, "XTRIM %s MAXLEN 0", key);
+	}
+}
+
 /* What another writer does while the notifier is away: s-b removed, s-c moved from
  * tv to laptop, each with its change entry; then the stream trimmed to nothing (past
  * the mirror's position), and s-d added after the trim. */
 static void
 change_and_trim(redisContext *rc)
 {
-	cmd_ok(rc, "HSET subscribers s-c %s", sub_json("s-c", 3, "laptop"));
-	cmd_ok(rc, "XADD subscribers:changes * id s-c op put");
-	cmd_ok(rc, "HDEL subscribers s-b");
-	cmd_ok(rc, "XADD subscribers:changes * id s-b op del");
-	cmd_ok(rc, "XTRIM subscribers:changes MAXLEN 0");
-	cmd_ok(rc, "HSET subscribers s-d %s", sub_json("s-d", 4, "laptop"));
-	cmd_ok(rc, "XADD subscribers:changes * id s-d op put");
+	put_sub(rc, "s-c", 3, "laptop");
+	del_sub(rc, "s-b");
+	trim_changes(rc);
+	put_sub(rc, "s-d", 4, "laptop");
 }
 
 static void
@@ -173,8 +215,7 @@ trimmed_stream_while_stopped_is_a_gap_and_the_mirror_reloads(void **state)
 	start_notifier(f);
 	wait_mirror(3, 2, "s-b,", NULL);
 	/* The mirror follows a change in the ordinary way first. */
-	cmd_ok(f->rc, "HSET subscribers s-e %s", sub_json("s-e", 5, "tv"));
-	cmd_ok(f->rc, "XADD subscribers:changes * id s-e op put");
+	put_sub(f->rc, "s-e", 5, "tv");
 	wait_mirror(4, 2, NULL, NULL);
 
 	assert_int_equal(kill(f->nt.proc.pid, SIGSTOP), 0);
@@ -197,8 +238,7 @@ trimmed_stream_while_stopped_is_a_gap_and_the_mirror_reloads(void **state)
 	}
 
 	/* And it still follows the stream after the reload. */
-	cmd_ok(f->rc, "HDEL subscribers s-a");
-	cmd_ok(f->rc, "XADD subscribers:changes * id s-a op del");
+	del_sub(f->rc, "s-a");
 	wait_mirror(3, 2, "s-d,", "s-a,");
 }
 
@@ -208,13 +248,12 @@ stream_trimmed_to_nothing_does_not_reload_again_and_again(void **state)
 	struct it_one *f = *state;
 	import_three(f);
 	/* Trimmed before the notifier starts: the load covers it, no gap follows. */
-	cmd_ok(f->rc, "XTRIM subscribers:changes MAXLEN 0");
+	trim_changes(f->rc);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	start_notifier(f);
 	wait_mirror(3, 2, NULL, NULL);
 	/* Several block intervals (200 ms) of an idle feed. */
-	cmd_ok(f->rc, "HSET subscribers s-d %s", sub_json("s-d", 4, "laptop"));
-	cmd_ok(f->rc, "XADD subscribers:changes * id s-d op put");
+	put_sub(f->rc, "s-d", 4, "laptop");
 	wait_mirror(4, 3, "s-d,", NULL);
 	it_sleep_ms(1000);
 	assert_false(it_log_line(f->nt.proc.log, "event=subscriber_feed_gap") > 0);
