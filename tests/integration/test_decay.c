@@ -35,11 +35,14 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define ENGAGEMENT "0.123457"
 #define DECAYED "0.120988"      /* 0.123457 x 0.98 = 0.12098786, to 6 decimals */
 #define DAY_MS (86400LL * 1000)
 #define NSUBS 4
+#define SHARDS_MAX 64     /* of the layouts a test puts in force */
 
 struct fx {
 	redisContext *rc;
@@ -48,6 +51,7 @@ struct fx {
 	struct it_proc redis;
 	int port;
 	char old_last[64];      /* id of the last log entry older than 72 h */
+	char old_last_of[SHARDS_MAX][64]; /* the same in each shard's log ("" = none) */
 	char young[64];         /* id of the entry younger than 72 h */
 	char *before[NSUBS];    /* stored JSON of s-a .. s-d before the notifier ran */
 };
@@ -77,11 +81,24 @@ teardown(void **state)
 	return rv;
 }
 
-/* HGET subscribers id, malloc'd ("" when absent). */
+/* Subscriber sub's shard's key name (the layout in force: DP_SHARDS); a static buffer
+ * of 4, used in turn. */
+static const char *
+sk(enum keys_name name, const char *sub)
+{
+	static char buf[4][KEYS_SHARD_MAX];
+	static unsigned turn;
+	char *b = buf[turn++ % 4];
+
+	keys_shard_key(keys_shard_of(sub), name, b, KEYS_SHARD_MAX);
+	return b;
+}
+
+/* HGET subscribers id (its shard's), malloc'd ("" when absent). */
 static char *
 stored(redisContext *rc, const char *id)
 {
-	redisReply *r = redisCommand(rc, "HGET subscribers %s", id);
+	redisReply *r = redisCommand(rc, "HGET %s %s", sk(KEYS_SUBSCRIBERS, id), id);
 	char *s = strdup(r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
 
 	freeReplyObject(r);
@@ -131,20 +148,25 @@ time_calls(redisContext *rc)
 	return n;
 }
 
-/* One pushes:log entry as record.lua writes it. */
+/* One pushes:log entry as record.lua writes it, in sub's shard's log; old: older
+ * than the decay window (the last such entry of each shard is kept). */
 static void
 log_push(struct fx *f, const char *id, const char *push, const char *sub,
-    const char *outcome)
+    const char *outcome, int old)
 {
-	redisReply *r = redisCommand(f->rc, "XADD pushes:log %s push %s deal d-old sub %s "
+	redisReply *r = redisCommand(f->rc, "XADD %s %s push %s deal d-old sub %s "
 	    "channel sms outcome %s gateway twilio provider_id SM%s http_status %s "
-	    "detail %s at %lld latency_ms 12", id, push, sub, outcome, sub,
+	    "detail %s at %lld latency_ms 12", sk(KEYS_PUSHES_LOG, sub), id, push, sub,
+	    outcome, sub,
 	    strcmp(outcome, "sent") == 0 ? "201" : "500",
 	    strcmp(outcome, "sent") == 0 ? "-" : "http_500", it_now());
 
 	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
 	assert_string_equal(r->str, id);
 	freeReplyObject(r);
+	if (old)
+		snprintf(f->old_last_of[keys_shard_of(sub)], sizeof(f->old_last_of[0]), "%s",
+		    id);
 }
 
 /*
@@ -155,7 +177,7 @@ log_push(struct fx *f, const char *id, const char *push, const char *sub,
 static void
 start(struct fx *f)
 {
-	char dir[512], lines[2048], id[64], push[128];
+	char dir[512], lines[2048], id[64], push[128], key[KEYS_MAX];
 	size_t o = 0;
 	long long now, old;
 	int i;
@@ -178,24 +200,26 @@ start(struct fx *f)
 		/* decay.lua rewrites the trailing member of the canonical form only. */
 		assert_non_null(strstr(f->before[i], "\"engagement\":" ENGAGEMENT "}"));
 	}
-	assert_int_equal(it_int(f->rc, "XLEN subscribers:changes"), NSUBS);
+	assert_true(keys_shards() <= SHARDS_MAX);
+	assert_int_equal(it_shards_sum_key(f->rc, "XLEN %s", KEYS_SUB_CHANGES), NSUBS);
 
 	now = redis_now_ms(f->rc);
 	old = now - 4 * DAY_MS;
 	snprintf(id, sizeof(id), "%lld-0", old);
 	snprintf(push, sizeof(push), "%lld-0:s-b:sms", old - 1000);
-	log_push(f, id, push, "s-b", "sent");
-	freeReplyObject(redisCommand(f->rc, "SET clicked:%s 1 EX 2592000", push));
+	log_push(f, id, push, "s-b", "sent", 1);
+	keys_clicked(keys_shard_of("s-b"), push, key, sizeof(key));
+	freeReplyObject(redisCommand(f->rc, "SET %s 1 EX 2592000", key));
 	snprintf(id, sizeof(id), "%lld-1", old);
 	snprintf(push, sizeof(push), "%lld-0:s-a:sms", old - 1000);
-	log_push(f, id, push, "s-a", "sent");
+	log_push(f, id, push, "s-a", "sent", 1);
 	snprintf(f->old_last, sizeof(f->old_last), "%lld-2", old);
 	snprintf(push, sizeof(push), "%lld-0:s-c:sms", old - 1000);
-	log_push(f, f->old_last, push, "s-c", "failed");
+	log_push(f, f->old_last, push, "s-c", "failed", 1);
 	snprintf(f->young, sizeof(f->young), "%lld-0", now - 3600 * 1000);
 	snprintf(push, sizeof(push), "%lld-0:s-d:sms", now - 3601 * 1000);
-	log_push(f, f->young, push, "s-d", "sent");
-	assert_int_equal(it_int(f->rc, "EXISTS engagement:decay"), 0);
+	log_push(f, f->young, push, "s-d", "sent", 0);
+	assert_int_equal(it_shards_sum_key(f->rc, "EXISTS %s", KEYS_ENGAGEMENT_DECAY), 0);
 
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-decay", NULL),
@@ -222,13 +246,22 @@ struct cursor_at {
 	const char *id;
 };
 
+/* Every shard's cursor is at its log's last entry older than the window (c->id on
+ * one shard; none where the shard's log has no such entry). */
 static int
 cursor_reached(void *arg)
 {
 	struct cursor_at *c = arg;
-	char buf[64];
+	char buf[64], key[KEYS_SHARD_MAX];
+	uint32_t k;
 
-	return strcmp(get_str(c->f->rc, "engagement:decay", buf, sizeof(buf)), c->id) == 0;
+	for (k = 0; k < keys_shards(); k++) {
+		keys_shard_key(k, KEYS_ENGAGEMENT_DECAY, key, sizeof(key));
+		if (strcmp(get_str(c->f->rc, key, buf, sizeof(buf)),
+		    keys_shards() == 1 ? c->id : c->f->old_last_of[k]) != 0)
+			return 0;
+	}
+	return 1;
 }
 
 struct steps {
@@ -258,13 +291,13 @@ wait_steps(redisContext *rc, long long n)
 static void
 assert_decayed_once(struct fx *f)
 {
-	char *want = decayed(f, 0), *got = stored(f->rc, "s-a"), buf[64];
+	char *want = decayed(f, 0), *got = stored(f->rc, "s-a");
+	struct cursor_at c = { f, f->old_last };
 
 	assert_string_equal(got, want);
-	assert_string_equal(get_str(f->rc, "engagement:decay", buf, sizeof(buf)),
-	    f->old_last);
+	assert_true(cursor_reached(&c));
 	/* One change announced for the mirrors: s-a's. */
-	assert_int_equal(it_int(f->rc, "XLEN subscribers:changes"), NSUBS + 1);
+	assert_int_equal(it_shards_sum_key(f->rc, "XLEN %s", KEYS_SUB_CHANGES), NSUBS + 1);
 	free(want);
 	free(got);
 }
@@ -281,7 +314,7 @@ unclicked_push_older_than_72h_decays_engagement_once(void **state)
 	c.id = f->old_last;
 	assert_true(it_wait(cursor_reached, &c, 30000));
 	assert_decayed_once(f);
-	r = redisCommand(f->rc, "XREVRANGE subscribers:changes + - COUNT 1");
+	r = redisCommand(f->rc, "XREVRANGE %s + - COUNT 1", sk(KEYS_SUB_CHANGES, "s-a"));
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
 	assert_true(r->element[0]->element[1]->elements == 4);
 	assert_string_equal(r->element[0]->element[1]->element[0]->str, "id");
