@@ -31,6 +31,8 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define PHONE_BASE 1000            /* subscriber s-i has +1512555<1000+i> */
 #define TOKEN "backup-test-token-0123456789"
@@ -301,32 +303,42 @@ struct states {
 	long sent, unknown, sending, admitted, other, absent;
 };
 
-/* Counts the states of deal's n pushes. */
+/* Counts the states of deal's n pushes, in push:<deal> of every shard of the layout
+ * in force. */
 static void
 count_states(redisContext *rc, const char *deal, int n, struct states *s)
 {
-	redisReply *r = redisCommand(rc, "HGETALL push:%s", deal);
+	char key[KEYS_MAX];
+	long seen = 0;
+	uint32_t sh;
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		const char *v = r->element[i + 1]->str;
+	for (sh = 0; sh < keys_shards(); sh++) {
+		redisReply *r;
 
-		if (strcmp(v, "sent") == 0)
-			s->sent++;
-		else if (strcmp(v, "unknown") == 0)
-			s->unknown++;
-		else if (strncmp(v, "sending", 7) == 0)
-			s->sending++;
-		else if (strcmp(v, "admitted") == 0 || strcmp(v, "retry") == 0)
-			s->admitted++;
-		else
-			s->other++;
+		keys_per(sh, KEYS_PUSH, deal, key, sizeof(key));
+		r = redisCommand(rc, "HGETALL %s", key);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		for (i = 0; i + 1 < r->elements; i += 2) {
+			const char *v = r->element[i + 1]->str;
+
+			if (strcmp(v, "sent") == 0)
+				s->sent++;
+			else if (strcmp(v, "unknown") == 0)
+				s->unknown++;
+			else if (strncmp(v, "sending", 7) == 0)
+				s->sending++;
+			else if (strcmp(v, "admitted") == 0 || strcmp(v, "retry") == 0)
+				s->admitted++;
+			else
+				s->other++;
+		}
+		seen += (long)(r->elements / 2);
+		freeReplyObject(r);
 	}
-	s->absent = n - (long)(r->elements / 2);
-	freeReplyObject(r);
+	s->absent = n - seen;
 }
 
 struct done {
@@ -394,7 +406,7 @@ restored_backup_resumes_without_texting_a_delivered_deal_again(void **state)
 	redis_stop(f);
 	restore_dir(file, dir, sizeof(dir));
 	redis_start(f, dir);
-	assert_int_equal(it_int(f->rc, "HLEN subscribers"), n);
+	assert_int_equal(it_shards_sum_key(f->rc, "HLEN %s", KEYS_SUBSCRIBERS), n);
 	assert_int_equal(it_int(f->rc, "HLEN rules"), 1);
 	assert_int_equal(it_int(f->rc, "HEXISTS deal:alpha planned"), 1);
 

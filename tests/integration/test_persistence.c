@@ -35,6 +35,8 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define N_SUBS 2000
 #define PHONE_BASE 1000            /* subscriber s-i has +1512555<1000+i> */
@@ -206,11 +208,13 @@ gw_texts(const struct it_gwsim *g, int *got, int n, long *strangers)
 	return total;
 }
 
-/* Push states of deal into st[n] (strdup'ed, NULL when absent); -1 if unreadable. */
+/* Push states of deal into st[n] (strdup'ed, NULL when absent), from push:<deal> of
+ * every shard of the layout in force; -1 if unreadable. */
 static int
 read_states(redisContext *rc, const char *deal, char **st, int n)
 {
-	redisReply *r = redisCommand(rc, "HGETALL push:%s", deal);
+	char key[KEYS_MAX];
+	uint32_t sh;
 	size_t i;
 	int k;
 
@@ -218,23 +222,29 @@ read_states(redisContext *rc, const char *deal, char **st, int n)
 		free(st[k]);
 		st[k] = NULL;
 	}
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		freeReplyObject(r);
-		return -1;
-	}
-	for (i = 0; i + 1 < r->elements; i += 2) {
-		const char *field = r->element[i]->str;
-		char *end;
-		long idx;
+	for (sh = 0; sh < keys_shards(); sh++) {
+		redisReply *r;
 
-		if (strncmp(field, "s-", 2) != 0)
-			continue;
-		idx = strtol(field + 2, &end, 10);
-		if (strcmp(end, ":sms") != 0 || idx < 0 || idx >= n)
-			continue;
-		st[idx] = strdup(r->element[i + 1]->str);
+		keys_per(sh, KEYS_PUSH, deal, key, sizeof(key));
+		r = redisCommand(rc, "HGETALL %s", key);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			return -1;
+		}
+		for (i = 0; i + 1 < r->elements; i += 2) {
+			const char *field = r->element[i]->str;
+			char *end;
+			long idx;
+
+			if (strncmp(field, "s-", 2) != 0)
+				continue;
+			idx = strtol(field + 2, &end, 10);
+			if (strcmp(end, ":sms") != 0 || idx < 0 || idx >= n)
+				continue;
+			st[idx] = strdup(r->element[i + 1]->str);
+		}
+		freeReplyObject(r);
 	}
-	freeReplyObject(r);
 	return 0;
 }
 
@@ -382,7 +392,7 @@ run_fanout_with_redis_kill(struct fx *f, const char *fsync, int drop_ms,
 	c->fsync_stalls = it_log_count(f->redis.log, "fsync is taking too long", NULL,
 	    NULL);
 	assert_int_equal(read_states(f->rc, deal, before, N_SUBS), 0);
-	log_before = it_int(f->rc, "XLEN pushes:log");
+	log_before = it_shards_sum_key(f->rc, "XLEN %s", KEYS_PUSHES_LOG);
 	t_kill = mono_ms();
 	status = it_stop(&f->redis, SIGKILL, 2000);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -405,7 +415,7 @@ run_fanout_with_redis_kill(struct fx *f, const char *fsync, int drop_ms,
 
 	/* Outcomes Redis had answered before the kill and no longer has. */
 	assert_int_equal(read_states(f->rc, deal, after, N_SUBS), 0);
-	log_after = it_int(f->rc, "XLEN pushes:log");
+	log_after = it_shards_sum_key(f->rc, "XLEN %s", KEYS_PUSHES_LOG);
 	for (k = 0; k < N_SUBS; k++) {
 		if (!is_final(before[k]))
 			continue;
