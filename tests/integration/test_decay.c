@@ -81,24 +81,22 @@ teardown(void **state)
 	return rv;
 }
 
-/* Subscriber sub's shard's key name (the layout in force: DP_SHARDS); a static buffer
- * of 4, used in turn. */
+/* Subscriber sub's copy of a key named as in the single-instance layout, in the
+ * layout in force (it_key_for); a static buffer of 4, used in turn. */
 static const char *
-sk(enum keys_name name, const char *sub)
+sk(const char *name, const char *sub)
 {
-	static char buf[4][KEYS_SHARD_MAX];
+	static char buf[4][KEYS_MAX];
 	static unsigned turn;
-	char *b = buf[turn++ % 4];
 
-	keys_shard_key(keys_shard_of(sub), name, b, KEYS_SHARD_MAX);
-	return b;
+	return it_key_for(name, sub, buf[turn++ % 4], KEYS_MAX);
 }
 
 /* HGET subscribers id (its shard's), malloc'd ("" when absent). */
 static char *
 stored(redisContext *rc, const char *id)
 {
-	redisReply *r = redisCommand(rc, "HGET %s %s", sk(KEYS_SUBSCRIBERS, id), id);
+	redisReply *r = redisCommand(rc, "HGET %s %s", sk("subscribers", id), id);
 	char *s = strdup(r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
 
 	freeReplyObject(r);
@@ -156,7 +154,7 @@ log_push(struct fx *f, const char *id, const char *push, const char *sub,
 {
 	redisReply *r = redisCommand(f->rc, "XADD %s %s push %s deal d-old sub %s "
 	    "channel sms outcome %s gateway twilio provider_id SM%s http_status %s "
-	    "detail %s at %lld latency_ms 12", sk(KEYS_PUSHES_LOG, sub), id, push, sub,
+	    "detail %s at %lld latency_ms 12", sk("pushes:log", sub), id, push, sub,
 	    outcome, sub,
 	    strcmp(outcome, "sent") == 0 ? "201" : "500",
 	    strcmp(outcome, "sent") == 0 ? "-" : "http_500", it_now());
@@ -314,7 +312,7 @@ unclicked_push_older_than_72h_decays_engagement_once(void **state)
 	c.id = f->old_last;
 	assert_true(it_wait(cursor_reached, &c, 30000));
 	assert_decayed_once(f);
-	r = redisCommand(f->rc, "XREVRANGE %s + - COUNT 1", sk(KEYS_SUB_CHANGES, "s-a"));
+	r = redisCommand(f->rc, "XREVRANGE %s + - COUNT 1", sk("subscribers:changes", "s-a"));
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
 	assert_true(r->element[0]->element[1]->elements == 4);
 	assert_string_equal(r->element[0]->element[1]->element[0]->str, "id");

@@ -137,17 +137,15 @@ cmd_ok(redisContext *rc, const char *fmt, ...)
 	freeReplyObject(r);
 }
 
-/* Subscriber sub's shard's key name (the layout in force: DP_SHARDS); a static
- * buffer of 4, used in turn. */
+/* Subscriber sub's copy of a key named as in the single-instance layout, in the
+ * layout in force (it_key_for); a static buffer of 4, used in turn. */
 static const char *
-sk(enum keys_name name, const char *sub)
+sk(const char *name, const char *sub)
 {
-	static char buf[4][KEYS_SHARD_MAX];
+	static char buf[4][KEYS_MAX];
 	static unsigned turn;
-	char *b = buf[turn++ % 4];
 
-	keys_shard_key(keys_shard_of(sub), name, b, KEYS_SHARD_MAX);
-	return b;
+	return it_key_for(name, sub, buf[turn++ % 4], KEYS_MAX);
 }
 
 /* Another writer's put of subscriber id (category cat, phone suffix n) with its
@@ -155,16 +153,16 @@ sk(enum keys_name name, const char *sub)
 static void
 put_sub(redisContext *rc, const char *id, int n, const char *cat)
 {
-	cmd_ok(rc, "HSET %s %s %s", sk(KEYS_SUBSCRIBERS, id), id, sub_json(id, n, cat));
-	cmd_ok(rc, "XADD %s * id %s op put", sk(KEYS_SUB_CHANGES, id), id);
+	cmd_ok(rc, "HSET %s %s %s", sk("subscribers", id), id, sub_json(id, n, cat));
+	cmd_ok(rc, "XADD %s * id %s op put", sk("subscribers:changes", id), id);
 }
 
 /* Another writer's removal of subscriber id, with its change entry. */
 static void
 del_sub(redisContext *rc, const char *id)
 {
-	cmd_ok(rc, "HDEL %s %s", sk(KEYS_SUBSCRIBERS, id), id);
-	cmd_ok(rc, "XADD %s * id %s op del", sk(KEYS_SUB_CHANGES, id), id);
+	cmd_ok(rc, "HDEL %s %s", sk("subscribers", id), id);
+	cmd_ok(rc, "XADD %s * id %s op del", sk("subscribers:changes", id), id);
 }
 
 /* Every shard's change stream trimmed to nothing. */

@@ -132,73 +132,27 @@ str(struct fx *f, char *out, size_t size, const char *fmt, ...)
 	return out;
 }
 
-/*
- * Shard k's copy of a key named as in the single-instance layout (push:<deal>,
- * pushinfo:<deal>, delivery:<deal>, report:deal|rule|campaign:<id>, stats,
- * resolve:due|info|tries, pushes:log), in the
- * layout in force (DP_SHARDS: tests/integration/itshards.h); any other name as it is.
- * A static buffer of 8, used in turn.
- */
-static const char *
-lk_shard(const char *name, uint32_t k)
-{
-	static const struct {
-		const char *prefix;
-		int per, kind;      /* per: keys_per name, else keys_shard_key name */
-	} map[] = {
-		{ "push:", 1, KEYS_PUSH },
-		{ "pushinfo:", 1, KEYS_PUSHINFO },
-		{ "delivery:", 1, KEYS_DELIVERY },
-		{ "report:deal:", 1, KEYS_REPORT_DEAL },
-		{ "report:rule:", 1, KEYS_REPORT_RULE },
-		{ "report:campaign:", 1, KEYS_REPORT_CAMPAIGN },
-		{ "stats", 0, KEYS_STATS },
-		{ "resolve:due", 0, KEYS_RESOLVE_DUE },
-		{ "resolve:info", 0, KEYS_RESOLVE_INFO },
-		{ "resolve:tries", 0, KEYS_RESOLVE_TRIES },
-		{ "pushes:log", 0, KEYS_PUSHES_LOG },
-	};
-	static char buf[8][KEYS_MAX];
-	static unsigned turn;
-	char *b = buf[turn++ % 8];
-	size_t i, n;
-
-	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		n = strlen(map[i].prefix);
-		if (map[i].per && strncmp(name, map[i].prefix, n) == 0) {
-			keys_per(k, (enum keys_per)map[i].kind, name + n, b, KEYS_MAX);
-			return b;
-		}
-		if (!map[i].per && strcmp(name, map[i].prefix) == 0) {
-			keys_shard_key(k, (enum keys_name)map[i].kind, b, KEYS_MAX);
-			return b;
-		}
-	}
-	snprintf(b, KEYS_MAX, "%s", name);
-	return b;
-}
-
-/* Subscriber sub's copy of the key name (lk_shard). */
+/* Subscriber sub's copy of a key named as in the single-instance layout (push:<deal>,
+ * resolve:due, stats ...), in the layout in force (it_key_for); a static buffer of 8,
+ * used in turn. */
 static const char *
 lk(const char *name, const char *sub)
 {
-	return lk_shard(name, keys_shard_of(sub));
+	static char buf[8][KEYS_MAX];
+	static unsigned turn;
+
+	return it_key_for(name, sub, buf[turn++ % 8], KEYS_MAX);
 }
 
-/* The integer field of the hash key (as named in lk_shard), summed over every shard's
- * copy: the counters of pushes in different shards. 0 when absent. */
+/* The integer field of the hash key (named as in the single-instance layout), summed
+ * over every shard's copy: the counters of pushes in different shards. 0 when absent. */
 static long long
 hint(struct fx *f, const char *key, const char *field)
 {
-	char v[32];
-	long long sum = 0;
-	uint32_t k;
+	double sum;
 
-	for (k = 0; k < keys_shards(); k++) {
-		str(f, v, sizeof(v), "HGET %s %s", lk_shard(key, k), field);
-		sum += v[0] ? strtoll(v, NULL, 10) : 0;
-	}
-	return sum;
+	it_shards_hsum(f->rc, key, field, &sum);
+	return (long long)sum;
 }
 
 /* Fills s->push and s->field. */
