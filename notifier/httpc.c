@@ -59,6 +59,8 @@ struct httpc_xfer {
 	CURLcode result;
 	char errbuf[CURL_ERROR_SIZE];
 	int primed;                     /* easy holds the options every request shares */
+	int reached;                    /* curl got to sending this request (its transfer
+	                                 * info is this request's, not the last one's) */
 	TAILQ_ENTRY(httpc_xfer) link;   /* on running or finished, never both */
 };
 
@@ -265,16 +267,20 @@ static void xfer_finish(struct httpc_xfer *x, int cancelled)
 	if (cancelled) {
 		resp.transport_error = 1;
 		/* Sent if curl got as far as writing the request or holding a connection. */
-		resp.connected = xfer_maybe_sent(x->easy, CURLE_OPERATION_TIMEDOUT, 0);
+		resp.connected = x->reached &&
+		    xfer_maybe_sent(x->easy, CURLE_OPERATION_TIMEDOUT, 0);
 		snprintf(resp.error, sizeof(resp.error), "cancelled: client shut down");
 	} else {
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+		if (x->reached) {
+			curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+			curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+		}
 		resp.status = (int)status;
 		resp.total_ms = (double)total_us / 1000.0;
 		resp.retry_after_s = xfer_retry_after(x);
 		resp.rate_limit_reset_at = x->rate_limit_reset_at;
-		resp.connected = xfer_maybe_sent(x->easy, x->result, status);
+		/* Not reached: curl failed before connecting (resolve, connect, memory). */
+		resp.connected = x->reached && xfer_maybe_sent(x->easy, x->result, status);
 		if (x->result != CURLE_OK) {
 			resp.transport_error = 1;
 			resp.timed_out = x->result == CURLE_OPERATION_TIMEDOUT;
@@ -542,6 +548,22 @@ static int xfer_build_headers(struct httpc_xfer *x, const struct httpc_req *req,
 	return 0;
 }
 
+/* CURLOPT_PREREQFUNCTION: the connection is there and the request is about to go. A
+ * reused handle keeps the last request's transfer info until this point, so a
+ * request cancelled or failed before it reads none of it. */
+static int on_prereq(void *arg, char *primary_ip, char *local_ip, int primary_port,
+    int local_port)
+{
+	struct httpc_xfer *x = arg;
+
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	x->reached = 1;
+	return CURL_PREREQFUNC_OK;
+}
+
 /* Sets every option of x->easy from req and h's defaults; a POST sends req's body, a
  * GET none. Returns 0 or -1 with *err. */
 static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req, int post,
@@ -570,6 +592,8 @@ static int xfer_setopts(struct httpc_xfer *x, const struct httpc_req *req, int p
 		bad |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK;
 		bad |= curl_easy_setopt(e, CURLOPT_HEADERDATA, x) != CURLE_OK;
 		bad |= curl_easy_setopt(e, CURLOPT_USERAGENT, "dealpush") != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK;
+		bad |= curl_easy_setopt(e, CURLOPT_PREREQDATA, x) != CURLE_OK;
 		x->primed = !bad;
 	}
 	/* What differs between requests, every time. */
