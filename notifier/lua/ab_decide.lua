@@ -15,7 +15,8 @@
 -- however often a call is repeated. Their jobs carry the fields the held chunk gave
 -- (ab_hold.lua) and a recipient line in the winner's text. Counts "planned" in the
 -- reports and "ab:<rule>:released" in report:deal. When abq:<deal>:<rule> is empty
--- and the deal planned, the test leaves abtests.
+-- and the deal planned, the test leaves abtests; so does a cancelled deal's, with
+-- nothing released. Adds the released to the deal's "recipients".
 -- Returns {'open'} (no decision yet), or {'more'|'done', decision, released}.
 local tests, test, rest, q, pushes, deal = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
   KEYS[6]
@@ -23,6 +24,12 @@ local rdeal, rrule, rcamp = KEYS[7], KEYS[8], KEYS[9]
 local dealid, rule, verdict = ARGV[1], ARGV[2], ARGV[3]
 local batch, jobsz = tonumber(ARGV[4]), tonumber(ARGV[5])
 
+-- A cancelled deal's rest is never released (admit.lua would only skip it): the test
+-- leaves abtests, and its held recipients stay counted as held.
+if redis.call('HEXISTS', deal, 'cancelled') == 1 then
+  redis.call('ZREM', tests, dealid .. '\t' .. rule)
+  return {'done', '', '0'}
+end
 if verdict ~= '' then
   redis.call('HSETNX', test, rule .. ':decision', verdict)
 end
@@ -82,6 +89,9 @@ for _, s in ipairs(order) do
   end
 end
 if released > 0 then
+  -- The deal's recipients grow by its released rest (plan.lua counted the test
+  -- members only), so the deal is done only when these have their outcomes too.
+  redis.call('HINCRBY', deal, 'recipients', released)
   redis.call('HINCRBY', rdeal, 'planned', released)
   redis.call('HINCRBY', rdeal, 'ab:' .. rule .. ':released', released)
   redis.call('HINCRBY', rrule, 'planned', released)

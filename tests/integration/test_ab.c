@@ -328,7 +328,12 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	assert_int_equal(t.all, 400);
 	assert_int_equal(t.most, 1);
 	assert_int_equal(t.b, 400 - (t.a));
+	/* the whole rest got b's text, a's count is the members' */
+	assert_int_equal(t.b - members_b, held);
 	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:released"), held);
+	/* the released rest counts among the deal's recipients (its state waits for
+	 * them: not done once the members are) */
+	assert_int_equal(hget_ll(f->o.rc, "deal:ab-1", "recipients"), 400);
 	assert_int_equal(it_int(f->o.rc, "ZCARD abtests"), 0);
 	/* The report: per variant, the decision with its z and confidence. */
 	j = get_test(f, "/v1/reports/deal/%s", "ab-1", &test);
