@@ -143,7 +143,7 @@ local function behav_text(bh_batch, bh_sub, bh_now, bh_ch, bh_deal, bh_was, bh_i
 end
 
 local function behav_text_flush(bh_key, bh_batch)
-  local bh_ids, bh_recs = bh_batch.ids, {}
+  local bh_ids, bh_ids_out, bh_recs = bh_batch.ids, {}, {}
   for bh_i = 1, #bh_ids, BEHAV_CHUNK do
     local bh_j = math.min(bh_i + BEHAV_CHUNK - 1, #bh_ids)
     local bh_old = redis.call('HMGET', bh_key, unpack(bh_ids, bh_i, bh_j))
@@ -165,12 +165,22 @@ local function behav_text_flush(bh_key, bh_batch)
         bh_fv[#bh_fv + 1] = bh_id .. '\t' .. bh_e[2]
         bh_fv[#bh_fv + 1] = bh_e[3]
       end
-      bh_recs[bh_k] = bh_rec
-      bh_fv[bh_at] = bh_rec
+      if bh_rec then
+        bh_fv[bh_at] = bh_rec
+        bh_ids_out[#bh_ids_out + 1] = bh_id
+        bh_recs[#bh_recs + 1] = bh_rec
+      else
+        -- No record stored and no time that parses (the notifier always sends
+        -- one): nothing to write or announce for it.
+        table.remove(bh_fv, bh_at)
+        table.remove(bh_fv, bh_at - 1)
+      end
     end
-    redis.call('HSET', bh_key, unpack(bh_fv))
+    if #bh_fv > 0 then
+      redis.call('HSET', bh_key, unpack(bh_fv))
+    end
   end
-  return bh_ids, bh_recs
+  return bh_ids_out, bh_recs
 end
 
 -- Tells every mirror that the records of bh_ids (a list) changed to bh_recs (the
