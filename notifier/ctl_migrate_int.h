@@ -35,6 +35,8 @@ enum mig_of {
 	MIG_OF_FIELD,                 /* "<sub>:<ch>", "<sub>:<ch>:sid|retired"; others:
 	                               * every shard (pushline's "job", "ref\t<rule>") */
 	MIG_OF_LINE,                  /* delayed: "deal\tentry\texp\tcamp\t<ch>\t<sub>\t..." */
+	MIG_OF_HOLDOUT,               /* holdout:<deal>: "<sub>", "<sub>:<ch>"; "\tat":
+	                               * every shard */
 };
 
 #define MIG_ALL UINT32_MAX            /* a field every shard gets */

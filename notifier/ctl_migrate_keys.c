@@ -13,6 +13,7 @@
 #include "shard.h"
 
 #include "ctl_int.h"
+#include "channel.h"
 #include "ctl_migrate_int.h"
 
 /* ---- small helpers ---- */
@@ -98,6 +99,21 @@ mig_shard_of(struct mig *m, enum mig_of kind, const char *v, size_t len)
 	int i;
 
 	switch (kind) {
+	case MIG_OF_HOLDOUT:
+		/* "\tat" (when the deal was held out) names no subscriber; "<sub>:<ch>"
+		 * is its subscriber's */
+		if (len > 0 && v[0] == '\t')
+			return MIG_ALL;
+		for (i = 0; i < CH_COUNT; i++) {
+			size_t cl = strlen(channel_name((enum channel)i));
+
+			if (len > cl + 1 && v[len - cl - 1] == ':' &&
+			    memcmp(v + len - cl, channel_name((enum channel)i), cl) == 0) {
+				len -= cl + 1;
+				break;
+			}
+		}
+		/* FALLTHROUGH */
 	case MIG_OF_SUB:
 		/* "<sub>\t<channel>" (the behaviour hash's deal last texted): its sub's. */
 		if ((t = memchr(v, '\t', len)) != NULL)
@@ -565,7 +581,7 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (strcmp(k, "resolve:info") == 0 || strcmp(k, "resolve:tries") == 0)
 		return mig_split(m, k, 0, MIG_OF_PUSH);
 	if (mig_has_prefix(k, "holdout:"))
-		return mig_split(m, k, 0, MIG_OF_SUB);
+		return mig_split(m, k, 0, MIG_OF_HOLDOUT);
 	for (i = 0; mig_field_prefixes[i] != NULL; i++)
 		if (mig_has_prefix(k, mig_field_prefixes[i]))
 			return mig_split(m, k, 0, MIG_OF_FIELD);
