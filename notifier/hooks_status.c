@@ -77,6 +77,7 @@ push_split(const char *push, char *buf, size_t size, const char **entry,
  * HOOKS_STATUS_TRIES times. Owns op (and through it the request) until it answers.
  */
 #define HOOKS_STATUS_TRIES 3
+#define HOOKS_STATUS_NKEYS 25           /* ORDER HOOK_STATUS_KEYS */
 #define HOOKS_STATUS_ARGS 11
 
 enum hooks_status_step {
@@ -223,7 +224,7 @@ status_send(struct hooks_status *st)
 	struct rconn *rc = st->op->h->app->cmd;
 	char k[14][HOOKS_KEY_MAX], field[MODEL_ID_MAX + 32];
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], sh[6][KEYS_SHARD_MAX];
-	const char *args[24 + HOOKS_STATUS_ARGS], *rule, *camp;
+	const char *args[HOOKS_STATUS_NKEYS + HOOKS_STATUS_ARGS], *rule, *camp;
 	size_t rlen = 0, clen = 0, dlen = strlen(st->deal);
 	/* Every key of the push is its subscriber's shard's (keys.h). */
 	uint32_t shard = keys_shard_of(st->sub);
@@ -236,6 +237,7 @@ status_send(struct hooks_status *st)
 	bad |= keys_shard_key(shard, KEYS_RESOLVE_INFO, sh[2], sizeof(sh[2])) < 0;
 	bad |= keys_shard_key(shard, KEYS_RESOLVE_TRIES, sh[3], sizeof(sh[3])) < 0;
 	bad |= keys_shard_key(shard, KEYS_PUSHES_LOG, sh[4], sizeof(sh[4])) < 0;
+	bad |= keys_shard_key(shard, KEYS_BEHAVIOUR, sh[5], sizeof(sh[5])) < 0;
 
 	snprintf(field, sizeof(field), "%s:%s", st->sub, st->ch);
 	bad |= status_key(k[0], "dealentry:", st->entry, strlen(st->entry));
@@ -290,21 +292,22 @@ status_send(struct hooks_status *st)
 	args[21] = k[11];               /* series:<deal> */
 	args[22] = "paused_templates";
 	args[23] = "pushes";
-	args[24] = st->entry;
-	args[25] = st->sub;
-	args[26] = st->ch;
-	args[27] = st->status;
-	args[28] = st->code;
-	args[29] = st->to;
-	args[30] = st->now;
-	args[31] = st->sid;
-	args[32] = st->deal;
-	args[33] = st->rinfo != NULL ? st->rinfo : "";
-	args[34] = st->pinfo != NULL ? st->pinfo : "";
+	args[24] = sh[5];               /* behaviour */
+	args[25] = st->entry;
+	args[26] = st->sub;
+	args[27] = st->ch;
+	args[28] = st->status;
+	args[29] = st->code;
+	args[30] = st->to;
+	args[31] = st->now;
+	args[32] = st->sid;
+	args[33] = st->deal;
+	args[34] = st->rinfo != NULL ? st->rinfo : "";
+	args[35] = st->pinfo != NULL ? st->pinfo : "";
 	if (bad)
 		return 1;
-	return script_call_named(rc, "hook_status", 24, 24 + HOOKS_STATUS_ARGS, args, NULL,
-	    on_status_step, st);
+	return script_call_named(rc, "hook_status", HOOKS_STATUS_NKEYS,
+	    HOOKS_STATUS_NKEYS + HOOKS_STATUS_ARGS, args, NULL, on_status_step, st);
 }
 
 /* Copies a bulk string reply (NULL for nil) into *out. Returns 0, or -1 for another

@@ -33,6 +33,7 @@
 
 #define RESOLVE_INFO_FIELDS 9
 #define RESOLVE_KEY_MAX 256
+#define RESOLVE_NKEYS 13              /* ORDER RESOLVE_KEYS: resolve.lua's KEYS */
 
 /* Multiples of deliver.resolve_after_s between the later looks: with the default of
  * 30 s, 60 s, 5 min and 15 min after the look before. Past the table, the last. */
@@ -190,9 +191,9 @@ static void item_settle(struct resolve_item *it)
 	struct resolve *r = it->r;
 	char k_states[RESOLVE_KEY_MAX], k_deal[RESOLVE_KEY_MAX], k_rule[RESOLVE_KEY_MAX];
 	char k_camp[RESOLVE_KEY_MAX], k_info[RESOLVE_KEY_MAX], k_deliv[RESOLVE_KEY_MAX];
-	char field[RESOLVE_KEY_MAX], now[24], segs[16], maxt[16];
+	char field[RESOLVE_KEY_MAX], now[24], segs[16], maxt[16], started[24];
 	char delays[sizeof(resolve_backoff) / sizeof(resolve_backoff[0]) + 100][16];
-	const char *args[11 + 13 + 100];
+	const char *args[RESOLVE_NKEYS + 14 + 100];
 	enum rule_encoding enc;
 	unsigned units, nseg = 0;
 	long t, i, n = 0, b;
@@ -200,7 +201,8 @@ static void item_settle(struct resolve_item *it)
 	/* Every key of the push is its subscriber's shard's (keys.h). */
 	uint32_t shard = keys_shard_of(it->in.sub);
 	char k_due[KEYS_SHARD_MAX], k_rinfo[KEYS_SHARD_MAX], k_tries[KEYS_SHARD_MAX];
-	char k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX];
+	char k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX], k_behav[KEYS_SHARD_MAX];
+	char k_changes[KEYS_SHARD_MAX];
 
 	keys_per(shard, KEYS_PUSH, it->in.deal, k_states, sizeof(k_states));
 	keys_per(shard, KEYS_REPORT_DEAL, it->in.deal, k_deal, sizeof(k_deal));
@@ -219,12 +221,16 @@ static void item_settle(struct resolve_item *it)
 	keys_shard_key(shard, KEYS_RESOLVE_TRIES, k_tries, sizeof(k_tries));
 	keys_shard_key(shard, KEYS_PUSHES_LOG, k_log, sizeof(k_log));
 	keys_shard_key(shard, KEYS_STATS, k_stats, sizeof(k_stats));
+	keys_shard_key(shard, KEYS_BEHAVIOUR, k_behav, sizeof(k_behav));
+	keys_shard_key(shard, KEYS_SUB_CHANGES, k_changes, sizeof(k_changes));
 	snprintf(field, sizeof(field), "%s:%s", it->in.sub, it->in.ch);
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	if (it->in.text[0] != '\0')
 		nseg = rule_sms_count(it->in.text, strlen(it->in.text), &enc, &units);
 	snprintf(segs, sizeof(segs), "%u", nseg);
 	snprintf(maxt, sizeof(maxt), "%ld", r->cfg->resolve_tries);
+	snprintf(started, sizeof(started), "%lld", (long long)it->in.started);
+	/* ORDER RESOLVE_KEYS (resolve.lua's header) */
 	args[n++] = k_states;
 	args[n++] = k_due;
 	args[n++] = k_rinfo;
@@ -236,6 +242,8 @@ static void item_settle(struct resolve_item *it)
 	args[n++] = k_camp;
 	args[n++] = k_info;
 	args[n++] = k_deliv;
+	args[n++] = k_behav;
+	args[n++] = k_changes;
 	args[n++] = it->push;
 	args[n++] = field;
 	args[n++] = resolve_verdict_names[it->verdict];
@@ -248,6 +256,7 @@ static void item_settle(struct resolve_item *it)
 	args[n++] = segs;
 	args[n++] = it->in.rule;
 	args[n++] = it->in.camp;
+	args[n++] = started;
 	args[n++] = maxt;
 	/* The delay after try t (1-based) before the next look. */
 	for (t = 1; t < r->cfg->resolve_tries && t <= 100; t++) {
@@ -257,7 +266,7 @@ static void item_settle(struct resolve_item *it)
 		snprintf(delays[t - 1], sizeof(delays[t - 1]), "%ld", b);
 		args[n++] = delays[t - 1];
 	}
-	if (script_call_named(r->rc, "resolve", 11, (int)n, args, NULL, on_settled, it) < 0) {
+	if (script_call_named(r->rc, "resolve", RESOLVE_NKEYS, (int)n, args, NULL, on_settled, it) < 0) {
 		log_warnx("event=resolve_settle_failed push=%s err=\"redis not connected\"",
 		    it->push);
 		item_free(it);

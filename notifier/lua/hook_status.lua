@@ -10,7 +10,7 @@
 --   ("" = none)
 -- KEYS[17] subscribers   KEYS[18] subscribers:changes   KEYS[19] consent:sms
 -- KEYS[20] consent:epoch   KEYS[21] consent:records   KEYS[22] series:<deal> ("" = none)
--- KEYS[23] paused_templates   KEYS[24] pushes
+-- KEYS[23] paused_templates   KEYS[24] pushes   KEYS[25] behaviour (the subscriber's shard's)
 --   (KEYS[7..16] are "" when the caller found no deal for the entry)
 -- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
 --   undelivered failed), error code ("" = none), To (E.164, "" = unknown), now (epoch s),
@@ -38,7 +38,8 @@
 -- the outcome was recorded. For an SMS push already "unknown", any such callback
 -- settles it: the push becomes "sent" (provider_id = MessageSid, resolved=callback),
 -- counted as record.lua counts a sent push (stats and reports move one from unknown
--- to sent; rule and campaign from resolve:info), and its resolve:due / resolve:info /
+-- to sent; rule and campaign from resolve:info; the text in the subscriber's behaviour
+-- record at the attempt's time, announced on KEYS[18]), and its resolve:due / resolve:info /
 -- resolve:tries entry goes. The status is then recorded as for any sent push.
 -- Returns the status recorded, or unknown_push / stale / duplicate (nothing changed),
 -- or retry (the keys named are not this push's any more; nothing changed).
@@ -46,6 +47,7 @@
 --#include outcome
 --#include textdiff
 --#include series
+--#include behav
 
 local stats, due, rinfo, rtries, logk = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local dk, states, pinfo, pline = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
@@ -102,6 +104,11 @@ if sid ~= '' and ch == 'sms' and redis.call('HGET', states, field) == 'unknown' 
     rule, camp, rkey, ckey = irule, icamp, KEYS[13], KEYS[14]
   end
   oc_flush()
+  -- As record.lua: the text in the behaviour record, and the deal for replies.
+  local texted = { by = {}, ids = {} }
+  behav_text(texted, sub, (tonumber(istarted) or 0) > 0 and istarted or now, ch,
+    deal_id, '', '')
+  behav_announce(changes, behav_text_flush(KEYS[25], texted))
 end
 local old = redis.call('HGET', dk, field)
 if old and rank[old] == 3 then

@@ -53,6 +53,7 @@ struct seed {
 	const char *state;          /* the push's state: "unknown" unless a test says */
 	char push[128];
 	char field[64];
+	long long started;          /* the attempt's time, set by seed() */
 };
 
 static int
@@ -172,8 +173,9 @@ seed(struct fx *f, struct seed *s)
 	seed_ids(s);
 	/* ORDER RESOLVE_INFO: deal, sub, channel, gateway, to, started, rule, campaign,
 	 * text; started on the notifier's clock, a moment before now. */
+	s->started = it_now() - 2;
 	snprintf(info, sizeof(info), "%s\t%s\tsms\ttwilio\t%s\t%lld\tr-1\tc-1\t%s", s->deal,
-	    s->sub, s->to, it_now() - 2, s->text);
+	    s->sub, s->to, s->started, s->text);
 	snprintf(key, sizeof(key), "push:%s", s->deal);
 	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", s->deal);
 	cmd(f, "SET dealentry:%s %s", s->entry, s->deal);
@@ -340,6 +342,43 @@ assert_entry_gone(struct fx *f, const struct seed *s)
 	    s->push), 0);
 }
 
+/* s, settled as sent, is a text in its subscriber's behaviour record as record.lua
+ * notes one (docs/attribution.md, "Behaviour"): the attempt's time as the last text,
+ * one text on its day (texts_7d, days_since_text), the deal kept for replies on the
+ * channel, and the record announced on the shard's change stream for the mirrors. */
+static void
+assert_texted(struct fx *f, const struct seed *s)
+{
+	char want[128], v[256], field[64];
+	redisReply *r;
+	size_t i, j;
+	int announced = 0;
+
+	snprintf(want, sizeof(want), "%lld|||%lld:1:0:0:0", s->started, s->started / 86400);
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s %s", lk("behaviour", s->sub),
+	    s->sub), want);
+	snprintf(field, sizeof(field), "%s\tsms", s->sub);
+	r = redisCommand(f->rc, "HGET %s %s", lk("behaviour", s->sub), field);
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	assert_string_equal(r->str, s->deal);
+	freeReplyObject(r);
+	r = redisCommand(f->rc, "XRANGE %s - +", lk("subscribers:changes", s->sub));
+	assert_non_null(r);
+	for (i = 0; i < r->elements; i++) {
+		redisReply *fv = r->element[i]->element[1];
+
+		for (j = 0; j + 3 < fv->elements; j += 2)
+			if (strcmp(fv->element[j]->str, "id") == 0 &&
+			    strcmp(fv->element[j + 1]->str, s->sub) == 0 &&
+			    strcmp(fv->element[j + 2]->str, "rec") == 0 &&
+			    strcmp(fv->element[j + 3]->str, want) == 0)
+				announced++;
+	}
+	freeReplyObject(r);
+	assert_int_equal(announced, 1);
+}
+
 static void
 found_message_makes_the_push_sent_with_its_sid(void **state)
 {
@@ -373,6 +412,7 @@ found_message_makes_the_push_sent_with_its_sid(void **state)
 	assert_int_equal(hint(f, "stats", "resolved:list"), 1);
 	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-1:sms",
 	    lk("pushinfo:d-1", "s-1")), "r-1\tc-1");
+	assert_texted(f, &s);
 	/* The other one has no message with its text: still unknown, given up after its
 	 * two looks, its counters untouched. */
 	w.key = "stats";
@@ -383,6 +423,8 @@ found_message_makes_the_push_sent_with_its_sid(void **state)
 	    lk("push:d-1", "s-2")), "unknown");
 	assert_int_equal(log_entries(f, other.push, outcome, provider, by, sizeof(outcome)), 0);
 	assert_entry_gone(f, &other);
+	/* Never known to be sent: not a text in its behaviour record. */
+	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-2", lk("behaviour", "s-2")), "");
 	assert_int_equal(hint(f, "report:deal:d-1", "unknown"), 1);
 	assert_int_equal(hint(f, "stats", "outcome:unknown"), 1);
 	/* The resolver only read: the two messages accepted are all gwsim ever got. */
@@ -492,10 +534,12 @@ status_callback_resolves_an_unknown_push(void **state)
 	assert_int_equal(hint(f, "stats", "resolved:callback"), 1);
 	assert_string_equal(str(f, v, sizeof(v), "HGET %s s-1:sms",
 	    lk("delivery:d-3", "s-1")), "delivered");
+	assert_texted(f, &s);
 	/* The same callback again: nothing counted twice. */
 	assert_int_equal(status_callback(f, s.push, "delivered", PHONE, sid), 204);
 	assert_int_equal(log_entries(f, s.push, outcome, provider, by, sizeof(outcome)), 1);
 	assert_int_equal(hint(f, "report:deal:d-3", "sent"), 1);
+	assert_texted(f, &s);
 	/* A callback before the push is recorded keeps its sid for record.lua and leaves
 	 * the state alone; once the push is unknown, the next look settles it by that
 	 * sid, without any message in gwsim. */
@@ -513,6 +557,7 @@ status_callback_resolves_an_unknown_push(void **state)
 	assert_string_equal(provider, sid2);
 	assert_string_equal(by, "callback");
 	assert_entry_gone(f, &early);
+	assert_texted(f, &early);
 }
 
 static void

@@ -108,7 +108,7 @@ status_callback_retries_when_the_push_moved(void **state)
 		"pushline:d1", "redelivered:d1", "report:deal:d1", "", "",
 		"report:rule:r1", "report:campaign:c1", "subscribers", "subscribers:changes",
 		"consent:sms", "consent:epoch", "consent:records", "",
-		"paused_templates", "pushes", NULL };
+		"paused_templates", "pushes", "behaviour", NULL };
 	const char *stale_deal[] = { "100-0", "s-1", "sms", "delivered", "", "", "1000",
 		"", "d0", "", "", NULL };
 	const char *stale_info[] = { "100-0", "s-1", "sms", "delivered", "", "", "1000",
