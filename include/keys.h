@@ -38,6 +38,7 @@ enum keys_name {
 	KEYS_RESOLVE_INFO,            /* hash: what the look-up needs */
 	KEYS_RESOLVE_TRIES,           /* hash: look-ups tried */
 	KEYS_BEHAVIOUR,               /* hash: id -> what the subscriber did (subbehav.h) */
+	KEYS_PUSHES,                  /* stream: the shard's jobs, group "deliver" */
 	KEYS_NAMES
 };
 

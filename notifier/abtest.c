@@ -223,23 +223,27 @@ abtest_send(struct abtest_step *s)
 		break;
 	}
 	{
-		/* ORDER AB_DECIDE_KEYS */
+		/* ORDER AB_DECIDE_KEYS: 8 keys, then every shard's pushes */
 		char tests[KEYS_MAX], test[KEYS_MAX], rest[KEYS_MAX], q[KEYS_MAX];
 		char dkey[MODEL_ID_MAX + 8], rdeal[KEYS_MAX], rrule[KEYS_MAX], rcamp[KEYS_MAX];
 		char batch[24], jobsz[24];
-		const char *a[14];
+		uint32_t ns = keys_shards(), sh;
+		char (*streams)[KEYS_SHARD_MAX] = calloc(ns, sizeof(*streams));
+		const char **a = calloc(8 + ns + 5, sizeof(*a));
+		int rv = -1;
 
-		if (keys_ab(KEYS_AB_TESTS, "", "", tests, sizeof(tests)) < 0 ||
+		if (streams == NULL || a == NULL ||
+		    keys_ab(KEYS_AB_TESTS, "", "", tests, sizeof(tests)) < 0 ||
 		    keys_ab(KEYS_AB_TEST, s->deal, "", test, sizeof(test)) < 0 ||
 		    keys_ab(KEYS_AB_REST, s->deal, "", rest, sizeof(rest)) < 0 ||
 		    keys_ab(KEYS_AB_QUEUE, s->deal, s->rule, q, sizeof(q)) < 0 ||
 		    keys_per(0, KEYS_REPORT_DEAL, s->deal, rdeal, sizeof(rdeal)) < 0 ||
 		    keys_per(0, KEYS_REPORT_RULE, s->rule, rrule, sizeof(rrule)) < 0)
-			return -1;
+			goto decide_out;
 		rcamp[0] = '\0';
 		if (s->camp[0] != '\0' && keys_per(0, KEYS_REPORT_CAMPAIGN, s->camp, rcamp,
 		    sizeof(rcamp)) < 0)
-			return -1;
+			goto decide_out;
 		snprintf(dkey, sizeof(dkey), "deal:%s", s->deal);
 		snprintf(batch, sizeof(batch), "%d", ABTEST_BATCH);
 		snprintf(jobsz, sizeof(jobsz), "%ld", s->t->app->cfg->job_size);
@@ -247,17 +251,26 @@ abtest_send(struct abtest_step *s)
 		a[1] = test;
 		a[2] = rest;
 		a[3] = q;
-		a[4] = "pushes";
-		a[5] = dkey;
-		a[6] = rdeal;
-		a[7] = rrule;
-		a[8] = rcamp;
-		a[9] = s->deal;
-		a[10] = s->rule;
-		a[11] = s->verdict;
-		a[12] = batch;
-		a[13] = jobsz;
-		return script_call_named(rc, "ab_decide", 9, 14, a, NULL, abtest_on_reply, s);
+		a[4] = dkey;
+		a[5] = rdeal;
+		a[6] = rrule;
+		a[7] = rcamp;
+		for (sh = 0; sh < ns; sh++) {
+			if (keys_shard_key(sh, KEYS_PUSHES, streams[sh], sizeof(streams[sh])) < 0)
+				goto decide_out;
+			a[8 + sh] = streams[sh];
+		}
+		a[8 + ns] = s->deal;
+		a[9 + ns] = s->rule;
+		a[10 + ns] = s->verdict;
+		a[11 + ns] = batch;
+		a[12 + ns] = jobsz;
+		rv = script_call_named(rc, "ab_decide", (int)(8 + ns), (int)(13 + ns), a, NULL,
+		    abtest_on_reply, s);
+decide_out:
+		free(streams);
+		free(a);
+		return rv;
 	}
 }
 

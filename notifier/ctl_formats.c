@@ -26,7 +26,8 @@
 #define CTL_FORMATS_LIVE_MS 30000LL
 #define CTL_FORMATS_NAMES 256
 
-/* The groups whose consumers are notifiers. */
+/* The groups whose consumers are notifiers: "deals", and every shard's "pushes"
+ * (keys.h). */
 static const char *const ctl_formats_groups[][2] = {
 	{ "deals", "notifier" }, { "pushes", "deliver" },
 };
@@ -212,10 +213,21 @@ ctl_formats_read(redisContext *c, struct ctl_readers *t)
 		rd->until_ms = tmp.until_ms;
 	}
 	freeReplyObject(r);
-	for (k = 0; k < sizeof(ctl_formats_groups) / sizeof(ctl_formats_groups[0]); k++)
-		if (ctl_formats_consumers(c, t, ctl_formats_groups[k][0],
-		    ctl_formats_groups[k][1]) < 0)
-			return CTL_FAIL;
+	for (k = 0; k < sizeof(ctl_formats_groups) / sizeof(ctl_formats_groups[0]); k++) {
+		int per_shard = strcmp(ctl_formats_groups[k][0], "pushes") == 0;
+		uint32_t sh, ns = per_shard ? keys_shards() : 1;
+
+		for (sh = 0; sh < ns; sh++) {
+			char stream[KEYS_SHARD_MAX];
+
+			if (per_shard)
+				(void)keys_shard_key(sh, KEYS_PUSHES, stream, sizeof(stream));
+			else
+				snprintf(stream, sizeof(stream), "%s", ctl_formats_groups[k][0]);
+			if (ctl_formats_consumers(c, t, stream, ctl_formats_groups[k][1]) < 0)
+				return CTL_FAIL;
+		}
+	}
 	return CTL_OK;
 }
 

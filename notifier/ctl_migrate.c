@@ -93,10 +93,44 @@ mig_walk(struct mig *m, int verify)
 
 /* ---- checks ---- */
 
+/* 1 when a consumer of group on stream was active in the last MIG_IDLE_MS (after
+ * printing why), 0 when not (or no such stream or group), -1 on error. */
+static int
+mig_consumers_active(struct mig *m, const char *stream, const char *group)
+{
+	redisReply *r = redisCommand(m->c, "XINFO CONSUMERS %s %s", stream, group);
+	size_t i, k;
+
+	if (r == NULL)
+		return -1;
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		const redisReply *c = r->element[i];
+		const char *name = "";
+		long long idle = -1;
+
+		for (k = 0; c->type == REDIS_REPLY_ARRAY && k + 1 < c->elements; k += 2) {
+			if (strcmp(c->element[k]->str, "name") == 0)
+				name = c->element[k + 1]->str;
+			else if (strcmp(c->element[k]->str, "idle") == 0)
+				idle = c->element[k + 1]->integer;
+		}
+		if (idle >= 0 && idle < MIG_IDLE_MS) {
+			fprintf(stderr, "dealpushctl: migrate: refused: consumer %s of group %s"
+			    " on %s was active %lld ms ago (a notifier running?); stop every"
+			    " notifier and try again in %lld s\n", name, group, stream, idle,
+			    (MIG_IDLE_MS - idle) / 1000 + 1);
+			freeReplyObject(r);
+			return 1;
+		}
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
 /* 1 when a notifier looks alive (after printing why), 0 when not, -1 on error: a
  * client whose last command is XREADGROUP or XREAD (a notifier's readers block there
- * all the time), or a consumer of notifier/deals, deliver/pushes or
- * attribution/conversions seen in the last MIG_IDLE_MS. */
+ * all the time), or a consumer of notifier/deals, deliver on "pushes" or on any
+ * shard's, or attribution/conversions seen in the last MIG_IDLE_MS. */
 static int
 mig_notifier_running(struct mig *m)
 {
@@ -104,7 +138,8 @@ mig_notifier_running(struct mig *m)
 	    { "pushes", "deliver" }, { "conversions", "attribution" } };
 	redisReply *r = mig_cmd(m, "CLIENT", "LIST", NULL, NULL);
 	const char *p;
-	size_t g, i, k;
+	size_t g;
+	int rc;
 
 	if (r == NULL)
 		return -1;
@@ -119,32 +154,24 @@ mig_notifier_running(struct mig *m)
 		}
 	}
 	freeReplyObject(r);
-	for (g = 0; g < 3; g++) {
-		r = redisCommand(m->c, "XINFO CONSUMERS %s %s", groups[g][0], groups[g][1]);
-		if (r == NULL)
-			return -1;
-		for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-			const redisReply *c = r->element[i];
-			const char *name = "";
-			long long idle = -1;
+	for (g = 0; g < 3; g++)
+		if ((rc = mig_consumers_active(m, groups[g][0], groups[g][1])) != 0)
+			return rc;
+	return 0;
+}
 
-			for (k = 0; c->type == REDIS_REPLY_ARRAY && k + 1 < c->elements; k += 2) {
-				if (strcmp(c->element[k]->str, "name") == 0)
-					name = c->element[k + 1]->str;
-				else if (strcmp(c->element[k]->str, "idle") == 0)
-					idle = c->element[k + 1]->integer;
-			}
-			if (idle >= 0 && idle < MIG_IDLE_MS) {
-				fprintf(stderr, "dealpushctl: migrate: refused: consumer %s of group %s"
-				    " on %s was active %lld ms ago (a notifier running?); stop every"
-				    " notifier and try again in %lld s\n", name, groups[g][1],
-				    groups[g][0], idle, (MIG_IDLE_MS - idle) / 1000 + 1);
-				freeReplyObject(r);
-				return 1;
-			}
-		}
-		freeReplyObject(r);
-	}
+/* As mig_notifier_running for every shard's "pushes" (the layout's tags known). */
+static int
+mig_shard_readers_active(struct mig *m)
+{
+	char stream[MIG_NAME_MAX];
+	uint32_t k;
+	int rc;
+
+	for (k = 0; k < m->n; k++)
+		if (mig_name(m, k, "pushes", stream, sizeof(stream)) == 0 &&
+		    (rc = mig_consumers_active(m, stream, "deliver")) != 0)
+			return rc;
 	return 0;
 }
 
@@ -297,6 +324,10 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 	}
 	m.l = l;
 	m.n = shard_layout_count(l);
+	if ((running = mig_shard_readers_active(&m)) != 0) {
+		rc = running < 0 ? CTL_FAIL : CTL_BAD_INPUT;
+		goto out;
+	}
 	if (ctl_load_script(c, "migrate_move", m.sha) < 0)
 		goto out;
 	/* First write: the progress key and the layout's unfinished version, together:

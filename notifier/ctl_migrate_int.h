@@ -72,6 +72,11 @@ int mig_key_to_single(struct mig *m, const char *k);
 /* Every shard's stream name merged into the single stream name; 0 or -1. */
 int mig_merge_streams(struct mig *m, const char *name);
 
+/* The jobs of job stream src ("pushes" or a shard's) that group "deliver" still
+ * needs, moved to the other layout's streams split by recipient shard; then src is
+ * deleted (ctl_migrate_jobs.c). 0, or -1 after printing. */
+int mig_jobs(struct mig *m, const char *src);
+
 /* inbound:sids' fields to the other layout's form; 0 or -1. */
 int mig_sids(struct mig *m);
 

@@ -566,6 +566,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 		return mig_split_stream(m, k, "id");
 	if (strcmp(k, "pushes:log") == 0)
 		return mig_split_stream(m, k, "sub");
+	if (strcmp(k, "pushes") == 0)
+		return mig_jobs(m, k);
 	if (strcmp(k, "consent:epoch") == 0 || strcmp(k, "engagement:decay") == 0 ||
 	    mig_has_prefix(k, "order:") || mig_has_prefix(k, "status_seen:"))
 		return mig_copy_all(m, k);

@@ -238,6 +238,8 @@ mig_key_to_single(struct mig *m, const char *k)
 		return 0;
 	if (strcmp(name, "pushes:log") == 0 || strcmp(name, "subscribers:changes") == 0)
 		return 0;
+	if (strcmp(name, "pushes") == 0)
+		return mig_jobs(m, k);
 	if (strcmp(name, "stats") == 0 || mig_has_prefix(name, "report:deal:") ||
 	    mig_has_prefix(name, "report:rule:") || mig_has_prefix(name, "report:campaign:") ||
 	    mig_has_prefix(name, "series:"))

@@ -1,8 +1,10 @@
 /*
- * deliver.c: the deliverer: reads jobs from "pushes", holds them and their recipients
- * until every outcome is recorded, then acks (stages: admit, send, record).
+ * deliver.c: the deliverer: reads jobs from every shard's "pushes" stream, holds them
+ * and their recipients until every outcome is recorded, then acks (stages: admit,
+ * send, record).
  *
- * A job (one "pushes" entry) holds up to job_size recipients; each goes through
+ * A job (one "pushes" entry) holds up to job_size recipients of one shard, the
+ * stream's (docs/sharding.md, step 3); each goes through
  * admit (deliver_admit.c), send (deliver_send.c) and record (deliver_record.c), as
  * deliver_int.h draws. This file owns the jobs, the earliest-expiry-first queue and
  * the reading. Must never ack a job before every recipient's outcome is recorded,
@@ -38,16 +40,24 @@
 #define DELIVER_RETRY_MS 1000     /* pause after a failed read */
 #define DELIVER_DELAY_MS 1000     /* how often deferred recipients are looked at */
 
+/* Every shard's reader: a reread walks each one's own pending list, which is short
+ * (the jobs it holds or left pending), so asking all costs little. */
 void
 dl_reread(struct deliver *dl, int failed)
 {
-	greader_reread(dl->rd, failed);
+	uint32_t k;
+
+	for (k = 0; k < dl->nrd; k++)
+		greader_reread(dl->rd[k].g, failed);
 }
 
 void
 dl_read(struct deliver *dl)
 {
-	greader_read(dl->rd);
+	uint32_t k;
+
+	for (k = 0; k < dl->nrd; k++)
+		greader_read(dl->rd[k].g);
 }
 
 const char *
@@ -144,12 +154,12 @@ job_unlink(struct job *j)
 }
 
 static int
-job_held(const struct deliver *dl, const char *entry)
+job_held(const struct deliver *dl, uint32_t shard, const char *entry)
 {
 	const struct job *j;
 
 	for (j = dl->jobs; j != NULL; j = j->next)
-		if (strcmp(j->entry, entry) == 0)
+		if (j->shard == shard && strcmp(j->entry, entry) == 0)
 			return 1;
 	return 0;
 }
@@ -223,8 +233,8 @@ job_maybe_done(struct job *j)
 		return;
 	}
 	j->acking = 1;
-	if (rconn_cmd(dl->cmd, job_on_ack, j, 0, "XACK " DELIVER_STREAM " " DELIVER_GROUP
-	    " %s", j->entry) < 0) {
+	if (rconn_cmd(dl->cmd, job_on_ack, j, 0, "XACK %s " DELIVER_GROUP " %s",
+	    dl->rd[j->shard].stream, j->entry) < 0) {
 		log_warnx("event=ack_failed job=%s err=\"not connected\"", j->entry);
 		job_unlink(j);
 		job_free(j);
@@ -283,7 +293,8 @@ job_time_field(const struct redisReply *f, const char *name, int64_t *out)
  * with *oom = 1 when memory ran out (left pending, read again later).
  */
 static struct job *
-job_new(struct deliver *dl, const char *entry, const struct redisReply *f, int *oom)
+job_new(struct deliver *dl, uint32_t shard, const char *entry, const struct redisReply *f,
+    int *oom)
 {
 	struct job *j = NULL;
 	const char *deal, *dentry, *camp, *pool;
@@ -313,6 +324,7 @@ job_new(struct deliver *dl, const char *entry, const struct redisReply *f, int *
 		return NULL;
 	}
 	j->dl = dl;
+	j->shard = shard;
 	str_copy(j->entry, sizeof(j->entry), entry);
 	str_copy(j->deal, sizeof(j->deal), deal);
 	str_copy(j->deal_entry, sizeof(j->deal_entry), dentry);
@@ -360,7 +372,8 @@ bad:
 static void
 deliver_on_batch(void *arg, const struct redisReply *entries)
 {
-	struct deliver *dl = arg;
+	struct dl_reader *rd = arg;
+	struct deliver *dl = rd->dl;
 	const struct redisReply *fields;
 	enum formats_verdict fv = FORMATS_OK;
 	const char *id;
@@ -370,21 +383,21 @@ deliver_on_batch(void *arg, const struct redisReply *entries)
 	for (i = 0; i < entries->elements; i++) {
 		struct job *j;
 
-		if (ru_entry(entries, i, &id, &fields) < 0 || job_held(dl, id))
+		if (ru_entry(entries, i, &id, &fields) < 0 || job_held(dl, rd->shard, id))
 			continue;
 		if (fields != NULL)
 			v = formats_of_entry(fields, &fv);
 		if (fields != NULL && fv == FORMATS_TOO_NEW) {
 			/* Written by a newer release: left pending, never acked, so that a
 			 * notifier that reads it takes it over (claim_idle_ms). */
-			log_errorx("event=format_too_new stream=" DELIVER_STREAM " job=%s fv=%d "
-			    "reads=%d-%d action=leave_pending", id, v, FORMATS_READ_MIN,
-			    FORMATS_READ_MAX);
+			log_errorx("event=format_too_new stream=%s job=%s fv=%d "
+			    "reads=%d-%d action=leave_pending", rd->stream, id, v,
+			    FORMATS_READ_MIN, FORMATS_READ_MAX);
 			continue;
 		}
 		oom = 0;
-		j = fields != NULL && fv == FORMATS_OK ? job_new(dl, id, fields, &oom) :
-		    NULL;
+		j = fields != NULL && fv == FORMATS_OK ?
+		    job_new(dl, rd->shard, id, fields, &oom) : NULL;
 		if (j == NULL && fields != NULL && oom) {
 			log_errorx("event=job_failed job=%s err=\"out of memory\" "
 			    "action=read_again", id);
@@ -393,8 +406,8 @@ deliver_on_batch(void *arg, const struct redisReply *entries)
 		}
 		if (j == NULL) {
 			log_errorx("event=bad_job job=%s action=ack", id);
-			if (rconn_cmd(dl->cmd, NULL, NULL, 0, "XACK " DELIVER_STREAM " "
-			    DELIVER_GROUP " %s", id) < 0)
+			if (rconn_cmd(dl->cmd, NULL, NULL, 0, "XACK %s " DELIVER_GROUP " %s",
+			    rd->stream, id) < 0)
 				dl_reread(dl, 1);
 			continue;
 		}
@@ -412,11 +425,14 @@ deliver_on_batch(void *arg, const struct redisReply *entries)
 }
 
 /* greader_gate_fn: admit needs every subscriber's zone and caps (the first full
- * load), and at most a few batches of jobs are held in memory (backpressure). */
+ * load), and at most a few batches of jobs are held in memory (backpressure). Each
+ * shard's reader asks on its own, so up to one batch per shard may arrive past the
+ * bound: at most (4 + shards) × deliver_batch jobs are held. */
 static int
 deliver_gate(void *arg)
 {
-	struct deliver *dl = arg;
+	struct dl_reader *rd = arg;
+	struct deliver *dl = rd->dl;
 
 	return !dl->stopping && rconn_is_ready(dl->cmd) && substore_ready(dl->ss) &&
 	    dl->njobs < (size_t)dl->cfg->deliver_batch * 4 &&
@@ -433,6 +449,7 @@ deliver_new(struct event_base *base, const struct config *cfg,
 	struct timeval dtv = { DELIVER_DELAY_MS / 1000, (DELIVER_DELAY_MS % 1000) * 1000 };
 	struct err err;
 	size_t i;
+	uint32_t k;
 
 	if ((dl = calloc(1, sizeof(*dl))) == NULL)
 		return NULL;
@@ -506,18 +523,27 @@ deliver_new(struct event_base *base, const struct config *cfg,
 
 		event_add(dl->lease_timer, &ctv);
 	}
-	{
-		struct greader_config gc = { "deliver", DELIVER_STREAM, DELIVER_GROUP,
+	/* One reader per shard's job stream, each on its own connection. */
+	dl->nrd = keys_shards();
+	if ((dl->rd = calloc(dl->nrd, sizeof(*dl->rd))) == NULL)
+		goto err;
+	for (k = 0; k < dl->nrd; k++) {
+		struct dl_reader *rd = &dl->rd[k];
+		struct greader_config gc = { "deliver", rd->stream, DELIVER_GROUP,
 			cfg->consumer, cfg->deliver_batch, cfg->block_ms,
 			cfg->redis_command_timeout_ms, DELIVER_RETRY_MS, cfg->claim_idle_ms,
 			/* A dead notifier's deals (ingest's stream and group: one may be a
 			 * cancel not yet applied) are taken over before its jobs. */
 			"deals", "notifier", 0 };
 
-		dl->rd = greader_new(base, rcfg, &gc, deliver_on_batch, deliver_gate, dl);
-		if (dl->rd == NULL)
+		rd->dl = dl;
+		rd->shard = k;
+		if (keys_shard_key(k, KEYS_PUSHES, rd->stream, sizeof(rd->stream)) < 0)
 			goto err;
-		greader_set_cmd(dl->rd, cmd);
+		rd->g = greader_new(base, rcfg, &gc, deliver_on_batch, deliver_gate, rd);
+		if (rd->g == NULL)
+			goto err;
+		greader_set_cmd(rd->g, cmd);
 	}
 	return dl;
 err:
@@ -567,9 +593,11 @@ deliver_stop(struct deliver *dl)
 	struct rcpt *r;
 	struct job *j;
 	size_t i;
+	uint32_t k;
 
 	dl->stopping = 1;
-	greader_stop(dl->rd);
+	for (k = 0; k < dl->nrd; k++)
+		greader_stop(dl->rd[k].g);
 	/* Admitted but never claimed: "admitted" in Redis, so the redelivered job
 	 * admits and sends them again. */
 	while ((r = dl_heap_pop(dl)) != NULL)
@@ -592,10 +620,13 @@ deliver_free(struct deliver *dl)
 {
 	struct job *j, *next;
 	size_t i;
+	uint32_t k;
 
 	if (dl == NULL)
 		return;
-	greader_free(dl->rd);
+	for (k = 0; k < dl->nrd && dl->rd != NULL; k++)
+		greader_free(dl->rd[k].g);
+	free(dl->rd);
 	for (j = dl->jobs; j != NULL; j = next) {
 		next = j->next;
 		job_free(j);

@@ -414,28 +414,30 @@ delay_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 static void
 trim_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 {
+	const struct dl_reader *rd = arg;
+
 	(void)rc;
-	(void)arg;
 	/* A failed trim only leaves acked jobs for the next second's. */
 	if (r == NULL || r->type == REDIS_REPLY_ERROR)
-		log_warnx("event=trim_failed stream=" DELIVER_STREAM " err=\"%s\"",
+		log_warnx("event=trim_failed stream=%s err=\"%s\"", rd->stream,
 		    r ? r->str : "no reply");
 }
 
 /*
- * Once a second: moves recipients whose window opened back onto "pushes" (delay.lua),
- * then drops the jobs of "pushes" below the oldest one any group still needs
- * (trim.lua): an acked job is never read again, so the stream holds only the work in
- * progress.
+ * Once a second, in every shard: moves recipients whose window opened back onto the
+ * shard's "pushes" (delay.lua), then drops the jobs of that stream below the oldest
+ * one any group still needs (trim.lua): an acked job is never read again, so the
+ * stream holds only the work in progress. Each call is on its shard's slot.
  */
 void
 dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct deliver *dl = arg;
 	char now[32], delayed[KEYS_SHARD_MAX];
-	const char *args[4] = { delayed, DELIVER_STREAM, now, DELIVER_DELAY_BATCH };
+	/* ORDER DELAY_KEYS, then the arguments */
+	const char *args[4] = { delayed, NULL, now, DELIVER_DELAY_BATCH };
 	/* ORDER TRIM_KEYS */
-	const char *targs[1] = { DELIVER_STREAM };
+	const char *targs[1];
 	uint32_t k;
 
 	(void)fd;
@@ -443,12 +445,13 @@ dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
 	if (dl->stopping || !rconn_is_ready(dl->cmd))
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	/* Every shard's waiting pushes (keys.h): one call each, on its slot but for
-	 * "pushes" (per shard with step 3). */
-	for (k = 0; k < keys_shards(); k++) {
+	for (k = 0; k < dl->nrd; k++) {
 		if (keys_shard_key(k, KEYS_DELAYED, delayed, sizeof(delayed)) < 0)
 			continue;
+		args[1] = dl->rd[k].stream;
 		script_call(dl->cmd, SCRIPT_DELAY, 2, 4, args, NULL, delay_on_reply, NULL);
+		targs[0] = dl->rd[k].stream;
+		script_call_named(dl->cmd, "trim", 1, 1, targs, NULL, trim_on_reply,
+		    &dl->rd[k]);
 	}
-	script_call_named(dl->cmd, "trim", 1, 1, targs, NULL, trim_on_reply, NULL);
 }

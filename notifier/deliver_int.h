@@ -20,15 +20,25 @@
 #include "config.h"
 #include "durable.h"
 #include "gw.h"
+#include "keys.h"
 #include "model.h"
 #include "pushline.h"
 #include "quiet.h"
 #include "scripts.h"
 
 #define DELIVER_GROUP "deliver"
-#define DELIVER_STREAM "pushes"
 
 struct greader;
+struct deliver;
+
+/* The reader of one shard's job stream ({sK}pushes, "pushes" in the single-instance
+ * layout) in group "deliver", on its own connection. */
+struct dl_reader {
+	struct deliver *dl;
+	uint32_t shard;
+	struct greader *g;
+	char stream[KEYS_SHARD_MAX];
+};
 struct rconn;
 struct httpc;
 struct substore;
@@ -86,7 +96,8 @@ struct rcpt {
 struct job {
 	struct deliver *dl;
 	struct job *prev, *next;
-	char entry[64];
+	uint32_t shard;                  /* its stream's: dl->rd[shard] */
+	char entry[64];                  /* its id there (the ids of two streams may meet) */
 	char deal[MODEL_ID_MAX + 1];
 	char deal_entry[64];
 	char camp[MODEL_TEXT_MAX + 1];
@@ -100,6 +111,7 @@ struct job {
 	size_t open;               /* recipients not yet RS_DONE */
 	struct rcpt *r;
 	int acking;
+	int leasing;               /* dl_on_lease_timer: in this round's calls */
 	int unrecorded;            /* an outcome could not be recorded: do not ack */
 	int parked;                /* a recipient waits long in state "retry": the job
 	                            * leaves memory unacked and is read again then */
@@ -111,7 +123,8 @@ struct rec;
 struct deliver {
 	struct event_base *base;
 	const struct config *cfg;
-	struct greader *rd;        /* "pushes" in group "deliver", its own connection */
+	struct dl_reader *rd;      /* one per shard, indexed by shard */
+	uint32_t nrd;
 	struct rconn *cmd;
 	struct durable_config durable;   /* WAIT after each send.lua call */
 	struct httpc *http;

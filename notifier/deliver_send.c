@@ -498,7 +498,8 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	/* ORDER SEND_KEYS */
 	script_key(sa, k_log, NULL);
 	script_key(sa, k_stats, NULL);
-	script_key(sa, DELIVER_STREAM, NULL);
+	/* the jobs' stream: a job holds its stream's shard's recipients only */
+	script_key(sa, dl->rd[rs[0]->job->shard].stream, NULL);
 	script_key(sa, epoch, NULL);
 	script_key(sa, k_delayed, NULL);
 	/* ORDER SEND_ARGS */
@@ -690,17 +691,18 @@ dl_pump(struct deliver *dl)
 struct lease_call {
 	struct deliver *dl;
 	int64_t issued_ms;
+	uint32_t shard;            /* the jobs' stream's */
 	size_t n;
 	char entry[DELIVER_LEASE_BATCH][64];
 };
 
 static struct job *
-lease_job(struct deliver *dl, const char *entry)
+lease_job(struct deliver *dl, uint32_t shard, const char *entry)
 {
 	struct job *j;
 
 	for (j = dl->jobs; j != NULL; j = j->next)
-		if (strcmp(j->entry, entry) == 0)
+		if (j->shard == shard && strcmp(j->entry, entry) == 0)
 			return j;
 	return NULL;
 }
@@ -723,7 +725,7 @@ lease_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		return;
 	}
 	for (i = 0; i < lc->n; i++) {
-		struct job *j = lease_job(dl, lc->entry[i]);
+		struct job *j = lease_job(dl, lc->shard, lc->entry[i]);
 		const struct redisReply *v = reply->element[i];
 
 		if (j == NULL || j->lost)
@@ -757,7 +759,7 @@ lease_call(struct deliver *dl, struct lease_call *lc)
 
 	lc->dl = dl;
 	lc->issued_ms = clock_mono_ms();
-	args[0] = DELIVER_STREAM;
+	args[0] = dl->rd[lc->shard].stream;
 	args[1] = DELIVER_GROUP;
 	args[2] = dl->cfg->consumer;
 	for (i = 0; i < lc->n; i++)
@@ -774,24 +776,38 @@ void
 dl_on_lease_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct deliver *dl = arg;
-	struct lease_call *lc = NULL;
-	struct job *j;
+	struct lease_call *lc;
+	struct job *j, *k;
 
 	(void)fd;
 	(void)what;
 	if (dl->stopping || !rconn_is_ready(dl->cmd))
 		return;
+	/* One call per stream (lease.lua touches one): the first job not yet leased
+	 * this round names the shard, the rest of the list gives its other jobs. */
+	for (j = dl->jobs; j != NULL; j = j->next)
+		j->leasing = 0;
 	for (j = dl->jobs; j != NULL; j = j->next) {
-		if (j->lost)
+		if (j->lost || j->leasing)
 			continue;
-		if (lc == NULL && (lc = calloc(1, sizeof(*lc))) == NULL)
+		if ((lc = calloc(1, sizeof(*lc))) == NULL)
 			return;
-		snprintf(lc->entry[lc->n++], sizeof(lc->entry[0]), "%s", j->entry);
-		if (lc->n == DELIVER_LEASE_BATCH) {
-			lease_call(dl, lc);
-			lc = NULL;
+		lc->shard = j->shard;
+		for (k = j; k != NULL; k = k->next) {
+			if (k->lost || k->leasing || k->shard != lc->shard)
+				continue;
+			k->leasing = 1;
+			snprintf(lc->entry[lc->n++], sizeof(lc->entry[0]), "%s", k->entry);
+			if (lc->n == DELIVER_LEASE_BATCH) {
+				lease_call(dl, lc);
+				if ((lc = calloc(1, sizeof(*lc))) == NULL)
+					return;
+				lc->shard = j->shard;
+			}
 		}
+		if (lc->n > 0)
+			lease_call(dl, lc);
+		else
+			free(lc);
 	}
-	if (lc != NULL)
-		lease_call(dl, lc);
 }

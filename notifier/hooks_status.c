@@ -223,7 +223,7 @@ status_send(struct hooks_status *st)
 	    KEYS_PUSHINFO, KEYS_PUSHLINE, KEYS_REDELIVERED, KEYS_REPORT_DEAL };
 	struct rconn *rc = st->op->h->app->cmd;
 	char k[14][HOOKS_KEY_MAX], field[MODEL_ID_MAX + 32];
-	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], sh[6][KEYS_SHARD_MAX];
+	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], sh[7][KEYS_SHARD_MAX];
 	const char *args[HOOKS_STATUS_NKEYS + HOOKS_STATUS_ARGS], *rule, *camp;
 	size_t rlen = 0, clen = 0, dlen = strlen(st->deal);
 	/* Every key of the push is its subscriber's shard's (keys.h). */
@@ -238,6 +238,7 @@ status_send(struct hooks_status *st)
 	bad |= keys_shard_key(shard, KEYS_RESOLVE_TRIES, sh[3], sizeof(sh[3])) < 0;
 	bad |= keys_shard_key(shard, KEYS_PUSHES_LOG, sh[4], sizeof(sh[4])) < 0;
 	bad |= keys_shard_key(shard, KEYS_BEHAVIOUR, sh[5], sizeof(sh[5])) < 0;
+	bad |= keys_shard_key(shard, KEYS_PUSHES, sh[6], sizeof(sh[6])) < 0;
 
 	snprintf(field, sizeof(field), "%s:%s", st->sub, st->ch);
 	bad |= status_key(k[0], "dealentry:", st->entry, strlen(st->entry));
@@ -291,7 +292,7 @@ status_send(struct hooks_status *st)
 	bad |= status_key(k[11], px.p[KEYS_SERIES], st->deal, dlen);
 	args[21] = k[11];               /* series:<deal> */
 	args[22] = "paused_templates";
-	args[23] = "pushes";
+	args[23] = sh[6];               /* pushes: a 30003 resend's job */
 	args[24] = sh[5];               /* behaviour */
 	args[25] = st->entry;
 	args[26] = st->sub;

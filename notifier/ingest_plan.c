@@ -63,9 +63,10 @@ ingest_plan_args_max(long plan_chunk, long job_size)
 	long nrules = plan_chunk < RULE_RULES_MAX + 1 ? plan_chunk : RULE_RULES_MAX + 1;
 
 	/* fixed keys and arguments, one report key and one rule name per rule, per
-	 * job its field count and pairs, per recipient one pair */
+	 * job its stream key (at most), its stream's index, field count and pairs, per
+	 * recipient one pair */
 	return INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * nrules +
-	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
+	    njobs * (3 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
 }
 
 /* A recipient's position in its chunk and its shard, to group jobs by shard. */
@@ -122,22 +123,34 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	size_t *starts = calloc(n + 2, sizeof(*starts));
 	size_t njobs = ord != NULL && starts != NULL ? plan_jobs(ml, jobsz, ord, starts) : 0;
 	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * n +
-	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, j, nrules = 0;
+	    njobs * (3 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, j, nrules = 0;
+	size_t nstreams = 0;
 	const char **args = calloc(nargs, sizeof(*args));
 	const char **rules = calloc(n + 1, sizeof(*rules));
 	const char **names = calloc(n + 1, sizeof(*names));  /* of rkeys, in order */
 	char **lines = calloc(n + 1, sizeof(*lines));
 	char **rkeys = calloc(n + 1, sizeof(*rkeys));
 	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
+	/* per job: its stream's index in KEYS (from 1); per distinct shard: the stream */
+	char (*sidx)[24] = calloc(njobs + 1, sizeof(*sidx));
+	char (*streams)[KEYS_SHARD_MAX] = calloc(njobs + 1, sizeof(*streams));
 	char key[MODEL_ID_MAX + 8], sc[32], snc[32], sexp[32], skeep[32], snj[32];
-	char slimit[32], sstart[32];
+	char slimit[32], sstart[32], sns[32];
 	char dentry[80], pset[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + KEYS_SHARD_MAX];
 	char rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
 	int rv = -1;
 
 	if (args == NULL || rules == NULL || names == NULL || lines == NULL ||
-	    rkeys == NULL || nfields == NULL || ord == NULL || starts == NULL)
+	    rkeys == NULL || nfields == NULL || ord == NULL || starts == NULL ||
+	    sidx == NULL || streams == NULL)
 		goto out;
+	/* The jobs come grouped by shard (plan_jobs): one stream key per group. */
+	for (j = 0; j < njobs; j++) {
+		if (j == 0 || ord[starts[j]].shard != ord[starts[j - 1]].shard)
+			keys_shard_key(ord[starts[j]].shard, KEYS_PUSHES, streams[nstreams++],
+			    sizeof(streams[0]));
+		snprintf(sidx[j], sizeof(sidx[j]), "%zu", nstreams);
+	}
 	for (i = 0; i < n; i++) {
 		const struct match_rcpt *rc = &ml->v[i];
 
@@ -182,15 +195,17 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	    ceil((double)d->quantity * in->cfg->overbook) : 0.0);
 	snprintf(sstart, sizeof(sstart), "%lld", (long long)(d->starts_at > 0 ?
 	    d->starts_at : 0));
-	/* KEYS (plan.lua) */
+	snprintf(sns, sizeof(sns), "%zu", nstreams);
+	/* ORDER PLAN_KEYS (plan.lua) */
 	args[a++] = key;
 	args[a++] = INGEST_STREAM;
-	args[a++] = "pushes";
 	args[a++] = dentry;
 	args[a++] = pset;
 	args[a++] = rdeal;
 	args[a++] = rcamp;
 	args[a++] = INGEST_TRIES;
+	for (i = 0; i < nstreams; i++)
+		args[a++] = streams[i];
 	for (i = 0; i < nrules; i++)
 		args[a++] = rkeys[i];
 	/* ARGV */
@@ -208,6 +223,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	args[a++] = attempt;
 	args[a++] = d->id;
 	args[a++] = d->product_id ? d->product_id : "";
+	args[a++] = sns;
 	/* ORDER PLAN_RULES: each report key's rule name, in the order of KEYS, so that
 	 * the script never reads data out of a key's name */
 	for (i = 0; i < nrules; i++)
@@ -218,6 +234,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 		/* ORDER JOB_PAIRS: deal, entry, exp, camp, pool, start, then one "r"
 		 * field per recipient */
 		snprintf(nfields[j], sizeof(nfields[j]), "%zu", INGEST_JOB_PAIRS + (end - r));
+		args[a++] = sidx[j];
 		args[a++] = nfields[j];
 		args[a++] = "deal";
 		args[a++] = d->id;
@@ -236,7 +253,8 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 			args[a++] = lines[ord[i].i];
 		}
 	}
-	ingest_call(jb, "plan", (int)(INGEST_PLAN_KEYS + nrules), (int)a, args, NULL,
+	ingest_call(jb, "plan", (int)(INGEST_PLAN_KEYS + nstreams + nrules), (int)a, args,
+	    NULL,
 	    chunk);
 	rv = 0;
 out:
@@ -251,6 +269,8 @@ out:
 	free(rules);
 	free(names);
 	free(nfields);
+	free(sidx);
+	free(streams);
 	free(ord);
 	free(starts);
 	free(args);

@@ -18,7 +18,7 @@
 static const char *const keys_shard_names[KEYS_NAMES] = {
 	"subscribers", "subscribers:changes", "consent:epoch", "consent:records",
 	"engagement:decay", "stats", "pushes:log", "delayed", "resolve:due", "resolve:info",
-	"resolve:tries", "behaviour",
+	"resolve:tries", "behaviour", "pushes",
 };
 
 /* ORDER KEYS_PER */

@@ -490,6 +490,7 @@ notifier_free(struct notifier *n)
 	simulate_free(n->simulate);
 	convert_free(n->convert);
 	abtest_free(n->abtest);
+	free(n->push_lags);
 	hooks_free(n->hooks);
 	n->app.hooks = NULL;
 	admin_free(n->admin);

@@ -15,6 +15,7 @@
 #include "deliver.h"
 #include "http.h"
 #include "ingest.h"
+#include "keys.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -25,7 +26,8 @@
 
 #include "main_int.h"
 
-/* ORDER STREAMS: the streams whose consumer-group lag is watched. */
+/* ORDER STREAMS: the streams whose consumer-group lag is watched; "pushes" is every
+ * shard's (keys.h), summed. */
 static const char *const main_streams[2][2] = {
 	{ "deals", "notifier" },
 	{ "pushes", "deliver" },
@@ -35,8 +37,26 @@ static const char *const main_streams[2][2] = {
 struct lag_call {
 	struct notifier *n;
 	int i;
+	uint32_t shard;               /* of "pushes" */
 	int export;                   /* 1: into /metrics too (the stats tick's calls) */
 };
+
+/* The pushes lag: every shard's summed, -1 while one is unknown. */
+static long long
+main_push_lag(const struct notifier *n)
+{
+	long long sum = 0;
+	uint32_t k;
+
+	if (n->push_lags == NULL)
+		return -1;
+	for (k = 0; k < n->npush_lags; k++) {
+		if (n->push_lags[k] < 0)
+			return -1;
+		sum += n->push_lags[k];
+	}
+	return sum;
+}
 
 static void
 on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
@@ -72,10 +92,15 @@ on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
 			pending = gp;
 		}
 	}
-	n->lag[c->i] = lag < 0 ? -1 : lag + pending;
-	if (c->export && n->metrics != NULL && lag >= 0)
+	if (c->i == 1 && c->shard < n->npush_lags) {
+		n->push_lags[c->shard] = lag < 0 ? -1 : lag + pending;
+		n->lag[1] = main_push_lag(n);
+	} else {
+		n->lag[c->i] = lag < 0 ? -1 : lag + pending;
+	}
+	if (c->export && n->metrics != NULL && n->lag[c->i] >= 0)
 		metrics_set(n->metrics, METRIC_STREAM_LAG, METRICS_L(main_streams[c->i][0]),
-		    (double)(lag + pending));
+		    (double)n->lag[c->i]);
 	n->lag_calls--;
 	free(c);
 }
@@ -129,22 +154,37 @@ main_export(struct notifier *n)
 static void
 main_query_lag(struct notifier *n, int export)
 {
+	char stream[KEYS_SHARD_MAX];
+	uint32_t k, ns = keys_shards();
 	int i;
 
-	for (i = 0; i < 2; i++) {
-		struct lag_call *c = malloc(sizeof(*c));
-
-		if (c == NULL)
+	if (n->push_lags == NULL) {
+		if ((n->push_lags = malloc(ns * sizeof(*n->push_lags))) == NULL)
 			return;
-		c->n = n;
-		c->i = i;
-		c->export = export;
-		n->lag_calls++;
-		if (rconn_cmd(n->cmd, on_xinfo, c, 0, "XINFO GROUPS %s",
-		    main_streams[i][0]) < 0) {
-			n->lag[i] = -1;
-			n->lag_calls--;
-			free(c);
+		n->npush_lags = ns;
+		for (k = 0; k < ns; k++)
+			n->push_lags[k] = -1;
+	}
+	for (i = 0; i < 2; i++) {
+		for (k = 0; k < (i == 0 ? 1 : n->npush_lags); k++) {
+			struct lag_call *c = malloc(sizeof(*c));
+
+			if (c == NULL)
+				return;
+			c->n = n;
+			c->i = i;
+			c->shard = k;
+			c->export = export;
+			if (i == 0)
+				snprintf(stream, sizeof(stream), "%s", main_streams[0][0]);
+			else
+				(void)keys_shard_key(k, KEYS_PUSHES, stream, sizeof(stream));
+			n->lag_calls++;
+			if (rconn_cmd(n->cmd, on_xinfo, c, 0, "XINFO GROUPS %s", stream) < 0) {
+				n->lag[i] = -1;
+				n->lag_calls--;
+				free(c);
+			}
 		}
 	}
 }

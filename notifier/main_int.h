@@ -56,7 +56,10 @@ struct notifier {
 	struct tokens *tokens;        /* named tokens, sessions, /v1/audit (NULL without
 	                               * HTTP) */
 	struct simulate *simulate;    /* POST /v1/deals/simulate (NULL without HTTP) */
-	long long lag[2];             /* ORDER STREAMS; -1 unknown */
+	long long lag[2];             /* ORDER STREAMS; -1 unknown; pushes: every
+	                               * shard's summed */
+	long long *push_lags;         /* per shard's pushes; -1 unknown (NULL: none yet) */
+	uint32_t npush_lags;
 	int64_t stop_deadline_ms;
 };
 

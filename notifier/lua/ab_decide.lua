@@ -2,25 +2,26 @@
 -- winner's text, atomically (stage: plan; docs/rules.md "A/B variants").
 -- ORDER AB_DECIDE_KEYS (notifier/abtest.c):
 -- KEYS[1] abtests   KEYS[2] abtest:<deal>   KEYS[3] abrest:<deal>
--- KEYS[4] abq:<deal>:<rule>   KEYS[5] pushes   KEYS[6] deal:<id>
--- KEYS[7] report:deal:<id>   KEYS[8] report:rule:<rule>   KEYS[9]
+-- KEYS[4] abq:<deal>:<rule>   KEYS[5] deal:<id>
+-- KEYS[6] report:deal:<id>   KEYS[7] report:rule:<rule>   KEYS[8]
 -- report:campaign:<c> ("" = none) (the reports of shard 0: summed over the shards)
+-- KEYS[9 ..] every shard's pushes, in shard order: shard K's is KEYS[9 + K] (a held
+-- recipient carries its shard, ab_hold.lua; a released job holds one shard's)
 -- ARGV: deal id, rule, verdict ("" = none: only release when decided already; else
 --   "<index>\t<variant>\t<how>\t<at>\t<z>\t<confidence>", how = early, final,
 --   expiry), batch (held recipients released per call), job_size (recipients per
 --   job)
 -- The first verdict stored wins (HSETNX): every notifier may look, one decision
 -- stands. Released recipients each become "-" in abrest:<deal> in the same step as
--- their job's XADD on pushes, so each is planned exactly once, whoever releases and
+-- their job's XADD on their shard's pushes, so each is planned exactly once, whoever releases and
 -- however often a call is repeated. Their jobs carry the fields the held chunk gave
 -- (ab_hold.lua) and a recipient line in the winner's text. Counts "planned" in the
 -- reports and "ab:<rule>:released" in report:deal. When abq:<deal>:<rule> is empty
 -- and the deal planned, the test leaves abtests; so does a cancelled deal's, with
 -- nothing released. Adds the released to the deal's "recipients".
 -- Returns {'open'} (no decision yet), or {'more'|'done', decision, released}.
-local tests, test, rest, q, pushes, deal = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
-  KEYS[6]
-local rdeal, rrule, rcamp = KEYS[7], KEYS[8], KEYS[9]
+local tests, test, rest, q, deal = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local rdeal, rrule, rcamp = KEYS[6], KEYS[7], KEYS[8]
 local dealid, rule, verdict = ARGV[1], ARGV[2], ARGV[3]
 local batch, jobsz = tonumber(ARGV[4]), tonumber(ARGV[5])
 
@@ -56,7 +57,8 @@ for _, f in ipairs(fields) do
       parts[#parts + 1] = p
     end
     local line = parts[widx + 2]
-    if line then
+    local k = tonumber(parts[1])
+    if line and k and KEYS[9 + k] then
       local s = parts[1]
       if not by_shard[s] then
         by_shard[s] = {}
@@ -73,6 +75,7 @@ redis.call('LTRIM', q, #fields, -1)
 local jobs = 0
 for _, s in ipairs(order) do
   local l = by_shard[s]
+  local pushes = KEYS[9 + tonumber(s)]
   for i = 1, #l, jobsz do
     -- ORDER JOB_PAIRS: deal, entry, exp, camp, pool, start, then one "r" each
     local out = { 'deal', dealid, 'entry', jentry, 'exp', jexp, 'camp', jcamp,

@@ -10,7 +10,8 @@
 --   ("" = none)
 -- KEYS[17] subscribers   KEYS[18] subscribers:changes   KEYS[19] consent:sms
 -- KEYS[20] consent:epoch   KEYS[21] consent:records   KEYS[22] series:<deal> ("" = none)
--- KEYS[23] paused_templates   KEYS[24] pushes   KEYS[25] behaviour (the subscriber's shard's)
+-- KEYS[23] paused_templates   KEYS[24] pushes   KEYS[25] behaviour (the last two the
+--   subscriber's shard's)
 --   (KEYS[7..16] are "" when the caller found no deal for the entry)
 -- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
 --   undelivered failed), error code ("" = none), To (E.164, "" = unknown), now (epoch s),
@@ -29,7 +30,7 @@
 --     while the stored subscriber still has that number), recorded in consent:records;
 --   30007 (carrier filtered): paused_templates <rule> = now, report:rule:<r> filtered;
 --   30003 (handset unreachable): the SMS is sent once more while the deal lasts: the
---     push goes back to "retry" and a job of one is added to "pushes" from what
+--     push goes back to "retry" and a job of one is added to its shard's "pushes" from what
 --     record.lua kept in pushline:<deal> (the text sent; the rule from pushinfo:<deal>,
 --     the number from the callback's To); redelivered:<deal> makes it one retry per
 --     push at most; report counters get "redelivery".

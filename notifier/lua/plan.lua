@@ -1,14 +1,18 @@
 -- plan.lua: write one chunk of a deal's jobs, atomically (stage: plan).
--- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] pushes   KEYS[4] dealentry:<entry>
--- KEYS[5] planset:<id>   KEYS[6] report:deal:<id>   KEYS[7] report:campaign:<c>
--- (not touched when the campaign is "")   KEYS[8] deals:tries
--- KEYS[9..] report:rule:<rule> for every rule named in this chunk's recipients
+-- ORDER PLAN_KEYS (notifier/ingest_plan.c):
+-- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] dealentry:<entry>   KEYS[4] planset:<id>
+-- KEYS[5] report:deal:<id>   KEYS[6] report:campaign:<c> (not touched when the
+-- campaign is "")   KEYS[7] deals:tries
+-- KEYS[8 .. 7+ns] the job streams: each shard's pushes that a job of this chunk goes
+-- to (a job holds one shard's recipients), ns = ARGV[15]
+-- KEYS[8+ns ..] report:rule:<rule> for every rule named in this chunk's recipients
 -- ARGV: entry, chunk, nchunks, keep_s, group, njobs, code_pool, url, title, campaign,
 --       limit (recipients in all, 0 = none), attempt, deal id, product id ("" =
---       none: a conversion's halo is told by it, convert.lua), then the rule name
---       of each KEYS[9..] in their order (ORDER PLAN_RULES; no value is read out of a
---       key's name, whose form changes with sharding), then per job: npairs,
---       field, value, ... (the job's own fields, then one "r" per recipient)
+--       none: a conversion's halo is told by it, convert.lua), ns, then the rule name
+--       of each report:rule key in their order (ORDER PLAN_RULES; no value is read
+--       out of a key's name, whose form changes with sharding), then per job: its
+--       stream (an index into the job streams, from 1), npairs, field, value, ...
+--       (the job's own fields, then one "r" per recipient)
 -- The deal hash also keeps the deal's url, title, campaign and product_id (click
 -- links, conversions and reports read them), and dealentry:<entry> names the deal of a push id.
 -- "planned" counts recipients in report:deal:<id> (with the last chunk),
@@ -21,14 +25,15 @@
 -- (cursor of that attempt); a chunk out of order answers {'retry'} and writes
 -- nothing, so the last chunk cannot mark the deal planned over a failed one. The
 -- last chunk sets "planned", drops the set and XACKs the deal in the same step.
-local deal, stream, pushes, dealentry = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local planset, rdeal, rcamp, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local deal, stream, dealentry = KEYS[1], KEYS[2], KEYS[3]
+local planset, rdeal, rcamp, tries = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local entry, chunk, nchunks = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local keep_s, group = ARGV[4], ARGV[5]
 local njobs, pool, campaign = tonumber(ARGV[6]), ARGV[7], ARGV[10]
 local limit, attempt, dealid = tonumber(ARGV[11]), ARGV[12], ARGV[13]
-local product = ARGV[14]
-local first = 15 + (#KEYS - 8)
+local product, ns = ARGV[14], tonumber(ARGV[15]) or 0
+local nrules = #KEYS - 7 - ns
+local first = 16 + nrules
 
 local planned = redis.call('HGET', deal, 'planned')
 if planned then
@@ -49,13 +54,20 @@ end
 
 -- Check every recipient line before writing anything: a script that fails half-way
 -- keeps what it wrote.
+if nrules < 0 then
+  return redis.error_reply('ERR plan: fewer keys than job streams')
+end
 local rule_key = {}
-for k = 9, #KEYS do
-  rule_key[ARGV[15 + k - 9]] = KEYS[k]
+for k = 1, nrules do
+  rule_key[ARGV[15 + k]] = KEYS[7 + ns + k]
 end
 local i = first
 for _ = 1, njobs do
-  local n = tonumber(ARGV[i])
+  local si, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  if not si or si < 1 or si > ns or not n then
+    return redis.error_reply('ERR plan: a job names no job stream')
+  end
+  i = i + 1
   for f = i + 1, i + 2 * n - 1, 2 do
     if ARGV[f] == 'r' then
       -- an A/B test member's rule is "<rule>/<variant>": its reports are the rule's
@@ -86,6 +98,8 @@ end
 local by_rule, written, jobs = {}, 0, 0
 i = first
 for _ = 1, njobs do
+  local pushes = KEYS[7 + tonumber(ARGV[i])]
+  i = i + 1
   local n = tonumber(ARGV[i])
   local out, nr = {}, 0
   for f = i + 1, i + 2 * n - 1, 2 do

@@ -366,3 +366,27 @@ it_shards_hsum(redisContext *rc, const char *name, const char *field, double *su
 	}
 	return found;
 }
+
+long long
+it_shards_jobs_pending(redisContext *rc)
+{
+	char key[KEYS_SHARD_MAX];
+	long long n = 0;
+	uint32_t k;
+
+	for (k = 0; k < keys_shards(); k++) {
+		redisReply *r;
+
+		if (keys_shard_key(k, KEYS_PUSHES, key, sizeof(key)) < 0)
+			return -1;
+		r = redisCommand(rc, "XPENDING %s deliver", key);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+		    r->element[0]->type != REDIS_REPLY_INTEGER) {
+			freeReplyObject(r);
+			return -1;
+		}
+		n += r->element[0]->integer;
+		freeReplyObject(r);
+	}
+	return n;
+}

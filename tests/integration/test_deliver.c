@@ -469,7 +469,9 @@ jobs_of_a_dead_consumer_are_claimed_and_finished_by_another(void **state)
 	assert_true(unknown <= 4);   /* at most what was in flight at the kill */
 	assert_true(check_no_duplicates(f, n, 1) >= sent);
 	assert_true(hget_ll(f, "deal:orphan", "jobs") > 0);
-	assert_true(it_log_line(f->nt[1].proc.log, "event=entries_claimed stream=pushes") > 0);
+	/* "pushes", or a shard's "{sK}pushes" */
+	assert_true(it_log_line(f->nt[1].proc.log, "event=entries_claimed stream=") > 0 &&
+	    it_log_line(f->nt[1].proc.log, "pushes count=") > 0);
 }
 
 static void
@@ -637,15 +639,33 @@ out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent(void **state)
 	assert_int_equal(hget_ll(f, "deal:oom", "jobs"), it_jobs_for("s-", n, 10));
 }
 
-/* Entries of "pushes" pending for consumer in group deliver. */
+/* Entries of every shard's "pushes" pending for consumer in group deliver. */
 static long long
 pending_for(struct fx *f, const char *consumer)
 {
-	redisReply *r = redisCommand(f->rc, "XPENDING pushes deliver - + 1000 %s", consumer);
-	long long n = r != NULL && r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
+	char key[KEYS_SHARD_MAX];
+	long long n = 0;
+	uint32_t k;
 
-	freeReplyObject(r);
+	for (k = 0; k < keys_shards(); k++) {
+		redisReply *r;
+
+		keys_shard_key(k, KEYS_PUSHES, key, sizeof(key));
+		r = redisCommand(f->rc, "XPENDING %s deliver - + 1000 %s", key, consumer);
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+			n = -1;
+		else if (n >= 0)
+			n += (long long)r->elements;
+		freeReplyObject(r);
+	}
 	return n;
+}
+
+/* Entries on every shard's "pushes". */
+static long long
+pushes_len(struct fx *f)
+{
+	return it_shards_sum_key(f->rc, "XLEN %s", KEYS_PUSHES);
 }
 
 static int
@@ -659,18 +679,37 @@ pushes_empty(void *arg)
 {
 	struct fx *f = arg;
 
-	return it_int(f->rc, "XLEN pushes") == 0;
+	return pushes_len(f) == 0;
 }
 
-/* 1 when entry id is on stream pushes. */
+/* 1 when entry id is on shard 0's "pushes" (the stream these tests write to). */
 static int
 pushes_has(struct fx *f, const char *id)
 {
-	redisReply *r = redisCommand(f->rc, "XRANGE pushes %s %s", id, id);
+	char key[KEYS_SHARD_MAX];
+	redisReply *r;
+
+	keys_shard_key(0, KEYS_PUSHES, key, sizeof(key));
+	r = redisCommand(f->rc, "XRANGE %s %s %s", key, id, id);
 	int has = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1;
 
 	freeReplyObject(r);
 	return has;
+}
+
+/* The jobs of "s-0" ... "s-(n-1)" planned in one chunk of job_size that go to shard
+ * 0's stream: those of shard 0's subscribers (every one on one Redis). */
+static long long
+shard0_jobs(int n, int job_size)
+{
+	int i, in0 = 0;
+	char id[32];
+
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "s-%d", i);
+		in0 += keys_shard_of(id) == 0;
+	}
+	return (in0 + job_size - 1) / job_size;
 }
 
 /*
@@ -687,22 +726,24 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 	const char *extra = "[ingest]\njob_size = 10\n[deliver]\nclaim_idle_ms = 600000\n";
 	struct want all = { f, "sent", n };
 	redisReply *r;
-	char held[64], old[64], rkey[KEYS_MAX];
+	char held[64], old[64], rkey[KEYS_MAX], p0[KEYS_SHARD_MAX];
 	size_t i;
 
 	import_n(f, n);
-	/* Another consumer, "ghost", holds one entry pending; an older one it acked. */
-	it_int(f->rc, "XGROUP CREATE pushes deliver $ MKSTREAM");
-	r = redisCommand(f->rc, "XADD pushes * deal none entry 1-0 exp 1 r x");
+	/* Another consumer, "ghost", holds one entry pending on shard 0's stream; an
+	 * older one it acked. */
+	keys_shard_key(0, KEYS_PUSHES, p0, sizeof(p0));
+	it_int(f->rc, "XGROUP CREATE %s deliver $ MKSTREAM", p0);
+	r = redisCommand(f->rc, "XADD %s * deal none entry 1-0 exp 1 r x", p0);
 	snprintf(old, sizeof(old), "%s", r->str);
 	freeReplyObject(r);
-	r = redisCommand(f->rc, "XADD pushes * deal none entry 1-0 exp 1 r x");
+	r = redisCommand(f->rc, "XADD %s * deal none entry 1-0 exp 1 r x", p0);
 	snprintf(held, sizeof(held), "%s", r->str);
 	freeReplyObject(r);
-	r = redisCommand(f->rc, "XREADGROUP GROUP deliver ghost COUNT 10 STREAMS pushes >");
+	r = redisCommand(f->rc, "XREADGROUP GROUP deliver ghost COUNT 10 STREAMS %s >", p0);
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY);
 	freeReplyObject(r);
-	assert_int_equal(it_int(f->rc, "XACK pushes deliver %s", old), 1);
+	assert_int_equal(it_int(f->rc, "XACK %s deliver %s", p0, old), 1);
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-trim", extra),
 	    0);
@@ -713,10 +754,12 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 	it_sleep_ms(2500);   /* two trims at least */
 	assert_false(pushes_has(f, old));
 	assert_true(pushes_has(f, held));
-	/* The deal's jobs, newer than the held entry, are kept with it. */
-	assert_int_equal(it_int(f->rc, "XLEN pushes"), 1 + it_jobs_for("s-", n, 10));
+	/* The deal's jobs on that stream, newer than the held entry, are kept with it;
+	 * every other shard's stream (sharded layout) is trimmed empty. */
+	assert_int_equal(it_int(f->rc, "XLEN %s", p0), 1 + shard0_jobs(n, 10));
+	assert_int_equal(pushes_len(f), 1 + shard0_jobs(n, 10));
 	/* Once the ghost acks, nothing is needed any more. */
-	assert_int_equal(it_int(f->rc, "XACK pushes deliver %s", held), 1);
+	assert_int_equal(it_int(f->rc, "XACK %s deliver %s", p0, held), 1);
 	assert_true(it_wait(pushes_empty, f, 5000));
 
 	/* Every key named after the deal, and its push ids' deal entry, expires. */
@@ -756,9 +799,14 @@ pushes_keeps_what_another_group_has_not_read(void **state)
 	const int n = 30;
 	const char *extra = "[ingest]\njob_size = 10\n";
 	struct want all = { f, "sent", n };
+	char key[KEYS_SHARD_MAX];
+	uint32_t k;
 
 	import_n(f, n);
-	it_int(f->rc, "XGROUP CREATE pushes late $ MKSTREAM");
+	for (k = 0; k < keys_shards(); k++) {
+		keys_shard_key(k, KEYS_PUSHES, key, sizeof(key));
+		it_int(f->rc, "XGROUP CREATE %s late $ MKSTREAM", key);
+	}
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	assert_int_equal(it_notifier_start(&f->nt[0], f->port, f->gw.port, "it-late", extra),
 	    0);
@@ -766,8 +814,11 @@ pushes_keeps_what_another_group_has_not_read(void **state)
 	assert_true(it_wait(outcomes_reach, &all, 20000));
 	assert_int_equal(pending_for(f, "it-late"), 0);
 	it_sleep_ms(2500);   /* two trims at least */
-	assert_int_equal(it_int(f->rc, "XLEN pushes"), it_jobs_for("s-", n, 10));
-	assert_int_equal(it_int(f->rc, "XGROUP DESTROY pushes late"), 1);
+	assert_int_equal(pushes_len(f), it_jobs_for("s-", n, 10));
+	for (k = 0; k < keys_shards(); k++) {
+		keys_shard_key(k, KEYS_PUSHES, key, sizeof(key));
+		assert_int_equal(it_int(f->rc, "XGROUP DESTROY %s late", key), 1);
+	}
 	assert_true(it_wait(pushes_empty, f, 5000));
 }
 

@@ -429,10 +429,16 @@ dump(redisContext *rc, char ***lines)
 		snprintf(cursor, sizeof(cursor), "%s", s->element[0]->str);
 		for (i = 0; i < s->element[1]->elements; i++) {
 			const char *k = s->element[1]->element[i]->str;
-			redisReply *t = redisCommand(rc, "TYPE %s", k);
-			redisReply *ttl = redisCommand(rc, "PTTL %s", k), *v = NULL;
+			redisReply *t, *ttl, *v = NULL;
 			char *buf = NULL, **parts = NULL;
 			size_t len = 0, bcap = 0, j;
+
+			/* The job stream's waiting jobs move with new ids and its acked
+			 * ones are dropped: job_lines() compares what it holds. */
+			if (strcmp(k, "pushes") == 0)
+				continue;
+			t = redisCommand(rc, "TYPE %s", k);
+			ttl = redisCommand(rc, "PTTL %s", k);
 
 			if (strcmp(t->str, "hash") == 0)
 				v = redisCommand(rc, "HGETALL %s", k);
@@ -527,6 +533,96 @@ dumps_equal(char **a, size_t na, char **b, size_t nb)
 /* ---- the tests ---- */
 
 /* The layout of 4 shards, as dealpushctl stores it, in force in this process. */
+/* ---- the jobs waiting on the job streams ---- */
+
+/* Adds a job that group "deliver" has not read yet: a copy of the first job on
+ * "pushes" (the deal m1's, whose pushes are final: admit skips them, so a moved job
+ * texts no one again). Its recipient lines, sorted, into *lines. */
+static size_t
+job_waiting(struct fx *f, char ***lines)
+{
+	redisReply *r = redisCommand(f->rc, "XRANGE pushes - + COUNT 1"), *fv, *a;
+	const char **argv;
+	size_t i, n = 0, argc = 0;
+
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+	fv = r->element[0]->element[1];
+	assert_non_null(argv = calloc(3 + fv->elements, sizeof(*argv)));
+	assert_non_null(*lines = calloc(fv->elements, sizeof(**lines)));
+	argv[argc++] = "XADD";
+	argv[argc++] = "pushes";
+	argv[argc++] = "*";
+	for (i = 0; i + 1 < fv->elements; i += 2) {
+		argv[argc++] = fv->element[i]->str;
+		argv[argc++] = fv->element[i + 1]->str;
+		if (strcmp(fv->element[i]->str, "r") == 0)
+			assert_non_null((*lines)[n++] = strdup(fv->element[i + 1]->str));
+	}
+	assert_true(n >= 2);
+	a = redisCommandArgv(f->rc, (int)argc, argv, NULL);
+	assert_true(a != NULL && a->type == REDIS_REPLY_STRING);
+	freeReplyObject(a);
+	free(argv);
+	freeReplyObject(r);
+	qsort(*lines, n, sizeof(**lines), str_cmp);
+	return n;
+}
+
+/* The recipient lines of every job on every shard's job stream (the layout in
+ * force), sorted; each line's subscriber must be of its stream's shard. */
+static size_t
+job_lines(struct fx *f, char ***lines)
+{
+	char key[KEYS_SHARD_MAX], sub[64];
+	size_t n = 0, cap = 0, i, j;
+	uint32_t k;
+
+	*lines = NULL;
+	for (k = 0; k < keys_shards(); k++) {
+		redisReply *r;
+
+		keys_shard_key(k, KEYS_PUSHES, key, sizeof(key));
+		r = redisCommand(f->rc, "XRANGE %s - +", key);
+		assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY);
+		for (i = 0; i < r->elements; i++) {
+			const redisReply *fv = r->element[i]->element[1];
+
+			for (j = 0; j + 1 < fv->elements; j += 2) {
+				const char *v = fv->element[j + 1]->str, *t = strchr(v, '\t');
+
+				if (strcmp(fv->element[j]->str, "r") != 0)
+					continue;
+				assert_non_null(t);
+				snprintf(sub, sizeof(sub), "%.*s", (int)strcspn(t + 1, "\t"), t + 1);
+				assert_int_equal(keys_shard_of(sub), k);
+				if (n == cap) {
+					cap = cap ? 2 * cap : 64;
+					assert_non_null(*lines = realloc(*lines, cap * sizeof(**lines)));
+				}
+				assert_non_null((*lines)[n++] = strdup(v));
+			}
+		}
+		freeReplyObject(r);
+	}
+	qsort(*lines, n, sizeof(**lines), str_cmp);
+	return n;
+}
+
+/* The waiting jobs hold exactly the lines want (nw of them). */
+static void
+job_lines_are(struct fx *f, char **want, size_t nw)
+{
+	char **got;
+	size_t ng = job_lines(f, &got), i;
+
+	assert_int_equal(ng, nw);
+	for (i = 0; i < ng; i++) {
+		assert_string_equal(got[i], want[i]);
+		free(got[i]);
+	}
+	free(got);
+}
+
 static void
 use_layout(int sharded)
 {
@@ -545,7 +641,8 @@ migrate_there_and_back_keeps_everything(void **state)
 {
 	struct fx *f = *state;
 	char *v1[NVIEWS], *v2[NVIEWS], *v3[NVIEWS], **a, **b, phone[32], key[KEYS_MAX];
-	size_t na, nb;
+	char **wait;
+	size_t na, nb, nw;
 	cJSON *reqs;
 	struct until sent2 = { f, "m2", "delivered", SUBS - 1 };
 	int i;
@@ -557,6 +654,9 @@ migrate_there_and_back_keeps_everything(void **state)
 	assert_int_equal(it_int(f->rc, "EXISTS dealpush:layout dealpush:migrate"), 0);
 	stop(f);
 	it_sleep_ms(IDLE_MS);
+	/* A job not read yet: it moves split by shard, there and back, and texts no one
+	 * again (its pushes are final). */
+	nw = job_waiting(f, &wait);
 	na = dump(f->rc, &a);
 	assert_true(na > 20);
 
@@ -583,7 +683,8 @@ migrate_there_and_back_keeps_everything(void **state)
 	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 0);
 	use_layout(1);
 	assert_int_equal(it_int(f->rc, "EXISTS subscribers push:m1 report:deal:m1 stats "
-	    "pushes:log consent:sms dealpush:migrate"), 0);
+	    "pushes:log consent:sms dealpush:migrate pushes"), 0);
+	job_lines_are(f, wait, nw);
 	keys_per(keys_shard_of("s-0"), KEYS_PUSH, "m1", key, sizeof(key));
 	assert_int_equal(it_int(f->rc, "HEXISTS %s s-0:sms", key), 1);
 	/* The deal a reply answers ("<sub>\t<channel>" of the behaviour hash) went with
@@ -604,11 +705,16 @@ migrate_there_and_back_keeps_everything(void **state)
 	nb = dump(f->rc, &b);
 	dumps_equal(a, na, b, nb);
 	dump_free(b, nb);
+	job_lines_are(f, wait, nw);
 
 	/* Sharded for real: a notifier sees everything as before, texts a new deal to
 	 * each consenting subscriber once and repeats no push of the first deal. */
 	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 0);
 	use_layout(1);
+	job_lines_are(f, wait, nw);
+	for (i = 0; i < (int)nw; i++)
+		free(wait[i]);
+	free(wait);
 	start(f, 1);
 	views(f, v2);
 	views_equal(v1, v2, NVIEWS);
