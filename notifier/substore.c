@@ -74,6 +74,9 @@ substore_grow(struct substore *ss)
 		if ((g = realloc(ss->seen, c * sizeof(*g))) == NULL)
 			return -1;
 		ss->seen = g;
+		if ((g = realloc(ss->bseen, c * sizeof(*g))) == NULL)
+			return -1;
+		ss->bseen = g;
 		ss->cap = c;
 	}
 	if ((ss->n + 1) * 2 <= ss->index_cap)
@@ -142,6 +145,7 @@ substore_put(struct substore *ss, struct subscriber *sub)
 		ss->on_change(ss->arg, NULL, sub);
 	ss->all[ss->n] = sub;
 	ss->seen[ss->n] = ss->gen;
+	ss->bseen[ss->n] = (uint8_t)(ss->gen - 1);   /* no record seen yet */
 	ss->n++;
 	ss->index[i] = (uint32_t)ss->n;
 	return 0;
@@ -167,6 +171,7 @@ substore_remove(struct substore *ss, const char *id)
 	if (pos != last) {
 		ss->all[pos] = ss->all[last];
 		ss->seen[pos] = ss->seen[last];
+		ss->bseen[pos] = ss->bseen[last];
 		ss->index[substore_probe(ss, ss->all[pos]->id)] = (uint32_t)(pos + 1);
 	}
 	ss->n--;
@@ -216,6 +221,8 @@ substore_apply_behav(struct substore *ss, const char *id, const char *v, size_t 
 	sub = ss->all[ss->index[i] - 1];
 	free(sub->behav);
 	sub->behav = b;
+	if (ss->loading && ss->step == SUBSTORE_BSCAN)
+		ss->bseen[ss->index[i] - 1] = ss->gen;
 }
 
 #define SUBSTORE_RETRY_MIN_MS 100
@@ -297,7 +304,9 @@ substore_reload(struct substore *ss, enum substore_reason why)
 	substore_run(ss);
 }
 
-/* Drops every subscriber a finished reload did not see. */
+/* Drops every subscriber a finished reload did not see, and every behaviour record
+ * it did not see (removed while the mirror was not following: a subscriber erased
+ * and signed up again must not keep the old one). */
 static void
 substore_sweep(struct substore *ss)
 {
@@ -309,6 +318,10 @@ substore_sweep(struct substore *ss)
 			snprintf(id, sizeof(id), "%s", ss->all[i]->id);
 			substore_remove(ss, id);
 		} else {
+			if (ss->bseen[i] != ss->gen && ss->all[i]->behav != NULL) {
+				free(ss->all[i]->behav);
+				ss->all[i]->behav = NULL;
+			}
 			i++;
 		}
 	}
@@ -432,8 +445,10 @@ substore_on_feed_tail(struct rconn *rc, struct redisReply *r, void *arg)
 	/* Every record starts the load unseen, also after loads cut short by a
 	 * reconnect (which do not sweep), so that 8 bits of generation never wrap
 	 * onto a stale record. */
-	if (ss->n > 0)
+	if (ss->n > 0) {
 		memset(ss->seen, ss->gen, ss->n);
+		memset(ss->bseen, ss->gen, ss->n);
+	}
 	ss->gen++;
 	snprintf(ss->cursor, sizeof(ss->cursor), "0");
 	ss->step = SUBSTORE_SCAN;
@@ -555,6 +570,7 @@ substore_free(struct substore *ss)
 		subscriber_free(ss->all[i]);
 	free(ss->all);
 	free(ss->seen);
+	free(ss->bseen);
 	free(ss->index);
 	free(ss->feeds);
 	free(ss);

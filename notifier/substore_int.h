@@ -62,6 +62,8 @@ struct substore {
 	void *arg;
 	struct subscriber **all;   /* dense */
 	uint8_t *seen;             /* parallel to all: load generation that last saw it */
+	uint8_t *bseen;            /* parallel to all: load generation that last saw its
+	                            * behaviour record (a full load drops the others) */
 	size_t n, cap;
 	uint32_t *index;           /* open addressing: position in all + 1; 0 = empty */
 	size_t index_cap;          /* power of two */

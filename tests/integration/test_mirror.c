@@ -258,6 +258,77 @@ stream_trimmed_to_nothing_does_not_reload_again_and_again(void **state)
 	assert_false(it_log_line(f->nt.proc.log, "event=subscribers_reload") > 0);
 }
 
+/* How many subscribers a draft rule that wants a text in the last 7 days matches
+ * over the mirror (POST /v1/deals/simulate with "draft": the only rule), -1 when it
+ * did not answer. */
+static long
+texted_matched(void)
+{
+	static struct it_resp resp;
+	static const char rule[] = "rule recent\n  when subscriber.texts_7d >= 1\n"
+	    "  audience interested\n  send sms\n"
+	    "  template sms \"{title} {link} Reply STOP to end\"\nend\n";
+	char hdr[128], *body;
+	cJSON *b = cJSON_CreateObject(), *d, *o;
+	long matched = -1;
+
+	assert_non_null(b);
+	cJSON_AddItemToObject(b, "deal", cJSON_Parse(it_deal("probe", "laptop", 600)));
+	d = cJSON_AddObjectToObject(b, "draft");
+	cJSON_AddStringToObject(d, "name", "recent");
+	cJSON_AddStringToObject(d, "text", rule);
+	assert_non_null(body = cJSON_PrintUnformatted(b));
+	cJSON_Delete(b);
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", TOKEN);
+	if (it_http(http_port, "POST", "/v1/deals/simulate", hdr, body, strlen(body),
+	    &resp) == 200 && (o = cJSON_Parse(resp.body)) != NULL) {
+		if (cJSON_IsNumber(cJSON_GetObjectItem(o, "matched")))
+			matched = (long)cJSON_GetObjectItem(o, "matched")->valuedouble;
+		cJSON_Delete(o);
+	}
+	free(body);
+	return matched;
+}
+
+static int
+texted_is(void *arg)
+{
+	return texted_matched() == *(long *)arg;
+}
+
+/*
+ * A behaviour record removed while the mirror was not following (a subscriber erased
+ * and signed up again, another writer's HDEL) must not outlive the reload that the
+ * gap causes: the reload drops every record it did not find, as it drops the
+ * subscribers it did not find.
+ */
+static void
+behaviour_removed_during_a_gap_is_gone_after_the_reload(void **state)
+{
+	struct it_one *f = *state;
+	long day = (long)(it_now() / 86400), one = 1, none = 0;
+
+	import_three(f);
+	/* s-a was texted today (docs/attribution.md, "Behaviour"). */
+	cmd_ok(f->rc, "HSET %s s-a %lld|||%ld:1:0:0:0", sk("behaviour", "s-a"),
+	    (long long)it_now() - 60, day);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_notifier(f);
+	wait_mirror(3, 2, NULL, NULL);
+	if (!it_wait(texted_is, &one, WAIT_MS))
+		fail_msg("the mirror never had s-a's text: matched %ld", texted_matched());
+
+	assert_int_equal(kill(f->nt.proc.pid, SIGSTOP), 0);
+	cmd_ok(f->rc, "HDEL %s s-a", sk("behaviour", "s-a"));
+	change_and_trim(f->rc);
+	assert_int_equal(kill(f->nt.proc.pid, SIGCONT), 0);
+	/* s-a, s-c and s-d (laptop now), s-b gone: the reload has run. */
+	wait_mirror(3, 3, "s-c,", "s-b,");
+	assert_true(it_log_line(f->nt.proc.log, "event=subscribers_reload reason=gap") > 0);
+	if (!it_wait(texted_is, &none, WAIT_MS))
+		fail_msg("s-a kept a removed behaviour record: matched %ld", texted_matched());
+}
+
 static void
 killed_notifier_restarts_on_a_warm_store_with_what_changed_meanwhile(void **state)
 {
@@ -286,6 +357,9 @@ main(void)
 		    it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(
 		    killed_notifier_restarts_on_a_warm_store_with_what_changed_meanwhile,
+		    it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(
+		    behaviour_removed_during_a_gap_is_gone_after_the_reload,
 		    it_one_setup, it_one_teardown),
 	};
 
