@@ -12,13 +12,15 @@
 
 #include <stddef.h>
 
+#include "keys.h"
+
 struct app;
 struct http_principal;
 struct http_req;
 struct http_wait;
 struct rconn;
 
-#define AUDIT_KEY "audit"
+#define AUDIT_KEY keys_global(KEYS_G_AUDIT)  /* "audit", sharded "{rules}:audit" */
 #define AUDIT_MAXLEN "100000"           /* XADD MAXLEN ~ (lib/audit.lua has its own) */
 #define AUDIT_VALUE_MAX 4096            /* before/after bytes kept (lib/audit.lua too) */
 #define AUDIT_LIMIT_DEFAULT 50

@@ -161,4 +161,32 @@ enum keys_ab {
 int keys_ab(enum keys_ab which, const char *deal, const char *rule, char *buf,
     size_t size);
 
+/* ORDER KEYS_GLOBAL: the global keys a script uses with another global key, renamed
+ * in the sharded layout so that both share a slot: the second takes the first's name
+ * as its tag (docs/sharding.md sections 1.5 and 2): "deals:dead" -> "{deals}:dead",
+ * beside "deals"; "rules:version", "tokens", "audit" ... -> "{rules}:...", beside
+ * "rules". The single-instance layout keeps today's names. */
+enum keys_global {
+	KEYS_G_DEALS_DEAD = 0,        /* stream: deals that can never be planned */
+	KEYS_G_DEALS_TRIES,           /* hash: entry -> failed attempts (tries.lua) */
+	KEYS_G_DEALS_CONFIRMED,       /* hash: deals held for a confirmation, confirmed */
+	KEYS_G_CONVERSIONS_DEAD,      /* stream: conversions that can never be counted */
+	KEYS_G_RULES_VERSION,         /* counter: bumped by every rule change */
+	KEYS_G_TOKENS,                /* hash: the named API tokens (tokens.h) */
+	KEYS_G_TOKENS_USED,           /* hash: a token's last use */
+	KEYS_G_TOKENS_VERSION,        /* counter: bumped by every token change */
+	KEYS_G_AUDIT,                 /* stream: who changed what (audit.h) */
+	KEYS_G_NAMES
+};
+
+/* The name of g in the layout in force (a string that lives as long as the process). */
+const char *keys_global(enum keys_global g);
+
+/* The single-instance name of g, and its sharded name (for migrate and the tests). */
+const char *keys_global_single(enum keys_global g);
+const char *keys_global_sharded(enum keys_global g);
+
+/* A console session's key: "session:<hex>", sharded "{rules}:session:<hex>". */
+int keys_session(const char *hex, char *buf, size_t size);
+
 #endif

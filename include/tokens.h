@@ -15,14 +15,16 @@
 #include <stddef.h>
 
 #include "http.h"
+#include "keys.h"
 
 struct app;
 struct tokens;
 
-#define TOKENS_KEY "tokens"                 /* hash: name -> {"sha256","role","created_ms"} */
-#define TOKENS_USED_KEY "tokens:used"       /* hash: name -> last use, epoch ms */
-#define TOKENS_VERSION_KEY "tokens:version" /* counter: bumped by every change */
-#define TOKENS_SESSION_PREFIX "session:"    /* + hex SHA-256 of the id: a session */
+/* Named "{rules}:..." in the sharded layout (keys.h, ORDER KEYS_GLOBAL). */
+#define TOKENS_KEY keys_global(KEYS_G_TOKENS) /* hash: name -> {"sha256","role","created_ms"} */
+#define TOKENS_USED_KEY keys_global(KEYS_G_TOKENS_USED)   /* hash: name -> last use, ms */
+#define TOKENS_VERSION_KEY keys_global(KEYS_G_TOKENS_VERSION) /* bumped by every change */
+/* A session: keys_session(hex SHA-256 of the id) (keys.h). */
 #define TOKENS_PREFIX "dp_"
 #define TOKENS_HEX_LEN 64                   /* hex digits after the prefix */
 #define TOKENS_LEN (sizeof(TOKENS_PREFIX) - 1 + TOKENS_HEX_LEN)

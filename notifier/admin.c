@@ -23,6 +23,7 @@
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 
+#include "keys.h"
 #include "admin.h"
 #include "admin_bulk.h"
 #include "admin_codes.h"
@@ -309,7 +310,7 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 	if ((op = admin_op_new(a, NULL, OP_LOAD)) == NULL)
 		return;
 	args[0] = "rules";              /* ORDER RULES_KEYS: admin_rules_load.lua */
-	args[1] = "rules:version";
+	args[1] = keys_global(KEYS_G_RULES_VERSION);
 	args[2] = a->version;
 	if (script_call_named(a->app->cmd, "admin_rules_load", 2, 3, args, NULL, on_load,
 	    op) < 0) {

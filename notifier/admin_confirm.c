@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 
+#include "keys.h"
 #include "audit.h"
 #include "admin_confirm.h"
 #include "app.h"
@@ -122,9 +123,9 @@ on_confirm(struct http_req *r, void *arg)
 	}
 	http_wait_add(&ac->ops, &op->w, r);
 	/* ORDER CONFIRM_KEYS: the header of deal_confirm.lua. */
-	args[0] = "deals:dead";
+	args[0] = keys_global(KEYS_G_DEALS_DEAD);
 	args[1] = "deals";
-	args[2] = "deals:confirmed";
+	args[2] = keys_global(KEYS_G_DEALS_CONFIRMED);
 	args[3] = op->id;
 	args[4] = CONFIRM_SCAN_MAX;
 	if (script_call_named(ac->app->cmd, "deal_confirm", 3, 5, args, NULL, on_confirmed,

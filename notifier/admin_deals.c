@@ -313,8 +313,8 @@ on_deal(struct http_req *r, void *arg)
 	/* ORDER STATUS_KEYS: the header of deal_status.lua. */
 	args[0] = k1;
 	args[1] = rk[0];
-	args[2] = "deals:dead";
-	args[3] = "deals:confirmed";
+	args[2] = keys_global(KEYS_G_DEALS_DEAD);
+	args[3] = keys_global(KEYS_G_DEALS_CONFIRMED);
 	args[4] = "deals";
 	args[5] = PAUSE_KEY;
 	if (keys_ab(KEYS_AB_TEST, id, "", abk, sizeof(abk)) < 0)

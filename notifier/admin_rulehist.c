@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
+#include "keys.h"
 #include "admin_int.h"
 #include "app.h"
 #include "http.h"
@@ -120,7 +121,8 @@ out:
 void
 admin_rule_history(struct admin *a, struct http_req *r, const char *name)
 {
-	const char *argv[6] = { "XREVRANGE", "audit", "+", "-", "COUNT", RULEHIST_SCAN };
+	const char *argv[6] = { "XREVRANGE", keys_global(KEYS_G_AUDIT), "+", "-", "COUNT",
+	    RULEHIST_SCAN };
 	struct hist_op *op = calloc(1, sizeof(*op));
 
 	if (op == NULL) {

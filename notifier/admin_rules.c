@@ -13,6 +13,7 @@
 #include <event2/http.h>
 #include <hiredis/hiredis.h>
 
+#include "keys.h"
 #include "admin_int.h"
 #include "app.h"
 #include "audit.h"
@@ -321,7 +322,7 @@ rules_change(struct admin *a, struct http_req *r, const char *name, int put, int
 	op->epoch = a->epoch;
 	snprintf(ms, sizeof(ms), "%lld", (long long)clock_now_ms());
 	args[0] = "rules";              /* ORDER RULES_KEYS: admin_rule.lua */
-	args[1] = "rules:version";
+	args[1] = keys_global(KEYS_G_RULES_VERSION);
 	args[2] = AUDIT_KEY;
 	args[3] = put ? "put" : "del";
 	args[4] = op->name;

@@ -36,7 +36,7 @@
 #include "shortlink.h"
 
 #define CONVERT_STREAM "conversions"
-#define CONVERT_DEAD "conversions:dead"
+#define CONVERT_DEAD keys_global(KEYS_G_CONVERSIONS_DEAD)
 #define CONVERT_GROUP "attribution"
 #define CONVERT_PAYLOAD_MAX 16384
 #define CONVERT_ORDER_TTL_S "7776000"      /* order:<id>: 90 days */

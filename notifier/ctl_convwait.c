@@ -20,7 +20,7 @@
 #include "redisutil.h"
 
 #define CONV_STREAM "conversions"
-#define CONV_DEAD "conversions:dead"
+#define CONV_DEAD keys_global(KEYS_G_CONVERSIONS_DEAD)
 #define CONV_GROUP "attribution"
 #define CONV_POLL_MS 100
 #define CONV_DEAD_READ 10000              /* dead letters read per round */

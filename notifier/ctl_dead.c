@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
+#include "keys.h"
 #include "clock.h"
 #include "convert.h"
 #include "deal.h"
@@ -192,9 +193,10 @@ ctl_cmd_dead_list(redisContext *c, int argc, char **argv, int json)
 	if (!json)
 		printf("%-16s %-22s %-14s %-12s %-20s %s\n", "STREAM", "ENTRY", "REASON",
 		    "FIELD", "DEAL/ORDER", "ERROR");
-	if (deals && (rc = dead_list_one(c, "deals:dead", "deal", n, json)) != CTL_OK)
+	if (deals && (rc = dead_list_one(c, keys_global(KEYS_G_DEALS_DEAD), "deal", n, json)) != CTL_OK)
 		return rc;
-	if (convs && (rc = dead_list_one(c, "conversions:dead", "conversion", n, json)) !=
+	if (convs && (rc = dead_list_one(c, keys_global(KEYS_G_CONVERSIONS_DEAD), "conversion", n,
+	    json)) !=
 	    CTL_OK)
 		return rc;
 	return CTL_OK;
@@ -239,9 +241,9 @@ replay_valid(int is_deal, const char *p, size_t len, char *msg, size_t size)
 int
 ctl_cmd_dead_replay(redisContext *c, const char *entry)
 {
-	static const char *const streams[2][3] = {
-		{ "deals:dead", "deals", "deal" },
-		{ "conversions:dead", "conversions", "conversion" },
+	const char *const streams[2][3] = {
+		{ keys_global(KEYS_G_DEALS_DEAD), "deals", "deal" },
+		{ keys_global(KEYS_G_CONVERSIONS_DEAD), "conversions", "conversion" },
 	};
 	redisReply *r = NULL, *x = NULL;
 	const char *pay, *reason;

@@ -68,14 +68,18 @@ mig_walk(struct mig *m, int verify)
 			int rc;
 
 			if (verify) {
+				char other[MIG_NAME_MAX];
+
 				if (m->to_shards)
 					left += k[0] != '{' && (strcmp(k, "subscribers") == 0 ||
 					    strcmp(k, "pushes:log") == 0 || strcmp(k, "stats") == 0 ||
+					    strcmp(k, "pushes") == 0 ||
 					    mig_has_prefix(k, "push:") ||
 					    mig_has_prefix(k, "report:"));
 				else
 					left += mig_tag_of(m, k, &name) != MIG_ALL ||
 					    mig_is_codeout(k);
+				left += mig_global_name(k, m->to_shards, other, sizeof(other)) != 0;
 				continue;
 			}
 			rc = m->to_shards ? mig_key_to_shards(m, k) : mig_key_to_single(m, k);

@@ -77,6 +77,12 @@ int mig_merge_streams(struct mig *m, const char *name);
  * deleted (ctl_migrate_jobs.c). 0, or -1 after printing. */
 int mig_jobs(struct mig *m, const char *src);
 
+/* The other layout's name of global key k (keys.h, ORDER KEYS_GLOBAL, and the
+ * sessions) into buf: to_shards 1 maps a single-instance name to its sharded one,
+ * 0 the other way. Returns 1 when k is one of them, 0 when not, -1 when the name
+ * does not fit. */
+int mig_global_name(const char *k, int to_shards, char *buf, size_t size);
+
 /* inbound:sids' fields to the other layout's form; 0 or -1. */
 int mig_sids(struct mig *m);
 

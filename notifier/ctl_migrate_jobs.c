@@ -8,6 +8,7 @@
  * or not yet delivered to any consumer) move, each split by its recipients' shards
  * into new jobs with new ids (one per shard it names) on the other layout's streams;
  * the jobs already acked stay behind and go with the source stream at the end.
+ * Also here: the names of the global keys the sharded layout renames.
  * A job's move (its XADDs, the XACK and XDEL of the source entry) is one MULTI, so a
  * migration killed anywhere and run again moves each job once.
  */
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "shard.h"
 
 #include "ctl_int.h"
@@ -258,4 +260,29 @@ mig_jobs(struct mig *m, const char *src)
 		return -1;
 	mig_tick(m);
 	return 0;
+}
+
+int
+mig_global_name(const char *k, int to_shards, char *buf, size_t size)
+{
+	static const char sess[] = "session:", sess_sharded[] = "{rules}:session:";
+	const char *from = to_shards ? sess : sess_sharded, *to = to_shards ? sess_sharded :
+	    sess;
+	int g, n;
+
+	for (g = 0; g < KEYS_G_NAMES; g++) {
+		const char *a = to_shards ? keys_global_single((enum keys_global)g) :
+		    keys_global_sharded((enum keys_global)g);
+
+		if (strcmp(k, a) == 0) {
+			n = snprintf(buf, size, "%s", to_shards ?
+			    keys_global_sharded((enum keys_global)g) :
+			    keys_global_single((enum keys_global)g));
+			return n < 0 || (size_t)n >= size ? -1 : 1;
+		}
+	}
+	if (strncmp(k, from, strlen(from)) != 0)
+		return 0;
+	n = snprintf(buf, size, "%s%s", to, k + strlen(from));
+	return n < 0 || (size_t)n >= size ? -1 : 1;
 }

@@ -558,6 +558,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 
 	if (k[0] == '{')
 		return 0;               /* a tag's: moved, a deal's or global by design */
+	if (mig_global_name(k, 1, dst, sizeof(dst)) == 1)
+		return mig_move(m, k, dst, "move");     /* renamed beside its partner */
 	if (strcmp(k, "subscribers") == 0 || strcmp(k, "consent:sms") == 0 ||
 	    strcmp(k, "consent:dm") == 0 || strcmp(k, "consent:records") == 0 ||
 	    strcmp(k, "behaviour") == 0)

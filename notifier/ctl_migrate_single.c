@@ -234,6 +234,12 @@ mig_key_to_single(struct mig *m, const char *k)
 		mig_tick(m);
 		return 0;
 	}
+	{
+		char dst[MIG_NAME_MAX];
+
+		if (mig_global_name(k, 0, dst, sizeof(dst)) == 1)
+			return mig_move(m, k, dst, "move");   /* its single-instance name */
+	}
 	if (mig_tag_of(m, k, &name) == MIG_ALL)
 		return 0;
 	if (strcmp(name, "pushes:log") == 0 || strcmp(name, "subscribers:changes") == 0)

@@ -470,8 +470,8 @@ int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids)
 int ctl_cmd_deal_confirm(redisContext *c, const char *id)
 {
 	char sha[41];
-	const char *argv[] = { "EVALSHA", sha, "3", "deals:dead", "deals", "deals:confirmed",
-		id, CONFIRM_SCAN_MAX };
+	const char *argv[] = { "EVALSHA", sha, "3", keys_global(KEYS_G_DEALS_DEAD), "deals",
+		keys_global(KEYS_G_DEALS_CONFIRMED), id, CONFIRM_SCAN_MAX };
 	redisReply *r;
 	int rc = CTL_FAIL;
 

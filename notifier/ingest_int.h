@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "keys.h"
 #include "err.h"
 #include "match.h"
 #include "model.h"
@@ -25,8 +26,8 @@ struct deal;
 
 #define INGEST_GROUP "notifier"
 #define INGEST_STREAM "deals"
-#define INGEST_DEAD_STREAM "deals:dead"
-#define INGEST_TRIES "deals:tries"   /* entry -> failed attempts (tries.lua) */
+#define INGEST_DEAD_STREAM keys_global(KEYS_G_DEALS_DEAD)
+#define INGEST_TRIES keys_global(KEYS_G_DEALS_TRIES) /* entry -> failed attempts */
 #define INGEST_DEAD_PAYLOAD_MAX 16384
 #define INGEST_KEEP_S (7 * 86400)  /* markers outlive the deal by a week */
 #define INGEST_RETRY_MS 1000     /* pause after a failed step */

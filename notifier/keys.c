@@ -282,3 +282,50 @@ keys_ab(enum keys_ab which, const char *deal, const char *rule, char *buf, size_
 	}
 	return k;
 }
+
+/* ORDER KEYS_GLOBAL */
+static const char *const keys_global_names[KEYS_G_NAMES][2] = {
+	{ "deals:dead", "{deals}:dead" },
+	{ "deals:tries", "{deals}:tries" },
+	{ "deals:confirmed", "{deals}:confirmed" },
+	{ "conversions:dead", "{conversions}:dead" },
+	{ "rules:version", "{rules}:version" },
+	{ "tokens", "{rules}:tokens" },
+	{ "tokens:used", "{rules}:tokens:used" },
+	{ "tokens:version", "{rules}:tokens:version" },
+	{ "audit", "{rules}:audit" },
+};
+
+const char *
+keys_global_single(enum keys_global g)
+{
+	return (unsigned)g < KEYS_G_NAMES ? keys_global_names[g][0] : "";
+}
+
+const char *
+keys_global_sharded(enum keys_global g)
+{
+	return (unsigned)g < KEYS_G_NAMES ? keys_global_names[g][1] : "";
+}
+
+const char *
+keys_global(enum keys_global g)
+{
+	return layout_current() != NULL ? keys_global_sharded(g) : keys_global_single(g);
+}
+
+int
+keys_session(const char *hex, char *buf, size_t size)
+{
+	int k;
+
+	if (size == 0)
+		return -1;
+	k = snprintf(buf, size, "%ssession:%s", layout_current() != NULL ? "{rules}:" : "",
+	    hex);
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
+}

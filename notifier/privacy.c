@@ -535,7 +535,8 @@ on_request(struct http_req *r, void *arg)
 	op->scan[SCAN_LOG].field = "sub";
 	snprintf(op->scan[SCAN_LOG].value, sizeof(op->scan[SCAN_LOG].value), "%s", op->id);
 	op->scan[SCAN_AUDIT].field = "id";
-	snprintf(op->scan[SCAN_AUDIT].key, sizeof(op->scan[SCAN_AUDIT].key), AUDIT_KEY);
+	snprintf(op->scan[SCAN_AUDIT].key, sizeof(op->scan[SCAN_AUDIT].key), "%s",
+	    AUDIT_KEY);
 	op->scan[SCAN_REPLIES].field = "from";
 	snprintf(op->scan[SCAN_REPLIES].key, sizeof(op->scan[SCAN_REPLIES].key), "replies");
 	op->scan[SCAN_CHANGES].field = "id";

@@ -49,7 +49,7 @@ op_free(struct session_op *op)
 	free(op);
 }
 
-/* "session:" + hex SHA-256 of id into key; 0 or -1. */
+/* "session:" + hex SHA-256 of id into key (keys_session); 0 or -1. */
 static int
 session_key(const char *id, char *key, size_t size)
 {
@@ -57,8 +57,7 @@ session_key(const char *id, char *key, size_t size)
 
 	if (tokens_sha256_hex(id, strlen(id), hex) < 0)
 		return -1;
-	snprintf(key, size, TOKENS_SESSION_PREFIX "%s", hex);
-	return 0;
+	return keys_session(hex, key, size) < 0 ? -1 : 0;
 }
 
 /* The principal of a stored record, as its token is now: 1 and *p filled, 0 when

@@ -146,7 +146,7 @@ snapshot(redisContext *rc, char *buf, size_t size)
 	snprintf(buf, size, "subs=%lld sms=%lld changes=%lld rules=%lld version=%lld",
 	    it_shards_sum_key(rc, "HLEN %s", KEYS_SUBSCRIBERS), nsms,
 	    it_shards_sum_key(rc, "XLEN %s", KEYS_SUB_CHANGES), it_int(rc, "HLEN rules"),
-	    it_int(rc, "EXISTS rules:version"));
+	    it_int(rc, "EXISTS %s", keys_global(KEYS_G_RULES_VERSION)));
 }
 
 /* Starts gwsim and a notifier with the admin API on and a rule folder. */

@@ -27,6 +27,8 @@
 #include "itshards.h"
 #include "keys.h"
 
+#define CONV_DEAD keys_global(KEYS_G_CONVERSIONS_DEAD)   /* in the layout in force */
+
 #define N_SUBS 60
 #define TOKEN "attribution-admin-token-0123456789"
 #define SECRET "0123456789abcdef0123456789abcdef"
@@ -170,7 +172,7 @@ all_settled(void *arg)
 	char id[32];
 
 	snprintf(id, sizeof(id), "o-%lld", w->n);
-	return it_int(w->f->o.rc, "XLEN conversions:dead") == 2 &&
+	return it_int(w->f->o.rc, "XLEN %s", CONV_DEAD) == 2 &&
 	    it_shards_sum(w->f->o.rc, "EXISTS %s", KEYS_ORDER, id) == 1;
 }
 
@@ -465,7 +467,7 @@ windows_halo_and_channels_are_reported(void **state)
 	w.n = 3;
 	assert_true(it_wait(all_settled, &w, 10000));
 
-	r = redisCommand(f->o.rc, "XRANGE conversions:dead - +");
+	r = redisCommand(f->o.rc, "XRANGE %s - +", CONV_DEAD);
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
 	for (k = 0; k < 2; k++) {
 		const redisReply *fv = r->element[k]->element[1];

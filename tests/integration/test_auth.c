@@ -20,6 +20,7 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "keys.h"
 
 #define TOKEN "auth-test-config-token-0123456789"
 #define ORIGIN "https://console.example.com"
@@ -339,7 +340,7 @@ tokens_are_stored_hashed_and_a_revoke_takes_effect_everywhere(void **state)
 	assert_false(redis_holds(f->rc, TOKEN));
 	assert_int_equal(it_int(f->rc, "HEXISTS tokens ana"), 1);
 	/* Its use is recorded; the list shows it, never a hash or the token. */
-	assert_int_equal(it_int(f->rc, "HEXISTS tokens:used ana"), 1);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s ana", keys_global(KEYS_G_TOKENS_USED)), 1);
 	assert_int_equal(as(f->http, TOKEN, "GET", "/v1/tokens", NULL), 200);
 	assert_non_null(strstr(resp.body, "\"name\":\"ana\""));
 	assert_non_null(strstr(resp.body, "\"role\":\"viewer\""));
@@ -400,7 +401,7 @@ hostile_token_input_gets_clear_errors(void **state)
 	    "{\"name\":\"x\",\"role\":\"admin\"}"), 409);
 	assert_int_equal(as(f->http, TOKEN, "DELETE", "/v1/tokens/config", NULL), 400);
 	assert_int_equal(as(f->http, TOKEN, "DELETE", "/v1/tokens/a%20b", NULL), 400);
-	assert_int_equal(it_int(f->rc, "HLEN tokens"), 1);
+	assert_int_equal(it_int(f->rc, "HLEN %s", keys_global(KEYS_G_TOKENS)), 1);
 	/* Tokens that look like ours but are not. */
 	assert_int_equal(as(f->http, "dp_", "GET", "/v1/rules", NULL), 401);
 	snprintf(b, sizeof(b), "%.66sz", tok);

@@ -25,6 +25,8 @@
 #include "keys.h"
 #include "shortlink.h"
 
+#define CONV_DEAD keys_global(KEYS_G_CONVERSIONS_DEAD)   /* in the layout in force */
+
 #define SECRET "0123456789abcdef0123456789abcdef"
 
 struct fx {
@@ -385,7 +387,7 @@ conversions_settled(void *arg)
 	redisReply *r = redisCommand(s->f->rc, "XPENDING conversions attribution");
 	int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
 	    r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer == 0 &&
-	    it_int(s->f->rc, "XLEN conversions:dead") == 7;
+	    it_int(s->f->rc, "XLEN %s", CONV_DEAD) == 7;
 
 	freeReplyObject(r);
 	return ok;
@@ -395,7 +397,7 @@ conversions_settled(void *arg)
 static void
 assert_dead(redisContext *rc, size_t i, const char *reason, const char *field)
 {
-	redisReply *r = redisCommand(rc, "XRANGE conversions:dead - +");
+	redisReply *r = redisCommand(rc, "XRANGE %s - +", CONV_DEAD);
 	redisReply *e;
 	const char *got_reason = NULL, *got_field = NULL;
 	size_t k;

@@ -26,6 +26,8 @@
 #include "itshards.h"
 #include "keys.h"
 
+#define CONV_DEAD keys_global(KEYS_G_CONVERSIONS_DEAD)   /* in the layout in force */
+
 #define N_SUBS 200
 #define TOKEN "funnel-admin-token-0123456789"
 #define SECRET "0123456789abcdef0123456789abcdef"
@@ -161,7 +163,7 @@ one_dead(void *arg)
 {
 	struct fx *f = arg;
 
-	return it_int(f->o.rc, "XLEN conversions:dead") >= 1;
+	return it_int(f->o.rc, "XLEN %s", CONV_DEAD) >= 1;
 }
 
 /* The click token of the text gwsim got for phone ("" when none). */
@@ -422,7 +424,7 @@ funnel_reports_equal_the_injected_events(void **state)
 	assert_true(it_wait(field_reach, &w, 10000));
 	/* The bad entry is the last one, and its dead letter may land a moment later. */
 	assert_true(it_wait(one_dead, f, 10000));
-	assert_int_equal(it_int(f->o.rc, "XLEN conversions:dead"), 1);
+	assert_int_equal(it_int(f->o.rc, "XLEN %s", CONV_DEAD), 1);
 
 	/* Every sent text has its final status callback. */
 	inj.treated = (double)treated;

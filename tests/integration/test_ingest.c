@@ -19,6 +19,18 @@
 #include "itshards.h"
 #include "keys.h"
 
+#define DEALS_DEAD keys_global(KEYS_G_DEALS_DEAD)   /* in the layout in force */
+
+/* "XLEN <deals:dead in the layout in force>", for an int_arg. */
+static const char *
+dead_len_cmd(void)
+{
+	static char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "XLEN %s", DEALS_DEAD);
+	return cmd;
+}
+
 #define WAIT_MS 15000
 
 struct fx {
@@ -299,7 +311,7 @@ poison_entry_is_dead_lettered_after_max_tries_while_new_deals_go_out(void **stat
 	struct fx *f = *state;
 	char *s = subs(1, 0), poison[64];
 	struct deliveries_arg twice = { f->rc, poison, 2 };
-	struct int_arg dead = { f->rc, "XLEN deals:dead", 1 };
+	struct int_arg dead = { f->rc, dead_len_cmd(), 1 };
 	struct gw_arg g = { f, 1 };
 	redisReply *r;
 
@@ -317,7 +329,7 @@ poison_entry_is_dead_lettered_after_max_tries_while_new_deals_go_out(void **stat
 	assert_true(it_wait(gw_has, &g, WAIT_MS));
 	assert_true(it_wait(int_reaches, &dead, WAIT_MS));
 
-	r = redisCommand(f->rc, "XRANGE deals:dead - +");
+	r = redisCommand(f->rc, "XRANGE %s - +", DEALS_DEAD);
 	assert_int_equal(r->elements, 1);
 	assert_string_equal(entry_field(r, 0, "reason"), "max_tries");
 	assert_string_equal(entry_field(r, 0, "entry"), poison);
@@ -325,7 +337,7 @@ poison_entry_is_dead_lettered_after_max_tries_while_new_deals_go_out(void **stat
 	assert_non_null(strstr(entry_field(r, 0, "deal"), "\"id\": \"poison\""));
 	freeReplyObject(r);
 	assert_int_equal(pending(f->rc), 0);
-	assert_int_equal(it_int(f->rc, "HEXISTS deals:tries %s", poison), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", keys_global(KEYS_G_DEALS_TRIES), poison), 0);
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 1);
 	assert_true(it_log_line(f->nt.proc.log, "event=deal_dead entry=") > 0);
 }
@@ -353,7 +365,7 @@ entry_that_keeps_failing_does_not_starve_new_ones(void **state)
 	again.want = 4;
 	assert_true(it_wait(delivered_times, &again, WAIT_MS));
 	assert_int_equal(pending(f->rc), 1);
-	assert_int_equal(it_int(f->rc, "XLEN deals:dead"), 0);
+	assert_int_equal(it_int(f->rc, "XLEN %s", DEALS_DEAD), 0);
 	assert_int_equal(it_gwsim_count(&f->gw, 201), 1);
 }
 
@@ -378,7 +390,7 @@ entry_with_a_field_twice_is_dead_lettered_duplicate_field(void **state)
 	assert_int_equal(it_publish(f->rc, it_deal("behind", "laptop", 600)), 0);
 	assert_true(it_wait(gw_has, &g, WAIT_MS));
 
-	r = redisCommand(f->rc, "XRANGE deals:dead - +");
+	r = redisCommand(f->rc, "XRANGE %s - +", DEALS_DEAD);
 	assert_int_equal(r->elements, 2);
 	assert_string_equal(entry_field(r, 0, "reason"), "duplicate_field");
 	assert_string_equal(entry_field(r, 0, "field"), "deal");
@@ -526,7 +538,7 @@ scheduled_start_reaches_the_jobs_and_an_update_the_deal_hash(void **state)
 	char *s = subs(3, 0), json[1024], start[32], exp[32];
 	struct int_arg later = { f->rc, "HEXISTS deal:later planned", 1 };
 	struct int_arg now = { f->rc, "HEXISTS deal:now planned", 1 };
-	struct int_arg dead = { f->rc, "XLEN deals:dead", 1 };
+	struct int_arg dead = { f->rc, dead_len_cmd(), 1 };
 	struct field_arg upd = { f->rc, "deal:later", "exp", exp };
 	struct field_arg reported = { f->rc, "report:deal:later", "planned", "3" };
 	redisReply *r;
@@ -570,7 +582,7 @@ scheduled_start_reaches_the_jobs_and_an_update_the_deal_hash(void **state)
 	    "\"G\", \"url\": \"https://x.example/g\", \"expires_at\": %lld}", t + 600);
 	assert_int_equal(it_publish(f->rc, json), 0);
 	assert_true(it_wait(int_reaches, &dead, WAIT_MS));
-	r = redisCommand(f->rc, "XRANGE deals:dead - +");
+	r = redisCommand(f->rc, "XRANGE %s - +", DEALS_DEAD);
 	assert_int_equal(r->elements, 1);
 	assert_string_equal(entry_field(r, 0, "reason"), "unknown_deal");
 	assert_string_equal(entry_field(r, 0, "deal"), json);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "keys.h"
 
 struct fx {
 	redisContext *rc;
@@ -180,7 +181,7 @@ rule_folder_decides_and_sighup_swaps_only_a_folder_that_compiles(void **state)
 	freeReplyObject(redisCommand(f->rc, "HSET rules promo %s", "rule promo\n"
 	    "  audience all\n  send sms\n  priority 99\n"
 	    "  template sms \"API {title} {link} Reply STOP to end\"\nend\n"));
-	freeReplyObject(redisCommand(f->rc, "INCR rules:version"));
+	freeReplyObject(redisCommand(f->rc, "INCR %s", keys_global(KEYS_G_RULES_VERSION)));
 	lw.what = "api=1 rules=";
 	assert_true(it_wait(log_wait, &lw, 5000));
 	assert_int_equal(it_publish(f->rc, it_deal("d4", "laptop", 600)), 0);

@@ -36,6 +36,8 @@
 #include "shard.h"
 #include "twsig.h"
 
+#define CONV_DEAD keys_global(KEYS_G_CONVERSIONS_DEAD)   /* in the layout in force */
+
 #define TOKEN "shard-store-token-0123456789"
 #define WAIT_MS 15000
 #define SHARDS 4
@@ -746,7 +748,7 @@ fun_run(struct it_one *f, int sharded, cJSON *out[4], char *table, size_t tsize)
 	conversion(f->rc, "o-6", 3, "subscriber_id", "nobody");
 	conversion(f->rc, "o-1", 30, "click_token", tok[0]);
 	assert_true(it_wait(conversions_settled, &u, WAIT_MS));
-	assert_int_equal(it_int(f->rc, "XLEN conversions:dead"), 0);
+	assert_int_equal(it_int(f->rc, "XLEN %s", CONV_DEAD), 0);
 
 	out[0] = api_json(u.http, "/v1/reports/deal/sd");
 	out[1] = api_json(u.http, "/v1/reports/rule/shr");

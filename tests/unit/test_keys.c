@@ -250,6 +250,46 @@ every_key_of_a_push_is_on_its_subscribers_slot(void **state)
 	assert_int_equal(keys_per(4, KEYS_PUSH, "d-1", k, sizeof(k)), -1);
 }
 
+/* The global keys a script uses with another global key: today's names without a
+ * layout; with one, each on the slot of the key it is used with ("deals",
+ * "conversions", "rules"), and the shard job streams on their shard's slot. */
+static void
+global_partners_share_a_slot(void **state)
+{
+	static const char *const partner[KEYS_G_NAMES] = { "deals", "deals", "deals",
+	    "conversions", "rules", "rules", "rules", "rules", "rules" };
+	char k[KEYS_MAX];
+	int g;
+	uint32_t s;
+
+	(void)state;
+	layout_clear();
+	assert_string_equal(keys_global(KEYS_G_DEALS_DEAD), "deals:dead");
+	assert_string_equal(keys_global(KEYS_G_AUDIT), "audit");
+	assert_string_equal(keys_global(KEYS_G_TOKENS), "tokens");
+	assert_int_equal(keys_session("ab12", k, sizeof(k)), 12);
+	assert_string_equal(k, "session:ab12");
+	keys_shard_key(0, KEYS_PUSHES, k, sizeof(k));
+	assert_string_equal(k, "pushes");
+	assert_int_equal(sharded(NULL), 0);
+	for (g = 0; g < KEYS_G_NAMES; g++) {
+		const char *n = keys_global((enum keys_global)g);
+
+		assert_string_equal(n, keys_global_sharded((enum keys_global)g));
+		assert_string_not_equal(n, keys_global_single((enum keys_global)g));
+		assert_int_equal(slot(n), slot(partner[g]));
+	}
+	assert_string_equal(keys_global(KEYS_G_DEALS_TRIES), "{deals}:tries");
+	assert_int_equal(keys_session("ab12", k, sizeof(k)), 20);
+	assert_int_equal(slot(k), slot("rules"));
+	assert_int_equal(keys_session("ab12", k, 8), -1);
+	for (s = 0; s < 4; s++) {
+		keys_shard_key(s, KEYS_PUSHES, k, sizeof(k));
+		assert_int_equal(slot(k), shard_target_slot(s, 4));
+	}
+	assert_int_equal(keys_global(KEYS_G_NAMES)[0], '\0');
+}
+
 int
 main(void)
 {
@@ -262,6 +302,7 @@ main(void)
 		    sharded, single),
 		cmocka_unit_test_setup_teardown(every_key_of_a_push_is_on_its_subscribers_slot,
 		    sharded, single),
+		cmocka_unit_test_setup_teardown(global_partners_share_a_slot, single, single),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
