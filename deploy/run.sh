@@ -183,7 +183,7 @@ for key in $(redis-cli -p "$DP_REDIS_PORT" --scan --pattern '*pushes:log'); do
 	outcomes=$((outcomes + $(redis-cli -p "$DP_REDIS_PORT" XLEN "$key")))
 done
 echo "pushes:log: $outcomes outcomes," \
-	"deals:dead: $(redis-cli -p "$DP_REDIS_PORT" XLEN deals:dead) dead letters." \
+	"{deals}:dead: $(redis-cli -p "$DP_REDIS_PORT" XLEN '{deals}:dead') dead letters." \
 	"The notifier's log is ${DP_RUN_DIR#"$ROOT/"}/notifier.log."
 # The token is a secret: the file is the user's alone (umask above).
 cat > "$DP_RUN_DIR/env" <<ENV
