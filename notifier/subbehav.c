@@ -35,13 +35,23 @@ bh_uint(struct bh_cur *c, const char *stop, long long max, long long *out)
 	return 0;
 }
 
+/* As bh_uint, but "" is refused: a day's fields are never empty (lib/behav.lua reads
+ * a day only when each has a digit, and drops it otherwise). */
+static int
+bh_digits(struct bh_cur *c, const char *stop, long long max, long long *out)
+{
+	const char *start = c->p;
+
+	return bh_uint(c, stop, max, out) < 0 || c->p == start ? -1 : 0;
+}
+
 /* A revenue "123" or "123.45" (at most 2 decimals), up to the next byte of stop. */
 static int
 bh_money(struct bh_cur *c, const char *stop, double *out)
 {
 	long long whole, cents = 0;
 
-	if (bh_uint(c, ".,:|", 1000000000000LL, &whole) < 0)
+	if (bh_digits(c, ".,:|", 1000000000000LL, &whole) < 0)
 		return -1;
 	if (c->p < c->end && *c->p == '.') {
 		const char *d = ++c->p;
@@ -96,11 +106,11 @@ subbehav_parse(const char *v, size_t len)
 		long long t, k, p;
 		double rev;
 
-		if (bh_uint(&c, ":", UINT32_MAX, &x) < 0 || x <= prev ||
+		if (bh_digits(&c, ":", UINT32_MAX, &x) < 0 || x <= prev ||
 		    bh_expect(&c, ':') < 0 ||
-		    bh_uint(&c, ":", 1LL << 40, &t) < 0 || bh_expect(&c, ':') < 0 ||
-		    bh_uint(&c, ":", 1LL << 40, &k) < 0 || bh_expect(&c, ':') < 0 ||
-		    bh_uint(&c, ":", 1LL << 40, &p) < 0 || bh_expect(&c, ':') < 0 ||
+		    bh_digits(&c, ":", 1LL << 40, &t) < 0 || bh_expect(&c, ':') < 0 ||
+		    bh_digits(&c, ":", 1LL << 40, &k) < 0 || bh_expect(&c, ':') < 0 ||
+		    bh_digits(&c, ":", 1LL << 40, &p) < 0 || bh_expect(&c, ':') < 0 ||
 		    bh_money(&c, ",", &rev) < 0)
 			goto bad;
 		prev = x;
