@@ -614,6 +614,36 @@ static void free_before_the_loop_runs_cancels_as_never_sent(void **state)
 	}
 }
 
+/*
+ * A handle is reused after a request that reached the server (its transfer info says
+ * connected). A request on it cancelled before the loop ran must still say never
+ * connected: the info of the earlier transfer is not this one's (an ambiguous send is
+ * never taken for a sent one, nor the other way round).
+ */
+static void reused_handle_cancelled_before_the_loop_runs_says_never_sent(void **state)
+{
+	struct fx *fx = *state;
+	struct call first, c[2];
+	int i;
+
+	memset(&first, 0, sizeof(first));
+	memset(c, 0, sizeof(c));
+	post_one(fx, "/201", 0, &first);
+	assert_int_equal(first.calls, 1);
+	assert_int_equal(first.resp.connected, 1);
+	assert_int_equal(first.resp.status, 201);
+	for (i = 0; i < 2; i++)
+		post_path(fx, "/201", 0, &c[i]);
+	httpc_free(fx->h);
+	fx->h = NULL;
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(c[i].calls, 1);
+		assert_int_equal(c[i].cancelled, 1);
+		assert_int_equal(c[i].resp.connected, 0);
+		assert_int_equal(c[i].resp.status, 0);
+	}
+}
+
 /* Posts req and checks the Authorization header the server saw. */
 static void basic_auth_sent(struct fx *fx, const struct httpc_req *req, const char *want)
 {
@@ -727,6 +757,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(done_callback_may_free_the_client, setup, teardown),
 		cmocka_unit_test_setup_teardown(free_with_requests_in_flight_cancels_each_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(free_before_the_loop_runs_cancels_as_never_sent, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    reused_handle_cancelled_before_the_loop_runs_says_never_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(basic_auth_reaches_the_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(bearer_and_extra_headers_reach_the_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(header_with_a_line_break_is_refused, setup, teardown),
