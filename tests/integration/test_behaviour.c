@@ -456,6 +456,70 @@ text_record_computed_by_the_notifier_is_the_librarys(void **state)
 	free(script);
 }
 
+/*
+ * A record written behind the mirror's back (another notifier's click, a record the
+ * mirror has not followed yet): the notifier sends its own copy as the old record and
+ * the one the text makes of it, and record.lua must see that the stored one is no
+ * longer that copy and compute the text from what is stored, never overwrite it.
+ */
+static void
+record_changed_behind_the_mirror_is_kept_and_counted(void **state)
+{
+	struct fx *f = *state;
+	char path[600], want[256], *bar;
+	const char *subs =
+	    "{\"id\":\"m-0\",\"phone\":\"+15125553100\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\"}\n";
+	struct want w = { f, NULL, 1 };
+	long long now = it_now(), today = now / 86400, at;
+	redisReply *r;
+	FILE *fp;
+
+	it_path(f->dir, sizeof(f->dir), "rules-behav", "");
+	mkdir(f->dir, 0755);
+	snprintf(path, sizeof(path), "%s/b.rules", f->dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("rule everyone\n  when deal.category = \"laptop\"\n  audience all\n"
+	    "  send sms\n  template sms \"{title} {link} Reply STOP to end\"\nend\n", fp);
+	fclose(fp);
+	assert_int_equal(it_import(f->o.port, subs), 0);
+	/* What the mirror loads: a text an hour ago. */
+	r = redisCommand(f->o.rc, "HSET behaviour m-0 %lld|||%lld:1:0:0:0", now - 3600, today);
+	freeReplyObject(r);
+	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
+	f->http = it_free_port();
+	assert_true(f->http > 0);
+	start_notifier(f, 0);
+	{
+		/* /healthz 200: the mirror has loaded the record above */
+		struct it_resp resp;
+		int i;
+
+		for (i = 0; i < 400 && (it_http(f->http, "GET", "/healthz", NULL, NULL, 0,
+		    &resp) < 0 || resp.status != 200); i++)
+			it_sleep_ms(25);
+		assert_int_equal(resp.status, 200);
+	}
+	/* Behind its back: the stored record is now a click yesterday, no text. */
+	r = redisCommand(f->o.rc, "HSET behaviour m-0 |%lld||%lld:0:1:0:0", now - 86400,
+	    today - 1);
+	freeReplyObject(r);
+	assert_int_equal(it_publish(f->o.rc, deal_json("mb-1", "laptop", now)), 0);
+	assert_true(it_wait(sent_reach, &w, 15000));
+	r = redisCommand(f->o.rc, "HGET behaviour m-0");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	/* The text at its time, on top of the stored click: not the mirror's copy plus
+	 * a text ("...|||<today>:2:0:0:0"). */
+	at = strtoll(r->str, &bar, 10);
+	assert_true(at >= now - 5 && at <= now + 60);
+	snprintf(want, sizeof(want), "|%lld||%lld:0:1:0:0,%lld:1:0:0:0", now - 86400,
+	    today - 1, at / 86400);
+	assert_string_equal(bar, want);
+	freeReplyObject(r);
+}
+
 int
 main(void)
 {
@@ -466,6 +530,8 @@ main(void)
 		    stored_record_ages_counts_out_of_their_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    text_record_computed_by_the_notifier_is_the_librarys, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    record_changed_behind_the_mirror_is_kept_and_counted, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
