@@ -118,6 +118,11 @@ int mig_finish_split(struct mig *m, const char *src, long long pttl, const char 
 int mig_out_add(struct mig_out *o, const char *a, size_t alen, const char *b,
     size_t blen);
 
+/* Calls fn for every entry of stream src in id order, by batches of MIG_BATCH (an
+ * entry fn deletes does not upset the walk). 0, or -1 when a read or fn failed. */
+typedef int mig_entry_fn(struct mig *m, const char *src, const redisReply *e, void *arg);
+int mig_walk_stream(struct mig *m, const char *src, mig_entry_fn *fn, void *arg);
+
 /* XADD dst id fields... of entry e (with id in place of e's when not NULL); an id
  * already there is skipped. 0 or -1. */
 int mig_xadd(struct mig *m, const char *dst, const redisReply *e, const char *id);

@@ -216,45 +216,34 @@ mig_jobs_move(struct mig *m, const char *src, const redisReply *e, int grouped)
 	return rv;
 }
 
+/* What mig_jobs' walk needs: the group's last-delivered id ("" = no group). */
+struct mig_jobs_walk {
+	char last[64];
+};
+
+/* mig_entry_fn: moves entry e when the group still needs it (pending, or after the
+ * last-delivered id, or every entry without a group). */
+static int
+mig_jobs_entry(struct mig *m, const char *src, const redisReply *e, void *arg)
+{
+	const struct mig_jobs_walk *w = arg;
+	const char *id = e->element[0]->str;
+	int grouped = w->last[0] != '\0';
+	int need = !grouped || mig_id_after(id, w->last);
+
+	if (!need && (need = mig_jobs_pending(m, src, id)) < 0)
+		return -1;
+	return need ? mig_jobs_move(m, src, e, grouped) : 0;
+}
+
 int
 mig_jobs(struct mig *m, const char *src)
 {
-	char last[64], from[80] = "-";
-	int grouped;
+	struct mig_jobs_walk w;
 
-	if (mig_jobs_last(m, src, last, sizeof(last)) < 0)
+	if (mig_jobs_last(m, src, w.last, sizeof(w.last)) < 0 ||
+	    mig_walk_stream(m, src, mig_jobs_entry, &w) < 0)
 		return -1;
-	grouped = last[0] != '\0';
-	for (;;) {
-		const char *argv[6] = { "XRANGE", src, from, "+", "COUNT", MIG_BATCH };
-		redisReply *r = mig_argv(m, 6, argv, NULL);
-		size_t i;
-
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-			freeReplyObject(r);
-			return -1;
-		}
-		if (r->elements == 0) {
-			freeReplyObject(r);
-			break;
-		}
-		for (i = 0; i < r->elements; i++) {
-			const redisReply *e = r->element[i];
-			const char *id = e->element[0]->str;
-			int need = !grouped || mig_id_after(id, last);
-
-			if (!need && (need = mig_jobs_pending(m, src, id)) < 0) {
-				freeReplyObject(r);
-				return -1;
-			}
-			if (need && mig_jobs_move(m, src, e, grouped) < 0) {
-				freeReplyObject(r);
-				return -1;
-			}
-		}
-		snprintf(from, sizeof(from), "(%s", r->element[r->elements - 1]->element[0]->str);
-		freeReplyObject(r);
-	}
 	/* What is left was acked: it goes with the stream and its groups. */
 	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
 		return -1;

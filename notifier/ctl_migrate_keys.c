@@ -373,13 +373,10 @@ mig_entry_field(const redisReply *e, const char *name)
 	return NULL;
 }
 
-/* Splits stream src among the shards by the subscriber in field by, each entry with
- * its id (so each shard's stream stays in order and the decay cursors stay valid);
- * an entry without the field goes to shard 0. Then src is deleted. */
-static int
-mig_split_stream(struct mig *m, const char *src, const char *by)
+int
+mig_walk_stream(struct mig *m, const char *src, mig_entry_fn *fn, void *arg)
 {
-	char from[64] = "-", dst[MIG_NAME_MAX];
+	char from[80] = "-";
 
 	for (;;) {
 		const char *argv[6] = { "XRANGE", src, from, "+", "COUNT", MIG_BATCH };
@@ -392,25 +389,42 @@ mig_split_stream(struct mig *m, const char *src, const char *by)
 		}
 		if (r->elements == 0) {
 			freeReplyObject(r);
-			break;
+			return 0;
 		}
-		for (i = 0; i < r->elements; i++) {
-			const redisReply *e = r->element[i], *v = mig_entry_field(e, by);
-			uint32_t k = v != NULL && v->type == REDIS_REPLY_STRING ?
-			    mig_shard_of(m, MIG_OF_SUB, v->str, v->len) : 0;
-
-			if (k == MIG_ALL)
-				k = 0;
-			if (mig_name(m, k, src, dst, sizeof(dst)) < 0 ||
-			    mig_xadd(m, dst, e, NULL) < 0) {
+		for (i = 0; i < r->elements; i++)
+			if (fn(m, src, r->element[i], arg) < 0) {
 				freeReplyObject(r);
 				return -1;
 			}
-		}
 		snprintf(from, sizeof(from), "(%s", r->element[r->elements - 1]->element[0]->str);
 		freeReplyObject(r);
 	}
-	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
+}
+
+/* mig_entry_fn of mig_split_stream: entry e to the shard of the subscriber in field
+ * *by (shard 0 when it names none), with its id. */
+static int
+mig_split_entry(struct mig *m, const char *src, const redisReply *e, void *arg)
+{
+	const char *by = arg;
+	const redisReply *v = mig_entry_field(e, by);
+	uint32_t k = v != NULL && v->type == REDIS_REPLY_STRING ?
+	    mig_shard_of(m, MIG_OF_SUB, v->str, v->len) : 0;
+	char dst[MIG_NAME_MAX];
+
+	if (k == MIG_ALL)
+		k = 0;
+	return mig_name(m, k, src, dst, sizeof(dst)) < 0 ? -1 : mig_xadd(m, dst, e, NULL);
+}
+
+/* Splits stream src among the shards by the subscriber in field by, each entry with
+ * its id (so each shard's stream stays in order and the decay cursors stay valid);
+ * an entry without the field goes to shard 0. Then src is deleted. */
+static int
+mig_split_stream(struct mig *m, const char *src, const char *by)
+{
+	if (mig_walk_stream(m, src, mig_split_entry, (void *)by) < 0 ||
+	    mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
 		return -1;
 	mig_tick(m);
 	return 0;

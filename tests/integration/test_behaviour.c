@@ -181,11 +181,35 @@ click(struct fx *f, const char *phone)
 	assert_int_equal(it_http(f->http, "GET", path, NULL, NULL, 0, &resp), 302);
 }
 
+/* Writes rules (one file) and imports subs (JSON lines), and, when record is not
+ * NULL, stores it as m-0's behaviour record; then starts gwsim and the notifier. */
+static void
+start_with(struct fx *f, const char *rules, const char *subs, const char *record)
+{
+	char path[600];
+	FILE *fp;
+
+	it_path(f->dir, sizeof(f->dir), "rules-behav", "");
+	mkdir(f->dir, 0755);
+	snprintf(path, sizeof(path), "%s/b.rules", f->dir);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(rules, fp);
+	fclose(fp);
+	assert_int_equal(it_import(f->o.port, subs), 0);
+	if (record != NULL)
+		freeReplyObject(redisCommand(f->o.rc, "HSET behaviour m-0 %s", record));
+	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
+	f->http = it_free_port();
+	assert_true(f->http > 0);
+	start_notifier(f, 0);
+}
+
 static void
 days_since_click_targets_clickers_until_a_month_passes(void **state)
 {
 	struct fx *f = *state;
-	char path[600];
 	const char *subs =
 	    "{\"id\":\"b-0\",\"phone\":\"+15125553000\",\"channels\":[\"sms\"],"
 	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\"}\n"
@@ -197,26 +221,13 @@ days_since_click_targets_clickers_until_a_month_passes(void **state)
 	struct sim sm = { f, NULL, 1 };
 	cJSON *doc, *b;
 	redisReply *r;
-	FILE *fp;
 	long long later;
 
-	it_path(f->dir, sizeof(f->dir), "rules-behav", "");
-	mkdir(f->dir, 0755);
-	snprintf(path, sizeof(path), "%s/b.rules", f->dir);
-	assert_non_null(fp = fopen(path, "w"));
-	fputs("rule clickers\n  when deal.category = \"phone\" and\n"
+	start_with(f, "rule clickers\n  when deal.category = \"phone\" and\n"
 	    "       subscriber.days_since_click <= 30\n  audience all\n  send sms\n"
 	    "  template sms \"{title} {link} Reply STOP to end\"\nend\n"
 	    "rule everyone\n  when deal.category = \"laptop\"\n  audience all\n  send sms\n"
-	    "  template sms \"{title} {link} Reply STOP to end\"\nend\n", fp);
-	fclose(fp);
-	assert_int_equal(it_import(f->o.port, subs), 0);
-	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
-	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
-	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
-	f->http = it_free_port();
-	assert_true(f->http > 0);
-	start_notifier(f, 0);
+	    "  template sms \"{title} {link} Reply STOP to end\"\nend\n", subs, NULL);
 
 	/* Texted: everyone; then b-0 clicks and buys. */
 	assert_int_equal(it_publish(f->o.rc, deal_json("bl-1", "laptop", it_now())), 0);
@@ -466,42 +477,28 @@ static void
 record_changed_behind_the_mirror_is_kept_and_counted(void **state)
 {
 	struct fx *f = *state;
-	char path[600], want[256], *bar;
+	char want[256], *bar;
 	const char *subs =
 	    "{\"id\":\"m-0\",\"phone\":\"+15125553100\",\"channels\":[\"sms\"],"
 	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},\"timezone\":\"America/Chicago\"}\n";
 	struct want w = { f, NULL, 1 };
 	long long now = it_now(), today = now / 86400, at;
+	char first[128];
+	struct it_resp resp;
 	redisReply *r;
-	FILE *fp;
+	int i;
 
-	it_path(f->dir, sizeof(f->dir), "rules-behav", "");
-	mkdir(f->dir, 0755);
-	snprintf(path, sizeof(path), "%s/b.rules", f->dir);
-	assert_non_null(fp = fopen(path, "w"));
-	fputs("rule everyone\n  when deal.category = \"laptop\"\n  audience all\n"
-	    "  send sms\n  template sms \"{title} {link} Reply STOP to end\"\nend\n", fp);
-	fclose(fp);
-	assert_int_equal(it_import(f->o.port, subs), 0);
 	/* What the mirror loads: a text an hour ago. */
-	r = redisCommand(f->o.rc, "HSET behaviour m-0 %lld|||%lld:1:0:0:0", now - 3600, today);
-	freeReplyObject(r);
-	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
-	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
-	setenv("DP_TEST_CLICK_SECRET", SECRET, 1);
-	f->http = it_free_port();
-	assert_true(f->http > 0);
-	start_notifier(f, 0);
-	{
-		/* /healthz 200: the mirror has loaded the record above */
-		struct it_resp resp;
-		int i;
+	snprintf(first, sizeof(first), "%lld|||%lld:1:0:0:0", now - 3600, today);
 
-		for (i = 0; i < 400 && (it_http(f->http, "GET", "/healthz", NULL, NULL, 0,
-		    &resp) < 0 || resp.status != 200); i++)
-			it_sleep_ms(25);
-		assert_int_equal(resp.status, 200);
-	}
+	start_with(f, "rule everyone\n  when deal.category = \"laptop\"\n  audience all\n"
+	    "  send sms\n  template sms \"{title} {link} Reply STOP to end\"\nend\n", subs,
+	    first);
+	/* /healthz 200: the mirror has loaded the record above */
+	for (i = 0; i < 400 && (it_http(f->http, "GET", "/healthz", NULL, NULL, 0,
+	    &resp) < 0 || resp.status != 200); i++)
+		it_sleep_ms(25);
+	assert_int_equal(resp.status, 200);
 	/* Behind its back: the stored record is now a click yesterday, no text. */
 	r = redisCommand(f->o.rc, "HSET behaviour m-0 |%lld||%lld:0:1:0:0", now - 86400,
 	    today - 1);
