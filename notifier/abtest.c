@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
@@ -22,6 +23,7 @@
 #include "app.h"
 #include "clock.h"
 #include "config.h"
+#include "fault.h"
 #include "keys.h"
 #include "log.h"
 #include "rconn.h"
@@ -378,6 +380,10 @@ abtest_on_decide(struct abtest_step *s, const struct redisReply *r)
 	if (n > 0)
 		log_info("event=ab_released deal=%s rule=%s recipients=%ld", s->deal, s->rule,
 		    n);
+	/* Tests: the process dies as under kill -9 once the n-th release call that
+	 * released someone has answered (DP_FAULTS=ab.release.kill@n). */
+	if (n > 0 && fault_hit("ab.release.kill"))
+		_exit(137);
 	return strcmp(what, "more") != 0 || n == 0 || ++s->rounds >= ABTEST_ROUNDS;
 }
 

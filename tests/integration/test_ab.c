@@ -17,12 +17,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
 #include "ithttp.h"
 #include "itest.h"
 #include "itshards.h"
+#include "abtest.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 #define TOKEN "admin-test-token-0123456789"
@@ -569,6 +571,66 @@ a_refused_hold_replans_without_loss_or_duplicates(void **state)
 	assert_int_equal(t.most, 1);
 }
 
+/* A notifier killed (as kill -9) after the first of the rest's release calls, with
+ * more of the rest still held: the released jobs are on the stream, the rest still
+ * held; a new notifier releases what is left, and every phone gets one text. */
+static void
+killed_mid_release_texts_the_rest_once(void **state)
+{
+	struct fx *f = *state;
+	const int audience = 1400;   /* the rest is over one release call (ABTEST_BATCH) */
+	struct texts t;
+	struct until u = { f, audience };
+	redisReply *r;
+	long long held, t0;
+	int status, i;
+
+	it_import_audience(f->o.port, audience, 1000, "laptop");
+	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
+	setenv("DP_FAULTS", "ab.release.kill@1", 1);
+	start_notifier(f);
+	unsetenv("DP_FAULTS");
+	assert_int_equal(it_publish(f->o.rc, it_deal("ab-6", "laptop", 600)), 0);
+	/* planned in more than one chunk: the held count is whole once the deal is */
+	for (i = 0; i < 400 && it_int(f->o.rc, "HEXISTS deal:ab-6 planned") != 1; i++)
+		it_sleep_ms(50);
+	assert_int_equal(it_int(f->o.rc, "HEXISTS deal:ab-6 planned"), 1);
+	held = hget_ll(f->o.rc, "report:deal:ab-6", "ab:flash:held");
+	assert_true(held > ABTEST_BATCH);
+	{
+		struct until m = { f, (int)(audience - held) };
+
+		assert_true(it_wait(sent_reach, &m, 30000));
+	}
+	/* end the window: the release starts, and the first call that released
+	 * someone ends the process */
+	r = redisCommand(f->o.rc, "HGET abtest:ab-6 flash:terms");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	t0 = atoll(r->str);
+	{
+		char terms[256];
+
+		snprintf(terms, sizeof(terms), "%lld%s", t0 - 61, strchr(r->str, '\t'));
+		freeReplyObject(redisCommand(f->o.rc, "HSET abtest:ab-6 flash:terms %s", terms));
+	}
+	freeReplyObject(r);
+	status = it_stop(&f->o.nt.proc, 0, 15000);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 137);
+	/* one call's worth released, the others still held */
+	assert_int_equal(it_int(f->o.rc, "LLEN abq:ab-6:flash"), held - ABTEST_BATCH);
+	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-6", "ab:flash:released"),
+	    ABTEST_BATCH);
+	start_notifier(f);
+	assert_true(it_wait(sent_reach, &u, 30000));
+	it_sleep_ms(1500);
+	texts(&f->o.gw, &t);
+	assert_int_equal(t.all, audience);
+	assert_int_equal(t.most, 1);
+	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-6", "ab:flash:released"), held);
+	assert_int_equal(it_int(f->o.rc, "LLEN abq:ab-6:flash"), 0);
+}
+
 int
 main(void)
 {
@@ -584,6 +646,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(b_wins_by_redemptions, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_refused_hold_replans_without_loss_or_duplicates, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    killed_mid_release_texts_the_rest_once, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
