@@ -145,7 +145,8 @@ int keys_proof(uint32_t shard, const char *hash, char *buf, size_t size);
 int keys_formats(char *buf, size_t size);
 
 /* ORDER KEYS_AB: an A/B test's keys (docs/rules.md "A/B variants"). Global in every
- * layout, like deal:<id> and pushes, which the scripts that write them also write:
+ * layout, like deal:<id>, which the scripts that write them also write (and every
+ * shard's pushes, ab_decide.lua):
  * "abtests" (zset: "<deal>\t<rule>" of every open test, scored by the epoch s it
  * must be decided by), "abtest:<deal>" (hash: each test's variants, terms, job
  * fields and decision), "abrest:<deal>" (hash: "<sub>:<ch>" -> the held recipient's

@@ -83,6 +83,12 @@ int mig_jobs(struct mig *m, const char *src);
  * does not fit. */
 int mig_global_name(const char *k, int to_shards, char *buf, size_t size);
 
+/* abrest:<deal> (an A/B test's held rest, global in both layouts): each held value
+ * begins with the shard its job will go to, "<shard>\036<lines>"; rewritten in place
+ * for the layout migrated to (the subscriber's shard, or 0). 0, or -1 after
+ * printing. */
+int mig_abrest(struct mig *m, const char *src);
+
 /* inbound:sids' fields to the other layout's form; 0 or -1. */
 int mig_sids(struct mig *m);
 

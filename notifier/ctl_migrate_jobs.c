@@ -153,11 +153,12 @@ mig_jobs_xadd(struct mig *m, const char *dst, const redisReply *f, uint32_t k,
 		argv[argc] = v->str;
 		lens[argc++] = v->len;
 	}
-	if (lines > 0 || force)
-		redisAppendCommandArgv(m->c, argc, argv, lens);
+	if ((lines > 0 || force) &&
+	    redisAppendCommandArgv(m->c, argc, argv, lens) != REDIS_OK)
+		lines = force = -1;
 	free(argv);
 	free(lens);
-	return lines > 0 || force;
+	return lines < 0 ? -1 : lines > 0 || force;
 }
 
 /* Moves one job (entry e of src) in one MULTI: a new job per destination, then the
@@ -171,10 +172,11 @@ mig_jobs_move(struct mig *m, const char *src, const redisReply *e, int grouped)
 	const char *id = e->element[0]->str;
 	char dst[MIG_NAME_MAX];
 	uint32_t k, nk = m->to_shards ? m->n : 1;
-	int queued = 1, q, rv = 0, i;
+	int queued = 1, q, rv = 0, i, appended = 1;
 	redisReply *r;
 
-	redisAppendCommand(m->c, "MULTI");
+	if (redisAppendCommand(m->c, "MULTI") != REDIS_OK)
+		return -1;
 	for (k = 0; k < nk && rv == 0; k++) {
 		if (m->to_shards && mig_name(m, k, "pushes", dst, sizeof(dst)) < 0)
 			rv = -1;
@@ -195,13 +197,20 @@ mig_jobs_move(struct mig *m, const char *src, const redisReply *e, int grouped)
 			queued += q;
 	}
 	if (grouped) {
-		redisAppendCommand(m->c, "XACK %s " MIG_JOBS_GROUP " %s", src, id);
+		appended &= redisAppendCommand(m->c, "XACK %s " MIG_JOBS_GROUP " %s", src,
+		    id) == REDIS_OK;
 		queued++;
 	}
-	redisAppendCommand(m->c, "XDEL %s %s", src, id);
-	redisAppendCommand(m->c, rv < 0 ? "DISCARD" : "EXEC");
+	appended &= redisAppendCommand(m->c, "XDEL %s %s", src, id) == REDIS_OK;
+	appended &= redisAppendCommand(m->c, rv < 0 ? "DISCARD" : "EXEC") == REDIS_OK;
 	queued += 2;
+	if (!appended) {
+		fprintf(stderr, "dealpushctl: migrate: out of memory\n");
+		return -1;
+	}
 	for (i = 0; i < queued; i++) {
+		size_t j;
+
 		if (redisGetReply(m->c, (void **)&r) != REDIS_OK) {
 			fprintf(stderr, "dealpushctl: migrate: redis: %s\n", m->c->errstr);
 			return -1;
@@ -211,6 +220,15 @@ mig_jobs_move(struct mig *m, const char *src, const redisReply *e, int grouped)
 			    id, src, r->str);
 			rv = -1;
 		}
+		/* EXEC's answers: a command that failed inside it (the destination streams
+		 * were checked before the walk, so this is rare) is said. */
+		for (j = 0; i == queued - 1 && r->type == REDIS_REPLY_ARRAY && j < r->elements;
+		    j++)
+			if (r->element[j]->type == REDIS_REPLY_ERROR) {
+				fprintf(stderr, "dealpushctl: migrate: redis: moving job %s of %s:"
+				    " %s\n", id, src, r->element[j]->str);
+				rv = -1;
+			}
 		freeReplyObject(r);
 	}
 	return rv;
@@ -236,12 +254,42 @@ mig_jobs_entry(struct mig *m, const char *src, const redisReply *e, void *arg)
 	return need ? mig_jobs_move(m, src, e, grouped) : 0;
 }
 
+/* 0 when every stream mig_jobs may write to is a stream or absent, -1 (after
+ * printing) when one is another type: the move of a job must not half-fail. */
+static int
+mig_jobs_check_dst(struct mig *m)
+{
+	char dst[MIG_NAME_MAX];
+	uint32_t k, nk = m->to_shards ? m->n : 1;
+
+	for (k = 0; k < nk; k++) {
+		redisReply *r;
+		int bad;
+
+		if (m->to_shards && mig_name(m, k, "pushes", dst, sizeof(dst)) < 0)
+			return -1;
+		if (!m->to_shards)
+			snprintf(dst, sizeof(dst), "pushes");
+		if ((r = mig_cmd(m, "TYPE", dst, NULL, NULL)) == NULL)
+			return -1;
+		bad = r->type != REDIS_REPLY_STATUS || (strcmp(r->str, "stream") != 0 &&
+		    strcmp(r->str, "none") != 0);
+		if (bad)
+			fprintf(stderr, "dealpushctl: migrate: refused: %s is a %s, not a job "
+			    "stream\n", dst, r->type == REDIS_REPLY_STATUS ? r->str : "?");
+		freeReplyObject(r);
+		if (bad)
+			return -1;
+	}
+	return 0;
+}
+
 int
 mig_jobs(struct mig *m, const char *src)
 {
 	struct mig_jobs_walk w;
 
-	if (mig_jobs_last(m, src, w.last, sizeof(w.last)) < 0 ||
+	if (mig_jobs_check_dst(m) < 0 || mig_jobs_last(m, src, w.last, sizeof(w.last)) < 0 ||
 	    mig_walk_stream(m, src, mig_jobs_entry, &w) < 0)
 		return -1;
 	/* What is left was acked: it goes with the stream and its groups. */

@@ -315,6 +315,74 @@ out:
 	return rv;
 }
 
+int
+mig_abrest(struct mig *m, const char *src)
+{
+	char cursor[32] = "0";
+	struct mig_out out;
+	int rv = -1;
+
+	memset(&out, 0, sizeof(out));
+	do {
+		const char *argv[5] = { "HSCAN", src, cursor, "COUNT", MIG_BATCH };
+		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
+		char **vals = NULL;
+		size_t i, nv = 0;
+		int bad = 0;
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		e = r->element[1];
+		out.argc = 0;
+		bad |= mig_out_add(&out, "HSET", 4, src, strlen(src));
+		if ((vals = calloc(e->elements / 2 + 1, sizeof(*vals))) == NULL)
+			bad = 1;
+		for (i = 0; !bad && i + 1 < e->elements; i += 2) {
+			const redisReply *f = e->element[i], *v = e->element[i + 1];
+			const char *sep = memchr(v->str, '\036', v->len);
+			uint32_t k = m->to_shards ? mig_shard_of(m, MIG_OF_FIELD, f->str, f->len) :
+			    0;
+			char num[16];
+			size_t n, rest;
+
+			if (sep == NULL)
+				continue;          /* "-": released already */
+			n = (size_t)snprintf(num, sizeof(num), "%lu",
+			    (unsigned long)(k == MIG_ALL ? 0 : k));
+			if ((size_t)(sep - v->str) == n && memcmp(v->str, num, n) == 0)
+				continue;          /* this layout's already */
+			rest = v->len - (size_t)(sep - v->str);
+			if ((vals[nv] = malloc(n + rest + 1)) == NULL) {
+				bad = 1;
+				break;
+			}
+			memcpy(vals[nv], num, n);
+			memcpy(vals[nv] + n, sep, rest);
+			vals[nv][n + rest] = '\0';
+			bad |= mig_out_add(&out, f->str, f->len, vals[nv], n + rest) < 0;
+			nv++;
+		}
+		if (!bad && out.argc > 2)
+			bad |= mig_ok(mig_argv(m, out.argc, out.argv, out.lens)) < 0;
+		for (i = 0; i < nv; i++)
+			free(vals[i]);
+		free(vals);
+		freeReplyObject(r);
+		if (bad)
+			goto out;
+	} while (strcmp(cursor, "0") != 0);
+	mig_tick(m);
+	rv = 0;
+out:
+	free(out.argv);
+	free(out.lens);
+	return rv;
+}
+
 /* 1 when XADD's error means the id is there already (a run before a kill). */
 static int
 mig_xadd_dup(const redisReply *r)
@@ -584,6 +652,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 		return mig_split_stream(m, k, "sub");
 	if (strcmp(k, "pushes") == 0)
 		return mig_jobs(m, k);
+	if (mig_has_prefix(k, "abrest:"))
+		return mig_abrest(m, k);
 	if (strcmp(k, "consent:epoch") == 0 || strcmp(k, "engagement:decay") == 0 ||
 	    mig_has_prefix(k, "order:") || mig_has_prefix(k, "status_seen:"))
 		return mig_copy_all(m, k);

@@ -240,6 +240,8 @@ mig_key_to_single(struct mig *m, const char *k)
 		if (mig_global_name(k, 0, dst, sizeof(dst)) == 1)
 			return mig_move(m, k, dst, "move");   /* its single-instance name */
 	}
+	if (mig_has_prefix(k, "abrest:"))
+		return mig_abrest(m, k);
 	if (mig_tag_of(m, k, &name) == MIG_ALL)
 		return 0;
 	if (strcmp(name, "pushes:log") == 0 || strcmp(name, "subscribers:changes") == 0)

@@ -411,15 +411,14 @@ delay_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 		log_info("event=delayed_released recipients=%lld", r->integer);
 }
 
+/* arg: the shard, as a number (the deliverer may be freed before a late reply). */
 static void
 trim_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 {
-	const struct dl_reader *rd = arg;
-
 	(void)rc;
 	/* A failed trim only leaves acked jobs for the next second's. */
 	if (r == NULL || r->type == REDIS_REPLY_ERROR)
-		log_warnx("event=trim_failed stream=%s err=\"%s\"", rd->stream,
+		log_warnx("event=trim_failed shard=%lu err=\"%s\"", (unsigned long)(uintptr_t)arg,
 		    r ? r->str : "no reply");
 }
 
@@ -452,6 +451,6 @@ dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
 		script_call(dl->cmd, SCRIPT_DELAY, 2, 4, args, NULL, delay_on_reply, NULL);
 		targs[0] = dl->rd[k].stream;
 		script_call_named(dl->cmd, "trim", 1, 1, targs, NULL, trim_on_reply,
-		    &dl->rd[k]);
+		    (void *)(uintptr_t)k);
 	}
 }

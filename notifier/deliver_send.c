@@ -440,20 +440,22 @@ send_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *ca
 }
 
 /*
- * Moves the recipients of rs[0]'s shard (keys.h) to the front of rs[0..n), each part
- * keeping its order, and returns how many they are: one send.lua call holds one
- * shard's recipients. Cannot fail.
+ * Moves the recipients of rs[0]'s shard (keys.h) and job stream to the front of
+ * rs[0..n), each part keeping its order, and returns how many they are: one send.lua
+ * call holds one shard's recipients, and names one job stream (a job holds its
+ * stream's shard's recipients, so the two agree unless a job was written by hand).
+ * Cannot fail.
  */
 static size_t
 send_front_shard(struct rcpt **rs, size_t n)
 {
-	uint32_t shard = keys_shard_of(rs[0]->pl.sub);
+	uint32_t shard = keys_shard_of(rs[0]->pl.sub), stream = rs[0]->job->shard;
 	size_t i, j, m = 1;
 
 	for (i = 1; i < n; i++) {
 		struct rcpt *r = rs[i];
 
-		if (keys_shard_of(r->pl.sub) != shard)
+		if (keys_shard_of(r->pl.sub) != shard || r->job->shard != stream)
 			continue;
 		for (j = i; j > m; j--)
 			rs[j] = rs[j - 1];

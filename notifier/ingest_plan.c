@@ -169,8 +169,8 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 		if ((rkeys[nrules] = malloc(len)) == NULL)
 			goto out;
 		names[nrules] = rules[i];
-		/* A chunk holds every shard's recipients (plan.lua writes the deal hash
-		 * and "pushes", still global): its "planned" counts go to shard 0's
+		/* A chunk holds every shard's recipients (plan.lua writes the deal hash,
+		 * still global, and each shard's "pushes"): its "planned" counts go to shard 0's
 		 * reports, which are summed over the shards like every other count
 		 * (docs/sharding.md, step 2 increment 3). */
 		keys_per(0, KEYS_REPORT_RULE, rules[i], rkeys[nrules++], len);

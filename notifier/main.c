@@ -490,7 +490,6 @@ notifier_free(struct notifier *n)
 	simulate_free(n->simulate);
 	convert_free(n->convert);
 	abtest_free(n->abtest);
-	free(n->push_lags);
 	hooks_free(n->hooks);
 	n->app.hooks = NULL;
 	admin_free(n->admin);
@@ -512,6 +511,9 @@ notifier_free(struct notifier *n)
 	matcher_free(n->matcher);
 	substore_free(n->ss);
 	rconn_free(n->cmd);
+	free(n->push_lags);           /* after the connection: an XINFO reply may be due */
+	n->push_lags = NULL;
+	n->npush_lags = 0;
 	layout_reader_free(n->layout);   /* after the connection: its reply may be due */
 	formats_watch_free(n->formats);
 	sentinel_free(n->sentinel);   /* after every connection that watches it */

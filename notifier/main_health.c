@@ -181,6 +181,8 @@ main_query_lag(struct notifier *n, int export)
 				(void)keys_shard_key(k, KEYS_PUSHES, stream, sizeof(stream));
 			n->lag_calls++;
 			if (rconn_cmd(n->cmd, on_xinfo, c, 0, "XINFO GROUPS %s", stream) < 0) {
+				if (i == 1)
+					n->push_lags[k] = -1;
 				n->lag[i] = -1;
 				n->lag_calls--;
 				free(c);

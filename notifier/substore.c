@@ -214,6 +214,10 @@ substore_apply_behav(struct substore *ss, const char *id, const char *v, size_t 
 		return;
 	if (v != NULL && (b = subbehav_parse(v, len)) == NULL) {
 		log_warnx("event=bad_stored_behaviour sub=%s", id);
+		/* The mirror keeps what it had (docs/attribution.md), also through a
+		 * reload's sweep. */
+		if (ss->loading && ss->step == SUBSTORE_BSCAN)
+			ss->bseen[ss->index[i] - 1] = ss->gen;
 		return;
 	}
 	/* In place: the index reads no behaviour field (docs/rules.md), so it need

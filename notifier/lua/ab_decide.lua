@@ -49,8 +49,23 @@ end
 local fields = redis.call('LRANGE', q, 0, batch - 1)
 local by_shard, order = {}, {}
 local released = 0
-for _, f in ipairs(fields) do
+-- Every held recipient's shard must have its stream here (a shard of another layout,
+-- left by a migration that did not rewrite it, would lose the recipient): checked
+-- before anything is written.
+local held = {}
+for i, f in ipairs(fields) do
   local v = redis.call('HGET', rest, f)
+  held[i] = v
+  if v and v ~= '-' then
+    local k = tonumber(string.match(v, '^(%d+)\30'))
+    if k and not KEYS[9 + k] then
+      return redis.error_reply('ERR ab_decide: ' .. f .. ' is held for shard ' .. k ..
+        ', which this layout does not have')
+    end
+  end
+end
+for i, f in ipairs(fields) do
+  local v = held[i]
   if v and v ~= '-' then
     local parts = {}
     for p in string.gmatch(v, '[^\30]+') do
@@ -58,7 +73,7 @@ for _, f in ipairs(fields) do
     end
     local line = parts[widx + 2]
     local k = tonumber(parts[1])
-    if line and k and KEYS[9 + k] then
+    if line and k then
       local s = parts[1]
       if not by_shard[s] then
         by_shard[s] = {}

@@ -1,5 +1,5 @@
 -- hook_status.lua: one Twilio status callback (stage: http).
--- ORDER HOOK_STATUS_KEYS (notifier/hooks.c, status_call):
+-- ORDER HOOK_STATUS_KEYS (notifier/hooks_status.c, status_send):
 -- KEYS[1] dealentry:<entry>   KEYS[2] stats   KEYS[3] resolve:due   KEYS[4] resolve:info
 -- KEYS[5] resolve:tries   KEYS[6] pushes:log   KEYS[7] delivery:<deal>
 -- KEYS[8] push:<deal>   KEYS[9] pushinfo:<deal>   KEYS[10] pushline:<deal>

@@ -546,6 +546,8 @@ seed_globals(struct fx *f)
 		"XADD audit * what rule.put who ana",
 		"HSET tokens:used ana 1796469174000",
 		"SET session:5e55 {} EX 3600",
+		/* an A/B test's held rest: each value names the shard of its job */
+		"HSET abrest:ab-m s-1:sms 0\036line-a\036line-b s-2:sms - s-3:sms 0\036x",
 	};
 	size_t i;
 
@@ -717,6 +719,24 @@ migrate_there_and_back_keeps_everything(void **state)
 	assert_int_equal(it_int(f->rc, "EXISTS {deals}:dead {deals}:tries {deals}:confirmed "
 	    "{conversions}:dead {rules}:audit {rules}:tokens:used {rules}:session:5e55"), 7);
 	assert_true(it_int(f->rc, "PTTL {rules}:session:5e55") > 0);
+	/* The held rest names its recipients' shards of the new layout (ab_decide.lua
+	 * refuses a shard it has no stream for, rather than lose the recipient). */
+	{
+		char want[64];
+		redisReply *h;
+
+		snprintf(want, sizeof(want), "%u\036line-a\036line-b", keys_shard_of("s-1"));
+		h = redisCommand(f->rc, "HGET abrest:ab-m s-1:sms");
+		assert_true(h != NULL && h->type == REDIS_REPLY_STRING);
+		assert_string_equal(h->str, want);
+		freeReplyObject(h);
+		snprintf(want, sizeof(want), "%u\036x", keys_shard_of("s-3"));
+		h = redisCommand(f->rc, "HGET abrest:ab-m s-3:sms");
+		assert_true(h != NULL && h->type == REDIS_REPLY_STRING);
+		assert_string_equal(h->str, want);
+		freeReplyObject(h);
+		assert_true(keys_shard_of("s-1") != 0 || keys_shard_of("s-3") != 0);
+	}
 	keys_per(keys_shard_of("s-0"), KEYS_PUSH, "m1", key, sizeof(key));
 	assert_int_equal(it_int(f->rc, "HEXISTS %s s-0:sms", key), 1);
 	/* The deal a reply answers ("<sub>\t<channel>" of the behaviour hash) went with
