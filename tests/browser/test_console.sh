@@ -82,7 +82,11 @@ $ctl publish --expires-in 3600 "$RUN/codes.json" >>"$RUN/publish.out" 2>&1 ||
 # payload): the console shows it waiting and confirms it (deal_confirm.lua).
 exp=$(( $(date +%s) + ${DEALPUSH_CLOCK_OFFSET_S:-0} + 3600 ))
 held="{\"id\":\"ui-held\",\"title\":\"Console held deal\",\"category\":\"headphones\",\"price\":19,\"currency\":\"USD\",\"url\":\"https://shop.example/d/ui-h\",\"expires_at\":$exp}"
-redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" XADD deals:dead '*' \
+# deals:dead, "{deals}:dead" in the sharded layout that make run uses (docs/architecture.md)
+dead=deals:dead
+[ "$(redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" EXISTS dealpush:layout)" = 1 ] &&
+	dead='{deals}:dead'
+redis-cli -h "${DEALPUSH_REDIS%:*}" -p "${DEALPUSH_REDIS##*:}" XADD "$dead" '*' \
 	reason held field audience error 'audience 90 over the guard of 50' entry 0-1 \
 	deal "$held" >/dev/null || fail "could not add the held deal"
 

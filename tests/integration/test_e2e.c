@@ -164,8 +164,8 @@ bad_deals_are_dead_lettered_and_good_ones_behind_them_still_go_out(void **state)
 	assert_int_equal(it_publish(f->rc, it_deal("good-1", "laptop", 600)), 0);
 
 	assert_true(it_wait(gw_has, &c, WAIT_MS));
-	assert_int_equal(it_int(f->rc, "XLEN deals:dead"), 7);
-	r = redisCommand(f->rc, "XRANGE deals:dead - +");
+	assert_int_equal(it_int(f->rc, "XLEN %s", keys_global(KEYS_G_DEALS_DEAD)), 7);
+	r = redisCommand(f->rc, "XRANGE %s - +", keys_global(KEYS_G_DEALS_DEAD));
 	assert_int_equal(r->elements, 7);
 	for (i = 0; i < r->elements; i++) {
 		redisReply *fl = r->element[i]->element[1];

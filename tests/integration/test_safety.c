@@ -20,6 +20,7 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "keys.h"
 
 #define TOKEN "pause-test-admin-token"
 #define AUTH "Authorization: Bearer " TOKEN "\r\n"
@@ -261,7 +262,7 @@ dead_reaches(void *arg)
 {
 	struct dead_want *w = arg;
 
-	return it_int(w->f->rc, "XLEN deals:dead") >= w->n;
+	return it_int(w->f->rc, "XLEN %s", keys_global(KEYS_G_DEALS_DEAD)) >= w->n;
 }
 
 static void
@@ -331,7 +332,7 @@ a_deal_over_the_guard_waits_for_one_confirmation(void **state)
 		assert_int_equal(api(f, 0, "POST", "/v1/deals/g-4/confirm", NULL, resp), 201);
 		assert_true(it_wait(outcomes_reach, &four, 20000));
 		it_sleep_ms(300);
-		assert_int_equal(it_int(f->rc, "XLEN deals:dead"), 3);
+		assert_int_equal(it_int(f->rc, "XLEN %s", keys_global(KEYS_G_DEALS_DEAD)), 3);
 	}
 	free(resp);
 }

@@ -298,6 +298,20 @@ sub_of_shard(uint32_t k)
 /* One shard's change stream trimmed past the mirror's position while the notifier
  * is stopped: a gap, noticed in that stream, and everything is read again; the other
  * shards' changes are followed as before. */
+/* A line holding needle in the log: for it_wait. */
+struct log_want {
+	const char *log;
+	const char *needle;
+};
+
+static int
+log_has(void *arg)
+{
+	const struct log_want *w = arg;
+
+	return it_log_line(w->log, w->needle) > 0;
+}
+
 static void
 a_gap_in_one_shards_feed_reloads_the_mirror(void **state)
 {
@@ -333,12 +347,19 @@ a_gap_in_one_shards_feed_reloads_the_mirror(void **state)
 	cmd_ok(f->rc, "XADD %s * id x-new op put", feed);
 	assert_int_equal(kill(f->nt.proc.pid, SIGCONT), 0);
 
-	/* Read only from what is left, the mirror would still hold the one deleted. */
-	wait_mirror(AUDIENCE);
+	/* Read only from what is left, the mirror would still hold the one deleted. The
+	 * count is AUDIENCE before the notifier has read anything too (one gone, one
+	 * new): wait for the reload itself first. */
 	keys_shard_key(1, KEYS_SUB_CHANGES, feed, sizeof(feed));
 	snprintf(needle, sizeof(needle), "event=subscriber_feed_gap stream=%s", feed);
-	assert_true(it_log_line(f->nt.proc.log, needle) > 0);
-	assert_true(it_log_line(f->nt.proc.log, "event=subscribers_reload reason=gap") > 0);
+	{
+		struct log_want lw = { f->nt.proc.log, needle };
+
+		assert_true(it_wait(log_has, &lw, WAIT_MS));
+		lw.needle = "event=subscribers_reload reason=gap";
+		assert_true(it_wait(log_has, &lw, WAIT_MS));
+	}
+	wait_mirror(AUDIENCE);
 	assert_int_equal(api("GET", "/v1/subscribers/x-new", NULL, &resp), 200);
 
 	/* And it still follows every shard after the reload. */
