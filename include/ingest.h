@@ -31,9 +31,11 @@ struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
 struct metrics;
 
 /* The most script arguments (keys included) one plan chunk of plan_chunk
- * recipients in jobs of job_size can need: config.c refuses pairs over
- * SCRIPT_ARGS_MAX. */
-long ingest_plan_args_max(long plan_chunk, long job_size);
+ * recipients in jobs of job_size can need over shards shards (a job holds one
+ * shard's recipients, so grouping adds up to shards - 1 jobs): config.c refuses
+ * values over SCRIPT_ARGS_MAX, and the notifier again once the stored layout's
+ * shard count is known. */
+long ingest_plan_args_max(long plan_chunk, long job_size, long shards);
 
 /* Deals being planned now, for /healthz and /metrics. */
 struct ingest_progress {

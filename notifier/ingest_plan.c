@@ -55,9 +55,9 @@ ingest_rcpt_line(const struct match_rcpt *r)
 }
 
 long
-ingest_plan_args_max(long plan_chunk, long job_size)
+ingest_plan_args_max(long plan_chunk, long job_size, long shards)
 {
-	long njobs = (plan_chunk + job_size - 1) / job_size;
+	long njobs = (plan_chunk + job_size - 1) / job_size + (shards > 1 ? shards - 1 : 0);
 	/* distinct rules in a chunk: at most one per recipient, at most every rule of
 	 * the set and the built-in default */
 	long nrules = plan_chunk < RULE_RULES_MAX + 1 ? plan_chunk : RULE_RULES_MAX + 1;

@@ -32,6 +32,7 @@
 #include "hooks.h"
 #include "httpc.h"
 #include "ingest.h"
+#include "keys.h"
 #include "log.h"
 #include "http.h"
 #include "formats.h"
@@ -101,6 +102,17 @@ on_layout(void *arg, int rv)
 {
 	struct notifier *n = arg;
 
+	/* The config check counted redis.shards (or one); the stored layout decides. */
+	if (rv == 0 && ingest_plan_args_max(n->cfg->plan_chunk, n->cfg->job_size,
+	    (long)keys_shards()) > SCRIPT_ARGS_MAX) {
+		log_errorx("event=config_invalid field=ingest.plan_chunk shards=%u "
+		    "err=\"plan_chunk = %ld with job_size = %ld needs %ld script arguments over "
+		    "the stored layout's shards, over the limit of %d: lower ingest.plan_chunk "
+		    "or raise ingest.job_size\"", keys_shards(), n->cfg->plan_chunk,
+		    n->cfg->job_size, ingest_plan_args_max(n->cfg->plan_chunk, n->cfg->job_size,
+		    (long)keys_shards()), SCRIPT_ARGS_MAX);
+		rv = 78;
+	}
 	if (rv == 0) {
 		n->formats = formats_watch_new(n->base, n->cmd, n->cfg->consumer, on_formats,
 		    n);

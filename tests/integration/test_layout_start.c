@@ -120,6 +120,20 @@ a_shard_count_other_than_the_config_stops_the_notifier(void **state)
 	refused_at_start(f, "[redis]\nshards = 8\n", "event=layout_mismatch field=shards");
 }
 
+/* Plan chunks that fit one shard's jobs but not the stored layout's 1024 shards' (a
+ * job holds one shard's recipients): refused once the layout is read, as the config
+ * check refuses them when redis.shards says so. */
+static void
+plan_chunks_too_big_for_the_stored_shards_stop_the_notifier(void **state)
+{
+	struct it_one *f = *state;
+	char out[256];
+
+	assert_int_equal(ctl(out, sizeof(out), "layout", "create", "--shards", "1024"), 0);
+	refused_at_start(f, "[ingest]\nplan_chunk = 20000\njob_size = 20\n",
+	    "event=config_invalid field=ingest.plan_chunk shards=1024");
+}
+
 static void
 a_bad_layout_stops_the_notifier_and_dealpushctl(void **state)
 {
@@ -266,6 +280,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    a_shard_count_other_than_the_config_stops_the_notifier,
 		    it_one_setup, it_one_teardown),
+		cmocka_unit_test_setup_teardown(
+		    plan_chunks_too_big_for_the_stored_shards_stop_the_notifier, it_one_setup,
+		    it_one_teardown),
 		cmocka_unit_test_setup_teardown(a_bad_layout_stops_the_notifier_and_dealpushctl,
 		    it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(layout_create_never_writes_over_data,
