@@ -111,7 +111,7 @@ on_layout(void *arg, int rv)
 		    "or raise ingest.job_size\"", keys_shards(), n->cfg->plan_chunk,
 		    n->cfg->job_size, ingest_plan_args_max(n->cfg->plan_chunk, n->cfg->job_size,
 		    (long)keys_shards()), SCRIPT_ARGS_MAX);
-		rv = 78;
+		rv = LAYOUT_EXIT_MISMATCH;   /* the config and the stored layout disagree */
 	}
 	if (rv == 0) {
 		n->formats = formats_watch_new(n->base, n->cmd, n->cfg->consumer, on_formats,

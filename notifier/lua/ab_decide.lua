@@ -31,14 +31,13 @@ if redis.call('HEXISTS', deal, 'cancelled') == 1 then
   redis.call('ZREM', tests, dealid .. '\t' .. rule)
   return {'done', '', '0'}
 end
-if verdict ~= '' then
-  redis.call('HSETNX', test, rule .. ':decision', verdict)
-end
+-- The first verdict stored wins (HSETNX, below, once the checks have passed).
 local decision = redis.call('HGET', test, rule .. ':decision')
-if not decision then
+if not decision and verdict == '' then
   return {'open'}
 end
-local widx = tonumber(string.match(decision, '^(%d+)\t'))
+local winner = decision or verdict
+local widx = tonumber(string.match(winner, '^(%d+)\t'))
 local job = redis.call('HGET', test, rule .. ':job') or ''
 local jentry, jexp, jcamp, jpool, jstart = string.match(job,
   '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$')
@@ -49,24 +48,37 @@ end
 local fields = redis.call('LRANGE', q, 0, batch - 1)
 local by_shard, order = {}, {}
 local released = 0
--- Every held recipient's shard must have its stream here (a shard of another layout,
--- left by a migration that did not rewrite it, would lose the recipient): checked
--- before anything is written.
+-- Every held recipient must have the winner's line and a shard whose stream is here
+-- (a shard of another layout, left by a migration that did not rewrite it, would
+-- lose the recipient): checked before anything is written, the decision included.
 local held = {}
 for i, f in ipairs(fields) do
   local v = redis.call('HGET', rest, f)
   held[i] = v
   if v and v ~= '-' then
-    local k = tonumber(string.match(v, '^(%d+)\30'))
-    if k and not KEYS[9 + k] then
-      return redis.error_reply('ERR ab_decide: ' .. f .. ' is held for shard ' .. k ..
-        ', which this layout does not have')
+    local k, n = tonumber(string.match(v, '^(%d+)\30')), 0
+    for _ in string.gmatch(v, '[^\30]+') do
+      n = n + 1
+    end
+    if not k or not KEYS[9 + k] then
+      return redis.error_reply('ERR ab_decide: ' .. f .. ' is held for shard ' ..
+        tostring(k) .. ', which this layout does not have')
+    end
+    if n < widx + 2 then
+      return redis.error_reply('ERR ab_decide: ' .. f .. ' is held without variant ' ..
+        widx .. "'s text")
     end
   end
 end
+if verdict ~= '' then
+  redis.call('HSETNX', test, rule .. ':decision', verdict)
+end
+decision = winner
+local done = {}   -- a field queued twice is released once
 for i, f in ipairs(fields) do
   local v = held[i]
-  if v and v ~= '-' then
+  if v and v ~= '-' and not done[f] then
+    done[f] = true
     local parts = {}
     for p in string.gmatch(v, '[^\30]+') do
       parts[#parts + 1] = p

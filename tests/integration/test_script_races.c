@@ -336,6 +336,65 @@ textdiff_gives_back_every_text_byte_for_byte(void **state)
 	freeReplyObject(r);
 }
 
+/* EVAL of ab_decide.lua for deal d9, rule r, decided for variant b (index 1); the
+ * single-instance layout's one job stream. The reply is the caller's. */
+static redisReply *
+ab_release(void)
+{
+	const char *argv[] = { "EVAL", script_source("ab_decide"), "9", "abtests",
+		"abtest:d9", "abrest:d9", "abq:d9:r", "deal:d9", "report:deal:d9",
+		"report:rule:r", "", "pushes", "d9", "r", "1\tb\tfinal\t100\t2.5\t0.99",
+		"1000", "50" };
+
+	assert_non_null(argv[1]);
+	return redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+/* A held recipient the release cannot place (its shard has no stream in the call, or
+ * its value lacks the winner's text) is refused before anything is written: no
+ * decision, nobody marked released, no job; once the values are right, both go. */
+static void
+ab_release_refuses_a_recipient_it_cannot_place(void **state)
+{
+	redisReply *r;
+
+	(void)state;
+	freeReplyObject(redisCommand(rc, "DEL abtests abtest:d9 abrest:d9 abq:d9:r deal:d9 "
+	    "report:deal:d9 report:rule:r pushes"));
+	freeReplyObject(redisCommand(rc, "HSET abtest:d9 r:job %s",
+	    "1-0\t9999999999\t\t\t0"));
+	freeReplyObject(redisCommand(rc, "HSET abrest:d9 s-1:sms 0\036A1\036B1 "
+	    "s-2:sms 3\036A2\036B2"));
+	freeReplyObject(redisCommand(rc, "RPUSH abq:d9:r s-1:sms s-2:sms"));
+	freeReplyObject(redisCommand(rc, "ZADD abtests 1 d9\tr"));
+	r = ab_release();
+	assert_true(r != NULL && r->type == REDIS_REPLY_ERROR);
+	assert_non_null(strstr(r->str, "s-2:sms is held for shard 3"));
+	freeReplyObject(r);
+	/* a value without variant b's text */
+	freeReplyObject(redisCommand(rc, "HSET abrest:d9 s-2:sms 0\036A2"));
+	r = ab_release();
+	assert_true(r != NULL && r->type == REDIS_REPLY_ERROR);
+	assert_non_null(strstr(r->str, "without variant 1's text"));
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "HEXISTS abtest:d9 r:decision"), 0);
+	assert_int_equal(it_int(rc, "LLEN abq:d9:r"), 2);
+	assert_int_equal(it_int(rc, "EXISTS pushes"), 0);
+	r = redisCommand(rc, "HGET abrest:d9 s-1:sms");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	assert_string_equal(r->str, "0\036A1\036B1");
+	freeReplyObject(r);
+	/* right again: both released once, in variant b's text, one job */
+	freeReplyObject(redisCommand(rc, "HSET abrest:d9 s-2:sms 0\036A2\036B2"));
+	r = ab_release();
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	assert_string_equal(r->element[2]->str, "2");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "HEXISTS abtest:d9 r:decision"), 1);
+	assert_int_equal(it_int(rc, "XLEN pushes"), 1);
+	assert_int_equal(it_int(rc, "LLEN abq:d9:r"), 0);
+}
+
 int
 main(void)
 {
@@ -345,6 +404,7 @@ main(void)
 		cmocka_unit_test(conversion_retries_when_the_code_or_push_moved),
 		cmocka_unit_test(decay_does_nothing_when_the_cursor_moved),
 		cmocka_unit_test(textdiff_gives_back_every_text_byte_for_byte),
+		cmocka_unit_test(ab_release_refuses_a_recipient_it_cannot_place),
 	};
 
 	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);

@@ -295,9 +295,6 @@ sub_of_shard(uint32_t k)
 	return NULL;
 }
 
-/* One shard's change stream trimmed past the mirror's position while the notifier
- * is stopped: a gap, noticed in that stream, and everything is read again; the other
- * shards' changes are followed as before. */
 /* A line holding needle in the log: for it_wait. */
 struct log_want {
 	const char *log;
@@ -312,6 +309,9 @@ log_has(void *arg)
 	return it_log_line(w->log, w->needle) > 0;
 }
 
+/* One shard's change stream trimmed past the mirror's position while the notifier
+ * is stopped: a gap, noticed in that stream, and everything is read again; the other
+ * shards' changes are followed as before. */
 static void
 a_gap_in_one_shards_feed_reloads_the_mirror(void **state)
 {
@@ -356,8 +356,11 @@ a_gap_in_one_shards_feed_reloads_the_mirror(void **state)
 		struct log_want lw = { f->nt.proc.log, needle };
 
 		assert_true(it_wait(log_has, &lw, WAIT_MS));
-		lw.needle = "event=subscribers_reload reason=gap";
+		/* the reload's end (its start is logged as subscribers_reload) */
+		lw.needle = "reason=gap load_ms=";
 		assert_true(it_wait(log_has, &lw, WAIT_MS));
+		assert_true(it_log_line(f->nt.proc.log, "event=subscribers_reload reason=gap") >
+		    0);
 	}
 	wait_mirror(AUDIENCE);
 	assert_int_equal(api("GET", "/v1/subscribers/x-new", NULL, &resp), 200);
