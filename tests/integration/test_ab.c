@@ -368,6 +368,20 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	}
 }
 
+/* Moves test deal's window start a minute and a second back: the window (1 m) is over
+ * at the next look. */
+static void
+end_window(struct fx *f, const char *deal)
+{
+	char terms[256];
+	redisReply *r = redisCommand(f->o.rc, "HGET abtest:%s flash:terms", deal);
+
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	snprintf(terms, sizeof(terms), "%lld%s", atoll(r->str) - 61, strchr(r->str, '\t'));
+	freeReplyObject(r);
+	freeReplyObject(redisCommand(f->o.rc, "HSET abtest:%s flash:terms %s", deal, terms));
+}
+
 static void
 restart_while_held_then_two_notifiers_give_the_fallback_once(void **state)
 {
@@ -535,8 +549,7 @@ a_refused_hold_replans_without_loss_or_duplicates(void **state)
 	struct texts t;
 	struct until u = { f, 200 };
 	char dec[256];
-	redisReply *r;
-	long long held, t0;
+	long long held;
 
 	it_import_audience(f->o.port, 200, 1000, "laptop");
 	assert_int_equal(it_gwsim_start(&f->o.gw, NULL), 0);
@@ -552,16 +565,7 @@ a_refused_hold_replans_without_loss_or_duplicates(void **state)
 	assert_int_equal(t.all, 200 - held);
 	assert_int_equal(t.most, 1);
 	/* end the window: the fallback goes to the rest, once */
-	r = redisCommand(f->o.rc, "HGET abtest:ab-5 flash:terms");
-	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-	t0 = atoll(r->str);
-	{
-		char terms[256];
-
-		snprintf(terms, sizeof(terms), "%lld%s", t0 - 61, strchr(r->str, '\t'));
-		freeReplyObject(redisCommand(f->o.rc, "HSET abtest:ab-5 flash:terms %s", terms));
-	}
-	freeReplyObject(r);
+	end_window(f, "ab-5");
 	assert_true(it_wait(sent_reach, &u, 10000));
 	it_sleep_ms(1500);
 	decision(f->o.rc, "ab-5", dec, sizeof(dec));
@@ -581,8 +585,7 @@ killed_mid_release_texts_the_rest_once(void **state)
 	const int audience = 1400;   /* the rest is over one release call (ABTEST_BATCH) */
 	struct texts t;
 	struct until u = { f, audience };
-	redisReply *r;
-	long long held, t0;
+	long long held;
 	int status, i;
 
 	it_import_audience(f->o.port, audience, 1000, "laptop");
@@ -604,16 +607,7 @@ killed_mid_release_texts_the_rest_once(void **state)
 	}
 	/* end the window: the release starts, and the first call that released
 	 * someone ends the process */
-	r = redisCommand(f->o.rc, "HGET abtest:ab-6 flash:terms");
-	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-	t0 = atoll(r->str);
-	{
-		char terms[256];
-
-		snprintf(terms, sizeof(terms), "%lld%s", t0 - 61, strchr(r->str, '\t'));
-		freeReplyObject(redisCommand(f->o.rc, "HSET abtest:ab-6 flash:terms %s", terms));
-	}
-	freeReplyObject(r);
+	end_window(f, "ab-6");
 	status = it_stop(&f->o.nt.proc, 0, 15000);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 137);
