@@ -109,6 +109,9 @@ void mig_tick(struct mig *m);
 /* "{tag of shard k}name" into buf; -1 when it does not fit. */
 int mig_name(struct mig *m, uint32_t k, const char *name, char *buf, size_t size);
 
+/* Deletes src, a key moved (counted: mig_tick). 0, or -1 after printing. */
+int mig_drop(struct mig *m, const char *src);
+
 /* EVALSHA migrate_move.lua src dst how. 0, or -1 after printing. */
 int mig_move(struct mig *m, const char *src, const char *dst, const char *how);
 
@@ -123,6 +126,12 @@ int mig_finish_split(struct mig *m, const char *src, long long pttl, const char 
 /* Adds the pair a, b to o's argv (grown as needed); 0 or -1. */
 int mig_out_add(struct mig_out *o, const char *a, size_t alen, const char *b,
     size_t blen);
+
+/* Calls fn for every page of an HSCAN or ZSCAN (cmd) of src: items are the page's
+ * field, value (member, score) pairs. 0, or -1 when a read or fn failed. */
+typedef int mig_page_fn(struct mig *m, const redisReply *items, void *arg);
+int mig_walk_scan(struct mig *m, const char *cmd, const char *src, mig_page_fn *fn,
+    void *arg);
 
 /* Calls fn for every entry of stream src in id order, by batches of MIG_BATCH (an
  * entry fn deletes does not upset the walk). 0, or -1 when a read or fn failed. */

@@ -293,10 +293,7 @@ mig_jobs(struct mig *m, const char *src)
 	    mig_walk_stream(m, src, mig_jobs_entry, &w) < 0)
 		return -1;
 	/* What is left was acked: it goes with the stream and its groups. */
-	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
-		return -1;
-	mig_tick(m);
-	return 0;
+	return mig_drop(m, src);
 }
 
 int

@@ -207,6 +207,12 @@ mig_finish_split(struct mig *m, const char *src, long long pttl, const char *got
 		if (mig_ok(mig_cmd(m, "PEXPIRE", dst, ms, NULL)) < 0)
 			return -1;
 	}
+	return mig_drop(m, src);
+}
+
+int
+mig_drop(struct mig *m, const char *src)
+{
 	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
 		return -1;
 	mig_tick(m);
@@ -239,6 +245,76 @@ mig_out_add(struct mig_out *o, const char *a, size_t alen, const char *b, size_t
 	return 0;
 }
 
+int
+mig_walk_scan(struct mig *m, const char *cmd, const char *src, mig_page_fn *fn, void *arg)
+{
+	char cursor[32] = "0";
+
+	do {
+		const char *argv[5] = { cmd, src, cursor, "COUNT", MIG_BATCH };
+		redisReply *r = mig_argv(m, 5, argv, NULL);
+		int rc;
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING ||
+		    r->element[0]->len >= sizeof(cursor) ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		rc = fn(m, r->element[1], arg);
+		freeReplyObject(r);
+		if (rc < 0)
+			return -1;
+	} while (strcmp(cursor, "0") != 0);
+	return 0;
+}
+
+/* mig_split's state: per shard its destination, whether it was written, its pairs. */
+struct mig_split_walk {
+	int zset;
+	enum mig_of kind;
+	char (*dst)[MIG_NAME_MAX];
+	char *got;
+	struct mig_out *out;
+};
+
+/* mig_page_fn of mig_split: one HSET (ZADD) per shard of the page's pairs. */
+static int
+mig_split_page(struct mig *m, const redisReply *e, void *arg)
+{
+	struct mig_split_walk *w = arg;
+	size_t i;
+	uint32_t k;
+	int bad = 0;
+
+	for (k = 0; k < m->n; k++) {
+		w->out[k].argc = 0;
+		bad |= mig_out_add(&w->out[k], w->zset ? "ZADD" : "HSET", 4, w->dst[k],
+		    strlen(w->dst[k]));
+	}
+	for (i = 0; !bad && i + 1 < e->elements; i += 2) {
+		const redisReply *f = e->element[i], *v = e->element[i + 1];
+		uint32_t s = mig_shard_of(m, w->kind, f->str, f->len);
+
+		for (k = 0; k < m->n; k++) {
+			if (s != MIG_ALL && s != k)
+				continue;
+			/* ZSCAN answers member, score; ZADD wants score, member. */
+			bad |= w->zset ? mig_out_add(&w->out[k], v->str, v->len, f->str, f->len) :
+			    mig_out_add(&w->out[k], f->str, f->len, v->str, v->len);
+		}
+	}
+	for (k = 0; !bad && k < m->n; k++) {
+		if (w->out[k].argc <= 2)
+			continue;
+		w->got[k] = 1;
+		bad |= mig_ok(mig_argv(m, w->out[k].argc, w->out[k].argv, w->out[k].lens)) < 0;
+	}
+	return bad ? -1 : 0;
+}
+
 /*
  * Splits hash or zset src (type "hash" or "zset") among the shards by what each
  * field (member) names; fields that name none go to every shard. Every destination
@@ -247,139 +323,93 @@ mig_out_add(struct mig_out *o, const char *a, size_t alen, const char *b, size_t
 static int
 mig_split(struct mig *m, const char *src, int zset, enum mig_of kind)
 {
-	char cursor[32] = "0", (*dst)[MIG_NAME_MAX] = NULL, *got = NULL;
-	struct mig_out *out = NULL;
+	struct mig_split_walk w = { zset, kind, NULL, NULL, NULL };
 	long long pttl = mig_pttl(m, src);
 	uint32_t k;
 	int rv = -1;
 
-	if (pttl < 0 || (dst = calloc(m->n, sizeof(*dst))) == NULL ||
-	    (got = calloc(m->n, 1)) == NULL || (out = calloc(m->n, sizeof(*out))) == NULL)
+	if (pttl < 0 || (w.dst = calloc(m->n, sizeof(*w.dst))) == NULL ||
+	    (w.got = calloc(m->n, 1)) == NULL || (w.out = calloc(m->n, sizeof(*w.out))) == NULL)
 		goto out;
 	for (k = 0; k < m->n; k++)
-		if (mig_name(m, k, src, dst[k], sizeof(dst[k])) < 0)
+		if (mig_name(m, k, src, w.dst[k], sizeof(w.dst[k])) < 0)
 			goto out;
-	do {
-		const char *argv[6] = { zset ? "ZSCAN" : "HSCAN", src, cursor, "COUNT",
-			MIG_BATCH };
-		redisReply *r = mig_argv(m, 5, argv, NULL);
-		redisReply *e;
-		size_t i;
-		int bad = 0;
-
-		if (r == NULL)
-			goto out;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[1]->type != REDIS_REPLY_ARRAY) {
-			freeReplyObject(r);
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		e = r->element[1];
-		for (k = 0; k < m->n; k++) {
-			out[k].argc = 0;
-			bad |= mig_out_add(&out[k], zset ? "ZADD" : "HSET", zset ? 4 : 4,
-			    dst[k], strlen(dst[k]));
-		}
-		for (i = 0; !bad && i + 1 < e->elements; i += 2) {
-			const redisReply *f = e->element[i], *v = e->element[i + 1];
-			uint32_t s = mig_shard_of(m, kind, f->str, f->len);
-
-			for (k = 0; k < m->n; k++) {
-				if (s != MIG_ALL && s != k)
-					continue;
-				/* ZSCAN answers member, score; ZADD wants score, member. */
-				bad |= zset ? mig_out_add(&out[k], v->str, v->len, f->str, f->len) :
-				    mig_out_add(&out[k], f->str, f->len, v->str, v->len);
-			}
-		}
-		for (k = 0; !bad && k < m->n; k++) {
-			if (out[k].argc <= 2)
-				continue;
-			got[k] = 1;
-			bad |= mig_ok(mig_argv(m, out[k].argc, out[k].argv, out[k].lens)) < 0;
-		}
-		freeReplyObject(r);
-		if (bad)
-			goto out;
-	} while (strcmp(cursor, "0") != 0);
-	rv = mig_finish_split(m, src, pttl, got, NULL);
+	if (mig_walk_scan(m, zset ? "ZSCAN" : "HSCAN", src, mig_split_page, &w) == 0)
+		rv = mig_finish_split(m, src, pttl, w.got, NULL);
 out:
-	for (k = 0; out != NULL && k < m->n; k++) {
-		free(out[k].argv);
-		free(out[k].lens);
+	for (k = 0; w.out != NULL && k < m->n; k++) {
+		free(w.out[k].argv);
+		free(w.out[k].lens);
 	}
-	free(out);
-	free(dst);
-	free(got);
+	free(w.out);
+	free(w.dst);
+	free(w.got);
 	return rv;
+}
+
+/* mig_abrest's state: the hash and the pairs of the HSET being built. */
+struct mig_abrest_walk {
+	const char *src;
+	struct mig_out out;
+};
+
+/* mig_page_fn of mig_abrest: the page's held values whose shard prefix is not the
+ * layout's, written again with it (one HSET). */
+static int
+mig_abrest_page(struct mig *m, const redisReply *e, void *arg)
+{
+	struct mig_abrest_walk *w = arg;
+	char **vals = calloc(e->elements / 2 + 1, sizeof(*vals));
+	size_t i, nv = 0;
+	int bad = vals == NULL;
+
+	w->out.argc = 0;
+	bad |= mig_out_add(&w->out, "HSET", 4, w->src, strlen(w->src));
+	for (i = 0; !bad && i + 1 < e->elements; i += 2) {
+		const redisReply *f = e->element[i], *v = e->element[i + 1];
+		const char *sep = memchr(v->str, '\036', v->len);
+		uint32_t k = m->to_shards ? mig_shard_of(m, MIG_OF_FIELD, f->str, f->len) : 0;
+		char num[16];
+		size_t n, rest;
+
+		if (sep == NULL)
+			continue;          /* "-": released already */
+		n = (size_t)snprintf(num, sizeof(num), "%lu",
+		    (unsigned long)(k == MIG_ALL ? 0 : k));
+		if ((size_t)(sep - v->str) == n && memcmp(v->str, num, n) == 0)
+			continue;          /* this layout's already */
+		rest = v->len - (size_t)(sep - v->str);
+		if ((vals[nv] = malloc(n + rest + 1)) == NULL) {
+			bad = 1;
+			break;
+		}
+		memcpy(vals[nv], num, n);
+		memcpy(vals[nv] + n, sep, rest);
+		vals[nv][n + rest] = '\0';
+		bad |= mig_out_add(&w->out, f->str, f->len, vals[nv], n + rest) < 0;
+		nv++;
+	}
+	if (!bad && w->out.argc > 2)
+		bad |= mig_ok(mig_argv(m, w->out.argc, w->out.argv, w->out.lens)) < 0;
+	for (i = 0; i < nv; i++)
+		free(vals[i]);
+	free(vals);
+	return bad ? -1 : 0;
 }
 
 int
 mig_abrest(struct mig *m, const char *src)
 {
-	char cursor[32] = "0";
-	struct mig_out out;
-	int rv = -1;
+	struct mig_abrest_walk w;
+	int rv;
 
-	memset(&out, 0, sizeof(out));
-	do {
-		const char *argv[5] = { "HSCAN", src, cursor, "COUNT", MIG_BATCH };
-		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
-		char **vals = NULL;
-		size_t i, nv = 0;
-		int bad = 0;
-
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[1]->type != REDIS_REPLY_ARRAY) {
-			freeReplyObject(r);
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		e = r->element[1];
-		out.argc = 0;
-		bad |= mig_out_add(&out, "HSET", 4, src, strlen(src));
-		if ((vals = calloc(e->elements / 2 + 1, sizeof(*vals))) == NULL)
-			bad = 1;
-		for (i = 0; !bad && i + 1 < e->elements; i += 2) {
-			const redisReply *f = e->element[i], *v = e->element[i + 1];
-			const char *sep = memchr(v->str, '\036', v->len);
-			uint32_t k = m->to_shards ? mig_shard_of(m, MIG_OF_FIELD, f->str, f->len) :
-			    0;
-			char num[16];
-			size_t n, rest;
-
-			if (sep == NULL)
-				continue;          /* "-": released already */
-			n = (size_t)snprintf(num, sizeof(num), "%lu",
-			    (unsigned long)(k == MIG_ALL ? 0 : k));
-			if ((size_t)(sep - v->str) == n && memcmp(v->str, num, n) == 0)
-				continue;          /* this layout's already */
-			rest = v->len - (size_t)(sep - v->str);
-			if ((vals[nv] = malloc(n + rest + 1)) == NULL) {
-				bad = 1;
-				break;
-			}
-			memcpy(vals[nv], num, n);
-			memcpy(vals[nv] + n, sep, rest);
-			vals[nv][n + rest] = '\0';
-			bad |= mig_out_add(&out, f->str, f->len, vals[nv], n + rest) < 0;
-			nv++;
-		}
-		if (!bad && out.argc > 2)
-			bad |= mig_ok(mig_argv(m, out.argc, out.argv, out.lens)) < 0;
-		for (i = 0; i < nv; i++)
-			free(vals[i]);
-		free(vals);
-		freeReplyObject(r);
-		if (bad)
-			goto out;
-	} while (strcmp(cursor, "0") != 0);
-	mig_tick(m);
-	rv = 0;
-out:
-	free(out.argv);
-	free(out.lens);
+	memset(&w, 0, sizeof(w));
+	w.src = src;
+	rv = mig_walk_scan(m, "HSCAN", src, mig_abrest_page, &w);
+	free(w.out.argv);
+	free(w.out.lens);
+	if (rv == 0)
+		mig_tick(m);
 	return rv;
 }
 
@@ -491,11 +521,8 @@ mig_split_entry(struct mig *m, const char *src, const redisReply *e, void *arg)
 static int
 mig_split_stream(struct mig *m, const char *src, const char *by)
 {
-	if (mig_walk_stream(m, src, mig_split_entry, (void *)by) < 0 ||
-	    mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
-		return -1;
-	mig_tick(m);
-	return 0;
+	return mig_walk_stream(m, src, mig_split_entry, (void *)by) < 0 ? -1 :
+	    mig_drop(m, src);
 }
 
 /* A copy of src in every shard (DUMP, RESTORE REPLACE with its TTL), then src gone. */

@@ -37,46 +37,49 @@ mig_tag_of(struct mig *m, const char *k, const char **name)
 	return MIG_ALL;
 }
 
+/* mig_merge_hash's state: the destination and the HSET being built. */
+struct mig_merge_walk {
+	const char *dst;
+	struct mig_out out;
+};
+
+/* mig_page_fn of mig_merge_hash: the page's pairs into the destination. */
+static int
+mig_merge_page(struct mig *m, const redisReply *e, void *arg)
+{
+	struct mig_merge_walk *w = arg;
+	size_t i;
+	int bad = 0;
+
+	w->out.argc = 0;
+	bad |= mig_out_add(&w->out, "HSET", 4, w->dst, strlen(w->dst));
+	for (i = 0; !bad && i + 1 < e->elements; i += 2)
+		bad |= mig_out_add(&w->out, e->element[i]->str, e->element[i]->len,
+		    e->element[i + 1]->str, e->element[i + 1]->len);
+	if (!bad && w->out.argc > 2)
+		bad |= mig_ok(mig_argv(m, w->out.argc, w->out.argv, w->out.lens)) < 0;
+	return bad ? -1 : 0;
+}
+
 /* Hash src's fields into dst (HSCAN, HSET), then src deleted; dst keeps its TTL or
  * gets src's. */
 static int
 mig_merge_hash(struct mig *m, const char *src, const char *dst)
 {
-	char cursor[32] = "0", got = 1;
-	struct mig_out o = { NULL, NULL, 0, 0 };
+	struct mig_merge_walk w;
+	char got = 1;
 	long long pttl = mig_pttl(m, src), dttl;
 	int rv = -1;
 
 	if (pttl < 0 || (dttl = mig_pttl(m, dst)) < 0)
 		return -1;
-	do {
-		const char *argv[5] = { "HSCAN", src, cursor, "COUNT", MIG_BATCH };
-		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
-		size_t i;
-		int bad = 0;
-
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			freeReplyObject(r);
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		e = r->element[1];
-		o.argc = 0;
-		bad |= mig_out_add(&o, "HSET", 4, dst, strlen(dst));
-		for (i = 0; !bad && i + 1 < e->elements; i += 2)
-			bad |= mig_out_add(&o, e->element[i]->str, e->element[i]->len,
-			    e->element[i + 1]->str, e->element[i + 1]->len);
-		if (!bad && o.argc > 2)
-			bad |= mig_ok(mig_argv(m, o.argc, o.argv, o.lens)) < 0;
-		freeReplyObject(r);
-		if (bad)
-			goto out;
-	} while (strcmp(cursor, "0") != 0);
+	memset(&w, 0, sizeof(w));
+	w.dst = dst;
 	/* The destination had no TTL: it takes the source's (the same in every shard). */
-	rv = mig_finish_split(m, src, dttl > 0 ? 0 : pttl, &got, dst);
-out:
-	free(o.argv);
-	free(o.lens);
+	if (mig_walk_scan(m, "HSCAN", src, mig_merge_page, &w) == 0)
+		rv = mig_finish_split(m, src, dttl > 0 ? 0 : pttl, &got, dst);
+	free(w.out.argv);
+	free(w.out.lens);
 	return rv;
 }
 
