@@ -368,7 +368,7 @@ it_shards_hsum(redisContext *rc, const char *name, const char *field, double *su
 }
 
 long long
-it_shards_jobs_pending(redisContext *rc)
+it_shards_jobs_pending(redisContext *rc, const char *consumer)
 {
 	char key[KEYS_SHARD_MAX];
 	long long n = 0;
@@ -376,17 +376,20 @@ it_shards_jobs_pending(redisContext *rc)
 
 	for (k = 0; k < keys_shards(); k++) {
 		redisReply *r;
+		int ok;
 
 		if (keys_shard_key(k, KEYS_PUSHES, key, sizeof(key)) < 0)
 			return -1;
-		r = redisCommand(rc, "XPENDING %s deliver", key);
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-		    r->element[0]->type != REDIS_REPLY_INTEGER) {
-			freeReplyObject(r);
-			return -1;
-		}
-		n += r->element[0]->integer;
+		/* the summary form counts all; the extended one lists a consumer's */
+		r = consumer == NULL ? redisCommand(rc, "XPENDING %s deliver", key) :
+		    redisCommand(rc, "XPENDING %s deliver - + 100000 %s", key, consumer);
+		ok = r != NULL && r->type == REDIS_REPLY_ARRAY && (consumer != NULL ||
+		    (r->elements >= 1 && r->element[0]->type == REDIS_REPLY_INTEGER));
+		if (ok)
+			n += consumer != NULL ? (long long)r->elements : r->element[0]->integer;
 		freeReplyObject(r);
+		if (!ok)
+			return -1;
 	}
 	return n;
 }

@@ -58,8 +58,9 @@ double it_shards_hget_sum(redisContext *rc, int name, const char *id,
     const char *field);
 
 /* Entries pending in group "deliver" summed over every shard's job stream ("pushes"
- * without a layout); -1 when one cannot be read (no stream or group yet). */
-long long it_shards_jobs_pending(redisContext *rc);
+ * without a layout), of consumer only when it is not NULL; -1 when one cannot be
+ * read (no stream or group yet). */
+long long it_shards_jobs_pending(redisContext *rc, const char *consumer);
 
 /* The sum over every shard's stats of field (0 when absent everywhere). */
 long long it_shards_stat(redisContext *rc, const char *field);

@@ -354,7 +354,7 @@ delivered(void *arg)
 	struct done *d = arg;
 	struct states s;
 
-	if (it_shards_jobs_pending(d->f->rc) != 0 ||
+	if (it_shards_jobs_pending(d->f->rc, NULL) != 0 ||
 	    pending(d->f->rc, "deals", "notifier") != 0)
 		return 0;
 	count_states(d->f->rc, d->deal, d->n, &s);

@@ -27,6 +27,8 @@
 #include <cmocka.h>
 
 #include "itest.h"
+#include "itshards.h"
+#include "keys.h"
 
 #define DONE_WAIT_MS 60000
 #define PHONE_BASE 1000            /* subscriber s-i has +1512555<1000+i> */
@@ -139,10 +141,11 @@ teardown(void **state)
 
 /* ---- helpers ---- */
 
+/* Entries of every shard's pushes:log ("pushes:log" without a layout). */
 static long long
 xlen_log(redisContext *rc)
 {
-	return it_int(rc, "XLEN pushes:log");
+	return it_shards_sum_key(rc, "XLEN %s", KEYS_PUSHES_LOG);
 }
 
 static long long
@@ -176,7 +179,7 @@ nothing_pending(void *arg)
 {
 	redisContext *rc = arg;
 
-	return pending(rc, "pushes", "deliver") == 0 && pending(rc, "deals", "notifier") == 0;
+	return it_shards_jobs_pending(rc, NULL) == 0 && pending(rc, "deals", "notifier") == 0;
 }
 
 /* Lines gwsim has logged so far (one per request), without parsing them. */
@@ -300,17 +303,13 @@ tally_gateway(struct tally *t, const struct it_gwsim *g)
 	}
 }
 
-/* Reads pushes:log once: outcomes per subscriber; then push:<deal> states. */
+/* One shard's pushes:log entries (reply r) into t: outcomes per subscriber. */
 static void
-tally_log(struct tally *t, redisContext *rc, const char *deal)
+tally_entries(struct tally *t, const redisReply *r)
 {
-	redisReply *r = redisCommand(rc, "XRANGE pushes:log - +"), *h;
 	size_t i, j;
-	int k;
 
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-	t->log_total = (long)r->elements;
+	t->log_total += (long)r->elements;
 	for (i = 0; i < r->elements; i++) {
 		redisReply *fl = r->element[i]->element[1];
 		const char *sub = NULL, *outcome = NULL;
@@ -342,23 +341,15 @@ tally_log(struct tally *t, redisContext *rc, const char *deal)
 			fprintf(stderr, "# two outcomes for %s (last %s)\n", sub, outcome);
 		t->oc[idx] = oc;
 	}
-	freeReplyObject(r);
-	for (k = 0; k < t->n; k++) {
-		if (t->nlog[k] == 0)
-			t->missing++;
-		else if (t->nlog[k] > 1)
-			t->doubled++;
-		if (t->oc[k] == OC_SENT && t->got201[k] == 0)
-			t->sent_not_at_gw++;
-		if (t->got201[k] > 0 && t->oc[k] != OC_SENT && t->oc[k] != OC_UNKNOWN)
-			t->at_gw_not_logged++;
-	}
-	/* The per-push states agree with the log. */
-	h = redisCommand(rc, "HGETALL push:%s", deal);
-	assert_non_null(h);
-	assert_int_equal(h->type, REDIS_REPLY_ARRAY);
-	if (h->elements != 2 * (size_t)t->n)
-		t->state_mismatch++;
+}
+
+/* One shard's push:<deal> states (reply h) against the log's outcomes; returns how
+ * many pushes it holds. */
+static size_t
+tally_states(struct tally *t, const redisReply *h)
+{
+	size_t i;
+
 	for (i = 0; i + 1 < h->elements; i += 2) {
 		char sub[64], *colon;
 		const char *st = h->element[i + 1]->str;
@@ -379,7 +370,53 @@ tally_log(struct tally *t, redisContext *rc, const char *deal)
 			t->state_mismatch++;
 		}
 	}
-	freeReplyObject(h);
+	return h->elements / 2;
+}
+
+/* Reads every shard's pushes:log once: outcomes per subscriber; then every shard's
+ * push:<deal> states. */
+static void
+tally_log(struct tally *t, redisContext *rc, const char *deal)
+{
+	char key[KEYS_MAX];
+	size_t states = 0;
+	uint32_t s;
+	int k;
+
+	t->log_total = 0;
+	for (s = 0; s < keys_shards(); s++) {
+		redisReply *r;
+
+		keys_shard_key(s, KEYS_PUSHES_LOG, key, sizeof(key));
+		r = redisCommand(rc, "XRANGE %s - +", key);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		tally_entries(t, r);
+		freeReplyObject(r);
+	}
+	for (k = 0; k < t->n; k++) {
+		if (t->nlog[k] == 0)
+			t->missing++;
+		else if (t->nlog[k] > 1)
+			t->doubled++;
+		if (t->oc[k] == OC_SENT && t->got201[k] == 0)
+			t->sent_not_at_gw++;
+		if (t->got201[k] > 0 && t->oc[k] != OC_SENT && t->oc[k] != OC_UNKNOWN)
+			t->at_gw_not_logged++;
+	}
+	/* The per-push states agree with the log. */
+	for (s = 0; s < keys_shards(); s++) {
+		redisReply *h;
+
+		keys_per(s, KEYS_PUSH, deal, key, sizeof(key));
+		h = redisCommand(rc, "HGETALL %s", key);
+		assert_non_null(h);
+		assert_int_equal(h->type, REDIS_REPLY_ARRAY);
+		states += tally_states(t, h);
+		freeReplyObject(h);
+	}
+	if (states != (size_t)t->n)
+		t->state_mismatch++;
 }
 
 static void
@@ -443,7 +480,7 @@ check_invariants(struct fx *f, const char *name, const char *deal, int n)
 	assert_true(t.sent <= t.distinct && t.distinct <= t.sent + t.unknown);
 	assert_int_equal(t.state_mismatch, 0);
 	/* Nothing pending in either group; the deal planned and acked. */
-	assert_int_equal(pending(f->rc, "pushes", "deliver"), 0);
+	assert_int_equal(it_shards_jobs_pending(f->rc, NULL), 0);
 	assert_int_equal(pending(f->rc, "deals", "notifier"), 0);
 	assert_int_equal(it_int(f->rc, "HEXISTS deal:%s planned", deal), 1);
 	tally_free(&t);
@@ -547,7 +584,7 @@ redis_killed_and_restarted_with_aof_mid_fanout_loses_nothing(void **state)
 	assert_int_equal(it_redis_start(&f->redis, dir, port, 1), port);
 	f->rc = it_redis_connect(port);
 	/* The AOF kept what was written before the kill. */
-	assert_int_equal(it_int(f->rc, "HLEN subscribers"), n);
+	assert_int_equal(it_shards_sum_key(f->rc, "HLEN %s", KEYS_SUBSCRIBERS), n);
 	assert_true(xlen_log(f->rc) >= at_kill);
 
 	check_invariants(f, "redis restart", "chaos-r", n);

@@ -639,28 +639,6 @@ out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent(void **state)
 	assert_int_equal(hget_ll(f, "deal:oom", "jobs"), it_jobs_for("s-", n, 10));
 }
 
-/* Entries of every shard's "pushes" pending for consumer in group deliver. */
-static long long
-pending_for(struct fx *f, const char *consumer)
-{
-	char key[KEYS_SHARD_MAX];
-	long long n = 0;
-	uint32_t k;
-
-	for (k = 0; k < keys_shards(); k++) {
-		redisReply *r;
-
-		keys_shard_key(k, KEYS_PUSHES, key, sizeof(key));
-		r = redisCommand(f->rc, "XPENDING %s deliver - + 1000 %s", key, consumer);
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-			n = -1;
-		else if (n >= 0)
-			n += (long long)r->elements;
-		freeReplyObject(r);
-	}
-	return n;
-}
-
 /* Entries on every shard's "pushes". */
 static long long
 pushes_len(struct fx *f)
@@ -671,7 +649,7 @@ pushes_len(struct fx *f)
 static int
 trim_acked(void *arg)
 {
-	return pending_for(arg, "it-trim") == 0;
+	return it_shards_jobs_pending(((struct fx *)arg)->rc, "it-trim") == 0;
 }
 
 static int
@@ -812,7 +790,7 @@ pushes_keeps_what_another_group_has_not_read(void **state)
 	    0);
 	assert_int_equal(it_publish(f->rc, it_deal("late", "laptop", 600)), 0);
 	assert_true(it_wait(outcomes_reach, &all, 20000));
-	assert_int_equal(pending_for(f, "it-late"), 0);
+	assert_int_equal(it_shards_jobs_pending(f->rc, "it-late"), 0);
 	it_sleep_ms(2500);   /* two trims at least */
 	assert_int_equal(pushes_len(f), it_jobs_for("s-", n, 10));
 	for (k = 0; k < keys_shards(); k++) {

@@ -284,7 +284,7 @@ settled(void *arg)
 	struct settle *s = arg;
 	int k;
 
-	if (it_shards_jobs_pending(s->rc) != 0 ||
+	if (it_shards_jobs_pending(s->rc, NULL) != 0 ||
 	    pending(s->rc, "deals", "notifier") != 0)
 		return 0;
 	if (read_states(s->rc, s->deal, s->st, s->n) < 0)
@@ -313,7 +313,7 @@ wait_settled(struct settle *s, const struct it_gwsim *g, int *got)
 		t = gw_texts(g, got, s->n, &strangers);
 		for (o = 0, k = 0; k < s->n; k++)
 			o += !is_final(s->st[k]);
-		if (t != texts || o != open || it_shards_jobs_pending(s->rc) != 0 ||
+		if (t != texts || o != open || it_shards_jobs_pending(s->rc, NULL) != 0 ||
 		    pending(s->rc, "deals", "notifier") != 0) {
 			texts = t;
 			open = o;
@@ -432,7 +432,7 @@ run_fanout_with_redis_kill(struct fx *f, const char *fsync, int drop_ms,
 	if (!wait_settled(&s, &f->gw, got))
 		printf("# %s aof_tail_cut_ms=%d: pushes left open with nothing pending "
 		    "(pending %lld/%lld)\n", fsync, drop_ms,
-		    it_shards_jobs_pending(f->rc), pending(f->rc, "deals", "notifier"));
+		    it_shards_jobs_pending(f->rc, NULL), pending(f->rc, "deals", "notifier"));
 	it_sleep_ms(500);   /* a late request would show at gwsim now */
 	read_states(f->rc, deal, after, N_SUBS);
 	c->texts = gw_texts(&f->gw, got, N_SUBS, &c->strangers);
@@ -479,7 +479,7 @@ run_fanout_with_redis_kill(struct fx *f, const char *fsync, int drop_ms,
 	/* Every push accounted for, whatever the AOF kept, and nobody else texted. */
 	assert_int_equal(c->strangers, 0);
 	assert_int_equal(c->missing, 0);
-	assert_int_equal(it_shards_jobs_pending(f->rc), 0);
+	assert_int_equal(it_shards_jobs_pending(f->rc, NULL), 0);
 	assert_int_equal(pending(f->rc, "deals", "notifier"), 0);
 	for (k = 0; k < N_SUBS; k++) {
 		free(before[k]);

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "itshards.h"
+#include "keys.h"
 #include "test_promises.h"
 
 #define NT_A 0
@@ -110,68 +112,90 @@ struct cond {
 	long n;
 };
 
-/* Both notifiers read the pushes stream (their consumers exist in its group). */
+/* Both notifiers read every shard's job stream (their consumers exist in its group
+ * "deliver"; "pushes" alone without a layout). */
 static int
 both_reading(void *arg)
 {
 	struct cond *c = arg;
-	redisReply *r = redisCommand(c->f->rc, "XINFO CONSUMERS pushes deliver");
-	int seen = 0;
-	size_t i, j;
+	char key[KEYS_SHARD_MAX];
+	uint32_t k;
 
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY)
-		for (i = 0; i < r->elements; i++)
-			for (j = 0; j + 1 < r->element[i]->elements; j += 2)
-				if (strcmp(r->element[i]->element[j]->str, "name") == 0)
-					seen += strcmp(r->element[i]->element[j + 1]->str,
-					    names[NT_A]) == 0 || strcmp(
-					    r->element[i]->element[j + 1]->str, names[NT_B]) == 0;
-	freeReplyObject(r);
-	return seen == 2;
+	for (k = 0; k < keys_shards(); k++) {
+		redisReply *r;
+		int seen = 0;
+		size_t i, j;
+
+		keys_shard_key(k, KEYS_PUSHES, key, sizeof(key));
+		r = redisCommand(c->f->rc, "XINFO CONSUMERS %s deliver", key);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY)
+			for (i = 0; i < r->elements; i++)
+				for (j = 0; j + 1 < r->element[i]->elements; j += 2)
+					if (strcmp(r->element[i]->element[j]->str, "name") == 0)
+						seen += strcmp(r->element[i]->element[j + 1]->str,
+						    names[NT_A]) == 0 || strcmp(
+						    r->element[i]->element[j + 1]->str, names[NT_B]) == 0;
+		freeReplyObject(r);
+		if (seen != 2)
+			return 0;
+	}
+	return 1;
 }
 
-/* gwsim has n requests of the deal, and every job on pushes has been delivered to a
- * consumer (the group's last-delivered id is the stream's last id; acked jobs may be
- * trimmed away, so the id is the stream's last-generated-id). */
+/* 1 when every job of job stream key has been delivered to a consumer: the group's
+ * last-delivered id is the stream's last-generated-id (acked jobs may be trimmed). */
 static int
-sent_n_and_all_jobs_read(void *arg)
+all_jobs_read(redisContext *rc, const char *key)
 {
-	struct cond *c = arg;
-	redisReply *g = NULL, *last = NULL;
+	redisReply *g = redisCommand(rc, "XINFO GROUPS %s", key);
+	redisReply *last = redisCommand(rc, "XINFO STREAM %s", key);
 	const char *delivered = NULL, *newest = NULL;
-	cJSON *lines;
-	int ok = 0, got;
 	size_t i, j;
+	int ok;
 
-	lines = pt_gw_lines(&c->f->gw, c->entry);
-	got = cJSON_GetArraySize(lines);
-	cJSON_Delete(lines);
-	g = redisCommand(c->f->rc, "XINFO GROUPS pushes");
-	last = redisCommand(c->f->rc, "XINFO STREAM pushes");
 	if (last != NULL && last->type == REDIS_REPLY_ARRAY)
 		for (i = 0; i + 1 < last->elements; i += 2)
 			if (last->element[i]->type == REDIS_REPLY_STRING &&
 			    strcmp(last->element[i]->str, "last-generated-id") == 0 &&
 			    last->element[i + 1]->type == REDIS_REPLY_STRING)
 				newest = last->element[i + 1]->str;
-	if (got >= c->n && g != NULL && g->type == REDIS_REPLY_ARRAY && newest != NULL) {
-		for (i = 0; i < g->elements; i++) {
-			redisReply *e = g->element[i];
-			int ours = 0;
+	for (i = 0; g != NULL && g->type == REDIS_REPLY_ARRAY && i < g->elements; i++) {
+		redisReply *e = g->element[i];
+		int ours = 0;
 
-			for (j = 0; j + 1 < e->elements; j += 2) {
-				if (strcmp(e->element[j]->str, "name") == 0)
-					ours = strcmp(e->element[j + 1]->str, "deliver") == 0;
-				else if (strcmp(e->element[j]->str, "last-delivered-id") == 0 &&
-				    ours)
-					delivered = e->element[j + 1]->str;
-			}
+		for (j = 0; j + 1 < e->elements; j += 2) {
+			if (strcmp(e->element[j]->str, "name") == 0)
+				ours = strcmp(e->element[j + 1]->str, "deliver") == 0;
+			else if (strcmp(e->element[j]->str, "last-delivered-id") == 0 && ours)
+				delivered = e->element[j + 1]->str;
 		}
-		ok = delivered != NULL && strcmp(delivered, newest) == 0;
 	}
+	ok = delivered != NULL && newest != NULL && strcmp(delivered, newest) == 0;
 	freeReplyObject(g);
 	freeReplyObject(last);
 	return ok;
+}
+
+/* gwsim has n requests of the deal, and every job on every shard's job stream has
+ * been delivered to a consumer. */
+static int
+sent_n_and_all_jobs_read(void *arg)
+{
+	struct cond *c = arg;
+	char key[KEYS_SHARD_MAX];
+	cJSON *lines = pt_gw_lines(&c->f->gw, c->entry);
+	int got = cJSON_GetArraySize(lines);
+	uint32_t k;
+
+	cJSON_Delete(lines);
+	if (got < c->n)
+		return 0;
+	for (k = 0; k < keys_shards(); k++) {
+		keys_shard_key(k, KEYS_PUSHES, key, sizeof(key));
+		if (!all_jobs_read(c->f->rc, key))
+			return 0;
+	}
+	return 1;
 }
 
 /* The frozen notifier holds no job any more: the other one took them over. */
@@ -180,7 +204,7 @@ a_holds_nothing(void *arg)
 {
 	struct cond *c = arg;
 
-	return pt_pending_of(c->f->rc, "pushes", "deliver", names[NT_A]) == 0;
+	return it_shards_jobs_pending(c->f->rc, names[NT_A]) == 0;
 }
 
 static void
@@ -280,7 +304,7 @@ run_takeover_cancel(struct fx *f, const char *deal, enum cancel_path path)
 		pt_signal(&f->nt[NT_B].proc, SIGCONT);
 	}
 	cancel_ms = pt_entry_ms(cancel);
-	held = pt_pending_of(f->rc, "pushes", "deliver", names[NT_A]);
+	held = it_shards_jobs_pending(f->rc, names[NT_A]);
 	printf("# %s: A frozen holding %ld jobs, %ld pushes claimed and not written; "
 	    "%lld deals entries pending on A after the cancel\n", deal, held, unwritten,
 	    cancel_on_a);
@@ -312,8 +336,8 @@ run_takeover_cancel(struct fx *f, const char *deal, enum cancel_path path)
 		/* B applied the cancel it took over from A before it took A's jobs: a
 		 * dead notifier's deals are taken over before its pushes (greader.h). */
 		long cancel_at = it_log_line(f->nt[NT_B].proc.log, "event=deal_cancel");
-		long jobs_at = it_log_line(f->nt[NT_B].proc.log,
-		    "event=entries_claimed stream=pushes");
+		/* "stream=pushes", or a shard's "{sK}pushes" */
+		long jobs_at = it_log_line(f->nt[NT_B].proc.log, "pushes count=");
 
 		assert_true(cancel_at > 0 && jobs_at > 0);
 		assert_true(cancel_at < jobs_at);
