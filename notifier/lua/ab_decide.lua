@@ -18,7 +18,9 @@
 -- (ab_hold.lua) and a recipient line in the winner's text. Counts "planned" in the
 -- reports and "ab:<rule>:released" in report:deal. When abq:<deal>:<rule> is empty
 -- and the deal planned, the test leaves abtests; so does a cancelled deal's, with
--- nothing released. Adds the released to the deal's "recipients".
+-- nothing released. Adds the released to the deal's "recipients" and to its
+-- "ab_released" (plan.lua's last chunk counts "planned" without them: a release may
+-- come before the plan ends, and this script counts them itself).
 -- Returns {'open'} (no decision yet), or {'more'|'done', decision, released}.
 local tests, test, rest, q, deal = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local rdeal, rrule, rcamp = KEYS[6], KEYS[7], KEYS[8]
@@ -122,6 +124,7 @@ if released > 0 then
   -- The deal's recipients grow by its released rest (plan.lua counted the test
   -- members only), so the deal is done only when these have their outcomes too.
   redis.call('HINCRBY', deal, 'recipients', released)
+  redis.call('HINCRBY', deal, 'ab_released', released)
   redis.call('HINCRBY', rdeal, 'planned', released)
   redis.call('HINCRBY', rdeal, 'ab:' .. rule .. ':released', released)
   redis.call('HINCRBY', rrule, 'planned', released)

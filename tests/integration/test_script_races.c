@@ -395,6 +395,62 @@ ab_release_refuses_a_recipient_it_cannot_place(void **state)
 	assert_int_equal(it_int(rc, "LLEN abq:d9:r"), 0);
 }
 
+/* plan.lua chunk chunk of deal d8 (last: the deal's final chunk), one job of one
+ * recipient sub for rule r, on the single-instance layout's one job stream. */
+static void
+plan_chunk(int chunk, int last, const char *sub)
+{
+	char sc[8], snc[8], line[64];
+	const char *argv[] = { "EVAL", script_source("plan"), "9", "deal:d8", "deals",
+		"dealentry:8-0", "planset:d8", "report:deal:d8", "", "deals:tries",
+		"pushes", "report:rule:r", "8-0", sc, snc, "86400", "notifier", "1", "",
+		"https://shop.example/d8", "D8", "", "0", "a1", "d8", "", "1", "r",
+		"1", "4", "deal", "d8", "entry", "8-0", "exp", "9999999999", "r", line };
+	redisReply *r;
+
+	assert_non_null(argv[1]);
+	snprintf(sc, sizeof(sc), "%d", chunk);
+	snprintf(snc, sizeof(snc), "%d", last ? chunk + 1 : 0);
+	snprintf(line, sizeof(line), "sms\t%s\t+15005550100\tr\tD8 text", sub);
+	r = redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_ERROR)
+		fail_msg("plan.lua: %s", r->str);
+	freeReplyObject(r);
+}
+
+/* An A/B test's rest released between two plan chunks of its deal (an early
+ * decision on a deal planned in several chunks) is counted as planned once: by
+ * ab_decide.lua, not again in the total the last chunk adds. */
+static void
+rest_released_before_the_plan_ends_is_counted_once(void **state)
+{
+	const char *argv[] = { "EVAL", script_source("ab_decide"), "9", "abtests",
+		"abtest:d8", "abrest:d8", "abq:d8:r", "deal:d8", "report:deal:d8",
+		"report:rule:r", "", "pushes", "d8", "r", "0\ta\tearly\t100\t3.1\t0.99",
+		"1000", "50" };
+	redisReply *r;
+
+	(void)state;
+	assert_non_null(argv[1]);
+	freeReplyObject(redisCommand(rc, "DEL deal:d8 dealentry:8-0 planset:d8 "
+	    "report:deal:d8 report:rule:r pushes abtests abtest:d8 abrest:d8 abq:d8:r"));
+	plan_chunk(0, 0, "p-1");
+	freeReplyObject(redisCommand(rc, "HSET abtest:d8 r:job %s",
+	    "8-0\t9999999999\t\t\t0"));
+	freeReplyObject(redisCommand(rc, "HSET abrest:d8 h-1:sms 0\036A1 h-2:sms 0\036A2"));
+	freeReplyObject(redisCommand(rc, "RPUSH abq:d8:r h-1:sms h-2:sms"));
+	r = redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	assert_string_equal(r->element[2]->str, "2");
+	freeReplyObject(r);
+	plan_chunk(1, 1, "p-2");
+	/* two planned by the chunks, two released */
+	assert_int_equal(hget_int("deal:d8", "recipients"), 4);
+	assert_int_equal(hget_int("report:deal:d8", "planned"), 4);
+	assert_int_equal(hget_int("report:rule:r", "planned"), 4);
+}
+
 int
 main(void)
 {
@@ -405,6 +461,7 @@ main(void)
 		cmocka_unit_test(decay_does_nothing_when_the_cursor_moved),
 		cmocka_unit_test(textdiff_gives_back_every_text_byte_for_byte),
 		cmocka_unit_test(ab_release_refuses_a_recipient_it_cannot_place),
+		cmocka_unit_test(rest_released_before_the_plan_ends_is_counted_once),
 	};
 
 	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);
