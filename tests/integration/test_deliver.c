@@ -646,10 +646,19 @@ pushes_len(struct fx *f)
 	return it_shards_sum_key(f->rc, "XLEN %s", KEYS_PUSHES);
 }
 
+/* The consumer's jobs are all acked: a job is acked right after its outcomes are
+ * recorded, by a command of its own, so a test that saw the outcomes waits for it. */
+struct acked_want {
+	struct fx *f;
+	const char *consumer;
+};
+
 static int
-trim_acked(void *arg)
+jobs_acked(void *arg)
 {
-	return it_shards_jobs_pending(((struct fx *)arg)->rc, "it-trim") == 0;
+	const struct acked_want *w = arg;
+
+	return it_shards_jobs_pending(w->f->rc, w->consumer) == 0;
 }
 
 static int
@@ -728,7 +737,11 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 	assert_int_equal(it_publish(f->rc, it_deal("trim", "laptop", 600)), 0);
 	assert_true(it_wait(outcomes_reach, &all, 20000));
 	/* A job is acked right after its outcomes are recorded, by a command of its own. */
-	assert_true(it_wait(trim_acked, f, 5000));
+	{
+		struct acked_want aw = { f, "it-trim" };
+
+		assert_true(it_wait(jobs_acked, &aw, 5000));
+	}
 	it_sleep_ms(2500);   /* two trims at least */
 	assert_false(pushes_has(f, old));
 	assert_true(pushes_has(f, held));
@@ -790,7 +803,11 @@ pushes_keeps_what_another_group_has_not_read(void **state)
 	    0);
 	assert_int_equal(it_publish(f->rc, it_deal("late", "laptop", 600)), 0);
 	assert_true(it_wait(outcomes_reach, &all, 20000));
-	assert_int_equal(it_shards_jobs_pending(f->rc, "it-late"), 0);
+	{
+		struct acked_want aw = { f, "it-late" };
+
+		assert_true(it_wait(jobs_acked, &aw, 5000));
+	}
 	it_sleep_ms(2500);   /* two trims at least */
 	assert_int_equal(pushes_len(f), it_jobs_for("s-", n, 10));
 	for (k = 0; k < keys_shards(); k++) {
