@@ -584,6 +584,15 @@ on_simulate(struct http_req *r, void *arg)
 		deal_free(d);
 		return;
 	}
+	if (sim->app->ss == NULL || !substore_ready(sim->app->ss)) {
+		/* A count over a half-loaded mirror would be wrong, and look right; the
+		 * input is checked first, so that a bad one hears what is wrong with it. */
+		rule_set_free(rs);
+		deal_free(d);
+		http_add_header(r, "Retry-After", "1");
+		http_error(r, 503, NULL, "subscribers not loaded yet");
+		return;
+	}
 	if ((sj = calloc(1, sizeof(*sj))) == NULL) {
 		rule_set_free(rs);
 		deal_free(d);

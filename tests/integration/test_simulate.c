@@ -130,6 +130,15 @@ all_final(void *arg)
 	    report(rc, "legal_cap") + report(rc, "quiet_hours") >= s->pushes;
 }
 
+/* 1 when /healthz says the notifier is ready: its mirror loaded. */
+static int
+healthy(void *arg)
+{
+	static struct it_resp r;
+
+	return it_http(*(int *)arg, "GET", "/healthz", NULL, NULL, 0, &r) == 200;
+}
+
 static void
 simulate_counts_equal_what_publishing_sends(void **state)
 {
@@ -168,7 +177,7 @@ simulate_counts_equal_what_publishing_sends(void **state)
 	    "[deliver]\ncampaign_cap = 1\n");
 	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-sim", extra);
 	assert_true(f->http > 0);
-	it_sleep_ms(1000);                /* the mirror loads */
+	assert_true(it_wait(healthy, &f->http, 10000));
 
 	/* A title that takes the text past one segment with a long link, not a short. */
 	snprintf(deal, sizeof(deal), "{\"id\":\"sim-1\",\"title\":\"Refurbished laptop "
@@ -230,12 +239,66 @@ simulate_counts_equal_what_publishing_sends(void **state)
 	cJSON_Delete(j);
 }
 
+/* 1 when the notifier's log (arg) says a load step failed on the wrong type. */
+static int
+load_failed(void *arg)
+{
+	return it_log_line(arg, "WRONGTYPE") > 0;
+}
+
+/* While the mirror loads, simulate says so (503, Retry-After) instead of counting
+ * the subscribers read so far as the whole audience; once loaded it counts everyone.
+ * The load is held up where it was seen to race: after every subscriber is read, at
+ * the behaviour records (a hash Redis cannot scan until the test puts it right). */
+static void
+simulate_waits_for_the_mirror(void **state)
+{
+	struct fx *f = *state;
+	char subs[1024] = "", deal[512], hdr[128], key[KEYS_SHARD_MAX];
+	long long now = it_now();
+	cJSON *j;
+
+	f->port = it_redis_port();
+	f->rc = it_redis_connect(f->port);
+	it_flush(f->rc);
+	sub_line(subs, sizeof(subs), "ld-1", "+15125550311", "America/Chicago", "");
+	sub_line(subs, sizeof(subs), "ld-2", "+15125550312", "America/Chicago", "");
+	sub_line(subs, sizeof(subs), "ld-3", "+15125550313", "America/Chicago", "");
+	assert_int_equal(it_import(f->port, subs), 0);
+	keys_shard_key(0, KEYS_BEHAVIOUR, key, sizeof(key));
+	it_int(f->rc, "DEL %s", key);
+	it_int(f->rc, "RPUSH %s not-a-hash", key);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	f->http = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-sim-load",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n");
+	assert_true(f->http > 0);
+	snprintf(deal, sizeof(deal), "{\"id\":\"sim-2\",\"title\":\"Laptop\","
+	    "\"category\":\"laptop\",\"price\":649,\"url\":\"https://shop.example/d\","
+	    "\"expires_at\":%lld}", now + 600);
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", TOKEN);
+	assert_true(it_wait(load_failed, f->nt.proc.log, 10000));
+	assert_int_equal(it_http(f->http, "POST", "/v1/deals/simulate", hdr, deal,
+	    strlen(deal), &resp), 503);
+	assert_non_null(strstr(resp.body, "subscribers not loaded yet"));
+	assert_non_null(strstr(resp.raw, "Retry-After: 1"));
+	it_int(f->rc, "DEL %s", key);
+	assert_true(it_wait(healthy, &f->http, 10000));
+	assert_int_equal(it_http(f->http, "POST", "/v1/deals/simulate", hdr, deal,
+	    strlen(deal), &resp), 200);
+	assert_non_null(j = cJSON_Parse(resp.body));
+	assert_int_equal(num(j, "subscribers", NULL), 3);
+	cJSON_Delete(j);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(simulate_counts_equal_what_publishing_sends,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(simulate_waits_for_the_mirror, setup,
+		    teardown),
 	};
 
 	if (getenv("DP_TEST_FILTER") != NULL)
