@@ -2,14 +2,17 @@
  * ingest.h: read deals from the stream, validate, match and plan them (stages:
  * ingest, match, plan).
  *
- * Reads "deals" in consumer group "notifier"; a bad entry is dead-lettered to
- * "deals:dead" and acked in one atomic step; a good one is matched and its jobs are
- * written to "pushes" in atomic chunks, the last of which acks the deal and sets its
- * planned-marker. Own pending entries are read again after every (re)connect or
- * failure, so nothing is lost; the marker makes re-reading harmless.
+ * Reads "deals" in consumer group "notifier" (one Redis) or "s<K>" (one per shard); a
+ * bad entry is dead-lettered to "deals:dead" and acked in one atomic step; a good
+ * one is matched and its shard's jobs are written to the shard's "pushes" in atomic
+ * chunks, the last of which sets the shard's planned-marker; the entry is acked
+ * after it. Own pending entries are read again after every (re)connect or failure,
+ * so nothing is lost; the marker makes re-reading harmless.
  */
 #ifndef DEALPUSH_INGEST_H
 #define DEALPUSH_INGEST_H
+
+#include <stdint.h>
 
 struct event_base;
 struct config;
@@ -20,22 +23,23 @@ struct matcher;
 struct ingest;
 
 /*
- * Returns an ingester reading through its own connection to rcfg and writing through
- * cmd (borrowed, shared), matching with matcher once ss has loaded. cfg, ss and
- * matcher are borrowed and must outlive it. NULL on OOM.
+ * Returns the ingester of shard shard (keys.h; 0 on one Redis): it reads deals in
+ * the shard's group (keys_deals_group) through its own connection to rcfg, matches
+ * each deal with matcher once ss has loaded, and plans, cancels and updates it for
+ * the shard's subscribers only, writing through cmd (borrowed, shared). Every
+ * shard's ingester reads every entry (docs/sharding.md 4a). cfg, ss and matcher are
+ * borrowed and must outlive it. NULL on OOM.
  */
 struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
     const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss,
-    struct matcher *matcher);
+    struct matcher *matcher, uint32_t shard);
 
 struct metrics;
 
 /* The most script arguments (keys included) one plan chunk of plan_chunk
- * recipients in jobs of job_size can need over shards shards (a job holds one
- * shard's recipients, so grouping adds up to shards - 1 jobs): config.c refuses
- * values over SCRIPT_ARGS_MAX, and the notifier again once the stored layout's
- * shard count is known. */
-long ingest_plan_args_max(long plan_chunk, long job_size, long shards);
+ * recipients in jobs of job_size can need (a chunk holds one shard's recipients):
+ * config.c refuses values over SCRIPT_ARGS_MAX. */
+long ingest_plan_args_max(long plan_chunk, long job_size);
 
 /* Deals being planned now, for /healthz and /metrics. */
 struct ingest_progress {

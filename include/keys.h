@@ -62,6 +62,11 @@ enum keys_per {
 	KEYS_SERIES,                  /* series:<deal>: counts per minute (docs/api.md) */
 	KEYS_LINK,                    /* link:<code>: the push a short link stands for, in
 	                               * the shard the code names (shortlink.h) */
+	KEYS_DEAL,                    /* deal:<deal>: the shard's plan of the deal, its
+	                               * plan-once marker and the deal's state (a copy
+	                               * in every shard the deal reaches, section 4a) */
+	KEYS_DEALENTRY,               /* dealentry:<entry>: the deal of a push id */
+	KEYS_PLANSET,                 /* planset:<deal>: recipients planned so far */
 	KEYS_PER_NAMES
 };
 
@@ -109,6 +114,11 @@ int keys_prefixes(uint32_t shard, struct keys_prefixes *out);
 /* Shard shard's key "<prefix><id>" of name. */
 int keys_per(uint32_t shard, enum keys_per name, const char *id, char *buf,
     size_t size);
+
+/* The consumer group on "deals" whose reader plans shard shard: "notifier" in the
+ * single-instance layout, "s<shard>" in the sharded one (docs/sharding.md 4a). */
+int keys_deals_group(uint32_t shard, char *buf, size_t size);
+#define KEYS_GROUP_MAX 16
 
 /* A status callback's marker "status_seen:<sid>:<status>" in shard shard (the shard
  * of the push id the callback URL carries). */

@@ -153,9 +153,18 @@ struct match_run *match_run_new(struct matcher *m, const struct deal *d, int64_t
 struct match_run *match_run_new_rules(struct matcher *m, struct rule_set *rs,
     const struct deal *d, int64_t now, struct match_list *summary, struct err *err);
 
-/* Ranked recipients (subscribers, held-out ones excluded) and how many of them the
- * slices so far have consumed. */
+/* match_run_new keeping only the subscribers of shard shard (keys.h) for the
+ * slices: each shard's reader plans its own (docs/sharding.md 4a). The ranking, a
+ * limit's cut and match_run_total stay the whole audience's; the run holds only
+ * the shard's part. */
+struct match_run *match_run_new_shard(struct matcher *m, const struct deal *d,
+    int64_t now, uint32_t shard, struct match_list *summary, struct err *err);
+
+/* Ranked recipients of the whole audience (subscribers, held-out ones excluded);
+ * those the run holds (its shard's, or the same), and how many of those the slices
+ * so far have consumed. */
 size_t match_run_total(const struct match_run *r);
+size_t match_run_size(const struct match_run *r);
 size_t match_run_done(const struct match_run *r);
 
 /* Ranked subscribers that had left the mirror when their slice came. */

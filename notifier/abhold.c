@@ -91,7 +91,7 @@ abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *ml)
 	const char **args = NULL;
 	char **vals = NULL, (*qkeys)[KEYS_MAX] = NULL, (*spec)[3][512] = NULL;
 	char (*counts)[24] = NULL;
-	char dkey[MODEL_ID_MAX + 8], tkeys[KEYS_MAX], tkey[KEYS_MAX], rkey[KEYS_MAX];
+	char dkey[MODEL_ID_MAX + KEYS_SHARD_MAX], tkeys[KEYS_MAX], tkey[KEYS_MAX], rkey[KEYS_MAX];
 	char rdeal[KEYS_MAX], keep[32];
 	int64_t now = clock_now();
 	int rv = -1;
@@ -116,13 +116,14 @@ abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *ml)
 	    (spec = calloc(ntests, sizeof(*spec))) == NULL ||
 	    (counts = calloc(ntests, sizeof(*counts))) == NULL)
 		goto out;
-	snprintf(dkey, sizeof(dkey), "deal:%s", d->id);
+	/* The planning shard's copy of the deal and its report. */
+	keys_per(j->in->shard, KEYS_DEAL, d->id, dkey, sizeof(dkey));
 	snprintf(keep, sizeof(keep), "%lld", (long long)(d->expires_at - now +
 	    INGEST_KEEP_S));
 	if (keys_ab(KEYS_AB_TESTS, d->id, "", tkeys, sizeof(tkeys)) < 0 ||
 	    keys_ab(KEYS_AB_TEST, d->id, "", tkey, sizeof(tkey)) < 0 ||
 	    keys_ab(KEYS_AB_REST, d->id, "", rkey, sizeof(rkey)) < 0 ||
-	    keys_per(0, KEYS_REPORT_DEAL, d->id, rdeal, sizeof(rdeal)) < 0)
+	    keys_per(j->in->shard, KEYS_REPORT_DEAL, d->id, rdeal, sizeof(rdeal)) < 0)
 		goto out;
 	/* ORDER AB_HOLD_KEYS */
 	args[a++] = dkey;

@@ -225,16 +225,18 @@ abtest_send(struct abtest_step *s)
 		break;
 	}
 	{
-		/* ORDER AB_DECIDE_KEYS: 8 keys, then every shard's pushes */
+		/* ORDER AB_DECIDE_KEYS: 7 keys, then every shard's pushes, then every
+		 * shard's copy of the deal */
 		char tests[KEYS_MAX], test[KEYS_MAX], rest[KEYS_MAX], q[KEYS_MAX];
-		char dkey[MODEL_ID_MAX + 8], rdeal[KEYS_MAX], rrule[KEYS_MAX], rcamp[KEYS_MAX];
+		char rdeal[KEYS_MAX], rrule[KEYS_MAX], rcamp[KEYS_MAX];
 		char batch[24], jobsz[24];
 		uint32_t ns = keys_shards(), sh;
 		char (*streams)[KEYS_SHARD_MAX] = calloc(ns, sizeof(*streams));
-		const char **a = calloc(8 + ns + 5, sizeof(*a));
+		char (*dkeys)[MODEL_ID_MAX + KEYS_SHARD_MAX] = calloc(ns, sizeof(*dkeys));
+		const char **a = calloc(7 + 2 * ns + 5, sizeof(*a));
 		int rv = -1;
 
-		if (streams == NULL || a == NULL ||
+		if (streams == NULL || dkeys == NULL || a == NULL ||
 		    keys_ab(KEYS_AB_TESTS, "", "", tests, sizeof(tests)) < 0 ||
 		    keys_ab(KEYS_AB_TEST, s->deal, "", test, sizeof(test)) < 0 ||
 		    keys_ab(KEYS_AB_REST, s->deal, "", rest, sizeof(rest)) < 0 ||
@@ -246,31 +248,32 @@ abtest_send(struct abtest_step *s)
 		if (s->camp[0] != '\0' && keys_per(0, KEYS_REPORT_CAMPAIGN, s->camp, rcamp,
 		    sizeof(rcamp)) < 0)
 			goto decide_out;
-		snprintf(dkey, sizeof(dkey), "deal:%s", s->deal);
 		snprintf(batch, sizeof(batch), "%d", ABTEST_BATCH);
 		snprintf(jobsz, sizeof(jobsz), "%ld", s->t->app->cfg->job_size);
 		a[0] = tests;
 		a[1] = test;
 		a[2] = rest;
 		a[3] = q;
-		a[4] = dkey;
-		a[5] = rdeal;
-		a[6] = rrule;
-		a[7] = rcamp;
+		a[4] = rdeal;
+		a[5] = rrule;
+		a[6] = rcamp;
 		for (sh = 0; sh < ns; sh++) {
-			if (keys_shard_key(sh, KEYS_PUSHES, streams[sh], sizeof(streams[sh])) < 0)
+			if (keys_shard_key(sh, KEYS_PUSHES, streams[sh], sizeof(streams[sh])) < 0 ||
+			    keys_per(sh, KEYS_DEAL, s->deal, dkeys[sh], sizeof(dkeys[sh])) < 0)
 				goto decide_out;
-			a[8 + sh] = streams[sh];
+			a[7 + sh] = streams[sh];
+			a[7 + ns + sh] = dkeys[sh];
 		}
-		a[8 + ns] = s->deal;
-		a[9 + ns] = s->rule;
-		a[10 + ns] = s->verdict;
-		a[11 + ns] = batch;
-		a[12 + ns] = jobsz;
-		rv = script_call_named(rc, "ab_decide", (int)(8 + ns), (int)(13 + ns), a, NULL,
-		    abtest_on_reply, s);
+		a[7 + 2 * ns] = s->deal;
+		a[8 + 2 * ns] = s->rule;
+		a[9 + 2 * ns] = s->verdict;
+		a[10 + 2 * ns] = batch;
+		a[11 + 2 * ns] = jobsz;
+		rv = script_call_named(rc, "ab_decide", (int)(7 + 2 * ns), (int)(12 + 2 * ns), a,
+		    NULL, abtest_on_reply, s);
 decide_out:
 		free(streams);
+		free(dkeys);
 		free(a);
 		return rv;
 	}

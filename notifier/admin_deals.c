@@ -272,7 +272,7 @@ on_deal(struct http_req *r, void *arg)
 	struct admin_deals *ad = arg;
 	const char *id = http_req_rest(r);
 	const char **args;
-	char k1[MODEL_ID_MAX + 8], (*rk)[MODEL_ID_MAX + 2 * KEYS_SHARD_MAX];
+	char (*rk)[MODEL_ID_MAX + 2 * KEYS_SHARD_MAX];
 	char abk[KEYS_MAX];
 	uint32_t k, nshards = keys_shards();
 	struct deals_op *op;
@@ -294,8 +294,8 @@ on_deal(struct http_req *r, void *arg)
 		return;
 	}
 	op = calloc(1, sizeof(*op));
-	args = calloc(9 + nshards, sizeof(*args));
-	rk = calloc(nshards, sizeof(*rk));
+	args = calloc(9 + 2 * nshards, sizeof(*args));
+	rk = calloc(2 * nshards, sizeof(*rk));
 	if (op == NULL || args == NULL || rk == NULL) {
 		free(op);
 		free(args);
@@ -304,14 +304,15 @@ on_deal(struct http_req *r, void *arg)
 		return;
 	}
 	snprintf(op->id, sizeof(op->id), "%s", id);
-	snprintf(k1, sizeof(k1), "deal:%s", id);
-	/* The report of every shard (one in the single-instance layout): summed. */
+	/* The report and the deal's copy of every shard (one in the single-instance
+	 * layout): summed by deal_status.lua. */
 	for (k = 0; k < nshards; k++)
-		if (keys_per(k, KEYS_REPORT_DEAL, id, rk[k], sizeof(rk[k])) < 0)
-			rk[k][0] = '\0';
+		if (keys_per(k, KEYS_REPORT_DEAL, id, rk[k], sizeof(rk[k])) < 0 ||
+		    keys_per(k, KEYS_DEAL, id, rk[nshards + k], sizeof(rk[0])) < 0)
+			rk[k][0] = rk[nshards + k][0] = '\0';
 	http_wait_add(&ad->ops, &op->w, r);
 	/* ORDER STATUS_KEYS: the header of deal_status.lua. */
-	args[0] = k1;
+	args[0] = rk[nshards];
 	args[1] = rk[0];
 	args[2] = keys_global(KEYS_G_DEALS_DEAD);
 	args[3] = keys_global(KEYS_G_DEALS_CONFIRMED);
@@ -320,12 +321,14 @@ on_deal(struct http_req *r, void *arg)
 	if (keys_ab(KEYS_AB_TEST, id, "", abk, sizeof(abk)) < 0)
 		abk[0] = '\0';
 	args[6] = abk;
-	for (k = 1; k < nshards; k++)
+	for (k = 1; k < nshards; k++) {
 		args[6 + k] = rk[k];
-	args[6 + nshards] = op->id;
-	args[7 + nshards] = CONFIRM_SCAN_MAX;
-	rc = script_call_named(ad->app->cmd, "deal_status", 6 + (int)nshards,
-	    8 + (int)nshards, args, NULL, on_status, op);
+		args[5 + nshards + k] = rk[nshards + k];
+	}
+	args[5 + 2 * nshards] = op->id;
+	args[6 + 2 * nshards] = CONFIRM_SCAN_MAX;
+	rc = script_call_named(ad->app->cmd, "deal_status", 5 + 2 * (int)nshards,
+	    7 + 2 * (int)nshards, args, NULL, on_status, op);
 	free(args);
 	free(rk);
 	if (rc < 0) {

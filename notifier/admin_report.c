@@ -266,11 +266,12 @@ static void
 on_abtest(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct admin_op *op = arg;
+	char key[KEYS_MAX];
 
 	if (op->r != NULL && reply != NULL && reply->type == REDIS_REPLY_ARRAY)
 		admin_ab_state(cJSON_GetObjectItemCaseSensitive(op->json, "ab_tests"), reply);
-	if (op->r != NULL && rconn_cmd(rc, on_pool, op, 0, "HGET deal:%s pool",
-	    op->name) == 0)
+	if (op->r != NULL && keys_per(0, KEYS_DEAL, op->name, key, sizeof(key)) >= 0 &&
+	    rconn_cmd(rc, on_pool, op, 0, "HGET %s pool", key) == 0)
 		return;
 	on_codes_left(rc, NULL, op);
 }
@@ -284,8 +285,10 @@ report_codes_left(struct admin_op *op, cJSON *j)
 	char key[KEYS_MAX];
 
 	op->json = j;
+	/* The pool from shard 0's copy of the deal: every shard plans every deal. */
 	if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "ab_tests")) ?
-	    rconn_cmd(op->a->app->cmd, on_pool, op, 0, "HGET deal:%s pool", op->name) < 0 :
+	    (keys_per(0, KEYS_DEAL, op->name, key, sizeof(key)) < 0 ||
+	    rconn_cmd(op->a->app->cmd, on_pool, op, 0, "HGET %s pool", key) < 0) :
 	    (keys_ab(KEYS_AB_TEST, op->name, "", key, sizeof(key)) < 0 ||
 	    rconn_cmd(op->a->app->cmd, on_abtest, op, 0, "HGETALL %s", key) < 0)) {
 		op->json = NULL;

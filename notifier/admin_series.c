@@ -121,7 +121,7 @@ admin_deal_series(const struct app *app, struct http_wait **ops, struct http_req
 {
 	uint32_t k, nshards = keys_shards();
 	long long to = (long long)clock_now(), from = -1;
-	char k1[MODEL_ID_MAX + 8], a1[24], a2[24];
+	char k1[MODEL_ID_MAX + KEYS_SHARD_MAX], a1[24], a2[24];
 	char (*sk)[MODEL_ID_MAX + 2 * KEYS_SHARD_MAX] = NULL;
 	const char **args = NULL;
 	struct series_op *op = NULL;
@@ -158,7 +158,9 @@ admin_deal_series(const struct app *app, struct http_wait **ops, struct http_req
 	if (args == NULL || sk == NULL)
 		goto oom;
 	/* ORDER SERIES_KEYS: the header of deal_series.lua. */
-	snprintf(k1, sizeof(k1), "deal:%s", op->id);
+	/* Shard 0's copy of the deal: every shard plans every deal. */
+	if (keys_per(0, KEYS_DEAL, op->id, k1, sizeof(k1)) < 0)
+		goto oom;
 	args[0] = k1;
 	for (k = 0; k < nshards; k++) {
 		if (keys_per(k, KEYS_SERIES, op->id, sk[k], sizeof(sk[k])) < 0)

@@ -308,8 +308,11 @@ click_send(struct click_call *c)
 		return rconn_argv(rc, clicks_on_reply, c, 0, 2, args, NULL);
 	}
 	snprintf(field, sizeof(field), "%s:%s", c->sub, c->ch);
-	bad |= ru_key(k[0], CLICKS_KEY_MAX, "dealentry:", c->entry, strlen(c->entry));
-	bad |= ru_key(k[4], CLICKS_KEY_MAX, "deal:", c->deal, dlen);
+	/* The deal's keys in the push's shard too: each shard plans its own copy. */
+	bad |= keys_prefix(shard, KEYS_DEALENTRY, px, sizeof(px)) < 0;
+	bad |= ru_key(k[0], CLICKS_KEY_MAX, px, c->entry, strlen(c->entry));
+	bad |= keys_prefix(shard, KEYS_DEAL, px, sizeof(px)) < 0;
+	bad |= ru_key(k[4], CLICKS_KEY_MAX, px, c->deal, dlen);
 	bad |= keys_prefix(shard, KEYS_PUSHINFO, px, sizeof(px)) < 0;
 	bad |= ru_key(k[5], CLICKS_KEY_MAX, px, c->deal, dlen);
 	if (bad)

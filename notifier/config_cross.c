@@ -38,13 +38,11 @@ config_cross_check(const struct config *c, long gw_timeout_max, void (*report)(v
 		report(arg, "deliver.retry_base_ms", "is larger than deliver.retry_max_ms");
 	/* A plan chunk is one script call: its arguments must fit what script_call
 	 * sends, or every deal fails at the first chunk. */
-	if (ingest_plan_args_max(c->plan_chunk, c->job_size, c->redis_shards) >
-	    SCRIPT_ARGS_MAX) {
+	if (ingest_plan_args_max(c->plan_chunk, c->job_size) > SCRIPT_ARGS_MAX) {
 		snprintf(msg, sizeof(msg), "plan_chunk = %ld with job_size = %ld needs %ld "
-		    "script arguments%s, over the limit of %d: lower ingest.plan_chunk or raise "
+		    "script arguments, over the limit of %d: lower ingest.plan_chunk or raise "
 		    "ingest.job_size", c->plan_chunk, c->job_size,
-		    ingest_plan_args_max(c->plan_chunk, c->job_size, c->redis_shards),
-		    c->redis_shards > 1 ? " over redis.shards" : "", SCRIPT_ARGS_MAX);
+		    ingest_plan_args_max(c->plan_chunk, c->job_size), SCRIPT_ARGS_MAX);
 		report(arg, "ingest.plan_chunk", msg);
 	}
 	/* A push is sent under a lease refreshed every claim_idle_ms / 3: a request must

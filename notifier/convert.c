@@ -290,7 +290,10 @@ convert_send_read(struct convert_call *k)
 		break;
 	case CONVERT_RD_CAMP:
 	case CONVERT_RD_ENTRY:
-		bad |= ru_key(key, CONVERT_KEY_MAX, "deal:", k->in.deal_id, strlen(k->in.deal_id));
+		/* The deal's copy in the shard the conversion names: each shard plans
+		 * its own, with the deal's campaign and entry. */
+		bad |= keys_prefix(convert_shard(k), KEYS_DEAL, px, sizeof(px)) < 0;
+		bad |= ru_key(key, CONVERT_KEY_MAX, px, k->in.deal_id, strlen(k->in.deal_id));
 		args[2] = k->rd == CONVERT_RD_CAMP ? "campaign" : "entry";
 		break;
 	case CONVERT_RD_COUNT:
@@ -375,7 +378,7 @@ convert_script(struct convert_call *k)
 		bad |= ru_key(key[4], CONVERT_KEY_MAX, px.p[KEYS_CODEPUSH], k->in.value,
 		    strlen(k->in.value));
 	if (push != NULL && convert_split_push(push, &elen, &sub, &slen) == 0) {
-		bad |= ru_key(key[5], CONVERT_KEY_MAX, "dealentry:", push, elen);
+		bad |= ru_key(key[5], CONVERT_KEY_MAX, px.p[KEYS_DEALENTRY], push, elen);
 		snprintf(subid, sizeof(subid), "%.*s", (int)slen, sub);
 	} else if (strcmp(k->in.kind, "subscriber_id") == 0) {
 		snprintf(subid, sizeof(subid), "%s", k->in.value);
@@ -388,7 +391,7 @@ convert_script(struct convert_call *k)
 	bad |= keys_shard_key(keys_shard_of(subid), KEYS_BEHAVIOUR, skey[2],
 	    sizeof(skey[2])) < 0;
 	bad |= ru_key(key[6], CONVERT_KEY_MAX, px.p[KEYS_PUSHINFO], deal, strlen(deal));
-	bad |= ru_key(key[7], CONVERT_KEY_MAX, "deal:", deal, strlen(deal));
+	bad |= ru_key(key[7], CONVERT_KEY_MAX, px.p[KEYS_DEAL], deal, strlen(deal));
 	bad |= ru_key(key[8], CONVERT_KEY_MAX, px.p[KEYS_HOLDOUT], deal, strlen(deal));
 	bad |= ru_key(key[9], CONVERT_KEY_MAX, px.p[KEYS_ORDER], k->in.order_id,
 	    strlen(k->in.order_id));

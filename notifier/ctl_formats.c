@@ -26,8 +26,8 @@
 #define CTL_FORMATS_LIVE_MS 30000LL
 #define CTL_FORMATS_NAMES 256
 
-/* The groups whose consumers are notifiers: "deals", and every shard's "pushes"
- * (keys.h). */
+/* The groups whose consumers are notifiers: every shard's on "deals" (the second
+ * name is the single-instance one), and every shard's "pushes" (keys.h). */
 static const char *const ctl_formats_groups[][2] = {
 	{ "deals", "notifier" }, { "pushes", "deliver" },
 };
@@ -213,18 +213,22 @@ ctl_formats_read(redisContext *c, struct ctl_readers *t)
 		rd->until_ms = tmp.until_ms;
 	}
 	freeReplyObject(r);
+	/* Every shard's stream "pushes", and every shard's group on "deals". */
 	for (k = 0; k < sizeof(ctl_formats_groups) / sizeof(ctl_formats_groups[0]); k++) {
-		int per_shard = strcmp(ctl_formats_groups[k][0], "pushes") == 0;
-		uint32_t sh, ns = per_shard ? keys_shards() : 1;
+		int pushes = strcmp(ctl_formats_groups[k][0], "pushes") == 0;
+		uint32_t sh;
 
-		for (sh = 0; sh < ns; sh++) {
-			char stream[KEYS_SHARD_MAX];
+		for (sh = 0; sh < keys_shards(); sh++) {
+			char stream[KEYS_SHARD_MAX], group[KEYS_GROUP_MAX];
 
-			if (per_shard)
+			if (pushes) {
 				(void)keys_shard_key(sh, KEYS_PUSHES, stream, sizeof(stream));
-			else
+				snprintf(group, sizeof(group), "%s", ctl_formats_groups[k][1]);
+			} else {
 				snprintf(stream, sizeof(stream), "%s", ctl_formats_groups[k][0]);
-			if (ctl_formats_consumers(c, t, stream, ctl_formats_groups[k][1]) < 0)
+				(void)keys_deals_group(sh, group, sizeof(group));
+			}
+			if (ctl_formats_consumers(c, t, stream, group) < 0)
 				return CTL_FAIL;
 		}
 	}

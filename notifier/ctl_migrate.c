@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "keys.h"
 #include "layout.h"
 #include "shard.h"
 
@@ -161,6 +162,22 @@ mig_notifier_running(struct mig *m)
 	for (g = 0; g < 3; g++)
 		if ((rc = mig_consumers_active(m, groups[g][0], groups[g][1])) != 0)
 			return rc;
+	return 0;
+}
+
+/* As mig_notifier_running for every shard's group on "deals" (s<K>). */
+static int
+mig_shard_groups_active(struct mig *m)
+{
+	char group[KEYS_GROUP_MAX];
+	uint32_t k;
+	int rc;
+
+	for (k = 0; k < m->n; k++) {
+		snprintf(group, sizeof(group), "s%u", (unsigned)k);
+		if ((rc = mig_consumers_active(m, "deals", group)) != 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -328,7 +345,8 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 	}
 	m.l = l;
 	m.n = shard_layout_count(l);
-	if ((running = mig_shard_readers_active(&m)) != 0) {
+	if ((running = mig_shard_readers_active(&m)) != 0 ||
+	    (running = mig_shard_groups_active(&m)) != 0) {
 		rc = running < 0 ? CTL_FAIL : CTL_BAD_INPUT;
 		goto out;
 	}
@@ -362,7 +380,7 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 	if (!m.to_shards && (mig_merge_streams(&m, "pushes:log") < 0 ||
 	    mig_merge_streams(&m, "subscribers:changes") < 0))
 		goto out;
-	if (mig_sids(&m) < 0)
+	if (mig_sids(&m) < 0 || mig_deals_groups(&m) < 0)
 		goto out;
 	if ((left = mig_walk(&m, 1)) != 0) {
 		if (left > 0)

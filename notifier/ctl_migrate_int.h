@@ -92,6 +92,11 @@ int mig_abrest(struct mig *m, const char *src);
 /* inbound:sids' fields to the other layout's form; 0 or -1. */
 int mig_sids(struct mig *m);
 
+/* The readers' groups on deals moved to the other layout's ("notifier" <-> "s<K>"),
+ * starting where the old ones stand (ctl_migrate_groups.c). 0, or -1 after
+ * printing. */
+int mig_deals_groups(struct mig *m);
+
 /* ---- helpers of ctl_migrate_keys.c, shared with ctl_migrate_single.c ---- */
 
 /* Pipelined HSET or ZADD per shard of pairs: per shard an argv of cmd, dst, then the

@@ -565,6 +565,50 @@ out:
 	return rv;
 }
 
+/* deal:<id> into every shard's copy: shard 0's keeps the counters ("recipients",
+ * "jobs", "ab_released"; the deal views sum the copies), every copy the marker
+ * and the deal's fields. 0, or -1 after printing. */
+static int
+mig_copy_deal(struct mig *m, const char *src)
+{
+	redisReply *d = mig_cmd(m, "DUMP", src, NULL, NULL);
+	long long pttl = mig_pttl(m, src);
+	char dst[MIG_NAME_MAX], ttl[24];
+	uint32_t k;
+	int rv = -1;
+
+	if (d == NULL || pttl < 0)
+		goto out;
+	if (d->type != REDIS_REPLY_STRING) {         /* gone meanwhile */
+		rv = 0;
+		goto out;
+	}
+	snprintf(ttl, sizeof(ttl), "%lld", pttl);
+	for (k = 0; k < m->n; k++) {
+		const char *argv[5] = { "RESTORE", dst, ttl, d->str, "REPLACE" };
+		const char *del[5] = { "HDEL", dst, "recipients", "jobs", "ab_released" };
+		size_t lens[5];
+
+		if (mig_name(m, k, src, dst, sizeof(dst)) < 0)
+			goto out;
+		lens[0] = 7;
+		lens[1] = strlen(dst);
+		lens[2] = strlen(ttl);
+		lens[3] = d->len;
+		lens[4] = 7;
+		if (mig_ok(mig_argv(m, 5, argv, lens)) < 0 ||
+		    (k > 0 && mig_ok(mig_argv(m, 5, del, NULL)) < 0))
+			goto out;
+	}
+	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
+		goto out;
+	mig_tick(m);
+	rv = 0;
+out:
+	freeReplyObject(d);
+	return rv;
+}
+
 /* 1 when sub is a stored subscriber (in either layout's hash). */
 static int
 mig_is_sub(struct mig *m, const char *sub)
@@ -625,6 +669,15 @@ mig_codepush(struct mig *m, const char *src)
 	    (int)(colon - v->str) : 0, v->str);
 	if ((d = mig_cmd(m, "GET", entry, NULL, NULL)) == NULL)
 		goto out;
+	if (d->type == REDIS_REPLY_NIL) {
+		/* Copied into the shards already by this walk: shard 0's copy says it. */
+		char copy[MIG_NAME_MAX];
+
+		freeReplyObject(d);
+		if (mig_name(m, 0, entry, copy, sizeof(copy)) < 0 ||
+		    (d = mig_cmd(m, "GET", copy, NULL, NULL)) == NULL)
+			goto out;
+	}
 	if (d->type == REDIS_REPLY_STRING) {
 		char ms[24];
 
@@ -682,8 +735,11 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (mig_has_prefix(k, "abrest:"))
 		return mig_abrest(m, k);
 	if (strcmp(k, "consent:epoch") == 0 || strcmp(k, "engagement:decay") == 0 ||
-	    mig_has_prefix(k, "order:") || mig_has_prefix(k, "status_seen:"))
+	    mig_has_prefix(k, "order:") || mig_has_prefix(k, "status_seen:") ||
+	    mig_has_prefix(k, "dealentry:") || mig_has_prefix(k, "planset:"))
 		return mig_copy_all(m, k);
+	if (mig_has_prefix(k, "deal:"))
+		return mig_copy_deal(m, k);     /* each shard plans its own (4a) */
 	if (strcmp(k, "stats") == 0 || mig_has_prefix(k, "report:deal:") ||
 	    mig_has_prefix(k, "report:rule:") || mig_has_prefix(k, "report:campaign:") ||
 	    mig_has_prefix(k, "series:"))

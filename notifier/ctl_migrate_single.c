@@ -257,6 +257,8 @@ mig_key_to_single(struct mig *m, const char *k)
 		return mig_move(m, k, name, "sum");
 	if (strcmp(name, "consent:epoch") == 0)
 		return mig_move(m, k, name, "max");
+	if (mig_has_prefix(name, "deal:"))
+		return mig_move(m, k, name, "deal");
 	if (strcmp(name, "engagement:decay") == 0)
 		return mig_move(m, k, name, "maxid");
 	if (mig_type(m, k, type, sizeof(type)) < 0)

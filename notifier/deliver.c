@@ -529,13 +529,16 @@ deliver_new(struct event_base *base, const struct config *cfg,
 		goto err;
 	for (k = 0; k < dl->nrd; k++) {
 		struct dl_reader *rd = &dl->rd[k];
+		char guard[KEYS_GROUP_MAX];
 		struct greader_config gc = { "deliver", rd->stream, DELIVER_GROUP,
 			cfg->consumer, cfg->deliver_batch, cfg->block_ms,
 			cfg->redis_command_timeout_ms, DELIVER_RETRY_MS, cfg->claim_idle_ms,
-			/* A dead notifier's deals (ingest's stream and group: one may be a
+			/* A dead notifier's deals (the shard's group on deals: one may be a
 			 * cancel not yet applied) are taken over before its jobs. */
-			"deals", "notifier", 0 };
+			"deals", guard, 0 };
 
+		if (keys_deals_group(k, guard, sizeof(guard)) < 0)
+			goto err;
 		rd->dl = dl;
 		rd->shard = k;
 		if (keys_shard_key(k, KEYS_PUSHES, rd->stream, sizeof(rd->stream)) < 0)

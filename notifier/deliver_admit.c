@@ -327,7 +327,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	struct script_args *sa = &dl->sargs;
 	char k_sub[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	char p_push[KEYS_SHARD_MAX], p_code[KEYS_SHARD_MAX], p_rdeal[KEYS_SHARD_MAX];
-	char p_rcamp[KEYS_SHARD_MAX], p_rrule[KEYS_SHARD_MAX];
+	char p_rcamp[KEYS_SHARD_MAX], p_rrule[KEYS_SHARD_MAX], p_deal[KEYS_SHARD_MAX];
 	char k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX], k_delayed[KEYS_SHARD_MAX];
 	char k_due[KEYS_SHARD_MAX], k_info[KEYS_SHARD_MAX];
 	struct admit_call *ac = calloc(1, sizeof(*ac));
@@ -344,6 +344,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	 * its subscriber keys and the keys of its pushes. */
 	shard = keys_shard_of((only != NULL ? only : &j->r[0])->pl.sub);
 	(void)keys_sub_keys(shard, k_sub);
+	(void)keys_prefix(shard, KEYS_DEAL, p_deal, sizeof(p_deal));
 	(void)keys_prefix(shard, KEYS_PUSH, p_push, sizeof(p_push));
 	(void)keys_prefix(shard, KEYS_CODE, p_code, sizeof(p_code));
 	(void)keys_prefix(shard, KEYS_REPORT_DEAL, p_rdeal, sizeof(p_rdeal));
@@ -357,7 +358,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	(void)keys_shard_key(shard, KEYS_DELAYED, k_delayed, sizeof(k_delayed));
 	(void)keys_shard_key(shard, KEYS_RESOLVE_DUE, k_due, sizeof(k_due));
 	(void)keys_shard_key(shard, KEYS_RESOLVE_INFO, k_info, sizeof(k_info));
-	script_key(sa, "deal:", j->deal);
+	script_key(sa, p_deal, j->deal);
 	script_key(sa, p_push, j->deal);
 	script_key(sa, k_sub[4 + CH_SMS], NULL);
 	script_key(sa, k_sub[4 + CH_DM], NULL);

@@ -176,7 +176,7 @@ rec_keys_group(struct script_args *sa, const struct rcpt *r, const struct keys_p
 		(void)keys_codeout(j->deal, co, sizeof(co));
 	script_key(sa, px->p[KEYS_PUSH], j->deal);
 	script_key(sa, ck, NULL);
-	script_key(sa, "deal:", j->deal);
+	script_key(sa, px->p[KEYS_DEAL], j->deal);
 	script_key(sa, px->p[KEYS_CODE], j->deal);
 	script_key(sa, j->pool, NULL);
 	script_key(sa, px->p[KEYS_REPORT_DEAL], j->deal);

@@ -425,7 +425,7 @@ send_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *ca
 	char ck[KEYS_SHARD_MAX];          /* consent:<ch> of the subscriber's shard */
 
 	script_key(sa, px->p[KEYS_PUSH], j->deal);
-	script_key(sa, "deal:", j->deal);
+	script_key(sa, px->p[KEYS_DEAL], j->deal);
 	(void)keys_consent(px->shard, r->pl.ch, ck, sizeof(ck));
 	script_key(sa, ck, NULL);
 	script_key(sa, px->p[KEYS_CODE], j->deal);

@@ -241,7 +241,7 @@ status_send(struct hooks_status *st)
 	bad |= keys_shard_key(shard, KEYS_PUSHES, sh[6], sizeof(sh[6])) < 0;
 
 	snprintf(field, sizeof(field), "%s:%s", st->sub, st->ch);
-	bad |= status_key(k[0], "dealentry:", st->entry, strlen(st->entry));
+	bad |= status_key(k[0], px.p[KEYS_DEALENTRY], st->entry, strlen(st->entry));
 	switch (st->step) {
 	case HOOKS_ST_SEEN:
 		return status_seen(st, "claim", on_status_step);

@@ -26,6 +26,7 @@
 #include "greader.h"
 #include "ingest.h"
 #include "ingest_int.h"
+#include "keys.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -44,6 +45,17 @@ struct ingest_call {
 
 static void ingest_tries(struct ingest *in, const char *entry, const char *deal,
     const char *why);
+
+/* The entry's failure count's field in deals:tries: the entry on one Redis, where
+ * one group reads deals; "<entry>:<group>" with a group per shard. */
+static void
+ingest_tries_field(const struct ingest *in, const char *entry, char *buf, size_t size)
+{
+	if (strcmp(in->group, "notifier") != 0)
+		snprintf(buf, size, "%s:%s", entry, in->group);
+	else
+		snprintf(buf, size, "%s", entry);
+}
 
 static void
 ingest_read(struct ingest *in)
@@ -142,11 +154,85 @@ ingest_job_fail(struct ingest_job *j, int counts, const char *step, const char *
 	snprintf(j->err, sizeof(j->err), "%s: %s", step, why);
 }
 
+/* The entry is done in this shard: XACK in the shard's group, and its failure count
+ * dropped. deals is in another slot than what the steps wrote, so this follows
+ * them (after their WAIT); a crash in between reads the entry again, which finds
+ * the step done (planned, cancelled) and acks then. */
+static void
+ingest_on_ack(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct ingest_job *j = arg;
+
+	(void)rc;
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		log_warnx("event=ack_failed stream=deals group=%s entry=%s err=\"%s\"",
+		    j->in->group, j->entry, r != NULL ? r->str : "no reply");
+		ingest_job_fail(j, 0, "ack", r != NULL ? r->str : "no reply");
+	}
+	ingest_job_put(j);
+}
+
+static int
+ingest_ack_send(struct ingest_job *j)
+{
+	struct ingest *in = j->in;
+	char field[sizeof(j->entry) + KEYS_GROUP_MAX + 1];
+
+	ingest_tries_field(in, j->entry, field, sizeof(field));
+	if (rconn_cmd(in->cmd, NULL, NULL, 0, "HDEL %s %s", INGEST_TRIES, field) < 0 ||
+	    rconn_cmd(in->cmd, ingest_on_ack, j, 0, "XACK %s %s %s", INGEST_STREAM,
+	    in->group, j->entry) < 0)
+		return -1;
+	return 0;
+}
+
+/* WAIT's answer before the ack: every write of the connection so far (the shard's
+ * plan, cancel or update) on enough replicas, or the entry stays pending and is
+ * read again (its step then answers done, and the ack is tried again). */
+static void
+ingest_on_ack_wait(struct rconn *rc, struct redisReply *r, void *arg)
+{
+	struct ingest_job *j = arg;
+	long want = j->in->cfg->wait_replicas;
+
+	(void)rc;
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER || r->integer < want) {
+		log_warnx("event=ack_not_durable stream=deals group=%s entry=%s "
+		    "replicas_wanted=%ld replicas=%lld", j->in->group, j->entry, want,
+		    r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1LL);
+		ingest_job_fail(j, 0, "ack", "not on enough replicas");
+	} else if (ingest_ack_send(j) == 0) {
+		return;                 /* ingest_on_ack drops the reference */
+	} else {
+		ingest_job_fail(j, 0, "ack", "redis not ready");
+	}
+	ingest_job_put(j);
+}
+
+/* Acks the entry in the shard's group once the shard's step is durable (WAIT when
+ * redis.wait_replicas is set). Takes a reference until the XACK answers. */
+static int
+ingest_ack(struct ingest_job *j)
+{
+	struct ingest *in = j->in;
+
+	if (in->cfg->wait_replicas > 0 ?
+	    rconn_cmd(in->cmd, ingest_on_ack_wait, j, 0, "WAIT %ld %ld",
+	    in->cfg->wait_replicas, in->cfg->wait_timeout_ms) < 0 :
+	    ingest_ack_send(j) < 0)
+		return -1;
+	j->acking = 1;
+	j->refs++;
+	return 0;
+}
+
 void
 ingest_job_put(struct ingest_job *j)
 {
 	struct ingest *in = j->in;
 
+	if (j->refs == 1 && !j->failed && j->ack && !j->acking && ingest_ack(j) < 0)
+		ingest_job_fail(j, 0, "ack", "redis not ready");
 	if (--j->refs > 0)
 		return;
 	int detached = j->detached;
@@ -215,13 +301,19 @@ ingest_on_tries(struct rconn *rc, struct redisReply *r, void *arg)
 static void
 ingest_tries(struct ingest *in, const char *entry, const char *deal, const char *why)
 {
-	char max[32], keep[32];
-	const char *args[8] = { INGEST_TRIES, INGEST_STREAM, INGEST_DEAD_STREAM, entry,
-		INGEST_GROUP, max, keep, why };
+	char max[32], keep[32], field[128], msg[320];
+	const char *args[9] = { INGEST_TRIES, INGEST_STREAM, INGEST_DEAD_STREAM, entry,
+		in->group, max, keep, msg, field };
 	struct ingest_job *j;
 
 	snprintf(max, sizeof(max), "%ld", in->cfg->max_tries);
 	snprintf(keep, sizeof(keep), "%d", INGEST_KEEP_S);
+	ingest_tries_field(in, entry, field, sizeof(field));
+	/* Each shard gives up on its own: its dead letter says which. */
+	if (keys_shards() > 1)
+		snprintf(msg, sizeof(msg), "shard %u: %s", (unsigned)in->shard, why);
+	else
+		snprintf(msg, sizeof(msg), "%s", why);
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		ingest_reread(in);
 		return;
@@ -230,7 +322,7 @@ ingest_tries(struct ingest *in, const char *entry, const char *deal, const char 
 	snprintf(j->entry, sizeof(j->entry), "%s", entry);
 	snprintf(j->deal, sizeof(j->deal), "%s", deal);
 	snprintf(j->err, sizeof(j->err), "%s", why);
-	if (script_call_named(in->cmd, "tries", 3, 8, args, NULL, ingest_on_tries, j) < 0) {
+	if (script_call_named(in->cmd, "tries", 3, 9, args, NULL, ingest_on_tries, j) < 0) {
 		log_warnx("event=deal_failed entry=%s deal=%s tries=? err=\"%s\"", entry, deal,
 		    why);
 		ingest_reread(in);
@@ -259,19 +351,26 @@ ingest_on_plan(struct ingest_call *c, const struct redisReply *r)
 	 * follows it, docs/sharding.md 4a). */
 	if (fault_hit("plan.kill"))
 		_exit(137);
-	if (strcmp(st, "duplicate") == 0 && c->chunk == 0)
-		log_info("event=deal_duplicate deal=%s entry=%s planned_by=%s", j->deal,
-		    j->entry, r->element[1]->str);
-	else if (strcmp(st, "retry") == 0)
+	if (strcmp(st, "duplicate") == 0) {
+		/* Planned in this shard already (a crash before the ack, or another
+		 * entry of the deal): acked now. */
+		if (c->chunk == 0)
+			log_info("event=deal_duplicate deal=%s entry=%s shard=%u planned_by=%s",
+			    j->deal, j->entry, (unsigned)j->in->shard, r->element[1]->str);
+		j->ack = 1;
+	} else if (strcmp(st, "retry") == 0) {
 		ingest_job_fail(j, 0, "plan", r->element[1]->str);
-	else if (strcmp(st, "ok") == 0 && c->chunk + 1 == j->nchunks)
-		log_info("event=deal_planned deal=%s entry=%s recipients=%s "
+	} else if (strcmp(st, "ok") == 0 && c->chunk + 1 == j->nchunks) {
+		log_info("event=deal_planned deal=%s entry=%s shard=%u recipients=%s "
 		    "matched=%zu held_out=%zu paused=%zu unrenderable=%zu gone=%zu "
-		    "chunks=%zu ms_since_landed=%lld", j->deal, j->entry, r->elements > 2 &&
+		    "chunks=%zu ms_since_landed=%lld", j->deal, j->entry,
+		    (unsigned)j->in->shard, r->elements > 2 &&
 		    r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "?",
 		    j->matched, j->held_out, j->paused, j->unrenderable,
 		    j->plan != NULL ? match_run_gone(j->plan->run) : 0, j->nchunks,
 		    (long long)(clock_real_ms() - j->landed_ms));
+		j->ack = 1;
+	}
 }
 
 static void
@@ -289,6 +388,8 @@ ingest_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 		    r ? r->str : "no reply");
 	} else if (strcmp(c->script, "plan") == 0) {
 		ingest_on_plan(c, r);
+	} else if (strcmp(c->script, "cancel") == 0) {
+		j->ack = 1;
 	} else if (strcmp(c->script, "retext") == 0) {
 		ingest_update_on_retext(j, c->chunk, r);
 	}
@@ -363,7 +464,7 @@ ingest_dead(struct ingest *in, const char *entry, const struct err *e,
     const char *payload, size_t len)
 {
 	/* ORDER DEAD_KEYS: the header of dead.lua. */
-	const char *args[8] = { INGEST_DEAD_STREAM, INGEST_STREAM, entry, INGEST_GROUP,
+	const char *args[8] = { INGEST_DEAD_STREAM, INGEST_STREAM, entry, in->group,
 		e->code, e->field, e->msg, payload ? payload : "" };
 	size_t lens[8];
 	char field[sizeof(e->field)];
@@ -378,12 +479,18 @@ ingest_dead(struct ingest *in, const char *entry, const struct err *e,
 		field[i] = (unsigned char)e->field[i] > 0x20 &&
 		    (unsigned char)e->field[i] < 0x7f && e->field[i] != '"' ? e->field[i] : '?';
 	field[i] = '\0';
+	if ((j = ingest_job_new(in, entry, NULL)) == NULL)
+		return;
+	if (in->shard != 0) {
+		/* Shard 0's reader writes the one dead letter of the entry. */
+		j->ack = 1;
+		ingest_job_put(j);
+		return;
+	}
 	log_warnx("event=deal_dead entry=%s reason=%s field=%s err=\"%s\"", entry, e->code,
 	    field[0] ? field : "-", e->msg);
 	if (in->metrics != NULL)
 		metrics_inc(in->metrics, METRIC_DEALS_DEAD, METRICS_L(e->code), 1);
-	if ((j = ingest_job_new(in, entry, NULL)) == NULL)
-		return;
 	ingest_call(j, "dead", 2, 8, args, lens, 0);
 	ingest_job_put(j);
 }
@@ -391,18 +498,19 @@ ingest_dead(struct ingest *in, const char *entry, const struct err *e,
 static void
 ingest_cancel(struct ingest *in, const char *entry, const struct deal *d)
 {
-	char key[MODEL_ID_MAX + 8], now[32], keep[32];
+	char key[MODEL_ID_MAX + KEYS_SHARD_MAX], now[32], keep[32];
 	/* ORDER CANCEL_KEYS: the header of cancel.lua. */
-	const char *args[6] = { key, INGEST_STREAM, entry, INGEST_GROUP, now, keep };
+	const char *args[3] = { key, now, keep };
 	struct ingest_job *j;
 
-	snprintf(key, sizeof(key), "deal:%s", d->id);
+	keys_per(in->shard, KEYS_DEAL, d->id, key, sizeof(key));
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	snprintf(keep, sizeof(keep), "%d", INGEST_KEEP_S);
-	log_info("event=deal_cancel deal=%s entry=%s", d->id, entry);
+	log_info("event=deal_cancel deal=%s entry=%s shard=%u", d->id, entry,
+	    (unsigned)in->shard);
 	if ((j = ingest_job_new(in, entry, d->id)) == NULL)
 		return;
-	ingest_call(j, "cancel", 2, 6, args, NULL, 0);
+	ingest_call(j, "cancel", 1, 3, args, NULL, 0);
 	ingest_job_put(j);
 }
 
@@ -483,7 +591,7 @@ ingest_entry(struct ingest *in, const char *entry, const struct redisReply *fiel
 		ingest_dead(in, entry, &err, payload, len);
 		return;
 	}
-	if (in->metrics != NULL && !d->update)
+	if (in->metrics != NULL && !d->update && in->shard == 0)
 		metrics_inc(in->metrics, METRIC_DEALS_INGESTED, NULL, 1);
 	if (d->update && !d->cancel && ingest_planning(in, d->id, 1)) {
 		/* Its texts are still being rendered from the deal as first published: the
@@ -549,9 +657,9 @@ ingest_gate(void *arg)
 struct ingest *
 ingest_new(struct event_base *base, const struct config *cfg,
     const struct rconn_config *rcfg, struct rconn *cmd, struct substore *ss,
-    struct matcher *matcher)
+    struct matcher *matcher, uint32_t shard)
 {
-	struct greader_config gc = { "ingest", INGEST_STREAM, INGEST_GROUP,
+	struct greader_config gc = { "ingest", INGEST_STREAM, NULL,
 		cfg->consumer, cfg->ingest_batch, cfg->block_ms,
 		cfg->redis_command_timeout_ms, INGEST_RETRY_MS, cfg->claim_idle_ms, NULL, NULL,
 		1 /* deliver's takeover waits for deals taken over (greader.h) */ };
@@ -559,6 +667,12 @@ ingest_new(struct event_base *base, const struct config *cfg,
 
 	if ((in = calloc(1, sizeof(*in))) == NULL)
 		return NULL;
+	in->shard = shard;
+	if (keys_deals_group(shard, in->group, sizeof(in->group)) < 0) {
+		free(in);
+		return NULL;
+	}
+	gc.group = in->group;
 	in->base = base;
 	in->cfg = cfg;
 	in->cmd = cmd;

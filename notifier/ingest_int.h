@@ -24,16 +24,14 @@ struct metrics;
 struct redisReply;
 struct deal;
 
-#define INGEST_GROUP "notifier"
 #define INGEST_STREAM "deals"
 #define INGEST_DEAD_STREAM keys_global(KEYS_G_DEALS_DEAD)
 #define INGEST_TRIES keys_global(KEYS_G_DEALS_TRIES) /* entry -> failed attempts */
 #define INGEST_DEAD_PAYLOAD_MAX 16384
 #define INGEST_KEEP_S (7 * 86400)  /* markers outlive the deal by a week */
 #define INGEST_RETRY_MS 1000     /* pause after a failed step */
-#define INGEST_PLAN_KEYS 7       /* plan.lua's fixed keys; job streams, then
-                                  * report:rule:<r> follow */
-#define INGEST_PLAN_ARGV 15      /* plan.lua's fixed arguments; rule names, then jobs
+#define INGEST_PLAN_KEYS 6       /* plan.lua's fixed keys; report:rule:<r> follow */
+#define INGEST_PLAN_ARGV 13      /* plan.lua's fixed arguments; rule names, then jobs
                                   * follow */
 #define INGEST_JOB_PAIRS 6       /* deal, entry, exp, camp, pool, start */
 #define INGEST_PLAN_INFLIGHT 4   /* plan.lua calls of one deal unanswered at once */
@@ -44,7 +42,9 @@ struct ingest_plan;
 struct ingest {
 	struct event_base *base;
 	const struct config *cfg;
-	struct greader *rd;        /* "deals" in group "notifier", its own connection */
+	uint32_t shard;            /* the shard this reader plans (0 on one Redis) */
+	char group[KEYS_GROUP_MAX];   /* its group on deals (keys_deals_group) */
+	struct greader *rd;        /* "deals" in that group, its own connection */
 	struct rconn *cmd;         /* scripts, shared */
 	struct substore *ss;
 	struct matcher *matcher;
@@ -78,6 +78,9 @@ struct ingest_job {
 	size_t ranked, unrenderable;
 	struct ingest_plan *plan;  /* while the deal is being planned, else NULL */
 	int detached;              /* ingest_plan_detach: counted in ingest.detached */
+	int ack;                   /* the entry is done in this shard: acked (after
+	                            * every call answered) unless a step failed */
+	int acking;                /* the XACK was sent */
 };
 
 /* A deal being planned in slices (ingest_plan.c); holds a reference on its job. */
@@ -140,7 +143,8 @@ int abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *
 void abhold_drop_rest(struct match_list *ml);
 
 /* Dead-letters entry with e's reason, field and message and the entry's payload
- * (may be NULL), and acks it (dead.lua). */
+ * (may be NULL), and acks it (dead.lua). A bad entry is bad for every shard: only
+ * shard 0's reader writes the dead letter, the others ack it. */
 void ingest_dead(struct ingest *in, const char *entry, const struct err *e,
     const char *payload, size_t len);
 

@@ -55,102 +55,47 @@ ingest_rcpt_line(const struct match_rcpt *r)
 }
 
 long
-ingest_plan_args_max(long plan_chunk, long job_size, long shards)
+ingest_plan_args_max(long plan_chunk, long job_size)
 {
-	long njobs = (plan_chunk + job_size - 1) / job_size + (shards > 1 ? shards - 1 : 0);
+	long njobs = (plan_chunk + job_size - 1) / job_size;
 	/* distinct rules in a chunk: at most one per recipient, at most every rule of
 	 * the set and the built-in default */
 	long nrules = plan_chunk < RULE_RULES_MAX + 1 ? plan_chunk : RULE_RULES_MAX + 1;
 
 	/* fixed keys and arguments, one report key and one rule name per rule, per
-	 * job its stream key (at most), its stream's index, field count and pairs, per
-	 * recipient one pair */
+	 * job its field count and pairs, per recipient one pair */
 	return INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * nrules +
-	    njobs * (3 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
+	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + 2 * plan_chunk;
 }
 
-/* A recipient's position in its chunk and its shard, to group jobs by shard. */
-struct plan_pos {
-	uint32_t shard;
-	size_t i;
-};
-
-static int
-plan_pos_cmp(const void *a, const void *b)
-{
-	const struct plan_pos *x = a, *y = b;
-
-	if (x->shard != y->shard)
-		return x->shard < y->shard ? -1 : 1;
-	return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* The chunk's recipients grouped by shard, each group in rank order, and the jobs
- * they make: a job holds job_size recipients of one shard at most (keys.h: every
- * key a job's scripts touch is then its shard's). Fills ord (n) and starts (the
- * first position in ord of each job, then n). Returns the number of jobs. */
-static size_t
-plan_jobs(const struct match_list *ml, size_t jobsz, struct plan_pos *ord,
-    size_t *starts)
-{
-	size_t i, nj = 0, in_job = 0;
-
-	for (i = 0; i < ml->n; i++) {
-		ord[i].shard = keys_shard_of(ml->v[i].sub->id);
-		ord[i].i = i;
-	}
-	qsort(ord, ml->n, sizeof(*ord), plan_pos_cmp);
-	for (i = 0; i < ml->n; i++) {
-		if (in_job == 0 || in_job == jobsz || ord[i].shard != ord[i - 1].shard) {
-			starts[nj++] = i;
-			in_job = 0;
-		}
-		in_job++;
-	}
-	starts[nj] = ml->n;
-	return nj;
-}
-
-/* Sends the recipients of one slice as plan chunk number chunk, in jobs of job_size
- * recipients of one shard; last: the deal's final chunk. 0, or -1 on OOM. */
+/* Sends the recipients of one slice (all of the reader's shard) as plan chunk
+ * number chunk, in jobs of job_size recipients; last: the deal's final chunk in
+ * this shard. 0, or -1 on OOM. */
 static int
 ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
     const struct match_list *ml, const char *attempt, size_t chunk, int last)
 {
 	struct ingest *in = jb->in;
+	uint32_t shard = in->shard;
 	size_t jobsz = (size_t)in->cfg->job_size, n = ml->n;
-	struct plan_pos *ord = calloc(n + 1, sizeof(*ord));
-	size_t *starts = calloc(n + 2, sizeof(*starts));
-	size_t njobs = ord != NULL && starts != NULL ? plan_jobs(ml, jobsz, ord, starts) : 0;
+	size_t njobs = (n + jobsz - 1) / jobsz;
 	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * n +
-	    njobs * (3 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, j, nrules = 0;
-	size_t nstreams = 0;
+	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, j, nrules = 0;
 	const char **args = calloc(nargs, sizeof(*args));
 	const char **rules = calloc(n + 1, sizeof(*rules));
 	const char **names = calloc(n + 1, sizeof(*names));  /* of rkeys, in order */
 	char **lines = calloc(n + 1, sizeof(*lines));
 	char **rkeys = calloc(n + 1, sizeof(*rkeys));
 	char (*nfields)[24] = calloc(njobs + 1, sizeof(*nfields));
-	/* per job: its stream's index in KEYS (from 1); per distinct shard: the stream */
-	char (*sidx)[24] = calloc(njobs + 1, sizeof(*sidx));
-	char (*streams)[KEYS_SHARD_MAX] = calloc(njobs + 1, sizeof(*streams));
-	char key[MODEL_ID_MAX + 8], sc[32], snc[32], sexp[32], skeep[32], snj[32];
-	char slimit[32], sstart[32], sns[32];
-	char dentry[80], pset[MODEL_ID_MAX + 16], rdeal[MODEL_ID_MAX + KEYS_SHARD_MAX];
-	char rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
+	char key[MODEL_ID_MAX + KEYS_SHARD_MAX], sc[32], snc[32], sexp[32], skeep[32];
+	char snj[32], slimit[32], sstart[32], stream[KEYS_SHARD_MAX];
+	char dentry[80 + KEYS_SHARD_MAX], pset[MODEL_ID_MAX + KEYS_SHARD_MAX];
+	char rdeal[MODEL_ID_MAX + KEYS_SHARD_MAX], rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
 	int rv = -1;
 
 	if (args == NULL || rules == NULL || names == NULL || lines == NULL ||
-	    rkeys == NULL || nfields == NULL || ord == NULL || starts == NULL ||
-	    sidx == NULL || streams == NULL)
+	    rkeys == NULL || nfields == NULL)
 		goto out;
-	/* The jobs come grouped by shard (plan_jobs): one stream key per group. */
-	for (j = 0; j < njobs; j++) {
-		if (j == 0 || ord[starts[j]].shard != ord[starts[j - 1]].shard)
-			keys_shard_key(ord[starts[j]].shard, KEYS_PUSHES, streams[nstreams++],
-			    sizeof(streams[0]));
-		snprintf(sidx[j], sizeof(sidx[j]), "%zu", nstreams);
-	}
 	for (i = 0; i < n; i++) {
 		const struct match_rcpt *rc = &ml->v[i];
 
@@ -169,18 +114,15 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 		if ((rkeys[nrules] = malloc(len)) == NULL)
 			goto out;
 		names[nrules] = rules[i];
-		/* A chunk holds every shard's recipients (plan.lua writes the deal hash,
-		 * still global, and each shard's "pushes"): its "planned" counts go to shard 0's
-		 * reports, which are summed over the shards like every other count
-		 * (docs/sharding.md, step 2 increment 3). */
-		keys_per(0, KEYS_REPORT_RULE, rules[i], rkeys[nrules++], len);
+		keys_per(shard, KEYS_REPORT_RULE, rules[i], rkeys[nrules++], len);
 	}
-	snprintf(key, sizeof(key), "deal:%s", d->id);
-	snprintf(dentry, sizeof(dentry), "dealentry:%s", jb->entry);
-	snprintf(pset, sizeof(pset), "planset:%s", d->id);
-	keys_per(0, KEYS_REPORT_DEAL, d->id, rdeal, sizeof(rdeal));
-	keys_per(0, KEYS_REPORT_CAMPAIGN, d->campaign ? d->campaign : "", rcamp,
+	keys_per(shard, KEYS_DEAL, d->id, key, sizeof(key));
+	keys_per(shard, KEYS_DEALENTRY, jb->entry, dentry, sizeof(dentry));
+	keys_per(shard, KEYS_PLANSET, d->id, pset, sizeof(pset));
+	keys_per(shard, KEYS_REPORT_DEAL, d->id, rdeal, sizeof(rdeal));
+	keys_per(shard, KEYS_REPORT_CAMPAIGN, d->campaign ? d->campaign : "", rcamp,
 	    sizeof(rcamp));
+	keys_shard_key(shard, KEYS_PUSHES, stream, sizeof(stream));
 	snprintf(sc, sizeof(sc), "%zu", chunk);
 	/* ORDER PLAN_LAST: plan.lua finishes the deal when chunk == nchunks - 1; the
 	 * count is known only with the last slice, so the others send 0. */
@@ -190,22 +132,19 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	    INGEST_KEEP_S));
 	snprintf(snj, sizeof(snj), "%zu", njobs);
 	/* ORDER PLAN_LIMIT: the cut rule_cut() applies to one ranking, kept across
-	 * re-plans by plan.lua. */
+	 * re-plans by plan.lua (per shard: the ranking is already cut, so a shard's
+	 * part of it is within the limit). */
 	snprintf(slimit, sizeof(slimit), "%.0f", d->quantity > 0 ?
 	    ceil((double)d->quantity * in->cfg->overbook) : 0.0);
 	snprintf(sstart, sizeof(sstart), "%lld", (long long)(d->starts_at > 0 ?
 	    d->starts_at : 0));
-	snprintf(sns, sizeof(sns), "%zu", nstreams);
 	/* ORDER PLAN_KEYS (plan.lua) */
 	args[a++] = key;
-	args[a++] = INGEST_STREAM;
 	args[a++] = dentry;
 	args[a++] = pset;
 	args[a++] = rdeal;
 	args[a++] = rcamp;
-	args[a++] = INGEST_TRIES;
-	for (i = 0; i < nstreams; i++)
-		args[a++] = streams[i];
+	args[a++] = stream;
 	for (i = 0; i < nrules; i++)
 		args[a++] = rkeys[i];
 	/* ARGV */
@@ -213,7 +152,6 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	args[a++] = sc;
 	args[a++] = snc;
 	args[a++] = skeep;
-	args[a++] = INGEST_GROUP;
 	args[a++] = snj;
 	args[a++] = d->code_pool ? d->code_pool : "";
 	args[a++] = d->url;
@@ -223,18 +161,16 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	args[a++] = attempt;
 	args[a++] = d->id;
 	args[a++] = d->product_id ? d->product_id : "";
-	args[a++] = sns;
 	/* ORDER PLAN_RULES: each report key's rule name, in the order of KEYS, so that
 	 * the script never reads data out of a key's name */
 	for (i = 0; i < nrules; i++)
 		args[a++] = names[i];
 	for (j = 0; j < njobs; j++) {
-		size_t r = starts[j], end = starts[j + 1];
+		size_t r = j * jobsz, end = r + jobsz < n ? r + jobsz : n;
 
 		/* ORDER JOB_PAIRS: deal, entry, exp, camp, pool, start, then one "r"
 		 * field per recipient */
 		snprintf(nfields[j], sizeof(nfields[j]), "%zu", INGEST_JOB_PAIRS + (end - r));
-		args[a++] = sidx[j];
 		args[a++] = nfields[j];
 		args[a++] = "deal";
 		args[a++] = d->id;
@@ -250,11 +186,10 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 		args[a++] = sstart;
 		for (i = r; i < end; i++) {
 			args[a++] = "r";
-			args[a++] = lines[ord[i].i];
+			args[a++] = lines[i];
 		}
 	}
-	ingest_call(jb, "plan", (int)(INGEST_PLAN_KEYS + nstreams + nrules), (int)a, args,
-	    NULL,
+	ingest_call(jb, "plan", (int)(INGEST_PLAN_KEYS + nrules), (int)a, args, NULL,
 	    chunk);
 	rv = 0;
 out:
@@ -269,10 +204,6 @@ out:
 	free(rules);
 	free(names);
 	free(nfields);
-	free(sidx);
-	free(streams);
-	free(ord);
-	free(starts);
 	free(args);
 	return rv;
 }
@@ -292,9 +223,9 @@ ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
 	free(deal);
 }
 
-/* Remembers who was held out of which channels and by which rule (holdout.lua), so
- * that conversions by those subscribers count as the holdout's and reports can
- * compare the groups, in all and channel by channel.
+/* Remembers who of the reader's shard was held out of which channels and by which
+ * rule (holdout.lua), so that conversions by those subscribers count as the
+ * holdout's and reports can compare the groups, in all and channel by channel.
  * Idempotent, so a re-plan after a crash changes nothing. Sent on the script
  * connection before the plan chunks, so Redis runs it first. One call holds the
  * held-out subscribers of one shard (keys.h): its holdout:<deal> and reports. */
@@ -311,7 +242,7 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 	char rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
 	char ttl[32], at[32];
 	size_t i, n, k, a;
-	uint32_t shard, nshards = keys_shards();
+	uint32_t shard = in->shard, nshards = keys_shards();
 
 	if (ml->held_out == 0)
 		goto out;
@@ -324,7 +255,8 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)(d->expires_at - clock_now() +
 	    30 * 86400));
 	snprintf(at, sizeof(at), "%lld", (long long)clock_now());
-	for (shard = 0; shard < nshards; shard++) {
+	/* The shard's held-out subscribers: each shard's reader writes its own. */
+	{
 		keys_per(shard, KEYS_HOLDOUT, d->id, key, sizeof(key));
 		keys_per(shard, KEYS_REPORT_DEAL, d->id, rdeal, sizeof(rdeal));
 		if (d->campaign != NULL && d->campaign[0] != '\0')
@@ -534,7 +466,12 @@ ingest_plan_new(struct ingest_job *j, struct deal *d, const char *link_entry,
 		p->next->prev = p;
 	in->plans = p;
 	err_clear(&err);
-	if ((p->run = match_run_new(in->matcher, d, clock_now(), summary, &err)) == NULL) {
+	/* Sharded: the whole audience is ranked (a limit cuts it whole), and the run
+	 * keeps this reader's shard; the other shards' readers plan theirs. */
+	p->run = keys_shards() > 1 ?
+	    match_run_new_shard(in->matcher, d, clock_now(), in->shard, summary, &err) :
+	    match_run_new(in->matcher, d, clock_now(), summary, &err);
+	if (p->run == NULL) {
 		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, j->entry,
 		    err.msg);
 		ingest_job_fail(j, 0, "match", err.msg);
@@ -576,8 +513,11 @@ ingest_guard(struct ingest *in, const char *entry, const struct deal *d, size_t 
 		    "confirm %s", cost, ranked, c->guard_cost, d->id, d->id);
 	else
 		return 0;
-	log_warnx("event=deal_held deal=%s entry=%s audience=%zu cost=%.2f", d->id, entry,
-	    ranked, cost);
+	/* Every shard's reader holds the deal (the whole audience is over); shard 0's
+	 * writes the one dead letter a confirmation publishes again (ingest_dead). */
+	if (in->shard == 0)
+		log_warnx("event=deal_held deal=%s entry=%s audience=%zu cost=%.2f", d->id,
+		    entry, ranked, cost);
 	ingest_dead(in, entry, &e, payload, len);
 	return 1;
 }
@@ -648,7 +588,7 @@ ingest_progress(const struct ingest *in, struct ingest_progress *out)
 
 		out->planning++;
 		if (p->run != NULL) {
-			out->ranked += match_run_total(p->run);
+			out->ranked += match_run_size(p->run);
 			out->done += match_run_done(p->run);
 		}
 		if (idle >= out->stalled_ms) {

@@ -2,13 +2,15 @@
  * ingest_update.c: a deal published again with "update": true (stages: ingest,
  * match).
  *
- * The new expiry goes into deal:<id> (update.lua). When the update may change what
- * a text renders (a price, list price or currency, or a title or url other than the
+ * Each shard's reader applies the update to its shard's copy of the deal: the new
+ * expiry goes into deal:<id> (update.lua). When the update may change what a text
+ * renders (a price, list price or currency, or a title or url other than the
  * planned ones), the deal is matched again as planning does, with the click links of
- * the ORIGINAL deal entry (push ids stay the same), and the new texts are written in
- * chunks of plan_chunk for the pushes not yet final (retext.lua), whose last chunk
- * bumps the deal's version and acks. Must never add a recipient (an update never
- * texts new people) and never ack an update whose texts are not all written.
+ * the ORIGINAL deal entry (push ids stay the same), and the shard's new texts are
+ * written in chunks of plan_chunk for the pushes not yet final (retext.lua), whose
+ * last chunk bumps the copy's version; the update is acked in the shard's group
+ * after it. Must never add a recipient (an update never texts new people) and never
+ * ack an update whose texts are not all written.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,23 +32,27 @@
 #include "subscriber.h"
 
 /* ORDER UPDATE_KEYS: the header of notifier/lua/update.lua. */
-#define INGEST_UPD_KEYS 3
-#define INGEST_UPD_ARGS 12
+#define INGEST_UPD_KEYS 1
+#define INGEST_UPD_ARGS 6
 /* ORDER RETEXT_KEYS: the header of notifier/lua/retext.lua. */
-#define INGEST_RETEXT_KEYS 3       /* then push:, retext: per group of one shard */
-#define INGEST_RETEXT_ARGV 6       /* fixed arguments; per group n, field, text */
+#define INGEST_RETEXT_KEYS 1       /* then push:, retext: of the shard */
+#define INGEST_RETEXT_ARGV 5       /* fixed arguments; then n, field, text */
 
-/* One update.lua call: the deal it applies, kept for a re-render. */
+/* One update.lua call: the deal it applies, kept for a re-render, and the entry's
+ * payload for the dead letter of an update of an unknown deal. */
 struct ingest_upd {
 	struct ingest_job *job;
 	struct deal *d;            /* owned */
 	char keep[32];
+	char *payload;             /* owned */
+	size_t len;
 };
 
 static void
 upd_free(struct ingest_upd *u)
 {
 	deal_free(u->d);
+	free(u->payload);
 	free(u);
 }
 
@@ -60,96 +66,53 @@ upd_fill(char **field, const char *v)
 	return (*field = strdup(v)) != NULL ? 0 : -1;
 }
 
-/* A recipient's position in the chunk and its shard (keys.h), to group by shard. */
-struct retext_pos {
-	uint32_t shard;
-	size_t i;
-};
-
-static int
-retext_pos_cmp(const void *a, const void *b)
-{
-	const struct retext_pos *x = a, *y = b;
-
-	if (x->shard != y->shard)
-		return x->shard < y->shard ? -1 : 1;
-	return x->i < y->i ? -1 : x->i > y->i;
-}
-
 int
 ingest_retext_chunk(struct ingest_job *j, const struct deal *d,
     const struct match_list *ml, const char *attempt, const char *keep, size_t chunk,
     int last)
 {
-	size_t n = ml->n, i, a = 0, g, ng = 0, nk = INGEST_RETEXT_KEYS;
-	struct retext_pos *ord = calloc(n + 1, sizeof(*ord));
-	/* KEYS then ARGV: at most one group per recipient, 2 keys and a count each */
-	const char **keys = calloc(INGEST_RETEXT_KEYS + 2 * n + 2, sizeof(*keys));
-	const char **args = calloc(INGEST_RETEXT_KEYS + INGEST_RETEXT_ARGV + 5 * n + 2,
+	uint32_t shard = j->in->shard;
+	size_t n = ml->n, i, a = 0;
+	const char **args = calloc(INGEST_RETEXT_KEYS + 2 + INGEST_RETEXT_ARGV + 1 + 2 * n,
 	    sizeof(*args));
 	char (*fields)[MODEL_ID_MAX + 16] = calloc(n + 1, sizeof(*fields));
-	char (*gkeys)[2][MODEL_ID_MAX + KEYS_SHARD_MAX] = calloc(n + 1, sizeof(*gkeys));
-	char (*gn)[24] = calloc(n + 1, sizeof(*gn));
-	char key[MODEL_ID_MAX + 8];
-	char sc[32], snc[32];
+	char key[MODEL_ID_MAX + KEYS_SHARD_MAX], push[MODEL_ID_MAX + KEYS_SHARD_MAX];
+	char retext[MODEL_ID_MAX + KEYS_SHARD_MAX], sc[32], snc[32], sn[32];
 	int rv = -1;
 
-	if (ord == NULL || keys == NULL || args == NULL || fields == NULL ||
-	    gkeys == NULL || gn == NULL)
+	if (args == NULL || fields == NULL)
 		goto out;
-	for (i = 0; i < n; i++) {
-		ord[i].shard = keys_shard_of(ml->v[i].sub->id);
-		ord[i].i = i;
-	}
-	qsort(ord, n, sizeof(*ord), retext_pos_cmp);
-	snprintf(key, sizeof(key), "deal:%s", d->id);
+	keys_per(shard, KEYS_DEAL, d->id, key, sizeof(key));
+	keys_per(shard, KEYS_PUSH, d->id, push, sizeof(push));
+	keys_per(shard, KEYS_RETEXT, d->id, retext, sizeof(retext));
 	snprintf(sc, sizeof(sc), "%zu", chunk);
 	/* ORDER PLAN_LAST: as plan.lua, the count only with the last chunk. */
 	snprintf(snc, sizeof(snc), "%zu", last ? chunk + 1 : (size_t)0);
-	/* KEYS (ORDER RETEXT_KEYS) */
-	keys[0] = key;
-	keys[1] = INGEST_STREAM;
-	keys[2] = INGEST_TRIES;
+	snprintf(sn, sizeof(sn), "%zu", n);
+	/* KEYS (ORDER RETEXT_KEYS): the shard's copy, then its push: and retext: */
+	args[a++] = key;
+	args[a++] = push;
+	args[a++] = retext;
 	/* ARGV */
 	args[a++] = j->entry;
-	args[a++] = INGEST_GROUP;
 	args[a++] = sc;
 	args[a++] = snc;
 	args[a++] = attempt;
 	args[a++] = keep;
-	/* One group per shard of the chunk's recipients: its push: and retext: keys. */
-	for (i = 0; i < n; i = g) {
-		uint32_t shard = ord[i].shard;
+	args[a++] = sn;
+	for (i = 0; i < n; i++) {
+		const struct match_rcpt *rc = &ml->v[i];
 
-		for (g = i; g < n && ord[g].shard == shard; g++)
-			;
-		keys_per(shard, KEYS_PUSH, d->id, gkeys[ng][0], sizeof(gkeys[ng][0]));
-		keys_per(shard, KEYS_RETEXT, d->id, gkeys[ng][1], sizeof(gkeys[ng][1]));
-		keys[nk++] = gkeys[ng][0];
-		keys[nk++] = gkeys[ng][1];
-		snprintf(gn[ng], sizeof(gn[ng]), "%zu", g - i);
-		args[a++] = gn[ng++];
-		for (; i < g; i++) {
-			const struct match_rcpt *rc = &ml->v[ord[i].i];
-
-			snprintf(fields[i], sizeof(fields[i]), "%s:%s", rc->sub->id,
-			    channel_name(rc->ch));
-			args[a++] = fields[i];
-			args[a++] = rc->text;
-		}
+		snprintf(fields[i], sizeof(fields[i]), "%s:%s", rc->sub->id,
+		    channel_name(rc->ch));
+		args[a++] = fields[i];
+		args[a++] = rc->text;
 	}
-	/* KEYS first, then ARGV, as script_call_named takes them. */
-	memmove(args + nk, args, a * sizeof(*args));
-	memcpy(args, keys, nk * sizeof(*args));
-	ingest_call(j, "retext", (int)nk, (int)(nk + a), args, NULL, chunk);
+	ingest_call(j, "retext", INGEST_RETEXT_KEYS + 2, (int)a, args, NULL, chunk);
 	rv = 0;
 out:
-	free(ord);
-	free(keys);
 	free(args);
 	free(fields);
-	free(gkeys);
-	free(gn);
 	return rv;
 }
 
@@ -192,18 +155,23 @@ upd_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 		    r ? r->str : "no reply");
 		ingest_job_fail(j, r != NULL && ingest_error_counts(r), "update",
 		    r ? r->str : "no reply");
-	} else if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "unknown") == 0) {
-		log_warnx("event=deal_dead entry=%s deal=%s reason=unknown_deal field=id "
-		    "err=\"update of a deal that was never planned\"", j->entry, j->deal);
-		if (j->in->metrics != NULL)
-			metrics_inc(j->in->metrics, METRIC_DEALS_DEAD,
-			    METRICS_L("unknown_deal"), 1);
+	} else if ((r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) &&
+	    strcmp(r->str, "unknown") == 0) {
+		struct err e;
+
+		/* Dead-lettered once, by shard 0's reader; every other shard acks. */
+		err_set(&e, ERR_INPUT, "unknown_deal", "id",
+		    "id: no deal %s was planned to update", j->deal);
+		ingest_dead(j->in, j->entry, &e, u->payload, u->len);
 	} else if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 && upd_str(r, 0) &&
 	    strcmp(r->element[0]->str, "retext") == 0 && upd_str(r, 1) && upd_str(r, 2) &&
 	    upd_str(r, 3)) {
 		upd_retext(u, r->element[1]->str, r->element[2]->str, r->element[3]->str);
-	} else if (r->type != REDIS_REPLY_STATUS) {
+	} else if ((r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS) ||
+	    strcmp(r->str, "ok") != 0) {
 		ingest_job_fail(j, 0, "update", "unexpected reply");
+	} else {
+		j->ack = 1;             /* applied, nothing to render again */
 	}
 	upd_free(u);
 	ingest_job_put(j);
@@ -218,8 +186,9 @@ ingest_update_on_retext(struct ingest_job *j, size_t chunk, const struct redisRe
 	} else if (strcmp(r->element[0]->str, "retry") == 0) {
 		ingest_job_fail(j, 0, "retext", r->element[1]->str);
 	} else if (chunk + 1 == j->nchunks) {
-		log_info("event=deal_updated deal=%s entry=%s texts=%zu", j->deal, j->entry,
-		    j->recipients);
+		log_info("event=deal_updated deal=%s entry=%s shard=%u texts=%zu", j->deal,
+		    j->entry, (unsigned)j->in->shard, j->recipients);
+		j->ack = 1;
 	}
 }
 
@@ -235,13 +204,11 @@ void
 ingest_update(struct ingest *in, const char *entry, struct deal *d,
     const char *payload, size_t len)
 {
-	char key[MODEL_ID_MAX + 8], exp[32], msg[MODEL_ID_MAX + 64];
-	const char *args[INGEST_UPD_ARGS];
-	size_t lens[INGEST_UPD_ARGS];
+	char key[MODEL_ID_MAX + KEYS_SHARD_MAX], exp[32];
+	const char *args[INGEST_UPD_KEYS + INGEST_UPD_ARGS];
 	int64_t left = d->expires_at - clock_now();
 	struct ingest_upd *u = NULL;
 	struct ingest_job *j;
-	int i;
 
 	log_info("event=deal_update deal=%s entry=%s exp=%lld expired=%d", d->id, entry,
 	    (long long)d->expires_at, left <= 0);
@@ -254,30 +221,25 @@ ingest_update(struct ingest *in, const char *entry, struct deal *d,
 	u->job = j;
 	u->d = d;
 	d = NULL;
-	snprintf(key, sizeof(key), "deal:%s", u->d->id);
+	if (in->shard == 0 && (u->payload = malloc(len + 1)) != NULL) {
+		u->len = len > INGEST_DEAD_PAYLOAD_MAX ? INGEST_DEAD_PAYLOAD_MAX : len;
+		memcpy(u->payload, payload, u->len);
+		u->payload[u->len] = '\0';
+	}
+	keys_per(in->shard, KEYS_DEAL, u->d->id, key, sizeof(key));
 	snprintf(exp, sizeof(exp), "%lld", (long long)u->d->expires_at);
 	snprintf(u->keep, sizeof(u->keep), "%lld", (long long)((left > 0 ? left : 0) +
 	    INGEST_KEEP_S));
-	snprintf(msg, sizeof(msg), "id: no deal %s was planned to update", u->d->id);
 	/* ORDER UPDATE_KEYS: the header of update.lua. A past expiry stops every push:
 	 * nothing to render. */
 	args[0] = key;
-	args[1] = INGEST_STREAM;
-	args[2] = INGEST_DEAD_STREAM;
-	args[3] = entry;
-	args[4] = INGEST_GROUP;
-	args[5] = exp;
-	args[6] = u->keep;
-	args[7] = msg;
-	args[8] = payload;
-	args[9] = left <= 0 ? "-" : upd_renders(u->d) ? "1" : "0";
-	args[10] = u->d->title;
-	args[11] = u->d->url;
-	for (i = 0; i < INGEST_UPD_ARGS; i++)
-		lens[i] = strlen(args[i]);
-	lens[8] = len > INGEST_DEAD_PAYLOAD_MAX ? INGEST_DEAD_PAYLOAD_MAX : len;
-	if (script_call_named(in->cmd, "update", INGEST_UPD_KEYS, INGEST_UPD_ARGS, args, lens,
-	    upd_on_reply, u) < 0) {
+	args[1] = exp;
+	args[2] = u->keep;
+	args[3] = left <= 0 ? "-" : upd_renders(u->d) ? "1" : "0";
+	args[4] = u->d->title;
+	args[5] = u->d->url;
+	if (script_call_named(in->cmd, "update", INGEST_UPD_KEYS, INGEST_UPD_ARGS, args,
+	    NULL, upd_on_reply, u) < 0) {
 		log_warnx("event=update_failed deal=%s entry=%s err=\"redis not ready\"",
 		    j->deal, entry);
 		ingest_job_fail(j, 0, "update", "redis not ready");

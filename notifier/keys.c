@@ -25,7 +25,7 @@ static const char *const keys_shard_names[KEYS_NAMES] = {
 static const char *const keys_per_prefixes[KEYS_PER_NAMES] = {
 	"push:", "code:", "pushinfo:", "pushline:", "delivery:", "redelivered:", "holdout:",
 	"retext:", "codepush:", "order:", "report:deal:", "report:rule:",
-	"report:campaign:", "series:", "link:",
+	"report:campaign:", "series:", "link:", "deal:", "dealentry:", "planset:",
 };
 
 /* ORDER CHANNEL */
@@ -175,6 +175,25 @@ keys_per(uint32_t shard, enum keys_per name, const char *id, char *buf, size_t s
 		return -1;
 	}
 	return keys_format(shard, buf, size, "%s%s", keys_per_prefixes[name], id);
+}
+
+int
+keys_deals_group(uint32_t shard, char *buf, size_t size)
+{
+	int k;
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (shard >= keys_shards())
+		return -1;
+	k = layout_current() == NULL ? snprintf(buf, size, "notifier") :
+	    snprintf(buf, size, "s%u", (unsigned)shard);
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
 }
 
 int

@@ -102,17 +102,6 @@ on_layout(void *arg, int rv)
 {
 	struct notifier *n = arg;
 
-	/* The config check counted redis.shards (or one); the stored layout decides. */
-	if (rv == 0 && ingest_plan_args_max(n->cfg->plan_chunk, n->cfg->job_size,
-	    (long)keys_shards()) > SCRIPT_ARGS_MAX) {
-		log_errorx("event=config_invalid field=ingest.plan_chunk shards=%u "
-		    "err=\"plan_chunk = %ld with job_size = %ld needs %ld script arguments over "
-		    "the stored layout's shards, over the limit of %d: lower ingest.plan_chunk "
-		    "or raise ingest.job_size\"", keys_shards(), n->cfg->plan_chunk,
-		    n->cfg->job_size, ingest_plan_args_max(n->cfg->plan_chunk, n->cfg->job_size,
-		    (long)keys_shards()), SCRIPT_ARGS_MAX);
-		rv = LAYOUT_EXIT_MISMATCH;   /* the config and the stored layout disagree */
-	}
 	if (rv == 0) {
 		n->formats = formats_watch_new(n->base, n->cmd, n->cfg->consumer, on_formats,
 		    n);
@@ -134,6 +123,18 @@ on_cmd_ready(struct rconn *rc, void *arg)
 	layout_reader_connected(n->layout);
 }
 
+/* 1 when every shard's reader of deals has stopped with nothing outstanding. */
+static int
+main_ingest_idle(const struct notifier *n)
+{
+	uint32_t k;
+
+	for (k = 0; k < n->ningest; k++)
+		if (!ingest_idle(n->ingest[k]))
+			return 0;
+	return 1;
+}
+
 static void
 on_drain(evutil_socket_t fd, short what, void *arg)
 {
@@ -143,7 +144,7 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	/* Webhooks already read (a STOP waiting on Redis) are answered before exit. */
-	if ((ingest_idle(n->ingest) && deliver_idle(n->deliver) &&
+	if ((main_ingest_idle(n) && deliver_idle(n->deliver) &&
 	    http_pending(n->http_srv) == 0) || clock_mono_ms() >= n->stop_deadline_ms) {
 		if (!deliver_idle(n->deliver))
 			log_warnx("event=shutdown_grace_over action=leave_pending");
@@ -158,6 +159,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct notifier *n = arg;
 	struct timeval now = { 0, 0 };
+	uint32_t k;
 
 	(void)what;
 	if (!n->started) {
@@ -181,7 +183,8 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	n->stop_deadline_ms = clock_mono_ms() + n->cfg->shutdown_grace_ms;
 	/* An older release may take this consumer name next: it announces nothing. */
 	formats_watch_leave(n->formats);
-	ingest_stop(n->ingest);
+	for (k = 0; k < n->ningest; k++)
+		ingest_stop(n->ingest[k]);
 	deliver_stop(n->deliver);
 	resolve_stop(n->resolve);
 	substore_stop(n->ss);
@@ -419,6 +422,7 @@ notifier_start_readers(struct notifier *n)
 	struct httpc_config hc = { 10000, 2000, 0, 0 };
 	struct err err;
 	int failed = 0;
+	uint32_t k;
 
 	hc.max_connects = n->cfg->max_in_flight * 2;
 	n->ss = substore_new(n->base, &n->rcfg, n->cfg->block_ms, matcher_on_change,
@@ -432,15 +436,21 @@ notifier_start_readers(struct notifier *n)
 	}
 	if (start_xauth(n) < 0)
 		return -1;
-	n->ingest = ingest_new(n->base, n->cfg, &n->rcfg, n->cmd, n->ss, n->matcher);
-	if (n->ingest == NULL)
+	/* A reader per shard, each planning its shard's subscribers (docs/sharding.md
+	 * 4a); one on one Redis. */
+	if ((n->ingest = calloc(keys_shards(), sizeof(*n->ingest))) == NULL)
 		return -1;
+	for (n->ningest = 0; n->ningest < keys_shards(); n->ningest++)
+		if ((n->ingest[n->ningest] = ingest_new(n->base, n->cfg, &n->rcfg, n->cmd,
+		    n->ss, n->matcher, n->ningest)) == NULL)
+			return -1;
 	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http,
 	    n->ss, n->zones)) == NULL)
 		return -1;
 	if ((n->resolve = resolve_new(n->base, n->cfg, &n->rcfg, n->http)) == NULL)
 		return -1;
-	ingest_set_metrics(n->ingest, n->metrics);
+	for (k = 0; k < n->ningest; k++)
+		ingest_set_metrics(n->ingest[k], n->metrics);
 	deliver_set_metrics(n->deliver, n->metrics);
 	if ((n->pause = pause_new(n->base, n->cmd, on_pause_change, n)) == NULL)
 		return -1;
@@ -493,6 +503,8 @@ notifier_start_readers(struct notifier *n)
 static void
 notifier_free(struct notifier *n)
 {
+	uint32_t k;
+
 	/* HTTP-facing modules: free here, before the server. The pause's POSTs still
 	 * waiting on Redis are detached: their callbacks only free them. */
 	if (n->deliver != NULL)
@@ -514,7 +526,9 @@ notifier_free(struct notifier *n)
 		event_free(n->ready_poll);
 	if (n->watchdog)
 		event_free(n->watchdog);
-	ingest_free(n->ingest);
+	for (k = 0; k < n->ningest; k++)
+		ingest_free(n->ingest[k]);
+	free(n->ingest);
 	/* Cancels requests still in flight; deliver sees each callback once. */
 	httpc_free(n->http);
 	deliver_free(n->deliver);

@@ -27,11 +27,48 @@
 #include "main_int.h"
 
 /* ORDER STREAMS: the streams whose consumer-group lag is watched; "pushes" is every
- * shard's (keys.h), summed. */
+ * shard's (keys.h), summed; on "deals" every shard's group (keys_deals_group),
+ * summed. */
 static const char *const main_streams[2][2] = {
 	{ "deals", "notifier" },
 	{ "pushes", "deliver" },
 };
+
+/* 1 when group is one of ours on stream i of main_streams. */
+static int
+main_group_is_ours(int i, const char *group)
+{
+	char g[KEYS_GROUP_MAX];
+	uint32_t k;
+
+	if (i != 0)
+		return strcmp(group, main_streams[i][1]) == 0;
+	for (k = 0; k < keys_shards(); k++)
+		if (keys_deals_group(k, g, sizeof(g)) >= 0 && strcmp(group, g) == 0)
+			return 1;
+	return 0;
+}
+
+/* Every shard's planning, summed (a deal counts once per shard planning it). */
+static void
+main_ingest_progress(const struct notifier *n, struct ingest_progress *out)
+{
+	struct ingest_progress one;
+	uint32_t k;
+
+	memset(out, 0, sizeof(*out));
+	for (k = 0; k < n->ningest; k++) {
+		ingest_progress(n->ingest[k], &one);
+		out->planning += one.planning;
+		out->ranked += one.ranked;
+		out->done += one.done;
+		out->plans_failed += one.plans_failed;
+		if (one.stalled_ms >= out->stalled_ms && one.planning > 0) {
+			out->stalled_ms = one.stalled_ms;
+			memcpy(out->stalled_deal, one.stalled_deal, sizeof(out->stalled_deal));
+		}
+	}
+}
 
 /* XINFO GROUPS reply: the group's lag (not yet read) plus pending (read, not acked). */
 struct lag_call {
@@ -80,7 +117,7 @@ on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
 			if (key->type != REDIS_REPLY_STRING)
 				continue;
 			if (strcmp(key->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
-				mine = strcmp(v->str, main_streams[c->i][1]) == 0;
+				mine = main_group_is_ours(c->i, v->str);
 			else if (strcmp(key->str, "lag") == 0 && v->type == REDIS_REPLY_INTEGER)
 				gl = v->integer;
 			else if (strcmp(key->str, "pending") == 0 &&
@@ -88,8 +125,8 @@ on_xinfo(struct rconn *rc, struct redisReply *r, void *arg)
 				gp = v->integer;
 		}
 		if (mine) {
-			lag = gl;
-			pending = gp;
+			lag = (lag < 0 ? 0 : lag) + gl;
+			pending += gp;
 		}
 	}
 	if (c->i == 1 && c->shard < n->npush_lags) {
@@ -132,7 +169,7 @@ main_export(struct notifier *n)
 
 	if (n->metrics == NULL)
 		return;
-	ingest_progress(n->ingest, &ip);
+	main_ingest_progress(n, &ip);
 	rconn_stats(n->cmd, &rs);
 	metrics_set(n->metrics, METRIC_PLANNING_DEALS, NULL, (double)ip.planning);
 	metrics_set(n->metrics, METRIC_PLANNING_STALLED, NULL, (double)ip.stalled_ms / 1000);
@@ -211,7 +248,7 @@ main_progress(struct notifier *n, struct http_health *out, char *buf, size_t siz
 	struct ingest_progress ip;
 	struct substore_stats ms;
 
-	ingest_progress(n->ingest, &ip);
+	main_ingest_progress(n, &ip);
 	out->planning = ip.planning;
 	out->plan_ranked = ip.ranked;
 	out->plan_done = ip.done;

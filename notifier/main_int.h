@@ -28,7 +28,8 @@ struct notifier {
 	struct substore *ss;
 	struct matcher *matcher;
 	struct httpc *http;
-	struct ingest *ingest;
+	struct ingest **ingest;       /* one reader per shard: group s<K> on deals */
+	uint32_t ningest;
 	struct deliver *deliver;
 	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
 	struct xauth *xauth[CONFIG_GATEWAYS_MAX]; /* x-dm credentials, by gateway index */

@@ -564,6 +564,7 @@ struct match_run {
 	size_t n, next;
 	char *ids;                     /* every id, NUL-terminated, one after another */
 	size_t gone;                   /* ranked, then removed from the mirror */
+	size_t total;                  /* ranked in the whole audience (n: kept here) */
 };
 
 /* The channels of rc that are not held out. */
@@ -574,25 +575,37 @@ match_sent_channels(const struct rule_recipient *rc)
 }
 
 /* Copies the not-held-out part of the ranking in m->found into r (a recipient held
- * out of one channel keeps the other). 0, or -1 on OOM. */
+ * out of one channel keeps the other), only shard's subscribers when one_shard.
+ * 0, or -1 on OOM. */
 static int
-match_run_copy(struct match_run *r, const struct rule_recipients *found)
+match_run_copy(struct match_run *r, const struct rule_recipients *found, int one_shard,
+    uint32_t shard)
 {
-	size_t i, bytes = 0, off = 0;
+	size_t i, bytes = 0, off = 0, keep = 0;
+	unsigned char *mine = NULL;
 
-	for (i = 0; i < found->n; i++)
-		if (match_sent_channels(&found->v[i]) != 0)
+	if (found->n > 0 && (mine = malloc(found->n)) == NULL)
+		return -1;
+	for (i = 0; i < found->n; i++) {
+		mine[i] = match_sent_channels(&found->v[i]) != 0;
+		r->total += mine[i];
+		if (mine[i] && one_shard && keys_shard_of(found->v[i].sub->id) != shard)
+			mine[i] = 0;          /* another shard's reader plans it */
+		if (mine[i]) {
 			bytes += strlen(found->v[i].sub->id) + 1;
-	if (bytes > UINT32_MAX)
+			keep++;
+		}
+	}
+	if (bytes > UINT32_MAX || (r->v = calloc(keep + 1, sizeof(*r->v))) == NULL ||
+	    (r->ids = malloc(bytes + 1)) == NULL) {
+		free(mine);
 		return -1;
-	if ((r->v = calloc(found->n + 1, sizeof(*r->v))) == NULL ||
-	    (r->ids = malloc(bytes + 1)) == NULL)
-		return -1;
+	}
 	for (i = 0; i < found->n; i++) {
 		const struct rule_recipient *rc = &found->v[i];
 		size_t len;
 
-		if (match_sent_channels(rc) == 0)
+		if (!mine[i])
 			continue;
 		len = strlen(rc->sub->id) + 1;
 		memcpy(r->ids + off, rc->sub->id, len);
@@ -602,13 +615,15 @@ match_run_copy(struct match_run *r, const struct rule_recipients *found)
 		r->n++;
 		off += len;
 	}
+	free(mine);
 	return 0;
 }
 
 /* A run ranked with rules (a reference taken here). */
 static struct match_run *
 match_run_start(struct matcher *m, struct match_rules *rules, const struct deal *d,
-    int64_t now, struct match_list *summary, struct err *err)
+    int64_t now, int one_shard, uint32_t shard, struct match_list *summary,
+    struct err *err)
 {
 	struct match_run *r = calloc(1, sizeof(*r));
 	size_t i;
@@ -627,7 +642,7 @@ match_run_start(struct matcher *m, struct match_rules *rules, const struct deal 
 	for (i = 0; i < m->found.n; i++)
 		if (m->found.v[i].held_out && match_hold(summary, &m->found.v[i]) < 0)
 			goto oom;
-	if (match_run_copy(r, &m->found) < 0)
+	if (match_run_copy(r, &m->found, one_shard, shard) < 0)
 		goto oom;
 	return r;
 oom:
@@ -642,7 +657,14 @@ struct match_run *
 match_run_new(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *summary, struct err *err)
 {
-	return match_run_start(m, m->cur, d, now, summary, err);
+	return match_run_start(m, m->cur, d, now, 0, 0, summary, err);
+}
+
+struct match_run *
+match_run_new_shard(struct matcher *m, const struct deal *d, int64_t now,
+    uint32_t shard, struct match_list *summary, struct err *err)
+{
+	return match_run_start(m, m->cur, d, now, 1, shard, summary, err);
 }
 
 struct match_run *
@@ -660,13 +682,19 @@ match_run_new_rules(struct matcher *m, struct rule_set *rs, const struct deal *d
 	}
 	own->rs = rs;
 	own->refs = 1;
-	r = match_run_start(m, own, d, now, summary, err);
+	r = match_run_start(m, own, d, now, 0, 0, summary, err);
 	match_rules_put(own);           /* the run holds the only reference left */
 	return r;
 }
 
 size_t
 match_run_total(const struct match_run *r)
+{
+	return r->total;
+}
+
+size_t
+match_run_size(const struct match_run *r)
 {
 	return r->n;
 }

@@ -1,8 +1,9 @@
 -- ab_hold.lua: the rest of a deal's A/B tests held back until a test decides, one
 -- plan chunk's worth, atomically (stage: plan; docs/rules.md "A/B variants").
 -- ORDER AB_HOLD_KEYS (notifier/abhold.c):
--- KEYS[1] deal:<id>   KEYS[2] abtests   KEYS[3] abtest:<deal>   KEYS[4] abrest:<deal>
--- KEYS[5] report:deal:<id> (shard 0's: reports are summed over the shards)
+-- KEYS[1] deal:<id> (the planning shard's copy)   KEYS[2] abtests
+-- KEYS[3] abtest:<deal>   KEYS[4] abrest:<deal>
+-- KEYS[5] report:deal:<id> (the planning shard's: reports are summed over the shards)
 -- KEYS[6..] abq:<deal>:<rule>, one per test of the call
 -- ARGV: entry, keep_s, deal id, then per test (in the order of KEYS[6..], 5 each):
 --   rule, variants ("a b"), terms ("<start>\t<window_s>\t<metric>\t<fallback

@@ -1,6 +1,7 @@
 -- deal_series.lua: a deal's counts per minute over a range, read in one step (stage:
 -- report; GET /v1/deals/<id>/series). It only reads.
--- ORDER SERIES_KEYS (notifier/admin_series.c): KEYS[1] deal:<id>
+-- ORDER SERIES_KEYS (notifier/admin_series.c): KEYS[1] deal:<id> (shard 0's copy:
+--   every shard plans every deal)
 -- KEYS[2..] series:<id> of every shard (one in the single-instance layout; the
 --   counts are their sum, docs/sharding.md)
 -- ARGV: first minute, last minute (epoch s // 60, first <= last; the caller bounds

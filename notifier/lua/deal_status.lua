@@ -4,7 +4,10 @@
 -- KEYS[2] report:deal:<id>   KEYS[3] deals:dead   KEYS[4] deals:confirmed
 -- KEYS[5] deals   KEYS[6] dealpush:pause   KEYS[7] abtest:<id> (its A/B tests)
 -- KEYS[8..] in the sharded layout, the report:deal:<id> of shards 1 .. S-1 (KEYS[2]
---   is shard 0's): the report is their sum, field by field (docs/sharding.md)
+--   is shard 0's): the report is their sum, field by field (docs/sharding.md), then
+--   the deal:<id> copies of shards 1 .. S-1 (KEYS[1] is shard 0's): one hash of all,
+--   "recipients", "jobs" and "ab_released" summed, "planned" only once every shard
+--   has planned, "cancelled" and "sold_out" once one shard has them
 -- ARGV: deal id, how many dead letters to look through at most
 -- Returns {deal hash, report hash, latest dead letter of the deal (its fields and
 -- "dead_entry", or {}), the entry a held one was confirmed as (or ""), the payload
@@ -13,7 +16,43 @@
 -- A dead letter is the deal's when its payload's "id" is the deal id (decoded, or
 -- matched in a payload that is not JSON).
 local id, limit = ARGV[1], tonumber(ARGV[2])
+local nmore = (#KEYS - 7) / 2         -- shards past the first
 local deal = redis.call('HGETALL', KEYS[1])
+if nmore >= 1 then
+  local h, order = {}, {}
+  local function take(flat)
+    for i = 1, #flat, 2 do
+      if h[flat[i]] == nil then
+        order[#order + 1] = flat[i]
+      end
+      h[flat[i]] = h[flat[i]] or flat[i + 1]
+    end
+  end
+  local sum = { recipients = 0, jobs = 0, ab_released = 0 }
+  local planned = #deal > 0
+  for k = 0, nmore do
+    local flat = k == 0 and deal or redis.call('HGETALL', KEYS[7 + nmore + k])
+    local one = {}
+    for i = 1, #flat, 2 do
+      one[flat[i]] = flat[i + 1]
+    end
+    for f in pairs(sum) do
+      sum[f] = sum[f] + (tonumber(one[f]) or 0)
+    end
+    planned = planned and one.planned ~= nil
+    take(flat)
+  end
+  deal = {}
+  for _, f in ipairs(order) do
+    if sum[f] then
+      h[f] = tostring(sum[f])
+    end
+    if f ~= 'planned' or planned then
+      deal[#deal + 1] = f
+      deal[#deal + 1] = h[f]
+    end
+  end
+end
 local report = redis.call('HGETALL', KEYS[2])
 if #KEYS > 7 then
   local sum, order = {}, {}
@@ -21,7 +60,7 @@ if #KEYS > 7 then
     sum[report[i]] = tonumber(report[i + 1]) or report[i + 1]
     order[#order + 1] = report[i]
   end
-  for k = 8, #KEYS do
+  for k = 8, 7 + nmore do
     local part = redis.call('HGETALL', KEYS[k])
     for i = 1, #part, 2 do
       local f, v = part[i], tonumber(part[i + 1])

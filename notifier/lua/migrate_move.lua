@@ -9,7 +9,12 @@
 --   "max":  a counter string: the larger of the two numbers;
 --   "maxid": a stream id string ("<ms>-<seq>"): the later of the two;
 --   "keep": moved when the destination does not exist, else the destination kept
---           (markers of which every shard held the same copy: order:, status_seen:).
+--           (markers of which every shard held the same copy: order:, status_seen:);
+--   "deal": a shard's copy of deal:<id> into the one deal hash: moved when the
+--           destination does not exist, else "recipients", "jobs" and "ab_released"
+--           added, "planned" kept only when both have it (a deal is planned once
+--           every shard has planned it: the single reader plans the rest again, its
+--           planset skipping who has a job), any other field kept where set.
 -- The source is deleted in the same step, so a migration killed between two calls
 -- never counts a key twice and a call run again finds the source gone.
 -- Returns 1 when the source was there, 0 when not.
@@ -42,6 +47,22 @@ elseif how == 'sum' then
     else
       redis.call('HINCRBYFLOAT', dst, h[i], h[i + 1])
     end
+  end
+elseif how == 'deal' then
+  local h = redis.call('HGETALL', src)
+  local sum = { recipients = true, jobs = true, ab_released = true }
+  local planned = false
+  for i = 1, #h, 2 do
+    if sum[h[i]] then
+      redis.call('HINCRBY', dst, h[i], h[i + 1])
+    elseif h[i] == 'planned' then
+      planned = true
+    else
+      redis.call('HSETNX', dst, h[i], h[i + 1])
+    end
+  end
+  if not planned then
+    redis.call('HDEL', dst, 'planned')
   end
 elseif how == 'max' then
   local a, b = tonumber(redis.call('GET', src)), tonumber(redis.call('GET', dst))

@@ -1,20 +1,20 @@
--- plan.lua: write one chunk of a deal's jobs, atomically (stage: plan).
--- ORDER PLAN_KEYS (notifier/ingest_plan.c):
--- KEYS[1] deal:<id>   KEYS[2] deals   KEYS[3] dealentry:<entry>   KEYS[4] planset:<id>
--- KEYS[5] report:deal:<id>   KEYS[6] report:campaign:<c> (not touched when the
--- campaign is "")   KEYS[7] deals:tries
--- KEYS[8 .. 7+ns] the job streams: each shard's pushes that a job of this chunk goes
--- to (a job holds one shard's recipients), ns = ARGV[15]
--- KEYS[8+ns ..] report:rule:<rule> for every rule named in this chunk's recipients
--- ARGV: entry, chunk, nchunks, keep_s, group, njobs, code_pool, url, title, campaign,
+-- plan.lua: write one chunk of one shard's jobs of a deal, atomically (stage: plan).
+-- ORDER PLAN_KEYS (notifier/ingest_plan.c), every key in the shard's slot:
+-- KEYS[1] deal:<id>   KEYS[2] dealentry:<entry>   KEYS[3] planset:<id>
+-- KEYS[4] report:deal:<id>   KEYS[5] report:campaign:<c> (not touched when the
+-- campaign is "")   KEYS[6] the shard's job stream (pushes)
+-- KEYS[7 ..] report:rule:<rule> for every rule named in this chunk's recipients
+-- ARGV: entry, chunk, nchunks, keep_s, njobs, code_pool, url, title, campaign,
 --       limit (recipients in all, 0 = none), attempt, deal id, product id ("" =
---       none: a conversion's halo is told by it, convert.lua), ns, then the rule name
+--       none: a conversion's halo is told by it, convert.lua), then the rule name
 --       of each report:rule key in their order (ORDER PLAN_RULES; no value is read
---       out of a key's name, whose form changes with sharding), then per job: its
---       stream (an index into the job streams, from 1), npairs, field, value, ...
---       (the job's own fields, then one "r" per recipient)
--- The deal hash also keeps the deal's url, title, campaign and product_id (click
--- links, conversions and reports read them), and dealentry:<entry> names the deal of a push id.
+--       out of a key's name, whose form changes with sharding), then per job:
+--       npairs, field, value, ... (the job's own fields, then one "r" per
+--       recipient)
+-- Each shard's reader (group s<K> on deals, docs/sharding.md 4a) plans the deal's
+-- recipients of its shard into the shard's copy of the deal hash, which keeps the
+-- plan-once marker and the deal's url, title, campaign and product_id (click links,
+-- conversions and reports read them); dealentry:<entry> names the deal of a push id.
 -- "planned" counts recipients in report:deal:<id> (with the last chunk),
 -- report:rule:<rule> and report:campaign:<campaign> (with each chunk).
 --
@@ -24,25 +24,26 @@
 -- and never more than limit in all. An attempt's chunks must arrive in order
 -- (cursor of that attempt); a chunk out of order answers {'retry'} and writes
 -- nothing, so the last chunk cannot mark the deal planned over a failed one. The
--- last chunk sets "planned", drops the set and XACKs the deal in the same step.
-local deal, stream, dealentry = KEYS[1], KEYS[2], KEYS[3]
-local planset, rdeal, rcamp, tries = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+-- last chunk sets "planned" and drops the set. Nothing here acks the entry: "deals"
+-- is in another slot, so the caller acks it once this answered (after its WAIT):
+-- a crash in between reads the entry again, which answers {'duplicate'} and is
+-- acked then.
+local deal, dealentry, planset = KEYS[1], KEYS[2], KEYS[3]
+local rdeal, rcamp, pushes = KEYS[4], KEYS[5], KEYS[6]
 local entry, chunk, nchunks = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local keep_s, group = ARGV[4], ARGV[5]
-local njobs, pool, campaign = tonumber(ARGV[6]), ARGV[7], ARGV[10]
-local limit, attempt, dealid = tonumber(ARGV[11]), ARGV[12], ARGV[13]
-local product, ns = ARGV[14], tonumber(ARGV[15]) or 0
-local nrules = #KEYS - 7 - ns
-local first = 16 + nrules
+local keep_s = ARGV[4]
+local njobs, pool, campaign = tonumber(ARGV[5]), ARGV[6], ARGV[9]
+local limit, attempt, dealid = tonumber(ARGV[10]), ARGV[11], ARGV[12]
+local product = ARGV[13]
+local nrules = #KEYS - 6
+local first = 14 + nrules
 
 local planned = redis.call('HGET', deal, 'planned')
 if planned then
-  redis.call('XACK', stream, group, entry)
   return {'duplicate', planned}
 end
 local owner = redis.call('HGET', deal, 'planning')
 if owner and owner ~= entry then
-  redis.call('XACK', stream, group, entry)
   return {'duplicate', owner}
 end
 if chunk > 0 then
@@ -55,19 +56,18 @@ end
 -- Check every recipient line before writing anything: a script that fails half-way
 -- keeps what it wrote.
 if nrules < 0 then
-  return redis.error_reply('ERR plan: fewer keys than job streams')
+  return redis.error_reply('ERR plan: fewer keys than the fixed ones')
 end
 local rule_key = {}
 for k = 1, nrules do
-  rule_key[ARGV[15 + k]] = KEYS[7 + ns + k]
+  rule_key[ARGV[13 + k]] = KEYS[6 + k]
 end
 local i = first
 for _ = 1, njobs do
-  local si, n = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  if not si or si < 1 or si > ns or not n then
-    return redis.error_reply('ERR plan: a job names no job stream')
+  local n = tonumber(ARGV[i])
+  if not n then
+    return redis.error_reply('ERR plan: a job has no field count')
   end
-  i = i + 1
   for f = i + 1, i + 2 * n - 1, 2 do
     if ARGV[f] == 'r' then
       -- an A/B test member's rule is "<rule>/<variant>": its reports are the rule's
@@ -84,7 +84,7 @@ if pool ~= '' then
   redis.call('HSET', deal, 'pool', pool)
 end
 if chunk == 0 then
-  redis.call('HSET', deal, 'url', ARGV[8], 'title', ARGV[9], 'campaign', campaign,
+  redis.call('HSET', deal, 'url', ARGV[7], 'title', ARGV[8], 'campaign', campaign,
     'entry', entry, unpack(FMT))
   if product ~= '' then
     redis.call('HSET', deal, 'product_id', product)
@@ -98,8 +98,6 @@ end
 local by_rule, written, jobs = {}, 0, 0
 i = first
 for _ = 1, njobs do
-  local pushes = KEYS[7 + tonumber(ARGV[i])]
-  i = i + 1
   local n = tonumber(ARGV[i])
   local out, nr = {}, 0
   for f = i + 1, i + 2 * n - 1, 2 do
@@ -149,8 +147,6 @@ if chunk == nchunks - 1 then
     redis.call('EXPIRE', rdeal, tonumber(keep_s) + 83 * 86400)
   end
   redis.call('DEL', planset)
-  redis.call('HDEL', tries, entry)
-  redis.call('XACK', stream, group, entry)
 else
   redis.call('EXPIRE', planset, keep_s)
 end

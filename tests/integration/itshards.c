@@ -393,3 +393,60 @@ it_shards_jobs_pending(redisContext *rc, const char *consumer)
 	}
 	return n;
 }
+
+long long
+it_deals_pending(redisContext *rc)
+{
+	char group[KEYS_GROUP_MAX];
+	long long n = 0;
+	uint32_t k;
+
+	for (k = 0; k < keys_shards(); k++) {
+		redisReply *r;
+		int ok;
+
+		if (keys_deals_group(k, group, sizeof(group)) < 0)
+			return -1;
+		r = redisCommand(rc, "XPENDING deals %s", group);
+		ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+		    r->element[0]->type == REDIS_REPLY_INTEGER;
+		if (ok)
+			n += r->element[0]->integer;
+		freeReplyObject(r);
+		if (!ok)
+			return -1;
+	}
+	return n;
+}
+
+const char *
+it_deal_key(const char *deal, char *buf, size_t size)
+{
+	keys_per(0, KEYS_DEAL, deal, buf, size);
+	return buf;
+}
+
+int
+it_deal_copies(redisContext *rc, const char *deal, const char *field)
+{
+	char key[KEYS_MAX];
+	uint32_t k;
+	int n = 0;
+
+	for (k = 0; k < keys_shards(); k++)
+		if (keys_per(k, KEYS_DEAL, deal, key, sizeof(key)) >= 0)
+			n += it_int(rc, "HEXISTS %s %s", key, field) == 1;
+	return n;
+}
+
+const char *
+it_deal_entry(redisContext *rc, const char *deal, char *buf, size_t size)
+{
+	char key[KEYS_MAX];
+	redisReply *r = redisCommand(rc, "HGET %s entry", it_deal_key(deal, key,
+	    sizeof(key)));
+
+	snprintf(buf, size, "%s", r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
+	freeReplyObject(r);
+	return buf;
+}

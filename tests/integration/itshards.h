@@ -62,6 +62,23 @@ double it_shards_hget_sum(redisContext *rc, int name, const char *id,
  * read (no stream or group yet). */
 long long it_shards_jobs_pending(redisContext *rc, const char *consumer);
 
+/* Entries of "deals" read and not acked, summed over every shard's group
+ * (keys_deals_group: "notifier" on one Redis, s<K> sharded); -1 when a group cannot
+ * be read. */
+long long it_deals_pending(redisContext *rc);
+
+/* Shard 0's copy of deal:<deal> (each shard plans its own copy; the deal's fields,
+ * its entry and url, are in every copy; the counters are summed with
+ * it_shards_hget_sum(rc, KEYS_DEAL, deal, field)). */
+const char *it_deal_key(const char *deal, char *buf, size_t size);
+
+/* How many shards' copies of deal:<deal> hold field ("planned", "cancelled",
+ * "sold_out"); keys_shards() of them when every shard has it. */
+int it_deal_copies(redisContext *rc, const char *deal, const char *field);
+
+/* The entry that planned deal (its push ids' first part) into buf, "" when none. */
+const char *it_deal_entry(redisContext *rc, const char *deal, char *buf, size_t size);
+
 /* The sum over every shard's stats of field (0 when absent everywhere). */
 long long it_shards_stat(redisContext *rc, const char *field);
 

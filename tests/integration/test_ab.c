@@ -25,6 +25,7 @@
 #include "itest.h"
 #include "itshards.h"
 #include "abtest.h"
+#include "keys.h"
 
 #define SECRET "0123456789abcdef0123456789abcdef"
 #define TOKEN "admin-test-token-0123456789"
@@ -192,11 +193,11 @@ wait_members(struct fx *f, const char *deal, int audience)
 	int i;
 
 	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", deal);
-	for (i = 0; i < 200 && held == 0; i++) {
-		held = hget_ll(f->o.rc, rdeal, "ab:flash:held");
-		if (held == 0)
-			it_sleep_ms(50);
-	}
+	/* Each shard holds its own rest: the count is whole once every shard planned. */
+	for (i = 0; i < 200 && it_deal_copies(f->o.rc, deal, "planned") !=
+	    (int)keys_shards(); i++)
+		it_sleep_ms(50);
+	held = hget_ll(f->o.rc, rdeal, "ab:flash:held");
 	assert_true(held > 0);
 	{
 		struct until u = { f, (int)(audience - held) };
@@ -337,7 +338,8 @@ b_wins_early_and_the_rest_gets_its_text(void **state)
 	assert_int_equal(hget_ll(f->o.rc, "report:deal:ab-1", "ab:flash:released"), held);
 	/* the released rest counts among the deal's recipients (its state waits for
 	 * them: not done once the members are) */
-	assert_int_equal(hget_ll(f->o.rc, "deal:ab-1", "recipients"), 400);
+	assert_int_equal((long long)it_shards_hget_sum(f->o.rc, KEYS_DEAL, "ab-1",
+	    "recipients"), 400);
 	assert_int_equal(it_int(f->o.rc, "ZCARD abtests"), 0);
 	/* The report: per variant, the decision with its z and confidence. */
 	j = get_test(f, "/v1/reports/deal/%s", "ab-1", &test);
@@ -470,13 +472,11 @@ static int
 redeem_b(struct fx *f, const char *deal)
 {
 	cJSON *reqs = it_gwsim_requests(&f->o.gw), *o;
-	redisReply *r = redisCommand(f->o.rc, "HGET deal:%s entry", deal);
+	redisReply *r;
 	char entry[64];
 	int n = 0;
 
-	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-	snprintf(entry, sizeof(entry), "%s", r->str);
-	freeReplyObject(r);
+	assert_string_not_equal(it_deal_entry(f->o.rc, deal, entry, sizeof(entry)), "");
 	cJSON_ArrayForEach(o, reqs) {
 		const char *body = cJSON_GetObjectItem(o, "body")->valuestring;
 		const char *to = cJSON_GetObjectItem(o, "to")->valuestring;
@@ -595,9 +595,10 @@ killed_mid_release_texts_the_rest_once(void **state)
 	unsetenv("DP_FAULTS");
 	assert_int_equal(it_publish(f->o.rc, it_deal("ab-6", "laptop", 600)), 0);
 	/* planned in more than one chunk: the held count is whole once the deal is */
-	for (i = 0; i < 400 && it_int(f->o.rc, "HEXISTS deal:ab-6 planned") != 1; i++)
+	for (i = 0; i < 400 && it_deal_copies(f->o.rc, "ab-6", "planned") !=
+	    (int)keys_shards(); i++)
 		it_sleep_ms(50);
-	assert_int_equal(it_int(f->o.rc, "HEXISTS deal:ab-6 planned"), 1);
+	assert_int_equal(it_deal_copies(f->o.rc, "ab-6", "planned"), (int)keys_shards());
 	held = hget_ll(f->o.rc, "report:deal:ab-6", "ab:flash:held");
 	assert_true(held > ABTEST_BATCH);
 	{

@@ -148,12 +148,10 @@ code_for(const struct it_gwsim *g, const char *base, const char *phone,
 static void
 long_token(redisContext *rc, const char *deal, const char *sub, char *tok, size_t size)
 {
-	redisReply *r = redisCommand(rc, "HGET deal:%s entry", deal);
-	char push[256];
+	char push[256], entry[128];
 
-	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-	snprintf(push, sizeof(push), "%s:%s:sms", r->str, sub);
-	freeReplyObject(r);
+	assert_string_not_equal(it_deal_entry(rc, deal, entry, sizeof(entry)), "");
+	snprintf(push, sizeof(push), "%s:%s:sms", entry, sub);
 	assert_int_equal(clicktok_make((const unsigned char *)SECRET, strlen(SECRET), push,
 	    tok, size), 0);
 }
@@ -424,7 +422,6 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	struct settled st = { f };
 	char dir[512], tok[512], deal[512], conv[1024], entry[64];
 	char code[SHORTLINK_LEN + 1];
-	redisReply *r;
 
 	it_path(dir, sizeof(dir), "redis-conv", "");
 	start(f, dir);
@@ -440,10 +437,7 @@ conversions_are_attributed_deduped_and_bad_ones_dead_lettered(void **state)
 	assert_int_equal(it_publish(f->rc, deal), 0);
 	assert_true(it_wait(sent_reach, &s, 10000));
 	long_token(f->rc, "c-1", "s-1", tok, sizeof(tok));
-	r = redisCommand(f->rc, "HGET deal:c-1 entry");
-	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-	snprintf(entry, sizeof(entry), "%s", r->str);
-	freeReplyObject(r);
+	assert_string_not_equal(it_deal_entry(f->rc, "c-1", entry, sizeof(entry)), "");
 
 	/* By code (pool deal), by click token, by push id; o-1 twice. */
 	assert_int_equal(xadd_conversion(f->rc, "{\"deal_id\":\"p-1\",\"order_id\":\"o-1\","

@@ -119,17 +119,6 @@ check_no_duplicates(struct fx *f, int n, int max)
 }
 
 /* An integer field of a hash (-1 when absent or not a number). */
-static long long
-hget_ll(struct fx *f, const char *key, const char *field)
-{
-	redisReply *r = redisCommand(f->rc, "HGET %s %s", key, field);
-	long long v = r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) :
-	    -1;
-
-	freeReplyObject(r);
-	return v;
-}
-
 static void
 two_notifiers_share_the_work_and_send_nothing_twice(void **state)
 {
@@ -167,7 +156,6 @@ cancel_mid_fanout_stops_every_push_not_yet_sent(void **state)
 	struct want some = { f, NULL, 20 }, all = { f, "", n };
 	long long sent, cancelled;
 	int at_gateway;
-	redisReply *r;
 
 	import_n(f, n);
 	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
@@ -184,9 +172,8 @@ cancel_mid_fanout_stops_every_push_not_yet_sent(void **state)
 	assert_int_equal(sent + cancelled, n);
 	/* Nothing reached the gateway that is not recorded as sent. */
 	assert_int_equal(at_gateway, sent);
-	r = redisCommand(f->rc, "HGET deal:cancel-me cancelled");
-	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	freeReplyObject(r);
+	/* The cancel reached every shard's copy of the deal. */
+	assert_int_equal(it_deal_copies(f->rc, "cancel-me", "cancelled"), (int)keys_shards());
 }
 
 static void
@@ -331,7 +318,6 @@ code_pool_of_ten_reaches_ten_and_the_rest_are_sold_out(void **state)
 	char deal[512];
 	cJSON *reqs, *o;
 	int seen[10] = { 0 }, i, got = 0;
-	redisReply *r;
 
 	import_n(f, n);
 	for (i = 0; i < 10; i++)
@@ -346,9 +332,8 @@ code_pool_of_ten_reaches_ten_and_the_rest_are_sold_out(void **state)
 	assert_int_equal(it_outcomes(f->rc, "sent"), 10);
 	assert_int_equal(it_outcomes(f->rc, "sold_out"), n - 10);
 	assert_int_equal(it_int(f->rc, "SCARD codes:first10"), 0);
-	r = redisCommand(f->rc, "HEXISTS deal:first10 sold_out");
-	assert_int_equal(r->integer, 1);
-	freeReplyObject(r);
+	/* A shard that met the empty pool says so in its copy of the deal. */
+	assert_true(it_deal_copies(f->rc, "first10", "sold_out") >= 1);
 	/* Each of the ten got a different code, in its text. */
 	reqs = it_gwsim_requests(&f->gw);
 	cJSON_ArrayForEach(o, reqs) {
@@ -468,7 +453,7 @@ jobs_of_a_dead_consumer_are_claimed_and_finished_by_another(void **state)
 	assert_int_equal(sent + unknown, n);
 	assert_true(unknown <= 4);   /* at most what was in flight at the kill */
 	assert_true(check_no_duplicates(f, n, 1) >= sent);
-	assert_true(hget_ll(f, "deal:orphan", "jobs") > 0);
+	assert_true(it_shards_hget_sum(f->rc, KEYS_DEAL, "orphan", "jobs") > 0);
 	/* "pushes", or a shard's "{sK}pushes" */
 	assert_true(it_log_line(f->nt[1].proc.log, "event=entries_claimed stream=") > 0 &&
 	    it_log_line(f->nt[1].proc.log, "pushes count=") > 0);
@@ -636,7 +621,8 @@ out_of_memory_mid_fanout_leaves_work_pending_never_acked_unsent(void **state)
 	assert_int_equal(check_no_duplicates(f, n, 1), n);
 	assert_true(it_log_line(f->nt[0].proc.log, "event=job_failed") > 0);
 	assert_true(it_log_line(f->nt[0].proc.log, "err=\"out of memory\"") > 0);
-	assert_int_equal(hget_ll(f, "deal:oom", "jobs"), it_jobs_for("s-", n, 10));
+	assert_int_equal((long long)it_shards_hget_sum(f->rc, KEYS_DEAL, "oom", "jobs"),
+	    it_jobs_for("s-", n, 10));
 }
 
 /* Entries on every shard's "pushes". */
@@ -764,10 +750,15 @@ pushes_are_trimmed_never_past_a_pending_entry_and_deal_keys_expire(void **state)
 		assert_true(ttl > 0);
 	}
 	freeReplyObject(r);
-	r = redisCommand(f->rc, "HGET deal:trim entry");
-	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-	assert_true(it_int(f->rc, "TTL dealentry:%s", r->str) > 0);
-	freeReplyObject(r);
+	{
+		char dk[KEYS_MAX], ek[KEYS_MAX];
+
+		r = redisCommand(f->rc, "HGET %s entry", it_deal_key("trim", dk, sizeof(dk)));
+		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+		keys_per(0, KEYS_DEALENTRY, r->str, ek, sizeof(ek));
+		assert_true(it_int(f->rc, "TTL %s", ek) > 0);
+		freeReplyObject(r);
+	}
 
 	/* A deal planned for nobody never reaches admit: its funnel expires too. */
 	assert_int_equal(it_publish(f->rc, it_deal("nobody", "no-such-category", 600)), 0);

@@ -116,19 +116,6 @@ log_has(void *arg)
 	return it_outcomes(c->f->rc, c->outcome) >= c->want;
 }
 
-static long long
-pending(redisContext *rc, const char *stream, const char *group)
-{
-	redisReply *r = redisCommand(rc, "XPENDING %s %s", stream, group);
-	long long n = -1;
-
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-	    r->element[0]->type == REDIS_REPLY_INTEGER)
-		n = r->element[0]->integer;
-	freeReplyObject(r);
-	return n;
-}
-
 /* ---- tests ---- */
 
 static void
@@ -187,7 +174,7 @@ bad_deals_are_dead_lettered_and_good_ones_behind_them_still_go_out(void **state)
 	freeReplyObject(r);
 	for (i = 0; i < 7; i++)
 		assert_true(seen[i]);
-	assert_int_equal(pending(f->rc, "deals", "notifier"), 0);
+	assert_int_equal(it_deals_pending(f->rc), 0);
 }
 
 static void
@@ -313,15 +300,12 @@ same_deal_id_twice_is_pushed_once(void **state)
 	assert_int_equal(it_publish(f->rc, it_deal("twice", "laptop", 600)), 0);
 	assert_true(it_wait(gw_has, &c, WAIT_MS));
 	it_sleep_ms(500);
-	assert_int_equal(pending(f->rc, "deals", "notifier"), 0);
+	assert_int_equal(it_deals_pending(f->rc), 0);
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 1);
 	/* Planned once: one job (acked jobs leave "pushes", so the deal hash counts). */
 	{
-		redisReply *r = redisCommand(f->rc, "HGET deal:twice jobs");
-
-		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-		assert_string_equal(r->str, "1");
-		freeReplyObject(r);
+		assert_int_equal((long long)it_shards_hget_sum(f->rc, KEYS_DEAL, "twice",
+		    "jobs"), 1);
 	}
 }
 
@@ -418,7 +402,7 @@ after_stop_planned(void *arg)
 {
 	struct fx *f = arg;
 
-	return it_int(f->rc, "HEXISTS deal:after-stop planned") == 1;
+	return it_deal_copies(f->rc, "after-stop", "planned") == (int)keys_shards();
 }
 
 static void
@@ -500,7 +484,7 @@ sigkill_mid_fanout_sends_nothing_twice_and_loses_nothing(void **state)
 	assert_int_equal(sent + unknown, n);
 	/* "sent" ones certainly arrived; "unknown" ones may or may not have. */
 	assert_true(sent <= distinct && distinct <= sent + unknown);
-	assert_int_equal(pending(f->rc, "deals", "notifier"), 0);
+	assert_int_equal(it_deals_pending(f->rc), 0);
 }
 
 static void

@@ -351,7 +351,6 @@ funnel_reports_equal_the_injected_events(void **state)
 	struct want w = { f, 0, NULL, NULL };
 	struct injected inj;
 	struct it_resp resp;
-	redisReply *r;
 
 	start(f);
 	assert_int_equal(it_publish(f->o.rc, deal_json("fd")), 0);
@@ -406,10 +405,7 @@ funnel_reports_equal_the_injected_events(void **state)
 
 	/* Conversions: by click token (A), push id (B), a repeated order, the buyer's id
 	 * (E, never clicked), a held-out buyer, an unknown buyer, a bad entry. */
-	r = redisCommand(f->o.rc, "HGET deal:fd entry");
-	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	snprintf(entry, sizeof(entry), "%s", r->str);
-	freeReplyObject(r);
+	assert_string_not_equal(it_deal_entry(f->o.rc, "fd", entry, sizeof(entry)), "");
 	snprintf(pid, sizeof(pid), "%s:s-%d:sms", entry, treated_ids[1]);
 	conversion(f, "o-1", 30, "click_token", tok[0]);
 	conversion(f, "o-2", 20, "push_id", pid);

@@ -123,15 +123,44 @@ a_shard_count_other_than_the_config_stops_the_notifier(void **state)
 /* Plan chunks that fit one shard's jobs but not the stored layout's 1024 shards' (a
  * job holds one shard's recipients): refused once the layout is read, as the config
  * check refuses them when redis.shards says so. */
+/* 1 when the groups on deals are exactly s0 .. s3 (arg: the Redis context). */
+static int
+deals_groups_per_shard(void *arg)
+{
+	redisReply *r = redisCommand(arg, "XINFO GROUPS deals");
+	int seen = 0, other = 0;
+	size_t g, k;
+
+	for (g = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++)
+		for (k = 0; k + 1 < r->element[g]->elements; k += 2) {
+			const redisReply *key = r->element[g]->element[k];
+			const redisReply *v = r->element[g]->element[k + 1];
+
+			if (key->type != REDIS_REPLY_STRING || strcmp(key->str, "name") != 0 ||
+			    v->type != REDIS_REPLY_STRING)
+				continue;
+			if (strlen(v->str) == 2 && v->str[0] == 's' && v->str[1] >= '0' &&
+			    v->str[1] <= '3')
+				seen |= 1 << (v->str[1] - '0');
+			else
+				other = 1;
+		}
+	freeReplyObject(r);
+	return seen == 15 && !other;
+}
+
+/* The sharded layout reads deals in a group per shard, s0 .. s3 (docs/sharding.md
+ * 4a), and never in the single-instance group "notifier". */
 static void
-plan_chunks_too_big_for_the_stored_shards_stop_the_notifier(void **state)
+a_sharded_layout_reads_deals_in_a_group_per_shard(void **state)
 {
 	struct it_one *f = *state;
 	char out[256];
 
-	assert_int_equal(ctl(out, sizeof(out), "layout", "create", "--shards", "1024"), 0);
-	refused_at_start(f, "[ingest]\nplan_chunk = 20000\njob_size = 20\n",
-	    "event=config_invalid field=ingest.plan_chunk shards=1024");
+	assert_int_equal(ctl(out, sizeof(out), "layout", "create", "--shards", "4"), 0);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, 1, "layout-g",
+	    "[redis]\nshards = 4\n"), 0);
+	assert_true(it_wait(deals_groups_per_shard, f->rc, EXIT_MS));
 }
 
 static void
@@ -281,7 +310,7 @@ main(void)
 		    a_shard_count_other_than_the_config_stops_the_notifier,
 		    it_one_setup, it_one_teardown),
 		cmocka_unit_test_setup_teardown(
-		    plan_chunks_too_big_for_the_stored_shards_stop_the_notifier, it_one_setup,
+		    a_sharded_layout_reads_deals_in_a_group_per_shard, it_one_setup,
 		    it_one_teardown),
 		cmocka_unit_test_setup_teardown(a_bad_layout_stops_the_notifier_and_dealpushctl,
 		    it_one_setup, it_one_teardown),

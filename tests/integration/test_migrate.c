@@ -662,12 +662,53 @@ use_layout(int sharded)
 	layout_set(l);
 }
 
+/* Entries pending in group "notifier" on deals. */
+static long long
+pt_pending_count(redisContext *rc)
+{
+	redisReply *r = redisCommand(rc, "XPENDING deals notifier");
+	long long n = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER)
+		n = r->element[0]->integer;
+	freeReplyObject(r);
+	return n;
+}
+
+/* The last-delivered-id of group on deals into buf ("" when there is no such
+ * group). */
+static void
+group_last(redisContext *rc, const char *group, char *buf, size_t size)
+{
+	redisReply *r = redisCommand(rc, "XINFO GROUPS deals");
+	size_t g, k;
+
+	buf[0] = '\0';
+	for (g = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
+		const redisReply *e = r->element[g];
+		const char *name = NULL, *last = NULL;
+
+		for (k = 0; k + 1 < e->elements; k += 2) {
+			if (e->element[k + 1]->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(e->element[k]->str, "name") == 0)
+				name = e->element[k + 1]->str;
+			else if (strcmp(e->element[k]->str, "last-delivered-id") == 0)
+				last = e->element[k + 1]->str;
+		}
+		if (name != NULL && last != NULL && strcmp(name, group) == 0)
+			snprintf(buf, size, "%s", last);
+	}
+	freeReplyObject(r);
+}
+
 static void
 migrate_there_and_back_keeps_everything(void **state)
 {
 	struct fx *f = *state;
 	char *v1[NVIEWS], *v2[NVIEWS], *v3[NVIEWS], **a, **b, phone[32], key[KEYS_MAX];
-	char **wait;
+	char **wait, deals_last[64], deals_start[64];
 	size_t na, nb, nw;
 	cJSON *reqs;
 	struct until sent2 = { f, "m2", "delivered", SUBS - 1 };
@@ -679,6 +720,25 @@ migrate_there_and_back_keeps_everything(void **state)
 	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 1);
 	assert_int_equal(it_int(f->rc, "EXISTS dealpush:layout dealpush:migrate"), 0);
 	stop(f);
+	/* An entry read and never acked (its reader gone): the new groups start just
+	 * before it, so that it is read again. */
+	{
+		redisReply *r = redisCommand(f->rc, "XADD deals * deal %s",
+		    "{\"id\": \"zz\", \"cancel\": true}");
+		unsigned long long ms, seq;
+
+		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+		assert_int_equal(sscanf(r->str, "%llu-%llu", &ms, &seq), 2);
+		if (seq > 0)
+			snprintf(deals_start, sizeof(deals_start), "%llu-%llu", ms, seq - 1);
+		else
+			snprintf(deals_start, sizeof(deals_start), "%llu-%llu", ms - 1,
+			    (unsigned long long)-1);
+		freeReplyObject(r);
+		freeReplyObject(redisCommand(f->rc, "XREADGROUP GROUP notifier it-gone COUNT 1 "
+		    "STREAMS deals >"));
+		assert_int_equal(pt_pending_count(f->rc), 1);
+	}
 	it_sleep_ms(IDLE_MS);
 	/* A job not read yet: it moves split by shard, there and back, and texts no one
 	 * again (its pushes are final). */
@@ -688,6 +748,9 @@ migrate_there_and_back_keeps_everything(void **state)
 	seed_globals(f);
 	na = dump(f->rc, &a);
 	assert_true(na > 20);
+	group_last(f->rc, "notifier", deals_last, sizeof(deals_last));
+	assert_string_not_equal(deals_last, "");
+	assert_string_not_equal(deals_last, deals_start);
 
 	/* Killed half-way there: every notifier and dealpushctl command refuses the
 	 * Redis (exit 78), the other direction is refused, and a run again finishes. */
@@ -739,6 +802,21 @@ migrate_there_and_back_keeps_everything(void **state)
 	}
 	keys_per(keys_shard_of("s-0"), KEYS_PUSH, "m1", key, sizeof(key));
 	assert_int_equal(it_int(f->rc, "HEXISTS %s s-0:sms", key), 1);
+	/* Each shard plans on its own (4a): the deal's marker in every shard's copy,
+	 * its counters in shard 0's only (the views sum them), and deals read in a
+	 * group per shard from where "notifier" stood. */
+	for (i = 0; i < 4; i++) {
+		char last[64];
+
+		keys_per((uint32_t)i, KEYS_DEAL, "m1", key, sizeof(key));
+		assert_int_equal(it_int(f->rc, "HEXISTS %s planned", key), 1);
+		assert_int_equal(it_int(f->rc, "HEXISTS %s recipients", key), i == 0);
+		snprintf(key, sizeof(key), "s%d", i);
+		group_last(f->rc, key, last, sizeof(last));
+		assert_string_equal(last, deals_start);
+	}
+	group_last(f->rc, "notifier", key, sizeof(key));
+	assert_string_equal(key, "");
 	/* The deal a reply answers ("<sub>\t<channel>" of the behaviour hash) went with
 	 * its subscriber, not to the shard of the field's whole name. */
 	for (i = 0; i < SUBS; i++) {
@@ -757,6 +835,10 @@ migrate_there_and_back_keeps_everything(void **state)
 	nb = dump(f->rc, &b);
 	dumps_equal(a, na, b, nb);
 	dump_free(b, nb);
+	group_last(f->rc, "notifier", key, sizeof(key));
+	assert_string_equal(key, deals_start);
+	group_last(f->rc, "s0", key, sizeof(key));
+	assert_string_equal(key, "");
 	job_lines_are(f, wait, nw);
 
 	/* Sharded for real: a notifier sees everything as before, texts a new deal to

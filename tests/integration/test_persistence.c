@@ -257,19 +257,6 @@ is_final(const char *s)
 	    strncmp(s, "sending", 7) != 0;
 }
 
-static long long
-pending(redisContext *rc, const char *stream, const char *group)
-{
-	redisReply *r = redisCommand(rc, "XPENDING %s %s", stream, group);
-	long long n = -1;
-
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-	    r->element[0]->type == REDIS_REPLY_INTEGER)
-		n = r->element[0]->integer;
-	freeReplyObject(r);
-	return n;
-}
-
 struct settle {
 	redisContext *rc;
 	const char *deal;
@@ -285,7 +272,7 @@ settled(void *arg)
 	int k;
 
 	if (it_shards_jobs_pending(s->rc, NULL) != 0 ||
-	    pending(s->rc, "deals", "notifier") != 0)
+	    it_deals_pending(s->rc) != 0)
 		return 0;
 	if (read_states(s->rc, s->deal, s->st, s->n) < 0)
 		return 0;
@@ -314,7 +301,7 @@ wait_settled(struct settle *s, const struct it_gwsim *g, int *got)
 		for (o = 0, k = 0; k < s->n; k++)
 			o += !is_final(s->st[k]);
 		if (t != texts || o != open || it_shards_jobs_pending(s->rc, NULL) != 0 ||
-		    pending(s->rc, "deals", "notifier") != 0) {
+		    it_deals_pending(s->rc) != 0) {
 			texts = t;
 			open = o;
 			quiet_since = mono_ms();
@@ -432,7 +419,7 @@ run_fanout_with_redis_kill(struct fx *f, const char *fsync, int drop_ms,
 	if (!wait_settled(&s, &f->gw, got))
 		printf("# %s aof_tail_cut_ms=%d: pushes left open with nothing pending "
 		    "(pending %lld/%lld)\n", fsync, drop_ms,
-		    it_shards_jobs_pending(f->rc, NULL), pending(f->rc, "deals", "notifier"));
+		    it_shards_jobs_pending(f->rc, NULL), it_deals_pending(f->rc));
 	it_sleep_ms(500);   /* a late request would show at gwsim now */
 	read_states(f->rc, deal, after, N_SUBS);
 	c->texts = gw_texts(&f->gw, got, N_SUBS, &c->strangers);
@@ -480,7 +467,7 @@ run_fanout_with_redis_kill(struct fx *f, const char *fsync, int drop_ms,
 	assert_int_equal(c->strangers, 0);
 	assert_int_equal(c->missing, 0);
 	assert_int_equal(it_shards_jobs_pending(f->rc, NULL), 0);
-	assert_int_equal(pending(f->rc, "deals", "notifier"), 0);
+	assert_int_equal(it_deals_pending(f->rc), 0);
 	for (k = 0; k < N_SUBS; k++) {
 		free(before[k]);
 		free(after[k]);

@@ -372,6 +372,24 @@ pt_pending_of(redisContext *rc, const char *stream, const char *group,
 	return n;
 }
 
+/* Pending entries of a consumer on "deals", summed over every shard's group
+ * (keys_deals_group); -1 when a group cannot be read. */
+static inline long long
+pt_deals_pending_of(redisContext *rc, const char *consumer)
+{
+	char group[KEYS_GROUP_MAX];
+	long long sum = 0, n;
+	uint32_t k;
+
+	for (k = 0; k < keys_shards(); k++) {
+		if (keys_deals_group(k, group, sizeof(group)) < 0 ||
+		    (n = pt_pending_of(rc, "deals", group, consumer)) < 0)
+			return -1;
+		sum += n;
+	}
+	return sum;
+}
+
 /* Freezes (SIGSTOP) or thaws (SIGCONT) a process the harness started. */
 static inline void
 pt_signal(const struct it_proc *p, int sig)

@@ -300,7 +300,7 @@ run_takeover_cancel(struct fx *f, const char *deal, enum cancel_path path)
 		it_sleep_ms(20);
 		pt_publish(f->rc, json, cancel, sizeof(cancel));
 		it_sleep_ms(200);
-		cancel_on_a = pt_pending_of(f->rc, "deals", "notifier", names[NT_A]);
+		cancel_on_a = pt_deals_pending_of(f->rc, names[NT_A]);
 		pt_signal(&f->nt[NT_B].proc, SIGCONT);
 	}
 	cancel_ms = pt_entry_ms(cancel);

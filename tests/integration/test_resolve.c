@@ -168,7 +168,7 @@ seed_ids(struct seed *s)
 static void
 seed(struct fx *f, struct seed *s)
 {
-	char info[1024], key[128], rdeal[128];
+	char info[1024], key[128], rdeal[128], dentry[128];
 
 	seed_ids(s);
 	/* ORDER RESOLVE_INFO: deal, sub, channel, gateway, to, started, rule, campaign,
@@ -178,7 +178,8 @@ seed(struct fx *f, struct seed *s)
 	    s->sub, s->to, s->started, s->text);
 	snprintf(key, sizeof(key), "push:%s", s->deal);
 	snprintf(rdeal, sizeof(rdeal), "report:deal:%s", s->deal);
-	cmd(f, "SET dealentry:%s %s", s->entry, s->deal);
+	snprintf(dentry, sizeof(dentry), "dealentry:%s", s->entry);
+	cmd(f, "SET %s %s", lk(dentry, s->sub), s->deal);
 	cmd(f, "HSET %s %s %s", lk(key, s->sub), s->field, s->state ? s->state : "unknown");
 	cmd(f, "HSET %s %s %s", lk("resolve:info", s->sub), s->push, info);
 	cmd(f, "ZADD %s %lld %s", lk("resolve:due", s->sub), it_now(), s->push);
@@ -514,6 +515,13 @@ status_callback_resolves_an_unknown_push(void **state)
 
 	seed(f, &s);
 	seed_ids(&early);
+	/* Every shard that plans the deal has its entry (plan.lua), s-2's too. */
+	{
+		char dentry[128];
+
+		snprintf(dentry, sizeof(dentry), "dealentry:%s", early.entry);
+		cmd(f, "SET %s %s", lk(dentry, early.sub), early.deal);
+	}
 	cmd(f, "HSET %s s-2:sms sending:it-resolve-9", lk("push:d-3", "s-2"));
 	/* No lookup can settle a text that is not known: it waits for its callback. */
 	start_notifier(f, 0, 100);

@@ -341,10 +341,11 @@ textdiff_gives_back_every_text_byte_for_byte(void **state)
 static redisReply *
 ab_release(void)
 {
+	/* ORDER AB_DECIDE_KEYS: 7 keys, then the one shard's stream and deal copy */
 	const char *argv[] = { "EVAL", script_source("ab_decide"), "9", "abtests",
-		"abtest:d9", "abrest:d9", "abq:d9:r", "deal:d9", "report:deal:d9",
-		"report:rule:r", "", "pushes", "d9", "r", "1\tb\tfinal\t100\t2.5\t0.99",
-		"1000", "50" };
+		"abtest:d9", "abrest:d9", "abq:d9:r", "report:deal:d9", "report:rule:r", "",
+		"pushes", "deal:d9", "d9", "r", "1\tb\tfinal\t100\t2.5\t0.99", "1000",
+		"50" };
 
 	assert_non_null(argv[1]);
 	return redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
@@ -401,11 +402,12 @@ static void
 plan_chunk(int chunk, int last, const char *sub)
 {
 	char sc[8], snc[8], line[64];
-	const char *argv[] = { "EVAL", script_source("plan"), "9", "deal:d8", "deals",
-		"dealentry:8-0", "planset:d8", "report:deal:d8", "", "deals:tries",
-		"pushes", "report:rule:r", "8-0", sc, snc, "86400", "notifier", "1", "",
-		"https://shop.example/d8", "D8", "", "0", "a1", "d8", "", "1", "r",
-		"1", "4", "deal", "d8", "entry", "8-0", "exp", "9999999999", "r", line };
+	/* ORDER PLAN_KEYS: 6 keys, then the rule's report key */
+	const char *argv[] = { "EVAL", script_source("plan"), "7", "deal:d8",
+		"dealentry:8-0", "planset:d8", "report:deal:d8", "", "pushes",
+		"report:rule:r", "8-0", sc, snc, "86400", "1", "",
+		"https://shop.example/d8", "D8", "", "0", "a1", "d8", "", "r",
+		"4", "deal", "d8", "entry", "8-0", "exp", "9999999999", "r", line };
 	redisReply *r;
 
 	assert_non_null(argv[1]);
@@ -426,9 +428,9 @@ static void
 rest_released_before_the_plan_ends_is_counted_once(void **state)
 {
 	const char *argv[] = { "EVAL", script_source("ab_decide"), "9", "abtests",
-		"abtest:d8", "abrest:d8", "abq:d8:r", "deal:d8", "report:deal:d8",
-		"report:rule:r", "", "pushes", "d8", "r", "0\ta\tearly\t100\t3.1\t0.99",
-		"1000", "50" };
+		"abtest:d8", "abrest:d8", "abq:d8:r", "report:deal:d8", "report:rule:r", "",
+		"pushes", "deal:d8", "d8", "r", "0\ta\tearly\t100\t3.1\t0.99", "1000",
+		"50" };
 	redisReply *r;
 
 	(void)state;

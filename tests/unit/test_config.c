@@ -221,21 +221,16 @@ plan_chunk_whose_script_arguments_exceed_the_limit_is_refused(void **state)
 	errs[0] = '\0';
 	c = load("[ingest]\nplan_chunk = 20000\njob_size = 1000\n", errs, sizeof(errs));
 	assert_non_null(c);
-	assert_true(ingest_plan_args_max(c->plan_chunk, c->job_size, 1) <= SCRIPT_ARGS_MAX);
+	assert_true(ingest_plan_args_max(c->plan_chunk, c->job_size) <= SCRIPT_ARGS_MAX);
 	config_free(c);
-	/* Jobs of 20 fit on one shard; over 1024 shards the grouping adds up to 1023
-	 * jobs a chunk, and they no longer do. */
+	/* A chunk holds one shard's recipients: the shard count changes nothing. */
 	errs[0] = '\0';
-	c = load("[ingest]\nplan_chunk = 20000\njob_size = 20\n", errs, sizeof(errs));
-	assert_non_null(c);
-	config_free(c);
 	c = load("[redis]\nshards = 1024\n[ingest]\nplan_chunk = 20000\njob_size = 20\n",
 	    errs, sizeof(errs));
-	assert_null(c);
-	assert_non_null(strstr(errs, "over redis.shards"));
-	/* And the defaults, of course, on as many shards as a layout may have. */
-	assert_true(ingest_plan_args_max(500, 50, 1) <= SCRIPT_ARGS_MAX);
-	assert_true(ingest_plan_args_max(500, 50, 1024) <= SCRIPT_ARGS_MAX);
+	assert_non_null(c);
+	config_free(c);
+	/* And the defaults, of course. */
+	assert_true(ingest_plan_args_max(500, 50) <= SCRIPT_ARGS_MAX);
 }
 
 static void

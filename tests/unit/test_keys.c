@@ -96,7 +96,8 @@ the_single_instance_layout_keeps_every_name(void **state)
 			"push:d-1", "code:d-1", "pushinfo:d-1", "pushline:d-1", "delivery:d-1",
 			"redelivered:d-1", "holdout:d-1", "retext:d-1", "codepush:d-1",
 			"order:d-1", "report:deal:d-1", "report:rule:d-1",
-			"report:campaign:d-1", "series:d-1", "link:d-1",
+			"report:campaign:d-1", "series:d-1", "link:d-1", "deal:d-1",
+			"dealentry:d-1", "planset:d-1",
 		};
 		struct keys_prefixes px;
 		int i;
@@ -112,6 +113,10 @@ the_single_instance_layout_keeps_every_name(void **state)
 	}
 	keys_status_seen(0, "SM1", "delivered", k, sizeof(k));
 	assert_string_equal(k, "status_seen:SM1:delivered");
+	/* The one group on deals. */
+	assert_int_equal(keys_deals_group(0, k, sizeof(k)), 8);
+	assert_string_equal(k, "notifier");
+	assert_int_equal(keys_deals_group(1, k, sizeof(k)), -1);
 	/* No codeout key: a conversion by code reads codepush:<code>. */
 	assert_int_equal(keys_codeout("d-1", k, sizeof(k)), 0);
 	assert_string_equal(k, "");
@@ -144,6 +149,12 @@ sharded_names_begin_with_the_subscribers_tag(void **state)
 	assert_string_equal(k, want);
 	assert_int_equal(keys_shard_key(4, KEYS_SUBSCRIBERS, k, sizeof(k)), -1);
 	assert_int_equal(keys_texts("s-1", k, 8), -1);
+	assert_string_equal(k, "");
+	/* A group per shard on deals. */
+	assert_int_equal(keys_deals_group(3, k, sizeof(k)), 2);
+	assert_string_equal(k, "s3");
+	assert_int_equal(keys_deals_group(4, k, sizeof(k)), -1);
+	assert_int_equal(keys_deals_group(3, k, 2), -1);
 	assert_string_equal(k, "");
 }
 
