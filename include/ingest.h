@@ -36,6 +36,17 @@ struct ingest *ingest_new(struct event_base *base, const struct config *cfg,
 
 struct metrics;
 
+/*
+ * The rankings a notifier's shard readers share: the first reader of a deal entry
+ * ranks the whole audience once and the other shards' readers take their parts
+ * (notifier/ingest_ranks.c). One per notifier, for nshards readers; set on each with
+ * ingest_set_ranks before they read; freed after them. NULL on OOM.
+ */
+struct ingest_ranks;
+struct ingest_ranks *ingest_ranks_new(uint32_t nshards);
+void ingest_ranks_free(struct ingest_ranks *rk);
+void ingest_set_ranks(struct ingest *in, struct ingest_ranks *rk);
+
 /* The most script arguments (keys included) one plan chunk of plan_chunk
  * recipients in jobs of job_size can need (a chunk holds one shard's recipients):
  * config.c refuses values over SCRIPT_ARGS_MAX. */

@@ -153,12 +153,18 @@ struct match_run *match_run_new(struct matcher *m, const struct deal *d, int64_t
 struct match_run *match_run_new_rules(struct matcher *m, struct rule_set *rs,
     const struct deal *d, int64_t now, struct match_list *summary, struct err *err);
 
-/* match_run_new keeping only the subscribers of shard shard (keys.h) for the
- * slices: each shard's reader plans its own (docs/sharding.md 4a). The ranking, a
- * limit's cut and match_run_total stay the whole audience's; the run holds only
- * the shard's part. */
-struct match_run *match_run_new_shard(struct matcher *m, const struct deal *d,
-    int64_t now, uint32_t shard, struct match_list *summary, struct err *err);
+/* One ranking of deal d split into a run per shard (runs[K] keeps shard K's
+ * subscribers, keys.h; nshards of them, each freed with match_run_free): what every
+ * shard's reader of one notifier plans from, ranked once (docs/sharding.md 4a).
+ * summary as for match_run_new (the whole audience's). 0, or -1 with *err (runs all
+ * NULL). d is borrowed by every run: see match_run_rebind. */
+int match_run_new_split(struct matcher *m, const struct deal *d, int64_t now,
+    uint32_t nshards, struct match_run **runs, struct match_list *summary,
+    struct err *err);
+
+/* The deal the run renders from now on (the same deal, another copy of it, which
+ * must outlive the run). */
+void match_run_rebind(struct match_run *r, const struct deal *d);
 
 /* Ranked recipients of the whole audience (subscribers, held-out ones excluded);
  * those the run holds (its shard's, or the same), and how many of those the slices

@@ -38,6 +38,7 @@ struct deal;
 #define INGEST_PLANS_MAX 4       /* deals planned at once without holding the reads */
 
 struct ingest_plan;
+struct ingest_ranks;
 
 struct ingest {
 	struct event_base *base;
@@ -48,6 +49,7 @@ struct ingest {
 	struct rconn *cmd;         /* scripts, shared */
 	struct substore *ss;
 	struct matcher *matcher;
+	struct ingest_ranks *ranks;   /* shared by the notifier's shard readers, or NULL */
 	struct metrics *metrics;   /* borrowed, may be NULL */
 	int stopping;
 	size_t outstanding;        /* entries of the current batch still in progress */
@@ -103,6 +105,32 @@ struct ingest_plan {
 	int64_t started_ms, progress_ms;   /* monotonic: start, last chunk answered */
 	struct ingest_plan *next, *prev;   /* ingest.plans */
 };
+
+/* A subscriber a rule's holdout kept back (a copy: it outlives the mirror's
+ * record). */
+struct ingest_held {
+	char *id;                  /* owned */
+	const char *rule;          /* owned by the rule set the ranking pinned */
+	unsigned channels;         /* CH_BIT() mask held back */
+	int whole;
+};
+
+/* What a ranking found beyond its run: the whole audience's counts, and the held-out
+ * subscribers of the reader's shard. */
+struct ingest_sum {
+	size_t matched, held_out;  /* the whole audience's */
+	struct ingest_held *held;  /* the shard's (all on one Redis); owned */
+	size_t nheld;
+};
+
+void ingest_sum_free(struct ingest_sum *s);
+
+/* ingest_ranks.c: deal d of entry ranked for this reader: its run (its shard's part
+ * when sharded) and *sum. With the notifier's readers sharing ranks, the first one
+ * to reach an entry ranks once for all shards and the others take their part. NULL
+ * with *err. */
+struct match_run *ingest_rank(struct ingest *in, const char *entry,
+    const struct deal *d, struct ingest_sum *sum, struct err *err);
 
 /* A new job for entry; it holds the next read back until ingest_job_put drops its
  * last reference. NULL on OOM (then the pending list is read again later). */

@@ -230,7 +230,7 @@ ingest_on_holdout(struct rconn *rc, struct redisReply *r, void *arg)
  * connection before the plan chunks, so Redis runs it first. One call holds the
  * held-out subscribers of one shard (keys.h): its holdout:<deal> and reports. */
 static void
-ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list *ml)
+ingest_holdout(struct ingest *in, const struct deal *d, const struct ingest_sum *hs)
 {
 	/* ORDER HOLDOUT_KEYS: notifier/lua/holdout.lua. */
 	static const char *const chans[] = { "", "sms", "dm", "sms dm" }; /* ORDER CHANNEL */
@@ -242,13 +242,13 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 	char rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
 	char ttl[32], at[32];
 	size_t i, n, k, a;
-	uint32_t shard = in->shard, nshards = keys_shards();
+	uint32_t shard = in->shard;
 
-	if (ml->held_out == 0)
+	if (hs->nheld == 0)
 		goto out;
 	if (argv == NULL || rkey == NULL || pick == NULL) {
 		log_warnx("event=holdout_not_stored deal=%s held_out=%zu err=\"out of memory\"",
-		    d->id, ml->held_out);
+		    d->id, hs->nheld);
 		goto out;
 	}
 	/* Conversions arrive after the deal: keep the audience as long as orders count. */
@@ -264,19 +264,16 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 		else
 			rcamp[0] = '\0';
 		i = 0;
-		while (i < ml->held_out) {
+		while (i < hs->nheld) {
 			char *tag;
 
-			for (n = 0; i < ml->held_out && n < INGEST_HOLDOUT_PAIRS; i++)
-				if (nshards == 1 || keys_shard_of(ml->held[i].sub->id) == shard)
-					pick[n++] = i;
-			if (n == 0)
-				break;
+			for (n = 0; i < hs->nheld && n < INGEST_HOLDOUT_PAIRS; i++)
+				pick[n++] = i;
 			argv[0] = key;
 			argv[1] = rdeal;
 			argv[2] = rcamp;
 			for (k = 0; k < n; k++) {
-				keys_per(shard, KEYS_REPORT_RULE, ml->held[pick[k]].rule, rkey[k],
+				keys_per(shard, KEYS_REPORT_RULE, hs->held[pick[k]].rule, rkey[k],
 				    sizeof(rkey[k]));
 				argv[3 + k] = rkey[k];
 			}
@@ -284,9 +281,9 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 			argv[a++] = ttl;
 			argv[a++] = at;
 			for (k = 0; k < n; k++) {
-				const struct match_held *h = &ml->held[pick[k]];
+				const struct ingest_held *h = &hs->held[pick[k]];
 
-				argv[a++] = h->sub->id;
+				argv[a++] = h->id;
 				argv[a++] = h->rule;
 				argv[a++] = chans[h->channels & (CH_BIT(CH_SMS) | CH_BIT(CH_DM))];
 				argv[a++] = h->whole ? "1" : "0";
@@ -295,7 +292,7 @@ ingest_holdout(struct ingest *in, const struct deal *d, const struct match_list 
 			if (tag == NULL || script_call_named(in->cmd, "holdout", (int)(3 + n),
 			    (int)a, argv, NULL, ingest_on_holdout, tag) < 0) {
 				log_warnx("event=holdout_not_stored deal=%s held_out=%zu "
-				    "err=\"%s\"", d->id, ml->held_out,
+				    "err=\"%s\"", d->id, hs->nheld,
 				    tag ? "redis not ready" : "out of memory");
 				free(tag);
 				goto out;
@@ -435,12 +432,13 @@ ingest_plan_on_reply(struct ingest_plan *p)
  * start (the job's failure is recorded, d freed). */
 static struct ingest_plan *
 ingest_plan_new(struct ingest_job *j, struct deal *d, const char *link_entry,
-    struct match_list *summary)
+    struct ingest_sum *summary)
 {
 	struct ingest *in = j->in;
 	struct ingest_plan *p;
 	struct err err;
 
+	memset(summary, 0, sizeof(*summary));
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->ev = event_new(in->base, -1, 0, ingest_plan_turn, p)) == NULL) {
 		log_errorx("event=plan_failed deal=%s entry=%s err=\"out of memory\"", d->id,
@@ -466,12 +464,9 @@ ingest_plan_new(struct ingest_job *j, struct deal *d, const char *link_entry,
 		p->next->prev = p;
 	in->plans = p;
 	err_clear(&err);
-	/* Sharded: the whole audience is ranked (a limit cuts it whole), and the run
-	 * keeps this reader's shard; the other shards' readers plan theirs. */
-	p->run = keys_shards() > 1 ?
-	    match_run_new_shard(in->matcher, d, clock_now(), in->shard, summary, &err) :
-	    match_run_new(in->matcher, d, clock_now(), summary, &err);
-	if (p->run == NULL) {
+	/* Sharded: the whole audience is ranked (a limit cuts it whole), once per
+	 * notifier, and this reader plans its shard's part (ingest_ranks.c). */
+	if ((p->run = ingest_rank(in, j->entry, d, summary, &err)) == NULL) {
 		log_errorx("event=match_failed deal=%s entry=%s err=\"%s\"", d->id, j->entry,
 		    err.msg);
 		ingest_job_fail(j, 0, "match", err.msg);
@@ -526,7 +521,7 @@ void
 ingest_plan(struct ingest *in, const char *entry, struct deal *d, const char *payload,
     size_t len)
 {
-	struct match_list summary;
+	struct ingest_sum summary;
 	struct ingest_plan *p;
 	struct ingest_job *j;
 
@@ -536,16 +531,15 @@ ingest_plan(struct ingest *in, const char *entry, struct deal *d, const char *pa
 	}
 	if ((p = ingest_plan_new(j, d, j->entry, &summary)) != NULL &&
 	    ingest_guard(in, entry, p->d, (size_t)j->ranked, payload, len)) {
-		match_list_free(&summary);
 		ingest_plan_end(p);
 	} else if (p != NULL) {
 		j->matched = summary.matched;
 		j->held_out = summary.held_out;
 		ingest_holdout(in, p->d, &summary);
-		match_list_free(&summary);
 		ingest_plan_kick(p);
 		ingest_plan_detach(j);
 	}
+	ingest_sum_free(&summary);
 	ingest_job_put(j);
 }
 
@@ -553,12 +547,13 @@ void
 ingest_retext(struct ingest_job *j, struct deal *d, const char *planned_entry,
     const char *keep)
 {
-	struct match_list summary;
+	struct ingest_sum summary;
 	struct ingest_plan *p;
 
-	if ((p = ingest_plan_new(j, d, planned_entry, &summary)) == NULL)
+	p = ingest_plan_new(j, d, planned_entry, &summary);
+	ingest_sum_free(&summary);    /* an update never changes who is held out */
+	if (p == NULL)
 		return;
-	match_list_free(&summary);    /* an update never changes who is held out */
 	p->retext = 1;
 	snprintf(p->keep, sizeof(p->keep), "%s", keep);
 	log_info("event=deal_retext deal=%s entry=%s planned_entry=%s ranked=%zu",

@@ -438,12 +438,16 @@ notifier_start_readers(struct notifier *n)
 		return -1;
 	/* A reader per shard, each planning its shard's subscribers (docs/sharding.md
 	 * 4a); one on one Redis. */
-	if ((n->ingest = calloc(keys_shards(), sizeof(*n->ingest))) == NULL)
+	if ((n->ingest = calloc(keys_shards(), sizeof(*n->ingest))) == NULL ||
+	    (keys_shards() > 1 && (n->ranks = ingest_ranks_new(keys_shards())) == NULL))
 		return -1;
-	for (n->ningest = 0; n->ningest < keys_shards(); n->ningest++)
+	for (n->ningest = 0; n->ningest < keys_shards(); n->ningest++) {
 		if ((n->ingest[n->ningest] = ingest_new(n->base, n->cfg, &n->rcfg, n->cmd,
 		    n->ss, n->matcher, n->ningest)) == NULL)
 			return -1;
+		/* One ranking per deal for every shard's reader (ingest_ranks.c). */
+		ingest_set_ranks(n->ingest[n->ningest], n->ranks);
+	}
 	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http,
 	    n->ss, n->zones)) == NULL)
 		return -1;
@@ -529,6 +533,7 @@ notifier_free(struct notifier *n)
 	for (k = 0; k < n->ningest; k++)
 		ingest_free(n->ingest[k]);
 	free(n->ingest);
+	ingest_ranks_free(n->ranks);      /* before the matcher: its parts pin rules */
 	/* Cancels requests still in flight; deliver sees each callback once. */
 	httpc_free(n->http);
 	deliver_free(n->deliver);

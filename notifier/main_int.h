@@ -30,6 +30,7 @@ struct notifier {
 	struct httpc *http;
 	struct ingest **ingest;       /* one reader per shard: group s<K> on deals */
 	uint32_t ningest;
+	struct ingest_ranks *ranks;   /* the rankings they share; NULL on one shard */
 	struct deliver *deliver;
 	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
 	struct xauth *xauth[CONFIG_GATEWAYS_MAX]; /* x-dm credentials, by gateway index */

@@ -575,37 +575,25 @@ match_sent_channels(const struct rule_recipient *rc)
 }
 
 /* Copies the not-held-out part of the ranking in m->found into r (a recipient held
- * out of one channel keeps the other), only shard's subscribers when one_shard.
- * 0, or -1 on OOM. */
+ * out of one channel keeps the other). 0, or -1 on OOM. */
 static int
-match_run_copy(struct match_run *r, const struct rule_recipients *found, int one_shard,
-    uint32_t shard)
+match_run_copy(struct match_run *r, const struct rule_recipients *found)
 {
-	size_t i, bytes = 0, off = 0, keep = 0;
-	unsigned char *mine = NULL;
+	size_t i, bytes = 0, off = 0;
 
-	if (found->n > 0 && (mine = malloc(found->n)) == NULL)
-		return -1;
-	for (i = 0; i < found->n; i++) {
-		mine[i] = match_sent_channels(&found->v[i]) != 0;
-		r->total += mine[i];
-		if (mine[i] && one_shard && keys_shard_of(found->v[i].sub->id) != shard)
-			mine[i] = 0;          /* another shard's reader plans it */
-		if (mine[i]) {
+	for (i = 0; i < found->n; i++)
+		if (match_sent_channels(&found->v[i]) != 0)
 			bytes += strlen(found->v[i].sub->id) + 1;
-			keep++;
-		}
-	}
-	if (bytes > UINT32_MAX || (r->v = calloc(keep + 1, sizeof(*r->v))) == NULL ||
-	    (r->ids = malloc(bytes + 1)) == NULL) {
-		free(mine);
+	if (bytes > UINT32_MAX)
 		return -1;
-	}
+	if ((r->v = calloc(found->n + 1, sizeof(*r->v))) == NULL ||
+	    (r->ids = malloc(bytes + 1)) == NULL)
+		return -1;
 	for (i = 0; i < found->n; i++) {
 		const struct rule_recipient *rc = &found->v[i];
 		size_t len;
 
-		if (!mine[i])
+		if (match_sent_channels(rc) == 0)
 			continue;
 		len = strlen(rc->sub->id) + 1;
 		memcpy(r->ids + off, rc->sub->id, len);
@@ -615,15 +603,115 @@ match_run_copy(struct match_run *r, const struct rule_recipients *found, int one
 		r->n++;
 		off += len;
 	}
-	free(mine);
+	r->total = r->n;
 	return 0;
+}
+
+/* The ranking in m->found split into one run per shard (runs[0 .. nshards-1], each
+ * taking a reference on rules), in one pass: each run keeps its shard's part in rank
+ * order, and every run's total is the whole audience's. 0, or -1 on OOM (runs then
+ * freed and NULL). */
+static int
+match_run_split_copy(struct matcher *m, struct match_rules *rules, const struct deal *d,
+    int64_t now, const struct rule_recipients *found, uint32_t nshards,
+    struct match_run **runs)
+{
+	uint32_t *shard = found->n > 0 ? malloc(found->n * sizeof(*shard)) : NULL;
+	size_t *bytes = calloc(nshards, sizeof(*bytes)), *count = calloc(nshards,
+	    sizeof(*count)), *off = calloc(nshards, sizeof(*off)), i, total = 0;
+	uint32_t k;
+	int rv = -1;
+
+	if ((found->n > 0 && shard == NULL) || bytes == NULL || count == NULL || off == NULL)
+		goto out;
+	for (i = 0; i < found->n; i++) {
+		if (match_sent_channels(&found->v[i]) == 0) {
+			shard[i] = nshards;     /* held out of everything: in no run */
+			continue;
+		}
+		shard[i] = keys_shard_of(found->v[i].sub->id) % nshards;
+		bytes[shard[i]] += strlen(found->v[i].sub->id) + 1;
+		count[shard[i]]++;
+		total++;
+	}
+	for (k = 0; k < nshards; k++) {
+		struct match_run *r = calloc(1, sizeof(*r));
+
+		if ((runs[k] = r) == NULL || bytes[k] > UINT32_MAX ||
+		    (r->v = calloc(count[k] + 1, sizeof(*r->v))) == NULL ||
+		    (r->ids = malloc(bytes[k] + 1)) == NULL)
+			goto out;
+		r->m = m;
+		r->d = d;
+		r->now = now;
+		r->rules = rules;
+		rules->refs++;
+		r->total = total;
+	}
+	for (i = 0; i < found->n; i++) {
+		const struct rule_recipient *rc = &found->v[i];
+		struct match_run *r;
+		size_t len;
+
+		if (shard[i] == nshards)
+			continue;
+		r = runs[shard[i]];
+		len = strlen(rc->sub->id) + 1;
+		memcpy(r->ids + off[shard[i]], rc->sub->id, len);
+		r->v[r->n].rule = rc->rule;
+		r->v[r->n].id = (uint32_t)off[shard[i]];
+		r->v[r->n].channels = (unsigned char)match_sent_channels(rc);
+		r->n++;
+		off[shard[i]] += len;
+	}
+	rv = 0;
+out:
+	if (rv < 0)
+		for (k = 0; k < nshards; k++) {
+			match_run_free(runs[k]);
+			runs[k] = NULL;
+		}
+	free(shard);
+	free(bytes);
+	free(count);
+	free(off);
+	return rv;
+}
+
+int
+match_run_new_split(struct matcher *m, const struct deal *d, int64_t now,
+    uint32_t nshards, struct match_run **runs, struct match_list *summary,
+    struct err *err)
+{
+	size_t i;
+
+	memset(summary, 0, sizeof(*summary));
+	memset(runs, 0, nshards * sizeof(*runs));
+	if (match_find(m, m->cur->rs, d, now, err) < 0)
+		return -1;
+	summary->matched = m->found.matched;
+	for (i = 0; i < m->found.n; i++)
+		if (m->found.v[i].held_out && match_hold(summary, &m->found.v[i]) < 0)
+			goto oom;
+	if (match_run_split_copy(m, m->cur, d, now, &m->found, nshards, runs) < 0)
+		goto oom;
+	return 0;
+oom:
+	err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
+	match_list_free(summary);
+	return -1;
+}
+
+void
+match_run_rebind(struct match_run *r, const struct deal *d)
+{
+	r->d = d;
 }
 
 /* A run ranked with rules (a reference taken here). */
 static struct match_run *
 match_run_start(struct matcher *m, struct match_rules *rules, const struct deal *d,
-    int64_t now, int one_shard, uint32_t shard, struct match_list *summary,
-    struct err *err)
+    int64_t now, struct match_list *summary, struct err *err)
 {
 	struct match_run *r = calloc(1, sizeof(*r));
 	size_t i;
@@ -642,7 +730,7 @@ match_run_start(struct matcher *m, struct match_rules *rules, const struct deal 
 	for (i = 0; i < m->found.n; i++)
 		if (m->found.v[i].held_out && match_hold(summary, &m->found.v[i]) < 0)
 			goto oom;
-	if (match_run_copy(r, &m->found, one_shard, shard) < 0)
+	if (match_run_copy(r, &m->found) < 0)
 		goto oom;
 	return r;
 oom:
@@ -657,14 +745,7 @@ struct match_run *
 match_run_new(struct matcher *m, const struct deal *d, int64_t now,
     struct match_list *summary, struct err *err)
 {
-	return match_run_start(m, m->cur, d, now, 0, 0, summary, err);
-}
-
-struct match_run *
-match_run_new_shard(struct matcher *m, const struct deal *d, int64_t now,
-    uint32_t shard, struct match_list *summary, struct err *err)
-{
-	return match_run_start(m, m->cur, d, now, 1, shard, summary, err);
+	return match_run_start(m, m->cur, d, now, summary, err);
 }
 
 struct match_run *
@@ -682,7 +763,7 @@ match_run_new_rules(struct matcher *m, struct rule_set *rs, const struct deal *d
 	}
 	own->rs = rs;
 	own->refs = 1;
-	r = match_run_start(m, own, d, now, 0, 0, summary, err);
+	r = match_run_start(m, own, d, now, summary, err);
 	match_rules_put(own);           /* the run holds the only reference left */
 	return r;
 }

@@ -262,6 +262,11 @@ a_deal_reaches_every_shard_once(void **state)
 	/* The consent epochs and caps are the shards'; no single-instance name. */
 	assert_int_equal(it_int(f->rc, "EXISTS subscribers subscribers:changes consent:sms "
 	    "consent:dm consent:epoch consent:records"), 0);
+	/* Ranked once by the notifier, planned once by each shard's reader. */
+	assert_int_equal(it_log_count(f->nt.proc.log, "event=deal_ranked deal=shard-d1",
+	    NULL, NULL), 1);
+	assert_int_equal(it_log_count(f->nt.proc.log, "event=deal_planned deal=shard-d1",
+	    NULL, NULL), 4);
 }
 
 /* A command that must succeed. */
