@@ -76,6 +76,8 @@ mig_walk(struct mig *m, int verify)
 					    strcmp(k, "pushes:log") == 0 || strcmp(k, "stats") == 0 ||
 					    strcmp(k, "pushes") == 0 ||
 					    mig_has_prefix(k, "push:") ||
+					    mig_has_prefix(k, "deal:") ||
+					    mig_has_prefix(k, "dealentry:") ||
 					    mig_has_prefix(k, "report:"));
 				else
 					left += mig_tag_of(m, k, &name) != MIG_ALL ||
@@ -196,6 +198,29 @@ mig_shard_readers_active(struct mig *m)
 	return 0;
 }
 
+/* 1 when deals is read in group "notifier" (the single layout's, or a sharded
+ * layout's from before the shard groups), 0 when not, -1 after printing. */
+static int
+mig_single_group(struct mig *m)
+{
+	const char *argv[3] = { "XINFO", "GROUPS", "deals" };
+	redisReply *r = mig_argv(m, 3, argv, NULL);
+	size_t g, k;
+	int found = 0;
+
+	if (r == NULL)
+		return -1;
+	for (g = 0; r->type == REDIS_REPLY_ARRAY && g < r->elements; g++)
+		for (k = 0; r->element[g]->type == REDIS_REPLY_ARRAY &&
+		    k + 1 < r->element[g]->elements; k += 2)
+			if (strcmp(r->element[g]->element[k]->str, "name") == 0 &&
+			    r->element[g]->element[k + 1]->type == REDIS_REPLY_STRING &&
+			    strcmp(r->element[g]->element[k + 1]->str, "notifier") == 0)
+				found = 1;
+	freeReplyObject(r);
+	return found;
+}
+
 /* 1 when a key matching pattern exists (SCAN MATCH), 0 when not, -1 on error. */
 static int
 mig_any(struct mig *m, const char *pattern)
@@ -249,7 +274,7 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 	struct err err;
 	char version[32], shards[16], hash[64], created[32], to[16], *tags = NULL;
 	char want_shards[16] = "";
-	int rc = CTL_FAIL, running;
+	int rc = CTL_FAIL, running, upgrade = 0;
 	long left;
 
 	memset(&m, 0, sizeof(m));
@@ -285,13 +310,19 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 		goto out;
 	}
 	if (m.to_shards) {
-		if (strcmp(version, SHARD_LAYOUT_VERSION) == 0) {
+		/* A sharded layout of a release before each shard had its group on deals
+		 * (group "notifier", global deal:<id>): the same --to-shards finishes it. */
+		if (strcmp(version, SHARD_LAYOUT_VERSION) == 0 &&
+		    strcmp(shards, want_shards) == 0 && (upgrade = mig_single_group(&m)) < 0)
+			goto out;
+		if (strcmp(version, SHARD_LAYOUT_VERSION) == 0 && !upgrade) {
 			fprintf(stderr, "dealpushctl: migrate: refused: this Redis is in the "
 			    "sharded layout already (%s shards)\n", shards);
 			rc = CTL_BAD_INPUT;
 			goto out;
 		}
-		if (version[0] != '\0' && !(strcmp(version, MIG_VERSION_SHARDS) == 0 &&
+		if (version[0] != '\0' && !upgrade &&
+		    !(strcmp(version, MIG_VERSION_SHARDS) == 0 &&
 		    strcmp(shards, want_shards) == 0)) {
 			fprintf(stderr, "dealpushctl: migrate: refused: " LAYOUT_KEY " says version"
 			    " '%s' with %s shards; resume with the same --to-shards\n", version,
@@ -331,8 +362,9 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 			rc = old > 0 ? CTL_BAD_INPUT : CTL_FAIL;
 			goto out;
 		}
-		if ((l = shard_layout_new(m.n, &err)) == NULL ||
-		    shard_layout_tags(l, tags, MIG_TAGS_MAX) < 0) {
+		if (upgrade ? (l = shard_layout_parse(SHARD_LAYOUT_VERSION, shards, hash, tags,
+		    &err)) == NULL : ((l = shard_layout_new(m.n, &err)) == NULL ||
+		    shard_layout_tags(l, tags, MIG_TAGS_MAX) < 0)) {
 			fprintf(stderr, "dealpushctl: migrate: %s\n", l ? "out of memory" : err.msg);
 			goto out;
 		}
@@ -346,7 +378,8 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 	m.l = l;
 	m.n = shard_layout_count(l);
 	if ((running = mig_shard_readers_active(&m)) != 0 ||
-	    (running = mig_shard_groups_active(&m)) != 0) {
+	    (running = mig_shard_groups_active(&m)) != 0 ||
+	    (running = mig_deals_groups_check(&m)) != 0) {
 		rc = running < 0 ? CTL_FAIL : CTL_BAD_INPUT;
 		goto out;
 	}

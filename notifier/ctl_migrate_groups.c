@@ -3,13 +3,13 @@
  * (stage: outside the pipeline; docs/sharding.md sections 4a and 4g).
  *
  * One Redis reads deals in group "notifier"; the sharded layout in one group per
- * shard, "s<K>". The new layout's groups start where the old ones stand: after the
- * last entry delivered, or just before the first entry still pending anywhere, so
- * that an entry read and not acked (a plan cut short) is read again. Reading an
- * entry again is harmless: each deal's copy says it is planned (the migration copied
- * it, section 4g), and the entry is acked then. The old groups go last, so that a
- * migration killed between two steps and run again finds them and starts from the
- * same place.
+ * shard, "s<K>". A migration starts only when the old readers are done: nothing
+ * pending in any old group, and every old group at the same last-delivered id (a
+ * deal planned in some shards and not yet in others could not be merged into one
+ * plan, nor split into shards' plans, without planning someone twice or never).
+ * The new groups start at that id, so no entry is read twice and none is skipped.
+ * The old groups go last, so that a migration killed between two steps and run
+ * again finds them and starts from the same place.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,19 +23,6 @@
 
 #define MIG_DEALS "deals"
 #define MIG_ID_MAX 48
-
-/* "<ms>-<seq>" as two numbers; -1 when it is not one. */
-static int
-mig_gid(const char *id, unsigned long long *ms, unsigned long long *seq)
-{
-	char *end;
-
-	*ms = strtoull(id, &end, 10);
-	if (end == id || *end != '-')
-		return -1;
-	*seq = strtoull(end + 1, &end, 10);
-	return *end == '\0' ? 0 : -1;
-}
 
 /* 1 when group is one of the source layout's readers of deals. */
 static int
@@ -52,32 +39,21 @@ mig_old_group(const struct mig *m, const char *group)
 	return *end == '\0' && k < m->n;
 }
 
-/* Lowers *at (ms, seq; ms ULLONG_MAX = none yet) to id. */
-static void
-mig_lower(unsigned long long *ms, unsigned long long *seq, const char *id)
-{
-	unsigned long long im, is;
-
-	if (mig_gid(id, &im, &is) == 0 && (im < *ms || (im == *ms && is < *seq))) {
-		*ms = im;
-		*seq = is;
-	}
-}
-
-/* Where the new groups start: the earliest of every old group's last-delivered-id
- * and the id just before its first pending entry. names gets the old groups
- * (at most max). Returns how many, or -1 after printing. */
+/* The source layout's groups on deals: their names (at most max) and where the new
+ * ones start: their last-delivered id, which must be the same for all with nothing
+ * pending (else 1 after printing: the readers are not done). Returns how many
+ * groups (0: none, every reader starts its group itself), or -1 after printing. */
 static int
-mig_groups_start(struct mig *m, char *start, size_t size, char (*names)[KEYS_GROUP_MAX],
-    int max)
+mig_groups_state(struct mig *m, char *start, size_t size, char (*names)[KEYS_GROUP_MAX],
+    int max, int *busy)
 {
 	const char *argv[3] = { "XINFO", "GROUPS", MIG_DEALS };
-	unsigned long long ms = (unsigned long long)-1, seq = 0;
 	redisReply *r = mig_argv(m, 3, argv, NULL);
 	size_t g, k;
 	int n = 0;
 
 	start[0] = '\0';
+	*busy = 0;
 	if (r == NULL)
 		return -1;
 	for (g = 0; r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
@@ -102,41 +78,34 @@ mig_groups_start(struct mig *m, char *start, size_t size, char (*names)[KEYS_GRO
 		if (name == NULL || last == NULL || !mig_old_group(m, name) || n == max)
 			continue;
 		snprintf(names[n++], sizeof(names[0]), "%s", name);
-		mig_lower(&ms, &seq, last);
 		if (pending > 0) {
-			const char *pargv[3] = { "XPENDING", MIG_DEALS, name };
-			redisReply *p = mig_argv(m, 3, pargv, NULL);
-
-			if (p == NULL) {
-				freeReplyObject(r);
-				return -1;
-			}
-			/* { count, first id, last id, consumers }: start just before the
-			 * first, so that it is delivered again. */
-			if (p->type == REDIS_REPLY_ARRAY && p->elements >= 2 &&
-			    p->element[1]->type == REDIS_REPLY_STRING) {
-				unsigned long long fm, fs;
-
-				if (mig_gid(p->element[1]->str, &fm, &fs) == 0) {
-					if (fs > 0) {
-						fs--;
-					} else if (fm > 0) {
-						fm--;
-						fs = (unsigned long long)-1;
-					}
-					if (fm < ms || (fm == ms && fs < seq)) {
-						ms = fm;
-						seq = fs;
-					}
-				}
-			}
-			freeReplyObject(p);
+			fprintf(stderr, "dealpushctl: migrate: refused: %lld deal entries read and "
+			    "not finished in group %s on deals (XPENDING deals %s): start the "
+			    "notifiers until they finish them, then stop them and migrate\n",
+			    pending, name, name);
+			*busy = 1;
+		} else if (start[0] != '\0' && strcmp(start, last) != 0) {
+			fprintf(stderr, "dealpushctl: migrate: refused: the shards' readers stand "
+			    "at different places on deals (%s at %s, another at %s): start the "
+			    "notifiers until every group has read the same entries, then stop "
+			    "them and migrate\n", name, last, start);
+			*busy = 1;
 		}
+		snprintf(start, size, "%s", last);
 	}
 	freeReplyObject(r);
-	if (n > 0)
-		snprintf(start, size, "%llu-%llu", ms, seq);
 	return n;
+}
+
+int
+mig_deals_groups_check(struct mig *m)
+{
+	char names[SHARD_MAX + 1][KEYS_GROUP_MAX], start[MIG_ID_MAX];
+	int busy;
+
+	if (mig_groups_state(m, start, sizeof(start), names, SHARD_MAX + 1, &busy) < 0)
+		return -1;
+	return busy;
 }
 
 int
@@ -144,10 +113,13 @@ mig_deals_groups(struct mig *m)
 {
 	char names[SHARD_MAX + 1][KEYS_GROUP_MAX], start[MIG_ID_MAX], group[KEYS_GROUP_MAX];
 	uint32_t k, nnew = m->to_shards ? m->n : 1;
-	int n, i;
+	int n, i, busy;
 
-	if ((n = mig_groups_start(m, start, sizeof(start), names, SHARD_MAX + 1)) <= 0)
+	if ((n = mig_groups_state(m, start, sizeof(start), names, SHARD_MAX + 1,
+	    &busy)) <= 0)
 		return n;               /* no reader yet: each starts its group itself */
+	if (busy)
+		return -1;
 	for (k = 0; k < nnew; k++) {
 		const char *argv[5] = { "XGROUP", "CREATE", MIG_DEALS, group, start };
 		redisReply *r;

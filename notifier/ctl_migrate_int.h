@@ -97,6 +97,11 @@ int mig_sids(struct mig *m);
  * printing. */
 int mig_deals_groups(struct mig *m);
 
+/* 1 (after printing why) when the old readers on deals are not done: an entry
+ * pending, or groups at different places; 0 when a migration may start; -1 on
+ * error. */
+int mig_deals_groups_check(struct mig *m);
+
 /* ---- helpers of ctl_migrate_keys.c, shared with ctl_migrate_single.c ---- */
 
 /* Pipelined HSET or ZADD per shard of pairs: per shard an argv of cmd, dst, then the

@@ -27,6 +27,7 @@
 #include "ingest.h"
 #include "ingest_int.h"
 #include "keys.h"
+#include "layout.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -209,16 +210,22 @@ ingest_on_ack_wait(struct rconn *rc, struct redisReply *r, void *arg)
 	ingest_job_put(j);
 }
 
-/* Acks the entry in the shard's group once the shard's step is durable (WAIT when
- * redis.wait_replicas is set). Takes a reference until the XACK answers. */
+/* Acks the entry in the shard's group. In the sharded layout the shard's step and
+ * deals may live on two primaries, so the step is made durable first (WAIT, when
+ * redis.wait_replicas is set; its deadline is WAIT's own timeout plus the
+ * connection's usual margin). On one Redis they are on one primary, whose
+ * replication is one ordered stream: a replica that has the ack has the step, so
+ * the ack follows at once, as it did when the scripts acked. Takes a reference
+ * until the XACK answers. */
 static int
 ingest_ack(struct ingest_job *j)
 {
 	struct ingest *in = j->in;
 
-	if (in->cfg->wait_replicas > 0 ?
-	    rconn_cmd(in->cmd, ingest_on_ack_wait, j, 0, "WAIT %ld %ld",
-	    in->cfg->wait_replicas, in->cfg->wait_timeout_ms) < 0 :
+	if (in->cfg->wait_replicas > 0 && layout_current() != NULL ?
+	    rconn_cmd(in->cmd, ingest_on_ack_wait, j, in->cfg->wait_timeout_ms +
+	    rconn_timeout_ms(in->cmd), "WAIT %ld %ld", in->cfg->wait_replicas,
+	    in->cfg->wait_timeout_ms) < 0 :
 	    ingest_ack_send(j) < 0)
 		return -1;
 	j->acking = 1;

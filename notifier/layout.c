@@ -119,6 +119,52 @@ layout_clear(void)
 	layout_set(NULL);
 }
 
+/* 1 when an XINFO GROUPS reply names group. */
+static int
+groups_have(const redisReply *reply, const char *group)
+{
+	size_t g, k;
+
+	for (g = 0; reply->type == REDIS_REPLY_ARRAY && g < reply->elements; g++) {
+		const redisReply *e = reply->element[g];
+
+		for (k = 0; e->type == REDIS_REPLY_ARRAY && k + 1 < e->elements; k += 2)
+			if (e->element[k]->type == REDIS_REPLY_STRING &&
+			    strcmp(e->element[k]->str, "name") == 0 &&
+			    e->element[k + 1]->type == REDIS_REPLY_STRING &&
+			    strcmp(e->element[k + 1]->str, group) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* The groups on deals of a sharded layout: each shard's (s<K>), never "notifier",
+ * whose readers planned into deal:<id> before each shard had its copy. A shard
+ * group made now would start at the stream's beginning and plan every deal there
+ * again: refused, naming what to run (dealpushctl migrate moves the groups and the
+ * deals' keys). An error reply (no stream yet) is no group. */
+static void
+on_groups_reply(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct layout_reader *r = arg;
+
+	(void)rc;
+	if (reply == NULL) {
+		r->state = 0;   /* dropped: asked again at the next connect */
+		layout_clear();
+		return;
+	}
+	if (groups_have(reply, "notifier")) {
+		log_errorx("event=layout_mismatch field=groups code=single_group err=\"deals "
+		    "is read in group notifier, as before each shard had its own: stop every "
+		    "notifier and run dealpushctl migrate --to-shards %u to move it\"",
+		    shard_layout_count(layout_current()));
+		r->done(r->arg, LAYOUT_EXIT_MISMATCH);
+		return;
+	}
+	r->done(r->arg, 0);
+}
+
 static void
 on_layout_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
@@ -147,11 +193,16 @@ on_layout_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		return;
 	}
 	layout_set(l);
-	if (l == NULL)
+	if (l == NULL) {
 		log_info("event=layout layout=single");
-	else
-		log_info("event=layout layout=sharded shards=%u", shard_layout_count(l));
-	r->done(r->arg, 0);
+		r->done(r->arg, 0);
+		return;
+	}
+	log_info("event=layout layout=sharded shards=%u", shard_layout_count(l));
+	/* Sharded: deals must not still be read in the single group (a layout made
+	 * before the shard groups, docs/sharding.md 4a). */
+	if (rconn_cmd(r->cmd, on_groups_reply, r, 0, "XINFO GROUPS deals") < 0)
+		r->state = 0;   /* asked again (the whole layout) at the next connect */
 }
 
 static void

@@ -720,26 +720,24 @@ migrate_there_and_back_keeps_everything(void **state)
 	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 1);
 	assert_int_equal(it_int(f->rc, "EXISTS dealpush:layout dealpush:migrate"), 0);
 	stop(f);
-	/* An entry read and never acked (its reader gone): the new groups start just
-	 * before it, so that it is read again. */
+	/* An entry read and never acked (its reader gone): refused until it is done,
+	 * since a plan cut short cannot be split or merged without planning someone
+	 * twice or never. */
 	{
 		redisReply *r = redisCommand(f->rc, "XADD deals * deal %s",
 		    "{\"id\": \"zz\", \"cancel\": true}");
-		unsigned long long ms, seq;
 
 		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-		assert_int_equal(sscanf(r->str, "%llu-%llu", &ms, &seq), 2);
-		if (seq > 0)
-			snprintf(deals_start, sizeof(deals_start), "%llu-%llu", ms, seq - 1);
-		else
-			snprintf(deals_start, sizeof(deals_start), "%llu-%llu", ms - 1,
-			    (unsigned long long)-1);
+		snprintf(deals_start, sizeof(deals_start), "%s", r->str);
 		freeReplyObject(r);
 		freeReplyObject(redisCommand(f->rc, "XREADGROUP GROUP notifier it-gone COUNT 1 "
 		    "STREAMS deals >"));
 		assert_int_equal(pt_pending_count(f->rc), 1);
 	}
 	it_sleep_ms(IDLE_MS);
+	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 1);
+	assert_int_equal(it_int(f->rc, "EXISTS dealpush:layout dealpush:migrate"), 0);
+	assert_int_equal(it_int(f->rc, "XACK deals notifier %s", deals_start), 1);
 	/* A job not read yet: it moves split by shard, there and back, and texts no one
 	 * again (its pushes are final). */
 	nw = job_waiting(f, &wait);
@@ -749,8 +747,7 @@ migrate_there_and_back_keeps_everything(void **state)
 	na = dump(f->rc, &a);
 	assert_true(na > 20);
 	group_last(f->rc, "notifier", deals_last, sizeof(deals_last));
-	assert_string_not_equal(deals_last, "");
-	assert_string_not_equal(deals_last, deals_start);
+	assert_string_equal(deals_last, deals_start);
 
 	/* Killed half-way there: every notifier and dealpushctl command refuses the
 	 * Redis (exit 78), the other direction is refused, and a run again finishes. */
@@ -886,11 +883,85 @@ migrate_there_and_back_keeps_everything(void **state)
 	dump_free(a, na);
 }
 
+/* 1 once the notifier's log says it is ready. */
+static int
+notifier_ready(void *arg)
+{
+	return it_log_line(arg, "event=ready") > 0;
+}
+
+/* A sharded layout from the release before each shard had its group on deals:
+ * deals read in group "notifier", a deal planned into one global deal:<id>. A
+ * notifier refuses it (exit 78, field=groups) rather than start shard groups at the
+ * stream's beginning and plan the deal again; the same dealpushctl migrate
+ * --to-shards 4 moves the group and copies the deal into every shard, after which
+ * the notifier starts and plans nothing again. */
+static void
+a_sharded_layout_from_before_the_shard_groups_is_moved_not_replayed(void **state)
+{
+	struct fx *f = *state;
+	char bin[512], addr[64], out[1024], entry[64], key[KEYS_MAX], last[64];
+	const char *argv[] = { bin, "--redis", addr, "layout", "create", "--shards", "4",
+		NULL };
+	redisReply *r;
+	int status, k;
+
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+	assert_int_equal(it_run(argv, out, sizeof(out)), 0);
+	r = redisCommand(f->rc, "XADD deals * deal %s", it_deal("old1", "laptop", 3600));
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	snprintf(entry, sizeof(entry), "%s", r->str);
+	freeReplyObject(r);
+	/* Read and planned by the old release: the group past it, the marker global. */
+	r = redisCommand(f->rc, "XGROUP CREATE deals notifier $");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+	freeReplyObject(redisCommand(f->rc, "HSET deal:old1 planned %s planning %s entry %s "
+	    "url https://shop.example/o recipients 3 jobs 1", entry, entry, entry));
+	freeReplyObject(redisCommand(f->rc, "EXPIRE deal:old1 86400"));
+	freeReplyObject(redisCommand(f->rc, "SET dealentry:%s old1 EX 86400", entry));
+
+	assert_int_equal(it_notifier_start(&f->nt, f->port, 1, "it-old-groups",
+	    "[redis]\nshards = 4\n"), 0);
+	status = it_stop(&f->nt.proc, 0, WAIT_MS);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 78);
+	assert_true(it_log_line(f->nt.proc.log, "event=layout_mismatch field=groups") > 0);
+	memset(&f->nt, 0, sizeof(f->nt));
+	group_last(f->rc, "s0", last, sizeof(last));
+	assert_string_equal(last, "");
+
+	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 0);
+	use_layout(1);
+	group_last(f->rc, "notifier", last, sizeof(last));
+	assert_string_equal(last, "");
+	for (k = 0; k < 4; k++) {
+		snprintf(key, sizeof(key), "s%d", k);
+		group_last(f->rc, key, last, sizeof(last));
+		assert_string_equal(last, entry);
+		keys_per((uint32_t)k, KEYS_DEAL, "old1", key, sizeof(key));
+		assert_int_equal(it_int(f->rc, "HEXISTS %s planned", key), 1);
+		assert_int_equal(it_int(f->rc, "HEXISTS %s recipients", key), k == 0);
+		keys_per((uint32_t)k, KEYS_DEALENTRY, entry, key, sizeof(key));
+		assert_int_equal(it_int(f->rc, "EXISTS %s", key), 1);
+	}
+	assert_int_equal(it_int(f->rc, "EXISTS deal:old1 dealpush:migrate"), 0);
+
+	assert_int_equal(it_notifier_start(&f->nt, f->port, 1, "it-old-groups",
+	    "[redis]\nshards = 4\n"), 0);
+	assert_true(it_wait(notifier_ready, f->nt.proc.log, WAIT_MS));
+	assert_int_equal(it_log_count(f->nt.proc.log, "event=deal_planned", NULL, NULL), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(migrate_there_and_back_keeps_everything, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_sharded_layout_from_before_the_shard_groups_is_moved_not_replayed, setup,
 		    teardown),
 	};
 
