@@ -525,51 +525,12 @@ mig_split_stream(struct mig *m, const char *src, const char *by)
 	    mig_drop(m, src);
 }
 
-/* A copy of src in every shard (DUMP, RESTORE REPLACE with its TTL), then src gone. */
+/* src into every shard's copy (DUMP/RESTORE with its TTL), then src deleted; with
+ * deal set (deal:<id>), the copies past shard 0's lose the counters "recipients",
+ * "jobs" and "ab_released" (the deal views sum the copies; each shard plans its
+ * own, docs/sharding.md 4a). 0, or -1 after printing. */
 static int
-mig_copy_all(struct mig *m, const char *src)
-{
-	redisReply *d = mig_cmd(m, "DUMP", src, NULL, NULL);
-	long long pttl = mig_pttl(m, src);
-	char dst[MIG_NAME_MAX], ttl[24];
-	uint32_t k;
-	int rv = -1;
-
-	if (d == NULL || pttl < 0)
-		goto out;
-	if (d->type != REDIS_REPLY_STRING) {         /* gone meanwhile */
-		rv = 0;
-		goto out;
-	}
-	snprintf(ttl, sizeof(ttl), "%lld", pttl);
-	for (k = 0; k < m->n; k++) {
-		const char *argv[5] = { "RESTORE", dst, ttl, d->str, "REPLACE" };
-		size_t lens[5];
-
-		if (mig_name(m, k, src, dst, sizeof(dst)) < 0)
-			goto out;
-		lens[0] = 7;
-		lens[1] = strlen(dst);
-		lens[2] = strlen(ttl);
-		lens[3] = d->len;
-		lens[4] = 7;
-		if (mig_ok(mig_argv(m, 5, argv, lens)) < 0)
-			goto out;
-	}
-	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
-		goto out;
-	mig_tick(m);
-	rv = 0;
-out:
-	freeReplyObject(d);
-	return rv;
-}
-
-/* deal:<id> into every shard's copy: shard 0's keeps the counters ("recipients",
- * "jobs", "ab_released"; the deal views sum the copies), every copy the marker
- * and the deal's fields. 0, or -1 after printing. */
-static int
-mig_copy_deal(struct mig *m, const char *src)
+mig_copy_to_shards(struct mig *m, const char *src, int deal)
 {
 	redisReply *d = mig_cmd(m, "DUMP", src, NULL, NULL);
 	long long pttl = mig_pttl(m, src);
@@ -597,7 +558,7 @@ mig_copy_deal(struct mig *m, const char *src)
 		lens[3] = d->len;
 		lens[4] = 7;
 		if (mig_ok(mig_argv(m, 5, argv, lens)) < 0 ||
-		    (k > 0 && mig_ok(mig_argv(m, 5, del, NULL)) < 0))
+		    (deal && k > 0 && mig_ok(mig_argv(m, 5, del, NULL)) < 0))
 			goto out;
 	}
 	if (mig_ok(mig_cmd(m, "DEL", src, NULL, NULL)) < 0)
@@ -608,6 +569,7 @@ out:
 	freeReplyObject(d);
 	return rv;
 }
+
 
 /* 1 when sub is a stored subscriber (in either layout's hash). */
 static int
@@ -737,9 +699,9 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (strcmp(k, "consent:epoch") == 0 || strcmp(k, "engagement:decay") == 0 ||
 	    mig_has_prefix(k, "order:") || mig_has_prefix(k, "status_seen:") ||
 	    mig_has_prefix(k, "dealentry:") || mig_has_prefix(k, "planset:"))
-		return mig_copy_all(m, k);
+		return mig_copy_to_shards(m, k, 0);
 	if (mig_has_prefix(k, "deal:"))
-		return mig_copy_deal(m, k);     /* each shard plans its own (4a) */
+		return mig_copy_to_shards(m, k, 1);   /* each shard plans its own (4a) */
 	if (strcmp(k, "stats") == 0 || mig_has_prefix(k, "report:deal:") ||
 	    mig_has_prefix(k, "report:rule:") || mig_has_prefix(k, "report:campaign:") ||
 	    mig_has_prefix(k, "series:"))

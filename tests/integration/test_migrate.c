@@ -29,6 +29,7 @@
 #include "err.h"
 #include "ithttp.h"
 #include "itest.h"
+#include "itshards.h"
 #include "keys.h"
 #include "layout.h"
 #include "shard.h"
@@ -662,20 +663,6 @@ use_layout(int sharded)
 	layout_set(l);
 }
 
-/* Entries pending in group "notifier" on deals. */
-static long long
-pt_pending_count(redisContext *rc)
-{
-	redisReply *r = redisCommand(rc, "XPENDING deals notifier");
-	long long n = -1;
-
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
-	    r->element[0]->type == REDIS_REPLY_INTEGER)
-		n = r->element[0]->integer;
-	freeReplyObject(r);
-	return n;
-}
-
 /* The last-delivered-id of group on deals into buf ("" when there is no such
  * group). */
 static void
@@ -732,7 +719,7 @@ migrate_there_and_back_keeps_everything(void **state)
 		freeReplyObject(r);
 		freeReplyObject(redisCommand(f->rc, "XREADGROUP GROUP notifier it-gone COUNT 1 "
 		    "STREAMS deals >"));
-		assert_int_equal(pt_pending_count(f->rc), 1);
+		assert_int_equal(it_deals_pending(f->rc), 1);
 	}
 	it_sleep_ms(IDLE_MS);
 	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 1);
