@@ -396,6 +396,75 @@ ab_release_refuses_a_recipient_it_cannot_place(void **state)
 	assert_int_equal(it_int(rc, "LLEN abq:d9:r"), 0);
 }
 
+/* EVAL of ab_decide.lua for deal d7, rule r, decided for variant a, over two
+ * shards: streams p0 and p1, the deal's copies dc0 and dc1. */
+static redisReply *
+ab_release_two_shards(void)
+{
+	const char *argv[] = { "EVAL", script_source("ab_decide"), "11", "abtests",
+		"abtest:d7", "abrest:d7", "abq:d7:r", "report:deal:d7", "report:rule:r", "",
+		"p0", "p1", "dc0", "dc1", "d7", "r", "0\ta\tfinal\t100\t2.5\t0.99", "1000",
+		"50" };
+
+	assert_non_null(argv[1]);
+	return redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+/* Over two shards: a cancel in either shard's copy of the deal stops the release
+ * (the test leaves abtests, nobody is released); without one, each released
+ * recipient is counted in its own shard's copy, and the test is done only once
+ * every shard's copy says planned. */
+static void
+ab_release_counts_each_shard_and_stops_at_any_cancel(void **state)
+{
+	redisReply *r;
+
+	(void)state;
+	freeReplyObject(redisCommand(rc, "DEL abtests abtest:d7 abrest:d7 abq:d7:r "
+	    "report:deal:d7 report:rule:r p0 p1 dc0 dc1"));
+	freeReplyObject(redisCommand(rc, "HSET abtest:d7 r:job %s",
+	    "7-0\t9999999999\t\t\t0"));
+	freeReplyObject(redisCommand(rc, "HSET abrest:d7 a-1:sms 0\036A1\036B1 "
+	    "a-2:sms 1\036A2\036B2 a-3:sms 1\036A3\036B3"));
+	freeReplyObject(redisCommand(rc, "RPUSH abq:d7:r a-1:sms a-2:sms a-3:sms"));
+	freeReplyObject(redisCommand(rc, "ZADD abtests 1 d7\tr"));
+	freeReplyObject(redisCommand(rc, "HSET dc0 planned 7-0"));
+	freeReplyObject(redisCommand(rc, "HSET dc1 planning 7-0 cancelled 100"));
+	r = ab_release_two_shards();
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	assert_string_equal(r->element[0]->str, "done");
+	assert_string_equal(r->element[2]->str, "0");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "ZCARD abtests"), 0);
+	assert_int_equal(it_int(rc, "EXISTS p0 p1"), 0);
+	assert_int_equal(it_int(rc, "LLEN abq:d7:r"), 3);
+	/* Not cancelled: released, each in its shard, counted in its shard's copy. */
+	freeReplyObject(redisCommand(rc, "HDEL dc1 cancelled"));
+	freeReplyObject(redisCommand(rc, "ZADD abtests 1 d7\tr"));
+	r = ab_release_two_shards();
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	assert_string_equal(r->element[0]->str, "more");   /* shard 1 still planning */
+	assert_string_equal(r->element[2]->str, "3");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "XLEN p0"), 1);
+	assert_int_equal(it_int(rc, "XLEN p1"), 1);
+	assert_int_equal(hget_int("dc0", "recipients"), 1);
+	assert_int_equal(hget_int("dc1", "recipients"), 2);
+	assert_int_equal(hget_int("dc1", "ab_released"), 2);
+	assert_int_equal(hget_int("dc1", "jobs"), 1);
+	assert_int_equal(hget_int("report:deal:d7", "planned"), 3);
+	assert_int_equal(it_int(rc, "ZCARD abtests"), 1);
+	/* Shard 1 planned: the test is done, nothing released again. */
+	freeReplyObject(redisCommand(rc, "HSET dc1 planned 7-0"));
+	r = ab_release_two_shards();
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	assert_string_equal(r->element[0]->str, "done");
+	assert_string_equal(r->element[2]->str, "0");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "ZCARD abtests"), 0);
+	assert_int_equal(it_int(rc, "XLEN p1"), 1);
+}
+
 /* plan.lua chunk chunk of deal d8 (last: the deal's final chunk), one job of one
  * recipient sub for rule r, on the single-instance layout's one job stream. */
 static void
@@ -464,6 +533,7 @@ main(void)
 		cmocka_unit_test(textdiff_gives_back_every_text_byte_for_byte),
 		cmocka_unit_test(ab_release_refuses_a_recipient_it_cannot_place),
 		cmocka_unit_test(rest_released_before_the_plan_ends_is_counted_once),
+		cmocka_unit_test(ab_release_counts_each_shard_and_stops_at_any_cancel),
 	};
 
 	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);
