@@ -12,6 +12,7 @@
 #define DEALPUSH_SUBSTORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model.h"
 #include "rconn.h"
@@ -73,6 +74,13 @@ void substore_stats(const struct substore *ss, struct substore_stats *out);
 
 /* The subscriber with this id, borrowed until the next change, or NULL. */
 const struct subscriber *substore_get(const struct substore *ss, const char *id);
+
+/* Changes applied so far (every add, change or removal counts one), and the id of
+ * change number seq while it is among the last 1024 (NULL otherwise, or when seq is
+ * not yet made). An index built from the mirror at sequence b finds what it lacks
+ * among the ids of changes b .. now - 1, or is rebuilt when they are too many. */
+uint64_t substore_change_seq(const struct substore *ss);
+const char *substore_changed(const struct substore *ss, uint64_t seq);
 
 /* Number of subscribers, and the i-th (0 <= i < count) in no particular order. */
 size_t substore_count(const struct substore *ss);

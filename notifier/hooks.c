@@ -174,6 +174,19 @@ ix_build(struct hooks_ix *ix, const struct substore *ss, enum hooks_ix_kind kind
 	ix_clear(ix);
 	*ix = fresh;
 	ix->built_ms = clock_mono_ms();
+	ix->built_seq = substore_change_seq(ss);
+	return 0;
+}
+
+/* 1 when ids[0 .. n-1] holds id. */
+static int
+ix_has(const char **ids, size_t n, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return 1;
 	return 0;
 }
 
@@ -192,7 +205,15 @@ hooks_ix_lookup(struct hooks *h, enum hooks_ix_kind kind, const char *key, const
 	uint64_t hv = ix_hash(key);
 	size_t j, n = 0;
 
-	if ((ix->cap == 0 || clock_mono_ms() - ix->built_ms > HOOKS_INDEX_MAX_AGE_MS) &&
+	uint64_t seq, now_seq = substore_change_seq(h->app->ss);
+
+	/* The index never lacks a subscriber the mirror has (a STOP must reach every
+	 * subscriber of the number): what changed since it was built is looked at below,
+	 * while the mirror remembers those changes (substore_changed); it is rebuilt
+	 * when they are too many or it is old, never while nothing changed. */
+	if ((ix->cap == 0 || (ix->built_seq != now_seq &&
+	    (clock_mono_ms() - ix->built_ms > HOOKS_INDEX_MAX_AGE_MS ||
+	    substore_changed(h->app->ss, ix->built_seq) == NULL))) &&
 	    ix_build(ix, h->app->ss, kind) < 0 && ix->cap == 0)
 		return -1;
 	for (j = (size_t)hv & (ix->cap - 1); ix->slots[j].id != NULL && n < max;
@@ -202,6 +223,16 @@ hooks_ix_lookup(struct hooks *h, enum hooks_ix_kind kind, const char *key, const
 		    (k = ix_key(s, kind)) == NULL || strcmp(k, key) != 0)
 			continue;
 		ids[n++] = ix->slots[j].id;
+	}
+	/* And the subscribers changed since it was built (a number just given). */
+	for (seq = ix->built_seq; seq < now_seq && n < max; seq++) {
+		const char *id = substore_changed(h->app->ss, seq);
+
+		if (id == NULL || (s = substore_get(h->app->ss, id)) == NULL ||
+		    (k = ix_key(s, kind)) == NULL || strcmp(k, key) != 0 ||
+		    ix_has(ids, n, s->id))
+			continue;
+		ids[n++] = s->id;
 	}
 	return (int)n;
 }

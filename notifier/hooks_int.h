@@ -51,6 +51,7 @@ struct hooks_ix {
 	struct hooks_ix_slot *slots;
 	size_t cap;                     /* a power of two; 0 before the first build */
 	int64_t built_ms;               /* monotonic */
+	uint64_t built_seq;             /* the mirror's change count it was built at */
 };
 
 /* One request waiting for a script's reply. h and r are NULL once hooks_free has

@@ -113,6 +113,29 @@ substore_index_delete(struct substore *ss, size_t i)
 		i = j;
 	}
 }
+/* One more change of subscriber id (added, changed or removed). */
+static void
+substore_note(struct substore *ss, const char *id)
+{
+	snprintf(ss->recent[ss->change_seq % SUBSTORE_RECENT],
+	    sizeof(ss->recent[0]), "%s", id);
+	ss->change_seq++;
+}
+
+uint64_t
+substore_change_seq(const struct substore *ss)
+{
+	return ss->change_seq;
+}
+
+const char *
+substore_changed(const struct substore *ss, uint64_t seq)
+{
+	if (seq >= ss->change_seq || ss->change_seq - seq > SUBSTORE_RECENT)
+		return NULL;
+	return ss->recent[seq % SUBSTORE_RECENT];
+}
+
 
 /* Takes ownership of sub. */
 static int
@@ -134,6 +157,7 @@ substore_put(struct substore *ss, struct subscriber *sub)
 			sub->behav = old->behav;
 			old->behav = NULL;
 		}
+		substore_note(ss, sub->id);
 		if (ss->on_change)
 			ss->on_change(ss->arg, old, sub);
 		ss->all[pos] = sub;
@@ -141,6 +165,7 @@ substore_put(struct substore *ss, struct subscriber *sub)
 		subscriber_free(old);
 		return 0;
 	}
+	substore_note(ss, sub->id);
 	if (ss->on_change)
 		ss->on_change(ss->arg, NULL, sub);
 	ss->all[ss->n] = sub;
@@ -164,6 +189,7 @@ substore_remove(struct substore *ss, const char *id)
 		return;
 	pos = ss->index[i] - 1;
 	old = ss->all[pos];
+	substore_note(ss, id);
 	if (ss->on_change)
 		ss->on_change(ss->arg, old, NULL);
 	substore_index_delete(ss, i);

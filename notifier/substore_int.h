@@ -45,6 +45,8 @@ struct substore_feed {
 	unsigned long long batch_n; /* entries in the batch whose HGETs are out */
 };
 
+#define SUBSTORE_RECENT 1024   /* changed ids kept for substore_changed */
+
 struct substore {
 	struct rconn *rc;
 	struct substore_feed *feeds; /* one per shard (keys_shards()) */
@@ -65,6 +67,11 @@ struct substore {
 	uint8_t *bseen;            /* parallel to all: load generation that last saw its
 	                            * behaviour record (a full load drops the others) */
 	size_t n, cap;
+	/* The ids of the last SUBSTORE_RECENT changes (ring; change_seq counts every
+	 * change): what an index built from the mirror a moment ago lacks
+	 * (substore_changed). */
+	uint64_t change_seq;
+	char recent[SUBSTORE_RECENT][MODEL_ID_MAX + 1];
 	uint32_t *index;           /* open addressing: position in all + 1; 0 = empty */
 	size_t index_cap;          /* power of two */
 	int ready;

@@ -458,6 +458,41 @@ a_stop_reaches_every_shard_of_the_number(void **state)
 	assert_int_equal(it_int(f->rc, "EXISTS subscribers consent:sms consent:epoch"), 0);
 }
 
+/* A subscriber given a number a moment before a STOP from it is opted out with the
+ * others of that number: the phone index built for an earlier message would lack it
+ * for up to a second, so a lookup also looks at what the mirror changed since the
+ * index was built. */
+static void
+a_stop_reaches_a_subscriber_added_a_moment_before(void **state)
+{
+	struct it_one *f = *state;
+	static struct it_resp resp;
+	char line[2048];
+
+	snprintf(line, sizeof(line), "%s\n", sub_json("p-1", 7001));
+	snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s\n",
+	    sub_json("q-1", 7002));
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	http_port = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-shard-late",
+	    "public_url = " PUBLIC_URL "\nadmin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "[redis]\nshards = 4\n");
+	assert_true(http_port > 0);
+	wait_mirror(2);
+	/* A STOP from the other number builds the index. */
+	assert_int_equal(sms_in("SM00000000000000000000000000000011", "+15125567002",
+	    "STOP"), 200);
+	assert_int_equal(has_sms_consent(f->rc, "q-1"), 0);
+	/* A second subscriber of PHONE, then at once a STOP from PHONE. */
+	assert_int_equal(api("PUT", "/v1/subscribers/p-2", sub_json("p-2", 7001), &resp),
+	    201);
+	wait_mirror(3);
+	assert_int_equal(sms_in("SM00000000000000000000000000000012", PHONE, "STOP"), 200);
+	assert_int_equal(has_sms_consent(f->rc, "p-1"), 0);
+	assert_int_equal(has_sms_consent(f->rc, "p-2"), 0);
+}
+
 /* ---- increment 3: the keys of every push in its subscriber's shard ---- */
 
 #define CLICK_SECRET "0123456789abcdef0123456789abcdef"
@@ -1048,6 +1083,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(a_deal_reaches_every_shard_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(a_stop_reaches_every_shard_of_the_number,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(a_stop_reaches_a_subscriber_added_a_moment_before,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(a_gap_in_one_shards_feed_reloads_the_mirror,
 		    setup, teardown),
