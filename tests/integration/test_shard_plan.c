@@ -20,7 +20,10 @@
 #include "test_promises.h"
 #include "itshards.h"
 
-#define N 120
+/* Enough that every shard has more plan chunks (of 10) than a reader sends ahead of
+ * their answers (4, INGEST_PLAN_INFLIGHT): killed at the first answer, no shard can
+ * have sent its last chunk. */
+#define N 400
 #define EXTRA "[ingest]\nplan_chunk = 10\njob_size = 10\n" \
 	"[deliver]\nmax_in_flight = 16\nresolve_after_s = 1\n"
 
