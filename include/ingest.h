@@ -46,6 +46,8 @@ struct ingest_ranks;
 struct ingest_ranks *ingest_ranks_new(uint32_t nshards);
 void ingest_ranks_free(struct ingest_ranks *rk);
 void ingest_set_ranks(struct ingest *in, struct ingest_ranks *rk);
+/* Drops the parts no reader took in time (call every second; NULL: nothing). */
+void ingest_ranks_expire(struct ingest_ranks *rk);
 
 /* The most script arguments (keys included) one plan chunk of plan_chunk
  * recipients in jobs of job_size can need (a chunk holds one shard's recipients):

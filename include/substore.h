@@ -75,10 +75,13 @@ void substore_stats(const struct substore *ss, struct substore_stats *out);
 /* The subscriber with this id, borrowed until the next change, or NULL. */
 const struct subscriber *substore_get(const struct substore *ss, const char *id);
 
-/* Changes applied so far (every add, change or removal counts one), and the id of
- * change number seq while it is among the last 1024 (NULL otherwise, or when seq is
- * not yet made). An index built from the mirror at sequence b finds what it lacks
- * among the ids of changes b .. now - 1, or is rebuilt when they are too many. */
+/* Subscribers added, or given another phone number or DM handle, so far (a
+ * re-applied record that changed neither does not count; a removal does not
+ * either), and the id of change number seq while it is among the last 1024 (NULL
+ * otherwise, or when seq is not yet made). An index by number built from the
+ * mirror at sequence b finds what it lacks among the ids of changes b .. now - 1,
+ * or is rebuilt when they are too many. */
+#define SUBSTORE_RECENT_MAX 1024
 uint64_t substore_change_seq(const struct substore *ss);
 const char *substore_changed(const struct substore *ss, uint64_t seq);
 

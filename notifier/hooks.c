@@ -191,8 +191,10 @@ ix_has(const char **ids, size_t n, const char *id)
 }
 
 /*
- * Puts into ids (at most max, borrowed from the index until its next rebuild) the
- * subscribers whose phone (or DM handle) is key in the mirror. Returns how many, or
+ * Puts into ids (at most max, borrowed: from the index until its next rebuild, or
+ * from the mirror's record until that subscriber's next change; use them before
+ * returning to the loop) the subscribers whose phone (or DM handle) is key in the
+ * mirror. Returns how many, or
  * -1 when the index could not be built (out of memory).
  */
 int
@@ -207,13 +209,17 @@ hooks_ix_lookup(struct hooks *h, enum hooks_ix_kind kind, const char *key, const
 
 	uint64_t seq, now_seq = substore_change_seq(h->app->ss);
 
+	int64_t age = clock_mono_ms() - ix->built_ms;
+
 	/* The index never lacks a subscriber the mirror has (a STOP must reach every
-	 * subscriber of the number): what changed since it was built is looked at below,
-	 * while the mirror remembers those changes (substore_changed); it is rebuilt
-	 * when they are too many or it is old, never while nothing changed. */
-	if ((ix->cap == 0 || (ix->built_seq != now_seq &&
-	    (clock_mono_ms() - ix->built_ms > HOOKS_INDEX_MAX_AGE_MS ||
-	    substore_changed(h->app->ss, ix->built_seq) == NULL))) &&
+	 * subscriber of the number): the subscribers given a number since it was built
+	 * are looked at below, while the mirror remembers them (substore_changed). It
+	 * is rebuilt when old and the mirror changed, or when more changed than the
+	 * mirror remembers (not twice in HOOKS_INDEX_MIN_AGE_MS: a bulk import), never
+	 * while nothing changed. */
+	if ((ix->cap == 0 || (ix->built_seq != now_seq && (age > HOOKS_INDEX_MAX_AGE_MS ||
+	    (substore_changed(h->app->ss, ix->built_seq) == NULL &&
+	    age >= HOOKS_INDEX_MIN_AGE_MS)))) &&
 	    ix_build(ix, h->app->ss, kind) < 0 && ix->cap == 0)
 		return -1;
 	for (j = (size_t)hv & (ix->cap - 1); ix->slots[j].id != NULL && n < max;
@@ -224,8 +230,11 @@ hooks_ix_lookup(struct hooks *h, enum hooks_ix_kind kind, const char *key, const
 			continue;
 		ids[n++] = ix->slots[j].id;
 	}
-	/* And the subscribers changed since it was built (a number just given). */
-	for (seq = ix->built_seq; seq < now_seq && n < max; seq++) {
+	/* And the subscribers given a number since it was built, as far as the mirror
+	 * remembers them. */
+	seq = now_seq - ix->built_seq > SUBSTORE_RECENT_MAX ? now_seq - SUBSTORE_RECENT_MAX :
+	    ix->built_seq;
+	for (; seq < now_seq && n < max; seq++) {
 		const char *id = substore_changed(h->app->ss, seq);
 
 		if (id == NULL || (s = substore_get(h->app->ss, id)) == NULL ||

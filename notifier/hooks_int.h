@@ -22,6 +22,7 @@ struct gw;
 struct http_req;
 
 #define HOOKS_INDEX_MAX_AGE_MS 1000   /* the phone / DM index is rebuilt when older */
+#define HOOKS_INDEX_MIN_AGE_MS 100    /* ... and never younger */
 #define HOOKS_PUSH_MAX 256            /* bytes of a push id in a status callback */
 #define HOOKS_CONFIRM_PREFIX "optout-" /* push id of a confirmation text */
 #define HOOKS_TWIML_EMPTY "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>"

@@ -8,7 +8,8 @@
  * shard (match_run_new_split) and keeps the other shards' parts here; each of the
  * other readers takes its part when it reaches the entry. A part nobody takes (that
  * shard's entry went to another notifier, or this one stops) is dropped after
- * RANKS_KEEP_MS. Taking a part ranked a moment ago is as good as ranking now: a
+ * RANKS_KEEP_MS (checked every second, ingest_ranks_expire), and at most RANKS_MAX
+ * entries are kept: a broad deal's ranking at 1M subscribers is tens of MB. Taking a part ranked a moment ago is as good as ranking now: a
  * subscriber gone since is passed over when its slice is rendered, and consent, caps
  * and expiry are checked again at admit and send.
  *
@@ -27,8 +28,8 @@
 #include "match.h"
 #include "subscriber.h"
 
-#define RANKS_KEEP_MS 60000     /* a part not taken by then is dropped */
-#define RANKS_MAX 32            /* entries kept at most (the oldest goes first) */
+#define RANKS_KEEP_MS 30000     /* a part not taken by then is dropped */
+#define RANKS_MAX 16            /* entries kept at most (the oldest goes first) */
 
 /* One entry's ranking, split by shard; a part taken is NULL. */
 struct rank_entry {
@@ -107,6 +108,8 @@ rank_entry_free(struct rank_entry *e, uint32_t nshards)
 static void
 ranks_expire(struct ingest_ranks *rk)
 {
+	if (rk == NULL)
+		return;
 	int64_t now = clock_mono_ms();
 	struct rank_entry **pp = &rk->head, *e;
 	size_t kept = 0;
@@ -263,4 +266,10 @@ void
 ingest_set_ranks(struct ingest *in, struct ingest_ranks *rk)
 {
 	in->ranks = rk;
+}
+
+void
+ingest_ranks_expire(struct ingest_ranks *rk)
+{
+	ranks_expire(rk);
 }

@@ -148,10 +148,21 @@ on_groups_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct layout_reader *r = arg;
 
+	struct timeval tv = { 0, LAYOUT_RETRY_MS * 1000 };
+
 	(void)rc;
 	if (reply == NULL) {
 		r->state = 0;   /* dropped: asked again at the next connect */
 		layout_clear();
+		return;
+	}
+	/* No stream yet is no group; any other error (LOADING ...) is not an answer. */
+	if (reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "no such key") == NULL) {
+		log_warnx("event=layout_read_failed err=\"%s\" retry_ms=%d", reply->str,
+		    LAYOUT_RETRY_MS);
+		r->state = 0;
+		layout_clear();
+		evtimer_add(r->retry, &tv);
 		return;
 	}
 	if (groups_have(reply, "notifier")) {
@@ -201,8 +212,11 @@ on_layout_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	log_info("event=layout layout=sharded shards=%u", shard_layout_count(l));
 	/* Sharded: deals must not still be read in the single group (a layout made
 	 * before the shard groups, docs/sharding.md 4a). */
-	if (rconn_cmd(r->cmd, on_groups_reply, r, 0, "XINFO GROUPS deals") < 0)
-		r->state = 0;   /* asked again (the whole layout) at the next connect */
+	if (rconn_cmd(r->cmd, on_groups_reply, r, 0, "XINFO GROUPS deals") < 0) {
+		r->state = 0;   /* the whole layout asked again */
+		layout_clear();
+		evtimer_add(r->retry, &tv);
+	}
 }
 
 static void

@@ -237,6 +237,7 @@ main_on_stats(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	deliver_export_gateways(n->deliver);
 	main_export(n);
+	ingest_ranks_expire(n->ranks);   /* parts no reader took: not kept idle */
 	rconn_cmd(n->cmd, on_paused, n, 0, "HKEYS paused_templates");
 	main_query_lag(n, 1);
 }

@@ -113,7 +113,15 @@ substore_index_delete(struct substore *ss, size_t i)
 		i = j;
 	}
 }
-/* One more change of subscriber id (added, changed or removed). */
+/* 1 when two optional strings are equal (both absent included). */
+static int
+substore_same(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* One more subscriber with a new number or handle (added with one, or given
+ * another): what an index by number lacks until it is built again. */
 static void
 substore_note(struct substore *ss, const char *id)
 {
@@ -157,7 +165,9 @@ substore_put(struct substore *ss, struct subscriber *sub)
 			sub->behav = old->behav;
 			old->behav = NULL;
 		}
-		substore_note(ss, sub->id);
+		if (!substore_same(old->phone, sub->phone) ||
+		    !substore_same(old->dm_x, sub->dm_x))
+			substore_note(ss, sub->id);
 		if (ss->on_change)
 			ss->on_change(ss->arg, old, sub);
 		ss->all[pos] = sub;
@@ -189,7 +199,6 @@ substore_remove(struct substore *ss, const char *id)
 		return;
 	pos = ss->index[i] - 1;
 	old = ss->all[pos];
-	substore_note(ss, id);
 	if (ss->on_change)
 		ss->on_change(ss->arg, old, NULL);
 	substore_index_delete(ss, i);

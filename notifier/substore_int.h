@@ -45,7 +45,7 @@ struct substore_feed {
 	unsigned long long batch_n; /* entries in the batch whose HGETs are out */
 };
 
-#define SUBSTORE_RECENT 1024   /* changed ids kept for substore_changed */
+#define SUBSTORE_RECENT SUBSTORE_RECENT_MAX  /* ids kept for substore_changed */
 
 struct substore {
 	struct rconn *rc;
