@@ -336,19 +336,46 @@ textdiff_gives_back_every_text_byte_for_byte(void **state)
 	freeReplyObject(r);
 }
 
-/* EVAL of ab_decide.lua for deal d9, rule r, decided for variant b (index 1); the
- * single-instance layout's one job stream. The reply is the caller's. */
+/* EVAL of ab_decide.lua for deal, rule r, with verdict, a batch of 1000 in jobs of
+ * 50, over the shards whose job streams and deal copies are given ("<a> <b>": one
+ * name per shard, ORDER AB_DECIDE_KEYS: 7 keys, the streams, the copies). The reply
+ * is the caller's. */
+static redisReply *
+ab_decide(const char *deal, const char *verdict, const char *streams,
+    const char *copies)
+{
+	char k[4][64], nkeys[8], sbuf[128], cbuf[128], *save;
+	const char *argv[32] = { "EVAL", script_source("ab_decide"), nkeys, "abtests", k[0],
+		k[1], k[2], k[3], "report:rule:r", "" };
+	int argc = 10, ns = 0;
+	char *t;
+
+	assert_non_null(argv[1]);
+	snprintf(k[0], sizeof(k[0]), "abtest:%s", deal);
+	snprintf(k[1], sizeof(k[1]), "abrest:%s", deal);
+	snprintf(k[2], sizeof(k[2]), "abq:%s:r", deal);
+	snprintf(k[3], sizeof(k[3]), "report:deal:%s", deal);
+	snprintf(sbuf, sizeof(sbuf), "%s", streams);
+	snprintf(cbuf, sizeof(cbuf), "%s", copies);
+	for (t = strtok_r(sbuf, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save), ns++)
+		argv[argc++] = t;
+	for (t = strtok_r(cbuf, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save))
+		argv[argc++] = t;
+	snprintf(nkeys, sizeof(nkeys), "%d", 7 + 2 * ns);
+	argv[argc++] = deal;
+	argv[argc++] = "r";
+	argv[argc++] = verdict;
+	argv[argc++] = "1000";
+	argv[argc++] = "50";
+	return redisCommandArgv(rc, argc, argv, NULL);
+}
+
+/* ab_decide.lua for deal d9 decided for variant b (index 1), on the single-instance
+ * layout's one job stream. */
 static redisReply *
 ab_release(void)
 {
-	/* ORDER AB_DECIDE_KEYS: 7 keys, then the one shard's stream and deal copy */
-	const char *argv[] = { "EVAL", script_source("ab_decide"), "9", "abtests",
-		"abtest:d9", "abrest:d9", "abq:d9:r", "report:deal:d9", "report:rule:r", "",
-		"pushes", "deal:d9", "d9", "r", "1\tb\tfinal\t100\t2.5\t0.99", "1000",
-		"50" };
-
-	assert_non_null(argv[1]);
-	return redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+	return ab_decide("d9", "1\tb\tfinal\t100\t2.5\t0.99", "pushes", "deal:d9");
 }
 
 /* A held recipient the release cannot place (its shard has no stream in the call, or
@@ -396,20 +423,6 @@ ab_release_refuses_a_recipient_it_cannot_place(void **state)
 	assert_int_equal(it_int(rc, "LLEN abq:d9:r"), 0);
 }
 
-/* EVAL of ab_decide.lua for deal d7, rule r, decided for variant a, over two
- * shards: streams p0 and p1, the deal's copies dc0 and dc1. */
-static redisReply *
-ab_release_two_shards(void)
-{
-	const char *argv[] = { "EVAL", script_source("ab_decide"), "11", "abtests",
-		"abtest:d7", "abrest:d7", "abq:d7:r", "report:deal:d7", "report:rule:r", "",
-		"p0", "p1", "dc0", "dc1", "d7", "r", "0\ta\tfinal\t100\t2.5\t0.99", "1000",
-		"50" };
-
-	assert_non_null(argv[1]);
-	return redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
-}
-
 /* Over two shards: a cancel in either shard's copy of the deal stops the release
  * (the test leaves abtests, nobody is released); without one, each released
  * recipient is counted in its own shard's copy, and the test is done only once
@@ -430,7 +443,7 @@ ab_release_counts_each_shard_and_stops_at_any_cancel(void **state)
 	freeReplyObject(redisCommand(rc, "ZADD abtests 1 d7\tr"));
 	freeReplyObject(redisCommand(rc, "HSET dc0 planned 7-0"));
 	freeReplyObject(redisCommand(rc, "HSET dc1 planning 7-0 cancelled 100"));
-	r = ab_release_two_shards();
+	r = ab_decide("d7", "0\ta\tfinal\t100\t2.5\t0.99", "p0 p1", "dc0 dc1");
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
 	assert_string_equal(r->element[0]->str, "done");
 	assert_string_equal(r->element[2]->str, "0");
@@ -441,7 +454,7 @@ ab_release_counts_each_shard_and_stops_at_any_cancel(void **state)
 	/* Not cancelled: released, each in its shard, counted in its shard's copy. */
 	freeReplyObject(redisCommand(rc, "HDEL dc1 cancelled"));
 	freeReplyObject(redisCommand(rc, "ZADD abtests 1 d7\tr"));
-	r = ab_release_two_shards();
+	r = ab_decide("d7", "0\ta\tfinal\t100\t2.5\t0.99", "p0 p1", "dc0 dc1");
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
 	assert_string_equal(r->element[0]->str, "more");   /* shard 1 still planning */
 	assert_string_equal(r->element[2]->str, "3");
@@ -456,7 +469,7 @@ ab_release_counts_each_shard_and_stops_at_any_cancel(void **state)
 	assert_int_equal(it_int(rc, "ZCARD abtests"), 1);
 	/* Shard 1 planned: the test is done, nothing released again. */
 	freeReplyObject(redisCommand(rc, "HSET dc1 planned 7-0"));
-	r = ab_release_two_shards();
+	r = ab_decide("d7", "0\ta\tfinal\t100\t2.5\t0.99", "p0 p1", "dc0 dc1");
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
 	assert_string_equal(r->element[0]->str, "done");
 	assert_string_equal(r->element[2]->str, "0");
@@ -496,14 +509,9 @@ plan_chunk(int chunk, int last, const char *sub)
 static void
 rest_released_before_the_plan_ends_is_counted_once(void **state)
 {
-	const char *argv[] = { "EVAL", script_source("ab_decide"), "9", "abtests",
-		"abtest:d8", "abrest:d8", "abq:d8:r", "report:deal:d8", "report:rule:r", "",
-		"pushes", "deal:d8", "d8", "r", "0\ta\tearly\t100\t3.1\t0.99", "1000",
-		"50" };
 	redisReply *r;
 
 	(void)state;
-	assert_non_null(argv[1]);
 	freeReplyObject(redisCommand(rc, "DEL deal:d8 dealentry:8-0 planset:d8 "
 	    "report:deal:d8 report:rule:r pushes abtests abtest:d8 abrest:d8 abq:d8:r"));
 	plan_chunk(0, 0, "p-1");
@@ -511,7 +519,7 @@ rest_released_before_the_plan_ends_is_counted_once(void **state)
 	    "8-0\t9999999999\t\t\t0"));
 	freeReplyObject(redisCommand(rc, "HSET abrest:d8 h-1:sms 0\036A1 h-2:sms 0\036A2"));
 	freeReplyObject(redisCommand(rc, "RPUSH abq:d8:r h-1:sms h-2:sms"));
-	r = redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+	r = ab_decide("d8", "0\ta\tearly\t100\t3.1\t0.99", "pushes", "deal:d8");
 	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
 	assert_string_equal(r->element[2]->str, "2");
 	freeReplyObject(r);
