@@ -198,29 +198,6 @@ mig_shard_readers_active(struct mig *m)
 	return 0;
 }
 
-/* 1 when deals is read in group "notifier" (the single layout's, or a sharded
- * layout's from before the shard groups), 0 when not, -1 after printing. */
-static int
-mig_single_group(struct mig *m)
-{
-	const char *argv[3] = { "XINFO", "GROUPS", "deals" };
-	redisReply *r = mig_argv(m, 3, argv, NULL);
-	size_t g, k;
-	int found = 0;
-
-	if (r == NULL)
-		return -1;
-	for (g = 0; r->type == REDIS_REPLY_ARRAY && g < r->elements; g++)
-		for (k = 0; r->element[g]->type == REDIS_REPLY_ARRAY &&
-		    k + 1 < r->element[g]->elements; k += 2)
-			if (strcmp(r->element[g]->element[k]->str, "name") == 0 &&
-			    r->element[g]->element[k + 1]->type == REDIS_REPLY_STRING &&
-			    strcmp(r->element[g]->element[k + 1]->str, "notifier") == 0)
-				found = 1;
-	freeReplyObject(r);
-	return found;
-}
-
 /* 1 when a key matching pattern exists (SCAN MATCH), 0 when not, -1 on error. */
 static int
 mig_any(struct mig *m, const char *pattern)
@@ -313,7 +290,7 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 		/* A sharded layout of a release before each shard had its group on deals
 		 * (group "notifier", global deal:<id>): the same --to-shards finishes it. */
 		if (strcmp(version, SHARD_LAYOUT_VERSION) == 0 &&
-		    strcmp(shards, want_shards) == 0 && (upgrade = mig_single_group(&m)) < 0)
+		    strcmp(shards, want_shards) == 0 && (upgrade = mig_deals_single_group(&m)) < 0)
 			goto out;
 		if (strcmp(version, SHARD_LAYOUT_VERSION) == 0 && !upgrade) {
 			fprintf(stderr, "dealpushctl: migrate: refused: this Redis is in the "

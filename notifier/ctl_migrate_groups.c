@@ -14,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "fault.h"
 #include "keys.h"
+#include "redisutil.h"
 #include "shard.h"
 
 #include "ctl_int.h"
@@ -23,6 +26,16 @@
 
 #define MIG_DEALS "deals"
 #define MIG_ID_MAX 48
+
+/* The new layout's group number k on deals into buf. */
+static void
+mig_new_group(const struct mig *m, uint32_t k, char *buf, size_t size)
+{
+	if (m->to_shards)
+		snprintf(buf, size, "s%u", (unsigned)k);
+	else
+		snprintf(buf, size, "notifier");
+}
 
 /* 1 when group is one of the source layout's readers of deals. */
 static int
@@ -39,25 +52,36 @@ mig_old_group(const struct mig *m, const char *group)
 	return *end == '\0' && k < m->n;
 }
 
-/* The source layout's groups on deals: their names (at most max) and where the new
- * ones start: their last-delivered id, which must be the same for all with nothing
- * pending (else 1 after printing: the readers are not done). Returns how many
- * groups (0: none, every reader starts its group itself), or -1 after printing. */
+/* What XINFO GROUPS deals says, for the move. */
+struct mig_groups {
+	char old[SHARD_MAX + 1][KEYS_GROUP_MAX];   /* the source layout's groups */
+	int nold;
+	char start[MIG_ID_MAX];     /* their common last-delivered id */
+	int busy;                   /* one has pending entries, or they disagree */
+	int single;                 /* a group "notifier" is there */
+};
+
+/* Reads the groups on deals into g (a missing stream: none). Prints why the old
+ * readers are not done (g->busy). 0, or -1 after printing. */
 static int
-mig_groups_state(struct mig *m, char *start, size_t size, char (*names)[KEYS_GROUP_MAX],
-    int max, int *busy)
+mig_groups_read(struct mig *m, struct mig_groups *g)
 {
 	const char *argv[3] = { "XINFO", "GROUPS", MIG_DEALS };
-	redisReply *r = mig_argv(m, 3, argv, NULL);
-	size_t g, k;
-	int n = 0;
+	redisReply *r = redisCommandArgv(m->c, 3, argv, NULL);
+	size_t i, k;
 
-	start[0] = '\0';
-	*busy = 0;
-	if (r == NULL)
+	memset(g, 0, sizeof(*g));
+	if (r == NULL || (r->type == REDIS_REPLY_ERROR &&
+	    strstr(r->str, "no such key") == NULL) || (r->type != REDIS_REPLY_ARRAY &&
+	    r->type != REDIS_REPLY_ERROR)) {
+		fprintf(stderr, "dealpushctl: migrate: redis: XINFO GROUPS deals: %s\n",
+		    r == NULL ? m->c->errstr : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply");
+		freeReplyObject(r);
 		return -1;
-	for (g = 0; r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
-		const redisReply *e = r->element[g];
+	}
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		const redisReply *e = r->element[i];
 		const char *name = NULL, *last = NULL;
 		long long pending = 0;
 
@@ -75,77 +99,88 @@ mig_groups_state(struct mig *m, char *start, size_t size, char (*names)[KEYS_GRO
 			    v->type == REDIS_REPLY_INTEGER)
 				pending = v->integer;
 		}
-		if (name == NULL || last == NULL || !mig_old_group(m, name) || n == max)
+		if (name == NULL || last == NULL)
 			continue;
-		snprintf(names[n++], sizeof(names[0]), "%s", name);
+		g->single |= strcmp(name, "notifier") == 0;
+		if (!mig_old_group(m, name) || g->nold == SHARD_MAX + 1)
+			continue;
+		snprintf(g->old[g->nold++], sizeof(g->old[0]), "%s", name);
 		if (pending > 0) {
 			fprintf(stderr, "dealpushctl: migrate: refused: %lld deal entries read and "
 			    "not finished in group %s on deals (XPENDING deals %s): start the "
 			    "notifiers until they finish them, then stop them and migrate\n",
 			    pending, name, name);
-			*busy = 1;
-		} else if (start[0] != '\0' && strcmp(start, last) != 0) {
+			g->busy = 1;
+		} else if (g->start[0] != '\0' && strcmp(g->start, last) != 0) {
 			fprintf(stderr, "dealpushctl: migrate: refused: the shards' readers stand "
 			    "at different places on deals (%s at %s, another at %s): start the "
 			    "notifiers until every group has read the same entries, then stop "
-			    "them and migrate\n", name, last, start);
-			*busy = 1;
+			    "them and migrate\n", name, last, g->start);
+			g->busy = 1;
 		}
-		snprintf(start, size, "%s", last);
+		snprintf(g->start, sizeof(g->start), "%s", last);
 	}
 	freeReplyObject(r);
-	return n;
+	return 0;
+}
+
+int
+mig_deals_single_group(struct mig *m)
+{
+	struct mig_groups g;
+
+	return mig_groups_read(m, &g) < 0 ? -1 : g.single;
 }
 
 int
 mig_deals_groups_check(struct mig *m)
 {
-	char names[SHARD_MAX + 1][KEYS_GROUP_MAX], start[MIG_ID_MAX];
-	int busy;
+	struct mig_groups g;
 
-	if (mig_groups_state(m, start, sizeof(start), names, SHARD_MAX + 1, &busy) < 0)
+	if (mig_groups_read(m, &g) < 0)
 		return -1;
-	return busy;
+	return g.busy;
 }
 
 int
 mig_deals_groups(struct mig *m)
 {
-	char names[SHARD_MAX + 1][KEYS_GROUP_MAX], start[MIG_ID_MAX], group[KEYS_GROUP_MAX];
+	struct mig_groups g;
+	char group[KEYS_GROUP_MAX];
 	uint32_t k, nnew = m->to_shards ? m->n : 1;
-	int n, i, busy;
+	int i;
 
-	if ((n = mig_groups_state(m, start, sizeof(start), names, SHARD_MAX + 1,
-	    &busy)) <= 0)
-		return n;               /* no reader yet: each starts its group itself */
-	if (busy)
+	if (mig_groups_read(m, &g) < 0 || g.busy)
 		return -1;
+	if (g.nold == 0)
+		return 0;               /* no reader yet: each starts its group itself */
 	for (k = 0; k < nnew; k++) {
-		const char *argv[5] = { "XGROUP", "CREATE", MIG_DEALS, group, start };
+		const char *argv[5] = { "XGROUP", "CREATE", MIG_DEALS, group, g.start };
 		redisReply *r;
 
-		if (m->to_shards)
-			snprintf(group, sizeof(group), "s%u", (unsigned)k);
-		else
-			snprintf(group, sizeof(group), "notifier");
-		if ((r = mig_argv(m, 5, argv, NULL)) == NULL)
-			return -1;
-		/* BUSYGROUP: made by a run that was killed; it started at the same place. */
-		if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
+		mig_new_group(m, k, group, sizeof(group));
+		/* Made already by a run that was killed before the old ones went: it
+		 * started at the same place (the old ones have not moved since). */
+		if ((r = redisCommandArgv(m->c, 5, argv, NULL)) == NULL ||
+		    (r->type == REDIS_REPLY_ERROR && !ru_is_error(r, "BUSYGROUP"))) {
 			fprintf(stderr, "dealpushctl: migrate: XGROUP CREATE deals %s %s: %s\n",
-			    group, start, r->str);
+			    group, g.start, r == NULL ? m->c->errstr : r->str);
 			freeReplyObject(r);
 			return -1;
 		}
 		freeReplyObject(r);
 	}
-	for (i = 0; i < n; i++) {
-		const char *argv[4] = { "XGROUP", "DESTROY", MIG_DEALS, names[i] };
+	/* Tests: killed as kill -9 would between the new groups and the old ones'
+	 * end (DP_FAULTS=migrate.groups.kill@1): a rerun finds both and finishes. */
+	if (fault_hit("migrate.groups.kill"))
+		_exit(137);
+	for (i = 0; i < g.nold; i++) {
+		const char *argv[4] = { "XGROUP", "DESTROY", MIG_DEALS, g.old[i] };
 
 		if (mig_ok(mig_argv(m, 4, argv, NULL)) < 0)
 			return -1;
 	}
-	printf("deals: %d reader group%s moved to %u, from %s\n", n, n == 1 ? "" : "s",
-	    (unsigned)nnew, start);
+	printf("deals: %d reader group%s moved to %u, from %s\n", g.nold,
+	    g.nold == 1 ? "" : "s", (unsigned)nnew, g.start);
 	return 0;
 }

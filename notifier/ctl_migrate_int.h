@@ -102,6 +102,11 @@ int mig_deals_groups(struct mig *m);
  * error. */
 int mig_deals_groups_check(struct mig *m);
 
+/* 1 when deals is read in group "notifier" (the single layout's, or a sharded
+ * layout's from before the shard groups), 0 when not (or no stream), -1 after
+ * printing. */
+int mig_deals_single_group(struct mig *m);
+
 /* ---- helpers of ctl_migrate_keys.c, shared with ctl_migrate_single.c ---- */
 
 /* Pipelined HSET or ZADD per shard of pairs: per shard an argv of cmd, dst, then the

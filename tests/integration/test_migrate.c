@@ -870,6 +870,22 @@ migrate_there_and_back_keeps_everything(void **state)
 	dump_free(a, na);
 }
 
+/* A Redis that never had a deal (no stream deals, no reader group) migrates there
+ * and back. */
+static void
+a_redis_without_deals_migrates_both_ways(void **state)
+{
+	struct fx *f = *state;
+
+	it_import_audience(f->port, 3, PHONE0, "laptop");
+	assert_int_equal(it_int(f->rc, "EXISTS deals"), 0);
+	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 0);
+	assert_int_equal(it_int(f->rc, "EXISTS deals subscribers"), 0);
+	assert_int_equal(migrate(f, NULL, "--to-single", NULL), 0);
+	assert_int_equal(it_int(f->rc, "HLEN subscribers"), 3);
+	assert_int_equal(it_int(f->rc, "EXISTS deals dealpush:layout"), 0);
+}
+
 /* 1 once the notifier's log says it is ready. */
 static int
 notifier_ready(void *arg)
@@ -919,6 +935,12 @@ a_sharded_layout_from_before_the_shard_groups_is_moved_not_replayed(void **state
 	group_last(f->rc, "s0", last, sizeof(last));
 	assert_string_equal(last, "");
 
+	/* Killed between the new groups and the old one's end: run again, finished. */
+	assert_int_equal(migrate(f, "migrate.groups.kill@1", "--to-shards", "4"), 137);
+	group_last(f->rc, "notifier", last, sizeof(last));
+	assert_string_equal(last, entry);
+	group_last(f->rc, "s0", last, sizeof(last));
+	assert_string_equal(last, entry);
 	assert_int_equal(migrate(f, NULL, "--to-shards", "4"), 0);
 	use_layout(1);
 	group_last(f->rc, "notifier", last, sizeof(last));
@@ -949,6 +971,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_sharded_layout_from_before_the_shard_groups_is_moved_not_replayed, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(a_redis_without_deals_migrates_both_ways, setup,
 		    teardown),
 	};
 
