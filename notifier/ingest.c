@@ -212,8 +212,8 @@ ingest_on_ack_wait(struct rconn *rc, struct redisReply *r, void *arg)
 
 /* Acks the entry in the shard's group. In the sharded layout the shard's step and
  * deals may live on two primaries, so the step is made durable first (WAIT, when
- * redis.wait_replicas is set; its deadline is WAIT's own timeout plus the
- * connection's usual margin). On one Redis they are on one primary, whose
+ * redis.wait_replicas is set and the step's own call did not WAIT already; its
+ * deadline is WAIT's own timeout plus the connection's usual margin). On one Redis they are on one primary, whose
  * replication is one ordered stream: a replica that has the ack has the step, so
  * the ack follows at once, as it did when the scripts acked. Takes a reference
  * until the XACK answers. */
@@ -222,7 +222,7 @@ ingest_ack(struct ingest_job *j)
 {
 	struct ingest *in = j->in;
 
-	if (in->cfg->wait_replicas > 0 && layout_current() != NULL ?
+	if (in->cfg->wait_replicas > 0 && layout_current() != NULL && !j->durable ?
 	    rconn_cmd(in->cmd, ingest_on_ack_wait, j, in->cfg->wait_timeout_ms +
 	    rconn_timeout_ms(in->cmd), "WAIT %ld %ld", in->cfg->wait_replicas,
 	    in->cfg->wait_timeout_ms) < 0 :
@@ -420,6 +420,8 @@ ingest_on_last_chunk(struct rconn *rc, struct redisReply *r, int durable, void *
 {
 	struct ingest_call *c = arg;
 
+	/* Its WAIT covered every earlier write of the plan: the ack needs no other. */
+	c->job->durable = durable;
 	if (r != NULL && r->type != REDIS_REPLY_ERROR && !durable)
 		log_warnx("event=plan_not_durable deal=%s entry=%s replicas_wanted=%ld",
 		    c->job->deal, c->job->entry, c->job->in->cfg->wait_replicas);
@@ -489,8 +491,10 @@ ingest_dead(struct ingest *in, const char *entry, const struct err *e,
 	if ((j = ingest_job_new(in, entry, NULL)) == NULL)
 		return;
 	if (in->shard != 0) {
-		/* Shard 0's reader writes the one dead letter of the entry. */
+		/* Shard 0's reader writes the one dead letter of the entry; this one
+		 * wrote nothing that a WAIT would need to cover. */
 		j->ack = 1;
+		j->durable = 1;
 		ingest_job_put(j);
 		return;
 	}

@@ -83,6 +83,8 @@ struct ingest_job {
 	int ack;                   /* the entry is done in this shard: acked (after
 	                            * every call answered) unless a step failed */
 	int acking;                /* the XACK was sent */
+	int durable;               /* what it wrote is on enough replicas already (the
+	                            * plan's last chunk WAITed), or it wrote nothing */
 };
 
 /* A deal being planned in slices (ingest_plan.c); holds a reference on its job. */

@@ -44,7 +44,6 @@ struct rank_entry {
 struct ingest_ranks {
 	uint32_t nshards;
 	struct rank_entry *head;
-	size_t count;
 };
 
 void
@@ -118,7 +117,6 @@ ranks_expire(struct ingest_ranks *rk)
 		if (now - e->made_ms >= RANKS_KEEP_MS || kept >= RANKS_MAX - 1) {
 			*pp = e->next;
 			rank_entry_free(e, rk->nshards);
-			rk->count--;
 			continue;
 		}
 		kept++;
@@ -169,7 +167,6 @@ ranks_take(struct ingest_ranks *rk, struct rank_entry *e, uint32_t shard,
 			;
 		*pp = e->next;
 		rank_entry_free(e, rk->nshards);
-		rk->count--;
 	}
 	return r;
 }
@@ -211,7 +208,6 @@ ranks_make(struct ingest *in, struct ingest_ranks *rk, const char *entry,
 	e->left = rk->nshards;
 	e->next = rk->head;
 	rk->head = e;
-	rk->count++;
 	return e;
 }
 
@@ -252,7 +248,6 @@ ingest_rank(struct ingest *in, const char *entry, const struct deal *d,
 				;
 			*pp = e->next;
 			rank_entry_free(e, rk->nshards);
-			rk->count--;
 		}
 		if ((e = ranks_make(in, rk, entry, d, err)) == NULL)
 			return NULL;
