@@ -125,11 +125,31 @@ int keys_deals_group(uint32_t shard, char *buf, size_t size);
 int keys_status_seen(uint32_t shard, const char *sid, const char *status, char *buf,
     size_t size);
 
-/* Where a conversion by code finds the shard of the push that sent the code (a code
- * names no subscriber): "{d:<deal>}codeout", field the code, value "<K>:0", written
- * by record.lua with codepush:<code>. In the single-instance layout there is one
- * shard and no such key: "" (returns 0). */
-int keys_codeout(const char *deal, char *buf, size_t size);
+/*
+ * A code pool shared by the shards (docs/sharding.md 4c). In the single-instance
+ * layout the pushes take codes from the pool itself and none of these keys exist:
+ * keys_codestash names the pool, the others "" (return 0).
+ * keys_codestash: where shard shard's pushes of deal take codes from,
+ *   "{sK}codestash:<deal>:<pool>" ("" when pool is "").
+ * keys_codeback: its give-back in flight, "{sK}codeback:<deal>:<pool>".
+ * keys_codestate: "{sK}codestate", field "<deal>\t<pool>": the shard's record of each
+ *   (deal, pool) it holds codes of (lib/codestate.lua).
+ * keys_pool_side: the pool's own records on its slot, "{<pool>}:res", ":marks",
+ *   ":out" (out: code -> "<deal>\t<shard>\t<reservation>", which also tells a
+ *   conversion by code the shard of the push that sent it). -1 for a pool whose name
+ *   holds '{' or '}' (its slot would not be the name's own; deal.c refuses one).
+ */
+enum keys_pool_side {
+	KEYS_POOL_RES = 0,
+	KEYS_POOL_MARKS,
+	KEYS_POOL_OUT
+};
+int keys_codestash(uint32_t shard, const char *deal, const char *pool, char *buf,
+    size_t size);
+int keys_codeback(uint32_t shard, const char *deal, const char *pool, char *buf,
+    size_t size);
+int keys_codestate(uint32_t shard, char *buf, size_t size);
+int keys_pool_side(const char *pool, enum keys_pool_side which, char *buf, size_t size);
 
 /* The shard of push id "<entry>:<subscriber>:<channel>" (its subscriber's); 0 when
  * it is not one. */

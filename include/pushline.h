@@ -30,9 +30,9 @@ struct pushline {
 };
 
 /* ORDER ADMIT_KEYS, ADMIT_RKEYS, ADMIT_ARGS, ADMIT_RARGS: notifier/lua/admit.lua. */
-#define PUSHLINE_ADMIT_KEYS 14
+#define PUSHLINE_ADMIT_KEYS 15
 #define PUSHLINE_ADMIT_RKEYS 5
-#define PUSHLINE_ADMIT_ARGS 10
+#define PUSHLINE_ADMIT_ARGS 12
 #define PUSHLINE_ADMIT_RARGS 12
 /* ORDER SEND_KEYS, SEND_RKEYS, SEND_ARGS, SEND_RARGS: notifier/lua/send.lua. */
 #define PUSHLINE_SEND_KEYS 5
@@ -43,7 +43,7 @@ struct pushline {
  * notifier/lua/record.lua. */
 #define PUSHLINE_RECORD_KEYS 9
 #define PUSHLINE_RECORD_RKEYS 4
-#define PUSHLINE_RECORD_GKEYS 14
+#define PUSHLINE_RECORD_GKEYS 13
 #define PUSHLINE_RECORD_ARGS 2
 #define PUSHLINE_RECORD_RARGS 25
 

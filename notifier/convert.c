@@ -29,6 +29,7 @@
 #include "greader.h"
 #include "decay.h"
 #include "keys.h"
+#include "layout.h"
 #include "log.h"
 #include "rconn.h"
 #include "redisutil.h"
@@ -68,7 +69,10 @@ struct convert {
  * it applies (convert_next_read). */
 enum convert_rd {
 	CONVERT_RD_LINK,                /* GET link:<code>: a short link's push */
-	CONVERT_RD_CODEPUSH,            /* GET codepush:<code> */
+	CONVERT_RD_POOL,                /* sharded: HGET {s0}deal:<deal> pool */
+	CONVERT_RD_CODEOUT,             /* sharded: HGET {<pool>}:out <code>: the
+	                                   reservation, and so the shard, of the code */
+	CONVERT_RD_CODEPUSH,            /* GET codepush:<code> (in that shard) */
 	CONVERT_RD_PINFO,               /* HGET pushinfo:<deal> <sub>:<ch> (or <sub>:sms) */
 	CONVERT_RD_PINFO_DM,            /* HGET pushinfo:<deal> <sub>:dm */
 	CONVERT_RD_HOLDOUT,             /* HGET holdout:<deal> <sub> */
@@ -170,6 +174,26 @@ convert_push(const struct convert_call *k)
 	return k->in.value;
 }
 
+/* The shard a code was reserved for (docs/sharding.md 4c), from the pool's out
+ * "<deal>\t<shard>\t<n>": only a reservation of the conversion's deal counts; 0 when
+ * there is none (one shard, or an unknown code). */
+static uint32_t
+convert_code_shard(const struct convert_call *k)
+{
+	const char *o = k->val[CONVERT_RD_CODEOUT], *tab;
+	size_t dlen = strlen(k->in.deal_id);
+	unsigned long v;
+	char *end;
+
+	if (o == NULL || strncmp(o, k->in.deal_id, dlen) != 0 || o[dlen] != '\t')
+		return 0;
+	tab = o + dlen + 1;
+	v = strtoul(tab, &end, 10);
+	if (end == tab || *end != '\t' || v >= keys_shards())
+		return 0;
+	return (uint32_t)v;
+}
+
 /* The shard of the subscriber the conversion names (keys.h): the push's, or the
  * subscriber_id's; 0 when it names none yet (an unknown code: nothing is written). */
 static uint32_t
@@ -207,6 +231,15 @@ convert_next_read(const struct convert_call *k, int from)
 		case CONVERT_RD_LINK:
 			if (k->in.short_code)
 				return CONVERT_RD_LINK;
+			break;
+		case CONVERT_RD_POOL:
+			if (strcmp(k->in.kind, "code") == 0 && layout_current() != NULL)
+				return CONVERT_RD_POOL;
+			break;
+		case CONVERT_RD_CODEOUT:
+			if (strcmp(k->in.kind, "code") == 0 && layout_current() != NULL &&
+			    k->val[CONVERT_RD_POOL] != NULL)
+				return CONVERT_RD_CODEOUT;
 			break;
 		case CONVERT_RD_CODEPUSH:
 			if (strcmp(k->in.kind, "code") == 0)
@@ -257,15 +290,21 @@ convert_send_read(struct convert_call *k)
 		return bad ? 1 : rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 2, args,
 		    NULL);
 	}
+	case CONVERT_RD_POOL:
+		/* A code names no subscriber: sharded, the deal's pool (in every shard's
+		 * copy of the deal, so shard 0's) says which shard reserved it. */
+		bad |= keys_prefix(0, KEYS_DEAL, px, sizeof(px)) < 0;
+		bad |= ru_key(key, CONVERT_KEY_MAX, px, k->in.deal_id, strlen(k->in.deal_id));
+		args[2] = "pool";
+		break;
+	case CONVERT_RD_CODEOUT:
+		if (keys_pool_side(k->val[CONVERT_RD_POOL], KEYS_POOL_OUT, key,
+		    sizeof(key)) <= 0)
+			return 1;
+		args[2] = k->in.value;
+		break;
 	case CONVERT_RD_CODEPUSH:
-		/* A code names no subscriber: sharded, the deal's codeout names the push
-		 * that sent it (its shard holds codepush:<code>); one shard, codepush. */
-		if (keys_codeout(k->in.deal_id, key, sizeof(key)) > 0) {
-			args[2] = k->in.value;
-			return rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 3, args,
-			    NULL);
-		}
-		bad |= keys_prefix(0, KEYS_CODEPUSH, px, sizeof(px)) < 0;
+		bad |= keys_prefix(convert_code_shard(k), KEYS_CODEPUSH, px, sizeof(px)) < 0;
 		bad |= ru_key(key, CONVERT_KEY_MAX, px, k->in.value, strlen(k->in.value));
 		args[0] = "GET";
 		return bad ? 1 : rconn_argv(k->c->app->cmd, convert_on_reply, k, 0, 2, args,

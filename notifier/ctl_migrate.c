@@ -81,7 +81,7 @@ mig_walk(struct mig *m, int verify)
 					    mig_has_prefix(k, "report:"));
 				else
 					left += mig_tag_of(m, k, &name) != MIG_ALL ||
-					    mig_is_codeout(k);
+					    mig_is_codeout(k) || mig_is_pool_side(k);
 				left += mig_global_name(k, m->to_shards, other, sizeof(other)) != 0;
 				continue;
 			}
@@ -385,6 +385,8 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 	}
 	printf("migrating to the %s layout (%u shards)\n", m.to_shards ? "sharded" :
 	    "single-instance", m.n);
+	if (!m.to_shards && mig_codes_to_single(&m) < 0)
+		goto out;
 	if (mig_walk(&m, 0) < 0)
 		goto out;
 	if (!m.to_shards && (mig_merge_streams(&m, "pushes:log") < 0 ||

@@ -57,6 +57,13 @@ int mig_has_prefix(const char *k, const char *p);
 /* 1 for "{d:<deal>}codeout" (keys.h), a key of the sharded layout only. */
 int mig_is_codeout(const char *k);
 
+/* ctl_migrate_codes.c: before the keys move to the single-instance layout, every
+ * code a shard holds outside a push (stash, reservation, give-back) back to its
+ * pool; 0, or -1 after printing. mig_is_pool_side: 1 for a pool's records of the
+ * sharded layout ("{codes:<name>}:res", ":marks", ":out"), which the walk drops. */
+int mig_codes_to_single(struct mig *m);
+int mig_is_pool_side(const char *k);
+
 /* The shard whose tag key k begins with, with the name after the tag in *name;
  * MIG_ALL when it is no shard's key of the layout. */
 uint32_t mig_tag_of(struct mig *m, const char *k, const char **name);

@@ -607,8 +607,35 @@ mig_cap_sub(struct mig *m, const char *rest)
 	return last;
 }
 
-/* codepush:<code> moves to the shard of the push it names; the deal's codeout gets
- * the code (keys.h: where a conversion by code finds the shard). */
+/* The out key of deal's code pool ("{<pool>}:out") into buf: 1, 0 when the deal has
+ * no pool (or one this layout cannot share), -1 after printing. The deal's hash is
+ * global or, once this walk copied it, shard 0's. */
+static int
+mig_deal_pool(struct mig *m, const char *deal, char *buf, size_t size)
+{
+	char key[MIG_NAME_MAX], copy[MIG_NAME_MAX];
+	redisReply *p;
+	int rv = 0;
+
+	snprintf(key, sizeof(key), "deal:%s", deal);
+	if ((p = mig_cmd(m, "HGET", key, "pool", NULL)) == NULL)
+		return -1;
+	if (p->type != REDIS_REPLY_STRING) {
+		freeReplyObject(p);
+		if (mig_name(m, 0, key, copy, sizeof(copy)) < 0 ||
+		    (p = mig_cmd(m, "HGET", copy, "pool", NULL)) == NULL)
+			return -1;
+	}
+	if (p->type == REDIS_REPLY_STRING && strpbrk(p->str, "{}") == NULL &&
+	    snprintf(buf, size, "{%s}:out", p->str) < (int)size)
+		rv = 1;
+	freeReplyObject(p);
+	return rv;
+}
+
+/* codepush:<code> moves to the shard of the push it names; the pool's out gets the
+ * code, as if that shard had reserved it (keys.h: where a conversion by code finds
+ * the shard; reservation 0, below every real one). */
 static int
 mig_codepush(struct mig *m, const char *src)
 {
@@ -640,11 +667,12 @@ mig_codepush(struct mig *m, const char *src)
 		    (d = mig_cmd(m, "GET", copy, NULL, NULL)) == NULL)
 			goto out;
 	}
-	if (d->type == REDIS_REPLY_STRING) {
-		char ms[24];
+	if (d->type == REDIS_REPLY_STRING && mig_deal_pool(m, d->str, co, sizeof(co)) > 0) {
+		char ms[24], res[MIG_NAME_MAX];
 
-		snprintf(co, sizeof(co), "{d:%s}codeout", d->str);
-		if (mig_ok(mig_cmd(m, "HSET", co, src + strlen("codepush:"), v->str)) < 0)
+		snprintf(res, sizeof(res), "%s\t%u\t0", d->str,
+		    (unsigned)shard_of(sub, m->n));
+		if (mig_ok(mig_cmd(m, "HSET", co, src + strlen("codepush:"), res)) < 0)
 			goto out;
 		snprintf(ms, sizeof(ms), "%lld", pttl);
 		if (pttl > 0 && mig_ok(mig_cmd(m, "PEXPIRE", co, ms, NULL)) < 0)

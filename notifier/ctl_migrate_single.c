@@ -230,8 +230,9 @@ mig_key_to_single(struct mig *m, const char *k)
 	char type[16];
 	const char *name = NULL;
 
-	if (mig_is_codeout(k)) {
-		/* No such key in the single-instance layout: codepush: says it all. */
+	if (mig_is_codeout(k) || mig_is_pool_side(k)) {
+		/* No such key in the single-instance layout: codepush: says it all, and
+		 * every code out of its pool is back (mig_codes_to_single). */
 		if (mig_ok(mig_cmd(m, "DEL", k, NULL, NULL)) < 0)
 			return -1;
 		mig_tick(m);

@@ -419,11 +419,13 @@ static int parse_optional(const cJSON *obj, struct deal *d, struct err *err)
 	    opt_token(obj, "code_pool", DEAL_POOL_MAX, &d->code_pool, err) < 0)
 		goto out;
 	/* The pool is a Redis key the notifier pops from: keep publishers to their own
-	 * namespace so a deal can never name (and drain) one of ours. */
+	 * namespace so a deal can never name (and drain) one of ours. No braces: sharded,
+	 * the pool's records sit on the slot of its whole name ({<pool>}:out,
+	 * docs/sharding.md 4c), which a hash tag inside the name would move. */
 	if (d->code_pool != NULL && (strncmp(d->code_pool, "codes:", 6) != 0 ||
-	    d->code_pool[6] == '\0')) {
+	    d->code_pool[6] == '\0' || strpbrk(d->code_pool, "{}") != NULL)) {
 		err_set(err, ERR_INPUT, "bad_value", "code_pool",
-		    "code_pool: must be a key named codes:<something>");
+		    "code_pool: must be a key named codes:<something>, without { or }");
 		goto out;
 	}
 	v = jv_field(obj, "quantity");

@@ -615,7 +615,8 @@ int
 deliver_idle(const struct deliver *dl)
 {
 	return dl->in_flight == 0 && dl->claiming == 0 && dl->admits_out == 0 &&
-	    dl->records_out == 0 && dl->acks_out == 0 && dl->leases_out == 0;
+	    dl->records_out == 0 && dl->acks_out == 0 && dl->leases_out == 0 &&
+	    dl_codes_idle(dl);
 }
 
 void
@@ -651,6 +652,7 @@ deliver_free(struct deliver *dl)
 	if (dl->park_timer != NULL)
 		event_free(dl->park_timer);
 	free(dl->recq);
+	dl_codes_free(dl);
 	script_args_release(&dl->sargs);
 	gwpool_free(dl->pool);
 	free(dl->heap);

@@ -132,6 +132,11 @@ admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	dl->admits_out--;
 	if (admit_pool_named(dl, j, ac.only, reply))
 		return;
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+	    reply->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(reply->element[0]->str, "!codes") == 0 &&
+	    dl_codes_wanted(dl, j, ac.only, reply) == 0)
+		return;     /* admitted again once the stash holds the codes */
 	/* One verdict per recipient, then the consent epoch. */
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != n + 1 ||
 	    reply->element[n]->type != REDIS_REPLY_STRING ||
@@ -329,7 +334,8 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	char p_push[KEYS_SHARD_MAX], p_code[KEYS_SHARD_MAX], p_rdeal[KEYS_SHARD_MAX];
 	char p_rcamp[KEYS_SHARD_MAX], p_rrule[KEYS_SHARD_MAX], p_deal[KEYS_SHARD_MAX];
 	char k_log[KEYS_SHARD_MAX], k_stats[KEYS_SHARD_MAX], k_delayed[KEYS_SHARD_MAX];
-	char k_due[KEYS_SHARD_MAX], k_info[KEYS_SHARD_MAX];
+	char k_due[KEYS_SHARD_MAX], k_info[KEYS_SHARD_MAX], k_cstate[KEYS_SHARD_MAX];
+	char k_stash[KEYS_MAX], cfield[2 * MODEL_TEXT_MAX + 2];
 	struct admit_call *ac = calloc(1, sizeof(*ac));
 	uint32_t shard;
 	int64_t t = clock_now();
@@ -358,6 +364,14 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	(void)keys_shard_key(shard, KEYS_DELAYED, k_delayed, sizeof(k_delayed));
 	(void)keys_shard_key(shard, KEYS_RESOLVE_DUE, k_due, sizeof(k_due));
 	(void)keys_shard_key(shard, KEYS_RESOLVE_INFO, k_info, sizeof(k_info));
+	/* Sharded, a pool's codes come through the shard's stash (deliver_codes.c). */
+	(void)keys_codestash(shard, j->deal, j->pool, k_stash, sizeof(k_stash));
+	if (j->pool[0] == '\0' || keys_codestate(shard, k_cstate, sizeof(k_cstate)) <= 0 ||
+	    snprintf(cfield, sizeof(cfield), "%s\t%s", j->deal, j->pool) >=
+	    (int)sizeof(cfield)) {
+		k_cstate[0] = '\0';
+		cfield[0] = '\0';
+	}
 	script_key(sa, p_deal, j->deal);
 	script_key(sa, p_push, j->deal);
 	script_key(sa, k_sub[4 + CH_SMS], NULL);
@@ -366,12 +380,13 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	script_key(sa, k_stats, NULL);
 	script_key(sa, k_delayed, NULL);
 	script_key(sa, p_code, j->deal);
-	script_key(sa, j->pool, NULL);
+	script_key(sa, k_stash, NULL);
 	script_key(sa, p_rdeal, j->deal);
 	script_key(sa, p_rcamp, j->camp);
 	script_key(sa, k_due, NULL);
 	script_key(sa, k_info, NULL);
 	script_key(sa, k_sub[2], NULL);
+	script_key(sa, k_cstate, NULL);
 	/* ORDER ADMIT_ARGS */
 	script_arg_ll(sa, t);
 	script_arg_ll(sa, j->exp);
@@ -384,6 +399,8 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	script_arg_ll(sa, only != NULL ? 1 : (long long)j->n);
 	script_arg_ll(sa, t + dl->cfg->resolve_after_s);
 	script_arg_ll(sa, dl->cfg->click_window_s);
+	script_arg(sa, cfield, NULL);
+	script_arg(sa, dl_codes_pool_empty(dl, j) ? "1" : "0", NULL);
 	for (i = 0; i < j->n; i++) {
 		if (only != NULL && &j->r[i] != only)
 			continue;
@@ -454,4 +471,5 @@ dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
 		script_call_named(dl->cmd, "trim", 1, 1, targs, NULL, trim_on_reply,
 		    (void *)(uintptr_t)k);
 	}
+	dl_codes_walk(dl);
 }

@@ -119,6 +119,8 @@ struct job {
 };
 
 struct rec;
+struct dl_codesrc;
+struct dl_codes_walk;
 
 struct deliver {
 	struct event_base *base;
@@ -156,6 +158,9 @@ struct deliver {
 	struct script_args sargs;  /* the script call being built (admit, send, record):
 	                            * filled and sent within one function, its memory
 	                            * kept for the next call */
+	struct dl_codesrc *codesrcs;    /* deliver_codes.c: the (shard, deal, pool)s met */
+	struct dl_codes_walk *codes_walk;   /* the walk in flight, NULL when none */
+	size_t codes_out;          /* code reservation and give-back steps in flight */
 };
 
 /* deliver.c: jobs, the queue, reading. */
@@ -206,6 +211,26 @@ void dl_caps_fill(struct deliver *dl, struct rcpt *r, const struct subscriber *s
  * Returns 0, or -1 when the call could not be made (nothing changed). */
 int dl_admit(struct deliver *dl, struct job *j, struct rcpt *only);
 void dl_on_delay_timer(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * deliver_codes.c: a code pool shared by the shards (the sharded layout only,
+ * docs/sharding.md 4c).
+ * dl_codes_wanted: admit.lua answered reply = {"!codes", n, c} for job j (or its
+ *   recipient only): the reservation runs and admit is called again. 0, or -1 when
+ *   it cannot be queued (the caller fails the admit as for any bad reply).
+ * dl_codes_pool_empty: 1 when j's admit should run with pool_empty (a reservation
+ *   found the pool empty within the last second); 0 in the single-instance layout.
+ * dl_codes_returned: a push of j gave its code back to the stash (look at it again).
+ * dl_codes_walk: once a second; finishes what a crash left and gives idle codes back.
+ * dl_codes_idle: 1 when no step is in flight. dl_codes_free: at deliver_free.
+ */
+int dl_codes_wanted(struct deliver *dl, struct job *j, struct rcpt *only,
+    const struct redisReply *reply);
+int dl_codes_pool_empty(struct deliver *dl, const struct job *j);
+void dl_codes_returned(struct deliver *dl, const struct job *j);
+void dl_codes_walk(struct deliver *dl);
+int dl_codes_idle(const struct deliver *dl);
+void dl_codes_free(struct deliver *dl);
 
 /* deliver_send.c: the send queue, claims, leases, requests and their answers. */
 void dl_kick(struct deliver *dl);

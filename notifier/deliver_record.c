@@ -139,7 +139,7 @@ rec_keep_for_resend(const struct deliver *dl, const struct rcpt *r, const char *
 	    gc->status_callback_base[0] != '\0';
 }
 
-/* 1 when r's push has a code that leaves with it (codepush:<code>, codeout). */
+/* 1 when r's push has a code that leaves with it (codepush:<code>). */
 static int
 rec_has_code(const struct rcpt *r)
 {
@@ -167,18 +167,16 @@ rec_keys_group(struct script_args *sa, const struct rcpt *r, const struct keys_p
 {
 	const struct job *j = r->job;
 	char ck[KEYS_SHARD_MAX], rk[KEYS_SHARD_MAX];   /* consent:<ch>, consent:records */
-	char co[KEYS_MAX];                              /* {d:<deal>}codeout or "" */
+	char stash[KEYS_MAX];                           /* the pool, or the shard's stash */
 
 	(void)keys_consent(px->shard, r->pl.ch, ck, sizeof(ck));
 	(void)keys_shard_key(px->shard, KEYS_CONSENT_RECORDS, rk, sizeof(rk));
-	co[0] = '\0';
-	if (rec_has_code(r))
-		(void)keys_codeout(j->deal, co, sizeof(co));
+	(void)keys_codestash(px->shard, j->deal, j->pool, stash, sizeof(stash));
 	script_key(sa, px->p[KEYS_PUSH], j->deal);
 	script_key(sa, ck, NULL);
 	script_key(sa, px->p[KEYS_DEAL], j->deal);
 	script_key(sa, px->p[KEYS_CODE], j->deal);
-	script_key(sa, j->pool, NULL);
+	script_key(sa, stash, NULL);
 	script_key(sa, px->p[KEYS_REPORT_DEAL], j->deal);
 	script_key(sa, px->p[KEYS_REPORT_RULE], r->pl.rule);
 	script_key(sa, j->camp[0] != '\0' ? px->p[KEYS_REPORT_CAMPAIGN] : "", j->camp);
@@ -186,7 +184,6 @@ rec_keys_group(struct script_args *sa, const struct rcpt *r, const struct keys_p
 	script_key(sa, px->p[KEYS_PUSHINFO], j->deal);
 	script_key(sa, px->p[KEYS_DELIVERY], j->deal);
 	script_key(sa, rk, NULL);
-	script_key(sa, co, NULL);
 	script_key(sa, px->p[KEYS_SERIES], j->deal);
 }
 

@@ -423,7 +423,9 @@ send_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *ca
 {
 	const struct job *j = r->job;
 	char ck[KEYS_SHARD_MAX];          /* consent:<ch> of the subscriber's shard */
+	char stash[KEYS_MAX];             /* the pool, or the shard's stash of it */
 
+	(void)keys_codestash(px->shard, j->deal, j->pool, stash, sizeof(stash));
 	script_key(sa, px->p[KEYS_PUSH], j->deal);
 	script_key(sa, px->p[KEYS_DEAL], j->deal);
 	(void)keys_consent(px->shard, r->pl.ch, ck, sizeof(ck));
@@ -432,7 +434,7 @@ send_keys(struct script_args *sa, const struct rcpt *r, const struct dl_caps *ca
 	script_key(sa, px->p[KEYS_REPORT_DEAL], j->deal);
 	script_key(sa, px->p[KEYS_REPORT_RULE], r->pl.rule);
 	script_key(sa, j->camp[0] != '\0' ? px->p[KEYS_REPORT_CAMPAIGN] : "", j->camp);
-	script_key(sa, j->pool, NULL);
+	script_key(sa, stash, NULL);
 	script_key(sa, caps->daykey, NULL);
 	script_key(sa, caps->campkey, NULL);
 	script_key(sa, caps->lawkey, NULL);

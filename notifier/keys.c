@@ -204,8 +204,53 @@ keys_status_seen(uint32_t shard, const char *sid, const char *status, char *buf,
 }
 
 int
-keys_codeout(const char *deal, char *buf, size_t size)
+keys_codestash(uint32_t shard, const char *deal, const char *pool, char *buf,
+    size_t size)
 {
+	int k;
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (pool[0] == '\0')
+		return 0;
+	if (layout_current() != NULL)
+		return keys_format(shard, buf, size, "codestash:%s:%s", deal, pool);
+	k = snprintf(buf, size, "%s", pool);
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
+}
+
+int
+keys_codeback(uint32_t shard, const char *deal, const char *pool, char *buf,
+    size_t size)
+{
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (layout_current() == NULL)
+		return 0;
+	return keys_format(shard, buf, size, "codeback:%s:%s", deal, pool);
+}
+
+int
+keys_codestate(uint32_t shard, char *buf, size_t size)
+{
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (layout_current() == NULL)
+		return 0;
+	return keys_format(shard, buf, size, "codestate");
+}
+
+int
+keys_pool_side(const char *pool, enum keys_pool_side which, char *buf, size_t size)
+{
+	static const char *const suffix[] = { ":res", ":marks", ":out" };
 	int k;
 
 	if (size == 0)
@@ -213,7 +258,9 @@ keys_codeout(const char *deal, char *buf, size_t size)
 	buf[0] = '\0';
 	if (layout_current() == NULL)
 		return 0;
-	k = snprintf(buf, size, "{d:%s}codeout", deal);
+	if (strpbrk(pool, "{}") != NULL || (unsigned)which > KEYS_POOL_OUT)
+		return -1;
+	k = snprintf(buf, size, "{%s}%s", pool, suffix[which]);
 	if (k < 0 || (size_t)k >= size) {
 		buf[0] = '\0';
 		return -1;

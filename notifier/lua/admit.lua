@@ -8,6 +8,9 @@
 --   {"!pool", <its name>}: the caller calls again with that key)
 -- KEYS[10] report:deal:<id>   KEYS[11] report:campaign:<c> ("" = none)
 -- KEYS[12] resolve:due   KEYS[13] resolve:info   KEYS[14] consent:epoch
+-- KEYS[15] {sK}codestate in the sharded layout ("" in the single-instance one): then
+--   KEYS[9] is the shard's stash of the pool, {sK}codestash:<deal>:<pool>, not the
+--   pool itself (docs/sharding.md 4c)
 --   then per recipient (ORDER ADMIT_RKEYS, 5 each): texts:<sub> ("" = no daily cap),
 --   camp:<campaign>:<sub> ("" = no campaign cap), report:rule:<rule>, the key of the
 --   law's cap of the recipient's place ("" = none; texts:<sub>, or capcamp:/capdeal:
@@ -16,6 +19,8 @@
 -- ARGV: now, expires_at, keep_s (seconds to keep the state), deal_id, deal_entry,
 --       campaign ("" = none), consumer, n, resolve_at (when an unknown push is first
 --       looked up), link_keep_s (how long past the deal's end a short link is kept),
+--       code_field ("<deal>\t<pool>": the stash's field in codestate; "" = none),
+--       pool_empty ("1": a reservation has just found the pool empty),
 --       then per recipient (ORDER ADMIT_RARGS, 12 each): sub, channel, push_id,
 --       own_retry, not_before, day_cap, campaign_cap, line, rule, day_start, law_cap,
 --       law_window
@@ -49,6 +54,14 @@
 -- code:<deal> so a re-admitted push reuses it, also after the pool ran dry; an empty
 -- pool marks the deal sold out and stops its remaining pushes. A push that ends here
 -- gives its code back.
+-- Sharded (KEYS[15] set), codes come from the shard's stash, which the pool fills by
+-- reservations: before anything is written, the recipients that may take a code now
+-- are counted, and when the stash holds fewer, the answer is {"!codes", n, c} with
+-- nothing else written: the intent n (c codes) is open in codestate, the caller
+-- reserves them (deliver_codes.c) and calls again. An intent already open is answered
+-- again. With pool_empty = "1" the stash is all there is, and a push it cannot serve
+-- ends sold_out; the shard's copy of the deal saying sold_out stops nothing by
+-- itself, since the pool, shared by every shard, decides.
 -- Returns one verdict per recipient: "admit" or "admit\t<code>", "delayed", or a
 -- final one (expired, cancelled, sold_out, no_consent, no_subscriber, quiet_hours,
 -- daily_cap, campaign_cap, legal_cap, duplicate, unknown), each final one logged here
@@ -56,6 +69,7 @@
 -- last, consent:epoch as it was when consent was checked (send.lua checks again only
 -- when it has moved since).
 --#include outcome
+--#include codestate
 local deal, states, logk, stats, delayed = KEYS[1], KEYS[2], KEYS[5], KEYS[6], KEYS[7]
 local consent = { sms = KEYS[3], dm = KEYS[4] }
 local codes, pool = KEYS[8], KEYS[9]
@@ -65,7 +79,9 @@ local now, exp, keep = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local deal_id, deal_entry, campaign = ARGV[4], ARGV[5], ARGV[6]
 local consumer, n, resolve_at = ARGV[7], tonumber(ARGV[8]), ARGV[9]
 local link_keep = tonumber(ARGV[10])
-local RK, RA = 5, 12
+local cstate, cfield, pool_empty = KEYS[15], ARGV[11], ARGV[12] == '1'
+local stashed = cstate ~= '' and pool ~= ''
+local RK, RA, RK0, RA0 = 5, 12, 16, 13
 local REPORT_KEEP_S = 90 * 86400
 
 local d = redis.call('HMGET', deal, 'cancelled', 'sold_out', 'exp', 'pool')
@@ -82,16 +98,44 @@ if now >= exp then
   global = 'expired'
 elseif d[1] then
   global = 'cancelled'
-elseif d[2] then
+elseif d[2] and not stashed then
   global = 'sold_out'
 end
 
 -- "deferred": admitted once, then held back at send for its window (send.lua).
 local reopen = { admitted = true, retry = true, delayed = true, deferred = true }
 
+if stashed and not global and not pool_empty then
+  -- Every recipient that may take a code now, counted high (a cap may still say
+  -- no): what is not used goes back to the pool.
+  local need = 0
+  for i = 0, n - 1 do
+    local b = RA0 + RA * i
+    local sub, ch = ARGV[b], ARGV[b + 1]
+    local field = sub .. ':' .. ch
+    local state = redis.call('HGET', states, field)
+    local nb = oc_num(ARGV[b + 4])
+    if (not state or reopen[state]) and nb >= 0 and nb <= now and consent[ch] and
+        redis.call('HEXISTS', consent[ch], sub) == 1 and
+        not redis.call('HGET', codes, field) then
+      need = need + 1
+    end
+  end
+  local have = redis.call('SCARD', pool)
+  if need > have then
+    local s = cs_get(cstate, cfield)
+    if s.rn == 0 then
+      s.resn = s.resn + 1
+      s.rn, s.rc = s.resn, need - have
+      cs_put(cstate, cfield, s)
+    end
+    return { '!codes', s.rn, s.rc }
+  end
+end
+
 local out = {}
 for i = 0, n - 1 do
-  local b, kb = 11 + RA * i, 15 + RK * i
+  local b, kb = RA0 + RA * i, RK0 + RK * i
   local rrule = KEYS[kb + 2]
   local capk = { day = KEYS[kb], camp = KEYS[kb + 1], law = KEYS[kb + 3] }
   local sub, ch, push, own = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
@@ -151,6 +195,8 @@ for i = 0, n - 1 do
         redis.call('EXPIRE', codes, keep)
       end
     else
+      -- Sharded, reached only with pool_empty (the count above holds codes for
+      -- the rest): this shard's copy says so, for the deal's status.
       redis.call('HSET', deal, 'sold_out', ARGV[1])
       global = 'sold_out'
       verdict = 'sold_out'

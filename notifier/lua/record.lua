@@ -9,15 +9,14 @@
 --   then the caps' keys of the push as send.lua counted it (texts:<sub>,
 --   camp:<campaign>:<sub>, the law's; "" = none; the notifier passes them only for
 --   an outcome that gives a place back),
---   then per group (ORDER RECORD_GKEYS, 14 each; an outcome names its group: the
+--   then per group (ORDER RECORD_GKEYS, 13 each; an outcome names its group: the
 --   pushes of one deal, channel, rule, campaign and pool, with a code or without,
 --   share these keys, so a batch passes them once and not once per push):
 --   push:<deal>, consent:<channel>, deal:<id>, code:<deal>, the code pool ("" =
---   none; admit.lua made sure the job names it), report:deal:<id>,
+--   none; admit.lua made sure the job names it; sharded, the shard's stash of it,
+--   docs/sharding.md 4c), report:deal:<id>,
 --   report:rule:<rule>, report:campaign:<c> ("" = none), pushline:<deal>,
---   pushinfo:<deal>, delivery:<deal>, consent:records, codeout ({d:<deal>}codeout in
---   the sharded layout, "" in the single-instance one or with no code) and
---   series:<deal> (a sent push counts "sent:<minute>" there, docs/api.md)
+--   pushinfo:<deal>, delivery:<deal>, consent:records and series:<deal> (a sent push counts "sent:<minute>" there, docs/api.md)
 -- ARGV: n, resolve_at (when an unknown push is first looked up), then per outcome
 --   (ORDER RECORD_RARGS, 25 each): sub, channel, push_id, deal_id, outcome, gateway,
 --   provider_id, http_status, detail, now, latency_ms, revoke, segments (SMS parts of
@@ -35,9 +34,9 @@
 -- push keeps pushinfo:<deal id> field <sub>:<ch> = "<rule>\t<campaign>" (and, for an
 -- A/B test member, whose rule argument is "<rule>/<variant>", field "<sub>:<ch>\tab" =
 -- "<rule>:<variant>", counted "ab:<rule>:<variant>:sent" in report:deal) for click and
--- conversion attribution, and codepush:<code> = push id (and, sharded, codeout field
--- <code> = push id: a conversion by code finds the push's shard there); a
--- subscriber's first sent
+-- conversion attribution, and codepush:<code> = push id (sharded, a conversion by
+-- code finds the push's shard in the pool's out, written when the shard reserved
+-- the code); a subscriber's first sent
 -- push of a deal counts "treated_audience" once.
 --   revoke = "1": the provider says the recipient opted out, so consent for the
 --   channel ends now: consent:<channel>, the stored JSON's consent (null) and the
@@ -65,7 +64,7 @@
 local logk, stats, due, info = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local subs, changes, epoch, tries = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local n, resolve_at = tonumber(ARGV[1]), ARGV[2]
-local RK, RG, RA = 4, 14, 25
+local RK, RG, RA = 4, 13, 25
 local gbase = 10 + RK * n     -- the first group's first key
 local texted = { by = {}, ids = {} } -- the texts for the behaviour records (lib/behav.lua)
 local series_keys = {} -- series:<deal> counted in this call -> the seconds its deal has left
@@ -126,7 +125,7 @@ for i = 0, n - 1 do
   local pool = KEYS[gk + 4]
   local reports = { KEYS[gk + 5], KEYS[gk + 6], KEYS[gk + 7] }
   local pushline, pushinfo, delivery = KEYS[gk + 8], KEYS[gk + 9], KEYS[gk + 10]
-  local records, codeout, series = KEYS[gk + 11], KEYS[gk + 12], KEYS[gk + 13]
+  local records, series = KEYS[gk + 11], KEYS[gk + 12]
   local codepush = KEYS[kb]
   local sub, ch, push, deal_id = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   local outcome, gw, provider_id = ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
@@ -230,13 +229,6 @@ for i = 0, n - 1 do
       if codepush ~= '' then
         -- A redemption by this code is attributed to this push.
         redis.call('SET', codepush, push, 'EX', math.max(ttl, 0) + 7 * 86400)
-        if codeout ~= '' then
-          local code = redis.call('HGET', codes, field)
-          if code then
-            redis.call('HSET', codeout, code, push)
-            expire_once(codeout, math.max(ttl, 0) + 7 * 86400)
-          end
-        end
       end
       -- The first sent push of a subscriber (on any channel) adds one to the treated
       -- audience that reports set against the holdout audience.

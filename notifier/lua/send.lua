@@ -7,7 +7,8 @@
 --   then per recipient (ORDER SEND_RKEYS, 12 each): push:<deal>, deal:<deal>,
 --   consent:<channel>, code:<deal>, report:deal:<id>, report:rule:<rule>,
 --   report:campaign:<c> ("" = none), the deal's code pool ("" = none; admit.lua made
---   sure the job names it), then the caps' keys as admit.lua
+--   sure the job names it; sharded, the shard's stash of it, docs/sharding.md 4c),
+--   then the caps' keys as admit.lua
 --   takes them: texts:<sub> (daily cap), camp:<campaign>:<sub>, the law's cap key
 --   ("" = that cap does not apply), then retext:<deal> (the texts an update rendered
 --   again, retext.lua; read only once the deal hash has a "version")

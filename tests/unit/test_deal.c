@@ -558,7 +558,10 @@ static void code_pool_is_a_codes_key_of_at_most_200(void **state)
 	char extra[512];
 
 	(void)state;
-	accepted_with("\"code_pool\": \"codes:{outlet}:7731\"");
+	accepted_with("\"code_pool\": \"codes:outlet:7731\"");
+	/* A hash tag would move the pool off its own slot (docs/sharding.md 4c). */
+	refused_with("\"code_pool\": \"codes:{outlet}:7731\"", "bad_value", "code_pool");
+	refused_with("\"code_pool\": \"codes:a}b\"", "bad_value", "code_pool");
 	refused_with("\"code_pool\": \"codes pool\"", "bad_value", "code_pool");
 	refused_with("\"code_pool\": 1", "bad_type", "code_pool");
 	snprintf(extra, sizeof(extra), "\"code_pool\": \"%s\"", rep('k', 201));

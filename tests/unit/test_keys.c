@@ -117,8 +117,14 @@ the_single_instance_layout_keeps_every_name(void **state)
 	assert_int_equal(keys_deals_group(0, k, sizeof(k)), 8);
 	assert_string_equal(k, "notifier");
 	assert_int_equal(keys_deals_group(1, k, sizeof(k)), -1);
-	/* No codeout key: a conversion by code reads codepush:<code>. */
-	assert_int_equal(keys_codeout("d-1", k, sizeof(k)), 0);
+	/* A pool's pushes take codes from the pool itself; none of the sharing keys. */
+	assert_int_equal(keys_codestash(0, "d-1", "codes:first", k, sizeof(k)), 11);
+	assert_string_equal(k, "codes:first");
+	assert_int_equal(keys_codestash(0, "d-1", "", k, sizeof(k)), 0);
+	assert_int_equal(keys_codestate(0, k, sizeof(k)), 0);
+	assert_string_equal(k, "");
+	assert_int_equal(keys_codeback(0, "d-1", "codes:first", k, sizeof(k)), 0);
+	assert_int_equal(keys_pool_side("codes:first", KEYS_POOL_OUT, k, sizeof(k)), 0);
 	assert_string_equal(k, "");
 	assert_int_equal(keys_shard_of_push("1-0:s-1:sms"), 0);
 	/* There is only shard 0. */
@@ -242,9 +248,27 @@ every_key_of_a_push_is_on_its_subscribers_slot(void **state)
 		keys_clicked(s, push, k, sizeof(k));
 		assert_int_equal(slot(k), want);
 	}
-	/* A code names no subscriber: the deal's codeout says whose push sent it. */
-	assert_int_equal(keys_codeout("d-1", k, sizeof(k)), (int)strlen("{d:d-1}codeout"));
-	assert_string_equal(k, "{d:d-1}codeout");
+	/* A shard's share of a pool is on the shard's slot; the pool's own records are
+	 * on the pool's slot, and a pool whose name has a tag of its own is refused. */
+	for (i = 0; i < 4; i++) {
+		char st[KEYS_MAX];
+
+		keys_shard_key((uint32_t)i, KEYS_STATS, st, sizeof(st));
+		keys_codestash((uint32_t)i, "d-1", "codes:first", k, sizeof(k));
+		assert_int_equal(slot(k), slot(st));
+		keys_codeback((uint32_t)i, "d-1", "codes:first", k, sizeof(k));
+		assert_int_equal(slot(k), slot(st));
+		keys_codestate((uint32_t)i, k, sizeof(k));
+		assert_int_equal(slot(k), slot(st));
+	}
+	keys_pool_side("codes:first", KEYS_POOL_RES, k, sizeof(k));
+	assert_string_equal(k, "{codes:first}:res");
+	assert_int_equal(slot(k), slot("codes:first"));
+	keys_pool_side("codes:first", KEYS_POOL_MARKS, k, sizeof(k));
+	assert_int_equal(slot(k), slot("codes:first"));
+	keys_pool_side("codes:first", KEYS_POOL_OUT, k, sizeof(k));
+	assert_int_equal(slot(k), slot("codes:first"));
+	assert_int_equal(keys_pool_side("codes:a{b}", KEYS_POOL_OUT, k, sizeof(k)), -1);
 	/* An A/B test's keys are the deal's, global as deal:<id> in every layout. */
 	assert_int_equal(keys_ab(KEYS_AB_TESTS, "d-1", "flash", k, sizeof(k)), 7);
 	assert_string_equal(k, "abtests");

@@ -96,6 +96,7 @@ static const struct { const char *cmd; int first, all; } key_table[] = {
 	{ "HMGET", 1, 0 }, { "HEXISTS", 1, 0 }, { "HINCRBY", 1, 0 },
 	{ "HINCRBYFLOAT", 1, 0 }, { "HGETALL", 1, 0 },
 	{ "SADD", 1, 0 }, { "SPOP", 1, 0 }, { "SCARD", 1, 0 }, { "SISMEMBER", 1, 0 },
+	{ "SMEMBERS", 1, 0 },
 	{ "ZADD", 1, 0 }, { "ZREM", 1, 0 }, { "ZCARD", 1, 0 }, { "ZRANGEBYSCORE", 1, 0 },
 	{ "ZREMRANGEBYSCORE", 1, 0 }, { "ZSCORE", 1, 0 }, { "ZCOUNT", 1, 0 },
 	{ "LPUSH", 1, 0 }, { "RPUSH", 1, 0 }, { "LTRIM", 1, 0 }, { "LRANGE", 1, 0 },

@@ -1,0 +1,31 @@
+-- code_giveback.lua: codes a shard gave back return to their pool (stage: admit;
+-- sharded layout only, docs/sharding.md 4c give-back step 3). On the pool's slot.
+-- KEYS[1] the pool   KEYS[2] {<pool>}:marks   KEYS[3] {<pool>}:out
+-- ARGV: deal, shard, g (the give-back's number), then the codes
+-- Applied once per (deal, shard, g): a replay (g at or below the mark) changes
+-- nothing. A code goes back when out names it as this (deal, shard)'s, or names it
+-- not at all (a code a push took from the pool before `dealpushctl migrate` made the
+-- layout sharded); one out names as another's is not this shard's to give, so a
+-- code can never be put in the pool while another holds it. Answers the number of
+-- codes returned.
+local pool, marks, out = KEYS[1], KEYS[2], KEYS[3]
+local id = ARGV[1] .. '\t' .. ARGV[2]
+local g = tonumber(ARGV[3])
+if g <= (tonumber(redis.call('HGET', marks, 'gb\t' .. id)) or 0) then
+  return 0
+end
+local n, prefix = 0, id .. '\t'
+for i = 4, #ARGV do
+  local code = ARGV[i]
+  local o = redis.call('HGET', out, code)
+  if not o or string.sub(o, 1, #prefix) == prefix then
+    redis.call('HDEL', out, code)
+    redis.call('SADD', pool, code)
+    n = n + 1
+  end
+end
+redis.call('HSET', marks, 'gb\t' .. id, g)
+if n > 0 then
+  redis.call('HDEL', marks, 'empty')
+end
+return n

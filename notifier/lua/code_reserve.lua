@@ -1,0 +1,64 @@
+-- code_reserve.lua: hand codes of a pool to one shard's reservation (stage: admit;
+-- sharded layout only, docs/sharding.md 4c step 2). On the pool's slot.
+-- KEYS[1] the pool (a set, codes:<name>)   KEYS[2] {<pool>}:res (reservation ->
+--   its codes, JSON, until the shard has them)   KEYS[3] {<pool>}:marks (per
+--   "<deal>\t<shard>": "res\t…" the last reservation applied, "gb\t…" the last
+--   give-back; "empty" when the pool was last found empty)   KEYS[4] {<pool>}:out
+--   (code -> "<deal>\t<shard>\t<n>", the reservation that took it: a conversion by
+--   code finds the push's shard there)
+-- ARGV: deal, shard, n (the reservation's number, from the shard's codestate), c
+--   (codes wanted), keep_s (how long the pool's records are kept), now
+-- A replay of a reservation applied and not yet confirmed answers the same codes; a
+-- replay of one confirmed (n at or below the mark) answers {'done'}. Otherwise up to
+-- c codes leave the pool, each named in out, all listed in res. Answers
+-- {'ok'|'short', code...}: 'short' when the pool had fewer than c.
+local pool, res, marks, out = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local id = ARGV[1] .. '\t' .. ARGV[2]
+local n, c, keep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local rid = id .. '\t' .. ARGV[3]
+
+local function keep_for(key)
+  if redis.call('TTL', key) < keep then
+    redis.call('EXPIRE', key, keep)
+  end
+end
+
+local function answer(codes)
+  local a = { #codes < c and 'short' or 'ok' }
+  for _, code in ipairs(codes) do
+    a[#a + 1] = code
+  end
+  return a
+end
+
+local had = redis.call('HGET', res, rid)
+if had then
+  local ok, codes = pcall(cjson.decode, had)
+  if ok and type(codes) == 'table' then
+    return answer(codes)
+  end
+  return answer({})
+end
+if n <= (tonumber(redis.call('HGET', marks, 'res\t' .. id)) or 0) then
+  return { 'done' }
+end
+local codes = {}
+if c > 0 then
+  codes = redis.call('SPOP', pool, c)
+end
+for _, code in ipairs(codes) do
+  redis.call('HSET', out, code, rid)
+end
+if #codes > 0 then
+  redis.call('HSET', res, rid, cjson.encode(codes))
+  keep_for(out)
+else
+  redis.call('HSET', res, rid, '[]')
+end
+redis.call('HSET', marks, 'res\t' .. id, n)
+if #codes < c then
+  redis.call('HSET', marks, 'empty', ARGV[6])
+end
+keep_for(res)
+keep_for(marks)
+return answer(codes)
