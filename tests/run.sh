@@ -51,7 +51,7 @@ selected() {
 # The second pass on 4 shards: the tests that cross the most sharded paths (every
 # subscriber, push, consent, cap, delay and report key behind its shard's tag), at
 # about 80 s of one lane's time.
-S4_TESTS=${DP_S4_TESTS-"test_deliver test_e2e test_hooks test_optout test_funnel test_clicks test_resolve test_mirror test_decay test_backup test_persistence test_ab test_promises_takeover test_chaos test_safety"}
+S4_TESTS=${DP_S4_TESTS-"test_deliver test_e2e test_hooks test_optout test_funnel test_clicks test_resolve test_mirror test_decay test_backup test_persistence test_ab test_promises_takeover test_chaos test_safety test_promises"}
 
 # The queue: one "kind path" line per test; kind is tap, s4 (tap on 4 shards), sh or
 # sim (the gateway simulator's self-test, counted apart).

@@ -1,0 +1,356 @@
+/*
+ * test_shard_codes.c: a "first N" code pool shared by 4 shards (docs/sharding.md
+ * 4c; section 6, step 4). Each shard's pushes take codes from the shard's stash,
+ * which reservations fill from the pool and give-backs empty into it; the notifier
+ * dies as under kill -9 right after each step's answer (fault points
+ * codes.<step>.kill) and a second one under the same consumer name finishes.
+ * Counted at the gateway simulator and in Redis: no code in two texts, none in a
+ * text and the pool, none lost (texted + left in the pool = the pool's size), no
+ * phone texted twice, and the codes of the pushes that failed back in the pool.
+ * Last, `dealpushctl migrate --to-single` with codes held outside any push (a
+ * stash, a reservation not taken, a give-back not applied) puts them back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+
+#include "keys.h"
+#include "test_promises.h"
+#include "itshards.h"
+
+#define N 80                    /* subscribers s-0 .. s-79 */
+#define POOL 100                /* codes SC-000 .. SC-099 */
+#define BAD 10                  /* s-0 .. s-9: the gateway refuses their number */
+#define EXTRA "[ingest]\nplan_chunk = 10\njob_size = 5\n" \
+	"[deliver]\nmax_in_flight = 8\nresolve_after_s = 1\n"
+#define SETTLE_MS 60000
+
+struct fx {
+	redisContext *rc;
+	int port;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	/* Whatever the run chose: this promise is about the sharded layout. */
+	setenv("DP_SHARDS", "4", 1);
+	f->port = it_redis_port();
+	f->rc = it_redis_connect(f->port);
+	it_flush(f->rc);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int rv = it_stop_clean(&f->nt.proc) < 0 ? -1 : 0;
+
+	it_stop(&f->gw.proc, SIGTERM, 2000);
+	redisFree(f->rc);
+	free(f);
+	return rv;
+}
+
+/* The code SC-nnn in a text, or -1. */
+static int
+code_in(const char *body)
+{
+	const char *p = strstr(body, "SC-");
+	int v;
+
+	return p != NULL && sscanf(p + 3, "%3d", &v) == 1 && v >= 0 && v < POOL ? v : -1;
+}
+
+/* Codes a shard still holds outside any push: its stash, its give-back in flight. */
+static long long
+held_by_shards(redisContext *rc)
+{
+	char k[KEYS_MAX];
+	long long n = 0;
+	uint32_t s;
+
+	for (s = 0; s < keys_shards(); s++) {
+		keys_codestash(s, "sc", "codes:sc", k, sizeof(k));
+		n += it_int(rc, "SCARD %s", k);
+		keys_codeback(s, "sc", "codes:sc", k, sizeof(k));
+		n += it_int(rc, "SCARD %s", k);
+	}
+	return n;
+}
+
+struct left {
+	redisContext *rc;
+	long long want;
+};
+
+static int
+pool_is(void *arg)
+{
+	struct left *l = arg;
+
+	return it_int(l->rc, "SCARD codes:sc") == l->want && held_by_shards(l->rc) == 0;
+}
+
+/*
+ * Publishes the deal (pool of POOL codes, N subscribers, BAD of them refused by the
+ * gateway for good) to a notifier started with DP_FAULTS=faults (NULL: none), which
+ * then dies with 137 (or runs on, with none); a second notifier under the same name
+ * finishes. Checks every promise of the pool; returns the "event=codes_resume" lines
+ * of the second notifier's log.
+ */
+static long
+run_pool(struct fx *f, const char *faults)
+{
+	static const char *flags[2 * BAD + 1];
+	static char answers[BAD][48];
+	char deal[512], entry[64];
+	int texted[POOL] = { 0 }, i, code, distinct = 0, twice = 0, bad = 0;
+	struct left l = { f->rc, 0 };
+	struct pt_tally t;
+	cJSON *lines, *o;
+	long resumed;
+
+	for (i = 0; i < BAD; i++) {
+		snprintf(answers[i], sizeof(answers[i]), "+1512555%04d=21211",
+		    PT_PHONE_BASE + i);
+		flags[2 * i] = "--answer";
+		flags[2 * i + 1] = answers[i];
+	}
+	flags[2 * BAD] = NULL;
+	pt_import(f->port, N, "laptop");
+	for (i = 0; i < POOL; i++)
+		freeReplyObject(redisCommand(f->rc, "SADD codes:sc SC-%03d", i));
+	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
+	if (faults != NULL)
+		setenv("DP_FAULTS", faults, 1);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-codes", EXTRA),
+	    0);
+	unsetenv("DP_FAULTS");
+	snprintf(deal, sizeof(deal), "{\"id\": \"sc\", \"title\": \"First 100\", "
+	    "\"category\": \"laptop\", \"url\": \"https://x.example/sc\", "
+	    "\"code_pool\": \"codes:sc\", \"expires_at\": %lld}", it_now() + 600);
+	pt_publish(f->rc, deal, entry, sizeof(entry));
+	if (faults != NULL) {
+		int status = it_stop(&f->nt.proc, 0, 30000);
+
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 137);
+		printf("# killed at %s: %lld codes in the pool, %lld held by shards\n", faults,
+		    it_int(f->rc, "SCARD codes:sc"), held_by_shards(f->rc));
+		assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-codes",
+		    EXTRA), 0);
+	}
+	assert_true(pt_wait_settled(f->rc, &f->gw, "sc", entry, N, SETTLE_MS));
+	/* Every code nobody texted comes back once the shards are idle, and a
+	 * give-back a crash cut short is finished. */
+	l.want = POOL - (N - BAD);
+	assert_true(it_wait(pool_is, &l, 20000));
+
+	pt_tally(&t, f->rc, &f->gw, "sc", entry, N, 0);
+	pt_tally_print("shared pool", &t);
+	lines = pt_gw_lines(&f->gw, entry);
+	cJSON_ArrayForEach(o, lines) {
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
+		const cJSON *body = cJSON_GetObjectItemCaseSensitive(o, "body");
+
+		if (st->valueint / 100 != 2)
+			continue;
+		if (!cJSON_IsString(body) || (code = code_in(body->valuestring)) < 0) {
+			bad++;
+			continue;
+		}
+		if (texted[code]++ == 0)
+			distinct++;
+		else
+			twice++;
+		assert_int_equal(it_int(f->rc, "SISMEMBER codes:sc SC-%03d", code), 0);
+	}
+	cJSON_Delete(lines);
+	printf("# codes: %d texted, %d twice, %lld in the pool, %lld held by shards\n",
+	    distinct, twice, it_int(f->rc, "SCARD codes:sc"), held_by_shards(f->rc));
+	assert_int_equal(bad, 0);
+	assert_int_equal(twice, 0);
+	assert_int_equal(t.dup_phones, 0);
+	assert_int_equal(t.open, 0);
+	assert_int_equal(t.sent, N - BAD);
+	assert_int_equal(distinct, N - BAD);
+	assert_int_equal(distinct + it_int(f->rc, "SCARD codes:sc"), POOL);
+	assert_int_equal(held_by_shards(f->rc), 0);
+	pt_tally_free(&t);
+	resumed = it_log_count(f->nt.proc.log, "event=codes_resume", NULL, NULL);
+	return resumed;
+}
+
+/* No fault: the shards reserve what their jobs need; the failed pushes' codes and
+ * those never reserved are in the pool at the end. */
+static void
+four_shards_share_a_pool_without_a_code_twice_or_lost(void **state)
+{
+	struct fx *f = *state;
+
+	(void)run_pool(f, NULL);
+	assert_true(it_log_count(f->nt.proc.log, "event=codes_reserved", NULL, NULL) > 0);
+}
+
+/* The pool answered a reservation, the shard never took it: the job is read again,
+ * admit answers the same open intent, and the pool answers the same codes. */
+static void
+killed_after_a_reservation_the_same_codes_are_taken(void **state)
+{
+	(void)run_pool(*state, "codes.reserve.kill@1");
+}
+
+/* The stash took the codes, the admit never ran again: the job is read again and
+ * finds them in the stash. */
+static void
+killed_after_a_take_the_stash_serves_the_job(void **state)
+{
+	(void)run_pool(*state, "codes.take.kill@1");
+}
+
+/* A give-back moved the stash aside, the pool never got it: the walk finds it in
+ * codestate and finishes it. */
+static void
+killed_after_a_give_back_started_it_is_finished(void **state)
+{
+	(void)run_pool(*state, "codes.out.kill@1");
+}
+
+/* The pool applied a give-back, the shard never heard: the walk runs it again and
+ * the pool refuses the replay (no code added twice to a set would show, so the
+ * count of codes is the check: texted + pool = POOL). */
+static void
+killed_after_the_pool_took_codes_back_nothing_is_doubled(void **state)
+{
+	(void)run_pool(*state, "codes.back.kill@1");
+}
+
+/* dealpushctl migrate args... Exit status. */
+static int
+migrate(struct fx *f, const char *a1)
+{
+	char bin[512], addr[64], out[4096];
+	const char *argv[] = { bin, "--redis", addr, "migrate", a1, NULL };
+	int rc;
+
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", f->port);
+	rc = it_run(argv, out, sizeof(out));
+	fprintf(stderr, "# migrate %s: exit %d: %s", a1, rc, out);
+	return rc;
+}
+
+static void
+cmd(redisContext *rc, const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rc, fmt, ap);
+	va_end(ap);
+	assert_non_null(r);
+	assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+	freeReplyObject(r);
+}
+
+/* Codes out of the pool but in no push, as a crash leaves them, go back when the
+ * deployment moves to one Redis; a code held by a push, or a give-back the pool
+ * applied already, does not. */
+static void
+migrating_to_one_redis_returns_every_code_no_push_holds(void **state)
+{
+	struct fx *f = *state;
+	char k[KEYS_MAX];
+	int i;
+	static const char *const back[] = { "M-00", "M-01", "M-02", "M-03", "M-04",
+	    "M-10", "M-11", "M-12", "M-20", "M-30", "M-31" };
+
+	for (i = 0; i < 5; i++)
+		cmd(f->rc, "SADD codes:m M-%02d", i);
+	/* Shard 0: reservation 2 answered (M-10..12) and not taken; give-back 1 (M-20,
+	 * and M-21, which the pool's out names as shard 1's) not applied; a stash. */
+	keys_codestate(0, k, sizeof(k));
+	cmd(f->rc, "HSET %s dm\tcodes:m %s", k, "2 1 2 3 1");
+	cmd(f->rc, "HSET {codes:m}:res dm\t0\t2 [\"M-10\",\"M-11\",\"M-12\"]");
+	for (i = 10; i <= 12; i++)
+		cmd(f->rc, "HSET {codes:m}:out M-%02d dm\t0\t2", i);
+	keys_codeback(0, "dm", "codes:m", k, sizeof(k));
+	cmd(f->rc, "SADD %s M-20 M-21", k);
+	cmd(f->rc, "HSET {codes:m}:out M-20 dm\t0\t1");
+	cmd(f->rc, "HSET {codes:m}:out M-21 dm\t1\t5");
+	keys_codestash(0, "dm", "codes:m", k, sizeof(k));
+	cmd(f->rc, "SADD %s M-30 M-31", k);
+	/* Shard 1: give-back 1 (M-40) applied by the pool already. */
+	keys_codestate(1, k, sizeof(k));
+	cmd(f->rc, "HSET %s dm\tcodes:m %s", k, "1 1 0 0 1");
+	cmd(f->rc, "HSET {codes:m}:marks gb\tdm\t1 1");
+	keys_codeback(1, "dm", "codes:m", k, sizeof(k));
+	cmd(f->rc, "SADD %s M-40", k);
+	/* Shard 2: a push holds M-50. */
+	keys_per(2, KEYS_CODE, "dm", k, sizeof(k));
+	cmd(f->rc, "HSET %s s-2:sms M-50", k);
+	cmd(f->rc, "HSET {codes:m}:out M-50 dm\t2\t1");
+
+	assert_int_equal(migrate(f, "--to-single"), 0);
+	assert_int_equal(it_int(f->rc, "SCARD codes:m"), (long long)(sizeof(back) /
+	    sizeof(back[0])));
+	for (i = 0; i < (int)(sizeof(back) / sizeof(back[0])); i++)
+		assert_int_equal(it_int(f->rc, "SISMEMBER codes:m %s", back[i]), 1);
+	{
+		redisReply *r = redisCommand(f->rc, "HGET code:dm s-2:sms");
+
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		assert_string_equal(r->str, "M-50");
+		freeReplyObject(r);
+	}
+	assert_int_equal(it_int(f->rc, "EXISTS {codes:m}:res {codes:m}:out "
+	    "{codes:m}:marks codestate"), 0);
+	{
+		redisReply *r = redisCommand(f->rc, "KEYS *code*");
+
+		assert_non_null(r);
+		for (i = 0; i < (int)r->elements; i++)
+			fprintf(stderr, "# left: %s\n", r->element[i]->str);
+		assert_int_equal(r->elements, 2);   /* codes:m and code:dm */
+		freeReplyObject(r);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    four_shards_share_a_pool_without_a_code_twice_or_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    killed_after_a_reservation_the_same_codes_are_taken, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    killed_after_a_take_the_stash_serves_the_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    killed_after_a_give_back_started_it_is_finished, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    killed_after_the_pool_took_codes_back_nothing_is_doubled, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    migrating_to_one_redis_returns_every_code_no_push_holds, setup,
+		    teardown),
+	};
+
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
+	return cmocka_run_group_tests_name("shard_codes", tests, NULL, NULL);
+}
