@@ -94,6 +94,7 @@ struct convert_call {
 	char entry[64];
 	char order[129];
 	int attr;                       /* an "attr" call (else "dead"), with: */
+	int acking;                     /* its XACK (or the WAIT before it) is out */
 	struct convert_in in;
 	char revenue[64];
 	char ordered_at[24];            /* epoch s: given, or when it was read */
@@ -456,8 +457,10 @@ convert_script(struct convert_call *k)
 	bad |= ru_key(key[15], CONVERT_KEY_MAX, px.p[KEYS_SERIES], deal, strlen(deal));
 	if (bad)
 		return 1;
-	args[0] = CONVERT_STREAM;
-	args[1] = CONVERT_DEAD;
+	/* Not conversions nor its dead letters: the attribution is on the shard's
+	 * slot, and the ack follows its answer (convert_ack). */
+	args[0] = "";
+	args[1] = "";
 	args[2] = skey[0];
 	args[3] = skey[1];
 	for (i = 4; i < 16; i++)
@@ -560,7 +563,52 @@ convert_pump(struct convert *c)
 	c->pumping = 0;
 }
 
-/* The script answered: logs the result and ends k. */
+/* The attribution answered: the entry is acked, after a WAIT in the sharded layout
+ * with redis.wait_replicas (the attribution and conversions may be on two
+ * primaries; on one Redis the replication stream keeps their order, as in
+ * ingest.c). A lost ack reads the entry again: its order is known, "duplicate". */
+static void
+convert_ack(struct convert_call *k)
+{
+	const struct config *cfg = k->c->app->cfg;
+	struct rconn *cmd = k->c->app->cmd;
+	int rc;
+
+	k->acking = 1;
+	if (cfg->wait_replicas > 0 && layout_current() != NULL)
+		rc = rconn_cmd(cmd, convert_on_reply, k, cfg->wait_timeout_ms +
+		    rconn_timeout_ms(cmd), "WAIT %ld %ld", cfg->wait_replicas,
+		    cfg->wait_timeout_ms);
+	else
+		rc = rconn_cmd(cmd, convert_on_reply, k, 0, "XACK %s %s %s", CONVERT_STREAM,
+		    CONVERT_GROUP, k->entry);
+	if (rc < 0)
+		convert_failed(k, "redis not ready");
+}
+
+/* An ack step answered: the WAIT (then the XACK), or the XACK (k ends). */
+static void
+convert_acked(struct convert_call *k, const struct redisReply *r)
+{
+	long want = k->c->app->cfg->wait_replicas;
+
+	if (r->type == REDIS_REPLY_INTEGER && k->acking == 1 && want > 0 &&
+	    layout_current() != NULL) {
+		if (r->integer < want) {
+			convert_failed(k, "the attribution is not on enough replicas");
+			return;
+		}
+		k->acking = 2;
+		if (rconn_cmd(k->c->app->cmd, convert_on_reply, k, 0, "XACK %s %s %s",
+		    CONVERT_STREAM, CONVERT_GROUP, k->entry) < 0)
+			convert_failed(k, "redis not ready");
+		return;
+	}
+	convert_done(k);
+}
+
+/* The script answered: logs the result and acks (attr), or ends k (dead). A bad
+ * conversion the attribution found becomes a dead letter. */
 static void
 convert_settled(struct convert_call *k, const struct redisReply *r)
 {
@@ -572,6 +620,20 @@ convert_settled(struct convert_call *k, const struct redisReply *r)
 	if (st == NULL) {
 		/* Left pending: read again from the pending list. */
 		convert_failed(k, r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+		return;
+	}
+	if (strcmp(st, "dead") == 0 && k->attr) {
+		size_t i;
+
+		k->attr = 0;
+		for (i = 0; i < 3; i++)
+			if (r->elements != 4 || r->element[i + 1]->type != REDIS_REPLY_STRING ||
+			    (k->dead[i] = strdup(r->element[i + 1]->str)) == NULL) {
+				convert_failed(k, "bad reply");
+				return;
+			}
+		k->plen = k->payload != NULL ? strlen(k->payload) : 0;
+		convert_next(k);
 		return;
 	}
 	if (strcmp(st, "dead") == 0) {
@@ -592,6 +654,8 @@ convert_settled(struct convert_call *k, const struct redisReply *r)
 			log_info("event=conversion entry=%s order=%s result=%s%s%s%s%s",
 			    k->entry, k->order, st, a1 ? " push=" : "", a1 ? a1 : "",
 			    a2 ? " window=" : "", a2 ? a2 : "");
+		convert_ack(k);
+		return;
 	}
 	convert_done(k);
 }
@@ -641,6 +705,10 @@ convert_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		convert_failed(k, r != NULL ? r->str : "no reply");
+		return;
+	}
+	if (k->acking) {
+		convert_acked(k, r);
 		return;
 	}
 	if (k->attr && k->rd < CONVERT_RD_COUNT) {

@@ -385,12 +385,15 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 	}
 	printf("migrating to the %s layout (%u shards)\n", m.to_shards ? "sharded" :
 	    "single-instance", m.n);
-	if (!m.to_shards && mig_codes_to_single(&m) < 0)
+	if (!m.to_shards && (mig_codes_to_single(&m) < 0 ||
+	    mig_codes_orphans_to_single(&m) < 0))
 		goto out;
 	if (mig_walk(&m, 0) < 0)
 		goto out;
 	if (!m.to_shards && (mig_merge_streams(&m, "pushes:log") < 0 ||
 	    mig_merge_streams(&m, "subscribers:changes") < 0))
+		goto out;
+	if (m.to_shards && mig_codes_to_shards(&m) < 0)
 		goto out;
 	if (mig_sids(&m) < 0 || mig_deals_groups(&m) < 0)
 		goto out;

@@ -102,9 +102,11 @@ mig_codestate_line(struct mig *m, uint32_t k, const char *state, const char *fie
 	if (tab == NULL || (size_t)(tab - field) >= sizeof(deal) ||
 	    strlen(tab + 1) >= sizeof(pool) ||
 	    sscanf(value, "%lld %lld %lld %lld %lld", &resn, &gbn, &rn, &rc, &gb) != 5) {
+		/* Not ours to read: dropped with the key, its stash (if any) found by
+		 * mig_codes_orphans_to_single. */
 		fprintf(stderr, "dealpushctl: migrate: %s: field \"%s\" is not a code "
-		    "record; left as it is\n", state, field);
-		return -1;
+		    "record; skipped\n", state, field);
+		return 0;
 	}
 	snprintf(deal, sizeof(deal), "%.*s", (int)(tab - field), field);
 	snprintf(pool, sizeof(pool), "%s", tab + 1);
@@ -166,6 +168,121 @@ mig_codes_to_single(struct mig *m)
 		freeReplyObject(r);
 	}
 	return 0;
+}
+
+/* Calls fn for every key matching pattern (SCAN MATCH). 0, or -1. */
+static int
+mig_scan(struct mig *m, const char *pattern, int (*fn)(struct mig *, const char *))
+{
+	char cursor[32] = "0";
+
+	do {
+		const char *argv[6] = { "SCAN", cursor, "MATCH", pattern, "COUNT", MIG_BATCH };
+		redisReply *r = mig_argv(m, 6, argv, NULL);
+		size_t i;
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (i = 0; i < r->element[1]->elements; i++)
+			if (fn(m, r->element[1]->element[i]->str) < 0) {
+				freeReplyObject(r);
+				return -1;
+			}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return 0;
+}
+
+/* A shard's key "{tag}<name>": its shard and where <name> starts, or MIG_ALL. */
+static uint32_t
+mig_shard_key(struct mig *m, const char *k, const char **name)
+{
+	return mig_tag_of(m, k, name);
+}
+
+/* A stash no codestate line names (a code a push held from before the layout was
+ * sharded, given back to a stash that never reserved): every code back to its
+ * pool. The name is "{tag}codestash:<deal>:<pool>", the pool from ":codes:". */
+static int
+mig_orphan_stash(struct mig *m, const char *k)
+{
+	char pool[512];
+	const char *name = NULL, *p;
+	redisReply *r;
+	size_t i;
+	int rv = 0;
+
+	if (mig_shard_key(m, k, &name) == MIG_ALL || !mig_has_prefix(name, "codestash:") ||
+	    (p = strstr(name + strlen("codestash:"), ":codes:")) == NULL ||
+	    strlen(p + 1) >= sizeof(pool))
+		return 0;
+	snprintf(pool, sizeof(pool), "%s", p + 1);
+	if ((r = mig_cmd(m, "SMEMBERS", k, NULL, NULL)) == NULL)
+		return -1;
+	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && rv == 0; i++)
+		rv = mig_ok(mig_cmd(m, "SADD", pool, r->element[i]->str, NULL));
+	freeReplyObject(r);
+	mig_tick(m);
+	return rv == 0 ? mig_ok(mig_cmd(m, "DEL", k, NULL, NULL)) : -1;
+}
+
+/* A shard's code:<deal> after --to-shards: the codes its pushes hold came from the
+ * pool directly. The shard gets a codestate line for the (deal, pool), so that a
+ * code given back to its stash is walked and goes back to the pool, and the pool's
+ * out names each code as the shard's (reservation 0), for a conversion by code. */
+static int
+mig_held_codes(struct mig *m, const char *k)
+{
+	char copy[MIG_NAME_MAX], state[MIG_NAME_MAX], field[MIG_NAME_MAX];
+	char out[MIG_NAME_MAX], res[MIG_NAME_MAX];
+	const char *name = NULL, *deal;
+	uint32_t shard = mig_shard_key(m, k, &name);
+	redisReply *p, *h;
+	size_t i;
+	int rv = 0;
+
+	if (shard == MIG_ALL || !mig_has_prefix(name, "code:"))
+		return 0;
+	deal = name + strlen("code:");
+	snprintf(field, sizeof(field), "deal:%s", deal);
+	if (mig_name(m, shard, field, copy, sizeof(copy)) < 0 ||
+	    mig_name(m, shard, "codestate", state, sizeof(state)) < 0 ||
+	    (p = mig_cmd(m, "HGET", copy, "pool", NULL)) == NULL)
+		return -1;
+	if (p->type != REDIS_REPLY_STRING || strpbrk(p->str, "{}") != NULL ||
+	    strlen(p->str) + strlen(deal) + 32 >= sizeof(field)) {
+		freeReplyObject(p);
+		return 0;
+	}
+	snprintf(field, sizeof(field), "%s\t%s", deal, p->str);
+	snprintf(out, sizeof(out), "{%s}:out", p->str);
+	snprintf(res, sizeof(res), "%s\t%u\t0", deal, (unsigned)shard);
+	freeReplyObject(p);
+	if (mig_ok(mig_cmd(m, "HSETNX", state, field, "0 0 0 0 0 0")) < 0 ||
+	    (h = mig_cmd(m, "HGETALL", k, NULL, NULL)) == NULL)
+		return -1;
+	for (i = 1; h->type == REDIS_REPLY_ARRAY && i < h->elements && rv == 0; i += 2)
+		rv = mig_ok(mig_cmd(m, "HSETNX", out, h->element[i]->str, res));
+	freeReplyObject(h);
+	if (rv == 0)
+		rv = mig_ok(mig_cmd(m, "EXPIRE", out, MIG_CODES_KEEP_S, NULL));
+	mig_tick(m);
+	return rv;
+}
+
+int
+mig_codes_to_shards(struct mig *m)
+{
+	return mig_scan(m, "{*}code:*", mig_held_codes);
+}
+
+int
+mig_codes_orphans_to_single(struct mig *m)
+{
+	return mig_scan(m, "{*}codestash:*", mig_orphan_stash);
 }
 
 int

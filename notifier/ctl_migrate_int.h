@@ -18,6 +18,7 @@
 #define MIG_NAME_MAX 2048             /* a key name we move */
 #define MIG_VERSION_SHARDS "0-to-shards"
 #define MIG_VERSION_SINGLE "0-to-single"
+#define MIG_CODES_KEEP_S "3196800"        /* a pool's out, as deliver_codes.c keeps it */
 
 struct mig {
 	redisContext *c;
@@ -63,6 +64,11 @@ int mig_is_codeout(const char *k);
  * sharded layout ("{codes:<name>}:res", ":marks", ":out"), which the walk drops. */
 int mig_codes_to_single(struct mig *m);
 int mig_is_pool_side(const char *k);
+/* --to-single, after mig_codes_to_single: any stash no codestate line named back to
+ * its pool. --to-shards, after the walk: every shard's held codes named in the pool's out and a codestate
+ * line for their (deal, pool), so that one given back is walked. 0, or -1. */
+int mig_codes_orphans_to_single(struct mig *m);
+int mig_codes_to_shards(struct mig *m);
 
 /* The shard whose tag key k begins with, with the name after the tag in *name;
  * MIG_ALL when it is no shard's key of the layout. */

@@ -668,14 +668,15 @@ mig_codepush(struct mig *m, const char *src)
 			goto out;
 	}
 	if (d->type == REDIS_REPLY_STRING && mig_deal_pool(m, d->str, co, sizeof(co)) > 0) {
-		char ms[24], res[MIG_NAME_MAX];
+		char res[MIG_NAME_MAX];
 
 		snprintf(res, sizeof(res), "%s\t%u\t0", d->str,
 		    (unsigned)shard_of(sub, m->n));
 		if (mig_ok(mig_cmd(m, "HSET", co, src + strlen("codepush:"), res)) < 0)
 			goto out;
-		snprintf(ms, sizeof(ms), "%lld", pttl);
-		if (pttl > 0 && mig_ok(mig_cmd(m, "PEXPIRE", co, ms, NULL)) < 0)
+		/* The pool's out serves every deal of the pool: kept as a reservation
+		 * keeps it, not cut to this code's life. */
+		if (mig_ok(mig_cmd(m, "EXPIRE", co, MIG_CODES_KEEP_S, NULL)) < 0)
 			goto out;
 	}
 	if (mig_name(m, shard_of(sub, m->n), src, dst, sizeof(dst)) < 0)

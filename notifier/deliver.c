@@ -268,6 +268,21 @@ dl_rcpt_done(struct rcpt *r)
 	job_maybe_done(r->job);
 }
 
+void
+dl_job_drop(struct job *j)
+{
+	struct rcpt *r = j->r;
+	size_t i, n = j->n, left = j->open;
+
+	j->unrecorded = 1;
+	/* The last open recipient may free j: nothing of it is read after that. */
+	for (i = 0; i < n && left > 0; i++)
+		if (r[i].state != RS_DONE) {
+			left--;
+			dl_rcpt_done(&r[i]);
+		}
+}
+
 /* Reads an epoch-seconds field; *out = 0 when absent. -1 when present but bad. */
 static int
 job_time_field(const struct redisReply *f, const char *name, int64_t *out)

@@ -93,7 +93,6 @@ admit_pool_named(struct deliver *dl, struct job *j, struct rcpt *only,
     const struct redisReply *reply)
 {
 	const struct redisReply *name;
-	size_t i;
 
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
 	    reply->element[0]->type != REDIS_REPLY_STRING ||
@@ -112,9 +111,7 @@ admit_pool_named(struct deliver *dl, struct job *j, struct rcpt *only,
 		dl_retry_or_expire(only, -1);
 		return 1;
 	}
-	j->unrecorded = 1;   /* left pending: read again */
-	for (i = 0; i < j->n; i++)
-		dl_rcpt_done(&j->r[i]);
+	dl_job_drop(j);      /* left pending: read again */
 	return 1;
 }
 
@@ -148,9 +145,7 @@ admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 			return;
 		}
 		/* Dropped from memory unacked; read again from the pending list. */
-		j->unrecorded = 1;
-		for (i = 0; i < j->n; i++)
-			dl_rcpt_done(&j->r[i]);
+		dl_job_drop(j);
 		return;
 	}
 	epoch = reply->element[n]->str;

@@ -45,8 +45,10 @@
 /* A reservation that found the pool empty lets the admits of the next second run
  * with pool_empty: the pushes no stash code serves end sold_out at once. */
 #define DL_CODES_EMPTY_MS 1000
-/* Stash codes go back after this long without an admit of the (shard, deal, pool). */
+/* Stash codes go back after this long without an admit of the (shard, deal, pool):
+ * here (ms), and in Redis, whichever notifier admitted (code_give.lua, s). */
 #define DL_CODES_IDLE_MS 1000
+#define DL_CODES_IDLE_S "2"
 /* A stash found empty is looked at again this often (a failed push gives its code
  * back to the stash). */
 #define DL_CODES_PROBE_MS 10000
@@ -79,6 +81,7 @@ struct dl_codesrc {
 	int busy;                       /* a step in flight */
 	enum dl_codes_step step;
 	long long n, c, g;              /* the reservation, or give-back, in flight */
+	long long past;                 /* the pool's mark when it answered "done" */
 	int empty;                      /* the reservation in flight came back short */
 	int seen;                       /* in codestate at the last walk */
 	int64_t used_ms;                /* monotonic: its last admit */
@@ -154,7 +157,6 @@ codesrc_release(struct dl_codesrc *s, int failed)
 {
 	struct deliver *dl = s->dl;
 	struct dl_code_wait *w, *next;
-	size_t i;
 
 	w = s->wait;
 	s->wait = NULL;
@@ -165,15 +167,10 @@ codesrc_release(struct dl_codesrc *s, int failed)
 			free(w);
 			continue;
 		}
-		if (w->only != NULL) {
+		if (w->only != NULL)
 			dl_retry_or_expire(w->only, -1);
-		} else {
-			/* Left pending, as when admit.lua fails: read again. */
-			w->job->unrecorded = 1;
-			for (i = 0; i < w->job->n; i++)
-				if (w->job->r[i].state == RS_ADMITTING)
-					dl_rcpt_done(&w->job->r[i]);
-		}
+		else
+			dl_job_drop(w->job);    /* left pending, as when admit.lua fails */
 		free(w);
 	}
 }
@@ -189,7 +186,7 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 	struct deliver *dl = s->dl;
 	char stash[KEYS_MAX], back[KEYS_MAX], state[KEYS_SHARD_MAX], copy[KEYS_MAX];
 	char res[KEYS_MAX], marks[KEYS_MAX], out[KEYS_MAX], field[KEYS_MAX];
-	char shard[16], n[24], c[24], keep[24], now[24];
+	char shard[16], n[24], c[24], keep[24], now[24], past[24];
 	const char **args;
 	size_t *lens, na = 0, nc = 0, i;
 	int nkeys = 0, rc;
@@ -221,6 +218,7 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 	snprintf(c, sizeof(c), "%lld", s->c);
 	snprintf(keep, sizeof(keep), "%ld", DL_CODES_KEEP_S);
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	snprintf(past, sizeof(past), "%lld", s->past);
 	switch (s->step) {
 	case CS_RESERVE:
 		/* ORDER CODE_RESERVE_KEYS, then its arguments */
@@ -235,7 +233,6 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 		args[na++] = n;
 		args[na++] = c;
 		args[na++] = keep;
-		args[na++] = now;
 		break;
 	case CS_TAKE:
 		/* ORDER CODE_TAKE_KEYS */
@@ -246,6 +243,8 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 		args[na++] = field;
 		args[na++] = n;
 		args[na++] = keep;
+		args[na++] = now;
+		args[na++] = past;
 		break;
 	case CS_OUT:
 	case CS_DONE:
@@ -260,6 +259,8 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 		args[na++] = field;
 		args[na++] = n;
 		args[na++] = keep;
+		args[na++] = now;
+		args[na++] = DL_CODES_IDLE_S;
 		break;
 	case CS_BACK:
 		/* ORDER CODE_GIVEBACK_KEYS */
@@ -271,6 +272,7 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 		args[na++] = s->deal;
 		args[na++] = shard;
 		args[na++] = n;
+		args[na++] = keep;
 		break;
 	}
 	for (i = 0; i < na; i++)
@@ -387,9 +389,13 @@ codes_on_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg
 	case CS_RESERVE:
 		if (reply_is(reply, "done")) {
 			/* Taken and confirmed already, yet the intent is open: the shard's
-			 * record went back (a failover). Closed with no codes; the admit
-			 * asks again under a new number. */
+			 * record went back (a failover, or it was dropped with its deal's
+			 * copy and the deal id came again). Closed with no codes, the next
+			 * intent numbered above the pool's mark. */
 			s->empty = 0;
+			s->past = reply->elements == 2 &&
+			    reply->element[1]->type == REDIS_REPLY_INTEGER ?
+			    reply->element[1]->integer : 0;
 			s->step = CS_TAKE;
 			codes_go(s, NULL, 0);
 			return;
@@ -411,6 +417,7 @@ codes_on_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg
 			return;
 		}
 		codes_confirm(s);
+		s->past = 0;
 		if (s->empty)
 			s->empty_until_ms = clock_mono_ms() + DL_CODES_EMPTY_MS;
 		s->probed_ms = 0;
@@ -426,6 +433,12 @@ codes_on_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg
 		}
 		if (reply_is(reply, "empty")) {
 			s->probed_ms = clock_mono_ms();
+			codes_end(s, 0);
+			return;
+		}
+		if (reply_is(reply, "busy")) {
+			/* Another notifier used the stash a moment ago. */
+			s->used_ms = clock_mono_ms();
 			codes_end(s, 0);
 			return;
 		}
@@ -500,8 +513,15 @@ dl_codes_pool_empty(struct deliver *dl, const struct job *j)
 {
 	struct dl_codesrc *s;
 
-	if (j->pool[0] == '\0' || layout_current() == NULL ||
-	    (s = codesrc_find(dl, job_shard(j), j->deal, j->pool)) == NULL)
+	char out[KEYS_MAX];
+
+	if (j->pool[0] == '\0' || layout_current() == NULL)
+		return 0;
+	/* A pool this layout cannot share (braces in its name, refused by deal.c
+	 * since): its stash is all there is, never a reservation that cannot be made. */
+	if (keys_pool_side(j->pool, KEYS_POOL_OUT, out, sizeof(out)) < 0)
+		return 1;
+	if ((s = codesrc_find(dl, job_shard(j), j->deal, j->pool)) == NULL)
 		return 0;
 	s->used_ms = clock_mono_ms();
 	return clock_mono_ms() < s->empty_until_ms;

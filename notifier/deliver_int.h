@@ -167,6 +167,9 @@ struct deliver {
 int dl_heap_push(struct deliver *dl, struct rcpt *r);
 struct rcpt *dl_heap_pop(struct deliver *dl);
 void dl_rcpt_done(struct rcpt *r);
+/* Drops j from memory unacked (every open recipient done): read again from the
+ * pending list. j may be freed by the time it returns. */
+void dl_job_drop(struct job *j);
 void dl_reread(struct deliver *dl, int failed);
 void dl_read(struct deliver *dl);
 const char *dl_gw_name(const struct deliver *dl, const struct rcpt *r);

@@ -423,6 +423,11 @@ dl_record(struct rcpt *r, const char *outcome)
 		    (long long)((r->sent_ms ? r->sent_ms : clock_real_ms()) - r->job->landed_ms),
 		    r->detail[0] ? " detail=" : "",
 		    r->detail[0] ? log_quote(r->detail, detail, sizeof(detail)) : "");
+		/* A code that did not go out goes back to the stash (record.lua): the
+		 * shard's walk gives it back to the pool soon (deliver_codes.c). */
+		if (r->code[0] != '\0' && strcmp(outcome, "sent") != 0 &&
+		    strcmp(outcome, "unknown") != 0)
+			dl_codes_returned(dl, r->job);
 	}
 	rec_enqueue(r, outcome);
 }

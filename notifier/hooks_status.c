@@ -77,7 +77,7 @@ push_split(const char *push, char *buf, size_t size, const char **entry,
  * HOOKS_STATUS_TRIES times. Owns op (and through it the request) until it answers.
  */
 #define HOOKS_STATUS_TRIES 3
-#define HOOKS_STATUS_NKEYS 25           /* ORDER HOOK_STATUS_KEYS */
+#define HOOKS_STATUS_NKEYS 24           /* ORDER HOOK_STATUS_KEYS */
 #define HOOKS_STATUS_ARGS 11
 
 enum hooks_status_step {
@@ -85,7 +85,9 @@ enum hooks_status_step {
 	HOOKS_ST_DEAL,                  /* GET dealentry:<entry> */
 	HOOKS_ST_RINFO,                 /* HGET resolve:info <push id> */
 	HOOKS_ST_PINFO,                 /* HGET pushinfo:<deal> <sub>:<ch> */
-	HOOKS_ST_SCRIPT                 /* hook_status.lua */
+	HOOKS_ST_SCRIPT,                /* hook_status.lua */
+	HOOKS_ST_PAUSE                  /* HSET paused_templates <rule> <now>: a 30007
+	                                   (global, so not in the script's slot) */
 };
 
 struct hooks_status {
@@ -98,6 +100,7 @@ struct hooks_status {
 	char status[16], code[8], to[24], now[24], sid[MODEL_ID_MAX + 1], sidq[80];
 	char deal[MODEL_ID_MAX + 1];    /* "" = the entry names no deal */
 	char *rinfo, *pinfo;            /* what was read; NULL = nothing */
+	char *pause;                    /* the rule a 30007 pauses (HOOKS_ST_PAUSE) */
 	int claimed;                    /* (sid, status) claimed: done or release it */
 };
 
@@ -153,6 +156,7 @@ status_free(struct hooks_status *st)
 		hooks_op_free(st->op);
 	free(st->rinfo);
 	free(st->pinfo);
+	free(st->pause);
 	free(st);
 }
 
@@ -245,6 +249,12 @@ status_send(struct hooks_status *st)
 	switch (st->step) {
 	case HOOKS_ST_SEEN:
 		return status_seen(st, "claim", on_status_step);
+	case HOOKS_ST_PAUSE:
+		args[0] = "HSET";
+		args[1] = "paused_templates";
+		args[2] = st->pause;
+		args[3] = st->now;
+		return rconn_argv(rc, on_status_step, st, 0, 4, args, NULL);
 	case HOOKS_ST_DEAL:
 		args[0] = "GET";
 		args[1] = k[0];
@@ -291,20 +301,19 @@ status_send(struct hooks_status *st)
 	args[20] = sk[3];               /* consent:records */
 	bad |= status_key(k[11], px.p[KEYS_SERIES], st->deal, dlen);
 	args[21] = k[11];               /* series:<deal> */
-	args[22] = "paused_templates";
-	args[23] = sh[6];               /* pushes: a 30003 resend's job */
-	args[24] = sh[5];               /* behaviour */
-	args[25] = st->entry;
-	args[26] = st->sub;
-	args[27] = st->ch;
-	args[28] = st->status;
-	args[29] = st->code;
-	args[30] = st->to;
-	args[31] = st->now;
-	args[32] = st->sid;
-	args[33] = st->deal;
-	args[34] = st->rinfo != NULL ? st->rinfo : "";
-	args[35] = st->pinfo != NULL ? st->pinfo : "";
+	args[22] = sh[6];               /* pushes: a 30003 resend's job */
+	args[23] = sh[5];               /* behaviour */
+	args[24] = st->entry;
+	args[25] = st->sub;
+	args[26] = st->ch;
+	args[27] = st->status;
+	args[28] = st->code;
+	args[29] = st->to;
+	args[30] = st->now;
+	args[31] = st->sid;
+	args[32] = st->deal;
+	args[33] = st->rinfo != NULL ? st->rinfo : "";
+	args[34] = st->pinfo != NULL ? st->pinfo : "";
 	if (bad)
 		return 1;
 	return script_call_named(rc, "hook_status", HOOKS_STATUS_NKEYS,
@@ -426,7 +435,28 @@ on_status_step(struct rconn *rc, struct redisReply *reply, void *arg)
 			st->step = HOOKS_ST_DEAL;
 			break;
 		}
+		if (strncmp(reply->str, "filtered\t", 9) == 0) {
+			/* The carrier filtered the template: paused (docs/hooks.md)
+			 * before the callback is answered. paused_templates is global,
+			 * so it cannot be in the script's slot; a crash in between
+			 * loses this pause, and the template's next filtered callback
+			 * sets it. */
+			if ((st->pause = strdup(reply->str + 9)) == NULL) {
+				status_fail(st, "out of memory");
+				return;
+			}
+			st->step = HOOKS_ST_PAUSE;
+			break;
+		}
 		log_info("event=hook_status result=%s", reply->str);
+		/* FALLTHROUGH */
+	case HOOKS_ST_PAUSE:
+		if (st->step == HOOKS_ST_PAUSE && reply->type == REDIS_REPLY_ERROR) {
+			status_fail(st, reply->str);
+			return;
+		}
+		if (st->step == HOOKS_ST_PAUSE)
+			log_info("event=hook_status result=filtered rule=%s", st->pause);
 		if (st->claimed) {
 			(void)status_seen(st, "done", NULL);
 			st->claimed = 0;

@@ -105,6 +105,12 @@ end
 -- "deferred": admitted once, then held back at send for its window (send.lua).
 local reopen = { admitted = true, retry = true, delayed = true, deferred = true }
 
+if stashed and not global then
+  -- The stash is in use: no give-back while it is (code_give.lua).
+  local s = cs_get(cstate, cfield)
+  s.used = now
+  cs_put(cstate, cfield, s)
+end
 if stashed and not global and not pool_empty then
   -- Every recipient that may take a code now, counted high (a cap may still say
   -- no): what is not used goes back to the pool.

@@ -4,11 +4,13 @@
 -- KEYS[1] {sK}codestate   KEYS[2] {sK}codestash:<deal>:<pool>
 -- KEYS[3] {sK}codeback:<deal>:<pool> (the codes of the give-back in flight)
 -- KEYS[4] {sK}deal:<id> (the shard's copy of the deal: gone = the deal is over)
--- ARGV: op ('out' or 'done'), field ("<deal>\t<pool>"), g (for 'done'), keep_s
--- 'out': a give-back already in flight answers again {'out', g, code...}; else the
---   whole stash moves to codeback under the next number g, {'out', g, code...}; an
---   empty stash answers {'empty'}, and once the deal's copy is gone the shard's
---   record of the deal goes too ({'gone'}).
+-- ARGV: op ('out' or 'done'), field ("<deal>\t<pool>"), g (for 'done'), keep_s,
+--   now (epoch s), idle_s
+-- 'out': a give-back already in flight answers again {'out', g, code...}; a stash
+--   used (admit, take) in the last idle_s answers {'busy'}; else the whole stash
+--   moves to codeback under the next number g, {'out', g, code...}; an empty stash
+--   answers {'empty'}, and once the deal's copy is gone the shard's record of the
+--   deal goes too ({'gone'}).
 -- 'done': the give-back g reached the pool: its codes are forgotten here. 'ok', or
 --   'replay' when g is not the one in flight.
 --#include codestate
@@ -34,6 +36,9 @@ if s.gb > 0 then
     a[#a + 1] = code
   end
   return a
+end
+if tonumber(ARGV[5]) - s.used < tonumber(ARGV[6]) then
+  return { 'busy' }
 end
 local left = redis.call('SCARD', stash)
 if left == 0 then

@@ -1,7 +1,7 @@
 -- code_giveback.lua: codes a shard gave back return to their pool (stage: admit;
 -- sharded layout only, docs/sharding.md 4c give-back step 3). On the pool's slot.
 -- KEYS[1] the pool   KEYS[2] {<pool>}:marks   KEYS[3] {<pool>}:out
--- ARGV: deal, shard, g (the give-back's number), then the codes
+-- ARGV: deal, shard, g (the give-back's number), keep_s, then the codes
 -- Applied once per (deal, shard, g): a replay (g at or below the mark) changes
 -- nothing. A code goes back when out names it as this (deal, shard)'s, or names it
 -- not at all (a code a push took from the pool before `dealpushctl migrate` made the
@@ -15,7 +15,7 @@ if g <= (tonumber(redis.call('HGET', marks, 'gb\t' .. id)) or 0) then
   return 0
 end
 local n, prefix = 0, id .. '\t'
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local code = ARGV[i]
   local o = redis.call('HGET', out, code)
   if not o or string.sub(o, 1, #prefix) == prefix then
@@ -25,7 +25,7 @@ for i = 4, #ARGV do
   end
 end
 redis.call('HSET', marks, 'gb\t' .. id, g)
-if n > 0 then
-  redis.call('HDEL', marks, 'empty')
+if redis.call('TTL', marks) < tonumber(ARGV[4]) then
+  redis.call('EXPIRE', marks, ARGV[4])
 end
 return n

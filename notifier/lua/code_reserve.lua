@@ -3,13 +3,14 @@
 -- KEYS[1] the pool (a set, codes:<name>)   KEYS[2] {<pool>}:res (reservation ->
 --   its codes, JSON, until the shard has them)   KEYS[3] {<pool>}:marks (per
 --   "<deal>\t<shard>": "res\t…" the last reservation applied, "gb\t…" the last
---   give-back; "empty" when the pool was last found empty)   KEYS[4] {<pool>}:out
+--   give-back)   KEYS[4] {<pool>}:out
 --   (code -> "<deal>\t<shard>\t<n>", the reservation that took it: a conversion by
 --   code finds the push's shard there)
 -- ARGV: deal, shard, n (the reservation's number, from the shard's codestate), c
---   (codes wanted), keep_s (how long the pool's records are kept), now
+--   (codes wanted), keep_s (how long the pool's records are kept)
 -- A replay of a reservation applied and not yet confirmed answers the same codes; a
--- replay of one confirmed (n at or below the mark) answers {'done'}. Otherwise up to
+-- replay of one confirmed (n at or below the mark) answers {'done', mark}: the shard
+-- closes its intent and numbers the next one above the mark. Otherwise up to
 -- c codes leave the pool, each named in out, all listed in res. Answers
 -- {'ok'|'short', code...}: 'short' when the pool had fewer than c.
 local pool, res, marks, out = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -39,8 +40,9 @@ if had then
   end
   return answer({})
 end
-if n <= (tonumber(redis.call('HGET', marks, 'res\t' .. id)) or 0) then
-  return { 'done' }
+local mark = tonumber(redis.call('HGET', marks, 'res\t' .. id)) or 0
+if n <= mark then
+  return { 'done', mark }
 end
 local codes = {}
 if c > 0 then
@@ -56,9 +58,6 @@ else
   redis.call('HSET', res, rid, '[]')
 end
 redis.call('HSET', marks, 'res\t' .. id, n)
-if #codes < c then
-  redis.call('HSET', marks, 'empty', ARGV[6])
-end
 keep_for(res)
 keep_for(marks)
 return answer(codes)

@@ -17,7 +17,13 @@
 --   a purchase in their record, at ARGV[17])
 --   ("dead" uses KEYS[1] and KEYS[2] only; the others may be "")
 -- ARGV[1] "dead": ARGV entry, group, reason, field, error, payload
---   XADD conversions:dead (reason, field, error, entry, conversion) and XACK.
+--   XADD conversions:dead (reason, field, error, entry, conversion) and XACK. On the
+--   slot of conversions (KEYS[1], KEYS[2]; the others "").
+-- ARGV[1] "attr" (KEYS[1], KEYS[2] ""; every other key on the attributed
+--   subscriber's shard's slot): writes the attribution and does not ack: the caller
+--   acks (after a WAIT in the sharded layout, where conversions is on another slot).
+--   A conversion found bad writes nothing and answers {"dead", reason, field, error}:
+--   the caller dead-letters it with "dead".
 -- ARGV[1] "attr": ARGV entry, group, deal_id, order_id, revenue, currency, kind,
 --   value, payload, order_ttl_s, gain, then what the caller read to name the keys:
 --   the push codepush:<code> names ("" = none), the pushinfo value of the push (or of
@@ -60,15 +66,17 @@
 local stream, deadk, subs, changes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local entry, group = ARGV[2], ARGV[3]
 
-local function dead(reason, field, why, payload)
-  redis.call('XADD', deadk, 'MAXLEN', '~', '100000', '*', 'reason', reason,
-    'field', field, 'error', why, 'entry', entry, 'conversion', payload, unpack(FMT))
+if ARGV[1] == 'dead' then
+  redis.call('XADD', deadk, 'MAXLEN', '~', '100000', '*', 'reason', ARGV[4],
+    'field', ARGV[5], 'error', ARGV[6], 'entry', entry, 'conversion', ARGV[7],
+    unpack(FMT))
   redis.call('XACK', stream, group, entry)
-  return {'dead', reason, field}
+  return {'dead', ARGV[4], ARGV[5]}
 end
 
-if ARGV[1] == 'dead' then
-  return dead(ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+-- "attr": a bad conversion is answered, for the caller's "dead".
+local function dead(reason, field, why)
+  return {'dead', reason, field, why}
 end
 
 local codepush, dealentry, pinfo, dealk = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -108,7 +116,7 @@ if kind == 'code' then
     return {'retry'}
   end
   if not push then
-    return dead('unknown_code', 'code', 'code: no push took this code', payload)
+    return dead('unknown_code', 'code', 'code: no push took this code')
   end
 elseif kind == 'push_id' or kind == 'click_token' then
   push = value
@@ -116,7 +124,7 @@ end
 if push then
   local e, s, c = string.match(push, '^([^:]+):(.+):([^:]+)$')
   if not e then
-    return dead('bad_value', kind, kind .. ': not a push id', payload)
+    return dead('bad_value', kind, kind .. ': not a push id')
   end
   local d = redis.call('GET', dealentry)
   info = redis.call('HGET', pinfo, s .. ':' .. c)
@@ -124,10 +132,10 @@ if push then
     return {'retry'}
   end
   if d and d ~= deal_id then
-    return dead('mismatch', kind, kind .. ': names a push of deal ' .. d, payload)
+    return dead('mismatch', kind, kind .. ': names a push of deal ' .. d)
   end
   if not d and not info then
-    return dead('unknown_push', kind, kind .. ': no such push of this deal', payload)
+    return dead('unknown_push', kind, kind .. ': no such push of this deal')
   end
   sub, ch = s, c
   if info then
@@ -210,7 +218,6 @@ if reason ~= '' then
   outcome = outcome .. '\t' .. reason
 end
 if not redis.call('SET', order, entry .. '\t' .. outcome, 'NX', 'EX', order_ttl) then
-  redis.call('XACK', stream, group, entry)
   return {'duplicate'}
 end
 
@@ -272,7 +279,6 @@ if info and window then
   if rec then
     behav_announce(changes, { sub }, { rec })
   end
-  redis.call('XACK', stream, group, entry)
   return {halo and 'halo' or 'attributed', push, window}
 end
 if outcome == 'holdout' then
@@ -282,7 +288,6 @@ if outcome == 'holdout' then
     redis.call('HINCRBY', r, 'holdout_redeemed', 1)
     redis.call('HINCRBYFLOAT', r, 'holdout_revenue', revenue)
   end
-  redis.call('XACK', stream, group, entry)
   return {'holdout'}
 end
 redis.call('HINCRBY', rdeal, 'unattributed', 1)
@@ -290,5 +295,4 @@ redis.call('HINCRBYFLOAT', rdeal, 'unattributed_revenue', revenue)
 if reason == 'outside_window' then
   redis.call('HINCRBY', rdeal, 'outside_window', 1)
 end
-redis.call('XACK', stream, group, entry)
 return {'unattributed', reason}

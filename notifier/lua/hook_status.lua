@@ -10,8 +10,8 @@
 --   ("" = none)
 -- KEYS[17] subscribers   KEYS[18] subscribers:changes   KEYS[19] consent:sms
 -- KEYS[20] consent:epoch   KEYS[21] consent:records   KEYS[22] series:<deal> ("" = none)
--- KEYS[23] paused_templates   KEYS[24] pushes   KEYS[25] behaviour (the last two the
---   subscriber's shard's)
+-- KEYS[23] pushes   KEYS[24] behaviour (the subscriber's shard's: every key is on
+--   its slot; paused_templates, global, is written by the caller)
 --   (KEYS[7..16] are "" when the caller found no deal for the entry)
 -- ARGV: entry, sub, channel, status (queued sending sent accepted delivered
 --   undelivered failed), error code ("" = none), To (E.164, "" = unknown), now (epoch s),
@@ -28,7 +28,8 @@
 -- pushinfo:<deal>), and acts on the error code:
 --   30005, 30006 (unknown number, landline): consent:sms of the subscriber goes (only
 --     while the stored subscriber still has that number), recorded in consent:records;
---   30007 (carrier filtered): paused_templates <rule> = now, report:rule:<r> filtered;
+--   30007 (carrier filtered): report:rule:<r> filtered, and the answer is
+--     "filtered\t<rule>": the caller sets paused_templates <rule> = now;
 --   30003 (handset unreachable): the SMS is sent once more while the deal lasts: the
 --     push goes back to "retry" and a job of one is added to its shard's "pushes" from what
 --     record.lua kept in pushline:<deal> (the text sent; the rule from pushinfo:<deal>,
@@ -54,7 +55,7 @@ local stats, due, rinfo, rtries, logk = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS
 local dk, states, pinfo, pline = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local redelivered, rdeal = KEYS[11], KEYS[12]
 local subs, changes, consent, epoch = KEYS[17], KEYS[18], KEYS[19], KEYS[20]
-local records, paused, pushes = KEYS[21], KEYS[23], KEYS[24]
+local records, pushes = KEYS[21], KEYS[23]
 local sub, ch, status, code, to = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local now, sid = ARGV[7], ARGV[8]
 local field = sub .. ':' .. ch
@@ -109,7 +110,7 @@ if sid ~= '' and ch == 'sms' and redis.call('HGET', states, field) == 'unknown' 
   local texted = { by = {}, ids = {} }
   behav_text(texted, sub, (tonumber(istarted) or 0) > 0 and istarted or now, ch,
     deal_id, '', '')
-  behav_announce(changes, behav_text_flush(KEYS[25], texted))
+  behav_announce(changes, behav_text_flush(KEYS[24], texted))
 end
 local old = redis.call('HGET', dk, field)
 if old and rank[old] == 3 then
@@ -158,8 +159,8 @@ if (code == '30005' or code == '30006') and ch == 'sms' then
       'error ' .. code)
   end
 elseif code == '30007' and rule and rule ~= '' then
-  redis.call('HSET', paused, rule, now)
   redis.call('HINCRBY', rkey, 'filtered', 1)
+  return 'filtered\t' .. rule
 elseif code == '30003' and ch == 'sms' then
   local spec = redis.call('HGET', pline, field)
   if spec and redis.call('HGET', states, field) == 'sent' then

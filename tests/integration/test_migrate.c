@@ -786,6 +786,26 @@ migrate_there_and_back_keeps_everything(void **state)
 	}
 	keys_per(keys_shard_of("s-0"), KEYS_PUSH, "m1", key, sizeof(key));
 	assert_int_equal(it_int(f->rc, "HEXISTS %s s-0:sms", key), 1);
+	/* The codes pushes took from the pool before: their shard has a record of the
+	 * (deal, pool), so one given back is walked back to the pool, and the pool's
+	 * out names the shard, for a conversion by code (sharding 4c "As built"). */
+	{
+		char want[64], st[KEYS_MAX];
+		uint32_t k1 = keys_shard_of("s-1");
+		redisReply *c, *o;
+
+		keys_per(k1, KEYS_CODE, "m1", key, sizeof(key));
+		c = redisCommand(f->rc, "HGET %s s-1:sms", key);
+		assert_true(c != NULL && c->type == REDIS_REPLY_STRING);
+		o = redisCommand(f->rc, "HGET {codes:m1}:out %s", c->str);
+		snprintf(want, sizeof(want), "m1\t%u\t0", (unsigned)k1);
+		assert_true(o != NULL && o->type == REDIS_REPLY_STRING);
+		assert_string_equal(o->str, want);
+		freeReplyObject(o);
+		freeReplyObject(c);
+		keys_codestate(k1, st, sizeof(st));
+		assert_int_equal(it_int(f->rc, "HEXISTS %s m1\tcodes:m1", st), 1);
+	}
 	/* Each shard plans on its own (4a): the deal's marker in every shard's copy,
 	 * its counters in shard 0's only (the views sum them), and deals read in a
 	 * group per shard from where "notifier" stood. */

@@ -276,7 +276,7 @@ migrating_to_one_redis_returns_every_code_no_push_holds(void **state)
 	char k[KEYS_MAX];
 	int i;
 	static const char *const back[] = { "M-00", "M-01", "M-02", "M-03", "M-04",
-	    "M-10", "M-11", "M-12", "M-20", "M-30", "M-31" };
+	    "M-10", "M-11", "M-12", "M-20", "M-30", "M-31", "M-60" };
 
 	for (i = 0; i < 5; i++)
 		cmd(f->rc, "SADD codes:m M-%02d", i);
@@ -299,6 +299,10 @@ migrating_to_one_redis_returns_every_code_no_push_holds(void **state)
 	cmd(f->rc, "HSET {codes:m}:marks gb\tdm\t1 1");
 	keys_codeback(1, "dm", "codes:m", k, sizeof(k));
 	cmd(f->rc, "SADD %s M-40", k);
+	/* Shard 3: a stash no codestate line names (a code held from before the layout
+	 * was sharded, given back by its push). */
+	keys_codestash(3, "dx", "codes:m", k, sizeof(k));
+	cmd(f->rc, "SADD %s M-60", k);
 	/* Shard 2: a push holds M-50. */
 	keys_per(2, KEYS_CODE, "dm", k, sizeof(k));
 	cmd(f->rc, "HSET %s s-2:sms M-50", k);
