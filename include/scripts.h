@@ -77,6 +77,14 @@ void script_arg_ll(struct script_args *a, long long v);
 int script_call_args(struct rconn *rc, enum script_id id, struct script_args *a,
     rconn_reply_fn *cb, void *arg);
 
+/* The EVALSHA command of a call built in a, in Redis' wire format, into a->cmd (a
+ * is not emptied). In the sharded layout a key "" (a key the script skips) is
+ * written as "{<tag>}\0", the tag of the call's first named key: a Redis Cluster
+ * would hash "" to slot 0 and refuse the call (CROSSSLOT); every script's prelude
+ * makes it "" again. 0, or -1 (OOM, a failed build, no such script). For
+ * script_call_args and the tests. */
+int script_args_command(enum script_id id, struct script_args *a);
+
 /* Frees a's memory and leaves it empty. */
 void script_args_release(struct script_args *a);
 

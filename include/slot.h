@@ -22,4 +22,8 @@ uint16_t slot_crc16(const void *buf, size_t len);
  * Cannot fail; binary keys (with NUL bytes) are fine. */
 int slot_of(const char *key, size_t len);
 
+/* The part of the key that is hashed: len bytes at key + *off (the tag, or the whole
+ * key). Cannot fail. */
+void slot_hashed(const char *key, size_t len, size_t *off, size_t *n);
+
 #endif

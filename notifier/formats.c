@@ -19,9 +19,14 @@ static int formats_written = FORMATS_READ_MIN;
 
 /* ORDER FORMATS: index = version - 1, up to FORMATS_READ_MAX. */
 static const char *const formats_text[FORMATS_READ_MAX] = { "1", "2" };
+/* Then every key ending in a NUL byte is "" again: the placeholder scripts.c sends
+ * for a key a script skips, on the call's slot (a Redis Cluster refuses an empty
+ * name beside keys of another slot). */
+#define FORMATS_NONE_KEYS \
+	"for i = 1, #KEYS do if string.byte(KEYS[i], -1) == 0 then KEYS[i] = '' end end "
 static const char *const formats_prelude[FORMATS_READ_MAX] = {
-	"local FMT_N, FMT = 1, {} ",
-	"local FMT_N, FMT = 2, {'" FORMATS_FIELD "', '2'} ",
+	"local FMT_N, FMT = 1, {} " FORMATS_NONE_KEYS,
+	"local FMT_N, FMT = 2, {'" FORMATS_FIELD "', '2'} " FORMATS_NONE_KEYS,
 };
 
 int

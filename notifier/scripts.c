@@ -15,8 +15,10 @@
 #include <openssl/sha.h>
 
 #include "formats.h"
+#include "layout.h"
 #include "log.h"
 #include "scripts.h"
+#include "slot.h"
 
 /* Generated from the scripts in notifier/lua by deploy/embed-lua.sh; ends with NULL. */
 extern const struct { const char *name; const char *body; } lua_sources[];
@@ -310,18 +312,79 @@ script_args_empty(struct script_args *a)
 	a->failed = 0;
 }
 
+/*
+ * The keys of a into c. A script takes "" for a key it skips ("none"); on a Redis
+ * Cluster an empty name hashes to slot 0, and a call whose keys are on two slots is
+ * refused (CROSSSLOT). So in the sharded layout each "" goes out as "{<tag>}\0", the
+ * hashed part of the call's first named key as a tag, and a NUL byte no key name
+ * ends with: the prelude of every script (formats.c) turns it back into "" before
+ * the script runs. Without a named key, or with a tag a placeholder cannot repeat
+ * (a brace in it), the keys go as they are. Returns 0, or -1 on OOM.
+ */
+static int
+script_keys_out(struct script_buf *c, const struct script_args *a)
+{
+	const char *p = a->keys.p, *end = p + a->keys.len, *first = NULL, *q;
+	size_t flen = 0, off, tn, i, nempty = 0;
+	char *ph;
+	int rv;
+
+	for (q = p; q < end; ) {
+		unsigned long long n = strtoull(q + 1, NULL, 10);
+		const char *body = memchr(q, '\n', (size_t)(end - q)) + 1;
+
+		if (n == 0)
+			nempty++;
+		else if (first == NULL) {
+			first = body;
+			flen = (size_t)n;
+		}
+		q = body + n + 2;
+	}
+	if (nempty == 0 || first == NULL || layout_current() == NULL) {
+		if (a->keys.len > 0)
+			memcpy(c->p + c->len, a->keys.p, a->keys.len);
+		c->len += a->keys.len;
+		return 0;
+	}
+	slot_hashed(first, flen, &off, &tn);
+	for (i = 0; i < tn; i++)
+		if (first[off + i] == '{' || first[off + i] == '}')
+			break;
+	if (i < tn || (ph = malloc(tn + 3)) == NULL) {
+		if (i < tn) {
+			memcpy(c->p + c->len, a->keys.p, a->keys.len);
+			c->len += a->keys.len;
+			return 0;
+		}
+		return -1;
+	}
+	ph[0] = '{';
+	memcpy(ph + 1, first + off, tn);
+	ph[tn + 1] = '}';
+	ph[tn + 2] = '\0';
+	rv = 0;
+	for (q = p; q < end && rv == 0; ) {
+		unsigned long long n = strtoull(q + 1, NULL, 10);
+		const char *body = memchr(q, '\n', (size_t)(end - q)) + 1;
+
+		rv = n == 0 ? sbuf_bulk(c, ph, tn + 3, NULL, 0) : sbuf_bulk(c, body, (size_t)n,
+		    NULL, 0);
+		q = body + n + 2;
+	}
+	free(ph);
+	return rv;
+}
+
 int
-script_call_args(struct rconn *rc, enum script_id id, struct script_args *a,
-    rconn_reply_fn *cb, void *arg)
+script_args_command(enum script_id id, struct script_args *a)
 {
 	struct script_buf *c = &a->cmd;
-	struct script_call *sc = NULL;
 	char head[32], nk[24];
 	size_t n;
-	int r = -1;
 
 	if ((unsigned)id >= script_count || a->failed)
-		goto out;
+		return -1;
 	/* *<count> EVALSHA <sha> <nkeys>, then the keys, then the other arguments. */
 	head[0] = '*';
 	n = 1 + put_ull(head + 1, (unsigned long long)(a->nkeys + a->nargs + 3));
@@ -329,20 +392,32 @@ script_call_args(struct rconn *rc, enum script_id id, struct script_args *a,
 	head[n++] = '\n';
 	c->len = 0;
 	if (sbuf_room(c, n + a->keys.len + a->args.len + 128) < 0)
-		goto out;
+		return -1;
 	memcpy(c->p, head, n);
 	c->len = n;
 	n = put_ull(nk, (unsigned long long)a->nkeys);
 	if (sbuf_bulk(c, "EVALSHA", 7, NULL, 0) < 0 ||
 	    sbuf_bulk(c, script_table[id].sha[formats_write() - 1], 40, NULL, 0) < 0 ||
 	    sbuf_bulk(c, nk, n, NULL, 0) < 0)
-		goto out;
-	if (a->keys.len > 0)
-		memcpy(c->p + c->len, a->keys.p, a->keys.len);
-	c->len += a->keys.len;
+		return -1;
+	if (script_keys_out(c, a) < 0 || sbuf_room(c, a->args.len) < 0)
+		return -1;
 	if (a->args.len > 0)
 		memcpy(c->p + c->len, a->args.p, a->args.len);
 	c->len += a->args.len;
+	return 0;
+}
+
+int
+script_call_args(struct rconn *rc, enum script_id id, struct script_args *a,
+    rconn_reply_fn *cb, void *arg)
+{
+	struct script_buf *c = &a->cmd;
+	struct script_call *sc = NULL;
+	int r = -1;
+
+	if (script_args_command(id, a) < 0)
+		goto out;
 	if ((sc = malloc(sizeof(*sc))) == NULL)
 		goto out;
 	sc->cb = cb;

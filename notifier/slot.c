@@ -41,17 +41,28 @@ slot_crc16(const void *buf, size_t len)
 int
 slot_of(const char *key, size_t len)
 {
+	size_t off, n;
+
+	slot_hashed(key, len, &off, &n);
+	return slot_crc16(n > 0 ? key + off : NULL, n) & (SLOT_COUNT - 1);
+}
+
+void
+slot_hashed(const char *key, size_t len, size_t *off, size_t *n)
+{
 	const char *open, *close;
 
+	*off = 0;
+	*n = len;
 	open = len > 0 ? memchr(key, '{', len) : NULL;
 	if (open != NULL) {
 		size_t rest = len - (size_t)(open - key) - 1;
 
 		close = rest > 0 ? memchr(open + 1, '}', rest) : NULL;
 		/* "{}" hashes the whole key, as does a '{' with no '}' after it. */
-		if (close != NULL && close > open + 1)
-			return slot_crc16(open + 1, (size_t)(close - open - 1)) &
-			    (SLOT_COUNT - 1);
+		if (close != NULL && close > open + 1) {
+			*off = (size_t)(open - key) + 1;
+			*n = (size_t)(close - open - 1);
+		}
 	}
-	return slot_crc16(key, len) & (SLOT_COUNT - 1);
 }

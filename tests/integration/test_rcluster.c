@@ -23,6 +23,7 @@
 #include <openssl/sha.h>
 
 #include "clock.h"
+#include "formats.h"
 #include "itest.h"
 #include "rcluster.h"
 #include "slot.h"
@@ -398,6 +399,54 @@ unknown_script_is_loaded_and_answered(void **state)
 	}
 }
 
+/* A script's "none" key: "" hashes to slot 0, so beside a key of another slot a
+ * cluster refuses the call (CROSSSLOT); the placeholder scripts.c sends in its
+ * place, "{tag}\0", is on the call's slot, and the scripts' prelude (formats.c)
+ * makes it "" again before the script reads it. */
+static void
+a_none_key_rides_on_the_calls_slot(void **state)
+{
+	static const char tail[] = "return {KEYS[1], KEYS[2] == '' and 'none' or 'some'}";
+	char body[512], sha[41], key[32], ph[40], want[48];
+	unsigned char md[SHA_DIGEST_LENGTH];
+	const char *args[3];
+	size_t lens[3];
+	struct rec recs[2];
+	int i, k;
+
+	(void)state;
+	snprintf(body, sizeof(body), "%s%s", formats_lua_prelude(1), tail);
+	SHA1((const unsigned char *)body, strlen(body), md);
+	for (i = 0; i < SHA_DIGEST_LENGTH; i++)
+		snprintf(sha + 2 * i, 3, "%02x", md[i]);
+	/* A tag whose slot is not 0. */
+	for (k = 0; ; k++) {
+		snprintf(key, sizeof(key), "{t%d}x", k);
+		if (slot_of(key, strlen(key)) != 0)
+			break;
+	}
+	memset(recs, 0, sizeof(recs));
+	args[0] = key;
+	args[1] = "";
+	args[2] = "a";
+	assert_int_equal(rcluster_evalsha(fx->rcl, sha, body, 2, 3, args, NULL, on_reply,
+	    &recs[0], 0), 0);
+	settle(recs, 1, 5000);
+	assert_true(recs[0].is_err);
+	assert_non_null(strstr(recs[0].str, "CROSSSLOT"));
+	/* The placeholder: the tag, then a NUL byte. */
+	lens[0] = strlen(key);
+	lens[1] = (size_t)snprintf(ph, sizeof(ph), "{t%d}", k) + 1;
+	lens[2] = 1;
+	args[1] = ph;
+	assert_int_equal(rcluster_evalsha(fx->rcl, sha, body, 2, 3, args, lens, on_reply,
+	    &recs[1], 0), 0);
+	settle(recs + 1, 1, 5000);
+	assert_false(recs[1].is_err);
+	snprintf(want, sizeof(want), "%s,none", key);
+	assert_string_equal(recs[1].str, want);
+}
+
 static void
 migrated_slot_is_followed_through_ask_then_moved(void **state)
 {
@@ -746,6 +795,7 @@ main(void)
 		cmocka_unit_test(command_without_key_goes_to_a_primary),
 		cmocka_unit_test(each_reaches_every_primary_once),
 		cmocka_unit_test(unknown_script_is_loaded_and_answered),
+		cmocka_unit_test(a_none_key_rides_on_the_calls_slot),
 		cmocka_unit_test(migrated_slot_is_followed_through_ask_then_moved),
 		cmocka_unit_test(cluster_down_is_retried_until_the_slot_is_served),
 		cmocka_unit_test(frozen_primary_fails_a_command_at_its_deadline_once),

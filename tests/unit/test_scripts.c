@@ -14,7 +14,11 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
+#include "err.h"
+#include "layout.h"
 #include "scripts.h"
+#include "shard.h"
+#include "slot.h"
 
 /* hiredis' wire format of argv[0..argc) without its "*<argc>\r\n" head. */
 static char *
@@ -127,6 +131,78 @@ more_than_the_limit_fails_and_the_failure_sticks(void **state)
 	script_args_release(&a);
 }
 
+/* The keys of the EVALSHA in a->cmd (after "*n", EVALSHA, the sha and nkeys). */
+static void
+command_keys(const struct script_args *a, int nkeys, char keys[][64], size_t *lens)
+{
+	const char *p = a->cmd.p, *end = p + a->cmd.len;
+	int i;
+
+	p = strstr(p, "\r\n") + 2;            /* *<count> */
+	for (i = 0; i < 3 + nkeys; i++) {
+		unsigned long n = strtoul(p + 1, NULL, 10);
+
+		p = strstr(p, "\r\n") + 2;
+		assert_true(p + n <= end);
+		if (i >= 3) {
+			assert_true(n < 64);
+			memcpy(keys[i - 3], p, n);
+			lens[i - 3] = n;
+		}
+		p += n + 2;
+	}
+}
+
+/* Sharded, a key the script skips ("") goes out as "{tag}\0" on the slot of the
+ * call's first named key, so a Redis Cluster does not refuse the call: "" hashes
+ * to slot 0. One Redis without a layout gets "" as before. */
+static void
+a_skipped_key_rides_on_the_calls_slot(void **state)
+{
+	struct script_args a = { 0 };
+	struct shard_layout *l;
+	struct err err;
+	char keys[4][64];
+	size_t lens[4];
+
+	(void)state;
+	script_key(&a, "", NULL);
+	script_key(&a, "{s7}push:", "d1");
+	script_key(&a, "", NULL);
+	script_key(&a, "{s7}stats", NULL);
+	assert_int_equal(script_args_command(SCRIPT_ADMIT, &a), 0);
+	command_keys(&a, 4, keys, lens);
+	assert_int_equal(lens[0], 0);
+	assert_int_equal(lens[2], 0);
+	assert_non_null(l = shard_layout_new(4, &err));
+	layout_set(l);
+	assert_int_equal(script_args_command(SCRIPT_ADMIT, &a), 0);
+	command_keys(&a, 4, keys, lens);
+	assert_int_equal(lens[0], 5);
+	assert_memory_equal(keys[0], "{s7}\0", 5);
+	assert_int_equal(lens[2], 5);
+	assert_int_equal(slot_of(keys[0], lens[0]), slot_of("{s7}stats", 9));
+	assert_int_equal(lens[1], strlen("{s7}push:d1"));
+	assert_memory_equal(keys[1], "{s7}push:d1", lens[1]);
+	assert_memory_equal(keys[3], "{s7}stats", lens[3]);
+	/* A key without a tag hashes whole: the placeholder's tag is the whole name. */
+	script_args_release(&a);
+	script_key(&a, "deals", NULL);
+	script_key(&a, "", NULL);
+	assert_int_equal(script_args_command(SCRIPT_ADMIT, &a), 0);
+	command_keys(&a, 2, keys, lens);
+	assert_int_equal(lens[1], 8);
+	assert_int_equal(slot_of(keys[1], lens[1]), slot_of("deals", 5));
+	/* No named key: nothing to ride on, "" as it is. */
+	script_args_release(&a);
+	script_key(&a, "", NULL);
+	assert_int_equal(script_args_command(SCRIPT_ADMIT, &a), 0);
+	command_keys(&a, 1, keys, lens);
+	assert_int_equal(lens[0], 0);
+	script_args_release(&a);
+	layout_clear();
+}
+
 int
 main(void)
 {
@@ -134,6 +210,7 @@ main(void)
 		cmocka_unit_test(keys_and_args_are_written_as_hiredis_writes_them),
 		cmocka_unit_test(a_large_call_grows_its_buffers),
 		cmocka_unit_test(more_than_the_limit_fails_and_the_failure_sticks),
+		cmocka_unit_test(a_skipped_key_rides_on_the_calls_slot),
 	};
 
 	assert_int_equal(scripts_init(), 0);
