@@ -1,9 +1,11 @@
 /*
  * admin_deals.c: GET /v1/deals/<id>, a deal's state for its publisher (stage:
- * report). One script (deal_status.lua) reads what Redis already holds: the deal's
- * hash, its report, its latest dead letter and whether a held one was confirmed, its
- * planned payload and the global pause; the state is decided here, in one place
- * (docs/api.md, "GET /v1/deals/<id>"). It only reads; it must never write.
+ * report). It reads what Redis already holds, each read on one slot: every shard's
+ * copy of the deal and its report (merged here: the copies into one hash, the
+ * reports summed), the global pause and the deal's A/B tests, then one script
+ * (deal_status.lua, on the slot of deals) for its latest dead letter, whether a held
+ * one was confirmed, and its planned payload; the state is decided here, in one
+ * place (docs/api.md, "GET /v1/deals/<id>"). It only reads; it must never write.
  */
 #include <errno.h>
 #include <math.h>
@@ -21,8 +23,10 @@
 #include "app.h"
 #include "clock.h"
 #include "deal.h"
+#include "durable.h"
 #include "http.h"
 #include "keys.h"
+#include "log.h"
 #include "pause.h"
 #include "rconn.h"
 #include "scripts.h"
@@ -30,6 +34,12 @@
 struct deals_op {
 	struct http_wait w;           /* first: in the module's list */
 	char id[MODEL_ID_MAX + 1];
+	const struct app *app;
+	uint32_t nshards;
+	size_t pending;               /* replies still to come */
+	int failed;                   /* a read failed: 503 once all are in */
+	redisReply **part;            /* copies [0, S), reports [S, 2S), pause, A/B */
+	redisReply *deal, *report;    /* merged (flat hashes built here) */
 };
 
 struct admin_deals {
@@ -51,7 +61,14 @@ static const char *const not_skips[] = {
 static void
 op_free(struct deals_op *op)
 {
+	size_t i;
+
 	http_wait_remove(&op->w);
+	for (i = 0; op->part != NULL && i < 2 * (size_t)op->nshards + 2; i++)
+		freeReplyObject(op->part[i]);
+	free(op->part);
+	freeReplyObject(op->deal);
+	freeReplyObject(op->report);
 	free(op);
 }
 
@@ -110,6 +127,148 @@ payload_expiry(const char *p)
 
 	cJSON_Delete(j);
 	return t;
+}
+
+/* ---- flat hashes built here, freed with freeReplyObject ---- */
+
+static redisReply *
+flat_new(size_t cap)
+{
+	redisReply *a = calloc(1, sizeof(*a));
+
+	if (a == NULL || (a->element = calloc(cap > 0 ? cap : 1, sizeof(*a->element))) ==
+	    NULL) {
+		free(a);
+		return NULL;
+	}
+	a->type = REDIS_REPLY_ARRAY;
+	return a;
+}
+
+static int
+flat_str(redisReply *a, const char *s)
+{
+	redisReply *e = calloc(1, sizeof(*e));
+
+	if (e == NULL || (e->str = strdup(s)) == NULL) {
+		free(e);
+		return -1;
+	}
+	e->type = REDIS_REPLY_STRING;
+	e->len = strlen(s);
+	a->element[a->elements++] = e;
+	return 0;
+}
+
+/* The field names of the flat hashes parts[0, n) in the order first seen, once. */
+static const char **
+flat_fields(redisReply *const *parts, size_t n, size_t *count)
+{
+	size_t cap = 0, i, k, m = 0;
+	const char **f;
+
+	for (k = 0; k < n; k++)
+		cap += parts[k] != NULL ? parts[k]->elements / 2 : 0;
+	if ((f = calloc(cap > 0 ? cap : 1, sizeof(*f))) == NULL)
+		return NULL;
+	for (k = 0; k < n; k++)
+		for (i = 0; parts[k] != NULL && i + 1 < parts[k]->elements; i += 2) {
+			const char *name = parts[k]->element[i]->str;
+			size_t j;
+
+			if (parts[k]->element[i]->type != REDIS_REPLY_STRING ||
+			    parts[k]->element[i + 1]->type != REDIS_REPLY_STRING)
+				continue;
+			for (j = 0; j < m && strcmp(f[j], name) != 0; j++)
+				;
+			if (j == m)
+				f[m++] = name;
+		}
+	*count = m;
+	return f;
+}
+
+/*
+ * The shards' copies of the deal as one hash (docs/sharding.md 4a): "recipients",
+ * "jobs" and "ab_released" summed, "planned" only once every shard has planned, any
+ * other field the first shard's that has it ("cancelled" and "sold_out" then once
+ * one has). One Redis: its hash as it is.
+ */
+static redisReply *
+merge_deal(redisReply *const *copies, size_t n)
+{
+	static const char *const summed[] = { "recipients", "jobs", "ab_released", NULL };
+	size_t nf, i, k;
+	const char **f = flat_fields(copies, n, &nf);
+	redisReply *out = f != NULL ? flat_new(2 * nf) : NULL;
+	int planned = 1;
+
+	for (k = 0; k < n; k++)
+		planned = planned && hget(copies[k], "planned") != NULL;
+	for (i = 0; out != NULL && i < nf; i++) {
+		char v[32];
+		const char *val = NULL;
+
+		if (strcmp(f[i], "planned") == 0 && !planned)
+			continue;
+		if (in_list(summed, f[i])) {
+			double sum = 0;
+
+			for (k = 0; k < n; k++)
+				sum += num0(hget(copies[k], f[i]));
+			snprintf(v, sizeof(v), "%.0f", sum);
+			val = v;
+		} else {
+			for (k = 0; k < n && val == NULL; k++)
+				val = hget(copies[k], f[i]);
+		}
+		if (flat_str(out, f[i]) < 0 || flat_str(out, val) < 0) {
+			freeReplyObject(out);
+			out = NULL;
+		}
+	}
+	free(f);
+	return out;
+}
+
+/* The shards' reports summed field by field (numbers as numbers, %.17g; another
+ * value the first shard's), as the report API sums them (admin_report.c). */
+static redisReply *
+merge_report(redisReply *const *reports, size_t n)
+{
+	size_t nf, i, k;
+	const char **f = flat_fields(reports, n, &nf);
+	redisReply *out = f != NULL ? flat_new(2 * nf) : NULL;
+
+	for (i = 0; out != NULL && i < nf; i++) {
+		char v[40];
+		const char *val = NULL;
+		double sum = 0;
+		int numeric = 1;
+
+		for (k = 0; k < n; k++) {
+			const char *x = hget(reports[k], f[i]);
+
+			if (x == NULL)
+				continue;
+			if (val == NULL)
+				val = x;
+			if (isnan(num(x)))
+				numeric = 0;
+			else
+				sum += num(x);
+		}
+		if (numeric && n > 1) {
+			snprintf(v, sizeof(v), "%.17g", sum);
+			val = v;
+		}
+		if (flat_str(out, f[i]) < 0 || flat_str(out, val) < 0) {
+			freeReplyObject(out);
+			out = NULL;
+		}
+	}
+	free(f);
+	return out;
 }
 
 /* The counts of report h into j: the shown counters, "skipped" and *finals (sent,
@@ -171,11 +330,12 @@ deal_state(const redisReply *deal, const redisReply *dead, const char *confirmed
 	return "sending";
 }
 
+/* deal_status.lua answered {dead letter, confirmed, payload}: the answer. */
 static void
 on_status(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct deals_op *op = arg;
-	const redisReply *deal, *rep, *dead, *pause;
+	const redisReply *deal = op->deal, *rep = op->report, *dead, *pause;
 	const char *confirmed, *payload, *st;
 	long long expires;
 	double finals = 0;
@@ -185,22 +345,23 @@ on_status(struct rconn *rc, struct redisReply *reply, void *arg)
 	(void)rc;
 	if (op->w.r == NULL)
 		goto out;
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 7) {
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+		log_warnx("event=deal_status_failed deal=%s err=\"%s\"", op->id,
+		    reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str :
+		    "no reply");
 		http_error(op->w.r, 503, NULL, "storage unavailable; try again");
 		goto out;
 	}
-	for (i = 0; i < 7; i++)
-		if (reply->element[i]->type != ((i == 3 || i == 4) ? REDIS_REPLY_STRING :
+	for (i = 0; i < 3; i++)
+		if (reply->element[i]->type != (i > 0 ? REDIS_REPLY_STRING :
 		    REDIS_REPLY_ARRAY)) {
 			http_error(op->w.r, 500, NULL, "unexpected answer");
 			goto out;
 		}
-	deal = reply->element[0];
-	rep = reply->element[1];
-	dead = reply->element[2];
-	confirmed = reply->element[3]->str;
-	payload = reply->element[4]->str;
-	pause = reply->element[5];
+	dead = reply->element[0];
+	confirmed = reply->element[1]->str;
+	payload = reply->element[2]->str;
+	pause = op->part[2 * op->nshards];
 	if (deal->elements == 0 && dead->elements == 0) {
 		http_error(op->w.r, 404, "path", "no deal '%s' is known (never published, or"
 		    " its records have expired)", op->id);
@@ -246,7 +407,7 @@ on_status(struct rconn *rc, struct redisReply *reply, void *arg)
 	{
 		cJSON *ab = admin_ab_json(rep), *t;
 
-		admin_ab_state(ab, reply->element[6]);
+		admin_ab_state(ab, op->part[2 * op->nshards + 1]);
 		/* A rest still held is yet to be sent: the deal is not done. */
 		cJSON_ArrayForEach(t, ab)
 			if (strcmp(st, "done") == 0 && cJSON_GetNumberValue(
@@ -265,18 +426,72 @@ out:
 	op_free(op);
 }
 
+/* Every read is in: the copies merged, then deal_status.lua with the deal's entry. */
+static void
+status_script(struct deals_op *op)
+{
+	const char *args[6];
+
+	if (op->w.r == NULL) {
+		op_free(op);
+		return;
+	}
+	if (op->failed)
+		log_warnx("event=deal_status_failed deal=%s err=\"a read failed\"", op->id);
+	if (op->failed || (op->deal = merge_deal(op->part, op->nshards)) == NULL ||
+	    (op->report = merge_report(op->part + op->nshards, op->nshards)) == NULL) {
+		http_error(op->w.r, op->failed ? 503 : 500, NULL, op->failed ?
+		    "storage unavailable; try again" : "out of memory");
+		op->w.r = NULL;
+		op_free(op);
+		return;
+	}
+	/* ORDER STATUS_KEYS: the header of deal_status.lua. */
+	args[0] = keys_global(KEYS_G_DEALS_DEAD);
+	args[1] = keys_global(KEYS_G_DEALS_CONFIRMED);
+	args[2] = "deals";
+	args[3] = op->id;
+	args[4] = CONFIRM_SCAN_MAX;
+	args[5] = hget(op->deal, "entry") != NULL ? hget(op->deal, "entry") : "";
+	if (script_call_named(op->app->cmd, "deal_status", 3, 6, args, NULL, on_status,
+	    op) < 0) {
+		http_error(op->w.r, 503, NULL, "storage unavailable; try again");
+		op->w.r = NULL;
+		op_free(op);
+	}
+}
+
+/* One of the reads (HGETALL); arg: a slot of op->part. */
+struct deals_read {
+	struct deals_op *op;
+	size_t slot;
+};
+
+static void
+on_read(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct deals_read rd = *(struct deals_read *)arg;
+	struct deals_op *op = rd.op;
+
+	(void)rc;
+	free(arg);
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+	    (op->part[rd.slot] = durable_reply_dup(reply)) == NULL)
+		op->failed = 1;
+	if (--op->pending == 0)
+		status_script(op);
+}
+
 /* GET /v1/deals/<id>; GET /v1/deals is the list (admin_deallist.c) */
 static void
 on_deal(struct http_req *r, void *arg)
 {
 	struct admin_deals *ad = arg;
 	const char *id = http_req_rest(r);
-	const char **args;
-	char (*rk)[MODEL_ID_MAX + 2 * KEYS_SHARD_MAX];
-	char abk[KEYS_MAX];
-	uint32_t k, nshards = keys_shards();
+	char key[KEYS_MAX];
+	uint32_t nshards = keys_shards();
 	struct deals_op *op;
-	int rc;
+	size_t i, nread;
 
 	if (strcmp(http_req_path(r), "/v1/deals") == 0) {
 		admin_deal_list(ad->app, &ad->ops, r);
@@ -293,49 +508,51 @@ on_deal(struct http_req *r, void *arg)
 		    "space", MODEL_ID_MAX);
 		return;
 	}
-	op = calloc(1, sizeof(*op));
-	args = calloc(9 + 2 * nshards, sizeof(*args));
-	rk = calloc(2 * nshards, sizeof(*rk));
-	if (op == NULL || args == NULL || rk == NULL) {
+	nread = 2 * (size_t)nshards + 2;
+	if ((op = calloc(1, sizeof(*op))) == NULL ||
+	    (op->part = calloc(nread, sizeof(*op->part))) == NULL) {
 		free(op);
-		free(args);
-		free(rk);
 		http_error(r, 500, NULL, "out of memory");
 		return;
 	}
 	snprintf(op->id, sizeof(op->id), "%s", id);
-	/* The report and the deal's copy of every shard (one in the single-instance
-	 * layout): summed by deal_status.lua. */
-	for (k = 0; k < nshards; k++)
-		if (keys_per(k, KEYS_REPORT_DEAL, id, rk[k], sizeof(rk[k])) < 0 ||
-		    keys_per(k, KEYS_DEAL, id, rk[nshards + k], sizeof(rk[0])) < 0)
-			rk[k][0] = rk[nshards + k][0] = '\0';
+	op->app = ad->app;
+	op->nshards = nshards;
 	http_wait_add(&ad->ops, &op->w, r);
-	/* ORDER STATUS_KEYS: the header of deal_status.lua. */
-	args[0] = rk[nshards];
-	args[1] = rk[0];
-	args[2] = keys_global(KEYS_G_DEALS_DEAD);
-	args[3] = keys_global(KEYS_G_DEALS_CONFIRMED);
-	args[4] = "deals";
-	args[5] = PAUSE_KEY;
-	if (keys_ab(KEYS_AB_TEST, id, "", abk, sizeof(abk)) < 0)
-		abk[0] = '\0';
-	args[6] = abk;
-	for (k = 1; k < nshards; k++) {
-		args[6 + k] = rk[k];
-		args[5 + nshards + k] = rk[nshards + k];
+	/* Every shard's copy of the deal and its report (one in the single-instance
+	 * layout), the pause, the A/B tests: each on its own slot. */
+	op->pending = 1;                /* held until every read is sent */
+	for (i = 0; i < nread; i++) {
+		struct deals_read *rd = malloc(sizeof(*rd));
+		const char *argv[2] = { "HGETALL", key };
+		int bad;
+
+		if (i < nshards)
+			bad = keys_per((uint32_t)i, KEYS_DEAL, id, key, sizeof(key)) < 0;
+		else if (i < 2 * (size_t)nshards)
+			bad = keys_per((uint32_t)(i - nshards), KEYS_REPORT_DEAL, id, key,
+			    sizeof(key)) < 0;
+		else if (i == 2 * (size_t)nshards)
+			bad = snprintf(key, sizeof(key), "%s", PAUSE_KEY) < 0;
+		else
+			bad = keys_ab(KEYS_AB_TEST, id, "", key, sizeof(key)) < 0;
+		if (rd == NULL || bad) {
+			free(rd);
+			op->failed = 1;
+			break;
+		}
+		rd->op = op;
+		rd->slot = i;
+		op->pending++;
+		if (rconn_argv(ad->app->cmd, on_read, rd, 0, 2, argv, NULL) < 0) {
+			free(rd);
+			op->pending--;
+			op->failed = 1;
+			break;
+		}
 	}
-	args[5 + 2 * nshards] = op->id;
-	args[6 + 2 * nshards] = CONFIRM_SCAN_MAX;
-	rc = script_call_named(ad->app->cmd, "deal_status", 5 + 2 * (int)nshards,
-	    7 + 2 * (int)nshards, args, NULL, on_status, op);
-	free(args);
-	free(rk);
-	if (rc < 0) {
-		http_error(r, 503, NULL, "storage unavailable; try again");
-		op->w.r = NULL;
-		op_free(op);
-	}
+	if (--op->pending == 0)
+		status_script(op);
 }
 
 struct admin_deals *

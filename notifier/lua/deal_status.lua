@@ -1,84 +1,17 @@
--- deal_status.lua: what Redis holds about one deal, read in one step (stage: report;
--- GET /v1/deals/<id>). It only reads.
--- ORDER STATUS_KEYS (notifier/admin_deals.c): KEYS[1] deal:<id>
--- KEYS[2] report:deal:<id>   KEYS[3] deals:dead   KEYS[4] deals:confirmed
--- KEYS[5] deals   KEYS[6] dealpush:pause   KEYS[7] abtest:<id> (its A/B tests)
--- KEYS[8..] in the sharded layout, the report:deal:<id> of shards 1 .. S-1 (KEYS[2]
---   is shard 0's): the report is their sum, field by field (docs/sharding.md), then
---   the deal:<id> copies of shards 1 .. S-1 (KEYS[1] is shard 0's): one hash of all,
---   "recipients", "jobs" and "ab_released" summed, "planned" only once every shard
---   has planned, "cancelled" and "sold_out" once one shard has them
--- ARGV: deal id, how many dead letters to look through at most
--- Returns {deal hash, report hash, latest dead letter of the deal (its fields and
--- "dead_entry", or {}), the entry a held one was confirmed as (or ""), the payload
--- of the deal's planned entry in deals (or ""), the pause hash, the A/B tests' hash},
--- hashes flat.
+-- deal_status.lua: the dead letters and the planned payload of one deal, read in one
+-- step (stage: report; GET /v1/deals/<id>). It only reads. On the slot of deals:
+-- admin_deals.c reads the shards' copies of the deal and their reports, the pause
+-- and the A/B tests on their own slots, and merges them.
+-- ORDER STATUS_KEYS (notifier/admin_deals.c): KEYS[1] deals:dead
+-- KEYS[2] deals:confirmed   KEYS[3] deals
+-- ARGV: deal id, how many dead letters to look through at most, the deal's entry
+--   (its merged hash's "entry"; "" = none)
+-- Returns {latest dead letter of the deal (its fields and "dead_entry", or {}), the
+-- entry a held one was confirmed as (or ""), the payload of the deal's planned entry
+-- in deals (or "")}, hashes flat.
 -- A dead letter is the deal's when its payload's "id" is the deal id (decoded, or
 -- matched in a payload that is not JSON).
 local id, limit = ARGV[1], tonumber(ARGV[2])
-local nmore = (#KEYS - 7) / 2         -- shards past the first
-local deal = redis.call('HGETALL', KEYS[1])
-if nmore >= 1 then
-  local h, order = {}, {}
-  local function take(flat)
-    for i = 1, #flat, 2 do
-      if h[flat[i]] == nil then
-        order[#order + 1] = flat[i]
-      end
-      h[flat[i]] = h[flat[i]] or flat[i + 1]
-    end
-  end
-  local sum = { recipients = 0, jobs = 0, ab_released = 0 }
-  local planned = #deal > 0
-  for k = 0, nmore do
-    local flat = k == 0 and deal or redis.call('HGETALL', KEYS[7 + nmore + k])
-    local one = {}
-    for i = 1, #flat, 2 do
-      one[flat[i]] = flat[i + 1]
-    end
-    for f in pairs(sum) do
-      sum[f] = sum[f] + (tonumber(one[f]) or 0)
-    end
-    planned = planned and one.planned ~= nil
-    take(flat)
-  end
-  deal = {}
-  for _, f in ipairs(order) do
-    if sum[f] then
-      h[f] = tostring(sum[f])
-    end
-    if f ~= 'planned' or planned then
-      deal[#deal + 1] = f
-      deal[#deal + 1] = h[f]
-    end
-  end
-end
-local report = redis.call('HGETALL', KEYS[2])
-if #KEYS > 7 then
-  local sum, order = {}, {}
-  for i = 1, #report, 2 do
-    sum[report[i]] = tonumber(report[i + 1]) or report[i + 1]
-    order[#order + 1] = report[i]
-  end
-  for k = 8, 7 + nmore do
-    local part = redis.call('HGETALL', KEYS[k])
-    for i = 1, #part, 2 do
-      local f, v = part[i], tonumber(part[i + 1])
-      if sum[f] == nil then
-        order[#order + 1] = f
-        sum[f] = v or part[i + 1]
-      elseif v and type(sum[f]) == 'number' then
-        sum[f] = sum[f] + v
-      end
-    end
-  end
-  report = {}
-  for _, f in ipairs(order) do
-    report[#report + 1] = f
-    report[#report + 1] = type(sum[f]) == 'number' and string.format('%.17g', sum[f])
-      or sum[f]
-  end
-end
 local dead, confirmed, payload = {}, '', ''
 
 local function field(f, name)
@@ -90,7 +23,7 @@ end
 
 local last, seen = '+', 0
 while seen < limit and #dead == 0 do
-  local batch = redis.call('XREVRANGE', KEYS[3], last, '-', 'COUNT', 500)
+  local batch = redis.call('XREVRANGE', KEYS[1], last, '-', 'COUNT', 500)
   if #batch == 0 then break end
   for i = 1, #batch do
     local entry, f = batch[i][1], batch[i][2]
@@ -108,7 +41,7 @@ while seen < limit and #dead == 0 do
         dead = f
         dead[#dead + 1] = 'dead_entry'
         dead[#dead + 1] = entry
-        confirmed = redis.call('HGET', KEYS[4], entry) or ''
+        confirmed = redis.call('HGET', KEYS[2], entry) or ''
         break
       end
     end
@@ -117,10 +50,9 @@ while seen < limit and #dead == 0 do
   end
 end
 
-local entry = field(deal, 'entry')
-if entry then
-  local r = redis.call('XRANGE', KEYS[5], entry, entry)
+local entry = ARGV[3]
+if entry ~= '' then
+  local r = redis.call('XRANGE', KEYS[3], entry, entry)
   if #r == 1 then payload = field(r[1][2], 'deal') or '' end
 end
-return {deal, report, dead, confirmed, payload, redis.call('HGETALL', KEYS[6]),
-  redis.call('HGETALL', KEYS[7])}
+return {dead, confirmed, payload}
