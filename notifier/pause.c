@@ -30,7 +30,8 @@ struct pause {
 	pause_change_fn *cb;
 	void *arg;
 	struct metrics *metrics;
-	int polling;                   /* an HMGET is out */
+	struct pause **polling;        /* an HMGET is out: its reply's way back to us,
+	                                * set to NULL when we are freed first */
 	int paused;
 	long long since_ms;            /* 0: never set */
 	char reason[PAUSE_REASON_MAX + 1];
@@ -78,13 +79,16 @@ pause_apply(struct pause *p, int paused, long long since_ms, const char *reason)
 static void
 on_state(struct rconn *rc, struct redisReply *r, void *arg)
 {
-	struct pause *p = arg;
+	struct pause **pp = arg, *p = *pp;
 	const struct redisReply *st, *since, *why;
 	char *end;
 	long long ms;
 
 	(void)rc;
-	p->polling = 0;
+	free(pp);
+	if (p == NULL)
+		return;          /* freed before the reply came (at shutdown) */
+	p->polling = NULL;
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
 		return;   /* unreachable: the state in use stays */
 	st = r->element[0], since = r->element[1], why = r->element[2];
@@ -104,15 +108,20 @@ on_state(struct rconn *rc, struct redisReply *r, void *arg)
 static void
 on_poll(evutil_socket_t fd, short what, void *arg)
 {
-	struct pause *p = arg;
+	struct pause *p = arg, **pp;
 
 	(void)fd;
 	(void)what;
-	if (p->polling || !rconn_is_ready(p->cmd))
+
+	if (p->polling != NULL || !rconn_is_ready(p->cmd) ||
+	    (pp = malloc(sizeof(*pp))) == NULL)
 		return;
-	if (rconn_cmd(p->cmd, on_state, p, 0, "HMGET %s state since reason",
+	*pp = p;
+	if (rconn_cmd(p->cmd, on_state, pp, 0, "HMGET %s state since reason",
 	    PAUSE_KEY) == 0)
-		p->polling = 1;
+		p->polling = pp;
+	else
+		free(pp);
 }
 
 struct pause *
@@ -140,6 +149,8 @@ pause_free(struct pause *p)
 	if (p == NULL)
 		return;
 	http_wait_detach_all(&p->ops);   /* their callbacks only free them */
+	if (p->polling != NULL)
+		*p->polling = NULL;          /* its reply frees the way back */
 	event_free(p->poll);
 	free(p);
 }
