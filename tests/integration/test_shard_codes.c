@@ -27,6 +27,10 @@
 #define BAD 10                  /* s-0 .. s-9: the gateway refuses their number */
 #define EXTRA "[ingest]\nplan_chunk = 10\njob_size = 5\n" \
 	"[deliver]\nmax_in_flight = 8\nresolve_after_s = 1\n"
+/* Two notifiers: jobs of 2, read one at a time, so that both take jobs of every
+ * shard while the fan-out lasts. */
+#define EXTRA_TWO "[ingest]\nplan_chunk = 10\njob_size = 2\n" \
+	"[deliver]\nmax_in_flight = 8\nresolve_after_s = 1\nbatch = 1\n"
 #define SETTLE_MS 60000
 
 struct fx {
@@ -34,6 +38,7 @@ struct fx {
 	int port;
 	struct it_gwsim gw;
 	struct it_notifier nt;
+	struct it_notifier nt2;         /* a second notifier, when a test starts one */
 };
 
 static int
@@ -58,6 +63,8 @@ teardown(void **state)
 	struct fx *f = *state;
 	int rv = it_stop_clean(&f->nt.proc) < 0 ? -1 : 0;
 
+	if (it_stop_clean(&f->nt2.proc) < 0)
+		rv = -1;
 	it_stop(&f->gw.proc, SIGTERM, 2000);
 	redisFree(f->rc);
 	free(f);
@@ -112,7 +119,7 @@ pool_is(void *arg)
  * of the second notifier's log.
  */
 static long
-run_pool(struct fx *f, const char *faults)
+run_pool(struct fx *f, const char *faults, int two)
 {
 	static const char *flags[2 * BAD + 1];
 	static char answers[BAD][48];
@@ -136,9 +143,14 @@ run_pool(struct fx *f, const char *faults)
 	assert_int_equal(it_gwsim_start(&f->gw, flags), 0);
 	if (faults != NULL)
 		setenv("DP_FAULTS", faults, 1);
-	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-codes", EXTRA),
-	    0);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-codes",
+	    two ? EXTRA_TWO : EXTRA), 0);
 	unsetenv("DP_FAULTS");
+	/* Two notifiers read every shard's jobs in the same groups: each walks every
+	 * shard's codes, and neither may give back a stash the other is using. */
+	if (two)
+		assert_int_equal(it_notifier_start(&f->nt2, f->port, f->gw.port, "it-codes-2",
+		    EXTRA_TWO), 0);
 	snprintf(deal, sizeof(deal), "{\"id\": \"sc\", \"title\": \"First 100\", "
 	    "\"category\": \"laptop\", \"url\": \"https://x.example/sc\", "
 	    "\"code_pool\": \"codes:sc\", \"expires_at\": %lld}", it_now() + 600);
@@ -200,8 +212,23 @@ four_shards_share_a_pool_without_a_code_twice_or_lost(void **state)
 {
 	struct fx *f = *state;
 
-	(void)run_pool(f, NULL);
+	(void)run_pool(f, NULL, 0);
 	assert_true(it_log_count(f->nt.proc.log, "event=codes_reserved", NULL, NULL) > 0);
+}
+
+/* Two notifiers share the jobs of every shard, and so the stashes: each reserves for
+ * its own jobs and walks every shard's codes; a stash one of them uses is not given
+ * back by the other (code_give.lua answers busy), and at the end every code is
+ * texted once or back in the pool. */
+static void
+two_notifiers_share_a_pool_without_a_code_twice_or_lost(void **state)
+{
+	struct fx *f = *state;
+
+	(void)run_pool(f, NULL, 1);
+	/* Both took part: each reserved for jobs of its own. */
+	assert_true(it_log_count(f->nt.proc.log, "event=codes_reserved", NULL, NULL) > 0);
+	assert_true(it_log_count(f->nt2.proc.log, "event=codes_reserved", NULL, NULL) > 0);
 }
 
 /* The pool answered a reservation, the shard never took it: the job is read again,
@@ -209,7 +236,7 @@ four_shards_share_a_pool_without_a_code_twice_or_lost(void **state)
 static void
 killed_after_a_reservation_the_same_codes_are_taken(void **state)
 {
-	(void)run_pool(*state, "codes.reserve.kill@1");
+	(void)run_pool(*state, "codes.reserve.kill@1", 0);
 }
 
 /* The stash took the codes, the admit never ran again: the job is read again and
@@ -217,7 +244,7 @@ killed_after_a_reservation_the_same_codes_are_taken(void **state)
 static void
 killed_after_a_take_the_stash_serves_the_job(void **state)
 {
-	(void)run_pool(*state, "codes.take.kill@1");
+	(void)run_pool(*state, "codes.take.kill@1", 0);
 }
 
 /* A give-back moved the stash aside, the pool never got it: the walk finds it in
@@ -225,7 +252,7 @@ killed_after_a_take_the_stash_serves_the_job(void **state)
 static void
 killed_after_a_give_back_started_it_is_finished(void **state)
 {
-	(void)run_pool(*state, "codes.out.kill@1");
+	(void)run_pool(*state, "codes.out.kill@1", 0);
 }
 
 /* The pool applied a give-back, the shard never heard: the walk runs it again and
@@ -234,7 +261,7 @@ killed_after_a_give_back_started_it_is_finished(void **state)
 static void
 killed_after_the_pool_took_codes_back_nothing_is_doubled(void **state)
 {
-	(void)run_pool(*state, "codes.back.kill@1");
+	(void)run_pool(*state, "codes.back.kill@1", 0);
 }
 
 /* dealpushctl migrate args... Exit status. */
@@ -340,6 +367,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    four_shards_share_a_pool_without_a_code_twice_or_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    two_notifiers_share_a_pool_without_a_code_twice_or_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    killed_after_a_reservation_the_same_codes_are_taken, setup, teardown),
 		cmocka_unit_test_setup_teardown(
