@@ -19,7 +19,7 @@ struct match_rcpt;
  * sent: a third of the time from the test's start to the expiry, at most this. */
 #define ABTEST_MARGIN_S 60
 #define ABTEST_TICK_MS 1000      /* how often every notifier looks at the open tests */
-#define ABTEST_BATCH 1000        /* held recipients released per ab_decide.lua call */
+#define ABTEST_BATCH 1000        /* held recipients released per ab_release.lua call */
 
 /* When a test started at start (epoch s) with a window of window_s must be decided at
  * the latest: its window's end, or earlier so that the rest goes out before
@@ -41,7 +41,7 @@ struct abtest_terms {
  * variants, a name too long, a fallback out of range). */
 int abtest_terms_parse(const char *vars, const char *terms, struct abtest_terms *out);
 
-/* A decision, as ab_decide.lua stores it. */
+/* A decision, as ab_verdict.lua stores it. */
 struct abtest_verdict {
 	int index;                  /* the variant the rest gets */
 	const char *how;            /* "early", "final", "fallback" (the window ended,

@@ -174,15 +174,16 @@ int keys_proof(uint32_t shard, const char *hash, char *buf, size_t size);
  * behind a shard's tag. */
 int keys_formats(char *buf, size_t size);
 
-/* ORDER KEYS_AB: an A/B test's keys (docs/rules.md "A/B variants"). Global in every
- * layout, like deal:<id>, which the scripts that write them also write (and every
- * shard's pushes, ab_decide.lua):
- * "abtests" (zset: "<deal>\t<rule>" of every open test, scored by the epoch s it
- * must be decided by), "abtest:<deal>" (hash: each test's variants, terms, job
- * fields and decision), "abrest:<deal>" (hash: "<sub>:<ch>" -> the held recipient's
- * line in every variant, "-" once released), "abq:<deal>:<rule>" (list: the held
- * recipients of one test in the order they were held). deal and rule are ignored
- * where the name has none. */
+/* ORDER KEYS_AB: an A/B test's keys (docs/rules.md "A/B variants"; docs/sharding.md
+ * 4h). Global in every layout, each on its own slot: "abtests" (zset: "<deal>\t<rule>"
+ * of every open test, scored by the epoch s it must be decided by; ab_join.lua,
+ * abtest.c) and "abtest:<deal>" (hash: each test's variants, terms, job fields and
+ * decision; ab_register.lua, ab_verdict.lua). What a shard holds of a test is named
+ * by keys_ab_held: "abrest:<deal>" (hash: "<sub>:<ch>" -> "<shard>" and the held
+ * recipient's line in every variant, "-" once released) and "abq:<deal>:<rule>"
+ * (list: the held recipients of one test in the order they were held); keys_ab
+ * names those of the single-instance layout. deal and rule are ignored where the
+ * name has none. */
 enum keys_ab {
 	KEYS_AB_TESTS = 0,
 	KEYS_AB_TEST,
@@ -191,6 +192,13 @@ enum keys_ab {
 };
 int keys_ab(enum keys_ab which, const char *deal, const char *rule, char *buf,
     size_t size);
+
+/* What shard shard holds of a test (docs/sharding.md 4h): KEYS_AB_REST and
+ * KEYS_AB_QUEUE only, as keys_ab names them in the single-instance layout, behind
+ * the shard's tag in the sharded one ("{sK}abrest:<deal>", "{sK}abq:<deal>:<rule>"):
+ * each shard holds its own subscribers. -1 for another which. */
+int keys_ab_held(uint32_t shard, enum keys_ab which, const char *deal, const char *rule,
+    char *buf, size_t size);
 
 /* ORDER KEYS_GLOBAL: the global keys a script uses with another global key, renamed
  * in the sharded layout so that both share a slot: the second takes the first's name

@@ -5,10 +5,12 @@
  * Once a second, when no step is out, every notifier walks the open tests (zset
  * abtests, ABTEST_SCAN a tick, the next page on the next tick): per test it reads the terms (abtest:<deal>),
  * sums each variant's sent texts and successes over the shards' report:deal:<id>,
- * judges (abtest_judge), and when decided calls ab_decide.lua, which keeps the first
- * decision any notifier stored and releases the rest in batches to the winner's
- * text. A test decided before (here or elsewhere) is only released. Must never
- * release without a stored decision, and never block the loop.
+ * judges (abtest_judge), and when decided calls ab_verdict.lua, which keeps the first
+ * decision any notifier stored, then ab_release.lua in every shard, which releases
+ * the shard's held rest in batches to the winner's text; once every shard has
+ * released all it held and planned the deal, the test leaves abtests (each call on
+ * one slot, docs/sharding.md 4h). A test decided before (here or elsewhere) is only
+ * released. Must never release without a stored decision, and never block the loop.
  */
 #include <math.h>
 #include <stdio.h>
@@ -77,7 +79,7 @@ struct abtest {
 	                                   behind 32 others for good */
 };
 
-enum abtest_stage { AB_LIST, AB_TEST, AB_REPORT, AB_DECIDE };
+enum abtest_stage { AB_LIST, AB_TEST, AB_REPORT, AB_VERDICT, AB_RELEASE };
 
 /* One walk over the open tests; detached (t NULL) when the module is freed. */
 struct abtest_step {
@@ -85,8 +87,11 @@ struct abtest_step {
 	enum abtest_stage stage;
 	char **members;                 /* "<deal>\t<rule>" */
 	size_t n, cur;
-	uint32_t shard;                 /* AB_REPORT: the next shard read */
+	uint32_t shard;                 /* AB_REPORT, AB_RELEASE: the shard of the call */
 	int rounds;
+	long released;                  /* AB_RELEASE: this round's, over the shards */
+	int finished;                   /* AB_RELEASE: shards with nothing left to release */
+	char decision[160], job[2 * MODEL_TEXT_MAX + 64];   /* from ab_verdict.lua */
 	/* the current test */
 	char deal[MODEL_ID_MAX + 1], rule[RULE_NAME_MAX + 1], camp[MODEL_TEXT_MAX + 1];
 	char vars[RULE_VARIANTS_MAX][RULE_VARIANT_NAME_MAX + 1];
@@ -221,61 +226,54 @@ abtest_send(struct abtest_step *s)
 		}
 		return rconn_argv(rc, abtest_on_reply, s, 0, (int)(2 + 2 * s->nvars), argv,
 		    NULL);
-	case AB_DECIDE:
+	case AB_VERDICT:
+		/* ORDER AB_VERDICT_KEYS, then its arguments */
+		if (keys_ab(KEYS_AB_TEST, s->deal, "", key, sizeof(key)) < 0)
+			return -1;
+		argv[0] = key;
+		argv[1] = s->rule;
+		argv[2] = s->verdict;
+		return script_call_named(rc, "ab_verdict", 1, 3, argv, NULL, abtest_on_reply,
+		    s);
+	case AB_RELEASE:
 		break;
 	}
 	{
-		/* ORDER AB_DECIDE_KEYS: 7 keys, then every shard's pushes, then every
-		 * shard's copy of the deal */
-		char tests[KEYS_MAX], test[KEYS_MAX], rest[KEYS_MAX], q[KEYS_MAX];
+		/* ORDER AB_RELEASE_KEYS: the shard's copy, held rest, queue, pushes and
+		 * reports, then the arguments */
+		char dk[KEYS_MAX], rest[KEYS_MAX], q[KEYS_MAX], pushes[KEYS_SHARD_MAX];
 		char rdeal[KEYS_MAX], rrule[KEYS_MAX], rcamp[KEYS_MAX];
 		char batch[24], jobsz[24];
-		uint32_t ns = keys_shards(), sh;
-		char (*streams)[KEYS_SHARD_MAX] = calloc(ns, sizeof(*streams));
-		char (*dkeys)[MODEL_ID_MAX + KEYS_SHARD_MAX] = calloc(ns, sizeof(*dkeys));
-		const char **a = calloc(7 + 2 * ns + 5, sizeof(*a));
-		int rv = -1;
+		const char *a[13];
+		uint32_t sh = s->shard;
 
-		if (streams == NULL || dkeys == NULL || a == NULL ||
-		    keys_ab(KEYS_AB_TESTS, "", "", tests, sizeof(tests)) < 0 ||
-		    keys_ab(KEYS_AB_TEST, s->deal, "", test, sizeof(test)) < 0 ||
-		    keys_ab(KEYS_AB_REST, s->deal, "", rest, sizeof(rest)) < 0 ||
-		    keys_ab(KEYS_AB_QUEUE, s->deal, s->rule, q, sizeof(q)) < 0 ||
-		    keys_per(0, KEYS_REPORT_DEAL, s->deal, rdeal, sizeof(rdeal)) < 0 ||
-		    keys_per(0, KEYS_REPORT_RULE, s->rule, rrule, sizeof(rrule)) < 0)
-			goto decide_out;
+		if (keys_per(sh, KEYS_DEAL, s->deal, dk, sizeof(dk)) < 0 ||
+		    keys_ab_held(sh, KEYS_AB_REST, s->deal, "", rest, sizeof(rest)) < 0 ||
+		    keys_ab_held(sh, KEYS_AB_QUEUE, s->deal, s->rule, q, sizeof(q)) < 0 ||
+		    keys_shard_key(sh, KEYS_PUSHES, pushes, sizeof(pushes)) < 0 ||
+		    keys_per(sh, KEYS_REPORT_DEAL, s->deal, rdeal, sizeof(rdeal)) < 0 ||
+		    keys_per(sh, KEYS_REPORT_RULE, s->rule, rrule, sizeof(rrule)) < 0)
+			return -1;
 		rcamp[0] = '\0';
-		if (s->camp[0] != '\0' && keys_per(0, KEYS_REPORT_CAMPAIGN, s->camp, rcamp,
+		if (s->camp[0] != '\0' && keys_per(sh, KEYS_REPORT_CAMPAIGN, s->camp, rcamp,
 		    sizeof(rcamp)) < 0)
-			goto decide_out;
+			return -1;
 		snprintf(batch, sizeof(batch), "%d", ABTEST_BATCH);
 		snprintf(jobsz, sizeof(jobsz), "%ld", s->t->app->cfg->job_size);
-		a[0] = tests;
-		a[1] = test;
-		a[2] = rest;
-		a[3] = q;
+		a[0] = dk;
+		a[1] = rest;
+		a[2] = q;
+		a[3] = pushes;
 		a[4] = rdeal;
 		a[5] = rrule;
 		a[6] = rcamp;
-		for (sh = 0; sh < ns; sh++) {
-			if (keys_shard_key(sh, KEYS_PUSHES, streams[sh], sizeof(streams[sh])) < 0 ||
-			    keys_per(sh, KEYS_DEAL, s->deal, dkeys[sh], sizeof(dkeys[sh])) < 0)
-				goto decide_out;
-			a[7 + sh] = streams[sh];
-			a[7 + ns + sh] = dkeys[sh];
-		}
-		a[7 + 2 * ns] = s->deal;
-		a[8 + 2 * ns] = s->rule;
-		a[9 + 2 * ns] = s->verdict;
-		a[10 + 2 * ns] = batch;
-		a[11 + 2 * ns] = jobsz;
-		rv = script_call_named(rc, "ab_decide", (int)(7 + 2 * ns), (int)(12 + 2 * ns), a,
-		    NULL, abtest_on_reply, s);
-decide_out:
-		free(streams);
-		free(dkeys);
-		free(a);
-		return rv;
+		a[7] = s->deal;
+		a[8] = s->rule;
+		a[9] = s->decision;
+		a[10] = s->job;
+		a[11] = batch;
+		a[12] = jobsz;
+		return script_call_named(rc, "ab_release", 7, 13, a, NULL, abtest_on_reply, s);
 	}
 }
 
@@ -334,7 +332,7 @@ abtest_on_test(struct abtest_step *s, const struct redisReply *r)
 		return 1;
 	}
 	s->shard = 0;
-	s->stage = dec != NULL ? AB_DECIDE : AB_REPORT;
+	s->stage = dec != NULL ? AB_VERDICT : AB_REPORT;
 	return 0;
 }
 
@@ -359,35 +357,74 @@ abtest_on_report(struct abtest_step *s, const struct redisReply *r)
 	snprintf(s->verdict, sizeof(s->verdict), "%d\t%s\t%s\t%lld\t%.3f\t%.6f", v.index,
 	    s->vars[v.index], v.how, (long long)clock_now(), isfinite(v.z) ? v.z : 0.0,
 	    v.confidence);
-	s->stage = AB_DECIDE;
+	s->stage = AB_VERDICT;
 	return 0;
 }
 
-/* ab_decide.lua's answer: {'open'} or {'more'|'done', decision, released}. 0 to
- * send another release, 1 to move on. */
+/* ab_verdict.lua's answer: {'open'} or {'decided', decision, job}. 0 to release
+ * (every shard, from shard 0), 1 to move on. */
 static int
-abtest_on_decide(struct abtest_step *s, const struct redisReply *r)
+abtest_on_verdict(struct abtest_step *s, const struct redisReply *r)
 {
-	const char *what = abtest_str(r, 0), *dec = abtest_str(r, 1);
-	const char *rel = abtest_str(r, 2);
-	long n = rel != NULL ? strtol(rel, NULL, 10) : 0;
+	const char *what = abtest_str(r, 0), *dec = abtest_str(r, 1), *job = abtest_str(r, 2);
 
-	if (what == NULL || strcmp(what, "open") == 0)
+	if (what == NULL || strcmp(what, "decided") != 0 || dec == NULL || job == NULL ||
+	    strlen(dec) >= sizeof(s->decision) || strlen(job) >= sizeof(s->job))
 		return 1;
-	if (s->verdict[0] != '\0' && dec != NULL) {
+	if (s->verdict[0] != '\0') {
 		if (strcmp(dec, s->verdict) == 0)
 			log_info("event=ab_decided deal=%s rule=%s decision=\"%s\"", s->deal,
 			    s->rule, dec);
 		s->verdict[0] = '\0';
 	}
+	snprintf(s->decision, sizeof(s->decision), "%s", dec);
+	snprintf(s->job, sizeof(s->job), "%s", job);
+	s->stage = AB_RELEASE;
+	s->shard = 0;
+	s->released = 0;
+	s->finished = 0;
+	return 0;
+}
+
+/* ab_release.lua's answer in one shard: {'more'|'empty'|'cancelled', released}.
+ * After the last shard of a round: the test leaves abtests when no shard has
+ * anything left, else another round while this one released someone. 0 to send,
+ * 1 to move on. */
+static int
+abtest_on_release(struct abtest_step *s, const struct redisReply *r)
+{
+	const char *what = abtest_str(r, 0), *rel = abtest_str(r, 1);
+	long n = rel != NULL ? strtol(rel, NULL, 10) : 0;
+
+	if (what == NULL)
+		return 1;
 	if (n > 0)
-		log_info("event=ab_released deal=%s rule=%s recipients=%ld", s->deal, s->rule,
-		    n);
+		log_info("event=ab_released deal=%s rule=%s shard=%u recipients=%ld", s->deal,
+		    s->rule, (unsigned)s->shard, n);
 	/* Tests: the process dies as under kill -9 once the n-th release call that
 	 * released someone has answered (DP_FAULTS=ab.release.kill@n). */
 	if (n > 0 && fault_hit("ab.release.kill"))
 		_exit(137);
-	return strcmp(what, "more") != 0 || n == 0 || ++s->rounds >= ABTEST_ROUNDS;
+	s->released += n;
+	s->finished += strcmp(what, "more") != 0;
+	if (++s->shard < keys_shards())
+		return 0;
+	if (s->finished == (int)keys_shards()) {
+		/* Every shard released all it held and planned the deal (or has its copy
+		 * cancelled): the test is over. */
+		char key[KEYS_MAX];
+		const char *argv[3] = { "ZREM", key, s->members[s->cur] };
+
+		if (keys_ab(KEYS_AB_TESTS, "", "", key, sizeof(key)) >= 0)
+			(void)rconn_argv(s->t->app->cmd, NULL, NULL, 0, 3, argv, NULL);
+		return 1;
+	}
+	if (s->released == 0 || ++s->rounds >= ABTEST_ROUNDS)
+		return 1;
+	s->shard = 0;
+	s->released = 0;
+	s->finished = 0;
+	return 0;
 }
 
 static void
@@ -438,8 +475,11 @@ abtest_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 	case AB_REPORT:
 		next = abtest_on_report(s, r);
 		break;
-	case AB_DECIDE:
-		next = abtest_on_decide(s, r);
+	case AB_VERDICT:
+		next = abtest_on_verdict(s, r);
+		break;
+	case AB_RELEASE:
+		next = abtest_on_release(s, r);
 		break;
 	}
 	if (!next && abtest_send(s) == 0)

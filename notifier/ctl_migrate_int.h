@@ -102,6 +102,19 @@ int mig_global_name(const char *k, int to_shards, char *buf, size_t size);
  * printing. */
 int mig_abrest(struct mig *m, const char *src);
 
+uint32_t mig_shard_of(struct mig *m, enum mig_of kind, const char *v, size_t len);
+int mig_split(struct mig *m, const char *src, int zset, enum mig_of kind);
+
+/* ctl_migrate_ab.c: what an A/B test holds, per shard in the sharded layout
+ * (docs/sharding.md 4h). --to-shards: abrest:<deal> split by its fields'
+ * subscribers; abq:<deal>:<rule> split by its members', the order kept within a
+ * shard. --to-single: a shard's queue appended to the one queue (its hash merges as
+ * any hash). 0, or -1 after printing; a rerun after a kill may queue a member twice,
+ * which the release takes once. */
+int mig_ab_rest_to_shards(struct mig *m, const char *src);
+int mig_ab_queue_to_shards(struct mig *m, const char *src);
+int mig_ab_queue_to_single(struct mig *m, const char *src, const char *dst);
+
 /* inbound:sids' fields to the other layout's form; 0 or -1. */
 int mig_sids(struct mig *m);
 

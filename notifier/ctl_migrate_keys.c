@@ -89,8 +89,9 @@ mig_push_sub(const char *p, size_t len, char *sub, size_t size)
 }
 
 /* The shard of a field or member v (of length len) as kind says; MIG_ALL for a field
- * that names no subscriber (and for what cannot be read: every shard keeps it). */
-static uint32_t
+ * that names no subscriber (and for what cannot be read: every shard keeps it).
+ * (ctl_migrate_int.h) */
+uint32_t
 mig_shard_of(struct mig *m, enum mig_of kind, const char *v, size_t len)
 {
 	char sub[MIG_NAME_MAX];
@@ -320,7 +321,7 @@ mig_split_page(struct mig *m, const redisReply *e, void *arg)
  * field (member) names; fields that name none go to every shard. Every destination
  * gets src's TTL; src is deleted last. Run again after a kill, it writes the same.
  */
-static int
+int
 mig_split(struct mig *m, const char *src, int zset, enum mig_of kind)
 {
 	struct mig_split_walk w = { zset, kind, NULL, NULL, NULL };
@@ -724,7 +725,9 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (strcmp(k, "pushes") == 0)
 		return mig_jobs(m, k);
 	if (mig_has_prefix(k, "abrest:"))
-		return mig_abrest(m, k);
+		return mig_ab_rest_to_shards(m, k);
+	if (mig_has_prefix(k, "abq:"))
+		return mig_ab_queue_to_shards(m, k);
 	if (strcmp(k, "consent:epoch") == 0 || strcmp(k, "engagement:decay") == 0 ||
 	    mig_has_prefix(k, "order:") || mig_has_prefix(k, "status_seen:") ||
 	    mig_has_prefix(k, "dealentry:") || mig_has_prefix(k, "planset:"))

@@ -248,6 +248,21 @@ mig_key_to_single(struct mig *m, const char *k)
 		return mig_abrest(m, k);
 	if (mig_tag_of(m, k, &name) == MIG_ALL)
 		return 0;
+	if (mig_has_prefix(name, "abq:"))
+		return mig_ab_queue_to_single(m, k, name);
+	if (mig_has_prefix(name, "abrest:")) {
+		/* Merged as any hash, then its values name shard 0 (the walk may not
+		 * meet the merged key again). */
+		redisReply *r = mig_cmd(m, "EXISTS", name, NULL, NULL);
+		int there = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+
+		if (r == NULL)
+			return -1;
+		freeReplyObject(r);
+		if ((there ? mig_merge_hash(m, k, name) : mig_move(m, k, name, "keep")) < 0)
+			return -1;
+		return mig_abrest(m, name);
+	}
 	if (strcmp(name, "pushes:log") == 0 || strcmp(name, "subscribers:changes") == 0)
 		return 0;
 	if (strcmp(name, "pushes") == 0)

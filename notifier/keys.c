@@ -349,6 +349,19 @@ keys_ab(enum keys_ab which, const char *deal, const char *rule, char *buf, size_
 	return k;
 }
 
+int
+keys_ab_held(uint32_t shard, enum keys_ab which, const char *deal, const char *rule,
+    char *buf, size_t size)
+{
+	if (which == KEYS_AB_REST)
+		return keys_format(shard, buf, size, "abrest:%s", deal);
+	if (which == KEYS_AB_QUEUE)
+		return keys_format(shard, buf, size, "abq:%s:%s", deal, rule);
+	if (size > 0)
+		buf[0] = '\0';
+	return -1;
+}
+
 /* ORDER KEYS_GLOBAL */
 static const char *const keys_global_names[KEYS_G_NAMES][2] = {
 	{ "deals:dead", "{deals}:dead" },

@@ -138,7 +138,7 @@ local total = redis.call('HINCRBY', deal, 'recipients', written)
 if chunk == nchunks - 1 then
   redis.call('HSET', deal, 'planned', entry)
   -- An A/B test's rest released before the plan ended is in "recipients" already,
-  -- and ab_decide.lua counted it as planned itself.
+  -- and ab_release.lua counted it as planned itself.
   redis.call('HINCRBY', rdeal, 'planned',
     total - (tonumber(redis.call('HGET', deal, 'ab_released')) or 0))
   -- The funnel outlives the deal by 90 days, as admit.lua sets it; a deal planned

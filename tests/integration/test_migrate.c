@@ -454,10 +454,14 @@ dump(redisContext *rc, char ***lines)
 			else
 				v = redisCommand(rc, "GET %s", k);
 			assert_non_null(v);
-			/* Hash pairs and set or zset members in a fixed order. */
+			/* Hash pairs and set or zset members in a fixed order; so are an A/B
+			 * test's queued members: each shard keeps its own in order, and the
+			 * way back appends the shards' queues one after the other
+			 * (docs/sharding.md 4h). */
 			if (v->type == REDIS_REPLY_ARRAY && strcmp(t->str, "stream") != 0 &&
-			    strcmp(t->str, "list") != 0) {
-				size_t step = strcmp(t->str, "set") == 0 ? 1 : 2, m = v->elements / step;
+			    (strcmp(t->str, "list") != 0 || strncmp(k, "abq:", 4) == 0)) {
+				size_t step = strcmp(t->str, "set") == 0 ||
+				    strcmp(t->str, "list") == 0 ? 1 : 2, m = v->elements / step;
 
 				assert_non_null(parts = calloc(m + 1, sizeof(*parts)));
 				for (j = 0; j < m; j++) {
@@ -549,6 +553,7 @@ seed_globals(struct fx *f)
 		"SET session:5e55 {} EX 3600",
 		/* an A/B test's held rest: each value names the shard of its job */
 		"HSET abrest:ab-m s-1:sms 0\036line-a\036line-b s-2:sms - s-3:sms 0\036x",
+		"RPUSH abq:ab-m:r s-1:sms s-3:sms",
 	};
 	size_t i;
 
@@ -766,23 +771,34 @@ migrate_there_and_back_keeps_everything(void **state)
 	assert_int_equal(it_int(f->rc, "EXISTS {deals}:dead {deals}:tries {deals}:confirmed "
 	    "{conversions}:dead {rules}:audit {rules}:tokens:used {rules}:session:5e55"), 7);
 	assert_true(it_int(f->rc, "PTTL {rules}:session:5e55") > 0);
-	/* The held rest names its recipients' shards of the new layout (ab_decide.lua
-	 * refuses a shard it has no stream for, rather than lose the recipient). */
+	/* The held rest is in its recipients' shards (docs/sharding.md 4h), each value
+	 * naming that shard, and each shard's queue holds its own, in order. */
 	{
-		char want[64];
+		char want[64], k1[KEYS_MAX], k3[KEYS_MAX];
 		redisReply *h;
 
+		keys_ab_held(keys_shard_of("s-1"), KEYS_AB_REST, "ab-m", "", k1, sizeof(k1));
+		keys_ab_held(keys_shard_of("s-3"), KEYS_AB_REST, "ab-m", "", k3, sizeof(k3));
 		snprintf(want, sizeof(want), "%u\036line-a\036line-b", keys_shard_of("s-1"));
-		h = redisCommand(f->rc, "HGET abrest:ab-m s-1:sms");
+		h = redisCommand(f->rc, "HGET %s s-1:sms", k1);
 		assert_true(h != NULL && h->type == REDIS_REPLY_STRING);
 		assert_string_equal(h->str, want);
 		freeReplyObject(h);
 		snprintf(want, sizeof(want), "%u\036x", keys_shard_of("s-3"));
-		h = redisCommand(f->rc, "HGET abrest:ab-m s-3:sms");
+		h = redisCommand(f->rc, "HGET %s s-3:sms", k3);
 		assert_true(h != NULL && h->type == REDIS_REPLY_STRING);
 		assert_string_equal(h->str, want);
 		freeReplyObject(h);
 		assert_true(keys_shard_of("s-1") != 0 || keys_shard_of("s-3") != 0);
+		assert_int_equal(it_int(f->rc, "EXISTS abrest:ab-m abq:ab-m:r"), 0);
+		keys_ab_held(keys_shard_of("s-1"), KEYS_AB_QUEUE, "ab-m", "r", k1, sizeof(k1));
+		keys_ab_held(keys_shard_of("s-3"), KEYS_AB_QUEUE, "ab-m", "r", k3, sizeof(k3));
+		h = redisCommand(f->rc, "LINDEX %s 0", k1);
+		assert_true(h != NULL && h->type == REDIS_REPLY_STRING);
+		assert_string_equal(h->str, "s-1:sms");
+		freeReplyObject(h);
+		assert_int_equal(it_int(f->rc, "LLEN %s", k1) + (strcmp(k1, k3) != 0 ?
+		    it_int(f->rc, "LLEN %s", k3) : 0), 2);
 	}
 	keys_per(keys_shard_of("s-0"), KEYS_PUSH, "m1", key, sizeof(key));
 	assert_int_equal(it_int(f->rc, "HEXISTS %s s-0:sms", key), 1);

@@ -336,51 +336,48 @@ textdiff_gives_back_every_text_byte_for_byte(void **state)
 	freeReplyObject(r);
 }
 
-/* EVAL of ab_decide.lua for deal, rule r, with verdict, a batch of 1000 in jobs of
- * 50, over the shards whose job streams and deal copies are given ("<a> <b>": one
- * name per shard, ORDER AB_DECIDE_KEYS: 7 keys, the streams, the copies). The reply
- * is the caller's. */
+/* EVAL of ab_verdict.lua for deal, rule r, with verdict ("" = only read it). */
 static redisReply *
-ab_decide(const char *deal, const char *verdict, const char *streams,
-    const char *copies)
+ab_verdict(const char *deal, const char *verdict)
 {
-	char k[4][64], nkeys[8], sbuf[128], cbuf[128], *save;
-	const char *argv[32] = { "EVAL", script_source("ab_decide"), nkeys, "abtests", k[0],
-		k[1], k[2], k[3], "report:rule:r", "" };
-	int argc = 10, ns = 0;
-	char *t;
+	char k[64];
+	const char *argv[] = { "EVAL", script_source("ab_verdict"), "1", k, "r", verdict };
 
 	assert_non_null(argv[1]);
-	snprintf(k[0], sizeof(k[0]), "abtest:%s", deal);
-	snprintf(k[1], sizeof(k[1]), "abrest:%s", deal);
-	snprintf(k[2], sizeof(k[2]), "abq:%s:r", deal);
-	snprintf(k[3], sizeof(k[3]), "report:deal:%s", deal);
-	snprintf(sbuf, sizeof(sbuf), "%s", streams);
-	snprintf(cbuf, sizeof(cbuf), "%s", copies);
-	for (t = strtok_r(sbuf, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save), ns++)
-		argv[argc++] = t;
-	for (t = strtok_r(cbuf, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save))
-		argv[argc++] = t;
-	snprintf(nkeys, sizeof(nkeys), "%d", 7 + 2 * ns);
-	argv[argc++] = deal;
-	argv[argc++] = "r";
-	argv[argc++] = verdict;
-	argv[argc++] = "1000";
-	argv[argc++] = "50";
-	return redisCommandArgv(rc, argc, argv, NULL);
+	snprintf(k, sizeof(k), "abtest:%s", deal);
+	return redisCommandArgv(rc, 6, argv, NULL);
 }
 
-/* ab_decide.lua for deal d9 decided for variant b (index 1), on the single-instance
- * layout's one job stream. */
+/* EVAL of ab_release.lua for deal, rule r, in the shard whose copy of the deal,
+ * held rest, queue and job stream are named (ORDER AB_RELEASE_KEYS), decided for
+ * variant index widx, a batch of 1000 in jobs of 50. The reply is the caller's. */
+static redisReply *
+ab_release_in(const char *deal, const char *copy, const char *rest, const char *q,
+    const char *pushes, const char *decision)
+{
+	char rd[64], job[64];
+	const char *argv[] = { "EVAL", script_source("ab_release"), "7", copy, rest, q,
+		pushes, rd, "report:rule:r", "", deal, "r", decision, job, "1000", "50" };
+
+	assert_non_null(argv[1]);
+	snprintf(rd, sizeof(rd), "report:deal:%s", deal);
+	snprintf(job, sizeof(job), "%s-0\t9999999999\t\t\t0", deal);
+	return redisCommandArgv(rc, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+}
+
+/* ab_release.lua for deal d9 decided for variant b (index 1), on the
+ * single-instance layout's keys. */
 static redisReply *
 ab_release(void)
 {
-	return ab_decide("d9", "1\tb\tfinal\t100\t2.5\t0.99", "pushes", "deal:d9");
+	return ab_release_in("d9", "deal:d9", "abrest:d9", "abq:d9:r", "pushes",
+	    "1\tb\tfinal\t100\t2.5\t0.99");
 }
 
-/* A held recipient the release cannot place (its shard has no stream in the call, or
- * its value lacks the winner's text) is refused before anything is written: no
- * decision, nobody marked released, no job; once the values are right, both go. */
+/* The first verdict stored stands, and a test without its job is refused; a held
+ * recipient the release cannot place (its value lacks the winner's text) is refused
+ * before anything is written: nobody marked released, no job; once the values are
+ * right, both go, once. */
 static void
 ab_release_refuses_a_recipient_it_cannot_place(void **state)
 {
@@ -389,23 +386,29 @@ ab_release_refuses_a_recipient_it_cannot_place(void **state)
 	(void)state;
 	freeReplyObject(redisCommand(rc, "DEL abtests abtest:d9 abrest:d9 abq:d9:r deal:d9 "
 	    "report:deal:d9 report:rule:r pushes"));
-	freeReplyObject(redisCommand(rc, "HSET abtest:d9 r:job %s",
-	    "1-0\t9999999999\t\t\t0"));
-	freeReplyObject(redisCommand(rc, "HSET abrest:d9 s-1:sms 0\036A1\036B1 "
-	    "s-2:sms 3\036A2\036B2"));
-	freeReplyObject(redisCommand(rc, "RPUSH abq:d9:r s-1:sms s-2:sms"));
-	freeReplyObject(redisCommand(rc, "ZADD abtests 1 d9\tr"));
-	r = ab_release();
+	r = ab_verdict("d9", "1\tb\tfinal\t100\t2.5\t0.99");
 	assert_true(r != NULL && r->type == REDIS_REPLY_ERROR);
-	assert_non_null(strstr(r->str, "s-2:sms is held for shard 3"));
 	freeReplyObject(r);
-	/* a value without variant b's text */
-	freeReplyObject(redisCommand(rc, "HSET abrest:d9 s-2:sms 0\036A2"));
+	freeReplyObject(redisCommand(rc, "HSET abtest:d9 r:job %s",
+	    "9-0\t9999999999\t\t\t0"));
+	r = ab_verdict("d9", "");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+	assert_string_equal(r->element[0]->str, "open");
+	freeReplyObject(r);
+	r = ab_verdict("d9", "1\tb\tfinal\t100\t2.5\t0.99");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	freeReplyObject(r);
+	r = ab_verdict("d9", "0\ta\tfinal\t200\t2.5\t0.99");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	assert_string_equal(r->element[1]->str, "1\tb\tfinal\t100\t2.5\t0.99");
+	freeReplyObject(r);
+	freeReplyObject(redisCommand(rc, "HSET abrest:d9 s-1:sms 0\036A1\036B1 "
+	    "s-2:sms 0\036A2"));
+	freeReplyObject(redisCommand(rc, "RPUSH abq:d9:r s-1:sms s-2:sms"));
 	r = ab_release();
 	assert_true(r != NULL && r->type == REDIS_REPLY_ERROR);
 	assert_non_null(strstr(r->str, "without variant 1's text"));
 	freeReplyObject(r);
-	assert_int_equal(it_int(rc, "HEXISTS abtest:d9 r:decision"), 0);
 	assert_int_equal(it_int(rc, "LLEN abq:d9:r"), 2);
 	assert_int_equal(it_int(rc, "EXISTS pushes"), 0);
 	r = redisCommand(rc, "HGET abrest:d9 s-1:sms");
@@ -415,49 +418,56 @@ ab_release_refuses_a_recipient_it_cannot_place(void **state)
 	/* right again: both released once, in variant b's text, one job */
 	freeReplyObject(redisCommand(rc, "HSET abrest:d9 s-2:sms 0\036A2\036B2"));
 	r = ab_release();
-	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
-	assert_string_equal(r->element[2]->str, "2");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	assert_string_equal(r->element[1]->str, "2");
 	freeReplyObject(r);
-	assert_int_equal(it_int(rc, "HEXISTS abtest:d9 r:decision"), 1);
 	assert_int_equal(it_int(rc, "XLEN pushes"), 1);
 	assert_int_equal(it_int(rc, "LLEN abq:d9:r"), 0);
+	r = ab_release();
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	assert_string_equal(r->element[1]->str, "0");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "XLEN pushes"), 1);
 }
 
-/* Over two shards: a cancel in either shard's copy of the deal stops the release
- * (the test leaves abtests, nobody is released); without one, each released
- * recipient is counted in its own shard's copy, and the test is done only once
- * every shard's copy says planned. */
+/* Over two shards, each releasing what it holds: a cancelled copy releases nobody;
+ * without a cancel each released recipient is counted in its own shard's copy and
+ * reports, and a shard has nothing left only once its queue is empty and its copy
+ * says planned. */
 static void
 ab_release_counts_each_shard_and_stops_at_any_cancel(void **state)
 {
+	static const char dec[] = "0\ta\tfinal\t100\t2.5\t0.99";
 	redisReply *r;
 
 	(void)state;
-	freeReplyObject(redisCommand(rc, "DEL abtests abtest:d7 abrest:d7 abq:d7:r "
-	    "report:deal:d7 report:rule:r p0 p1 dc0 dc1"));
-	freeReplyObject(redisCommand(rc, "HSET abtest:d7 r:job %s",
-	    "7-0\t9999999999\t\t\t0"));
-	freeReplyObject(redisCommand(rc, "HSET abrest:d7 a-1:sms 0\036A1\036B1 "
-	    "a-2:sms 1\036A2\036B2 a-3:sms 1\036A3\036B3"));
-	freeReplyObject(redisCommand(rc, "RPUSH abq:d7:r a-1:sms a-2:sms a-3:sms"));
-	freeReplyObject(redisCommand(rc, "ZADD abtests 1 d7\tr"));
+	freeReplyObject(redisCommand(rc, "DEL report:deal:d7 report:rule:r p0 p1 dc0 dc1 "
+	    "r0 r1 q0 q1"));
+	freeReplyObject(redisCommand(rc, "HSET r0 a-1:sms 0\036A1\036B1"));
+	freeReplyObject(redisCommand(rc, "HSET r1 a-2:sms 1\036A2\036B2 "
+	    "a-3:sms 1\036A3\036B3"));
+	freeReplyObject(redisCommand(rc, "RPUSH q0 a-1:sms"));
+	freeReplyObject(redisCommand(rc, "RPUSH q1 a-2:sms a-3:sms"));
 	freeReplyObject(redisCommand(rc, "HSET dc0 planned 7-0"));
 	freeReplyObject(redisCommand(rc, "HSET dc1 planning 7-0 cancelled 100"));
-	r = ab_decide("d7", "0\ta\tfinal\t100\t2.5\t0.99", "p0 p1", "dc0 dc1");
-	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
-	assert_string_equal(r->element[0]->str, "done");
-	assert_string_equal(r->element[2]->str, "0");
+	r = ab_release_in("d7", "dc1", "r1", "q1", "p1", dec);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	assert_string_equal(r->element[0]->str, "cancelled");
+	assert_string_equal(r->element[1]->str, "0");
 	freeReplyObject(r);
-	assert_int_equal(it_int(rc, "ZCARD abtests"), 0);
-	assert_int_equal(it_int(rc, "EXISTS p0 p1"), 0);
-	assert_int_equal(it_int(rc, "LLEN abq:d7:r"), 3);
-	/* Not cancelled: released, each in its shard, counted in its shard's copy. */
+	assert_int_equal(it_int(rc, "EXISTS p1"), 0);
+	assert_int_equal(it_int(rc, "LLEN q1"), 2);
+	r = ab_release_in("d7", "dc0", "r0", "q0", "p0", dec);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	assert_string_equal(r->element[0]->str, "empty");
+	assert_string_equal(r->element[1]->str, "1");
+	freeReplyObject(r);
+	/* Not cancelled: shard 1 releases its own, counted in its own copy. */
 	freeReplyObject(redisCommand(rc, "HDEL dc1 cancelled"));
-	freeReplyObject(redisCommand(rc, "ZADD abtests 1 d7\tr"));
-	r = ab_decide("d7", "0\ta\tfinal\t100\t2.5\t0.99", "p0 p1", "dc0 dc1");
-	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
+	r = ab_release_in("d7", "dc1", "r1", "q1", "p1", dec);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
 	assert_string_equal(r->element[0]->str, "more");   /* shard 1 still planning */
-	assert_string_equal(r->element[2]->str, "3");
+	assert_string_equal(r->element[1]->str, "2");
 	freeReplyObject(r);
 	assert_int_equal(it_int(rc, "XLEN p0"), 1);
 	assert_int_equal(it_int(rc, "XLEN p1"), 1);
@@ -466,15 +476,13 @@ ab_release_counts_each_shard_and_stops_at_any_cancel(void **state)
 	assert_int_equal(hget_int("dc1", "ab_released"), 2);
 	assert_int_equal(hget_int("dc1", "jobs"), 1);
 	assert_int_equal(hget_int("report:deal:d7", "planned"), 3);
-	assert_int_equal(it_int(rc, "ZCARD abtests"), 1);
-	/* Shard 1 planned: the test is done, nothing released again. */
+	/* Shard 1 planned: nothing left there, nothing released again. */
 	freeReplyObject(redisCommand(rc, "HSET dc1 planned 7-0"));
-	r = ab_decide("d7", "0\ta\tfinal\t100\t2.5\t0.99", "p0 p1", "dc0 dc1");
-	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
-	assert_string_equal(r->element[0]->str, "done");
-	assert_string_equal(r->element[2]->str, "0");
+	r = ab_release_in("d7", "dc1", "r1", "q1", "p1", dec);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	assert_string_equal(r->element[0]->str, "empty");
+	assert_string_equal(r->element[1]->str, "0");
 	freeReplyObject(r);
-	assert_int_equal(it_int(rc, "ZCARD abtests"), 0);
 	assert_int_equal(it_int(rc, "XLEN p1"), 1);
 }
 
@@ -505,7 +513,7 @@ plan_chunk(int chunk, int last, const char *sub)
 
 /* An A/B test's rest released between two plan chunks of its deal (an early
  * decision on a deal planned in several chunks) is counted as planned once: by
- * ab_decide.lua, not again in the total the last chunk adds. */
+ * ab_release.lua, not again in the total the last chunk adds. */
 static void
 rest_released_before_the_plan_ends_is_counted_once(void **state)
 {
@@ -519,9 +527,10 @@ rest_released_before_the_plan_ends_is_counted_once(void **state)
 	    "8-0\t9999999999\t\t\t0"));
 	freeReplyObject(redisCommand(rc, "HSET abrest:d8 h-1:sms 0\036A1 h-2:sms 0\036A2"));
 	freeReplyObject(redisCommand(rc, "RPUSH abq:d8:r h-1:sms h-2:sms"));
-	r = ab_decide("d8", "0\ta\tearly\t100\t3.1\t0.99", "pushes", "deal:d8");
-	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3);
-	assert_string_equal(r->element[2]->str, "2");
+	r = ab_release_in("d8", "deal:d8", "abrest:d8", "abq:d8:r", "pushes",
+	    "0\ta\tearly\t100\t3.1\t0.99");
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	assert_string_equal(r->element[1]->str, "2");
 	freeReplyObject(r);
 	plan_chunk(1, 1, "p-2");
 	/* two planned by the chunks, two released */
