@@ -33,6 +33,10 @@
 
 #define ABTEST_SCAN 32              /* open tests looked at per tick */
 #define ABTEST_ROUNDS 50            /* release calls per test per tick */
+/* A test whose abtest:<deal> is gone this long past its decide-by has expired with
+ * its deal (ab_register.lua keeps it 7 days past the deal's end); before that, its
+ * registration may only be late (another slot, docs/sharding.md 4h). */
+#define ABTEST_GONE_S (8 * 86400)
 
 int64_t
 abtest_decide_by(int64_t start, long window_s, int64_t expires_at)
@@ -86,6 +90,7 @@ struct abtest_step {
 	struct abtest *t;
 	enum abtest_stage stage;
 	char **members;                 /* "<deal>\t<rule>" */
+	long long *scores;              /* their decide-by, epoch s */
 	size_t n, cur;
 	uint32_t shard;                 /* AB_REPORT, AB_RELEASE: the shard of the call */
 	int rounds;
@@ -116,6 +121,7 @@ abtest_step_free(struct abtest_step *s)
 	for (i = 0; i < s->n; i++)
 		free(s->members[i]);
 	free(s->members);
+	free(s->scores);
 	free(s);
 }
 
@@ -197,7 +203,8 @@ abtest_send(struct abtest_step *s)
 		argv[1] = key;
 		argv[2] = from;
 		argv[3] = to;
-		return rconn_argv(rc, abtest_on_reply, s, 0, 4, argv, NULL);
+		argv[4] = "WITHSCORES";
+		return rconn_argv(rc, abtest_on_reply, s, 0, 5, argv, NULL);
 	case AB_TEST:
 		if (keys_ab(KEYS_AB_TEST, s->deal, "", key, sizeof(key)) < 0)
 			return -1;
@@ -317,11 +324,14 @@ abtest_on_test(struct abtest_step *s, const struct redisReply *r)
 	const char *dec = abtest_str(r, 2), *job = abtest_str(r, 3);
 
 	if (vars == NULL && terms == NULL && dec == NULL && job == NULL) {
-		/* abtest:<deal> expired with its deal: nothing is left to release */
+		/* abtest:<deal> expired with its deal: nothing is left to release. A test
+		 * not yet registered (ab_join.lua's ZADD may land before ab_register.lua
+		 * on another slot) is left for a later tick. */
 		char key[KEYS_MAX];
 		const char *argv[3] = { "ZREM", key, s->members[s->cur] };
 
-		if (keys_ab(KEYS_AB_TESTS, "", "", key, sizeof(key)) >= 0)
+		if (clock_now() > s->scores[s->cur] + ABTEST_GONE_S &&
+		    keys_ab(KEYS_AB_TESTS, "", "", key, sizeof(key)) >= 0)
 			(void)rconn_argv(s->t->app->cmd, NULL, NULL, 0, 3, argv, NULL);
 		return 1;
 	}
@@ -453,17 +463,20 @@ abtest_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	switch (s->stage) {
 	case AB_LIST:
-		s->t->offset = r->elements == ABTEST_SCAN ? s->t->offset + ABTEST_SCAN : 0;
-		if (r->elements == 0 || (s->members = calloc(r->elements,
-		    sizeof(*s->members))) == NULL) {
+		/* member, score, member, score ... (WITHSCORES) */
+		s->t->offset = r->elements / 2 == ABTEST_SCAN ? s->t->offset + ABTEST_SCAN : 0;
+		if (r->elements < 2 || (s->members = calloc(r->elements / 2,
+		    sizeof(*s->members))) == NULL || (s->scores = calloc(r->elements / 2,
+		    sizeof(*s->scores))) == NULL) {
 			abtest_done(s);
 			return;
 		}
-		for (i = 0; i < r->elements; i++) {
-			const char *m = abtest_str(r, i);
+		for (i = 0; i + 1 < r->elements; i += 2) {
+			const char *m = abtest_str(r, i), *sc = abtest_str(r, i + 1);
 
 			if ((s->members[s->n] = strdup(m != NULL ? m : "")) == NULL)
 				break;
+			s->scores[s->n] = sc != NULL ? strtoll(sc, NULL, 10) : 0;
 			s->n++;
 		}
 		s->cur = (size_t)-1;

@@ -423,13 +423,14 @@ convert_script(struct convert_call *k)
 	} else if (strcmp(k->in.kind, "subscriber_id") == 0) {
 		snprintf(subid, sizeof(subid), "%s", k->in.value);
 	}
-	/* The attributed subscriber's shard (keys.h); none: the keys are not used. */
-	bad |= keys_shard_key(keys_shard_of(subid), KEYS_SUBSCRIBERS, skey[0],
-	    sizeof(skey[0])) < 0;
-	bad |= keys_shard_key(keys_shard_of(subid), KEYS_SUB_CHANGES, skey[1],
-	    sizeof(skey[1])) < 0;
-	bad |= keys_shard_key(keys_shard_of(subid), KEYS_BEHAVIOUR, skey[2],
-	    sizeof(skey[2])) < 0;
+	/* The attributed subscriber's shard (keys.h); none (an unknown code): the keys
+	 * are not used, and are the call's shard's, so that every key is on one slot. */
+	bad |= keys_shard_key(subid[0] != '\0' ? keys_shard_of(subid) : shard,
+	    KEYS_SUBSCRIBERS, skey[0], sizeof(skey[0])) < 0;
+	bad |= keys_shard_key(subid[0] != '\0' ? keys_shard_of(subid) : shard,
+	    KEYS_SUB_CHANGES, skey[1], sizeof(skey[1])) < 0;
+	bad |= keys_shard_key(subid[0] != '\0' ? keys_shard_of(subid) : shard,
+	    KEYS_BEHAVIOUR, skey[2], sizeof(skey[2])) < 0;
 	bad |= ru_key(key[6], CONVERT_KEY_MAX, px.p[KEYS_PUSHINFO], deal, strlen(deal));
 	bad |= ru_key(key[7], CONVERT_KEY_MAX, px.p[KEYS_DEAL], deal, strlen(deal));
 	bad |= ru_key(key[8], CONVERT_KEY_MAX, px.p[KEYS_HOLDOUT], deal, strlen(deal));

@@ -362,6 +362,17 @@ on_status_step(struct rconn *rc, struct redisReply *reply, void *arg)
 		status_free(st);
 		return;
 	}
+	if (reply == NULL && st->step == HOOKS_ST_PAUSE) {
+		/* Counted already: done, the pause lost (see HOOKS_ST_PAUSE below). */
+		log_warnx("event=hook_status_pause_failed rule=%s err=\"no reply\"", st->pause);
+		if (st->claimed) {
+			(void)status_seen(st, "done", NULL);
+			st->claimed = 0;
+		}
+		http_reply(st->op->r, 204, NULL, "", 0);
+		status_free(st);
+		return;
+	}
 	if (reply == NULL) {
 		status_fail(st, "no reply");
 		return;
@@ -451,11 +462,13 @@ on_status_step(struct rconn *rc, struct redisReply *reply, void *arg)
 		log_info("event=hook_status result=%s", reply->str);
 		/* FALLTHROUGH */
 	case HOOKS_ST_PAUSE:
-		if (st->step == HOOKS_ST_PAUSE && reply->type == REDIS_REPLY_ERROR) {
-			status_fail(st, reply->str);
-			return;
-		}
-		if (st->step == HOOKS_ST_PAUSE)
+		/* The script has counted the callback: whatever the pause's HSET
+		 * answered, the callback is done (released, Twilio's retry would count
+		 * it twice); a pause lost is set by the template's next one. */
+		if (st->step == HOOKS_ST_PAUSE && reply->type == REDIS_REPLY_ERROR)
+			log_warnx("event=hook_status_pause_failed rule=%s err=\"%s\"", st->pause,
+			    reply->str);
+		else if (st->step == HOOKS_ST_PAUSE)
 			log_info("event=hook_status result=filtered rule=%s", st->pause);
 		if (st->claimed) {
 			(void)status_seen(st, "done", NULL);

@@ -645,6 +645,25 @@ killed_mid_release_texts_the_rest_once(void **state)
 	assert_int_equal(held_sum(f->o.rc, "LLEN", KEYS_AB_QUEUE, "ab-6", "flash"), 0);
 }
 
+/* An open test whose terms are not there: not yet registered (ab_join.lua's ZADD may
+ * land before ab_register.lua, on another slot: docs/sharding.md 4h) stays open; one
+ * whose decide-by is long past expired with its deal and leaves abtests. */
+static void
+an_unregistered_test_stays_open_and_a_long_gone_one_leaves(void **state)
+{
+	struct fx *f = *state;
+	long long now = it_now();
+
+	start(f, 1);
+	freeReplyObject(redisCommand(f->o.rc, "ZADD abtests %lld %s", now + 600,
+	    "late-1\tflash"));
+	freeReplyObject(redisCommand(f->o.rc, "ZADD abtests %lld %s", now - 9 * 86400,
+	    "gone-1\tflash"));
+	it_sleep_ms(2500);              /* two ticks of the decider at least */
+	assert_int_equal(it_int(f->o.rc, "ZCARD abtests"), 1);
+	assert_int_equal(it_int(f->o.rc, "ZRANK abtests %s", "late-1\tflash"), 0);
+}
+
 int
 main(void)
 {
@@ -662,6 +681,9 @@ main(void)
 		    a_refused_hold_replans_without_loss_or_duplicates, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    killed_mid_release_texts_the_rest_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    an_unregistered_test_stays_open_and_a_long_gone_one_leaves, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
