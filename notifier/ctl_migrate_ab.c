@@ -57,6 +57,18 @@ mig_rpush(struct mig *m, const char *key, const redisReply *const *v, size_t n)
 	return rv;
 }
 
+/* dst gets pttl ms (0: none). 0, or -1. */
+static int
+mig_ab_pexpire(struct mig *m, const char *dst, long long pttl)
+{
+	char ms[24];
+
+	if (pttl <= 0)
+		return 0;
+	snprintf(ms, sizeof(ms), "%lld", pttl);
+	return mig_ok(mig_cmd(m, "PEXPIRE", dst, ms, NULL));
+}
+
 int
 mig_ab_queue_to_shards(struct mig *m, const char *src)
 {
@@ -84,15 +96,8 @@ mig_ab_queue_to_shards(struct mig *m, const char *src)
 		if (n == 0)
 			continue;
 		if (mig_name(m, k, src, dst, sizeof(dst)) < 0 ||
-		    mig_rpush(m, dst, part, n) < 0)
+		    mig_rpush(m, dst, part, n) < 0 || mig_ab_pexpire(m, dst, pttl) < 0)
 			goto out;
-		if (pttl > 0) {
-			char ms[24];
-
-			snprintf(ms, sizeof(ms), "%lld", pttl);
-			if (mig_ok(mig_cmd(m, "PEXPIRE", dst, ms, NULL)) < 0)
-				goto out;
-		}
 	}
 	rv = mig_ok(mig_cmd(m, "DEL", src, NULL, NULL));
 	mig_tick(m);
@@ -111,15 +116,9 @@ mig_ab_queue_to_single(struct mig *m, const char *src, const char *dst)
 
 	if (r == NULL || pttl < 0 || r->type != REDIS_REPLY_ARRAY)
 		goto out;
-	if (mig_rpush(m, dst, (const redisReply *const *)r->element, r->elements) < 0)
+	if (mig_rpush(m, dst, (const redisReply *const *)r->element, r->elements) < 0 ||
+	    mig_ab_pexpire(m, dst, pttl) < 0)
 		goto out;
-	if (pttl > 0) {
-		char ms[24];
-
-		snprintf(ms, sizeof(ms), "%lld", pttl);
-		if (mig_ok(mig_cmd(m, "PEXPIRE", dst, ms, NULL)) < 0)
-			goto out;
-	}
 	rv = mig_ok(mig_cmd(m, "DEL", src, NULL, NULL));
 	mig_tick(m);
 out:

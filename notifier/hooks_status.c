@@ -349,6 +349,18 @@ status_next(struct hooks_status *st)
 	}
 }
 
+/* The callback is counted: its claim marked done, 204, st freed. */
+static void
+status_done(struct hooks_status *st)
+{
+	if (st->claimed) {
+		(void)status_seen(st, "done", NULL);
+		st->claimed = 0;
+	}
+	http_reply(st->op->r, 204, NULL, "", 0);
+	status_free(st);
+}
+
 /* One step's reply: the next step, the answer, or a retry from the first read. */
 static void
 on_status_step(struct rconn *rc, struct redisReply *reply, void *arg)
@@ -365,12 +377,7 @@ on_status_step(struct rconn *rc, struct redisReply *reply, void *arg)
 	if (reply == NULL && st->step == HOOKS_ST_PAUSE) {
 		/* Counted already: done, the pause lost (see HOOKS_ST_PAUSE below). */
 		log_warnx("event=hook_status_pause_failed rule=%s err=\"no reply\"", st->pause);
-		if (st->claimed) {
-			(void)status_seen(st, "done", NULL);
-			st->claimed = 0;
-		}
-		http_reply(st->op->r, 204, NULL, "", 0);
-		status_free(st);
+		status_done(st);
 		return;
 	}
 	if (reply == NULL) {
@@ -470,12 +477,7 @@ on_status_step(struct rconn *rc, struct redisReply *reply, void *arg)
 			    reply->str);
 		else if (st->step == HOOKS_ST_PAUSE)
 			log_info("event=hook_status result=filtered rule=%s", st->pause);
-		if (st->claimed) {
-			(void)status_seen(st, "done", NULL);
-			st->claimed = 0;
-		}
-		http_reply(st->op->r, 204, NULL, "", 0);
-		status_free(st);
+		status_done(st);
 		return;
 	}
 	status_next(st);
