@@ -52,6 +52,10 @@
 /* A stash found empty is looked at again this often (a failed push gives its code
  * back to the stash). */
 #define DL_CODES_PROBE_MS 10000
+/* The sources in memory, in chains by a hash of (shard, deal, pool): the walk looks
+ * every codestate line up each second, and there is one per live pooled deal and
+ * shard. */
+#define DL_CODES_BUCKETS 4096
 /* How long the pool's records and a stash are kept: past any deal's attribution. */
 #define DL_CODES_KEEP_S (37 * 86400L)
 
@@ -98,12 +102,28 @@ job_shard(const struct job *j)
 	return keys_shard_of(j->r[0].pl.sub);
 }
 
+static size_t
+codesrc_bucket(uint32_t shard, const char *deal, const char *pool)
+{
+	uint64_t h = 14695981039346656037ULL ^ shard;
+	const char *p;
+
+	for (p = deal; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h ^ '\t') * 1099511628211ULL;
+	for (p = pool; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return (size_t)(h & (DL_CODES_BUCKETS - 1));
+}
+
 static struct dl_codesrc *
 codesrc_find(struct deliver *dl, uint32_t shard, const char *deal, const char *pool)
 {
 	struct dl_codesrc *s;
 
-	for (s = dl->codesrcs; s != NULL; s = s->next)
+	if (dl->codesrcs == NULL)
+		return NULL;
+	for (s = dl->codesrcs[codesrc_bucket(shard, deal, pool)]; s != NULL; s = s->next)
 		if (s->shard == shard && strcmp(s->deal, deal) == 0 &&
 		    strcmp(s->pool, pool) == 0)
 			return s;
@@ -117,16 +137,20 @@ codesrc_get(struct deliver *dl, uint32_t shard, const char *deal, const char *po
 
 	if (s != NULL)
 		return s;
+	size_t b;
+
 	if (strlen(deal) >= sizeof(s->deal) || strlen(pool) >= sizeof(s->pool) ||
-	    (s = calloc(1, sizeof(*s))) == NULL)
+	    (dl->codesrcs == NULL && (dl->codesrcs = calloc(DL_CODES_BUCKETS,
+	    sizeof(*dl->codesrcs))) == NULL) || (s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->dl = dl;
 	s->shard = shard;
 	str_copy(s->deal, sizeof(s->deal), deal);
 	str_copy(s->pool, sizeof(s->pool), pool);
 	s->wait_tail = &s->wait;
-	s->next = dl->codesrcs;
-	dl->codesrcs = s;
+	b = codesrc_bucket(shard, deal, pool);
+	s->next = dl->codesrcs[b];
+	dl->codesrcs[b] = s;
 	return s;
 }
 
@@ -135,7 +159,8 @@ codesrc_unlink(struct deliver *dl, struct dl_codesrc *s)
 {
 	struct dl_codesrc **p;
 
-	for (p = &dl->codesrcs; *p != NULL; p = &(*p)->next)
+	for (p = &dl->codesrcs[codesrc_bucket(s->shard, s->deal, s->pool)]; *p != NULL;
+	    p = &(*p)->next)
 		if (*p == s) {
 			*p = s->next;
 			return;
@@ -654,21 +679,24 @@ dl_codes_free(struct deliver *dl)
 {
 	struct dl_codesrc *s, *next;
 	struct dl_code_wait *w, *wn;
+	size_t b;
 
 	if (dl->codes_walk != NULL)
 		dl->codes_walk->dl = NULL;
-	for (s = dl->codesrcs; s != NULL; s = next) {
-		next = s->next;
-		for (w = s->wait; w != NULL; w = wn) {
-			wn = w->next;
-			free(w);
+	for (b = 0; dl->codesrcs != NULL && b < DL_CODES_BUCKETS; b++)
+		for (s = dl->codesrcs[b]; s != NULL; s = next) {
+			next = s->next;
+			for (w = s->wait; w != NULL; w = wn) {
+				wn = w->next;
+				free(w);
+			}
+			if (s->busy) {
+				s->dl = NULL;   /* its step's reply frees it */
+				s->wait = NULL;
+			} else {
+				free(s);
+			}
 		}
-		if (s->busy) {
-			s->dl = NULL;   /* its step's reply frees it */
-			s->wait = NULL;
-		} else {
-			free(s);
-		}
-	}
+	free(dl->codesrcs);
 	dl->codesrcs = NULL;
 }

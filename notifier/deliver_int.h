@@ -158,7 +158,8 @@ struct deliver {
 	struct script_args sargs;  /* the script call being built (admit, send, record):
 	                            * filled and sent within one function, its memory
 	                            * kept for the next call */
-	struct dl_codesrc *codesrcs;    /* deliver_codes.c: the (shard, deal, pool)s met */
+	struct dl_codesrc **codesrcs;   /* deliver_codes.c: the (shard, deal, pool)s met,
+	                                 * DL_CODES_BUCKETS chains (NULL until the first) */
 	struct dl_codes_walk *codes_walk;   /* the walk in flight, NULL when none */
 	size_t codes_out;          /* code reservation and give-back steps in flight */
 };

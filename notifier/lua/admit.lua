@@ -108,7 +108,7 @@ local reopen = { admitted = true, retry = true, delayed = true, deferred = true 
 if stashed and not global then
   -- The stash is in use: no give-back while it is (code_give.lua).
   local s = cs_get(cstate, cfield)
-  s.used = now
+  s.used, s.exp = now, exp
   cs_put(cstate, cfield, s)
 end
 if stashed and not global and not pool_empty then

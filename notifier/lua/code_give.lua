@@ -9,8 +9,9 @@
 -- 'out': a give-back already in flight answers again {'out', g, code...}; a stash
 --   used (admit, take) in the last idle_s answers {'busy'}; else the whole stash
 --   moves to codeback under the next number g, {'out', g, code...}; an empty stash
---   answers {'empty'}, and once the deal's copy is gone the shard's record of the
---   deal goes too ({'gone'}).
+--   answers {'empty'}, and once the deal has been over for an hour (or its copy is
+--   gone) the shard's record of the deal goes too ({'gone'}): the records stay as
+--   few as the live pooled deals.
 -- 'done': the give-back g reached the pool: its codes are forgotten here. 'ok', or
 --   'replay' when g is not the one in flight.
 --#include codestate
@@ -42,7 +43,8 @@ if tonumber(ARGV[5]) - s.used < tonumber(ARGV[6]) then
 end
 local left = redis.call('SCARD', stash)
 if left == 0 then
-  if s.rn == 0 and redis.call('EXISTS', copy) == 0 then
+  local over = s.exp > 0 and tonumber(ARGV[5]) > s.exp + 3600
+  if s.rn == 0 and (over or redis.call('EXISTS', copy) == 0) then
     redis.call('HDEL', state, field)
     return { 'gone' }
   end

@@ -539,6 +539,50 @@ rest_released_before_the_plan_ends_is_counted_once(void **state)
 	assert_int_equal(hget_int("report:rule:r", "planned"), 4);
 }
 
+/* code_give.lua "out" on an empty stash (docs/sharding.md 4c "As built"): the shard's
+ * record of a live deal stays ("empty"); an hour past the deal's end it goes
+ * ("gone"), so the walk reads only live pooled deals; a stash used in the last idle
+ * seconds by any notifier is not given back ("busy"). */
+static void
+code_records_end_with_their_deal_and_a_used_stash_is_kept(void **state)
+{
+	char now[24], line[64];
+	const char *argv[] = { "EVAL", script_source("code_give"), "4", "cs", "stash",
+		"back", "copy", "out", "d1\tcodes:x", "0", "3600", now, "2" };
+	long long t = it_now();
+	redisReply *r;
+
+	(void)state;
+	assert_non_null(argv[1]);
+	snprintf(now, sizeof(now), "%lld", t);
+	freeReplyObject(redisCommand(rc, "DEL cs stash back copy"));
+	freeReplyObject(redisCommand(rc, "HSET copy planned 1-0"));
+	snprintf(line, sizeof(line), "1 0 0 0 0 %lld %lld", t - 100, t + 600);
+	freeReplyObject(redisCommand(rc, "HSET cs d1\tcodes:x %s", line));
+	r = redisCommandArgv(rc, 13, argv, NULL);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY);
+	assert_string_equal(r->element[0]->str, "empty");
+	freeReplyObject(r);
+	/* a stash just used: not given back */
+	freeReplyObject(redisCommand(rc, "SADD stash C-1"));
+	snprintf(line, sizeof(line), "1 0 0 0 0 %lld %lld", t, t + 600);
+	freeReplyObject(redisCommand(rc, "HSET cs d1\tcodes:x %s", line));
+	r = redisCommandArgv(rc, 13, argv, NULL);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY);
+	assert_string_equal(r->element[0]->str, "busy");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "SCARD stash"), 1);
+	/* the deal over for more than an hour, its stash empty: the record goes */
+	freeReplyObject(redisCommand(rc, "DEL stash"));
+	snprintf(line, sizeof(line), "1 0 0 0 0 %lld %lld", t - 100, t - 3700);
+	freeReplyObject(redisCommand(rc, "HSET cs d1\tcodes:x %s", line));
+	r = redisCommandArgv(rc, 13, argv, NULL);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY);
+	assert_string_equal(r->element[0]->str, "gone");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "HEXISTS cs d1\tcodes:x"), 0);
+}
+
 int
 main(void)
 {
@@ -551,6 +595,7 @@ main(void)
 		cmocka_unit_test(ab_release_refuses_a_recipient_it_cannot_place),
 		cmocka_unit_test(rest_released_before_the_plan_ends_is_counted_once),
 		cmocka_unit_test(ab_release_counts_each_shard_and_stops_at_any_cancel),
+		cmocka_unit_test(code_records_end_with_their_deal_and_a_used_stash_is_kept),
 	};
 
 	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);
