@@ -225,6 +225,10 @@ const char *keys_global(enum keys_global g);
 const char *keys_global_single(enum keys_global g);
 const char *keys_global_sharded(enum keys_global g);
 
+/* A reply's MessageSid seen (hook_reply.lua): "inbound:seen:<sid>", sharded
+ * "{replies}:seen:<sid>", beside the replies stream it guards. */
+int keys_reply_seen(const char *sid, char *buf, size_t size);
+
 /* A console session's key: "session:<hex>", sharded "{rules}:session:<hex>". */
 int keys_session(const char *hex, char *buf, size_t size);
 

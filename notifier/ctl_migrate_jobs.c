@@ -299,10 +299,14 @@ mig_jobs(struct mig *m, const char *src)
 int
 mig_global_name(const char *k, int to_shards, char *buf, size_t size)
 {
-	static const char sess[] = "session:", sess_sharded[] = "{rules}:session:";
-	const char *from = to_shards ? sess : sess_sharded, *to = to_shards ? sess_sharded :
-	    sess;
+	/* Keys named by a prefix and an id, beside their partner in the sharded layout:
+	 * a console session (keys_session), a reply's MessageSid (keys_reply_seen). */
+	static const char *const prefix[][2] = {
+		{ "session:", "{rules}:session:" },
+		{ "inbound:seen:", "{replies}:seen:" },
+	};
 	int g, n;
+	size_t p;
 
 	for (g = 0; g < KEYS_G_NAMES; g++) {
 		const char *a = to_shards ? keys_global_single((enum keys_global)g) :
@@ -315,8 +319,13 @@ mig_global_name(const char *k, int to_shards, char *buf, size_t size)
 			return n < 0 || (size_t)n >= size ? -1 : 1;
 		}
 	}
-	if (strncmp(k, from, strlen(from)) != 0)
-		return 0;
-	n = snprintf(buf, size, "%s%s", to, k + strlen(from));
-	return n < 0 || (size_t)n >= size ? -1 : 1;
+	for (p = 0; p < sizeof(prefix) / sizeof(prefix[0]); p++) {
+		const char *from = prefix[p][!to_shards], *to = prefix[p][to_shards];
+
+		if (strncmp(k, from, strlen(from)) != 0)
+			continue;
+		n = snprintf(buf, size, "%s%s", to, k + strlen(from));
+		return n < 0 || (size_t)n >= size ? -1 : 1;
+	}
+	return 0;
 }

@@ -1,7 +1,9 @@
 /*
  * hooks_consent.c: hook_consent.lua run for an inbound message's senders (stage:
  * http), one call per shard of their ids (keys.h), the calls one after the other and
- * their counts taken together for the webhook's answer.
+ * their counts taken together for the webhook's answer. A reply kept for review is
+ * hook_reply.lua on the slot of replies, after the deal it answers is read from its
+ * subscriber's shard.
  *
  * In the single-instance layout this is one call, as before sharding. In the sharded
  * layout each call names one shard's subscriber keys and carries the MessageSid as
@@ -59,10 +61,9 @@ chain_free(struct consent_chain *c)
 static int
 chain_send(struct consent_chain *c, rconn_reply_fn *step)
 {
-	const char *args[11 + 11 + HOOKS_IDS_MAX];
-	size_t lens[11 + 11 + HOOKS_IDS_MAX];
-	char last[KEYS_SHARD_MAX + MODEL_ID_MAX + 16];
-	char how[64], now[24], rfc[32], ttl[16], seen[HOOKS_SID_MAX + 32];
+	const char *args[8 + 11 + HOOKS_IDS_MAX];
+	size_t lens[8 + 11 + HOOKS_IDS_MAX];
+	char how[64], now[24], rfc[32], ttl[16];
 	char sid[HOOKS_SID_MAX + 16];
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	struct hooks_op *op = c->op;
@@ -83,7 +84,6 @@ chain_send(struct consent_chain *c, rconn_reply_fn *step)
 	snprintf(now, sizeof(now), "%lld", (long long)t);
 	time_format_rfc3339(t, rfc, sizeof(rfc));
 	snprintf(ttl, sizeof(ttl), "%d", HOOKS_CONFIRM_DEDUPE_S);
-	snprintf(seen, sizeof(seen), "inbound:seen:%s", sid);
 	/* ORDER HOOK_CONSENT_KEYS: the header of hook_consent.lua. The number's keys
 	 * (suppression, sids, ack) stay global until the phone shards (step 5). */
 	args[n++] = sk[0];
@@ -93,18 +93,9 @@ chain_send(struct consent_chain *c, rconn_reply_fn *step)
 	args[n++] = c->ack[0] != '\0' ? c->ack : "optout_ack:";
 	args[n++] = "inbound:sids";
 	args[n++] = "suppressed:sms";
-	args[n++] = "replies";
-	args[n++] = seen;
 	args[n++] = sk[3];
-	/* A reply: the deal of its subscriber's last push on the channel (the first
-	 * subscriber of the number, or none), in its shard's behaviour hash. */
-	last[0] = '\0';
-	if (op->kw == KW_NONE && c->nids > 0 && keys_shard_key(keys_shard_of(c->ids[0]),
-	    KEYS_BEHAVIOUR, last, sizeof(last)) < 0)
-		last[0] = '\0';
-	args[n++] = last;
 	nkeys = n;
-	args[n++] = op->kw == KW_OPT_OUT ? "out" : op->kw == KW_OPT_IN ? "in" : "reply";
+	args[n++] = op->kw == KW_OPT_OUT ? "out" : "in";
 	args[n++] = c->ch;
 	args[n++] = how;
 	args[n++] = c->label;
@@ -114,10 +105,9 @@ chain_send(struct consent_chain *c, rconn_reply_fn *step)
 	args[n++] = c->value;
 	args[n++] = c->ack[0] != '\0' ? ttl : "";
 	args[n++] = sid;
-	args[n++] = c->text;
+	args[n++] = "";
 	for (i = 0; i < n; i++)
 		lens[i] = strlen(args[i]);
-	lens[n - 1] = c->text_len;
 	for (i = 0; i < c->nids; i++) {
 		if (c->ngroups > 0 && c->shard[i] != shard)
 			continue;
@@ -156,6 +146,81 @@ on_step(struct rconn *rc, struct redisReply *reply, void *arg)
 done:
 	c->cb(rc, reply, c->op);
 	chain_free(c);
+}
+
+/* hook_reply.lua for c's message, deal: the one its first subscriber was last texted
+ * on the channel ("" = none). Returns 0, or -1 (nothing sent). */
+static int
+reply_send(struct consent_chain *c, const char *deal, rconn_reply_fn *step)
+{
+	char seen[HOOKS_SID_MAX + 32], now[24];
+	const char *args[10];
+	size_t lens[10], i;
+
+	if (c->sid[0] == '\0')
+		seen[0] = '\0';
+	else if (keys_reply_seen(c->sid, seen, sizeof(seen)) < 0)
+		return -1;
+	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
+	/* ORDER HOOK_REPLY_KEYS, then its arguments */
+	args[0] = "replies";
+	args[1] = seen;
+	args[2] = c->ch;
+	args[3] = c->label;
+	args[4] = now;
+	args[5] = c->value;
+	args[6] = c->sid;
+	args[7] = c->text;
+	args[8] = c->nids > 0 ? c->ids[0] : "";
+	args[9] = deal;
+	for (i = 0; i < 10; i++)
+		lens[i] = strlen(args[i]);
+	lens[7] = c->text_len;
+	return script_call_named(c->op->h->app->cmd, "hook_reply", 2, 10, args, lens, step,
+	    c);
+}
+
+/* hook_reply.lua answered: the caller's callback. */
+static void
+on_reply_kept(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct consent_chain *c = arg;
+
+	c->cb(rc, reply, c->op);
+	chain_free(c);
+}
+
+/* The deal the reply answers was read (HGET of the behaviour hash): the reply next. */
+static void
+on_reply_deal(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct consent_chain *c = arg;
+	const char *deal = reply != NULL && reply->type == REDIS_REPLY_STRING ? reply->str :
+	    "";
+
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR || c->op->h == NULL ||
+	    reply_send(c, deal, on_reply_kept) < 0) {
+		c->cb(rc, reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply : NULL,
+		    c->op);
+		chain_free(c);
+	}
+}
+
+/* A reply kept for review: the deal its first subscriber was last texted on the
+ * channel (its shard's behaviour hash, field "<sub>\t<channel>"), then hook_reply.lua.
+ * Returns 0, or -1 (nothing sent). */
+static int
+reply_start(struct consent_chain *c)
+{
+	char key[KEYS_SHARD_MAX], field[MODEL_ID_MAX + 16];
+	const char *argv[3] = { "HGET", key, field };
+
+	if (c->nids == 0)
+		return reply_send(c, "", on_reply_kept);
+	if (keys_shard_key(keys_shard_of(c->ids[0]), KEYS_BEHAVIOUR, key, sizeof(key)) < 0)
+		return -1;
+	snprintf(field, sizeof(field), "%s\t%s", c->ids[0], c->ch);
+	return rconn_argv(c->op->h->app->cmd, on_reply_deal, c, 0, 3, argv, NULL);
 }
 
 /* A copy of s (NULL: ""), or NULL when out of memory. */
@@ -208,7 +273,7 @@ hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const char **
 		c->groups[j] = c->shard[i];
 		c->ngroups++;
 	}
-	if (chain_send(c, on_step) == 0)
+	if (op->kw == KW_NONE ? reply_start(c) == 0 : chain_send(c, on_step) == 0)
 		return 0;
 fail:
 	chain_free(c);

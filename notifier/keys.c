@@ -394,6 +394,22 @@ keys_global(enum keys_global g)
 }
 
 int
+keys_reply_seen(const char *sid, char *buf, size_t size)
+{
+	int k;
+
+	if (size == 0)
+		return -1;
+	k = snprintf(buf, size, "%s%s", layout_current() != NULL ? "{replies}:seen:" :
+	    "inbound:seen:", sid);
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
+}
+
+int
 keys_session(const char *hex, char *buf, size_t size)
 {
 	int k;

@@ -1,25 +1,16 @@
--- hook_consent.lua: an opt-out, an opt-in or a reply kept for review, from an inbound
--- message (stage: http).
--- ORDER HOOK_CONSENT_KEYS (notifier/hooks.c consent_call):
+-- hook_consent.lua: an opt-out or an opt-in from an inbound message (stage: http; a
+-- reply kept for review is hook_reply.lua).
+-- ORDER HOOK_CONSENT_KEYS (notifier/hooks_consent.c):
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:<channel>
 -- KEYS[4] consent:epoch   KEYS[5] the ack key (optout_ack:<number>)
--- KEYS[6] inbound:sids   KEYS[7] suppressed:sms   KEYS[8] replies
--- KEYS[9] inbound:seen:<MessageSid>
--- KEYS[10] consent:records
--- KEYS[11] for a reply, the behaviour hash of the first subscriber id's shard ("" =
---   none): its field "<sub>\t<channel>" is the deal last texted on the channel
--- ARGV: op ("out" | "in" | "reply"), channel, how ("sms:STOP", "dm:START" ...), detail
---   (the keyword label; for "reply" the reason), now (epoch s), now (RFC 3339), match
---   ("phone" | "dm" | "id"), match value, ack TTL (s; "" = no ack), MessageSid ("" =
---   none), text (for "reply"), then the subscriber ids.
+-- KEYS[6] inbound:sids   KEYS[7] suppressed:sms   KEYS[8] consent:records
+-- ARGV: op ("out" | "in"), channel, how ("sms:STOP", "dm:START" ...), detail (the
+--   keyword label), now (epoch s), now (RFC 3339), match ("phone" | "dm" | "id"),
+--   match value, ack TTL (s; "" = no ack), MessageSid ("" = none), "" (unused), then
+--   the subscriber ids.
 -- Replays: an opt-out or opt-in whose MessageSid is in inbound:sids was applied already
 -- and changes nothing, however late (a replayed START after a STOP stays opted out);
--- the sid is kept there with no TTL, as long as the consent record. A reply's sid is
--- kept 30 days (KEYS[9]) so that Twilio's retries add it once.
--- "reply": the message goes on the replies stream (MAXLEN ~ 10000) for review: from
---   (the full number or handle: the stream is internal, never logged), text,
---   received_at, reason, channel, sid, and when known the subscriber (the first id)
---   and the deal of its last push on the channel (KEYS[11]): the deal it answers.
+-- the sid is kept there with no TTL, as long as the consent record.
 -- "out"/"in": for each id whose stored subscriber still has that phone number (or DM
 -- handle): the consent field goes (opt-out) or comes back (opt-in, only for a channel
 -- the subscriber has), the stored JSON's consent.<channel> follows, a change is put on
@@ -36,25 +27,13 @@
 --#include subjson
 
 local subs, changes, consent, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local ack, sids, suppressed, replies, seen = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local records = KEYS[10]
+local ack, sids, suppressed, records = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local op, ch, how, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_rfc, match, value = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local ack_ttl, sid, text = ARGV[9], ARGV[10], ARGV[11]
 local FIRST_ID = 12
 local found, changed, confirm = 0, 0, 0
 
-if op == 'reply' then
-  if sid ~= '' and not redis.call('SET', seen, now, 'NX', 'EX', 30 * 86400) then
-    return { 0, 0, 0, 1 }
-  end
-  local answered = KEYS[11] ~= '' and ARGV[FIRST_ID] and
-    redis.call('HGET', KEYS[11], ARGV[FIRST_ID] .. '\t' .. ch) or false
-  redis.call('XADD', replies, 'MAXLEN', '~', '10000', '*', 'from', value, 'text', text,
-    'received_at', now, 'reason', detail, 'channel', ch, 'sid', sid,
-    'sub', ARGV[FIRST_ID] or '', 'deal', answered or '', unpack(FMT))
-  return { 0, 0, 0, 0 }
-end
 if sid ~= '' and redis.call('HEXISTS', sids, sid) == 1 then
   return { 0, 0, 0, 1 }
 end

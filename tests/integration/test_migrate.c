@@ -551,6 +551,7 @@ seed_globals(struct fx *f)
 		"XADD audit * what rule.put who ana",
 		"HSET tokens:used ana 1796469174000",
 		"SET session:5e55 {} EX 3600",
+		"SET inbound:seen:SM9 1 EX 3600",
 		/* an A/B test's held rest: each value names the shard of its job */
 		"HSET abrest:ab-m s-1:sms 0\036line-a\036line-b s-2:sms - s-3:sms 0\036x",
 		"RPUSH abq:ab-m:r s-1:sms s-3:sms",
@@ -767,9 +768,10 @@ migrate_there_and_back_keeps_everything(void **state)
 	    "pushes:log consent:sms dealpush:migrate pushes"), 0);
 	job_lines_are(f, wait, nw);
 	assert_int_equal(it_int(f->rc, "EXISTS deals:dead deals:tries deals:confirmed "
-	    "conversions:dead audit tokens:used session:5e55"), 0);
+	    "conversions:dead audit tokens:used session:5e55 inbound:seen:SM9"), 0);
 	assert_int_equal(it_int(f->rc, "EXISTS {deals}:dead {deals}:tries {deals}:confirmed "
-	    "{conversions}:dead {rules}:audit {rules}:tokens:used {rules}:session:5e55"), 7);
+	    "{conversions}:dead {rules}:audit {rules}:tokens:used {rules}:session:5e55 "
+	    "{replies}:seen:SM9"), 8);
 	assert_true(it_int(f->rc, "PTTL {rules}:session:5e55") > 0);
 	/* The held rest is in its recipients' shards (docs/sharding.md 4h), each value
 	 * naming that shard, and each shard's queue holds its own, in order. */
