@@ -237,7 +237,10 @@ struct sub_gate {
 	int create;
 	char consent[CH_COUNT][24];
 	char now[24];
+	char phone[MODEL_TEXT_MAX + 1];
 };
+
+static void sub_gate_check(struct admin *a, struct sub_gate *g, const char *entry);
 
 static void
 on_sub_gate(struct rconn *rc, struct redisReply *reply, void *arg)
@@ -275,9 +278,59 @@ out:
 	free(g);
 }
 
+/* The number's entry on the suppression list was read (HGET suppressed:sms): the
+ * check next. */
+static void
+on_sub_entry(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct sub_gate *g = arg;
+	struct admin_op *op = g->op;
+
+	(void)rc;
+	if (op->r == NULL || op->a == NULL) {
+		admin_op_free(op);
+		free(g);
+		return;
+	}
+	if (reply == NULL || (reply->type != REDIS_REPLY_STRING &&
+	    reply->type != REDIS_REPLY_NIL)) {
+		/* Not written unchecked: the list might hold this number. */
+		admin_op_redis_failed(op, reply);
+		admin_op_free(op);
+		free(g);
+		return;
+	}
+	sub_gate_check(op->a, g, reply->type == REDIS_REPLY_STRING ? reply->str : "");
+}
+
+/* sub_suppress.lua with the number's entry ("" = none), on the subscriber's shard. */
+static void
+sub_gate_check(struct admin *a, struct sub_gate *g, const char *entry)
+{
+	struct admin_op *op = g->op;
+	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
+	const char *args[7];
+
+	(void)keys_sub_keys(keys_shard_of(op->name), keys);
+	/* ORDER SUB_SUPPRESS_KEYS, then its arguments */
+	args[0] = keys[0];
+	args[1] = keys[3];
+	args[2] = op->name;
+	args[3] = g->phone;
+	args[4] = g->consent[CH_SMS];
+	args[5] = g->create ? "1" : "0";
+	args[6] = entry;
+	if (script_call_named(a->app->cmd, "sub_suppress", 2, 7, args, NULL, on_sub_gate,
+	    g) < 0) {
+		admin_op_redis_failed(op, NULL);
+		admin_op_free(op);
+		free(g);
+	}
+}
+
 /*
- * Sends sub_suppress.lua for op's subscriber (phone may be NULL), then the put from
- * its reply: a number on the suppression list (an SMS STOP before it was this
+ * Reads the number's entry on the suppression list, then sends sub_suppress.lua for
+ * op's subscriber (phone may be NULL), then the put from its reply: a number on the suppression list (an SMS STOP before it was this
  * subscriber's) gets no sms consent older than the STOP, and the answer lists sms in
  * consent_kept_out. Takes ownership of g; answers 503 itself when it cannot.
  */
@@ -285,21 +338,16 @@ static void
 sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone)
 {
 	struct admin_op *op = g->op;
-	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
-	const char *args[7];
-
 	/* The suppression list stays global until the phone shards (docs/sharding.md
-	 * section 6, step 5). */
-	(void)keys_sub_keys(keys_shard_of(op->name), keys);
-	args[0] = "suppressed:sms";
-	args[1] = keys[0];
-	args[2] = keys[3];
-	args[3] = op->name;
-	args[4] = phone != NULL ? phone : "";
-	args[5] = g->consent[CH_SMS];
-	args[6] = g->create ? "1" : "0";
-	if (script_call_named(a->app->cmd, "sub_suppress", 3, 7, args, NULL, on_sub_gate,
-	    g) < 0) {
+	 * section 6, step 5): read apart from the subscriber's keys. */
+	const char *args[3] = { "HGET", "suppressed:sms", g->phone };
+
+	snprintf(g->phone, sizeof(g->phone), "%s", phone != NULL ? phone : "");
+	if (g->phone[0] == '\0') {
+		sub_gate_check(a, g, "");
+		return;
+	}
+	if (rconn_argv(a->app->cmd, on_sub_entry, g, 0, 3, args, NULL) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);
 		free(g);

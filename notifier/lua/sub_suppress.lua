@@ -1,9 +1,12 @@
 -- sub_suppress.lua: the suppression list, applied to a subscriber about to be written
 -- (stage: http; the admin API sends it right before admin_sub_put.lua, on the same
 -- connection, so it runs first; imports use admin_sub_bulk.lua, which does both).
--- KEYS[1] suppressed:sms   KEYS[2] subscribers   KEYS[3] consent:records
+-- On the subscriber's shard's slot: the caller read the number's entry of
+-- suppressed:sms first (a key of another slot).
+-- KEYS[1] subscribers   KEYS[2] consent:records
 -- ARGV: id, phone ("" = none), the sms consent time given (epoch s; "" = none), create
---   ("1": the write is refused when the id exists)
+--   ("1": the write is refused when the id exists), the number's entry in
+--   suppressed:sms ("" = none)
 -- A number that opted out by SMS (hook_consent.lua: suppressed:sms <number> =
 -- "<when>\t<how>\t<detail>"), before it was this subscriber's or while the mirror did
 -- not know it yet, at or after the consent time the document gives, and whose
@@ -16,7 +19,7 @@
 -- Returns 1 when the opt-out was written, else 0.
 --#include subjson
 --#include subput
-if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   return 0
 end
-return subput_suppress(KEYS[1], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+return subput_suppress(ARGV[5], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]))

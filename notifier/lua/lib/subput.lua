@@ -23,15 +23,16 @@ local function subput_stop(v, t, rec)
   return when, how, detail
 end
 
--- sub_suppress.lua's check for one subscriber: number phone ("" = none) on list sup,
--- sms consent time t, the record of id in hash records. Adds the opt-out to the
--- record when it applies. Returns 1 when it was added, else 0.
-local function subput_suppress(sup, records, id, phone, t)
-  if phone == '' or not t then
+-- sub_suppress.lua's check for one subscriber: number phone ("" = none) whose entry on
+-- the suppression list is v ("" = none; the caller read it), sms consent time t, the
+-- record of id in hash records. Adds the opt-out to the record when it applies.
+-- Returns 1 when it was added, else 0.
+local function subput_suppress(v, records, id, phone, t)
+  if phone == '' or not t or v == '' then
     return 0
   end
   local rec = redis.call('HGET', records, id)
-  local when, how, detail = subput_stop(redis.call('HGET', sup, phone), t, rec)
+  local when, how, detail = subput_stop(v, t, rec)
   if not when then
     return 0
   end
