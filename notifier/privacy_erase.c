@@ -48,7 +48,7 @@ on_erased_sub(struct rconn *rc, struct redisReply *reply, void *arg)
 }
 
 static void
-erase_sub(struct priv_op *op)
+erase_sub_script(struct priv_op *op)
 {
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	char texts[KEYS_SHARD_MAX + MODEL_ID_MAX], now[24], behav[KEYS_SHARD_MAX];
@@ -59,7 +59,7 @@ erase_sub(struct priv_op *op)
 	int rc = -1;
 
 	caps = calloc(ncaps + 1, sizeof(*caps));
-	args = calloc(9 + ncaps + CH_COUNT + 3, sizeof(*args));
+	args = calloc(8 + ncaps + CH_COUNT + 3, sizeof(*args));
 	if (caps == NULL || args == NULL || keys_sub_keys(op->shard, sk) < 0 ||
 	    keys_texts(op->id, texts, sizeof(texts)) < 0 ||
 	    keys_shard_key(op->shard, KEYS_BEHAVIOUR, behav, sizeof(behav)) < 0)
@@ -67,7 +67,6 @@ erase_sub(struct priv_op *op)
 	/* ORDER ERASE_SUB_KEYS: the header of erase_sub.lua. */
 	for (i = 0; i < 6; i++)
 		args[n++] = sk[i];
-	args[n++] = "suppressed:sms";
 	args[n++] = texts;
 	args[n++] = behav;
 	for (i = 0; i < op->camps.n; i++) {
@@ -94,6 +93,44 @@ out:
 	free(args);
 	if (rc < 0)
 		priv_op_fail(op, "erasing the subscriber");
+}
+
+/* The number is on the suppression list: the subscriber's own data next. */
+static void
+on_suppressed(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct priv_op *op = arg;
+
+	(void)rc;
+	if (op->w.r == NULL) {
+		priv_op_done(op);
+		return;
+	}
+	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+		priv_op_fail(op, "keeping the number on the suppression list");
+		return;
+	}
+	erase_sub_script(op);
+}
+
+/* The number first on the suppression list (a key of its own slot; early is safe:
+ * it only keeps consent out), so that a later import of it is kept out
+ * (sub_suppress.lua) until it opts in again; then erase_sub.lua on the subscriber's
+ * shard. A failure between them leaves the subscriber stored: the erasure is asked
+ * again, and both run again. */
+static void
+erase_sub(struct priv_op *op)
+{
+	char v[64];
+	const char *args[4] = { "HSET", "suppressed:sms", op->phone, v };
+
+	if (op->phone[0] == '\0') {
+		erase_sub_script(op);
+		return;
+	}
+	snprintf(v, sizeof(v), "%lld\terased\tdata_rights", (long long)clock_now());
+	if (rconn_argv(op->pv->app->cmd, on_suppressed, op, 0, 4, args, NULL) < 0)
+		priv_op_fail(op, "keeping the number on the suppression list");
 }
 
 static void

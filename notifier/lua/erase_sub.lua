@@ -5,21 +5,22 @@
 -- ORDER ERASE_SUB_KEYS (notifier/privacy.c):
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
 -- KEYS[4] consent:records   KEYS[5] consent:sms   KEYS[6] consent:dm
--- KEYS[7] suppressed:sms   KEYS[8] texts:<sub>   KEYS[9] behaviour (fields <id>,
---   <id>\t<channel> go)
--- KEYS[10..] the subscriber's cap keys found in the push history (camp:, capcamp:,
+-- KEYS[7] texts:<sub>   KEYS[8] behaviour (fields <id>, <id>\t<channel> go)
+-- KEYS[9..] the subscriber's cap keys found in the push history (camp:, capcamp:,
 --   capdeal:) and its lastsent:<ch>:<id>, deleted
 -- ARGV: id, phone ("" = none), now (epoch s)
+-- All on the subscriber's shard's slot: the caller has put the number on the
+-- suppression list (suppressed:sms, "<now>\terased\tdata_rights") just before.
 -- Returns {1 when a subscriber was stored, else 0 (erased before, or never stored:
 -- the rest still runs, so a second erasure finishes one that failed half-way)}.
 -- The number stays on the suppression list, so a later import of it is kept out
 -- (sub_suppress.lua) until it opts in again.
-local id, phone, now = ARGV[1], ARGV[2], ARGV[3]
+local id = ARGV[1]
 local stored = redis.call('HGET', KEYS[1], id)
 redis.call('HDEL', KEYS[1], id)
 redis.call('HDEL', KEYS[4], id)
 -- ORDER CHANNEL: the record, and the deal last texted per channel (record.lua).
-redis.call('HDEL', KEYS[9], id, id .. '\tsms', id .. '\tdm')
+redis.call('HDEL', KEYS[8], id, id .. '\tsms', id .. '\tdm')
 local revoked = redis.call('HDEL', KEYS[5], id) + redis.call('HDEL', KEYS[6], id)
 if revoked > 0 then
   redis.call('INCR', KEYS[3])
@@ -27,11 +28,8 @@ end
 if stored then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'del', unpack(FMT))
 end
-if phone ~= '' then
-  redis.call('HSET', KEYS[7], phone, now .. '\terased\tdata_rights')
-end
-redis.call('DEL', KEYS[8])
-for i = 10, #KEYS do
+redis.call('DEL', KEYS[7])
+for i = 9, #KEYS do
   redis.call('DEL', KEYS[i])
 end
 return { stored and 1 or 0 }
