@@ -231,46 +231,6 @@ merge_deal(redisReply *const *copies, size_t n)
 	return out;
 }
 
-/* The shards' reports summed field by field (numbers as numbers, %.17g; another
- * value the first shard's), as the report API sums them (admin_report.c). */
-static redisReply *
-merge_report(redisReply *const *reports, size_t n)
-{
-	size_t nf, i, k;
-	const char **f = flat_fields(reports, n, &nf);
-	redisReply *out = f != NULL ? flat_new(2 * nf) : NULL;
-
-	for (i = 0; out != NULL && i < nf; i++) {
-		char v[40];
-		const char *val = NULL;
-		double sum = 0;
-		int numeric = 1;
-
-		for (k = 0; k < n; k++) {
-			const char *x = hget(reports[k], f[i]);
-
-			if (x == NULL)
-				continue;
-			if (val == NULL)
-				val = x;
-			if (isnan(num(x)))
-				numeric = 0;
-			else
-				sum += num(x);
-		}
-		if (numeric && n > 1) {
-			snprintf(v, sizeof(v), "%.17g", sum);
-			val = v;
-		}
-		if (flat_str(out, f[i]) < 0 || flat_str(out, val) < 0) {
-			freeReplyObject(out);
-			out = NULL;
-		}
-	}
-	free(f);
-	return out;
-}
-
 /* The counts of report h into j: the shown counters, "skipped" and *finals (sent,
  * failed, unknown and every skip: pushes that reached a final outcome). */
 static void
@@ -439,7 +399,7 @@ status_script(struct deals_op *op)
 	if (op->failed)
 		log_warnx("event=deal_status_failed deal=%s err=\"a read failed\"", op->id);
 	if (op->failed || (op->deal = merge_deal(op->part, op->nshards)) == NULL ||
-	    (op->report = merge_report(op->part + op->nshards, op->nshards)) == NULL) {
+	    (op->report = admin_report_sum(op->part + op->nshards, op->nshards)) == NULL) {
 		http_error(op->w.r, op->failed ? 503 : 500, NULL, op->failed ?
 		    "storage unavailable; try again" : "out of memory");
 		op->w.r = NULL;

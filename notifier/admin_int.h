@@ -155,4 +155,10 @@ void admin_ab_state(struct cJSON *ab, const struct redisReply *t);
 /* GET /v1/reports/<kind>/<name> (arg: the admin). */
 void admin_on_reports(struct http_req *r, void *arg);
 
+/* The report hashes parts[0..n) (flat HGETALL replies, one per shard) summed as the
+ * report API sums them: one part as it is, several field by field (integers as
+ * integers, other numbers as doubles, a value that is no number the first one's).
+ * Freed with freeReplyObject; NULL when out of memory or a part is not a hash. */
+struct redisReply *admin_report_sum(struct redisReply *const *parts, size_t n);
+
 #endif

@@ -19,6 +19,7 @@
 #include "app.h"
 #include "config.h"
 #include "deal.h"
+#include "durable.h"
 #include "http.h"
 #include "keys.h"
 #include "lift.h"
@@ -526,7 +527,7 @@ report_merged_free(struct redisReply *h)
 }
 
 static void
-report_sum_free(struct report_sum *rs)
+report_fields_free(struct report_sum *rs)
 {
 	size_t i;
 
@@ -535,7 +536,47 @@ report_sum_free(struct report_sum *rs)
 		free(rs->f[i].str);
 	}
 	free(rs->f);
+}
+
+static void
+report_sum_free(struct report_sum *rs)
+{
+	report_fields_free(rs);
 	free(rs);
+}
+
+/* m when every string of it was made, else NULL (m freed). */
+static struct redisReply *
+report_merged_whole(struct redisReply *m)
+{
+	size_t i;
+
+	for (i = 0; m != NULL && i < m->elements; i++)
+		if (m->element[i] == NULL || m->element[i]->str == NULL) {
+			report_merged_free(m);
+			return NULL;
+		}
+	return m;
+}
+
+struct redisReply *
+admin_report_sum(struct redisReply *const *parts, size_t n)
+{
+	struct report_sum rs;
+	struct redisReply *m;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (parts[i] == NULL || parts[i]->type != REDIS_REPLY_ARRAY)
+			return NULL;
+	if (n == 1)
+		return durable_reply_dup(parts[0]);
+	memset(&rs, 0, sizeof(rs));
+	for (i = 0; i < n && !rs.failed; i++)
+		report_sum_add(&rs, parts[i]);
+	m = rs.failed ? NULL : report_merged_whole(report_merged(&rs));
+	report_fields_free(&rs);
+	return m;
 }
 
 static void
@@ -543,7 +584,6 @@ on_report_part(struct rconn *rc, struct redisReply *h, void *arg)
 {
 	struct report_sum *rs = arg;
 	struct redisReply *m;
-	size_t i;
 
 	if (h == NULL || h->type != REDIS_REPLY_ARRAY)
 		rs->failed = 1;
@@ -551,14 +591,7 @@ on_report_part(struct rconn *rc, struct redisReply *h, void *arg)
 		report_sum_add(rs, h);
 	if (--rs->left > 0)
 		return;
-	m = rs->failed ? NULL : report_merged(rs);
-	for (i = 0; m != NULL && i < m->elements; i++)
-		if (m->element[i] == NULL || m->element[i]->str == NULL)
-			break;
-	if (m != NULL && i < m->elements) {
-		report_merged_free(m);
-		m = NULL;
-	}
+	m = rs->failed ? NULL : report_merged_whole(report_merged(rs));
 	on_report(rc, m, rs->op);       /* NULL: 503 */
 	report_merged_free(m);
 	report_sum_free(rs);

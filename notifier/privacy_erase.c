@@ -27,21 +27,32 @@
 
 static void erase_deals(struct priv_op *op);
 
+/* 1 when op goes on after a step's reply (ok: the reply is what the step wants);
+ * else op has ended: its client is gone, or it failed at what. */
+static int
+priv_step(struct priv_op *op, int ok, const char *what)
+{
+	if (op->w.r == NULL) {
+		priv_op_done(op);
+		return 0;
+	}
+	if (!ok) {
+		priv_op_fail(op, what);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 on_erased_sub(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct priv_op *op = arg;
 
 	(void)rc;
-	if (op->w.r == NULL) {
-		priv_op_done(op);
+	if (!priv_step(op, reply != NULL && reply->type == REDIS_REPLY_ARRAY &&
+	    reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_INTEGER,
+	    "erasing the subscriber"))
 		return;
-	}
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 ||
-	    reply->element[0]->type != REDIS_REPLY_INTEGER) {
-		priv_op_fail(op, "erasing the subscriber");
-		return;
-	}
 	op->was_stored = reply->element[0]->integer == 1;
 	op->at = 0;
 	erase_deals(op);
@@ -102,14 +113,9 @@ on_suppressed(struct rconn *rc, struct redisReply *reply, void *arg)
 	struct priv_op *op = arg;
 
 	(void)rc;
-	if (op->w.r == NULL) {
-		priv_op_done(op);
+	if (!priv_step(op, reply != NULL && reply->type != REDIS_REPLY_ERROR,
+	    "keeping the number on the suppression list"))
 		return;
-	}
-	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-		priv_op_fail(op, "keeping the number on the suppression list");
-		return;
-	}
 	erase_sub_script(op);
 }
 
@@ -139,14 +145,9 @@ on_proof(struct rconn *rc, struct redisReply *reply, void *arg)
 	struct priv_op *op = arg;
 
 	(void)rc;
-	if (op->w.r == NULL) {
-		priv_op_done(op);
+	if (!priv_step(op, reply != NULL && reply->type == REDIS_REPLY_ARRAY,
+	    "keeping the proof of consent"))
 		return;
-	}
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-		priv_op_fail(op, "keeping the proof of consent");
-		return;
-	}
 	erase_sub(op);
 }
 
@@ -192,14 +193,9 @@ on_erased_part(struct rconn *rc, struct redisReply *reply, void *arg)
 	struct priv_op *op = arg;
 
 	(void)rc;
-	if (op->w.r == NULL) {
-		priv_op_done(op);
+	if (!priv_step(op, reply != NULL && reply->type != REDIS_REPLY_ERROR,
+	    "erasing the push history"))
 		return;
-	}
-	if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-		priv_op_fail(op, "erasing the push history");
-		return;
-	}
 	if (op->at < op->deals.n + op->codes.n + op->pushes.n)
 		erase_deals(op);
 	else
@@ -309,14 +305,9 @@ on_xdel(struct rconn *rc, struct redisReply *reply, void *arg)
 	struct priv_op *op = arg;
 
 	(void)rc;
-	if (op->w.r == NULL) {
-		priv_op_done(op);
+	if (!priv_step(op, reply != NULL && reply->type == REDIS_REPLY_INTEGER,
+	    "erasing the push log"))
 		return;
-	}
-	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-		priv_op_fail(op, "erasing the push log");
-		return;
-	}
 	priv_erase_log(op);
 }
 

@@ -329,7 +329,8 @@ script_keys_out(struct script_buf *c, const struct script_args *a)
 	char *ph;
 	int rv;
 
-	for (q = p; q < end; ) {
+	/* One Redis without a layout: "" as it is, and nothing to look for. */
+	for (q = p; q < end && layout_current() != NULL; ) {
 		unsigned long long n = strtoull(q + 1, NULL, 10);
 		const char *body = memchr(q, '\n', (size_t)(end - q)) + 1;
 
@@ -341,7 +342,7 @@ script_keys_out(struct script_buf *c, const struct script_args *a)
 		}
 		q = body + n + 2;
 	}
-	if (nempty == 0 || first == NULL || layout_current() == NULL) {
+	if (nempty == 0 || first == NULL) {
 		if (a->keys.len > 0)
 			memcpy(c->p + c->len, a->keys.p, a->keys.len);
 		c->len += a->keys.len;
