@@ -169,6 +169,32 @@ int keys_clicked(uint32_t shard, const char *push_id, char *buf, size_t size);
  * to place it by (docs/compliance.md, "Erasure and export"). */
 int keys_proof(uint32_t shard, const char *hash, char *buf, size_t size);
 
+/*
+ * ORDER KEYS_PHONE: the keys about one phone number (or, for a DM, one X user id),
+ * on the number's own slot in the sharded layout: "{sP}<name>", P = the shard the
+ * same function gives the number as it gives an id (docs/sharding.md section 2,
+ * "phone"). In the single-instance layout today's global names. value is the
+ * number (E.164) or the X user id; it is only part of the names that carry it.
+ */
+enum keys_phone {
+	KEYS_PH_SUPPRESSED = 0,       /* "suppressed:sms": number -> its last SMS STOP */
+	KEYS_PH_SIDS,                 /* "inbound:sids": MessageSid -> the inbound message
+	                               * applied or being applied (hook_phone.lua) */
+	KEYS_PH_ACK,                  /* "optout_ack:<number>": one confirmation a minute */
+	KEYS_PH_SIGNUP,               /* "signup:<number>": a sign-up request open */
+	KEYS_PH_SIGNUP_ASKED,         /* "signup:asked:<number>": requests today */
+	KEYS_PH_NAMES
+};
+
+/* The shard of the slot of number's keys (0 in the single-instance layout). */
+uint32_t keys_phone_shard(const char *value);
+int keys_phone(const char *value, enum keys_phone which, char *buf, size_t size);
+
+/* The marker of an inbound opt-out or opt-in applied in shard shard,
+ * "inbound:done:<sid>" (hook_consent.lua; 30 days), so that a message retried after
+ * a crash is applied once per shard. */
+int keys_inbound_done(uint32_t shard, const char *sid, char *buf, size_t size);
+
 /* "dealpush:formats": the deployment's stored format version and each notifier's
  * announcement (formats.h). Global in every layout, like dealpush:layout: never
  * behind a shard's tag. */

@@ -15,7 +15,7 @@
 #include "subscriber.h"
 
 #define SUBBULK_MAX 1000              /* subscribers per call, at most */
-#define SUBBULK_NKEYS (5 + CH_COUNT)  /* ORDER BULK_KEYS: admin_sub_bulk.lua */
+#define SUBBULK_NKEYS (4 + CH_COUNT)  /* ORDER BULK_KEYS: admin_sub_bulk.lua */
 
 struct subbulk;
 
@@ -41,6 +41,21 @@ int subbulk_add(struct subbulk *b, const struct subscriber *s, char *canon,
 /* The number of subscribers in b, and the input line of the i-th (0-based). */
 size_t subbulk_count(const struct subbulk *b);
 unsigned long subbulk_line(const struct subbulk *b, size_t i);
+
+/*
+ * The reads b needs before its call: the suppression list's entries of its numbers
+ * given SMS consent, on the numbers' slots (docs/sharding.md 4f), one HMGET per
+ * phone shard. subbulk_reads counts them (0: none needed; call it once b is full);
+ * subbulk_read_argv builds the i-th (0-based; argv and lens point into b, valid until
+ * the next call of subbulk_read_argv) and returns its argc, or -1; subbulk_read_reply
+ * keeps the entries of the i-th read's reply for the call. Returns 0, or -1 when r is
+ * not the reply of that read (an error reply included) or memory ran out. A number
+ * whose entry was not read counts as not suppressed: read them all before the call.
+ */
+int subbulk_reads(struct subbulk *b);
+int subbulk_read_argv(struct subbulk *b, int i, const char ***argv,
+    const size_t **lens);
+int subbulk_read_reply(struct subbulk *b, int i, const redisReply *r);
 
 /* The script's keys then arguments (SUBBULK_NKEYS keys first), with now (epoch s) as
  * the time of the record: *args and *lens point into b, valid until its next change.

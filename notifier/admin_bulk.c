@@ -41,6 +41,7 @@ struct bulk_op {
 	struct subbulk **b;           /* one batch per shard with subscribers (keys.h):
 	                               * a script call holds one shard */
 	uint32_t nb;
+	size_t reads;                 /* suppression reads not answered yet */
 	size_t out;                   /* script calls not answered yet */
 	long long counts[3];          /* their stored, created, suppressed summed */
 	int failed;                   /* one of them failed: 503 */
@@ -184,6 +185,79 @@ done:
 		answer(op, op->counts[0], op->counts[1], op->counts[2]);
 	}
 	op_free(op);
+}
+
+/* One read of the suppression list for one batch (subbulk_reads). */
+struct bulk_read {
+	struct bulk_op *op;
+	struct subbulk *b;
+	int i;
+};
+
+static size_t op_send(struct admin_bulk *ab, struct bulk_op *op);
+
+/* A read answered; with the last, the script calls go (or the request fails). */
+static void
+on_read(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct bulk_read *rd = arg;
+	struct bulk_op *op = rd->op;
+
+	(void)rc;
+	if (op->r != NULL && !op->failed && subbulk_read_reply(rd->b, rd->i, reply) < 0) {
+		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
+			log_errorx("event=admin_redis_error op=sub_bulk_suppressed "
+			    "err=\"%.200s\"", reply->str);
+		op->failed = 1;
+	}
+	free(rd);
+	if (--op->reads > 0)
+		return;
+	if (op->r != NULL && !op->failed && op->ab != NULL && op_send(op->ab, op) > 0)
+		return;
+	if (op->r != NULL)
+		http_error(op->r, 503, NULL, "storage unavailable; try again");
+	op_free(op);
+}
+
+/* Reads the suppression entries of every batch's numbers (subbulk.h), the calls
+ * following when the last read answers. Returns 1 when reads went out (op is
+ * theirs now), 0 when none were needed, -1 when none could be sent (op is the
+ * caller's). */
+static int
+op_read(struct admin_bulk *ab, struct bulk_op *op)
+{
+	const char **argv;
+	const size_t *lens;
+	uint32_t k;
+	int i, n, argc;
+
+	op->reads = 1;   /* held until every read is sent */
+	for (k = 0; k < op->nb && !op->failed; k++) {
+		if (op->b[k] == NULL)
+			continue;
+		n = subbulk_reads(op->b[k]);
+		for (i = 0; i < n && !op->failed; i++) {
+			struct bulk_read *rd = calloc(1, sizeof(*rd));
+
+			if (rd != NULL) {
+				rd->op = op;
+				rd->b = op->b[k];
+				rd->i = i;
+			}
+			if (rd == NULL || (argc = subbulk_read_argv(op->b[k], i, &argv,
+			    &lens)) < 0 || rconn_argv(ab->app->cmd, on_read, rd, 0, argc,
+			    argv, lens) < 0) {
+				free(rd);
+				op->failed = 1;
+				break;
+			}
+			op->reads++;
+		}
+	}
+	if (--op->reads > 0)
+		return 1;      /* a failure is answered by the last read */
+	return op->failed ? -1 : 0;
 }
 
 /* The batch of s's shard, made when it is the first of its shard. NULL on OOM. */
@@ -334,10 +408,18 @@ on_bulk(struct http_req *r, void *arg)
 	if (ab->ops != NULL)
 		ab->ops->prev = op;
 	ab->ops = op;
-	if (op_send(ab, op) == 0) {
-		http_error(r, 503, NULL, "storage unavailable; try again");
-		op_free(op);
+	switch (op_read(ab, op)) {
+	case 1:
+		return;
+	case 0:
+		if (op_send(ab, op) > 0)
+			return;
+		break;
+	default:
+		break;
 	}
+	http_error(r, 503, NULL, "storage unavailable; try again");
+	op_free(op);
 	return;
 oom:
 	if (op != NULL)

@@ -278,7 +278,7 @@ out:
 	free(g);
 }
 
-/* The number's entry on the suppression list was read (HGET suppressed:sms): the
+/* The number's entry on the suppression list was read (HGET {sP}suppressed:sms): the
  * check next. */
 static void
 on_sub_entry(struct rconn *rc, struct redisReply *reply, void *arg)
@@ -338,16 +338,18 @@ static void
 sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone)
 {
 	struct admin_op *op = g->op;
-	/* The suppression list stays global until the phone shards (docs/sharding.md
-	 * section 6, step 5): read apart from the subscriber's keys. */
-	const char *args[3] = { "HGET", "suppressed:sms", g->phone };
+	/* The suppression list is on the number's slot (docs/sharding.md 4f): read
+	 * apart from the subscriber's keys. */
+	char key[KEYS_SHARD_MAX];
+	const char *args[3] = { "HGET", key, g->phone };
 
 	snprintf(g->phone, sizeof(g->phone), "%s", phone != NULL ? phone : "");
 	if (g->phone[0] == '\0') {
 		sub_gate_check(a, g, "");
 		return;
 	}
-	if (rconn_argv(a->app->cmd, on_sub_entry, g, 0, 3, args, NULL) < 0) {
+	if (keys_phone(g->phone, KEYS_PH_SUPPRESSED, key, sizeof(key)) < 0 ||
+	    rconn_argv(a->app->cmd, on_sub_entry, g, 0, 3, args, NULL) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);
 		free(g);

@@ -120,6 +120,7 @@ ctl_load_script(redisContext *c, const char *name, char *sha)
 
 struct import {
 	redisContext *c;
+	redisContext *rd;             /* the suppression entries' reads */
 	const char *file;
 	char sha[41];
 	struct subbulk **open;        /* per shard: the batch being filled, or NULL */
@@ -132,8 +133,45 @@ struct import {
 	unsigned long stored;         /* answered by Redis */
 };
 
+/* Reads the suppression entries b's numbers have (subbulk.h): every HMGET appended
+ * on im->rd, then their replies. Returns 0, or -1 after printing. */
+static int
+batch_reads(struct import *im, struct subbulk *b)
+{
+	const char **argv;
+	const size_t *lens;
+	redisReply *r;
+	int i, n = subbulk_reads(b), argc;
+
+	for (i = 0; i < n; i++) {
+		if ((argc = subbulk_read_argv(b, i, &argv, &lens)) < 0 ||
+		    redisAppendCommandArgv(im->rd, argc, argv, lens) != REDIS_OK)
+			goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		r = NULL;
+		if (redisGetReply(im->rd, (void **)&r) != REDIS_OK || r == NULL)
+			goto fail;
+		if (subbulk_read_reply(b, i, r) < 0) {
+			ctl_progress_clear();
+			fprintf(stderr, "dealpushctl: redis: reading the suppression list: "
+			    "%s\n", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+			freeReplyObject(r);
+			return -1;
+		}
+		freeReplyObject(r);
+	}
+	return 0;
+fail:
+	ctl_progress_clear();
+	fprintf(stderr, "dealpushctl: redis: %s\n", im->rd->errstr[0] ? im->rd->errstr :
+	    "out of memory");
+	return -1;
+}
+
 /* Sends shard k's batch (appended and written out at once, so Redis works on it
- * while the next one is parsed). Returns 0, or -1 after printing. */
+ * while the next one is parsed), after its suppression entries are read. Returns 0,
+ * or -1 after printing. */
 static int
 batch_send(struct import *im, uint32_t k)
 {
@@ -142,6 +180,8 @@ batch_send(struct import *im, uint32_t k)
 	const size_t *lens;
 	int argc, done = 0;
 
+	if (batch_reads(im, b) < 0)
+		return -1;
 	argc = subbulk_evalsha(b, im->sha, (long long)clock_now(), &argv, &lens);
 	if (redisAppendCommandArgv(im->c, argc, argv, lens) != REDIS_OK)
 		goto fail;
@@ -235,7 +275,7 @@ batch_flush(struct import *im, uint32_t k)
 }
 
 int
-ctl_import_redis(redisContext *c, const char *path)
+ctl_import_redis(redisContext *c, redisContext *rd, const char *path)
 {
 	struct ctl_input in;
 	struct import im;
@@ -247,6 +287,7 @@ ctl_import_redis(redisContext *c, const char *path)
 
 	memset(&im, 0, sizeof(im));
 	im.c = c;
+	im.rd = rd;
 	im.nshards = keys_shards();
 	im.per = CTL_IMPORT_BATCH / im.nshards;
 	if (im.per < CTL_IMPORT_BATCH_MIN)

@@ -269,8 +269,10 @@ int ctl_sentinel_primary(const char *list, const char *master, char *addr,
 /* dealpushctl subscribers import FILE straight to Redis: every line validated
  * (subscriber_parse), stored by admin_sub_bulk.lua in batches with a bounded number
  * in flight. Returns CTL_OK, CTL_BAD_INPUT (some lines refused, the rest stored) or
- * CTL_FAIL (printed; what was stored before stays). */
-int ctl_import_redis(redisContext *c, const char *path);
+ * CTL_FAIL (printed; what was stored before stays). rd, a second
+ * connection to the same Redis, reads each batch's suppression entries (subbulk.h)
+ * while earlier batches are in flight on c. */
+int ctl_import_redis(redisContext *c, redisContext *rd, const char *path);
 
 /* The same through the admin API's bulk endpoint (POST /v1/subscribers/bulk). */
 int ctl_import_api(struct ctl_api *api, const char *path);

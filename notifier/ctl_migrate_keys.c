@@ -753,8 +753,18 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (mig_has_prefix(k, "codepush:"))
 		return mig_codepush(m, k);
 	s = NULL;
+	if (strcmp(k, "suppressed:sms") == 0)
+		return mig_split(m, k, 0, MIG_OF_SUB);  /* by the number, the field */
+	if (mig_has_prefix(k, "inbound:done:"))
+		return mig_copy_to_shards(m, k, 0);     /* applied in every shard */
 	if (mig_has_prefix(k, "texts:"))
 		s = k + strlen("texts:");
+	else if (mig_has_prefix(k, "optout_ack:"))
+		s = k + strlen("optout_ack:");   /* a number's keys: keys_phone */
+	else if (mig_has_prefix(k, "signup:asked:"))
+		s = k + strlen("signup:asked:");
+	else if (mig_has_prefix(k, "signup:"))
+		s = k + strlen("signup:");
 	else if (mig_has_prefix(k, "proof:"))
 		s = k + strlen("proof:");        /* by its own hash (keys_proof) */
 	else if (mig_has_prefix(k, "lastsent:sms:") || mig_has_prefix(k, "lastsent:dm:"))

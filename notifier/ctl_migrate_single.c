@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shard.h"
@@ -323,12 +324,37 @@ mig_key_to_single(struct mig *m, const char *k)
 	return mig_move(m, k, name, "keep");
 }
 
-/* ---- inbound:sids: one field per shard in the sharded layout (hooks_consent.c) --- */
+/* ---- inbound:sids: on the slot of the number in the sharded layout ---- */
 
+/* How long a replay of an inbound message is recognised across a migration: Twilio
+ * retries a webhook for minutes, not days. */
+#define MIG_SIDS_RECENT_S (2 * 86400)
+
+/* 1 when an inbound:sids value ("<when>\t<op>\t<ch>", "pending\t<when>\t...") is
+ * younger than MIG_SIDS_RECENT_S. */
+static int
+mig_sid_recent(const char *v, long long now)
+{
+	if (strncmp(v, "pending\t", 8) == 0)
+		v += 8;
+	return now - strtoll(v, NULL, 10) <= MIG_SIDS_RECENT_S;
+}
+
+/*
+ * To the sharded layout: the MessageSids record of inbound:sids names no number, so
+ * a sid cannot be placed on its number's slot (docs/sharding.md 4g). Every recent
+ * one is copied to every phone shard's {sP}inbound:sids, so that a replay is known
+ * wherever its number lands; the whole hash stays where it is as the record (no
+ * script of the sharded layout reads it). Back to the single-instance layout the
+ * phone shards' hashes are merged into it by the walk, as every hash is; what is
+ * left here is the "<sid>:<shard>" form of builds before the phone slots, made
+ * "<sid>" again.
+ */
 int
 mig_sids(struct mig *m)
 {
 	char cursor[32] = "0";
+	long long now = (long long)time(NULL);
 
 	do {
 		const char *argv[5] = { "HSCAN", "inbound:sids", cursor, "COUNT", MIG_BATCH };
@@ -344,23 +370,19 @@ mig_sids(struct mig *m)
 		for (i = 0; i + 1 < e->elements; i += 2) {
 			const char *f = e->element[i]->str, *v = e->element[i + 1]->str;
 			const char *colon = strrchr(f, ':');
-			char nf[MIG_NAME_MAX];
+			char nf[MIG_NAME_MAX], dst[MIG_NAME_MAX];
 			uint32_t k;
 			int bad = 0;
 
-			if (m->to_shards && colon == NULL) {
-				/* A replay is known in every shard of the number. */
-				for (k = 0; !bad && k < m->n; k++) {
-					snprintf(nf, sizeof(nf), "%s:%u", f, k);
-					bad |= mig_ok(mig_cmd(m, "HSET", "inbound:sids", nf, v)) < 0;
-				}
+			if (m->to_shards && colon == NULL && mig_sid_recent(v, now)) {
+				for (k = 0; !bad && k < m->n; k++)
+					bad |= mig_name(m, k, "inbound:sids", dst, sizeof(dst)) < 0 ||
+					    mig_ok(mig_cmd(m, "HSET", dst, f, v)) < 0;
 			} else if (!m->to_shards && colon != NULL) {
 				snprintf(nf, sizeof(nf), "%.*s", (int)(colon - f), f);
 				bad |= mig_ok(mig_cmd(m, "HSET", "inbound:sids", nf, v)) < 0;
-			} else {
-				continue;
+				bad |= mig_ok(mig_cmd(m, "HDEL", "inbound:sids", f, NULL)) < 0;
 			}
-			bad |= mig_ok(mig_cmd(m, "HDEL", "inbound:sids", f, NULL)) < 0;
 			if (bad) {
 				freeReplyObject(r);
 				return -1;

@@ -573,9 +573,15 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		goto out;
 	rc = CTL_FAIL;
 	switch (cmd) {
-	case IMPORT:
-		rc = ctl_import_redis(c, argv[2]);
+	case IMPORT: {
+		/* The suppression list's entries are read on a connection of their own,
+		 * while the store's calls are in flight on c (ctl_import.c). */
+		redisContext *rd = redis_open(addr);
+
+		rc = rd != NULL ? ctl_import_redis(c, rd, argv[2]) : CTL_FAIL;
+		redisFree(rd);
 		break;
+	}
 	case DELETE:
 		rc = ctl_cmd_subscribers_delete(c, argv[2]);
 		break;

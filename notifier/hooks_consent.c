@@ -1,27 +1,40 @@
 /*
- * hooks_consent.c: hook_consent.lua run for an inbound message's senders (stage:
- * http), one call per shard of their ids (keys.h), the calls one after the other and
- * their counts taken together for the webhook's answer. A reply kept for review is
- * hook_reply.lua on the slot of replies, after the deal it answers is read from its
- * subscriber's shard.
+ * hooks_consent.c: an inbound opt-out or opt-in applied to its sender's subscribers
+ * (stage: http; docs/sharding.md 4f, "Inbound STOP / START"), in three steps, one
+ * after the other on the connection of the hooks:
  *
- * In the single-instance layout this is one call, as before sharding. In the sharded
- * layout each call names one shard's subscriber keys and carries the MessageSid as
- * "<sid>:<shard>", so that a replayed message is recognised shard by shard (the
- * sid's record stays per shard, docs/sharding.md section 4f), and a START replayed
- * after a STOP changes nothing in any shard. It must never answer before every call
- * has succeeded: an opt-out is acknowledged only once it is in force everywhere.
+ *   1. hook_phone.lua "begin" on the slot of the number (or DM sender): a replay is
+ *      answered at once; otherwise the MessageSid is recorded pending, and an SMS
+ *      opt-out puts the number on the suppression list;
+ *   2. hook_consent.lua on each shard of the ids (keys.h), each applying the message
+ *      at most once (its marker inbound:done:<sid>);
+ *   3. hook_phone.lua "done": the sid applied, an opt-in takes the number off the
+ *      suppression list, the confirmation decided.
+ *
+ * Each step is made durable on the replicas (durable.h, [redis] wait_replicas)
+ * before the next, so that a failover cannot take back a step the next one counts
+ * on. It never answers before step 3 has succeeded: an opt-out is acknowledged (and
+ * Twilio stops retrying) only once it is in force everywhere. A failure or a crash in
+ * between leaves the sid pending; Twilio's retry resumes at step 2. A message with
+ * neither a MessageSid nor a number to suppress (a DM) has nothing for steps 1 and 3.
+ *
+ * A reply kept for review is hook_reply.lua on the slot of replies, after the deal it
+ * answers is read from its subscriber's shard.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "app.h"
 #include "channel.h"
 #include "clock.h"
+#include "config.h"
+#include "durable.h"
+#include "fault.h"
 #include "hooks.h"
 #include "hooks_int.h"
 #include "keys.h"
@@ -29,6 +42,17 @@
 #include "model.h"
 #include "scripts.h"
 #include "timefmt.h"
+
+/* How long a shard remembers it applied a message (inbound:done:<sid>). */
+#define HOOKS_DONE_TTL_S (30 * 86400)
+
+enum chain_step {
+	CHAIN_BEGIN = 0,
+	CHAIN_SHARDS,
+	CHAIN_DONE
+};
+
+static const char *const chain_step_name[] = { "begin", "shards", "done" };
 
 struct consent_chain {
 	struct hooks_op *op;            /* op->h is NULL once the hooks are freed */
@@ -40,6 +64,9 @@ struct consent_chain {
 	size_t nids;
 	uint32_t groups[HOOKS_IDS_MAX];   /* the distinct shards, ascending */
 	size_t ngroups, at;
+	enum chain_step step;
+	int phone_steps;                /* 1: steps 1 and 3 run */
+	long long now;                  /* one time for every step of the message */
 	long long sum[3];
 	int all_duplicate;
 };
@@ -57,45 +84,103 @@ chain_free(struct consent_chain *c)
 	free(c);
 }
 
-/* Sends the call of group c->at. Returns 0, or -1 (nothing sent). */
-static int
-chain_send(struct consent_chain *c, rconn_reply_fn *step)
+static void on_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg);
+
+/* The how of the consent record: "sms:STOP", "dm:START". */
+static void
+chain_how(const struct consent_chain *c, char *how, size_t size)
 {
-	const char *args[8 + 11 + HOOKS_IDS_MAX];
-	size_t lens[8 + 11 + HOOKS_IDS_MAX];
-	char how[64], now[24], rfc[32], ttl[16];
-	char sid[HOOKS_SID_MAX + 16];
+	snprintf(how, size, "%s:%s", c->op->kind == HOOKS_OP_SMS ? "sms" : "dm",
+	    c->op->kw == KW_OPT_OUT ? "STOP" : "START");
+}
+
+int
+hooks_script_durable(struct hooks *h, const char *name, int nkeys, int nargs,
+    const char **args, durable_fn *cb, void *arg)
+{
+	struct durable_config wait;
+
+	wait.replicas = h->app->cfg->wait_replicas;
+	wait.timeout_ms = h->app->cfg->wait_timeout_ms;
+	return durable_script_call(h->app->cmd, &wait, name, nkeys, nargs, args, NULL, cb,
+	    arg);
+}
+
+/* Sends c's current step durably. Returns 0, or -1 (nothing sent). */
+static int
+chain_call(struct consent_chain *c, const char *name, int nkeys, int n,
+    const char **args)
+{
+	return hooks_script_durable(c->op->h, name, nkeys, n, args, on_step, c);
+}
+
+/* Step 1 or 3: hook_phone.lua. Returns 0, or -1 (nothing sent). */
+static int
+phone_send(struct consent_chain *c)
+{
+	char sids[KEYS_SHARD_MAX], supp[KEYS_SHARD_MAX], how[64], now[24], ttl[16],
+	    found[24];
+	const char *args[14];
+	int n = 0;
+
+	if (keys_phone(c->value, KEYS_PH_SIDS, sids, sizeof(sids)) < 0 ||
+	    keys_phone(c->value, KEYS_PH_SUPPRESSED, supp, sizeof(supp)) < 0)
+		return -1;
+	chain_how(c, how, sizeof(how));
+	snprintf(now, sizeof(now), "%lld", c->now);
+	snprintf(ttl, sizeof(ttl), "%d", HOOKS_CONFIRM_DEDUPE_S);
+	snprintf(found, sizeof(found), "%lld", c->sum[0]);
+	/* ORDER HOOK_PHONE_KEYS, then its arguments */
+	args[n++] = sids;
+	args[n++] = supp;
+	args[n++] = c->ack;
+	args[n++] = c->step == CHAIN_BEGIN ? "begin" : "done";
+	args[n++] = c->op->kw == KW_OPT_OUT ? "out" : "in";
+	args[n++] = c->ch;
+	args[n++] = how;
+	args[n++] = c->label;
+	args[n++] = now;
+	args[n++] = c->match;
+	args[n++] = c->value;
+	args[n++] = c->sid;
+	args[n++] = c->ack[0] != '\0' ? ttl : "";
+	args[n++] = found;
+	return chain_call(c, "hook_phone", 3, n, args);
+}
+
+/* Step 2 for the shard of group c->at: hook_consent.lua. Returns 0, or -1 (nothing
+ * sent). */
+static int
+shard_send(struct consent_chain *c)
+{
+	const char *args[6 + 9 + HOOKS_IDS_MAX];
+	char how[64], now[24], rfc[32], ttl[16], done[KEYS_SHARD_MAX + HOOKS_SID_MAX];
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
-	struct hooks_op *op = c->op;
-	uint32_t shard = c->ngroups > 0 ? c->groups[c->at] : 0;
+	uint32_t shard = c->groups[c->at];
 	int named = channel_from_name(c->ch);
 	enum channel ch = named >= 0 ? (enum channel)named : CH_SMS;
-	int64_t t = clock_now();
-	size_t i, n = 0, nkeys;
+	size_t i;
+	int n = 0, nkeys;
 
 	if (keys_sub_keys(shard, sk) < 0)
 		return -1;
-	if (keys_shards() > 1 && c->sid[0] != '\0' && op->kw != KW_NONE)
-		snprintf(sid, sizeof(sid), "%s:%u", c->sid, shard);
-	else
-		snprintf(sid, sizeof(sid), "%s", c->sid);
-	snprintf(how, sizeof(how), "%s:%s", op->kind == HOOKS_OP_SMS ? "sms" : "dm",
-	    op->kw == KW_OPT_OUT ? "STOP" : "START");
-	snprintf(now, sizeof(now), "%lld", (long long)t);
-	time_format_rfc3339(t, rfc, sizeof(rfc));
-	snprintf(ttl, sizeof(ttl), "%d", HOOKS_CONFIRM_DEDUPE_S);
-	/* ORDER HOOK_CONSENT_KEYS: the header of hook_consent.lua. The number's keys
-	 * (suppression, sids, ack) stay global until the phone shards (step 5). */
+	if (c->sid[0] == '\0')
+		done[0] = '\0';
+	else if (keys_inbound_done(shard, c->sid, done, sizeof(done)) < 0)
+		return -1;
+	chain_how(c, how, sizeof(how));
+	snprintf(now, sizeof(now), "%lld", c->now);
+	time_format_rfc3339(c->now, rfc, sizeof(rfc));
+	snprintf(ttl, sizeof(ttl), "%d", HOOKS_DONE_TTL_S);
+	/* ORDER HOOK_CONSENT_KEYS, then its arguments */
 	args[n++] = sk[0];
 	args[n++] = sk[1];
 	args[n++] = sk[4 + ch];
 	args[n++] = sk[2];
-	args[n++] = c->ack[0] != '\0' ? c->ack : "optout_ack:";
-	args[n++] = "inbound:sids";
-	args[n++] = "suppressed:sms";
 	args[n++] = sk[3];
+	args[n++] = done;
 	nkeys = n;
-	args[n++] = op->kw == KW_OPT_OUT ? "out" : "in";
+	args[n++] = c->op->kw == KW_OPT_OUT ? "out" : "in";
 	args[n++] = c->ch;
 	args[n++] = how;
 	args[n++] = c->label;
@@ -103,47 +188,120 @@ chain_send(struct consent_chain *c, rconn_reply_fn *step)
 	args[n++] = rfc;
 	args[n++] = c->match;
 	args[n++] = c->value;
-	args[n++] = c->ack[0] != '\0' ? ttl : "";
-	args[n++] = sid;
-	args[n++] = "";
-	for (i = 0; i < n; i++)
-		lens[i] = strlen(args[i]);
-	for (i = 0; i < c->nids; i++) {
-		if (c->ngroups > 0 && c->shard[i] != shard)
-			continue;
-		lens[n] = strlen(c->ids[i]);
-		args[n++] = c->ids[i];
-	}
-	return script_call_named(op->h->app->cmd, "hook_consent", (int)nkeys, (int)n, args,
-	    lens, step, c);
+	args[n++] = ttl;
+	for (i = 0; i < c->nids; i++)
+		if (c->shard[i] == shard)
+			args[n++] = c->ids[i];
+	return chain_call(c, "hook_consent", nkeys, n, args);
 }
 
-/* One call answered: the next, or the caller's callback with the counts of all. */
-static void
-on_step(struct rconn *rc, struct redisReply *reply, void *arg)
+/* Sends the step c is at (a shard step for group c->at). 0, or -1 (nothing sent). */
+static int
+chain_send(struct consent_chain *c)
 {
-	struct consent_chain *c = arg;
+	return c->step == CHAIN_SHARDS ? shard_send(c) : phone_send(c);
+}
+
+/* Moves c past a step done: the next step that has work. 1 when there is one, 0
+ * when the message is done. */
+static int
+chain_next(struct consent_chain *c)
+{
+	if (c->step == CHAIN_BEGIN) {
+		c->step = CHAIN_SHARDS;
+		c->at = 0;
+	} else if (c->step == CHAIN_SHARDS) {
+		c->at++;
+	} else {
+		return 0;
+	}
+	if (c->step == CHAIN_SHARDS && c->at < c->ngroups)
+		return 1;
+	if (c->step == CHAIN_SHARDS && c->phone_steps) {
+		c->step = CHAIN_DONE;
+		return 1;
+	}
+	return 0;
+}
+
+/* The answer the caller gets: { found, changed, confirm, duplicate } of the whole
+ * message, in a reply of our own. */
+static void
+chain_answer(struct consent_chain *c, struct rconn *rc, long long confirm)
+{
+	redisReply e[4], *ev[4], top;
 	size_t i;
 
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 4)
-		goto done;
-	for (i = 0; i < 4; i++)
-		if (reply->element[i]->type != REDIS_REPLY_INTEGER)
-			goto done;
-	for (i = 0; i < 3; i++)
-		c->sum[i] += reply->element[i]->integer;
-	c->all_duplicate = c->all_duplicate && reply->element[3]->integer == 1;
-	if (++c->at < c->ngroups) {
+	memset(e, 0, sizeof(e));
+	memset(&top, 0, sizeof(top));
+	for (i = 0; i < 4; i++) {
+		e[i].type = REDIS_REPLY_INTEGER;
+		ev[i] = &e[i];
+	}
+	e[0].integer = c->sum[0];
+	e[1].integer = c->sum[1];
+	e[2].integer = confirm;
+	e[3].integer = c->all_duplicate;
+	top.type = REDIS_REPLY_ARRAY;
+	top.elements = 4;
+	top.element = ev;
+	c->cb(rc, &top, c->op);
+}
+
+/* A step answered: the next, or the caller's callback. */
+static void
+on_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
+{
+	struct consent_chain *c = arg;
+	char fault[48];
+	long long confirm = 0;
+	size_t i;
+
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || !durable)
+		goto fail;
+	/* Tests: the process dies as under kill -9 right after a step's answer
+	 * (DP_FAULTS=hooks.<step>.kill@n). */
+	snprintf(fault, sizeof(fault), "hooks.%s.kill", chain_step_name[c->step]);
+	if (fault_hit(fault))
+		_exit(137);
+	if (c->step == CHAIN_BEGIN) {
+		if (reply->elements != 1 || reply->element[0]->type != REDIS_REPLY_STRING)
+			goto fail;
+		if (strcmp(reply->element[0]->str, "dup") == 0) {
+			chain_answer(c, rc, 0);
+			chain_free(c);
+			return;
+		}
+		/* "go": new here; "resume": the shards say what they had done. */
+		if (strcmp(reply->element[0]->str, "go") == 0)
+			c->all_duplicate = 0;
+	} else if (c->step == CHAIN_SHARDS) {
+		if (reply->elements != 4)
+			goto fail;
+		for (i = 0; i < 4; i++)
+			if (reply->element[i]->type != REDIS_REPLY_INTEGER)
+				goto fail;
+		for (i = 0; i < 2; i++)
+			c->sum[i] += reply->element[i]->integer;
+		c->all_duplicate = c->all_duplicate && reply->element[3]->integer == 1;
+	} else {
+		if (reply->elements != 1 || reply->element[0]->type != REDIS_REPLY_INTEGER)
+			goto fail;
+		confirm = reply->element[0]->integer;
+	}
+	if (chain_next(c)) {
 		/* Shutting down (the hooks freed): no next call; Twilio tries again. */
-		if (c->op->h != NULL && chain_send(c, on_step) == 0)
+		if (c->op->h != NULL && chain_send(c) == 0)
 			return;
 		reply = NULL;          /* the next could not be sent: a failure */
-		goto done;
+		goto fail;
 	}
-	for (i = 0; i < 3; i++)
-		reply->element[i]->integer = i == 2 ? (c->sum[i] > 0) : c->sum[i];
-	reply->element[3]->integer = c->all_duplicate;
-done:
+	chain_answer(c, rc, confirm);
+	chain_free(c);
+	return;
+fail:
+	if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
+		reply = NULL;          /* a bad answer or one not durable: a failure */
 	c->cb(rc, reply, c->op);
 	chain_free(c);
 }
@@ -262,6 +420,9 @@ hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const char **
 		snprintf(c->ids[i], sizeof(c->ids[i]), "%s", ids[i]);
 		c->shard[i] = keys_shard_of(ids[i]);
 	}
+	c->now = (long long)clock_now();
+	c->phone_steps = c->sid[0] != '\0' || (strcmp(c->ch, "sms") == 0 &&
+	    strcmp(c->match, "phone") == 0);
 	/* The distinct shards, ascending; a reply for review is one call. */
 	for (i = 0; i < c->nids && op->kw != KW_NONE; i++) {
 		for (j = 0; j < c->ngroups && c->groups[j] < c->shard[i]; j++)
@@ -273,7 +434,20 @@ hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const char **
 		c->groups[j] = c->shard[i];
 		c->ngroups++;
 	}
-	if (op->kw == KW_NONE ? reply_start(c) == 0 : chain_send(c, on_step) == 0)
+	if (op->kw == KW_NONE) {
+		if (reply_start(c) == 0)
+			return 0;
+		goto fail;
+	}
+	c->step = CHAIN_BEGIN;
+	if (!c->phone_steps && !chain_next(c)) {
+		/* Nothing to do anywhere (a DM from no subscriber): answered now. */
+		c->all_duplicate = 0;
+		chain_answer(c, NULL, 0);
+		chain_free(c);
+		return 0;
+	}
+	if (chain_send(c) == 0)
 		return 0;
 fail:
 	chain_free(c);

@@ -24,6 +24,7 @@
 #include "gw.h"
 #include "hooks.h"
 #include "hooks_int.h"
+#include "keys.h"
 #include "http.h"
 #include "jsonv.h"
 #include "keywords.h"
@@ -209,7 +210,7 @@ hooks_sms_consent(struct hooks *h, struct http_req *r, const struct hooks_sms *s
 	struct hooks_op *op;
 	struct hooks_msg m;
 	const char *ids[HOOKS_IDS_MAX];
-	char masked[32], ack[64];
+	char masked[32], ack[KEYS_SHARD_MAX];
 	enum kw_kind kw = sms->kw;
 	int n = 0;
 
@@ -255,7 +256,10 @@ hooks_sms_consent(struct hooks *h, struct http_req *r, const struct hooks_sms *s
 			    masked, kw_kind_name(kw));
 			hooks_count(h, "inbound:unknown_sender");
 		}
-		snprintf(ack, sizeof(ack), "optout_ack:%s", sms->from);
+		if (keys_phone(sms->from, KEYS_PH_ACK, ack, sizeof(ack)) < 0) {
+			http_error(r, 503, NULL, "try again later");
+			return;
+		}
 		m.ack = ack;
 	}
 	if ((op = hooks_op_new(h, r, HOOKS_OP_SMS)) == NULL) {

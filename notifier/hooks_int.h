@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "durable.h"
 #include "keywords.h"
 #include "rconn.h"
 #include "signup.h"
@@ -188,18 +189,25 @@ struct hooks_msg {
 };
 
 /*
- * Runs hook_consent.lua for the ids of m's sender (hooks_consent.c, on op->h's
- * connection) and keeps op until it answers: cb runs once, with the reply of the last
- * call, its counts { found, changed, confirm, duplicate } taken over every call
- * (found and changed summed, confirm when any, duplicate only when every call was
- * one), or with the first failing reply (NULL when the hooks were freed between two
- * calls). In the sharded layout one call per shard of the ids (keys.h), one after
- * the other.
+ * Applies m's opt-out or opt-in to the ids of its sender (hooks_consent.c:
+ * hook_phone.lua on the number's slot, hook_consent.lua on each shard of the ids,
+ * hook_phone.lua again; a reply kept for review is hook_reply.lua) and keeps op until
+ * it is done: cb runs once, with a reply { found, changed, confirm, duplicate } of
+ * the whole message (found and changed summed over the shards; duplicate when the
+ * message had been applied already), or with the first failing reply (NULL for a
+ * failure without one: a lost connection, a step not durable, the hooks freed
+ * between two steps). It may run before this returns, when there is nothing to do.
  * Copies what it needs of m and ids. Returns 0, or -1 when Redis is not connected or
  * out of memory (op untouched, cb never runs).
  */
 int hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const char **ids,
     size_t nids, rconn_reply_fn *cb);
+
+/* Runs the embedded script name on the connection of the hooks, with WAIT behind it
+ * ([redis] wait_replicas; durable.h): the steps of an inbound message that the next
+ * step or the webhook's 200 count on. 0, or -1 (cb never runs). */
+int hooks_script_durable(struct hooks *h, const char *name, int nkeys, int nargs,
+    const char **args, durable_fn *cb, void *arg);
 
 /* POST /hooks/inbound/<channel> (arg: the hooks). */
 void hooks_on_dm_inbound(struct http_req *r, void *arg);

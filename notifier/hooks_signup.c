@@ -6,9 +6,14 @@
  * script that made them true succeeded: a failure answers 503 and Twilio sends the
  * message again, which the MessageSid makes harmless.
  *
- * The "Y" is three steps: read the request (signup:<number>) and the subscriber the
- * number belongs to, build the new document here (the parser and canonical form of
- * every other write), then signup.lua stores it only if neither changed since.
+ * The "Y": read the request (signup:<number>) and the subscriber the number belongs
+ * to, build the new document here (the parser and canonical form of every other
+ * write), then signup.lua in three calls, each made durable (durable.h) before the
+ * next: "yes_begin" on the number's slot (the request still the one read; the
+ * MessageSid pending), "yes_store" on the subscriber's shard (stored only if it did
+ * not change since read; once per sid), "yes_done" on the number's slot (off the
+ * suppression list, the request closed, the sid applied). A failure between them
+ * answers 503 and Twilio's retry goes through them again.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -43,8 +48,11 @@ struct yes_op {
 	char id[MODEL_ID_MAX + 1];
 	char stamp[32], locale[8];
 	char cats[SIGNUP_CATS_MAX * SIGNUP_CAT_MAX];
+	char keyword[SIGNUP_WORDS_MAX], asked[SIGNUP_TEXT_MAX];   /* of the request */
 	char answer[16];
+	char res[16];                   /* yes_store's answer: "created", "updated" */
 	char *stored;                   /* the subscriber's JSON as read, NULL: none */
+	char *doc;                      /* the new document, NULL before it is built */
 	char *body;                     /* the text as received */
 	struct hooks_sms sms;           /* for a "Y" with no request open: points into
 	                                 * from, sid and body */
@@ -54,6 +62,7 @@ static void
 yes_free(struct yes_op *y)
 {
 	free(y->stored);
+	free(y->doc);
 	free(y->body);
 	free(y);
 }
@@ -123,7 +132,8 @@ hooks_signup_ask(struct hooks *h, struct http_req *r, const char *from, const ch
     const struct signup_keyword *k)
 {
 	const struct config *cfg = h->app->cfg;
-	char pending[64], asked[64], now[24], ms[24], ttl[16], most[16];
+	char pending[KEYS_SHARD_MAX], asked[KEYS_SHARD_MAX], sids[KEYS_SHARD_MAX];
+	char now[24], ms[24], ttl[16], most[16];
 	char cats[SIGNUP_CATS_MAX * SIGNUP_CAT_MAX], text[SIGNUP_TEXT_MAX];
 	const char *args[14];
 	struct ask_op *a;
@@ -147,15 +157,21 @@ hooks_signup_ask(struct hooks *h, struct http_req *r, const char *from, const ch
 	}
 	if (signup_text(ST_CONFIRM, a->loc, &h->texts, text, sizeof(text)) < 0)
 		text[0] = '\0';
-	snprintf(pending, sizeof(pending), "signup:%s", from);
-	snprintf(asked, sizeof(asked), "signup:asked:%s", from);
+	if (keys_phone(from, KEYS_PH_SIGNUP, pending, sizeof(pending)) < 0 ||
+	    keys_phone(from, KEYS_PH_SIGNUP_ASKED, asked, sizeof(asked)) < 0 ||
+	    keys_phone(from, KEYS_PH_SIDS, sids, sizeof(sids)) < 0) {
+		hooks_op_free(a->op);
+		free(a);
+		http_error(r, 503, NULL, "try again later");
+		return;
+	}
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	snprintf(ms, sizeof(ms), "%lld", (long long)clock_now_ms());
 	snprintf(ttl, sizeof(ttl), "%ld", cfg->signup_confirm_ttl_s);
 	snprintf(most, sizeof(most), "%ld", cfg->signup_max_requests);
 	args[n++] = pending;
 	args[n++] = asked;
-	args[n++] = "inbound:sids";
+	args[n++] = sids;
 	args[n++] = "ask";
 	args[n++] = now;
 	args[n++] = ms;
@@ -282,26 +298,45 @@ done:
 }
 
 static void yes_fallback(struct yes_op *y, struct http_req *r);
+static int yes_send(struct yes_op *y, const char *op);
 
+/* A "Y" answered (r is not NULL): the welcome text. */
 static void
-on_yes_stored(struct rconn *rc, struct redisReply *reply, void *arg)
+yes_welcome(struct yes_op *y, struct http_req *r, const char *res)
 {
-	struct yes_op *y = arg;
 	struct hooks *h = y->op->h;
-	struct http_req *r = y->op->r;
-	const char *res;
 	char masked[32];
 	int loc;
+
+	log_mask_phone(y->from, masked, sizeof(masked));
+	if (strcmp(res, "dup") != 0)
+		hooks_count(h, strcmp(res, "created") == 0 ? "signup:created" :
+		    "signup:updated");
+	log_info("event=signup_confirmed from=%s id=%s result=%s", masked, y->id, res);
+	loc = y->locale[0] != '\0' ? (int)signup_locale_of(y->locale) :
+	    hooks_phone_locale(h, y->from);         /* a replay: the subscriber's */
+	hooks_answer_text(h, r, ST_WELCOME, loc < 0 ? SL_EN : (enum signup_locale)loc);
+}
+
+/* One of signup.lua's "yes" calls answered: the next, or the webhook's answer. */
+static void
+on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
+{
+	struct yes_op *y = arg;
+	struct http_req *r = y->op->r;
+	const char *res, *next = NULL;
+	char masked[32];
 
 	(void)rc;
 	if (r == NULL)
 		goto done;
 	log_mask_phone(y->from, masked, sizeof(masked));
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 ||
-	    reply->element[0]->type != REDIS_REPLY_STRING) {
-		log_warnx("event=signup_failed step=store from=%s err=\"%s\"", masked,
+	    reply->element[0]->type != REDIS_REPLY_STRING || !durable) {
+		log_warnx("event=signup_failed step=%s from=%s err=\"%s\"", y->res[0] != '\0' ?
+		    "done" : y->doc != NULL ? "store" : "begin", masked,
 		    reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str :
-		    "no reply");
+		    reply != NULL && !durable ? "not durable" : "no reply");
 		http_error(r, 503, NULL, "try again later");
 		goto done;
 	}
@@ -316,62 +351,94 @@ on_yes_stored(struct rconn *rc, struct redisReply *reply, void *arg)
 		http_error(r, 503, NULL, "try again later");
 		goto done;
 	}
-	if (strcmp(res, "dup") != 0)
-		hooks_count(h, strcmp(res, "created") == 0 ? "signup:created" :
-		    "signup:updated");
-	log_info("event=signup_confirmed from=%s id=%s result=%s", masked, y->id, res);
-	loc = y->locale[0] != '\0' ? (int)signup_locale_of(y->locale) :
-	    hooks_phone_locale(h, y->from);         /* a replay: the subscriber's */
-	hooks_answer_text(h, r, ST_WELCOME, loc < 0 ? SL_EN : (enum signup_locale)loc);
+	if (strcmp(res, "dup") == 0) {
+		yes_welcome(y, r, res);
+		goto done;
+	}
+	if (strcmp(res, "go") == 0 && y->doc != NULL && y->res[0] == '\0')
+		next = "yes_store";
+	else if ((strcmp(res, "created") == 0 || strcmp(res, "updated") == 0) &&
+	    y->res[0] == '\0') {
+		snprintf(y->res, sizeof(y->res), "%s", res);
+		next = "yes_done";
+	} else if (strcmp(res, "ok") == 0 && y->res[0] != '\0') {
+		yes_welcome(y, r, y->res);
+		goto done;
+	}
+	if (next == NULL) {
+		log_warnx("event=signup_failed from=%s err=\"unexpected answer %s\"", masked,
+		    res);
+		http_error(r, 503, NULL, "try again later");
+		goto done;
+	}
+	if (y->op->h != NULL && yes_send(y, next) == 0)
+		return;
+	http_error(r, 503, NULL, "try again later");
 done:
 	hooks_op_free(y->op);
 	yes_free(y);
 }
 
-/* Runs signup.lua "yes" with doc, the new document ("" when no request was read:
- * the script then only tells a replay from a "Y" with no request). Returns 0, or
- * -1 when it could not be sent. */
+/* Sends signup.lua's step op ("yes_begin", "yes_store", "yes_done") for y. Returns
+ * 0, or -1 when it could not be sent. */
 static int
-yes_call(struct yes_op *y, const char *doc)
+yes_send(struct yes_op *y, const char *op)
 {
 	struct hooks *h = y->op->h;
-	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], pending[64], ack[64], now[24];
-	const char *args[17];
-	size_t n = 0;
+	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], pending[KEYS_SHARD_MAX],
+	    sids[KEYS_SHARD_MAX], supp[KEYS_SHARD_MAX], ack[KEYS_SHARD_MAX],
+	    done[KEYS_SHARD_MAX + HOOKS_SID_MAX], now[24], ttl[16];
+	const char *args[16];
+	int n = 0, nkeys;
 
-	if (keys_sub_keys(keys_shard_of(y->id), sk) < 0)
+	if (keys_phone(y->from, KEYS_PH_SIGNUP, pending, sizeof(pending)) < 0 ||
+	    keys_phone(y->from, KEYS_PH_SIDS, sids, sizeof(sids)) < 0 ||
+	    keys_phone(y->from, KEYS_PH_SUPPRESSED, supp, sizeof(supp)) < 0 ||
+	    keys_phone(y->from, KEYS_PH_ACK, ack, sizeof(ack)) < 0 ||
+	    keys_sub_keys(keys_shard_of(y->id), sk) < 0)
 		return -1;
-	snprintf(pending, sizeof(pending), "signup:%s", y->from);
-	snprintf(ack, sizeof(ack), "optout_ack:%s", y->from);
+	if (y->sid[0] == '\0')
+		done[0] = '\0';
+	else if (keys_inbound_done(keys_shard_of(y->id), y->sid, done, sizeof(done)) < 0)
+		return -1;
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
-	args[n++] = pending;
-	args[n++] = "inbound:sids";
-	args[n++] = "suppressed:sms";
-	args[n++] = ack;
-	args[n++] = sk[0];
-	args[n++] = sk[1];
-	args[n++] = sk[3];
-	args[n++] = sk[4 + CH_SMS];
-	args[n++] = "yes";
-	args[n++] = now;
-	args[n++] = y->sid;
-	args[n++] = y->from;
-	args[n++] = y->stamp;
-	args[n++] = y->id;
-	args[n++] = y->stored != NULL ? y->stored : "";
-	args[n++] = doc;
-	args[n++] = y->answer;
-	return script_call_named(h->app->cmd, "signup", 8, (int)n, args, NULL,
-	    on_yes_stored, y);
+	snprintf(ttl, sizeof(ttl), "%d", 30 * 86400);
+	if (strcmp(op, "yes_store") == 0) {
+		args[n++] = sk[0];
+		args[n++] = sk[1];
+		args[n++] = sk[3];
+		args[n++] = sk[4 + CH_SMS];
+		args[n++] = done;
+		nkeys = n;
+		args[n++] = op;
+		args[n++] = now;
+		args[n++] = y->id;
+		args[n++] = y->stored != NULL ? y->stored : "";
+		args[n++] = y->doc;
+		args[n++] = y->keyword;
+		args[n++] = y->answer;
+		args[n++] = y->asked;
+		args[n++] = ttl;
+	} else {
+		args[n++] = pending;
+		args[n++] = sids;
+		if (strcmp(op, "yes_done") == 0) {
+			args[n++] = supp;
+			args[n++] = ack;
+		}
+		nkeys = n;
+		args[n++] = op;
+		args[n++] = now;
+		args[n++] = y->sid;
+		args[n++] = strcmp(op, "yes_done") == 0 ? y->from : y->stamp;
+	}
+	return hooks_script_durable(h, "signup", nkeys, n, args, on_yes_step, y);
 }
 
 static void
 yes_store(struct yes_op *y)
 {
-	char *doc;
-	int rc;
-
-	if ((doc = yes_document(y, y->op->h->app->cfg)) == NULL) {
+	if ((y->doc = yes_document(y, y->op->h->app->cfg)) == NULL) {
 		/* The index was stale (the number moved), or the document is refused:
 		 * answered as any other "Y". */
 		yes_fallback(y, y->op->r);
@@ -379,9 +446,7 @@ yes_store(struct yes_op *y)
 		yes_free(y);
 		return;
 	}
-	rc = yes_call(y, doc);
-	free(doc);
-	if (rc < 0) {
+	if (yes_send(y, "yes_begin") < 0) {
 		http_error(y->op->r, 503, NULL, "try again later");
 		hooks_op_free(y->op);
 		yes_free(y);
@@ -445,7 +510,7 @@ on_yes_pending(struct rconn *rc, struct redisReply *reply, void *arg)
 		/* No request open: a replay of a "Y" applied already, or a "Y" that
 		 * is no answer to anything; the script tells which. */
 		y->stamp[0] = '\0';
-		if (y->sid[0] != '\0' && yes_call(y, "") == 0)
+		if (y->sid[0] != '\0' && yes_send(y, "yes_begin") == 0)
 			return;
 		yes_fallback(y, y->op->r);
 		goto fail;
@@ -454,6 +519,10 @@ on_yes_pending(struct rconn *rc, struct redisReply *reply, void *arg)
 		snprintf(y->locale, sizeof(y->locale), "en");
 	if (hash_field(reply, "cats", y->cats, sizeof(y->cats)) < 0)
 		y->cats[0] = '\0';
+	if (hash_field(reply, "keyword", y->keyword, sizeof(y->keyword)) < 0)
+		y->keyword[0] = '\0';
+	if (hash_field(reply, "asked", y->asked, sizeof(y->asked)) < 0)
+		y->asked[0] = '\0';
 	keys_shard_key(keys_shard_of(y->id), KEYS_SUBSCRIBERS, key, sizeof(key));
 	argv[0] = "HGET";
 	argv[1] = key;
@@ -479,7 +548,7 @@ yes_fallback(struct yes_op *y, struct http_req *r)
 int
 hooks_signup_yes(struct hooks *h, struct http_req *r, const struct hooks_sms *m)
 {
-	char pending[64];
+	char pending[KEYS_SHARD_MAX];
 	const char *ids[HOOKS_IDS_MAX], *argv[2];
 	struct yes_op *y;
 	size_t i;
@@ -517,7 +586,11 @@ hooks_signup_yes(struct hooks *h, struct http_req *r, const struct hooks_sms *m)
 		yes_free(y);
 		return -1;
 	}
-	snprintf(pending, sizeof(pending), "signup:%s", m->from);
+	if (keys_phone(m->from, KEYS_PH_SIGNUP, pending, sizeof(pending)) < 0) {
+		hooks_op_free(y->op);
+		yes_free(y);
+		return -1;
+	}
 	argv[0] = "HGETALL";
 	argv[1] = pending;
 	if (rconn_argv(h->app->cmd, on_yes_pending, y, 0, 2, argv, NULL) < 0) {

@@ -306,6 +306,42 @@ keys_proof(uint32_t shard, const char *hash, char *buf, size_t size)
 	return keys_format(shard, buf, size, "proof:%s", hash);
 }
 
+uint32_t
+keys_phone_shard(const char *value)
+{
+	return keys_shard_of(value);
+}
+
+int
+keys_phone(const char *value, enum keys_phone which, char *buf, size_t size)
+{
+	uint32_t p = keys_phone_shard(value);
+
+	switch (which) {
+	case KEYS_PH_SUPPRESSED:
+		return keys_format(p, buf, size, "suppressed:sms");
+	case KEYS_PH_SIDS:
+		return keys_format(p, buf, size, "inbound:sids");
+	case KEYS_PH_ACK:
+		return keys_format(p, buf, size, "optout_ack:%s", value);
+	case KEYS_PH_SIGNUP:
+		return keys_format(p, buf, size, "signup:%s", value);
+	case KEYS_PH_SIGNUP_ASKED:
+		return keys_format(p, buf, size, "signup:asked:%s", value);
+	default:
+		break;
+	}
+	if (size > 0)
+		buf[0] = '\0';
+	return -1;
+}
+
+int
+keys_inbound_done(uint32_t shard, const char *sid, char *buf, size_t size)
+{
+	return keys_format(shard, buf, size, "inbound:done:%s", sid);
+}
+
 int
 keys_formats(char *buf, size_t size)
 {

@@ -127,15 +127,16 @@ on_suppressed(struct rconn *rc, struct redisReply *reply, void *arg)
 static void
 erase_sub(struct priv_op *op)
 {
-	char v[64];
-	const char *args[4] = { "HSET", "suppressed:sms", op->phone, v };
+	char v[64], key[KEYS_SHARD_MAX];
+	const char *args[4] = { "HSET", key, op->phone, v };
 
 	if (op->phone[0] == '\0') {
 		erase_sub_script(op);
 		return;
 	}
 	snprintf(v, sizeof(v), "%lld\terased\tdata_rights", (long long)clock_now());
-	if (rconn_argv(op->pv->app->cmd, on_suppressed, op, 0, 4, args, NULL) < 0)
+	if (keys_phone(op->phone, KEYS_PH_SUPPRESSED, key, sizeof(key)) < 0 ||
+	    rconn_argv(op->pv->app->cmd, on_suppressed, op, 0, 4, args, NULL) < 0)
 		priv_op_fail(op, "keeping the number on the suppression list");
 }
 

@@ -11,7 +11,8 @@
 #include "keys.h"
 #include "subbulk.h"
 
-#define SUBBULK_PER (3 + CH_COUNT)    /* ORDER BULK_ARGS: id, json, phone, times */
+#define SUBBULK_PER (4 + CH_COUNT)    /* ORDER BULK_ARGS: id, json, phone, entry,
+                                       * times */
 #define SUBBULK_HEAD 3                /* EVALSHA, sha, key count */
 
 struct subbulk_sub {
@@ -19,6 +20,8 @@ struct subbulk_sub {
 	char *json;
 	char phone[24];
 	char consent[CH_COUNT][24];
+	char *entry;                  /* the number's suppression entry as read, NULL:
+	                               * none (or not read) */
 	unsigned long line;
 };
 
@@ -30,6 +33,13 @@ struct subbulk {
 	char keys[SUBBULK_NKEYS][KEYS_SHARD_MAX]; /* ORDER BULK_KEYS */
 	const char **args;            /* SUBBULK_HEAD + keys + 2 + max * SUBBULK_PER */
 	size_t *lens;
+	/* The reads of the suppression list: the distinct phone shards of the numbers
+	 * (subbulk_reads), and one read's HMGET being built. */
+	uint32_t *groups;
+	int ngroups;
+	char rkey[KEYS_SHARD_MAX];
+	const char **rargv;           /* 2 + max */
+	size_t *rlens;
 };
 
 struct subbulk *
@@ -44,7 +54,11 @@ subbulk_new(size_t max, const char *how)
 	b->v = calloc(max, sizeof(*b->v));
 	b->args = calloc(cap, sizeof(*b->args));
 	b->lens = calloc(cap, sizeof(*b->lens));
-	if (b->v == NULL || b->args == NULL || b->lens == NULL) {
+	b->groups = calloc(max, sizeof(*b->groups));
+	b->rargv = calloc(max + 2, sizeof(*b->rargv));
+	b->rlens = calloc(max + 2, sizeof(*b->rlens));
+	if (b->v == NULL || b->args == NULL || b->lens == NULL || b->groups == NULL ||
+	    b->rargv == NULL || b->rlens == NULL) {
 		subbulk_free(b);
 		return NULL;
 	}
@@ -62,13 +76,12 @@ subbulk_set_shard(struct subbulk *b, uint32_t shard)
 	if (b->n > 0)
 		return -1;
 	b->shard = shard;
-	/* ORDER BULK_KEYS (admin_sub_bulk.lua). The suppression list is global until
-	 * the phone shards (docs/sharding.md section 6, step 5). */
+	/* ORDER BULK_KEYS (admin_sub_bulk.lua). The suppression list is on the slots
+	 * of the numbers (docs/sharding.md 4f): read before, by subbulk_reads. */
 	bad |= keys_shard_key(shard, KEYS_SUBSCRIBERS, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	bad |= keys_shard_key(shard, KEYS_SUB_CHANGES, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	bad |= keys_shard_key(shard, KEYS_CONSENT_EPOCH, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	bad |= keys_shard_key(shard, KEYS_CONSENT_RECORDS, b->keys[i++], KEYS_SHARD_MAX) < 0;
-	snprintf(b->keys[i++], KEYS_SHARD_MAX, "suppressed:sms");
 	for (c = 0; c < CH_COUNT; c++)
 		bad |= keys_consent(shard, (enum channel)c, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	return bad ? -1 : 0;
@@ -142,6 +155,7 @@ fill(struct subbulk *b, long long now)
 		put(b, i++, e->id);
 		put(b, i++, e->json);
 		put(b, i++, e->phone);
+		put(b, i++, e->entry != NULL ? e->entry : "");
 		for (c = 0; c < CH_COUNT; c++)
 			put(b, i++, e->consent[c]);
 	}
@@ -180,9 +194,101 @@ subbulk_reset(struct subbulk *b)
 
 	for (k = 0; k < b->n; k++) {
 		free(b->v[k].json);
+		free(b->v[k].entry);
 		b->v[k].json = NULL;
+		b->v[k].entry = NULL;
 	}
 	b->n = 0;
+	b->ngroups = 0;
+}
+
+/* 1 when subscriber e's number needs its suppression entry: a number given SMS
+ * consent (lib/subput.lua keeps out only an SMS consent older than the STOP). */
+static int
+needs_entry(const struct subbulk_sub *e)
+{
+	return e->phone[0] != '\0' && e->consent[CH_SMS][0] != '\0';
+}
+
+int
+subbulk_reads(struct subbulk *b)
+{
+	size_t k;
+	int g;
+
+	b->ngroups = 0;
+	for (k = 0; k < b->n; k++) {
+		uint32_t p;
+
+		if (!needs_entry(&b->v[k]))
+			continue;
+		p = keys_phone_shard(b->v[k].phone);
+		for (g = 0; g < b->ngroups && b->groups[g] != p; g++)
+			;
+		if (g == b->ngroups)
+			b->groups[b->ngroups++] = p;
+	}
+	return b->ngroups;
+}
+
+int
+subbulk_read_argv(struct subbulk *b, int i, const char ***argv, const size_t **lens)
+{
+	size_t k;
+	int n = 0;
+
+	if (i < 0 || i >= b->ngroups)
+		return -1;
+	b->rargv[n] = "HMGET";
+	b->rlens[n++] = 5;
+	b->rargv[n] = b->rkey;
+	b->rlens[n++] = 0;
+	for (k = 0; k < b->n; k++) {
+		if (!needs_entry(&b->v[k]) || keys_phone_shard(b->v[k].phone) != b->groups[i])
+			continue;
+		if (n == 2 && keys_phone(b->v[k].phone, KEYS_PH_SUPPRESSED, b->rkey,
+		    sizeof(b->rkey)) < 0)
+			return -1;
+		b->rargv[n] = b->v[k].phone;
+		b->rlens[n++] = strlen(b->v[k].phone);
+	}
+	b->rlens[1] = strlen(b->rkey);
+	*argv = b->rargv;
+	*lens = b->rlens;
+	return n;
+}
+
+int
+subbulk_read_reply(struct subbulk *b, int i, const redisReply *r)
+{
+	size_t k, at, want = 0;
+
+	if (i < 0 || i >= b->ngroups || r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return -1;
+	/* The whole reply checked before any entry is kept. */
+	for (k = 0; k < b->n; k++)
+		if (needs_entry(&b->v[k]) && keys_phone_shard(b->v[k].phone) == b->groups[i])
+			want++;
+	if (r->elements != want)
+		return -1;
+	for (at = 0; at < want; at++)
+		if (r->element[at]->type != REDIS_REPLY_NIL &&
+		    r->element[at]->type != REDIS_REPLY_STRING)
+			return -1;
+	for (k = 0, at = 0; k < b->n; k++) {
+		struct subbulk_sub *e = &b->v[k];
+		const redisReply *v;
+
+		if (!needs_entry(e) || keys_phone_shard(e->phone) != b->groups[i])
+			continue;
+		v = r->element[at++];
+		free(e->entry);
+		e->entry = NULL;
+		if (v->type == REDIS_REPLY_STRING &&
+		    (e->entry = strndup(v->str, v->len)) == NULL)
+			return -1;
+	}
+	return 0;
 }
 
 void
@@ -195,6 +301,9 @@ subbulk_free(struct subbulk *b)
 	free(b->v);
 	free(b->args);
 	free(b->lens);
+	free(b->groups);
+	free(b->rargv);
+	free(b->rlens);
 	free(b);
 }
 

@@ -10,19 +10,34 @@
 --   number asked too often today: no answer), {"asked"}.
 --
 -- op "yes" (a "Y" with a request open): makes the number a subscriber with SMS
---   consent, in one step, only if what the caller read is still what is stored.
---   KEYS[1] signup:<number>   KEYS[2] inbound:sids   KEYS[3] suppressed:sms
---   KEYS[4] optout_ack:<number>   KEYS[5] subscribers   KEYS[6] subscribers:changes
---   KEYS[7] consent:records   KEYS[8] consent:sms
---   ARGV: op, now (epoch s), MessageSid ("" = none), the number, the request's stamp
---     as read, subscriber id, its stored JSON as read ("" = none), the new JSON (the
---     caller built it from the read one, canonical), the answer as received
---   Returns {"dup"} (applied already: answer again), {"none"} (no request open: the
---   caller handles the text as any other), {"changed"} (the request or the subscriber
---   changed since read: read again), {"created"} or {"updated"}.
+--   consent, in three calls (docs/sharding.md 4f: the number's keys and the
+--   subscriber's are on two slots), each only if what the caller read is still what
+--   is stored; a crash between them leaves the MessageSid pending and Twilio's retry
+--   goes through them again, each doing its part once.
+--   "yes_begin", on the number's slot:
+--   KEYS[1] signup:<number>   KEYS[2] inbound:sids
+--   ARGV: op, now (epoch s), MessageSid ("" = none), the request's stamp as read
+--     ("" = none was read)
+--   Returns {"dup"} (applied already: answer again), {"none"} (no request open, or
+--   it is another "Y"'s: the caller handles the text as any other), {"changed"} (the
+--   request changed since read: read again), {"go"} (the request held by this sid,
+--   field "by"; the sid recorded pending, or found pending).
+--   "yes_store", on the subscriber's shard:
+--   KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:records
+--   KEYS[4] consent:sms   KEYS[5] inbound:done:<sid> ("" = no sid)
+--   ARGV: op, now (epoch s), subscriber id, its stored JSON as read ("" = none), the
+--     new JSON (the caller built it from the read one, canonical), keyword, the
+--     answer as received, the confirmation text the request showed, the marker's TTL
+--   Returns {"changed"} (the subscriber changed since read: read again), {"created"}
+--   or {"updated"} (the first time's answer again when the marker says it ran).
 --   The consent record gets an "opted_in" event, how "sms:double_opt_in", detail the
---   keyword, the answer and the confirmation text shown; the number leaves the
---   suppression list (a double opt-in is as good as START).
+--   keyword, the answer and the confirmation text shown.
+--   "yes_done", on the number's slot:
+--   KEYS[1] signup:<number>   KEYS[2] inbound:sids   KEYS[3] suppressed:sms
+--   KEYS[4] optout_ack:<number>
+--   ARGV: op, now (epoch s), MessageSid ("" = none), the number
+--   The number leaves the suppression list (a double opt-in is as good as START), the
+--   request is closed, the sid applied. Returns {"ok"}.
 --#include subjson
 
 local op = ARGV[1]
@@ -50,37 +65,67 @@ if op == 'ask' then
   return { 'asked' }
 end
 
-if op ~= 'yes' then
+if op == 'yes_begin' then
+  local pending, sids = KEYS[1], KEYS[2]
+  local now, sid, stamp = ARGV[2], ARGV[3], ARGV[4]
+  local v = sid ~= '' and redis.call('HGET', sids, sid)
+  if v and string.sub(v, 1, 8) ~= 'pending\t' then
+    return { 'dup' }
+  end
+  local at = redis.call('HGET', pending, 'at')
+  if not at or stamp == '' then
+    return { 'none' }
+  end
+  if at ~= stamp then
+    return { 'changed' }
+  end
+  -- The request is answered once: the first "Y" to get here holds it (its retry
+  -- after a crash finds it its own); another is a "Y" with no request open.
+  local holder = redis.call('HGET', pending, 'by')
+  if holder and holder ~= sid then
+    return { 'none' }
+  end
+  redis.call('HSET', pending, 'by', sid)
+  if sid ~= '' and not v then
+    redis.call('HSET', sids, sid, 'pending\t' .. now .. '\tsignup_yes\tsms')
+  end
+  return { 'go' }
+end
+
+if op == 'yes_store' then
+  local subs, changes, records, consent, done = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
+    KEYS[5]
+  local now, id, was, json = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+  local keyword, answer, shown, ttl = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+  if done ~= '' then
+    local first = redis.call('GET', done)
+    if first then return { first } end
+  end
+  local cur = redis.call('HGET', subs, id)
+  if (cur or '') ~= was then
+    return { 'changed' }
+  end
+  redis.call('HSET', subs, id, json)
+  redis.call('HSET', consent, id, now)
+  redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put', unpack(FMT))
+  subjson_consent_event(records, id, 'sms', 'opted_in', now, 'sms:double_opt_in',
+    'keyword=' .. keyword .. '; answer=' .. answer .. '; asked=' .. shown)
+  local res = cur and 'updated' or 'created'
+  if done ~= '' then
+    redis.call('SET', done, res, 'EX', ttl)
+  end
+  return { res }
+end
+
+if op ~= 'yes_done' then
   return redis.error_reply('signup.lua: unknown op')
 end
 
 local pending, sids, suppressed, ack = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local subs, changes, records, consent = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local now, sid, number, stamp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local id, was, json, answer = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-
-if sid ~= '' and redis.call('HEXISTS', sids, sid) == 1 then
-  return { 'dup' }
-end
-local p = redis.call('HMGET', pending, 'at', 'keyword', 'asked')
-if not p[1] or json == '' then
-  return { 'none' }
-end
-if p[1] ~= stamp then
-  return { 'changed' }
-end
-local cur = redis.call('HGET', subs, id)
-if (cur or '') ~= was then
-  return { 'changed' }
-end
-redis.call('HSET', subs, id, json)
-redis.call('HSET', consent, id, now)
-redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put', unpack(FMT))
-subjson_consent_event(records, id, 'sms', 'opted_in', now, 'sms:double_opt_in',
-  'keyword=' .. (p[2] or '') .. '; answer=' .. answer .. '; asked=' .. (p[3] or ''))
+local now, sid, number = ARGV[2], ARGV[3], ARGV[4]
 redis.call('HDEL', suppressed, number)
 redis.call('DEL', ack, pending)
 if sid ~= '' then
   redis.call('HSET', sids, sid, now .. '\tsignup_yes\tsms')
 end
-return { cur and 'updated' or 'created' }
+return { 'ok' }

@@ -333,9 +333,46 @@ found:
 	return buf;
 }
 
+/* A number's key (keys.h KEYS_PHONE) by today's name: "suppressed:sms" and
+ * "inbound:sids" of number, "optout_ack:<n>", "signup:<n>", "signup:asked:<n>" of
+ * the number in the name; "" when name is none of them. */
+static const char *
+phone_key_in(const char *name, const char *number, char *buf, size_t size)
+{
+	static const struct {
+		const char *prefix;
+		enum keys_phone which;
+		int named;                /* the number is in the name */
+	} ph[] = {
+		{ "suppressed:sms", KEYS_PH_SUPPRESSED, 0 },
+		{ "inbound:sids", KEYS_PH_SIDS, 0 },
+		{ "optout_ack:", KEYS_PH_ACK, 1 },
+		{ "signup:asked:", KEYS_PH_SIGNUP_ASKED, 1 },
+		{ "signup:", KEYS_PH_SIGNUP, 1 },
+	};
+	size_t i;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(ph) / sizeof(ph[0]); i++) {
+		size_t len = strlen(ph[i].prefix);
+
+		if (ph[i].named ? strncmp(name, ph[i].prefix, len) == 0 :
+		    strcmp(name, ph[i].prefix) == 0) {
+			const char *n = ph[i].named ? name + len : number;
+
+			if (n != NULL)
+				keys_phone(n, ph[i].which, buf, size);
+			break;
+		}
+	}
+	return buf;
+}
+
 const char *
 it_key_for(const char *name, const char *sub, char *buf, size_t size)
 {
+	if (phone_key_in(name, sub, buf, size)[0] != '\0')
+		return buf;
 	key_in(name, sub != NULL ? keys_shard_of(sub) : 0, buf, size);
 	if (buf[0] == '\0')
 		snprintf(buf, size, "%s", name);

@@ -40,8 +40,9 @@ const char *it_key_of(int name, const char *sub, const char *id, char *buf,
 /* Today's (single-instance) name as it is in the layout in force for subscriber
  * sub: "subscribers", "consent:sms", "stats", "push:<deal>", "report:deal:<id>" ...
  * (every name keys.h knows) in sub's shard (shard 0 when sub is NULL: the counters no
- * subscriber owns); any other name as it is (a global key).
- * Into buf; returns buf. */
+ * subscriber owns); a number's keys ("suppressed:sms" and "inbound:sids" with sub the
+ * number, "optout_ack:<n>", "signup:<n>", "signup:asked:<n>") on the number's slot;
+ * any other name as it is (a global key). Into buf; returns buf. */
 const char *it_key_for(const char *name, const char *sub, char *buf, size_t size);
 
 /* Field of today's name (as it_key_for knows them) summed over every shard into

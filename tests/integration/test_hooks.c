@@ -414,7 +414,7 @@ every_keyword_variant_has_its_effect(void **state)
 		{ "unsubscribe me", 1 }, { "please stop texting me", 1 }, { "START", 2 },
 		{ "UNSTOP", 2 }, { "YES", 2 }, { "HELP", 3 }, { "stop by the store", 0 },
 	};
-	char resp[4096], v[256], k[KEYS_MAX];
+	char resp[4096], v[256], k[KEYS_MAX], ack[KEYS_MAX];
 	size_t i;
 	int optouts = 0;
 	struct want_count w;
@@ -427,7 +427,8 @@ every_keyword_variant_has_its_effect(void **state)
 			it_int(f->rc, "HSET %s s-1 1767348000",
 			    named("consent:sms", "s-1", k, sizeof(k)));
 		/* A new opt-out episode each row: its confirmation is due again. */
-		it_int(f->rc, "DEL optout_ack:" PHONE1);
+		it_int(f->rc, "DEL %s", it_key_for("optout_ack:" PHONE1, NULL, ack,
+		    sizeof(ack)));
 		assert_int_equal(sms_in(f, PHONE1, rows[i].text, resp, sizeof(resp)), 200);
 		assert_non_null(strstr(resp, "<Response"));
 		switch (rows[i].effect) {

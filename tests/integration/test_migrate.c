@@ -42,6 +42,7 @@
 #define PHONE0 7000
 #define STOPPED 5                       /* s-5 texts STOP */
 #define IDLE_MS 10500                   /* past ctl_migrate.c's MIG_IDLE_MS */
+#define STOP_SID "SM00000000000000000000000000000077"
 
 struct fx {
 	redisContext *rc;
@@ -359,7 +360,7 @@ populate(struct fx *f)
 	conversion(f, "o-2", "code", code);
 	assert_true(it_wait(reached, &conv, WAIT_MS));
 	snprintf(phone, sizeof(phone), "+1512555%04d", PHONE0 + STOPPED);
-	assert_int_equal(sms_in(f, "SM00000000000000000000000000000077", phone, "STOP"), 200);
+	assert_int_equal(sms_in(f, STOP_SID, phone, "STOP"), 200);
 	assert_int_equal(api(f, "GET", "/v1/consent/s-5", &resp), 200);
 }
 
@@ -839,6 +840,18 @@ migrate_there_and_back_keeps_everything(void **state)
 	}
 	group_last(f->rc, "notifier", key, sizeof(key));
 	assert_string_equal(key, "");
+	/* A number's keys are on the number's slot (docs/sharding.md 4f): s-5's STOP
+	 * on the suppression list there, its MessageSid known there. */
+	{
+		char stopped[32], k[KEYS_MAX];
+
+		snprintf(stopped, sizeof(stopped), "+1512555%04d", PHONE0 + STOPPED);
+		assert_int_equal(it_int(f->rc, "EXISTS suppressed:sms"), 0);
+		keys_phone(stopped, KEYS_PH_SUPPRESSED, k, sizeof(k));
+		assert_int_equal(it_int(f->rc, "HEXISTS %s %s", k, stopped), 1);
+		keys_phone(stopped, KEYS_PH_SIDS, k, sizeof(k));
+		assert_int_equal(it_int(f->rc, "HEXISTS %s %s", k, STOP_SID), 1);
+	}
 	/* The deal a reply answers ("<sub>\t<channel>" of the behaviour hash) went with
 	 * its subscriber, not to the shard of the field's whole name. */
 	for (i = 0; i < SUBS; i++) {
@@ -888,6 +901,12 @@ migrate_there_and_back_keeps_everything(void **state)
 	cJSON_Delete(reqs);
 	assert_int_equal(it_outcomes(f->rc, "sent"), 2 * SUBS - 1);
 	assert_int_equal(report_member(f, "m1", "sent"), SUBS);
+	/* Twilio's retry of s-5's STOP, from before the migration: known as applied,
+	 * no second confirmation text. */
+	snprintf(phone, sizeof(phone), "+1512555%04d", PHONE0 + STOPPED);
+	assert_int_equal(sms_in(f, STOP_SID, phone, "STOP"), 200);
+	assert_true(it_log_line(f->nt.proc.log, "kind=opt_out found=0 changed=0 confirm=0 "
+	    "duplicate=1") > 0);
 	views_free(v2);
 	views(f, v2);
 	assert_int_equal(migrate(f, NULL, "--to-single", NULL), 1);   /* running */

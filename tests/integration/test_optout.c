@@ -156,12 +156,14 @@ sms_in_sid(struct fx *f, const char *from, const char *text, const char *sid)
 }
 
 /* key (today's name) in the layout in force: in the shard of the subscriber field
- * names ("s-1", "s-1:sms"); a number's keys (suppressed:sms) are global. */
+ * names ("s-1", "s-1:sms"); a number's keys (suppressed:sms) on the number's slot. */
 static const char *
 named(const char *key, const char *field, char *buf, size_t size)
 {
 	char sub[64];
 
+	if (field[0] == '+')
+		return it_key_for(key, field, buf, size);
 	if (strncmp(field, "s-", 2) != 0)
 		return it_key_for(key, NULL, buf, size);
 	snprintf(sub, sizeof(sub), "%.*s", (int)strcspn(field, ":"), field);

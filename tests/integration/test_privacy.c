@@ -173,12 +173,16 @@ lines_with(const char *d, const char *needle, const char *allowed)
 	int n = 0;
 
 	while ((p = strstr(p, needle)) != NULL) {
-		const char *line = p;
+		const char *line = p, *name;
 
 		while (line > d && line[-1] != '\n')
 			line--;
-		if (allowed == NULL || strncmp(line + 4, allowed, strlen(allowed)) != 0 ||
-		    line[4 + strlen(allowed)] != ':') {
+		/* "KEY <name>: ...", the name maybe behind a shard's tag */
+		name = line + 4;
+		if (name[0] == '{' && strchr(name, '}') != NULL && strchr(name, '}') < p)
+			name = strchr(name, '}') + 1;
+		if (allowed == NULL || strncmp(name, allowed, strlen(allowed)) != 0 ||
+		    name[strlen(allowed)] != ':') {
 			n++;
 			fprintf(stderr, "# left: %.*s\n", (int)(strchr(p, '\n') - line), line);
 		}

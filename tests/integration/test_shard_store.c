@@ -458,6 +458,142 @@ a_stop_reaches_every_shard_of_the_number(void **state)
 	assert_int_equal(it_int(f->rc, "EXISTS subscribers consent:sms consent:epoch"), 0);
 }
 
+/* Two ids of two shards, into a and b. */
+static void
+two_shards(const char *prefix, char a[16], char b[16])
+{
+	int i;
+
+	a[0] = b[0] = '\0';
+	for (i = 0; b[0] == '\0'; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "%s-%d", prefix, i);
+		if (a[0] == '\0')
+			snprintf(a, 16, "%s", id);
+		else if (keys_shard_of(id) != keys_shard_of(a))
+			snprintf(b, 16, "%s", id);
+	}
+}
+
+/* The value of the MessageSid sid in the number's inbound:sids ("" when none). */
+static const char *
+sid_state(redisContext *rc, const char *sid, char *buf, size_t size)
+{
+	char key[KEYS_SHARD_MAX];
+	redisReply *r;
+
+	keys_phone(PHONE, KEYS_PH_SIDS, key, sizeof(key));
+	r = redisCommand(rc, "HGET %s %s", key, sid);
+	snprintf(buf, size, "%s", r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
+	freeReplyObject(r);
+	return buf;
+}
+
+/* Starts the notifier of the STOP tests and waits for its mirror of n. */
+static void
+start_stop_notifier(struct it_one *f, long n)
+{
+	http_port = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-shard-stop",
+	    "public_url = " PUBLIC_URL "\nadmin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "[redis]\nshards = 4\n");
+	assert_true(http_port > 0);
+	wait_mirror(n);
+}
+
+struct texts_to {
+	struct it_one *f;
+	int want;
+};
+
+static int
+texts_reached(void *arg)
+{
+	struct texts_to *t = arg;
+	cJSON *reqs = it_gwsim_requests(&t->f->gw);
+	int n = it_gwsim_accepted_to(reqs, PHONE);
+
+	cJSON_Delete(reqs);
+	return n >= t->want;
+}
+
+/*
+ * A STOP whose notifier dies (as under kill -9) after each of its steps in turn
+ * (docs/sharding.md 4f: the number's begin, each shard, the number's done) is not
+ * answered 200, and Twilio's retry of it to a notifier started again finishes it:
+ * both subscribers of the number, in two shards, opted out with one consent event
+ * each (a shard done before the crash is not done twice), the number suppressed,
+ * the MessageSid applied, and at most one confirmation text.
+ */
+static void
+a_stop_cut_short_by_a_crash_is_finished_by_its_retry(void **state)
+{
+	struct it_one *f = *state;
+	static const char *const faults[] = { "hooks.begin.kill@1", "hooks.shards.kill@1",
+	    "hooks.shards.kill@2", "hooks.done.kill@1" };
+	char a[16], b[16], line[2048], sid[40], st[128], key[KEYS_SHARD_MAX];
+	size_t i;
+
+	two_shards("c", a, b);
+	snprintf(line, sizeof(line), "%s\n", sub_json(a, 7001));
+	snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s\n", sub_json(b, 7001));
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	start_stop_notifier(f, 2);
+	for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		struct texts_to want = { f, 0 };
+		long long ev_a, ev_b;
+		cJSON *reqs;
+		int texts, status;
+
+		/* Consent given back, the confirmation due again. */
+		snprintf(sid, sizeof(sid), "SM%032zu", 100 + i);
+		assert_int_equal(sms_in(sid, PHONE, "START"), 200);
+		assert_int_equal(has_sms_consent(f->rc, a), 1);
+		snprintf(sid, sizeof(sid), "SM%032zu", 900 + i);
+		ev_a = it_consent_events(f->rc, a);
+		ev_b = it_consent_events(f->rc, b);
+		keys_phone(PHONE, KEYS_PH_ACK, key, sizeof(key));
+		it_int(f->rc, "DEL %s", key);
+		reqs = it_gwsim_requests(&f->gw);
+		texts = it_gwsim_accepted_to(reqs, PHONE);
+		cJSON_Delete(reqs);
+
+		it_stop(&f->nt.proc, SIGTERM, WAIT_MS);
+		setenv("DP_FAULTS", faults[i], 1);
+		start_stop_notifier(f, 2);
+		unsetenv("DP_FAULTS");
+		assert_int_not_equal(sms_in(sid, PHONE, "STOP"), 200);
+		status = it_stop(&f->nt.proc, 0, WAIT_MS);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 137);
+		/* Cut short: the sid is pending, the number already suppressed. */
+		assert_non_null(strstr(sid_state(f->rc, sid, st, sizeof(st)),
+		    i < 3 ? "pending\t" : "\t"));
+		keys_phone(PHONE, KEYS_PH_SUPPRESSED, key, sizeof(key));
+		assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key, PHONE), 1);
+
+		start_stop_notifier(f, 2);
+		assert_int_equal(sms_in(sid, PHONE, "STOP"), 200);
+		assert_int_equal(has_sms_consent(f->rc, a), 0);
+		assert_int_equal(has_sms_consent(f->rc, b), 0);
+		assert_int_equal(it_consent_events(f->rc, a), ev_a + 1);
+		assert_int_equal(it_consent_events(f->rc, b), ev_b + 1);
+		assert_null(strstr(sid_state(f->rc, sid, st, sizeof(st)), "pending"));
+		assert_string_not_equal(st, "");
+		/* One confirmation, by the run that finished the message; none when the
+		 * crash came after the number's done step (it decided the confirmation,
+		 * whose text died with the process: never sent twice, docs/inbound.md). */
+		want.want = texts + (i < 3);
+		assert_true(it_wait(texts_reached, &want, WAIT_MS));
+		it_sleep_ms(300);
+		reqs = it_gwsim_requests(&f->gw);
+		assert_int_equal(it_gwsim_accepted_to(reqs, PHONE), texts + (i < 3));
+		cJSON_Delete(reqs);
+	}
+}
+
 /* A subscriber given a number a moment before a STOP from it is opted out with the
  * others of that number: the phone index built for an earlier message would lack it
  * for up to a second, so a lookup also looks at what the mirror changed since the
@@ -1093,6 +1229,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(a_deal_reaches_every_shard_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(a_stop_reaches_every_shard_of_the_number,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(a_stop_cut_short_by_a_crash_is_finished_by_its_retry,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(a_stop_reaches_a_subscriber_added_a_moment_before,
 		    setup, teardown),

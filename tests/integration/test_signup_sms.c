@@ -251,7 +251,7 @@ keyword_then_yes_makes_a_subscriber_who_gets_deals(void **state)
 	cJSON_Delete(o);
 	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key_of("consent:sms", PHONE_NEW),
 	    PHONE_NEW), 1);
-	assert_int_equal(it_int(f->rc, "EXISTS signup:%s", PHONE_NEW), 0);
+	assert_int_equal(it_int(f->rc, "EXISTS %s", key_of("signup:" PHONE_NEW, NULL)), 0);
 	/* The proof: how, and the exact request the number said Y to. */
 	assert_string_equal(it_consent_last(f->rc, PHONE_NEW, "sms", "state", buf,
 	    sizeof(buf)), "opted_in");
@@ -357,7 +357,8 @@ a_number_that_said_stop_comes_back_by_double_opt_in(void **state)
 	cJSON *o;
 
 	assert_int_equal(sms_in(f, PHONE_OLD, "STOP", NULL), 200);
-	assert_int_equal(it_int(f->rc, "HEXISTS suppressed:sms %s", PHONE_OLD), 1);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key_of("suppressed:sms", PHONE_OLD),
+	    PHONE_OLD), 1);
 	assert_int_equal(sms_in(f, PHONE_OLD, "join", NULL), 200);
 	assert_non_null(strstr(f->resp.body, "reply Y to confirm"));
 	assert_int_equal(it_int(f->rc, "HEXISTS %s s-old", key_of("consent:sms", "s-old")), 0);
@@ -373,7 +374,8 @@ a_number_that_said_stop_comes_back_by_double_opt_in(void **state)
 	    "sms")));
 	cJSON_Delete(o);
 	assert_int_equal(it_int(f->rc, "HEXISTS %s s-old", key_of("consent:sms", "s-old")), 1);
-	assert_int_equal(it_int(f->rc, "HEXISTS suppressed:sms %s", PHONE_OLD), 0);
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key_of("suppressed:sms", PHONE_OLD),
+	    PHONE_OLD), 0);
 	assert_string_equal(it_consent_last(f->rc, "s-old", "sms", "how", buf,
 	    sizeof(buf)), "sms:double_opt_in");
 }
@@ -392,7 +394,7 @@ requests_are_limited_per_number_and_replays_count_once(void **state)
 	/* The fourth request of the day gets no answer (no text to the number). */
 	assert_int_equal(sms_in(f, PHONE_LIM, "JOIN", NULL), 200);
 	assert_null(strstr(f->resp.body, "<Message>"));
-	assert_int_equal(it_int(f->rc, "INCRBY signup:asked:%s 0", PHONE_LIM), 4);
+	assert_int_equal(it_int(f->rc, "INCRBY %s 0", key_of("signup:asked:" PHONE_LIM, NULL)), 4);
 	/* The request stays open: the Y still works, and its replay changes nothing. */
 	assert_int_equal(sms_in(f, PHONE_LIM, "y", "SM00000000000000000000000000000abc"),
 	    200);
@@ -411,10 +413,10 @@ a_closed_window_creates_nobody(void **state)
 	struct fx *f = *state;
 
 	assert_int_equal(sms_in(f, PHONE_Y, "JOIN", NULL), 200);
-	assert_int_equal(it_int(f->rc, "EXISTS signup:%s", PHONE_Y), 1);
-	assert_true(it_int(f->rc, "TTL signup:%s", PHONE_Y) > 86000);
+	assert_int_equal(it_int(f->rc, "EXISTS %s", key_of("signup:" PHONE_Y, NULL)), 1);
+	assert_true(it_int(f->rc, "TTL %s", key_of("signup:" PHONE_Y, NULL)) > 86000);
 	/* The window ends (the key's TTL, shortened here). */
-	assert_int_equal(it_int(f->rc, "PEXPIRE signup:%s 1", PHONE_Y), 1);
+	assert_int_equal(it_int(f->rc, "PEXPIRE %s 1", key_of("signup:" PHONE_Y, NULL)), 1);
 	it_sleep_ms(20);
 	assert_int_equal(sms_in(f, PHONE_Y, "Y", NULL), 200);
 	assert_null(strstr(f->resp.body, "<Message>"));
@@ -475,11 +477,11 @@ hostile_bodies_change_nothing(void **state)
 	assert_int_equal(sms_in(f, PHONE_Y, big, NULL), 200);
 	assert_int_equal(sms_in(f, PHONE_Y, "JOIN JOIN", NULL), 200);
 	assert_int_equal(sms_in(f, PHONE_Y, "JOINED", NULL), 200);
-	assert_int_equal(it_int(f->rc, "EXISTS signup:%s", PHONE_Y), 0);
+	assert_int_equal(it_int(f->rc, "EXISTS %s", key_of("signup:" PHONE_Y, NULL)), 0);
 	/* A sender that is not a number never asks. */
 	assert_int_equal(sms_in(f, "alice", "JOIN", NULL), 200);
 	assert_null(strstr(f->resp.body, "<Message>"));
-	assert_int_equal(it_int(f->rc, "EXISTS signup:alice"), 0);
+	assert_int_equal(it_int(f->rc, "EXISTS %s", key_of("signup:alice", NULL)), 0);
 }
 
 int

@@ -325,6 +325,58 @@ global_partners_share_a_slot(void **state)
 	assert_int_equal(keys_global(KEYS_G_NAMES)[0], '\0');
 }
 
+/* A number's keys (KEYS_PHONE): today's names on one Redis; on 4 shards each behind
+ * the tag of the number's shard, all on one slot (hook_phone.lua, signup.lua's
+ * yes_begin and yes_done take them together), and the shard's own inbound:done. */
+static void
+a_numbers_keys_are_on_its_slot(void **state)
+{
+	static const char *const single[KEYS_PH_NAMES] = { "suppressed:sms",
+	    "inbound:sids", "optout_ack:+15125550100", "signup:+15125550100",
+	    "signup:asked:+15125550100" };
+	char k[KEYS_MAX], first[KEYS_MAX], tag[32];
+	int i, slot0 = -1, other = 0;
+	uint32_t p;
+
+	(void)state;
+	layout_clear();
+	for (i = 0; i < KEYS_PH_NAMES; i++) {
+		assert_true(keys_phone("+15125550100", (enum keys_phone)i, k, sizeof(k)) > 0);
+		assert_string_equal(k, single[i]);
+	}
+	assert_int_equal(keys_phone("+1", KEYS_PH_NAMES, k, sizeof(k)), -1);
+	assert_string_equal(k, "");
+	keys_inbound_done(0, "SM1", k, sizeof(k));
+	assert_string_equal(k, "inbound:done:SM1");
+	assert_int_equal(sharded(NULL), 0);
+	p = keys_phone_shard("+15125550100");
+	assert_int_equal(p, keys_shard_of("+15125550100"));
+	snprintf(tag, sizeof(tag), "{%s}", shard_layout_tag(layout_current(), p));
+	for (i = 0; i < KEYS_PH_NAMES; i++) {
+		keys_phone("+15125550100", (enum keys_phone)i, k, sizeof(k));
+		assert_int_equal(strncmp(k, tag, strlen(tag)), 0);
+		assert_string_equal(k + strlen(tag), single[i]);
+		if (slot0 < 0) {
+			slot0 = slot(k);
+			snprintf(first, sizeof(first), "%s", k);
+		}
+		assert_int_equal(slot(k), slot0);
+	}
+	/* Numbers spread over the shards. */
+	for (i = 0; i < 64; i++) {
+		char n[16];
+
+		snprintf(n, sizeof(n), "+151255501%02d", i);
+		other |= keys_phone_shard(n) != p;
+	}
+	assert_true(other);
+	keys_inbound_done(2, "SM1", k, sizeof(k));
+	snprintf(tag, sizeof(tag), "{%s}inbound:done:SM1", shard_layout_tag(layout_current(),
+	    2));
+	assert_string_equal(k, tag);
+	layout_clear();
+}
+
 int
 main(void)
 {
@@ -338,6 +390,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(every_key_of_a_push_is_on_its_subscribers_slot,
 		    sharded, single),
 		cmocka_unit_test_setup_teardown(global_partners_share_a_slot, single, single),
+		cmocka_unit_test_setup_teardown(a_numbers_keys_are_on_its_slot, single, single),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,10 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "keys.h"
+#include "layout.h"
+#include "shard.h"
+#include "slot.h"
 #include "subbulk.h"
 #include "subscriber.h"
 
@@ -34,8 +38,7 @@ arguments_follow_the_script_order(void **state)
 	const size_t *lens;
 	int n, i;
 	static const char *const keys[] = { "subscribers", "subscribers:changes",
-	    "consent:epoch", "consent:records", "suppressed:sms", "consent:sms",
-	    "consent:dm" };
+	    "consent:epoch", "consent:records", "consent:sms", "consent:dm" };
 
 	(void)state;
 	assert_non_null(b);
@@ -50,7 +53,7 @@ arguments_follow_the_script_order(void **state)
 	assert_int_equal(subbulk_count(b), 2);
 	assert_int_equal(subbulk_line(b, 1), 9);
 	n = subbulk_args(b, 1767000000, &args, &lens);
-	assert_int_equal(n, SUBBULK_NKEYS + 2 + 2 * (3 + CH_COUNT));
+	assert_int_equal(n, SUBBULK_NKEYS + 2 + 2 * (4 + CH_COUNT));
 	for (i = 0; i < SUBBULK_NKEYS; i++)
 		assert_string_equal(args[i], keys[i]);
 	assert_string_equal(args[i++], "1767000000");
@@ -62,6 +65,7 @@ arguments_follow_the_script_order(void **state)
 	assert_int_equal(lens[i], strlen(args[i]));
 	i++;
 	assert_string_equal(args[i++], "+15125550100");
+	assert_string_equal(args[i++], "");        /* no suppression entry read */
 	assert_string_equal(args[i++], "1767348000");
 	assert_string_equal(args[i++], "");
 	assert_string_equal(args[i++], "b");
@@ -69,11 +73,12 @@ arguments_follow_the_script_order(void **state)
 	assert_string_equal(args[i++], "");
 	assert_string_equal(args[i++], "");
 	assert_string_equal(args[i++], "");
+	assert_string_equal(args[i++], "");
 	n = subbulk_evalsha(b, "0123456789012345678901234567890123456789", 5, &args, &lens);
 	assert_string_equal(args[0], "EVALSHA");
-	assert_string_equal(args[2], "7");
+	assert_string_equal(args[2], "6");
 	assert_string_equal(args[3], "subscribers");
-	assert_int_equal(n, 3 + SUBBULK_NKEYS + 2 + 2 * (3 + CH_COUNT));
+	assert_int_equal(n, 3 + SUBBULK_NKEYS + 2 + 2 * (4 + CH_COUNT));
 	subbulk_reset(b);
 	assert_int_equal(subbulk_count(b), 0);
 	subscriber_free(s1);
@@ -150,12 +155,141 @@ replies_are_read_and_malformed_ones_refused(void **state)
 	assert_int_equal(subbulk_reply(NULL, 3, c), -1);
 }
 
+/* A reply of n strings, "" for a nil. */
+static redisReply *
+entries(int n, ...)
+{
+	redisReply *r = calloc(1, sizeof(*r));
+	va_list ap;
+	int i;
+
+	r->type = REDIS_REPLY_ARRAY;
+	r->elements = (size_t)n;
+	r->element = calloc((size_t)n, sizeof(*r->element));
+	va_start(ap, n);
+	for (i = 0; i < n; i++) {
+		const char *v = va_arg(ap, const char *);
+		redisReply *e = calloc(1, sizeof(*e));
+
+		e->type = v[0] == '\0' ? REDIS_REPLY_NIL : REDIS_REPLY_STRING;
+		if (v[0] != '\0') {
+			e->str = strdup(v);
+			e->len = strlen(v);
+		}
+		r->element[i] = e;
+	}
+	va_end(ap);
+	return r;
+}
+
+/* A subscriber with SMS consent and a number; id and number as given. */
+static void
+add_sms(struct subbulk *b, const char *id, const char *phone)
+{
+	char json[256], *canon;
+	struct subscriber *s;
+
+	snprintf(json, sizeof(json), "{\"id\":\"%s\",\"phone\":\"%s\",\"channels\":"
+	    "[\"sms\"],\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+	    "\"timezone\":\"UTC\"}", id, phone);
+	s = parse(json, &canon);
+	assert_int_equal(subbulk_add(b, s, canon, 1), 0);
+	subscriber_free(s);
+}
+
+/* The suppression list is read on the slots of the numbers, one HMGET per phone
+ * shard, only for numbers given SMS consent; each entry lands in its subscriber's
+ * arguments, a nil as "". */
+static void
+suppression_entries_are_read_per_phone_slot(void **state)
+{
+	struct shard_layout *l;
+	struct subbulk *b;
+	struct err err;
+	const char **argv, **args;
+	const size_t *lens;
+	char key[KEYS_SHARD_MAX];
+	const char *phones[3] = { "+15125550100", "+15125550101", "+15125550102" };
+	int n, i, j, reads, argc, seen = 0;
+	size_t k;
+
+	(void)state;
+	/* One Redis: one read of "suppressed:sms" for the whole batch. */
+	b = subbulk_new(8, "import");
+	add_sms(b, "a", phones[0]);
+	add_sms(b, "b", phones[1]);
+	assert_int_equal(subbulk_reads(b), 1);
+	argc = subbulk_read_argv(b, 0, &argv, &lens);
+	assert_int_equal(argc, 4);
+	assert_string_equal(argv[0], "HMGET");
+	assert_string_equal(argv[1], "suppressed:sms");
+	assert_string_equal(argv[2], phones[0]);
+	assert_string_equal(argv[3], phones[1]);
+	/* A reply of the wrong length or type is refused. */
+	{
+		redisReply *bad = entries(1, "x");
+
+		assert_int_equal(subbulk_read_reply(b, 0, bad), -1);
+		freeReplyObject(bad);
+		assert_int_equal(subbulk_read_reply(b, 0, NULL), -1);
+		assert_int_equal(subbulk_read_reply(b, 1, NULL), -1);
+	}
+	{
+		redisReply *r = entries(2, "", "1767400000\tsms:STOP\tstop");
+
+		assert_int_equal(subbulk_read_reply(b, 0, r), 0);
+		freeReplyObject(r);
+	}
+	n = subbulk_args(b, 1767000000, &args, &lens);
+	assert_int_equal(n, SUBBULK_NKEYS + 2 + 2 * (4 + CH_COUNT));
+	i = SUBBULK_NKEYS + 2;
+	assert_string_equal(args[i + 3], "");
+	assert_string_equal(args[i + 4 + CH_COUNT + 3], "1767400000\tsms:STOP\tstop");
+	subbulk_free(b);
+
+	/* Four shards: the numbers of a batch (one subscriber shard) are read on
+	 * their own slots, every number exactly once. */
+	l = shard_layout_new(4, &err);
+	assert_non_null(l);
+	layout_set(l);
+	b = subbulk_new(8, "import");
+	assert_int_equal(subbulk_set_shard(b, keys_shard_of("a")), 0);
+	/* (the suppression list's slots are the numbers' shards, not the batch's) */
+	for (j = 0, k = 0; j < 3; k++) {
+		char id[16];
+
+		/* three ids of one shard, each with its own number */
+		snprintf(id, sizeof(id), "a%zu", k);
+		if (keys_shard_of(id) != keys_shard_of("a"))
+			continue;
+		add_sms(b, id, phones[j++]);
+	}
+	reads = subbulk_reads(b);
+	assert_true(reads >= 1 && reads <= 3);
+	for (i = 0; i < reads; i++) {
+		argc = subbulk_read_argv(b, i, &argv, &lens);
+		assert_true(argc >= 3);
+		for (j = 2; j < argc; j++) {
+			assert_int_equal(keys_phone(argv[j], KEYS_PH_SUPPRESSED, key,
+			    sizeof(key)) > 0, 1);
+			assert_string_equal(argv[1], key);
+			assert_int_equal(slot_of(argv[1], strlen(argv[1])),
+			    slot_of(key, strlen(key)));
+			seen++;
+		}
+	}
+	assert_int_equal(seen, 3);
+	subbulk_free(b);
+	layout_clear();
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(arguments_follow_the_script_order),
 		cmocka_unit_test(replies_are_read_and_malformed_ones_refused),
+		cmocka_unit_test(suppression_entries_are_read_per_phone_slot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

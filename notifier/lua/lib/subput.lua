@@ -43,10 +43,13 @@ end
 
 -- Stores the subscribers of list in order, as one admin_sub_put.lua call each would
 -- (its header has the rules), preceded for each by the suppression check of
--- sub_suppress.lua when sup (suppressed:sms) is given (nil: no check).
+-- sub_suppress.lua when sup is true: each entry's stop is then its number's entry on
+-- the suppression list as the caller read it ("" = none; the list is on the
+-- numbers' slots, docs/sharding.md 4f).
 -- subs, changes, epoch, records: the keys subscribers, subscribers:changes,
 -- consent:epoch, consent:records; ckeys the consent:<channel> keys in channel order;
--- list entries { id =, json = (canonical), phone = ("" = none), times = { consent
+-- list entries { id =, json = (canonical), phone = ("" = none), stop = (with sup),
+-- times = { consent
 -- time per channel, "" = none } }; create '1' refuses an id that exists; now and how
 -- for the record. Reads and writes each key once for the whole list (HMGET, HSET of
 -- many fields), the change stream once per subscriber: a list of 250 costs about
@@ -77,19 +80,6 @@ local function subput_batch(subs, changes, epoch, records, sup, ckeys, list, cre
     got = redis.call('HMGET', ckeys[c], unpack(ids))
     for i = 1, n do has[c][ids[i]] = got[i] ~= false end
   end
-  local stops = {}
-  if sup and sms then
-    local phones = {}
-    for i = 1, n do
-      if list[i].phone ~= '' and tonumber(list[i].times[sms]) then
-        phones[#phones + 1] = list[i].phone
-      end
-    end
-    if #phones > 0 then
-      got = redis.call('HMGET', sup, unpack(phones))
-      for i = 1, #phones do stops[phones[i]] = got[i] end
-    end
-  end
   local rec0, cset, sset, order = {}, {}, {}, {}
   for c = 1, #ckeys do cset[c] = {} end
   local revoked, suppressed = 0, 0
@@ -102,8 +92,8 @@ local function subput_batch(subs, changes, epoch, records, sup, ckeys, list, cre
       local rec = recs[id]
       if rec0[id] == nil then rec0[id] = rec end
       if sup and sms and e.phone ~= '' then
-        local when, show, detail = subput_stop(stops[e.phone], tonumber(e.times[sms]),
-          rec)
+        local when, show, detail = subput_stop(e.stop ~= '' and e.stop,
+          tonumber(e.times[sms]), rec)
         if when then
           rec = subjson_record_add(rec, 'sms', 'opted_out', when, show, detail)
           suppressed = suppressed + 1

@@ -1,0 +1,66 @@
+-- hook_phone.lua: the number's side of an inbound opt-out or opt-in (stage: http;
+-- docs/sharding.md 4f, "Inbound STOP / START"). It runs twice per message, around
+-- hook_consent.lua on each shard of the number's subscribers (notifier/
+-- hooks_consent.c), all on the slot of the number (or, for a DM, of the sender's id):
+-- ORDER HOOK_PHONE_KEYS (notifier/hooks_consent.c):
+-- KEYS[1] inbound:sids   KEYS[2] suppressed:sms   KEYS[3] optout_ack:<number>
+--   (KEYS[3] is "" for a message that asks for no confirmation)
+-- ARGV: step ("begin" | "done"), op ("out" | "in"), channel, how ("sms:STOP" ...),
+--   detail (the keyword label), now (epoch s), match ("phone" | "dm" | "id"), match
+--   value, MessageSid ("" = none), ack TTL (s; "" = no ack), subscribers found (the
+--   shards' sum; "done" only)
+--
+-- "begin": a MessageSid recorded as applied is a replay: { "dup" }, nothing written
+--   (a START replayed after a STOP stays opted out). One recorded "pending" was begun
+--   and not finished (a crash, a failed call: the webhook was not answered 200, so
+--   Twilio sent it again): { "resume" }, and the caller runs the shards again, each of
+--   which applies it at most once (inbound:done:<sid>). Otherwise the sid is recorded
+--   "pending\t<now>\t<op>\t<channel>" and { "go" }. An SMS opt-out puts the number on
+--   the suppression list now (number -> "<when>\t<how>\t<detail>"): early is safe,
+--   it only keeps consent out.
+-- "done": the sid becomes "<now>\t<op>\t<channel>" (the form of a message applied,
+--   as before the split: older records read the same); an SMS opt-in takes the number
+--   off the suppression list now (late is safe); the ack key (SET NX EX) makes one
+--   confirmation per opt-out of a known number within the TTL, an opt-in clears it.
+--   Returns { confirm }.
+local sids, suppressed, ack = KEYS[1], KEYS[2], KEYS[3]
+local step, op, ch, how, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now, match, value, sid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local ack_ttl, found = ARGV[10], tonumber(ARGV[11]) or 0
+local sms_number = ch == 'sms' and match == 'phone'
+
+if op ~= 'out' and op ~= 'in' then
+  return redis.error_reply('hook_phone.lua: op must be out or in')
+end
+if step == 'begin' then
+  if sid ~= '' then
+    local v = redis.call('HGET', sids, sid)
+    if v then
+      if string.sub(v, 1, 8) == 'pending\t' then return { 'resume' } end
+      return { 'dup' }
+    end
+    redis.call('HSET', sids, sid, 'pending\t' .. now .. '\t' .. op .. '\t' .. ch)
+  end
+  if sms_number and op == 'out' then
+    redis.call('HSET', suppressed, value, now .. '\t' .. how .. '\t' .. detail)
+  end
+  return { 'go' }
+end
+if step ~= 'done' then
+  return redis.error_reply('hook_phone.lua: step must be begin or done')
+end
+if sms_number and op == 'in' then
+  redis.call('HDEL', suppressed, value)
+end
+if sid ~= '' then
+  redis.call('HSET', sids, sid, now .. '\t' .. op .. '\t' .. ch)
+end
+local confirm = 0
+if ack ~= '' and ack_ttl ~= '' and found > 0 then
+  if op == 'out' then
+    if redis.call('SET', ack, '1', 'NX', 'EX', ack_ttl) then confirm = 1 end
+  else
+    redis.call('DEL', ack)
+  end
+end
+return { confirm }
