@@ -183,6 +183,9 @@ enum keys_phone {
 	KEYS_PH_ACK,                  /* "optout_ack:<number>": one confirmation a minute */
 	KEYS_PH_SIGNUP,               /* "signup:<number>": a sign-up request open */
 	KEYS_PH_SIGNUP_ASKED,         /* "signup:asked:<number>": requests today */
+	KEYS_PH_PHONES,               /* "phones": number -> the ids that have it
+	                               * (phone_index.lua) */
+	KEYS_PH_DMX,                  /* "dmx": X user id -> the ids that have it */
 	KEYS_PH_NAMES
 };
 

@@ -43,15 +43,19 @@ size_t subbulk_count(const struct subbulk *b);
 unsigned long subbulk_line(const struct subbulk *b, size_t i);
 
 /*
- * The reads b needs before its call: the suppression list's entries of its numbers
- * given SMS consent, on the numbers' slots (docs/sharding.md 4f), one HMGET per
- * phone shard. subbulk_reads counts them (0: none needed; call it once b is full);
- * subbulk_read_argv builds the i-th (0-based; argv and lens point into b, valid until
- * the next call of subbulk_read_argv) and returns its argc, or -1; subbulk_read_reply
- * keeps the entries of the i-th read's reply for the call. Returns 0, or -1 when r is
- * not the reply of that read (an error reply included) or memory ran out. A number
- * whose entry was not read counts as not suppressed: read them all before the call.
+ * What b does before its call (docs/sharding.md 4f): its subscribers' ids added to
+ * the phone index under their numbers and X ids, reading with it the numbers'
+ * entries on the suppression list, each on the slot of the numbers: one
+ * phone_index.lua "add" per (index, phone shard). subbulk_reads counts them (0:
+ * nothing to index; call it once b is full); subbulk_read_argv builds the i-th
+ * (0-based): SUBBULK_READ_NKEYS keys, then its arguments (argv and lens point into b,
+ * valid until the next call of subbulk_read_argv), and returns their count, or -1;
+ * subbulk_read_reply keeps the entries of the i-th call's reply for b's own call.
+ * Returns 0, or -1 when r is not the reply of that call (an error reply included)
+ * or memory ran out. Every one must have succeeded before b's call is sent: a
+ * subscriber stored unindexed could be missed by a STOP.
  */
+#define SUBBULK_READ_NKEYS 2          /* ORDER PHONE_INDEX_KEYS */
 int subbulk_reads(struct subbulk *b);
 int subbulk_read_argv(struct subbulk *b, int i, const char ***argv,
     const size_t **lens);

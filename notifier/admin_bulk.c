@@ -27,6 +27,8 @@
 #include "log.h"
 #include "rconn.h"
 #include "scripts.h"
+#include "durable.h"
+#include "config.h"
 #include "subbulk.h"
 #include "subscriber.h"
 
@@ -196,15 +198,17 @@ struct bulk_read {
 
 static size_t op_send(struct admin_bulk *ab, struct bulk_op *op);
 
-/* A read answered; with the last, the script calls go (or the request fails). */
+/* An index add answered; with the last, the script calls go (or the request
+ * fails). */
 static void
-on_read(struct rconn *rc, struct redisReply *reply, void *arg)
+on_read(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 {
 	struct bulk_read *rd = arg;
 	struct bulk_op *op = rd->op;
 
 	(void)rc;
-	if (op->r != NULL && !op->failed && subbulk_read_reply(rd->b, rd->i, reply) < 0) {
+	if (op->r != NULL && !op->failed && (!durable ||
+	    subbulk_read_reply(rd->b, rd->i, reply) < 0)) {
 		if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
 			log_errorx("event=admin_redis_error op=sub_bulk_suppressed "
 			    "err=\"%.200s\"", reply->str);
@@ -220,8 +224,8 @@ on_read(struct rconn *rc, struct redisReply *reply, void *arg)
 	op_free(op);
 }
 
-/* Reads the suppression entries of every batch's numbers (subbulk.h), the calls
- * following when the last read answers. Returns 1 when reads went out (op is
+/* Indexes every batch's numbers and X ids, reading the numbers' suppression entries
+ * (subbulk.h), the calls following when the last add answers. Returns 1 when reads went out (op is
  * theirs now), 0 when none were needed, -1 when none could be sent (op is the
  * caller's). */
 static int
@@ -229,9 +233,12 @@ op_read(struct admin_bulk *ab, struct bulk_op *op)
 {
 	const char **argv;
 	const size_t *lens;
+	struct durable_config wait;
 	uint32_t k;
 	int i, n, argc;
 
+	wait.replicas = ab->app->cfg->wait_replicas;
+	wait.timeout_ms = ab->app->cfg->wait_timeout_ms;
 	op->reads = 1;   /* held until every read is sent */
 	for (k = 0; k < op->nb && !op->failed; k++) {
 		if (op->b[k] == NULL)
@@ -246,8 +253,9 @@ op_read(struct admin_bulk *ab, struct bulk_op *op)
 				rd->i = i;
 			}
 			if (rd == NULL || (argc = subbulk_read_argv(op->b[k], i, &argv,
-			    &lens)) < 0 || rconn_argv(ab->app->cmd, on_read, rd, 0, argc,
-			    argv, lens) < 0) {
+			    &lens)) < 0 || durable_script_call(ab->app->cmd, &wait,
+			    "phone_index", SUBBULK_READ_NKEYS, argc, argv, lens, on_read,
+			    rd) < 0) {
 				free(rd);
 				op->failed = 1;
 				break;

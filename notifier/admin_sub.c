@@ -19,7 +19,9 @@
 #include "clock.h"
 #include "deal.h"
 #include "http.h"
+#include "config.h"
 #include "keys.h"
+#include "phoneix.h"
 #include "log.h"
 #include "rules.h"
 #include "scripts.h"
@@ -238,9 +240,12 @@ struct sub_gate {
 	char consent[CH_COUNT][24];
 	char now[24];
 	char phone[MODEL_TEXT_MAX + 1];
+	char dm[MODEL_TEXT_MAX + 1];
+	enum phoneix_kind indexing;     /* the index add in flight */
 };
 
 static void sub_gate_check(struct admin *a, struct sub_gate *g, const char *entry);
+static void sub_gate_index(struct admin *a, struct sub_gate *g, enum phoneix_kind kind);
 
 static void
 on_sub_gate(struct rconn *rc, struct redisReply *reply, void *arg)
@@ -278,10 +283,11 @@ out:
 	free(g);
 }
 
-/* The number's entry on the suppression list was read (HGET {sP}suppressed:sms): the
- * check next. */
+/* The subscriber's id is in the index of its X id or its number (phone_index.lua
+ * "add", durable): the number's next, or the check with the number's entry on the
+ * suppression list, read by the add. */
 static void
-on_sub_entry(struct rconn *rc, struct redisReply *reply, void *arg)
+on_sub_indexed(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 {
 	struct sub_gate *g = arg;
 	struct admin_op *op = g->op;
@@ -292,15 +298,20 @@ on_sub_entry(struct rconn *rc, struct redisReply *reply, void *arg)
 		free(g);
 		return;
 	}
-	if (reply == NULL || (reply->type != REDIS_REPLY_STRING &&
-	    reply->type != REDIS_REPLY_NIL)) {
-		/* Not written unchecked: the list might hold this number. */
-		admin_op_redis_failed(op, reply);
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING || !durable) {
+		/* Not written unindexed: a STOP could miss it. */
+		admin_op_redis_failed(op, reply != NULL && reply->type == REDIS_REPLY_ERROR ?
+		    reply : NULL);
 		admin_op_free(op);
 		free(g);
 		return;
 	}
-	sub_gate_check(op->a, g, reply->type == REDIS_REPLY_STRING ? reply->str : "");
+	if (g->indexing == PHONEIX_DM && g->phone[0] != '\0') {
+		sub_gate_index(op->a, g, PHONEIX_PHONE);
+		return;
+	}
+	sub_gate_check(op->a, g, g->indexing == PHONEIX_PHONE ? reply->element[0]->str : "");
 }
 
 /* sub_suppress.lua with the number's entry ("" = none), on the subscriber's shard. */
@@ -328,32 +339,43 @@ sub_gate_check(struct admin *a, struct sub_gate *g, const char *entry)
 	}
 }
 
-/*
- * Reads the number's entry on the suppression list, then sends sub_suppress.lua for
- * op's subscriber (phone may be NULL), then the put from its reply: a number on the suppression list (an SMS STOP before it was this
- * subscriber's) gets no sms consent older than the STOP, and the answer lists sms in
- * consent_kept_out. Takes ownership of g; answers 503 itself when it cannot.
- */
+/* phone_index.lua "add" of op's id at its X id or number. Takes ownership of g;
+ * answers 503 itself when it cannot. */
 static void
-sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone)
+sub_gate_index(struct admin *a, struct sub_gate *g, enum phoneix_kind kind)
 {
-	struct admin_op *op = g->op;
-	/* The suppression list is on the number's slot (docs/sharding.md 4f): read
-	 * apart from the subscriber's keys. */
-	char key[KEYS_SHARD_MAX];
-	const char *args[3] = { "HGET", key, g->phone };
+	struct durable_config wait;
 
-	snprintf(g->phone, sizeof(g->phone), "%s", phone != NULL ? phone : "");
-	if (g->phone[0] == '\0') {
-		sub_gate_check(a, g, "");
-		return;
-	}
-	if (keys_phone(g->phone, KEYS_PH_SUPPRESSED, key, sizeof(key)) < 0 ||
-	    rconn_argv(a->app->cmd, on_sub_entry, g, 0, 3, args, NULL) < 0) {
-		admin_op_redis_failed(op, NULL);
-		admin_op_free(op);
+	wait.replicas = a->app->cfg->wait_replicas;
+	wait.timeout_ms = a->app->cfg->wait_timeout_ms;
+	g->indexing = kind;
+	if (phoneix_call(a->app->cmd, &wait, kind, "add", kind == PHONEIX_DM ? g->dm :
+	    g->phone, g->op->name, on_sub_indexed, g) < 0) {
+		admin_op_redis_failed(g->op, NULL);
+		admin_op_free(g->op);
 		free(g);
 	}
+}
+
+/*
+ * Indexes op's subscriber under its X id and its number (phoneix.h; phone and dm may
+ * be NULL), reading the number's entry on the suppression list with it, then sends
+ * sub_suppress.lua, then the put from its reply: a number on the suppression list
+ * (an SMS STOP before it was this subscriber's) gets no sms consent older than the
+ * STOP, and the answer lists sms in consent_kept_out. Takes ownership of g; answers
+ * 503 itself when it cannot.
+ */
+static void
+sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone, const char *dm)
+{
+	snprintf(g->phone, sizeof(g->phone), "%s", phone != NULL ? phone : "");
+	snprintf(g->dm, sizeof(g->dm), "%s", dm != NULL ? dm : "");
+	if (g->dm[0] != '\0')
+		sub_gate_index(a, g, PHONEIX_DM);
+	else if (g->phone[0] != '\0')
+		sub_gate_index(a, g, PHONEIX_PHONE);
+	else
+		sub_gate_check(a, g, "");
 }
 
 static void
@@ -395,7 +417,7 @@ sub_put(struct admin *a, struct http_req *r, const char *id, int create)
 		(void)subscriber_consent_arg(s, (enum channel)c, g->consent[c],
 		    sizeof(g->consent[c]));
 	snprintf(g->now, sizeof(g->now), "%lld", (long long)clock_now());
-	sub_gate_send(a, g, s->phone);
+	sub_gate_send(a, g, s->phone, s->dm_x);
 	subscriber_free(s);
 }
 

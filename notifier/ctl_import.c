@@ -120,9 +120,9 @@ ctl_load_script(redisContext *c, const char *name, char *sha)
 
 struct import {
 	redisContext *c;
-	redisContext *rd;             /* the suppression entries' reads */
+	redisContext *rd;             /* the phone index's adds (phone_index.lua) */
 	const char *file;
-	char sha[41];
+	char sha[41], ix_sha[41];
 	struct subbulk **open;        /* per shard: the batch being filled, or NULL */
 	uint32_t nshards;
 	size_t per;                   /* subscribers per batch */
@@ -133,19 +133,33 @@ struct import {
 	unsigned long stored;         /* answered by Redis */
 };
 
-/* Reads the suppression entries b's numbers have (subbulk.h): every HMGET appended
- * on im->rd, then their replies. Returns 0, or -1 after printing. */
+/* Indexes b's numbers and X ids and reads the numbers' suppression entries
+ * (subbulk.h): every phone_index.lua call appended on im->rd, then their replies.
+ * Returns 0, or -1 after printing. */
 static int
 batch_reads(struct import *im, struct subbulk *b)
 {
-	const char **argv;
-	const size_t *lens;
+	const char **args, *argv[3 + SUBBULK_READ_NKEYS + 1 + 2 * SUBBULK_MAX];
+	const size_t *alens;
+	size_t lens[3 + SUBBULK_READ_NKEYS + 1 + 2 * SUBBULK_MAX];
+	char nkeys[8];
 	redisReply *r;
-	int i, n = subbulk_reads(b), argc;
+	int i, j, n = subbulk_reads(b), argc;
 
+	snprintf(nkeys, sizeof(nkeys), "%d", SUBBULK_READ_NKEYS);
 	for (i = 0; i < n; i++) {
-		if ((argc = subbulk_read_argv(b, i, &argv, &lens)) < 0 ||
-		    redisAppendCommandArgv(im->rd, argc, argv, lens) != REDIS_OK)
+		if ((argc = subbulk_read_argv(b, i, &args, &alens)) < 0)
+			goto fail;
+		argv[0] = "EVALSHA";
+		argv[1] = im->ix_sha;
+		argv[2] = nkeys;
+		for (j = 0; j < 3; j++)
+			lens[j] = strlen(argv[j]);
+		for (j = 0; j < argc; j++) {
+			argv[3 + j] = args[j];
+			lens[3 + j] = alens[j];
+		}
+		if (redisAppendCommandArgv(im->rd, 3 + argc, argv, lens) != REDIS_OK)
 			goto fail;
 	}
 	for (i = 0; i < n; i++) {
@@ -154,7 +168,7 @@ batch_reads(struct import *im, struct subbulk *b)
 			goto fail;
 		if (subbulk_read_reply(b, i, r) < 0) {
 			ctl_progress_clear();
-			fprintf(stderr, "dealpushctl: redis: reading the suppression list: "
+			fprintf(stderr, "dealpushctl: redis: indexing the numbers: "
 			    "%s\n", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 			freeReplyObject(r);
 			return -1;
@@ -292,7 +306,8 @@ ctl_import_redis(redisContext *c, redisContext *rd, const char *path)
 	im.per = CTL_IMPORT_BATCH / im.nshards;
 	if (im.per < CTL_IMPORT_BATCH_MIN)
 		im.per = CTL_IMPORT_BATCH_MIN;
-	if (ctl_load_script(c, "admin_sub_bulk", im.sha) < 0)
+	if (ctl_load_script(c, "admin_sub_bulk", im.sha) < 0 ||
+	    ctl_load_script(rd, "phone_index", im.ix_sha) < 0)
 		return CTL_FAIL;
 	if (ctl_input_open(&in, path) < 0)
 		return CTL_FAIL;

@@ -395,7 +395,7 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 		goto out;
 	if (m.to_shards && mig_codes_to_shards(&m) < 0)
 		goto out;
-	if (mig_sids(&m) < 0 || mig_deals_groups(&m) < 0)
+	if (mig_sids(&m) < 0 || mig_phone_index(&m) < 0 || mig_deals_groups(&m) < 0)
 		goto out;
 	if ((left = mig_walk(&m, 1)) != 0) {
 		if (left > 0)

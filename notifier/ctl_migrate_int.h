@@ -118,6 +118,11 @@ int mig_ab_queue_to_single(struct mig *m, const char *src, const char *dst);
 /* inbound:sids' fields to the other layout's form; 0 or -1. */
 int mig_sids(struct mig *m);
 
+/* To the shards: every stored subscriber's id added to the phone index of its
+ * number and X id (ctl_migrate_phones.c); back: nothing (the walk merges the
+ * indexes). 0, or -1 after printing. */
+int mig_phone_index(struct mig *m);
+
 /* The readers' groups on deals moved to the other layout's ("notifier" <-> "s<K>"),
  * starting where the old ones stand (ctl_migrate_groups.c). 0, or -1 after
  * printing. */

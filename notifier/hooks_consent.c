@@ -40,6 +40,7 @@
 #include "keys.h"
 #include "log.h"
 #include "model.h"
+#include "phoneix.h"
 #include "scripts.h"
 #include "timefmt.h"
 
@@ -48,24 +49,29 @@
 
 enum chain_step {
 	CHAIN_BEGIN = 0,
+	CHAIN_LOOKUP,
 	CHAIN_SHARDS,
 	CHAIN_DONE
 };
 
-static const char *const chain_step_name[] = { "begin", "shards", "done" };
+static const char *const chain_step_name[] = { "begin", "lookup", "shards", "done" };
+
+/* The ids one message reaches, at most: the phone index's and the mirror's. */
+#define CHAIN_IDS_MAX (PHONEIX_MAX + HOOKS_IDS_MAX)
 
 struct consent_chain {
 	struct hooks_op *op;            /* op->h is NULL once the hooks are freed */
 	rconn_reply_fn *cb;
 	char *ch, *label, *match, *value, *ack, *sid, *text;
 	size_t text_len;
-	char ids[HOOKS_IDS_MAX][MODEL_ID_MAX + 1];
-	uint32_t shard[HOOKS_IDS_MAX];
+	char ids[CHAIN_IDS_MAX][MODEL_ID_MAX + 1];
+	uint32_t shard[CHAIN_IDS_MAX];
 	size_t nids;
-	uint32_t groups[HOOKS_IDS_MAX];   /* the distinct shards, ascending */
+	uint32_t groups[CHAIN_IDS_MAX];   /* the distinct shards, ascending */
 	size_t ngroups, at;
 	enum chain_step step;
 	int phone_steps;                /* 1: steps 1 and 3 run */
+	int lookup;                     /* 1: the index is read after step 1 */
 	long long now;                  /* one time for every step of the message */
 	long long sum[3];
 	int all_duplicate;
@@ -153,7 +159,7 @@ phone_send(struct consent_chain *c)
 static int
 shard_send(struct consent_chain *c)
 {
-	const char *args[6 + 9 + HOOKS_IDS_MAX];
+	const char *args[6 + 9 + CHAIN_IDS_MAX];
 	char how[64], now[24], rfc[32], ttl[16], done[KEYS_SHARD_MAX + HOOKS_SID_MAX];
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	uint32_t shard = c->groups[c->at];
@@ -195,11 +201,70 @@ shard_send(struct consent_chain *c)
 	return chain_call(c, "hook_consent", nkeys, n, args);
 }
 
+/* Adds id to c's ids unless there (or c is full). */
+static void
+chain_add_id(struct consent_chain *c, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < c->nids; i++)
+		if (strcmp(c->ids[i], id) == 0)
+			return;
+	if (c->nids == CHAIN_IDS_MAX || strlen(id) > MODEL_ID_MAX)
+		return;
+	snprintf(c->ids[c->nids], sizeof(c->ids[0]), "%s", id);
+	c->shard[c->nids] = keys_shard_of(id);
+	c->nids++;
+}
+
+/* The distinct shards of c's ids, ascending. */
+static void
+chain_group(struct consent_chain *c)
+{
+	size_t i, j;
+
+	c->ngroups = 0;
+	for (i = 0; i < c->nids; i++) {
+		for (j = 0; j < c->ngroups && c->groups[j] < c->shard[i]; j++)
+			;
+		if (j < c->ngroups && c->groups[j] == c->shard[i])
+			continue;
+		memmove(c->groups + j + 1, c->groups + j, (c->ngroups - j) *
+		    sizeof(c->groups[0]));
+		c->groups[j] = c->shard[i];
+		c->ngroups++;
+	}
+}
+
+static void on_lookup(struct rconn *rc, struct redisReply *reply, void *arg);
+
+/* Step 1b: the ids the phone index has for the number (or X id), read after step 1
+ * recorded the message: a write that added its id before then is found here
+ * (phoneix.h). Returns 0, or -1 (nothing sent). */
+static int
+lookup_send(struct consent_chain *c)
+{
+	char ix[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX];
+	const char *argv[3] = { "HGET", ix, c->value };
+
+	if (phoneix_keys(strcmp(c->match, "dm") == 0 ? PHONEIX_DM : PHONEIX_PHONE,
+	    c->value, ix, sup) < 0)
+		return -1;
+	return rconn_argv(c->op->h->app->cmd, on_lookup, c, 0, 3, argv, NULL);
+}
+
 /* Sends the step c is at (a shard step for group c->at). 0, or -1 (nothing sent). */
 static int
 chain_send(struct consent_chain *c)
 {
-	return c->step == CHAIN_SHARDS ? shard_send(c) : phone_send(c);
+	switch (c->step) {
+	case CHAIN_LOOKUP:
+		return lookup_send(c);
+	case CHAIN_SHARDS:
+		return shard_send(c);
+	default:
+		return phone_send(c);
+	}
 }
 
 /* Moves c past a step done: the next step that has work. 1 when there is one, 0
@@ -207,7 +272,12 @@ chain_send(struct consent_chain *c)
 static int
 chain_next(struct consent_chain *c)
 {
-	if (c->step == CHAIN_BEGIN) {
+	if (c->step == CHAIN_BEGIN && c->lookup) {
+		c->step = CHAIN_LOOKUP;
+		return 1;
+	}
+	if (c->step == CHAIN_BEGIN || c->step == CHAIN_LOOKUP) {
+		chain_group(c);
 		c->step = CHAIN_SHARDS;
 		c->at = 0;
 	} else if (c->step == CHAIN_SHARDS) {
@@ -306,6 +376,38 @@ fail:
 	chain_free(c);
 }
 
+/* The index's ids for the number were read: the shards next. */
+static void
+on_lookup(struct rconn *rc, struct redisReply *reply, void *arg)
+{
+	struct consent_chain *c = arg;
+	char ids[PHONEIX_MAX][MODEL_ID_MAX + 1];
+	size_t i, n;
+
+	if (reply == NULL || (reply->type != REDIS_REPLY_STRING &&
+	    reply->type != REDIS_REPLY_NIL)) {
+		c->cb(rc, reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply : NULL,
+		    c->op);
+		chain_free(c);
+		return;
+	}
+	n = reply->type == REDIS_REPLY_STRING ? phoneix_split(reply->str, reply->len, ids,
+	    PHONEIX_MAX) : 0;
+	for (i = 0; i < n; i++)
+		chain_add_id(c, ids[i]);
+	if (fault_hit("hooks.lookup.kill"))
+		_exit(137);
+	if (chain_next(c)) {
+		if (c->op->h != NULL && chain_send(c) == 0)
+			return;
+		c->cb(rc, NULL, c->op);
+		chain_free(c);
+		return;
+	}
+	chain_answer(c, rc, 0);
+	chain_free(c);
+}
+
 /* hook_reply.lua for c's message, deal: the one its first subscriber was last texted
  * on the channel ("" = none). Returns 0, or -1 (nothing sent). */
 static int
@@ -399,7 +501,7 @@ hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const char **
     size_t nids, rconn_reply_fn *cb)
 {
 	struct consent_chain *c = calloc(1, sizeof(*c));
-	size_t i, j;
+	size_t i;
 
 	if (c == NULL)
 		return -1;
@@ -415,25 +517,15 @@ hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const char **
 	    (c->sid = dup_or_empty(m->sid, strlen(m->sid))) == NULL ||
 	    (c->text = dup_or_empty(m->text, c->text_len)) == NULL)
 		goto fail;
-	c->nids = nids > HOOKS_IDS_MAX ? HOOKS_IDS_MAX : nids;
-	for (i = 0; i < c->nids; i++) {
-		snprintf(c->ids[i], sizeof(c->ids[i]), "%s", ids[i]);
-		c->shard[i] = keys_shard_of(ids[i]);
-	}
+	for (i = 0; i < nids && i < HOOKS_IDS_MAX; i++)
+		chain_add_id(c, ids[i]);
 	c->now = (long long)clock_now();
 	c->phone_steps = c->sid[0] != '\0' || (strcmp(c->ch, "sms") == 0 &&
 	    strcmp(c->match, "phone") == 0);
-	/* The distinct shards, ascending; a reply for review is one call. */
-	for (i = 0; i < c->nids && op->kw != KW_NONE; i++) {
-		for (j = 0; j < c->ngroups && c->groups[j] < c->shard[i]; j++)
-			;
-		if (j < c->ngroups && c->groups[j] == c->shard[i])
-			continue;
-		memmove(c->groups + j + 1, c->groups + j, (c->ngroups - j) *
-		    sizeof(c->groups[0]));
-		c->groups[j] = c->shard[i];
-		c->ngroups++;
-	}
+	/* A number or X id is looked up in the phone index too: the mirror may not
+	 * have a subscriber written a moment ago, nor one of another notifier's
+	 * shards. */
+	c->lookup = strcmp(c->match, "phone") == 0 || strcmp(c->match, "dm") == 0;
 	if (op->kw == KW_NONE) {
 		if (reply_start(c) == 0)
 			return 0;

@@ -180,6 +180,11 @@ on_sms_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	}
 	if (res[3] == 1)
 		hooks_count(h, "inbound:duplicate");
+	else if (res[0] == 0 && kw != KW_NONE && h != NULL) {
+		log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s", masked,
+		    kw_kind_name(kw));
+		hooks_count(h, "inbound:unknown_sender");
+	}
 	log_info("event=hook_inbound channel=sms from=%s kind=%s found=%lld changed=%lld "
 	    "confirm=%lld duplicate=%lld", masked, kw_kind_name(kw), res[0], res[1], res[2],
 	    res[3]);
@@ -249,13 +254,9 @@ hooks_sms_consent(struct hooks *h, struct http_req *r, const struct hooks_sms *s
 			http_error(r, 503, NULL, "out of memory");
 			return;
 		}
-		if (n == 0) {
-			/* Still run: an opt-out puts the number on the suppression list,
-			 * an opt-in takes it off, and the sid is remembered. */
-			log_warnx("event=hook_inbound_unknown channel=sms from=%s kind=%s",
-			    masked, kw_kind_name(kw));
-			hooks_count(h, "inbound:unknown_sender");
-		}
+		/* n may be 0: the phone index is read too (hooks_consent.c), and an
+		 * opt-out of no subscriber still puts the number on the suppression
+		 * list, an opt-in takes it off, and the sid is remembered. */
 		if (keys_phone(sms->from, KEYS_PH_ACK, ack, sizeof(ack)) < 0) {
 			http_error(r, 503, NULL, "try again later");
 			return;
@@ -421,6 +422,7 @@ on_dm_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct hooks_op *op = arg;
 	struct http_req *r = op->r;
+	struct hooks *op_h = op->h;
 	enum kw_kind kw = op->kw;
 	long long res[4];
 	cJSON *o;
@@ -439,6 +441,13 @@ on_dm_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	if (kw == KW_NONE) {
 		/* kept on the replies stream for review */
 		dm_answer(r, "none", NULL);
+		return;
+	}
+	if (res[0] == 0) {
+		log_warnx("event=hook_inbound_unknown channel=dm kind=%s", kw_kind_name(kw));
+		if (op_h != NULL)
+			hooks_count(op_h, "inbound:unknown_sender");
+		dm_answer(r, "unknown_subscriber", NULL);
 		return;
 	}
 	if ((o = cJSON_CreateObject()) == NULL ||
@@ -559,15 +568,9 @@ hooks_on_dm_inbound(struct http_req *r, void *arg)
 			http_error(r, 503, NULL, "subscribers not loaded yet");
 			goto done;
 		}
+		/* n may be 0: the phone index (dmx) is read too (hooks_consent.c). */
 		if ((n = hooks_ix_lookup(h, HOOKS_IX_DM, value, ids, HOOKS_IDS_MAX)) < 0) {
 			http_error(r, 503, NULL, "out of memory");
-			goto done;
-		}
-		if (n == 0) {
-			log_warnx("event=hook_inbound_unknown channel=dm kind=%s",
-			    kw_kind_name(kw));
-			hooks_count(h, "inbound:unknown_sender");
-			dm_answer(r, "unknown_subscriber", NULL);
 			goto done;
 		}
 	}

@@ -33,6 +33,7 @@
 #include "keys.h"
 #include "log.h"
 #include "model.h"
+#include "phoneix.h"
 #include "redisutil.h"
 #include "scripts.h"
 #include "signup.h"
@@ -51,6 +52,7 @@ struct yes_op {
 	char keyword[SIGNUP_WORDS_MAX], asked[SIGNUP_TEXT_MAX];   /* of the request */
 	char answer[16];
 	char res[16];                   /* yes_store's answer: "created", "updated" */
+	enum { YES_BEGIN, YES_INDEX, YES_STORE, YES_DONE } step;   /* the call in flight */
 	char *stored;                   /* the subscriber's JSON as read, NULL: none */
 	char *doc;                      /* the new document, NULL before it is built */
 	char *body;                     /* the text as received */
@@ -318,14 +320,16 @@ yes_welcome(struct yes_op *y, struct http_req *r, const char *res)
 	hooks_answer_text(h, r, ST_WELCOME, loc < 0 ? SL_EN : (enum signup_locale)loc);
 }
 
-/* One of signup.lua's "yes" calls answered: the next, or the webhook's answer. */
+/* One of the "Y"'s calls answered: the next, or the webhook's answer. */
 static void
 on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 {
+	static const char *const step_name[] = { "begin", "index", "store", "done" };
 	struct yes_op *y = arg;
 	struct http_req *r = y->op->r;
-	const char *res, *next = NULL;
+	const char *res;
 	char masked[32];
+	int sent = -1;
 
 	(void)rc;
 	if (r == NULL)
@@ -333,45 +337,68 @@ on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 	log_mask_phone(y->from, masked, sizeof(masked));
 	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 ||
 	    reply->element[0]->type != REDIS_REPLY_STRING || !durable) {
-		log_warnx("event=signup_failed step=%s from=%s err=\"%s\"", y->res[0] != '\0' ?
-		    "done" : y->doc != NULL ? "store" : "begin", masked,
-		    reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str :
+		log_warnx("event=signup_failed step=%s from=%s err=\"%s\"", step_name[y->step],
+		    masked, reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str :
 		    reply != NULL && !durable ? "not durable" : "no reply");
 		http_error(r, 503, NULL, "try again later");
 		goto done;
 	}
 	res = reply->element[0]->str;
-	if (strcmp(res, "none") == 0) {
-		yes_fallback(y, r);
-		goto done;
-	}
-	if (strcmp(res, "changed") == 0) {
-		/* Read again on Twilio's retry: the mirror catches up meanwhile. */
-		log_info("event=signup_retry from=%s reason=changed", masked);
-		http_error(r, 503, NULL, "try again later");
-		goto done;
-	}
-	if (strcmp(res, "dup") == 0) {
-		yes_welcome(y, r, res);
-		goto done;
-	}
-	if (strcmp(res, "go") == 0 && y->doc != NULL && y->res[0] == '\0')
-		next = "yes_store";
-	else if ((strcmp(res, "created") == 0 || strcmp(res, "updated") == 0) &&
-	    y->res[0] == '\0') {
+	switch (y->step) {
+	case YES_BEGIN:
+		if (strcmp(res, "none") == 0) {
+			yes_fallback(y, r);
+			goto done;
+		}
+		if (strcmp(res, "changed") == 0) {
+			/* Read again on Twilio's retry: the mirror catches up meanwhile. */
+			log_info("event=signup_retry from=%s reason=changed", masked);
+			http_error(r, 503, NULL, "try again later");
+			goto done;
+		}
+		if (strcmp(res, "dup") == 0) {
+			yes_welcome(y, r, res);
+			goto done;
+		}
+		if (strcmp(res, "go") != 0 || y->doc == NULL)
+			break;
+		/* The id in the phone index before it is stored (phoneix.h). */
+		if (y->op->h != NULL) {
+			struct durable_config wait;
+
+			wait.replicas = y->op->h->app->cfg->wait_replicas;
+			wait.timeout_ms = y->op->h->app->cfg->wait_timeout_ms;
+			y->step = YES_INDEX;
+			sent = phoneix_call(y->op->h->app->cmd, &wait, PHONEIX_PHONE, "add",
+			    y->from, y->id, on_yes_step, y);
+		}
+		goto next;
+	case YES_INDEX:
+		sent = y->op->h != NULL ? yes_send(y, "yes_store") : -1;
+		goto next;
+	case YES_STORE:
+		if (strcmp(res, "changed") == 0) {
+			log_info("event=signup_retry from=%s reason=changed", masked);
+			http_error(r, 503, NULL, "try again later");
+			goto done;
+		}
+		if (strcmp(res, "created") != 0 && strcmp(res, "updated") != 0)
+			break;
 		snprintf(y->res, sizeof(y->res), "%s", res);
-		next = "yes_done";
-	} else if (strcmp(res, "ok") == 0 && y->res[0] != '\0') {
+		sent = y->op->h != NULL ? yes_send(y, "yes_done") : -1;
+		goto next;
+	case YES_DONE:
+		if (strcmp(res, "ok") != 0)
+			break;
 		yes_welcome(y, r, y->res);
 		goto done;
 	}
-	if (next == NULL) {
-		log_warnx("event=signup_failed from=%s err=\"unexpected answer %s\"", masked,
-		    res);
-		http_error(r, 503, NULL, "try again later");
-		goto done;
-	}
-	if (y->op->h != NULL && yes_send(y, next) == 0)
+	log_warnx("event=signup_failed step=%s from=%s err=\"unexpected answer %s\"",
+	    step_name[y->step], masked, res);
+	http_error(r, 503, NULL, "try again later");
+	goto done;
+next:
+	if (sent == 0)
 		return;
 	http_error(r, 503, NULL, "try again later");
 done:
@@ -403,6 +430,8 @@ yes_send(struct yes_op *y, const char *op)
 		return -1;
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	snprintf(ttl, sizeof(ttl), "%d", 30 * 86400);
+	y->step = strcmp(op, "yes_begin") == 0 ? YES_BEGIN : strcmp(op, "yes_store") == 0 ?
+	    YES_STORE : YES_DONE;
 	if (strcmp(op, "yes_store") == 0) {
 		args[n++] = sk[0];
 		args[n++] = sk[1];

@@ -328,6 +328,10 @@ keys_phone(const char *value, enum keys_phone which, char *buf, size_t size)
 		return keys_format(p, buf, size, "signup:%s", value);
 	case KEYS_PH_SIGNUP_ASKED:
 		return keys_format(p, buf, size, "signup:asked:%s", value);
+	case KEYS_PH_PHONES:
+		return keys_format(p, buf, size, "phones");
+	case KEYS_PH_DMX:
+		return keys_format(p, buf, size, "dmx");
 	default:
 		break;
 	}

@@ -316,9 +316,13 @@ on_stored(struct rconn *rc, struct redisReply *reply, void *arg)
 		}
 		if ((j = cJSON_Parse(op->stored)) != NULL) {
 			const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "phone");
+			const cJSON *dm = cJSON_GetObjectItemCaseSensitive(j, "dm");
+			const cJSON *x = cJSON_GetObjectItemCaseSensitive(dm, "x");
 
 			if (cJSON_IsString(p) && strlen(p->valuestring) < sizeof(op->phone))
 				snprintf(op->phone, sizeof(op->phone), "%s", p->valuestring);
+			if (cJSON_IsString(x) && strlen(x->valuestring) < sizeof(op->dm))
+				snprintf(op->dm, sizeof(op->dm), "%s", x->valuestring);
 			cJSON_Delete(j);
 		}
 	}

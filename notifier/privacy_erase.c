@@ -17,6 +17,7 @@
 #include "config.h"
 #include "http.h"
 #include "keys.h"
+#include "phoneix.h"
 #include "log.h"
 #include "model.h"
 #include "privacy_int.h"
@@ -106,7 +107,52 @@ out:
 		priv_op_fail(op, "erasing the subscriber");
 }
 
-/* The number is on the suppression list: the subscriber's own data next. */
+static void erase_unindex(struct priv_op *op, enum phoneix_kind kind);
+
+/* The id is off the phone index of its number or X id: the next, or the
+ * subscriber's own data. */
+static void
+on_unindexed(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
+{
+	struct priv_op *op = arg;
+
+	(void)rc;
+	if (!priv_step(op, reply != NULL && reply->type == REDIS_REPLY_INTEGER && durable,
+	    "taking the id off the phone index"))
+		return;
+	if (op->unindexing == PHONEIX_PHONE)
+		erase_unindex(op, PHONEIX_DM);
+	else
+		erase_sub_script(op);
+}
+
+/* phone_index.lua "drop" of the id at its number (kind PHONEIX_PHONE) or X id, when
+ * it has one, so that no STOP after the erasure writes a consent record under the
+ * id again (hook_consent.lua writes one for an id of the index not stored); then
+ * the next. */
+static void
+erase_unindex(struct priv_op *op, enum phoneix_kind kind)
+{
+	const struct config *cfg = op->pv->app->cfg;
+	const char *value = kind == PHONEIX_PHONE ? op->phone : op->dm;
+	struct durable_config wait;
+
+	if (value[0] == '\0') {
+		if (kind == PHONEIX_PHONE)
+			erase_unindex(op, PHONEIX_DM);
+		else
+			erase_sub_script(op);
+		return;
+	}
+	wait.replicas = cfg->wait_replicas;
+	wait.timeout_ms = cfg->wait_timeout_ms;
+	op->unindexing = kind;
+	if (phoneix_call(op->pv->app->cmd, &wait, kind, "drop", value, op->id,
+	    on_unindexed, op) < 0)
+		priv_op_fail(op, "taking the id off the phone index");
+}
+
+/* The number is on the suppression list: off the phone index next. */
 static void
 on_suppressed(struct rconn *rc, struct redisReply *reply, void *arg)
 {
@@ -116,7 +162,7 @@ on_suppressed(struct rconn *rc, struct redisReply *reply, void *arg)
 	if (!priv_step(op, reply != NULL && reply->type != REDIS_REPLY_ERROR,
 	    "keeping the number on the suppression list"))
 		return;
-	erase_sub_script(op);
+	erase_unindex(op, PHONEIX_PHONE);
 }
 
 /* The number first on the suppression list (a key of its own slot; early is safe:
@@ -131,7 +177,7 @@ erase_sub(struct priv_op *op)
 	const char *args[4] = { "HSET", key, op->phone, v };
 
 	if (op->phone[0] == '\0') {
-		erase_sub_script(op);
+		erase_unindex(op, PHONEIX_DM);
 		return;
 	}
 	snprintf(v, sizeof(v), "%lld\terased\tdata_rights", (long long)clock_now());

@@ -52,6 +52,9 @@ struct priv_op {
 	int erase;
 	char id[MODEL_ID_MAX + 1];
 	char phone[32];                    /* the stored subscriber's number, "" = none */
+	char dm[32];                       /* its X user id, "" = none */
+	int unindexing;                    /* erase: the phone index drop in flight
+	                                    * (enum phoneix_kind) */
 	uint32_t shard;
 	struct priv_scan scan[SCANS];
 	int si;                            /* the stream being walked */

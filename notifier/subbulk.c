@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "keys.h"
+#include "phoneix.h"
 #include "subbulk.h"
 
 #define SUBBULK_PER (4 + CH_COUNT)    /* ORDER BULK_ARGS: id, json, phone, entry,
@@ -19,6 +20,7 @@ struct subbulk_sub {
 	char id[MODEL_ID_MAX + 1];
 	char *json;
 	char phone[24];
+	char dm[32];                  /* the X user id ("" = none) */
 	char consent[CH_COUNT][24];
 	char *entry;                  /* the number's suppression entry as read, NULL:
 	                               * none (or not read) */
@@ -33,12 +35,15 @@ struct subbulk {
 	char keys[SUBBULK_NKEYS][KEYS_SHARD_MAX]; /* ORDER BULK_KEYS */
 	const char **args;            /* SUBBULK_HEAD + keys + 2 + max * SUBBULK_PER */
 	size_t *lens;
-	/* The reads of the suppression list: the distinct phone shards of the numbers
-	 * (subbulk_reads), and one read's HMGET being built. */
-	uint32_t *groups;
+	/* The index adds (subbulk_reads): the distinct (kind, shard) of the numbers
+	 * and X ids, and one call's keys and arguments being built. */
+	struct subbulk_group {
+		enum phoneix_kind kind;
+		uint32_t shard;
+	} *groups;
 	int ngroups;
-	char rkey[KEYS_SHARD_MAX];
-	const char **rargv;           /* 2 + max */
+	char rkey[2][KEYS_SHARD_MAX];
+	const char **rargv;           /* 3 + 2 * max */
 	size_t *rlens;
 };
 
@@ -54,9 +59,9 @@ subbulk_new(size_t max, const char *how)
 	b->v = calloc(max, sizeof(*b->v));
 	b->args = calloc(cap, sizeof(*b->args));
 	b->lens = calloc(cap, sizeof(*b->lens));
-	b->groups = calloc(max, sizeof(*b->groups));
-	b->rargv = calloc(max + 2, sizeof(*b->rargv));
-	b->rlens = calloc(max + 2, sizeof(*b->rlens));
+	b->groups = calloc(2 * max, sizeof(*b->groups));
+	b->rargv = calloc(3 + 2 * max, sizeof(*b->rargv));
+	b->rlens = calloc(3 + 2 * max, sizeof(*b->rlens));
 	if (b->v == NULL || b->args == NULL || b->lens == NULL || b->groups == NULL ||
 	    b->rargv == NULL || b->rlens == NULL) {
 		subbulk_free(b);
@@ -108,6 +113,7 @@ subbulk_add(struct subbulk *b, const struct subscriber *s, char *canon,
 	e->json = canon;
 	snprintf(e->id, sizeof(e->id), "%s", s->id);
 	snprintf(e->phone, sizeof(e->phone), "%s", s->phone != NULL ? s->phone : "");
+	snprintf(e->dm, sizeof(e->dm), "%s", s->dm_x != NULL ? s->dm_x : "");
 	for (c = 0; c < CH_COUNT; c++)
 		(void)subscriber_consent_arg(s, (enum channel)c, e->consent[c],
 		    sizeof(e->consent[c]));
@@ -202,31 +208,46 @@ subbulk_reset(struct subbulk *b)
 	b->ngroups = 0;
 }
 
-/* 1 when subscriber e's number needs its suppression entry: a number given SMS
- * consent (lib/subput.lua keeps out only an SMS consent older than the STOP). */
-static int
-needs_entry(const struct subbulk_sub *e)
+/* What subscriber e is indexed under in kind ("" = nothing). */
+static const char *
+index_value(const struct subbulk_sub *e, enum phoneix_kind kind)
 {
-	return e->phone[0] != '\0' && e->consent[CH_SMS][0] != '\0';
+	return kind == PHONEIX_DM ? e->dm : e->phone;
+}
+
+/* 1 when subscriber e belongs to read group g. */
+static int
+in_group(const struct subbulk_sub *e, const struct subbulk_group *g)
+{
+	const char *v = index_value(e, g->kind);
+
+	return v[0] != '\0' && keys_phone_shard(v) == g->shard;
 }
 
 int
 subbulk_reads(struct subbulk *b)
 {
 	size_t k;
-	int g;
+	int g, kind;
 
 	b->ngroups = 0;
 	for (k = 0; k < b->n; k++) {
-		uint32_t p;
+		for (kind = PHONEIX_PHONE; kind <= PHONEIX_DM; kind++) {
+			const char *v = index_value(&b->v[k], (enum phoneix_kind)kind);
+			uint32_t p;
 
-		if (!needs_entry(&b->v[k]))
-			continue;
-		p = keys_phone_shard(b->v[k].phone);
-		for (g = 0; g < b->ngroups && b->groups[g] != p; g++)
-			;
-		if (g == b->ngroups)
-			b->groups[b->ngroups++] = p;
+			if (v[0] == '\0')
+				continue;
+			p = keys_phone_shard(v);
+			for (g = 0; g < b->ngroups && (b->groups[g].shard != p ||
+			    (int)b->groups[g].kind != kind); g++)
+				;
+			if (g == b->ngroups) {
+				b->groups[g].kind = (enum phoneix_kind)kind;
+				b->groups[g].shard = p;
+				b->ngroups++;
+			}
+		}
 	}
 	return b->ngroups;
 }
@@ -234,25 +255,33 @@ subbulk_reads(struct subbulk *b)
 int
 subbulk_read_argv(struct subbulk *b, int i, const char ***argv, const size_t **lens)
 {
+	const struct subbulk_group *g;
 	size_t k;
-	int n = 0;
+	int n = SUBBULK_READ_NKEYS;
 
 	if (i < 0 || i >= b->ngroups)
 		return -1;
-	b->rargv[n] = "HMGET";
-	b->rlens[n++] = 5;
-	b->rargv[n] = b->rkey;
-	b->rlens[n++] = 0;
+	g = &b->groups[i];
+	b->rargv[n] = "add";
+	b->rlens[n++] = 3;
 	for (k = 0; k < b->n; k++) {
-		if (!needs_entry(&b->v[k]) || keys_phone_shard(b->v[k].phone) != b->groups[i])
+		const char *v = index_value(&b->v[k], g->kind);
+
+		if (!in_group(&b->v[k], g))
 			continue;
-		if (n == 2 && keys_phone(b->v[k].phone, KEYS_PH_SUPPRESSED, b->rkey,
-		    sizeof(b->rkey)) < 0)
+		if (n == SUBBULK_READ_NKEYS + 1 && phoneix_keys(g->kind, v, b->rkey[0],
+		    b->rkey[1]) < 0)
 			return -1;
-		b->rargv[n] = b->v[k].phone;
-		b->rlens[n++] = strlen(b->v[k].phone);
+		b->rargv[n] = v;
+		b->rlens[n++] = strlen(v);
+		b->rargv[n] = b->v[k].id;
+		b->rlens[n++] = strlen(b->v[k].id);
 	}
-	b->rlens[1] = strlen(b->rkey);
+	/* ORDER PHONE_INDEX_KEYS */
+	b->rargv[0] = b->rkey[0];
+	b->rlens[0] = strlen(b->rkey[0]);
+	b->rargv[1] = b->rkey[1];
+	b->rlens[1] = strlen(b->rkey[1]);
 	*argv = b->rargv;
 	*lens = b->rlens;
 	return n;
@@ -261,30 +290,33 @@ subbulk_read_argv(struct subbulk *b, int i, const char ***argv, const size_t **l
 int
 subbulk_read_reply(struct subbulk *b, int i, const redisReply *r)
 {
+	const struct subbulk_group *g;
 	size_t k, at, want = 0;
 
 	if (i < 0 || i >= b->ngroups || r == NULL || r->type != REDIS_REPLY_ARRAY)
 		return -1;
+	g = &b->groups[i];
 	/* The whole reply checked before any entry is kept. */
 	for (k = 0; k < b->n; k++)
-		if (needs_entry(&b->v[k]) && keys_phone_shard(b->v[k].phone) == b->groups[i])
-			want++;
+		want += (size_t)in_group(&b->v[k], g);
 	if (r->elements != want)
 		return -1;
 	for (at = 0; at < want; at++)
-		if (r->element[at]->type != REDIS_REPLY_NIL &&
-		    r->element[at]->type != REDIS_REPLY_STRING)
+		if (r->element[at]->type != REDIS_REPLY_STRING)
 			return -1;
+	if (g->kind == PHONEIX_DM)
+		return 0;               /* indexed; no suppression list for X ids */
 	for (k = 0, at = 0; k < b->n; k++) {
 		struct subbulk_sub *e = &b->v[k];
 		const redisReply *v;
 
-		if (!needs_entry(e) || keys_phone_shard(e->phone) != b->groups[i])
+		if (!in_group(e, g))
 			continue;
 		v = r->element[at++];
 		free(e->entry);
 		e->entry = NULL;
-		if (v->type == REDIS_REPLY_STRING &&
+		/* Only an SMS consent is kept out by a STOP (lib/subput.lua). */
+		if (v->len > 0 && e->consent[CH_SMS][0] != '\0' &&
 		    (e->entry = strndup(v->str, v->len)) == NULL)
 			return -1;
 	}

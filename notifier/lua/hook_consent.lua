@@ -14,6 +14,8 @@
 -- Once per shard and message: the marker KEYS[6] ("<found> <changed>", SET with the
 -- TTL, 30 days: Twilio's retries end long before) makes a message retried after a
 -- crash change nothing here again, and answers the counts of the first time.
+-- An opt-out also goes into the consent record of an id that is not stored (yet):
+-- the phone index lists an id before its write stores it.
 -- "out"/"in": for each id whose stored subscriber still has that phone number (or DM
 -- handle): the consent field goes (opt-out) or comes back (opt-in, only for a channel
 -- the subscriber has), the stored JSON's consent.<channel> follows, a change is put on
@@ -52,6 +54,13 @@ for i = FIRST_ID, #ARGV do
     hit = s.phone == value
   elseif hit and match == 'dm' then
     hit = type(s.dm) == 'table' and s.dm.x == value
+  end
+  if not json and op == 'out' then
+    -- An id of the phone index not stored yet: a write that added it before this
+    -- message was recorded and has not stored it yet (docs/sharding.md 4f). Its
+    -- record gets the opt-out, which that store then honours (lib/subput.lua keeps
+    -- out a consent older than the record's last opt-out).
+    subjson_consent_event(records, id, ch, 'opted_out', now, how, detail)
   end
   if hit then
     found = found + 1

@@ -33,6 +33,8 @@
 #include "itest.h"
 #include "keys.h"
 #include "layout.h"
+#include "phoneix.h"
+#include "scripts.h"
 #include "shard.h"
 #include "twsig.h"
 
@@ -501,20 +503,22 @@ start_stop_notifier(struct it_one *f, long n)
 	wait_mirror(n);
 }
 
-struct texts_to {
+struct want_texts {
 	struct it_one *f;
+	const char *to;
 	int want;
 };
 
+/* 1 when gwsim accepted at least w->want texts to w->to. */
 static int
-texts_reached(void *arg)
+texts_to_reached(void *arg)
 {
-	struct texts_to *t = arg;
-	cJSON *reqs = it_gwsim_requests(&t->f->gw);
-	int n = it_gwsim_accepted_to(reqs, PHONE);
+	struct want_texts *w = arg;
+	cJSON *reqs = it_gwsim_requests(&w->f->gw);
+	int n = it_gwsim_accepted_to(reqs, w->to);
 
 	cJSON_Delete(reqs);
-	return n >= t->want;
+	return n >= w->want;
 }
 
 /*
@@ -542,7 +546,7 @@ a_stop_cut_short_by_a_crash_is_finished_by_its_retry(void **state)
 	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
 	start_stop_notifier(f, 2);
 	for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
-		struct texts_to want = { f, 0 };
+		struct want_texts want = { f, PHONE, 0 };
 		long long ev_a, ev_b;
 		cJSON *reqs;
 		int texts, status;
@@ -586,10 +590,107 @@ a_stop_cut_short_by_a_crash_is_finished_by_its_retry(void **state)
 		 * crash came after the number's done step (it decided the confirmation,
 		 * whose text died with the process: never sent twice, docs/inbound.md). */
 		want.want = texts + (i < 3);
-		assert_true(it_wait(texts_reached, &want, WAIT_MS));
+		assert_true(it_wait(texts_to_reached, &want, WAIT_MS));
 		it_sleep_ms(300);
 		reqs = it_gwsim_requests(&f->gw);
 		assert_int_equal(it_gwsim_accepted_to(reqs, PHONE), texts + (i < 3));
+		cJSON_Delete(reqs);
+	}
+}
+
+/* EVAL of the embedded script name with keys then args (NULL-terminated lists), as
+ * a writer of the notifier runs it; the reply is the caller's. */
+static redisReply *
+eval_script(redisContext *rc, const char *name, const char *const *keys,
+    const char *const *args)
+{
+	const char *argv[64];
+	char nk[8];
+	int argc = 0, n = 0;
+	redisReply *r;
+
+	argv[argc++] = "EVAL";
+	argv[argc++] = script_source(name);
+	assert_non_null(argv[1]);
+	argv[argc++] = nk;
+	for (; keys[n] != NULL; n++)
+		argv[argc++] = keys[n];
+	snprintf(nk, sizeof(nk), "%d", n);
+	for (; *args != NULL; args++)
+		argv[argc++] = *args;
+	r = redisCommandArgv(rc, argc, argv, NULL);
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_ERROR)
+		fail_msg("%s.lua: %s", name, r->str);
+	return r;
+}
+
+/*
+ * A write racing a STOP (docs/sharding.md 4f): an import adds its subscriber to the
+ * phone index and reads the number's suppression entry (none yet), the STOP comes,
+ * then the import stores the subscriber with a consent older than the STOP. The STOP
+ * found the id in the index, though neither the store nor the mirror had it, and
+ * wrote the opt-out into its consent record: the store keeps SMS consent out and
+ * says so, and the number is never texted. Each half of the import is its own script
+ * here, run as notifier/subbulk.c runs them, so that the STOP lands in between.
+ */
+static void
+a_stop_between_a_writes_index_and_its_store_keeps_consent_out(void **state)
+{
+	struct it_one *f = *state;
+	const char *id = "race-1", *number = "+15125567009";
+	char ix[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX], sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
+	char json[1200];
+	redisReply *r;
+
+	/* A subscriber of another number, who gets the deal at the end. */
+	snprintf(json, sizeof(json), "%s\n", sub_json("ctl-1", 7010));
+	assert_int_equal(it_import(f->port, json), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	start_stop_notifier(f, 1);
+	/* The import's first half: indexed, no entry on the list. */
+	assert_int_equal(phoneix_keys(PHONEIX_PHONE, number, ix, sup), 0);
+	{
+		const char *keys[] = { ix, sup, NULL };
+		const char *args[] = { "add", number, id, NULL };
+
+		r = eval_script(f->rc, "phone_index", keys, args);
+		assert_true(r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+		assert_string_equal(r->element[0]->str, "");
+		freeReplyObject(r);
+	}
+	/* The STOP: answered 200, though the subscriber is stored nowhere yet. */
+	assert_int_equal(sms_in("SM00000000000000000000000000000077", number, "STOP"), 200);
+	/* The import's second half, with the entry it read before the STOP. */
+	snprintf(json, sizeof(json), "%s", sub_json(id, 7009));
+	assert_int_equal(keys_sub_keys(keys_shard_of(id), sk), 0);
+	{
+		const char *keys[] = { sk[0], sk[1], sk[2], sk[3], sk[4 + CH_SMS],
+		    sk[4 + CH_DM], NULL };
+		const char *args[] = { "1767400000", "import", id, json, number, "",
+		    "1767348000", "", NULL };
+
+		r = eval_script(f->rc, "admin_sub_bulk", keys, args);
+		assert_true(r->type == REDIS_REPLY_ARRAY && r->elements == 5);
+		assert_int_equal(r->element[0]->integer, 1);
+		assert_int_equal(r->element[3]->integer, 1);
+		assert_string_equal(r->element[4]->str, "sms");
+		freeReplyObject(r);
+	}
+	assert_int_equal(has_sms_consent(f->rc, id), 0);
+	/* A deal for everyone: the other number gets it, this one nothing (nor a
+	 * confirmation: no subscriber was stored with the number when it said STOP). */
+	wait_mirror(2);
+	{
+		struct want_texts w = { f, "+15125567010", 1 };
+		cJSON *reqs;
+
+		assert_int_equal(it_publish(f->rc, it_deal("race-d", "laptop", 600)), 0);
+		assert_true(it_wait(texts_to_reached, &w, WAIT_MS));
+		it_sleep_ms(300);
+		reqs = it_gwsim_requests(&f->gw);
+		assert_int_equal(it_gwsim_accepted_to(reqs, number), 0);
 		cJSON_Delete(reqs);
 	}
 }
@@ -1232,6 +1333,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(a_stop_cut_short_by_a_crash_is_finished_by_its_retry,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_stop_between_a_writes_index_and_its_store_keeps_consent_out, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(a_stop_reaches_a_subscriber_added_a_moment_before,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(a_gap_in_one_shards_feed_reloads_the_mirror,

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "keys.h"
 #include "layout.h"
+#include "phoneix.h"
 #include "shard.h"
 #include "slot.h"
 #include "subbulk.h"
@@ -155,7 +156,7 @@ replies_are_read_and_malformed_ones_refused(void **state)
 	assert_int_equal(subbulk_reply(NULL, 3, c), -1);
 }
 
-/* A reply of n strings, "" for a nil. */
+/* A reply of n strings ("s:<text>" for any text, "" included), "" for a nil. */
 static redisReply *
 entries(int n, ...)
 {
@@ -171,8 +172,11 @@ entries(int n, ...)
 		const char *v = va_arg(ap, const char *);
 		redisReply *e = calloc(1, sizeof(*e));
 
+		/* "s:<text>" a string, anything else as given (a string), "" a nil */
 		e->type = v[0] == '\0' ? REDIS_REPLY_NIL : REDIS_REPLY_STRING;
-		if (v[0] != '\0') {
+		if (strncmp(v, "s:", 2) == 0)
+			v += 2;
+		if (e->type == REDIS_REPLY_STRING) {
 			e->str = strdup(v);
 			e->len = strlen(v);
 		}
@@ -197,9 +201,10 @@ add_sms(struct subbulk *b, const char *id, const char *phone)
 	subscriber_free(s);
 }
 
-/* The suppression list is read on the slots of the numbers, one HMGET per phone
- * shard, only for numbers given SMS consent; each entry lands in its subscriber's
- * arguments, a nil as "". */
+/* Before its call a batch adds its ids to the phone index on the slots of the
+ * numbers and X ids (phone_index.lua "add"), one call per (index, phone shard), every
+ * number and X id exactly once, reading the numbers' entries on the suppression list
+ * with it; an entry lands in its subscriber's arguments only with SMS consent. */
 static void
 suppression_entries_are_read_per_phone_slot(void **state)
 {
@@ -208,34 +213,42 @@ suppression_entries_are_read_per_phone_slot(void **state)
 	struct err err;
 	const char **argv, **args;
 	const size_t *lens;
-	char key[KEYS_SHARD_MAX];
+	char ix[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX];
 	const char *phones[3] = { "+15125550100", "+15125550101", "+15125550102" };
-	int n, i, j, reads, argc, seen = 0;
+	int n, i, j, reads, argc, seen = 0, dms = 0;
 	size_t k;
 
 	(void)state;
-	/* One Redis: one read of "suppressed:sms" for the whole batch. */
+	/* One Redis: one add to "phones" for the whole batch. */
 	b = subbulk_new(8, "import");
 	add_sms(b, "a", phones[0]);
 	add_sms(b, "b", phones[1]);
 	assert_int_equal(subbulk_reads(b), 1);
 	argc = subbulk_read_argv(b, 0, &argv, &lens);
-	assert_int_equal(argc, 4);
-	assert_string_equal(argv[0], "HMGET");
+	assert_int_equal(argc, SUBBULK_READ_NKEYS + 1 + 4);
+	assert_string_equal(argv[0], "phones");
 	assert_string_equal(argv[1], "suppressed:sms");
-	assert_string_equal(argv[2], phones[0]);
-	assert_string_equal(argv[3], phones[1]);
-	/* A reply of the wrong length or type is refused. */
+	assert_string_equal(argv[2], "add");
+	assert_string_equal(argv[3], phones[0]);
+	assert_string_equal(argv[4], "a");
+	assert_string_equal(argv[5], phones[1]);
+	assert_string_equal(argv[6], "b");
+	for (i = 0; i < argc; i++)
+		assert_int_equal(lens[i], strlen(argv[i]));
+	/* A reply of the wrong length or type is refused, and keeps nothing. */
 	{
 		redisReply *bad = entries(1, "x");
 
+		assert_int_equal(subbulk_read_reply(b, 0, bad), -1);
+		freeReplyObject(bad);
+		bad = entries(2, "x", "");      /* a nil: phone_index.lua answers "" */
 		assert_int_equal(subbulk_read_reply(b, 0, bad), -1);
 		freeReplyObject(bad);
 		assert_int_equal(subbulk_read_reply(b, 0, NULL), -1);
 		assert_int_equal(subbulk_read_reply(b, 1, NULL), -1);
 	}
 	{
-		redisReply *r = entries(2, "", "1767400000\tsms:STOP\tstop");
+		redisReply *r = entries(2, "s:", "s:1767400000\tsms:STOP\tstop");
 
 		assert_int_equal(subbulk_read_reply(b, 0, r), 0);
 		freeReplyObject(r);
@@ -247,14 +260,13 @@ suppression_entries_are_read_per_phone_slot(void **state)
 	assert_string_equal(args[i + 4 + CH_COUNT + 3], "1767400000\tsms:STOP\tstop");
 	subbulk_free(b);
 
-	/* Four shards: the numbers of a batch (one subscriber shard) are read on
-	 * their own slots, every number exactly once. */
+	/* Four shards: the numbers and X ids of a batch (one subscriber shard) are
+	 * added on their own slots, each exactly once. */
 	l = shard_layout_new(4, &err);
 	assert_non_null(l);
 	layout_set(l);
 	b = subbulk_new(8, "import");
 	assert_int_equal(subbulk_set_shard(b, keys_shard_of("a")), 0);
-	/* (the suppression list's slots are the numbers' shards, not the batch's) */
 	for (j = 0, k = 0; j < 3; k++) {
 		char id[16];
 
@@ -264,21 +276,35 @@ suppression_entries_are_read_per_phone_slot(void **state)
 			continue;
 		add_sms(b, id, phones[j++]);
 	}
+	{
+		char *canon;
+		struct subscriber *s = parse("{\"id\":\"a\",\"dm\":{\"x\":\"777\"},"
+		    "\"channels\":[\"dm\"],\"timezone\":\"UTC\"}", &canon);
+
+		assert_int_equal(subbulk_add(b, s, canon, 4), 0);
+		subscriber_free(s);
+	}
 	reads = subbulk_reads(b);
-	assert_true(reads >= 1 && reads <= 3);
+	assert_true(reads >= 2 && reads <= 4);
 	for (i = 0; i < reads; i++) {
 		argc = subbulk_read_argv(b, i, &argv, &lens);
-		assert_true(argc >= 3);
-		for (j = 2; j < argc; j++) {
-			assert_int_equal(keys_phone(argv[j], KEYS_PH_SUPPRESSED, key,
-			    sizeof(key)) > 0, 1);
-			assert_string_equal(argv[1], key);
-			assert_int_equal(slot_of(argv[1], strlen(argv[1])),
-			    slot_of(key, strlen(key)));
-			seen++;
+		assert_true(argc >= SUBBULK_READ_NKEYS + 3);
+		assert_string_equal(argv[2], "add");
+		for (j = 3; j < argc; j += 2) {
+			enum phoneix_kind kind = strcmp(argv[j], "777") == 0 ? PHONEIX_DM :
+			    PHONEIX_PHONE;
+
+			assert_int_equal(phoneix_keys(kind, argv[j], ix, sup), 0);
+			assert_string_equal(argv[0], ix);
+			assert_string_equal(argv[1], sup);
+			if (kind == PHONEIX_DM)
+				dms++;
+			else
+				seen++;
 		}
 	}
 	assert_int_equal(seen, 3);
+	assert_int_equal(dms, 1);
 	subbulk_free(b);
 	layout_clear();
 }
