@@ -183,15 +183,27 @@ enum keys_phone {
 	KEYS_PH_ACK,                  /* "optout_ack:<number>": one confirmation a minute */
 	KEYS_PH_SIGNUP,               /* "signup:<number>": a sign-up request open */
 	KEYS_PH_SIGNUP_ASKED,         /* "signup:asked:<number>": requests today */
-	KEYS_PH_PHONES,               /* "phones": number -> the ids that have it
-	                               * (phone_index.lua) */
-	KEYS_PH_DMX,                  /* "dmx": X user id -> the ids that have it */
+	KEYS_PH_PHONES,               /* "phones:<b>": number -> the ids that have it
+	                               * (phone_index.lua), b = a hash of the number
+	                               * modulo KEYS_PHONE_BUCKETS: many small hashes,
+	                               * each a compact listpack in Redis */
+	KEYS_PH_DMX,                  /* "dmx:<b>": X user id -> the ids that have it */
 	KEYS_PH_NAMES
 };
+
+/* Buckets of the phone index per phone shard (a power of two): at 100M subscribers
+ * on 64 shards about 24 numbers a bucket, under Redis' listpack limit (128). */
+#define KEYS_PHONE_BUCKETS 65536
 
 /* The shard of the slot of number's keys (0 in the single-instance layout). */
 uint32_t keys_phone_shard(const char *value);
 int keys_phone(const char *value, enum keys_phone which, char *buf, size_t size);
+
+/* The name of a bucket of the phone index (which: KEYS_PH_PHONES, KEYS_PH_DMX; -1
+ * for another) without a shard's tag, whatever the layout in force: for dealpushctl
+ * migrate, which names the keys of a layout not in force. */
+int keys_phone_untagged(const char *value, enum keys_phone which, char *buf,
+    size_t size);
 
 /* The marker of an inbound opt-out or opt-in applied in shard shard,
  * "inbound:done:<sid>" (hook_consent.lua; 30 days), so that a message retried after

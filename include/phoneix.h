@@ -25,8 +25,9 @@ enum phoneix_kind {
 
 #define PHONEIX_MAX 64            /* ids a number holds, at most (phone_index.lua) */
 
-/* ORDER PHONE_INDEX_KEYS: the index of kind for value, and (PHONEIX_PHONE only;
- * otherwise "") the number's suppression list, both on value's slot. 0, or -1. */
+/* The bucket of the index of kind that holds value, and (PHONEIX_PHONE only;
+ * otherwise "") the number's suppression list, both on value's slot (ORDER
+ * PHONE_INDEX_KEYS takes sup first, then the buckets). 0, or -1. */
 int phoneix_keys(enum phoneix_kind kind, const char *value, char ix[KEYS_SHARD_MAX],
     char sup[KEYS_SHARD_MAX]);
 

@@ -48,17 +48,17 @@ unsigned long subbulk_line(const struct subbulk *b, size_t i);
  * entries on the suppression list, each on the slot of the numbers: one
  * phone_index.lua "add" per (index, phone shard). subbulk_reads counts them (0:
  * nothing to index; call it once b is full); subbulk_read_argv builds the i-th
- * (0-based): SUBBULK_READ_NKEYS keys, then its arguments (argv and lens point into b,
- * valid until the next call of subbulk_read_argv), and returns their count, or -1;
+ * (0-based): *nkeys keys (ORDER PHONE_INDEX_KEYS: the suppression list, then the
+ * index's buckets), then its arguments (argv and lens point into b, valid until the
+ * next call of subbulk_read_argv), and returns their count, or -1;
  * subbulk_read_reply keeps the entries of the i-th call's reply for b's own call.
  * Returns 0, or -1 when r is not the reply of that call (an error reply included)
  * or memory ran out. Every one must have succeeded before b's call is sent: a
  * subscriber stored unindexed could be missed by a STOP.
  */
-#define SUBBULK_READ_NKEYS 2          /* ORDER PHONE_INDEX_KEYS */
 int subbulk_reads(struct subbulk *b);
 int subbulk_read_argv(struct subbulk *b, int i, const char ***argv,
-    const size_t **lens);
+    const size_t **lens, int *nkeys);
 int subbulk_read_reply(struct subbulk *b, int i, const redisReply *r);
 
 /* The script's keys then arguments (SUBBULK_NKEYS keys first), with now (epoch s) as

@@ -235,7 +235,7 @@ op_read(struct admin_bulk *ab, struct bulk_op *op)
 	const size_t *lens;
 	struct durable_config wait;
 	uint32_t k;
-	int i, n, argc;
+	int i, n, argc, nkeys;
 
 	wait.replicas = ab->app->cfg->wait_replicas;
 	wait.timeout_ms = ab->app->cfg->wait_timeout_ms;
@@ -253,9 +253,8 @@ op_read(struct admin_bulk *ab, struct bulk_op *op)
 				rd->i = i;
 			}
 			if (rd == NULL || (argc = subbulk_read_argv(op->b[k], i, &argv,
-			    &lens)) < 0 || durable_script_call(ab->app->cmd, &wait,
-			    "phone_index", SUBBULK_READ_NKEYS, argc, argv, lens, on_read,
-			    rd) < 0) {
+			    &lens, &nkeys)) < 0 || durable_script_call(ab->app->cmd, &wait,
+			    "phone_index", nkeys, argc, argv, lens, on_read, rd) < 0) {
 				free(rd);
 				op->failed = 1;
 				break;

@@ -139,17 +139,17 @@ struct import {
 static int
 batch_reads(struct import *im, struct subbulk *b)
 {
-	const char **args, *argv[3 + SUBBULK_READ_NKEYS + 1 + 2 * SUBBULK_MAX];
+	const char **args, *argv[3 + 2 + 4 * SUBBULK_MAX];
 	const size_t *alens;
-	size_t lens[3 + SUBBULK_READ_NKEYS + 1 + 2 * SUBBULK_MAX];
-	char nkeys[8];
+	size_t lens[3 + 2 + 4 * SUBBULK_MAX];
+	char nkeys[16];
 	redisReply *r;
-	int i, j, n = subbulk_reads(b), argc;
+	int i, j, n = subbulk_reads(b), argc, nk;
 
-	snprintf(nkeys, sizeof(nkeys), "%d", SUBBULK_READ_NKEYS);
 	for (i = 0; i < n; i++) {
-		if ((argc = subbulk_read_argv(b, i, &args, &alens)) < 0)
+		if ((argc = subbulk_read_argv(b, i, &args, &alens, &nk)) < 0)
 			goto fail;
+		snprintf(nkeys, sizeof(nkeys), "%d", nk);
 		argv[0] = "EVALSHA";
 		argv[1] = im->ix_sha;
 		argv[2] = nkeys;

@@ -753,8 +753,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (mig_has_prefix(k, "codepush:"))
 		return mig_codepush(m, k);
 	s = NULL;
-	if (strcmp(k, "suppressed:sms") == 0 || strcmp(k, "phones") == 0 ||
-	    strcmp(k, "dmx") == 0)
+	if (strcmp(k, "suppressed:sms") == 0 || mig_has_prefix(k, "phones:") ||
+	    mig_has_prefix(k, "dmx:"))
 		return mig_split(m, k, 0, MIG_OF_SUB);  /* by the number, the field */
 	if (mig_has_prefix(k, "inbound:done:"))
 		return mig_copy_to_shards(m, k, 0);     /* applied in every shard */

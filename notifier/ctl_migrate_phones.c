@@ -22,19 +22,23 @@
 #include "ctl_int.h"
 #include "ctl_migrate_int.h"
 
-/* The pairs (value, id) of one page, grouped by (kind, phone shard). */
-struct mig_ix_bucket {
-	const char **argv;            /* EVALSHA sha 2 ix sup add, then pairs */
-	size_t *lens;
+#define MIG_IX_PAGE 500               /* subscribers a page (MIG_BATCH) */
+
+/* The triples (bucket, value, id) of one page for one (index, phone shard), with
+ * the call's keys: the suppression list, then the distinct buckets. */
+struct mig_ix_group {
+	const char **argv;            /* EVALSHA sha nkeys, keys, "add", triples */
 	int argc, cap;
-	char ix[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX];
+	char *keys[1 + MIG_IX_PAGE];  /* owned; [0] the suppression list */
+	int nkeys;
+	char nk[16];
 };
 
 struct mig_ix {
 	struct mig *m;
 	char sha[41];
-	struct mig_ix_bucket *b;      /* 2 * shards: kind * n + shard */
-	char **owned;                 /* the strings the page's pairs point to */
+	struct mig_ix_group *g;       /* 2 * shards: kind * n + shard */
+	char **owned;                 /* the strings the page's triples point to */
 	size_t nowned, capowned;
 };
 
@@ -57,65 +61,105 @@ mig_ix_keep(struct mig_ix *x, const char *s)
 	return d;
 }
 
-/* Adds the pair (value, id) to its bucket. 0, or -1 on OOM. */
+/* The position (2 ...) of key among g's keys, added when new; 0 on OOM. */
+static int
+mig_ix_key(struct mig_ix_group *g, const char *key)
+{
+	int i;
+
+	for (i = 1; i < g->nkeys; i++)
+		if (strcmp(g->keys[i], key) == 0)
+			return i + 1;
+	if (g->nkeys == 1 + MIG_IX_PAGE || (g->keys[g->nkeys] = strdup(key)) == NULL)
+		return 0;
+	return ++g->nkeys;
+}
+
+static int mig_ix_flush(struct mig_ix *x);
+
+/* Adds the triple of (value, id) to its group. 0, or -1 (OOM, or a failed flush). */
 static int
 mig_ix_add(struct mig_ix *x, enum phoneix_kind kind, const char *value, const char *id)
 {
 	uint32_t p = shard_of(value, x->m->n);   /* keys_phone_shard, in m's layout */
-	struct mig_ix_bucket *b = &x->b[(size_t)kind * x->m->n + p];
-	const char *v = mig_ix_keep(x, value), *i = mig_ix_keep(x, id);
+	struct mig_ix_group *g = &x->g[(size_t)kind * x->m->n + p];
+	char name[KEYS_SHARD_MAX], key[KEYS_SHARD_MAX], num[16];
+	const char *v, *i, *pos;
+	int at;
 
-	if (v == NULL || i == NULL)
+	/* A page larger than asked for (HSCAN's COUNT is a hint): what is held goes
+	 * out first. */
+	if (g->nkeys == 1 + MIG_IX_PAGE && mig_ix_flush(x) < 0)
 		return -1;
-	if (b->argc + 2 > b->cap) {
-		int cap = b->cap ? 2 * b->cap : 64;
-		const char **a = realloc(b->argv, (size_t)cap * sizeof(*a));
-		size_t *l = a != NULL ? realloc(b->lens, (size_t)cap * sizeof(*l)) : NULL;
+	if ((v = mig_ix_keep(x, value)) == NULL || (i = mig_ix_keep(x, id)) == NULL)
+		return -1;
+	/* keys_phone's names, in m's layout (not in force in this process): the
+	 * bucket of the value's own hash, on the value's shard. */
+	if (keys_phone_untagged(value, kind == PHONEIX_DM ? KEYS_PH_DMX : KEYS_PH_PHONES,
+	    name, sizeof(name)) < 0 || mig_name(x->m, p, name, key, sizeof(key)) < 0)
+		return -1;
+	if (g->nkeys == 0) {
+		char sup[KEYS_SHARD_MAX] = "";
 
-		if (a != NULL)
-			b->argv = a;
-		if (l == NULL)
+		if (kind == PHONEIX_PHONE && mig_name(x->m, p, "suppressed:sms", sup,
+		    sizeof(sup)) < 0)
 			return -1;
-		b->lens = l;
-		b->cap = cap;
-	}
-	if (b->argc == 0) {
-		/* phoneix_keys, in m's layout (not in force in this process) */
-		b->sup[0] = '\0';
-		if (mig_name(x->m, p, kind == PHONEIX_DM ? "dmx" : "phones", b->ix,
-		    sizeof(b->ix)) < 0 || (kind == PHONEIX_PHONE && mig_name(x->m, p,
-		    "suppressed:sms", b->sup, sizeof(b->sup)) < 0))
+		if ((g->keys[0] = strdup(sup)) == NULL)
 			return -1;
-		b->argv[0] = "EVALSHA";
-		b->argv[1] = x->sha;
-		b->argv[2] = "2";
-		b->argv[3] = b->ix;
-		b->argv[4] = b->sup;
-		b->argv[5] = "add";
-		b->argc = 6;
+		g->nkeys = 1;
 	}
-	b->argv[b->argc++] = v;
-	b->argv[b->argc++] = i;
+	if ((at = mig_ix_key(g, key)) == 0)
+		return -1;
+	snprintf(num, sizeof(num), "%d", at);
+	if ((pos = mig_ix_keep(x, num)) == NULL)
+		return -1;
+	if (g->argc + 3 > g->cap) {
+		int cap = g->cap ? 2 * g->cap : 64;
+		const char **a = realloc(g->argv, (size_t)cap * sizeof(*a));
+
+		if (a == NULL)
+			return -1;
+		g->argv = a;
+		g->cap = cap;
+	}
+	g->argv[g->argc++] = pos;
+	g->argv[g->argc++] = v;
+	g->argv[g->argc++] = i;
 	return 0;
 }
 
-/* Sends every bucket of the page and empties them. 0, or -1 after printing. */
+/* Sends every group of the page and empties them. 0, or -1 after printing. */
 static int
 mig_ix_flush(struct mig_ix *x)
 {
 	size_t k, i;
 
 	for (k = 0; k < 2 * (size_t)x->m->n; k++) {
-		struct mig_ix_bucket *b = &x->b[k];
-		int j;
+		struct mig_ix_group *g = &x->g[k];
+		const char **argv;
+		int j, argc = 0, rc;
 
-		if (b->argc == 0)
+		if (g->argc == 0)
 			continue;
-		for (j = 0; j < b->argc; j++)
-			b->lens[j] = strlen(b->argv[j]);
-		if (mig_ok(mig_argv(x->m, b->argc, b->argv, b->lens)) < 0)
+		if ((argv = calloc((size_t)(4 + g->nkeys + g->argc), sizeof(*argv))) == NULL)
 			return -1;
-		b->argc = 0;
+		snprintf(g->nk, sizeof(g->nk), "%d", g->nkeys);
+		argv[argc++] = "EVALSHA";
+		argv[argc++] = x->sha;
+		argv[argc++] = g->nk;
+		for (j = 0; j < g->nkeys; j++)
+			argv[argc++] = g->keys[j];
+		argv[argc++] = "add";
+		for (j = 0; j < g->argc; j++)
+			argv[argc++] = g->argv[j];
+		rc = mig_ok(mig_argv(x->m, argc, argv, NULL));
+		free(argv);
+		for (j = 0; j < g->nkeys; j++)
+			free(g->keys[j]);
+		g->nkeys = 0;
+		g->argc = 0;
+		if (rc < 0)
+			return -1;
 	}
 	for (i = 0; i < x->nowned; i++)
 		free(x->owned[i]);
@@ -154,7 +198,7 @@ mig_phone_index(struct mig *m)
 	memset(&x, 0, sizeof(x));
 	x.m = m;
 	if (ctl_load_script(m->c, "phone_index", x.sha) < 0 ||
-	    (x.b = calloc(2 * (size_t)m->n, sizeof(*x.b))) == NULL)
+	    (x.g = calloc(2 * (size_t)m->n, sizeof(*x.g))) == NULL)
 		goto out;
 	for (k = 0; k < m->n; k++) {
 		char key[KEYS_SHARD_MAX], cursor[32] = "0";
@@ -184,11 +228,14 @@ mig_phone_index(struct mig *m)
 	}
 	rc = 0;
 out:
-	for (i = 0; x.b != NULL && i < 2 * (size_t)m->n; i++) {
-		free(x.b[i].argv);
-		free(x.b[i].lens);
+	for (i = 0; x.g != NULL && i < 2 * (size_t)m->n; i++) {
+		int j;
+
+		free(x.g[i].argv);
+		for (j = 0; j < x.g[i].nkeys; j++)
+			free(x.g[i].keys[j]);
 	}
-	free(x.b);
+	free(x.g);
 	for (i = 0; i < x.nowned; i++)
 		free(x.owned[i]);
 	free(x.owned);

@@ -11,6 +11,7 @@
 
 #include "channel.h"
 #include "keys.h"
+#include "rules.h"
 #include "layout.h"
 #include "shard.h"
 
@@ -312,6 +313,15 @@ keys_phone_shard(const char *value)
 	return keys_shard_of(value);
 }
 
+/* The bucket of the phone index that holds value: bits of the same hash as the
+ * shard's, far from the ones the shard takes (a modulo of the low ones), so that a
+ * shard's numbers spread over every bucket. */
+static unsigned
+keys_phone_bucket(const char *value)
+{
+	return (unsigned)((rule_fmix64(rule_fnv1a(value)) >> 40) & (KEYS_PHONE_BUCKETS - 1));
+}
+
 int
 keys_phone(const char *value, enum keys_phone which, char *buf, size_t size)
 {
@@ -329,15 +339,32 @@ keys_phone(const char *value, enum keys_phone which, char *buf, size_t size)
 	case KEYS_PH_SIGNUP_ASKED:
 		return keys_format(p, buf, size, "signup:asked:%s", value);
 	case KEYS_PH_PHONES:
-		return keys_format(p, buf, size, "phones");
+		return keys_format(p, buf, size, "phones:%u", keys_phone_bucket(value));
 	case KEYS_PH_DMX:
-		return keys_format(p, buf, size, "dmx");
+		return keys_format(p, buf, size, "dmx:%u", keys_phone_bucket(value));
 	default:
 		break;
 	}
 	if (size > 0)
 		buf[0] = '\0';
 	return -1;
+}
+
+int
+keys_phone_untagged(const char *value, enum keys_phone which, char *buf, size_t size)
+{
+	int k;
+
+	if (which != KEYS_PH_PHONES && which != KEYS_PH_DMX)
+		return -1;
+	k = snprintf(buf, size, "%s:%u", which == KEYS_PH_DMX ? "dmx" : "phones",
+	    keys_phone_bucket(value));
+	if (k < 0 || (size_t)k >= size) {
+		if (size > 0)
+			buf[0] = '\0';
+		return -1;
+	}
+	return k;
 }
 
 int

@@ -25,17 +25,18 @@ phoneix_call(struct rconn *rc, const struct durable_config *wait,
     durable_fn *cb, void *arg)
 {
 	char ix[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX];
-	const char *args[5];
+	const char *args[6];
 
 	if (phoneix_keys(kind, value, ix, sup) < 0)
 		return -1;
-	/* ORDER PHONE_INDEX_KEYS, then op and the pair */
-	args[0] = ix;
-	args[1] = sup;
+	/* ORDER PHONE_INDEX_KEYS, then op and the triple (the bucket is KEYS[2]) */
+	args[0] = sup;
+	args[1] = ix;
 	args[2] = op;
-	args[3] = value;
-	args[4] = id;
-	return durable_script_call(rc, wait, "phone_index", 2, 5, args, NULL, cb, arg);
+	args[3] = "2";
+	args[4] = value;
+	args[5] = id;
+	return durable_script_call(rc, wait, "phone_index", 2, 6, args, NULL, cb, arg);
 }
 
 size_t

@@ -42,8 +42,10 @@ struct subbulk {
 		uint32_t shard;
 	} *groups;
 	int ngroups;
-	char rkey[2][KEYS_SHARD_MAX];
-	const char **rargv;           /* 3 + 2 * max */
+	char rsup[KEYS_SHARD_MAX];
+	char (*rbuck)[KEYS_SHARD_MAX]; /* max: the call's distinct buckets */
+	char (*rpos)[8];              /* max: each subscriber's bucket's position */
+	const char **rargv;           /* 2 + 4 * max: sup, buckets, "add", triples */
 	size_t *rlens;
 };
 
@@ -60,10 +62,12 @@ subbulk_new(size_t max, const char *how)
 	b->args = calloc(cap, sizeof(*b->args));
 	b->lens = calloc(cap, sizeof(*b->lens));
 	b->groups = calloc(2 * max, sizeof(*b->groups));
-	b->rargv = calloc(3 + 2 * max, sizeof(*b->rargv));
-	b->rlens = calloc(3 + 2 * max, sizeof(*b->rlens));
+	b->rbuck = calloc(max, sizeof(*b->rbuck));
+	b->rpos = calloc(max, sizeof(*b->rpos));
+	b->rargv = calloc(2 + 4 * max, sizeof(*b->rargv));
+	b->rlens = calloc(2 + 4 * max, sizeof(*b->rlens));
 	if (b->v == NULL || b->args == NULL || b->lens == NULL || b->groups == NULL ||
-	    b->rargv == NULL || b->rlens == NULL) {
+	    b->rbuck == NULL || b->rpos == NULL || b->rargv == NULL || b->rlens == NULL) {
 		subbulk_free(b);
 		return NULL;
 	}
@@ -253,35 +257,54 @@ subbulk_reads(struct subbulk *b)
 }
 
 int
-subbulk_read_argv(struct subbulk *b, int i, const char ***argv, const size_t **lens)
+subbulk_read_argv(struct subbulk *b, int i, const char ***argv, const size_t **lens,
+    int *nkeys)
 {
 	const struct subbulk_group *g;
-	size_t k;
-	int n = SUBBULK_READ_NKEYS;
+	char buck[KEYS_SHARD_MAX];
+	size_t k, nb = 0, j, nsub = 0;
+	int n;
 
 	if (i < 0 || i >= b->ngroups)
 		return -1;
 	g = &b->groups[i];
-	b->rargv[n] = "add";
-	b->rlens[n++] = 3;
+	/* ORDER PHONE_INDEX_KEYS: the suppression list, then the distinct buckets;
+	 * each subscriber's position of its bucket kept in rpos. */
 	for (k = 0; k < b->n; k++) {
 		const char *v = index_value(&b->v[k], g->kind);
 
 		if (!in_group(&b->v[k], g))
 			continue;
-		if (n == SUBBULK_READ_NKEYS + 1 && phoneix_keys(g->kind, v, b->rkey[0],
-		    b->rkey[1]) < 0)
+		if (phoneix_keys(g->kind, v, buck, b->rsup) < 0)
 			return -1;
+		for (j = 0; j < nb && strcmp(b->rbuck[j], buck) != 0; j++)
+			;
+		if (j == nb)
+			memcpy(b->rbuck[nb++], buck, sizeof(buck));
+		snprintf(b->rpos[nsub++], sizeof(b->rpos[0]), "%zu", j + 2);
+	}
+	n = 0;
+	b->rargv[n] = b->rsup;
+	b->rlens[n++] = strlen(b->rsup);
+	for (j = 0; j < nb; j++) {
+		b->rargv[n] = b->rbuck[j];
+		b->rlens[n++] = strlen(b->rbuck[j]);
+	}
+	*nkeys = n;
+	b->rargv[n] = "add";
+	b->rlens[n++] = 3;
+	for (k = 0, nsub = 0; k < b->n; k++) {
+		const char *v = index_value(&b->v[k], g->kind);
+
+		if (!in_group(&b->v[k], g))
+			continue;
+		b->rargv[n] = b->rpos[nsub];
+		b->rlens[n++] = strlen(b->rpos[nsub++]);
 		b->rargv[n] = v;
 		b->rlens[n++] = strlen(v);
 		b->rargv[n] = b->v[k].id;
 		b->rlens[n++] = strlen(b->v[k].id);
 	}
-	/* ORDER PHONE_INDEX_KEYS */
-	b->rargv[0] = b->rkey[0];
-	b->rlens[0] = strlen(b->rkey[0]);
-	b->rargv[1] = b->rkey[1];
-	b->rlens[1] = strlen(b->rkey[1]);
 	*argv = b->rargv;
 	*lens = b->rlens;
 	return n;
@@ -334,6 +357,8 @@ subbulk_free(struct subbulk *b)
 	free(b->args);
 	free(b->lens);
 	free(b->groups);
+	free(b->rbuck);
+	free(b->rpos);
 	free(b->rargv);
 	free(b->rlens);
 	free(b);

@@ -652,8 +652,8 @@ a_stop_between_a_writes_index_and_its_store_keeps_consent_out(void **state)
 	/* The import's first half: indexed, no entry on the list. */
 	assert_int_equal(phoneix_keys(PHONEIX_PHONE, number, ix, sup), 0);
 	{
-		const char *keys[] = { ix, sup, NULL };
-		const char *args[] = { "add", number, id, NULL };
+		const char *keys[] = { sup, ix, NULL };
+		const char *args[] = { "add", "2", number, id, NULL };
 
 		r = eval_script(f->rc, "phone_index", keys, args);
 		assert_true(r->type == REDIS_REPLY_ARRAY && r->elements == 1);

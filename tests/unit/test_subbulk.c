@@ -201,6 +201,30 @@ add_sms(struct subbulk *b, const char *id, const char *phone)
 	subscriber_free(s);
 }
 
+/* An index call's shape: nk keys (the suppression list, then the buckets), "add",
+ * then triples whose first names a bucket among the keys, which is the bucket of its
+ * number; want triples (-1: any). */
+static void
+check_triples(const char **argv, int argc, int nk, int want)
+{
+	char ix[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX];
+	int j;
+
+	assert_true(nk >= 2);
+	assert_string_equal(argv[nk], "add");
+	assert_int_equal((argc - nk - 1) % 3, 0);
+	if (want >= 0)
+		assert_int_equal((argc - nk - 1) / 3, want);
+	for (j = nk + 1; j < argc; j += 3) {
+		int pos = atoi(argv[j]);
+		enum phoneix_kind kind = argv[j + 1][0] == '+' ? PHONEIX_PHONE : PHONEIX_DM;
+
+		assert_true(pos >= 2 && pos <= nk);
+		assert_int_equal(phoneix_keys(kind, argv[j + 1], ix, sup), 0);
+		assert_string_equal(argv[pos - 1], ix);
+	}
+}
+
 /* Before its call a batch adds its ids to the phone index on the slots of the
  * numbers and X ids (phone_index.lua "add"), one call per (index, phone shard), every
  * number and X id exactly once, reading the numbers' entries on the suppression list
@@ -215,24 +239,22 @@ suppression_entries_are_read_per_phone_slot(void **state)
 	const size_t *lens;
 	char ix[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX];
 	const char *phones[3] = { "+15125550100", "+15125550101", "+15125550102" };
-	int n, i, j, reads, argc, seen = 0, dms = 0;
+	int n, i, j, reads, argc, nk, seen = 0, dms = 0;
 	size_t k;
 
 	(void)state;
-	/* One Redis: one add to "phones" for the whole batch. */
+	/* One Redis: one add for the whole batch, each number's bucket named once. */
 	b = subbulk_new(8, "import");
 	add_sms(b, "a", phones[0]);
 	add_sms(b, "b", phones[1]);
 	assert_int_equal(subbulk_reads(b), 1);
-	argc = subbulk_read_argv(b, 0, &argv, &lens);
-	assert_int_equal(argc, SUBBULK_READ_NKEYS + 1 + 4);
-	assert_string_equal(argv[0], "phones");
-	assert_string_equal(argv[1], "suppressed:sms");
-	assert_string_equal(argv[2], "add");
-	assert_string_equal(argv[3], phones[0]);
-	assert_string_equal(argv[4], "a");
-	assert_string_equal(argv[5], phones[1]);
-	assert_string_equal(argv[6], "b");
+	argc = subbulk_read_argv(b, 0, &argv, &lens, &nk);
+	check_triples(argv, argc, nk, 2);
+	assert_string_equal(argv[0], "suppressed:sms");
+	assert_string_equal(argv[nk + 2], phones[0]);
+	assert_string_equal(argv[nk + 3], "a");
+	assert_string_equal(argv[nk + 5], phones[1]);
+	assert_string_equal(argv[nk + 6], "b");
 	for (i = 0; i < argc; i++)
 		assert_int_equal(lens[i], strlen(argv[i]));
 	/* A reply of the wrong length or type is refused, and keeps nothing. */
@@ -287,16 +309,17 @@ suppression_entries_are_read_per_phone_slot(void **state)
 	reads = subbulk_reads(b);
 	assert_true(reads >= 2 && reads <= 4);
 	for (i = 0; i < reads; i++) {
-		argc = subbulk_read_argv(b, i, &argv, &lens);
-		assert_true(argc >= SUBBULK_READ_NKEYS + 3);
-		assert_string_equal(argv[2], "add");
-		for (j = 3; j < argc; j += 2) {
-			enum phoneix_kind kind = strcmp(argv[j], "777") == 0 ? PHONEIX_DM :
-			    PHONEIX_PHONE;
+		argc = subbulk_read_argv(b, i, &argv, &lens, &nk);
+		check_triples(argv, argc, nk, -1);
+		for (j = nk + 1; j < argc; j += 3) {
+			enum phoneix_kind kind = strcmp(argv[j + 1], "777") == 0 ?
+			    PHONEIX_DM : PHONEIX_PHONE;
 
-			assert_int_equal(phoneix_keys(kind, argv[j], ix, sup), 0);
-			assert_string_equal(argv[0], ix);
-			assert_string_equal(argv[1], sup);
+			assert_int_equal(phoneix_keys(kind, argv[j + 1], ix, sup), 0);
+			assert_string_equal(argv[0], sup);
+			/* every key of the call on one slot: the number's */
+			assert_int_equal(slot_of(argv[atoi(argv[j]) - 1],
+			    strlen(argv[atoi(argv[j]) - 1])), slot_of(ix, strlen(ix)));
 			if (kind == PHONEIX_DM)
 				dms++;
 			else
