@@ -40,12 +40,12 @@ end
 
 local dropped, numbers = 0, {}
 for i = 2, #ARGV, 3 do
-  local pos = tonumber(ARGV[i])
-  local ix = pos and pos >= 2 and KEYS[pos]
-  local number, id = ARGV[i + 1], ARGV[i + 2]
-  if not ix then
+  local pos = tonumber(ARGV[i]) or 0
+  if pos < 2 or pos > #KEYS then
     return redis.error_reply('phone_index.lua: no bucket key at ' .. ARGV[i])
   end
+  local ix = KEYS[pos]
+  local number, id = ARGV[i + 1], ARGV[i + 2]
   numbers[#numbers + 1] = number
   -- A number new to the index, the common case of an import: one call.
   if op ~= 'add' or redis.call('HSETNX', ix, number, id) == 0 then
