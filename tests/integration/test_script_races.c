@@ -583,6 +583,93 @@ code_records_end_with_their_deal_and_a_used_stash_is_kept(void **state)
 	assert_int_equal(it_int(rc, "HEXISTS cs d1\tcodes:x"), 0);
 }
 
+/* EVAL of the embedded script name expecting an error reply; 1 when it was one. */
+static int
+eval_refused(const char *name, const char *const *keys, const char *const *args)
+{
+	const char *argv[64];
+	char nk[8];
+	int argc = 0, n = 0, refused;
+	redisReply *r;
+
+	argv[argc++] = "EVAL";
+	argv[argc++] = script_source(name);
+	argv[argc++] = nk;
+	for (; keys[n] != NULL; n++)
+		argv[argc++] = keys[n];
+	snprintf(nk, sizeof(nk), "%d", n);
+	for (; *args != NULL; args++)
+		argv[argc++] = *args;
+	r = redisCommandArgv(rc, argc, argv, NULL);
+	refused = r != NULL && r->type == REDIS_REPLY_ERROR;
+	freeReplyObject(r);
+	return refused;
+}
+
+/* phone_index.lua: an id added once however often, the number's entry on the
+ * suppression list answered, at most 64 ids a number (the oldest out first), a drop
+ * that takes the field with its last id; malformed calls refused, writing nothing. */
+static void
+phone_index_adds_once_caps_and_drops(void **state)
+{
+	const char *keys[] = { "suppressed:sms", "phones:1", "phones:2", NULL };
+	redisReply *r;
+	char id[16];
+	int i;
+
+	(void)state;
+	it_flush(rc);
+	freeReplyObject(redisCommand(rc, "HSET suppressed:sms +15125550100 1\tsms:STOP\tx"));
+	{
+		const char *args[] = { "add", "2", "+15125550100", "a", "3", "+15125550101", "b",
+		    "2", "+15125550100", "a", NULL };
+
+		r = eval("phone_index", keys, args);
+		assert_int_equal(r->elements, 3);
+		assert_string_equal(r->element[0]->str, "1\tsms:STOP\tx");
+		assert_string_equal(r->element[1]->str, "");
+		freeReplyObject(r);
+	}
+	r = redisCommand(rc, "HGET phones:1 +15125550100");
+	assert_string_equal(r->str, "a");
+	freeReplyObject(r);
+	for (i = 0; i < 70; i++) {
+		const char *args[] = { "add", "2", "+15125550100", id, NULL };
+
+		snprintf(id, sizeof(id), "x%d", i);
+		freeReplyObject(eval("phone_index", keys, args));
+	}
+	r = redisCommand(rc, "HGET phones:1 +15125550100");
+	assert_non_null(strstr(r->str, "x69"));
+	assert_null(strstr(r->str, "\nx5\n"));        /* the oldest went */
+	assert_null(strstr(r->str, "a\n"));
+	freeReplyObject(r);
+	{
+		const char *args[] = { "drop", "3", "+15125550101", "b", "3", "+15125550101", "b",
+		    NULL };
+
+		r = eval("phone_index", keys, args);
+		assert_int_equal(r->integer, 1);
+		freeReplyObject(r);
+	}
+	assert_int_equal(it_int(rc, "HEXISTS phones:2 +15125550101"), 0);
+	/* Refused: a bucket not among the keys, the suppression list as a bucket, a
+	 * triple cut short, an unknown op. */
+	{
+		const char *bad1[] = { "add", "4", "+1", "a", NULL };
+		const char *bad2[] = { "add", "1", "+1", "a", NULL };
+		const char *bad3[] = { "add", "2", "+1", NULL };
+		const char *bad4[] = { "put", "2", "+1", "a", NULL };
+
+		assert_true(eval_refused("phone_index", keys, bad1));
+		assert_true(eval_refused("phone_index", keys, bad2));
+		assert_true(eval_refused("phone_index", keys, bad3));
+		assert_true(eval_refused("phone_index", keys, bad4));
+	}
+	assert_int_equal(it_int(rc, "HEXISTS phones:1 +1"), 0);
+	assert_int_equal(it_int(rc, "HEXISTS suppressed:sms +1"), 0);
+}
+
 int
 main(void)
 {
@@ -596,6 +683,7 @@ main(void)
 		cmocka_unit_test(rest_released_before_the_plan_ends_is_counted_once),
 		cmocka_unit_test(ab_release_counts_each_shard_and_stops_at_any_cancel),
 		cmocka_unit_test(code_records_end_with_their_deal_and_a_used_stash_is_kept),
+		cmocka_unit_test(phone_index_adds_once_caps_and_drops),
 	};
 
 	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);
