@@ -380,7 +380,7 @@ a_numbers_keys_are_on_its_slot(void **state)
 	}
 	/* Numbers spread over the shards. */
 	for (i = 0; i < 64; i++) {
-		char n[16];
+		char n[24];
 
 		snprintf(n, sizeof(n), "+151255501%02d", i);
 		other |= keys_phone_shard(n) != p;
