@@ -39,6 +39,9 @@ enum keys_name {
 	KEYS_RESOLVE_TRIES,           /* hash: look-ups tried */
 	KEYS_BEHAVIOUR,               /* hash: id -> what the subscriber did (subbehav.h) */
 	KEYS_PUSHES,                  /* stream: the shard's jobs, group "deliver" */
+	KEYS_STOPS,                   /* hash: number -> its last SMS opt-out that reached
+	                               * this shard (hook_consent.lua), read by every
+	                               * store of a subscriber with that number here */
 	KEYS_NAMES
 };
 

@@ -4,10 +4,14 @@
  * sharding.md 4f, "the phone index"; phone_index.lua).
  *
  * Every subscriber write adds its id to its number (and X id) before it stores the
- * subscriber, so that an inbound STOP, which reads the index after it recorded the
- * number's opt-out, either finds the id or was seen by the write. The index may hold
- * stale ids (a number changed, a subscriber deleted): hook_consent.lua checks each
- * against the stored subscriber, and an erasure drops its own.
+ * subscriber, so that an inbound SMS STOP, which reads the index after it put the
+ * number on the suppression list, either finds the id (its shard step then keeps
+ * the opt-out in the shard's stops, which the store reads) or was seen by the
+ * write's add (the entry it answers). A DM has no suppression list: a DM STOP whose
+ * lookup comes first misses the write. The index may hold stale ids (a number
+ * changed, a subscriber deleted): hook_consent.lua checks each against the stored
+ * subscriber, and an erasure drops its own. At most PHONEIX_MAX ids a number, the
+ * oldest out first.
  */
 #ifndef DEALPUSH_PHONEIX_H
 #define DEALPUSH_PHONEIX_H

@@ -15,7 +15,7 @@
 #include "subscriber.h"
 
 #define SUBBULK_MAX 1000              /* subscribers per call, at most */
-#define SUBBULK_NKEYS (4 + CH_COUNT)  /* ORDER BULK_KEYS: admin_sub_bulk.lua */
+#define SUBBULK_NKEYS (5 + CH_COUNT)  /* ORDER BULK_KEYS: admin_sub_bulk.lua */
 
 struct subbulk;
 

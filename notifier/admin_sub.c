@@ -115,6 +115,98 @@ sub_get_behav(struct admin_op *op, cJSON *j)
 	return 0;
 }
 
+/* A deleted subscriber's number and X id, taken off the phone index one after the
+ * other before the delete is answered. */
+struct sub_unindex {
+	struct admin_op *op;
+	char phone[32], dm[32];
+	enum phoneix_kind at;
+};
+
+static void sub_unindex_next(struct sub_unindex *u);
+
+static void
+on_sub_unindexed(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
+{
+	struct sub_unindex *u = arg;
+
+	(void)rc;
+	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER || !durable)
+		log_warnx("event=admin_sub_del_unindex_failed sub=%s index=%s", u->op->name,
+		    u->at == PHONEIX_DM ? "dm" : "phone");
+	if (u->at == PHONEIX_PHONE) {
+		u->at = PHONEIX_DM;
+		u->phone[0] = '\0';
+	} else {
+		u->dm[0] = '\0';
+	}
+	sub_unindex_next(u);
+}
+
+/* The next drop, or the answer (200: the subscriber is deleted, whatever the index
+ * said; a drop that failed leaves a stale id, which readers check anyway). */
+static void
+sub_unindex_next(struct sub_unindex *u)
+{
+	struct admin_op *op = u->op;
+	struct durable_config wait;
+	cJSON *j;
+
+	if (op->r != NULL && op->a != NULL) {
+		wait.replicas = op->a->app->cfg->wait_replicas;
+		wait.timeout_ms = op->a->app->cfg->wait_timeout_ms;
+		if (u->phone[0] != '\0') {
+			u->at = PHONEIX_PHONE;
+			if (phoneix_call(op->a->app->cmd, &wait, PHONEIX_PHONE, "drop",
+			    u->phone, op->name, on_sub_unindexed, u) == 0)
+				return;
+			u->phone[0] = '\0';
+		}
+		if (u->dm[0] != '\0') {
+			u->at = PHONEIX_DM;
+			if (phoneix_call(op->a->app->cmd, &wait, PHONEIX_DM, "drop", u->dm,
+			    op->name, on_sub_unindexed, u) == 0)
+				return;
+		}
+		log_info("event=admin_sub_del sub=%s", op->name);
+		audit_record(op->a->app->cmd, http_req_principal(op->r), "subscribers.delete",
+		    op->name, NULL, NULL);
+		j = cJSON_CreateObject();
+		cJSON_AddStringToObject(j, "id", op->name);
+		cJSON_AddTrueToObject(j, "deleted");
+		http_reply_json(op->r, 200, j);
+		op->r = NULL;
+	}
+	admin_op_free(op);
+	free(u);
+}
+
+/* Starts the drops for op's deleted subscriber, stored as json. Owns op. */
+static void
+sub_del_unindex(struct admin_op *op, const char *json)
+{
+	struct sub_unindex *u = calloc(1, sizeof(*u));
+	cJSON *o = cJSON_Parse(json);
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(o, "phone");
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(o, "dm"), "x");
+
+	if (u == NULL) {
+		cJSON_Delete(o);
+		http_error(op->r, 500, NULL, "out of memory");
+		op->r = NULL;
+		admin_op_free(op);
+		return;
+	}
+	u->op = op;
+	if (cJSON_IsString(p) && strlen(p->valuestring) < sizeof(u->phone))
+		snprintf(u->phone, sizeof(u->phone), "%s", p->valuestring);
+	if (cJSON_IsString(x) && strlen(x->valuestring) < sizeof(u->dm))
+		snprintf(u->dm, sizeof(u->dm), "%s", x->valuestring);
+	cJSON_Delete(o);
+	sub_unindex_next(u);
+}
+
 static void
 on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
@@ -176,22 +268,17 @@ on_sub_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		http_reply_json(op->r, reply->element[0]->integer == 1 ? 201 : 200, j);
 		break;
 	default: /* OP_SUB_DEL */
-		if (reply->type != REDIS_REPLY_INTEGER) {
-			admin_op_redis_failed(op, NULL);
-			break;
-		}
-		if (reply->integer == 0) {
+		if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
 			http_error(op->r, 404, "id", "no subscriber '%s'", op->name);
 			break;
 		}
-		log_info("event=admin_sub_del sub=%s", op->name);
-		audit_record(op->a->app->cmd, http_req_principal(op->r), "subscribers.delete",
-		    op->name, NULL, NULL);
-		j = cJSON_CreateObject();
-		cJSON_AddStringToObject(j, "id", op->name);
-		cJSON_AddTrueToObject(j, "deleted");
-		http_reply_json(op->r, 200, j);
-		break;
+		if (reply->type != REDIS_REPLY_STRING) {
+			admin_op_redis_failed(op, NULL);
+			break;
+		}
+		/* Deleted: its number and X id leave the phone index, then the answer. */
+		sub_del_unindex(op, reply->str);
+		return;
 	}
 	op->r = NULL;
 out:
@@ -199,32 +286,33 @@ out:
 }
 
 /* Sends script name with the subscriber keys of op->name (ORDER SUB_KEYS, the header
- * of admin_sub_put.lua; admin_sub_del.lua gets behaviour after them); answers 503
- * itself when it cannot. */
+ * of admin_sub_put.lua) and one more (admin_sub_del.lua: behaviour; admin_sub_put.lua:
+ * stops); answers 503 itself when it cannot. */
 static void
 sub_script(struct admin *a, struct admin_op *op, const char *script, const char **extra,
     const size_t *extra_len, int nextra)
 {
-	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], behav[KEYS_SHARD_MAX];
-	const char *args[KEYS_SUB_NKEYS + 6 + CH_COUNT];
-	size_t lens[KEYS_SUB_NKEYS + 6 + CH_COUNT];
+	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], last[KEYS_SHARD_MAX];
+	const char *args[KEYS_SUB_NKEYS + 8 + CH_COUNT];
+	size_t lens[KEYS_SUB_NKEYS + 8 + CH_COUNT];
 	int nargs = 0, i, del = strcmp(script, "admin_sub_del") == 0;
 
 	(void)keys_sub_keys(keys_shard_of(op->name), keys);
-	(void)keys_shard_key(keys_shard_of(op->name), KEYS_BEHAVIOUR, behav, sizeof(behav));
+	/* Then one more: behaviour (the header of admin_sub_del.lua), or stops (that of
+	 * admin_sub_put.lua). */
+	(void)keys_shard_key(keys_shard_of(op->name), del ? KEYS_BEHAVIOUR : KEYS_STOPS,
+	    last, sizeof(last));
 	for (i = 0; i < KEYS_SUB_NKEYS; i++) {
 		args[nargs] = keys[i];
 		lens[nargs++] = strlen(keys[i]);
 	}
-	if (del) {
-		args[nargs] = behav;   /* then behaviour: the header of admin_sub_del.lua */
-		lens[nargs++] = strlen(behav);
-	}
+	args[nargs] = last;
+	lens[nargs++] = strlen(last);
 	for (i = 0; i < nextra; i++) {
 		args[nargs] = extra[i];
 		lens[nargs++] = extra_len[i];
 	}
-	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS + del, nargs, args, lens,
+	if (script_call_named(a->app->cmd, script, KEYS_SUB_NKEYS + 1, nargs, args, lens,
 	    on_sub_reply, op) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);
@@ -241,6 +329,7 @@ struct sub_gate {
 	char now[24];
 	char phone[MODEL_TEXT_MAX + 1];
 	char dm[MODEL_TEXT_MAX + 1];
+	char entry[256];                /* the number's suppression entry, as read */
 	enum phoneix_kind indexing;     /* the index add in flight */
 };
 
@@ -252,8 +341,8 @@ on_sub_gate(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct sub_gate *g = arg;
 	struct admin_op *op = g->op;
-	const char *extra[5 + CH_COUNT];
-	size_t elen[5 + CH_COUNT];
+	const char *extra[7 + CH_COUNT];
+	size_t elen[7 + CH_COUNT];
 	int c;
 
 	(void)rc;
@@ -276,9 +365,11 @@ on_sub_gate(struct rconn *rc, struct redisReply *reply, void *arg)
 		extra[3 + c] = g->consent[c];
 	extra[3 + CH_COUNT] = g->now;
 	extra[4 + CH_COUNT] = "api";
-	for (c = 0; c < 5 + CH_COUNT; c++)
+	extra[5 + CH_COUNT] = g->phone;
+	extra[6 + CH_COUNT] = g->entry;
+	for (c = 0; c < 7 + CH_COUNT; c++)
 		elen[c] = strlen(extra[c]);
-	sub_script(op->a, op, "admin_sub_put", extra, elen, 5 + CH_COUNT);
+	sub_script(op->a, op, "admin_sub_put", extra, elen, 7 + CH_COUNT);
 out:
 	free(g);
 }
@@ -319,19 +410,22 @@ static void
 sub_gate_check(struct admin *a, struct sub_gate *g, const char *entry)
 {
 	struct admin_op *op = g->op;
-	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
-	const char *args[7];
+	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], stops[KEYS_SHARD_MAX];
+	const char *args[8];
 
 	(void)keys_sub_keys(keys_shard_of(op->name), keys);
+	(void)keys_shard_key(keys_shard_of(op->name), KEYS_STOPS, stops, sizeof(stops));
+	snprintf(g->entry, sizeof(g->entry), "%s", entry);
 	/* ORDER SUB_SUPPRESS_KEYS, then its arguments */
 	args[0] = keys[0];
 	args[1] = keys[3];
-	args[2] = op->name;
-	args[3] = g->phone;
-	args[4] = g->consent[CH_SMS];
-	args[5] = g->create ? "1" : "0";
-	args[6] = entry;
-	if (script_call_named(a->app->cmd, "sub_suppress", 2, 7, args, NULL, on_sub_gate,
+	args[2] = stops;
+	args[3] = op->name;
+	args[4] = g->phone;
+	args[5] = g->consent[CH_SMS];
+	args[6] = g->create ? "1" : "0";
+	args[7] = entry;
+	if (script_call_named(a->app->cmd, "sub_suppress", 3, 8, args, NULL, on_sub_gate,
 	    g) < 0) {
 		admin_op_redis_failed(op, NULL);
 		admin_op_free(op);

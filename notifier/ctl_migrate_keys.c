@@ -756,8 +756,8 @@ mig_key_to_shards(struct mig *m, const char *k)
 	if (strcmp(k, "suppressed:sms") == 0 || mig_has_prefix(k, "phones:") ||
 	    mig_has_prefix(k, "dmx:"))
 		return mig_split(m, k, 0, MIG_OF_SUB);  /* by the number, the field */
-	if (mig_has_prefix(k, "inbound:done:"))
-		return mig_copy_to_shards(m, k, 0);     /* applied in every shard */
+	if (mig_has_prefix(k, "inbound:done:") || strcmp(k, "stops") == 0)
+		return mig_copy_to_shards(m, k, 0);     /* every shard's, as it was */
 	if (mig_has_prefix(k, "texts:"))
 		s = k + strlen("texts:");
 	else if (mig_has_prefix(k, "optout_ack:"))

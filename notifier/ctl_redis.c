@@ -22,6 +22,7 @@
 #include "err.h"
 #include "formats.h"
 #include "keys.h"
+#include "phoneix.h"
 #include "pause.h"
 #include "subscriber.h"
 #include "timefmt.h"
@@ -29,6 +30,52 @@
 #include "ctl_int.h"
 
 /* ---- commands ---- */
+
+/* phone_index.lua "drop" of id at the number and X id of json, its stored subscriber.
+ * CTL_OK, or CTL_FAIL after printing (the subscriber is deleted all the same). */
+static int
+unindex(redisContext *c, const char *id, const char *json)
+{
+	cJSON *o = cJSON_Parse(json);
+	const cJSON *v[2];
+	char sha[41];
+	int i, rc = CTL_OK;
+
+	v[0] = cJSON_GetObjectItemCaseSensitive(o, "phone");
+	v[1] = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "dm"),
+	    "x");
+	if ((cJSON_IsString(v[0]) || cJSON_IsString(v[1])) &&
+	    ctl_load_script(c, "phone_index", sha) < 0)
+		rc = CTL_FAIL;
+	for (i = 0; i < 2 && rc == CTL_OK; i++) {
+		char ix[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX];
+		const char *argv[9];
+		redisReply *r;
+
+		if (!cJSON_IsString(v[i]) || phoneix_keys(i == 0 ? PHONEIX_PHONE : PHONEIX_DM,
+		    v[i]->valuestring, ix, sup) < 0)
+			continue;
+		argv[0] = "EVALSHA";
+		argv[1] = sha;
+		argv[2] = "2";
+		argv[3] = sup;
+		argv[4] = ix;
+		argv[5] = "drop";
+		argv[6] = "2";
+		argv[7] = v[i]->valuestring;
+		argv[8] = id;
+		r = redisCommandArgv(c, 9, argv, NULL);
+		if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+			fprintf(stderr, "dealpushctl: redis: taking %s off the phone index: %s\n",
+			    id, r == NULL ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str :
+			    "unexpected reply");
+			rc = CTL_FAIL;
+		}
+		freeReplyObject(r);
+	}
+	cJSON_Delete(o);
+	return rc;
+}
 
 /*
  * The same script as the API's delete (admin_sub_del.lua, keys in ORDER SUB_KEYS), so
@@ -59,14 +106,22 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id)
 		argv[argc++] = keys[k];
 	argv[argc++] = behav;   /* the header of admin_sub_del.lua */
 	argv[argc++] = id;
-	redisAppendCommandArgv(c, argc, argv, NULL);
-	if (ctl_expect_reply(c, REDIS_REPLY_INTEGER, NULL, "delete", &r) < 0)
+	r = redisCommandArgv(c, argc, argv, NULL);
+	if (r == NULL || (r->type != REDIS_REPLY_INTEGER && r->type != REDIS_REPLY_STRING)) {
+		fprintf(stderr, "dealpushctl: redis: delete: %s\n", r == NULL ? c->errstr :
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		freeReplyObject(r);
 		return CTL_FAIL;
-	if (r->integer == 0)
+	}
+	if (r->type == REDIS_REPLY_INTEGER) {
 		printf("deleted %s (it was not stored)\n", id);
-	else
-		printf("deleted %s\n", id);
-	rc = CTL_OK;
+		rc = CTL_OK;
+	} else {
+		/* Its number and X id leave the phone index (admin_sub.c does the same). */
+		rc = unindex(c, id, r->str);
+		if (rc == CTL_OK)
+			printf("deleted %s\n", id);
+	}
 	freeReplyObject(r);
 	return rc;
 }

@@ -159,8 +159,9 @@ phone_send(struct consent_chain *c)
 static int
 shard_send(struct consent_chain *c)
 {
-	const char *args[6 + 9 + CHAIN_IDS_MAX];
+	const char *args[7 + 9 + CHAIN_IDS_MAX];
 	char how[64], now[24], rfc[32], ttl[16], done[KEYS_SHARD_MAX + HOOKS_SID_MAX];
+	char stops[KEYS_SHARD_MAX];
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
 	uint32_t shard = c->groups[c->at];
 	int named = channel_from_name(c->ch);
@@ -168,7 +169,8 @@ shard_send(struct consent_chain *c)
 	size_t i;
 	int n = 0, nkeys;
 
-	if (keys_sub_keys(shard, sk) < 0)
+	if (keys_sub_keys(shard, sk) < 0 ||
+	    keys_shard_key(shard, KEYS_STOPS, stops, sizeof(stops)) < 0)
 		return -1;
 	if (c->sid[0] == '\0')
 		done[0] = '\0';
@@ -185,6 +187,7 @@ shard_send(struct consent_chain *c)
 	args[n++] = sk[2];
 	args[n++] = sk[3];
 	args[n++] = done;
+	args[n++] = stops;
 	nkeys = n;
 	args[n++] = c->op->kw == KW_OPT_OUT ? "out" : "in";
 	args[n++] = c->ch;

@@ -52,6 +52,7 @@ struct yes_op {
 	char keyword[SIGNUP_WORDS_MAX], asked[SIGNUP_TEXT_MAX];   /* of the request */
 	char answer[16];
 	char res[16];                   /* yes_store's answer: "created", "updated" */
+	char began[24];                 /* when yes_begin was sent (epoch s) */
 	enum { YES_BEGIN, YES_INDEX, YES_STORE, YES_DONE } step;   /* the call in flight */
 	char *stored;                   /* the subscriber's JSON as read, NULL: none */
 	char *doc;                      /* the new document, NULL before it is built */
@@ -335,8 +336,10 @@ on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 	if (r == NULL)
 		goto done;
 	log_mask_phone(y->from, masked, sizeof(masked));
-	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 ||
-	    reply->element[0]->type != REDIS_REPLY_STRING || !durable) {
+	if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+	    reply->elements > 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
+	    (reply->elements == 2 && reply->element[1]->type != REDIS_REPLY_STRING) ||
+	    !durable) {
 		log_warnx("event=signup_failed step=%s from=%s err=\"%s\"", step_name[y->step],
 		    masked, reply != NULL && reply->type == REDIS_REPLY_ERROR ? reply->str :
 		    reply != NULL && !durable ? "not durable" : "no reply");
@@ -360,8 +363,9 @@ on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 			yes_welcome(y, r, res);
 			goto done;
 		}
-		if (strcmp(res, "go") != 0 || y->doc == NULL)
+		if (strcmp(res, "go") != 0 || y->doc == NULL || reply->elements != 2)
 			break;
+		snprintf(y->began, sizeof(y->began), "%s", reply->element[1]->str);
 		/* The id in the phone index before it is stored (phoneix.h). */
 		if (y->op->h != NULL) {
 			struct durable_config wait;
@@ -374,9 +378,17 @@ on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 		}
 		goto next;
 	case YES_INDEX:
+		/* The number's entry on the suppression list, read by the add: a STOP
+		 * after the second the "Y" began in (its lookup missed this id, not
+		 * indexed yet) ends the sign-up; one in that second is taken as before
+		 * it (entries have seconds). */
+		if (res[0] != '\0' && strtoll(res, NULL, 10) > strtoll(y->began, NULL, 10))
+			goto stopped;
 		sent = y->op->h != NULL ? yes_send(y, "yes_store") : -1;
 		goto next;
 	case YES_STORE:
+		if (strcmp(res, "stopped") == 0)
+			goto stopped;
 		if (strcmp(res, "changed") == 0) {
 			log_info("event=signup_retry from=%s reason=changed", masked);
 			http_error(r, 503, NULL, "try again later");
@@ -397,6 +409,12 @@ on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 	    step_name[y->step], masked, res);
 	http_error(r, 503, NULL, "try again later");
 	goto done;
+stopped:
+	/* Answered, nothing stored: the STOP is the person's last word. */
+	log_info("event=signup_stopped from=%s", masked);
+	hooks_count(y->op->h, "signup:stopped");
+	hooks_twiml(r, NULL);
+	goto done;
 next:
 	if (sent == 0)
 		return;
@@ -414,8 +432,8 @@ yes_send(struct yes_op *y, const char *op)
 	struct hooks *h = y->op->h;
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], pending[KEYS_SHARD_MAX],
 	    sids[KEYS_SHARD_MAX], supp[KEYS_SHARD_MAX], ack[KEYS_SHARD_MAX],
-	    done[KEYS_SHARD_MAX + HOOKS_SID_MAX], now[24], ttl[16];
-	const char *args[16];
+	    done[KEYS_SHARD_MAX + HOOKS_SID_MAX], now[24], ttl[16], stops[KEYS_SHARD_MAX];
+	const char *args[20];
 	int n = 0, nkeys;
 
 	if (keys_phone(y->from, KEYS_PH_SIGNUP, pending, sizeof(pending)) < 0 ||
@@ -432,12 +450,17 @@ yes_send(struct yes_op *y, const char *op)
 	snprintf(ttl, sizeof(ttl), "%d", 30 * 86400);
 	y->step = strcmp(op, "yes_begin") == 0 ? YES_BEGIN : strcmp(op, "yes_store") == 0 ?
 	    YES_STORE : YES_DONE;
+	if (y->step == YES_BEGIN)
+		snprintf(y->began, sizeof(y->began), "%s", now);
+	if (keys_shard_key(keys_shard_of(y->id), KEYS_STOPS, stops, sizeof(stops)) < 0)
+		return -1;
 	if (strcmp(op, "yes_store") == 0) {
 		args[n++] = sk[0];
 		args[n++] = sk[1];
 		args[n++] = sk[3];
 		args[n++] = sk[4 + CH_SMS];
 		args[n++] = done;
+		args[n++] = stops;
 		nkeys = n;
 		args[n++] = op;
 		args[n++] = now;
@@ -448,6 +471,8 @@ yes_send(struct yes_op *y, const char *op)
 		args[n++] = y->answer;
 		args[n++] = y->asked;
 		args[n++] = ttl;
+		args[n++] = y->from;
+		args[n++] = y->began;
 	} else {
 		args[n++] = pending;
 		args[n++] = sids;
@@ -460,6 +485,8 @@ yes_send(struct yes_op *y, const char *op)
 		args[n++] = now;
 		args[n++] = y->sid;
 		args[n++] = strcmp(op, "yes_done") == 0 ? y->from : y->stamp;
+		if (strcmp(op, "yes_done") == 0)
+			args[n++] = y->began;
 	}
 	return hooks_script_durable(h, "signup", nkeys, n, args, on_yes_step, y);
 }

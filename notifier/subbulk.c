@@ -91,6 +91,7 @@ subbulk_set_shard(struct subbulk *b, uint32_t shard)
 	bad |= keys_shard_key(shard, KEYS_SUB_CHANGES, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	bad |= keys_shard_key(shard, KEYS_CONSENT_EPOCH, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	bad |= keys_shard_key(shard, KEYS_CONSENT_RECORDS, b->keys[i++], KEYS_SHARD_MAX) < 0;
+	bad |= keys_shard_key(shard, KEYS_STOPS, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	for (c = 0; c < CH_COUNT; c++)
 		bad |= keys_consent(shard, (enum channel)c, b->keys[i++], KEYS_SHARD_MAX) < 0;
 	return bad ? -1 : 0;

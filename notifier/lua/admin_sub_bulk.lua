@@ -4,8 +4,9 @@
 -- suppression list first, then the store, create = "0" (an import replaces).
 -- ORDER BULK_KEYS (notifier/subbulk.c):
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
--- KEYS[4] consent:records
--- KEYS[5..] consent:<channel>, one per channel in channel order (ORDER CHANNEL)
+-- KEYS[4] consent:records   KEYS[5] stops (the shard's record of the SMS opt-outs of
+--   numbers, hook_consent.lua)
+-- KEYS[6..] consent:<channel>, one per channel in channel order (ORDER CHANNEL)
 -- ARGV: now (epoch s), how ("import", "api"), then per subscriber 4 + one per channel
 --   (ORDER BULK_ARGS): id, canonical JSON (validated by the caller:
 --   subscriber_parse), phone ("" = none), the number's entry on the suppression list
@@ -16,7 +17,7 @@
 --   order), the channels joined by "," }.
 --#include subjson
 --#include subput
-local CK = 5
+local CK = 6
 local ckeys = {}
 for i = CK, #KEYS do ckeys[#ckeys + 1] = KEYS[i] end
 local per = 4 + #ckeys
@@ -32,7 +33,7 @@ for b = 3, #ARGV, per do
     stop = ARGV[b + 3], times = times }
 end
 local results, created, suppressed = subput_batch(KEYS[1], KEYS[2], KEYS[3], KEYS[4],
-  true, ckeys, list, '0', ARGV[1], ARGV[2])
+  KEYS[5], ckeys, list, '0', ARGV[1], ARGV[2])
 local out = { #list, created, suppressed }
 for i = 1, #list do
   if results[i][2] ~= '' then

@@ -6,13 +6,16 @@
 -- KEYS[5..] consent:<channel>, one per channel (ORDER CHANNEL), then behaviour
 --   (the subscriber's record goes with it)
 -- ARGV: id
--- Returns 0 when it was not stored (nothing written, no change entry), else 1.
+-- Returns 0 when it was not stored (nothing written, no change entry), else the
+-- stored JSON (the caller takes the id off the phone index of its number and X id).
 -- A consent it removes bumps consent:epoch (KEYS[3], lib/subjson.lua).
 --#include subjson
 local id = ARGV[1]
-if redis.call('HDEL', KEYS[1], id) == 0 then
+local json = redis.call('HGET', KEYS[1], id)
+if not json then
   return 0
 end
+redis.call('HDEL', KEYS[1], id)
 redis.call('HDEL', KEYS[#KEYS], id)
 for i = 5, #KEYS - 1 do
   if redis.call('HDEL', KEYS[i], id) == 1 then
@@ -20,4 +23,4 @@ for i = 5, #KEYS - 1 do
   end
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'del', unpack(FMT))
-return 1
+return json

@@ -3,9 +3,15 @@
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch
 -- KEYS[4] consent:records
 -- KEYS[5..] consent:<channel>, one per channel in channel order (ORDER CHANNEL)
+-- then the last: stops (the shard's record of the SMS opt-outs of numbers)
 -- ARGV: id, canonical JSON, create ("1": refuse when it exists), then one consent
 --   time per channel (epoch seconds; "" = no consent: the field is removed), then
---   now (the notifier's clock) and how ("api", "import": for the consent record)
+--   now (the notifier's clock) and how ("api", "import": for the consent record),
+--   the subscriber's number ("" = none) and its entry on the suppression list as
+--   the caller's phone index add read it ("" = none)
+-- A STOP from the number since (its entry, or the shard's stops, the later) keeps an
+-- older SMS consent out, as sub_suppress.lua does: checked here again, in the
+-- script that stores, so that a STOP between the two is not missed.
 -- The consent record outranks an older consent time: when the subscriber's last event
 -- on a channel in consent:records <id> is an opt-out (opted_out: a STOP, a gateway's
 -- opt-out answer; revoked: a carrier's 30005/30006) at or after the time the document
@@ -20,15 +26,15 @@
 --#include subjson
 --#include subput
 local CK = 5                     -- the first consent:<channel> key
-local nch = #KEYS - CK + 1
+local nch = #KEYS - CK           -- the last key is stops
 local ckeys, times = {}, {}
-for i = CK, #KEYS do
+for i = CK, CK + nch - 1 do
   ckeys[#ckeys + 1] = KEYS[i]
   times[#times + 1] = ARGV[4 + i - CK]
 end
-local results, created = subput_batch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], nil, ckeys,
-  { { id = ARGV[1], json = ARGV[2], phone = '', times = times } }, ARGV[3],
-  ARGV[4 + nch], ARGV[5 + nch])
+local results, created = subput_batch(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[#KEYS],
+  ckeys, { { id = ARGV[1], json = ARGV[2], phone = ARGV[6 + nch], stop = ARGV[7 + nch],
+  times = times } }, ARGV[3], ARGV[4 + nch], ARGV[5 + nch])
 if not results[1] then
   return {0}
 end

@@ -8,14 +8,20 @@
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:<channel>
 -- KEYS[4] consent:epoch   KEYS[5] consent:records
 -- KEYS[6] inbound:done:<sid> ("" for a message without a MessageSid)
+-- KEYS[7] stops (number -> the number's last SMS opt-out that reached this shard)
 -- ARGV: op ("out" | "in"), channel, how ("sms:STOP", "dm:START" ...), detail (the
 --   keyword label), now (epoch s), now (RFC 3339), match ("phone" | "dm" | "id"),
 --   match value, the marker's TTL (s), then the subscriber ids (this shard's).
 -- Once per shard and message: the marker KEYS[6] ("<found> <changed>", SET with the
 -- TTL, 30 days: Twilio's retries end long before) makes a message retried after a
 -- crash change nothing here again, and answers the counts of the first time.
--- An opt-out also goes into the consent record of an id that is not stored (yet):
--- the phone index lists an id before its write stores it.
+-- An SMS opt-out of a number is also kept in the shard's stops (number ->
+-- "<when>\t<how>\t<detail>"; an opt-in later than it takes it off), whoever of the
+-- ids still has the number: the phone index lists an id before its write stores it
+-- (a new subscriber, or one given this number), and that store reads stops on this
+-- same slot (lib/subput.lua), so a STOP between the write's read of the suppression
+-- list and its store keeps SMS consent out. Nothing is written under an id that is
+-- not stored.
 -- "out"/"in": for each id whose stored subscriber still has that phone number (or DM
 -- handle): the consent field goes (opt-out) or comes back (opt-in, only for a channel
 -- the subscriber has), the stored JSON's consent.<channel> follows, a change is put on
@@ -26,7 +32,7 @@
 --#include subjson
 
 local subs, changes, consent, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local records, done = KEYS[5], KEYS[6]
+local records, done, stops = KEYS[5], KEYS[6], KEYS[7]
 local op, ch, how, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_rfc, match, value = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local done_ttl = ARGV[9]
@@ -54,13 +60,6 @@ for i = FIRST_ID, #ARGV do
     hit = s.phone == value
   elseif hit and match == 'dm' then
     hit = type(s.dm) == 'table' and s.dm.x == value
-  end
-  if not json and op == 'out' then
-    -- An id of the phone index not stored yet: a write that added it before this
-    -- message was recorded and has not stored it yet (docs/sharding.md 4f). Its
-    -- record gets the opt-out, which that store then honours (lib/subput.lua keeps
-    -- out a consent older than the record's last opt-out).
-    subjson_consent_event(records, id, ch, 'opted_out', now, how, detail)
   end
   if hit then
     found = found + 1
@@ -94,6 +93,16 @@ for i = FIRST_ID, #ARGV do
       redis.call('XADD', changes, 'MAXLEN', '~', '100000', '*', 'id', id, 'op', 'put', unpack(FMT))
     end
     subjson_consent_event(records, id, ch, state, now, how, detail)
+  end
+end
+if ch == 'sms' and match == 'phone' then
+  if op == 'out' then
+    redis.call('HSET', stops, value, now .. '\t' .. how .. '\t' .. detail)
+  else
+    local v = redis.call('HGET', stops, value)
+    if v and (tonumber(string.match(v, '^(%d+)\t')) or 0) < tonumber(now) then
+      redis.call('HDEL', stops, value)
+    end
   end
 end
 if done ~= '' then

@@ -16,11 +16,13 @@
 --   Twilio sent it again): { "resume" }, and the caller runs the shards again, each of
 --   which applies it at most once (inbound:done:<sid>). Otherwise the sid is recorded
 --   "pending\t<now>\t<op>\t<channel>" and { "go" }. An SMS opt-out puts the number on
---   the suppression list now (number -> "<when>\t<how>\t<detail>"): early is safe,
---   it only keeps consent out.
+--   the suppression list now (number -> "<when>\t<how>\t<detail>", when its begin
+--   time): early is safe, it only keeps consent out; a resumed one puts it back when
+--   an opt-in took it off meanwhile.
 -- "done": the sid becomes "<now>\t<op>\t<channel>" (the form of a message applied,
 --   as before the split: older records read the same); an SMS opt-in takes the number
---   off the suppression list now (late is safe); the ack key (SET NX EX) makes one
+--   off the suppression list now (late is safe) unless an opt-out since its begin
+--   put it there; the ack key (SET NX EX) makes one
 --   confirmation per opt-out of a known number within the TTL, an opt-in clears it.
 --   Returns { confirm }.
 local sids, suppressed, ack = KEYS[1], KEYS[2], KEYS[3]
@@ -32,24 +34,45 @@ local sms_number = ch == 'sms' and match == 'phone'
 if op ~= 'out' and op ~= 'in' then
   return redis.error_reply('hook_phone.lua: op must be out or in')
 end
+-- The time the message began: its pending record's, or now (no sid, or a first
+-- begin). An entry on the suppression list is "<when>\t<how>\t<detail>".
+local function began()
+  local v = sid ~= '' and redis.call('HGET', sids, sid)
+  local t = v and string.match(v, '^pending\t(%d+)\t')
+  return tonumber(t) or tonumber(now)
+end
+
+local function entry_time()
+  local v = redis.call('HGET', suppressed, value)
+  return v and tonumber(string.match(v, '^(%d+)\t'))
+end
+
 if step == 'begin' then
+  local at, resumed = now, false
   if sid ~= '' then
     local v = redis.call('HGET', sids, sid)
-    if v then
-      if string.sub(v, 1, 8) == 'pending\t' then return { 'resume' } end
+    if v and string.sub(v, 1, 8) ~= 'pending\t' then
       return { 'dup' }
     end
-    redis.call('HSET', sids, sid, 'pending\t' .. now .. '\t' .. op .. '\t' .. ch)
+    if v then
+      at, resumed = tostring(began()), true
+    else
+      redis.call('HSET', sids, sid, 'pending\t' .. now .. '\t' .. op .. '\t' .. ch)
+    end
   end
-  if sms_number and op == 'out' then
-    redis.call('HSET', suppressed, value, now .. '\t' .. how .. '\t' .. detail)
+  -- An opt-out is on the list from its begin, with its begin time; a resumed one
+  -- puts it back if an opt-in took it off meanwhile (the safe side: a STOP that was
+  -- never answered is in force).
+  if sms_number and op == 'out' and (entry_time() or -1) < tonumber(at) then
+    redis.call('HSET', suppressed, value, at .. '\t' .. how .. '\t' .. detail)
   end
-  return { 'go' }
+  return { resumed and 'resume' or 'go' }
 end
 if step ~= 'done' then
   return redis.error_reply('hook_phone.lua: step must be begin or done')
 end
-if sms_number and op == 'in' then
+-- An opt-in takes the number off the list only if no opt-out came since it began.
+if sms_number and op == 'in' and (entry_time() or 0) < began() then
   redis.call('HDEL', suppressed, value)
 end
 if sid ~= '' then

@@ -11,8 +11,9 @@
 -- Each field holds the ids separated by "\n", in the order they were added, at most
 -- PHONE_INDEX_MAX (the oldest goes first past it: the likeliest stale). The index may
 -- hold ids that no longer have the number (a subscriber changed it or was deleted:
--- a reader checks each id against the stored subscriber); it never lacks one that
--- has it, because every write adds before it stores.
+-- a reader checks each id against the stored subscriber); it lacks no id that has
+-- the number, because every write adds before it stores, unless more than
+-- PHONE_INDEX_MAX share it.
 -- "add": each id added to its number (nothing when there). Returns, per triple, the
 --   number's entry on the suppression list ("" = none, or no KEYS[1]), which the
 --   write then applies (lib/subput.lua): read after the add, so that a STOP either

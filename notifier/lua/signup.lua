@@ -20,24 +20,31 @@
 --     ("" = none was read)
 --   Returns {"dup"} (applied already: answer again), {"none"} (no request open, or
 --   it is another "Y"'s: the caller handles the text as any other), {"changed"} (the
---   request changed since read: read again), {"go"} (the request held by this sid,
---   field "by"; the sid recorded pending, or found pending).
+--   request changed since read: read again), {"go", began} (the request held by this
+--   sid, field "by"; the sid recorded pending, or found pending; began: when the "Y"
+--   began, the pending record's time).
 --   "yes_store", on the subscriber's shard:
 --   KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:records
---   KEYS[4] consent:sms   KEYS[5] inbound:done:<sid> ("" = no sid)
+--   KEYS[4] consent:sms   KEYS[5] inbound:done:<sid> ("" = no sid)   KEYS[6] stops
 --   ARGV: op, now (epoch s), subscriber id, its stored JSON as read ("" = none), the
 --     new JSON (the caller built it from the read one, canonical), keyword, the
---     answer as received, the confirmation text the request showed, the marker's TTL
---   Returns {"changed"} (the subscriber changed since read: read again), {"created"}
---   or {"updated"} (the first time's answer again when the marker says it ran).
+--     answer as received, the confirmation text the request showed, the marker's
+--     TTL, the number, the time yes_begin ran (epoch s)
+--   Returns {"changed"} (the subscriber changed since read: read again),
+--   {"stopped"} (the number said STOP after the second the "Y" began in, and the STOP
+--   reached this shard: nothing stored; a STOP in that same second is taken as
+--   before the "Y", which then wins), {"created"} or {"updated"} (the first time's answer again
+--   when the marker says it ran).
 --   The consent record gets an "opted_in" event, how "sms:double_opt_in", detail the
 --   keyword, the answer and the confirmation text shown.
 --   "yes_done", on the number's slot:
 --   KEYS[1] signup:<number>   KEYS[2] inbound:sids   KEYS[3] suppressed:sms
 --   KEYS[4] optout_ack:<number>
---   ARGV: op, now (epoch s), MessageSid ("" = none), the number
---   The number leaves the suppression list (a double opt-in is as good as START), the
---   request is closed, the sid applied. Returns {"ok"}.
+--   ARGV: op, now (epoch s), MessageSid ("" = none), the number, the time yes_begin
+--     ran (epoch s)
+--   The number leaves the suppression list (a double opt-in is as good as START)
+--   unless a STOP after the second the "Y" began in put it there, the request is closed, the sid
+--   applied. Returns {"ok"}.
 --#include subjson
 
 local op = ARGV[1]
@@ -89,17 +96,24 @@ if op == 'yes_begin' then
   if sid ~= '' and not v then
     redis.call('HSET', sids, sid, 'pending\t' .. now .. '\tsignup_yes\tsms')
   end
-  return { 'go' }
+  -- When the "Y" began: a STOP from then on ends it (yes_store, yes_done).
+  return { 'go', v and string.match(v, '^pending\t(%d+)\t') or now }
 end
 
 if op == 'yes_store' then
   local subs, changes, records, consent, done = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
     KEYS[5]
+  local stops = KEYS[6]
   local now, id, was, json = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
   local keyword, answer, shown, ttl = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+  local number, began = ARGV[10], tonumber(ARGV[11]) or 0
   if done ~= '' then
     local first = redis.call('GET', done)
     if first then return { first } end
+  end
+  local stop = redis.call('HGET', stops, number)
+  if stop and (tonumber(string.match(stop, '^(%d+)\t')) or 0) > began then
+    return { 'stopped' }
   end
   local cur = redis.call('HGET', subs, id)
   if (cur or '') ~= was then
@@ -122,9 +136,13 @@ if op ~= 'yes_done' then
 end
 
 local pending, sids, suppressed, ack = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now, sid, number = ARGV[2], ARGV[3], ARGV[4]
-redis.call('HDEL', suppressed, number)
-redis.call('DEL', ack, pending)
+local now, sid, number, began = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]) or 0
+local entry = redis.call('HGET', suppressed, number)
+if not entry or (tonumber(string.match(entry, '^(%d+)\t')) or 0) <= began then
+  redis.call('HDEL', suppressed, number)
+  redis.call('DEL', ack)
+end
+redis.call('DEL', pending)
 if sid ~= '' then
   redis.call('HSET', sids, sid, now .. '\tsignup_yes\tsms')
 end

@@ -3,7 +3,8 @@
 -- connection, so it runs first; imports use admin_sub_bulk.lua, which does both).
 -- On the subscriber's shard's slot: the caller read the number's entry of
 -- suppressed:sms first (a key of another slot).
--- KEYS[1] subscribers   KEYS[2] consent:records
+-- KEYS[1] subscribers   KEYS[2] consent:records   KEYS[3] stops (the shard's record of
+--   the SMS opt-outs of numbers, hook_consent.lua)
 -- ARGV: id, phone ("" = none), the sms consent time given (epoch s; "" = none), create
 --   ("1": the write is refused when the id exists), the number's entry in
 --   suppressed:sms ("" = none)
@@ -22,4 +23,4 @@
 if ARGV[4] == '1' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   return 0
 end
-return subput_suppress(ARGV[5], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+return subput_suppress(ARGV[5], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]))

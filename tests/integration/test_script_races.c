@@ -670,6 +670,116 @@ phone_index_adds_once_caps_and_drops(void **state)
 	assert_int_equal(it_int(rc, "HEXISTS suppressed:sms +1"), 0);
 }
 
+/* hook_phone.lua's step for the number +15125550100 (sid, op, now). */
+static redisReply *
+phone_step(const char *step, const char *op, const char *sid, const char *now)
+{
+	const char *keys[] = { "inbound:sids", "suppressed:sms", "optout_ack:+15125550100",
+	    NULL };
+	const char *args[] = { step, op, "sms", op[0] == 'o' ? "sms:STOP" : "sms:START",
+	    "STOP", now, "phone", "+15125550100", sid, "60", "1", NULL };
+
+	return eval("hook_phone", keys, args);
+}
+
+/* The number's entry on the suppression list: its time, or -1 when none. */
+static long long
+entry_time(void)
+{
+	redisReply *r = redisCommand(rc, "HGET suppressed:sms +15125550100");
+	long long t = r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) :
+	    -1;
+
+	freeReplyObject(r);
+	return t;
+}
+
+/* Messages that cross (docs/sharding.md 4f): an opt-in's done takes the number off
+ * the suppression list only when no opt-out came since it began; an opt-out resumed
+ * after an opt-in finished puts its entry back, with its own begin time; a replay of
+ * a finished message changes nothing. */
+static void
+hook_phone_keeps_a_stop_that_crossed_a_start(void **state)
+{
+	(void)state;
+	it_flush(rc);
+	freeReplyObject(phone_step("begin", "out", "SMa", "100"));
+	assert_int_equal(entry_time(), 100);
+	freeReplyObject(phone_step("done", "out", "SMa", "101"));
+	/* A START, in order: the entry goes. */
+	freeReplyObject(phone_step("begin", "in", "SMb", "200"));
+	freeReplyObject(phone_step("done", "in", "SMb", "201"));
+	assert_int_equal(entry_time(), -1);
+	/* A STOP inside a START's steps: the START's done leaves it. */
+	freeReplyObject(phone_step("begin", "in", "SMc", "300"));
+	freeReplyObject(phone_step("begin", "out", "SMd", "310"));
+	freeReplyObject(phone_step("done", "out", "SMd", "311"));
+	freeReplyObject(phone_step("done", "in", "SMc", "312"));
+	assert_int_equal(entry_time(), 310);
+	/* A STOP cut short, a START finished meanwhile, then the STOP's retry: back on
+	 * the list with the STOP's begin time, and answered "resume". */
+	freeReplyObject(phone_step("begin", "out", "SMe", "400"));
+	freeReplyObject(phone_step("begin", "in", "SMf", "410"));
+	freeReplyObject(phone_step("done", "in", "SMf", "411"));
+	assert_int_equal(entry_time(), -1);
+	{
+		redisReply *r = phone_step("begin", "out", "SMe", "420");
+
+		assert_string_equal(r->element[0]->str, "resume");
+		freeReplyObject(r);
+	}
+	assert_int_equal(entry_time(), 400);
+	freeReplyObject(phone_step("done", "out", "SMe", "421"));
+	/* Replays of finished messages: "dup", nothing changes. */
+	{
+		redisReply *r = phone_step("begin", "in", "SMf", "500");
+
+		assert_string_equal(r->element[0]->str, "dup");
+		freeReplyObject(r);
+	}
+	assert_int_equal(entry_time(), 400);
+}
+
+/* A sign-up "Y" and a STOP that crossed it (signup.lua): yes_store stores nothing
+ * when the shard's stops has an opt-out of the number since the "Y" began, and
+ * yes_done leaves such an entry on the suppression list; an older one (a STOP before
+ * the sign-up) goes, since a double opt-in is as good as START. */
+static void
+signup_yes_gives_way_to_a_stop_since_it_began(void **state)
+{
+	const char *store_keys[] = { "subscribers", "subscribers:changes", "consent:records",
+	    "consent:sms", "", "stops", NULL };
+	const char *store_args[] = { "yes_store", "600", "+15125550100", "",
+	    "{\"id\":\"+15125550100\"}", "join", "Y", "asked", "60", "+15125550100", "500",
+	    NULL };
+	const char *done_keys[] = { "signup:+15125550100", "inbound:sids", "suppressed:sms",
+	    "optout_ack:+15125550100", NULL };
+	const char *done_args[] = { "yes_done", "600", "", "+15125550100", "500", NULL };
+	redisReply *r;
+
+	(void)state;
+	it_flush(rc);
+	freeReplyObject(redisCommand(rc, "HSET stops +15125550100 %s", "510\tsms:STOP\tSTOP"));
+	freeReplyObject(redisCommand(rc, "HSET suppressed:sms +15125550100 %s",
+	    "510\tsms:STOP\tSTOP"));
+	r = eval("signup", store_keys, store_args);
+	assert_string_equal(r->element[0]->str, "stopped");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "EXISTS subscribers consent:sms"), 0);
+	freeReplyObject(eval("signup", done_keys, done_args));
+	assert_int_equal(it_int(rc, "HEXISTS suppressed:sms +15125550100"), 1);
+	/* A STOP before the "Y" began: stored, and off the list. */
+	freeReplyObject(redisCommand(rc, "HSET stops +15125550100 %s", "490\tsms:STOP\tSTOP"));
+	freeReplyObject(redisCommand(rc, "HSET suppressed:sms +15125550100 %s",
+	    "490\tsms:STOP\tSTOP"));
+	r = eval("signup", store_keys, store_args);
+	assert_string_equal(r->element[0]->str, "created");
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "HEXISTS consent:sms +15125550100"), 1);
+	freeReplyObject(eval("signup", done_keys, done_args));
+	assert_int_equal(it_int(rc, "HEXISTS suppressed:sms +15125550100"), 0);
+}
+
 int
 main(void)
 {
@@ -684,6 +794,8 @@ main(void)
 		cmocka_unit_test(ab_release_counts_each_shard_and_stops_at_any_cancel),
 		cmocka_unit_test(code_records_end_with_their_deal_and_a_used_stash_is_kept),
 		cmocka_unit_test(phone_index_adds_once_caps_and_drops),
+		cmocka_unit_test(hook_phone_keeps_a_stop_that_crossed_a_start),
+		cmocka_unit_test(signup_yes_gives_way_to_a_stop_since_it_began),
 	};
 
 	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);

@@ -39,7 +39,7 @@ arguments_follow_the_script_order(void **state)
 	const size_t *lens;
 	int n, i;
 	static const char *const keys[] = { "subscribers", "subscribers:changes",
-	    "consent:epoch", "consent:records", "consent:sms", "consent:dm" };
+	    "consent:epoch", "consent:records", "stops", "consent:sms", "consent:dm" };
 
 	(void)state;
 	assert_non_null(b);
@@ -77,7 +77,7 @@ arguments_follow_the_script_order(void **state)
 	assert_string_equal(args[i++], "");
 	n = subbulk_evalsha(b, "0123456789012345678901234567890123456789", 5, &args, &lens);
 	assert_string_equal(args[0], "EVALSHA");
-	assert_string_equal(args[2], "6");
+	assert_string_equal(args[2], "7");
 	assert_string_equal(args[3], "subscribers");
 	assert_int_equal(n, 3 + SUBBULK_NKEYS + 2 + 2 * (4 + CH_COUNT));
 	subbulk_reset(b);

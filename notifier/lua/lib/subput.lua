@@ -23,12 +23,28 @@ local function subput_stop(v, t, rec)
   return when, how, detail
 end
 
+-- The later of two entries "<when>\t<how>\t<detail>" (false or "" = none).
+local function subput_later(a, b)
+  if not a or a == '' then return b end
+  if not b or b == '' then return a end
+  local ta = tonumber(string.match(a, '^(%d+)\t')) or 0
+  local tb = tonumber(string.match(b, '^(%d+)\t')) or 0
+  return tb > ta and b or a
+end
+
 -- sub_suppress.lua's check for one subscriber: number phone ("" = none) whose entry on
 -- the suppression list is v ("" = none; the caller read it), sms consent time t, the
--- record of id in hash records. Adds the opt-out to the record when it applies.
--- Returns 1 when it was added, else 0.
-local function subput_suppress(v, records, id, phone, t)
-  if phone == '' or not t or v == '' then
+-- record of id in hash records. The shard's own record of the number's opt-outs
+-- (stops: number -> entry, written by hook_consent.lua for a STOP that found this
+-- subscriber's id in the phone index, docs/sharding.md 4f) counts too, the later of
+-- the two. Adds the opt-out to the record when it applies. Returns 1 when it was
+-- added, else 0.
+local function subput_suppress(v, records, stops, id, phone, t)
+  if phone == '' or not t then
+    return 0
+  end
+  v = subput_later(v, redis.call('HGET', stops, phone))
+  if not v or v == '' then
     return 0
   end
   local rec = redis.call('HGET', records, id)
@@ -43,9 +59,10 @@ end
 
 -- Stores the subscribers of list in order, as one admin_sub_put.lua call each would
 -- (its header has the rules), preceded for each by the suppression check of
--- sub_suppress.lua when sup is true: each entry's stop is then its number's entry on
--- the suppression list as the caller read it ("" = none; the list is on the
--- numbers' slots, docs/sharding.md 4f).
+-- sub_suppress.lua when sup is given (the shard's stops key; nil: no check): each
+-- entry's stop is then its number's entry on the suppression list as the caller read
+-- it ("" = none; the list is on the numbers' slots, docs/sharding.md 4f), the later
+-- of it and the number's entry in stops.
 -- subs, changes, epoch, records: the keys subscribers, subscribers:changes,
 -- consent:epoch, consent:records; ckeys the consent:<channel> keys in channel order;
 -- list entries { id =, json = (canonical), phone = ("" = none), stop = (with sup),
@@ -80,6 +97,19 @@ local function subput_batch(subs, changes, epoch, records, sup, ckeys, list, cre
     got = redis.call('HMGET', ckeys[c], unpack(ids))
     for i = 1, n do has[c][ids[i]] = got[i] ~= false end
   end
+  local stops = {}
+  if sup and sms then
+    local phones = {}
+    for i = 1, n do
+      if list[i].phone ~= '' and tonumber(list[i].times[sms]) then
+        phones[#phones + 1] = list[i].phone
+      end
+    end
+    if #phones > 0 then
+      got = redis.call('HMGET', sup, unpack(phones))
+      for i = 1, #phones do stops[phones[i]] = got[i] end
+    end
+  end
   local rec0, cset, sset, order = {}, {}, {}, {}
   for c = 1, #ckeys do cset[c] = {} end
   local revoked, suppressed = 0, 0
@@ -92,8 +122,8 @@ local function subput_batch(subs, changes, epoch, records, sup, ckeys, list, cre
       local rec = recs[id]
       if rec0[id] == nil then rec0[id] = rec end
       if sup and sms and e.phone ~= '' then
-        local when, show, detail = subput_stop(e.stop ~= '' and e.stop,
-          tonumber(e.times[sms]), rec)
+        local when, show, detail = subput_stop(subput_later(e.stop ~= '' and e.stop,
+          stops[e.phone]), tonumber(e.times[sms]), rec)
         if when then
           rec = subjson_record_add(rec, 'sms', 'opted_out', when, show, detail)
           suppressed = suppressed + 1
