@@ -97,6 +97,10 @@ struct config {
 	double guard_cost;           /* [guards] likewise above this SMS cost (one segment
 	                              * a recipient at sms_segment_price); 0: no limit */
 
+	long inbound_finish_after_s; /* [inbound] finish_after_s: an opt-out or opt-in
+	                              * whose steps were cut short (docs/sharding.md 4f)
+	                              * is finished by the notifier this long after it
+	                              * began, retried by Twilio or not */
 	char *optout_words;          /* [inbound] more opt-out keywords, comma-separated
 	                              * (kw_extra_add); NULL: the built-in ones only */
 	char *optout_fillers;        /* [inbound] more words allowed around them */

@@ -191,6 +191,8 @@ enum keys_phone {
 	                               * modulo KEYS_PHONE_BUCKETS: many small hashes,
 	                               * each a compact listpack in Redis */
 	KEYS_PH_DMX,                  /* "dmx:<b>": X user id -> the ids that have it */
+	KEYS_PH_PENDING,              /* "inbound:pending": MessageSid -> an opt-out or
+	                               * opt-in begun and not done (hook_phone.lua) */
 	KEYS_PH_NAMES
 };
 
@@ -201,6 +203,10 @@ enum keys_phone {
 /* The shard of the slot of number's keys (0 in the single-instance layout). */
 uint32_t keys_phone_shard(const char *value);
 int keys_phone(const char *value, enum keys_phone which, char *buf, size_t size);
+
+/* Phone shard p's key which, for a name that holds no number (KEYS_PH_SUPPRESSED,
+ * KEYS_PH_SIDS, KEYS_PH_PENDING; -1 for another): for a walk over every phone shard. */
+int keys_phone_at(uint32_t p, enum keys_phone which, char *buf, size_t size);
 
 /* The name of a bucket of the phone index (which: KEYS_PH_PHONES, KEYS_PH_DMX; -1
  * for another) without a shard's tag, whatever the layout in force: for dealpushctl

@@ -88,6 +88,7 @@ static const struct ckey config_keys[] = {
 	C("guards.max_audience", CK_LONG, guard_audience, 0, 1e9),
 	C("guards.max_cost", CK_DBL, guard_cost, 0, 1e12),
 	C("inbound.optout_words", CK_STR, optout_words, 1, CONFIG_LINE_MAX),
+	C("inbound.finish_after_s", CK_LONG, inbound_finish_after_s, 1, 3600),
 	C("inbound.optout_fillers", CK_STR, optout_fillers, 1, CONFIG_LINE_MAX),
 	C("signup.keywords", CK_STR, signup_keywords, 1, CONFIG_LINE_MAX),
 	C("signup.program", CK_STR, signup_program, 1, 64),
@@ -618,6 +619,7 @@ config_defaults(struct config *c)
 	c->claim_idle_ms = 60000;
 	c->breaker_open_ms = 5000;
 	c->resolve_after_s = 30;
+	c->inbound_finish_after_s = 60;
 	c->resolve_tries = 4;
 	c->overbook = 1.5;
 	c->sms_segment_price = -1;

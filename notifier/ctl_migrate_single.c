@@ -350,11 +350,53 @@ mig_sid_recent(const char *v, long long now)
  * left here is the "<sid>:<shard>" form of builds before the phone slots, made
  * "<sid>" again.
  */
+/* To the shards: each inbound message cut short (inbound:pending, hook_phone.lua) to
+ * the pending hash of its number's phone shard, whose walk finishes it
+ * (hooks_pending.c); its number is its record's last field. */
+static int
+mig_pending(struct mig *m)
+{
+	char cursor[32] = "0";
+
+	do {
+		const char *argv[5] = { "HSCAN", "inbound:pending", cursor, "COUNT",
+		    MIG_BATCH };
+		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
+		size_t i;
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		e = r->element[1];
+		for (i = 0; i + 1 < e->elements; i += 2) {
+			const char *f = e->element[i]->str, *v = e->element[i + 1]->str;
+			const char *num = strrchr(v, '\t');
+			char dst[MIG_NAME_MAX];
+
+			if (num == NULL)
+				continue;       /* not a record of ours: left as it is */
+			if (mig_name(m, shard_of(num + 1, m->n), "inbound:pending",
+			    dst, sizeof(dst)) < 0 || mig_ok(mig_cmd(m, "HSET", dst, f, v)) < 0 ||
+			    mig_ok(mig_cmd(m, "HDEL", "inbound:pending", f, NULL)) < 0) {
+				freeReplyObject(r);
+				return -1;
+			}
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return 0;
+}
+
 int
 mig_sids(struct mig *m)
 {
 	char cursor[32] = "0";
 	long long now = (long long)time(NULL);
+
+	if (m->to_shards && mig_pending(m) < 0)
+		return -1;
 
 	do {
 		const char *argv[5] = { "HSCAN", "inbound:sids", cursor, "COUNT", MIG_BATCH };

@@ -518,12 +518,17 @@ hooks_start(const struct app *app, struct err *err)
 		err_set(err, ERR_NOMEM, "no_memory", NULL, "hooks: cannot add routes");
 		goto fail;
 	}
+	if (hooks_pending_start(h) < 0) {
+		err_set(err, ERR_NOMEM, "no_memory", NULL, "hooks: out of memory");
+		goto fail;
+	}
 	return h;
 fail:
 	log_errorx("event=start_failed component=hooks err=\"%s\"", err ? err->msg : "");
 	gw_free(h->confirm_gw);
 	if (h->refused_flush != NULL)
 		event_free(h->refused_flush);
+	hooks_pending_stop(h);
 	free(h);
 	return NULL;
 }
@@ -549,6 +554,7 @@ hooks_free(struct hooks *h)
 	hooks_refused_flush(-1, 0, h);
 	if (h->refused_flush != NULL)
 		event_free(h->refused_flush);
+	hooks_pending_stop(h);
 	gw_free(h->confirm_gw);
 	free(h);
 }

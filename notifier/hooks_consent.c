@@ -124,13 +124,14 @@ chain_call(struct consent_chain *c, const char *name, int nkeys, int n,
 static int
 phone_send(struct consent_chain *c)
 {
-	char sids[KEYS_SHARD_MAX], supp[KEYS_SHARD_MAX], how[64], now[24], ttl[16],
-	    found[24];
-	const char *args[14];
+	char sids[KEYS_SHARD_MAX], supp[KEYS_SHARD_MAX], pend[KEYS_SHARD_MAX], how[64],
+	    now[24], ttl[16], found[24];
+	const char *args[15];
 	int n = 0;
 
 	if (keys_phone(c->value, KEYS_PH_SIDS, sids, sizeof(sids)) < 0 ||
-	    keys_phone(c->value, KEYS_PH_SUPPRESSED, supp, sizeof(supp)) < 0)
+	    keys_phone(c->value, KEYS_PH_SUPPRESSED, supp, sizeof(supp)) < 0 ||
+	    keys_phone(c->value, KEYS_PH_PENDING, pend, sizeof(pend)) < 0)
 		return -1;
 	chain_how(c, how, sizeof(how));
 	snprintf(now, sizeof(now), "%lld", c->now);
@@ -140,6 +141,7 @@ phone_send(struct consent_chain *c)
 	args[n++] = sids;
 	args[n++] = supp;
 	args[n++] = c->ack;
+	args[n++] = pend;
 	args[n++] = c->step == CHAIN_BEGIN ? "begin" : "done";
 	args[n++] = c->op->kw == KW_OPT_OUT ? "out" : "in";
 	args[n++] = c->ch;
@@ -151,7 +153,7 @@ phone_send(struct consent_chain *c)
 	args[n++] = c->sid;
 	args[n++] = c->ack[0] != '\0' ? ttl : "";
 	args[n++] = found;
-	return chain_call(c, "hook_phone", 3, n, args);
+	return chain_call(c, "hook_phone", 4, n, args);
 }
 
 /* Step 2 for the shard of group c->at: hook_consent.lua. Returns 0, or -1 (nothing

@@ -81,8 +81,8 @@ on_confirm_sent(void *arg, const struct gw_result *res, int cancelled)
 /* Sends the one confirmation text of an opt-out to phone (best effort, logged), in
  * the language of the keyword (loc, -1: none said) or else of the number's
  * subscribers. */
-static void
-confirm_send(struct hooks *h, const char *phone, int loc)
+void
+hooks_confirm_send(struct hooks *h, const char *phone, int loc)
 {
 	struct gw_message m;
 	struct err err;
@@ -198,7 +198,7 @@ on_sms_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 		hooks_twiml(r, NULL);
 	}
 	if (res[2] == 1)
-		confirm_send(h, from, loc);
+		hooks_confirm_send(h, from, loc);
 }
 
 /* A Twilio MessageSid we can keep as a key and a field: an id ("SM" and 32 hex

@@ -81,6 +81,8 @@ struct hooks {
 	struct signup_vars texts;       /* what the notifier's own texts say */
 	/* Refused webhooks: counted here, written and logged at most once a second. */
 	struct event *refused_flush;
+	struct event *pending_tick;     /* hooks_pending.c: the walk of the messages cut
+	                                 * short */
 	unsigned long refused[2];       /* ORDER HOOKS_REFUSED: bad_signature, bad_form */
 	unsigned long refused_logged;   /* refusals not yet in a log line */
 	int64_t refused_log_ms;
@@ -208,6 +210,15 @@ int hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const cha
  * step or the webhook's 200 count on. 0, or -1 (cb never runs). */
 int hooks_script_durable(struct hooks *h, const char *name, int nkeys, int nargs,
     const char **args, durable_fn *cb, void *arg);
+
+/* Sends the opt-out confirmation text to phone in language loc (-1: the number's
+ * subscribers' or English), through the first Twilio SMS gateway; best effort. */
+void hooks_confirm_send(struct hooks *h, const char *phone, int loc);
+
+/* The walk that finishes the inbound opt-outs and opt-ins whose steps were cut short
+ * (hooks_pending.c): started with the hooks, stopped by hooks_pending_stop. */
+int hooks_pending_start(struct hooks *h);
+void hooks_pending_stop(struct hooks *h);
 
 /* POST /hooks/inbound/<channel> (arg: the hooks). */
 void hooks_on_dm_inbound(struct http_req *r, void *arg);

@@ -5,6 +5,9 @@
 -- ORDER HOOK_PHONE_KEYS (notifier/hooks_consent.c):
 -- KEYS[1] inbound:sids   KEYS[2] suppressed:sms   KEYS[3] optout_ack:<number>
 --   (KEYS[3] is "" for a message that asks for no confirmation)
+-- KEYS[4] inbound:pending: MessageSid -> "<when>\t<op>\t<channel>\t<match>\t<detail>
+--   \t<value>" of every message begun and not done, which the notifier finishes
+--   itself after [inbound] finish_after_s (hooks_pending.c), retried or not
 -- ARGV: step ("begin" | "done"), op ("out" | "in"), channel, how ("sms:STOP" ...),
 --   detail (the keyword label), now (epoch s), match ("phone" | "dm" | "id"), match
 --   value, MessageSid ("" = none), ack TTL (s; "" = no ack), subscribers found (the
@@ -25,7 +28,7 @@
 --   put it there; the ack key (SET NX EX) makes one
 --   confirmation per opt-out of a known number within the TTL, an opt-in clears it.
 --   Returns { confirm }.
-local sids, suppressed, ack = KEYS[1], KEYS[2], KEYS[3]
+local sids, suppressed, ack, pending = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local step, op, ch, how, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local now, match, value, sid = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local ack_ttl, found = ARGV[10], tonumber(ARGV[11]) or 0
@@ -58,6 +61,8 @@ if step == 'begin' then
       at, resumed = tostring(began()), true
     else
       redis.call('HSET', sids, sid, 'pending\t' .. now .. '\t' .. op .. '\t' .. ch)
+      redis.call('HSET', pending, sid, table.concat({ now, op, ch, match, detail, value },
+        '\t'))
     end
   end
   -- An opt-out is on the list from its begin, with its begin time; a resumed one
@@ -77,6 +82,7 @@ if sms_number and op == 'in' and (entry_time() or 0) < began() then
 end
 if sid ~= '' then
   redis.call('HSET', sids, sid, now .. '\t' .. op .. '\t' .. ch)
+  redis.call('HDEL', pending, sid)
 end
 local confirm = 0
 if ack ~= '' and ack_ttl ~= '' and found > 0 then

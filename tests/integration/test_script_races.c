@@ -675,7 +675,7 @@ static redisReply *
 phone_step(const char *step, const char *op, const char *sid, const char *now)
 {
 	const char *keys[] = { "inbound:sids", "suppressed:sms", "optout_ack:+15125550100",
-	    NULL };
+	    "inbound:pending", NULL };
 	const char *args[] = { step, op, "sms", op[0] == 'o' ? "sms:STOP" : "sms:START",
 	    "STOP", now, "phone", "+15125550100", sid, "60", "1", NULL };
 
@@ -738,6 +738,18 @@ hook_phone_keeps_a_stop_that_crossed_a_start(void **state)
 		freeReplyObject(r);
 	}
 	assert_int_equal(entry_time(), 400);
+	/* Every message begun is pending until its done: none is left. */
+	assert_int_equal(it_int(rc, "HLEN inbound:pending"), 0);
+	freeReplyObject(phone_step("begin", "out", "SMg", "600"));
+	{
+		redisReply *r = redisCommand(rc, "HGET inbound:pending SMg");
+
+		assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+		assert_string_equal(r->str, "600\tout\tsms\tphone\tSTOP\t+15125550100");
+		freeReplyObject(r);
+	}
+	freeReplyObject(phone_step("done", "out", "SMg", "601"));
+	assert_int_equal(it_int(rc, "HLEN inbound:pending"), 0);
 }
 
 /* A sign-up "Y" and a STOP that crossed it (signup.lua): yes_store stores nothing

@@ -598,6 +598,75 @@ a_stop_cut_short_by_a_crash_is_finished_by_its_retry(void **state)
 	}
 }
 
+struct unfinished {
+	struct it_one *f;
+	const char *a, *b, *sid;
+};
+
+/* 1 once both subscribers are opted out and the message is applied. */
+static int
+finished(void *arg)
+{
+	struct unfinished *u = arg;
+	char st[128];
+
+	return has_sms_consent(u->f->rc, u->a) == 0 && has_sms_consent(u->f->rc, u->b) == 0 &&
+	    strncmp(sid_state(u->f->rc, u->sid, st, sizeof(st)), "pending", 7) != 0 &&
+	    st[0] != '\0';
+}
+
+/*
+ * A STOP whose notifier died after its first shard step, and which Twilio does not
+ * send again (it retries only when told to): the notifier started again finishes it
+ * by itself after [inbound] finish_after_s (hooks_pending.c), the second shard's
+ * subscriber opted out too, the message applied, nothing left pending, and the
+ * confirmation text sent once.
+ */
+static void
+a_stop_cut_short_and_never_retried_is_finished_by_the_notifier(void **state)
+{
+	struct it_one *f = *state;
+	char a[16], b[16], line[2048], key[KEYS_SHARD_MAX];
+	const char *sid = "SM00000000000000000000000000000555";
+	struct unfinished u = { f, a, b, sid };
+	struct want_texts w = { f, PHONE, 1 };
+	cJSON *reqs;
+	int status;
+
+	two_shards("u", a, b);
+	snprintf(line, sizeof(line), "%s\n", sub_json(a, 7001));
+	snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s\n", sub_json(b, 7001));
+	assert_int_equal(it_import(f->port, line), 0);
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", TOKEN, 1);
+	setenv("DP_FAULTS", "hooks.shards.kill@1", 1);
+	start_stop_notifier(f, 2);
+	unsetenv("DP_FAULTS");
+	assert_int_not_equal(sms_in(sid, PHONE, "STOP"), 200);
+	status = it_stop(&f->nt.proc, 0, WAIT_MS);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 137);
+	/* Cut short: one shard's subscriber still has consent. */
+	assert_int_equal(has_sms_consent(f->rc, a) + has_sms_consent(f->rc, b), 1);
+	keys_phone(PHONE, KEYS_PH_PENDING, key, sizeof(key));
+	assert_int_equal(it_int(f->rc, "HEXISTS %s %s", key, sid), 1);
+	/* Started again, and no retry is sent. */
+	http_port = it_notifier_start_http(&f->nt, f->port, f->gw.port, "it-shard-stop",
+	    "public_url = " PUBLIC_URL "\nadmin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "[redis]\nshards = 4\n[inbound]\nfinish_after_s = 1\n");
+	assert_true(http_port > 0);
+	assert_true(it_wait(finished, &u, WAIT_MS));
+	assert_int_equal(it_int(f->rc, "HLEN %s", key), 0);
+	assert_true(it_wait(texts_to_reached, &w, WAIT_MS));
+	it_sleep_ms(1500);          /* a tick or two more: nothing finished twice */
+	reqs = it_gwsim_requests(&f->gw);
+	assert_int_equal(it_gwsim_accepted_to(reqs, PHONE), 1);
+	cJSON_Delete(reqs);
+	assert_int_equal(it_consent_events(f->rc, a), 2);   /* the import's, the STOP's */
+	assert_int_equal(it_consent_events(f->rc, b), 2);
+	assert_true(it_log_line(f->nt.proc.log, "event=inbound_finished") > 0);
+}
+
 /* EVAL of the embedded script name with keys then args (NULL-terminated lists), as
  * a writer of the notifier runs it; the reply is the caller's. */
 static redisReply *
@@ -1368,6 +1437,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    a_stop_between_a_writes_index_and_its_store_keeps_consent_out, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_stop_cut_short_and_never_retried_is_finished_by_the_notifier, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(a_stop_reaches_a_subscriber_added_a_moment_before,
 		    setup, teardown),

@@ -334,7 +334,7 @@ a_numbers_keys_are_on_its_slot(void **state)
 {
 	static const char *const single[KEYS_PH_NAMES] = { "suppressed:sms",
 	    "inbound:sids", "optout_ack:+15125550100", "signup:+15125550100",
-	    "signup:asked:+15125550100", "phones:", "dmx:" };
+	    "signup:asked:+15125550100", "phones:", "dmx:", "inbound:pending" };
 	char k[KEYS_MAX], first[KEYS_MAX], tag[32];
 	int i, slot0 = -1, other = 0;
 	uint32_t p;
