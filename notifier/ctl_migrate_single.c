@@ -350,87 +350,66 @@ mig_sid_recent(const char *v, long long now)
  * left here is the "<sid>:<shard>" form of builds before the phone slots, made
  * "<sid>" again.
  */
-/* To the shards: each inbound message cut short (inbound:pending, hook_phone.lua) to
- * the pending hash of its number's phone shard, whose walk finishes it
- * (hooks_pending.c); its number is its record's last field. */
+/* mig_page_fn of mig_pending: each inbound message cut short (inbound:pending,
+ * hook_phone.lua) to the pending hash of its number's phone shard, whose walk
+ * finishes it (hooks_pending.c); its number is its record's last field. */
 static int
-mig_pending(struct mig *m)
+mig_pending_page(struct mig *m, const redisReply *e, void *arg)
 {
-	char cursor[32] = "0";
+	size_t i;
 
-	do {
-		const char *argv[5] = { "HSCAN", "inbound:pending", cursor, "COUNT",
-		    MIG_BATCH };
-		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
-		size_t i;
+	(void)arg;
+	for (i = 0; i + 1 < e->elements; i += 2) {
+		const char *f = e->element[i]->str, *v = e->element[i + 1]->str;
+		const char *num = strrchr(v, '\t');
+		char dst[MIG_NAME_MAX];
 
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			freeReplyObject(r);
+		if (num == NULL)
+			continue;       /* not a record of ours: left as it is */
+		if (mig_name(m, shard_of(num + 1, m->n), "inbound:pending", dst,
+		    sizeof(dst)) < 0 || mig_ok(mig_cmd(m, "HSET", dst, f, v)) < 0 ||
+		    mig_ok(mig_cmd(m, "HDEL", "inbound:pending", f, NULL)) < 0)
 			return -1;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		e = r->element[1];
-		for (i = 0; i + 1 < e->elements; i += 2) {
-			const char *f = e->element[i]->str, *v = e->element[i + 1]->str;
-			const char *num = strrchr(v, '\t');
-			char dst[MIG_NAME_MAX];
+	}
+	return 0;
+}
 
-			if (num == NULL)
-				continue;       /* not a record of ours: left as it is */
-			if (mig_name(m, shard_of(num + 1, m->n), "inbound:pending",
-			    dst, sizeof(dst)) < 0 || mig_ok(mig_cmd(m, "HSET", dst, f, v)) < 0 ||
-			    mig_ok(mig_cmd(m, "HDEL", "inbound:pending", f, NULL)) < 0) {
-				freeReplyObject(r);
-				return -1;
-			}
+/* mig_page_fn of mig_sids (arg: the time now). */
+static int
+mig_sids_page(struct mig *m, const redisReply *e, void *arg)
+{
+	long long now = *(const long long *)arg;
+	size_t i;
+
+	for (i = 0; i + 1 < e->elements; i += 2) {
+		const char *f = e->element[i]->str, *v = e->element[i + 1]->str;
+		const char *colon = strrchr(f, ':');
+		char nf[MIG_NAME_MAX], dst[MIG_NAME_MAX];
+		uint32_t k;
+		int bad = 0;
+
+		if (m->to_shards && colon == NULL && mig_sid_recent(v, now)) {
+			for (k = 0; !bad && k < m->n; k++)
+				bad |= mig_name(m, k, "inbound:sids", dst, sizeof(dst)) < 0 ||
+				    mig_ok(mig_cmd(m, "HSET", dst, f, v)) < 0;
+		} else if (!m->to_shards && colon != NULL) {
+			snprintf(nf, sizeof(nf), "%.*s", (int)(colon - f), f);
+			bad |= mig_ok(mig_cmd(m, "HSET", "inbound:sids", nf, v)) < 0;
+			bad |= mig_ok(mig_cmd(m, "HDEL", "inbound:sids", f, NULL)) < 0;
 		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
+		if (bad)
+			return -1;
+	}
 	return 0;
 }
 
 int
 mig_sids(struct mig *m)
 {
-	char cursor[32] = "0";
 	long long now = (long long)time(NULL);
 
-	if (m->to_shards && mig_pending(m) < 0)
+	if (m->to_shards && mig_walk_scan(m, "HSCAN", "inbound:pending", mig_pending_page,
+	    NULL) < 0)
 		return -1;
-
-	do {
-		const char *argv[5] = { "HSCAN", "inbound:sids", cursor, "COUNT", MIG_BATCH };
-		redisReply *r = mig_argv(m, 5, argv, NULL), *e;
-		size_t i;
-
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			freeReplyObject(r);
-			return -1;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		e = r->element[1];
-		for (i = 0; i + 1 < e->elements; i += 2) {
-			const char *f = e->element[i]->str, *v = e->element[i + 1]->str;
-			const char *colon = strrchr(f, ':');
-			char nf[MIG_NAME_MAX], dst[MIG_NAME_MAX];
-			uint32_t k;
-			int bad = 0;
-
-			if (m->to_shards && colon == NULL && mig_sid_recent(v, now)) {
-				for (k = 0; !bad && k < m->n; k++)
-					bad |= mig_name(m, k, "inbound:sids", dst, sizeof(dst)) < 0 ||
-					    mig_ok(mig_cmd(m, "HSET", dst, f, v)) < 0;
-			} else if (!m->to_shards && colon != NULL) {
-				snprintf(nf, sizeof(nf), "%.*s", (int)(colon - f), f);
-				bad |= mig_ok(mig_cmd(m, "HSET", "inbound:sids", nf, v)) < 0;
-				bad |= mig_ok(mig_cmd(m, "HDEL", "inbound:sids", f, NULL)) < 0;
-			}
-			if (bad) {
-				freeReplyObject(r);
-				return -1;
-			}
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
-	return 0;
+	return mig_walk_scan(m, "HSCAN", "inbound:sids", mig_sids_page, &now);
 }

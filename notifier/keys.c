@@ -329,9 +329,9 @@ keys_phone(const char *value, enum keys_phone which, char *buf, size_t size)
 
 	switch (which) {
 	case KEYS_PH_SUPPRESSED:
-		return keys_format(p, buf, size, "suppressed:sms");
 	case KEYS_PH_SIDS:
-		return keys_format(p, buf, size, "inbound:sids");
+	case KEYS_PH_PENDING:
+		return keys_phone_at(p, which, buf, size);
 	case KEYS_PH_ACK:
 		return keys_format(p, buf, size, "optout_ack:%s", value);
 	case KEYS_PH_SIGNUP:
@@ -342,8 +342,6 @@ keys_phone(const char *value, enum keys_phone which, char *buf, size_t size)
 		return keys_format(p, buf, size, "phones:%u", keys_phone_bucket(value));
 	case KEYS_PH_DMX:
 		return keys_format(p, buf, size, "dmx:%u", keys_phone_bucket(value));
-	case KEYS_PH_PENDING:
-		return keys_format(p, buf, size, "inbound:pending");
 	default:
 		break;
 	}

@@ -20,6 +20,7 @@
 
 #include "ithttp.h"
 #include "itest.h"
+#include "scripts.h"
 #include "itshards.h"
 #include "keys.h"
 
@@ -630,6 +631,27 @@ it_wait(int (*cond)(void *arg), void *arg, long timeout_ms)
 		it_sleep_ms(20);
 		waited += 20;
 	}
+}
+
+struct redisReply *
+it_eval(redisContext *rc, const char *name, const char *const *keys,
+    const char *const *args)
+{
+	const char *argv[64];
+	char nk[8];
+	int argc = 0, n = 0;
+
+	argv[argc++] = "EVAL";
+	argv[argc++] = script_source(name);
+	if (argv[1] == NULL)
+		return NULL;
+	argv[argc++] = nk;
+	for (; keys[n] != NULL && argc < 63; n++)
+		argv[argc++] = keys[n];
+	snprintf(nk, sizeof(nk), "%d", n);
+	for (; *args != NULL && argc < 64; args++)
+		argv[argc++] = *args;
+	return redisCommandArgv(rc, argc, argv, NULL);
 }
 
 long long

@@ -175,6 +175,12 @@ const char *it_deal(const char *id, const char *category, int secs);
 /* Polls until cond(arg) is true or timeout_ms passes; returns 1 when true. */
 int it_wait(int (*cond)(void *arg), void *arg, long timeout_ms);
 
+/* EVAL of the embedded script name (scripts.h script_source: as the notifier runs
+ * it) with keys then args (NULL-terminated lists, at most 60 in all). The reply is
+ * the caller's; NULL only when the connection failed. */
+struct redisReply *it_eval(redisContext *rc, const char *name, const char *const *keys,
+    const char *const *args);
+
 /* Integer reply of a formatted command (XLEN, HLEN ...), -1 on error. */
 long long it_int(redisContext *rc, const char *fmt, ...);
 

@@ -48,26 +48,13 @@ teardown(void **state)
 	return 0;
 }
 
-/* EVAL of the embedded script name with keys then args (NULL-terminated lists). The
- * reply is the caller's. */
+/* EVAL of the embedded script name with keys then args (NULL-terminated lists): an
+ * error reply fails the test. The reply is the caller's. */
 static redisReply *
 eval(const char *name, const char *const *keys, const char *const *args)
 {
-	const char *argv[64];
-	char nk[8];
-	int argc = 0, n = 0;
-	redisReply *r;
+	redisReply *r = it_eval(rc, name, keys, args);
 
-	argv[argc++] = "EVAL";
-	argv[argc++] = script_source(name);
-	assert_non_null(argv[1]);
-	argv[argc++] = nk;
-	for (; keys[n] != NULL; n++)
-		argv[argc++] = keys[n];
-	snprintf(nk, sizeof(nk), "%d", n);
-	for (; *args != NULL; args++)
-		argv[argc++] = *args;
-	r = redisCommandArgv(rc, argc, argv, NULL);
 	assert_non_null(r);
 	if (r->type == REDIS_REPLY_ERROR)
 		fail_msg("%s.lua: %s", name, r->str);
@@ -587,21 +574,9 @@ code_records_end_with_their_deal_and_a_used_stash_is_kept(void **state)
 static int
 eval_refused(const char *name, const char *const *keys, const char *const *args)
 {
-	const char *argv[64];
-	char nk[8];
-	int argc = 0, n = 0, refused;
-	redisReply *r;
+	redisReply *r = it_eval(rc, name, keys, args);
+	int refused = r != NULL && r->type == REDIS_REPLY_ERROR;
 
-	argv[argc++] = "EVAL";
-	argv[argc++] = script_source(name);
-	argv[argc++] = nk;
-	for (; keys[n] != NULL; n++)
-		argv[argc++] = keys[n];
-	snprintf(nk, sizeof(nk), "%d", n);
-	for (; *args != NULL; args++)
-		argv[argc++] = *args;
-	r = redisCommandArgv(rc, argc, argv, NULL);
-	refused = r != NULL && r->type == REDIS_REPLY_ERROR;
 	freeReplyObject(r);
 	return refused;
 }

@@ -667,27 +667,13 @@ a_stop_cut_short_and_never_retried_is_finished_by_the_notifier(void **state)
 	assert_true(it_log_line(f->nt.proc.log, "event=inbound_finished") > 0);
 }
 
-/* EVAL of the embedded script name with keys then args (NULL-terminated lists), as
- * a writer of the notifier runs it; the reply is the caller's. */
+/* it_eval, an error reply failing the test. */
 static redisReply *
 eval_script(redisContext *rc, const char *name, const char *const *keys,
     const char *const *args)
 {
-	const char *argv[64];
-	char nk[8];
-	int argc = 0, n = 0;
-	redisReply *r;
+	redisReply *r = it_eval(rc, name, keys, args);
 
-	argv[argc++] = "EVAL";
-	argv[argc++] = script_source(name);
-	assert_non_null(argv[1]);
-	argv[argc++] = nk;
-	for (; keys[n] != NULL; n++)
-		argv[argc++] = keys[n];
-	snprintf(nk, sizeof(nk), "%d", n);
-	for (; *args != NULL; args++)
-		argv[argc++] = *args;
-	r = redisCommandArgv(rc, argc, argv, NULL);
 	assert_non_null(r);
 	if (r->type == REDIS_REPLY_ERROR)
 		fail_msg("%s.lua: %s", name, r->str);
