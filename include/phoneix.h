@@ -10,7 +10,7 @@
  * write's add (the entry it answers). A DM has no suppression list: a DM STOP whose
  * lookup comes first misses the write. The index may hold stale ids (a number
  * changed, a subscriber deleted): hook_consent.lua checks each against the stored
- * subscriber, and an erasure drops its own. At most PHONEIX_MAX ids a number, the
+ * subscriber, and a delete or an erasure drops its own. At most PHONEIX_MAX ids a number, the
  * oldest out first.
  */
 #ifndef DEALPUSH_PHONEIX_H

@@ -73,6 +73,7 @@ struct consent_chain {
 	int phone_steps;                /* 1: steps 1 and 3 run */
 	int lookup;                     /* 1: the index is read after step 1 */
 	long long now;                  /* one time for every step of the message */
+	char began[24];                 /* when the message began (step 1's answer) */
 	long long sum[3];
 	int all_duplicate;
 };
@@ -161,7 +162,7 @@ phone_send(struct consent_chain *c)
 static int
 shard_send(struct consent_chain *c)
 {
-	const char *args[7 + 9 + CHAIN_IDS_MAX];
+	const char *args[7 + 10 + CHAIN_IDS_MAX];
 	char how[64], now[24], rfc[32], ttl[16], done[KEYS_SHARD_MAX + HOOKS_SID_MAX];
 	char stops[KEYS_SHARD_MAX];
 	char sk[KEYS_SUB_NKEYS][KEYS_SHARD_MAX];
@@ -200,6 +201,7 @@ shard_send(struct consent_chain *c)
 	args[n++] = c->match;
 	args[n++] = c->value;
 	args[n++] = ttl;
+	args[n++] = c->began;
 	for (i = 0; i < c->nids; i++)
 		if (c->shard[i] == shard)
 			args[n++] = c->ids[i];
@@ -340,13 +342,17 @@ on_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 	if (fault_hit(fault))
 		_exit(137);
 	if (c->step == CHAIN_BEGIN) {
-		if (reply->elements != 1 || reply->element[0]->type != REDIS_REPLY_STRING)
+		if (reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING)
 			goto fail;
 		if (strcmp(reply->element[0]->str, "dup") == 0) {
 			chain_answer(c, rc, 0);
 			chain_free(c);
 			return;
 		}
+		if (reply->elements != 2 || reply->element[1]->type != REDIS_REPLY_STRING ||
+		    reply->element[1]->len >= sizeof(c->began))
+			goto fail;
+		memcpy(c->began, reply->element[1]->str, reply->element[1]->len + 1);
 		/* "go": new here; "resume": the shards say what they had done. */
 		if (strcmp(reply->element[0]->str, "go") == 0)
 			c->all_duplicate = 0;
@@ -525,6 +531,7 @@ hooks_consent_call(struct hooks_op *op, const struct hooks_msg *m, const char **
 	for (i = 0; i < nids && i < HOOKS_IDS_MAX; i++)
 		chain_add_id(c, ids[i]);
 	c->now = (long long)clock_now();
+	snprintf(c->began, sizeof(c->began), "%lld", c->now);   /* no step 1: now */
 	c->phone_steps = c->sid[0] != '\0' || (strcmp(c->ch, "sms") == 0 &&
 	    strcmp(c->match, "phone") == 0);
 	/* A number or X id is looked up in the phone index too: the mirror may not

@@ -10,8 +10,12 @@
  * does not wait for it: every tick it reads each phone shard's inbound:pending and
  * runs the steps again for every message older than [inbound] finish_after_s, as a
  * retry would (hooks_consent_call: each shard applies it once, the number's done
- * closes it). Several notifiers may walk at once: the steps are idempotent. A
- * finished opt-out gets its confirmation text as an answered one does.
+ * closes it once). A try dates the record anew (hook_phone.lua's resume), so a
+ * message that keeps failing is tried once every finish_after_s. Several notifiers
+ * may walk at once: the steps are idempotent. A finished opt-out gets its
+ * confirmation text as an answered one does. The walk waits for the mirror, as the
+ * webhook does. Only the first page of each shard's hash is read: it holds a
+ * handful of messages (those whose steps run, or were cut short).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,14 +70,15 @@ on_finished(struct rconn *rc, struct redisReply *reply, void *arg)
 static void
 finish(struct hooks *h, const char *sid, char *rec)
 {
-	char *f[PENDING_FIELDS], *save = NULL, ack[KEYS_SHARD_MAX];
+	char *f[PENDING_FIELDS], *save, ack[KEYS_SHARD_MAX];
 	const char *ids[HOOKS_IDS_MAX];
 	struct hooks_msg m;
 	struct hooks_op *op;
 	int i, n = 0, sms;
 
+	save = rec;
 	for (i = 0; i < PENDING_FIELDS; i++)
-		if ((f[i] = strtok_r(i == 0 ? rec : NULL, "\t", &save)) == NULL)
+		if ((f[i] = strsep(&save, "\t")) == NULL)
 			return;                 /* not a record of ours: left alone */
 	if ((strcmp(f[1], "out") != 0 && strcmp(f[1], "in") != 0) ||
 	    (strcmp(f[2], "sms") != 0 && strcmp(f[2], "dm") != 0))
@@ -153,6 +158,10 @@ pending_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Not before the mirror is loaded: the live webhook waits for it too, since a
+	 * subscriber stored before the phone index existed is found only there. */
+	if (h->app->ss == NULL || !substore_ready(h->app->ss))
+		return;
 	for (p = 0; p < keys_shards(); p++) {
 		const char *argv[5] = { "HSCAN", key, "0", "COUNT", PENDING_SCAN };
 		struct hooks_op *scan;

@@ -53,6 +53,7 @@ struct yes_op {
 	char answer[16];
 	char res[16];                   /* yes_store's answer: "created", "updated" */
 	char began[24];                 /* when yes_begin was sent (epoch s) */
+	int stopped;                    /* a STOP since the "Y" began ends it */
 	enum { YES_BEGIN, YES_INDEX, YES_STORE, YES_DONE } step;   /* the call in flight */
 	char *stored;                   /* the subscriber's JSON as read, NULL: none */
 	char *doc;                      /* the new document, NULL before it is built */
@@ -402,6 +403,8 @@ on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 	case YES_DONE:
 		if (strcmp(res, "ok") != 0)
 			break;
+		if (y->stopped)
+			goto answer_stopped;
 		yes_welcome(y, r, y->res);
 		goto done;
 	}
@@ -410,7 +413,13 @@ on_yes_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 	http_error(r, 503, NULL, "try again later");
 	goto done;
 stopped:
-	/* Answered, nothing stored: the STOP is the person's last word. */
+	/* Nothing stored: the STOP is the person's last word. The request is closed
+	 * and the sid applied (yes_done, which leaves the STOP's entry on the list),
+	 * then the answer. */
+	y->stopped = 1;
+	if (y->op->h != NULL && yes_send(y, "yes_done") == 0)
+		return;
+answer_stopped:
 	log_info("event=signup_stopped from=%s", masked);
 	hooks_count(y->op->h, "signup:stopped");
 	hooks_twiml(r, NULL);

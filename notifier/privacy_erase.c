@@ -127,9 +127,7 @@ on_unindexed(struct rconn *rc, struct redisReply *reply, int durable, void *arg)
 }
 
 /* phone_index.lua "drop" of the id at its number (kind PHONEIX_PHONE) or X id, when
- * it has one, so that no STOP after the erasure writes a consent record under the
- * id again (hook_consent.lua writes one for an id of the index not stored); then
- * the next. */
+ * it has one: the index names no erased id; then the next. */
 static void
 erase_unindex(struct priv_op *op, enum phoneix_kind kind)
 {

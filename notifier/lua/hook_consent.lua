@@ -11,7 +11,11 @@
 -- KEYS[7] stops (number -> the number's last SMS opt-out that reached this shard)
 -- ARGV: op ("out" | "in"), channel, how ("sms:STOP", "dm:START" ...), detail (the
 --   keyword label), now (epoch s), now (RFC 3339), match ("phone" | "dm" | "id"),
---   match value, the marker's TTL (s), then the subscriber ids (this shard's).
+--   match value, the marker's TTL (s), the time the message began (epoch s:
+--   hook_phone.lua's begin answers it), then the subscriber ids (this shard's).
+-- An opt-in leaves alone a subscriber whose last event on the channel is an opt-out
+-- after the second the opt-in began in, and a stops entry as recent (entries have
+-- seconds: one in that same second is taken as before the opt-in).
 -- Once per shard and message: the marker KEYS[6] ("<found> <changed>", SET with the
 -- TTL, 30 days: Twilio's retries end long before) makes a message retried after a
 -- crash change nothing here again, and answers the counts of the first time.
@@ -35,8 +39,8 @@ local subs, changes, consent, epoch = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local records, done, stops = KEYS[5], KEYS[6], KEYS[7]
 local op, ch, how, detail = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, now_rfc, match, value = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local done_ttl = ARGV[9]
-local FIRST_ID = 10
+local done_ttl, began = ARGV[9], tonumber(ARGV[10]) or 0
+local FIRST_ID = 11
 local found, changed = 0, 0
 
 if op ~= 'out' and op ~= 'in' then
@@ -60,6 +64,16 @@ for i = FIRST_ID, #ARGV do
     hit = s.phone == value
   elseif hit and match == 'dm' then
     hit = type(s.dm) == 'table' and s.dm.x == value
+  end
+  if hit and op == 'in' then
+    -- An opt-out (a STOP, a carrier's revocation) after this opt-in began is the
+    -- person's last word: the opt-in does not undo it (a START resumed after a
+    -- crash, or two messages whose steps interleave).
+    local st, w = subjson_record_last(redis.call('HGET', records, id), ch)
+    if (st == 'opted_out' or st == 'revoked') and (w or 0) > began then
+      found = found + 1
+      hit = false
+    end
   end
   if hit then
     found = found + 1
@@ -100,7 +114,7 @@ if ch == 'sms' and match == 'phone' then
     redis.call('HSET', stops, value, now .. '\t' .. how .. '\t' .. detail)
   else
     local v = redis.call('HGET', stops, value)
-    if v and (tonumber(string.match(v, '^(%d+)\t')) or 0) < tonumber(now) then
+    if v and (tonumber(string.match(v, '^(%d+)\t')) or 0) <= began then
       redis.call('HDEL', stops, value)
     end
   end

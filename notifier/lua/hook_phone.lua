@@ -16,9 +16,9 @@
 -- "begin": a MessageSid recorded as applied is a replay: { "dup" }, nothing written
 --   (a START replayed after a STOP stays opted out). One recorded "pending" was begun
 --   and not finished (a crash, a failed call: the webhook was not answered 200, so
---   Twilio sent it again): { "resume" }, and the caller runs the shards again, each of
+--   Twilio sent it again): { "resume", began }, and the caller runs the shards again, each of
 --   which applies it at most once (inbound:done:<sid>). Otherwise the sid is recorded
---   "pending\t<now>\t<op>\t<channel>" and { "go" }. An SMS opt-out puts the number on
+--   "pending\t<now>\t<op>\t<channel>" and { "go", now }. An SMS opt-out puts the number on
 --   the suppression list now (number -> "<when>\t<how>\t<detail>", when its begin
 --   time): early is safe, it only keeps consent out; a resumed one puts it back when
 --   an opt-in took it off meanwhile.
@@ -71,13 +71,32 @@ if step == 'begin' then
   if sms_number and op == 'out' and (entry_time() or -1) < tonumber(at) then
     redis.call('HSET', suppressed, value, at .. '\t' .. how .. '\t' .. detail)
   end
-  return { resumed and 'resume' or 'go' }
+  -- A resumed message's pending record is dated now: the notifier's walk of cut
+  -- short messages (hooks_pending.c) waits a whole finish_after_s before it tries
+  -- it again.
+  if resumed then
+    local rec = redis.call('HGET', pending, sid)
+    if rec then
+      redis.call('HSET', pending, sid, now .. string.sub(rec, (string.find(rec, '\t') or
+        #rec + 1)))
+    end
+  end
+  return { resumed and 'resume' or 'go', at }
 end
 if step ~= 'done' then
   return redis.error_reply('hook_phone.lua: step must be begin or done')
 end
--- An opt-in takes the number off the list only if no opt-out came since it began.
-if sms_number and op == 'in' and (entry_time() or 0) < began() then
+-- Done already (a second chain of the same message: the walk and a retry, two
+-- notifiers): nothing again.
+if sid ~= '' then
+  local v = redis.call('HGET', sids, sid)
+  if v and string.sub(v, 1, 8) ~= 'pending\t' then
+    return { 0 }
+  end
+end
+-- An opt-in takes the number off the list only if no opt-out came after the second
+-- it began in (one in that second is taken as before it: entries have seconds).
+if sms_number and op == 'in' and (entry_time() or 0) <= began() then
   redis.call('HDEL', suppressed, value)
 end
 if sid ~= '' then

@@ -725,6 +725,20 @@ hook_phone_keeps_a_stop_that_crossed_a_start(void **state)
 	}
 	freeReplyObject(phone_step("done", "out", "SMg", "601"));
 	assert_int_equal(it_int(rc, "HLEN inbound:pending"), 0);
+	/* A second done of a message done (the walk and a retry): nothing, not even
+	 * an opt-in's removal of a later STOP's entry. */
+	freeReplyObject(phone_step("begin", "in", "SMh", "700"));
+	freeReplyObject(phone_step("done", "in", "SMh", "701"));
+	assert_int_equal(entry_time(), -1);
+	freeReplyObject(phone_step("begin", "out", "SMi", "710"));
+	freeReplyObject(phone_step("done", "out", "SMi", "711"));
+	{
+		redisReply *r = phone_step("done", "in", "SMh", "720");
+
+		assert_int_equal(r->element[0]->integer, 0);
+		freeReplyObject(r);
+	}
+	assert_int_equal(entry_time(), 710);
 }
 
 /* A sign-up "Y" and a STOP that crossed it (signup.lua): yes_store stores nothing
@@ -767,6 +781,47 @@ signup_yes_gives_way_to_a_stop_since_it_began(void **state)
 	assert_int_equal(it_int(rc, "HEXISTS suppressed:sms +15125550100"), 0);
 }
 
+/* hook_consent.lua's opt-in for s1 (+15125550100) of a message begun at began. */
+static redisReply *
+opt_in(const char *began)
+{
+	const char *keys[] = { "subscribers", "subscribers:changes", "consent:sms",
+	    "consent:epoch", "consent:records", "", "stops", NULL };
+	const char *args[] = { "in", "sms", "sms:START", "START", "330",
+	    "2026-12-05T10:00:00Z", "phone", "+15125550100", "60", began, "s1", NULL };
+
+	return eval("hook_consent", keys, args);
+}
+
+/* An opt-in does not undo an opt-out that came since it began (a START resumed
+ * after a STOP, or two messages whose shard steps interleave): the subscriber stays
+ * out, its shard's stops entry too; an opt-in begun after the opt-out restores. */
+static void
+hook_consent_opt_in_gives_way_to_a_later_opt_out(void **state)
+{
+	redisReply *r;
+
+	(void)state;
+	it_flush(rc);
+	freeReplyObject(redisCommand(rc, "HSET subscribers s1 %s",
+	    "{\"id\":\"s1\",\"phone\":\"+15125550100\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":null},\"timezone\":\"UTC\"}"));
+	freeReplyObject(redisCommand(rc, "HSET consent:records s1 %s",
+	    "310\tsms\topted_out\tsms:STOP\tSTOP"));
+	freeReplyObject(redisCommand(rc, "HSET stops +15125550100 %s", "310\tsms:STOP\tSTOP"));
+	r = opt_in("300");
+	assert_int_equal(r->element[0]->integer, 1);      /* found */
+	assert_int_equal(r->element[1]->integer, 0);      /* changed */
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "HEXISTS consent:sms s1"), 0);
+	assert_int_equal(it_int(rc, "HEXISTS stops +15125550100"), 1);
+	r = opt_in("320");
+	assert_int_equal(r->element[1]->integer, 1);
+	freeReplyObject(r);
+	assert_int_equal(it_int(rc, "HEXISTS consent:sms s1"), 1);
+	assert_int_equal(it_int(rc, "HEXISTS stops +15125550100"), 0);
+}
+
 int
 main(void)
 {
@@ -783,6 +838,7 @@ main(void)
 		cmocka_unit_test(phone_index_adds_once_caps_and_drops),
 		cmocka_unit_test(hook_phone_keeps_a_stop_that_crossed_a_start),
 		cmocka_unit_test(signup_yes_gives_way_to_a_stop_since_it_began),
+		cmocka_unit_test(hook_consent_opt_in_gives_way_to_a_later_opt_out),
 	};
 
 	return cmocka_run_group_tests_name("script_races", tests, setup, teardown);
