@@ -1,9 +1,10 @@
 /*
  * admin_sub.c: /v1/subscribers of the admin API (stage: http): put, get and delete
- * one subscriber (docs/admin.md). A put is validated by subscriber_parse, checked
- * against the suppression list (sub_suppress.lua) and stored by admin_sub_put.lua on
- * the same connection; a delete is admin_sub_del.lua. Every write is one script, so a
- * request changes all it should or nothing; it must never block the loop.
+ * one subscriber (docs/admin.md). A put is validated by subscriber_parse, its id
+ * added to the phone index (which reads the number's suppression entry), then
+ * stored by admin_sub_put.lua, which applies the entry; a delete is admin_sub_del.lua,
+ * then the id leaves the phone index. The store is one script, so a request changes
+ * all it should or nothing; it must never block the loop.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,9 +320,9 @@ sub_script(struct admin *a, struct admin_op *op, const char *script, const char 
 	}
 }
 
-/* A subscriber put waiting for the suppression check (sub_suppress.lua), with the
- * put's own arguments: the put is sent from the check's reply, on the same
- * connection. */
+/* A subscriber put waiting for its phone index adds, with the put's own arguments:
+ * the put is sent from the last add's reply, with the number's suppression entry
+ * that add read. */
 struct sub_gate {
 	struct admin_op *op;
 	int create;
@@ -329,50 +330,11 @@ struct sub_gate {
 	char now[24];
 	char phone[MODEL_TEXT_MAX + 1];
 	char dm[MODEL_TEXT_MAX + 1];
-	char entry[256];                /* the number's suppression entry, as read */
 	enum phoneix_kind indexing;     /* the index add in flight */
 };
 
-static void sub_gate_check(struct admin *a, struct sub_gate *g, const char *entry);
+static void sub_gate_put(struct admin *a, struct sub_gate *g, const char *entry);
 static void sub_gate_index(struct admin *a, struct sub_gate *g, enum phoneix_kind kind);
-
-static void
-on_sub_gate(struct rconn *rc, struct redisReply *reply, void *arg)
-{
-	struct sub_gate *g = arg;
-	struct admin_op *op = g->op;
-	const char *extra[7 + CH_COUNT];
-	size_t elen[7 + CH_COUNT];
-	int c;
-
-	(void)rc;
-	if (op->r == NULL || op->a == NULL) {
-		admin_op_free(op);
-		goto out;
-	}
-	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-		/* Not written unchecked: the list might hold this number. */
-		admin_op_redis_failed(op, reply);
-		admin_op_free(op);
-		goto out;
-	}
-	if (reply->integer == 1)
-		log_info("event=admin_sub_suppressed sub=%s channel=sms", op->name);
-	extra[0] = op->name;
-	extra[1] = op->text;
-	extra[2] = g->create ? "1" : "0";
-	for (c = 0; c < CH_COUNT; c++)
-		extra[3 + c] = g->consent[c];
-	extra[3 + CH_COUNT] = g->now;
-	extra[4 + CH_COUNT] = "api";
-	extra[5 + CH_COUNT] = g->phone;
-	extra[6 + CH_COUNT] = g->entry;
-	for (c = 0; c < 7 + CH_COUNT; c++)
-		elen[c] = strlen(extra[c]);
-	sub_script(op->a, op, "admin_sub_put", extra, elen, 7 + CH_COUNT);
-out:
-	free(g);
-}
 
 /* The subscriber's id is in the index of its X id or its number (phone_index.lua
  * "add", durable): the number's next, or the check with the number's entry on the
@@ -402,35 +364,34 @@ on_sub_indexed(struct rconn *rc, struct redisReply *reply, int durable, void *ar
 		sub_gate_index(op->a, g, PHONEIX_PHONE);
 		return;
 	}
-	sub_gate_check(op->a, g, g->indexing == PHONEIX_PHONE ? reply->element[0]->str : "");
+	sub_gate_put(op->a, g, g->indexing == PHONEIX_PHONE ? reply->element[0]->str : "");
 }
 
-/* sub_suppress.lua with the number's entry ("" = none), on the subscriber's shard. */
+/* admin_sub_put.lua with the number's suppression entry ("" = none), on the
+ * subscriber's shard: it keeps out an SMS consent older than that entry or the
+ * shard's stops entry for the number (lib/subput.lua), and says so in
+ * consent_kept_out. Frees g. */
 static void
-sub_gate_check(struct admin *a, struct sub_gate *g, const char *entry)
+sub_gate_put(struct admin *a, struct sub_gate *g, const char *entry)
 {
 	struct admin_op *op = g->op;
-	char keys[KEYS_SUB_NKEYS][KEYS_SHARD_MAX], stops[KEYS_SHARD_MAX];
-	const char *args[8];
+	const char *extra[7 + CH_COUNT];
+	size_t elen[7 + CH_COUNT];
+	int c;
 
-	(void)keys_sub_keys(keys_shard_of(op->name), keys);
-	(void)keys_shard_key(keys_shard_of(op->name), KEYS_STOPS, stops, sizeof(stops));
-	snprintf(g->entry, sizeof(g->entry), "%s", entry);
-	/* ORDER SUB_SUPPRESS_KEYS, then its arguments */
-	args[0] = keys[0];
-	args[1] = keys[3];
-	args[2] = stops;
-	args[3] = op->name;
-	args[4] = g->phone;
-	args[5] = g->consent[CH_SMS];
-	args[6] = g->create ? "1" : "0";
-	args[7] = entry;
-	if (script_call_named(a->app->cmd, "sub_suppress", 3, 8, args, NULL, on_sub_gate,
-	    g) < 0) {
-		admin_op_redis_failed(op, NULL);
-		admin_op_free(op);
-		free(g);
-	}
+	extra[0] = op->name;
+	extra[1] = op->text;
+	extra[2] = g->create ? "1" : "0";
+	for (c = 0; c < CH_COUNT; c++)
+		extra[3 + c] = g->consent[c];
+	extra[3 + CH_COUNT] = g->now;
+	extra[4 + CH_COUNT] = "api";
+	extra[5 + CH_COUNT] = g->phone;
+	extra[6 + CH_COUNT] = entry;
+	for (c = 0; c < 7 + CH_COUNT; c++)
+		elen[c] = strlen(extra[c]);
+	sub_script(a, op, "admin_sub_put", extra, elen, 7 + CH_COUNT);
+	free(g);
 }
 
 /* phone_index.lua "add" of op's id at its X id or number. Takes ownership of g;
@@ -453,8 +414,8 @@ sub_gate_index(struct admin *a, struct sub_gate *g, enum phoneix_kind kind)
 
 /*
  * Indexes op's subscriber under its X id and its number (phoneix.h; phone and dm may
- * be NULL), reading the number's entry on the suppression list with it, then sends
- * sub_suppress.lua, then the put from its reply: a number on the suppression list
+ * be NULL), reading the number's entry on the suppression list with it, then the
+ * put with that entry: a number on the suppression list
  * (an SMS STOP before it was this subscriber's) gets no sms consent older than the
  * STOP, and the answer lists sms in consent_kept_out. Takes ownership of g; answers
  * 503 itself when it cannot.
@@ -469,7 +430,7 @@ sub_gate_send(struct admin *a, struct sub_gate *g, const char *phone, const char
 	else if (g->phone[0] != '\0')
 		sub_gate_index(a, g, PHONEIX_PHONE);
 	else
-		sub_gate_check(a, g, "");
+		sub_gate_put(a, g, "");
 }
 
 static void

@@ -165,7 +165,7 @@ on_suppressed(struct rconn *rc, struct redisReply *reply, void *arg)
 
 /* The number first on the suppression list (a key of its own slot; early is safe:
  * it only keeps consent out), so that a later import of it is kept out
- * (sub_suppress.lua) until it opts in again; then erase_sub.lua on the subscriber's
+ * (lib/subput.lua) until it opts in again; then erase_sub.lua on the subscriber's
  * shard. A failure between them leaves the subscriber stored: the erasure is asked
  * again, and both run again. */
 static void

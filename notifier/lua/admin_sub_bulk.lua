@@ -1,6 +1,6 @@
 -- admin_sub_bulk.lua: store many subscribers in one call, for dealpushctl subscribers
 -- import and POST /v1/subscribers/bulk (stage: http). Each subscriber gets exactly
--- what sub_suppress.lua then admin_sub_put.lua give one (lib/subput.lua): the
+-- what admin_sub_put.lua gives one (lib/subput.lua): the
 -- suppression list first, then the store, create = "0" (an import replaces).
 -- ORDER BULK_KEYS (notifier/subbulk.c):
 -- KEYS[1] subscribers   KEYS[2] subscribers:changes   KEYS[3] consent:epoch

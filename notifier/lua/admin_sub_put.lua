@@ -9,9 +9,10 @@
 --   now (the notifier's clock) and how ("api", "import": for the consent record),
 --   the subscriber's number ("" = none) and its entry on the suppression list as
 --   the caller's phone index add read it ("" = none)
--- A STOP from the number since (its entry, or the shard's stops, the later) keeps an
--- older SMS consent out, as sub_suppress.lua does: checked here again, in the
--- script that stores, so that a STOP between the two is not missed.
+-- A STOP from the number (its entry, or the shard's stops, the later) at or after
+-- the SMS consent time given, and later than the record's last SMS event, is added
+-- to the consent record and keeps that consent out (lib/subput.lua): checked in the
+-- script that stores, so that no STOP between a check and the store is missed.
 -- The consent record outranks an older consent time: when the subscriber's last event
 -- on a channel in consent:records <id> is an opt-out (opted_out: a STOP, a gateway's
 -- opt-out answer; revoked: a carrier's 30005/30006) at or after the time the document

@@ -14,7 +14,7 @@
 -- Returns {1 when a subscriber was stored, else 0 (erased before, or never stored:
 -- the rest still runs, so a second erasure finishes one that failed half-way)}.
 -- The number stays on the suppression list, so a later import of it is kept out
--- (sub_suppress.lua) until it opts in again.
+-- (lib/subput.lua) until it opts in again.
 local id = ARGV[1]
 local stored = redis.call('HGET', KEYS[1], id)
 redis.call('HDEL', KEYS[1], id)

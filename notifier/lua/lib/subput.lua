@@ -1,5 +1,5 @@
 -- lib/subput.lua: storing subscribers, shared by admin_sub_put.lua (the admin API, one
--- subscriber), admin_sub_bulk.lua (imports, many per call) and sub_suppress.lua, so
+-- subscriber) and admin_sub_bulk.lua (imports, many per call), so
 -- that all of them store exactly the same thing. Needs lib/subjson.lua included
 -- before it. Every key is an argument, from the calling script's KEYS.
 
@@ -32,34 +32,9 @@ local function subput_later(a, b)
   return tb > ta and b or a
 end
 
--- sub_suppress.lua's check for one subscriber: number phone ("" = none) whose entry on
--- the suppression list is v ("" = none; the caller read it), sms consent time t, the
--- record of id in hash records. The shard's own record of the number's opt-outs
--- (stops: number -> entry, written by hook_consent.lua for a STOP that found this
--- subscriber's id in the phone index, docs/sharding.md 4f) counts too, the later of
--- the two. Adds the opt-out to the record when it applies. Returns 1 when it was
--- added, else 0.
-local function subput_suppress(v, records, stops, id, phone, t)
-  if phone == '' or not t then
-    return 0
-  end
-  v = subput_later(v, redis.call('HGET', stops, phone))
-  if not v or v == '' then
-    return 0
-  end
-  local rec = redis.call('HGET', records, id)
-  local when, how, detail = subput_stop(v, t, rec)
-  if not when then
-    return 0
-  end
-  redis.call('HSET', records, id, subjson_record_add(rec, 'sms', 'opted_out', when, how,
-    detail))
-  return 1
-end
-
 -- Stores the subscribers of list in order, as one admin_sub_put.lua call each would
--- (its header has the rules), preceded for each by the suppression check of
--- sub_suppress.lua when sup is given (the shard's stops key; nil: no check): each
+-- (its header has the rules), preceded for each by the suppression check when sup
+-- is given (the shard's stops key; nil: no check): each
 -- entry's stop is then its number's entry on the suppression list as the caller read
 -- it ("" = none; the list is on the numbers' slots, docs/sharding.md 4f), the later
 -- of it and the number's entry in stops.
