@@ -41,6 +41,14 @@ struct config {
 	long redis_shards;           /* the shard count the stored layout must have
 	                              * (docs/sharding.md); 0: not set, any layout */
 
+	char *cluster_ownership;     /* "off", "configured" or "balanced" (owner.h);
+	                              * NULL: off */
+	char *cluster_shards;        /* ownership = configured: "0-15,40" */
+	long cluster_lease_ms;       /* a shard's lease (own.lua) */
+	long cluster_lease_margin_ms; /* the local lease ends this much earlier */
+	long cluster_settle_ms;      /* balanced: no acquire this soon after start;
+	                              * -1 until config_cluster_check: two heartbeats */
+
 	long ingest_batch;           /* entries per XREADGROUP on "deals" */
 	long block_ms;               /* XREADGROUP BLOCK for both streams */
 	long plan_chunk;             /* recipients per atomic plan step */
@@ -146,6 +154,12 @@ void config_link_check(struct config *c, void (*report)(void *arg, const char *k
 
 /* The cross-checks of the [signup] keys (config_signup.c, called by config_load). */
 void config_signup_check(const struct config *c, void (*report)(void *arg,
+    const char *key, const char *msg), void *arg);
+
+/* The [cluster] keys against each other, and settle_ms's default (config_cluster.c,
+ * called by config_load). The shards of cluster.shards are checked against the
+ * stored layout's count at start-up. */
+void config_cluster_check(struct config *c, void (*report)(void *arg,
     const char *key, const char *msg), void *arg);
 
 /* The defaults of the [redis] keys (0, or -1 on OOM), and their cross-checks:

@@ -42,6 +42,17 @@ struct pause;
 /* While p (borrowed; NULL: never) says paused, no push is claimed for sending. */
 void deliver_set_pause(struct deliver *dl, const struct pause *p);
 
+struct owner;
+/* Only the shards o (borrowed; NULL: every shard) serves are read, and a request
+ * leaves only under the shard's lease (owner.h). Set before the readers connect. */
+void deliver_set_owner(struct deliver *dl, const struct owner *o);
+/* Shard k came to be served here (its previous owner's jobs are taken over at
+ * once), or stopped being served (its jobs in memory are dropped unacked: what was
+ * claimed and not yet sent waits for its retry, which finds the job lost; requests in
+ * flight finish and are recorded). */
+void deliver_shard_change(struct deliver *dl, uint32_t k, int serving);
+/* 1 while shard k has an admit, claim, request or record out here. */
+int deliver_shard_busy(const struct deliver *dl, uint32_t k);
 /* Sending resumed: claims what waited, at once. */
 void deliver_resume(struct deliver *dl);
 

@@ -65,6 +65,10 @@ void greader_read(struct greader *g);
  * keeps failing cannot spin the loop. */
 void greader_reread(struct greader *g, int failed);
 
+/* Takes over every other consumer's pending entries at once (min-idle 0, guarded as
+ * usual), in rounds until a pass finds none: a shard this notifier has just come to
+ * own (owner.h), whose entries belong to its previous owner. */
+void greader_takeover(struct greader *g);
 /* Stops reading (a read already out still delivers its batch). */
 void greader_stop(struct greader *g);
 

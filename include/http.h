@@ -133,6 +133,9 @@ struct http_health {
 	unsigned long mirror_reconnects;/* its connection made again */
 	unsigned long mirror_reloads;   /* full loads after the first */
 	const char *mirror_reload_reason; /* the last one's: "reconnect", "gap", "" */
+	int shards_owned;               /* shard ownership is on (owner.h): the next two */
+	size_t shards_served;           /* shards whose lease this notifier holds */
+	size_t shards_loading;          /* of them, those whose mirror is still loading */
 	unsigned long redis_connects;   /* successful connects of the script connection */
 	unsigned long redis_timeouts;   /* its commands timed out (server silent) */
 };

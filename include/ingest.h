@@ -70,6 +70,13 @@ void ingest_progress(const struct ingest *in, struct ingest_progress *out);
 /* Counts ingested and dead-lettered deals in m (borrowed; NULL: none). */
 void ingest_set_metrics(struct ingest *in, struct metrics *m);
 
+struct owner;
+/* Reads only while o (borrowed; NULL: always) serves the shard and its mirror has
+ * loaded (owner.h). Set before the reader connects. */
+void ingest_set_owner(struct ingest *in, const struct owner *o);
+/* The shard came to be served here: its previous owner's pending entries are taken
+ * over at once (greader_takeover). */
+void ingest_takeover(struct ingest *in);
 /* Stops reading new entries; work already read completes. */
 void ingest_stop(struct ingest *in);
 

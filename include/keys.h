@@ -42,6 +42,8 @@ enum keys_name {
 	KEYS_STOPS,                   /* hash: number -> its last SMS opt-out that reached
 	                               * this shard (hook_consent.lua), read by every
 	                               * store of a subscriber with that number here */
+	KEYS_OWNER,                   /* hash: the notifier serving the shard, until when,
+	                               * and the lease's epoch (own.lua, owner.h) */
 	KEYS_NAMES
 };
 

@@ -6,7 +6,9 @@
  * one block interval. After a reconnect, and when the stream was trimmed past the
  * last entry it read (a gap: changes it never saw), it reloads everything and drops
  * what is gone; the data stays readable during a reload. A stored subscriber that no
- * longer validates is logged and the old copy is kept.
+ * longer validates is logged and the old copy is kept. It may mirror only some of
+ * the shards (substore_set_shards; docs/sharding.md 4d): those alone are loaded and
+ * followed.
  */
 #ifndef DEALPUSH_SUBSTORE_H
 #define DEALPUSH_SUBSTORE_H
@@ -44,11 +46,29 @@ void substore_free(struct substore *ss);
 /* 1 once the first full load has finished, else 0. */
 int substore_ready(const struct substore *ss);
 
+/*
+ * Mirrors only the shards k (0 <= k < keys_shards()) with want[k] != 0; want (of
+ * keys_shards() bytes, copied) NULL means every shard, which is what a new store
+ * mirrors. A different set from the one held reloads everything (reason "shards")
+ * once no command of the store is out, within about one block interval: a load in
+ * progress finishes with the set it started with first. Meanwhile the data stays
+ * readable; the reload's end removes the subscribers of shards no longer wanted,
+ * each told to on_change. With no shard, a load finishes at once with an empty
+ * mirror and no feed is read. The same set as now does nothing. Never fails.
+ */
+void substore_set_shards(struct substore *ss, const uint8_t *want);
+
+/* 1 when shard k is wanted and the last finished full load read it (its subscribers
+ * are in the mirror and its feed is followed), else 0: a shard newly wanted is not
+ * ready before the reload that reads it has finished. */
+int substore_shard_ready(const struct substore *ss, uint32_t k);
+
 /* Why the last full load ran. ORDER REASON: substore_reason_names in substore.c. */
 enum substore_reason {
 	SUBSTORE_START,            /* the first connection */
 	SUBSTORE_RECONNECT,        /* a later connection: changes may have been missed */
-	SUBSTORE_GAP               /* the change stream was trimmed past our position */
+	SUBSTORE_GAP,              /* the change stream was trimmed past our position */
+	SUBSTORE_SHARDS            /* the set of shards to mirror changed */
 };
 
 /* The mirror's load state, for /healthz and /metrics. */
@@ -60,13 +80,15 @@ struct substore_stats {
 	                            * or by the last one when none is */
 	unsigned long reconnects;  /* connections after the first */
 	unsigned long reloads;     /* full loads started after the first */
-	const char *last_reload_reason; /* "reconnect", "gap"; "" before any reload;
-	                            * static */
+	const char *last_reload_reason; /* "reconnect", "gap", "shards"; "" before any
+	                            * reload; static */
 	double load_s;             /* seconds the load in progress has run, else 0 */
 	double last_load_s;        /* seconds the last finished load took; 0 while
 	                            * loading or before the first has finished */
 	size_t interned;           /* distinct interned strings (intern.h) */
 	size_t intern_bytes;       /* and the bytes they take */
+	size_t shards_wanted;      /* shards the mirror is to hold (substore_set_shards) */
+	size_t shards_loaded;      /* of those, the ones substore_shard_ready() says 1 of */
 };
 
 /* Fills *out; never fails. */

@@ -53,6 +53,11 @@ static const struct ckey config_keys[] = {
 	C("redis.wait_replicas", CK_LONG, wait_replicas, 0, 16),
 	C("redis.wait_timeout_ms", CK_LONG, wait_timeout_ms, 1, 60000),
 	C("redis.shards", CK_LONG, redis_shards, 1, 1024),
+	C("cluster.ownership", CK_STR, cluster_ownership, 1, 16),
+	C("cluster.shards", CK_STR, cluster_shards, 1, CONFIG_LINE_MAX),
+	C("cluster.lease_ms", CK_LONG, cluster_lease_ms, 3000, 600000),
+	C("cluster.lease_margin_ms", CK_LONG, cluster_lease_margin_ms, 1, 300000),
+	C("cluster.settle_ms", CK_LONG, cluster_settle_ms, 0, 600000),
 	C("ingest.batch", CK_LONG, ingest_batch, 1, 10000),
 	C("ingest.block_ms", CK_LONG, block_ms, 1, 60000),
 	C("ingest.plan_chunk", CK_LONG, plan_chunk, 1, 20000),
@@ -394,7 +399,7 @@ config_section(struct cparse *p, char *hdr)
 		    strcmp(hdr, "report") && strcmp(hdr, "compliance") &&
 		    strcmp(hdr, "inbound") && strcmp(hdr, "guards") &&
 		    strcmp(hdr, "signup") && strcmp(hdr, "privacy") &&
-		    strcmp(hdr, "attribution")) {
+		    strcmp(hdr, "attribution") && strcmp(hdr, "cluster")) {
 			config_error(p, NULL, "unknown section [%s]", hdr);
 			snprintf(p->section, sizeof(p->section), "?");
 			return;
@@ -605,6 +610,9 @@ config_defaults(struct config *c)
 	c->shutdown_grace_ms = 4000;
 	if (config_redis_defaults(c) < 0)
 		return -1;
+	c->cluster_lease_ms = 10000;
+	c->cluster_lease_margin_ms = 1000;
+	c->cluster_settle_ms = -1;
 	c->ingest_batch = 64;
 	c->block_ms = 1000;
 	c->plan_chunk = 500;
@@ -689,6 +697,7 @@ config_check(struct cparse *p)
 			    CONFIG_GW_TIMEOUT_DEFAULT_MS;
 	}
 	config_redis_check(c, config_report, p);
+	config_cluster_check(c, config_report, p);
 	config_signup_check(c, config_report, p);
 	config_cross_check(c, gw_timeout_max, config_report, p);
 	config_link_check(c, config_report, p);
@@ -776,6 +785,8 @@ config_free(struct config *c)
 		free_secret(g->refresh_token);
 	}
 	free(c->consumer);
+	free(c->cluster_ownership);
+	free(c->cluster_shards);
 	free(c->redis_host);
 	free(c->redis_username);
 	free(c->redis_sentinels);

@@ -28,6 +28,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "owner.h"
 #include "rconn.h"
 #include "redisutil.h"
 #include "sendpolicy.h"
@@ -450,8 +451,61 @@ deliver_gate(void *arg)
 	struct deliver *dl = rd->dl;
 
 	return !dl->stopping && rconn_is_ready(dl->cmd) && substore_ready(dl->ss) &&
+	    owner_serves(dl->owner, rd->shard) &&
+	    (dl->owner == NULL || substore_shard_ready(dl->ss, rd->shard)) &&
 	    dl->njobs < (size_t)dl->cfg->deliver_batch * 4 &&
 	    dl->heap_n < (size_t)dl->cfg->max_in_flight * 4;
+}
+
+void
+deliver_set_owner(struct deliver *dl, const struct owner *o)
+{
+	dl->owner = o;
+}
+
+void
+deliver_shard_change(struct deliver *dl, uint32_t k, int serving)
+{
+	struct job *j;
+
+	if (k >= dl->nrd)
+		return;
+	if (serving) {
+		greader_takeover(dl->rd[k].g);
+		return;
+	}
+	for (j = dl->jobs; j != NULL; j = j->next)
+		if (j->shard == k && !j->lost) {
+			j->lost = 1;
+			j->unrecorded = 1;   /* the next owner acks it */
+		}
+	log_info("event=shard_jobs_dropped shard=%u", k);
+}
+
+int
+deliver_shard_busy(const struct deliver *dl, uint32_t k)
+{
+	const struct job *j;
+	size_t i;
+
+	for (j = dl->jobs; j != NULL; j = j->next) {
+		if (j->shard != k)
+			continue;
+		if (j->acking)
+			return 1;
+		for (i = 0; i < j->n; i++)
+			switch (j->r[i].state) {
+			case RS_ADMITTING:
+			case RS_CLAIMING:
+			case RS_RENEWING:
+			case RS_SENDING:
+			case RS_RECORDING:
+				return 1;
+			default:
+				break;
+			}
+	}
+	return 0;
 }
 
 struct deliver *

@@ -46,6 +46,7 @@ struct subscriber;
 struct tzcache;
 struct gwpool;
 struct metrics;
+struct owner;
 
 enum rstate {
 	RS_ADMITTING = 0,
@@ -140,6 +141,7 @@ struct deliver {
 	struct gwpool *pool;       /* which gateway may take a push now */
 	struct metrics *metrics;   /* borrowed, may be NULL */
 	const struct pause *pause; /* borrowed, may be NULL: sending paused while on */
+	const struct owner *owner; /* borrowed, may be NULL: every shard served */
 	struct event *wake;        /* pump again when a gateway becomes usable */
 	struct event *tick;
 	int stopping;

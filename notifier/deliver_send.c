@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "owner.h"
 #include "pause.h"
 #include "rconn.h"
 #include "scripts.h"
@@ -35,6 +36,7 @@
 #define DELIVER_ASIDE_MAX 64         /* recipients set aside per pump (gateway busy) */
 #define DELIVER_LEASE_BATCH 64       /* jobs per lease.lua call */
 #define DELIVER_TIMEOUT_DEFAULT_MS 10000   /* as gw.c's default */
+#define DELIVER_SHARD_LEASE_MIN_MS 200     /* less of the shard's lease: not sent */
 #define DELIVER_WINDOW_MARGIN_S 2     /* a push leaves only with this much window left */
 
 /* One send.lua call: claims, or lease renewals, of n recipients. */
@@ -219,16 +221,29 @@ send_request(struct deliver *dl, struct rcpt *r, long timeout_ms)
 	dl->in_flight++;
 }
 
-/* Sends r now if its lease allows (returns 1), else returns 0: it needs a renewal. */
+/*
+ * Sends r now if its leases allow (returns 1); 0: the job's lease needs a renewal;
+ * -1: the shard's lease (owner.h) has too little left for any request, nothing is
+ * sent (the caller retries it as its own; once the shard is lost its job is, and
+ * the new owner settles it). A request never outlasts either lease.
+ */
 static int
 send_under_lease(struct deliver *dl, struct rcpt *r)
 {
 	const struct gw_config *gc = gw_config_of(dl->gws[r->gw_index]);
 	long t = gc->timeout_ms > 0 ? gc->timeout_ms : DELIVER_TIMEOUT_DEFAULT_MS, req;
+	int64_t now = clock_mono_ms(), shard = owner_until(dl->owner, r->job->shard);
 
-	if (sendpolicy_lease_check(r->job->lease_until, clock_mono_ms(), t, r->renewed,
+	if (shard - now < DELIVER_SHARD_LEASE_MIN_MS) {
+		log_warnx("event=shard_lease_short push=%s shard=%u action=not_sent",
+		    r->push_id, r->job->shard);
+		return -1;
+	}
+	if (sendpolicy_lease_check(r->job->lease_until, now, t, r->renewed,
 	    &req) != SEND_LEASE_OK)
 		return 0;
+	if (shard - now < req)
+		req = (long)(shard - now);
 	send_request(dl, r, req);
 	return 1;
 }
@@ -294,6 +309,7 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, int durable, void *ar
 	struct deliver *dl = c->dl;
 	struct rcpt **renew = NULL;
 	size_t i, nr = 0, held = 0, g, m;
+	int sent;
 
 	(void)rc;
 	dl->claiming -= c->n;
@@ -352,7 +368,11 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, int durable, void *ar
 			/* Claimed after the job was lost: renewing tells whether it is
 			 * still ours (it is not) and hands it back. */
 			r->renewed = 0;
-		} else if (send_under_lease(dl, r)) {
+		} else if ((sent = send_under_lease(dl, r)) > 0) {
+			continue;
+		} else if (sent < 0) {
+			dl_release(r);
+			dl_retry_or_expire(r, -1);
 			continue;
 		}
 		if (renew == NULL && (renew = calloc(c->n, sizeof(*renew))) == NULL) {
@@ -506,11 +526,14 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 	script_key(sa, dl->rd[rs[0]->job->shard].stream, NULL);
 	script_key(sa, epoch, NULL);
 	script_key(sa, k_delayed, NULL);
+	/* the fence: "" when every notifier serves every shard */
+	script_key(sa, owner_key(dl->owner, shard), NULL);
 	/* ORDER SEND_ARGS */
 	script_arg_ll(sa, t);
 	script_arg(sa, dl->cfg->consumer, NULL);
 	script_arg(sa, DELIVER_GROUP, NULL);
 	script_arg_ll(sa, (long long)n);
+	script_arg(sa, owner_epoch(dl->owner, shard), NULL);
 	for (i = 0; i < n; i++) {
 		struct rcpt *r = rs[i];
 		/* Looked up once for the window and the caps: nothing runs in between. */

@@ -42,7 +42,16 @@ struct greader {
 	int64_t failed_at_ms;
 	int64_t claimed_at_ms;
 	char claim_cursor[64];
+	int takeover;                  /* greader_takeover: claim at any idle time until
+	                                * a pass finds nothing of another consumer */
 };
+
+/* The idle time past which other consumers' entries are claimed. */
+static long
+greader_claim_idle(const struct greader *g)
+{
+	return g->takeover ? 0 : g->cfg.claim_idle_ms;
+}
 
 /* Starts a walk of our pending list from its start. */
 static void
@@ -207,8 +216,12 @@ greader_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
 	snprintf(g->claim_cursor, sizeof(g->claim_cursor), "%s", r->element[0]->str);
 	if (r->element[1]->elements > 0) {
 		log_info("event=entries_claimed stream=%s count=%zu min_idle_ms=%ld",
-		    g->stream, r->element[1]->elements, g->cfg.claim_idle_ms);
+		    g->stream, r->element[1]->elements, greader_claim_idle(g));
 		greader_reread(g, 0); /* they are ours now: read them as pending */
+	}
+	if (g->takeover && strcmp(g->claim_cursor, "0-0") == 0) {
+		g->takeover = 0;      /* the whole pending list has been walked */
+		log_info("event=takeover_done stream=%s group=%s", g->stream, g->group);
 	}
 }
 
@@ -252,7 +265,7 @@ greader_on_xclaim(struct rconn *rc, struct redisReply *r, void *arg)
 	(void)rc;
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
 		log_info("event=entries_claimed stream=%s count=%zu min_idle_ms=%ld", g->stream,
-		    r->elements, g->cfg.claim_idle_ms);
+		    r->elements, greader_claim_idle(g));
 		greader_reread(g, 0);
 	} else if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 		log_warnx("event=autoclaim_failed stream=%s err=\"%s\"", g->stream, r->str);
@@ -270,7 +283,7 @@ greader_claim_send(struct greader_claim *c)
 	size_t i, o;
 	int argc = 0;
 
-	snprintf(idle, sizeof(idle), "%ld", g->cfg.claim_idle_ms);
+	snprintf(idle, sizeof(idle), "%ld", greader_claim_idle(g));
 	argv[argc++] = "XCLAIM";
 	argv[argc++] = g->stream;
 	argv[argc++] = g->group;
@@ -337,6 +350,11 @@ greader_on_idle(struct rconn *rc, struct redisReply *r, void *arg)
 	size_t i, o;
 
 	(void)rc;
+	if (g->takeover && r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    r->elements == 0) {
+		g->takeover = 0;      /* nothing pending at all */
+		log_info("event=takeover_done stream=%s group=%s", g->stream, g->group);
+	}
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
 		goto done;
 	if ((c->id = calloc(r->elements, sizeof(*c->id))) == NULL ||
@@ -362,8 +380,15 @@ greader_on_idle(struct rconn *rc, struct redisReply *r, void *arg)
 		snprintf(c->id[c->n], sizeof(c->id[0]), "%s", e->element[0]->str);
 		c->owner[c->n++] = (int)o;
 	}
-	if (c->n == 0)
+	if (c->n == 0) {
+		/* A full page of our own may hide others': the next round looks again. */
+		if (g->takeover && r->elements < GREADER_CLAIM_MAX) {
+			g->takeover = 0;
+			log_info("event=takeover_done stream=%s group=%s", g->stream,
+			    g->group);
+		}
 		goto done;
+	}
 	if (rconn_cmd(g->cmd, greader_on_guard, c, 0, "XPENDING %s %s - + %d",
 	    g->guard_stream, g->guard_group, GREADER_GUARD_MAX) < 0)
 		goto done;
@@ -382,7 +407,7 @@ greader_guarded_claim(struct greader *g)
 		return;
 	c->g = g;
 	g->claiming = 1;
-	snprintf(idle, sizeof(idle), "%ld", g->cfg.claim_idle_ms);
+	snprintf(idle, sizeof(idle), "%ld", greader_claim_idle(g));
 	snprintf(count, sizeof(count), "%d", GREADER_CLAIM_MAX);
 	if (rconn_cmd(g->cmd, greader_on_idle, c, 0, "XPENDING %s %s IDLE %s - + %s",
 	    g->stream, g->group, idle, count) < 0)
@@ -396,16 +421,18 @@ greader_autoclaim(struct greader *g)
 {
 	char idle[32];
 
+	/* The gate: a shard not served here is not read, and its entries are not
+	 * taken either (owner.h). */
 	if (g->cfg.claim_idle_ms <= 0 || g->cmd == NULL || g->stopping ||
-	    !rconn_is_ready(g->cmd) || g->claiming ||
-	    clock_mono_ms() - g->claimed_at_ms < g->cfg.claim_idle_ms / 3)
+	    !rconn_is_ready(g->cmd) || g->claiming || !g->gate(g->arg) ||
+	    (!g->takeover && clock_mono_ms() - g->claimed_at_ms < g->cfg.claim_idle_ms / 3))
 		return;
 	g->claimed_at_ms = clock_mono_ms();
 	if (g->cfg.guard_stream != NULL) {
 		greader_guarded_claim(g);
 		return;
 	}
-	snprintf(idle, sizeof(idle), "%ld", g->cfg.claim_idle_ms);
+	snprintf(idle, sizeof(idle), "%ld", greader_claim_idle(g));
 	if (rconn_cmd(g->cmd, greader_on_autoclaim, g, 0,
 	    g->cfg.claims_count ? "XAUTOCLAIM %s %s %s %s %s COUNT 100" :
 	    "XAUTOCLAIM %s %s %s %s %s COUNT 100 JUSTID", g->stream, g->group,
@@ -493,4 +520,12 @@ greader_free(struct greader *g)
 	if (g->tick != NULL)
 		event_free(g->tick);
 	free(g);
+}
+
+void
+greader_takeover(struct greader *g)
+{
+	g->takeover = 1;
+	g->claimed_at_ms = 0;
+	snprintf(g->claim_cursor, sizeof(g->claim_cursor), "0-0");
 }

@@ -16,7 +16,7 @@
 #define HTTP_CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 
 
-/* The planning, mirror and redis objects of /healthz. 0, or -1 on OOM. */
+/* The planning, mirror, shards (with ownership) and redis objects of /healthz. 0, or -1 on OOM. */
 static int
 http_health_parts(cJSON *j, const struct http_health *hh)
 {
@@ -39,6 +39,10 @@ http_health_parts(cJSON *j, const struct http_health *hh)
 	    cJSON_AddNumberToObject(m, "reloads", (double)hh->mirror_reloads) == NULL ||
 	    cJSON_AddStringToObject(m, "last_reload_reason", hh->mirror_reload_reason ?
 	    hh->mirror_reload_reason : "") == NULL)
+		return -1;
+	if (hh->shards_owned && ((m = cJSON_AddObjectToObject(j, "shards")) == NULL ||
+	    cJSON_AddNumberToObject(m, "served", (double)hh->shards_served) == NULL ||
+	    cJSON_AddNumberToObject(m, "loading", (double)hh->shards_loading) == NULL))
 		return -1;
 	if ((r = cJSON_AddObjectToObject(j, "redis")) == NULL ||
 	    cJSON_AddNumberToObject(r, "connects", (double)hh->redis_connects) == NULL ||

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
+#include "owner.h"
 #include "rconn.h"
 #include "redisutil.h"
 #include "scripts.h"
@@ -662,7 +663,20 @@ ingest_gate(void *arg)
 	struct ingest *in = arg;
 
 	return !in->stopping && in->outstanding == 0 && rconn_is_ready(in->cmd) &&
-	    substore_ready(in->ss);
+	    substore_ready(in->ss) && owner_serves(in->owner, in->shard) &&
+	    (in->owner == NULL || substore_shard_ready(in->ss, in->shard));
+}
+
+void
+ingest_set_owner(struct ingest *in, const struct owner *o)
+{
+	in->owner = o;
+}
+
+void
+ingest_takeover(struct ingest *in)
+{
+	greader_takeover(in->rd);
 }
 
 struct ingest *

@@ -21,6 +21,7 @@ struct rconn;
 struct substore;
 struct matcher;
 struct metrics;
+struct owner;
 struct redisReply;
 struct deal;
 
@@ -51,6 +52,7 @@ struct ingest {
 	struct matcher *matcher;
 	struct ingest_ranks *ranks;   /* shared by the notifier's shard readers, or NULL */
 	struct metrics *metrics;   /* borrowed, may be NULL */
+	const struct owner *owner; /* borrowed, may be NULL: every shard served */
 	int stopping;
 	size_t outstanding;        /* entries of the current batch still in progress */
 	size_t detached;           /* plans in progress that no longer hold the batch */

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "match.h"
 #include "subscriber.h"
+#include "substore.h"
 
 #define RANKS_KEEP_MS 30000     /* a part not taken by then is dropped */
 #define RANKS_MAX 16            /* entries kept at most (the oldest goes first) */
@@ -37,6 +38,9 @@ struct rank_entry {
 	int64_t made_ms;              /* monotonic */
 	struct match_run **runs;      /* [nshards] */
 	struct ingest_sum *sums;      /* [nshards]: each shard's held out */
+	uint8_t *loaded;              /* [nshards]: the shard was in the mirror when
+	                               * ranked (owner.h: a notifier mirrors only the
+	                               * shards it serves) */
 	size_t left;                  /* parts not taken */
 	struct rank_entry *next;
 };
@@ -100,6 +104,7 @@ rank_entry_free(struct rank_entry *e, uint32_t nshards)
 		ingest_sum_free(&e->sums[k]);
 	free(e->runs);
 	free(e->sums);
+	free(e->loaded);
 	free(e);
 }
 
@@ -179,15 +184,19 @@ ranks_make(struct ingest *in, struct ingest_ranks *rk, const char *entry,
 	struct rank_entry *e = calloc(1, sizeof(*e));
 	struct match_list summary;
 	int64_t t0;
+	uint32_t k;
 
 	if (e == NULL || (e->runs = calloc(rk->nshards, sizeof(*e->runs))) == NULL ||
-	    (e->sums = calloc(rk->nshards, sizeof(*e->sums))) == NULL) {
+	    (e->sums = calloc(rk->nshards, sizeof(*e->sums))) == NULL ||
+	    (e->loaded = calloc(rk->nshards, 1)) == NULL) {
 		if (e != NULL)
 			rank_entry_free(e, rk->nshards);
 		err_set(err, ERR_NOMEM, "no_memory", NULL, "match: out of memory");
 		return NULL;
 	}
 	snprintf(e->entry, sizeof(e->entry), "%s", entry);
+	for (k = 0; k < rk->nshards; k++)
+		e->loaded[k] = (uint8_t)substore_shard_ready(in->ss, k);
 	t0 = clock_mono_ms();
 	if (match_run_new_split(in->matcher, d, clock_now(), rk->nshards, e->runs, &summary,
 	    err) < 0) {
@@ -239,8 +248,11 @@ ingest_rank(struct ingest *in, const char *entry, const struct deal *d,
 	for (e = rk->head; e != NULL && strcmp(e->entry, entry) != 0; e = e->next)
 		;
 	/* Not ranked here yet, or this shard's part was taken (an entry read again
-	 * after a failed plan): ranked again, and the new parts kept for the others. */
-	if (e == NULL || e->runs[in->shard % rk->nshards] == NULL) {
+	 * after a failed plan), or ranked before this shard's subscribers were in the
+	 * mirror (it came to be served since): ranked again, and the new parts kept
+	 * for the others. */
+	if (e == NULL || e->runs[in->shard % rk->nshards] == NULL ||
+	    !e->loaded[in->shard % rk->nshards]) {
 		if (e != NULL) {
 			struct rank_entry **pp;
 

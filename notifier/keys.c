@@ -19,7 +19,7 @@
 static const char *const keys_shard_names[KEYS_NAMES] = {
 	"subscribers", "subscribers:changes", "consent:epoch", "consent:records",
 	"engagement:decay", "stats", "pushes:log", "delayed", "resolve:due", "resolve:info",
-	"resolve:tries", "behaviour", "pushes", "stops",
+	"resolve:tries", "behaviour", "pushes", "stops", "owner",
 };
 
 /* ORDER KEYS_PER */

@@ -39,6 +39,7 @@
 #include "layout.h"
 #include "match.h"
 #include "metrics.h"
+#include "owner.h"
 #include "pause.h"
 #include "rconn.h"
 #include "resolve.h"
@@ -148,7 +149,7 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 	    http_pending(n->http_srv) == 0) || clock_mono_ms() >= n->stop_deadline_ms) {
 		if (!deliver_idle(n->deliver))
 			log_warnx("event=shutdown_grace_over action=leave_pending");
-		event_base_loopbreak(n->base);
+		main_leave(n);
 		return;
 	}
 	evtimer_add(n->drain, &tv);
@@ -451,6 +452,8 @@ notifier_start_readers(struct notifier *n)
 	if ((n->deliver = deliver_new(n->base, n->cfg, &n->rcfg, n->cmd, n->http,
 	    n->ss, n->zones)) == NULL)
 		return -1;
+	if (main_start_owner(n) < 0)
+		return -1;
 	if ((n->resolve = resolve_new(n->base, n->cfg, &n->rcfg, n->http)) == NULL)
 		return -1;
 	for (k = 0; k < n->ningest; k++)
@@ -509,6 +512,7 @@ notifier_free(struct notifier *n)
 {
 	uint32_t k;
 
+	owner_mute(n->owner);         /* its last answers must not reach what is freed */
 	/* HTTP-facing modules: free here, before the server. The pause's POSTs still
 	 * waiting on Redis are detached: their callbacks only free them. */
 	if (n->deliver != NULL)
@@ -542,6 +546,7 @@ notifier_free(struct notifier *n)
 	matcher_free(n->matcher);
 	substore_free(n->ss);
 	rconn_free(n->cmd);
+	main_free_owner(n);           /* after the connection: a lease reply may be due */
 	free(n->push_lags);           /* after the connection: an XINFO reply may be due */
 	n->push_lags = NULL;
 	n->npush_lags = 0;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
+#include "owner.h"
 #include "rconn.h"
 #include "rules.h"
 #include "sdnotify.h"
@@ -264,6 +265,17 @@ main_progress(struct notifier *n, struct http_health *out, char *buf, size_t siz
 	out->mirror_reconnects = ms.reconnects;
 	out->mirror_reloads = ms.reloads;
 	out->mirror_reload_reason = ms.last_reload_reason;
+	if (n->owner != NULL) {
+		uint32_t k;
+
+		out->shards_owned = 1;
+		for (k = 0; k < n->ningest; k++) {
+			if (!owner_serves(n->owner, k))
+				continue;
+			out->shards_served++;
+			out->shards_loading += !substore_shard_ready(n->ss, k);
+		}
+	}
 }
 
 /* /healthz: Redis reachable, the subscribers loaded, no deal's planning stalled; lag,
@@ -294,6 +306,7 @@ main_on_health(void *arg, struct http_health *out)
 		out->detail = "subscribers loading";
 		return 0;
 	}
+
 	if (n->stop_deadline_ms != 0) {
 		out->detail = "shutting down";
 		return 0;
@@ -302,7 +315,8 @@ main_on_health(void *arg, struct http_health *out)
 		out->detail = "planning stalled";
 		return 0;
 	}
-	out->detail = NULL;
+	/* The shards already loaded are served meanwhile: a fact, not a failure. */
+	out->detail = out->shards_loading > 0 ? "shards loading" : NULL;
 	return 1;
 }
 

@@ -32,6 +32,9 @@ struct notifier {
 	uint32_t ningest;
 	struct ingest_ranks *ranks;   /* the rankings they share; NULL on one shard */
 	struct deliver *deliver;
+	struct owner *owner;          /* the shards served here; NULL: every shard */
+	uint8_t *owned;               /* owner on: the shards served now, for the mirror */
+	struct event *mirror_set;     /* applies owned to the mirror once per loop turn */
 	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
 	struct xauth *xauth[CONFIG_GATEWAYS_MAX]; /* x-dm credentials, by gateway index */
 	struct event *sigint, *sigterm, *drain, *stats;
@@ -63,7 +66,18 @@ struct notifier {
 	long long *push_lags;         /* per shard's pushes; -1 unknown (NULL: none yet) */
 	uint32_t npush_lags;
 	int64_t stop_deadline_ms;
+	struct event *left;           /* the leases' release had its time (owner_leave) */
 };
+
+/* ---- main_owner.c ---- */
+
+/* With [cluster] ownership on: the owner, and the readers and mirror told to follow
+ * it. 0 (also when off), or -1 (logged). After the mirror, ingest and deliver. */
+int main_start_owner(struct notifier *n);
+/* The drain is over: every lease released (at most a second), then the loop ends. */
+void main_leave(struct notifier *n);
+/* After the command connection is freed (its replies reach the owner). */
+void main_free_owner(struct notifier *n);
 
 /* ---- main_health.c ---- */
 

@@ -30,7 +30,7 @@ struct script {
 	char sha[FORMATS_READ_MAX][41];
 };
 
-#define SCRIPTS_MAX 64
+#define SCRIPTS_MAX 96
 
 /* Every embedded script by name; the enum's names come first, in its order.
  * ORDER SCRIPT: keep script_enum_names in enum script_id's order. */

@@ -3,9 +3,9 @@
  *
  * A dense array of compact records for scans plus an open-addressing id index of
  * 32-bit positions. Reads through one dedicated connection: HSCAN pages of every
- * shard's "subscribers" hash, then of every shard's "behaviour" hash (names from
- * keys.h), at start, after each reconnect and after a gap in a change feed
- * (substore_feed.c follows the feeds between loads).
+ * mirrored shard's "subscribers" hash, then of its "behaviour" hash (names from
+ * keys.h), at start, after each reconnect, after a gap in a change feed and when the
+ * set of shards changes (substore_feed.c follows the feeds between loads).
  * Bounded work per callback (one page, one batch of changes). Never trusts what Redis
  * holds: every stored subscriber is parsed and validated again.
  */
@@ -310,7 +310,29 @@ substore_on_retry(evutil_socket_t fd, short what, void *arg)
 
 /* ---- full loads ---- */
 
-static const char *const substore_reason_names[] = { "start", "reconnect", "gap" };
+static const char *const substore_reason_names[] = { "start", "reconnect", "gap",
+    "shards" };
+
+static void substore_tail_done(struct substore *ss);
+
+uint32_t
+substore_shard_next(const struct substore *ss, uint32_t from)
+{
+	while (from < ss->nfeeds && !ss->load_want[from])
+		from++;
+	return from;
+}
+
+/* Number of shards in set (nfeeds bytes). */
+static uint32_t
+substore_shards_count(const struct substore *ss, const uint8_t *set)
+{
+	uint32_t k, n = 0;
+
+	for (k = 0; k < ss->nfeeds; k++)
+		n += set[k] != 0;
+	return n;
+}
 
 static double
 substore_elapsed_s(const struct timespec *since)
@@ -332,15 +354,20 @@ substore_reload(struct substore *ss, enum substore_reason why)
 	ss->loaded = 0;
 	ss->reason = why;
 	ss->loads++;
+	memcpy(ss->load_want, ss->want, ss->nfeeds);
 	clock_gettime(CLOCK_MONOTONIC, &ss->load_started);
 	if (why != SUBSTORE_START)
 		log_info("event=subscribers_reload reason=%s subscribers=%zu shards=%u",
-		    substore_reason_names[why], ss->n, ss->nfeeds);
+		    substore_reason_names[why], ss->n,
+		    substore_shards_count(ss, ss->load_want));
 	ss->step = SUBSTORE_TAIL;
-	ss->shard = 0;
 	evtimer_del(ss->retry);
 	substore_ok(ss);
-	substore_run(ss);
+	/* No shard: nothing to read, and the sweep at the end empties the mirror. */
+	if ((ss->shard = substore_shard_next(ss, 0)) == ss->nfeeds)
+		substore_tail_done(ss);
+	else
+		substore_run(ss);
 }
 
 /* Drops every subscriber a finished reload did not see, and every behaviour record
@@ -366,12 +393,36 @@ substore_sweep(struct substore *ss)
 	}
 }
 
+/* The load has read every shard of its set (maybe none): drop what it did not see,
+ * then follow the feeds. */
+static void
+substore_load_done(struct substore *ss)
+{
+	substore_sweep(ss);
+	ss->loading = 0;
+	ss->last_load_s = substore_elapsed_s(&ss->load_started);
+	if (ss->on_loaded != NULL)
+		ss->on_loaded(ss->arg);
+#ifdef __GLIBC__
+	/* The load freed millions of reply buffers between the records it kept, and
+	 * on_loaded may have shrunk tables: hand free pages back to the kernel. */
+	(void)malloc_trim(0);
+#endif
+	log_info("event=subscribers_loaded count=%zu reason=%s load_ms=%.0f", ss->n,
+	    substore_reason_names[ss->reason], ss->last_load_s * 1000);
+	ss->ready = 1;
+	memcpy(ss->loaded_want, ss->load_want, ss->nfeeds);
+	ss->step = SUBSTORE_FEED;
+	substore_run(ss);
+}
+
 static void
 substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 {
 	struct substore *ss = arg;
 	struct redisReply *items;
 	size_t i;
+	uint32_t next;
 	int more, behav;
 
 	(void)rc;
@@ -392,14 +443,15 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 	if ((more = strcmp(r->element[0]->str, "0") != 0)) {
 		snprintf(ss->cursor, sizeof(ss->cursor), "%s", r->element[0]->str);
 		substore_run(ss);
-	} else if (ss->shard + 1 < ss->nfeeds || !behav) {
+	} else if ((next = substore_shard_next(ss, ss->shard + 1)) < ss->nfeeds ||
+	    !behav) {
 		/* The next shard's hash, from its start; after the last shard's
 		 * subscribers, every shard's behaviour records. */
 		more = 1;
-		if (ss->shard + 1 < ss->nfeeds) {
-			ss->shard++;
+		if (next < ss->nfeeds) {
+			ss->shard = next;
 		} else {
-			ss->shard = 0;
+			ss->shard = substore_shard_next(ss, 0);
 			ss->step = SUBSTORE_BSCAN;
 		}
 		snprintf(ss->cursor, sizeof(ss->cursor), "0");
@@ -422,23 +474,8 @@ substore_on_scan(struct rconn *rc, struct redisReply *r, void *arg)
 		substore_apply(ss, items->element[i]->str, items->element[i + 1]->str,
 		    items->element[i + 1]->len);
 	}
-	if (more)
-		return;
-	substore_sweep(ss);
-	ss->loading = 0;
-	ss->last_load_s = substore_elapsed_s(&ss->load_started);
-	if (ss->on_loaded != NULL)
-		ss->on_loaded(ss->arg);
-#ifdef __GLIBC__
-	/* The load freed millions of reply buffers between the records it kept, and
-	 * on_loaded may have shrunk tables: hand free pages back to the kernel. */
-	(void)malloc_trim(0);
-#endif
-	log_info("event=subscribers_loaded count=%zu reason=%s load_ms=%.0f", ss->n,
-	    substore_reason_names[ss->reason], ss->last_load_s * 1000);
-	ss->ready = 1;
-	ss->step = SUBSTORE_FEED;
-	substore_run(ss);
+	if (!more)
+		substore_load_done(ss);
 }
 
 /*
@@ -476,11 +513,18 @@ substore_on_feed_tail(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	ss->busy = 0;
 	substore_ok(ss);
-	if (++ss->shard < ss->nfeeds) {
+	if ((ss->shard = substore_shard_next(ss, ss->shard + 1)) < ss->nfeeds) {
 		substore_run(ss);   /* the next shard's feed */
 		return;
 	}
-	ss->shard = 0;
+	substore_tail_done(ss);
+}
+
+/* Every feed of the load's set is positioned: HSCAN its shards, or, with none,
+ * finish the load at once. */
+static void
+substore_tail_done(struct substore *ss)
+{
 	/* Every record starts the load unseen, also after loads cut short by a
 	 * reconnect (which do not sweep), so that 8 bits of generation never wrap
 	 * onto a stale record. */
@@ -491,7 +535,10 @@ substore_on_feed_tail(struct rconn *rc, struct redisReply *r, void *arg)
 	ss->gen++;
 	snprintf(ss->cursor, sizeof(ss->cursor), "0");
 	ss->step = SUBSTORE_SCAN;
-	substore_run(ss);
+	if ((ss->shard = substore_shard_next(ss, 0)) == ss->nfeeds)
+		substore_load_done(ss);
+	else
+		substore_run(ss);
 }
 
 /* Sends the current step's command(s) unless one is out, the connection is down (the
@@ -518,7 +565,14 @@ substore_run(struct substore *ss)
 		    "HSCAN %s %s COUNT " SUBSTORE_PAGE, ss->feeds[ss->shard].behav, ss->cursor);
 		break;
 	case SUBSTORE_FEED:
-		substore_feed_send(ss);
+		/* The safe point for a new set of shards: nothing is out (busy is 0), and
+		 * the load that follows positions the feeds of the new set. */
+		if (memcmp(ss->want, ss->load_want, ss->nfeeds) != 0)
+			substore_reload(ss, SUBSTORE_SHARDS);
+		else if (substore_shard_next(ss, 0) < ss->nfeeds)
+			substore_feed_send(ss);
+		/* else no shard: an XREAD of no stream is an error; idle until
+		 * substore_set_shards. */
 		return;
 	}
 	if (rv == 0)
@@ -561,10 +615,13 @@ substore_new(struct event_base *base, const struct rconn_config *cfg, long block
 	ss->loading = 1;
 	clock_gettime(CLOCK_MONOTONIC, &ss->load_started);
 	ss->nfeeds = keys_shards();
-	if ((ss->feeds = calloc(ss->nfeeds, sizeof(*ss->feeds))) == NULL) {
-		free(ss);
-		return NULL;
-	}
+	if ((ss->feeds = calloc(ss->nfeeds, sizeof(*ss->feeds))) == NULL ||
+	    (ss->want = malloc(ss->nfeeds)) == NULL ||
+	    (ss->load_want = malloc(ss->nfeeds)) == NULL ||
+	    (ss->loaded_want = calloc(ss->nfeeds, 1)) == NULL)
+		goto fail;
+	memset(ss->want, 1, ss->nfeeds);
+	memset(ss->load_want, 1, ss->nfeeds);
 	for (k = 0; k < ss->nfeeds; k++) {
 		struct substore_feed *fd = &ss->feeds[k];
 
@@ -583,6 +640,9 @@ substore_new(struct event_base *base, const struct rconn_config *cfg, long block
 	}
 	return ss;
 fail:
+	free(ss->loaded_want);
+	free(ss->load_want);
+	free(ss->want);
 	free(ss->feeds);
 	free(ss);
 	return NULL;
@@ -611,6 +671,9 @@ substore_free(struct substore *ss)
 	free(ss->seen);
 	free(ss->bseen);
 	free(ss->index);
+	free(ss->loaded_want);
+	free(ss->load_want);
+	free(ss->want);
 	free(ss->feeds);
 	free(ss);
 }
@@ -622,8 +685,36 @@ substore_ready(const struct substore *ss)
 }
 
 void
+substore_set_shards(struct substore *ss, const uint8_t *want)
+{
+	uint32_t k;
+	int changed = 0;
+
+	for (k = 0; k < ss->nfeeds; k++) {
+		uint8_t w = want == NULL || want[k] != 0;
+
+		changed |= ss->want[k] != w;
+		ss->want[k] = w;
+	}
+	/* A load or a feed round in progress ends in the FEED step, which reloads;
+	 * idle there (no shard to follow), the store must be woken. substore_run
+	 * sends nothing while a retry waits or the connection is down: the retry, or
+	 * the reconnect's load, comes later and reads the new set. */
+	if (changed && ss->step == SUBSTORE_FEED && !ss->busy)
+		substore_run(ss);
+}
+
+int
+substore_shard_ready(const struct substore *ss, uint32_t k)
+{
+	return k < ss->nfeeds && ss->loaded_want[k] && ss->want[k];
+}
+
+void
 substore_stats(const struct substore *ss, struct substore_stats *out)
 {
+	uint32_t k;
+
 	memset(out, 0, sizeof(*out));
 	out->ready = ss->ready;
 	out->loading = ss->loading;
@@ -636,6 +727,9 @@ substore_stats(const struct substore *ss, struct substore_stats *out)
 	out->load_s = ss->loading ? substore_elapsed_s(&ss->load_started) : 0;
 	out->interned = intern_count();
 	out->intern_bytes = intern_bytes();
+	out->shards_wanted = substore_shards_count(ss, ss->want);
+	for (k = 0; k < ss->nfeeds; k++)
+		out->shards_loaded += substore_shard_ready(ss, k);
 }
 
 const struct subscriber *

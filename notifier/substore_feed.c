@@ -1,12 +1,13 @@
 /*
  * substore_feed.c: the mirror's change feeds, one per shard (stage: match).
  *
- * One XREAD BLOCK over every shard's "subscribers:changes" (names from keys.h), an
- * HGET in the shard's hash and one in its "behaviour" hash for each id an entry
- * names (only the second for op "behav": lib/behav.lua announces those), and an
- * XINFO STREAM of each feed after every XREAD to find entries trimmed or deleted past
- * the mirror's position, which reload everything: a change never read must not be
- * missed silently. Bounded work per callback (one batch of changes per feed).
+ * One XREAD BLOCK over the "subscribers:changes" of every shard the last load read
+ * (names from keys.h), an HGET in the shard's hash and one in its "behaviour" hash
+ * for each id an entry names (only the second for op "behav": lib/behav.lua
+ * announces those), and an XINFO STREAM of each feed after every XREAD to find
+ * entries trimmed or deleted past the mirror's position, which reload everything: a
+ * change never read must not be missed silently. Bounded work per callback (one
+ * batch of changes per feed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,8 @@ substore_feed_reply_done(struct substore *ss)
 		substore_retry(ss, NULL);
 		return;
 	}
+	/* Every feed: one not read this round has batch_id == last_id and batch_n 0
+	 * (substore_feed_send), and stays where it is. */
 	for (k = 0; k < ss->nfeeds; k++) {
 		struct substore_feed *fd = &ss->feeds[k];
 
@@ -60,13 +63,13 @@ struct substore_get {
 	char id[MODEL_ID_MAX + 1];
 };
 
-/* The feed of stream name (a shard's change feed), or NULL. */
+/* The feed of stream name (the change feed of a shard the XREAD read), or NULL. */
 static struct substore_feed *
 substore_feed_of(struct substore *ss, const char *name)
 {
 	uint32_t k;
 
-	for (k = 0; k < ss->nfeeds; k++)
+	SUBSTORE_FOREACH_SHARD(ss, k)
 		if (strcmp(ss->feeds[k].stream, name) == 0)
 			return &ss->feeds[k];
 	return NULL;
@@ -414,9 +417,10 @@ substore_on_changes(struct rconn *rc, struct redisReply *r, void *arg)
 	substore_feed_reply_done(ss);
 }
 
-/* One XREAD over every shard's change feed, each after its last id, and an XINFO
- * STREAM of each pipelined behind it (Redis runs them as soon as it has answered the
- * XREAD). */
+/* One XREAD over the change feed of every shard of the load's set (substore_run
+ * sends none when the set is empty: no stream is an error), each after its last id,
+ * and an XINFO STREAM of each pipelined behind it (Redis runs them as soon as it has
+ * answered the XREAD). */
 void
 substore_feed_send(struct substore *ss)
 {
@@ -436,15 +440,17 @@ substore_feed_send(struct substore *ss)
 	argv[argc++] = "BLOCK";
 	argv[argc++] = block;
 	argv[argc++] = "STREAMS";
+	/* Every feed starts an empty batch, read or not (substore_feed_reply_done). */
 	for (k = 0; k < ss->nfeeds; k++) {
 		struct substore_feed *fd = &ss->feeds[k];
 
 		snprintf(fd->read_from, sizeof(fd->read_from), "%s", fd->last_id);
 		snprintf(fd->batch_id, sizeof(fd->batch_id), "%s", fd->last_id);
 		fd->batch_n = 0;
-		argv[argc++] = fd->stream;
 	}
-	for (k = 0; k < ss->nfeeds; k++)
+	SUBSTORE_FOREACH_SHARD(ss, k)
+		argv[argc++] = ss->feeds[k].stream;
+	SUBSTORE_FOREACH_SHARD(ss, k)
 		argv[argc++] = ss->feeds[k].read_from;
 	ss->gets_failed = 0;
 	ss->gap = 0;
@@ -457,7 +463,7 @@ substore_feed_send(struct substore *ss)
 	}
 	ss->busy = 1;
 	ss->pending = 1;
-	for (k = 0; k < ss->nfeeds; k++) {
+	SUBSTORE_FOREACH_SHARD(ss, k) {
 		if (rconn_cmd(ss->rc, substore_on_check, &ss->feeds[k], ss->block_ms + 2000,
 		    "XINFO STREAM %s", ss->feeds[k].stream) == 0)
 			ss->pending++;

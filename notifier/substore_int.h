@@ -51,6 +51,12 @@ struct substore {
 	struct rconn *rc;
 	struct substore_feed *feeds; /* one per shard (keys_shards()) */
 	uint32_t nfeeds;
+	/* Shard sets, nfeeds bytes each, 1 = in the set. A load walks load_want, copied
+	 * from want when it starts, so that substore_set_shards in the middle of a load
+	 * does not change what the load reads; the FEED step reloads when they differ. */
+	uint8_t *want;             /* what the mirror is to hold */
+	uint8_t *load_want;        /* of the load in progress, or the last */
+	uint8_t *loaded_want;      /* of the last finished load; none before */
 	uint32_t shard;            /* of the load step in progress */
 	struct event *retry;       /* runs the current step again after a failure */
 	long retry_ms;             /* backoff: doubles per failure, reset on success */
@@ -103,14 +109,21 @@ void substore_apply_behav(struct substore *ss, const char *id, const char *v,
 void substore_ok(struct substore *ss);
 /* The current step failed: run it again after a backoff (r may be NULL). */
 void substore_retry(struct substore *ss, const struct redisReply *r);
-/* Starts a full load of every shard. */
+/* Starts a full load of every shard wanted now (which it copies into load_want). */
 void substore_reload(struct substore *ss, enum substore_reason why);
+/* The first shard k >= from in the load's set (load_want), or nfeeds when none. */
+uint32_t substore_shard_next(const struct substore *ss, uint32_t from);
+/* Each shard k (uint32_t) of the load's set, in order. */
+#define SUBSTORE_FOREACH_SHARD(ss, k)					\
+	for ((k) = substore_shard_next((ss), 0); (k) < (ss)->nfeeds;	\
+	    (k) = substore_shard_next((ss), (k) + 1))
 /* Sends the current step's command(s) unless one is out. */
 void substore_run(struct substore *ss);
 
 /* substore_feed.c */
-/* One XREAD over every shard's change feed with an XINFO STREAM of each behind it;
- * the replies apply the changes, and a gap reloads. */
+/* One XREAD over the change feed of every shard in the load's set (at least one)
+ * with an XINFO STREAM of each behind it; the replies apply the changes, and a gap
+ * reloads. */
 void substore_feed_send(struct substore *ss);
 
 #endif

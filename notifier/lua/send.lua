@@ -4,6 +4,8 @@
 -- KEYS[1] pushes:log   KEYS[2] stats   KEYS[3] pushes (the job stream)
 -- KEYS[4] consent:epoch (moves whenever a consent is taken away)
 -- KEYS[5] delayed (zset of pushes waiting for their window)
+-- KEYS[6] {sK}owner, the shard's owner record (own.lua; "" = no ownership: every
+--   notifier serves every shard)
 --   then per recipient (ORDER SEND_RKEYS, 12 each): push:<deal>, deal:<deal>,
 --   consent:<channel>, code:<deal>, report:deal:<id>, report:rule:<rule>,
 --   report:campaign:<c> ("" = none), the deal's code pool ("" = none; admit.lua made
@@ -12,7 +14,8 @@
 --   takes them: texts:<sub> (daily cap), camp:<campaign>:<sub>, the law's cap key
 --   ("" = that cap does not apply), then retext:<deal> (the texts an update rendered
 --   again, retext.lua; read only once the deal hash has a "version")
--- ARGV: now, consumer, group, n, then per recipient (ORDER SEND_RARGS, 11 each): sub,
+-- ARGV: now, consumer, group, n, epoch (of this consumer's lease on the shard; with
+--       KEYS[6] only), then per recipient (ORDER SEND_RARGS, 11 each): sub,
 --       channel, push_id, deal_id, expires_at, idempotent ("1" when the reserved
 --       gateway takes an Idempotency-Key, so a crash mid-request may simply send
 --       again), mode, job (the recipient's entry on the job stream), epoch
@@ -36,6 +39,11 @@
 --     back to "admitted", since this consumer never sent it, and the new owner sends
 --     it). When it holds, the job's idle time is reset (XCLAIM JUSTID), which gives
 --     the sender a fresh lease.
+-- The fence (docs/sharding.md 4d): with KEYS[6], a consumer that no longer holds the
+-- shard's lease under ARGV[5] (another notifier acquired it since) gets "lost" for
+-- every recipient, in both modes; a push it had marked "sending" goes back to
+-- "admitted" (no request left: the lease check comes before the request), for the
+-- new owner to send.
 -- In both modes a deal cancelled or expired since admit (the deal hash's "exp" from an
 -- update overrides expires_at), or a consent revoked since admit (a STOP that came
 -- while the push waited for a gateway slot), stops here, the last moment before the
@@ -57,6 +65,11 @@ local logk, stats, jobs, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[5]
 local epoch = redis.call('GET', KEYS[4]) or '0'
 local now, consumer, group, n = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
 local RK, RA = 12, 16
+local fenced = false
+if KEYS[6] ~= '' then
+  local o = redis.call('HMGET', KEYS[6], 'owner', 'epoch')
+  fenced = o[1] ~= consumer or o[2] ~= ARGV[5]
+end
 local deals = {}     -- deal key -> { cancelled, exp override, version }
 local owned = {}     -- job entry -> true / false, looked up once per call
 
@@ -84,7 +97,7 @@ end
 
 local out = {}
 for i = 0, n - 1 do
-  local kb, b = 6 + RK * i, 5 + RA * i
+  local kb, b = 7 + RK * i, 6 + RA * i
   local states, deal, consent, codes = KEYS[kb], KEYS[kb + 1], KEYS[kb + 2], KEYS[kb + 3]
   local pool = KEYS[kb + 7]
   local sub, ch, push = ARGV[b], ARGV[b + 1], ARGV[b + 2]
@@ -106,7 +119,12 @@ for i = 0, n - 1 do
   local state = redis.call('HGET', states, field)
   local verdict
   local held = mode == 'renew' and state == mark .. consumer
-  if mode == 'renew' then
+  if fenced then
+    if state == mark .. consumer then
+      redis.call('HSET', states, field, 'admitted')
+    end
+    verdict = 'lost'
+  elseif mode == 'renew' then
     if not held then
       verdict = 'lost'
     elseif not job_owned(entry) then

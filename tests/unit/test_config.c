@@ -780,10 +780,60 @@ signup_keys_are_checked_together(void **state)
 	assert_non_null(strstr(errs, "signup.max_requests_per_day"));
 }
 
+/* [cluster]: the ownership keys, read and checked together, each problem named. */
+static void
+cluster_keys_are_checked_together(void **state)
+{
+	/* ORDER BAD_CLUSTER: each value, then what its error must say. */
+	static const char *const bad[][2] = {
+		{ "ownership = sometimes", "cluster.ownership: must be off, configured or" },
+		{ "ownership = configured", "cluster.shards: is required" },
+		{ "shards = 0-3", "cluster.shards: is for ownership = configured only" },
+		{ "ownership = balanced\nshards = 1", "cluster.shards: is for ownership" },
+		{ "ownership = configured\nshards = 3-1", "cluster.shards: range 3-1 runs" },
+		{ "ownership = configured\nshards = 0-1024", "past the last shard (1023)" },
+		{ "ownership = configured\nshards = x", "cluster.shards: expected shard" },
+		{ "lease_ms = 2999", "cluster.lease_ms" },
+		{ "lease_margin_ms = 999\nlease_ms = 10000", "cluster.lease_margin_ms: must be "
+		    "between a tenth and a half of cluster.lease_ms (1000..5000)" },
+		{ "lease_margin_ms = 5001", "cluster.lease_margin_ms: must be between" },
+		{ "settle_ms = -1", "cluster.settle_ms" },
+	};
+	char errs[2048], text[512];
+	struct config *c;
+	size_t i;
+
+	(void)state;
+	errs[0] = '\0';
+	assert_non_null(c = load("", errs, sizeof(errs)));
+	assert_null(c->cluster_ownership);            /* off */
+	assert_int_equal(c->cluster_lease_ms, 10000);
+	assert_int_equal(c->cluster_lease_margin_ms, 1000);
+	assert_int_equal(c->cluster_settle_ms, 6666);  /* two heartbeats */
+	config_free(c);
+	c = load("[cluster]\nownership = configured\nshards = 0-15, 40\nlease_ms = 3000\n"
+	    "lease_margin_ms = 300\nsettle_ms = 0\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->cluster_shards, "0-15, 40");
+	assert_int_equal(c->cluster_lease_ms, 3000);
+	assert_int_equal(c->cluster_settle_ms, 0);
+	config_free(c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[cluster]\n%s\n", bad[i][0]);
+		errs[0] = '\0';
+		if ((c = load(text, errs, sizeof(errs))) != NULL)
+			fail_msg("'%s' accepted", bad[i][0]);
+		if (strstr(errs, bad[i][1]) == NULL)
+			fail_msg("'%s': error \"%s\" does not say \"%s\"", bad[i][0], errs,
+			    bad[i][1]);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(cluster_keys_are_checked_together),
 		cmocka_unit_test(sentinels_master_name_and_wait_keys),
 		cmocka_unit_test(redis_host_names_and_acl_users),
 		cmocka_unit_test(empty_file_gives_documented_defaults),

@@ -1,0 +1,499 @@
+/*
+ * test_shard_owner.c: shard ownership (docs/sharding.md 4d; section 6, step 7), on 4
+ * shards of one Redis, through the notifier itself.
+ *
+ * own.lua's rules first (acquire, busy, renew, the fence of an old epoch, release),
+ * then notifiers: two configured for the same shards (one serves, the other waits);
+ * two balanced, one killed for good in the middle of a fan-out (the other takes its
+ * shards over when their leases run out, texts nobody twice and leaves no push
+ * open); an owner frozen (SIGSTOP) past its lease in the middle of a fan-out (the
+ * other takes over; woken, the frozen one hands nothing more to the gateway); a
+ * notifier stopped with SIGTERM (its leases released at once, not waited out); and
+ * the mirror of a notifier holding half the shards holds only their subscribers.
+ * Counted at the gateway (gwsim's log): texts per phone. Never timings.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "itshards.h"
+#include "keys.h"
+#include "test_promises.h"
+
+#define NT_A 0
+#define NT_B 1
+/* A 1 s gateway timeout (the first line lands in the harness's [gateway twilio]
+ * section), leases of 3 s (the least config accepts) so that a takeover is quick. */
+#define GW_LINE "timeout_ms = 1000\n"
+#define EXTRA_REST "[deliver]\nmax_in_flight = 32\nclaim_idle_ms = 3000\n" \
+	"resolve_after_s = 1\n[cluster]\nlease_ms = 3000\nlease_margin_ms = 500\n"
+#define EXTRA_GW GW_LINE EXTRA_REST
+#define EXTRA_ALL EXTRA_GW "ownership = configured\nshards = 0-3\n"
+#define EXTRA_BAL EXTRA_GW "ownership = balanced\nsettle_ms = 1000\n"
+
+static const char *const gw_slow[] = { "--latency-ms", "300", NULL };
+
+struct fx {
+	redisContext *rc;
+	int port;
+	struct it_gwsim gw, gw2;     /* gw2: B's own, when the test needs to tell */
+	struct it_notifier nt[2];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	setenv("DP_SHARDS", "4", 1);   /* ownership needs the sharded layout */
+	f->port = it_redis_port();
+	f->rc = it_redis_connect(f->port);
+	it_flush(f->rc);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	int i, rv = 0;
+
+	for (i = 0; i < 2; i++) {
+		if (f->nt[i].proc.pid > 0)
+			kill(f->nt[i].proc.pid, SIGCONT);
+		if (it_stop_clean(&f->nt[i].proc) < 0)
+			rv = -1;
+	}
+	if (f->gw.proc.pid > 0)
+		it_stop(&f->gw.proc, SIGTERM, 2000);
+	if (f->gw2.proc.pid > 0)
+		it_stop(&f->gw2.proc, SIGTERM, 2000);
+	redisFree(f->rc);
+	free(f);
+	return rv;
+}
+
+/* ---- helpers ---- */
+
+/* own.lua on shard k's owner record: the reply's first element into verdict and its
+ * second into second (either may be NULL). */
+static void
+own(struct fx *f, uint32_t k, const char *op, const char *me, const char *a,
+    const char *b, char *verdict, char *second)
+{
+	char key[KEYS_SHARD_MAX];
+	const char *keys[] = { key, NULL };
+	const char *args[] = { op, me, a, b, NULL };
+	redisReply *r;
+
+	keys_shard_key(k, KEYS_OWNER, key, sizeof(key));
+	r = it_eval(f->rc, "own", keys, args);
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(verdict, 64, "error");
+	} else {
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		assert_true(r->elements >= 2);
+		snprintf(verdict, 64, "%s", r->element[0]->str);
+		if (second != NULL)
+			snprintf(second, 64, "%s", r->element[1]->str);
+	}
+	freeReplyObject(r);
+}
+
+/* Shard k's owner record's holder ("" when none). */
+static void
+holder(struct fx *f, uint32_t k, char *out, size_t size)
+{
+	char key[KEYS_SHARD_MAX];
+	redisReply *r;
+
+	keys_shard_key(k, KEYS_OWNER, key, sizeof(key));
+	r = redisCommand(f->rc, "HGET %s owner", key);
+	snprintf(out, size, "%s", r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
+	freeReplyObject(r);
+}
+
+struct held {
+	struct fx *f;
+	const char *who;   /* NULL: anyone */
+	int want;          /* shards held (by who) */
+};
+
+/* want shards held (by who, or by anyone when who is NULL). */
+static int
+held_by(void *arg)
+{
+	struct held *h = arg;
+	char o[80];
+	uint32_t k;
+	int n = 0;
+
+	for (k = 0; k < keys_shards(); k++) {
+		holder(h->f, k, o, sizeof(o));
+		n += h->who == NULL ? o[0] != '\0' : strcmp(o, h->who) == 0;
+	}
+	return n == h->want;
+}
+
+static int
+count_held(struct fx *f, const char *who)
+{
+	char o[80];
+	uint32_t k;
+	int n = 0;
+
+	for (k = 0; k < keys_shards(); k++) {
+		holder(f, k, o, sizeof(o));
+		n += strcmp(o, who) == 0;
+	}
+	return n;
+}
+
+/* A notifier's /healthz has its mirror at want subscribers, and no shard loading. */
+struct mirror {
+	int port;
+	long want;
+};
+
+static int
+mirror_at(void *arg)
+{
+	struct mirror *m = arg;
+	char body[4096];
+	cJSON *j, *mi, *sh;
+	int ok = 0;
+
+	if (it_http_get(m->port, "/healthz", body, sizeof(body)) != 200 ||
+	    (j = cJSON_Parse(body)) == NULL)
+		return 0;
+	mi = cJSON_GetObjectItemCaseSensitive(j, "mirror");
+	sh = cJSON_GetObjectItemCaseSensitive(j, "shards");
+	ok = mi != NULL && sh != NULL &&
+	    cJSON_GetObjectItemCaseSensitive(mi, "subscribers")->valuedouble == m->want &&
+	    cJSON_GetObjectItemCaseSensitive(sh, "loading")->valuedouble == 0;
+	cJSON_Delete(j);
+	return ok;
+}
+
+/* Starts both notifiers with extra (A first), waits until every shard is held. */
+static void
+start_two(struct fx *f, const char *extra)
+{
+	struct held h = { f, NULL, 4 };
+
+	assert_int_equal(it_notifier_start(&f->nt[NT_A], f->port, f->gw.port, "ow-a",
+	    extra), 0);
+	assert_int_equal(it_notifier_start(&f->nt[NT_B], f->port, f->gw.port, "ow-b",
+	    extra), 0);
+	assert_true(it_wait(held_by, &h, 20000));
+}
+
+/* The deal's tally: nobody texted twice, nothing open, every push final. */
+static void
+settle_and_check(struct fx *f, const char *deal, const char *entry, int n)
+{
+	struct pt_tally t;
+
+	assert_true(pt_wait_settled(f->rc, &f->gw, deal, entry, n, 60000));
+	pt_tally(&t, f->rc, &f->gw, deal, entry, n, 0);
+	pt_tally_print(deal, &t);
+	assert_int_equal(t.dup_phones, 0);
+	assert_int_equal(t.strangers, 0);
+	assert_int_equal(t.open, 0);
+	assert_int_equal(t.final, n);
+	assert_int_equal(t.sent + t.unknown, n);
+	pt_tally_free(&t);
+}
+
+/* ---- own.lua ---- */
+
+/* One holder at a time; every acquire a new epoch; an old epoch fenced; a release
+ * frees the shard at once and keeps the epoch counting. */
+static void
+own_lua_one_holder_and_the_epoch_fences(void **state)
+{
+	struct fx *f = *state;
+	char v[64], e1[64], e2[64], x[64];
+
+	own(f, 1, "acquire", "a", "3000", NULL, v, e1);
+	assert_string_equal(v, "ok");
+	own(f, 1, "acquire", "b", "3000", NULL, v, x);
+	assert_string_equal(v, "busy");
+	assert_string_equal(x, "a");
+	own(f, 1, "renew", "a", e1, "3000", v, NULL);
+	assert_string_equal(v, "ok");
+	/* A restarted "a" takes its shard again under a new epoch: the old
+	 * incarnation's epoch is fenced. */
+	own(f, 1, "acquire", "a", "3000", NULL, v, e2);
+	assert_string_equal(v, "ok");
+	assert_true(strtoll(e2, NULL, 10) > strtoll(e1, NULL, 10));
+	own(f, 1, "renew", "a", e1, "3000", v, x);
+	assert_string_equal(v, "lost");
+	own(f, 1, "check", "a", e2, NULL, v, NULL);
+	assert_string_equal(v, "ok");
+	/* "b" can neither renew nor release what it does not hold. */
+	own(f, 1, "release", "b", e2, NULL, v, NULL);
+	assert_string_equal(v, "lost");
+	own(f, 1, "release", "a", e2, NULL, v, NULL);
+	assert_string_equal(v, "ok");
+	own(f, 1, "acquire", "b", "3000", NULL, v, x);
+	assert_string_equal(v, "ok");
+	assert_true(strtoll(x, NULL, 10) > strtoll(e2, NULL, 10));
+	/* A lease that has passed on Redis' clock is free to take. */
+	own(f, 2, "acquire", "a", "1", NULL, v, NULL);
+	assert_string_equal(v, "ok");
+	it_sleep_ms(20);
+	own(f, 2, "acquire", "b", "3000", NULL, v, NULL);
+	assert_string_equal(v, "ok");
+	/* Bad input is refused, naming what is wrong. */
+	own(f, 3, "steal", "a", "3000", NULL, v, NULL);
+	assert_string_equal(v, "error");
+	own(f, 3, "acquire", "", "3000", NULL, v, NULL);
+	assert_string_equal(v, "error");
+	own(f, 3, "acquire", "a", "-5", NULL, v, NULL);
+	assert_string_equal(v, "error");
+}
+
+/* ---- notifiers ---- */
+
+/* Both want every shard: the first to start holds all four, the other none, and it
+ * plans nothing; the deal reaches everyone once. */
+static void
+two_configured_for_the_same_shards_only_one_serves(void **state)
+{
+	struct fx *f = *state;
+	struct held h = { f, "ow-a", 4 };
+	char entry[64];
+
+	pt_import(f->port, 200, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	assert_int_equal(it_notifier_start(&f->nt[NT_A], f->port, f->gw.port, "ow-a",
+	    EXTRA_ALL), 0);
+	assert_true(it_wait(held_by, &h, 20000));
+	assert_int_equal(it_notifier_start(&f->nt[NT_B], f->port, f->gw.port, "ow-b",
+	    EXTRA_ALL), 0);
+	it_sleep_ms(1500);            /* a few of B's acquire rounds */
+	pt_publish(f->rc, it_deal("own-one", "laptop", 600), entry, sizeof(entry));
+	settle_and_check(f, "own-one", entry, 200);
+	assert_int_equal(count_held(f, "ow-a"), 4);
+	assert_int_equal(it_log_count(f->nt[NT_A].proc.log, "event=deal_planned", NULL,
+	    NULL), 4);
+	assert_int_equal(it_log_count(f->nt[NT_B].proc.log, "event=deal_planned", NULL,
+	    NULL), 0);
+	assert_int_equal(it_log_count(f->nt[NT_B].proc.log, "event=shard_acquired", NULL,
+	    NULL), 0);
+	assert_true(it_log_count(f->nt[NT_B].proc.log, "event=shard_busy", NULL,
+	    NULL) >= 4);
+}
+
+/* Balanced: the two share the shards; B is killed (-9) in the middle of a fan-out
+ * through a slow gateway. A takes B's shards once their leases run out, takes B's
+ * pending deals and jobs over, and finishes: nobody texted twice, nothing open. */
+static void
+balanced_one_killed_mid_fanout_the_other_takes_over(void **state)
+{
+	struct fx *f = *state;
+	struct held h = { f, "ow-a", 4 };
+	char entry[64];
+	int b_held;
+
+	pt_import(f->port, 600, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, gw_slow), 0);
+	start_two(f, EXTRA_BAL);
+	b_held = count_held(f, "ow-b");
+	printf("# balanced: ow-a holds %d shards, ow-b %d\n", count_held(f, "ow-a"),
+	    b_held);
+	assert_true(b_held > 0 && b_held < 4);
+	pt_publish(f->rc, it_deal("own-kill", "laptop", 600), entry, sizeof(entry));
+	it_sleep_ms(1500);            /* planned, and texts on their way */
+	assert_int_equal(it_stop(&f->nt[NT_B].proc, SIGKILL, 5000) & 0x7f, SIGKILL);
+	assert_true(it_wait(held_by, &h, 20000));
+	settle_and_check(f, "own-kill", entry, 600);
+	assert_true(it_log_count(f->nt[NT_A].proc.log, "event=takeover_done", NULL,
+	    NULL) > 0);
+}
+
+/* Requests of the deal whose stream entry is entry that reached g later than
+ * after_ms (wall clock, gwsim's ts_ms). */
+static long
+requests_after(const struct it_gwsim *g, const char *entry, long long after_ms)
+{
+	cJSON *lines = pt_gw_lines(g, entry), *o;
+	long n = 0;
+
+	cJSON_ArrayForEach(o, lines) {
+		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "ts_ms");
+
+		n += cJSON_IsNumber(ts) && (long long)ts->valuedouble > after_ms;
+	}
+	cJSON_Delete(lines);
+	return n;
+}
+
+/* A holds every shard (configured), B waits for them; each sends through its own
+ * gateway simulator. A is frozen past its lease in the middle of a fan-out: B takes
+ * over; A, woken, finds its lease gone and hands nothing more to its gateway (a
+ * request it had handed over before the freeze may still leave within the gateway
+ * timeout, 1 s); nobody is texted twice over the two gateways. */
+static void
+frozen_owner_hands_nothing_over_after_waking(void **state)
+{
+	struct fx *f = *state;
+	struct held h = { f, "ow-a", 4 };
+	struct pt_tally ta, tb;
+	char entry[64];
+	long long woke;
+	int i, dup = 0;
+
+	pt_import(f->port, 600, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, gw_slow), 0);
+	assert_int_equal(it_gwsim_start(&f->gw2, gw_slow), 0);
+	assert_int_equal(it_notifier_start(&f->nt[NT_A], f->port, f->gw.port, "ow-a",
+	    EXTRA_ALL), 0);
+	assert_true(it_wait(held_by, &h, 20000));
+	assert_int_equal(it_notifier_start(&f->nt[NT_B], f->port, f->gw2.port, "ow-b",
+	    EXTRA_ALL), 0);
+	pt_publish(f->rc, it_deal("own-freeze", "laptop", 600), entry, sizeof(entry));
+	it_sleep_ms(1500);
+	pt_signal(&f->nt[NT_A].proc, SIGSTOP);
+	h.who = "ow-b";
+	assert_true(it_wait(held_by, &h, 20000));
+	it_sleep_ms(1000);            /* B at work on A's shards */
+	woke = pt_wall_ms();
+	pt_signal(&f->nt[NT_A].proc, SIGCONT);
+	/* Every push final; the gateways' logs then read together. */
+	assert_true(pt_wait_settled(f->rc, &f->gw2, "own-freeze", entry, 600, 60000));
+	pt_tally(&ta, f->rc, &f->gw, "own-freeze", entry, 600, 0);
+	pt_tally(&tb, f->rc, &f->gw2, "own-freeze", entry, 600, 0);
+	pt_tally_print("own-freeze at A's gateway", &ta);
+	pt_tally_print("own-freeze at B's gateway", &tb);
+	for (i = 0; i < 600; i++)
+		dup += ta.texts[i] + tb.texts[i] > 1;
+	printf("# A's gateway: %ld requests after A woke, %ld more than 1 s after\n",
+	    requests_after(&f->gw, entry, woke), requests_after(&f->gw, entry,
+	    woke + 1000));
+	assert_int_equal(dup, 0);
+	assert_true(ta.accepted > 0 && tb.accepted > 0);
+	assert_int_equal(ta.accepted + tb.accepted, tb.sent + tb.unknown);
+	assert_int_equal(tb.open, 0);
+	assert_int_equal(tb.final, 600);
+	/* No push ended for want of its subscriber: a woken owner whose mirror let
+	 * the shard go must not decide anyone's push. */
+	assert_int_equal(tb.other, 0);
+	assert_int_equal(requests_after(&f->gw, entry, woke + 1000), 0);
+	pt_tally_free(&ta);
+	pt_tally_free(&tb);
+	/* Woken: its lease is gone (run out here, or fenced), and it took no shard
+	 * back. */
+	assert_true(it_log_count(f->nt[NT_A].proc.log, "event=shard_not_serving", NULL,
+	    NULL) >= 4);
+	assert_int_equal(count_held(f, "ow-a"), 0);
+}
+
+/* SIGTERM: the work in flight finishes, then every lease is released at once, so
+ * that the other notifier takes the shards without waiting for them to run out. */
+static void
+stopped_notifier_releases_its_shards(void **state)
+{
+	struct fx *f = *state;
+	struct held h = { f, "ow-b", 4 };
+	char entry[64];
+	int status;
+
+	pt_import(f->port, 100, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_two(f, EXTRA_BAL);
+	status = it_stop(&f->nt[NT_A].proc, SIGTERM, 10000);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(it_log_count(f->nt[NT_A].proc.log, "event=shard_released", NULL,
+	    NULL) > 0);
+	assert_true(it_wait(held_by, &h, 20000));
+	pt_publish(f->rc, it_deal("own-stop", "laptop", 600), entry, sizeof(entry));
+	settle_and_check(f, "own-stop", entry, 100);
+}
+
+/* A notifier configured for shards 0-1 mirrors only their subscribers, and another
+ * for 2-3 the rest: between them every subscriber once. */
+static void
+each_mirror_holds_only_its_shards(void **state)
+{
+	struct fx *f = *state;
+	struct mirror m[2];
+	long per[4] = { 0 };
+	char entry[64];
+	int i;
+
+	pt_import(f->port, 400, "laptop");
+	for (i = 0; i < 400; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "s-%d", i);
+		per[keys_shard_of(id)]++;
+	}
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	m[0].port = it_notifier_start_http_gw(&f->nt[NT_A], f->port, f->gw.port, "ow-a",
+	    GW_LINE, EXTRA_REST "ownership = configured\nshards = 0-1\n");
+	m[1].port = it_notifier_start_http_gw(&f->nt[NT_B], f->port, f->gw.port, "ow-b",
+	    GW_LINE, EXTRA_REST "ownership = configured\nshards = 2,3\n");
+	assert_true(m[0].port > 0 && m[1].port > 0);
+	m[0].want = per[0] + per[1];
+	m[1].want = per[2] + per[3];
+	printf("# shards hold %ld %ld %ld %ld subscribers\n", per[0], per[1], per[2],
+	    per[3]);
+	assert_true(it_wait(mirror_at, &m[0], 20000));
+	assert_true(it_wait(mirror_at, &m[1], 20000));
+	pt_publish(f->rc, it_deal("own-split", "laptop", 600), entry, sizeof(entry));
+	settle_and_check(f, "own-split", entry, 400);
+	assert_int_equal(it_log_count(f->nt[NT_A].proc.log, "event=deal_planned", NULL,
+	    NULL), 2);
+	assert_int_equal(it_log_count(f->nt[NT_B].proc.log, "event=deal_planned", NULL,
+	    NULL), 2);
+}
+
+/* A shard list past the layout's last shard ends the notifier at start, naming the
+ * key. */
+static void
+shards_past_the_layout_refused_at_start(void **state)
+{
+	struct fx *f = *state;
+	int status;
+
+	assert_int_equal(it_notifier_start(&f->nt[NT_A], f->port, 1, "ow-a",
+	    EXTRA_GW "ownership = configured\nshards = 2-9\n"), 0);
+	status = it_stop(&f->nt[NT_A].proc, 0, 10000);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	assert_true(it_log_count(f->nt[NT_A].proc.log, "key=cluster.shards", NULL,
+	    NULL) > 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(own_lua_one_holder_and_the_epoch_fences,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    two_configured_for_the_same_shards_only_one_serves, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    balanced_one_killed_mid_fanout_the_other_takes_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(frozen_owner_hands_nothing_over_after_waking,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(stopped_notifier_releases_its_shards, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(each_mirror_holds_only_its_shards, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(shards_past_the_layout_refused_at_start,
+		    setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
