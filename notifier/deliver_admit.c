@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "owner.h"
 #include "rconn.h"
 #include "scripts.h"
 #include "shortlink.h"
@@ -458,7 +459,9 @@ dl_on_delay_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	for (k = 0; k < dl->nrd; k++) {
-		if (keys_shard_key(k, KEYS_DELAYED, delayed, sizeof(delayed)) < 0)
+		/* A shard's own work: done by its owner only (owner.h). */
+		if (!owner_serves(dl->owner, k) ||
+		    keys_shard_key(k, KEYS_DELAYED, delayed, sizeof(delayed)) < 0)
 			continue;
 		args[1] = dl->rd[k].stream;
 		script_call(dl->cmd, SCRIPT_DELAY, 2, 4, args, NULL, delay_on_reply, NULL);

@@ -39,6 +39,7 @@
 #include "keys.h"
 #include "layout.h"
 #include "log.h"
+#include "owner.h"
 #include "rconn.h"
 #include "strcopy.h"
 
@@ -651,7 +652,10 @@ dl_codes_walk(struct deliver *dl)
 	w->pending = 1;                 /* held until every command is sent */
 	dl->codes_walk = w;
 	for (k = 0; k < keys_shards(); k++) {
-		if (keys_codestate(k, state, sizeof(state)) <= 0 ||
+		/* A shard's reservations are resumed and given back by its owner only
+		 * (owner.h); a new owner's first walk finishes what the last one left. */
+		if (!owner_serves(dl->owner, k) ||
+		    keys_codestate(k, state, sizeof(state)) <= 0 ||
 		    (a = malloc(sizeof(*a))) == NULL)
 			continue;
 		a->w = w;
