@@ -26,22 +26,31 @@ if ! command -v valgrind >/dev/null; then
 	echo "valgrind missing"; echo "valgrind: 0 passed, 1 failed"; exit 1
 fi
 rc="redis-cli -p $DP_REDIS_PORT"
-$rc FLUSHALL >/dev/null
+ctl="$BUILD/dealpushctl --redis 127.0.0.1:$DP_REDIS_PORT"
 "$BUILD/gwsim" --port 0 --port-file "$dir/gw.port" --log "$dir/gw.jsonl" --quiet &
 DP_PIDS="$DP_PIDS $!"
 for _ in $(seq 1 100); do [ -s "$dir/gw.port" ] && break; sleep 0.05; done
-cat > "$dir/n.conf" <<CONF
+
+# run NAME REDIS_EXTRA CLUSTER: one start-run-stop of the notifier under valgrind on a
+# fresh Redis (REDIS_EXTRA: "shards = 4" for the sharded layout, created first).
+run() {
+	local name=$1 shards=$2 cluster=$3 vg status
+	$rc FLUSHALL >/dev/null
+	[ -n "$shards" ] && $ctl layout create --shards "${shards#shards = }" >/dev/null
+	cat > "$dir/$name.conf" <<CONF
 [notifier]
 consumer = vg
 clock_offset_s = $(dp_clock_offset)
 [redis]
 port = $DP_REDIS_PORT
+$shards
 [ingest]
 block_ms = 200
 [http]
 port = 0
 [rules]
 dir = $ROOT/rules/examples
+$cluster
 [gateway twilio]
 kind = twilio
 channel = sms
@@ -50,25 +59,38 @@ account_sid = ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 from = +15005550006
 secret_env = VG_TOKEN
 CONF
-"$BUILD/dealpushctl" --redis "127.0.0.1:$DP_REDIS_PORT" subscribers import \
-	rules/examples/subscribers.jsonl >/dev/null
-VG_TOKEN=test-auth-token valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible \
-	--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 \
-	--log-file="$dir/valgrind.log" "$BUILD/notifier" -c "$dir/n.conf" 2>"$dir/notifier.log" &
-vg=$!
-for _ in $(seq 1 200); do grep -q subscribers_loaded "$dir/notifier.log" && break; sleep 0.05; done
-"$BUILD/dealpushctl" --redis "127.0.0.1:$DP_REDIS_PORT" publish --expires-in 86400 \
-	rules/examples/deals.jsonl >/dev/null
-$rc XADD deals '*' deal 'not json' >/dev/null
-for _ in $(seq 1 200); do
-	[ "$($rc XLEN pushes:log)" -ge 10 ] && [ "$($rc XLEN deals:dead)" -ge 1 ] && break
-	sleep 0.1
-done
-check "pushes went out under valgrind" '[ "$($rc XLEN pushes:log)" -ge 10 ]'
-kill -TERM "$vg"
-wait "$vg"
-status=$?
-check "exits 0 on SIGTERM with no leak or memory error" '[ "$status" -eq 0 ]'
-[ "$status" -eq 0 ] || tail -40 "$dir/valgrind.log"
+	$ctl subscribers import rules/examples/subscribers.jsonl >/dev/null
+	VG_TOKEN=test-auth-token valgrind --leak-check=full \
+		--show-leak-kinds=definite,indirect,possible \
+		--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99 \
+		--log-file="$dir/$name.valgrind.log" "$BUILD/notifier" -c "$dir/$name.conf" \
+		2>"$dir/$name.log" &
+	vg=$!
+	for _ in $(seq 1 200); do grep -q subscribers_loaded "$dir/$name.log" && break; sleep 0.05; done
+	$ctl publish --expires-in 86400 rules/examples/deals.jsonl >/dev/null
+	$rc XADD deals '*' deal 'not json' >/dev/null
+	for _ in $(seq 1 300); do
+		[ "$(grep -c 'event=push outcome=' "$dir/$name.log")" -ge 10 ] &&
+			grep -q 'event=deal_dead' "$dir/$name.log" && break
+		sleep 0.1
+	done
+	check "$name: pushes went out under valgrind" \
+		'[ "$(grep -c "event=push outcome=" "$dir/$name.log")" -ge 10 ]'
+	kill -TERM "$vg"
+	wait "$vg"
+	status=$?
+	check "$name: exits 0 on SIGTERM with no leak or memory error" '[ "$status" -eq 0 ]'
+	[ "$status" -eq 0 ] || tail -40 "$dir/$name.valgrind.log"
+}
+
+run single "" ""
+# The sharded layout with shard ownership: leases taken, served, released at exit.
+run owned "shards = 4" "[cluster]
+ownership = balanced
+lease_ms = 3000
+lease_margin_ms = 300
+settle_ms = 0"
+check "owned: its leases were released at exit" \
+	'grep -q "event=shard_released" "$dir/owned.log"'
 echo "valgrind: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
