@@ -130,6 +130,20 @@ admit_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 	dl->admits_out--;
 	if (admit_pool_named(dl, j, ac.only, reply))
 		return;
+	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+	    reply->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(reply->element[0]->str, "!fenced") == 0) {
+		/* Another notifier holds the shard now: the job is its to admit. */
+		log_warnx("event=admit_fenced job=%s deal=%s shard=%u "
+		    "action=leave_to_new_owner", j->entry, j->deal, j->shard);
+		j->lost = 1;
+		j->unrecorded = 1;
+		if (ac.only != NULL)
+			dl_rcpt_done(ac.only);
+		else
+			dl_job_drop(j);
+		return;
+	}
 	if (reply != NULL && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
 	    reply->element[0]->type == REDIS_REPLY_STRING &&
 	    strcmp(reply->element[0]->str, "!codes") == 0 &&
@@ -383,6 +397,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	script_key(sa, k_info, NULL);
 	script_key(sa, k_sub[2], NULL);
 	script_key(sa, k_cstate, NULL);
+	script_key(sa, owner_key(dl->owner, shard), NULL);   /* the fence, or "" */
 	/* ORDER ADMIT_ARGS */
 	script_arg_ll(sa, t);
 	script_arg_ll(sa, j->exp);
@@ -397,6 +412,7 @@ dl_admit(struct deliver *dl, struct job *j, struct rcpt *only)
 	script_arg_ll(sa, dl->cfg->click_window_s);
 	script_arg(sa, cfield, NULL);
 	script_arg(sa, dl_codes_pool_empty(dl, j) ? "1" : "0", NULL);
+	script_arg(sa, owner_epoch(dl->owner, shard), NULL);
 	for (i = 0; i < j->n; i++) {
 		if (only != NULL && &j->r[i] != only)
 			continue;

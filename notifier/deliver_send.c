@@ -781,18 +781,25 @@ lease_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 static void
 lease_call(struct deliver *dl, struct lease_call *lc)
 {
-	const char *args[3 + DELIVER_LEASE_BATCH];
+	const char *args[5 + DELIVER_LEASE_BATCH];
 	size_t i;
+	int na = 0, nk;
 
 	lc->dl = dl;
 	lc->issued_ms = clock_mono_ms();
-	args[0] = dl->rd[lc->shard].stream;
-	args[1] = DELIVER_GROUP;
-	args[2] = dl->cfg->consumer;
+	/* ORDER LEASE_KEYS: the job stream, then the fence with ownership only (no
+	 * key "" that a cluster would route to slot 0) */
+	args[na++] = dl->rd[lc->shard].stream;
+	if (dl->owner != NULL)
+		args[na++] = owner_key(dl->owner, lc->shard);
+	nk = na;
+	args[na++] = DELIVER_GROUP;
+	args[na++] = dl->cfg->consumer;
+	args[na++] = owner_epoch(dl->owner, lc->shard);
 	for (i = 0; i < lc->n; i++)
-		args[3 + i] = lc->entry[i];
-	if (script_call_named(dl->cmd, "lease", 1, (int)(3 + lc->n), args, NULL,
-	    lease_on_reply, lc) < 0) {
+		args[na++] = lc->entry[i];
+	if (script_call_named(dl->cmd, "lease", nk, na, args, NULL, lease_on_reply,
+	    lc) < 0) {
 		free(lc);
 		return;
 	}

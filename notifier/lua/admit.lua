@@ -11,6 +11,7 @@
 -- KEYS[15] {sK}codestate in the sharded layout ("" in the single-instance one): then
 --   KEYS[9] is the shard's stash of the pool, {sK}codestash:<deal>:<pool>, not the
 --   pool itself (docs/sharding.md 4c)
+-- KEYS[16] {sK}owner, the shard's owner record (own.lua; "" = no ownership)
 --   then per recipient (ORDER ADMIT_RKEYS, 5 each): texts:<sub> ("" = no daily cap),
 --   camp:<campaign>:<sub> ("" = no campaign cap), report:rule:<rule>, the key of the
 --   law's cap of the recipient's place ("" = none; texts:<sub>, or capcamp:/capdeal:
@@ -21,6 +22,7 @@
 --       looked up), link_keep_s (how long past the deal's end a short link is kept),
 --       code_field ("<deal>\t<pool>": the stash's field in codestate; "" = none),
 --       pool_empty ("1": a reservation has just found the pool empty),
+--       epoch (of this consumer's lease on the shard; with KEYS[16] only),
 --       then per recipient (ORDER ADMIT_RARGS, 12 each): sub, channel, push_id,
 --       own_retry, not_before, day_cap, campaign_cap, line, rule, day_start, law_cap,
 --       law_window
@@ -81,8 +83,17 @@ local consumer, n, resolve_at = ARGV[7], tonumber(ARGV[8]), ARGV[9]
 local link_keep = tonumber(ARGV[10])
 local cstate, cfield, pool_empty = KEYS[15], ARGV[11], ARGV[12] == '1'
 local stashed = cstate ~= '' and pool ~= ''
-local RK, RA, RK0, RA0 = 5, 12, 16, 13
+local RK, RA, RK0, RA0 = 5, 12, 17, 14
 local REPORT_KEEP_S = 90 * 86400
+
+-- The fence (docs/sharding.md 4d): a consumer that no longer holds the shard's lease
+-- under ARGV[13] admits nothing and writes nothing; the job is the new owner's.
+if KEYS[16] ~= '' then
+  local o = redis.call('HMGET', KEYS[16], 'owner', 'epoch')
+  if o[1] ~= consumer or o[2] ~= ARGV[13] then
+    return { '!fenced', o[1] or '' }
+  end
+end
 
 local d = redis.call('HMGET', deal, 'cancelled', 'sold_out', 'exp', 'pool')
 if d[3] then
