@@ -1,5 +1,6 @@
 /*
- * itshards.c: the harness's sharded layout (see itshards.h).
+ * itshards.c: the harness's sharded layout, and what the shard store and STOP
+ * tests share (see itshards.h).
  * Test code only: it may block and exit on harness failure.
  */
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "ithttp.h"
 #include "itest.h"
 #include "itshards.h"
 #include "keys.h"
@@ -486,4 +488,97 @@ it_deal_entry(redisContext *rc, const char *deal, char *buf, size_t size)
 	snprintf(buf, size, "%s", r != NULL && r->type == REDIS_REPLY_STRING ? r->str : "");
 	freeReplyObject(r);
 	return buf;
+}
+
+const char *
+it_shard_sub_json(const char *id, int n)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+	    "{\"id\":\"%s\",\"phone\":\"+1512556%04d\",\"channels\":[\"sms\"],"
+	    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+	    "\"timezone\":\"America/Chicago\","
+	    "\"interests\":{\"categories\":[\"laptop\"]}}", id, n);
+	return buf;
+}
+
+int
+it_shard_api(int port, const char *method, const char *path, const char *body,
+    struct it_resp *resp)
+{
+	return it_http(port, method, path, "Authorization: Bearer " IT_SHARD_TOKEN "\r\n",
+	    body, body != NULL ? strlen(body) : 0, resp);
+}
+
+long
+it_shard_mirror_size(int port)
+{
+	static struct it_resp resp;
+	const char *deal = it_deal("probe", "laptop", 600);
+	cJSON *o, *n;
+	long v = -1;
+
+	if (it_shard_api(port, "POST", "/v1/deals/simulate", deal, &resp) != 200 ||
+	    (o = cJSON_Parse(resp.body)) == NULL)
+		return -1;
+	if (cJSON_IsNumber(n = cJSON_GetObjectItem(o, "subscribers")))
+		v = (long)n->valuedouble;
+	cJSON_Delete(o);
+	return v;
+}
+
+/* The mirror it_shard_mirror_wait waits for: for it_wait. */
+struct mirror_want {
+	int port;
+	long n;
+};
+
+static int
+mirror_is(void *arg)
+{
+	const struct mirror_want *w = arg;
+
+	return it_shard_mirror_size(w->port) == w->n;
+}
+
+int
+it_shard_mirror_wait(int port, long n)
+{
+	struct mirror_want w = { port, n };
+
+	return it_wait(mirror_is, &w, IT_SHARD_WAIT_MS);
+}
+
+int
+it_shard_setup_layout(void)
+{
+	struct err err;
+	struct shard_layout *l = shard_layout_new(IT_SHARD_N, &err);
+	char out[256], bin[512], addr[64], n[16];
+	const char *argv[] = { bin, "--redis", addr, "layout", "create", "--shards", n,
+		NULL };
+
+	if (l == NULL)
+		return -1;
+	layout_set(l);
+	snprintf(bin, sizeof(bin), "%s/dealpushctl", it_build());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", it_redis_port());
+	snprintf(n, sizeof(n), "%d", IT_SHARD_N);
+	return it_run(argv, out, sizeof(out)) == 0 ? 0 : -1;
+}
+
+int
+it_shard_setup(void **state)
+{
+	if (it_one_setup(state) < 0)
+		return -1;
+	return it_shard_setup_layout();
+}
+
+int
+it_shard_teardown(void **state)
+{
+	layout_clear();
+	return it_one_teardown(state);
 }

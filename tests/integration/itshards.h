@@ -94,4 +94,48 @@ void it_shards_reply_free(redisReply *r);
  * job holds one shard's recipients, so the sum of each shard's ceil. */
 long long it_jobs_for(const char *prefix, int n, int job_size);
 
+/*
+ * What the shard store and STOP tests (test_shard_store.c, test_shard_stop.c) share:
+ * a layout of IT_SHARD_N shards stored on the shared Redis by their setup, and the
+ * admin API of the notifier a test started on it. itshards.c calls no cmocka (the
+ * benchmarks link it without cmocka): IT_SHARD_WAIT_MIRROR, a macro, fails the test.
+ */
+#define IT_SHARD_N 4
+#define IT_SHARD_TOKEN "shard-store-token-0123456789"   /* DP_TEST_ADMIN_TOKEN */
+#define IT_SHARD_WAIT_MS 15000                          /* for the mirror to load */
+
+struct it_resp;
+
+/* Subscriber id's JSON: +1512556<n, 4 digits>, SMS consent, laptop (static buffer). */
+const char *it_shard_sub_json(const char *id, int n);
+
+/* it_http to the admin API on port with IT_SHARD_TOKEN (body may be NULL); the status. */
+int it_shard_api(int port, const char *method, const char *path, const char *body,
+    struct it_resp *resp);
+
+/* The mirror's size from POST /v1/deals/simulate on port; -1 when it does not answer. */
+long it_shard_mirror_size(int port);
+
+/* 1 when the mirror on port holds n subscribers within IT_SHARD_WAIT_MS, else 0. */
+int it_shard_mirror_wait(int port, long n);
+
+/* it_shard_mirror_wait, failing the test (cmocka's fail_msg) with the size last seen. */
+#define IT_SHARD_WAIT_MIRROR(port, n) do {					\
+	int it_port_ = (port);							\
+	long it_n_ = (n);							\
+										\
+	if (!it_shard_mirror_wait(it_port_, it_n_))				\
+		fail_msg("mirror: want %ld subscribers, last saw %ld", it_n_,	\
+		    it_shard_mirror_size(it_port_));				\
+} while (0)
+
+/* Stores IT_SHARD_N shards' layout (dealpushctl) and puts it in force here; 0 or -1. */
+int it_shard_setup_layout(void);
+
+/* cmocka setup: it_one_setup, then it_shard_setup_layout. */
+int it_shard_setup(void **state);
+
+/* cmocka teardown: layout_clear, then it_one_teardown. */
+int it_shard_teardown(void **state);
+
 #endif
