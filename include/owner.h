@@ -80,7 +80,8 @@ int owner_serves(const struct owner *o, uint32_t shard);
  * claimed before may finish under it (0: no lease; INT64_MAX for NULL). A request
  * handed to a gateway must end before it. */
 int64_t owner_until(const struct owner *o, uint32_t shard);
-/* The epoch of shard's lease for the fenced scripts, "" when o is NULL (no fence). */
+/* The epoch of shard's lease for the fenced scripts: "" when o is NULL (no fence),
+ * "0" when the shard is not held (no lease has epoch 0: the script refuses). */
 const char *owner_epoch(const struct owner *o, uint32_t shard);
 /* The key of shard's owner record, for the fenced scripts ("" when o is NULL). */
 const char *owner_key(const struct owner *o, uint32_t shard);

@@ -368,6 +368,12 @@ ingest_on_plan(struct ingest_call *c, const struct redisReply *r)
 		j->ack = 1;
 	} else if (strcmp(st, "retry") == 0) {
 		ingest_job_fail(j, 0, "plan", r->element[1]->str);
+	} else if (strcmp(st, "fenced") == 0) {
+		/* Another notifier holds the shard now (docs/sharding.md 4d): the entry
+		 * stays pending for it to take over; not a failed try. */
+		log_warnx("event=plan_fenced deal=%s entry=%s shard=%u holder=%s",
+		    j->deal, j->entry, (unsigned)j->in->shard, r->element[1]->str);
+		ingest_job_fail(j, 0, "plan", "fenced: another notifier holds the shard");
 	} else if (strcmp(st, "ok") == 0 && c->chunk + 1 == j->nchunks) {
 		log_info("event=deal_planned deal=%s entry=%s shard=%u recipients=%s "
 		    "matched=%zu held_out=%zu paused=%zu unrenderable=%zu gone=%zu "

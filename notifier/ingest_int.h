@@ -31,8 +31,9 @@ struct deal;
 #define INGEST_DEAD_PAYLOAD_MAX 16384
 #define INGEST_KEEP_S (7 * 86400)  /* markers outlive the deal by a week */
 #define INGEST_RETRY_MS 1000     /* pause after a failed step */
-#define INGEST_PLAN_KEYS 6       /* plan.lua's fixed keys; report:rule:<r> follow */
-#define INGEST_PLAN_ARGV 13      /* plan.lua's fixed arguments; rule names, then jobs
+#define INGEST_PLAN_KEYS 7       /* plan.lua's fixed keys at most (the owner's with
+                                  * ownership); report:rule:<r> follow */
+#define INGEST_PLAN_ARGV 14      /* plan.lua's fixed arguments; rule names, then jobs
                                   * follow */
 #define INGEST_JOB_PAIRS 6       /* deal, entry, exp, camp, pool, start */
 #define INGEST_PLAN_INFLIGHT 4   /* plan.lua calls of one deal unanswered at once */

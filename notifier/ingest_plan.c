@@ -30,6 +30,7 @@
 #include "keys.h"
 #include "log.h"
 #include "match.h"
+#include "owner.h"
 #include "rules.h"
 #include "scripts.h"
 #include "subscriber.h"
@@ -80,7 +81,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	size_t jobsz = (size_t)in->cfg->job_size, n = ml->n;
 	size_t njobs = (n + jobsz - 1) / jobsz;
 	size_t nargs = INGEST_PLAN_KEYS + INGEST_PLAN_ARGV + 2 * n +
-	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, j, nrules = 0;
+	    njobs * (1 + 2 * INGEST_JOB_PAIRS) + n * 2, i, a = 0, j, nrules = 0, nkeys;
 	const char **args = calloc(nargs, sizeof(*args));
 	const char **rules = calloc(n + 1, sizeof(*rules));
 	const char **names = calloc(n + 1, sizeof(*names));  /* of rkeys, in order */
@@ -145,6 +146,9 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	args[a++] = rdeal;
 	args[a++] = rcamp;
 	args[a++] = stream;
+	if (in->owner != NULL)
+		args[a++] = owner_key(in->owner, shard);   /* the fence (4d) */
+	nkeys = a + nrules;
 	for (i = 0; i < nrules; i++)
 		args[a++] = rkeys[i];
 	/* ARGV */
@@ -161,6 +165,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	args[a++] = attempt;
 	args[a++] = d->id;
 	args[a++] = d->product_id ? d->product_id : "";
+	args[a++] = owner_epoch(in->owner, shard);
 	/* ORDER PLAN_RULES: each report key's rule name, in the order of KEYS, so that
 	 * the script never reads data out of a key's name */
 	for (i = 0; i < nrules; i++)
@@ -189,8 +194,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 			args[a++] = lines[i];
 		}
 	}
-	ingest_call(jb, "plan", (int)(INGEST_PLAN_KEYS + nrules), (int)a, args, NULL,
-	    chunk);
+	ingest_call(jb, "plan", (int)nkeys, (int)a, args, NULL, chunk);
 	rv = 0;
 out:
 	if (lines != NULL)

@@ -215,7 +215,11 @@ owner_until(const struct owner *o, uint32_t k)
 const char *
 owner_epoch(const struct owner *o, uint32_t k)
 {
-	return o == NULL || k >= o->n ? "" : o->sh[k].epoch;
+	if (o == NULL)
+		return "";
+	/* Not held: an epoch no lease ever has (they start at 1), so that a fenced
+	 * script refuses rather than taking "" for "no ownership". */
+	return k < o->n && o->sh[k].epoch[0] != '\0' ? o->sh[k].epoch : "0";
 }
 
 const char *

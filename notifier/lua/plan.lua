@@ -3,10 +3,13 @@
 -- KEYS[1] deal:<id>   KEYS[2] dealentry:<entry>   KEYS[3] planset:<id>
 -- KEYS[4] report:deal:<id>   KEYS[5] report:campaign:<c> (not touched when the
 -- campaign is "")   KEYS[6] the shard's job stream (pushes)
--- KEYS[7 ..] report:rule:<rule> for every rule named in this chunk's recipients
+-- KEYS[7] {sK}owner, the shard's owner record, with shard ownership only (own.lua;
+--   docs/sharding.md 4d): present when ARGV[14] is not ""
+-- KEYS[7 or 8 ..] report:rule:<rule> for every rule named in this chunk's recipients
 -- ARGV: entry, chunk, nchunks, keep_s, njobs, code_pool, url, title, campaign,
 --       limit (recipients in all, 0 = none), attempt, deal id, product id ("" =
---       none: a conversion's halo is told by it, convert.lua), then the rule name
+--       none: a conversion's halo is told by it, convert.lua), epoch (of the
+--       planner's lease on the shard; "" = no ownership), then the rule name
 --       of each report:rule key in their order (ORDER PLAN_RULES; no value is read
 --       out of a key's name, whose form changes with sharding), then per job:
 --       npairs, field, value, ... (the job's own fields, then one "r" per
@@ -34,9 +37,22 @@ local entry, chunk, nchunks = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local keep_s = ARGV[4]
 local njobs, pool, campaign = tonumber(ARGV[5]), ARGV[6], ARGV[9]
 local limit, attempt, dealid = tonumber(ARGV[10]), ARGV[11], ARGV[12]
-local product = ARGV[13]
-local nrules = #KEYS - 6
-local first = 14 + nrules
+local product, epoch = ARGV[13], ARGV[14]
+local fixed = 6
+if epoch ~= '' then
+  fixed = 7
+end
+local nrules = #KEYS - fixed
+local first = 15 + nrules
+
+-- The fence (docs/sharding.md 4d): a planner that no longer holds the shard's lease
+-- writes nothing; the entry is the new owner's to plan. Not a failed try.
+if epoch ~= '' then
+  local o = redis.call('HMGET', KEYS[7], 'owner', 'epoch')
+  if o[2] ~= epoch then
+    return {'fenced', o[1] or ''}
+  end
+end
 
 local planned = redis.call('HGET', deal, 'planned')
 if planned then
@@ -60,7 +76,7 @@ if nrules < 0 then
 end
 local rule_key = {}
 for k = 1, nrules do
-  rule_key[ARGV[13 + k]] = KEYS[6 + k]
+  rule_key[ARGV[14 + k]] = KEYS[fixed + k]
 end
 local i = first
 for _ = 1, njobs do

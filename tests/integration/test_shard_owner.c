@@ -266,6 +266,93 @@ own_lua_one_holder_and_the_epoch_fences(void **state)
 	assert_string_equal(v, "error");
 }
 
+/* Under an old epoch every fenced script refuses and writes nothing: plan.lua,
+ * admit.lua, send.lua (a push this consumer marked "sending" goes back to
+ * "admitted"), lease.lua; under the current one they run. */
+static void
+fenced_scripts_write_nothing_under_an_old_epoch(void **state)
+{
+	struct fx *f = *state;
+	char ok[KEYS_SHARD_MAX], v[64], epoch[64];
+	redisReply *r;
+
+	keys_shard_key(1, KEYS_OWNER, ok, sizeof(ok));
+	own(f, 1, "acquire", "ow-a", "30000", NULL, v, epoch);
+	assert_string_equal(v, "ok");
+	{
+		/* plan.lua: ORDER PLAN_KEYS with the owner, 14 fixed ARGV, no job */
+		const char *keys[] = { "{s1}deal:d1", "{s1}dealentry:1-0", "{s1}planset:d1",
+			"{s1}report:deal:d1", "{s1}report:campaign:", "{s1}pushes", ok, NULL };
+		const char *stale[] = { "1-0", "0", "1", "600", "0", "", "https://a.example/",
+			"t", "", "0", "att", "d1", "", "0", NULL };
+		const char *cur[] = { "1-0", "0", "1", "600", "0", "", "https://a.example/",
+			"t", "", "0", "att", "d1", "", epoch, NULL };
+
+		r = it_eval(f->rc, "plan", keys, stale);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		assert_string_equal(r->element[0]->str, "fenced");
+		assert_string_equal(r->element[1]->str, "ow-a");
+		freeReplyObject(r);
+		assert_int_equal(it_int(f->rc, "EXISTS {s1}deal:d1"), 0);
+		r = it_eval(f->rc, "plan", keys, cur);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		assert_string_equal(r->element[0]->str, "ok");
+		freeReplyObject(r);
+		assert_int_equal(it_int(f->rc, "EXISTS {s1}deal:d1"), 1);
+	}
+	{
+		/* lease.lua: the job stream, the owner; group, consumer, epoch, a job */
+		const char *keys[] = { "{s1}pushes", ok, NULL };
+		const char *args[] = { "deliver", "ow-a", "0", "1-0", NULL };
+
+		r = it_eval(f->rc, "lease", keys, args);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		assert_int_equal(r->elements, 1);
+		assert_int_equal(r->element[0]->integer, 0);
+		freeReplyObject(r);
+	}
+	{
+		/* admit.lua: ORDER ADMIT_KEYS (16), ORDER ADMIT_ARGS (13), no recipient */
+		const char *keys[] = { "{s1}deal:d1", "{s1}push:d1", "{s1}consent:sms",
+			"{s1}consent:dm", "{s1}pushes:log", "{s1}stats", "{s1}delayed",
+			"{s1}code:d1", "", "{s1}report:deal:d1", "", "{s1}resolve:due",
+			"{s1}resolve:info", "{s1}consent:epoch", "", ok, NULL };
+		const char *args[] = { "1000", "9999999999", "600", "d1", "1-0", "", "ow-b",
+			"0", "0", "60", "", "0", epoch, NULL };
+
+		r = it_eval(f->rc, "admit", keys, args);   /* ow-b does not hold it */
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		assert_string_equal(r->element[0]->str, "!fenced");
+		assert_string_equal(r->element[1]->str, "ow-a");
+		freeReplyObject(r);
+	}
+	{
+		/* send.lua: ORDER SEND_KEYS (6), SEND_ARGS (5), one recipient (12 keys,
+		 * 16 args) that ow-a had marked "sending" and now renews under "0" */
+		const char *keys[] = { "{s1}pushes:log", "{s1}stats", "{s1}pushes",
+			"{s1}consent:epoch", "{s1}delayed", ok, "{s1}push:d1", "{s1}deal:d1",
+			"{s1}consent:sms", "{s1}code:d1", "{s1}report:deal:d1",
+			"{s1}report:rule:r", "", "", "", "", "", "{s1}retext:d1", NULL };
+		const char *args[] = { "1000", "ow-a", "deliver", "1", "0",
+			"s-1", "sms", "1-0:s-1:sms", "d1", "9999999999", "0", "renew", "1-0",
+			"0", "0", "", "0", "0", "0", "0", "0", NULL };
+
+		assert_int_equal(it_int(f->rc, "HSET {s1}push:d1 s-1:sms sending:ow-a"), 1);
+		r = it_eval(f->rc, "send", keys, args);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+		assert_string_equal(r->element[0]->str, "lost");
+		freeReplyObject(r);
+		r = redisCommand(f->rc, "HGET {s1}push:d1 s-1:sms");
+		assert_string_equal(r->str, "admitted");
+		freeReplyObject(r);
+	}
+}
+
 /* ---- notifiers ---- */
 
 /* Both want every shard: the first to start holds all four, the other none, and it
@@ -484,6 +571,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(own_lua_one_holder_and_the_epoch_fences,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    fenced_scripts_write_nothing_under_an_old_epoch, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    two_configured_for_the_same_shards_only_one_serves, setup, teardown),
 		cmocka_unit_test_setup_teardown(
