@@ -122,6 +122,12 @@ void admin_op_free(struct admin_op *op);
 /* The answer to a request whose Redis command failed or timed out. */
 void admin_op_redis_failed(struct admin_op *op, const struct redisReply *reply);
 
+/* ---- admin_byphone.c ---- */
+
+/* GET /v1/subscribers?phone=: the ids of phone's (E.164, checked) subscribers from
+ * the phone index and the mirror; r waits in a->list_ops. */
+void admin_sub_by_phone(struct admin *a, struct http_req *r, const char *phone);
+
 /* ---- admin_sub.c ---- */
 
 /* /v1/subscribers and /v1/subscribers/<id> (arg: the admin). */

@@ -250,19 +250,15 @@ filter_copy(char *dst, const char *src, int lower)
 	return 0;
 }
 
-/* GET /v1/subscribers?phone=<E.164>: the ids of the number's subscribers, exact,
- * from the mirror by the index the inbound hooks use (no Redis round trip). Alone:
+/* GET /v1/subscribers?phone=<E.164>: checked here, answered by admin_byphone.c. Alone:
  * with any other parameter it is 400. */
 static void
-sub_by_phone(const struct app *app, struct http_req *r)
+sub_by_phone(struct admin *a, struct http_req *r)
 {
 	static const char *const others[] = { "limit", "cursor", "interest", "tz",
 	    "consent" };
-	const char *phone = http_query(r, "phone"), *ids[HOOKS_IDS_MAX];
-	char masked[48];
-	cJSON *j, *arr;
+	const char *phone = http_query(r, "phone");
 	size_t i;
-	int n;
 
 	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++)
 		if (http_query(r, others[i]) != NULL) {
@@ -274,31 +270,7 @@ sub_by_phone(const struct app *app, struct http_req *r)
 		http_error(r, 400, "phone", "phone: not E.164 (+ and 8 to 15 digits)");
 		return;
 	}
-	if (app->hooks == NULL) {
-		http_error(r, 503, NULL, "no phone index on this notifier");
-		return;
-	}
-	n = hooks_subs_of_phone(app->hooks, phone, ids, HOOKS_IDS_MAX);
-	if (n == -2) {
-		http_error(r, 503, NULL, "subscribers not loaded yet");
-		return;
-	}
-	if (n < 0)
-		goto oom;
-	log_mask_phone(phone, masked, sizeof(masked));
-	if ((j = cJSON_CreateObject()) == NULL)
-		goto oom;
-	if (cJSON_AddStringToObject(j, "phone", masked) == NULL ||
-	    (arr = cJSON_AddArrayToObject(j, "ids")) == NULL) {
-		cJSON_Delete(j);
-		goto oom;
-	}
-	for (i = 0; i < (size_t)n; i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(ids[i]));
-	http_reply_json(r, 200, j);
-	return;
-oom:
-	http_error(r, 500, NULL, "out of memory");
+	admin_sub_by_phone(a, r, phone);
 }
 
 void
@@ -311,7 +283,7 @@ admin_sub_list(struct admin *a, struct http_req *r)
 	unsigned long long lim = SUBLIST_LIMIT_DEFAULT;
 
 	if (http_query(r, "phone") != NULL) {
-		sub_by_phone(a->app, r);
+		sub_by_phone(a, r);
 		return;
 	}
 	if ((op = calloc(1, sizeof(*op))) == NULL || (op->list = cJSON_CreateArray()) == NULL) {

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "deal.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "match.h"
 #include "model.h"
@@ -309,6 +310,24 @@ sim_count(struct sim_job *sj, struct sim_read *rd)
 	}
 }
 
+/* A notifier that serves some shards only (shard ownership, docs/sharding.md 4d)
+ * mirrors their subscribers only: every count of the answer is of those, and says
+ * so ("partial": the shards mirrored of all). */
+static void
+sim_partial(cJSON *j, const struct substore *ss)
+{
+	struct substore_stats st;
+	cJSON *p;
+
+	substore_stats(ss, &st);
+	if (st.shards_wanted >= keys_shards())
+		return;
+	if ((p = cJSON_AddObjectToObject(j, "partial")) != NULL) {
+		cJSON_AddNumberToObject(p, "shards_mirrored", (double)st.shards_loaded);
+		cJSON_AddNumberToObject(p, "shards", (double)keys_shards());
+	}
+}
+
 /* The answer, once every slice is counted. */
 static void
 sim_answer(struct sim_job *sj)
@@ -325,6 +344,7 @@ sim_answer(struct sim_job *sj)
 	if (sj->draft)
 		cJSON_AddBoolToObject(j, "draft", 1);
 	cJSON_AddNumberToObject(j, "subscribers", (double)subs);
+	sim_partial(j, sj->sim->app->ss);
 	cJSON_AddNumberToObject(j, "matched", (double)sj->matched);
 	cJSON_AddNumberToObject(j, "held_out", (double)sj->held_out);
 	cJSON_AddNumberToObject(j, "unrenderable", (double)sj->unrenderable);

@@ -21,8 +21,10 @@
 
 #include <cmocka.h>
 
+#include "ithttp.h"
 #include "itshards.h"
 #include "keys.h"
+#include "phoneix.h"
 #include "test_promises.h"
 
 #define NT_A 0
@@ -530,10 +532,13 @@ each_mirror_holds_only_its_shards(void **state)
 		per[keys_shard_of(id)]++;
 	}
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_TEST_ADMIN_TOKEN", IT_SHARD_TOKEN, 1);
 	m[0].port = it_notifier_start_http_gw(&f->nt[NT_A], f->port, f->gw.port, "ow-a",
-	    GW_LINE, EXTRA_REST "ownership = configured\nshards = 0-1\n");
+	    GW_LINE, "admin_token_env = DP_TEST_ADMIN_TOKEN\n" EXTRA_REST
+	    "ownership = configured\nshards = 0-1\n");
 	m[1].port = it_notifier_start_http_gw(&f->nt[NT_B], f->port, f->gw.port, "ow-b",
-	    GW_LINE, EXTRA_REST "ownership = configured\nshards = 2,3\n");
+	    GW_LINE, "admin_token_env = DP_TEST_ADMIN_TOKEN\n" EXTRA_REST
+	    "ownership = configured\nshards = 2,3\n");
 	assert_true(m[0].port > 0 && m[1].port > 0);
 	m[0].want = per[0] + per[1];
 	m[1].want = per[2] + per[3];
@@ -541,6 +546,49 @@ each_mirror_holds_only_its_shards(void **state)
 	    per[3]);
 	assert_true(it_wait(mirror_at, &m[0], 20000));
 	assert_true(it_wait(mirror_at, &m[1], 20000));
+	/* A simulation on one of them counts its shards' subscribers only, and says so. */
+	{
+		struct it_resp resp;
+		cJSON *o, *p;
+
+		assert_int_equal(it_shard_api(m[0].port, "POST", "/v1/deals/simulate",
+		    it_deal("probe", "laptop", 600), &resp), 200);
+		assert_non_null(o = cJSON_Parse(resp.body));
+		assert_int_equal((long)cJSON_GetObjectItem(o, "subscribers")->valuedouble,
+		    m[0].want);
+		assert_non_null(p = cJSON_GetObjectItem(o, "partial"));
+		assert_int_equal(cJSON_GetObjectItem(p, "shards_mirrored")->valueint, 2);
+		assert_int_equal(cJSON_GetObjectItem(p, "shards")->valueint, 4);
+		cJSON_Delete(o);
+	}
+	/* A number's subscribers are found whole on a notifier that does not mirror
+	 * their shard: by the phone index, each id checked against its store (one the
+	 * index names but whose number changed is left out). */
+	{
+		struct it_resp resp;
+		char path[96], key[KEYS_SHARD_MAX], sup[KEYS_SHARD_MAX], id[16];
+		char phone[16], want[64];
+		redisReply *r;
+
+		for (i = 0; i < 400; i++) {
+			snprintf(id, sizeof(id), "s-%d", i);
+			if (keys_shard_of(id) >= 2)
+				break;
+		}
+		snprintf(phone, sizeof(phone), "+1512555%04d", PT_PHONE_BASE + i);
+		assert_int_equal(phoneix_keys(PHONEIX_PHONE, phone, key, sup), 0);
+		r = redisCommand(f->rc, "HGET %s %s", key, phone);
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		freeReplyObject(r);
+		freeReplyObject(redisCommand(f->rc, "HSET %s %s %s\nstale-1", key, phone, id));
+		snprintf(path, sizeof(path), "/v1/subscribers?phone=%%2B1512555%04d",
+		    PT_PHONE_BASE + i);
+		assert_int_equal(it_shard_api(m[0].port, "GET", path, NULL, &resp), 200);
+		snprintf(want, sizeof(want), "\"ids\":[\"%s\"]", id);
+		if (strstr(resp.body, want) == NULL)
+			fail_msg("%s answered %s, want %s", path, resp.body, want);
+	}
 	pt_publish(f->rc, it_deal("own-split", "laptop", 600), entry, sizeof(entry));
 	settle_and_check(f, "own-split", entry, 400);
 	assert_int_equal(it_log_count(f->nt[NT_A].proc.log, "event=deal_planned", NULL,
