@@ -77,6 +77,11 @@ int rcluster_is_ready(const struct rcluster *rcl);
 int rcluster_argv(struct rcluster *rcl, int key, rcluster_reply_fn *cb, void *arg,
     long timeout_ms, int argc, const char **argv, const size_t *argvlen);
 
+/* rcluster_argv to the primary of slot (0 .. 16383) itself: a command that has to
+ * follow an earlier one to its node (WAIT after a script). -1 for a bad slot. */
+int rcluster_argv_slot(struct rcluster *rcl, int slot, rcluster_reply_fn *cb, void *arg,
+    long timeout_ms, int argc, const char **argv, const size_t *argvlen);
+
 /*
  * EVALSHA sha nkeys args...: routed by the first key (any primary when nkeys is 0).
  * On NOSCRIPT the node is sent SCRIPT LOAD body and the EVALSHA once more. body is

@@ -37,6 +37,10 @@ struct rconn_config {
 	                                * connection is ready, and the connection moves
 	                                * when the primary does (borrowed: it must
 	                                * outlive the rconn) */
+	const char *cluster;           /* non-NULL: "ip:port,..." seeds of a Redis
+	                                * Cluster; host, port and sentinel are not used,
+	                                * and every command is routed to its keys'
+	                                * primary (rconn_cluster.c, rroute.h) */
 };
 
 /* Called when the connection is up (after AUTH), after every reconnect too. Use it
@@ -99,6 +103,13 @@ struct rconn_stat {
 
 void rconn_stats(const struct rconn *rc, struct rconn_stat *st);
 
+/* On a cluster: the slot of the last keyed command sent (-1: none, or not a
+ * cluster). */
+int rconn_last_slot(const struct rconn *rc);
+/* rconn_argv, a WAIT-like command sent to the node of slot on a cluster (slot from
+ * rconn_last_slot right after the command it follows); rconn_argv otherwise. */
+int rconn_argv_slot(struct rconn *rc, int slot, rconn_reply_fn *cb, void *arg,
+    long timeout_ms, int argc, const char **argv, const size_t *argvlen);
 /* Drops the connection now (as after a timeout) and reconnects with backoff. */
 void rconn_reset(struct rconn *rc, const char *why);
 

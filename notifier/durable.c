@@ -21,7 +21,10 @@ struct durable_call {
 	durable_fn *cb;
 	void *arg;
 	long replicas;
+	long timeout_ms;           /* WAIT's */
 	int waiting;               /* WAIT was sent: it delivers the result */
+	int slot;                  /* on a cluster: the script's slot, whose primary is
+	                            * sent WAIT once the script answered; -1 otherwise */
 	struct redisReply *reply;  /* the script's, copied; NULL: no reply */
 };
 
@@ -79,11 +82,39 @@ durable_on_wait(struct rconn *rc, struct redisReply *r, void *arg)
 	durable_finish(rc, dc, ok);
 }
 
+static void durable_on_wait(struct rconn *rc, struct redisReply *r, void *arg);
+
+/* On a cluster: the script answered; WAIT goes to its slot's primary now. A WAIT
+ * pipelined behind it might reach another node than a redirected script, and answer
+ * before it. */
+static void
+durable_wait_after(struct rconn *rc, struct redisReply *r, struct durable_call *dc)
+{
+	char n[24], t[24];
+	const char *argv[3] = { "WAIT", n, t };
+
+	if (r == NULL || r->type == REDIS_REPLY_ERROR ||
+	    (dc->reply = durable_reply_dup(r)) == NULL) {
+		dc->cb(rc, r, 0, dc->arg);
+		free(dc);
+		return;
+	}
+	snprintf(n, sizeof(n), "%ld", dc->replicas);
+	snprintf(t, sizeof(t), "%ld", dc->timeout_ms);
+	if (rconn_argv_slot(rc, dc->slot, durable_on_wait, dc, dc->timeout_ms +
+	    rconn_timeout_ms(rc), 3, argv, NULL) < 0)
+		durable_finish(rc, dc, 0);
+}
+
 static void
 durable_on_script(struct rconn *rc, struct redisReply *r, void *arg)
 {
 	struct durable_call *dc = arg;
 
+	if (dc->slot >= 0) {
+		durable_wait_after(rc, r, dc);
+		return;
+	}
 	if (!dc->waiting) {   /* no WAIT behind it: the reply as it is, not a copy */
 		dc->cb(rc, r, r != NULL && dc->replicas == 0, dc->arg);
 		free(dc);
@@ -103,6 +134,8 @@ durable_new(const struct durable_config *cfg, durable_fn *cb, void *arg)
 		dc->cb = cb;
 		dc->arg = arg;
 		dc->replicas = cfg != NULL ? cfg->replicas : 0;
+		dc->timeout_ms = cfg != NULL ? cfg->timeout_ms : 0;
+		dc->slot = -1;
 	}
 	return dc;
 }
@@ -115,6 +148,11 @@ durable_wait(struct rconn *rc, const struct durable_config *cfg, struct durable_
 
 	if (dc->replicas == 0)
 		return;
+	if (rconn_last_slot(rc) >= 0) {
+		/* A cluster: after the script's answer, to its slot (durable_wait_after). */
+		dc->slot = rconn_last_slot(rc);
+		return;
+	}
 	snprintf(n, sizeof(n), "%ld", dc->replicas);
 	snprintf(t, sizeof(t), "%ld", cfg->timeout_ms);
 	/* Its deadline: WAIT's own timeout, plus the connection's usual margin. */

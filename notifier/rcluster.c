@@ -543,6 +543,23 @@ rcluster_argv(struct rcluster *rcl, int key, rcluster_reply_fn *cb, void *arg,
 }
 
 int
+rcluster_argv_slot(struct rcluster *rcl, int slot, rcluster_reply_fn *cb, void *arg,
+    long timeout_ms, int argc, const char **argv, const size_t *argvlen)
+{
+	struct rcl_cmd *c;
+
+	if (rcl->freeing || slot < 0 || slot >= SLOT_COUNT)
+		return -1;
+	if ((c = rcl_cmd_new(rcl, timeout_ms, argc, argv, argvlen)) == NULL)
+		return -1;
+	c->cb = cb;
+	c->arg = arg;
+	c->slot = slot;
+	rcl_dispatch(c);
+	return 0;
+}
+
+int
 rcluster_evalsha(struct rcluster *rcl, const char *sha, const char *body, int nkeys,
     int nargs, const char **args, const size_t *lens, rcluster_reply_fn *cb, void *arg,
     long timeout_ms)

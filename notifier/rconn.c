@@ -92,7 +92,8 @@ rconn_drop(struct rconn *rc)
 {
 	redisAsyncContext *ac = rc->ac;
 
-	evtimer_del(rc->connect_timer);
+	if (rc->connect_timer != NULL)    /* NULL: made for a cluster, or not yet */
+		evtimer_del(rc->connect_timer);
 	if (rc->lookup != NULL) {
 		struct rconn_lookup *lk = rc->lookup;
 
@@ -127,6 +128,10 @@ rconn_on_drop_timer(evutil_socket_t fd, short what, void *arg)
 void
 rconn_reset(struct rconn *rc, const char *why)
 {
+	if (rc->cl != NULL) {
+		rconn_cluster_reset(rc);   /* the map read again; nodes keep their own */
+		return;
+	}
 	struct timeval tv = { 0, 0 };
 
 	snprintf(rc->drop_why, sizeof(rc->drop_why), "%s", why);
@@ -369,6 +374,14 @@ rconn_new(struct event_base *base, const struct rconn_config *cfg, const char *n
 	rc->on_ready = ready;
 	rc->arg = arg;
 	snprintf(rc->name, sizeof(rc->name), "%s", name);
+	if (cfg->cluster != NULL) {
+		/* One client of its own per rconn, routing every command (rconn_cluster.c). */
+		if (cfg->password != NULL && (rc->password = strdup(cfg->password)) == NULL)
+			goto err;
+		if ((rc->host = strdup("")) == NULL || rconn_cluster_new(rc, cfg) < 0)
+			goto err;
+		return rc;
+	}
 	rc->sentinel = cfg->sentinel;
 	if ((rc->host = strdup(cfg->sentinel != NULL ? "" : cfg->host)) == NULL)
 		goto err;
@@ -404,7 +417,10 @@ rconn_free(struct rconn *rc)
 {
 	if (rc == NULL)
 		return;
-	rconn_drop(rc);
+	if (rc->cl != NULL)
+		rconn_cluster_free(rc);   /* a cluster's rconn has no connection of its own */
+	else
+		rconn_drop(rc);
 	if (rc->sentinel != NULL)
 		sentinel_unwatch(rc->sentinel, rc);
 	if (rc->connect_timer)
@@ -427,7 +443,26 @@ rconn_free(struct rconn *rc)
 int
 rconn_is_ready(const struct rconn *rc)
 {
+	if (rc != NULL && rc->cl != NULL)
+		return rconn_cluster_ready(rc);
 	return rc != NULL && rc->ready && rc->ac != NULL;
+}
+
+int
+rconn_last_slot(const struct rconn *rc)
+{
+	return rc->cl != NULL ? rc->last_slot : -1;
+}
+
+int
+rconn_argv_slot(struct rconn *rc, int slot, rconn_reply_fn *cb, void *arg,
+    long timeout_ms, int argc, const char **argv, const size_t *argvlen)
+{
+	if (rc->cl == NULL)
+		return rconn_argv(rc, cb, arg, timeout_ms, argc, argv, argvlen);
+	if (!rconn_is_ready(rc))
+		return -1;
+	return rconn_cluster_argv(rc, slot, cb, arg, timeout_ms, argc, argv, argvlen);
 }
 
 long
@@ -602,6 +637,10 @@ rconn_stats(const struct rconn *rc, struct rconn_stat *st)
 	const struct rconn_cmd *c;
 
 	memset(st, 0, sizeof(*st));
+	if (rc->cl != NULL) {
+		rconn_cluster_stats(rc, st);
+		return;
+	}
 	st->ready = rconn_is_ready(rc);
 	st->generation = rc->generation;
 	st->timeouts = rc->timeouts;
@@ -619,6 +658,8 @@ rconn_argv(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms, int
 
 	if (!rconn_is_ready(rc))
 		return -1;
+	if (rc->cl != NULL)
+		return rconn_cluster_argv(rc, -1, cb, arg, timeout_ms, argc, argv, argvlen);
 	if ((c = rconn_cmd_new(rc, cb, arg, timeout_ms)) == NULL)
 		return -1;
 	if (redisAsyncCommandArgv(rc->ac, rconn_on_reply, c, argc, argv, argvlen) !=
@@ -638,6 +679,8 @@ rconn_formatted(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms
 
 	if (!rconn_is_ready(rc))
 		return -1;
+	if (rc->cl != NULL)
+		return rconn_cluster_formatted(rc, cb, arg, timeout_ms, cmd, len);
 	if ((c = rconn_cmd_new(rc, cb, arg, timeout_ms)) == NULL)
 		return -1;
 	if (redisAsyncFormattedCommand(rc->ac, rconn_on_reply, c, cmd, len) != REDIS_OK) {
@@ -658,6 +701,19 @@ rconn_cmd(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
 
 	if (!rconn_is_ready(rc))
 		return -1;
+	if (rc->cl != NULL) {
+		char *cmd;
+		int len;
+
+		va_start(ap, fmt);
+		len = redisvFormatCommand(&cmd, fmt, ap);
+		va_end(ap);
+		if (len < 0)
+			return -1;
+		r = rconn_cluster_formatted(rc, cb, arg, timeout_ms, cmd, (size_t)len);
+		redisFreeCommand(cmd);
+		return r;
+	}
 	if ((c = rconn_cmd_new(rc, cb, arg, timeout_ms)) == NULL)
 		return -1;
 	va_start(ap, fmt);

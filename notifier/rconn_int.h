@@ -14,6 +14,8 @@
 
 #include "rconn.h"
 
+struct rcluster;
+
 #define RCONN_BACKOFF_MIN_MS 50
 
 struct rconn {
@@ -45,6 +47,8 @@ struct rconn {
 	int waiting_logged;        /* "no primary known yet" said once */
 	rconn_reply_fn *sub_cb;    /* the subscription's callback, or NULL */
 	void *sub_arg;
+	struct rcluster *cl;       /* on a Redis Cluster (rconn_cluster.c); else NULL */
+	int last_slot;             /* cluster: the slot of the last keyed command sent */
 };
 
 /* rconn.c: reconnect after the backoff (doubling it); drop the hiredis context now
@@ -60,5 +64,18 @@ int rconn_is_ip(const char *host);
  * when none is known yet. */
 void rconn_handshake(struct rconn *rc);
 int rconn_locate(struct rconn *rc);
+
+/* rconn_cluster.c: the same face on a Redis Cluster (rconn_config.cluster): the
+ * client made, commands routed (rroute.h; slot >= 0 names WAIT's node), ready, stats,
+ * a map read asked for, freed. */
+int rconn_cluster_new(struct rconn *rc, const struct rconn_config *cfg);
+int rconn_cluster_argv(struct rconn *rc, int slot, rconn_reply_fn *cb, void *arg,
+    long timeout_ms, int argc, const char **argv, const size_t *lens);
+int rconn_cluster_formatted(struct rconn *rc, rconn_reply_fn *cb, void *arg,
+    long timeout_ms, const char *cmd, size_t len);
+int rconn_cluster_ready(const struct rconn *rc);
+void rconn_cluster_stats(const struct rconn *rc, struct rconn_stat *st);
+void rconn_cluster_free(struct rconn *rc);
+void rconn_cluster_reset(struct rconn *rc);
 
 #endif

@@ -148,6 +148,13 @@ rconn_subscribe(struct rconn *rc, const char *channel, rconn_reply_fn *cb, void 
 {
 	if (!rconn_is_ready(rc) || rc->sub_cb != NULL)
 		return -1;
+	if (rc->cl != NULL) {
+		/* Not on a cluster yet: the caller polls instead (it must anyway, a
+		 * subscription's messages are lost while it reconnects). */
+		log_warnx("event=subscribe_unsupported conn=%s channel=%s reason=cluster",
+		    rc->name, channel);
+		return -1;
+	}
 	if (redisAsyncCommand(rc->ac, rconn_on_message, rc, "SUBSCRIBE %s", channel) !=
 	    REDIS_OK)
 		return -1;

@@ -132,7 +132,7 @@ test_reread_during_pending_read_is_kept(void **state)
 {
 	struct fx f;
 	struct rconn_config rcfg = { "127.0.0.1", it_redis_port(), NULL, 500, 2000, 500, NULL,
-	    NULL };
+	    NULL, NULL };
 	struct greader_config gc = { "gr", STREAM, GROUP, "c1", 1, 100, 2000, 50, 0, NULL,
 		NULL, 0 };
 	struct timeval limit = { 10, 0 };
