@@ -35,6 +35,8 @@ struct config {
 	char *redis_sentinels;       /* "host:port,...": the primary is found through
 	                              * these (redis.host/port unused); may be NULL */
 	char *redis_master_name;     /* the Sentinel master name, with redis_sentinels */
+	char *redis_cluster;         /* "ip:port,...": seeds of a Redis Cluster (host and
+	                              * port unused); NULL: one Redis */
 	long wait_replicas;          /* replicas a claim must reach before its request
 	                              * leaves (WAIT); 0 = no WAIT */
 	long wait_timeout_ms;        /* WAIT's timeout */

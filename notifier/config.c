@@ -50,6 +50,7 @@ static const struct ckey config_keys[] = {
 	C("redis.reconnect_max_ms", CK_LONG, redis_reconnect_max_ms, 10, 600000),
 	C("redis.sentinels", CK_STR, redis_sentinels, 1, 4096),
 	C("redis.master_name", CK_STR, redis_master_name, 1, 128),
+	C("redis.cluster", CK_STR, redis_cluster, 1, 4096),
 	C("redis.wait_replicas", CK_LONG, wait_replicas, 0, 16),
 	C("redis.wait_timeout_ms", CK_LONG, wait_timeout_ms, 1, 60000),
 	C("redis.shards", CK_LONG, redis_shards, 1, 1024),
@@ -790,6 +791,7 @@ config_free(struct config *c)
 	free(c->redis_host);
 	free(c->redis_username);
 	free(c->redis_sentinels);
+	free(c->redis_cluster);
 	free(c->redis_master_name);
 	free_secret(c->redis_password);
 	free(c->rules_dir);

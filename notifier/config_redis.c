@@ -4,6 +4,7 @@
  * What passes here connects: --check-config and start-up make the same checks, and
  * each problem names its key and what is wrong with it. Never prints a secret.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,37 @@
 #include "config.h"
 #include "sentinel.h"
 #include "uri.h"
+
+/* redis.cluster: IP addresses (a cluster's nodes are never looked up by name, as
+ * the addresses its slot map gives are not), one Redis at a time. */
+static void
+config_cluster_seeds_check(const struct config *c, void (*report)(void *arg,
+    const char *key, const char *msg), void *arg)
+{
+	struct sentinel_addr addrs[SENTINEL_MAX];
+	unsigned char buf[sizeof(struct in6_addr)];
+	char err[400], msg[512];
+	int i, n;
+
+	if ((n = sentinel_parse(c->redis_cluster, addrs, SENTINEL_MAX, err,
+	    sizeof(err))) < 0) {
+		snprintf(msg, sizeof(msg), "%.400s (expected ip:port,ip:port,...)", err);
+		report(arg, "redis.cluster", msg);
+	}
+	for (i = 0; i < n; i++)
+		if (inet_pton(AF_INET, addrs[i].host, buf) != 1 &&
+		    inet_pton(AF_INET6, addrs[i].host, buf) != 1) {
+			snprintf(msg, sizeof(msg), "'%.255s' (entry %d) is not an IP address "
+			    "(a cluster's nodes are addressed by IP)", addrs[i].host, i + 1);
+			report(arg, "redis.cluster", msg);
+		}
+	if (c->redis_sentinels != NULL)
+		report(arg, "redis.cluster", "not with redis.sentinels (a cluster fails "
+		    "over by itself)");
+	if (c->redis_username != NULL)
+		report(arg, "redis.username", "not with redis.cluster yet (AUTH with the "
+		    "password only)");
+}
 
 int
 config_redis_defaults(struct config *c)
@@ -41,6 +73,8 @@ config_redis_check(const struct config *c, void (*report)(void *arg, const char 
 		    "(letters, digits, '-' and '.', labels of 1 to 63)", c->redis_host);
 		report(arg, "redis.host", msg);
 	}
+	if (c->redis_cluster != NULL)
+		config_cluster_seeds_check(c, report, arg);
 	if (c->redis_sentinels == NULL) {
 		if (c->redis_master_name != NULL)
 			report(arg, "redis.master_name", "needs redis.sentinels (the sentinels "

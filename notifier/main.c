@@ -103,6 +103,12 @@ on_layout(void *arg, int rv)
 {
 	struct notifier *n = arg;
 
+	if (rv == 0 && n->cfg->redis_cluster != NULL && layout_current() == NULL) {
+		/* On a cluster every script's keys must share a slot: the sharded names. */
+		log_errorx("event=layout_mismatch field=layout err=\"redis.cluster needs the "
+		    "sharded layout (dealpushctl layout create) and the cluster holds none\"");
+		rv = 78;
+	}
 	if (rv == 0) {
 		n->formats = formats_watch_new(n->base, n->cmd, n->cfg->consumer, on_formats,
 		    n);
@@ -357,6 +363,7 @@ notifier_start(struct notifier *n)
 	n->rcfg.connect_timeout_ms = n->cfg->redis_connect_timeout_ms;
 	n->rcfg.command_timeout_ms = n->cfg->redis_command_timeout_ms;
 	n->rcfg.reconnect_max_ms = n->cfg->redis_reconnect_max_ms;
+	n->rcfg.cluster = n->cfg->redis_cluster;   /* every rconn routes by slot */
 
 	/* Precise timers: the coarse clock libevent uses by default moves in 4 ms steps
 	 * here, which stretched every 10 ms token-bucket wait to 12 ms and held a

@@ -216,8 +216,14 @@ rcl_split_addr(const char *addr, char *host, size_t hsize, int *port)
 	p = strtol(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || end == colon + 1 || p <= 0 || p > 65535)
 		return -1;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
+	if (addr[0] == '[' && colon[-1] == ']') {
+		/* "[::1]:7000", as a seed may be written: the address inside */
+		memcpy(host, addr + 1, (size_t)(colon - addr - 2));
+		host[colon - addr - 2] = '\0';
+	} else {
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = '\0';
+	}
 	*port = (int)p;
 	return 0;
 }

@@ -549,7 +549,7 @@ substore_run(struct substore *ss)
 	int rv = -1;
 
 	if (ss->stopped || ss->busy || !rconn_is_ready(ss->rc) ||
-	    evtimer_pending(ss->retry, NULL))
+	    evtimer_pending(ss->retry, NULL) || evtimer_pending(ss->poll, NULL))
 		return;
 	switch (ss->step) {
 	case SUBSTORE_TAIL:
@@ -632,14 +632,17 @@ substore_new(struct event_base *base, const struct rconn_config *cfg, long block
 		    keys_shard_key(k, KEYS_BEHAVIOUR, fd->behav, sizeof(fd->behav)) < 0)
 			goto fail;
 	}
-	if ((ss->retry = evtimer_new(base, substore_on_retry, ss)) == NULL)
+	if ((ss->retry = evtimer_new(base, substore_on_retry, ss)) == NULL ||
+	    (ss->poll = evtimer_new(base, substore_on_retry, ss)) == NULL ||
+	    (ss->rc = rconn_new(base, cfg, "subscribers", substore_on_ready, ss)) == NULL)
 		goto fail;
-	if ((ss->rc = rconn_new(base, cfg, "subscribers", substore_on_ready, ss)) == NULL) {
-		event_free(ss->retry);
-		goto fail;
-	}
+	ss->cluster = cfg->cluster != NULL;
 	return ss;
 fail:
+	if (ss->retry != NULL)
+		event_free(ss->retry);
+	if (ss->poll != NULL)
+		event_free(ss->poll);
 	free(ss->loaded_want);
 	free(ss->load_want);
 	free(ss->want);
@@ -665,6 +668,8 @@ substore_free(struct substore *ss)
 	rconn_free(ss->rc);
 	if (ss->retry != NULL)
 		event_free(ss->retry);
+	if (ss->poll != NULL)
+		event_free(ss->poll);
 	for (i = 0; i < ss->n; i++)
 		subscriber_free(ss->all[i]);
 	free(ss->all);

@@ -55,6 +55,14 @@ substore_feed_reply_done(struct substore *ss)
 	}
 	ss->busy = 0;
 	substore_ok(ss);
+	if (ss->cluster && ss->round_entries == 0) {
+		/* Nothing new in any shard: the next round a moment later (the reads
+		 * of a cluster do not block). */
+		struct timeval tv = { 0, SUBSTORE_POLL_MS * 1000 };
+
+		evtimer_add(ss->poll, &tv);
+		return;
+	}
 	substore_run(ss);
 }
 
@@ -341,6 +349,7 @@ substore_feed_entries(struct substore *ss, struct rconn *rc, struct substore_fee
 	int v, behav_only;
 
 	fd->batch_n = entries->elements;
+	ss->round_entries += entries->elements;
 	for (i = 0; i < entries->elements; i++) {
 		struct redisReply *e = entries->element[i], *f;
 
@@ -417,6 +426,40 @@ substore_on_changes(struct rconn *rc, struct redisReply *r, void *arg)
 	substore_feed_reply_done(ss);
 }
 
+/* On a cluster: an XREAD of each shard's feed of its own (the streams are in
+ * different slots), not blocking, and the XINFO STREAM of each behind it. 0, or -1
+ * when none could be sent (nothing is out). */
+static int
+substore_feed_send_each(struct substore *ss)
+{
+	uint32_t k;
+
+	ss->pending = 1;               /* held until every command is sent */
+	ss->busy = 1;
+	SUBSTORE_FOREACH_SHARD(ss, k) {
+		struct substore_feed *fd = &ss->feeds[k];
+		const char *argv[6] = { "XREAD", "COUNT", SUBSTORE_CHANGES_BATCH, "STREAMS",
+			fd->stream, fd->read_from };
+
+		if (rconn_argv(ss->rc, substore_on_changes, ss, 0, 6, argv, NULL) == 0)
+			ss->pending++;
+		else
+			ss->gets_failed = 1;
+		if (rconn_cmd(ss->rc, substore_on_check, fd, 0, "XINFO STREAM %s",
+		    fd->stream) == 0)
+			ss->pending++;
+		else
+			ss->gets_failed = 1;
+	}
+	if (ss->pending == 1) {
+		ss->pending = 0;
+		ss->busy = 0;
+		return -1;
+	}
+	substore_feed_reply_done(ss);  /* the hold */
+	return 0;
+}
+
 /* One XREAD over the change feed of every shard of the load's set (substore_run
  * sends none when the set is empty: no stream is an error), each after its last id,
  * and an XINFO STREAM of each pipelined behind it (Redis runs them as soon as it has
@@ -448,12 +491,19 @@ substore_feed_send(struct substore *ss)
 		snprintf(fd->batch_id, sizeof(fd->batch_id), "%s", fd->last_id);
 		fd->batch_n = 0;
 	}
+	ss->gets_failed = 0;
+	ss->gap = 0;
+	ss->round_entries = 0;
+	if (ss->cluster) {
+		free(argv);
+		if (substore_feed_send_each(ss) < 0)
+			substore_retry(ss, NULL);
+		return;
+	}
 	SUBSTORE_FOREACH_SHARD(ss, k)
 		argv[argc++] = ss->feeds[k].stream;
 	SUBSTORE_FOREACH_SHARD(ss, k)
 		argv[argc++] = ss->feeds[k].read_from;
-	ss->gets_failed = 0;
-	ss->gap = 0;
 	k = rconn_argv(ss->rc, substore_on_changes, ss, ss->block_ms + 2000, argc, argv,
 	    NULL) == 0;
 	free(argv);

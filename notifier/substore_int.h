@@ -18,6 +18,7 @@
 
 #define SUBSTORE_PAGE "1000"
 #define SUBSTORE_CHANGES_BATCH "1000"
+#define SUBSTORE_POLL_MS 50       /* cluster: a quiet feed is read again after this */
 
 /* The most subscribers one mirror holds: positions in the index are 32-bit. */
 #define SUBSTORE_MAX ((size_t)UINT32_MAX - 1)
@@ -59,6 +60,10 @@ struct substore {
 	uint8_t *loaded_want;      /* of the last finished load; none before */
 	uint32_t shard;            /* of the load step in progress */
 	struct event *retry;       /* runs the current step again after a failure */
+	struct event *poll;        /* cluster: the next feed round after a quiet one */
+	int cluster;               /* on a Redis Cluster: one XREAD per shard, polled
+	                            * (a blocking read of several slots cannot be) */
+	size_t round_entries;      /* change entries the feed round in progress read */
 	long retry_ms;             /* backoff: doubles per failure, reset on success */
 	long retry_max_ms;
 	enum substore_step step;

@@ -714,6 +714,13 @@ sentinels_master_name_and_wait_keys(void **state)
 		{ "wait_replicas = -1", "redis.wait_replicas" },
 		{ "wait_replicas = 17", "redis.wait_replicas" },
 		{ "wait_timeout_ms = 0", "redis.wait_timeout_ms" },
+		{ "cluster = localhost:7000", "redis.cluster: 'localhost' (entry 1) is not an "
+		    "IP address" },
+		{ "cluster = 10.0.0.1", "'10.0.0.1' has no port" },
+		{ "cluster = 10.0.0.1:7000\nsentinels = a:1\nmaster_name = m",
+		    "redis.cluster: not with redis.sentinels" },
+		{ "cluster = 10.0.0.1:7000\nusername = u", "redis.username: not with "
+		    "redis.cluster" },
 	};
 	char errs[2048], text[512];
 	struct config *c;
@@ -728,6 +735,10 @@ sentinels_master_name_and_wait_keys(void **state)
 	assert_string_equal(c->redis_master_name, "dealpush");
 	assert_int_equal(c->wait_replicas, 1);
 	assert_int_equal(c->wait_timeout_ms, 250);
+	config_free(c);
+	c = load("[redis]\ncluster = 10.0.0.1:7000, [::1]:7001\n", errs, sizeof(errs));
+	assert_non_null(c);
+	assert_string_equal(c->redis_cluster, "10.0.0.1:7000, [::1]:7001");
 	config_free(c);
 	/* Off by default: a single Redis has no replica to wait for. */
 	assert_non_null(c = load("", errs, sizeof(errs)));

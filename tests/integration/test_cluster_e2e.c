@@ -1,0 +1,195 @@
+/*
+ * test_cluster_e2e.c: the notifier itself on a Redis Cluster ([redis] cluster; issue
+ * 14 item 3): six redis-server (three primaries, three replicas), the sharded layout
+ * of 4 shards written on its slot's primary, subscribers put through the admin API,
+ * a deal added to `deals` on its primary, and every subscriber texted once at the
+ * gateway simulator. Then a notifier started on the cluster with no layout stored is
+ * refused (exit 78). Counts, never timings.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "err.h"
+#include "ithttp.h"
+#include "itshards.h"
+#include "itest.h"
+#include "layout.h"
+#include "shard.h"
+
+#define N 40
+
+struct fx {
+	struct it_cluster cl;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+	char extra[512];
+};
+
+static struct fx *fx;
+
+/* A command on the primary that owns its key's slot (each node is asked until one
+ * answers neither MOVED nor READONLY). The reply, or NULL. */
+static redisReply *
+on_owner(const char *fmt, const char *a, const char *b)
+{
+	int i;
+
+	for (i = 0; i < IT_CLUSTER_NODES; i++) {
+		redisContext *c = it_redis_connect(fx->cl.ports[i]);
+		redisReply *r = redisCommand(c, fmt, a, b);
+
+		redisFree(c);
+		if (r != NULL && !(r->type == REDIS_REPLY_ERROR &&
+		    (strncmp(r->str, "MOVED", 5) == 0 || strncmp(r->str, "READONLY", 8) == 0)))
+			return r;
+		freeReplyObject(r);
+	}
+	return NULL;
+}
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	setenv("DP_TEST_ADMIN_TOKEN", IT_SHARD_TOKEN, 1);
+	if ((fx = calloc(1, sizeof(*fx))) == NULL || it_cluster_start(&fx->cl) < 0 ||
+	    it_gwsim_start(&fx->gw, NULL) < 0)
+		return -1;
+	snprintf(fx->extra, sizeof(fx->extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "[redis]\ncluster = 127.0.0.1:%d,127.0.0.1:%d\nshards = 4\n",
+	    fx->cl.ports[0], fx->cl.ports[1]);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	if (fx == NULL)
+		return 0;
+	it_stop(&fx->nt.proc, SIGTERM, 5000);
+	it_stop(&fx->gw.proc, SIGTERM, 2000);
+	it_cluster_stop(&fx->cl);
+	free(fx);
+	fx = NULL;
+	return 0;
+}
+
+/* Without a layout the notifier refuses a cluster: its scripts' keys would span
+ * slots. */
+static void
+no_layout_on_the_cluster_is_refused(void **state)
+{
+	char extra[256];
+	int status;
+
+	(void)state;
+
+	/* Without redis.shards (which would refuse a missing layout by itself). It may
+	 * end before or after its port file is written: either way. */
+	snprintf(extra, sizeof(extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "[redis]\ncluster = 127.0.0.1:%d\n", fx->cl.ports[2]);
+	(void)it_notifier_start_http(&fx->nt, it_redis_port(), fx->gw.port, "cl-1",
+	    extra);
+	status = it_stop(&fx->nt.proc, 0, 15000);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 78);
+	assert_true(it_log_count(fx->nt.proc.log, "redis.cluster needs the sharded layout",
+	    NULL, NULL) > 0);
+}
+
+static int
+texts_in(void *arg)
+{
+	(void)arg;
+	return it_gwsim_count(&fx->gw, 201) >= N;
+}
+
+/* The whole path on the cluster: layout, subscribers over the admin API, a deal,
+ * every subscriber texted exactly once. */
+static void
+a_deal_reaches_everyone_once_on_the_cluster(void **state)
+{
+	struct shard_layout *l;
+	struct err err;
+	char tags[1024], shards[8], created[24], id[16];
+	struct it_resp resp;
+	redisReply *r;
+	cJSON *reqs, *o;
+	int port, i, texts[N] = { 0 }, status;
+
+	(void)state;
+	assert_non_null(l = shard_layout_new(4, &err));
+	assert_true(shard_layout_tags(l, tags, sizeof(tags)) >= 0);
+	shard_layout_free(l);
+	snprintf(shards, sizeof(shards), "4");
+	snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
+	{
+		char cmd[1400];
+
+		snprintf(cmd, sizeof(cmd), "HSET " LAYOUT_KEY " version " SHARD_LAYOUT_VERSION
+		    " shards %s hash " SHARD_HASH_NAME " tags %%s created %%s", shards);
+		assert_non_null(r = on_owner(cmd, tags, created));
+		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+		freeReplyObject(r);
+	}
+	port = it_notifier_start_http(&fx->nt, it_redis_port(), fx->gw.port, "cl-1",
+	    fx->extra);
+	assert_true(port > 0);
+	for (i = 0; i < N; i++) {
+		char path[64];
+
+		snprintf(id, sizeof(id), "c-%d", i);
+		snprintf(path, sizeof(path), "/v1/subscribers/%s", id);
+		if (it_shard_api(port, "PUT", path, it_shard_sub_json(id, i), &resp) / 100 != 2)
+			fail_msg("PUT %s: %d %s", path, resp.status, resp.body);
+	}
+	IT_SHARD_WAIT_MIRROR(port, N);
+	assert_non_null(r = on_owner("XADD deals * deal %s", it_deal("cl-deal", "laptop",
+	    600), NULL));
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	freeReplyObject(r);
+	assert_true(it_wait(texts_in, NULL, 30000));
+	it_sleep_ms(500);             /* a second text would show by now */
+	reqs = it_gwsim_requests(&fx->gw);
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
+		const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
+		int n;
+
+		if (!cJSON_IsString(to) || !cJSON_IsNumber(st) || st->valueint != 201 ||
+		    sscanf(to->valuestring, "+1512556%d", &n) != 1 || n < 0 || n >= N)
+			continue;
+		texts[n]++;
+	}
+	cJSON_Delete(reqs);
+	for (i = 0; i < N; i++)
+		if (texts[i] != 1)
+			fail_msg("+1512556%04d got %d texts", i, texts[i]);
+	assert_int_equal(it_log_count(fx->nt.proc.log, "event=cluster_unroutable", NULL,
+	    NULL), 0);
+	status = it_stop(&fx->nt.proc, SIGTERM, 10000);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(no_layout_on_the_cluster_is_refused),
+		cmocka_unit_test(a_deal_reaches_everyone_once_on_the_cluster),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
