@@ -86,6 +86,33 @@ dp_clock_offset() {
 	echo $((target - now))
 }
 
+# dp_cluster_node DIR PORT: one cluster node on PORT with its state under DIR/PORT
+# (a node that ran there before comes back with its nodes.conf: a killed primary
+# rejoins as a replica of the one that took over); prints its pid once it answers.
+# Returns non-zero (the process stopped) when it did not start.
+dp_cluster_node() {
+	local dir=$1 port=$2 pid i
+	mkdir -p "$dir/$port"
+	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+		--cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
+		--cluster-node-timeout 1000 --repl-diskless-sync-delay 0 \
+		--dir "$dir/$port" \
+		--logfile "$dir/$port/redis.log" --daemonize no \
+		--protected-mode yes >/dev/null 2>&1 &
+	pid=$!
+	[ -n "${DP_RUN_DIR:-}" ] && echo "$pid" >> "$DP_RUN_DIR/pids"
+	for i in $(seq 1 100); do
+		if [ "$(dp_redis_pid "$port")" = "$pid" ]; then
+			echo "$pid"
+			return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill "$pid" 2>/dev/null
+	return 1
+}
+
 # dp_start_cluster DIR: a Redis Cluster on 127.0.0.1 for the tests that need one (it
 # is not started for every run): 6 redis-server on free ports (3 primaries, 3
 # replicas, cluster-node-timeout 1000 ms so that a killed primary fails over within
@@ -104,26 +131,9 @@ dp_start_cluster() {
 			port=$(dp_pick_port)
 			# The cluster bus listens on port + 10000.
 			[ "$port" -lt 55000 ] && dp_port_free $((port + 10000)) || continue
-			mkdir -p "$dir/$port"
-			redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-				--cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
-				--cluster-node-timeout 1000 --repl-diskless-sync-delay 0 \
-				--dir "$dir/$port" \
-				--logfile "$dir/$port/redis.log" --daemonize no \
-				--protected-mode yes >/dev/null 2>&1 &
-			pid=$!
-			[ -n "${DP_RUN_DIR:-}" ] && echo "$pid" >> "$DP_RUN_DIR/pids"
-			DP_PIDS="$DP_PIDS $pid"
-			for i in $(seq 1 100); do
-				if [ "$(dp_redis_pid "$port")" = "$pid" ]; then
-					ok=1
-					break
-				fi
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.05
-			done
-			[ "$ok" -eq 1 ] && break
-			kill "$pid" 2>/dev/null
+			# (a subshell: its DP_PIDS is lost, $DP_RUN_DIR/pids has the pid)
+			pid=$(dp_cluster_node "$dir" "$port") &&
+				{ DP_PIDS="$DP_PIDS $pid"; ok=1; break; }
 		done
 		if [ "$ok" -ne 1 ]; then
 			echo "could not start cluster node $n (see $dir)" >&2

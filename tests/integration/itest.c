@@ -324,6 +324,7 @@ it_cluster_start(struct it_cluster *cl)
 
 	memset(cl, 0, sizeof(*cl));
 	it_path(dir, sizeof(dir), "cluster", "");
+	snprintf(cl->dir, sizeof(cl->dir), "%s", dir);
 	snprintf(script, sizeof(script), ". '%s/tests/lib.sh' && dp_start_cluster '%s'",
 	    env_or_die("DP_ROOT"), dir);
 	if ((rc = it_run(argv, out, sizeof(out))) != 0) {
@@ -343,6 +344,23 @@ it_cluster_start(struct it_cluster *cl)
 	}
 	fclose(f);
 	return i == IT_CLUSTER_NODES ? 0 : -1;
+}
+
+int
+it_cluster_restart(struct it_cluster *cl, int i)
+{
+	char script[1200], out[256];
+	const char *argv[] = { "/bin/bash", "-c", script, NULL };
+	long pid;
+
+	snprintf(script, sizeof(script), ". '%s/tests/lib.sh' && dp_cluster_node '%s' %d",
+	    env_or_die("DP_ROOT"), cl->dir, cl->ports[i]);
+	if (it_run(argv, out, sizeof(out)) != 0 || (pid = strtol(out, NULL, 10)) <= 0) {
+		fprintf(stderr, "itest: node %d did not start again: %s\n", cl->ports[i], out);
+		return -1;
+	}
+	cl->pids[i] = (pid_t)pid;
+	return 0;
 }
 
 void

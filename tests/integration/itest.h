@@ -65,11 +65,16 @@ int it_redis_start(struct it_proc *p, const char *dir, int port, int appendonly)
 struct it_cluster {
 	int ports[IT_CLUSTER_NODES];
 	pid_t pids[IT_CLUSTER_NODES];
+	char dir[512];                 /* the nodes' state, under the run dir */
 };
 
 /* Starts a fresh cluster under the run dir and waits for cluster_state:ok; 0 or -1
  * (reason on stderr). Its pids are in $DP_RUN_DIR/pids as well, for the runner. */
 int it_cluster_start(struct it_cluster *cl);
+
+/* Starts node i again on its port with its state (after a SIGKILL: a primary that
+ * was failed over rejoins as a replica). 0 or -1. */
+int it_cluster_restart(struct it_cluster *cl, int i);
 
 /* SIGKILLs every node still running (state is thrown away). */
 void it_cluster_stop(struct it_cluster *cl);

@@ -479,11 +479,12 @@ static void
 plan_chunk(int chunk, int last, const char *sub)
 {
 	char sc[8], snc[8], line[64];
-	/* ORDER PLAN_KEYS: 6 keys, then the rule's report key */
+	/* ORDER PLAN_KEYS: 6 keys (no owner: no shard ownership), then the rule's
+	 * report key; ARGV 14 fixed, the epoch "" */
 	const char *argv[] = { "EVAL", script_source("plan"), "7", "deal:d8",
 		"dealentry:8-0", "planset:d8", "report:deal:d8", "", "pushes",
 		"report:rule:r", "8-0", sc, snc, "86400", "1", "",
-		"https://shop.example/d8", "D8", "", "0", "a1", "d8", "", "r",
+		"https://shop.example/d8", "D8", "", "0", "a1", "d8", "", "", "r",
 		"4", "deal", "d8", "entry", "8-0", "exp", "9999999999", "r", line };
 	redisReply *r;
 
