@@ -3,8 +3,11 @@
  * 14 item 3): six redis-server (three primaries, three replicas), the sharded layout
  * of 4 shards written on its slot's primary, subscribers put through the admin API,
  * a deal added to `deals` on its primary, and every subscriber texted once at the
- * gateway simulator. Then a notifier started on the cluster with no layout stored is
- * refused (exit 78). Counts, never timings.
+ * gateway simulator; a notifier started on the cluster with no layout stored is
+ * refused (exit 78). Then three faults in the middle of a 10,000-push fan-out (issue
+ * 14 item 6): a primary killed (-9), one of two notifiers sharing the shards killed,
+ * a shard's slot resharded to another primary. In each: every push ends, no phone is
+ * texted twice, and the unknown ones are counted. Counts, never timings.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +29,7 @@
 #include "itest.h"
 #include "layout.h"
 #include "shard.h"
+#include "slot.h"
 
 #define N 40
 
@@ -187,6 +191,7 @@ a_deal_reaches_everyone_once_on_the_cluster(void **state)
 
 #define NF 10000                  /* the fan-out's subscribers */
 #define NF_BATCH 250              /* per bulk request (its 64 KiB) */
+#define MOVE_BATCH 100            /* keys per MIGRATE of a reshard */
 
 static const char *const finals[] = { "sent", "unknown", "failed", "opted_out",
 	"expired", "cancelled", "sold_out", "no_consent", "no_subscriber", "quiet_hours",
@@ -363,6 +368,240 @@ a_primary_killed_mid_fanout_texts_no_one_twice(void **state)
 	assert_int_equal(st.sent + st.unknown, NF);
 }
 
+/* Two notifiers share the shards (ownership = balanced, leases in {sK}owner on each
+ * shard's primary); one is killed (-9) in the middle of a fan-out: the other takes
+ * its shards over once their leases run out and finishes. Nobody texted twice. */
+static void
+a_notifier_killed_on_the_cluster_has_its_shards_taken_over(void **state)
+{
+	struct it_notifier nb;
+	char extra[768];
+	char entry[80];
+	struct states st;
+	cJSON *reqs, *o;
+	static int texts[NF];
+	int pa, pb, before, mid, dup = 0;
+
+	(void)state;
+	it_stop(&fx->nt.proc, SIGTERM, 5000);
+	memset(&nb, 0, sizeof(nb));
+	memset(texts, 0, sizeof(texts));
+	snprintf(extra, sizeof(extra), "%s[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n"
+	    "[deliver]\nmax_in_flight = 64\nclaim_idle_ms = 3000\n"
+	    "[cluster]\nownership = balanced\nlease_ms = 3000\nlease_margin_ms = 500\n"
+	    "settle_ms = 1000\n", fx->extra);
+	pa = it_notifier_start_http_gw(&fx->nt, it_redis_port(), fx->gw.port, "cl-a",
+	    "rate_per_s = 1500\nburst = 50\ntimeout_ms = 1000\n", extra);
+	pb = it_notifier_start_http_gw(&nb, it_redis_port(), fx->gw.port, "cl-b",
+	    "rate_per_s = 1500\nburst = 50\ntimeout_ms = 1000\n", extra);
+	assert_true(pa > 0 && pb > 0);
+	/* Both serve: each mirrors its shards' part of the 10,040 subscribers. */
+	it_sleep_ms(3000);
+	before = it_gwsim_count(&fx->gw, 201);
+	mid = before + 2000;
+	{
+		redisReply *r = on_owner("XADD deals * deal %s", it_deal("cl-own", "phone",
+		    900), NULL);
+
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		snprintf(entry, sizeof(entry), "%s:", r->str);   /* its push ids' start */
+		freeReplyObject(r);
+	}
+	assert_true(it_wait(texts_over, &mid, 30000));
+	printf("# killing cl-b after %d texts\n", it_gwsim_count(&fx->gw, 201) - before);
+	assert_int_equal(it_stop(&nb.proc, SIGKILL, 5000) & 0x7f, SIGKILL);
+	assert_true(it_wait(all_final, "cl-own", 120000));
+	it_sleep_ms(1000);
+	states_of("cl-own", &st);
+	reqs = it_gwsim_requests(&fx->gw);
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
+		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
+		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
+		int n;
+
+		/* this deal's texts only: the phones had the last one's too */
+		if (cJSON_IsString(to) && cJSON_IsNumber(sc) && sc->valueint == 201 &&
+		    cJSON_IsString(push) &&
+		    strncmp(push->valuestring, entry, strlen(entry)) == 0 &&
+		    sscanf(to->valuestring, "+1512557%d", &n) == 1 && n >= 0 && n < NF &&
+		    ++texts[n] == 2)
+			dup++;
+	}
+	cJSON_Delete(reqs);
+	printf("# notifier killed on the cluster: %ld final (%ld sent, %ld unknown, %ld "
+	    "other), %d phones texted twice\n", st.final, st.sent, st.unknown, st.other,
+	    dup);
+	assert_true(it_log_count(fx->nt.proc.log, "event=shard_acquired", NULL, NULL) >= 4);
+	assert_int_equal(dup, 0);
+	assert_int_equal(st.final, NF);
+	assert_int_equal(st.sent + st.unknown, NF);
+}
+
+/* The ids of node port (CLUSTER MYID) into id. */
+static void
+node_id(int port, char *id, size_t size)
+{
+	redisContext *c = it_redis_connect(port);
+	redisReply *r = redisCommand(c, "CLUSTER MYID");
+
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	snprintf(id, size, "%s", r->str);
+	freeReplyObject(r);
+	redisFree(c);
+}
+
+/* Moves slot from node a to node b as redis-cli --cluster reshard does, a batch of
+ * keys at a time (each MIGRATE atomic per key), then gives the slot to b on every
+ * primary. Returns the keys moved. */
+static long
+move_slot(int slot, int a, int b)
+{
+	char ida[64], idb[64];
+	redisContext *ca = it_redis_connect(fx->cl.ports[a]);
+	redisContext *cb = it_redis_connect(fx->cl.ports[b]);
+	redisReply *r, *keys;
+	long moved = 0;
+	size_t i;
+	int n;
+
+	node_id(fx->cl.ports[a], ida, sizeof(ida));
+	node_id(fx->cl.ports[b], idb, sizeof(idb));
+	freeReplyObject(redisCommand(cb, "CLUSTER SETSLOT %d IMPORTING %s", slot, ida));
+	freeReplyObject(redisCommand(ca, "CLUSTER SETSLOT %d MIGRATING %s", slot, idb));
+	for (;;) {
+		const char *argv[8 + MOVE_BATCH];
+		char port[16];
+		int argc = 0;
+
+		keys = redisCommand(ca, "CLUSTER GETKEYSINSLOT %d %d", slot, MOVE_BATCH);
+		assert_true(keys != NULL && keys->type == REDIS_REPLY_ARRAY);
+		if (keys->elements == 0) {
+			freeReplyObject(keys);
+			break;
+		}
+		snprintf(port, sizeof(port), "%d", fx->cl.ports[b]);
+		argv[argc++] = "MIGRATE";
+		argv[argc++] = "127.0.0.1";
+		argv[argc++] = port;
+		argv[argc++] = "";
+		argv[argc++] = "0";
+		argv[argc++] = "10000";
+		argv[argc++] = "REPLACE";
+		argv[argc++] = "KEYS";
+		for (i = 0; i < keys->elements; i++)
+			argv[argc++] = keys->element[i]->str;
+		r = redisCommandArgv(ca, argc, argv, NULL);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR)
+			fail_msg("MIGRATE: %s", r != NULL ? r->str : "no reply");
+		freeReplyObject(r);
+		moved += (long)keys->elements;
+		freeReplyObject(keys);
+		it_sleep_ms(10);              /* a reshard takes its time: the fan-out runs */
+	}
+	for (n = 0; n < IT_CLUSTER_NODES; n++) {
+		redisContext *c;
+
+		if (fx->cl.pids[n] <= 0)
+			continue;
+		c = it_redis_connect(fx->cl.ports[n]);
+		freeReplyObject(redisCommand(c, "CLUSTER SETSLOT %d NODE %s", slot, idb));
+		redisFree(c);
+	}
+	redisFree(ca);
+	redisFree(cb);
+	return moved;
+}
+
+/* Shard 2's slot resharded to another primary in the middle of a fan-out: its keys
+ * move one by one (ASK, then TRYAGAIN for the scripts whose keys are on both sides,
+ * then MOVED); nobody texted twice, every push ends. */
+static void
+a_shards_slot_resharded_mid_fanout_texts_no_one_twice(void **state)
+{
+	struct shard_layout *l;
+	struct err err;
+	char extra[640], key[96], entry[80];
+	struct states st;
+	cJSON *reqs, *o;
+	static int texts[NF];
+	int port, from, to, before, mid, slot, dup = 0;
+	long moved;
+
+	(void)state;
+	it_stop(&fx->nt.proc, SIGTERM, 5000);
+	memset(texts, 0, sizeof(texts));
+	snprintf(extra, sizeof(extra), "%s[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n"
+	    "[deliver]\nmax_in_flight = 64\n", fx->extra);
+	port = it_notifier_start_http_gw(&fx->nt, it_redis_port(), fx->gw.port, "cl-3",
+	    "rate_per_s = 1000\nburst = 50\n", extra);
+	assert_true(port > 0);
+	IT_SHARD_WAIT_MIRROR(port, NF + N);
+	assert_non_null(l = shard_layout_new(4, &err));
+	snprintf(key, sizeof(key), "{%s}pushes", shard_layout_tag(l, 2));
+	slot = slot_of(key, strlen(key));
+	shard_layout_free(l);
+	assert_true((from = primary_of(key)) >= 0);
+	for (to = 0; to < IT_CLUSTER_NODES; to++) {
+		redisContext *c;
+		redisReply *r;
+		int master;
+
+		if (to == from || fx->cl.pids[to] <= 0)
+			continue;
+		c = it_redis_connect(fx->cl.ports[to]);
+		r = redisCommand(c, "ROLE");
+		master = r != NULL && r->type == REDIS_REPLY_ARRAY &&
+		    strcmp(r->element[0]->str, "master") == 0;
+		freeReplyObject(r);
+		redisFree(c);
+		if (master)
+			break;
+	}
+	assert_true(to < IT_CLUSTER_NODES);
+	before = it_gwsim_count(&fx->gw, 201);
+	mid = before + 1500;
+	{
+		redisReply *r = on_owner("XADD deals * deal %s", it_deal("cl-move", "phone",
+		    900), NULL);
+
+		assert_non_null(r);
+		assert_int_equal(r->type, REDIS_REPLY_STRING);
+		snprintf(entry, sizeof(entry), "%s:", r->str);
+		freeReplyObject(r);
+	}
+	assert_true(it_wait(texts_over, &mid, 30000));
+	moved = move_slot(slot, from, to);
+	printf("# slot %d of shard 2 moved from port %d to %d (%ld keys) after %d texts\n",
+	    slot, fx->cl.ports[from], fx->cl.ports[to], moved,
+	    mid - before);
+	assert_true(it_wait(all_final, "cl-move", 120000));
+	it_sleep_ms(1000);
+	states_of("cl-move", &st);
+	reqs = it_gwsim_requests(&fx->gw);
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *to_ = cJSON_GetObjectItemCaseSensitive(o, "to");
+		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
+		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
+		int n;
+
+		if (cJSON_IsString(to_) && cJSON_IsNumber(sc) && sc->valueint == 201 &&
+		    cJSON_IsString(push) &&
+		    strncmp(push->valuestring, entry, strlen(entry)) == 0 &&
+		    sscanf(to_->valuestring, "+1512557%d", &n) == 1 && n >= 0 && n < NF &&
+		    ++texts[n] == 2)
+			dup++;
+	}
+	cJSON_Delete(reqs);
+	printf("# resharded mid fan-out: %ld final (%ld sent, %ld unknown, %ld other), %d "
+	    "phones texted twice\n", st.final, st.sent, st.unknown, st.other, dup);
+	assert_int_equal(primary_of(key), to);
+	assert_int_equal(dup, 0);
+	assert_int_equal(st.final, NF);
+	assert_int_equal(st.sent + st.unknown, NF);
+}
+
 int
 main(void)
 {
@@ -370,6 +609,9 @@ main(void)
 		cmocka_unit_test(no_layout_on_the_cluster_is_refused),
 		cmocka_unit_test(a_deal_reaches_everyone_once_on_the_cluster),
 		cmocka_unit_test(a_primary_killed_mid_fanout_texts_no_one_twice),
+		cmocka_unit_test(
+		    a_notifier_killed_on_the_cluster_has_its_shards_taken_over),
+		cmocka_unit_test(a_shards_slot_resharded_mid_fanout_texts_no_one_twice),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
