@@ -57,8 +57,10 @@ struct owner_config {
 	struct durable_config wait;
 };
 
-/* Told when shard starts (serving = 1) or stops (0) being served here. */
-typedef void owner_change_fn(void *arg, uint32_t shard, int serving);
+/* Told when shard starts (serving = 1) or stops (0) being served here, or its lease
+ * is taken or gone (held): a shard being left is held and not served until its
+ * work is done and it is released. */
+typedef void owner_change_fn(void *arg, uint32_t shard, int serving, int held);
 /* 1 while shard still has work in flight here (a shard being left is released only
  * once this says 0, or lease_ms after it was left). */
 typedef int owner_busy_fn(void *arg, uint32_t shard);
@@ -76,6 +78,8 @@ void owner_mute(struct owner *o);
 /* 1 while shard is served here: the lease is held and not being left. NULL (no
  * ownership) serves every shard. */
 int owner_serves(const struct owner *o, uint32_t shard);
+/* 1 while shard's lease is held here, served or being left (NULL: 1). */
+int owner_holds(const struct owner *o, uint32_t shard);
 /* The monotonic ms until which shard's local lease holds, being left or not: work
  * claimed before may finish under it (0: no lease; INT64_MAX for NULL). A request
  * handed to a gateway must end before it. */
@@ -87,6 +91,10 @@ const char *owner_epoch(const struct owner *o, uint32_t shard);
 const char *owner_key(const struct owner *o, uint32_t shard);
 /* Shards served now. */
 size_t owner_count(const struct owner *o);
+
+/* The notifier is stopping: nothing more is acquired (the leases held are renewed
+ * while the work in flight drains, then owner_leave releases them). */
+void owner_quiesce(struct owner *o);
 
 /* Releases every lease held and leaves dealpush:members (a notifier stopping after
  * its work is done); done runs once every answer is in. Nothing more is acquired. */

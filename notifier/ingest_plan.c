@@ -349,6 +349,11 @@ ingest_plan_turn(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!j->failed && in->stopping)
 		ingest_job_fail(j, 0, "plan", "shutting down");
+	/* The shard is no longer served here (owner.h): the plan stops at this chunk
+	 * boundary, its entry left pending for the next owner, who plans the rest
+	 * (the planset skips whom these chunks wrote). Not a failed try. */
+	if (!j->failed && !owner_serves(in->owner, in->shard))
+		ingest_job_fail(j, 0, "plan", "the shard is no longer served here");
 	if (j->failed || p->sent_last) {
 		if (p->inflight == 0)
 			ingest_plan_end(p);

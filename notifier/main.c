@@ -190,6 +190,7 @@ on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	n->stop_deadline_ms = clock_mono_ms() + n->cfg->shutdown_grace_ms;
 	/* An older release may take this consumer name next: it announces nothing. */
 	formats_watch_leave(n->formats);
+	owner_quiesce(n->owner);
 	for (k = 0; k < n->ningest; k++)
 		ingest_stop(n->ingest[k]);
 	deliver_stop(n->deliver);

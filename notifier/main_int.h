@@ -33,7 +33,9 @@ struct notifier {
 	struct ingest_ranks *ranks;   /* the rankings they share; NULL on one shard */
 	struct deliver *deliver;
 	struct owner *owner;          /* the shards served here; NULL: every shard */
-	uint8_t *owned;               /* owner on: the shards served now, for the mirror */
+	uint8_t *owned;               /* owner on: the shards whose lease is held, for
+	                               * the mirror */
+	uint8_t *served;              /* owner on: the shards served now */
 	struct event *mirror_set;     /* applies owned to the mirror once per loop turn */
 	struct resolve *resolve;      /* unknown SMS pushes looked up at Twilio */
 	struct xauth *xauth[CONFIG_GATEWAYS_MAX]; /* x-dm credentials, by gateway index */

@@ -6,8 +6,9 @@
  * stream), its claims and its part of the mirror run only while this notifier holds
  * the shard's lease. When a shard comes to be served here its previous owner's
  * pending entries are taken over at once (deals first, then jobs: greader's guard);
- * when it stops, its jobs in memory are dropped unacked for the next owner, and the
- * mirror lets its subscribers go. On shutdown, once the work in flight is done, every
+ * when it stops, its jobs in memory are dropped unacked for the next owner, and
+ * once its lease is gone (released after its work in flight, or lost) the mirror
+ * lets its subscribers go. On shutdown, once the work in flight is done, every
  * lease is released so that the others take the shards over at once.
  */
 #include <stdlib.h>
@@ -38,18 +39,25 @@ on_mirror_set(evutil_socket_t fd, short what, void *arg)
 	substore_set_shards(n->ss, n->owned);
 }
 
+/* The mirror holds the shards whose lease is held, being left or not: a shard's
+ * plans and claims still running while it is left read its subscribers. */
 static void
-on_shard(void *arg, uint32_t k, int serving)
+on_shard(void *arg, uint32_t k, int serving, int held)
 {
 	struct notifier *n = arg;
 
 	if (k >= n->ningest)
 		return;
-	n->owned[k] = (uint8_t)serving;
-	if (serving)
-		ingest_takeover(n->ingest[k]);
-	deliver_shard_change(n->deliver, k, serving);
-	event_active(n->mirror_set, EV_TIMEOUT, 0);
+	if (serving != n->served[k]) {
+		n->served[k] = (uint8_t)serving;
+		if (serving)
+			ingest_takeover(n->ingest[k]);
+		deliver_shard_change(n->deliver, k, serving);
+	}
+	if (held != n->owned[k]) {
+		n->owned[k] = (uint8_t)held;
+		event_active(n->mirror_set, EV_TIMEOUT, 0);
+	}
 }
 
 static int
@@ -81,6 +89,7 @@ main_start_owner(struct notifier *n)
 	memset(&oc, 0, sizeof(oc));
 	oc.mode = strcmp(mode, "balanced") == 0 ? OWNER_BALANCED : OWNER_CONFIGURED;
 	if ((n->owned = calloc(nshards, 1)) == NULL ||
+	    (n->served = calloc(nshards, 1)) == NULL ||
 	    (want = calloc(nshards, 1)) == NULL) {
 		free(want);
 		return -1;
@@ -155,5 +164,6 @@ main_free_owner(struct notifier *n)
 		event_free(n->left);
 	n->mirror_set = n->left = NULL;
 	free(n->owned);
-	n->owned = NULL;
+	free(n->served);
+	n->owned = n->served = NULL;
 }

@@ -40,6 +40,7 @@ struct owner_shard {
 	int64_t left_ms;           /* monotonic: when leaving began, 0 when not leaving */
 	int out;                   /* a command about this shard is out */
 	int serving;               /* as last told to on_change */
+	int holding;               /* likewise: the lease held */
 	char busy_holder[80];      /* the holder named by the last "busy", for the log */
 };
 
@@ -65,6 +66,7 @@ struct owner {
 	owner_busy_fn *busy;
 	void *arg;
 	int muted;                 /* owner_mute: on_change and busy are not called */
+	int quiet;                 /* owner_quiesce: nothing more is acquired */
 };
 
 struct owner_call {
@@ -99,7 +101,7 @@ int
 owner_assign(const char *const *members, size_t n, uint32_t nshards, int *out)
 {
 	struct owner_pair *p;
-	size_t i, np = 0, cap, *load;
+	size_t i, np = 0, cap, extra, *load;
 	uint32_t k;
 
 	for (k = 0; k < nshards; k++)
@@ -121,14 +123,21 @@ owner_assign(const char *const *members, size_t n, uint32_t nshards, int *out)
 		}
 	}
 	/* Greedy, heaviest pair first: each shard goes to the member that wants it most
-	 * among those still under their share. */
+	 * among those still under their share. The share is nshards / n, and only
+	 * nshards mod n members may take one more: a cap of the rounded-up share for
+	 * all could fill the others and leave one member far under its share. */
 	qsort(p, np, sizeof(*p), owner_pair_cmp);
-	cap = (nshards + n - 1) / n;
+	cap = nshards / n;
+	extra = nshards % n;
 	for (i = 0; i < np; i++) {
-		if (out[p[i].shard] >= 0 || load[p[i].member] >= cap)
+		size_t *l = &load[p[i].member];
+
+		if (out[p[i].shard] >= 0 || *l > cap || (*l == cap && extra == 0))
 			continue;
+		if (*l == cap)
+			extra--;              /* this member takes one of the extra shards */
 		out[p[i].shard] = (int)p[i].member;
-		load[p[i].member]++;
+		(*l)++;
 	}
 	free(p);
 	free(load);
@@ -204,6 +213,14 @@ owner_serves(const struct owner *o, uint32_t k)
 	return s->until_ms > clock_mono_ms() && s->left_ms == 0 && !o->leaving;
 }
 
+int
+owner_holds(const struct owner *o, uint32_t k)
+{
+	if (o == NULL)
+		return 1;
+	return k < o->n && o->sh[k].until_ms > clock_mono_ms();
+}
+
 int64_t
 owner_until(const struct owner *o, uint32_t k)
 {
@@ -248,13 +265,16 @@ owner_notify(struct owner *o)
 
 	for (k = 0; k < o->n && !o->muted; k++) {
 		struct owner_shard *s = &o->sh[k];
+		int held = owner_holds(o, k);
 
-		if ((now = owner_serves(o, k)) == s->serving)
+		if ((now = owner_serves(o, k)) == s->serving && held == s->holding)
 			continue;
+		if (now != s->serving)
+			log_info("event=shard_%s shard=%u epoch=%s", now ? "serving" :
+			    "not_serving", k, s->epoch[0] ? s->epoch : "-");
 		s->serving = now;
-		log_info("event=shard_%s shard=%u epoch=%s", now ? "serving" : "not_serving",
-		    k, s->epoch[0] ? s->epoch : "-");
-		o->on_change(o->arg, k, now);
+		s->holding = held;
+		o->on_change(o->arg, k, now, held);
 	}
 }
 
@@ -340,9 +360,11 @@ owner_on_reply(struct rconn *rc, struct redisReply *r, int durable, void *arg)
 		verdict = r->element[0]->str;
 	if (verdict == NULL) {
 		/* No answer: an acquire may have run; the next one (same id) takes it
-		 * under a new epoch. A renew's lease runs down here meanwhile. */
+		 * under a new epoch. A renew's lease runs down here meanwhile: the next
+		 * tick tries again. */
 		log_warnx("event=shard_lease_failed shard=%u op=%s err=\"%s\"", s->k, c->op,
 		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no reply");
+		s->renewed_ms = 0;
 	} else if (strcmp(c->op, "release") == 0) {
 		log_info("event=shard_released shard=%u epoch=%s", s->k, s->epoch);
 		owner_drop(s);
@@ -351,6 +373,7 @@ owner_on_reply(struct rconn *rc, struct redisReply *r, int durable, void *arg)
 		 * shard to another notifier. Not counted; the next tick asks again. */
 		log_warnx("event=shard_lease_not_durable shard=%u op=%s replicas_wanted=%ld",
 		    s->k, c->op, o->cfg.wait.replicas);
+		s->renewed_ms = 0;        /* the next tick asks again */
 	} else if (strcmp(verdict, "ok") == 0 && strcmp(c->op, "renew") == 0 &&
 	    s->until_ms == 0) {
 		/* The local lease ran out before this answer: not served; the next tick
@@ -455,6 +478,10 @@ owner_step(struct owner *o, struct owner_shard *s, int64_t now)
 	if (held && !o->want[s->k] && s->left_ms == 0) {
 		log_info("event=shard_leaving shard=%u epoch=%s", s->k, s->epoch);
 		s->left_ms = now;
+	} else if (held && o->want[s->k] && s->left_ms != 0 && !o->quiet) {
+		/* Wanted again before it was released: kept, served again. */
+		log_info("event=shard_kept shard=%u epoch=%s", s->k, s->epoch);
+		s->left_ms = 0;
 	}
 	if (held && s->left_ms != 0 &&
 	    (o->muted || !o->busy(o->arg, s->k) ||
@@ -462,11 +489,13 @@ owner_step(struct owner *o, struct owner_shard *s, int64_t now)
 		(void)owner_send(s, "release", 0);
 		return;
 	}
-	if (held && now - s->renewed_ms >= o->cfg.lease_ms / 3) {
+	/* Every quarter lease (a tick is a sixth): a renew that fails is tried again
+	 * at the next tick, well before the local lease (lease - margin) ends. */
+	if (held && now - s->renewed_ms >= o->cfg.lease_ms / 4) {
 		(void)owner_send(s, "renew", 0);
 		return;
 	}
-	if (!held && o->want[s->k] && (o->cfg.mode == OWNER_CONFIGURED ||
+	if (!held && o->want[s->k] && !o->quiet && (o->cfg.mode == OWNER_CONFIGURED ||
 	    now - o->started_ms >= o->cfg.settle_ms))
 		(void)owner_send(s, "acquire", 0);
 }
@@ -561,6 +590,13 @@ owner_leave(struct owner *o, owner_done_fn *done, void *arg)
 		}
 	}
 	owner_leave_step(o);
+}
+
+void
+owner_quiesce(struct owner *o)
+{
+	if (o != NULL)
+		o->quiet = 1;
 }
 
 void

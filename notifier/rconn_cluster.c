@@ -37,15 +37,33 @@ struct rcl_tramp {
 	struct redisReply *last;       /* and the last good reply */
 };
 
+/* A command's callback has run. The ready callback promises that every reply of
+ * before has run (the mirror and the stream readers start over from it): one
+ * asked for while commands were out runs now that the last has answered. */
+static void
+rcl_done(struct rconn *rc)
+{
+	if (rc->cl_inflight > 0)
+		rc->cl_inflight--;
+	if (rc->cl_inflight == 0 && rc->cl_ready_due) {
+		rc->cl_ready_due = 0;
+		rc->generation++;
+		if (rc->on_ready != NULL)
+			rc->on_ready(rc, rc->arg);
+	}
+}
+
 static void
 rcl_on_reply(struct rcluster *rcl, struct redisReply *r, void *arg)
 {
 	struct rcl_tramp *t = arg;
+	struct rconn *rc = t->rc;
 
 	(void)rcl;
 	if (t->cb != NULL)
-		t->cb(t->rc, r, t->arg);
+		t->cb(rc, r, t->arg);
 	free(t);
+	rcl_done(rc);
 }
 
 static void
@@ -71,6 +89,7 @@ static void
 rcl_on_every(struct rcluster *rcl, int nodes, int failed, void *arg)
 {
 	struct rcl_tramp *t = arg;
+	struct rconn *rc = t->rc;
 	struct redisReply *r = t->first_err != NULL ? t->first_err : t->last;
 
 	(void)rcl;
@@ -80,12 +99,13 @@ rcl_on_every(struct rcluster *rcl, int nodes, int failed, void *arg)
 	if (nodes == 0)
 		r = NULL;
 	if (t->cb != NULL)
-		t->cb(t->rc, r, t->arg);
+		t->cb(rc, r, t->arg);
 	if (t->first_err != NULL)
 		freeReplyObject(t->first_err);
 	if (t->last != NULL)
 		freeReplyObject(t->last);
 	free(t);
+	rcl_done(rc);
 }
 
 static void
@@ -94,6 +114,12 @@ rcl_on_ready(struct rcluster *rcl, void *arg)
 	struct rconn *rc = arg;
 
 	(void)rcl;
+	if (rc->cl_inflight > 0) {
+		/* A new primary (a failover) while commands are out: ready once they
+		 * have answered (rcl_done). */
+		rc->cl_ready_due = 1;
+		return;
+	}
 	rc->generation++;
 	if (rc->on_ready != NULL)
 		rc->on_ready(rc, rc->arg);
@@ -155,6 +181,8 @@ rcl_send(struct rconn *rc, const struct rroute *rr, int slot, rconn_reply_fn *cb
 	}
 	if (rv < 0)
 		free(t);
+	else
+		rc->cl_inflight++;
 	return rv;
 }
 
@@ -254,6 +282,9 @@ rconn_cluster_stats(const struct rconn *rc, struct rconn_stat *st)
 void
 rconn_cluster_free(struct rconn *rc)
 {
+	/* The callbacks freeing runs (each with NULL) must not call ready. */
+	rc->cl_ready_due = 0;
+	rc->on_ready = NULL;
 	rcluster_free(rc->cl);
 	rc->cl = NULL;
 }

@@ -49,6 +49,8 @@ struct rconn {
 	void *sub_arg;
 	struct rcluster *cl;       /* on a Redis Cluster (rconn_cluster.c); else NULL */
 	int last_slot;             /* cluster: the slot of the last keyed command sent */
+	size_t cl_inflight;        /* cluster: commands whose callback has not run */
+	int cl_ready_due;          /* cluster: ready once they have (a new primary) */
 };
 
 /* rconn.c: reconnect after the backoff (doubling it); drop the hiredis context now

@@ -712,7 +712,10 @@ substore_set_shards(struct substore *ss, const uint8_t *want)
 int
 substore_shard_ready(const struct substore *ss, uint32_t k)
 {
-	return k < ss->nfeeds && ss->loaded_want[k] && ss->want[k];
+	/* Not while a load that leaves k out is running: its sweep is about to drop
+	 * k's subscribers, although the last finished load had them. */
+	return k < ss->nfeeds && ss->loaded_want[k] && ss->want[k] &&
+	    (!ss->loading || ss->load_want[k]);
 }
 
 void

@@ -41,7 +41,7 @@
 --     the sender a fresh lease.
 -- The fence (docs/sharding.md 4d): with KEYS[6], a consumer that no longer holds the
 -- shard's lease under ARGV[5] (another notifier acquired it since) gets "lost" for
--- every recipient, in both modes; a push it had marked "sending" goes back to
+-- every recipient, in both modes; a push it holds for a renewal goes back to
 -- "admitted" (no request left: the lease check comes before the request), for the
 -- new owner to send.
 -- In both modes a deal cancelled or expired since admit (the deal hash's "exp" from an
@@ -120,7 +120,10 @@ for i = 0, n - 1 do
   local verdict
   local held = mode == 'renew' and state == mark .. consumer
   if fenced then
-    if state == mark .. consumer then
+    -- a renewal's push was never sent (its lease ran out first): the new owner's
+    -- to send. A claim's mark may be a restarted process's own (own.lua lets one
+    -- take its shard back under the same id): left as it is.
+    if held then
       redis.call('HSET', states, field, 'admitted')
     end
     verdict = 'lost'

@@ -1,8 +1,8 @@
 /*
  * test_owner.c: the pure parts of shard ownership (notifier/owner.c, docs/sharding.md
  * 4d): the shard list of cluster.shards, and the assignment that shares the shards
- * among the live notifiers (rendezvous hashing with bounded loads: its share each,
- * and a member joining or leaving moves little besides its own).
+ * among the live notifiers (rendezvous hashing with bounded loads: S / n each, or
+ * one more, and a member joining or leaving moves little besides its own).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -52,7 +52,7 @@ assignment_shares_exactly(void **state)
 {
 	const char *ids[] = { "notifier-a", "notifier-b", "notifier-c", "notifier-d",
 		"notifier-e", "notifier-f", "notifier-g", "notifier-h" };
-	int held[8], out[64], n, i, share;
+	int held[8], out[64], n, i, share, over;
 	uint32_t k;
 
 	(void)state;
@@ -66,9 +66,28 @@ assignment_shares_exactly(void **state)
 			assert_true(out[k] >= 0 && out[k] < n);
 			held[out[k]]++;
 		}
-		share = (64 + n - 1) / n;
-		for (i = 0; i < n; i++)
-			assert_true(held[i] <= share && held[i] >= 64 - share * (n - 1));
+		/* each its share, 64 / n, or one more; as many one more as 64 mod n */
+		share = 64 / n;
+		for (i = 0, over = 0; i < n; i++) {
+			if (held[i] < share || held[i] > share + 1)
+				fail_msg("%d notifiers: %s holds %d (share %d)", n, ids[i],
+				    held[i], share);
+			over += held[i] == share + 1;
+		}
+		assert_int_equal(over, 64 % n);
+	}
+	/* Shares over many counts of shards and members, not only 64. */
+	for (n = 1; n <= 8; n++) {
+		int s, out2[257], h[8];
+
+		for (s = 1; s <= 257; s += 17) {
+			memset(h, 0, sizeof(h));
+			assert_int_equal(owner_assign(ids, (size_t)n, (uint32_t)s, out2), 0);
+			for (k = 0; k < (uint32_t)s; k++)
+				h[out2[k]]++;
+			for (i = 0; i < n; i++)
+				assert_true(h[i] == s / n || h[i] == s / n + 1);
+		}
 	}
 	/* More notifiers than shards: some hold none, none holds two. */
 	assert_int_equal(owner_assign(ids, 8, 4, out), 0);
