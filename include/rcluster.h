@@ -82,6 +82,20 @@ int rcluster_argv(struct rcluster *rcl, int key, rcluster_reply_fn *cb, void *ar
 int rcluster_argv_slot(struct rcluster *rcl, int slot, rcluster_reply_fn *cb, void *arg,
     long timeout_ms, int argc, const char **argv, const size_t *argvlen);
 
+/* During a command's callback: the "ip:port" of the node that answered it and its
+ * connection's generation. 0, or -1 outside a callback or when no node answered. */
+int rcluster_reply_node(const struct rcluster *rcl, char *addr, size_t size,
+    unsigned long *gen);
+
+/* Sends the command to node addr on the same connection as generation gen (from
+ * rcluster_reply_node), no redirect followed: WAIT after a script, which counts the
+ * replicas of the writes of that connection only. -1 when that connection is gone
+ * (the node left the map, is no longer a primary, or reconnected): the caller takes
+ * that as "not confirmed". */
+int rcluster_argv_node(struct rcluster *rcl, const char *addr, unsigned long gen,
+    rcluster_reply_fn *cb, void *arg, long timeout_ms, int argc, const char **argv,
+    const size_t *argvlen);
+
 /*
  * EVALSHA sha nkeys args...: routed by the first key (any primary when nkeys is 0).
  * On NOSCRIPT the node is sent SCRIPT LOAD body and the EVALSHA once more. body is

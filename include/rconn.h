@@ -110,6 +110,12 @@ int rconn_last_slot(const struct rconn *rc);
  * rconn_last_slot right after the command it follows); rconn_argv otherwise. */
 int rconn_argv_slot(struct rconn *rc, int slot, rconn_reply_fn *cb, void *arg,
     long timeout_ms, int argc, const char **argv, const size_t *argvlen);
+/* From inside a command's callback: rconn_argv to the node that answered it, on the
+ * same connection (a cluster; -1 when that connection is gone since), or
+ * rconn_argv (one Redis). For WAIT after a script: it counts that connection's
+ * writes only. */
+int rconn_argv_here(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
+    int argc, const char **argv, const size_t *argvlen);
 /* Drops the connection now (as after a timeout) and reconnects with backoff. */
 void rconn_reset(struct rconn *rc, const char *why);
 

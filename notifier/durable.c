@@ -23,8 +23,8 @@ struct durable_call {
 	long replicas;
 	long timeout_ms;           /* WAIT's */
 	int waiting;               /* WAIT was sent: it delivers the result */
-	int slot;                  /* on a cluster: the script's slot, whose primary is
-	                            * sent WAIT once the script answered; -1 otherwise */
+	int slot;                  /* on a cluster (>= 0): WAIT goes once the script
+	                            * answered, to the node that answered; -1 otherwise */
 	struct redisReply *reply;  /* the script's, copied; NULL: no reply */
 };
 
@@ -84,9 +84,12 @@ durable_on_wait(struct rconn *rc, struct redisReply *r, void *arg)
 
 static void durable_on_wait(struct rconn *rc, struct redisReply *r, void *arg);
 
-/* On a cluster: the script answered; WAIT goes to its slot's primary now. A WAIT
- * pipelined behind it might reach another node than a redirected script, and answer
- * before it. */
+/* On a cluster: the script answered; WAIT goes now to the node that answered it, on
+ * the same connection (rconn_argv_here): WAIT counts the replicas of that
+ * connection's writes only, so on another node, or after a reconnect, it would
+ * confirm nothing and could still answer "enough". A WAIT pipelined behind the
+ * script might reach another node than a redirected script, and answer first. When
+ * that connection is gone, the write is not confirmed. */
 static void
 durable_wait_after(struct rconn *rc, struct redisReply *r, struct durable_call *dc)
 {
@@ -101,9 +104,12 @@ durable_wait_after(struct rconn *rc, struct redisReply *r, struct durable_call *
 	}
 	snprintf(n, sizeof(n), "%ld", dc->replicas);
 	snprintf(t, sizeof(t), "%ld", dc->timeout_ms);
-	if (rconn_argv_slot(rc, dc->slot, durable_on_wait, dc, dc->timeout_ms +
-	    rconn_timeout_ms(rc), 3, argv, NULL) < 0)
+	if (rconn_argv_here(rc, durable_on_wait, dc, dc->timeout_ms +
+	    rconn_timeout_ms(rc), 3, argv, NULL) < 0) {
+		log_warnx("event=wait_short replicas_wanted=%ld err=\"the connection that "
+		    "ran the script is gone\"", dc->replicas);
 		durable_finish(rc, dc, 0);
+	}
 }
 
 static void

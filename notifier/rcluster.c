@@ -110,6 +110,7 @@ rcl_finish(struct rcl_cmd *c, redisReply *r)
 	} else if (c->cb != NULL) {
 		c->cb(rcl, r, c->arg);
 	}
+	rcl->reply_addr[0] = '\0';   /* only during the callback */
 	event_free(c->timer);
 	free(c->argv);
 	free(c);
@@ -336,6 +337,10 @@ rcl_on_reply(struct rconn *rc, struct redisReply *r, void *arg)
 	}
 	if (rcl->freeing || r->type != REDIS_REPLY_ERROR || r->str == NULL ||
 	    c->each != NULL) {
+		/* The node that answered, for a command that must follow this one
+		 * there (rcluster_argv_node). */
+		snprintf(rcl->reply_addr, sizeof(rcl->reply_addr), "%s", n->addr);
+		rcl->reply_gen = rconn_generation(n->rc);
 		rcl_finish(c, r);
 		return;
 	}
@@ -556,6 +561,43 @@ rcluster_argv_slot(struct rcluster *rcl, int slot, rcluster_reply_fn *cb, void *
 	c->arg = arg;
 	c->slot = slot;
 	rcl_dispatch(c);
+	return 0;
+}
+
+int
+rcluster_reply_node(const struct rcluster *rcl, char *addr, size_t size,
+    unsigned long *gen)
+{
+	if (rcl->reply_addr[0] == '\0')
+		return -1;
+	snprintf(addr, size, "%s", rcl->reply_addr);
+	*gen = rcl->reply_gen;
+	return 0;
+}
+
+int
+rcluster_argv_node(struct rcluster *rcl, const char *addr, unsigned long gen,
+    rcluster_reply_fn *cb, void *arg, long timeout_ms, int argc, const char **argv,
+    const size_t *argvlen)
+{
+	struct rcl_node *n;
+	struct rcl_cmd *c;
+
+	/* The same connection, or nothing: a reconnect since lost what it had. */
+	if (rcl->freeing || (n = rcl_node_find(rcl, addr)) == NULL || !n->primary ||
+	    !rconn_is_ready(n->rc) || rconn_generation(n->rc) != gen)
+		return -1;
+	if ((c = rcl_cmd_new(rcl, timeout_ms, argc, argv, argvlen)) == NULL)
+		return -1;
+	c->cb = cb;
+	c->arg = arg;
+	snprintf(c->target, sizeof(c->target), "%s", addr);
+	if (rcl_send(c, n) < 0) {
+		event_free(c->timer);
+		free(c->argv);
+		free(c);
+		return -1;
+	}
 	return 0;
 }
 

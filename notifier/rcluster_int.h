@@ -92,6 +92,10 @@ struct rcluster {
 	rcluster_ready_fn *on_ready;
 	void *arg;
 	struct rcluster_stat st;       /* the counters */
+	/* During a command's callback: the node that answered it and its connection's
+	 * generation ("" otherwise): rcluster_reply_node. */
+	char reply_addr[RCL_ADDR_MAX];
+	unsigned long reply_gen;
 };
 
 static inline void

@@ -455,6 +455,15 @@ rconn_last_slot(const struct rconn *rc)
 }
 
 int
+rconn_argv_here(struct rconn *rc, rconn_reply_fn *cb, void *arg, long timeout_ms,
+    int argc, const char **argv, const size_t *argvlen)
+{
+	if (rc->cl == NULL)
+		return rconn_argv(rc, cb, arg, timeout_ms, argc, argv, argvlen);
+	return rconn_cluster_argv_here(rc, cb, arg, timeout_ms, argc, argv, argvlen);
+}
+
+int
 rconn_argv_slot(struct rconn *rc, int slot, rconn_reply_fn *cb, void *arg,
     long timeout_ms, int argc, const char **argv, const size_t *argvlen)
 {

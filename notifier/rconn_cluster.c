@@ -187,6 +187,29 @@ rcl_send(struct rconn *rc, const struct rroute *rr, int slot, rconn_reply_fn *cb
 }
 
 int
+rconn_cluster_argv_here(struct rconn *rc, rconn_reply_fn *cb, void *arg,
+    long timeout_ms, int argc, const char **argv, const size_t *lens)
+{
+	struct rcl_tramp *t;
+	char addr[64];
+	unsigned long gen;
+
+	if (rcluster_reply_node(rc->cl, addr, sizeof(addr), &gen) < 0 ||
+	    (t = calloc(1, sizeof(*t))) == NULL)
+		return -1;
+	t->rc = rc;
+	t->cb = cb;
+	t->arg = arg;
+	if (rcluster_argv_node(rc->cl, addr, gen, rcl_on_reply, t, timeout_ms, argc, argv,
+	    lens) < 0) {
+		free(t);
+		return -1;
+	}
+	rc->cl_inflight++;
+	return 0;
+}
+
+int
 rconn_cluster_argv(struct rconn *rc, int slot, rconn_reply_fn *cb, void *arg,
     long timeout_ms, int argc, const char **argv, const size_t *lens)
 {

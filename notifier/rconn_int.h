@@ -73,6 +73,8 @@ int rconn_locate(struct rconn *rc);
 int rconn_cluster_new(struct rconn *rc, const struct rconn_config *cfg);
 int rconn_cluster_argv(struct rconn *rc, int slot, rconn_reply_fn *cb, void *arg,
     long timeout_ms, int argc, const char **argv, const size_t *lens);
+int rconn_cluster_argv_here(struct rconn *rc, rconn_reply_fn *cb, void *arg,
+    long timeout_ms, int argc, const char **argv, const size_t *lens);
 int rconn_cluster_formatted(struct rconn *rc, rconn_reply_fn *cb, void *arg,
     long timeout_ms, const char *cmd, size_t len);
 int rconn_cluster_ready(const struct rconn *rc);

@@ -269,6 +269,16 @@ scripts_run_on_their_slot_and_wait_counts_the_replica(void **state)
 		assert_string_equal(dur[i].str, "ok");
 		assert_int_equal(dur[i].durable, 1);
 	}
+	/* WAIT follows the node that answered, only from inside its callback: outside
+	 * one there is no such node, and nothing is sent. */
+	{
+		const char *argv[3] = { "WAIT", "1", "100" };
+		struct rec w = { 0 };
+
+		assert_int_equal(rconn_argv_here(fx->rc, on_reply, &w, 0, 3, argv, NULL), -1);
+		loop_ms(50);
+		assert_int_equal(w.calls, 0);
+	}
 }
 
 /* A blocking XREADGROUP on an rconn of its own (as each stream reader has) is
