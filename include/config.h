@@ -49,7 +49,7 @@ struct config {
 	long cluster_lease_ms;       /* a shard's lease (own.lua) */
 	long cluster_lease_margin_ms; /* the local lease ends this much earlier */
 	long cluster_settle_ms;      /* balanced: no acquire this soon after start;
-	                              * -1 until config_cluster_check: two heartbeats */
+	                              * -1 until config_cluster_check: 2/3 of the lease */
 
 	long ingest_batch;           /* entries per XREADGROUP on "deals" */
 	long block_ms;               /* XREADGROUP BLOCK for both streams */
