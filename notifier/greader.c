@@ -22,6 +22,8 @@
 
 #define GREADER_TICK_MS 100
 
+struct greader_claim;
+
 struct greader {
 	struct greader_config cfg;     /* strings point into the copies below */
 	char name[32], stream[64], group[64], consumer[80];
@@ -34,7 +36,8 @@ struct greader {
 	void *arg;
 	int stopping, reading, reading_pending, pending_mode;
 	int group_ok, group_creating;
-	int claiming;                  /* a guarded claim round is out */
+	int claiming;                  /* a claim round is out */
+	struct greader_claim *claim_out; /* that round (detached when freed) */
 	char pending_from[64];         /* pending entries after this id are read next */
 	int rewalk;                    /* a walk of the pending list from its start is
 	                                * due once the current one has ended */
@@ -199,12 +202,57 @@ greader_on_ready(struct rconn *rc, void *arg)
 		g->group_creating = 1;
 }
 
+#define GREADER_CLAIM_MAX 100
+#define GREADER_CLAIM_OWNERS 16
+#define GREADER_GUARD_MAX 1000
+
+struct greader_claim {
+	struct greader *g;
+	size_t n, nowners;
+	char (*id)[64];               /* n entries, with their owner's index */
+	int *owner;
+	char owners[GREADER_CLAIM_OWNERS][80];
+	int held[GREADER_CLAIM_OWNERS];   /* not to be taken over this round */
+};
+
+/* The round is over (or its greader is gone: g NULL, greader_free). */
+static void
+greader_claim_free(struct greader_claim *c)
+{
+	if (c->g != NULL) {
+		c->g->claiming = 0;
+		c->g->claim_out = NULL;
+	}
+	free(c->id);
+	free(c->owner);
+	free(c);
+}
+
+/* A claim round out on the shared command connection, which outlives the reader:
+ * its replies find the reader through c, detached by greader_free. */
+static struct greader_claim *
+greader_claim_new(struct greader *g)
+{
+	struct greader_claim *c = calloc(1, sizeof(*c));
+
+	if (c != NULL) {
+		c->g = g;
+		g->claiming = 1;
+		g->claim_out = c;
+	}
+	return c;
+}
+
 static void
 greader_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
 {
-	struct greader *g = arg;
+	struct greader_claim *c = arg;
+	struct greader *g = c->g;
 
 	(void)rc;
+	greader_claim_free(c);
+	if (g == NULL)
+		return;               /* freed meanwhile */
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
 	    r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -234,28 +282,6 @@ greader_on_autoclaim(struct rconn *rc, struct redisReply *r, void *arg)
  * is pending (taken over, or read again after a failure, and not yet done with). The
  * others wait for a later round.
  */
-#define GREADER_CLAIM_MAX 100
-#define GREADER_CLAIM_OWNERS 16
-#define GREADER_GUARD_MAX 1000
-
-struct greader_claim {
-	struct greader *g;
-	size_t n, nowners;
-	char (*id)[64];               /* n entries, with their owner's index */
-	int *owner;
-	char owners[GREADER_CLAIM_OWNERS][80];
-	int held[GREADER_CLAIM_OWNERS];   /* not to be taken over this round */
-};
-
-static void
-greader_claim_free(struct greader_claim *c)
-{
-	c->g->claiming = 0;
-	free(c->id);
-	free(c->owner);
-	free(c);
-}
-
 static void
 greader_on_xclaim(struct rconn *rc, struct redisReply *r, void *arg)
 {
@@ -263,6 +289,10 @@ greader_on_xclaim(struct rconn *rc, struct redisReply *r, void *arg)
 	struct greader *g = c->g;
 
 	(void)rc;
+	if (c->g == NULL) {           /* the reader was freed meanwhile */
+		greader_claim_free(c);
+		return;
+	}
 	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
 		log_info("event=entries_claimed stream=%s count=%zu min_idle_ms=%ld", g->stream,
 		    r->elements, greader_claim_idle(g));
@@ -315,6 +345,10 @@ greader_on_guard(struct rconn *rc, struct redisReply *r, void *arg)
 	int all = 0;
 
 	(void)rc;
+	if (c->g == NULL) {           /* the reader was freed meanwhile */
+		greader_claim_free(c);
+		return;
+	}
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		all = 1;                  /* no answer: hold, the next round asks again */
 	} else {
@@ -350,6 +384,10 @@ greader_on_idle(struct rconn *rc, struct redisReply *r, void *arg)
 	size_t i, o;
 
 	(void)rc;
+	if (c->g == NULL) {           /* the reader was freed meanwhile */
+		greader_claim_free(c);
+		return;
+	}
 	if (g->takeover && r != NULL && r->type == REDIS_REPLY_ARRAY &&
 	    r->elements == 0) {
 		g->takeover = 0;      /* nothing pending at all */
@@ -400,13 +438,11 @@ done:
 static void
 greader_guarded_claim(struct greader *g)
 {
-	struct greader_claim *c = calloc(1, sizeof(*c));
+	struct greader_claim *c = greader_claim_new(g);
 	char idle[32], count[16];
 
 	if (c == NULL)
 		return;
-	c->g = g;
-	g->claiming = 1;
 	snprintf(idle, sizeof(idle), "%ld", greader_claim_idle(g));
 	snprintf(count, sizeof(count), "%d", GREADER_CLAIM_MAX);
 	if (rconn_cmd(g->cmd, greader_on_idle, c, 0, "XPENDING %s %s IDLE %s - + %s",
@@ -419,6 +455,7 @@ greader_guarded_claim(struct greader *g)
 static void
 greader_autoclaim(struct greader *g)
 {
+	struct greader_claim *c;
 	char idle[32];
 
 	/* The gate: a shard not served here is not read, and its entries are not
@@ -433,11 +470,15 @@ greader_autoclaim(struct greader *g)
 		return;
 	}
 	snprintf(idle, sizeof(idle), "%ld", greader_claim_idle(g));
-	if (rconn_cmd(g->cmd, greader_on_autoclaim, g, 0,
+	if ((c = greader_claim_new(g)) == NULL)
+		return;
+	if (rconn_cmd(g->cmd, greader_on_autoclaim, c, 0,
 	    g->cfg.claims_count ? "XAUTOCLAIM %s %s %s %s %s COUNT 100" :
 	    "XAUTOCLAIM %s %s %s %s %s COUNT 100 JUSTID", g->stream, g->group,
-	    g->consumer, idle, g->claim_cursor) < 0)
+	    g->consumer, idle, g->claim_cursor) < 0) {
+		greader_claim_free(c);
 		log_warnx("event=autoclaim_failed stream=%s err=\"not connected\"", g->stream);
+	}
 }
 
 /* Retries whatever is waiting: a failed group create, a refused or failed read. */
@@ -516,6 +557,8 @@ greader_free(struct greader *g)
 {
 	if (g == NULL)
 		return;
+	if (g->claim_out != NULL)
+		g->claim_out->g = NULL;   /* its replies come on the shared connection */
 	rconn_free(g->rd);
 	if (g->tick != NULL)
 		event_free(g->tick);
