@@ -90,6 +90,36 @@ group_teardown(void **state)
 	return 0;
 }
 
+/* The 201 answers at the gateway simulator to +<prefix><i> (0 <= i < n) into
+ * texts[i], of the deal whose push ids start with entry ("<entry id>:"; NULL: any).
+ * Returns the phones texted more than once. */
+static int
+texts_of(const char *prefix, const char *entry, int n, int *texts)
+{
+	cJSON *reqs = it_gwsim_requests(&fx->gw), *o;
+	char fmt[32];
+	int dup = 0;
+
+	snprintf(fmt, sizeof(fmt), "%s%%d", prefix);
+	memset(texts, 0, (size_t)n * sizeof(*texts));
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
+		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
+		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
+		int i;
+
+		if (!cJSON_IsString(to) || !cJSON_IsNumber(sc) || sc->valueint != 201 ||
+		    (entry != NULL && (!cJSON_IsString(push) ||
+		    strncmp(push->valuestring, entry, strlen(entry)) != 0)) ||
+		    sscanf(to->valuestring, fmt, &i) != 1 || i < 0 || i >= n)
+			continue;
+		if (++texts[i] == 2)
+			dup++;
+	}
+	cJSON_Delete(reqs);
+	return dup;
+}
+
 /* Without a layout the notifier refuses a cluster: its scripts' keys would span
  * slots. */
 static void
@@ -130,7 +160,6 @@ a_deal_reaches_everyone_once_on_the_cluster(void **state)
 	char tags[1024], shards[8], created[24], id[16];
 	struct it_resp resp;
 	redisReply *r;
-	cJSON *reqs, *o;
 	int port, i, texts[N] = { 0 }, status;
 
 	(void)state;
@@ -166,18 +195,7 @@ a_deal_reaches_everyone_once_on_the_cluster(void **state)
 	freeReplyObject(r);
 	assert_true(it_wait(texts_in, NULL, 30000));
 	it_sleep_ms(500);             /* a second text would show by now */
-	reqs = it_gwsim_requests(&fx->gw);
-	cJSON_ArrayForEach(o, reqs) {
-		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
-		const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "status");
-		int n;
-
-		if (!cJSON_IsString(to) || !cJSON_IsNumber(st) || st->valueint != 201 ||
-		    sscanf(to->valuestring, "+1512556%d", &n) != 1 || n < 0 || n >= N)
-			continue;
-		texts[n]++;
-	}
-	cJSON_Delete(reqs);
+	(void)texts_of("+1512556", NULL, N, texts);
 	for (i = 0; i < N; i++)
 		if (texts[i] != 1)
 			fail_msg("+1512556%04d got %d texts", i, texts[i]);
@@ -261,6 +279,39 @@ texts_over(void *arg)
 	return it_gwsim_count(&fx->gw, 201) >= *(int *)arg;
 }
 
+/* The fan-out of deal (push ids starting entry) after a fault: every push ends,
+ * none twice at the gateway simulator; what each ended as is printed after what. */
+static void
+fanout_check(const char *deal, const char *entry, const char *what)
+{
+	static int texts[NF];
+	struct states st;
+	int dup;
+
+	assert_true(it_wait(all_final, (void *)deal, 120000));
+	it_sleep_ms(1000);            /* a late second text would show by now */
+	states_of(deal, &st);
+	dup = texts_of("+1512557", entry, NF, texts);
+	printf("# %s: %ld final (%ld sent, %ld unknown, %ld other), %d phones texted "
+	    "twice\n", what, st.final, st.sent, st.unknown, st.other, dup);
+	assert_int_equal(dup, 0);
+	assert_int_equal(st.final, NF);
+	assert_int_equal(st.sent + st.unknown, NF);
+}
+
+/* XADD of deal (category cat) on the primary of `deals`: its push ids' start,
+ * "<entry id>:", into entry. */
+static void
+publish(const char *deal, const char *cat, char *entry, size_t size)
+{
+	redisReply *r = on_owner("XADD deals * deal %s", it_deal(deal, cat, 900), NULL);
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	snprintf(entry, size, "%s:", r->str);
+	freeReplyObject(r);
+}
+
 /* The index of the node that is the primary of key now, or -1. */
 static int
 primary_of(const char *key)
@@ -297,12 +348,9 @@ a_primary_killed_mid_fanout_texts_no_one_twice(void **state)
 {
 	struct shard_layout *l;
 	struct err err;
-	char extra[640], key[96], *body;
+	char extra[640], key[96], entry[80], *body;
 	struct it_resp resp;
-	struct states st;
-	cJSON *reqs, *o;
-	static int texts[NF];
-	int port, i, b, victim, before, mid = 2000, dup = 0;
+	int port, i, b, victim, before, mid = 2000;
 	size_t len;
 
 	(void)state;
@@ -331,13 +379,7 @@ a_primary_killed_mid_fanout_texts_no_one_twice(void **state)
 	shard_layout_free(l);
 	before = it_gwsim_count(&fx->gw, 201);
 	mid += before;
-	{
-		redisReply *r = on_owner("XADD deals * deal %s", it_deal("cl-fail", "phone",
-		    900), NULL);
-
-		assert_non_null(r);
-		freeReplyObject(r);
-	}
+	publish("cl-fail", "phone", entry, sizeof(entry));
 	assert_true(it_wait(texts_over, &mid, 30000));
 	assert_true((victim = primary_of(key)) >= 0);
 	printf("# killing the primary of shard 1 (port %d) after %d texts\n",
@@ -346,26 +388,7 @@ a_primary_killed_mid_fanout_texts_no_one_twice(void **state)
 	fx->cl.pids[victim] = 0;
 	it_sleep_ms(4000);            /* cluster-node-timeout 1 s: a replica takes over */
 	assert_int_equal(it_cluster_restart(&fx->cl, victim), 0);
-	assert_true(it_wait(all_final, "cl-fail", 120000));
-	it_sleep_ms(1000);            /* a late second text would show by now */
-	states_of("cl-fail", &st);
-	reqs = it_gwsim_requests(&fx->gw);
-	cJSON_ArrayForEach(o, reqs) {
-		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
-		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
-		int n;
-
-		if (cJSON_IsString(to) && cJSON_IsNumber(sc) && sc->valueint == 201 &&
-		    sscanf(to->valuestring, "+1512557%d", &n) == 1 && n >= 0 && n < NF &&
-		    ++texts[n] == 2)
-			dup++;
-	}
-	cJSON_Delete(reqs);
-	printf("# primary killed mid fan-out: %ld final (%ld sent, %ld unknown, %ld other), "
-	    "%d phones texted twice\n", st.final, st.sent, st.unknown, st.other, dup);
-	assert_int_equal(dup, 0);
-	assert_int_equal(st.final, NF);
-	assert_int_equal(st.sent + st.unknown, NF);
+	fanout_check("cl-fail", entry, "primary killed mid fan-out");
 }
 
 /* Two notifiers share the shards (ownership = balanced, leases in {sK}owner on each
@@ -377,15 +400,11 @@ a_notifier_killed_on_the_cluster_has_its_shards_taken_over(void **state)
 	struct it_notifier nb;
 	char extra[768];
 	char entry[80];
-	struct states st;
-	cJSON *reqs, *o;
-	static int texts[NF];
-	int pa, pb, before, mid, dup = 0;
+	int pa, pb, before, mid;
 
 	(void)state;
 	it_stop(&fx->nt.proc, SIGTERM, 5000);
 	memset(&nb, 0, sizeof(nb));
-	memset(texts, 0, sizeof(texts));
 	snprintf(extra, sizeof(extra), "%s[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n"
 	    "[deliver]\nmax_in_flight = 64\nclaim_idle_ms = 3000\n"
 	    "[cluster]\nownership = balanced\nlease_ms = 3000\nlease_margin_ms = 500\n"
@@ -399,44 +418,12 @@ a_notifier_killed_on_the_cluster_has_its_shards_taken_over(void **state)
 	it_sleep_ms(3000);
 	before = it_gwsim_count(&fx->gw, 201);
 	mid = before + 2000;
-	{
-		redisReply *r = on_owner("XADD deals * deal %s", it_deal("cl-own", "phone",
-		    900), NULL);
-
-		assert_non_null(r);
-		assert_int_equal(r->type, REDIS_REPLY_STRING);
-		snprintf(entry, sizeof(entry), "%s:", r->str);   /* its push ids' start */
-		freeReplyObject(r);
-	}
+	publish("cl-own", "phone", entry, sizeof(entry));
 	assert_true(it_wait(texts_over, &mid, 30000));
 	printf("# killing cl-b after %d texts\n", it_gwsim_count(&fx->gw, 201) - before);
 	assert_int_equal(it_stop(&nb.proc, SIGKILL, 5000) & 0x7f, SIGKILL);
-	assert_true(it_wait(all_final, "cl-own", 120000));
-	it_sleep_ms(1000);
-	states_of("cl-own", &st);
-	reqs = it_gwsim_requests(&fx->gw);
-	cJSON_ArrayForEach(o, reqs) {
-		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
-		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
-		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
-		int n;
-
-		/* this deal's texts only: the phones had the last one's too */
-		if (cJSON_IsString(to) && cJSON_IsNumber(sc) && sc->valueint == 201 &&
-		    cJSON_IsString(push) &&
-		    strncmp(push->valuestring, entry, strlen(entry)) == 0 &&
-		    sscanf(to->valuestring, "+1512557%d", &n) == 1 && n >= 0 && n < NF &&
-		    ++texts[n] == 2)
-			dup++;
-	}
-	cJSON_Delete(reqs);
-	printf("# notifier killed on the cluster: %ld final (%ld sent, %ld unknown, %ld "
-	    "other), %d phones texted twice\n", st.final, st.sent, st.unknown, st.other,
-	    dup);
+	fanout_check("cl-own", entry, "notifier killed on the cluster");
 	assert_true(it_log_count(fx->nt.proc.log, "event=shard_acquired", NULL, NULL) >= 4);
-	assert_int_equal(dup, 0);
-	assert_int_equal(st.final, NF);
-	assert_int_equal(st.sent + st.unknown, NF);
 }
 
 /* The ids of node port (CLUSTER MYID) into id. */
@@ -523,15 +510,11 @@ a_shards_slot_resharded_mid_fanout_texts_no_one_twice(void **state)
 	struct shard_layout *l;
 	struct err err;
 	char extra[640], key[96], entry[80];
-	struct states st;
-	cJSON *reqs, *o;
-	static int texts[NF];
-	int port, from, to, before, mid, slot, dup = 0;
+	int port, from, to, before, mid, slot;
 	long moved;
 
 	(void)state;
 	it_stop(&fx->nt.proc, SIGTERM, 5000);
-	memset(texts, 0, sizeof(texts));
 	snprintf(extra, sizeof(extra), "%s[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n"
 	    "[deliver]\nmax_in_flight = 64\n", fx->extra);
 	port = it_notifier_start_http_gw(&fx->nt, it_redis_port(), fx->gw.port, "cl-3",
@@ -562,44 +545,14 @@ a_shards_slot_resharded_mid_fanout_texts_no_one_twice(void **state)
 	assert_true(to < IT_CLUSTER_NODES);
 	before = it_gwsim_count(&fx->gw, 201);
 	mid = before + 1500;
-	{
-		redisReply *r = on_owner("XADD deals * deal %s", it_deal("cl-move", "phone",
-		    900), NULL);
-
-		assert_non_null(r);
-		assert_int_equal(r->type, REDIS_REPLY_STRING);
-		snprintf(entry, sizeof(entry), "%s:", r->str);
-		freeReplyObject(r);
-	}
+	publish("cl-move", "phone", entry, sizeof(entry));
 	assert_true(it_wait(texts_over, &mid, 30000));
 	moved = move_slot(slot, from, to);
 	printf("# slot %d of shard 2 moved from port %d to %d (%ld keys) after %d texts\n",
 	    slot, fx->cl.ports[from], fx->cl.ports[to], moved,
 	    mid - before);
-	assert_true(it_wait(all_final, "cl-move", 120000));
-	it_sleep_ms(1000);
-	states_of("cl-move", &st);
-	reqs = it_gwsim_requests(&fx->gw);
-	cJSON_ArrayForEach(o, reqs) {
-		const cJSON *to_ = cJSON_GetObjectItemCaseSensitive(o, "to");
-		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
-		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
-		int n;
-
-		if (cJSON_IsString(to_) && cJSON_IsNumber(sc) && sc->valueint == 201 &&
-		    cJSON_IsString(push) &&
-		    strncmp(push->valuestring, entry, strlen(entry)) == 0 &&
-		    sscanf(to_->valuestring, "+1512557%d", &n) == 1 && n >= 0 && n < NF &&
-		    ++texts[n] == 2)
-			dup++;
-	}
-	cJSON_Delete(reqs);
-	printf("# resharded mid fan-out: %ld final (%ld sent, %ld unknown, %ld other), %d "
-	    "phones texted twice\n", st.final, st.sent, st.unknown, st.other, dup);
+	fanout_check("cl-move", entry, "resharded mid fan-out");
 	assert_int_equal(primary_of(key), to);
-	assert_int_equal(dup, 0);
-	assert_int_equal(st.final, NF);
-	assert_int_equal(st.sent + st.unknown, NF);
 }
 
 int

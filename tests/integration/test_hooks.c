@@ -627,14 +627,23 @@ stop_while_a_push_waits_for_the_gateway_stops_it(void **state)
 
 	start_with(f, flags, "[deliver]\nmax_in_flight = 1\n");
 	assert_int_equal(it_publish(f->rc, it_deal("d-w", "laptop", 600)), 0);
-	/* One push is with the gateway; find one that is admitted and waiting. */
+	/* One push is with the gateway (claimed: "sending"); find one that is admitted
+	 * and waiting behind it. Admitted alone is not enough: before the first claim
+	 * every push is admitted, and the one picked may be the one claimed next. */
 	for (tries = 0; tries < 200 && target < 0; tries++) {
-		for (i = 0; i < 3 && target < 0; i++) {
+		int sending = 0, admitted = -1;
+
+		for (i = 0; i < 3; i++) {
 			snprintf(field, sizeof(field), "s-%d:sms", i + 1);
-			if (strcmp(hget(f, "push:d-w", field, v, sizeof(v)), "admitted") == 0)
-				target = i;
+			hget(f, "push:d-w", field, v, sizeof(v));
+			if (strncmp(v, "sending", 7) == 0)
+				sending = 1;
+			else if (strcmp(v, "admitted") == 0 && admitted < 0)
+				admitted = i;
 		}
-		if (target < 0)
+		if (sending && admitted >= 0)
+			target = admitted;
+		else
 			it_sleep_ms(10);
 	}
 	assert_true(target >= 0);
