@@ -571,6 +571,10 @@ notifier_free(struct notifier *n)
 		event_free(n->sigint);
 	if (n->sigterm)
 		event_free(n->sigterm);
+	/* Freeing the events put back the default action: a second SIGTERM (a service
+	 * manager's, a test's) must not turn an orderly exit into death by signal. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 	if (n->sighup)
 		event_free(n->sighup);
 	if (n->drain)
