@@ -79,6 +79,15 @@ int it_cluster_restart(struct it_cluster *cl, int i);
 /* SIGKILLs every node still running (state is thrown away). */
 void it_cluster_stop(struct it_cluster *cl);
 
+/* fmt's command on the node of cl that answers it as the primary of its key's slot
+ * (each running node asked in turn until one answers neither MOVED nor READONLY;
+ * itcluster.c). The reply (freeReplyObject), or NULL when none does. */
+struct redisReply *it_cluster_cmd(const struct it_cluster *cl, const char *fmt, ...);
+
+/* Writes the sharded layout of shards shards on cl (the fields `dealpushctl layout
+ * create` writes on one Redis). 0, or -1 (reason on stderr). */
+int it_cluster_layout(const struct it_cluster *cl, unsigned shards);
+
 /* A primary, its replica and three sentinels on 127.0.0.1 (quorum 2, down-after
  * 1000 ms), made by dp_start_sentinel in tests/lib.sh. */
 #define IT_SENTINELS 3

@@ -42,26 +42,6 @@ struct fx {
 
 static struct fx *fx;
 
-/* A command on the primary that owns its key's slot (each node is asked until one
- * answers neither MOVED nor READONLY). The reply, or NULL. */
-static redisReply *
-on_owner(const char *fmt, const char *a, const char *b)
-{
-	int i;
-
-	for (i = 0; i < IT_CLUSTER_NODES; i++) {
-		redisContext *c = it_redis_connect(fx->cl.ports[i]);
-		redisReply *r = redisCommand(c, fmt, a, b);
-
-		redisFree(c);
-		if (r != NULL && !(r->type == REDIS_REPLY_ERROR &&
-		    (strncmp(r->str, "MOVED", 5) == 0 || strncmp(r->str, "READONLY", 8) == 0)))
-			return r;
-		freeReplyObject(r);
-	}
-	return NULL;
-}
-
 static int
 group_setup(void **state)
 {
@@ -155,28 +135,13 @@ texts_in(void *arg)
 static void
 a_deal_reaches_everyone_once_on_the_cluster(void **state)
 {
-	struct shard_layout *l;
-	struct err err;
-	char tags[1024], shards[8], created[24], id[16];
+	char id[16];
 	struct it_resp resp;
 	redisReply *r;
 	int port, i, texts[N] = { 0 }, status;
 
 	(void)state;
-	assert_non_null(l = shard_layout_new(4, &err));
-	assert_true(shard_layout_tags(l, tags, sizeof(tags)) >= 0);
-	shard_layout_free(l);
-	snprintf(shards, sizeof(shards), "4");
-	snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
-	{
-		char cmd[1400];
-
-		snprintf(cmd, sizeof(cmd), "HSET " LAYOUT_KEY " version " SHARD_LAYOUT_VERSION
-		    " shards %s hash " SHARD_HASH_NAME " tags %%s created %%s", shards);
-		assert_non_null(r = on_owner(cmd, tags, created));
-		assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-		freeReplyObject(r);
-	}
+	assert_int_equal(it_cluster_layout(&fx->cl, 4), 0);
 	port = it_notifier_start_http(&fx->nt, it_redis_port(), fx->gw.port, "cl-1",
 	    fx->extra);
 	assert_true(port > 0);
@@ -189,8 +154,8 @@ a_deal_reaches_everyone_once_on_the_cluster(void **state)
 			fail_msg("PUT %s: %d %s", path, resp.status, resp.body);
 	}
 	IT_SHARD_WAIT_MIRROR(port, N);
-	assert_non_null(r = on_owner("XADD deals * deal %s", it_deal("cl-deal", "laptop",
-	    600), NULL));
+	assert_non_null(r = it_cluster_cmd(&fx->cl, "XADD deals * deal %s",
+	    it_deal("cl-deal", "laptop", 600)));
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
 	freeReplyObject(r);
 	assert_true(it_wait(texts_in, NULL, 30000));
@@ -236,7 +201,7 @@ states_of(const char *deal, struct states *st)
 		redisReply *r;
 
 		snprintf(key, sizeof(key), "{%s}push:%s", shard_layout_tag(l, k), deal);
-		if ((r = on_owner("HGETALL %s", key, NULL)) == NULL ||
+		if ((r = it_cluster_cmd(&fx->cl, "HGETALL %s", key)) == NULL ||
 		    r->type != REDIS_REPLY_ARRAY) {
 			st->open = -1;      /* not readable now: not settled */
 			freeReplyObject(r);
@@ -304,7 +269,8 @@ fanout_check(const char *deal, const char *entry, const char *what)
 static void
 publish(const char *deal, const char *cat, char *entry, size_t size)
 {
-	redisReply *r = on_owner("XADD deals * deal %s", it_deal(deal, cat, 900), NULL);
+	redisReply *r = it_cluster_cmd(&fx->cl, "XADD deals * deal %s",
+	    it_deal(deal, cat, 900));
 
 	assert_non_null(r);
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
