@@ -417,12 +417,12 @@ deliver(struct run *run, redisContext *rc, const struct it_cluster *cl, int api_
 	return 0;
 }
 
-/* Starts n notifiers (names "<run>-<i>") on redis_port with conf, waits for them to be
- * healthy (serving shards between them when shards > 0) with want subscribers, and
- * records their RSS into rss. Their admin ports into ports. 0 or -1. */
+/* Starts n notifiers (names "cs-<i>") on redis_port with conf and waits for them to
+ * be healthy (serving shards between them when shards > 0) with want subscribers.
+ * Their admin ports into ports. 0 or -1. */
 static int
 start(struct it_notifier *nt, int *ports, int n, int redis_port, int gw_port,
-    const char *conf, long want, long shards, long long *rss)
+    const char *conf, long want, long shards)
 {
 	char name[32];
 	int i;
@@ -439,9 +439,6 @@ start(struct it_notifier *nt, int *ports, int n, int redis_port, int gw_port,
 		    nt[0].proc.log);
 		return -1;
 	}
-	it_sleep_ms(300);
-	for (i = 0; i < n; i++)
-		rss[i] = rss_of(nt[i].proc.pid);
 	return 0;
 }
 
@@ -470,6 +467,33 @@ loaded(struct run *run, struct it_notifier *nt, const int *ports, int n, long wa
 	}
 	run->rss_per_sub = top;
 	return 0;
+}
+
+/* The subscribers of a run, through the notifier on ports[0] (have: the mirrors'
+ * subscribers before): CS_WARM of category warm (phones from wfirst), a warm-up deal
+ * to them (every connection and buffer in use), the RSS of each notifier, then
+ * subs_n of category (phones from first) and the RSS growth (loaded()). 0 or -1. */
+static int
+prepare(struct run *run, struct it_notifier *nt, const int *ports, int n,
+    redisContext *rc, const struct it_cluster *cl, int gw_port, long have,
+    long shards, const char *prefix, long first, const char *category, long wfirst,
+    const char *warm)
+{
+	char wprefix[32], wdeal[48];
+	int i;
+
+	snprintf(wprefix, sizeof(wprefix), "%sw", prefix);
+	snprintf(wdeal, sizeof(wdeal), "cs-warm-%s", run->name);
+	if (load(ports[0], wprefix, CS_WARM, wfirst, warm) < 0 ||
+	    wait_loaded(ports, n, have + CS_WARM, shards) < 0 ||
+	    deliver(run, rc, cl, ports[0], gw_port, wdeal, warm, CS_WARM, 0) < 0)
+		return -1;
+	it_sleep_ms(300);
+	for (i = 0; i < n; i++)
+		run->rss_empty[i] = rss_of(nt[i].proc.pid);
+	if (load(ports[0], prefix, subs_n, first, category) < 0)
+		return -1;
+	return loaded(run, nt, ports, n, have + CS_WARM + subs_n, shards);
 }
 
 static void
@@ -527,11 +551,9 @@ run_one(struct run *run, int gw_port, long shards)
 			goto out;
 		}
 	}
-	if (start(nt, ports, n, port, gw_port, conf, 0, shards, run->rss_empty) < 0 ||
-	    load(ports[0], "cs", subs_n, 0, "laptop") < 0 ||
-	    load(ports[0], "csw", CS_WARM, 3 * subs_n, "warm") < 0 ||
-	    loaded(run, nt, ports, n, subs_n + CS_WARM, shards) < 0 ||
-	    deliver(run, rc, NULL, ports[0], gw_port, "cs-warm-1", "warm", CS_WARM, 0) < 0 ||
+	if (start(nt, ports, n, port, gw_port, conf, 0, shards) < 0 ||
+	    prepare(run, nt, ports, n, rc, NULL, gw_port, 0, shards, "cs", 0, "laptop",
+	    3 * subs_n, "warm") < 0 ||
 	    deliver(run, rc, NULL, ports[0], gw_port, "cs-one", "laptop", subs_n, 1) < 0)
 		goto out;
 	rv = 0;
@@ -566,13 +588,9 @@ run_cluster(struct run *plain, struct run *waited, int gw_port, long shards)
 	plain->nnodes = waited->nnodes = IT_CLUSTER_NODES;
 	snprintf(conf, sizeof(conf), CS_CONF CS_BALANCED "[redis]\ncluster = "
 	    "127.0.0.1:%d,127.0.0.1:%d\nshards = %ld\n", cl.ports[0], cl.ports[1], shards);
-	if (start(nt, ports, CS_NOTIFIERS, it_redis_port(), gw_port, conf, 0, shards,
-	    plain->rss_empty) < 0 ||
-	    load(ports[0], "cs", subs_n, 0, "laptop") < 0 ||
-	    load(ports[0], "csw", CS_WARM, 3 * subs_n, "warm") < 0 ||
-	    loaded(plain, nt, ports, CS_NOTIFIERS, all, shards) < 0 ||
-	    deliver(plain, NULL, &cl, ports[0], gw_port, "cs-warm-2", "warm", CS_WARM,
-	    0) < 0 ||
+	if (start(nt, ports, CS_NOTIFIERS, it_redis_port(), gw_port, conf, 0, shards) < 0 ||
+	    prepare(plain, nt, ports, CS_NOTIFIERS, NULL, &cl, gw_port, 0, shards, "cs", 0,
+	    "laptop", 3 * subs_n, "warm") < 0 ||
 	    deliver(plain, NULL, &cl, ports[0], gw_port, "cs-cluster", "laptop", subs_n,
 	    1) < 0)
 		goto out;
@@ -582,13 +600,9 @@ run_cluster(struct run *plain, struct run *waited, int gw_port, long shards)
 	memset(nt, 0, sizeof(nt));
 	snprintf(conf + strlen(conf), sizeof(conf) - strlen(conf),
 	    "[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n");
-	if (start(nt, ports, CS_NOTIFIERS, it_redis_port(), gw_port, conf, all, shards,
-	    waited->rss_empty) < 0 ||
-	    load(ports[0], "csx", subs_n, subs_n, "phone") < 0 ||
-	    load(ports[0], "csy", CS_WARM, 3 * subs_n + CS_WARM, "warm2") < 0 ||
-	    loaded(waited, nt, ports, CS_NOTIFIERS, 2 * all, shards) < 0 ||
-	    deliver(waited, NULL, &cl, ports[0], gw_port, "cs-warm-3", "warm2", CS_WARM,
-	    0) < 0 ||
+	if (start(nt, ports, CS_NOTIFIERS, it_redis_port(), gw_port, conf, all, shards) < 0 ||
+	    prepare(waited, nt, ports, CS_NOTIFIERS, NULL, &cl, gw_port, all, shards, "csx",
+	    subs_n, "phone", 3 * subs_n + CS_WARM, "warm2") < 0 ||
 	    deliver(waited, NULL, &cl, ports[0], gw_port, "cs-wait", "phone", subs_n, 1) < 0)
 		goto out;
 	rv = 0;
