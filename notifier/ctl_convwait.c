@@ -40,16 +40,16 @@ id_cmp(const char *a, const char *b)
 
 /* Marks each posted entry that a dead letter names. -1 on a Redis error (printed). */
 static int
-read_dead(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
+read_dead(struct ctl_conn *c, struct ctl_posted *p, size_t n, const char *from)
 {
-	redisReply *r = redisCommand(c, "XRANGE %s %s + COUNT %d", CONV_DEAD, from,
+	redisReply *r = ctl_command(c, "XRANGE %s %s + COUNT %d", CONV_DEAD, from,
 	    CONV_DEAD_READ);
 	size_t i, k;
 	int rc = -1;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		fprintf(stderr, "dealpushctl: redis: XRANGE %s: %s\n", CONV_DEAD,
-		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : ctl_errstr(c));
 		goto out;
 	}
 	for (i = 0; i < r->elements; i++) {
@@ -78,9 +78,9 @@ out:
 
 /* 1 when the group has read entry and acked it, 0 when not yet, -1 on error. */
 static int
-acked(redisContext *c, const char *entry)
+acked(struct ctl_conn *c, const char *entry)
 {
-	redisReply *r = redisCommand(c, "XINFO GROUPS %s", CONV_STREAM), *q = NULL;
+	redisReply *r = ctl_command(c, "XINFO GROUPS %s", CONV_STREAM), *q = NULL;
 	const char *last = NULL;
 	size_t i;
 	int rc = -1;
@@ -97,7 +97,7 @@ acked(redisContext *c, const char *entry)
 		rc = 0;
 		goto out;
 	}
-	q = redisCommand(c, "XPENDING %s %s %s %s 1", CONV_STREAM, CONV_GROUP, entry, entry);
+	q = ctl_command(c, "XPENDING %s %s %s %s 1", CONV_STREAM, CONV_GROUP, entry, entry);
 	if (q == NULL || q->type != REDIS_REPLY_ARRAY)
 		goto out;
 	rc = q->elements == 0;
@@ -109,37 +109,29 @@ out:
 
 /* The value of the order's record that names entry: order:<order> in the
  * single-instance layout; in the sharded one it is in the shard the conversion was
- * attributed in, which only the notifier knew, so every shard's is read (pipelined).
- * Returns a reply the caller frees: the record naming entry, else the first one found
- * (the order counted by another entry), else nil; or NULL after printing a Redis
- * error. */
+ * attributed in, which only the notifier knew, so every shard's is read (one GET
+ * each: on a cluster the shards' keys are on several primaries). Returns a reply the
+ * caller frees: the record naming entry, else the first one found (the order counted
+ * by another entry), else nil; or NULL after printing a Redis error. */
 static redisReply *
-order_get(redisContext *c, const char *order, const char *entry)
+order_get(struct ctl_conn *c, const char *order, const char *entry)
 {
 	char key[KEYS_SHARD_MAX + 130];
 	uint32_t k, n = keys_shards();
 	redisReply *r, *hit = NULL, *other = NULL;
 	size_t el = strlen(entry);
-	int failed = 0;
 
 	for (k = 0; k < n; k++) {
-		if (keys_per(k, KEYS_ORDER, order, key, sizeof(key)) < 0 ||
-		    redisAppendCommand(c, "GET %s", key) != REDIS_OK) {
+		if (keys_per(k, KEYS_ORDER, order, key, sizeof(key)) < 0) {
 			fprintf(stderr, "dealpushctl: order id too long: %s\n", order);
-			return NULL;
+			goto fail;
 		}
-	}
-	for (k = 0; k < n; k++) {
-		if (redisGetReply(c, (void **)&r) != REDIS_OK || r == NULL ||
+		if ((r = ctl_command(c, "GET %s", key)) == NULL ||
 		    r->type == REDIS_REPLY_ERROR) {
-			if (!failed)
-				fprintf(stderr, "dealpushctl: redis: GET order:%s: %s\n", order,
-				    r != NULL ? r->str : c->errstr);
-			failed = 1;
+			fprintf(stderr, "dealpushctl: redis: GET order:%s: %s\n", order,
+			    r != NULL ? r->str : ctl_errstr(c));
 			freeReplyObject(r);
-			if (r == NULL)
-				return NULL;   /* the connection is gone: nothing more to read */
-			continue;
+			goto fail;
 		}
 		if (hit == NULL && r->type == REDIS_REPLY_STRING &&
 		    strncmp(r->str, entry, el) == 0 && r->str[el] == '\t')
@@ -149,11 +141,6 @@ order_get(redisContext *c, const char *order, const char *entry)
 		else
 			freeReplyObject(r);
 	}
-	if (failed) {
-		freeReplyObject(hit);
-		freeReplyObject(other);
-		return NULL;
-	}
 	if (hit == NULL) {
 		hit = other;
 		other = NULL;
@@ -162,11 +149,15 @@ order_get(redisContext *c, const char *order, const char *entry)
 	if (hit == NULL && (hit = calloc(1, sizeof(*hit))) != NULL)
 		hit->type = REDIS_REPLY_NIL;   /* freeReplyObject frees it like any reply */
 	return hit;
+fail:
+	freeReplyObject(hit);
+	freeReplyObject(other);
+	return NULL;
 }
 
 /* One look at every posted conversion not resolved yet. -1 on a Redis error. */
 static int
-look(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
+look(struct ctl_conn *c, struct ctl_posted *p, size_t n, const char *from)
 {
 	size_t k;
 
@@ -198,7 +189,7 @@ look(redisContext *c, struct ctl_posted *p, size_t n, const char *from)
 }
 
 int
-ctl_convert_wait(redisContext *c, struct ctl_posted *p, size_t n, long wait_ms,
+ctl_convert_wait(struct ctl_conn *c, struct ctl_posted *p, size_t n, long wait_ms,
     unsigned long *refused)
 {
 	struct timespec pause = { 0, CONV_POLL_MS * 1000000L };

@@ -108,15 +108,15 @@ payload_member(const char *p, const char *name, char *buf, size_t size)
 
 /* Prints the last n dead letters of stream (payload field pf). CTL_OK or CTL_FAIL. */
 static int
-dead_list_one(redisContext *c, const char *stream, const char *pf, long n, int json)
+dead_list_one(struct ctl_conn *c, const char *stream, const char *pf, long n, int json)
 {
-	redisReply *r = redisCommand(c, "XREVRANGE %s + - COUNT %ld", stream, n);
+	redisReply *r = ctl_command(c, "XREVRANGE %s + - COUNT %ld", stream, n);
 	size_t i, k;
 	char id[MODEL_ID_MAX + 1];
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 		fprintf(stderr, "dealpushctl: redis: XREVRANGE %s: %s\n", stream,
-		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : ctl_errstr(c));
 		freeReplyObject(r);
 		return CTL_FAIL;
 	}
@@ -157,7 +157,7 @@ dead_list_one(redisContext *c, const char *stream, const char *pf, long n, int j
 }
 
 int
-ctl_cmd_dead_list(redisContext *c, int argc, char **argv, int json)
+ctl_cmd_dead_list(struct ctl_conn *c, int argc, char **argv, int json)
 {
 	int deals = 1, convs = 1, i, rc;
 	long n = DEAD_LIST_DEFAULT;
@@ -239,7 +239,7 @@ replay_valid(int is_deal, const char *p, size_t len, char *msg, size_t size)
 }
 
 int
-ctl_cmd_dead_replay(redisContext *c, const char *entry)
+ctl_cmd_dead_replay(struct ctl_conn *c, const char *entry)
 {
 	const char *const streams[2][3] = {
 		{ keys_global(KEYS_G_DEALS_DEAD), "deals", "deal" },
@@ -258,10 +258,10 @@ ctl_cmd_dead_replay(redisContext *c, const char *entry)
 	}
 	for (s = 0; s < 2; s++) {
 		freeReplyObject(r);
-		r = redisCommand(c, "XRANGE %s %s %s", streams[s][0], entry, entry);
+		r = ctl_command(c, "XRANGE %s %s %s", streams[s][0], entry, entry);
 		if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
 			fprintf(stderr, "dealpushctl: redis: XRANGE %s: %s\n", streams[s][0],
-			    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+			    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : ctl_errstr(c));
 			goto out;
 		}
 		if (r->elements == 1 && r->element[0]->elements == 2)
@@ -293,16 +293,15 @@ ctl_cmd_dead_replay(redisContext *c, const char *entry)
 		goto out;
 	}
 	rc = CTL_FAIL;
-	if (ctl_load_script(c, "dead_replay", sha) < 0)
+	if (ctl_conn_load_script(c, "dead_replay", sha) < 0)
 		goto out;
 	/* ORDER REPLAY_KEYS: the header of dead_replay.lua. */
-	x = redisCommand(c, "EVALSHA %s 2 %s %s %s %s %b", sha, streams[s][0],
+	x = ctl_command(c, "EVALSHA %s 2 %s %s %s %s %b", sha, streams[s][0],
 	    streams[s][1], entry, streams[s][2], pay, len);
 	if (x == NULL || x->type != REDIS_REPLY_ARRAY || x->elements < 1 ||
 	    x->element[0]->type != REDIS_REPLY_STRING) {
-		fprintf(stderr, "dealpushctl: redis: dead_replay: %s\n", x != NULL &&
-		    x->type == REDIS_REPLY_ERROR ? x->str : c->errstr[0] ? c->errstr :
-		    "unexpected reply");
+		fprintf(stderr, "dealpushctl: redis: dead_replay: %s\n", x == NULL ?
+		    ctl_errstr(c) : x->type == REDIS_REPLY_ERROR ? x->str : "unexpected reply");
 		goto out;
 	}
 	if (strcmp(x->element[0]->str, "ok") != 0 || x->elements < 2) {

@@ -82,7 +82,7 @@ ctl_formats_version(const redisReply *r)
 }
 
 int
-ctl_formats_check(redisContext *c)
+ctl_formats_check(struct ctl_conn *c)
 {
 	char key[KEYS_SHARD_MAX];
 	redisReply *r;
@@ -90,10 +90,10 @@ ctl_formats_check(redisContext *c)
 
 	if (keys_formats(key, sizeof(key)) < 0)
 		return CTL_FAIL;
-	if ((r = redisCommand(c, "HGET %s %s", key, FORMATS_KEY_FIELD)) == NULL ||
+	if ((r = ctl_command(c, "HGET %s %s", key, FORMATS_KEY_FIELD)) == NULL ||
 	    r->type == REDIS_REPLY_ERROR) {
 		fprintf(stderr, "dealpushctl: redis: HGET %s: %s\n", key,
-		    r == NULL ? c->errstr : r->str);
+		    r == NULL ? ctl_errstr(c) : r->str);
 		freeReplyObject(r);
 		return CTL_FAIL;
 	}
@@ -112,12 +112,12 @@ ctl_formats_check(redisContext *c)
 
 /* Redis' clock in epoch ms into *ms. 0, or -1 after printing. */
 static int
-ctl_redis_now_ms(redisContext *c, long long *ms)
+ctl_redis_now_ms(struct ctl_conn *c, long long *ms)
 {
 	redisReply *r;
 
-	redisAppendCommand(c, "TIME");
-	if (ctl_expect_reply(c, REDIS_REPLY_ARRAY, NULL, "TIME", &r) < 0)
+	if ((r = ctl_command_expect(c, ctl_command(c, "TIME"), REDIS_REPLY_ARRAY,
+	    "TIME")) == NULL)
 		return -1;
 	if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING ||
 	    r->element[1]->type != REDIS_REPLY_STRING) {
@@ -134,14 +134,14 @@ ctl_redis_now_ms(redisContext *c, long long *ms)
 /* The consumers of one group (XINFO CONSUMERS): idle and pending into t. A missing
  * stream or group has none. 0, or -1 after printing. */
 static int
-ctl_formats_consumers(redisContext *c, struct ctl_readers *t, const char *stream,
+ctl_formats_consumers(struct ctl_conn *c, struct ctl_readers *t, const char *stream,
     const char *group)
 {
 	redisReply *r;
 	size_t i, j;
 
-	if ((r = redisCommand(c, "XINFO CONSUMERS %s %s", stream, group)) == NULL) {
-		fprintf(stderr, "dealpushctl: redis: XINFO CONSUMERS: %s\n", c->errstr);
+	if ((r = ctl_command(c, "XINFO CONSUMERS %s %s", stream, group)) == NULL) {
+		fprintf(stderr, "dealpushctl: redis: XINFO CONSUMERS: %s\n", ctl_errstr(c));
 		return -1;
 	}
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
@@ -179,7 +179,7 @@ ctl_formats_consumers(redisContext *c, struct ctl_readers *t, const char *stream
 /* Reads the deployment's version, the announcements and the consumers into t.
  * CTL_OK, or CTL_FAIL after printing. */
 static int
-ctl_formats_read(redisContext *c, struct ctl_readers *t)
+ctl_formats_read(struct ctl_conn *c, struct ctl_readers *t)
 {
 	char key[KEYS_SHARD_MAX];
 	redisReply *r;
@@ -188,8 +188,8 @@ ctl_formats_read(redisContext *c, struct ctl_readers *t)
 	memset(t, 0, sizeof(*t));
 	if (keys_formats(key, sizeof(key)) < 0 || ctl_redis_now_ms(c, &t->now_ms) < 0)
 		return CTL_FAIL;
-	redisAppendCommand(c, "HGETALL %s", key);
-	if (ctl_expect_reply(c, REDIS_REPLY_ARRAY, NULL, "HGETALL dealpush:formats", &r) < 0)
+	if ((r = ctl_command_expect(c, ctl_command(c, "HGETALL %s", key),
+	    REDIS_REPLY_ARRAY, "HGETALL dealpush:formats")) == NULL)
 		return CTL_FAIL;
 	t->version = 1;
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
@@ -253,7 +253,7 @@ ctl_reader_reads(const struct ctl_readers *t, const struct ctl_reader *rd)
 }
 
 int
-ctl_cmd_formats_show(redisContext *c)
+ctl_cmd_formats_show(struct ctl_conn *c)
 {
 	struct ctl_readers *t;
 	size_t i;
@@ -289,7 +289,7 @@ out:
 }
 
 int
-ctl_cmd_formats_upgrade(redisContext *c, int argc, char **argv)
+ctl_cmd_formats_upgrade(struct ctl_conn *c, int argc, char **argv)
 {
 	char key[KEYS_SHARD_MAX], from[16], to[16];
 	struct ctl_readers *t = NULL;
@@ -355,12 +355,12 @@ ctl_cmd_formats_upgrade(redisContext *c, int argc, char **argv)
 
 		if (src == NULL)
 			goto out;
-		r = redisCommand(c, "EVAL %s 1 %s %s %s", src, key, from, to);
+		r = ctl_command(c, "EVAL %s 1 %s %s %s", src, key, from, to);
 	}
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_STRING) {
 		fprintf(stderr, "dealpushctl: redis: formats_set.lua: %s\n", r == NULL ?
-		    c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		    ctl_errstr(c) : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		goto out;
 	}
 	if (strcmp(r->element[0]->str, "ok") == 0) {

@@ -94,30 +94,6 @@ note_kept_out(const char *file, unsigned long line, const char *channels)
 
 /* ---- straight to Redis ---- */
 
-int
-ctl_load_script(redisContext *c, const char *name, char *sha)
-{
-	const char *src = script_source(name);
-	redisReply *r;
-	int rc = -1;
-
-	if (src == NULL) {
-		fprintf(stderr, "dealpushctl: %s.lua is not built in\n", name);
-		return -1;
-	}
-	redisAppendCommand(c, "SCRIPT LOAD %s", src);
-	if (ctl_expect_reply(c, REDIS_REPLY_STRING, NULL, "SCRIPT LOAD", &r) < 0)
-		return -1;
-	if (r->len == 40) {
-		memcpy(sha, r->str, 41);
-		rc = 0;
-	} else {
-		fprintf(stderr, "dealpushctl: redis: SCRIPT LOAD: unexpected reply\n");
-	}
-	freeReplyObject(r);
-	return rc;
-}
-
 struct import {
 	redisContext *c;
 	redisContext *rd;             /* the phone index's adds (phone_index.lua) */

@@ -3,7 +3,8 @@
  * operator's CLI): exit codes, limits, the Redis reply check and the input reader of
  * dealpushctl.c, the admin API client of ctl_api.c, and each file's commands (the
  * import of ctl_import.c, ctl_redis.c, ctl_rules.c, ctl_report.c, ctl_consent.c,
- * ctl_sentinel.c).
+ * ctl_sentinel.c), and the connection every Redis command goes through (ctl_conn.c:
+ * one Redis, or a Redis Cluster routed by ctl_cluster.c).
  * Private to the CLI.
  */
 #ifndef DEALPUSH_CTL_INT_H
@@ -28,6 +29,9 @@
 #define CTL_API_TIMEOUT_MS 30000L
 #define CTL_API_REPLY_MAX (8L * 1024 * 1024)  /* answer bytes kept; more fails the call */
 #define CTL_API_BODY_MAX (64 * 1024)          /* the server's default body cap */
+#define CTL_ERR_MAX 512                       /* a connection's last error */
+#define CTL_ADDR_MAX 64                       /* "ip:port" of a cluster node */
+#define CTL_CLUSTER_SEEDS_MAX 16              /* --cluster entries */
 
 /* Exit codes (documented in usage and docs/contracts.md). */
 #define CTL_OK 0
@@ -66,6 +70,92 @@ struct ctl_posted {
 };
 
 #define CTL_CONVERT_WAIT_MS 10000L        /* convert waits this long for outcomes */
+
+/* ---- ctl_conn.c ---- */
+
+/* What a Redis command of dealpushctl goes through: one Redis (c) or a Redis Cluster
+ * (cl), never both. */
+struct ctl_cluster;
+struct ctl_conn {
+	redisContext *c;
+	struct ctl_cluster *cl;
+	char err[CTL_ERR_MAX];            /* why the last command got no reply */
+};
+
+/* Connects to the Redis at addr (HOST:PORT, [v6]:PORT) with CTL_CONNECT_TIMEOUT_S,
+ * sets CTL_COMMAND_TIMEOUT_S and logs in ($DEALPUSH_REDIS_PASSWORD, _USER). Returns
+ * the context (the caller's: redisFree), or NULL with why in err (never the
+ * password). ctl_redis_open prints why instead. */
+redisContext *ctl_redis_connect(const char *addr, char *err, size_t errsz);
+redisContext *ctl_redis_open(const char *addr);
+
+/* Opens k on the Redis at addr, or, when seeds is not NULL, on the Redis Cluster of
+ * those seeds (its slot map read at once). 0, or -1 after printing why (k holds
+ * nothing then). */
+int ctl_conn_open(struct ctl_conn *k, const char *addr, const char *seeds);
+void ctl_conn_close(struct ctl_conn *k);
+
+/* One command: on one Redis exactly redisCommand / redisCommandArgv; on a cluster
+ * routed by its key (ctl_cluster_argv). Returns the reply (the caller frees it; an
+ * error reply is a reply), or NULL with why in ctl_errstr(k). */
+redisReply *ctl_command(struct ctl_conn *k, const char *fmt, ...);
+redisReply *ctl_command_argv(struct ctl_conn *k, int argc, const char **argv,
+    const size_t *lens);
+const char *ctl_errstr(const struct ctl_conn *k);
+
+/* r (a reply of ctl_command, may be NULL) when it has type type; else prints why
+ * ("dealpushctl: redis: <what>: ..."), frees r and returns NULL. */
+redisReply *ctl_command_expect(struct ctl_conn *k, redisReply *r, int type,
+    const char *what);
+
+/* Loads the daemon's script name (notifier/lua/<name>.lua as built in), so the CLI
+ * writes exactly what the daemon writes; on a cluster on every primary. Fills sha (41
+ * bytes). Returns 0, or -1 after printing. ctl_load_script: the same on one Redis. */
+int ctl_conn_load_script(struct ctl_conn *k, const char *name, char *sha);
+int ctl_load_script(redisContext *c, const char *name, char *sha);
+
+/* The arguments of one RESP command (as hiredis formats it) in buf: at most max,
+ * pointing into buf (not NUL-terminated: lens). Returns argc, or -1 when buf is not
+ * exactly one such command. */
+int ctl_resp_split(const char *buf, size_t len, int max, const char **argv,
+    size_t *lens);
+
+/* ---- ctl_cluster.c ---- */
+
+/* Reads the seeds of the Redis Cluster at seeds (--cluster, $DEALPUSH_CLUSTER:
+ * "ip:port,ip:port,...", IPv6 as [addr]:port) and its slot map, asked of each seed in
+ * turn. Returns the router (ctl_cluster_free), or NULL with why in err. */
+struct ctl_cluster *ctl_cluster_open(const char *seeds, char *err, size_t errsz);
+void ctl_cluster_free(struct ctl_cluster *cl);
+
+/* Sends one command where rroute.c places it: its key's slot's primary, any primary,
+ * or every primary (the answer when all agree). MOVED, ASK, TRYAGAIN and CLUSTERDOWN
+ * are followed a bounded number of times. Returns the reply (the caller's; Redis'
+ * error reply when the retries ran out), or NULL with why in err naming the command:
+ * refused (unknown to rroute, keys in several slots), redirected too often, or the
+ * connection failed (a command sent may have run). */
+redisReply *ctl_cluster_argv(struct ctl_cluster *cl, int argc, const char **argv,
+    const size_t *lens, char *err, size_t errsz);
+
+/* The seeds in list as "ip:port" ("[v6]:port") into out[0..max): IP addresses only,
+ * as the notifier's redis.cluster. Returns how many, or -1 with what is wrong (empty,
+ * no port, not an IP address, too many) in err. Pure. */
+int ctl_cluster_seeds(const char *list, char (*out)[CTL_ADDR_MAX], int max, char *err,
+    size_t errsz);
+
+enum ctl_redirect {
+	CTL_REDIRECT_NONE = 0,            /* another error: Redis' answer */
+	CTL_REDIRECT_MOVED,               /* the slot's owner is another node */
+	CTL_REDIRECT_ASK,                 /* this command alone, after ASKING, there */
+	CTL_REDIRECT_TRYAGAIN,            /* keys split by a migration: retry soon */
+	CTL_REDIRECT_DOWN,                /* CLUSTERDOWN: retry soon */
+	CTL_REDIRECT_BAD                  /* MOVED or ASK that cannot be read */
+};
+
+/* What the error reply msg of node from ("ip:port") asks for: for MOVED and ASK the
+ * slot and the node ("ip:port"; an empty host is from's) into *slot and addr. Pure. */
+enum ctl_redirect ctl_cluster_redirect(const char *msg, const char *from, int *slot,
+    char *addr, size_t size);
 
 /* ---- dealpushctl.c ---- */
 
@@ -139,13 +229,13 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id);
 
 /* dealpushctl publish [--raw] [--expires-in N] FILE: each line a deal for stream
  * "deals". Returns CTL_OK, CTL_BAD_INPUT (some lines refused) or CTL_FAIL (printed). */
-int ctl_cmd_publish(redisContext *c, const char *path, int raw, long expires_in);
+int ctl_cmd_publish(struct ctl_conn *c, const char *path, int raw, long expires_in);
 
 /* dealpushctl convert [--no-wait] FILE: each line a conversion for stream
  * "conversions"; unless no_wait, then each one's outcome (ctl_convert_wait). Returns
  * CTL_OK, CTL_BAD_INPUT (some lines refused, or dead-lettered by the notifier) or
  * CTL_FAIL (printed). */
-int ctl_cmd_convert(redisContext *c, const char *path, int no_wait);
+int ctl_cmd_convert(struct ctl_conn *c, const char *path, int no_wait);
 
 /* ---- ctl_convwait.c ---- */
 
@@ -153,35 +243,35 @@ int ctl_cmd_convert(redisContext *c, const char *path, int no_wait);
  * unattributed, duplicate, dead-lettered with its reason) and prints one line each
  * ("no outcome" for those still unknown). *refused: how many were dead-lettered.
  * Returns CTL_OK, or CTL_FAIL on a Redis error (printed). */
-int ctl_convert_wait(redisContext *c, struct ctl_posted *p, size_t n, long wait_ms,
+int ctl_convert_wait(struct ctl_conn *c, struct ctl_posted *p, size_t n, long wait_ms,
     unsigned long *refused);
 
 /* dealpushctl cancel ID: a cancel for stream "deals". Returns CTL_OK,
  * CTL_BAD_INPUT or CTL_FAIL (printed). */
-int ctl_cmd_cancel(redisContext *c, const char *id);
+int ctl_cmd_cancel(struct ctl_conn *c, const char *id);
 
 /* dealpushctl pause [REASON] (on 1), resume (on 0): writes dealpush:pause, which
  * every notifier reads within a fifth of a second. Returns CTL_OK, CTL_BAD_INPUT (a
  * bad reason) or CTL_FAIL (printed). */
-int ctl_cmd_pause(redisContext *c, int on, const char *reason);
+int ctl_cmd_pause(struct ctl_conn *c, int on, const char *reason);
 
 /* dealpushctl test-send DEAL.json --to ID,ID... | --to @LIST: the deal once more,
  * as "<id>.test-<now>" in campaign "test", to those subscribers alone
  * (docs/rules.md, "Test sends"). CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */
-int ctl_cmd_test_send(redisContext *c, const char *path, const char *to);
+int ctl_cmd_test_send(struct ctl_conn *c, const char *path, const char *to);
 
 /* dealpushctl testlist set NAME ID,ID...: a named list of test recipients in hash
  * CTL_TESTLISTS_KEY. CTL_OK, CTL_BAD_INPUT or CTL_FAIL. */
-int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids);
+int ctl_cmd_testlist_set(struct ctl_conn *c, const char *name, const char *ids);
 
 /* dealpushctl deals confirm ID: a deal the guards held published again, confirmed
  * (deal_confirm.lua, as POST /v1/deals/ID/confirm). CTL_OK, CTL_BAD_INPUT (none held)
  * or CTL_FAIL. */
-int ctl_cmd_deal_confirm(redisContext *c, const char *id);
+int ctl_cmd_deal_confirm(struct ctl_conn *c, const char *id);
 
 /* dealpushctl pause status: "paused since ... (reason)" or "running". CTL_OK or
  * CTL_FAIL. */
-int ctl_cmd_pause_status(redisContext *c);
+int ctl_cmd_pause_status(struct ctl_conn *c);
 
 /* ---- ctl_rules.c ---- */
 
@@ -224,12 +314,12 @@ int ctl_cmd_deal_status(struct ctl_api *api, const char *id);
 
 /* dealpushctl dead list [--deals|--conversions] [--limit N] [--json] (argv after
  * "list"): the latest dead letters, newest first. CTL_OK, CTL_BAD_INPUT or CTL_FAIL. */
-int ctl_cmd_dead_list(redisContext *c, int argc, char **argv, int json);
+int ctl_cmd_dead_list(struct ctl_conn *c, int argc, char **argv, int json);
 
 /* dealpushctl dead replay ENTRY: the dead letter's payload checked by the daemon's
  * parser, then published again and removed in one script (dead_replay.lua). CTL_OK,
  * CTL_BAD_INPUT (no such entry, still invalid, held: it stays) or CTL_FAIL. */
-int ctl_cmd_dead_replay(redisContext *c, const char *entry);
+int ctl_cmd_dead_replay(struct ctl_conn *c, const char *entry);
 
 /* ---- ctl_subs.c ---- */
 
@@ -249,10 +339,6 @@ int ctl_cmd_subscribers_erase(struct ctl_api *api, const char *id);
 
 /* ---- ctl_import.c ---- */
 
-/* Loads the daemon's script name (notifier/lua/<name>.lua as built in), so the CLI
- * writes exactly what the daemon writes. Fills sha (41 bytes). Returns 0, or -1
- * after printing. */
-int ctl_load_script(redisContext *c, const char *name, char *sha);
 
 /* ctl_migrate.c: dealpushctl migrate --to-shards S | --to-single (argv after
  * "migrate"): every key of one layout moved to its name in the other, on the same
@@ -289,32 +375,32 @@ int ctl_consent_migrate(redisContext *c);
 /* Reads and checks dealpush:layout and puts it in force (layout_set), before a
  * command names a key. Returns CTL_OK, LAYOUT_EXIT_MISMATCH (a corrupted or half
  * migrated layout, printed naming the field) or CTL_FAIL (printed). */
-int ctl_layout_check(redisContext *c);
+int ctl_layout_check(struct ctl_conn *c);
 
 /* ---- ctl_formats.c ---- */
 
 /* Reads the deployment's stored format version (dealpush:formats) and makes it the
  * version this run writes. CTL_OK; FORMATS_EXIT_MISMATCH (78) after printing when it
  * is newer than this dealpushctl reads; CTL_FAIL on a Redis error. */
-int ctl_formats_check(redisContext *c);
+int ctl_formats_check(struct ctl_conn *c);
 
 /* formats show: the deployment's version, and each notifier: what it reads, its
  * release, whether it is live. */
-int ctl_cmd_formats_show(redisContext *c);
+int ctl_cmd_formats_show(struct ctl_conn *c);
 
 /* formats upgrade [--to N]: raises the deployment's version to N (default: the
  * highest this dealpushctl reads) when every live notifier reads N; else refuses
  * (CTL_BAD_INPUT) naming each notifier too old. */
-int ctl_cmd_formats_upgrade(redisContext *c, int argc, char **argv);
+int ctl_cmd_formats_upgrade(struct ctl_conn *c, int argc, char **argv);
 
 /* dealpushctl layout create --shards S (argv after "create"): writes the layout,
  * refused (CTL_BAD_INPUT) when one exists or the single-instance layout holds data.
  * Returns CTL_OK, CTL_BAD_INPUT or CTL_FAIL (printed). */
-int ctl_cmd_layout_create(redisContext *c, int argc, char **argv);
+int ctl_cmd_layout_create(struct ctl_conn *c, int argc, char **argv);
 
 /* dealpushctl layout show: the stored layout, every shard's tag and slot. Returns
  * CTL_OK, LAYOUT_EXIT_MISMATCH (an invalid layout, printed) or CTL_FAIL. */
-int ctl_cmd_layout_show(redisContext *c);
+int ctl_cmd_layout_show(struct ctl_conn *c);
 
 /* Erases the progress line from the terminal, if one is shown, so that a message can
  * be printed on stderr. */

@@ -26,13 +26,13 @@
  * with *out NULL when the key is not a hash (WRONGTYPE: not a layout), or -1 after
  * printing. */
 static int
-layout_read(redisContext *c, redisReply **out)
+layout_read(struct ctl_conn *c, redisReply **out)
 {
 	redisReply *r;
 
 	*out = NULL;
-	if ((r = redisCommand(c, LAYOUT_HMGET)) == NULL) {
-		fprintf(stderr, "dealpushctl: redis: HMGET " LAYOUT_KEY ": %s\n", c->errstr);
+	if ((r = ctl_command(c, LAYOUT_HMGET)) == NULL) {
+		fprintf(stderr, "dealpushctl: redis: HMGET " LAYOUT_KEY ": %s\n", ctl_errstr(c));
 		return -1;
 	}
 	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "WRONGTYPE", 9) != 0) {
@@ -48,7 +48,7 @@ layout_read(redisContext *c, redisReply **out)
 }
 
 int
-ctl_layout_check(redisContext *c)
+ctl_layout_check(struct ctl_conn *c)
 {
 	struct shard_layout *l;
 	struct err err;
@@ -72,14 +72,14 @@ ctl_layout_check(redisContext *c)
 /* 1 when the single-instance layout holds data (key subscribers, or group notifier on
  * stream deals), 0 when not, -1 after printing. what names it. */
 static int
-single_layout_in_use(redisContext *c, const char **what)
+single_layout_in_use(struct ctl_conn *c, const char **what)
 {
 	redisReply *r = NULL;
 	size_t i;
 	int found = 0;
 
-	redisAppendCommand(c, "EXISTS subscribers");
-	if (ctl_expect_reply(c, REDIS_REPLY_INTEGER, NULL, "EXISTS subscribers", &r) < 0)
+	if ((r = ctl_command_expect(c, ctl_command(c, "EXISTS subscribers"),
+	    REDIS_REPLY_INTEGER, "EXISTS subscribers")) == NULL)
 		return -1;
 	found = r->integer > 0;
 	freeReplyObject(r);
@@ -87,8 +87,8 @@ single_layout_in_use(redisContext *c, const char **what)
 		*what = "key subscribers";
 		return 1;
 	}
-	if ((r = redisCommand(c, "XINFO GROUPS deals")) == NULL) {
-		fprintf(stderr, "dealpushctl: redis: XINFO GROUPS deals: %s\n", c->errstr);
+	if ((r = ctl_command(c, "XINFO GROUPS deals")) == NULL) {
+		fprintf(stderr, "dealpushctl: redis: XINFO GROUPS deals: %s\n", ctl_errstr(c));
 		return -1;
 	}
 	/* An error reply: no stream deals, so no group. */
@@ -131,7 +131,7 @@ parse_shards(int argc, char **argv)
 }
 
 int
-ctl_cmd_layout_create(redisContext *c, int argc, char **argv)
+ctl_cmd_layout_create(struct ctl_conn *c, int argc, char **argv)
 {
 	struct shard_layout *l = NULL;
 	const char *what = NULL;
@@ -161,7 +161,7 @@ ctl_cmd_layout_create(redisContext *c, int argc, char **argv)
 		fprintf(stderr, "dealpushctl: layout create: out of memory\n");
 		goto out;
 	}
-	if (ctl_load_script(c, "layout_create", sha) < 0)
+	if (ctl_conn_load_script(c, "layout_create", sha) < 0)
 		goto out;
 	snprintf(shards, sizeof(shards), "%lu", s);
 	snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
@@ -170,9 +170,10 @@ ctl_cmd_layout_create(redisContext *c, int argc, char **argv)
 		const char *args[] = { "EVALSHA", sha, "1", LAYOUT_KEY, SHARD_LAYOUT_VERSION,
 			shards, SHARD_HASH_NAME, tags, created };
 
-		redisAppendCommandArgv(c, 9, args, NULL);
+		r = ctl_command_expect(c, ctl_command_argv(c, 9, args, NULL),
+		    REDIS_REPLY_STRING, "layout_create.lua");
 	}
-	if (ctl_expect_reply(c, REDIS_REPLY_STRING, NULL, "layout_create.lua", &r) < 0)
+	if (r == NULL)
 		goto out;
 	if (strcmp(r->str, "exists") == 0) {
 		fprintf(stderr, "dealpushctl: layout create: refused: " LAYOUT_KEY " exists "
@@ -190,7 +191,7 @@ out:
 }
 
 int
-ctl_cmd_layout_show(redisContext *c)
+ctl_cmd_layout_show(struct ctl_conn *c)
 {
 	static const char *const names[LAYOUT_NFIELDS] = {
 		"version", "shards", "hash", "tags", "created"

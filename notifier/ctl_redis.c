@@ -128,7 +128,7 @@ int ctl_cmd_subscribers_delete(redisContext *c, const char *id)
 
 /* XADD stream * field <json>; prints "<verb> <id> entry=<stream id>", and copies the
  * stream id into entry (64 bytes) when it is not NULL. */
-static int xadd_json(redisContext *c, const char *stream, const char *field,
+static int xadd_json(struct ctl_conn *c, const char *stream, const char *field,
     const char *json, size_t len, const char *verb, const char *id, char *entry)
 {
 	const char *fv = NULL, *fvv = NULL;
@@ -137,11 +137,11 @@ static int xadd_json(redisContext *c, const char *stream, const char *field,
 
 	/* The version field (formats.h) when the deployment is past format 1. */
 	if (formats_entry_fields(&fv, &fvv) == 2)
-		r = redisCommand(c, "XADD %s * %s %b %s %s", stream, field, json, len, fv, fvv);
+		r = ctl_command(c, "XADD %s * %s %b %s %s", stream, field, json, len, fv, fvv);
 	else
-		r = redisCommand(c, "XADD %s * %s %b", stream, field, json, len);
+		r = ctl_command(c, "XADD %s * %s %b", stream, field, json, len);
 	if (r == NULL) {
-		fprintf(stderr, "dealpushctl: redis: XADD %s: %s\n", stream, c->errstr);
+		fprintf(stderr, "dealpushctl: redis: XADD %s: %s\n", stream, ctl_errstr(c));
 		goto out;
 	}
 	if (r->type != REDIS_REPLY_STRING) {
@@ -196,7 +196,7 @@ static void raw_id(const char *line, size_t len, char *id, size_t idsz)
 	cJSON_Delete(root);
 }
 
-int ctl_cmd_publish(redisContext *c, const char *path, int raw, long expires_in)
+int ctl_cmd_publish(struct ctl_conn *c, const char *path, int raw, long expires_in)
 {
 	struct ctl_input in;
 	unsigned long published = 0, bad = 0;
@@ -253,7 +253,7 @@ out:
  * to stream "conversions". A click token's signature is checked by the notifier (the
  * CLI has no click secret): a token that does not verify is dead-lettered there.
  */
-int ctl_cmd_convert(redisContext *c, const char *path, int no_wait)
+int ctl_cmd_convert(struct ctl_conn *c, const char *path, int no_wait)
 {
 	struct ctl_input in;
 	struct ctl_posted *posted = NULL, *np;
@@ -304,7 +304,7 @@ out:
 	return rc;
 }
 
-int ctl_cmd_cancel(redisContext *c, const char *id)
+int ctl_cmd_cancel(struct ctl_conn *c, const char *id)
 {
 	cJSON *root = cJSON_CreateObject();
 	char *json = NULL;
@@ -335,7 +335,7 @@ out:
 	return rc;
 }
 
-int ctl_cmd_pause(redisContext *c, int on, const char *reason)
+int ctl_cmd_pause(struct ctl_conn *c, int on, const char *reason)
 {
 	char since[24], at[40];
 	long long ms = (long long)clock_now_ms();
@@ -347,11 +347,11 @@ int ctl_cmd_pause(redisContext *c, int on, const char *reason)
 		return CTL_BAD_INPUT;
 	}
 	snprintf(since, sizeof(since), "%lld", ms);
-	r = redisCommand(c, "HSET %s state %s since %s reason %s", PAUSE_KEY,
+	r = ctl_command(c, "HSET %s state %s since %s reason %s", PAUSE_KEY,
 	    on ? "paused" : "running", since, reason);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		fprintf(stderr, "dealpushctl: redis: HSET %s: %s\n", PAUSE_KEY,
-		    r != NULL ? r->str : c->errstr);
+		    r != NULL ? r->str : ctl_errstr(c));
 		freeReplyObject(r);
 		return CTL_FAIL;
 	}
@@ -361,15 +361,15 @@ int ctl_cmd_pause(redisContext *c, int on, const char *reason)
 	return CTL_OK;
 }
 
-int ctl_cmd_pause_status(redisContext *c)
+int ctl_cmd_pause_status(struct ctl_conn *c)
 {
-	redisReply *r = redisCommand(c, "HMGET %s state since reason", PAUSE_KEY);
+	redisReply *r = ctl_command(c, "HMGET %s state since reason", PAUSE_KEY);
 	char at[40];
 	int rc = CTL_FAIL;
 
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
 		fprintf(stderr, "dealpushctl: redis: HMGET %s: %s\n", PAUSE_KEY,
-		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : ctl_errstr(c));
 		goto out;
 	}
 	if (r->element[0]->type == REDIS_REPLY_STRING &&
@@ -392,17 +392,17 @@ out:
 
 /* The ids of a test send: a comma-separated list, or the list NAME stored with
  * testlist set (@NAME). Into ids (each checked); CTL_OK, CTL_BAD_INPUT or CTL_FAIL. */
-static int test_ids(redisContext *c, const char *to, cJSON *ids)
+static int test_ids(struct ctl_conn *c, const char *to, cJSON *ids)
 {
 	redisReply *r = NULL;
 	char *copy, *tok, *save = NULL;
 	int rc = CTL_BAD_INPUT, n = 0;
 
 	if (to[0] == '@') {
-		r = redisCommand(c, "HGET %s %s", CTL_TESTLISTS_KEY, to + 1);
+		r = ctl_command(c, "HGET %s %s", CTL_TESTLISTS_KEY, to + 1);
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 			fprintf(stderr, "dealpushctl: redis: HGET %s: %s\n", CTL_TESTLISTS_KEY,
-			    r != NULL ? r->str : c->errstr);
+			    r != NULL ? r->str : ctl_errstr(c));
 			freeReplyObject(r);
 			return CTL_FAIL;
 		}
@@ -438,7 +438,7 @@ out:
 	return rc;
 }
 
-int ctl_cmd_test_send(redisContext *c, const char *path, const char *to)
+int ctl_cmd_test_send(struct ctl_conn *c, const char *path, const char *to)
 {
 	char *text = NULL, id[MODEL_ID_MAX + 1], *json = NULL;
 	const cJSON *orig;
@@ -493,7 +493,7 @@ out:
 	return rc;
 }
 
-int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids)
+int ctl_cmd_testlist_set(struct ctl_conn *c, const char *name, const char *ids)
 {
 	cJSON *check = cJSON_CreateArray();
 	redisReply *r;
@@ -510,10 +510,10 @@ int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids)
 	cJSON_Delete(check);
 	if (rc != CTL_OK)
 		return rc;
-	r = redisCommand(c, "HSET %s %s %s", CTL_TESTLISTS_KEY, name, ids);
+	r = ctl_command(c, "HSET %s %s %s", CTL_TESTLISTS_KEY, name, ids);
 	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 		fprintf(stderr, "dealpushctl: redis: HSET %s: %s\n", CTL_TESTLISTS_KEY,
-		    r != NULL ? r->str : c->errstr);
+		    r != NULL ? r->str : ctl_errstr(c));
 		freeReplyObject(r);
 		return CTL_FAIL;
 	}
@@ -522,7 +522,7 @@ int ctl_cmd_testlist_set(redisContext *c, const char *name, const char *ids)
 	return CTL_OK;
 }
 
-int ctl_cmd_deal_confirm(redisContext *c, const char *id)
+int ctl_cmd_deal_confirm(struct ctl_conn *c, const char *id)
 {
 	char sha[41];
 	const char *argv[] = { "EVALSHA", sha, "3", keys_global(KEYS_G_DEALS_DEAD), "deals",
@@ -534,13 +534,13 @@ int ctl_cmd_deal_confirm(redisContext *c, const char *id)
 		fprintf(stderr, "dealpushctl: \"%s\" is not a valid deal id\n", id);
 		return CTL_BAD_INPUT;
 	}
-	if (ctl_load_script(c, "deal_confirm", sha) < 0)
+	if (ctl_conn_load_script(c, "deal_confirm", sha) < 0)
 		return CTL_FAIL;
-	r = redisCommandArgv(c, 8, argv, NULL);
+	r = ctl_command_argv(c, 8, argv, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_STRING) {
 		fprintf(stderr, "dealpushctl: redis: deal_confirm: %s\n", r == NULL ?
-		    c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		    ctl_errstr(c) : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		goto out;
 	}
 	if (strcmp(r->element[0]->str, "none") == 0) {

@@ -12,8 +12,9 @@
  * suppression list honoured; the import is ctl_import.c), and never crash or allocate
  * without bound on a hostile input file.
  *
- * This file holds the command line, the Redis connection and the input reader; the
- * commands are ctl_redis.c (publish, cancel, convert, delete), ctl_api.c (the admin
+ * This file holds the command line and the input reader; the Redis connection (one
+ * Redis, or a Redis Cluster) is ctl_conn.c and ctl_cluster.c; the commands are
+ * ctl_redis.c (publish, cancel, convert, delete), ctl_api.c (the admin
  * API client), ctl_rules.c, ctl_report.c (simulate, report), ctl_import.c and
  * ctl_consent.c.
  */
@@ -35,8 +36,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: dealpushctl [--redis HOST:PORT] [--api URL [--token T]] [--json]\n"
-	    "                   COMMAND ...\n"
+	    "usage: dealpushctl [--redis HOST:PORT | --cluster IP:PORT,...]\n"
+	    "                   [--api URL [--token T]] [--json] COMMAND ...\n"
 	    "       dealpushctl --version | --help\n"
 	    "\n"
 	    "  subscribers import FILE.jsonl|-   validate and store subscribers (one JSON\n"
@@ -114,7 +115,12 @@ static void usage(FILE *out)
 	    "\n"
 	    "Redis address: --redis, else $DEALPUSH_REDIS, else " CTL_DEFAULT_REDIS "; or\n"
 	    "through Redis Sentinel: --sentinel HOST:PORT[,HOST:PORT...] --master NAME,\n"
-	    "else $DEALPUSH_SENTINELS and $DEALPUSH_MASTER (the primary, confirmed by ROLE).\n"
+	    "else $DEALPUSH_SENTINELS and $DEALPUSH_MASTER (the primary, confirmed by ROLE).\n"	    "Redis Cluster: --cluster IP:PORT[,IP:PORT...], else $DEALPUSH_CLUSTER (not with\n"
+	    "--redis or --sentinel): each command goes to its key's primary. Refused on a\n"
+	    "cluster: migrate, consent migrate, and subscribers import and delete without\n"
+	    "--api (they walk or pipeline one Redis' keyspace). A single Redis moves to a\n"
+	    "cluster with migrate --to-shards S on it, then redis-cli --cluster import\n"
+	    "NODE --cluster-from SINGLE --cluster-copy (dealpushctl(1), REDIS CLUSTER).\n"
 	    "Redis login: $DEALPUSH_REDIS_PASSWORD, with $DEALPUSH_REDIS_USER for an ACL\n"
 	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
@@ -128,97 +134,6 @@ static void usage(FILE *out)
 }
 
 /* ---- Redis ---- */
-
-/* Splits "host:port" or "[v6]:port". Returns 0, or -1 on a malformed address. */
-static int parse_addr(const char *addr, char *host, size_t hostsz, int *port)
-{
-	const char *colon = strrchr(addr, ':'), *h = addr;
-	size_t hlen;
-	char *end = NULL;
-	long p;
-
-	if (colon == NULL)
-		return -1;
-	hlen = (size_t)(colon - addr);
-	if (hlen >= 2 && addr[0] == '[' && addr[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= hostsz)
-		return -1;
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (errno != 0 || end == colon + 1 || *end != '\0' || p < 1 || p > 65535)
-		return -1;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (int)p;
-	return 0;
-}
-
-/* Connects with a 2 s connect timeout and a per-command timeout. Returns the context
- * owned by the caller (redisFree), or NULL after printing why. */
-/* AUTH with $DEALPUSH_REDIS_PASSWORD (and $DEALPUSH_REDIS_USER), as the notifier's
- * redis.password and redis.username. Returns 0 (also when no password is set), or
- * -1 after printing why (the password is never printed). */
-static int redis_auth(redisContext *c, const char *addr)
-{
-	const char *user = getenv("DEALPUSH_REDIS_USER");
-	const char *password = getenv("DEALPUSH_REDIS_PASSWORD");
-	redisReply *r;
-	int rc = -1;
-
-	if (password == NULL || *password == '\0') {
-		if (user != NULL && *user != '\0') {
-			fprintf(stderr, "dealpushctl: DEALPUSH_REDIS_USER needs "
-			    "DEALPUSH_REDIS_PASSWORD\n");
-			return -1;
-		}
-		return 0;
-	}
-	if (user != NULL && *user != '\0')
-		r = redisCommand(c, "AUTH %s %s", user, password);
-	else
-		r = redisCommand(c, "AUTH %s", password);
-	if (r == NULL)
-		fprintf(stderr, "dealpushctl: redis at %s: AUTH: %s\n", addr, c->errstr);
-	else if (r->type == REDIS_REPLY_ERROR)
-		fprintf(stderr, "dealpushctl: redis at %s: login refused: %s\n", addr, r->str);
-	else
-		rc = 0;
-	freeReplyObject(r);
-	return rc;
-}
-
-static redisContext *redis_open(const char *addr)
-{
-	struct timeval ctv = { CTL_CONNECT_TIMEOUT_S, 0 }, ttv = { CTL_COMMAND_TIMEOUT_S, 0 };
-	redisContext *c;
-	char host[256];
-	int port;
-
-	if (parse_addr(addr, host, sizeof(host), &port) < 0) {
-		fprintf(stderr, "dealpushctl: bad Redis address \"%s\" (want HOST:PORT)\n", addr);
-		return NULL;
-	}
-	c = redisConnectWithTimeout(host, port, ctv);
-	if (c == NULL || c->err) {
-		fprintf(stderr, "dealpushctl: cannot connect to Redis at %s: %s\n", addr,
-		    c != NULL ? c->errstr : "out of memory");
-		redisFree(c);
-		return NULL;
-	}
-	if (redisSetTimeout(c, ttv) != REDIS_OK) {
-		fprintf(stderr, "dealpushctl: cannot set the Redis timeout: %s\n", c->errstr);
-		redisFree(c);
-		return NULL;
-	}
-	if (redis_auth(c, addr) < 0) {
-		redisFree(c);
-		return NULL;
-	}
-	return c;
-}
 
 /* Reads one pipelined reply and checks its type (and, for a status, its text).
  * Returns 0, or -1 after printing why. what names the command in the message. */
@@ -459,17 +374,60 @@ static int needs_api(int argc, char **argv)
 
 /* Runs argv[0..argc) (the command and its arguments) against Redis at addr, or
  * through the admin API when api->url is set and the command has an API form. */
-static int run_command(const char *addr, struct ctl_api *api, int argc, char **argv)
+enum ctl_cmd { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
+	PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM, LAYOUT_CREATE, LAYOUT_SHOW,
+	LAYOUT_MIGRATE, DEAD_LIST, DEAD_REPLAY, FORMATS_SHOW, FORMATS_UPGRADE };
+
+/*
+ * On a Redis Cluster the commands that walk one Redis' keyspace (SCAN) or pipeline
+ * many slots on one connection are refused, each with what to do instead. Returns 1
+ * after printing for such a command, else 0.
+ */
+static int cluster_refuses(enum ctl_cmd cmd, int argc, char **argv)
 {
+	switch (cmd) {
+	case IMPORT:
+	case DELETE:
+		fprintf(stderr, "dealpushctl: subscribers %s straight to Redis is refused on a "
+		    "Redis Cluster (it pipelines every shard's keys on one connection); it "
+		    "works through a notifier's admin API: dealpushctl --api URL subscribers "
+		    "%s %s\n", argv[1], argv[1], argv[2]);
+		return 1;
+	case LAYOUT_MIGRATE:
+		if (argc >= 2 && strcmp(argv[1], "--to-single") == 0) {
+			fprintf(stderr, "dealpushctl: migrate is refused on a Redis Cluster (it "
+			    "walks one Redis' keyspace); --to-single runs on one Redis holding a "
+			    "copy of every key of the cluster\n");
+			return 1;
+		}
+		fprintf(stderr, "dealpushctl: migrate is refused on a Redis Cluster (it walks "
+		    "one Redis' keyspace). To move one Redis to a cluster: dealpushctl --redis "
+		    "SINGLE migrate --to-shards S on the single Redis, then redis-cli --cluster "
+		    "import CLUSTER_NODE --cluster-from SINGLE --cluster-copy (every key of the "
+		    "sharded layout carries its hash tag), then restart the notifiers with "
+		    "[redis] cluster (docs/sharding.md, 4g)\n");
+		return 1;
+	case MIGRATE:
+		fprintf(stderr, "dealpushctl: consent migrate is refused on a Redis Cluster (it "
+		    "walks one Redis' keyspace); run it on the single Redis before it moves "
+		    "to a cluster\n");
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int run_command(const char *addr, const char *cluster, struct ctl_api *api,
+    int argc, char **argv)
+{
+	struct ctl_conn k;
 	redisContext *c = NULL;
 	const char *path = NULL;
 	long expires_in = 0;
 	int raw = 0, rc = CTL_FAIL;
-	enum { IMPORT, DELETE, PUBLISH, CANCEL, CONVERT, MIGRATE, PAUSE, RESUME,
-	    PAUSE_STATUS, TEST_SEND, TESTLIST_SET, CONFIRM, LAYOUT_CREATE,
-	    LAYOUT_SHOW, LAYOUT_MIGRATE, DEAD_LIST, DEAD_REPLAY, FORMATS_SHOW,
-	    FORMATS_UPGRADE } cmd;
+	enum ctl_cmd cmd;
 
+	memset(&k, 0, sizeof(k));
 	if (argc == 3 && strcmp(argv[0], "rules") == 0 && strcmp(argv[1], "check") == 0)
 		return ctl_cmd_rules_check(argv[2]);
 	if (api->url != NULL && (needs_api(argc, argv) || !(argc >= 1 &&
@@ -560,23 +518,35 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		usage(stderr);
 		goto out;
 	}
-	c = redis_open(addr);
-	if (c == NULL)
+	if (cluster != NULL && cluster_refuses(cmd, argc, argv))
 		goto out;
+	if (ctl_conn_open(&k, addr, cluster) < 0)
+		goto out;
+	c = k.c;                /* one Redis: the commands refused on a cluster */
 	/* layout create and show and migrate judge the stored layout themselves. */
 	if (cmd != LAYOUT_CREATE && cmd != LAYOUT_SHOW && cmd != LAYOUT_MIGRATE &&
-	    (rc = ctl_layout_check(c)) != CTL_OK)
+	    (rc = ctl_layout_check(&k)) != CTL_OK)
 		goto out;
+	/* A cluster needs the sharded layout: the single-instance layout's scripts name
+	 * keys of several slots (as the notifier, which refuses to start). */
+	if (cluster != NULL && cmd != LAYOUT_CREATE && cmd != LAYOUT_SHOW &&
+	    layout_current() == NULL) {
+		fprintf(stderr, "dealpushctl: event=layout_mismatch field=layout: the cluster "
+		    "holds no sharded layout (" LAYOUT_KEY "); create it with dealpushctl "
+		    "--cluster ... layout create --shards S\n");
+		rc = LAYOUT_EXIT_MISMATCH;
+		goto out;
+	}
 	/* formats show and upgrade judge the stored format themselves. */
 	if (cmd != FORMATS_SHOW && cmd != FORMATS_UPGRADE &&
-	    (rc = ctl_formats_check(c)) != CTL_OK)
+	    (rc = ctl_formats_check(&k)) != CTL_OK)
 		goto out;
 	rc = CTL_FAIL;
 	switch (cmd) {
 	case IMPORT: {
 		/* The suppression list's entries are read on a connection of their own,
 		 * while the store's calls are in flight on c (ctl_import.c). */
-		redisContext *rd = redis_open(addr);
+		redisContext *rd = ctl_redis_open(addr);
 
 		rc = rd != NULL ? ctl_import_redis(c, rd, argv[2]) : CTL_FAIL;
 		redisFree(rd);
@@ -586,59 +556,59 @@ static int run_command(const char *addr, struct ctl_api *api, int argc, char **a
 		rc = ctl_cmd_subscribers_delete(c, argv[2]);
 		break;
 	case PUBLISH:
-		rc = ctl_cmd_publish(c, path, raw, expires_in);
+		rc = ctl_cmd_publish(&k, path, raw, expires_in);
 		break;
 	case CANCEL:
-		rc = ctl_cmd_cancel(c, argv[1]);
+		rc = ctl_cmd_cancel(&k, argv[1]);
 		break;
 	case MIGRATE:
 		rc = ctl_consent_migrate(c);
 		break;
 	case CONVERT:
-		rc = ctl_cmd_convert(c, path, raw);
+		rc = ctl_cmd_convert(&k, path, raw);
 		break;
 	case PAUSE:
-		rc = ctl_cmd_pause(c, 1, argc == 2 ? argv[1] : "");
+		rc = ctl_cmd_pause(&k, 1, argc == 2 ? argv[1] : "");
 		break;
 	case RESUME:
-		rc = ctl_cmd_pause(c, 0, "");
+		rc = ctl_cmd_pause(&k, 0, "");
 		break;
 	case PAUSE_STATUS:
-		rc = ctl_cmd_pause_status(c);
+		rc = ctl_cmd_pause_status(&k);
 		break;
 	case TEST_SEND:
-		rc = ctl_cmd_test_send(c, argv[1], argv[3]);
+		rc = ctl_cmd_test_send(&k, argv[1], argv[3]);
 		break;
 	case TESTLIST_SET:
-		rc = ctl_cmd_testlist_set(c, argv[2], argv[3]);
+		rc = ctl_cmd_testlist_set(&k, argv[2], argv[3]);
 		break;
 	case CONFIRM:
-		rc = ctl_cmd_deal_confirm(c, argv[2]);
+		rc = ctl_cmd_deal_confirm(&k, argv[2]);
 		break;
 	case LAYOUT_CREATE:
-		rc = ctl_cmd_layout_create(c, argc - 2, argv + 2);
+		rc = ctl_cmd_layout_create(&k, argc - 2, argv + 2);
 		break;
 	case LAYOUT_SHOW:
-		rc = ctl_cmd_layout_show(c);
+		rc = ctl_cmd_layout_show(&k);
 		break;
 	case DEAD_LIST:
-		rc = ctl_cmd_dead_list(c, argc - 2, argv + 2, api->json);
+		rc = ctl_cmd_dead_list(&k, argc - 2, argv + 2, api->json);
 		break;
 	case DEAD_REPLAY:
-		rc = ctl_cmd_dead_replay(c, argv[2]);
+		rc = ctl_cmd_dead_replay(&k, argv[2]);
 		break;
 	case LAYOUT_MIGRATE:
 		rc = ctl_cmd_migrate(c, argc - 1, argv + 1);
 		break;
 	case FORMATS_SHOW:
-		rc = ctl_cmd_formats_show(c);
+		rc = ctl_cmd_formats_show(&k);
 		break;
 	case FORMATS_UPGRADE:
-		rc = ctl_cmd_formats_upgrade(c, argc - 2, argv + 2);
+		rc = ctl_cmd_formats_upgrade(&k, argc - 2, argv + 2);
 		break;
 	}
 out:
-	redisFree(c);
+	ctl_conn_close(&k);
 	return rc;
 }
 
@@ -675,9 +645,11 @@ int main(int argc, char **argv)
 	const char *addr = getenv("DEALPUSH_REDIS");
 	const char *sentinels = getenv("DEALPUSH_SENTINELS");
 	const char *master = getenv("DEALPUSH_MASTER");
+	const char *cluster = getenv("DEALPUSH_CLUSTER");
+	const char *cluster_from = "$DEALPUSH_CLUSTER", *sentinel_from = "$DEALPUSH_SENTINELS";
 	char primary[300];
 	struct ctl_api api;
-	int i = 1, rc;
+	int i = 1, rc, redis_given = 0;
 
 	if (clock_from_env() < 0)
 		return CTL_FAIL;
@@ -689,6 +661,8 @@ int main(int argc, char **argv)
 
 	if (addr == NULL || addr[0] == '\0')
 		addr = CTL_DEFAULT_REDIS;
+	if (cluster != NULL && cluster[0] == '\0')
+		cluster = NULL;
 	while (i < argc && argv[i][0] == '-' && argv[i][1] == '-') {
 		if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
@@ -698,12 +672,23 @@ int main(int argc, char **argv)
 			return CTL_OK;
 		} else if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc) {
 			addr = argv[i + 1];
+			redis_given = 1;
 			i += 2;
 		} else if (strncmp(argv[i], "--redis=", 8) == 0) {
 			addr = argv[i] + 8;
+			redis_given = 1;
+			i++;
+		} else if (strcmp(argv[i], "--cluster") == 0 && i + 1 < argc) {
+			cluster = argv[i + 1];
+			cluster_from = "--cluster";
+			i += 2;
+		} else if (strncmp(argv[i], "--cluster=", 10) == 0) {
+			cluster = argv[i] + 10;
+			cluster_from = "--cluster";
 			i++;
 		} else if (strcmp(argv[i], "--sentinel") == 0 && i + 1 < argc) {
 			sentinels = argv[i + 1];
+			sentinel_from = "--sentinel";
 			i += 2;
 		} else if (strcmp(argv[i], "--master") == 0 && i + 1 < argc) {
 			master = argv[i + 1];
@@ -726,7 +711,27 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return CTL_OK;
 	}
-	if (sentinels != NULL && *sentinels != '\0') {
+	if (cluster != NULL) {
+		char seeds[CTL_CLUSTER_SEEDS_MAX][CTL_ADDR_MAX], err[CTL_ERR_MAX];
+
+		if (sentinels != NULL && *sentinels != '\0') {
+			fprintf(stderr, "dealpushctl: %s and %s: a Redis Cluster fails over by "
+			    "itself, without Sentinel; give one of them\n", cluster_from,
+			    sentinel_from);
+			return CTL_FAIL;
+		}
+		if (redis_given) {
+			fprintf(stderr, "dealpushctl: --redis and %s: one Redis or a Redis "
+			    "Cluster, not both\n", cluster_from);
+			return CTL_FAIL;
+		}
+		if (ctl_cluster_seeds(cluster, seeds, CTL_CLUSTER_SEEDS_MAX, err,
+		    sizeof(err)) < 0) {
+			fprintf(stderr, "dealpushctl: %s%s\n", err, strcmp(cluster_from,
+			    "--cluster") != 0 ? " (from $DEALPUSH_CLUSTER)" : "");
+			return CTL_FAIL;
+		}
+	} else if (sentinels != NULL && *sentinels != '\0') {
 		if (ctl_sentinel_primary(sentinels, master, primary, sizeof(primary)) < 0)
 			return CTL_FAIL;
 		addr = primary;
@@ -735,7 +740,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dealpushctl: cannot start libcurl\n");
 		return CTL_FAIL;
 	}
-	rc = run_command(addr, &api, argc - i, argv + i);
+	rc = run_command(addr, cluster, &api, argc - i, argv + i);
 	layout_clear();
 	curl_global_cleanup();
 	if (fflush(stdout) != 0 && rc == CTL_OK)

@@ -79,6 +79,27 @@ every_command_of_the_table_is_known(void **state)
 				fail_msg("%s does not route by its key", daemon[i]);
 		}
 	}
+	/* dealpushctl's commands on a cluster (notifier/ctl_cluster.c routes them by
+	 * this table, refusing what it does not know): each by its key, TIME anywhere,
+	 * SCRIPT LOAD everywhere. */
+	{
+		static const char *const ctl[] = { "HMGET", "XINFO", "EVALSHA",
+			"EVAL", "HGET", "HGETALL", "HSET", "XADD", "XRANGE", "XREVRANGE",
+			"XPENDING", "GET" };
+
+		for (i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+			argv[0] = ctl[i];
+			if (rroute_of(8, argv, NULL, &r) != RROUTE_KEY)
+				fail_msg("%s does not route by its key", ctl[i]);
+		}
+		assert_int_equal(ROUTE(&r, "EXISTS", "subscribers"), RROUTE_KEY);
+		assert_int_equal(ROUTE(&r, "TIME"), RROUTE_ANY);
+		assert_int_equal(ROUTE(&r, "SCRIPT", "LOAD", "return 1"), RROUTE_EVERY);
+		/* deal_confirm.lua's keys share the slot of "deals" */
+		assert_int_equal(ROUTE(&r, "EVALSHA", "abc", "3", "{deals}:dead", "deals",
+		    "{deals}:confirmed", "x", "10"), RROUTE_KEY);
+		assert_int_equal(r.slot, slot("deals"));
+	}
 	assert_int_equal(ROUTE(&r, "hget", "{s1}subscribers", "x"), RROUTE_KEY);
 	assert_int_equal(r.slot, slot("{s1}subscribers"));
 }
