@@ -1,0 +1,796 @@
+/*
+ * test_ctl_cluster.c: dealpushctl on a Redis Cluster (--cluster; issue 14 items 3
+ * and 5): six redis-server (three primaries, three replicas). Bad --cluster values
+ * and an unreachable cluster are refused with a message; the layout, publish,
+ * cancel, pause, testlist, formats and dead-letter commands run through the router,
+ * each key landing on its slot's primary; a replica as the only seed; a slot
+ * migrating (ASK), a slot moved while publish runs (MOVED), two nodes that send
+ * each other back and forth (bounded); the commands that walk one Redis refused
+ * with what to do. Then a populated single Redis moves to the cluster (migrate
+ * --to-shards, redis-cli --cluster import --cluster-copy) and a notifier on the
+ * cluster finds every subscriber and report, and texts a new deal to each once.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+
+#include "ithttp.h"
+#include "itshards.h"
+#include "itest.h"
+#include "layout.h"
+#include "pause.h"
+#include "slot.h"
+
+#define NS 30                     /* subscribers of the migration */
+#define OUT_MAX 16384
+
+struct fx {
+	struct it_cluster cl;
+	struct it_gwsim gw;
+	struct it_notifier nt;
+	char seeds[128];
+	char bin[512];
+	char out[OUT_MAX];
+};
+
+static struct fx *fx;
+
+static int
+group_setup(void **state)
+{
+	char off[32];
+
+	(void)state;
+	setenv("DP_TEST_ADMIN_TOKEN", IT_SHARD_TOKEN, 1);
+	/* dealpushctl's clock is the notifiers' (it_now): the deals it checks expire then */
+	snprintf(off, sizeof(off), "%lld", it_clock_offset());
+	setenv("DEALPUSH_CLOCK_OFFSET_S", off, 1);
+	if ((fx = calloc(1, sizeof(*fx))) == NULL || it_cluster_start(&fx->cl) < 0 ||
+	    it_gwsim_start(&fx->gw, NULL) < 0)
+		return -1;
+	snprintf(fx->seeds, sizeof(fx->seeds), "127.0.0.1:%d,127.0.0.1:%d",
+	    fx->cl.ports[0], fx->cl.ports[1]);
+	snprintf(fx->bin, sizeof(fx->bin), "%s/dealpushctl", it_build());
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	if (fx == NULL)
+		return 0;
+	it_stop(&fx->nt.proc, SIGTERM, 5000);
+	it_stop(&fx->gw.proc, SIGTERM, 2000);
+	it_cluster_stop(&fx->cl);
+	free(fx);
+	fx = NULL;
+	return 0;
+}
+
+/* dealpushctl with the NULL-ended arguments after it; output into fx->out. Its exit
+ * status. */
+static int
+ctl(const char *first, ...)
+{
+	const char *argv[24];
+	va_list ap;
+	int n = 0, rc;
+
+	argv[n++] = fx->bin;
+	argv[n++] = first;
+	va_start(ap, first);
+	while (n < 23 && (argv[n] = va_arg(ap, const char *)) != NULL)
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	rc = it_run(argv, fx->out, sizeof(fx->out));
+	printf("# dealpushctl %s %s %s: exit %d: %.300s\n", first, n > 2 ? argv[2] : "",
+	    n > 3 ? argv[3] : "", rc, fx->out);
+	return rc;
+}
+
+/* The output holds s, or the test fails showing it. */
+static void
+out_has(const char *s)
+{
+	if (strstr(fx->out, s) == NULL)
+		fail_msg("want \"%s\" in: %s", s, fx->out);
+}
+
+/* A file holding text, its path into path. */
+static void
+file_with(char *path, size_t size, const char *text)
+{
+	FILE *f;
+
+	it_path(path, size, "ctlcl", ".jsonl");
+	assert_non_null(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+}
+
+/* 1 when node i is a primary now. */
+static int
+is_primary(int i)
+{
+	redisContext *c;
+	redisReply *r;
+	int yes;
+
+	if (fx->cl.pids[i] <= 0)
+		return 0;
+	c = it_redis_connect(fx->cl.ports[i]);
+	r = redisCommand(c, "ROLE");
+	yes = r != NULL && r->type == REDIS_REPLY_ARRAY &&
+	    strcmp(r->element[0]->str, "master") == 0;
+	freeReplyObject(r);
+	redisFree(c);
+	return yes;
+}
+
+/* The index of the primary serving key's slot (it answers TYPE, not MOVED), or -1. */
+static int
+owner_of(const char *key)
+{
+	int i;
+
+	for (i = 0; i < IT_CLUSTER_NODES; i++) {
+		redisContext *c;
+		redisReply *r;
+		int mine;
+
+		if (!is_primary(i))
+			continue;
+		c = it_redis_connect(fx->cl.ports[i]);
+		r = redisCommand(c, "TYPE %s", key);
+		mine = r != NULL && r->type == REDIS_REPLY_STATUS;
+		freeReplyObject(r);
+		redisFree(c);
+		if (mine)
+			return i;
+	}
+	return -1;
+}
+
+/* A command with one key argument on node i (no redirect followed). */
+static redisReply *
+on_node(int i, const char *fmt, const char *a, const char *b)
+{
+	redisContext *c = it_redis_connect(fx->cl.ports[i]);
+	redisReply *r = redisCommand(c, fmt, a, b);
+
+	redisFree(c);
+	return r;
+}
+
+static void
+node_id(int i, char *id, size_t size)
+{
+	redisReply *r = on_node(i, "CLUSTER MYID", NULL, NULL);
+
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	snprintf(id, size, "%s", r->str);
+	freeReplyObject(r);
+}
+
+/* A primary other than node a. */
+static int
+other_primary(int a)
+{
+	int i;
+
+	for (i = 0; i < IT_CLUSTER_NODES; i++)
+		if (i != a && is_primary(i))
+			return i;
+	fail_msg("no second primary");
+	return -1;
+}
+
+/* Starts moving slot from node a to node b as a reshard does, and moves every key
+ * of it (MIGRATE): the slot stays a's, MIGRATING there, IMPORTING on b. */
+static void
+slot_begin(int slot, int a, int b)
+{
+	char ida[64], idb[64], port[16], s[16];
+	redisContext *ca = it_redis_connect(fx->cl.ports[a]);
+	redisReply *keys, *r;
+	size_t k;
+
+	node_id(a, ida, sizeof(ida));
+	node_id(b, idb, sizeof(idb));
+	snprintf(s, sizeof(s), "%d", slot);
+	freeReplyObject(on_node(b, "CLUSTER SETSLOT %s IMPORTING %s", s, ida));
+	freeReplyObject(redisCommand(ca, "CLUSTER SETSLOT %s MIGRATING %s", s, idb));
+	keys = redisCommand(ca, "CLUSTER GETKEYSINSLOT %s 1000", s);
+	assert_true(keys != NULL && keys->type == REDIS_REPLY_ARRAY);
+	snprintf(port, sizeof(port), "%d", fx->cl.ports[b]);
+	for (k = 0; k < keys->elements; k++) {
+		r = redisCommand(ca, "MIGRATE 127.0.0.1 %s %s 0 5000", port,
+		    keys->element[k]->str);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR)
+			fail_msg("MIGRATE: %s", r != NULL ? r->str : "no reply");
+		freeReplyObject(r);
+	}
+	freeReplyObject(keys);
+	redisFree(ca);
+}
+
+/* Gives slot to node b on every primary (the end of a reshard). */
+static void
+slot_finish(int slot, int b)
+{
+	char idb[64], s[16];
+	int i;
+
+	node_id(b, idb, sizeof(idb));
+	snprintf(s, sizeof(s), "%d", slot);
+	freeReplyObject(on_node(b, "CLUSTER SETSLOT %s NODE %s", s, idb));
+	for (i = 0; i < IT_CLUSTER_NODES; i++)
+		if (i != b && is_primary(i))
+			freeReplyObject(on_node(i, "CLUSTER SETSLOT %s NODE %s", s, idb));
+}
+
+#define KEY_SLOT(key) slot_of((key), strlen(key))
+
+/* ---- the option ---- */
+
+static void
+bad_cluster_values_are_refused(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("--cluster", "", "pause", "status", NULL), 2);
+	out_has("--cluster is empty");
+	assert_int_equal(ctl("--cluster", "127.0.0.1", "pause", "status", NULL), 2);
+	out_has("has no port");
+	assert_int_equal(ctl("--cluster", "redis.example:7000", "pause", "status", NULL),
+	    2);
+	out_has("is not an IP address");
+	assert_int_equal(ctl("--cluster", "127.0.0.1:70000", "pause", "status", NULL), 2);
+	out_has("port must be 1 to 65535");
+	assert_int_equal(ctl("--cluster=127.0.0.1:7000,,", "pause", "status", NULL), 2);
+	out_has("entry 2 is empty");
+	assert_int_equal(ctl("--cluster", fx->seeds, "--redis", "127.0.0.1:6379", "pause",
+	    "status", NULL), 2);
+	out_has("one Redis or a Redis Cluster, not both");
+	assert_int_equal(ctl("--cluster", fx->seeds, "--sentinel", "127.0.0.1:26379",
+	    "--master", "m", "pause", "status", NULL), 2);
+	out_has("without Sentinel");
+	setenv("DEALPUSH_CLUSTER", "not-an-ip:1", 1);
+	assert_int_equal(ctl("pause", "status", NULL), 2);
+	out_has("(from $DEALPUSH_CLUSTER)");
+	unsetenv("DEALPUSH_CLUSTER");
+}
+
+/* Nobody listening, or a Redis that is not a cluster node: a clear error at once. */
+static void
+an_unreachable_cluster_is_a_clear_error(void **state)
+{
+	char seeds[64], one[32];
+	int p = it_free_port();
+
+	(void)state;
+	assert_true(p > 0);
+	snprintf(seeds, sizeof(seeds), "127.0.0.1:%d", p);
+	assert_int_equal(ctl("--cluster", seeds, "pause", "status", NULL), 2);
+	out_has("no node of the cluster");
+	out_has("cannot connect to Redis");
+	snprintf(one, sizeof(one), "127.0.0.1:%d", it_redis_port());
+	assert_int_equal(ctl("--cluster", one, "pause", "status", NULL), 2);
+	out_has("is not a cluster node (cluster support disabled)");
+}
+
+/* ---- the commands ---- */
+
+/* Before a layout: every command but layout create and show is refused (78), as
+ * the notifier refuses such a cluster. */
+static void
+a_cluster_without_a_layout_is_refused(void **state)
+{
+	(void)state;
+	assert_int_equal(ctl("--cluster", fx->seeds, "pause", "status", NULL), 78);
+	out_has("holds no sharded layout");
+	assert_int_equal(ctl("--cluster", fx->seeds, "layout", "show", NULL), 0);
+	out_has("layout single");
+}
+
+/* Through a replica as the only seed: the map is read there, the commands go to
+ * the primaries. */
+static void
+layout_create_and_show_through_a_replica(void **state)
+{
+	char seed[32];
+	redisReply *r;
+	int i, own;
+
+	(void)state;
+	for (i = 0; i < IT_CLUSTER_NODES && is_primary(i); i++)
+		;
+	assert_true(i < IT_CLUSTER_NODES);
+	snprintf(seed, sizeof(seed), "127.0.0.1:%d", fx->cl.ports[i]);
+	assert_int_equal(ctl("--cluster", seed, "layout", "create", "--shards", "4", NULL),
+	    0);
+	out_has("layout created: 4 shards");
+	assert_int_equal(ctl("--cluster", seed, "layout", "show", NULL), 0);
+	out_has("shards   4");
+	out_has("shard 3 tag {");
+	/* On its slot's primary, as a hash. */
+	assert_true((own = owner_of(LAYOUT_KEY)) >= 0);
+	r = on_node(own, "HGET %s %s", LAYOUT_KEY, "shards");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	assert_string_equal(r->str, "4");
+	freeReplyObject(r);
+	assert_int_equal(ctl("--cluster", fx->seeds, "layout", "create", "--shards", "4",
+	    NULL), 1);
+	out_has("exists");
+}
+
+/* XLEN of "deals" on its primary. */
+static long long
+deals_len(void)
+{
+	int own = owner_of("deals");
+	redisReply *r;
+	long long n;
+
+	if (own < 0)
+		return 0;
+	r = on_node(own, "XLEN deals", NULL, NULL);
+	n = r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+	freeReplyObject(r);
+	return n;
+}
+
+static void
+publish_and_cancel_reach_the_deals_primary(void **state)
+{
+	char path[512];
+	redisReply *r;
+	long long before = deals_len();
+	int own;
+
+	(void)state;
+	file_with(path, sizeof(path), it_deal("cl-pub", "laptop", 600));
+	assert_int_equal(ctl("--cluster", fx->seeds, "publish", path, NULL), 0);
+	out_has("published cl-pub entry=");
+	assert_int_equal(deals_len(), before + 1);
+	assert_int_equal(ctl("--cluster", fx->seeds, "cancel", "cl-pub", NULL), 0);
+	assert_int_equal(deals_len(), before + 2);
+	assert_true((own = owner_of("deals")) >= 0);
+	r = on_node(own, "XREVRANGE deals + - COUNT 1", NULL, NULL);
+	assert_true(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
+	assert_non_null(strstr(r->element[0]->element[1]->element[1]->str, "\"cancel\""));
+	freeReplyObject(r);
+}
+
+static void
+pause_resume_and_status(void **state)
+{
+	redisReply *r;
+
+	(void)state;
+	assert_int_equal(ctl("--cluster", fx->seeds, "pause", "maintenance", NULL), 0);
+	assert_int_equal(ctl("--cluster", fx->seeds, "pause", "status", NULL), 0);
+	out_has("paused since");
+	out_has("maintenance");
+	r = on_node(owner_of(PAUSE_KEY), "HGET %s %s", PAUSE_KEY, "state");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	assert_string_equal(r->str, "paused");
+	freeReplyObject(r);
+	assert_int_equal(ctl("--cluster", fx->seeds, "resume", NULL), 0);
+	assert_int_equal(ctl("--cluster", fx->seeds, "pause", "status", NULL), 0);
+	out_has("running");
+}
+
+/* testlist, test-send, formats show and upgrade, dead list and replay, deals
+ * confirm, convert: each through the router (scripts loaded on every primary). */
+static void
+the_other_commands_run_on_the_cluster(void **state)
+{
+	char path[512], conv[512];
+	redisReply *r;
+
+	(void)state;
+	assert_int_equal(ctl("--cluster", fx->seeds, "testlist", "set", "team", "a-1,a-2",
+	    NULL), 0);
+	r = on_node(owner_of("testlists"), "HGET testlists %s", "team", NULL);
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	assert_string_equal(r->str, "a-1,a-2");
+	freeReplyObject(r);
+	file_with(path, sizeof(path), it_deal("cl-test", "laptop", 600));
+	assert_int_equal(ctl("--cluster", fx->seeds, "test-send", path, "--to", "@team",
+	    NULL), 0);
+	out_has("to 2 subscribers");
+	assert_int_equal(ctl("--cluster", fx->seeds, "formats", "show", NULL), 0);
+	out_has("format   1");
+	/* no notifier reads the streams: raised to what this release reads, on the
+	 * key's primary (formats_set.lua) */
+	assert_int_equal(ctl("--cluster", fx->seeds, "formats", "upgrade", NULL), 0);
+	out_has("format");
+	r = on_node(owner_of("dealpush:formats"), "HGET dealpush:formats %s", "format",
+	    NULL);
+	assert_true(r != NULL && (r->type == REDIS_REPLY_STRING || strstr(fx->out,
+	    "already") != NULL));
+	freeReplyObject(r);
+	assert_int_equal(ctl("--cluster", fx->seeds, "dead", "list", NULL), 0);
+	out_has("STREAM");
+	assert_int_equal(ctl("--cluster", fx->seeds, "dead", "replay", "1-0", NULL), 1);
+	out_has("no dead letter 1-0");
+	assert_int_equal(ctl("--cluster", fx->seeds, "deals", "confirm", "cl-none", NULL),
+	    1);
+	out_has("no deal 'cl-none' held by the guards");
+	file_with(conv, sizeof(conv), "{\"deal_id\":\"cl-pub\",\"order_id\":\"o-1\","
+	    "\"revenue\":12.5,\"currency\":\"USD\",\"subscriber_id\":\"a-1\"}\n");
+	assert_int_equal(ctl("--cluster", fx->seeds, "convert", "--no-wait", conv, NULL),
+	    0);
+	out_has("posted 1 conversions");
+	r = on_node(owner_of("conversions"), "XLEN conversions", NULL, NULL);
+	assert_true(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+	freeReplyObject(r);
+}
+
+/* The commands that walk one Redis say what to do instead. */
+static void
+keyspace_walks_are_refused_with_what_to_do(void **state)
+{
+	char path[512];
+
+	(void)state;
+	file_with(path, sizeof(path), it_shard_sub_json("x-1", 1));
+	assert_int_equal(ctl("--cluster", fx->seeds, "migrate", "--to-shards", "4", NULL),
+	    2);
+	out_has("redis-cli --cluster import");
+	out_has("--cluster-copy");
+	assert_int_equal(ctl("--cluster", fx->seeds, "migrate", "--to-single", NULL), 2);
+	out_has("migrate is refused on a Redis Cluster");
+	assert_int_equal(ctl("--cluster", fx->seeds, "subscribers", "import", path, NULL),
+	    2);
+	out_has("--api URL subscribers import");
+	assert_int_equal(ctl("--cluster", fx->seeds, "subscribers", "delete", "x-1", NULL),
+	    2);
+	out_has("--api URL subscribers delete");
+	assert_int_equal(ctl("--cluster", fx->seeds, "consent", "migrate", NULL), 2);
+	out_has("consent migrate is refused");
+}
+
+/* ---- redirects ---- */
+
+/* The layout key's slot in the middle of a reshard (its key already moved): every
+ * command's layout check, layout show and pause status are answered through ASK;
+ * then the slot is given to the new node and the next run reads the new map. */
+static void
+a_migrating_slot_is_answered_through_ask(void **state)
+{
+	int slot = KEY_SLOT(LAYOUT_KEY), a, b;
+	redisReply *r;
+	char s[16];
+
+	(void)state;
+	assert_true((a = owner_of(LAYOUT_KEY)) >= 0);
+	b = other_primary(a);
+	slot_begin(slot, a, b);
+	snprintf(s, sizeof(s), "%d", slot);
+	r = on_node(b, "CLUSTER COUNTKEYSINSLOT %s", s, NULL);
+	assert_true(r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer >= 1);
+	freeReplyObject(r);
+	assert_int_equal(ctl("--cluster", fx->seeds, "layout", "show", NULL), 0);
+	out_has("shards   4");
+	assert_int_equal(ctl("--cluster", fx->seeds, "pause", "status", NULL), 0);
+	out_has("running");
+	slot_finish(slot, b);
+	assert_int_equal(owner_of(LAYOUT_KEY), b);
+	assert_int_equal(ctl("--cluster", fx->seeds, "layout", "show", NULL), 0);
+	out_has("shards   4");
+}
+
+/* publish reading stdin: after its first deal the slot of "deals" moves to another
+ * primary; the second deal goes to the old one by the map read at start, is told
+ * MOVED, and lands on the new one. */
+static void
+a_slot_moved_while_publish_runs_is_followed(void **state)
+{
+	int in[2], slot = KEY_SLOT("deals"), a, b, status, fd;
+	long long before = deals_len();
+	char log[512], line[1200];
+	pid_t pid;
+
+	(void)state;
+	assert_true((a = owner_of("deals")) >= 0);
+	b = other_primary(a);
+	it_path(log, sizeof(log), "ctlcl-publish", ".log");
+	assert_int_equal(pipe(in), 0);
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		const char *argv[] = { fx->bin, "--cluster", fx->seeds, "publish", "-", NULL };
+
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(in[0], 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		close(in[1]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	snprintf(line, sizeof(line), "%s\n", it_deal("cl-mv1", "laptop", 600));
+	assert_true(write(in[1], line, strlen(line)) == (ssize_t)strlen(line));
+	for (fd = 0; fd < 200 && deals_len() < before + 1; fd++)
+		it_sleep_ms(50);
+	assert_int_equal(deals_len(), before + 1);
+	slot_begin(slot, a, b);
+	slot_finish(slot, b);
+	assert_int_equal(owner_of("deals"), b);
+	snprintf(line, sizeof(line), "%s\n", it_deal("cl-mv2", "laptop", 600));
+	assert_true(write(in[1], line, strlen(line)) == (ssize_t)strlen(line));
+	close(in[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("publish exited %d (see %s)", status, log);
+	assert_int_equal(deals_len(), before + 2);
+	assert_true(it_log_count(log, "published cl-mv2", NULL, NULL) == 1);
+}
+
+/* Two primaries that each say the other owns a slot: the redirects stop after five,
+ * with a message, and the cluster is put right again. */
+static void
+redirects_are_bounded(void **state)
+{
+	int slot = KEY_SLOT(PAUSE_KEY), a, b;
+	char ida[64], idb[64], s[16];
+
+	(void)state;
+	assert_true((a = owner_of(PAUSE_KEY)) >= 0);
+	b = other_primary(a);
+	node_id(a, ida, sizeof(ida));
+	node_id(b, idb, sizeof(idb));
+	snprintf(s, sizeof(s), "%d", slot);
+	/* a gives the slot (no key left in it) to b, which never hears of it */
+	freeReplyObject(on_node(a, "DEL %s", PAUSE_KEY, NULL));
+	freeReplyObject(on_node(a, "CLUSTER SETSLOT %s NODE %s", s, idb));
+	assert_int_equal(ctl("--cluster", fx->seeds, "pause", "status", NULL), 2);
+	out_has("HMGET: still redirected after 5 redirects");
+	freeReplyObject(on_node(a, "CLUSTER SETSLOT %s NODE %s", s, ida));
+	assert_int_equal(ctl("--cluster", fx->seeds, "pause", "status", NULL), 0);
+	out_has("running");
+}
+
+/* ---- a single Redis moved to the cluster ---- */
+
+/* Member name of j as a number, -1 when it is not one. */
+#define NUM_OF(j, name) (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive((j), (name))) ? \
+	cJSON_GetObjectItemCaseSensitive((j), (name))->valuedouble : -1)
+
+/* The report of deal from the admin API on port: "<matched> <sent> <skipped>" ("" when
+ * there is none). */
+static void
+report_line(int port, const char *deal, char *buf, size_t size)
+{
+	static struct it_resp resp;
+	char path[128], *skipped;
+	cJSON *j;
+
+	snprintf(path, sizeof(path), "/v1/reports/deal/%s", deal);
+	buf[0] = '\0';
+	if (it_shard_api(port, "GET", path, NULL, &resp) != 200 ||
+	    (j = cJSON_Parse(resp.body)) == NULL)
+		return;
+	skipped = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "skipped"));
+	snprintf(buf, size, "%g %g %s", NUM_OF(j, "matched"), NUM_OF(j, "sent"),
+	    skipped != NULL ? skipped : "-");
+	free(skipped);
+	cJSON_Delete(j);
+}
+
+/* Texts accepted at the gateway simulator to +1512558<i> of pushes starting entry. */
+static void
+texts_of(const char *entry, int *texts)
+{
+	cJSON *reqs = it_gwsim_requests(&fx->gw), *o;
+
+	memset(texts, 0, NS * sizeof(*texts));
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
+		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
+		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
+		int i;
+
+		if (cJSON_IsString(to) && cJSON_IsNumber(sc) && sc->valueint == 201 &&
+		    cJSON_IsString(push) &&
+		    strncmp(push->valuestring, entry, strlen(entry)) == 0 &&
+		    sscanf(to->valuestring, "+1512558%d", &i) == 1 && i >= 0 && i < NS)
+			texts[i]++;
+	}
+	cJSON_Delete(reqs);
+}
+
+static int
+all_texted(void *entry)
+{
+	int texts[NS], i;
+
+	texts_of(entry, texts);
+	for (i = 0; i < NS; i++)
+		if (texts[i] == 0)
+			return 0;
+	return 1;
+}
+
+static int
+report_done(void *port)
+{
+	char line[256], want[64];
+
+	report_line(*(int *)port, "mv-old", line, sizeof(line));
+	snprintf(want, sizeof(want), "%d %d ", NS, NS);
+	return strncmp(line, want, strlen(want)) == 0;
+}
+
+/* Every key of the single Redis at port is on its slot's primary with the same type,
+ * and a key with a TTL still has one; the types are printed. */
+static void
+every_key_copied(int port)
+{
+	redisContext *c = it_redis_connect(port);
+	redisReply *keys = redisCommand(c, "KEYS *");
+	long ttls = 0, streams = 0, hashes = 0, other = 0;
+	size_t k;
+
+	assert_true(keys != NULL && keys->type == REDIS_REPLY_ARRAY && keys->elements > 0);
+	for (k = 0; k < keys->elements; k++) {
+		const char *key = keys->element[k]->str;
+		redisReply *t = redisCommand(c, "TYPE %s", key);
+		redisReply *ttl = redisCommand(c, "PTTL %s", key), *ct, *cttl;
+		int own = owner_of(key);
+
+		assert_true(t != NULL && t->type == REDIS_REPLY_STATUS && ttl != NULL);
+		if (own < 0)
+			fail_msg("%s: no primary answers for it", key);
+		ct = on_node(own, "TYPE %s", key, NULL);
+		cttl = on_node(own, "PTTL %s", key, NULL);
+		if (ct == NULL || strcmp(ct->str, t->str) != 0)
+			fail_msg("%s: %s on the single Redis, %s on the cluster", key, t->str,
+			    ct != NULL ? ct->str : "nothing");
+		if (ttl->integer > 0 && !(cttl != NULL && cttl->integer > 0))
+			fail_msg("%s lost its TTL", key);
+		ttls += ttl->integer > 0;
+		streams += strcmp(t->str, "stream") == 0;
+		hashes += strcmp(t->str, "hash") == 0;
+		other += strcmp(t->str, "stream") != 0 && strcmp(t->str, "hash") != 0;
+		freeReplyObject(t);
+		freeReplyObject(ttl);
+		freeReplyObject(ct);
+		freeReplyObject(cttl);
+	}
+	printf("# %zu keys copied: %ld streams, %ld hashes, %ld other, %ld with a TTL\n",
+	    keys->elements, streams, hashes, other, ttls);
+	freeReplyObject(keys);
+	redisFree(c);
+}
+
+/* The whole path of docs/sharding.md 4g: subscribers imported into one Redis, a
+ * deal delivered there, the notifier stopped, migrate --to-shards 4, redis-cli
+ * --cluster import --cluster-copy into the (emptied) cluster, a notifier on the
+ * cluster: every subscriber there, the old deal's report as before, a new deal texted
+ * once to each and the old one to nobody again. */
+static void
+a_single_redis_moves_to_the_cluster_with_nothing_lost(void **state)
+{
+	struct it_proc single;
+	struct it_notifier nt1;
+	static struct it_resp resp;
+	char dir[512], addr[32], target[32], from[32], extra[512], before[256], after[256];
+	char *subs, path[512], entry[96], old_entry[96], *e;
+	int sp, port, i, texts[NS], rc;
+	size_t len = 0;
+	const char *imp[] = { "/usr/bin/env", "redis-cli", "--cluster", "import", target,
+		"--cluster-from", from, "--cluster-copy", NULL };
+
+	(void)state;
+	memset(&single, 0, sizeof(single));
+	memset(&nt1, 0, sizeof(nt1));
+	it_path(dir, sizeof(dir), "single", "");
+	assert_true((sp = it_free_port()) > 0);
+	assert_int_equal(it_redis_start(&single, dir, sp, 0), sp);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", sp);
+	assert_non_null(subs = malloc(NS * 300));
+	for (i = 0; i < NS; i++)
+		len += (size_t)snprintf(subs + len, NS * 300 - len,
+		    "{\"id\":\"mv-%d\",\"phone\":\"+1512558%04d\",\"channels\":[\"sms\"],"
+		    "\"consent\":{\"sms\":\"2026-01-02T10:00:00Z\"},"
+		    "\"timezone\":\"America/Chicago\","
+		    "\"interests\":{\"categories\":[\"laptop\"]}}\n", i, i);
+	assert_int_equal(it_import(sp, subs), 0);
+	free(subs);
+	/* The old deal, delivered on the single Redis. */
+	port = it_notifier_start_http(&nt1, sp, fx->gw.port, "mv-single",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n");
+	assert_true(port > 0);
+	file_with(path, sizeof(path), it_deal("mv-old", "laptop", 900));
+	assert_int_equal(ctl("--redis", addr, "publish", path, NULL), 0);
+	assert_non_null(e = strstr(fx->out, "entry="));
+	snprintf(old_entry, sizeof(old_entry), "%.*s:", (int)strcspn(e + 6, "\n"), e + 6);
+	assert_true(it_wait(all_texted, old_entry, 30000));
+	assert_true(it_wait(report_done, &port, 30000));
+	report_line(port, "mv-old", before, sizeof(before));
+	assert_int_equal(it_stop_clean(&nt1.proc), 0);
+	/* Migrate (10 s after the notifier's last read), then copy into the cluster. */
+	it_sleep_ms(10500);
+	assert_int_equal(ctl("--redis", addr, "migrate", "--to-shards", "4", NULL), 0);
+	for (i = 0; i < IT_CLUSTER_NODES; i++)
+		if (is_primary(i))
+			freeReplyObject(on_node(i, "FLUSHALL", NULL, NULL));
+	snprintf(target, sizeof(target), "127.0.0.1:%d", fx->cl.ports[0]);
+	snprintf(from, sizeof(from), "127.0.0.1:%d", sp);
+	rc = it_run(imp, fx->out, sizeof(fx->out));
+	if (rc != 0)
+		fail_msg("redis-cli --cluster import exited %d: %s", rc, fx->out);
+	every_key_copied(sp);
+	it_stop(&single, SIGTERM, 5000);
+	/* A notifier on the cluster. */
+	snprintf(extra, sizeof(extra), "admin_token_env = DP_TEST_ADMIN_TOKEN\n"
+	    "[redis]\ncluster = %s\nshards = 4\n", fx->seeds);
+	port = it_notifier_start_http(&fx->nt, it_redis_port(), fx->gw.port, "mv-cluster",
+	    extra);
+	assert_true(port > 0);
+	IT_SHARD_WAIT_MIRROR(port, NS);
+	for (i = 0; i < NS; i++) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "/v1/subscribers/mv-%d", i);
+		if (it_shard_api(port, "GET", p, NULL, &resp) != 200)
+			fail_msg("GET %s: %d", p, resp.status);
+	}
+	report_line(port, "mv-old", after, sizeof(after));
+	assert_string_equal(after, before);
+	/* A new deal, through dealpushctl on the cluster. */
+	file_with(path, sizeof(path), it_deal("mv-new", "laptop", 900));
+	assert_int_equal(ctl("--cluster", fx->seeds, "publish", path, NULL), 0);
+	assert_non_null(e = strstr(fx->out, "entry="));
+	snprintf(entry, sizeof(entry), "%.*s:", (int)strcspn(e + 6, "\n"), e + 6);
+	assert_true(it_wait(all_texted, entry, 30000));
+	it_sleep_ms(1000);            /* a second text would show by now */
+	texts_of(entry, texts);
+	for (i = 0; i < NS; i++)
+		if (texts[i] != 1)
+			fail_msg("+1512558%04d got %d texts of the new deal", i, texts[i]);
+	texts_of(old_entry, texts);
+	for (i = 0; i < NS; i++)
+		if (texts[i] != 1)
+			fail_msg("+1512558%04d got %d texts of the old deal", i, texts[i]);
+	assert_int_equal(it_log_count(fx->nt.proc.log, "event=cluster_unroutable", NULL,
+	    NULL), 0);
+	assert_int_equal(it_stop_clean(&fx->nt.proc), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bad_cluster_values_are_refused),
+		cmocka_unit_test(an_unreachable_cluster_is_a_clear_error),
+		cmocka_unit_test(a_cluster_without_a_layout_is_refused),
+		cmocka_unit_test(layout_create_and_show_through_a_replica),
+		cmocka_unit_test(publish_and_cancel_reach_the_deals_primary),
+		cmocka_unit_test(pause_resume_and_status),
+		cmocka_unit_test(the_other_commands_run_on_the_cluster),
+		cmocka_unit_test(keyspace_walks_are_refused_with_what_to_do),
+		cmocka_unit_test(a_migrating_slot_is_answered_through_ask),
+		cmocka_unit_test(a_slot_moved_while_publish_runs_is_followed),
+		cmocka_unit_test(redirects_are_bounded),
+		cmocka_unit_test(a_single_redis_moves_to_the_cluster_with_nothing_lost),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
