@@ -95,26 +95,6 @@ struct run {
 static long subs_n;
 static int verbose;             /* BENCH_CLUSTER_VERBOSE=1: every command's stats */
 
-/* A process's VmRSS in bytes, or -1. */
-static long long
-rss_of(pid_t pid)
-{
-	char path[64], line[256];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0) {
-			v = strtoll(line + 6, NULL, 10) * 1024;
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
 /* The CPU seconds the Redis on port has used (of them in the kernel into *sys_s),
  * and 1 into *primary when it is one.
  * 0, or -1 when it does not answer. */
@@ -181,56 +161,6 @@ redis_resetstat(int port)
 		freeReplyObject(redisCommand(c, "CONFIG RESETSTAT"));
 		redisFree(c);
 	}
-}
-
-/* From a notifier's /healthz: its mirror's subscribers and the shards it serves (-1
- * without ownership); 1 when it says ok with no shard loading. -1: no answer. */
-static int
-health(int port, long *subs, long *served)
-{
-	char body[8192];
-	cJSON *j, *m, *s, *st;
-	int ok;
-
-	if (it_http_get(port, "/healthz", body, sizeof(body)) < 0 ||
-	    (j = cJSON_Parse(body)) == NULL)
-		return -1;
-	m = cJSON_GetObjectItemCaseSensitive(j, "mirror");
-	s = cJSON_GetObjectItemCaseSensitive(j, "shards");
-	st = cJSON_GetObjectItemCaseSensitive(j, "status");
-	*subs = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(m, "subscribers")) ?
-	    (long)cJSON_GetObjectItemCaseSensitive(m, "subscribers")->valuedouble : -1;
-	*served = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "served")) ?
-	    (long)cJSON_GetObjectItemCaseSensitive(s, "served")->valuedouble : -1;
-	ok = cJSON_IsString(st) && strcmp(st->valuestring, "ok") == 0 &&
-	    (s == NULL || (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "loading")) &&
-	    cJSON_GetObjectItemCaseSensitive(s, "loading")->valuedouble == 0));
-	cJSON_Delete(j);
-	return ok;
-}
-
-/* Waits until the n notifiers on ports together mirror want subscribers, each
- * healthy, and (shards > 0) serve shards shards between them. 0, or -1 at the cap. */
-static int
-wait_loaded(const int *ports, int n, long want, long shards)
-{
-	long long until = bench_now_ms() + CS_READY_CAP_MS;
-	long subs, served, sum, total;
-	int i, ok;
-
-	while (bench_now_ms() < until) {
-		sum = total = 0;
-		ok = 1;
-		for (i = 0; i < n && ok; i++) {
-			ok = health(ports[i], &subs, &served) == 1;
-			sum += subs;
-			total += served;
-		}
-		if (ok && sum == want && (shards == 0 || total == shards))
-			return 0;
-		it_sleep_ms(100);
-	}
-	return -1;
 }
 
 /* Puts n subscribers "<prefix>-1".. of category (phones from first on) through the
@@ -433,7 +363,7 @@ start(struct it_notifier *nt, int *ports, int n, int redis_port, int gw_port,
 		    CS_GW, conf)) < 0)
 			return -1;
 	}
-	if (wait_loaded(ports, n, want, shards) < 0) {
+	if (bench_wait_loaded(ports, n, want, shards, CS_READY_CAP_MS) < 0) {
 		fprintf(stderr, "bench_cluster_scale: the notifiers did not serve %ld "
 		    "subscribers within %d s (see %s)\n", want, CS_READY_CAP_MS / 1000,
 		    nt[0].proc.log);
@@ -451,7 +381,7 @@ loaded(struct run *run, struct it_notifier *nt, const int *ports, int n, long wa
 	double top = 0;
 	int i;
 
-	if (wait_loaded(ports, n, want, shards) < 0) {
+	if (bench_wait_loaded(ports, n, want, shards, CS_READY_CAP_MS) < 0) {
 		fprintf(stderr, "bench_cluster_scale: %s: the mirrors did not reach %ld "
 		    "subscribers (see %s)\n", run->name, want, nt[0].proc.log);
 		return -1;
@@ -460,7 +390,7 @@ loaded(struct run *run, struct it_notifier *nt, const int *ports, int n, long wa
 	for (i = 0; i < n; i++) {
 		double per;
 
-		run->rss_loaded[i] = rss_of(nt[i].proc.pid);
+		run->rss_loaded[i] = bench_proc_bytes(nt[i].proc.pid, "VmRSS");
 		per = (double)(run->rss_loaded[i] - run->rss_empty[i]) / (double)subs_n;
 		if (per > top)
 			top = per;
@@ -485,12 +415,12 @@ prepare(struct run *run, struct it_notifier *nt, const int *ports, int n,
 	snprintf(wprefix, sizeof(wprefix), "%sw", prefix);
 	snprintf(wdeal, sizeof(wdeal), "cs-warm-%s", run->name);
 	if (load(ports[0], wprefix, CS_WARM, wfirst, warm) < 0 ||
-	    wait_loaded(ports, n, have + CS_WARM, shards) < 0 ||
+	    bench_wait_loaded(ports, n, have + CS_WARM, shards, CS_READY_CAP_MS) < 0 ||
 	    deliver(run, rc, cl, ports[0], gw_port, wdeal, warm, CS_WARM, 0) < 0)
 		return -1;
 	it_sleep_ms(300);
 	for (i = 0; i < n; i++)
-		run->rss_empty[i] = rss_of(nt[i].proc.pid);
+		run->rss_empty[i] = bench_proc_bytes(nt[i].proc.pid, "VmRSS");
 	if (load(ports[0], prefix, subs_n, first, category) < 0)
 		return -1;
 	return loaded(run, nt, ports, n, have + CS_WARM + subs_n, shards);

@@ -154,32 +154,6 @@ redis_cpu_s(redisContext *rc)
 	return u < 0 || s < 0 ? -1 : u + s;
 }
 
-/* A "<key>: <n> kB" line of /proc/<pid>/status, in bytes; -1 when absent. */
-static long long
-proc_bytes(pid_t pid, const char *key)
-{
-	char path[64], line[256];
-	size_t kl = strlen(key);
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
-			char *end;
-
-			errno = 0;
-			v = strtoll(line + kl + 1, &end, 10) * 1024;
-			if (errno != 0 || end == line + kl + 1)
-				v = -1;
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
 /*
  * The pushes ended so far: the sum of the outcome:* counters in stats (each final
  * outcome counts once; an unknown resolved as sent moves its count). Unlike XLEN
@@ -489,7 +463,7 @@ rss_empty(struct bench *b)
 		fprintf(stderr, "bench_million: a notifier on the empty store was not ready "
 		    "within %d s (see %s)\n", M_EMPTY_CAP_MS / 1000, b->nt.proc.log);
 	} else {
-		rss = proc_bytes(b->nt.proc.pid, "VmRSS");
+		rss = bench_proc_bytes(b->nt.proc.pid, "VmRSS");
 	}
 	if (b->nt_up)
 		it_stop(&b->nt.proc, SIGTERM, 5000);
@@ -549,7 +523,7 @@ broad_deal(struct bench *b, const char *category, long long rss_ready,
 	/* The peak from here on only: the load's own transient peak, before ready, is
 	 * not the deal's (writing 5 to clear_refs resets VmHWM to the current RSS). */
 	if (reset_peak(b->nt.proc.pid) == 0)
-		rss_ready = proc_bytes(b->nt.proc.pid, "VmRSS");
+		rss_ready = bench_proc_bytes(b->nt.proc.pid, "VmRSS");
 	if ((base = outcomes_ended(b->rc, NULL, 0)) < 0 ||
 	    (mem0 = info_num(b->rc, "memory", "used_memory")) < 0 ||
 	    (cpu0 = redis_cpu_s(b->rc)) < 0)
@@ -582,7 +556,7 @@ broad_deal(struct bench *b, const char *category, long long rss_ready,
 		m->recipients = (long)bench_hash_int(b->rc, key, "planned");
 		if (m->recipients > 0 && mem1 >= 0)
 			m->redis_per_push = (mem1 - mem0) / (double)m->recipients;
-		hwm = proc_bytes(b->nt.proc.pid, "VmHWM");
+		hwm = bench_proc_bytes(b->nt.proc.pid, "VmHWM");
 		if (m->recipients > 0 && hwm > 0 && rss_ready > 0)
 			m->plan_rss_per_recipient = (double)(hwm - rss_ready) /
 			    (double)m->recipients;
@@ -771,7 +745,7 @@ main(void)
 		goto end;
 	}
 	m.start_s = (double)(bench_now_ms() - t) / 1000.0;
-	rss1 = proc_bytes(b.nt.proc.pid, "VmRSS");
+	rss1 = bench_proc_bytes(b.nt.proc.pid, "VmRSS");
 	if (rss1 > 0)
 		m.rss_per_sub = (double)(rss1 - rss0) / (double)n;
 	printf("  notifier ready in %.1f s: RSS %lld bytes\n", m.start_s, rss1);

@@ -30,7 +30,6 @@
 #define OM_SUBS_DEFAULT 200000L
 #define OM_SHARDS "8"
 #define OM_READY_CAP_MS 120000
-#define OM_POLL_MS 100
 #define OM_GOAL 0.55
 
 /* The notifier's config after the harness's [http] (and OM_GW in its gateway's). */
@@ -38,75 +37,6 @@
 #define OM_OFF "[notifier]\nlog_level = warn\n"
 #define OM_BALANCED OM_OFF "[cluster]\nownership = balanced\nlease_ms = 3000\n" \
 	"lease_margin_ms = 300\nsettle_ms = 1500\n"
-
-/* A process's VmRSS in bytes, or -1. */
-static long long
-rss_of(pid_t pid)
-{
-	char path[64], line[256];
-	long long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0) {
-			v = strtoll(line + 6, NULL, 10) * 1024;
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-/* From a notifier's /healthz: its mirror's subscribers, and 1 when it says ok with
- * no shard loading (and, with ownership, serves served shards). -1: no answer. */
-static int
-health(int port, long *subs, long *served)
-{
-	char body[8192];
-	cJSON *j, *m, *s, *st;
-	int ok = -1;
-
-	if (it_http_get(port, "/healthz", body, sizeof(body)) < 0 ||
-	    (j = cJSON_Parse(body)) == NULL)
-		return -1;
-	m = cJSON_GetObjectItemCaseSensitive(j, "mirror");
-	s = cJSON_GetObjectItemCaseSensitive(j, "shards");
-	st = cJSON_GetObjectItemCaseSensitive(j, "status");
-	*subs = m != NULL ? (long)cJSON_GetObjectItemCaseSensitive(m,
-	    "subscribers")->valuedouble : -1;
-	*served = s != NULL ? (long)cJSON_GetObjectItemCaseSensitive(s,
-	    "served")->valuedouble : -1;
-	ok = cJSON_IsString(st) && strcmp(st->valuestring, "ok") == 0 &&
-	    (s == NULL || cJSON_GetObjectItemCaseSensitive(s, "loading")->valuedouble == 0);
-	cJSON_Delete(j);
-	return ok;
-}
-
-/* Waits until the notifiers on ports[0..n) together mirror want subscribers, each
- * healthy, and (with ownership) serve all 8 shards. 0, or -1 at the cap. */
-static int
-wait_loaded(const int *ports, int n, long want)
-{
-	long long until = bench_now_ms() + OM_READY_CAP_MS;
-	long subs, served, sum, shards;
-	int i, ok;
-
-	while (bench_now_ms() < until) {
-		sum = shards = 0;
-		ok = 1;
-		for (i = 0; i < n && ok; i++) {
-			ok = health(ports[i], &subs, &served) == 1;
-			sum += subs;
-			shards += served;
-		}
-		if (ok && sum == want && (n == 1 || shards == atol(OM_SHARDS)))
-			return 0;
-		it_sleep_ms(OM_POLL_MS);
-	}
-	return -1;
-}
 
 /* Starts n notifiers with extra, waits for want subscribers among them, and puts
  * their RSS into rss[]; stops them. 0 or -1. */
@@ -123,7 +53,8 @@ measure(int redis_port, int gw_port, int n, const char *extra, long want,
 		if ((ports[i] = it_notifier_start_http_gw(&nt[i], redis_port, gw_port,
 		    names[i], OM_GW, extra)) < 0)
 			rv = -1;
-	if (rv == 0 && wait_loaded(ports, n, want) < 0) {
+	if (rv == 0 && bench_wait_loaded(ports, n, want, n == 1 ? 0 : atol(OM_SHARDS),
+	    OM_READY_CAP_MS) < 0) {
 		fprintf(stderr, "bench_owner_mirror: %d notifier(s) did not load %ld "
 		    "subscribers within %d s (see %s)\n", n, want, OM_READY_CAP_MS / 1000,
 		    nt[0].proc.log);
@@ -132,7 +63,7 @@ measure(int redis_port, int gw_port, int n, const char *extra, long want,
 	/* A moment for the loads' freed pages to go back (malloc_trim after a load). */
 	it_sleep_ms(500);
 	for (i = 0; i < n; i++) {
-		rss[i] = rv == 0 ? rss_of(nt[i].proc.pid) : -1;
+		rss[i] = rv == 0 ? bench_proc_bytes(nt[i].proc.pid, "VmRSS") : -1;
 		it_stop(&nt[i].proc, SIGTERM, 10000);
 	}
 	return rv == 0 && rss[0] > 0 && (n == 1 || rss[1] > 0) ? 0 : -1;

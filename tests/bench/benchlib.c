@@ -380,3 +380,80 @@ bench_script_cmds_load(const char *root)
 	snprintf(dir, sizeof(dir), "%s/notifier/lua/lib", root);
 	return scan_lua_dir(dir);
 }
+
+long long
+bench_proc_bytes(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t kl = strlen(key);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+			char *end;
+
+			errno = 0;
+			v = strtoll(line + kl + 1, &end, 10) * 1024;
+			if (errno != 0 || end == line + kl + 1)
+				v = -1;
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/* A number field of object o, or -1 when absent. */
+static long
+json_long(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+}
+
+int
+bench_health(int port, long *subs, long *served)
+{
+	char body[8192];
+	const cJSON *s, *st;
+	cJSON *j;
+	int ok;
+
+	if (it_http_get(port, "/healthz", body, sizeof(body)) < 0 ||
+	    (j = cJSON_Parse(body)) == NULL)
+		return -1;
+	s = cJSON_GetObjectItemCaseSensitive(j, "shards");
+	st = cJSON_GetObjectItemCaseSensitive(j, "status");
+	*subs = json_long(cJSON_GetObjectItemCaseSensitive(j, "mirror"), "subscribers");
+	*served = json_long(s, "served");
+	ok = cJSON_IsString(st) && strcmp(st->valuestring, "ok") == 0 &&
+	    (s == NULL || json_long(s, "loading") == 0);
+	cJSON_Delete(j);
+	return ok;
+}
+
+int
+bench_wait_loaded(const int *ports, int n, long want, long shards, long cap_ms)
+{
+	long long until = bench_now_ms() + cap_ms;
+	long subs, served, sum, total;
+	int i, ok;
+
+	while (bench_now_ms() < until) {
+		sum = total = 0;
+		ok = 1;
+		for (i = 0; i < n && ok; i++) {
+			ok = bench_health(ports[i], &subs, &served) == 1;
+			sum += subs;
+			total += served;
+		}
+		if (ok && sum == want && (shards == 0 || total == shards))
+			return 0;
+		it_sleep_ms(100);
+	}
+	return -1;
+}

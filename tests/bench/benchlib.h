@@ -1,12 +1,13 @@
 /*
  * benchlib.h: what the benchmarks share: a monotonic clock, sizes from the
- * environment, synthetic subscribers, stream entry ids, hash fields, and the wrk
- * baseline of the gateway simulator. Test code: it may block.
+ * environment, synthetic subscribers, a process's memory, a notifier's readiness,
+ * stream entry ids, hash fields, and the wrk baseline of the gateway simulator. Test code: it may block.
  */
 #ifndef DEALPUSH_BENCHLIB_H
 #define DEALPUSH_BENCHLIB_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Monotonic milliseconds. */
 long long bench_now_ms(void);
@@ -20,6 +21,20 @@ long bench_env_long(const char *name, long def, long min, long max);
  * 8:00-21:00 Central), as JSON lines. Caller frees; NULL when out of memory. */
 char *bench_subscribers_jsonl(const char *prefix, long n, long first,
     const char *category);
+
+/* A "<key>: <n> kB" line of /proc/<pid>/status ("VmRSS", "VmHWM"), in bytes; -1 when
+ * absent. */
+long long bench_proc_bytes(pid_t pid, const char *key);
+
+/* From a notifier's /healthz on port: its mirror's subscribers and the shards it
+ * serves (-1 without ownership). 1 when it says ok with no shard loading, 0 when
+ * not, -1 when it does not answer. */
+int bench_health(int port, long *subs, long *served);
+
+/* Waits until the n notifiers on ports together mirror want subscribers, each
+ * healthy, and (shards > 0) serve shards shards between them. 0, or -1 after
+ * cap_ms. */
+int bench_wait_loaded(const int *ports, int n, long want, long shards, long cap_ms);
 
 /* The ms of a stream entry id "<ms>-<seq>"; -1 when it is not one. */
 long long bench_entry_ms(const char *id);
