@@ -214,7 +214,7 @@ job_maybe_done(struct job *j)
 {
 	struct deliver *dl = j->dl;
 
-	if (j->open > 0 || j->acking)
+	if (j->open > 0 || j->acking || j->recs_out > 0)
 		return;
 	if (j->unrecorded) {
 		/* Left pending: a redelivery (or the job's new owner) settles what could
@@ -267,6 +267,13 @@ dl_rcpt_done(struct rcpt *r)
 	r->state = RS_DONE;
 	r->job->open--;
 	job_maybe_done(r->job);
+}
+
+void
+dl_job_recorded(struct job *j)
+{
+	if (j->recs_out > 0 && --j->recs_out == 0)
+		job_maybe_done(j);
 }
 
 void

@@ -110,6 +110,10 @@ struct job {
 	int lost;                        /* another notifier took the job over */
 	size_t n;
 	size_t open;               /* recipients not yet RS_DONE */
+	size_t recs_out;           /* its outcomes queued for or out to record.lua: the
+	                            * job stays in memory until each has answered (a
+	                            * "retry" record may answer after its recipient
+	                            * went on, or after the job was dropped) */
 	struct rcpt *r;
 	int acking;
 	int leasing;               /* dl_on_lease_timer: in this round's calls */
@@ -170,6 +174,8 @@ struct deliver {
 int dl_heap_push(struct deliver *dl, struct rcpt *r);
 struct rcpt *dl_heap_pop(struct deliver *dl);
 void dl_rcpt_done(struct rcpt *r);
+/* An outcome of j's has answered (deliver_record.c): j may be done now. */
+void dl_job_recorded(struct job *j);
 /* Drops j from memory unacked (every open recipient done): read again from the
  * pending list. j may be freed by the time it returns. */
 void dl_job_drop(struct job *j);

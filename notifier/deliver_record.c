@@ -86,6 +86,11 @@ rec_later(struct rcpt *r)
 static void
 rec_settle(const struct rec *e, int ok)
 {
+	/* Its recipient went on without it (a "retry" record answering after the
+	 * retry itself ended), or its job was dropped: nothing to settle, and a record
+	 * written again now could overwrite what the push's new owner wrote. */
+	if (e->r->state == RS_DONE)
+		return;
 	/* "retry" only marks the state for a redelivery after a crash; the backoff
 	 * timer is already running and its admit passes own_retry, so a lost "retry"
 	 * record costs nothing. */
@@ -105,21 +110,32 @@ rec_settle(const struct rec *e, int ok)
 		dl_rcpt_done(e->r);
 }
 
+/* Every outcome of b settled, then each one's job told (the last may free it: each
+ * entry's job is read before its count is let go, and counted once per entry). */
+static void
+rec_batch_done(struct rec_batch *b, int ok)
+{
+	size_t i;
+
+	b->dl->records_out -= b->n;
+	for (i = 0; i < b->n; i++)
+		rec_settle(&b->v[i], ok);
+	for (i = 0; i < b->n; i++)
+		dl_job_recorded(b->v[i].r->job);
+	free(b);
+}
+
 static void
 rec_on_reply(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct rec_batch *b = arg;
 	int ok = reply != NULL && reply->type == REDIS_REPLY_INTEGER;
-	size_t i;
 
 	(void)rc;
-	b->dl->records_out -= b->n;
 	if (!ok)
 		log_warnx("event=record_failed outcomes=%zu err=\"%s\" action=retry", b->n,
 		    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
-	for (i = 0; i < b->n; i++)
-		rec_settle(&b->v[i], ok);
-	free(b);
+	rec_batch_done(b, ok);
 }
 
 /*
@@ -348,10 +364,8 @@ rec_flush_batch(struct deliver *dl)
 	for (k = 0; k < ng; k++)
 		rec_keys_group(sa, b->v[first[k]].r, &px);
 	if (script_call_args(dl->cmd, SCRIPT_RECORD, sa, rec_on_reply, b) < 0) {
-		dl->records_out -= n;
-		for (i = 0; i < n; i++)
-			rec_settle(&b->v[i], 0);
-		goto out;
+		rec_batch_done(b, 0);
+		return;
 	}
 	b = NULL;
 out:
@@ -397,6 +411,7 @@ rec_enqueue(struct rcpt *r, const char *outcome)
 	str_copy(dl->recq[dl->recq_n].outcome, sizeof(dl->recq[0].outcome), outcome);
 	dl->recq_n++;
 	dl->records_out++;
+	r->job->recs_out++;
 	if (!evtimer_pending(dl->flush, NULL))
 		evtimer_add(dl->flush, &zero);
 }
