@@ -41,7 +41,7 @@ trap 'echo "interrupted"; exit 130' INT TERM
 SLOW_FIRST="test_sentinel test_promises_takeover test_package test_promises
 	test_deliver test_law valgrind test_schedule test_law_adversarial test_xauth
 	test_migrate test_broad test_console test_failover test_chaos test_cluster_e2e
-	test_shard_owner test_rcluster test_ctl_cluster"
+	test_shard_owner test_cluster_faults test_rcluster test_ctl_cluster"
 
 selected() {
 	[ -z "${DP_TESTS:-}" ] && return 0

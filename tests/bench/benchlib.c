@@ -406,36 +406,6 @@ bench_proc_bytes(pid_t pid, const char *key)
 	return v;
 }
 
-/* A number field of object o, or -1 when absent. */
-static long
-json_long(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
-}
-
-int
-bench_health(int port, long *subs, long *served)
-{
-	char body[8192];
-	const cJSON *s, *st;
-	cJSON *j;
-	int ok;
-
-	if (it_http_get(port, "/healthz", body, sizeof(body)) < 0 ||
-	    (j = cJSON_Parse(body)) == NULL)
-		return -1;
-	s = cJSON_GetObjectItemCaseSensitive(j, "shards");
-	st = cJSON_GetObjectItemCaseSensitive(j, "status");
-	*subs = json_long(cJSON_GetObjectItemCaseSensitive(j, "mirror"), "subscribers");
-	*served = json_long(s, "served");
-	ok = cJSON_IsString(st) && strcmp(st->valuestring, "ok") == 0 &&
-	    (s == NULL || json_long(s, "loading") == 0);
-	cJSON_Delete(j);
-	return ok;
-}
-
 int
 bench_wait_loaded(const int *ports, int n, long want, long shards, long cap_ms)
 {
@@ -447,7 +417,7 @@ bench_wait_loaded(const int *ports, int n, long want, long shards, long cap_ms)
 		sum = total = 0;
 		ok = 1;
 		for (i = 0; i < n && ok; i++) {
-			ok = bench_health(ports[i], &subs, &served) == 1;
+			ok = it_notifier_health(ports[i], &subs, &served) == 1;
 			sum += subs;
 			total += served;
 		}

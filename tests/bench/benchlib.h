@@ -26,13 +26,8 @@ char *bench_subscribers_jsonl(const char *prefix, long n, long first,
  * absent. */
 long long bench_proc_bytes(pid_t pid, const char *key);
 
-/* From a notifier's /healthz on port: its mirror's subscribers and the shards it
- * serves (-1 without ownership). 1 when it says ok with no shard loading, 0 when
- * not, -1 when it does not answer. */
-int bench_health(int port, long *subs, long *served);
-
 /* Waits until the n notifiers on ports together mirror want subscribers, each
- * healthy, and (shards > 0) serve shards shards between them. 0, or -1 after
+ * healthy (it_notifier_health), and (shards > 0) serve shards shards between them. 0, or -1 after
  * cap_ms. */
 int bench_wait_loaded(const int *ports, int n, long want, long shards, long cap_ms);
 

@@ -1,14 +1,17 @@
 /*
  * itcluster.c: what the tests and benchmarks on a Redis Cluster share beyond starting
- * it (itest.c): a command sent to the primary that owns its key, and the sharded
- * layout written on the cluster the way `dealpushctl layout create` writes it on one
- * Redis. Test code: it blocks. No cmocka here (the benchmarks link it).
+ * it (itest.c): a command sent to the primary that owns its key, the sharded layout
+ * written on the cluster the way `dealpushctl layout create` writes it on one Redis,
+ * a deal's push states summed over the shards, what reached the gateway simulator
+ * per phone, and a notifier's readiness from its /healthz. Test code: it blocks. No cmocka here (the benchmarks link it).
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include <hiredis/hiredis.h>
 
@@ -71,4 +74,131 @@ out:
 	shard_layout_free(l);
 	free(tags);
 	return rc;
+}
+
+static const char *const it_finals[] = { "sent", "unknown", "failed", "opted_out",
+	"expired", "cancelled", "sold_out", "no_consent", "no_subscriber", "quiet_hours",
+	"daily_cap", "campaign_cap", "legal_cap", "duplicate", NULL };
+
+int
+it_cluster_states(const struct it_cluster *cl, unsigned shards, const char *deal,
+    struct it_states *st)
+{
+	struct shard_layout *l;
+	struct err err;
+	char key[160];
+	unsigned k;
+	size_t i;
+	int f, rc = 0;
+
+	memset(st, 0, sizeof(*st));
+	if ((l = shard_layout_new(shards, &err)) == NULL)
+		return -1;
+	for (k = 0; k < shards && rc == 0; k++) {
+		redisReply *r;
+
+		snprintf(key, sizeof(key), "{%s}push:%s", shard_layout_tag(l, k), deal);
+		if ((r = it_cluster_cmd(cl, "HGETALL %s", key)) == NULL ||
+		    r->type != REDIS_REPLY_ARRAY) {
+			rc = -1;               /* not readable now (a failover) */
+			freeReplyObject(r);
+			break;
+		}
+		for (i = 1; i < r->elements; i += 2) {
+			const char *v = r->element[i]->str;
+
+			for (f = 0; it_finals[f] != NULL && strcmp(it_finals[f], v) != 0; f++)
+				;
+			if (it_finals[f] == NULL) {
+				st->open++;
+				continue;
+			}
+			st->final++;
+			if (strcmp(v, "sent") == 0)
+				st->sent++;
+			else if (strcmp(v, "unknown") == 0)
+				st->unknown++;
+			else
+				st->other++;
+		}
+		freeReplyObject(r);
+	}
+	shard_layout_free(l);
+	return rc;
+}
+
+int
+it_gwsim_texts(const struct it_gwsim *g, const char *prefix, const char *entry, int n,
+    int *texts)
+{
+	cJSON *reqs = it_gwsim_requests(g), *o;
+	char fmt[48];
+	int dup = 0;
+
+	snprintf(fmt, sizeof(fmt), "%s%%d", prefix);
+	memset(texts, 0, (size_t)n * sizeof(*texts));
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
+		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
+		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
+		int i;
+
+		if (!cJSON_IsString(to) || !cJSON_IsNumber(sc) || sc->valueint != 201 ||
+		    (entry != NULL && (!cJSON_IsString(push) ||
+		    strncmp(push->valuestring, entry, strlen(entry)) != 0)) ||
+		    sscanf(to->valuestring, fmt, &i) != 1 || i < 0 || i >= n)
+			continue;
+		if (++texts[i] == 2)
+			dup++;
+	}
+	cJSON_Delete(reqs);
+	return dup;
+}
+
+long
+it_gwsim_requests_after(const struct it_gwsim *g, const char *entry, long long after_ms)
+{
+	cJSON *reqs = it_gwsim_requests(g), *o;
+	long n = 0;
+
+	cJSON_ArrayForEach(o, reqs) {
+		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "ts_ms");
+		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
+
+		n += cJSON_IsNumber(ts) && (long long)ts->valuedouble > after_ms &&
+		    cJSON_IsString(push) &&
+		    strncmp(push->valuestring, entry, strlen(entry)) == 0;
+	}
+	cJSON_Delete(reqs);
+	return n;
+}
+
+/* A number field of object o, or -1 when absent. */
+static long
+json_long(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+}
+
+int
+it_notifier_health(int port, long *subs, long *served)
+{
+	char body[8192];
+	const cJSON *s, *st;
+	cJSON *j;
+	int ok;
+
+	if (it_http_get(port, "/healthz", body, sizeof(body)) < 0 ||
+	    (j = cJSON_Parse(body)) == NULL)
+		return -1;
+	s = cJSON_GetObjectItemCaseSensitive(j, "shards");
+	st = cJSON_GetObjectItemCaseSensitive(j, "status");
+	*subs = json_long(cJSON_GetObjectItemCaseSensitive(j, "mirror"), "subscribers");
+	*served = json_long(s, "served");
+	ok = cJSON_IsString(st) && strcmp(st->valuestring, "ok") == 0 &&
+	    (s == NULL || json_long(s, "loading") == 0);
+	cJSON_Delete(j);
+	return ok;
 }

@@ -88,6 +88,32 @@ struct redisReply *it_cluster_cmd(const struct it_cluster *cl, const char *fmt, 
  * create` writes on one Redis). 0, or -1 (reason on stderr). */
 int it_cluster_layout(const struct it_cluster *cl, unsigned shards);
 
+/* A deal's push states over the shards of a layout of shards shards (each
+ * {tag}push:<deal> read on its primary): final ones by kind, open ones. */
+struct it_states {
+	long final, open, sent, unknown, other;
+};
+
+/* Into st; 0, or -1 when a shard's hash could not be read (a failover: ask again). */
+int it_cluster_states(const struct it_cluster *cl, unsigned shards, const char *deal,
+    struct it_states *st);
+
+/* The 201 answers gwsim g gave to <prefix><i> (0 <= i < n) into texts[i], of the pushes
+ * whose id starts with entry (NULL: any). Returns the phones texted more than once. */
+struct it_gwsim;
+int it_gwsim_texts(const struct it_gwsim *g, const char *prefix, const char *entry,
+    int n, int *texts);
+
+/* From a notifier's /healthz on port: its mirror's subscribers and the shards it
+ * serves (-1 without ownership). 1 when it says ok with no shard loading, 0 when
+ * not, -1 when it does not answer. */
+int it_notifier_health(int port, long *subs, long *served);
+
+/* Requests of the pushes whose id starts with entry that reached g after after_ms
+ * (wall clock: gwsim's ts_ms). */
+long it_gwsim_requests_after(const struct it_gwsim *g, const char *entry,
+    long long after_ms);
+
 /* A primary, its replica and three sentinels on 127.0.0.1 (quorum 2, down-after
  * 1000 ms), made by dp_start_sentinel in tests/lib.sh. */
 #define IT_SENTINELS 3

@@ -70,36 +70,6 @@ group_teardown(void **state)
 	return 0;
 }
 
-/* The 201 answers at the gateway simulator to +<prefix><i> (0 <= i < n) into
- * texts[i], of the deal whose push ids start with entry ("<entry id>:"; NULL: any).
- * Returns the phones texted more than once. */
-static int
-texts_of(const char *prefix, const char *entry, int n, int *texts)
-{
-	cJSON *reqs = it_gwsim_requests(&fx->gw), *o;
-	char fmt[32];
-	int dup = 0;
-
-	snprintf(fmt, sizeof(fmt), "%s%%d", prefix);
-	memset(texts, 0, (size_t)n * sizeof(*texts));
-	cJSON_ArrayForEach(o, reqs) {
-		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
-		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
-		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
-		int i;
-
-		if (!cJSON_IsString(to) || !cJSON_IsNumber(sc) || sc->valueint != 201 ||
-		    (entry != NULL && (!cJSON_IsString(push) ||
-		    strncmp(push->valuestring, entry, strlen(entry)) != 0)) ||
-		    sscanf(to->valuestring, fmt, &i) != 1 || i < 0 || i >= n)
-			continue;
-		if (++texts[i] == 2)
-			dup++;
-	}
-	cJSON_Delete(reqs);
-	return dup;
-}
-
 /* Without a layout the notifier refuses a cluster: its scripts' keys would span
  * slots. */
 static void
@@ -160,7 +130,7 @@ a_deal_reaches_everyone_once_on_the_cluster(void **state)
 	freeReplyObject(r);
 	assert_true(it_wait(texts_in, NULL, 30000));
 	it_sleep_ms(500);             /* a second text would show by now */
-	(void)texts_of("+1512556", NULL, N, texts);
+	(void)it_gwsim_texts(&fx->gw, "+1512556", NULL, N, texts);
 	for (i = 0; i < N; i++)
 		if (texts[i] != 1)
 			fail_msg("+1512556%04d got %d texts", i, texts[i]);
@@ -176,63 +146,19 @@ a_deal_reaches_everyone_once_on_the_cluster(void **state)
 #define NF_BATCH 250              /* per bulk request (its 64 KiB) */
 #define MOVE_BATCH 100            /* keys per MIGRATE of a reshard */
 
-static const char *const finals[] = { "sent", "unknown", "failed", "opted_out",
-	"expired", "cancelled", "sold_out", "no_consent", "no_subscriber", "quiet_hours",
-	"daily_cap", "campaign_cap", "legal_cap", NULL };
-
-struct states {
-	long final, open, sent, unknown, other;
-};
-
-/* The push states of deal over the 4 shards, read on each shard's primary. */
+/* The push states of deal over the 4 shards; open -1 when a shard cannot be read
+ * now (a failover under way: not settled). */
 static void
-states_of(const char *deal, struct states *st)
+states_of(const char *deal, struct it_states *st)
 {
-	struct shard_layout *l;
-	struct err err;
-	char key[128];
-	uint32_t k;
-	size_t i;
-	int f;
-
-	memset(st, 0, sizeof(*st));
-	assert_non_null(l = shard_layout_new(4, &err));
-	for (k = 0; k < 4; k++) {
-		redisReply *r;
-
-		snprintf(key, sizeof(key), "{%s}push:%s", shard_layout_tag(l, k), deal);
-		if ((r = it_cluster_cmd(&fx->cl, "HGETALL %s", key)) == NULL ||
-		    r->type != REDIS_REPLY_ARRAY) {
-			st->open = -1;      /* not readable now: not settled */
-			freeReplyObject(r);
-			break;
-		}
-		for (i = 1; i < r->elements; i += 2) {
-			const char *v = r->element[i]->str;
-
-			for (f = 0; finals[f] != NULL && strcmp(finals[f], v) != 0; f++)
-				;
-			if (finals[f] == NULL) {
-				st->open++;
-				continue;
-			}
-			st->final++;
-			if (strcmp(v, "sent") == 0)
-				st->sent++;
-			else if (strcmp(v, "unknown") == 0)
-				st->unknown++;
-			else
-				st->other++;
-		}
-		freeReplyObject(r);
-	}
-	shard_layout_free(l);
+	if (it_cluster_states(&fx->cl, 4, deal, st) < 0)
+		st->open = -1;
 }
 
 static int
 all_final(void *arg)
 {
-	struct states st;
+	struct it_states st;
 
 	states_of(arg, &st);
 	return st.open == 0 && st.final == NF;
@@ -250,13 +176,13 @@ static void
 fanout_check(const char *deal, const char *entry, const char *what)
 {
 	static int texts[NF];
-	struct states st;
+	struct it_states st;
 	int dup;
 
 	assert_true(it_wait(all_final, (void *)deal, 120000));
 	it_sleep_ms(1000);            /* a late second text would show by now */
 	states_of(deal, &st);
-	dup = texts_of("+1512557", entry, NF, texts);
+	dup = it_gwsim_texts(&fx->gw, "+1512557", entry, NF, texts);
 	printf("# %s: %ld final (%ld sent, %ld unknown, %ld other), %d phones texted "
 	    "twice\n", what, st.final, st.sent, st.unknown, st.other, dup);
 	assert_int_equal(dup, 0);
