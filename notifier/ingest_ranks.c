@@ -15,11 +15,13 @@
  *
  * Must never hand a part to two readers, nor a part of another entry.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
 #include "clock.h"
+#include "config.h"
 #include "deal.h"
 #include "ingest.h"
 #include "ingest_int.h"
@@ -177,14 +179,51 @@ ranks_take(struct ingest_ranks *rk, struct rank_entry *e, uint32_t shard,
 }
 
 /* Ranks d once for every shard and keeps the parts; NULL with *err. */
+/*
+ * A limited deal (quantity q, cut at L = ceil(q x overbook)) ranked by a notifier
+ * that mirrors only some of the shards (mine of all: [cluster] ownership): each
+ * notifier cuts its own ranking, so at L apiece n notifiers would plan n x L. Its
+ * shards hold its share p = mine/all of the audience's top L as a binomial draw;
+ * it plans the expected share plus three standard deviations,
+ * L_n = min(L, ceil(L p + 3 sqrt(L p)) + 1) (docs/sharding.md 4c, "L_K"), so that
+ * the notifiers together plan about L + 3 sqrt(L n) + n and the global top L is
+ * inside the union but for a small chance. Returns d, or copy (a shallow copy of d
+ * whose quantity gives the cut L_n to the ranking: q' = floor(L_n / overbook),
+ * whose cut ceil(q' x overbook) is L_n or up to overbook less), and L_n in *cut.
+ */
+static const struct deal *
+ranks_share(const struct deal *d, uint32_t mine, uint32_t all, double overbook,
+    struct deal *copy, double *cut)
+{
+	double l, lp, ln;
+
+	*cut = 0;
+	if (d->quantity <= 0 || mine == 0 || mine >= all || overbook < 1)
+		return d;
+	l = ceil((double)d->quantity * overbook);
+	lp = l * (double)mine / (double)all;
+	ln = ceil(lp + 3 * sqrt(lp)) + 1;
+	if (ln >= l)
+		return d;
+	*copy = *d;
+	copy->quantity = (long)floor(ln / overbook);
+	if (copy->quantity < 1)
+		copy->quantity = 1;
+	*cut = ln;
+	return copy;
+}
+
 static struct rank_entry *
 ranks_make(struct ingest *in, struct ingest_ranks *rk, const char *entry,
     const struct deal *d, struct err *err)
 {
 	struct rank_entry *e = calloc(1, sizeof(*e));
 	struct match_list summary;
+	const struct deal *ranked;
+	struct deal share;
+	double cut;
 	int64_t t0;
-	uint32_t k;
+	uint32_t k, mine = 0;
 
 	if (e == NULL || (e->runs = calloc(rk->nshards, sizeof(*e->runs))) == NULL ||
 	    (e->sums = calloc(rk->nshards, sizeof(*e->sums))) == NULL ||
@@ -196,16 +235,21 @@ ranks_make(struct ingest *in, struct ingest_ranks *rk, const char *entry,
 	}
 	snprintf(e->entry, sizeof(e->entry), "%s", entry);
 	for (k = 0; k < rk->nshards; k++)
-		e->loaded[k] = (uint8_t)substore_shard_ready(in->ss, k);
+		mine += e->loaded[k] = (uint8_t)substore_shard_ready(in->ss, k);
+	ranked = ranks_share(d, mine, rk->nshards, in->cfg->overbook, &share, &cut);
 	t0 = clock_mono_ms();
-	if (match_run_new_split(in->matcher, d, clock_now(), rk->nshards, e->runs, &summary,
-	    err) < 0) {
+	if (match_run_new_split(in->matcher, ranked, clock_now(), rk->nshards, e->runs,
+	    &summary, err) < 0) {
 		rank_entry_free(e, rk->nshards);
 		return NULL;
 	}
-	log_info("event=deal_ranked deal=%s entry=%s shards=%u ranked=%zu ms=%lld",
-	    d->id, entry, (unsigned)rk->nshards, e->runs[0] != NULL ?
-	    match_run_total(e->runs[0]) : (size_t)0, (long long)(clock_mono_ms() - t0));
+	for (k = 0; k < rk->nshards; k++)
+		if (e->runs[k] != NULL)
+			match_run_rebind(e->runs[k], d);   /* the share's copy dies here */
+	log_info("event=deal_ranked deal=%s entry=%s shards=%u mirrored=%u cut=%.0f "
+	    "ranked=%zu ms=%lld", d->id, entry, (unsigned)rk->nshards, (unsigned)mine, cut,
+	    e->runs[0] != NULL ? match_run_total(e->runs[0]) : (size_t)0,
+	    (long long)(clock_mono_ms() - t0));
 	if (ingest_sums_fill(e->sums, rk->nshards, 0, &summary) < 0) {
 		match_list_free(&summary);
 		rank_entry_free(e, rk->nshards);

@@ -419,16 +419,10 @@ balanced_one_killed_mid_fanout_the_other_takes_over(void **state)
 static long
 requests_after(const struct it_gwsim *g, const char *entry, long long after_ms)
 {
-	cJSON *lines = pt_gw_lines(g, entry), *o;
-	long n = 0;
+	char prefix[80];
 
-	cJSON_ArrayForEach(o, lines) {
-		const cJSON *ts = cJSON_GetObjectItemCaseSensitive(o, "ts_ms");
-
-		n += cJSON_IsNumber(ts) && (long long)ts->valuedouble > after_ms;
-	}
-	cJSON_Delete(lines);
-	return n;
+	snprintf(prefix, sizeof(prefix), "%s:", entry);
+	return it_gwsim_requests_after(g, prefix, after_ms);
 }
 
 /* A holds every shard (configured), B waits for them; each sends through its own
@@ -511,6 +505,50 @@ stopped_notifier_releases_its_shards(void **state)
 	assert_true(it_wait(held_by, &h, 20000));
 	pt_publish(f->rc, it_deal("own-stop", "laptop", 600), entry, sizeof(entry));
 	settle_and_check(f, "own-stop", entry, 100);
+}
+
+struct copies {
+	redisContext *rc;
+	const char *deal;
+};
+
+static int
+planned_everywhere(void *arg)
+{
+	const struct copies *c = arg;
+
+	return it_deal_copies(c->rc, c->deal, "planned") == 4;
+}
+
+/* A limited deal with no code pool under balanced ownership (docs/sharding.md 4c,
+ * L_K): each notifier ranks only the shards it mirrors and cuts its ranking to its
+ * share, L_n = min(L, ceil(L p + 3 sqrt(L p)) + 1). quantity 200 x overbook 1.5 is
+ * L = 300 of the 1,000 who match; each of the two notifiers serving two of the four
+ * shards (p = 1/2) plans at most 188, so together at most 376, not the 600 of two
+ * notifiers each cutting at L. At least L: the global top L is within the two. */
+static void
+a_limited_deal_is_cut_to_each_notifiers_share(void **state)
+{
+	struct fx *f = *state;
+	struct copies c = { f->rc, "own-limit" };
+	char json[1024], entry[64];
+	double recipients;
+
+	pt_import(f->port, 1000, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	start_two(f, EXTRA_BAL);
+	it_sleep_ms(1000);            /* both mirrors hold their two shards */
+	snprintf(json, sizeof(json), "%s", it_deal("own-limit", "laptop", 600));
+	json[strlen(json) - 1] = '\0';
+	strncat(json, ", \"quantity\": 200}", sizeof(json) - strlen(json) - 1);
+	pt_publish(f->rc, json, entry, sizeof(entry));
+	assert_true(it_wait(planned_everywhere, &c, 30000));
+	recipients = it_shards_hget_sum(f->rc, KEYS_DEAL, "own-limit", "recipients");
+	printf("# a limited deal (L = 300) planned for %.0f recipients by two notifiers\n",
+	    recipients);
+	assert_true(recipients >= 300 && recipients <= 376);
+	assert_true(it_log_count(f->nt[NT_A].proc.log, " cut=188 ", NULL, NULL) +
+	    it_log_count(f->nt[NT_B].proc.log, " cut=188 ", NULL, NULL) > 0);
 }
 
 /* A notifier configured for shards 0-1 mirrors only their subscribers, and another
@@ -629,6 +667,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(stopped_notifier_releases_its_shards, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(a_limited_deal_is_cut_to_each_notifiers_share,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(each_mirror_holds_only_its_shards, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(shards_past_the_layout_refused_at_start,
