@@ -498,7 +498,9 @@ deliver_shard_busy(const struct deliver *dl, uint32_t k)
 	for (j = dl->jobs; j != NULL; j = j->next) {
 		if (j->shard != k)
 			continue;
-		if (j->acking)
+		/* An outcome still out to record.lua (a "retry" record, unfenced) could
+		 * land after the next owner's claim: the shard is not handed over yet. */
+		if (j->acking || j->recs_out > 0)
 			return 1;
 		for (i = 0; i < j->n; i++)
 			switch (j->r[i].state) {

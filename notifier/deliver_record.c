@@ -52,7 +52,8 @@ rec_on_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	rec_enqueue(r, r->outcome);
+	if (r->state != RS_DONE)   /* else it went on meanwhile (a later record parked it) */
+		rec_enqueue(r, r->outcome);
 }
 
 /* A record did not reach Redis: try again shortly, for about a minute. */
