@@ -156,10 +156,12 @@ struct match_run *match_run_new_rules(struct matcher *m, struct rule_set *rs,
 /* One ranking of deal d split into a run per shard (runs[K] keeps shard K's
  * subscribers, keys.h; nshards of them, each freed with match_run_free): what every
  * shard's reader of one notifier plans from, ranked once (docs/sharding.md 4a).
+ * limit > 0 cuts a limited deal's ranking lower than its own ceil(quantity x
+ * overbook) (a notifier's share of the shards, 4c); 0 = the deal's own cut.
  * summary as for match_run_new (the whole audience's). 0, or -1 with *err (runs all
  * NULL). d is borrowed by every run: see match_run_rebind. */
 int match_run_new_split(struct matcher *m, const struct deal *d, int64_t now,
-    uint32_t nshards, struct match_run **runs, struct match_list *summary,
+    size_t limit, uint32_t nshards, struct match_run **runs, struct match_list *summary,
     struct err *err);
 
 /* The deal the run renders from now on (the same deal, another copy of it, which

@@ -211,6 +211,9 @@ struct rule_recipients {
 	struct rule_recipient *v;
 	size_t n;        /* recipients in v */
 	size_t matched;  /* recipients before the quantity cut */
+	size_t limit;    /* in: a cut lower than the deal's own, 0 = none (a notifier
+	                  * that mirrors only some shards plans its share of a limited
+	                  * deal: notifier/ingest_ranks.c); kept across queries */
 	size_t cap;
 	void *scratch;   /* private buffers of ridx_query() */
 };

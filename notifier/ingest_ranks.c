@@ -187,30 +187,20 @@ ranks_take(struct ingest_ranks *rk, struct rank_entry *e, uint32_t shard,
  * it plans the expected share plus three standard deviations,
  * L_n = min(L, ceil(L p + 3 sqrt(L p)) + 1) (docs/sharding.md 4c, "L_K"), so that
  * the notifiers together plan about L + 3 sqrt(L n) + n and the global top L is
- * inside the union but for a small chance. Returns d, or copy (a shallow copy of d
- * whose quantity gives the cut L_n to the ranking: q' = floor(L_n / overbook),
- * whose cut ceil(q' x overbook) is L_n or up to overbook less), and L_n in *cut.
+ * inside the union but for a small chance. The cut L_n, or 0 (the deal's own: an
+ * unlimited deal, or every shard mirrored).
  */
-static const struct deal *
-ranks_share(const struct deal *d, uint32_t mine, uint32_t all, double overbook,
-    struct deal *copy, double *cut)
+static size_t
+ranks_share(const struct deal *d, uint32_t mine, uint32_t all, double overbook)
 {
 	double l, lp, ln;
 
-	*cut = 0;
 	if (d->quantity <= 0 || mine == 0 || mine >= all || overbook < 1)
-		return d;
+		return 0;
 	l = ceil((double)d->quantity * overbook);
 	lp = l * (double)mine / (double)all;
 	ln = ceil(lp + 3 * sqrt(lp)) + 1;
-	if (ln >= l)
-		return d;
-	*copy = *d;
-	copy->quantity = (long)floor(ln / overbook);
-	if (copy->quantity < 1)
-		copy->quantity = 1;
-	*cut = ln;
-	return copy;
+	return ln >= l ? 0 : (size_t)ln;
 }
 
 static struct rank_entry *
@@ -219,9 +209,7 @@ ranks_make(struct ingest *in, struct ingest_ranks *rk, const char *entry,
 {
 	struct rank_entry *e = calloc(1, sizeof(*e));
 	struct match_list summary;
-	const struct deal *ranked;
-	struct deal share;
-	double cut;
+	size_t cut;
 	int64_t t0;
 	uint32_t k, mine = 0;
 
@@ -236,17 +224,14 @@ ranks_make(struct ingest *in, struct ingest_ranks *rk, const char *entry,
 	snprintf(e->entry, sizeof(e->entry), "%s", entry);
 	for (k = 0; k < rk->nshards; k++)
 		mine += e->loaded[k] = (uint8_t)substore_shard_ready(in->ss, k);
-	ranked = ranks_share(d, mine, rk->nshards, in->cfg->overbook, &share, &cut);
+	cut = ranks_share(d, mine, rk->nshards, in->cfg->overbook);
 	t0 = clock_mono_ms();
-	if (match_run_new_split(in->matcher, ranked, clock_now(), rk->nshards, e->runs,
+	if (match_run_new_split(in->matcher, d, clock_now(), cut, rk->nshards, e->runs,
 	    &summary, err) < 0) {
 		rank_entry_free(e, rk->nshards);
 		return NULL;
 	}
-	for (k = 0; k < rk->nshards; k++)
-		if (e->runs[k] != NULL)
-			match_run_rebind(e->runs[k], d);   /* the share's copy dies here */
-	log_info("event=deal_ranked deal=%s entry=%s shards=%u mirrored=%u cut=%.0f "
+	log_info("event=deal_ranked deal=%s entry=%s shards=%u mirrored=%u cut=%zu "
 	    "ranked=%zu ms=%lld", d->id, entry, (unsigned)rk->nshards, (unsigned)mine, cut,
 	    e->runs[0] != NULL ? match_run_total(e->runs[0]) : (size_t)0,
 	    (long long)(clock_mono_ms() - t0));

@@ -680,14 +680,18 @@ out:
 
 int
 match_run_new_split(struct matcher *m, const struct deal *d, int64_t now,
-    uint32_t nshards, struct match_run **runs, struct match_list *summary,
+    size_t limit, uint32_t nshards, struct match_run **runs, struct match_list *summary,
     struct err *err)
 {
 	size_t i;
+	int rc;
 
 	memset(summary, 0, sizeof(*summary));
 	memset(runs, 0, nshards * sizeof(*runs));
-	if (match_find(m, m->cur->rs, d, now, err) < 0)
+	m->found.limit = limit;
+	rc = match_find(m, m->cur->rs, d, now, err);
+	m->found.limit = 0;
+	if (rc < 0)
 		return -1;
 	summary->matched = m->found.matched;
 	for (i = 0; i < m->found.n; i++)

@@ -354,7 +354,7 @@ run_ordered(struct query *q, struct active *act, size_t nact, size_t limit,
 		sum += c;
 	}
 	matched = sum;
-	cut = rule_cut(q->dc.d, overbook, matched);
+	cut = rule_cut(q->dc.d, overbook, out->limit, matched);
 	if (rule_recipients_reserve(out, cut) == -1)
 		return -1;
 	for (k = 0; k < sc->ni; k++) {
@@ -515,15 +515,15 @@ ridx_query(const struct ridx *ix, const struct rule_set *rs, const struct deal *
 			break;   /* an exclusive rule keeps the deal from every lower rule */
 	}
 	if (all) {  /* every subscriber is visited anyway: in rank order */
-		if (run_ordered(&q, sc->act, nact, rule_cut(d, overbook, ix->count), overbook,
-		    out) == -1)
+		if (run_ordered(&q, sc->act, nact, rule_cut(d, overbook, out->limit,
+		    ix->count), overbook, out) == -1)
 			goto nomem;
 		return 0;
 	}
 	if (nact > 0 && run_rules(&q, sc->act, nact) == -1)
 		goto nomem;
 	out->matched = sc->ni;
-	cut = rule_cut(d, overbook, sc->ni);
+	cut = rule_cut(d, overbook, out->limit, sc->ni);
 	ridx_rank(ix, rs, sc->items, sc->tmp, sc->ni, cut);
 	if (rule_recipients_reserve(out, cut) == -1)
 		goto nomem;

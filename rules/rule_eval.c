@@ -432,13 +432,15 @@ recipient_qcmp(const void *a, const void *b)
 }
 
 size_t
-rule_cut(const struct deal *d, double overbook, size_t n)
+rule_cut(const struct deal *d, double overbook, size_t limit, size_t n)
 {
 	double k;
 
 	if (d->quantity <= 0)
 		return n;
 	k = ceil((double)d->quantity * overbook);
+	if (limit > 0 && (double)limit < k)
+		k = (double)limit;
 	return k >= (double)n ? n : (size_t)k;
 }
 
@@ -497,7 +499,7 @@ rule_scan(const struct rule_set *rs, const struct subscriber *const *subs, size_
 	if (out->n > 1)
 		qsort(out->v, out->n, sizeof(*out->v), recipient_qcmp);
 	out->matched = out->n;
-	out->n = rule_cut(d, overbook, out->n);
+	out->n = rule_cut(d, overbook, out->limit, out->n);
 	return 0;
 }
 

@@ -282,7 +282,7 @@ int rule_cmp_num(int op, double a, double b);
 uint64_t rule_eng_key(double engagement);   /* order-preserving bits */
 int rule_recipient_cmp(const struct rule_recipient *a, const struct rule_recipient *b);
 /* ceil(quantity * overbook) clamped to n, or n when quantity <= 0. */
-size_t rule_cut(const struct deal *d, double overbook, size_t n);
+size_t rule_cut(const struct deal *d, double overbook, size_t limit, size_t n);
 int rule_recipients_reserve(struct rule_recipients *out, size_t n);
 
 /* ---- helpers ---- */

@@ -703,6 +703,23 @@ scan_ranks_by_priority_engagement_then_id_and_cuts_by_quantity(void **state)
 	d.quantity = 3;  /* ceil(3 * 1.1) = 4 */
 	assert_int_equal(rule_scan(rs, sp, 6, &d, NOW, 1.1, &out, &e), 0);
 	assert_int_equal(out.n, 4);
+	/* A share's cut below the deal's own takes the top of the same ranking; one
+	 * above it changes nothing, nor does one on an unlimited deal. */
+	out.limit = 2;
+	assert_int_equal(rule_scan(rs, sp, 6, &d, NOW, 1.1, &out, &e), 0);
+	assert_int_equal(out.n, 2);
+	assert_int_equal(out.matched, 6);
+	assert_string_equal(out.v[0].sub->id, "s-3");
+	assert_string_equal(out.v[1].sub->id, "s-0");
+	out.limit = 10;
+	assert_int_equal(rule_scan(rs, sp, 6, &d, NOW, 1.1, &out, &e), 0);
+	assert_int_equal(out.n, 4);
+	d.quantity = 0;
+	out.limit = 2;
+	assert_int_equal(rule_scan(rs, sp, 6, &d, NOW, 1.1, &out, &e), 0);
+	assert_int_equal(out.n, 6);
+	out.limit = 0;
+	d.quantity = 3;
 	assert_int_equal(rule_scan(rs, sp, 6, &d, NOW, 0.5, &out, &e), -1);
 	assert_int_equal(e.kind, ERR_INPUT);
 	assert_int_equal(out.n, 0);

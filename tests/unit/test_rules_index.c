@@ -358,6 +358,9 @@ differential(unsigned pop, long cases, long period)
 				live[nlive++] = subs[i];
 		assert_int_equal(ridx_count(ix), nlive);
 		deal_rand(&st, &d, tags);
+		/* A share's cut (notifier/ingest_ranks.c) one case in four, the same in
+		 * both: the index must cut where the full scan cuts. */
+		ri.limit = rs_out.limit = rn(&st, 4) == 0 ? (size_t)rn(&st, 8) : 0;
 		assert_int_equal(ridx_query(ix, rs, &d, NOW, overbook, &ri, &e), 0);
 		assert_int_equal(rule_scan(rs, live, nlive, &d, NOW, overbook, &rs_out, &e), 0);
 		compare(&ri, &rs_out, seed, c, rules.s);
