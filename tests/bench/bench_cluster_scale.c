@@ -391,6 +391,11 @@ loaded(struct run *run, struct it_notifier *nt, const int *ports, int n, long wa
 		double per;
 
 		run->rss_loaded[i] = bench_proc_bytes(nt[i].proc.pid, "VmRSS");
+		if (run->rss_loaded[i] < 0 || run->rss_empty[i] < 0) {
+			fprintf(stderr, "bench_cluster_scale: %s: no RSS of notifier %d (see "
+			    "%s)\n", run->name, i, nt[i].proc.log);
+			return -1;
+		}
 		per = (double)(run->rss_loaded[i] - run->rss_empty[i]) / (double)subs_n;
 		if (per > top)
 			top = per;

@@ -304,6 +304,37 @@ primary_of_shard(uint32_t k)
 	return found;
 }
 
+struct promoted {
+	uint32_t shard;
+};
+
+static int
+has_primary(void *arg)
+{
+	return primary_of_shard(((struct promoted *)arg)->shard) >= 0;
+}
+
+/* Kills (-9) the primary of shard 1 in the middle of deal's fan-out of n (asserted
+ * unfinished), waits for its replica to take over, and starts the killed node
+ * again (it rejoins as a replica). */
+static void
+kill_primary_mid_fanout(const char *deal, long n)
+{
+	struct promoted p = { 1 };
+	struct it_states st;
+	int victim;
+
+	assert_true((victim = primary_of_shard(1)) >= 0);
+	assert_int_equal(it_cluster_states(&fx->cl, SHARDS, deal, &st), 0);
+	printf("# killing the primary of shard 1 (port %d) with %ld of %ld pushes final\n",
+	    fx->cl.ports[victim], st.final, n);
+	assert_true(st.final < n);
+	kill(fx->cl.pids[victim], SIGKILL);
+	fx->cl.pids[victim] = 0;
+	assert_true(it_wait(has_primary, &p, 20000));
+	assert_int_equal(it_cluster_restart(&fx->cl, victim), 0);
+}
+
 /* Both notifiers still run: a fault must never kill the one it did not hit. */
 static void
 assert_alive(void)
@@ -401,6 +432,10 @@ a_notifier_frozen_on_the_cluster_hands_nothing_over_after_waking(void **state)
 	some.entry = entry;
 	assert_true(it_wait(texts_over, &some, 30000));
 	assert_int_equal(kill(fx->nt[0].proc.pid, SIGSTOP), 0);
+	/* Frozen with work left: the takeover has pushes to finish. */
+	assert_int_equal(it_cluster_states(&fx->cl, SHARDS, "cf-freeze", &st), 0);
+	printf("# A frozen with %ld of 1000 pushes final\n", st.final);
+	assert_true(st.final < 900);
 	assert_true(it_wait(serves, &b_all, 20000));
 	it_sleep_ms(1000);            /* B at work on A's shards */
 	woke = wall_ms();
@@ -420,6 +455,7 @@ a_notifier_frozen_on_the_cluster_hands_nothing_over_after_waking(void **state)
 	assert_int_equal(it_gwsim_requests_after(&fx->gw[1], entry, woke + 2000), 0);
 	assert_true(it_log_count(fx->nt[0].proc.log, "event=shard_not_serving", NULL,
 	    NULL) > 0);
+	assert_true(it_log_count(fx->nt[1].proc.log, "event=takeover_done", NULL, NULL) > 0);
 }
 
 /*
@@ -434,7 +470,7 @@ a_primary_killed_while_the_gateway_is_slow_texts_no_one_twice(void **state)
 	struct want all = { "cf-kill", 600, 0 };
 	struct over some = { NULL, 150 };
 	char entry[80];
-	int victim, dup;
+	int dup;
 
 	(void)state;
 	assert_true(it_http_post(fx->gw[0].port, "/_sim/faults",
@@ -447,12 +483,7 @@ a_primary_killed_while_the_gateway_is_slow_texts_no_one_twice(void **state)
 	publish("cf-kill", "killgw", entry, sizeof(entry));
 	some.entry = entry;
 	assert_true(it_wait(texts_over, &some, 30000));
-	assert_true((victim = primary_of_shard(1)) >= 0);
-	printf("# killing the primary of shard 1 (port %d)\n", fx->cl.ports[victim]);
-	kill(fx->cl.pids[victim], SIGKILL);
-	fx->cl.pids[victim] = 0;
-	it_sleep_ms(4000);            /* cluster-node-timeout 1 s: a replica takes over */
-	assert_int_equal(it_cluster_restart(&fx->cl, victim), 0);
+	kill_primary_mid_fanout("cf-kill", 600);
 	assert_true(it_wait(settled, &all, 120000));
 	gateway_quick(0);
 	all.sent = 1;
@@ -477,7 +508,7 @@ a_primary_killed_while_the_gateway_fails_texts_no_one_twice(void **state)
 	struct over some = { NULL, 150 };
 	struct it_states st;
 	char entry[80];
-	int victim, dup;
+	int dup;
 
 	(void)state;
 	assert_true(it_http_post(fx->gw[0].port, "/_sim/faults",
@@ -490,12 +521,7 @@ a_primary_killed_while_the_gateway_fails_texts_no_one_twice(void **state)
 	publish("cf-fail", "failgw", entry, sizeof(entry));
 	some.entry = entry;
 	assert_true(it_wait(texts_over, &some, 30000));
-	assert_true((victim = primary_of_shard(1)) >= 0);
-	printf("# killing the primary of shard 1 (port %d)\n", fx->cl.ports[victim]);
-	kill(fx->cl.pids[victim], SIGKILL);
-	fx->cl.pids[victim] = 0;
-	it_sleep_ms(4000);
-	assert_int_equal(it_cluster_restart(&fx->cl, victim), 0);
+	kill_primary_mid_fanout("cf-fail", 600);
 	assert_true(it_http_post(fx->gw[0].port, "/_sim/faults",
 	    "{\"latency_ms\": 0, \"fail_rate\": 0}") / 100 == 2);
 	assert_true(it_wait(settled, &all, 120000));
