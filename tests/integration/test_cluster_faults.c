@@ -227,18 +227,53 @@ publish(const char *deal, const char *category, char *entry, size_t size)
 struct want {
 	const char *deal;
 	long n;
-	int sent;                     /* 1: every push sent (resolved), not only final */
+	int sent;                     /* 1: resolved too, not only final */
+	const char *phone, *entry;    /* with sent: the phones, the push ids' start */
 };
 
+/* The phones of w that gateway 0 texted (a 201 to <phone><i>, i < w->n). */
+static long
+texted(const struct want *w)
+{
+	int *t = calloc((size_t)w->n, sizeof(int));
+	long i, k = 0;
+
+	assert_non_null(t);
+	(void)it_gwsim_texts(&fx->gw[0], w->phone, w->entry, (int)w->n, t);
+	for (i = 0; i < w->n; i++)
+		k += t[i] > 0;
+	free(t);
+	return k;
+}
+
+/* Every push of w final; with w->sent, each one sent or unknown, and as many sent as
+ * the gateway texted phones: the resolver settled every push whose text the
+ * gateway took, and an unknown one is a request the gateway never saw (the
+ * notifier timed out before it was written), never resent. */
 static int
 settled(void *arg)
 {
 	const struct want *w = arg;
 	struct it_states st;
 
-	if (it_cluster_states(&fx->cl, SHARDS, w->deal, &st) < 0 || st.open != 0)
+	if (it_cluster_states(&fx->cl, SHARDS, w->deal, &st) < 0 || st.open != 0 ||
+	    st.final != w->n)
 		return 0;
-	return w->sent ? st.sent == w->n : st.final == w->n;
+	return !w->sent || (st.sent + st.unknown == w->n && st.sent == texted(w));
+}
+
+/* it_wait(settled, w, ms), saying what it last saw when it fails. */
+static void
+wait_settled(const struct want *w, long ms)
+{
+	struct it_states st;
+
+	if (it_wait(settled, (void *)w, ms))
+		return;
+	(void)it_cluster_states(&fx->cl, SHARDS, w->deal, &st);
+	fail_msg("%s not settled: %ld final (%ld sent, %ld unknown, %ld other), %ld open; "
+	    "%ld phones texted at the gateway", w->deal, st.final, st.sent, st.unknown,
+	    st.other, st.open, w->sent ? texted(w) : -1L);
 }
 
 struct over {
@@ -372,12 +407,13 @@ report(const char *deal, const char *what, int dup)
  * gwsim answers after 1,500 ms, the notifiers' timeout is 1,000 ms: every request
  * is accepted at the gateway and its answer never seen. Resending after such a
  * timeout is a second text (Twilio has no idempotency key): each attempt ends
- * unknown, and the resolver settles it as sent from the gateway's message list.
+ * unknown, and the resolver settles it as sent from the gateway's message list
+ * (one the gateway never saw stays unknown, never resent).
  */
 static void
 a_gateway_slower_than_the_timeout_on_the_cluster_texts_no_one_twice(void **state)
 {
-	struct want all = { "cf-slow", 200, 1 };
+	struct want all = { "cf-slow", 200, 0, "+1512558", NULL };
 	char entry[80];
 	int dup;
 
@@ -388,17 +424,19 @@ a_gateway_slower_than_the_timeout_on_the_cluster_texts_no_one_twice(void **state
 	load("slow", "+1512558", 200, "slowgw");
 	wait_mirrors(200);
 	publish("cf-slow", "slowgw", entry, sizeof(entry));
-	all.sent = 0;
-	assert_true(it_wait(settled, &all, 60000));
+	all.entry = entry;
+	wait_settled(&all, 60000);
 	gateway_quick(0);
 	all.sent = 1;
-	assert_true(it_wait(settled, &all, 60000));
+	wait_settled(&all, 120000);   /* the resolver's lookups, a few a second */
 	it_sleep_ms(1000);            /* a late second text would show by now */
 	assert_alive();
 	dup = dup_phones("+1512558", entry, 200);
 	(void)report("cf-slow", "gateway slower than the timeout", dup);
 	assert_int_equal(dup, 0);
-	assert_int_equal(it_gwsim_requests_after(&fx->gw[0], entry, 0), 200);
+	/* One request per push at most (none resent), and most of them reached it. */
+	assert_true(it_gwsim_requests_after(&fx->gw[0], entry, 0) <= 200);
+	assert_true(texted(&all) > 100);
 	assert_true(it_log_count(fx->nt[0].proc.log, "outcome=unknown", NULL, NULL) +
 	    it_log_count(fx->nt[1].proc.log, "outcome=unknown", NULL, NULL) > 0);
 }
@@ -412,7 +450,7 @@ a_gateway_slower_than_the_timeout_on_the_cluster_texts_no_one_twice(void **state
 static void
 a_notifier_frozen_on_the_cluster_hands_nothing_over_after_waking(void **state)
 {
-	struct want all = { "cf-freeze", 1000, 0 };
+	struct want all = { "cf-freeze", 1000, 0, NULL, NULL };
 	struct serving b_all = { 1, SHARDS };
 	struct over some = { NULL, 200 };
 	struct it_states st;
@@ -440,7 +478,7 @@ a_notifier_frozen_on_the_cluster_hands_nothing_over_after_waking(void **state)
 	it_sleep_ms(1000);            /* B at work on A's shards */
 	woke = wall_ms();
 	assert_int_equal(kill(fx->nt[0].proc.pid, SIGCONT), 0);
-	assert_true(it_wait(settled, &all, 90000));
+	wait_settled(&all, 90000);
 	it_sleep_ms(1000);
 	assert_alive();
 	dup = dup_phones("+1512559", entry, 1000);
@@ -467,7 +505,7 @@ a_notifier_frozen_on_the_cluster_hands_nothing_over_after_waking(void **state)
 static void
 a_primary_killed_while_the_gateway_is_slow_texts_no_one_twice(void **state)
 {
-	struct want all = { "cf-kill", 600, 0 };
+	struct want all = { "cf-kill", 600, 0, "+1512560", NULL };
 	struct over some = { NULL, 150 };
 	char entry[80];
 	int dup;
@@ -481,13 +519,14 @@ a_primary_killed_while_the_gateway_is_slow_texts_no_one_twice(void **state)
 	load("kil", "+1512560", 600, "killgw");
 	wait_mirrors(1800);
 	publish("cf-kill", "killgw", entry, sizeof(entry));
+	all.entry = entry;
 	some.entry = entry;
 	assert_true(it_wait(texts_over, &some, 30000));
 	kill_primary_mid_fanout("cf-kill", 600);
-	assert_true(it_wait(settled, &all, 120000));
+	wait_settled(&all, 120000);
 	gateway_quick(0);
 	all.sent = 1;
-	assert_true(it_wait(settled, &all, 60000));
+	wait_settled(&all, 120000);   /* the resolver's lookups, a few a second */
 	it_sleep_ms(1000);
 	assert_alive();
 	dup = dup_phones("+1512560", entry, 600);
@@ -504,7 +543,7 @@ a_primary_killed_while_the_gateway_is_slow_texts_no_one_twice(void **state)
 static void
 a_primary_killed_while_the_gateway_fails_texts_no_one_twice(void **state)
 {
-	struct want all = { "cf-fail", 600, 0 };
+	struct want all = { "cf-fail", 600, 0, NULL, NULL };
 	struct over some = { NULL, 150 };
 	struct it_states st;
 	char entry[80];
@@ -524,7 +563,7 @@ a_primary_killed_while_the_gateway_fails_texts_no_one_twice(void **state)
 	kill_primary_mid_fanout("cf-fail", 600);
 	assert_true(it_http_post(fx->gw[0].port, "/_sim/faults",
 	    "{\"latency_ms\": 0, \"fail_rate\": 0}") / 100 == 2);
-	assert_true(it_wait(settled, &all, 120000));
+	wait_settled(&all, 120000);
 	it_sleep_ms(1000);
 	assert_alive();
 	dup = dup_phones("+1512561", entry, 600);
