@@ -202,3 +202,21 @@ it_notifier_health(int port, long *subs, long *served)
 	cJSON_Delete(j);
 	return ok;
 }
+
+int
+it_cluster_publish(const struct it_cluster *cl, const char *json, char *entry,
+    size_t size)
+{
+	redisReply *r = it_cluster_cmd(cl, "XADD deals * deal %s", json);
+	int rc = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING) {
+		snprintf(entry, size, "%s:", r->str);
+		rc = 0;
+	} else {
+		fprintf(stderr, "itcluster: XADD deals: %s\n",
+		    r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+	}
+	freeReplyObject(r);
+	return rc;
+}

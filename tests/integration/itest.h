@@ -88,6 +88,11 @@ struct redisReply *it_cluster_cmd(const struct it_cluster *cl, const char *fmt, 
  * create` writes on one Redis). 0, or -1 (reason on stderr). */
 int it_cluster_layout(const struct it_cluster *cl, unsigned shards);
 
+/* XADD deals * deal <json> on the primary of `deals`; the push ids' start ("<entry
+ * id>:") into entry. 0, or -1 (why on stderr). */
+int it_cluster_publish(const struct it_cluster *cl, const char *json, char *entry,
+    size_t size);
+
 /* A deal's push states over the shards of a layout of shards shards (each
  * {tag}push:<deal> read on its primary): final ones by kind, open ones. */
 struct it_states {

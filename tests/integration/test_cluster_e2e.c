@@ -190,18 +190,12 @@ fanout_check(const char *deal, const char *entry, const char *what)
 	assert_int_equal(st.sent + st.unknown, NF);
 }
 
-/* XADD of deal (category cat) on the primary of `deals`: its push ids' start,
- * "<entry id>:", into entry. */
+/* deal (category cat, 15 minutes) on `deals`: its push ids' start into entry. */
 static void
 publish(const char *deal, const char *cat, char *entry, size_t size)
 {
-	redisReply *r = it_cluster_cmd(&fx->cl, "XADD deals * deal %s",
-	    it_deal(deal, cat, 900));
-
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	snprintf(entry, size, "%s:", r->str);
-	freeReplyObject(r);
+	assert_int_equal(it_cluster_publish(&fx->cl, it_deal(deal, cat, 900), entry, size),
+	    0);
 }
 
 /* The index of the node that is the primary of key now, or -1. */

@@ -210,18 +210,12 @@ wall_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* XADD of deal to category on the primary of `deals`: its push ids' start,
- * "<entry id>:", into entry. */
+/* deal (category, 15 minutes) on `deals`: its push ids' start into entry. */
 static void
 publish(const char *deal, const char *category, char *entry, size_t size)
 {
-	redisReply *r = it_cluster_cmd(&fx->cl, "XADD deals * deal %s",
-	    it_deal(deal, category, 900));
-
-	assert_non_null(r);
-	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	snprintf(entry, size, "%s:", r->str);
-	freeReplyObject(r);
+	assert_int_equal(it_cluster_publish(&fx->cl, it_deal(deal, category, 900), entry,
+	    size), 0);
 }
 
 struct want {
@@ -496,6 +490,29 @@ a_notifier_frozen_on_the_cluster_hands_nothing_over_after_waking(void **state)
 	assert_true(it_log_count(fx->nt[1].proc.log, "event=takeover_done", NULL, NULL) > 0);
 }
 
+/* With gateway 0's faults set to faults (JSON): both notifiers on gateway 0, n
+ * subscribers "<id>-<i>" of category at <phone><i> (have: every subscriber put in
+ * before), deal published to them (its push ids' start into entry), and the primary
+ * of shard 1 killed once 150 requests reached the gateway. */
+static void
+fanout_and_kill(const char *faults, const char *deal, const char *id,
+    const char *phone, const char *category, int n, long have, char *entry,
+    size_t size)
+{
+	struct over some = { NULL, 150 };
+
+	assert_true(it_http_post(fx->gw[0].port, "/_sim/faults", faults) / 100 == 2);
+	start(0, 0);
+	start(1, 0);
+	wait_split();
+	load(id, phone, n, category);
+	wait_mirrors(have + n);
+	publish(deal, category, entry, size);
+	some.entry = entry;
+	assert_true(it_wait(texts_over, &some, 30000));
+	kill_primary_mid_fanout(deal, n);
+}
+
 /*
  * The gateway slower than the timeout again, and the primary of shard 1 killed (-9)
  * in the middle of the fan-out: its replica takes over and the killed node comes
@@ -506,23 +523,13 @@ static void
 a_primary_killed_while_the_gateway_is_slow_texts_no_one_twice(void **state)
 {
 	struct want all = { "cf-kill", 600, 0, "+1512560", NULL };
-	struct over some = { NULL, 150 };
 	char entry[80];
 	int dup;
 
 	(void)state;
-	assert_true(it_http_post(fx->gw[0].port, "/_sim/faults",
-	    "{\"latency_ms\": 1500}") / 100 == 2);
-	start(0, 0);
-	start(1, 0);
-	wait_split();
-	load("kil", "+1512560", 600, "killgw");
-	wait_mirrors(1800);
-	publish("cf-kill", "killgw", entry, sizeof(entry));
+	fanout_and_kill("{\"latency_ms\": 1500}", "cf-kill", "kil", "+1512560", "killgw",
+	    600, 1200, entry, sizeof(entry));
 	all.entry = entry;
-	some.entry = entry;
-	assert_true(it_wait(texts_over, &some, 30000));
-	kill_primary_mid_fanout("cf-kill", 600);
 	wait_settled(&all, 120000);
 	gateway_quick(0);
 	all.sent = 1;
@@ -544,23 +551,13 @@ static void
 a_primary_killed_while_the_gateway_fails_texts_no_one_twice(void **state)
 {
 	struct want all = { "cf-fail", 600, 0, NULL, NULL };
-	struct over some = { NULL, 150 };
 	struct it_states st;
 	char entry[80];
 	int dup;
 
 	(void)state;
-	assert_true(it_http_post(fx->gw[0].port, "/_sim/faults",
-	    "{\"latency_ms\": 100, \"fail_rate\": 0.3}") / 100 == 2);
-	start(0, 0);
-	start(1, 0);
-	wait_split();
-	load("fai", "+1512561", 600, "failgw");
-	wait_mirrors(2400);
-	publish("cf-fail", "failgw", entry, sizeof(entry));
-	some.entry = entry;
-	assert_true(it_wait(texts_over, &some, 30000));
-	kill_primary_mid_fanout("cf-fail", 600);
+	fanout_and_kill("{\"latency_ms\": 100, \"fail_rate\": 0.3}", "cf-fail", "fai",
+	    "+1512561", "failgw", 600, 1800, entry, sizeof(entry));
 	assert_true(it_http_post(fx->gw[0].port, "/_sim/faults",
 	    "{\"latency_ms\": 0, \"fail_rate\": 0}") / 100 == 2);
 	wait_settled(&all, 120000);
