@@ -220,3 +220,39 @@ it_cluster_publish(const struct it_cluster *cl, const char *json, char *entry,
 	freeReplyObject(r);
 	return rc;
 }
+
+int
+it_cluster_primary_of(const struct it_cluster *cl, const char *key)
+{
+	int i;
+
+	for (i = 0; i < IT_CLUSTER_NODES; i++) {
+		redisContext *c;
+		redisReply *r;
+		int mine;
+
+		if (cl->pids[i] <= 0 || (c = it_redis_connect(cl->ports[i])) == NULL)
+			continue;
+		r = redisCommand(c, "TYPE %s", key);
+		mine = r != NULL && r->type == REDIS_REPLY_STATUS;   /* others: MOVED */
+		freeReplyObject(r);
+		redisFree(c);
+		if (mine)
+			return i;
+	}
+	return -1;
+}
+
+const char *
+it_cluster_shard_key(unsigned shards, unsigned k, const char *name, char *buf,
+    size_t size)
+{
+	struct shard_layout *l;
+	struct err err;
+
+	buf[0] = '\0';
+	if ((l = shard_layout_new(shards, &err)) != NULL && k < shards)
+		snprintf(buf, size, "{%s}%s", shard_layout_tag(l, k), name);
+	shard_layout_free(l);
+	return buf;
+}

@@ -88,6 +88,15 @@ struct redisReply *it_cluster_cmd(const struct it_cluster *cl, const char *fmt, 
  * create` writes on one Redis). 0, or -1 (reason on stderr). */
 int it_cluster_layout(const struct it_cluster *cl, unsigned shards);
 
+/* The index in cl of the node that is the primary of key's slot now (it answers
+ * TYPE, the others MOVED), or -1. */
+int it_cluster_primary_of(const struct it_cluster *cl, const char *key);
+
+/* Shard k's key "{tag}name" in the layout of shards shards, into buf ("" when k is
+ * not a shard). Returns buf. */
+const char *it_cluster_shard_key(unsigned shards, unsigned k, const char *name,
+    char *buf, size_t size);
+
 /* XADD deals * deal <json> on the primary of `deals`; the push ids' start ("<entry
  * id>:") into entry. 0, or -1 (why on stderr). */
 int it_cluster_publish(const struct it_cluster *cl, const char *json, char *entry,

@@ -23,12 +23,10 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
-#include "err.h"
 #include "ithttp.h"
 #include "itshards.h"
 #include "itest.h"
 #include "layout.h"
-#include "shard.h"
 #include "slot.h"
 
 #define N 40
@@ -198,28 +196,22 @@ publish(const char *deal, const char *cat, char *entry, size_t size)
 	    0);
 }
 
-/* The index of the node that is the primary of key now, or -1. */
+/* Notifier name on the cluster with its claims made durable on a replica (WAIT
+ * after each claim batch), gw_line in its gateway's section and more after its
+ * [deliver] section's lines. Its admin port. */
 static int
-primary_of(const char *key)
+start_durable(struct it_notifier *nt, const char *name, const char *gw_line,
+    const char *more)
 {
-	int i;
+	char extra[1024];
+	int port;
 
-	for (i = 0; i < IT_CLUSTER_NODES; i++) {
-		redisContext *c;
-		redisReply *r;
-		int mine;
-
-		if (fx->cl.pids[i] <= 0)
-			continue;
-		c = it_redis_connect(fx->cl.ports[i]);
-		r = redisCommand(c, "TYPE %s", key);
-		mine = r != NULL && r->type == REDIS_REPLY_STATUS;
-		freeReplyObject(r);
-		redisFree(c);
-		if (mine)
-			return i;
-	}
-	return -1;
+	snprintf(extra, sizeof(extra), "%s[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n"
+	    "[deliver]\nmax_in_flight = 64\n%s", fx->extra, more);
+	port = it_notifier_start_http_gw(nt, it_redis_port(), fx->gw.port, name, gw_line,
+	    extra);
+	assert_true(port > 0);
+	return port;
 }
 
 /* Claims are made durable on the replica before their requests leave (WAIT, [redis]
@@ -232,20 +224,14 @@ primary_of(const char *key)
 static void
 a_primary_killed_mid_fanout_texts_no_one_twice(void **state)
 {
-	struct shard_layout *l;
-	struct err err;
-	char extra[640], key[96], entry[80], *body;
+	char key[96], entry[80], *body;
 	struct it_resp resp;
 	int port, i, b, victim, before, mid = 2000;
 	size_t len;
 
 	(void)state;
 	it_stop(&fx->nt.proc, SIGTERM, 5000);
-	snprintf(extra, sizeof(extra), "%s[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n"
-	    "[deliver]\nmax_in_flight = 64\n", fx->extra);
-	port = it_notifier_start_http_gw(&fx->nt, it_redis_port(), fx->gw.port, "cl-2",
-	    "rate_per_s = 1500\nburst = 50\n", extra);
-	assert_true(port > 0);
+	port = start_durable(&fx->nt, "cl-2", "rate_per_s = 1500\nburst = 50\n", "");
 	/* 10,000 subscribers of "phone", +1512557<i>, in bulk requests. */
 	assert_non_null(body = malloc(NF_BATCH * 400));
 	for (b = 0; b < NF; b += NF_BATCH) {
@@ -260,14 +246,12 @@ a_primary_killed_mid_fanout_texts_no_one_twice(void **state)
 	}
 	free(body);
 	IT_SHARD_WAIT_MIRROR(port, NF + N);
-	assert_non_null(l = shard_layout_new(4, &err));
-	snprintf(key, sizeof(key), "{%s}pushes", shard_layout_tag(l, 1));
-	shard_layout_free(l);
+	(void)it_cluster_shard_key(4, 1, "pushes", key, sizeof(key));
 	before = it_gwsim_count(&fx->gw, 201);
 	mid += before;
 	publish("cl-fail", "phone", entry, sizeof(entry));
 	assert_true(it_wait(texts_over, &mid, 30000));
-	assert_true((victim = primary_of(key)) >= 0);
+	assert_true((victim = it_cluster_primary_of(&fx->cl, key)) >= 0);
 	printf("# killing the primary of shard 1 (port %d) after %d texts\n",
 	    fx->cl.ports[victim], it_gwsim_count(&fx->gw, 201) - before);
 	kill(fx->cl.pids[victim], SIGKILL);
@@ -283,23 +267,18 @@ a_primary_killed_mid_fanout_texts_no_one_twice(void **state)
 static void
 a_notifier_killed_on_the_cluster_has_its_shards_taken_over(void **state)
 {
+	static const char gw_line[] = "rate_per_s = 1500\nburst = 50\ntimeout_ms = 1000\n";
+	static const char more[] = "claim_idle_ms = 3000\n[cluster]\nownership = balanced\n"
+	    "lease_ms = 3000\nlease_margin_ms = 500\nsettle_ms = 1000\n";
 	struct it_notifier nb;
-	char extra[768];
 	char entry[80];
-	int pa, pb, before, mid;
+	int before, mid;
 
 	(void)state;
 	it_stop(&fx->nt.proc, SIGTERM, 5000);
 	memset(&nb, 0, sizeof(nb));
-	snprintf(extra, sizeof(extra), "%s[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n"
-	    "[deliver]\nmax_in_flight = 64\nclaim_idle_ms = 3000\n"
-	    "[cluster]\nownership = balanced\nlease_ms = 3000\nlease_margin_ms = 500\n"
-	    "settle_ms = 1000\n", fx->extra);
-	pa = it_notifier_start_http_gw(&fx->nt, it_redis_port(), fx->gw.port, "cl-a",
-	    "rate_per_s = 1500\nburst = 50\ntimeout_ms = 1000\n", extra);
-	pb = it_notifier_start_http_gw(&nb, it_redis_port(), fx->gw.port, "cl-b",
-	    "rate_per_s = 1500\nburst = 50\ntimeout_ms = 1000\n", extra);
-	assert_true(pa > 0 && pb > 0);
+	(void)start_durable(&fx->nt, "cl-a", gw_line, more);
+	(void)start_durable(&nb, "cl-b", gw_line, more);
 	/* Both serve: each mirrors its shards' part of the 10,040 subscribers. */
 	it_sleep_ms(3000);
 	before = it_gwsim_count(&fx->gw, 201);
@@ -393,25 +372,17 @@ move_slot(int slot, int a, int b)
 static void
 a_shards_slot_resharded_mid_fanout_texts_no_one_twice(void **state)
 {
-	struct shard_layout *l;
-	struct err err;
-	char extra[640], key[96], entry[80];
+	char key[96], entry[80];
 	int port, from, to, before, mid, slot;
 	long moved;
 
 	(void)state;
 	it_stop(&fx->nt.proc, SIGTERM, 5000);
-	snprintf(extra, sizeof(extra), "%s[redis]\nwait_replicas = 1\nwait_timeout_ms = 200\n"
-	    "[deliver]\nmax_in_flight = 64\n", fx->extra);
-	port = it_notifier_start_http_gw(&fx->nt, it_redis_port(), fx->gw.port, "cl-3",
-	    "rate_per_s = 1000\nburst = 50\n", extra);
-	assert_true(port > 0);
+	port = start_durable(&fx->nt, "cl-3", "rate_per_s = 1000\nburst = 50\n", "");
 	IT_SHARD_WAIT_MIRROR(port, NF + N);
-	assert_non_null(l = shard_layout_new(4, &err));
-	snprintf(key, sizeof(key), "{%s}pushes", shard_layout_tag(l, 2));
+	(void)it_cluster_shard_key(4, 2, "pushes", key, sizeof(key));
 	slot = slot_of(key, strlen(key));
-	shard_layout_free(l);
-	assert_true((from = primary_of(key)) >= 0);
+	assert_true((from = it_cluster_primary_of(&fx->cl, key)) >= 0);
 	for (to = 0; to < IT_CLUSTER_NODES; to++) {
 		redisContext *c;
 		redisReply *r;
@@ -438,7 +409,7 @@ a_shards_slot_resharded_mid_fanout_texts_no_one_twice(void **state)
 	    slot, fx->cl.ports[from], fx->cl.ports[to], moved,
 	    mid - before);
 	fanout_check("cl-move", entry, "resharded mid fan-out");
-	assert_int_equal(primary_of(key), to);
+	assert_int_equal(it_cluster_primary_of(&fx->cl, key), to);
 }
 
 int

@@ -32,11 +32,9 @@
 #include <cmocka.h>
 #include <hiredis/hiredis.h>
 
-#include "err.h"
 #include "ithttp.h"
 #include "itshards.h"
 #include "itest.h"
-#include "shard.h"
 
 #define SHARDS 4
 #define BULK 250                  /* subscribers per bulk request */
@@ -304,33 +302,14 @@ dup_phones(const char *phone, const char *entry, int n)
 	return dup;
 }
 
-/* The index of the node that is the primary of shard k now (its lease key answers
- * there and not MOVED), or -1. */
+/* The index of the node that is the primary of shard k now, or -1. */
 static int
 primary_of_shard(uint32_t k)
 {
-	struct shard_layout *l;
-	struct err err;
 	char key[96];
-	int i, found = -1;
 
-	if ((l = shard_layout_new(SHARDS, &err)) == NULL)
-		return -1;
-	snprintf(key, sizeof(key), "{%s}owner", shard_layout_tag(l, k));
-	shard_layout_free(l);
-	for (i = 0; i < IT_CLUSTER_NODES && found < 0; i++) {
-		redisContext *c;
-		redisReply *r;
-
-		if (fx->cl.pids[i] <= 0 || (c = it_redis_connect(fx->cl.ports[i])) == NULL)
-			continue;
-		r = redisCommand(c, "TYPE %s", key);
-		if (r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "none") != 0)
-			found = i;
-		freeReplyObject(r);
-		redisFree(c);
-	}
-	return found;
+	return it_cluster_primary_of(&fx->cl, it_cluster_shard_key(SHARDS, k, "owner", key,
+	    sizeof(key)));
 }
 
 struct promoted {
