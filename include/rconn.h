@@ -63,6 +63,11 @@ struct rconn *rconn_new(struct event_base *base, const struct rconn_config *cfg,
  * Must not be called from inside one of this rconn's callbacks. NULL does nothing. */
 void rconn_free(struct rconn *rc);
 
+/* Fails every command still out now (each callback runs with NULL, while what it
+ * reaches is still alive) and refuses every later send; never reconnects. The first
+ * step of a shutdown; rconn_free still frees it. NULL does nothing. */
+void rconn_close(struct rconn *rc);
+
 /* 1 when connected and ready for commands, else 0. */
 int rconn_is_ready(const struct rconn *rc);
 

@@ -520,6 +520,10 @@ notifier_free(struct notifier *n)
 {
 	uint32_t k;
 
+	/* Every command still out on the shared connection fails now, while each module
+	 * it answers is alive (a second SIGTERM, or a grace that ran out, leaves records,
+	 * acks and admits out); from here on nothing is sent. */
+	rconn_close(n->cmd);
 	owner_mute(n->owner);         /* its last answers must not reach what is freed */
 	/* HTTP-facing modules: free here, before the server. The pause's POSTs still
 	 * waiting on Redis are detached: their callbacks only free them. */

@@ -77,6 +77,8 @@ rconn_schedule_reconnect(struct rconn *rc)
 	long jitter;
 
 	rc->ready = 0;
+	if (rc->closed)
+		return;
 	/* Backoff with jitter so that many notifiers do not reconnect in step. */
 	jitter = rc->backoff_ms / 2 > 0 ? random() % (rc->backoff_ms / 2 + 1) : 0;
 	rconn_tv(&tv, rc->backoff_ms / 2 + jitter + 1);
@@ -134,6 +136,8 @@ rconn_reset(struct rconn *rc, const char *why)
 	}
 	struct timeval tv = { 0, 0 };
 
+	if (rc->closed)
+		return;
 	snprintf(rc->drop_why, sizeof(rc->drop_why), "%s", why);
 	rc->ready = 0;
 	/* Deferred: we may be inside a hiredis callback. */
@@ -440,10 +444,28 @@ rconn_free(struct rconn *rc)
 	free(rc);
 }
 
+void
+rconn_close(struct rconn *rc)
+{
+	if (rc == NULL || rc->closed)
+		return;
+	rc->closed = 1;
+	if (rc->retry_timer)
+		evtimer_del(rc->retry_timer);
+	if (rc->drop_timer)
+		evtimer_del(rc->drop_timer);
+	if (rc->cl != NULL)
+		rconn_cluster_free(rc);   /* leaves rc->cl NULL: later sends are refused */
+	else
+		rconn_drop(rc);
+}
+
 int
 rconn_is_ready(const struct rconn *rc)
 {
-	if (rc != NULL && rc->cl != NULL)
+	if (rc == NULL || rc->closed)
+		return 0;
+	if (rc->cl != NULL)
 		return rconn_cluster_ready(rc);
 	return rc != NULL && rc->ready && rc->ac != NULL;
 }

@@ -22,6 +22,7 @@ struct rconn {
 	struct event_base *base;
 	redisAsyncContext *ac;     /* NULL while disconnected */
 	int ready;                 /* connected (and authenticated) */
+	int closed;                /* rconn_close: every send refused, no reconnect */
 	unsigned long generation;
 	char *host;                /* as configured: an IP address or a host name */
 	char addr[INET6_ADDRSTRLEN]; /* what host resolved to at the last connect */

@@ -104,7 +104,7 @@ rconn_moved(struct rconn *rc)
 	char host[SENTINEL_HOST_MAX];
 	int port;
 
-	if (rc->sentinel == NULL || sentinel_primary(rc->sentinel, host, sizeof(host),
+	if (rc->closed || rc->sentinel == NULL || sentinel_primary(rc->sentinel, host, sizeof(host),
 	    &port) < 0)
 		return;
 	if ((rc->ac != NULL || rc->lookup != NULL) && strcmp(host, rc->host) == 0 &&
