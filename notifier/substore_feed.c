@@ -4,15 +4,16 @@
  * One XREAD BLOCK over the "subscribers:changes" of every shard the last load read
  * (names from keys.h), an HGET in the shard's hash and one in its "behaviour" hash
  * for each id an entry names (only the second for op "behav": lib/behav.lua
- * announces those), and an XINFO STREAM of each feed after every XREAD to find
- * entries trimmed or deleted past the mirror's position, which reload everything: a
- * change never read must not be missed silently. Bounded work per callback (one
- * batch of changes per feed).
+ * announces those), and an XINFO STREAM of a feed behind the XREAD, at most once a
+ * second per feed, to find entries trimmed or deleted past the mirror's position,
+ * which reload everything: a change never read must not be missed silently. Bounded
+ * work per callback (one batch of changes per feed).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "formats.h"
 #include "log.h"
 #include "streampos.h"
@@ -202,8 +203,26 @@ substore_gap_in(struct substore_feed *fd, const struct redisReply *r, char *why,
 }
 
 /*
+ * 1 when feed fd's gap check goes out behind this round's XREAD. At most once every
+ * SUBSTORE_CHECK_MS per feed, not every round: during a fan-out the feeds turn over
+ * many times a second, and a check of every feed each time cost 0.2 commands per
+ * push on 16 shards. A change lost before it was read leaves its mark for good
+ * (entries-added above what was read, or max-deleted-entry-id past it), so a later
+ * check still finds it: the reload only comes up to a second later.
+ */
+static int
+substore_check_due(struct substore_feed *fd, int64_t now)
+{
+	if (now < fd->check_at)
+		return 0;
+	fd->check_at = now + SUBSTORE_CHECK_MS;
+	return 1;
+}
+
+/*
  * XINFO STREAM, pipelined after the XREAD and so run just after Redis answered it.
- * A stream that is gone while we had read from it counts as a gap too.
+ * A stream that is gone while we had read from it counts as a gap too. A check that
+ * does not say goes again with the next round.
  */
 static void
 substore_on_check(struct rconn *rc, struct redisReply *r, void *arg)
@@ -223,6 +242,7 @@ substore_on_check(struct rconn *rc, struct redisReply *r, void *arg)
 	} else if (r == NULL || r->type != REDIS_REPLY_ARRAY ||
 	    (g = substore_gap_in(fd, r, why, sizeof(why))) < 0) {
 		ss->gets_failed = 1;
+		fd->check_at = 0;
 	} else if (g > 0) {
 		log_warnx("event=subscriber_feed_gap stream=%s last_id=%s %s", fd->stream,
 		    fd->read_from, why);
@@ -432,6 +452,7 @@ substore_on_changes(struct rconn *rc, struct redisReply *r, void *arg)
 static int
 substore_feed_send_each(struct substore *ss)
 {
+	int64_t now = clock_mono_ms();
 	uint32_t k;
 
 	ss->pending = 1;               /* held until every command is sent */
@@ -445,11 +466,15 @@ substore_feed_send_each(struct substore *ss)
 			ss->pending++;
 		else
 			ss->gets_failed = 1;
+		if (!substore_check_due(fd, now))
+			continue;
 		if (rconn_cmd(ss->rc, substore_on_check, fd, 0, "XINFO STREAM %s",
-		    fd->stream) == 0)
+		    fd->stream) == 0) {
 			ss->pending++;
-		else
+		} else {
 			ss->gets_failed = 1;
+			fd->check_at = 0;
+		}
 	}
 	if (ss->pending == 1) {
 		ss->pending = 0;
@@ -469,6 +494,7 @@ substore_feed_send(struct substore *ss)
 {
 	char block[32];
 	const char **argv;
+	int64_t now;
 	uint32_t k;
 	int argc = 0;
 
@@ -513,11 +539,18 @@ substore_feed_send(struct substore *ss)
 	}
 	ss->busy = 1;
 	ss->pending = 1;
+	now = clock_mono_ms();
 	SUBSTORE_FOREACH_SHARD(ss, k) {
-		if (rconn_cmd(ss->rc, substore_on_check, &ss->feeds[k], ss->block_ms + 2000,
-		    "XINFO STREAM %s", ss->feeds[k].stream) == 0)
+		struct substore_feed *fd = &ss->feeds[k];
+
+		if (!substore_check_due(fd, now))
+			continue;
+		if (rconn_cmd(ss->rc, substore_on_check, fd, ss->block_ms + 2000,
+		    "XINFO STREAM %s", fd->stream) == 0) {
 			ss->pending++;
-		else
+		} else {
 			ss->gets_failed = 1;
+			fd->check_at = 0;
+		}
 	}
 }

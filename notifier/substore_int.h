@@ -19,6 +19,7 @@
 #define SUBSTORE_PAGE "1000"
 #define SUBSTORE_CHANGES_BATCH "1000"
 #define SUBSTORE_POLL_MS 50       /* cluster: a quiet feed is read again after this */
+#define SUBSTORE_CHECK_MS 1000    /* a feed's gap check (XINFO STREAM) at most this often */
 
 /* The most subscribers one mirror holds: positions in the index are 32-bit. */
 #define SUBSTORE_MAX ((size_t)UINT32_MAX - 1)
@@ -44,6 +45,8 @@ struct substore_feed {
 	unsigned long long added_seen; /* entries-added at the load's start plus every
 	                            * entry read since */
 	unsigned long long batch_n; /* entries in the batch whose HGETs are out */
+	int64_t check_at;          /* monotonic ms: the next round from then checks for a
+	                            * gap (0: the next round) */
 };
 
 #define SUBSTORE_RECENT SUBSTORE_RECENT_MAX  /* ids kept for substore_changed */
