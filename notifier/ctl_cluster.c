@@ -9,7 +9,9 @@
  * its key's slot's primary, any primary, or every primary (SCRIPT LOAD: one answer,
  * when they all agree). MOVED reads the map again and retries, ASK sends ASKING and
  * the command to the node named, TRYAGAIN and CLUSTERDOWN wait a little and retry;
- * all of it bounded. It must never send a command rroute does not know, nor one whose
+ * an EVALSHA answered NOSCRIPT (a primary that joined after the SCRIPT LOAD, or whose
+ * scripts were flushed) loads the script there and runs again, once: NOSCRIPT means
+ * nothing ran. All of it bounded. It must never send a command rroute does not know, nor one whose
  * keys span slots, and never loop: every path ends in a reply or an error naming the
  * command.
  */
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <hiredis/hiredis.h>
@@ -33,10 +36,18 @@
 #define CTL_CL_REDIRECTS 5         /* MOVED and ASK, per command */
 #define CTL_CL_RETRIES 5           /* TRYAGAIN and CLUSTERDOWN, per command */
 #define CTL_CL_RETRY_MS 50         /* their first wait, doubling */
+#define CTL_CL_SCRIPTS 8           /* scripts one run keeps for NOSCRIPT (it loads 1-2) */
 
 struct ctl_cl_node {
 	char addr[RCL_ADDR_MAX];       /* "ip:port" as the map or a redirect names it */
 	redisContext *c;               /* opened at its first command */
+};
+
+/* A script this run loaded on every primary (SCRIPT LOAD), kept to load it again on
+ * a node that answers NOSCRIPT. */
+struct ctl_cl_script {
+	char sha[41];
+	char *src;
 };
 
 struct ctl_cluster {
@@ -47,6 +58,8 @@ struct ctl_cluster {
 	short slots[SLOT_COUNT];       /* the primary's index in nodes, -1: none */
 	int primaries[CTL_CL_NODES_MAX];   /* indexes of the nodes owning slots */
 	int nprimaries;
+	struct ctl_cl_script scripts[CTL_CL_SCRIPTS];
+	int nscripts;
 };
 
 /* ---- pure parts (tests/unit/test_ctl_redirect.c) ---- */
@@ -228,12 +241,16 @@ cl_map_from(struct ctl_cluster *cl, int i, char *err, size_t errsz)
 	}
 	memset(&m, 0, sizeof(m));
 	if (r == NULL) {
-		snprintf(err, errsz, "redis at %s: CLUSTER SHARDS: %s", addr, c->errstr);
+		snprintf(err, errsz, "redis at %s: CLUSTER %s: %s", addr, shards ? "SHARDS" :
+		    "SLOTS", c->errstr);
 		cl_drop(cl, i);
+	} else if (r->type == REDIS_REPLY_ERROR &&
+	    strstr(r->str, "cluster support disabled") != NULL) {
+		snprintf(err, errsz, "redis at %s is not a cluster node (cluster support "
+		    "disabled): give one Redis with --redis", addr);
 	} else if (r->type == REDIS_REPLY_ERROR) {
-		snprintf(err, errsz, strstr(r->str, "cluster support disabled") != NULL ?
-		    "redis at %s is not a cluster node (cluster support disabled): give one "
-		    "Redis with --redis" : "redis at %s: CLUSTER SLOTS: %.200s", addr, r->str);
+		snprintf(err, errsz, "redis at %s: CLUSTER %s: %.200s", addr, shards ?
+		    "SHARDS" : "SLOTS", r->str);
 	} else if (rcl_split_addr(addr, host, sizeof(host), &port) < 0 ||
 	    (shards ? rcl_map_from_shards(r, host, &m) : rcl_map_from_slots(r, host,
 	    &m)) < 0) {
@@ -313,6 +330,8 @@ ctl_cluster_free(struct ctl_cluster *cl)
 		return;
 	for (i = 0; i < cl->nnodes; i++)
 		redisFree(cl->nodes[i].c);
+	for (i = 0; i < cl->nscripts; i++)
+		free(cl->scripts[i].src);
 	free(cl);
 }
 
@@ -384,6 +403,76 @@ cl_moved(struct ctl_cluster *cl, int slot, int i)
 		cl->primaries[cl->nprimaries++] = i;
 }
 
+/* 1 when argument k of the command is word (any case). */
+static int
+cl_arg_is(int argc, const char **argv, const size_t *lens, int k, const char *word)
+{
+	size_t n = strlen(word);
+
+	return k < argc && (lens != NULL ? lens[k] : strlen(argv[k])) == n &&
+	    strncasecmp(argv[k], word, n) == 0;
+}
+
+/* After a SCRIPT LOAD answered r by every primary: the script kept by its SHA1. */
+static void
+cl_script_keep(struct ctl_cluster *cl, int argc, const char **argv, const size_t *lens,
+    const redisReply *r)
+{
+	struct ctl_cl_script *s;
+	size_t n;
+	int k;
+
+	if (argc != 3 || !cl_arg_is(argc, argv, lens, 0, "SCRIPT") ||
+	    !cl_arg_is(argc, argv, lens, 1, "LOAD") || r->type != REDIS_REPLY_STRING ||
+	    r->len != 40)
+		return;
+	for (k = 0; k < cl->nscripts; k++)
+		if (memcmp(cl->scripts[k].sha, r->str, 40) == 0)
+			return;
+	if (cl->nscripts == CTL_CL_SCRIPTS)
+		return;        /* NOSCRIPT then stays an error, as without this */
+	s = &cl->scripts[cl->nscripts];
+	n = lens != NULL ? lens[2] : strlen(argv[2]);
+	if ((s->src = malloc(n + 1)) == NULL)
+		return;
+	memcpy(s->src, argv[2], n);
+	s->src[n] = '\0';
+	memcpy(s->sha, r->str, 40);
+	s->sha[40] = '\0';
+	cl->nscripts++;
+}
+
+/*
+ * An EVALSHA node i answered NOSCRIPT: the script this run loaded under that SHA1 is
+ * loaded there. 1 when the command may be sent again (NOSCRIPT: it did not run), 0
+ * when not (not an EVALSHA of ours, or the load failed).
+ */
+static int
+cl_script_reload(struct ctl_cluster *cl, int i, int argc, const char **argv,
+    const size_t *lens, const redisReply *r)
+{
+	const char *load[3] = { "SCRIPT", "LOAD", NULL };
+	char err[CTL_ERR_MAX];
+	redisReply *l;
+	int k, ok;
+
+	if (strncmp(r->str, "NOSCRIPT", 8) != 0 || argc < 2 ||
+	    !cl_arg_is(argc, argv, lens, 0, "EVALSHA") ||
+	    (lens != NULL ? lens[1] : strlen(argv[1])) != 40)
+		return 0;
+	for (k = 0; k < cl->nscripts && memcmp(cl->scripts[k].sha, argv[1], 40) != 0; k++)
+		;
+	if (k == cl->nscripts)
+		return 0;
+	load[2] = cl->scripts[k].src;
+	if ((l = cl_send(cl, i, 0, 3, load, NULL, err, sizeof(err))) == NULL)
+		return 0;
+	ok = l->type == REDIS_REPLY_STRING && l->len == 40 &&
+	    memcmp(l->str, cl->scripts[k].sha, 40) == 0;
+	freeReplyObject(l);
+	return ok;
+}
+
 /* A keyed command (slot >= 0) or one for any primary (slot -1), redirects and
  * retries followed. The reply (the caller's; an error reply when the retries ran
  * out), or NULL with why in err. */
@@ -392,7 +481,7 @@ cl_route(struct ctl_cluster *cl, int slot, int argc, const char **argv,
     const size_t *lens, char *err, size_t errsz)
 {
 	char name[32], to[RCL_ADDR_MAX], why[CTL_ERR_MAX];
-	int redirects = 0, retries = 0, asking = 0, i, rslot;
+	int redirects = 0, retries = 0, asking = 0, reloaded = 0, i, rslot;
 	long wait_ms = CTL_CL_RETRY_MS;
 	redisReply *r;
 
@@ -458,6 +547,11 @@ cl_route(struct ctl_cluster *cl, int slot, int argc, const char **argv,
 			freeReplyObject(r);
 			return NULL;
 		case CTL_REDIRECT_NONE:
+			if (!reloaded && cl_script_reload(cl, i, argc, argv, lens, r)) {
+				reloaded = 1;
+				freeReplyObject(r);
+				continue;
+			}
 			break;
 		}
 		return r;
@@ -527,6 +621,7 @@ ctl_cluster_argv(struct ctl_cluster *cl, int argc, const char **argv,
     const size_t *lens, char *err, size_t errsz)
 {
 	struct rroute rt;
+	redisReply *r;
 	char name[32];
 
 	switch (rroute_of(argc, argv, lens, &rt)) {
@@ -535,7 +630,9 @@ ctl_cluster_argv(struct ctl_cluster *cl, int argc, const char **argv,
 	case RROUTE_ANY:
 		return cl_route(cl, -1, argc, argv, lens, err, errsz);
 	case RROUTE_EVERY:
-		return cl_every(cl, argc, argv, lens, err, errsz);
+		if ((r = cl_every(cl, argc, argv, lens, err, errsz)) != NULL)
+			cl_script_keep(cl, argc, argv, lens, r);
+		return r;
 	case RROUTE_CROSSSLOT:
 		snprintf(err, errsz, "%s: its keys are in several hash slots, which a Redis "
 		    "Cluster cannot run as one command", cl_name(argc, argv, lens, name,

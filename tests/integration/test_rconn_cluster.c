@@ -9,6 +9,9 @@
  * primary of the script's slot and counts its replica; a blocking XREADGROUP on one
  * rconn gets what another added; a command whose keys span two slots is refused
  * with no callback. Every callback is counted (exactly once), never timed.
+ * Last, dealpushctl's synchronous router on the same cluster (notifier/ctl_cluster.c):
+ * an EVALSHA answered NOSCRIPT by a primary that lost its scripts is loaded there and
+ * run once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "../../notifier/ctl_int.h"
 #include "clock.h"
 #include "durable.h"
 #include "itest.h"
@@ -338,6 +342,62 @@ cross_slot_and_unknown_commands_are_refused(void **state)
 	assert_false(r.is_err);
 }
 
+/*
+ * dealpushctl's router: a script it loaded on every primary (SCRIPT LOAD), then
+ * flushed from the primary of the key (as a primary that joined after the load would
+ * lack it): its EVALSHA there is answered NOSCRIPT, which means it did not run, so
+ * the router loads it on that node and runs it, once. A SHA1 it never loaded stays
+ * NOSCRIPT.
+ */
+static void
+ctl_router_loads_a_script_again_on_noscript(void **state)
+{
+	static const char src[] = "return redis.call('INCR', KEYS[1])";
+	static const char key[] = "{ctl-ns}n";
+	const char *load[3] = { "SCRIPT", "LOAD", src };
+	const char *run[4] = { "EVALSHA", NULL, "1", key };
+	const char *get[2] = { "GET", key };
+	char err[256], sha[41];
+	struct ctl_cluster *cl;
+	redisContext *c;
+	redisReply *r;
+	int i;
+
+	(void)state;
+	assert_non_null(cl = ctl_cluster_open(fx->seeds, err, sizeof(err)));
+	r = ctl_cluster_argv(cl, 3, load, NULL, err, sizeof(err));
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING && r->len == 40);
+	memcpy(sha, r->str, 41);
+	freeReplyObject(r);
+	assert_true((i = it_cluster_primary_of(&fx->cl, key)) >= 0);
+	c = it_redis_connect(fx->cl.ports[i]);
+	freeReplyObject(redisCommand(c, "DEL %s", key));
+	r = redisCommand(c, "SCRIPT FLUSH");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STATUS);
+	freeReplyObject(r);
+
+	run[1] = sha;
+	r = ctl_cluster_argv(cl, 4, run, NULL, err, sizeof(err));
+	assert_non_null(r);
+	if (r->type == REDIS_REPLY_ERROR)
+		fail_msg("EVALSHA after SCRIPT FLUSH: %s", r->str);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	assert_int_equal(r->integer, 1);
+	freeReplyObject(r);
+	r = ctl_cluster_argv(cl, 2, get, NULL, err, sizeof(err));
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING && strcmp(r->str, "1") == 0);
+	freeReplyObject(r);
+
+	run[1] = "0123456789012345678901234567890123456789";
+	r = ctl_cluster_argv(cl, 4, run, NULL, err, sizeof(err));
+	assert_true(r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    strncmp(r->str, "NOSCRIPT", 8) == 0);
+	freeReplyObject(r);
+	freeReplyObject(redisCommand(c, "DEL %s", key));
+	redisFree(c);
+	ctl_cluster_free(cl);
+}
+
 int
 main(void)
 {
@@ -346,6 +406,7 @@ main(void)
 		cmocka_unit_test(scripts_run_on_their_slot_and_wait_counts_the_replica),
 		cmocka_unit_test(a_blocking_read_gets_what_another_connection_added),
 		cmocka_unit_test(cross_slot_and_unknown_commands_are_refused),
+		cmocka_unit_test(ctl_router_loads_a_script_again_on_noscript),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
