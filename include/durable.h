@@ -15,6 +15,7 @@
 #define DEALPUSH_DURABLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rconn.h"
 #include "scripts.h"
@@ -50,6 +51,21 @@ int durable_script_call(struct rconn *rc, const struct durable_config *cfg,
  * it sends and empties. 0, or -1 (cb never runs). */
 int durable_script_call_args(struct rconn *rc, const struct durable_config *cfg,
     enum script_id id, struct script_args *sa, durable_fn *cb, void *arg);
+
+/* What the process's WAITs said: one loop, so process-wide counters. */
+struct durable_stats {
+	unsigned long waits;       /* WAIT verdicts */
+	unsigned long short_waits; /* of them: too few replicas, no answer, or the
+	                            * script's connection gone */
+	int64_t last_ok_ms;        /* monotonic ms of the last verdict each way; 0: none */
+	int64_t last_short_ms;
+};
+
+void durable_stats(struct durable_stats *st);
+
+/* 1 when the replicas lag: the last WAIT verdict, within window_ms before now_ms, was
+ * short (claims and plans wait until one answers enough). */
+int durable_lagging(const struct durable_stats *st, int64_t now_ms, long window_ms);
 
 /* A deep copy of a reply, freed with freeReplyObject; NULL on OOM. */
 struct redisReply *durable_reply_dup(const struct redisReply *r);

@@ -138,6 +138,9 @@ struct http_health {
 	size_t shards_loading;          /* of them, those whose mirror is still loading */
 	unsigned long redis_connects;   /* successful connects of the script connection */
 	unsigned long redis_timeouts;   /* its commands timed out (server silent) */
+	long wait_replicas;             /* redis.wait_replicas; 0: the next three unused */
+	unsigned long waits, waits_short; /* WAIT verdicts, and the short ones */
+	int replica_lag;                /* the last verdict, recent, was short */
 };
 
 /* Fills *out and returns 1 when healthy, 0 when not (answered 503). Runs on the loop:

@@ -13,9 +13,12 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "durable.h"
 #include "log.h"
 #include "scripts.h"
+
+static struct durable_stats durable_st;
 
 struct durable_call {
 	durable_fn *cb;
@@ -59,6 +62,31 @@ err:
 	return NULL;
 }
 
+void
+durable_stats(struct durable_stats *st)
+{
+	*st = durable_st;
+}
+
+int
+durable_lagging(const struct durable_stats *st, int64_t now_ms, long window_ms)
+{
+	return st->last_short_ms > st->last_ok_ms && now_ms - st->last_short_ms <= window_ms;
+}
+
+/* One WAIT verdict, counted. */
+static void
+durable_count(int ok)
+{
+	durable_st.waits++;
+	if (ok) {
+		durable_st.last_ok_ms = clock_mono_ms();
+	} else {
+		durable_st.short_waits++;
+		durable_st.last_short_ms = clock_mono_ms();
+	}
+}
+
 static void
 durable_finish(struct rconn *rc, struct durable_call *dc, int durable)
 {
@@ -79,6 +107,7 @@ durable_on_wait(struct rconn *rc, struct redisReply *r, void *arg)
 		    dc->replicas, r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer :
 		    -1LL, r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
 		    "too few replicas acknowledged within the timeout");
+	durable_count(ok);
 	durable_finish(rc, dc, ok);
 }
 
@@ -108,6 +137,7 @@ durable_wait_after(struct rconn *rc, struct redisReply *r, struct durable_call *
 	    rconn_timeout_ms(rc), 3, argv, NULL) < 0) {
 		log_warnx("event=wait_short replicas_wanted=%ld err=\"the connection that "
 		    "ran the script is gone\"", dc->replicas);
+		durable_count(0);
 		durable_finish(rc, dc, 0);
 	}
 }

@@ -48,6 +48,12 @@ http_health_parts(cJSON *j, const struct http_health *hh)
 	    cJSON_AddNumberToObject(r, "connects", (double)hh->redis_connects) == NULL ||
 	    cJSON_AddNumberToObject(r, "command_timeouts", (double)hh->redis_timeouts) == NULL)
 		return -1;
+	if (hh->wait_replicas > 0 && ((m = cJSON_AddObjectToObject(j, "replicas")) == NULL ||
+	    cJSON_AddNumberToObject(m, "wanted", (double)hh->wait_replicas) == NULL ||
+	    cJSON_AddNumberToObject(m, "waits", (double)hh->waits) == NULL ||
+	    cJSON_AddNumberToObject(m, "waits_short", (double)hh->waits_short) == NULL ||
+	    cJSON_AddBoolToObject(m, "lagging", hh->replica_lag != 0) == NULL))
+		return -1;
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "deliver.h"
+#include "durable.h"
 #include "http.h"
 #include "ingest.h"
 #include "keys.h"
@@ -26,6 +27,9 @@
 #include "substore.h"
 
 #include "main_int.h"
+
+/* /healthz says replica lag while the last WAIT, this recent, was short. */
+#define MAIN_REPLICA_LAG_MS 5000
 
 /* ORDER STREAMS: the streams whose consumer-group lag is watched; "pushes" is every
  * shard's (keys.h), summed; on "deals" every shard's group (keys_deals_group),
@@ -298,6 +302,15 @@ main_on_health(void *arg, struct http_health *out)
 	rconn_stats(n->cmd, &rs);
 	out->redis_connects = rs.generation;
 	out->redis_timeouts = rs.timeouts;
+	out->wait_replicas = n->cfg->wait_replicas;
+	if (out->wait_replicas > 0) {
+		struct durable_stats ds;
+
+		durable_stats(&ds);
+		out->waits = ds.waits;
+		out->waits_short = ds.short_waits;
+		out->replica_lag = durable_lagging(&ds, clock_mono_ms(), MAIN_REPLICA_LAG_MS);
+	}
 	if (!out->redis_ok) {
 		out->detail = "redis unreachable";
 		return 0;
@@ -313,6 +326,13 @@ main_on_health(void *arg, struct http_health *out)
 	}
 	if (out->planning > 0 && out->plan_stalled_ms >= n->cfg->plan_stall_ms) {
 		out->detail = "planning stalled";
+		return 0;
+	}
+	if (out->replica_lag) {
+		/* Nothing is claimed, planned to the end or acked until a replica answers
+		 * (docs/sharding.md 4e): the operator must bring one back, or set
+		 * redis.wait_replicas = 0. */
+		out->detail = "replica lag: writes not durable";
 		return 0;
 	}
 	/* The shards already loaded are served meanwhile: a fact, not a failure. */

@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <cmocka.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
@@ -409,6 +410,39 @@ xlen_reaches(void *arg)
 	return it_int(w->rc, "XLEN pushes:log") >= w->n;
 }
 
+struct health_want {
+	int port;
+	int ok;                    /* the status wanted: 1 ok, 0 unhealthy */
+	char body[4096];
+};
+
+/* 1 once /healthz has the status wanted (its body kept in w->body). */
+static int
+health_is(void *arg)
+{
+	struct health_want *w = arg;
+
+	if (it_http_get(w->port, "/healthz", w->body, sizeof(w->body)) < 0)
+		return 0;
+	return (strstr(w->body, "\"status\":\"ok\"") != NULL) == w->ok;
+}
+
+/* The "replicas" object of a /healthz body: lagging, and its short WAITs. */
+static void
+health_replicas(const char *body, int *lagging, long *waits_short)
+{
+	cJSON *j = cJSON_Parse(body);
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "replicas");
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "waits_short");
+
+	assert_non_null(r);
+	*lagging = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "lagging"));
+	*waits_short = cJSON_IsNumber(s) ? (long)s->valuedouble : -1;
+	cJSON_Delete(j);
+}
+
+/* The replica stops: claims wait and nothing is texted, /healthz says why (503,
+ * "replica lag"); it comes back: every push is sent once and /healthz is ok. */
 static void
 claims_wait_for_a_replica_before_any_text_leaves(void **state)
 {
@@ -418,6 +452,9 @@ claims_wait_for_a_replica_before_any_text_leaves(void **state)
 	redisContext *rc = it_redis_connect(f->st.primary);
 	struct log_want held;
 	struct xlen_want all = { rc, n };
+	struct health_want h;
+	long waits_short;
+	int lagging;
 
 	it_flush(rc);
 	it_import_audience(f->st.primary, n, PHONE_BASE, "laptop");
@@ -425,20 +462,32 @@ claims_wait_for_a_replica_before_any_text_leaves(void **state)
 	/* The replica stops acknowledging: every WAIT answers 0 after its timeout. */
 	assert_int_equal(kill(f->st.replica_pid, SIGSTOP), 0);
 	snprintf(extra, sizeof(extra), "[redis]\nwait_replicas = 1\nwait_timeout_ms = 100\n");
-	assert_int_equal(it_notifier_start(&f->nt, f->st.primary, f->gw.port, "sent-wait",
-	    extra), 0);
+	h.port = it_notifier_start_http(&f->nt, f->st.primary, f->gw.port, "sent-wait",
+	    extra);
+	assert_true(h.port > 0);
 	assert_int_equal(it_publish(rc, it_deal("wait-1", "laptop", 3600)), 0);
 	held.path = f->nt.proc.log;
 	held.needle = "event=claim_not_durable";
 	held.n = 3;
 	assert_true(it_wait(log_has, &held, 20000));
-	/* Claimed again and again, never sent. */
+	/* Claimed again and again, never sent; /healthz says why. */
 	assert_int_equal(it_gwsim_count(&f->gw, 0), 0);
+	h.ok = 0;
+	assert_true(it_wait(health_is, &h, 10000));
+	if (strstr(h.body, "replica lag: writes not durable") == NULL)
+		fail_msg("/healthz while the replica is stopped: %s", h.body);
+	health_replicas(h.body, &lagging, &waits_short);
+	assert_true(lagging);
+	assert_true(waits_short >= 3);
 	/* The plan's last step waited for the replica too, and said it did not come. */
 	assert_int_equal(it_log_count(f->nt.proc.log, "event=plan_not_durable deal=wait-1",
 	    NULL, NULL), 1);
 	assert_int_equal(kill(f->st.replica_pid, SIGCONT), 0);
 	assert_true(it_wait(xlen_reaches, &all, 30000));
+	h.ok = 1;
+	assert_true(it_wait(health_is, &h, 10000));
+	health_replicas(h.body, &lagging, &waits_short);
+	assert_false(lagging);
 	it_sleep_ms(300);
 	/* Then every one once. */
 	assert_int_equal(it_gwsim_count(&f->gw, 201), n);
