@@ -3,10 +3,13 @@
  * the real notifiers and gwsim (issue 14 item 7; docs/performance.md, docs/operations.md
  * "Sizing a cluster").
  *
- * The same deal to BENCH_CLUSTER_SUBS subscribers (default 20,000) four times, each
+ * The same deal to BENCH_CLUSTER_SUBS subscribers (default 20,000) five times, each
  * time with the gateway limits lifted:
  *   single   one redis-server (the runner's), the single-instance layout, one notifier:
  *            the baseline, today's default deployment;
+ *   replicated  the same with a replica attached (REPLICAOF), as every cluster
+ *            primary has one: what replication costs the primary per push, which
+ *            the cluster pays and the single run does not;
  *   sharded  the same Redis with the sharded layout of the same shards, two notifiers
  *            sharing them: what the layout and the ownership cost without a cluster;
  *   cluster  a Redis Cluster on 127.0.0.1 (3 primaries, 3 replicas), the sharded
@@ -27,7 +30,9 @@
  *   rss_bytes_per_sub_per_notifier  the busier notifier's RSS growth from before the
  *                            import to after it, over the whole audience;
  *   ratio                    redis_us_per_push_total of cluster over single's;
- *   sharded_ratio            the same of sharded over single's.
+ *   sharded_ratio            the same of sharded over single's;
+ *   replicated_ratio         the same of cluster over replicated's: sharding and the
+ *                            cluster against one Redis with the same replication.
  * The Redis CPU is taken net of what each node uses idle (measured for CS_IDLE_MS
  * before each deal: the cluster bus, the lease renewals, the mirror's polls), so
  * that it is per push; both are printed. BENCH_CLUSTER_VERBOSE=1 prints every
@@ -447,7 +452,7 @@ stop_all(struct it_notifier *nt, int n)
 static void
 report(const struct run *r, int notifiers)
 {
-	printf("  %-8s %6.0f pushes/s; Redis per push: %5.1f us on the primaries (%4.1f "
+	printf("  %-10s %6.0f pushes/s; Redis per push: %5.1f us on the primaries (%4.1f "
 	    "in the kernel), %5.1f on the replicas (idle taken off; %5.1f us before, every node); on the primaries "
 	    "%4.1f commands run, %4.1f us inside them; idle %5.0f us/s; busiest primary %.2f x the mean; "
 	    "notifier RSS +%.0f B/sub (%d notifier%s)\n", r->name, r->pushes_per_s,
@@ -456,26 +461,66 @@ report(const struct run *r, int notifiers)
 	    notifiers > 1 ? "s" : "");
 }
 
-/* A run on the runner's one Redis: with shards 0 the single-instance layout and one
- * notifier (the baseline); else the sharded layout of shards shards shared by
- * CS_NOTIFIERS notifiers (what sharding costs without a cluster). 0 or -1. */
+/* A replica of the runner's Redis on port, started and in sync: its port, or -1. */
 static int
-run_one(struct run *run, int gw_port, long shards)
+replica_start(struct it_proc *p, int port)
+{
+	char dir[512], info[4096];
+	redisContext *c;
+	redisReply *r;
+	int rport, i;
+
+	it_path(dir, sizeof(dir), "cs-replica", "");
+	if ((rport = it_redis_start(p, dir, 0, 0)) < 0 || (c = it_redis_connect(rport)) ==
+	    NULL)
+		return -1;
+	freeReplyObject(redisCommand(c, "REPLICAOF 127.0.0.1 %d", port));
+	for (i = 0; i < 600; i++) {
+		r = redisCommand(c, "INFO replication");
+		snprintf(info, sizeof(info), "%s", r != NULL && r->type == REDIS_REPLY_STRING ?
+		    r->str : "");
+		freeReplyObject(r);
+		if (strstr(info, "master_link_status:up") != NULL &&
+		    strstr(info, "master_sync_in_progress:0") != NULL)
+			break;
+		it_sleep_ms(50);
+	}
+	redisFree(c);
+	if (i == 600) {
+		fprintf(stderr, "bench_cluster_scale: the replica on %d did not sync\n", rport);
+		return -1;
+	}
+	return rport;
+}
+
+/* A run on the runner's one Redis: with shards 0 the single-instance layout and one
+ * notifier (the baseline; with a replica attached when replicated); else the sharded
+ * layout of shards shards shared by CS_NOTIFIERS notifiers (what sharding costs
+ * without a cluster). 0 or -1. */
+static int
+run_one(struct run *run, int gw_port, long shards, int replicated)
 {
 	struct it_notifier nt[CS_NOTIFIERS];
+	struct it_proc replica;
 	redisContext *rc;
 	char conf[512], n_shards[24];
 	int ports[CS_NOTIFIERS], port = it_redis_port(), rv = -1;
 	int n = shards > 0 ? CS_NOTIFIERS : 1;
 
 	memset(nt, 0, sizeof(nt));
-	run->name = shards > 0 ? "sharded" : "single";
+	memset(&replica, 0, sizeof(replica));
+	run->name = shards > 0 ? "sharded" : replicated ? "replicated" : "single";
 	run->nodes[0] = port;
 	run->nnodes = 1;
 	snprintf(conf, sizeof(conf), "%s%s", CS_CONF, shards > 0 ? CS_BALANCED : "");
 	if ((rc = it_redis_connect(port)) == NULL)
 		goto out;
 	it_flush(rc);
+	if (replicated) {
+		if ((run->nodes[1] = replica_start(&replica, port)) < 0)
+			goto out;
+		run->nnodes = 2;
+	}
 	if (shards > 0) {
 		char bin[512], addr[32], out[1024];
 		const char *argv[] = { bin, "--redis", addr, "layout", "create", "--shards",
@@ -497,6 +542,8 @@ run_one(struct run *run, int gw_port, long shards)
 	rv = 0;
 out:
 	stop_all(nt, n);
+	if (replica.pid > 0)
+		it_stop(&replica, SIGTERM, 5000);
 	if (rc != NULL) {
 		it_flush(rc);
 		redisFree(rc);
@@ -553,12 +600,13 @@ out:
 int
 main(void)
 {
-	struct run single, sharded, cluster, waited;
+	struct run single, replicated, sharded, cluster, waited;
 	struct it_gwsim gw;
 	long shards;
 	double ratio;
 
 	memset(&single, 0, sizeof(single));
+	memset(&replicated, 0, sizeof(replicated));
 	memset(&sharded, 0, sizeof(sharded));
 	memset(&cluster, 0, sizeof(cluster));
 	memset(&waited, 0, sizeof(waited));
@@ -581,13 +629,15 @@ main(void)
 	printf("bench_cluster_scale: %ld subscribers; one Redis and one notifier against "
 	    "a cluster of 3 primaries (3 replicas), %ld shards, %d notifiers\n", subs_n,
 	    shards, CS_NOTIFIERS);
-	if (run_one(&single, gw.port, 0) < 0 || run_one(&sharded, gw.port, shards) < 0 ||
+	if (run_one(&single, gw.port, 0, 0) < 0 || run_one(&replicated, gw.port, 0, 1) < 0 ||
+	    run_one(&sharded, gw.port, shards, 0) < 0 ||
 	    run_cluster(&cluster, &waited, gw.port, shards) < 0) {
 		it_stop(&gw.proc, SIGTERM, 2000);
 		return 1;
 	}
 	it_stop(&gw.proc, SIGTERM, 2000);
 	report(&single, 1);
+	report(&replicated, 1);
 	report(&sharded, CS_NOTIFIERS);
 	report(&cluster, CS_NOTIFIERS);
 	report(&waited, CS_NOTIFIERS);
@@ -604,10 +654,12 @@ main(void)
 	    "pushes_per_s=%.0f redis_us_per_push_total=%.1f node_balance=%.2f "
 	    "rss_bytes_per_sub_per_notifier=%.0f single_us_per_push=%.1f "
 	    "sharded_us_per_push=%.1f wait_us_per_push=%.1f sharded_ratio=%.3f "
-	    "ratio=%.3f\n", shards, CS_NOTIFIERS, cluster.pushes_per_s,
-	    cluster.us_primaries, cluster.balance, cluster.rss_per_sub,
-	    single.us_primaries, sharded.us_primaries,
+	    "replicated_us_per_push=%.1f replicated_ratio=%.3f ratio=%.3f\n", shards,
+	    CS_NOTIFIERS, cluster.pushes_per_s, cluster.us_primaries, cluster.balance,
+	    cluster.rss_per_sub, single.us_primaries, sharded.us_primaries,
 	    waited.us_primaries - cluster.us_primaries,
-	    single.us_primaries > 0 ? sharded.us_primaries / single.us_primaries : 0, ratio);
+	    single.us_primaries > 0 ? sharded.us_primaries / single.us_primaries : 0,
+	    replicated.us_primaries, replicated.us_primaries > 0 ?
+	    cluster.us_primaries / replicated.us_primaries : 0, ratio);
 	return 0;
 }
