@@ -8,7 +8,8 @@
  * with NULL, and the connection comes back. Counts, never timings: the loop is held
  * longer than the deadline, the server silent ten times longer. A host name is
  * resolved (from /etc/hosts here) and an ACL user logs in; a refused login is retried
- * until the operator fixes it.
+ * until the operator fixes it. rconn_close fails what is out at once, refuses what
+ * comes after and never reconnects.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -280,6 +281,34 @@ an_acl_user_logs_in_and_a_refused_login_is_retried(void **state)
 	redisFree(admin);
 }
 
+/* Commands out (one the server holds) when rconn_close runs: each callback runs once,
+ * with NULL, inside the call; a send after it is refused (no callback); the loop
+ * then runs past the reconnect backoff and nothing connects again. */
+static void
+close_fails_what_is_out_and_refuses_the_rest(void **state)
+{
+	struct rconn_stat st;
+	struct run t;
+
+	(void)state;
+	run_open(&t);
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 2000, "BLPOP rconn-test:never 1"), 0);
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 2000, "PING"), 0);
+	rconn_close(t.rc);
+	assert_int_equal(t.nulls, 2);
+	assert_int_equal(t.replies, 0);
+	assert_false(rconn_is_ready(t.rc));
+	assert_int_equal(rconn_cmd(t.rc, on_reply, &t, 0, "PING"), -1);
+	rconn_close(t.rc);             /* twice: nothing more */
+	run_loop(&t, 600);             /* past reconnect_max_ms (200) */
+	assert_false(rconn_is_ready(t.rc));
+	assert_int_equal(t.ready, 1);
+	assert_int_equal(t.nulls, 2);
+	rconn_stats(t.rc, &st);
+	assert_int_equal(st.generation, 1);
+	run_close(&t);
+}
+
 int
 main(void)
 {
@@ -288,6 +317,7 @@ main(void)
 		cmocka_unit_test(a_silent_server_fails_the_command_once_and_the_connection_comes_back),
 		cmocka_unit_test(a_host_name_is_resolved_without_blocking),
 		cmocka_unit_test(an_acl_user_logs_in_and_a_refused_login_is_retried),
+		cmocka_unit_test(close_fails_what_is_out_and_refuses_the_rest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
