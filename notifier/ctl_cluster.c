@@ -11,9 +11,9 @@
  * the command to the node named, TRYAGAIN and CLUSTERDOWN wait a little and retry;
  * an EVALSHA answered NOSCRIPT (a primary that joined after the SCRIPT LOAD, or whose
  * scripts were flushed) loads the script there and runs again, once: NOSCRIPT means
- * nothing ran. All of it bounded. It must never send a command rroute does not know, nor one whose
- * keys span slots, and never loop: every path ends in a reply or an error naming the
- * command.
+ * nothing ran. All of it bounded. It must never send a command rroute does not know,
+ * nor one whose keys span slots, and never loop: every path ends in a reply or an
+ * error naming the command.
  */
 #include <arpa/inet.h>
 #include <errno.h>
