@@ -648,3 +648,71 @@ ctl_cluster_argv(struct ctl_cluster *cl, int argc, const char **argv,
 	    sizeof(name)));
 	return NULL;
 }
+
+/* ---- the primaries one by one (the copy of ctl_fromcluster.c) ---- */
+
+int
+ctl_cluster_nprimaries(const struct ctl_cluster *cl)
+{
+	return cl->nprimaries;
+}
+
+const char *
+ctl_cluster_primary_addr(const struct ctl_cluster *cl, int k)
+{
+	return k >= 0 && k < cl->nprimaries ? cl->nodes[cl->primaries[k]].addr : "";
+}
+
+redisContext *
+ctl_cluster_primary_conn(struct ctl_cluster *cl, int k, char *err, size_t errsz)
+{
+	if (k < 0 || k >= cl->nprimaries) {
+		snprintf(err, errsz, "no primary %d in the cluster's map", k);
+		return NULL;
+	}
+	return cl_conn(cl, cl->primaries[k], err, errsz);
+}
+
+redisContext *
+ctl_cluster_conn_at(struct ctl_cluster *cl, const char *addr, char *err, size_t errsz)
+{
+	int i = cl_node(cl, addr);
+
+	if (i < 0) {
+		snprintf(err, errsz, "the cluster names more than %d nodes", CTL_CL_NODES_MAX);
+		return NULL;
+	}
+	return cl_conn(cl, i, err, errsz);
+}
+
+int
+ctl_cluster_uncovered(const struct ctl_cluster *cl)
+{
+	int s, n = 0;
+
+	for (s = 0; s < SLOT_COUNT; s++)
+		n += cl->slots[s] < 0;
+	return n;
+}
+
+int
+ctl_cluster_map_same(struct ctl_cluster *cl, char *err, size_t errsz)
+{
+	short *keep = malloc(sizeof(cl->slots));
+	int same;
+
+	if (keep == NULL) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	memcpy(keep, cl->slots, sizeof(cl->slots));
+	if (cl_map_read(cl, err, errsz) < 0) {
+		free(keep);
+		return -1;
+	}
+	/* A node keeps its index in nodes[] for the router's life: the same index is the
+	 * same address. */
+	same = memcmp(keep, cl->slots, sizeof(cl->slots)) == 0;
+	free(keep);
+	return same;
+}

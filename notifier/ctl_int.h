@@ -143,6 +143,27 @@ redisReply *ctl_cluster_argv(struct ctl_cluster *cl, int argc, const char **argv
 int ctl_cluster_seeds(const char *list, char (*out)[CTL_ADDR_MAX], int max, char *err,
     size_t errsz);
 
+/* The primaries of the map in force, for what runs on each in turn (SCAN, DBSIZE,
+ * CLIENT LIST): how many; the k-th one's "ip:port" ("" out of range); its connection
+ * (opened on first use, the router's: never freed by the caller; NULL with why in
+ * err). */
+int ctl_cluster_nprimaries(const struct ctl_cluster *cl);
+const char *ctl_cluster_primary_addr(const struct ctl_cluster *cl, int k);
+redisContext *ctl_cluster_primary_conn(struct ctl_cluster *cl, int k, char *err,
+    size_t errsz);
+
+/* The connection to the node at addr ("ip:port", as ctl_cluster_primary_addr gave
+ * it: the map read again may list the primaries in another order), as above. */
+redisContext *ctl_cluster_conn_at(struct ctl_cluster *cl, const char *addr, char *err,
+    size_t errsz);
+
+/* The slots no primary serves in the map in force. */
+int ctl_cluster_uncovered(const struct ctl_cluster *cl);
+
+/* Reads the map again: 1 when every slot has the primary it had, 0 when one moved (a
+ * failover, a reshard), -1 with why in err (the map before stays in force). */
+int ctl_cluster_map_same(struct ctl_cluster *cl, char *err, size_t errsz);
+
 enum ctl_redirect {
 	CTL_REDIRECT_NONE = 0,            /* another error: Redis' answer */
 	CTL_REDIRECT_MOVED,               /* the slot's owner is another node */
@@ -345,6 +366,16 @@ int ctl_cmd_subscribers_erase(struct ctl_api *api, const char *id);
  * Redis, refused while a notifier runs, resumable after a kill (docs/sharding.md 4g).
  * Returns CTL_OK, CTL_BAD_INPUT (refused) or CTL_FAIL. */
 int ctl_cmd_migrate(redisContext *c, int argc, char **argv);
+
+/* ctl_fromcluster.c: dealpushctl --redis TARGET migrate --from-cluster SEEDS: every
+ * key of every primary of the Redis Cluster of seeds copied into the Redis of k (at
+ * target, as given: for messages; one
+ * Redis, empty or holding an unfinished copy of the same cluster), DUMP/PTTL ->
+ * RESTORE REPLACE with the TTL, by SCAN batches; refused while a notifier serves the
+ * cluster; counted and verified; the cluster is only read. Returns CTL_OK,
+ * CTL_BAD_INPUT (refused, printed) or CTL_FAIL (printed; run it again to finish). */
+int ctl_cmd_migrate_from_cluster(struct ctl_conn *k, const char *target,
+    const char *seeds);
 
 /* ctl_sentinel.c: the primary's "host:port" of Sentinel master master, asked of the
  * sentinels in list (host:port,...) in turn and confirmed with ROLE, into addr.

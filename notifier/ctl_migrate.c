@@ -100,32 +100,64 @@ mig_walk(struct mig *m, int verify)
 
 /* ---- checks ---- */
 
-/* 1 when a consumer of group on stream was active in the last MIG_IDLE_MS (after
- * printing why), 0 when not (or no such stream or group), -1 on error. */
-static int
-mig_consumers_active(struct mig *m, const char *stream, const char *group)
+int
+mig_consumers_active(struct ctl_conn *k, const char *stream, const char *group)
 {
-	redisReply *r = redisCommand(m->c, "XINFO CONSUMERS %s %s", stream, group);
-	size_t i, k;
+	redisReply *r = ctl_command(k, "XINFO CONSUMERS %s %s", stream, group);
+	size_t i, f;
 
-	if (r == NULL)
+	if (r == NULL) {
+		fprintf(stderr, "dealpushctl: migrate: redis: XINFO CONSUMERS %s: %s\n", stream,
+		    ctl_errstr(k));
 		return -1;
+	}
+	/* An error reply (no such stream or group): nobody reads there. */
 	for (i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		const redisReply *c = r->element[i];
-		const char *name = "";
+		const char *name = "?";
 		long long idle = -1;
 
-		for (k = 0; c->type == REDIS_REPLY_ARRAY && k + 1 < c->elements; k += 2) {
-			if (strcmp(c->element[k]->str, "name") == 0)
-				name = c->element[k + 1]->str;
-			else if (strcmp(c->element[k]->str, "idle") == 0)
-				idle = c->element[k + 1]->integer;
+		for (f = 0; c->type == REDIS_REPLY_ARRAY && f + 1 < c->elements; f += 2) {
+			const redisReply *n = c->element[f], *v = c->element[f + 1];
+
+			if (n->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(n->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
+				name = v->str;
+			else if (strcmp(n->str, "idle") == 0 && v->type == REDIS_REPLY_INTEGER)
+				idle = v->integer;
 		}
 		if (idle >= 0 && idle < MIG_IDLE_MS) {
-			fprintf(stderr, "dealpushctl: migrate: refused: consumer %s of group %s"
+			fprintf(stderr, "dealpushctl: migrate: refused: consumer %.100s of group %s"
 			    " on %s was active %lld ms ago (a notifier running?); stop every"
 			    " notifier and try again in %lld s\n", name, group, stream, idle,
 			    (MIG_IDLE_MS - idle) / 1000 + 1);
+			freeReplyObject(r);
+			return 1;
+		}
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+int
+mig_stream_readers(redisContext *c, const char *where)
+{
+	redisReply *r = redisCommand(c, "CLIENT LIST");
+	const char *p;
+
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		fprintf(stderr, "dealpushctl: migrate: redis%s%s: CLIENT LIST: %s\n",
+		    where[0] ? " at " : "", where, r == NULL ? c->errstr :
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		freeReplyObject(r);
+		return -1;
+	}
+	for (p = r->str; (p = strstr(p, " cmd=")) != NULL; p += 5) {
+		if (strncmp(p + 5, "xreadgroup ", 11) == 0 || strncmp(p + 5, "xread ", 6) == 0) {
+			fprintf(stderr, "dealpushctl: migrate: refused: a client is reading a stream"
+			    "%s%s (CLIENT LIST: %.*s): stop every notifier first\n",
+			    where[0] ? " on " : "", where, (int)strcspn(p + 1, " "), p + 1);
 			freeReplyObject(r);
 			return 1;
 		}
@@ -143,26 +175,13 @@ mig_notifier_running(struct mig *m)
 {
 	static const char *const groups[3][2] = { { "deals", "notifier" },
 	    { "pushes", "deliver" }, { "conversions", "attribution" } };
-	redisReply *r = mig_cmd(m, "CLIENT", "LIST", NULL, NULL);
-	const char *p;
 	size_t g;
 	int rc;
 
-	if (r == NULL)
-		return -1;
-	for (p = r->type == REDIS_REPLY_STRING ? r->str :
-	    ""; (p = strstr(p, " cmd=")) != NULL; p += 5) {
-		if (strncmp(p + 5, "xreadgroup ", 11) == 0 || strncmp(p + 5, "xread ", 6) == 0) {
-			fprintf(stderr, "dealpushctl: migrate: refused: a client is reading a stream"
-			    " (CLIENT LIST: %.*s): stop every notifier first\n",
-			    (int)strcspn(p + 1, " "), p + 1);
-			freeReplyObject(r);
-			return 1;
-		}
-	}
-	freeReplyObject(r);
+	if ((rc = mig_stream_readers(m->c, "")) != 0)
+		return rc;
 	for (g = 0; g < 3; g++)
-		if ((rc = mig_consumers_active(m, groups[g][0], groups[g][1])) != 0)
+		if ((rc = mig_consumers_active(&m->k, groups[g][0], groups[g][1])) != 0)
 			return rc;
 	return 0;
 }
@@ -177,7 +196,7 @@ mig_shard_groups_active(struct mig *m)
 
 	for (k = 0; k < m->n; k++) {
 		snprintf(group, sizeof(group), "s%u", (unsigned)k);
-		if ((rc = mig_consumers_active(m, "deals", group)) != 0)
+		if ((rc = mig_consumers_active(&m->k, "deals", group)) != 0)
 			return rc;
 	}
 	return 0;
@@ -193,7 +212,7 @@ mig_shard_readers_active(struct mig *m)
 
 	for (k = 0; k < m->n; k++)
 		if (mig_name(m, k, "pushes", stream, sizeof(stream)) == 0 &&
-		    (rc = mig_consumers_active(m, stream, "deliver")) != 0)
+		    (rc = mig_consumers_active(&m->k, stream, "deliver")) != 0)
 			return rc;
 	return 0;
 }
@@ -238,8 +257,8 @@ mig_hget(struct mig *m, const char *key, const char *field, char *buf, size_t si
 static int
 mig_usage(void)
 {
-	fprintf(stderr, "dealpushctl: migrate wants --to-shards S (S from 1 to %d) or "
-	    "--to-single\n", SHARD_MAX);
+	fprintf(stderr, "dealpushctl: migrate wants --to-shards S (S from 1 to %d), "
+	    "--to-single, or --from-cluster IP:PORT[,IP:PORT...]\n", SHARD_MAX);
 	return CTL_FAIL;
 }
 
@@ -256,6 +275,7 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 
 	memset(&m, 0, sizeof(m));
 	m.c = c;
+	m.k.c = c;
 	if (argc == 2 && strcmp(argv[0], "--to-shards") == 0) {
 		char *end = NULL;
 		unsigned long s = strtoul(argv[1], &end, 10);
@@ -279,6 +299,13 @@ ctl_cmd_migrate(redisContext *c, int argc, char **argv)
 	    mig_hget(&m, MIG_KEY, "to", to, sizeof(to)) < 0)
 		goto out;
 	/* Which state this Redis is in, and whether the command fits it. */
+	if (strcmp(version, MIG_VERSION_COPY) == 0) {
+		fprintf(stderr, "dealpushctl: migrate: refused: a copy from a Redis Cluster "
+		    "into this Redis has not finished (" MIG_COPY_KEY "); run dealpushctl "
+		    "--redis HOST:PORT migrate --from-cluster SEEDS again to finish it\n");
+		rc = CTL_BAD_INPUT;
+		goto out;
+	}
 	if (to[0] != '\0' && strcmp(to, m.to_shards ? "shards" : "single") != 0) {
 		fprintf(stderr, "dealpushctl: migrate: refused: a migration to the %s layout "
 		    "has not finished (" MIG_KEY "); run it again to finish it first\n",

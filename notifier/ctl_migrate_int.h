@@ -12,16 +12,21 @@
 
 #include "shard.h"
 
+#include "ctl_int.h"
+
 #define MIG_KEY "dealpush:migrate"
 #define MIG_BATCH "500"               /* SCAN, HSCAN, ZSCAN and XRANGE counts */
 #define MIG_IDLE_MS 10000LL           /* a stream consumer seen this lately: running */
 #define MIG_NAME_MAX 2048             /* a key name we move */
 #define MIG_VERSION_SHARDS "0-to-shards"
 #define MIG_VERSION_SINGLE "0-to-single"
+#define MIG_VERSION_COPY "0-from-cluster" /* a copy from a cluster not finished */
+#define MIG_COPY_KEY "dealpush:copy"  /* that copy's progress (ctl_fromcluster.c) */
 #define MIG_CODES_KEEP_S "3196800"        /* a pool's out, as deliver_codes.c keeps it */
 
 struct mig {
 	redisContext *c;
+	struct ctl_conn k;            /* c again, for the checks shared with the copy */
 	int to_shards;
 	uint32_t n;                   /* shards */
 	const struct shard_layout *l;
@@ -41,6 +46,16 @@ enum mig_of {
 };
 
 #define MIG_ALL UINT32_MAX            /* a field every shard gets */
+
+/* 1 when a consumer of group on stream (over k: one Redis or a cluster) was active in
+ * the last MIG_IDLE_MS (after printing why), 0 when not (or no such stream or group),
+ * -1 after printing an error. */
+int mig_consumers_active(struct ctl_conn *k, const char *stream, const char *group);
+
+/* 1 when a client of the Redis of c is blocked reading a stream, as a notifier's
+ * readers are nearly all the time (after printing why; where names the node, "" for
+ * none), 0 when not, -1 after printing an error. */
+int mig_stream_readers(redisContext *c, const char *where);
 
 /* One command; NULL (after printing) on an error reply or a failed connection. */
 redisReply *mig_argv(struct mig *m, int argc, const char **argv, const size_t *lens);

@@ -108,6 +108,12 @@ static void usage(FILE *out)
 	    "                                    after an interruption to finish)\n"
 	    "  migrate --to-single               the same walk back to the single-instance\n"
 	    "                                    layout\n"
+	    "  migrate --from-cluster IP:PORT[,IP:PORT...]\n"
+	    "                                    copy every key of that Redis Cluster (every\n"
+	    "                                    primary; DUMP/RESTORE with the TTL) into the\n"
+	    "                                    --redis one, empty or holding an unfinished\n"
+	    "                                    copy; the sharded layout runs there, or\n"
+	    "                                    migrate --to-single after it\n"
 	    "  formats show                      the stored format version and what each\n"
 	    "                                    notifier reads\n"
 	    "  formats upgrade [--to N]          raise the stored format version once every\n"
@@ -120,7 +126,9 @@ static void usage(FILE *out)
 	    "cluster: migrate, consent migrate, and subscribers import and delete without\n"
 	    "--api (they walk or pipeline one Redis' keyspace). A single Redis moves to a\n"
 	    "cluster with migrate --to-shards S on it, then redis-cli --cluster import\n"
-	    "NODE --cluster-from SINGLE --cluster-copy (dealpushctl(1), REDIS CLUSTER).\n"
+	    "NODE --cluster-from SINGLE --cluster-copy; back with --redis TARGET migrate\n"
+	    "--from-cluster SEEDS, then, if wanted, --redis TARGET migrate --to-single\n"
+	    "(dealpushctl(1), REDIS CLUSTER).\n"
 	    "Redis login: $DEALPUSH_REDIS_PASSWORD, with $DEALPUSH_REDIS_USER for an ACL\n"
 	    "user (Redis 6+); unset: no AUTH.\n"
 	    "Admin API: --api URL (e.g. http://127.0.0.1:8080), else $DEALPUSH_API; token\n"
@@ -394,10 +402,19 @@ static int cluster_refuses(enum ctl_cmd cmd, int argc, char **argv)
 		    "%s %s\n", argv[1], argv[1], argv[2]);
 		return 1;
 	case LAYOUT_MIGRATE:
+		if (argc >= 2 && strcmp(argv[1], "--from-cluster") == 0) {
+			fprintf(stderr, "dealpushctl: migrate --from-cluster names the cluster "
+			    "itself; give the one Redis to copy it into with --redis (and no "
+			    "--cluster or $DEALPUSH_CLUSTER): dealpushctl --redis TARGET migrate "
+			    "--from-cluster IP:PORT,...\n");
+			return 1;
+		}
 		if (argc >= 2 && strcmp(argv[1], "--to-single") == 0) {
 			fprintf(stderr, "dealpushctl: migrate is refused on a Redis Cluster (it "
-			    "walks one Redis' keyspace); --to-single runs on one Redis holding a "
-			    "copy of every key of the cluster\n");
+			    "walks one Redis' keyspace); copy the cluster into one Redis first: "
+			    "dealpushctl --redis TARGET migrate --from-cluster IP:PORT,... (the "
+			    "target empty), then dealpushctl --redis TARGET migrate --to-single "
+			    "(docs/sharding.md, 4g)\n");
 			return 1;
 		}
 		fprintf(stderr, "dealpushctl: migrate is refused on a Redis Cluster (it walks "
@@ -405,7 +422,8 @@ static int cluster_refuses(enum ctl_cmd cmd, int argc, char **argv)
 		    "SINGLE migrate --to-shards S on the single Redis, then redis-cli --cluster "
 		    "import CLUSTER_NODE --cluster-from SINGLE --cluster-copy (every key of the "
 		    "sharded layout carries its hash tag), then restart the notifiers with "
-		    "[redis] cluster (docs/sharding.md, 4g)\n");
+		    "[redis] cluster; back to one Redis: dealpushctl --redis TARGET migrate "
+		    "--from-cluster IP:PORT,... (docs/sharding.md, 4g)\n");
 		return 1;
 	case MIGRATE:
 		fprintf(stderr, "dealpushctl: consent migrate is refused on a Redis Cluster (it "
@@ -508,6 +526,11 @@ static int run_command(const char *addr, const char *cluster, struct ctl_api *ap
 		cmd = LAYOUT_SHOW;
 	} else if (argc >= 2 && strcmp(argv[0], "migrate") == 0) {
 		cmd = LAYOUT_MIGRATE;
+		if (strcmp(argv[1], "--from-cluster") == 0 && argc != 3 && cluster == NULL) {
+			fprintf(stderr, "dealpushctl: migrate --from-cluster wants the cluster's "
+			    "nodes: IP:PORT[,IP:PORT...]\n");
+			goto out;
+		}
 	} else if (argc == 2 && strcmp(argv[0], "formats") == 0 &&
 	    strcmp(argv[1], "show") == 0) {
 		cmd = FORMATS_SHOW;
@@ -537,8 +560,10 @@ static int run_command(const char *addr, const char *cluster, struct ctl_api *ap
 		rc = LAYOUT_EXIT_MISMATCH;
 		goto out;
 	}
-	/* formats show and upgrade judge the stored format themselves. */
-	if (cmd != FORMATS_SHOW && cmd != FORMATS_UPGRADE &&
+	/* formats show and upgrade judge the stored format themselves; the copy from a
+	 * cluster judges its target (empty, or its own unfinished copy) itself. */
+	if (cmd != FORMATS_SHOW && cmd != FORMATS_UPGRADE && !(cmd == LAYOUT_MIGRATE &&
+	    strcmp(argv[1], "--from-cluster") == 0) &&
 	    (rc = ctl_formats_check(&k)) != CTL_OK)
 		goto out;
 	rc = CTL_FAIL;
@@ -598,7 +623,10 @@ static int run_command(const char *addr, const char *cluster, struct ctl_api *ap
 		rc = ctl_cmd_dead_replay(&k, argv[2]);
 		break;
 	case LAYOUT_MIGRATE:
-		rc = ctl_cmd_migrate(c, argc - 1, argv + 1);
+		if (strcmp(argv[1], "--from-cluster") == 0)
+			rc = ctl_cmd_migrate_from_cluster(&k, addr, argv[2]);
+		else
+			rc = ctl_cmd_migrate(c, argc - 1, argv + 1);
 		break;
 	case FORMATS_SHOW:
 		rc = ctl_cmd_formats_show(&k);

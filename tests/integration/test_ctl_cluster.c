@@ -9,6 +9,11 @@
  * with what to do. Then a populated single Redis moves to the cluster (migrate
  * --to-shards, redis-cli --cluster import --cluster-copy) and a notifier on the
  * cluster finds every subscriber and report, and texts a new deal to each once.
+ * And back: migrate --from-cluster into a fresh Redis (refused while a notifier
+ * runs, into a Redis that is not empty or is a cluster node, with bad options; killed
+ * part-way and run again), every key of the cluster there with its value and TTL,
+ * then migrate --to-single: every key of the first single Redis back with its type
+ * and TTL, the reports as before, and a new deal texted to each phone once.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -29,6 +34,7 @@
 #include "ithttp.h"
 #include "itshards.h"
 #include "itest.h"
+#include "itkeys.h"
 #include "layout.h"
 #include "pause.h"
 #include "slot.h"
@@ -43,6 +49,13 @@ struct fx {
 	char seeds[128];
 	char bin[512];
 	char out[OUT_MAX];
+	/* the way back: the first single Redis' keys, the old deal's report, the deals'
+	 * push ids, the Redis copied into */
+	struct it_keys *orig;
+	char before[256], old_entry[96], new_entry[96];
+	struct it_proc target;
+	int tport;
+	char taddr[32];
 };
 
 static struct fx *fx;
@@ -74,7 +87,9 @@ group_teardown(void **state)
 		return 0;
 	it_stop(&fx->nt.proc, SIGTERM, 5000);
 	it_stop(&fx->gw.proc, SIGTERM, 2000);
+	it_stop(&fx->target, SIGTERM, 5000);
 	it_cluster_stop(&fx->cl);
+	it_keys_free(fx->orig);
 	free(fx);
 	fx = NULL;
 	return 0;
@@ -727,6 +742,7 @@ a_single_redis_moves_to_the_cluster_with_nothing_lost(void **state)
 	assert_int_equal(it_stop_clean(&nt1.proc), 0);
 	/* Migrate (10 s after the notifier's last read), then copy into the cluster. */
 	it_sleep_ms(10500);
+	assert_non_null(fx->orig = it_keys_take(sp));
 	assert_int_equal(ctl("--redis", addr, "migrate", "--to-shards", "4", NULL), 0);
 	for (i = 0; i < IT_CLUSTER_NODES; i++)
 		if (is_primary(i))
@@ -754,11 +770,14 @@ a_single_redis_moves_to_the_cluster_with_nothing_lost(void **state)
 	}
 	report_line(port, "mv-old", after, sizeof(after));
 	assert_string_equal(after, before);
+	snprintf(fx->before, sizeof(fx->before), "%s", before);
+	snprintf(fx->old_entry, sizeof(fx->old_entry), "%s", old_entry);
 	/* A new deal, through dealpushctl on the cluster. */
 	file_with(path, sizeof(path), it_deal("mv-new", "laptop", 900));
 	assert_int_equal(ctl("--cluster", fx->seeds, "publish", path, NULL), 0);
 	assert_non_null(e = strstr(fx->out, "entry="));
 	snprintf(entry, sizeof(entry), "%.*s:", (int)strcspn(e + 6, "\n"), e + 6);
+	snprintf(fx->new_entry, sizeof(fx->new_entry), "%s", entry);
 	assert_true(it_wait(all_texted, entry, 30000));
 	it_sleep_ms(1000);            /* a second text would show by now */
 	texts_of(entry, texts);
@@ -771,6 +790,160 @@ a_single_redis_moves_to_the_cluster_with_nothing_lost(void **state)
 			fail_msg("+1512558%04d got %d texts of the old deal", i, texts[i]);
 	assert_int_equal(it_log_count(fx->nt.proc.log, "event=cluster_unroutable", NULL,
 	    NULL), 0);
+	/* The notifier stays: the way back is refused while it serves the cluster. */
+}
+
+/* ---- and back to one Redis ---- */
+
+/* Each phone got exactly one text of the pushes starting entry, or the test fails. */
+static void
+texted_once(const char *entry, const char *what)
+{
+	int texts[NS], i;
+
+	texts_of(entry, texts);
+	for (i = 0; i < NS; i++)
+		if (texts[i] != 1)
+			fail_msg("+1512558%04d got %d texts of the %s deal", i, texts[i], what);
+}
+
+/* The copy is refused, each time with what is wrong: a notifier serving the
+ * cluster; then, the notifier stopped, bad options, a target that is a cluster
+ * node, and one that holds a key. Nothing is written to the target. */
+static void
+the_way_back_refuses_what_is_unsafe(void **state)
+{
+	char dir[512], node[32];
+	redisContext *c;
+
+	(void)state;
+	it_path(dir, sizeof(dir), "target", "");
+	assert_true((fx->tport = it_free_port()) > 0);
+	assert_int_equal(it_redis_start(&fx->target, dir, fx->tport, 0), fx->tport);
+	snprintf(fx->taddr, sizeof(fx->taddr), "127.0.0.1:%d", fx->tport);
+	assert_true(fx->nt.proc.pid > 0);
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
+	    NULL), 1);
+	out_has("stop every notifier");
+	assert_int_equal(it_stop_clean(&fx->nt.proc), 0);
+	/* the rest while the notifier's last reads grow old (the running check's 10 s) */
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", NULL), 2);
+	out_has("wants the cluster's nodes");
+	assert_int_equal(ctl("--cluster", fx->seeds, "migrate", "--from-cluster",
+	    fx->seeds, NULL), 2);
+	out_has("give the one Redis to copy it into with --redis");
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster",
+	    "redis.example:7000", NULL), 2);
+	out_has("is not an IP address");
+	snprintf(node, sizeof(node), "127.0.0.1:%d", fx->cl.ports[0]);
+	assert_int_equal(ctl("--redis", node, "migrate", "--from-cluster", fx->seeds, NULL),
+	    1);
+	out_has("is a Redis Cluster node");
+	c = it_redis_connect(fx->tport);
+	freeReplyObject(redisCommand(c, "SET stray 1"));
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
+	    NULL), 1);
+	out_has("is not empty (1 keys) and holds no unfinished copy");
+	assert_int_equal(it_int(c, "EXISTS stray"), 1);
+	assert_int_equal(it_int(c, "DBSIZE"), 1);
+	freeReplyObject(redisCommand(c, "DEL stray"));
+	redisFree(c);
+	it_sleep_ms(10500);
+}
+
+/* Killed after 20 keys (the fault point copy.kill): the target refuses notifiers and
+ * dealpushctl (78) and --to-single; the same command finishes it, and every key of
+ * every primary is on the target with the same value and a TTL where it has one. A
+ * second copy into the finished target is refused. */
+static void
+the_copy_killed_part_way_finishes_when_run_again(void **state)
+{
+	redisContext *c;
+	redisReply *r;
+	char why[400];
+	long n, bad;
+
+	(void)state;
+	setenv("DP_FAULTS", "copy.kill@20", 1);
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
+	    NULL), 137);
+	unsetenv("DP_FAULTS");
+	out_has("fault point copy.kill");
+	c = it_redis_connect(fx->tport);
+	assert_true(it_int(c, "DBSIZE") >= 20);
+	assert_int_equal(ctl("--redis", fx->taddr, "pause", "status", NULL), 78);
+	out_has("a migration has not finished");
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--to-single", NULL), 1);
+	out_has("a copy from a Redis Cluster into this Redis has not finished");
+	/* an unfinished copy of another deployment is not taken for this one */
+	r = redisCommand(c, "HGET dealpush:copy created");
+	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
+	freeReplyObject(redisCommand(c, "HSET dealpush:copy created 1"));
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
+	    NULL), 1);
+	out_has("an unfinished copy of another deployment");
+	freeReplyObject(redisCommand(c, "HSET dealpush:copy created %s", r->str));
+	freeReplyObject(r);
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
+	    NULL), 0);
+	out_has("resuming the unfinished copy");
+	out_has("copied: ");
+	out_has("verified: the primaries hold");
+	assert_int_equal(it_int(c, "EXISTS dealpush:copy"), 0);
+	bad = it_keys_same_as_cluster(&fx->cl, fx->tport, &n, why, sizeof(why));
+	printf("# %ld keys of the cluster compared on the target\n", n);
+	if (bad != 0)
+		fail_msg("%ld keys differ: %s", bad, why);
+	assert_int_equal(it_int(c, "DBSIZE"), n);
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
+	    NULL), 1);
+	out_has("is not empty");
+	redisFree(c);
+}
+
+/* migrate --to-single on the copy: every key the first single Redis had is back with
+ * its type and TTL; a notifier there finds every subscriber, the old deal's report as
+ * before, and texts a new deal to each phone once, the two old deals to no one. */
+static void
+the_copy_goes_back_to_the_single_layout_with_nothing_lost(void **state)
+{
+	static struct it_resp resp;
+	char why[400], path[512], entry[96], line[256], *e;
+	long bad;
+	int port, i;
+
+	(void)state;
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--to-single", NULL), 0);
+	out_has("the single-instance layout is in force");
+	/* "pushes" aside: the layout migration drops the jobs already done (and the
+	 * notifier makes the stream again), as test_migrate.c compares it */
+	bad = it_keys_back(fx->orig, fx->tport, "pushes", 2000, why, sizeof(why));
+	printf("# %zu keys of the first single Redis looked for\n",
+	    it_keys_count(fx->orig));
+	if (bad != 0)
+		fail_msg("%ld keys are not back: %s", bad, why);
+	port = it_notifier_start_http(&fx->nt, fx->tport, fx->gw.port, "mv-back",
+	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n");
+	assert_true(port > 0);
+	IT_SHARD_WAIT_MIRROR(port, NS);
+	for (i = 0; i < NS; i++) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "/v1/subscribers/mv-%d", i);
+		if (it_shard_api(port, "GET", p, NULL, &resp) != 200)
+			fail_msg("GET %s: %d", p, resp.status);
+	}
+	report_line(port, "mv-old", line, sizeof(line));
+	assert_string_equal(line, fx->before);
+	file_with(path, sizeof(path), it_deal("mv-back", "laptop", 900));
+	assert_int_equal(ctl("--redis", fx->taddr, "publish", path, NULL), 0);
+	assert_non_null(e = strstr(fx->out, "entry="));
+	snprintf(entry, sizeof(entry), "%.*s:", (int)strcspn(e + 6, "\n"), e + 6);
+	assert_true(it_wait(all_texted, entry, 30000));
+	it_sleep_ms(1000);            /* a second text would show by now */
+	texted_once(entry, "new");
+	texted_once(fx->new_entry, "cluster's");
+	texted_once(fx->old_entry, "first");
 	assert_int_equal(it_stop_clean(&fx->nt.proc), 0);
 }
 
@@ -790,6 +963,9 @@ main(void)
 		cmocka_unit_test(a_slot_moved_while_publish_runs_is_followed),
 		cmocka_unit_test(redirects_are_bounded),
 		cmocka_unit_test(a_single_redis_moves_to_the_cluster_with_nothing_lost),
+		cmocka_unit_test(the_way_back_refuses_what_is_unsafe),
+		cmocka_unit_test(the_copy_killed_part_way_finishes_when_run_again),
+		cmocka_unit_test(the_copy_goes_back_to_the_single_layout_with_nothing_lost),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
