@@ -218,12 +218,15 @@ fc_primary(struct fc *f, int p)
 		memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
 		keys = r->element[1];
 		/* The layout is written last, with the end of the copy. */
-		for (i = 0; i < keys->elements; i++)
-			if (!(keys->element[i]->type == REDIS_REPLY_STRING &&
-			    strcmp(keys->element[i]->str, LAYOUT_KEY) == 0))
-				keys->element[w++] = keys->element[i];
-			else
+		for (i = 0; i < keys->elements; i++) {
+			const redisReply *e = keys->element[i];
+
+			if (e->type == REDIS_REPLY_STRING && e->len == sizeof(LAYOUT_KEY) - 1 &&
+			    memcmp(e->str, LAYOUT_KEY, e->len) == 0)
 				freeReplyObject(keys->element[i]);
+			else
+				keys->element[w++] = keys->element[i];
+		}
 		keys->elements = w;
 		if (fc_page(f, p, c, keys) < 0) {
 			freeReplyObject(r);

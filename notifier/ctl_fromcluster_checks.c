@@ -163,13 +163,15 @@ fc_target_check(struct fc *f, int *rerun)
 	}
 	freeReplyObject(r);
 	/* The layout of an unfinished copy says so; anything else was changed by hand. */
-	if ((r = fc_want(redisCommand(c, "HGET %s version", LAYOUT_KEY),
-	    REDIS_REPLY_STRING, "HGET " LAYOUT_KEY, f->target, c->errstr)) == NULL)
+	if ((r = redisCommand(c, "HGET %s version", LAYOUT_KEY)) == NULL) {
+		fprintf(stderr, "dealpushctl: migrate --from-cluster: redis at %s: HGET "
+		    LAYOUT_KEY ": %s\n", f->target, c->errstr);
 		return CTL_FAIL;
-	if (strcmp(r->str, MIG_VERSION_COPY) != 0) {
-		fc_refuse("the target %s holds " MIG_COPY_KEY " but its layout says version "
+	}
+	if (r->type != REDIS_REPLY_STRING || strcmp(r->str, MIG_VERSION_COPY) != 0) {
+		fc_refuse("the target %s holds " MIG_COPY_KEY " but its layout's version is "
 		    "'%.32s', not '" MIG_VERSION_COPY "'; give an empty Redis", f->target,
-		    r->str);
+		    r->type == REDIS_REPLY_STRING ? r->str : "(none)");
 		rc = CTL_BAD_INPUT;
 		goto out;
 	}
