@@ -5,8 +5,8 @@
  * slot served and none moving; no notifier serving it (a stream reader on any
  * primary, a consumer of the notifier's groups or a lease seen in the last 10 s:
  * the checks of dealpushctl migrate, ctl_migrate.c, over the cluster); the target one
- * Redis, a primary, not a cluster node, and empty or holding an unfinished copy of
- * the same deployment.
+ * Redis, a primary, not a cluster node, that never evicts, and empty or holding an
+ * unfinished copy of the same deployment.
  *
  * It never writes, and every answer is checked before it is read: a refusal names
  * what is wrong and where.
@@ -82,6 +82,48 @@ fc_dbsize(redisContext *c, const char *where, long long *n)
 	return 0;
 }
 
+/* The value of "name:" in INFO text info into buf ("" when absent). */
+static void
+fc_info_field(const char *info, const char *name, char *buf, size_t size)
+{
+	size_t n = strlen(name), len;
+	const char *p;
+
+	buf[0] = '\0';
+	for (p = info; (p = strstr(p, name)) != NULL; p += n) {
+		if ((p == info || p[-1] == '\n') && p[n] == ':') {
+			len = strcspn(p + n + 1, "\r\n");
+			snprintf(buf, size, "%.*s", (int)len, p + n + 1);
+			return;
+		}
+	}
+}
+
+/* The target keeps every key written to it: no memory limit, or noeviction (a full
+ * target then refuses a RESTORE, which stops the copy, instead of dropping keys
+ * already copied). CTL_OK, or CTL_BAD_INPUT / CTL_FAIL after printing. */
+static int
+fc_target_keeps(struct fc *f)
+{
+	redisContext *c = f->dst->c;
+	redisReply *r;
+	char max[32], policy[64];
+
+	if ((r = fc_want(redisCommand(c, "INFO memory"), REDIS_REPLY_STRING, "INFO "
+	    "memory", f->target, c->errstr)) == NULL)
+		return CTL_FAIL;
+	fc_info_field(r->str, "maxmemory", max, sizeof(max));
+	fc_info_field(r->str, "maxmemory_policy", policy, sizeof(policy));
+	freeReplyObject(r);
+	if (max[0] != '\0' && strcmp(max, "0") != 0 && strcmp(policy, "noeviction") != 0) {
+		fc_refuse("the target %s may evict keys (maxmemory %s, maxmemory-policy %s): "
+		    "set maxmemory-policy noeviction (or maxmemory 0) for the copy", f->target,
+		    max, policy[0] ? policy : "?");
+		return CTL_BAD_INPUT;
+	}
+	return CTL_OK;
+}
+
 /* The target may take the copy: one Redis (not a cluster node), a primary, and empty
  * or holding an unfinished copy of this deployment (*rerun set). CTL_OK, or
  * CTL_BAD_INPUT / CTL_FAIL after printing. */
@@ -116,6 +158,9 @@ fc_target_check(struct fc *f, int *rerun)
 		return CTL_BAD_INPUT;
 	}
 	freeReplyObject(r);
+	if ((rc = fc_target_keeps(f)) != CTL_OK)
+		return rc;
+	rc = CTL_FAIL;
 	if (fc_dbsize(c, f->target, &n) < 0)
 		return CTL_FAIL;
 	if (n == 0)

@@ -809,7 +809,8 @@ texted_once(const char *entry, const char *what)
 
 /* The copy is refused, each time with what is wrong: a notifier serving the
  * cluster; then, the notifier stopped, bad options, a target that is a cluster
- * node, and one that holds a key. Nothing is written to the target. */
+ * node, one that may evict keys, and one that holds a key. Nothing is written to the
+ * target. */
 static void
 the_way_back_refuses_what_is_unsafe(void **state)
 {
@@ -840,6 +841,12 @@ the_way_back_refuses_what_is_unsafe(void **state)
 	    1);
 	out_has("is a Redis Cluster node");
 	c = it_redis_connect(fx->tport);
+	freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 1gb"));
+	freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy allkeys-lru"));
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
+	    NULL), 1);
+	out_has("may evict keys (maxmemory 1073741824, maxmemory-policy allkeys-lru)");
+	freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy noeviction"));
 	freeReplyObject(redisCommand(c, "SET stray 1"));
 	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
 	    NULL), 1);
