@@ -3,7 +3,9 @@
  * it (itest.c): a command sent to the primary that owns its key, the sharded layout
  * written on the cluster the way `dealpushctl layout create` writes it on one Redis,
  * a deal's push states summed over the shards, what reached the gateway simulator
- * per phone, and a notifier's readiness from its /healthz. Test code: it blocks. No cmocka here (the benchmarks link it).
+ * per phone, a notifier's readiness from its /healthz, and the steps of a reshard
+ * (a slot MIGRATING and IMPORTING, its keys moved, then given to the new node).
+ * Test code: it blocks. No cmocka here (the benchmarks link it).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -255,4 +257,114 @@ it_cluster_shard_key(unsigned shards, unsigned k, const char *name, char *buf,
 		snprintf(buf, size, "{%s}%s", shard_layout_tag(l, k), name);
 	shard_layout_free(l);
 	return buf;
+}
+
+int
+it_cluster_is_primary(const struct it_cluster *cl, int i)
+{
+	redisContext *c;
+	redisReply *r;
+	int yes;
+
+	if (i < 0 || i >= IT_CLUSTER_NODES || cl->pids[i] <= 0)
+		return 0;
+	c = it_redis_connect(cl->ports[i]);
+	r = redisCommand(c, "ROLE");
+	yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "master") == 0;
+	freeReplyObject(r);
+	redisFree(c);
+	return yes;
+}
+
+redisReply *
+it_cluster_on_node(const struct it_cluster *cl, int i, const char *fmt, const char *a,
+    const char *b)
+{
+	redisContext *c = it_redis_connect(cl->ports[i]);
+	redisReply *r = redisCommand(c, fmt, a, b);
+
+	redisFree(c);
+	return r;
+}
+
+int
+it_cluster_node_id(const struct it_cluster *cl, int i, char *id, size_t size)
+{
+	redisReply *r = it_cluster_on_node(cl, i, "CLUSTER MYID", NULL, NULL);
+	int rc = -1;
+
+	if (r != NULL && r->type == REDIS_REPLY_STRING) {
+		snprintf(id, size, "%s", r->str);
+		rc = 0;
+	}
+	freeReplyObject(r);
+	return rc;
+}
+
+int
+it_cluster_other_primary(const struct it_cluster *cl, int a)
+{
+	int i;
+
+	for (i = 0; i < IT_CLUSTER_NODES; i++)
+		if (i != a && it_cluster_is_primary(cl, i))
+			return i;
+	return -1;
+}
+
+int
+it_cluster_slot_begin(const struct it_cluster *cl, int slot, int a, int b)
+{
+	char ida[64], idb[64], port[16], s[16];
+	redisContext *ca;
+	redisReply *keys, *r;
+	size_t k;
+	int rc = 0;
+
+	if (it_cluster_node_id(cl, a, ida, sizeof(ida)) < 0 ||
+	    it_cluster_node_id(cl, b, idb, sizeof(idb)) < 0)
+		return -1;
+	snprintf(s, sizeof(s), "%d", slot);
+	freeReplyObject(it_cluster_on_node(cl, b, "CLUSTER SETSLOT %s IMPORTING %s", s,
+	    ida));
+	ca = it_redis_connect(cl->ports[a]);
+	freeReplyObject(redisCommand(ca, "CLUSTER SETSLOT %s MIGRATING %s", s, idb));
+	keys = redisCommand(ca, "CLUSTER GETKEYSINSLOT %s 1000", s);
+	if (keys == NULL || keys->type != REDIS_REPLY_ARRAY) {
+		fprintf(stderr, "itcluster: CLUSTER GETKEYSINSLOT %s: no answer\n", s);
+		rc = -1;
+	}
+	snprintf(port, sizeof(port), "%d", cl->ports[b]);
+	for (k = 0; rc == 0 && k < keys->elements; k++) {
+		r = redisCommand(ca, "MIGRATE 127.0.0.1 %s %s 0 5000", port,
+		    keys->element[k]->str);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			fprintf(stderr, "itcluster: MIGRATE: %s\n", r != NULL ? r->str :
+			    "no reply");
+			rc = -1;
+		}
+		freeReplyObject(r);
+	}
+	freeReplyObject(keys);
+	redisFree(ca);
+	return rc;
+}
+
+int
+it_cluster_slot_finish(const struct it_cluster *cl, int slot, int b)
+{
+	char idb[64], s[16];
+	int i;
+
+	if (it_cluster_node_id(cl, b, idb, sizeof(idb)) < 0)
+		return -1;
+	snprintf(s, sizeof(s), "%d", slot);
+	freeReplyObject(it_cluster_on_node(cl, b, "CLUSTER SETSLOT %s NODE %s", s, idb));
+	for (i = 0; i < IT_CLUSTER_NODES; i++)
+		if (i != b && it_cluster_is_primary(cl, i))
+			freeReplyObject(it_cluster_on_node(cl, i, "CLUSTER SETSLOT %s NODE %s", s,
+			    idb));
+	return 0;
 }

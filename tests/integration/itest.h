@@ -92,6 +92,26 @@ int it_cluster_layout(const struct it_cluster *cl, unsigned shards);
  * TYPE, the others MOVED), or -1. */
 int it_cluster_primary_of(const struct it_cluster *cl, const char *key);
 
+/* 1 when node i of cl is a primary now (ROLE), else 0. */
+int it_cluster_is_primary(const struct it_cluster *cl, int i);
+
+/* fmt (with up to two string arguments a, b) on node i, no redirect followed. The
+ * reply (freeReplyObject), or NULL. */
+struct redisReply *it_cluster_on_node(const struct it_cluster *cl, int i,
+    const char *fmt, const char *a, const char *b);
+
+/* Node i's id (CLUSTER MYID) into id. 0, or -1. */
+int it_cluster_node_id(const struct it_cluster *cl, int i, char *id, size_t size);
+
+/* A primary other than node a, or -1. */
+int it_cluster_other_primary(const struct it_cluster *cl, int a);
+
+/* A reshard of slot from node a to node b, begun as redis-cli does it: IMPORTING on
+ * b, MIGRATING on a, every key of the slot moved (MIGRATE); the slot stays a's.
+ * it_cluster_slot_finish gives it to b on every primary. 0, or -1 (why on stderr). */
+int it_cluster_slot_begin(const struct it_cluster *cl, int slot, int a, int b);
+int it_cluster_slot_finish(const struct it_cluster *cl, int slot, int b);
+
 /* Shard k's key "{tag}name" in the layout of shards shards, into buf ("" when k is
  * not a shard). Returns buf. */
 const char *it_cluster_shard_key(unsigned shards, unsigned k, const char *name,

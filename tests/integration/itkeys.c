@@ -167,6 +167,47 @@ it_keys_back(const struct it_keys *k, int port, const char *skip, long slack_ms,
 	return bad;
 }
 
+long
+it_keys_on_cluster(const struct it_keys *k, const struct it_cluster *cl, char *kinds,
+    size_t ksize, char *why, size_t size)
+{
+	long bad = 0, ttls = 0, streams = 0, hashes = 0;
+	size_t i;
+
+	why[0] = '\0';
+	for (i = 0; i < k->n; i++) {
+		const struct it_key *d = &k->v[i];
+		int own = it_cluster_primary_of(cl, d->name);
+		redisReply *t = NULL, *p = NULL;
+		char msg[300] = "";
+
+		if (own >= 0) {
+			t = it_cluster_on_node(cl, own, "TYPE %s", d->name, NULL);
+			p = it_cluster_on_node(cl, own, "PTTL %s", d->name, NULL);
+		}
+		if (own < 0)
+			snprintf(msg, sizeof(msg), "%.100s: no primary answers for it", d->name);
+		else if (t == NULL || t->type != REDIS_REPLY_STATUS || strcmp(t->str,
+		    d->type) != 0)
+			snprintf(msg, sizeof(msg), "%.100s: %s on the single Redis, %s on the "
+			    "cluster", d->name, d->type, t != NULL && t->type ==
+			    REDIS_REPLY_STATUS ? t->str : "nothing");
+		else if (d->pttl >= 0 && !(p != NULL && p->type == REDIS_REPLY_INTEGER &&
+		    p->integer >= 0))
+			snprintf(msg, sizeof(msg), "%.100s lost its TTL", d->name);
+		if (msg[0] != '\0' && bad++ == 0)
+			snprintf(why, size, "%s", msg);
+		ttls += d->pttl >= 0;
+		streams += strcmp(d->type, "stream") == 0;
+		hashes += strcmp(d->type, "hash") == 0;
+		freeReplyObject(t);
+		freeReplyObject(p);
+	}
+	snprintf(kinds, ksize, "%zu keys: %ld streams, %ld hashes, %ld other, %ld with a "
+	    "TTL", k->n, streams, hashes, (long)k->n - streams - hashes, ttls);
+	return bad;
+}
+
 /* A growable byte buffer; len stays 0 and p NULL on failure (oom set). */
 struct buf {
 	char *p;
@@ -308,25 +349,6 @@ out:
 	return b.p;
 }
 
-/* 1 when node i of cl is a primary. */
-static int
-is_primary(const struct it_cluster *cl, int i)
-{
-	redisContext *c;
-	redisReply *r;
-	int yes;
-
-	if (cl->pids[i] <= 0 || (c = conn(cl->ports[i])) == NULL)
-		return 0;
-	r = redisCommand(c, "ROLE");
-	yes = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(r->element[0]->str, "master") == 0;
-	freeReplyObject(r);
-	redisFree(c);
-	return yes;
-}
-
 long
 it_keys_same_as_cluster(const struct it_cluster *cl, int port, long *n, char *why,
     size_t size)
@@ -344,7 +366,7 @@ it_keys_same_as_cluster(const struct it_cluster *cl, int port, long *n, char *wh
 		redisReply *keys;
 		size_t k;
 
-		if (!is_primary(cl, i) || (c = conn(cl->ports[i])) == NULL)
+		if (!it_cluster_is_primary(cl, i) || (c = conn(cl->ports[i])) == NULL)
 			continue;
 		keys = redisCommand(c, "KEYS *");
 		for (k = 0; keys != NULL && keys->type == REDIS_REPLY_ARRAY &&

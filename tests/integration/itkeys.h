@@ -27,6 +27,12 @@ size_t it_keys_count(const struct it_keys *k);
 long it_keys_back(const struct it_keys *k, int port, const char *skip, long slack_ms,
     char *why, size_t size);
 
+/* Every key of k is on its slot's primary in cl with its type, and one that had a
+ * TTL has one. kinds: "N keys: S streams, H hashes, O other, T with a TTL". Returns
+ * the keys that are not so, the first one's reason in why. */
+long it_keys_on_cluster(const struct it_keys *k, const struct it_cluster *cl,
+    char *kinds, size_t ksize, char *why, size_t size);
+
 /* Every key of every primary of cl is on the Redis on port with the same value (a
  * string, a hash's or set's items in any order, a zset's, a list's, a stream's
  * entries and consumer groups), and with a TTL exactly when it has one there. Returns

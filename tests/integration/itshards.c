@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "err.h"
 #include "ithttp.h"
 #include "itest.h"
@@ -581,4 +583,32 @@ it_shard_teardown(void **state)
 {
 	layout_clear();
 	return it_one_teardown(state);
+}
+
+/* Member name of j as a number, -1 when it is not one. */
+static double
+num_of(const cJSON *j, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+void
+it_shard_report_line(int port, const char *deal, char *buf, size_t size)
+{
+	static struct it_resp resp;
+	char path[128], *skipped;
+	cJSON *j;
+
+	snprintf(path, sizeof(path), "/v1/reports/deal/%s", deal);
+	buf[0] = '\0';
+	if (it_shard_api(port, "GET", path, NULL, &resp) != 200 ||
+	    (j = cJSON_Parse(resp.body)) == NULL)
+		return;
+	skipped = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "skipped"));
+	snprintf(buf, size, "%g %g %s", num_of(j, "matched"), num_of(j, "sent"),
+	    skipped != NULL ? skipped : "-");
+	free(skipped);
+	cJSON_Delete(j);
 }

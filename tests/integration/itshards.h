@@ -113,6 +113,10 @@ const char *it_shard_sub_json(const char *id, int n);
 int it_shard_api(int port, const char *method, const char *path, const char *body,
     struct it_resp *resp);
 
+/* The report of deal from the admin API on port as "<matched> <sent> <skipped>"
+ * (skipped as JSON), into buf; "" when there is none. */
+void it_shard_report_line(int port, const char *deal, char *buf, size_t size);
+
 /* The mirror's size from POST /v1/deals/simulate on port; -1 when it does not answer. */
 long it_shard_mirror_size(int port);
 

@@ -137,125 +137,30 @@ file_with(char *path, size_t size, const char *text)
 	fclose(f);
 }
 
-/* 1 when node i is a primary now. */
-static int
-is_primary(int i)
-{
-	redisContext *c;
-	redisReply *r;
-	int yes;
-
-	if (fx->cl.pids[i] <= 0)
-		return 0;
-	c = it_redis_connect(fx->cl.ports[i]);
-	r = redisCommand(c, "ROLE");
-	yes = r != NULL && r->type == REDIS_REPLY_ARRAY &&
-	    strcmp(r->element[0]->str, "master") == 0;
-	freeReplyObject(r);
-	redisFree(c);
-	return yes;
-}
-
-/* The index of the primary serving key's slot (it answers TYPE, not MOVED), or -1. */
-static int
-owner_of(const char *key)
-{
-	int i;
-
-	for (i = 0; i < IT_CLUSTER_NODES; i++) {
-		redisContext *c;
-		redisReply *r;
-		int mine;
-
-		if (!is_primary(i))
-			continue;
-		c = it_redis_connect(fx->cl.ports[i]);
-		r = redisCommand(c, "TYPE %s", key);
-		mine = r != NULL && r->type == REDIS_REPLY_STATUS;
-		freeReplyObject(r);
-		redisFree(c);
-		if (mine)
-			return i;
-	}
-	return -1;
-}
-
-/* A command with one key argument on node i (no redirect followed). */
-static redisReply *
-on_node(int i, const char *fmt, const char *a, const char *b)
-{
-	redisContext *c = it_redis_connect(fx->cl.ports[i]);
-	redisReply *r = redisCommand(c, fmt, a, b);
-
-	redisFree(c);
-	return r;
-}
+/* The cluster helpers of itcluster.c on this test's cluster. */
+#define is_primary(i) it_cluster_is_primary(&fx->cl, (i))
+#define owner_of(key) it_cluster_primary_of(&fx->cl, (key))
+#define on_node(i, fmt, a, b) it_cluster_on_node(&fx->cl, (i), (fmt), (a), (b))
+#define slot_begin(slot, a, b) assert_int_equal(it_cluster_slot_begin(&fx->cl, (slot), \
+	(a), (b)), 0)
+#define slot_finish(slot, b) assert_int_equal(it_cluster_slot_finish(&fx->cl, (slot), \
+	(b)), 0)
 
 static void
 node_id(int i, char *id, size_t size)
 {
-	redisReply *r = on_node(i, "CLUSTER MYID", NULL, NULL);
-
-	assert_true(r != NULL && r->type == REDIS_REPLY_STRING);
-	snprintf(id, size, "%s", r->str);
-	freeReplyObject(r);
+	assert_int_equal(it_cluster_node_id(&fx->cl, i, id, size), 0);
 }
 
 /* A primary other than node a. */
 static int
 other_primary(int a)
 {
-	int i;
+	int b = it_cluster_other_primary(&fx->cl, a);
 
-	for (i = 0; i < IT_CLUSTER_NODES; i++)
-		if (i != a && is_primary(i))
-			return i;
-	fail_msg("no second primary");
-	return -1;
-}
-
-/* Starts moving slot from node a to node b as a reshard does, and moves every key
- * of it (MIGRATE): the slot stays a's, MIGRATING there, IMPORTING on b. */
-static void
-slot_begin(int slot, int a, int b)
-{
-	char ida[64], idb[64], port[16], s[16];
-	redisContext *ca = it_redis_connect(fx->cl.ports[a]);
-	redisReply *keys, *r;
-	size_t k;
-
-	node_id(a, ida, sizeof(ida));
-	node_id(b, idb, sizeof(idb));
-	snprintf(s, sizeof(s), "%d", slot);
-	freeReplyObject(on_node(b, "CLUSTER SETSLOT %s IMPORTING %s", s, ida));
-	freeReplyObject(redisCommand(ca, "CLUSTER SETSLOT %s MIGRATING %s", s, idb));
-	keys = redisCommand(ca, "CLUSTER GETKEYSINSLOT %s 1000", s);
-	assert_true(keys != NULL && keys->type == REDIS_REPLY_ARRAY);
-	snprintf(port, sizeof(port), "%d", fx->cl.ports[b]);
-	for (k = 0; k < keys->elements; k++) {
-		r = redisCommand(ca, "MIGRATE 127.0.0.1 %s %s 0 5000", port,
-		    keys->element[k]->str);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR)
-			fail_msg("MIGRATE: %s", r != NULL ? r->str : "no reply");
-		freeReplyObject(r);
-	}
-	freeReplyObject(keys);
-	redisFree(ca);
-}
-
-/* Gives slot to node b on every primary (the end of a reshard). */
-static void
-slot_finish(int slot, int b)
-{
-	char idb[64], s[16];
-	int i;
-
-	node_id(b, idb, sizeof(idb));
-	snprintf(s, sizeof(s), "%d", slot);
-	freeReplyObject(on_node(b, "CLUSTER SETSLOT %s NODE %s", s, idb));
-	for (i = 0; i < IT_CLUSTER_NODES; i++)
-		if (i != b && is_primary(i))
-			freeReplyObject(on_node(i, "CLUSTER SETSLOT %s NODE %s", s, idb));
+	if (b < 0)
+		fail_msg("no second primary");
+	return b;
 }
 
 #define KEY_SLOT(key) slot_of((key), strlen(key))
@@ -583,51 +488,11 @@ redirects_are_bounded(void **state)
 
 /* ---- a single Redis moved to the cluster ---- */
 
-/* Member name of j as a number, -1 when it is not one. */
-#define NUM_OF(j, name) (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive((j), (name))) ? \
-	cJSON_GetObjectItemCaseSensitive((j), (name))->valuedouble : -1)
-
-/* The report of deal from the admin API on port: "<matched> <sent> <skipped>" ("" when
- * there is none). */
-static void
-report_line(int port, const char *deal, char *buf, size_t size)
-{
-	static struct it_resp resp;
-	char path[128], *skipped;
-	cJSON *j;
-
-	snprintf(path, sizeof(path), "/v1/reports/deal/%s", deal);
-	buf[0] = '\0';
-	if (it_shard_api(port, "GET", path, NULL, &resp) != 200 ||
-	    (j = cJSON_Parse(resp.body)) == NULL)
-		return;
-	skipped = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "skipped"));
-	snprintf(buf, size, "%g %g %s", NUM_OF(j, "matched"), NUM_OF(j, "sent"),
-	    skipped != NULL ? skipped : "-");
-	free(skipped);
-	cJSON_Delete(j);
-}
-
 /* Texts accepted at the gateway simulator to +1512558<i> of pushes starting entry. */
 static void
 texts_of(const char *entry, int *texts)
 {
-	cJSON *reqs = it_gwsim_requests(&fx->gw), *o;
-
-	memset(texts, 0, NS * sizeof(*texts));
-	cJSON_ArrayForEach(o, reqs) {
-		const cJSON *to = cJSON_GetObjectItemCaseSensitive(o, "to");
-		const cJSON *sc = cJSON_GetObjectItemCaseSensitive(o, "status");
-		const cJSON *push = cJSON_GetObjectItemCaseSensitive(o, "push");
-		int i;
-
-		if (cJSON_IsString(to) && cJSON_IsNumber(sc) && sc->valueint == 201 &&
-		    cJSON_IsString(push) &&
-		    strncmp(push->valuestring, entry, strlen(entry)) == 0 &&
-		    sscanf(to->valuestring, "+1512558%d", &i) == 1 && i >= 0 && i < NS)
-			texts[i]++;
-	}
-	cJSON_Delete(reqs);
+	(void)it_gwsim_texts(&fx->gw, "+1512558", entry, NS, texts);
 }
 
 static int
@@ -647,7 +512,7 @@ report_done(void *port)
 {
 	char line[256], want[64];
 
-	report_line(*(int *)port, "mv-old", line, sizeof(line));
+	it_shard_report_line(*(int *)port, "mv-old", line, sizeof(line));
 	snprintf(want, sizeof(want), "%d %d ", NS, NS);
 	return strncmp(line, want, strlen(want)) == 0;
 }
@@ -657,41 +522,17 @@ report_done(void *port)
 static void
 every_key_copied(int port)
 {
-	redisContext *c = it_redis_connect(port);
-	redisReply *keys = redisCommand(c, "KEYS *");
-	long ttls = 0, streams = 0, hashes = 0, other = 0;
-	size_t k;
+	struct it_keys *k = it_keys_take(port);
+	char why[400], kinds[200];
+	long bad;
 
-	assert_true(keys != NULL && keys->type == REDIS_REPLY_ARRAY && keys->elements > 0);
-	for (k = 0; k < keys->elements; k++) {
-		const char *key = keys->element[k]->str;
-		redisReply *t = redisCommand(c, "TYPE %s", key);
-		redisReply *ttl = redisCommand(c, "PTTL %s", key), *ct, *cttl;
-		int own = owner_of(key);
-
-		assert_true(t != NULL && t->type == REDIS_REPLY_STATUS && ttl != NULL);
-		if (own < 0)
-			fail_msg("%s: no primary answers for it", key);
-		ct = on_node(own, "TYPE %s", key, NULL);
-		cttl = on_node(own, "PTTL %s", key, NULL);
-		if (ct == NULL || strcmp(ct->str, t->str) != 0)
-			fail_msg("%s: %s on the single Redis, %s on the cluster", key, t->str,
-			    ct != NULL ? ct->str : "nothing");
-		if (ttl->integer > 0 && !(cttl != NULL && cttl->integer > 0))
-			fail_msg("%s lost its TTL", key);
-		ttls += ttl->integer > 0;
-		streams += strcmp(t->str, "stream") == 0;
-		hashes += strcmp(t->str, "hash") == 0;
-		other += strcmp(t->str, "stream") != 0 && strcmp(t->str, "hash") != 0;
-		freeReplyObject(t);
-		freeReplyObject(ttl);
-		freeReplyObject(ct);
-		freeReplyObject(cttl);
-	}
-	printf("# %zu keys copied: %ld streams, %ld hashes, %ld other, %ld with a TTL\n",
-	    keys->elements, streams, hashes, other, ttls);
-	freeReplyObject(keys);
-	redisFree(c);
+	assert_non_null(k);
+	assert_true(it_keys_count(k) > 0);
+	bad = it_keys_on_cluster(k, &fx->cl, kinds, sizeof(kinds), why, sizeof(why));
+	it_keys_free(k);
+	printf("# keys copied: %s\n", kinds);
+	if (bad != 0)
+		fail_msg("%ld keys not copied: %s", bad, why);
 }
 
 /* The whole path of docs/sharding.md 4g: subscribers imported into one Redis, a
@@ -738,7 +579,7 @@ a_single_redis_moves_to_the_cluster_with_nothing_lost(void **state)
 	snprintf(old_entry, sizeof(old_entry), "%.*s:", (int)strcspn(e + 6, "\n"), e + 6);
 	assert_true(it_wait(all_texted, old_entry, 30000));
 	assert_true(it_wait(report_done, &port, 30000));
-	report_line(port, "mv-old", before, sizeof(before));
+	it_shard_report_line(port, "mv-old", before, sizeof(before));
 	assert_int_equal(it_stop_clean(&nt1.proc), 0);
 	/* Migrate (10 s after the notifier's last read), then copy into the cluster. */
 	it_sleep_ms(10500);
@@ -768,7 +609,7 @@ a_single_redis_moves_to_the_cluster_with_nothing_lost(void **state)
 		if (it_shard_api(port, "GET", p, NULL, &resp) != 200)
 			fail_msg("GET %s: %d", p, resp.status);
 	}
-	report_line(port, "mv-old", after, sizeof(after));
+	it_shard_report_line(port, "mv-old", after, sizeof(after));
 	assert_string_equal(after, before);
 	snprintf(fx->before, sizeof(fx->before), "%s", before);
 	snprintf(fx->old_entry, sizeof(fx->old_entry), "%s", old_entry);
@@ -940,7 +781,7 @@ the_copy_goes_back_to_the_single_layout_with_nothing_lost(void **state)
 		if (it_shard_api(port, "GET", p, NULL, &resp) != 200)
 			fail_msg("GET %s: %d", p, resp.status);
 	}
-	report_line(port, "mv-old", line, sizeof(line));
+	it_shard_report_line(port, "mv-old", line, sizeof(line));
 	assert_string_equal(line, fx->before);
 	file_with(path, sizeof(path), it_deal("mv-back", "laptop", 900));
 	assert_int_equal(ctl("--redis", fx->taddr, "publish", path, NULL), 0);
