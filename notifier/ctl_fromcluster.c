@@ -367,7 +367,11 @@ ctl_cmd_migrate_from_cluster(struct ctl_conn *k, const char *target, const char 
 	f->seeds = seeds;
 	f->target = target;
 	if ((f->src.cl = ctl_cluster_open(seeds, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "dealpushctl: migrate --from-cluster: %s\n", err);
+		/* The seeds' checks name the option they know: here it is --from-cluster. */
+		if (strncmp(err, "--cluster", 9) == 0)
+			fprintf(stderr, "dealpushctl: migrate --from-%s\n", err + 2);
+		else
+			fprintf(stderr, "dealpushctl: migrate --from-cluster: %s\n", err);
 		goto out;
 	}
 	if ((rc = fc_checks(f, &rerun)) != CTL_OK)

@@ -700,7 +700,8 @@ the_way_back_refuses_what_is_unsafe(void **state)
 }
 
 /* Killed after 20 keys (the fault point copy.kill): the target refuses notifiers and
- * dealpushctl (78) and --to-single; the same command finishes it, and every key of
+ * dealpushctl (78) and --to-single; a stray key on it fails the count at the end
+ * (exit 2, the copy left unfinished); the same command finishes it, and every key of
  * every primary is on the target with the same value and a TTL where it has one. A
  * second copy into the finished target is refused. */
 static void
@@ -732,6 +733,13 @@ the_copy_killed_part_way_finishes_when_run_again(void **state)
 	out_has("an unfinished copy of another deployment");
 	freeReplyObject(redisCommand(c, "HSET dealpush:copy created %s", r->str));
 	freeReplyObject(r);
+	/* a key the cluster does not hold: the count at the end says so, nothing done */
+	freeReplyObject(redisCommand(c, "SET stray 1"));
+	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
+	    NULL), 2);
+	out_has("the target holds keys the cluster no longer has");
+	assert_int_equal(it_int(c, "EXISTS dealpush:copy"), 1);
+	freeReplyObject(redisCommand(c, "DEL stray"));
 	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--from-cluster", fx->seeds,
 	    NULL), 0);
 	out_has("resuming the unfinished copy");
