@@ -18,6 +18,7 @@
 #include "channel.h"
 #include "abtest.h"
 #include "clock.h"
+#include "config.h"
 #include "deal.h"
 #include "fault.h"
 #include "ingest_int.h"
@@ -94,7 +95,7 @@ abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *ml)
 	char **vals = NULL, (*qkeys)[KEYS_MAX] = NULL, (*spec)[4][512] = NULL;
 	char (*counts)[24] = NULL;
 	char dkey[MODEL_ID_MAX + KEYS_SHARD_MAX], tkeys[KEYS_MAX], tkey[KEYS_MAX], rkey[KEYS_MAX];
-	char rdeal[KEYS_MAX], keep[32];
+	char rdeal[KEYS_MAX], keep[32], qpool[MODEL_TEXT_MAX + 1];
 	uint32_t shard = j->in->shard;
 	int64_t now = clock_now();
 	int rv = -1;
@@ -161,7 +162,8 @@ abhold_chunk(struct ingest_job *j, const struct deal *d, struct match_list *ml)
 		    "redemptions", ab->fallback, by);
 		snprintf(spec[t][2], sizeof(spec[t][2]), "%s\t%lld\t%s\t%s\t%lld", j->entry,
 		    (long long)d->expires_at, d->campaign ? d->campaign : "",
-		    d->code_pool ? d->code_pool : "", (long long)(d->starts_at > 0 ?
+		    ingest_job_pool(d, j->in->cfg->overbook, qpool, sizeof(qpool)),
+		    (long long)(d->starts_at > 0 ?
 		    d->starts_at : 0));
 		snprintf(spec[t][3], sizeof(spec[t][3]), "%lld", by);
 		for (i = 0; i < ml->n; i++)

@@ -254,9 +254,10 @@ on_pool(struct rconn *rc, struct redisReply *reply, void *arg)
 {
 	struct admin_op *op = arg;
 
+	/* A quota's implicit pool (docs/sharding.md 4c) holds no codes: null. */
 	if (op->r != NULL && reply != NULL && reply->type == REDIS_REPLY_STRING &&
-	    reply->len > 0 && rconn_cmd(rc, on_codes_left, op, 0, "SCARD %b", reply->str,
-	    reply->len) == 0)
+	    reply->len > 0 && keys_pool_quota(reply->str) == 0 &&
+	    rconn_cmd(rc, on_codes_left, op, 0, "SCARD %b", reply->str, reply->len) == 0)
 		return;
 	on_codes_left(rc, NULL, op);
 }

@@ -238,8 +238,11 @@ convert_next_read(const struct convert_call *k, int from)
 				return CONVERT_RD_POOL;
 			break;
 		case CONVERT_RD_CODEOUT:
+			/* A quota's tokens (docs/sharding.md 4c) are no codes: none
+			 * has a codepush, so the conversion finds no push. */
 			if (strcmp(k->in.kind, "code") == 0 && layout_current() != NULL &&
-			    k->val[CONVERT_RD_POOL] != NULL)
+			    k->val[CONVERT_RD_POOL] != NULL &&
+			    keys_pool_quota(k->val[CONVERT_RD_POOL]) == 0)
 				return CONVERT_RD_CODEOUT;
 			break;
 		case CONVERT_RD_CODEPUSH:

@@ -7,6 +7,9 @@
  * pool's own records ({<pool>}:res, :marks, :out) are dropped by the walk.
  * Idempotent: a code added to a set twice is there once, and each record is deleted
  * only after its codes are back, so a run killed half-way is finished by the next.
+ * A quota's tokens (pool "quota:<L>:<deal>", 4c "The quota") are not put back: the
+ * single-instance layout has no quota (its one planner cuts at L), so its stashes,
+ * give-backs and records, and the counter, are dropped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ctl_migrate_int.h"
+#include "keys.h"
 
 /* SADD pool code, when out (the pool's code -> reservation) names no reservation
  * or one of prefix ("<deal>\t<shard>\t"): as code_giveback.lua. 0, or -1. */
@@ -86,6 +90,26 @@ mig_res_back(struct mig *m, const char *pool, const char *res, const char *out,
 	return rv == 0 ? mig_ok(mig_cmd(m, "HDEL", res, rid, NULL)) : -1;
 }
 
+/* A quota's line of shard k's codestate: its tokens mean nothing in the single
+ * layout, so its give-back in flight and its stash go, then the line. 0, or -1. */
+static int
+mig_quota_line(struct mig *m, uint32_t k, const char *state, const char *field,
+    const char *deal, const char *pool)
+{
+	char name[MIG_NAME_MAX], key[MIG_NAME_MAX];
+
+	snprintf(name, sizeof(name), "codeback:%s:%s", deal, pool);
+	if (mig_name(m, k, name, key, sizeof(key)) < 0 ||
+	    mig_ok(mig_cmd(m, "DEL", key, NULL, NULL)) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "codestash:%s:%s", deal, pool);
+	if (mig_name(m, k, name, key, sizeof(key)) < 0 ||
+	    mig_ok(mig_cmd(m, "DEL", key, NULL, NULL)) < 0)
+		return -1;
+	mig_tick(m);
+	return mig_ok(mig_cmd(m, "HDEL", state, field, NULL));
+}
+
 /* One line of shard k's codestate: field "<deal>\t<pool>", value "<resn> <gbn> <rn>
  * <rc> <gb>" (lib/codestate.lua). */
 static int
@@ -110,6 +134,8 @@ mig_codestate_line(struct mig *m, uint32_t k, const char *state, const char *fie
 	}
 	snprintf(deal, sizeof(deal), "%.*s", (int)(tab - field), field);
 	snprintf(pool, sizeof(pool), "%s", tab + 1);
+	if (keys_pool_quota(pool) > 0)
+		return mig_quota_line(m, k, state, field, deal, pool);
 	snprintf(res, sizeof(res), "{%s}:res", pool);
 	snprintf(marks, sizeof(marks), "{%s}:marks", pool);
 	snprintf(out, sizeof(out), "{%s}:out", pool);
@@ -215,8 +241,12 @@ mig_orphan_stash(struct mig *m, const char *k)
 	size_t i;
 	int rv = 0;
 
-	if (mig_shard_key(m, k, &name) == MIG_ALL || !mig_has_prefix(name, "codestash:") ||
-	    (p = strstr(name + strlen("codestash:"), ":codes:")) == NULL ||
+	if (mig_shard_key(m, k, &name) == MIG_ALL || !mig_has_prefix(name, "codestash:"))
+		return 0;
+	if (strstr(name + strlen("codestash:"), ":quota:") != NULL &&
+	    strstr(name + strlen("codestash:"), ":codes:") == NULL)
+		return mig_ok(mig_cmd(m, "DEL", k, NULL, NULL));   /* a quota's tokens */
+	if ((p = strstr(name + strlen("codestash:"), ":codes:")) == NULL ||
 	    strlen(p + 1) >= sizeof(pool))
 		return 0;
 	snprintf(pool, sizeof(pool), "%s", p + 1);
@@ -292,7 +322,10 @@ mig_is_pool_side(const char *k)
 	static const char *const suffix[] = { "}:res", "}:marks", "}:out" };
 	size_t i;
 
-	if (!mig_has_prefix(k, "{codes:"))
+	/* A quota's counter "quota:<deal>" is its pool's record too (4c). */
+	if (mig_has_prefix(k, "quota:"))
+		return 1;
+	if (!mig_has_prefix(k, "{codes:") && !mig_has_prefix(k, "{quota:"))
 		return 0;
 	for (i = 0; i < 3; i++)
 		if (n > strlen(suffix[i]) + 7 && strcmp(k + n - strlen(suffix[i]),

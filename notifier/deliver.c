@@ -26,6 +26,8 @@
 #include "greader.h"
 #include "gwpool.h"
 #include "httpc.h"
+#include "keys.h"
+#include "layout.h"
 #include "log.h"
 #include "metrics.h"
 #include "owner.h"
@@ -352,7 +354,11 @@ job_new(struct deliver *dl, uint32_t shard, const char *entry, const struct redi
 	str_copy(j->deal, sizeof(j->deal), deal);
 	str_copy(j->deal_entry, sizeof(j->deal_entry), dentry);
 	str_copy(j->camp, sizeof(j->camp), camp ? camp : "");
-	str_copy(j->pool, sizeof(j->pool), pool ? pool : "");
+	/* A quota's implicit pool (docs/sharding.md 4c "The quota") is the sharded
+	 * layout's: a job of it read in the single-instance layout (after --to-single)
+	 * names no pool, as the deal it was planned for. */
+	str_copy(j->pool, sizeof(j->pool), pool != NULL && (layout_current() != NULL ||
+	    keys_pool_quota(pool) == 0) ? pool : "");
 	j->landed_ms = strtoll(dentry, NULL, 10);
 	if (job_time_field(f, "exp", &j->exp) < 0 || j->exp == 0 ||
 	    job_time_field(f, "start", &j->start) < 0)

@@ -51,7 +51,8 @@ admit_settle(struct deliver *dl, struct rcpt *r, const struct redisReply *v,
 	if (strncmp(v->str, "admit", 5) == 0 && (v->str[5] == '\0' || v->str[5] == '\t')) {
 		str_copy(r->code, sizeof(r->code), v->str[5] ? v->str + 6 : "");
 		str_copy(r->consent_epoch, sizeof(r->consent_epoch), epoch);
-		if (r->code[0] != '\0' && !pushline_code_ok(r->code)) {
+		r->token = r->code[0] != '\0' && keys_pool_quota(j->pool) > 0;
+		if (r->code[0] != '\0' && !r->token && !pushline_code_ok(r->code)) {
 			/* A code the plan kept no room for (or one that would change the
 			 * text's shape): this push fails, the code leaves the pool. */
 			r->code_bad = 1;

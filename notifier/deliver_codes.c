@@ -70,6 +70,14 @@ enum dl_codes_step {
 
 static const char *const cs_step_name[] = { "reserve", "take", "out", "back", "done" };
 
+/* The log events' prefix: "quota" for a quota's implicit pool (quota_reserved,
+ * quota_given_back, ...), "codes" for a code pool. */
+static const char *
+cs_kind(const char *pool)
+{
+	return keys_pool_quota(pool) > 0 ? "quota" : "codes";
+}
+
 struct dl_code_wait {
 	struct dl_code_wait *next;
 	struct job *job;
@@ -212,7 +220,8 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 	struct deliver *dl = s->dl;
 	char stash[KEYS_MAX], back[KEYS_MAX], state[KEYS_SHARD_MAX], copy[KEYS_MAX];
 	char res[KEYS_MAX], marks[KEYS_MAX], out[KEYS_MAX], field[KEYS_MAX];
-	char shard[16], n[24], c[24], keep[24], now[24], past[24];
+	char shard[16], n[24], c[24], keep[24], now[24], past[24], quota[24];
+	char key[KEYS_MAX];
 	const char **args;
 	size_t *lens, na = 0, nc = 0, i;
 	int nkeys = 0, rc;
@@ -220,9 +229,9 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 
 	if (codes != NULL && codes->type == REDIS_REPLY_ARRAY && codes->elements > first)
 		nc = codes->elements - first;
-	if ((args = calloc(12 + nc, sizeof(*args))) == NULL)
+	if ((args = calloc(13 + nc, sizeof(*args))) == NULL)
 		return -1;
-	if ((lens = calloc(12 + nc, sizeof(*lens))) == NULL) {
+	if ((lens = calloc(13 + nc, sizeof(*lens))) == NULL) {
 		free(args);
 		return -1;
 	}
@@ -233,6 +242,7 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 	    keys_pool_side(s->pool, KEYS_POOL_RES, res, sizeof(res)) <= 0 ||
 	    keys_pool_side(s->pool, KEYS_POOL_MARKS, marks, sizeof(marks)) <= 0 ||
 	    keys_pool_side(s->pool, KEYS_POOL_OUT, out, sizeof(out)) <= 0 ||
+	    keys_pool_key(s->pool, key, sizeof(key)) <= 0 ||
 	    codesrc_field(s, field, sizeof(field)) < 0) {
 		free(args);
 		free(lens);
@@ -245,11 +255,12 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 	snprintf(keep, sizeof(keep), "%ld", DL_CODES_KEEP_S);
 	snprintf(now, sizeof(now), "%lld", (long long)clock_now());
 	snprintf(past, sizeof(past), "%lld", s->past);
+	snprintf(quota, sizeof(quota), "%lld", keys_pool_quota(s->pool));
 	switch (s->step) {
 	case CS_RESERVE:
 		/* ORDER CODE_RESERVE_KEYS, then its arguments */
 		name = "code_reserve";
-		args[na++] = s->pool;
+		args[na++] = key;
 		args[na++] = res;
 		args[na++] = marks;
 		args[na++] = out;
@@ -259,6 +270,7 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 		args[na++] = n;
 		args[na++] = c;
 		args[na++] = keep;
+		args[na++] = quota;         /* "0": a code pool */
 		break;
 	case CS_TAKE:
 		/* ORDER CODE_TAKE_KEYS */
@@ -291,7 +303,7 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 	case CS_BACK:
 		/* ORDER CODE_GIVEBACK_KEYS */
 		name = "code_giveback";
-		args[na++] = s->pool;
+		args[na++] = key;
 		args[na++] = marks;
 		args[na++] = out;
 		nkeys = 3;
@@ -334,9 +346,9 @@ codes_end(struct dl_codesrc *s, int failed)
 static void
 codes_fail(struct dl_codesrc *s, const char *err)
 {
-	log_warnx("event=codes_step_failed step=%s deal=%s pool=%s shard=%u err=\"%s\" "
-	    "action=resume_later", cs_step_name[s->step], s->deal, s->pool,
-	    (unsigned)s->shard, err);
+	log_warnx("event=%s_step_failed step=%s deal=%s pool=%s shard=%u err=\"%s\" "
+	    "action=resume_later", cs_kind(s->pool), cs_step_name[s->step], s->deal,
+	    s->pool, (unsigned)s->shard, err);
 	codes_end(s, 1);
 }
 
@@ -431,8 +443,9 @@ codes_on_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg
 			return;
 		}
 		s->empty = reply_is(reply, "short");
-		log_info("event=codes_reserved deal=%s pool=%s shard=%u n=%lld wanted=%lld "
-		    "got=%lu", s->deal, s->pool, (unsigned)s->shard, s->n, s->c,
+		log_info("event=%s_reserved deal=%s pool=%s shard=%u n=%lld "
+		    "wanted=%lld got=%lu", cs_kind(s->pool), s->deal, s->pool,
+		    (unsigned)s->shard, s->n, s->c,
 		    (unsigned long)(reply->elements - 1));
 		s->step = CS_TAKE;
 		codes_go(s, reply, 1);
@@ -482,8 +495,9 @@ codes_on_step(struct rconn *rc, struct redisReply *reply, int durable, void *arg
 			codes_fail(s, "unexpected reply");
 			return;
 		}
-		log_info("event=codes_given_back deal=%s pool=%s shard=%u g=%lld codes=%lld",
-		    s->deal, s->pool, (unsigned)s->shard, s->g, reply->integer);
+		log_info("event=%s_given_back deal=%s pool=%s shard=%u g=%lld "
+		    "codes=%lld", cs_kind(s->pool), s->deal, s->pool, (unsigned)s->shard,
+		    s->g, reply->integer);
 		s->step = CS_DONE;
 		codes_go(s, NULL, 0);
 		return;
@@ -600,8 +614,8 @@ codes_walk_one(struct deliver *dl, uint32_t shard, const struct redisReply *f,
 	if (rn > 0) {
 		/* An intent a crash left open (or whose chain failed): its codes are
 		 * fetched into the stash, or handed over again by a replay. */
-		log_info("event=codes_resume step=reserve deal=%s pool=%s shard=%u n=%lld",
-		    deal, pool, (unsigned)shard, rn);
+		log_info("event=%s_resume step=reserve deal=%s pool=%s shard=%u n=%lld",
+		    cs_kind(pool), deal, pool, (unsigned)shard, rn);
 		codes_reserve(s, rn, rc);
 	} else if (gb > 0 || (now - s->used_ms >= DL_CODES_IDLE_MS &&
 	    (s->probed_ms == 0 || now - s->probed_ms >= DL_CODES_PROBE_MS))) {

@@ -73,6 +73,8 @@ struct rcpt {
 	int renewed;               /* the lease was renewed for this claim */
 	int code_bad;              /* the pool gave a code that cannot be sent */
 	char code[128];            /* per-recipient code from the pool, "" when none */
+	int token;                 /* code is a quota's token: never in a text, never
+	                            * redeemable (docs/sharding.md 4c "The quota") */
 	char consent_epoch[24];    /* consent:epoch when admit.lua checked consent */
 	struct event *timer;       /* retry backoff, or record retry */
 	int record_tries;

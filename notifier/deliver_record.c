@@ -156,11 +156,12 @@ rec_keep_for_resend(const struct deliver *dl, const struct rcpt *r, const char *
 	    gc->status_callback_base[0] != '\0';
 }
 
-/* 1 when r's push has a code that leaves with it (codepush:<code>). */
+/* 1 when r's push has a code that leaves with it (codepush:<code>); a quota's token
+ * is no code a customer can redeem. */
 static int
 rec_has_code(const struct rcpt *r)
 {
-	return r->code[0] != '\0' && !r->code_bad;
+	return r->code[0] != '\0' && !r->code_bad && !r->token;
 }
 
 /*

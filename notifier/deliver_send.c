@@ -190,7 +190,7 @@ send_request(struct deliver *dl, struct rcpt *r, long timeout_ms)
 	char *text;
 
 	err_clear(&err);
-	if ((text = pushline_render(r->pl.text, r->code)) == NULL) {
+	if ((text = pushline_render(r->pl.text, r->token ? "" : r->code)) == NULL) {
 		dl_release(r);
 		dl_retry_or_expire(r, -1);   /* never sent: its own retry admits it */
 		return;

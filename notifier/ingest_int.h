@@ -160,6 +160,13 @@ void ingest_call(struct ingest_job *j, const char *script, int nkeys, int nargs,
 /* bsearch/qsort comparison of two C strings by pointer. */
 int ingest_strcmp(const void *a, const void *b);
 
+/* The pool a job of d names (ORDER JOB_PAIRS "pool"): d's code pool; sharded, a
+ * limited deal without one gets its quota's implicit pool (keys_quota_pool, L =
+ * ceil(quantity x overbook); docs/sharding.md 4c "The quota"), written into buf;
+ * else "". Decided from the layout and the deal alone, so every notifier agrees. */
+const char *ingest_job_pool(const struct deal *d, double overbook, char *buf,
+    size_t size);
+
 /* ingest_plan.c: ranks the entry's deal and plans it in slices; takes ownership of
  * d. */
 void ingest_plan(struct ingest *in, const char *entry, struct deal *d,

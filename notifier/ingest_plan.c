@@ -28,6 +28,7 @@
 #include "ingest.h"
 #include "ingest_int.h"
 #include "keys.h"
+#include "layout.h"
 #include "log.h"
 #include "match.h"
 #include "owner.h"
@@ -53,6 +54,18 @@ ingest_rcpt_line(const struct match_rcpt *r)
 		snprintf(s, n, "%s\t%s\t%s\t%s\t%s", channel_name(r->ch), r->sub->id,
 		    to ? to : "", rule, r->text);
 	return s;
+}
+
+const char *
+ingest_job_pool(const struct deal *d, double overbook, char *buf, size_t size)
+{
+	if (d->code_pool != NULL)
+		return d->code_pool;
+	if (d->quantity > 0 && layout_current() != NULL &&
+	    keys_quota_pool(d->id, (long long)ceil((double)d->quantity * overbook), buf,
+	    size) > 0)
+		return buf;
+	return "";
 }
 
 long
@@ -92,6 +105,8 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	char snj[32], slimit[32], sstart[32], stream[KEYS_SHARD_MAX];
 	char dentry[80 + KEYS_SHARD_MAX], pset[MODEL_ID_MAX + KEYS_SHARD_MAX];
 	char rdeal[MODEL_ID_MAX + KEYS_SHARD_MAX], rcamp[MODEL_TEXT_MAX + KEYS_SHARD_MAX];
+	char qpool[MODEL_TEXT_MAX + 1];
+	const char *pool;
 	int rv = -1;
 
 	if (args == NULL || rules == NULL || names == NULL || lines == NULL ||
@@ -137,6 +152,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	 * part of it is within the limit). */
 	snprintf(slimit, sizeof(slimit), "%.0f", d->quantity > 0 ?
 	    ceil((double)d->quantity * in->cfg->overbook) : 0.0);
+	pool = ingest_job_pool(d, in->cfg->overbook, qpool, sizeof(qpool));
 	snprintf(sstart, sizeof(sstart), "%lld", (long long)(d->starts_at > 0 ?
 	    d->starts_at : 0));
 	/* ORDER PLAN_KEYS (plan.lua) */
@@ -157,7 +173,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 	args[a++] = snc;
 	args[a++] = skeep;
 	args[a++] = snj;
-	args[a++] = d->code_pool ? d->code_pool : "";
+	args[a++] = pool;
 	args[a++] = d->url;
 	args[a++] = d->title;
 	args[a++] = d->campaign ? d->campaign : "";
@@ -186,7 +202,7 @@ ingest_plan_chunk(struct ingest_job *jb, const struct deal *d,
 		args[a++] = "camp";
 		args[a++] = d->campaign ? d->campaign : "";
 		args[a++] = "pool";
-		args[a++] = d->code_pool ? d->code_pool : "";
+		args[a++] = pool;
 		args[a++] = "start";
 		args[a++] = sstart;
 		for (i = r; i < end; i++) {

@@ -128,7 +128,8 @@ upd_retext(struct ingest_upd *u, const char *planned_entry, const char *pool,
 
 	/* The update need not repeat the pool or campaign: the planned ones hold, so
 	 * the code keeps its place and the same rules match. */
-	if (upd_fill(&d->code_pool, pool) < 0 || upd_fill(&d->campaign, campaign) < 0) {
+	if (upd_fill(&d->code_pool, keys_pool_quota(pool) > 0 ? "" : pool) < 0 ||
+	    upd_fill(&d->campaign, campaign) < 0) {
 		ingest_job_fail(j, 0, "retext", "out of memory");
 		return;
 	}

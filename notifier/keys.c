@@ -5,8 +5,10 @@
  * key any other way than "{tag}<name>" in the sharded layout and "<name>" in the
  * single-instance one: the migration and the tests rely on that one rule.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "channel.h"
@@ -249,9 +251,87 @@ keys_codestate(uint32_t shard, char *buf, size_t size)
 }
 
 int
+keys_quota_pool(const char *deal, long long l, char *buf, size_t size)
+{
+	int k;
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if (l < 1 || deal[0] == '\0')
+		return -1;
+	k = snprintf(buf, size, "quota:%lld:%s", l, deal);
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
+}
+
+/* The deal of quota pool name, or NULL; *l its L. */
+static const char *
+quota_split(const char *pool, long long *l)
+{
+	const char *p;
+	char *end;
+
+	if (strncmp(pool, "quota:", 6) != 0 || pool[6] < '1' || pool[6] > '9')
+		return NULL;
+	errno = 0;
+	*l = strtoll(pool + 6, &end, 10);
+	if (errno != 0 || *end != ':' || *l < 1 || end[1] == '\0')
+		return NULL;
+	p = end + 1;
+	return p;
+}
+
+long long
+keys_pool_quota(const char *pool)
+{
+	long long l;
+
+	return quota_split(pool, &l) != NULL ? l : 0;
+}
+
+int
+keys_pool_key(const char *pool, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *deal;
+	long long l;
+	size_t o, i;
+	int k;
+
+	if (size == 0)
+		return -1;
+	buf[0] = '\0';
+	if ((deal = quota_split(pool, &l)) == NULL)
+		k = snprintf(buf, size, "%s", pool);
+	else if (strpbrk(deal, "{}") == NULL)
+		k = snprintf(buf, size, "quota:%s", deal);
+	else {
+		if (size < 8 + 2 * strlen(deal))
+			return -1;
+		memcpy(buf, "quota:%", 7);
+		for (o = 7, i = 0; deal[i] != '\0'; i++) {
+			buf[o++] = hex[(unsigned char)deal[i] >> 4];
+			buf[o++] = hex[(unsigned char)deal[i] & 15];
+		}
+		buf[o] = '\0';
+		return (int)o;
+	}
+	if (k < 0 || (size_t)k >= size) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return k;
+}
+
+int
 keys_pool_side(const char *pool, enum keys_pool_side which, char *buf, size_t size)
 {
 	static const char *const suffix[] = { ":res", ":marks", ":out" };
+	char key[KEYS_MAX];
 	int k;
 
 	if (size == 0)
@@ -259,9 +339,10 @@ keys_pool_side(const char *pool, enum keys_pool_side which, char *buf, size_t si
 	buf[0] = '\0';
 	if (layout_current() == NULL)
 		return 0;
-	if (strpbrk(pool, "{}") != NULL || (unsigned)which > KEYS_POOL_OUT)
+	if (keys_pool_key(pool, key, sizeof(key)) < 0 || strpbrk(key, "{}") != NULL ||
+	    (unsigned)which > KEYS_POOL_OUT)
 		return -1;
-	k = snprintf(buf, size, "{%s}%s", pool, suffix[which]);
+	k = snprintf(buf, size, "{%s}%s", key, suffix[which]);
 	if (k < 0 || (size_t)k >= size) {
 		buf[0] = '\0';
 		return -1;

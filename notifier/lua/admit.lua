@@ -99,9 +99,12 @@ local d = redis.call('HMGET', deal, 'cancelled', 'sold_out', 'exp', 'pool')
 if d[3] then
   exp = tonumber(d[3]) or exp
 end
-if pool == '' and d[4] and d[4] ~= '' then
+if pool == '' and d[4] and d[4] ~= '' and
+    (cstate ~= '' or string.sub(d[4], 1, 6) ~= 'quota:') then
   -- A job re-queued without its pool's name (delay.lua): every key comes from KEYS,
-  -- so the caller is told the name and calls again.
+  -- so the caller is told the name and calls again. A quota's implicit pool
+  -- (docs/sharding.md 4c) means nothing in the single-instance layout (a deal
+  -- migrated with --to-single): no pool there.
   return { '!pool', d[4] }
 end
 local global = nil

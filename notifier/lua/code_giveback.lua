@@ -8,6 +8,9 @@
 -- layout sharded); one out names as another's is not this shard's to give, so a
 -- code can never be put in the pool while another holds it. Answers the number of
 -- codes returned.
+-- A quota's counter (KEYS[1] named "quota:...", 4c "The quota") gets 1 back per token
+-- that out names as this (deal, shard)'s; a token out does not name is never
+-- counted (INCRBY, unlike SADD, would count it twice).
 local pool, marks, out = KEYS[1], KEYS[2], KEYS[3]
 local id = ARGV[1] .. '\t' .. ARGV[2]
 local g = tonumber(ARGV[3])
@@ -15,10 +18,17 @@ if g <= (tonumber(redis.call('HGET', marks, 'gb\t' .. id)) or 0) then
   return 0
 end
 local n, prefix = 0, id .. '\t'
+local quota = string.sub(pool, 1, 6) == 'quota:'
 for i = 5, #ARGV do
   local code = ARGV[i]
   local o = redis.call('HGET', out, code)
-  if not o or string.sub(o, 1, #prefix) == prefix then
+  if quota then
+    if o and string.sub(o, 1, #prefix) == prefix then
+      redis.call('HDEL', out, code)
+      redis.call('INCRBY', pool, 1)
+      n = n + 1
+    end
+  elseif not o or string.sub(o, 1, #prefix) == prefix then
     redis.call('HDEL', out, code)
     redis.call('SADD', pool, code)
     n = n + 1

@@ -7,7 +7,13 @@
 --   (code -> "<deal>\t<shard>\t<n>", the reservation that took it: a conversion by
 --   code finds the push's shard there)
 -- ARGV: deal, shard, n (the reservation's number, from the shard's codestate), c
---   (codes wanted), keep_s (how long the pool's records are kept)
+--   (codes wanted), keep_s (how long the pool's records are kept), quota (L of a
+--   deal's quota, "0" or absent for a code pool)
+-- A quota (docs/sharding.md 4c "The quota"): KEYS[1] is a counter, set to L by the
+-- first reservation of any shard (SET NX: every later L is ignored), and a
+-- reservation takes min(c, left) by DECRBY as the distinct tokens
+-- "*<shard>.<n>.<i>", i = 1..k: reservation n of this shard, so no two reservations
+-- ever make the same token, and a replay answers the same ones (from res).
 -- A replay of a reservation applied and not yet confirmed answers the same codes; a
 -- replay of one confirmed (n at or below the mark) answers {'done', mark}: the shard
 -- closes its intent and numbers the next one above the mark. Otherwise up to
@@ -45,7 +51,19 @@ if n <= mark then
   return { 'done', mark }
 end
 local codes = {}
-if c > 0 then
+local quota = tonumber(ARGV[6]) or 0
+if quota > 0 then
+  redis.call('SET', pool, quota, 'NX')
+  keep_for(pool)
+  local left = tonumber(redis.call('GET', pool)) or 0
+  local k = math.max(math.min(c, left), 0)
+  if k > 0 then
+    redis.call('DECRBY', pool, k)
+  end
+  for i = 1, k do
+    codes[i] = '*' .. ARGV[2] .. '.' .. ARGV[3] .. '.' .. i
+  end
+elseif c > 0 then
   codes = redis.call('SPOP', pool, c)
 end
 for _, code in ipairs(codes) do
