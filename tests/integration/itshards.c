@@ -210,6 +210,22 @@ it_shards_hget_sum(redisContext *rc, int name, const char *id, const char *field
 }
 
 long long
+it_shards_codes_held(redisContext *rc, const char *deal, const char *pool)
+{
+	char k[KEYS_MAX];
+	long long n = 0;
+	uint32_t s;
+
+	for (s = 0; layout_current() != NULL && s < keys_shards(); s++) {
+		keys_codestash(s, deal, pool, k, sizeof(k));
+		n += it_int(rc, "SCARD %s", k);
+		keys_codeback(s, deal, pool, k, sizeof(k));
+		n += it_int(rc, "SCARD %s", k);
+	}
+	return n;
+}
+
+long long
 it_shards_stat(redisContext *rc, const char *field)
 {
 	char key[KEYS_SHARD_MAX];

@@ -58,6 +58,11 @@ long long it_shards_sum_key(redisContext *rc, const char *fmt, int name);
 double it_shards_hget_sum(redisContext *rc, int name, const char *id,
     const char *field);
 
+/* Codes (or a quota's tokens) of deal's pool that the shards hold outside any push,
+ * summed over every shard: its stashes and its give-backs in flight (docs/sharding.md
+ * 4c). 0 without a layout. */
+long long it_shards_codes_held(redisContext *rc, const char *deal, const char *pool);
+
 /* Entries pending in group "deliver" summed over every shard's job stream ("pushes"
  * without a layout), of consumer only when it is not NULL; -1 when one cannot be
  * read (no stream or group yet). */

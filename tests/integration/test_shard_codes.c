@@ -81,23 +81,6 @@ code_in(const char *body)
 	return p != NULL && sscanf(p + 3, "%3d", &v) == 1 && v >= 0 && v < POOL ? v : -1;
 }
 
-/* Codes a shard still holds outside any push: its stash, its give-back in flight. */
-static long long
-held_by_shards(redisContext *rc)
-{
-	char k[KEYS_MAX];
-	long long n = 0;
-	uint32_t s;
-
-	for (s = 0; s < keys_shards(); s++) {
-		keys_codestash(s, "sc", "codes:sc", k, sizeof(k));
-		n += it_int(rc, "SCARD %s", k);
-		keys_codeback(s, "sc", "codes:sc", k, sizeof(k));
-		n += it_int(rc, "SCARD %s", k);
-	}
-	return n;
-}
-
 struct left {
 	redisContext *rc;
 	long long want;
@@ -108,7 +91,7 @@ pool_is(void *arg)
 {
 	struct left *l = arg;
 
-	return it_int(l->rc, "SCARD codes:sc") == l->want && held_by_shards(l->rc) == 0;
+	return it_int(l->rc, "SCARD codes:sc") == l->want && it_shards_codes_held(l->rc, "sc", "codes:sc") == 0;
 }
 
 /*
@@ -160,7 +143,7 @@ run_pool(struct fx *f, const char *faults, int two)
 
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 137);
 		printf("# killed at %s: %lld codes in the pool, %lld held by shards\n", faults,
-		    it_int(f->rc, "SCARD codes:sc"), held_by_shards(f->rc));
+		    it_int(f->rc, "SCARD codes:sc"), it_shards_codes_held(f->rc, "sc", "codes:sc"));
 		assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-codes",
 		    EXTRA), 0);
 	}
@@ -191,7 +174,7 @@ run_pool(struct fx *f, const char *faults, int two)
 	}
 	cJSON_Delete(lines);
 	printf("# codes: %d texted, %d twice, %lld in the pool, %lld held by shards\n",
-	    distinct, twice, it_int(f->rc, "SCARD codes:sc"), held_by_shards(f->rc));
+	    distinct, twice, it_int(f->rc, "SCARD codes:sc"), it_shards_codes_held(f->rc, "sc", "codes:sc"));
 	assert_int_equal(bad, 0);
 	assert_int_equal(twice, 0);
 	assert_int_equal(t.dup_phones, 0);
@@ -199,7 +182,7 @@ run_pool(struct fx *f, const char *faults, int two)
 	assert_int_equal(t.sent, N - BAD);
 	assert_int_equal(distinct, N - BAD);
 	assert_int_equal(distinct + it_int(f->rc, "SCARD codes:sc"), POOL);
-	assert_int_equal(held_by_shards(f->rc), 0);
+	assert_int_equal(it_shards_codes_held(f->rc, "sc", "codes:sc"), 0);
 	pt_tally_free(&t);
 	resumed = it_log_count(f->nt.proc.log, "event=codes_resume", NULL, NULL);
 	return resumed;
@@ -361,6 +344,102 @@ migrating_to_one_redis_returns_every_code_no_push_holds(void **state)
 	}
 }
 
+/* A quota's reply: its verdict and tokens joined by spaces into buf. */
+static void
+quota_reply(redisReply *r, char *buf, size_t size)
+{
+	size_t i, o = 0;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+	buf[0] = '\0';
+	for (i = 0; i < r->elements; i++) {
+		assert_int_equal(r->element[i]->type, REDIS_REPLY_STRING);
+		o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", i ? " " : "",
+		    r->element[i]->str);
+	}
+	assert_true(o < size);
+	freeReplyObject(r);
+}
+
+/* code_reserve.lua on deal q's quota: reservation n of shard, c wanted, L = l. */
+static void
+quota_reserve(redisContext *rc, const char *shard, const char *n, const char *c,
+    const char *l, char *buf, size_t size)
+{
+	const char *keys[] = { "quota:q", "{quota:q}:res", "{quota:q}:marks",
+		"{quota:q}:out", NULL };
+	const char *args[] = { "q", shard, n, c, "3600", l, NULL };
+
+	quota_reply(it_eval(rc, "code_reserve", keys, args), buf, size);
+}
+
+/* code_giveback.lua of give-back g of shard with up to three tokens: the count. */
+static long long
+quota_giveback(redisContext *rc, const char *shard, const char *g, const char *t1,
+    const char *t2, const char *t3)
+{
+	const char *keys[] = { "quota:q", "{quota:q}:marks", "{quota:q}:out", NULL };
+	const char *args[] = { "q", shard, g, "3600", t1, t2, t3, NULL };
+	redisReply *r = it_eval(rc, "code_giveback", keys, args);
+	long long n;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	n = r->integer;
+	freeReplyObject(r);
+	return n;
+}
+
+static long long
+quota_left(redisContext *rc)
+{
+	redisReply *r = redisCommand(rc, "GET quota:q");
+	long long n;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	n = strtoll(r->str, NULL, 10);
+	freeReplyObject(r);
+	return n;
+}
+
+/* A quota (docs/sharding.md 4c "The quota") through its two pool-side scripts: the
+ * first reservation sets the counter to its L (a later L is ignored), each takes
+ * min(c, left) as distinct tokens, a replay answers the same tokens and takes
+ * nothing more, and a give-back counts back only the tokens out names as the
+ * shard's, once: never one of another shard's, an unknown one, or one twice. */
+static void
+a_quota_hands_out_each_unit_once(void **state)
+{
+	struct fx *f = *state;
+	char a[256];
+
+	quota_reserve(f->rc, "1", "1", "4", "10", a, sizeof(a));
+	assert_string_equal(a, "ok *1.1.1 *1.1.2 *1.1.3 *1.1.4");
+	assert_int_equal(quota_left(f->rc), 6);
+	quota_reserve(f->rc, "1", "1", "4", "10", a, sizeof(a));
+	assert_string_equal(a, "ok *1.1.1 *1.1.2 *1.1.3 *1.1.4");
+	assert_int_equal(quota_left(f->rc), 6);
+	quota_reserve(f->rc, "2", "1", "8", "99", a, sizeof(a));
+	assert_string_equal(a, "short *2.1.1 *2.1.2 *2.1.3 *2.1.4 *2.1.5 *2.1.6");
+	assert_int_equal(quota_left(f->rc), 0);
+	quota_reserve(f->rc, "1", "2", "1", "10", a, sizeof(a));
+	assert_string_equal(a, "short");
+	assert_int_equal(quota_left(f->rc), 0);
+	assert_int_equal(it_int(f->rc, "HLEN {quota:q}:out"), 10);
+	/* Shard 1 gives back two of its own, one of shard 2's and one never made. */
+	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.1.1", "*2.1.1", "*9.9.9"), 1);
+	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.1.2", "*1.1.3", "*1.1.4"), 0);
+	assert_int_equal(quota_giveback(f->rc, "1", "2", "*1.1.1", "*1.1.2", "*1.1.2"), 1);
+	assert_int_equal(quota_left(f->rc), 2);
+	assert_int_equal(it_int(f->rc, "HLEN {quota:q}:out"), 8);
+	/* The next reservation makes new tokens, never one handed out before. */
+	quota_reserve(f->rc, "1", "3", "5", "10", a, sizeof(a));
+	assert_string_equal(a, "short *1.3.1 *1.3.2");
+	assert_int_equal(quota_left(f->rc), 0);
+}
+
 int
 main(void)
 {
@@ -380,6 +459,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    migrating_to_one_redis_returns_every_code_no_push_holds, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(a_quota_hands_out_each_unit_once, setup,
 		    teardown),
 	};
 

@@ -8,8 +8,11 @@
  * shards over when their leases run out, texts nobody twice and leaves no push
  * open); an owner frozen (SIGSTOP) past its lease in the middle of a fan-out (the
  * other takes over; woken, the frozen one hands nothing more to the gateway); a
- * notifier stopped with SIGTERM (its leases released at once, not waited out); and
- * the mirror of a notifier holding half the shards holds only their subscribers.
+ * notifier stopped with SIGTERM (its leases released at once, not waited out); a
+ * limited deal without a code pool planned past its L by two notifiers and held to
+ * exactly L texts by its quota (docs/sharding.md 4c), also when one of them dies
+ * in the middle of a reservation; and the mirror of a notifier holding half the
+ * shards holds only their subscribers.
  * Counted at the gateway (gwsim's log): texts per phone. Never timings.
  */
 #include <setjmp.h>
@@ -507,48 +510,172 @@ stopped_notifier_releases_its_shards(void **state)
 	settle_and_check(f, "own-stop", entry, 100);
 }
 
-struct copies {
+/* ---- a limited deal without a code pool: its quota (docs/sharding.md 4c) ---- */
+
+#define QUOTA_L 300             /* quantity 200 x overbook 1.5 */
+
+struct quota_watch {
 	redisContext *rc;
 	const char *deal;
+	char pool[KEYS_MAX];
 };
 
+/* 1 when the deal is planned on every shard, every planned push is final and the
+ * shards hold no unit of the quota outside a push (all given back). */
 static int
-planned_everywhere(void *arg)
+quota_settled(void *arg)
 {
-	const struct copies *c = arg;
+	struct quota_watch *w = arg;
+	long planned, states = 0, final = 0;
+	char key[KEYS_MAX];
+	redisReply *r;
+	uint32_t s;
+	size_t i;
 
-	return it_deal_copies(c->rc, c->deal, "planned") == 4;
+	if (it_deal_copies(w->rc, w->deal, "planned") != 4)
+		return 0;
+	planned = (long)it_shards_hget_sum(w->rc, KEYS_DEAL, w->deal, "recipients");
+	for (s = 0; s < keys_shards(); s++) {
+		keys_per(s, KEYS_PUSH, w->deal, key, sizeof(key));
+		r = redisCommand(w->rc, "HVALS %s", key);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
+			for (i = 0; i < r->elements; i++)
+				final += pt_final(r->element[i]->str);
+			states += (long)r->elements;
+		}
+		freeReplyObject(r);
+	}
+	return states == planned && final == planned &&
+	    it_shards_codes_held(w->rc, w->deal, w->pool) == 0;
+}
+
+/* Publishes the limited deal (quantity 200, no pool) to the running notifiers, waits
+ * until it settles, and checks the quota's promises over the texts counted at the
+ * gateway: nobody texted twice, no token in a text, at most L texted (exactly L
+ * when exact), every other planned push sold_out, and the units accounted for: sent
+ * (and unknown) + the counter + what the shards still hold = L. Returns the
+ * recipients planned. */
+static long
+quota_run(struct fx *f, const char *deal, int exact, int (*after_publish)(struct fx *))
+{
+	struct quota_watch w = { f->rc, deal, "" };
+	char json[1024], entry[64], key[KEYS_MAX];
+	struct pt_tally t;
+	cJSON *lines, *o;
+	redisReply *r;
+	long planned, sold_out = 0, tokens = 0;
+	long long left, held;
+	int i;
+
+	assert_true(keys_quota_pool(deal, QUOTA_L, w.pool, sizeof(w.pool)) > 0);
+	assert_true(keys_pool_key(w.pool, key, sizeof(key)) > 0);
+	snprintf(json, sizeof(json), "%s", it_deal(deal, "laptop", 600));
+	json[strlen(json) - 1] = '\0';
+	strncat(json, ", \"quantity\": 200}", sizeof(json) - strlen(json) - 1);
+	pt_publish(f->rc, json, entry, sizeof(entry));
+	if (after_publish != NULL)
+		assert_int_equal(after_publish(f), 0);
+	assert_true(it_wait(quota_settled, &w, 60000));
+	planned = (long)it_shards_hget_sum(f->rc, KEYS_DEAL, deal, "recipients");
+	pt_tally(&t, f->rc, &f->gw, deal, entry, 1000, 0);
+	pt_tally_print(deal, &t);
+	lines = pt_gw_lines(&f->gw, entry);
+	cJSON_ArrayForEach(o, lines) {
+		const cJSON *body = cJSON_GetObjectItemCaseSensitive(o, "body");
+
+		tokens += cJSON_IsString(body) && strchr(body->valuestring, '*') != NULL;
+	}
+	cJSON_Delete(lines);
+	for (i = 0; i < 1000; i++)
+		sold_out += t.state[i] != NULL && strcmp(t.state[i], "sold_out") == 0;
+	r = redisCommand(f->rc, "GET %s", key);
+	assert_non_null(r);
+	left = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
+	freeReplyObject(r);
+	held = it_shards_codes_held(f->rc, deal, w.pool);
+	printf("# quota %s: planned %ld, texted %ld, sent %ld, unknown %ld, sold_out %ld, "
+	    "left in the counter %lld, held by shards %lld\n", deal, planned, t.accepted,
+	    t.sent, t.unknown, sold_out, left, held);
+	assert_true(t.accepted <= QUOTA_L);
+	assert_int_equal(t.dup_phones, 0);
+	assert_int_equal(t.strangers, 0);
+	assert_int_equal(t.final, planned);     /* the others were never planned */
+	assert_int_equal(t.at_gw_not_sent, 0);
+	assert_int_equal(tokens, 0);
+	assert_int_equal(t.sent + t.unknown + left + held, QUOTA_L);
+	if (exact) {
+		assert_int_equal(t.accepted, QUOTA_L);
+		assert_int_equal(t.sent, QUOTA_L);
+		assert_int_equal(sold_out, planned - QUOTA_L);
+		assert_int_equal(left, 0);
+	}
+	pt_tally_free(&t);
+	return planned;
 }
 
 /* A limited deal with no code pool under balanced ownership (docs/sharding.md 4c,
- * L_K): each notifier ranks only the shards it mirrors and cuts its ranking to its
- * share, L_n = min(L, ceil(L p + 3 sqrt(L p)) + 1). quantity 200 x overbook 1.5 is
- * L = 300 of the 1,000 who match; each of the two notifiers serving two of the four
- * shards (p = 1/2) plans at most 188, so together at most 376, not the 600 of two
- * notifiers each cutting at L. At least L: the global top L is within the two. */
+ * L_K and "The quota"): each notifier ranks only the shards it mirrors and cuts its
+ * ranking to its share, L_n = min(L, ceil(L p + 3 sqrt(L p)) + 1). quantity 200 x
+ * overbook 1.5 is L = 300 of the 1,000 who match; each of the two notifiers serving
+ * two of the four shards (p = 1/2) plans at most 188, so together at most 376, not
+ * the 600 of two notifiers each cutting at L. At least L: the global top L is within
+ * the two. The quota then lets exactly L of them be texted; the rest end sold_out. */
 static void
 a_limited_deal_is_cut_to_each_notifiers_share(void **state)
 {
 	struct fx *f = *state;
-	struct copies c = { f->rc, "own-limit" };
-	char json[1024], entry[64];
-	double recipients;
+	long recipients;
 
 	pt_import(f->port, 1000, "laptop");
 	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
 	start_two(f, EXTRA_BAL);
 	it_sleep_ms(1000);            /* both mirrors hold their two shards */
-	snprintf(json, sizeof(json), "%s", it_deal("own-limit", "laptop", 600));
-	json[strlen(json) - 1] = '\0';
-	strncat(json, ", \"quantity\": 200}", sizeof(json) - strlen(json) - 1);
-	pt_publish(f->rc, json, entry, sizeof(entry));
-	assert_true(it_wait(planned_everywhere, &c, 30000));
-	recipients = it_shards_hget_sum(f->rc, KEYS_DEAL, "own-limit", "recipients");
-	printf("# a limited deal (L = 300) planned for %.0f recipients by two notifiers\n",
+	recipients = quota_run(f, "own-limit", 1, NULL);
+	printf("# a limited deal (L = 300) planned for %ld recipients by two notifiers\n",
 	    recipients);
 	assert_true(recipients >= 300 && recipients <= 376);
 	assert_true(it_log_count(f->nt[NT_A].proc.log, " cut=188 ", NULL, NULL) +
 	    it_log_count(f->nt[NT_B].proc.log, " cut=188 ", NULL, NULL) > 0);
+	assert_true(it_log_count(f->nt[NT_A].proc.log, "event=quota_reserved", NULL,
+	    NULL) + it_log_count(f->nt[NT_B].proc.log, "event=quota_reserved", NULL,
+	    NULL) > 0);
+}
+
+/* ow-a dies as under kill -9 (fault point codes.reserve.kill) right after the quota
+ * answered one of its reservations: the units are out of the counter, named in the
+ * quota's res, in no stash. ow-b takes ow-a's shards over, its walk finishes the
+ * reservation (a replay answers the same tokens) and admits ow-a's jobs. */
+static int
+quota_kill_a(struct fx *f)
+{
+	struct held h = { f, "ow-b", 4 };
+	int status = it_stop(&f->nt[NT_A].proc, 0, 30000);
+
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 137)
+		return -1;
+	return it_wait(held_by, &h, 20000) ? 0 : -1;
+}
+
+/* At most L texted and no unit lost when a notifier dies in the middle of a
+ * reservation of the quota and the other takes its shards over. */
+static void
+a_limited_deal_keeps_its_quota_when_a_notifier_dies_mid_reservation(void **state)
+{
+	struct fx *f = *state;
+	struct held ha = { f, "ow-a", 2 }, hb = { f, "ow-b", 2 };
+
+	pt_import(f->port, 1000, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, NULL), 0);
+	setenv("DP_FAULTS", "codes.reserve.kill@2", 1);
+	assert_int_equal(it_notifier_start(&f->nt[NT_A], f->port, f->gw.port, "ow-a",
+	    EXTRA_BAL), 0);
+	unsetenv("DP_FAULTS");
+	assert_int_equal(it_notifier_start(&f->nt[NT_B], f->port, f->gw.port, "ow-b",
+	    EXTRA_BAL), 0);
+	assert_true(it_wait(held_by, &ha, 20000));
+	assert_true(it_wait(held_by, &hb, 20000));
+	it_sleep_ms(1000);            /* both mirrors hold their two shards */
+	(void)quota_run(f, "own-quota-kill", 0, quota_kill_a);
 }
 
 /* A notifier configured for shards 0-1 mirrors only their subscribers, and another
@@ -669,11 +796,16 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(a_limited_deal_is_cut_to_each_notifiers_share,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    a_limited_deal_keeps_its_quota_when_a_notifier_dies_mid_reservation,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(each_mirror_holds_only_its_shards, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(shards_past_the_layout_refused_at_start,
 		    setup, teardown),
 	};
 
+	if (getenv("DP_TEST_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("DP_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -270,6 +270,32 @@ every_key_of_a_push_is_on_its_subscribers_slot(void **state)
 	keys_pool_side("codes:first", KEYS_POOL_OUT, k, sizeof(k));
 	assert_int_equal(slot(k), slot("codes:first"));
 	assert_int_equal(keys_pool_side("codes:a{b}", KEYS_POOL_OUT, k, sizeof(k)), -1);
+	/* A quota's implicit pool (docs/sharding.md 4c): its counter leaves L out of
+	 * the name, its records are on the counter's slot, and a deal id with braces is
+	 * written in hex so that neither picks a slot of its own. */
+	assert_int_equal(keys_quota_pool("d-1", 300, k, sizeof(k)), 13);
+	assert_string_equal(k, "quota:300:d-1");
+	assert_int_equal(keys_quota_pool("d-1", 0, k, sizeof(k)), -1);
+	assert_int_equal(keys_pool_quota("quota:300:d-1"), 300);
+	assert_int_equal(keys_pool_quota("quota:300:"), 0);
+	assert_int_equal(keys_pool_quota("quota:0:d-1"), 0);
+	assert_int_equal(keys_pool_quota("quota:x:d-1"), 0);
+	assert_int_equal(keys_pool_quota("quota:99999999999999999999:d-1"), 0);
+	assert_int_equal(keys_pool_quota("codes:first"), 0);
+	assert_int_equal(keys_pool_quota(""), 0);
+	assert_int_equal(keys_pool_key("codes:first", k, sizeof(k)), 11);
+	assert_string_equal(k, "codes:first");
+	assert_int_equal(keys_pool_key("quota:300:d-1", k, sizeof(k)), 9);
+	assert_string_equal(k, "quota:d-1");
+	keys_pool_side("quota:300:d-1", KEYS_POOL_OUT, k, sizeof(k));
+	assert_string_equal(k, "{quota:d-1}:out");
+	assert_int_equal(slot(k), slot("quota:d-1"));
+	keys_pool_side("quota:450:d-1", KEYS_POOL_RES, k, sizeof(k));
+	assert_string_equal(k, "{quota:d-1}:res");
+	assert_int_equal(keys_pool_key("quota:300:a{b}", k, sizeof(k)), 15);
+	assert_string_equal(k, "quota:%617b627d");
+	assert_true(keys_pool_side("quota:300:a{b}", KEYS_POOL_MARKS, k, sizeof(k)) > 0);
+	assert_int_equal(slot(k), slot("quota:%617b627d"));
 	/* An A/B test's keys are the deal's, global as deal:<id> in every layout. */
 	assert_int_equal(keys_ab(KEYS_AB_TESTS, "d-1", "flash", k, sizeof(k)), 7);
 	assert_string_equal(k, "abtests");
