@@ -7,8 +7,9 @@
  * Counted at the gateway simulator and in Redis: no code in two texts, none in a
  * text and the pool, none lost (texted + left in the pool = the pool's size), no
  * phone texted twice, and the codes of the pushes that failed back in the pool.
- * Last, `dealpushctl migrate --to-single` with codes held outside any push (a
- * stash, a reservation not taken, a give-back not applied) puts them back.
+ * Then `dealpushctl migrate --to-single` with codes held outside any push (a
+ * stash, a reservation not taken, a give-back not applied) puts them back, and
+ * drops a quota's. Last, a quota's two pool-side scripts (4c "The quota").
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +33,8 @@
 #define EXTRA_TWO "[ingest]\nplan_chunk = 10\njob_size = 2\n" \
 	"[deliver]\nmax_in_flight = 8\nresolve_after_s = 1\nbatch = 1\n"
 #define SETTLE_MS 60000
+/* Codes of the deal's pool the shards hold outside any push. */
+#define HELD(rc) it_shards_codes_held((rc), "sc", "codes:sc")
 
 struct fx {
 	redisContext *rc;
@@ -91,7 +94,7 @@ pool_is(void *arg)
 {
 	struct left *l = arg;
 
-	return it_int(l->rc, "SCARD codes:sc") == l->want && it_shards_codes_held(l->rc, "sc", "codes:sc") == 0;
+	return it_int(l->rc, "SCARD codes:sc") == l->want && HELD(l->rc) == 0;
 }
 
 /*
@@ -143,7 +146,7 @@ run_pool(struct fx *f, const char *faults, int two)
 
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 137);
 		printf("# killed at %s: %lld codes in the pool, %lld held by shards\n", faults,
-		    it_int(f->rc, "SCARD codes:sc"), it_shards_codes_held(f->rc, "sc", "codes:sc"));
+		    it_int(f->rc, "SCARD codes:sc"), HELD(f->rc));
 		assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "it-codes",
 		    EXTRA), 0);
 	}
@@ -174,7 +177,7 @@ run_pool(struct fx *f, const char *faults, int two)
 	}
 	cJSON_Delete(lines);
 	printf("# codes: %d texted, %d twice, %lld in the pool, %lld held by shards\n",
-	    distinct, twice, it_int(f->rc, "SCARD codes:sc"), it_shards_codes_held(f->rc, "sc", "codes:sc"));
+	    distinct, twice, it_int(f->rc, "SCARD codes:sc"), HELD(f->rc));
 	assert_int_equal(bad, 0);
 	assert_int_equal(twice, 0);
 	assert_int_equal(t.dup_phones, 0);
@@ -182,7 +185,7 @@ run_pool(struct fx *f, const char *faults, int two)
 	assert_int_equal(t.sent, N - BAD);
 	assert_int_equal(distinct, N - BAD);
 	assert_int_equal(distinct + it_int(f->rc, "SCARD codes:sc"), POOL);
-	assert_int_equal(it_shards_codes_held(f->rc, "sc", "codes:sc"), 0);
+	assert_int_equal(HELD(f->rc), 0);
 	pt_tally_free(&t);
 	resumed = it_log_count(f->nt.proc.log, "event=codes_resume", NULL, NULL);
 	return resumed;
@@ -278,7 +281,7 @@ cmd(redisContext *rc, const char *fmt, ...)
 
 /* Codes out of the pool but in no push, as a crash leaves them, go back when the
  * deployment moves to one Redis; a code held by a push, or a give-back the pool
- * applied already, does not. */
+ * applied already, does not. A quota's tokens go nowhere and its keys are gone. */
 static void
 migrating_to_one_redis_returns_every_code_no_push_holds(void **state)
 {
@@ -317,8 +320,32 @@ migrating_to_one_redis_returns_every_code_no_push_holds(void **state)
 	keys_per(2, KEYS_CODE, "dm", k, sizeof(k));
 	cmd(f->rc, "HSET %s s-2:sms M-50", k);
 	cmd(f->rc, "HSET {codes:m}:out M-50 dm\t2\t1");
+	/* A quota (docs/sharding.md 4c) on shard 0: a reservation not taken, a
+	 * give-back in flight, a stash, the counter; a stash no line names on shard 3.
+	 * The single layout has no quota: its tokens go nowhere, and its keys go. */
+	keys_codestate(0, k, sizeof(k));
+	cmd(f->rc, "HSET %s dq\tquota:30:dq %s", k, "2 1 2 2 1");
+	cmd(f->rc, "HSET {quota:dq}:res dq\t0\t2 [\"*0.2.1\",\"*0.2.2\"]");
+	cmd(f->rc, "HSET {quota:dq}:out *0.2.1 dq\t0\t2");
+	cmd(f->rc, "HSET {quota:dq}:marks res\tdq\t0 2");
+	cmd(f->rc, "SET quota:dq 10");
+	keys_codeback(0, "dq", "quota:30:dq", k, sizeof(k));
+	cmd(f->rc, "SADD %s *0.1.1", k);
+	keys_codestash(0, "dq", "quota:30:dq", k, sizeof(k));
+	cmd(f->rc, "SADD %s *0.1.2", k);
+	keys_codestash(3, "dy", "quota:30:dy", k, sizeof(k));
+	cmd(f->rc, "SADD %s *3.1.1", k);
 
 	assert_int_equal(migrate(f, "--to-single"), 0);
+	{
+		redisReply *r = redisCommand(f->rc, "KEYS *quota*");
+
+		assert_non_null(r);
+		for (i = 0; i < (int)r->elements; i++)
+			fprintf(stderr, "# left: %s\n", r->element[i]->str);
+		assert_int_equal(r->elements, 0);
+		freeReplyObject(r);
+	}
 	assert_int_equal(it_int(f->rc, "SCARD codes:m"), (long long)(sizeof(back) /
 	    sizeof(back[0])));
 	for (i = 0; i < (int)(sizeof(back) / sizeof(back[0])); i++)
@@ -355,8 +382,8 @@ quota_reply(redisReply *r, char *buf, size_t size)
 	buf[0] = '\0';
 	for (i = 0; i < r->elements; i++) {
 		assert_int_equal(r->element[i]->type, REDIS_REPLY_STRING);
-		o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", i ? " " : "",
-		    r->element[i]->str);
+		o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s",
+		    i ? " " : "", r->element[i]->str);
 	}
 	assert_true(o < size);
 	freeReplyObject(r);
@@ -429,9 +456,12 @@ a_quota_hands_out_each_unit_once(void **state)
 	assert_int_equal(quota_left(f->rc), 0);
 	assert_int_equal(it_int(f->rc, "HLEN {quota:q}:out"), 10);
 	/* Shard 1 gives back two of its own, one of shard 2's and one never made. */
-	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.1.1", "*2.1.1", "*9.9.9"), 1);
-	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.1.2", "*1.1.3", "*1.1.4"), 0);
-	assert_int_equal(quota_giveback(f->rc, "1", "2", "*1.1.1", "*1.1.2", "*1.1.2"), 1);
+	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.1.1", "*2.1.1",
+	    "*9.9.9"), 1);
+	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.1.2", "*1.1.3",
+	    "*1.1.4"), 0);
+	assert_int_equal(quota_giveback(f->rc, "1", "2", "*1.1.1", "*1.1.2",
+	    "*1.1.2"), 1);
 	assert_int_equal(quota_left(f->rc), 2);
 	assert_int_equal(it_int(f->rc, "HLEN {quota:q}:out"), 8);
 	/* The next reservation makes new tokens, never one handed out before. */

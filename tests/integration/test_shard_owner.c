@@ -593,9 +593,9 @@ quota_run(struct fx *f, const char *deal, int exact, int (*after_publish)(struct
 	left = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : -1;
 	freeReplyObject(r);
 	held = it_shards_codes_held(f->rc, deal, w.pool);
-	printf("# quota %s: planned %ld, texted %ld, sent %ld, unknown %ld, sold_out %ld, "
-	    "left in the counter %lld, held by shards %lld\n", deal, planned, t.accepted,
-	    t.sent, t.unknown, sold_out, left, held);
+	printf("# quota %s: planned %ld, texted %ld, sent %ld, unknown %ld, "
+	    "sold_out %ld, left in the counter %lld, held by shards %lld\n", deal,
+	    planned, t.accepted, t.sent, t.unknown, sold_out, left, held);
 	assert_true(t.accepted <= QUOTA_L);
 	assert_int_equal(t.dup_phones, 0);
 	assert_int_equal(t.strangers, 0);
