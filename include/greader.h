@@ -72,6 +72,11 @@ void greader_takeover(struct greader *g);
 /* Stops reading (a read already out still delivers its batch). */
 void greader_stop(struct greader *g);
 
+/* During the batch callback: 1 when the batch came from our own pending list
+ * (entries read before: after a restart, a reconnect, a takeover or a reread), 0 when
+ * they are new entries. */
+int greader_in_pending(const struct greader *g);
+
 /* The shared command connection to claim with (XAUTOCLAIM): the reader's own is
  * blocked in reads. Set once; claiming is off until it is. */
 void greader_set_cmd(struct greader *g, struct rconn *cmd);

@@ -427,6 +427,8 @@ deliver_on_batch(void *arg, const struct redisReply *entries)
 		oom = 0;
 		j = fields != NULL && fv == FORMATS_OK ?
 		    job_new(dl, rd->shard, id, fields, &oom) : NULL;
+		if (j != NULL)
+			j->reread = greader_in_pending(rd->g);
 		if (j == NULL && fields != NULL && oom) {
 			log_errorx("event=job_failed job=%s err=\"out of memory\" "
 			    "action=read_again", id);

@@ -309,11 +309,14 @@ admit_add(struct deliver *dl, struct script_args *sa, struct rcpt *r, int64_t no
 		/* Nothing leaves before the deal starts: the window is looked at from
 		 * then. */
 		nb = dl_window_open_at(dl, r, s, j->start > now ? j->start : now, 0);
-		if (nb > now && (line = pushline_format(&r->pl)) == NULL)
-			return -1;
 		if (nb != DL_WINDOW_NEVER && nb != DL_WINDOW_NO_WINDOW && nb <= now)
 			nb = 0;
 	}
+	/* The line goes with a deferred recipient (kept for later), and with every one
+	 * of a job read again, whose push may be "sending" from an earlier claim: its
+	 * unknown outcome then carries the text the resolver looks up. */
+	if ((nb > now || j->reread) && (line = pushline_format(&r->pl)) == NULL)
+		return -1;
 	/* ORDER ADMIT_RKEYS */
 	script_key(sa, caps.daykey, NULL);
 	script_key(sa, caps.campkey, NULL);

@@ -122,6 +122,9 @@ struct job {
 	int unrecorded;            /* an outcome could not be recorded: do not ack */
 	int parked;                /* a recipient waits long in state "retry": the job
 	                            * leaves memory unacked and is read again then */
+	int reread;                /* read from the pending list: a push of it may be
+	                            * "sending" from an earlier claim, so admit gets each
+	                            * line (an unknown push's text, for the resolver) */
 	int64_t park_until;        /* monotonic ms: the earliest of them */
 };
 

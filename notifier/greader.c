@@ -126,6 +126,12 @@ greader_on_read(struct rconn *rc, struct redisReply *r, void *arg)
 	greader_read(g);
 }
 
+int
+greader_in_pending(const struct greader *g)
+{
+	return g->reading_pending;
+}
+
 void
 greader_read(struct greader *g)
 {

@@ -34,8 +34,10 @@
 --   day_cap: max texts that local day (0 = none), day_start: when that day began;
 --     campaign_cap: max texts per rolling 24 h on this campaign (0 = none); law_cap:
 --     max texts per law_window seconds by the law of the place (0 = none); line: the
---     job's recipient line, kept for a deferred recipient ("" when not_before is 0 or
---     negative: the notifier knows then that it cannot be deferred). The caps count texts when
+--     job's recipient line, kept for a deferred recipient, and the source of an
+--     unknown push's text ("" when not_before is 0 or negative in a job read for the
+--     first time: the notifier knows then that it cannot be deferred, and no earlier
+--     claim can have left the push "sending"). The caps count texts when
 --     they leave (send.lua, lib/outcome.lua oc_caps): here they are only a
 --     pre-filter, on a push's first admission (state absent or "delayed"), against
 --     the texts already gone; nothing is counted here. A first admission is counted
@@ -253,13 +255,20 @@ for i = 0, n - 1 do
     oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, verdict, ARGV[1],
       not_before == -3 and verdict == 'quiet_hours' and { 'detail', 'no_common_window' } or nil)
     if verdict == 'unknown' then
-      -- Another notifier claimed it and is gone: the provider may have it. The
-      -- body is not known here (the code was put in at send), so only a status
-      -- callback can show it; the deal's landing time bounds the attempt.
-      local to = string.match(line, '^[^\t]*\t[^\t]*\t([^\t]*)\t') or ''
-      oc_queue_unknown(due, info, push, resolve_at, deal_id, sub, ch, '', to,
-        tostring(math.floor((tonumber(string.match(deal_entry, '^(%d+)')) or 0) / 1000)),
-        rule, campaign, '')
+      -- Another notifier claimed it and is gone: the provider may have it. Its body
+      -- is the line's text with the code the push holds put in, as pushline_render
+      -- did at send (each run of \r is the code's place), so the resolver looks it
+      -- up in the gateways' lists; the deal's landing time bounds the attempt.
+      local to, text = string.match(line,
+        '^[^\t]*\t[^\t]*\t([^\t]*)\t[^\t]*\t(.*)$')
+      local code = held or ''
+      text = string.gsub(text or '', '\r+', function() return code end)
+      -- The deal's landing on the notifier's clock (its entry id is Redis' clock, and
+      -- the resolver takes the notifier's offset off again): the lookup's lower bound.
+      local landed = math.floor((tonumber(string.match(deal_entry, '^(%d+)')) or 0) / 1000)
+      local started = now - (tonumber(redis.call('TIME')[1]) - landed)
+      oc_queue_unknown(due, info, push, resolve_at, deal_id, sub, ch, '', to or '',
+        tostring(math.max(started, 0)), rule, campaign, text)
     else
       oc_return_code(codes, pool, deal, field)
       if not first then

@@ -361,6 +361,86 @@ stop_now_with_redis_frozen_exits_cleanly_and_texts_nobody_twice(void **state)
 	pt_tally_free(&t);
 }
 
+struct sending_want {
+	redisContext *rc;
+	const char *deal;
+	const char *mark;          /* "sending:<consumer>" */
+	long n;
+};
+
+/* 1 once at least w->n pushes of the deal are marked w->mark. */
+static int
+sending_reaches(void *arg)
+{
+	struct sending_want *w = arg;
+	char key[KEYS_MAX];
+	long k = 0;
+	uint32_t shard;
+	size_t i;
+
+	for (shard = 0; shard < keys_shards(); shard++) {
+		redisReply *r;
+
+		keys_per(shard, KEYS_PUSH, w->deal, key, sizeof(key));
+		r = redisCommand(w->rc, "HVALS %s", key);
+		for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
+			k += strcmp(r->element[i]->str, w->mark) == 0;
+		freeReplyObject(r);
+	}
+	return k >= w->n;
+}
+
+/*
+ * A notifier killed (-9) with its requests at the gateway, unanswered (gwsim holds
+ * each 3 s; the message is in its list at once), then started again under the same
+ * name: each push it had claimed is found "sending" by its next admit and recorded
+ * unknown, never sent again. Its text is the job line's with the push's code put in,
+ * so the resolver finds it in the gateway's list and settles it sent: every push
+ * ends sent, each phone texted once.
+ */
+static void
+killed_with_requests_out_its_unknown_pushes_resolve_as_sent(void **state)
+{
+	struct fx *f = *state;
+	static const char *const gw_3s[] = { "--latency-ms", "3000", NULL };
+	const char *conf = "timeout_ms = 10000\n[deliver]\nmax_in_flight = 16\n"
+	    "resolve_after_s = 1\n";
+	const int n = 40;
+	char entry[64];
+	struct sending_want out = { f->rc, "killed-1", "sending:killed-1", 16 };
+	struct resolved_want all = { f->rc, "killed-1", n };
+	long long unknown_at_restart;
+	struct pt_tally t;
+
+	pt_import(f->port, n, "laptop");
+	assert_int_equal(it_gwsim_start(&f->gw, gw_3s), 0);
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "killed-1", conf),
+	    0);
+	pt_publish(f->rc, it_deal("killed-1", "laptop", 600), entry, sizeof(entry));
+	assert_true(it_wait(sending_reaches, &out, 20000));
+	it_sleep_ms(500);               /* the requests reach gwsim, unanswered */
+	it_stop(&f->nt.proc, SIGKILL, 2000);
+	/* The gateway quick again, for the resolver's lookups of its message list. */
+	assert_int_equal(it_http_post(f->gw.port, "/_sim/faults", "{\"latency_ms\": 0}") /
+	    100, 2);
+
+	assert_int_equal(it_notifier_start(&f->nt, f->port, f->gw.port, "killed-1", conf),
+	    0);
+	pt_wait_settled(f->rc, &f->gw, "killed-1", entry, n, PT_SETTLE_MS);
+	unknown_at_restart = it_outcomes(f->rc, "unknown");
+	printf("# killed with requests out: %lld unknown after the restart\n",
+	    unknown_at_restart);
+	assert_true(unknown_at_restart >= 16);   /* the fault landed: they were out */
+	/* The resolver finds each in gwsim's list by its text: sent, none unknown. */
+	assert_true(it_wait(all_resolved, &all, 60000));
+	pt_tally(&t, f->rc, &f->gw, "killed-1", entry, n, 0);
+	pt_tally_print("killed with requests out", &t);
+	assert_no_duplicate_and_all_final(&t);
+	assert_int_equal(t.sent, n);
+	assert_true(it_shards_stat(f->rc, "resolved:list") >= 16);
+	pt_tally_free(&t);
+}
+
 int
 main(void)
 {
@@ -375,6 +455,9 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    stop_now_with_redis_frozen_exits_cleanly_and_texts_nobody_twice, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    killed_with_requests_out_its_unknown_pushes_resolve_as_sent, setup,
 		    teardown),
 	};
 
