@@ -89,7 +89,8 @@ struct lk {
  * argument (1 = right after the command name, 0 = none); all: every argument from
  * first on is a key. */
 static const struct { const char *cmd; int first, all; } key_table[] = {
-	{ "GET", 1, 0 }, { "SET", 1, 0 }, { "INCR", 1, 0 }, { "EXPIRE", 1, 0 },
+	{ "GET", 1, 0 }, { "SET", 1, 0 }, { "INCR", 1, 0 }, { "INCRBY", 1, 0 },
+	{ "DECRBY", 1, 0 }, { "EXPIRE", 1, 0 },
 	{ "TTL", 1, 0 }, { "PTTL", 1, 0 }, { "DEL", 1, 1 }, { "EXISTS", 1, 1 },
 	{ "DUMP", 1, 0 }, { "RESTORE", 1, 0 },
 	{ "HGET", 1, 0 }, { "HSET", 1, 0 }, { "HSETNX", 1, 0 }, { "HDEL", 1, 0 },
@@ -908,7 +909,7 @@ keys_and_locals_from_keys_pass(void **state)
 	assert_int_equal(violations("local c = { sms = KEYS[3], dm = KEYS[4] }\n"
 	    "redis.call('HEXISTS', c[ARGV[1]], 'x')"), 0);
 	assert_int_equal(violations("local function f(key, n)\n"
-	    "  redis.call('INCRBY', key, n)\nend\nf(KEYS[1], 2)"), 1);  /* not in table */
+	    "  redis.call('INCRBYFLOAT', key, n)\nend\nf(KEYS[1], 2)"), 1);  /* not in table */
 	assert_int_equal(violations("local function f(key, n)\n"
 	    "  redis.call('INCR', key)\nend\nf(KEYS[1], 2)\nf(KEYS[2])"), 0);
 	assert_int_equal(violations("local t = {}\nt[KEYS[1]] = 1\n"
