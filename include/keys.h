@@ -159,7 +159,8 @@ int keys_pool_side(const char *pool, enum keys_pool_side which, char *buf, size_
 /*
  * A deal's quota (docs/sharding.md 4c "The quota"): sharded, a limited deal without a
  * code pool gets the implicit pool "quota:<L>:<deal>", whose "codes" are synthetic
- * tokens ("*<shard>.<n>.<i>", never put in a text) counted down from L in one counter.
+ * tokens ("*<shard>.<L>.<n>.<i>", never put in a text) counted down from L in one
+ * counter.
  * keys_quota_pool: that name for deal and L into buf; its length, or -1 when it does
  *   not fit or L < 1.
  * keys_pool_quota: L when pool is such a name, else 0 (a `codes:` pool, "", or
@@ -167,7 +168,7 @@ int keys_pool_side(const char *pool, enum keys_pool_side which, char *buf, size_
  * keys_pool_key: the Redis key the pool's codes are in: the name itself for a
  *   `codes:` pool; for a quota, the counter "quota:<deal>" (L left out, so that
  *   notifiers that computed different L still share one counter; a deal id holding
- *   '{' or '}' is written "%<hex>" so the counter is on its own name's slot). Its
+ *   '{', '}' or '%' is written "%<hex>" so the counter is on its own name's slot). Its
  *   length, or -1. keys_pool_side names a quota's records after that key.
  */
 int keys_quota_pool(const char *deal, long long l, char *buf, size_t size);

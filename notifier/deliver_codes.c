@@ -176,6 +176,16 @@ codesrc_unlink(struct deliver *dl, struct dl_codesrc *s)
 		}
 }
 
+/* Who s is in the pool's records (code_reserve.lua, code_giveback.lua, the confirm):
+ * its deal for a code pool; a quota's whole name ("quota:<L>:<deal>"), so that two
+ * names of one deal (another L) keep their numbering apart, as their codestate
+ * fields and stashes do. */
+static const char *
+codesrc_id(const struct dl_codesrc *s)
+{
+	return keys_pool_quota(s->pool) > 0 ? s->pool : s->deal;
+}
+
 /* "<deal>\t<pool>": the source's field in codestate. */
 static int
 codesrc_field(const struct dl_codesrc *s, char *buf, size_t size)
@@ -265,7 +275,7 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 		args[na++] = marks;
 		args[na++] = out;
 		nkeys = 4;
-		args[na++] = s->deal;
+		args[na++] = codesrc_id(s);
 		args[na++] = shard;
 		args[na++] = n;
 		args[na++] = c;
@@ -307,7 +317,7 @@ codes_send(struct dl_codesrc *s, const struct redisReply *codes, size_t first)
 		args[na++] = marks;
 		args[na++] = out;
 		nkeys = 3;
-		args[na++] = s->deal;
+		args[na++] = codesrc_id(s);
 		args[na++] = shard;
 		args[na++] = n;
 		args[na++] = keep;
@@ -380,7 +390,7 @@ codes_confirm(struct dl_codesrc *s)
 	const char *args[3] = { "HDEL", res, rid };
 
 	if (keys_pool_side(s->pool, KEYS_POOL_RES, res, sizeof(res)) <= 0 ||
-	    snprintf(rid, sizeof(rid), "%s\t%u\t%lld", s->deal, (unsigned)s->shard,
+	    snprintf(rid, sizeof(rid), "%s\t%u\t%lld", codesrc_id(s), (unsigned)s->shard,
 	    s->n) >= (int)sizeof(rid))
 		return;
 	(void)rconn_argv(s->dl->cmd, codes_on_confirm, NULL, 0, 3, args, NULL);

@@ -307,7 +307,7 @@ keys_pool_key(const char *pool, char *buf, size_t size)
 	buf[0] = '\0';
 	if ((deal = quota_split(pool, &l)) == NULL)
 		k = snprintf(buf, size, "%s", pool);
-	else if (strpbrk(deal, "{}") == NULL)
+	else if (strpbrk(deal, "{}%") == NULL)
 		k = snprintf(buf, size, "quota:%s", deal);
 	else {
 		if (size < 8 + 2 * strlen(deal))

@@ -262,6 +262,10 @@ for i = 0, n - 1 do
       local to, text = string.match(line,
         '^[^\t]*\t[^\t]*\t([^\t]*)\t[^\t]*\t(.*)$')
       local code = held or ''
+      if string.find(pool, ':quota:', 1, true) and
+          string.match(code, '^%*%d+%.%d+%.%d+%.%d+$') then
+        code = ''      -- a quota's token, never put in a text (deliver_send.c)
+      end
       text = string.gsub(text or '', '\r+', function() return code end)
       -- The deal's landing on the notifier's clock (its entry id is Redis' clock, and
       -- the resolver takes the notifier's offset off again): the lookup's lower bound.

@@ -25,7 +25,11 @@ for i = 5, #ARGV do
   if quota then
     if o and string.sub(o, 1, #prefix) == prefix then
       redis.call('HDEL', out, code)
-      redis.call('INCRBY', pool, 1)
+      -- Never made again once gone (400 days): a counter without its L would
+      -- hold the quota at what comes back.
+      if redis.call('EXISTS', pool) == 1 then
+        redis.call('INCRBY', pool, 1)
+      end
       n = n + 1
     end
   elseif not o or string.sub(o, 1, #prefix) == prefix then

@@ -12,8 +12,11 @@
 -- A quota (docs/sharding.md 4c "The quota"): KEYS[1] is a counter, set to L by the
 -- first reservation of any shard (SET NX: every later L is ignored), and a
 -- reservation takes min(c, left) by DECRBY as the distinct tokens
--- "*<shard>.<n>.<i>", i = 1..k: reservation n of this shard, so no two reservations
--- ever make the same token, and a replay answers the same ones (from res).
+-- "*<shard>.<L>.<n>.<i>", i = 1..k: reservation n of this shard under this L, so no
+-- two reservations ever make the same token, and a replay answers the same ones
+-- (from res). ARGV[1] is then the quota's whole name ("quota:<L>:<deal>"), so that
+-- names of two L for one deal (a new quantity, another overbook) number their
+-- reservations and give-backs apart, as their codestate fields do.
 -- A replay of a reservation applied and not yet confirmed answers the same codes; a
 -- replay of one confirmed (n at or below the mark) answers {'done', mark}: the shard
 -- closes its intent and numbers the next one above the mark. Otherwise up to
@@ -53,15 +56,16 @@ end
 local codes = {}
 local quota = tonumber(ARGV[6]) or 0
 if quota > 0 then
-  redis.call('SET', pool, quota, 'NX')
-  keep_for(pool)
+  -- Kept past any deal's life (366 days at most), so that a late reservation never
+  -- finds it gone and sets L again.
+  redis.call('SET', pool, quota, 'NX', 'EX', 400 * 86400)
   local left = tonumber(redis.call('GET', pool)) or 0
   local k = math.max(math.min(c, left), 0)
   if k > 0 then
     redis.call('DECRBY', pool, k)
   end
   for i = 1, k do
-    codes[i] = '*' .. ARGV[2] .. '.' .. ARGV[3] .. '.' .. i
+    codes[i] = '*' .. ARGV[2] .. '.' .. quota .. '.' .. ARGV[3] .. '.' .. i
   end
 elseif c > 0 then
   codes = redis.call('SPOP', pool, c)

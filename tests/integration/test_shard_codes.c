@@ -389,16 +389,24 @@ quota_reply(redisReply *r, char *buf, size_t size)
 	freeReplyObject(r);
 }
 
-/* code_reserve.lua on deal q's quota: reservation n of shard, c wanted, L = l. */
+/* code_reserve.lua on deal q's quota as id (the quota's name): reservation n of
+ * shard, c wanted, L = l. */
+static void
+quota_reserve_as(redisContext *rc, const char *id, const char *shard, const char *n,
+    const char *c, const char *l, char *buf, size_t size)
+{
+	const char *keys[] = { "quota:q", "{quota:q}:res", "{quota:q}:marks",
+		"{quota:q}:out", NULL };
+	const char *args[] = { id, shard, n, c, "3600", l, NULL };
+
+	quota_reply(it_eval(rc, "code_reserve", keys, args), buf, size);
+}
+
 static void
 quota_reserve(redisContext *rc, const char *shard, const char *n, const char *c,
     const char *l, char *buf, size_t size)
 {
-	const char *keys[] = { "quota:q", "{quota:q}:res", "{quota:q}:marks",
-		"{quota:q}:out", NULL };
-	const char *args[] = { "q", shard, n, c, "3600", l, NULL };
-
-	quota_reply(it_eval(rc, "code_reserve", keys, args), buf, size);
+	quota_reserve_as(rc, "q", shard, n, c, l, buf, size);
 }
 
 /* code_giveback.lua of give-back g of shard with up to three tokens: the count. */
@@ -443,30 +451,40 @@ a_quota_hands_out_each_unit_once(void **state)
 	char a[256];
 
 	quota_reserve(f->rc, "1", "1", "4", "10", a, sizeof(a));
-	assert_string_equal(a, "ok *1.1.1 *1.1.2 *1.1.3 *1.1.4");
+	assert_string_equal(a, "ok *1.10.1.1 *1.10.1.2 *1.10.1.3 *1.10.1.4");
 	assert_int_equal(quota_left(f->rc), 6);
 	quota_reserve(f->rc, "1", "1", "4", "10", a, sizeof(a));
-	assert_string_equal(a, "ok *1.1.1 *1.1.2 *1.1.3 *1.1.4");
+	assert_string_equal(a, "ok *1.10.1.1 *1.10.1.2 *1.10.1.3 *1.10.1.4");
 	assert_int_equal(quota_left(f->rc), 6);
 	quota_reserve(f->rc, "2", "1", "8", "99", a, sizeof(a));
-	assert_string_equal(a, "short *2.1.1 *2.1.2 *2.1.3 *2.1.4 *2.1.5 *2.1.6");
+	assert_string_equal(a, "short *2.99.1.1 *2.99.1.2 *2.99.1.3 *2.99.1.4 *2.99.1.5 "
+	    "*2.99.1.6");
 	assert_int_equal(quota_left(f->rc), 0);
 	quota_reserve(f->rc, "1", "2", "1", "10", a, sizeof(a));
 	assert_string_equal(a, "short");
 	assert_int_equal(quota_left(f->rc), 0);
 	assert_int_equal(it_int(f->rc, "HLEN {quota:q}:out"), 10);
 	/* Shard 1 gives back two of its own, one of shard 2's and one never made. */
-	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.1.1", "*2.1.1",
-	    "*9.9.9"), 1);
-	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.1.2", "*1.1.3",
-	    "*1.1.4"), 0);
-	assert_int_equal(quota_giveback(f->rc, "1", "2", "*1.1.1", "*1.1.2",
-	    "*1.1.2"), 1);
+	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.10.1.1", "*2.99.1.1",
+	    "*9.9.9.9"), 1);
+	assert_int_equal(quota_giveback(f->rc, "1", "1", "*1.10.1.2", "*1.10.1.3",
+	    "*1.10.1.4"), 0);
+	assert_int_equal(quota_giveback(f->rc, "1", "2", "*1.10.1.1", "*1.10.1.2",
+	    "*1.10.1.2"), 1);
 	assert_int_equal(quota_left(f->rc), 2);
 	assert_int_equal(it_int(f->rc, "HLEN {quota:q}:out"), 8);
 	/* The next reservation makes new tokens, never one handed out before. */
 	quota_reserve(f->rc, "1", "3", "5", "10", a, sizeof(a));
-	assert_string_equal(a, "short *1.3.1 *1.3.2");
+	assert_string_equal(a, "short *1.10.3.1 *1.10.3.2");
+	assert_int_equal(quota_left(f->rc), 0);
+	/* Two names of the deal (L 10, then 20: a new quantity) at the same number on
+	 * one shard: each takes units of its own, with tokens of its own, never the
+	 * other's answer again (a replay would hand the same tokens to two stashes). */
+	cmd(f->rc, "SET quota:q 4");
+	quota_reserve_as(f->rc, "quota:10:q", "1", "7", "2", "10", a, sizeof(a));
+	assert_string_equal(a, "ok *1.10.7.1 *1.10.7.2");
+	quota_reserve_as(f->rc, "quota:20:q", "1", "7", "2", "20", a, sizeof(a));
+	assert_string_equal(a, "ok *1.20.7.1 *1.20.7.2");
 	assert_int_equal(quota_left(f->rc), 0);
 }
 

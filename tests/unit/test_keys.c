@@ -294,6 +294,9 @@ every_key_of_a_push_is_on_its_subscribers_slot(void **state)
 	assert_string_equal(k, "{quota:d-1}:res");
 	assert_int_equal(keys_pool_key("quota:300:a{b}", k, sizeof(k)), 15);
 	assert_string_equal(k, "quota:%617b627d");
+	/* A deal id that spells such an escape is escaped too: "%617b" is not "a{". */
+	assert_int_equal(keys_pool_key("quota:1:%617b", k, sizeof(k)), 17);
+	assert_string_equal(k, "quota:%2536313762");
 	assert_true(keys_pool_side("quota:300:a{b}", KEYS_POOL_MARKS, k, sizeof(k)) > 0);
 	assert_int_equal(slot(k), slot("quota:%617b627d"));
 	/* An A/B test's keys are the deal's, global as deal:<id> in every layout. */
