@@ -55,8 +55,8 @@ int durable_script_call_args(struct rconn *rc, const struct durable_config *cfg,
 /* What the process's WAITs said: one loop, so process-wide counters. */
 struct durable_stats {
 	unsigned long waits;       /* WAIT verdicts */
-	unsigned long short_waits; /* of them: too few replicas, no answer, or the
-	                            * script's connection gone */
+	unsigned long short_waits; /* of them: too few replicas within the timeout (a
+	                            * WAIT with no answer is not counted) */
 	int64_t last_ok_ms;        /* monotonic ms of the last verdict each way; 0: none */
 	int64_t last_short_ms;
 };

@@ -107,7 +107,10 @@ durable_on_wait(struct rconn *rc, struct redisReply *r, void *arg)
 		    dc->replicas, r != NULL && r->type == REDIS_REPLY_INTEGER ? r->integer :
 		    -1LL, r == NULL ? "no reply" : r->type == REDIS_REPLY_ERROR ? r->str :
 		    "too few replicas acknowledged within the timeout");
-	durable_count(ok);
+	/* Only WAIT's own answer says how the replicas do; no reply (a dropped
+	 * connection, a timeout, a shutdown) is Redis', and /healthz says so apart. */
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+		durable_count(ok);
 	durable_finish(rc, dc, ok);
 }
 
@@ -137,7 +140,6 @@ durable_wait_after(struct rconn *rc, struct redisReply *r, struct durable_call *
 	    rconn_timeout_ms(rc), 3, argv, NULL) < 0) {
 		log_warnx("event=wait_short replicas_wanted=%ld err=\"the connection that "
 		    "ran the script is gone\"", dc->replicas);
-		durable_count(0);
 		durable_finish(rc, dc, 0);
 	}
 }

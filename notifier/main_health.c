@@ -28,7 +28,8 @@
 
 #include "main_int.h"
 
-/* /healthz says replica lag while the last WAIT, this recent, was short. */
+/* /healthz says replica lag while the last WAIT, this recent (or within two WAIT
+ * timeouts, when longer), was short. */
 #define MAIN_REPLICA_LAG_MS 5000
 
 /* ORDER STREAMS: the streams whose consumer-group lag is watched; "pushes" is every
@@ -309,7 +310,10 @@ main_on_health(void *arg, struct http_health *out)
 		durable_stats(&ds);
 		out->waits = ds.waits;
 		out->waits_short = ds.short_waits;
-		out->replica_lag = durable_lagging(&ds, clock_mono_ms(), MAIN_REPLICA_LAG_MS);
+		/* At least two WAIT timeouts, so that slow verdicts do not flap it. */
+		out->replica_lag = durable_lagging(&ds, clock_mono_ms(),
+		    MAIN_REPLICA_LAG_MS > 2 * n->cfg->wait_timeout_ms ? MAIN_REPLICA_LAG_MS :
+		    2 * n->cfg->wait_timeout_ms);
 	}
 	if (!out->redis_ok) {
 		out->detail = "redis unreachable";
