@@ -488,6 +488,24 @@ redirects_are_bounded(void **state)
 
 /* ---- a single Redis moved to the cluster ---- */
 
+/* The notifier on port has loaded the NS subscribers mv-<i>, and its admin API
+ * answers each. */
+static void
+every_subscriber_answers(int port)
+{
+	static struct it_resp resp;
+	int i;
+
+	IT_SHARD_WAIT_MIRROR(port, NS);
+	for (i = 0; i < NS; i++) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "/v1/subscribers/mv-%d", i);
+		if (it_shard_api(port, "GET", p, NULL, &resp) != 200)
+			fail_msg("GET %s: %d", p, resp.status);
+	}
+}
+
 /* Texts accepted at the gateway simulator to +1512558<i> of pushes starting entry. */
 static void
 texts_of(const char *entry, int *texts)
@@ -545,7 +563,6 @@ a_single_redis_moves_to_the_cluster_with_nothing_lost(void **state)
 {
 	struct it_proc single;
 	struct it_notifier nt1;
-	static struct it_resp resp;
 	char dir[512], addr[32], target[32], from[32], extra[512], before[256], after[256];
 	char *subs, path[512], entry[96], old_entry[96], *e;
 	int sp, port, i, texts[NS], rc;
@@ -601,14 +618,7 @@ a_single_redis_moves_to_the_cluster_with_nothing_lost(void **state)
 	port = it_notifier_start_http(&fx->nt, it_redis_port(), fx->gw.port, "mv-cluster",
 	    extra);
 	assert_true(port > 0);
-	IT_SHARD_WAIT_MIRROR(port, NS);
-	for (i = 0; i < NS; i++) {
-		char p[64];
-
-		snprintf(p, sizeof(p), "/v1/subscribers/mv-%d", i);
-		if (it_shard_api(port, "GET", p, NULL, &resp) != 200)
-			fail_msg("GET %s: %d", p, resp.status);
-	}
+	every_subscriber_answers(port);
 	it_shard_report_line(port, "mv-old", after, sizeof(after));
 	assert_string_equal(after, before);
 	snprintf(fx->before, sizeof(fx->before), "%s", before);
@@ -763,10 +773,9 @@ the_copy_killed_part_way_finishes_when_run_again(void **state)
 static void
 the_copy_goes_back_to_the_single_layout_with_nothing_lost(void **state)
 {
-	static struct it_resp resp;
 	char why[400], path[512], entry[96], line[256], *e;
 	long bad;
-	int port, i;
+	int port;
 
 	(void)state;
 	assert_int_equal(ctl("--redis", fx->taddr, "migrate", "--to-single", NULL), 0);
@@ -781,14 +790,7 @@ the_copy_goes_back_to_the_single_layout_with_nothing_lost(void **state)
 	port = it_notifier_start_http(&fx->nt, fx->tport, fx->gw.port, "mv-back",
 	    "admin_token_env = DP_TEST_ADMIN_TOKEN\n");
 	assert_true(port > 0);
-	IT_SHARD_WAIT_MIRROR(port, NS);
-	for (i = 0; i < NS; i++) {
-		char p[64];
-
-		snprintf(p, sizeof(p), "/v1/subscribers/mv-%d", i);
-		if (it_shard_api(port, "GET", p, NULL, &resp) != 200)
-			fail_msg("GET %s: %d", p, resp.status);
-	}
+	every_subscriber_answers(port);
 	it_shard_report_line(port, "mv-old", line, sizeof(line));
 	assert_string_equal(line, fx->before);
 	file_with(path, sizeof(path), it_deal("mv-back", "laptop", 900));

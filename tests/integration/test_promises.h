@@ -286,6 +286,31 @@ struct pt_watch {
 	long dup_phones;        /* out: phones with two texts when it gave up early */
 };
 
+/* Over every shard's push:<deal>: the states there are, how many are final, and
+ * how many read mark (NULL: not counted). */
+static inline void
+pt_count_states(redisContext *rc, const char *deal, const char *mark, long *states,
+    long *final, long *marked)
+{
+	char key[KEYS_MAX];
+	uint32_t shard;
+	size_t i;
+
+	*states = *final = *marked = 0;
+	for (shard = 0; shard < keys_shards(); shard++) {
+		redisReply *r;
+
+		keys_per(shard, KEYS_PUSH, deal, key, sizeof(key));
+		r = redisCommand(rc, "HVALS %s", key);
+		for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+			*final += pt_final(r->element[i]->str);
+			*marked += mark != NULL && strcmp(r->element[i]->str, mark) == 0;
+			(*states)++;
+		}
+		freeReplyObject(r);
+	}
+}
+
 /* 1 when every push of the deal is final; also 1 (giving up early) as soon as a
  * phone has two texts: the promise is broken, waiting longer proves nothing. */
 static inline int
@@ -293,23 +318,10 @@ pt_settled(void *arg)
 {
 	struct pt_watch *w = arg;
 	cJSON *lines, *o;
-	redisReply *r;
 	int *texts, k, done = 0;
-	long final = 0, states = 0;
-	char key[KEYS_MAX];
-	uint32_t shard;
-	size_t i;
+	long final, states, marked;
 
-	for (shard = 0; shard < keys_shards(); shard++) {
-		keys_per(shard, KEYS_PUSH, w->deal, key, sizeof(key));
-		r = redisCommand(w->rc, "HVALS %s", key);
-		if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-			for (i = 0; i < r->elements; i++)
-				final += pt_final(r->element[i]->str);
-			states += (long)r->elements;
-		}
-		freeReplyObject(r);
-	}
+	pt_count_states(w->rc, w->deal, NULL, &states, &final, &marked);
 	done = states == w->n && final == w->n;
 	if (done)
 		return 1;

@@ -526,25 +526,12 @@ static int
 quota_settled(void *arg)
 {
 	struct quota_watch *w = arg;
-	long planned, states = 0, final = 0;
-	char key[KEYS_MAX];
-	redisReply *r;
-	uint32_t s;
-	size_t i;
+	long planned, states, final, marked;
 
 	if (it_deal_copies(w->rc, w->deal, "planned") != 4)
 		return 0;
 	planned = (long)it_shards_hget_sum(w->rc, KEYS_DEAL, w->deal, "recipients");
-	for (s = 0; s < keys_shards(); s++) {
-		keys_per(s, KEYS_PUSH, w->deal, key, sizeof(key));
-		r = redisCommand(w->rc, "HVALS %s", key);
-		if (r != NULL && r->type == REDIS_REPLY_ARRAY) {
-			for (i = 0; i < r->elements; i++)
-				final += pt_final(r->element[i]->str);
-			states += (long)r->elements;
-		}
-		freeReplyObject(r);
-	}
+	pt_count_states(w->rc, w->deal, NULL, &states, &final, &marked);
 	return states == planned && final == planned &&
 	    it_shards_codes_held(w->rc, w->deal, w->pool) == 0;
 }
