@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "deliver_int.h"
 #include "durable.h"
+#include "fault.h"
 #include "gw.h"
 #include "gwpool.h"
 #include "keys.h"
@@ -332,6 +333,15 @@ claim_on_reply(struct rconn *rc, struct redisReply *reply, int durable, void *ar
 		char *end;
 		long long exp;
 
+		if (v->type == REDIS_REPLY_STRING && strcmp(v->str, "readmit") == 0) {
+			/* Its admit is gone (a failover): never claimed, never sent; its
+			 * own retry admits it again. */
+			log_warnx("event=claim_readmit push=%s job=%s reason=\"no state\"",
+			    r->push_id, r->job->entry);
+			dl_release(r);
+			dl_retry_or_expire(r, -1);
+			continue;
+		}
 		if (v->type != REDIS_REPLY_STRING || strncmp(v->str, "send\t", 5) != 0) {
 			claim_end(dl, r, v);
 			continue;
@@ -492,6 +502,21 @@ send_front_shard(struct rcpt **rs, size_t n)
  * The recipients keep their gateway reservations. Returns 0 (claim_on_reply runs), or
  * -1 when the call could not be made (nothing changed).
  */
+/* Fault point deliver.admit_lost (tests): the first recipient's state is deleted
+ * right before its claim, on the same connection, as a failover that lost its admit
+ * would leave it: send.lua must answer "readmit", and the push is admitted again. */
+static void
+send_fault_admit_lost(struct deliver *dl, const struct rcpt *r)
+{
+	char key[KEYS_MAX], field[MODEL_ID_MAX + 16];
+
+	if (keys_per(keys_shard_of(r->pl.sub), KEYS_PUSH, r->job->deal, key,
+	    sizeof(key)) <= 0)
+		return;
+	snprintf(field, sizeof(field), "%s:%s", r->pl.sub, channel_name(r->pl.ch));
+	(void)rconn_cmd(dl->cmd, NULL, NULL, 0, "HDEL %s %s", key, field);
+}
+
 static int
 send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 {
@@ -570,6 +595,8 @@ send_call(struct deliver *dl, struct rcpt **rs, size_t n, int renew)
 		script_arg(sa, caps.law_cap, NULL);
 		script_arg(sa, caps.law_window, NULL);
 	}
+	if (!renew && fault_hit("deliver.admit_lost"))
+		send_fault_admit_lost(dl, rs[0]);
 	if (durable_script_call_args(dl->cmd, &dl->durable, SCRIPT_SEND, sa, claim_on_reply,
 	    c) < 0) {
 		free(c);

@@ -32,7 +32,9 @@
 -- was admitted, counted and holds its code: admit.lua lets it through again without
 -- counting it twice), or ends "quiet_hours" when the deal expires first.
 --   mode "claim": "admitted" becomes "sending:<consumer>" or "sendingw:<consumer>"
---     (compare-and-set: of two holders, one wins); anything else is "skip".
+--     (compare-and-set: of two holders, one wins); no state at all is "readmit" (the
+--     admit was lost, as in a failover: the sender admits it again); anything else
+--     is "skip".
 --   mode "renew": the sender's lease ran out before the request left (the process
 --     was stalled): the push must still be "sending(w):<consumer>" and its job still
 --     pending for this consumer, else "lost" (the job was taken over: the push goes
@@ -134,6 +136,11 @@ for i = 0, n - 1 do
       redis.call('HSET', states, field, 'admitted')
       verdict = 'lost'
     end
+  elseif not state then
+    -- Admitted, and the mark is gone: a failover lost the admit (admit.lua's writes
+    -- are not waited for), or the push's record was erased. Nothing was claimed, so
+    -- nothing left: the sender admits it again, and admit.lua decides afresh.
+    verdict = 'readmit'
   elseif state ~= 'admitted' then
     verdict = 'skip'
   end
@@ -159,7 +166,8 @@ for i = 0, n - 1 do
   else
     verdict = 'send'
   end
-  if verdict ~= 'send' and verdict ~= 'skip' and (verdict ~= 'lost' or held) then
+  if verdict ~= 'send' and verdict ~= 'skip' and verdict ~= 'readmit' and
+      (verdict ~= 'lost' or held) then
     -- It does not leave now: a place it took at an earlier claim is free again.
     oc_cap_give_back({ capk.day, capk.camp, capk.law }, push)
   end
@@ -180,7 +188,7 @@ for i = 0, n - 1 do
     oc_add(stats, 'delayed', 1)
     out[#out + 1] = verdict
   else
-    if verdict ~= 'skip' and verdict ~= 'lost' then
+    if verdict ~= 'skip' and verdict ~= 'lost' and verdict ~= 'readmit' then
       oc_return_code(codes, pool, deal, field)
       local reports = { KEYS[kb + 4], KEYS[kb + 5], KEYS[kb + 6] }
       oc_final(states, logk, stats, reports, field, push, deal_id, sub, ch, verdict,
