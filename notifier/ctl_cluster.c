@@ -378,8 +378,8 @@ cl_send(struct ctl_cluster *cl, int i, int asking, int argc, const char **argv,
 	return r;
 }
 
-static void
-cl_sleep_ms(long ms)
+void
+ctl_sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -538,7 +538,7 @@ cl_route(struct ctl_cluster *cl, int slot, int argc, const char **argv,
 			if (strncmp(r->str, "CLUSTERDOWN", 11) == 0)
 				(void)cl_map_read(cl, why, sizeof(why));
 			freeReplyObject(r);
-			cl_sleep_ms(wait_ms);
+			ctl_sleep_ms(wait_ms);
 			wait_ms *= 2;
 			continue;
 		case CTL_REDIRECT_BAD:

@@ -21,7 +21,6 @@
  * key again (REPLACE: the same value), verifies, and only then puts the cluster's
  * layout in place and deletes dealpush:copy, in one MULTI.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "fault.h"
 #include "layout.h"
 #include "shard.h"
@@ -41,24 +41,6 @@
 #define FC_BATCH "100"                    /* SCAN COUNT on each primary */
 #define FC_PENDING_BYTES (8u << 20)       /* RESTORE payloads in flight to the target */
 #define FC_VERIFY_TRIES 3                 /* keys expiring meanwhile: count again */
-
-static void
-fc_sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static long long
-fc_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the copy ---- */
 
@@ -249,7 +231,7 @@ fc_verify(struct fc *f, long long *total)
 
 	for (tries = 0; tries < FC_VERIFY_TRIES; tries++) {
 		if (tries > 0)
-			fc_sleep_ms(300);
+			ctl_sleep_ms(300);
 		want = 0;
 		for (p = 0; p < f->nprim; p++) {
 			redisContext *c = ctl_cluster_conn_at(f->src.cl, f->addr[p], err,
@@ -355,7 +337,7 @@ ctl_cmd_migrate_from_cluster(struct ctl_conn *k, const char *target, const char 
 {
 	struct fc *f = calloc(1, sizeof(*f));
 	char err[CTL_ERR_MAX];
-	long long t0 = fc_now_ms(), total = 0;
+	long long t0 = clock_mono_ms(), total = 0;
 	unsigned long copied = 0, gone = 0;
 	int rc = CTL_FAIL, rerun = 0, p, same;
 
@@ -408,7 +390,7 @@ ctl_cmd_migrate_from_cluster(struct ctl_conn *k, const char *target, const char 
 		goto out;
 	/* One line: what was copied from where, and what the counts say. */
 	printf("copied: %lu keys from %d primaries in %.1f s (", copied + 1, f->nprim,
-	    (double)(fc_now_ms() - t0) / 1000.0);
+	    (double)(clock_mono_ms() - t0) / 1000.0);
 	for (p = 0; p < f->nprim; p++)
 		printf("%s%s %lu of %lld", p ? ", " : "", f->addr[p], f->copied[p],
 		    f->dbsize[p]);

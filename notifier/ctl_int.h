@@ -125,6 +125,9 @@ int ctl_resp_split(const char *buf, size_t len, int max, const char **argv,
 /* Reads the seeds of the Redis Cluster at seeds (--cluster, $DEALPUSH_CLUSTER:
  * "ip:port,ip:port,...", IPv6 as [addr]:port) and its slot map, asked of each seed in
  * turn. Returns the router (ctl_cluster_free), or NULL with why in err. */
+/* Sleeps ms milliseconds, through signals (ctl_cluster.c). */
+void ctl_sleep_ms(long ms);
+
 struct ctl_cluster *ctl_cluster_open(const char *seeds, char *err, size_t errsz);
 void ctl_cluster_free(struct ctl_cluster *cl);
 

@@ -307,8 +307,8 @@ pool_of_200_codes_under_5xx_texts_exactly_200_and_loses_none(void **state)
 /*
  * Stopped at once (a second SIGTERM) while Redis is frozen, with outcomes, acks and
  * admits waiting on it: the notifier exits 0 without touching what it has freed (the
- * commands still out fail while their owners are alive: under ASan, a use after free
- * aborts the process). Then, Redis thawed and the notifier started again, the fan-out
+ * commands still out fail while their owners are alive: before, their callbacks ran
+ * after deliver was freed and the notifier died of SIGSEGV). Then, Redis thawed and the notifier started again, the fan-out
  * ends with no phone texted twice: what was sent but not recorded ends unknown.
  */
 static void
